@@ -1,0 +1,281 @@
+/**
+ * An x86 physical CPU and the host kernel code it runs (SEMANTICS §0.1, §1, §2, §3).
+ *
+ * While the kernel runs (`os`), one parallel region per execution context holds that context's
+ * program point: `task`, `irq`, `nmi`, `smm`. An interrupt or NMI moves its region out of `idle`
+ * and pushes the context; the interrupted region keeps its state, so an IRET resumes it exactly
+ * where it stopped. The scheduler steps a CPU with the step event of the context on top
+ * (`sched.task`, `sched.nmi`, …); one step is one instruction or one atomic kernel operation.
+ * INIT leaves `os` for wait-for-SIPI; after kexec the CPU runs the crash kernel.
+ */
+import { setup } from 'xstate';
+import type { CpuContext, CpuEvent, CpuInput } from './physical-cpu/types.js';
+import { guards } from './physical-cpu/guards.js';
+import { actions } from './physical-cpu/actions.js';
+import { blocked, call, decide, op, sleep, wait, MS, type StateConfig } from './physical-cpu/dsl.js';
+import { disableVirt, hardwareDisable } from './physical-cpu/flows-virt.js';
+import { crashNmiCallback, smpStopNmiCallback, stopThisCpu } from './physical-cpu/flows-stop.js';
+import { die, emergencyRestart, kdump, panic, reboot } from './physical-cpu/flows-panic.js';
+import { CALL_FUNCTION_VECTOR, REBOOT_VECTOR, SCRIPT_DEVICE_VECTOR } from '../src/hw/apic.js';
+
+const ctxIs = (context: string) => ({ type: 'script context is', params: { context } });
+const take = { type: 'arrival', params: { kind: 'take' } };
+const sendSelf = (mode: string, extra: Record<string, unknown> = {}) => ({ type: 'send', params: { mode, to: 'self', ...extra } });
+
+const taskRegion: StateConfig = {
+  initial: 'idle',
+  states: {
+    idle: blocked('running its workload (IRQs on)', {
+      'script.reboot': { target: 'reboot' },
+      'script.emergency-restart': { guard: ctxIs('task'), target: 'emergencyRestart' },
+      'script.panic': { guard: ctxIs('task'), target: 'panic', actions: { type: 'set panic message', params: { r: 'task' } } },
+      'script.irqs-off': { target: 'irqsOff', actions: 'cli' },
+    }),
+    irqsOff: blocked('local_irq_disable(); for (;;) cpu_relax();', {
+      'script.irqs-on': { target: 'idle', actions: 'sti' },
+      'script.emergency-restart': { guard: ctxIs('task'), target: 'emergencyRestart' },
+      'script.panic': { guard: ctxIs('task'), target: 'panic', actions: { type: 'set panic message', params: { r: 'task' } } },
+    }),
+    reboot: reboot(),
+    emergencyRestart: emergencyRestart('task'),
+    panic: panic('task'),
+    kdump: kdump('task'),
+    die: die('task'),
+  },
+};
+
+const irqRegion: StateConfig = {
+  initial: 'idle',
+  on: { 'bus.ipi': { actions: 'hold or drop' } },
+  states: {
+    idle: {
+      tags: ['blocked'],
+      description: 'no interrupt being handled',
+      on: { 'bus.ipi': { guard: take, target: 'dispatch', actions: 'take IRQ' } },
+      always: { guard: 'pending IRQ deliverable', target: 'dispatch', actions: 'take pending IRQ' },
+    },
+    dispatch: decide(
+      'irq',
+      [
+        { if: { type: 'IRQ vector is', params: { vector: REBOOT_VECTOR } }, to: 'rebootVector' },
+        { if: { type: 'IRQ vector is', params: { vector: CALL_FUNCTION_VECTOR } }, to: 'callFunction' },
+        {
+          if: { type: 'IRQ action is', params: { action: 'panic' } },
+          to: 'panic',
+          do: { type: 'set panic message', params: { r: 'irq' } },
+        },
+        { if: { type: 'IRQ action is', params: { action: 'emergency-restart' } }, to: 'emergencyRestart' },
+        { to: 'iret' },
+      ],
+      'common_interrupt / sysvec_*: dispatch by vector',
+    ),
+    rebootVector: {
+      initial: 'ack',
+      description: 'sysvec_reboot()',
+      states: {
+        ack: op('irq', 'virt', [], 'ack_APIC_irq()'),
+        virt: call(disableVirt('irq', 'stop'), 'stop'),
+        stop: stopThisCpu('irq'),
+      },
+    },
+    callFunction: call(hardwareDisable('irq'), 'complete'),
+    complete: op('irq', 'iret', 'complete call function', 'csd_unlock()'),
+    iret: op('irq', 'idle', 'IRET', 'IRET'),
+    panic: panic('irq'),
+    emergencyRestart: emergencyRestart('irq'),
+    kdump: kdump('irq'),
+    die: die('irq'),
+  },
+};
+
+const nmiRegion: StateConfig = {
+  initial: 'idle',
+  on: { 'bus.nmi': { actions: 'hold or drop' } },
+  states: {
+    idle: {
+      tags: ['blocked'],
+      description: 'no NMI being handled',
+      on: { 'bus.nmi': { guard: take, target: 'dispatch', actions: 'take NMI' } },
+      always: { guard: 'latched NMI deliverable', target: 'dispatch', actions: 'take latched NMI' },
+    },
+    dispatch: decide(
+      'nmi',
+      [{ if: 'emergency NMI handler set', to: 'emergencyHandler' }, { to: 'crashCheck' }],
+      'nmi_handle(NMI_LOCAL): desc->emerg_handler (E5+) first and alone',
+    ),
+    emergencyHandler: call(crashNmiCallback('nmi'), 'iret'),
+    crashCheck: decide('nmi', [{ if: { type: 'NMI handler registered', params: { name: 'crash' } }, to: 'crashHandler' }, { to: 'stopCheck' }], 'list_for_each_entry_rcu(a, &desc->head): "crash"'),
+    crashHandler: call(crashNmiCallback('nmi'), 'stopCheck'),
+    stopCheck: decide('nmi', [{ if: { type: 'NMI handler registered', params: { name: 'smp_stop' } }, to: 'stopHandler' }, { to: 'watchdogCheck' }], '"smp_stop"'),
+    stopHandler: call(smpStopNmiCallback('nmi'), 'watchdogCheck'),
+    watchdogCheck: decide(
+      'nmi',
+      [
+        {
+          if: { type: 'NMI came from', params: { source: 'watchdog' } },
+          to: 'watchdogAction',
+          do: 'NMI handled',
+        },
+        { if: 'NMI handled', to: 'iret' },
+        { to: 'unknown' },
+      ],
+      'perf NMI handler: watchdog overflow?',
+    ),
+    watchdogAction: decide(
+      'nmi',
+      [
+        { if: { type: 'NMI action is', params: { action: 'emergency-restart' } }, to: 'emergencyRestart', do: 'disarm NMI action' },
+        { if: { type: 'NMI action is', params: { action: 'panic' } }, to: 'nmiPanic', do: 'disarm NMI action' },
+        { to: 'iret' },
+      ],
+      'watchdog_overflow_callback(): hard lockup → nmi_panic()',
+    ),
+    nmiPanic: {
+      initial: 'claim',
+      description: 'nmi_panic()',
+      states: {
+        claim: decide(
+          'nmi',
+          [
+            { if: 'panic_cpu free', to: '#cpu.os.nmi.panic', do: ['claim panic_cpu', { type: 'set panic message', params: { r: 'nmi' } }] },
+            { if: 'panic_cpu is me', to: 'done' },
+            { to: 'selfStop' },
+          ],
+          'atomic_cmpxchg(&panic_cpu, PANIC_CPU_INVALID, cpu)',
+        ),
+        selfStop: wait('nmi', {
+          until: 'crash_ipi_issued set',
+          to: 'crashCallback',
+          watch: ['crash_ipi_issued'],
+          description: 'nmi_panic_self_stop(): for (;;) { run_crash_ipi_callback(regs); cpu_relax(); }',
+        }),
+        crashCallback: call(crashNmiCallback('nmi'), 'spin'),
+        spin: blocked('nmi_panic_self_stop() loop after run_crash_ipi_callback() returned'),
+        done: { type: 'final' },
+      },
+      onDone: 'iret',
+    },
+    unknown: op('nmi', 'iret', 'print unknown NMI', 'unknown_nmi_error()'),
+    iret: op('nmi', 'idle', 'IRET', 'IRET (NMIs unblocked)'),
+    panic: panic('nmi'),
+    emergencyRestart: emergencyRestart('nmi'),
+    kdump: kdump('nmi'),
+    die: die('nmi'),
+  },
+};
+
+const smmRegion: StateConfig = {
+  initial: 'idle',
+  on: { 'bus.smi': { actions: 'hold or drop' } },
+  states: {
+    idle: {
+      tags: ['blocked'],
+      description: 'not in SMM',
+      on: { 'bus.smi': { guard: take, target: 'firmware', actions: 'take SMI' } },
+      always: { guard: 'latched SMI deliverable', target: 'firmware', actions: 'take SMI' },
+    },
+    firmware: op('smm', 'rsm', [], 'SMI handler (firmware, in SMRAM)'),
+    rsm: op('smm', 'idle', 'RSM', 'RSM'),
+  },
+};
+
+const scriptedInterrupt = [
+  { guard: ctxIs('irq'), actions: ['arm script IRQ', sendSelf('fixed', { vector: SCRIPT_DEVICE_VECTOR, source: 'script' })] },
+  { guard: ctxIs('nmi'), actions: ['arm watchdog NMI', sendSelf('nmi', { source: 'watchdog' })] },
+];
+
+const crashKernel: StateConfig = {
+  initial: 'bringUp',
+  description: 'the crash kernel boots on this CPU and starts the APs (INIT-SIPI-SIPI)',
+  states: {
+    bringUp: decide('task', [{ if: 'AP left to bring up', to: 'sendInit' }, { to: 'booted', do: { type: 'kernel event', params: { what: 'crash-kernel-booted' } } }], 'for_each_present_cpu(cpu) do_boot_cpu()'),
+    sendInit: op('task', 'initDelay', { type: 'send', params: { mode: 'init', to: 'next-ap' } }, 'wakeup_secondary_cpu_via_init(): INIT assert/deassert'),
+    initDelay: sleep('task', 'init-delay', 10 * MS, 'sendSipi', 'mdelay(10)'),
+    sendSipi: op('task', 'waitCallin', { type: 'send', params: { mode: 'sipi', vector: 0x9a, to: 'next-ap' } }, 'STARTUP IPI'),
+    waitCallin: wait('task', {
+      until: 'AP called in',
+      to: 'nextAp',
+      watch: ['crash_kernel_callin'],
+      timer: { name: 'callin', ns: 10_000 * MS },
+      onTimeout: { to: 'nextAp', do: 'print AP not responding' },
+      description: 'wait up to 10 s for the AP to call in',
+    }),
+    nextAp: op('task', 'bringUp', 'next AP', 'next CPU'),
+    booted: blocked('the crash kernel is up; the dump can be taken'),
+  },
+};
+
+const chart = {
+  id: 'cpu',
+  initial: 'os',
+  context: ({ input }: { input: CpuInput }): CpuContext => ({
+    id: input.id,
+    hw: input.hw,
+    ctx: ['task'],
+    savedIf: [],
+    loadedVmcss: input.loadedVmcss,
+    walk: { task: 0, irq: 0, nmi: 0, smm: 0 },
+    features: input.features,
+    opts: input.opts,
+    stalled: false,
+    panicMsg: { task: '', irq: '', nmi: '', smm: '' },
+    nmiSource: 'kernel',
+    nmiHandled: false,
+    nmiAction: null,
+    nmiActionMsg: '',
+    irqAction: null,
+    irqActionMsg: '',
+    irqVector: 0,
+    waitStart: 0,
+    nextAp: 0,
+  }),
+  on: {
+    'bus.nmi': { actions: 'hold or drop' },
+    'bus.ipi': { actions: 'hold or drop' },
+    'bus.init': { actions: 'hold or drop' },
+    'bus.sipi': { actions: 'hold or drop' },
+    'bus.smi': { actions: 'hold or drop' },
+  },
+  states: {
+    os: {
+      type: 'parallel',
+      description: 'the kernel runs: one region per execution context',
+      on: {
+        'bus.init': [{ guard: take, target: 'waitForSipi', actions: 'take INIT' }, { actions: 'hold or drop' }],
+        'bus.sipi': { actions: 'hold or drop' },
+        'platform.reset': { target: 'reset' },
+        'script.stall': { actions: 'stall' },
+        'script.panic': scriptedInterrupt,
+        'script.emergency-restart': scriptedInterrupt,
+        'script.nmi-panic': { actions: ['arm watchdog NMI', sendSelf('nmi', { source: 'watchdog' })] },
+        'script.smi': { actions: sendSelf('smi', { source: 'script' }) },
+      },
+      always: { guard: 'pending INIT deliverable', target: 'waitForSipi', actions: 'take INIT' },
+      // Loosely typed subtrees: every guard and action name is checked against setup() in a test.
+      states: { task: taskRegion, irq: irqRegion, nmi: nmiRegion, smm: smmRegion },
+    },
+    waitForSipi: {
+      tags: ['blocked'],
+      description: 'wait-for-SIPI after INIT: only a SIPI starts it',
+      on: { 'bus.sipi': { target: 'apBoot', actions: 'take SIPI' }, 'platform.reset': { target: 'reset' } },
+    },
+    apBoot: op('task', 'apRunning', 'crash kernel callin', 'start_secondary() → cpu_callin'),
+    apRunning: { tags: ['blocked'], description: 'an AP of the crash kernel', on: { 'platform.reset': { target: 'reset' } } },
+    crashKernel,
+    reset: { type: 'final', description: 'the platform reset the machine' },
+  },
+};
+
+export const physicalCpuMachine = setup({
+  types: {
+    context: {} as CpuContext,
+    events: {} as CpuEvent,
+    input: {} as CpuInput,
+  },
+  guards,
+  actions,
+  // The chart is assembled from loosely typed builders (dsl.ts); test/machines checks every guard
+  // and action name it references against the implementations passed here.
+}).createMachine(chart as never);
+
+export type PhysicalCpuMachine = typeof physicalCpuMachine;

@@ -1,0 +1,283 @@
+/**
+ * Actions of the physical CPU chart. Context changes go through `assign` updaters built from the
+ * pure rules of `src/hw/`; effects on the world (shared kernel memory, the interconnect, the clock,
+ * the console) go through the memory and port that every event carries.
+ */
+import { assign } from 'xstate';
+import type { CpuContext, CpuEvent, Region } from './types.js';
+import type { CpuHw, ExecContext } from '../../src/hw/cpu-state.js';
+import type { InsnResult } from '../../src/hw/vmx.js';
+import { vmclear, vmxoff, writeCr4Vmxe } from '../../src/hw/vmx.js';
+import { stgi, writeEfer, writeVmHsavePa } from '../../src/hw/svm.js';
+import {
+  addToIrr,
+  cli,
+  hlt,
+  holdInit,
+  latchNmi,
+  latchSmi,
+  sti,
+  takeLatchedSmi,
+  iret,
+  pendingIrqDeliverable,
+  takeInit,
+  takeIrq,
+  takeLatchedNmi,
+  takeNmi,
+  takeSipi,
+  takeSmi,
+  rsm,
+} from '../../src/hw/interrupts.js';
+import type { DeliveryMode, MessageSource } from '../../src/hw/apic.js';
+import { NMI_VECTOR } from '../../src/hw/apic.js';
+import type { FaultHandling } from '../../src/kernel/port.js';
+import type { ShootdownCallback, NmiHandlerName } from '../../src/kernel/memory.js';
+import { arrivalOf, nextAp, walkTarget } from './guards.js';
+
+type Args = { context: CpuContext; event: CpuEvent };
+
+/** assign() with the chart's event type, so updaters can live outside setup(). */
+function upd<P = undefined>(fn: (args: Args, params: P) => Partial<CpuContext>) {
+  return assign<CpuContext, CpuEvent, P, CpuEvent, never>(fn as never);
+}
+
+/** Where a message goes, named the way the kernel names the send. */
+export type SendTo = 'all-but-self' | 'stop-mask' | 'next-ap' | 'self';
+
+function result(r: InsnResult, insn: string, args: Args): CpuHw {
+  args.event.io.insn(args.context.id, insn, r.kind === 'ok' ? 'ok' : r.kind === 'fault' ? r.fault : r.kind);
+  return r.kind === 'ok' ? r.hw : args.context.hw;
+}
+
+function top(context: CpuContext): ExecContext {
+  return context.ctx[context.ctx.length - 1] ?? 'task';
+}
+
+/** Interrupt or NMI entry: push the context, remember IF for the IRET, end a scripted stall. */
+function enter(context: CpuContext, ctx: ExecContext, hw: CpuHw): Partial<CpuContext> {
+  return {
+    hw,
+    ctx: [...context.ctx, ctx],
+    savedIf: [...context.savedIf, context.hw.if],
+    stalled: false,
+  };
+}
+
+function kernelOopsHeader(context: CpuContext, count: number): string {
+  // dumpstack.c __die_header(); from ~6.10 the line starts with "Oops: ".
+  const prefix = context.features['emergency-nmi-handler-slot'] ? 'Oops: ' : '';
+  return `${prefix}invalid opcode: 0000 [#${count}] SMP NOPTI`;
+}
+
+export const actions = {
+  // ---- plain kernel steps ---------------------------------------------------------------------
+  cli: upd(({ context }: Args) => ({ hw: cli(context.hw) })),
+  sti: upd(({ context }: Args) => ({ hw: sti(context.hw) })),
+  print: ({ context, event }: Args, p: { text: string }) => event.io.console(context.id, p.text),
+  'print panic header': ({ context, event }: Args, p: { r: Region }) =>
+    event.io.console(context.id, `Kernel panic - not syncing: ${context.panicMsg[p.r]}`),
+  'print panic end': ({ context, event }: Args, p: { r: Region }) =>
+    event.io.console(context.id, `---[ end Kernel panic - not syncing: ${context.panicMsg[p.r]} ]---`),
+  'print rebooting in': ({ context, event }: Args) =>
+    event.io.console(context.id, `Rebooting in ${context.opts.panicTimeout} seconds..`),
+  'print unknown NMI': ({ context, event }: Args) => {
+    event.io.console(context.id, `Uhhuh. NMI received for unknown reason 00 on CPU ${context.id}.`);
+    event.io.console(context.id, 'Dazed and confused, but trying to continue');
+  },
+  'print oops': ({ context, event }: Args) =>
+    event.io.console(context.id, kernelOopsHeader(context, event.k.nextDieCount())),
+  'print shootdown WARN': ({ context, event }: Args, p: { where: string }) =>
+    event.io.console(context.id, `WARNING: CPU: ${context.id} PID: 0 at ${p.where}`),
+  'print AP not responding': ({ context, event }: Args) =>
+    event.io.console(
+      context.id,
+      context.features['stop-cpus-mask']
+        ? `CPU${nextAp(context)} failed to report alive state`
+        : `smpboot: do_boot_cpu failed(-1) to wakeup CPU#${nextAp(context)}`,
+    ),
+  'set panic message': upd(({ context, event }: Args, p: { r: Region }) => {
+    const message =
+      event.type === 'script.panic' || event.type === 'script.nmi-panic'
+        ? event.message
+        : p.r === 'irq'
+          ? context.irqActionMsg
+          : context.nmiActionMsg;
+    return { panicMsg: { ...context.panicMsg, [p.r]: message } };
+  }),
+  'set fatal exception message': upd(({ context }: Args, p: { r: Region }) => ({
+    panicMsg: { ...context.panicMsg, [p.r]: p.r === 'task' ? 'Fatal exception' : 'Fatal exception in interrupt' },
+  })),
+  'task dies': upd(({ context }: Args) => ({ hw: { ...context.hw, if: true } })),
+  stall: upd(() => ({ stalled: true })),
+
+  // ---- shared kernel memory: one atomic operation each ----------------------------------------
+  'set kvm_rebooting': ({ context, event }: Args) => event.k.write('kvm_rebooting', true, context.id),
+  'set reboot_emergency': ({ context, event }: Args, p: { value: 0 | 1 }) =>
+    event.k.write('reboot_emergency', p.value, context.id),
+  'set crashing_cpu': ({ context, event }: Args) => event.k.write('crashing_cpu', context.id, context.id),
+  'set shootdown_callback': ({ context, event }: Args, p: { site: 'restart' | 'kdump' }) => {
+    // E2+ passes NULL on restart: the core handler disables virtualization itself.
+    const callback: ShootdownCallback =
+      p.site === 'kdump' ? 'kdump_nmi_callback' : context.features['core-nmi-handler-disables-virt'] ? null : 'vmxoff_nmi';
+    event.k.write('shootdown_callback', callback, context.id);
+  },
+  'set waiting_for_crash_ipi': ({ context, event }: Args) =>
+    event.k.write('waiting_for_crash_ipi', event.k.state.onlineCount - 1, context.id),
+  'set crash_ipi_issued': ({ context, event }: Args) => event.k.write('crash_ipi_issued', 1, context.id),
+  'ack crash IPI': ({ context, event }: Args) => event.k.atomicDec('waiting_for_crash_ipi', context.id),
+  'register NMI handler': ({ context, event }: Args, p: { name: NmiHandlerName }) =>
+    event.k.addNmiHandler(p.name, context.id),
+  'set emergency NMI handler': ({ context, event }: Args) => event.k.setEmergencyNmiHandler('crash', context.id),
+  'claim panic_cpu': ({ context, event }: Args) => event.k.cmpxchg('panic_cpu', -1, context.id, context.id),
+  'claim stopping_cpu': ({ context, event }: Args) => event.k.cmpxchg('stopping_cpu', -1, context.id, context.id),
+  'take kexec lock': ({ context, event }: Args) => event.k.cmpxchg('kexec_lock', -1, context.id, context.id),
+  'set cpus_stopped': ({ context, event }: Args) => event.k.write('cpus_stopped', true, context.id),
+  'fill cpus_stop_mask': ({ context, event }: Args) => event.k.fillStopMask(context.id),
+  'clear cpus_stop_mask': ({ context, event }: Args) => event.k.clearStopMask(context.id),
+  'clear own cpus_stop_mask bit': ({ context, event }: Args) => event.k.clearStopMaskCpu(context.id),
+  'set cpu offline': ({ context, event }: Args) => event.k.setOnline(context.id, false),
+  'start call function': ({ context, event }: Args) =>
+    event.k.write('call_function_pending', event.k.state.onlineCount - 1, context.id),
+  'complete call function': ({ context, event }: Args) => event.k.atomicDec('call_function_pending', context.id),
+  'crash kernel callin': ({ context, event }: Args) => event.k.crashKernelCallin(context.id),
+
+  // ---- the world outside -------------------------------------------------------------------------
+  send: (
+    { context, event }: Args,
+    p: { mode: DeliveryMode; vector?: number; to: SendTo; source?: MessageSource },
+  ) => {
+    const dest =
+      p.to === 'all-but-self'
+        ? ({ kind: 'all-but-self' } as const)
+        : p.to === 'stop-mask'
+          ? ({ kind: 'mask', cpus: event.k.stopMaskCpus() } as const)
+          : ({ kind: 'cpu', cpu: p.to === 'self' ? context.id : nextAp(context) } as const);
+    event.io.send(context.id, {
+      mode: p.mode,
+      vector: p.vector ?? (p.mode === 'nmi' ? NMI_VECTOR : null),
+      dest,
+      source: p.source ?? 'kernel',
+    });
+  },
+  'arm timer': ({ context, event }: Args, p: { name: string; ns: number }) =>
+    event.io.armTimer(context.id, p.name, p.ns),
+  'arm panic timer': ({ context, event }: Args, p: { name: string }) =>
+    event.io.armTimer(context.id, p.name, context.opts.panicTimeout * 1_000_000_000),
+  'cancel timer': ({ context, event }: Args, p: { name: string }) => event.io.cancelTimer(context.id, p.name),
+  'begin wait': upd(({ event }: Args) => ({ waitStart: event.io.now() })),
+  'kernel event': ({ context, event }: Args, p: { what: string }) =>
+    event.io.kernelEvent(context.id, p.what, { waitedNs: event.io.now() - context.waitStart }),
+  'platform reset': ({ context, event }: Args) => event.io.platformReset(context.id, context.opts.resetMethod),
+  kexec: upd(({ context, event }: Args) => {
+    event.io.kexec(context.id);
+    // The crash kernel starts on this CPU in task context with a fresh CPU state for the kernel.
+    return { ctx: ['task'] as ExecContext[], savedIf: [], hw: { ...context.hw, if: false }, nextAp: 0 };
+  }),
+  'next AP': upd(({ context }: Args) => ({ nextAp: nextAp(context) + 1 })),
+
+  // ---- virtualization instructions -------------------------------------------------------------
+  'reset VMCLEAR walk': upd(({ context }: Args, p: { r: Region }) => ({ walk: { ...context.walk, [p.r]: 0 } })),
+  VMCLEAR: upd((args: Args, p: { r: Region; unlink: boolean }) => {
+    const { context } = args;
+    const addr = walkTarget(context, p.r);
+    const hw = result(vmclear(context.hw, addr), 'VMCLEAR', args);
+    if (p.unlink) {
+      // __loaded_vmcs_clear(): VMCLEAR, then list_del; the walk index stays where it is.
+      return { hw, loadedVmcss: context.loadedVmcss.filter((a) => a !== addr) };
+    }
+    return { hw, walk: { ...context.walk, [p.r]: context.walk[p.r] + 1 } };
+  }),
+  VMXOFF: upd((args: Args) => ({ hw: result(vmxoff(args.context.hw), 'VMXOFF', args) })),
+  'clear CR4.VMXE': upd((args: Args) => ({ hw: result(writeCr4Vmxe(args.context.hw, false), 'MOV CR4 (clear VMXE)', args) })),
+  'write VM_HSAVE_PA 0': upd((args: Args) => ({ hw: result(writeVmHsavePa(args.context.hw, 0), 'WRMSR VM_HSAVE_PA', args) })),
+  STGI: upd((args: Args) => ({ hw: result(stgi(args.context.hw), 'STGI', args) })),
+  'clear EFER.SVME': upd((args: Args) => ({ hw: result(writeEfer(args.context.hw, false), 'WRMSR EFER (clear SVME)', args) })),
+  /** A fault on a virtualization instruction, and what the kernel made of it. */
+  fault: ({ context, event }: Args, p: { insn: string; fault: '#UD' | '#GP'; handling: FaultHandling }) => {
+    event.io.insn(context.id, p.insn, p.fault);
+    event.io.fault(context.id, { insn: p.insn, fault: p.fault, context: top(context), handling: p.handling });
+  },
+  'skip faulting VMCLEAR': upd(({ context }: Args, p: { r: Region }) => ({
+    walk: { ...context.walk, [p.r]: context.walk[p.r] + 1 },
+  })),
+  hlt: upd((args: Args) => ({ hw: result(hlt(args.context.hw), 'HLT', args) })),
+  'disable local APIC': upd(({ context }: Args) => ({ hw: { ...context.hw, lapicEnabled: false } })),
+
+  // ---- arrivals from the interconnect ------------------------------------------------------------
+  /** A message the CPU does not take now: latch, hold or drop it, and say which. */
+  'hold or drop': upd(({ context, event }: Args) => {
+    const a = arrivalOf(context, event);
+    let hw = context.hw;
+    if (a.kind === 'latched' || a.kind === 'pending') {
+      if (event.type === 'bus.nmi') hw = latchNmi(hw);
+      else if (event.type === 'bus.ipi') hw = addToIrr(hw, event.vector);
+      else if (event.type === 'bus.init') hw = holdInit(hw);
+      else if (event.type === 'bus.smi') hw = latchSmi(hw);
+    }
+    if (a.kind === 'take') event.io.account(context.id, { status: 'dropped', reason: `not accepted in this state` });
+    else if (a.kind === 'vmexit') event.io.account(context.id, { status: 'dropped', reason: 'VM exit (no guest modelled)' });
+    else if (a.kind === 'latched' || a.kind === 'pending' || a.kind === 'dropped')
+      event.io.account(context.id, { status: a.kind, reason: a.why });
+    return { hw };
+  }),
+  'take NMI': upd(({ context, event }: Args) => {
+    event.io.account(context.id, { status: 'delivered' });
+    const source = event.type === 'bus.nmi' ? event.source : 'kernel';
+    return { ...enter(context, 'nmi', takeNmi(context.hw)), nmiSource: source, nmiHandled: false };
+  }),
+  'take latched NMI': upd(({ context }: Args) => ({
+    ...enter(context, 'nmi', takeLatchedNmi(context.hw)),
+    nmiSource: 'kernel' as const,
+    nmiHandled: false,
+  })),
+  'NMI handled': upd(() => ({ nmiHandled: true })),
+  'take IRQ': upd(({ context, event }: Args) => {
+    event.io.account(context.id, { status: 'delivered' });
+    const vector = event.type === 'bus.ipi' ? event.vector : 0;
+    return { ...enter(context, 'irq', takeIrq(context.hw, vector)), irqVector: vector };
+  }),
+  'take pending IRQ': upd(({ context }: Args) => {
+    const vector = pendingIrqDeliverable(context.hw) ?? 0;
+    return { ...enter(context, 'irq', takeIrq(context.hw, vector)), irqVector: vector };
+  }),
+  /** IRET: NMIs unblocked (SDM 6.7.1), the interrupted context's IF restored. */
+  IRET: upd(({ context }: Args) => {
+    const savedIf = context.savedIf[context.savedIf.length - 1] ?? true;
+    return {
+      hw: iret(context.hw, savedIf),
+      ctx: context.ctx.slice(0, -1),
+      savedIf: context.savedIf.slice(0, -1),
+    };
+  }),
+  'take INIT': upd(({ context, event }: Args) => {
+    if (event.type === 'bus.init') event.io.account(context.id, { status: 'delivered' });
+    return { hw: takeInit(context.hw), ctx: ['task'] as ExecContext[], savedIf: [], loadedVmcss: [], stalled: false };
+  }),
+  'take SIPI': upd(({ context, event }: Args) => {
+    event.io.account(context.id, { status: 'delivered' });
+    return { hw: takeSipi(context.hw) };
+  }),
+  'take SMI': upd(({ context, event }: Args) => {
+    if (event.type === 'bus.smi') event.io.account(context.id, { status: 'delivered' });
+    // Not from the bus: the SMI latched while in SMM, serviced after RSM (SDM 34.3).
+    return enter(context, 'smm', event.type === 'bus.smi' ? takeSmi(context.hw) : takeLatchedSmi(context.hw));
+  }),
+  RSM: upd((args: Args) => {
+    const { context } = args;
+    const hw = result(rsm(context.hw, true), 'RSM', args);
+    return { hw, ctx: context.ctx.slice(0, -1), savedIf: context.savedIf.slice(0, -1) };
+  }),
+
+  // ---- scripted actions ------------------------------------------------------------------------
+  /** A device interrupt whose handler will run the scripted action in IRQ context. */
+  'arm script IRQ': upd(({ event }: Args) => ({
+    irqAction: event.type === 'script.panic' ? ('panic' as const) : ('emergency-restart' as const),
+    irqActionMsg: event.type === 'script.panic' ? event.message : '',
+  })),
+  /** The perf NMI watchdog of this CPU will fire; its handler runs the scripted action. */
+  'arm watchdog NMI': upd(({ event }: Args) => ({
+    nmiAction: event.type === 'script.emergency-restart' ? ('emergency-restart' as const) : ('panic' as const),
+    nmiActionMsg: event.type === 'script.panic' || event.type === 'script.nmi-panic' ? event.message : '',
+  })),
+  'disarm NMI action': upd(() => ({ nmiAction: null })),
+};

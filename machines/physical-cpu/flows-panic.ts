@@ -1,0 +1,176 @@
+/**
+ * The flows that end a kernel: panic() (F1.6), kdump's crash shutdown and kexec (F1.7), emergency
+ * restart (F1.2), reboot(2) (F1.1) and die() after an oops or BUG. Each runs in the context it was
+ * entered from, so each region of the chart has its own copy.
+ */
+import { and } from 'xstate';
+import type { Region } from './types.js';
+import { blocked, call, decide, op, sleep, wait, type StateConfig } from './dsl.js';
+import { disableVirt, hardwareDisable, route } from './flows-virt.js';
+import { shootdown, stopOtherCpus } from './flows-stop.js';
+import { CALL_FUNCTION_VECTOR } from '../../src/hw/apic.js';
+
+const feature = (name: string) => ({ type: 'feature', params: { name } });
+const at = (r: Region, path: string) => `#cpu.os.${r}.${path}`;
+
+/** panic(): never returns. */
+export function panic(r: Region): StateConfig {
+  return {
+    initial: 'irqOff',
+    description: 'panic()',
+    states: {
+      irqOff: op(r, 'claim', 'cli', 'local_irq_disable(); preempt_disable_notrace()'),
+      claim: decide(
+        r,
+        [
+          { if: 'panic_cpu free', to: 'header', do: 'claim panic_cpu' },
+          { if: 'panic_cpu is me', to: 'header' },
+          { to: 'selfStop' },
+        ],
+        'atomic_cmpxchg(&panic_cpu, PANIC_CPU_INVALID, this_cpu)',
+      ),
+      selfStop: blocked('panic_smp_self_stop(): for (;;) cpu_relax();  (IRQs off, NMIs still taken)'),
+      header: op(r, 'kexecCheck', { type: 'print panic header', params: { r } }, 'pr_emerg("Kernel panic - not syncing: %s")'),
+      kexecCheck: decide(
+        r,
+        [
+          { if: 'crash_kexec_post_notifiers', to: 'crashStop' },
+          { if: 'crash kernel loaded and kexec lock free', to: at(r, 'kdump'), do: 'take kexec lock' },
+          { to: 'smpSendStop' },
+        ],
+        'if (!crash_kexec_post_notifiers) __crash_kexec(NULL)',
+      ),
+      smpSendStop: call(stopOtherCpus(r, false), 'notifiers'),
+      crashStop: decide(r, [{ if: 'cpus_stopped set', to: 'notifiers' }, { to: 'crashShootdown', do: 'set cpus_stopped' }], 'crash_smp_send_stop(): once only'),
+      crashShootdown: call(shootdown(r, 'kdump'), 'crashApicOff'),
+      crashApicOff: op(r, 'notifiers', 'disable local APIC', 'disable_local_APIC()'),
+      notifiers: op(r, 'postKexec', [], 'atomic_notifier_call_chain(&panic_notifier_list); kmsg_dump(KMSG_DUMP_PANIC)'),
+      postKexec: decide(
+        r,
+        [
+          { if: and(['crash_kexec_post_notifiers', 'crash kernel loaded and kexec lock free']), to: at(r, 'kdump'), do: 'take kexec lock' },
+          { to: 'flush' },
+        ],
+        'if (crash_kexec_post_notifiers) __crash_kexec(NULL)',
+      ),
+      flush: op(r, 'timeout', [], 'console_flush_on_panic()'),
+      timeout: decide(
+        r,
+        [
+          { if: 'panic_timeout positive', to: 'rebootDelay', do: 'print rebooting in' },
+          { if: 'panic_timeout negative', to: at(r, 'emergencyRestart') },
+          { to: 'end' },
+        ],
+        'if (panic_timeout > 0) … if (panic_timeout != 0) emergency_restart()',
+      ),
+      rebootDelay: sleep(r, 'panic-timeout', 'panic_timeout', at(r, 'emergencyRestart'), 'mdelay(PANIC_TIMER_STEP) × panic_timeout·10'),
+      end: op(r, 'spin', [{ type: 'print panic end', params: { r } }, 'sti'], 'pr_emerg("---[ end Kernel panic …"); local_irq_enable()'),
+      spin: blocked('for (;;) mdelay(PANIC_TIMER_STEP)  (IRQs on)'),
+    },
+  };
+}
+
+/** __crash_kexec() with an image loaded: machine_crash_shutdown() then machine_kexec(); no return. */
+export function kdump(r: Region): StateConfig {
+  return {
+    initial: 'saveRegs',
+    description: '__crash_kexec() → native_machine_crash_shutdown() → machine_kexec()',
+    states: {
+      saveRegs: op(r, 'irqOff', [{ type: 'kernel event', params: { what: 'kdump-start' } }], 'crash_setup_regs(); crash_save_vmcoreinfo()'),
+      irqOff: op(r, 'stop', 'cli', 'local_irq_disable()'),
+      stop: decide(r, [{ if: 'cpus_stopped set', to: 'selfVirt' }, { to: 'shoot', do: 'set cpus_stopped' }], 'crash_smp_send_stop(): once only'),
+      shoot: call(shootdown(r, 'kdump'), 'apicOff'),
+      apicOff: op(r, 'selfVirt', 'disable local APIC', 'disable_local_APIC()'),
+      selfVirt: call(disableVirt(r, 'kdump-self'), 'hwShutdown'),
+      hwShutdown: op(r, 'kexec', [], 'intel_pt_crash_stop(); clear_IO_APIC(); lapic_shutdown(); hpet_disable()'),
+      kexec: op(r, '#cpu.crashKernel', 'kexec', 'machine_kexec(image)'),
+    },
+  };
+}
+
+/** emergency_restart() → native_machine_emergency_restart(); no return. */
+export function emergencyRestart(r: Region): StateConfig {
+  return {
+    initial: 'kmsgDump',
+    description: 'emergency_restart()',
+    states: {
+      kmsgDump: op(r, 'setEmergency', [], 'kmsg_dump(KMSG_DUMP_EMERG)'),
+      setEmergency: op(r, 'irqOff', { type: 'set reboot_emergency', params: { value: 1 } }, 'reboot_emergency = 1'),
+      irqOff: op(r, 'gate', 'cli', 'local_irq_disable()'),
+      gate: decide(
+        r,
+        [{ if: 'emergency restart disables virt', to: 'selfVirt' }, { to: 'reset' }],
+        'emergency_reboot_disable_virtualization(): if (VMX/SVM supported / callback registered)',
+      ),
+      selfVirt: call(disableVirt(r, 'emergency-self'), 'shootRoute'),
+      shootRoute: route([{ if: feature('shootdown-only-once'), to: 'onRestart' }, { to: 'shoot' }]),
+      onRestart: decide(r, [{ if: 'restart shootdown skipped', to: 'reset' }, { to: 'shoot' }], 'nmi_shootdown_cpus_on_restart(): if (!crash_ipi_issued)'),
+      shoot: call(shootdown(r, 'restart'), 'reset'),
+      reset: op(r, 'resetTry', [], 'tboot_shutdown(); *((u16 *)0x472) = reboot_mode'),
+      resetTry: op(r, 'resetting', 'platform reset', 'for (;;) { switch (reboot_type) { case BOOT_ACPI: acpi_reboot(); … } }'),
+      resetting: blocked('the reset method loop; the platform resets the machine'),
+    },
+  };
+}
+
+/** die(): oops_begin/oops_end. A task is killed; in interrupt context the kernel panics. */
+export function die(r: Region): StateConfig {
+  const end: StateConfig =
+    r === 'task'
+      ? op(r, '#cpu.os.task.idle', 'task dies', 'rewind_stack_do_exit(SIGSEGV)')
+      : op(r, at(r, 'panic'), { type: 'set fatal exception message', params: { r } }, 'panic("Fatal exception in interrupt")');
+  return {
+    initial: 'header',
+    description: 'die() → oops_end()',
+    states: {
+      header: op(r, 'crashKexec', 'print oops', '__die(): "invalid opcode: 0000 [#1] SMP"'),
+      crashKexec: decide(
+        r,
+        [
+          {
+            if: and([{ type: 'oops should kexec', params: { r } }, 'panic_cpu free', 'crash kernel loaded and kexec lock free']),
+            to: at(r, 'kdump'),
+            do: ['claim panic_cpu', 'take kexec lock'],
+          },
+          { to: 'end' },
+        ],
+        'if (kexec_should_crash(current)) crash_kexec(regs)',
+      ),
+      end,
+    },
+  };
+}
+
+/** reboot(2) LINUX_REBOOT_CMD_RESTART: kernel_restart(NULL), the orderly path `reboot -f` takes. */
+export function reboot(): StateConfig {
+  const r: Region = 'task';
+  return {
+    initial: 'notifier',
+    description: 'reboot(2) → kernel_restart(NULL)',
+    states: {
+      notifier: decide(r, [{ if: 'kvm loaded', to: 'kvmRebooting', do: { type: 'print', params: { text: 'kvm: exiting hardware virtualization' } } }, { to: 'systemRestart' }], 'kvm_reboot() / kvm_shutdown()'),
+      kvmRebooting: op(r, 'onEachCpu', 'set kvm_rebooting', 'kvm_rebooting = true'),
+      onEachCpu: op(
+        r,
+        'selfIrqOff',
+        ['start call function', { type: 'send', params: { mode: 'fixed', vector: CALL_FUNCTION_VECTOR, to: 'all-but-self' } }],
+        'on_each_cpu(hardware_disable_nolock, NULL, 1): IPI the others',
+      ),
+      selfIrqOff: op(r, 'selfDisable', 'cli', 'local_irq_save()'),
+      selfDisable: call(hardwareDisable(r), 'waitOthers', 'sti'),
+      waitOthers: wait(r, {
+        until: 'call function done',
+        to: 'systemRestart',
+        watch: ['call_function_pending'],
+        description: 'csd_lock_wait() for every other CPU',
+      }),
+      systemRestart: op(r, 'syscore', [], 'system_state = SYSTEM_RESTART; usermodehelper_disable(); device_shutdown()'),
+      syscore: op(r, 'machineShutdown', [], 'migrate_to_reboot_cpu(); syscore_shutdown()'),
+      machineShutdown: decide(r, [{ if: 'reboot_force set', to: 'restart' }, { to: 'irqOff' }], 'if (!reboot_force) machine_shutdown()'),
+      irqOff: op(r, 'stop', 'cli', 'local_irq_disable()'),
+      stop: call(stopOtherCpus(r, true), 'lapicShutdown'),
+      lapicShutdown: op(r, 'restart', 'disable local APIC', 'lapic_shutdown(); hpet_disable(); x86_platform.iommu_shutdown()'),
+      restart: op(r, at(r, 'emergencyRestart.reset'), { type: 'set reboot_emergency', params: { value: 0 } }, '__machine_emergency_restart(0)'),
+    },
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * Turning virtualization off (SEMANTICS §2(b)): the VMCLEAR walk of loaded_vmcss_on_cpu, VMXOFF and
+ * the CR4.VMXE write, the SVM disable with its STGI, and KVM's emergency callbacks. Era differences
+ * are routed with eventless transitions (they are compile-time differences, not instructions);
+ * every instruction and every runtime `if` of the kernel is one step.
+ */
+import { and, not } from 'xstate';
+import type { Region } from './types.js';
+import type { VirtBlocks, VirtDisableSite } from '../../src/kernel/virt-disable.js';
+import { call, decide, done, op, type Branch, type StateConfig } from './dsl.js';
+
+/** Eventless routing between blocks: taken on entry, costs no step. */
+export function route(branches: Branch[]): StateConfig {
+  return { always: branches.map((b) => ({ guard: b.if, target: b.to, actions: b.do })) };
+}
+
+const block = (site: VirtDisableSite, name: keyof VirtBlocks) => ({ type: 'block runs', params: { site, block: name } });
+const feature = (name: string) => ({ type: 'feature', params: { name } });
+
+/** Where a BUG or an unfixed-up fault in region r goes: die() in that context. */
+export const dieTarget = (r: Region): string => `#cpu.os.${r}.die`;
+
+/**
+ * A walk of loaded_vmcss_on_cpu doing VMCLEAR on each entry. KVM's vmcs_clear() goes through its
+ * fault fixup: a #UD calls kvm_spurious_fault(), which BUGs unless kvm_rebooting is set (§2(b)).
+ * `unlink`: the orderly __loaded_vmcs_clear() also deletes the entry; the emergency walk only reads.
+ */
+export function vmclearWalk(r: Region, unlink: boolean): StateConfig {
+  const faults = { type: 'VMCLEAR faults', params: { r } };
+  return {
+    initial: 'next',
+    entry: [{ type: 'reset VMCLEAR walk', params: { r } }],
+    states: {
+      next: decide(r, [{ if: { type: 'VMCLEAR walk has next', params: { r } }, to: 'vmclear' }, { to: 'done' }], 'list_for_each_entry(v, loaded_vmcss_on_cpu)'),
+      vmclear: decide(
+        r,
+        [
+          {
+            if: and([faults, 'kvm_rebooting set']),
+            to: 'next',
+            do: [
+              { type: 'fault', params: { insn: 'VMCLEAR', fault: '#UD', handling: 'eaten' } },
+              { type: 'skip faulting VMCLEAR', params: { r } },
+            ],
+          },
+          {
+            if: faults,
+            to: dieTarget(r),
+            do: [
+              { type: 'fault', params: { insn: 'VMCLEAR', fault: '#UD', handling: 'bug' } },
+              { type: 'print', params: { text: 'kernel BUG at arch/x86/kvm/x86.c! (kvm_spurious_fault)' } },
+            ],
+          },
+          { to: 'next', do: { type: 'VMCLEAR', params: { r, unlink } } },
+        ],
+        'vmcs_clear(v->vmcs)',
+      ),
+      done,
+    },
+  };
+}
+
+/**
+ * VMXOFF then clear CR4.VMXE. E0 cpu_vmxoff() has no fixup: a #UD is an oops. From E1 (and in KVM's
+ * own kvm_cpu_vmxoff) the fault is eaten and CR4.VMXE is cleared anyway.
+ */
+function vmxoffStates(r: Region, prefix: string, next: string, eatAlways: boolean): Record<string, StateConfig> {
+  const eats = eatAlways ? 'VMXOFF faults' : and(['VMXOFF faults', feature('vmxoff-eats-faults')]);
+  return {
+    [`${prefix}Vmxoff`]: {
+      initial: 'vmxoff',
+      description: eatAlways ? 'kvm_cpu_vmxoff()' : 'cpu_vmxoff()',
+      states: {
+        vmxoff: decide(
+          r,
+          [
+            {
+              if: eats,
+              to: 'clearVmxe',
+              do: { type: 'fault', params: { insn: 'VMXOFF', fault: '#UD', handling: 'eaten' } },
+            },
+            {
+              if: 'VMXOFF faults',
+              to: dieTarget(r),
+              do: { type: 'fault', params: { insn: 'VMXOFF', fault: '#UD', handling: 'oops' } },
+            },
+            { to: 'clearVmxe', do: 'VMXOFF' },
+          ],
+          'VMXOFF',
+        ),
+        // VMXOFF has executed; CR4.VMXE is still set: the window of race R2 case (ii).
+        clearVmxe: op(r, 'done', 'clear CR4.VMXE', 'cr4_clear_bits(X86_CR4_VMXE)'),
+        done,
+      },
+      onDone: next,
+    },
+  };
+}
+
+/** cpu_svm_disable(): VM_HSAVE_PA=0; E2+ STGI first if SVME (GIF=1 so INIT is not held); clear SVME. */
+function svmStates(r: Region, prefix: string, next: string, alwaysStgi: boolean): Record<string, StateConfig> {
+  return {
+    [`${prefix}Hsave`]: op(r, `${prefix}SvmRoute`, 'write VM_HSAVE_PA 0', 'wrmsrl(MSR_VM_HSAVE_PA, 0)'),
+    [`${prefix}SvmRoute`]: route(
+      alwaysStgi ? [{ to: `${prefix}CheckSvme` }] : [{ if: feature('emergency-disables-svm'), to: `${prefix}CheckSvme` }, { to: `${prefix}ClearSvme` }],
+    ),
+    [`${prefix}CheckSvme`]: decide(r, [{ if: 'EFER.SVME set', to: `${prefix}Stgi` }, { to: next }], 'if (efer & EFER_SVME)'),
+    [`${prefix}Stgi`]: decide(
+      r,
+      [
+        {
+          if: 'STGI faults',
+          to: `${prefix}ClearSvme`,
+          do: { type: 'fault', params: { insn: 'STGI', fault: '#UD', handling: 'eaten' } },
+        },
+        { to: `${prefix}ClearSvme`, do: 'STGI' },
+      ],
+      'STGI (fault fixup: continue)',
+    ),
+    [`${prefix}ClearSvme`]: op(r, next, 'clear EFER.SVME', 'wrmsrl(MSR_EFER, efer & ~EFER_SVME)'),
+  };
+}
+
+/** Disable virtualization at one of the kernel's call sites; `done` when it returns. */
+export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
+  return {
+    initial: 'start',
+    description: `disable virtualization (${site})`,
+    states: {
+      start: route([
+        { if: block(site, 'callback'), to: 'callback' },
+        { if: block(site, 'vmclearHook'), to: 'hook' },
+        { to: 'vmx' },
+      ]),
+      // E3+: the callback KVM registered, if any (cpu_emergency_virt_callback).
+      callback: route([
+        { if: not('kvm loaded'), to: 'done' },
+        { if: { type: 'vendor is', params: { vendor: 'amd' } }, to: 'svmCallback' },
+        { if: feature('emergency-callback-sets-kvm-rebooting'), to: 'cbSetRebooting' },
+        { to: 'cbVmxeRoute' },
+      ]),
+      cbSetRebooting: op(r, 'cbVmxeRoute', 'set kvm_rebooting', 'kvm_rebooting = true'),
+      cbVmxeRoute: route([{ if: feature('skip-vmclear-if-vmxe-clear'), to: 'cbCheckVmxe' }, { to: 'cbWalk' }]),
+      cbCheckVmxe: decide(r, [{ if: not('CR4.VMXE set'), to: 'done' }, { to: 'cbWalk' }], 'if (!(__read_cr4() & X86_CR4_VMXE)) return'),
+      cbWalk: call(vmclearWalk(r, false), 'cbCheckVmxoff'),
+      cbCheckVmxoff: decide(r, [{ if: 'CR4.VMXE set', to: 'cbVmxoff' }, { to: 'done' }], 'kvm_cpu_vmxoff() if CR4.VMXE'),
+      ...vmxoffStates(r, 'cb', 'done', true),
+      svmCallback: route([{ if: feature('emergency-callback-sets-kvm-rebooting'), to: 'svmSetRebooting' }, { to: 'svmCbHsave' }]),
+      svmSetRebooting: op(r, 'svmCbHsave', 'set kvm_rebooting', 'kvm_rebooting = true'),
+      ...svmStates(r, 'svmCb', 'done', true),
+      // E0–E2 kdump: crash_vmclear_local_loaded_vmcss(), registered by kvm_intel.
+      hook: route([
+        { if: and(['kvm loaded', { type: 'vendor is', params: { vendor: 'intel' } }]), to: 'hookWalk' },
+        { to: 'vmx' },
+      ]),
+      hookWalk: call(vmclearWalk(r, false), 'vmx'),
+      // cpu_emergency_vmxoff(): only if CPUID has VMX and CR4.VMXE is set.
+      vmx: route([
+        { if: and([block(site, 'vmx'), { type: 'vendor is', params: { vendor: 'intel' } }]), to: 'checkVmxe' },
+        { to: 'svm' },
+      ]),
+      checkVmxe: decide(r, [{ if: 'CR4.VMXE set', to: 'emergVmxoff' }, { to: 'svm' }], 'if (cpu_vmx_enabled())'),
+      ...vmxoffStates(r, 'emerg', 'svm', false),
+      // cpu_emergency_svm_disable(): only if CPUID has SVM.
+      svm: route([
+        { if: and([block(site, 'svm'), { type: 'vendor is', params: { vendor: 'amd' } }]), to: 'emergHsave' },
+        { to: 'done' },
+      ]),
+      ...svmStates(r, 'emerg', 'done', false),
+      done,
+    },
+  };
+}
+
+/** KVM's hardware_disable on this CPU (orderly reboot, via on_each_cpu): VMCLEAR and unlink, VMXOFF. */
+export function hardwareDisable(r: Region): StateConfig {
+  return {
+    initial: 'start',
+    description: 'kvm hardware_disable_nolock()',
+    states: {
+      start: route([{ if: { type: 'vendor is', params: { vendor: 'amd' } }, to: 'hwHsave' }, { to: 'walk' }]),
+      walk: call(vmclearWalk(r, true), 'checkVmxe'),
+      checkVmxe: decide(r, [{ if: 'CR4.VMXE set', to: 'hwVmxoff' }, { to: 'done' }], 'if (cpu_vmx_enabled())'),
+      ...vmxoffStates(r, 'hw', 'done', false),
+      ...svmStates(r, 'hw', 'done', false),
+      done,
+    },
+  };
+}

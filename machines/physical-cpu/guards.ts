@@ -1,0 +1,144 @@
+/**
+ * Guards of the physical CPU chart. Each one reads the CPU's context, the shared kernel memory the
+ * event carries, or asks a pure rule of `src/hw/`; none holds a hardware rule of its own.
+ */
+import type { CpuContext, CpuEvent, Region } from './types.js';
+import type { SwitchName } from '../../src/kernel/variants.js';
+import type { NmiHandlerName, ShootdownCallback } from '../../src/kernel/memory.js';
+import { virtBlocks, emergencyRestartDisablesVirt, type VirtBlocks, type VirtDisableSite } from '../../src/kernel/virt-disable.js';
+import { vmclear, vmxoff } from '../../src/hw/vmx.js';
+import { stgi } from '../../src/hw/svm.js';
+import {
+  fixedIpiArrival,
+  initArrival,
+  initDeliverable,
+  nmiArrival,
+  nmiLatchedDeliverable,
+  pendingIrqDeliverable,
+  sipiArrival,
+  smiArrival,
+  smiLatchedDeliverable,
+  type Arrival,
+} from '../../src/hw/interrupts.js';
+
+type Args = { context: CpuContext; event: CpuEvent };
+
+export function arrivalOf(context: CpuContext, event: CpuEvent): Arrival {
+  const hw = context.hw;
+  switch (event.type) {
+    case 'bus.nmi':
+      return nmiArrival(hw);
+    case 'bus.ipi':
+      return fixedIpiArrival(hw, event.vector);
+    case 'bus.init':
+      return initArrival(hw);
+    case 'bus.sipi':
+      return sipiArrival(hw, event.vector);
+    case 'bus.smi':
+      return smiArrival(hw);
+    default:
+      return { kind: 'dropped', why: `not an interconnect message: ${event.type}` };
+  }
+}
+
+/** The VMCS the VMCLEAR walk of region r is at. */
+export function walkTarget(context: CpuContext, r: Region): number {
+  return context.loadedVmcss[context.walk[r]] ?? -1;
+}
+
+export function stopTargetsRemain({ context, event }: Args): boolean {
+  const k = event.k.state;
+  // smp.c: E0–E2 wait while num_online_cpus() > 1; E2b waits on cpus_stop_mask.
+  return context.features['stop-cpus-mask'] ? k.stopMaskCount > 0 : k.onlineCount > 1;
+}
+
+export const guards = {
+  feature: ({ context }: Args, p: { name: SwitchName }) => context.features[p.name],
+  'kvm loaded': ({ context }: Args) => context.opts.kvmLoaded,
+  'debug list': ({ context }: Args) => context.opts.debugList,
+  'vendor is': ({ context }: Args, p: { vendor: 'intel' | 'amd' }) => context.hw.vendor === p.vendor,
+  'CR4.VMXE set': ({ context }: Args) => context.hw.cr4Vmxe,
+  'EFER.SVME set': ({ context }: Args) => context.hw.svme,
+  'kvm_rebooting set': ({ event }: Args) => event.k.state.kvm_rebooting,
+
+  // nmi_shootdown_cpus()
+  'shootdown already issued': ({ context, event }: Args) =>
+    context.features['shootdown-only-once'] && event.k.state.crash_ipi_issued === 1,
+  'restart shootdown skipped': ({ context, event }: Args) =>
+    context.features['shootdown-only-once'] && event.k.state.crash_ipi_issued === 1,
+  'crash handler on the list': ({ event }: Args) => event.k.state.nmi_local.includes('crash'),
+  'all crash IPIs acked': ({ event }: Args) => event.k.state.waiting_for_crash_ipi <= 0,
+  'timer is': ({ event }: Args, p: { name: string }) => event.type === 'timer.expired' && event.name === p.name,
+
+  // crash_nmi_callback()
+  'I am crashing_cpu': ({ context, event }: Args) => event.k.state.crashing_cpu === context.id,
+  'shootdown callback is': ({ event }: Args, p: { callback: ShootdownCallback }) =>
+    event.k.state.shootdown_callback === p.callback,
+  'crash_ipi_issued set': ({ event }: Args) => event.k.state.crash_ipi_issued === 1,
+
+  // NMI dispatch
+  'emergency NMI handler set': ({ event }: Args) => event.k.state.nmi_emergency !== null,
+  'NMI handler registered': ({ event }: Args, p: { name: NmiHandlerName }) => event.k.state.nmi_local.includes(p.name),
+  'I am stopping_cpu': ({ context, event }: Args) => event.k.state.stopping_cpu === context.id,
+  'NMI came from': ({ context }: Args, p: { source: string }) => context.nmiSource === p.source,
+  'NMI handled': ({ context }: Args) => context.nmiHandled,
+  'NMI action is': ({ context }: Args, p: { action: string }) => context.nmiAction === p.action,
+
+  // panic()
+  'panic_cpu free': ({ event }: Args) => event.k.state.panic_cpu === -1,
+  'panic_cpu is me': ({ context, event }: Args) => event.k.state.panic_cpu === context.id,
+  /** __crash_kexec(): a crash image is loaded and the kexec mutex trylock succeeds. */
+  'crash kernel loaded and kexec lock free': ({ context, event }: Args) =>
+    context.opts.kdump && event.k.state.kexec_lock === -1,
+  'crash_kexec_post_notifiers': ({ context }: Args) => context.opts.crashKexecPostNotifiers,
+  'cpus_stopped set': ({ event }: Args) => event.k.state.cpus_stopped,
+  'panic_timeout positive': ({ context }: Args) => context.opts.panicTimeout > 0,
+  'panic_timeout negative': ({ context }: Args) => context.opts.panicTimeout < 0,
+  /** kexec_should_crash(): interrupt context and not crash_kexec_post_notifiers. */
+  'oops should kexec': ({ context }: Args, p: { r: Region }) => p.r !== 'task' && !context.opts.crashKexecPostNotifiers,
+
+  // native_stop_other_cpus()
+  'reboot_force set': ({ context }: Args) => context.opts.rebootForce,
+  'stopping_cpu free': ({ event }: Args) => event.k.state.stopping_cpu === -1,
+  /** 5.10 takes stopping_cpu only inside `if (num_online_cpus() > 1)`; 6.5 always. */
+  'stop has work': ({ context, event }: Args) => context.features['stop-cpus-mask'] || event.k.state.onlineCount > 1,
+  'stop targets remain': (args: Args) => stopTargetsRemain(args),
+  'no stop targets remain': (args: Args) => !stopTargetsRemain(args),
+  'call function done': ({ event }: Args) => event.k.state.call_function_pending <= 0,
+
+  // virtualization disable
+  'block runs': ({ context }: Args, p: { site: VirtDisableSite; block: keyof VirtBlocks }) =>
+    virtBlocks(p.site, context.features)[p.block],
+  'emergency restart disables virt': ({ context }: Args) =>
+    emergencyRestartDisablesVirt(context.features, context.hw.vendor, context.hw.cr4Vmxe, context.opts.kvmLoaded),
+  'VMCLEAR walk has next': ({ context }: Args, p: { r: Region }) => context.walk[p.r] < context.loadedVmcss.length,
+  'VMCLEAR faults': ({ context }: Args, p: { r: Region }) =>
+    vmclear(context.hw, walkTarget(context, p.r)).kind === 'fault',
+  'VMXOFF faults': ({ context }: Args) => vmxoff(context.hw).kind === 'fault',
+  'STGI faults': ({ context }: Args) => stgi(context.hw).kind === 'fault',
+
+  // halt loops
+  'not halted': ({ context }: Args) => context.hw.activity === 'running',
+
+  // interconnect arrivals (SEMANTICS §3(c)(d)(e)); the rule is in src/hw/interrupts.ts
+  arrival: ({ context, event }: Args, p: { kind: Arrival['kind'] }) => arrivalOf(context, event).kind === p.kind,
+  'arrival not': ({ context, event }: Args, p: { kind: Arrival['kind'] }) => arrivalOf(context, event).kind !== p.kind,
+  'latched NMI deliverable': ({ context }: Args) => nmiLatchedDeliverable(context.hw),
+  'pending IRQ deliverable': ({ context }: Args) => pendingIrqDeliverable(context.hw) !== null,
+  'pending INIT deliverable': ({ context }: Args) => initDeliverable(context.hw),
+  'latched SMI deliverable': ({ context }: Args) => smiLatchedDeliverable(context.hw),
+  'IRQ vector is': ({ context }: Args, p: { vector: number }) => context.irqVector === p.vector,
+  'IRQ action is': ({ context }: Args, p: { action: string }) => context.irqAction === p.action,
+  'script context is': ({ event }: Args, p: { context: string }) =>
+    'context' in event && event.context === p.context,
+
+  // crash kernel AP bring-up
+  'AP left to bring up': ({ context }: Args) =>
+    context.opts.kdumpBringsUpAps && nextAp(context) < context.opts.cpus,
+  'AP called in': ({ context, event }: Args) => event.k.state.crashKernelCallin[nextAp(context)] === 1,
+};
+
+/** The next CPU id the crash kernel should start, skipping itself. */
+export function nextAp(context: CpuContext): number {
+  return context.nextAp === context.id ? context.nextAp + 1 : context.nextAp;
+}

@@ -1,0 +1,332 @@
+/**
+ * What a processor does with an arriving NMI, fixed-vector interrupt, INIT, SIPI or SMI, and the
+ * instructions and events that change whether it can take them: IRET, STI/CLI, HLT, RSM, triple
+ * fault (SEMANTICS §3(c)–(f)).
+ *
+ * An `*Arrival` function only classifies; the caller applies the outcome: `take*` for 'take',
+ * `latchNmi` / `latchSmi` / `holdInit` / `addToIrr` for 'latched' and 'pending', `vmExit` for
+ * 'vmexit'. Whatever was held is later offered by the `*Deliverable` functions.
+ *
+ * VMX operation is suspended in SMM (SDM Vol. 3C "Default Treatment of SMI Delivery") but the model
+ * keeps `vmx` unchanged across SMM, so every rule tests `inSmm` before it tests `vmx`.
+ *
+ * SDM sections are cited by title: their numbers differ between editions.
+ */
+import type { CpuHw } from './cpu-state.js';
+import { vmExit, type InsnResult } from './vmx.js';
+
+export type Arrival =
+  | { kind: 'take' }
+  | { kind: 'pending'; why: string }
+  | { kind: 'latched'; why: string }
+  | { kind: 'dropped'; why: string }
+  | { kind: 'vmexit'; why: string };
+
+const take: Arrival = { kind: 'take' };
+const inGuest = (hw: CpuHw): boolean => hw.vmx === 'nonroot' && !hw.inSmm;
+
+/**
+ * SDM Vol. 3A "Interrupt 8—Double Fault Exception (#DF)": "If shutdown occurs while the processor is
+ * executing an NMI interrupt handler, then only a hardware reset can restart the processor";
+ * SEMANTICS §3(f) adds SMM. NMI blocking is the architectural meaning of "executing an NMI handler".
+ */
+export function shutdownNeedsReset(hw: CpuHw): boolean {
+  return hw.activity === 'shutdown' && (hw.nmiBlocked || hw.inSmm);
+}
+
+// ---- NMI -------------------------------------------------------------------------------------
+
+/** SDM Vol. 3A "Handling Multiple NMIs"; Linux default_do_nmi: "Only one NMI can be latched at a time". */
+function latchOrDrop(hw: CpuHw, kind: 'latched' | 'pending', why: string): Arrival {
+  return hw.nmiLatched === 1 ? { kind: 'dropped', why: 'an NMI is already latched' } : { kind, why };
+}
+
+export function nmiArrival(hw: CpuHw): Arrival {
+  // SEMANTICS §3(c): wait-for-SIPI blocks NMI. The model holds it in the one-deep NMI latch
+  // (caller: latchNmi), offered after SIPI. Not in SEMANTICS.md whether it is held or lost:
+  // chosen because a blocked NMI is otherwise always latched.
+  if (hw.activity === 'wait-for-sipi') return latchOrDrop(hw, 'pending', 'wait-for-SIPI blocks NMIs');
+  if (shutdownNeedsReset(hw)) return latchOrDrop(hw, 'latched', 'shutdown in an NMI handler or SMM: only RESET restarts');
+  // SDM Vol. 3C "NMI Handling While in SMM": SMM entry blocks NMIs (takeSmi sets nmiBlocked) and an
+  // IRET inside SMM unblocks them, so nmiBlocked alone decides in SMM too.
+  if (hw.nmiBlocked) return latchOrDrop(hw, 'latched', hw.inSmm ? 'NMIs are blocked in SMM' : 'NMIs are blocked until the next IRET');
+  // APM vol. 2 15.17: GIF=0 holds NMIs pending.
+  if (!hw.gif) return latchOrDrop(hw, 'latched', 'GIF=0 holds NMIs');
+  // SDM Vol. 3C "Other Causes of VM Exits": with "NMI exiting" (KVM sets it) an NMI in non-root is a
+  // VM exit; KVM then runs the host NMI handler on the same CPU.
+  if (inGuest(hw)) return { kind: 'vmexit', why: 'NMI in VMX non-root with NMI exiting' };
+  return take;
+}
+
+export function latchNmi(hw: CpuHw): CpuHw {
+  return { ...hw, nmiLatched: 1 };
+}
+
+/** NMI delivery through an interrupt gate; SDM Vol. 3A "Handling Multiple NMIs": blocks NMIs until IRET. */
+export function takeNmi(hw: CpuHw): CpuHw {
+  const wakes = hw.activity === 'hlt' || hw.activity === 'shutdown';
+  return { ...hw, nmiBlocked: true, if: false, activity: wakes ? 'running' : hw.activity };
+}
+
+/**
+ * SDM Vol. 3A "Handling Multiple NMIs": IRET unblocks NMIs, even an IRET that faults (SEMANTICS §0.1).
+ * IF comes back from the interrupted context's frame, which the caller's context stack holds: pass
+ * it as `restoredIf`, or IF is left as it is.
+ */
+export function iret(hw: CpuHw, restoredIf?: boolean): CpuHw {
+  return { ...hw, nmiBlocked: false, if: restoredIf ?? hw.if };
+}
+
+/**
+ * The latched NMI is delivered now (in non-root the delivery is a VM exit first: vmExit, then
+ * takeLatchedNmi). SMM needs no separate test: it blocks NMIs until RSM or an IRET inside SMM.
+ */
+export function nmiLatchedDeliverable(hw: CpuHw): boolean {
+  return (
+    hw.nmiLatched === 1 && !hw.nmiBlocked && hw.gif && hw.activity !== 'wait-for-sipi' && !shutdownNeedsReset(hw)
+  );
+}
+
+export function takeLatchedNmi(hw: CpuHw): CpuHw {
+  return takeNmi({ ...hw, nmiLatched: 0 });
+}
+
+// ---- Fixed-vector interrupts (IPIs) ---------------------------------------------------------
+
+export function fixedIpiArrival(hw: CpuHw, vector: number): Arrival {
+  // SDM Vol. 3A local APIC "Error Handling": vectors 0–15 are illegal for fixed delivery; the
+  // receiving APIC sets "receive illegal vector" and does not accept the interrupt.
+  if (!Number.isInteger(vector) || vector < 16 || vector > 255) return { kind: 'dropped', why: `illegal vector ${vector}` };
+  // SDM Vol. 3A "Local APIC State After It Has Been Software Disabled": the APIC responds normally
+  // to INIT, NMI, SMI and SIPI; fixed interrupts are not accepted. Hence NMI is the only way to
+  // stop a CPU after disable_local_APIC().
+  if (!hw.lapicEnabled) return { kind: 'dropped', why: 'local APIC software-disabled' };
+  if (hw.activity === 'wait-for-sipi') return { kind: 'pending', why: 'wait-for-SIPI blocks external interrupts' };
+  // SDM Vol. 3C "Other Causes of VM Exits": with "external-interrupt exiting" (KVM sets it) an
+  // external interrupt in non-root is a VM exit whatever RFLAGS.IF is, so this precedes the IF test.
+  if (inGuest(hw)) return { kind: 'vmexit', why: 'external interrupt in VMX non-root' };
+  if (!hw.gif) return { kind: 'pending', why: 'GIF=0 holds interrupts' };
+  if (!hw.if) return { kind: 'pending', why: 'IF=0: held in IRR' };
+  // SDM Vol. 3A #DF: shutdown is left only by NMI, SMI, INIT or RESET.
+  if (hw.activity === 'shutdown') return { kind: 'pending', why: 'shutdown ignores maskable interrupts' };
+  return take;
+}
+
+export function addToIrr(hw: CpuHw, vector: number): CpuHw {
+  if (hw.irr.includes(vector)) return hw;
+  return { ...hw, irr: [...hw.irr, vector].sort((a, b) => a - b) };
+}
+
+/**
+ * The vector the CPU takes next from its IRR, if any: the highest, as the APIC delivers by priority
+ * (SDM Vol. 3A "Interrupt, Task, and Processor Priority"); TPR and ISR are not modelled. A
+ * soft-disabled APIC holds what is in IRR but delivers nothing.
+ */
+export function pendingIrqDeliverable(hw: CpuHw): number | null {
+  const ready = hw.if && hw.gif && hw.lapicEnabled && (hw.activity === 'running' || hw.activity === 'hlt');
+  return ready ? (hw.irr[hw.irr.length - 1] ?? null) : null;
+}
+
+export function takeIrq(hw: CpuHw, vector: number): CpuHw {
+  return {
+    ...hw,
+    irr: hw.irr.filter((v) => v !== vector),
+    if: false,
+    activity: hw.activity === 'hlt' ? 'running' : hw.activity,
+  };
+}
+
+/** STI (local_irq_enable): whatever waits in IRR becomes deliverable; ask pendingIrqDeliverable. */
+export function sti(hw: CpuHw): CpuHw {
+  return { ...hw, if: true };
+}
+
+export function cli(hw: CpuHw): CpuHw {
+  return { ...hw, if: false };
+}
+
+// ---- INIT and SIPI --------------------------------------------------------------------------
+
+/** Why an INIT would be held pending now, or null if it would be acted on. */
+export function initBlocked(hw: CpuHw): string | null {
+  // SDM Vol. 3C "Restrictions on VMX Operation": "INIT signals are blocked whenever a logical
+  // processor is in VMX root operation."
+  if (hw.vmx === 'root' && !hw.inSmm) return 'VMX root operation';
+  // SDM Vol. 3C "SMI Handler Execution Environment" / SEMANTICS §3(e): SMM entry inhibits INIT until RSM.
+  if (hw.inSmm) return 'SMM';
+  // APM vol. 2 15.17; Linux arch/x86/virt/hw.c: "SVM blocks INIT if GIF=0".
+  if (!hw.gif) return 'GIF=0';
+  // SEMANTICS §3(c) [src:S23]: the wait-for-SIPI state blocks INIT.
+  if (hw.activity === 'wait-for-sipi') return 'wait-for-SIPI';
+  if (shutdownNeedsReset(hw)) return 'shutdown in an NMI handler: only RESET restarts';
+  return null;
+}
+
+export function initArrival(hw: CpuHw): Arrival {
+  // SDM Vol. 3C "Other Causes of VM Exits": INIT in non-root is an unconditional VM exit (exit
+  // reason 3), so KVM sees it.
+  if (inGuest(hw)) return { kind: 'vmexit', why: 'INIT in VMX non-root operation' };
+  const why = initBlocked(hw);
+  return why === null ? take : { kind: 'pending', why };
+}
+
+export function holdInit(hw: CpuHw): CpuHw {
+  return { ...hw, initPending: true };
+}
+
+/** A held INIT is acted on now: after VMXOFF, RSM or STGI (SEMANTICS §3(g)). */
+export function initDeliverable(hw: CpuHw): boolean {
+  return hw.initPending && initBlocked(hw) === null;
+}
+
+/**
+ * INIT reset. SDM Vol. 3A table "Processor States Following Power-up, Reset, or INIT": RFLAGS=2
+ * (IF=0), CR4=0 (VMXE=0), EFER=0 (SVME=0). "Local APIC State After an INIT Reset": the APIC is reset
+ * as at power-up, so IRR is empty and SVR=FFh, i.e. software-disabled ("Local APIC State After
+ * Power-Up or Reset"). An application processor then waits for SIPI; the bootstrap processor
+ * restarts at the reset vector instead (opts.bsp).
+ *
+ * Not in SEMANTICS.md, chosen because the table is silent on them or the model needs them:
+ * - `mode` is kept: it describes the kernel the CPU runs once started again, not the real-mode
+ *   trampoline in between.
+ * - NMI blocking and the NMI latch are cleared, GIF is set (INIT is only taken with GIF=1 anyway);
+ *   a latched SMI is kept: it belongs to the platform, not to the CPU's reset state.
+ * - `vmx` and `vmxonPtr` are kept: INIT is only acted on outside VMX operation, where they are
+ *   'off' and null. VMCS launch states are memory contents, which INIT does not touch.
+ */
+export function takeInit(hw: CpuHw, opts: { bsp?: boolean } = {}): CpuHw {
+  return {
+    ...hw,
+    activity: opts.bsp === true ? 'running' : 'wait-for-sipi',
+    if: false,
+    nmiBlocked: false,
+    nmiLatched: 0,
+    irr: [],
+    initPending: false,
+    svme: false,
+    gif: true,
+    cr4Vmxe: false,
+    currentVmcs: null,
+    lapicEnabled: false,
+  };
+}
+
+/**
+ * SEMANTICS §3(c) [src:S23]: SIPIs are ignored unless the CPU is in wait-for-SIPI. The
+ * vector only selects the start page (vector × 4 KiB), which the caller models.
+ */
+export function sipiArrival(hw: CpuHw, _vector: number): Arrival {
+  return hw.activity === 'wait-for-sipi' ? take : { kind: 'dropped', why: 'SIPI ignored outside wait-for-SIPI' };
+}
+
+export function takeSipi(hw: CpuHw): CpuHw {
+  return { ...hw, activity: 'running' };
+}
+
+// ---- SMI, SMM, RSM --------------------------------------------------------------------------
+
+export function smiArrival(hw: CpuHw): Arrival {
+  const held = (kind: 'latched' | 'pending', why: string): Arrival =>
+    hw.smiLatched === 1 ? { kind: 'dropped', why: 'an SMI is already latched' } : { kind, why };
+  // SDM Vol. 3C "Entering SMM": SMM is not re-entrant; one SMI is latched and serviced after RSM.
+  if (hw.inSmm) return held('latched', 'SMM is not re-entrant');
+  if (hw.activity === 'wait-for-sipi') return held('pending', 'wait-for-SIPI blocks SMI');
+  if (shutdownNeedsReset(hw)) return held('pending', 'shutdown in an NMI handler: only RESET restarts');
+  // APM vol. 2 15.17: GIF=0 holds SMIs pending.
+  if (!hw.gif) return held('pending', 'GIF=0 holds SMIs');
+  // An SMI is taken in VMX non-root too: under SDM Vol. 3C "Default Treatment of SMI Delivery" it
+  // enters SMM directly, without a VM exit to the host.
+  return take;
+}
+
+export function latchSmi(hw: CpuHw): CpuHw {
+  return { ...hw, smiLatched: 1 };
+}
+
+/**
+ * SMM entry. SDM Vol. 3C "SMI Handler Execution Environment": IF cleared, NMI and INIT blocked
+ * (initBlocked reads inSmm). RFLAGS and whether NMIs were blocked are saved for RSM. A halted CPU
+ * leaves HLT; the SMI handler's auto-HALT-restart choice is not modelled (Linux halt loops execute
+ * HLT again either way).
+ */
+export function takeSmi(hw: CpuHw): CpuHw {
+  const wakes = hw.activity === 'hlt' || hw.activity === 'shutdown';
+  return {
+    ...hw,
+    inSmm: true,
+    if: false,
+    ifBeforeSmm: hw.if,
+    nmiBlockedBeforeSmm: hw.nmiBlocked,
+    nmiBlocked: true,
+    activity: wakes ? 'running' : hw.activity,
+  };
+}
+
+export function smiLatchedDeliverable(hw: CpuHw): boolean {
+  return hw.smiLatched === 1 && !hw.inSmm && hw.gif && hw.activity !== 'wait-for-sipi' && !shutdownNeedsReset(hw);
+}
+
+export function takeLatchedSmi(hw: CpuHw): CpuHw {
+  return takeSmi({ ...hw, smiLatched: 0 });
+}
+
+export function rsm(hw: CpuHw, smramValid: boolean): InsnResult {
+  if (!hw.inSmm) return { kind: 'fault', fault: '#UD', why: 'RSM outside SMM' };
+  // SDM RSM; APM vol. 2 ch. 10 [src:S20]: invalid state in the SMRAM save area ⇒ shutdown, before
+  // the CPU returns to VMX or guest mode. It never left SMM, so only RESET restarts it.
+  if (!smramValid) return { kind: 'ok', hw: { ...hw, activity: 'shutdown' } };
+  // SDM Vol. 3C "NMI Handling While in SMM": NMIs stay blocked after RSM only if they were blocked
+  // when the SMI came.
+  return { kind: 'ok', hw: { ...hw, inSmm: false, if: hw.ifBeforeSmm, nmiBlocked: hw.nmiBlockedBeforeSmm } };
+}
+
+// ---- HLT and shutdown -----------------------------------------------------------------------
+
+export function hlt(hw: CpuHw): InsnResult {
+  if (hw.mode.cpl !== 0) return { kind: 'fault', fault: '#GP', why: 'HLT: CPL≠0' };
+  // SDM Vol. 3C "Relative Priority of Faults and VM Exits": the CPL fault comes before the VM exit
+  // that KVM's "HLT exiting" causes.
+  if (inGuest(hw)) return { kind: 'vmexit', why: 'HLT in VMX non-root with HLT exiting' };
+  return { kind: 'ok', hw: { ...hw, activity: 'hlt' } };
+}
+
+/**
+ * SDM HLT [src:S28]: a halted CPU resumes on an enabled interrupt (IF=1), an NMI that is not
+ * blocked, SMI, INIT or RESET. A CPU halted in an NMI handler with IF=0 moves only for SMI, INIT
+ * or RESET.
+ */
+export function hltWakes(hw: CpuHw, what: 'irq' | 'nmi' | 'smi' | 'init'): boolean {
+  if (hw.activity !== 'hlt') return false;
+  switch (what) {
+    case 'irq':
+      return hw.if && hw.gif;
+    case 'nmi':
+      return nmiArrival(hw).kind === 'take';
+    case 'smi':
+      return smiArrival(hw).kind === 'take';
+    case 'init':
+      return initArrival(hw).kind === 'take';
+  }
+}
+
+/**
+ * A fault while delivering #DF (SDM Vol. 3A #DF). In VMX non-root it is a VM exit instead (SDM Vol.
+ * 3C "Other Causes of VM Exits", basic exit reason 2), so the host resumes. Whether it happened in
+ * an NMI handler or SMM does not change the shutdown state itself, only how it is left: pass the
+ * same flag to shutdownExitBy.
+ */
+export function tripleFault(hw: CpuHw, _inNmiHandlerOrSmm: boolean): CpuHw {
+  if (inGuest(hw)) return vmExit(hw);
+  return { ...hw, activity: 'shutdown' };
+}
+
+/** SDM Vol. 3A #DF: NMI, SMI, INIT or RESET leave shutdown; inside an NMI handler or SMM only RESET. */
+export function shutdownExitBy(hw: CpuHw, what: 'nmi' | 'smi' | 'init' | 'reset', inNmiHandlerOrSmm: boolean): boolean {
+  if (hw.activity !== 'shutdown') return false;
+  if (what === 'reset') return true;
+  if (inNmiHandlerOrSmm) return false;
+  // The arrival rules already hold every event when the state itself shows an NMI handler or SMM.
+  if (what === 'nmi') return nmiArrival(hw).kind === 'take';
+  if (what === 'smi') return smiArrival(hw).kind === 'take';
+  return initArrival(hw).kind === 'take';
+}

@@ -1,0 +1,200 @@
+/**
+ * Shared kernel memory of the host: the globals the reboot, panic and kdump paths read and write
+ * (SEMANTICS §1(a)). Every access from a machine is one atomic step (a plain write, cmpxchg,
+ * atomic_dec); the simulator hears of every write so that CPUs waiting on a variable can move and
+ * the trace records it. The whole object is a JSON value for snapshots.
+ */
+
+/** Names CPUs wait on (`meta.watch` of a waiting state) and the trace names writes by. */
+export type WatchedVar =
+  | 'waiting_for_crash_ipi'
+  | 'crash_ipi_issued'
+  | 'cpu_online_mask'
+  | 'cpus_stop_mask'
+  | 'call_function_pending'
+  | 'crash_kernel_callin'
+  | 'kvm_rebooting'
+  | 'crashing_cpu'
+  | 'shootdown_callback'
+  | 'stopping_cpu'
+  | 'panic_cpu'
+  | 'nmi_handlers'
+  | 'kexec_lock'
+  | 'cpus_stopped'
+  | 'reboot_emergency';
+
+export type ShootdownCallback = 'vmxoff_nmi' | 'kdump_nmi_callback' | null;
+
+/** NMI handler names on the NMI_LOCAL list, in list order (NMI_FLAG_FIRST puts one at the head). */
+export type NmiHandlerName = 'crash' | 'smp_stop';
+
+export interface KernelMemoryState {
+  cpus: number;
+  kvm_rebooting: boolean;
+  crash_ipi_issued: 0 | 1;
+  crashing_cpu: number;
+  shootdown_callback: ShootdownCallback;
+  waiting_for_crash_ipi: number;
+  /** NMI_LOCAL handler list (E0–E4). */
+  nmi_local: NmiHandlerName[];
+  /** The list was corrupted by a double list_add (no CONFIG_DEBUG_LIST). */
+  nmi_list_corrupt: boolean;
+  /** E5+: exclusive emergency handler slot of the NMI descriptor. */
+  nmi_emergency: NmiHandlerName | null;
+  stopping_cpu: number;
+  panic_cpu: number;
+  kexec_lock: number;
+  cpus_stopped: boolean;
+  reboot_emergency: 0 | 1;
+  /** cpu_online_mask, as 0/1 per CPU, with its population count kept alongside. */
+  online: number[];
+  onlineCount: number;
+  /** cpus_stop_mask (E2b+). */
+  stopMask: number[];
+  stopMaskCount: number;
+  /** on_each_cpu(): CPUs that have not yet run the function. */
+  call_function_pending: number;
+  /** After kexec: APs that called in to the crash kernel. */
+  crashKernelCallin: number[];
+  /** die_counter in dumpstack.c: the [#N] of the oops header. */
+  die_counter: number;
+}
+
+export type WriteListener = (name: WatchedVar, cpu: number, op: string, value: unknown) => void;
+
+const PANIC_CPU_INVALID = -1;
+
+export class KernelMemory {
+  state: KernelMemoryState;
+  /** Set by the simulator: hears of every write, after it happened. */
+  onWrite: WriteListener | null = null;
+
+  constructor(cpus: number, state?: KernelMemoryState) {
+    this.state = state ?? {
+      cpus,
+      kvm_rebooting: false,
+      crash_ipi_issued: 0,
+      crashing_cpu: -1,
+      shootdown_callback: null,
+      waiting_for_crash_ipi: 0,
+      nmi_local: [],
+      nmi_list_corrupt: false,
+      nmi_emergency: null,
+      stopping_cpu: -1,
+      panic_cpu: PANIC_CPU_INVALID,
+      kexec_lock: -1,
+      cpus_stopped: false,
+      reboot_emergency: 0,
+      online: new Array<number>(cpus).fill(1),
+      onlineCount: cpus,
+      stopMask: new Array<number>(cpus).fill(0),
+      stopMaskCount: 0,
+      call_function_pending: 0,
+      crashKernelCallin: new Array<number>(cpus).fill(0),
+      die_counter: 0,
+    };
+  }
+
+  private wrote(name: WatchedVar, cpu: number, op: string, value: unknown): void {
+    this.onWrite?.(name, cpu, op, value);
+  }
+
+  write<K extends 'kvm_rebooting' | 'crash_ipi_issued' | 'crashing_cpu' | 'shootdown_callback' | 'waiting_for_crash_ipi' | 'reboot_emergency' | 'cpus_stopped' | 'call_function_pending'>(
+    name: K,
+    value: KernelMemoryState[K],
+    cpu: number,
+  ): void {
+    this.state[name] = value;
+    this.wrote(name, cpu, 'write', value);
+  }
+
+  atomicDec(name: 'waiting_for_crash_ipi' | 'call_function_pending', cpu: number): number {
+    const value = this.state[name] - 1;
+    this.state[name] = value;
+    this.wrote(name, cpu, 'atomic_dec', value);
+    return value;
+  }
+
+  /** cmpxchg(&var, old, new): returns the value found; the write happens only if it equalled `old`. */
+  cmpxchg(name: 'panic_cpu' | 'stopping_cpu' | 'kexec_lock', old: number, value: number, cpu: number): number {
+    const found = this.state[name];
+    if (found === old) {
+      this.state[name] = value;
+      this.wrote(name, cpu, 'cmpxchg', value);
+    }
+    return found;
+  }
+
+  setOnline(cpu: number, on: boolean): void {
+    const bit = on ? 1 : 0;
+    if (this.state.online[cpu] !== bit) {
+      this.state.online[cpu] = bit;
+      this.state.onlineCount += on ? 1 : -1;
+    }
+    this.wrote('cpu_online_mask', cpu, on ? 'set_cpu_online' : 'set_cpu_offline', this.state.onlineCount);
+  }
+
+  /** E2b: cpumask_copy(&cpus_stop_mask, cpu_online_mask); cpumask_clear_cpu(this_cpu, …). */
+  fillStopMask(self: number): void {
+    let count = 0;
+    for (let i = 0; i < this.state.cpus; i++) {
+      const bit = i !== self && this.state.online[i] === 1 ? 1 : 0;
+      this.state.stopMask[i] = bit;
+      count += bit;
+    }
+    this.state.stopMaskCount = count;
+    this.wrote('cpus_stop_mask', self, 'cpumask_copy', count);
+  }
+
+  clearStopMaskCpu(cpu: number): void {
+    if (this.state.stopMask[cpu] === 1) {
+      this.state.stopMask[cpu] = 0;
+      this.state.stopMaskCount -= 1;
+    }
+    this.wrote('cpus_stop_mask', cpu, 'cpumask_clear_cpu', this.state.stopMaskCount);
+  }
+
+  clearStopMask(cpu: number): void {
+    this.state.stopMask.fill(0);
+    this.state.stopMaskCount = 0;
+    this.wrote('cpus_stop_mask', cpu, 'cpumask_clear', 0);
+  }
+
+  stopMaskCpus(): number[] {
+    const out: number[] = [];
+    this.state.stopMask.forEach((bit, i) => {
+      if (bit === 1) out.push(i);
+    });
+    return out;
+  }
+
+  /** list_add of an NMI handler to NMI_LOCAL with NMI_FLAG_FIRST. */
+  addNmiHandler(name: NmiHandlerName, cpu: number): void {
+    if (this.state.nmi_local.includes(name)) this.state.nmi_list_corrupt = true;
+    else this.state.nmi_local = [name, ...this.state.nmi_local];
+    this.wrote('nmi_handlers', cpu, 'register_nmi_handler', name);
+  }
+
+  setEmergencyNmiHandler(name: NmiHandlerName, cpu: number): void {
+    this.state.nmi_emergency = name;
+    this.wrote('nmi_handlers', cpu, 'set_emergency_nmi_handler', name);
+  }
+
+  nextDieCount(): number {
+    this.state.die_counter += 1;
+    return this.state.die_counter;
+  }
+
+  crashKernelCallin(cpu: number): void {
+    this.state.crashKernelCallin[cpu] = 1;
+    this.wrote('crash_kernel_callin', cpu, 'callin', 1);
+  }
+
+  toJSON(): KernelMemoryState {
+    return structuredClone(this.state);
+  }
+
+  static fromJSON(state: KernelMemoryState): KernelMemory {
+    return new KernelMemory(state.cpus, structuredClone(state));
+  }
+}

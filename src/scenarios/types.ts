@@ -1,0 +1,94 @@
+/**
+ * A scenario: the machine, its initial state, the kernel, options and a script of actions.
+ * This is the validated, normalised form; `validateScenario` turns an untrusted JSON value into it.
+ */
+import type { Vendor } from '../hw/cpu-state.js';
+
+export type ResetMethod = 'acpi' | 'kbd' | 'efi' | 'bios' | 'cf9' | 'triple';
+
+/** Initial state of one CPU (or of all): what KVM and the workload left there. */
+export interface CpuInit {
+  /** 'root': KVM has done VMXON (CR4.VMXE=1); 'off': no VMX. Intel only. */
+  vmx?: 'off' | 'root';
+  /** How many VMCSes are on this CPU's loaded_vmcss_on_cpu list (vCPUs that last ran here). */
+  loadedVmcs?: number;
+  /** RFLAGS.IF of the task running there. */
+  if?: boolean;
+  /** AMD: EFER.SVME set by KVM's hardware enable. */
+  svme?: boolean;
+  /** AMD: GIF; false models a CPU stopped between CLGI and STGI in KVM's vCPU run loop. */
+  gif?: boolean;
+  /** CR4.VMXE without VMXON: the window in KVM's hardware enable, or VMXOFF done but CR4 not yet cleared. */
+  cr4Vmxe?: boolean;
+}
+
+export type ScriptAction =
+  /** reboot(2) with LINUX_REBOOT_CMD_RESTART, as `reboot -f` does (F1.1). */
+  | 'reboot'
+  /** emergency_restart(): SysRq-b, a watchdog (F1.2). */
+  | 'emergency-restart'
+  /** panic() (F1.6) in the given context. */
+  | 'panic'
+  /** An NMI (e.g. the hard-lockup watchdog) whose handler calls nmi_panic() (F1.8). */
+  | 'nmi-panic'
+  /** The task disables interrupts and spins (local_irq_disable(); for (;;) cpu_relax();). */
+  | 'irqs-off'
+  /** The task enables interrupts again (local_irq_enable()). */
+  | 'irqs-on'
+  /** The CPU stops executing in its current context until an interrupt or NMI arrives (a long stall). */
+  | 'stall'
+  /** An SMI is raised on the CPU (firmware runs in SMM and returns with RSM). */
+  | 'smi';
+
+export type Trigger =
+  | { kind: 'at'; timeNs: number }
+  /** Fires the first time `cpu` enters a state whose path ends with `state` (dot-separated). */
+  | { kind: 'enters'; cpu: number; state: string };
+
+export interface ScriptStep {
+  /** Index in the scenario file's script array, for messages. */
+  index: number;
+  cpu: number;
+  action: ScriptAction;
+  trigger: Trigger;
+  /** For 'panic' and 'emergency-restart': where it is called from. */
+  context: 'task' | 'irq' | 'nmi';
+  /** For 'panic': the message after "Kernel panic - not syncing: ". */
+  message: string;
+}
+
+export interface Scenario {
+  /** Row id in SEMANTICS §6 for built-ins (e.g. "T5"), or the file name. */
+  id: string;
+  name: string;
+  description: string;
+  machine: { cpus: number; vendor: Vendor };
+  /** One entry per CPU, already merged from `all` and per-CPU overrides. */
+  initial: Required<CpuInit>[];
+  kernel: { preset: string; fix: string[]; noFix: string[] };
+  options: ScenarioOptions;
+  script: ScriptStep[];
+}
+
+export interface ScenarioOptions {
+  /** A crash kernel is loaded (kexec -p). */
+  kdump: boolean;
+  /** Boot CPUs of the crash kernel bring up the APs with INIT-SIPI-SIPI. */
+  kdumpBringsUpAps: boolean;
+  crashKexecPostNotifiers: boolean;
+  /** panic= seconds; 0 waits forever, negative reboots at once. */
+  panicTimeout: number;
+  reset: { method: ResetMethod; initOnly: boolean };
+  /** The KVM module is loaded (its reboot notifier and, from v6.6, its emergency callback are registered). */
+  kvmLoaded: boolean;
+  /** CONFIG_DEBUG_LIST: a double list_add is a BUG rather than silent corruption. */
+  debugList: boolean;
+  /** reboot=f: skip stopping other CPUs on the orderly path. */
+  rebootForce: boolean;
+  /** Virtual time one kernel step takes. */
+  stepNs: number;
+  /** Interconnect delivery latency range [min, max], inclusive. */
+  latencyNs: [number, number];
+  /** The run ends as 'running' after this many scheduler steps. */
+  maxSteps: number;
+}

@@ -1,0 +1,327 @@
+/**
+ * Turns an untrusted scenario file into a `Scenario`, or into every problem found in it, each naming
+ * its place in the file ('script[1].when.cpu'). Hand-written so that each message says exactly what
+ * was expected there. Never throws.
+ */
+import type { Vendor } from '../hw/cpu-state.js';
+import { readInitial } from './cpu-init.js';
+import { parseJsonText } from './json-text.js';
+import {
+  CPU_ID_EXPECTATION,
+  Problems,
+  choiceExpectation,
+  integerExpectation,
+  readArray,
+  readBoolean,
+  readChoice,
+  readCpuId,
+  readInteger,
+  readObject,
+  readString,
+  rootLoc,
+  shown,
+  type Field,
+} from './reader.js';
+import type { ResetMethod, Scenario, ScenarioOptions, ScriptAction, ScriptStep, Trigger } from './types.js';
+
+export interface ScenarioError {
+  /** Where in the file: 'machine.cpus', 'script[1].when.cpu', 'initial.cpus.7.vmx'; '' for the whole file. */
+  path: string;
+  message: string;
+}
+
+/** What the validator needs to know about the rest of the simulator. */
+export interface ValidationContext {
+  /** Kernel presets, e.g. ['v5.10', 'v5.11', 'v6.2', 'v6.6', 'mainline']. */
+  presets: readonly string[];
+  /** Kernel fix names (kebab-case). */
+  switches: readonly string[];
+  /** Whether a trigger state name is a dot-separated suffix of a physical CPU state path. */
+  isKnownState(name: string): boolean;
+  /** Close matches for an unknown state name, to suggest in the message. */
+  stateHint?: (name: string) => string[];
+}
+
+export type ValidationResult = { ok: true; scenario: Scenario } | { ok: false; errors: ScenarioError[] };
+
+export const MAX_CPUS = 8192;
+
+const VENDORS: readonly Vendor[] = ['intel', 'amd'];
+const RESET_METHODS: readonly ResetMethod[] = ['acpi', 'kbd', 'efi', 'bios', 'cf9', 'triple'];
+const ACTIONS: readonly ScriptAction[] = ['reboot', 'emergency-restart', 'panic', 'nmi-panic', 'irqs-off', 'irqs-on', 'stall', 'smi'];
+const CONTEXTS: readonly ScriptStep['context'][] = ['task', 'irq', 'nmi'];
+
+/** Actions that take a `context`: the ones whose caller matters (panic() from an NMI handler, SysRq-b from an interrupt). */
+const TAKES_CONTEXT: readonly ScriptAction[] = ['panic', 'emergency-restart'];
+/** Actions that take a `message`: the ones that print "Kernel panic - not syncing: <message>". */
+const TAKES_MESSAGE: readonly ScriptAction[] = ['panic', 'nmi-panic'];
+
+export const DEFAULT_PANIC_MESSAGE = 'shootdown scenario';
+
+/** What an absent option means. Frozen: each scenario gets its own copy. */
+export const DEFAULT_OPTIONS: Readonly<ScenarioOptions> = Object.freeze({
+  kdump: false,
+  kdumpBringsUpAps: true,
+  crashKexecPostNotifiers: false,
+  panicTimeout: 0,
+  reset: Object.freeze({ method: 'acpi', initOnly: false }),
+  kvmLoaded: true,
+  debugList: true,
+  rebootForce: false,
+  stepNs: 10,
+  latencyNs: Object.freeze([100, 1000]) as [number, number],
+  maxSteps: 1_000_000,
+} satisfies ScenarioOptions);
+
+const CPUS_EXPECTATION = integerExpectation(1, MAX_CPUS);
+
+interface Machine {
+  cpus: number | undefined;
+  vendor: Vendor | undefined;
+}
+
+function readMachine(field: Field | undefined, out: Problems): Machine {
+  if (field === undefined) return { cpus: undefined, vendor: undefined };
+  const fields = readObject(field, ['cpus', 'vendor'], out, { cpus: CPUS_EXPECTATION });
+  if (fields === undefined) return { cpus: undefined, vendor: undefined };
+  const cpus = fields.get('cpus');
+  const vendor = fields.get('vendor');
+  return {
+    cpus: cpus === undefined ? undefined : readInteger(cpus, 1, MAX_CPUS, out),
+    vendor: vendor === undefined ? 'intel' : readChoice(vendor, 'vendor', VENDORS, out),
+  };
+}
+
+function readSwitchList(field: Field, ctx: ValidationContext, out: Problems): { name: string; field: Field }[] {
+  const items = readArray(field, out) ?? [];
+  const names: { name: string; field: Field }[] = [];
+  const first = new Map<string, string>();
+  for (const item of items) {
+    const name = readString(item, out);
+    if (name === undefined) continue;
+    if (!ctx.switches.includes(name)) {
+      out.add(item.loc, `unknown kernel switch ${shown(name)} (see \`shootdown kernels\`)`);
+      continue;
+    }
+    const earlier = first.get(name);
+    if (earlier !== undefined) {
+      out.add(item.loc, `${shown(name)} is listed twice (first at ${earlier})`);
+      continue;
+    }
+    first.set(name, item.loc.path);
+    names.push({ name, field: item });
+  }
+  return names;
+}
+
+function readKernel(field: Field | undefined, ctx: ValidationContext, out: Problems): Scenario['kernel'] {
+  const kernel: Scenario['kernel'] = { preset: 'mainline', fix: [], noFix: [] };
+  if (field === undefined) return kernel;
+  const fields = readObject(field, ['preset', 'fix', 'noFix'], out);
+  if (fields === undefined) return kernel;
+  const preset = fields.get('preset');
+  if (preset !== undefined) kernel.preset = readChoice(preset, 'preset', ctx.presets, out) ?? kernel.preset;
+  const fix = fields.get('fix');
+  const noFix = fields.get('noFix');
+  const fixed = fix === undefined ? [] : readSwitchList(fix, ctx, out);
+  const notFixed = noFix === undefined ? [] : readSwitchList(noFix, ctx, out);
+  for (const { name, field: item } of notFixed) {
+    const both = fixed.find((f) => f.name === name);
+    if (both !== undefined) out.add(item.loc, `${shown(name)} is also in ${both.field.loc.path} (a switch cannot be both on and off)`);
+  }
+  kernel.fix = fixed.map((f) => f.name);
+  kernel.noFix = notFixed.map((f) => f.name);
+  return kernel;
+}
+
+const OPTION_KEYS = [
+  'kdump',
+  'kdumpBringsUpAps',
+  'crashKexecPostNotifiers',
+  'panicTimeout',
+  'reset',
+  'kvmLoaded',
+  'debugList',
+  'rebootForce',
+  'stepNs',
+  'latencyNs',
+  'maxSteps',
+] as const satisfies readonly (keyof ScenarioOptions)[];
+
+const BOOLEAN_OPTIONS = ['kdump', 'kdumpBringsUpAps', 'crashKexecPostNotifiers', 'kvmLoaded', 'debugList', 'rebootForce'] as const;
+const INTEGER_OPTIONS = { panicTimeout: [-3600, 3600], stepNs: [1, 1e9], maxSteps: [1, 1e8] } as const;
+const MAX_LATENCY_NS = 1e9;
+
+function readReset(field: Field, out: Problems): ScenarioOptions['reset'] {
+  const reset = { ...DEFAULT_OPTIONS.reset };
+  const fields = readObject(field, ['method', 'initOnly'], out);
+  const method = fields?.get('method');
+  if (method !== undefined) reset.method = readChoice(method, 'reset method', RESET_METHODS, out) ?? reset.method;
+  const initOnly = fields?.get('initOnly');
+  if (initOnly !== undefined) reset.initOnly = readBoolean(initOnly, out) ?? reset.initOnly;
+  return reset;
+}
+
+/** undefined after reporting a problem. */
+function readLatency(field: Field, out: Problems): [number, number] | undefined {
+  const items = readArray(field, out, 'expected [min, max]');
+  if (items === undefined) return undefined;
+  const [min, max] = items;
+  if (min === undefined || max === undefined || items.length > 2) {
+    out.add(field.loc, 'expected [min, max]');
+    return undefined;
+  }
+  const lo = readInteger(min, 0, MAX_LATENCY_NS, out);
+  const hi = readInteger(max, 0, MAX_LATENCY_NS, out);
+  if (lo === undefined || hi === undefined) return undefined;
+  if (hi < lo) out.add(max.loc, `the maximum (${hi}) is less than the minimum (${lo})`);
+  return [lo, hi];
+}
+
+function readOptions(field: Field | undefined, out: Problems): ScenarioOptions {
+  const options: ScenarioOptions = { ...DEFAULT_OPTIONS, reset: { ...DEFAULT_OPTIONS.reset }, latencyNs: [...DEFAULT_OPTIONS.latencyNs] };
+  if (field === undefined) return options;
+  const fields = readObject(field, OPTION_KEYS, out);
+  if (fields === undefined) return options;
+  for (const key of BOOLEAN_OPTIONS) {
+    const f = fields.get(key);
+    if (f !== undefined) options[key] = readBoolean(f, out) ?? options[key];
+  }
+  for (const key of ['panicTimeout', 'stepNs', 'maxSteps'] as const) {
+    const f = fields.get(key);
+    const [min, max] = INTEGER_OPTIONS[key];
+    if (f !== undefined) options[key] = readInteger(f, min, max, out) ?? options[key];
+  }
+  const reset = fields.get('reset');
+  if (reset !== undefined) options.reset = readReset(reset, out);
+  const latency = fields.get('latencyNs');
+  if (latency !== undefined) options.latencyNs = readLatency(latency, out) ?? options.latencyNs;
+  return options;
+}
+
+const STEP_KEYS = ['cpu', 'do', 'at', 'when', 'context', 'message'];
+
+function readWhen(field: Field, cpus: number | undefined, ctx: ValidationContext, out: Problems): Trigger | undefined {
+  const fields = readObject(field, ['cpu', 'enters'], out, {
+    cpu: CPU_ID_EXPECTATION,
+    enters: 'expected the name of a physical CPU state',
+  });
+  if (fields === undefined) return undefined;
+  const cpuField = fields.get('cpu');
+  const cpu = cpuField === undefined ? undefined : readCpuId(cpuField, cpus, out);
+  const entersField = fields.get('enters');
+  const state = entersField === undefined ? undefined : readString(entersField, out, true);
+  if (entersField !== undefined && state !== undefined && !ctx.isKnownState(state)) {
+    const hints = ctx.stateHint?.(state) ?? [];
+    const suggestion = hints.length > 0 ? ` (did you mean: ${hints.join(', ')}?)` : '';
+    out.add(entersField.loc, `no state named ${shown(state)} in the physical CPU machine${suggestion}`);
+    return undefined;
+  }
+  return cpu === undefined || state === undefined ? undefined : { kind: 'enters', cpu, state };
+}
+
+function readStep(field: Field, index: number, cpus: number | undefined, ctx: ValidationContext, out: Problems): ScriptStep | undefined {
+  const fields = readObject(field, STEP_KEYS, out, { cpu: CPU_ID_EXPECTATION, do: choiceExpectation(ACTIONS) });
+  if (fields === undefined) return undefined;
+  const cpuField = fields.get('cpu');
+  const cpu = cpuField === undefined ? undefined : readCpuId(cpuField, cpus, out);
+  const doField = fields.get('do');
+  const action = doField === undefined ? undefined : readChoice(doField, 'action', ACTIONS, out);
+
+  const at = fields.get('at');
+  const when = fields.get('when');
+  let trigger: Trigger | undefined;
+  if (at !== undefined && when !== undefined) out.add(field.loc, "has both 'at' and 'when' (expected exactly one)");
+  else if (at === undefined && when === undefined) out.add(field.loc, "missing 'at' or 'when' (expected exactly one)");
+  if (at !== undefined) {
+    const timeNs = readInteger(at, 0, Number.MAX_SAFE_INTEGER, out);
+    if (timeNs !== undefined) trigger = { kind: 'at', timeNs };
+  }
+  if (when !== undefined) trigger = readWhen(when, cpus, ctx, out);
+
+  let context: ScriptStep['context'] = 'task';
+  const contextField = fields.get('context');
+  if (contextField !== undefined) {
+    if (action !== undefined && !TAKES_CONTEXT.includes(action)) {
+      out.add(contextField.loc, `only allowed when 'do' is ${TAKES_CONTEXT.join(' or ')}`);
+    } else context = readChoice(contextField, 'context', CONTEXTS, out) ?? context;
+  }
+  let message = DEFAULT_PANIC_MESSAGE;
+  const messageField = fields.get('message');
+  if (messageField !== undefined) {
+    if (action !== undefined && !TAKES_MESSAGE.includes(action)) {
+      out.add(messageField.loc, `only allowed when 'do' is ${TAKES_MESSAGE.join(' or ')}`);
+    } else message = readString(messageField, out) ?? message;
+  }
+
+  if (cpu === undefined || action === undefined || trigger === undefined) return undefined;
+  return { index, cpu, action, trigger, context, message };
+}
+
+function readScript(field: Field | undefined, cpus: number | undefined, ctx: ValidationContext, out: Problems): ScriptStep[] {
+  if (field === undefined) return [];
+  const steps: ScriptStep[] = [];
+  (readArray(field, out) ?? []).forEach((item, index) => {
+    const step = readStep(item, index, cpus, ctx, out);
+    if (step !== undefined) steps.push(step);
+  });
+  return steps;
+}
+
+const TOP_KEYS = ['name', 'description', 'machine', 'initial', 'kernel', 'options', 'script'];
+
+function readScenario(raw: unknown, id: string, ctx: ValidationContext, out: Problems): Scenario | undefined {
+  const top = readObject({ value: raw, loc: rootLoc }, TOP_KEYS, out, {
+    name: 'expected a non-empty string',
+    machine: `expected an object with 'cpus'`,
+  });
+  if (top === undefined) return undefined;
+  const nameField = top.get('name');
+  const name = nameField === undefined ? undefined : readString(nameField, out, true);
+  const descriptionField = top.get('description');
+  const description = descriptionField === undefined ? '' : readString(descriptionField, out);
+  // The machine comes first: CPU ids elsewhere are checked against it, wherever it is in the file.
+  const machine = readMachine(top.get('machine'), out);
+  const initial = readInitial(top.get('initial'), machine.cpus, machine.vendor, out);
+  const kernel = readKernel(top.get('kernel'), ctx, out);
+  const options = readOptions(top.get('options'), out);
+  const script = readScript(top.get('script'), machine.cpus, ctx, out);
+  if (out.count > 0 || name === undefined || description === undefined || machine.cpus === undefined || machine.vendor === undefined) {
+    return undefined;
+  }
+  return { id, name, description, machine: { cpus: machine.cpus, vendor: machine.vendor }, initial, kernel, options, script };
+}
+
+export function validateScenario(raw: unknown, id: string, ctx: ValidationContext): ValidationResult {
+  const out = new Problems();
+  let scenario: Scenario | undefined;
+  try {
+    scenario = readScenario(raw, id, ctx, out);
+  } catch (e) {
+    // Only exotic values that no JSON text produces get here (a getter that throws, a revoked proxy).
+    out.add(rootLoc, `could not read the scenario: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (scenario === undefined || out.count > 0) {
+    if (out.count === 0) out.add(rootLoc, 'could not read the scenario');
+    return { ok: false, errors: out.list() };
+  }
+  return { ok: true, scenario };
+}
+
+/** The scenario id for a file: its name without directories or the .json extension. */
+function idFromSource(source: string): string {
+  const base = source.split(/[\\/]/).pop() ?? source;
+  return base.endsWith('.json') && base.length > '.json'.length ? base.slice(0, -'.json'.length) : base;
+}
+
+export function parseScenarioText(text: string, source: string, ctx: ValidationContext): ValidationResult {
+  const parsed = parseJsonText(text);
+  if (!parsed.ok) {
+    return { ok: false, errors: [{ path: '', message: `malformed JSON: line ${parsed.line}, column ${parsed.column}: ${parsed.reason}` }] };
+  }
+  return validateScenario(parsed.value, idFromSource(source), ctx);
+}
+
+export function formatError(source: string, e: ScenarioError): string {
+  return e.path === '' ? `${source}: ${e.message}` : `${source}: ${e.path}: ${e.message}`;
+}

@@ -1,0 +1,153 @@
+/**
+ * What can happen next, on the virtual clock: CPU steps, message deliveries, timers and scripted
+ * actions, each due at an integer nanosecond. Items due now are "ready"; the scheduler's chooser
+ * picks among them. Future items wait in a binary heap ordered by (time, seq), so advancing the
+ * clock and picking are O(log n) and O(1) whatever the CPU count.
+ */
+
+export type ItemBody =
+  | { kind: 'step'; cpu: number }
+  | { kind: 'deliver'; msg: number; cpu: number }
+  | { kind: 'timer'; cpu: number; name: string }
+  | { kind: 'script'; index: number };
+
+export type Item = ItemBody & {
+  seq: number;
+  time: number;
+  /** Index in the ready list, or -1 while in the future heap. */
+  pos: number;
+  dead: boolean;
+};
+
+export interface AgendaState {
+  now: number;
+  seq: number;
+  ready: ItemBody extends infer B ? (B & { seq: number; time: number })[] : never;
+  future: (ItemBody & { seq: number; time: number })[];
+}
+
+function before(a: Item, b: Item): boolean {
+  return a.time < b.time || (a.time === b.time && a.seq < b.seq);
+}
+
+export class Agenda {
+  now = 0;
+  private seq = 0;
+  private heap: Item[] = [];
+  readonly ready: Item[] = [];
+
+  add(body: ItemBody, time: number): Item {
+    const item = { ...body, seq: this.seq++, time, pos: -1, dead: false } as Item;
+    if (time <= this.now) this.pushReady(item);
+    else this.pushHeap(item);
+    return item;
+  }
+
+  /** Take an item out wherever it is. */
+  remove(item: Item): void {
+    if (item.dead) return;
+    item.dead = true;
+    if (item.pos >= 0) this.removeReadyAt(item.pos);
+  }
+
+  /** Move the clock to the next due time if nothing is ready; false when nothing is left at all. */
+  advance(): boolean {
+    while (this.ready.length === 0) {
+      while (this.heap.length > 0 && (this.heap[0] as Item).dead) this.popHeap();
+      const head = this.heap[0];
+      if (!head) return false;
+      this.now = Math.max(this.now, head.time);
+      while (this.heap.length > 0 && (this.heap[0] as Item).time <= this.now) {
+        const item = this.popHeap();
+        if (!item.dead) this.pushReady(item);
+      }
+    }
+    return true;
+  }
+
+  /** Take the ready item at index i (the chooser's pick). */
+  takeReady(i: number): Item {
+    const item = this.ready[i];
+    if (!item) throw new Error(`no ready item at ${i} of ${this.ready.length}`);
+    this.removeReadyAt(i);
+    item.dead = true;
+    return item;
+  }
+
+  save(): AgendaState {
+    const strip = ({ pos: _p, dead: _d, ...rest }: Item) => rest;
+    return {
+      now: this.now,
+      seq: this.seq,
+      ready: this.ready.map(strip),
+      future: this.heap.filter((i) => !i.dead).sort((a, b) => (before(a, b) ? -1 : 1)).map(strip),
+    } as AgendaState;
+  }
+
+  /** Rebuild; returns every live item so the owner can re-index them. */
+  static restore(state: AgendaState): { agenda: Agenda; items: Item[] } {
+    const agenda = new Agenda();
+    agenda.now = state.now;
+    agenda.seq = state.seq;
+    const items: Item[] = [];
+    for (const r of state.ready) {
+      const item = { ...r, pos: agenda.ready.length, dead: false } as Item;
+      agenda.ready.push(item);
+      items.push(item);
+    }
+    for (const f of state.future) {
+      const item = { ...f, pos: -1, dead: false } as Item;
+      agenda.pushHeap(item);
+      items.push(item);
+    }
+    return { agenda, items };
+  }
+
+  private pushReady(item: Item): void {
+    item.pos = this.ready.length;
+    this.ready.push(item);
+  }
+
+  private removeReadyAt(i: number): void {
+    const item = this.ready[i] as Item;
+    const last = this.ready.pop() as Item;
+    if (item !== last) {
+      this.ready[i] = last;
+      last.pos = i;
+    }
+    item.pos = -1;
+  }
+
+  private pushHeap(item: Item): void {
+    const h = this.heap;
+    h.push(item);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(h[i] as Item, h[parent] as Item)) break;
+      [h[i], h[parent]] = [h[parent] as Item, h[i] as Item];
+      i = parent;
+    }
+  }
+
+  private popHeap(): Item {
+    const h = this.heap;
+    const top = h[0] as Item;
+    const last = h.pop() as Item;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && before(h[l] as Item, h[m] as Item)) m = l;
+        if (r < h.length && before(h[r] as Item, h[m] as Item)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m] as Item, h[i] as Item];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

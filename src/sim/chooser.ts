@@ -1,0 +1,81 @@
+/**
+ * The one source of nondeterminism. Every choice the scheduler makes (which runnable item goes
+ * next, how long a delivery takes) is one call to `choose(n)`; a seeded chooser makes a run from a
+ * seed, a replay chooser feeds back the picks a trace recorded.
+ */
+import type { ChoiceKind } from '../trace/records.js';
+
+export interface Chooser {
+  /** An integer in [0, n). */
+  choose(n: number, kind: ChoiceKind): number;
+  /** A JSON value from which `restoreChooser` makes an identical chooser. */
+  save(): ChooserState;
+}
+
+export type ChooserState = { kind: 'seeded'; seed: number; state: number } | { kind: 'replay'; picks: Pick[]; position: number };
+
+export interface Pick {
+  kind: ChoiceKind;
+  n: number;
+  pick: number;
+}
+
+/** mulberry32: small, fast, and its whole state is one 32-bit integer. */
+export class SeededChooser implements Chooser {
+  private state: number;
+
+  constructor(
+    readonly seed: number,
+    state?: number,
+  ) {
+    this.state = state ?? seed >>> 0;
+  }
+
+  private next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+
+  choose(n: number): number {
+    if (n <= 1) return 0;
+    // u32 · n < 2^53 for every n the simulator asks for, so this is exact.
+    return Math.floor((this.next() * n) / 0x1_0000_0000);
+  }
+
+  save(): ChooserState {
+    return { kind: 'seeded', seed: this.seed, state: this.state };
+  }
+}
+
+export class ReplayDivergence extends Error {}
+
+export class ReplayChooser implements Chooser {
+  constructor(
+    private readonly picks: readonly Pick[],
+    private position = 0,
+  ) {}
+
+  choose(n: number, kind: ChoiceKind): number {
+    if (n <= 1) return 0;
+    const p = this.picks[this.position];
+    if (!p) throw new ReplayDivergence(`replay ran out of recorded choices at choice ${this.position} (${kind} of ${n})`);
+    if (p.kind !== kind || p.n !== n) {
+      throw new ReplayDivergence(
+        `replay diverged at choice ${this.position}: the trace chose a ${p.kind} among ${p.n}, this run asks for a ${kind} among ${n}`,
+      );
+    }
+    this.position += 1;
+    return p.pick;
+  }
+
+  save(): ChooserState {
+    return { kind: 'replay', picks: [...this.picks], position: this.position };
+  }
+}
+
+export function restoreChooser(state: ChooserState): Chooser {
+  return state.kind === 'seeded' ? new SeededChooser(state.seed, state.state) : new ReplayChooser(state.picks, state.position);
+}

@@ -1,0 +1,567 @@
+/**
+ * The composition root: builds a host from a scenario (one XState actor per CPU, all in one actor
+ * system), connects them through the interconnect, and runs them under one scheduler. Every choice
+ * goes through the chooser; time is the agenda's virtual clock; every act is a trace record.
+ * The whole simulation saves to a JSON value and restores exactly.
+ */
+import { createActor, setup, type ActorRefFrom, type Actor } from 'xstate';
+import { Subject } from 'rxjs';
+import { physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
+import type { CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
+import { BUS_EVENT_OF } from '../../machines/physical-cpu/types.js';
+import { initialCpuHw, VMCS_REGION_BASE, VMXON_REGION_BASE, type CpuHw } from '../hw/cpu-state.js';
+import type { OutgoingMessage } from '../hw/apic.js';
+import { KernelMemory, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
+import type { CpuPort, Disposition } from '../kernel/port.js';
+import { resolveFeatures, type KernelFeatures } from '../kernel/variants.js';
+import { Interconnect, type InterconnectState } from '../bus/interconnect.js';
+import { describeDestination, type DeliveryRequest } from '../bus/messages.js';
+import type { Scenario, ScriptStep } from '../scenarios/types.js';
+import type { RunEnd, TraceRecord } from '../trace/records.js';
+import { Agenda, type AgendaState, type Item } from './agenda.js';
+import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
+import { activePaths, inState, leafPath, stateTable, StatePattern, type StateInfo } from './state-table.js';
+
+type CpuMachine = typeof physicalCpuMachine;
+type CpuRef = ActorRefFrom<CpuMachine>;
+
+const hostMachine = setup({
+  types: {
+    context: {} as { cpus: CpuRef[] },
+    input: {} as { cpus: CpuInput[] },
+  },
+  actors: { cpu: physicalCpuMachine },
+}).createMachine({
+  id: 'host',
+  // All CPUs are spawned in one go (spawnChild one by one is O(N²): TOOLCHAIN.md).
+  context: ({ input, spawn }) => ({
+    cpus: input.cpus.map((cpu) => spawn('cpu', { id: `cpu${cpu.id}`, input: cpu })),
+  }),
+});
+
+const CPU_STATES = stateTable(physicalCpuMachine as never);
+
+export interface SimulationOptions {
+  seed: number;
+  /** Choices to replay instead of drawing from the seed. */
+  replay?: readonly Pick[];
+  maxSteps?: number;
+}
+
+export interface SimulationState {
+  version: 1;
+  steps: number;
+  choices: number;
+  host: unknown;
+  memory: KernelMemoryState;
+  agenda: AgendaState;
+  bus: InterconnectState;
+  chooser: ChooserState;
+  fired: boolean[];
+  resetAttempt: { initOnly: boolean } | null;
+  fullReset: boolean;
+  kexecCpu: number | null;
+}
+
+const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
+
+/** Build the per-CPU inputs of a scenario: architectural state from the initial settings. */
+export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInput[] {
+  return scenario.initial.map((init, id) => {
+    let hw: CpuHw = initialCpuHw(scenario.machine.vendor);
+    const loadedVmcss: number[] = [];
+    if (init.vmx === 'root') {
+      hw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000 };
+      for (let v = 0; v < init.loadedVmcs; v++) {
+        const addr = VMCS_REGION_BASE + (id * 64 + v) * 0x1000;
+        loadedVmcss.push(addr);
+        // The last VMCS KVM loaded here is current and was launched by its vCPU.
+        hw = { ...hw, vmcsLaunch: { ...hw.vmcsLaunch, [addr]: 'launched' }, currentVmcs: addr };
+      }
+    } else if (init.cr4Vmxe) {
+      hw = { ...hw, cr4Vmxe: true };
+    }
+    hw = { ...hw, if: init.if, svme: init.svme, gif: init.gif };
+    return {
+      id,
+      hw,
+      loadedVmcss,
+      features,
+      opts: {
+        vendor: scenario.machine.vendor,
+        kdump: scenario.options.kdump,
+        kdumpBringsUpAps: scenario.options.kdumpBringsUpAps,
+        crashKexecPostNotifiers: scenario.options.crashKexecPostNotifiers,
+        panicTimeout: scenario.options.panicTimeout,
+        kvmLoaded: scenario.options.kvmLoaded,
+        debugList: scenario.options.debugList,
+        rebootForce: scenario.options.rebootForce,
+        resetMethod: scenario.options.reset.method,
+        cpus: scenario.machine.cpus,
+      },
+    };
+  });
+}
+
+export class Simulation {
+  readonly features: KernelFeatures;
+  readonly trace$ = new Subject<TraceRecord>();
+  readonly k: KernelMemory;
+  readonly bus: Interconnect;
+  private agenda = new Agenda();
+  private chooser: Chooser;
+  private host!: Actor<typeof hostMachine>;
+  private cpus: CpuRef[] = [];
+  private readonly cpuCount: number;
+  private readonly maxSteps: number;
+
+  steps = 0;
+  private choices = 0;
+  private stepItems: (Item | null)[];
+  private timerItems = new Map<string, Item>();
+  private watchers = new Map<string, Set<number>>();
+  private watching: (readonly string[])[];
+  private dirty = new Set<number>();
+  private fired: boolean[];
+  private triggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
+  private resetAttempt: { initOnly: boolean } | null = null;
+  private fullReset = false;
+  private kexecCpu: number | null = null;
+  private delivering: { cpu: number; disposition: Disposition | null } | null = null;
+  private ended: RunEnd | null = null;
+  private readonly stepEvents: Record<string, CpuEvent>;
+  private readonly port: CpuPort;
+
+  constructor(
+    readonly scenario: Scenario,
+    readonly options: SimulationOptions,
+    restoreFrom?: SimulationState,
+  ) {
+    this.cpuCount = scenario.machine.cpus;
+    this.maxSteps = options.maxSteps ?? scenario.options.maxSteps;
+    this.features = resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
+    this.k = restoreFrom ? KernelMemory.fromJSON(restoreFrom.memory) : new KernelMemory(this.cpuCount);
+    this.k.onWrite = (name, cpu, op, value) => this.memoryWritten(name, cpu, op, value);
+    this.chooser = restoreFrom
+      ? restoreChooser(restoreFrom.chooser)
+      : options.replay
+        ? new ReplayChooser(options.replay)
+        : new SeededChooser(options.seed);
+    this.stepItems = new Array<Item | null>(this.cpuCount).fill(null);
+    this.watching = new Array<readonly string[]>(this.cpuCount).fill([]);
+    this.fired = restoreFrom ? [...restoreFrom.fired] : scenario.script.map(() => false);
+    this.port = this.makePort();
+    const k = this.k;
+    const io = this.port;
+    this.stepEvents = Object.fromEntries(ROUTABLE.map((r) => [r, { type: `sched.${r}`, k, io } as CpuEvent]));
+    const handlers = new Map<number, (req: DeliveryRequest) => Disposition>();
+    for (let i = 0; i < this.cpuCount; i++) handlers.set(i, (req) => this.deliverTo(req));
+    this.bus = new Interconnect(this.cpuCount, handlers);
+    for (const step of scenario.script) {
+      if (step.trigger.kind !== 'enters') continue;
+      const list = this.triggers.get(step.trigger.cpu) ?? [];
+      list.push({ step, pattern: new StatePattern(step.trigger.state) });
+      this.triggers.set(step.trigger.cpu, list);
+    }
+    if (restoreFrom) this.restore(restoreFrom);
+    else this.start();
+  }
+
+  private start(): void {
+    const inputs = cpuInputs(this.scenario, this.features);
+    this.host = createActor(hostMachine, { input: { cpus: inputs } });
+    this.host.start();
+    this.cpus = this.host.getSnapshot().context.cpus;
+    for (const step of this.scenario.script) {
+      if (step.trigger.kind === 'at') this.agenda.add({ kind: 'script', index: step.index }, step.trigger.timeNs);
+    }
+  }
+
+  private restore(state: SimulationState): void {
+    this.steps = state.steps;
+    this.choices = state.choices;
+    this.resetAttempt = state.resetAttempt;
+    this.fullReset = state.fullReset;
+    this.kexecCpu = state.kexecCpu;
+    this.bus.restore(state.bus);
+    this.host = createActor(hostMachine, { snapshot: state.host as never, input: { cpus: [] } });
+    this.host.start();
+    this.cpus = this.host.getSnapshot().context.cpus;
+    const { agenda, items } = Agenda.restore(state.agenda);
+    this.agenda = agenda;
+    for (const item of items) {
+      if (item.kind === 'step') this.stepItems[item.cpu] = item;
+      else if (item.kind === 'timer') this.timerItems.set(`${item.cpu}:${item.name}`, item);
+    }
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) this.updateWatch(cpu, this.stateInfo(cpu));
+  }
+
+  save(): SimulationState {
+    return {
+      version: 1,
+      steps: this.steps,
+      choices: this.choices,
+      host: this.host.getPersistedSnapshot(),
+      memory: this.k.toJSON(),
+      agenda: this.agenda.save(),
+      bus: this.bus.save(),
+      chooser: this.chooser.save(),
+      fired: [...this.fired],
+      resetAttempt: this.resetAttempt,
+      fullReset: this.fullReset,
+      kexecCpu: this.kexecCpu,
+    };
+  }
+
+  // ---- the run ---------------------------------------------------------------------------------
+
+  private emit(record: TraceRecord): void {
+    this.trace$.next(record);
+  }
+
+  header(): void {
+    this.emit({
+      t: 'header',
+      v: 1,
+      scenario: this.scenario.id,
+      seed: this.options.seed,
+      cpus: this.cpuCount,
+      vendor: this.scenario.machine.vendor,
+      preset: this.scenario.kernel.preset,
+      switches: Object.entries(this.features)
+        .filter(([, on]) => on)
+        .map(([name]) => name),
+    });
+  }
+
+  /** Run until the machine resets, nothing can move, or the step budget is spent; `limit` stops early. */
+  run(limit = Infinity): RunEnd | null {
+    let budget = limit;
+    while (this.ended === null && budget-- > 0) {
+      if (this.steps >= this.maxSteps) {
+        this.finish('running');
+        break;
+      }
+      if (!this.agenda.advance()) {
+        this.finish(this.quiescentEnd());
+        break;
+      }
+      const n = this.agenda.ready.length;
+      const item = this.agenda.takeReady(this.choose(n, 'next'));
+      this.steps += 1;
+      this.execute(item);
+      if (this.fullReset) this.finish('reset');
+    }
+    return this.ended;
+  }
+
+  get end(): RunEnd | null {
+    return this.ended;
+  }
+
+  get now(): number {
+    return this.agenda.now;
+  }
+
+  private finish(end: RunEnd): void {
+    this.ended = end;
+    this.emit({ t: 'end', ns: this.agenda.now, steps: this.steps, end });
+  }
+
+  private quiescentEnd(): RunEnd {
+    if (this.resetAttempt?.initOnly) {
+      // An INIT-based reset completes only if every CPU took the INIT.
+      return this.cpus.every((_, i) => !this.hw(i).initPending) ? 'reset' : 'hang';
+    }
+    if (this.kexecCpu !== null) return 'kexec';
+    return 'hang';
+  }
+
+  private choose(n: number, kind: 'next' | 'latency'): number {
+    if (n <= 1) return 0;
+    const pick = this.chooser.choose(n, kind);
+    this.emit({ t: 'choice', i: this.choices++, kind, n, pick });
+    return pick;
+  }
+
+  private execute(item: Item): void {
+    switch (item.kind) {
+      case 'step': {
+        const cpu = item.cpu;
+        this.stepItems[cpu] = null;
+        const region = this.region(cpu);
+        const from = this.leaf(cpu, region);
+        this.send(cpu, this.stepEvents[region] as CpuEvent);
+        this.emit({ t: 'step', ns: this.agenda.now, cpu, ctx: region, from, to: this.leaf(cpu, this.region(cpu)) });
+        this.settle(cpu);
+        return;
+      }
+      case 'deliver': {
+        const { msg, disposition } = this.bus.deliver(item.msg, item.cpu);
+        const status = disposition.status;
+        this.emit({
+          t: 'deliver',
+          ns: this.agenda.now,
+          msg: msg.id,
+          cpu: item.cpu,
+          mode: msg.mode,
+          status,
+          ...(disposition.status === 'delivered' ? {} : { reason: disposition.reason }),
+          to: this.leaf(item.cpu, this.region(item.cpu)),
+        });
+        this.settle(item.cpu);
+        return;
+      }
+      case 'timer': {
+        this.timerItems.delete(`${item.cpu}:${item.name}`);
+        this.send(item.cpu, { type: 'timer.expired', name: item.name, k: this.k, io: this.port });
+        this.emit({ t: 'timer', ns: this.agenda.now, cpu: item.cpu, name: item.name, to: this.leaf(item.cpu, this.region(item.cpu)) });
+        this.settle(item.cpu);
+        return;
+      }
+      case 'script': {
+        const step = this.scenario.script.find((s) => s.index === item.index);
+        if (step) this.runScript(step);
+        return;
+      }
+    }
+  }
+
+  private send(cpu: number, event: CpuEvent): void {
+    const ref = this.cpus[cpu] as CpuRef;
+    if (ref.getSnapshot().status !== 'active') return;
+    ref.send(event);
+  }
+
+  /** After a CPU moved: reschedule it, wake the CPUs whose watched variables changed, fire triggers. */
+  private settle(cpu: number): void {
+    this.refresh(cpu);
+    if (this.dirty.size > 0) {
+      const woken = [...this.dirty].sort((a, b) => a - b);
+      this.dirty.clear();
+      for (const w of woken) if (w !== cpu) this.refresh(w);
+    }
+    const pending = this.triggers.get(cpu);
+    if (pending && pending.length > 0) {
+      const paths = activePaths(this.snapshot(cpu).value as never);
+      const firing = pending.filter((t) => !this.fired[t.step.index] && inState(paths, t.pattern));
+      for (const t of firing) {
+        this.fired[t.step.index] = true;
+        this.runScript(t.step);
+      }
+    }
+  }
+
+  private runScript(step: ScriptStep): void {
+    const cpu = step.cpu;
+    const event = this.scriptEvent(step);
+    const snap = this.snapshot(cpu);
+    const accepted = snap.status === 'active' && snap.can(event);
+    this.emit({
+      t: 'script',
+      ns: this.agenda.now,
+      cpu,
+      action: step.action,
+      index: step.index,
+      status: accepted ? 'done' : 'ignored',
+      ...(accepted ? {} : { reason: `CPU ${cpu} does not take '${step.action}' in ${this.leaf(cpu, this.region(cpu))}` }),
+    });
+    if (accepted) {
+      this.send(cpu, event);
+      this.settle(cpu);
+    }
+  }
+
+  private scriptEvent(step: ScriptStep): CpuEvent {
+    const w = { k: this.k, io: this.port };
+    switch (step.action) {
+      case 'reboot':
+        return { type: 'script.reboot', ...w };
+      case 'emergency-restart':
+        return { type: 'script.emergency-restart', context: step.context, ...w };
+      case 'panic':
+        return { type: 'script.panic', context: step.context, message: step.message, ...w };
+      case 'nmi-panic':
+        return { type: 'script.nmi-panic', message: step.message, ...w };
+      case 'irqs-off':
+        return { type: 'script.irqs-off', ...w };
+      case 'irqs-on':
+        return { type: 'script.irqs-on', ...w };
+      case 'stall':
+        return { type: 'script.stall', ...w };
+      case 'smi':
+        return { type: 'script.smi', ...w };
+    }
+  }
+
+  // ---- runnability -----------------------------------------------------------------------------
+
+  private snapshot(cpu: number) {
+    return (this.cpus[cpu] as CpuRef).getSnapshot();
+  }
+
+  hw(cpu: number): CpuHw {
+    return this.snapshot(cpu).context.hw;
+  }
+
+  private region(cpu: number): Region {
+    const ctx = this.snapshot(cpu).context.ctx;
+    return (ctx[ctx.length - 1] ?? 'task') as Region;
+  }
+
+  private leaf(cpu: number, region: Region): string {
+    return leafPath(this.snapshot(cpu).value as never, region);
+  }
+
+  private stateInfo(cpu: number): StateInfo | undefined {
+    return CPU_STATES.get(this.leaf(cpu, this.region(cpu)));
+  }
+
+  private runnable(cpu: number, info: StateInfo | undefined): boolean {
+    const snap = this.snapshot(cpu);
+    if (snap.status !== 'active' || !info || info.blocked || info.final) return false;
+    if (snap.context.stalled) return false;
+    const region = this.region(cpu);
+    if (!ROUTABLE.includes(region)) return false;
+    return info.wait ? snap.can(this.stepEvents[region] as CpuEvent) : true;
+  }
+
+  private refresh(cpu: number): void {
+    const info = this.stateInfo(cpu);
+    this.updateWatch(cpu, info);
+    const runnable = this.runnable(cpu, info);
+    const item = this.stepItems[cpu];
+    if (runnable && !item) {
+      this.stepItems[cpu] = this.agenda.add({ kind: 'step', cpu }, this.agenda.now + this.scenario.options.stepNs);
+    } else if (!runnable && item) {
+      this.agenda.remove(item);
+      this.stepItems[cpu] = null;
+    }
+  }
+
+  private updateWatch(cpu: number, info: StateInfo | undefined): void {
+    const next = info && info.wait ? info.watch : [];
+    const prev = this.watching[cpu] as readonly string[];
+    if (prev === next) return;
+    for (const v of prev) this.watchers.get(v)?.delete(cpu);
+    for (const v of next) {
+      let set = this.watchers.get(v);
+      if (!set) this.watchers.set(v, (set = new Set()));
+      set.add(cpu);
+    }
+    this.watching[cpu] = next;
+  }
+
+  private memoryWritten(name: WatchedVar, cpu: number, op: string, value: unknown): void {
+    this.emit({ t: 'mem', ns: this.agenda.now, cpu, name, op, value });
+    const set = this.watchers.get(name);
+    if (set) for (const w of set) this.dirty.add(w);
+  }
+
+  // ---- the interconnect ------------------------------------------------------------------------
+
+  private deliverTo(req: DeliveryRequest): Disposition {
+    const cpu = req.to;
+    const snap = this.snapshot(cpu);
+    if (snap.status !== 'active') return { status: 'dropped', reason: `CPU ${cpu} was reset` };
+    const m = req.msg;
+    const base = { from: typeof m.from === 'number' ? m.from : -1, k: this.k, io: this.port };
+    const type = BUS_EVENT_OF[m.mode];
+    const event = (
+      type === 'bus.nmi'
+        ? { type, source: m.source, ...base }
+        : type === 'bus.ipi' || type === 'bus.sipi'
+          ? { type, vector: m.vector ?? 0, ...base }
+          : { type, ...base }
+    ) as CpuEvent;
+    this.delivering = { cpu, disposition: null };
+    this.send(cpu, event);
+    const disposition = this.delivering.disposition ?? {
+      status: 'dropped' as const,
+      reason: `not accepted by CPU ${cpu} in ${this.leaf(cpu, this.region(cpu))}`,
+    };
+    this.delivering = null;
+    return disposition;
+  }
+
+  private sendMessage(from: number | 'platform', out: OutgoingMessage): void {
+    const now = this.agenda.now;
+    const { msg, targets } = this.bus.send(from, out, now);
+    this.emit({
+      t: 'send',
+      ns: now,
+      msg: msg.id,
+      from,
+      mode: msg.mode,
+      vector: msg.vector,
+      dest: describeDestination(msg.dest),
+      targets: targets.length,
+      source: msg.source,
+    });
+    const [min, max] = this.scenario.options.latencyNs;
+    for (const to of targets) {
+      const latency = min + this.choose(max - min + 1, 'latency');
+      this.agenda.add({ kind: 'deliver', msg: msg.id, cpu: to }, now + latency);
+    }
+  }
+
+  private makePort(): CpuPort {
+    return {
+      send: (cpu, message) => this.sendMessage(cpu, message),
+      armTimer: (cpu, name, ns) => {
+        const key = `${cpu}:${name}`;
+        const old = this.timerItems.get(key);
+        if (old) this.agenda.remove(old);
+        this.timerItems.set(key, this.agenda.add({ kind: 'timer', cpu, name }, this.agenda.now + ns));
+      },
+      cancelTimer: (cpu, name) => {
+        const key = `${cpu}:${name}`;
+        const old = this.timerItems.get(key);
+        if (old) {
+          this.agenda.remove(old);
+          this.timerItems.delete(key);
+        }
+      },
+      console: (cpu, text) => this.emit({ t: 'console', ns: this.agenda.now, cpu, text }),
+      insn: (cpu, insn, result) => this.emit({ t: 'insn', ns: this.agenda.now, cpu, insn, result }),
+      fault: (cpu, f) => this.emit({ t: 'fault', ns: this.agenda.now, cpu, ...f }),
+      kernelEvent: (cpu, what, data) => this.emit({ t: 'kernel', ns: this.agenda.now, cpu, what, data }),
+      account: (cpu, disposition) => {
+        if (this.delivering && this.delivering.cpu === cpu && this.delivering.disposition === null) {
+          this.delivering.disposition = disposition;
+        }
+      },
+      platformReset: (cpu, method) => {
+        const initOnly = this.scenario.options.reset.initOnly;
+        this.emit({ t: 'reset', ns: this.agenda.now, cpu, method, initOnly });
+        if (this.resetAttempt) return;
+        this.resetAttempt = { initOnly };
+        if (initOnly) {
+          // A reset delivered as INIT: every CPU that does not block INIT restarts (SEMANTICS §3(c)).
+          this.sendMessage('platform', { mode: 'init', vector: null, dest: { kind: 'all' }, source: 'platform' });
+        } else {
+          this.fullReset = true;
+        }
+      },
+      kexec: (cpu) => {
+        this.kexecCpu = cpu;
+        this.emit({ t: 'kexec', ns: this.agenda.now, cpu });
+      },
+      now: () => this.agenda.now,
+    };
+  }
+
+  /** Every CPU's snapshot context, for the outcome. */
+  cpuContexts() {
+    return this.cpus.map((ref) => {
+      const snap = ref.getSnapshot();
+      return { context: snap.context, value: snap.value, status: snap.status };
+    });
+  }
+
+  stop(): void {
+    this.host.stop();
+    this.bus.close();
+    this.trace$.complete();
+  }
+}

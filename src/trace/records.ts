@@ -1,0 +1,66 @@
+/**
+ * The one vocabulary for what happened in a run: every step, send, delivery, drop, fault, warning
+ * and choice is one record of this union, written as one JSON line. The CLI prints from it, replay
+ * reads its choices, the spec observers and the outcome are derived from it, the viewer plays it.
+ */
+import type { DeliveryMode, MessageSource } from '../hw/apic.js';
+
+export const TRACE_VERSION = 1;
+
+export type ChoiceKind = 'next' | 'latency';
+
+export type RunEnd = 'reset' | 'kexec' | 'hang' | 'running';
+
+export type TraceRecord =
+  | {
+      t: 'header';
+      v: typeof TRACE_VERSION;
+      scenario: string;
+      seed: number;
+      cpus: number;
+      vendor: string;
+      preset: string;
+      switches: string[];
+    }
+  /** A choice of the scheduler among n options (only recorded when n > 1). */
+  | { t: 'choice'; i: number; kind: ChoiceKind; n: number; pick: number }
+  /** One instruction or atomic kernel step of a CPU: the state before and after, in its context. */
+  | { t: 'step'; ns: number; cpu: number; ctx: string; from: string; to: string }
+  | {
+      t: 'send';
+      ns: number;
+      msg: number;
+      from: number | 'platform';
+      mode: DeliveryMode;
+      vector: number | null;
+      dest: string;
+      targets: number;
+      source: MessageSource;
+    }
+  /** How one message ended at one target; `to` is the target's state afterwards. */
+  | {
+      t: 'deliver';
+      ns: number;
+      msg: number;
+      cpu: number;
+      mode: DeliveryMode;
+      status: 'delivered' | 'pending' | 'latched' | 'dropped';
+      reason?: string;
+      to: string;
+    }
+  | { t: 'timer'; ns: number; cpu: number; name: string; to: string }
+  | { t: 'mem'; ns: number; cpu: number; name: string; op: string; value: unknown }
+  | { t: 'insn'; ns: number; cpu: number; insn: string; result: string }
+  | { t: 'fault'; ns: number; cpu: number; insn: string; fault: '#UD' | '#GP'; context: string; handling: string }
+  | { t: 'console'; ns: number; cpu: number; text: string }
+  | { t: 'kernel'; ns: number; cpu: number; what: string; data: Record<string, number | string | boolean | null> }
+  | { t: 'script'; ns: number; cpu: number; action: string; index: number; status: 'done' | 'ignored'; reason?: string }
+  | { t: 'reset'; ns: number; cpu: number; method: string; initOnly: boolean }
+  | { t: 'kexec'; ns: number; cpu: number }
+  | { t: 'end'; ns: number; steps: number; end: RunEnd };
+
+export type TraceKind = TraceRecord['t'];
+
+export function formatRecord(record: TraceRecord): string {
+  return JSON.stringify(record);
+}
