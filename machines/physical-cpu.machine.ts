@@ -10,8 +10,8 @@
  */
 import { setup } from 'xstate';
 import type { CpuContext, CpuEvent, CpuInput } from './physical-cpu/types.js';
-import { guards } from './physical-cpu/guards.js';
-import { actions } from './physical-cpu/actions.js';
+import { makeGuards, worldFromEvent, type WorldOf } from './physical-cpu/guards.js';
+import { makeActions } from './physical-cpu/actions.js';
 import { blocked, call, decide, op, sleep, wait, MS, type StateConfig } from './physical-cpu/dsl.js';
 import { disableVirt, hardwareDisable } from './physical-cpu/flows-virt.js';
 import { crashNmiCallback, smpStopNmiCallback, stopThisCpu } from './physical-cpu/flows-stop.js';
@@ -272,10 +272,15 @@ export const physicalCpuMachine = setup({
     events: {} as CpuEvent,
     input: {} as CpuInput,
   },
-  guards,
-  actions,
+  guards: makeGuards(worldFromEvent),
+  actions: makeActions(worldFromEvent),
   // The chart is assembled from loosely typed builders (dsl.ts); test/machines checks every guard
   // and action name it references against the implementations passed here.
 }).createMachine(chart as never);
 
 export type PhysicalCpuMachine = typeof physicalCpuMachine;
+
+/** The guard and action implementations bound to one world (the simulator's memory and port). */
+export function cpuImplementations(world: WorldOf) {
+  return { guards: makeGuards(world), actions: makeActions(world) };
+}

@@ -32,7 +32,7 @@ import type { DeliveryMode, MessageSource } from '../../src/hw/apic.js';
 import { NMI_VECTOR } from '../../src/hw/apic.js';
 import type { FaultHandling } from '../../src/kernel/port.js';
 import type { ShootdownCallback, NmiHandlerName } from '../../src/kernel/memory.js';
-import { arrivalOf, nextAp, walkTarget } from './guards.js';
+import { arrivalOf, nextAp, walkTarget, type WorldOf } from './guards.js';
 
 type Args = { context: CpuContext; event: CpuEvent };
 
@@ -44,8 +44,8 @@ function upd<P = undefined>(fn: (args: Args, params: P) => Partial<CpuContext>) 
 /** Where a message goes, named the way the kernel names the send. */
 export type SendTo = 'all-but-self' | 'stop-mask' | 'next-ap' | 'self';
 
-function result(r: InsnResult, insn: string, args: Args): CpuHw {
-  args.event.io.insn(args.context.id, insn, r.kind === 'ok' ? 'ok' : r.kind === 'fault' ? r.fault : r.kind);
+function result(r: InsnResult, insn: string, args: Args, world: WorldOf): CpuHw {
+  world(args.event).io.insn(args.context.id, insn, r.kind === 'ok' ? 'ok' : r.kind === 'fault' ? r.fault : r.kind);
   return r.kind === 'ok' ? r.hw : args.context.hw;
 }
 
@@ -69,27 +69,28 @@ function kernelOopsHeader(context: CpuContext, count: number): string {
   return `${prefix}invalid opcode: 0000 [#${count}] SMP NOPTI`;
 }
 
-export const actions = {
+export function makeActions(world: WorldOf) {
+  return {
   // ---- plain kernel steps ---------------------------------------------------------------------
   cli: upd(({ context }: Args) => ({ hw: cli(context.hw) })),
   sti: upd(({ context }: Args) => ({ hw: sti(context.hw) })),
-  print: ({ context, event }: Args, p: { text: string }) => event.io.console(context.id, p.text),
+  print: ({ context, event }: Args, p: { text: string }) => world(event).io.console(context.id, p.text),
   'print panic header': ({ context, event }: Args, p: { r: Region }) =>
-    event.io.console(context.id, `Kernel panic - not syncing: ${context.panicMsg[p.r]}`),
+    world(event).io.console(context.id, `Kernel panic - not syncing: ${context.panicMsg[p.r]}`),
   'print panic end': ({ context, event }: Args, p: { r: Region }) =>
-    event.io.console(context.id, `---[ end Kernel panic - not syncing: ${context.panicMsg[p.r]} ]---`),
+    world(event).io.console(context.id, `---[ end Kernel panic - not syncing: ${context.panicMsg[p.r]} ]---`),
   'print rebooting in': ({ context, event }: Args) =>
-    event.io.console(context.id, `Rebooting in ${context.opts.panicTimeout} seconds..`),
+    world(event).io.console(context.id, `Rebooting in ${context.opts.panicTimeout} seconds..`),
   'print unknown NMI': ({ context, event }: Args) => {
-    event.io.console(context.id, `Uhhuh. NMI received for unknown reason 00 on CPU ${context.id}.`);
-    event.io.console(context.id, 'Dazed and confused, but trying to continue');
+    world(event).io.console(context.id, `Uhhuh. NMI received for unknown reason 00 on CPU ${context.id}.`);
+    world(event).io.console(context.id, 'Dazed and confused, but trying to continue');
   },
   'print oops': ({ context, event }: Args) =>
-    event.io.console(context.id, kernelOopsHeader(context, event.k.nextDieCount())),
+    world(event).io.console(context.id, kernelOopsHeader(context, world(event).k.nextDieCount())),
   'print shootdown WARN': ({ context, event }: Args, p: { where: string }) =>
-    event.io.console(context.id, `WARNING: CPU: ${context.id} PID: 0 at ${p.where}`),
+    world(event).io.console(context.id, `WARNING: CPU: ${context.id} PID: 0 at ${p.where}`),
   'print AP not responding': ({ context, event }: Args) =>
-    event.io.console(
+    world(event).io.console(
       context.id,
       context.features['stop-cpus-mask']
         ? `CPU${nextAp(context)} failed to report alive state`
@@ -111,35 +112,35 @@ export const actions = {
   stall: upd(() => ({ stalled: true })),
 
   // ---- shared kernel memory: one atomic operation each ----------------------------------------
-  'set kvm_rebooting': ({ context, event }: Args) => event.k.write('kvm_rebooting', true, context.id),
+  'set kvm_rebooting': ({ context, event }: Args) => world(event).k.write('kvm_rebooting', true, context.id),
   'set reboot_emergency': ({ context, event }: Args, p: { value: 0 | 1 }) =>
-    event.k.write('reboot_emergency', p.value, context.id),
-  'set crashing_cpu': ({ context, event }: Args) => event.k.write('crashing_cpu', context.id, context.id),
+    world(event).k.write('reboot_emergency', p.value, context.id),
+  'set crashing_cpu': ({ context, event }: Args) => world(event).k.write('crashing_cpu', context.id, context.id),
   'set shootdown_callback': ({ context, event }: Args, p: { site: 'restart' | 'kdump' }) => {
     // E2+ passes NULL on restart: the core handler disables virtualization itself.
     const callback: ShootdownCallback =
       p.site === 'kdump' ? 'kdump_nmi_callback' : context.features['core-nmi-handler-disables-virt'] ? null : 'vmxoff_nmi';
-    event.k.write('shootdown_callback', callback, context.id);
+    world(event).k.write('shootdown_callback', callback, context.id);
   },
   'set waiting_for_crash_ipi': ({ context, event }: Args) =>
-    event.k.write('waiting_for_crash_ipi', event.k.state.onlineCount - 1, context.id),
-  'set crash_ipi_issued': ({ context, event }: Args) => event.k.write('crash_ipi_issued', 1, context.id),
-  'ack crash IPI': ({ context, event }: Args) => event.k.atomicDec('waiting_for_crash_ipi', context.id),
+    world(event).k.write('waiting_for_crash_ipi', world(event).k.state.onlineCount - 1, context.id),
+  'set crash_ipi_issued': ({ context, event }: Args) => world(event).k.write('crash_ipi_issued', 1, context.id),
+  'ack crash IPI': ({ context, event }: Args) => world(event).k.atomicDec('waiting_for_crash_ipi', context.id),
   'register NMI handler': ({ context, event }: Args, p: { name: NmiHandlerName }) =>
-    event.k.addNmiHandler(p.name, context.id),
-  'set emergency NMI handler': ({ context, event }: Args) => event.k.setEmergencyNmiHandler('crash', context.id),
-  'claim panic_cpu': ({ context, event }: Args) => event.k.cmpxchg('panic_cpu', -1, context.id, context.id),
-  'claim stopping_cpu': ({ context, event }: Args) => event.k.cmpxchg('stopping_cpu', -1, context.id, context.id),
-  'take kexec lock': ({ context, event }: Args) => event.k.cmpxchg('kexec_lock', -1, context.id, context.id),
-  'set cpus_stopped': ({ context, event }: Args) => event.k.write('cpus_stopped', true, context.id),
-  'fill cpus_stop_mask': ({ context, event }: Args) => event.k.fillStopMask(context.id),
-  'clear cpus_stop_mask': ({ context, event }: Args) => event.k.clearStopMask(context.id),
-  'clear own cpus_stop_mask bit': ({ context, event }: Args) => event.k.clearStopMaskCpu(context.id),
-  'set cpu offline': ({ context, event }: Args) => event.k.setOnline(context.id, false),
+    world(event).k.addNmiHandler(p.name, context.id),
+  'set emergency NMI handler': ({ context, event }: Args) => world(event).k.setEmergencyNmiHandler('crash', context.id),
+  'claim panic_cpu': ({ context, event }: Args) => world(event).k.cmpxchg('panic_cpu', -1, context.id, context.id),
+  'claim stopping_cpu': ({ context, event }: Args) => world(event).k.cmpxchg('stopping_cpu', -1, context.id, context.id),
+  'take kexec lock': ({ context, event }: Args) => world(event).k.cmpxchg('kexec_lock', -1, context.id, context.id),
+  'set cpus_stopped': ({ context, event }: Args) => world(event).k.write('cpus_stopped', true, context.id),
+  'fill cpus_stop_mask': ({ context, event }: Args) => world(event).k.fillStopMask(context.id),
+  'clear cpus_stop_mask': ({ context, event }: Args) => world(event).k.clearStopMask(context.id),
+  'clear own cpus_stop_mask bit': ({ context, event }: Args) => world(event).k.clearStopMaskCpu(context.id),
+  'set cpu offline': ({ context, event }: Args) => world(event).k.setOnline(context.id, false),
   'start call function': ({ context, event }: Args) =>
-    event.k.write('call_function_pending', event.k.state.onlineCount - 1, context.id),
-  'complete call function': ({ context, event }: Args) => event.k.atomicDec('call_function_pending', context.id),
-  'crash kernel callin': ({ context, event }: Args) => event.k.crashKernelCallin(context.id),
+    world(event).k.write('call_function_pending', world(event).k.state.onlineCount - 1, context.id),
+  'complete call function': ({ context, event }: Args) => world(event).k.atomicDec('call_function_pending', context.id),
+  'crash kernel callin': ({ context, event }: Args) => world(event).k.crashKernelCallin(context.id),
 
   // ---- the world outside -------------------------------------------------------------------------
   send: (
@@ -150,9 +151,9 @@ export const actions = {
       p.to === 'all-but-self'
         ? ({ kind: 'all-but-self' } as const)
         : p.to === 'stop-mask'
-          ? ({ kind: 'mask', cpus: event.k.stopMaskCpus() } as const)
+          ? ({ kind: 'mask', cpus: world(event).k.stopMaskCpus() } as const)
           : ({ kind: 'cpu', cpu: p.to === 'self' ? context.id : nextAp(context) } as const);
-    event.io.send(context.id, {
+    world(event).io.send(context.id, {
       mode: p.mode,
       vector: p.vector ?? (p.mode === 'nmi' ? NMI_VECTOR : null),
       dest,
@@ -160,16 +161,16 @@ export const actions = {
     });
   },
   'arm timer': ({ context, event }: Args, p: { name: string; ns: number }) =>
-    event.io.armTimer(context.id, p.name, p.ns),
+    world(event).io.armTimer(context.id, p.name, p.ns),
   'arm panic timer': ({ context, event }: Args, p: { name: string }) =>
-    event.io.armTimer(context.id, p.name, context.opts.panicTimeout * 1_000_000_000),
-  'cancel timer': ({ context, event }: Args, p: { name: string }) => event.io.cancelTimer(context.id, p.name),
-  'begin wait': upd(({ event }: Args) => ({ waitStart: event.io.now() })),
+    world(event).io.armTimer(context.id, p.name, context.opts.panicTimeout * 1_000_000_000),
+  'cancel timer': ({ context, event }: Args, p: { name: string }) => world(event).io.cancelTimer(context.id, p.name),
+  'begin wait': upd(({ event }: Args) => ({ waitStart: world(event).io.now() })),
   'kernel event': ({ context, event }: Args, p: { what: string }) =>
-    event.io.kernelEvent(context.id, p.what, { waitedNs: event.io.now() - context.waitStart }),
-  'platform reset': ({ context, event }: Args) => event.io.platformReset(context.id, context.opts.resetMethod),
+    world(event).io.kernelEvent(context.id, p.what, { waitedNs: world(event).io.now() - context.waitStart }),
+  'platform reset': ({ context, event }: Args) => world(event).io.platformReset(context.id, context.opts.resetMethod),
   kexec: upd(({ context, event }: Args) => {
-    event.io.kexec(context.id);
+    world(event).io.kexec(context.id);
     // The crash kernel starts on this CPU in task context with a fresh CPU state for the kernel.
     return { ctx: ['task'] as ExecContext[], savedIf: [], hw: { ...context.hw, if: false }, nextAp: 0 };
   }),
@@ -180,27 +181,27 @@ export const actions = {
   VMCLEAR: upd((args: Args, p: { r: Region; unlink: boolean }) => {
     const { context } = args;
     const addr = walkTarget(context, p.r);
-    const hw = result(vmclear(context.hw, addr), 'VMCLEAR', args);
+    const hw = result(vmclear(context.hw, addr), 'VMCLEAR', args, world);
     if (p.unlink) {
       // __loaded_vmcs_clear(): VMCLEAR, then list_del; the walk index stays where it is.
       return { hw, loadedVmcss: context.loadedVmcss.filter((a) => a !== addr) };
     }
     return { hw, walk: { ...context.walk, [p.r]: context.walk[p.r] + 1 } };
   }),
-  VMXOFF: upd((args: Args) => ({ hw: result(vmxoff(args.context.hw), 'VMXOFF', args) })),
-  'clear CR4.VMXE': upd((args: Args) => ({ hw: result(writeCr4Vmxe(args.context.hw, false), 'MOV CR4 (clear VMXE)', args) })),
-  'write VM_HSAVE_PA 0': upd((args: Args) => ({ hw: result(writeVmHsavePa(args.context.hw, 0), 'WRMSR VM_HSAVE_PA', args) })),
-  STGI: upd((args: Args) => ({ hw: result(stgi(args.context.hw), 'STGI', args) })),
-  'clear EFER.SVME': upd((args: Args) => ({ hw: result(writeEfer(args.context.hw, false), 'WRMSR EFER (clear SVME)', args) })),
+  VMXOFF: upd((args: Args) => ({ hw: result(vmxoff(args.context.hw), 'VMXOFF', args, world) })),
+  'clear CR4.VMXE': upd((args: Args) => ({ hw: result(writeCr4Vmxe(args.context.hw, false), 'MOV CR4 (clear VMXE)', args, world) })),
+  'write VM_HSAVE_PA 0': upd((args: Args) => ({ hw: result(writeVmHsavePa(args.context.hw, 0), 'WRMSR VM_HSAVE_PA', args, world) })),
+  STGI: upd((args: Args) => ({ hw: result(stgi(args.context.hw), 'STGI', args, world) })),
+  'clear EFER.SVME': upd((args: Args) => ({ hw: result(writeEfer(args.context.hw, false), 'WRMSR EFER (clear SVME)', args, world) })),
   /** A fault on a virtualization instruction, and what the kernel made of it. */
   fault: ({ context, event }: Args, p: { insn: string; fault: '#UD' | '#GP'; handling: FaultHandling }) => {
-    event.io.insn(context.id, p.insn, p.fault);
-    event.io.fault(context.id, { insn: p.insn, fault: p.fault, context: top(context), handling: p.handling });
+    world(event).io.insn(context.id, p.insn, p.fault);
+    world(event).io.fault(context.id, { insn: p.insn, fault: p.fault, context: top(context), handling: p.handling });
   },
   'skip faulting VMCLEAR': upd(({ context }: Args, p: { r: Region }) => ({
     walk: { ...context.walk, [p.r]: context.walk[p.r] + 1 },
   })),
-  hlt: upd((args: Args) => ({ hw: result(hlt(args.context.hw), 'HLT', args) })),
+  hlt: upd((args: Args) => ({ hw: result(hlt(args.context.hw), 'HLT', args, world) })),
   'disable local APIC': upd(({ context }: Args) => ({ hw: { ...context.hw, lapicEnabled: false } })),
 
   // ---- arrivals from the interconnect ------------------------------------------------------------
@@ -214,14 +215,14 @@ export const actions = {
       else if (event.type === 'bus.init') hw = holdInit(hw);
       else if (event.type === 'bus.smi') hw = latchSmi(hw);
     }
-    if (a.kind === 'take') event.io.account(context.id, { status: 'dropped', reason: `not accepted in this state` });
-    else if (a.kind === 'vmexit') event.io.account(context.id, { status: 'dropped', reason: 'VM exit (no guest modelled)' });
+    if (a.kind === 'take') world(event).io.account(context.id, { status: 'dropped', reason: `not accepted in this state` });
+    else if (a.kind === 'vmexit') world(event).io.account(context.id, { status: 'dropped', reason: 'VM exit (no guest modelled)' });
     else if (a.kind === 'latched' || a.kind === 'pending' || a.kind === 'dropped')
-      event.io.account(context.id, { status: a.kind, reason: a.why });
+      world(event).io.account(context.id, { status: a.kind, reason: a.why });
     return { hw };
   }),
   'take NMI': upd(({ context, event }: Args) => {
-    event.io.account(context.id, { status: 'delivered' });
+    world(event).io.account(context.id, { status: 'delivered' });
     const source = event.type === 'bus.nmi' ? event.source : 'kernel';
     return { ...enter(context, 'nmi', takeNmi(context.hw)), nmiSource: source, nmiHandled: false };
   }),
@@ -232,7 +233,7 @@ export const actions = {
   })),
   'NMI handled': upd(() => ({ nmiHandled: true })),
   'take IRQ': upd(({ context, event }: Args) => {
-    event.io.account(context.id, { status: 'delivered' });
+    world(event).io.account(context.id, { status: 'delivered' });
     const vector = event.type === 'bus.ipi' ? event.vector : 0;
     return { ...enter(context, 'irq', takeIrq(context.hw, vector)), irqVector: vector };
   }),
@@ -250,21 +251,21 @@ export const actions = {
     };
   }),
   'take INIT': upd(({ context, event }: Args) => {
-    if (event.type === 'bus.init') event.io.account(context.id, { status: 'delivered' });
+    if (event.type === 'bus.init') world(event).io.account(context.id, { status: 'delivered' });
     return { hw: takeInit(context.hw), ctx: ['task'] as ExecContext[], savedIf: [], loadedVmcss: [], stalled: false };
   }),
   'take SIPI': upd(({ context, event }: Args) => {
-    event.io.account(context.id, { status: 'delivered' });
+    world(event).io.account(context.id, { status: 'delivered' });
     return { hw: takeSipi(context.hw) };
   }),
   'take SMI': upd(({ context, event }: Args) => {
-    if (event.type === 'bus.smi') event.io.account(context.id, { status: 'delivered' });
+    if (event.type === 'bus.smi') world(event).io.account(context.id, { status: 'delivered' });
     // Not from the bus: the SMI latched while in SMM, serviced after RSM (SDM 34.3).
     return enter(context, 'smm', event.type === 'bus.smi' ? takeSmi(context.hw) : takeLatchedSmi(context.hw));
   }),
   RSM: upd((args: Args) => {
     const { context } = args;
-    const hw = result(rsm(context.hw, true), 'RSM', args);
+    const hw = result(rsm(context.hw, true), 'RSM', args, world);
     return { hw, ctx: context.ctx.slice(0, -1), savedIf: context.savedIf.slice(0, -1) };
   }),
 
@@ -280,4 +281,5 @@ export const actions = {
     nmiActionMsg: event.type === 'script.panic' || event.type === 'script.nmi-panic' ? event.message : '',
   })),
   'disarm NMI action': upd(() => ({ nmiAction: null })),
-};
+  };
+}

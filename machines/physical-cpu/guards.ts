@@ -4,6 +4,7 @@
  */
 import type { CpuContext, CpuEvent, Region } from './types.js';
 import type { SwitchName } from '../../src/kernel/variants.js';
+import type { World } from '../../src/kernel/port.js';
 import type { NmiHandlerName, ShootdownCallback } from '../../src/kernel/memory.js';
 import { virtBlocks, emergencyRestartDisablesVirt, type VirtBlocks, type VirtDisableSite } from '../../src/kernel/virt-disable.js';
 import { vmclear, vmxoff } from '../../src/hw/vmx.js';
@@ -22,6 +23,20 @@ import {
 } from '../../src/hw/interrupts.js';
 
 type Args = { context: CpuContext; event: CpuEvent };
+
+/**
+ * Where the shared kernel memory and the port come from. XState's own events (a compound state's
+ * done event, the init event) carry nothing, so the simulator provides one world per run with
+ * `physicalCpuMachine.provide(cpuImplementations(…))`; the default reads it from the event, for
+ * tests that drive the chart with hand-made events.
+ */
+export type WorldOf = (event: CpuEvent) => World;
+
+export const worldFromEvent: WorldOf = (event) => {
+  if (event.k && event.io) return event as World;
+  throw new Error(`event '${event.type}' carries no kernel memory and port, and none was provided`);
+};
+
 
 export function arrivalOf(context: CpuContext, event: CpuEvent): Arrival {
   const hw = context.hw;
@@ -46,52 +61,53 @@ export function walkTarget(context: CpuContext, r: Region): number {
   return context.loadedVmcss[context.walk[r]] ?? -1;
 }
 
-export function stopTargetsRemain({ context, event }: Args): boolean {
-  const k = event.k.state;
+export function stopTargetsRemain({ context, event }: Args, world: WorldOf): boolean {
+  const k = world(event).k.state;
   // smp.c: E0–E2 wait while num_online_cpus() > 1; E2b waits on cpus_stop_mask.
   return context.features['stop-cpus-mask'] ? k.stopMaskCount > 0 : k.onlineCount > 1;
 }
 
-export const guards = {
+export function makeGuards(world: WorldOf) {
+  return {
   feature: ({ context }: Args, p: { name: SwitchName }) => context.features[p.name],
   'kvm loaded': ({ context }: Args) => context.opts.kvmLoaded,
   'debug list': ({ context }: Args) => context.opts.debugList,
   'vendor is': ({ context }: Args, p: { vendor: 'intel' | 'amd' }) => context.hw.vendor === p.vendor,
   'CR4.VMXE set': ({ context }: Args) => context.hw.cr4Vmxe,
   'EFER.SVME set': ({ context }: Args) => context.hw.svme,
-  'kvm_rebooting set': ({ event }: Args) => event.k.state.kvm_rebooting,
+  'kvm_rebooting set': ({ event }: Args) => world(event).k.state.kvm_rebooting,
 
   // nmi_shootdown_cpus()
   'shootdown already issued': ({ context, event }: Args) =>
-    context.features['shootdown-only-once'] && event.k.state.crash_ipi_issued === 1,
+    context.features['shootdown-only-once'] && world(event).k.state.crash_ipi_issued === 1,
   'restart shootdown skipped': ({ context, event }: Args) =>
-    context.features['shootdown-only-once'] && event.k.state.crash_ipi_issued === 1,
-  'crash handler on the list': ({ event }: Args) => event.k.state.nmi_local.includes('crash'),
-  'all crash IPIs acked': ({ event }: Args) => event.k.state.waiting_for_crash_ipi <= 0,
+    context.features['shootdown-only-once'] && world(event).k.state.crash_ipi_issued === 1,
+  'crash handler on the list': ({ event }: Args) => world(event).k.state.nmi_local.includes('crash'),
+  'all crash IPIs acked': ({ event }: Args) => world(event).k.state.waiting_for_crash_ipi <= 0,
   'timer is': ({ event }: Args, p: { name: string }) => event.type === 'timer.expired' && event.name === p.name,
 
   // crash_nmi_callback()
-  'I am crashing_cpu': ({ context, event }: Args) => event.k.state.crashing_cpu === context.id,
+  'I am crashing_cpu': ({ context, event }: Args) => world(event).k.state.crashing_cpu === context.id,
   'shootdown callback is': ({ event }: Args, p: { callback: ShootdownCallback }) =>
-    event.k.state.shootdown_callback === p.callback,
-  'crash_ipi_issued set': ({ event }: Args) => event.k.state.crash_ipi_issued === 1,
+    world(event).k.state.shootdown_callback === p.callback,
+  'crash_ipi_issued set': ({ event }: Args) => world(event).k.state.crash_ipi_issued === 1,
 
   // NMI dispatch
-  'emergency NMI handler set': ({ event }: Args) => event.k.state.nmi_emergency !== null,
-  'NMI handler registered': ({ event }: Args, p: { name: NmiHandlerName }) => event.k.state.nmi_local.includes(p.name),
-  'I am stopping_cpu': ({ context, event }: Args) => event.k.state.stopping_cpu === context.id,
+  'emergency NMI handler set': ({ event }: Args) => world(event).k.state.nmi_emergency !== null,
+  'NMI handler registered': ({ event }: Args, p: { name: NmiHandlerName }) => world(event).k.state.nmi_local.includes(p.name),
+  'I am stopping_cpu': ({ context, event }: Args) => world(event).k.state.stopping_cpu === context.id,
   'NMI came from': ({ context }: Args, p: { source: string }) => context.nmiSource === p.source,
   'NMI handled': ({ context }: Args) => context.nmiHandled,
   'NMI action is': ({ context }: Args, p: { action: string }) => context.nmiAction === p.action,
 
   // panic()
-  'panic_cpu free': ({ event }: Args) => event.k.state.panic_cpu === -1,
-  'panic_cpu is me': ({ context, event }: Args) => event.k.state.panic_cpu === context.id,
+  'panic_cpu free': ({ event }: Args) => world(event).k.state.panic_cpu === -1,
+  'panic_cpu is me': ({ context, event }: Args) => world(event).k.state.panic_cpu === context.id,
   /** __crash_kexec(): a crash image is loaded and the kexec mutex trylock succeeds. */
   'crash kernel loaded and kexec lock free': ({ context, event }: Args) =>
-    context.opts.kdump && event.k.state.kexec_lock === -1,
+    context.opts.kdump && world(event).k.state.kexec_lock === -1,
   'crash_kexec_post_notifiers': ({ context }: Args) => context.opts.crashKexecPostNotifiers,
-  'cpus_stopped set': ({ event }: Args) => event.k.state.cpus_stopped,
+  'cpus_stopped set': ({ event }: Args) => world(event).k.state.cpus_stopped,
   'panic_timeout positive': ({ context }: Args) => context.opts.panicTimeout > 0,
   'panic_timeout negative': ({ context }: Args) => context.opts.panicTimeout < 0,
   /** kexec_should_crash(): interrupt context and not crash_kexec_post_notifiers. */
@@ -99,12 +115,12 @@ export const guards = {
 
   // native_stop_other_cpus()
   'reboot_force set': ({ context }: Args) => context.opts.rebootForce,
-  'stopping_cpu free': ({ event }: Args) => event.k.state.stopping_cpu === -1,
+  'stopping_cpu free': ({ event }: Args) => world(event).k.state.stopping_cpu === -1,
   /** 5.10 takes stopping_cpu only inside `if (num_online_cpus() > 1)`; 6.5 always. */
-  'stop has work': ({ context, event }: Args) => context.features['stop-cpus-mask'] || event.k.state.onlineCount > 1,
-  'stop targets remain': (args: Args) => stopTargetsRemain(args),
-  'no stop targets remain': (args: Args) => !stopTargetsRemain(args),
-  'call function done': ({ event }: Args) => event.k.state.call_function_pending <= 0,
+  'stop has work': ({ context, event }: Args) => context.features['stop-cpus-mask'] || world(event).k.state.onlineCount > 1,
+  'stop targets remain': (args: Args) => stopTargetsRemain(args, world),
+  'no stop targets remain': (args: Args) => !stopTargetsRemain(args, world),
+  'call function done': ({ event }: Args) => world(event).k.state.call_function_pending <= 0,
 
   // virtualization disable
   'block runs': ({ context }: Args, p: { site: VirtDisableSite; block: keyof VirtBlocks }) =>
@@ -135,8 +151,9 @@ export const guards = {
   // crash kernel AP bring-up
   'AP left to bring up': ({ context }: Args) =>
     context.opts.kdumpBringsUpAps && nextAp(context) < context.opts.cpus,
-  'AP called in': ({ context, event }: Args) => event.k.state.crashKernelCallin[nextAp(context)] === 1,
-};
+  'AP called in': ({ context, event }: Args) => world(event).k.state.crashKernelCallin[nextAp(context)] === 1,
+  };
+}
 
 /** The next CPU id the crash kernel should start, skipping itself. */
 export function nextAp(context: CpuContext): number {

@@ -63,7 +63,8 @@ export interface CpuInput {
   opts: KernelOptions;
 }
 
-type WithWorld<E> = E & World;
+/** Events may carry the world (tests); the simulator provides it instead (see guards.ts). */
+type WithWorld<E> = E & Partial<World>;
 
 export type CpuEvent =
   | WithWorld<{ type: 'sched.task' | 'sched.irq' | 'sched.nmi' | 'sched.smm' }>

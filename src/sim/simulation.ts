@@ -6,7 +6,7 @@
  */
 import { createActor, setup, type ActorRefFrom, type Actor } from 'xstate';
 import { Subject } from 'rxjs';
-import { physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
+import { cpuImplementations, physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
 import type { CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
 import { BUS_EVENT_OF } from '../../machines/physical-cpu/types.js';
 import { initialCpuHw, VMCS_REGION_BASE, VMXON_REGION_BASE, type CpuHw } from '../hw/cpu-state.js';
@@ -25,19 +25,24 @@ import { activePaths, inState, leafPath, stateTable, StatePattern, type StateInf
 type CpuMachine = typeof physicalCpuMachine;
 type CpuRef = ActorRefFrom<CpuMachine>;
 
-const hostMachine = setup({
-  types: {
-    context: {} as { cpus: CpuRef[] },
-    input: {} as { cpus: CpuInput[] },
-  },
-  actors: { cpu: physicalCpuMachine },
-}).createMachine({
-  id: 'host',
-  // All CPUs are spawned in one go (spawnChild one by one is O(N²): TOOLCHAIN.md).
-  context: ({ input, spawn }) => ({
-    cpus: input.cpus.map((cpu) => spawn('cpu', { id: `cpu${cpu.id}`, input: cpu })),
-  }),
-});
+/** One host per run: the CPU chart bound to this run's memory and port, all CPUs in one actor system. */
+function hostMachineFor(cpu: CpuMachine) {
+  return setup({
+    types: {
+      context: {} as { cpus: CpuRef[] },
+      input: {} as { cpus: CpuInput[] },
+    },
+    actors: { cpu },
+  }).createMachine({
+    id: 'host',
+    // All CPUs are spawned in one go (spawnChild one by one is O(N²): TOOLCHAIN.md).
+    context: ({ input, spawn }) => ({
+      cpus: input.cpus.map((c) => spawn('cpu', { id: `cpu${c.id}`, input: c })) as CpuRef[],
+    }),
+  });
+}
+
+type HostMachine = ReturnType<typeof hostMachineFor>;
 
 const CPU_STATES = stateTable(physicalCpuMachine as never);
 
@@ -110,7 +115,8 @@ export class Simulation {
   readonly bus: Interconnect;
   private agenda = new Agenda();
   private chooser: Chooser;
-  private host!: Actor<typeof hostMachine>;
+  private host!: Actor<HostMachine>;
+  private readonly hostMachine: HostMachine;
   private cpus: CpuRef[] = [];
   private readonly cpuCount: number;
   private readonly maxSteps: number;
@@ -151,9 +157,9 @@ export class Simulation {
     this.watching = new Array<readonly string[]>(this.cpuCount).fill([]);
     this.fired = restoreFrom ? [...restoreFrom.fired] : scenario.script.map(() => false);
     this.port = this.makePort();
-    const k = this.k;
-    const io = this.port;
-    this.stepEvents = Object.fromEntries(ROUTABLE.map((r) => [r, { type: `sched.${r}`, k, io } as CpuEvent]));
+    const world = { k: this.k, io: this.port };
+    this.hostMachine = hostMachineFor(physicalCpuMachine.provide(cpuImplementations(() => world) as never));
+    this.stepEvents = Object.fromEntries(ROUTABLE.map((r) => [r, { type: `sched.${r}` } as CpuEvent]));
     const handlers = new Map<number, (req: DeliveryRequest) => Disposition>();
     for (let i = 0; i < this.cpuCount; i++) handlers.set(i, (req) => this.deliverTo(req));
     this.bus = new Interconnect(this.cpuCount, handlers);
@@ -169,7 +175,7 @@ export class Simulation {
 
   private start(): void {
     const inputs = cpuInputs(this.scenario, this.features);
-    this.host = createActor(hostMachine, { input: { cpus: inputs } });
+    this.host = createActor(this.hostMachine, { input: { cpus: inputs } });
     this.host.start();
     this.cpus = this.host.getSnapshot().context.cpus;
     for (const step of this.scenario.script) {
@@ -184,7 +190,7 @@ export class Simulation {
     this.fullReset = state.fullReset;
     this.kexecCpu = state.kexecCpu;
     this.bus.restore(state.bus);
-    this.host = createActor(hostMachine, { snapshot: state.host as never, input: { cpus: [] } });
+    this.host = createActor(this.hostMachine, { snapshot: state.host as never, input: { cpus: [] } });
     this.host.start();
     this.cpus = this.host.getSnapshot().context.cpus;
     const { agenda, items } = Agenda.restore(state.agenda);
@@ -225,6 +231,11 @@ export class Simulation {
       v: 1,
       scenario: this.scenario.id,
       seed: this.options.seed,
+      options: {
+        kdump: this.scenario.options.kdump,
+        panicTimeout: this.scenario.options.panicTimeout,
+        initOnlyReset: this.scenario.options.reset.initOnly,
+      },
       cpus: this.cpuCount,
       vendor: this.scenario.machine.vendor,
       preset: this.scenario.kernel.preset,
@@ -265,6 +276,28 @@ export class Simulation {
 
   private finish(end: RunEnd): void {
     this.ended = end;
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) {
+      const snap = this.snapshot(cpu);
+      const { hw, ctx, loadedVmcss } = snap.context;
+      const outside = typeof snap.value === 'string' || !('os' in (snap.value as object));
+      this.emit({
+        t: 'final',
+        cpu,
+        state: this.leaf(cpu, this.region(cpu)),
+        activity: hw.activity,
+        context: outside ? 'task' : (ctx[ctx.length - 1] ?? 'task'),
+        vmx: hw.vmx,
+        cr4Vmxe: hw.cr4Vmxe,
+        svme: hw.svme,
+        gif: hw.gif,
+        nmiBlocked: hw.nmiBlocked,
+        if: hw.if,
+        online: this.k.state.online[cpu] === 1,
+        initPending: hw.initPending,
+        loadedVmcs: loadedVmcss.filter((a) => hw.vmcsLaunch[a] !== 'clear').length,
+        lapicEnabled: hw.lapicEnabled,
+      });
+    }
     this.emit({ t: 'end', ns: this.agenda.now, steps: this.steps, end });
   }
 
@@ -314,7 +347,7 @@ export class Simulation {
       }
       case 'timer': {
         this.timerItems.delete(`${item.cpu}:${item.name}`);
-        this.send(item.cpu, { type: 'timer.expired', name: item.name, k: this.k, io: this.port });
+        this.send(item.cpu, { type: 'timer.expired', name: item.name });
         this.emit({ t: 'timer', ns: this.agenda.now, cpu: item.cpu, name: item.name, to: this.leaf(item.cpu, this.region(item.cpu)) });
         this.settle(item.cpu);
         return;
@@ -373,7 +406,7 @@ export class Simulation {
   }
 
   private scriptEvent(step: ScriptStep): CpuEvent {
-    const w = { k: this.k, io: this.port };
+    const w = {};
     switch (step.action) {
       case 'reboot':
         return { type: 'script.reboot', ...w };
@@ -465,7 +498,7 @@ export class Simulation {
     const snap = this.snapshot(cpu);
     if (snap.status !== 'active') return { status: 'dropped', reason: `CPU ${cpu} was reset` };
     const m = req.msg;
-    const base = { from: typeof m.from === 'number' ? m.from : -1, k: this.k, io: this.port };
+    const base = { from: typeof m.from === 'number' ? m.from : -1 };
     const type = BUS_EVENT_OF[m.mode];
     const event = (
       type === 'bus.nmi'

@@ -61,20 +61,27 @@ export function activePaths(value: StateValue, prefix = ''): string[] {
 /**
  * A state name as a user writes it in a trigger: a dot-separated suffix of a state path, where `*`
  * stands for one path segment and `**` for any number of them (e.g.
- * `emergencyRestart.selfVirt.*.clearVmxe`).
+ * `emergencyRestart.selfVirt.*.clearVmxe`), and `|` separates alternatives.
  */
 export class StatePattern {
-  private readonly parts: readonly string[];
+  private readonly alternatives: readonly (readonly string[])[];
 
+  /** `a|b` matches where either alternative does. */
   constructor(readonly source: string) {
-    this.parts = source.split('.');
+    this.alternatives = source.split('|').map((alt) => alt.trim().split('.'));
   }
 
   /** Whether the pattern matches the end of `path`. */
   matches(path: string): boolean {
     const segs = path.split('.');
-    for (let i = 0; i < segs.length; i++) if (globMatch(segs, i, this.parts, 0)) return true;
+    for (const parts of this.alternatives) {
+      for (let i = 0; i < segs.length; i++) if (globMatch(segs, i, parts, 0)) return true;
+    }
     return false;
+  }
+
+  get valid(): boolean {
+    return this.alternatives.every((parts) => parts.length > 0 && parts.every((p) => p !== ''));
   }
 }
 
@@ -105,8 +112,12 @@ export function inState(paths: readonly string[], pattern: StatePattern): boolea
 
 /** Whether any state of the chart matches (for validating scenario triggers). */
 export function knownState(table: ReadonlyMap<string, StateInfo>, name: string): boolean {
-  if (name.trim() === '' || name.split('.').some((p) => p === '')) return false;
   const pattern = new StatePattern(name);
-  for (const path of table.keys()) if (path && pattern.matches(path)) return true;
-  return false;
+  if (!pattern.valid) return false;
+  // Every alternative must name some state, so a typo in one of them is still reported.
+  return name.split('|').every((alt) => {
+    const one = new StatePattern(alt);
+    for (const path of table.keys()) if (path && one.matches(path)) return true;
+    return false;
+  });
 }

@@ -17,6 +17,7 @@ export type TraceRecord =
       v: typeof TRACE_VERSION;
       scenario: string;
       seed: number;
+      options: { kdump: boolean; panicTimeout: number; initOnlyReset: boolean };
       cpus: number;
       vendor: string;
       preset: string;
@@ -57,6 +58,25 @@ export type TraceRecord =
   | { t: 'script'; ns: number; cpu: number; action: string; index: number; status: 'done' | 'ignored'; reason?: string }
   | { t: 'reset'; ns: number; cpu: number; method: string; initOnly: boolean }
   | { t: 'kexec'; ns: number; cpu: number }
+  /** Each CPU as the run left it, written once per CPU just before `end`. */
+  | {
+      t: 'final';
+      cpu: number;
+      state: string;
+      activity: string;
+      context: string;
+      vmx: string;
+      cr4Vmxe: boolean;
+      svme: boolean;
+      gif: boolean;
+      nmiBlocked: boolean;
+      if: boolean;
+      online: boolean;
+      initPending: boolean;
+      /** VMCSes on loaded_vmcss_on_cpu whose launch state is not clear (not VMCLEARed since). */
+      loadedVmcs: number;
+      lapicEnabled: boolean;
+    }
   | { t: 'end'; ns: number; steps: number; end: RunEnd };
 
 export type TraceKind = TraceRecord['t'];

@@ -1,0 +1,134 @@
+/**
+ * The built-in scenarios: one per row T1–T7 of SEMANTICS §6, each runnable by its row id and by its
+ * name. They are scenario files like any other (plain JSON values) and go through the same
+ * validator as a user's file.
+ */
+
+export interface BuiltinScenario {
+  id: string;
+  name: string;
+  summary: string;
+  raw: Record<string, unknown>;
+}
+
+const VMS_ON_ALL = { all: { vmx: 'root', loadedVmcs: 1 } };
+
+/** R2: A's own emergency virt disable is interrupted by B's kdump shootdown NMI at a chosen point. */
+function raceR2(point: 'i' | 'ii' | 'iii', name: string, where: string, enters: string): BuiltinScenario {
+  return {
+    id: `T5${point === 'ii' ? '' : point === 'i' ? '-i' : '-iii'}`,
+    name,
+    summary: `R2 case (${point}): CPU1's task-context emergency restart is hit by CPU2's kdump shootdown NMI ${where}`,
+    raw: {
+      name,
+      description:
+        `SEMANTICS §1(c) R2 case (${point}), T5: CPU1 runs SysRq-b (emergency restart, task context) with a VMCS on its ` +
+        `loaded_vmcss_on_cpu list; when it is ${where} it stalls and CPU2 panics with a crash kernel loaded.`,
+      machine: { cpus: 4, vendor: 'intel' },
+      initial: VMS_ON_ALL,
+      options: { kdump: true },
+      script: [
+        { cpu: 1, do: 'emergency-restart', at: 0 },
+        { cpu: 1, do: 'stall', when: { cpu: 1, enters } },
+        { cpu: 2, do: 'panic', when: { cpu: 1, enters }, message: 'Oops: 0000 in a driver (race R2)' },
+      ],
+    },
+  };
+}
+
+export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
+  {
+    id: 'T1',
+    name: 'panic-kdump-vms-on-all',
+    summary: 'panic on CPU0 with kdump loaded and VMs on every CPU: NMI shootdown, 3 acks, kexec',
+    raw: {
+      name: 'panic-kdump-vms-on-all',
+      description: 'SEMANTICS §6 T1: 4 CPUs, KVM guests on all (VMX root, one loaded VMCS each), panic on CPU0, kdump loaded.',
+      machine: { cpus: 4 },
+      initial: VMS_ON_ALL,
+      options: { kdump: true },
+      script: [{ cpu: 0, do: 'panic', at: 0, message: 'sysrq triggered crash' }],
+    },
+  },
+  {
+    id: 'T2',
+    name: 'double-shootdown-post-notifiers',
+    summary: 'panic with crash_kexec_post_notifiers, no kdump, panic=1: the second shootdown of the restart path',
+    raw: {
+      name: 'double-shootdown-post-notifiers',
+      description:
+        'SEMANTICS §6 T2 / race R1: panic() shoots down for kdump (crash_smp_send_stop) although no crash kernel is loaded, ' +
+        'then panic_timeout reboots through emergency_restart(), which shoots down again.',
+      machine: { cpus: 4 },
+      initial: VMS_ON_ALL,
+      options: { crashKexecPostNotifiers: true, panicTimeout: 1 },
+      script: [{ cpu: 0, do: 'panic', at: 0, message: 'hung_task: blocked tasks' }],
+    },
+  },
+  {
+    id: 'T3',
+    name: 'sysrq-b-initiator-vmx-off',
+    summary: 'SysRq-b on CPU0 whose CR4.VMXE=0 while the others are in VMX root, INIT-based reset',
+    raw: {
+      name: 'sysrq-b-initiator-vmx-off',
+      description:
+        'SEMANTICS §6 T3 / race R3: the initiator has no VMX on itself; before v5.11 nothing shoots the others down, ' +
+        'they stay in VMX root and block the INIT the reset relies on.',
+      machine: { cpus: 4 },
+      initial: { all: { vmx: 'root', loadedVmcs: 1 }, cpus: { '0': { vmx: 'off', loadedVmcs: 0, cr4Vmxe: false } } },
+      options: { reset: { method: 'acpi', initOnly: true } },
+      script: [{ cpu: 0, do: 'emergency-restart', at: 0 }],
+    },
+  },
+  {
+    id: 'T4',
+    name: 'sysrq-b-amd-gif-clear',
+    summary: 'T3 on AMD with CPU2 stopped between CLGI and STGI (GIF=0)',
+    raw: {
+      name: 'sysrq-b-amd-gif-clear',
+      description:
+        'SEMANTICS §6 T4 / race R8: every CPU has EFER.SVME=1; CPU2 sits between CLGI and STGI, so GIF=0 holds its NMI and INIT. ' +
+        'Before v6.3 the emergency path knows nothing of SVM.',
+      machine: { cpus: 4, vendor: 'amd' },
+      initial: { all: { svme: true }, cpus: { '2': { gif: false } } },
+      options: { reset: { method: 'acpi', initOnly: true } },
+      script: [{ cpu: 0, do: 'emergency-restart', at: 0 }],
+    },
+  },
+  raceR2('ii', 'nmi-between-vmxoff-and-cr4-clear', 'between VMXOFF and the write that clears CR4.VMXE', 'emergencyRestart.selfVirt.*.clearVmxe'),
+  raceR2('i', 'nmi-before-vmxoff', 'at the start of its virtualization disable, before VMXOFF', 'emergencyRestart.selfVirt'),
+  raceR2('iii', 'nmi-after-cr4-clear', 'after it cleared CR4.VMXE, before its own shootdown', 'emergencyRestart.onRestart|emergencyRestart.shoot'),
+  {
+    id: 'T6',
+    name: 'panic-stop-cpu-with-irqs-off',
+    summary: 'panic without kdump while CPU3 spins with IRQs off: REBOOT_VECTOR times out, NMI fallback',
+    raw: {
+      name: 'panic-stop-cpu-with-irqs-off',
+      description: 'SEMANTICS §6 T6 / race R5: smp_send_stop() from panic(); CPU3 cannot take REBOOT_VECTOR with IF=0.',
+      machine: { cpus: 4 },
+      script: [
+        { cpu: 3, do: 'irqs-off', at: 0 },
+        { cpu: 0, do: 'panic', at: 100, message: 'Fatal machine check' },
+      ],
+    },
+  },
+  {
+    id: 'T7',
+    name: 'reboot-f-with-vms',
+    summary: '`reboot -f` (reboot(2)) with VMs running: KVM hook, REBOOT_VECTOR stop with wait=1, no emergency virt step',
+    raw: {
+      name: 'reboot-f-with-vms',
+      description: 'SEMANTICS §6 T7 / F1.1: the orderly reboot(2) path that `reboot -f` takes.',
+      machine: { cpus: 4 },
+      initial: VMS_ON_ALL,
+      script: [{ cpu: 0, do: 'reboot', at: 0 }],
+    },
+  },
+];
+
+export const DEFAULT_SCENARIO = 'T5';
+
+export function findBuiltin(name: string): BuiltinScenario | undefined {
+  const lower = name.toLowerCase();
+  return BUILTIN_SCENARIOS.find((s) => s.id.toLowerCase() === lower || s.name === lower);
+}

@@ -1,0 +1,129 @@
+/**
+ * The outcome of a run, derived from its trace alone: how it ended, each CPU's final state, faults,
+ * console, shootdowns, CPUs that ignored INIT, and the spec observers' violations.
+ */
+import type { RunEnd, TraceRecord } from '../trace/records.js';
+import { allObservers, type Observer, type Violation } from '../spec/index.js';
+
+export interface CpuOutcome {
+  id: number;
+  activity: string;
+  context: string;
+  vmx: string;
+  cr4Vmxe: boolean;
+  svme: boolean;
+  gif: boolean;
+  nmiBlocked: boolean;
+  online: boolean;
+  loadedVmcs: number;
+  state: string;
+}
+
+export interface ShootdownOutcome {
+  initiator: number;
+  /** NMIs went out (false: refused by the once-only check or the double-registration check). */
+  sent: boolean;
+  waitedMs: number | null;
+  timedOut: boolean;
+  acked: number[];
+}
+
+export interface Outcome {
+  end: RunEnd;
+  timeNs: number;
+  steps: number;
+  cpus: CpuOutcome[];
+  faults: { cpu: number; insn: string; fault: string; context: string; handling: string }[];
+  console: { timeNs: number; cpu: number; text: string }[];
+  shootdowns: ShootdownOutcome[];
+  initIgnored: number[];
+  violations: Violation[];
+  messages: { sent: number; deliveries: number; delivered: number; pending: number; latched: number; dropped: number; inFlight: number };
+}
+
+export class OutcomeCollector {
+  private readonly observers: Observer[] = allObservers();
+  private readonly out: Omit<Outcome, 'violations'> = {
+    end: 'running',
+    timeNs: 0,
+    steps: 0,
+    cpus: [],
+    faults: [],
+    console: [],
+    shootdowns: [],
+    initIgnored: [],
+    messages: { sent: 0, deliveries: 0, delivered: 0, pending: 0, latched: 0, dropped: 0, inFlight: 0 },
+  };
+  private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number }>();
+  private readonly initSentTo = new Set<number>();
+
+  observe(r: TraceRecord): void {
+    for (const o of this.observers) o.observe(r);
+    const out = this.out;
+    switch (r.t) {
+      case 'fault':
+        out.faults.push({ cpu: r.cpu, insn: r.insn, fault: r.fault, context: r.context, handling: r.handling });
+        break;
+      case 'console':
+        out.console.push({ timeNs: r.ns, cpu: r.cpu, text: r.text });
+        break;
+      case 'send':
+        out.messages.sent += 1;
+        out.messages.deliveries += r.targets;
+        break;
+      case 'deliver':
+        out.messages[r.status] += 1;
+        if (r.mode === 'init') this.initSentTo.add(r.cpu);
+        break;
+      case 'mem':
+        if (r.name === 'waiting_for_crash_ipi' && r.op === 'atomic_dec') {
+          for (const s of this.openShootdowns.values()) s.record.acked.push(r.cpu);
+        }
+        break;
+      case 'kernel':
+        if (r.what === 'shootdown-sent') {
+          const record: ShootdownOutcome = { initiator: r.cpu, sent: true, waitedMs: null, timedOut: false, acked: [] };
+          out.shootdowns.push(record);
+          this.openShootdowns.set(r.cpu, { record, sentNs: r.ns });
+        } else if (r.what === 'shootdown-refused') {
+          out.shootdowns.push({ initiator: r.cpu, sent: false, waitedMs: 0, timedOut: false, acked: [] });
+        } else if (r.what === 'shootdown-acked' || r.what === 'shootdown-timeout') {
+          const open = this.openShootdowns.get(r.cpu);
+          if (open) {
+            open.record.waitedMs = (r.ns - open.sentNs) / 1e6;
+            open.record.timedOut = r.what === 'shootdown-timeout';
+            this.openShootdowns.delete(r.cpu);
+          }
+        }
+        break;
+      case 'final':
+        out.cpus.push({
+          id: r.cpu,
+          activity: r.activity,
+          context: r.context,
+          vmx: r.vmx,
+          cr4Vmxe: r.cr4Vmxe,
+          svme: r.svme,
+          gif: r.gif,
+          nmiBlocked: r.nmiBlocked,
+          online: r.online,
+          loadedVmcs: r.loadedVmcs,
+          state: r.state,
+        });
+        if (r.initPending && this.initSentTo.has(r.cpu)) out.initIgnored.push(r.cpu);
+        break;
+      case 'end':
+        out.end = r.end;
+        out.timeNs = r.ns;
+        out.steps = r.steps;
+        out.messages.inFlight = out.messages.deliveries - out.messages.delivered - out.messages.pending - out.messages.latched - out.messages.dropped;
+        break;
+      default:
+        break;
+    }
+  }
+
+  outcome(): Outcome {
+    return { ...this.out, violations: this.observers.flatMap((o) => o.violations()) };
+  }
+}

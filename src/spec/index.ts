@@ -1,0 +1,12 @@
+import { NoCpuLeftInVmxRoot } from './no-cpu-left-in-vmx-root.js';
+import { NoKernelBug } from './no-kernel-bug.js';
+import { RebootCompletes } from './reboot-completes.js';
+import { ShootdownAcked } from './shootdown-acked.js';
+import type { Observer } from './observer.js';
+
+export type { Observer, Violation } from './observer.js';
+
+/** A fresh set of every property observer. */
+export function allObservers(): Observer[] {
+  return [new NoKernelBug(), new NoCpuLeftInVmxRoot(), new ShootdownAcked(), new RebootCompletes()];
+}

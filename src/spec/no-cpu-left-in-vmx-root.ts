@@ -1,0 +1,31 @@
+/**
+ * no-cpu-left-in-vmx-root: when the machine resets or jumps to the crash kernel, no CPU may still
+ * be post-VMXON or have GIF=0: either blocks INIT, so an INIT-based reset or the crash kernel's
+ * INIT-SIPI-SIPI cannot restart that CPU (SEMANTICS §3(c)).
+ */
+import type { TraceRecord } from '../trace/records.js';
+import type { Observer, Violation } from './observer.js';
+
+export class NoCpuLeftInVmxRoot implements Observer {
+  readonly property = 'no-cpu-left-in-vmx-root';
+  private readonly stuck: { cpu: number; why: string }[] = [];
+  private reset = false;
+  private kexecCpu: number | null = null;
+
+  observe(r: TraceRecord): void {
+    if (r.t === 'kexec') this.kexecCpu = r.cpu;
+    else if (r.t === 'reset') this.reset = true;
+    else if (r.t === 'final') {
+      if (r.vmx === 'root' || r.vmx === 'nonroot') this.stuck.push({ cpu: r.cpu, why: `in VMX ${r.vmx} operation` });
+      else if (r.svme && !r.gif) this.stuck.push({ cpu: r.cpu, why: 'with GIF=0' });
+    }
+  }
+
+  violations(): Violation[] {
+    if (!this.reset && this.kexecCpu === null) return [];
+    const how = this.kexecCpu !== null ? 'jumped to the crash kernel' : 'was reset';
+    return this.stuck
+      .filter((s) => s.cpu !== this.kexecCpu)
+      .map((s) => ({ property: this.property, message: `CPU ${s.cpu} was left ${s.why} when the machine ${how}: INIT is blocked there` }));
+  }
+}

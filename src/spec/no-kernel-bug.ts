@@ -1,0 +1,21 @@
+/** no-kernel-bug: no BUG() and no oops, on any CPU, in any context. */
+import type { TraceRecord } from '../trace/records.js';
+import type { Observer, Violation } from './observer.js';
+
+export class NoKernelBug implements Observer {
+  readonly property = 'no-kernel-bug';
+  private readonly found: Violation[] = [];
+
+  observe(r: TraceRecord): void {
+    if (r.t === 'fault' && (r.handling === 'bug' || r.handling === 'oops')) {
+      const what = r.handling === 'bug' ? 'kernel BUG' : 'oops';
+      this.found.push({ property: this.property, message: `CPU ${r.cpu}: ${r.insn} ${r.fault} in ${r.context} context → ${what}` });
+    } else if (r.t === 'console' && r.text.startsWith('kernel BUG at lib/list_debug.c')) {
+      this.found.push({ property: this.property, message: `CPU ${r.cpu}: ${r.text} (list_add double add)` });
+    }
+  }
+
+  violations(): Violation[] {
+    return this.found;
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * A property of a run, checked by watching its trace. Each observer re-derives its rule from the
+ * records alone (never from the model's helpers), so a bug in the model cannot hide a bug in the check.
+ */
+import type { TraceRecord } from '../trace/records.js';
+
+export interface Violation {
+  property: string;
+  message: string;
+}
+
+export interface Observer {
+  readonly property: string;
+  observe(record: TraceRecord): void;
+  /** Called after the `end` record. */
+  violations(): Violation[];
+}

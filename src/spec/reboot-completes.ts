@@ -1,0 +1,31 @@
+/**
+ * reboot-completes (liveness): a reboot, an emergency restart, or a panic that is set to reboot or
+ * kexec must end with the machine reset or in the crash kernel; "nothing can move" is a violation.
+ */
+import type { TraceRecord } from '../trace/records.js';
+import type { Observer, Violation } from './observer.js';
+
+export class RebootCompletes implements Observer {
+  readonly property = 'reboot-completes';
+  private panicEnds = false;
+  private started: { cpu: number; action: string } | null = null;
+  private end: string | null = null;
+
+  observe(r: TraceRecord): void {
+    if (r.t === 'header') this.panicEnds = r.options.kdump || r.options.panicTimeout !== 0;
+    else if (r.t === 'script' && r.status === 'done' && !this.started) {
+      const ends = r.action === 'reboot' || r.action === 'emergency-restart' || ((r.action === 'panic' || r.action === 'nmi-panic') && this.panicEnds);
+      if (ends) this.started = { cpu: r.cpu, action: r.action };
+    } else if (r.t === 'end') this.end = r.end;
+  }
+
+  violations(): Violation[] {
+    if (!this.started || this.end !== 'hang') return [];
+    return [
+      {
+        property: this.property,
+        message: `'${this.started.action}' on CPU ${this.started.cpu} never reset the machine: nothing can move any more`,
+      },
+    ];
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * shootdown-acked: every NMI shootdown that was sent is acknowledged by every CPU it counted,
+ * before the initiator's 1000 ms wait runs out.
+ */
+import type { TraceRecord } from '../trace/records.js';
+import type { Observer, Violation } from './observer.js';
+
+interface Open {
+  initiator: number;
+  sentNs: number;
+  expected: Set<number>;
+}
+
+export class ShootdownAcked implements Observer {
+  readonly property = 'shootdown-acked';
+  private cpus = 0;
+  private readonly offline = new Set<number>();
+  private readonly open = new Map<number, Open>();
+  private readonly found: Violation[] = [];
+
+  observe(r: TraceRecord): void {
+    if (r.t === 'header') this.cpus = r.cpus;
+    else if (r.t === 'mem' && r.op === 'set_cpu_offline') this.offline.add(r.cpu);
+    else if (r.t === 'kernel' && r.what === 'shootdown-sent') {
+      const expected = new Set<number>();
+      for (let c = 0; c < this.cpus; c++) if (c !== r.cpu && !this.offline.has(c)) expected.add(c);
+      this.open.set(r.cpu, { initiator: r.cpu, sentNs: r.ns, expected });
+    } else if (r.t === 'mem' && r.name === 'waiting_for_crash_ipi' && r.op === 'atomic_dec') {
+      for (const o of this.open.values()) o.expected.delete(r.cpu);
+    } else if (r.t === 'kernel' && (r.what === 'shootdown-acked' || r.what === 'shootdown-timeout')) {
+      const o = this.open.get(r.cpu);
+      this.open.delete(r.cpu);
+      if (r.what === 'shootdown-timeout' && o) {
+        const missing = [...o.expected];
+        const ms = Math.round((r.ns - o.sentNs) / 1e6);
+        this.found.push({
+          property: this.property,
+          message:
+            `CPU ${o.initiator} waited ${ms} ms for its NMI shootdown: ` +
+            (missing.length ? `no ack from CPU ${missing.join(', ')}` : 'acks were lost (the counter was overwritten)'),
+        });
+      }
+    }
+  }
+
+  violations(): Violation[] {
+    return this.found;
+  }
+}
