@@ -82,13 +82,30 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
   },
   {
     id: 'T4',
-    name: 'sysrq-b-amd-gif-clear',
-    summary: 'T3 on AMD with CPU2 stopped between CLGI and STGI (GIF=0)',
+    name: 'amd-crash-between-clgi-and-stgi',
+    summary: 'AMD: CPU2 crashes between CLGI and STGI (GIF=0) and reboots at once; INIT-based reset',
     raw: {
-      name: 'sysrq-b-amd-gif-clear',
+      name: 'amd-crash-between-clgi-and-stgi',
       description:
-        'SEMANTICS §6 T4 / race R8: every CPU has EFER.SVME=1; CPU2 sits between CLGI and STGI, so GIF=0 holds its NMI and INIT. ' +
-        'Before v6.3 the emergency path knows nothing of SVM.',
+        'SEMANTICS §6 T4 / race R8: every CPU has EFER.SVME=1; CPU2 panics inside KVM\'s VMRUN window, after CLGI and ' +
+        'before STGI, with panic=-1, so it runs the emergency restart with GIF=0. Before v6.3 the emergency path knows ' +
+        'nothing of SVM: GIF stays 0 and INIT stays blocked. (The CPU with GIF=0 must be the initiator: GIF=0 also holds ' +
+        'NMIs, so no other CPU\'s shootdown can reach it; see T4-sysrq.)',
+      machine: { cpus: 4, vendor: 'amd' },
+      initial: { all: { svme: true }, cpus: { '2': { gif: false } } },
+      options: { panicTimeout: -1, reset: { method: 'acpi', initOnly: true } },
+      script: [{ cpu: 2, do: 'panic', at: 0, message: 'Machine check in VMRUN window' }],
+    },
+  },
+  {
+    id: 'T4-sysrq',
+    name: 'sysrq-b-amd-gif-clear-elsewhere',
+    summary: 'AMD: SysRq-b on CPU0 while CPU2 is stuck with GIF=0: its NMI is held, the shootdown times out',
+    raw: {
+      name: 'sysrq-b-amd-gif-clear-elsewhere',
+      description:
+        'T3 on AMD with CPU2 stuck between CLGI and STGI. GIF=0 holds NMI and INIT (SEMANTICS §3(b), §3(d)), so even ' +
+        'from v6.3 the shootdown NMI cannot reach CPU2: the initiator waits 1000 ms and the INIT-based reset hangs on CPU2.',
       machine: { cpus: 4, vendor: 'amd' },
       initial: { all: { svme: true }, cpus: { '2': { gif: false } } },
       options: { reset: { method: 'acpi', initOnly: true } },

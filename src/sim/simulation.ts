@@ -378,10 +378,9 @@ export class Simulation {
     if (pending && pending.length > 0) {
       const paths = activePaths(this.snapshot(cpu).value as never);
       const firing = pending.filter((t) => !this.fired[t.step.index] && inState(paths, t.pattern));
-      for (const t of firing) {
-        this.fired[t.step.index] = true;
-        this.runScript(t.step);
-      }
+      // Mark them all first: running one settles CPUs again, which must not fire the others twice.
+      for (const t of firing) this.fired[t.step.index] = true;
+      for (const t of firing) this.runScript(t.step);
     }
   }
 

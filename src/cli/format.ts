@@ -1,0 +1,79 @@
+/** Human output: a dmesg-like timeline from trace records, and the outcome summary. */
+import type { TraceRecord } from '../trace/records.js';
+import type { Outcome } from '../sim/outcome.js';
+
+const VECTOR_NAMES: Record<number, string> = { 0xf8: 'REBOOT_VECTOR', 0xfc: 'CALL_FUNCTION_VECTOR', 0x41: 'device IRQ' };
+
+function stamp(ns: number): string {
+  const s = Math.floor(ns / 1e9);
+  const frac = String(ns % 1e9).padStart(9, '0');
+  return `[${String(s).padStart(5)}.${frac}]`;
+}
+
+function what(mode: string, vector: number | null): string {
+  if (mode === 'fixed') return `${VECTOR_NAMES[vector ?? -1] ?? 'IPI'} (0x${(vector ?? 0).toString(16)})`;
+  return mode.toUpperCase();
+}
+
+export function formatTimelineRecord(r: TraceRecord, steps: boolean): string | null {
+  switch (r.t) {
+    case 'script':
+      return `${stamp(r.ns)} CPU${r.cpu}  » script: ${r.action}${r.status === 'ignored' ? ` — ignored: ${r.reason ?? ''}` : ''}`;
+    case 'console':
+      return `${stamp(r.ns)} CPU${r.cpu}  ${r.text}`;
+    case 'send':
+      return `${stamp(r.ns)} ${r.from === 'platform' ? 'platform' : `CPU${r.from}`}  → ${r.dest}: ${what(r.mode, r.vector)}`;
+    case 'deliver':
+      return `${stamp(r.ns)} CPU${r.cpu}  ← ${r.mode.toUpperCase()} (msg ${r.msg}): ${r.status}${r.reason ? ` — ${r.reason}` : ''}`;
+    case 'fault':
+      return `${stamp(r.ns)} CPU${r.cpu}  ✗ ${r.insn} ${r.fault} in ${r.context} context: ${r.handling}`;
+    case 'kernel':
+      return `${stamp(r.ns)} CPU${r.cpu}  · ${r.what}`;
+    case 'reset':
+      return `${stamp(r.ns)} CPU${r.cpu}  ⟲ platform reset via ${r.method}${r.initOnly ? ' (delivered as INIT)' : ''}`;
+    case 'kexec':
+      return `${stamp(r.ns)} CPU${r.cpu}  ⇒ machine_kexec(): jump to the crash kernel`;
+    case 'timer':
+      return steps ? `${stamp(r.ns)} CPU${r.cpu}  ⏱ ${r.name} → ${r.to}` : null;
+    case 'step':
+      return steps ? `${stamp(r.ns)} CPU${r.cpu}  ${r.ctx.padEnd(4)} ${r.from} → ${r.to}` : null;
+    case 'mem':
+      return steps ? `${stamp(r.ns)} CPU${r.cpu}  ${r.op}(${r.name}) = ${JSON.stringify(r.value)}` : null;
+    case 'insn':
+      return steps ? `${stamp(r.ns)} CPU${r.cpu}  ${r.insn}: ${r.result}` : null;
+    case 'end':
+      return `${stamp(r.ns)} end: ${r.end} after ${r.steps} steps`;
+    default:
+      return null;
+  }
+}
+
+export function formatOutcome(o: Outcome): string {
+  const lines: string[] = [];
+  lines.push(`outcome: ${o.end} at ${(o.timeNs / 1e6).toFixed(3)} ms of virtual time, ${o.steps} steps`);
+  lines.push('');
+  lines.push('cpu  activity       context  vmx   CR4.VMXE  SVME  GIF  NMI-blocked  online  loaded-VMCS  state');
+  const shown = o.cpus.length > 16 ? o.cpus.slice(0, 16) : o.cpus;
+  for (const c of shown) {
+    lines.push(
+      `${String(c.id).padEnd(4)} ${c.activity.padEnd(14)} ${c.context.padEnd(8)} ${c.vmx.padEnd(5)} ${String(c.cr4Vmxe ? 1 : 0).padEnd(9)} ${String(c.svme ? 1 : 0).padEnd(5)} ${String(c.gif ? 1 : 0).padEnd(4)} ${String(c.nmiBlocked).padEnd(12)} ${String(c.online).padEnd(7)} ${String(c.loadedVmcs).padEnd(12)} ${c.state}`,
+    );
+  }
+  if (o.cpus.length > shown.length) lines.push(`… and ${o.cpus.length - shown.length} more CPUs (use --json for all)`);
+  lines.push('');
+  for (const s of o.shootdowns) {
+    lines.push(
+      s.sent
+        ? `NMI shootdown by CPU${s.initiator}: ${s.timedOut ? 'timed out' : 'all acked'} after ${s.waitedMs === null ? '(never finished)' : `${s.waitedMs.toFixed(3)} ms`}; acked by ${s.acked.length ? s.acked.join(', ') : 'none'}`
+        : `NMI shootdown by CPU${s.initiator}: refused (no NMI sent)`,
+    );
+  }
+  for (const f of o.faults) lines.push(`fault: CPU${f.cpu} ${f.insn} ${f.fault} in ${f.context} context → ${f.handling}`);
+  if (o.initIgnored.length) lines.push(`INIT ignored by CPU ${o.initIgnored.join(', ')}`);
+  lines.push(
+    `messages: ${o.messages.sent} sent to ${o.messages.deliveries} targets: ${o.messages.delivered} delivered, ${o.messages.pending} pending, ${o.messages.latched} latched, ${o.messages.dropped} dropped, ${o.messages.inFlight} in flight`,
+  );
+  if (o.violations.length === 0) lines.push('properties: all hold');
+  for (const v of o.violations) lines.push(`VIOLATION ${v.property}: ${v.message}`);
+  return lines.join('\n') + '\n';
+}

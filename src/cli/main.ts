@@ -1,0 +1,263 @@
+#!/usr/bin/env node
+/**
+ * The command line: `shootdown run | list | kernels`. `main()` takes its input and output as
+ * arguments, so tests drive exactly what a user runs; exit 0 for a completed run (whatever its
+ * outcome), 1 when a replay does not reproduce its trace, 2 for bad input, with one line naming it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { BUILTIN_SCENARIOS, findBuiltin, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
+import { formatError, validateScenario } from '../scenarios/validate.js';
+import type { Scenario } from '../scenarios/types.js';
+import { loadScenarioText, validationContext } from '../sim/catalog.js';
+import { runScenario } from '../sim/run.js';
+import type { Pick } from '../sim/chooser.js';
+import { ReplayDivergence } from '../sim/chooser.js';
+import { PRESETS, SWITCHES, findPreset, isSwitchName, resolveFeatures } from '../kernel/variants.js';
+import { formatRecord, type TraceRecord } from '../trace/records.js';
+import { readTrace, TraceFileWriter } from '../trace/file.js';
+import { formatOutcome, formatTimelineRecord } from './format.js';
+
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readFile(file: string): string;
+  fs: { open(file: string): TraceFileWriter };
+}
+
+export const nodeIo: CliIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+  readFile: (f) => fs.readFileSync(f, 'utf8'),
+  fs: { open: (f) => new TraceFileWriter(f) },
+};
+
+class InputError extends Error {}
+
+const USAGE = `usage:
+  shootdown run [<scenario file | built-in>] [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
+                [--json] [--trace FILE] [--replay TRACE] [--steps]
+  shootdown list                 built-in scenarios
+  shootdown kernels              kernel presets and fix switches
+`;
+
+export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise<number> {
+  try {
+    const [command, ...rest] = argv;
+    switch (command) {
+      case 'run':
+        return run(rest, io);
+      case 'list':
+        io.stdout(listText());
+        return 0;
+      case 'kernels':
+        io.stdout(kernelsText());
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new InputError(`unknown command '${command}' (expected run, list or kernels)`);
+    }
+  } catch (e) {
+    if (e instanceof InputError) {
+      io.stderr(`shootdown: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof ReplayDivergence) {
+      io.stderr(`shootdown: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+function listText(): string {
+  const width = Math.max(...BUILTIN_SCENARIOS.map((s) => s.id.length));
+  const nameWidth = Math.max(...BUILTIN_SCENARIOS.map((s) => s.name.length));
+  return (
+    BUILTIN_SCENARIOS.map((s) => `${s.id.padEnd(width)}  ${s.name.padEnd(nameWidth)}  ${s.summary}`).join('\n') +
+    `\n\ndefault: ${DEFAULT_SCENARIO}\n`
+  );
+}
+
+function kernelsText(): string {
+  const lines = ['presets (default mainline):'];
+  for (const p of PRESETS) lines.push(`  ${p.name.padEnd(9)} ${p.summary}`, `            ${p.switches.length ? p.switches.join(', ') : '(no fixes)'}`);
+  lines.push('', 'switches:');
+  for (const s of SWITCHES) lines.push(`  ${s.name}  [${s.era}]`, `      ${s.summary}`, `      upstream: ${s.upstream}`);
+  return lines.join('\n') + '\n';
+}
+
+function parseSeed(text: string | undefined): number {
+  if (text === undefined) return 1;
+  if (!/^\d+$/.test(text) || Number(text) > 0xffff_ffff) throw new InputError(`--seed: expected an integer from 0 to 4294967295, got '${text}'`);
+  return Number(text);
+}
+
+function loadScenario(name: string, io: CliIo): Scenario {
+  const builtin = findBuiltin(name);
+  if (builtin) {
+    const r = validateScenario(builtin.raw, builtin.id, validationContext);
+    if (!r.ok) throw new Error(`built-in scenario ${builtin.id} is invalid: ${JSON.stringify(r.errors)}`);
+    return r.scenario;
+  }
+  let text: string;
+  try {
+    text = io.readFile(name);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file, and not a built-in scenario (see `shootdown list`)' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new InputError(`${name}: ${why}`);
+  }
+  const r = loadScenarioText(text, name);
+  if (!r.ok) {
+    const first = r.errors[0];
+    const more = r.errors.length > 1 ? ` (and ${r.errors.length - 1} more)` : '';
+    throw new InputError(`${first ? formatError(name, first) : `${name}: invalid`}${more}`);
+  }
+  return r.scenario;
+}
+
+function withKernel(scenario: Scenario, preset: string | undefined, fix: string[], noFix: string[]): Scenario {
+  if (preset !== undefined && !findPreset(preset)) {
+    throw new InputError(`--kernel: unknown preset '${preset}' (known: ${PRESETS.map((p) => p.name).join(', ')})`);
+  }
+  for (const [flag, names] of [['--fix', fix], ['--no-fix', noFix]] as const) {
+    for (const n of names) if (!isSwitchName(n)) throw new InputError(`${flag}: unknown kernel switch '${n}' (see \`shootdown kernels\`)`);
+  }
+  for (const n of fix) if (noFix.includes(n)) throw new InputError(`--fix and --no-fix both name '${n}'`);
+  const kernel = {
+    preset: preset ?? scenario.kernel.preset,
+    fix: [...scenario.kernel.fix.filter((n) => !noFix.includes(n)), ...fix],
+    noFix: [...scenario.kernel.noFix.filter((n) => !fix.includes(n)), ...noFix],
+  };
+  return { ...scenario, kernel };
+}
+
+function run(args: string[], io: CliIo): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        seed: { type: 'string' },
+        kernel: { type: 'string' },
+        fix: { type: 'string', multiple: true },
+        'no-fix': { type: 'string', multiple: true },
+        json: { type: 'boolean' },
+        trace: { type: 'string' },
+        replay: { type: 'string' },
+        steps: { type: 'boolean' },
+      },
+    });
+  } catch (e) {
+    throw new InputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1) throw new InputError(`run takes one scenario, got ${positionals.length}: ${positionals.join(' ')}`);
+
+  let replay: { picks: Pick[]; records: string[]; seed: number; scenario: string } | null = null;
+  if (values.replay !== undefined) replay = loadReplay(values.replay, io);
+  const name = positionals[0] ?? replay?.scenario ?? DEFAULT_SCENARIO;
+  let scenario = loadScenario(name, io);
+  scenario = withKernel(scenario, values.kernel, values.fix ?? [], values['no-fix'] ?? []);
+  resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
+  const seed = replay ? replay.seed : parseSeed(values.seed);
+  if (replay && values.seed !== undefined) throw new InputError('--seed and --replay cannot be combined: the trace fixes every choice');
+
+  const writer = values.trace !== undefined ? io.fs.open(values.trace) : null;
+  const timeline: string[] = [];
+  let produced = 0;
+  let divergence: string | null = null;
+  const onRecord = (r: TraceRecord) => {
+    const line = formatRecord(r);
+    writer?.write(line);
+    if (replay && divergence === null) {
+      const expected = replay.records[produced];
+      if (expected !== line) divergence = `replay diverged at trace line ${produced + 1}:\n  trace: ${expected ?? '(end of trace)'}\n  run:   ${line}`;
+    }
+    produced += 1;
+    if (!values.json) {
+      const text = formatTimelineRecord(r, values.steps === true);
+      if (text !== null) timeline.push(text);
+    }
+  };
+  let result;
+  try {
+    result = runScenario(scenario, { seed, onRecord, ...(replay ? { replay: replay.picks } : {}) });
+  } catch (e) {
+    writer?.abort();
+    throw e;
+  }
+  writer?.close();
+  if (replay && divergence === null && produced !== replay.records.length) {
+    divergence = `replay produced ${produced} trace lines, the trace has ${replay.records.length}`;
+  }
+
+  if (values.json) {
+    io.stdout(
+      JSON.stringify(
+        {
+          scenario: { id: scenario.id, name: scenario.name },
+          kernel: { preset: scenario.kernel.preset, fix: scenario.kernel.fix, noFix: scenario.kernel.noFix },
+          seed,
+          outcome: result.outcome,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+  } else {
+    io.stdout(`${scenario.id}: ${scenario.name} — kernel ${scenario.kernel.preset}${kernelDelta(scenario)}, seed ${seed}\n\n`);
+    io.stdout(timeline.join('\n') + '\n\n');
+    io.stdout(formatOutcome(result.outcome));
+  }
+  if (divergence !== null) {
+    io.stderr(`shootdown: ${divergence}\n`);
+    return 1;
+  }
+  if (replay) io.stderr(`replay: reproduced all ${produced} trace lines\n`);
+  return 0;
+}
+
+function kernelDelta(s: Scenario): string {
+  const parts = [...s.kernel.fix.map((n) => `+${n}`), ...s.kernel.noFix.map((n) => `-${n}`)];
+  return parts.length ? ` (${parts.join(' ')})` : '';
+}
+
+function loadReplay(file: string, io: CliIo): { picks: Pick[]; records: string[]; seed: number; scenario: string } {
+  let text: string;
+  try {
+    text = io.readFile(file);
+  } catch (e) {
+    throw new InputError(`--replay ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const r = readTrace(text);
+  if (!r.ok) throw new InputError(`--replay ${file}: ${r.error}`);
+  return r.trace;
+}
+
+const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  // `shootdown run … | head` closes the pipe early: that is not an error of ours.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`shootdown: internal error: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 70;
+    },
+  );
+}
