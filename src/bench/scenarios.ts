@@ -1,0 +1,101 @@
+/** The bench's workload: one simulated emergency restart, timed phase by phase. */
+import { validationContext } from '../sim/catalog.js';
+import { OutcomeCollector, type Outcome } from '../sim/outcome.js';
+import { Simulation } from '../sim/simulation.js';
+import { validateScenario } from '../scenarios/validate.js';
+import type { Scenario } from '../scenarios/types.js';
+import type { TraceRecord } from '../trace/records.js';
+import { collect, now, type PeakRss } from './measure.js';
+
+export const MAX_STEPS = 10_000_000;
+
+/** Emergency restart (SysRq-b) on CPU 0 with every CPU in VMX root holding one loaded VMCS. */
+export function emergencyRestartRaw(cpus: number): Record<string, unknown> {
+  return {
+    name: `bench-emergency-restart-${cpus}`,
+    machine: { cpus },
+    initial: { all: { vmx: 'root', loadedVmcs: 1 } },
+    options: { maxSteps: MAX_STEPS },
+    script: [{ cpu: 0, do: 'emergency-restart', at: 0 }],
+  };
+}
+
+export function emergencyRestart(cpus: number): Scenario {
+  const v = validateScenario(emergencyRestartRaw(cpus), `bench-er-${cpus}`, validationContext);
+  if (!v.ok) throw new Error(`bench scenario for ${cpus} CPUs is invalid: ${v.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+  return v.scenario;
+}
+
+export interface TimedRun {
+  cpus: number;
+  validateMs: number;
+  /** new Simulation (all CPU actors spawned), subscribe, header. */
+  buildMs: number;
+  /** sim.run(): the scheduler loop. */
+  runMs: number;
+  /** sim.stop(): stopping the host actor and its CPU children. */
+  stopMs: number;
+  totalMs: number;
+  records: number;
+  peakRssMiB: number;
+  outcome: Outcome;
+}
+
+export interface TimedRunOptions {
+  peak: PeakRss;
+  /** Full GC and peak reset before the run (not timed). */
+  gcBefore?: boolean;
+  /** Also give every record to this (e.g. a trace file). */
+  sink?: (r: TraceRecord) => void;
+}
+
+/** What runScenario does, with each phase timed on its own. */
+export function timedEmergencyRestart(cpus: number, opts: TimedRunOptions): TimedRun {
+  const { peak, sink } = opts;
+  if (opts.gcBefore !== false) {
+    collect();
+    peak.reset();
+  }
+  const t0 = now();
+  const scenario = emergencyRestart(cpus);
+  const t1 = now();
+  const sim = new Simulation(scenario, { seed: 1, maxSteps: MAX_STEPS });
+  const collector = new OutcomeCollector();
+  let records = 0;
+  sim.trace$.subscribe((r) => {
+    collector.observe(r);
+    sink?.(r);
+    records += 1;
+    if ((records & 0x3fff) === 0) peak.sample();
+  });
+  sim.header();
+  const t2 = now();
+  sim.run();
+  const t3 = now();
+  peak.sample();
+  sim.stop();
+  const t4 = now();
+  return {
+    cpus,
+    validateMs: t1 - t0,
+    buildMs: t2 - t1,
+    runMs: t3 - t2,
+    stopMs: t4 - t3,
+    totalMs: t4 - t0,
+    records,
+    peakRssMiB: peak.peak(),
+    outcome: collector.outcome(),
+  };
+}
+
+/** Problems with a run's outcome: it must reset with every other CPU acking the shootdown NMI. */
+export function checkEmergencyRestart(run: TimedRun): string[] {
+  const problems: string[] = [];
+  const o = run.outcome;
+  if (o.end !== 'reset') problems.push(`end is '${o.end}', expected 'reset'`);
+  const sd = o.shootdowns[0];
+  if (!sd) problems.push('no shootdown');
+  else if (sd.acked.length !== run.cpus - 1) problems.push(`${sd.acked.length} of ${run.cpus - 1} responders acked`);
+  if (o.violations.length > 0) problems.push(`${o.violations.length} spec violation(s)`);
+  return problems;
+}
