@@ -1,0 +1,289 @@
+/**
+ * `npm run bench`: how fast and how big the simulator is, against the raw speed of its stack.
+ *
+ *  1. Emergency restart with NMI shootdown for 4 … 8192 CPUs (median of 3), phase by phase.
+ *  2. The TOOLCHAIN.md baseline: 8,192 tiny XState actors behind one RxJS Subject.
+ *  3. A 1,000,000-step soak with the trace streamed to a file: memory must not grow with steps.
+ *
+ * Informational only: targets are printed as PASS/MISS and the process exits 0 either way.
+ * Knobs (environment): BENCH_SIZES=4,64,512  BENCH_REPS=3  BENCH_BASELINE_EVENTS=500000
+ * BENCH_SOAK_STEPS=1000000  BENCH_SOAK_CPUS=512.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runScenario } from '../sim/run.js';
+import { runBaseline, type BaselineResult } from './baseline.js';
+import { canCollect, collect, fmt, heapUsedMiB, median, now, PeakRss, rssMiB, table } from './measure.js';
+import { checkEmergencyRestart, emergencyRestart, timedEmergencyRestart, type TimedRun } from './scenarios.js';
+import { TraceFile } from './trace-file.js';
+
+function envInt(name: string, fallback: number): number {
+  const v = process.env[name];
+  const n = v === undefined ? Number.NaN : Number(v);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
+function envList(name: string, fallback: number[]): number[] {
+  const v = process.env[name];
+  if (v === undefined) return fallback;
+  const list = v.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0 && n <= 8192);
+  return list.length > 0 ? list : fallback;
+}
+
+const SIZES = envList('BENCH_SIZES', [4, 64, 512, 4096, 8192]);
+const REPS = envInt('BENCH_REPS', 3);
+const BASELINE_ACTORS = 8192;
+const BASELINE_EVENTS = envInt('BENCH_BASELINE_EVENTS', 500_000);
+const SOAK_STEPS = envInt('BENCH_SOAK_STEPS', 1_000_000);
+const SOAK_CPUS = Math.min(envInt('BENCH_SOAK_CPUS', 512), 8192);
+
+const TARGET_MS = 1000;
+const TARGET_MIB = 512;
+const TARGET_RATIO = 0.5;
+/** "Close to linear": ms per CPU at the largest size at most this many times that at the reference size. */
+const LINEAR_SLACK = 1.5;
+const LINEAR_REFERENCE = 512;
+
+const out = (s = ''): void => {
+  process.stdout.write(s + '\n');
+};
+
+interface SizeSummary {
+  cpus: number;
+  runs: TimedRun[];
+  totalMs: number;
+  validateMs: number;
+  buildMs: number;
+  runMs: number;
+  stopMs: number;
+  steps: number;
+  records: number;
+  peakRssMiB: number;
+  problems: string[];
+}
+
+function summarize(cpus: number, runs: TimedRun[]): SizeSummary {
+  const first = runs[0];
+  if (!first) throw new Error('no runs');
+  const steps = new Set(runs.map((r) => r.outcome.steps));
+  const problems = [...new Set(runs.flatMap(checkEmergencyRestart))];
+  if (steps.size > 1) problems.push(`steps differ between repeats: ${[...steps].join(', ')}`);
+  return {
+    cpus,
+    runs,
+    totalMs: median(runs.map((r) => r.totalMs)),
+    validateMs: median(runs.map((r) => r.validateMs)),
+    buildMs: median(runs.map((r) => r.buildMs)),
+    runMs: median(runs.map((r) => r.runMs)),
+    stopMs: median(runs.map((r) => r.stopMs)),
+    steps: first.outcome.steps,
+    records: first.records,
+    peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)),
+    problems,
+  };
+}
+
+function scaling(peak: PeakRss): SizeSummary[] {
+  out(`== 1. Emergency restart with NMI shootdown (every CPU in VMX root, 1 loaded VMCS; seed 1; median of ${REPS}) ==`);
+  // Sanity: the bench's phase-timed path is runScenario's path.
+  const viaRun = runScenario(emergencyRestart(64), { seed: 1 }).outcome;
+  const viaBench = timedEmergencyRestart(64, { peak }).outcome;
+  out(
+    `check: runScenario and the phase-timed path agree at 64 CPUs: ` +
+      (viaRun.steps === viaBench.steps && viaRun.end === viaBench.end ? `yes (${viaRun.steps} steps, ${viaRun.end})` : `NO (${viaRun.steps}/${viaRun.end} vs ${viaBench.steps}/${viaBench.end})`),
+  );
+  const sizes: SizeSummary[] = [];
+  for (const cpus of SIZES) {
+    const runs: TimedRun[] = [];
+    for (let i = 0; i < REPS; i++) runs.push(timedEmergencyRestart(cpus, { peak }));
+    const s = summarize(cpus, runs);
+    sizes.push(s);
+    out(
+      `  ${String(cpus).padStart(4)} CPUs: total ${runs.map((r) => fmt(r.totalMs)).join(' / ')} ms` +
+        ` (run ${runs.map((r) => fmt(r.runMs)).join(' / ')}, stop ${runs.map((r) => fmt(r.stopMs)).join(' / ')})`,
+    );
+  }
+  out();
+  out(
+    table(
+      ['CPUs', 'total ms', 'ms/CPU', 'validate', 'build', 'run', 'stop', 'steps', 'records', 'steps/s (run)', 'steps/s (total)', 'µs/step', 'peak RSS MiB', 'end', 'acked', 'check'],
+      sizes.map((s) => {
+        const o = s.runs[0]?.outcome;
+        return [
+          fmt(s.cpus),
+          fmt(s.totalMs),
+          fmt(s.totalMs / s.cpus, 3),
+          fmt(s.validateMs, 1),
+          fmt(s.buildMs),
+          fmt(s.runMs),
+          fmt(s.stopMs),
+          fmt(s.steps),
+          fmt(s.records),
+          fmt(s.steps / (s.runMs / 1000)),
+          fmt(s.steps / (s.totalMs / 1000)),
+          fmt((s.runMs * 1000) / s.steps, 1),
+          fmt(s.peakRssMiB),
+          o?.end ?? '?',
+          `${o?.shootdowns[0]?.acked.length ?? 0}/${s.cpus - 1}`,
+          s.problems.length === 0 ? 'ok' : 'FAIL',
+        ];
+      }),
+    ),
+  );
+  out(`(phases are medians in ms: validate = validateScenario; build = new Simulation + subscribe + header (spawns the CPU actors);`);
+  out(` run = sim.run(); stop = sim.stop(); total = median of the per-repeat sums. Peak RSS: ${peak.source}, max over repeats.)`);
+  for (const s of sizes) for (const p of s.problems) out(`  PROBLEM at ${s.cpus} CPUs: ${p}`);
+  out();
+  return sizes;
+}
+
+function baseline(peak: PeakRss): BaselineResult {
+  out(`== 2. Baseline: ${fmt(BASELINE_ACTORS)} XState actors (idle <-ping-> busy), one RxJS Subject, one subscription + Map lookup ==`);
+  // One short warm-up so the JIT has seen the path, then the measured push.
+  runBaseline(BASELINE_ACTORS, Math.min(BASELINE_EVENTS, 50_000), peak);
+  const b = runBaseline(BASELINE_ACTORS, BASELINE_EVENTS, peak);
+  out(
+    table(
+      ['actors', 'events', 'build ms', 'push ms', 'events/s', 'peak RSS MiB'],
+      [[fmt(b.actors), fmt(b.events), fmt(b.buildMs), fmt(b.pushMs), fmt(b.eventsPerSec), fmt(b.peakRssMiB)]],
+    ),
+  );
+  out();
+  return b;
+}
+
+function targets(sizes: SizeSummary[], b: BaselineResult): void {
+  out('== Targets (informational: the exit code is 0 either way) ==');
+  const largest = sizes.reduce<SizeSummary | undefined>((m, s) => (m === undefined || s.cpus > m.cpus ? s : m), undefined);
+  const ref = sizes.find((s) => s.cpus === LINEAR_REFERENCE);
+  const rows: string[][] = [];
+  const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+  if (largest) {
+    const n = fmt(largest.cpus);
+    rows.push([`${n} CPUs wall time (build+run+stop)`, `${fmt(largest.totalMs)} ms`, `< ${fmt(TARGET_MS)} ms`, verdict(largest.totalMs < TARGET_MS)]);
+    rows.push([`${n} CPUs peak RSS`, `${fmt(largest.peakRssMiB)} MiB`, `< ${TARGET_MIB} MiB`, verdict(largest.peakRssMiB < TARGET_MIB)]);
+    if (ref && ref !== largest) {
+      const growth = largest.totalMs / largest.cpus / (ref.totalMs / ref.cpus);
+      const exponent = Math.log(largest.totalMs / ref.totalMs) / Math.log(largest.cpus / ref.cpus);
+      rows.push([
+        `ms/CPU at ${n} vs at ${ref.cpus} (time ~ CPUs^${exponent.toFixed(2)})`,
+        `x${growth.toFixed(2)}`,
+        `<= x${LINEAR_SLACK}`,
+        verdict(growth <= LINEAR_SLACK),
+      ]);
+      const runGrowth = largest.runMs / largest.cpus / (ref.runMs / ref.cpus);
+      rows.push([`  same, run phase only`, `x${runGrowth.toFixed(2)}`, `<= x${LINEAR_SLACK}`, verdict(runGrowth <= LINEAR_SLACK)]);
+    }
+    const stepsPerSec = largest.steps / (largest.runMs / 1000);
+    const ratio = stepsPerSec / b.eventsPerSec;
+    rows.push([
+      `steps/s at ${n} (run phase) / baseline events/s`,
+      `${ratio.toFixed(3)} (${fmt(stepsPerSec)} / ${fmt(b.eventsPerSec)})`,
+      `>= ${TARGET_RATIO}`,
+      verdict(ratio >= TARGET_RATIO),
+    ]);
+    const endToEnd = largest.steps / (largest.totalMs / 1000);
+    rows.push([`  same, end to end (steps / total wall)`, `${(endToEnd / b.eventsPerSec).toFixed(3)} (${fmt(endToEnd)})`, `>= ${TARGET_RATIO}`, verdict(endToEnd / b.eventsPerSec >= TARGET_RATIO)]);
+  }
+  out(table(['target', 'measured', 'goal', 'verdict'], rows));
+  out();
+  out(table(['CPUs', 'total ms/CPU', 'run ms/CPU', 'build ms/CPU', 'stop ms/CPU', 'steps/CPU'], sizes.map((s) => [
+    fmt(s.cpus),
+    fmt(s.totalMs / s.cpus, 3),
+    fmt(s.runMs / s.cpus, 3),
+    fmt(s.buildMs / s.cpus, 3),
+    fmt(s.stopMs / s.cpus, 3),
+    fmt(s.steps / s.cpus, 2),
+  ])));
+  out();
+}
+
+function soak(peak: PeakRss): void {
+  out(`== 3. Soak: >= ${fmt(SOAK_STEPS)} scheduler steps, trace streamed to a file as JSON lines ==`);
+  out(
+    `(no built-in scenario runs that long: every spin/wait is a blocked state and each script step fires once; so the ` +
+      `${fmt(SOAK_CPUS)}-CPU emergency restart runs again and again, a fresh Simulation each time, all traces into one file)`,
+  );
+  const file = new TraceFile(join(tmpdir(), `shootdown-bench-soak-${process.pid}.jsonl`));
+  const checkpoints: { steps: number; runs: number; rss: number; heap: number }[] = [];
+  const checkpoint = (steps: number, runs: number) => {
+    collect();
+    checkpoints.push({ steps, runs, rss: rssMiB(), heap: heapUsedMiB() });
+  };
+  let steps = 0;
+  let runs = 0;
+  let runMs = 0;
+  let wallMs = 0;
+  let maxRss = 0;
+  const problems = new Set<string>();
+  const every = Math.max(1, Math.floor(SOAK_STEPS / 4));
+  let nextCheckpoint = every;
+  try {
+    checkpoint(0, 0);
+    peak.reset();
+    while (steps < SOAK_STEPS) {
+      const t0 = now();
+      const r = timedEmergencyRestart(SOAK_CPUS, { peak, gcBefore: false, sink: (rec) => file.write(rec) });
+      wallMs += now() - t0;
+      runMs += r.runMs;
+      steps += r.outcome.steps;
+      runs += 1;
+      for (const p of checkEmergencyRestart(r)) problems.add(p);
+      maxRss = Math.max(maxRss, rssMiB());
+      if (steps >= nextCheckpoint || steps >= SOAK_STEPS) {
+        const t1 = now();
+        file.flush();
+        wallMs += now() - t1;
+        checkpoint(steps, runs);
+        while (nextCheckpoint <= steps) nextCheckpoint += every;
+      }
+    }
+    const t2 = now();
+    file.flush();
+    wallMs += now() - t2;
+  } finally {
+    file.remove();
+  }
+  out(
+    table(
+      ['after steps', 'runs', 'RSS MiB (after gc)', 'heap used MiB (after gc)'],
+      checkpoints.map((c) => [fmt(c.steps), fmt(c.runs), fmt(c.rss, 1), fmt(c.heap, 1)]),
+    ),
+  );
+  const start = checkpoints[0];
+  const warm = checkpoints[1];
+  const end = checkpoints[checkpoints.length - 1];
+  out();
+  out(
+    table(
+      ['steps', 'runs', 'records', 'file MiB', 'wall ms', 'steps/s (wall)', 'steps/s (run phase)', 'peak RSS MiB', 'max RSS between runs'],
+      [[fmt(steps), fmt(runs), fmt(file.records), fmt(file.bytes / 1024 / 1024, 1), fmt(wallMs), fmt(steps / (wallMs / 1000)), fmt(steps / (runMs / 1000)), fmt(peak.peak()), fmt(maxRss)]],
+    ),
+  );
+  if (start && warm && end) {
+    const growth = end.heap - warm.heap;
+    out(
+      `RSS start ${fmt(start.rss, 1)} MiB, end ${fmt(end.rss, 1)} MiB (after gc); heap used after the first quarter ` +
+        `${fmt(warm.heap, 1)} MiB, at the end ${fmt(end.heap, 1)} MiB: ${growth <= Math.max(8, warm.heap * 0.1) ? 'PASS' : 'MISS'} flat memory ` +
+        `(growth ${fmt(growth, 1)} MiB over ${fmt(end.steps - warm.steps)} steps)`,
+    );
+  }
+  out(`trace file ${file.path}: ${fmt(file.records)} records, ${fmt(file.bytes)} bytes written, deleted`);
+  out(problems.size === 0 ? `every soak run reset with all ${SOAK_CPUS - 1} responders acked` : `PROBLEMS: ${[...problems].join('; ')}`);
+  out();
+}
+
+function main(): void {
+  const t0 = now();
+  const peak = new PeakRss();
+  out(`shootdown bench: node ${process.version}, ${process.platform}/${process.arch}, gc ${canCollect() ? 'exposed' : 'NOT exposed (run with --expose-gc)'}`);
+  out(`sizes ${SIZES.join(', ')}; repeats ${REPS}; baseline ${fmt(BASELINE_EVENTS)} events; soak ${fmt(SOAK_STEPS)} steps at ${SOAK_CPUS} CPUs`);
+  out();
+  const sizes = scaling(peak);
+  const b = baseline(peak);
+  targets(sizes, b);
+  soak(peak);
+  out(`bench done in ${fmt((now() - t0) / 1000, 1)} s`);
+}
+
+main();
