@@ -107,7 +107,7 @@ describe('chart definition', () => {
       }
       for (const child of Object.values(node.states)) visit(child as StateNode<any, any>);
     };
-    visit((physicalCpuMachine as AnyStateMachine).root as StateNode<any, any>);
+    visit((physicalCpuMachine as unknown as AnyStateMachine).root as StateNode<any, any>);
     expect(missing).toEqual([]);
     expect(states).toBeGreaterThan(300);
   });
