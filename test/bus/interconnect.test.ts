@@ -167,8 +167,8 @@ const ledgerRunArb = fc.integer({ min: 1, max: 6 }).chain((cpus) =>
     cpus: fc.constant(cpus),
     hasHandler: fc.array(fc.boolean(), { minLength: cpus, maxLength: cpus }),
     answers: fc.array(dispositionArb, { minLength: 1, maxLength: 8 }),
-    ops: fc.array(
-      fc.oneof<LedgerOp[]>(
+    ops: fc.array<LedgerOp>(
+      fc.oneof(
         {
           weight: 1,
           arbitrary: fc.record({

@@ -103,14 +103,14 @@ describe('Agenda: what is due now is ready, the rest waits', () => {
 });
 
 describe('Agenda: takeReady and remove are O(1) swap-removals', () => {
-  function threeReady() {
+  function fourReady() {
     const agenda = new Agenda();
     const items = [agenda.add(step(0), 0), agenda.add(step(1), 0), agenda.add(step(2), 0), agenda.add(step(3), 0)];
     return { agenda, items: items as [Item, Item, Item, Item] };
   }
 
   it('takeReady(i) returns the item at i, marks it dead, and moves the last ready item into its slot', () => {
-    const { agenda, items } = threeReady();
+    const { agenda, items } = fourReady();
     const [a, b, c, d] = items;
     const taken = agenda.takeReady(1);
     expect(taken).toBe(b);
@@ -121,7 +121,7 @@ describe('Agenda: takeReady and remove are O(1) swap-removals', () => {
   });
 
   it('takeReady of the last index just shortens the list', () => {
-    const { agenda, items } = threeReady();
+    const { agenda, items } = fourReady();
     const [a, b, c, d] = items;
     expect(agenda.takeReady(3)).toBe(d);
     expect(agenda.ready).toEqual([a, b, c]);
@@ -129,13 +129,13 @@ describe('Agenda: takeReady and remove are O(1) swap-removals', () => {
   });
 
   it('takeReady out of range throws naming the index and the ready count', () => {
-    const { agenda } = threeReady();
+    const { agenda } = fourReady();
     expect(() => agenda.takeReady(4)).toThrow(/4 of 4/);
     expect(() => agenda.takeReady(-1)).toThrow(/-1 of 4/);
   });
 
   it('remove of a ready item swaps the last into its slot, so a later remove of the moved item still finds it', () => {
-    const { agenda, items } = threeReady();
+    const { agenda, items } = fourReady();
     const [a, b, c, d] = items;
     agenda.remove(a);
     expect(agenda.ready).toEqual([d, b, c]);
@@ -146,7 +146,7 @@ describe('Agenda: takeReady and remove are O(1) swap-removals', () => {
   });
 
   it('remove is idempotent: removing twice, or removing a taken item, leaves the ready list alone', () => {
-    const { agenda, items } = threeReady();
+    const { agenda, items } = fourReady();
     const [a, b, c, d] = items;
     agenda.remove(b);
     agenda.remove(b);
