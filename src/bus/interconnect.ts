@@ -34,15 +34,23 @@ export class Interconnect {
   readonly outcomes$ = new Subject<DeliveryOutcome>();
   private readonly subscription: Subscription;
   private last: Disposition | null = null;
+  private failure: { error: unknown } | null = null;
 
   constructor(
     private readonly cpus: number,
     handlers: ReadonlyMap<number, DeliveryHandler>,
   ) {
-    this.subscription = this.requests$.pipe(routeByTarget(handlers)).subscribe((outcome) => {
-      this.counts[outcome.disposition.status] += 1;
-      this.last = outcome.disposition;
-      this.outcomes$.next(outcome);
+    this.subscription = this.requests$.pipe(routeByTarget(handlers)).subscribe({
+      next: (outcome) => {
+        this.counts[outcome.disposition.status] += 1;
+        this.last = outcome.disposition;
+        this.outcomes$.next(outcome);
+      },
+      // A handler that throws ends the routing; deliver() rethrows it to its caller at once
+      // instead of letting RxJS report it later, outside the scheduler's loop.
+      error: (error: unknown) => {
+        this.failure = { error };
+      },
     });
   }
 
@@ -62,7 +70,12 @@ export class Interconnect {
     if (!entry) throw new Error(`message ${id} is not in flight`);
     this.last = null;
     this.requests$.next({ msg: entry.msg, to });
-    const disposition: Disposition = this.last ?? { status: 'dropped', reason: 'the interconnect is closed' };
+    if (this.failure) throw this.failure.error;
+    let disposition: Disposition | null = this.last;
+    if (disposition === null) {
+      disposition = { status: 'dropped', reason: 'the interconnect is closed' };
+      this.counts.dropped += 1;
+    }
     entry.remaining -= 1;
     if (entry.remaining === 0) this.inFlight.delete(id);
     return { msg: entry.msg, disposition };

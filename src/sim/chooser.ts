@@ -50,7 +50,9 @@ export class SeededChooser implements Chooser {
   }
 }
 
-export class ReplayDivergence extends Error {}
+export class ReplayDivergence extends Error {
+  override name = 'ReplayDivergence';
+}
 
 export class ReplayChooser implements Chooser {
   constructor(
@@ -66,6 +68,9 @@ export class ReplayChooser implements Chooser {
       throw new ReplayDivergence(
         `replay diverged at choice ${this.position}: the trace chose a ${p.kind} among ${p.n}, this run asks for a ${kind} among ${n}`,
       );
+    }
+    if (!Number.isInteger(p.pick) || p.pick < 0 || p.pick >= n) {
+      throw new ReplayDivergence(`replay choice ${this.position} picks ${p.pick}, outside 0..${n - 1}`);
     }
     this.position += 1;
     return p.pick;
