@@ -37,10 +37,26 @@ export class Agenda {
   readonly ready: Item[] = [];
 
   add(body: ItemBody, time: number): Item {
-    const item = { ...body, seq: this.seq++, time, pos: -1, dead: false } as Item;
+    const item = this.make(body, this.seq++, time);
     if (time <= this.now) this.pushReady(item);
     else this.pushHeap(item);
     return item;
+  }
+
+  private make(body: ItemBody, seq: number, time: number): Item {
+    // One object shape for every kind keeps the heap's comparisons monomorphic.
+    const b = body as Partial<Record<'cpu' | 'msg' | 'index', number>> & { kind: ItemBody['kind']; name?: string };
+    return {
+      kind: b.kind,
+      cpu: b.cpu ?? -1,
+      msg: b.msg ?? -1,
+      name: b.name ?? '',
+      index: b.index ?? -1,
+      seq,
+      time,
+      pos: -1,
+      dead: false,
+    } as unknown as Item;
   }
 
   /** Take an item out wherever it is. */
@@ -75,7 +91,19 @@ export class Agenda {
   }
 
   save(): AgendaState {
-    const strip = ({ pos: _p, dead: _d, ...rest }: Item) => rest;
+    const strip = (i: Item) => {
+      const base = { seq: i.seq, time: i.time };
+      switch (i.kind) {
+        case 'step':
+          return { kind: i.kind, cpu: i.cpu, ...base };
+        case 'deliver':
+          return { kind: i.kind, msg: i.msg, cpu: i.cpu, ...base };
+        case 'timer':
+          return { kind: i.kind, cpu: i.cpu, name: i.name, ...base };
+        case 'script':
+          return { kind: i.kind, index: i.index, ...base };
+      }
+    };
     return {
       now: this.now,
       seq: this.seq,
@@ -90,16 +118,13 @@ export class Agenda {
     agenda.now = state.now;
     agenda.seq = state.seq;
     const items: Item[] = [];
-    for (const r of state.ready) {
-      const item = { ...r, pos: agenda.ready.length, dead: false } as Item;
-      agenda.ready.push(item);
+    const revive = (r: ItemBody & { seq: number; time: number }): Item => {
+      const item = agenda.make(r, r.seq, r.time);
       items.push(item);
-    }
-    for (const f of state.future) {
-      const item = { ...f, pos: -1, dead: false } as Item;
-      agenda.pushHeap(item);
-      items.push(item);
-    }
+      return item;
+    };
+    for (const r of state.ready) agenda.pushReady(revive(r));
+    for (const f of state.future) agenda.pushHeap(revive(f));
     return { agenda, items };
   }
 
