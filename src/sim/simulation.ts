@@ -130,6 +130,7 @@ export class Simulation {
   private dirty = new Set<number>();
   private fired: boolean[];
   private triggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
+  private readonly scriptByIndex: Map<number, ScriptStep>;
   private resetAttempt: { initOnly: boolean } | null = null;
   private fullReset = false;
   private kexecCpu: number | null = null;
@@ -163,6 +164,7 @@ export class Simulation {
     const handlers = new Map<number, (req: DeliveryRequest) => Disposition>();
     for (let i = 0; i < this.cpuCount; i++) handlers.set(i, (req) => this.deliverTo(req));
     this.bus = new Interconnect(this.cpuCount, handlers);
+    this.scriptByIndex = new Map(scenario.script.map((s) => [s.index, s]));
     for (const step of scenario.script) {
       if (step.trigger.kind !== 'enters') continue;
       const list = this.triggers.get(step.trigger.cpu) ?? [];
@@ -353,7 +355,7 @@ export class Simulation {
         return;
       }
       case 'script': {
-        const step = this.scenario.script.find((s) => s.index === item.index);
+        const step = this.scriptByIndex.get(item.index);
         if (step) this.runScript(step);
         return;
       }
