@@ -5,19 +5,13 @@
 import type { RunEnd, TraceRecord } from '../trace/records.js';
 import { allObservers, type Observer, type Violation } from '../spec/index.js';
 
-export interface CpuOutcome {
-  id: number;
-  activity: string;
-  context: string;
-  vmx: string;
-  cr4Vmxe: boolean;
-  svme: boolean;
-  gif: boolean;
-  nmiBlocked: boolean;
-  online: boolean;
-  loadedVmcs: number;
-  state: string;
-}
+type FinalRecord = Extract<TraceRecord, { t: 'final' }>;
+
+/** A CPU as the run left it: the trace's `final` record, keyed by `id`. */
+export type CpuOutcome = { id: number } & Pick<
+  FinalRecord,
+  'activity' | 'context' | 'vmx' | 'cr4Vmxe' | 'svme' | 'gif' | 'nmiBlocked' | 'online' | 'loadedVmcs' | 'state'
+>;
 
 export interface ShootdownOutcome {
   initiator: number;
