@@ -166,8 +166,13 @@ export function makeActions(world: WorldOf) {
     world(event).io.armTimer(context.id, p.name, context.opts.panicTimeout * 1_000_000_000),
   'cancel timer': ({ context, event }: Args, p: { name: string }) => world(event).io.cancelTimer(context.id, p.name),
   'begin wait': upd(({ event }: Args) => ({ waitStart: world(event).io.now() })),
+  /** A kernel-level event for the outcome; `waitedNs` is how long the wait the CPU is leaving took. */
   'kernel event': ({ context, event }: Args, p: { what: string }) =>
-    world(event).io.kernelEvent(context.id, p.what, { waitedNs: world(event).io.now() - context.waitStart }),
+    world(event).io.kernelEvent(
+      context.id,
+      p.what,
+      p.what.endsWith('-acked') || p.what.endsWith('-timeout') ? { waitedNs: world(event).io.now() - context.waitStart } : {},
+    ),
   'platform reset': ({ context, event }: Args) => world(event).io.platformReset(context.id, context.opts.resetMethod),
   kexec: upd(({ context, event }: Args) => {
     world(event).io.kexec(context.id);
