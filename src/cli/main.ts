@@ -5,7 +5,6 @@
  * outcome), 1 when a replay does not reproduce its trace, 2 for bad input, with one line naming it.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { BUILTIN_SCENARIOS, findBuiltin, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
@@ -244,7 +243,18 @@ function loadReplay(file: string, io: CliIo): { picks: Pick[]; records: string[]
   return r.trace;
 }
 
-const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    // npx and npm link call us through a symlink in node_modules/.bin.
+    return fs.realpathSync(script) === fs.realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+const invokedDirectly = isEntryPoint();
 if (invokedDirectly) {
   // `shootdown run … | head` closes the pipe early: that is not an error of ours.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
