@@ -4,7 +4,6 @@
  * goes through the chooser; time is the agenda's virtual clock; every act is a trace record.
  * The whole simulation saves to a JSON value and restores exactly.
  */
-import { createActor, setup, type ActorRefFrom, type Actor } from 'xstate';
 import { Subject } from 'rxjs';
 import { cpuImplementations, physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
 import type { CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
@@ -20,29 +19,8 @@ import type { Scenario, ScriptStep } from '../scenarios/types.js';
 import type { RunEnd, TraceRecord } from '../trace/records.js';
 import { Agenda, type AgendaState, type Item } from './agenda.js';
 import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
-import { activePaths, inState, leafPath, stateTable, StatePattern, type StateInfo } from './state-table.js';
-
-type CpuMachine = typeof physicalCpuMachine;
-type CpuRef = ActorRefFrom<CpuMachine>;
-
-/** One host per run: the CPU chart bound to this run's memory and port, all CPUs in one actor system. */
-function hostMachineFor(cpu: CpuMachine) {
-  return setup({
-    types: {
-      context: {} as { cpus: CpuRef[] },
-      input: {} as { cpus: CpuInput[] },
-    },
-    actors: { cpu },
-  }).createMachine({
-    id: 'host',
-    // All CPUs are spawned in one go (spawnChild one by one is O(N²): TOOLCHAIN.md).
-    context: ({ input, spawn }) => ({
-      cpus: input.cpus.map((c) => spawn('cpu', { id: `cpu${c.id}`, input: c })) as CpuRef[],
-    }),
-  });
-}
-
-type HostMachine = ReturnType<typeof hostMachineFor>;
+import { inState, stateTable, StatePattern, type StateInfo } from './state-table.js';
+import { makeDriver, type CpuDriver, type EngineName } from './cpu-drivers.js';
 
 const CPU_STATES = stateTable(physicalCpuMachine as never);
 
@@ -51,13 +29,16 @@ export interface SimulationOptions {
   /** Choices to replay instead of drawing from the seed. */
   replay?: readonly Pick[];
   maxSteps?: number;
+  /** How the CPU charts are executed; both give the same trace. Default: compiled. */
+  engine?: EngineName;
 }
 
 export interface SimulationState {
   version: 1;
   steps: number;
   choices: number;
-  host: unknown;
+  engine: EngineName;
+  cpus: unknown;
   memory: KernelMemoryState;
   agenda: AgendaState;
   bus: InterconnectState;
@@ -115,9 +96,8 @@ export class Simulation {
   readonly bus: Interconnect;
   private agenda = new Agenda();
   private chooser: Chooser;
-  private host!: Actor<HostMachine>;
-  private readonly hostMachine: HostMachine;
-  private cpus: CpuRef[] = [];
+  private cpus!: CpuDriver;
+  private readonly machine: typeof physicalCpuMachine;
   private readonly cpuCount: number;
   private readonly maxSteps: number;
 
@@ -159,7 +139,7 @@ export class Simulation {
     this.fired = restoreFrom ? [...restoreFrom.fired] : scenario.script.map(() => false);
     this.port = this.makePort();
     const world = { k: this.k, io: this.port };
-    this.hostMachine = hostMachineFor(physicalCpuMachine.provide(cpuImplementations(() => world) as never));
+    this.machine = physicalCpuMachine.provide(cpuImplementations(() => world) as never);
     this.stepEvents = Object.fromEntries(ROUTABLE.map((r) => [r, { type: `sched.${r}` } as CpuEvent]));
     const handlers = new Map<number, (req: DeliveryRequest) => Disposition>();
     for (let i = 0; i < this.cpuCount; i++) handlers.set(i, (req) => this.deliverTo(req));
@@ -176,10 +156,7 @@ export class Simulation {
   }
 
   private start(): void {
-    const inputs = cpuInputs(this.scenario, this.features);
-    this.host = createActor(this.hostMachine, { input: { cpus: inputs } });
-    this.host.start();
-    this.cpus = this.host.getSnapshot().context.cpus;
+    this.cpus = makeDriver(this.options.engine ?? 'compiled', this.machine, cpuInputs(this.scenario, this.features));
     for (const step of this.scenario.script) {
       if (step.trigger.kind === 'at') this.agenda.add({ kind: 'script', index: step.index }, step.trigger.timeNs);
     }
@@ -192,9 +169,7 @@ export class Simulation {
     this.fullReset = state.fullReset;
     this.kexecCpu = state.kexecCpu;
     this.bus.restore(state.bus);
-    this.host = createActor(this.hostMachine, { snapshot: state.host as never, input: { cpus: [] } });
-    this.host.start();
-    this.cpus = this.host.getSnapshot().context.cpus;
+    this.cpus = makeDriver(state.engine, this.machine, null, state.cpus);
     const { agenda, items } = Agenda.restore(state.agenda);
     this.agenda = agenda;
     for (const item of items) {
@@ -209,7 +184,8 @@ export class Simulation {
       version: 1,
       steps: this.steps,
       choices: this.choices,
-      host: this.host.getPersistedSnapshot(),
+      engine: this.cpus.engine,
+      cpus: this.cpus.save(),
       memory: this.k.toJSON(),
       agenda: this.agenda.save(),
       bus: this.bus.save(),
@@ -279,9 +255,8 @@ export class Simulation {
   private finish(end: RunEnd): void {
     this.ended = end;
     for (let cpu = 0; cpu < this.cpuCount; cpu++) {
-      const snap = this.snapshot(cpu);
-      const { hw, ctx, loadedVmcss } = snap.context;
-      const outside = typeof snap.value === 'string' || !('os' in (snap.value as object));
+      const { hw, ctx, loadedVmcss } = this.cpus.context(cpu);
+      const outside = this.cpus.outsideOs(cpu);
       this.emit({
         t: 'final',
         cpu,
@@ -306,7 +281,8 @@ export class Simulation {
   private quiescentEnd(): RunEnd {
     if (this.resetAttempt?.initOnly) {
       // An INIT-based reset completes only if every CPU took the INIT.
-      return this.cpus.every((_, i) => !this.hw(i).initPending) ? 'reset' : 'hang';
+      for (let i = 0; i < this.cpuCount; i++) if (this.hw(i).initPending) return 'hang';
+      return 'reset';
     }
     if (this.kexecCpu !== null) return 'kexec';
     return 'hang';
@@ -363,9 +339,7 @@ export class Simulation {
   }
 
   private send(cpu: number, event: CpuEvent): void {
-    const ref = this.cpus[cpu] as CpuRef;
-    if (ref.getSnapshot().status !== 'active') return;
-    ref.send(event);
+    this.cpus.send(cpu, event);
   }
 
   /** After a CPU moved: reschedule it, wake the CPUs whose watched variables changed, fire triggers. */
@@ -378,7 +352,7 @@ export class Simulation {
     }
     const pending = this.triggers.get(cpu);
     if (pending && pending.length > 0) {
-      const paths = activePaths(this.snapshot(cpu).value as never);
+      const paths = this.cpus.activePaths(cpu);
       const firing = pending.filter((t) => !this.fired[t.step.index] && inState(paths, t.pattern));
       // Mark them all first: running one settles CPUs again, which must not fire the others twice.
       for (const t of firing) this.fired[t.step.index] = true;
@@ -389,8 +363,7 @@ export class Simulation {
   private runScript(step: ScriptStep): void {
     const cpu = step.cpu;
     const event = this.scriptEvent(step);
-    const snap = this.snapshot(cpu);
-    const accepted = snap.status === 'active' && snap.can(event);
+    const accepted = this.cpus.can(cpu, event);
     this.emit({
       t: 'script',
       ns: this.agenda.now,
@@ -430,21 +403,17 @@ export class Simulation {
 
   // ---- runnability -----------------------------------------------------------------------------
 
-  private snapshot(cpu: number) {
-    return (this.cpus[cpu] as CpuRef).getSnapshot();
-  }
-
   hw(cpu: number): CpuHw {
-    return this.snapshot(cpu).context.hw;
+    return this.cpus.context(cpu).hw;
   }
 
   private region(cpu: number): Region {
-    const ctx = this.snapshot(cpu).context.ctx;
+    const ctx = this.cpus.context(cpu).ctx;
     return (ctx[ctx.length - 1] ?? 'task') as Region;
   }
 
   private leaf(cpu: number, region: Region): string {
-    return leafPath(this.snapshot(cpu).value as never, region);
+    return this.cpus.leaf(cpu, region);
   }
 
   private stateInfo(cpu: number): StateInfo | undefined {
@@ -452,12 +421,11 @@ export class Simulation {
   }
 
   private runnable(cpu: number, info: StateInfo | undefined): boolean {
-    const snap = this.snapshot(cpu);
-    if (snap.status !== 'active' || !info || info.blocked || info.final) return false;
-    if (snap.context.stalled) return false;
+    if (!info || info.blocked || info.final || !this.cpus.active(cpu)) return false;
+    if (this.cpus.context(cpu).stalled) return false;
     const region = this.region(cpu);
     if (!ROUTABLE.includes(region)) return false;
-    return info.wait ? snap.can(this.stepEvents[region] as CpuEvent) : true;
+    return info.wait ? this.cpus.can(cpu, this.stepEvents[region] as CpuEvent) : true;
   }
 
   private refresh(cpu: number): void {
@@ -496,8 +464,7 @@ export class Simulation {
 
   private deliverTo(req: DeliveryRequest): Disposition {
     const cpu = req.to;
-    const snap = this.snapshot(cpu);
-    if (snap.status !== 'active') return { status: 'dropped', reason: `CPU ${cpu} was reset` };
+    if (!this.cpus.active(cpu)) return { status: 'dropped', reason: `CPU ${cpu} was reset` };
     const m = req.msg;
     const base = { from: typeof m.from === 'number' ? m.from : -1 };
     const type = BUS_EVENT_OF[m.mode];
@@ -586,17 +553,7 @@ export class Simulation {
     };
   }
 
-  /** Every CPU's snapshot context, for the outcome. */
-  cpuContexts() {
-    return this.cpus.map((ref) => {
-      const snap = ref.getSnapshot();
-      return { context: snap.context, value: snap.value, status: snap.status };
-    });
-  }
-
   stop(): void {
-    // The actors are not stopped one by one: they hold no timers or resources (time is the
-    // agenda's), and XState's stop copies the parent's children map per child, O(N²) at 8192 CPUs.
     this.bus.close();
     this.trace$.complete();
   }

@@ -39,14 +39,16 @@ describe('determinism', () => {
 
 describe('snapshot', () => {
   it.each([
-    ['T5', 'v5.11', 20],
-    ['T5', 'mainline', 35],
-    ['T6', 'v6.6', 25],
-    ['T2', 'v5.10', 30],
-    ['T7', 'mainline', 10],
-  ] as const)('%s (%s): run %i steps, snapshot, finish → T; restore the JSON snapshot, finish → T', (id, preset, k) => {
+    ['T5', 'v5.11', 20, undefined],
+    ['T5', 'mainline', 35, undefined],
+    ['T6', 'v6.6', 25, undefined],
+    ['T2', 'v5.10', 30, undefined],
+    ['T7', 'mainline', 10, undefined],
+    ['T5', 'v5.11', 20, 'actors'],
+    ['T6', 'v6.6', 25, 'actors'],
+  ] as const)('%s (%s): run %i steps, snapshot, finish → T; restore the JSON snapshot, finish → T', (id, preset, k, engine?: 'actors') => {
     const scenario = builtin(id, preset);
-    const original = new Simulation(scenario, { seed: 9 });
+    const original = new Simulation(scenario, { seed: 9, ...(engine ? { engine } : {}) });
     const before = collect(original);
     original.header();
     original.run(k);

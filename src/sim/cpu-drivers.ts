@@ -1,0 +1,193 @@
+/**
+ * Two ways to run the CPU chart under the scheduler, behind one interface: real XState actors in one
+ * actor system (what XState's inspection sees), or the compiled chart runner over the same machine
+ * definition (fast enough for thousands of CPUs and for exploration). The simulator cannot tell them
+ * apart; a test holds them to byte-identical traces.
+ */
+import { createActor, setup, type Actor, type ActorRefFrom } from 'xstate';
+import type { physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
+import type { CpuContext, CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
+import { ChartRunner, type ChartState } from './chart-runner.js';
+import { activePaths, leafPath } from './state-table.js';
+
+type CpuMachine = typeof physicalCpuMachine;
+type CpuRef = ActorRefFrom<CpuMachine>;
+
+export type EngineName = 'compiled' | 'actors';
+
+export interface CpuDriver {
+  readonly engine: EngineName;
+  send(cpu: number, event: CpuEvent): void;
+  context(cpu: number): CpuContext;
+  /** Not yet in a final state. */
+  active(cpu: number): boolean;
+  can(cpu: number, event: CpuEvent): boolean;
+  /** The leaf path of a region of `os` (or of the top level when the CPU is outside `os`). */
+  leaf(cpu: number, region: Region): string;
+  /** Whether the CPU is outside the running kernel (wait-for-SIPI, crash kernel, reset). */
+  outsideOs(cpu: number): boolean;
+  activePaths(cpu: number): string[];
+  save(): unknown;
+}
+
+/** One host per run: the CPU chart bound to this run's world, all CPUs in one actor system. */
+function hostMachineFor(cpu: CpuMachine) {
+  return setup({
+    types: { context: {} as { cpus: CpuRef[] }, input: {} as { cpus: CpuInput[] } },
+    actors: { cpu },
+  }).createMachine({
+    id: 'host',
+    // All CPUs are spawned in one go (spawnChild one by one is O(N²): TOOLCHAIN.md).
+    context: ({ input, spawn }) => ({
+      cpus: input.cpus.map((c) => spawn('cpu', { id: `cpu${c.id}`, input: c })) as CpuRef[],
+    }),
+  });
+}
+
+export class ActorDriver implements CpuDriver {
+  readonly engine = 'actors';
+  private readonly host: Actor<ReturnType<typeof hostMachineFor>>;
+  private readonly cpus: CpuRef[];
+
+  constructor(machine: CpuMachine, inputs: CpuInput[] | null, saved?: unknown) {
+    const hostMachine = hostMachineFor(machine);
+    this.host = saved
+      ? createActor(hostMachine, { snapshot: saved as never, input: { cpus: [] } })
+      : createActor(hostMachine, { input: { cpus: inputs ?? [] } });
+    this.host.start();
+    this.cpus = this.host.getSnapshot().context.cpus;
+  }
+
+  private snap(cpu: number) {
+    return (this.cpus[cpu] as CpuRef).getSnapshot();
+  }
+
+  send(cpu: number, event: CpuEvent): void {
+    const ref = this.cpus[cpu] as CpuRef;
+    if (ref.getSnapshot().status === 'active') ref.send(event);
+  }
+
+  context(cpu: number): CpuContext {
+    return this.snap(cpu).context;
+  }
+
+  active(cpu: number): boolean {
+    return this.snap(cpu).status === 'active';
+  }
+
+  can(cpu: number, event: CpuEvent): boolean {
+    const s = this.snap(cpu);
+    return s.status === 'active' && s.can(event);
+  }
+
+  leaf(cpu: number, region: Region): string {
+    return leafPath(this.snap(cpu).value as never, region);
+  }
+
+  outsideOs(cpu: number): boolean {
+    const v = this.snap(cpu).value;
+    return typeof v === 'string' || !('os' in (v as object));
+  }
+
+  activePaths(cpu: number): string[] {
+    return activePaths(this.snap(cpu).value as never);
+  }
+
+  save(): unknown {
+    // Not stopping the actors afterwards is deliberate: they hold no timers (time is the
+    // agenda's), and XState's stop copies the parent's children map per child, O(N²).
+    return this.host.getPersistedSnapshot();
+  }
+}
+
+interface SavedChart {
+  active: number[];
+  context: CpuContext;
+  status: 'active' | 'done';
+}
+
+export class CompiledDriver implements CpuDriver {
+  readonly engine = 'compiled';
+  private readonly runner: ChartRunner<CpuContext, CpuEvent>;
+  private readonly states: ChartState<CpuContext>[];
+  private readonly os: number;
+  private readonly top: number;
+  private readonly regions: Record<Region, number>;
+
+  constructor(machine: CpuMachine, inputs: CpuInput[] | null, saved?: unknown) {
+    this.runner = new ChartRunner<CpuContext, CpuEvent>(machine as never);
+    const byPath = new Map<string, number>();
+    for (let i = 0; i < this.runner.size; i++) byPath.set(this.runner.path(i), i);
+    this.os = byPath.get('os') as number;
+    this.top = byPath.get('') as number;
+    this.regions = {
+      task: byPath.get('os.task') as number,
+      irq: byPath.get('os.irq') as number,
+      nmi: byPath.get('os.nmi') as number,
+      smm: byPath.get('os.smm') as number,
+    };
+    if (saved) {
+      this.states = (saved as SavedChart[]).map((s) => {
+        const active = new Uint8Array(this.runner.size);
+        for (const i of s.active) active[i] = 1;
+        return { active, context: s.context, status: s.status };
+      });
+    } else {
+      this.states = (inputs ?? []).map((input) => this.runner.initial(input));
+    }
+  }
+
+  private state(cpu: number): ChartState<CpuContext> {
+    return this.states[cpu] as ChartState<CpuContext>;
+  }
+
+  send(cpu: number, event: CpuEvent): void {
+    this.runner.send(this.state(cpu), event);
+  }
+
+  context(cpu: number): CpuContext {
+    return this.state(cpu).context;
+  }
+
+  active(cpu: number): boolean {
+    return this.state(cpu).status === 'active';
+  }
+
+  can(cpu: number, event: CpuEvent): boolean {
+    return this.runner.can(this.state(cpu), event);
+  }
+
+  outsideOs(cpu: number): boolean {
+    return this.state(cpu).active[this.os] !== 1;
+  }
+
+  leaf(cpu: number, region: Region): string {
+    const s = this.state(cpu);
+    let node = s.active[this.os] === 1 ? this.runner.node(this.regions[region]) : this.runner.node(this.top);
+    for (;;) {
+      const child = this.runner.activeChild(s, node);
+      if (!child) break;
+      node = child;
+    }
+    return this.runner.path(node.order);
+  }
+
+  activePaths(cpu: number): string[] {
+    return this.runner.leaves(this.state(cpu)).map((n) => this.runner.path(n.order));
+  }
+
+  save(): unknown {
+    return this.states.map((s): SavedChart => {
+      const active: number[] = [];
+      s.active.forEach((v, i) => {
+        if (v === 1) active.push(i);
+      });
+      return { active, context: structuredClone(s.context), status: s.status };
+    });
+  }
+}
+
+export function makeDriver(engine: EngineName, machine: CpuMachine, inputs: CpuInput[] | null, saved?: unknown): CpuDriver {
+  return engine === 'actors' ? new ActorDriver(machine, inputs, saved) : new CompiledDriver(machine, inputs, saved);
+}
+
