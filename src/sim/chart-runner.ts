@@ -39,6 +39,8 @@ export interface ChartState<C> {
   active: Uint8Array;
   context: C;
   status: 'active' | 'done';
+  /** Active atomic nodes (document order), kept up to date by each microstep; null = recompute. */
+  leaves?: number[] | null;
 }
 
 export class ChartRunner<C, E extends ChartEvent> {
@@ -49,7 +51,16 @@ export class ChartRunner<C, E extends ChartEvent> {
   private readonly root: Node;
   private readonly candidates: Map<string, Transition[]>[] = [];
   private readonly always: (Transition[] | undefined)[] = [];
+  /** Event types some node in the subtree (the node included) has transitions for. */
+  private readonly subtreeEvents: Set<string>[] = [];
+  /** For each atomic node: itself and its ancestors that have eventless transitions, nearest first. */
+  private readonly alwaysChain: Node[][] = [];
   private readonly children: Node[][] = [];
+  private readonly entryOf: unknown[][] = [];
+  private readonly exitOf: unknown[][] = [];
+  private readonly initialActionsOf: unknown[][] = [];
+  /** Per transition, what does not depend on the active configuration (the domain, the entry set). */
+  private readonly plans = new Map<Transition, { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> }>();
 
   constructor(private readonly machine: AnyStateMachine) {
     this.root = machine.root as Node;
@@ -63,6 +74,9 @@ export class ChartRunner<C, E extends ChartEvent> {
       this.nodes[n.order] = n;
       this.pathOf[n.order] = n.path.join('.');
       this.children[n.order] = Object.values(n.states) as Node[];
+      this.entryOf[n.order] = [...(n.entry as unknown[])];
+      this.exitOf[n.order] = [...(n.exit as unknown[])];
+      this.initialActionsOf[n.order] = [...(((n.initial as unknown as { actions?: unknown[] } | undefined)?.actions) ?? [])];
       const byEvent = new Map<string, Transition[]>();
       for (const [type, ts] of n.transitions) byEvent.set(type, ts as unknown as Transition[]);
       this.candidates[n.order] = byEvent;
@@ -73,6 +87,19 @@ export class ChartRunner<C, E extends ChartEvent> {
       for (const child of this.children[n.order] as Node[]) visit(child);
     };
     visit(this.root);
+    const events = (n: Node): Set<string> => {
+      const set = new Set<string>((this.candidates[n.order] as Map<string, Transition[]>).keys());
+      for (const c of this.children[n.order] as Node[]) for (const e of events(c)) set.add(e);
+      this.subtreeEvents[n.order] = set;
+      return set;
+    };
+    events(this.root);
+    for (const n of this.nodes) {
+      if ((this.children[n.order] as Node[]).length > 0) continue;
+      const chain: Node[] = [];
+      for (let m: Node | undefined = n; m; m = m.parent as Node | undefined) if (this.always[m.order]) chain.push(m);
+      this.alwaysChain[n.order] = chain;
+    }
   }
 
   private checkAction(a: unknown, n: Node): void {
@@ -125,14 +152,31 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   copy(state: ChartState<C>): ChartState<C> {
-    return { active: state.active.slice(), context: state.context, status: state.status };
+    return { active: state.active.slice(), context: { ...state.context }, status: state.status, leaves: state.leaves ? [...state.leaves] : null };
   }
 
   /** Active atomic nodes, in document order. */
   leaves(state: ChartState<C>): Node[] {
-    const out: Node[] = [];
-    for (let i = 0; i < state.active.length; i++) if (state.active[i] === 1 && (this.children[i] as Node[]).length === 0) out.push(this.nodes[i] as Node);
-    return out;
+    if (!state.leaves) {
+      const out: Node[] = [];
+      this.collect(state, this.root, out, true);
+      state.leaves = out.map((n) => n.order);
+    }
+    return state.leaves.map((o) => this.nodes[o] as Node);
+  }
+
+  /** Active descendants of `node` (not `node` itself) in document order; only leaves if asked. */
+  private collect(state: ChartState<C>, node: Node, out: Node[], leavesOnly: boolean): void {
+    const kids = this.children[node.order] as Node[];
+    if (kids.length === 0) {
+      if (leavesOnly) out.push(node);
+      return;
+    }
+    for (const c of kids) {
+      if (state.active[c.order] !== 1) continue;
+      if (!leavesOnly) out.push(c);
+      this.collect(state, c, out, leavesOnly);
+    }
   }
 
   /** The active child of a compound node, or undefined. */
@@ -148,6 +192,7 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   private transitionNode(state: ChartState<C>, node: Node, event: E): Transition[] | undefined {
+    if (!(this.subtreeEvents[node.order] as Set<string>).has(event.type)) return undefined;
     const kids = this.children[node.order] as Node[];
     if (kids.length === 0) return this.next(state, node, event);
     if (node.type === 'parallel') {
@@ -195,9 +240,8 @@ export class ChartRunner<C, E extends ChartEvent> {
   private eventless(state: ChartState<C>, event: E): Transition[] {
     const enabled = new Set<Transition>();
     for (const leaf of this.leaves(state)) {
-      loop: for (let s: Node | undefined = leaf; s; s = s.parent as Node | undefined) {
-        const ts = this.always[s.order];
-        if (!ts) continue;
+      loop: for (const s of this.alwaysChain[leaf.order] as Node[]) {
+        const ts = this.always[s.order] as Transition[];
         for (const t of ts) {
           if (this.guard(t.guard, state.context, event)) {
             enabled.add(t);
@@ -229,20 +273,32 @@ export class ChartRunner<C, E extends ChartEvent> {
 
   private microstep(state: ChartState<C>, selected: Transition[], event: E, queue: E[], initial: boolean): void {
     const transitions = this.removeConflicts(state, selected);
+    let leaves = state.leaves ?? null;
     if (!initial) {
       const exits = this.exitSet(state, transitions).sort((a, b) => b.order - a.order);
       for (const s of exits) {
-        this.run(state, s.exit as unknown[], event);
+        this.run(state, this.exitOf[s.order] as unknown[], event);
         state.active[s.order] = 0;
       }
+      if (leaves && exits.length) leaves = leaves.filter((o) => state.active[o] === 1);
     }
     for (const t of transitions) this.run(state, t.actions, event);
-    const { enter, defaultEntry } = this.entrySet(transitions);
-    if (initial) defaultEntry.add(this.root);
-    for (const s of [...enter].sort((a, b) => a.order - b.order)) {
+    let enter: Node[];
+    let defaultEntry: Set<Node>;
+    if (transitions.length === 1 && !initial) {
+      ({ enter, defaultEntry } = this.plan(transitions[0] as Transition));
+    } else {
+      const sets = this.entrySet(transitions);
+      enter = [...sets.enter].sort((a, b) => a.order - b.order);
+      defaultEntry = sets.defaultEntry;
+      if (initial) defaultEntry.add(this.root);
+    }
+    let enteredLeaf = false;
+    for (const s of enter) {
       state.active[s.order] = 1;
-      this.run(state, s.entry as unknown[], event);
-      if (defaultEntry.has(s) && s.initial) this.run(state, s.initial.actions as unknown[], event);
+      if ((this.children[s.order] as Node[]).length === 0) enteredLeaf = true;
+      this.run(state, this.entryOf[s.order] as unknown[], event);
+      if (defaultEntry.has(s)) this.run(state, this.initialActionsOf[s.order] as unknown[], event);
       if (s.type === 'final') {
         // XState's enterStates(): a done event for the compound parent; the machine is done when
         // the final state has no ancestor left to complete (a final child of the root).
@@ -253,6 +309,21 @@ export class ChartRunner<C, E extends ChartEvent> {
         if (!marker) state.status = 'done';
       }
     }
+    if (leaves && enteredLeaf) {
+      leaves = [...leaves, ...enter.filter((n) => (this.children[n.order] as Node[]).length === 0).map((n) => n.order)].sort((a, b) => a - b);
+    }
+    state.leaves = initial ? null : leaves;
+  }
+
+  /** The entry set of one transition alone: it depends only on the transition. */
+  private plan(t: Transition): { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> } {
+    let p = this.plans.get(t);
+    if (!p) {
+      const sets = this.entrySet([t]);
+      p = { domain: this.domain(t), enter: [...sets.enter].sort((a, b) => a.order - b.order), defaultEntry: sets.defaultEntry };
+      this.plans.set(t, p);
+    }
+    return p;
   }
 
   private run(state: ChartState<C>, actions: readonly unknown[], event: E): void {
@@ -266,7 +337,9 @@ export class ChartRunner<C, E extends ChartEvent> {
           : undefined;
       if (impl.type === 'xstate.assign') {
         const assignment = impl.assignment as (args: unknown, p: unknown) => Partial<C>;
-        state.context = { ...state.context, ...assignment({ context: state.context, event }, params) };
+        // The runner owns the context object, so the assignment is applied in place; nothing else
+        // keeps a reference to an older context (copy() makes a new object).
+        Object.assign(state.context as object, assignment({ context: state.context, event }, params));
       } else {
         impl({ context: state.context, event }, params);
       }
@@ -306,11 +379,11 @@ export class ChartRunner<C, E extends ChartEvent> {
     const out = new Set<Node>();
     for (const t of transitions) {
       if (!t.target?.length) continue;
-      const domain = this.domain(t) as Node;
+      const domain = this.plan(t).domain as Node;
       if (t.reenter && t.source === domain) out.add(domain);
-      for (let i = 0; i < state.active.length; i++) {
-        if (state.active[i] === 1 && this.isDescendant(this.nodes[i] as Node, domain)) out.add(this.nodes[i] as Node);
-      }
+      const under: Node[] = [];
+      this.collect(state, domain, under, false);
+      for (const n of under) out.add(n);
     }
     return [...out];
   }

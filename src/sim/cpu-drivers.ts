@@ -130,7 +130,7 @@ export class CompiledDriver implements CpuDriver {
       this.states = (saved as SavedChart[]).map((s) => {
         const active = new Uint8Array(this.runner.size);
         for (const i of s.active) active[i] = 1;
-        return { active, context: s.context, status: s.status };
+        return { active, context: s.context, status: s.status, leaves: null };
       });
     } else {
       this.states = (inputs ?? []).map((input) => this.runner.initial(input));

@@ -4,7 +4,7 @@
  * goes through the chooser; time is the agenda's virtual clock; every act is a trace record.
  * The whole simulation saves to a JSON value and restores exactly.
  */
-import { Subject } from 'rxjs';
+import { TraceStream } from '../trace/stream.js';
 import { cpuImplementations, physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
 import type { CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
 import { BUS_EVENT_OF } from '../../machines/physical-cpu/types.js';
@@ -91,7 +91,7 @@ export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInpu
 
 export class Simulation {
   readonly features: KernelFeatures;
-  readonly trace$ = new Subject<TraceRecord>();
+  readonly trace$ = new TraceStream();
   readonly k: KernelMemory;
   readonly bus: Interconnect;
   private agenda = new Agenda();
