@@ -7,7 +7,8 @@ import type { SwitchName } from '../../src/kernel/variants.js';
 import type { World } from '../../src/kernel/port.js';
 import type { NmiHandlerName, ShootdownCallback } from '../../src/kernel/memory.js';
 import { virtBlocks, emergencyRestartDisablesVirt, type VirtBlocks, type VirtDisableSite } from '../../src/kernel/virt-disable.js';
-import { vmclear, vmxoff } from '../../src/hw/vmx.js';
+import { vmclear, vmxoff, type InsnResult } from '../../src/hw/vmx.js';
+import type { CpuHw } from '../../src/hw/cpu-state.js';
 import { stgi } from '../../src/hw/svm.js';
 import {
   fixedIpiArrival,
@@ -54,6 +55,23 @@ export function arrivalOf(context: CpuContext, event: CpuEvent): Arrival {
     default:
       return { kind: 'dropped', why: `not an interconnect message: ${event.type}` };
   }
+}
+
+/**
+ * What an instruction does to a given CPU state, remembered for the last state asked about: a
+ * step's guard ("does VMCLEAR fault here?") and its action (execute VMCLEAR) ask the same rule of
+ * the same immutable `hw` object, so the second asks for free.
+ */
+const lastRule = { hw: null as CpuHw | null, insn: '', addr: -1, result: null as InsnResult | null };
+
+export function ruleResult(hw: CpuHw, insn: 'VMCLEAR' | 'VMXOFF' | 'STGI', addr = -1): InsnResult {
+  if (lastRule.hw === hw && lastRule.insn === insn && lastRule.addr === addr && lastRule.result) return lastRule.result;
+  const result = insn === 'VMCLEAR' ? vmclear(hw, addr) : insn === 'VMXOFF' ? vmxoff(hw) : stgi(hw);
+  lastRule.hw = hw;
+  lastRule.insn = insn;
+  lastRule.addr = addr;
+  lastRule.result = result;
+  return result;
 }
 
 /** The VMCS the VMCLEAR walk of region r is at. */
@@ -129,9 +147,9 @@ export function makeGuards(world: WorldOf) {
     emergencyRestartDisablesVirt(context.features, context.hw.vendor, context.hw.cr4Vmxe, context.opts.kvmLoaded),
   'VMCLEAR walk has next': ({ context }: Args, p: { r: Region }) => context.walk[p.r] < context.loadedVmcss.length,
   'VMCLEAR faults': ({ context }: Args, p: { r: Region }) =>
-    vmclear(context.hw, walkTarget(context, p.r)).kind === 'fault',
-  'VMXOFF faults': ({ context }: Args) => vmxoff(context.hw).kind === 'fault',
-  'STGI faults': ({ context }: Args) => stgi(context.hw).kind === 'fault',
+    ruleResult(context.hw, 'VMCLEAR', walkTarget(context, p.r)).kind === 'fault',
+  'VMXOFF faults': ({ context }: Args) => ruleResult(context.hw, 'VMXOFF').kind === 'fault',
+  'STGI faults': ({ context }: Args) => ruleResult(context.hw, 'STGI').kind === 'fault',
 
   // halt loops
   'not halted': ({ context }: Args) => context.hw.activity === 'running',

@@ -60,6 +60,7 @@ export class ChartRunner<C, E extends ChartEvent> {
   private readonly exitOf: unknown[][] = [];
   private readonly initialActionsOf: unknown[][] = [];
   /** Per transition, what does not depend on the active configuration (the domain, the entry set). */
+  private initialTransition: Transition | undefined;
   private readonly plans = new Map<Transition, { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> }>();
 
   constructor(private readonly machine: AnyStateMachine) {
@@ -130,8 +131,8 @@ export class ChartRunner<C, E extends ChartEvent> {
     const state: ChartState<C> = { active: new Uint8Array(this.nodes.length), context, status: 'active' };
     const init = { type: 'xstate.init', input } as unknown as E;
     const queue: E[] = [];
-    const t: Transition = { source: this.root, target: [...this.initialTargets(this.root)], actions: [], guard: undefined, reenter: true, eventType: '' };
-    this.microstep(state, [t], init, queue, true);
+    this.initialTransition ??= { source: this.root, target: [...this.initialTargets(this.root)], actions: [], guard: undefined, reenter: true, eventType: '' };
+    this.microstep(state, [this.initialTransition], init, queue, true);
     this.settle(state, init, queue);
     return state;
   }
@@ -285,13 +286,13 @@ export class ChartRunner<C, E extends ChartEvent> {
     for (const t of transitions) this.run(state, t.actions, event);
     let enter: Node[];
     let defaultEntry: Set<Node>;
-    if (transitions.length === 1 && !initial) {
-      ({ enter, defaultEntry } = this.plan(transitions[0] as Transition));
+    if (transitions.length === 1) {
+      // The initial transition's plan also holds the root in its default entry (XState adds it).
+      ({ enter, defaultEntry } = this.plan(transitions[0] as Transition, initial));
     } else {
       const sets = this.entrySet(transitions);
       enter = [...sets.enter].sort((a, b) => a.order - b.order);
       defaultEntry = sets.defaultEntry;
-      if (initial) defaultEntry.add(this.root);
     }
     let enteredLeaf = false;
     for (const s of enter) {
@@ -316,10 +317,11 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   /** The entry set of one transition alone: it depends only on the transition. */
-  private plan(t: Transition): { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> } {
+  private plan(t: Transition, initial = false): { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> } {
     let p = this.plans.get(t);
     if (!p) {
       const sets = this.entrySet([t]);
+      if (initial) sets.defaultEntry.add(this.root);
       p = { domain: this.domain(t), enter: [...sets.enter].sort((a, b) => a.order - b.order), defaultEntry: sets.defaultEntry };
       this.plans.set(t, p);
     }
