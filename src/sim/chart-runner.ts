@@ -61,6 +61,7 @@ export class ChartRunner<C, E extends ChartEvent> {
   private readonly initialActionsOf: unknown[][] = [];
   /** Per transition, what does not depend on the active configuration (the domain, the entry set). */
   private initialTransition: Transition | undefined;
+  private readonly checks = new Map<unknown, (context: C, event: E) => boolean>();
   private readonly plans = new Map<Transition, { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> }>();
 
   constructor(private readonly machine: AnyStateMachine) {
@@ -219,23 +220,37 @@ export class ChartRunner<C, E extends ChartEvent> {
 
   private guard(g: unknown, context: C, event: E): boolean {
     if (g === undefined) return true;
+    let check = this.checks.get(g);
+    if (!check) {
+      check = this.compileGuard(g);
+      this.checks.set(g, check);
+    }
+    return check(context, event);
+  }
+
+  /** A guard reference resolved once to a plain predicate (the chart's guard refs are static). */
+  private compileGuard(g: unknown): (context: C, event: E) => boolean {
     if (typeof g === 'function') {
       const f = g as Impl & { check?: unknown; guards?: unknown[] };
       if (f.check && f.guards) {
+        const parts = f.guards.map((x) => this.compileGuard(x));
         // xstate's and() / or() / not(): the function's name says which.
-        if (f.name === 'and') return f.guards.every((x) => this.guard(x, context, event));
-        if (f.name === 'or') return f.guards.some((x) => this.guard(x, context, event));
-        if (f.name === 'not') return !this.guard(f.guards[0], context, event);
+        if (f.name === 'and') return (c, e) => parts.every((p) => p(c, e));
+        if (f.name === 'or') return (c, e) => parts.some((p) => p(c, e));
+        if (f.name === 'not') return (c, e) => !(parts[0] as (c: C, e: E) => boolean)(c, e);
         throw new Error(`chart runner: unknown higher-order guard ${f.name}`);
       }
-      return Boolean(f({ context, event }, undefined));
+      return (context, event) => Boolean(f({ context, event }, undefined));
     }
     const ref = g as string | { type: string; params?: unknown };
     const name = typeof ref === 'string' ? ref : ref.type;
     const impl = this.guards[name];
     if (!impl) throw new Error(`chart runner: guard '${name}' is not implemented`);
-    const params = typeof ref === 'string' ? undefined : typeof ref.params === 'function' ? (ref.params as (a: unknown) => unknown)({ context, event }) : ref.params;
-    return Boolean(impl({ context, event }, params));
+    const params = typeof ref === 'string' ? undefined : ref.params;
+    if (typeof params === 'function') {
+      return (context, event) => Boolean(impl({ context, event }, (params as (a: unknown) => unknown)({ context, event })));
+    }
+    return (context, event) => Boolean(impl({ context, event }, params));
   }
 
   private eventless(state: ChartState<C>, event: E): Transition[] {

@@ -104,6 +104,7 @@ export class Simulation {
   steps = 0;
   private choices = 0;
   private stepItems: (Item | null)[];
+  private readonly leafCache: ({ region: Region; path: string } | null)[];
   private timerItems = new Map<string, Item>();
   private watchers = new Map<string, Set<number>>();
   private watching: (readonly string[])[];
@@ -135,6 +136,7 @@ export class Simulation {
         ? new ReplayChooser(options.replay)
         : new SeededChooser(options.seed);
     this.stepItems = new Array<Item | null>(this.cpuCount).fill(null);
+    this.leafCache = new Array<{ region: Region; path: string } | null>(this.cpuCount).fill(null);
     this.watching = new Array<readonly string[]>(this.cpuCount).fill([]);
     this.fired = restoreFrom ? [...restoreFrom.fired] : scenario.script.map(() => false);
     this.port = this.makePort();
@@ -339,6 +341,7 @@ export class Simulation {
   }
 
   private send(cpu: number, event: CpuEvent): void {
+    this.leafCache[cpu] = null;
     this.cpus.send(cpu, event);
   }
 
@@ -412,8 +415,13 @@ export class Simulation {
     return (ctx[ctx.length - 1] ?? 'task') as Region;
   }
 
+  /** The leaf path of a region, remembered until the CPU's next event (several readers per step). */
   private leaf(cpu: number, region: Region): string {
-    return this.cpus.leaf(cpu, region);
+    const cached = this.leafCache[cpu];
+    if (cached && cached.region === region) return cached.path;
+    const path = this.cpus.leaf(cpu, region);
+    this.leafCache[cpu] = { region, path };
+    return path;
   }
 
   private stateInfo(cpu: number): StateInfo | undefined {
