@@ -30,6 +30,8 @@ type Impl = ((args: { context: any; event: any }, params: unknown) => unknown) &
   resolve?: unknown;
 };
 
+const NONE: never[] = [];
+
 export interface ChartEvent {
   type: string;
 }
@@ -41,6 +43,8 @@ export interface ChartState<C> {
   status: 'active' | 'done';
   /** Active atomic nodes (document order), kept up to date by each microstep; null = recompute. */
   leaves?: number[] | null;
+  /** For each compound node, the order of its active child (-1: none); rebuilt from `active` if absent. */
+  child?: Int16Array;
 }
 
 export class ChartRunner<C, E extends ChartEvent> {
@@ -129,7 +133,12 @@ export class ChartRunner<C, E extends ChartEvent> {
     const config = (this.machine as unknown as { config: { context?: unknown } }).config;
     const factory = config.context;
     const context = (typeof factory === 'function' ? (factory as (a: { input: unknown }) => C)({ input }) : factory) as C;
-    const state: ChartState<C> = { active: new Uint8Array(this.nodes.length), context, status: 'active' };
+    const state: ChartState<C> = {
+      active: new Uint8Array(this.nodes.length),
+      context,
+      status: 'active',
+      child: new Int16Array(this.nodes.length).fill(-1),
+    };
     const init = { type: 'xstate.init', input } as unknown as E;
     const queue: E[] = [];
     this.initialTransition ??= { source: this.root, target: [...this.initialTargets(this.root)], actions: [], guard: undefined, reenter: true, eventType: '' };
@@ -154,7 +163,13 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   copy(state: ChartState<C>): ChartState<C> {
-    return { active: state.active.slice(), context: { ...state.context }, status: state.status, leaves: state.leaves ? [...state.leaves] : null };
+    return {
+      active: state.active.slice(),
+      context: { ...state.context },
+      status: state.status,
+      leaves: state.leaves ? [...state.leaves] : null,
+      ...(state.child ? { child: state.child.slice() } : {}),
+    };
   }
 
   /** Active atomic nodes, in document order. */
@@ -174,6 +189,14 @@ export class ChartRunner<C, E extends ChartEvent> {
       if (leavesOnly) out.push(node);
       return;
     }
+    if (node.type !== 'parallel') {
+      const c = this.activeChild(state, node);
+      if (c) {
+        if (!leavesOnly) out.push(c);
+        this.collect(state, c, out, leavesOnly);
+      }
+      return;
+    }
     for (const c of kids) {
       if (state.active[c.order] !== 1) continue;
       if (!leavesOnly) out.push(c);
@@ -183,8 +206,19 @@ export class ChartRunner<C, E extends ChartEvent> {
 
   /** The active child of a compound node, or undefined. */
   activeChild(state: ChartState<C>, node: Node): Node | undefined {
-    for (const c of this.children[node.order] as Node[]) if (state.active[c.order] === 1) return c;
-    return undefined;
+    const child = state.child ?? this.childIndex(state);
+    const o = child[node.order] as number;
+    return o >= 0 ? this.nodes[o] : undefined;
+  }
+
+  /** Which child of each compound node is active, from the `active` bitmap. */
+  private childIndex(state: ChartState<C>): Int16Array {
+    const child = new Int16Array(this.nodes.length).fill(-1);
+    for (const n of this.nodes) {
+      if (state.active[n.order] === 1 && n.parent && n.parent.type !== 'parallel') child[(n.parent as Node).order] = n.order;
+    }
+    state.child = child;
+    return child;
   }
 
   // ---- selection -------------------------------------------------------------------------------
@@ -254,19 +288,20 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   private eventless(state: ChartState<C>, event: E): Transition[] {
-    const enabled = new Set<Transition>();
-    for (const leaf of this.leaves(state)) {
-      loop: for (const s of this.alwaysChain[leaf.order] as Node[]) {
-        const ts = this.always[s.order] as Transition[];
-        for (const t of ts) {
+    let enabled: Transition[] | null = null;
+    if (!state.leaves) this.leaves(state);
+    for (const order of state.leaves as number[]) {
+      loop: for (const s of this.alwaysChain[order] as Node[]) {
+        for (const t of this.always[s.order] as Transition[]) {
           if (this.guard(t.guard, state.context, event)) {
-            enabled.add(t);
+            if (!enabled) enabled = [t];
+            else if (!enabled.includes(t)) enabled.push(t);
             break loop;
           }
         }
       }
     }
-    return [...enabled];
+    return enabled ?? NONE;
   }
 
   // ---- microsteps ------------------------------------------------------------------------------
@@ -291,10 +326,14 @@ export class ChartRunner<C, E extends ChartEvent> {
     const transitions = this.removeConflicts(state, selected);
     let leaves = state.leaves ?? null;
     if (!initial) {
-      const exits = this.exitSet(state, transitions).sort((a, b) => b.order - a.order);
+      const exits = transitions.length === 1 ? this.exitSetOf(state, transitions[0] as Transition) : this.exitSet(state, transitions);
+      exits.sort((a, b) => b.order - a.order);
+      const child = state.child ?? this.childIndex(state);
       for (const s of exits) {
         this.run(state, this.exitOf[s.order] as unknown[], event);
         state.active[s.order] = 0;
+        const parent = s.parent as Node | undefined;
+        if (parent && child[parent.order] === s.order) child[parent.order] = -1;
       }
       if (leaves && exits.length) leaves = leaves.filter((o) => state.active[o] === 1);
     }
@@ -310,8 +349,11 @@ export class ChartRunner<C, E extends ChartEvent> {
       defaultEntry = sets.defaultEntry;
     }
     let enteredLeaf = false;
+    const child = state.child ?? this.childIndex(state);
     for (const s of enter) {
       state.active[s.order] = 1;
+      const parent = s.parent as Node | undefined;
+      if (parent && parent.type !== 'parallel') child[parent.order] = s.order;
       if ((this.children[s.order] as Node[]).length === 0) enteredLeaf = true;
       this.run(state, this.entryOf[s.order] as unknown[], event);
       if (defaultEntry.has(s)) this.run(state, this.initialActionsOf[s.order] as unknown[], event);
@@ -403,6 +445,16 @@ export class ChartRunner<C, E extends ChartEvent> {
       for (const n of under) out.add(n);
     }
     return [...out];
+  }
+
+  /** The exit set of a single transition: the active nodes below its domain. */
+  private exitSetOf(state: ChartState<C>, t: Transition): Node[] {
+    if (!t.target?.length) return [];
+    const domain = this.plan(t).domain as Node;
+    const out: Node[] = [];
+    if (t.reenter && t.source === domain) out.push(domain);
+    this.collect(state, domain, out, false);
+    return out;
   }
 
   private removeConflicts(state: ChartState<C>, transitions: Transition[]): Transition[] {
