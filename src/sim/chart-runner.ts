@@ -65,6 +65,11 @@ export class ChartRunner<C, E extends ChartEvent> {
   private readonly initialActionsOf: unknown[][] = [];
   /** Per transition, what does not depend on the active configuration (the domain, the entry set). */
   private initialTransition: Transition | undefined;
+  private readonly singletons = new Map<Transition, Transition[]>();
+  /** One argument object for every action call: implementations read it at once, and none re-enters the runner. */
+  private readonly actionArgs: { context: C; event: E } = { context: undefined as unknown as C, event: undefined as unknown as E };
+  /** One argument object for every guard call: guards are pure and read it at once. */
+  private readonly guardArgs: { context: C; event: E } = { context: undefined as unknown as C, event: undefined as unknown as E };
   private readonly checks = new Map<unknown, (context: C, event: E) => boolean>();
   private readonly plans = new Map<Transition, { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> }>();
 
@@ -232,13 +237,13 @@ export class ChartRunner<C, E extends ChartEvent> {
     const kids = this.children[node.order] as Node[];
     if (kids.length === 0) return this.next(state, node, event);
     if (node.type === 'parallel') {
-      const all: Transition[] = [];
+      let all: Transition[] | undefined;
       for (const c of kids) {
         if (state.active[c.order] !== 1) continue;
         const inner = this.transitionNode(state, c, event);
-        if (inner) all.push(...inner);
+        if (inner && inner.length) all = all ? [...all, ...inner] : inner;
       }
-      return all.length ? all : this.next(state, node, event);
+      return all ?? this.next(state, node, event);
     }
     const child = this.activeChild(state, node);
     const inner = child ? this.transitionNode(state, child, event) : undefined;
@@ -248,8 +253,15 @@ export class ChartRunner<C, E extends ChartEvent> {
   private next(state: ChartState<C>, node: Node, event: E): Transition[] | undefined {
     const ts = (this.candidates[node.order] as Map<string, Transition[]>).get(event.type);
     if (!ts) return undefined;
-    for (const t of ts) if (this.guard(t.guard, state.context, event)) return [t];
+    for (const t of ts) if (this.guard(t.guard, state.context, event)) return this.alone(t);
     return undefined;
+  }
+
+  /** A one-transition list, shared: selections are read, never changed. */
+  private alone(t: Transition): Transition[] {
+    let one = this.singletons.get(t);
+    if (!one) this.singletons.set(t, (one = [t]));
+    return one;
   }
 
   private guard(g: unknown, context: C, event: E): boolean {
@@ -284,7 +296,12 @@ export class ChartRunner<C, E extends ChartEvent> {
     if (typeof params === 'function') {
       return (context, event) => Boolean(impl({ context, event }, (params as (a: unknown) => unknown)({ context, event })));
     }
-    return (context, event) => Boolean(impl({ context, event }, params));
+    const args = this.guardArgs;
+    return (context, event) => {
+      args.context = context;
+      args.event = event;
+      return Boolean(impl(args, params));
+    };
   }
 
   private eventless(state: ChartState<C>, event: E): Transition[] {
@@ -326,16 +343,20 @@ export class ChartRunner<C, E extends ChartEvent> {
     const transitions = this.removeConflicts(state, selected);
     let leaves = state.leaves ?? null;
     if (!initial) {
-      const exits = transitions.length === 1 ? this.exitSetOf(state, transitions[0] as Transition) : this.exitSet(state, transitions);
-      exits.sort((a, b) => b.order - a.order);
+      // Exit in reverse document order. One transition's exit set is collected in document order
+      // (a pre-order walk, and `order` is pre-order), so it is walked backwards instead of sorted.
+      const exits = transitions.length === 1 ? this.exitSetOf(state, transitions[0] as Transition) : this.exitSet(state, transitions).sort((a, b) => a.order - b.order);
       const child = state.child ?? this.childIndex(state);
-      for (const s of exits) {
+      for (let i = exits.length - 1; i >= 0; i--) {
+        const s = exits[i] as Node;
         this.run(state, this.exitOf[s.order] as unknown[], event);
         state.active[s.order] = 0;
         const parent = s.parent as Node | undefined;
         if (parent && child[parent.order] === s.order) child[parent.order] = -1;
       }
-      if (leaves && exits.length) leaves = leaves.filter((o) => state.active[o] === 1);
+      if (leaves && exits.length) {
+        for (let i = leaves.length - 1; i >= 0; i--) if (state.active[leaves[i] as number] !== 1) leaves.splice(i, 1);
+      }
     }
     for (const t of transitions) this.run(state, t.actions, event);
     let enter: Node[];
@@ -368,7 +389,12 @@ export class ChartRunner<C, E extends ChartEvent> {
       }
     }
     if (leaves && enteredLeaf) {
-      leaves = [...leaves, ...enter.filter((n) => (this.children[n.order] as Node[]).length === 0).map((n) => n.order)].sort((a, b) => a - b);
+      for (const n of enter) {
+        if ((this.children[n.order] as Node[]).length > 0) continue;
+        let i = leaves.length;
+        while (i > 0 && (leaves[i - 1] as number) > n.order) i--;
+        leaves.splice(i, 0, n.order);
+      }
     }
     state.leaves = initial ? null : leaves;
   }
@@ -394,13 +420,16 @@ export class ChartRunner<C, E extends ChartEvent> {
             ? ((a as { params: (x: unknown) => unknown }).params)({ context: state.context, event })
             : (a as { params: unknown }).params
           : undefined;
+      const args = this.actionArgs;
+      args.context = state.context;
+      args.event = event;
       if (impl.type === 'xstate.assign') {
         const assignment = impl.assignment as (args: unknown, p: unknown) => Partial<C>;
         // The runner owns the context object, so the assignment is applied in place; nothing else
         // keeps a reference to an older context (copy() makes a new object).
-        Object.assign(state.context as object, assignment({ context: state.context, event }, params));
+        Object.assign(state.context as object, assignment(args, params));
       } else {
-        impl({ context: state.context, event }, params);
+        impl(args, params);
       }
     }
   }
