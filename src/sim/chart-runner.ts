@@ -57,6 +57,11 @@ export class ChartRunner<C, E extends ChartEvent> {
   private readonly always: (Transition[] | undefined)[] = [];
   /** Event types some node in the subtree (the node included) has transitions for. */
   private readonly subtreeEvents: Set<string>[] = [];
+  private readonly eventIds = new Map<string, number>();
+  private eventCount = 0;
+  /** handledBelow[node · eventCount + event]: the subtree of node has transitions for the event. */
+  private handledBelow = new Uint8Array(0);
+  private readonly candidatesById: (Transition[] | undefined)[][] = [];
   /** For each atomic node: itself and its ancestors that have eventless transitions, nearest first. */
   private readonly alwaysChain: Node[][] = [];
   private readonly children: Node[][] = [];
@@ -105,6 +110,15 @@ export class ChartRunner<C, E extends ChartEvent> {
       return set;
     };
     events(this.root);
+    for (const set of this.subtreeEvents) for (const e of set) if (!this.eventIds.has(e)) this.eventIds.set(e, this.eventIds.size);
+    this.eventCount = this.eventIds.size;
+    this.handledBelow = new Uint8Array(this.nodes.length * this.eventCount);
+    for (const n of this.nodes) {
+      for (const e of this.subtreeEvents[n.order] as Set<string>) this.handledBelow[n.order * this.eventCount + (this.eventIds.get(e) as number)] = 1;
+      const byId: (Transition[] | undefined)[] = new Array(this.eventCount);
+      for (const [e, ts] of this.candidates[n.order] as Map<string, Transition[]>) byId[this.eventIds.get(e) as number] = ts;
+      this.candidatesById[n.order] = byId;
+    }
     for (const n of this.nodes) {
       if ((this.children[n.order] as Node[]).length > 0) continue;
       const chain: Node[] = [];
@@ -229,29 +243,34 @@ export class ChartRunner<C, E extends ChartEvent> {
   // ---- selection -------------------------------------------------------------------------------
 
   private select(state: ChartState<C>, event: E): Transition[] {
-    return this.transitionNode(state, this.root, event) ?? [];
+    // Event types are interned: a type no state handles selects nothing, and the per-node tests
+    // below are array reads instead of string-keyed lookups.
+    const id = this.eventIds.get(event.type);
+    if (id === undefined) return NONE;
+    return this.transitionNode(state, this.root, event, id) ?? NONE;
   }
 
-  private transitionNode(state: ChartState<C>, node: Node, event: E): Transition[] | undefined {
-    if (!(this.subtreeEvents[node.order] as Set<string>).has(event.type)) return undefined;
-    const kids = this.children[node.order] as Node[];
-    if (kids.length === 0) return this.next(state, node, event);
+  private transitionNode(state: ChartState<C>, node: Node, event: E, id: number): Transition[] | undefined {
+    const o = node.order;
+    if (this.handledBelow[o * this.eventCount + id] !== 1) return undefined;
+    const kids = this.children[o] as Node[];
+    if (kids.length === 0) return this.next(state, node, event, id);
     if (node.type === 'parallel') {
       let all: Transition[] | undefined;
       for (const c of kids) {
         if (state.active[c.order] !== 1) continue;
-        const inner = this.transitionNode(state, c, event);
+        const inner = this.transitionNode(state, c, event, id);
         if (inner && inner.length) all = all ? [...all, ...inner] : inner;
       }
-      return all ?? this.next(state, node, event);
+      return all ?? this.next(state, node, event, id);
     }
     const child = this.activeChild(state, node);
-    const inner = child ? this.transitionNode(state, child, event) : undefined;
-    return inner && inner.length ? inner : this.next(state, node, event);
+    const inner = child ? this.transitionNode(state, child, event, id) : undefined;
+    return inner && inner.length ? inner : this.next(state, node, event, id);
   }
 
-  private next(state: ChartState<C>, node: Node, event: E): Transition[] | undefined {
-    const ts = (this.candidates[node.order] as Map<string, Transition[]>).get(event.type);
+  private next(state: ChartState<C>, node: Node, event: E, id: number): Transition[] | undefined {
+    const ts = (this.candidatesById[node.order] as (Transition[] | undefined)[])[id];
     if (!ts) return undefined;
     for (const t of ts) if (this.guard(t.guard, state.context, event)) return this.alone(t);
     return undefined;
