@@ -130,9 +130,19 @@ function scaling(peak: PeakRss): SizeSummary[] {
       }),
     ),
   );
-  out(`(phases are medians in ms: validate = validateScenario; build = new Simulation + subscribe + header (spawns the CPU actors);`);
+  out(`(engine: the compiled chart runner, the simulator's default; phases are medians in ms: validate = validateScenario;`);
+  out(` build = new Simulation + subscribe + header (every CPU's chart in its initial state);`);
   out(` run = sim.run(); stop = sim.stop(); total = median of the per-repeat sums. Peak RSS: ${peak.source}, max over repeats.)`);
   for (const s of sizes) for (const p of s.problems) out(`  PROBLEM at ${s.cpus} CPUs: ${p}`);
+  out();
+  // The same machine definitions as real XState actors (engine 'actors'), for comparison: one run each.
+  const actorRows: string[][] = [];
+  for (const cpus of SIZES.filter((n) => n === 512 || n === Math.max(...SIZES))) {
+    const r = timedEmergencyRestart(cpus, { peak, engine: 'actors' });
+    actorRows.push([fmt(cpus), fmt(r.totalMs), fmt(r.buildMs), fmt(r.runMs), fmt(r.outcome.steps), fmt(r.outcome.steps / (r.runMs / 1000)), fmt((r.runMs * 1000) / r.outcome.steps, 1), r.outcome.end]);
+  }
+  out('same scenario with real XState actors (engine: actors), one run each:');
+  out(table(['CPUs', 'total ms', 'build', 'run', 'steps', 'steps/s (run)', 'µs/step', 'end'], actorRows));
   out();
   return sizes;
 }

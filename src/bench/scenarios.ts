@@ -5,6 +5,7 @@ import { Simulation } from '../sim/simulation.js';
 import { validateScenario } from '../scenarios/validate.js';
 import type { Scenario } from '../scenarios/types.js';
 import type { TraceRecord } from '../trace/records.js';
+import type { EngineName } from '../sim/cpu-drivers.js';
 import { collect, now, type PeakRss } from './measure.js';
 
 export const MAX_STEPS = 10_000_000;
@@ -29,11 +30,11 @@ export function emergencyRestart(cpus: number): Scenario {
 export interface TimedRun {
   cpus: number;
   validateMs: number;
-  /** new Simulation (all CPU actors spawned), subscribe, header. */
+  /** new Simulation (every CPU's chart in its initial state), subscribe, header. */
   buildMs: number;
   /** sim.run(): the scheduler loop. */
   runMs: number;
-  /** sim.stop(): stopping the host actor and its CPU children. */
+  /** sim.stop(): closing the interconnect and the trace. */
   stopMs: number;
   totalMs: number;
   records: number;
@@ -47,6 +48,8 @@ export interface TimedRunOptions {
   gcBefore?: boolean;
   /** Also give every record to this (e.g. a trace file). */
   sink?: (r: TraceRecord) => void;
+  /** How the CPU charts run (default: the simulator's default, the compiled runner). */
+  engine?: EngineName;
 }
 
 /** What runScenario does, with each phase timed on its own. */
@@ -59,7 +62,7 @@ export function timedEmergencyRestart(cpus: number, opts: TimedRunOptions): Time
   const t0 = now();
   const scenario = emergencyRestart(cpus);
   const t1 = now();
-  const sim = new Simulation(scenario, { seed: 1, maxSteps: MAX_STEPS });
+  const sim = new Simulation(scenario, { seed: 1, maxSteps: MAX_STEPS, ...(opts.engine ? { engine: opts.engine } : {}) });
   const collector = new OutcomeCollector();
   let records = 0;
   sim.trace$.subscribe((r) => {
