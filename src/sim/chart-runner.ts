@@ -148,15 +148,15 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   /** The machine's initial state for this input (its context factory, then default entry). */
-  initial(input: unknown): ChartState<C> {
+  initial(input: unknown, storage?: { active: Uint8Array; child: Int16Array }): ChartState<C> {
     const config = (this.machine as unknown as { config: { context?: unknown } }).config;
     const factory = config.context;
     const context = (typeof factory === 'function' ? (factory as (a: { input: unknown }) => C)({ input }) : factory) as C;
     const state: ChartState<C> = {
-      active: new Uint8Array(this.nodes.length),
+      active: storage?.active ?? new Uint8Array(this.nodes.length),
       context,
       status: 'active',
-      child: new Int16Array(this.nodes.length).fill(-1),
+      child: (storage?.child ?? new Int16Array(this.nodes.length)).fill(-1),
     };
     const init = { type: 'xstate.init', input } as unknown as E;
     const queue: E[] = [];

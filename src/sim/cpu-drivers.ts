@@ -133,7 +133,14 @@ export class CompiledDriver implements CpuDriver {
         return { active, context: s.context, status: s.status, leaves: null };
       });
     } else {
-      this.states = (inputs ?? []).map((input) => this.runner.initial(input));
+      // One buffer for every CPU's configuration: thousands of small ArrayBuffers cost the GC more.
+      const n = this.runner.size;
+      const all = inputs ?? [];
+      const active = new Uint8Array(all.length * n);
+      const child = new Int16Array(all.length * n);
+      this.states = all.map((input, i) =>
+        this.runner.initial(input, { active: active.subarray(i * n, (i + 1) * n), child: child.subarray(i * n, (i + 1) * n) }),
+      );
     }
   }
 
