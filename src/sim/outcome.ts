@@ -37,6 +37,8 @@ export interface Outcome {
 
 export class OutcomeCollector {
   private readonly observers: Observer[] = allObservers();
+  /** Observers by the record kind they read, so each record goes only where it is looked at. */
+  private readonly byKind = new Map<string, Observer[]>();
   private readonly out: Omit<Outcome, 'violations'> = {
     end: 'running',
     timeNs: 0,
@@ -51,8 +53,15 @@ export class OutcomeCollector {
   private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number }>();
   private readonly initSentTo = new Set<number>();
 
+  constructor() {
+    for (const o of this.observers) {
+      for (const kind of o.reads) this.byKind.set(kind, [...(this.byKind.get(kind) ?? []), o]);
+    }
+  }
+
   observe(r: TraceRecord): void {
-    for (const o of this.observers) o.observe(r);
+    const readers = this.byKind.get(r.t);
+    if (readers) for (const o of readers) o.observe(r);
     const out = this.out;
     switch (r.t) {
       case 'fault':

@@ -104,7 +104,8 @@ export class Simulation {
   steps = 0;
   private choices = 0;
   private stepItems: (Item | null)[];
-  private readonly leafCache: ({ region: Region; path: string } | null)[];
+  private readonly leafRegion: (Region | null)[];
+  private readonly leafPath: string[];
   private timerItems = new Map<string, Item>();
   private watchers = new Map<string, Set<number>>();
   private watching: (readonly string[])[];
@@ -136,7 +137,8 @@ export class Simulation {
         ? new ReplayChooser(options.replay)
         : new SeededChooser(options.seed);
     this.stepItems = new Array<Item | null>(this.cpuCount).fill(null);
-    this.leafCache = new Array<{ region: Region; path: string } | null>(this.cpuCount).fill(null);
+    this.leafRegion = new Array<Region | null>(this.cpuCount).fill(null);
+    this.leafPath = new Array<string>(this.cpuCount).fill('');
     this.watching = new Array<readonly string[]>(this.cpuCount).fill([]);
     this.fired = restoreFrom ? [...restoreFrom.fired] : scenario.script.map(() => false);
     this.port = this.makePort();
@@ -341,7 +343,7 @@ export class Simulation {
   }
 
   private send(cpu: number, event: CpuEvent): void {
-    this.leafCache[cpu] = null;
+    this.leafRegion[cpu] = null;
     this.cpus.send(cpu, event);
   }
 
@@ -417,10 +419,10 @@ export class Simulation {
 
   /** The leaf path of a region, remembered until the CPU's next event (several readers per step). */
   private leaf(cpu: number, region: Region): string {
-    const cached = this.leafCache[cpu];
-    if (cached && cached.region === region) return cached.path;
+    if (this.leafRegion[cpu] === region) return this.leafPath[cpu] as string;
     const path = this.cpus.leaf(cpu, region);
-    this.leafCache[cpu] = { region, path };
+    this.leafRegion[cpu] = region;
+    this.leafPath[cpu] = path;
     return path;
   }
 

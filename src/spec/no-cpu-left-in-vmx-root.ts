@@ -8,6 +8,7 @@ import type { Observer, Violation } from './observer.js';
 
 export class NoCpuLeftInVmxRoot implements Observer {
   readonly property = 'no-cpu-left-in-vmx-root';
+  readonly reads = ['kexec', 'reset', 'final'] as const;
   private readonly stuck: { cpu: number; why: string }[] = [];
   private reset = false;
   private kexecCpu: number | null = null;

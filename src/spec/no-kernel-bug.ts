@@ -4,6 +4,7 @@ import type { Observer, Violation } from './observer.js';
 
 export class NoKernelBug implements Observer {
   readonly property = 'no-kernel-bug';
+  readonly reads = ['fault', 'console'] as const;
   private readonly found: Violation[] = [];
 
   observe(r: TraceRecord): void {

@@ -11,6 +11,8 @@ export interface Violation {
 
 export interface Observer {
   readonly property: string;
+  /** The record kinds it looks at; it is given no others. */
+  readonly reads: readonly TraceRecord['t'][];
   observe(record: TraceRecord): void;
   /** Called after the `end` record. */
   violations(): Violation[];

@@ -7,6 +7,7 @@ import type { Observer, Violation } from './observer.js';
 
 export class RebootCompletes implements Observer {
   readonly property = 'reboot-completes';
+  readonly reads = ['header', 'script', 'end'] as const;
   private panicEnds = false;
   private started: { cpu: number; action: string } | null = null;
   private end: string | null = null;

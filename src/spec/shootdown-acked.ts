@@ -13,6 +13,7 @@ interface Open {
 
 export class ShootdownAcked implements Observer {
   readonly property = 'shootdown-acked';
+  readonly reads = ['header', 'mem', 'kernel'] as const;
   private cpus = 0;
   private readonly offline = new Set<number>();
   private readonly open = new Map<number, Open>();
