@@ -93,14 +93,15 @@ export class Interconnect {
   }
 
   save(): InterconnectState {
-    return { nextId: this.nextId, counts: { ...this.counts }, inFlight: [...this.inFlight.values()].map((e) => structuredClone(e)) };
+    // Messages are never changed once sent; only the remaining count moves.
+    return { nextId: this.nextId, counts: { ...this.counts }, inFlight: [...this.inFlight.values()].map((e) => ({ msg: e.msg, remaining: e.remaining })) };
   }
 
   restore(state: InterconnectState): void {
     this.nextId = state.nextId;
     Object.assign(this.counts, state.counts);
     this.inFlight.clear();
-    for (const e of state.inFlight) this.inFlight.set(e.msg.id, structuredClone(e));
+    for (const e of state.inFlight) this.inFlight.set(e.msg.id, { msg: e.msg, remaining: e.remaining });
   }
 
   close(): void {

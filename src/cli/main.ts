@@ -162,7 +162,7 @@ function run(args: string[], io: CliIo): number {
   const { values, positionals } = parsed;
   if (positionals.length > 1) throw new InputError(`run takes one scenario, got ${positionals.length}: ${positionals.join(' ')}`);
 
-  let replay: { picks: Pick[]; records: string[]; seed: number; scenario: string } | null = null;
+  let replay: { picks: Pick[]; records: string[]; seed: number; mode: 'timed' | 'untimed'; scenario: string } | null = null;
   if (values.replay !== undefined) replay = loadReplay(values.replay, io);
   const name = positionals[0] ?? replay?.scenario ?? DEFAULT_SCENARIO;
   let scenario = loadScenario(name, io);
@@ -190,7 +190,7 @@ function run(args: string[], io: CliIo): number {
   };
   let result;
   try {
-    result = runScenario(scenario, { seed, onRecord, ...(replay ? { replay: replay.picks } : {}) });
+    result = runScenario(scenario, { seed, onRecord, ...(replay ? { replay: replay.picks, mode: replay.mode } : {}) });
   } catch (e) {
     writer?.abort();
     throw e;
@@ -231,7 +231,7 @@ function kernelDelta(s: Scenario): string {
   return parts.length ? ` (${parts.join(' ')})` : '';
 }
 
-function loadReplay(file: string, io: CliIo): { picks: Pick[]; records: string[]; seed: number; scenario: string } {
+function loadReplay(file: string, io: CliIo): { picks: Pick[]; records: string[]; seed: number; mode: 'timed' | 'untimed'; scenario: string } {
   let text: string;
   try {
     text = io.readFile(file);

@@ -59,6 +59,11 @@ export class Agenda {
     } as unknown as Item;
   }
 
+  /** Every item still to happen: ready ones first, then the future ones. */
+  live(): Item[] {
+    return [...this.ready, ...this.heap.filter((i) => !i.dead)];
+  }
+
   /** Take an item out wherever it is. */
   remove(item: Item): void {
     if (item.dead) return;

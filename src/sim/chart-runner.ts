@@ -181,6 +181,22 @@ export class ChartRunner<C, E extends ChartEvent> {
     return this.select(state, event).some((t) => t.target !== undefined || t.actions.length > 0);
   }
 
+  /** Set the configuration to the given active leaves and their ancestors (restoring a capture). */
+  loadLeaves(state: ChartState<C>, leaves: readonly number[]): void {
+    state.active.fill(0);
+    const child = state.child ?? new Int16Array(this.nodes.length);
+    child.fill(-1);
+    state.child = child;
+    for (const o of leaves) {
+      for (let n: Node | undefined = this.nodes[o]; n; n = n.parent as Node | undefined) {
+        state.active[n.order] = 1;
+        const parent = n.parent as Node | undefined;
+        if (parent && parent.type !== 'parallel') child[parent.order] = n.order;
+      }
+    }
+    state.leaves = [...leaves];
+  }
+
   copy(state: ChartState<C>): ChartState<C> {
     return {
       active: state.active.slice(),

@@ -15,8 +15,20 @@ type CpuRef = ActorRefFrom<CpuMachine>;
 
 export type EngineName = 'compiled' | 'actors';
 
+/** One CPU's chart state, compact: its active leaves and a copy of its context. */
+export interface CpuCapture {
+  leaves: number[];
+  context: CpuContext;
+  status: 'active' | 'done';
+}
+
 export interface CpuDriver {
   readonly engine: EngineName;
+  /** Fast in-memory copies for exploration (compiled engine only). */
+  capture?(): CpuCapture[];
+  restoreCapture?(captures: readonly CpuCapture[]): void;
+  /** The active leaves, by node number (compiled engine only). */
+  leafOrders?(cpu: number): readonly number[];
   send(cpu: number, event: CpuEvent): void;
   context(cpu: number): CpuContext;
   /** Not yet in a final state. */
@@ -181,6 +193,28 @@ export class CompiledDriver implements CpuDriver {
 
   activePaths(cpu: number): string[] {
     return this.runner.leaves(this.state(cpu)).map((n) => this.runner.path(n.order));
+  }
+
+  capture(): CpuCapture[] {
+    return this.states.map((s) => {
+      if (!s.leaves) this.runner.leaves(s);
+      return { leaves: [...(s.leaves as number[])], context: { ...s.context }, status: s.status };
+    });
+  }
+
+  restoreCapture(captures: readonly CpuCapture[]): void {
+    captures.forEach((c, i) => {
+      const s = this.states[i] as ChartState<CpuContext>;
+      this.runner.loadLeaves(s, c.leaves);
+      s.context = { ...c.context };
+      s.status = c.status;
+    });
+  }
+
+  leafOrders(cpu: number): readonly number[] {
+    const s = this.state(cpu);
+    if (!s.leaves) this.runner.leaves(s);
+    return s.leaves as number[];
   }
 
   save(): unknown {

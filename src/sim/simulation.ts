@@ -20,7 +20,7 @@ import type { RunEnd, TraceRecord } from '../trace/records.js';
 import { Agenda, type AgendaState, type Item } from './agenda.js';
 import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
 import { inState, stateTable, StatePattern, type StateInfo } from './state-table.js';
-import { makeDriver, type CpuDriver, type EngineName } from './cpu-drivers.js';
+import { makeDriver, type CpuCapture, type CpuDriver, type EngineName } from './cpu-drivers.js';
 
 const CPU_STATES = stateTable(physicalCpuMachine as never);
 
@@ -31,6 +31,29 @@ export interface SimulationOptions {
   maxSteps?: number;
   /** How the CPU charts are executed; both give the same trace. Default: compiled. */
   engine?: EngineName;
+  /**
+   * 'timed' (default): steps take stepNs, deliveries a chosen latency, and only what is due now
+   * competes. 'untimed' (exploration): every pending step, delivery and scripted action competes
+   * at once, whatever its time, and a timer fires only when nothing else can happen — a kernel
+   * timeout is a million steps long — so the choices are exactly the interleavings.
+   */
+  mode?: SchedulingMode;
+}
+
+export type SchedulingMode = 'timed' | 'untimed';
+
+export interface Capture {
+  cpus: CpuCapture[];
+  memory: KernelMemoryState;
+  agenda: AgendaState;
+  bus: InterconnectState;
+  steps: number;
+  choices: number;
+  fired: boolean[];
+  resetAttempt: { initOnly: boolean } | null;
+  fullReset: boolean;
+  kexecCpu: number | null;
+  ended: RunEnd | null;
 }
 
 export interface SimulationState {
@@ -120,6 +143,7 @@ export class Simulation {
   private ended: RunEnd | null = null;
   private readonly stepEvents: Record<string, CpuEvent>;
   private readonly port: CpuPort;
+  readonly mode: SchedulingMode;
 
   constructor(
     readonly scenario: Scenario,
@@ -128,6 +152,7 @@ export class Simulation {
   ) {
     this.cpuCount = scenario.machine.cpus;
     this.maxSteps = options.maxSteps ?? scenario.options.maxSteps;
+    this.mode = options.mode ?? 'timed';
     this.features = resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
     this.k = restoreFrom ? KernelMemory.fromJSON(restoreFrom.memory) : new KernelMemory(this.cpuCount);
     this.k.onWrite = (name, cpu, op, value) => this.memoryWritten(name, cpu, op, value);
@@ -162,7 +187,9 @@ export class Simulation {
   private start(): void {
     this.cpus = makeDriver(this.options.engine ?? 'compiled', this.machine, cpuInputs(this.scenario, this.features));
     for (const step of this.scenario.script) {
-      if (step.trigger.kind === 'at') this.agenda.add({ kind: 'script', index: step.index }, step.trigger.timeNs);
+      if (step.trigger.kind === 'at') {
+        this.agenda.add({ kind: 'script', index: step.index }, this.mode === 'untimed' ? 0 : step.trigger.timeNs);
+      }
     }
   }
 
@@ -213,6 +240,7 @@ export class Simulation {
       v: 1,
       scenario: this.scenario.id,
       seed: this.options.seed,
+      mode: this.mode,
       options: {
         kdump: this.scenario.options.kdump,
         panicTimeout: this.scenario.options.panicTimeout,
@@ -230,22 +258,146 @@ export class Simulation {
   /** Run until the machine resets, nothing can move, or the step budget is spent; `limit` stops early. */
   run(limit = Infinity): RunEnd | null {
     let budget = limit;
-    while (this.ended === null && budget-- > 0) {
-      if (this.steps >= this.maxSteps) {
-        this.finish('running');
-        break;
-      }
-      if (!this.agenda.advance()) {
-        this.finish(this.quiescentEnd());
-        break;
-      }
-      const n = this.agenda.ready.length;
-      const item = this.agenda.takeReady(this.choose(n, 'next'));
-      this.steps += 1;
-      this.execute(item);
-      if (this.fullReset) this.finish('reset');
+    while (budget-- > 0) {
+      const n = this.poll();
+      if (n === 0) break;
+      this.decide(n > 1 ? this.chooser.choose(n, 'next') : 0);
     }
     return this.ended;
+  }
+
+  /**
+   * How many choices the scheduler has now (moving the clock if nothing is due); 0 when the run is
+   * over, in which case the final records have been written.
+   */
+  poll(): number {
+    if (this.ended !== null) return 0;
+    if (this.steps >= this.maxSteps) {
+      this.finish('running');
+      return 0;
+    }
+    if (!this.agenda.advance()) {
+      this.finish(this.quiescentEnd());
+      return 0;
+    }
+    return this.agenda.ready.length;
+  }
+
+  /** Take choice `pick` of the `poll()` choices: one step, delivery, timer or scripted action. */
+  decide(pick: number): void {
+    const n = this.agenda.ready.length;
+    if (n > 1) this.emit({ t: 'choice', i: this.choices++, kind: 'next', n, pick });
+    const item = this.agenda.takeReady(pick);
+    this.steps += 1;
+    this.execute(item);
+    if (this.fullReset) this.finish('reset');
+  }
+
+  /** What each current choice is, independent of its position: the same event has the same key on any path. */
+  choiceKeys(): string[] {
+    return this.agenda.ready.map((item) => this.itemKey(item));
+  }
+
+  private itemKey(item: Item): string {
+    switch (item.kind) {
+      case 'step':
+        return `s${item.cpu}`;
+      case 'timer':
+        return `t${item.cpu}:${item.name}`;
+      case 'script':
+        return `x${item.index}`;
+      case 'deliver': {
+        const m = this.bus.message(item.msg);
+        return m ? `d${item.cpu}<${m.mode}:${m.vector ?? ''}:${m.from}:${m.source}` : `d${item.cpu}<?${item.msg}`;
+      }
+    }
+  }
+
+  /** The CPU a choice acts on (the target of a delivery); -1 for a scripted action's own CPU lookup failure. */
+  choiceActor(pick: number): number {
+    const item = this.agenda.ready[pick];
+    if (!item) return -1;
+    if (item.kind === 'script') return this.scriptByIndex.get(item.index)?.cpu ?? -1;
+    return item.cpu;
+  }
+
+  /** An in-memory copy of everything that can change, for exploration (compiled engine). */
+  capture(): Capture {
+    const cpus = this.cpus.capture?.();
+    if (!cpus) throw new Error('exploration needs the compiled engine');
+    const k = this.k.state;
+    return {
+      cpus,
+      memory: {
+        ...k,
+        nmi_local: [...k.nmi_local],
+        online: [...k.online],
+        stopMask: [...k.stopMask],
+        crashKernelCallin: [...k.crashKernelCallin],
+      },
+      agenda: this.agenda.save(),
+      bus: this.bus.save(),
+      steps: this.steps,
+      choices: this.choices,
+      fired: [...this.fired],
+      resetAttempt: this.resetAttempt,
+      fullReset: this.fullReset,
+      kexecCpu: this.kexecCpu,
+      ended: this.ended,
+    };
+  }
+
+  restoreCapture(c: Capture): void {
+    this.cpus.restoreCapture?.(c.cpus);
+    const m = c.memory;
+    this.k.state = {
+      ...m,
+      nmi_local: [...m.nmi_local],
+      online: [...m.online],
+      stopMask: [...m.stopMask],
+      crashKernelCallin: [...m.crashKernelCallin],
+    };
+    const { agenda, items } = Agenda.restore(c.agenda);
+    this.agenda = agenda;
+    this.stepItems.fill(null);
+    this.timerItems.clear();
+    for (const item of items) {
+      if (item.kind === 'step') this.stepItems[item.cpu] = item;
+      else if (item.kind === 'timer') this.timerItems.set(`${item.cpu}:${item.name}`, item);
+    }
+    this.bus.restore(c.bus);
+    this.steps = c.steps;
+    this.choices = c.choices;
+    this.fired = [...c.fired];
+    this.resetAttempt = c.resetAttempt;
+    this.fullReset = c.fullReset;
+    this.kexecCpu = c.kexecCpu;
+    this.ended = c.ended;
+    this.leafRegion.fill(null);
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) this.updateWatch(cpu, this.stateInfo(cpu));
+  }
+
+  /**
+   * The state as a canonical string: two paths that reach the same machine (whatever the message
+   * ids, the order of the pending list, the step count) give the same key.
+   */
+  stateKey(): string {
+    const parts: string[] = [];
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) {
+      const c = this.cpus.context(cpu);
+      parts.push(
+        (this.cpus.leafOrders?.(cpu) ?? []).join(','),
+        JSON.stringify([c.hw, c.ctx, c.savedIf, c.loadedVmcss, c.walk, c.stalled, c.panicMsg, c.nmiSource, c.nmiHandled, c.nmiAction, c.irqAction, c.irqVector, c.nextAp]),
+      );
+    }
+    parts.push(JSON.stringify(this.k.state));
+    const now = this.agenda.now;
+    const pending = this.agenda
+      .live()
+      .map((i) => (i.kind === 'timer' ? `${this.itemKey(i)}@${i.time - now}` : this.itemKey(i)))
+      .sort();
+    parts.push(pending.join(';'), this.fired.map((f) => (f ? 1 : 0)).join(''), JSON.stringify([this.resetAttempt, this.fullReset, this.kexecCpu, this.ended]));
+    return parts.join('|');
   }
 
   get end(): RunEnd | null {
@@ -292,7 +444,7 @@ export class Simulation {
     return 'hang';
   }
 
-  private choose(n: number, kind: 'next' | 'latency'): number {
+  private choose(n: number, kind: 'latency'): number {
     if (n <= 1) return 0;
     const pick = this.chooser.choose(n, kind);
     this.emit({ t: 'choice', i: this.choices++, kind, n, pick });
@@ -444,7 +596,8 @@ export class Simulation {
     const runnable = this.runnable(cpu, info);
     const item = this.stepItems[cpu];
     if (runnable && !item) {
-      this.stepItems[cpu] = this.agenda.add({ kind: 'step', cpu }, this.agenda.now + this.scenario.options.stepNs);
+      const due = this.mode === 'untimed' ? this.agenda.now : this.agenda.now + this.scenario.options.stepNs;
+      this.stepItems[cpu] = this.agenda.add({ kind: 'step', cpu }, due);
     } else if (!runnable && item) {
       this.agenda.remove(item);
       this.stepItems[cpu] = null;
@@ -512,7 +665,7 @@ export class Simulation {
     const [min, max] = this.scenario.options.latencyNs;
     for (const to of targets) {
       // A CPU's own local APIC (the NMI watchdog, a device interrupt) does not cross the interconnect.
-      const latency = to === from ? 0 : min + this.choose(max - min + 1, 'latency');
+      const latency = to === from || this.mode === 'untimed' ? 0 : min + this.choose(max - min + 1, 'latency');
       this.agenda.add({ kind: 'deliver', msg: msg.id, cpu: to }, now + latency);
     }
   }

@@ -49,6 +49,7 @@ export class TraceFileWriter {
 
 export interface ReadTrace {
   seed: number;
+  mode: 'timed' | 'untimed';
   scenario: string;
   picks: Pick[];
   /** Every line, as written. */
@@ -81,5 +82,5 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
     }
   }
   if (!header) return { ok: false, error: 'empty trace' };
-  return { ok: true, trace: { seed: header.seed, scenario: header.scenario, picks, records } };
+  return { ok: true, trace: { seed: header.seed, mode: header.mode ?? 'timed', scenario: header.scenario, picks, records } };
 }

@@ -17,6 +17,8 @@ export type TraceRecord =
       v: typeof TRACE_VERSION;
       scenario: string;
       seed: number;
+      /** How the scheduler ran: replay must run the same way. */
+      mode: 'timed' | 'untimed';
       options: { kdump: boolean; panicTimeout: number; initOnlyReset: boolean };
       cpus: number;
       vendor: string;
