@@ -143,9 +143,63 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
   },
 ];
 
+/**
+ * Races for exploration: 2 CPUs by default (`--cpus N` widens them), nothing aimed — the explorer
+ * finds the windows.
+ */
+export const RACE_SCENARIOS: readonly BuiltinScenario[] = [
+  {
+    id: 'R1',
+    name: 'race-double-shootdown',
+    summary: 'R1: panic with crash_kexec_post_notifiers, no crash kernel, panic=1: the restart path shoots down a second time',
+    raw: {
+      name: 'race-double-shootdown',
+      description: 'SEMANTICS §1(c) R1, for exploration: CPU0 panics at time 0; everything else is the scheduler\'s choice.',
+      machine: { cpus: 2 },
+      initial: VMS_ON_ALL,
+      options: { crashKexecPostNotifiers: true, panicTimeout: 1, kdumpBringsUpAps: false },
+      script: [{ cpu: 0, do: 'panic', at: 0, message: 'race R1' }],
+    },
+  },
+  {
+    id: 'R2',
+    name: 'race-restart-vs-kdump-panic',
+    summary: 'R2: task-context emergency restart on CPU0 and a panic with kdump on CPU1, both at time 0, no aiming',
+    raw: {
+      name: 'race-restart-vs-kdump-panic',
+      description:
+        'SEMANTICS §1(c) R2 and §9, for exploration: CPU0 runs SysRq-b (emergency restart) and CPU1 panics with a ' +
+        'crash kernel loaded, both at time 0; every CPU is in VMX root with one loaded VMCS.',
+      machine: { cpus: 2 },
+      initial: VMS_ON_ALL,
+      options: { kdump: true, kdumpBringsUpAps: false },
+      script: [
+        { cpu: 0, do: 'emergency-restart', at: 0 },
+        { cpu: 1, do: 'panic', at: 0, message: 'race R2' },
+      ],
+    },
+  },
+  {
+    id: 'R2-novmcs',
+    name: 'race-restart-vs-kdump-panic-empty-list',
+    summary: 'R2 with CPU0 (the restarting CPU) having no loaded VMCS: the E0 VMXOFF oops instead of the VMCLEAR BUG',
+    raw: {
+      name: 'race-restart-vs-kdump-panic-empty-list',
+      description: 'R2 where CPU0\'s loaded_vmcss_on_cpu list is empty (SEMANTICS §9 item 4): under v5.10 the VMXOFF #UD has no fixup.',
+      machine: { cpus: 2 },
+      initial: { all: { vmx: 'root', loadedVmcs: 1 }, cpus: { '0': { loadedVmcs: 0 } } },
+      options: { kdump: true, kdumpBringsUpAps: false },
+      script: [
+        { cpu: 0, do: 'emergency-restart', at: 0 },
+        { cpu: 1, do: 'panic', at: 0, message: 'race R2' },
+      ],
+    },
+  },
+];
+
 export const DEFAULT_SCENARIO = 'T5';
 
 export function findBuiltin(name: string): BuiltinScenario | undefined {
   const lower = name.toLowerCase();
-  return BUILTIN_SCENARIOS.find((s) => s.id.toLowerCase() === lower || s.name === lower);
+  return [...BUILTIN_SCENARIOS, ...RACE_SCENARIOS].find((s) => s.id.toLowerCase() === lower || s.name === lower);
 }

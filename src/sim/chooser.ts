@@ -84,3 +84,26 @@ export class ReplayChooser implements Chooser {
 export function restoreChooser(state: ChooserState): Chooser {
   return state.kind === 'seeded' ? new SeededChooser(state.seed, state.state) : new ReplayChooser(state.picks, state.position);
 }
+
+/**
+ * Replays a prefix of picks, then always takes the first choice: how an explored path to a
+ * violation becomes a complete run whose trace `--replay` reproduces.
+ */
+export class PrefixChooser implements Chooser {
+  private position = 0;
+
+  constructor(private readonly prefix: readonly { pick: number; n: number }[]) {}
+
+  choose(n: number, kind: ChoiceKind): number {
+    if (n <= 1) return 0;
+    const p = this.prefix[this.position];
+    this.position += 1;
+    if (!p) return 0;
+    if (p.n !== n || kind !== 'next') throw new ReplayDivergence(`explored path diverged at choice ${this.position - 1}: ${p.n} choices then, ${n} now`);
+    return p.pick;
+  }
+
+  save(): ChooserState {
+    throw new Error('a prefix chooser is not saved');
+  }
+}

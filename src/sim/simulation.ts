@@ -28,6 +28,8 @@ export interface SimulationOptions {
   seed: number;
   /** Choices to replay instead of drawing from the seed. */
   replay?: readonly Pick[];
+  /** Or any chooser (exploration's prefix replays). */
+  chooser?: Chooser;
   maxSteps?: number;
   /** How the CPU charts are executed; both give the same trace. Default: compiled. */
   engine?: EngineName;
@@ -73,6 +75,20 @@ export interface SimulationState {
 }
 
 const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
+
+/**
+ * The JSON text of a value that is never changed in place (the chart replaces hw, ctx, walk, …
+ * wholesale), remembered per object: a state key reuses it as long as the object lives.
+ */
+const valueKeys = new WeakMap<object, string>();
+function valueKey(v: object): string {
+  let k = valueKeys.get(v);
+  if (k === undefined) {
+    k = JSON.stringify(v);
+    valueKeys.set(v, k);
+  }
+  return k;
+}
 
 /** Build the per-CPU inputs of a scenario: architectural state from the initial settings. */
 export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInput[] {
@@ -158,7 +174,9 @@ export class Simulation {
     this.k.onWrite = (name, cpu, op, value) => this.memoryWritten(name, cpu, op, value);
     this.chooser = restoreFrom
       ? restoreChooser(restoreFrom.chooser)
-      : options.replay
+      : options.chooser
+        ? options.chooser
+        : options.replay
         ? new ReplayChooser(options.replay)
         : new SeededChooser(options.seed);
     this.stepItems = new Array<Item | null>(this.cpuCount).fill(null);
@@ -382,22 +400,34 @@ export class Simulation {
    * ids, the order of the pending list, the step count) give the same key.
    */
   stateKey(): string {
-    const parts: string[] = [];
+    let key = '';
     for (let cpu = 0; cpu < this.cpuCount; cpu++) {
       const c = this.cpus.context(cpu);
-      parts.push(
-        (this.cpus.leafOrders?.(cpu) ?? []).join(','),
-        JSON.stringify([c.hw, c.ctx, c.savedIf, c.loadedVmcss, c.walk, c.stalled, c.panicMsg, c.nmiSource, c.nmiHandled, c.nmiAction, c.irqAction, c.irqVector, c.nextAp]),
-      );
+      key +=
+        (this.cpus.leafOrders?.(cpu) ?? []).join(',') +
+        '/' +
+        valueKey(c.hw) +
+        valueKey(c.ctx) +
+        valueKey(c.savedIf) +
+        valueKey(c.loadedVmcss) +
+        valueKey(c.walk) +
+        valueKey(c.panicMsg) +
+        `${c.stalled ? 1 : 0}${c.nmiHandled ? 1 : 0}${c.nmiSource}:${c.nmiAction}:${c.irqAction}:${c.irqVector}:${c.nextAp}|`;
     }
-    parts.push(JSON.stringify(this.k.state));
+    const m = this.k.state;
+    key +=
+      `${m.kvm_rebooting ? 1 : 0}${m.crash_ipi_issued}:${m.crashing_cpu}:${m.shootdown_callback}:${m.waiting_for_crash_ipi}:` +
+      `${m.nmi_local.join(',')}:${m.nmi_list_corrupt ? 1 : 0}:${m.nmi_emergency}:${m.stopping_cpu}:${m.panic_cpu}:${m.kexec_lock}:` +
+      `${m.cpus_stopped ? 1 : 0}:${m.reboot_emergency}:${m.online.join('')}:${m.stopMask.join('')}:${m.call_function_pending}:` +
+      `${m.crashKernelCallin.join('')}:${m.die_counter}|`;
     const now = this.agenda.now;
     const pending = this.agenda
       .live()
       .map((i) => (i.kind === 'timer' ? `${this.itemKey(i)}@${i.time - now}` : this.itemKey(i)))
       .sort();
-    parts.push(pending.join(';'), this.fired.map((f) => (f ? 1 : 0)).join(''), JSON.stringify([this.resetAttempt, this.fullReset, this.kexecCpu, this.ended]));
-    return parts.join('|');
+    key += pending.join(';') + '|' + this.fired.map((f) => (f ? 1 : 0)).join('');
+    key += `|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`;
+    return key;
   }
 
   get end(): RunEnd | null {

@@ -6,6 +6,8 @@ import type { Observer } from './observer.js';
 
 export type { Observer, Violation } from './observer.js';
 
+export const PROPERTY_NAMES = ['no-kernel-bug', 'no-cpu-left-in-vmx-root', 'shootdown-acked', 'reboot-completes'] as const;
+
 /** A fresh set of every property observer. */
 export function allObservers(): Observer[] {
   return [new NoKernelBug(), new NoCpuLeftInVmxRoot(), new ShootdownAcked(), new RebootCompletes()];

@@ -9,7 +9,7 @@ import type { Observer, Violation } from './observer.js';
 export class NoCpuLeftInVmxRoot implements Observer {
   readonly property = 'no-cpu-left-in-vmx-root';
   readonly reads = ['kexec', 'reset', 'final'] as const;
-  private readonly stuck: { cpu: number; why: string }[] = [];
+  private stuck: { cpu: number; why: string }[] = [];
   private reset = false;
   private kexecCpu: number | null = null;
 
@@ -28,5 +28,13 @@ export class NoCpuLeftInVmxRoot implements Observer {
     return this.stuck
       .filter((s) => s.cpu !== this.kexecCpu)
       .map((s) => ({ property: this.property, message: `CPU ${s.cpu} was left ${s.why} when the machine ${how}: INIT is blocked there` }));
+  }
+
+  clone(): NoCpuLeftInVmxRoot {
+    const c = new NoCpuLeftInVmxRoot();
+    c.stuck = [...this.stuck];
+    c.reset = this.reset;
+    c.kexecCpu = this.kexecCpu;
+    return c;
   }
 }

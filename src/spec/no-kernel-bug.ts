@@ -5,7 +5,7 @@ import type { Observer, Violation } from './observer.js';
 export class NoKernelBug implements Observer {
   readonly property = 'no-kernel-bug';
   readonly reads = ['fault', 'console'] as const;
-  private readonly found: Violation[] = [];
+  private found: Violation[] = [];
 
   observe(r: TraceRecord): void {
     if (r.t === 'fault' && (r.handling === 'bug' || r.handling === 'oops')) {
@@ -18,5 +18,11 @@ export class NoKernelBug implements Observer {
 
   violations(): Violation[] {
     return this.found;
+  }
+
+  clone(): NoKernelBug {
+    const c = new NoKernelBug();
+    c.found = [...this.found];
+    return c;
   }
 }

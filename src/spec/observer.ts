@@ -14,6 +14,8 @@ export interface Observer {
   /** The record kinds it looks at; it is given no others. */
   readonly reads: readonly TraceRecord['t'][];
   observe(record: TraceRecord): void;
-  /** Called after the `end` record. */
+  /** Called after the `end` record, or at any point to see what was found so far. */
   violations(): Violation[];
+  /** An independent copy with the same state (exploration forks a path's observers). */
+  clone(): Observer;
 }

@@ -29,4 +29,12 @@ export class RebootCompletes implements Observer {
       },
     ];
   }
+
+  clone(): RebootCompletes {
+    const c = new RebootCompletes();
+    c.panicEnds = this.panicEnds;
+    c.started = this.started;
+    c.end = this.end;
+    return c;
+  }
 }

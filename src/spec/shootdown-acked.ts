@@ -15,9 +15,9 @@ export class ShootdownAcked implements Observer {
   readonly property = 'shootdown-acked';
   readonly reads = ['header', 'mem', 'kernel'] as const;
   private cpus = 0;
-  private readonly offline = new Set<number>();
-  private readonly open = new Map<number, Open>();
-  private readonly found: Violation[] = [];
+  private offline = new Set<number>();
+  private open = new Map<number, Open>();
+  private found: Violation[] = [];
 
   observe(r: TraceRecord): void {
     if (r.t === 'header') this.cpus = r.cpus;
@@ -46,5 +46,14 @@ export class ShootdownAcked implements Observer {
 
   violations(): Violation[] {
     return this.found;
+  }
+
+  clone(): ShootdownAcked {
+    const c = new ShootdownAcked();
+    c.cpus = this.cpus;
+    c.offline = new Set(this.offline);
+    c.open = new Map([...this.open].map(([k, o]) => [k, { ...o, expected: new Set(o.expected) }]));
+    c.found = [...this.found];
+    return c;
   }
 }

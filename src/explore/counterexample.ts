@@ -1,0 +1,34 @@
+/**
+ * A violation found by exploration becomes a trace file: its picks are replayed through the
+ * ordinary simulator (untimed, as explored) with every property observer watching, and the
+ * violation must show again before the trace is written — the file then replays with
+ * `shootdown run --replay` to the same violation.
+ */
+import type { Scenario } from '../scenarios/types.js';
+import { runScenario } from '../sim/run.js';
+import { PrefixChooser } from '../sim/chooser.js';
+import { formatRecord } from '../trace/records.js';
+import type { Found } from './explorer.js';
+
+export interface Counterexample {
+  property: string;
+  message: string;
+  /** Decisions in the run (forced ones included). */
+  length: number;
+  lines: string[];
+}
+
+export function confirm(scenario: Scenario, found: Found): Counterexample {
+  // The explored prefix, then the first choice every time until the run ends: a complete run.
+  const { outcome, trace } = runScenario(scenario, {
+    seed: 0,
+    mode: 'untimed',
+    chooser: new PrefixChooser(found.picks.filter((p) => p.n > 1)),
+    keepTrace: true,
+  });
+  const again = outcome.violations.find((v) => v.property === found.property);
+  if (!again) {
+    throw new Error(`internal error: the ${found.property} violation found by exploration did not show when its ${found.picks.length} decisions were replayed`);
+  }
+  return { property: found.property, message: again.message, length: found.picks.length, lines: trace.map(formatRecord) };
+}

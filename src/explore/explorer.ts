@@ -1,0 +1,349 @@
+/**
+ * Exploration over the scheduler's choices (DESIGN rule 3): the simulator runs untimed, so every
+ * pending step, delivery and scripted action is a choice, and a timer fires only when nothing else
+ * can happen. Strategies:
+ * - exhaustive: breadth-first over states, each state keyed by its canonical value, with sleep sets
+ *   over independent choices; the first violation of a property is found at the smallest depth of
+ *   the searched graph, and `complete` says the space was exhausted within the bounds;
+ * - random: uniform random walks; pct: probabilistic concurrency testing (random CPU priorities
+ *   with d−1 priority change points). Both deterministic for a seed.
+ * Properties are the `src/spec/` observers, forked along each path.
+ */
+import type { Scenario } from '../scenarios/types.js';
+import { Simulation, type Capture } from '../sim/simulation.js';
+import { SeededChooser } from '../sim/chooser.js';
+import { allObservers, type Observer } from '../spec/index.js';
+import type { TraceRecord } from '../trace/records.js';
+
+export type Strategy = 'exhaustive' | 'random' | 'pct';
+
+export interface ExploreOptions {
+  strategy: Strategy;
+  /** Properties to check; empty means all. */
+  properties: readonly string[];
+  /** Exhaustive: stop after this many distinct states. */
+  maxStates: number;
+  /** Decisions per path at most. */
+  maxDepth: number;
+  seed: number;
+  /** random / pct: how many runs. */
+  runs: number;
+  /** pct: number of priority change points + 1. */
+  pctDepth: number;
+  /** Sleep-set reduction (exhaustive). */
+  reduction: boolean;
+  /** Exhaustive: explore only these first choices (how workers split the space). */
+  rootSlice?: { index: number; of: number };
+  onProgress?: (p: Progress) => void;
+}
+
+export interface Progress {
+  states: number;
+  transitions: number;
+  depth: number;
+  frontier: number;
+  elapsedMs: number;
+}
+
+export interface Found {
+  property: string;
+  message: string;
+  /** The scheduler's picks from the start, one per decision (including forced ones). */
+  picks: { pick: number; n: number }[];
+}
+
+export interface ExploreResult {
+  complete: boolean;
+  statesVisited: number;
+  transitions: number;
+  maxDepth: number;
+  elapsedMs: number;
+  violations: Found[];
+}
+
+export const DEFAULT_EXPLORE: Omit<ExploreOptions, 'strategy'> = {
+  properties: [],
+  maxStates: 1_000_000,
+  maxDepth: 2_000,
+  seed: 1,
+  runs: 1_000,
+  pctDepth: 3,
+  reduction: true,
+};
+
+interface Footprint {
+  key: string;
+  actor: number;
+  /** No shared memory written, nothing sent, no scripted action, reset or kexec. */
+  local: boolean;
+}
+
+interface Node {
+  capture: Capture;
+  observers: Observer[];
+  sleep: Footprint[];
+  depth: number;
+  id: number;
+}
+
+/** cyrb53: a fast 53-bit string hash; the visited set keys on it. */
+export function hash53(str: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < str.length; i++) {
+    const ch = str.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
+const MAX_REPORTED = 32;
+
+const NON_LOCAL = new Set<TraceRecord['t']>(['mem', 'send', 'script', 'reset', 'kexec']);
+
+const NO_SLEEP: Footprint[] = [];
+const NO_KEYS: string[] = [];
+
+function countViolations(observers: readonly Observer[]): number {
+  let n = 0;
+  for (const o of observers) n += o.violations().length;
+  return n;
+}
+
+/** The child's sleep set: the parent's and the earlier siblings' choices that commute with this one. */
+function sleepAfter(parent: readonly Footprint[], siblings: readonly Footprint[], fp: Footprint): Footprint[] {
+  if (!fp.local) return NO_SLEEP;
+  const out: Footprint[] = [];
+  for (const z of parent) if (independent(z, fp)) out.push(z);
+  for (const z of siblings) if (independent(z, fp)) out.push(z);
+  return out;
+}
+
+/** Two choices commute when they act on different CPUs and neither touches anything shared. */
+function independent(a: Footprint, b: Footprint): boolean {
+  return a.actor !== b.actor && a.local && b.local;
+}
+
+class Harness {
+  readonly sim: Simulation;
+  private observers: Observer[] = [];
+  private nonLocal = false;
+  private readonly wanted: ReadonlySet<string> | null;
+
+  constructor(scenario: Scenario, properties: readonly string[]) {
+    this.wanted = properties.length ? new Set(properties) : null;
+    this.sim = new Simulation(scenario, { seed: 0, mode: 'untimed', engine: 'compiled', maxSteps: Number.MAX_SAFE_INTEGER });
+    this.sim.trace$.subscribe((r) => {
+      for (const o of this.observers) o.observe(r);
+      if (NON_LOCAL.has(r.t)) this.nonLocal = true;
+    });
+  }
+
+  freshObservers(): Observer[] {
+    return allObservers().filter((o) => !this.wanted || this.wanted.has(o.property));
+  }
+
+  attach(observers: Observer[]): void {
+    this.observers = observers;
+  }
+
+  /** Take one decision and say what it touched. */
+  decide(pick: number, key: string): Footprint {
+    const actor = this.sim.choiceActor(pick);
+    this.nonLocal = false;
+    this.sim.decide(pick);
+    return { key, actor, local: !this.nonLocal };
+  }
+
+  violations(): { property: string; message: string }[] {
+    return this.observers.flatMap((o) => o.violations());
+  }
+}
+
+/** Explore one scenario. */
+export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult {
+  return opts.strategy === 'exhaustive' ? exhaustive(scenario, opts) : sampled(scenario, opts);
+}
+
+function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
+  const started = performance.now();
+  const h = new Harness(scenario, opts.properties);
+  const rootObservers = h.freshObservers();
+  h.attach(rootObservers);
+  h.sim.header();
+  // Path reconstruction: for each enqueued state, its parent and the pick that led to it.
+  const parent: number[] = [-1];
+  const pickOf: { pick: number; n: number }[] = [{ pick: -1, n: 0 }];
+  const visited = new Map<number, readonly string[]>();
+  const found = new Map<string, Found>();
+  let transitions = 0;
+  let maxDepth = 0;
+  let truncated = false;
+  let lastProgress = started;
+
+  const pathTo = (id: number, last?: { pick: number; n: number }): { pick: number; n: number }[] => {
+    const out: { pick: number; n: number }[] = last ? [last] : [];
+    for (let x = id; x > 0; x = parent[x] as number) out.push(pickOf[x] as { pick: number; n: number });
+    return out.reverse();
+  };
+  const report = (violations: { property: string; message: string }[], id: number, last?: { pick: number; n: number }) => {
+    for (const v of violations) {
+      // One counterexample per kind of violation (the message with its numbers blanked), the first
+      // found, which breadth-first order makes a shortest one.
+      const kind = `${v.property}|${v.message.replace(/\d+/g, '#')}`;
+      if (!found.has(kind) && found.size < MAX_REPORTED) found.set(kind, { ...v, picks: pathTo(id, last) });
+    }
+  };
+
+  const root: Node = { capture: h.sim.capture(), observers: rootObservers, sleep: [], depth: 0, id: 0 };
+  visited.set(hash53(h.sim.stateKey()), NO_KEYS);
+  const queue: Node[] = [root];
+  for (let head = 0; head < queue.length; head++) {
+    const node = queue[head] as Node;
+    queue[head] = undefined as unknown as Node; // let the GC have it
+    h.sim.restoreCapture(node.capture);
+    // poll() writes records only when the run ends here, so the node's own observers can watch it.
+    const observers = node.observers;
+    h.attach(observers);
+    const n = h.sim.poll();
+    if (n === 0) {
+      // The run ended here: end-of-run properties (left in VMX root, reboot never completed).
+      report(h.violations(), node.id);
+      continue;
+    }
+    if (node.depth >= opts.maxDepth) {
+      truncated = true;
+      continue;
+    }
+    const keys = h.sim.choiceKeys();
+    const afterPoll = h.sim.capture();
+    const explored: Footprint[] = [];
+    let fresh = true;
+    for (let i = 0; i < n; i++) {
+      const key = keys[i] as string;
+      if (node.depth === 0 && opts.rootSlice && i % opts.rootSlice.of !== opts.rootSlice.index) continue;
+      if (opts.reduction && node.sleep.some((z) => z.key === key)) continue;
+      if (!fresh) h.sim.restoreCapture(afterPoll);
+      fresh = false;
+      const childObservers = observers.map((o) => o.clone());
+      h.attach(childObservers);
+      const before = countViolations(childObservers);
+      const fp = h.decide(i, key);
+      transitions += 1;
+      const step = { pick: i, n };
+      // A property failed on this step: report the path, and go on: other properties (and other
+      // kinds of failure of this one) may still show further down.
+      if (countViolations(childObservers) > before) report(h.violations().slice(before), node.id, step);
+      const sleep = opts.reduction ? sleepAfter(node.sleep, explored, fp) : NO_SLEEP;
+      explored.push(fp);
+      const key53 = hash53(h.sim.stateKey());
+      const seen = visited.get(key53);
+      let childSleep = sleep;
+      if (seen !== undefined) {
+        // Seen before with sleep set Z0: skip if Z0 ⊆ Z (nothing new to explore), else go again
+        // with Z0 ∩ Z (state caching and sleep sets together, as in Godefroid's algorithm).
+        if (seen.every((k) => sleep.some((z) => z.key === k))) continue;
+        childSleep = sleep.filter((z) => seen.includes(z.key));
+        visited.set(key53, childSleep.map((z) => z.key));
+      } else {
+        if (visited.size >= opts.maxStates) {
+          truncated = true;
+          continue;
+        }
+        visited.set(key53, sleep.length ? sleep.map((z) => z.key) : NO_KEYS);
+      }
+      const id = parent.length;
+      parent.push(node.id);
+      pickOf.push(step);
+      maxDepth = Math.max(maxDepth, node.depth + 1);
+      queue.push({ capture: h.sim.capture(), observers: childObservers, sleep: childSleep, depth: node.depth + 1, id });
+    }
+    const now = performance.now();
+    if (opts.onProgress && now - lastProgress > 500) {
+      lastProgress = now;
+      opts.onProgress({ states: visited.size, transitions, depth: node.depth, frontier: queue.length - head - 1, elapsedMs: now - started });
+    }
+  }
+  return {
+    complete: !truncated,
+    statesVisited: visited.size,
+    transitions,
+    maxDepth,
+    elapsedMs: performance.now() - started,
+    violations: [...found.values()],
+  };
+}
+
+/** Random walks and PCT: complete only if... never: they sample. */
+function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
+  const started = performance.now();
+  const h = new Harness(scenario, opts.properties);
+  const initialObservers = h.freshObservers();
+  h.attach(initialObservers);
+  h.sim.header();
+  const initial = h.sim.capture();
+  const states = new Set<number>();
+  const found = new Map<string, Found>();
+  let transitions = 0;
+  let maxDepth = 0;
+  const rng = new SeededChooser(opts.seed);
+  for (let run = 0; run < opts.runs; run++) {
+    h.sim.restoreCapture(initial);
+    h.attach(initialObservers.map((o) => o.clone()));
+    const picks: { pick: number; n: number }[] = [];
+    // PCT: a random priority per CPU (higher runs first); at d−1 random depths the running CPU drops
+    // to the lowest priorities.
+    const cpus = scenario.machine.cpus;
+    const priority = Array.from({ length: cpus }, (_, i) => i + opts.pctDepth);
+    for (let i = cpus - 1; i > 0; i--) {
+      const j = rng.choose(i + 1);
+      [priority[i], priority[j]] = [priority[j] as number, priority[i] as number];
+    }
+    const changeAt = new Map<number, number>();
+    for (let c = 1; c < opts.pctDepth; c++) changeAt.set(rng.choose(Math.max(1, opts.maxDepth)), c);
+    for (let depth = 0; ; depth++) {
+      const n = h.sim.poll();
+      if (n === 0) break;
+      if (depth >= opts.maxDepth) break;
+      let pick = 0;
+      if (n > 1) {
+        if (opts.strategy === 'random') pick = rng.choose(n);
+        else {
+          let best = -Infinity;
+          for (let i = 0; i < n; i++) {
+            const actor = h.sim.choiceActor(i);
+            const p = actor >= 0 ? (priority[actor] as number) : -1;
+            if (p > best) {
+              best = p;
+              pick = i;
+            }
+          }
+          const change = changeAt.get(depth);
+          const actor = h.sim.choiceActor(pick);
+          if (change !== undefined && actor >= 0) priority[actor] = change - opts.pctDepth;
+        }
+      }
+      picks.push({ pick, n });
+      h.decide(pick, '');
+      transitions += 1;
+      maxDepth = Math.max(maxDepth, depth + 1);
+      states.add(hash53(h.sim.stateKey()));
+    }
+    for (const v of h.violations()) {
+      const kind = `${v.property}|${v.message.replace(/\d+/g, '#')}`;
+      const prior = found.get(kind);
+      if ((!prior && found.size < MAX_REPORTED) || (prior && prior.picks.length > picks.length)) found.set(kind, { ...v, picks: [...picks] });
+    }
+  }
+  return {
+    complete: false,
+    statesVisited: states.size,
+    transitions,
+    maxDepth,
+    elapsedMs: performance.now() - started,
+    violations: [...found.values()],
+  };
+}
