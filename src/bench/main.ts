@@ -16,6 +16,7 @@ import { runBaseline, type BaselineResult } from './baseline.js';
 import { canCollect, collect, fmt, heapUsedMiB, median, now, PeakRss, rssMiB, table } from './measure.js';
 import { checkEmergencyRestart, emergencyRestart, timedEmergencyRestart, type TimedRun } from './scenarios.js';
 import { TraceFile } from './trace-file.js';
+import { exploration } from './exploration.js';
 
 function envInt(name: string, fallback: number): number {
   const v = process.env[name];
@@ -293,6 +294,7 @@ function main(): void {
   const b = baseline(peak);
   targets(sizes, b);
   soak(peak);
+  exploration(peak, out);
   out(`bench done in ${fmt((now() - t0) / 1000, 1)} s`);
 }
 

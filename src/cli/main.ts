@@ -16,10 +16,14 @@ import type { Pick } from '../sim/chooser.js';
 import { ReplayDivergence } from '../sim/chooser.js';
 import { PRESETS, SWITCHES, findPreset, isSwitchName, resolveFeatures } from '../kernel/variants.js';
 import { formatRecord, type TraceRecord } from '../trace/records.js';
-import { readTrace, TraceFileWriter } from '../trace/file.js';
+import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
 import { formatOutcome, formatTimelineRecord } from './format.js';
+import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.js';
+import { EXPLORE_USAGE, ExploreInputError, exploreCommand } from './explore-command.js';
 
 export interface CliIo {
+  /** Whether progress lines can be drawn (stderr is a terminal). */
+  isTty?: boolean;
   stdout(text: string): void;
   stderr(text: string): void;
   readFile(file: string): string;
@@ -27,6 +31,7 @@ export interface CliIo {
 }
 
 export const nodeIo: CliIo = {
+  isTty: process.stderr.isTTY === true,
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   readFile: (f) => fs.readFileSync(f, 'utf8'),
@@ -38,8 +43,15 @@ class InputError extends Error {}
 const USAGE = `usage:
   shootdown run [<scenario file | built-in>] [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                 [--json] [--trace FILE] [--replay TRACE] [--steps]
+${EXPLORE_USAGE.trimEnd()}
   shootdown list                 built-in scenarios
   shootdown kernels              kernel presets and fix switches
+  shootdown view [<trace file | scenario file | built-in>] [--port N | --out DIR] [--seed N] [--kernel PRESET]
+                 [--fix NAME]... [--no-fix NAME]...
+                                 the viewer: statecharts with the active states lit, playback, message sequence
+  shootdown export <actor kind> [--format mermaid|scxml|dot|json] [--root PATH] [--depth N]
+                                 a chart drawn from its machine (kinds: physical-cpu)
+  shootdown export-trace <trace file> [--format mermaid-sequence|json]
 `;
 
 export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise<number> {
@@ -54,6 +66,14 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
       case 'kernels':
         io.stdout(kernelsText());
         return 0;
+      case 'view':
+        return viewCommand(rest, io);
+      case 'export':
+        return exportCommand(rest, io);
+      case 'export-trace':
+        return exportTraceCommand(rest, io);
+      case 'explore':
+        return await exploreCommand(rest, { ...io, isTty: io.isTty ?? false });
       case undefined:
       case 'help':
       case '--help':
@@ -61,10 +81,10 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
         io.stdout(USAGE);
         return command === undefined ? 2 : 0;
       default:
-        throw new InputError(`unknown command '${command}' (expected run, list or kernels)`);
+        throw new InputError(`unknown command '${command}' (expected run, explore, list or kernels)`);
     }
   } catch (e) {
-    if (e instanceof InputError) {
+    if (e instanceof InputError || e instanceof ExploreInputError) {
       io.stderr(`shootdown: ${e.message}\n`);
       return 2;
     }
@@ -99,11 +119,12 @@ function parseSeed(text: string | undefined): number {
   return Number(text);
 }
 
-function loadScenario(name: string, io: CliIo): Scenario {
+function loadScenario(name: string, io: CliIo, cpus?: number): Scenario {
   const builtin = findBuiltin(name);
   if (builtin) {
-    const r = validateScenario(builtin.raw, builtin.id, validationContext);
-    if (!r.ok) throw new Error(`built-in scenario ${builtin.id} is invalid: ${JSON.stringify(r.errors)}`);
+    const raw = cpus === undefined ? builtin.raw : { ...builtin.raw, machine: { ...(builtin.raw.machine as object), cpus } };
+    const r = validateScenario(raw, builtin.id, validationContext);
+    if (!r.ok) throw new InputError(formatError(builtin.id, r.errors[0] as { path: string; message: string }));
     return r.scenario;
   }
   let text: string;
@@ -114,13 +135,27 @@ function loadScenario(name: string, io: CliIo): Scenario {
     const why = code === 'ENOENT' ? 'no such file, and not a built-in scenario (see `shootdown list`)' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
     throw new InputError(`${name}: ${why}`);
   }
-  const r = loadScenarioText(text, name);
+  let r = loadScenarioText(text, name);
+  if (r.ok && cpus !== undefined && cpus !== r.scenario.machine.cpus) {
+    const raw = JSON.parse(text) as { machine: object };
+    r = validateScenario({ ...raw, machine: { ...raw.machine, cpus } }, r.scenario.id, validationContext);
+  }
   if (!r.ok) {
     const first = r.errors[0];
     const more = r.errors.length > 1 ? ` (and ${r.errors.length - 1} more)` : '';
     throw new InputError(`${first ? formatError(name, first) : `${name}: invalid`}${more}`);
   }
   return r.scenario;
+}
+
+/** The kernel a trace was recorded with, as a preset plus the switches that differ from it. */
+function kernelOf(preset: string, switches: readonly string[]): Scenario['kernel'] {
+  const base = findPreset(preset)?.switches ?? [];
+  return {
+    preset,
+    fix: switches.filter((s) => !base.includes(s as never)),
+    noFix: base.filter((s) => !switches.includes(s)),
+  };
 }
 
 function withKernel(scenario: Scenario, preset: string | undefined, fix: string[], noFix: string[]): Scenario {
@@ -162,10 +197,14 @@ function run(args: string[], io: CliIo): number {
   const { values, positionals } = parsed;
   if (positionals.length > 1) throw new InputError(`run takes one scenario, got ${positionals.length}: ${positionals.join(' ')}`);
 
-  let replay: { picks: Pick[]; records: string[]; seed: number; mode: 'timed' | 'untimed'; scenario: string } | null = null;
+  let replay: ReadTrace | null = null;
   if (values.replay !== undefined) replay = loadReplay(values.replay, io);
   const name = positionals[0] ?? replay?.scenario ?? DEFAULT_SCENARIO;
-  let scenario = loadScenario(name, io);
+  // A replay runs the machine the trace was recorded on: its CPU count and its kernel, unless the
+  // command line says otherwise.
+  let scenario = loadScenario(name, io, replay?.cpus);
+  const kernelFlags = values.kernel !== undefined || values.fix !== undefined || values['no-fix'] !== undefined;
+  if (replay && !kernelFlags) scenario = { ...scenario, kernel: kernelOf(replay.preset, replay.switches) };
   scenario = withKernel(scenario, values.kernel, values.fix ?? [], values['no-fix'] ?? []);
   resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
   const seed = replay ? replay.seed : parseSeed(values.seed);
@@ -231,7 +270,7 @@ function kernelDelta(s: Scenario): string {
   return parts.length ? ` (${parts.join(' ')})` : '';
 }
 
-function loadReplay(file: string, io: CliIo): { picks: Pick[]; records: string[]; seed: number; mode: 'timed' | 'untimed'; scenario: string } {
+function loadReplay(file: string, io: CliIo): ReadTrace {
   let text: string;
   try {
     text = io.readFile(file);

@@ -32,6 +32,8 @@ export interface ExploreOptions {
   pctDepth: number;
   /** Sleep-set reduction (exhaustive). */
   reduction: boolean;
+  /** Exhaustive: collect the keys of the states where runs end (to compare reductions). */
+  collectEnds?: boolean;
   /** Exhaustive: explore only these first choices (how workers split the space). */
   rootSlice?: { index: number; of: number };
   onProgress?: (p: Progress) => void;
@@ -59,6 +61,10 @@ export interface ExploreResult {
   maxDepth: number;
   elapsedMs: number;
   violations: Found[];
+  /** With collectEnds: the canonical keys of the end states reached. */
+  ends?: string[];
+  /** When the first violation was found, from the start of the search. */
+  firstViolationMs: number | null;
 }
 
 export const DEFAULT_EXPLORE: Omit<ExploreOptions, 'strategy'> = {
@@ -179,6 +185,8 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const pickOf: { pick: number; n: number }[] = [{ pick: -1, n: 0 }];
   const visited = new Map<number, readonly string[]>();
   const found = new Map<string, Found>();
+  const ends = opts.collectEnds ? new Set<string>() : null;
+  let firstViolationMs: number | null = null;
   let transitions = 0;
   let maxDepth = 0;
   let truncated = false;
@@ -195,6 +203,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       // found, which breadth-first order makes a shortest one.
       const kind = `${v.property}|${v.message.replace(/\d+/g, '#')}`;
       if (!found.has(kind) && found.size < MAX_REPORTED) found.set(kind, { ...v, picks: pathTo(id, last) });
+      firstViolationMs ??= performance.now() - started;
     }
   };
 
@@ -212,6 +221,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     if (n === 0) {
       // The run ended here: end-of-run properties (left in VMX root, reboot never completed).
       report(h.violations(), node.id);
+      if (ends) ends.add(h.sim.stateKey());
       continue;
     }
     if (node.depth >= opts.maxDepth) {
@@ -274,6 +284,8 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     maxDepth,
     elapsedMs: performance.now() - started,
     violations: [...found.values()],
+    firstViolationMs,
+    ...(ends ? { ends: [...ends].sort() } : {}),
   };
 }
 
@@ -289,6 +301,7 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const found = new Map<string, Found>();
   let transitions = 0;
   let maxDepth = 0;
+  let firstViolationMs: number | null = null;
   const rng = new SeededChooser(opts.seed);
   for (let run = 0; run < opts.runs; run++) {
     h.sim.restoreCapture(initial);
@@ -336,6 +349,7 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       const kind = `${v.property}|${v.message.replace(/\d+/g, '#')}`;
       const prior = found.get(kind);
       if ((!prior && found.size < MAX_REPORTED) || (prior && prior.picks.length > picks.length)) found.set(kind, { ...v, picks: [...picks] });
+      firstViolationMs ??= performance.now() - started;
     }
   }
   return {
@@ -345,5 +359,6 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     maxDepth,
     elapsedMs: performance.now() - started,
     violations: [...found.values()],
+    firstViolationMs,
   };
 }

@@ -183,10 +183,16 @@ export class ChartRunner<C, E extends ChartEvent> {
 
   /** Set the configuration to the given active leaves and their ancestors (restoring a capture). */
   loadLeaves(state: ChartState<C>, leaves: readonly number[]): void {
-    state.active.fill(0);
-    const child = state.child ?? new Int16Array(this.nodes.length);
-    child.fill(-1);
+    const child = state.child ?? new Int16Array(this.nodes.length).fill(-1);
     state.child = child;
+    // Clear only what is active now (the current leaves and their ancestors), not the whole chart.
+    const current = state.leaves ?? this.leaves(state).map((n) => n.order);
+    for (const o of current) {
+      for (let n: Node | undefined = this.nodes[o]; n; n = n.parent as Node | undefined) {
+        state.active[n.order] = 0;
+        child[n.order] = -1;
+      }
+    }
     for (const o of leaves) {
       for (let n: Node | undefined = this.nodes[o]; n; n = n.parent as Node | undefined) {
         state.active[n.order] = 1;

@@ -56,6 +56,8 @@ export interface Capture {
   fullReset: boolean;
   kexecCpu: number | null;
   ended: RunEnd | null;
+  keys: (string | null)[];
+  memKey: string | null;
 }
 
 export interface SimulationState {
@@ -144,6 +146,9 @@ export class Simulation {
   private choices = 0;
   private stepItems: (Item | null)[];
   private readonly leafRegion: (Region | null)[];
+  /** Parts of the state key, remembered until the CPU (or shared memory) changes. */
+  private cpuKeys: (string | null)[];
+  private memKey: string | null = null;
   private readonly leafPath: string[];
   private timerItems = new Map<string, Item>();
   private watchers = new Map<string, Set<number>>();
@@ -181,6 +186,7 @@ export class Simulation {
         : new SeededChooser(options.seed);
     this.stepItems = new Array<Item | null>(this.cpuCount).fill(null);
     this.leafRegion = new Array<Region | null>(this.cpuCount).fill(null);
+    this.cpuKeys = new Array<string | null>(this.cpuCount).fill(null);
     this.leafPath = new Array<string>(this.cpuCount).fill('');
     this.watching = new Array<readonly string[]>(this.cpuCount).fill([]);
     this.fired = restoreFrom ? [...restoreFrom.fired] : scenario.script.map(() => false);
@@ -362,10 +368,14 @@ export class Simulation {
       fullReset: this.fullReset,
       kexecCpu: this.kexecCpu,
       ended: this.ended,
+      keys: [...this.cpuKeys],
+      memKey: this.memKey,
     };
   }
 
   restoreCapture(c: Capture): void {
+    this.cpuKeys = [...c.keys];
+    this.memKey = c.memKey;
     this.cpus.restoreCapture?.(c.cpus);
     const m = c.memory;
     this.k.state = {
@@ -401,25 +411,8 @@ export class Simulation {
    */
   stateKey(): string {
     let key = '';
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) {
-      const c = this.cpus.context(cpu);
-      key +=
-        (this.cpus.leafOrders?.(cpu) ?? []).join(',') +
-        '/' +
-        valueKey(c.hw) +
-        valueKey(c.ctx) +
-        valueKey(c.savedIf) +
-        valueKey(c.loadedVmcss) +
-        valueKey(c.walk) +
-        valueKey(c.panicMsg) +
-        `${c.stalled ? 1 : 0}${c.nmiHandled ? 1 : 0}${c.nmiSource}:${c.nmiAction}:${c.irqAction}:${c.irqVector}:${c.nextAp}|`;
-    }
-    const m = this.k.state;
-    key +=
-      `${m.kvm_rebooting ? 1 : 0}${m.crash_ipi_issued}:${m.crashing_cpu}:${m.shootdown_callback}:${m.waiting_for_crash_ipi}:` +
-      `${m.nmi_local.join(',')}:${m.nmi_list_corrupt ? 1 : 0}:${m.nmi_emergency}:${m.stopping_cpu}:${m.panic_cpu}:${m.kexec_lock}:` +
-      `${m.cpus_stopped ? 1 : 0}:${m.reboot_emergency}:${m.online.join('')}:${m.stopMask.join('')}:${m.call_function_pending}:` +
-      `${m.crashKernelCallin.join('')}:${m.die_counter}|`;
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) key += this.cpuKey(cpu);
+    key += this.memoryKey();
     const now = this.agenda.now;
     const pending = this.agenda
       .live()
@@ -428,6 +421,35 @@ export class Simulation {
     key += pending.join(';') + '|' + this.fired.map((f) => (f ? 1 : 0)).join('');
     key += `|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`;
     return key;
+  }
+
+  private cpuKey(cpu: number): string {
+    let k = this.cpuKeys[cpu];
+    if (k) return k;
+    const c = this.cpus.context(cpu);
+    k =
+      (this.cpus.leafOrders?.(cpu) ?? []).join(',') +
+      '/' +
+      valueKey(c.hw) +
+      valueKey(c.ctx) +
+      valueKey(c.savedIf) +
+      valueKey(c.loadedVmcss) +
+      valueKey(c.walk) +
+      valueKey(c.panicMsg) +
+      `${c.stalled ? 1 : 0}${c.nmiHandled ? 1 : 0}${c.nmiSource}:${c.nmiAction}:${c.irqAction}:${c.irqVector}:${c.nextAp}|`;
+    this.cpuKeys[cpu] = k;
+    return k;
+  }
+
+  private memoryKey(): string {
+    if (this.memKey) return this.memKey;
+    const m = this.k.state;
+    this.memKey =
+      `${m.kvm_rebooting ? 1 : 0}${m.crash_ipi_issued}:${m.crashing_cpu}:${m.shootdown_callback}:${m.waiting_for_crash_ipi}:` +
+      `${m.nmi_local.join(',')}:${m.nmi_list_corrupt ? 1 : 0}:${m.nmi_emergency}:${m.stopping_cpu}:${m.panic_cpu}:${m.kexec_lock}:` +
+      `${m.cpus_stopped ? 1 : 0}:${m.reboot_emergency}:${m.online.join('')}:${m.stopMask.join('')}:${m.call_function_pending}:` +
+      `${m.crashKernelCallin.join('')}:${m.die_counter}|`;
+    return this.memKey;
   }
 
   get end(): RunEnd | null {
@@ -526,6 +548,7 @@ export class Simulation {
 
   private send(cpu: number, event: CpuEvent): void {
     this.leafRegion[cpu] = null;
+    this.cpuKeys[cpu] = null;
     this.cpus.send(cpu, event);
   }
 
@@ -648,6 +671,7 @@ export class Simulation {
   }
 
   private memoryWritten(name: WatchedVar, cpu: number, op: string, value: unknown): void {
+    this.memKey = null;
     this.emit({ t: 'mem', ns: this.agenda.now, cpu, name, op, value });
     const set = this.watchers.get(name);
     if (set) for (const w of set) this.dirty.add(w);

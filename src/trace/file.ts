@@ -50,6 +50,9 @@ export class TraceFileWriter {
 export interface ReadTrace {
   seed: number;
   mode: 'timed' | 'untimed';
+  cpus: number;
+  preset: string;
+  switches: string[];
   scenario: string;
   picks: Pick[];
   /** Every line, as written. */
@@ -82,5 +85,15 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
     }
   }
   if (!header) return { ok: false, error: 'empty trace' };
-  return { ok: true, trace: { seed: header.seed, mode: header.mode ?? 'timed', scenario: header.scenario, picks, records } };
+  return { ok: true, trace: {
+      seed: header.seed,
+      mode: header.mode ?? 'timed',
+      cpus: header.cpus,
+      preset: header.preset,
+      switches: header.switches,
+      scenario: header.scenario,
+      picks,
+      records,
+    },
+  };
 }

@@ -1,0 +1,181 @@
+/**
+ * `shootdown explore`: every interleaving of a scenario, checked against the properties; each
+ * violation comes with the shortest run found, written as a trace that `shootdown run --replay`
+ * reproduces. Exit 1 when a property fails, 0 when none does, 2 on bad input.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { findBuiltin } from '../scenarios/builtin.js';
+import { formatError, parseScenarioText, validateScenario } from '../scenarios/validate.js';
+import type { Scenario } from '../scenarios/types.js';
+import { validationContext } from '../sim/catalog.js';
+import { PRESETS, findPreset, isSwitchName } from '../kernel/variants.js';
+import { PROPERTY_NAMES } from '../spec/index.js';
+import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult, type Strategy } from '../explore/explorer.js';
+import { exploreParallel } from '../explore/parallel.js';
+import { confirm } from '../explore/counterexample.js';
+
+export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
+                [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
+                [--seed N] [--runs N] [--pct-depth D] [--no-reduction] [--workers N] [--out DIR] [--json]
+`;
+
+export interface ExploreIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readFile(file: string): string;
+  /** Progress lines go here when it is a terminal. */
+  isTty: boolean;
+}
+
+export class ExploreInputError extends Error {}
+
+function int(name: string, text: string | undefined, min: number, max: number, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new ExploreInputError(`--${name}: expected an integer from ${min} to ${max}, got '${text}'`);
+  }
+  return Number(text);
+}
+
+/** The scenario's raw file (built-in or read), with the machine widened to `cpus` and the kernel set. */
+function load(name: string, io: ExploreIo, cpus: number | null, kernel: { preset?: string; fix: string[]; noFix: string[] }): Scenario {
+  const builtin = findBuiltin(name);
+  let raw: unknown;
+  let id = name;
+  if (builtin) {
+    raw = structuredClone(builtin.raw);
+    id = builtin.id;
+  } else {
+    let text: string;
+    try {
+      text = io.readFile(name);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new ExploreInputError(`${name}: ${code === 'ENOENT' ? 'no such file, and not a built-in scenario (see `shootdown list`)' : (e as Error).message}`);
+    }
+    const parsed = parseScenarioText(text, name, validationContext);
+    if (!parsed.ok) {
+      const first = parsed.errors[0];
+      throw new ExploreInputError(first ? formatError(name, first) : `${name}: invalid`);
+    }
+    raw = JSON.parse(text) as unknown;
+    id = parsed.scenario.id;
+  }
+  const obj = raw as { machine?: { cpus?: number }; kernel?: { preset?: string; fix?: string[]; noFix?: string[] } };
+  if (cpus !== null) obj.machine = { ...(obj.machine ?? {}), cpus };
+  const fix = [...(obj.kernel?.fix ?? []).filter((n) => !kernel.noFix.includes(n)), ...kernel.fix];
+  const noFix = [...(obj.kernel?.noFix ?? []).filter((n) => !kernel.fix.includes(n)), ...kernel.noFix];
+  obj.kernel = { ...(obj.kernel ?? {}), ...(kernel.preset ? { preset: kernel.preset } : {}), fix, noFix };
+  const r = validateScenario(obj, id, validationContext);
+  if (!r.ok) {
+    const first = r.errors[0];
+    throw new ExploreInputError(first ? formatError(name, first) : `${name}: invalid`);
+  }
+  return r.scenario;
+}
+
+export async function exploreCommand(args: string[], io: ExploreIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        cpus: { type: 'string' },
+        kernel: { type: 'string' },
+        fix: { type: 'string', multiple: true },
+        'no-fix': { type: 'string', multiple: true },
+        strategy: { type: 'string' },
+        property: { type: 'string', multiple: true },
+        'max-states': { type: 'string' },
+        'max-depth': { type: 'string' },
+        seed: { type: 'string' },
+        runs: { type: 'string' },
+        'pct-depth': { type: 'string' },
+        'no-reduction': { type: 'boolean' },
+        workers: { type: 'string' },
+        out: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+    });
+  } catch (e) {
+    throw new ExploreInputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new ExploreInputError(`explore takes one scenario (a file or a built-in such as R2), got ${positionals.length}`);
+  const strategy = (values.strategy ?? 'exhaustive') as Strategy;
+  if (!['exhaustive', 'random', 'pct'].includes(strategy)) throw new ExploreInputError(`--strategy: expected exhaustive, random or pct, got '${strategy}'`);
+  if (values.kernel !== undefined && !findPreset(values.kernel)) {
+    throw new ExploreInputError(`--kernel: unknown preset '${values.kernel}' (known: ${PRESETS.map((p) => p.name).join(', ')})`);
+  }
+  for (const [flag, names] of [['--fix', values.fix ?? []], ['--no-fix', values['no-fix'] ?? []]] as const) {
+    for (const n of names) if (!isSwitchName(n)) throw new ExploreInputError(`${flag}: unknown kernel switch '${n}' (see \`shootdown kernels\`)`);
+  }
+  const properties = values.property ?? [];
+  for (const p of properties) {
+    if (!(PROPERTY_NAMES as readonly string[]).includes(p)) throw new ExploreInputError(`--property: unknown property '${p}' (known: ${PROPERTY_NAMES.join(', ')})`);
+  }
+  const cpus = values.cpus === undefined ? null : int('cpus', values.cpus, 1, 64, 2);
+  const workers = int('workers', values.workers, 1, 64, 1);
+  const opts: Omit<ExploreOptions, 'onProgress'> = {
+    ...DEFAULT_EXPLORE,
+    strategy,
+    properties,
+    maxStates: int('max-states', values['max-states'], 1, 1e9, DEFAULT_EXPLORE.maxStates),
+    maxDepth: int('max-depth', values['max-depth'], 1, 1e7, DEFAULT_EXPLORE.maxDepth),
+    seed: int('seed', values.seed, 0, 0xffff_ffff, DEFAULT_EXPLORE.seed),
+    runs: int('runs', values.runs, 1, 1e9, DEFAULT_EXPLORE.runs),
+    pctDepth: int('pct-depth', values['pct-depth'], 1, 100, DEFAULT_EXPLORE.pctDepth),
+    reduction: values['no-reduction'] !== true,
+  };
+  const scenario = load(positionals[0] as string, io, cpus, { preset: values.kernel, fix: values.fix ?? [], noFix: values['no-fix'] ?? [] });
+
+  const progress = (p: { states: number; transitions: number; depth: number; frontier: number; elapsedMs: number }) => {
+    const rate = p.states / Math.max(p.elapsedMs / 1000, 1e-3);
+    io.stderr(`\r${p.states} states, ${Math.round(rate)} states/s, depth ${p.depth}, frontier ${p.frontier}   `);
+  };
+  let result: ExploreResult;
+  if (workers > 1) result = await exploreParallel(scenario, opts, workers);
+  else result = explore(scenario, { ...opts, ...(io.isTty && !values.json ? { onProgress: progress } : {}) });
+  if (io.isTty && !values.json && workers === 1) io.stderr('\n');
+
+  // Every violation is confirmed by replay and written as a trace file.
+  const outDir = values.out ?? 'shootdown-traces';
+  const violations = result.violations.map((v, i) => {
+    const c = confirm(scenario, v);
+    fs.mkdirSync(outDir, { recursive: true });
+    const file = path.join(outDir, `${scenario.id}-${scenario.kernel.preset}-${c.property}-${i + 1}.jsonl`);
+    fs.writeFileSync(`${file}.partial`, c.lines.join('\n') + '\n');
+    fs.renameSync(`${file}.partial`, file);
+    return { property: c.property, message: c.message, traceFile: file, length: c.length };
+  });
+
+  if (values.json) {
+    io.stdout(
+      JSON.stringify(
+        {
+          complete: result.complete,
+          statesVisited: result.statesVisited,
+          transitions: result.transitions,
+          maxDepth: result.maxDepth,
+          elapsedMs: Math.round(result.elapsedMs),
+          violations,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+  } else {
+    const rate = Math.round(result.statesVisited / Math.max(result.elapsedMs / 1000, 1e-3));
+    io.stdout(
+      `${scenario.id} (${scenario.machine.cpus} CPUs, kernel ${scenario.kernel.preset}), ${strategy}${opts.reduction ? ' with sleep sets' : ''}` +
+        `${workers > 1 ? `, ${workers} workers` : ''}: ${result.statesVisited} states, ${result.transitions} transitions, ` +
+        `depth ${result.maxDepth}, ${Math.round(result.elapsedMs)} ms (${rate} states/s), ${result.complete ? 'complete' : 'NOT complete (bounds reached or sampled)'}\n`,
+    );
+    if (violations.length === 0) io.stdout(`no violation of ${properties.length ? properties.join(', ') : 'any property'}\n`);
+    for (const v of violations) io.stdout(`VIOLATION ${v.property}: ${v.message}\n  shortest run found: ${v.length} decisions — shootdown run --replay ${v.traceFile}\n`);
+  }
+  return violations.length > 0 ? 1 : 0;
+}

@@ -1,0 +1,80 @@
+/**
+ * Exploration on several cores (Node worker_threads). Exhaustive search splits the first choice of
+ * the run between workers (each explores its share of the subtrees, with its own visited set), so
+ * the union is the whole space and the verdict is the one worker's; random walks and PCT give each
+ * worker its own seeds. Results merge: complete only if every worker completed, the shortest
+ * counterexample of each kind.
+ */
+import { Worker } from 'node:worker_threads';
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Scenario } from '../scenarios/types.js';
+import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
+
+export interface WorkerJob {
+  scenario: Scenario;
+  opts: Omit<ExploreOptions, 'onProgress'>;
+}
+
+/** The compiled worker script: next to this module in dist/, or dist/ of the checkout under a test runner. */
+function workerScript(): string {
+  const here = new URL('./worker.js', import.meta.url);
+  if (fs.existsSync(fileURLToPath(here))) return fileURLToPath(here);
+  const built = new URL('../../dist/src/explore/worker.js', import.meta.url);
+  if (fs.existsSync(fileURLToPath(built))) return fileURLToPath(built);
+  throw new Error('the compiled explorer worker is missing: run `npm run build`');
+}
+
+export function jobsFor(scenario: Scenario, opts: Omit<ExploreOptions, 'onProgress'>, workers: number): WorkerJob[] {
+  return Array.from({ length: workers }, (_, index) =>
+    opts.strategy === 'exhaustive'
+      ? { scenario, opts: { ...opts, rootSlice: { index, of: workers } } }
+      : {
+          scenario,
+          opts: {
+            ...opts,
+            seed: opts.seed + index * 1_000_003,
+            runs: Math.floor(opts.runs / workers) + (index < opts.runs % workers ? 1 : 0),
+          },
+        },
+  );
+}
+
+export function mergeResults(results: readonly ExploreResult[], elapsedMs: number): ExploreResult {
+  const found = new Map<string, Found>();
+  for (const r of results) {
+    for (const v of r.violations) {
+      const kind = `${v.property}|${v.message.replace(/\d+/g, '#')}`;
+      const prior = found.get(kind);
+      if (!prior || v.picks.length < prior.picks.length) found.set(kind, v);
+    }
+  }
+  return {
+    complete: results.every((r) => r.complete),
+    statesVisited: results.reduce((a, r) => a + r.statesVisited, 0),
+    transitions: results.reduce((a, r) => a + r.transitions, 0),
+    maxDepth: Math.max(0, ...results.map((r) => r.maxDepth)),
+    elapsedMs,
+    firstViolationMs: results.reduce<number | null>((m, r) => (r.firstViolationMs === null ? m : m === null ? r.firstViolationMs : Math.min(m, r.firstViolationMs)), null),
+    violations: [...found.values()].sort((a, b) => a.property.localeCompare(b.property) || a.picks.length - b.picks.length),
+  };
+}
+
+export async function exploreParallel(scenario: Scenario, opts: Omit<ExploreOptions, 'onProgress'>, workers: number): Promise<ExploreResult> {
+  const started = performance.now();
+  const script = workerScript();
+  const results = await Promise.all(
+    jobsFor(scenario, opts, workers).map(
+      (job) =>
+        new Promise<ExploreResult>((resolve, reject) => {
+          const w = new Worker(script, { workerData: job });
+          w.once('message', (r: ExploreResult) => resolve(r));
+          w.once('error', reject);
+          w.once('exit', (code) => {
+            if (code !== 0) reject(new Error(`explorer worker exited with code ${code}`));
+          });
+        }),
+    ),
+  );
+  return mergeResults(results, performance.now() - started);
+}

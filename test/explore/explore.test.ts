@@ -1,0 +1,181 @@
+/**
+ * `shootdown explore` on the races of SEMANTICS §1(c) and §9, with no aiming: the explorer finds
+ * the windows the aimed scenarios of T5 reach by hand, proves their absence once the fixes are on,
+ * and every counterexample it reports replays through `shootdown run --replay`.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main, type CliIo } from '../../src/cli/main.js';
+import { TraceFileWriter } from '../../src/trace/file.js';
+import { DEFAULT_EXPLORE, explore, type ExploreResult } from '../../src/explore/explorer.js';
+import { jobsFor, mergeResults } from '../../src/explore/parallel.js';
+import { validateScenario } from '../../src/scenarios/validate.js';
+import { findBuiltin } from '../../src/scenarios/builtin.js';
+import { validationContext } from '../../src/sim/catalog.js';
+import type { Scenario } from '../../src/scenarios/types.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-explore-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function io() {
+  const out: string[] = [];
+  const err: string[] = [];
+  const cli: CliIo = {
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    readFile: (f) => fs.readFileSync(f, 'utf8'),
+    fs: { open: (f) => new TraceFileWriter(f) },
+  };
+  return { cli, out: () => out.join(''), err: () => err.join('') };
+}
+
+interface Json {
+  complete: boolean;
+  statesVisited: number;
+  violations: { property: string; message: string; traceFile: string; length: number }[];
+}
+
+async function exploreJson(args: string[]): Promise<{ code: number; json: Json }> {
+  const t = io();
+  const code = await main(['explore', ...args, '--json', '--out', dir], t.cli);
+  return { code, json: JSON.parse(t.out()) as Json };
+}
+
+function race(id: string, preset: string, cpus: number): Scenario {
+  const b = findBuiltin(id);
+  if (!b) throw new Error(id);
+  const r = validateScenario({ ...b.raw, machine: { cpus }, kernel: { preset } }, b.id, validationContext);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.scenario;
+}
+
+/** Each reported trace replays, through the ordinary run command, to the same violation. */
+async function replaysTo(v: Json['violations'][number]): Promise<void> {
+  const t = io();
+  expect(await main(['run', '--replay', v.traceFile, '--json'], t.cli), t.err()).toBe(0);
+  const outcome = (JSON.parse(t.out()) as { outcome: { violations: { property: string; message: string }[] } }).outcome;
+  expect(outcome.violations).toContainEqual({ property: v.property, message: v.message });
+}
+
+describe('explore R2: emergency restart on CPU0 against a kdump panic on CPU1, nothing aimed', () => {
+  it('v5.11: finds the kvm_spurious_fault BUG and the missing ack; each trace replays to its violation (exit 1)', async () => {
+    const { code, json } = await exploreJson(['R2', '--kernel', 'v5.11']);
+    expect(code).toBe(1);
+    expect(json.complete).toBe(true);
+    const bug = json.violations.find((v) => v.property === 'no-kernel-bug' && /VMCLEAR #UD in nmi context → kernel BUG/.test(v.message));
+    const ack = json.violations.find((v) => v.property === 'shootdown-acked');
+    expect(bug).toBeDefined();
+    expect(ack).toBeDefined();
+    for (const v of json.violations) await replaysTo(v);
+  });
+
+  it('v5.10 with CPU0\'s loaded-VMCS list empty: finds the VMXOFF oops (no fixup in E0)', async () => {
+    const { code, json } = await exploreJson(['R2-novmcs', '--kernel', 'v5.10']);
+    expect(code).toBe(1);
+    const oops = json.violations.find((v) => v.property === 'no-kernel-bug' && /VMXOFF #UD in nmi context → oops/.test(v.message));
+    expect(oops).toBeDefined();
+    await replaysTo(oops as Json['violations'][number]);
+  });
+
+  it.each([2, 3])('mainline, %i CPUs, --property no-kernel-bug: complete, no violation (exit 0)', async (cpus) => {
+    const { code, json } = await exploreJson(['R2', '--kernel', 'mainline', '--cpus', String(cpus), '--property', 'no-kernel-bug']);
+    expect(json).toMatchObject({ complete: true, violations: [] });
+    expect(code).toBe(0);
+  });
+
+  it('mainline, 3 CPUs, --property shootdown-acked: the counter-reset timeout of SEMANTICS §9 item 2, with no fault at all', async () => {
+    const { json } = await exploreJson(['R2', '--kernel', 'mainline', '--cpus', '3', '--property', 'shootdown-acked']);
+    const reset = json.violations.find((v) => /the counter was overwritten/.test(v.message));
+    expect(reset).toBeDefined();
+    await replaysTo(reset as Json['violations'][number]);
+    const t = io();
+    await main(['run', '--replay', (reset as Json['violations'][number]).traceFile, '--json'], t.cli);
+    expect((JSON.parse(t.out()) as { outcome: { faults: unknown[] } }).outcome.faults).toEqual([]);
+  });
+
+  it('mainline, 2 CPUs, --property shootdown-acked: no counter-reset timeout; the one timeout is the kdump CPU kexecing before the restart\'s NMI reaches it (§9 item 3)', async () => {
+    const { json } = await exploreJson(['R2', '--kernel', 'mainline', '--cpus', '2', '--property', 'shootdown-acked']);
+    expect(json.complete).toBe(true);
+    expect(json.violations.some((v) => /the counter was overwritten/.test(v.message))).toBe(false);
+    for (const v of json.violations) {
+      expect(v.message).toBe('CPU 0 waited 1000 ms for its NMI shootdown: no ack from CPU 1');
+      const trace = fs.readFileSync(v.traceFile, 'utf8');
+      expect(trace).toContain('"what":"shootdown-refused"');
+      expect(trace).toMatch(/"t":"kexec","ns":\d+,"cpu":1/);
+    }
+  });
+});
+
+describe('explore R1: the double shootdown', () => {
+  it('v5.11: the second registration of the crash NMI handler is found', async () => {
+    const { code, json } = await exploreJson(['R1', '--kernel', 'v5.11']);
+    expect(code).toBe(1);
+    expect(json.violations.some((v) => /list_add double add/.test(v.message))).toBe(true);
+  });
+
+  it('mainline: nothing', async () => {
+    const { code, json } = await exploreJson(['R1', '--kernel', 'mainline']);
+    expect(json).toMatchObject({ complete: true, violations: [] });
+    expect(code).toBe(0);
+  });
+});
+
+describe('reduction and determinism', () => {
+  it.each([
+    ['R2', 'v5.11'],
+    ['R2', 'mainline'],
+    ['R1', 'v5.10'],
+  ])('%s on %s: sleep sets reach the same end states as the full search, with fewer transitions', (id, preset) => {
+    const s = race(id, preset, 2);
+    const full = explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', reduction: false, collectEnds: true });
+    const reduced = explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', reduction: true, collectEnds: true });
+    expect(full.complete && reduced.complete).toBe(true);
+    expect(reduced.ends).toEqual(full.ends);
+    expect(reduced.transitions).toBeLessThanOrEqual(full.transitions);
+    const kinds = (r: ExploreResult) => r.violations.map((v) => `${v.property}|${v.message}`).sort();
+    expect(kinds(reduced)).toEqual(kinds(full));
+  });
+
+  it.each(['random', 'pct'] as const)('%s: the same seed gives the same result', (strategy) => {
+    const s = race('R2', 'v5.11', 3);
+    const a = explore(s, { ...DEFAULT_EXPLORE, strategy, runs: 40, seed: 9 });
+    const b = explore(s, { ...DEFAULT_EXPLORE, strategy, runs: 40, seed: 9 });
+    expect({ ...b, elapsedMs: 0 }).toEqual({ ...a, elapsedMs: 0 });
+    expect(a.violations.length).toBeGreaterThan(0);
+  });
+
+  it('exhaustive split into worker shares: the merged verdict is the single search\'s', () => {
+    const s = race('R2', 'v5.11', 2);
+    const one = explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive' });
+    const shares = jobsFor(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive' }, 2).map((j) => explore(j.scenario, j.opts));
+    const merged = mergeResults(shares, 0);
+    const kinds = (r: ExploreResult) => [...new Set(r.violations.map((v) => `${v.property}|${v.message.replace(/\d+/g, '#')}`))].sort();
+    expect(merged.complete).toBe(one.complete);
+    expect(kinds(merged)).toEqual(kinds(one));
+  });
+
+  it('--workers 2 on real worker threads gives the same verdict as one worker', async () => {
+    const a = await exploreJson(['R2', '--kernel', 'v5.11']);
+    const b = await exploreJson(['R2', '--kernel', 'v5.11', '--workers', '2']);
+    expect(b.code).toBe(a.code);
+    expect(b.json.complete).toBe(a.json.complete);
+    const kinds = (j: Json) => [...new Set(j.violations.map((v) => `${v.property}|${v.message.replace(/\d+/g, '#')}`))].sort();
+    expect(kinds(b.json)).toEqual(kinds(a.json));
+  });
+});
+
+describe('explore: bad input → exit 2', () => {
+  it.each([
+    [['nowhere.json'], /nowhere\.json: no such file/],
+    [['R2', '--property', 'nope'], /--property: unknown property 'nope'/],
+    [['R2', '--cpus', '0'], /--cpus: expected an integer from 1 to 64/],
+    [['R2', '--strategy', 'dfs'], /--strategy: expected exhaustive, random or pct/],
+    [['R2', '--kernel', 'v2.6'], /--kernel: unknown preset 'v2\.6'/],
+  ])('%j', async (args, message) => {
+    const t = io();
+    expect(await main(['explore', ...args], t.cli)).toBe(2);
+    expect(t.err()).toMatch(message);
+  });
+});
