@@ -6,11 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { findBuiltin } from '../scenarios/builtin.js';
-import { formatError, parseScenarioText, validateScenario } from '../scenarios/validate.js';
-import type { Scenario } from '../scenarios/types.js';
-import { validationContext } from '../sim/catalog.js';
-import { PRESETS, findPreset, isSwitchName } from '../kernel/variants.js';
+import { InputError, loadScenario, withKernel } from './scenario-args.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult, type Strategy } from '../explore/explorer.js';
 import { exploreParallel } from '../explore/parallel.js';
@@ -29,51 +25,12 @@ export interface ExploreIo {
   isTty: boolean;
 }
 
-export class ExploreInputError extends Error {}
-
 function int(name: string, text: string | undefined, min: number, max: number, fallback: number): number {
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new ExploreInputError(`--${name}: expected an integer from ${min} to ${max}, got '${text}'`);
+    throw new InputError(`--${name}: expected an integer from ${min} to ${max}, got '${text}'`);
   }
   return Number(text);
-}
-
-/** The scenario's raw file (built-in or read), with the machine widened to `cpus` and the kernel set. */
-function load(name: string, io: ExploreIo, cpus: number | null, kernel: { preset?: string; fix: string[]; noFix: string[] }): Scenario {
-  const builtin = findBuiltin(name);
-  let raw: unknown;
-  let id = name;
-  if (builtin) {
-    raw = structuredClone(builtin.raw);
-    id = builtin.id;
-  } else {
-    let text: string;
-    try {
-      text = io.readFile(name);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new ExploreInputError(`${name}: ${code === 'ENOENT' ? 'no such file, and not a built-in scenario (see `shootdown list`)' : (e as Error).message}`);
-    }
-    const parsed = parseScenarioText(text, name, validationContext);
-    if (!parsed.ok) {
-      const first = parsed.errors[0];
-      throw new ExploreInputError(first ? formatError(name, first) : `${name}: invalid`);
-    }
-    raw = JSON.parse(text) as unknown;
-    id = parsed.scenario.id;
-  }
-  const obj = raw as { machine?: { cpus?: number }; kernel?: { preset?: string; fix?: string[]; noFix?: string[] } };
-  if (cpus !== null) obj.machine = { ...(obj.machine ?? {}), cpus };
-  const fix = [...(obj.kernel?.fix ?? []).filter((n) => !kernel.noFix.includes(n)), ...kernel.fix];
-  const noFix = [...(obj.kernel?.noFix ?? []).filter((n) => !kernel.fix.includes(n)), ...kernel.noFix];
-  obj.kernel = { ...(obj.kernel ?? {}), ...(kernel.preset ? { preset: kernel.preset } : {}), fix, noFix };
-  const r = validateScenario(obj, id, validationContext);
-  if (!r.ok) {
-    const first = r.errors[0];
-    throw new ExploreInputError(first ? formatError(name, first) : `${name}: invalid`);
-  }
-  return r.scenario;
 }
 
 export async function exploreCommand(args: string[], io: ExploreIo): Promise<number> {
@@ -101,21 +58,15 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
       },
     });
   } catch (e) {
-    throw new ExploreInputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
+    throw new InputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
   }
   const { values, positionals } = parsed;
-  if (positionals.length !== 1) throw new ExploreInputError(`explore takes one scenario (a file or a built-in such as R2), got ${positionals.length}`);
+  if (positionals.length !== 1) throw new InputError(`explore takes one scenario (a file or a built-in such as R2), got ${positionals.length}`);
   const strategy = (values.strategy ?? 'exhaustive') as Strategy;
-  if (!['exhaustive', 'random', 'pct'].includes(strategy)) throw new ExploreInputError(`--strategy: expected exhaustive, random or pct, got '${strategy}'`);
-  if (values.kernel !== undefined && !findPreset(values.kernel)) {
-    throw new ExploreInputError(`--kernel: unknown preset '${values.kernel}' (known: ${PRESETS.map((p) => p.name).join(', ')})`);
-  }
-  for (const [flag, names] of [['--fix', values.fix ?? []], ['--no-fix', values['no-fix'] ?? []]] as const) {
-    for (const n of names) if (!isSwitchName(n)) throw new ExploreInputError(`${flag}: unknown kernel switch '${n}' (see \`shootdown kernels\`)`);
-  }
+  if (!['exhaustive', 'random', 'pct'].includes(strategy)) throw new InputError(`--strategy: expected exhaustive, random or pct, got '${strategy}'`);
   const properties = values.property ?? [];
   for (const p of properties) {
-    if (!(PROPERTY_NAMES as readonly string[]).includes(p)) throw new ExploreInputError(`--property: unknown property '${p}' (known: ${PROPERTY_NAMES.join(', ')})`);
+    if (!(PROPERTY_NAMES as readonly string[]).includes(p)) throw new InputError(`--property: unknown property '${p}' (known: ${PROPERTY_NAMES.join(', ')})`);
   }
   const cpus = values.cpus === undefined ? null : int('cpus', values.cpus, 1, 64, 2);
   const workers = int('workers', values.workers, 1, 64, 1);
@@ -130,7 +81,7 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
     pctDepth: int('pct-depth', values['pct-depth'], 1, 100, DEFAULT_EXPLORE.pctDepth),
     reduction: values['no-reduction'] !== true,
   };
-  const scenario = load(positionals[0] as string, io, cpus, { preset: values.kernel, fix: values.fix ?? [], noFix: values['no-fix'] ?? [] });
+  const scenario = withKernel(loadScenario(positionals[0] as string, io.readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
 
   const progress = (p: { states: number; transitions: number; depth: number; frontier: number; elapsedMs: number }) => {
     const rate = p.states / Math.max(p.elapsedMs / 1000, 1e-3);

@@ -7,19 +7,18 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { BUILTIN_SCENARIOS, findBuiltin, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
-import { formatError, validateScenario } from '../scenarios/validate.js';
+import { BUILTIN_SCENARIOS, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
-import { loadScenarioText, validationContext } from '../sim/catalog.js';
 import { runScenario } from '../sim/run.js';
 import type { Pick } from '../sim/chooser.js';
 import { ReplayDivergence } from '../sim/chooser.js';
-import { PRESETS, SWITCHES, findPreset, isSwitchName, resolveFeatures } from '../kernel/variants.js';
+import { PRESETS, SWITCHES, resolveFeatures } from '../kernel/variants.js';
 import { formatRecord, type TraceRecord } from '../trace/records.js';
 import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
 import { formatOutcome, formatTimelineRecord } from './format.js';
 import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.js';
-import { EXPLORE_USAGE, ExploreInputError, exploreCommand } from './explore-command.js';
+import { EXPLORE_USAGE, exploreCommand } from './explore-command.js';
+import { InputError, kernelOf, loadScenario, withKernel } from './scenario-args.js';
 
 export interface CliIo {
   /** Whether progress lines can be drawn (stderr is a terminal). */
@@ -37,8 +36,6 @@ export const nodeIo: CliIo = {
   readFile: (f) => fs.readFileSync(f, 'utf8'),
   fs: { open: (f) => new TraceFileWriter(f) },
 };
-
-class InputError extends Error {}
 
 const USAGE = `usage:
   shootdown run [<scenario file | built-in>] [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
@@ -84,7 +81,7 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
         throw new InputError(`unknown command '${command}' (expected run, explore, list or kernels)`);
     }
   } catch (e) {
-    if (e instanceof InputError || e instanceof ExploreInputError) {
+    if (e instanceof InputError) {
       io.stderr(`shootdown: ${e.message}\n`);
       return 2;
     }
@@ -119,61 +116,6 @@ function parseSeed(text: string | undefined): number {
   return Number(text);
 }
 
-function loadScenario(name: string, io: CliIo, cpus?: number): Scenario {
-  const builtin = findBuiltin(name);
-  if (builtin) {
-    const raw = cpus === undefined ? builtin.raw : { ...builtin.raw, machine: { ...(builtin.raw.machine as object), cpus } };
-    const r = validateScenario(raw, builtin.id, validationContext);
-    if (!r.ok) throw new InputError(formatError(builtin.id, r.errors[0] as { path: string; message: string }));
-    return r.scenario;
-  }
-  let text: string;
-  try {
-    text = io.readFile(name);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file, and not a built-in scenario (see `shootdown list`)' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
-    throw new InputError(`${name}: ${why}`);
-  }
-  let r = loadScenarioText(text, name);
-  if (r.ok && cpus !== undefined && cpus !== r.scenario.machine.cpus) {
-    const raw = JSON.parse(text) as { machine: object };
-    r = validateScenario({ ...raw, machine: { ...raw.machine, cpus } }, r.scenario.id, validationContext);
-  }
-  if (!r.ok) {
-    const first = r.errors[0];
-    const more = r.errors.length > 1 ? ` (and ${r.errors.length - 1} more)` : '';
-    throw new InputError(`${first ? formatError(name, first) : `${name}: invalid`}${more}`);
-  }
-  return r.scenario;
-}
-
-/** The kernel a trace was recorded with, as a preset plus the switches that differ from it. */
-function kernelOf(preset: string, switches: readonly string[]): Scenario['kernel'] {
-  const base = findPreset(preset)?.switches ?? [];
-  return {
-    preset,
-    fix: switches.filter((s) => !base.includes(s as never)),
-    noFix: base.filter((s) => !switches.includes(s)),
-  };
-}
-
-function withKernel(scenario: Scenario, preset: string | undefined, fix: string[], noFix: string[]): Scenario {
-  if (preset !== undefined && !findPreset(preset)) {
-    throw new InputError(`--kernel: unknown preset '${preset}' (known: ${PRESETS.map((p) => p.name).join(', ')})`);
-  }
-  for (const [flag, names] of [['--fix', fix], ['--no-fix', noFix]] as const) {
-    for (const n of names) if (!isSwitchName(n)) throw new InputError(`${flag}: unknown kernel switch '${n}' (see \`shootdown kernels\`)`);
-  }
-  for (const n of fix) if (noFix.includes(n)) throw new InputError(`--fix and --no-fix both name '${n}'`);
-  const kernel = {
-    preset: preset ?? scenario.kernel.preset,
-    fix: [...scenario.kernel.fix.filter((n) => !noFix.includes(n)), ...fix],
-    noFix: [...scenario.kernel.noFix.filter((n) => !fix.includes(n)), ...noFix],
-  };
-  return { ...scenario, kernel };
-}
-
 function run(args: string[], io: CliIo): number {
   let parsed;
   try {
@@ -202,7 +144,7 @@ function run(args: string[], io: CliIo): number {
   const name = positionals[0] ?? replay?.scenario ?? DEFAULT_SCENARIO;
   // A replay runs the machine the trace was recorded on: its CPU count and its kernel, unless the
   // command line says otherwise.
-  let scenario = loadScenario(name, io, replay?.cpus);
+  let scenario = loadScenario(name, io.readFile, replay?.cpus);
   const kernelFlags = values.kernel !== undefined || values.fix !== undefined || values['no-fix'] !== undefined;
   if (replay && !kernelFlags) scenario = { ...scenario, kernel: kernelOf(replay.preset, replay.switches) };
   scenario = withKernel(scenario, values.kernel, values.fix ?? [], values['no-fix'] ?? []);

@@ -1,0 +1,72 @@
+/**
+ * What every command that takes a scenario shares: the one-line input error, loading a built-in
+ * or a file (optionally widened to N CPUs), and applying --kernel / --fix / --no-fix.
+ */
+import { findBuiltin } from '../scenarios/builtin.js';
+import { formatError, validateScenario } from '../scenarios/validate.js';
+import type { Scenario } from '../scenarios/types.js';
+import { loadScenarioText, validationContext } from '../sim/catalog.js';
+import { PRESETS, findPreset, isSwitchName } from '../kernel/variants.js';
+
+/** Bad input: the command prints `shootdown: <message>` and exits 2. */
+export class InputError extends Error {}
+
+/** A built-in by id or name, or a scenario file; `cpus` widens (or narrows) the machine. */
+export function loadScenario(name: string, readFile: (file: string) => string, cpus?: number): Scenario {
+  const builtin = findBuiltin(name);
+  if (builtin) {
+    const raw = cpus === undefined ? builtin.raw : { ...builtin.raw, machine: { ...(builtin.raw.machine as object), cpus } };
+    const r = validateScenario(raw, builtin.id, validationContext);
+    if (!r.ok) throw new InputError(formatError(builtin.id, r.errors[0] as { path: string; message: string }));
+    return r.scenario;
+  }
+  let text: string;
+  try {
+    text = readFile(name);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'no such file, and not a built-in scenario (see `shootdown list`)' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new InputError(`${name}: ${why}`);
+  }
+  let r = loadScenarioText(text, name);
+  if (r.ok && cpus !== undefined && cpus !== r.scenario.machine.cpus) {
+    const raw = JSON.parse(text) as { machine: object };
+    r = validateScenario({ ...raw, machine: { ...raw.machine, cpus } }, r.scenario.id, validationContext);
+  }
+  if (!r.ok) {
+    const first = r.errors[0];
+    const more = r.errors.length > 1 ? ` (and ${r.errors.length - 1} more)` : '';
+    throw new InputError(`${first ? formatError(name, first) : `${name}: invalid`}${more}`);
+  }
+  return r.scenario;
+}
+
+/** --kernel, --fix and --no-fix on top of the scenario's own kernel. */
+export function withKernel(scenario: Scenario, preset: string | undefined, fix: readonly string[], noFix: readonly string[]): Scenario {
+  if (preset !== undefined && !findPreset(preset)) {
+    throw new InputError(`--kernel: unknown preset '${preset}' (known: ${PRESETS.map((p) => p.name).join(', ')})`);
+  }
+  for (const [flag, names] of [['--fix', fix], ['--no-fix', noFix]] as const) {
+    for (const n of names) if (!isSwitchName(n)) throw new InputError(`${flag}: unknown kernel switch '${n}' (see \`shootdown kernels\`)`);
+  }
+  for (const n of fix) if (noFix.includes(n)) throw new InputError(`--fix and --no-fix both name '${n}'`);
+  return {
+    ...scenario,
+    kernel: {
+      preset: preset ?? scenario.kernel.preset,
+      fix: [...scenario.kernel.fix.filter((n) => !noFix.includes(n)), ...fix],
+      noFix: [...scenario.kernel.noFix.filter((n) => !fix.includes(n)), ...noFix],
+    },
+  };
+}
+
+/** The kernel a trace was recorded with, as a preset plus the switches that differ from it. */
+export function kernelOf(preset: string, switches: readonly string[]): Scenario['kernel'] {
+  const base = findPreset(preset)?.switches ?? [];
+  return {
+    preset,
+    fix: switches.filter((s) => !base.includes(s as never)),
+    noFix: base.filter((s) => !switches.includes(s)),
+  };
+}
