@@ -143,9 +143,28 @@ class Harness {
     this.wanted = properties.length ? new Set(properties) : null;
     this.sim = new Simulation(scenario, { seed: 0, mode: 'untimed', engine: 'compiled', maxSteps: Number.MAX_SAFE_INTEGER });
     this.sim.trace$.subscribe((r) => {
-      for (const o of this.observers) o.observe(r);
+      const obs = this.observers;
+      for (let i = 0; i < obs.length; i++) {
+        const o = obs[i] as Observer;
+        if (!o.reads.includes(r.t)) continue;
+        // Copy on write: a path shares its parent's observers until a record changes one.
+        if (!this.owned[i]) {
+          obs[i] = o.clone();
+          this.owned[i] = true;
+        }
+        (obs[i] as Observer).observe(r);
+      }
       if (NON_LOCAL.has(r.t)) this.nonLocal = true;
     });
+  }
+
+  private owned: boolean[] = [];
+
+  /** Watch with the given observers, copying each one the first time a record would change it. */
+  fork(observers: readonly Observer[]): Observer[] {
+    this.observers = [...observers];
+    this.owned = this.observers.map(() => false);
+    return this.observers;
   }
 
   freshObservers(): Observer[] {
@@ -154,6 +173,7 @@ class Harness {
 
   attach(observers: Observer[]): void {
     this.observers = observers;
+    this.owned = observers.map(() => true);
   }
 
   /** Take one decision and say what it touched. */
@@ -214,9 +234,8 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     const node = queue[head] as Node;
     queue[head] = undefined as unknown as Node; // let the GC have it
     h.sim.restoreCapture(node.capture);
-    // poll() writes records only when the run ends here, so the node's own observers can watch it.
-    const observers = node.observers;
-    h.attach(observers);
+    // Observers are shared between paths until a record changes one (see Harness.fork).
+    const observers = h.fork(node.observers);
     const n = h.sim.poll();
     if (n === 0) {
       // The run ended here: end-of-run properties (left in VMX root, reboot never completed).
@@ -238,8 +257,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       if (opts.reduction && node.sleep.some((z) => z.key === key)) continue;
       if (!fresh) h.sim.restoreCapture(afterPoll);
       fresh = false;
-      const childObservers = observers.map((o) => o.clone());
-      h.attach(childObservers);
+      const childObservers = h.fork(observers);
       const before = countViolations(childObservers);
       const fp = h.decide(i, key);
       transitions += 1;
@@ -305,7 +323,7 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const rng = new SeededChooser(opts.seed);
   for (let run = 0; run < opts.runs; run++) {
     h.sim.restoreCapture(initial);
-    h.attach(initialObservers.map((o) => o.clone()));
+    h.fork(initialObservers);
     const picks: { pick: number; n: number }[] = [];
     // PCT: a random priority per CPU (higher runs first); at d−1 random depths the running CPU drops
     // to the lowest priorities.
