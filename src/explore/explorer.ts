@@ -92,20 +92,6 @@ interface Node {
   id: number;
 }
 
-/** cyrb53: a fast 53-bit string hash; the visited set keys on it. */
-export function hash53(str: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < str.length; i++) {
-    const ch = str.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
-
 const MAX_REPORTED = 32;
 
 const NON_LOCAL = new Set<TraceRecord['t']>(['mem', 'send', 'script', 'reset', 'kexec']);
@@ -228,7 +214,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   };
 
   const root: Node = { capture: h.sim.capture(), observers: rootObservers, sleep: [], depth: 0, id: 0 };
-  visited.set(hash53(h.sim.stateKey()), NO_KEYS);
+  visited.set(h.sim.stateHash(), NO_KEYS);
   const queue: Node[] = [root];
   for (let head = 0; head < queue.length; head++) {
     const node = queue[head] as Node;
@@ -267,7 +253,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       if (countViolations(childObservers) > before) report(h.violations().slice(before), node.id, step);
       const sleep = opts.reduction ? sleepAfter(node.sleep, explored, fp) : NO_SLEEP;
       explored.push(fp);
-      const key53 = hash53(h.sim.stateKey());
+      const key53 = h.sim.stateHash();
       const seen = visited.get(key53);
       let childSleep = sleep;
       if (seen !== undefined) {
@@ -361,7 +347,7 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       h.decide(pick, '');
       transitions += 1;
       maxDepth = Math.max(maxDepth, depth + 1);
-      states.add(hash53(h.sim.stateKey()));
+      states.add(h.sim.stateHash());
     }
     for (const v of h.violations()) {
       const kind = `${v.property}|${v.message.replace(/\d+/g, '#')}`;

@@ -57,7 +57,9 @@ export interface Capture {
   kexecCpu: number | null;
   ended: RunEnd | null;
   keys: (string | null)[];
+  hashes: number[];
   memKey: string | null;
+  memHash: number;
 }
 
 export interface SimulationState {
@@ -90,6 +92,27 @@ function valueKey(v: object): string {
     valueKeys.set(v, k);
   }
   return k;
+}
+
+/** cyrb53: a fast 53-bit string hash. */
+export function hash53(str: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < str.length; i++) {
+    const ch = str.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
+/** Fold a 53-bit hash into another (order matters). */
+function mix(h: number, x: number): number {
+  const lo = Math.imul((h >>> 0) ^ (x >>> 0), 0x85ebca6b) >>> 0;
+  const hi = Math.imul(Math.floor(h / 4294967296) ^ Math.floor(x / 4294967296) ^ (lo >>> 13), 0xc2b2ae35) & 0x1fffff;
+  return hi * 4294967296 + (Math.imul(lo ^ (hi << 5), 0x27d4eb2f) >>> 0);
 }
 
 /** Build the per-CPU inputs of a scenario: architectural state from the initial settings. */
@@ -148,7 +171,9 @@ export class Simulation {
   private readonly leafRegion: (Region | null)[];
   /** Parts of the state key, remembered until the CPU (or shared memory) changes. */
   private cpuKeys: (string | null)[];
+  private cpuHashes: number[];
   private memKey: string | null = null;
+  private memHash = 0;
   private readonly leafPath: string[];
   private timerItems = new Map<string, Item>();
   private watchers = new Map<string, Set<number>>();
@@ -187,6 +212,7 @@ export class Simulation {
     this.stepItems = new Array<Item | null>(this.cpuCount).fill(null);
     this.leafRegion = new Array<Region | null>(this.cpuCount).fill(null);
     this.cpuKeys = new Array<string | null>(this.cpuCount).fill(null);
+    this.cpuHashes = new Array<number>(this.cpuCount).fill(0);
     this.leafPath = new Array<string>(this.cpuCount).fill('');
     this.watching = new Array<readonly string[]>(this.cpuCount).fill([]);
     this.fired = restoreFrom ? [...restoreFrom.fired] : scenario.script.map(() => false);
@@ -369,13 +395,17 @@ export class Simulation {
       kexecCpu: this.kexecCpu,
       ended: this.ended,
       keys: [...this.cpuKeys],
+      hashes: [...this.cpuHashes],
       memKey: this.memKey,
+      memHash: this.memHash,
     };
   }
 
   restoreCapture(c: Capture): void {
     this.cpuKeys = [...c.keys];
+    this.cpuHashes = [...c.hashes];
     this.memKey = c.memKey;
+    this.memHash = c.memHash;
     this.cpus.restoreCapture?.(c.cpus);
     const m = c.memory;
     this.k.state = {
@@ -423,6 +453,28 @@ export class Simulation {
     return key;
   }
 
+  /**
+   * A 53-bit hash of stateKey(), combined from hashes of its parts that are remembered while the
+   * part does not change: only the CPU that moved and the pending list are hashed again.
+   */
+  stateHash(): number {
+    let h = 0x9e3779b9;
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) {
+      this.cpuKey(cpu);
+      h = mix(h, this.cpuHashes[cpu] as number);
+    }
+    this.memoryKey();
+    h = mix(h, this.memHash);
+    const now = this.agenda.now;
+    const pending = this.agenda
+      .live()
+      .map((i) => (i.kind === 'timer' ? `${this.itemKey(i)}@${i.time - now}` : this.itemKey(i)))
+      .sort()
+      .join(';');
+    const rest = `${pending}|${this.fired.map((f) => (f ? 1 : 0)).join('')}|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`;
+    return mix(h, hash53(rest));
+  }
+
   private cpuKey(cpu: number): string {
     let k = this.cpuKeys[cpu];
     if (k) return k;
@@ -438,6 +490,7 @@ export class Simulation {
       valueKey(c.panicMsg) +
       `${c.stalled ? 1 : 0}${c.nmiHandled ? 1 : 0}${c.nmiSource}:${c.nmiAction}:${c.irqAction}:${c.irqVector}:${c.nextAp}|`;
     this.cpuKeys[cpu] = k;
+    this.cpuHashes[cpu] = hash53(k);
     return k;
   }
 
@@ -449,6 +502,7 @@ export class Simulation {
       `${m.nmi_local.join(',')}:${m.nmi_list_corrupt ? 1 : 0}:${m.nmi_emergency}:${m.stopping_cpu}:${m.panic_cpu}:${m.kexec_lock}:` +
       `${m.cpus_stopped ? 1 : 0}:${m.reboot_emergency}:${m.online.join('')}:${m.stopMask.join('')}:${m.call_function_pending}:` +
       `${m.crashKernelCallin.join('')}:${m.die_counter}|`;
+    this.memHash = hash53(this.memKey);
     return this.memKey;
   }
 
