@@ -78,7 +78,7 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
         io.stdout(USAGE);
         return command === undefined ? 2 : 0;
       default:
-        throw new InputError(`unknown command '${command}' (expected run, explore, list or kernels)`);
+        throw new InputError(`unknown command '${command}' (expected run, explore, view, export, export-trace, list or kernels)`);
     }
   } catch (e) {
     if (e instanceof InputError) {

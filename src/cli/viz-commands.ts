@@ -1,0 +1,236 @@
+/**
+ * `shootdown view`, `shootdown export` and `shootdown export-trace`. Each returns the exit status
+ * the way `main()` does: 0 when done, 2 for bad input with one line on stderr naming it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { CliIo } from './main.js';
+import { findBuiltin, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
+import type { Scenario } from '../scenarios/types.js';
+import { runScenario } from '../sim/run.js';
+import { InputError, loadScenario, withKernel } from './scenario-args.js';
+import { formatRecord } from '../trace/records.js';
+import { readTrace } from '../trace/file.js';
+import { ACTOR_KINDS, PLANNED_KINDS, findActorKind } from '../viz/actor-kinds.js';
+import { exportScope } from '../viz/chart-model.js';
+import { chartToMermaid, MERMAID_MAX_EDGES, MERMAID_MAX_TEXT } from '../viz/export-mermaid.js';
+import { chartToScxml } from '../viz/export-scxml.js';
+import { chartToDot } from '../viz/export-dot.js';
+import { traceToJson, traceToMermaidSequence } from '../viz/export-trace.js';
+import { buildSite, serveSite, SiteError, traceViolations, writeSite, type RunningViewer, type SiteInput } from '../viz/site.js';
+import { traceModel } from '../viz/trace-model.js';
+
+/** Bad input of these commands (the scenario loader's own errors are `InputError` too). */
+class VizInputError extends InputError {}
+
+function report(io: CliIo, e: unknown): number {
+  if (e instanceof InputError || e instanceof SiteError) {
+    io.stderr(`shootdown: ${e.message}\n`);
+    return 2;
+  }
+  throw e;
+}
+
+/** parseArgs, with its errors as bad input. */
+function parsed<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new VizInputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+}
+
+function readInput(file: string, io: CliIo, what: string): string {
+  try {
+    return io.readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new VizInputError(`${file}: ${code === 'ENOENT' ? `no such file${what}` : code === 'EISDIR' ? 'is a directory' : (e as Error).message}`);
+  }
+}
+
+/** A trace file starts with its header record; anything else is taken for a scenario. */
+function looksLikeTrace(text: string): boolean {
+  const first = text.slice(0, text.indexOf('\n') >= 0 ? text.indexOf('\n') : text.length).trim();
+  if (!first.startsWith('{')) return false;
+  try {
+    return (JSON.parse(first) as { t?: unknown }).t === 'header';
+  } catch {
+    return false;
+  }
+}
+
+function loadTrace(file: string, text: string): string {
+  const r = readTrace(text);
+  if (!r.ok) throw new VizInputError(`${file}: ${r.error}`);
+  return text;
+}
+
+interface RunFlags {
+  seed?: string;
+  kernel?: string;
+  fix?: string[];
+  'no-fix'?: string[];
+}
+
+function scenarioTrace(loaded: Scenario, flags: RunFlags): SiteInput {
+  if (flags.seed !== undefined && (!/^\d+$/.test(flags.seed) || Number(flags.seed) > 0xffff_ffff)) {
+    throw new VizInputError(`--seed: expected an integer from 0 to 4294967295, got '${flags.seed}'`);
+  }
+  const seed = flags.seed === undefined ? 1 : Number(flags.seed);
+  const scenario = withKernel(loaded, flags.kernel, flags.fix ?? [], flags['no-fix'] ?? []);
+  const kernel = scenario.kernel;
+  const lines: string[] = [];
+  const result = runScenario(scenario, { seed, onRecord: (r) => lines.push(formatRecord(r)) });
+  const delta = [...kernel.fix.map((n) => `+${n}`), ...kernel.noFix.map((n) => `-${n}`)].join(' ');
+  return {
+    trace: lines.join('\n') + '\n',
+    source: `${scenario.id}: ${scenario.name}${delta ? ` (${delta})` : ''}`,
+    violations: result.outcome.violations,
+  };
+}
+
+/** What `view` shows: a trace file, a built-in scenario or a scenario file (run here). */
+function viewInput(name: string, io: CliIo, flags: RunFlags): SiteInput {
+  if (findBuiltin(name)) return scenarioTrace(loadScenario(name, io.readFile), flags);
+  const text = readInput(name, io, ', and not a built-in scenario (see `shootdown list`)');
+  if (looksLikeTrace(text)) {
+    for (const flag of ['seed', 'kernel', 'fix', 'no-fix'] as const) {
+      if (flags[flag] !== undefined) throw new VizInputError(`--${flag} cannot be used with a trace file: the trace fixes the run`);
+    }
+    return { trace: loadTrace(name, text), source: path.basename(name) };
+  }
+  return scenarioTrace(loadScenario(name, () => text), flags);
+}
+
+export interface ViewHooks {
+  /** Called with the running server (tests close it; the CLI leaves it running until Ctrl-C). */
+  onServer?: (viewer: RunningViewer) => void;
+}
+
+export async function viewCommand(args: string[], io: CliIo, hooks: ViewHooks = {}): Promise<number> {
+  try {
+    const { values, positionals } = parsed(() =>
+      parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          port: { type: 'string' },
+          out: { type: 'string' },
+          seed: { type: 'string' },
+          kernel: { type: 'string' },
+          fix: { type: 'string', multiple: true },
+          'no-fix': { type: 'string', multiple: true },
+        },
+      }),
+    );
+    if (positionals.length > 1) throw new VizInputError(`view takes one trace file or scenario, got ${positionals.length}: ${positionals.join(' ')}`);
+    let port = 0;
+    if (values.port !== undefined) {
+      if (typeof values.port !== 'string' || !/^\d+$/.test(values.port) || Number(values.port) > 65535) {
+        throw new VizInputError(`--port: expected an integer from 0 to 65535, got '${String(values.port)}'`);
+      }
+      port = Number(values.port);
+    }
+    if (values.out !== undefined && values.port !== undefined) throw new VizInputError('--out writes files and --port serves them: give one');
+    const input = viewInput(positionals[0] ?? DEFAULT_SCENARIO, io, values as RunFlags);
+    const site = await buildSite(input);
+    if (typeof values.out === 'string') {
+      const out = values.out;
+      if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new VizInputError(`--out ${out}: exists and is not a directory`);
+      writeSite(out, site);
+      io.stdout(`wrote the viewer for ${input.source} to ${path.join(out, 'index.html')} (open it in a browser; it needs no server)\n`);
+      return 0;
+    }
+    let viewer: RunningViewer;
+    try {
+      viewer = await serveSite(site, port);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw new VizInputError(`--port ${port}: the port is in use`);
+      if (code === 'EACCES') throw new VizInputError(`--port ${port}: not allowed to listen there`);
+      throw e;
+    }
+    io.stdout(`shootdown viewer for ${input.source}\n  ${viewer.url}\n(serving on 127.0.0.1 only; Ctrl-C stops it)\n`);
+    hooks.onServer?.(viewer);
+    return 0;
+  } catch (e) {
+    return report(io, e);
+  }
+}
+
+const CHART_FORMATS = ['mermaid', 'scxml', 'dot', 'json'] as const;
+
+export function exportCommand(args: string[], io: CliIo): number {
+  try {
+    const { values, positionals } = parsed(() =>
+      parseArgs({ args, allowPositionals: true, options: { format: { type: 'string' }, root: { type: 'string' }, depth: { type: 'string' } } }),
+    );
+    const known = ACTOR_KINDS.map((k) => k.name);
+    const name = positionals[0];
+    if (name === undefined) throw new VizInputError(`export: name an actor kind (${[...known, ...PLANNED_KINDS].join(', ')})`);
+    if (positionals.length > 1) throw new VizInputError(`export takes one actor kind, got ${positionals.length}: ${positionals.join(' ')}`);
+    const kind = findActorKind(name);
+    if (!kind) {
+      if (PLANNED_KINDS.includes(name)) throw new VizInputError(`export: the ${name} machine is not modelled yet (available: ${known.join(', ')})`);
+      throw new VizInputError(`export: unknown actor kind '${name}' (known: ${known.join(', ')})`);
+    }
+    const format = (values.format as string | undefined) ?? 'mermaid';
+    if (!(CHART_FORMATS as readonly string[]).includes(format)) throw new VizInputError(`--format: expected one of ${CHART_FORMATS.join(', ')}, got '${format}'`);
+    let depth: number | undefined;
+    if (values.depth !== undefined) {
+      if (typeof values.depth !== 'string' || !/^\d+$/.test(values.depth) || Number(values.depth) < 1) throw new VizInputError(`--depth: expected a positive integer, got '${String(values.depth)}'`);
+      depth = Number(values.depth);
+    }
+    const chart = kind.chart();
+    const scope = exportScope(chart, (values.root as string | undefined) ?? '', depth);
+    if ('error' in scope) throw new VizInputError(`--root: ${scope.error} of the ${name} chart`);
+    switch (format) {
+      case 'mermaid': {
+        const { text, edges } = chartToMermaid(chart, scope);
+        io.stdout(text);
+        if (text.length > MERMAID_MAX_TEXT || edges > MERMAID_MAX_EDGES) {
+          io.stderr(
+            `note: ${text.length} characters and ${edges} edges: over mermaid's default limits (${MERMAID_MAX_TEXT} characters, ${MERMAID_MAX_EDGES} edges), so GitHub will not render it; export a part with --root PATH or --depth N\n`,
+          );
+        }
+        return 0;
+      }
+      case 'scxml':
+        if (depth !== undefined) throw new VizInputError('--depth: SCXML keeps every state node; use --root to export a part');
+        io.stdout(chartToScxml(chart, scope.root));
+        return 0;
+      case 'dot':
+        io.stdout(chartToDot(chart, scope));
+        return 0;
+      default:
+        io.stdout(JSON.stringify(scope.root === 0 ? chart : { ...chart, root: scope.root }, null, 1) + '\n');
+        return 0;
+    }
+  } catch (e) {
+    return report(io, e);
+  }
+}
+
+const TRACE_FORMATS = ['mermaid-sequence', 'json'] as const;
+
+export function exportTraceCommand(args: string[], io: CliIo): number {
+  try {
+    const { values, positionals } = parsed(() => parseArgs({ args, allowPositionals: true, options: { format: { type: 'string' } } }));
+    const file = positionals[0];
+    if (file === undefined) throw new VizInputError('export-trace: name a trace file (written by `shootdown run --trace FILE`)');
+    if (positionals.length > 1) throw new VizInputError(`export-trace takes one trace file, got ${positionals.length}: ${positionals.join(' ')}`);
+    const format = (values.format as string | undefined) ?? 'mermaid-sequence';
+    if (!(TRACE_FORMATS as readonly string[]).includes(format)) throw new VizInputError(`--format: expected one of ${TRACE_FORMATS.join(', ')}, got '${format}'`);
+    const text = loadTrace(file, readInput(file, io, ''));
+    const kind = findActorKind('physical-cpu');
+    if (!kind) throw new Error('no physical-cpu chart');
+    const model = traceModel(kind.chart(), text, traceViolations(text.split('\n').filter((l) => l.length > 0)));
+    if ('error' in model) throw new VizInputError(`${file}: ${model.error}`);
+    io.stdout(format === 'json' ? traceToJson(model) : traceToMermaidSequence(model));
+    return 0;
+  } catch (e) {
+    return report(io, e);
+  }
+}

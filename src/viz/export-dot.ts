@@ -1,0 +1,62 @@
+/**
+ * Graphviz DOT from a chart: a cluster per compound or parallel state (parallel ones dashed, the
+ * UML notation for regions), a point per compound for its initial transition, and edges labelled
+ * `event [guard]`. An edge into or out of a compound ends at its point, clipped to the cluster
+ * (`lhead`/`ltail`), since DOT cannot attach an edge to a cluster itself.
+ */
+import { type ChartModel, type ChartNode, type ExportScope, visibleGraph } from './chart-model.js';
+
+export function dotString(text: string): string {
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+}
+
+export function chartToDot(model: ChartModel, scope: ExportScope = { root: 0, collapse: new Set() }): string {
+  const graph = visibleGraph(model, scope.collapse, scope.root);
+  const node = (i: number) => model.nodes[i] as ChartNode;
+  const isCluster = (i: number) => node(i).children.length > 0 && !graph.collapsed.has(i);
+  const id = (i: number) => dotString(node(i).id);
+  const anchor = (i: number) => dotString(`${node(i).id}#initial`);
+  const lines: string[] = [
+    `digraph ${dotString(model.kind)} {`,
+    '  compound=true; rankdir=LR; newrank=true;',
+    '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica", fontsize=10];',
+    '  edge [fontname="Helvetica", fontsize=8, color="#555555"];',
+  ];
+  const emit = (i: number, indent: string): void => {
+    const n = node(i);
+    if (isCluster(i)) {
+      const parallel = n.type === 'parallel';
+      lines.push(`${indent}subgraph ${dotString(`cluster_${n.id}`)} {`);
+      lines.push(`${indent}  label=${dotString(parallel ? `${n.key} ∥` : n.key)}; style=${parallel ? '"rounded,dashed"' : 'rounded'}; fontname="Helvetica"; fontsize=11;`);
+      if (n.description) lines.push(`${indent}  tooltip=${dotString(n.description)};`);
+      lines.push(`${indent}  ${anchor(i)} [shape=point, width=0.08${parallel ? ', style=invis' : ''}];`);
+      for (const c of n.children) emit(c, `${indent}  `);
+      if (!parallel && n.initial[0] !== undefined) {
+        const first = n.initial[0];
+        lines.push(`${indent}  ${anchor(i)} -> ${isCluster(first) ? anchor(first) : id(first)}${isCluster(first) ? ` [lhead=${dotString(`cluster_${node(first).id}`)}]` : ''};`);
+      }
+      lines.push(`${indent}}`);
+      return;
+    }
+    const attrs = [`label=${dotString(graph.collapsed.has(i) ? `${n.key} …` : n.type === 'history' ? `H${n.history === 'deep' ? '*' : ''}` : n.key)}`];
+    if (n.type === 'final') attrs.push('peripheries=2');
+    if (n.type === 'history') attrs.push('shape=circle');
+    if (n.tags.includes('blocked')) attrs.push('fillcolor="#eeeeee"');
+    if (n.description) attrs.push(`tooltip=${dotString(n.description)}`);
+    lines.push(`${indent}${id(i)} [${attrs.join(', ')}];`);
+  };
+  emit(scope.root, '  ');
+  for (const e of graph.edges) {
+    const attrs: string[] = [];
+    const label = e.labels.join('\n');
+    if (label) attrs.push(`label=${dotString(label)}`);
+    if (isCluster(e.source)) attrs.push(`ltail=${dotString(`cluster_${node(e.source).id}`)}`);
+    if (isCluster(e.target)) attrs.push(`lhead=${dotString(`cluster_${node(e.target).id}`)}`);
+    if (e.kinds.every((k) => k === 'always')) attrs.push('style=dashed');
+    const from = isCluster(e.source) ? anchor(e.source) : id(e.source);
+    const to = isCluster(e.target) ? anchor(e.target) : id(e.target);
+    lines.push(`  ${from} -> ${to}${attrs.length ? ` [${attrs.join(', ')}]` : ''};`);
+  }
+  lines.push('}');
+  return lines.join('\n') + '\n';
+}

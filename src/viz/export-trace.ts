@@ -1,0 +1,71 @@
+/**
+ * A trace as a mermaid `sequenceDiagram` (a participant per CPU that sends or receives, one arrow
+ * per delivery in delivery order, notes for console lines, faults, kernel events and scripted
+ * actions) or as one JSON object (the records, the messages paired send → delivery, the marks).
+ */
+import type { TraceRecord } from '../trace/records.js';
+import { type Delivery, type Mark, type TraceModel, messageName } from './trace-model.js';
+
+/** Mermaid sequence text: `;` ends a statement and `#` starts an entity code. */
+function seqText(text: string): string {
+  return text.replace(/[#;]/g, (c) => (c === '#' ? '#35;' : '#59;')).replace(/[\r\n]+/g, ' ').trim();
+}
+
+const participant = (who: number | 'platform') => (who === 'platform' ? 'platform' : `CPU${who}`);
+
+export function traceToMermaidSequence(model: TraceModel): string {
+  const involved = new Set<number | 'platform'>();
+  for (const d of model.deliveries) {
+    if (d.cpu >= 0) involved.add(d.cpu);
+    involved.add(d.from);
+  }
+  for (const m of model.marks) if (m.cpu >= 0) involved.add(m.cpu);
+  const order = [...involved].sort((a, b) => (a === 'platform' ? -1 : b === 'platform' ? 1 : a - b));
+  const lines = ['sequenceDiagram'];
+  for (const p of order) lines.push(`  participant ${participant(p)}`);
+  type Event = { at: number; line: string };
+  const events: Event[] = [];
+  const arrow = (d: Delivery): string => {
+    // Solid arrow: delivered; dotted async: held pending or latched; cross: dropped.
+    const kind = d.status === 'delivered' ? '->>' : d.status === 'dropped' ? '-x' : '--)';
+    const what = `${messageName(d.mode, d.vector)} (msg ${d.msg})${d.status === 'delivered' ? '' : ` ${d.status}${d.reason ? `: ${d.reason}` : ''}`}`;
+    return `  ${participant(d.from)}${kind}${d.cpu >= 0 ? participant(d.cpu) : participant(d.from)}: ${seqText(what)}`;
+  };
+  for (const d of model.deliveries) events.push({ at: d.at >= 0 ? d.at : model.count, line: arrow(d) });
+  const note = (m: Mark): string | null => {
+    if (m.kind === 'violation') return null;
+    const who = m.cpu >= 0 ? participant(m.cpu) : null;
+    if (!who) return null;
+    const prefix = m.kind === 'bug' ? 'BUG ' : m.kind === 'fault' ? 'fault ' : '';
+    return `  Note over ${who}: ${seqText(prefix + m.text)}`;
+  };
+  for (const m of model.marks) {
+    const line = note(m);
+    if (line) events.push({ at: m.at, line });
+  }
+  events.sort((a, b) => a.at - b.at);
+  for (const e of events) lines.push(e.line);
+  if (model.violations.length > 0 && order[0] !== undefined) {
+    lines.push(`  Note over ${participant(order[0])}: ${seqText(`violated: ${model.violations.map((v) => v.property).join(', ')}`)}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function traceToJson(model: TraceModel): string {
+  const records = model.lines.map((l) => JSON.parse(l) as TraceRecord);
+  return (
+    JSON.stringify(
+      {
+        header: model.header,
+        steps: model.steps,
+        // 1-based trace lines, as the viewer's #step= and the CLI's replay messages count them.
+        messages: model.deliveries.map((d) => ({ ...d, sendLine: d.sendAt >= 0 ? d.sendAt + 1 : null, line: d.at >= 0 ? d.at + 1 : null })),
+        marks: model.marks.map((m) => ({ ...m, line: m.at + 1 })),
+        violations: model.violations,
+        records,
+      },
+      null,
+      1,
+    ) + '\n'
+  );
+}

@@ -1,0 +1,390 @@
+/// <reference lib="dom" />
+/**
+ * One actor instance's chart: the shared layout drawn as SVG, with that CPU's active states lit at
+ * the current record. Zoom with the wheel, pan by dragging, click a compound state's title (or a
+ * closed one) to close or open it. The drawing is built once per layout and cloned per panel;
+ * moving to another record only toggles classes on the states that changed.
+ */
+import { nodeAtPath, type ChartModel, type ChartNode } from '../chart-model.js';
+import type { ChartGeometry, EdgePath, NodeBox } from '../chart-layout.js';
+import type { TraceModel } from '../trace-model.js';
+import { h, s } from './dom.js';
+
+export interface Layout {
+  collapse: Set<number>;
+  geometry: ChartGeometry;
+}
+
+/** The drawing of one layout, cloned into every panel. */
+export class ChartDrawing {
+  readonly svg: SVGGElement;
+  /** For every chart node, the node drawn for it (itself, or the closed state hiding it). */
+  readonly visibleOf: Int32Array;
+  readonly boxes = new Map<number, NodeBox>();
+
+  constructor(
+    readonly chart: ChartModel,
+    readonly layout: Layout,
+  ) {
+    const g = s('g', { class: 'chart' });
+    this.visibleOf = new Int32Array(chart.nodes.length).fill(-1);
+    for (const b of layout.geometry.nodes) this.boxes.set(b.index, b);
+    for (const n of chart.nodes) {
+      let v = n.index;
+      // The innermost drawn ancestor stands for a hidden state.
+      for (let a = n.index; a >= 0; a = (chart.nodes[a] as ChartNode).parent) if (this.boxes.has(a)) { v = a; break; }
+      this.visibleOf[n.index] = this.boxes.has(v) ? v : -1;
+    }
+    const defs = s('defs');
+    for (const kind of ['arrow', 'arrow-taken']) {
+      const marker = s('marker', { id: `${kind}`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
+      marker.append(s('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: kind }));
+      defs.append(marker);
+    }
+    g.append(defs);
+    const nodesLayer = s('g', { class: 'nodes' });
+    const edgesLayer = s('g', { class: 'edges' });
+    // Outer states first so inner ones paint over them.
+    for (const b of [...layout.geometry.nodes].sort((a, c) => (chart.nodes[a.index] as ChartNode).depth - (chart.nodes[c.index] as ChartNode).depth)) {
+      nodesLayer.append(this.drawNode(b));
+    }
+    for (const e of layout.geometry.edges) edgesLayer.append(this.drawEdge(e));
+    g.append(nodesLayer, edgesLayer);
+    this.svg = g;
+  }
+
+  private drawNode(b: NodeBox): SVGGElement {
+    const n = this.chart.nodes[b.index] as ChartNode;
+    const classes = ['state', n.type, b.open ? 'open' : 'leaf', b.closed ? 'closed' : '', ...n.tags.map((t) => `tag-${t}`)].filter(Boolean);
+    const g = s('g', { class: classes.join(' '), 'data-i': b.index, transform: `translate(${b.x},${b.y})` });
+    const tip = [n.path || '(machine)', n.description ?? '', n.tags.length ? `tags: ${n.tags.join(', ')}` : '', b.closed ? 'closed: click to open' : b.open && b.index !== 0 ? 'click the title to close' : '']
+      .filter(Boolean)
+      .join('\n');
+    g.append(s('title', {}, tip));
+    g.append(s('rect', { class: 'box', width: b.width, height: b.height, rx: b.open ? 8 : 6 }));
+    if (n.type === 'final' && !b.open) g.append(s('rect', { class: 'final-inner', x: 3, y: 3, width: Math.max(0, b.width - 6), height: Math.max(0, b.height - 6), rx: 4 }));
+    if (b.open) {
+      g.append(s('rect', { class: 'header', width: b.width, height: 20, rx: 8 }));
+      g.append(s('text', { class: 'title', x: 8, y: 14 }, n.type === 'parallel' ? `${n.key} ∥` : n.key));
+    } else {
+      g.append(s('text', { class: 'label', x: b.width / 2, y: b.height / 2 + 4, 'text-anchor': 'middle' }, b.closed ? `${n.key} ▸` : n.key));
+    }
+    return g;
+  }
+
+  private drawEdge(e: EdgePath): SVGGElement {
+    const g = s('g', { class: `edge ${e.kinds.every((k) => k === 'always') ? 'always' : ''}`, 'data-e': `${e.source}>${e.target}` });
+    const d = e.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
+    g.append(s('title', {}, e.labels.map((l) => l || '(always)').join('\n')));
+    g.append(s('path', { d, 'marker-end': 'url(#arrow)' }));
+    if (e.label) {
+      const text = e.labels.map((l) => l.replace(/\s*\[.*\]$/, '')).filter(Boolean);
+      const unique = [...new Set(text)];
+      const label = unique.length > 2 ? `${unique.slice(0, 2).join(', ')} +${unique.length - 2}` : unique.join(', ') || '[…]';
+      g.append(s('text', { class: 'edge-label', x: e.label.x, y: e.label.y + 9 }, label));
+    }
+    return g;
+  }
+}
+
+export interface PanelHost {
+  model: TraceModel;
+  toggle(node: number): void;
+  remove(cpu: number): void;
+}
+
+/** One zoomable view of the drawing, following one region's active state. */
+class ChartView {
+  readonly el: HTMLElement;
+  private readonly svg: SVGSVGElement;
+  private readonly viewport: SVGGElement;
+  private readonly caption: HTMLElement;
+  private drawing: ChartDrawing | null = null;
+  private nodeEls = new Map<number, SVGGElement>();
+  private edgeEls = new Map<string, SVGGElement>();
+  private lit = new Map<number, string>();
+  private taken: SVGGElement | null = null;
+  private tx = 0;
+  private ty = 0;
+  private k = 1;
+  private placed = false;
+  private dragged = false;
+  /** The state this view keeps in sight. */
+  target = -1;
+
+  constructor(
+    private readonly id: string,
+    private readonly onToggle: (node: number) => void,
+  ) {
+    this.svg = s('svg', { class: 'chart-svg' });
+    this.viewport = s('g', { class: 'viewport' });
+    this.svg.append(this.viewport);
+    this.caption = h('span', { class: 'view-caption' });
+    this.el = h('div', { class: 'chart-view' }, this.svg, this.caption);
+    this.wireZoom();
+    // A view that gets narrower (a second region's view opened beside it) re-centres its state.
+    let width = 0;
+    new ResizeObserver(() => {
+      const w = this.svg.getBoundingClientRect().width;
+      if (this.placed && Math.abs(w - width) > 1) this.focus(false);
+      width = w;
+    }).observe(this.svg);
+    this.svg.addEventListener('click', (ev) => {
+      if (this.dragged) return;
+      const hit = ev.target as Element;
+      const target = hit.closest('g.state') as SVGGElement | null;
+      if (!target) return;
+      const i = Number(target.getAttribute('data-i'));
+      const onTitle = hit.classList.contains('header') || hit.classList.contains('title');
+      if (target.classList.contains('closed') || (target.classList.contains('open') && onTitle && i !== 0)) this.onToggle(i);
+    });
+  }
+
+  setCaption(text: string, onTop: boolean): void {
+    this.caption.textContent = text;
+    this.caption.classList.toggle('on-top', onTop);
+  }
+
+  setDrawing(drawing: ChartDrawing): void {
+    this.drawing = drawing;
+    const copy = drawing.svg.cloneNode(true) as SVGGElement;
+    // Marker ids must be unique in the document: give this view its own.
+    for (const m of copy.querySelectorAll('marker')) m.id = `${m.id}-${this.id}`;
+    for (const p of copy.querySelectorAll('path[marker-end]')) p.setAttribute('marker-end', `url(#arrow-${this.id})`);
+    this.viewport.replaceChildren(copy);
+    this.nodeEls.clear();
+    this.edgeEls.clear();
+    for (const g of copy.querySelectorAll<SVGGElement>('g.state')) this.nodeEls.set(Number(g.getAttribute('data-i')), g);
+    for (const g of copy.querySelectorAll<SVGGElement>('g.edge')) this.edgeEls.set(g.getAttribute('data-e') as string, g);
+    this.lit.clear();
+    this.taken = null;
+  }
+
+  light(next: Map<number, string>, taken: string | null): void {
+    for (const [n, cls] of this.lit) if (next.get(n) !== cls) this.nodeEls.get(n)?.classList.remove(...cls.split(' '));
+    for (const [n, cls] of next) if (this.lit.get(n) !== cls) this.nodeEls.get(n)?.classList.add(...cls.split(' '));
+    this.lit = next;
+    const e = taken ? (this.edgeEls.get(taken) ?? null) : null;
+    if (e !== this.taken) {
+      this.taken?.classList.remove('taken');
+      e?.classList.add('taken');
+      this.taken = e;
+    }
+  }
+
+  private apply(): void {
+    this.viewport.setAttribute('transform', `translate(${this.tx.toFixed(1)},${this.ty.toFixed(1)}) scale(${this.k.toFixed(4)})`);
+  }
+
+  private size(): { width: number; height: number } {
+    const r = this.svg.getBoundingClientRect();
+    return { width: r.width || 600, height: r.height || 400 };
+  }
+
+  fit(): void {
+    const g = this.drawing?.layout.geometry;
+    if (!g) return;
+    const { width, height } = this.size();
+    this.k = Math.min(width / (g.width + 20), height / (g.height + 20), 1.5);
+    this.tx = (width - g.width * this.k) / 2;
+    this.ty = (height - g.height * this.k) / 2;
+    this.apply();
+  }
+
+  /** Brings the target into view: centred at a readable zoom, or (`pan`) only when it is off screen. */
+  focus(pan: boolean): void {
+    const box = this.drawing?.boxes.get(this.target);
+    if (!box) return;
+    const { width, height } = this.size();
+    if (!this.placed || !pan) {
+      this.placed = true;
+      this.k = 1;
+    } else {
+      const sx = box.x * this.k + this.tx;
+      const sy = box.y * this.k + this.ty;
+      const margin = 24;
+      if (sx >= margin && sy >= margin && sx + box.width * this.k <= width - margin && sy + box.height * this.k <= height - margin) return;
+    }
+    this.tx = width / 2 - (box.x + box.width / 2) * this.k;
+    this.ty = height / 2 - (box.y + box.height / 2) * this.k;
+    this.apply();
+  }
+
+  private wireZoom(): void {
+    this.svg.addEventListener(
+      'wheel',
+      (ev) => {
+        ev.preventDefault();
+        const r = this.svg.getBoundingClientRect();
+        const px = ev.clientX - r.left;
+        const py = ev.clientY - r.top;
+        const k = Math.max(0.05, Math.min(4, this.k * Math.exp(-ev.deltaY * 0.0015)));
+        this.tx = px - ((px - this.tx) * k) / this.k;
+        this.ty = py - ((py - this.ty) * k) / this.k;
+        this.k = k;
+        this.apply();
+      },
+      { passive: false },
+    );
+    let start: { x: number; y: number; tx: number; ty: number } | null = null;
+    this.svg.addEventListener('pointerdown', (ev) => {
+      start = { x: ev.clientX, y: ev.clientY, tx: this.tx, ty: this.ty };
+      this.dragged = false;
+    });
+    this.svg.addEventListener('pointermove', (ev) => {
+      if (!start) return;
+      const dx = ev.clientX - start.x;
+      const dy = ev.clientY - start.y;
+      if (!this.dragged && Math.abs(dx) + Math.abs(dy) < 4) return;
+      if (!this.dragged) this.svg.setPointerCapture(ev.pointerId);
+      this.dragged = true;
+      this.tx = start.tx + dx;
+      this.ty = start.ty + dy;
+      this.apply();
+    });
+    const end = () => {
+      start = null;
+    };
+    this.svg.addEventListener('pointerup', end);
+    this.svg.addEventListener('pointercancel', end);
+  }
+}
+
+/**
+ * A CPU's panel: the active path of every region as text, and one view of the chart per region
+ * that is not idle (the interrupted task beside the NMI handler that interrupted it), each
+ * following its region's state.
+ */
+export class ChartPanel {
+  readonly el: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly paths: HTMLElement;
+  private readonly viewsEl: HTMLElement;
+  private readonly views = new Map<number, ChartView>();
+  private drawing: ChartDrawing | null = null;
+  private follow = true;
+
+  constructor(
+    readonly cpu: number,
+    private readonly host: PanelHost,
+  ) {
+    this.status = h('span', { class: 'panel-status' });
+    this.paths = h('div', { class: 'panel-paths' });
+    this.viewsEl = h('div', { class: 'chart-box' });
+    const followBox = h('input', { type: 'checkbox', checked: true });
+    followBox.addEventListener('change', () => {
+      this.follow = followBox.checked;
+      if (this.follow) for (const v of this.views.values()) v.focus(true);
+    });
+    const btn = (text: string, title: string, fn: () => void) => {
+      const b = h('button', { class: 'small', title, text });
+      b.addEventListener('click', fn);
+      return b;
+    };
+    this.el = h(
+      'section',
+      { class: 'panel', 'data-cpu': cpu },
+      h(
+        'header',
+        { class: 'panel-head' },
+        h('strong', { text: `CPU${cpu}` }),
+        this.status,
+        h('span', { class: 'spacer' }),
+        h('label', { class: 'follow', title: 'keep the active states in view' }, followBox, 'follow'),
+        btn('focus', 'centre each view on its active state', () => {
+          for (const v of this.views.values()) v.focus(false);
+        }),
+        btn('fit', 'show the whole chart', () => {
+          for (const v of this.views.values()) v.fit();
+        }),
+        btn('×', `hide CPU${cpu}`, () => host.remove(cpu)),
+      ),
+      this.paths,
+      this.viewsEl,
+    );
+  }
+
+  setDrawing(drawing: ChartDrawing): void {
+    this.drawing = drawing;
+    for (const v of this.views.values()) v.setDrawing(drawing);
+  }
+
+  /** Lights the states of this CPU after record `i`. */
+  show(i: number): void {
+    const model = this.host.model;
+    const drawing = this.drawing;
+    if (!drawing) return;
+    const chart = model.chart;
+    const at = model.cpuAt(this.cpu, i);
+    const next = new Map<number, string>();
+    const lines: HTMLElement[] = [];
+    /** Regions that get a view: the one on top, and every other that is not idle. */
+    const busy: { slot: number; leaf: number }[] = [];
+    at.leaves.forEach((leaf, slot) => {
+      if (leaf < 0) return;
+      const node = chart.nodes[leaf] as ChartNode;
+      if (node.type === 'parallel') return;
+      const onTop = slot === at.onTop;
+      const idle = model.isInitialLeaf(slot, leaf);
+      if (onTop || !idle) busy.push({ slot, leaf });
+      const v = drawing.visibleOf[leaf] as number;
+      const cls = (onTop ? 'lit' : 'lit-idle') + (at.inferred[slot] ? ' inferred' : '');
+      if (v >= 0 && next.get(v)?.startsWith('lit ') !== true && next.get(v) !== 'lit') next.set(v, cls);
+      for (let a = node.parent; a >= 0; a = (chart.nodes[a] as ChartNode).parent) {
+        const va = drawing.visibleOf[a] as number;
+        if (va >= 0 && va !== v && !next.has(va)) next.set(va, 'lit-path');
+      }
+      const region = slot === 0 ? 'cpu' : (model.slotNames[slot] ?? '?');
+      lines.push(
+        h(
+          'div',
+          { class: `path-line${onTop ? ' on-top' : idle ? ' idle' : ' busy'}`, title: node.description ?? '' },
+          h('span', { class: 'region', text: region }),
+          h('span', { class: 'path', text: node.path }),
+          onTop && slot !== 0 ? h('span', { class: 'exec-tag', text: 'executing' }) : null,
+          at.inferred[slot]
+            ? h('span', { class: 'inferred-tag', text: 'inferred', title: 'no record names this state here: inferred from the next record of this region' })
+            : null,
+        ),
+      );
+    });
+    this.paths.replaceChildren(...lines);
+    this.status.textContent = at.onTop === 0 ? 'outside the kernel' : `${model.slotNames[at.onTop] ?? '?'} context on top`;
+    // The transition this record took, if it was this CPU's step.
+    let taken: string | null = null;
+    if (model.kind(i) === 'step' && model.cpuOf[i] === this.cpu) {
+      const r = model.record(i) as { from: string; to: string };
+      const from = nodeAtPath(chart, r.from);
+      const to = nodeAtPath(chart, r.to);
+      if (from && to) taken = `${drawing.visibleOf[from.index]}>${drawing.visibleOf[to.index]}`;
+    }
+    const wanted = new Set(busy.map((b) => b.slot));
+    for (const [slot, v] of this.views) {
+      if (!wanted.has(slot)) {
+        v.el.remove();
+        this.views.delete(slot);
+      }
+    }
+    for (const { slot, leaf } of busy) {
+      let view = this.views.get(slot);
+      const fresh = !view;
+      if (!view) {
+        view = new ChartView(`${this.cpu}-${slot}`, (n) => this.host.toggle(n));
+        view.setDrawing(drawing);
+        this.views.set(slot, view);
+      }
+      const target = drawing.visibleOf[leaf] as number;
+      const moved = view.target !== target;
+      view.target = target;
+      view.setCaption(slot === 0 ? 'cpu' : `${model.slotNames[slot] ?? '?'}${slot === at.onTop ? ' · executing' : ' · interrupted'}`, slot === at.onTop);
+      view.light(next, taken);
+      if (fresh) this.viewsEl.append(view.el);
+      if (fresh) requestAnimationFrame(() => view.focus(false));
+      else if (this.follow && moved) view.focus(true);
+    }
+    // Views in region order: the interrupted context left of the one that interrupted it.
+    const order = [...this.views.keys()].sort((a, b) => a - b);
+    if (order.some((slot, k) => this.viewsEl.children[k] !== this.views.get(slot)?.el)) this.viewsEl.replaceChildren(...order.map((slot) => (this.views.get(slot) as ChartView).el));
+    this.viewsEl.dataset.count = String(order.length);
+  }
+}

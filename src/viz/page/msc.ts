@@ -1,0 +1,196 @@
+/// <reference lib="dom" />
+/**
+ * The message sequence chart: a lifeline per CPU, one row per send, delivery, fault, console line,
+ * kernel event or scripted action, and an arrow from each send to each of its deliveries, coloured
+ * by delivery mode. Rows are in trace order, not to scale in time (a 10 ms mdelay would otherwise
+ * squash every race to one pixel). Only the rows in view are drawn, so the chart of a trace with
+ * hundreds of thousands of records scrolls like a short one.
+ */
+import { type Delivery, type TraceModel, messageClass, messageName, upperBound } from '../trace-model.js';
+import { h, s, perFrame } from './dom.js';
+
+const ROW_H = 20;
+const PAD_X = 40;
+
+export class SequenceChart {
+  readonly el: HTMLElement;
+  private readonly scroller: HTMLElement;
+  private readonly spacer: HTMLElement;
+  private readonly svg: SVGSVGElement;
+  private readonly lanesHead: HTMLElement;
+  private lanes: (number | 'platform')[] = [];
+  private laneX = new Map<number | 'platform', number>();
+  /** Record indices shown as rows (for the current lanes). */
+  private rows = new Int32Array(0);
+  private pos = 0;
+  private readonly schedule = perFrame(() => this.render());
+
+  constructor(
+    private readonly model: TraceModel,
+    private readonly jump: (i: number) => void,
+  ) {
+    this.lanesHead = h('div', { class: 'msc-lanes' });
+    this.svg = s('svg', { class: 'msc-svg' });
+    this.spacer = h('div', { class: 'msc-spacer' });
+    this.scroller = h('div', { class: 'msc-scroll' }, this.spacer, this.svg);
+    this.el = h('div', { class: 'msc' }, this.lanesHead, this.scroller);
+    this.scroller.addEventListener('scroll', this.schedule);
+    new ResizeObserver(this.schedule).observe(this.scroller);
+    this.svg.addEventListener('click', (ev) => {
+      const t = (ev.target as Element).closest('[data-at]');
+      if (t) this.jump(Number(t.getAttribute('data-at')));
+    });
+  }
+
+  /** Lifelines for these CPUs; rows are the records that involve them. */
+  setLanes(cpus: number[]): void {
+    const hasPlatform = this.model.deliveries.some((d) => d.from === 'platform');
+    this.lanes = [...(hasPlatform ? ['platform' as const] : []), ...[...cpus].sort((a, b) => a - b)];
+    const want = new Set<number>(cpus);
+    const rows: number[] = [];
+    const m = this.model;
+    for (const i of m.mscRows) {
+      const kind = m.kind(i);
+      if (kind === 'send') {
+        const from = (m.record(i) as { from: number | 'platform' }).from;
+        if (from === 'platform' ? hasPlatform : want.has(from)) rows.push(i);
+      } else if (kind === 'reset' || want.has(m.cpuOf[i] as number)) rows.push(i);
+    }
+    this.rows = Int32Array.from(rows);
+    this.spacer.style.height = `${this.rows.length * ROW_H + 40}px`;
+    this.schedule();
+  }
+
+  setPosition(i: number): void {
+    this.pos = i;
+    // Keep the current row in view.
+    const row = Math.max(0, upperBound(this.rows, i) - 1);
+    const y = row * ROW_H;
+    const top = this.scroller.scrollTop;
+    const height = this.scroller.clientHeight || 300;
+    if (y < top + 20 || y > top + height - 40) this.scroller.scrollTop = Math.max(0, y - height / 3);
+    this.schedule();
+  }
+
+  private rowY(i: number): number {
+    // Row of record i in this chart (the row at or before it).
+    return (upperBound(this.rows, i) - 1) * ROW_H + ROW_H / 2;
+  }
+
+  private render(): void {
+    const width = this.scroller.clientWidth || 400;
+    const height = this.scroller.clientHeight || 300;
+    const top = this.scroller.scrollTop;
+    const usable = width - PAD_X * 2;
+    const step = this.lanes.length > 1 ? usable / (this.lanes.length - 1) : 0;
+    this.laneX = new Map(this.lanes.map((l, k) => [l, PAD_X + (this.lanes.length > 1 ? k * step : usable / 2)]));
+    this.lanesHead.replaceChildren(
+      ...this.lanes.map((l) => h('span', { class: 'lane-label', style: `left:${this.laneX.get(l)}px`, text: l === 'platform' ? 'platform' : `CPU${l}` })),
+    );
+    const first = Math.max(0, Math.floor(top / ROW_H) - 2);
+    const last = Math.min(this.rows.length - 1, Math.ceil((top + height) / ROW_H) + 2);
+    this.svg.setAttribute('width', String(width));
+    this.svg.setAttribute('height', String(height));
+    this.svg.style.top = `${top}px`;
+    const g = s('g', { transform: `translate(0,${-top})` });
+    const current = Math.max(0, upperBound(this.rows, this.pos) - 1);
+    // Row backgrounds and the current position.
+    for (let r = first; r <= last; r++) {
+      const at = this.rows[r] as number;
+      const cls = r === current && (this.rows[r] as number) <= this.pos ? 'msc-row current' : at > this.pos ? 'msc-row future' : 'msc-row';
+      g.append(s('rect', { class: cls, x: 0, y: r * ROW_H, width, height: ROW_H, 'data-at': at }));
+    }
+    for (const [, x] of this.laneX) g.append(s('line', { class: 'lifeline', x1: x, y1: Math.max(0, first * ROW_H), x2: x, y2: (last + 1) * ROW_H }));
+    // Arrows crossing the window.
+    const lo = this.rows[first] ?? 0;
+    const hi = this.rows[last] ?? 0;
+    for (const d of this.model.deliveriesBetween(lo, hi)) this.drawArrow(g, d);
+    for (let r = first; r <= last; r++) this.drawRow(g, r);
+    this.svg.replaceChildren(g);
+  }
+
+  private drawArrow(g: SVGGElement, d: Delivery): void {
+    const toX = d.cpu >= 0 ? this.laneX.get(d.cpu) : undefined;
+    const fromX = this.laneX.get(d.from);
+    if (toX === undefined) return;
+    const y2 = d.at >= 0 ? this.rowY(d.at) : this.rows.length * ROW_H;
+    const y1 = d.sendAt >= 0 && fromX !== undefined ? this.rowY(d.sendAt) : y2 - ROW_H / 2;
+    const x1 = fromX ?? 4;
+    const future = d.at > this.pos || d.at < 0;
+    const cls = `arrow ${messageClass(d.mode)} status-${d.status.replace(' ', '-')}${future ? ' future' : ''}`;
+    const arrow = s('g', { class: cls, 'data-at': d.at >= 0 ? d.at : d.sendAt, 'data-msg': d.msg, 'data-cpu': d.cpu });
+    arrow.append(
+      s(
+        'title',
+        {},
+        `${messageName(d.mode, d.vector)} (msg ${d.msg}) from ${d.from === 'platform' ? 'platform' : `CPU${d.from}`} to CPU${d.cpu}: ${d.status}${d.reason ? ` — ${d.reason}` : ''}`,
+      ),
+    );
+    arrow.append(s('line', { class: 'hit', x1, y1, x2: toX, y2 }));
+    arrow.append(s('line', { class: 'shaft', x1, y1, x2: toX, y2 }));
+    // Arrowhead, drawn by hand so it takes the arrow's class colour.
+    const angle = Math.atan2(y2 - y1, toX - x1);
+    const a1 = angle + Math.PI - 0.4;
+    const a2 = angle + Math.PI + 0.4;
+    arrow.append(
+      s('path', {
+        class: 'head',
+        d: `M${toX},${y2} L${toX + 8 * Math.cos(a1)},${y2 + 8 * Math.sin(a1)} L${toX + 8 * Math.cos(a2)},${y2 + 8 * Math.sin(a2)} z`,
+      }),
+    );
+    if (d.status === 'dropped') arrow.append(s('text', { class: 'drop', x: toX - 4, y: y2 + 4 }, '×'));
+    g.append(arrow);
+  }
+
+  private drawRow(g: SVGGElement, r: number): void {
+    const i = this.rows[r] as number;
+    const m = this.model;
+    const kind = m.kind(i);
+    const y = r * ROW_H + ROW_H / 2;
+    const rec = m.record(i) as unknown as Record<string, unknown>;
+    const cpu = kind === 'send' ? (rec.from as number | 'platform') : (m.cpuOf[i] as number);
+    const x = this.laneX.get(cpu) ?? PAD_X;
+    let text = '';
+    let cls: string = kind;
+    switch (kind) {
+      case 'send':
+        text = `${messageName(String(rec.mode), rec.vector as number | null)} → ${String(rec.dest)}`;
+        cls = `send ${messageClass(String(rec.mode))}`;
+        break;
+      case 'deliver':
+        text = `${messageName(String(rec.mode), null)} ${rec.status === 'delivered' ? '' : String(rec.status)}`;
+        cls = `deliver ${messageClass(String(rec.mode))}`;
+        break;
+      case 'console':
+        text = String(rec.text);
+        break;
+      case 'fault':
+        text = `✗ ${String(rec.insn)} ${String(rec.fault)}: ${String(rec.handling)}`;
+        cls = rec.handling === 'eaten' ? 'fault' : 'fault bug';
+        break;
+      case 'kernel':
+        text = `· ${String(rec.what)}`;
+        break;
+      case 'script':
+        text = `» ${String(rec.action)}${rec.status === 'ignored' ? ' (ignored)' : ''}`;
+        break;
+      case 'reset':
+        text = `⟲ reset (${String(rec.method)})`;
+        break;
+      case 'kexec':
+        text = '⇒ kexec';
+        break;
+      case 'timer':
+        text = `timer ${String(rec.name)}`;
+        break;
+    }
+    const row = s('g', { class: `msc-event ${cls}${i > this.pos ? ' future' : ''}`, 'data-at': i });
+    row.append(s('circle', { cx: x, cy: y, r: kind === 'send' ? 4 : 3 }));
+    const short = text.length > 46 ? `${text.slice(0, 45)}…` : text;
+    // Labels go right of the lifeline, or left of it for the last lane.
+    const left = this.lanes.length > 1 && cpu === this.lanes[this.lanes.length - 1];
+    row.append(s('text', { x: left ? x - 7 : x + 7, y: y + 4, 'text-anchor': left ? 'end' : 'start' }, short));
+    row.append(s('title', {}, `line ${i + 1}: ${text}`));
+    g.append(row);
+  }
+}

@@ -1,0 +1,280 @@
+/// <reference lib="dom" />
+/**
+ * The viewer: transport controls, the timeline, one chart panel per chosen CPU, the sequence chart
+ * and the record list, all following one position (a record index). The position and the chosen
+ * CPUs live in the URL (`#step=<line>&cpus=1,2`), so a link shows the same moment.
+ */
+import { elkGraph, chartGeometry } from '../chart-layout.js';
+import { DEFAULT_STOPS, type RecordKind, type TraceModel, formatNs } from '../trace-model.js';
+import type { ViewerData } from '../viewer-data.js';
+import { ChartDrawing, ChartPanel, type Layout } from './chart-panel.js';
+import { h } from './dom.js';
+import { loadElk } from './elk-loader.js';
+import { EventLog } from './event-log.js';
+import { SequenceChart } from './msc.js';
+import { Timeline } from './timeline.js';
+
+/** More panels than this would each be too small to read. */
+const MAX_PANELS = 6;
+const SPEEDS = [1, 4, 16, 64, 256, 1024];
+
+/** Parses `0-3, 7` into CPU numbers below `count`. */
+export function parseCpuList(text: string, count: number): number[] | null {
+  const out = new Set<number>();
+  for (const part of text.split(/[\s,]+/).filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) return null;
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    for (let c = Math.min(a, b); c <= Math.max(a, b) && out.size <= 64; c++) if (c < count) out.add(c);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+export class Viewer {
+  readonly el: HTMLElement;
+  pos = 0;
+  private shown: number[] = [];
+  private readonly panels = new Map<number, ChartPanel>();
+  private readonly panelsEl: HTMLElement;
+  private readonly timeline: Timeline;
+  private readonly msc: SequenceChart;
+  private readonly log: EventLog;
+  private readonly where: HTMLElement;
+  private readonly playBtn: HTMLButtonElement;
+  private readonly cpuInput: HTMLInputElement;
+  private readonly layoutNote: HTMLElement;
+  private layout: Layout;
+  private drawing: ChartDrawing;
+  private stops: readonly RecordKind[] = DEFAULT_STOPS;
+  private playing = false;
+  private speed = 4;
+  private hashTimer = 0;
+
+  constructor(
+    readonly model: TraceModel,
+    private readonly data: ViewerData,
+  ) {
+    this.layout = { collapse: new Set(data.layout.collapse), geometry: data.layout.geometry };
+    this.drawing = new ChartDrawing(model.chart, this.layout);
+    const jump = (i: number) => this.go(i);
+    this.timeline = new Timeline(model, jump);
+    this.msc = new SequenceChart(model, jump);
+    this.log = new EventLog(model, jump);
+    this.where = h('span', { class: 'where' });
+    this.layoutNote = h('span', { class: 'layout-note' });
+    const button = (text: string, title: string, fn: () => void, cls = '') => {
+      const b = h('button', { title, text, class: cls });
+      b.addEventListener('click', fn);
+      return b;
+    };
+    this.playBtn = button('play', 'play / pause (space)', () => this.togglePlay(), 'play');
+    const speed = h('select', { title: 'records per second while playing' }, ...SPEEDS.map((v) => h('option', { value: v, selected: v === this.speed, text: `${v}/s` })));
+    speed.addEventListener('change', () => (this.speed = Number(speed.value)));
+    const details = h('input', { type: 'checkbox', title: 'also stop at memory writes and instructions' });
+    details.addEventListener('change', () => {
+      this.stops = details.checked ? [...DEFAULT_STOPS, 'mem', 'insn'] : DEFAULT_STOPS;
+    });
+    this.cpuInput = h('input', { class: 'cpu-input', type: 'text', title: 'CPUs to show, e.g. 1,2 or 0-3', spellcheck: false });
+    this.cpuInput.addEventListener('change', () => {
+      const list = parseCpuList(this.cpuInput.value, model.cpuCount);
+      if (list) this.setShown(list);
+      else this.cpuInput.value = this.shown.join(',');
+    });
+    const here = button('+ CPUs here', 'add the CPUs the current record involves', () => {
+      const extra = new Set(this.shown);
+      const cpu = model.cpuOf[this.pos] as number;
+      if (cpu >= 0) extra.add(cpu);
+      for (const d of model.deliveriesAt(this.pos)) if (typeof d.from === 'number') extra.add(d.from);
+      this.setShown([...extra]);
+    }, 'small');
+
+    const h0 = model.header;
+    const endLine = model.count > 0 && model.kind(model.count - 1) === 'end' ? model.record(model.count - 1) : null;
+    const outcome = endLine && endLine.t === 'end' ? `${endLine.end} after ${endLine.steps} steps` : 'no end record';
+    const verdict =
+      data.violations.length === 0
+        ? h('span', { class: 'verdict ok', text: 'properties hold' })
+        : h('span', { class: 'verdict bad', title: data.violations.map((v) => `${v.property}: ${v.message}`).join('\n'), text: `${data.violations.length} propert${data.violations.length === 1 ? 'y' : 'ies'} violated: ${data.violations.map((v) => v.property).join(', ')}` });
+    const unknown = model.unknownPaths.length
+      ? h('span', { class: 'verdict bad', title: model.unknownPaths.join('\n'), text: `${model.unknownPaths.length} state paths not in this chart` })
+      : null;
+    this.panelsEl = h('div', { class: 'panels' });
+    this.el = h(
+      'div',
+      { class: 'app' },
+      h(
+        'header',
+        { class: 'top' },
+        h('span', { class: 'brand', text: 'shootdown' }),
+        h('span', { class: 'title', text: `${data.source}` }),
+        h('span', { class: 'meta', text: `${h0.cpus} CPUs · ${h0.vendor} · kernel ${h0.preset} · seed ${h0.seed} · ${outcome}` }),
+        h('span', { class: 'spacer' }),
+        unknown,
+        verdict,
+      ),
+      h(
+        'div',
+        { class: 'transport' },
+        button('|◀', 'first record (Home)', () => this.go(0)),
+        button('◀', 'previous stop (←)', () => this.step(-1)),
+        this.playBtn,
+        button('▶', 'next stop (→)', () => this.step(1)),
+        button('▶|', 'last record (End)', () => this.go(model.count - 1)),
+        speed,
+        h('label', { class: 'details', title: 'also stop at memory writes and instructions' }, details, 'mem/insn'),
+        this.where,
+        h('span', { class: 'spacer' }),
+        h('label', { class: 'cpus' }, 'CPUs ', this.cpuInput),
+        here,
+      ),
+      this.timeline.el,
+      h(
+        'main',
+        { class: 'body' },
+        h('div', { class: 'left' }, this.layoutNote, this.panelsEl),
+        h('div', { class: 'right' }, h('div', { class: 'pane-title', text: 'message sequence' }), this.msc.el, this.log.el),
+      ),
+    );
+    window.addEventListener('keydown', (ev) => {
+      if ((ev.target as Element).closest('input, select, textarea')) return;
+      if (ev.key === 'ArrowRight') this.step(1);
+      else if (ev.key === 'ArrowLeft') this.step(-1);
+      else if (ev.key === ' ') this.togglePlay();
+      else if (ev.key === 'Home') this.go(0);
+      else if (ev.key === 'End') this.go(model.count - 1);
+      else return;
+      ev.preventDefault();
+    });
+    window.addEventListener('hashchange', () => this.fromHash());
+  }
+
+  /** The CPUs a trace is about: those with scripted actions, else those that send. */
+  defaultCpus(): number[] {
+    const picked = new Set<number>();
+    for (const m of this.model.marks) if (m.kind === 'script' && m.cpu >= 0) picked.add(m.cpu);
+    if (picked.size === 0) for (const d of this.model.deliveries) if (typeof d.from === 'number') picked.add(d.from);
+    if (picked.size === 0) picked.add(0);
+    return [...picked].sort((a, b) => a - b).slice(0, 4);
+  }
+
+  start(): void {
+    if (!this.fromHash()) {
+      this.setShown(this.defaultCpus(), false);
+      this.go(0);
+    }
+  }
+
+  private fromHash(): boolean {
+    const params = new URLSearchParams(location.hash.replace(/^#/, ''));
+    const cpus = params.get('cpus');
+    const step = params.get('step');
+    if (cpus === null && step === null) return false;
+    const list = cpus !== null ? parseCpuList(cpus, this.model.cpuCount) : null;
+    this.setShown(list && list.length ? list : this.shown.length ? this.shown : this.defaultCpus(), false);
+    const line = step !== null && /^\d+$/.test(step) ? Number(step) : 1;
+    this.go(Math.min(this.model.count, Math.max(1, line)) - 1);
+    return true;
+  }
+
+  setShown(cpus: number[], update = true): void {
+    const list = [...new Set(cpus)].filter((c) => c >= 0 && c < this.model.cpuCount).sort((a, b) => a - b).slice(0, MAX_PANELS);
+    this.shown = list;
+    this.cpuInput.value = list.join(',');
+    for (const [cpu, p] of this.panels) {
+      if (!list.includes(cpu)) {
+        p.el.remove();
+        this.panels.delete(cpu);
+      }
+    }
+    for (const cpu of list) {
+      if (this.panels.has(cpu)) continue;
+      const panel = new ChartPanel(cpu, { model: this.model, toggle: (n) => void this.toggle(n), remove: (c) => this.setShown(this.shown.filter((x) => x !== c)) });
+      panel.setDrawing(this.drawing);
+      this.panels.set(cpu, panel);
+    }
+    this.panelsEl.replaceChildren(...list.map((c) => (this.panels.get(c) as ChartPanel).el));
+    this.panelsEl.dataset.count = String(list.length);
+    // The sequence chart shows every CPU of a small machine, the chosen ones of a big one.
+    this.msc.setLanes(this.model.cpuCount <= 12 ? [...Array(this.model.cpuCount).keys()] : list);
+    if (update) this.go(this.pos);
+  }
+
+  /** Opens or closes a compound state in every panel: a new layout, with ELK loaded on first use. */
+  private async toggle(node: number): Promise<void> {
+    const collapse = new Set(this.layout.collapse);
+    if (collapse.has(node)) collapse.delete(node);
+    else collapse.add(node);
+    this.layoutNote.textContent = 'laying out…';
+    try {
+      const elk = await loadElk();
+      const laid = await elk.layout(elkGraph(this.model.chart, collapse));
+      this.layout = { collapse, geometry: chartGeometry(this.model.chart, laid, collapse) };
+      this.drawing = new ChartDrawing(this.model.chart, this.layout);
+      for (const p of this.panels.values()) p.setDrawing(this.drawing);
+      this.layoutNote.textContent = '';
+      this.go(this.pos);
+    } catch (e) {
+      this.layoutNote.textContent = `layout failed: ${(e as Error).message}`;
+    }
+  }
+
+  step(dir: 1 | -1): void {
+    this.go(this.model.nextStop(this.pos, dir, this.stops));
+  }
+
+  go(i: number): void {
+    const pos = Math.max(0, Math.min(this.model.count - 1, i));
+    this.pos = pos;
+    for (const p of this.panels.values()) p.show(pos);
+    this.timeline.setPosition(pos);
+    this.msc.setPosition(pos);
+    this.log.setPosition(pos);
+    const stepNo = this.model.stops(['step']);
+    let k = 0;
+    let lo = 0;
+    let hi = stepNo.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((stepNo[mid] as number) <= pos) lo = mid + 1;
+      else hi = mid;
+    }
+    k = lo;
+    this.where.textContent = `line ${pos + 1} / ${this.model.count} · step ${k} / ${this.model.steps} · t = ${formatNs(this.model.ns[pos] as number)} s`;
+    // replaceState, not pushState: stepping must not flood the history; coalesced while playing.
+    window.clearTimeout(this.hashTimer);
+    this.hashTimer = window.setTimeout(() => {
+      const hash = `#step=${pos + 1}&cpus=${this.shown.join(',')}`;
+      if (location.hash !== hash) history.replaceState(null, '', hash);
+    }, this.playing ? 250 : 0);
+  }
+
+  togglePlay(): void {
+    this.playing = !this.playing;
+    this.playBtn.textContent = this.playing ? 'pause' : 'play';
+    if (!this.playing) return;
+    let last = performance.now();
+    let debt = 0;
+    const tick = (now: number) => {
+      if (!this.playing) return;
+      debt += ((now - last) / 1000) * this.speed;
+      last = now;
+      let moves = Math.floor(debt);
+      debt -= moves;
+      let pos = this.pos;
+      // At high speed, several stops per frame: draw only the last.
+      while (moves-- > 0) {
+        const next = this.model.nextStop(pos, 1, this.stops);
+        if (next === pos) break;
+        pos = next;
+      }
+      if (pos !== this.pos) this.go(pos);
+      if (pos >= this.model.count - 1 || this.model.nextStop(pos, 1, this.stops) === pos) {
+        this.togglePlay();
+        return;
+      }
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }
+}

@@ -1,0 +1,710 @@
+/**
+ * What the viewer plays: a trace read into indexes that answer "what was every CPU's configuration
+ * at record i" and "which messages cross the screen here" in O(log n), so a 100,000-step trace
+ * scrubs without re-reading it. Pure TypeScript (no DOM, no Node): the page bundles it and the
+ * tests run it in Node.
+ *
+ * A CPU's configuration is rebuilt from the records alone. The chart's parallel state `os` has one
+ * region per execution context; a record's `to` is the leaf of the region on top after it, so:
+ * - a step's `from` and `to` give its region's leaf before and after;
+ * - when `to` lies in another region than the step's own, the context changed: a region found
+ *   lower on the context stack was returned to (the ones above it are back at their initial
+ *   state, as IRET leaves them), otherwise a new context was pushed (the stepping region's new leaf
+ *   is unknown until its next `from`);
+ * - a `to` outside `os` (wait-for-SIPI, the crash kernel) leaves every region; coming back starts
+ *   them all at their initial states;
+ * - a scripted action (`script`, status done) changes a CPU without a `to`; so does a timer that
+ *   fires in a region that is not on top. The next `from` of that region shows where it went, and
+ *   the change is dated back to the record that caused it ("inferred").
+ */
+import type { TraceRecord } from '../trace/records.js';
+import type { ChartModel, ChartNode } from './chart-model.js';
+
+export const RECORD_KINDS = [
+  'header',
+  'choice',
+  'step',
+  'send',
+  'deliver',
+  'timer',
+  'mem',
+  'insn',
+  'fault',
+  'console',
+  'kernel',
+  'script',
+  'reset',
+  'kexec',
+  'final',
+  'end',
+] as const;
+export type RecordKind = (typeof RECORD_KINDS)[number];
+const KIND_CODE = new Map<string, number>(RECORD_KINDS.map((k, i) => [k, i]));
+export const kindCode = (k: RecordKind): number => KIND_CODE.get(k) as number;
+
+/** Record kinds that are rows of the message sequence chart. */
+const MSC_KINDS = new Set<RecordKind>(['send', 'deliver', 'fault', 'console', 'kernel', 'script', 'reset', 'kexec', 'timer']);
+/** Where play and step stop by default: everything a CPU does or says, not memory or choices. */
+export const DEFAULT_STOPS: readonly RecordKind[] = ['step', 'send', 'deliver', 'timer', 'fault', 'console', 'kernel', 'script', 'reset', 'kexec', 'end'];
+
+export type MarkKind = 'fault' | 'bug' | 'warn' | 'console' | 'script' | 'kernel' | 'reset' | 'kexec' | 'violation';
+
+export interface Mark {
+  at: number;
+  kind: MarkKind;
+  cpu: number;
+  text: string;
+}
+
+export interface Violation {
+  property: string;
+  message: string;
+}
+
+export interface Delivery {
+  msg: number;
+  /** Record index of the send (-1 when the trace has none). */
+  sendAt: number;
+  from: number | 'platform';
+  at: number;
+  cpu: number;
+  mode: string;
+  vector: number | null;
+  status: 'delivered' | 'pending' | 'latched' | 'dropped' | 'in flight';
+  reason: string | null;
+}
+
+export interface Header {
+  scenario: string;
+  seed: number;
+  cpus: number;
+  vendor: string;
+  preset: string;
+  switches: string[];
+}
+
+/** One region (or the top level) of a CPU, as a list of (record index, chart node) changes. */
+class SlotHistory {
+  at: number[] = [];
+  node: number[] = [];
+  inferred: boolean[] = [];
+
+  set(at: number, node: number, inferred = false): void {
+    const n = this.at.length;
+    if (n > 0 && this.node[n - 1] === node) return;
+    if (n > 0 && (this.at[n - 1] as number) >= at) {
+      // Several changes at one record: the last one stands.
+      this.at.length = this.node.length = this.inferred.length = n - 1;
+      if (n > 1 && this.node[n - 2] === node) return;
+    }
+    this.at.push(at);
+    this.node.push(node);
+    this.inferred.push(inferred);
+  }
+
+  last(): number {
+    return this.node.length ? (this.node[this.node.length - 1] as number) : -1;
+  }
+
+  lastAt(): number {
+    return this.at.length ? (this.at[this.at.length - 1] as number) : -1;
+  }
+
+  /** Index of the last change at or before record `i`, or -1. */
+  find(i: number): number {
+    let lo = 0;
+    let hi = this.at.length - 1;
+    let ans = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.at[mid] as number) <= i) {
+        ans = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return ans;
+  }
+}
+
+/** The configuration of one CPU at one record. */
+export interface CpuAt {
+  /** Active leaf node per slot (slot 0 is the top level: `os` itself or a leaf outside it). */
+  leaves: number[];
+  /** Chart nodes of those leaves, and which were placed by inference rather than a record's path. */
+  inferred: boolean[];
+  /** The slot of the context on top (the one executing), or 0 outside `os`. */
+  onTop: number;
+  /** Record index of the last change of this CPU. */
+  since: number;
+}
+
+/** Parses and indexes a trace record by record, so a page can feed it in slices between frames. */
+export class TraceModelBuilder {
+  readonly lines: string[] = [];
+  private kinds: number[] = [];
+  private nsList: number[] = [];
+  private cpuList: number[] = [];
+  private header: Header | null = null;
+  private slots: SlotHistory[][] = [];
+  private tops: SlotHistory[] = [];
+  private stacks: number[][] = [];
+  private uncertain: number[][] = [];
+  private messages = new Map<number, { at: number; from: number | 'platform'; mode: string; vector: number | null; targets: number; delivered: number }>();
+  private deliveries: Delivery[] = [];
+  private marks: Mark[] = [];
+  private unknownPaths = new Set<string>();
+  private readonly pathToNode: Map<string, number>;
+  /** For each chart node, its slot (1.. for regions of the parallel state, 0 for the top level). */
+  private readonly slotOfNode: Int32Array;
+  readonly slotNames: string[] = ['top'];
+  private readonly slotInitial: number[] = [];
+  private readonly parallelNode: number;
+  private endAt = -1;
+  private stepCount = 0;
+
+  constructor(readonly chart: ChartModel) {
+    this.pathToNode = new Map(chart.nodes.map((n) => [n.path, n.index]));
+    this.slotOfNode = new Int32Array(chart.nodes.length);
+    // The chart's first parallel state (the physical CPU's `os`) defines the slots: one per region.
+    this.parallelNode = chart.nodes.find((n) => n.type === 'parallel')?.index ?? -1;
+    const initialLeaf = (i: number): number => {
+      let n = chart.nodes[i] as ChartNode;
+      while (n.initial.length > 0) n = chart.nodes[n.initial[0] as number] as ChartNode;
+      return n.index;
+    };
+    this.slotInitial.push(this.parallelNode >= 0 ? this.parallelNode : initialLeaf(0));
+    if (this.parallelNode >= 0) {
+      for (const region of (chart.nodes[this.parallelNode] as ChartNode).children) {
+        const slot = this.slotNames.length;
+        this.slotNames.push((chart.nodes[region] as ChartNode).key);
+        this.slotInitial.push(initialLeaf(region));
+        const mark = (i: number): void => {
+          this.slotOfNode[i] = slot;
+          for (const c of (chart.nodes[i] as ChartNode).children) mark(c);
+        };
+        mark(region);
+      }
+    }
+  }
+
+  /** Adds one JSON line; returns an error for a line that is not a trace record. */
+  addLine(line: string): string | null {
+    let r: TraceRecord;
+    try {
+      r = JSON.parse(line) as TraceRecord;
+    } catch {
+      return `line ${this.lines.length + 1} is not JSON`;
+    }
+    if (typeof r !== 'object' || r === null || typeof (r as { t?: unknown }).t !== 'string') return `line ${this.lines.length + 1} is not a trace record`;
+    this.lines.push(line);
+    this.add(r);
+    return null;
+  }
+
+  private node(path: string): number {
+    const n = this.pathToNode.get(path);
+    if (n === undefined) {
+      this.unknownPaths.add(path);
+      return -1;
+    }
+    return n;
+  }
+
+  private ensureCpu(cpu: number): void {
+    while (this.slots.length <= cpu) {
+      const slots = this.slotInitial.map((initial) => {
+        const h = new SlotHistory();
+        h.set(0, initial);
+        return h;
+      });
+      const top = new SlotHistory();
+      top.set(0, this.slotInitial.length > 1 ? 1 : 0);
+      this.slots.push(slots);
+      this.tops.push(top);
+      this.stacks.push(this.slotInitial.length > 1 ? [1] : [0]);
+      this.uncertain.push(this.slotInitial.map(() => -1));
+    }
+  }
+
+  /** A region's leaf as a record's path shows it; a change the trace did not date is dated back. */
+  private observe(cpu: number, slot: number, node: number, at: number): void {
+    const h = (this.slots[cpu] as SlotHistory[])[slot] as SlotHistory;
+    const since = (this.uncertain[cpu] as number[])[slot] as number;
+    if (h.last() !== node) {
+      const when = since >= 0 && since > h.lastAt() ? since : at;
+      h.set(when, node, true);
+    }
+    (this.uncertain[cpu] as number[])[slot] = -1;
+  }
+
+  private setLeaf(cpu: number, slot: number, node: number, at: number, inferred = false): void {
+    ((this.slots[cpu] as SlotHistory[])[slot] as SlotHistory).set(at, node, inferred);
+    (this.uncertain[cpu] as number[])[slot] = -1;
+  }
+
+  private setTop(cpu: number, slot: number, at: number): void {
+    (this.tops[cpu] as SlotHistory).set(at, slot);
+  }
+
+  /** `to` is the leaf on top after record `at`; `own` is the region that acted, if known. */
+  private arrive(cpu: number, toPath: string, at: number, own: number | null): void {
+    const to = this.node(toPath);
+    if (to < 0) return;
+    const slot = this.slotOfNode[to] as number;
+    const slots = this.slots[cpu] as SlotHistory[];
+    const stack = this.stacks[cpu] as number[];
+    if (slot === 0) {
+      // Outside `os`: every region is gone.
+      this.setLeaf(cpu, 0, to, at);
+      stack.length = 0;
+      stack.push(0);
+      this.setTop(cpu, 0, at);
+      return;
+    }
+    if ((slots[0] as SlotHistory).last() !== this.parallelNode) {
+      // Back into `os` (a CPU that entered it again starts every region afresh).
+      this.setLeaf(cpu, 0, this.parallelNode, at);
+      for (let s = 1; s < slots.length; s++) this.setLeaf(cpu, s, this.slotInitial[s] as number, at);
+      stack.length = 0;
+      stack.push(1);
+    }
+    const below = stack.indexOf(slot);
+    if (below >= 0) {
+      // Returned to a context lower on the stack: the ones above it have done IRET.
+      while (stack.length > below + 1) {
+        const popped = stack.pop() as number;
+        this.setLeaf(cpu, popped, this.slotInitial[popped] as number, at, true);
+      }
+    } else {
+      stack.push(slot);
+      // The acting region moved too, but the record only shows the new top.
+      if (own !== null && own !== slot) (this.uncertain[cpu] as number[])[own] = at;
+    }
+    this.setLeaf(cpu, slot, to, at);
+    this.setTop(cpu, slot, at);
+  }
+
+  private slotOfRegion(region: string): number {
+    return this.slotNames.indexOf(region);
+  }
+
+  add(r: TraceRecord): void {
+    const at = this.kinds.length;
+    this.kinds.push(KIND_CODE.get(r.t) ?? 0);
+    this.nsList.push('ns' in r && typeof r.ns === 'number' ? r.ns : at > 0 ? (this.nsList[at - 1] as number) : 0);
+    this.cpuList.push('cpu' in r && typeof r.cpu === 'number' ? r.cpu : -1);
+    switch (r.t) {
+      case 'header':
+        this.header = { scenario: r.scenario, seed: r.seed, cpus: r.cpus, vendor: r.vendor, preset: r.preset, switches: r.switches };
+        this.ensureCpu(r.cpus - 1);
+        return;
+      case 'step': {
+        this.ensureCpu(r.cpu);
+        this.stepCount += 1;
+        const from = this.node(r.from);
+        if (from >= 0) this.observe(r.cpu, this.slotOfNode[from] as number, from, at);
+        this.arrive(r.cpu, r.to, at, from >= 0 ? (this.slotOfNode[from] as number) : this.slotOfRegion(r.ctx));
+        return;
+      }
+      case 'deliver': {
+        this.ensureCpu(r.cpu);
+        this.arrive(r.cpu, r.to, at, null);
+        const m = this.messages.get(r.msg);
+        if (m) m.delivered += 1;
+        this.deliveries.push({
+          msg: r.msg,
+          sendAt: m?.at ?? -1,
+          from: m?.from ?? 'platform',
+          at,
+          cpu: r.cpu,
+          mode: r.mode,
+          vector: m?.vector ?? null,
+          status: r.status,
+          reason: r.reason ?? null,
+        });
+        return;
+      }
+      case 'timer': {
+        this.ensureCpu(r.cpu);
+        const region = this.slotOfRegion(r.name.split(':')[0] ?? '');
+        this.arrive(r.cpu, r.to, at, region >= 0 ? region : null);
+        return;
+      }
+      case 'send':
+        this.messages.set(r.msg, { at, from: r.from, mode: r.mode, vector: r.vector, targets: r.targets, delivered: 0 });
+        return;
+      case 'script':
+        this.ensureCpu(r.cpu);
+        if (r.status === 'done') {
+          const u = this.uncertain[r.cpu] as number[];
+          for (let s = 0; s < u.length; s++) if ((u[s] as number) < 0) u[s] = at;
+        }
+        this.marks.push({ at, kind: 'script', cpu: r.cpu, text: `script: ${r.action}${r.status === 'ignored' ? ` (ignored: ${r.reason ?? ''})` : ''}` });
+        return;
+      case 'fault':
+        this.marks.push({ at, kind: r.handling === 'eaten' ? 'fault' : 'bug', cpu: r.cpu, text: `${r.insn} ${r.fault} in ${r.context} context: ${r.handling}` });
+        return;
+      case 'console':
+        this.marks.push({ at, kind: /\b(WARN|BUG|Oops|panic)\b/i.test(r.text) ? 'warn' : 'console', cpu: r.cpu, text: r.text });
+        return;
+      case 'kernel':
+        this.marks.push({ at, kind: 'kernel', cpu: r.cpu, text: r.what });
+        return;
+      case 'reset':
+        this.marks.push({ at, kind: 'reset', cpu: r.cpu, text: `platform reset via ${r.method}` });
+        return;
+      case 'kexec':
+        this.marks.push({ at, kind: 'kexec', cpu: r.cpu, text: 'machine_kexec(): jump to the crash kernel' });
+        return;
+      case 'final': {
+        this.ensureCpu(r.cpu);
+        const n = this.node(r.state);
+        if (n >= 0) {
+          const slot = this.slotOfNode[n] as number;
+          if (slot === 0) this.observe(r.cpu, 0, n, at);
+          else this.observe(r.cpu, slot, n, at);
+        }
+        return;
+      }
+      case 'end':
+        this.endAt = at;
+        return;
+      default:
+        return;
+    }
+  }
+
+  finish(violations: Violation[] = []): TraceModel {
+    const count = this.kinds.length;
+    const deliveries = [...this.deliveries];
+    for (const [msg, m] of this.messages) {
+      // Messages still in flight when the run ended: drawn from the sender, going nowhere yet.
+      if (m.delivered < m.targets) {
+        for (let k = m.delivered; k < m.targets; k++) {
+          deliveries.push({ msg, sendAt: m.at, from: m.from, at: -1, cpu: -1, mode: m.mode, vector: m.vector, status: 'in flight', reason: null });
+        }
+      }
+    }
+    const end = this.endAt >= 0 ? this.endAt : count - 1;
+    const marks = [...this.marks, ...violations.map((v) => ({ at: end, kind: 'violation' as const, cpu: -1, text: `${v.property}: ${v.message}` }))];
+    return new TraceModel({
+      chart: this.chart,
+      header: this.header ?? { scenario: '?', seed: 0, cpus: this.slots.length, vendor: '?', preset: '?', switches: [] },
+      lines: this.lines,
+      kinds: Uint8Array.from(this.kinds),
+      ns: Float64Array.from(this.nsList),
+      cpus: Int32Array.from(this.cpuList),
+      slots: this.slots,
+      tops: this.tops,
+      slotNames: this.slotNames,
+      slotInitial: this.slotInitial,
+      deliveries,
+      marks: marks.sort((a, b) => a.at - b.at),
+      violations,
+      unknownPaths: [...this.unknownPaths],
+      steps: this.stepCount,
+    });
+  }
+}
+
+interface TraceModelParts {
+  chart: ChartModel;
+  header: Header;
+  lines: string[];
+  kinds: Uint8Array;
+  ns: Float64Array;
+  cpus: Int32Array;
+  slots: SlotHistory[][];
+  tops: SlotHistory[];
+  slotNames: string[];
+  slotInitial: number[];
+  deliveries: Delivery[];
+  marks: Mark[];
+  violations: Violation[];
+  unknownPaths: string[];
+  steps: number;
+}
+
+export class TraceModel {
+  readonly chart: ChartModel;
+  readonly header: Header;
+  readonly lines: string[];
+  readonly kinds: Uint8Array;
+  readonly ns: Float64Array;
+  readonly cpuOf: Int32Array;
+  readonly slotNames: string[];
+  private readonly slotInitial: number[];
+  readonly deliveries: Delivery[];
+  readonly marks: Mark[];
+  readonly violations: Violation[];
+  /** State paths in the trace that the chart does not have (a trace from another model version). */
+  readonly unknownPaths: string[];
+  readonly steps: number;
+  /** Record indices that are rows of the message sequence chart. */
+  readonly mscRows: Int32Array;
+  /** Deliveries sorted by their first row (send or delivery), for range queries. */
+  private readonly spans: { lo: number; hi: number; d: Delivery }[];
+  private readonly spanMaxHi: Int32Array;
+  private readonly slots: SlotHistory[][];
+  private readonly tops: SlotHistory[];
+  private readonly stopCache = new Map<string, Int32Array>();
+  private readonly deliveriesByAt = new Map<number, Delivery[]>();
+
+  constructor(p: TraceModelParts) {
+    this.chart = p.chart;
+    this.header = p.header;
+    this.lines = p.lines;
+    this.kinds = p.kinds;
+    this.ns = p.ns;
+    this.cpuOf = p.cpus;
+    this.slots = p.slots;
+    this.tops = p.tops;
+    this.slotNames = p.slotNames;
+    this.slotInitial = p.slotInitial;
+    this.deliveries = p.deliveries;
+    this.marks = p.marks;
+    this.violations = p.violations;
+    this.unknownPaths = p.unknownPaths;
+    this.steps = p.steps;
+    const rows: number[] = [];
+    for (let i = 0; i < this.kinds.length; i++) if (MSC_KINDS.has(RECORD_KINDS[this.kinds[i] as number] as RecordKind)) rows.push(i);
+    this.mscRows = Int32Array.from(rows);
+    for (const d of this.deliveries) {
+      if (d.at < 0) continue;
+      const list = this.deliveriesByAt.get(d.at) ?? [];
+      list.push(d);
+      this.deliveriesByAt.set(d.at, list);
+    }
+    const last = this.kinds.length - 1;
+    this.spans = this.deliveries
+      .map((d) => ({ lo: d.sendAt >= 0 ? d.sendAt : d.at, hi: d.at >= 0 ? d.at : last, d }))
+      .sort((a, b) => a.lo - b.lo);
+    // Running maximum of `hi`, so a window query can stop scanning left early.
+    this.spanMaxHi = new Int32Array(this.spans.length);
+    let max = -1;
+    this.spans.forEach((s, k) => {
+      max = Math.max(max, s.hi);
+      this.spanMaxHi[k] = max;
+    });
+  }
+
+  get count(): number {
+    return this.kinds.length;
+  }
+
+  get cpuCount(): number {
+    return this.slots.length;
+  }
+
+  kind(i: number): RecordKind {
+    return RECORD_KINDS[this.kinds[i] as number] as RecordKind;
+  }
+
+  record(i: number): TraceRecord {
+    return JSON.parse(this.lines[i] as string) as TraceRecord;
+  }
+
+  /** Configuration of `cpu` after record `i`. */
+  cpuAt(cpu: number, i: number): CpuAt {
+    const slots = this.slots[cpu];
+    if (!slots) return { leaves: [], inferred: [], onTop: 0, since: 0 };
+    const leaves: number[] = [];
+    const inferred: boolean[] = [];
+    let since = 0;
+    for (const h of slots) {
+      const k = h.find(i);
+      leaves.push(k >= 0 ? (h.node[k] as number) : -1);
+      inferred.push(k >= 0 ? (h.inferred[k] as boolean) : false);
+      if (k >= 0) since = Math.max(since, h.at[k] as number);
+    }
+    const top = this.tops[cpu] as SlotHistory;
+    const k = top.find(i);
+    const onTop = k >= 0 ? (top.node[k] as number) : 0;
+    // Outside `os` only the top-level leaf is active.
+    if (leaves[0] !== undefined && this.chart.nodes[leaves[0]]?.type !== 'parallel') {
+      for (let s = 1; s < leaves.length; s++) leaves[s] = -1;
+    }
+    return { leaves, inferred, onTop: leaves[0] !== undefined && this.chart.nodes[leaves[0]]?.type !== 'parallel' ? 0 : onTop, since };
+  }
+
+  /** Whether `leaf` is where region `slot` rests (`idle`): nothing running in that context. */
+  isInitialLeaf(slot: number, leaf: number): boolean {
+    return slot > 0 && this.slotInitial[slot] === leaf;
+  }
+
+  /** Every active state of `cpu` after record `i`: the leaves and all their ancestors. */
+  activeNodes(cpu: number, i: number): Set<number> {
+    const active = new Set<number>();
+    for (const leaf of this.cpuAt(cpu, i).leaves) {
+      for (let n = leaf; n >= 0; n = (this.chart.nodes[n] as ChartNode).parent) active.add(n);
+    }
+    return active;
+  }
+
+  /** Active leaf paths of `cpu` after record `i`, top-level first. */
+  activePaths(cpu: number, i: number): string[] {
+    return this.cpuAt(cpu, i)
+      .leaves.filter((n) => n >= 0 && (this.chart.nodes[n] as ChartNode).type !== 'parallel')
+      .map((n) => (this.chart.nodes[n] as ChartNode).path);
+  }
+
+  /** Every node `cpu` was ever in (and their ancestors): what its chart panel opens by default. */
+  visited(cpu: number): Set<number> {
+    const seen = new Set<number>();
+    const slots = this.slots[cpu] ?? [];
+    for (const h of slots) {
+      for (const leaf of h.node) for (let n = leaf; n >= 0 && !seen.has(n); n = (this.chart.nodes[n] as ChartNode).parent) seen.add(n);
+    }
+    return seen;
+  }
+
+  /** Whether `cpu` acted or changed state at record `i`. */
+  changedAt(cpu: number, i: number): boolean {
+    if (this.cpuOf[i] === cpu) return true;
+    for (const h of this.slots[cpu] ?? []) {
+      const k = h.find(i);
+      if (k >= 0 && h.at[k] === i) return true;
+    }
+    return false;
+  }
+
+  deliveriesAt(i: number): Delivery[] {
+    return this.deliveriesByAt.get(i) ?? [];
+  }
+
+  /** Deliveries whose arrow spans any record in [from, to]. */
+  deliveriesBetween(from: number, to: number): Delivery[] {
+    const out: Delivery[] = [];
+    // Spans are sorted by `lo`: find the last one starting at or before `to`, then walk left while
+    // some span on the left can still reach `from`.
+    let lo = 0;
+    let hi = this.spans.length - 1;
+    let k = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.spans[mid] as { lo: number }).lo <= to) {
+        k = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    for (; k >= 0 && (this.spanMaxHi[k] as number) >= from; k--) {
+      const s = this.spans[k] as { lo: number; hi: number; d: Delivery };
+      if (s.hi >= from) out.push(s.d);
+    }
+    return out;
+  }
+
+  /** Record indices where play and step stop, for a set of record kinds. */
+  stops(kinds: readonly RecordKind[] = DEFAULT_STOPS): Int32Array {
+    const key = [...kinds].sort().join(',');
+    let stops = this.stopCache.get(key);
+    if (!stops) {
+      const codes = new Set(kinds.map((k) => KIND_CODE.get(k)));
+      const list: number[] = [];
+      for (let i = 0; i < this.kinds.length; i++) if (codes.has(this.kinds[i])) list.push(i);
+      stops = Int32Array.from(list);
+      this.stopCache.set(key, stops);
+    }
+    return stops;
+  }
+
+  /** The next stop after `i` (dir 1) or before it (dir -1); `i` itself if there is none. */
+  nextStop(i: number, dir: 1 | -1, kinds: readonly RecordKind[] = DEFAULT_STOPS): number {
+    const stops = this.stops(kinds);
+    const k = upperBound(stops, i);
+    if (dir > 0) return k < stops.length ? (stops[k] as number) : i;
+    let j = k - 1;
+    if (j >= 0 && stops[j] === i) j -= 1;
+    return j >= 0 ? (stops[j] as number) : 0;
+  }
+
+  /** The MSC row at or before record `i`. */
+  rowAt(i: number): number {
+    return Math.max(0, upperBound(this.mscRows, i) - 1);
+  }
+}
+
+/** First index whose value is greater than `x`. */
+export function upperBound(a: ArrayLike<number>, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((a[mid] as number) <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Builds the model of a whole trace at once (Node, tests); the page feeds a builder in slices. */
+export function traceModel(chart: ChartModel, text: string, violations: Violation[] = []): TraceModel | { error: string } {
+  const b = new TraceModelBuilder(chart);
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    if (end > start) {
+      const err = b.addLine(text.slice(start, end));
+      if (err) return { error: err };
+    }
+    start = end + 1;
+  }
+  return b.finish(violations);
+}
+
+const VECTORS: Record<number, string> = { 0xf8: 'REBOOT_VECTOR', 0xfc: 'CALL_FUNCTION_VECTOR', 0x41: 'device IRQ' };
+
+/** What a message is called on an arrow: NMI, INIT, SIPI, REBOOT_VECTOR IPI… */
+export function messageName(mode: string, vector: number | null): string {
+  if (mode === 'fixed') return vector !== null && VECTORS[vector] ? `${VECTORS[vector]}` : `IPI 0x${(vector ?? 0).toString(16)}`;
+  return mode.toUpperCase();
+}
+
+/** The arrow colour class of a message: its delivery mode, with fixed IPIs as `ipi`. */
+export function messageClass(mode: string): string {
+  return mode === 'fixed' ? 'ipi' : mode === 'nmi' || mode === 'init' || mode === 'sipi' || mode === 'smi' ? mode : 'other';
+}
+
+/** Virtual time as the CLI prints it: seconds with nanoseconds. */
+export function formatNs(ns: number): string {
+  const s = Math.floor(ns / 1e9);
+  return `${s}.${String(ns % 1e9).padStart(9, '0')}`;
+}
+
+/** One line of text for a record (the page's event list; always rendered as text). */
+export function describeRecord(r: TraceRecord): string {
+  switch (r.t) {
+    case 'header':
+      return `${r.scenario}: ${r.cpus} CPUs (${r.vendor}), kernel ${r.preset}, seed ${r.seed}`;
+    case 'choice':
+      return `choice ${r.i}: ${r.kind} ${r.pick} of ${r.n}`;
+    case 'step':
+      return `${r.ctx}: ${r.from} → ${r.to}`;
+    case 'send':
+      return `→ ${r.dest}: ${messageName(r.mode, r.vector)} (msg ${r.msg}, ${r.source})`;
+    case 'deliver':
+      return `← ${r.mode.toUpperCase()} (msg ${r.msg}): ${r.status}${r.reason ? ` — ${r.reason}` : ''} → ${r.to}`;
+    case 'timer':
+      return `timer ${r.name} → ${r.to}`;
+    case 'mem':
+      return `${r.name} ${r.op} ${JSON.stringify(r.value)}`;
+    case 'insn':
+      return `${r.insn}: ${r.result}`;
+    case 'fault':
+      return `✗ ${r.insn} ${r.fault} in ${r.context} context: ${r.handling}`;
+    case 'console':
+      return r.text;
+    case 'kernel':
+      return `· ${r.what}${Object.keys(r.data).length ? ` ${JSON.stringify(r.data)}` : ''}`;
+    case 'script':
+      return `» script: ${r.action}${r.status === 'ignored' ? ` — ignored: ${r.reason ?? ''}` : ''}`;
+    case 'reset':
+      return `⟲ platform reset via ${r.method}${r.initOnly ? ' (as INIT)' : ''}`;
+    case 'kexec':
+      return '⇒ machine_kexec(): jump to the crash kernel';
+    case 'final':
+      return `final: ${r.state} (${r.activity}, vmx ${r.vmx})`;
+    case 'end':
+      return `end: ${r.end} after ${r.steps} steps`;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * `shootdown view | export | export-trace` as a user runs them through `main()`: output on stdout,
+ * bad input → exit 2 with one line naming it, the static site self-contained with the trace inline
+ * and `</script>` unable to end its script element.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main, type CliIo } from '../../src/cli/main.js';
+import { viewCommand } from '../../src/cli/viz-commands.js';
+import type { RunningViewer } from '../../src/viz/site.js';
+import { TraceFileWriter } from '../../src/trace/file.js';
+import { TRACE_ELEMENT_ID } from '../../src/viz/viewer-data.js';
+import { builtin, traceText } from './helpers.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-viz-cli-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function io(files: Record<string, string> = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const cli: CliIo = {
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    readFile: (f) => (f in files ? (files[f] as string) : fs.readFileSync(f, 'utf8')),
+    fs: { open: (f) => new TraceFileWriter(f) },
+  };
+  return { cli, out: () => out.join(''), err: () => err.join('') };
+}
+
+const t5 = traceText(builtin('T5'));
+const t5File = path.join(dir, 't5.jsonl');
+fs.writeFileSync(t5File, t5);
+
+describe('shootdown export', () => {
+  it.each([
+    ['mermaid', /^stateDiagram-v2\n/],
+    ['scxml', /^<\?xml version="1\.0"/],
+    ['dot', /^digraph "physical-cpu" \{/],
+    ['json', /^\{\n "kind": "physical-cpu"/],
+  ])('--format %s', async (format, start) => {
+    const t = io();
+    expect(await main(['export', 'physical-cpu', '--format', format], t.cli)).toBe(0);
+    expect(t.out()).toMatch(start);
+  });
+
+  it('warns on stderr when the whole chart is over mermaid\'s limits, and --root cuts a part under them', async () => {
+    const all = io();
+    expect(await main(['export', 'physical-cpu'], all.cli)).toBe(0);
+    expect(all.err()).toMatch(/GitHub will not render it/);
+    const part = io();
+    expect(await main(['export', 'physical-cpu', '--root', 'os.nmi.emergencyHandler'], part.cli)).toBe(0);
+    expect(part.err()).toBe('');
+    expect(part.out()).toContain('state "emergencyHandler" as s_os__nmi__emergencyHandler {');
+  });
+});
+
+describe('shootdown export-trace', () => {
+  it('mermaid-sequence: the shootdown NMI from CPU2 to CPU1, and notes for the console', async () => {
+    const t = io();
+    expect(await main(['export-trace', t5File], t.cli)).toBe(0);
+    expect(t.out()).toMatch(/^sequenceDiagram\n/);
+    expect(t.out()).toContain('CPU2->>CPU1: NMI (msg 1)');
+    expect(t.out()).toContain('Note over CPU2: Kernel panic - not syncing: Oops: 0000 in a driver (race R2)');
+    // `#` and `;` would start an entity and end a statement in mermaid.
+    expect(t.out()).toContain('VMCLEAR #35;UD');
+  });
+
+  it('json: records, messages paired send → delivery with trace lines, marks', async () => {
+    const t = io();
+    expect(await main(['export-trace', t5File, '--format', 'json'], t.cli)).toBe(0);
+    const json = JSON.parse(t.out()) as { records: unknown[]; messages: { msg: number; cpu: number; sendLine: number; line: number }[] };
+    expect(json.records).toHaveLength(t5.trim().split('\n').length);
+    const nmi = json.messages.find((m) => m.msg === 1 && m.cpu === 1);
+    expect(t5.split('\n')[(nmi?.line ?? 0) - 1]).toContain('"t":"deliver"');
+    expect(t5.split('\n')[(nmi?.sendLine ?? 0) - 1]).toContain('"t":"send"');
+  });
+});
+
+describe('shootdown view', () => {
+  it('--out writes a site that needs no server: the trace inline as JSON, `</script>` escaped', async () => {
+    const evil = t5.replace('Kernel panic - not syncing: Oops: 0000 in a driver (race R2)', '</script><script>window.pwned=1</script>');
+    const file = path.join(dir, 'evil.jsonl');
+    fs.writeFileSync(file, evil);
+    const out = path.join(dir, 'site');
+    const t = io();
+    expect(await main(['view', file, '--out', out], t.cli)).toBe(0);
+    expect(t.out()).toContain(path.join(out, 'index.html'));
+    for (const f of ['index.html', 'viewer.js', 'viewer.css', 'elk.bundled.js', 'elk-api.js', 'elk-worker.min.js']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    const html = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
+    expect(html).not.toContain('</script><script>window.pwned');
+    expect(html.match(/<script/g)).toHaveLength(3);
+    const inline = html.slice(html.indexOf(`id="${TRACE_ELEMENT_ID}">`) + TRACE_ELEMENT_ID.length + 6, html.indexOf('</script>', html.indexOf(TRACE_ELEMENT_ID)));
+    expect(JSON.parse(inline)).toBe(evil);
+    // Nothing loads from elsewhere (the favicon's SVG namespace is a name, not a fetch).
+    expect(html).not.toMatch(/(src|href)="https?:/);
+  });
+
+  it('serves on 127.0.0.1, prints the URL, and closes', async () => {
+    const t = io();
+    let server: RunningViewer | null = null;
+    expect(await viewCommand(['T5'], t.cli, { onServer: (s) => (server = s) })).toBe(0);
+    const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(t.out())?.[0];
+    expect(url).toBeDefined();
+    try {
+      const page = await fetch(url as string);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<script src="viewer.js"></script>');
+      expect((await fetch(`${url}viewer.js`)).status).toBe(200);
+      expect((await fetch(`${url}../package.json`)).status).toBe(404);
+    } finally {
+      await (server as RunningViewer | null)?.close();
+    }
+  });
+
+  const bad: [string, string[], RegExp][] = [
+    ['a missing file', ['view', 'nope.jsonl', '--out', 'x'], /nope\.jsonl: no such file, and not a built-in scenario/],
+    ['a bad port', ['view', 'T5', '--port', 'http'], /--port: expected an integer from 0 to 65535/],
+    ['--seed with a trace file', ['view', t5File, '--seed', '3', '--out', 'x'], /--seed cannot be used with a trace file/],
+    ['a broken trace', ['view', 'broken.jsonl', '--out', 'x'], /broken\.jsonl: line 2 is not JSON/],
+    ['an unknown kind', ['export', 'gpu'], /unknown actor kind 'gpu' \(known: physical-cpu\)/],
+    ['a kind not modelled yet', ['export', 'vcpu'], /the vcpu machine is not modelled yet/],
+    ['an unknown format', ['export', 'physical-cpu', '--format', 'png'], /--format: expected one of mermaid, scxml, dot, json/],
+    ['an unknown root', ['export', 'physical-cpu', '--root', 'os.nowhere'], /--root: no state at path 'os\.nowhere'/],
+    ['a missing trace', ['export-trace'], /export-trace: name a trace file/],
+    ['an unknown trace format', ['export-trace', t5File, '--format', 'svg'], /--format: expected one of mermaid-sequence, json/],
+  ];
+  it.each(bad)('%s → exit 2, one line', async (_name, argv, message) => {
+    const t = io({ 'broken.jsonl': `${t5.split('\n')[0]}\n{oops\n` });
+    expect(await main(argv, t.cli)).toBe(2);
+    expect(t.err()).toMatch(message);
+    expect(t.err()).toMatch(/^shootdown: /);
+    expect(t.err().trim().split('\n')).toHaveLength(1);
+    expect(fs.existsSync('x')).toBe(false);
+  });
+});
