@@ -19,6 +19,7 @@ import { formatOutcome, formatTimelineRecord } from './format.js';
 import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.js';
 import { EXPLORE_USAGE, exploreCommand } from './explore-command.js';
 import { InputError, kernelOf, loadScenario, withKernel } from './scenario-args.js';
+import { startInspection, type InspectSession } from './inspect.js';
 
 export interface CliIo {
   /** Whether progress lines can be drawn (stderr is a terminal). */
@@ -39,7 +40,7 @@ export const nodeIo: CliIo = {
 
 const USAGE = `usage:
   shootdown run [<scenario file | built-in>] [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
-                [--json] [--trace FILE] [--replay TRACE] [--steps]
+                [--json] [--trace FILE] [--replay TRACE] [--steps] [--inspect [--inspect-port N] [--inspect-linger S]]
 ${EXPLORE_USAGE.trimEnd()}
   shootdown list                 built-in scenarios
   shootdown kernels              kernel presets and fix switches
@@ -56,7 +57,7 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
     const [command, ...rest] = argv;
     switch (command) {
       case 'run':
-        return run(rest, io);
+        return await run(rest, io);
       case 'list':
         io.stdout(listText());
         return 0;
@@ -116,7 +117,7 @@ function parseSeed(text: string | undefined): number {
   return Number(text);
 }
 
-function run(args: string[], io: CliIo): number {
+async function run(args: string[], io: CliIo): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -131,6 +132,9 @@ function run(args: string[], io: CliIo): number {
         trace: { type: 'string' },
         replay: { type: 'string' },
         steps: { type: 'boolean' },
+        inspect: { type: 'boolean' },
+        'inspect-port': { type: 'string' },
+        'inspect-linger': { type: 'string' },
       },
     });
   } catch (e) {
@@ -169,14 +173,31 @@ function run(args: string[], io: CliIo): number {
       if (text !== null) timeline.push(text);
     }
   };
+  let session: InspectSession | null = null;
+  if (values.inspect) {
+    const port = Number(values['inspect-port'] ?? 8080);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InputError(`--inspect-port: expected a port from 1 to 65535, got '${values['inspect-port']}'`);
+    session = await startInspection(port);
+    io.stderr(`inspection: open ${session.url} (it embeds Stately's hosted inspector, which needs internet)\n`);
+  }
   let result;
   try {
-    result = runScenario(scenario, { seed, onRecord, ...(replay ? { replay: replay.picks, mode: replay.mode } : {}) });
+    result = runScenario(scenario, {
+      seed,
+      onRecord,
+      ...(replay ? { replay: replay.picks, mode: replay.mode } : {}),
+      ...(session ? { inspect: session.inspect } : {}),
+    });
   } catch (e) {
     writer?.abort();
     throw e;
   }
   writer?.close();
+  if (session) {
+    const linger = Number(values['inspect-linger'] ?? 60);
+    io.stderr(`inspection: serving for ${linger} s more (--inspect-linger)\n`);
+    await session.close(Number.isFinite(linger) ? linger * 1000 : 60_000);
+  }
   if (replay && divergence === null && produced !== replay.records.length) {
     divergence = `replay produced ${produced} trace lines, the trace has ${replay.records.length}`;
   }

@@ -4,7 +4,7 @@
  * definition (fast enough for thousands of CPUs and for exploration). The simulator cannot tell them
  * apart; a test holds them to byte-identical traces.
  */
-import { createActor, setup, type Actor, type ActorRefFrom } from 'xstate';
+import { createActor, setup, type Actor, type ActorRefFrom, type InspectionEvent } from 'xstate';
 import type { physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
 import type { CpuContext, CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
 import { ChartRunner, type ChartState } from './chart-runner.js';
@@ -61,11 +61,12 @@ export class ActorDriver implements CpuDriver {
   private readonly host: Actor<ReturnType<typeof hostMachineFor>>;
   private readonly cpus: CpuRef[];
 
-  constructor(machine: CpuMachine, inputs: CpuInput[] | null, saved?: unknown) {
+  constructor(machine: CpuMachine, inputs: CpuInput[] | null, saved?: unknown, inspect?: (event: InspectionEvent) => void) {
     const hostMachine = hostMachineFor(machine);
+    const observe = inspect ? { inspect } : {};
     this.host = saved
-      ? createActor(hostMachine, { snapshot: saved as never, input: { cpus: [] } })
-      : createActor(hostMachine, { input: { cpus: inputs ?? [] } });
+      ? createActor(hostMachine, { snapshot: saved as never, input: { cpus: [] }, ...observe })
+      : createActor(hostMachine, { input: { cpus: inputs ?? [] }, ...observe });
     this.host.start();
     this.cpus = this.host.getSnapshot().context.cpus;
   }
@@ -228,7 +229,13 @@ export class CompiledDriver implements CpuDriver {
   }
 }
 
-export function makeDriver(engine: EngineName, machine: CpuMachine, inputs: CpuInput[] | null, saved?: unknown): CpuDriver {
-  return engine === 'actors' ? new ActorDriver(machine, inputs, saved) : new CompiledDriver(machine, inputs, saved);
+export function makeDriver(
+  engine: EngineName,
+  machine: CpuMachine,
+  inputs: CpuInput[] | null,
+  saved?: unknown,
+  inspect?: (event: InspectionEvent) => void,
+): CpuDriver {
+  return engine === 'actors' ? new ActorDriver(machine, inputs, saved, inspect) : new CompiledDriver(machine, inputs, saved);
 }
 

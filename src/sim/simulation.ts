@@ -21,6 +21,7 @@ import { Agenda, type AgendaState, type Item } from './agenda.js';
 import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
 import { inState, stateTable, StatePattern, type StateInfo } from './state-table.js';
 import { makeDriver, type CpuCapture, type CpuDriver, type EngineName } from './cpu-drivers.js';
+import type { InspectionEvent } from 'xstate';
 
 const CPU_STATES = stateTable(physicalCpuMachine as never);
 
@@ -33,6 +34,8 @@ export interface SimulationOptions {
   maxSteps?: number;
   /** How the CPU charts are executed; both give the same trace. Default: compiled. */
   engine?: EngineName;
+  /** XState's inspection API: every CPU actor's events and snapshots (runs on real actors). */
+  inspect?: (event: InspectionEvent) => void;
   /**
    * 'timed' (default): steps take stepNs, deliveries a chosen latency, and only what is due now
    * competes. 'untimed' (exploration): every pending step, delivery and scripted action competes
@@ -235,7 +238,8 @@ export class Simulation {
   }
 
   private start(): void {
-    this.cpus = makeDriver(this.options.engine ?? 'compiled', this.machine, cpuInputs(this.scenario, this.features));
+    const engine = this.options.inspect ? 'actors' : (this.options.engine ?? 'compiled');
+    this.cpus = makeDriver(engine, this.machine, cpuInputs(this.scenario, this.features), undefined, this.options.inspect);
     for (const step of this.scenario.script) {
       if (step.trigger.kind === 'at') {
         this.agenda.add({ kind: 'script', index: step.index }, this.mode === 'untimed' ? 0 : step.trigger.timeNs);
