@@ -86,7 +86,7 @@ export function makeActions(world: WorldOf) {
     world(event).io.console(context.id, 'Dazed and confused, but trying to continue');
   },
   'print oops': ({ context, event }: Args) =>
-    world(event).io.console(context.id, kernelOopsHeader(context, world(event).k.nextDieCount())),
+    world(event).io.console(context.id, kernelOopsHeader(context, world(event).k.nextDieCount(context.id))),
   'print shootdown WARN': ({ context, event }: Args, p: { where: string }) =>
     world(event).io.console(context.id, `WARNING: CPU: ${context.id} PID: 0 at ${p.where}`),
   'print AP not responding': ({ context, event }: Args) =>

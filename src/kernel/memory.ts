@@ -21,7 +21,8 @@ export type WatchedVar =
   | 'nmi_handlers'
   | 'kexec_lock'
   | 'cpus_stopped'
-  | 'reboot_emergency';
+  | 'reboot_emergency'
+  | 'die_counter';
 
 export type ShootdownCallback = 'vmxoff_nmi' | 'kdump_nmi_callback' | null;
 
@@ -180,8 +181,9 @@ export class KernelMemory {
     this.wrote('nmi_handlers', cpu, 'set_emergency_nmi_handler', name);
   }
 
-  nextDieCount(): number {
+  nextDieCount(cpu: number): number {
     this.state.die_counter += 1;
+    this.wrote('die_counter', cpu, 'die', this.state.die_counter);
     return this.state.die_counter;
   }
 

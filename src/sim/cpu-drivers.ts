@@ -162,6 +162,7 @@ export class CompiledDriver implements CpuDriver {
   }
 
   send(cpu: number, event: CpuEvent): void {
+    this.sameAs[cpu] = null;
     this.runner.send(this.state(cpu), event);
   }
 
@@ -196,19 +197,32 @@ export class CompiledDriver implements CpuDriver {
     return this.runner.leaves(this.state(cpu)).map((n) => this.runner.path(n.order));
   }
 
+  /**
+   * Which capture each CPU's state is exactly (null once an event moved it): captures are never
+   * changed, so a CPU untouched since it was restored shares its capture object, and restoring a
+   * capture skips the CPUs already in that state.
+   */
+  private readonly sameAs: (CpuCapture | null)[] = [];
+
   capture(): CpuCapture[] {
-    return this.states.map((s) => {
+    return this.states.map((s, i) => {
+      const same = this.sameAs[i];
+      if (same) return same;
       if (!s.leaves) this.runner.leaves(s);
-      return { leaves: [...(s.leaves as number[])], context: { ...s.context }, status: s.status };
+      const c: CpuCapture = { leaves: [...(s.leaves as number[])], context: { ...s.context }, status: s.status };
+      this.sameAs[i] = c;
+      return c;
     });
   }
 
   restoreCapture(captures: readonly CpuCapture[]): void {
     captures.forEach((c, i) => {
+      if (this.sameAs[i] === c) return;
       const s = this.states[i] as ChartState<CpuContext>;
       this.runner.loadLeaves(s, c.leaves);
       s.context = { ...c.context };
       s.status = c.status;
+      this.sameAs[i] = c;
     });
   }
 

@@ -176,6 +176,8 @@ export class Simulation {
   private cpuKeys: (string | null)[];
   private cpuHashes: number[];
   private memKey: string | null = null;
+  /** The capture whose memory the shared kernel memory equals, until the next write. */
+  private memSameAs: KernelMemoryState | null = null;
   private memHash = 0;
   private readonly leafPath: string[];
   private timerItems = new Map<string, Item>();
@@ -380,15 +382,17 @@ export class Simulation {
     const cpus = this.cpus.capture?.();
     if (!cpus) throw new Error('exploration needs the compiled engine');
     const k = this.k.state;
+    // Shared memory untouched since the last restore is that capture's memory (captures never change).
+    this.memSameAs ??= {
+      ...k,
+      nmi_local: [...k.nmi_local],
+      online: [...k.online],
+      stopMask: [...k.stopMask],
+      crashKernelCallin: [...k.crashKernelCallin],
+    };
     return {
       cpus,
-      memory: {
-        ...k,
-        nmi_local: [...k.nmi_local],
-        online: [...k.online],
-        stopMask: [...k.stopMask],
-        crashKernelCallin: [...k.crashKernelCallin],
-      },
+      memory: this.memSameAs,
       agenda: this.agenda.save(),
       bus: this.bus.save(),
       steps: this.steps,
@@ -412,13 +416,16 @@ export class Simulation {
     this.memHash = c.memHash;
     this.cpus.restoreCapture?.(c.cpus);
     const m = c.memory;
-    this.k.state = {
-      ...m,
-      nmi_local: [...m.nmi_local],
-      online: [...m.online],
-      stopMask: [...m.stopMask],
-      crashKernelCallin: [...m.crashKernelCallin],
-    };
+    if (this.memSameAs !== m) {
+      this.k.state = {
+        ...m,
+        nmi_local: [...m.nmi_local],
+        online: [...m.online],
+        stopMask: [...m.stopMask],
+        crashKernelCallin: [...m.crashKernelCallin],
+      };
+      this.memSameAs = m;
+    }
     const { agenda, items } = Agenda.restore(c.agenda);
     this.agenda = agenda;
     this.stepItems.fill(null);
@@ -730,6 +737,7 @@ export class Simulation {
 
   private memoryWritten(name: WatchedVar, cpu: number, op: string, value: unknown): void {
     this.memKey = null;
+    this.memSameAs = null;
     this.emit({ t: 'mem', ns: this.agenda.now, cpu, name, op, value });
     const set = this.watchers.get(name);
     if (set) for (const w of set) this.dirty.add(w);
