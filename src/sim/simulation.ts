@@ -111,6 +111,52 @@ export function hash53(str: string): number {
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
+const CTX_CODE: Record<string, number> = { task: 1, irq: 2, nmi: 3, smm: 4, guest: 5 };
+const CODE: Record<string, number> = { kernel: 1, watchdog: 2, platform: 3, script: 4, panic: 5, 'emergency-restart': 6, null: 0 };
+const VMX_CODE: Record<string, number> = { off: 0, root: 1, nonroot: 2 };
+const ACTIVITY_CODE: Record<string, number> = { running: 0, hlt: 1, shutdown: 2, 'wait-for-sipi': 3 };
+
+/** A hash of an object's JSON text, remembered per (never changed) object. */
+const textHashes = new WeakMap<object, number>();
+function textHash(v: object): number {
+  let h = textHashes.get(v);
+  if (h === undefined) {
+    h = hash53(JSON.stringify(v));
+    textHashes.set(v, h);
+  }
+  return h;
+}
+
+/** The architectural state as a hash, field by field; remembered per (immutable) hw object. */
+const hwHashes = new WeakMap<CpuHw, number>();
+function hwHash(hw: CpuHw): number {
+  let h = hwHashes.get(hw);
+  if (h !== undefined) return h;
+  const bits =
+    (hw.if ? 1 : 0) |
+    (hw.nmiBlocked ? 2 : 0) |
+    (hw.nmiLatched << 2) |
+    (hw.inSmm ? 8 : 0) |
+    (hw.nmiBlockedBeforeSmm ? 16 : 0) |
+    (hw.smiLatched << 5) |
+    ((ACTIVITY_CODE[hw.activity] ?? 7) << 6) |
+    ((VMX_CODE[hw.vmx] ?? 3) << 9) |
+    (hw.cr4Vmxe ? 2048 : 0) |
+    (hw.svme ? 4096 : 0) |
+    (hw.gif ? 8192 : 0) |
+    (hw.lapicEnabled ? 16384 : 0) |
+    (hw.initPending ? 32768 : 0) |
+    (hw.ifBeforeSmm ? 65536 : 0) |
+    (hw.vendor === 'amd' ? 131072 : 0);
+  h = mix(0x51ed27, bits);
+  h = mix(mix(mix(h, hw.vmxonPtr ?? -1), hw.currentVmcs ?? -1), hw.vmHsavePa);
+  for (const [addr, launch] of Object.entries(hw.vmcsLaunch)) h = mix(mix(h, Number(addr)), launch === 'clear' ? 1 : 2);
+  for (const v of hw.irr) h = mix(h, v);
+  h = mix(h, textHash(hw.mode));
+  hwHashes.set(hw, h);
+  return h;
+}
+
 /** Fold a 53-bit hash into another (order matters). */
 function mix(h: number, x: number): number {
   const lo = Math.imul((h >>> 0) ^ (x >>> 0), 0x85ebca6b) >>> 0;
@@ -470,10 +516,7 @@ export class Simulation {
    */
   stateHash(): number {
     let h = 0x9e3779b9;
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) {
-      this.cpuKey(cpu);
-      h = mix(h, this.cpuHashes[cpu] as number);
-    }
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) h = mix(h, this.cpuHash(cpu));
     this.memoryKey();
     h = mix(h, this.memHash);
     const now = this.agenda.now;
@@ -484,6 +527,27 @@ export class Simulation {
       .join(';');
     const rest = `${pending}|${this.fired.map((f) => (f ? 1 : 0)).join('')}|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`;
     return mix(h, hash53(rest));
+  }
+
+  /** The CPU's part of the state hash, from its fields directly (no text): the hot path of exploration. */
+  private cpuHash(cpu: number): number {
+    const cached = this.cpuHashes[cpu] as number;
+    if (cached !== 0) return cached;
+    const c = this.cpus.context(cpu);
+    const hw = c.hw;
+    let h = 0x12345;
+    for (const o of this.cpus.leafOrders?.(cpu) ?? []) h = mix(h, o);
+    h = mix(h, hwHash(hw));
+    for (const x of c.ctx) h = mix(h, CTX_CODE[x] ?? 9);
+    for (const x of c.savedIf) h = mix(h, x ? 1 : 2);
+    for (const x of c.loadedVmcss) h = mix(h, x);
+    h = mix(mix(mix(mix(h, c.walk.task), c.walk.irq), c.walk.nmi), c.walk.smm);
+    h = mix(h, textHash(c.panicMsg));
+    h = mix(h, (c.stalled ? 1 : 0) | (c.nmiHandled ? 2 : 0) | ((CODE[c.nmiSource] ?? 0) << 2) | ((CODE[c.nmiAction ?? 'null'] ?? 0) << 6) | ((CODE[c.irqAction ?? 'null'] ?? 0) << 10));
+    h = mix(mix(h, c.irqVector), c.nextAp);
+    const nonzero = h === 0 ? 1 : h;
+    this.cpuHashes[cpu] = nonzero;
+    return nonzero;
   }
 
   private cpuKey(cpu: number): string {
@@ -501,7 +565,6 @@ export class Simulation {
       valueKey(c.panicMsg) +
       `${c.stalled ? 1 : 0}${c.nmiHandled ? 1 : 0}${c.nmiSource}:${c.nmiAction}:${c.irqAction}:${c.irqVector}:${c.nextAp}|`;
     this.cpuKeys[cpu] = k;
-    this.cpuHashes[cpu] = hash53(k);
     return k;
   }
 
@@ -614,6 +677,7 @@ export class Simulation {
   private send(cpu: number, event: CpuEvent): void {
     this.leafRegion[cpu] = null;
     this.cpuKeys[cpu] = null;
+    this.cpuHashes[cpu] = 0;
     this.cpus.send(cpu, event);
   }
 
