@@ -111,6 +111,7 @@ export function hash53(str: string): number {
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
+const END_CODE: Record<string, number> = { null: 0, reset: 1, kexec: 2, hang: 3, running: 4 };
 const CTX_CODE: Record<string, number> = { task: 1, irq: 2, nmi: 3, smm: 4, guest: 5 };
 const CODE: Record<string, number> = { kernel: 1, watchdog: 2, platform: 3, script: 4, panic: 5, 'emergency-restart': 6, null: 0 };
 const VMX_CODE: Record<string, number> = { off: 0, root: 1, nonroot: 2 };
@@ -124,6 +125,14 @@ function textHash(v: object): number {
     h = hash53(JSON.stringify(v));
     textHashes.set(v, h);
   }
+  return h;
+}
+
+const messageHashes = new WeakMap<object, number>();
+const nameHashes = new Map<string, number>();
+function nameHash(name: string): number {
+  let h = nameHashes.get(name);
+  if (h === undefined) nameHashes.set(name, (h = hash53(name)));
   return h;
 }
 
@@ -519,14 +528,45 @@ export class Simulation {
     for (let cpu = 0; cpu < this.cpuCount; cpu++) h = mix(h, this.cpuHash(cpu));
     this.memoryKey();
     h = mix(h, this.memHash);
+    // The pending multiset, order-free: sums of the item hashes' low and high halves, each an
+    // exact integer (a float sum of 53-bit values would round, and rounding depends on the order).
     const now = this.agenda.now;
-    const pending = this.agenda
-      .live()
-      .map((i) => (i.kind === 'timer' ? `${this.itemKey(i)}@${i.time - now}` : this.itemKey(i)))
-      .sort()
-      .join(';');
-    const rest = `${pending}|${this.fired.map((f) => (f ? 1 : 0)).join('')}|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`;
-    return mix(h, hash53(rest));
+    let lo = 0;
+    let hi = 0;
+    for (const i of this.agenda.live()) {
+      const x = this.itemHash(i, now);
+      lo += x >>> 0;
+      hi += Math.floor(x / 4294967296);
+    }
+    h = mix(mix(h, lo % 4294967296), (hi + Math.floor(lo / 4294967296)) % 2097152);
+    let flags = 0;
+    for (let i = 0; i < this.fired.length; i++) if (this.fired[i]) flags = mix(flags, i + 1);
+    h = mix(h, flags);
+    h = mix(h, (this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0) | (this.fullReset ? 4 : 0) | ((this.kexecCpu ?? -1) + 1) * 8);
+    return mix(h, END_CODE[this.ended ?? 'null'] ?? 9);
+  }
+
+  /** A pending item as a number; a delivery by its message's content, not its id. */
+  private itemHash(i: Item, now: number): number {
+    switch (i.kind) {
+      case 'step':
+        return mix(1, i.cpu);
+      case 'script':
+        return mix(3, i.index);
+      case 'timer':
+        return mix(mix(mix(2, i.cpu), nameHash(i.name)), i.time - now);
+      case 'deliver': {
+        // Keyed by the message object, not its id: ids are reused on other paths of an exploration.
+        const m = this.bus.message(i.msg);
+        if (!m) return mix(mix(4, i.cpu), 7);
+        let mh = messageHashes.get(m);
+        if (mh === undefined) {
+          mh = hash53(`${m.mode}:${m.vector ?? ''}:${m.from}:${m.source}`);
+          messageHashes.set(m, mh);
+        }
+        return mix(mix(4, i.cpu), mh);
+      }
+    }
   }
 
   /** The CPU's part of the state hash, from its fields directly (no text): the hot path of exploration. */

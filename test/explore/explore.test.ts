@@ -15,6 +15,7 @@ import { validateScenario } from '../../src/scenarios/validate.js';
 import { findBuiltin } from '../../src/scenarios/builtin.js';
 import { validationContext } from '../../src/sim/catalog.js';
 import type { Scenario } from '../../src/scenarios/types.js';
+import { Simulation } from '../../src/sim/simulation.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-explore-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -177,5 +178,38 @@ describe('explore: bad input → exit 2', () => {
     const t = io();
     expect(await main(['explore', ...args], t.cli)).toBe(2);
     expect(t.err()).toMatch(message);
+  });
+});
+
+describe('state identity', () => {
+  it('the numeric state hash tells apart exactly the states the canonical key tells apart (R2, 3 CPUs, v5.11)', () => {
+    const s = race('R2', 'v5.11', 3);
+    const sim = new Simulation(s, { seed: 0, mode: 'untimed', engine: 'compiled', maxSteps: 1e9 });
+    sim.header();
+    const byHash = new Map<number, string>();
+    const byKey = new Map<string, number>();
+    let collisions = 0;
+    let splits = 0;
+    const stack = [sim.capture()];
+    for (let n = 0; stack.length > 0 && n < 8000; n++) {
+      sim.restoreCapture(stack.pop() as ReturnType<Simulation['capture']>);
+      const k = sim.stateKey();
+      const h = sim.stateHash();
+      if (byHash.has(h) && byHash.get(h) !== k) collisions += 1;
+      if (byKey.has(k) && byKey.get(k) !== h) splits += 1;
+      if (byKey.has(k)) continue;
+      byHash.set(h, k);
+      byKey.set(k, h);
+      const m = sim.poll();
+      if (m === 0) continue;
+      const after = sim.capture();
+      for (let i = 0; i < m; i++) {
+        sim.restoreCapture(after);
+        sim.decide(i);
+        stack.push(sim.capture());
+      }
+    }
+    expect(byKey.size).toBeGreaterThan(2000);
+    expect({ collisions, splits }).toEqual({ collisions: 0, splits: 0 });
   });
 });
