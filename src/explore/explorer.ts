@@ -90,6 +90,8 @@ interface Node {
   sleep: Footprint[];
   depth: number;
   id: number;
+  /** A state seen again with a smaller sleep set: expand only the choices slept the first time. */
+  only?: readonly string[];
 }
 
 const MAX_REPORTED = 32;
@@ -241,6 +243,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       const key = keys[i] as string;
       if (node.depth === 0 && opts.rootSlice && i % opts.rootSlice.of !== opts.rootSlice.index) continue;
       if (opts.reduction && node.sleep.some((z) => z.key === key)) continue;
+      if (node.only && !node.only.includes(key)) continue;
       if (!fresh) h.sim.restoreCapture(afterPoll);
       fresh = false;
       const childObservers = h.fork(observers);
@@ -256,10 +259,13 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       const key53 = h.sim.stateHash();
       const seen = visited.get(key53);
       let childSleep = sleep;
+      let only: string[] | undefined;
       if (seen !== undefined) {
-        // Seen before with sleep set Z0: skip if Z0 ⊆ Z (nothing new to explore), else go again
-        // with Z0 ∩ Z (state caching and sleep sets together, as in Godefroid's algorithm).
-        if (seen.every((k) => sleep.some((z) => z.key === k))) continue;
+        // Seen before with sleep set Z0: skip if Z0 ⊆ Z (nothing new to explore); else explore
+        // again just the choices that were asleep then and are awake now, Z0 \ Z, and remember
+        // Z0 ∩ Z (state caching and sleep sets together, as in Godefroid's algorithm).
+        only = seen.filter((k) => !sleep.some((z) => z.key === k));
+        if (only.length === 0) continue;
         childSleep = sleep.filter((z) => seen.includes(z.key));
         visited.set(key53, childSleep.map((z) => z.key));
       } else {
@@ -273,7 +279,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       parent.push(node.id);
       pickOf.push(step);
       maxDepth = Math.max(maxDepth, node.depth + 1);
-      queue.push({ capture: h.sim.capture(), observers: childObservers, sleep: childSleep, depth: node.depth + 1, id });
+      queue.push({ capture: h.sim.capture(), observers: childObservers, sleep: childSleep, depth: node.depth + 1, id, ...(only ? { only } : {}) });
     }
     const now = performance.now();
     if (opts.onProgress && now - lastProgress > 500) {
