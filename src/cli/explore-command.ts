@@ -17,6 +17,8 @@ export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--
                 [--seed N] [--runs N] [--pct-depth D] [--no-reduction] [--workers N] [--out DIR] [--json]
 `;
 
+const MAX_EXPLORE_CPUS = 64;
+
 export interface ExploreIo {
   stdout(text: string): void;
   stderr(text: string): void;
@@ -82,6 +84,10 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
     reduction: values['no-reduction'] !== true,
   };
   const scenario = withKernel(loadScenario(positionals[0] as string, io.readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
+  // Every explored state holds a copy of every CPU: exploration is for small machines.
+  if (scenario.machine.cpus > MAX_EXPLORE_CPUS) {
+    throw new InputError(`explore handles at most ${MAX_EXPLORE_CPUS} CPUs (${positionals[0]} has ${scenario.machine.cpus}; --cpus N narrows it, \`shootdown run\` runs it)`);
+  }
 
   const progress = (p: { states: number; transitions: number; depth: number; frontier: number; elapsedMs: number }) => {
     const rate = p.states / Math.max(p.elapsedMs / 1000, 1e-3);

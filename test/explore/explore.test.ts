@@ -213,3 +213,13 @@ describe('state identity', () => {
     expect({ collisions, splits }).toEqual({ collisions: 0, splits: 0 });
   });
 });
+
+describe('explore: machines too large to explore', () => {
+  it('a 512-CPU scenario file is refused with exit 2 (every explored state copies every CPU)', async () => {
+    const file = path.join(dir, 'big.json');
+    fs.writeFileSync(file, JSON.stringify({ name: 'big', machine: { cpus: 512 }, script: [{ cpu: 0, do: 'panic', at: 0 }] }));
+    const t = io();
+    expect(await main(['explore', file], t.cli)).toBe(2);
+    expect(t.err()).toMatch(/explore handles at most 64 CPUs/);
+  });
+});
