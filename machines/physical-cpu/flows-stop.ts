@@ -2,7 +2,7 @@
  * Stopping the other CPUs: nmi_shootdown_cpus() and its responder crash_nmi_callback() (F1.3, F1.4),
  * native_stop_other_cpus() with its REBOOT_VECTOR and NMI handlers (F1.5), stop_this_cpu().
  */
-import { and, not } from 'xstate';
+import { and } from 'xstate';
 import type { Region } from './types.js';
 import { call, decide, done, haltLoop, op, wait, MS, type StateConfig } from './dsl.js';
 import { dieTarget, disableVirt, route } from './flows-virt.js';
@@ -224,5 +224,3 @@ export function smpStopNmiCallback(r: Region): StateConfig {
     },
   };
 }
-
-export { not };

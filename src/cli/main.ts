@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 import { BUILTIN_SCENARIOS, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
 import { runScenario } from '../sim/run.js';
-import type { Pick } from '../sim/chooser.js';
 import { ReplayDivergence } from '../sim/chooser.js';
 import { PRESETS, SWITCHES, resolveFeatures } from '../kernel/variants.js';
 import { formatRecord, type TraceRecord } from '../trace/records.js';
