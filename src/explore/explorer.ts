@@ -129,7 +129,7 @@ class Harness {
 
   constructor(scenario: Scenario, properties: readonly string[]) {
     this.wanted = properties.length ? new Set(properties) : null;
-    this.sim = new Simulation(scenario, { seed: 0, mode: 'untimed', engine: 'compiled', maxSteps: Number.MAX_SAFE_INTEGER });
+    this.sim = new Simulation(scenario, { seed: 0, mode: 'untimed', engine: 'compiled', lean: true, maxSteps: Number.MAX_SAFE_INTEGER });
     this.sim.trace$.subscribe((r) => {
       const obs = this.observers;
       for (let i = 0; i < obs.length; i++) {

@@ -43,6 +43,12 @@ export interface SimulationOptions {
    * timeout is a million steps long — so the choices are exactly the interleavings.
    */
   mode?: SchedulingMode;
+  /**
+   * Exploration: leave out the records no property observer reads (steps, choices, instructions,
+   * deliveries, timers) — their leaf paths cost more than the step. Counterexamples are replayed
+   * with the full trace.
+   */
+  lean?: boolean;
 }
 
 export type SchedulingMode = 'timed' | 'untimed';
@@ -250,6 +256,7 @@ export class Simulation {
   private readonly stepEvents: Record<string, CpuEvent>;
   private readonly port: CpuPort;
   readonly mode: SchedulingMode;
+  private readonly lean: boolean;
 
   constructor(
     readonly scenario: Scenario,
@@ -259,6 +266,7 @@ export class Simulation {
     this.cpuCount = scenario.machine.cpus;
     this.maxSteps = options.maxSteps ?? scenario.options.maxSteps;
     this.mode = options.mode ?? 'timed';
+    this.lean = options.lean ?? false;
     this.features = resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
     this.k = restoreFrom ? KernelMemory.fromJSON(restoreFrom.memory) : new KernelMemory(this.cpuCount);
     this.k.onWrite = (name, cpu, op, value) => this.memoryWritten(name, cpu, op, value);
@@ -397,7 +405,7 @@ export class Simulation {
   /** Take choice `pick` of the `poll()` choices: one step, delivery, timer or scripted action. */
   decide(pick: number): void {
     const n = this.agenda.ready.length;
-    if (n > 1) this.emit({ t: 'choice', i: this.choices++, kind: 'next', n, pick });
+    if (n > 1 && !this.lean) this.emit({ t: 'choice', i: this.choices++, kind: 'next', n, pick });
     const item = this.agenda.takeReady(pick);
     this.steps += 1;
     this.execute(item);
@@ -677,16 +685,17 @@ export class Simulation {
         const cpu = item.cpu;
         this.stepItems[cpu] = null;
         const region = this.region(cpu);
-        const from = this.leaf(cpu, region);
+        const from = this.lean ? '' : this.leaf(cpu, region);
         this.send(cpu, this.stepEvents[region] as CpuEvent);
-        this.emit({ t: 'step', ns: this.agenda.now, cpu, ctx: region, from, to: this.leaf(cpu, this.region(cpu)) });
+        if (!this.lean) this.emit({ t: 'step', ns: this.agenda.now, cpu, ctx: region, from, to: this.leaf(cpu, this.region(cpu)) });
         this.settle(cpu);
         return;
       }
       case 'deliver': {
         const { msg, disposition } = this.bus.deliver(item.msg, item.cpu);
         const status = disposition.status;
-        this.emit({
+        if (!this.lean)
+          this.emit({
           t: 'deliver',
           ns: this.agenda.now,
           msg: msg.id,
@@ -702,7 +711,7 @@ export class Simulation {
       case 'timer': {
         this.timerItems.delete(`${item.cpu}:${item.name}`);
         this.send(item.cpu, { type: 'timer.expired', name: item.name });
-        this.emit({ t: 'timer', ns: this.agenda.now, cpu: item.cpu, name: item.name, to: this.leaf(item.cpu, this.region(item.cpu)) });
+        if (!this.lean) this.emit({ t: 'timer', ns: this.agenda.now, cpu: item.cpu, name: item.name, to: this.leaf(item.cpu, this.region(item.cpu)) });
         this.settle(item.cpu);
         return;
       }
@@ -912,7 +921,9 @@ export class Simulation {
         }
       },
       console: (cpu, text) => this.emit({ t: 'console', ns: this.agenda.now, cpu, text }),
-      insn: (cpu, insn, result) => this.emit({ t: 'insn', ns: this.agenda.now, cpu, insn, result }),
+      insn: (cpu, insn, result) => {
+        if (!this.lean) this.emit({ t: 'insn', ns: this.agenda.now, cpu, insn, result });
+      },
       fault: (cpu, f) => this.emit({ t: 'fault', ns: this.agenda.now, cpu, ...f }),
       kernelEvent: (cpu, what, data) => this.emit({ t: 'kernel', ns: this.agenda.now, cpu, what, data }),
       account: (cpu, disposition) => {
