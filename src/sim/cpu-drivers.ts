@@ -26,7 +26,8 @@ export interface CpuDriver {
   readonly engine: EngineName;
   /** Fast in-memory copies for exploration (compiled engine only). */
   capture?(): CpuCapture[];
-  restoreCapture?(captures: readonly CpuCapture[]): void;
+  /** Returns the CPUs whose state changed. */
+  restoreCapture?(captures: readonly CpuCapture[]): number[];
   /** The active leaves, by node number (compiled engine only). */
   leafOrders?(cpu: number): readonly number[];
   send(cpu: number, event: CpuEvent): void;
@@ -215,7 +216,8 @@ export class CompiledDriver implements CpuDriver {
     });
   }
 
-  restoreCapture(captures: readonly CpuCapture[]): void {
+  restoreCapture(captures: readonly CpuCapture[]): number[] {
+    const changed: number[] = [];
     captures.forEach((c, i) => {
       if (this.sameAs[i] === c) return;
       const s = this.states[i] as ChartState<CpuContext>;
@@ -223,7 +225,9 @@ export class CompiledDriver implements CpuDriver {
       s.context = { ...c.context };
       s.status = c.status;
       this.sameAs[i] = c;
+      changed.push(i);
     });
+    return changed;
   }
 
   leafOrders(cpu: number): readonly number[] {

@@ -477,7 +477,7 @@ export class Simulation {
     this.cpuHashes = [...c.hashes];
     this.memKey = c.memKey;
     this.memHash = c.memHash;
-    this.cpus.restoreCapture?.(c.cpus);
+    const changed = this.cpus.restoreCapture?.(c.cpus) ?? [];
     const m = c.memory;
     if (this.memSameAs !== m) {
       this.k.state = {
@@ -505,8 +505,11 @@ export class Simulation {
     this.fullReset = c.fullReset;
     this.kexecCpu = c.kexecCpu;
     this.ended = c.ended;
-    this.leafRegion.fill(null);
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) this.updateWatch(cpu, this.stateInfo(cpu));
+    // Only the CPUs the restore changed need their leaf and their watches looked at again.
+    for (const cpu of changed) {
+      this.leafRegion[cpu] = null;
+      this.updateWatch(cpu, this.stateInfo(cpu));
+    }
   }
 
   /**
