@@ -61,6 +61,33 @@ export interface KernelMemoryState {
   die_counter: number;
 }
 
+/** A copy that shares nothing mutable: one object literal with every field, for a fast, monomorphic copy. */
+export function copyMemoryState(m: KernelMemoryState): KernelMemoryState {
+  return {
+    cpus: m.cpus,
+    kvm_rebooting: m.kvm_rebooting,
+    crash_ipi_issued: m.crash_ipi_issued,
+    crashing_cpu: m.crashing_cpu,
+    shootdown_callback: m.shootdown_callback,
+    waiting_for_crash_ipi: m.waiting_for_crash_ipi,
+    nmi_local: m.nmi_local.slice(),
+    nmi_list_corrupt: m.nmi_list_corrupt,
+    nmi_emergency: m.nmi_emergency,
+    stopping_cpu: m.stopping_cpu,
+    panic_cpu: m.panic_cpu,
+    kexec_lock: m.kexec_lock,
+    cpus_stopped: m.cpus_stopped,
+    reboot_emergency: m.reboot_emergency,
+    online: m.online.slice(),
+    onlineCount: m.onlineCount,
+    stopMask: m.stopMask.slice(),
+    stopMaskCount: m.stopMaskCount,
+    call_function_pending: m.call_function_pending,
+    crashKernelCallin: m.crashKernelCallin.slice(),
+    die_counter: m.die_counter,
+  };
+}
+
 export type WriteListener = (name: WatchedVar, cpu: number, op: string, value: unknown) => void;
 
 const PANIC_CPU_INVALID = -1;

@@ -10,7 +10,7 @@ import type { CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/typ
 import { BUS_EVENT_OF } from '../../machines/physical-cpu/types.js';
 import { initialCpuHw, VMCS_REGION_BASE, VMXON_REGION_BASE, type CpuHw } from '../hw/cpu-state.js';
 import type { OutgoingMessage } from '../hw/apic.js';
-import { KernelMemory, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
+import { KernelMemory, copyMemoryState, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
 import type { CpuPort, Disposition } from '../kernel/port.js';
 import { resolveFeatures, type KernelFeatures } from '../kernel/variants.js';
 import { Interconnect, type InterconnectState } from '../bus/interconnect.js';
@@ -446,13 +446,7 @@ export class Simulation {
     if (!cpus) throw new Error('exploration needs the compiled engine');
     const k = this.k.state;
     // Shared memory untouched since the last restore is that capture's memory (captures never change).
-    this.memSameAs ??= {
-      ...k,
-      nmi_local: [...k.nmi_local],
-      online: [...k.online],
-      stopMask: [...k.stopMask],
-      crashKernelCallin: [...k.crashKernelCallin],
-    };
+    this.memSameAs ??= copyMemoryState(k);
     return {
       cpus,
       memory: this.memSameAs,
@@ -480,13 +474,7 @@ export class Simulation {
     const changed = this.cpus.restoreCapture?.(c.cpus) ?? [];
     const m = c.memory;
     if (this.memSameAs !== m) {
-      this.k.state = {
-        ...m,
-        nmi_local: [...m.nmi_local],
-        online: [...m.online],
-        stopMask: [...m.stopMask],
-        crashKernelCallin: [...m.crashKernelCallin],
-      };
+      this.k.state = copyMemoryState(m);
       this.memSameAs = m;
     }
     const { agenda, items } = Agenda.restore(c.agenda);
