@@ -1,0 +1,417 @@
+/**
+ * The vhost-vsock device's control path as pure functions: `open`, `ioctl` and `close` on the
+ * device file, each returning the new device and host state and the value the system call gives
+ * the VMM (0, a value, or −errno). It follows `vhost_vsock_dev_ioctl` (drivers/vhost/vsock.c) and
+ * the generic `vhost_dev_ioctl` / `vhost_vring_ioctl` (drivers/vhost/vhost.c) check by check, in
+ * their order (SEMANTICS §5(b)–(d)). A call that fails leaves the device exactly as it was, with
+ * one exception the kernel makes too: a failed start clears the backend of every queue (§5(c),
+ * all or nothing), so a repeated start that fails stops a running device.
+ *
+ * Memory: the VMM's address space is the union of the user ranges of its memory-table regions,
+ * which is where QEMU puts the rings. A ring is accessible when its whole extent lies inside one
+ * region. With `VIRTIO_F_ACCESS_PLATFORM` the device uses a device IOTLB and `vq_access_ok`
+ * defers every check (returns true), as in the kernel.
+ *
+ * Derived from the source rather than from SEMANTICS: VHOST_RESET_OWNER is not handled by vsock,
+ * so after the owner check it reaches `vhost_vring_ioctl`, which reads a vring index through the
+ * argument pointer: with QEMU's NULL argument that read faults (−EFAULT); with a readable argument
+ * the switch falls to −ENOIOCTLCMD, which the VFS turns into −ENOTTY.
+ */
+import {
+  ERRNO,
+  FEATURE_BIT,
+  hasFeature,
+  ioctlNames,
+  VHOST_VSOCK_BACKEND_FEATURES,
+  VHOST_IOCTLS,
+  VHOST_VSOCK_FEATURES,
+  type VhostIoctlName,
+} from './ioctl.js';
+
+/** `VMADDR_CID_HOST`. */
+export const VMADDR_CID_HOST = 2;
+export const U32_MAX = 0xffff_ffff;
+/** The `max_mem_regions` module parameter's default. */
+export const DEFAULT_MAX_MEM_REGIONS = 64;
+export const VSOCK_VQ_RX = 0;
+export const VSOCK_VQ_TX = 1;
+const NVQS = 2;
+
+export interface MemRegion {
+  guestPhysAddr: number;
+  memorySize: number;
+  userspaceAddr: number;
+}
+
+export interface VringAddr {
+  index: number;
+  flags: number;
+  descUserAddr: number;
+  availUserAddr: number;
+  usedUserAddr: number;
+  logGuestAddr: number;
+}
+
+export interface Virtqueue {
+  readonly index: number;
+  /** Ring size; the kernel's default before SET_VRING_NUM is 1. */
+  readonly num: number;
+  readonly desc: number;
+  readonly avail: number;
+  readonly used: number;
+  readonly log: boolean;
+  readonly lastAvailIdx: number;
+  readonly kickFd: number | null;
+  readonly callFd: number | null;
+  readonly errFd: number | null;
+  /** `private_data`: non-NULL ⇔ the queue runs. */
+  readonly backend: boolean;
+  readonly ackedFeatures: bigint;
+}
+
+export interface VsockDevice {
+  /** Which open() made it; the host's index of instances. */
+  readonly id: number;
+  /** The owner's `mm` (the VMM process), null before VHOST_SET_OWNER. */
+  readonly owner: string | null;
+  /** `dev->umem`: the memory table, null before VHOST_SET_MEM_TABLE. */
+  readonly memTable: readonly MemRegion[] | null;
+  readonly iotlb: boolean;
+  readonly backendFeatures: bigint;
+  readonly seqpacketAllow: boolean;
+  readonly guestCid: number;
+  readonly vqs: readonly [Virtqueue, Virtqueue];
+  /** Set once SET_RUNNING 1 succeeded: distinguishes STOPPED from CONFIGURED. */
+  readonly everRan: boolean;
+  readonly released: boolean;
+}
+
+/** What the host shares between instances: the CID hash, and CIDs the nested guest→host transport uses. */
+export interface VsockHost {
+  readonly devices: readonly VsockDevice[];
+  /** `vsock_find_cid`: CIDs of this host's own (guest→host) transport, when the host is itself a guest. */
+  readonly localCids: readonly number[];
+  readonly maxMemRegions: number;
+}
+
+/** The process making the call. */
+export interface Caller {
+  mm: string;
+  /** Open eventfds of the process; other open files are in `files`. */
+  eventfds?: readonly number[];
+  files?: readonly number[];
+}
+
+/** An argument pointer the kernel cannot read or write (copy_from_user / copy_to_user fails). */
+export const BAD_POINTER = Symbol('bad user pointer');
+export type BadPointer = typeof BAD_POINTER;
+
+export type IoctlArg =
+  | undefined
+  | BadPointer
+  | number
+  | bigint
+  | { index: number; num: number }
+  | { index: number; fd: number }
+  | VringAddr
+  | { padding?: number; regions: readonly MemRegion[] };
+
+export type IoctlReturn = { ok: true; value?: number | bigint } | { ok: false; errno: number };
+
+export interface IoctlResult {
+  host: VsockHost;
+  device: VsockDevice;
+  /** The system call's return: 0 (or the value copied out), or the negative errno. */
+  ret: IoctlReturn;
+  /** The names the request number goes by. */
+  names: VhostIoctlName[];
+}
+
+export type Lifecycle = 'OPEN_UNOWNED' | 'OWNED' | 'CONFIGURED' | 'RUNNING' | 'STOPPED' | 'RELEASED';
+
+export class VhostInputError extends Error {
+  override name = 'VhostInputError';
+}
+
+export function newHost(opts: { localCids?: readonly number[]; maxMemRegions?: number } = {}): VsockHost {
+  return { devices: [], localCids: opts.localCids ?? [], maxMemRegions: opts.maxMemRegions ?? DEFAULT_MAX_MEM_REGIONS };
+}
+
+function newVq(index: number): Virtqueue {
+  return {
+    index,
+    num: 1,
+    desc: 0,
+    avail: 0,
+    used: 0,
+    log: false,
+    lastAvailIdx: 0,
+    kickFd: null,
+    callFd: null,
+    errFd: null,
+    backend: false,
+    ackedFeatures: 0n,
+  };
+}
+
+/** open("/dev/vhost-vsock"): a new instance, unowned, CID 0 (not hashed). */
+export function open(host: VsockHost): { host: VsockHost; device: VsockDevice } {
+  const device: VsockDevice = {
+    id: host.devices.length,
+    owner: null,
+    memTable: null,
+    iotlb: false,
+    backendFeatures: 0n,
+    seqpacketAllow: false,
+    guestCid: 0,
+    vqs: [newVq(VSOCK_VQ_RX), newVq(VSOCK_VQ_TX)],
+    everRan: false,
+    released: false,
+  };
+  return { host: { ...host, devices: [...host.devices, device] }, device };
+}
+
+/** The state of §5(d), derived from the fields. */
+export function lifecycle(device: VsockDevice): Lifecycle {
+  if (device.released) return 'RELEASED';
+  if (device.vqs.every((vq) => vq.backend)) return 'RUNNING';
+  if (device.everRan) return 'STOPPED';
+  if (device.owner === null) return 'OPEN_UNOWNED';
+  const ready = device.memTable !== null && device.vqs.every((vq) => vq.kickFd !== null && vqAccessOk(device, vq));
+  return ready ? 'CONFIGURED' : 'OWNED';
+}
+
+/** close(fd): unhash, stop without the owner check, purge, free (vhost_vsock_dev_release). */
+export function close(host: VsockHost, device: VsockDevice): { host: VsockHost; device: VsockDevice } {
+  const current = find(host, device.id);
+  if (current.released) throw new VhostInputError(`vhost-vsock instance ${device.id} is already closed`);
+  const closed: VsockDevice = {
+    ...current,
+    released: true,
+    vqs: [{ ...current.vqs[0], backend: false }, { ...current.vqs[1], backend: false }],
+  };
+  return { host: replace(host, closed), device: closed };
+}
+
+function find(host: VsockHost, id: number): VsockDevice {
+  const device = host.devices[id];
+  if (device === undefined) throw new VhostInputError(`no vhost-vsock instance ${id} was opened`);
+  return device;
+}
+
+function replace(host: VsockHost, device: VsockDevice): VsockHost {
+  const devices = host.devices.slice();
+  devices[device.id] = device;
+  return { ...host, devices };
+}
+
+function withVq(device: VsockDevice, vq: Virtqueue): VsockDevice {
+  const vqs: [Virtqueue, Virtqueue] = [device.vqs[0], device.vqs[1]];
+  vqs[vq.index] = vq;
+  return { ...device, vqs };
+}
+
+const fail = (errno: number): IoctlReturn => ({ ok: false, errno });
+const OK: IoctlReturn = { ok: true };
+
+/** Whether [addr, addr+size) lies inside one region's user range. */
+function mapped(memTable: readonly MemRegion[], addr: number, size: number): boolean {
+  return memTable.some((r) => addr >= r.userspaceAddr && addr + size <= r.userspaceAddr + r.memorySize);
+}
+
+/** `vhost_vq_access_ok`: the memory table exists and the three rings (sized for `num`) are mapped. */
+function vqAccessOk(device: VsockDevice, vq: Virtqueue): boolean {
+  if (device.iotlb) return true;
+  if (device.memTable === null) return false; // vq_memory_access_ok: !umem → false
+  const eventIdx = hasFeature(vq.ackedFeatures, FEATURE_BIT.VIRTIO_RING_F_EVENT_IDX) ? 2 : 0;
+  return (
+    mapped(device.memTable, vq.desc, 16 * vq.num) &&
+    mapped(device.memTable, vq.avail, 4 + 2 * vq.num + eventIdx) &&
+    mapped(device.memTable, vq.used, 4 + 8 * vq.num + eventIdx)
+  );
+}
+
+function isObject(arg: IoctlArg): arg is Exclude<IoctlArg, undefined | BadPointer | number | bigint> {
+  return typeof arg === 'object' && arg !== null;
+}
+
+/**
+ * One ioctl on the device file. `request` is the number; a name is resolved through the uapi
+ * table. Throws `VhostInputError` only for calls no process could make (an instance that was never
+ * opened); every call a process can make gets the kernel's answer.
+ */
+export function ioctl(
+  host: VsockHost,
+  deviceId: number,
+  caller: Caller,
+  request: number | VhostIoctlName,
+  arg: IoctlArg,
+): IoctlResult {
+  const device = find(host, deviceId);
+  const number = typeof request === 'number' ? request : VHOST_IOCTLS[request];
+  const names = ioctlNames(number);
+  const done = (ret: IoctlReturn, next: VsockDevice = device, nextHost?: VsockHost): IoctlResult => ({
+    host: nextHost ?? (next === device ? host : replace(host, next)),
+    device: next,
+    ret,
+    names,
+  });
+  if (device.released) return done(fail(ERRNO.EBADF));
+  const name = names[0];
+  const isOwner = device.owner !== null && device.owner === caller.mm;
+
+  switch (name) {
+    case 'VHOST_VSOCK_SET_GUEST_CID': {
+      if (arg === BAD_POINTER || arg === undefined) return done(fail(ERRNO.EFAULT));
+      const cid = typeof arg === 'bigint' ? arg : typeof arg === 'number' ? BigInt(arg) : undefined;
+      if (cid === undefined) return done(fail(ERRNO.EFAULT));
+      if (cid <= BigInt(VMADDR_CID_HOST) || cid === BigInt(U32_MAX) || cid > BigInt(U32_MAX)) return done(fail(ERRNO.EINVAL));
+      const n = Number(cid);
+      if (host.localCids.includes(n)) return done(fail(ERRNO.EADDRINUSE));
+      const other = host.devices.find((d) => !d.released && d.guestCid === n);
+      if (other !== undefined && other.id !== device.id) return done(fail(ERRNO.EADDRINUSE));
+      return done(OK, { ...device, guestCid: n });
+    }
+    case 'VHOST_VSOCK_SET_RUNNING':
+    case 'VHOST_SET_RUNNING': {
+      if (typeof arg !== 'number') return done(fail(ERRNO.EFAULT));
+      if (!isOwner) return done(fail(ERRNO.EPERM));
+      return arg !== 0 ? done(...start(device)) : done(OK, stop(device));
+    }
+    case 'VHOST_GET_FEATURES':
+      if (arg === BAD_POINTER) return done(fail(ERRNO.EFAULT));
+      return done({ ok: true, value: VHOST_VSOCK_FEATURES });
+    case 'VHOST_SET_FEATURES': {
+      if (typeof arg !== 'bigint' && typeof arg !== 'number') return done(fail(ERRNO.EFAULT));
+      const features = BigInt(arg);
+      if ((features & ~VHOST_VSOCK_FEATURES) !== 0n) return done(fail(ERRNO.EOPNOTSUPP));
+      // LOG_ALL needs vhost_log_access_ok, which only fails for a running queue whose log is not
+      // accessible; the modelled log is always accessible.
+      const iotlb = hasFeature(features, FEATURE_BIT.VIRTIO_F_ACCESS_PLATFORM) || device.iotlb;
+      const next: VsockDevice = {
+        ...device,
+        iotlb,
+        seqpacketAllow: hasFeature(features, FEATURE_BIT.VIRTIO_VSOCK_F_SEQPACKET),
+        vqs: [
+          { ...device.vqs[0], ackedFeatures: features },
+          { ...device.vqs[1], ackedFeatures: features },
+        ],
+      };
+      return done(OK, next);
+    }
+    case 'VHOST_GET_BACKEND_FEATURES':
+      if (arg === BAD_POINTER) return done(fail(ERRNO.EFAULT));
+      return done({ ok: true, value: VHOST_VSOCK_BACKEND_FEATURES });
+    case 'VHOST_SET_BACKEND_FEATURES': {
+      if (typeof arg !== 'bigint' && typeof arg !== 'number') return done(fail(ERRNO.EFAULT));
+      const features = BigInt(arg);
+      if ((features & ~VHOST_VSOCK_BACKEND_FEATURES) !== 0n) return done(fail(ERRNO.EOPNOTSUPP));
+      return done(OK, { ...device, backendFeatures: features });
+    }
+    default:
+      return devIoctl(device, host, caller, isOwner, name, arg, done);
+  }
+}
+
+type Done = (ret: IoctlReturn, next?: VsockDevice, nextHost?: VsockHost) => IoctlResult;
+
+/** The default branch: `vhost_dev_ioctl` under the device mutex, then `vhost_vring_ioctl`. */
+function devIoctl(
+  device: VsockDevice,
+  host: VsockHost,
+  caller: Caller,
+  isOwner: boolean,
+  name: VhostIoctlName | undefined,
+  arg: IoctlArg,
+  done: Done,
+): IoctlResult {
+  if (name === 'VHOST_SET_OWNER') {
+    if (device.owner !== null) return done(fail(ERRNO.EBUSY));
+    return done(OK, { ...device, owner: caller.mm });
+  }
+  if (!isOwner) return done(fail(ERRNO.EPERM));
+  if (name === 'VHOST_SET_MEM_TABLE') {
+    if (!isObject(arg) || !('regions' in arg)) return done(fail(ERRNO.EFAULT));
+    if ((arg.padding ?? 0) !== 0) return done(fail(ERRNO.EOPNOTSUPP));
+    if (arg.regions.length > host.maxMemRegions) return done(fail(ERRNO.E2BIG));
+    for (const r of arg.regions) {
+      // vhost_iotlb_add_range fails on a zero-sized or wrapping range.
+      if (r.memorySize <= 0 || r.guestPhysAddr + r.memorySize - 1 > Number.MAX_SAFE_INTEGER) return done(fail(ERRNO.EFAULT));
+    }
+    const next: VsockDevice = { ...device, memTable: arg.regions.map((r) => ({ ...r })) };
+    // memory_access_ok: a running queue must stay accessible under the new table.
+    if (next.vqs.some((vq) => vq.backend && !vqAccessOk(next, vq))) return done(fail(ERRNO.EFAULT));
+    return done(OK, next);
+  }
+  // vhost_dev_ioctl returned -ENOIOCTLCMD: vhost_vring_ioctl reads the index through the argument.
+  if (!isObject(arg) || !('index' in arg)) return done(fail(ERRNO.EFAULT));
+  if (arg.index >= NVQS || arg.index < 0) return done(fail(ERRNO.ENOBUFS));
+  const vq = device.vqs[arg.index as 0 | 1];
+  switch (name) {
+    case 'VHOST_SET_VRING_NUM': {
+      if (vq.backend) return done(fail(ERRNO.EBUSY));
+      const num = 'num' in arg ? arg.num : -1;
+      if (num <= 0 || num > 0xffff || (num & (num - 1)) !== 0) return done(fail(ERRNO.EINVAL));
+      return done(OK, withVq(device, { ...vq, num }));
+    }
+    case 'VHOST_SET_VRING_BASE': {
+      if (vq.backend) return done(fail(ERRNO.EBUSY));
+      const num = 'num' in arg ? arg.num : -1;
+      if (num < 0 || num > 0xffff) return done(fail(ERRNO.EINVAL));
+      return done(OK, withVq(device, { ...vq, lastAvailIdx: num }));
+    }
+    case 'VHOST_GET_VRING_BASE':
+      return done({ ok: true, value: vq.lastAvailIdx });
+    case 'VHOST_SET_VRING_ADDR': {
+      if (!('descUserAddr' in arg)) return done(fail(ERRNO.EFAULT));
+      if ((arg.flags & ~1) !== 0) return done(fail(ERRNO.EOPNOTSUPP));
+      if (arg.availUserAddr % 2 !== 0 || arg.usedUserAddr % 4 !== 0 || arg.logGuestAddr % 4 !== 0) {
+        return done(fail(ERRNO.EINVAL));
+      }
+      const next: Virtqueue = {
+        ...vq,
+        desc: arg.descUserAddr,
+        avail: arg.availUserAddr,
+        used: arg.usedUserAddr,
+        log: (arg.flags & 1) !== 0,
+      };
+      // A running queue's new rings are checked before they are taken.
+      if (vq.backend && !vqAccessOk(device, next)) return done(fail(ERRNO.EINVAL));
+      return done(OK, withVq(device, next));
+    }
+    case 'VHOST_SET_VRING_KICK':
+    case 'VHOST_SET_VRING_CALL':
+    case 'VHOST_SET_VRING_ERR': {
+      const fd = 'fd' in arg ? arg.fd : undefined;
+      if (fd === undefined) return done(fail(ERRNO.EFAULT));
+      if (fd !== -1 && !(caller.eventfds ?? []).includes(fd)) {
+        // eventfd_fget: not an open file → -EBADF; an open file that is not an eventfd → -EINVAL.
+        return done(fail((caller.files ?? []).includes(fd) ? ERRNO.EINVAL : ERRNO.EBADF));
+      }
+      const value = fd === -1 ? null : fd;
+      const field = name === 'VHOST_SET_VRING_KICK' ? 'kickFd' : name === 'VHOST_SET_VRING_CALL' ? 'callFd' : 'errFd';
+      return done(OK, withVq(device, { ...vq, [field]: value }));
+    }
+    default:
+      // VHOST_RESET_OWNER and unknown numbers: -ENOIOCTLCMD, which the VFS reports as -ENOTTY.
+      return done(fail(ERRNO.ENOTTY));
+  }
+}
+
+/** `vhost_vsock_start` after the owner check: RX then TX, all or nothing. */
+function start(device: VsockDevice): [IoctlReturn, VsockDevice] {
+  let next = device;
+  for (const vq of device.vqs) {
+    if (!vqAccessOk(next, vq)) return [fail(ERRNO.EFAULT), stop(device)];
+    // vhost_vq_init_access writes the used flags and reads the used index through the rings,
+    // which vqAccessOk has just found mapped.
+    if (!vq.backend) next = withVq(next, { ...vq, backend: true });
+  }
+  return [OK, { ...next, everRan: true }];
+}
+
+/** `vhost_vsock_stop` after the owner check: every backend NULL; nothing flushed, nothing purged. */
+function stop(device: VsockDevice): VsockDevice {
+  if (!device.vqs.some((vq) => vq.backend)) return device;
+  return { ...device, vqs: [{ ...device.vqs[0], backend: false }, { ...device.vqs[1], backend: false }] };
+}
