@@ -19,6 +19,7 @@ import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.j
 import { EXPLORE_USAGE, exploreCommand } from './explore-command.js';
 import { InputError, kernelOf, loadScenario, withKernel } from './scenario-args.js';
 import { startInspection, type InspectSession } from './inspect.js';
+import { ACTOR_KINDS } from '../viz/actor-kinds.js';
 
 export interface CliIo {
   /** Whether progress lines can be drawn (stderr is a terminal). */
@@ -47,13 +48,18 @@ ${EXPLORE_USAGE.trimEnd()}
                  [--fix NAME]... [--no-fix NAME]...
                                  the viewer: statecharts with the active states lit, playback, message sequence
   shootdown export <actor kind> [--format mermaid|scxml|dot|json] [--root PATH] [--depth N]
-                                 a chart drawn from its machine (kinds: physical-cpu)
+                                 a chart drawn from its machine (kinds: ${ACTOR_KINDS.map((k) => k.name).join(', ')})
   shootdown export-trace <trace file> [--format mermaid-sequence|json]
 `;
 
 export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise<number> {
   try {
     const [command, ...rest] = argv;
+    const beforeDashes = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
+    if (command !== undefined && (beforeDashes.includes('--help') || beforeDashes.includes('-h'))) {
+      io.stdout(USAGE);
+      return 0;
+    }
     switch (command) {
       case 'run':
         return await run(rest, io);

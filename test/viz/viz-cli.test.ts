@@ -54,6 +54,31 @@ describe('shootdown export', () => {
     expect(part.err()).toBe('');
     expect(part.out()).toContain('state "emergencyHandler" as s_os__nmi__emergencyHandler {');
   });
+
+  it('draws the vhost-vsock device file with the lifecycle edges of SEMANTICS §5(d)', async () => {
+    const t = io();
+    expect(await main(['export', 'vhost-vsock'], t.cli)).toBe(0);
+    expect(t.err()).toBe('');
+    for (const edge of [
+      's_open__unowned --> s_open__owned',
+      's_open__configured --> s_open__running',
+      's_open__running --> s_open__stopped',
+      's_open__stopped --> s_open__running',
+      's_open --> s_released : close',
+    ]) {
+      expect(t.out()).toContain(edge);
+    }
+  });
+});
+
+describe('--help after a command', () => {
+  it.each([['run'], ['explore'], ['export']])('shootdown %s --help prints the usage and exits 0', async (command) => {
+    const t = io();
+    expect(await main([command, '--help'], t.cli)).toBe(0);
+    expect(t.out()).toMatch(/^usage:/);
+    expect(t.out()).toContain('kinds: physical-cpu, vhost-vsock');
+    expect(t.err()).toBe('');
+  });
 });
 
 describe('shootdown export-trace', () => {
@@ -119,7 +144,7 @@ describe('shootdown view', () => {
     ['a bad port', ['view', 'T5', '--port', 'http'], /--port: expected an integer from 0 to 65535/],
     ['--seed with a trace file', ['view', t5File, '--seed', '3', '--out', 'x'], /--seed cannot be used with a trace file/],
     ['a broken trace', ['view', 'broken.jsonl', '--out', 'x'], /broken\.jsonl: line 2 is not JSON/],
-    ['an unknown kind', ['export', 'gpu'], /unknown actor kind 'gpu' \(known: physical-cpu\)/],
+    ['an unknown kind', ['export', 'gpu'], /unknown actor kind 'gpu' \(known: physical-cpu, vhost-vsock\)/],
     ['a kind not modelled yet', ['export', 'vcpu'], /the vcpu machine is not modelled yet/],
     ['an unknown format', ['export', 'physical-cpu', '--format', 'png'], /--format: expected one of mermaid, scxml, dot, json/],
     ['an unknown root', ['export', 'physical-cpu', '--root', 'os.nowhere'], /--root: no state at path 'os\.nowhere'/],

@@ -1,0 +1,159 @@
+/**
+ * The vhost-vsock device file as an actor (SEMANTICS §5(d)): one actor per open() of
+ * /dev/vhost-vsock, driven by the VMM's ioctls. The states are the lifecycle of §5(d); what each
+ * ioctl does and returns is `src/vhost/device.ts`, which follows the kernel check by check. A
+ * transition is taken only when the call leads to its target, so the chart's edges are exactly the
+ * changes a call can make; every other call stays in its state (errors, reads, configuration that
+ * does not complete the setup).
+ *
+ * Instances share the host's CID hash: the actor's input names a registry object that all
+ * instances of one host hold, as kernel memory is shared between the CPU actors.
+ *
+ * Every call is recorded with its name(s), number, argument and return value or errno, in order.
+ */
+import { assign, setup } from 'xstate';
+import {
+  close,
+  ioctl,
+  lifecycle,
+  open,
+  type Caller,
+  type IoctlArg,
+  type IoctlReturn,
+  type Lifecycle,
+  type VsockDevice,
+  type VsockHost,
+} from '../src/vhost/device.js';
+import { ioctlNames, VHOST_IOCTLS, type VhostIoctlName } from '../src/vhost/ioctl.js';
+
+/** The host-wide state the instances share; the actor replaces `host` on every call it makes. */
+export interface VsockRegistry {
+  host: VsockHost;
+}
+
+export interface IoctlRecord {
+  names: VhostIoctlName[];
+  number: number;
+  arg: IoctlArg;
+  caller: string;
+  ret: IoctlReturn;
+}
+
+export interface VsockContext {
+  registry: VsockRegistry;
+  id: number;
+  device: VsockDevice;
+  calls: IoctlRecord[];
+}
+
+export type VsockEvent =
+  | { type: 'ioctl'; caller: Caller; request: number | VhostIoctlName; arg: IoctlArg }
+  | { type: 'close' };
+
+export interface VsockInput {
+  registry: VsockRegistry;
+}
+
+const STATE_OF: Record<Exclude<Lifecycle, 'RELEASED'>, string> = {
+  OPEN_UNOWNED: 'unowned',
+  OWNED: 'owned',
+  CONFIGURED: 'configured',
+  RUNNING: 'running',
+  STOPPED: 'stopped',
+};
+
+function numberOf(request: number | VhostIoctlName): number {
+  return typeof request === 'number' ? request : VHOST_IOCTLS[request];
+}
+
+/** The call applied to the current registry, without keeping it: what a guard may look at. */
+function outcome(context: VsockContext, event: VsockEvent): Lifecycle {
+  if (event.type !== 'ioctl') return 'RELEASED';
+  return lifecycle(ioctl(context.registry.host, context.id, event.caller, event.request, event.arg).device);
+}
+
+const leadsTo = (state: Lifecycle) => ({ type: 'leads to', params: { state } }) as const;
+
+/** The `ioctl` transitions of a state: the §5(d) edges it has, then staying put. */
+function onIoctl(edges: Lifecycle[]) {
+  return [
+    ...edges.map((to) => ({
+      guard: leadsTo(to),
+      target: STATE_OF[to as Exclude<Lifecycle, 'RELEASED'>],
+      actions: 'apply ioctl' as const,
+      description: DESCRIPTIONS[to],
+    })),
+    { actions: 'apply ioctl' as const },
+  ];
+}
+
+const DESCRIPTIONS: Record<Lifecycle, string> = {
+  OPEN_UNOWNED: 'a new instance',
+  OWNED: 'VHOST_SET_OWNER binds the VMM',
+  CONFIGURED: 'memory table, rings and kicks set: start would succeed',
+  RUNNING: 'SET_RUNNING 1: both backends set',
+  STOPPED: 'SET_RUNNING 0 (or a failed start): both backends NULL',
+  RELEASED: 'close(): unhash, stop, flush, purge',
+};
+
+export const vhostVsockMachine = setup({
+  types: {
+    context: {} as VsockContext,
+    events: {} as VsockEvent,
+    input: {} as VsockInput,
+  },
+  guards: {
+    'leads to': ({ context, event }, params: { state: Lifecycle }) => outcome(context, event) === params.state,
+  },
+  actions: {
+    'apply ioctl': assign(({ context, event }) => {
+      if (event.type !== 'ioctl') return {};
+      const r = ioctl(context.registry.host, context.id, event.caller, event.request, event.arg);
+      context.registry.host = r.host;
+      const number = numberOf(event.request);
+      const record: IoctlRecord = { names: ioctlNames(number), number, arg: event.arg, caller: event.caller.mm, ret: r.ret };
+      return { device: r.device, calls: [...context.calls, record] };
+    }),
+    release: assign(({ context }) => {
+      const r = close(context.registry.host, context.device);
+      context.registry.host = r.host;
+      return { device: r.device };
+    }),
+  },
+}).createMachine({
+  id: 'vhost-vsock',
+  description: 'One open file of /dev/vhost-vsock (drivers/vhost/vsock.c)',
+  context: ({ input }) => {
+    const opened = open(input.registry.host);
+    input.registry.host = opened.host;
+    return { registry: input.registry, id: opened.device.id, device: opened.device, calls: [] };
+  },
+  initial: 'open',
+  states: {
+    open: {
+      initial: 'unowned',
+      on: { close: { target: 'released', actions: 'release' } },
+      states: {
+        unowned: { description: 'open(): no owner, CID 0', on: { ioctl: onIoctl(['OWNED']) } },
+        owned: { description: 'owner bound; rings not usable yet', on: { ioctl: onIoctl(['CONFIGURED', 'RUNNING']) } },
+        configured: { description: 'every ring accessible and kicked', on: { ioctl: onIoctl(['OWNED', 'RUNNING']) } },
+        running: { description: 'both backends set: the worker processes kicks and the send queue', on: { ioctl: onIoctl(['STOPPED']) } },
+        stopped: { description: 'backends NULL; packets stay queued; NUM/BASE legal again', on: { ioctl: onIoctl(['RUNNING']) } },
+      },
+    },
+    released: { type: 'final', description: DESCRIPTIONS.RELEASED },
+  },
+});
+
+export type VhostVsockMachine = typeof vhostVsockMachine;
+
+/** The lifecycle name of an actor's state value, for comparing against `lifecycle(device)`. */
+export function lifecycleOfState(value: unknown): Lifecycle {
+  if (value === 'released') return 'RELEASED';
+  if (typeof value === 'object' && value !== null && 'open' in value) {
+    const sub = (value as { open: string }).open;
+    const found = (Object.keys(STATE_OF) as Exclude<Lifecycle, 'RELEASED'>[]).find((k) => STATE_OF[k] === sub);
+    if (found) return found;
+  }
+  throw new Error(`not a vhost-vsock state: ${JSON.stringify(value)}`);
+}
