@@ -1,0 +1,233 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ioctl, newHost, open, type Caller, type VsockDevice, type VsockHost } from '../../src/vhost/device.js';
+import {
+  balance,
+  doSendPkt,
+  guestPostRx,
+  guestSend,
+  handleTxKick,
+  hostSend,
+  newDataPath,
+  release,
+  type DataPath,
+} from '../../src/vhost/datapath.js';
+import { vsockDataPathViolations } from '../../src/spec/vsock-datapath.js';
+import type { VhostIoctlName } from '../../src/vhost/ioctl.js';
+
+const QEMU: Caller = { mm: 'qemu', eventfds: [10, 11] };
+const RAM = { guestPhysAddr: 0, memorySize: 0x100000, userspaceAddr: 0x7f00_0000_0000 };
+const GUEST = 3;
+
+/** A device with CID 3 configured by QEMU's order, rings of `num`, running or not. */
+function device(num = 128, run = true): { host: VsockHost; dev: () => VsockDevice; call: (n: VhostIoctlName, a: never) => void } {
+  let host = open(newHost()).host;
+  const call = (name: VhostIoctlName, arg: unknown) => {
+    const r = ioctl(host, 0, QEMU, name, arg as never);
+    if (!r.ret.ok) throw new Error(`${name} failed: ${r.ret.errno}`);
+    host = r.host;
+  };
+  call('VHOST_SET_OWNER', undefined);
+  call('VHOST_VSOCK_SET_GUEST_CID', BigInt(GUEST));
+  call('VHOST_SET_MEM_TABLE', { regions: [RAM] });
+  for (const index of [0, 1]) {
+    const base = RAM.userspaceAddr + index * 0x20000;
+    call('VHOST_SET_VRING_NUM', { index, num });
+    call('VHOST_SET_VRING_ADDR', { index, flags: 0, descUserAddr: base, availUserAddr: base + 0x8000, usedUserAddr: base + 0x10000, logGuestAddr: 0 });
+    call('VHOST_SET_VRING_KICK', { index, fd: 10 + index });
+  }
+  if (run) call('VHOST_VSOCK_SET_RUNNING', 1);
+  return {
+    get host() {
+      return host;
+    },
+    dev: () => host.devices[0] as VsockDevice,
+    call: call as never,
+  };
+}
+
+const fromGuest = (op: 'REQUEST' | 'RW' | 'RST', dstPort = 1234, len = 0) => ({
+  srcCid: GUEST,
+  dstCid: 2,
+  srcPort: 5000,
+  dstPort,
+  op,
+  len,
+});
+const toGuest = (len: number) => ({ dstCid: GUEST, srcPort: 1234, dstPort: 5000, op: 'RW' as const, len });
+
+function clean(dp: DataPath) {
+  expect(vsockDataPathViolations(dp)).toEqual([]);
+}
+
+describe('guest → host (handle_tx_kick)', () => {
+  it('a REQUEST to a listening port reaches the host and is answered with a RESPONSE reply', () => {
+    const d = device();
+    let dp = newDataPath({ listening: [1234] });
+    dp = guestSend(dp, fromGuest('REQUEST')).dp;
+    dp = handleTxKick(dp, d.dev());
+    expect(dp.toHost.map((p) => p.op)).toEqual(['REQUEST']);
+    expect(dp.sendQueue.map((p) => [p.op, p.reply])).toEqual([['RESPONSE', true]]);
+    expect(dp.queuedReplies).toBe(1);
+    expect(dp.calls).toEqual([0, 1]);
+    dp = doSendPkt(guestPostRx(dp, 1), d.dev());
+    expect(dp.toGuest.map((p) => p.op)).toEqual(['RESPONSE']);
+    expect(dp.queuedReplies).toBe(0);
+    clean(dp);
+  });
+
+  it('a packet for a port that does not listen is answered with RST; an RST is never answered', () => {
+    const d = device();
+    let dp = newDataPath();
+    dp = guestSend(dp, fromGuest('RW', 9999, 10)).dp;
+    dp = guestSend(dp, fromGuest('RST', 9999)).dp;
+    dp = handleTxKick(dp, d.dev());
+    expect(dp.sendQueue.map((p) => p.op)).toEqual(['RST']);
+    clean(dp);
+  });
+
+  it('misaddressed packets and packets over 64 KiB are dropped with their reason', () => {
+    const d = device();
+    let dp = newDataPath({ listening: [1234] });
+    dp = guestSend(dp, { ...fromGuest('RW'), srcCid: 4 }).dp;
+    dp = guestSend(dp, { ...fromGuest('RW'), dstCid: 7 }).dp;
+    dp = guestSend(dp, fromGuest('RW', 1234, 64 * 1024 + 1)).dp;
+    dp = handleTxKick(dp, d.dev());
+    expect(balance(dp).dropped).toEqual([
+      { reason: 'misaddressed', count: 2 },
+      { reason: 'faulted', count: 1 },
+    ]);
+    clean(dp);
+  });
+
+  it('stops at the weight of 256 packets and queues itself again', () => {
+    const d = device();
+    let dp = newDataPath({ listening: [1234] });
+    for (let i = 0; i < 300; i++) dp = guestSend(dp, fromGuest('RW', 1234, 1)).dp;
+    dp = handleTxKick(dp, d.dev());
+    expect(dp.toHost).toHaveLength(256);
+    expect(dp.txWork).toBe(true);
+    dp = handleTxKick(dp, d.dev());
+    expect(dp.toHost).toHaveLength(300);
+    expect(dp.txWork).toBe(false);
+  });
+
+  it('throttles when queued_replies reaches TX.num and resumes when a reply is sent', () => {
+    const d = device(4);
+    let dp = newDataPath();
+    for (let i = 0; i < 10; i++) dp = guestSend(dp, fromGuest('REQUEST', 9999)).dp; // each answered by RST
+    dp = handleTxKick(dp, d.dev());
+    expect(dp.toHost).toHaveLength(4);
+    expect(dp.queuedReplies).toBe(4);
+    expect(dp.txThrottled).toBe(true);
+    expect(dp.txWork).toBe(false); // notifications stay off: a kick would not come
+    dp = doSendPkt(guestPostRx(dp, 1), d.dev());
+    expect(dp.queuedReplies).toBe(3);
+    expect(dp.txThrottled).toBe(false);
+    expect(dp.txWork).toBe(true); // restart_tx: the TX poll is queued
+    dp = handleTxKick(dp, d.dev());
+    expect(dp.toHost).toHaveLength(5);
+    clean(dp);
+  });
+});
+
+describe('host → guest (vhost_transport_send_pkt, do_send_pkt)', () => {
+  it('a send to a CID no instance has gives no packet (-ENODEV)', () => {
+    const d = device();
+    expect(hostSend(newDataPath(), d.dev(), { ...toGuest(1), dstCid: 9 }).id).toBeNull();
+  });
+
+  it('waits for RX buffers, then splits a large payload over several of them', () => {
+    const d = device();
+    let dp = hostSend(newDataPath({ rxBufSize: 4096 }), d.dev(), toGuest(10000)).dp;
+    dp = doSendPkt(dp, d.dev());
+    expect(dp.sendQueue).toHaveLength(1);
+    dp = doSendPkt(guestPostRx(dp, 2), d.dev());
+    expect(dp.toGuest).toHaveLength(0);
+    expect(dp.headOffset).toBe(2 * (4096 - 44));
+    dp = doSendPkt(guestPostRx(dp, 1), d.dev());
+    expect(dp.toGuest.map((p) => p.len)).toEqual([10000]);
+    clean(dp);
+  });
+
+  it('T14: packets queued while the device is stopped survive and are delivered after SET_RUNNING 1', () => {
+    const d = device(128, false);
+    d.call('VHOST_VSOCK_SET_RUNNING', 1 as never);
+    d.call('VHOST_VSOCK_SET_RUNNING', 0 as never); // guest reset: QEMU stops the device first
+    let dp = guestPostRx(newDataPath(), 8);
+    dp = hostSend(dp, d.dev(), toGuest(100)).dp;
+    dp = hostSend(dp, d.dev(), toGuest(200)).dp;
+    dp = doSendPkt(dp, d.dev());
+    expect(dp.toGuest).toHaveLength(0);
+    expect(dp.processed).toHaveLength(0);
+    d.call('VHOST_VSOCK_SET_RUNNING', 1 as never);
+    dp = doSendPkt(dp, d.dev());
+    expect(dp.toGuest.map((p) => p.len)).toEqual([100, 200]);
+    clean(dp);
+  });
+
+  it('close() purges the send queue: the packets are dropped as released', () => {
+    const d = device();
+    let dp = hostSend(newDataPath(), d.dev(), toGuest(1)).dp;
+    dp = release(dp);
+    expect(balance(dp)).toEqual({ sent: 1, delivered: 0, queued: 0, dropped: [{ reason: 'released', count: 1 }] });
+    clean(dp);
+  });
+});
+
+describe('random traffic with stops and starts (fast-check)', () => {
+  type Op =
+    | { k: 'guest'; port: number; op: 'REQUEST' | 'RW' | 'RST'; len: number; bad: boolean }
+    | { k: 'host'; len: number }
+    | { k: 'rx'; n: number }
+    | { k: 'tx-work' }
+    | { k: 'send-work' }
+    | { k: 'running'; on: boolean };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ k: fc.constant('guest' as const), port: fc.constantFrom(1234, 9999), op: fc.constantFrom('REQUEST' as const, 'RW' as const, 'RST' as const), len: fc.constantFrom(0, 10, 70000), bad: fc.boolean() }),
+    fc.record({ k: fc.constant('host' as const), len: fc.integer({ min: 0, max: 9000 }) }),
+    fc.record({ k: fc.constant('rx' as const), n: fc.integer({ min: 1, max: 4 }) }),
+    fc.constant({ k: 'tx-work' as const }),
+    fc.constant({ k: 'send-work' as const }),
+    fc.record({ k: fc.constant('running' as const), on: fc.boolean() }),
+  );
+
+  it('observers hold and packets balance after every step', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(2, 4, 128), fc.array(op, { maxLength: 80 }), fc.boolean(), (num, ops, closeAtEnd) => {
+        const d = device(num);
+        let dp = newDataPath({ listening: [1234], rxBufSize: 4096 });
+        for (const o of ops) {
+          switch (o.k) {
+            case 'guest':
+              dp = guestSend(dp, { ...fromGuest(o.op, o.port, o.len), srcCid: o.bad ? 5 : GUEST }).dp;
+              break;
+            case 'host':
+              dp = hostSend(dp, d.dev(), toGuest(o.len)).dp;
+              break;
+            case 'rx':
+              dp = guestPostRx(dp, o.n);
+              break;
+            case 'tx-work':
+              dp = handleTxKick(dp, d.dev());
+              break;
+            case 'send-work':
+              dp = doSendPkt(dp, d.dev());
+              break;
+            case 'running':
+              d.call('VHOST_VSOCK_SET_RUNNING', (o.on ? 1 : 0) as never);
+              break;
+          }
+          expect(vsockDataPathViolations(dp)).toEqual([]);
+          expect(dp.queuedReplies).toBeLessThanOrEqual(num);
+        }
+        if (closeAtEnd) {
+          dp = release(dp);
+          expect(dp.sendQueue).toHaveLength(0);
+          expect(vsockDataPathViolations(dp)).toEqual([]);
+        }
+      }),
+      { numRuns: 300, seed: 5 },
+    );
+  });
+});
