@@ -9,6 +9,23 @@
 import type { DataPath } from '../vhost/datapath.js';
 import { balance, fates } from '../vhost/datapath.js';
 import type { Violation } from './observer.js';
+import type { StreamCredit } from '../vhost/credit.js';
+
+/**
+ * Credit never goes negative: bytes in flight never exceed what the receiver last advertised,
+ * and the receiver never holds more than its buffer.
+ */
+export function creditNeverNegative(c: StreamCredit): Violation[] {
+  const out: Violation[] = [];
+  const inFlight = c.txCnt - c.peerFwdCnt;
+  if (inFlight > c.peerBufAlloc) {
+    out.push({ property: 'vsock-credit-never-negative', message: `${inFlight} bytes in flight > advertised buf_alloc ${c.peerBufAlloc}` });
+  }
+  if (c.rxCnt - c.fwdCnt > c.bufAlloc) {
+    out.push({ property: 'vsock-credit-never-negative', message: `receiver holds ${c.rxCnt - c.fwdCnt} bytes > buf_alloc ${c.bufAlloc}` });
+  }
+  return out;
+}
 
 /** No packet is processed while its queue's backend is NULL. */
 export function noPacketWithoutBackend(dp: DataPath): Violation[] {
