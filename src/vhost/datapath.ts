@@ -15,7 +15,7 @@
  * delivered), descriptor chains (one descriptor per packet in TX; RX buffers hold `rxBufSize`
  * bytes of header and payload), mergeable fragments' EOM/EOR bits, and the vsock tap device.
  */
-import type { VsockDevice } from './device.js';
+import type { Virtqueue, VsockDevice } from './device.js';
 import { VMADDR_CID_HOST, VSOCK_VQ_RX, VSOCK_VQ_TX } from './device.js';
 
 export const HDR_SIZE = 44;
@@ -148,11 +148,25 @@ function answer(dp: DataPath, device: VsockDevice, pkt: Packet): DataPath {
   return dp;
 }
 
+export interface WorkResult {
+  dp: DataPath;
+  /** The device with the queue's last_avail_idx advanced past the descriptors the run took. */
+  device: VsockDevice;
+}
+
+/** `last_avail_idx` is a free-running u16: vhost_get_vq_desc increments it per descriptor taken. */
+function advanced(device: VsockDevice, queue: 0 | 1, taken: number): VsockDevice {
+  if (taken === 0) return device;
+  const vqs: [Virtqueue, Virtqueue] = [device.vqs[0], device.vqs[1]];
+  vqs[queue] = { ...vqs[queue], lastAvailIdx: (vqs[queue].lastAvailIdx + taken) & 0xffff };
+  return { ...device, vqs };
+}
+
 /** `vhost_vsock_handle_tx_kick`: one work run over the TX queue. */
-export function handleTxKick(dp0: DataPath, device: VsockDevice): DataPath {
+export function handleTxKick(dp0: DataPath, device: VsockDevice): WorkResult {
   let dp: DataPath = { ...dp0, txWork: false };
   const vq = device.vqs[VSOCK_VQ_TX];
-  if (!vq.backend) return dp;
+  if (!vq.backend) return { dp, device };
   let pkts = 0;
   let bytes = 0;
   let added = false;
@@ -181,15 +195,15 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice): DataPath {
     }
   }
   if (added) dp = { ...dp, calls: [dp.calls[0], dp.calls[1] + 1] };
-  return dp;
+  return { dp, device: advanced(device, VSOCK_VQ_TX, pkts) };
 }
 
 /** `vhost_transport_do_send_pkt`: one run of the send work over the RX queue. */
-export function doSendPkt(dp0: DataPath, device: VsockDevice): DataPath {
+export function doSendPkt(dp0: DataPath, device: VsockDevice): WorkResult {
   let dp: DataPath = { ...dp0, sendWork: false };
   const vq = device.vqs[VSOCK_VQ_RX];
   const txNum = device.vqs[VSOCK_VQ_TX].num;
-  if (!vq.backend) return dp; // packets stay queued
+  if (!vq.backend) return { dp, device }; // packets stay queued
   let pkts = 0;
   let bytes = 0;
   let added = false;
@@ -229,7 +243,7 @@ export function doSendPkt(dp0: DataPath, device: VsockDevice): DataPath {
   }
   if (added) dp = { ...dp, calls: [dp.calls[0] + 1, dp.calls[1]] };
   if (restartTx) dp = { ...dp, txThrottled: false, txWork: true };
-  return dp;
+  return { dp, device: advanced(device, VSOCK_VQ_RX, pkts) };
 }
 
 /** close() of the device file: the send queue is purged (vhost_vsock_dev_release). */

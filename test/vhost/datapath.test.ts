@@ -13,6 +13,7 @@ import {
   type DataPath,
 } from '../../src/vhost/datapath.js';
 import { vsockDataPathViolations } from '../../src/spec/vsock-datapath.js';
+import { vsockOutcome } from '../../src/vhost/outcome.js';
 import type { VhostIoctlName } from '../../src/vhost/ioctl.js';
 
 const QEMU: Caller = { mm: 'qemu', eventfds: [10, 11] };
@@ -20,7 +21,13 @@ const RAM = { guestPhysAddr: 0, memorySize: 0x100000, userspaceAddr: 0x7f00_0000
 const GUEST = 3;
 
 /** A device with CID 3 configured by QEMU's order, rings of `num`, running or not. */
-function device(num = 128, run = true): { host: VsockHost; dev: () => VsockDevice; call: (n: VhostIoctlName, a: never) => void } {
+function device(num = 128, run = true): {
+  host: VsockHost;
+  dev: () => VsockDevice;
+  call: (n: VhostIoctlName, a: never) => void;
+  tx: (dp: DataPath) => DataPath;
+  send: (dp: DataPath) => DataPath;
+} {
   let host = open(newHost()).host;
   const call = (name: VhostIoctlName, arg: unknown) => {
     const r = ioctl(host, 0, QEMU, name, arg as never);
@@ -43,7 +50,14 @@ function device(num = 128, run = true): { host: VsockHost; dev: () => VsockDevic
     },
     dev: () => host.devices[0] as VsockDevice,
     call: call as never,
+    // One worker run; the device it returns (last_avail_idx advanced) replaces the host's.
+    tx: (dp: DataPath) => keep(handleTxKick(dp, host.devices[0] as VsockDevice)),
+    send: (dp: DataPath) => keep(doSendPkt(dp, host.devices[0] as VsockDevice)),
   };
+  function keep(r: { dp: DataPath; device: VsockDevice }): DataPath {
+    host = { ...host, devices: [r.device] };
+    return r.dp;
+  }
 }
 
 const fromGuest = (op: 'REQUEST' | 'RW' | 'RST', dstPort = 1234, len = 0) => ({
@@ -65,12 +79,12 @@ describe('guest → host (handle_tx_kick)', () => {
     const d = device();
     let dp = newDataPath({ listening: [1234] });
     dp = guestSend(dp, fromGuest('REQUEST')).dp;
-    dp = handleTxKick(dp, d.dev());
+    dp = d.tx(dp);
     expect(dp.toHost.map((p) => p.op)).toEqual(['REQUEST']);
     expect(dp.sendQueue.map((p) => [p.op, p.reply])).toEqual([['RESPONSE', true]]);
     expect(dp.queuedReplies).toBe(1);
     expect(dp.calls).toEqual([0, 1]);
-    dp = doSendPkt(guestPostRx(dp, 1), d.dev());
+    dp = d.send(guestPostRx(dp, 1));
     expect(dp.toGuest.map((p) => p.op)).toEqual(['RESPONSE']);
     expect(dp.queuedReplies).toBe(0);
     clean(dp);
@@ -81,7 +95,7 @@ describe('guest → host (handle_tx_kick)', () => {
     let dp = newDataPath();
     dp = guestSend(dp, fromGuest('RW', 9999, 10)).dp;
     dp = guestSend(dp, fromGuest('RST', 9999)).dp;
-    dp = handleTxKick(dp, d.dev());
+    dp = d.tx(dp);
     expect(dp.sendQueue.map((p) => p.op)).toEqual(['RST']);
     clean(dp);
   });
@@ -92,7 +106,7 @@ describe('guest → host (handle_tx_kick)', () => {
     dp = guestSend(dp, { ...fromGuest('RW'), srcCid: 4 }).dp;
     dp = guestSend(dp, { ...fromGuest('RW'), dstCid: 7 }).dp;
     dp = guestSend(dp, fromGuest('RW', 1234, 64 * 1024 + 1)).dp;
-    dp = handleTxKick(dp, d.dev());
+    dp = d.tx(dp);
     expect(balance(dp).dropped).toEqual([
       { reason: 'misaddressed', count: 2 },
       { reason: 'faulted', count: 1 },
@@ -104,10 +118,10 @@ describe('guest → host (handle_tx_kick)', () => {
     const d = device();
     let dp = newDataPath({ listening: [1234] });
     for (let i = 0; i < 300; i++) dp = guestSend(dp, fromGuest('RW', 1234, 1)).dp;
-    dp = handleTxKick(dp, d.dev());
+    dp = d.tx(dp);
     expect(dp.toHost).toHaveLength(256);
     expect(dp.txWork).toBe(true);
-    dp = handleTxKick(dp, d.dev());
+    dp = d.tx(dp);
     expect(dp.toHost).toHaveLength(300);
     expect(dp.txWork).toBe(false);
   });
@@ -116,16 +130,16 @@ describe('guest → host (handle_tx_kick)', () => {
     const d = device(4);
     let dp = newDataPath();
     for (let i = 0; i < 10; i++) dp = guestSend(dp, fromGuest('REQUEST', 9999)).dp; // each answered by RST
-    dp = handleTxKick(dp, d.dev());
+    dp = d.tx(dp);
     expect(dp.toHost).toHaveLength(4);
     expect(dp.queuedReplies).toBe(4);
     expect(dp.txThrottled).toBe(true);
     expect(dp.txWork).toBe(false); // notifications stay off: a kick would not come
-    dp = doSendPkt(guestPostRx(dp, 1), d.dev());
+    dp = d.send(guestPostRx(dp, 1));
     expect(dp.queuedReplies).toBe(3);
     expect(dp.txThrottled).toBe(false);
     expect(dp.txWork).toBe(true); // restart_tx: the TX poll is queued
-    dp = handleTxKick(dp, d.dev());
+    dp = d.tx(dp);
     expect(dp.toHost).toHaveLength(5);
     clean(dp);
   });
@@ -140,12 +154,12 @@ describe('host → guest (vhost_transport_send_pkt, do_send_pkt)', () => {
   it('waits for RX buffers, then splits a large payload over several of them', () => {
     const d = device();
     let dp = hostSend(newDataPath({ rxBufSize: 4096 }), d.dev(), toGuest(10000)).dp;
-    dp = doSendPkt(dp, d.dev());
+    dp = d.send(dp);
     expect(dp.sendQueue).toHaveLength(1);
-    dp = doSendPkt(guestPostRx(dp, 2), d.dev());
+    dp = d.send(guestPostRx(dp, 2));
     expect(dp.toGuest).toHaveLength(0);
     expect(dp.headOffset).toBe(2 * (4096 - 44));
-    dp = doSendPkt(guestPostRx(dp, 1), d.dev());
+    dp = d.send(guestPostRx(dp, 1));
     expect(dp.toGuest.map((p) => p.len)).toEqual([10000]);
     clean(dp);
   });
@@ -157,13 +171,26 @@ describe('host → guest (vhost_transport_send_pkt, do_send_pkt)', () => {
     let dp = guestPostRx(newDataPath(), 8);
     dp = hostSend(dp, d.dev(), toGuest(100)).dp;
     dp = hostSend(dp, d.dev(), toGuest(200)).dp;
-    dp = doSendPkt(dp, d.dev());
+    dp = d.send(dp);
     expect(dp.toGuest).toHaveLength(0);
     expect(dp.processed).toHaveLength(0);
     d.call('VHOST_VSOCK_SET_RUNNING', 1 as never);
-    dp = doSendPkt(dp, d.dev());
+    dp = d.send(dp);
     expect(dp.toGuest.map((p) => p.len)).toEqual([100, 200]);
     clean(dp);
+  });
+
+  it('GET_VRING_BASE after a stop returns how far the worker got in each ring', () => {
+    const d = device();
+    let dp = guestPostRx(newDataPath({ listening: [1234] }), 8);
+    for (let i = 0; i < 3; i++) dp = guestSend(dp, fromGuest('REQUEST')).dp;
+    dp = d.send(d.tx(dp)); // 3 requests taken from TX, 3 responses into RX buffers
+    d.call('VHOST_VSOCK_SET_RUNNING', 0 as never);
+    const bases = [0, 1].map((index) => ioctl(d.host, 0, QEMU, 'VHOST_GET_VRING_BASE', { index, num: 0 }).ret);
+    expect(bases).toEqual([
+      { ok: true, value: 3 },
+      { ok: true, value: 3 },
+    ]);
   });
 
   it('close() purges the send queue: the packets are dropped as released', () => {
@@ -209,10 +236,10 @@ describe('random traffic with stops and starts (fast-check)', () => {
               dp = guestPostRx(dp, o.n);
               break;
             case 'tx-work':
-              dp = handleTxKick(dp, d.dev());
+              dp = d.tx(dp);
               break;
             case 'send-work':
-              dp = doSendPkt(dp, d.dev());
+              dp = d.send(dp);
               break;
             case 'running':
               d.call('VHOST_VSOCK_SET_RUNNING', (o.on ? 1 : 0) as never);
@@ -229,5 +256,28 @@ describe('random traffic with stops and starts (fast-check)', () => {
       }),
       { numRuns: 300, seed: 5 },
     );
+  });
+});
+
+describe('outcome.vsock', () => {
+  it('names the state, the queues and the packet balance in the result format', () => {
+    const d = device(4);
+    let dp = newDataPath({ listening: [1234] });
+    dp = guestSend(dp, fromGuest('REQUEST')).dp;
+    dp = guestSend(dp, { ...fromGuest('RW'), srcCid: 9 }).dp;
+    dp = d.tx(dp);
+    dp = hostSend(dp, d.dev(), toGuest(10)).dp;
+    expect(vsockOutcome(d.dev(), dp)).toEqual({
+      state: 'RUNNING',
+      running: true,
+      guestCid: GUEST,
+      queues: [
+        { index: 0, num: 4, lastAvailIdx: 0, backend: true },
+        { index: 1, num: 4, lastAvailIdx: 2, backend: true },
+      ],
+      sendQueue: 2,
+      queuedReplies: 1,
+      packets: { sent: 4, delivered: 1, queued: 2, dropped: [{ reason: 'misaddressed', count: 1 }] },
+    });
   });
 });

@@ -1,0 +1,30 @@
+/**
+ * The `outcome.vsock` object of a run's JSON result (issue: vhost-vsock actor), built from the
+ * device and its packet path. Field names are the result format's; the run will fill it once the
+ * device takes part in simulated runs.
+ */
+import { lifecycle, type Lifecycle, type VsockDevice } from './device.js';
+import { balance, type Balance, type DataPath } from './datapath.js';
+
+export interface VsockOutcome {
+  state: Lifecycle;
+  running: boolean;
+  guestCid: number;
+  queues: { index: number; num: number; lastAvailIdx: number; backend: boolean }[];
+  /** Packets waiting in send_pkt_queue (host → guest). */
+  sendQueue: number;
+  queuedReplies: number;
+  packets: Balance;
+}
+
+export function vsockOutcome(device: VsockDevice, dp: DataPath): VsockOutcome {
+  return {
+    state: lifecycle(device),
+    running: device.vqs.every((vq) => vq.backend),
+    guestCid: device.guestCid,
+    queues: device.vqs.map((vq) => ({ index: vq.index, num: vq.num, lastAvailIdx: vq.lastAvailIdx, backend: vq.backend })),
+    sendQueue: dp.sendQueue.length,
+    queuedReplies: dp.queuedReplies,
+    packets: balance(dp),
+  };
+}
