@@ -7,10 +7,10 @@
  * one exception the kernel makes too: a failed start clears the backend of every queue (§5(c),
  * all or nothing), so a repeated start that fails stops a running device.
  *
- * Memory: the VMM's address space is the union of the user ranges of its memory-table regions,
- * which is where QEMU puts the rings. A ring is accessible when its whole extent lies inside one
- * region. With `VIRTIO_F_ACCESS_PLATFORM` the device uses a device IOTLB and `vq_access_ok`
- * defers every check (returns true), as in the kernel.
+ * Memory: the ring checks of the ioctls are `access_ok` range checks (below TASK_SIZE_MAX), as in
+ * the kernel; only `vhost_vq_init_access`, at start, touches the used ring, and it faults unless
+ * that ring is memory the VMM has mapped — modelled as lying inside one memory-table region's
+ * user range, which is where QEMU puts the rings.
  *
  * Derived from the source rather than from SEMANTICS: VHOST_RESET_OWNER is not handled by vsock,
  * so after the owner check it reaches `vhost_vring_ioctl`, which reads a vring index through the
@@ -67,6 +67,7 @@ export interface Virtqueue {
   /** `private_data`: non-NULL ⇔ the queue runs. */
   readonly backend: boolean;
   readonly ackedFeatures: bigint;
+  readonly busyloopTimeout: number;
 }
 
 export interface VsockDevice {
@@ -77,6 +78,8 @@ export interface VsockDevice {
   /** `dev->umem`: the memory table, null before VHOST_SET_MEM_TABLE. */
   readonly memTable: readonly MemRegion[] | null;
   readonly iotlb: boolean;
+  readonly logBase: number;
+  readonly logFd: number | null;
   readonly backendFeatures: bigint;
   readonly seqpacketAllow: boolean;
   readonly guestCid: number;
@@ -125,6 +128,11 @@ export interface IoctlResult {
   ret: IoctlReturn;
   /** The names the request number goes by. */
   names: VhostIoctlName[];
+  /**
+   * A successful start ends by queueing the send work, so packets queued before the start go out
+   * ("vhost/vsock: kick send_pkt worker once device is started", 2020, in stable kernels).
+   */
+  queueSendWork: boolean;
 }
 
 export type Lifecycle = 'OPEN_UNOWNED' | 'OWNED' | 'CONFIGURED' | 'RUNNING' | 'STOPPED' | 'RELEASED';
@@ -151,6 +159,7 @@ function newVq(index: number): Virtqueue {
     errFd: null,
     backend: false,
     ackedFeatures: 0n,
+    busyloopTimeout: 0,
   };
 }
 
@@ -161,6 +170,8 @@ export function open(host: VsockHost): { host: VsockHost; device: VsockDevice } 
     owner: null,
     memTable: null,
     iotlb: false,
+    logBase: 0,
+    logFd: null,
     backendFeatures: 0n,
     seqpacketAllow: false,
     guestCid: 0,
@@ -177,7 +188,7 @@ export function lifecycle(device: VsockDevice): Lifecycle {
   if (device.vqs.every((vq) => vq.backend)) return 'RUNNING';
   if (device.everRan) return 'STOPPED';
   if (device.owner === null) return 'OPEN_UNOWNED';
-  const ready = device.memTable !== null && device.vqs.every((vq) => vq.kickFd !== null && vqAccessOk(device, vq));
+  const ready = device.vqs.every((vq) => vq.kickFd !== null && vqAccessOk(device, vq) && initAccessOk(device, vq));
   return ready ? 'CONFIGURED' : 'OWNED';
 }
 
@@ -214,21 +225,47 @@ function withVq(device: VsockDevice, vq: Virtqueue): VsockDevice {
 const fail = (errno: number): IoctlReturn => ({ ok: false, errno });
 const OK: IoctlReturn = { ok: true };
 
-/** Whether [addr, addr+size) lies inside one region's user range. */
+/** `TASK_SIZE_MAX` of x86-64 with 4-level paging: `access_ok` accepts user ranges below it. */
+export const TASK_SIZE_MAX = 0x7fff_ffff_f000;
+
+const accessOk = (addr: number, size: number): boolean => addr >= 0 && addr + size <= TASK_SIZE_MAX;
+
+/** Whether [addr, addr+size) lies inside one region's user range: memory the VMM has mapped. */
 function mapped(memTable: readonly MemRegion[], addr: number, size: number): boolean {
   return memTable.some((r) => addr >= r.userspaceAddr && addr + size <= r.userspaceAddr + r.memorySize);
 }
 
-/** `vhost_vq_access_ok`: the memory table exists and the three rings (sized for `num`) are mapped. */
+const eventIdxBytes = (vq: Virtqueue): number => (hasFeature(vq.ackedFeatures, FEATURE_BIT.VIRTIO_RING_F_EVENT_IDX) ? 2 : 0);
+const usedSize = (vq: Virtqueue): number => 4 + 8 * vq.num + eventIdxBytes(vq);
+
+/** `vq_memory_access_ok`: a table exists and every region's user range passes access_ok. */
+function memoryAccessOk(memTable: readonly MemRegion[] | null): boolean {
+  return memTable !== null && memTable.every((r) => accessOk(r.userspaceAddr, r.memorySize));
+}
+
+/** `vq_access_ok`: the three rings, sized for `num`, pass access_ok (an address-range check only). */
+function ringsAccessOk(vq: Virtqueue): boolean {
+  return accessOk(vq.desc, 16 * vq.num) && accessOk(vq.avail, 4 + 2 * vq.num + eventIdxBytes(vq)) && accessOk(vq.used, usedSize(vq));
+}
+
+/**
+ * `vhost_vq_access_ok`: the log check first (it needs the memory table: `vq_memory_access_ok`
+ * starts with `if (!umem) return false`), then, with a device IOTLB, nothing more (validated at
+ * prefetch time), else the rings' access_ok.
+ */
 function vqAccessOk(device: VsockDevice, vq: Virtqueue): boolean {
+  if (!memoryAccessOk(device.memTable)) return false;
   if (device.iotlb) return true;
-  if (device.memTable === null) return false; // vq_memory_access_ok: !umem → false
-  const eventIdx = hasFeature(vq.ackedFeatures, FEATURE_BIT.VIRTIO_RING_F_EVENT_IDX) ? 2 : 0;
-  return (
-    mapped(device.memTable, vq.desc, 16 * vq.num) &&
-    mapped(device.memTable, vq.avail, 4 + 2 * vq.num + eventIdx) &&
-    mapped(device.memTable, vq.used, 4 + 8 * vq.num + eventIdx)
-  );
+  return ringsAccessOk(vq);
+}
+
+/**
+ * `vhost_vq_init_access` writes the used ring's flags and reads its index, so the used ring must
+ * be memory the VMM has mapped; the model takes the memory table's user ranges as that memory
+ * (with an IOTLB, as its identity mapping).
+ */
+function initAccessOk(device: VsockDevice, vq: Virtqueue): boolean {
+  return device.memTable !== null && mapped(device.memTable, vq.used, usedSize(vq));
 }
 
 function isObject(arg: IoctlArg): arg is Exclude<IoctlArg, undefined | BadPointer | number | bigint> {
@@ -255,6 +292,7 @@ export function ioctl(
     device: next,
     ret,
     names,
+    queueSendWork: false,
   });
   if (device.released) return done(fail(ERRNO.EBADF));
   const name = names[0];
@@ -276,7 +314,9 @@ export function ioctl(
     case 'VHOST_SET_RUNNING': {
       if (typeof arg !== 'number') return done(fail(ERRNO.EFAULT));
       if (!isOwner) return done(fail(ERRNO.EPERM));
-      return arg !== 0 ? done(...start(device)) : done(OK, stop(device));
+      if (arg === 0) return done(OK, stop(device));
+      const started = done(...start(device));
+      return { ...started, queueSendWork: started.ret.ok };
     }
     case 'VHOST_GET_FEATURES':
       if (arg === BAD_POINTER) return done(fail(ERRNO.EFAULT));
@@ -330,6 +370,18 @@ function devIoctl(
     return done(OK, { ...device, owner: caller.mm });
   }
   if (!isOwner) return done(fail(ERRNO.EPERM));
+  if (name === 'VHOST_SET_LOG_BASE') {
+    // vhost_dev_ioctl: copy the u64, check the log against every running queue's memory, store it.
+    if (typeof arg !== 'number' && typeof arg !== 'bigint') return done(fail(ERRNO.EFAULT));
+    return done(OK, { ...device, logBase: Number(arg) });
+  }
+  if (name === 'VHOST_SET_LOG_FD') {
+    if (typeof arg !== 'number') return done(fail(ERRNO.EFAULT));
+    if (arg !== -1 && !(caller.eventfds ?? []).includes(arg)) {
+      return done(fail((caller.files ?? []).includes(arg) ? ERRNO.EINVAL : ERRNO.EBADF));
+    }
+    return done(OK, { ...device, logFd: arg === -1 ? null : arg });
+  }
   if (name === 'VHOST_SET_MEM_TABLE') {
     if (!isObject(arg) || !('regions' in arg)) return done(fail(ERRNO.EFAULT));
     if ((arg.padding ?? 0) !== 0) return done(fail(ERRNO.EOPNOTSUPP));
@@ -338,10 +390,10 @@ function devIoctl(
       // vhost_iotlb_add_range fails on a zero-sized or wrapping range.
       if (r.memorySize <= 0 || r.guestPhysAddr + r.memorySize - 1 > Number.MAX_SAFE_INTEGER) return done(fail(ERRNO.EFAULT));
     }
-    const next: VsockDevice = { ...device, memTable: arg.regions.map((r) => ({ ...r })) };
-    // memory_access_ok: a running queue must stay accessible under the new table.
-    if (next.vqs.some((vq) => vq.backend && !vqAccessOk(next, vq))) return done(fail(ERRNO.EFAULT));
-    return done(OK, next);
+    const memTable = arg.regions.map((r) => ({ ...r }));
+    // memory_access_ok: only checked for running queues, and only the regions' own user ranges.
+    if (device.vqs.some((vq) => vq.backend) && !memoryAccessOk(memTable)) return done(fail(ERRNO.EFAULT));
+    return done(OK, { ...device, memTable });
   }
   // vhost_dev_ioctl returned -ENOIOCTLCMD: vhost_vring_ioctl reads the index through the argument.
   if (!isObject(arg) || !('index' in arg)) return done(fail(ERRNO.EFAULT));
@@ -362,6 +414,14 @@ function devIoctl(
     }
     case 'VHOST_GET_VRING_BASE':
       return done({ ok: true, value: vq.lastAvailIdx });
+    case 'VHOST_SET_VRING_BUSYLOOP_TIMEOUT':
+      return done(OK, withVq(device, { ...vq, busyloopTimeout: 'num' in arg ? arg.num : 0 }));
+    case 'VHOST_GET_VRING_BUSYLOOP_TIMEOUT':
+      return done({ ok: true, value: vq.busyloopTimeout });
+    case 'VHOST_SET_VRING_ENDIAN':
+    case 'VHOST_GET_VRING_ENDIAN':
+      // Only with CONFIG_VHOST_CROSS_ENDIAN_LEGACY, which x86 distributions leave off: -ENOIOCTLCMD.
+      return done(fail(ERRNO.ENOTTY));
     case 'VHOST_SET_VRING_ADDR': {
       if (!('descUserAddr' in arg)) return done(fail(ERRNO.EFAULT));
       if ((arg.flags & ~1) !== 0) return done(fail(ERRNO.EOPNOTSUPP));
@@ -375,8 +435,8 @@ function devIoctl(
         used: arg.usedUserAddr,
         log: (arg.flags & 1) !== 0,
       };
-      // A running queue's new rings are checked before they are taken.
-      if (vq.backend && !vqAccessOk(device, next)) return done(fail(ERRNO.EINVAL));
+      // A running queue's new rings pass vq_access_ok before they are taken.
+      if (vq.backend && !ringsAccessOk(next)) return done(fail(ERRNO.EINVAL));
       return done(OK, withVq(device, next));
     }
     case 'VHOST_SET_VRING_KICK':
@@ -403,9 +463,10 @@ function start(device: VsockDevice): [IoctlReturn, VsockDevice] {
   let next = device;
   for (const vq of device.vqs) {
     if (!vqAccessOk(next, vq)) return [fail(ERRNO.EFAULT), stop(device)];
-    // vhost_vq_init_access writes the used flags and reads the used index through the rings,
-    // which vqAccessOk has just found mapped.
-    if (!vq.backend) next = withVq(next, { ...vq, backend: true });
+    if (!vq.backend) {
+      if (!initAccessOk(next, vq)) return [fail(ERRNO.EFAULT), stop(device)];
+      next = withVq(next, { ...vq, backend: true });
+    }
   }
   return [OK, { ...next, everRan: true }];
 }

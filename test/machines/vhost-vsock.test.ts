@@ -82,7 +82,7 @@ const argFor = (name: VhostIoctlName): fc.Arbitrary<IoctlArg> => {
     case 'VHOST_GET_VRING_BASE':
       return fc.record({ index, num: fc.constantFrom(0, 1, 3, 64, 128, 0x10000) });
     case 'VHOST_SET_VRING_ADDR':
-      return fc.tuple(index, fc.boolean()).map(([i, good]) => (good ? ring(Math.min(i, 1)) : { ...ring(Math.min(i, 1)), index: i, descUserAddr: 0x1000 }));
+      return fc.tuple(index, fc.boolean()).map(([i, good]) => (good ? ring(Math.min(i, 1)) : { ...ring(Math.min(i, 1)), index: i, usedUserAddr: 0x1000 }));
     case 'VHOST_SET_VRING_KICK':
     case 'VHOST_SET_VRING_CALL':
     case 'VHOST_SET_VRING_ERR':
