@@ -5,8 +5,10 @@
  * The receiver advertises `buf_alloc` (its receive buffer) and `fwd_cnt` (bytes its application
  * consumed) in every header it sends. The sender may have at most
  * `peer_buf_alloc − (tx_cnt − peer_fwd_cnt)` bytes in flight (`virtio_transport_get_credit`).
- * After a read, the receiver sends CREDIT_UPDATE when the free space it last advertised fell below
- * 64 KiB (the 5.x rule; SEMANTICS marks it UNVERIFIED for 6.x); a CREDIT_REQUEST is always answered.
+ * After a read, the receiver sends CREDIT_UPDATE when `buf_alloc − (fwd_cnt − last_fwd_cnt)` — its
+ * buffer less what it consumed since it last told the peer — is under 64 KiB and it consumed
+ * something (virtio_transport_stream_do_dequeue; 6.7+ also sends when rx_bytes is under
+ * SO_RCVLOWAT, not modelled); a CREDIT_REQUEST is always answered.
  */
 
 export const DEFAULT_BUF_ALLOC = 256 * 1024;
@@ -60,8 +62,10 @@ export function receive(c: StreamCredit, bytes: number): StreamCredit {
 export function read(c: StreamCredit, want: number): { c: StreamCredit; read: number; creditUpdate: boolean } {
   const n = Math.min(want, buffered(c));
   const next = { ...c, fwdCnt: c.fwdCnt + n };
-  const advertisedFree = next.bufAlloc - (next.rxCnt - next.lastAdvertisedFwdCnt);
-  return { c: next, read: n, creditUpdate: n > 0 && advertisedFree < CREDIT_UPDATE_THRESHOLD };
+  // virtio_transport_stream_do_dequeue: free_space = buf_alloc - (fwd_cnt - last_fwd_cnt).
+  const delta = next.fwdCnt - next.lastAdvertisedFwdCnt;
+  const freeSpace = next.bufAlloc - delta;
+  return { c: next, read: n, creditUpdate: delta > 0 && freeSpace < CREDIT_UPDATE_THRESHOLD };
 }
 
 /** A CREDIT_UPDATE (or any header) reaches the sender: it learns buf_alloc and fwd_cnt. */

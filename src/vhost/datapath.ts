@@ -11,12 +11,13 @@
  * guest REQUEST with a RESPONSE, anything for a port that does not listen is answered with RST, and
  * both answers are replies (`virtio_vsock_skb_reply`), which count in `queued_replies`.
  *
- * Not modelled here yet: event-index notification suppression (a kick or call is always
+ * Not modelled here yet: `vhost_transport_cancel_pkt` (a closing socket's queued packets and its
+ * TX restart), event-index notification suppression (a kick or call is always
  * delivered), descriptor chains (one descriptor per packet in TX; RX buffers hold `rxBufSize`
  * bytes of header and payload), mergeable fragments' EOM/EOR bits, and the vsock tap device.
  */
 import type { Virtqueue, VsockDevice } from './device.js';
-import { VMADDR_CID_HOST, VSOCK_VQ_RX, VSOCK_VQ_TX } from './device.js';
+import { VhostInputError, VMADDR_CID_HOST, VSOCK_VQ_RX, VSOCK_VQ_TX } from './device.js';
 
 export const HDR_SIZE = 44;
 /** `VIRTIO_VSOCK_MAX_PKT_BUF_SIZE`. */
@@ -43,6 +44,7 @@ export interface Packet {
 export type DropReason =
   | 'misaddressed' // handle_tx_kick: src_cid != guest_cid or dst_cid != host
   | 'faulted' // vhost_vsock_alloc_skb failed: too short, too long, or an in-buffer in a TX chain
+  | 'rx-buffer-too-small' // do_send_pkt: an RX buffer shorter than the header
   | 'released'; // vhost_vsock_dev_release purged the send queue
 
 export interface DataPath {
@@ -67,6 +69,10 @@ export interface DataPath {
   readonly sendWork: boolean;
   /** Calls signalled to the guest (irqfd), per queue. */
   readonly calls: readonly [number, number];
+  /** Signals of each queue's error eventfd (vq_err). */
+  readonly errors: readonly [number, number];
+  /** Stream connections the host transport holds, as "guestPort>hostPort". */
+  readonly connections: readonly string[];
   /**
    * What the worker did, for the observers: each packet taken, with the backend it saw and, for
    * TX, queued_replies and TX.num at that moment.
@@ -85,11 +91,15 @@ export interface Processed {
 }
 
 export function newDataPath(opts: { rxBufSize?: number; listening?: readonly number[] } = {}): DataPath {
+  const rxBufSize = opts.rxBufSize ?? 4096;
+  if (!Number.isInteger(rxBufSize) || rxBufSize < 1) {
+    throw new VhostInputError(`rxBufSize: expected a positive integer number of bytes, got ${String(opts.rxBufSize)}`);
+  }
   return {
     nextId: 1,
     txRing: [],
     rxBuffers: 0,
-    rxBufSize: opts.rxBufSize ?? 4096,
+    rxBufSize,
     sendQueue: [],
     headOffset: 0,
     queuedReplies: 0,
@@ -101,6 +111,8 @@ export function newDataPath(opts: { rxBufSize?: number; listening?: readonly num
     txWork: false,
     sendWork: false,
     calls: [0, 0],
+    errors: [0, 0],
+    connections: [],
     processed: [],
     throttles: 0,
   };
@@ -142,10 +154,14 @@ export function hostSend(dp: DataPath, device: VsockDevice, p: Omit<NewPacket, '
 /** The host transport's answer to a guest packet it received (virtio_transport_recv_pkt, reduced). */
 function answer(dp: DataPath, device: VsockDevice, pkt: Packet): DataPath {
   const base = { dstCid: pkt.srcCid, srcPort: pkt.dstPort, dstPort: pkt.srcPort, len: 0 };
-  if (pkt.op === 'RST') return dp; // never answer a reset
+  const key = `${pkt.srcPort}>${pkt.dstPort}`;
+  if (pkt.op === 'RST') return { ...dp, connections: dp.connections.filter((c) => c !== key) }; // never answered
+  if (dp.connections.includes(key)) return dp; // a connected socket takes it
   if (!dp.listening.includes(pkt.dstPort)) return hostSend(dp, device, { ...base, op: 'RST' }, true).dp;
-  if (pkt.op === 'REQUEST') return hostSend(dp, device, { ...base, op: 'RESPONSE' }, true).dp;
-  return dp;
+  // virtio_transport_recv_listen: anything but a REQUEST to a listener is reset.
+  if (pkt.op !== 'REQUEST') return hostSend(dp, device, { ...base, op: 'RST' }, true).dp;
+  const answered = hostSend(dp, device, { ...base, op: 'RESPONSE' }, true).dp;
+  return { ...answered, connections: [...answered.connections, key] };
 }
 
 export interface WorkResult {
@@ -179,11 +195,20 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice): WorkResult {
     const [pkt, ...rest] = dp.txRing;
     if (pkt === undefined) break; // head == vq->num: re-enable notification, nothing more
     dp = { ...dp, txRing: rest, processed: [...dp.processed, { id: pkt.id, queue: VSOCK_VQ_TX, backend: vq.backend, queuedReplies: dp.queuedReplies, txNum: vq.num }] };
+    if (pkt.len > MAX_PKT_BUF_SIZE) {
+      // vhost_vsock_alloc_skb failed: vq_err signals the error eventfd and `continue`s to the
+      // weight check; the descriptor is never marked used and no bytes are counted.
+      dp = { ...dp, dropped: [...dp.dropped, { id: pkt.id, reason: 'faulted' }], errors: [dp.errors[0], dp.errors[1] + 1] };
+      pkts += 1;
+      if (pkts >= PKT_WEIGHT || bytes >= BYTE_WEIGHT) {
+        dp = { ...dp, txWork: true };
+        break;
+      }
+      continue;
+    }
     added = true;
     bytes += HDR_SIZE + pkt.len;
-    if (pkt.len > MAX_PKT_BUF_SIZE) {
-      dp = { ...dp, dropped: [...dp.dropped, { id: pkt.id, reason: 'faulted' }] };
-    } else if (pkt.srcCid === device.guestCid && pkt.dstCid === VMADDR_CID_HOST) {
+    if (pkt.srcCid === device.guestCid && pkt.dstCid === VMADDR_CID_HOST) {
       dp = answer({ ...dp, toHost: [...dp.toHost, pkt] }, device, pkt);
     } else {
       dp = { ...dp, dropped: [...dp.dropped, { id: pkt.id, reason: 'misaddressed' }] };
@@ -212,6 +237,20 @@ export function doSendPkt(dp0: DataPath, device: VsockDevice): WorkResult {
     const [pkt, ...rest] = dp.sendQueue;
     if (pkt === undefined) break;
     if (dp.rxBuffers === 0) break; // no buffer: the packet goes back to the head, notify re-enabled
+    if (dp.rxBufSize < HDR_SIZE) {
+      // "Buffer len too small": the packet is freed, vq_err, and the loop stops. The descriptor is
+      // not returned, and a reply dropped here never gives back its queued_replies count.
+      dp = {
+        ...dp,
+        rxBuffers: dp.rxBuffers - 1,
+        sendQueue: rest,
+        headOffset: 0,
+        dropped: [...dp.dropped, { id: pkt.id, reason: 'rx-buffer-too-small' }],
+        errors: [dp.errors[0] + 1, dp.errors[1]],
+      };
+      pkts += 1;
+      break;
+    }
     const room = dp.rxBufSize - HDR_SIZE;
     const left = pkt.len - dp.headOffset;
     const chunk = Math.min(left, room);
@@ -224,7 +263,7 @@ export function doSendPkt(dp0: DataPath, device: VsockDevice): WorkResult {
           : dp.processed,
     };
     added = true;
-    bytes += HDR_SIZE + chunk;
+    bytes += chunk; // do_send_pkt counts payload bytes only
     if (chunk < left) {
       dp = { ...dp, headOffset: dp.headOffset + chunk }; // the rest goes into the next buffer
     } else {

@@ -60,10 +60,10 @@ function device(num = 128, run = true): {
   }
 }
 
-const fromGuest = (op: 'REQUEST' | 'RW' | 'RST', dstPort = 1234, len = 0) => ({
+const fromGuest = (op: 'REQUEST' | 'RW' | 'RST', dstPort = 1234, len = 0, srcPort = 5000) => ({
   srcCid: GUEST,
   dstCid: 2,
-  srcPort: 5000,
+  srcPort,
   dstPort,
   op,
   len,
@@ -100,6 +100,41 @@ describe('guest → host (handle_tx_kick)', () => {
     clean(dp);
   });
 
+  it('data for a listener without a connection is reset; data on a connection is taken without an answer', () => {
+    const d = device();
+    let dp = newDataPath({ listening: [1234] });
+    dp = guestSend(dp, fromGuest('RW', 1234, 10, 6000)).dp;
+    dp = guestSend(dp, fromGuest('REQUEST', 1234, 0, 6001)).dp;
+    dp = guestSend(dp, fromGuest('RW', 1234, 10, 6001)).dp;
+    dp = d.tx(dp);
+    expect(dp.sendQueue.map((p) => [p.op, p.dstPort])).toEqual([
+      ['RST', 6000],
+      ['RESPONSE', 6001],
+    ]);
+    expect(dp.connections).toEqual(['6001>1234']);
+  });
+
+  it('a faulted packet signals the error eventfd, is not marked used and triggers no call', () => {
+    const d = device();
+    let dp = newDataPath();
+    dp = guestSend(dp, fromGuest('RW', 1234, 64 * 1024 + 1)).dp;
+    dp = d.tx(dp);
+    expect(dp.errors).toEqual([0, 1]);
+    expect(dp.calls).toEqual([0, 0]);
+    expect(d.dev().vqs[1].lastAvailIdx).toBe(1); // the descriptor was taken all the same
+  });
+
+  it('an RX buffer shorter than the header drops the packet and stops; a dropped reply keeps its count', () => {
+    const d = device();
+    let dp = newDataPath({ rxBufSize: 16 });
+    dp = guestSend(dp, fromGuest('REQUEST', 9999)).dp;
+    dp = d.send(guestPostRx(d.tx(dp), 2));
+    expect(balance(dp).dropped).toEqual([{ reason: 'rx-buffer-too-small', count: 1 }]);
+    expect(dp.queuedReplies).toBe(1);
+    expect(dp.errors).toEqual([1, 0]);
+    expect(() => newDataPath({ rxBufSize: 0 })).toThrow(/rxBufSize: expected a positive integer/);
+  });
+
   it('misaddressed packets and packets over 64 KiB are dropped with their reason', () => {
     const d = device();
     let dp = newDataPath({ listening: [1234] });
@@ -117,12 +152,14 @@ describe('guest → host (handle_tx_kick)', () => {
   it('stops at the weight of 256 packets and queues itself again', () => {
     const d = device();
     let dp = newDataPath({ listening: [1234] });
-    for (let i = 0; i < 300; i++) dp = guestSend(dp, fromGuest('RW', 1234, 1)).dp;
+    dp = guestSend(dp, fromGuest('REQUEST')).dp; // connect first: data on a connection is not answered
+    for (let i = 0; i < 299; i++) dp = guestSend(dp, fromGuest('RW', 1234, 1)).dp;
     dp = d.tx(dp);
     expect(dp.toHost).toHaveLength(256);
     expect(dp.txWork).toBe(true);
     dp = d.tx(dp);
     expect(dp.toHost).toHaveLength(300);
+    expect(dp.sendQueue.map((p) => p.op)).toEqual(['RESPONSE']);
     expect(dp.txWork).toBe(false);
   });
 
@@ -183,7 +220,7 @@ describe('host → guest (vhost_transport_send_pkt, do_send_pkt)', () => {
   it('GET_VRING_BASE after a stop returns how far the worker got in each ring', () => {
     const d = device();
     let dp = guestPostRx(newDataPath({ listening: [1234] }), 8);
-    for (let i = 0; i < 3; i++) dp = guestSend(dp, fromGuest('REQUEST')).dp;
+    for (let i = 0; i < 3; i++) dp = guestSend(dp, fromGuest('REQUEST', 1234, 0, 5000 + i)).dp;
     dp = d.send(d.tx(dp)); // 3 requests taken from TX, 3 responses into RX buffers
     d.call('VHOST_VSOCK_SET_RUNNING', 0 as never);
     const bases = [0, 1].map((index) => ioctl(d.host, 0, QEMU, 'VHOST_GET_VRING_BASE', { index, num: 0 }).ret);
