@@ -1,10 +1,10 @@
 /**
  * The vhost-vsock device file as an actor (SEMANTICS §5(d)): one actor per open() of
  * /dev/vhost-vsock, driven by the VMM's ioctls. The states are the lifecycle of §5(d); what each
- * ioctl does and returns is `src/vhost/device.ts`, which follows the kernel check by check. A
- * transition is taken only when the call leads to its target, so the chart's edges are exactly the
- * changes a call can make; every other call stays in its state (errors, reads, configuration that
- * does not complete the setup).
+ * ioctl does and returns is `src/vhost/device.ts`, which follows the kernel check by check. Each
+ * call is applied once, by the `open` state; eventless edges then move the actor to the lifecycle
+ * the device now has, so the chart's edges are exactly the changes a call can make and every other
+ * call leaves the state as it is (errors, reads, configuration that does not complete the setup).
  *
  * Instances share the host's CID hash: the actor's input names a registry object that all
  * instances of one host hold, as kernel memory is shared between the CPU actors.
@@ -24,7 +24,7 @@ import {
   type VsockDevice,
   type VsockHost,
 } from '../src/vhost/device.js';
-import { ioctlNames, VHOST_IOCTLS, type VhostIoctlName } from '../src/vhost/ioctl.js';
+import { VHOST_IOCTLS, type VhostIoctlName } from '../src/vhost/ioctl.js';
 
 /** The host-wide state the instances share; the actor replaces `host` on every call it makes. */
 export interface VsockRegistry {
@@ -62,29 +62,11 @@ const STATE_OF: Record<Exclude<Lifecycle, 'RELEASED'>, string> = {
   STOPPED: 'stopped',
 };
 
-function numberOf(request: number | VhostIoctlName): number {
-  return typeof request === 'number' ? request : VHOST_IOCTLS[request];
-}
+const lifecycleIs = (state: Lifecycle) => ({ type: 'lifecycle is', params: { state } }) as const;
 
-/** The call applied to the current registry, without keeping it: what a guard may look at. */
-function outcome(context: VsockContext, event: VsockEvent): Lifecycle {
-  if (event.type !== 'ioctl') return 'RELEASED';
-  return lifecycle(ioctl(context.registry.host, context.id, event.caller, event.request, event.arg).device);
-}
-
-const leadsTo = (state: Lifecycle) => ({ type: 'leads to', params: { state } }) as const;
-
-/** The `ioctl` transitions of a state: the §5(d) edges it has, then staying put. */
-function onIoctl(edges: Lifecycle[]) {
-  return [
-    ...edges.map((to) => ({
-      guard: leadsTo(to),
-      target: STATE_OF[to as Exclude<Lifecycle, 'RELEASED'>],
-      actions: 'apply ioctl' as const,
-      description: DESCRIPTIONS[to],
-    })),
-    { actions: 'apply ioctl' as const },
-  ];
+/** The §5(d) edges leaving a state: taken as soon as the device's lifecycle is their target. */
+function edges(targets: Exclude<Lifecycle, 'RELEASED'>[]) {
+  return targets.map((to) => ({ guard: lifecycleIs(to), target: STATE_OF[to], description: DESCRIPTIONS[to] }));
 }
 
 const DESCRIPTIONS: Record<Lifecycle, string> = {
@@ -103,15 +85,15 @@ export const vhostVsockMachine = setup({
     input: {} as VsockInput,
   },
   guards: {
-    'leads to': ({ context, event }, params: { state: Lifecycle }) => outcome(context, event) === params.state,
+    'lifecycle is': ({ context }, params: { state: Lifecycle }) => lifecycle(context.device) === params.state,
   },
   actions: {
     'apply ioctl': assign(({ context, event }) => {
       if (event.type !== 'ioctl') return {};
       const r = ioctl(context.registry.host, context.id, event.caller, event.request, event.arg);
       context.registry.host = r.host;
-      const number = numberOf(event.request);
-      const record: IoctlRecord = { names: ioctlNames(number), number, arg: event.arg, caller: event.caller.mm, ret: r.ret };
+      const number = typeof event.request === 'number' ? event.request : VHOST_IOCTLS[event.request];
+      const record: IoctlRecord = { names: r.names, number, arg: event.arg, caller: event.caller.mm, ret: r.ret };
       return { device: r.device, calls: [...context.calls, record] };
     }),
     release: assign(({ context }) => {
@@ -132,13 +114,14 @@ export const vhostVsockMachine = setup({
   states: {
     open: {
       initial: 'unowned',
-      on: { close: { target: 'released', actions: 'release' } },
+      // Every call is applied here, once; the state then follows the device through the edges below.
+      on: { ioctl: { actions: 'apply ioctl' }, close: { target: 'released', actions: 'release' } },
       states: {
-        unowned: { description: 'open(): no owner, CID 0', on: { ioctl: onIoctl(['OWNED']) } },
-        owned: { description: 'owner bound; rings not usable yet', on: { ioctl: onIoctl(['CONFIGURED', 'RUNNING']) } },
-        configured: { description: 'every ring accessible and kicked', on: { ioctl: onIoctl(['OWNED', 'RUNNING']) } },
-        running: { description: 'both backends set: the worker processes kicks and the send queue', on: { ioctl: onIoctl(['STOPPED']) } },
-        stopped: { description: 'backends NULL; packets stay queued; NUM/BASE legal again', on: { ioctl: onIoctl(['RUNNING']) } },
+        unowned: { description: 'open(): no owner, CID 0', always: edges(['OWNED']) },
+        owned: { description: 'owner bound; rings not usable yet', always: edges(['CONFIGURED', 'RUNNING']) },
+        configured: { description: 'every ring accessible and kicked', always: edges(['OWNED', 'RUNNING']) },
+        running: { description: 'both backends set: the worker processes kicks and the send queue', always: edges(['STOPPED']) },
+        stopped: { description: 'backends NULL; packets stay queued; NUM/BASE legal again', always: edges(['RUNNING']) },
       },
     },
     released: { type: 'final', description: DESCRIPTIONS.RELEASED },
