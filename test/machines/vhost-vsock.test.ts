@@ -104,10 +104,25 @@ const callArb = fc
   .tuple(fc.constantFrom(...names), fc.constantFrom(QEMU, QEMU, QEMU, OTHER), fc.integer({ min: 0, max: 1 }))
   .chain(([name, caller, dev]) => argFor(name).map((arg) => ({ name, caller, dev, arg: arg as IoctlArg })));
 
+/** QEMU's realize-and-start order; the property runs an arbitrary ordered subset of it first, so
+ * partial setups (rings but no kicks, no memory table, …) are reached often. */
+type Call = { name: VhostIoctlName; caller: Caller; dev: number; arg: IoctlArg };
+const SETUP: Call[] = [
+  { name: 'VHOST_SET_OWNER', caller: QEMU, dev: 0, arg: undefined },
+  { name: 'VHOST_SET_MEM_TABLE', caller: QEMU, dev: 0, arg: { regions: [RAM] } },
+  ...[0, 1].flatMap((index): Call[] => [
+    { name: 'VHOST_SET_VRING_NUM', caller: QEMU, dev: 0, arg: { index, num: 128 } },
+    { name: 'VHOST_SET_VRING_ADDR', caller: QEMU, dev: 0, arg: ring(index) },
+    { name: 'VHOST_SET_VRING_KICK', caller: QEMU, dev: 0, arg: { index, fd: 10 + index } },
+  ]),
+  { name: 'VHOST_VSOCK_SET_RUNNING', caller: QEMU, dev: 0, arg: 1 },
+];
+
 describe('random ioctl sequences (fast-check)', () => {
   it('the actor state is always the lifecycle of its device, a failed call changes nothing, CIDs stay unique', () => {
     fc.assert(
-      fc.property(fc.array(callArb, { maxLength: 60 }), (calls) => {
+      fc.property(fc.subarray(SETUP), fc.array(callArb, { maxLength: 60 }), (setup, random) => {
+        const calls = [...setup, ...random];
         const registry: VsockRegistry = { host: newHost() };
         const actors = [start(registry), start(registry)];
         for (const c of calls) {
