@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { InputError, loadScenario, withKernel } from './scenario-args.js';
+import { InputError, KERNEL_FLAGS, loadScenario, parseInteger, withKernel } from './scenario-args.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult, type Strategy } from '../explore/explorer.js';
 import { exploreParallel } from '../explore/parallel.js';
@@ -27,14 +27,6 @@ export interface ExploreIo {
   isTty: boolean;
 }
 
-function int(name: string, text: string | undefined, min: number, max: number, fallback: number): number {
-  if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new InputError(`--${name}: expected an integer from ${min} to ${max}, got '${text}'`);
-  }
-  return Number(text);
-}
-
 export async function exploreCommand(args: string[], io: ExploreIo): Promise<number> {
   let parsed;
   try {
@@ -43,9 +35,7 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
       allowPositionals: true,
       options: {
         cpus: { type: 'string' },
-        kernel: { type: 'string' },
-        fix: { type: 'string', multiple: true },
-        'no-fix': { type: 'string', multiple: true },
+        ...KERNEL_FLAGS,
         strategy: { type: 'string' },
         property: { type: 'string', multiple: true },
         'max-states': { type: 'string' },
@@ -70,17 +60,17 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
   for (const p of properties) {
     if (!(PROPERTY_NAMES as readonly string[]).includes(p)) throw new InputError(`--property: unknown property '${p}' (known: ${PROPERTY_NAMES.join(', ')})`);
   }
-  const cpus = values.cpus === undefined ? null : int('cpus', values.cpus, 1, 64, 2);
-  const workers = int('workers', values.workers, 1, 64, 1);
+  const cpus = values.cpus === undefined ? null : parseInteger('cpus', values.cpus, 1, 64, 2);
+  const workers = parseInteger('workers', values.workers, 1, 64, 1);
   const opts: Omit<ExploreOptions, 'onProgress'> = {
     ...DEFAULT_EXPLORE,
     strategy,
     properties,
-    maxStates: int('max-states', values['max-states'], 1, 1e9, DEFAULT_EXPLORE.maxStates),
-    maxDepth: int('max-depth', values['max-depth'], 1, 1e7, DEFAULT_EXPLORE.maxDepth),
-    seed: int('seed', values.seed, 0, 0xffff_ffff, DEFAULT_EXPLORE.seed),
-    runs: int('runs', values.runs, 1, 1e9, DEFAULT_EXPLORE.runs),
-    pctDepth: int('pct-depth', values['pct-depth'], 1, 100, DEFAULT_EXPLORE.pctDepth),
+    maxStates: parseInteger('max-states', values['max-states'], 1, 1e9, DEFAULT_EXPLORE.maxStates),
+    maxDepth: parseInteger('max-depth', values['max-depth'], 1, 1e7, DEFAULT_EXPLORE.maxDepth),
+    seed: parseInteger('seed', values.seed, 0, 0xffff_ffff, DEFAULT_EXPLORE.seed),
+    runs: parseInteger('runs', values.runs, 1, 1e9, DEFAULT_EXPLORE.runs),
+    pctDepth: parseInteger('pct-depth', values['pct-depth'], 1, 100, DEFAULT_EXPLORE.pctDepth),
     reduction: values['no-reduction'] !== true,
   };
   const scenario = withKernel(loadScenario(positionals[0] as string, io.readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);

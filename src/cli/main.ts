@@ -17,7 +17,7 @@ import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
 import { formatOutcome, formatTimelineRecord } from './format.js';
 import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.js';
 import { EXPLORE_USAGE, exploreCommand } from './explore-command.js';
-import { InputError, kernelOf, loadScenario, withKernel } from './scenario-args.js';
+import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
 import { startInspection, type InspectSession } from './inspect.js';
 import { ACTOR_KINDS } from '../viz/actor-kinds.js';
 
@@ -116,12 +116,6 @@ function kernelsText(): string {
   return lines.join('\n') + '\n';
 }
 
-function parseSeed(text: string | undefined): number {
-  if (text === undefined) return 1;
-  if (!/^\d+$/.test(text) || Number(text) > 0xffff_ffff) throw new InputError(`--seed: expected an integer from 0 to 4294967295, got '${text}'`);
-  return Number(text);
-}
-
 async function run(args: string[], io: CliIo): Promise<number> {
   let parsed;
   try {
@@ -130,9 +124,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
       allowPositionals: true,
       options: {
         seed: { type: 'string' },
-        kernel: { type: 'string' },
-        fix: { type: 'string', multiple: true },
-        'no-fix': { type: 'string', multiple: true },
+        ...KERNEL_FLAGS,
         json: { type: 'boolean' },
         trace: { type: 'string' },
         replay: { type: 'string' },

@@ -1,6 +1,7 @@
 /**
- * What every command that takes a scenario shares: the one-line input error, loading a built-in
- * or a file (optionally widened to N CPUs), and applying --kernel / --fix / --no-fix.
+ * What every command that takes a scenario shares: the one-line input error, integer flags,
+ * loading a built-in or a file (optionally widened to N CPUs), and the --kernel / --fix / --no-fix
+ * flags and applying them.
  */
 import { findBuiltin } from '../scenarios/builtin.js';
 import { formatError, validateScenario } from '../scenarios/validate.js';
@@ -10,6 +11,25 @@ import { PRESETS, findPreset, isSwitchName } from '../kernel/variants.js';
 
 /** Bad input: the command prints `shootdown: <message>` and exits 2. */
 export class InputError extends Error {}
+
+/** The parseArgs options that pick a kernel, for every command that runs a scenario. */
+export const KERNEL_FLAGS = {
+  kernel: { type: 'string' },
+  fix: { type: 'string', multiple: true },
+  'no-fix': { type: 'string', multiple: true },
+} as const;
+
+/** A decimal integer flag in [min, max]; `fallback` when the flag is absent. */
+export function parseInteger(name: string, text: string | undefined, min: number, max: number, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new InputError(`--${name}: expected an integer from ${min} to ${max}, got '${text}'`);
+  }
+  return Number(text);
+}
+
+/** `--seed`: a u32, 1 when absent. */
+export const parseSeed = (text: string | undefined): number => parseInteger('seed', text, 0, 0xffff_ffff, 1);
 
 /** A built-in by id or name, or a scenario file; `cpus` widens (or narrows) the machine. */
 export function loadScenario(name: string, readFile: (file: string) => string, cpus?: number): Scenario {

@@ -9,7 +9,7 @@ import type { CliIo } from './main.js';
 import { findBuiltin, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
 import { runScenario } from '../sim/run.js';
-import { InputError, loadScenario, withKernel } from './scenario-args.js';
+import { InputError, KERNEL_FLAGS, loadScenario, parseInteger, parseSeed, withKernel } from './scenario-args.js';
 import { formatRecord } from '../trace/records.js';
 import { readTrace } from '../trace/file.js';
 import { ACTOR_KINDS, PLANNED_KINDS, findActorKind } from '../viz/actor-kinds.js';
@@ -75,10 +75,7 @@ interface RunFlags {
 }
 
 function scenarioTrace(loaded: Scenario, flags: RunFlags): SiteInput {
-  if (flags.seed !== undefined && (!/^\d+$/.test(flags.seed) || Number(flags.seed) > 0xffff_ffff)) {
-    throw new VizInputError(`--seed: expected an integer from 0 to 4294967295, got '${flags.seed}'`);
-  }
-  const seed = flags.seed === undefined ? 1 : Number(flags.seed);
+  const seed = parseSeed(flags.seed);
   const scenario = withKernel(loaded, flags.kernel, flags.fix ?? [], flags['no-fix'] ?? []);
   const kernel = scenario.kernel;
   const lines: string[] = [];
@@ -119,20 +116,12 @@ export async function viewCommand(args: string[], io: CliIo, hooks: ViewHooks = 
           port: { type: 'string' },
           out: { type: 'string' },
           seed: { type: 'string' },
-          kernel: { type: 'string' },
-          fix: { type: 'string', multiple: true },
-          'no-fix': { type: 'string', multiple: true },
+          ...KERNEL_FLAGS,
         },
       }),
     );
     if (positionals.length > 1) throw new VizInputError(`view takes one trace file or scenario, got ${positionals.length}: ${positionals.join(' ')}`);
-    let port = 0;
-    if (values.port !== undefined) {
-      if (typeof values.port !== 'string' || !/^\d+$/.test(values.port) || Number(values.port) > 65535) {
-        throw new VizInputError(`--port: expected an integer from 0 to 65535, got '${String(values.port)}'`);
-      }
-      port = Number(values.port);
-    }
+    const port = parseInteger('port', values.port, 0, 65535, 0);
     if (values.out !== undefined && values.port !== undefined) throw new VizInputError('--out writes files and --port serves them: give one');
     const input = viewInput(positionals[0] ?? DEFAULT_SCENARIO, io, values as RunFlags);
     const site = await buildSite(input);

@@ -196,11 +196,7 @@ export function lifecycle(device: VsockDevice): Lifecycle {
 export function close(host: VsockHost, device: VsockDevice): { host: VsockHost; device: VsockDevice } {
   const current = find(host, device.id);
   if (current.released) throw new VhostInputError(`vhost-vsock instance ${device.id} is already closed`);
-  const closed: VsockDevice = {
-    ...current,
-    released: true,
-    vqs: [{ ...current.vqs[0], backend: false }, { ...current.vqs[1], backend: false }],
-  };
+  const closed: VsockDevice = { ...stop(current), released: true };
   return { host: replace(host, closed), device: closed };
 }
 
@@ -353,6 +349,12 @@ export function ioctl(
   }
 }
 
+/** `eventfd_fget` on a caller's fd (−1 unbinds): not open → EBADF, open but not an eventfd → EINVAL. */
+function eventfdErrno(caller: Caller, fd: number): number | null {
+  if (fd === -1 || (caller.eventfds ?? []).includes(fd)) return null;
+  return (caller.files ?? []).includes(fd) ? ERRNO.EINVAL : ERRNO.EBADF;
+}
+
 type Done = (ret: IoctlReturn, next?: VsockDevice, nextHost?: VsockHost) => IoctlResult;
 
 /** The default branch: `vhost_dev_ioctl` under the device mutex, then `vhost_vring_ioctl`. */
@@ -377,9 +379,8 @@ function devIoctl(
   }
   if (name === 'VHOST_SET_LOG_FD') {
     if (typeof arg !== 'number') return done(fail(ERRNO.EFAULT));
-    if (arg !== -1 && !(caller.eventfds ?? []).includes(arg)) {
-      return done(fail((caller.files ?? []).includes(arg) ? ERRNO.EINVAL : ERRNO.EBADF));
-    }
+    const errno = eventfdErrno(caller, arg);
+    if (errno !== null) return done(fail(errno));
     return done(OK, { ...device, logFd: arg === -1 ? null : arg });
   }
   if (name === 'VHOST_SET_MEM_TABLE') {
@@ -444,10 +445,8 @@ function devIoctl(
     case 'VHOST_SET_VRING_ERR': {
       const fd = 'fd' in arg ? arg.fd : undefined;
       if (fd === undefined) return done(fail(ERRNO.EFAULT));
-      if (fd !== -1 && !(caller.eventfds ?? []).includes(fd)) {
-        // eventfd_fget: not an open file → -EBADF; an open file that is not an eventfd → -EINVAL.
-        return done(fail((caller.files ?? []).includes(fd) ? ERRNO.EINVAL : ERRNO.EBADF));
-      }
+      const errno = eventfdErrno(caller, fd);
+      if (errno !== null) return done(fail(errno));
       const value = fd === -1 ? null : fd;
       const field = name === 'VHOST_SET_VRING_KICK' ? 'kickFd' : name === 'VHOST_SET_VRING_CALL' ? 'callFd' : 'errFd';
       return done(OK, withVq(device, { ...vq, [field]: value }));

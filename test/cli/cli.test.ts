@@ -7,26 +7,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { main, type CliIo } from '../../src/cli/main.js';
-import { TraceFileWriter } from '../../src/trace/file.js';
+import { main } from '../../src/cli/main.js';
+import { memoryIo } from './memory-io.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-cli-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function io(files: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const cli: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    readFile: (f) => {
-      if (f in files) return files[f] as string;
-      return fs.readFileSync(f, 'utf8');
-    },
-    fs: { open: (f) => new TraceFileWriter(f) },
-  };
-  return { cli, out: () => out.join(''), err: () => err.join('') };
-}
+const io = memoryIo;
 
 const VALID = {
   name: 'small',

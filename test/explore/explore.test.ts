@@ -7,8 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main, type CliIo } from '../../src/cli/main.js';
-import { TraceFileWriter } from '../../src/trace/file.js';
+import { main } from '../../src/cli/main.js';
 import { DEFAULT_EXPLORE, explore, type ExploreResult } from '../../src/explore/explorer.js';
 import { jobsFor, mergeResults } from '../../src/explore/parallel.js';
 import { validateScenario } from '../../src/scenarios/validate.js';
@@ -16,21 +15,12 @@ import { findBuiltin } from '../../src/scenarios/builtin.js';
 import { validationContext } from '../../src/sim/catalog.js';
 import type { Scenario } from '../../src/scenarios/types.js';
 import { Simulation } from '../../src/sim/simulation.js';
+import { memoryIo } from '../cli/memory-io.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-explore-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const cli: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    readFile: (f) => fs.readFileSync(f, 'utf8'),
-    fs: { open: (f) => new TraceFileWriter(f) },
-  };
-  return { cli, out: () => out.join(''), err: () => err.join('') };
-}
+const io = memoryIo;
 
 interface Json {
   complete: boolean;

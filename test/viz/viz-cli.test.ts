@@ -7,27 +7,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main, type CliIo } from '../../src/cli/main.js';
+import { main } from '../../src/cli/main.js';
 import { viewCommand } from '../../src/cli/viz-commands.js';
 import type { RunningViewer } from '../../src/viz/site.js';
-import { TraceFileWriter } from '../../src/trace/file.js';
 import { TRACE_ELEMENT_ID } from '../../src/viz/viewer-data.js';
 import { builtin, traceText } from './helpers.js';
+import { memoryIo } from '../cli/memory-io.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-viz-cli-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function io(files: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const cli: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    readFile: (f) => (f in files ? (files[f] as string) : fs.readFileSync(f, 'utf8')),
-    fs: { open: (f) => new TraceFileWriter(f) },
-  };
-  return { cli, out: () => out.join(''), err: () => err.join('') };
-}
+const io = memoryIo;
 
 const t5 = traceText(builtin('T5'));
 const t5File = path.join(dir, 't5.jsonl');
