@@ -5,7 +5,7 @@
  * CPUs live in the URL (`#step=<line>&cpus=1,2`), so a link shows the same moment.
  */
 import { elkGraph, chartGeometry } from '../chart-layout.js';
-import { DEFAULT_STOPS, type RecordKind, type TraceModel, formatNs } from '../trace-model.js';
+import { DEFAULT_STOPS, type RecordKind, type TraceModel, formatNs, upperBound } from '../trace-model.js';
 import type { ViewerData } from '../viewer-data.js';
 import { ChartDrawing, ChartPanel, type Layout } from './chart-panel.js';
 import { h } from './dom.js';
@@ -230,16 +230,7 @@ export class Viewer {
     this.timeline.setPosition(pos);
     this.msc.setPosition(pos);
     this.log.setPosition(pos);
-    const stepNo = this.model.stops(['step']);
-    let k = 0;
-    let lo = 0;
-    let hi = stepNo.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((stepNo[mid] as number) <= pos) lo = mid + 1;
-      else hi = mid;
-    }
-    k = lo;
+    const k = upperBound(this.model.stops(['step']), pos);
     this.where.textContent = `line ${pos + 1} / ${this.model.count} · step ${k} / ${this.model.steps} · t = ${formatNs(this.model.ns[pos] as number)} s`;
     // replaceState, not pushState: stepping must not flood the history; coalesced while playing.
     window.clearTimeout(this.hashTimer);
