@@ -20,6 +20,7 @@ import { CALL_FUNCTION_VECTOR, REBOOT_VECTOR, SCRIPT_DEVICE_VECTOR } from '../sr
 
 const ctxIs = (context: string) => ({ type: 'script context is', params: { context } });
 const take = { type: 'arrival', params: { kind: 'take' } };
+const vmexit = { type: 'arrival', params: { kind: 'vmexit' } };
 const sendSelf = (mode: string, extra: Record<string, unknown> = {}) => ({ type: 'send', params: { mode, to: 'self', ...extra } });
 
 const taskRegion: StateConfig = {
@@ -51,7 +52,12 @@ const irqRegion: StateConfig = {
     idle: {
       tags: ['blocked'],
       description: 'no interrupt being handled',
-      on: { 'bus.ipi': { guard: take, target: 'dispatch', actions: 'take IRQ' } },
+      on: {
+        'bus.ipi': [
+          { guard: take, target: 'dispatch', actions: 'take IRQ' },
+          { guard: vmexit, target: 'dispatch', actions: 'VM exit, take IRQ' },
+        ],
+      },
       always: { guard: 'pending IRQ deliverable', target: 'dispatch', actions: 'take pending IRQ' },
     },
     dispatch: decide(
@@ -95,7 +101,12 @@ const nmiRegion: StateConfig = {
     idle: {
       tags: ['blocked'],
       description: 'no NMI being handled',
-      on: { 'bus.nmi': { guard: take, target: 'dispatch', actions: 'take NMI' } },
+      on: {
+        'bus.nmi': [
+          { guard: take, target: 'dispatch', actions: 'take NMI' },
+          { guard: vmexit, target: 'dispatch', actions: 'VM exit, take NMI' },
+        ],
+      },
       always: { guard: 'latched NMI deliverable', target: 'dispatch', actions: 'take latched NMI' },
     },
     dispatch: decide(
@@ -241,7 +252,12 @@ const chart = {
       type: 'parallel',
       description: 'the kernel runs: one region per execution context',
       on: {
-        'bus.init': [{ guard: take, target: 'waitForSipi', actions: 'take INIT' }, { actions: 'hold or drop' }],
+        'bus.init': [
+          { guard: take, target: 'waitForSipi', actions: 'take INIT' },
+          { guard: vmexit, actions: 'VM exit for INIT' },
+          { actions: 'hold or drop' },
+        ],
+        'kvm.insn': { actions: 'host instruction' },
         'bus.sipi': { actions: 'hold or drop' },
         'platform.reset': { target: 'reset' },
         'script.stall': { actions: 'stall' },

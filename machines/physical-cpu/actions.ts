@@ -7,8 +7,8 @@ import { assign } from 'xstate';
 import type { CpuContext, CpuEvent, Region } from './types.js';
 import type { CpuHw, ExecContext } from '../../src/hw/cpu-state.js';
 import type { InsnResult } from '../../src/hw/vmx.js';
-import { writeCr4Vmxe } from '../../src/hw/vmx.js';
-import { writeEfer, writeVmHsavePa } from '../../src/hw/svm.js';
+import { vmExit, vmlaunch, vmptrld, vmresume, writeCr4Vmxe } from '../../src/hw/vmx.js';
+import { svmVmexit, vmrun, writeEfer, writeVmHsavePa } from '../../src/hw/svm.js';
 import {
   addToIrr,
   cli,
@@ -61,6 +61,16 @@ function enter(context: CpuContext, ctx: ExecContext, hw: CpuHw): Partial<CpuCon
     savedIf: [...context.savedIf, context.hw.if],
     stalled: false,
   };
+}
+
+/**
+ * The CPU leaves a guest for the host. VMX: a VM exit (IF=0 from the host RFLAGS). SVM: #VMEXIT
+ * clears GIF and KVM's svm_vcpu_run executes STGI right after it, so what the exit was for (an
+ * NMI, an interrupt) is taken by the host at once; the model folds the STGI into the exit.
+ */
+function leaveGuest(hw: CpuHw): CpuHw {
+  if (hw.svmGuest) return { ...svmVmexit(hw), gif: true, if: false };
+  return vmExit(hw);
 }
 
 function kernelOopsHeader(context: CpuContext, count: number): string {
@@ -258,6 +268,73 @@ export function makeActions(world: WorldOf) {
   'take INIT': upd(({ context, event }: Args) => {
     if (event.type === 'bus.init') world(event).io.account(context.id, { status: 'delivered' });
     return { hw: takeInit(context.hw), ctx: ['task'] as ExecContext[], savedIf: [], loadedVmcss: [], stalled: false };
+  }),
+  // ---- a guest on this CPU ----------------------------------------------------------------------
+  /**
+   * SDM Vol. 3C "Other Causes of VM Exits" (NMI exiting) / APM NMI intercept: the NMI is a VM exit;
+   * KVM then runs the host NMI handler on this CPU at once (vmx_do_nmi_irqoff; on SVM the NMI is
+   * taken at STGI), with NMIs blocked until its IRET. The vCPU thread resumes only after that.
+   */
+  'VM exit, take NMI': upd(({ context, event }: Args) => {
+    world(event).io.account(context.id, { status: 'delivered' });
+    world(event).io.guestExit(context.id, 'nmi');
+    const source = event.type === 'bus.nmi' ? event.source : 'kernel';
+    return { ...enter(context, 'nmi', takeNmi(leaveGuest(context.hw))), nmiSource: source, nmiHandled: false };
+  }),
+  /**
+   * External-interrupt exiting / INTR intercept: a VM exit, then KVM hands the interrupt to the host
+   * handler (handle_external_interrupt_irqoff; SVM: local_irq_enable after #VMEXIT).
+   */
+  'VM exit, take IRQ': upd(({ context, event }: Args) => {
+    world(event).io.account(context.id, { status: 'delivered' });
+    world(event).io.guestExit(context.id, 'intr');
+    const vector = event.type === 'bus.ipi' ? event.vector : 0;
+    return { ...enter(context, 'irq', takeIrq(leaveGuest(context.hw), vector)), irqVector: vector };
+  }),
+  /**
+   * INIT in a guest: SDM Vol. 3C "INIT signal" VM exit (exit reason 3) — the INIT is not delivered,
+   * the exit happens instead, and in VMX root INIT is blocked anyway. SVM (INIT intercept): held
+   * pending, taken once GIF=1 outside the guest, as any INIT (APM 15.13; not re-read: UNVERIFIED).
+   */
+  'VM exit for INIT': upd(({ context, event }: Args) => {
+    const amd = context.hw.svmGuest;
+    const hw = leaveGuest(context.hw);
+    world(event).io.account(
+      context.id,
+      amd ? { status: 'pending', reason: 'INIT intercepted (#VMEXIT), held for the host' } : { status: 'dropped', reason: 'INIT signal VM exit (reason 3): consumed by the exit' },
+    );
+    world(event).io.guestExit(context.id, 'intr');
+    return { hw: amd ? holdInit(hw) : hw };
+  }),
+  /**
+   * A vCPU thread's VMX/SVM instruction on this CPU. vmx_vcpu_load_vmcs: a VMCS loaded here for the
+   * first time goes on this CPU's loaded_vmcss_on_cpu list, which the emergency VMCLEAR walks.
+   */
+  'host instruction': upd((args: Args) => {
+    const { context, event } = args;
+    if (event.type !== 'kvm.insn') return {};
+    const io = world(event).io;
+    if (event.insn === 'vmexit') {
+      io.insn(context.id, `VM exit (${event.why})`, 'ok');
+      io.hostInsnDone(context.id, 'ok');
+      // KVM re-enables interrupts after handling the exit (vcpu_enter_guest: local_irq_enable()).
+      return { hw: { ...leaveGuest(context.hw), if: context.hw.if } };
+    }
+    const r: InsnResult =
+      event.insn === 'VMPTRLD'
+        ? vmptrld(context.hw, event.addr)
+        : event.insn === 'VMLAUNCH'
+          ? vmlaunch(context.hw)
+          : event.insn === 'VMRESUME'
+            ? vmresume(context.hw)
+            : vmrun(context.hw, event.addr);
+    const shown =
+      r.kind === 'ok' ? 'ok' : r.kind === 'fault' ? r.fault : r.kind === 'vmfail-valid' ? `VMfailValid(${r.error})` : r.kind === 'vmfail-invalid' ? 'VMfailInvalid' : 'vmexit';
+    io.insn(context.id, event.insn === 'VMPTRLD' || event.insn === 'VMRUN' ? `${event.insn} ${event.addr.toString(16)}` : event.insn, shown);
+    io.hostInsnDone(context.id, shown);
+    if (r.kind !== 'ok') return {};
+    const listed = event.insn === 'VMPTRLD' && !context.loadedVmcss.includes(event.addr);
+    return { hw: r.hw, ...(listed ? { loadedVmcss: [...context.loadedVmcss, event.addr] } : {}) };
   }),
   'take SIPI': upd(({ context, event }: Args) => {
     world(event).io.account(context.id, { status: 'delivered' });

@@ -82,7 +82,9 @@ export type CpuEvent =
   | WithWorld<{ type: 'script.irqs-on' }>
   | WithWorld<{ type: 'script.stall' }>
   | WithWorld<{ type: 'script.smi' }>
-  | WithWorld<{ type: 'platform.reset' }>;
+  | WithWorld<{ type: 'platform.reset' }>
+  /** A vCPU thread running on this CPU executes a VMX/SVM instruction, or its guest exits (`vmexit`). */
+  | WithWorld<{ type: 'kvm.insn'; insn: 'VMPTRLD' | 'VMLAUNCH' | 'VMRESUME' | 'VMRUN' | 'vmexit'; addr: number; why: string }>;
 
 export type CpuEventType = CpuEvent['type'];
 

@@ -284,6 +284,40 @@ function soak(peak: PeakRss): void {
   out();
 }
 
+/** Issue #3: 512 CPUs, 2 vCPUs each in L2, emergency restart. */
+function vcpuRow(peak: PeakRss): void {
+  const cpus = Math.min(envInt('BENCH_VCPU_CPUS', 512), 8192);
+  out(`== 1b. Emergency restart with ${cpus - 1} responders holding 2 vCPUs each in L2 (seed 1; median of ${REPS}) ==`);
+  const runs: TimedRun[] = [];
+  for (let i = 0; i < REPS; i++) runs.push(timedEmergencyRestart(cpus, { peak, vcpusPerCpu: 2 }));
+  const o = runs[0]?.outcome;
+  const inL2 = o ? o.vcpus.filter((v) => v.guestMode === 'l2').length : 0;
+  const cleared = o ? o.vcpus.filter((v) => v.vmcs.every((x) => x.launch !== 'launched')).length : 0;
+  out(
+    table(
+      ['CPUs', 'vCPUs', 'total ms', 'build', 'run', 'steps', 'steps/s (run)', 'peak RSS MiB', 'end', 'acked', 'vCPUs in L2', 'VMCSs clear', 'check'],
+      [
+        [
+          fmt(cpus),
+          fmt(o?.vcpus.length ?? 0),
+          fmt(median(runs.map((r) => r.totalMs))),
+          fmt(median(runs.map((r) => r.buildMs))),
+          fmt(median(runs.map((r) => r.runMs))),
+          fmt(o?.steps ?? 0),
+          fmt(((o?.steps ?? 0) / median(runs.map((r) => r.runMs))) * 1000),
+          fmt(Math.max(...runs.map((r) => r.peakRssMiB))),
+          o?.end ?? '-',
+          `${o?.shootdowns[0]?.acked.length ?? 0}/${cpus - 1}`,
+          `${inL2}/${o?.vcpus.length ?? 0}`,
+          `${cleared}/${o?.vcpus.length ?? 0}`,
+          [...new Set(runs.flatMap(checkEmergencyRestart))].join('; ') || 'ok',
+        ],
+      ],
+    ),
+  );
+  out();
+}
+
 function main(): void {
   const t0 = now();
   const peak = new PeakRss();
@@ -291,6 +325,7 @@ function main(): void {
   out(`sizes ${SIZES.join(', ')}; repeats ${REPS}; baseline ${fmt(BASELINE_EVENTS)} events; soak ${fmt(SOAK_STEPS)} steps at ${SOAK_CPUS} CPUs`);
   out();
   const sizes = scaling(peak);
+  vcpuRow(peak);
   const b = baseline(peak);
   targets(sizes, b);
   soak(peak);

@@ -21,8 +21,35 @@ export function emergencyRestartRaw(cpus: number): Record<string, unknown> {
   };
 }
 
-export function emergencyRestart(cpus: number): Scenario {
-  const v = validateScenario(emergencyRestartRaw(cpus), `bench-er-${cpus}`, validationContext);
+/**
+ * The issue #3 row: emergency restart on CPU 0 while every other CPU holds `perCpu` vCPUs whose L1
+ * has entered L2. The first vCPU on each CPU runs its L2 in hardware (spinning); the others reached
+ * L2 and returned to their VMM on a port I/O exit, so their vmcs02 stay loaded on the CPU.
+ */
+export function vcpusInL2Raw(cpus: number, perCpu: number): Record<string, unknown> {
+  const vcpus: Record<string, unknown>[] = [];
+  for (let cpu = 1; cpu < cpus; cpu++) {
+    for (let k = 0; k < perCpu; k++) {
+      vcpus.push({
+        cpu,
+        id: vcpus.length,
+        guest: { l1: ['vmlaunch', { jmp: 0 }], l2: k === perCpu - 1 ? ['nop', 'spin'] : ['io', 'spin'] },
+        vmm: [{ ioctl: 'KVM_CREATE_VCPU' }, { ioctl: 'KVM_SET_CPUID2' }, { ioctl: 'KVM_RUN' }],
+      });
+    }
+  }
+  return {
+    name: `bench-emergency-restart-${cpus}-vcpus-l2`,
+    machine: { cpus },
+    options: { maxSteps: MAX_STEPS },
+    vms: [{ vcpus }],
+    script: [{ cpu: 0, do: 'emergency-restart', at: 100_000 }],
+  };
+}
+
+export function emergencyRestart(cpus: number, vcpusPerCpu = 0): Scenario {
+  const raw = vcpusPerCpu > 0 ? vcpusInL2Raw(cpus, vcpusPerCpu) : emergencyRestartRaw(cpus);
+  const v = validateScenario(raw, `bench-er-${cpus}`, validationContext);
   if (!v.ok) throw new Error(`bench scenario for ${cpus} CPUs is invalid: ${v.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
   return v.scenario;
 }
@@ -50,6 +77,8 @@ export interface TimedRunOptions {
   sink?: (r: TraceRecord) => void;
   /** How the CPU charts run (default: the simulator's default, the compiled runner). */
   engine?: EngineName;
+  /** vCPUs in L2 on every CPU but the initiator (the issue #3 row). */
+  vcpusPerCpu?: number;
 }
 
 /** What runScenario does, with each phase timed on its own. */
@@ -60,7 +89,7 @@ export function timedEmergencyRestart(cpus: number, opts: TimedRunOptions): Time
     peak.reset();
   }
   const t0 = now();
-  const scenario = emergencyRestart(cpus);
+  const scenario = emergencyRestart(cpus, opts.vcpusPerCpu ?? 0);
   const t1 = now();
   const sim = new Simulation(scenario, { seed: 1, maxSteps: MAX_STEPS, ...(opts.engine ? { engine: opts.engine } : {}) });
   const collector = new OutcomeCollector();

@@ -41,6 +41,16 @@ export function formatTimelineRecord(r: TraceRecord, steps: boolean): string | n
       return steps ? `${stamp(r.ns)} CPU${r.cpu}  ${r.op}(${r.name}) = ${JSON.stringify(r.value)}` : null;
     case 'insn':
       return steps ? `${stamp(r.ns)} CPU${r.cpu}  ${r.insn}: ${r.result}` : null;
+    case 'ioctl':
+      return r.phase === 'call'
+        ? `${stamp(r.ns)} CPU${r.cpu}  vCPU${r.vcpu} ${r.name}(${r.arg === undefined || JSON.stringify(r.arg) === '{}' ? '' : JSON.stringify(r.arg)}) [0x${r.number.toString(16)}]`
+        : `${stamp(r.ns)} CPU${r.cpu}  vCPU${r.vcpu} ${r.name} = ${r.errno ? `-${r.errno} (${r.ret})` : r.ret}${r.exit ? `, exit_reason ${r.exit} (${r.exitCode})` : ''}`;
+    case 'kvm':
+      return r.what === 'kvm_nested_vmexit_inject' || r.what === 'host_exit' || steps
+        ? `${stamp(r.ns)} CPU${r.cpu}  vCPU${r.vcpu} ${r.what}${Object.keys(r.data).length ? ` ${JSON.stringify(r.data)}` : ''}`
+        : null;
+    case 'gstep':
+      return steps ? `${stamp(r.ns)} CPU${r.cpu}  ${r.actor}${r.vcpu} ${r.from} → ${r.to}` : null;
     case 'end':
       return `${stamp(r.ns)} end: ${r.end} after ${r.steps} steps`;
     default:
@@ -68,6 +78,19 @@ export function formatOutcome(o: Outcome): string {
         : `NMI shootdown by CPU${s.initiator}: refused (no NMI sent)`,
     );
   }
+  if (o.vcpus.length) {
+    lines.push('');
+    lines.push('vcpu  cpu  thread  mode  SMM  run-pending  rip      last exit             state');
+    for (const v of o.vcpus.slice(0, 16)) {
+      lines.push(
+        `${String(v.id).padEnd(5)} ${String(v.pcpu).padEnd(4)} ${v.thread.padEnd(7)} ${v.guestMode.padEnd(5)} ${String(v.inSmm ? 1 : 0).padEnd(4)} ${String(v.nestedRunPending ? 1 : 0).padEnd(12)} ${`0x${v.rip.toString(16)}`.padEnd(8)} ${(v.exitReason ?? '-').padEnd(21)} ${v.state}`,
+      );
+    }
+    if (o.vcpus.length > 16) lines.push(`… and ${o.vcpus.length - 16} more vCPUs (use --json for all)`);
+    lines.push('');
+  }
+  for (const w of o.warnings) lines.push(`WARNING: CPU${w.cpu}${w.vcpu === null ? '' : ` vCPU${w.vcpu}`} at ${w.where}: ${w.message}`);
+  if (o.livelock) lines.push(`LIVELOCK: vCPU${o.livelock.vcpu} emulates the instruction at 0x${o.livelock.rip.toString(16)} again and again (${o.livelock.repeats} times)`);
   for (const f of o.faults) lines.push(`fault: CPU${f.cpu} ${f.insn} ${f.fault} in ${f.context} context → ${f.handling}`);
   if (o.initIgnored.length) lines.push(`INIT ignored by CPU ${o.initIgnored.join(', ')}`);
   lines.push(

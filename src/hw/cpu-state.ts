@@ -63,6 +63,8 @@ export interface CpuHw {
   gif: boolean;
   /** AMD: MSR VM_HSAVE_PA. */
   vmHsavePa: number;
+  /** AMD: executing a guest after VMRUN, until the next #VMEXIT (Intel says this with `vmx: 'nonroot'`). */
+  svmGuest: boolean;
   /** Local APIC software enable (SVR bit 8). */
   lapicEnabled: boolean;
   /** INIT received while blocked (VMX root, SMM, GIF=0, wait-for-SIPI): held pending. */
@@ -100,6 +102,7 @@ export function initialCpuHw(vendor: Vendor): CpuHw {
     svme: false,
     gif: true,
     vmHsavePa: 0,
+    svmGuest: false,
     lapicEnabled: true,
     initPending: false,
     irr: [],

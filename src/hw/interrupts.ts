@@ -23,7 +23,11 @@ export type Arrival =
   | { kind: 'vmexit'; why: string };
 
 const take: Arrival = { kind: 'take' };
-const inGuest = (hw: CpuHw): boolean => hw.vmx === 'nonroot' && !hw.inSmm;
+/**
+ * A guest runs: VMX non-root, or an SVM guest after VMRUN. KVM sets NMI exiting / external-interrupt
+ * exiting (VMX) and intercepts NMI, INTR and INIT (SVM), so each of these becomes a VM exit.
+ */
+export const inGuest = (hw: CpuHw): boolean => (hw.vmx === 'nonroot' || hw.svmGuest) && !hw.inSmm;
 
 /**
  * SDM Vol. 3A "Interrupt 8—Double Fault Exception (#DF)": "If shutdown occurs while the processor is
@@ -54,7 +58,7 @@ export function nmiArrival(hw: CpuHw): Arrival {
   if (!hw.gif) return latchOrDrop(hw, 'latched', 'GIF=0 holds NMIs');
   // SDM Vol. 3C "Other Causes of VM Exits": with "NMI exiting" (KVM sets it) an NMI in non-root is a
   // VM exit; KVM then runs the host NMI handler on the same CPU.
-  if (inGuest(hw)) return { kind: 'vmexit', why: 'NMI in VMX non-root with NMI exiting' };
+  if (inGuest(hw)) return { kind: 'vmexit', why: hw.svmGuest ? 'NMI in an SVM guest (NMI intercept)' : 'NMI in VMX non-root with NMI exiting' };
   return take;
 }
 
@@ -104,7 +108,7 @@ export function fixedIpiArrival(hw: CpuHw, vector: number): Arrival {
   if (hw.activity === 'wait-for-sipi') return { kind: 'pending', why: 'wait-for-SIPI blocks external interrupts' };
   // SDM Vol. 3C "Other Causes of VM Exits": with "external-interrupt exiting" (KVM sets it) an
   // external interrupt in non-root is a VM exit whatever RFLAGS.IF is, so this precedes the IF test.
-  if (inGuest(hw)) return { kind: 'vmexit', why: 'external interrupt in VMX non-root' };
+  if (inGuest(hw)) return { kind: 'vmexit', why: hw.svmGuest ? 'external interrupt in an SVM guest (INTR intercept)' : 'external interrupt in VMX non-root' };
   if (!hw.gif) return { kind: 'pending', why: 'GIF=0 holds interrupts' };
   if (!hw.if) return { kind: 'pending', why: 'IF=0: held in IRR' };
   // SDM Vol. 3A #DF: shutdown is left only by NMI, SMI, INIT or RESET.
@@ -165,7 +169,7 @@ export function initBlocked(hw: CpuHw): string | null {
 export function initArrival(hw: CpuHw): Arrival {
   // SDM Vol. 3C "Other Causes of VM Exits": INIT in non-root is an unconditional VM exit (exit
   // reason 3), so KVM sees it.
-  if (inGuest(hw)) return { kind: 'vmexit', why: 'INIT in VMX non-root operation' };
+  if (inGuest(hw)) return { kind: 'vmexit', why: hw.svmGuest ? 'INIT in an SVM guest (INIT intercept)' : 'INIT in VMX non-root operation' };
   const why = initBlocked(hw);
   return why === null ? take : { kind: 'pending', why };
 }

@@ -45,12 +45,13 @@ export function vmrun(hw: CpuHw, vmcbPa: number): InsnResult {
     return { kind: 'fault', fault: '#GP', why: 'VMRUN: VMCB address not 4 KiB aligned or beyond the physical-address width' };
   }
   // APM vol. 2 15.17: VMRUN sets GIF, so the guest runs with interrupts deliverable (to intercepts).
-  return { kind: 'ok', hw: { ...hw, gif: true } };
+  // The guest then runs until a #VMEXIT (an intercepted NMI, interrupt or INIT, or its own exit).
+  return { kind: 'ok', hw: { ...hw, gif: true, svmGuest: true } };
 }
 
 /** APM vol. 2 15.17: every #VMEXIT clears GIF; KVM's run loop executes STGI afterwards. */
 export function svmVmexit(hw: CpuHw): CpuHw {
-  return { ...hw, gif: false };
+  return { ...hw, gif: false, svmGuest: false };
 }
 
 /** WRMSR has no VM exit or SVM-specific #UD; it faults on privilege and on reserved bits. */

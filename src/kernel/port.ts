@@ -36,6 +36,13 @@ export interface CpuPort {
   /** How the message being delivered ended at this CPU. */
   account(cpu: number, disposition: Disposition): void;
   platformReset(cpu: number, method: string): void;
+  /**
+   * A guest running on this CPU was left by a VM exit for a host event (an NMI, an external
+   * interrupt, INIT); the host handler runs first, then the vCPU thread handles the exit.
+   */
+  guestExit(cpu: number, reason: 'nmi' | 'intr'): void;
+  /** The result of a VMX/SVM instruction a vCPU thread executed on this CPU (`kvm.insn`). */
+  hostInsnDone(cpu: number, result: string): void;
   kexec(cpu: number): void;
   now(): number;
 }

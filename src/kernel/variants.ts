@@ -13,6 +13,8 @@ export interface KernelSwitch {
   readonly upstream: string;
   /** The era tag of SEMANTICS §0.2. */
   readonly era: string;
+  /** `false` for a proposal that was posted but never merged: no preset contains it, not even mainline. */
+  readonly merged?: false;
 }
 
 export const SWITCH_NAMES = [
@@ -28,6 +30,15 @@ export const SWITCH_NAMES = [
   'emergency-callback-sets-kvm-rebooting',
   'skip-vmclear-if-vmxe-clear',
   'emergency-nmi-handler-slot',
+  'tdp-level-at-vcpu-create',
+  'nsvm-vmexit-reads-register-cache',
+  'nested-triple-fault-to-l1',
+  'rsm-sets-nested-run-pending',
+  'triple-fault-event',
+  'set-cpuid-after-run-rejected',
+  'rsm-shutdown-leaves-nested',
+  'rsm-clears-nested-run-pending',
+  'triple-fault-before-nested-run-exits',
 ] as const;
 
 export type SwitchName = (typeof SWITCH_NAMES)[number];
@@ -106,11 +117,73 @@ export const SWITCHES: readonly KernelSwitch[] = [
     upstream: 'x86/nmi: Add an emergency handler in nmi_desc & use it in nmi_shootdown_cpus() (fe37c699ae3e)',
     era: 'E5 v6.15',
   },
+  // ---- KVM vCPU (SEMANTICS §4) ---------------------------------------------------------------------
+  {
+    name: 'tdp-level-at-vcpu-create',
+    summary: 'kvm_arch_vcpu_create() sets arch.tdp_level right after maxphyaddr, so KVM_RUN before KVM_SET_CPUID2 no longer BUGs in mmu_alloc_direct_roots()',
+    upstream: 'KVM: x86: Initialize tdp_level during vCPU creation (fixes e93fd3b3e89e "Capture TDP level when updating CPUID"; 5.8 merge window)',
+    era: 'F4.1 v5.8 (the bug never left the 5.8 development window)',
+  },
+  {
+    name: 'nsvm-vmexit-reads-register-cache',
+    summary: 'nested_svm_vmexit() copies RAX/RSP/RIP into vmcb12 from the register cache, not from the (stale) VMCB save area',
+    upstream: 'KVM: nSVM: Preserve registers modifications done before nested_svm_vmexit() (b6162e82aef1; subject from memory, UNVERIFIED)',
+    era: 'F4.5 v5.8',
+  },
+  {
+    name: 'nested-triple-fault-to-l1',
+    summary: 'a triple fault requested while in L2 goes through nested_ops->triple_fault (nVMX: TRIPLE_FAULT VM exit to L1; nSVM: SHUTDOWN exit when L1 intercepts it) instead of KVM_EXIT_SHUTDOWN',
+    upstream: 'KVM: x86: Handle triple fault in L2 without killing L1 (cb6a32c2b877, hash UNVERIFIED)',
+    era: 'F4.2 v5.12',
+  },
+  {
+    name: 'rsm-sets-nested-run-pending',
+    summary: 'vmx_leave_smm()/svm_leave_smm() set nested_run_pending=1 when RSM re-enters L2 (before the SMRAM state is loaded)',
+    upstream: 'KVM: x86: nSVM/nVMX: set nested_run_pending on VM entry which is a result of RSM (759cbd59674a)',
+    era: 'F4.3 v5.15 (release UNVERIFIED)',
+  },
+  {
+    name: 'triple-fault-event',
+    summary: 'KVM_SET_VCPU_EVENTS accepts KVM_VCPUEVENT_VALID_TRIPLE_FAULT (the VMM enabled KVM_CAP_X86_TRIPLE_FAULT_EVENT); before, the flag is unknown: -EINVAL',
+    upstream: 'KVM: x86: Extend KVM_{G,S}ET_VCPU_EVENTS to support pending triple fault (commit UNVERIFIED)',
+    era: 'F4.2 v6.0',
+  },
+  {
+    name: 'set-cpuid-after-run-rejected',
+    summary: 'KVM_SET_CPUID2 after the first KVM_RUN fails with -EINVAL unless the CPUID is unchanged',
+    upstream: 'KVM: x86: Forbid KVM_SET_CPUID{,2} after KVM_RUN; KVM: x86: Partially allow KVM_SET_CPUID{,2} after KVM_RUN (commits UNVERIFIED)',
+    era: 'F4.1 v5.16-v5.17 (UNVERIFIED)',
+  },
+  {
+    name: 'rsm-shutdown-leaves-nested',
+    summary: 'if rsm_load_state_*() fails while already back in guest mode, emulator_leave_smm() calls kvm_leave_nested() first: L1 shuts down (KVM_EXIT_SHUTDOWN), no VM exit to L1, no WARN',
+    upstream: 'KVM: x86: Forcibly leave nested if RSM to L2 hits shutdown (3f6821aa147b)',
+    era: 'F4.4 v6.12 (UNVERIFIED release; Sept 2024)',
+  },
+  {
+    name: 'rsm-clears-nested-run-pending',
+    summary: 'RSM is marked NeedVMEnter and the vendor triple_fault handlers clear nested_run_pending first: no WARN, but L1 still sees a TRIPLE_FAULT/SHUTDOWN exit from L2',
+    upstream: 'KVM: x86: nSVM/nVMX: Fix handling triple fault on RSM instruction (v2, Michal Wilczynski, Jan 2024; rejected)',
+    era: 'F4.4 proposal, never merged',
+    merged: false,
+  },
+  {
+    name: 'triple-fault-before-nested-run-exits',
+    summary: 'kvm_x86_vcpu_pre_run(): a triple fault pending in L2 while nested_run_pending exits to userspace with KVM_EXIT_SHUTDOWN instead of synthesizing a nested VM exit',
+    upstream: 'KVM: x86: Do not inject triple faults into an L2 with a pending run (Yosry Ahmed, Feb 2026; merge UNVERIFIED)',
+    era: 'F4.2 2026 mainline',
+  },
 ];
 
-const E1: SwitchName[] = ['vmxoff-eats-faults', 'shootdown-if-vmx-supported'];
+/** The KVM changes every modelled release has (both landed in v5.8, before the oldest preset). */
+const KVM_V58: SwitchName[] = ['tdp-level-at-vcpu-create', 'nsvm-vmexit-reads-register-cache'];
+/** The KVM changes of v5.12–v6.0, in every preset from v6.2 on. */
+const KVM_V60: SwitchName[] = ['nested-triple-fault-to-l1', 'rsm-sets-nested-run-pending', 'triple-fault-event', 'set-cpuid-after-run-rejected'];
+
+const E1: SwitchName[] = ['vmxoff-eats-faults', 'shootdown-if-vmx-supported', ...KVM_V58];
 const E2: SwitchName[] = [
   ...E1,
+  ...KVM_V60,
   'register-nmi-handler-refuses-double',
   'shootdown-only-once',
   'core-nmi-handler-disables-virt',
@@ -132,11 +205,11 @@ export interface KernelPreset {
 }
 
 export const PRESETS: readonly KernelPreset[] = [
-  { name: 'v5.10', summary: 'E0: before the December 2020 reboot fixes', switches: [] },
+  { name: 'v5.10', summary: 'E0: before the December 2020 reboot fixes', switches: KVM_V58 },
   { name: 'v5.11', summary: 'E1: VMXOFF eats faults; shootdown whenever VMX is supported (upstream v5.12, in 5.11.y)', switches: E1 },
   { name: 'v6.2', summary: 'E1b + E2: double shootdown fixed, SVM disabled in emergencies (upstream v6.3)', switches: E2 },
   { name: 'v6.6', summary: 'E2b + E3: stop mask, virt disable through the KVM callback', switches: E3 },
-  { name: 'mainline', summary: 'every modelled fix', switches: [...SWITCH_NAMES] },
+  { name: 'mainline', summary: 'every merged modelled change', switches: SWITCH_NAMES.filter((n) => SWITCHES.find((s) => s.name === n)?.merged !== false) },
 ];
 
 export const DEFAULT_PRESET = 'mainline';

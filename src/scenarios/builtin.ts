@@ -4,6 +4,8 @@
  * validator as a user's file.
  */
 
+import { KVM_SCENARIOS } from './builtin-kvm.js';
+
 export interface BuiltinScenario {
   id: string;
   name: string;
@@ -141,6 +143,7 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
       script: [{ cpu: 0, do: 'reboot', at: 0 }],
     },
   },
+  ...KVM_SCENARIOS,
 ];
 
 /**

@@ -3,6 +3,7 @@
  * This is the validated, normalised form; `validateScenario` turns an untrusted JSON value into it.
  */
 import type { Vendor } from '../hw/cpu-state.js';
+import type { VcpuSpec } from './vms.js';
 
 export type ResetMethod = 'acpi' | 'kbd' | 'efi' | 'bios' | 'cf9' | 'triple';
 
@@ -42,8 +43,11 @@ export type ScriptAction =
 
 export type Trigger =
   | { kind: 'at'; timeNs: number }
-  /** Fires the first time `cpu` enters a state whose path ends with `state` (dot-separated). */
-  | { kind: 'enters'; cpu: number; state: string };
+  /**
+   * Fires the first time `cpu` (a physical CPU, or with `actor: 'vcpu'` the vCPU of that index)
+   * enters a state whose path ends with `state` (dot-separated).
+   */
+  | { kind: 'enters'; cpu: number; state: string; actor: 'cpu' | 'vcpu' };
 
 export interface ScriptStep {
   /** Index in the scenario file's script array, for messages. */
@@ -68,6 +72,8 @@ export interface Scenario {
   kernel: { preset: string; fix: string[]; noFix: string[] };
   options: ScenarioOptions;
   script: ScriptStep[];
+  /** KVM vCPUs (all VMs, in file order) with their guest code and VMM threads. */
+  vcpus: VcpuSpec[];
 }
 
 export interface ScenarioOptions {

@@ -5,6 +5,7 @@
  */
 import type { Vendor } from '../hw/cpu-state.js';
 import { readInitial } from './cpu-init.js';
+import { readVms } from './vms.js';
 import { parseJsonText } from './json-text.js';
 import {
   CPU_ID_EXPECTATION,
@@ -40,6 +41,8 @@ export interface ValidationContext {
   isKnownState(name: string): boolean;
   /** Close matches for an unknown state name, to suggest in the message. */
   stateHint?: (name: string) => string[];
+  /** Whether a trigger state name is a dot-separated suffix of a vCPU state path. */
+  isKnownVcpuState?(name: string): boolean;
 }
 
 export type ValidationResult = { ok: true; scenario: Scenario } | { ok: false; errors: ScenarioError[] };
@@ -201,12 +204,26 @@ function readOptions(field: Field | undefined, out: Problems): ScenarioOptions {
 
 const STEP_KEYS = ['cpu', 'do', 'at', 'when', 'context', 'message'];
 
-function readWhen(field: Field, cpus: number | undefined, ctx: ValidationContext, out: Problems): Trigger | undefined {
-  const fields = readObject(field, ['cpu', 'enters'], out, {
+function readWhen(field: Field, cpus: number | undefined, vcpus: number, ctx: ValidationContext, out: Problems): Trigger | undefined {
+  const fields = readObject(field, ['cpu', 'vcpu', 'enters'], out, {
     cpu: CPU_ID_EXPECTATION,
     enters: 'expected the name of a physical CPU state',
   });
   if (fields === undefined) return undefined;
+  const vcpuField = fields.get('vcpu');
+  if (vcpuField !== undefined) {
+    if (fields.has('cpu')) out.add(field.loc, "has both 'cpu' and 'vcpu' (expected one: whose state is watched)");
+    const vcpu = readInteger(vcpuField, 0, Math.max(0, vcpus - 1), out);
+    if (vcpu !== undefined && vcpus === 0) out.add(vcpuField.loc, "no vCPU with this index: the scenario has no 'vms'");
+    const entersField = fields.get('enters');
+    const state = entersField === undefined ? undefined : readString(entersField, out, true);
+    if (entersField !== undefined && state !== undefined && !(ctx.isKnownVcpuState?.(state) ?? false)) {
+      out.add(entersField.loc, `no state named ${shown(state)} in the vCPU machine`);
+      return undefined;
+    }
+    if (entersField === undefined) out.add(field.loc, "missing 'enters'");
+    return vcpu === undefined || state === undefined || vcpus === 0 ? undefined : { kind: 'enters', cpu: vcpu, state, actor: 'vcpu' };
+  }
   const cpuField = fields.get('cpu');
   const cpu = cpuField === undefined ? undefined : readCpuId(cpuField, cpus, out);
   const entersField = fields.get('enters');
@@ -217,10 +234,10 @@ function readWhen(field: Field, cpus: number | undefined, ctx: ValidationContext
     out.add(entersField.loc, `no state named ${shown(state)} in the physical CPU machine${suggestion}`);
     return undefined;
   }
-  return cpu === undefined || state === undefined ? undefined : { kind: 'enters', cpu, state };
+  return cpu === undefined || state === undefined ? undefined : { kind: 'enters', cpu, state, actor: 'cpu' };
 }
 
-function readStep(field: Field, index: number, cpus: number | undefined, ctx: ValidationContext, out: Problems): ScriptStep | undefined {
+function readStep(field: Field, index: number, cpus: number | undefined, vcpus: number, ctx: ValidationContext, out: Problems): ScriptStep | undefined {
   const fields = readObject(field, STEP_KEYS, out, { cpu: CPU_ID_EXPECTATION, do: choiceExpectation(ACTIONS) });
   if (fields === undefined) return undefined;
   const cpuField = fields.get('cpu');
@@ -237,7 +254,7 @@ function readStep(field: Field, index: number, cpus: number | undefined, ctx: Va
     const timeNs = readInteger(at, 0, Number.MAX_SAFE_INTEGER, out);
     if (timeNs !== undefined) trigger = { kind: 'at', timeNs };
   }
-  if (when !== undefined) trigger = readWhen(when, cpus, ctx, out);
+  if (when !== undefined) trigger = readWhen(when, cpus, vcpus, ctx, out);
 
   let context: ScriptStep['context'] = 'task';
   const contextField = fields.get('context');
@@ -258,17 +275,17 @@ function readStep(field: Field, index: number, cpus: number | undefined, ctx: Va
   return { index, cpu, action, trigger, context, message };
 }
 
-function readScript(field: Field | undefined, cpus: number | undefined, ctx: ValidationContext, out: Problems): ScriptStep[] {
+function readScript(field: Field | undefined, cpus: number | undefined, vcpus: number, ctx: ValidationContext, out: Problems): ScriptStep[] {
   if (field === undefined) return [];
   const steps: ScriptStep[] = [];
   (readArray(field, out) ?? []).forEach((item, index) => {
-    const step = readStep(item, index, cpus, ctx, out);
+    const step = readStep(item, index, cpus, vcpus, ctx, out);
     if (step !== undefined) steps.push(step);
   });
   return steps;
 }
 
-const TOP_KEYS = ['name', 'description', 'machine', 'initial', 'kernel', 'options', 'script'];
+const TOP_KEYS = ['name', 'description', 'machine', 'initial', 'kernel', 'options', 'script', 'vms'];
 
 function readScenario(raw: unknown, id: string, ctx: ValidationContext, out: Problems): Scenario | undefined {
   const top = readObject({ value: raw, loc: rootLoc }, TOP_KEYS, out, {
@@ -285,11 +302,19 @@ function readScenario(raw: unknown, id: string, ctx: ValidationContext, out: Pro
   const initial = readInitial(top.get('initial'), machine.cpus, machine.vendor, out);
   const kernel = readKernel(top.get('kernel'), ctx, out);
   const options = readOptions(top.get('options'), out);
-  const script = readScript(top.get('script'), machine.cpus, ctx, out);
+  const vcpus = readVms(top.get('vms'), machine.cpus, machine.vendor ?? 'intel', out);
+  const script = readScript(top.get('script'), machine.cpus, vcpus.length, ctx, out);
+  // KVM enabled virtualization on every CPU a vCPU runs on: VMXON (Intel) or EFER.SVME (AMD).
+  for (const v of vcpus) {
+    const init = initial[v.pcpu];
+    if (!init) continue;
+    if (machine.vendor === 'amd') init.svme = true;
+    else if (init.vmx !== 'root') initial[v.pcpu] = { ...init, vmx: 'root', cr4Vmxe: true };
+  }
   if (out.count > 0 || name === undefined || description === undefined || machine.cpus === undefined || machine.vendor === undefined) {
     return undefined;
   }
-  return { id, name, description, machine: { cpus: machine.cpus, vendor: machine.vendor }, initial, kernel, options, script };
+  return { id, name, description, machine: { cpus: machine.cpus, vendor: machine.vendor }, initial, kernel, options, script, vcpus };
 }
 
 export function validateScenario(raw: unknown, id: string, ctx: ValidationContext): ValidationResult {

@@ -9,7 +9,10 @@ export type ItemBody =
   | { kind: 'step'; cpu: number }
   | { kind: 'deliver'; msg: number; cpu: number }
   | { kind: 'timer'; cpu: number; name: string }
-  | { kind: 'script'; index: number };
+  | { kind: 'script'; index: number }
+  /** A step of a vCPU thread / of a VMM thread (`cpu` is the vCPU's index). */
+  | { kind: 'vcpu'; cpu: number }
+  | { kind: 'vmm'; cpu: number };
 
 export type Item = ItemBody & {
   seq: number;
@@ -100,6 +103,8 @@ export class Agenda {
       const base = { seq: i.seq, time: i.time };
       switch (i.kind) {
         case 'step':
+        case 'vcpu':
+        case 'vmm':
           return { kind: i.kind, cpu: i.cpu, ...base };
         case 'deliver':
           return { kind: i.kind, msg: i.msg, cpu: i.cpu, ...base };

@@ -22,6 +22,32 @@ export interface ShootdownOutcome {
   acked: number[];
 }
 
+/** A vCPU as the run left it (SEMANTICS §4(d)): from the trace's `vfinal` record. */
+export interface VcpuOutcome {
+  id: number;
+  vm: number;
+  pcpu: number;
+  /** The last exit to userspace, e.g. KVM_EXIT_SHUTDOWN, with its uapi number. */
+  exitReason: string | null;
+  exitCode: number | null;
+  guestMode: 'l1' | 'l2';
+  inSmm: boolean;
+  nestedRunPending: boolean;
+  rip: number;
+  /** 'dead': the vCPU thread oopsed inside an ioctl. */
+  thread: 'alive' | 'dead';
+  state: string;
+  /** This vCPU's VMCS regions (VMX) and their launch state on the CPU it ran on. */
+  vmcs: { addr: number; launch: 'clear' | 'launched' | 'never loaded' }[];
+}
+
+export interface WarningOutcome {
+  where: string;
+  cpu: number;
+  vcpu: number | null;
+  message: string;
+}
+
 export interface Outcome {
   end: RunEnd;
   timeNs: number;
@@ -32,6 +58,10 @@ export interface Outcome {
   shootdowns: ShootdownOutcome[];
   initIgnored: number[];
   violations: Violation[];
+  vcpus: VcpuOutcome[];
+  warnings: WarningOutcome[];
+  /** The same guest instruction emulated again and again (the first vCPU found looping). */
+  livelock: { vcpu: number; rip: number; repeats: number } | null;
   messages: { sent: number; deliveries: number; delivered: number; pending: number; latched: number; dropped: number; inFlight: number };
 }
 
@@ -48,6 +78,9 @@ export class OutcomeCollector {
     console: [],
     shootdowns: [],
     initIgnored: [],
+    vcpus: [],
+    warnings: [],
+    livelock: null,
     messages: { sent: 0, deliveries: 0, delivered: 0, pending: 0, latched: 0, dropped: 0, inFlight: 0 },
   };
   private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number }>();
@@ -114,6 +147,26 @@ export class OutcomeCollector {
           state: r.state,
         });
         if (r.initPending && this.initSentTo.has(r.cpu)) out.initIgnored.push(r.cpu);
+        break;
+      case 'warning':
+        out.warnings.push({ where: r.where, cpu: r.cpu, vcpu: r.vcpu, message: r.message });
+        break;
+      case 'vfinal':
+        out.vcpus.push({
+          id: r.vcpu,
+          vm: r.vm,
+          pcpu: r.cpu,
+          exitReason: r.exitReason,
+          exitCode: r.exitCode,
+          guestMode: r.guestMode,
+          inSmm: r.inSmm,
+          nestedRunPending: r.nestedRunPending,
+          rip: r.rip,
+          thread: r.thread,
+          state: r.state,
+          vmcs: r.vmcs,
+        });
+        if (r.livelock && !out.livelock) out.livelock = { vcpu: r.vcpu, ...r.livelock };
         break;
       case 'end':
         out.end = r.end;

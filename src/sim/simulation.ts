@@ -22,6 +22,7 @@ import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type Choose
 import { inState, stateTable, StatePattern, type StateInfo } from './state-table.js';
 import { makeDriver, type CpuCapture, type CpuDriver, type EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
+import { Guests, type GuestKind, type GuestsCapture, type GuestsState } from './guests.js';
 
 const CPU_STATES = stateTable(physicalCpuMachine as never);
 
@@ -69,6 +70,7 @@ export interface Capture {
   hashes: number[];
   memKey: string | null;
   memHash: number;
+  guests: GuestsCapture | null;
 }
 
 export interface SimulationState {
@@ -85,6 +87,7 @@ export interface SimulationState {
   resetAttempt: { initOnly: boolean } | null;
   fullReset: boolean;
   kexecCpu: number | null;
+  guests?: GuestsState;
 }
 
 const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
@@ -117,7 +120,7 @@ export function hash53(str: string): number {
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
-const END_CODE: Record<string, number> = { null: 0, reset: 1, kexec: 2, hang: 3, running: 4 };
+const END_CODE: Record<string, number> = { null: 0, reset: 1, kexec: 2, hang: 3, running: 4, idle: 5 };
 const CTX_CODE: Record<string, number> = { task: 1, irq: 2, nmi: 3, smm: 4, guest: 5 };
 const CODE: Record<string, number> = { kernel: 1, watchdog: 2, platform: 3, script: 4, panic: 5, 'emergency-restart': 6, null: 0 };
 const VMX_CODE: Record<string, number> = { off: 0, root: 1, nonroot: 2 };
@@ -162,7 +165,8 @@ function hwHash(hw: CpuHw): number {
     (hw.lapicEnabled ? 16384 : 0) |
     (hw.initPending ? 32768 : 0) |
     (hw.ifBeforeSmm ? 65536 : 0) |
-    (hw.vendor === 'amd' ? 131072 : 0);
+    (hw.vendor === 'amd' ? 131072 : 0) |
+    (hw.svmGuest ? 262144 : 0);
   h = mix(0x51ed27, bits);
   h = mix(mix(mix(h, hw.vmxonPtr ?? -1), hw.currentVmcs ?? -1), hw.vmHsavePa);
   for (const [addr, launch] of Object.entries(hw.vmcsLaunch)) h = mix(mix(h, Number(addr)), launch === 'clear' ? 1 : 2);
@@ -255,6 +259,13 @@ export class Simulation {
   private ended: RunEnd | null = null;
   private readonly stepEvents: Record<string, CpuEvent>;
   private readonly port: CpuPort;
+  /** The KVM side: vCPU threads and their VMM threads (null without `vms`). */
+  private guests: Guests | null = null;
+  private guestItems = new Map<string, Item>();
+  /** Per physical CPU, the guest actors pinned there: `vcpu:i` and `vmm:i`. */
+  private guestTriggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
+  private hostResult = '';
+  private hostExits: { cpu: number; reason: 'nmi' | 'intr' }[] = [];
   readonly mode: SchedulingMode;
   private readonly lean: boolean;
 
@@ -294,17 +305,54 @@ export class Simulation {
     this.scriptByIndex = new Map(scenario.script.map((s) => [s.index, s]));
     for (const step of scenario.script) {
       if (step.trigger.kind !== 'enters') continue;
-      const list = this.triggers.get(step.trigger.cpu) ?? [];
+      const map = step.trigger.actor === 'vcpu' ? this.guestTriggers : this.triggers;
+      const list = map.get(step.trigger.cpu) ?? [];
       list.push({ step, pattern: new StatePattern(step.trigger.state) });
-      this.triggers.set(step.trigger.cpu, list);
+      map.set(step.trigger.cpu, list);
     }
     if (restoreFrom) this.restore(restoreFrom);
     else this.start();
   }
 
+  private makeGuests(engine: EngineName, saved?: GuestsState): void {
+    if (this.scenario.vcpus.length === 0) return;
+    this.guests = new Guests(
+      {
+        k: this.k,
+        lean: this.lean,
+        now: () => this.agenda.now,
+        emit: (r) => this.emit(r),
+        hostInsn: (pcpu, event) => {
+          this.hostResult = 'not executed';
+          this.send(pcpu, event);
+          return this.hostResult;
+        },
+        threadsRun: (pcpu) => this.threadsRun(pcpu),
+        launchState: (pcpu, addr) => this.hw(pcpu).vmcsLaunch[addr] ?? null,
+      },
+      this.scenario.vcpus,
+      this.scenario.machine.vendor,
+      this.features,
+      this.cpuCount,
+      engine,
+      saved,
+      this.options.inspect,
+    );
+    if (!saved) for (let i = 0; i < this.guests.count; i++) this.refreshGuest(i);
+  }
+
+  /** A CPU runs tasks (so its vCPU and VMM threads can run): its task region in the workload, nothing on top. */
+  private threadsRun(cpu: number): boolean {
+    if (!this.cpus.active(cpu) || this.cpus.outsideOs(cpu)) return false;
+    const c = this.cpus.context(cpu);
+    if (c.stalled || c.hw.activity !== 'running' || c.ctx.length !== 1) return false;
+    return this.leaf(cpu, 'task') === 'os.task.idle';
+  }
+
   private start(): void {
     const engine = this.options.inspect ? 'actors' : (this.options.engine ?? 'compiled');
     this.cpus = makeDriver(engine, this.machine, cpuInputs(this.scenario, this.features), undefined, this.options.inspect);
+    this.makeGuests(engine);
     for (const step of this.scenario.script) {
       if (step.trigger.kind === 'at') {
         this.agenda.add({ kind: 'script', index: step.index }, this.mode === 'untimed' ? 0 : step.trigger.timeNs);
@@ -320,11 +368,13 @@ export class Simulation {
     this.kexecCpu = state.kexecCpu;
     this.bus.restore(state.bus);
     this.cpus = makeDriver(state.engine, this.machine, null, state.cpus);
+    this.makeGuests(state.engine, state.guests);
     const { agenda, items } = Agenda.restore(state.agenda);
     this.agenda = agenda;
     for (const item of items) {
       if (item.kind === 'step') this.stepItems[item.cpu] = item;
       else if (item.kind === 'timer') this.timerItems.set(`${item.cpu}:${item.name}`, item);
+      else if (item.kind === 'vcpu' || item.kind === 'vmm') this.guestItems.set(`${item.kind}:${item.cpu}`, item);
     }
     for (let cpu = 0; cpu < this.cpuCount; cpu++) this.updateWatch(cpu, this.stateInfo(cpu));
   }
@@ -344,6 +394,7 @@ export class Simulation {
       resetAttempt: this.resetAttempt,
       fullReset: this.fullReset,
       kexecCpu: this.kexecCpu,
+      ...(this.guests ? { guests: this.guests.save() } : {}),
     };
   }
 
@@ -425,6 +476,10 @@ export class Simulation {
         return `t${item.cpu}:${item.name}`;
       case 'script':
         return `x${item.index}`;
+      case 'vcpu':
+        return `v${item.cpu}`;
+      case 'vmm':
+        return `u${item.cpu}`;
       case 'deliver': {
         const m = this.bus.message(item.msg);
         return m ? `d${item.cpu}<${m.mode}:${m.vector ?? ''}:${m.from}:${m.source}` : `d${item.cpu}<?${item.msg}`;
@@ -437,6 +492,8 @@ export class Simulation {
     const item = this.agenda.ready[pick];
     if (!item) return -1;
     if (item.kind === 'script') return this.scriptByIndex.get(item.index)?.cpu ?? -1;
+    // A guest thread acts on its physical CPU (it runs VMX instructions there), so it is that CPU's choice.
+    if ((item.kind === 'vcpu' || item.kind === 'vmm') && this.guests) return this.guests.pcpu(item.cpu);
     return item.cpu;
   }
 
@@ -463,6 +520,7 @@ export class Simulation {
       hashes: [...this.cpuHashes],
       memKey: this.memKey,
       memHash: this.memHash,
+      guests: this.guests?.capture() ?? null,
     };
   }
 
@@ -481,10 +539,13 @@ export class Simulation {
     this.agenda = agenda;
     this.stepItems.fill(null);
     this.timerItems.clear();
+    this.guestItems.clear();
     for (const item of items) {
       if (item.kind === 'step') this.stepItems[item.cpu] = item;
       else if (item.kind === 'timer') this.timerItems.set(`${item.cpu}:${item.name}`, item);
+      else if (item.kind === 'vcpu' || item.kind === 'vmm') this.guestItems.set(`${item.kind}:${item.cpu}`, item);
     }
+    if (this.guests && c.guests) this.guests.restoreCapture(c.guests);
     this.bus.restore(c.bus);
     this.steps = c.steps;
     this.choices = c.choices;
@@ -515,6 +576,7 @@ export class Simulation {
       .sort();
     key += pending.join(';') + '|' + this.fired.map((f) => (f ? 1 : 0)).join('');
     key += `|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`;
+    if (this.guests) key += `|${this.guests.key()}`;
     return key;
   }
 
@@ -542,6 +604,7 @@ export class Simulation {
     for (let i = 0; i < this.fired.length; i++) if (this.fired[i]) flags = mix(flags, i + 1);
     h = mix(h, flags);
     h = mix(h, (this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0) | (this.fullReset ? 4 : 0) | ((this.kexecCpu ?? -1) + 1) * 8);
+    if (this.guests) h = mix(h, hash53(this.guests.key()));
     return mix(h, END_CODE[this.ended ?? 'null'] ?? 9);
   }
 
@@ -552,6 +615,10 @@ export class Simulation {
         return mix(1, i.cpu);
       case 'script':
         return mix(3, i.index);
+      case 'vcpu':
+        return mix(5, i.cpu);
+      case 'vmm':
+        return mix(6, i.cpu);
       case 'timer':
         return mix(mix(mix(2, i.cpu), nameHash(i.name)), i.time - now);
       case 'deliver': {
@@ -650,6 +717,7 @@ export class Simulation {
         lapicEnabled: hw.lapicEnabled,
       });
     }
+    if (this.guests) for (const r of this.guests.finals()) this.emit(r);
     this.emit({ t: 'end', ns: this.agenda.now, steps: this.steps, end });
   }
 
@@ -660,7 +728,9 @@ export class Simulation {
       return 'reset';
     }
     if (this.kexecCpu !== null) return 'kexec';
-    return 'hang';
+    // Nothing can move, but if every CPU is running its workload the host is fine (a guest stopped).
+    for (let i = 0; i < this.cpuCount; i++) if (!this.threadsRun(i) || this.hw(i).initPending) return 'hang';
+    return 'idle';
   }
 
   private choose(n: number, kind: 'latency'): number {
@@ -711,6 +781,68 @@ export class Simulation {
         if (step) this.runScript(step);
         return;
       }
+      case 'vcpu':
+      case 'vmm': {
+        this.guestItems.delete(`${item.kind}:${item.cpu}`);
+        const guests = this.guests;
+        if (!guests) return;
+        guests.step(item.kind, item.cpu);
+        this.settleGuests();
+        return;
+      }
+    }
+  }
+
+  /** After guest actors moved: the CPUs they touched settle, then the guests are rescheduled and their triggers fire. */
+  private settleGuests(): void {
+    const guests = this.guests;
+    if (!guests) return;
+    for (let round = 0; round < 100; round++) {
+      const touched = guests.takeTouched();
+      const changed = guests.takeChanged();
+      if (touched.length === 0 && changed.length === 0 && this.hostExits.length === 0) return;
+      for (const cpu of touched) this.settle(cpu);
+      this.flushHostExits();
+      for (const v of changed) {
+        this.refreshGuest(v);
+        const pending = this.guestTriggers.get(v);
+        if (pending && pending.length > 0) {
+          const paths = guests.activePaths(v);
+          const firing = pending.filter((t) => !this.fired[t.step.index] && inState(paths, t.pattern));
+          for (const t of firing) this.fired[t.step.index] = true;
+          for (const t of firing) this.runScript(t.step);
+        }
+      }
+    }
+  }
+
+  /** VM exits a delivery caused: the vCPU that was in guest mode on that CPU sees each. */
+  private flushHostExits(): void {
+    if (!this.guests) {
+      this.hostExits.length = 0;
+      return;
+    }
+    while (this.hostExits.length > 0) {
+      const e = this.hostExits.shift() as { cpu: number; reason: 'nmi' | 'intr' };
+      this.guests.hostExit(e.cpu, e.reason);
+      this.guests.drain();
+    }
+  }
+
+  private refreshGuest(v: number): void {
+    const guests = this.guests;
+    if (!guests) return;
+    for (const kind of ['vcpu', 'vmm'] as GuestKind[]) {
+      const key = `${kind}:${v}`;
+      const runnable = guests.runnable(kind, v);
+      const item = this.guestItems.get(key);
+      if (runnable && !item) {
+        const due = this.mode === 'untimed' ? this.agenda.now : this.agenda.now + this.scenario.options.stepNs;
+        this.guestItems.set(key, this.agenda.add({ kind, cpu: v }, due));
+      } else if (!runnable && item) {
+        this.agenda.remove(item);
+        this.guestItems.delete(key);
+      }
     }
   }
 
@@ -728,6 +860,13 @@ export class Simulation {
       const woken = [...this.dirty].sort((a, b) => a - b);
       this.dirty.clear();
       for (const w of woken) if (w !== cpu) this.refresh(w);
+    }
+    if (this.guests) {
+      this.flushHostExits();
+      // The CPU's threads may run or stop now; guests moved by a host exit are rescheduled too.
+      for (const v of this.guests.on.get(cpu) ?? []) this.refreshGuest(v);
+      if (this.guests.takeTouched().length > 0 || this.hostExits.length > 0) this.settleGuests();
+      for (const v of this.guests.takeChanged()) this.refreshGuest(v);
     }
     const pending = this.triggers.get(cpu);
     if (pending && pending.length > 0) {
@@ -937,6 +1076,10 @@ export class Simulation {
       kexec: (cpu) => {
         this.kexecCpu = cpu;
         this.emit({ t: 'kexec', ns: this.agenda.now, cpu });
+      },
+      guestExit: (cpu, reason) => this.hostExits.push({ cpu, reason }),
+      hostInsnDone: (_cpu, result) => {
+        this.hostResult = result;
       },
       now: () => this.agenda.now,
     };

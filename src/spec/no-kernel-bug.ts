@@ -13,6 +13,9 @@ export class NoKernelBug implements Observer {
       this.found.push({ property: this.property, message: `CPU ${r.cpu}: ${r.insn} ${r.fault} in ${r.context} context → ${what}` });
     } else if (r.t === 'console' && r.text.startsWith('kernel BUG at lib/list_debug.c')) {
       this.found.push({ property: this.property, message: `CPU ${r.cpu}: ${r.text} (list_add double add)` });
+    } else if (r.t === 'console' && r.text.startsWith('kernel BUG at arch/x86/kvm/')) {
+      // A BUG() in KVM code a vCPU thread runs (e.g. kvm_mmu_load): the thread dies in its ioctl.
+      this.found.push({ property: this.property, message: `CPU ${r.cpu}: ${r.text} (in a vCPU thread)` });
     }
   }
 

@@ -9,7 +9,12 @@ export const TRACE_VERSION = 1;
 
 export type ChoiceKind = 'next' | 'latency';
 
-export type RunEnd = 'reset' | 'kexec' | 'hang' | 'running';
+/**
+ * reset / kexec: the machine restarted; hang: nothing can move and the host is stuck (a CPU is left
+ * in a handler, halted or waiting); idle: nothing can move but every CPU runs its workload (the host
+ * is fine; e.g. a VM's thread finished or died); running: the step budget was spent.
+ */
+export type RunEnd = 'reset' | 'kexec' | 'hang' | 'idle' | 'running';
 
 export type TraceRecord =
   | {
@@ -78,6 +83,47 @@ export type TraceRecord =
       /** VMCSes on loaded_vmcss_on_cpu whose launch state is not clear (not VMCLEARed since). */
       loadedVmcs: number;
       lapicEnabled: boolean;
+    }
+  /** One step of a guest-side actor: a vCPU thread (KVM code or a guest instruction) or its VMM thread. */
+  | { t: 'gstep'; ns: number; actor: 'vcpu' | 'vmm'; vcpu: number; cpu: number; from: string; to: string }
+  /** An ioctl on a vCPU fd: its call, and its return with the value or errno and, for KVM_RUN, the exit. */
+  | {
+      t: 'ioctl';
+      ns: number;
+      vcpu: number;
+      cpu: number;
+      phase: 'call' | 'return';
+      name: string;
+      number: number;
+      arg?: unknown;
+      ret?: number;
+      errno?: string;
+      exit?: string;
+      exitCode?: number;
+    }
+  /** A kernel WARN splat: execution goes on, the kernel is tainted W. */
+  | { t: 'warning'; ns: number; cpu: number; vcpu: number | null; where: string; message: string }
+  /** A KVM tracepoint-like event of a vCPU ('kvm_entry', 'kvm_nested_vmexit_inject', 'host_exit', 'oops', …). */
+  | { t: 'kvm'; ns: number; vcpu: number; cpu: number; what: string; data: Record<string, unknown> }
+  /** Each vCPU as the run left it, written once per vCPU just before `end`. */
+  | {
+      t: 'vfinal';
+      vcpu: number;
+      vm: number;
+      cpu: number;
+      state: string;
+      vmm: string;
+      vendor: string;
+      guestMode: 'l1' | 'l2';
+      inSmm: boolean;
+      nestedRunPending: boolean;
+      rip: number;
+      exitReason: string | null;
+      exitCode: number | null;
+      thread: 'alive' | 'dead';
+      livelock: { rip: number; repeats: number } | null;
+      /** The vCPU's VMCS regions (VMX; none on AMD) and their launch state on its CPU. */
+      vmcs: { addr: number; launch: 'clear' | 'launched' | 'never loaded' }[];
     }
   | { t: 'end'; ns: number; steps: number; end: RunEnd };
 

@@ -37,6 +37,11 @@ export const RECORD_KINDS = [
   'kexec',
   'final',
   'end',
+  'gstep',
+  'ioctl',
+  'warning',
+  'kvm',
+  'vfinal',
 ] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 const KIND_CODE = new Map<string, number>(RECORD_KINDS.map((k, i) => [k, i]));
@@ -355,6 +360,12 @@ export class TraceModelBuilder {
         return;
       case 'kexec':
         this.marks.push({ at, kind: 'kexec', cpu: r.cpu, text: 'machine_kexec(): jump to the crash kernel' });
+        return;
+      case 'ioctl':
+        this.marks.push({ at, kind: 'kernel', cpu: r.cpu, text: describeRecord(r) });
+        return;
+      case 'warning':
+        this.marks.push({ at, kind: 'warn', cpu: r.cpu, text: `WARN at ${r.where}` });
         return;
       case 'final': {
         this.ensureCpu(r.cpu);
@@ -706,5 +717,17 @@ export function describeRecord(r: TraceRecord): string {
       return `final: ${r.state} (${r.activity}, vmx ${r.vmx})`;
     case 'end':
       return `end: ${r.end} after ${r.steps} steps`;
+    case 'gstep':
+      return `${r.actor} ${r.vcpu}: ${r.from} → ${r.to}`;
+    case 'ioctl':
+      return r.phase === 'call'
+        ? `vCPU ${r.vcpu}: ${r.name}(${r.arg === undefined ? '' : JSON.stringify(r.arg)})`
+        : `vCPU ${r.vcpu}: ${r.name} = ${r.errno ? `-${r.errno}` : r.ret}${r.exit ? ` (${r.exit})` : ''}`;
+    case 'warning':
+      return `⚠ WARN at ${r.where}${r.vcpu === null ? '' : ` (vCPU ${r.vcpu})`}: ${r.message}`;
+    case 'kvm':
+      return `vCPU ${r.vcpu}: ${r.what}${Object.keys(r.data).length ? ` ${JSON.stringify(r.data)}` : ''}`;
+    case 'vfinal':
+      return `vCPU ${r.vcpu} final: ${r.state} (${r.guestMode}${r.inSmm ? ', SMM' : ''}, rip 0x${r.rip.toString(16)}${r.exitReason ? `, ${r.exitReason}` : ''})`;
   }
 }

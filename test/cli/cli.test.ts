@@ -140,7 +140,7 @@ describe('shootdown run: generated scenario files (fast-check)', () => {
         const code = await main(['run', 'gen.json', '--json', '--seed', String(seed)], t.cli);
         expect(code, t.err()).toBe(0);
         const out = JSON.parse(t.out()) as { outcome: { end: string } };
-        expect(['reset', 'kexec', 'hang', 'running']).toContain(out.outcome.end);
+        expect(['reset', 'kexec', 'hang', 'idle', 'running']).toContain(out.outcome.end);
       }),
       { numRuns: 60 },
     );

@@ -28,6 +28,8 @@ function fakeWorld(cpus: number) {
     account: (cpu, d) => log.push(`account ${cpu} ${d.status}${'reason' in d ? `: ${d.reason}` : ''}`),
     platformReset: (cpu) => log.push(`reset ${cpu}`),
     kexec: (cpu) => log.push(`kexec ${cpu}`),
+    guestExit: (cpu, reason) => log.push(`guest exit ${cpu} ${reason}`),
+    hostInsnDone: (cpu, result) => log.push(`host insn ${cpu} ${result}`),
     now: () => 0,
   };
   return { k, io, log };

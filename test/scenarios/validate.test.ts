@@ -146,7 +146,7 @@ describe('one test per kind of error, with its exact path and message', () => {
   it('unknown field, at the top and nested, listing the fields that exist there', () => {
     const raw = minimal({ scirpt: [], options: { reset: { method: 'cf9', force: true } } });
     expect(errorsOf(raw)).toEqual([
-      { path: 'scirpt', message: 'unknown field (expected one of: name, description, machine, initial, kernel, options, script)' },
+      { path: 'scirpt', message: 'unknown field (expected one of: name, description, machine, initial, kernel, options, script, vms)' },
       { path: 'options.reset.force', message: 'unknown field (expected one of: method, initOnly)' },
     ]);
     expect(errorsOf(minimal({ script: [{ cpu: 0, do: 'smi', at: 0, after: 3 }] }))).toEqual([
@@ -330,6 +330,7 @@ describe('normalisation', () => {
         maxSteps: 1_000_000,
       },
       script: [],
+      vcpus: [],
     });
   });
 
@@ -375,7 +376,7 @@ describe('normalisation', () => {
     expect(scenario.options).toMatchObject({ kdump: true, panicTimeout: -1, reset: { method: 'cf9', initOnly: false }, latencyNs: [0, 0] });
     expect(scenario.script).toEqual([
       { index: 0, cpu: 3, action: 'irqs-off', trigger: { kind: 'at', timeNs: 0 }, context: 'task', message: 'shootdown scenario' },
-      { index: 1, cpu: 0, action: 'panic', trigger: { kind: 'enters', cpu: 3, state: 'idle' }, context: 'nmi', message: 'hard LOCKUP' },
+      { index: 1, cpu: 0, action: 'panic', trigger: { kind: 'enters', cpu: 3, state: 'idle', actor: 'cpu' }, context: 'nmi', message: 'hard LOCKUP' },
       { index: 2, cpu: 1, action: 'emergency-restart', trigger: { kind: 'at', timeNs: 500 }, context: 'irq', message: 'shootdown scenario' },
       { index: 3, cpu: 2, action: 'nmi-panic', trigger: { kind: 'at', timeNs: 7 }, context: 'task', message: '' },
     ]);
@@ -434,7 +435,7 @@ describe('hostile input', () => {
       ok: false,
       errors: [
         { path: 'machine.constructor', message: 'unknown field (expected one of: cpus, vendor)' },
-        { path: '__proto__', message: 'unknown field (expected one of: name, description, machine, initial, kernel, options, script)' },
+        { path: '__proto__', message: 'unknown field (expected one of: name, description, machine, initial, kernel, options, script, vms)' },
         { path: 'initial.cpus.__proto__', message: "'__proto__' is not a CPU id (expected a decimal integer)" },
         { path: 'initial.cpus.toString', message: "'toString' is not a CPU id (expected a decimal integer)" },
       ],

@@ -1,0 +1,182 @@
+/**
+ * Actions of the vCPU chart. Context changes go through `assign` updaters built from the pure rules
+ * of src/kvm/; the port's effects (ioctl returns, WARN, oops, tracepoints) are plain actions that
+ * read the context as it is when they run. One exception, as in the physical CPU chart: a host
+ * VMX/SVM instruction is executed inside the updater that records its result, because the result
+ * (ok, #UD, VMfail) decides where the thread goes next and the chart may not send itself an event.
+ */
+import { assign } from 'xstate';
+import type { HostInsn, VcpuContext } from '../../src/kvm/types.js';
+import type { VcpuEvent, VcpuWorld } from './types.js';
+import { ioctlOk, type KvmExitName } from '../../src/kvm/uapi.js';
+import { vcpuFd, vcpuIoctl } from '../../src/kvm/ioctl.js';
+import {
+  completeUserspaceIo,
+  countEmulation,
+  currentInsn,
+  executeInsn,
+  vcpuLoadInsn,
+  vmEntered,
+  vmEntryInsn,
+} from '../../src/kvm/guest.js';
+import {
+  emulatorTripleFault,
+  enterSmm,
+  leaveNested,
+  leaveSmm,
+  loadSmram,
+  nestedEntry,
+  nestedExitName,
+  nestedExitWarns,
+  nestedVmexit,
+  saveSmram,
+  vendorEnterSmm,
+  vmexitFunction,
+  type NestedExitReason,
+  type Step,
+} from '../../src/kvm/nested.js';
+
+type Args = { context: VcpuContext; event: VcpuEvent };
+export type WorldOf = () => VcpuWorld;
+
+function upd<P = undefined>(fn: (args: Args, params: P) => Partial<VcpuContext>) {
+  return assign<VcpuContext, VcpuEvent, P, VcpuEvent, never>(fn as never);
+}
+
+/** Apply a rule's step: run its host instruction (if any) on this thread's CPU and record the result. */
+function run(world: WorldOf, c: VcpuContext, step: Step): Partial<VcpuContext> {
+  if (!step.host) return step.set;
+  return { ...step.set, host: hostRecord(world, c, step.host) };
+}
+
+function hostRecord(world: WorldOf, c: VcpuContext, insn: HostInsn): VcpuContext['host'] {
+  const w = world();
+  const result = w.io.hostInsn(c.id, insn);
+  return { insn: insn.insn, result, rebooting: w.k.state.kvm_rebooting };
+}
+
+function where(c: VcpuContext): Record<string, number | string | boolean | null> {
+  return { rip: c.rip, guestMode: c.guestMode, inSmm: c.inSmm, nestedRunPending: c.nestedRunPending };
+}
+
+export function makeVcpuActions(world: WorldOf) {
+  return {
+    // ---- ioctls -----------------------------------------------------------------------------------
+    'apply ioctl': upd(({ context, event }) => (event.type === 'ioctl' ? vcpuIoctl(context, event.name, event.arg).set : {})),
+    'return ioctl': ({ context, event }: Args) => {
+      if (event.type !== 'ioctl') return;
+      const value = event.name === 'KVM_CREATE_VCPU' ? vcpuFd(context.vcpuId) : 0;
+      world().io.ioctlReturn(context.id, event.name, ioctlOk(value), null);
+    },
+    'return ioctl error': ({ context, event }: Args) => {
+      if (event.type !== 'ioctl') return;
+      world().io.ioctlReturn(context.id, event.name, vcpuIoctl(context, event.name, event.arg).ret, null);
+    },
+    // ---- KVM_RUN entry and exit -------------------------------------------------------------------
+    vcpu_load: upd(({ context }) => {
+      const insn = vcpuLoadInsn(context);
+      return { exitReason: null, ...(insn ? { host: hostRecord(world, context, insn) } : { host: null }) };
+    }),
+    complete_userspace_io: upd(({ context }) => completeUserspaceIo(context)),
+    'exit to userspace': upd(({ context }, p: { reason: KvmExitName }) => {
+      const set: Partial<VcpuContext> = { exitReason: p.reason, guestExit: null, immediateExit: false };
+      if (p.reason === 'SHUTDOWN') {
+        // vcpu->mmio_needed = 0; the request is consumed.
+        return { ...set, completion: null, requests: { ...context.requests, tripleFault: false }, rsmTripleFault: false };
+      }
+      if (p.reason === 'MMIO') return { ...set, completion: 'mmio' };
+      if (p.reason === 'IO') return { ...set, completion: 'io' };
+      // kvm_emulate_halt(): kvm_skip_emulated_instruction() before the exit.
+      if (p.reason === 'HLT') return { ...set, rip: context.rip + 1 };
+      return set;
+    }),
+    'return from KVM_RUN': ({ context }: Args) => {
+      const w = world();
+      w.io.kvmEvent(context.id, 'kvm_userspace_exit', { reason: context.exitReason, ...where(context) });
+      w.io.ioctlReturn(context.id, 'KVM_RUN', ioctlOk(0), context.exitReason);
+    },
+    trace: ({ context }: Args, p: { what: string }) => world().io.kvmEvent(context.id, p.what, where(context)),
+    // ---- requests and events ----------------------------------------------------------------------
+    process_smi: upd(({ context }) => ({ requests: { ...context.requests, smi: false }, smiPending: true })),
+    'request immediate exit': upd(() => ({ immediateExit: true })),
+    'inject IRQ': upd(({ context }) => ({
+      pendingIrq: null,
+      injected: [...context.injected, { vector: context.pendingIrq ?? -1, into: context.guestMode }],
+    })),
+    'trace IRQ injection': ({ context }: Args) =>
+      world().io.kvmEvent(context.id, 'kvm_inj_virq', { vector: context.pendingIrq, ...where(context) }),
+    // ---- nested VM exit / entry -------------------------------------------------------------------
+    'WARN if nested_run_pending': ({ context }: Args, p: { reason: NestedExitReason }) => {
+      if (!nestedExitWarns(context, p.reason)) return;
+      const fn = vmexitFunction(context);
+      const file = context.vendor === 'intel' ? 'arch/x86/kvm/vmx/nested.c' : 'arch/x86/kvm/svm/nested.c';
+      world().io.warn(context.id, fn, `WARNING: CPU: ${context.pcpu} PID: 0 at ${file} ${fn}`);
+    },
+    'trace nested vmexit': ({ context }: Args, p: { reason: NestedExitReason }) => {
+      const name = nestedExitName(context, p.reason);
+      if (!name) return;
+      world().io.kvmEvent(context.id, 'kvm_nested_vmexit_inject', { reason: name.name, code: name.code, ...where(context) });
+    },
+    'nested VM exit': upd(({ context }, p: { reason: NestedExitReason }) => {
+      const set = run(world, context, nestedVmexit(context, p.reason));
+      // nested_vmx_triple_fault / nested_svm_triple_fault: kvm_clear_request(KVM_REQ_TRIPLE_FAULT) first.
+      if (p.reason === 'TRIPLE_FAULT') return { ...set, requests: { ...context.requests, tripleFault: false }, rsmTripleFault: false, guestExit: null };
+      return { ...set, guestExit: null };
+    }),
+    'nested VM entry': upd(({ context }) => ({ ...run(world, context, nestedEntry(context)), guestExit: null })),
+    // ---- SMM ------------------------------------------------------------------------------------
+    'enter_smm: save state': upd(({ context }) => saveSmram(context)),
+    'vendor enter_smm': upd(({ context }) => run(world, context, vendorEnterSmm(context))),
+    'enter SMM': upd(() => enterSmm()),
+    'leave SMM': upd(({ context }) => ({ ...run(world, context, leaveSmm(context)), guestExit: null })),
+    rsm_load_state: upd(({ context }) => loadSmram(context)),
+    kvm_leave_nested: upd(({ context }) => run(world, context, leaveNested(context))),
+    'emulator triple fault': upd(({ context }) => emulatorTripleFault(context)),
+    // ---- MMU, VM entry, guest ---------------------------------------------------------------------
+    kvm_mmu_load: upd(() => ({ mmuLoaded: true })),
+    'VM entry': upd(({ context }) => ({ host: hostRecord(world, context, vmEntryInsn(context)) })),
+    'VM entry succeeded': upd(({ context }) => vmEntered(context)),
+    'execute guest insn': upd(({ context }) => executeInsn(context)),
+    vmexit: ({ context }: Args) => {
+      world().io.hostInsn(context.id, { insn: 'vmexit', why: currentInsn(context).op });
+    },
+    'record guest exit': upd(({ context }) => ({ guestExit: { kind: 'insn', op: currentInsn(context).op } })),
+    'record host exit': upd(({ event }) => (event.type === 'host.exit' ? { guestExit: { kind: 'host', reason: event.reason } } : {})),
+    'handle host exit': upd(() => ({ guestExit: null, immediateExit: false })),
+    emulate: upd(({ context }) => countEmulation(context)),
+    'inject #UD': upd(() => ({ guestStuck: true, guestExit: null })),
+    // ---- the thread dies --------------------------------------------------------------------------
+    oops: ({ context }: Args, p: { bug: 'mmu' | 'spurious' }) => {
+      const w = world();
+      const n = w.k.nextDieCount(context.pcpu);
+      const lines =
+        p.bug === 'mmu'
+          ? [
+              // mmu_alloc_direct_roots(): shadow_root_level is neither >= PT64_ROOT_4LEVEL nor PT32E_ROOT_LEVEL.
+              'kernel BUG at arch/x86/kvm/mmu/mmu.c:3722!',
+              `invalid opcode: 0000 [#${n}] PREEMPT SMP KASAN`,
+              `CPU: ${context.pcpu} PID: 0 Comm: vmm`,
+              'RIP: 0010:kvm_mmu_load',
+              'Call Trace:',
+              ' kvm_mmu_reload',
+              ' vcpu_enter_guest',
+              ' kvm_arch_vcpu_ioctl_run',
+              ' kvm_vcpu_ioctl',
+            ]
+          : [
+              // vmenter.S fixup: a fault on VMLAUNCH/VMRESUME/VMRUN (or a VMX instruction) with kvm_rebooting == 0.
+              'kernel BUG at arch/x86/kvm/x86.c! (kvm_spurious_fault)',
+              `invalid opcode: 0000 [#${n}] SMP`,
+              `CPU: ${context.pcpu} PID: 0 Comm: vmm`,
+              'RIP: 0010:kvm_spurious_fault',
+              'Call Trace:',
+              context.vendor === 'intel' ? ' vmx_vcpu_run' : ' svm_vcpu_run',
+              ' vcpu_enter_guest',
+              ' kvm_arch_vcpu_ioctl_run',
+              ' kvm_vcpu_ioctl',
+            ];
+      w.io.oops(context.id, lines);
+    },
+    'thread dies': upd(() => ({ thread: 'dead' as const })),
+  };
+}

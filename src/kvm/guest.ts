@@ -1,0 +1,84 @@
+/**
+ * The guest side and the run loop's bookkeeping (SEMANTICS §4 F4.1, F4.5): which instruction the
+ * guest executes next, what a VM entry executes on the host, completion of userspace I/O, and the
+ * livelock counter.
+ */
+import type { GuestInsn, HostInsn, VcpuContext } from './types.js';
+import { L1_BASE, L2_BASE, SMM_ENTRY } from './types.js';
+
+/** The code and base RIP of the current mode: SMM handler, L1 or L2. */
+function codeOf(c: VcpuContext): { code: GuestInsn[]; base: number } {
+  if (c.inSmm) return { code: c.program.smm, base: SMM_ENTRY };
+  return c.guestMode === 'l2' ? { code: c.program.l2, base: L2_BASE } : { code: c.program.l1, base: L1_BASE };
+}
+
+/** The instruction at RIP; falling off the end (or an unhandled #UD) spins. */
+export function currentInsn(c: VcpuContext): GuestInsn {
+  if (c.guestStuck) return { op: 'spin' };
+  const { code, base } = codeOf(c);
+  return code[c.rip - base] ?? { op: 'spin' };
+}
+
+/** nop and jmp execute in hardware: the architectural RIP moves, and with it the VMCB's. */
+export function executeInsn(c: VcpuContext): Partial<VcpuContext> {
+  const insn = currentInsn(c);
+  const rip = insn.op === 'jmp' ? insn.to : c.rip + 1;
+  return { rip, vmcbRip: rip };
+}
+
+/** The instructions that leave guest mode (a VM exit to KVM). */
+export function exits(insn: GuestInsn): boolean {
+  return insn.op !== 'nop' && insn.op !== 'jmp' && insn.op !== 'spin';
+}
+
+/** The hardware VM entry: VMLAUNCH/VMRESUME by the VMCS launch state (Intel), VMRUN on vmcb01/vmcb02 (AMD). */
+export function vmEntryInsn(c: VcpuContext): HostInsn {
+  const level = c.guestMode;
+  if (c.vendor === 'amd') return { insn: 'VMRUN', vmcb: level === 'l2' ? c.vmcs.l2 : c.vmcs.l1 };
+  return c.launched[level] ? { insn: 'VMRESUME' } : { insn: 'VMLAUNCH' };
+}
+
+/**
+ * After a successful entry: the VMCS is launched; nested_run_pending is cleared (vmx_vcpu_run
+ * unconditionally, svm_vcpu_run when in guest mode); svm_vcpu_run wrote the cached RIP into the
+ * VMCB save area before VMRUN.
+ */
+export function vmEntered(c: VcpuContext): Partial<VcpuContext> {
+  const clears = c.vendor === 'intel' || c.guestMode === 'l2';
+  return {
+    launched: { ...c.launched, [c.guestMode]: true },
+    nestedRunPending: clears ? false : c.nestedRunPending,
+    vmcbRip: c.rip,
+    ranOnce: true,
+    immediateExit: false,
+  };
+}
+
+/** vcpu_load → vmx_vcpu_load → vmx_vcpu_load_vmcs: VMPTRLD of the current VMCS (loaded_vmcs). */
+export function vcpuLoadInsn(c: VcpuContext): HostInsn | null {
+  if (c.vendor !== 'intel') return null;
+  return { insn: 'VMPTRLD', vmcs: c.guestMode === 'l2' ? c.vmcs.l2 : c.vmcs.l1 };
+}
+
+/** complete_emulated_mmio / complete_fast_pio_out: the instruction retires in the register cache only. */
+export function completeUserspaceIo(c: VcpuContext): Partial<VcpuContext> {
+  if (!c.completion) return {};
+  return { rip: c.rip + 1, completion: null };
+}
+
+/**
+ * One more emulation at the current RIP. Consecutive emulations at the same L2 RIP are counted;
+ * from the third on the vCPU is reported as livelocked (the F4.5 loop).
+ */
+export function countEmulation(c: VcpuContext): Partial<VcpuContext> {
+  if (c.guestMode !== 'l2' || c.inSmm) return { emulation: null };
+  const repeats = c.emulation && c.emulation.rip === c.rip ? c.emulation.repeats + 1 : 1;
+  const emulation = { rip: c.rip, repeats };
+  return repeats >= 3 ? { emulation, livelock: { ...emulation } } : { emulation };
+}
+
+/** Whether a pending interrupt can be injected now, and into which level. */
+export function irqInjectable(c: VcpuContext): boolean {
+  if (c.pendingIrq === null || c.inSmm || c.nestedRunPending) return false;
+  return c.guestMode === 'l1' || !c.program.l1InterceptsIrq;
+}

@@ -1,0 +1,172 @@
+/**
+ * Nested virtualization and SMM rules (SEMANTICS §4 F4.3–F4.5): pure functions from the vCPU
+ * context to its next context and, where KVM switches VMCS, the host instruction it executes.
+ */
+import type { HostInsn, VcpuContext } from './types.js';
+import { SMM_ENTRY } from './types.js';
+import { kvmValidEfer } from './ioctl.js';
+
+export interface Step {
+  set: Partial<VcpuContext>;
+  host?: HostInsn;
+}
+
+export type NestedExitReason = 'TRIPLE_FAULT' | 'EXTERNAL_INTERRUPT' | 'SMM';
+
+/** The exit reason as trace_kvm_nested_vmexit_inject prints it; null for VMX's untraced exit reason -1. */
+export function nestedExitName(c: VcpuContext, reason: NestedExitReason): { name: string; code: number } | null {
+  if (c.vendor === 'intel') {
+    if (reason === 'SMM') return null; // vmx_enter_smm: nested_vmx_vmexit(vcpu, -1, 0, 0), not traced
+    return reason === 'TRIPLE_FAULT' ? { name: 'TRIPLE_FAULT', code: 2 } : { name: 'EXTERNAL_INTERRUPT', code: 1 };
+  }
+  if (reason === 'SMM') return { name: 'SW', code: 0xf000_0000 }; // svm_enter_smm: nested_svm_simple_vmexit(SVM_EXIT_SW)
+  return reason === 'TRIPLE_FAULT' ? { name: 'SHUTDOWN', code: 0x7f } : { name: 'INTR', code: 0x60 };
+}
+
+export function vmexitFunction(c: VcpuContext): string {
+  return c.vendor === 'intel' ? 'nested_vmx_vmexit' : 'nested_svm_vmexit';
+}
+
+/**
+ * nested_run_pending as the vmexit function sees it. The rejected 2024 proposal clears it in the
+ * vendor triple_fault handler when the triple fault came from RSM (its NeedVMEnter flag).
+ */
+function runPendingAtExit(c: VcpuContext, reason: NestedExitReason): boolean {
+  if (reason === 'TRIPLE_FAULT' && c.rsmTripleFault && c.features['rsm-clears-nested-run-pending']) return false;
+  return c.nestedRunPending;
+}
+
+/** nested_vmx_vmexit / nested_svm_vmexit: WARN_ON_ONCE(nested_run_pending) — "trying to cancel vmlaunch/vmresume is a bug". */
+export function nestedExitWarns(c: VcpuContext, reason: NestedExitReason): boolean {
+  return runPendingAtExit(c, reason) && !c.warned.includes(vmexitFunction(c));
+}
+
+/**
+ * The nested VM exit KVM synthesizes from L2 to L1. L2's RIP goes to vmcs12/vmcb12: nVMX takes it
+ * from the register cache (sync_vmcs02_to_vmcs12 → kvm_rip_read); nSVM before b6162e82aef1 copied
+ * the vmcb02 save area, which is stale after an emulation that completed in the cache only. L1
+ * resumes after its vmlaunch/vmresume/vmrun on vmcs01/vmcb01 (vmx_switch_vmcs → VMPTRLD).
+ * nested_run_pending is left as it is (the WARN is the only reaction).
+ */
+export function nestedVmexit(c: VcpuContext, reason: NestedExitReason): Step {
+  const fromCache = c.vendor === 'intel' || c.features['nsvm-vmexit-reads-register-cache'] || reason === 'SMM';
+  const warned = nestedExitWarns(c, reason) ? [...c.warned, vmexitFunction(c)] : c.warned;
+  const name = nestedExitName(c, reason);
+  const set: Partial<VcpuContext> = {
+    guestMode: 'l1',
+    vmcs12Rip: fromCache ? c.rip : c.vmcbRip,
+    rip: c.l1Rip,
+    vmcbRip: c.l1Rip,
+    nestedRunPending: runPendingAtExit(c, reason),
+    warned,
+    lastNestedExit: name ? name.name : c.lastNestedExit,
+  };
+  return c.vendor === 'intel' ? { set, host: { insn: 'VMPTRLD', vmcs: c.vmcs.l1 } } : { set };
+}
+
+/** L1's vmlaunch/vmresume (Intel, after VMXON) or vmrun (AMD) can be emulated as a nested VM entry. */
+export function nestedEntryAllowed(c: VcpuContext, op: string): boolean {
+  if (c.guestMode !== 'l1' || c.inSmm) return false;
+  if (c.vendor === 'intel') return (op === 'vmlaunch' || op === 'vmresume') && c.nestedVmxon;
+  return op === 'vmrun';
+}
+
+/**
+ * nested_vmx_run → nested_vmx_enter_non_root_mode (vmx_switch_vmcs(vmcs02): VMPTRLD) /
+ * nested_svm_vmrun → enter_svm_guest_mode (vmcb02 prepared from vmcb12): nested_run_pending = 1,
+ * RIP := vmcs12/vmcb12 guest RIP. L1 will continue after the instruction.
+ */
+export function nestedEntry(c: VcpuContext): Step {
+  const set: Partial<VcpuContext> = {
+    guestMode: 'l2',
+    nestedRunPending: true,
+    l1Rip: c.rip + 1,
+    rip: c.vmcs12Rip,
+    vmcbRip: c.vmcs12Rip,
+  };
+  return c.vendor === 'intel' ? { set, host: { insn: 'VMPTRLD', vmcs: c.vmcs.l2 } } : { set };
+}
+
+/** nested_ops->triple_fault synthesizes an exit: always on nVMX; on nSVM only if vmcb12 intercepts SHUTDOWN. */
+export function tripleFaultReflected(c: VcpuContext): boolean {
+  return c.vendor === 'intel' || c.program.l1InterceptsShutdown;
+}
+
+/** enter_smm(): the state-save area gets the current (possibly L2) state before the vendor hook. */
+export function saveSmram(c: VcpuContext): Partial<VcpuContext> {
+  return { smiPending: false, smram: { rip: c.rip, efer: c.efer, guestMode: c.guestMode === 'l2' } };
+}
+
+/**
+ * vmx_enter_smm / svm_enter_smm: from L2, force the synthetic nested exit (VMX reason -1, SVM
+ * SVM_EXIT_SW after copying RAX/RSP/RIP into the VMCB), remember guest mode; save nested.vmxon into
+ * smm.vmxon and clear it.
+ */
+export function vendorEnterSmm(c: VcpuContext): Step {
+  const fromL2 = c.guestMode === 'l2';
+  const exit = fromL2 ? nestedVmexit({ ...c, vmcbRip: c.rip }, 'SMM') : { set: {} };
+  return {
+    set: { ...exit.set, smm: { guestMode: fromL2, vmxon: c.nestedVmxon }, nestedVmxon: false },
+    ...(exit.host ? { host: exit.host } : {}),
+  };
+}
+
+/** SMM is emulated in L1's context: RIP = 0x8000 at SMBASE. */
+export function enterSmm(): Partial<VcpuContext> {
+  return { inSmm: true, rip: SMM_ENTRY, vmcbRip: SMM_ENTRY };
+}
+
+/**
+ * emulator_leave_smm → vendor leave_smm: leave SMM; if the SMI came from L2, restore vmxon and
+ * re-enter L2 (nested_vmx_enter_non_root_mode / enter_svm_guest_mode), setting nested_run_pending=1
+ * (759cbd59674a) BEFORE rsm_load_state_64 loads the SMRAM state.
+ */
+export function leaveSmm(c: VcpuContext): Step {
+  const base: Partial<VcpuContext> = { inSmm: false, nestedVmxon: c.smm.vmxon, smm: { guestMode: false, vmxon: false } };
+  if (!c.smm.guestMode) return { set: base };
+  const set: Partial<VcpuContext> = {
+    ...base,
+    guestMode: 'l2',
+    nestedRunPending: c.features['rsm-sets-nested-run-pending'],
+    rip: c.vmcs12Rip,
+    vmcbRip: c.vmcs12Rip,
+  };
+  return c.vendor === 'intel' ? { set, host: { insn: 'VMPTRLD', vmcs: c.vmcs.l2 } } : { set };
+}
+
+/** rsm_load_state_64: kvm_set_msr(MSR_EFER, efer & ~LMA) fails for a bit kvm_valid_efer rejects. */
+export function smramLoads(c: VcpuContext): boolean {
+  return c.smram !== null && kvmValidEfer(c.vendor, c.smram.efer & ~(1 << 10));
+}
+
+export function loadSmram(c: VcpuContext): Partial<VcpuContext> {
+  if (!c.smram) return {};
+  return { efer: c.smram.efer, rip: c.smram.rip, smram: null };
+}
+
+/** "KVM: x86: Forcibly leave nested if RSM to L2 hits shutdown": the failed RSM left guest mode already. */
+export function leavesNestedOnRsmFailure(c: VcpuContext): boolean {
+  return c.features['rsm-shutdown-leaves-nested'] && c.guestMode === 'l2';
+}
+
+/**
+ * kvm_leave_nested → vmx_leave_nested (nested_run_pending = 0; nested_vmx_vmexit(-1); free_nested)
+ * / svm_leave_nested (nested_run_pending = 0; leave_guest_mode; switch to vmcb01). No WARN, no
+ * exit visible to L1.
+ */
+export function leaveNested(c: VcpuContext): Step {
+  const set: Partial<VcpuContext> = {
+    guestMode: 'l1',
+    nestedRunPending: false,
+    nestedVmxon: false,
+    vmcs12Rip: c.rip,
+    rip: c.l1Rip,
+    vmcbRip: c.l1Rip,
+  };
+  return c.vendor === 'intel' ? { set, host: { insn: 'VMPTRLD', vmcs: c.vmcs.l1 } } : { set };
+}
+
+/** em_rsm: a failed leave_smm raises the emulator's triple fault: KVM_REQ_TRIPLE_FAULT. */
+export function emulatorTripleFault(c: VcpuContext): Partial<VcpuContext> {
+  return { requests: { ...c.requests, tripleFault: true }, rsmTripleFault: true, smram: null };
+}

@@ -1,0 +1,177 @@
+/**
+ * A set of actors of one chart (the vCPUs of a run, or the VMM threads), behind one interface for
+ * both engines: real XState actors, or the compiled chart runner over the same machine definition.
+ * The physical CPUs have their own driver (cpu-drivers.ts) because of their per-region leaves; the
+ * guest-side charts are driven whole, one step event at a time.
+ */
+import { createActor, type AnyActorRef, type AnyStateMachine, type InspectionEvent } from 'xstate';
+import { ChartRunner, type ChartEvent, type ChartState } from './chart-runner.js';
+import { activePaths } from './state-table.js';
+import type { EngineName } from './cpu-drivers.js';
+
+/** One actor's state, compact: its active leaves and its context. */
+export interface ChartCapture<C> {
+  leaves: number[];
+  context: C;
+  status: 'active' | 'done';
+}
+
+export interface ChartDriver<C, E extends ChartEvent> {
+  readonly engine: EngineName;
+  readonly size: number;
+  send(i: number, event: E): void;
+  context(i: number): C;
+  active(i: number): boolean;
+  can(i: number, event: E): boolean;
+  /** The active leaf paths, dot-separated, document order. */
+  activePaths(i: number): string[];
+  /** The first active leaf (the chart's program point). */
+  leaf(i: number): string;
+  capture?(): ChartCapture<C>[];
+  restoreCapture?(captures: readonly ChartCapture<C>[]): number[];
+  save(): unknown;
+}
+
+class ActorSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
+  readonly engine = 'actors';
+  private readonly refs: AnyActorRef[];
+
+  constructor(machine: AnyStateMachine, inputs: readonly unknown[] | null, saved: unknown[] | undefined, inspect?: (e: InspectionEvent) => void) {
+    const observe = inspect ? { inspect } : {};
+    this.refs = saved
+      ? saved.map((snapshot) => createActor(machine, { snapshot: snapshot as never, ...observe }))
+      : (inputs ?? []).map((input) => createActor(machine, { input, ...observe }));
+    for (const r of this.refs) r.start();
+  }
+
+  get size(): number {
+    return this.refs.length;
+  }
+
+  private snap(i: number) {
+    return (this.refs[i] as AnyActorRef).getSnapshot();
+  }
+
+  send(i: number, event: E): void {
+    if (this.snap(i).status === 'active') (this.refs[i] as AnyActorRef).send(event);
+  }
+  context(i: number): C {
+    return this.snap(i).context as C;
+  }
+  active(i: number): boolean {
+    return this.snap(i).status === 'active';
+  }
+  can(i: number, event: E): boolean {
+    const s = this.snap(i);
+    return s.status === 'active' && s.can(event);
+  }
+  activePaths(i: number): string[] {
+    return activePaths(this.snap(i).value as never);
+  }
+  leaf(i: number): string {
+    return this.activePaths(i)[0] ?? '';
+  }
+  save(): unknown {
+    return this.refs.map((r) => r.getPersistedSnapshot());
+  }
+}
+
+interface SavedChart<C> {
+  active: number[];
+  context: C;
+  status: 'active' | 'done';
+}
+
+class CompiledSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
+  readonly engine = 'compiled';
+  private readonly runner: ChartRunner<C, E>;
+  private readonly states: ChartState<C>[];
+  /** Which capture each actor's state is exactly (null once an event moved it). */
+  private readonly sameAs: (ChartCapture<C> | null)[] = [];
+
+  constructor(machine: AnyStateMachine, inputs: readonly unknown[] | null, saved: SavedChart<C>[] | undefined) {
+    this.runner = new ChartRunner<C, E>(machine);
+    this.states = saved
+      ? saved.map((s) => {
+          const active = new Uint8Array(this.runner.size);
+          for (const i of s.active) active[i] = 1;
+          return { active, context: s.context, status: s.status, leaves: null };
+        })
+      : (inputs ?? []).map((input) => this.runner.initial(input));
+  }
+
+  get size(): number {
+    return this.states.length;
+  }
+
+  private state(i: number): ChartState<C> {
+    return this.states[i] as ChartState<C>;
+  }
+
+  send(i: number, event: E): void {
+    this.sameAs[i] = null;
+    this.runner.send(this.state(i), event);
+  }
+  context(i: number): C {
+    return this.state(i).context;
+  }
+  active(i: number): boolean {
+    return this.state(i).status === 'active';
+  }
+  can(i: number, event: E): boolean {
+    return this.runner.can(this.state(i), event);
+  }
+  activePaths(i: number): string[] {
+    return this.runner.leaves(this.state(i)).map((n) => this.runner.path(n.order));
+  }
+  leaf(i: number): string {
+    return this.activePaths(i)[0] ?? '';
+  }
+
+  capture(): ChartCapture<C>[] {
+    return this.states.map((s, i) => {
+      const same = this.sameAs[i];
+      if (same) return same;
+      if (!s.leaves) this.runner.leaves(s);
+      const c: ChartCapture<C> = { leaves: [...(s.leaves as number[])], context: { ...s.context }, status: s.status };
+      this.sameAs[i] = c;
+      return c;
+    });
+  }
+
+  restoreCapture(captures: readonly ChartCapture<C>[]): number[] {
+    const changed: number[] = [];
+    captures.forEach((c, i) => {
+      if (this.sameAs[i] === c) return;
+      const s = this.state(i);
+      this.runner.loadLeaves(s, c.leaves);
+      s.context = { ...c.context };
+      s.status = c.status;
+      this.sameAs[i] = c;
+      changed.push(i);
+    });
+    return changed;
+  }
+
+  save(): unknown {
+    return this.states.map((s): SavedChart<C> => {
+      const active: number[] = [];
+      s.active.forEach((v, i) => {
+        if (v === 1) active.push(i);
+      });
+      return { active, context: structuredClone(s.context), status: s.status };
+    });
+  }
+}
+
+export function makeChartDriver<C, E extends ChartEvent>(
+  engine: EngineName,
+  machine: AnyStateMachine,
+  inputs: readonly unknown[] | null,
+  saved?: unknown,
+  inspect?: (event: InspectionEvent) => void,
+): ChartDriver<C, E> {
+  return engine === 'actors'
+    ? new ActorSet<C, E>(machine, inputs, saved as unknown[] | undefined, inspect)
+    : new CompiledSet<C, E>(machine, inputs, saved as SavedChart<C>[] | undefined);
+}

@@ -1,0 +1,78 @@
+/** The KVM uapi numbers and the ioctl rules outside KVM_RUN (src/kvm/uapi.ts, src/kvm/ioctl.ts). */
+import { describe, expect, it } from 'vitest';
+import { KVM_EXIT, KVM_IOCTLS } from '../../src/kvm/uapi.js';
+import { initialVcpuContext, kvmValidEfer, validSregsEfer, vcpuIoctl } from '../../src/kvm/ioctl.js';
+import { vcpuInput } from './helpers.js';
+
+describe('KVM uapi', () => {
+  it('ioctl numbers match include/uapi/linux/kvm.h on x86-64', () => {
+    expect(KVM_IOCTLS).toEqual({
+      KVM_CREATE_VCPU: 0xae41,
+      KVM_RUN: 0xae80,
+      KVM_SET_SREGS: 0x4138ae84,
+      KVM_INTERRUPT: 0x4004ae86,
+      KVM_SET_CPUID2: 0x4008ae90,
+      KVM_SET_VCPU_EVENTS: 0x4040aea0,
+      KVM_SMI: 0xaeb7,
+    });
+  });
+  it('exit reasons', () => {
+    expect(KVM_EXIT).toMatchObject({ SHUTDOWN: 8, MMIO: 6, FAIL_ENTRY: 9, INTERNAL_ERROR: 17, HLT: 5, IO: 2, INTR: 10, SYSTEM_EVENT: 24 });
+  });
+});
+
+describe('EFER rules', () => {
+  it.each([
+    ['intel', 0x0d01, true],
+    ['intel', 0x2501, false], // LMSLE reserved
+    ['amd', 0x1d01, true],
+    ['amd', 0x2501, false],
+    ['intel', 0x1d01, false], // SVME on Intel
+  ] as const)('kvm_valid_efer(%s, %s) = %s', (vendor, efer, ok) => expect(kvmValidEfer(vendor, efer)).toBe(ok));
+  it.each([
+    [0x2501, true],
+    [0x0501, true],
+    [0x0101, false], // LME without LMA
+    [0x0401, false], // LMA without LME
+    [0x0001, true],
+  ])('kvm_is_valid_sregs efer %s = %s', (efer, ok) => expect(validSregsEfer(efer)).toBe(ok));
+});
+
+describe('vCPU ioctls in the wrong state', () => {
+  const absent = initialVcpuContext(vcpuInput('intel', 'mainline', [], [], {}));
+  const created = { ...absent, ...vcpuIoctl(absent, 'KVM_CREATE_VCPU', { id: 0 }).set };
+  it.each([
+    ['KVM_RUN', {}, 'EBADF'],
+    ['KVM_SET_CPUID2', { maxphyaddr: 40 }, 'EBADF'],
+    ['KVM_SMI', {}, 'EBADF'],
+    ['KVM_SET_SREGS', { efer: 0x501 }, 'EBADF'],
+    ['KVM_SET_VCPU_EVENTS', { tripleFault: true }, 'EBADF'],
+    ['KVM_INTERRUPT', { vector: 32 }, 'EBADF'],
+    ['KVM_CREATE_VCPU', { id: 5000 }, 'EINVAL'],
+  ] as const)('before KVM_CREATE_VCPU: %s → -%s', (name, arg, errno) => {
+    const r = vcpuIoctl(absent, name, arg);
+    expect(r.ret).toMatchObject({ ok: false, errno });
+    expect(r.set).toEqual({});
+  });
+  it.each([
+    ['KVM_CREATE_VCPU', { id: 0 }, 'EEXIST', 'mainline'],
+    ['KVM_SET_SREGS', { efer: 0x101 }, 'EINVAL', 'mainline'],
+    ['KVM_INTERRUPT', { vector: 256 }, 'EINVAL', 'mainline'],
+    ['KVM_SET_VCPU_EVENTS', { tripleFault: true }, 'EINVAL', 'v5.10'],
+  ] as const)('after creation: %s %j → -%s (%s)', (name, arg, errno, preset) => {
+    const c = { ...created, features: vcpuInput('intel', preset, [], [], {}).features };
+    const r = vcpuIoctl(c, name, arg);
+    expect(r.ret).toMatchObject({ ok: false, errno });
+    expect(r.set).toEqual({});
+  });
+  it('KVM_SET_CPUID2 with a different CPUID after KVM_RUN → -EINVAL (v5.16+), same CPUID accepted', () => {
+    const ran = { ...created, ...vcpuIoctl(created, 'KVM_SET_CPUID2', { maxphyaddr: 40 }).set, ranOnce: true };
+    expect(vcpuIoctl(ran, 'KVM_SET_CPUID2', { maxphyaddr: 52 }).ret).toMatchObject({ ok: false, errno: 'EINVAL', value: -22 });
+    expect(vcpuIoctl(ran, 'KVM_SET_CPUID2', { maxphyaddr: 40 }).ret).toMatchObject({ ok: true });
+  });
+  it('KVM_CREATE_VCPU computes maxphyaddr 36 from the empty CPUID; tdp_level only with the fix', () => {
+    expect(vcpuIoctl(absent, 'KVM_CREATE_VCPU', { id: 0 }).set).toMatchObject({ maxphyaddr: 36, tdpLevel: 4 });
+    const old = { ...absent, features: vcpuInput('intel', 'mainline', [], ['tdp-level-at-vcpu-create'], {}).features };
+    expect(vcpuIoctl(old, 'KVM_CREATE_VCPU', { id: 0 }).set).toMatchObject({ maxphyaddr: 36, tdpLevel: 0 });
+  });
+});

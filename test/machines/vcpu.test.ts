@@ -1,0 +1,286 @@
+/**
+ * The vCPU chart alone, driven like the VMM thread would drive it (SEMANTICS §4, §6 T8–T10). The
+ * world is a recording fake whose host instructions succeed unless a test says otherwise.
+ */
+import { describe, expect, it } from 'vitest';
+import { vcpuImplementations, vcpuMachine } from '../../machines/vcpu.machine.js';
+import { vcpuGuards } from '../../machines/vcpu/guards.js';
+import { makeVcpuActions } from '../../machines/vcpu/actions.js';
+import { ChartRunner } from '../../src/sim/chart-runner.js';
+import type { VcpuContext } from '../../src/kvm/types.js';
+import type { VcpuEvent } from '../../machines/vcpu/types.js';
+import { fakeWorld, startVcpu, vcpuInput } from '../kvm/helpers.js';
+
+const NONE: string[] = [];
+
+describe('vCPU chart: lifecycle', () => {
+  it('sched.vcpu is refused while absent, in userspace and when dead; ioctls before creation → -EBADF', () => {
+    const v = startVcpu(vcpuInput('intel', 'mainline', [], [], { l1: [{ op: 'io' }] }));
+    expect(v.snap().can({ type: 'sched.vcpu' })).toBe(false);
+    const before = v.ctx();
+    expect(v.ioctl('KVM_RUN')?.ret).toMatchObject({ ok: false, errno: 'EBADF', value: -9 });
+    expect(v.ctx()).toEqual(before);
+    expect(v.ioctl('KVM_CREATE_VCPU', { id: 0 })?.ret).toMatchObject({ ok: true });
+    expect(v.snap().value).toBe('userspace');
+    expect(v.snap().can({ type: 'sched.vcpu' })).toBe(false);
+    const created = v.ctx();
+    expect(v.ioctl('KVM_CREATE_VCPU', { id: 0 })?.ret).toMatchObject({ ok: false, errno: 'EEXIST', value: -17 });
+    expect(v.ioctl('KVM_SET_SREGS', { efer: 0x101 })?.ret).toMatchObject({ ok: false, errno: 'EINVAL' });
+    expect(v.ctx()).toEqual(created);
+    expect(v.kvmRun()).toMatchObject({ name: 'KVM_RUN', ret: { ok: true, value: 0 }, exit: 'IO' });
+    expect(v.world.log[0]).toBe('VMPTRLD 10000 → ok');
+    expect(v.world.log).toContain('VMLAUNCH → ok');
+  });
+
+  it('an I/O exit completes on the next KVM_RUN in the register cache; hlt exits with KVM_EXIT_HLT', () => {
+    const v = startVcpu(vcpuInput('intel', 'mainline', [], [], { l1: [{ op: 'io' }, { op: 'nop' }, { op: 'hlt' }] }));
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    expect(v.kvmRun()?.exit).toBe('IO');
+    expect(v.ctx().rip).toBe(0x1000);
+    expect(v.kvmRun()?.exit).toBe('HLT');
+    expect(v.ctx().rip).toBe(0x1003);
+    expect(v.world.log.filter((l) => l.startsWith('VMRESUME'))).toHaveLength(1);
+  });
+
+  it('host.exit in guest mode: the thread handles the exit and re-enters', () => {
+    const v = startVcpu(vcpuInput('intel', 'mainline', [], [], { l1: [{ op: 'spin' }] }));
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    v.send({ type: 'ioctl', name: 'KVM_RUN', arg: {} });
+    v.runUntilBlocked();
+    expect(v.snap().hasTag('blocked')).toBe(true);
+    expect(v.snap().value).toEqual({ run: 'spinning' });
+    v.send({ type: 'host.exit', reason: 'nmi' });
+    expect(v.snap().can({ type: 'sched.vcpu' })).toBe(true);
+    v.runUntilBlocked();
+    expect(v.snap().value).toEqual({ run: 'spinning' });
+    expect(v.world.log.filter((l) => l.startsWith('VMRESUME'))).toHaveLength(1);
+  });
+});
+
+describe('T8: KVM_RUN without KVM_SET_CPUID2 (KVM: x86: Initialize tdp_level during vCPU creation)', () => {
+  it('pre-fix: kernel BUG in kvm_mmu_load, the thread dies and never returns', () => {
+    const v = startVcpu(vcpuInput('intel', 'mainline', [], ['tdp-level-at-vcpu-create'], { l1: [{ op: 'hlt' }] }));
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    expect(v.kvmRun()).toBeUndefined();
+    expect(v.world.oopses).toHaveLength(1);
+    expect(v.world.oopses[0]?.[0]).toContain('kernel BUG at arch/x86/kvm/mmu/mmu.c');
+    expect(v.world.oopses[0]?.[1]).toContain('invalid opcode: 0000 [#1]');
+    expect(v.world.oopses[0]).toContain('RIP: 0010:kvm_mmu_load');
+    expect(v.ctx().thread).toBe('dead');
+    expect(v.snap().value).toBe('dead');
+    expect(v.snap().can({ type: 'sched.vcpu' })).toBe(false);
+  });
+  it('pre-fix, with KVM_SET_CPUID2 first: runs', () => {
+    const v = startVcpu(vcpuInput('amd', 'mainline', [], ['tdp-level-at-vcpu-create'], { l1: [{ op: 'hlt' }] }));
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    v.ioctl('KVM_SET_CPUID2', { maxphyaddr: 52 });
+    expect(v.ctx().tdpLevel).toBe(5);
+    expect(v.kvmRun()?.exit).toBe('HLT');
+  });
+  it('post-fix: the guest runs', () => {
+    const v = startVcpu(vcpuInput('intel', 'v5.10', [], [], { l1: [{ op: 'hlt' }] }));
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    expect(v.kvmRun()?.exit).toBe('HLT');
+    expect(v.world.oopses).toEqual([]);
+  });
+});
+
+describe('a host VM entry that faults (vmenter.S fixup)', () => {
+  const program = { l1: [{ op: 'hlt' as const }] };
+  it('#UD with kvm_rebooting=0: kvm_spurious_fault BUG', () => {
+    const world = fakeWorld((insn) => (insn === 'VMLAUNCH' ? '#UD' : 'ok'));
+    const v = startVcpu(vcpuInput('intel', 'mainline', [], [], program), world);
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    expect(v.kvmRun()).toBeUndefined();
+    expect(world.oopses[0]?.join('\n')).toContain('kvm_spurious_fault');
+    expect(v.ctx().thread).toBe('dead');
+  });
+  it('#UD with kvm_rebooting=1: treated as VM-Fail, KVM_EXIT_FAIL_ENTRY', () => {
+    const world = fakeWorld((insn) => (insn === 'VMRUN' ? '#UD' : 'ok'));
+    world.k.state.kvm_rebooting = true;
+    const v = startVcpu(vcpuInput('amd', 'mainline', [], [], program), world);
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    expect(v.kvmRun()).toMatchObject({ ret: { ok: true, value: 0 }, exit: 'FAIL_ENTRY' });
+    expect(world.oopses).toEqual([]);
+  });
+  it('VMfailValid: KVM_EXIT_FAIL_ENTRY', () => {
+    const world = fakeWorld((insn) => (insn === 'VMLAUNCH' ? 'VMfailValid(7)' : 'ok'));
+    const v = startVcpu(vcpuInput('intel', 'mainline', [], [], program), world);
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    expect(v.kvmRun()?.exit).toBe('FAIL_ENTRY');
+  });
+});
+
+/** T9: L1 launches L2, bad EFER stored with KVM_SET_SREGS, KVM_SMI while in L2, the SMI handler's RSM fails. */
+function t9(vendor: 'intel' | 'amd', preset: string, fix: string[] = NONE, noFix: string[] = NONE) {
+  const enter = vendor === 'intel' ? ({ op: 'vmlaunch' } as const) : ({ op: 'vmrun' } as const);
+  const v = startVcpu(
+    vcpuInput(vendor, preset, fix, noFix, {
+      l1: [enter, { op: 'spin' }],
+      l2: [{ op: 'io' }, { op: 'spin' }],
+      smm: [{ op: 'rsm' }],
+      l1InterceptsShutdown: true,
+    }),
+  );
+  v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+  v.ioctl('KVM_SET_CPUID2', { maxphyaddr: 40 });
+  expect(v.ioctl('KVM_SET_SREGS', { efer: 0x2501 })?.ret.ok).toBe(true);
+  expect(v.kvmRun()?.exit).toBe('IO');
+  expect(v.ctx().guestMode).toBe('l2');
+  expect(v.ctx().nestedRunPending).toBe(false);
+  v.ioctl('KVM_SMI');
+  const ret = v.kvmRun();
+  return { v, ret };
+}
+
+describe('T9: RSM to L2 with an EFER KVM rejects (KVM: x86: Forcibly leave nested if RSM to L2 hits shutdown)', () => {
+  it.each([
+    ['intel', 'nested_vmx_vmexit', 'TRIPLE_FAULT'],
+    ['amd', 'nested_svm_vmexit', 'SHUTDOWN'],
+  ] as const)('%s, no RSM fix: WARN in %s and a %s exit injected into L1', (vendor, fn, reason) => {
+    const { v, ret } = t9(vendor, 'v6.6');
+    expect(v.world.warns).toEqual([fn]);
+    expect(v.world.events.filter((e) => e.what === 'kvm_nested_vmexit_inject').map((e) => e.data.reason)).toContain(reason);
+    expect(v.world.events.some((e) => e.what === 'kvm_enter_smm')).toBe(true);
+    expect(v.ctx().guestMode).toBe('l1');
+    expect(v.ctx().lastNestedExit).toBe(reason);
+    expect(ret).toBeUndefined(); // L1 goes on (spins); no exit to userspace
+    expect(v.snap().value).toEqual({ run: 'spinning' });
+  });
+  it.each(['intel', 'amd'] as const)('%s with the rejected proposal (rsm-clears-nested-run-pending): no WARN, L1 still sees the exit', (vendor) => {
+    const { v } = t9(vendor, 'v6.6', ['rsm-clears-nested-run-pending']);
+    expect(v.world.warns).toEqual([]);
+    expect(v.world.events.filter((e) => e.what === 'kvm_nested_vmexit_inject')).not.toHaveLength(0);
+    expect(v.ctx().guestMode).toBe('l1');
+  });
+  it.each(['intel', 'amd'] as const)('%s mainline (merged fix): KVM_EXIT_SHUTDOWN, not in guest mode, no WARN', (vendor) => {
+    const { v, ret } = t9(vendor, 'mainline');
+    expect(ret).toMatchObject({ ret: { ok: true, value: 0 }, exit: 'SHUTDOWN' });
+    expect(v.ctx().guestMode).toBe('l1');
+    expect(v.ctx().nestedRunPending).toBe(false);
+    expect(v.world.warns).toEqual([]);
+    expect(v.world.events.filter((e) => e.what === 'kvm_nested_vmexit_inject' && e.data.reason !== 'SW')).toEqual([]);
+  });
+  it('both RSM switches: the merged fix acts first', () => {
+    const { v, ret } = t9('intel', 'mainline', ['rsm-clears-nested-run-pending']);
+    expect(ret?.exit).toBe('SHUTDOWN');
+    expect(v.world.warns).toEqual([]);
+  });
+  it.each(['intel', 'amd'] as const)('%s v5.10 (no nested triple_fault op): KVM_EXIT_SHUTDOWN although still in L2', (vendor) => {
+    const { v, ret } = t9(vendor, 'v5.10');
+    expect(ret?.exit).toBe('SHUTDOWN');
+    expect(v.ctx().guestMode).toBe('l2');
+    expect(v.world.warns).toEqual([]);
+  });
+  it('a valid EFER: RSM returns to L2, which goes on after the I/O instruction', () => {
+    const v = startVcpu(
+      vcpuInput('intel', 'mainline', [], [], { l1: [{ op: 'vmlaunch' }], l2: [{ op: 'io' }, { op: 'hlt' }], smm: [{ op: 'rsm' }] }),
+    );
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    v.kvmRun();
+    v.ioctl('KVM_SMI');
+    expect(v.kvmRun()?.exit).toBe('HLT');
+    expect(v.ctx()).toMatchObject({ guestMode: 'l2', inSmm: false, rip: 0x2002 });
+    expect(v.world.warns).toEqual([]);
+  });
+  it('RSM outside SMM is #UD (em_rsm)', () => {
+    const v = startVcpu(vcpuInput('intel', 'mainline', [], [], { l1: [{ op: 'rsm' }, { op: 'hlt' }] }));
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    v.send({ type: 'ioctl', name: 'KVM_RUN', arg: {} });
+    v.runUntilBlocked();
+    expect(v.ctx().guestStuck).toBe(true);
+    expect(v.world.events.some((e) => e.what === 'kvm_inj_exception')).toBe(true);
+  });
+});
+
+/** T10: L2 MMIO completed in userspace while L1 intercepts a queued IRQ (KVM: nSVM, b6162e82aef1). */
+function t10(fix: boolean, rounds: number) {
+  const v = startVcpu(
+    vcpuInput('amd', 'mainline', [], fix ? [] : ['nsvm-vmexit-reads-register-cache'], {
+      l1: [{ op: 'vmrun' }, { op: 'jmp', to: 0x1000 }],
+      l2: [{ op: 'mmio' }, { op: 'hlt' }],
+      l1InterceptsIrq: true,
+    }),
+  );
+  v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+  const exits = [v.kvmRun()?.exit];
+  for (let i = 0; i < rounds; i++) {
+    v.ioctl('KVM_INTERRUPT', { vector: 0x20 });
+    exits.push(v.kvmRun()?.exit);
+  }
+  return { v, exits };
+}
+
+describe('T10: nSVM stale RIP in nested_svm_vmexit', () => {
+  it('pre-fix: L2 re-executes the MMIO store forever (livelock, repeats growing)', () => {
+    const { v, exits } = t10(false, 4);
+    expect(exits).toEqual(['MMIO', 'MMIO', 'MMIO', 'MMIO', 'MMIO']);
+    expect(v.ctx().livelock).toEqual({ rip: 0x2000, repeats: 5 });
+    expect(v.ctx().injected.map((i) => i.into)).toEqual(['l1', 'l1', 'l1', 'l1']);
+  });
+  it('post-fix: RIP advances once and L2 goes on', () => {
+    const { v, exits } = t10(true, 1);
+    expect(exits).toEqual(['MMIO', 'HLT']);
+    expect(v.ctx().livelock).toBeNull();
+    expect(v.ctx().rip).toBe(0x2002);
+  });
+  it('nVMX never had the bug', () => {
+    const v = startVcpu(
+      vcpuInput('intel', 'v5.10', [], [], { l1: [{ op: 'vmlaunch' }, { op: 'jmp', to: 0x1000 }], l2: [{ op: 'mmio' }, { op: 'hlt' }], l1InterceptsIrq: true }),
+    );
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    v.kvmRun();
+    v.ioctl('KVM_INTERRUPT', { vector: 0x20 });
+    expect(v.kvmRun()?.exit).toBe('HLT');
+  });
+});
+
+describe('vCPU chart on the compiled runner', () => {
+  it('every guard and action the chart names is implemented', () => {
+    const impl = vcpuImplementations(() => fakeWorld());
+    const names = { guards: new Set(Object.keys(impl.guards)), actions: new Set(Object.keys(impl.actions)) };
+    expect(Object.keys(vcpuGuards).length).toBeGreaterThan(10);
+    expect(Object.keys(makeVcpuActions(() => fakeWorld())).length).toBeGreaterThan(10);
+    // Compiling on the runner checks every action name; guards are checked when evaluated below.
+    expect(() => new ChartRunner(vcpuMachine.provide(impl as never) as never)).not.toThrow();
+    expect(names.guards.has('ioctl fails')).toBe(true);
+  });
+  it('T10 pre-fix gives the same result under ChartRunner as under createActor', () => {
+    const world = fakeWorld();
+    const runner = new ChartRunner<VcpuContext, VcpuEvent>(vcpuMachine.provide(vcpuImplementations(() => world) as never) as never);
+    const input = vcpuInput('amd', 'mainline', [], ['nsvm-vmexit-reads-register-cache'], {
+      l1: [{ op: 'vmrun' }, { op: 'jmp', to: 0x1000 }],
+      l2: [{ op: 'mmio' }, { op: 'hlt' }],
+      l1InterceptsIrq: true,
+    });
+    const state = runner.initial(input);
+    const step = () => {
+      let n = 0;
+      while (runner.can(state, { type: 'sched.vcpu' }) && n++ < 200) runner.send(state, { type: 'sched.vcpu' });
+    };
+    runner.send(state, { type: 'ioctl', name: 'KVM_CREATE_VCPU', arg: { id: 0 } });
+    runner.send(state, { type: 'ioctl', name: 'KVM_RUN', arg: {} });
+    step();
+    for (let i = 0; i < 3; i++) {
+      runner.send(state, { type: 'ioctl', name: 'KVM_INTERRUPT', arg: { vector: 0x20 } });
+      runner.send(state, { type: 'ioctl', name: 'KVM_RUN', arg: {} });
+      step();
+    }
+    expect(state.context.livelock).toEqual({ rip: 0x2000, repeats: 4 });
+    const { v } = t10(false, 3);
+    expect(world.log).toEqual(v.world.log);
+    expect(world.events).toEqual(v.world.events);
+    expect(state.context).toEqual(v.ctx());
+  });
+  it('T8 pre-fix under ChartRunner: the thread dies', () => {
+    const world = fakeWorld();
+    const runner = new ChartRunner<VcpuContext, VcpuEvent>(vcpuMachine.provide(vcpuImplementations(() => world) as never) as never);
+    const state = runner.initial(vcpuInput('intel', 'mainline', [], ['tdp-level-at-vcpu-create'], { l1: [{ op: 'hlt' }] }));
+    runner.send(state, { type: 'ioctl', name: 'KVM_CREATE_VCPU', arg: { id: 0 } });
+    runner.send(state, { type: 'ioctl', name: 'KVM_RUN', arg: {} });
+    let n = 0;
+    while (runner.can(state, { type: 'sched.vcpu' }) && n++ < 50) runner.send(state, { type: 'sched.vcpu' });
+    expect(state.context.thread).toBe('dead');
+    expect(world.oopses[0]?.[0]).toContain('mmu.c');
+  });
+});
