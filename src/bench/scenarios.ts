@@ -23,8 +23,10 @@ export function emergencyRestartRaw(cpus: number): Record<string, unknown> {
 
 /**
  * The issue #3 row: emergency restart on CPU 0 while every other CPU holds `perCpu` vCPUs whose L1
- * has entered L2. The first vCPU on each CPU runs its L2 in hardware (spinning); the others reached
- * L2 and returned to their VMM on a port I/O exit, so their vmcs02 stay loaded on the CPU.
+ * has entered L2. Each vCPU's L2 then exits to its VMM on port I/O: KVM leaves it in guest mode
+ * (L2) with vmcs01 and vmcs02 on the CPU's loaded-VMCS list, and the thread gives the CPU to the
+ * next one. (A vCPU spinning in L2 would keep its CPU for good: the model has no host preemption.
+ * Scenario T-L2 covers vCPUs running L2 in hardware when the NMI lands.)
  */
 export function vcpusInL2Raw(cpus: number, perCpu: number): Record<string, unknown> {
   const vcpus: Record<string, unknown>[] = [];
@@ -33,7 +35,7 @@ export function vcpusInL2Raw(cpus: number, perCpu: number): Record<string, unkno
       vcpus.push({
         cpu,
         id: vcpus.length,
-        guest: { l1: ['vmlaunch', { jmp: 0 }], l2: k === perCpu - 1 ? ['nop', 'spin'] : ['io', 'spin'] },
+        guest: { l1: ['vmlaunch', { jmp: 0 }], l2: ['io', 'spin'] },
         vmm: [{ ioctl: 'KVM_CREATE_VCPU' }, { ioctl: 'KVM_SET_CPUID2' }, { ioctl: 'KVM_RUN' }],
       });
     }

@@ -803,8 +803,9 @@ export class Simulation {
       if (touched.length === 0 && changed.length === 0 && this.hostExits.length === 0) return;
       for (const cpu of touched) this.settle(cpu);
       this.flushHostExits();
+      // A thread entering or leaving KVM_RUN takes or frees its CPU for the other threads pinned there.
+      for (const cpu of new Set(changed.map((v) => guests.pcpu(v)))) for (const w of guests.on.get(cpu) ?? []) this.refreshGuest(w);
       for (const v of changed) {
-        this.refreshGuest(v);
         const pending = this.guestTriggers.get(v);
         if (pending && pending.length > 0) {
           const paths = guests.activePaths(v);

@@ -3,7 +3,8 @@
  * whole simulator: VMM thread, vCPU, physical CPU, bus, scheduler.
  */
 import { describe, expect, it } from 'vitest';
-import { loadBuiltin } from '../../src/sim/catalog.js';
+import { loadBuiltin, validationContext } from '../../src/sim/catalog.js';
+import { validateScenario } from '../../src/scenarios/validate.js';
 import { runScenario } from '../../src/sim/run.js';
 import type { Scenario } from '../../src/scenarios/types.js';
 import type { TraceRecord } from '../../src/trace/records.js';
@@ -119,6 +120,37 @@ describe('reboot -f while vCPUs run (§4(c): the disable IPI between two VMX ins
       const rebooting = trace.findIndex((r) => r.t === 'mem' && r.name === 'kvm_rebooting');
       const entryFaults = trace.flatMap((r, i) => (r.t === 'insn' && /^VM(RESUME|LAUNCH)/.test(r.insn) && r.result === '#UD' ? [i] : []));
       for (const i of entryFaults) expect(i).toBeGreaterThan(rebooting);
+    }
+  });
+});
+
+describe('threads pinned to one CPU', () => {
+  it('one thread at a time inside KVM_RUN: two vCPUs on CPU1 both reach L2, whichever runs first (seeds 1–20)', () => {
+    const r = validateScenario(
+      {
+        name: 'two-on-one',
+        machine: { cpus: 2 },
+        vms: [{ vcpus: [0, 1].map((id) => ({ cpu: 1, id, guest: { l1: ['vmlaunch', { jmp: 0 }], l2: ['io', 'spin'] }, vmm: [{ ioctl: 'KVM_CREATE_VCPU' }, { ioctl: 'KVM_SET_CPUID2' }, { ioctl: 'KVM_RUN' }] })) }],
+      },
+      'two-on-one',
+      validationContext,
+    );
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    for (let seed = 1; seed <= 20; seed++) {
+      const { outcome, trace } = runScenario(r.scenario, { seed, keepTrace: true });
+      expect(outcome.vcpus.map((v) => [v.guestMode, v.exitReason])).toEqual([
+        ['l2', 'KVM_EXIT_IO'],
+        ['l2', 'KVM_EXIT_IO'],
+      ]);
+      // Between a KVM_RUN call and its return, no other vCPU's ioctl starts on that CPU.
+      let inside: number | null = null;
+      for (const rec of trace) {
+        if (rec.t !== 'ioctl' || rec.name !== 'KVM_RUN') continue;
+        if (rec.phase === 'call') {
+          expect(inside).toBeNull();
+          inside = rec.vcpu;
+        } else inside = null;
+      }
     }
   });
 });
