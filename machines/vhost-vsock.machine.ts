@@ -25,6 +25,7 @@ import {
   type VsockHost,
 } from '../src/vhost/device.js';
 import { VHOST_IOCTLS, type VhostIoctlName } from '../src/vhost/ioctl.js';
+import { MAINLINE_VHOST, type VhostKernel } from '../src/vhost/kernel.js';
 
 /** The host-wide state the instances share; the actor replaces `host` on every call it makes. */
 export interface VsockRegistry {
@@ -44,14 +45,20 @@ export interface VsockContext {
   id: number;
   device: VsockDevice;
   calls: IoctlRecord[];
+  /** The kernel era's vhost switches (src/vhost/kernel.ts); mainline unless the input names one. */
+  kernel: VhostKernel;
+  /** After close: the device as the release's flush saw it (backends still set before a58da53ffd70 for a non-owner). */
+  atFlush?: VsockDevice;
 }
 
 export type VsockEvent =
   | { type: 'ioctl'; caller: Caller; request: number | VhostIoctlName; arg: IoctlArg }
-  | { type: 'close' };
+  /** `caller`: the task dropping the last reference; omitted = the owner, null = a task in do_exit() (mm NULL). */
+  | { type: 'close'; caller?: Caller | null };
 
 export interface VsockInput {
   registry: VsockRegistry;
+  kernel?: VhostKernel;
 }
 
 const STATE_OF: Record<Exclude<Lifecycle, 'RELEASED'>, string> = {
@@ -90,16 +97,17 @@ export const vhostVsockMachine = setup({
   actions: {
     'apply ioctl': assign(({ context, event }) => {
       if (event.type !== 'ioctl') return {};
-      const r = ioctl(context.registry.host, context.id, event.caller, event.request, event.arg);
+      const r = ioctl(context.registry.host, context.id, event.caller, event.request, event.arg, context.kernel);
       context.registry.host = r.host;
       const number = typeof event.request === 'number' ? event.request : VHOST_IOCTLS[event.request];
       const record: IoctlRecord = { names: r.names, number, arg: event.arg, caller: event.caller.mm, ret: r.ret };
       return { device: r.device, calls: [...context.calls, record] };
     }),
-    release: assign(({ context }) => {
-      const r = close(context.registry.host, context.device);
+    release: assign(({ context, event }) => {
+      const caller = event.type === 'close' ? event.caller : undefined;
+      const r = close(context.registry.host, context.device, { caller, kernel: context.kernel });
       context.registry.host = r.host;
-      return { device: r.device };
+      return { device: r.device, atFlush: r.atFlush };
     }),
   },
 }).createMachine({
@@ -108,7 +116,7 @@ export const vhostVsockMachine = setup({
   context: ({ input }) => {
     const opened = open(input.registry.host);
     input.registry.host = opened.host;
-    return { registry: input.registry, id: opened.device.id, device: opened.device, calls: [] };
+    return { registry: input.registry, id: opened.device.id, device: opened.device, calls: [], kernel: input.kernel ?? MAINLINE_VHOST };
   },
   initial: 'open',
   states: {

@@ -39,6 +39,11 @@ export const SWITCH_NAMES = [
   'rsm-shutdown-leaves-nested',
   'rsm-clears-nested-run-pending',
   'triple-fault-before-nested-run-exits',
+  'vhost-access-platform',
+  'vsock-backend-features',
+  'vsock-seqpacket',
+  'vsock-tx-used-len-zero',
+  'vsock-release-no-owner-check',
 ] as const;
 
 export type SwitchName = (typeof SWITCH_NAMES)[number];
@@ -173,6 +178,37 @@ export const SWITCHES: readonly KernelSwitch[] = [
     upstream: 'KVM: x86: Do not inject triple faults into an L2 with a pending run (Yosry Ahmed, Feb 2026; merge UNVERIFIED)',
     era: 'F4.2 2026 mainline',
   },
+  // ---- vhost-vsock (SEMANTICS §5) -------------------------------------------------------------------
+  {
+    name: 'vhost-access-platform',
+    summary: 'VIRTIO_F_ACCESS_PLATFORM is in VHOST_VSOCK_FEATURES: GET_FEATURES offers it, SET_FEATURES with it creates the device IOTLB; before, the bit is unknown: -EOPNOTSUPP',
+    upstream: 'vhost/vsock: add IOTLB API support (e13a6915a03f)',
+    era: 'V1 v5.11 (merged after v5.11-rc1)',
+  },
+  {
+    name: 'vsock-backend-features',
+    summary: 'vhost_vsock_dev_ioctl handles VHOST_GET/SET_BACKEND_FEATURES (IOTLB_MSG_V2); before, they fall into vhost_dev_ioctl/vhost_vring_ioctl: owner check, the u64 is read as a vring index (>= 2: -ENOBUFS), else -ENOIOCTLCMD = -ENOTTY',
+    upstream: 'vhost/vsock: add IOTLB API support (e13a6915a03f)',
+    era: 'V1 v5.11 (merged after v5.11-rc1)',
+  },
+  {
+    name: 'vsock-seqpacket',
+    summary: 'VIRTIO_VSOCK_F_SEQPACKET (bit 1) is in VHOST_VSOCK_FEATURES and SET_FEATURES sets seqpacket_allow; before, the bit is unknown: -EOPNOTSUPP',
+    upstream: 'vhost/vsock: support SEQPACKET for transport (ced7b713711f)',
+    era: 'V2 v5.14',
+  },
+  {
+    name: 'vsock-tx-used-len-zero',
+    summary: 'vhost_vsock_handle_tx_kick marks a TX descriptor used with length 0 (the device wrote nothing); before, with sizeof(hdr) + pkt->len',
+    upstream: 'vhost/vsock: fix incorrect used length reported to the guest (49d8c5ffad07)',
+    era: 'V3 v5.16 (Cc stable)',
+  },
+  {
+    name: 'vsock-release-no-owner-check',
+    summary: 'vhost_vsock_dev_release stops the device without the owner check; before, a release by a task that is not the owner (another process, or do_exit with current->mm NULL) left both backends set, so the flush that follows still runs the worker on the rings',
+    upstream: "vhost/vsock: don't check owner in vhost_vsock_stop() while releasing (a58da53ffd70)",
+    era: 'V4 v5.17 (Cc stable: 5.10.103)',
+  },
 ];
 
 /** The KVM changes every modelled release has (both landed in v5.8, before the oldest preset). */
@@ -180,10 +216,16 @@ const KVM_V58: SwitchName[] = ['tdp-level-at-vcpu-create', 'nsvm-vmexit-reads-re
 /** The KVM changes of v5.12–v6.0, in every preset from v6.2 on. */
 const KVM_V60: SwitchName[] = ['nested-triple-fault-to-l1', 'rsm-sets-nested-run-pending', 'triple-fault-event', 'set-cpuid-after-run-rejected'];
 
-const E1: SwitchName[] = ['vmxoff-eats-faults', 'shootdown-if-vmx-supported', ...KVM_V58];
+/** vhost-vsock changes of v5.11 (one commit, merged after v5.11-rc1). */
+const VSOCK_V511: SwitchName[] = ['vhost-access-platform', 'vsock-backend-features'];
+/** vhost-vsock changes of v5.14–v5.17, in every preset from v6.2 on. */
+const VSOCK_V517: SwitchName[] = ['vsock-seqpacket', 'vsock-tx-used-len-zero', 'vsock-release-no-owner-check'];
+
+const E1: SwitchName[] = ['vmxoff-eats-faults', 'shootdown-if-vmx-supported', ...KVM_V58, ...VSOCK_V511];
 const E2: SwitchName[] = [
   ...E1,
   ...KVM_V60,
+  ...VSOCK_V517,
   'register-nmi-handler-refuses-double',
   'shootdown-only-once',
   'core-nmi-handler-disables-virt',

@@ -18,6 +18,7 @@
  */
 import type { Virtqueue, VsockDevice } from './device.js';
 import { VhostInputError, VMADDR_CID_HOST, VSOCK_VQ_RX, VSOCK_VQ_TX } from './device.js';
+import { MAINLINE_VHOST, type VhostKernel } from './kernel.js';
 
 export const HDR_SIZE = 44;
 /** `VIRTIO_VSOCK_MAX_PKT_BUF_SIZE`. */
@@ -80,6 +81,11 @@ export interface DataPath {
   readonly processed: readonly Processed[];
   /** Times a TX loop found queued_replies ≥ TX.num; the observer reads it with `txThrottled`. */
   readonly throttles: number;
+  /**
+   * The used-ring entries the TX handler wrote, in order: the length is 0 with
+   * `vsock-tx-used-len-zero`, else sizeof(hdr) + the header's len (what the guest then sees).
+   */
+  readonly txUsed: readonly { id: number; len: number }[];
 }
 
 export interface Processed {
@@ -115,6 +121,7 @@ export function newDataPath(opts: { rxBufSize?: number; listening?: readonly num
     connections: [],
     processed: [],
     throttles: 0,
+    txUsed: [],
   };
 }
 
@@ -179,7 +186,7 @@ function advanced(device: VsockDevice, queue: 0 | 1, taken: number): VsockDevice
 }
 
 /** `vhost_vsock_handle_tx_kick`: one work run over the TX queue. */
-export function handleTxKick(dp0: DataPath, device: VsockDevice): WorkResult {
+export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKernel = MAINLINE_VHOST): WorkResult {
   let dp: DataPath = { ...dp0, txWork: false };
   const vq = device.vqs[VSOCK_VQ_TX];
   if (!vq.backend) return { dp, device };
@@ -208,6 +215,8 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice): WorkResult {
     }
     added = true;
     bytes += HDR_SIZE + pkt.len;
+    // vhost_add_used(vq, head, 0), or before 49d8c5ffad07 `len += sizeof(pkt->hdr)` with len = pkt->len.
+    dp = { ...dp, txUsed: [...dp.txUsed, { id: pkt.id, len: kernel.txUsedLenZero ? 0 : HDR_SIZE + pkt.len }] };
     if (pkt.srcCid === device.guestCid && pkt.dstCid === VMADDR_CID_HOST) {
       dp = answer({ ...dp, toHost: [...dp.toHost, pkt] }, device, pkt);
     } else {
@@ -285,8 +294,21 @@ export function doSendPkt(dp0: DataPath, device: VsockDevice): WorkResult {
   return { dp, device: advanced(device, VSOCK_VQ_RX, pkts) };
 }
 
-/** close() of the device file: the send queue is purged (vhost_vsock_dev_release). */
-export function release(dp: DataPath): DataPath {
+/**
+ * close() of the device file (vhost_vsock_dev_release): stop, flush, purge the send queue.
+ * `atFlush` is `close()`'s device as the flush sees it. Normally its backends are NULL and the
+ * flushed work does nothing; before `vsock-release-no-owner-check` a release by a task that is not
+ * the owner left them set, so the pending TX kick and send work run during the flush — the guest's
+ * TX packets reach the host and queued packets go into its RX ring instead of being purged
+ * (derived from the pre-fix code; the model runs each pending work once, TX first).
+ */
+export function release(dp0: DataPath, atFlush?: VsockDevice, kernel: VhostKernel = MAINLINE_VHOST): DataPath {
+  let dp = dp0;
+  if (atFlush !== undefined) {
+    let device = atFlush;
+    if (dp.txWork) ({ dp, device } = handleTxKick(dp, device, kernel));
+    if (dp.sendWork) ({ dp, device } = doSendPkt(dp, device));
+  }
   return {
     ...dp,
     sendQueue: [],

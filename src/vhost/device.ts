@@ -16,6 +16,11 @@
  * so after the owner check it reaches `vhost_vring_ioctl`, which reads a vring index through the
  * argument pointer: with QEMU's NULL argument that read faults (−EFAULT); with a readable argument
  * the switch falls to −ENOIOCTLCMD, which the VFS turns into −ENOTTY.
+ *
+ * Kernel eras (src/vhost/kernel.ts): `ioctl` and `close` take a `VhostKernel` last, mainline by
+ * default. Before `vsock-backend-features` the BACKEND_FEATURES ioctls take that same default path:
+ * `vhost_vring_ioctl` reads the first u32 of the u64 argument as the vring index, so
+ * IOTLB_MSG_V2 (2) gives −ENOBUFS and 0 or 1 −ENOTTY (derived from the source, not from SEMANTICS).
  */
 import {
   ERRNO,
@@ -24,9 +29,10 @@ import {
   ioctlNames,
   VHOST_VSOCK_BACKEND_FEATURES,
   VHOST_IOCTLS,
-  VHOST_VSOCK_FEATURES,
+  vsockFeatures,
   type VhostIoctlName,
 } from './ioctl.js';
+import { MAINLINE_VHOST, type VhostKernel } from './kernel.js';
 
 /** `VMADDR_CID_HOST`. */
 export const VMADDR_CID_HOST = 2;
@@ -192,12 +198,41 @@ export function lifecycle(device: VsockDevice): Lifecycle {
   return ready ? 'CONFIGURED' : 'OWNED';
 }
 
-/** close(fd): unhash, stop without the owner check, purge, free (vhost_vsock_dev_release). */
-export function close(host: VsockHost, device: VsockDevice): { host: VsockHost; device: VsockDevice } {
+export interface CloseResult {
+  host: VsockHost;
+  /** The freed instance (vhost_dev_cleanup reset every queue: no backend). */
+  device: VsockDevice;
+  /**
+   * The device as `vhost_vsock_flush` sees it, right after the release's stop: both backends
+   * NULL, except before `vsock-release-no-owner-check` when the releasing task is not the owner —
+   * then the queues still run and the flushed work processes the rings (see `release` in datapath).
+   */
+  atFlush: VsockDevice;
+  /** What the release's `vhost_vsock_stop` returned (the caller ignores it): 0 or −EPERM. */
+  stopRet: IoctlReturn;
+}
+
+/**
+ * close(fd), the last reference (vhost_vsock_dev_release): unhash, stop, flush, purge, free.
+ * `caller` is the task that drops the last reference: omitted means the owner; `null` is a task
+ * in do_exit() after exit_mm() (current->mm NULL), which never passes the owner check.
+ */
+export function close(
+  host: VsockHost,
+  device: VsockDevice,
+  opts: { caller?: Caller | null; kernel?: VhostKernel } = {},
+): CloseResult {
   const current = find(host, device.id);
   if (current.released) throw new VhostInputError(`vhost-vsock instance ${device.id} is already closed`);
+  const kernel = opts.kernel ?? MAINLINE_VHOST;
+  const mm = opts.caller === undefined ? current.owner : opts.caller === null ? null : opts.caller.mm;
+  // Before a58da53ffd70 the release called vhost_vsock_stop(), whose owner check failed for any
+  // task but the owner: −EPERM, ignored, and the backends stayed set through the flush.
+  // vhost_dev_check_owner: `dev->mm == current->mm ? 0 : -EPERM`.
+  const stopFailed = !kernel.releaseNoOwnerCheck && current.owner !== mm;
+  const atFlush: VsockDevice = stopFailed ? current : stop(current);
   const closed: VsockDevice = { ...stop(current), released: true };
-  return { host: replace(host, closed), device: closed };
+  return { host: replace(host, closed), device: closed, atFlush, stopRet: stopFailed ? fail(ERRNO.EPERM) : OK };
 }
 
 function find(host: VsockHost, id: number): VsockDevice {
@@ -279,6 +314,7 @@ export function ioctl(
   caller: Caller,
   request: number | VhostIoctlName,
   arg: IoctlArg,
+  kernel: VhostKernel = MAINLINE_VHOST,
 ): IoctlResult {
   const device = find(host, deviceId);
   const number = typeof request === 'number' ? request : VHOST_IOCTLS[request];
@@ -316,11 +352,11 @@ export function ioctl(
     }
     case 'VHOST_GET_FEATURES':
       if (arg === BAD_POINTER) return done(fail(ERRNO.EFAULT));
-      return done({ ok: true, value: VHOST_VSOCK_FEATURES });
+      return done({ ok: true, value: vsockFeatures(kernel) });
     case 'VHOST_SET_FEATURES': {
       if (typeof arg !== 'bigint' && typeof arg !== 'number') return done(fail(ERRNO.EFAULT));
       const features = BigInt(arg);
-      if ((features & ~VHOST_VSOCK_FEATURES) !== 0n) return done(fail(ERRNO.EOPNOTSUPP));
+      if ((features & ~vsockFeatures(kernel)) !== 0n) return done(fail(ERRNO.EOPNOTSUPP));
       // LOG_ALL needs vhost_log_access_ok, which only fails for a running queue whose log is not
       // accessible; the modelled log is always accessible.
       const iotlb = hasFeature(features, FEATURE_BIT.VIRTIO_F_ACCESS_PLATFORM) || device.iotlb;
@@ -336,9 +372,13 @@ export function ioctl(
       return done(OK, next);
     }
     case 'VHOST_GET_BACKEND_FEATURES':
+      // Before `vsock-backend-features` the default path below reads the (output) buffer as a
+      // vring index; an `undefined` argument is taken as a readable buffer holding 0.
+      if (!kernel.backendFeatures) return devIoctl(device, host, caller, isOwner, name, arg ?? 0n, done);
       if (arg === BAD_POINTER) return done(fail(ERRNO.EFAULT));
       return done({ ok: true, value: VHOST_VSOCK_BACKEND_FEATURES });
     case 'VHOST_SET_BACKEND_FEATURES': {
+      if (!kernel.backendFeatures) return devIoctl(device, host, caller, isOwner, name, arg, done);
       if (typeof arg !== 'bigint' && typeof arg !== 'number') return done(fail(ERRNO.EFAULT));
       const features = BigInt(arg);
       if ((features & ~VHOST_VSOCK_BACKEND_FEATURES) !== 0n) return done(fail(ERRNO.EOPNOTSUPP));
@@ -354,6 +394,21 @@ function eventfdErrno(caller: Caller, fd: number): number | null {
   if (fd === -1 || (caller.eventfds ?? []).includes(fd)) return null;
   return (caller.files ?? []).includes(fd) ? ERRNO.EINVAL : ERRNO.EBADF;
 }
+
+/** The requests `vhost_vring_ioctl` has a case for (the model keeps their argument objects). */
+const VRING_CASES: ReadonlySet<VhostIoctlName | undefined> = new Set<VhostIoctlName>([
+  'VHOST_SET_VRING_NUM',
+  'VHOST_SET_VRING_BASE',
+  'VHOST_GET_VRING_BASE',
+  'VHOST_SET_VRING_BUSYLOOP_TIMEOUT',
+  'VHOST_GET_VRING_BUSYLOOP_TIMEOUT',
+  'VHOST_SET_VRING_ENDIAN',
+  'VHOST_GET_VRING_ENDIAN',
+  'VHOST_SET_VRING_ADDR',
+  'VHOST_SET_VRING_KICK',
+  'VHOST_SET_VRING_CALL',
+  'VHOST_SET_VRING_ERR',
+]);
 
 type Done = (ret: IoctlReturn, next?: VsockDevice, nextHost?: VsockHost) => IoctlResult;
 
@@ -397,6 +452,12 @@ function devIoctl(
     return done(OK, { ...device, memTable });
   }
   // vhost_dev_ioctl returned -ENOIOCTLCMD: vhost_vring_ioctl reads the index through the argument.
+  if ((typeof arg === 'bigint' || typeof arg === 'number') && !VRING_CASES.has(name)) {
+    // A scalar argument (a u64 such as BACKEND_FEATURES' before `vsock-backend-features`): its
+    // first u32 is the index (little endian); past the index check no case matches: -ENOIOCTLCMD.
+    const index = Number(BigInt.asUintN(32, BigInt(arg)));
+    return done(fail(index >= NVQS ? ERRNO.ENOBUFS : ERRNO.ENOTTY));
+  }
   if (!isObject(arg) || !('index' in arg)) return done(fail(ERRNO.EFAULT));
   if (arg.index >= NVQS || arg.index < 0) return done(fail(ERRNO.ENOBUFS));
   const vq = device.vqs[arg.index as 0 | 1];

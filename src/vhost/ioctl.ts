@@ -135,9 +135,18 @@ export const VHOST_FEATURES =
   bit(FEATURE_BIT.VIRTIO_F_ANY_LAYOUT) |
   bit(FEATURE_BIT.VIRTIO_F_VERSION_1);
 
-/** `VHOST_VSOCK_FEATURES` of drivers/vhost/vsock.c (SEQPACKET from v5.14). */
+/** `VHOST_VSOCK_FEATURES` of drivers/vhost/vsock.c in mainline (ACCESS_PLATFORM from v5.11, SEQPACKET from v5.14). */
 export const VHOST_VSOCK_FEATURES =
   VHOST_FEATURES | bit(FEATURE_BIT.VIRTIO_F_ACCESS_PLATFORM) | bit(FEATURE_BIT.VIRTIO_VSOCK_F_SEQPACKET);
+
+/** `VHOST_VSOCK_FEATURES` of a kernel era: v5.10 has `VHOST_FEATURES` alone. */
+export function vsockFeatures(kernel: { accessPlatform: boolean; seqpacket: boolean }): bigint {
+  return (
+    VHOST_FEATURES |
+    (kernel.accessPlatform ? bit(FEATURE_BIT.VIRTIO_F_ACCESS_PLATFORM) : 0n) |
+    (kernel.seqpacket ? bit(FEATURE_BIT.VIRTIO_VSOCK_F_SEQPACKET) : 0n)
+  );
+}
 
 /** `VHOST_VSOCK_BACKEND_FEATURES`: `1 << VHOST_BACKEND_F_IOTLB_MSG_V2` (bit 1). */
 export const VHOST_VSOCK_BACKEND_FEATURES = bit(1);
