@@ -13,6 +13,7 @@ import { KernelMemory } from '../../src/kernel/memory.js';
 import type { CpuPort } from '../../src/kernel/port.js';
 import { resolveFeatures } from '../../src/kernel/variants.js';
 import { leafPath } from '../../src/sim/state-table.js';
+import { unimplementedNames } from './chart-names.js';
 
 function fakeWorld(cpus: number) {
   const k = new KernelMemory(cpus);
@@ -71,45 +72,8 @@ function driver(preset: string, id = 1, vmcs = 1, patch: Partial<CpuHw> = {}) {
 
 describe('chart definition', () => {
   it('every guard and action the chart names is implemented', () => {
-    const guards = new Set(Object.keys(makeGuards(worldFromEvent)));
-    const actions = new Set([...Object.keys(makeActions(worldFromEvent))]);
-    const missing: string[] = [];
-    const builtins = new Set(['xstate.and', 'xstate.or', 'xstate.not']);
-    const checkGuard = (g: unknown, where: string) => {
-      if (g === undefined) return;
-      if (typeof g === 'string') {
-        if (!guards.has(g)) missing.push(`guard '${g}' at ${where}`);
-      } else if (typeof g === 'function') {
-        const inner = (g as { guards?: unknown[]; guard?: unknown }).guards ?? [(g as { guard?: unknown }).guard];
-        for (const x of inner) checkGuard(x, where);
-      } else if (typeof g === 'object' && g !== null) {
-        const type = (g as { type: string }).type;
-        if (!builtins.has(type) && !guards.has(type)) missing.push(`guard '${type}' at ${where}`);
-      }
-    };
-    const checkActions = (list: unknown[] | undefined, where: string) => {
-      for (const a of list ?? []) {
-        const type = typeof a === 'string' ? a : typeof a === 'object' && a !== null ? (a as { type: string }).type : null;
-        if (type !== null && !actions.has(type)) missing.push(`action '${type}' at ${where}`);
-      }
-    };
-    let states = 0;
-    const visit = (node: StateNode<any, any>) => {
-      states += 1;
-      const where = node.path.join('.') || '(root)';
-      checkActions(node.entry as unknown[], where);
-      checkActions(node.exit as unknown[], where);
-      for (const [, ts] of node.transitions) for (const t of ts) {
-        checkGuard(t.guard, where);
-        checkActions(t.actions as unknown[], where);
-      }
-      for (const t of node.always ?? []) {
-        checkGuard(t.guard, where);
-        checkActions(t.actions as unknown[], where);
-      }
-      for (const child of Object.values(node.states)) visit(child as StateNode<any, any>);
-    };
-    visit((physicalCpuMachine as unknown as AnyStateMachine).root as StateNode<any, any>);
+    const impl = { guards: makeGuards(worldFromEvent), actions: makeActions(worldFromEvent) };
+    const { missing, states } = unimplementedNames(physicalCpuMachine as unknown as AnyStateMachine, impl);
     expect(missing).toEqual([]);
     expect(states).toBeGreaterThan(300);
   });
