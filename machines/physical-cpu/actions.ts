@@ -7,10 +7,11 @@ import { assign } from 'xstate';
 import type { CpuContext, CpuEvent, Region } from './types.js';
 import type { CpuHw, ExecContext } from '../../src/hw/cpu-state.js';
 import type { InsnResult } from '../../src/hw/vmx.js';
-import { vmExit, vmlaunch, vmptrld, vmresume, writeCr4Vmxe } from '../../src/hw/vmx.js';
-import { svmVmexit, vmrun, writeEfer, writeVmHsavePa } from '../../src/hw/svm.js';
+import { vmlaunch, vmptrld, vmresume, writeCr4Vmxe } from '../../src/hw/vmx.js';
+import { vmrun, writeEfer, writeVmHsavePa } from '../../src/hw/svm.js';
 import {
   addToIrr,
+  leaveGuest,
   cli,
   hlt,
   holdInit,
@@ -61,16 +62,6 @@ function enter(context: CpuContext, ctx: ExecContext, hw: CpuHw): Partial<CpuCon
     savedIf: [...context.savedIf, context.hw.if],
     stalled: false,
   };
-}
-
-/**
- * The CPU leaves a guest for the host. VMX: a VM exit (IF=0 from the host RFLAGS). SVM: #VMEXIT
- * clears GIF and KVM's svm_vcpu_run executes STGI right after it, so what the exit was for (an
- * NMI, an interrupt) is taken by the host at once; the model folds the STGI into the exit.
- */
-function leaveGuest(hw: CpuHw): CpuHw {
-  if (hw.svmGuest) return { ...svmVmexit(hw), gif: true, if: false };
-  return vmExit(hw);
 }
 
 function kernelOopsHeader(context: CpuContext, count: number): string {

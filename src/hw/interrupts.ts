@@ -14,6 +14,7 @@
  */
 import type { CpuHw } from './cpu-state.js';
 import { vmExit, type InsnResult } from './vmx.js';
+import { svmVmexit } from './svm.js';
 
 export type Arrival =
   | { kind: 'take' }
@@ -28,6 +29,16 @@ const take: Arrival = { kind: 'take' };
  * exiting (VMX) and intercepts NMI, INTR and INIT (SVM), so each of these becomes a VM exit.
  */
 export const inGuest = (hw: CpuHw): boolean => (hw.vmx === 'nonroot' || hw.svmGuest) && !hw.inSmm;
+
+/**
+ * The CPU leaves a guest for the host. VMX: a VM exit (IF=0 from the host RFLAGS). SVM: #VMEXIT
+ * clears GIF and KVM's svm_vcpu_run executes STGI right after it, so what the exit was for (an
+ * NMI, an interrupt) is taken by the host at once; the model folds the STGI into the exit.
+ */
+export function leaveGuest(hw: CpuHw): CpuHw {
+  if (hw.svmGuest) return { ...svmVmexit(hw), gif: true, if: false };
+  return vmExit(hw);
+}
 
 /**
  * SDM Vol. 3A "Interrupt 8—Double Fault Exception (#DF)": "If shutdown occurs while the processor is

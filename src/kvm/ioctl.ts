@@ -6,7 +6,7 @@
 import type { KvmIoctlArg, KvmIoctlName, KvmIoctlReturn } from './uapi.js';
 import { ioctlError, ioctlOk } from './uapi.js';
 import type { VcpuContext, VcpuInput } from './types.js';
-import { L1_BASE } from './types.js';
+import { L1_BASE, L2_BASE } from './types.js';
 
 /** KVM_MAX_VCPU_IDS on x86 (4096 since v5.15; 1024 before — the model's scenarios stay far below). */
 export const KVM_MAX_VCPU_IDS = 4096;
@@ -81,7 +81,7 @@ export function initialVcpuContext(input: VcpuInput): VcpuContext {
     rip: L1_BASE,
     vmcbRip: L1_BASE,
     l1Rip: L1_BASE,
-    vmcs12Rip: 0x2000,
+    vmcs12Rip: L2_BASE,
     launched: { l1: false, l2: false },
     lastNestedExit: null,
     completion: null,

@@ -73,15 +73,8 @@ export interface Smram {
   guestMode: boolean;
 }
 
-export interface VcpuContext {
-  id: number;
-  vm: number;
-  vcpuId: number;
-  pcpu: number;
-  vendor: Vendor;
-  features: KernelFeatures;
-  program: GuestProgram;
-  vmcs: { l1: number; l2: number };
+/** The input, as given, then what KVM keeps per vCPU. */
+export interface VcpuContext extends VcpuInput {
 
   /** The vCPU fd exists (KVM_CREATE_VCPU succeeded). */
   created: boolean;

@@ -14,6 +14,7 @@ import type { Vendor } from '../hw/cpu-state.js';
 import type { GuestInsn, GuestProgram } from '../../machines/vcpu.machine.js';
 import type { VmmCall } from '../../machines/vmm.machine.js';
 import type { KvmIoctlArg, KvmIoctlName } from '../kvm/uapi.js';
+import { L1_BASE, L2_BASE, SMM_ENTRY } from '../kvm/types.js';
 import {
   CPU_ID_EXPECTATION,
   choiceExpectation,
@@ -41,8 +42,8 @@ export interface VcpuSpec {
   calls: VmmCall[];
 }
 
-/** Where each code array lives: instruction i is at base + i (the vCPU chart uses the same bases). */
-export const CODE_BASE = { l1: 0x1000, l2: 0x2000, smm: 0x38000 } as const;
+/** Where each code array lives: instruction i is at base + i, as the vCPU chart runs it. */
+const CODE_BASE = { l1: L1_BASE, l2: L2_BASE, smm: SMM_ENTRY } as const;
 
 const INTEL_OPS = ['vmlaunch', 'vmresume'] as const;
 const AMD_OPS = ['vmrun'] as const;

@@ -76,10 +76,64 @@ class ActorSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
   }
 }
 
-interface SavedChart<C> {
+/** A chart state as JSON: its active nodes by document order. */
+export interface SavedChart<C> {
   active: number[];
   context: C;
   status: 'active' | 'done';
+}
+
+// ---- what every compiled driver does with its array of chart states ------------------------------
+// `sameAs[i]` is the capture actor i's state equals exactly (null once an event moved it): captures
+// are never changed, so an untouched actor shares its capture and restoring skips it.
+
+export function loadCharts<C>(runner: ChartRunner<C, never>, saved: readonly SavedChart<C>[]): ChartState<C>[] {
+  return saved.map((s) => {
+    const active = new Uint8Array(runner.size);
+    for (const i of s.active) active[i] = 1;
+    return { active, context: s.context, status: s.status, leaves: null };
+  });
+}
+
+export function saveCharts<C>(states: readonly ChartState<C>[]): SavedChart<C>[] {
+  return states.map((s) => {
+    const active: number[] = [];
+    s.active.forEach((v, i) => {
+      if (v === 1) active.push(i);
+    });
+    return { active, context: structuredClone(s.context), status: s.status };
+  });
+}
+
+export function captureCharts<C>(runner: ChartRunner<C, never>, states: readonly ChartState<C>[], sameAs: (ChartCapture<C> | null)[]): ChartCapture<C>[] {
+  return states.map((s, i) => {
+    const same = sameAs[i];
+    if (same) return same;
+    if (!s.leaves) runner.leaves(s);
+    const c: ChartCapture<C> = { leaves: [...(s.leaves as number[])], context: { ...s.context }, status: s.status };
+    sameAs[i] = c;
+    return c;
+  });
+}
+
+/** Returns the actors whose state changed. */
+export function restoreCharts<C>(
+  runner: ChartRunner<C, never>,
+  states: readonly ChartState<C>[],
+  sameAs: (ChartCapture<C> | null)[],
+  captures: readonly ChartCapture<C>[],
+): number[] {
+  const changed: number[] = [];
+  captures.forEach((c, i) => {
+    if (sameAs[i] === c) return;
+    const s = states[i] as ChartState<C>;
+    runner.loadLeaves(s, c.leaves);
+    s.context = { ...c.context };
+    s.status = c.status;
+    sameAs[i] = c;
+    changed.push(i);
+  });
+  return changed;
 }
 
 class CompiledSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
@@ -91,13 +145,7 @@ class CompiledSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
 
   constructor(machine: AnyStateMachine, inputs: readonly unknown[] | null, saved: SavedChart<C>[] | undefined) {
     this.runner = new ChartRunner<C, E>(machine);
-    this.states = saved
-      ? saved.map((s) => {
-          const active = new Uint8Array(this.runner.size);
-          for (const i of s.active) active[i] = 1;
-          return { active, context: s.context, status: s.status, leaves: null };
-        })
-      : (inputs ?? []).map((input) => this.runner.initial(input));
+    this.states = saved ? loadCharts(this.runner as never, saved) : (inputs ?? []).map((input) => this.runner.initial(input));
   }
 
   get size(): number {
@@ -129,38 +177,15 @@ class CompiledSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
   }
 
   capture(): ChartCapture<C>[] {
-    return this.states.map((s, i) => {
-      const same = this.sameAs[i];
-      if (same) return same;
-      if (!s.leaves) this.runner.leaves(s);
-      const c: ChartCapture<C> = { leaves: [...(s.leaves as number[])], context: { ...s.context }, status: s.status };
-      this.sameAs[i] = c;
-      return c;
-    });
+    return captureCharts(this.runner as never, this.states, this.sameAs);
   }
 
   restoreCapture(captures: readonly ChartCapture<C>[]): number[] {
-    const changed: number[] = [];
-    captures.forEach((c, i) => {
-      if (this.sameAs[i] === c) return;
-      const s = this.state(i);
-      this.runner.loadLeaves(s, c.leaves);
-      s.context = { ...c.context };
-      s.status = c.status;
-      this.sameAs[i] = c;
-      changed.push(i);
-    });
-    return changed;
+    return restoreCharts(this.runner as never, this.states, this.sameAs, captures);
   }
 
   save(): unknown {
-    return this.states.map((s): SavedChart<C> => {
-      const active: number[] = [];
-      s.active.forEach((v, i) => {
-        if (v === 1) active.push(i);
-      });
-      return { active, context: structuredClone(s.context), status: s.status };
-    });
+    return saveCharts(this.states);
   }
 }
 

@@ -9,6 +9,7 @@ import type { physicalCpuMachine } from '../../machines/physical-cpu.machine.js'
 import type { CpuContext, CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
 import { ChartRunner, type ChartState } from './chart-runner.js';
 import { activePaths, leafPath } from './state-table.js';
+import { captureCharts, loadCharts, restoreCharts, saveCharts, type ChartCapture, type SavedChart } from './chart-driver.js';
 
 type CpuMachine = typeof physicalCpuMachine;
 type CpuRef = ActorRefFrom<CpuMachine>;
@@ -16,11 +17,7 @@ type CpuRef = ActorRefFrom<CpuMachine>;
 export type EngineName = 'compiled' | 'actors';
 
 /** One CPU's chart state, compact: its active leaves and a copy of its context. */
-export interface CpuCapture {
-  leaves: number[];
-  context: CpuContext;
-  status: 'active' | 'done';
-}
+export type CpuCapture = ChartCapture<CpuContext>;
 
 export interface CpuDriver {
   readonly engine: EngineName;
@@ -114,12 +111,6 @@ export class ActorDriver implements CpuDriver {
   }
 }
 
-interface SavedChart {
-  active: number[];
-  context: CpuContext;
-  status: 'active' | 'done';
-}
-
 export class CompiledDriver implements CpuDriver {
   readonly engine = 'compiled';
   private readonly runner: ChartRunner<CpuContext, CpuEvent>;
@@ -141,11 +132,7 @@ export class CompiledDriver implements CpuDriver {
       smm: byPath.get('os.smm') as number,
     };
     if (saved) {
-      this.states = (saved as SavedChart[]).map((s) => {
-        const active = new Uint8Array(this.runner.size);
-        for (const i of s.active) active[i] = 1;
-        return { active, context: s.context, status: s.status, leaves: null };
-      });
+      this.states = loadCharts(this.runner as never, saved as SavedChart<CpuContext>[]);
     } else {
       // One buffer for every CPU's configuration: thousands of small ArrayBuffers cost the GC more.
       const n = this.runner.size;
@@ -198,36 +185,15 @@ export class CompiledDriver implements CpuDriver {
     return this.runner.leaves(this.state(cpu)).map((n) => this.runner.path(n.order));
   }
 
-  /**
-   * Which capture each CPU's state is exactly (null once an event moved it): captures are never
-   * changed, so a CPU untouched since it was restored shares its capture object, and restoring a
-   * capture skips the CPUs already in that state.
-   */
+  /** Which capture each CPU's state is exactly (null once an event moved it): see captureCharts. */
   private readonly sameAs: (CpuCapture | null)[] = [];
 
   capture(): CpuCapture[] {
-    return this.states.map((s, i) => {
-      const same = this.sameAs[i];
-      if (same) return same;
-      if (!s.leaves) this.runner.leaves(s);
-      const c: CpuCapture = { leaves: [...(s.leaves as number[])], context: { ...s.context }, status: s.status };
-      this.sameAs[i] = c;
-      return c;
-    });
+    return captureCharts(this.runner as never, this.states, this.sameAs);
   }
 
   restoreCapture(captures: readonly CpuCapture[]): number[] {
-    const changed: number[] = [];
-    captures.forEach((c, i) => {
-      if (this.sameAs[i] === c) return;
-      const s = this.states[i] as ChartState<CpuContext>;
-      this.runner.loadLeaves(s, c.leaves);
-      s.context = { ...c.context };
-      s.status = c.status;
-      this.sameAs[i] = c;
-      changed.push(i);
-    });
-    return changed;
+    return restoreCharts(this.runner as never, this.states, this.sameAs, captures);
   }
 
   leafOrders(cpu: number): readonly number[] {
@@ -237,13 +203,7 @@ export class CompiledDriver implements CpuDriver {
   }
 
   save(): unknown {
-    return this.states.map((s): SavedChart => {
-      const active: number[] = [];
-      s.active.forEach((v, i) => {
-        if (v === 1) active.push(i);
-      });
-      return { active, context: structuredClone(s.context), status: s.status };
-    });
+    return saveCharts(this.states);
   }
 }
 

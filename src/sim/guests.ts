@@ -49,13 +49,11 @@ export interface GuestHost {
 export interface GuestsCapture {
   vcpus: ChartCapture<VcpuContext>[];
   vmms: ChartCapture<VmmContext>[];
-  owner: number[];
 }
 
 export interface GuestsState {
   vcpus: unknown;
   vmms: unknown;
-  owner: number[];
 }
 
 type Pending =
@@ -84,8 +82,6 @@ export function vmcsRegions(vcpu: number): { l1: number; l2: number } {
 export class Guests {
   readonly vcpus: ChartDriver<VcpuContext, VcpuEvent>;
   readonly vmms: ChartDriver<VmmContext, VmmEvent>;
-  /** Per physical CPU: the vCPU whose KVM_RUN holds it, or -1. */
-  owner: number[];
   /** The vCPUs pinned to each physical CPU. */
   readonly on: Map<number, number[]> = new Map();
   private readonly pending: Pending[] = [];
@@ -101,7 +97,6 @@ export class Guests {
     specs: readonly VcpuSpec[],
     vendor: Vendor,
     features: KernelFeatures,
-    cpuCount: number,
     engine: EngineName,
     saved?: GuestsState,
     inspect?: (event: InspectionEvent) => void,
@@ -116,7 +111,6 @@ export class Guests {
     const vmmInputs: VmmInput[] = specs.map((s) => ({ id: s.index, vm: s.vm, pcpu: s.pcpu, calls: s.calls }));
     this.vcpus = makeChartDriver(engine, vcpu as never, saved ? null : vcpuInputs(specs, vendor, features), saved?.vcpus, inspect);
     this.vmms = makeChartDriver(engine, vmm as never, saved ? null : vmmInputs, saved?.vmms, inspect);
-    this.owner = saved ? [...saved.owner] : new Array<number>(cpuCount).fill(-1);
   }
 
   get count(): number {
@@ -164,10 +158,19 @@ export class Guests {
 
   // ---- scheduling ------------------------------------------------------------------------------
 
+  /**
+   * The vCPU whose KVM_RUN holds the CPU (its chart is in `run`), or -1: a thread inside KVM_RUN
+   * keeps its CPU until KVM returns to userspace or the thread dies.
+   */
+  private owner(pcpu: number): number {
+    for (const v of this.on.get(pcpu) ?? []) if (this.vcpus.leaf(v).startsWith('run.')) return v;
+    return -1;
+  }
+
   /** Whether the actor can take a step now. */
   runnable(kind: GuestKind, i: number): boolean {
     const pcpu = this.pcpu(i);
-    const owner = this.owner[pcpu] as number;
+    const owner = this.owner(pcpu);
     if (owner !== -1 && owner !== i) return false;
     if (!this.host.threadsRun(pcpu)) return false;
     return kind === 'vcpu' ? this.vcpus.can(i, VCPU_STEP) : this.vmms.can(i, VMM_STEP);
@@ -192,7 +195,7 @@ export class Guests {
 
   /** The physical CPU left a guest for a host event: the vCPU in guest mode there sees the VM exit. */
   hostExit(pcpu: number, reason: 'nmi' | 'intr'): void {
-    const owner = this.owner[pcpu] as number;
+    const owner = this.owner(pcpu);
     if (owner < 0) return;
     this.host.emit({ t: 'kvm', ns: this.host.now(), vcpu: owner, cpu: pcpu, what: 'host_exit', data: { reason } });
     this.sendVcpu(owner, { type: 'host.exit', reason });
@@ -216,7 +219,6 @@ export class Guests {
       switch (p.kind) {
         case 'ioctl':
           this.host.emit({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name: p.name, number: KVM_IOCTLS[p.name], arg: p.arg });
-          if (p.name === 'KVM_RUN') this.owner[pcpu] = p.vcpu;
           this.sendVcpu(p.vcpu, { type: 'ioctl', name: p.name, arg: p.arg });
           break;
         case 'return':
@@ -228,16 +230,14 @@ export class Guests {
             phase: 'return',
             name: p.name,
             number: KVM_IOCTLS[p.name],
-            ret: p.ret.ok ? p.ret.value : p.ret.value,
+            ret: p.ret.value,
             ...(p.ret.ok ? {} : { errno: p.ret.errno }),
             ...(p.exit ? { exit: `KVM_EXIT_${p.exit}`, exitCode: KVM_EXIT[p.exit] } : {}),
           });
-          if (p.name === 'KVM_RUN' && this.owner[pcpu] === p.vcpu) this.owner[pcpu] = -1;
           this.sendVmm(p.vcpu, { type: 'ioctl.return', name: p.name, ret: p.ret, exit: p.exit });
           break;
         case 'died':
-          // The thread died holding the CPU only for the length of the oops: it is gone, the CPU runs on.
-          if (this.owner[pcpu] === p.vcpu) this.owner[pcpu] = -1;
+          // The thread died in its ioctl (the vCPU is dead, out of KVM_RUN): the CPU runs on.
           this.sendVmm(p.vcpu, { type: 'thread.died' });
           break;
       }
@@ -265,23 +265,22 @@ export class Guests {
     const vcpus = this.vcpus.capture?.();
     const vmms = this.vmms.capture?.();
     if (!vcpus || !vmms) return null;
-    return { vcpus, vmms, owner: [...this.owner] };
+    return { vcpus, vmms };
   }
 
   restoreCapture(c: GuestsCapture): number[] {
     const a = this.vcpus.restoreCapture?.(c.vcpus) ?? [];
     const b = this.vmms.restoreCapture?.(c.vmms) ?? [];
-    this.owner = [...c.owner];
     return [...new Set([...a, ...b])];
   }
 
   save(): GuestsState {
-    return { vcpus: this.vcpus.save(), vmms: this.vmms.save(), owner: [...this.owner] };
+    return { vcpus: this.vcpus.save(), vmms: this.vmms.save() };
   }
 
   /** The guest part of the state key: every actor's program point and context. */
   key(): string {
-    let k = this.owner.join(',');
+    let k = '';
     for (let i = 0; i < this.count; i++) {
       k += `|${this.vcpus.activePaths(i).join(',')}:${JSON.stringify(this.vcpus.context(i))}`;
       k += `|${this.vmms.activePaths(i).join(',')}:${JSON.stringify(this.vmms.context(i))}`;

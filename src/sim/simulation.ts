@@ -262,7 +262,7 @@ export class Simulation {
   /** The KVM side: vCPU threads and their VMM threads (null without `vms`). */
   private guests: Guests | null = null;
   private guestItems = new Map<string, Item>();
-  /** Per physical CPU, the guest actors pinned there: `vcpu:i` and `vmm:i`. */
+  /** Script steps waiting for a vCPU to enter a state, by vCPU. */
   private guestTriggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
   private hostResult = '';
   private hostExits: { cpu: number; reason: 'nmi' | 'intr' }[] = [];
@@ -333,7 +333,6 @@ export class Simulation {
       this.scenario.vcpus,
       this.scenario.machine.vendor,
       this.features,
-      this.cpuCount,
       engine,
       saved,
       this.options.inspect,
@@ -797,12 +796,12 @@ export class Simulation {
   private settleGuests(): void {
     const guests = this.guests;
     if (!guests) return;
-    for (let round = 0; round < 100; round++) {
+    for (;;) {
+      this.flushHostExits();
       const touched = guests.takeTouched();
       const changed = guests.takeChanged();
-      if (touched.length === 0 && changed.length === 0 && this.hostExits.length === 0) return;
+      if (touched.length === 0 && changed.length === 0) return;
       for (const cpu of touched) this.settle(cpu);
-      this.flushHostExits();
       // A thread entering or leaving KVM_RUN takes or frees its CPU for the other threads pinned there.
       for (const cpu of new Set(changed.map((v) => guests.pcpu(v)))) for (const w of guests.on.get(cpu) ?? []) this.refreshGuest(w);
       for (const v of changed) {
@@ -863,11 +862,9 @@ export class Simulation {
       for (const w of woken) if (w !== cpu) this.refresh(w);
     }
     if (this.guests) {
-      this.flushHostExits();
-      // The CPU's threads may run or stop now; guests moved by a host exit are rescheduled too.
+      // The CPU's threads may run or stop now; a host exit it took moves the vCPU that was in its guest.
       for (const v of this.guests.on.get(cpu) ?? []) this.refreshGuest(v);
-      if (this.guests.takeTouched().length > 0 || this.hostExits.length > 0) this.settleGuests();
-      for (const v of this.guests.takeChanged()) this.refreshGuest(v);
+      this.settleGuests();
     }
     const pending = this.triggers.get(cpu);
     if (pending && pending.length > 0) {
