@@ -205,9 +205,12 @@ function readOptions(field: Field | undefined, out: Problems): ScenarioOptions {
 const STEP_KEYS = ['cpu', 'do', 'at', 'when', 'context', 'message'];
 
 function readWhen(field: Field, cpus: number | undefined, vcpus: number, ctx: ValidationContext, out: Problems): Trigger | undefined {
+  // `cpu` is required unless the step waits for a vCPU (`vcpu`) instead.
+  const isObject = typeof field.value === 'object' && field.value !== null && !Array.isArray(field.value);
+  const waitsForVcpu = isObject && Object.prototype.hasOwnProperty.call(field.value, 'vcpu');
   const fields = readObject(field, ['cpu', 'vcpu', 'enters'], out, {
-    cpu: CPU_ID_EXPECTATION,
-    enters: 'expected the name of a physical CPU state',
+    ...(waitsForVcpu ? {} : { cpu: CPU_ID_EXPECTATION }),
+    enters: waitsForVcpu ? 'expected the name of a vCPU state' : 'expected the name of a physical CPU state',
   });
   if (fields === undefined) return undefined;
   const vcpuField = fields.get('vcpu');
@@ -221,7 +224,6 @@ function readWhen(field: Field, cpus: number | undefined, vcpus: number, ctx: Va
       out.add(entersField.loc, `no state named ${shown(state)} in the vCPU machine`);
       return undefined;
     }
-    if (entersField === undefined) out.add(field.loc, "missing 'enters'");
     return vcpu === undefined || state === undefined || vcpus === 0 ? undefined : { kind: 'enters', cpu: vcpu, state, actor: 'vcpu' };
   }
   const cpuField = fields.get('cpu');

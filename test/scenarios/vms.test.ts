@@ -46,6 +46,16 @@ describe('the vms section', () => {
     ]);
   });
 
+  it('reads a step that waits for a vCPU state', () => {
+    const s = scenarioOf({
+      name: 'n',
+      machine: { cpus: 2 },
+      vms: [{ vcpus: [{ cpu: 1 }] }],
+      script: [{ cpu: 0, do: 'panic', when: { vcpu: 0, enters: 'run.guest' } }],
+    });
+    expect(s.script[0]?.trigger).toEqual({ kind: 'enters', cpu: 0, state: 'run.guest', actor: 'vcpu' });
+  });
+
   const bad: [string, unknown, { path: string; message: RegExp }][] = [
     ['an unknown CPU', { vms: [{ vcpus: [{ cpu: 9 }] }] }, { path: 'vms[0].vcpus[0].cpu', message: /CPU 9 is out of range/ }],
     ['a missing cpu', { vms: [{ vcpus: [{}] }] }, { path: 'vms[0].vcpus[0]', message: /missing 'cpu'/ }],

@@ -154,3 +154,25 @@ describe('threads pinned to one CPU', () => {
     }
   });
 });
+
+describe('vCPU triggers', () => {
+  it('a step waiting for a vCPU state fires when a host exit moves the vCPU there', () => {
+    const r = validateScenario(
+      {
+        name: 'trigger-on-host-exit',
+        machine: { cpus: 2 },
+        vms: [{ vcpus: [{ cpu: 1, guest: { l1: ['nop', 'spin'] } }] }],
+        script: [
+          { cpu: 1, do: 'nmi-panic', at: 20_000 },
+          { cpu: 0, do: 'irqs-off', when: { vcpu: 0, enters: 'run.hostExit' } },
+        ],
+      },
+      'trigger-on-host-exit',
+      validationContext,
+    );
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const { trace } = runScenario(r.scenario, { seed: 1, keepTrace: true });
+    expect(trace.some((t) => t.t === 'kvm' && t.what === 'host_exit')).toBe(true);
+    expect(trace.filter((t) => t.t === 'script' && t.index === 1)).toHaveLength(1);
+  });
+});
