@@ -89,7 +89,7 @@ export function formatOutcome(o: Outcome): string {
     if (o.vcpus.length > 16) lines.push(`… and ${o.vcpus.length - 16} more vCPUs (use --json for all)`);
     lines.push('');
   }
-  for (const w of o.warnings) lines.push(`warning: ${w.message}${w.vcpu === null ? '' : ` (vCPU${w.vcpu} thread)`}`);
+  for (const w of o.warnings) lines.push(`${w.message}${w.vcpu === null ? '' : ` (vCPU${w.vcpu} thread)`}`);
   if (o.livelock) lines.push(`LIVELOCK: vCPU${o.livelock.vcpu} emulates the instruction at 0x${o.livelock.rip.toString(16)} again and again (${o.livelock.repeats} times)`);
   for (const f of o.faults) lines.push(`fault: CPU${f.cpu} ${f.insn} ${f.fault} in ${f.context} context → ${f.handling}`);
   if (o.initIgnored.length) lines.push(`INIT ignored by CPU ${o.initIgnored.join(', ')}`);
