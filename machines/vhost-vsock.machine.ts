@@ -1,13 +1,20 @@
 /**
- * The vhost-vsock device file as an actor (SEMANTICS §5(d)): one actor per open() of
- * /dev/vhost-vsock, driven by the VMM's ioctls. The states are the lifecycle of §5(d); what each
- * ioctl does and returns is `src/vhost/device.ts`, which follows the kernel check by check. Each
- * call is applied once, by the `open` state; eventless edges then move the actor to the lifecycle
- * the device now has, so the chart's edges are exactly the changes a call can make and every other
- * call leaves the state as it is (errors, reads, configuration that does not complete the setup).
+ * The vhost-vsock device as an actor (SEMANTICS §5): one actor per open() of /dev/vhost-vsock,
+ * driven by the VMM's ioctls, with its virtqueues, its host sockets and the guest driver at the
+ * other end of the rings. The states are the lifecycle of §5(d); what each ioctl does and returns
+ * is `src/vhost/device.ts`, which follows the kernel check by check. Each call is applied once, by
+ * the `open` state; eventless edges then move the actor to the lifecycle the device now has, so the
+ * chart's edges are exactly the changes a call can make and every other call leaves the state as
+ * it is (errors, reads, configuration that does not complete the setup).
  *
- * Instances share the host's CID hash: the actor's input names a registry object that all
- * instances of one host hold, as kernel memory is shared between the CPU actors.
+ * The packet path (`src/vhost/datapath.ts`) runs on the same context: `work` is one work item of
+ * the vhost worker (the TX kick handler, else the send work), accepted only while one is queued;
+ * `host.send` is a host socket's send (vhost_transport_send_pkt); the `guest.*` events are the
+ * guest's driver (src/vhost/guest-driver.ts): its probe, a send on TX, the RX interrupt, a reset.
+ *
+ * Instances share the host's CID hash, as kernel memory is shared between the CPU actors: the
+ * world's `host()` gives every instance's device, so an instance's context holds only its own state
+ * and a run's capture of the actors is its whole state.
  *
  * Every call is recorded with its name(s), number, argument and return value or errno, in order.
  */
@@ -16,49 +23,81 @@ import {
   close,
   ioctl,
   lifecycle,
-  open,
+  newDevice,
   type Caller,
   type IoctlArg,
-  type IoctlReturn,
   type Lifecycle,
   type VsockDevice,
   type VsockHost,
 } from '../src/vhost/device.js';
+import { doSendPkt, handleTxKick, hostSend, newDataPath, release, type DataPath, type OpName } from '../src/vhost/datapath.js';
+import { driverReady, driverReset, NEW_DRIVER, receive, sendNext, type GuestConfig, type GuestDriver, type TrafficSpec } from '../src/vhost/guest-driver.js';
 import { VHOST_IOCTLS, type VhostIoctlName } from '../src/vhost/ioctl.js';
 import { MAINLINE_VHOST, type VhostKernel } from '../src/vhost/kernel.js';
 
-/** The host-wide state the instances share; the actor replaces `host` on every call it makes. */
-export interface VsockRegistry {
-  host: VsockHost;
+/** What the instances share: the host's view of every instance, this one included. */
+export interface VsockWorld {
+  host(): VsockHost;
 }
+
+/** A call's return as the actor records it: numbers only, so a context is plain JSON. */
+export type RecordedReturn = { ok: true; value?: number } | { ok: false; errno: number };
 
 export interface IoctlRecord {
   names: VhostIoctlName[];
   number: number;
   arg: IoctlArg;
   caller: string;
-  ret: IoctlReturn;
+  ret: RecordedReturn;
 }
 
 export interface VsockContext {
-  registry: VsockRegistry;
   id: number;
+  /** The VM whose VMM opened it (-1 outside a run). */
+  vm: number;
   device: VsockDevice;
+  dp: DataPath;
+  driver: GuestDriver;
+  guest: GuestConfig;
   calls: IoctlRecord[];
   /** The kernel era's vhost switches (src/vhost/kernel.ts); mainline unless the input names one. */
   kernel: VhostKernel;
   /** After close: the device as the release's flush saw it (backends still set before a58da53ffd70 for a non-owner). */
   atFlush?: VsockDevice;
+  /** Packets host sockets sent to this instance (each in the send queue or beyond). */
+  hostSent: number;
+}
+
+export interface HostSend {
+  type: 'host.send';
+  srcPort: number;
+  dstPort: number;
+  op: OpName;
+  len: number;
+  count: number;
 }
 
 export type VsockEvent =
   | { type: 'ioctl'; caller: Caller; request: number | VhostIoctlName; arg: IoctlArg }
   /** `caller`: the task dropping the last reference; omitted = the owner, null = a task in do_exit() (mm NULL). */
-  | { type: 'close'; caller?: Caller | null };
+  | { type: 'close'; caller?: Caller | null }
+  | { type: 'work' }
+  | HostSend
+  | { type: 'guest.ready' }
+  | { type: 'guest.send' }
+  | { type: 'guest.irq' }
+  | { type: 'guest.reset' };
 
 export interface VsockInput {
-  registry: VsockRegistry;
+  /** The instance's index among the host's instances (its place in `host().devices`). */
+  id: number;
+  vm?: number;
   kernel?: VhostKernel;
+  guest?: Partial<GuestConfig>;
+  /** Host ports with a listening socket. */
+  listen?: readonly number[];
+  /** Bytes of one guest RX buffer (header included). */
+  rxBufSize?: number;
 }
 
 const STATE_OF: Record<Exclude<Lifecycle, 'RELEASED'>, string> = {
@@ -85,45 +124,103 @@ const DESCRIPTIONS: Record<Lifecycle, string> = {
   RELEASED: 'close(): unhash, stop, flush, purge',
 };
 
-export const vhostVsockMachine = setup({
-  types: {
-    context: {} as VsockContext,
-    events: {} as VsockEvent,
-    input: {} as VsockInput,
-  },
-  guards: {
-    'lifecycle is': ({ context }, params: { state: Lifecycle }) => lifecycle(context.device) === params.state,
-  },
-  actions: {
-    'apply ioctl': assign(({ context, event }) => {
-      if (event.type !== 'ioctl') return {};
-      const r = ioctl(context.registry.host, context.id, event.caller, event.request, event.arg, context.kernel);
-      context.registry.host = r.host;
-      const number = typeof event.request === 'number' ? event.request : VHOST_IOCTLS[event.request];
-      const record: IoctlRecord = { names: r.names, number, arg: event.arg, caller: event.caller.mm, ret: r.ret };
-      return { device: r.device, calls: [...context.calls, record] };
-    }),
-    release: assign(({ context, event }) => {
-      const caller = event.type === 'close' ? event.caller : undefined;
-      const r = close(context.registry.host, context.device, { caller, kernel: context.kernel });
-      context.registry.host = r.host;
-      return { device: r.device, atFlush: r.atFlush };
-    }),
-  },
-}).createMachine({
+function recorded(ret: { ok: true; value?: number | bigint } | { ok: false; errno: number }): RecordedReturn {
+  if (!ret.ok) return ret;
+  return ret.value === undefined ? { ok: true } : { ok: true, value: Number(ret.value) };
+}
+
+type Args = { context: VsockContext; event: VsockEvent };
+
+function upd(fn: (args: Args) => Partial<VsockContext>) {
+  return assign<VsockContext, VsockEvent, undefined, VsockEvent, never>(fn as never);
+}
+
+export function vsockImplementations(world: () => VsockWorld) {
+  return {
+    guards: {
+      'lifecycle is': ({ context }: Args, params: { state: Lifecycle }) => lifecycle(context.device) === params.state,
+      'work queued': ({ context }: Args) => context.dp.txWork || context.dp.sendWork,
+    },
+    actions: {
+      'apply ioctl': upd(({ context, event }: Args) => {
+        if (event.type !== 'ioctl') return {};
+        const r = ioctl(world().host(), context.id, event.caller, event.request, event.arg, context.kernel);
+        const number = typeof event.request === 'number' ? event.request : VHOST_IOCTLS[event.request];
+        const record: IoctlRecord = { names: r.names, number, arg: event.arg, caller: event.caller.mm, ret: recorded(r.ret) };
+        // A successful start queues the send work ("kick send_pkt worker once device is started").
+        const dp = r.queueSendWork ? { ...context.dp, sendWork: true } : context.dp;
+        return { device: r.device, dp, calls: [...context.calls, record] };
+      }),
+      release: upd(({ context, event }: Args) => {
+        const caller = event.type === 'close' ? event.caller : undefined;
+        const r = close(world().host(), context.device, { caller, kernel: context.kernel });
+        return { device: r.device, atFlush: r.atFlush, dp: release(context.dp, r.atFlush, context.kernel) };
+      }),
+      /** One work item of the vhost worker: the TX kick handler if queued, else the send work. */
+      'run work': upd(({ context }: Args) => {
+        const r = context.dp.txWork ? handleTxKick(context.dp, context.device, context.kernel) : doSendPkt(context.dp, context.device);
+        return { dp: r.dp, device: r.device };
+      }),
+      'host send': upd(({ context, event }: Args) => {
+        if (event.type !== 'host.send') return {};
+        let dp = context.dp;
+        for (let i = 0; i < event.count; i++) {
+          dp = hostSend(dp, context.device, { dstCid: context.device.guestCid, srcPort: event.srcPort, dstPort: event.dstPort, op: event.op, len: event.len }).dp;
+        }
+        // The host socket that sent a REQUEST is connecting: the guest's RESPONSE is for it.
+        const key = `${event.dstPort}>${event.srcPort}`;
+        if (event.op === 'REQUEST' && !dp.connections.includes(key)) dp = { ...dp, connections: [...dp.connections, key] };
+        return { dp, hostSent: context.hostSent + event.count };
+      }),
+      'guest ready': upd(({ context }: Args) => {
+        const r = driverReady(context.dp, context.driver, context.guest);
+        return { dp: r.dp, driver: r.g };
+      }),
+      'guest send': upd(({ context }: Args) => {
+        const r = sendNext(context.dp, context.driver, context.device, context.guest);
+        return { dp: r.dp, driver: r.g };
+      }),
+      'guest takes RX interrupt': upd(({ context }: Args) => {
+        const r = receive(context.dp, context.driver, context.device, context.guest);
+        return { dp: r.dp, driver: r.g };
+      }),
+      'guest reset': upd(({ context }: Args) => {
+        const r = driverReset(context.dp, context.driver);
+        return { dp: r.dp, driver: r.g };
+      }),
+    },
+  };
+}
+
+const chart = {
   id: 'vhost-vsock',
   description: 'One open file of /dev/vhost-vsock (drivers/vhost/vsock.c)',
-  context: ({ input }) => {
-    const opened = open(input.registry.host);
-    input.registry.host = opened.host;
-    return { registry: input.registry, id: opened.device.id, device: opened.device, calls: [], kernel: input.kernel ?? MAINLINE_VHOST };
-  },
+  context: ({ input }: { input: VsockInput }): VsockContext => ({
+    id: input.id,
+    vm: input.vm ?? -1,
+    device: newDevice(input.id),
+    dp: newDataPath({ listening: input.listen ?? [], ...(input.rxBufSize !== undefined ? { rxBufSize: input.rxBufSize } : {}) }),
+    driver: NEW_DRIVER,
+    guest: { rxBuffers: input.guest?.rxBuffers ?? 8, listen: input.guest?.listen ?? [], traffic: input.guest?.traffic ?? [] },
+    calls: [],
+    kernel: input.kernel ?? MAINLINE_VHOST,
+    hostSent: 0,
+  }),
   initial: 'open',
   states: {
     open: {
       initial: 'unowned',
       // Every call is applied here, once; the state then follows the device through the edges below.
-      on: { ioctl: { actions: 'apply ioctl' }, close: { target: 'released', actions: 'release' } },
+      on: {
+        ioctl: { actions: 'apply ioctl' },
+        close: { target: 'released', actions: 'release' },
+        work: { guard: 'work queued', actions: 'run work', description: 'vhost_worker: one queued work item' },
+        'host.send': { actions: 'host send', description: 'vhost_transport_send_pkt: queue for the guest, queue the send work' },
+        'guest.ready': { actions: 'guest ready', description: 'the guest driver probes: RX ring filled and kicked' },
+        'guest.send': { actions: 'guest send', description: 'the guest puts a packet in TX and kicks (ioeventfd)' },
+        'guest.irq': { actions: 'guest takes RX interrupt', description: 'the guest takes the call (irqfd): RX consumed, answered, refilled' },
+        'guest.reset': { actions: 'guest reset', description: 'the guest was reset: its driver and sockets are gone' },
+      },
       states: {
         unowned: { description: 'open(): no owner, CID 0', always: edges(['OWNED']) },
         owned: { description: 'owner bound; rings not usable yet', always: edges(['CONFIGURED', 'RUNNING']) },
@@ -134,9 +231,46 @@ export const vhostVsockMachine = setup({
     },
     released: { type: 'final', description: DESCRIPTIONS.RELEASED },
   },
-});
+};
+
+function noWorld(): VsockWorld {
+  throw new Error('the vhost-vsock machine needs a world: provide vsockImplementations(() => world)');
+}
+
+export const vhostVsockMachine = setup({
+  types: { context: {} as VsockContext, events: {} as VsockEvent, input: {} as VsockInput },
+  ...vsockImplementations(noWorld),
+  // Loosely typed chart literal, as the other machines': names are checked against setup() in a test.
+}).createMachine(chart as never);
 
 export type VhostVsockMachine = typeof vhostVsockMachine;
+
+/**
+ * Instances outside a run (tests, the viewer): each actor's world is the group's current devices.
+ * `add` creates the next instance, as open() does.
+ */
+export function vsockGroup<A extends { getSnapshot(): { context: VsockContext } }>(
+  create: (machine: VhostVsockMachine, input: VsockInput) => A,
+  opts: { localCids?: readonly number[]; maxMemRegions?: number; kernel?: VhostKernel } = {},
+) {
+  const actors: A[] = [];
+  const world: VsockWorld = {
+    host: () => ({
+      devices: actors.map((a) => a.getSnapshot().context.device),
+      localCids: opts.localCids ?? [],
+      maxMemRegions: opts.maxMemRegions ?? 64,
+    }),
+  };
+  const machine = vhostVsockMachine.provide(vsockImplementations(() => world) as never) as VhostVsockMachine;
+  return {
+    actors,
+    add(input: Omit<VsockInput, 'id'> = {}): A {
+      const actor = create(machine, { ...input, id: actors.length, ...(opts.kernel ? { kernel: opts.kernel } : {}) });
+      actors.push(actor);
+      return actor;
+    },
+  };
+}
 
 /** The lifecycle name of an actor's state value, for comparing against `lifecycle(device)`. */
 export function lifecycleOfState(value: unknown): Lifecycle {
@@ -148,3 +282,5 @@ export function lifecycleOfState(value: unknown): Lifecycle {
   }
   throw new Error(`not a vhost-vsock state: ${JSON.stringify(value)}`);
 }
+
+export type { TrafficSpec };

@@ -72,7 +72,8 @@ export interface Virtqueue {
   readonly errFd: number | null;
   /** `private_data`: non-NULL ⇔ the queue runs. */
   readonly backend: boolean;
-  readonly ackedFeatures: bigint;
+  /** The acked feature mask; stored as a number (every defined bit is below 53, so it is exact and JSON-safe). */
+  readonly ackedFeatures: number;
   readonly busyloopTimeout: number;
 }
 
@@ -86,7 +87,7 @@ export interface VsockDevice {
   readonly iotlb: boolean;
   readonly logBase: number;
   readonly logFd: number | null;
-  readonly backendFeatures: bigint;
+  readonly backendFeatures: number;
   readonly seqpacketAllow: boolean;
   readonly guestCid: number;
   readonly vqs: readonly [Virtqueue, Virtqueue];
@@ -164,28 +165,33 @@ function newVq(index: number): Virtqueue {
     callFd: null,
     errFd: null,
     backend: false,
-    ackedFeatures: 0n,
+    ackedFeatures: 0,
     busyloopTimeout: 0,
   };
 }
 
 /** open("/dev/vhost-vsock"): a new instance, unowned, CID 0 (not hashed). */
 export function open(host: VsockHost): { host: VsockHost; device: VsockDevice } {
-  const device: VsockDevice = {
-    id: host.devices.length,
+  const device = newDevice(host.devices.length);
+  return { host: { ...host, devices: [...host.devices, device] }, device };
+}
+
+/** The instance `open` makes, with the host's index `id`. */
+export function newDevice(id: number): VsockDevice {
+  return {
+    id,
     owner: null,
     memTable: null,
     iotlb: false,
     logBase: 0,
     logFd: null,
-    backendFeatures: 0n,
+    backendFeatures: 0,
     seqpacketAllow: false,
     guestCid: 0,
     vqs: [newVq(VSOCK_VQ_RX), newVq(VSOCK_VQ_TX)],
     everRan: false,
     released: false,
   };
-  return { host: { ...host, devices: [...host.devices, device] }, device };
 }
 
 /** The state of §5(d), derived from the fields. */
@@ -266,7 +272,7 @@ function mapped(memTable: readonly MemRegion[], addr: number, size: number): boo
   return memTable.some((r) => addr >= r.userspaceAddr && addr + size <= r.userspaceAddr + r.memorySize);
 }
 
-const eventIdxBytes = (vq: Virtqueue): number => (hasFeature(vq.ackedFeatures, FEATURE_BIT.VIRTIO_RING_F_EVENT_IDX) ? 2 : 0);
+const eventIdxBytes = (vq: Virtqueue): number => (hasFeature(BigInt(vq.ackedFeatures), FEATURE_BIT.VIRTIO_RING_F_EVENT_IDX) ? 2 : 0);
 const usedSize = (vq: Virtqueue): number => 4 + 8 * vq.num + eventIdxBytes(vq);
 
 /** `vq_memory_access_ok`: a table exists and every region's user range passes access_ok. */
@@ -365,8 +371,8 @@ export function ioctl(
         iotlb,
         seqpacketAllow: hasFeature(features, FEATURE_BIT.VIRTIO_VSOCK_F_SEQPACKET),
         vqs: [
-          { ...device.vqs[0], ackedFeatures: features },
-          { ...device.vqs[1], ackedFeatures: features },
+          { ...device.vqs[0], ackedFeatures: Number(features) },
+          { ...device.vqs[1], ackedFeatures: Number(features) },
         ],
       };
       return done(OK, next);
@@ -382,7 +388,7 @@ export function ioctl(
       if (typeof arg !== 'bigint' && typeof arg !== 'number') return done(fail(ERRNO.EFAULT));
       const features = BigInt(arg);
       if ((features & ~VHOST_VSOCK_BACKEND_FEATURES) !== 0n) return done(fail(ERRNO.EOPNOTSUPP));
-      return done(OK, { ...device, backendFeatures: features });
+      return done(OK, { ...device, backendFeatures: Number(features) });
     }
     default:
       return devIoctl(device, host, caller, isOwner, name, arg, done);

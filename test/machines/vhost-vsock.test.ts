@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
-import { lifecycleOfState, vhostVsockMachine, type VsockRegistry } from '../../machines/vhost-vsock.machine.js';
-import { BAD_POINTER, lifecycle, newHost, type Caller, type IoctlArg } from '../../src/vhost/device.js';
+import { lifecycleOfState, vsockGroup } from '../../machines/vhost-vsock.machine.js';
+import { BAD_POINTER, lifecycle, type Caller, type IoctlArg } from '../../src/vhost/device.js';
 import { ERRNO, FEATURE_BIT, VHOST_IOCTLS, type VhostIoctlName } from '../../src/vhost/ioctl.js';
 
 const QEMU: Caller = { mm: 'qemu', eventfds: [10, 11, 12, 13], files: [3] };
@@ -17,15 +17,18 @@ const ring = (index: number) => ({
   logGuestAddr: 0,
 });
 
-function start(registry: VsockRegistry = { host: newHost() }) {
-  const actor = createActor(vhostVsockMachine, { input: { registry } });
-  actor.start();
+type Group = ReturnType<typeof newGroup>;
+const newGroup = () => vsockGroup((machine, input) => createActor(machine, { input }).start());
+
+/** A new instance of `group`'s host (a new one by default), as open() makes it. */
+function start(group: Group = newGroup()) {
+  const actor = group.add();
   const call = (request: VhostIoctlName | number, arg: IoctlArg, caller: Caller = QEMU) => {
     actor.send({ type: 'ioctl', caller, request, arg });
     const calls = actor.getSnapshot().context.calls;
     return calls[calls.length - 1]?.ret;
   };
-  return { actor, registry, call, state: () => lifecycleOfState(actor.getSnapshot().value) };
+  return { actor, group, call, state: () => lifecycleOfState(actor.getSnapshot().value) };
 }
 
 describe('the vhost-vsock actor', () => {
@@ -62,9 +65,9 @@ describe('the vhost-vsock actor', () => {
   });
 
   it('two instances share the CID hash of their host', () => {
-    const registry: VsockRegistry = { host: newHost() };
-    const a = start(registry);
-    const b = start(registry);
+    const group = newGroup();
+    const a = start(group);
+    const b = start(group);
     expect(a.call('VHOST_VSOCK_SET_GUEST_CID', 5n)).toEqual({ ok: true });
     expect(b.call('VHOST_VSOCK_SET_GUEST_CID', 5n)).toEqual({ ok: false, errno: ERRNO.EADDRINUSE });
     a.actor.send({ type: 'close' });
@@ -123,8 +126,8 @@ describe('random ioctl sequences (fast-check)', () => {
     fc.assert(
       fc.property(fc.subarray(SETUP), fc.array(callArb, { maxLength: 60 }), (setup, random) => {
         const calls = [...setup, ...random];
-        const registry: VsockRegistry = { host: newHost() };
-        const actors = [start(registry), start(registry)];
+        const group = newGroup();
+        const actors = [start(group), start(group)];
         for (const c of calls) {
           const a = actors[c.dev]!;
           const before = a.actor.getSnapshot().context.device;
@@ -133,9 +136,9 @@ describe('random ioctl sequences (fast-check)', () => {
           expect(a.state()).toBe(lifecycle(snap.context.device));
           // A failed call leaves the device as it was, unless it is a start (all or nothing).
           if (ret && !ret.ok && !(c.name.endsWith('SET_RUNNING') && c.arg === 1)) expect(snap.context.device).toEqual(before);
-          const cids = registry.host.devices.filter((d) => !d.released && d.guestCid !== 0).map((d) => d.guestCid);
+          const devices = group.actors.map((x) => x.getSnapshot().context.device);
+          const cids = devices.filter((d) => !d.released && d.guestCid !== 0).map((d) => d.guestCid);
           expect(new Set(cids).size).toBe(cids.length);
-          expect(snap.context.device).toBe(registry.host.devices[snap.context.id]);
         }
       }),
       { numRuns: 300, seed: 20261121 },
