@@ -114,6 +114,9 @@ const run = {
     mmu: {
       description: 'kvm_mmu_reload(): kvm_mmu_load() when the root is invalid',
       on: {
+        // Past inject_pending_event: the KVM_REQ_EVENT of kvm_set_irq is seen at the last check
+        // before entry (vcpu->mode == IN_GUEST_MODE); the model enters and exits at once.
+        irq: { actions: ['raise IRQ', 'request immediate exit'] },
         [STEP]: [
           { guard: 'MMU root loaded', target: 'enter' },
           { guard: 'tdp_level is 0', ...oops('mmu') },
@@ -123,14 +126,15 @@ const run = {
     },
     enter: {
       description: 'vmx_vcpu_run / svm_vcpu_run: VMLAUNCH, VMRESUME or VMRUN',
-      on: { [STEP]: { target: 'entered', actions: 'VM entry' } },
+      on: { [STEP]: { target: 'entered', actions: 'VM entry' }, irq: { actions: ['raise IRQ', 'request immediate exit'] } },
     },
     entered: {
       always: [
         { guard: 'host insn faulted without kvm_rebooting', ...oops('spurious') },
         // A fault with kvm_rebooting set is treated as VM-Fail; VM-Fail is KVM_EXIT_FAIL_ENTRY.
         { guard: 'VM entry failed', ...toUser('FAIL_ENTRY') },
-        { guard: 'immediate exit requested', target: 'hostExit', actions: ['VM entry succeeded', a('trace', { what: 'kvm_entry' })] },
+        // req_immediate_exit: the VMX preemption timer at 0 (SVM: a self-IPI) exits right after the entry.
+        { guard: 'immediate exit requested', target: 'hostExit', actions: ['VM entry succeeded', a('trace', { what: 'kvm_entry' }), 'immediate VM exit'] },
         { target: 'guest', actions: ['VM entry succeeded', a('trace', { what: 'kvm_entry' })] },
       ],
     },
@@ -139,6 +143,7 @@ const run = {
       on: {
         [STEP]: [
           { guard: g('guest insn is', { op: 'spin' }), target: 'spinning' },
+          { guard: g('guest insn is', { op: 'vsock-send' }), target: 'guest', actions: ['notify vsock', 'execute guest insn'] },
           { guard: 'guest insn exits', target: 'exit', actions: ['vmexit', 'record guest exit', a('trace', { what: 'kvm_exit' })] },
           { target: 'guest', actions: 'execute guest insn' },
         ],
@@ -160,6 +165,12 @@ const run = {
         [STEP]: [
           { guard: g('exit is', { op: 'mmio' }), actions: ['emulate', a('trace', { what: 'emulate' }), ...toUser('MMIO').actions], target: '#vcpu.userspace' },
           { guard: g('exit is', { op: 'io' }), actions: ['emulate', ...toUser('IO').actions], target: '#vcpu.userspace' },
+          // DRIVER_OK to the vsock device's status register: the VMM starts vhost (§5(f) step 2).
+          {
+            guard: g('exit is', { op: 'vsock-ready' }),
+            actions: ['vsock driver ready', a('exit to userspace', { reason: 'MMIO', device: 'vsock' }), 'return from KVM_RUN'],
+            target: '#vcpu.userspace',
+          },
           { guard: g('exit is', { op: 'hlt' }), ...toUser('HLT') },
           // A triple fault in L2: nVMX always reflects it; nSVM if vmcb12 intercepts SHUTDOWN.
           {
@@ -200,6 +211,7 @@ const run = {
 const chart = {
   id: 'vcpu',
   initial: 'absent',
+  on: { irq: { actions: 'raise IRQ' } },
   context: ({ input }: { input: VcpuInput }): VcpuContext => initialVcpuContext(input),
   states: {
     absent: {

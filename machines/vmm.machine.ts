@@ -8,13 +8,34 @@
  *
  * The thread and the vCPU it drives share one physical CPU: the scheduler steps this actor only
  * while the thread is in userspace (not blocked in an ioctl) and its CPU runs tasks.
+ *
+ * The same thread drives the VM's vhost-vsock device (QEMU runs device callbacks under the big lock
+ * in whichever thread triggers them): a script may name vhost ioctls, and with a QEMU-managed
+ * device the device model starts vhost when the guest writes DRIVER_OK (an MMIO exit from the vsock
+ * status register) and, when a triple fault ends KVM_RUN with KVM_EXIT_SHUTDOWN and the VM resets
+ * instead of exiting, stops vhost, resets the vCPU and runs it again (SEMANTICS §5(f)). Those calls
+ * go in a queue that is issued before the script goes on.
  */
 import { assign, setup } from 'xstate';
-import type { KvmExitName, KvmIoctlArg, KvmIoctlName, KvmIoctlReturn } from '../src/kvm/uapi.js';
+import type { KvmExitName, KvmIoctlArg, KvmIoctlName } from '../src/kvm/uapi.js';
+import type { IoctlArg } from '../src/vhost/device.js';
+import type { VhostIoctlName } from '../src/vhost/ioctl.js';
+import { start as vhostStart, stop as vhostStop } from '../src/vhost/qemu.js';
+import { L1_BASE } from '../src/kvm/types.js';
+
+/** A KVM ioctl on the vCPU fd, a vhost ioctl on the vhost-vsock fd, or close() of that fd. */
+export type VmmCallName = KvmIoctlName | VhostIoctlName | 'close';
+
+/** What a call returned: 0 or a value, or an errno (by name) with -errno as the value. */
+export type VmmReturn = { ok: true; value: number } | { ok: false; errno: string; value: number };
 
 export interface VmmCall {
-  ioctl: KvmIoctlName;
-  arg: KvmIoctlArg;
+  ioctl: VmmCallName;
+  arg: KvmIoctlArg | IoctlArg;
+  /** A vhost call made by another process (its mm) instead of the VMM. */
+  mm?: string;
+  /** KVM_SET_REGS of a system reset: the guest's memory and devices go back to power-on too. */
+  reset?: boolean;
   /** KVM_RUN: after an MMIO or port I/O exit, complete it and run again (QEMU's loop). */
   loop?: boolean;
   /** KVM_RUN with `loop`: the device the guest writes raises this interrupt vector after each MMIO write. */
@@ -27,24 +48,36 @@ export interface VmmInput {
   vm: number;
   pcpu: number;
   calls: VmmCall[];
+  /** KVM_EXIT_SHUTDOWN: 'exit' ends that KVM_RUN call (QEMU -no-reboot); 'reset' resets the VM and runs on. */
+  onShutdown?: 'exit' | 'reset';
+  /** The VM's vhost-vsock device is QEMU's to start and stop (ring size of its queues); null: none or scripted. */
+  vsock?: { queueSize: number } | null;
+  /** The RIP a VM reset gives the guest (the start of L1's code unless the scenario says otherwise). */
+  resetRip?: number;
 }
 
 export interface VmmContext extends VmmInput {
-  /** Index of the call being made or next to make. */
+  /** Index of the script call being made or next to make (when the queue is empty). */
   next: number;
-  last: { name: KvmIoctlName; ret: KvmIoctlReturn; exit: KvmExitName | null } | null;
+  /** Calls the device model or a reset put before the script's next one. */
+  queue: VmmCall[];
+  last: { name: VmmCallName; ret: VmmReturn; exit: KvmExitName | null; device: string | null } | null;
   /** Exits the device model completed (MMIO/IO) in the current KVM_RUN call. */
   completed: number;
+  /** QEMU's vhost_dev.started. */
+  vhostStarted: boolean;
+  /** System resets done after a guest triple fault. */
+  resets: number;
 }
 
 export type VmmEvent =
   | { type: 'sched.vmm' }
-  | { type: 'ioctl.return'; name: KvmIoctlName; ret: KvmIoctlReturn; exit: KvmExitName | null }
+  | { type: 'ioctl.return'; name: VmmCallName; ret: VmmReturn; exit: KvmExitName | null; device?: string | null }
   | { type: 'thread.died' };
 
 export interface VmmPort {
-  /** Enter the kernel with an ioctl on this thread's vCPU fd; the return comes as `ioctl.return`. */
-  ioctl(vmm: number, name: KvmIoctlName, arg: KvmIoctlArg): void;
+  /** Enter the kernel with a call on one of this thread's fds; the return comes as `ioctl.return`. */
+  ioctl(vmm: number, call: VmmCall): void;
 }
 
 export interface VmmWorld {
@@ -61,13 +94,21 @@ const STEP = 'sched.vmm';
 const CONTINUE_EXITS: readonly (KvmExitName | null)[] = ['MMIO', 'IO'];
 
 function current(context: VmmContext): VmmCall | undefined {
-  return context.calls[context.next];
+  return context.queue[0] ?? context.calls[context.next];
 }
+
+const asCalls = (calls: { ioctl: string; arg: unknown }[]): VmmCall[] => calls as VmmCall[];
 
 export function vmmImplementations(world: () => VmmWorld) {
   return {
     guards: {
-      'call left': ({ context }: Args) => context.next < context.calls.length,
+      'call left': ({ context }: Args) => context.queue.length > 0 || context.next < context.calls.length,
+      /** vhost_vsock_set_status: DRIVER_OK while vhost is not started → vhost_vsock_start. */
+      'vsock DRIVER_OK': ({ context }: Args) =>
+        !!context.vsock && !context.vhostStarted && context.last?.exit === 'MMIO' && context.last.device === 'vsock',
+      /** kvm_cpu_exec: KVM_EXIT_SHUTDOWN → qemu_system_reset_request (unless the VM exits on reset). */
+      'guest reset': ({ context }: Args) =>
+        context.onShutdown === 'reset' && context.last?.name === 'KVM_RUN' && context.last.ret.ok && context.last.exit === 'SHUTDOWN',
       /** kvm_cpu_exec: MMIO and PIO exits are handled in userspace and the loop goes on. */
       'exit handled in userspace': ({ context }: Args) => {
         const call = current(context);
@@ -79,15 +120,36 @@ export function vmmImplementations(world: () => VmmWorld) {
     actions: {
       'issue ioctl': ({ context }: Args) => {
         const call = current(context);
-        if (call) world().io.ioctl(context.id, call.ioctl, call.arg);
+        if (call) world().io.ioctl(context.id, call);
       },
-      'issue KVM_INTERRUPT': ({ context }: Args) => world().io.ioctl(context.id, 'KVM_INTERRUPT', { vector: current(context)?.mmioIrq ?? 0 }),
-      'issue KVM_RUN again': ({ context }: Args) => world().io.ioctl(context.id, 'KVM_RUN', {}),
+      'issue KVM_INTERRUPT': ({ context }: Args) => world().io.ioctl(context.id, { ioctl: 'KVM_INTERRUPT', arg: { vector: current(context)?.mmioIrq ?? 0 } }),
+      'issue KVM_RUN again': ({ context }: Args) => world().io.ioctl(context.id, { ioctl: 'KVM_RUN', arg: {} }),
       'record return': upd(({ event }: Args) =>
-        event.type === 'ioctl.return' ? { last: { name: event.name, ret: event.ret, exit: event.exit } } : {},
+        event.type === 'ioctl.return' ? { last: { name: event.name, ret: event.ret, exit: event.exit, device: event.device ?? null } } : {},
       ),
       'count completed exit': upd(({ context }: Args) => ({ completed: context.completed + 1 })),
-      'next call': upd(({ context }: Args) => ({ next: context.next + 1, completed: 0 })),
+      'next call': upd(({ context }: Args) =>
+        context.queue.length > 0 ? { queue: context.queue.slice(1), completed: 0 } : { next: context.next + 1, completed: 0 },
+      ),
+      /** vhost_vsock_start before the vCPU runs on (the MMIO write completes on the next KVM_RUN). */
+      'queue vhost start': upd(({ context }: Args) => ({
+        queue: [...asCalls(vhostStart(context.vm, context.vsock?.queueSize ?? 128)), ...context.queue],
+        vhostStarted: true,
+      })),
+      /**
+       * qemu_system_reset: every device resets — vhost_vsock_stop if started — and the vCPU is reset
+       * (its registers back to the start of the guest's code); then the loop runs the vCPU again.
+       * The KVM_RUN call that returned SHUTDOWN is done ('next call' ran first).
+       */
+      'queue system reset': upd(({ context }: Args) => {
+        const again: VmmCall = { ioctl: 'KVM_RUN', arg: {}, loop: true };
+        const stop = context.vsock && context.vhostStarted ? asCalls(vhostStop()) : [];
+        return {
+          queue: [...stop, { ioctl: 'KVM_SET_REGS', arg: { rip: context.resetRip ?? L1_BASE, reset: true }, reset: true }, again, ...context.queue],
+          vhostStarted: false,
+          resets: context.resets + 1,
+        };
+      }),
     },
   };
 }
@@ -101,7 +163,17 @@ const blockedIn = (description: string, to: string) => ({
 const chart = {
   id: 'vmm',
   initial: 'next',
-  context: ({ input }: { input: VmmInput }): VmmContext => ({ ...input, next: 0, last: null, completed: 0 }),
+  context: ({ input }: { input: VmmInput }): VmmContext => ({
+    onShutdown: 'exit',
+    vsock: null,
+    ...input,
+    next: 0,
+    queue: [],
+    last: null,
+    completed: 0,
+    vhostStarted: false,
+    resets: 0,
+  }),
   on: { 'thread.died': { target: '.dead' } },
   states: {
     next: {
@@ -115,13 +187,20 @@ const chart = {
       on: {
         [STEP]: [
           { guard: 'exit handled in userspace', target: 'deviceModel', actions: 'count completed exit' },
+          { guard: 'guest reset', target: 'next', actions: ['next call', 'queue system reset'] },
           { target: 'next', actions: 'next call' },
         ],
       },
     },
     deviceModel: {
       description: 'complete the MMIO / port I/O access in the device model',
-      on: { [STEP]: [{ guard: 'device raises an interrupt', target: 'interrupt' }, { target: 'rerun' }] },
+      on: {
+        [STEP]: [
+          { guard: 'vsock DRIVER_OK', target: 'next', actions: 'queue vhost start' },
+          { guard: 'device raises an interrupt', target: 'interrupt' },
+          { target: 'rerun' },
+        ],
+      },
     },
     interrupt: { description: 'ioctl(KVM_INTERRUPT): the device interrupt for the guest', on: { [STEP]: { target: 'inInterrupt', actions: 'issue KVM_INTERRUPT' } } },
     inInterrupt: blockedIn('blocked in KVM_INTERRUPT', 'rerun'),

@@ -78,8 +78,8 @@ export function makeVcpuActions(world: WorldOf) {
       return { exitReason: null, ...(insn ? { host: hostRecord(world, context, insn) } : { host: null }) };
     }),
     complete_userspace_io: upd(({ context }) => completeUserspaceIo(context)),
-    'exit to userspace': upd(({ context }, p: { reason: KvmExitName }) => {
-      const set: Partial<VcpuContext> = { exitReason: p.reason, guestExit: null, immediateExit: false };
+    'exit to userspace': upd(({ context }, p: { reason: KvmExitName; device?: 'vsock' }) => {
+      const set: Partial<VcpuContext> = { exitReason: p.reason, guestExit: null, immediateExit: false, mmioDevice: p.device ?? null };
       if (p.reason === 'SHUTDOWN') {
         // vcpu->mmio_needed = 0; the request is consumed.
         return { ...set, completion: null, requests: { ...context.requests, tripleFault: false }, rsmTripleFault: false };
@@ -93,16 +93,20 @@ export function makeVcpuActions(world: WorldOf) {
     'return from KVM_RUN': ({ context }: Args) => {
       const w = world();
       w.io.kvmEvent(context.id, 'kvm_userspace_exit', { reason: context.exitReason, ...where(context) });
-      w.io.ioctlReturn(context.id, 'KVM_RUN', ioctlOk(0), context.exitReason);
+      w.io.ioctlReturn(context.id, 'KVM_RUN', ioctlOk(0), context.exitReason, context.exitReason === 'MMIO' ? context.mmioDevice : null);
     },
     trace: ({ context }: Args, p: { what: string }) => world().io.kvmEvent(context.id, p.what, where(context)),
     // ---- requests and events ----------------------------------------------------------------------
     process_smi: upd(({ context }) => ({ requests: { ...context.requests, smi: false }, smiPending: true })),
     'request immediate exit': upd(() => ({ immediateExit: true })),
-    'inject IRQ': upd(({ context }) => ({
-      pendingIrq: null,
-      injected: [...context.injected, { vector: context.pendingIrq ?? -1, into: context.guestMode }],
-    })),
+    'inject IRQ': upd(({ context }) => {
+      world().io.injected?.(context.id, context.pendingIrq ?? -1);
+      return { pendingIrq: null, injected: [...context.injected, { vector: context.pendingIrq ?? -1, into: context.guestMode }] };
+    }),
+    /** kvm_set_irq from an irqfd: the interrupt is pending until the next injection point. */
+    'raise IRQ': upd(({ context, event }) => (event.type === 'irq' && context.thread === 'alive' ? { pendingIrq: event.vector } : {})),
+    'notify vsock': ({ context }: Args) => world().io.vsock?.(context.id, 'send'),
+    'vsock driver ready': ({ context }: Args) => world().io.vsock?.(context.id, 'ready'),
     'trace IRQ injection': ({ context }: Args) =>
       world().io.kvmEvent(context.id, 'kvm_inj_virq', { vector: context.pendingIrq, ...where(context) }),
     // ---- nested VM exit / entry -------------------------------------------------------------------
@@ -139,6 +143,9 @@ export function makeVcpuActions(world: WorldOf) {
     'execute guest insn': upd(({ context }) => executeInsn(context)),
     vmexit: ({ context }: Args) => {
       world().io.hostInsn(context.id, { insn: 'vmexit', why: currentInsn(context).op });
+    },
+    'immediate VM exit': ({ context }: Args) => {
+      world().io.hostInsn(context.id, { insn: 'vmexit', why: 'immediate-exit' });
     },
     'record guest exit': upd(({ context }) => ({ guestExit: { kind: 'insn', op: currentInsn(context).op } })),
     'record host exit': upd(({ event }) => (event.type === 'host.exit' ? { guestExit: { kind: 'host', reason: event.reason } } : {})),

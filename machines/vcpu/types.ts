@@ -6,12 +6,19 @@ import type { HostInsn, HostInsnResult } from '../../src/kvm/types.js';
 export type VcpuEvent =
   | { type: 'ioctl'; name: KvmIoctlName; arg: KvmIoctlArg }
   | { type: 'sched.vcpu' }
-  | { type: 'host.exit'; reason: 'nmi' | 'intr' };
+  | { type: 'host.exit'; reason: 'nmi' | 'intr' }
+  /** An interrupt for the guest from the kernel (an irqfd the vhost worker signalled): kvm_set_irq. */
+  | { type: 'irq'; vector: number };
 
 export interface VcpuPort {
   /** Execute on the vCPU thread's physical CPU; returns what the CPU did. */
   hostInsn(vcpu: number, insn: HostInsn): HostInsnResult;
-  ioctlReturn(vcpu: number, name: KvmIoctlName, ret: KvmIoctlReturn, exit: KvmExitName | null): void;
+  /** `device`: for an MMIO exit the VMM must route (the vsock status register), which device. */
+  ioctlReturn(vcpu: number, name: KvmIoctlName, ret: KvmIoctlReturn, exit: KvmExitName | null, device?: string | null): void;
+  /** The guest's virtio-vsock driver: its probe (`ready`) or a packet sent on TX (`send`). */
+  vsock?(vcpu: number, what: 'ready' | 'send'): void;
+  /** An interrupt was injected into the guest, which now runs its handler. */
+  injected?(vcpu: number, vector: number): void;
   /** A WARN_ON splat (where: function name); execution continues. */
   warn(vcpu: number, where: string, message: string): void;
   /** A BUG()/oops in the ioctl: the thread dies. */

@@ -42,6 +42,12 @@ export function formatTimelineRecord(r: TraceRecord, steps: boolean): string | n
     case 'insn':
       return steps ? `${stamp(r.ns)} CPU${r.cpu}  ${r.insn}: ${r.result}` : null;
     case 'ioctl':
+      if (r.dev !== undefined) {
+        const fd = `VMM${r.vcpu} vhost-vsock${r.dev}`;
+        return r.phase === 'call'
+          ? `${stamp(r.ns)} CPU${r.cpu}  ${fd} ${r.name}(${r.arg === undefined ? '' : JSON.stringify(r.arg)}) [0x${r.number.toString(16)}]`
+          : `${stamp(r.ns)} CPU${r.cpu}  ${fd} ${r.name} = ${r.errno ? `-${r.errno} (${r.ret})` : r.ret}${r.state ? ` → ${r.state}` : ''}`;
+      }
       return r.phase === 'call'
         ? `${stamp(r.ns)} CPU${r.cpu}  vCPU${r.vcpu} ${r.name}(${r.arg === undefined || JSON.stringify(r.arg) === '{}' ? '' : JSON.stringify(r.arg)}) [0x${r.number.toString(16)}]`
         : `${stamp(r.ns)} CPU${r.cpu}  vCPU${r.vcpu} ${r.name} = ${r.errno ? `-${r.errno} (${r.ret})` : r.ret}${r.exit ? `, exit_reason ${r.exit} (${r.exitCode})` : ''}`;
@@ -49,6 +55,8 @@ export function formatTimelineRecord(r: TraceRecord, steps: boolean): string | n
       return r.what === 'kvm_nested_vmexit_inject' || r.what === 'host_exit' || steps
         ? `${stamp(r.ns)} CPU${r.cpu}  vCPU${r.vcpu} ${r.what}${Object.keys(r.data).length ? ` ${JSON.stringify(r.data)}` : ''}`
         : null;
+    case 'vsock':
+      return r.what === 'work' || (r.what === 'packet' && !steps) ? null : `${stamp(r.ns)} CPU${r.cpu}  vsock${r.dev} ${r.what} ${JSON.stringify(r.data)}`;
     case 'gstep':
       return steps ? `${stamp(r.ns)} CPU${r.cpu}  ${r.actor}${r.vcpu} ${r.from} → ${r.to}` : null;
     case 'end':
@@ -88,6 +96,14 @@ export function formatOutcome(o: Outcome): string {
     }
     if (o.vcpus.length > 16) lines.push(`… and ${o.vcpus.length - 16} more vCPUs (use --json for all)`);
     lines.push('');
+  }
+  for (const d of o.vsockDevices) {
+    const p = d.packets;
+    const dropped = p.dropped.map((x) => `${x.count} ${x.reason}`).join(', ');
+    lines.push(
+      `vsock${d.dev} (VM ${d.vm}, CID ${d.guestCid}, worker on CPU${d.worker}): ${d.state}${d.running ? ', running' : ''}; queues ${d.queues.map((q) => `${q.index === 0 ? 'RX' : 'TX'} num ${q.num} last_avail ${q.lastAvailIdx} backend ${q.backend ? 'set' : 'NULL'}`).join(', ')}; send queue ${d.sendQueue}, queued_replies ${d.queuedReplies}`,
+    );
+    lines.push(`  packets: ${p.sent} sent = ${p.delivered} delivered + ${p.queued} queued + ${p.dropped.reduce((n, x) => n + x.count, 0)} dropped${dropped ? ` (${dropped})` : ''}; guest answered ${d.guestResets} with RST`);
   }
   for (const w of o.warnings) lines.push(`${w.message}${w.vcpu === null ? '' : ` (vCPU${w.vcpu} thread)`}`);
   if (o.livelock) lines.push(`LIVELOCK: vCPU${o.livelock.vcpu} emulates the instruction at 0x${o.livelock.rip.toString(16)} again and again (${o.livelock.repeats} times)`);

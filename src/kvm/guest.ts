@@ -28,7 +28,7 @@ export function executeInsn(c: VcpuContext): Partial<VcpuContext> {
 
 /** The instructions that leave guest mode (a VM exit to KVM). */
 export function exits(insn: GuestInsn): boolean {
-  return insn.op !== 'nop' && insn.op !== 'jmp' && insn.op !== 'spin';
+  return insn.op !== 'nop' && insn.op !== 'jmp' && insn.op !== 'spin' && insn.op !== 'vsock-send';
 }
 
 /** The hardware VM entry: VMLAUNCH/VMRESUME by the VMCS launch state (Intel), VMRUN on vmcb01/vmcb02 (AMD). */

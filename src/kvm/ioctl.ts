@@ -85,6 +85,7 @@ export function initialVcpuContext(input: VcpuInput): VcpuContext {
     launched: { l1: false, l2: false },
     lastNestedExit: null,
     completion: null,
+    mmioDevice: null,
     guestExit: null,
     immediateExit: false,
     guestStuck: false,
@@ -153,6 +154,16 @@ export function vcpuIoctl(c: VcpuContext, name: KvmIoctlName, arg: KvmIoctlArg):
       const vector = has(arg, 'vector') && typeof arg.vector === 'number' ? arg.vector : -1;
       if (vector < 0 || vector >= KVM_NR_INTERRUPTS) return { ret: ioctlError('EINVAL'), set: none };
       return { ret: ioctlOk(), set: { pendingIrq: vector } };
+    }
+    case 'KVM_SET_REGS': {
+      // kvm_arch_vcpu_ioctl_set_regs(): the register cache takes the new RIP (QEMU's CPU reset
+      // writes the reset vector; the model's guest code restarts at L1's first instruction).
+      // A pending userspace completion is dropped with the old instruction.
+      const rip = has(arg, 'rip') && typeof arg.rip === 'number' ? arg.rip : c.rip;
+      const set: Partial<VcpuContext> = { rip, vmcbRip: rip, completion: null, mmioDevice: null, guestStuck: false, emulation: null };
+      // QEMU's kvm_arch_reset_vcpu + the event/MP-state puts of a reset: nothing stays pending.
+      if (has(arg, 'reset') && arg.reset === true) return { ret: ioctlOk(), set: { ...set, pendingIrq: null, requests: { tripleFault: false, smi: false }, smiPending: false } };
+      return { ret: ioctlOk(), set };
     }
     case 'KVM_SMI':
       // kvm_vcpu_ioctl_smi(): kvm_make_request(KVM_REQ_SMI).

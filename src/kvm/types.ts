@@ -31,6 +31,10 @@ export type GuestInsn =
   | { op: 'triple-fault' }
   | { op: 'spin' }
   | { op: 'nop' }
+  /** The virtio-vsock driver's probe ends with DRIVER_OK written to the device: an MMIO exit to the VMM. */
+  | { op: 'vsock-ready' }
+  /** A packet into the TX ring and a notify write: KVM signals the ioeventfd in the kernel and re-enters (not stepped). */
+  | { op: 'vsock-send' }
   | { op: 'jmp'; to: number };
 
 export const L1_BASE = 0x1000;
@@ -119,6 +123,8 @@ export interface VcpuContext extends VcpuInput {
 
   /** arch.complete_userspace_io: an MMIO/PIO exit whose instruction completes on the next KVM_RUN. */
   completion: 'mmio' | 'io' | null;
+  /** The device of the last MMIO exit to userspace, when the VMM must know it (the vsock status register). */
+  mmioDevice: 'vsock' | null;
   /** The exit KVM is handling. */
   guestExit: GuestExit | null;
   /** req_immediate_exit: an event was blocked (-EBUSY) and must be taken right after the entry. */

@@ -18,7 +18,8 @@ export type KvmIoctlName =
   | 'KVM_SMI'
   | 'KVM_SET_SREGS'
   | 'KVM_SET_VCPU_EVENTS'
-  | 'KVM_INTERRUPT';
+  | 'KVM_INTERRUPT'
+  | 'KVM_SET_REGS';
 
 export type KvmIoctlArg =
   | { id: number }
@@ -26,6 +27,8 @@ export type KvmIoctlArg =
   | { efer: number }
   | { tripleFault: boolean }
   | { vector: number }
+  /** `reset`: the VMM's CPU reset, which also clears pending events (KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE). */
+  | { rip: number; reset?: boolean }
   | Record<string, never>;
 
 export type KvmIoctlReturn = { ok: true; value: number } | { ok: false; errno: string; value: number };
@@ -44,12 +47,15 @@ const KVM_CPUID2 = 8;
 const KVM_SREGS = 8 * 24 + 2 * 16 + 7 * 8 + 4 * 8;
 /** struct kvm_vcpu_events: exception (8), interrupt (4), nmi (4), sipi_vector, flags, smi (4), triple_fault (1) + reserved[26], exception_has_payload, exception_payload. */
 const KVM_VCPU_EVENTS = 64;
+/** struct kvm_regs: 16 general registers, rip, rflags, all __u64. */
+const KVM_REGS = 18 * 8;
 /** struct kvm_interrupt { __u32 irq; } */
 const KVM_INTERRUPT_ARG = 4;
 
 export const KVM_IOCTLS: Readonly<Record<KvmIoctlName, number>> = {
   KVM_CREATE_VCPU: ioc(IOC_NONE, 0x41, 0), // _IO(KVMIO, 0x41), issued on the VM fd
   KVM_RUN: ioc(IOC_NONE, 0x80, 0), // _IO(KVMIO, 0x80)
+  KVM_SET_REGS: ioc(IOC_WRITE, 0x82, KVM_REGS), // _IOW(KVMIO, 0x82, struct kvm_regs)
   KVM_SET_SREGS: ioc(IOC_WRITE, 0x84, KVM_SREGS), // _IOW(KVMIO, 0x84, struct kvm_sregs)
   KVM_INTERRUPT: ioc(IOC_WRITE, 0x86, KVM_INTERRUPT_ARG), // _IOW(KVMIO, 0x86, struct kvm_interrupt)
   KVM_SET_CPUID2: ioc(IOC_WRITE, 0x90, KVM_CPUID2), // _IOW(KVMIO, 0x90, struct kvm_cpuid2)

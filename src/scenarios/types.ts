@@ -3,7 +3,8 @@
  * This is the validated, normalised form; `validateScenario` turns an untrusted JSON value into it.
  */
 import type { Vendor } from '../hw/cpu-state.js';
-import type { VcpuSpec } from './vms.js';
+import type { VcpuSpec, VsockSpec } from './vms.js';
+import type { TrafficSpec } from '../vhost/guest-driver.js';
 
 export type ResetMethod = 'acpi' | 'kbd' | 'efi' | 'bios' | 'cf9' | 'triple';
 
@@ -39,15 +40,17 @@ export type ScriptAction =
   /** The CPU stops executing in its current context until an interrupt or NMI arrives (a long stall). */
   | 'stall'
   /** An SMI is raised on the CPU (firmware runs in SMM and returns with RSM). */
-  | 'smi';
+  | 'smi'
+  /** A host task on the CPU sends on an AF_VSOCK socket to a guest CID (vhost_transport_send_pkt). */
+  | 'vsock-send';
 
 export type Trigger =
   | { kind: 'at'; timeNs: number }
   /**
-   * Fires the first time `cpu` (a physical CPU, or with `actor: 'vcpu'` the vCPU of that index)
+   * Fires the first time `cpu` (a physical CPU, or with `actor: 'vcpu'` / `'vsock'` the vCPU / vsock device of that index)
    * enters a state whose path ends with `state` (dot-separated).
    */
-  | { kind: 'enters'; cpu: number; state: string; actor: 'cpu' | 'vcpu' };
+  | { kind: 'enters'; cpu: number; state: string; actor: 'cpu' | 'vcpu' | 'vsock' };
 
 export interface ScriptStep {
   /** Index in the scenario file's script array, for messages. */
@@ -59,6 +62,8 @@ export interface ScriptStep {
   context: 'task' | 'irq' | 'nmi';
   /** For 'panic': the message after "Kernel panic - not syncing: ". */
   message: string;
+  /** For 'vsock-send': the destination CID and the packets. */
+  send?: TrafficSpec & { cid: number };
 }
 
 export interface Scenario {
@@ -74,6 +79,8 @@ export interface Scenario {
   script: ScriptStep[];
   /** KVM vCPUs (all VMs, in file order) with their guest code and VMM threads. */
   vcpus: VcpuSpec[];
+  /** vhost-vsock devices, one per VM that has one, in VM order. */
+  vsock: VsockSpec[];
 }
 
 export interface ScenarioOptions {

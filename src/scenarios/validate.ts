@@ -5,7 +5,7 @@
  */
 import type { Vendor } from '../hw/cpu-state.js';
 import { readInitial } from './cpu-init.js';
-import { readVms } from './vms.js';
+import { readTraffic, readVms } from './vms.js';
 import { parseJsonText } from './json-text.js';
 import {
   CPU_ID_EXPECTATION,
@@ -43,6 +43,7 @@ export interface ValidationContext {
   stateHint?: (name: string) => string[];
   /** Whether a trigger state name is a dot-separated suffix of a vCPU state path. */
   isKnownVcpuState?(name: string): boolean;
+  isKnownVsockState?(name: string): boolean;
 }
 
 export type ValidationResult = { ok: true; scenario: Scenario } | { ok: false; errors: ScenarioError[] };
@@ -51,7 +52,7 @@ export const MAX_CPUS = 8192;
 
 const VENDORS: readonly Vendor[] = ['intel', 'amd'];
 const RESET_METHODS: readonly ResetMethod[] = ['acpi', 'kbd', 'efi', 'bios', 'cf9', 'triple'];
-const ACTIONS: readonly ScriptAction[] = ['reboot', 'emergency-restart', 'panic', 'nmi-panic', 'irqs-off', 'irqs-on', 'stall', 'smi'];
+const ACTIONS: readonly ScriptAction[] = ['reboot', 'emergency-restart', 'panic', 'nmi-panic', 'irqs-off', 'irqs-on', 'stall', 'smi', 'vsock-send'];
 const CONTEXTS: readonly ScriptStep['context'][] = ['task', 'irq', 'nmi'];
 
 /** Actions that take a `context`: the ones whose caller matters (panic() from an NMI handler, SysRq-b from an interrupt). */
@@ -202,12 +203,28 @@ function readOptions(field: Field | undefined, out: Problems): ScenarioOptions {
   return options;
 }
 
-const STEP_KEYS = ['cpu', 'do', 'at', 'when', 'context', 'message'];
+const STEP_KEYS = ['cpu', 'do', 'at', 'when', 'context', 'message', 'send'];
 
-function readWhen(field: Field, cpus: number | undefined, vcpus: number, ctx: ValidationContext, out: Problems): Trigger | undefined {
-  // `cpu` is required unless the step waits for a vCPU (`vcpu`) instead.
+function readWhen(field: Field, cpus: number | undefined, vcpus: number, devices: number, ctx: ValidationContext, out: Problems): Trigger | undefined {
+  // `cpu` is required unless the step waits for a vCPU (`vcpu`) or a vsock device (`vsock`) instead.
   const isObject = typeof field.value === 'object' && field.value !== null && !Array.isArray(field.value);
-  const waitsForVcpu = isObject && Object.prototype.hasOwnProperty.call(field.value, 'vcpu');
+  const has = (k: string) => isObject && Object.prototype.hasOwnProperty.call(field.value, k);
+  if (has('vsock')) {
+    const f = readObject(field, ['vsock', 'enters'], out);
+    if (f === undefined) return undefined;
+    const devField = f.get('vsock') as Field;
+    const dev = readInteger(devField, 0, Math.max(0, devices - 1), out);
+    if (dev !== undefined && devices === 0) out.add(devField.loc, 'no vsock device with this index: no VM has a \'vsock\'');
+    const entersField = f.get('enters');
+    if (entersField === undefined) out.add(field.loc, "missing 'enters'");
+    const state = entersField === undefined ? undefined : readString(entersField, out, true);
+    if (entersField !== undefined && state !== undefined && !(ctx.isKnownVsockState?.(state) ?? false)) {
+      out.add(entersField.loc, `no state named ${shown(state)} in the vhost-vsock machine`);
+      return undefined;
+    }
+    return dev === undefined || state === undefined || devices === 0 ? undefined : { kind: 'enters', cpu: dev, state, actor: 'vsock' };
+  }
+  const waitsForVcpu = has('vcpu');
   const fields = readObject(field, ['cpu', 'vcpu', 'enters'], out, {
     ...(waitsForVcpu ? {} : { cpu: CPU_ID_EXPECTATION }),
     enters: waitsForVcpu ? 'expected the name of a vCPU state' : 'expected the name of a physical CPU state',
@@ -239,7 +256,7 @@ function readWhen(field: Field, cpus: number | undefined, vcpus: number, ctx: Va
   return cpu === undefined || state === undefined ? undefined : { kind: 'enters', cpu, state, actor: 'cpu' };
 }
 
-function readStep(field: Field, index: number, cpus: number | undefined, vcpus: number, ctx: ValidationContext, out: Problems): ScriptStep | undefined {
+function readStep(field: Field, index: number, cpus: number | undefined, vcpus: number, devices: number, ctx: ValidationContext, out: Problems): ScriptStep | undefined {
   const fields = readObject(field, STEP_KEYS, out, { cpu: CPU_ID_EXPECTATION, do: choiceExpectation(ACTIONS) });
   if (fields === undefined) return undefined;
   const cpuField = fields.get('cpu');
@@ -256,7 +273,7 @@ function readStep(field: Field, index: number, cpus: number | undefined, vcpus: 
     const timeNs = readInteger(at, 0, Number.MAX_SAFE_INTEGER, out);
     if (timeNs !== undefined) trigger = { kind: 'at', timeNs };
   }
-  if (when !== undefined) trigger = readWhen(when, cpus, vcpus, ctx, out);
+  if (when !== undefined) trigger = readWhen(when, cpus, vcpus, devices, ctx, out);
 
   let context: ScriptStep['context'] = 'task';
   const contextField = fields.get('context');
@@ -273,15 +290,31 @@ function readStep(field: Field, index: number, cpus: number | undefined, vcpus: 
     } else message = readString(messageField, out) ?? message;
   }
 
+  let send: ScriptStep['send'];
+  const sendField = fields.get('send');
+  if (action === 'vsock-send') {
+    if (sendField === undefined) out.add(field.loc, "'vsock-send' needs 'send': { \"cid\", \"op\", \"srcPort\", \"dstPort\", \"len\", \"count\" }");
+    else {
+      const value = sendField.value;
+      const cidValue = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>).cid : undefined;
+      const rest = typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'cid')) : value;
+      const traffic = readTraffic({ value: rest, loc: sendField.loc }, out);
+      if (typeof cidValue !== 'number' || !Number.isInteger(cidValue) || cidValue < 0 || cidValue > 0xffff_ffff) {
+        out.add(sendField.loc, "missing or bad 'cid' (expected the guest CID the host socket sends to)");
+      } else if (traffic !== undefined) send = { ...traffic, cid: cidValue };
+    }
+  } else if (sendField !== undefined) out.add(sendField.loc, "only allowed when 'do' is vsock-send");
+
   if (cpu === undefined || action === undefined || trigger === undefined) return undefined;
-  return { index, cpu, action, trigger, context, message };
+  if (action === 'vsock-send' && send === undefined) return undefined;
+  return { index, cpu, action, trigger, context, message, ...(send ? { send } : {}) };
 }
 
-function readScript(field: Field | undefined, cpus: number | undefined, vcpus: number, ctx: ValidationContext, out: Problems): ScriptStep[] {
+function readScript(field: Field | undefined, cpus: number | undefined, vcpus: number, devices: number, ctx: ValidationContext, out: Problems): ScriptStep[] {
   if (field === undefined) return [];
   const steps: ScriptStep[] = [];
   (readArray(field, out) ?? []).forEach((item, index) => {
-    const step = readStep(item, index, cpus, vcpus, ctx, out);
+    const step = readStep(item, index, cpus, vcpus, devices, ctx, out);
     if (step !== undefined) steps.push(step);
   });
   return steps;
@@ -304,8 +337,8 @@ function readScenario(raw: unknown, id: string, ctx: ValidationContext, out: Pro
   const initial = readInitial(top.get('initial'), machine.cpus, machine.vendor, out);
   const kernel = readKernel(top.get('kernel'), ctx, out);
   const options = readOptions(top.get('options'), out);
-  const vcpus = readVms(top.get('vms'), machine.cpus, machine.vendor ?? 'intel', out);
-  const script = readScript(top.get('script'), machine.cpus, vcpus.length, ctx, out);
+  const { vcpus, vsock } = readVms(top.get('vms'), machine.cpus, machine.vendor ?? 'intel', out);
+  const script = readScript(top.get('script'), machine.cpus, vcpus.length, vsock.length, ctx, out);
   // KVM enabled virtualization on every CPU a vCPU runs on: VMXON (Intel) or EFER.SVME (AMD).
   for (const v of vcpus) {
     const init = initial[v.pcpu];
@@ -316,7 +349,7 @@ function readScenario(raw: unknown, id: string, ctx: ValidationContext, out: Pro
   if (out.count > 0 || name === undefined || description === undefined || machine.cpus === undefined || machine.vendor === undefined) {
     return undefined;
   }
-  return { id, name, description, machine: { cpus: machine.cpus, vendor: machine.vendor }, initial, kernel, options, script, vcpus };
+  return { id, name, description, machine: { cpus: machine.cpus, vendor: machine.vendor }, initial, kernel, options, script, vcpus, vsock };
 }
 
 export function validateScenario(raw: unknown, id: string, ctx: ValidationContext): ValidationResult {

@@ -12,7 +12,9 @@ export type ItemBody =
   | { kind: 'script'; index: number }
   /** A step of a vCPU thread / of a VMM thread (`cpu` is the vCPU's index). */
   | { kind: 'vcpu'; cpu: number }
-  | { kind: 'vmm'; cpu: number };
+  | { kind: 'vmm'; cpu: number }
+  /** A run of a vhost worker (`cpu` is the vsock device's index). */
+  | { kind: 'vhost'; cpu: number };
 
 export type Item = ItemBody & {
   seq: number;
@@ -105,6 +107,7 @@ export class Agenda {
         case 'step':
         case 'vcpu':
         case 'vmm':
+        case 'vhost':
           return { kind: i.kind, cpu: i.cpu, ...base };
         case 'deliver':
           return { kind: i.kind, msg: i.msg, cpu: i.cpu, ...base };

@@ -4,6 +4,7 @@
  */
 import { physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
 import { vcpuMachine } from '../../machines/vcpu.machine.js';
+import { vhostVsockMachine } from '../../machines/vhost-vsock.machine.js';
 import { PRESETS, SWITCH_NAMES } from '../kernel/variants.js';
 import { BUILTIN_SCENARIOS, findBuiltin } from '../scenarios/builtin.js';
 import { parseScenarioText, validateScenario, type ValidationContext, type ValidationResult } from '../scenarios/validate.js';
@@ -12,12 +13,14 @@ import { knownState, stateTable } from './state-table.js';
 const TABLE = stateTable(physicalCpuMachine as never);
 const PATHS = [...TABLE.keys()].filter((p) => p !== '');
 const VCPU_TABLE = stateTable(vcpuMachine as never);
+const VSOCK_TABLE = stateTable(vhostVsockMachine as never);
 
 export const validationContext: ValidationContext = {
   presets: PRESETS.map((p) => p.name),
   switches: [...SWITCH_NAMES],
   isKnownState: (name) => knownState(TABLE, name),
   isKnownVcpuState: (name) => knownState(VCPU_TABLE, name),
+  isKnownVsockState: (name) => knownState(VSOCK_TABLE, name),
   stateHint: (name) => {
     const last = name.split('|')[0]?.split('.').pop() ?? name;
     const lower = last.toLowerCase();

@@ -9,25 +9,44 @@
  * interrupt, NMI or SMM handler, not halted or stalled), and one thread per CPU is inside KVM_RUN
  * at a time: there is no host preemption in the model, so a thread in KVM_RUN keeps its CPU until
  * KVM returns to userspace.
+ *
+ * A VM's vhost-vsock device is an actor here too (machines/vhost-vsock.machine.ts). Its VMM thread's
+ * vhost ioctls go to it; its worker is a kernel thread pinned to a physical CPU, runnable while
+ * work is queued and the CPU runs tasks (and no vCPU holds it inside KVM_RUN); host sockets send to
+ * it by CID from script steps. A call the worker signals on a queue whose call eventfd is the guest
+ * notifier is the irqfd: the interrupt becomes pending on the VM's first vCPU and, if that vCPU is
+ * in guest mode, its CPU is kicked with a reschedule IPI over the bus (kvm_vcpu_kick), so the VM
+ * exit happens as on hardware. The guest's driver takes the RX ring when the interrupt is injected.
  */
 import { vcpuImplementations, vcpuMachine, type VcpuContext, type VcpuEvent, type VcpuInput, type VcpuWorld } from '../../machines/vcpu.machine.js';
-import { vmmImplementations, vmmMachine, type VmmContext, type VmmEvent, type VmmInput } from '../../machines/vmm.machine.js';
+import { vmmImplementations, vmmMachine, type VmmCall, type VmmContext, type VmmEvent, type VmmInput, type VmmReturn } from '../../machines/vmm.machine.js';
+import { vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockInput, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
+import { BAD_POINTER, DEFAULT_MAX_MEM_REGIONS, type IoctlArg } from '../vhost/device.js';
+import { errnoName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
+import { EVENTFD, vmmCaller } from '../vhost/qemu.js';
+import { vhostKernel } from '../vhost/kernel.js';
+import { vsockOutcome } from '../vhost/outcome.js';
 import type { CpuEvent } from '../../machines/physical-cpu/types.js';
 import { KVM_EXIT, KVM_IOCTLS, type KvmExitName, type KvmIoctlArg, type KvmIoctlName, type KvmIoctlReturn } from '../kvm/uapi.js';
 import type { KernelFeatures } from '../kernel/variants.js';
 import type { KernelMemory } from '../kernel/memory.js';
 import type { Vendor } from '../hw/cpu-state.js';
 import { VMCS_REGION_BASE } from '../hw/cpu-state.js';
-import type { VcpuSpec } from '../scenarios/vms.js';
+import type { VcpuSpec, VsockSpec } from '../scenarios/vms.js';
+import type { TrafficSpec } from '../vhost/guest-driver.js';
 import type { TraceRecord } from '../trace/records.js';
 import { makeChartDriver, type ChartCapture, type ChartDriver } from './chart-driver.js';
 import type { EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
 
-export type GuestKind = 'vcpu' | 'vmm';
+/** The stepped actors: a vCPU thread, a VMM thread, a vhost worker (index = device). */
+export type GuestKind = 'vcpu' | 'vmm' | 'vhost';
 
 const VCPU_STEP: VcpuEvent = { type: 'sched.vcpu' };
 const VMM_STEP: VmmEvent = { type: 'sched.vmm' };
+const WORK: VsockEvent = { type: 'work' };
+/** RESCHEDULE_VECTOR: what kvm_vcpu_kick() sends a CPU running the vCPU in guest mode. */
+export const RESCHEDULE_VECTOR = 0xfd;
 
 /** vCPU VMCS/VMCB regions sit above the ones the scenario's `loadedVmcs` puts on the CPUs. */
 export const GUEST_VMCS_BASE = VMCS_REGION_BASE + 0x0800_0000;
@@ -44,22 +63,46 @@ export interface GuestHost {
   threadsRun(pcpu: number): boolean;
   /** The launch state of a VMCS region on a CPU, or null if the CPU never touched it. */
   launchState(pcpu: number, addr: number): 'clear' | 'launched' | null;
+  /** Send an IPI from one CPU to another over the interconnect. */
+  ipi(from: number, to: number, vector: number): void;
 }
 
 export interface GuestsCapture {
   vcpus: ChartCapture<VcpuContext>[];
   vmms: ChartCapture<VmmContext>[];
+  devices: ChartCapture<VsockContext>[];
 }
 
 export interface GuestsState {
   vcpus: unknown;
   vmms: unknown;
+  devices?: unknown;
 }
 
 type Pending =
-  | { kind: 'ioctl'; vcpu: number; name: KvmIoctlName; arg: KvmIoctlArg }
-  | { kind: 'return'; vcpu: number; name: KvmIoctlName; ret: KvmIoctlReturn; exit: KvmExitName | null }
-  | { kind: 'died'; vcpu: number };
+  | { kind: 'ioctl'; vcpu: number; call: VmmCall }
+  | { kind: 'return'; vcpu: number; name: KvmIoctlName; ret: KvmIoctlReturn; exit: KvmExitName | null; device: string | null }
+  | { kind: 'died'; vcpu: number }
+  | { kind: 'vsock'; vcpu: number; what: 'ready' | 'send' }
+  | { kind: 'injected'; vcpu: number; vector: number };
+
+const KVM_NAMES: ReadonlySet<string> = new Set(Object.keys(KVM_IOCTLS));
+
+/** An ioctl argument as the trace shows it (the bad-pointer marker as text). */
+function shownArg(arg: unknown): unknown {
+  return arg === BAD_POINTER ? 'bad user pointer' : arg;
+}
+
+export function vsockInputs(specs: readonly VsockSpec[], features: KernelFeatures): VsockInput[] {
+  return specs.map((s) => ({
+    id: s.index,
+    vm: s.vm,
+    kernel: vhostKernel(features),
+    guest: { rxBuffers: s.rxBuffers, listen: s.guestListen, traffic: s.guestTraffic },
+    listen: s.hostListen,
+    rxBufSize: s.rxBufSize,
+  }));
+}
 
 export function vcpuInputs(specs: readonly VcpuSpec[], vendor: Vendor, features: KernelFeatures): VcpuInput[] {
   return specs.map((s) => ({
@@ -90,11 +133,17 @@ export class Guests {
   /** vCPUs that changed since the last `takeChanged` (their keys and runnability). */
   private changed = new Set<number>();
   private readonly pcpuOf: number[];
+  private readonly vmOf: number[];
   private readonly vendor: Vendor;
+  readonly devices: ChartDriver<VsockContext, VsockEvent>;
+  readonly vsock: readonly VsockSpec[];
+  /** Devices whose context changed since the last `takeChangedDevices` (their worker's runnability). */
+  private devChanged = new Set<number>();
 
   constructor(
     private readonly host: GuestHost,
     specs: readonly VcpuSpec[],
+    vsock: readonly VsockSpec[],
     vendor: Vendor,
     features: KernelFeatures,
     engine: EngineName,
@@ -102,15 +151,26 @@ export class Guests {
     inspect?: (event: InspectionEvent) => void,
   ) {
     this.vendor = vendor;
+    this.vsock = vsock;
     this.pcpuOf = specs.map((s) => s.pcpu);
+    this.vmOf = specs.map((s) => s.vm);
     specs.forEach((s) => this.on.set(s.pcpu, [...(this.on.get(s.pcpu) ?? []), s.index]));
     const vcpuWorld: VcpuWorld = { k: host.k, io: this.vcpuPort() };
-    const vmmWorld = { io: { ioctl: (vmm: number, name: KvmIoctlName, arg: KvmIoctlArg) => this.pending.push({ kind: 'ioctl', vcpu: vmm, name, arg }) } };
+    const vmmWorld = { io: { ioctl: (vmm: number, call: VmmCall) => this.pending.push({ kind: 'ioctl', vcpu: vmm, call }) } };
+    const vsockWorld: VsockWorld = {
+      host: () => ({
+        devices: Array.from({ length: this.devices.size }, (_, d) => this.devices.context(d).device),
+        localCids: [],
+        maxMemRegions: DEFAULT_MAX_MEM_REGIONS,
+      }),
+    };
     const vcpu = vcpuMachine.provide(vcpuImplementations(() => vcpuWorld) as never);
     const vmm = vmmMachine.provide(vmmImplementations(() => vmmWorld) as never);
-    const vmmInputs: VmmInput[] = specs.map((s) => ({ id: s.index, vm: s.vm, pcpu: s.pcpu, calls: s.calls }));
+    const dev = vhostVsockMachine.provide(vsockImplementations(() => vsockWorld) as never);
+    const vmmInputs: VmmInput[] = specs.map((s) => ({ id: s.index, vm: s.vm, pcpu: s.pcpu, calls: s.calls, onShutdown: s.onShutdown, vsock: s.vsock, resetRip: s.resetRip }));
     this.vcpus = makeChartDriver(engine, vcpu as never, saved ? null : vcpuInputs(specs, vendor, features), saved?.vcpus, inspect);
     this.vmms = makeChartDriver(engine, vmm as never, saved ? null : vmmInputs, saved?.vmms, inspect);
+    this.devices = makeChartDriver(engine, dev as never, saved ? null : vsockInputs(vsock, features), saved?.devices as never, inspect);
   }
 
   get count(): number {
@@ -139,7 +199,7 @@ export class Guests {
         } as CpuEvent;
         return this.host.hostInsn(pcpu, event) as ReturnType<VcpuWorld['io']['hostInsn']>;
       },
-      ioctlReturn: (vcpu, name, ret, exit) => this.pending.push({ kind: 'return', vcpu, name, ret, exit }),
+      ioctlReturn: (vcpu, name, ret, exit, device) => this.pending.push({ kind: 'return', vcpu, name, ret, exit, device: device ?? null }),
       warn: (vcpu, where, message) => {
         this.host.emit({ t: 'warning', ...base(vcpu), where, message });
         this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(vcpu), text: message });
@@ -153,6 +213,8 @@ export class Guests {
       kvmEvent: (vcpu, what, data) => {
         if (!this.host.lean || what === 'kvm_nested_vmexit_inject') this.host.emit({ t: 'kvm', ...base(vcpu), what, data });
       },
+      vsock: (vcpu, what) => this.pending.push({ kind: 'vsock', vcpu, what }),
+      injected: (vcpu, vector) => this.pending.push({ kind: 'injected', vcpu, vector }),
     };
   }
 
@@ -167,25 +229,36 @@ export class Guests {
     return -1;
   }
 
+  /** The physical CPU an actor runs on: a thread's pinned CPU, or a device's worker CPU. */
+  cpuOf(kind: GuestKind, i: number): number {
+    return kind === 'vhost' ? (this.vsock[i] as VsockSpec).worker : this.pcpu(i);
+  }
+
   /** Whether the actor can take a step now. */
   runnable(kind: GuestKind, i: number): boolean {
-    const pcpu = this.pcpu(i);
+    const pcpu = this.cpuOf(kind, i);
     const owner = this.owner(pcpu);
+    if (kind === 'vhost') return owner === -1 && this.devices.can(i, WORK) && this.host.threadsRun(pcpu);
     if (owner !== -1 && owner !== i) return false;
     if (!this.host.threadsRun(pcpu)) return false;
     return kind === 'vcpu' ? this.vcpus.can(i, VCPU_STEP) : this.vmms.can(i, VMM_STEP);
   }
 
   leaf(kind: GuestKind, i: number): string {
-    return kind === 'vcpu' ? this.vcpus.leaf(i) : this.vmms.leaf(i);
+    return kind === 'vcpu' ? this.vcpus.leaf(i) : kind === 'vmm' ? this.vmms.leaf(i) : this.devices.leaf(i);
   }
 
   activePaths(i: number): string[] {
     return this.vcpus.activePaths(i);
   }
 
-  /** One step of a vCPU thread or a VMM thread, and everything it sets off between the two. */
+  /** One step of a vCPU thread, a VMM thread or a vhost worker, and everything it sets off. */
   step(kind: GuestKind, i: number): void {
+    if (kind === 'vhost') {
+      this.work(i);
+      this.drain();
+      return;
+    }
     const from = this.host.lean ? '' : this.leaf(kind, i);
     if (kind === 'vcpu') this.sendVcpu(i, VCPU_STEP);
     else this.sendVmm(i, VMM_STEP);
@@ -211,16 +284,43 @@ export class Guests {
     this.vmms.send(i, event);
   }
 
+  private sendDevice(d: number, event: VsockEvent): void {
+    this.devChanged.add(d);
+    this.devices.send(d, event);
+  }
+
+  /** The vsock device of a VM, or -1. */
+  private deviceOfVm(vm: number): number {
+    return this.vsock.findIndex((s) => s.vm === vm);
+  }
+
+  /** A packet-path record; `cpu`: where it happened (the worker's CPU unless a vCPU's). */
+  private vsockRecord(d: number, what: string, data: Record<string, unknown>, cpu = this.cpuOf('vhost', d)): void {
+    this.host.emit({ t: 'vsock', ns: this.host.now(), dev: d, cpu, what, data });
+  }
+
   /** Route the ioctls and returns the last step queued, until nothing is left. */
   drain(): void {
     while (this.pending.length > 0) {
       const p = this.pending.shift() as Pending;
       const pcpu = this.pcpu(p.vcpu);
       switch (p.kind) {
-        case 'ioctl':
-          this.host.emit({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name: p.name, number: KVM_IOCTLS[p.name], arg: p.arg });
-          this.sendVcpu(p.vcpu, { type: 'ioctl', name: p.name, arg: p.arg });
+        case 'ioctl': {
+          if (!KVM_NAMES.has(p.call.ioctl)) {
+            this.vhostCall(p.vcpu, p.call);
+            break;
+          }
+          const name = p.call.ioctl as KvmIoctlName;
+          const arg = p.call.arg as KvmIoctlArg;
+          this.host.emit({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name, number: KVM_IOCTLS[name], arg });
+          // qemu_system_reset: the guest's memory and devices go back to power-on with the vCPU.
+          if (p.call.reset) {
+            const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
+            if (d >= 0) this.sendDevice(d, { type: 'guest.reset' });
+          }
+          this.sendVcpu(p.vcpu, { type: 'ioctl', name, arg });
           break;
+        }
         case 'return':
           this.host.emit({
             t: 'ioctl',
@@ -234,14 +334,118 @@ export class Guests {
             ...(p.ret.ok ? {} : { errno: p.ret.errno }),
             ...(p.exit ? { exit: `KVM_EXIT_${p.exit}`, exitCode: KVM_EXIT[p.exit] } : {}),
           });
-          this.sendVmm(p.vcpu, { type: 'ioctl.return', name: p.name, ret: p.ret, exit: p.exit });
+          this.sendVmm(p.vcpu, { type: 'ioctl.return', name: p.name, ret: p.ret, exit: p.exit, device: p.device });
           break;
         case 'died':
           // The thread died in its ioctl (the vCPU is dead, out of KVM_RUN): the CPU runs on.
           this.sendVmm(p.vcpu, { type: 'thread.died' });
           break;
+        case 'vsock': {
+          const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
+          if (d < 0) break;
+          this.sendDevice(d, { type: p.what === 'ready' ? 'guest.ready' : 'guest.send' });
+          this.vsockRecord(d, p.what === 'ready' ? 'guest-driver-ready' : 'guest-send', { vcpu: p.vcpu }, pcpu);
+          break;
+        }
+        case 'injected': {
+          const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
+          const spec = this.vsock[d];
+          if (!spec || spec.vcpu !== p.vcpu || spec.vector !== p.vector) break;
+          const before = this.devices.context(d).driver.resets;
+          this.sendDevice(d, { type: 'guest.irq' });
+          const c = this.devices.context(d);
+          this.vsockRecord(d, 'guest-rx', { vcpu: p.vcpu, consumed: c.driver.consumed, rst: c.driver.resets - before }, pcpu);
+          break;
+        }
       }
     }
+  }
+
+  /** A vhost ioctl (or close) of a VMM thread on its VM's device file; it returns at once. */
+  private vhostCall(vcpu: number, call: VmmCall): void {
+    const vm = this.vmOf[vcpu] as number;
+    const d = this.deviceOfVm(vm);
+    const pcpu = this.pcpu(vcpu);
+    const name = call.ioctl;
+    const number = name === 'close' ? 0 : VHOST_IOCTLS[name as VhostIoctlName];
+    const where = { ns: this.host.now(), vcpu, cpu: pcpu, dev: d };
+    this.host.emit({ t: 'ioctl', ...where, phase: 'call', name, number, arg: shownArg(call.arg) });
+    let ret: VmmReturn;
+    let names: string[] = [name];
+    if (d < 0) {
+      ret = { ok: false, errno: 'EBADF', value: -9 };
+    } else if (name === 'close') {
+      const released = this.devices.context(d).device.released;
+      if (!released) this.sendDevice(d, { type: 'close', ...(call.mm ? { caller: vmmCaller(vm, call.mm) } : {}) });
+      ret = released ? { ok: false, errno: 'EBADF', value: -9 } : { ok: true, value: 0 };
+    } else {
+      this.sendDevice(d, { type: 'ioctl', caller: vmmCaller(vm, call.mm), request: name as VhostIoctlName, arg: call.arg as IoctlArg });
+      const calls = this.devices.context(d).calls;
+      const rec = calls[calls.length - 1];
+      names = rec?.names ?? names;
+      ret = !rec
+        ? { ok: false, errno: 'EBADF', value: -9 }
+        : rec.ret.ok
+          ? { ok: true, value: rec.ret.value ?? 0 }
+          : { ok: false, errno: errnoName(rec.ret.errno) ?? `E${rec.ret.errno}`, value: -rec.ret.errno };
+    }
+    this.host.emit({
+      t: 'ioctl',
+      ...where,
+      phase: 'return',
+      name,
+      ...(names.length > 1 ? { names } : {}),
+      number,
+      ret: ret.value,
+      ...(ret.ok ? {} : { errno: ret.errno }),
+      ...(d >= 0 ? { state: this.devices.leaf(d) } : {}),
+    });
+    this.sendVmm(vcpu, { type: 'ioctl.return', name, ret, exit: null });
+  }
+
+  /** One work item of device `d`'s vhost worker, its trace, and the interrupts its calls raise. */
+  private work(d: number): void {
+    // The compiled engine updates a context in place: keep what the diff needs before the step.
+    const b = this.devices.context(d).dp;
+    const before = { processed: b.processed.length, dropped: b.dropped.length, throttles: b.throttles, calls: [...b.calls], txWork: b.txWork };
+    this.sendDevice(d, WORK);
+    const after = this.devices.context(d);
+    const spec = this.vsock[d] as VsockSpec;
+    const kind = before.txWork ? 'tx' : 'send';
+    this.vsockRecord(d, 'work', { kind, state: this.devices.leaf(d) });
+    for (const p of after.dp.processed.slice(before.processed)) {
+      this.vsockRecord(d, 'packet', { id: p.id, queue: p.queue, backend: p.backend, queuedReplies: p.queuedReplies, txNum: p.txNum });
+    }
+    for (const x of after.dp.dropped.slice(before.dropped)) this.vsockRecord(d, 'drop', { id: x.id, reason: x.reason });
+    if (after.dp.throttles > before.throttles) this.vsockRecord(d, 'tx-throttled', { queuedReplies: after.dp.queuedReplies, txNum: after.device.vqs[1].num });
+    for (const q of [0, 1] as const) {
+      if (after.dp.calls[q] === before.calls[q]) continue;
+      // vhost_signal → eventfd_signal(call_ctx): an irqfd only when QEMU unmasked the queue.
+      const irqfd = after.device.vqs[q].callFd === EVENTFD.guest(q);
+      this.vsockRecord(d, 'call', { queue: q, irqfd });
+      if (!irqfd) continue;
+      const v = spec.vcpu;
+      this.sendVcpu(v, { type: 'irq', vector: spec.vector });
+      const leaf = this.vcpus.leaf(v);
+      // kvm_vcpu_kick: a vCPU in guest mode on another CPU is made to exit with an IPI.
+      if (leaf === 'run.guest' || leaf === 'run.spinning') this.host.ipi(spec.worker, this.pcpu(v), RESCHEDULE_VECTOR);
+    }
+  }
+
+  /** A host socket on `cpu` sends to a guest CID (vhost_transport_send_pkt); −ENODEV without such a device. */
+  hostSend(cpu: number, send: TrafficSpec & { cid: number }): void {
+    let d = -1;
+    for (let i = 0; i < this.devices.size; i++) {
+      const dev = this.devices.context(i).device;
+      if (!dev.released && dev.guestCid === send.cid) d = i;
+    }
+    if (d < 0) {
+      this.host.emit({ t: 'vsock', ns: this.host.now(), dev: -1, cpu, what: 'host-send', data: { cid: send.cid, errno: 'ENODEV', count: send.count } });
+      return;
+    }
+    const { cid: _cid, ...traffic } = send;
+    this.sendDevice(d, { type: 'host.send', ...traffic });
+    this.host.emit({ t: 'vsock', ns: this.host.now(), dev: d, cpu, what: 'host-send', data: { ...send } });
   }
 
   /** Physical CPUs a guest step changed (their runnability and hashes). */
@@ -259,23 +463,33 @@ export class Guests {
     return out;
   }
 
+  takeChangedDevices(): number[] {
+    if (this.devChanged.size === 0) return [];
+    const out = [...this.devChanged].sort((a, b) => a - b);
+    this.devChanged.clear();
+    return out;
+  }
+
   // ---- exploration and saving -------------------------------------------------------------------
 
   capture(): GuestsCapture | null {
     const vcpus = this.vcpus.capture?.();
     const vmms = this.vmms.capture?.();
-    if (!vcpus || !vmms) return null;
-    return { vcpus, vmms };
+    const devices = this.devices.capture?.();
+    if (!vcpus || !vmms || !devices) return null;
+    return { vcpus, vmms, devices };
   }
 
   restoreCapture(c: GuestsCapture): number[] {
     const a = this.vcpus.restoreCapture?.(c.vcpus) ?? [];
     const b = this.vmms.restoreCapture?.(c.vmms) ?? [];
+    this.devices.restoreCapture?.(c.devices);
+    for (let d = 0; d < this.devices.size; d++) this.devChanged.add(d);
     return [...new Set([...a, ...b])];
   }
 
   save(): GuestsState {
-    return { vcpus: this.vcpus.save(), vmms: this.vmms.save() };
+    return { vcpus: this.vcpus.save(), vmms: this.vmms.save(), devices: this.devices.save() };
   }
 
   /** The guest part of the state key: every actor's program point and context. */
@@ -285,10 +499,11 @@ export class Guests {
       k += `|${this.vcpus.activePaths(i).join(',')}:${JSON.stringify(this.vcpus.context(i))}`;
       k += `|${this.vmms.activePaths(i).join(',')}:${JSON.stringify(this.vmms.context(i))}`;
     }
+    for (let d = 0; d < this.devices.size; d++) k += `|${this.devices.activePaths(d).join(',')}:${JSON.stringify(this.devices.context(d))}`;
     return k;
   }
 
-  /** The final record of each vCPU, for the outcome. */
+  /** The final record of each vCPU and each vsock device, for the outcome. */
   finals(): TraceRecord[] {
     const out: TraceRecord[] = [];
     for (let i = 0; i < this.count; i++) {
@@ -313,6 +528,20 @@ export class Guests {
           this.vendor === 'intel'
             ? [this.vmcsOf(i).l1, this.vmcsOf(i).l2].map((addr) => ({ addr, launch: this.host.launchState(c.pcpu, addr) ?? 'never loaded' }))
             : [],
+      });
+    }
+    for (let d = 0; d < this.devices.size; d++) {
+      const c = this.devices.context(d);
+      const spec = this.vsock[d] as VsockSpec;
+      out.push({
+        t: 'vsfinal',
+        dev: d,
+        vm: c.vm,
+        worker: spec.worker,
+        chart: this.devices.leaf(d),
+        ...vsockOutcome(c.device, c.dp),
+        guestResets: c.driver.resets,
+        queuedIds: [...c.dp.txRing, ...c.dp.sendQueue].map((p) => p.id),
       });
     }
     return out;

@@ -41,6 +41,28 @@ export interface VcpuOutcome {
   vmcs: { addr: number; launch: 'clear' | 'launched' | 'never loaded' }[];
 }
 
+/**
+ * A vhost-vsock device as the run left it (outcome.vsock; SEMANTICS §5(g)). `packets` balances:
+ * sent = delivered + queued + the dropped counts. When the host itself went down (the run ended in
+ * a platform reset or a kexec into the crash kernel) nothing queued survives: those packets are
+ * counted as dropped with that reason instead of queued.
+ */
+export interface VsockRunOutcome {
+  dev: number;
+  vm: number;
+  /** The CPU the vhost worker ran on. */
+  worker: number;
+  state: string;
+  running: boolean;
+  guestCid: number;
+  queues: { index: number; num: number; lastAvailIdx: number; backend: boolean }[];
+  sendQueue: number;
+  queuedReplies: number;
+  packets: { sent: number; delivered: number; queued: number; dropped: { reason: string; count: number }[] };
+  /** RST answers the guest sent for packets of connections it did not know (e.g. after its reboot). */
+  guestResets: number;
+}
+
 export interface WarningOutcome {
   where: string;
   cpu: number;
@@ -62,6 +84,10 @@ export interface Outcome {
   warnings: WarningOutcome[];
   /** The same guest instruction emulated again and again (the first vCPU found looping). */
   livelock: { vcpu: number; rip: number; repeats: number } | null;
+  /** The first vhost-vsock device (the only one in most scenarios); null without one. */
+  vsock: VsockRunOutcome | null;
+  /** Every vhost-vsock device, in open() order. */
+  vsockDevices: VsockRunOutcome[];
   messages: { sent: number; deliveries: number; delivered: number; pending: number; latched: number; dropped: number; inFlight: number };
 }
 
@@ -81,6 +107,8 @@ export class OutcomeCollector {
     vcpus: [],
     warnings: [],
     livelock: null,
+    vsock: null,
+    vsockDevices: [],
     messages: { sent: 0, deliveries: 0, delivered: 0, pending: 0, latched: 0, dropped: 0, inFlight: 0 },
   };
   private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number }>();
@@ -168,8 +196,35 @@ export class OutcomeCollector {
         });
         if (r.livelock && !out.livelock) out.livelock = { vcpu: r.vcpu, ...r.livelock };
         break;
+      case 'vsfinal': {
+        const d: VsockRunOutcome = {
+          dev: r.dev,
+          vm: r.vm,
+          worker: r.worker,
+          state: r.state,
+          running: r.running,
+          guestCid: r.guestCid,
+          queues: r.queues,
+          sendQueue: r.sendQueue,
+          queuedReplies: r.queuedReplies,
+          packets: { ...r.packets, dropped: r.packets.dropped.map((x) => ({ ...x })) },
+          guestResets: r.guestResets,
+        };
+        out.vsockDevices.push(d);
+        out.vsock ??= d;
+        break;
+      }
       case 'end':
         out.end = r.end;
+        if (r.end === 'reset' || r.end === 'kexec') {
+          // The host went down: rings, send queue and sockets go with its memory (and the guest with it).
+          const reason = r.end === 'reset' ? 'host-reset' : 'host-kexec';
+          for (const d of out.vsockDevices) {
+            if (d.packets.queued === 0) continue;
+            d.packets.dropped.push({ reason, count: d.packets.queued });
+            d.packets.queued = 0;
+          }
+        }
         out.timeNs = r.ns;
         out.steps = r.steps;
         out.messages.inFlight = out.messages.deliveries - out.messages.delivered - out.messages.pending - out.messages.latched - out.messages.dropped;

@@ -264,6 +264,7 @@ export class Simulation {
   private guestItems = new Map<string, Item>();
   /** Script steps waiting for a vCPU to enter a state, by vCPU. */
   private guestTriggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
+  private vsockTriggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
   private hostResult = '';
   private hostExits: { cpu: number; reason: 'nmi' | 'intr' }[] = [];
   readonly mode: SchedulingMode;
@@ -305,7 +306,7 @@ export class Simulation {
     this.scriptByIndex = new Map(scenario.script.map((s) => [s.index, s]));
     for (const step of scenario.script) {
       if (step.trigger.kind !== 'enters') continue;
-      const map = step.trigger.actor === 'vcpu' ? this.guestTriggers : this.triggers;
+      const map = step.trigger.actor === 'vcpu' ? this.guestTriggers : step.trigger.actor === 'vsock' ? this.vsockTriggers : this.triggers;
       const list = map.get(step.trigger.cpu) ?? [];
       list.push({ step, pattern: new StatePattern(step.trigger.state) });
       map.set(step.trigger.cpu, list);
@@ -315,7 +316,7 @@ export class Simulation {
   }
 
   private makeGuests(engine: EngineName, saved?: GuestsState): void {
-    if (this.scenario.vcpus.length === 0) return;
+    if (this.scenario.vcpus.length === 0 && this.scenario.vsock.length === 0) return;
     this.guests = new Guests(
       {
         k: this.k,
@@ -329,15 +330,20 @@ export class Simulation {
         },
         threadsRun: (pcpu) => this.threadsRun(pcpu),
         launchState: (pcpu, addr) => this.hw(pcpu).vmcsLaunch[addr] ?? null,
+        ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
       },
       this.scenario.vcpus,
+      this.scenario.vsock,
       this.scenario.machine.vendor,
       this.features,
       engine,
       saved,
       this.options.inspect,
     );
-    if (!saved) for (let i = 0; i < this.guests.count; i++) this.refreshGuest(i);
+    if (!saved) {
+      for (let i = 0; i < this.guests.count; i++) this.refreshGuest(i);
+      for (let d = 0; d < this.guests.devices.size; d++) this.refreshWorker(d);
+    }
   }
 
   /** A CPU runs tasks (so its vCPU and VMM threads can run): its task region in the workload, nothing on top. */
@@ -373,7 +379,7 @@ export class Simulation {
     for (const item of items) {
       if (item.kind === 'step') this.stepItems[item.cpu] = item;
       else if (item.kind === 'timer') this.timerItems.set(`${item.cpu}:${item.name}`, item);
-      else if (item.kind === 'vcpu' || item.kind === 'vmm') this.guestItems.set(`${item.kind}:${item.cpu}`, item);
+      else if (item.kind === 'vcpu' || item.kind === 'vmm' || item.kind === 'vhost') this.guestItems.set(`${item.kind}:${item.cpu}`, item);
     }
     for (let cpu = 0; cpu < this.cpuCount; cpu++) this.updateWatch(cpu, this.stateInfo(cpu));
   }
@@ -479,6 +485,8 @@ export class Simulation {
         return `v${item.cpu}`;
       case 'vmm':
         return `u${item.cpu}`;
+      case 'vhost':
+        return `w${item.cpu}`;
       case 'deliver': {
         const m = this.bus.message(item.msg);
         return m ? `d${item.cpu}<${m.mode}:${m.vector ?? ''}:${m.from}:${m.source}` : `d${item.cpu}<?${item.msg}`;
@@ -493,6 +501,8 @@ export class Simulation {
     if (item.kind === 'script') return this.scriptByIndex.get(item.index)?.cpu ?? -1;
     // A guest thread acts on its physical CPU (it runs VMX instructions there), so it is that CPU's choice.
     if ((item.kind === 'vcpu' || item.kind === 'vmm') && this.guests) return this.guests.pcpu(item.cpu);
+    // A vhost worker is a kernel thread on its CPU.
+    if (item.kind === 'vhost' && this.guests) return this.guests.cpuOf('vhost', item.cpu);
     return item.cpu;
   }
 
@@ -542,7 +552,7 @@ export class Simulation {
     for (const item of items) {
       if (item.kind === 'step') this.stepItems[item.cpu] = item;
       else if (item.kind === 'timer') this.timerItems.set(`${item.cpu}:${item.name}`, item);
-      else if (item.kind === 'vcpu' || item.kind === 'vmm') this.guestItems.set(`${item.kind}:${item.cpu}`, item);
+      else if (item.kind === 'vcpu' || item.kind === 'vmm' || item.kind === 'vhost') this.guestItems.set(`${item.kind}:${item.cpu}`, item);
     }
     if (this.guests && c.guests) this.guests.restoreCapture(c.guests);
     this.bus.restore(c.bus);
@@ -618,6 +628,8 @@ export class Simulation {
         return mix(5, i.cpu);
       case 'vmm':
         return mix(6, i.cpu);
+      case 'vhost':
+        return mix(8, i.cpu);
       case 'timer':
         return mix(mix(mix(2, i.cpu), nameHash(i.name)), i.time - now);
       case 'deliver': {
@@ -781,7 +793,8 @@ export class Simulation {
         return;
       }
       case 'vcpu':
-      case 'vmm': {
+      case 'vmm':
+      case 'vhost': {
         this.guestItems.delete(`${item.kind}:${item.cpu}`);
         const guests = this.guests;
         if (!guests) return;
@@ -800,10 +813,21 @@ export class Simulation {
       this.flushHostExits();
       const touched = guests.takeTouched();
       const changed = guests.takeChanged();
-      if (touched.length === 0 && changed.length === 0) return;
+      const devices = guests.takeChangedDevices();
+      if (touched.length === 0 && changed.length === 0 && devices.length === 0) return;
       for (const cpu of touched) this.settle(cpu);
       // A thread entering or leaving KVM_RUN takes or frees its CPU for the other threads pinned there.
-      for (const cpu of new Set(changed.map((v) => guests.pcpu(v)))) for (const w of guests.on.get(cpu) ?? []) this.refreshGuest(w);
+      const cpus = new Set(changed.map((v) => guests.pcpu(v)));
+      for (const cpu of cpus) for (const w of guests.on.get(cpu) ?? []) this.refreshGuest(w);
+      for (let d = 0; d < guests.devices.size; d++) if (devices.includes(d) || cpus.has(guests.cpuOf('vhost', d))) this.refreshWorker(d);
+      for (const d of devices) {
+        const pending = this.vsockTriggers.get(d);
+        if (!pending || pending.length === 0) continue;
+        const paths = guests.devices.activePaths(d);
+        const firing = pending.filter((t) => !this.fired[t.step.index] && inState(paths, t.pattern));
+        for (const t of firing) this.fired[t.step.index] = true;
+        for (const t of firing) this.runScript(t.step);
+      }
       for (const v of changed) {
         const pending = this.guestTriggers.get(v);
         if (pending && pending.length > 0) {
@@ -830,19 +854,25 @@ export class Simulation {
   }
 
   private refreshGuest(v: number): void {
+    for (const kind of ['vcpu', 'vmm'] as GuestKind[]) this.refreshGuestItem(kind, v);
+  }
+
+  private refreshWorker(d: number): void {
+    this.refreshGuestItem('vhost', d);
+  }
+
+  private refreshGuestItem(kind: GuestKind, i: number): void {
     const guests = this.guests;
     if (!guests) return;
-    for (const kind of ['vcpu', 'vmm'] as GuestKind[]) {
-      const key = `${kind}:${v}`;
-      const runnable = guests.runnable(kind, v);
-      const item = this.guestItems.get(key);
-      if (runnable && !item) {
-        const due = this.mode === 'untimed' ? this.agenda.now : this.agenda.now + this.scenario.options.stepNs;
-        this.guestItems.set(key, this.agenda.add({ kind, cpu: v }, due));
-      } else if (!runnable && item) {
-        this.agenda.remove(item);
-        this.guestItems.delete(key);
-      }
+    const key = `${kind}:${i}`;
+    const runnable = guests.runnable(kind, i);
+    const item = this.guestItems.get(key);
+    if (runnable && !item) {
+      const due = this.mode === 'untimed' ? this.agenda.now : this.agenda.now + this.scenario.options.stepNs;
+      this.guestItems.set(key, this.agenda.add({ kind, cpu: i }, due));
+    } else if (!runnable && item) {
+      this.agenda.remove(item);
+      this.guestItems.delete(key);
     }
   }
 
@@ -864,6 +894,7 @@ export class Simulation {
     if (this.guests) {
       // The CPU's threads may run or stop now; a host exit it took moves the vCPU that was in its guest.
       for (const v of this.guests.on.get(cpu) ?? []) this.refreshGuest(v);
+      for (let d = 0; d < this.guests.devices.size; d++) if (this.guests.cpuOf('vhost', d) === cpu) this.refreshWorker(d);
       this.settleGuests();
     }
     const pending = this.triggers.get(cpu);
@@ -878,6 +909,10 @@ export class Simulation {
 
   private runScript(step: ScriptStep): void {
     const cpu = step.cpu;
+    if (step.action === 'vsock-send') {
+      this.hostSend(step);
+      return;
+    }
     const event = this.scriptEvent(step);
     const accepted = this.cpus.can(cpu, event);
     this.emit({
@@ -914,7 +949,27 @@ export class Simulation {
         return { type: 'script.stall', ...w };
       case 'smi':
         return { type: 'script.smi', ...w };
+      case 'vsock-send':
+        throw new Error('vsock-send is not a CPU event');
     }
+  }
+
+  /** A host task on the step's CPU sends on its vsock socket: only while that CPU runs tasks. */
+  private hostSend(step: ScriptStep): void {
+    const cpu = step.cpu;
+    const runs = this.threadsRun(cpu) && !!this.guests && !!step.send;
+    this.emit({
+      t: 'script',
+      ns: this.agenda.now,
+      cpu,
+      action: step.action,
+      index: step.index,
+      status: runs ? 'done' : 'ignored',
+      ...(runs ? {} : { reason: this.guests ? `CPU ${cpu} runs no tasks in ${this.leaf(cpu, this.region(cpu))}: the sending task does not run` : 'the scenario has no vsock device' }),
+    });
+    if (!runs || !this.guests || !step.send) return;
+    this.guests.hostSend(cpu, step.send);
+    this.settleGuests();
   }
 
   // ---- runnability -----------------------------------------------------------------------------

@@ -2,13 +2,30 @@ import { NoCpuLeftInVmxRoot } from './no-cpu-left-in-vmx-root.js';
 import { NoKernelBug } from './no-kernel-bug.js';
 import { RebootCompletes } from './reboot-completes.js';
 import { ShootdownAcked } from './shootdown-acked.js';
+import { VsockNoPacketWithoutBackend, VsockPacketsBalance, VsockRepliesThrottleTx } from './vsock.js';
 import type { Observer } from './observer.js';
 
 export type { Observer, Violation } from './observer.js';
 
-export const PROPERTY_NAMES = ['no-kernel-bug', 'no-cpu-left-in-vmx-root', 'shootdown-acked', 'reboot-completes'] as const;
+export const PROPERTY_NAMES = [
+  'no-kernel-bug',
+  'no-cpu-left-in-vmx-root',
+  'shootdown-acked',
+  'reboot-completes',
+  'vsock-no-packet-without-backend',
+  'vsock-replies-throttle-tx',
+  'vsock-packets-balance',
+] as const;
 
 /** A fresh set of every property observer. */
 export function allObservers(): Observer[] {
-  return [new NoKernelBug(), new NoCpuLeftInVmxRoot(), new ShootdownAcked(), new RebootCompletes()];
+  return [
+    new NoKernelBug(),
+    new NoCpuLeftInVmxRoot(),
+    new ShootdownAcked(),
+    new RebootCompletes(),
+    new VsockNoPacketWithoutBackend(),
+    new VsockRepliesThrottleTx(),
+    new VsockPacketsBalance(),
+  ];
 }

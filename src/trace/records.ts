@@ -86,7 +86,11 @@ export type TraceRecord =
     }
   /** One step of a guest-side actor: a vCPU thread (KVM code or a guest instruction) or its VMM thread. */
   | { t: 'gstep'; ns: number; actor: 'vcpu' | 'vmm'; vcpu: number; cpu: number; from: string; to: string }
-  /** An ioctl on a vCPU fd: its call, and its return with the value or errno and, for KVM_RUN, the exit. */
+  /**
+   * An ioctl of a VMM thread: on its vCPU fd, or (with `dev`) on its VM's vhost-vsock fd. The call,
+   * and the return with the value or errno; for KVM_RUN the exit; for vhost every name of the
+   * number and the device's state after it.
+   */
   | {
       t: 'ioctl';
       ns: number;
@@ -100,6 +104,33 @@ export type TraceRecord =
       errno?: string;
       exit?: string;
       exitCode?: number;
+      dev?: number;
+      names?: string[];
+      state?: string;
+    }
+  /**
+   * The vhost-vsock packet path: a worker run ('work'), each packet it took ('packet', with the
+   * backend and queued_replies it saw), drops, TX throttling, calls (irqfd or not), host and guest
+   * sends, the guest driver's probe and RX interrupt. `cpu` is where it ran.
+   */
+  | { t: 'vsock'; ns: number; dev: number; cpu: number; what: string; data: Record<string, unknown> }
+  /** Each vhost-vsock device as the run left it (outcome.vsock), written once per device just before `end`. */
+  | {
+      t: 'vsfinal';
+      dev: number;
+      vm: number;
+      worker: number;
+      chart: string;
+      state: string;
+      running: boolean;
+      guestCid: number;
+      queues: { index: number; num: number; lastAvailIdx: number; backend: boolean }[];
+      sendQueue: number;
+      queuedReplies: number;
+      packets: { sent: number; delivered: number; queued: number; dropped: { reason: string; count: number }[] };
+      guestResets: number;
+      /** Ids of the packets still in the TX ring or the send queue. */
+      queuedIds: number[];
     }
   /** A kernel WARN splat: execution goes on, the kernel is tainted W. */
   | { t: 'warning'; ns: number; cpu: number; vcpu: number | null; where: string; message: string }

@@ -719,10 +719,16 @@ export function describeRecord(r: TraceRecord): string {
       return `end: ${r.end} after ${r.steps} steps`;
     case 'gstep':
       return `${r.actor} ${r.vcpu}: ${r.from} → ${r.to}`;
-    case 'ioctl':
+    case 'ioctl': {
+      const fd = r.dev === undefined ? `vCPU ${r.vcpu}` : `VMM ${r.vcpu} on vhost-vsock ${r.dev}`;
       return r.phase === 'call'
-        ? `vCPU ${r.vcpu}: ${r.name}(${r.arg === undefined ? '' : JSON.stringify(r.arg)})`
-        : `vCPU ${r.vcpu}: ${r.name} = ${r.errno ? `-${r.errno}` : r.ret}${r.exit ? ` (${r.exit})` : ''}`;
+        ? `${fd}: ${r.name}(${r.arg === undefined ? '' : JSON.stringify(r.arg)})`
+        : `${fd}: ${r.name} = ${r.errno ? `-${r.errno}` : r.ret}${r.exit ? ` (${r.exit})` : ''}${r.state ? ` → ${r.state}` : ''}`;
+    }
+    case 'vsock':
+      return `vsock ${r.dev}: ${r.what}${Object.keys(r.data).length ? ` ${JSON.stringify(r.data)}` : ''}`;
+    case 'vsfinal':
+      return `vsock ${r.dev} final: ${r.state}, ${r.packets.sent} sent, ${r.packets.delivered} delivered, ${r.packets.queued} queued`;
     case 'warning':
       return `⚠ WARN at ${r.where}${r.vcpu === null ? '' : ` (vCPU ${r.vcpu})`}: ${r.message}`;
     case 'kvm':

@@ -9,6 +9,7 @@ describe('KVM uapi', () => {
     expect(KVM_IOCTLS).toEqual({
       KVM_CREATE_VCPU: 0xae41,
       KVM_RUN: 0xae80,
+      KVM_SET_REGS: 0x4090ae82,
       KVM_SET_SREGS: 0x4138ae84,
       KVM_INTERRUPT: 0x4004ae86,
       KVM_SET_CPUID2: 0x4008ae90,

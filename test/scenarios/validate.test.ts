@@ -79,7 +79,7 @@ describe('one test per kind of error, with its exact path and message', () => {
     expect(errorsOf(minimal({ script: [{ cpu: 0, do: 'halt', at: 0 }] }))).toEqual([
       {
         path: 'script[0].do',
-        message: "unknown action 'halt' (known: reboot, emergency-restart, panic, nmi-panic, irqs-off, irqs-on, stall, smi)",
+        message: "unknown action 'halt' (known: reboot, emergency-restart, panic, nmi-panic, irqs-off, irqs-on, stall, smi, vsock-send)",
       },
     ]);
   });
@@ -150,7 +150,7 @@ describe('one test per kind of error, with its exact path and message', () => {
       { path: 'options.reset.force', message: 'unknown field (expected one of: method, initOnly)' },
     ]);
     expect(errorsOf(minimal({ script: [{ cpu: 0, do: 'smi', at: 0, after: 3 }] }))).toEqual([
-      { path: 'script[0].after', message: 'unknown field (expected one of: cpu, do, at, when, context, message)' },
+      { path: 'script[0].after', message: 'unknown field (expected one of: cpu, do, at, when, context, message, send)' },
     ]);
     expect(errorsOf(minimal({ initial: { all: { vmcs: 1 } } }))).toEqual([
       { path: 'initial.all.vmcs', message: 'unknown field (expected one of: vmx, loadedVmcs, if, svme, gif, cr4Vmxe)' },
@@ -189,7 +189,7 @@ describe('one test per kind of error, with its exact path and message', () => {
     ['script', { script: {} }, 'script', 'expected an array'],
     ['step', { script: ['reboot'] }, 'script[0]', 'expected an object'],
     ['step cpu', { script: [{ cpu: '0', do: 'smi', at: 0 }] }, 'script[0].cpu', 'expected a CPU id (a non-negative integer)'],
-    ['step do', { script: [{ cpu: 0, do: 3, at: 0 }] }, 'script[0].do', 'expected one of: reboot, emergency-restart, panic, nmi-panic, irqs-off, irqs-on, stall, smi'],
+    ['step do', { script: [{ cpu: 0, do: 3, at: 0 }] }, 'script[0].do', 'expected one of: reboot, emergency-restart, panic, nmi-panic, irqs-off, irqs-on, stall, smi, vsock-send'],
     ['at', { script: [{ cpu: 0, do: 'smi', at: -1 }] }, 'script[0].at', 'expected an integer from 0 to 9007199254740991'],
     ['when', { script: [{ cpu: 0, do: 'smi', when: 'task.idle' }] }, 'script[0].when', 'expected an object'],
     ['enters', { script: [{ cpu: 0, do: 'smi', when: { cpu: 0, enters: '' } }] }, 'script[0].when.enters', 'expected a non-empty string'],
@@ -211,7 +211,7 @@ describe('one test per kind of error, with its exact path and message', () => {
       { path: 'script[0]', message: "missing required field 'cpu' (expected a CPU id (a non-negative integer))" },
       {
         path: 'script[0]',
-        message: "missing required field 'do' (expected one of: reboot, emergency-restart, panic, nmi-panic, irqs-off, irqs-on, stall, smi)",
+        message: "missing required field 'do' (expected one of: reboot, emergency-restart, panic, nmi-panic, irqs-off, irqs-on, stall, smi, vsock-send)",
       },
       { path: 'script[1].when', message: "missing required field 'cpu' (expected a CPU id (a non-negative integer))" },
       { path: 'script[1].when', message: "missing required field 'enters' (expected the name of a physical CPU state)" },
@@ -331,6 +331,7 @@ describe('normalisation', () => {
       },
       script: [],
       vcpus: [],
+      vsock: [],
     });
   });
 
@@ -403,7 +404,7 @@ describe('several errors at once', () => {
     const result = parseScenarioText(text, 'many.json', ctx);
     expect(result.ok ? [] : result.errors.map((e) => formatError('many.json', e))).toEqual([
       'many.json: script[0].cpu: CPU 8 is out of range (the machine has 4 CPUs: 0-3)',
-      "many.json: script[0].do: unknown action 'explode' (known: reboot, emergency-restart, panic, nmi-panic, irqs-off, irqs-on, stall, smi)",
+      "many.json: script[0].do: unknown action 'explode' (known: reboot, emergency-restart, panic, nmi-panic, irqs-off, irqs-on, stall, smi, vsock-send)",
       'many.json: name: expected a non-empty string',
       'many.json: initial.cpus.1.vmx: VMX root needs an Intel CPU (machine.vendor is "amd")',
       "many.json: kernel.preset: unknown preset 'v4.19' (known: v5.10, v5.11, v6.2, v6.6, mainline)",

@@ -1,0 +1,120 @@
+/**
+ * vhost-vsock properties of a run (SEMANTICS §5(g)), checked from the trace:
+ *
+ * - `vsock-no-packet-without-backend`: the worker takes no packet from a queue while that queue's
+ *   backend is NULL. The backend is re-derived from the ioctls the trace shows — a successful
+ *   SET_RUNNING 1 sets it, SET_RUNNING 0 and close() clear it, a start that fails with −EFAULT
+ *   clears it (all or nothing, §5(c)), any other failure leaves it — never from the device's state.
+ * - `vsock-replies-throttle-tx`: TX is never processed while queued_replies ≥ TX.num: the handler
+ *   must stop first (checked on each packet the worker took, with the counts it saw).
+ * - `vsock-packets-balance`: at the end, every packet is delivered, queued or dropped with a reason:
+ *   sent = delivered + queued + dropped.
+ *
+ * Credit (`vsock-credit-never-negative`) is a property of the stream model (src/spec/vsock-datapath.ts);
+ * the run's packet path does not keep per-connection credit.
+ */
+import type { TraceRecord } from '../trace/records.js';
+import type { Observer, Violation } from './observer.js';
+
+const RUNNING = new Set(['VHOST_VSOCK_SET_RUNNING', 'VHOST_SET_RUNNING']);
+
+export class VsockNoPacketWithoutBackend implements Observer {
+  readonly property = 'vsock-no-packet-without-backend';
+  readonly reads = ['ioctl', 'vsock'] as const;
+  private backend = new Map<number, boolean>();
+  /** The argument of the SET_RUNNING call in flight, per device. */
+  private arg = new Map<number, unknown>();
+  private found: Violation[] = [];
+
+  observe(r: TraceRecord): void {
+    if (r.t === 'ioctl' && r.dev !== undefined) {
+      const named = RUNNING.has(r.name) || (r.names ?? []).some((n) => RUNNING.has(n));
+      if (r.phase === 'call') {
+        if (named) this.arg.set(r.dev, r.arg);
+        return;
+      }
+      if (r.name === 'close' && r.errno === undefined) this.backend.set(r.dev, false);
+      if (!named) return;
+      const start = this.arg.get(r.dev) !== 0;
+      if (r.errno === undefined) this.backend.set(r.dev, start);
+      else if (start && r.errno === 'EFAULT') this.backend.set(r.dev, false);
+      return;
+    }
+    if (r.t === 'vsock' && r.what === 'packet' && this.backend.get(r.dev) !== true) {
+      const queue = r.data.queue === 0 ? 'RX' : 'TX';
+      this.found.push({
+        property: this.property,
+        message: `vsock ${r.dev}: packet ${String(r.data.id)} was processed on the ${queue} queue at ${r.ns} ns while its backend was NULL`,
+      });
+    }
+  }
+
+  violations(): Violation[] {
+    return this.found;
+  }
+
+  clone(): VsockNoPacketWithoutBackend {
+    const c = new VsockNoPacketWithoutBackend();
+    c.backend = new Map(this.backend);
+    c.arg = new Map(this.arg);
+    c.found = [...this.found];
+    return c;
+  }
+}
+
+export class VsockRepliesThrottleTx implements Observer {
+  readonly property = 'vsock-replies-throttle-tx';
+  readonly reads = ['vsock'] as const;
+  private found: Violation[] = [];
+
+  observe(r: TraceRecord): void {
+    if (r.t !== 'vsock' || r.what !== 'packet' || r.data.queue !== 1) return;
+    const replies = Number(r.data.queuedReplies);
+    const num = Number(r.data.txNum);
+    if (replies >= num) {
+      this.found.push({
+        property: this.property,
+        message: `vsock ${r.dev}: TX packet ${String(r.data.id)} was processed with queued_replies ${replies} ≥ TX.num ${num}`,
+      });
+    }
+  }
+
+  violations(): Violation[] {
+    return this.found;
+  }
+
+  clone(): VsockRepliesThrottleTx {
+    const c = new VsockRepliesThrottleTx();
+    c.found = [...this.found];
+    return c;
+  }
+}
+
+export class VsockPacketsBalance implements Observer {
+  readonly property = 'vsock-packets-balance';
+  readonly reads = ['vsfinal'] as const;
+  private found: Violation[] = [];
+
+  observe(r: TraceRecord): void {
+    if (r.t !== 'vsfinal') return;
+    const p = r.packets;
+    const dropped = p.dropped.reduce((n, d) => n + d.count, 0);
+    if (p.sent !== p.delivered + p.queued + dropped) {
+      this.found.push({
+        property: this.property,
+        message: `vsock ${r.dev}: sent ${p.sent} ≠ delivered ${p.delivered} + queued ${p.queued} + dropped ${dropped}`,
+      });
+    }
+    if (r.queuedReplies < 0) this.found.push({ property: this.property, message: `vsock ${r.dev}: queued_replies is ${r.queuedReplies}` });
+  }
+
+  violations(): Violation[] {
+    return this.found;
+  }
+
+  clone(): VsockPacketsBalance {
+    const c = new VsockPacketsBalance();
+    c.found = [...this.found];
+    return c;
+  }
+}
