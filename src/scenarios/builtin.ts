@@ -5,6 +5,7 @@
  */
 
 import { KVM_SCENARIOS } from './builtin-kvm.js';
+import { VSOCK_SCENARIOS } from './builtin-vsock.js';
 
 export interface BuiltinScenario {
   id: string;
@@ -144,6 +145,7 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
     },
   },
   ...KVM_SCENARIOS,
+  ...VSOCK_SCENARIOS,
 ];
 
 /**

@@ -1,0 +1,390 @@
+/**
+ * The vhost-vsock rows of SEMANTICS §6 (T11–T15), the guest reboot of §5(f) and a host emergency
+ * restart under traffic, through the whole simulator: VMM thread, device actor, vhost worker on a
+ * physical CPU, vCPU, bus, scheduler. Then the §5(d) invalid orders one by one, the observers on
+ * traces made to break them, and random ioctl sequences with random traffic (fast-check).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { loadBuiltin, validationContext } from '../../src/sim/catalog.js';
+import { validateScenario } from '../../src/scenarios/validate.js';
+import { runScenario } from '../../src/sim/run.js';
+import type { Scenario } from '../../src/scenarios/types.js';
+import type { TraceRecord } from '../../src/trace/records.js';
+import { VsockNoPacketWithoutBackend, VsockPacketsBalance, VsockRepliesThrottleTx } from '../../src/spec/vsock.js';
+
+type Ioctl = Extract<TraceRecord, { t: 'ioctl' }>;
+type Vsock = Extract<TraceRecord, { t: 'vsock' }>;
+
+function builtin(id: string, preset = 'mainline'): Scenario {
+  const r = loadBuiltin(id);
+  if (!r?.ok) throw new Error(`built-in ${id} does not load`);
+  return { ...r.scenario, kernel: { preset, fix: [], noFix: [] } };
+}
+
+function fromRaw(raw: unknown): Scenario {
+  const r = validateScenario(raw, 'test', validationContext);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.scenario;
+}
+
+const run = (s: Scenario, seed = 1) => runScenario(s, { seed, keepTrace: true });
+
+/** The vhost returns of a run, in order. */
+const vhostReturns = (trace: TraceRecord[]) => trace.filter((r): r is Ioctl => r.t === 'ioctl' && r.dev !== undefined && r.phase === 'return');
+const vsockRecords = (trace: TraceRecord[], what: string) => trace.filter((r): r is Vsock => r.t === 'vsock' && r.what === what);
+const vsockViolations = (o: { violations: { property: string }[] }) => o.violations.filter((v) => v.property.startsWith('vsock-'));
+
+describe('T11: SET_RUNNING 1 right after open', () => {
+  it('is -EPERM under both names of 0x4004AF61, and the device stays unowned', () => {
+    const { outcome, trace } = run(builtin('T11'));
+    const rets = vhostReturns(trace);
+    expect(rets.map((r) => [r.name, r.number, r.errno, r.ret, r.state])).toEqual([
+      ['VHOST_VSOCK_SET_RUNNING', 0x4004af61, 'EPERM', -1, 'open.unowned'],
+      ['VHOST_SET_RUNNING', 0x4004af61, 'EPERM', -1, 'open.unowned'],
+    ]);
+    expect(rets[0]?.names).toEqual(['VHOST_VSOCK_SET_RUNNING', 'VHOST_SET_RUNNING']);
+    expect(outcome.vsock).toMatchObject({ state: 'OPEN_UNOWNED', running: false, guestCid: 0 });
+    expect(vsockViolations(outcome)).toEqual([]);
+  });
+});
+
+describe('T12: owner, no memory table, SET_RUNNING 1', () => {
+  it('is -EFAULT and both backends stay NULL', () => {
+    const { outcome, trace } = run(builtin('T12'));
+    expect(vhostReturns(trace).map((r) => [r.name, r.errno ?? r.ret])).toEqual([
+      ['VHOST_SET_OWNER', 0],
+      ['VHOST_SET_RUNNING', 'EFAULT'],
+    ]);
+    expect(outcome.vsock?.state).toBe('OWNED');
+    expect(outcome.vsock?.queues.map((q) => q.backend)).toEqual([false, false]);
+  });
+});
+
+describe('T13: SET_VRING_NUM while running', () => {
+  it('is -EBUSY (BASE too); after SET_RUNNING 0 both succeed', () => {
+    const { outcome, trace } = run(builtin('T13'));
+    const tail = vhostReturns(trace).slice(-6).map((r) => [r.name, r.errno ?? r.ret, r.state]);
+    expect(tail).toEqual([
+      ['VHOST_SET_VRING_CALL', 0, 'open.running'],
+      ['VHOST_SET_VRING_NUM', 'EBUSY', 'open.running'],
+      ['VHOST_SET_VRING_BASE', 'EBUSY', 'open.running'],
+      ['VHOST_SET_RUNNING', 0, 'open.stopped'],
+      ['VHOST_SET_VRING_NUM', 0, 'open.stopped'],
+      ['VHOST_SET_VRING_BASE', 0, 'open.stopped'],
+    ]);
+    expect(outcome.vsock?.queues[0]?.num).toBe(64);
+  });
+});
+
+describe('T15: two instances, one CID', () => {
+  it('the second gets -EADDRINUSE, CID 2 is -EINVAL, and the CID is free once the first fd is closed', () => {
+    const { outcome, trace } = run(builtin('T15'));
+    const cid = vhostReturns(trace).filter((r) => r.name === 'VHOST_VSOCK_SET_GUEST_CID' || r.name === 'close');
+    expect(cid.map((r) => [r.dev, r.name, r.errno ?? r.ret])).toEqual([
+      [0, 'VHOST_VSOCK_SET_GUEST_CID', 0],
+      [1, 'VHOST_VSOCK_SET_GUEST_CID', 'EADDRINUSE'],
+      [1, 'VHOST_VSOCK_SET_GUEST_CID', 'EINVAL'],
+      [0, 'close', 0],
+      [1, 'VHOST_VSOCK_SET_GUEST_CID', 0],
+    ]);
+    expect(outcome.vsockDevices.map((d) => [d.state, d.guestCid])).toEqual([
+      ['RELEASED', 5],
+      ['OPEN_UNOWNED', 5],
+    ]);
+  });
+});
+
+describe('T14: guest reboot with traffic both ways (§5(f))', () => {
+  const STOP = ['VHOST_VSOCK_SET_RUNNING', 'VHOST_GET_VRING_BASE', 'VHOST_GET_VRING_BASE'];
+  const RING = ['VHOST_SET_VRING_NUM', 'VHOST_SET_VRING_BASE', 'VHOST_SET_VRING_ADDR', 'VHOST_SET_VRING_KICK'];
+  const START = ['VHOST_SET_FEATURES', 'VHOST_SET_MEM_TABLE', ...RING, ...RING, 'VHOST_VSOCK_SET_RUNNING'];
+
+  for (const [preset, seed] of [['mainline', 1], ['mainline', 2], ['mainline', 3], ['v5.10', 1]] as const) {
+    it(`${preset}, seed ${seed}: stop then start in QEMU's order; host packets queued while stopped reach the new guest, which resets them`, () => {
+      const { outcome, trace } = run(builtin('T14', preset), seed);
+      const calls = trace.filter((r): r is Ioctl => r.t === 'ioctl' && r.phase === 'call');
+      const names = calls.map((r) => r.name);
+      const shutdown = trace.findIndex((r) => r.t === 'ioctl' && r.exit === 'KVM_EXIT_SHUTDOWN');
+      expect(shutdown).toBeGreaterThan(0);
+      const after = calls.filter((r) => trace.indexOf(r) > shutdown).map((r) => r.name);
+      // SET_RUNNING 0 first, the ring positions saved, the vCPU reset, the guest runs to DRIVER_OK, then the start.
+      expect(after.slice(0, 3)).toEqual(STOP);
+      expect(calls.find((r) => trace.indexOf(r) > shutdown)?.arg).toBe(0);
+      expect(after[3]).toBe('KVM_SET_REGS');
+      const restart = after.indexOf('VHOST_SET_FEATURES');
+      expect(after.slice(restart, restart + START.length)).toEqual(START);
+      expect(names.filter((n) => n === 'VHOST_SET_OWNER')).toHaveLength(1);
+
+      // The three packets sent while stopped: queued, then taken on RX only after SET_RUNNING 1.
+      const stoppedSend = vsockRecords(trace, 'host-send').find((r) => r.data.len === 300);
+      expect(stoppedSend).toBeDefined();
+      const restarted = trace.findIndex((r) => r.t === 'ioctl' && r.phase === 'return' && r.dev === 0 && r.state === 'open.running' && trace.indexOf(r) > shutdown);
+      expect(trace.indexOf(stoppedSend as TraceRecord)).toBeLessThan(restarted);
+      const rxAfter = vsockRecords(trace, 'packet').filter((r) => r.data.queue === 0 && trace.indexOf(r) > restarted);
+      expect(rxAfter).toHaveLength(3);
+      expect(outcome.vsock).toMatchObject({ state: 'RUNNING', running: true, sendQueue: 0, queuedReplies: 0, guestResets: 3 });
+      const p = outcome.vsock?.packets;
+      expect(p).toBeDefined();
+      expect(p?.sent).toBe((p?.delivered ?? 0) + (p?.queued ?? 0) + (p?.dropped.reduce((n, d) => n + d.count, 0) ?? 0));
+      expect(outcome.violations).toEqual([]);
+    });
+  }
+});
+
+describe('host emergency restart while traffic flows', () => {
+  it('the worker stops with its CPU; what it had delivered is delivered, what was queued is lost with the host', () => {
+    const { outcome, trace } = run(builtin('T-vsock-restart'));
+    expect(outcome.end).toBe('reset');
+    const p = outcome.vsock?.packets;
+    expect(p?.delivered).toBeGreaterThan(0);
+    expect(p?.queued).toBe(0);
+    const lost = p?.dropped.find((d) => d.reason === 'host-reset')?.count ?? 0;
+    expect(lost).toBeGreaterThan(0);
+    expect(p?.sent).toBe((p?.delivered ?? 0) + lost + (p?.dropped.filter((d) => d.reason !== 'host-reset').reduce((n, d) => n + d.count, 0) ?? 0));
+    // No worker run after the shootdown NMI reached the worker's CPU.
+    const worker = outcome.vsock?.worker ?? -1;
+    const nmi = trace.findIndex((r) => r.t === 'deliver' && r.cpu === worker && r.mode === 'nmi');
+    expect(nmi).toBeGreaterThan(0);
+    expect(vsockRecords(trace, 'work').filter((r) => trace.indexOf(r) > nmi)).toEqual([]);
+    // The calls reached the guest as interrupts: the kick IPIs crossed the bus.
+    expect(trace.some((r) => r.t === 'send' && r.mode === 'fixed' && r.vector === 0xfd)).toBe(true);
+    expect(outcome.violations).toEqual([]);
+  });
+
+  it('seeds 1–6: the packet balance always holds and the losses are named', () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const { outcome } = run(builtin('T-vsock-restart'), seed);
+      const p = outcome.vsock?.packets;
+      const dropped = p?.dropped.reduce((n, d) => n + d.count, 0) ?? 0;
+      expect(p?.sent).toBe((p?.delivered ?? 0) + (p?.queued ?? 0) + dropped);
+      expect(p?.dropped.every((d) => d.reason.length > 0)).toBe(true);
+      expect(vsockViolations(outcome)).toEqual([]);
+    }
+  });
+});
+
+/** A scripted device on CPU 1: the calls, then `probe`, whose return is checked. */
+function order(calls: unknown[], probe: unknown, mm?: string) {
+  const vmm = [...calls, mm ? { ...(probe as object), mm } : probe];
+  const { trace } = run(fromRaw({ name: 'order', machine: { cpus: 2 }, vms: [{ vsock: { setup: 'script', worker: 0 }, vcpus: [{ cpu: 1, vmm }] }] }));
+  const rets = vhostReturns(trace);
+  const last = rets[rets.length - 1] as Ioctl;
+  const before = rets.length > 1 ? (rets[rets.length - 2] as Ioctl).state : 'open.unowned';
+  return { errno: last.errno ?? null, before, after: last.state };
+}
+
+describe('§5(d) invalid orders: the kernel errno, and the device state unchanged', () => {
+  const OWNER = { ioctl: 'VHOST_SET_OWNER' };
+  const RUNNING = [{ vhost: 'realize' }, { vhost: 'start' }];
+  const STOPPED = [...RUNNING, { ioctl: 'VHOST_SET_RUNNING', arg: 0 }];
+  it.each([
+    ['SET_RUNNING 1 in OPEN_UNOWNED', [], { ioctl: 'VHOST_SET_RUNNING', arg: 1 }, 'EPERM', undefined],
+    ['SET_RUNNING 1 in OWNED without a memory table', [OWNER], { ioctl: 'VHOST_SET_RUNNING', arg: 1 }, 'EFAULT', undefined],
+    ['SET_VRING_NUM in RUNNING', RUNNING, { ioctl: 'VHOST_SET_VRING_NUM', index: 0, num: 64 }, 'EBUSY', undefined],
+    ['SET_VRING_BASE in RUNNING', RUNNING, { ioctl: 'VHOST_SET_VRING_BASE', index: 1, num: 3 }, 'EBUSY', undefined],
+    ['a second SET_OWNER', [OWNER], OWNER, 'EBUSY', undefined],
+    ['a second SET_OWNER from another process', [OWNER], OWNER, 'EBUSY', 'other'],
+    ['SET_MEM_TABLE from a process that is not the owner', [OWNER], { ioctl: 'VHOST_SET_MEM_TABLE' }, 'EPERM', 'other'],
+    ['SET_RUNNING 0 from a process that is not the owner', RUNNING, { ioctl: 'VHOST_SET_RUNNING', arg: 0 }, 'EPERM', 'other'],
+    ['SET_VRING_NUM before SET_OWNER', [], { ioctl: 'VHOST_SET_VRING_NUM', index: 0, num: 64 }, 'EPERM', undefined],
+  ] as const)('%s', (_, calls, probe, errno, mm) => {
+    const r = order([...calls], probe, mm);
+    expect(r.errno).toBe(errno);
+    expect(r.after).toBe(r.before);
+  });
+
+  it.each([
+    ['SET_VRING_NUM in STOPPED', STOPPED, { ioctl: 'VHOST_SET_VRING_NUM', index: 0, num: 64 }],
+    ['SET_VRING_BASE in STOPPED', STOPPED, { ioctl: 'VHOST_SET_VRING_BASE', index: 1, num: 3 }],
+    ['SET_GUEST_CID in OPEN_UNOWNED (no owner needed)', [], { ioctl: 'VHOST_VSOCK_SET_GUEST_CID', arg: 9 }],
+    ['GET_FEATURES from another process', [OWNER], { ioctl: 'VHOST_GET_FEATURES', mm: 'other' }],
+  ] as const)('legal: %s', (_, calls, probe) => {
+    expect(order([...calls], probe).errno).toBeNull();
+  });
+});
+
+describe('the vsock observers catch what they watch for', () => {
+  const at = (ns: number) => ({ ns, vcpu: 0, cpu: 1, dev: 0 });
+  const packet = (queue: number, queuedReplies = 0, txNum = 128): TraceRecord => ({
+    t: 'vsock',
+    ns: 5,
+    dev: 0,
+    cpu: 2,
+    what: 'packet',
+    data: { id: 1, queue, backend: true, queuedReplies, txNum },
+  });
+
+  it('a packet taken before SET_RUNNING 1, or after SET_RUNNING 0, is reported; one taken while running is not', () => {
+    const o = new VsockNoPacketWithoutBackend();
+    o.observe(packet(1));
+    expect(o.violations()).toHaveLength(1);
+    o.observe({ t: 'ioctl', ...at(1), phase: 'call', name: 'VHOST_SET_RUNNING', number: 0x4004af61, arg: 1 });
+    o.observe({ t: 'ioctl', ...at(1), phase: 'return', name: 'VHOST_SET_RUNNING', number: 0x4004af61, ret: 0 });
+    o.observe(packet(0));
+    expect(o.violations()).toHaveLength(1);
+    o.observe({ t: 'ioctl', ...at(2), phase: 'call', name: 'VHOST_VSOCK_SET_RUNNING', number: 0x4004af61, arg: 0 });
+    o.observe({ t: 'ioctl', ...at(2), phase: 'return', name: 'VHOST_VSOCK_SET_RUNNING', number: 0x4004af61, ret: 0 });
+    o.observe(packet(0));
+    expect(o.violations()).toHaveLength(2);
+  });
+
+  it('a failed start (-EFAULT) clears the backends; an -EPERM one leaves them', () => {
+    const o = new VsockNoPacketWithoutBackend();
+    const call = (arg: number, errno?: string) => {
+      o.observe({ t: 'ioctl', ...at(1), phase: 'call', name: 'VHOST_SET_RUNNING', number: 0x4004af61, arg });
+      o.observe({ t: 'ioctl', ...at(1), phase: 'return', name: 'VHOST_SET_RUNNING', number: 0x4004af61, ret: errno ? -1 : 0, ...(errno ? { errno } : {}) });
+    };
+    call(1);
+    call(0, 'EPERM');
+    o.observe(packet(1));
+    expect(o.violations()).toHaveLength(0);
+    call(1, 'EFAULT');
+    o.observe(packet(1));
+    expect(o.violations()).toHaveLength(1);
+  });
+
+  it('TX processed with queued_replies at TX.num is reported', () => {
+    const o = new VsockRepliesThrottleTx();
+    o.observe(packet(1, 127, 128));
+    o.observe(packet(0, 300, 128));
+    expect(o.violations()).toHaveLength(0);
+    o.observe(packet(1, 128, 128));
+    expect(o.violations()).toHaveLength(1);
+  });
+
+  it('a final record whose counts do not add up is reported', () => {
+    const o = new VsockPacketsBalance();
+    const final = (delivered: number): TraceRecord => ({
+      t: 'vsfinal',
+      dev: 0,
+      vm: 0,
+      worker: 2,
+      chart: 'open.running',
+      state: 'RUNNING',
+      running: true,
+      guestCid: 3,
+      queues: [],
+      sendQueue: 0,
+      queuedReplies: 0,
+      packets: { sent: 5, delivered, queued: 1, dropped: [{ reason: 'misaddressed', count: 1 }] },
+      guestResets: 0,
+      queuedIds: [],
+    });
+    o.observe(final(3));
+    expect(o.violations()).toHaveLength(0);
+    o.observe(final(2));
+    expect(o.violations()).toHaveLength(1);
+  });
+});
+
+describe('random ioctl sequences and random traffic through the simulator (fast-check)', () => {
+  const vhostCall = fc.oneof(
+    fc.constantFrom<unknown>(
+      { vhost: 'realize' },
+      { vhost: 'start' },
+      { vhost: 'stop' },
+      { ioctl: 'VHOST_SET_OWNER' },
+      { ioctl: 'VHOST_SET_MEM_TABLE' },
+      { ioctl: 'VHOST_SET_MEM_TABLE', regions: 0 },
+      { ioctl: 'VHOST_SET_RUNNING', arg: 1 },
+      { ioctl: 'VHOST_SET_RUNNING', arg: 0 },
+      { ioctl: 'VHOST_VSOCK_SET_RUNNING', arg: 1 },
+      { ioctl: 'VHOST_SET_RUNNING', arg: 0, mm: 'other' },
+      { ioctl: 'VHOST_GET_FEATURES' },
+      { ioctl: 'VHOST_SET_FEATURES', arg: '0x100000000' },
+      { ioctl: 'VHOST_SET_FEATURES', arg: '0x10000000000' },
+      { ioctl: 'VHOST_VSOCK_SET_GUEST_CID', arg: 3 },
+      { ioctl: 'VHOST_VSOCK_SET_GUEST_CID', arg: 2 },
+      { ioctl: 'KVM_CREATE_VCPU' },
+      { ioctl: 'KVM_SET_CPUID2' },
+      { ioctl: 'KVM_RUN', loop: true },
+      { ioctl: 'close' },
+    ),
+    fc.record({
+      ioctl: fc.constantFrom('VHOST_SET_VRING_NUM', 'VHOST_SET_VRING_BASE', 'VHOST_GET_VRING_BASE'),
+      index: fc.integer({ min: 0, max: 2 }),
+      num: fc.constantFrom(0, 1, 3, 4, 128),
+    }),
+    fc.record({ ioctl: fc.constantFrom('VHOST_SET_VRING_ADDR', 'VHOST_SET_VRING_KICK', 'VHOST_SET_VRING_CALL'), index: fc.integer({ min: 0, max: 1 }) }),
+  );
+  const op = fc.constantFrom('REQUEST', 'RW', 'RST', 'SHUTDOWN', 'CREDIT_UPDATE');
+  const traffic = fc.record({ op, srcPort: fc.constantFrom(1024, 7000), dstPort: fc.constantFrom(5000, 6000, 9), len: fc.constantFrom(0, 100, 5000, 70000), count: fc.integer({ min: 1, max: 40 }) });
+  const guestInsn = fc.constantFrom('vsock-ready', 'vsock-send', 'io', 'nop', 'triple-fault');
+  const hostSend = fc.record({ at: fc.integer({ min: 0, max: 3000 }), cid: fc.constantFrom(3, 4), t: traffic });
+
+  it('the observers hold and the packets balance, whatever the order of the calls and the traffic', () => {
+    // The generator must reach the interesting paths, not only setups that never run.
+    const reached = { delivered: 0, queued: 0, dropped: 0, resets: 0 };
+    fc.assert(
+      fc.property(
+        // An ordered part of QEMU's setup first, so running devices are reached often.
+        fc.tuple(fc.subarray<unknown>([{ vhost: 'realize' }, { vhost: 'start' }]), fc.array(vhostCall, { maxLength: 25 })).map(([a, b]) => [...a, ...b]),
+        fc.array(guestInsn, { maxLength: 10 }),
+        fc.array(traffic, { maxLength: 4 }),
+        fc.array(hostSend, { maxLength: 4 }),
+        fc.constantFrom('qemu', 'script'),
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.constantFrom(4096, 4096, 16),
+        (calls, l1, guestTraffic, sends, setup, queueSize, seed, rxBufSize) => {
+          const raw = {
+            name: 'random-vsock',
+            machine: { cpus: 3 },
+            options: { maxSteps: 1500 },
+            vms: [
+              {
+                onShutdown: 'reset',
+                vsock: { setup, worker: 2, queueSize: 2 ** (queueSize - 1), rxBuffers: 2, rxBufSize, hostListen: [5000], guestListen: [6000], guestTraffic },
+                vcpus: [{ cpu: 1, guest: { l1: [...l1, 'spin'] }, vmm: setup === 'qemu' ? [{ ioctl: 'KVM_CREATE_VCPU' }, { ioctl: 'KVM_SET_CPUID2' }, { ioctl: 'KVM_RUN', loop: true }, ...calls] : calls }],
+              },
+            ],
+            script: sends.map((s) => ({ at: s.at, cpu: 0, do: 'vsock-send', send: { cid: s.cid, ...s.t } })),
+          };
+          const { outcome } = runScenario(fromRaw(raw), { seed });
+          expect(vsockViolations(outcome)).toEqual([]);
+          const p = outcome.vsock?.packets;
+          expect(p).toBeDefined();
+          expect(p?.sent).toBe((p?.delivered ?? 0) + (p?.queued ?? 0) + (p?.dropped.reduce((n, d) => n + d.count, 0) ?? 0));
+          expect(outcome.vsock?.queuedReplies).toBeGreaterThanOrEqual(0);
+          if ((p?.delivered ?? 0) > 0) reached.delivered += 1;
+          if ((p?.queued ?? 0) > 0) reached.queued += 1;
+          if ((p?.dropped.length ?? 0) > 0) reached.dropped += 1;
+          if ((outcome.vsock?.guestResets ?? 0) > 0) reached.resets += 1;
+        },
+      ),
+      { numRuns: 60, seed: 20261121 },
+    );
+    expect(reached.delivered).toBeGreaterThan(0);
+    expect(reached.queued).toBeGreaterThan(0);
+    expect(reached.dropped).toBeGreaterThan(0);
+  });
+});
+
+describe('bad vsock input is a named error', () => {
+  const base = (vm: object) => ({ name: 'bad', machine: { cpus: 2 }, vms: [{ vcpus: [{ cpu: 1 }], ...vm }] });
+  const errors = (raw: unknown) => {
+    const r = validateScenario(raw, 'bad.json', validationContext);
+    return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`);
+  };
+  it('a vhost ioctl or a vsock guest instruction without a device, an unknown macro, a bad CID, a bad trigger', () => {
+    expect(errors({ name: 'b', machine: { cpus: 2 }, vms: [{ vcpus: [{ cpu: 1, vmm: [{ ioctl: 'VHOST_SET_OWNER' }] }] }] })).toEqual([
+      "vms[0].vcpus[0].vmm[0].ioctl: VHOST_SET_OWNER needs a vhost-vsock device: VM 0 has no 'vsock'",
+    ]);
+    expect(errors({ name: 'b', machine: { cpus: 2 }, vms: [{ vcpus: [{ cpu: 1, guest: { l1: ['vsock-send'] } }] }] })).toEqual([
+      "vms[0].vcpus[0].guest: vsock-ready / vsock-send need a vhost-vsock device: VM 0 has no 'vsock'",
+    ]);
+    expect(errors(base({ vsock: { setup: 'script' }, vcpus: [{ cpu: 1, vmm: [{ vhost: 'restart' }] }] }))[0]).toMatch(/^vms\[0\]\.vcpus\[0\]\.vmm\[0\]\.vhost: /);
+    expect(errors(base({ vsock: { cid: 2 } }))[0]).toMatch(/^vms\[0\]\.vsock\.cid: /);
+    expect(errors(base({ vsock: { worker: 7 } }))[0]).toMatch(/^vms\[0\]\.vsock\.worker: CPU 7 is out of range/);
+    expect(errors({ ...base({ vsock: {} }), script: [{ cpu: 0, do: 'vsock-send', at: 0 }] })).toEqual([
+      "script[0]: 'vsock-send' needs 'send': { \"cid\", \"op\", \"srcPort\", \"dstPort\", \"len\", \"count\" }",
+    ]);
+    expect(errors({ ...base({ vsock: {} }), script: [{ cpu: 0, do: 'reboot', when: { vsock: 0, enters: 'flying' } }] })).toEqual([
+      "script[0].when.enters: no state named 'flying' in the vhost-vsock machine",
+    ]);
+    expect(errors({ ...base({ vsock: {} }), script: [{ cpu: 0, do: 'vsock-send', at: 0, send: { cid: 3, op: 'HELLO', srcPort: 1, dstPort: 2 } }] })[0]).toMatch(
+      /^script\[0\]\.send\.op: /,
+    );
+  });
+});
