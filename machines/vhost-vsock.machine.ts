@@ -33,6 +33,8 @@ import {
 import { doSendPkt, handleTxKick, hostSend, newDataPath, release, type DataPath, type OpName } from '../src/vhost/datapath.js';
 import { driverReady, driverReset, NEW_DRIVER, receive, sendNext, type GuestConfig, type GuestDriver, type TrafficSpec } from '../src/vhost/guest-driver.js';
 import { VHOST_IOCTLS, type VhostIoctlName } from '../src/vhost/ioctl.js';
+import { guestCredit, guestHeader, guestSent, guestTakes, hostTakes, hostWrite, openStream, streamKey, type Stream } from '../src/vhost/streams.js';
+import { DEFAULT_BUF_ALLOC } from '../src/vhost/credit.js';
 import { MAINLINE_VHOST, type VhostKernel } from '../src/vhost/kernel.js';
 
 /** What the instances share: the host's view of every instance, this one included. */
@@ -66,6 +68,10 @@ export interface VsockContext {
   atFlush?: VsockDevice;
   /** Packets host sockets sent to this instance (each in the send queue or beyond). */
   hostSent: number;
+  /** Stream connections with their credit in both directions and the host's unsent writes. */
+  streams: Stream[];
+  /** The guest socket's receive buffer (SO_VM_SOCKETS_BUFFER_SIZE), advertised as buf_alloc. */
+  guestBufAlloc: number;
 }
 
 export interface HostSend {
@@ -98,6 +104,7 @@ export interface VsockInput {
   listen?: readonly number[];
   /** Bytes of one guest RX buffer (header included). */
   rxBufSize?: number;
+  guestBufAlloc?: number;
 }
 
 const STATE_OF: Record<Exclude<Lifecycle, 'RELEASED'>, string> = {
@@ -158,31 +165,68 @@ export function vsockImplementations(world: () => VsockWorld) {
       }),
       /** One work item of the vhost worker: the TX kick handler if queued, else the send work. */
       'run work': upd(({ context }: Args) => {
-        const r = context.dp.txWork ? handleTxKick(context.dp, context.device, context.kernel) : doSendPkt(context.dp, context.device);
-        return { dp: r.dp, device: r.device };
+        if (!context.dp.txWork) {
+          const r = doSendPkt(context.dp, context.device);
+          return { dp: r.dp, device: r.device };
+        }
+        const before = context.dp.toHost.length;
+        const r = handleTxKick(context.dp, context.device, context.kernel);
+        // The host transport takes each guest packet: credit learnt, data read, RST ends the stream.
+        let dp = r.dp;
+        let streams = context.streams;
+        for (const p of r.dp.toHost.slice(before)) ({ dp, streams } = hostTakes(dp, r.device, streams, p));
+        return { dp, device: r.device, streams, hostSent: context.hostSent + (dp.nextId - r.dp.nextId) };
       }),
       'host send': upd(({ context, event }: Args) => {
         if (event.type !== 'host.send') return {};
+        const key = streamKey(event.dstPort, event.srcPort);
+        const first = context.dp.nextId;
         let dp = context.dp;
-        for (let i = 0; i < event.count; i++) {
-          dp = hostSend(dp, context.device, { dstCid: context.device.guestCid, srcPort: event.srcPort, dstPort: event.dstPort, op: event.op, len: event.len }).dp;
+        let streams = context.streams;
+        if (event.op === 'RW' && streams.some((s) => s.key === key)) {
+          // Stream data: on the wire as the guest's credit allows, the rest waits in the socket.
+          ({ dp, streams } = hostWrite(dp, context.device, streams, key, event.len, event.count));
+        } else {
+          for (let i = 0; i < event.count; i++) {
+            dp = hostSend(dp, context.device, { dstCid: context.device.guestCid, srcPort: event.srcPort, dstPort: event.dstPort, op: event.op, len: event.len }).dp;
+          }
         }
         // The host socket that sent a REQUEST is connecting: the guest's RESPONSE is for it.
-        const key = `${event.dstPort}>${event.srcPort}`;
-        if (event.op === 'REQUEST' && !dp.connections.includes(key)) dp = { ...dp, connections: [...dp.connections, key] };
-        return { dp, hostSent: context.hostSent + event.count };
+        if (event.op === 'REQUEST') {
+          if (!dp.connections.includes(key)) dp = { ...dp, connections: [...dp.connections, key] };
+          streams = openStream(streams, event.dstPort, event.srcPort, context.guestBufAlloc, DEFAULT_BUF_ALLOC);
+        }
+        return { dp, streams, hostSent: context.hostSent + (dp.nextId - first) };
       }),
       'guest ready': upd(({ context }: Args) => {
         const r = driverReady(context.dp, context.driver, context.guest);
         return { dp: r.dp, driver: r.g };
       }),
       'guest send': upd(({ context }: Args) => {
-        const r = sendNext(context.dp, context.driver, context.device, context.guest);
-        return { dp: r.dp, driver: r.g };
+        const spec = context.guest.traffic[context.driver.nextSend];
+        if (!spec || !context.driver.ready) return {};
+        const key = streamKey(spec.srcPort, spec.dstPort);
+        let streams = context.streams;
+        if (spec.op === 'RW') {
+          // The guest socket waits for credit: the line goes out when all of it fits.
+          const room = guestCredit(streams, key);
+          if (room !== null && room < spec.len * spec.count) return {};
+        }
+        const r = sendNext(context.dp, context.driver, context.device, context.guest, guestHeader(streams, key));
+        if (spec.op === 'RW') streams = guestSent(streams, key, spec.len * spec.count);
+        if (spec.op === 'REQUEST') streams = openStream(streams, spec.srcPort, spec.dstPort, context.guestBufAlloc, DEFAULT_BUF_ALLOC);
+        return { dp: r.dp, driver: r.g, streams };
       }),
       'guest takes RX interrupt': upd(({ context }: Args) => {
+        const arrived = context.dp.toGuest.slice(context.driver.consumed);
         const r = receive(context.dp, context.driver, context.device, context.guest);
-        return { dp: r.dp, driver: r.g };
+        let dp = r.dp;
+        let streams = context.streams;
+        // Packets of connections the guest knows go to its sockets: credit, reads, CREDIT_UPDATE.
+        for (const p of arrived) {
+          if (r.g.ready && r.g.connections.includes(streamKey(p.dstPort, p.srcPort))) ({ dp, streams } = guestTakes(dp, context.device, streams, p));
+        }
+        return { dp, driver: r.g, streams };
       }),
       'guest reset': upd(({ context }: Args) => {
         const r = driverReset(context.dp, context.driver);
@@ -205,6 +249,8 @@ const chart = {
     calls: [],
     kernel: input.kernel ?? MAINLINE_VHOST,
     hostSent: 0,
+    streams: [],
+    guestBufAlloc: input.guestBufAlloc ?? DEFAULT_BUF_ALLOC,
   }),
   initial: 'open',
   states: {

@@ -183,4 +183,28 @@ export const VSOCK_SCENARIOS: readonly BuiltinScenario[] = [
       ],
     },
   },
+  {
+    id: 'T-vsock-credit',
+    name: 'vsock-stream-credit',
+    summary: 'vhost-vsock: a host socket writes 16 KiB to a guest socket with a 4 KiB buffer: credit holds the rest back until CREDIT_UPDATEs come',
+    raw: {
+      name: 'vsock-stream-credit',
+      description:
+        'SEMANTICS §5(e): the host connects to a guest socket whose receive buffer is 4 KiB and writes 16 × 1 KiB. The host may ' +
+        'have at most buf_alloc − (tx_cnt − peer_fwd_cnt) bytes in flight: 4 KiB go out, the rest waits in the socket. The ' +
+        'guest reads what arrives and, its advertised free space under 64 KiB, answers with CREDIT_UPDATE; each update lets ' +
+        'the host send more, until all 16 KiB are through.',
+      machine: { cpus: 3 },
+      vms: [
+        {
+          vsock: { cid: 3, worker: 2, guestListen: [6000], guestBufAlloc: 4096 },
+          vcpus: [{ cpu: 1, guest: { l1: ['vsock-ready', 'spin'] } }],
+        },
+      ],
+      script: [
+        { at: 500, cpu: 0, do: 'vsock-send', send: { cid: 3, op: 'REQUEST', srcPort: 7000, dstPort: 6000 } },
+        { at: 1000, cpu: 0, do: 'vsock-send', send: { cid: 3, op: 'RW', srcPort: 7000, dstPort: 6000, len: 1024, count: 16 } },
+      ],
+    },
+  },
 ];

@@ -86,6 +86,8 @@ export interface VsockSpec {
   guestTraffic: TrafficSpec[];
   /** The vector of the device's interrupt in the guest (its MSI). */
   vector: number;
+  /** The guest sockets' receive buffer, advertised as buf_alloc (credit, §5(e)). */
+  guestBufAlloc: number;
   /** The vCPU that takes the device's interrupts (the VM's first). */
   vcpu: number;
 }
@@ -398,7 +400,7 @@ export function readTraffic(field: Field, out: Problems): TrafficSpec | undefine
   return { op, srcPort, dstPort, len, count };
 }
 
-const VSOCK_KEYS = ['cid', 'setup', 'worker', 'queueSize', 'rxBuffers', 'rxBufSize', 'hostListen', 'guestListen', 'guestTraffic', 'vector'];
+const VSOCK_KEYS = ['cid', 'setup', 'worker', 'queueSize', 'rxBuffers', 'rxBufSize', 'hostListen', 'guestListen', 'guestTraffic', 'vector', 'guestBufAlloc'];
 
 function readPorts(field: Field | undefined, out: Problems): number[] {
   if (field === undefined) return [];
@@ -434,6 +436,7 @@ function readVsock(field: Field, index: number, vm: number, cpus: number | undef
     guestListen: readPorts(f.get('guestListen'), out),
     guestTraffic: traffic === undefined ? [] : (readArray(traffic, out, 'expected an array of traffic lines') ?? []).flatMap((t) => readTraffic(t, out) ?? []),
     vector: int('vector', 32, 255, 0x51),
+    guestBufAlloc: int('guestBufAlloc', 1, 1 << 30, 256 * 1024),
   };
 }
 

@@ -101,6 +101,7 @@ export function vsockInputs(specs: readonly VsockSpec[], features: KernelFeature
     guest: { rxBuffers: s.rxBuffers, listen: s.guestListen, traffic: s.guestTraffic },
     listen: s.hostListen,
     rxBufSize: s.rxBufSize,
+    guestBufAlloc: s.guestBufAlloc,
   }));
 }
 
@@ -286,7 +287,17 @@ export class Guests {
 
   private sendDevice(d: number, event: VsockEvent): void {
     this.devChanged.add(d);
+    const before = this.devices.context(d).streams;
+    const was = new Map(before.map((s) => [s.key, JSON.stringify(s)]));
+    const from = this.devices.leaf(d);
     this.devices.send(d, event);
+    const to = this.devices.leaf(d);
+    if (to !== from) this.host.emit({ t: 'gstep', ns: this.host.now(), actor: 'vsock', vcpu: d, cpu: this.cpuOf('vhost', d), from, to });
+    // Every change of a stream's credit, for the credit observer.
+    for (const s of this.devices.context(d).streams) {
+      if (was.get(s.key) === JSON.stringify(s)) continue;
+      this.vsockRecord(d, 'credit', { key: s.key, h2g: { ...s.h2g }, g2h: { ...s.g2h }, backlog: s.backlog.reduce((n, b) => n + b, 0) });
+    }
   }
 
   /** The vsock device of a VM, or -1. */

@@ -2,7 +2,7 @@ import { NoCpuLeftInVmxRoot } from './no-cpu-left-in-vmx-root.js';
 import { NoKernelBug } from './no-kernel-bug.js';
 import { RebootCompletes } from './reboot-completes.js';
 import { ShootdownAcked } from './shootdown-acked.js';
-import { VsockNoPacketWithoutBackend, VsockPacketsBalance, VsockRepliesThrottleTx } from './vsock.js';
+import { VsockCreditNeverNegative, VsockNoPacketWithoutBackend, VsockPacketsBalance, VsockRepliesThrottleTx } from './vsock.js';
 import type { Observer } from './observer.js';
 
 export type { Observer, Violation } from './observer.js';
@@ -15,6 +15,7 @@ export const PROPERTY_NAMES = [
   'vsock-no-packet-without-backend',
   'vsock-replies-throttle-tx',
   'vsock-packets-balance',
+  'vsock-credit-never-negative',
 ] as const;
 
 /** A fresh set of every property observer. */
@@ -27,5 +28,6 @@ export function allObservers(): Observer[] {
     new VsockNoPacketWithoutBackend(),
     new VsockRepliesThrottleTx(),
     new VsockPacketsBalance(),
+    new VsockCreditNeverNegative(),
   ];
 }

@@ -9,9 +9,7 @@
  *   must stop first (checked on each packet the worker took, with the counts it saw).
  * - `vsock-packets-balance`: at the end, every packet is delivered, queued or dropped with a reason:
  *   sent = delivered + queued + dropped.
- *
- * Credit (`vsock-credit-never-negative`) is a property of the stream model (src/spec/vsock-datapath.ts);
- * the run's packet path does not keep per-connection credit.
+ * - `vsock-credit-never-negative` (below): the stream credit of every connection, both ways.
  */
 import type { TraceRecord } from '../trace/records.js';
 import type { Observer, Violation } from './observer.js';
@@ -114,6 +112,39 @@ export class VsockPacketsBalance implements Observer {
 
   clone(): VsockPacketsBalance {
     const c = new VsockPacketsBalance();
+    c.found = [...this.found];
+    return c;
+  }
+}
+
+/**
+ * `vsock-credit-never-negative`: on every stream, in each direction, the sender never has more
+ * bytes in flight than the receiver last advertised (tx_cnt − peer_fwd_cnt ≤ peer_buf_alloc), and
+ * the receiver never holds more than its buffer (rx_cnt − fwd_cnt ≤ buf_alloc).
+ */
+export class VsockCreditNeverNegative implements Observer {
+  readonly property = 'vsock-credit-never-negative';
+  readonly reads = ['vsock'] as const;
+  private found: Violation[] = [];
+
+  observe(r: TraceRecord): void {
+    if (r.t !== 'vsock' || r.what !== 'credit') return;
+    for (const dir of ['h2g', 'g2h'] as const) {
+      const c = r.data[dir] as { txCnt: number; peerBufAlloc: number; peerFwdCnt: number; rxCnt: number; fwdCnt: number; bufAlloc: number } | undefined;
+      if (!c) continue;
+      const inFlight = c.txCnt - c.peerFwdCnt;
+      const name = `vsock ${r.dev} stream ${String(r.data.key)} ${dir === 'h2g' ? 'host→guest' : 'guest→host'}`;
+      if (inFlight > c.peerBufAlloc) this.found.push({ property: this.property, message: `${name}: ${inFlight} bytes in flight > advertised buf_alloc ${c.peerBufAlloc}` });
+      if (c.rxCnt - c.fwdCnt > c.bufAlloc) this.found.push({ property: this.property, message: `${name}: receiver holds ${c.rxCnt - c.fwdCnt} bytes > buf_alloc ${c.bufAlloc}` });
+    }
+  }
+
+  violations(): Violation[] {
+    return this.found;
+  }
+
+  clone(): VsockCreditNeverNegative {
+    const c = new VsockCreditNeverNegative();
     c.found = [...this.found];
     return c;
   }

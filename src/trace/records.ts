@@ -84,8 +84,11 @@ export type TraceRecord =
       loadedVmcs: number;
       lapicEnabled: boolean;
     }
-  /** One step of a guest-side actor: a vCPU thread (KVM code or a guest instruction) or its VMM thread. */
-  | { t: 'gstep'; ns: number; actor: 'vcpu' | 'vmm'; vcpu: number; cpu: number; from: string; to: string }
+  /**
+   * One step of a guest-side actor: a vCPU thread (KVM code or a guest instruction), its VMM thread,
+   * or a change of a vhost-vsock device's state (`vcpu` is then the device's index).
+   */
+  | { t: 'gstep'; ns: number; actor: 'vcpu' | 'vmm' | 'vsock'; vcpu: number; cpu: number; from: string; to: string }
   /**
    * An ioctl of a VMM thread: on its vCPU fd, or (with `dev`) on its VM's vhost-vsock fd. The call,
    * and the return with the value or errno; for KVM_RUN the exit; for vhost every name of the

@@ -62,12 +62,19 @@ export function driverReady(dp: DataPath, g: GuestDriver, cfg: GuestConfig): { d
 }
 
 /** The guest sends its next traffic entry on TX (and kicks); nothing when it has none left or no driver. */
-export function sendNext(dp0: DataPath, g: GuestDriver, device: VsockDevice, cfg: GuestConfig): { dp: DataPath; g: GuestDriver; sent: number } {
+/** `hdr`: the stream header (buf_alloc, fwd_cnt) when the line is stream data. */
+export function sendNext(
+  dp0: DataPath,
+  g: GuestDriver,
+  device: VsockDevice,
+  cfg: GuestConfig,
+  hdr?: { bufAlloc: number; fwdCnt: number },
+): { dp: DataPath; g: GuestDriver; sent: number } {
   const spec = cfg.traffic[g.nextSend];
   if (!g.ready || spec === undefined) return { dp: dp0, g, sent: 0 };
   let dp = dp0;
   for (let i = 0; i < spec.count; i++) {
-    dp = guestSend(dp, { srcCid: device.guestCid, dstCid: VMADDR_CID_HOST, srcPort: spec.srcPort, dstPort: spec.dstPort, op: spec.op, len: spec.len }).dp;
+    dp = guestSend(dp, { srcCid: device.guestCid, dstCid: VMADDR_CID_HOST, srcPort: spec.srcPort, dstPort: spec.dstPort, op: spec.op, len: spec.len, ...(hdr ?? {}) }).dp;
   }
   const key = `${spec.srcPort}>${spec.dstPort}`;
   const connections = spec.op === 'REQUEST' && !g.connections.includes(key) ? [...g.connections, key] : g.connections;

@@ -11,7 +11,7 @@ import { validateScenario } from '../../src/scenarios/validate.js';
 import { runScenario } from '../../src/sim/run.js';
 import type { Scenario } from '../../src/scenarios/types.js';
 import type { TraceRecord } from '../../src/trace/records.js';
-import { VsockNoPacketWithoutBackend, VsockPacketsBalance, VsockRepliesThrottleTx } from '../../src/spec/vsock.js';
+import { VsockCreditNeverNegative, VsockNoPacketWithoutBackend, VsockPacketsBalance, VsockRepliesThrottleTx } from '../../src/spec/vsock.js';
 
 type Ioctl = Extract<TraceRecord, { t: 'ioctl' }>;
 type Vsock = Extract<TraceRecord, { t: 'vsock' }>;
@@ -161,6 +161,35 @@ describe('host emergency restart while traffic flows', () => {
       expect(p?.dropped.every((d) => d.reason.length > 0)).toBe(true);
       expect(vsockViolations(outcome)).toEqual([]);
     }
+  });
+});
+
+describe('stream credit in a run (§5(e))', () => {
+  it('a host write larger than the guest buffer goes out a window at a time, each opened by a CREDIT_UPDATE', () => {
+    const { outcome, trace } = run(builtin('T-vsock-credit'));
+    const credit = vsockRecords(trace, 'credit').map((r) => r.data.h2g as { txCnt: number; peerFwdCnt: number; peerBufAlloc: number });
+    expect(credit.length).toBeGreaterThan(0);
+    expect(Math.max(...credit.map((c) => c.txCnt - c.peerFwdCnt))).toBe(4096);
+    const last = vsockRecords(trace, 'credit').at(-1)?.data;
+    expect(last).toMatchObject({ backlog: 0, h2g: { txCnt: 16384, fwdCnt: 16384 } });
+    // The stream opens empty; the write then goes out in four windows, the backlog shrinking after each.
+    const backlogs = [...new Set(vsockRecords(trace, 'credit').map((r) => r.data.backlog))];
+    expect(backlogs).toEqual([0, 12288, 8192, 4096]);
+    expect(outcome.violations).toEqual([]);
+  });
+
+  it('the observer reports a sender past the advertised window and a receiver past its buffer', () => {
+    const o = new VsockCreditNeverNegative();
+    const rec = (h2g: object): TraceRecord => ({ t: 'vsock', ns: 1, dev: 0, cpu: 2, what: 'credit', data: { key: '1>2', h2g, backlog: 0 } });
+    const ok = { txCnt: 4096, peerBufAlloc: 4096, peerFwdCnt: 0, rxCnt: 4096, fwdCnt: 0, bufAlloc: 4096 };
+    o.observe(rec(ok));
+    expect(o.violations()).toEqual([]);
+    o.observe(rec({ ...ok, txCnt: 4097 }));
+    o.observe(rec({ ...ok, rxCnt: 5000 }));
+    expect(o.violations().map((v) => v.message)).toEqual([
+      'vsock 0 stream 1>2 host→guest: 4097 bytes in flight > advertised buf_alloc 4096',
+      'vsock 0 stream 1>2 host→guest: receiver holds 5000 bytes > buf_alloc 4096',
+    ]);
   });
 });
 
@@ -327,7 +356,8 @@ describe('random ioctl sequences and random traffic through the simulator (fast-
         fc.integer({ min: 1, max: 8 }),
         fc.integer({ min: 1, max: 4 }),
         fc.constantFrom(4096, 4096, 16),
-        (calls, l1, guestTraffic, sends, setup, queueSize, seed, rxBufSize) => {
+        fc.constantFrom(262144, 2048),
+        (calls, l1, guestTraffic, sends, setup, queueSize, seed, rxBufSize, guestBufAlloc) => {
           const raw = {
             name: 'random-vsock',
             machine: { cpus: 3 },
@@ -335,7 +365,7 @@ describe('random ioctl sequences and random traffic through the simulator (fast-
             vms: [
               {
                 onShutdown: 'reset',
-                vsock: { setup, worker: 2, queueSize: 2 ** (queueSize - 1), rxBuffers: 2, rxBufSize, hostListen: [5000], guestListen: [6000], guestTraffic },
+                vsock: { setup, worker: 2, queueSize: 2 ** (queueSize - 1), rxBuffers: 2, rxBufSize, guestBufAlloc, hostListen: [5000], guestListen: [6000], guestTraffic },
                 vcpus: [{ cpu: 1, guest: { l1: [...l1, 'spin'] }, vmm: setup === 'qemu' ? [{ ioctl: 'KVM_CREATE_VCPU' }, { ioctl: 'KVM_SET_CPUID2' }, { ioctl: 'KVM_RUN', loop: true }, ...calls] : calls }],
               },
             ],

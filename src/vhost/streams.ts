@@ -1,0 +1,156 @@
+/**
+ * Stream connections between a host socket and a guest socket, with the credit flow control of
+ * SEMANTICS §5(e) in both directions (net/vmw_vsock/virtio_transport_common.c).
+ *
+ * Each direction is a `StreamCredit` (src/vhost/credit.ts) holding the sender's counters (tx_cnt
+ * and what it last heard of the receiver: peer_buf_alloc, peer_fwd_cnt) and the receiver's
+ * (rx_cnt, fwd_cnt, buf_alloc, last_fwd_cnt). Every packet a side sends carries its own buf_alloc
+ * and fwd_cnt (virtio_transport_inc_tx_pkt, which also sets last_fwd_cnt); the other side learns
+ * them when the packet arrives (virtio_transport_update_credit). A sender puts at most its credit
+ * on the wire and keeps the rest of the write until credit comes back (the socket waits in
+ * vsock_connectible_sendmsg); the applications read what arrives at once, and a receiver whose
+ * advertised free space drops under 64 KiB sends CREDIT_UPDATE.
+ */
+import { advertise, credit, newCredit, read, receive, send, DEFAULT_BUF_ALLOC, type StreamCredit } from './credit.js';
+import { guestSend, hostSend, MAX_PKT_BUF_SIZE, type DataPath, type Packet } from './datapath.js';
+import type { VsockDevice } from './device.js';
+import { VMADDR_CID_HOST } from './device.js';
+
+export interface Stream {
+  /** "guestPort>hostPort". */
+  readonly key: string;
+  readonly guestPort: number;
+  readonly hostPort: number;
+  /** Host → guest: the host sends, the guest receives. */
+  readonly h2g: StreamCredit;
+  /** Guest → host. */
+  readonly g2h: StreamCredit;
+  /** Bytes of host writes waiting for credit, in order. */
+  readonly backlog: readonly number[];
+}
+
+export const streamKey = (guestPort: number, hostPort: number): string => `${guestPort}>${hostPort}`;
+
+export function openStream(streams: readonly Stream[], guestPort: number, hostPort: number, guestBufAlloc = DEFAULT_BUF_ALLOC, hostBufAlloc = DEFAULT_BUF_ALLOC): Stream[] {
+  const key = streamKey(guestPort, hostPort);
+  if (streams.some((s) => s.key === key)) return [...streams];
+  return [...streams, { key, guestPort, hostPort, h2g: newCredit(guestBufAlloc), g2h: newCredit(hostBufAlloc), backlog: [] }];
+}
+
+const replace = (streams: readonly Stream[], s: Stream): Stream[] => streams.map((x) => (x.key === s.key ? s : x));
+
+/** What a sender puts in its header: its receive buffer and what its application consumed; sending it is advertising it. */
+function stampHost(s: Stream): { s: Stream; hdr: { bufAlloc: number; fwdCnt: number } } {
+  return { s: { ...s, g2h: advertise(s.g2h) }, hdr: { bufAlloc: s.g2h.bufAlloc, fwdCnt: s.g2h.fwdCnt } };
+}
+function stampGuest(s: Stream): { s: Stream; hdr: { bufAlloc: number; fwdCnt: number } } {
+  return { s: { ...s, h2g: advertise(s.h2g) }, hdr: { bufAlloc: s.h2g.bufAlloc, fwdCnt: s.h2g.fwdCnt } };
+}
+
+/**
+ * `advertise` of credit.ts models an instant exchange; here the receiver's side of it is what
+ * happens when it sends (last_fwd_cnt), and the sender's side waits for the packet: keep only the
+ * receiver's part until then.
+ */
+function keepSenderView(before: StreamCredit, after: StreamCredit): StreamCredit {
+  return { ...after, peerBufAlloc: before.peerBufAlloc, peerFwdCnt: before.peerFwdCnt };
+}
+
+/** The host sends what its credit allows of its pending writes on `s`, each piece one RW packet. */
+export function flushHost(dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], key: string): { dp: DataPath; streams: Stream[] } {
+  let dp = dp0;
+  let streams = [...streams0];
+  let s = streams.find((x) => x.key === key);
+  while (s && s.backlog.length > 0) {
+    const head = s.backlog[0] as number;
+    const piece = Math.min(credit(s.h2g), head, MAX_PKT_BUF_SIZE);
+    if (piece === 0 && head > 0) break;
+    const stamped = stampHost(s);
+    const sent = send(stamped.s.h2g, piece);
+    const g2h = keepSenderView(s.g2h, stamped.s.g2h);
+    const rest = head - sent.sent;
+    s = { ...s, g2h, h2g: sent.c, backlog: rest > 0 ? [rest, ...s.backlog.slice(1)] : s.backlog.slice(1) };
+    dp = hostSend(dp, device, { dstCid: device.guestCid, srcPort: s.hostPort, dstPort: s.guestPort, op: 'RW', len: sent.sent, ...stamped.hdr }).dp;
+    streams = replace(streams, s);
+  }
+  return { dp, streams };
+}
+
+/** A host socket writes `count` × `len` bytes on the stream: queued, then sent as credit allows. */
+export function hostWrite(dp: DataPath, device: VsockDevice, streams: readonly Stream[], key: string, len: number, count: number): { dp: DataPath; streams: Stream[] } {
+  const s = streams.find((x) => x.key === key);
+  if (!s) return { dp, streams: [...streams] };
+  const queued = replace(streams, { ...s, backlog: [...s.backlog, ...Array.from({ length: count }, () => len)] });
+  return flushHost(dp, device, queued, key);
+}
+
+/** The guest's credit for a write of `bytes` on `key` (0 without a stream: not a stream write). */
+export function guestCredit(streams: readonly Stream[], key: string): number | null {
+  const s = streams.find((x) => x.key === key);
+  return s ? credit(s.g2h) : null;
+}
+
+/** The guest sent `bytes` on the stream: its tx_cnt grows, its header advertised its receive side. */
+export function guestSent(streams: readonly Stream[], key: string, bytes: number): Stream[] {
+  const s = streams.find((x) => x.key === key);
+  if (!s) return [...streams];
+  const stamped = stampGuest(s);
+  return replace(streams, { ...s, h2g: keepSenderView(s.h2g, stamped.s.h2g), g2h: send(s.g2h, bytes).c });
+}
+
+export function guestHeader(streams: readonly Stream[], key: string): { bufAlloc: number; fwdCnt: number } | undefined {
+  const s = streams.find((x) => x.key === key);
+  return s ? { bufAlloc: s.h2g.bufAlloc, fwdCnt: s.h2g.fwdCnt } : undefined;
+}
+
+/**
+ * The guest's transport takes a host packet of a connection it knows: it learns the host's credit
+ * from the header; RW payload is received and read by the application at once; a CREDIT_REQUEST,
+ * or free space under the threshold after the read, is answered with CREDIT_UPDATE on TX.
+ */
+export function guestTakes(dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], p: Packet): { dp: DataPath; streams: Stream[] } {
+  const key = streamKey(p.dstPort, p.srcPort);
+  let s = streams0.find((x) => x.key === key);
+  if (!s) return { dp: dp0, streams: [...streams0] };
+  if (p.op === 'RST') return { dp: dp0, streams: streams0.filter((x) => x.key !== key) };
+  if (p.bufAlloc !== undefined && p.fwdCnt !== undefined) s = { ...s, g2h: { ...s.g2h, peerBufAlloc: p.bufAlloc, peerFwdCnt: p.fwdCnt } };
+  let update = p.op === 'CREDIT_REQUEST';
+  if (p.op === 'RW') {
+    const r = read(receive(s.h2g, p.len), p.len);
+    s = { ...s, h2g: r.c };
+    update ||= r.creditUpdate;
+  }
+  let dp = dp0;
+  if (update) {
+    const stamped = stampGuest(s);
+    s = { ...s, h2g: keepSenderView(s.h2g, stamped.s.h2g) };
+    dp = guestSend(dp, { srcCid: device.guestCid, dstCid: VMADDR_CID_HOST, srcPort: s.guestPort, dstPort: s.hostPort, op: 'CREDIT_UPDATE', len: 0, ...stamped.hdr }).dp;
+  }
+  return { dp, streams: replace(streams0, s) };
+}
+
+/**
+ * The host transport took a guest packet (handle_tx_kick delivered it): it learns the guest's credit;
+ * RW is read by the host application at once (CREDIT_UPDATE when due); an RST ends the stream and
+ * what the host socket had not sent yet; then the host sends what the new credit allows.
+ */
+export function hostTakes(dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], p: Packet): { dp: DataPath; streams: Stream[] } {
+  const key = streamKey(p.srcPort, p.dstPort);
+  let s = streams0.find((x) => x.key === key);
+  if (!s) return { dp: dp0, streams: [...streams0] };
+  if (p.op === 'RST') return { dp: dp0, streams: streams0.filter((x) => x.key !== key) };
+  if (p.bufAlloc !== undefined && p.fwdCnt !== undefined) s = { ...s, h2g: { ...s.h2g, peerBufAlloc: p.bufAlloc, peerFwdCnt: p.fwdCnt } };
+  let update = p.op === 'CREDIT_REQUEST';
+  if (p.op === 'RW') {
+    const r = read(receive(s.g2h, p.len), p.len);
+    s = { ...s, g2h: r.c };
+    update ||= r.creditUpdate;
+  }
+  let dp = dp0;
+  if (update) {
+    const stamped = stampHost(s);
+    s = { ...s, g2h: keepSenderView(s.g2h, stamped.s.g2h) };
+    dp = hostSend(dp, device, { dstCid: device.guestCid, srcPort: s.hostPort, dstPort: s.guestPort, op: 'CREDIT_UPDATE', len: 0, ...stamped.hdr }).dp;
+  }
+  return flushHost(dp, device, replace(streams0, s), key);
+}
