@@ -47,21 +47,7 @@ export interface VcpuOutcome {
  * a platform reset or a kexec into the crash kernel) nothing queued survives: those packets are
  * counted as dropped with that reason instead of queued.
  */
-export interface VsockRunOutcome {
-  dev: number;
-  vm: number;
-  /** The CPU the vhost worker ran on. */
-  worker: number;
-  state: string;
-  running: boolean;
-  guestCid: number;
-  queues: { index: number; num: number; lastAvailIdx: number; backend: boolean }[];
-  sendQueue: number;
-  queuedReplies: number;
-  packets: { sent: number; delivered: number; queued: number; dropped: { reason: string; count: number }[] };
-  /** RST answers the guest sent for packets of connections it did not know (e.g. after its reboot). */
-  guestResets: number;
-}
+export type VsockRunOutcome = Omit<Extract<TraceRecord, { t: 'vsfinal' }>, 't' | 'chart' | 'queuedIds'>;
 
 export interface WarningOutcome {
   where: string;
@@ -197,19 +183,8 @@ export class OutcomeCollector {
         if (r.livelock && !out.livelock) out.livelock = { vcpu: r.vcpu, ...r.livelock };
         break;
       case 'vsfinal': {
-        const d: VsockRunOutcome = {
-          dev: r.dev,
-          vm: r.vm,
-          worker: r.worker,
-          state: r.state,
-          running: r.running,
-          guestCid: r.guestCid,
-          queues: r.queues,
-          sendQueue: r.sendQueue,
-          queuedReplies: r.queuedReplies,
-          packets: { ...r.packets, dropped: r.packets.dropped.map((x) => ({ ...x })) },
-          guestResets: r.guestResets,
-        };
+        const { t: _t, chart: _chart, queuedIds: _ids, ...rest } = r;
+        const d: VsockRunOutcome = { ...rest, packets: { ...r.packets, dropped: r.packets.dropped.map((x) => ({ ...x })) } };
         out.vsockDevices.push(d);
         out.vsock ??= d;
         break;

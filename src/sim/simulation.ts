@@ -915,15 +915,7 @@ export class Simulation {
     }
     const event = this.scriptEvent(step);
     const accepted = this.cpus.can(cpu, event);
-    this.emit({
-      t: 'script',
-      ns: this.agenda.now,
-      cpu,
-      action: step.action,
-      index: step.index,
-      status: accepted ? 'done' : 'ignored',
-      ...(accepted ? {} : { reason: `CPU ${cpu} does not take '${step.action}' in ${this.leaf(cpu, this.region(cpu))}` }),
-    });
+    this.scriptRecord(step, accepted ? null : `CPU ${cpu} does not take '${step.action}' in ${this.leaf(cpu, this.region(cpu))}`);
     if (accepted) {
       this.send(cpu, event);
       this.settle(cpu);
@@ -954,19 +946,27 @@ export class Simulation {
     }
   }
 
+  /** The trace record of a scripted step: done, or ignored with the reason. */
+  private scriptRecord(step: ScriptStep, ignored: string | null): void {
+    this.emit({
+      t: 'script',
+      ns: this.agenda.now,
+      cpu: step.cpu,
+      action: step.action,
+      index: step.index,
+      status: ignored === null ? 'done' : 'ignored',
+      ...(ignored === null ? {} : { reason: ignored }),
+    });
+  }
+
   /** A host task on the step's CPU sends on its vsock socket: only while that CPU runs tasks. */
   private hostSend(step: ScriptStep): void {
     const cpu = step.cpu;
     const runs = this.threadsRun(cpu) && !!this.guests && !!step.send;
-    this.emit({
-      t: 'script',
-      ns: this.agenda.now,
-      cpu,
-      action: step.action,
-      index: step.index,
-      status: runs ? 'done' : 'ignored',
-      ...(runs ? {} : { reason: this.guests ? `CPU ${cpu} runs no tasks in ${this.leaf(cpu, this.region(cpu))}: the sending task does not run` : 'the scenario has no vsock device' }),
-    });
+    this.scriptRecord(
+      step,
+      runs ? null : this.guests ? `CPU ${cpu} runs no tasks in ${this.leaf(cpu, this.region(cpu))}: the sending task does not run` : 'the scenario has no vsock device',
+    );
     if (!runs || !this.guests || !step.send) return;
     this.guests.hostSend(cpu, step.send);
     this.settleGuests();

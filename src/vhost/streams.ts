@@ -103,54 +103,51 @@ export function guestHeader(streams: readonly Stream[], key: string): { bufAlloc
   return s ? { bufAlloc: s.h2g.bufAlloc, fwdCnt: s.h2g.fwdCnt } : undefined;
 }
 
-/**
- * The guest's transport takes a host packet of a connection it knows: it learns the host's credit
- * from the header; RW payload is received and read by the application at once; a CREDIT_REQUEST,
- * or free space under the threshold after the read, is answered with CREDIT_UPDATE on TX.
- */
-export function guestTakes(dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], p: Packet): { dp: DataPath; streams: Stream[] } {
-  const key = streamKey(p.dstPort, p.srcPort);
-  let s = streams0.find((x) => x.key === key);
-  if (!s) return { dp: dp0, streams: [...streams0] };
-  if (p.op === 'RST') return { dp: dp0, streams: streams0.filter((x) => x.key !== key) };
-  if (p.bufAlloc !== undefined && p.fwdCnt !== undefined) s = { ...s, g2h: { ...s.g2h, peerBufAlloc: p.bufAlloc, peerFwdCnt: p.fwdCnt } };
-  let update = p.op === 'CREDIT_REQUEST';
-  if (p.op === 'RW') {
-    const r = read(receive(s.h2g, p.len), p.len);
-    s = { ...s, h2g: r.c };
-    update ||= r.creditUpdate;
-  }
-  let dp = dp0;
-  if (update) {
-    const stamped = stampGuest(s);
-    s = { ...s, h2g: keepSenderView(s.h2g, stamped.s.h2g) };
-    dp = guestSend(dp, { srcCid: device.guestCid, dstCid: VMADDR_CID_HOST, srcPort: s.guestPort, dstPort: s.hostPort, op: 'CREDIT_UPDATE', len: 0, ...stamped.hdr }).dp;
-  }
-  return { dp, streams: replace(streams0, s) };
-}
+/** The two ends of a stream: which direction each one receives on, and how it sends. */
+const ENDS = {
+  guest: { inbound: 'h2g', outbound: 'g2h', key: (p: Packet) => streamKey(p.dstPort, p.srcPort) },
+  host: { inbound: 'g2h', outbound: 'h2g', key: (p: Packet) => streamKey(p.srcPort, p.dstPort) },
+} as const;
 
 /**
- * The host transport took a guest packet (handle_tx_kick delivered it): it learns the guest's credit;
- * RW is read by the host application at once (CREDIT_UPDATE when due); an RST ends the stream and
- * what the host socket had not sent yet; then the host sends what the new credit allows.
+ * One end's transport takes a packet of a connection it knows: it learns the peer's credit from the
+ * header; RW payload is received and read by the application at once; a CREDIT_REQUEST, or free
+ * space under the threshold after the read, is answered with CREDIT_UPDATE; an RST ends the stream
+ * (and what the host socket had not sent yet). The host then sends what the new credit allows.
  */
-export function hostTakes(dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], p: Packet): { dp: DataPath; streams: Stream[] } {
-  const key = streamKey(p.srcPort, p.dstPort);
+function takes(end: 'guest' | 'host', dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], p: Packet): { dp: DataPath; streams: Stream[] } {
+  const { inbound, outbound, key: keyOf } = ENDS[end];
+  const key = keyOf(p);
   let s = streams0.find((x) => x.key === key);
   if (!s) return { dp: dp0, streams: [...streams0] };
   if (p.op === 'RST') return { dp: dp0, streams: streams0.filter((x) => x.key !== key) };
-  if (p.bufAlloc !== undefined && p.fwdCnt !== undefined) s = { ...s, h2g: { ...s.h2g, peerBufAlloc: p.bufAlloc, peerFwdCnt: p.fwdCnt } };
+  if (p.bufAlloc !== undefined && p.fwdCnt !== undefined) s = { ...s, [outbound]: { ...s[outbound], peerBufAlloc: p.bufAlloc, peerFwdCnt: p.fwdCnt } };
   let update = p.op === 'CREDIT_REQUEST';
   if (p.op === 'RW') {
-    const r = read(receive(s.g2h, p.len), p.len);
-    s = { ...s, g2h: r.c };
+    const r = read(receive(s[inbound], p.len), p.len);
+    s = { ...s, [inbound]: r.c };
     update ||= r.creditUpdate;
   }
   let dp = dp0;
   if (update) {
-    const stamped = stampHost(s);
-    s = { ...s, g2h: keepSenderView(s.g2h, stamped.s.g2h) };
-    dp = hostSend(dp, device, { dstCid: device.guestCid, srcPort: s.hostPort, dstPort: s.guestPort, op: 'CREDIT_UPDATE', len: 0, ...stamped.hdr }).dp;
+    const stamped = end === 'guest' ? stampGuest(s) : stampHost(s);
+    s = { ...s, [inbound]: keepSenderView(s[inbound], stamped.s[inbound]) };
+    const pkt = { len: 0, op: 'CREDIT_UPDATE' as const, ...stamped.hdr };
+    dp =
+      end === 'guest'
+        ? guestSend(dp, { ...pkt, srcCid: device.guestCid, dstCid: VMADDR_CID_HOST, srcPort: s.guestPort, dstPort: s.hostPort }).dp
+        : hostSend(dp, device, { ...pkt, dstCid: device.guestCid, srcPort: s.hostPort, dstPort: s.guestPort }).dp;
   }
-  return flushHost(dp, device, replace(streams0, s), key);
+  const streams = replace(streams0, s);
+  return end === 'host' ? flushHost(dp, device, streams, key) : { dp, streams };
+}
+
+/** The guest's transport takes a host packet of a connection it knows (see `takes`). */
+export function guestTakes(dp: DataPath, device: VsockDevice, streams: readonly Stream[], p: Packet): { dp: DataPath; streams: Stream[] } {
+  return takes('guest', dp, device, streams, p);
+}
+
+/** The host transport takes a guest packet that handle_tx_kick delivered (see `takes`). */
+export function hostTakes(dp: DataPath, device: VsockDevice, streams: readonly Stream[], p: Packet): { dp: DataPath; streams: Stream[] } {
+  return takes('host', dp, device, streams, p);
 }

@@ -16,41 +16,93 @@
  * - a scripted action (`script`, status done) changes a CPU without a `to`; so does a timer that
  *   fires in a region that is not on top. The next `from` of that region shows where it went, and
  *   the change is dated back to the record that caused it ("inferred").
+ *
+ * A guest-side actor (a vCPU, its VMM thread, a vhost-vsock device) has a chart with no parallel
+ * state: its one leaf starts at the chart's initial state and each `gstep` names the leaf after it.
  */
-import type { TraceRecord } from '../trace/records.js';
+import type { TraceKind, TraceRecord } from '../trace/records.js';
 import type { ChartModel, ChartNode } from './chart-model.js';
 
-export const RECORD_KINDS = [
-  'header',
-  'choice',
-  'step',
-  'send',
-  'deliver',
-  'timer',
-  'mem',
-  'insn',
-  'fault',
-  'console',
-  'kernel',
-  'script',
-  'reset',
-  'kexec',
-  'final',
-  'end',
-  'gstep',
-  'ioctl',
-  'warning',
-  'kvm',
-  'vfinal',
-] as const;
-export type RecordKind = (typeof RECORD_KINDS)[number];
+/**
+ * Every record kind of the trace, each with its code (an index into RECORD_KINDS). Typed over the
+ * union, so a kind added to src/trace/records.ts does not compile until it is given a code here.
+ */
+const KIND_CODES: { readonly [K in TraceKind]: number } = {
+  header: 0,
+  choice: 1,
+  step: 2,
+  send: 3,
+  deliver: 4,
+  timer: 5,
+  mem: 6,
+  insn: 7,
+  fault: 8,
+  console: 9,
+  kernel: 10,
+  script: 11,
+  reset: 12,
+  kexec: 13,
+  final: 14,
+  end: 15,
+  gstep: 16,
+  ioctl: 17,
+  warning: 18,
+  kvm: 19,
+  vfinal: 20,
+  vsock: 21,
+  vsfinal: 22,
+};
+export type RecordKind = TraceKind;
+export const RECORD_KINDS: readonly RecordKind[] = (Object.keys(KIND_CODES) as RecordKind[]).sort((a, b) => KIND_CODES[a] - KIND_CODES[b]);
 const KIND_CODE = new Map<string, number>(RECORD_KINDS.map((k, i) => [k, i]));
 export const kindCode = (k: RecordKind): number => KIND_CODE.get(k) as number;
 
 /** Record kinds that are rows of the message sequence chart. */
 const MSC_KINDS = new Set<RecordKind>(['send', 'deliver', 'fault', 'console', 'kernel', 'script', 'reset', 'kexec', 'timer']);
 /** Where play and step stop by default: everything a CPU does or says, not memory or choices. */
-export const DEFAULT_STOPS: readonly RecordKind[] = ['step', 'send', 'deliver', 'timer', 'fault', 'console', 'kernel', 'script', 'reset', 'kexec', 'end'];
+export const DEFAULT_STOPS: readonly RecordKind[] = ['step', 'send', 'deliver', 'timer', 'fault', 'console', 'kernel', 'script', 'reset', 'kexec', 'end', 'gstep', 'ioctl', 'vsock', 'kvm', 'warning'];
+
+/** The guest-side actors a `gstep` names. */
+export type GuestActor = Extract<TraceRecord, { t: 'gstep' }>['actor'];
+export const GUEST_ACTORS: readonly GuestActor[] = ['vcpu', 'vmm', 'vsock'];
+/** The actor kind (src/viz/actor-kinds.ts) whose chart each guest-side actor steps through. */
+export const GUEST_CHART_KIND: { readonly [A in GuestActor]: string } = { vcpu: 'vcpu', vmm: 'vmm', vsock: 'vhost-vsock' };
+/** The guest charts a model reads gsteps with; an actor whose chart is missing is not followed. */
+export type GuestCharts = { readonly [A in GuestActor]?: ChartModel };
+
+/** One guest-side actor instance: `vsock0` is vhost-vsock device 0. */
+export interface GuestId {
+  actor: GuestActor;
+  index: number;
+  key: string;
+  label: string;
+}
+
+export function guestId(actor: GuestActor, index: number): GuestId {
+  const name = actor === 'vcpu' ? 'vCPU' : actor === 'vmm' ? 'VMM' : 'vsock';
+  return { actor, index, key: `${actor}${index}`, label: `${name} ${index}` };
+}
+
+/** `vsock0` → the actor it names, or null. */
+export function parseGuestKey(key: string): GuestId | null {
+  const m = /^(vcpu|vmm|vsock)(\d+)$/.exec(key);
+  return m ? guestId(m[1] as GuestActor, Number(m[2])) : null;
+}
+
+/** The leaf a chart starts in (following each compound state's initial child). */
+export function initialLeaf(chart: ChartModel, from = 0): number {
+  let n = chart.nodes[from] as ChartNode;
+  while (n.initial.length > 0) n = chart.nodes[n.initial[0] as number] as ChartNode;
+  return n.index;
+}
+
+/** A guest-side actor at one record. */
+export interface GuestAt {
+  /** The active leaf of its chart. */
+  leaf: number;
+  /** Record index of its last change (0: still at the chart's initial state). */
+  since: number;
+}
 
 export type MarkKind = 'fault' | 'bug' | 'warn' | 'console' | 'script' | 'kernel' | 'reset' | 'kexec' | 'violation';
 
@@ -166,23 +218,27 @@ export class TraceModelBuilder {
   private readonly parallelNode: number;
   private endAt = -1;
   private stepCount = 0;
+  private readonly guests = new Map<string, { id: GuestId; history: SlotHistory }>();
+  private readonly guestPathToNode = new Map<GuestActor, Map<string, number>>();
 
-  constructor(readonly chart: ChartModel) {
+  constructor(
+    readonly chart: ChartModel,
+    readonly guestCharts: GuestCharts = {},
+  ) {
     this.pathToNode = new Map(chart.nodes.map((n) => [n.path, n.index]));
+    for (const actor of GUEST_ACTORS) {
+      const g = guestCharts[actor];
+      if (g) this.guestPathToNode.set(actor, new Map(g.nodes.map((n) => [n.path, n.index])));
+    }
     this.slotOfNode = new Int32Array(chart.nodes.length);
     // The chart's first parallel state (the physical CPU's `os`) defines the slots: one per region.
     this.parallelNode = chart.nodes.find((n) => n.type === 'parallel')?.index ?? -1;
-    const initialLeaf = (i: number): number => {
-      let n = chart.nodes[i] as ChartNode;
-      while (n.initial.length > 0) n = chart.nodes[n.initial[0] as number] as ChartNode;
-      return n.index;
-    };
-    this.slotInitial.push(this.parallelNode >= 0 ? this.parallelNode : initialLeaf(0));
+    this.slotInitial.push(this.parallelNode >= 0 ? this.parallelNode : initialLeaf(chart));
     if (this.parallelNode >= 0) {
       for (const region of (chart.nodes[this.parallelNode] as ChartNode).children) {
         const slot = this.slotNames.length;
         this.slotNames.push((chart.nodes[region] as ChartNode).key);
-        this.slotInitial.push(initialLeaf(region));
+        this.slotInitial.push(initialLeaf(chart, region));
         const mark = (i: number): void => {
           this.slotOfNode[i] = slot;
           for (const c of (chart.nodes[i] as ChartNode).children) mark(c);
@@ -210,6 +266,30 @@ export class TraceModelBuilder {
     const n = this.pathToNode.get(path);
     if (n === undefined) {
       this.unknownPaths.add(path);
+      return -1;
+    }
+    return n;
+  }
+
+  /** A guest actor's history, begun at its chart's initial state the first time a record names it. */
+  private guest(actor: GuestActor, index: number): SlotHistory | null {
+    const chart = this.guestCharts[actor];
+    if (!chart) return null;
+    const id = guestId(actor, index);
+    let g = this.guests.get(id.key);
+    if (!g) {
+      const history = new SlotHistory();
+      history.set(0, initialLeaf(chart));
+      g = { id, history };
+      this.guests.set(id.key, g);
+    }
+    return g.history;
+  }
+
+  private guestNode(actor: GuestActor, path: string): number {
+    const n = this.guestPathToNode.get(actor)?.get(path);
+    if (n === undefined) {
+      this.unknownPaths.add(`${GUEST_CHART_KIND[actor]}: ${path}`);
       return -1;
     }
     return n;
@@ -380,6 +460,14 @@ export class TraceModelBuilder {
       case 'end':
         this.endAt = at;
         return;
+      case 'gstep': {
+        const h = this.guest(r.actor, r.vcpu);
+        if (!h) return;
+        this.guestNode(r.actor, r.from);
+        const to = this.guestNode(r.actor, r.to);
+        if (to >= 0) h.set(at, to);
+        return;
+      }
       default:
         return;
     }
@@ -414,6 +502,8 @@ export class TraceModelBuilder {
       violations,
       unknownPaths: [...this.unknownPaths],
       steps: this.stepCount,
+      guestCharts: this.guestCharts,
+      guests: [...this.guests.values()].sort((a, b) => GUEST_ACTORS.indexOf(a.id.actor) - GUEST_ACTORS.indexOf(b.id.actor) || a.id.index - b.id.index),
     });
   }
 }
@@ -434,6 +524,8 @@ interface TraceModelParts {
   violations: Violation[];
   unknownPaths: string[];
   steps: number;
+  guestCharts: GuestCharts;
+  guests: { id: GuestId; history: SlotHistory }[];
 }
 
 export class TraceModel {
@@ -460,8 +552,15 @@ export class TraceModel {
   private readonly tops: SlotHistory[];
   private readonly stopCache = new Map<string, Int32Array>();
   private readonly deliveriesByAt = new Map<number, Delivery[]>();
+  /** The guest-side actors of the trace whose charts the model was given: vCPUs, VMMs, then devices. */
+  readonly guests: readonly GuestId[];
+  readonly guestCharts: GuestCharts;
+  private readonly guestHistory: Map<string, SlotHistory>;
 
   constructor(p: TraceModelParts) {
+    this.guests = p.guests.map((g) => g.id);
+    this.guestCharts = p.guestCharts;
+    this.guestHistory = new Map(p.guests.map((g) => [g.id.key, g.history]));
     this.chart = p.chart;
     this.header = p.header;
     this.lines = p.lines;
@@ -579,6 +678,38 @@ export class TraceModel {
     return false;
   }
 
+  /** A guest-side actor (`vsock0`) after record `i`, or null for one the trace does not have. */
+  guestAt(key: string, i: number): GuestAt | null {
+    const h = this.guestHistory.get(key);
+    if (!h) return null;
+    const k = h.find(i);
+    return k >= 0 ? { leaf: h.node[k] as number, since: h.at[k] as number } : null;
+  }
+
+  /** The chart a guest-side actor steps through. */
+  guestChart(actor: GuestActor): ChartModel | undefined {
+    return this.guestCharts[actor];
+  }
+
+  /** The active leaf path of a guest-side actor after record `i` ('' for one the trace does not have). */
+  guestPath(key: string, i: number): string {
+    const at = this.guestAt(key, i);
+    const id = parseGuestKey(key);
+    const chart = id ? this.guestCharts[id.actor] : undefined;
+    return at && chart ? (chart.nodes[at.leaf] as ChartNode).path : '';
+  }
+
+  /** Every node a guest-side actor was ever in, and their ancestors. */
+  guestVisited(key: string): Set<number> {
+    const seen = new Set<number>();
+    const id = parseGuestKey(key);
+    const chart = id ? this.guestCharts[id.actor] : undefined;
+    for (const leaf of this.guestHistory.get(key)?.node ?? []) {
+      for (let n = leaf; chart && n >= 0 && !seen.has(n); n = (chart.nodes[n] as ChartNode).parent) seen.add(n);
+    }
+    return seen;
+  }
+
   deliveriesAt(i: number): Delivery[] {
     return this.deliveriesByAt.get(i) ?? [];
   }
@@ -648,8 +779,8 @@ export function upperBound(a: ArrayLike<number>, x: number): number {
 }
 
 /** Builds the model of a whole trace at once (Node, tests); the page feeds a builder in slices. */
-export function traceModel(chart: ChartModel, text: string, violations: Violation[] = []): TraceModel | { error: string } {
-  const b = new TraceModelBuilder(chart);
+export function traceModel(chart: ChartModel, text: string, violations: Violation[] = [], guestCharts: GuestCharts = {}): TraceModel | { error: string } {
+  const b = new TraceModelBuilder(chart, guestCharts);
   let start = 0;
   while (start < text.length) {
     let end = text.indexOf('\n', start);
