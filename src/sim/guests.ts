@@ -26,6 +26,8 @@ import { errnoName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js'
 import { EVENTFD, vmmCaller } from '../vhost/qemu.js';
 import { vhostKernel } from '../vhost/kernel.js';
 import { vsockOutcome } from '../vhost/outcome.js';
+import { encodeHeader, headerOf, hex } from '../vhost/header.js';
+import type { Packet } from '../vhost/datapath.js';
 import type { CpuEvent } from '../../machines/physical-cpu/types.js';
 import { KVM_EXIT, KVM_IOCTLS, type KvmExitName, type KvmIoctlArg, type KvmIoctlName, type KvmIoctlReturn } from '../kvm/uapi.js';
 import type { KernelFeatures } from '../kernel/variants.js';
@@ -418,14 +420,33 @@ export class Guests {
   private work(d: number): void {
     // The compiled engine updates a context in place: keep what the diff needs before the step.
     const b = this.devices.context(d).dp;
-    const before = { processed: b.processed.length, dropped: b.dropped.length, throttles: b.throttles, calls: [...b.calls], txWork: b.txWork };
+    const before = {
+      processed: b.processed.length,
+      dropped: b.dropped.length,
+      throttles: b.throttles,
+      calls: [...b.calls],
+      txWork: b.txWork,
+      toGuest: b.toGuest.length,
+      toHost: b.toHost.length,
+    };
     this.sendDevice(d, WORK);
     const after = this.devices.context(d);
     const spec = this.vsock[d] as VsockSpec;
     const kind = before.txWork ? 'tx' : 'send';
     this.vsockRecord(d, 'work', { kind, state: this.devices.leaf(d) });
+    // Each packet taken, with its header as it lay in the ring (virtio_vsock_hdr, hex).
+    const moved = new Map<number, Packet>();
+    for (const p of [...after.dp.toGuest.slice(before.toGuest), ...after.dp.toHost.slice(before.toHost)]) moved.set(p.id, p);
     for (const p of after.dp.processed.slice(before.processed)) {
-      this.vsockRecord(d, 'packet', { id: p.id, queue: p.queue, backend: p.backend, queuedReplies: p.queuedReplies, txNum: p.txNum });
+      const pkt = moved.get(p.id);
+      this.vsockRecord(d, 'packet', {
+        id: p.id,
+        queue: p.queue,
+        backend: p.backend,
+        queuedReplies: p.queuedReplies,
+        txNum: p.txNum,
+        ...(pkt ? { op: pkt.op, len: pkt.len, hdr: hex(encodeHeader(headerOf(pkt))) } : {}),
+      });
     }
     for (const x of after.dp.dropped.slice(before.dropped)) this.vsockRecord(d, 'drop', { id: x.id, reason: x.reason });
     if (after.dp.throttles > before.throttles) this.vsockRecord(d, 'tx-throttled', { queuedReplies: after.dp.queuedReplies, txNum: after.device.vqs[1].num });

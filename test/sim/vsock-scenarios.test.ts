@@ -11,6 +11,7 @@ import { validateScenario } from '../../src/scenarios/validate.js';
 import { runScenario } from '../../src/sim/run.js';
 import type { Scenario } from '../../src/scenarios/types.js';
 import type { TraceRecord } from '../../src/trace/records.js';
+import { decodeHeader } from '../../src/vhost/header.js';
 import { VsockCreditNeverNegative, VsockNoPacketWithoutBackend, VsockPacketsBalance, VsockRepliesThrottleTx } from '../../src/spec/vsock.js';
 
 type Ioctl = Extract<TraceRecord, { t: 'ioctl' }>;
@@ -123,6 +124,17 @@ describe('T14: guest reboot with traffic both ways (§5(f))', () => {
       expect(trace.indexOf(stoppedSend as TraceRecord)).toBeLessThan(restarted);
       const rxAfter = vsockRecords(trace, 'packet').filter((r) => r.data.queue === 0 && trace.indexOf(r) > restarted);
       expect(rxAfter).toHaveLength(3);
+      // Each as it lay in the guest's RX ring: the host's RW, header included.
+      const hdr = String(rxAfter[0]?.data.hdr);
+      expect(decodeHeader(Uint8Array.from(hdr.match(/../g) ?? [], (b) => parseInt(b, 16)))).toMatchObject({
+        srcCid: 2,
+        dstCid: 3,
+        srcPort: 7000,
+        dstPort: 6000,
+        len: 300,
+        type: 'STREAM',
+        op: 'RW',
+      });
       expect(outcome.vsock).toMatchObject({ state: 'RUNNING', running: true, sendQueue: 0, queuedReplies: 0, guestResets: 3 });
       const p = outcome.vsock?.packets;
       expect(p).toBeDefined();
