@@ -15,7 +15,7 @@ import type { TraceRecord } from '../trace/records.js';
 import { findActorKind } from './actor-kinds.js';
 import type { ChartModel } from './chart-model.js';
 import { chartGeometry, elkGraph, type ElkLike } from './chart-layout.js';
-import { traceModel, type TraceModel, type Violation } from './trace-model.js';
+import { GUEST_ACTORS, GUEST_CHART_KIND, traceModel, type GuestActor, type GuestCharts, type TraceModel, type Violation } from './trace-model.js';
 import { DATA_ELEMENT_ID, TRACE_ELEMENT_ID, type ViewerData } from './viewer-data.js';
 
 // elkjs is CommonJS: under NodeNext its default export arrives as the module object.
@@ -117,24 +117,49 @@ export function traceViolations(lines: readonly string[]): Violation[] {
 export function unvisitedCompounds(chart: ChartModel, model: TraceModel): number[] {
   const visited = new Set<number>();
   for (let cpu = 0; cpu < model.cpuCount; cpu++) for (const n of model.visited(cpu)) visited.add(n);
+  return closedExcept(chart, visited);
+}
+
+function closedExcept(chart: ChartModel, visited: Set<number>): number[] {
   return chart.nodes.filter((n) => n.children.length > 0 && n.index !== 0 && !visited.has(n.index)).map((n) => n.index);
+}
+
+/** The charts of the guest-side actor kinds (vCPU, VMM, vhost-vsock) that a trace's gsteps are read with. */
+export function guestCharts(): GuestCharts {
+  const charts: { [A in GuestActor]?: ChartModel } = {};
+  for (const actor of GUEST_ACTORS) charts[actor] = findActorKind(GUEST_CHART_KIND[actor])?.chart();
+  return charts;
+}
+
+async function layoutOf(chart: ChartModel, collapse: number[]): Promise<ViewerData['layout']> {
+  const collapseSet = new Set(collapse);
+  const laid = await new ELK().layout(elkGraph(chart, collapseSet));
+  return { collapse, geometry: chartGeometry(chart, laid, collapseSet) };
 }
 
 export async function buildSite(input: SiteInput): Promise<Site> {
   const kind = findActorKind('physical-cpu');
   if (!kind) throw new Error('no physical-cpu chart');
   const chart = kind.chart();
-  const model = traceModel(chart, input.trace);
+  const model = traceModel(chart, input.trace, [], guestCharts());
   if ('error' in model) throw new SiteError(model.error);
   const violations = input.violations ?? traceViolations(model.lines);
-  const collapse = unvisitedCompounds(chart, model);
-  const collapseSet = new Set(collapse);
-  const laid = await new ELK().layout(elkGraph(chart, collapseSet));
+  const guests: ViewerData['guests'] = [];
+  // Only the kinds the trace has: a trace of physical CPUs alone carries no guest chart.
+  for (const actor of GUEST_ACTORS) {
+    const g = model.guestChart(actor);
+    const ids = model.guests.filter((id) => id.actor === actor);
+    if (!g || ids.length === 0) continue;
+    const visited = new Set<number>();
+    for (const id of ids) for (const n of model.guestVisited(id.key)) visited.add(n);
+    guests.push({ actor, chart: g, layout: await layoutOf(g, closedExcept(g, visited)) });
+  }
   const data: ViewerData = {
     source: input.source,
     chart,
-    layout: { collapse, geometry: chartGeometry(chart, laid, collapseSet) },
+    layout: await layoutOf(chart, unvisitedCompounds(chart, model)),
     violations,
+    guests,
   };
   const site: Site = new Map();
   site.set('index.html', { type: 'text/html; charset=utf-8', body: pageHtml(data, input.trace) });

@@ -1,8 +1,9 @@
 /**
  * The viewer in a real browser (Debian's Chromium, driven by playwright-core): T5 stepped to the
  * NMI delivery with both CPUs' states lit and the arrow drawn; a trace whose console line is HTML
- * shown as text; the static site from file://; ELK loaded only when a state is opened; mermaid's own
- * parser on every mermaid export; and a 100,000-step trace that loads and steps without freezing.
+ * shown as text; the static site from file://; T14's vsock device picked and its state lit; ELK
+ * loaded only when a state is opened; mermaid's own parser on every mermaid export; and a
+ * 100,000-step trace that loads and steps without freezing.
  *
  * Skipped only where there is no /usr/bin/chromium and CI is not set: in CI these must run.
  */
@@ -202,6 +203,31 @@ describe.skipIf(!runBrowser)('viewer in Chromium', () => {
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it('T14: picking the vsock device shows its chart with its state lit, following the position', async () => {
+    const text = traceText(builtin('T14'));
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const running = lines.findIndex((r) => r.t === 'gstep' && r.actor === 'vsock' && r.to === 'open.running');
+    const served = await startViewer({ trace: text, source: 'T14' });
+    try {
+      const page = await open(`${served.url}#step=${running + 1}&cpus=1`);
+      expect(await page.locator('select.guest-select option').allTextContents()).toEqual(['+ guest actor', 'vCPU 0', 'VMM 0', 'vsock 0']);
+      await page.locator('select.guest-select').selectOption('vsock0');
+      const panel = page.locator('.panel[data-actor="vsock0"]');
+      expect(await panel.locator('.path-line.on-top .path').textContent()).toBe('open.running');
+      expect(await panel.locator('g.state.lit .label').allTextContents()).toEqual(['running']);
+      // The CPU panel is still there, and stepping back before the gstep lights the state before it.
+      expect(await page.locator('.panel[data-cpu="1"]').count()).toBe(1);
+      await page.evaluate((i) => window.shootdownViewer?.go(i), running - 1);
+      expect(await panel.locator('g.state.lit .label').allTextContents()).toEqual(['configured']);
+      await page.waitForFunction(() => location.hash.includes('actors=vsock0'));
+      await page.screenshot({ path: path.join(shots, 't14-vsock.png') });
+      await page.close();
+    } finally {
+      await served.close();
     }
     expect(errors).toEqual([]);
   }, 120_000);

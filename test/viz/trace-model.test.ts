@@ -1,14 +1,19 @@
 /**
  * Lit states from the trace alone: T5 (R2 case ii) has CPU1 stalled between VMXOFF and the clearing
  * of CR4.VMXE when CPU2's shootdown NMI lands; at that record CPU1's task region must still be at
- * clearVmxe and its NMI region at dispatch, CPU2 waiting for acknowledgements.
+ * clearVmxe and its NMI region at dispatch, CPU2 waiting for acknowledgements. T14 (a guest reboot
+ * with vsock traffic): the vCPU, VMM and vhost-vsock actors rebuilt from their gstep records.
  */
 import { describe, expect, it } from 'vitest';
-import { traceModel, type TraceModel } from '../../src/viz/trace-model.js';
+import { loadBuiltin } from '../../src/sim/catalog.js';
+import { runScenario } from '../../src/sim/run.js';
+import { formatRecord, type TraceKind } from '../../src/trace/records.js';
+import { guestCharts } from '../../src/viz/site.js';
+import { RECORD_KINDS, traceModel, type GuestCharts, type TraceModel } from '../../src/viz/trace-model.js';
 import { builtin, chart, scenarioFrom, traceText } from './helpers.js';
 
-function model(text: string): TraceModel {
-  const m = traceModel(chart, text);
+function model(text: string, guests: GuestCharts = {}): TraceModel {
+  const m = traceModel(chart, text, [], guests);
   if ('error' in m) throw new Error(m.error);
   return m;
 }
@@ -85,5 +90,105 @@ describe('context stack', () => {
 
   it('a line that is not JSON is an error naming the line', () => {
     expect(traceModel(chart, '{"t":"header"}\nnot json\n')).toEqual({ error: 'line 2 is not JSON' });
+  });
+});
+
+describe('record kinds', () => {
+  // Typed over the union: a kind added to src/trace/records.ts fails to compile here until listed.
+  const EVERY_KIND: { [K in TraceKind]: true } = {
+    header: true,
+    choice: true,
+    step: true,
+    send: true,
+    deliver: true,
+    timer: true,
+    mem: true,
+    insn: true,
+    fault: true,
+    console: true,
+    kernel: true,
+    script: true,
+    reset: true,
+    kexec: true,
+    final: true,
+    end: true,
+    gstep: true,
+    ioctl: true,
+    warning: true,
+    kvm: true,
+    vfinal: true,
+    vsock: true,
+    vsfinal: true,
+  };
+
+  it('every TraceRecord kind has its own code in RECORD_KINDS', () => {
+    expect([...RECORD_KINDS].sort()).toEqual(Object.keys(EVERY_KIND).sort());
+    expect(new Set(RECORD_KINDS).size).toBe(RECORD_KINDS.length);
+  });
+});
+
+describe('T14 (guest reboot with vsock traffic both ways): guest-side actors from the gstep records', () => {
+  const loaded = loadBuiltin('T14');
+  if (!loaded?.ok) throw new Error('no built-in T14');
+  const trace = runScenario(loaded.scenario, { seed: 1, keepTrace: true }).trace;
+  const m = model(trace.map(formatRecord).join('\n') + '\n', guestCharts());
+  /** The first SET_RUNNING call on vsock device 0 with `arg`, and its return. */
+  const setRunning = (arg: number): { call: number; ret: number } => {
+    const call = trace.findIndex((r) => r.t === 'ioctl' && r.dev === 0 && r.phase === 'call' && r.name.endsWith('SET_RUNNING') && r.arg === arg);
+    const ret = trace.findIndex((r, i) => i > call && r.t === 'ioctl' && r.dev === 0 && r.phase === 'return' && r.name.endsWith('SET_RUNNING'));
+    return { call, ret };
+  };
+
+  it('every record keeps its kind (vsock and vsfinal included) and every guest path is in its chart', () => {
+    expect(trace.some((r) => r.t === 'vsock')).toBe(true);
+    expect(trace.some((r) => r.t === 'vsfinal')).toBe(true);
+    trace.forEach((r, i) => expect(m.kind(i)).toBe(r.t));
+    expect(m.unknownPaths).toEqual([]);
+  });
+
+  it('lists the vCPU, its VMM thread and the vsock device', () => {
+    expect(m.guests.map((g) => [g.key, g.label])).toEqual([
+      ['vcpu0', 'vCPU 0'],
+      ['vmm0', 'VMM 0'],
+      ['vsock0', 'vsock 0'],
+    ]);
+  });
+
+  it('each actor starts at its chart\'s initial state', () => {
+    expect(m.guestPath('vcpu0', 0)).toBe('absent');
+    expect(m.guestPath('vmm0', 0)).toBe('next');
+    expect(m.guestPath('vsock0', 0)).toBe('open.unowned');
+  });
+
+  it('the vsock device is at open.running after the first SET_RUNNING 1 and at open.stopped after SET_RUNNING 0', () => {
+    const on = setRunning(1);
+    const off = setRunning(0);
+    expect(on.call).toBeGreaterThan(0);
+    expect(off.call).toBeGreaterThan(on.ret);
+    expect(trace[on.ret]).toMatchObject({ state: 'open.running' });
+    expect(m.guestPath('vsock0', on.call)).toBe('open.configured');
+    expect(m.guestPath('vsock0', on.ret)).toBe('open.running');
+    expect(m.guestPath('vsock0', off.call)).toBe('open.running');
+    expect(m.guestPath('vsock0', off.ret)).toBe('open.stopped');
+    expect(m.guestPath('vsock0', m.count - 1)).toBe('open.running');
+  });
+
+  it("the vCPU's state at every record is the `to` of its last gstep before it", () => {
+    let last = 'absent';
+    let changes = 0;
+    trace.forEach((r, i) => {
+      if (r.t === 'gstep' && r.actor === 'vcpu' && r.vcpu === 0) {
+        changes += r.to !== last ? 1 : 0;
+        last = r.to;
+      }
+      expect(m.guestPath('vcpu0', i)).toBe(last);
+    });
+    expect(changes).toBeGreaterThan(10);
+  });
+
+  it('the physical CPUs read the same with and without the guest charts', () => {
+    const plain = model(trace.map(formatRecord).join('\n') + '\n');
+    expect(plain.guests).toEqual([]);
+    for (let i = 0; i < m.count; i += 7) for (let cpu = 0; cpu < m.cpuCount; cpu++) expect(m.activePaths(cpu, i)).toEqual(plain.activePaths(cpu, i));
   });
 });

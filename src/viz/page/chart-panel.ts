@@ -94,7 +94,7 @@ export interface PanelHost {
 }
 
 /** One zoomable view of the drawing, following one region's active state. */
-class ChartView {
+export class ChartView {
   readonly el: HTMLElement;
   private readonly svg: SVGSVGElement;
   private readonly viewport: SVGGElement;

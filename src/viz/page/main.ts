@@ -35,7 +35,7 @@ async function boot(): Promise<Viewer> {
   const bar = h('div', { class: 'progress-bar' });
   const label = h('div', { class: 'progress-label', text: 'reading the trace…' });
   root.replaceChildren(h('div', { class: 'loading' }, label, h('div', { class: 'progress' }, bar)));
-  const builder = new TraceModelBuilder(data.chart);
+  const builder = new TraceModelBuilder(data.chart, Object.fromEntries((data.guests ?? []).map((g) => [g.actor, g.chart])));
   let start = 0;
   let lines = 0;
   while (start < text.length) {

@@ -2,15 +2,18 @@
 /**
  * The viewer: transport controls, the timeline, one chart panel per chosen CPU, the sequence chart
  * and the record list, all following one position (a record index). The position and the chosen
- * CPUs live in the URL (`#step=<line>&cpus=1,2`), so a link shows the same moment.
+ * CPUs live in the URL (`#step=<line>&cpus=1,2`), so a link shows the same moment. Guest-side
+ * actors (vCPUs, VMM threads, vhost-vsock devices) can be added beside the CPUs, each with its own
+ * chart (`&actors=vcpu0,vsock0`).
  */
 import { elkGraph, chartGeometry } from '../chart-layout.js';
-import { DEFAULT_STOPS, type RecordKind, type TraceModel, formatNs, upperBound } from '../trace-model.js';
+import { DEFAULT_STOPS, type GuestActor, type RecordKind, type TraceModel, formatNs, parseGuestKey, upperBound } from '../trace-model.js';
 import type { ViewerData } from '../viewer-data.js';
 import { ChartDrawing, ChartPanel, type Layout } from './chart-panel.js';
 import { h } from './dom.js';
 import { loadElk } from './elk-loader.js';
 import { EventLog } from './event-log.js';
+import { GuestPanel } from './guest-panel.js';
 import { SequenceChart } from './msc.js';
 import { Timeline } from './timeline.js';
 
@@ -36,6 +39,11 @@ export class Viewer {
   pos = 0;
   private shown: number[] = [];
   private readonly panels = new Map<number, ChartPanel>();
+  private shownGuests: string[] = [];
+  private readonly guestPanels = new Map<string, GuestPanel>();
+  /** Each guest actor kind's layout and drawing, shared by its panels. */
+  private readonly guestCharts = new Map<GuestActor, { layout: Layout; drawing: ChartDrawing }>();
+  private readonly guestSelect: HTMLSelectElement;
   private readonly panelsEl: HTMLElement;
   private readonly timeline: Timeline;
   private readonly msc: SequenceChart;
@@ -57,6 +65,12 @@ export class Viewer {
   ) {
     this.layout = { collapse: new Set(data.layout.collapse), geometry: data.layout.geometry };
     this.drawing = new ChartDrawing(model.chart, this.layout);
+    for (const g of data.guests ?? []) {
+      const chart = model.guestChart(g.actor);
+      if (!chart) continue;
+      const layout = { collapse: new Set(g.layout.collapse), geometry: g.layout.geometry };
+      this.guestCharts.set(g.actor, { layout, drawing: new ChartDrawing(chart, layout) });
+    }
     const jump = (i: number) => this.go(i);
     this.timeline = new Timeline(model, jump);
     this.msc = new SequenceChart(model, jump);
@@ -88,6 +102,18 @@ export class Viewer {
       for (const d of model.deliveriesAt(this.pos)) if (typeof d.from === 'number') extra.add(d.from);
       this.setShown([...extra]);
     }, 'small');
+    const guestIds = model.guests.filter((id) => this.guestCharts.has(id.actor));
+    this.guestSelect = h(
+      'select',
+      { class: 'guest-select', title: 'show a guest-side actor: a vCPU, its VMM thread or a vhost-vsock device' },
+      h('option', { value: '', text: '+ guest actor' }),
+      ...guestIds.map((id) => h('option', { value: id.key, text: id.label })),
+    );
+    this.guestSelect.addEventListener('change', () => {
+      const key = this.guestSelect.value;
+      this.guestSelect.value = '';
+      if (key) this.setGuests([...this.shownGuests, key]);
+    });
 
     const h0 = model.header;
     const endLine = model.count > 0 && model.kind(model.count - 1) === 'end' ? model.record(model.count - 1) : null;
@@ -127,6 +153,7 @@ export class Viewer {
         h('span', { class: 'spacer' }),
         h('label', { class: 'cpus' }, 'CPUs ', this.cpuInput),
         here,
+        guestIds.length ? this.guestSelect : null,
       ),
       this.timeline.el,
       h(
@@ -169,9 +196,11 @@ export class Viewer {
     const params = new URLSearchParams(location.hash.replace(/^#/, ''));
     const cpus = params.get('cpus');
     const step = params.get('step');
-    if (cpus === null && step === null) return false;
+    const actors = params.get('actors');
+    if (cpus === null && step === null && actors === null) return false;
     const list = cpus !== null ? parseCpuList(cpus, this.model.cpuCount) : null;
     this.setShown(list && list.length ? list : this.shown.length ? this.shown : this.defaultCpus(), false);
+    this.setGuests(actors ? actors.split(',') : [], false);
     const line = step !== null && /^\d+$/.test(step) ? Number(step) : 1;
     this.go(Math.min(this.model.count, Math.max(1, line)) - 1);
     return true;
@@ -193,11 +222,66 @@ export class Viewer {
       panel.setDrawing(this.drawing);
       this.panels.set(cpu, panel);
     }
-    this.panelsEl.replaceChildren(...list.map((c) => (this.panels.get(c) as ChartPanel).el));
-    this.panelsEl.dataset.count = String(list.length);
+    this.placePanels();
     // The sequence chart shows every CPU of a small machine, the chosen ones of a big one.
     this.msc.setLanes(this.model.cpuCount <= 12 ? [...Array(this.model.cpuCount).keys()] : list);
     if (update) this.go(this.pos);
+  }
+
+  /** Shows these guest-side actors (`vsock0`…) after the CPUs, as many as there is room for. */
+  setGuests(keys: string[], update = true): void {
+    const known = new Set(this.model.guests.filter((id) => this.guestCharts.has(id.actor)).map((id) => id.key));
+    const list = [...new Set(keys)].filter((k) => known.has(k)).slice(0, Math.max(0, MAX_PANELS - this.shown.length));
+    this.shownGuests = list;
+    for (const [key, p] of this.guestPanels) {
+      if (!list.includes(key)) {
+        p.el.remove();
+        this.guestPanels.delete(key);
+      }
+    }
+    for (const key of list) {
+      const id = parseGuestKey(key);
+      const chart = id ? this.guestCharts.get(id.actor) : undefined;
+      if (!id || !chart || this.guestPanels.has(key)) continue;
+      const panel = new GuestPanel(id, { model: this.model, toggle: (actor, n) => void this.toggleGuest(actor, n), remove: (k) => this.setGuests(this.shownGuests.filter((x) => x !== k)) });
+      panel.setDrawing(chart.drawing);
+      this.guestPanels.set(key, panel);
+    }
+    this.placePanels();
+    if (update) this.go(this.pos);
+  }
+
+  /** The CPUs' panels, then the guest actors'. */
+  private placePanels(): void {
+    if (this.shownGuests.length > MAX_PANELS - this.shown.length) {
+      for (const key of this.shownGuests.slice(Math.max(0, MAX_PANELS - this.shown.length))) this.guestPanels.delete(key);
+      this.shownGuests = this.shownGuests.slice(0, Math.max(0, MAX_PANELS - this.shown.length));
+    }
+    const els = [...this.shown.map((c) => (this.panels.get(c) as ChartPanel).el), ...this.shownGuests.map((k) => (this.guestPanels.get(k) as GuestPanel).el)];
+    this.panelsEl.replaceChildren(...els);
+    this.panelsEl.dataset.count = String(els.length);
+  }
+
+  /** Opens or closes a compound state of a guest actor kind's chart in its panels. */
+  private async toggleGuest(actor: GuestActor, node: number): Promise<void> {
+    const g = this.guestCharts.get(actor);
+    const chart = this.model.guestChart(actor);
+    if (!g || !chart) return;
+    const collapse = new Set(g.layout.collapse);
+    if (collapse.has(node)) collapse.delete(node);
+    else collapse.add(node);
+    this.layoutNote.textContent = 'laying out…';
+    try {
+      const elk = await loadElk();
+      const laid = await elk.layout(elkGraph(chart, collapse));
+      g.layout = { collapse, geometry: chartGeometry(chart, laid, collapse) };
+      g.drawing = new ChartDrawing(chart, g.layout);
+      for (const p of this.guestPanels.values()) if (p.id.actor === actor) p.setDrawing(g.drawing);
+      this.layoutNote.textContent = '';
+      this.go(this.pos);
+    } catch (e) {
+      this.layoutNote.textContent = `layout failed: ${(e as Error).message}`;
+    }
   }
 
   /** Opens or closes a compound state in every panel: a new layout, with ELK loaded on first use. */
@@ -227,6 +311,7 @@ export class Viewer {
     const pos = Math.max(0, Math.min(this.model.count - 1, i));
     this.pos = pos;
     for (const p of this.panels.values()) p.show(pos);
+    for (const p of this.guestPanels.values()) p.show(pos);
     this.timeline.setPosition(pos);
     this.msc.setPosition(pos);
     this.log.setPosition(pos);
@@ -235,7 +320,7 @@ export class Viewer {
     // replaceState, not pushState: stepping must not flood the history; coalesced while playing.
     window.clearTimeout(this.hashTimer);
     this.hashTimer = window.setTimeout(() => {
-      const hash = `#step=${pos + 1}&cpus=${this.shown.join(',')}`;
+      const hash = `#step=${pos + 1}&cpus=${this.shown.join(',')}${this.shownGuests.length ? `&actors=${this.shownGuests.join(',')}` : ''}`;
       if (location.hash !== hash) history.replaceState(null, '', hash);
     }, this.playing ? 250 : 0);
   }

@@ -1,0 +1,105 @@
+/// <reference lib="dom" />
+/**
+ * A guest-side actor's panel (a vCPU, its VMM thread, a vhost-vsock device): its chart has no
+ * parallel state, so one view with its one active leaf lit, and the transition its gstep took bold.
+ */
+import { nodeAtPath, type ChartNode } from '../chart-model.js';
+import type { GuestActor, GuestId, TraceModel } from '../trace-model.js';
+import { ChartView, type ChartDrawing } from './chart-panel.js';
+import { h } from './dom.js';
+
+export interface GuestPanelHost {
+  model: TraceModel;
+  toggle(actor: GuestActor, node: number): void;
+  remove(key: string): void;
+}
+
+export class GuestPanel {
+  readonly el: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly paths: HTMLElement;
+  private readonly view: ChartView;
+  private drawing: ChartDrawing | null = null;
+  private follow = true;
+  private placed = false;
+
+  constructor(
+    readonly id: GuestId,
+    private readonly host: GuestPanelHost,
+  ) {
+    this.status = h('span', { class: 'panel-status' });
+    this.paths = h('div', { class: 'panel-paths' });
+    this.view = new ChartView(`g-${id.key}`, (n) => host.toggle(id.actor, n));
+    const followBox = h('input', { type: 'checkbox', checked: true });
+    followBox.addEventListener('change', () => {
+      this.follow = followBox.checked;
+      if (this.follow) this.view.focus(true);
+    });
+    const btn = (text: string, title: string, fn: () => void) => {
+      const b = h('button', { class: 'small', title, text });
+      b.addEventListener('click', fn);
+      return b;
+    };
+    this.el = h(
+      'section',
+      { class: 'panel guest-panel', 'data-actor': id.key },
+      h(
+        'header',
+        { class: 'panel-head' },
+        h('strong', { text: id.label }),
+        this.status,
+        h('span', { class: 'spacer' }),
+        h('label', { class: 'follow', title: 'keep the active state in view' }, followBox, 'follow'),
+        btn('focus', 'centre the view on the active state', () => this.view.focus(false)),
+        btn('fit', 'show the whole chart', () => this.view.fit()),
+        btn('×', `hide ${id.label}`, () => host.remove(id.key)),
+      ),
+      this.paths,
+      h('div', { class: 'chart-box', 'data-count': 1 }, this.view.el),
+    );
+  }
+
+  setDrawing(drawing: ChartDrawing): void {
+    this.drawing = drawing;
+    this.view.setDrawing(drawing);
+  }
+
+  /** Lights the state of this actor after record `i`. */
+  show(i: number): void {
+    const model = this.host.model;
+    const drawing = this.drawing;
+    const at = model.guestAt(this.id.key, i);
+    if (!drawing || !at) return;
+    const chart = drawing.chart;
+    const node = chart.nodes[at.leaf] as ChartNode;
+    const next = new Map<number, string>();
+    const v = drawing.visibleOf[at.leaf] as number;
+    if (v >= 0) next.set(v, 'lit');
+    for (let a = node.parent; a >= 0; a = (chart.nodes[a] as ChartNode).parent) {
+      const va = drawing.visibleOf[a] as number;
+      if (va >= 0 && va !== v && !next.has(va)) next.set(va, 'lit-path');
+    }
+    // The transition this record took, if it was this actor's gstep.
+    let taken: string | null = null;
+    if (model.kind(i) === 'gstep') {
+      const r = model.record(i);
+      if (r.t === 'gstep' && r.actor === this.id.actor && r.vcpu === this.id.index) {
+        const from = nodeAtPath(chart, r.from);
+        const to = nodeAtPath(chart, r.to);
+        if (from && to) taken = `${drawing.visibleOf[from.index]}>${drawing.visibleOf[to.index]}`;
+      }
+    }
+    this.paths.replaceChildren(
+      h('div', { class: 'path-line on-top', title: node.description ?? '' }, h('span', { class: 'region', text: 'state' }), h('span', { class: 'path', text: node.path })),
+    );
+    this.status.textContent = at.since > 0 ? `since line ${at.since + 1}` : 'initial state';
+    this.view.setCaption(chart.kind, true);
+    this.view.light(next, taken);
+    const moved = this.view.target !== v;
+    this.view.target = v;
+    if (!this.placed) {
+      this.placed = true;
+      requestAnimationFrame(() => this.view.focus(false));
+    } else if (this.follow && moved) this.view.focus(true);
+  }
+}
