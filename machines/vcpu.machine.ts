@@ -30,6 +30,7 @@ const nestedExit = (reason: string) => [
   a('trace nested vmexit', { reason }),
   a('nested VM exit', { reason }),
 ];
+const CANCEL_ENTRY = { target: 'requests', actions: ['raise IRQ', a('trace', { what: 'entry cancelled: KVM_REQ_EVENT' })] };
 const oops = (bug: 'mmu' | 'spurious') => ({ target: '#vcpu.dead', actions: [a('oops', { bug }), 'thread dies'] });
 
 const run = {
@@ -114,9 +115,10 @@ const run = {
     mmu: {
       description: 'kvm_mmu_reload(): kvm_mmu_load() when the root is invalid',
       on: {
-        // Past inject_pending_event: the KVM_REQ_EVENT of kvm_set_irq is seen at the last check
-        // before entry (vcpu->mode == IN_GUEST_MODE); the model enters and exits at once.
-        irq: { actions: ['raise IRQ', 'request immediate exit'] },
+        // Past inject_pending_event: kvm_set_irq's KVM_REQ_EVENT is seen by kvm_vcpu_exit_request()
+        // after vcpu->mode = IN_GUEST_MODE: the entry is cancelled (cancel_injection) and
+        // vcpu_enter_guest runs again from its requests, where the interrupt is injected.
+        irq: CANCEL_ENTRY,
         [STEP]: [
           { guard: 'MMU root loaded', target: 'enter' },
           { guard: 'tdp_level is 0', ...oops('mmu') },
@@ -126,7 +128,7 @@ const run = {
     },
     enter: {
       description: 'vmx_vcpu_run / svm_vcpu_run: VMLAUNCH, VMRESUME or VMRUN',
-      on: { [STEP]: { target: 'entered', actions: 'VM entry' }, irq: { actions: ['raise IRQ', 'request immediate exit'] } },
+      on: { [STEP]: { target: 'entered', actions: 'VM entry' }, irq: CANCEL_ENTRY },
     },
     entered: {
       always: [

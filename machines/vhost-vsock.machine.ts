@@ -30,10 +30,10 @@ import {
   type VsockDevice,
   type VsockHost,
 } from '../src/vhost/device.js';
-import { doSendPkt, handleTxKick, hostSend, newDataPath, release, type DataPath, type OpName } from '../src/vhost/datapath.js';
+import { doSendPkt, handleTxKick, hostSend, MAX_PKT_BUF_SIZE, newDataPath, release, type DataPath, type OpName } from '../src/vhost/datapath.js';
 import { driverReady, driverReset, NEW_DRIVER, receive, sendNext, type GuestConfig, type GuestDriver, type TrafficSpec } from '../src/vhost/guest-driver.js';
 import { VHOST_IOCTLS, type VhostIoctlName } from '../src/vhost/ioctl.js';
-import { guestCredit, guestHeader, guestSent, guestTakes, hostTakes, hostWrite, openStream, streamKey, type Stream } from '../src/vhost/streams.js';
+import { closeStream, guestCredit, guestHeader, guestSent, guestTakes, hostHeader, hostTakes, hostWrite, openStream, streamKey, type Stream } from '../src/vhost/streams.js';
 import { DEFAULT_BUF_ALLOC } from '../src/vhost/credit.js';
 import { MAINLINE_VHOST, type VhostKernel } from '../src/vhost/kernel.js';
 
@@ -183,18 +183,24 @@ export function vsockImplementations(world: () => VsockWorld) {
         const first = context.dp.nextId;
         let dp = context.dp;
         let streams = context.streams;
+        // The host socket that sends a REQUEST is connecting: the guest's RESPONSE is for it.
+        if (event.op === 'REQUEST') {
+          if (!dp.connections.includes(key)) dp = { ...dp, connections: [...dp.connections, key] };
+          streams = openStream(streams, event.dstPort, event.srcPort, context.guestBufAlloc, DEFAULT_BUF_ALLOC);
+        }
         if (event.op === 'RW' && streams.some((s) => s.key === key)) {
           // Stream data: on the wire as the guest's credit allows, the rest waits in the socket.
           ({ dp, streams } = hostWrite(dp, context.device, streams, key, event.len, event.count));
         } else {
+          const hdr = hostHeader(streams, key) ?? {};
           for (let i = 0; i < event.count; i++) {
-            dp = hostSend(dp, context.device, { dstCid: context.device.guestCid, srcPort: event.srcPort, dstPort: event.dstPort, op: event.op, len: event.len }).dp;
+            dp = hostSend(dp, context.device, { dstCid: context.device.guestCid, srcPort: event.srcPort, dstPort: event.dstPort, op: event.op, len: event.len, ...hdr }).dp;
           }
         }
-        // The host socket that sent a REQUEST is connecting: the guest's RESPONSE is for it.
-        if (event.op === 'REQUEST') {
-          if (!dp.connections.includes(key)) dp = { ...dp, connections: [...dp.connections, key] };
-          streams = openStream(streams, event.dstPort, event.srcPort, context.guestBufAlloc, DEFAULT_BUF_ALLOC);
+        // A host RST ends the connection on the host side.
+        if (event.op === 'RST') {
+          dp = { ...dp, connections: dp.connections.filter((c) => c !== key) };
+          streams = closeStream(streams, key);
         }
         return { dp, streams, hostSent: context.hostSent + (dp.nextId - first) };
       }),
@@ -212,9 +218,11 @@ export function vsockImplementations(world: () => VsockWorld) {
           const room = guestCredit(streams, key);
           if (room !== null && room < spec.len * spec.count) return {};
         }
-        const r = sendNext(context.dp, context.driver, context.device, context.guest, guestHeader(streams, key));
-        if (spec.op === 'RW') streams = guestSent(streams, key, spec.len * spec.count);
         if (spec.op === 'REQUEST') streams = openStream(streams, spec.srcPort, spec.dstPort, context.guestBufAlloc, DEFAULT_BUF_ALLOC);
+        const r = sendNext(context.dp, context.driver, context.device, context.guest, guestHeader(streams, key));
+        // A packet over 64 KiB is dropped as faulted by the worker: it never counted against credit.
+        if (spec.op === 'RW' && spec.len <= MAX_PKT_BUF_SIZE) streams = guestSent(streams, key, spec.len * spec.count);
+        if (spec.op === 'RST') streams = closeStream(streams, key);
         return { dp: r.dp, driver: r.g, streams };
       }),
       'guest takes RX interrupt': upd(({ context }: Args) => {
@@ -222,9 +230,11 @@ export function vsockImplementations(world: () => VsockWorld) {
         const r = receive(context.dp, context.driver, context.device, context.guest);
         let dp = r.dp;
         let streams = context.streams;
-        // Packets of connections the guest knows go to its sockets: credit, reads, CREDIT_UPDATE.
+        // Packets of connections the guest knew or opened in this batch go to its sockets (credit,
+        // reads, CREDIT_UPDATE; an RST ends the stream).
+        const known = new Set([...context.driver.connections, ...r.g.connections]);
         for (const p of arrived) {
-          if (r.g.ready && r.g.connections.includes(streamKey(p.dstPort, p.srcPort))) ({ dp, streams } = guestTakes(dp, context.device, streams, p));
+          if (r.g.ready && known.has(streamKey(p.dstPort, p.srcPort))) ({ dp, streams } = guestTakes(dp, context.device, streams, p, context.guest.cid));
         }
         return { dp, driver: r.g, streams };
       }),
@@ -245,7 +255,7 @@ const chart = {
     device: newDevice(input.id),
     dp: newDataPath({ listening: input.listen ?? [], ...(input.rxBufSize !== undefined ? { rxBufSize: input.rxBufSize } : {}) }),
     driver: NEW_DRIVER,
-    guest: { rxBuffers: input.guest?.rxBuffers ?? 8, listen: input.guest?.listen ?? [], traffic: input.guest?.traffic ?? [] },
+    guest: { cid: input.guest?.cid ?? 3, rxBuffers: input.guest?.rxBuffers ?? 8, listen: input.guest?.listen ?? [], traffic: input.guest?.traffic ?? [] },
     calls: [],
     kernel: input.kernel ?? MAINLINE_VHOST,
     hostSent: 0,

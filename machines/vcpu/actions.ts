@@ -101,10 +101,19 @@ export function makeVcpuActions(world: WorldOf) {
     'request immediate exit': upd(() => ({ immediateExit: true })),
     'inject IRQ': upd(({ context }) => {
       world().io.injected?.(context.id, context.pendingIrq ?? -1);
-      return { pendingIrq: null, injected: [...context.injected, { vector: context.pendingIrq ?? -1, into: context.guestMode }] };
+      const [next = null, ...rest] = context.moreIrqs;
+      return { pendingIrq: next, moreIrqs: rest, injected: [...context.injected, { vector: context.pendingIrq ?? -1, into: context.guestMode }] };
     }),
-    /** kvm_set_irq from an irqfd: the interrupt is pending until the next injection point. */
-    'raise IRQ': upd(({ context, event }) => (event.type === 'irq' && context.thread === 'alive' ? { pendingIrq: event.vector } : {})),
+    /**
+     * kvm_set_irq from an irqfd: the interrupt is pending until the next injection point. A vector
+     * already pending stays (the IRR holds one bit per vector); another one waits behind it.
+     */
+    'raise IRQ': upd(({ context, event }) => {
+      if (event.type !== 'irq' || context.thread !== 'alive') return {};
+      if (context.pendingIrq === null) return { pendingIrq: event.vector };
+      if (context.pendingIrq === event.vector || context.moreIrqs.includes(event.vector)) return {};
+      return { moreIrqs: [...context.moreIrqs, event.vector] };
+    }),
     'notify vsock': ({ context }: Args) => world().io.vsock?.(context.id, 'send'),
     'vsock driver ready': ({ context }: Args) => world().io.vsock?.(context.id, 'ready'),
     'trace IRQ injection': ({ context }: Args) =>

@@ -56,7 +56,7 @@ export function formatTimelineRecord(r: TraceRecord, steps: boolean): string | n
         ? `${stamp(r.ns)} CPU${r.cpu}  vCPU${r.vcpu} ${r.what}${Object.keys(r.data).length ? ` ${JSON.stringify(r.data)}` : ''}`
         : null;
     case 'vsock':
-      return r.what === 'work' || (r.what === 'packet' && !steps) ? null : `${stamp(r.ns)} CPU${r.cpu}  vsock${r.dev} ${r.what} ${JSON.stringify(r.data)}`;
+      return r.what === 'work' || (r.what === 'packet' && !steps) ? null : `${stamp(r.ns)} CPU${r.cpu}  vsock${r.dev >= 0 ? r.dev : ''} ${r.what} ${JSON.stringify(r.data)}`;
     case 'gstep':
       return steps ? `${stamp(r.ns)} CPU${r.cpu}  ${r.actor}${r.vcpu} ${r.from} → ${r.to}` : null;
     case 'end':

@@ -97,6 +97,8 @@ export interface VcpuContext extends VcpuInput {
   smiPending: boolean;
   /** An interrupt queued by KVM_INTERRUPT (userspace irqchip), not yet delivered. */
   pendingIrq: number | null;
+  /** Further interrupts raised while one was pending (kvm_set_irq), injected one after another. */
+  moreIrqs: number[];
   /** Interrupt vectors injected into the guest, in order, with the level that got them. */
   injected: { vector: number; into: 'l1' | 'l2' }[];
 

@@ -375,6 +375,8 @@ function readCall(field: Field, vcpuId: number, vm: number, vsock: VsockSpec | u
 }
 
 const TRAFFIC_KEYS = ['op', 'srcPort', 'dstPort', 'len', 'count'];
+/** Packets one traffic line may make (the packet path keeps every packet's fate). */
+export const MAX_TRAFFIC_COUNT = 4096;
 const OPS = Object.keys(OP) as OpName[];
 
 /** One traffic line: `count` (default 1) packets of `op` with `len` payload bytes (default 0). */
@@ -395,7 +397,7 @@ export function readTraffic(field: Field, out: Problems): TrafficSpec | undefine
   const lenField = f.get('len');
   const len = lenField === undefined ? 0 : readInteger(lenField, 0, 0x1000_0000, out);
   const countField = f.get('count');
-  const count = countField === undefined ? 1 : readInteger(countField, 1, 100_000, out);
+  const count = countField === undefined ? 1 : readInteger(countField, 1, MAX_TRAFFIC_COUNT, out);
   if (op === undefined || srcPort === undefined || dstPort === undefined || len === undefined || count === undefined) return undefined;
   return { op, srcPort, dstPort, len, count };
 }
@@ -488,20 +490,16 @@ export function readVms(field: Field | undefined, cpus: number | undefined, vend
         out.add(vsockField?.loc ?? vmField.loc, 'a vsock device needs a vCPU whose VMM thread drives it');
         return;
       }
-      const pinned = new Set(specs.map((s) => s.pcpu));
-      // The worker is a kernel thread; without host preemption it must not share a CPU with a vCPU in KVM_RUN.
-      let worker = vsockRead.worker;
-      if (worker === undefined) {
-        worker = (specs[firstOfVm] as VcpuSpec).pcpu;
-        for (let c = 0; c < (cpus ?? 0); c++) {
-          if (!pinned.has(c)) {
-            worker = c;
-            break;
-          }
-        }
-      }
-      devices.push({ ...vsock, worker });
+      // QEMU's realize fails on a CID another VM's device holds (SET_GUEST_CID: −EADDRINUSE): the VM never starts.
+      const clash = devices.find((d) => d.setup === 'qemu' && vsock.setup === 'qemu' && d.cid === vsock.cid);
+      if (clash) out.add(vsockField?.loc ?? vmField.loc, `cid ${vsock.cid} is VM ${clash.vm}'s already: QEMU's realize would fail with EADDRINUSE`);
+      devices.push({ ...vsock, worker: vsockRead.worker ?? -1 });
     }
   });
+  // The worker is a kernel thread; without host preemption it must not share a CPU with a vCPU in
+  // KVM_RUN: by default the first CPU no vCPU of any VM is pinned to (else the VM's first vCPU's CPU).
+  const pinned = new Set(specs.map((s) => s.pcpu));
+  const free = Array.from({ length: cpus ?? 0 }, (_, c) => c).find((c) => !pinned.has(c));
+  for (const d of devices) if (d.worker < 0) d.worker = free ?? (specs[d.vcpu] as VcpuSpec).pcpu;
   return { vcpus: specs, vsock: devices };
 }

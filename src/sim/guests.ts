@@ -90,6 +90,10 @@ type Pending =
 
 const KVM_NAMES: ReadonlySet<string> = new Set(Object.keys(KVM_IOCTLS));
 
+/** Records of what happened (the trace has them too) are no part of a device's state for exploration. */
+const HISTORY: ReadonlySet<string> = new Set(['calls', 'processed', 'txUsed']);
+const withoutHistory = (key: string, value: unknown): unknown => (HISTORY.has(key) ? undefined : value);
+
 /** An ioctl argument as the trace shows it (the bad-pointer marker as text). */
 function shownArg(arg: unknown): unknown {
   return arg === BAD_POINTER ? 'bad user pointer' : arg;
@@ -100,7 +104,7 @@ export function vsockInputs(specs: readonly VsockSpec[], features: KernelFeature
     id: s.index,
     vm: s.vm,
     kernel: vhostKernel(features),
-    guest: { rxBuffers: s.rxBuffers, listen: s.guestListen, traffic: s.guestTraffic },
+    guest: { cid: s.cid, rxBuffers: s.rxBuffers, listen: s.guestListen, traffic: s.guestTraffic },
     listen: s.hostListen,
     rxBufSize: s.rxBufSize,
     guestBufAlloc: s.guestBufAlloc,
@@ -389,12 +393,19 @@ export class Guests {
       ret = { ok: false, errno: 'EBADF', value: -9 };
     } else if (name === 'close') {
       const released = this.devices.context(d).device.released;
-      if (!released) this.sendDevice(d, { type: 'close', ...(call.mm ? { caller: vmmCaller(vm, call.mm) } : {}) });
+      if (!released) {
+        // The release flushes the work; before a58da53ffd70 a non-owner's release still had backends.
+        const before = this.pathMark(d);
+        this.sendDevice(d, { type: 'close', ...(call.mm ? { caller: vmmCaller(vm, call.mm) } : {}) });
+        this.recordPath(d, before);
+      }
       ret = released ? { ok: false, errno: 'EBADF', value: -9 } : { ok: true, value: 0 };
     } else {
-      this.sendDevice(d, { type: 'ioctl', caller: vmmCaller(vm, call.mm), request: name as VhostIoctlName, arg: call.arg as IoctlArg });
+      // After close() the fd is gone: fdget() fails before any vhost code runs.
+      const count = this.devices.context(d).device.released ? -1 : this.devices.context(d).calls.length;
+      if (count >= 0) this.sendDevice(d, { type: 'ioctl', caller: vmmCaller(vm, call.mm), request: name as VhostIoctlName, arg: call.arg as IoctlArg });
       const calls = this.devices.context(d).calls;
-      const rec = calls[calls.length - 1];
+      const rec = count >= 0 && calls.length > count ? calls[calls.length - 1] : undefined;
       names = rec?.names ?? names;
       ret = !rec
         ? { ok: false, errno: 'EBADF', value: -9 }
@@ -418,9 +429,16 @@ export class Guests {
 
   /** One work item of device `d`'s vhost worker, its trace, and the interrupts its calls raise. */
   private work(d: number): void {
-    // The compiled engine updates a context in place: keep what the diff needs before the step.
+    const before = this.pathMark(d);
+    this.sendDevice(d, WORK);
+    this.vsockRecord(d, 'work', { kind: before.txWork ? 'tx' : 'send', state: this.devices.leaf(d) });
+    this.recordPath(d, before);
+  }
+
+  /** Where the packet path of device `d` stands (the compiled engine updates a context in place: copy what a diff needs). */
+  private pathMark(d: number) {
     const b = this.devices.context(d).dp;
-    const before = {
+    return {
       processed: b.processed.length,
       dropped: b.dropped.length,
       throttles: b.throttles,
@@ -429,11 +447,12 @@ export class Guests {
       toGuest: b.toGuest.length,
       toHost: b.toHost.length,
     };
-    this.sendDevice(d, WORK);
+  }
+
+  /** Trace what the packet path did since `before`, and raise the interrupts its calls make. */
+  private recordPath(d: number, before: ReturnType<Guests['pathMark']>): void {
     const after = this.devices.context(d);
     const spec = this.vsock[d] as VsockSpec;
-    const kind = before.txWork ? 'tx' : 'send';
-    this.vsockRecord(d, 'work', { kind, state: this.devices.leaf(d) });
     // Each packet taken, with its header as it lay in the ring (virtio_vsock_hdr, hex).
     const moved = new Map<number, Packet>();
     for (const p of [...after.dp.toGuest.slice(before.toGuest), ...after.dp.toHost.slice(before.toHost)]) moved.set(p.id, p);
@@ -469,7 +488,11 @@ export class Guests {
     let d = -1;
     for (let i = 0; i < this.devices.size; i++) {
       const dev = this.devices.context(i).device;
-      if (!dev.released && dev.guestCid === send.cid) d = i;
+      // The CID hash holds each CID once among live instances (SET_GUEST_CID refuses a second).
+      if (!dev.released && dev.guestCid === send.cid) {
+        d = i;
+        break;
+      }
     }
     if (d < 0) {
       this.host.emit({ t: 'vsock', ns: this.host.now(), dev: -1, cpu, what: 'host-send', data: { cid: send.cid, errno: 'ENODEV', count: send.count } });
@@ -531,7 +554,7 @@ export class Guests {
       k += `|${this.vcpus.activePaths(i).join(',')}:${JSON.stringify(this.vcpus.context(i))}`;
       k += `|${this.vmms.activePaths(i).join(',')}:${JSON.stringify(this.vmms.context(i))}`;
     }
-    for (let d = 0; d < this.devices.size; d++) k += `|${this.devices.activePaths(d).join(',')}:${JSON.stringify(this.devices.context(d))}`;
+    for (let d = 0; d < this.devices.size; d++) k += `|${this.devices.activePaths(d).join(',')}:${JSON.stringify(this.devices.context(d), withoutHistory)}`;
     return k;
   }
 
@@ -573,7 +596,11 @@ export class Guests {
         chart: this.devices.leaf(d),
         ...vsockOutcome(c.device, c.dp),
         guestResets: c.driver.resets,
-        queuedIds: [...c.dp.txRing, ...c.dp.sendQueue].map((p) => p.id),
+        fates: {
+          delivered: [...c.dp.toGuest, ...c.dp.toHost].map((p) => p.id),
+          queued: [...c.dp.txRing, ...c.dp.sendQueue].map((p) => p.id),
+          dropped: c.dp.dropped.map((x) => ({ id: x.id, reason: x.reason })),
+        },
       });
     }
     return out;

@@ -47,7 +47,7 @@ export interface VcpuOutcome {
  * a platform reset or a kexec into the crash kernel) nothing queued survives: those packets are
  * counted as dropped with that reason instead of queued.
  */
-export type VsockRunOutcome = Omit<Extract<TraceRecord, { t: 'vsfinal' }>, 't' | 'chart' | 'queuedIds'>;
+export type VsockRunOutcome = Omit<Extract<TraceRecord, { t: 'vsfinal' }>, 't' | 'chart' | 'fates'>;
 
 export interface WarningOutcome {
   where: string;
@@ -183,7 +183,7 @@ export class OutcomeCollector {
         if (r.livelock && !out.livelock) out.livelock = { vcpu: r.vcpu, ...r.livelock };
         break;
       case 'vsfinal': {
-        const { t: _t, chart: _chart, queuedIds: _ids, ...rest } = r;
+        const { t: _t, chart: _chart, fates: _fates, ...rest } = r;
         const d: VsockRunOutcome = { ...rest, packets: { ...r.packets, dropped: r.packets.dropped.map((x) => ({ ...x })) } };
         out.vsockDevices.push(d);
         out.vsock ??= d;

@@ -965,7 +965,11 @@ export class Simulation {
     const runs = this.threadsRun(cpu) && !!this.guests && !!step.send;
     this.scriptRecord(
       step,
-      runs ? null : this.guests ? `CPU ${cpu} runs no tasks in ${this.leaf(cpu, this.region(cpu))}: the sending task does not run` : 'the scenario has no vsock device',
+      runs
+        ? null
+        : !this.guests || !step.send
+          ? 'the scenario has no vsock device'
+          : `CPU ${cpu} runs no tasks in ${this.leaf(cpu, this.region(cpu))}: the sending task does not run`,
     );
     if (!runs || !this.guests || !step.send) return;
     this.guests.hostSend(cpu, step.send);

@@ -33,7 +33,10 @@ export class VsockNoPacketWithoutBackend implements Observer {
       }
       if (r.name === 'close' && r.errno === undefined) this.backend.set(r.dev, false);
       if (!named) return;
-      const start = this.arg.get(r.dev) !== 0;
+      // An argument the kernel could not read (copy_from_user failed: −EFAULT) changes nothing.
+      const arg = this.arg.get(r.dev);
+      if (typeof arg !== 'number') return;
+      const start = arg !== 0;
       if (r.errno === undefined) this.backend.set(r.dev, start);
       else if (start && r.errno === 'EFAULT') this.backend.set(r.dev, false);
       return;
@@ -104,6 +107,18 @@ export class VsockPacketsBalance implements Observer {
       });
     }
     if (r.queuedReplies < 0) this.found.push({ property: this.property, message: `vsock ${r.dev}: queued_replies is ${r.queuedReplies}` });
+    // By identity: every packet id 1..sent in exactly one fate, the counts those of the lists.
+    const f = r.fates;
+    const ids = [...f.delivered, ...f.queued, ...f.dropped.map((d) => d.id)];
+    const seen = new Set<number>();
+    for (const id of ids) {
+      if (seen.has(id)) this.found.push({ property: this.property, message: `vsock ${r.dev}: packet ${id} has two fates` });
+      seen.add(id);
+    }
+    for (let id = 1; id <= p.sent; id++) if (!seen.has(id)) this.found.push({ property: this.property, message: `vsock ${r.dev}: packet ${id} has no fate` });
+    if (f.delivered.length !== p.delivered || f.queued.length !== p.queued || f.dropped.length !== dropped) {
+      this.found.push({ property: this.property, message: `vsock ${r.dev}: the counts do not match the packets listed in each fate` });
+    }
   }
 
   violations(): Violation[] {

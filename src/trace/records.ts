@@ -132,8 +132,8 @@ export type TraceRecord =
       queuedReplies: number;
       packets: { sent: number; delivered: number; queued: number; dropped: { reason: string; count: number }[] };
       guestResets: number;
-      /** Ids of the packets still in the TX ring or the send queue. */
-      queuedIds: number[];
+      /** Each packet id in its fate: delivered (to either side), still queued, dropped with the reason. */
+      fates: { delivered: number[]; queued: number[]; dropped: { id: number; reason: string }[] };
     }
   /** A kernel WARN splat: execution goes on, the kernel is tainted W. */
   | { t: 'warning'; ns: number; cpu: number; vcpu: number | null; where: string; message: string }

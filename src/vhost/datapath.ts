@@ -30,6 +30,9 @@ export const BYTE_WEIGHT = 0x80000;
 export const OP = { REQUEST: 1, RESPONSE: 2, RST: 3, SHUTDOWN: 4, RW: 5, CREDIT_UPDATE: 6, CREDIT_REQUEST: 7 } as const;
 export type OpName = keyof typeof OP;
 
+/** A stream connection's name, "guestPort>hostPort", as both ends and the host transport key it. */
+export const streamKey = (guestPort: number, hostPort: number): string => `${guestPort}>${hostPort}`;
+
 export interface Packet {
   id: number;
   srcCid: number;
@@ -49,7 +52,8 @@ export type DropReason =
   | 'misaddressed' // handle_tx_kick: src_cid != guest_cid or dst_cid != host
   | 'faulted' // vhost_vsock_alloc_skb failed: too short, too long, or an in-buffer in a TX chain
   | 'rx-buffer-too-small' // do_send_pkt: an RX buffer shorter than the header
-  | 'released'; // vhost_vsock_dev_release purged the send queue
+  | 'released' // vhost_vsock_dev_release purged the send queue
+  | 'guest-reset'; // still in the TX ring when the guest was reset: the new driver's rings start afresh
 
 export interface DataPath {
   readonly nextId: number;
@@ -164,7 +168,7 @@ export function hostSend(dp: DataPath, device: VsockDevice, p: Omit<NewPacket, '
 /** The host transport's answer to a guest packet it received (virtio_transport_recv_pkt, reduced). */
 function answer(dp: DataPath, device: VsockDevice, pkt: Packet): DataPath {
   const base = { dstCid: pkt.srcCid, srcPort: pkt.dstPort, dstPort: pkt.srcPort, len: 0 };
-  const key = `${pkt.srcPort}>${pkt.dstPort}`;
+  const key = streamKey(pkt.srcPort, pkt.dstPort);
   if (pkt.op === 'RST') return { ...dp, connections: dp.connections.filter((c) => c !== key) }; // never answered
   if (dp.connections.includes(key)) return dp; // a connected socket takes it
   if (!dp.listening.includes(pkt.dstPort)) return hostSend(dp, device, { ...base, op: 'RST' }, true).dp;

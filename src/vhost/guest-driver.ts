@@ -14,7 +14,7 @@
  *
  * Not modelled: the guest's credit accounting, its event queue, SEQPACKET message boundaries.
  */
-import { guestPostRx, guestSend, type DataPath, type OpName } from './datapath.js';
+import { guestPostRx, guestSend, streamKey, type DataPath, type OpName } from './datapath.js';
 import type { VsockDevice } from './device.js';
 import { VMADDR_CID_HOST } from './device.js';
 
@@ -41,6 +41,8 @@ export interface GuestDriver {
 }
 
 export interface GuestConfig {
+  /** The guest's CID as QEMU's config space gives it (guest-cid=): what the driver stamps as src_cid. */
+  readonly cid: number;
   /** RX buffers the driver keeps posted (its ring size in QEMU's default is 128; the model keeps fewer). */
   readonly rxBuffers: number;
   /** Ports a guest socket listens on. */
@@ -50,9 +52,16 @@ export interface GuestConfig {
 
 export const NEW_DRIVER: GuestDriver = { ready: false, connections: [], consumed: 0, nextSend: 0, resets: 0 };
 
-/** The guest was reset: the driver and its sockets are gone (its RX buffers with the old guest's memory). */
+/**
+ * The guest was reset: the driver and its sockets are gone, with its RX buffers and whatever it had
+ * put in the TX ring and the worker had not taken yet (the new driver's rings start at index 0).
+ */
 export function driverReset(dp: DataPath, g: GuestDriver): { dp: DataPath; g: GuestDriver } {
-  return { dp: { ...dp, rxBuffers: 0 }, g: { ...NEW_DRIVER, consumed: dp.toGuest.length, nextSend: g.nextSend, resets: g.resets } };
+  const lost = dp.txRing.map((p) => ({ id: p.id, reason: 'guest-reset' as const }));
+  return {
+    dp: { ...dp, rxBuffers: 0, txRing: [], txWork: false, dropped: [...dp.dropped, ...lost] },
+    g: { ...NEW_DRIVER, consumed: dp.toGuest.length, nextSend: g.nextSend, resets: g.resets },
+  };
 }
 
 /** Probe of a new driver: no connections, the RX ring filled and kicked. */
@@ -61,8 +70,10 @@ export function driverReady(dp: DataPath, g: GuestDriver, cfg: GuestConfig): { d
   return { dp: filled, g: { ...g, ready: true, connections: [], consumed: dp.toGuest.length } };
 }
 
-/** The guest sends its next traffic entry on TX (and kicks); nothing when it has none left or no driver. */
-/** `hdr`: the stream header (buf_alloc, fwd_cnt) when the line is stream data. */
+/**
+ * The guest sends its next traffic entry on TX (and kicks); nothing when it has none left or no
+ * driver. `hdr`: the stream header (buf_alloc, fwd_cnt) when the line belongs to a stream.
+ */
 export function sendNext(
   dp0: DataPath,
   g: GuestDriver,
@@ -74,9 +85,9 @@ export function sendNext(
   if (!g.ready || spec === undefined) return { dp: dp0, g, sent: 0 };
   let dp = dp0;
   for (let i = 0; i < spec.count; i++) {
-    dp = guestSend(dp, { srcCid: device.guestCid, dstCid: VMADDR_CID_HOST, srcPort: spec.srcPort, dstPort: spec.dstPort, op: spec.op, len: spec.len, ...(hdr ?? {}) }).dp;
+    dp = guestSend(dp, { srcCid: cfg.cid, dstCid: VMADDR_CID_HOST, srcPort: spec.srcPort, dstPort: spec.dstPort, op: spec.op, len: spec.len, ...(hdr ?? {}) }).dp;
   }
-  const key = `${spec.srcPort}>${spec.dstPort}`;
+  const key = streamKey(spec.srcPort, spec.dstPort);
   const connections = spec.op === 'REQUEST' && !g.connections.includes(key) ? [...g.connections, key] : g.connections;
   return { dp, g: { ...g, nextSend: g.nextSend + 1, connections }, sent: spec.count };
 }
@@ -88,7 +99,7 @@ export function receive(dp0: DataPath, g0: GuestDriver, device: VsockDevice, cfg
   let g = g0;
   const arrived = dp.toGuest.slice(g.consumed);
   for (const p of arrived) {
-    const key = `${p.dstPort}>${p.srcPort}`;
+    const key = streamKey(p.dstPort, p.srcPort);
     const known = g.connections.includes(key);
     if (p.op === 'RST') {
       if (known) g = { ...g, connections: g.connections.filter((c) => c !== key) };
@@ -96,7 +107,7 @@ export function receive(dp0: DataPath, g0: GuestDriver, device: VsockDevice, cfg
     }
     if (known) continue;
     const answer = p.op === 'REQUEST' && cfg.listen.includes(p.dstPort) ? ('RESPONSE' as const) : ('RST' as const);
-    dp = guestSend(dp, { srcCid: device.guestCid, dstCid: p.srcCid, srcPort: p.dstPort, dstPort: p.srcPort, op: answer, len: 0 }).dp;
+    dp = guestSend(dp, { srcCid: cfg.cid, dstCid: p.srcCid, srcPort: p.dstPort, dstPort: p.srcPort, op: answer, len: 0 }).dp;
     g = answer === 'RESPONSE' ? { ...g, connections: [...g.connections, key] } : { ...g, resets: g.resets + 1 };
   }
   g = { ...g, consumed: dp.toGuest.length };

@@ -1,7 +1,6 @@
 /**
- * The `outcome.vsock` object of a run's JSON result (issue: vhost-vsock actor), built from the
- * device and its packet path. Field names are the result format's; the run will fill it once the
- * device takes part in simulated runs.
+ * The `outcome.vsock` fields of a run's JSON result, built from the device and its packet path
+ * (the run writes them in each device's `vsfinal` trace record).
  */
 import { lifecycle, type Lifecycle, type VsockDevice } from './device.js';
 import { balance, type Balance, type DataPath } from './datapath.js';

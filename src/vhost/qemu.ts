@@ -3,11 +3,14 @@
  * asks of the kernel, as ioctl sequences a VMM thread issues:
  * - realize, once: vhost_dev_init (SET_OWNER, GET_FEATURES, a masked call notifier per queue),
  *   then SET_GUEST_CID;
- * - start, when the guest driver writes DRIVER_OK: SET_FEATURES, SET_MEM_TABLE, per queue NUM,
- *   BASE, ADDR, KICK, then SET_RUNNING 1, then the queues are unmasked (SET_VRING_CALL to the
- *   guest notifier, the irqfd);
+ * - start, when the guest driver writes DRIVER_OK: the guest notifiers are bound first
+ *   (set_guest_notifiers(true): with the MSI-X vectors the driver unmasked at probe, each queue's
+ *   call is pointed at its irqfd, SET_VRING_CALL), then SET_FEATURES, SET_MEM_TABLE, per queue NUM,
+ *   BASE, ADDR, KICK, then SET_RUNNING 1, then the queues are unmasked again (SET_VRING_CALL to the
+ *   same guest notifier);
  * - stop, on a device reset (the guest rebooted): SET_RUNNING 0 first, then GET_VRING_BASE per
- *   queue (vhost_virtqueue_stop saves the ring position).
+ *   queue (vhost_virtqueue_stop saves the ring position), then the guest notifiers are unbound (the
+ *   calls go back to the masked notifiers).
  *
  * The guest's memory is one region; the rings sit in it. The eventfds are numbered by role so the
  * trace shows which notifier a call names.
@@ -51,14 +54,16 @@ export function realize(cid: number): VhostCall[] {
   return [
     { ioctl: 'VHOST_SET_OWNER', arg: undefined },
     { ioctl: 'VHOST_GET_FEATURES', arg: undefined },
-    { ioctl: 'VHOST_SET_VRING_CALL', arg: { index: 0, fd: EVENTFD.masked(0) } },
-    { ioctl: 'VHOST_SET_VRING_CALL', arg: { index: 1, fd: EVENTFD.masked(1) } },
+    ...callTo(EVENTFD.masked),
     { ioctl: 'VHOST_VSOCK_SET_GUEST_CID', arg: cid },
   ];
 }
 
+const callTo = (fd: (i: number) => number): VhostCall[] => [0, 1].map((index) => ({ ioctl: 'VHOST_SET_VRING_CALL', arg: { index, fd: fd(index) } }));
+
 export function start(vm: number, queueSize: number): VhostCall[] {
   return [
+    ...callTo(EVENTFD.guest),
     { ioctl: 'VHOST_SET_FEATURES', arg: ACKED_FEATURES },
     { ioctl: 'VHOST_SET_MEM_TABLE', arg: { regions: [guestRam(vm)] } },
     ...[0, 1].flatMap((index): VhostCall[] => [
@@ -69,8 +74,7 @@ export function start(vm: number, queueSize: number): VhostCall[] {
       { ioctl: 'VHOST_SET_VRING_KICK', arg: { index, fd: EVENTFD.kick(index) } },
     ]),
     { ioctl: 'VHOST_VSOCK_SET_RUNNING', arg: 1 },
-    { ioctl: 'VHOST_SET_VRING_CALL', arg: { index: 0, fd: EVENTFD.guest(0) } },
-    { ioctl: 'VHOST_SET_VRING_CALL', arg: { index: 1, fd: EVENTFD.guest(1) } },
+    ...callTo(EVENTFD.guest),
   ];
 }
 
@@ -79,5 +83,6 @@ export function stop(): VhostCall[] {
     { ioctl: 'VHOST_VSOCK_SET_RUNNING', arg: 0 },
     { ioctl: 'VHOST_GET_VRING_BASE', arg: { index: 0, num: 0 } },
     { ioctl: 'VHOST_GET_VRING_BASE', arg: { index: 1, num: 0 } },
+    ...callTo(EVENTFD.masked),
   ];
 }

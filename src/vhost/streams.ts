@@ -12,7 +12,9 @@
  * advertised free space drops under 64 KiB sends CREDIT_UPDATE.
  */
 import { advertise, credit, newCredit, read, receive, send, DEFAULT_BUF_ALLOC, type StreamCredit } from './credit.js';
-import { guestSend, hostSend, MAX_PKT_BUF_SIZE, type DataPath, type Packet } from './datapath.js';
+import { guestSend, hostSend, MAX_PKT_BUF_SIZE, streamKey, type DataPath, type Packet } from './datapath.js';
+
+export { streamKey };
 import type { VsockDevice } from './device.js';
 import { VMADDR_CID_HOST } from './device.js';
 
@@ -29,12 +31,16 @@ export interface Stream {
   readonly backlog: readonly number[];
 }
 
-export const streamKey = (guestPort: number, hostPort: number): string => `${guestPort}>${hostPort}`;
 
+/** A new connection on the port pair: fresh counters both ways (one left from an earlier connection is replaced). */
 export function openStream(streams: readonly Stream[], guestPort: number, hostPort: number, guestBufAlloc = DEFAULT_BUF_ALLOC, hostBufAlloc = DEFAULT_BUF_ALLOC): Stream[] {
   const key = streamKey(guestPort, hostPort);
-  if (streams.some((s) => s.key === key)) return [...streams];
-  return [...streams, { key, guestPort, hostPort, h2g: newCredit(guestBufAlloc), g2h: newCredit(hostBufAlloc), backlog: [] }];
+  return [...streams.filter((s) => s.key !== key), { key, guestPort, hostPort, h2g: newCredit(guestBufAlloc), g2h: newCredit(hostBufAlloc), backlog: [] }];
+}
+
+/** The connection ended (an RST either way): its counters and the host's unsent writes go. */
+export function closeStream(streams: readonly Stream[], key: string): Stream[] {
+  return streams.filter((s) => s.key !== key);
 }
 
 const replace = (streams: readonly Stream[], s: Stream): Stream[] => streams.map((x) => (x.key === s.key ? s : x));
@@ -84,7 +90,7 @@ export function hostWrite(dp: DataPath, device: VsockDevice, streams: readonly S
   return flushHost(dp, device, queued, key);
 }
 
-/** The guest's credit for a write of `bytes` on `key` (0 without a stream: not a stream write). */
+/** The guest's credit on `key`, or null when there is no stream (the write is not stream data). */
 export function guestCredit(streams: readonly Stream[], key: string): number | null {
   const s = streams.find((x) => x.key === key);
   return s ? credit(s.g2h) : null;
@@ -98,9 +104,16 @@ export function guestSent(streams: readonly Stream[], key: string, bytes: number
   return replace(streams, { ...s, h2g: keepSenderView(s.h2g, stamped.s.h2g), g2h: send(s.g2h, bytes).c });
 }
 
+/** What the guest's header says on `key`: its receive buffer and what its application consumed. */
 export function guestHeader(streams: readonly Stream[], key: string): { bufAlloc: number; fwdCnt: number } | undefined {
   const s = streams.find((x) => x.key === key);
   return s ? { bufAlloc: s.h2g.bufAlloc, fwdCnt: s.h2g.fwdCnt } : undefined;
+}
+
+/** What the host's header says on `key`. */
+export function hostHeader(streams: readonly Stream[], key: string): { bufAlloc: number; fwdCnt: number } | undefined {
+  const s = streams.find((x) => x.key === key);
+  return s ? { bufAlloc: s.g2h.bufAlloc, fwdCnt: s.g2h.fwdCnt } : undefined;
 }
 
 /** The two ends of a stream: which direction each one receives on, and how it sends. */
@@ -115,7 +128,7 @@ const ENDS = {
  * space under the threshold after the read, is answered with CREDIT_UPDATE; an RST ends the stream
  * (and what the host socket had not sent yet). The host then sends what the new credit allows.
  */
-function takes(end: 'guest' | 'host', dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], p: Packet): { dp: DataPath; streams: Stream[] } {
+function takes(end: 'guest' | 'host', dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], p: Packet, guestCid: number): { dp: DataPath; streams: Stream[] } {
   const { inbound, outbound, key: keyOf } = ENDS[end];
   const key = keyOf(p);
   let s = streams0.find((x) => x.key === key);
@@ -135,19 +148,19 @@ function takes(end: 'guest' | 'host', dp0: DataPath, device: VsockDevice, stream
     const pkt = { len: 0, op: 'CREDIT_UPDATE' as const, ...stamped.hdr };
     dp =
       end === 'guest'
-        ? guestSend(dp, { ...pkt, srcCid: device.guestCid, dstCid: VMADDR_CID_HOST, srcPort: s.guestPort, dstPort: s.hostPort }).dp
+        ? guestSend(dp, { ...pkt, srcCid: guestCid, dstCid: VMADDR_CID_HOST, srcPort: s.guestPort, dstPort: s.hostPort }).dp
         : hostSend(dp, device, { ...pkt, dstCid: device.guestCid, srcPort: s.hostPort, dstPort: s.guestPort }).dp;
   }
   const streams = replace(streams0, s);
   return end === 'host' ? flushHost(dp, device, streams, key) : { dp, streams };
 }
 
-/** The guest's transport takes a host packet of a connection it knows (see `takes`). */
-export function guestTakes(dp: DataPath, device: VsockDevice, streams: readonly Stream[], p: Packet): { dp: DataPath; streams: Stream[] } {
-  return takes('guest', dp, device, streams, p);
+/** The guest's transport takes a host packet of a connection it knows (see `takes`); `guestCid` is the CID the guest stamps. */
+export function guestTakes(dp: DataPath, device: VsockDevice, streams: readonly Stream[], p: Packet, guestCid = device.guestCid): { dp: DataPath; streams: Stream[] } {
+  return takes('guest', dp, device, streams, p, guestCid);
 }
 
 /** The host transport takes a guest packet that handle_tx_kick delivered (see `takes`). */
 export function hostTakes(dp: DataPath, device: VsockDevice, streams: readonly Stream[], p: Packet): { dp: DataPath; streams: Stream[] } {
-  return takes('host', dp, device, streams, p);
+  return takes('host', dp, device, streams, p, device.guestCid);
 }

@@ -97,7 +97,8 @@ describe('T15: two instances, one CID', () => {
 });
 
 describe('T14: guest reboot with traffic both ways (§5(f))', () => {
-  const STOP = ['VHOST_VSOCK_SET_RUNNING', 'VHOST_GET_VRING_BASE', 'VHOST_GET_VRING_BASE'];
+  // SET_RUNNING 0 first, the ring positions saved, then the guest notifiers unbound (calls back to the masked fds).
+  const STOP = ['VHOST_VSOCK_SET_RUNNING', 'VHOST_GET_VRING_BASE', 'VHOST_GET_VRING_BASE', 'VHOST_SET_VRING_CALL', 'VHOST_SET_VRING_CALL'];
   const RING = ['VHOST_SET_VRING_NUM', 'VHOST_SET_VRING_BASE', 'VHOST_SET_VRING_ADDR', 'VHOST_SET_VRING_KICK'];
   const START = ['VHOST_SET_FEATURES', 'VHOST_SET_MEM_TABLE', ...RING, ...RING, 'VHOST_VSOCK_SET_RUNNING'];
 
@@ -110,11 +111,14 @@ describe('T14: guest reboot with traffic both ways (§5(f))', () => {
       expect(shutdown).toBeGreaterThan(0);
       const after = calls.filter((r) => trace.indexOf(r) > shutdown).map((r) => r.name);
       // SET_RUNNING 0 first, the ring positions saved, the vCPU reset, the guest runs to DRIVER_OK, then the start.
-      expect(after.slice(0, 3)).toEqual(STOP);
+      expect(after.slice(0, STOP.length)).toEqual(STOP);
       expect(calls.find((r) => trace.indexOf(r) > shutdown)?.arg).toBe(0);
-      expect(after[3]).toBe('KVM_SET_REGS');
+      expect(after[STOP.length]).toBe('KVM_SET_REGS');
       const restart = after.indexOf('VHOST_SET_FEATURES');
       expect(after.slice(restart, restart + START.length)).toEqual(START);
+      // The guest notifiers are bound before vhost_dev_start (set_guest_notifiers), and unmasked after SET_RUNNING 1.
+      expect(after.slice(restart - 2, restart)).toEqual(['VHOST_SET_VRING_CALL', 'VHOST_SET_VRING_CALL']);
+      expect(after.slice(restart + START.length, restart + START.length + 2)).toEqual(['VHOST_SET_VRING_CALL', 'VHOST_SET_VRING_CALL']);
       expect(names.filter((n) => n === 'VHOST_SET_OWNER')).toHaveLength(1);
 
       // The three packets sent while stopped: queued, then taken on RX only after SET_RUNNING 1.
@@ -202,6 +206,104 @@ describe('stream credit in a run (§5(e))', () => {
       'vsock 0 stream 1>2 host→guest: 4097 bytes in flight > advertised buf_alloc 4096',
       'vsock 0 stream 1>2 host→guest: receiver holds 5000 bytes > buf_alloc 4096',
     ]);
+  });
+});
+
+describe('found in review, kept as tests', () => {
+  const oneVm = (vm: object, script: unknown[] = [], cpus = 3) => fromRaw({ name: 'r', machine: { cpus }, vms: [vm], script });
+
+  it('an ioctl after close() is -EBADF, whatever the call before it returned', () => {
+    const { trace } = run(oneVm({ vsock: { setup: 'script', worker: 0 }, vcpus: [{ cpu: 1, vmm: [{ vhost: 'realize' }, { vhost: 'start' }, { ioctl: 'close' }, { ioctl: 'VHOST_GET_FEATURES' }, { ioctl: 'VHOST_SET_RUNNING', arg: 1 }] }] }));
+    const tail = vhostReturns(trace).slice(-3).map((r) => [r.name, r.errno ?? r.ret]);
+    expect(tail).toEqual([
+      ['close', 0],
+      ['VHOST_GET_FEATURES', 'EBADF'],
+      ['VHOST_SET_RUNNING', 'EBADF'],
+    ]);
+  });
+
+  it('a packet queued before the start reaches the guest as an interrupt: the irqfd is bound before SET_RUNNING 1', () => {
+    for (const seed of [1, 2, 3]) {
+      const { trace, outcome } = run(
+        oneVm({ vsock: { cid: 3, worker: 2, guestListen: [6000] }, vcpus: [{ cpu: 1, guest: { l1: ['vsock-ready', 'spin'] } }] }, [
+          // After SET_GUEST_CID (the CID exists), before SET_RUNNING 1: the packet waits in the send queue.
+          { at: 500, cpu: 0, do: 'vsock-send', send: { cid: 3, op: 'REQUEST', srcPort: 7000, dstPort: 6000 } },
+        ]),
+        seed,
+      );
+      expect(vsockRecords(trace, 'call').every((r) => r.data.irqfd === true)).toBe(true);
+      expect(vsockRecords(trace, 'guest-rx').length).toBeGreaterThan(0);
+      // The guest answered the REQUEST: RESPONSE delivered to the host, no RST.
+      expect(outcome.vsock?.packets).toMatchObject({ sent: 2, delivered: 2, queued: 0 });
+      expect(outcome.vsock?.guestResets).toBe(0);
+    }
+  });
+
+  it('SET_RUNNING with an unreadable argument is -EFAULT and changes nothing: traffic goes on, no false violation', () => {
+    const { outcome, trace } = run(
+      oneVm(
+        {
+          vsock: { cid: 3, worker: 2, setup: 'script', guestListen: [6000] },
+          vcpus: [{ cpu: 1, guest: { l1: ['vsock-ready', 'spin'] }, vmm: [{ vhost: 'realize' }, { vhost: 'start' }, { ioctl: 'VHOST_SET_RUNNING', badPointer: true }] }],
+        },
+        [{ at: 1000, cpu: 0, do: 'vsock-send', send: { cid: 3, op: 'REQUEST', srcPort: 7000, dstPort: 6000 } }],
+      ),
+    );
+    expect(vhostReturns(trace).at(-1)).toMatchObject({ name: 'VHOST_SET_RUNNING', errno: 'EFAULT', state: 'open.running' });
+    expect(outcome.vsock?.running).toBe(true);
+    expect(vsockViolations(outcome)).toEqual([]);
+  });
+
+  it('a guest reset drops what its driver left in the TX ring: the new driver does not send it', () => {
+    // The worker's CPU is stalled, so the old guest's packet is still in the ring when it triple-faults.
+    const { outcome, trace } = run(
+      oneVm(
+        {
+          onShutdown: 'reset',
+          vsock: { cid: 3, worker: 2, hostListen: [5000], guestTraffic: [{ op: 'REQUEST', srcPort: 1024, dstPort: 5000 }] },
+          vcpus: [{ cpu: 1, afterReset: 3, guest: { l1: ['vsock-ready', 'vsock-send', 'triple-fault', 'vsock-ready', 'spin'] } }],
+        },
+        [{ at: 0, cpu: 2, do: 'stall' }],
+      ),
+    );
+    expect(trace.some((r) => r.t === 'ioctl' && r.exit === 'KVM_EXIT_SHUTDOWN')).toBe(true);
+    expect(outcome.vsock?.packets).toMatchObject({ sent: 1, delivered: 0, queued: 0, dropped: [{ reason: 'guest-reset', count: 1 }] });
+    expect(vsockViolations(outcome)).toEqual([]);
+  });
+
+  it('a host RST ends the stream: a later write on those ports is no stream data', () => {
+    const { trace } = run(
+      oneVm({ vsock: { cid: 3, worker: 2, guestListen: [6000], guestBufAlloc: 4096 }, vcpus: [{ cpu: 1, guest: { l1: ['vsock-ready', 'spin'] } }] }, [
+        { at: 500, cpu: 0, do: 'vsock-send', send: { cid: 3, op: 'REQUEST', srcPort: 7000, dstPort: 6000 } },
+        { at: 3000, cpu: 0, do: 'vsock-send', send: { cid: 3, op: 'RST', srcPort: 7000, dstPort: 6000 } },
+        { at: 4000, cpu: 0, do: 'vsock-send', send: { cid: 3, op: 'RW', srcPort: 7000, dstPort: 6000, len: 1024, count: 8 } },
+      ]),
+    );
+    // After the RST no credit record names the stream again: the 8 KiB went out as plain packets (and the guest resets them).
+    const rst = trace.findIndex((r) => r.t === 'vsock' && r.what === 'host-send' && r.data.op === 'RST');
+    expect(rst).toBeGreaterThan(0);
+    expect(vsockRecords(trace, 'credit').filter((r) => trace.indexOf(r) > rst)).toEqual([]);
+  });
+
+  it('the default worker avoids the CPUs of every VM, later VMs included', () => {
+    const s = fromRaw({
+      name: 'w',
+      machine: { cpus: 4 },
+      vms: [
+        { vsock: { cid: 3 }, vcpus: [{ cpu: 0 }] },
+        { vsock: { cid: 4 }, vcpus: [{ cpu: 1 }] },
+      ],
+    });
+    expect(s.vsock.map((d) => d.worker)).toEqual([2, 2]);
+  });
+
+  it('two QEMU-managed devices with one CID are refused: QEMU\'s realize would fail', () => {
+    const r = validateScenario(
+      { name: 'c', machine: { cpus: 3 }, vms: [{ vsock: { cid: 5 }, vcpus: [{ cpu: 0 }] }, { vsock: { cid: 5 }, vcpus: [{ cpu: 1 }] }] },
+      'c.json',
+      validationContext,
+    );
+    expect(r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)).toEqual(["vms[1].vsock: cid 5 is VM 0's already: QEMU's realize would fail with EADDRINUSE"]);
   });
 });
 
@@ -310,12 +412,36 @@ describe('the vsock observers catch what they watch for', () => {
       queuedReplies: 0,
       packets: { sent: 5, delivered, queued: 1, dropped: [{ reason: 'misaddressed', count: 1 }] },
       guestResets: 0,
-      queuedIds: [],
+      fates: { delivered: [1, 2, 3].slice(0, delivered), queued: [4], dropped: [{ id: 5, reason: 'misaddressed' }] },
     });
     o.observe(final(3));
     expect(o.violations()).toHaveLength(0);
     o.observe(final(2));
-    expect(o.violations()).toHaveLength(1);
+    expect(o.violations().map((v) => v.message)).toEqual([
+      'vsock 0: sent 5 ≠ delivered 2 + queued 1 + dropped 1',
+      'vsock 0: packet 3 has no fate',
+    ]);
+  });
+
+  it('a packet counted twice and another never counted are caught even when the counts add up', () => {
+    const o = new VsockPacketsBalance();
+    o.observe({
+      t: 'vsfinal',
+      dev: 0,
+      vm: 0,
+      worker: 2,
+      chart: 'open.running',
+      state: 'RUNNING',
+      running: true,
+      guestCid: 3,
+      queues: [],
+      sendQueue: 0,
+      queuedReplies: 0,
+      packets: { sent: 3, delivered: 2, queued: 1, dropped: [] },
+      guestResets: 0,
+      fates: { delivered: [1, 2], queued: [2], dropped: [] },
+    });
+    expect(o.violations().map((v) => v.message)).toEqual(['vsock 0: packet 2 has two fates', 'vsock 0: packet 3 has no fate']);
   });
 });
 
@@ -400,6 +526,7 @@ describe('random ioctl sequences and random traffic through the simulator (fast-
     expect(reached.delivered).toBeGreaterThan(0);
     expect(reached.queued).toBeGreaterThan(0);
     expect(reached.dropped).toBeGreaterThan(0);
+    expect(reached.resets).toBeGreaterThan(0);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { newDataPath, type Packet } from '../../src/vhost/datapath.js';
 import { newDevice } from '../../src/vhost/device.js';
-import { guestCredit, guestSent, guestTakes, hostTakes, hostWrite, openStream, streamKey } from '../../src/vhost/streams.js';
+import { closeStream, guestCredit, guestSent, guestTakes, hostTakes, hostWrite, openStream, streamKey } from '../../src/vhost/streams.js';
 
 const device = { ...newDevice(0), guestCid: 3 };
 const KEY = streamKey(6000, 7000);
@@ -45,5 +45,14 @@ describe('stream credit between a host and a guest socket (§5(e))', () => {
     streams = guestSent(streams, KEY, 4000);
     expect(guestCredit(streams, KEY)).toBe(96);
     expect(guestCredit(streams, streamKey(1, 2))).toBeNull();
+  });
+
+  it('a new connection on the same ports starts from fresh counters; closing one forgets it', () => {
+    let streams = openStream([], 6000, 7000, 262144, 4096);
+    streams = guestSent(streams, KEY, 4000);
+    streams = openStream(streams, 6000, 7000, 262144, 4096);
+    expect(streams).toHaveLength(1);
+    expect(guestCredit(streams, KEY)).toBe(4096);
+    expect(closeStream(streams, KEY)).toEqual([]);
   });
 });
