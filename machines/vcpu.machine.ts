@@ -89,7 +89,7 @@ const run = {
           // *_smi_allowed(): -EBUSY while nested_run_pending ("we need a nested vmexit to enter SMM").
           { guard: and(['SMI deliverable', 'nested_run_pending']), target: 'mmu', actions: 'request immediate exit' },
           { guard: 'SMI deliverable', target: 'enterSmm', actions: 'enter_smm: save state' },
-          { guard: 'IRQ injectable', target: 'mmu', actions: ['trace IRQ injection', 'inject IRQ'] },
+          { guard: 'IRQ injectable', target: 'mmu', actions: ['trace IRQ injection', 'inject IRQ', 'open IRQ window'] },
           { target: 'mmu' },
         ],
       },

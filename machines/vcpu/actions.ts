@@ -114,6 +114,8 @@ export function makeVcpuActions(world: WorldOf) {
       if (context.pendingIrq === event.vector || context.moreIrqs.includes(event.vector)) return {};
       return { moreIrqs: [...context.moreIrqs, event.vector] };
     }),
+    /** Another interrupt still pending: enable_irq_window, so the guest exits as soon as it can take it (at once: IF is set). */
+    'open IRQ window': upd(({ context }) => (context.pendingIrq !== null ? { immediateExit: true } : {})),
     'notify vsock': ({ context }: Args) => world().io.vsock?.(context.id, 'send'),
     'vsock driver ready': ({ context }: Args) => world().io.vsock?.(context.id, 'ready'),
     'trace IRQ injection': ({ context }: Args) =>

@@ -57,6 +57,41 @@ describe('vCPU chart: lifecycle', () => {
   });
 });
 
+describe('vCPU chart: interrupts from the kernel (irqfd)', () => {
+  /** Step a fresh KVM_RUN until the chart is at `state`. */
+  const runTo = (state: string) => {
+    const v = startVcpu(vcpuInput('intel', 'mainline', [], [], { l1: [{ op: 'spin' }] }));
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    v.send({ type: 'ioctl', name: 'KVM_RUN', arg: {} });
+    for (let i = 0; i < 50 && JSON.stringify(v.snap().value) !== JSON.stringify({ run: state }); i++) v.send({ type: 'sched.vcpu' });
+    expect(v.snap().value).toEqual({ run: state });
+    return v;
+  };
+
+  it('an interrupt raised after injection cancels the entry: back to the requests, no VM entry, then injected', () => {
+    for (const state of ['mmu', 'enter']) {
+      const v = runTo(state);
+      const entries = v.world.log.filter((l) => l.startsWith('VMLAUNCH') || l.startsWith('VMRESUME')).length;
+      v.send({ type: 'irq', vector: 0x51 });
+      expect(v.snap().value).toEqual({ run: 'requests' });
+      expect(v.world.log.filter((l) => l.startsWith('VMLAUNCH') || l.startsWith('VMRESUME'))).toHaveLength(entries);
+      v.runUntilBlocked();
+      expect(v.ctx().injected).toEqual([{ vector: 0x51, into: 'l1' }]);
+    }
+  });
+
+  it('a second vector waits behind the pending one; the same vector again is one interrupt', () => {
+    const v = runTo('requests');
+    v.send({ type: 'irq', vector: 0x51 });
+    v.send({ type: 'irq', vector: 0x51 });
+    v.send({ type: 'irq', vector: 0x60 });
+    // After the first injection KVM opens an interrupt window: the guest exits at once and takes the second.
+    v.runUntilBlocked();
+    expect(v.ctx().injected.map((i) => i.vector)).toEqual([0x51, 0x60]);
+    expect(v.ctx().pendingIrq).toBeNull();
+  });
+});
+
 describe('T8: KVM_RUN without KVM_SET_CPUID2 (KVM: x86: Initialize tdp_level during vCPU creation)', () => {
   it('pre-fix: kernel BUG in kvm_mmu_load, the thread dies and never returns', () => {
     const v = startVcpu(vcpuInput('intel', 'mainline', [], ['tdp-level-at-vcpu-create'], { l1: [{ op: 'hlt' }] }));
