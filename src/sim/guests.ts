@@ -146,6 +146,10 @@ export class Guests {
   readonly vsock: readonly VsockSpec[];
   /** Devices whose context changed since the last `takeChangedDevices` (their worker's runnability). */
   private devChanged = new Set<number>();
+  /** Each actor's part of the state hash, NaN once the actor moved (exploration hashes every state). */
+  private readonly vcpuHash: number[];
+  private readonly vmmHash: number[];
+  private readonly devHash: number[];
 
   constructor(
     private readonly host: GuestHost,
@@ -178,6 +182,9 @@ export class Guests {
     this.vcpus = makeChartDriver(engine, vcpu as never, saved ? null : vcpuInputs(specs, vendor, features), saved?.vcpus, inspect);
     this.vmms = makeChartDriver(engine, vmm as never, saved ? null : vmmInputs, saved?.vmms, inspect);
     this.devices = makeChartDriver(engine, dev as never, saved ? null : vsockInputs(vsock, features), saved?.devices as never, inspect);
+    this.vcpuHash = new Array<number>(specs.length).fill(Number.NaN);
+    this.vmmHash = new Array<number>(specs.length).fill(Number.NaN);
+    this.devHash = new Array<number>(vsock.length).fill(Number.NaN);
   }
 
   get count(): number {
@@ -283,16 +290,19 @@ export class Guests {
 
   private sendVcpu(i: number, event: VcpuEvent): void {
     this.changed.add(i);
+    this.vcpuHash[i] = Number.NaN;
     this.vcpus.send(i, event);
   }
 
   private sendVmm(i: number, event: VmmEvent): void {
     this.changed.add(i);
+    this.vmmHash[i] = Number.NaN;
     this.vmms.send(i, event);
   }
 
   private sendDevice(d: number, event: VsockEvent): void {
     this.devChanged.add(d);
+    this.devHash[d] = Number.NaN;
     const before = this.devices.context(d).streams;
     const was = new Map(before.map((s) => [s.key, JSON.stringify(s)]));
     const from = this.devices.leaf(d);
@@ -538,9 +548,30 @@ export class Guests {
   restoreCapture(c: GuestsCapture): number[] {
     const a = this.vcpus.restoreCapture?.(c.vcpus) ?? [];
     const b = this.vmms.restoreCapture?.(c.vmms) ?? [];
-    this.devices.restoreCapture?.(c.devices);
-    for (let d = 0; d < this.devices.size; d++) this.devChanged.add(d);
+    const d = this.devices.restoreCapture?.(c.devices) ?? [];
+    for (const i of a) this.vcpuHash[i] = Number.NaN;
+    for (const i of b) this.vmmHash[i] = Number.NaN;
+    for (const i of d) this.devHash[i] = Number.NaN;
+    for (let i = 0; i < this.devices.size; i++) this.devChanged.add(i);
     return [...new Set([...a, ...b])];
+  }
+
+  /**
+   * The guest part of the state hash: one number per actor (its program point and context, as
+   * `key` spells them), recomputed only for actors that moved since their last hash.
+   */
+  hashes(hash: (text: string) => number): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) {
+      if (Number.isNaN(this.vcpuHash[i])) this.vcpuHash[i] = hash(`${this.vcpus.activePaths(i).join(',')}:${JSON.stringify(this.vcpus.context(i))}`);
+      if (Number.isNaN(this.vmmHash[i])) this.vmmHash[i] = hash(`${this.vmms.activePaths(i).join(',')}:${JSON.stringify(this.vmms.context(i))}`);
+      out.push(this.vcpuHash[i] as number, this.vmmHash[i] as number);
+    }
+    for (let d = 0; d < this.devices.size; d++) {
+      if (Number.isNaN(this.devHash[d])) this.devHash[d] = hash(`${this.devices.activePaths(d).join(',')}:${JSON.stringify(this.devices.context(d), withoutHistory)}`);
+      out.push(this.devHash[d] as number);
+    }
+    return out;
   }
 
   save(): GuestsState {

@@ -613,7 +613,7 @@ export class Simulation {
     for (let i = 0; i < this.fired.length; i++) if (this.fired[i]) flags = mix(flags, i + 1);
     h = mix(h, flags);
     h = mix(h, (this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0) | (this.fullReset ? 4 : 0) | ((this.kexecCpu ?? -1) + 1) * 8);
-    if (this.guests) h = mix(h, hash53(this.guests.key()));
+    if (this.guests) for (const g of this.guests.hashes(hash53)) h = mix(h, g);
     return mix(h, END_CODE[this.ended ?? 'null'] ?? 9);
   }
 
