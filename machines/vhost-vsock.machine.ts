@@ -30,7 +30,7 @@ import {
   type VsockDevice,
   type VsockHost,
 } from '../src/vhost/device.js';
-import { doSendPkt, handleTxKick, hostSend, MAX_PKT_BUF_SIZE, newDataPath, release, type DataPath, type OpName } from '../src/vhost/datapath.js';
+import { doSendPkt, handleTxKick, hostSendAll, MAX_PKT_BUF_SIZE, newDataPath, release, type DataPath, type OpName } from '../src/vhost/datapath.js';
 import { driverReady, driverReset, NEW_DRIVER, receive, sendNext, type GuestConfig, type GuestDriver, type TrafficSpec } from '../src/vhost/guest-driver.js';
 import { VHOST_IOCTLS, type VhostIoctlName } from '../src/vhost/ioctl.js';
 import { closeStream, guestCredit, guestHeader, guestSent, guestTakes, hostHeader, hostTakes, hostWrite, openStream, streamKey, type Stream } from '../src/vhost/streams.js';
@@ -193,9 +193,8 @@ export function vsockImplementations(world: () => VsockWorld) {
           ({ dp, streams } = hostWrite(dp, context.device, streams, key, event.len, event.count));
         } else {
           const hdr = hostHeader(streams, key) ?? {};
-          for (let i = 0; i < event.count; i++) {
-            dp = hostSend(dp, context.device, { dstCid: context.device.guestCid, srcPort: event.srcPort, dstPort: event.dstPort, op: event.op, len: event.len, ...hdr }).dp;
-          }
+          const one = { dstCid: context.device.guestCid, srcPort: event.srcPort, dstPort: event.dstPort, op: event.op, len: event.len, ...hdr };
+          dp = hostSendAll(dp, context.device, Array.from({ length: event.count }, () => one));
         }
         // A host RST ends the connection on the host side.
         if (event.op === 'RST') {

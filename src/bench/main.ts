@@ -3,18 +3,20 @@
  *
  *  1. Emergency restart with NMI shootdown for 4 … 8192 CPUs (median of 3), phase by phase.
  *  2. The TOOLCHAIN.md baseline: 8,192 tiny XState actors behind one RxJS Subject.
+ *  1b. 511 responders with 2 vCPUs each in L2 (issue #3); 1c. VMs with vsock traffic shot down (issue #4).
  *  3. A 1,000,000-step soak with the trace streamed to a file: memory must not grow with steps.
  *
  * Informational only: targets are printed as PASS/MISS and the process exits 0 either way.
  * Knobs (environment): BENCH_SIZES=4,64,512  BENCH_REPS=3  BENCH_BASELINE_EVENTS=500000
- * BENCH_SOAK_STEPS=1000000  BENCH_SOAK_CPUS=512.
+ * BENCH_SOAK_STEPS=1000000  BENCH_SOAK_CPUS=512  BENCH_VCPU_CPUS=512  BENCH_VSOCK_VMS=16
+ * BENCH_VSOCK_PACKETS=4096  BENCH_VSOCK_RESTART_NS=6000.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runScenario } from '../sim/run.js';
 import { runBaseline, type BaselineResult } from './baseline.js';
 import { canCollect, collect, fmt, heapUsedMiB, median, now, PeakRss, rssMiB, table } from './measure.js';
-import { checkEmergencyRestart, emergencyRestart, timedEmergencyRestart, type TimedRun } from './scenarios.js';
+import { benchScenario, checkEmergencyRestart, emergencyRestart, timedEmergencyRestart, timedRun, vsockTrafficRaw, type TimedRun } from './scenarios.js';
 import { TraceFile } from './trace-file.js';
 import { exploration } from './exploration.js';
 
@@ -318,6 +320,46 @@ function vcpuRow(peak: PeakRss): void {
   out();
 }
 
+/** Issue #4: VMs with vhost-vsock devices under traffic, shot down mid-stream. */
+function vsockRow(peak: PeakRss): void {
+  const vms = Math.min(envInt('BENCH_VSOCK_VMS', 16), 1024);
+  const packets = Math.min(envInt('BENCH_VSOCK_PACKETS', 4096), 4096);
+  const restartNs = envInt('BENCH_VSOCK_RESTART_NS', 6_000);
+  out(`== 1c. ${vms} VMs with a vsock device each, ${fmt(packets)} host packets per VM, SysRq-b at ${fmt(restartNs)} ns (seed 1; median of ${REPS}) ==`);
+  const runs: TimedRun[] = [];
+  for (let i = 0; i < REPS; i++) runs.push(timedRun(() => benchScenario(vsockTrafficRaw(vms, packets, restartNs)), { peak }));
+  const o = runs[0]?.outcome;
+  const sum = (f: (d: NonNullable<typeof o>['vsockDevices'][number]) => number) => (o ? o.vsockDevices.reduce((n, d) => n + f(d), 0) : 0);
+  const sent = sum((d) => d.packets.sent);
+  const delivered = sum((d) => d.packets.delivered);
+  const lost = sum((d) => d.packets.dropped.filter((x) => x.reason === 'host-reset').reduce((n, x) => n + x.count, 0));
+  const balanced = o ? o.vsockDevices.every((d) => d.packets.sent === d.packets.delivered + d.packets.queued + d.packets.dropped.reduce((n, x) => n + x.count, 0)) : false;
+  const runMs = median(runs.map((r) => r.runMs));
+  out(
+    table(
+      ['VMs', 'CPUs', 'total ms', 'run', 'steps', 'steps/s (run)', 'packets', 'delivered', 'lost in reset', 'packets/s (run)', 'peak RSS MiB', 'end', 'check'],
+      [
+        [
+          fmt(vms),
+          fmt(runs[0]?.cpus ?? 0),
+          fmt(median(runs.map((r) => r.totalMs))),
+          fmt(runMs),
+          fmt(o?.steps ?? 0),
+          fmt(((o?.steps ?? 0) / runMs) * 1000),
+          fmt(sent),
+          fmt(delivered),
+          fmt(lost),
+          fmt((sent / runMs) * 1000),
+          fmt(Math.max(...runs.map((r) => r.peakRssMiB))),
+          o?.end ?? '-',
+          [o?.end === 'reset' ? '' : `end ${o?.end}`, balanced ? '' : 'packets do not balance', o?.violations.length ? `${o.violations.length} violations` : ''].filter(Boolean).join('; ') || 'ok',
+        ],
+      ],
+    ),
+  );
+  out();
+}
+
 function main(): void {
   const t0 = now();
   const peak = new PeakRss();
@@ -326,6 +368,7 @@ function main(): void {
   out();
   const sizes = scaling(peak);
   vcpuRow(peak);
+  vsockRow(peak);
   const b = baseline(peak);
   targets(sizes, b);
   soak(peak);

@@ -49,6 +49,43 @@ export function vcpusInL2Raw(cpus: number, perCpu: number): Record<string, unkno
   };
 }
 
+/**
+ * The issue #4 row: `vms` VMs, each a vCPU (CPU 1+v) with a vhost-vsock device whose worker has a
+ * CPU of its own (CPU 1+vms+v); a host task on the last CPU connects to each guest and writes
+ * `packets` packets of 256 bytes to it, each guest sends its own; at `restartNs` SysRq-b on CPU 0
+ * shoots everything down mid-stream.
+ */
+export function vsockTrafficRaw(vms: number, packets: number, restartNs: number): Record<string, unknown> {
+  const sender = 2 * vms + 1;
+  const script: Record<string, unknown>[] = [];
+  const list = Array.from({ length: vms }, (_, v) => v);
+  for (const v of list) {
+    script.push({ at: 2_000, cpu: sender, do: 'vsock-send', send: { cid: 3 + v, op: 'REQUEST', srcPort: 7000, dstPort: 6000 } });
+    script.push({ at: 4_000, cpu: sender, do: 'vsock-send', send: { cid: 3 + v, op: 'RW', srcPort: 7000, dstPort: 6000, len: 256, count: packets } });
+  }
+  script.push({ at: restartNs, cpu: 0, do: 'emergency-restart' });
+  return {
+    name: `bench-vsock-${vms}-vms`,
+    machine: { cpus: 2 * vms + 2 },
+    options: { maxSteps: MAX_STEPS },
+    vms: list.map((v) => ({
+      vsock: {
+        cid: 3 + v,
+        worker: 1 + vms + v,
+        rxBuffers: 64,
+        hostListen: [5000],
+        guestListen: [6000],
+        guestTraffic: [
+          { op: 'REQUEST', srcPort: 1024, dstPort: 5000 },
+          { op: 'RW', srcPort: 1024, dstPort: 5000, len: 256, count: 32 },
+        ],
+      },
+      vcpus: [{ cpu: 1 + v, guest: { l1: ['vsock-ready', 'vsock-send', 'io', 'vsock-send', 'spin'] } }],
+    })),
+    script,
+  };
+}
+
 export function emergencyRestart(cpus: number, vcpusPerCpu = 0): Scenario {
   const raw = vcpusPerCpu > 0 ? vcpusInL2Raw(cpus, vcpusPerCpu) : emergencyRestartRaw(cpus);
   const v = validateScenario(raw, `bench-er-${cpus}`, validationContext);
@@ -85,13 +122,26 @@ export interface TimedRunOptions {
 
 /** What runScenario does, with each phase timed on its own. */
 export function timedEmergencyRestart(cpus: number, opts: TimedRunOptions): TimedRun {
+  return timedRun(() => emergencyRestart(cpus, opts.vcpusPerCpu ?? 0), opts);
+}
+
+/** A scenario built from `raw` (validated: bench input is ours, so an error is a bug of ours). */
+export function benchScenario(raw: Record<string, unknown>): Scenario {
+  const v = validateScenario(raw, String(raw.name), validationContext);
+  if (!v.ok) throw new Error(`bench scenario ${String(raw.name)} is invalid: ${v.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+  return v.scenario;
+}
+
+/** Build and run a scenario the way runScenario does, each phase timed. */
+export function timedRun(build: () => Scenario, opts: TimedRunOptions): TimedRun {
   const { peak, sink } = opts;
   if (opts.gcBefore !== false) {
     collect();
     peak.reset();
   }
   const t0 = now();
-  const scenario = emergencyRestart(cpus, opts.vcpusPerCpu ?? 0);
+  const scenario = build();
+  const cpus = scenario.machine.cpus;
   const t1 = now();
   const sim = new Simulation(scenario, { seed: 1, maxSteps: MAX_STEPS, ...(opts.engine ? { engine: opts.engine } : {}) });
   const collector = new OutcomeCollector();

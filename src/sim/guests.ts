@@ -303,15 +303,15 @@ export class Guests {
   private sendDevice(d: number, event: VsockEvent): void {
     this.devChanged.add(d);
     this.devHash[d] = Number.NaN;
-    const before = this.devices.context(d).streams;
-    const was = new Map(before.map((s) => [s.key, JSON.stringify(s)]));
+    // Streams are replaced, never changed in place: a stream object that is not the one before moved.
+    const was = new Map(this.devices.context(d).streams.map((s) => [s.key, s]));
     const from = this.devices.leaf(d);
     this.devices.send(d, event);
     const to = this.devices.leaf(d);
     if (to !== from) this.host.emit({ t: 'gstep', ns: this.host.now(), actor: 'vsock', vcpu: d, cpu: this.cpuOf('vhost', d), from, to });
     // Every change of a stream's credit, for the credit observer.
     for (const s of this.devices.context(d).streams) {
-      if (was.get(s.key) === JSON.stringify(s)) continue;
+      if (was.get(s.key) === s) continue;
       this.vsockRecord(d, 'credit', { key: s.key, h2g: { ...s.h2g }, g2h: { ...s.g2h }, backlog: s.backlog.reduce((n, b) => n + b, 0) });
     }
   }

@@ -165,6 +165,19 @@ export function hostSend(dp: DataPath, device: VsockDevice, p: Omit<NewPacket, '
   };
 }
 
+/** `hostSend` of several packets (one write, or a burst of one socket), appended to the queue at once. */
+export function hostSendAll(dp: DataPath, device: VsockDevice, ps: readonly Omit<NewPacket, 'srcCid'>[]): DataPath {
+  if (ps.length === 0 || device.released || device.guestCid === 0) return dp;
+  const queued: Packet[] = [];
+  let nextId = dp.nextId;
+  for (const p of ps) {
+    if (device.guestCid !== p.dstCid) continue;
+    queued.push({ ...p, srcCid: VMADDR_CID_HOST, id: nextId++, reply: false });
+  }
+  if (queued.length === 0) return dp;
+  return { ...dp, nextId, sendQueue: dp.sendQueue.concat(queued), sendWork: true };
+}
+
 /** The host transport's answer to a guest packet it received (virtio_transport_recv_pkt, reduced). */
 function answer(dp: DataPath, device: VsockDevice, pkt: Packet): DataPath {
   const base = { dstCid: pkt.srcCid, srcPort: pkt.dstPort, dstPort: pkt.srcPort, len: 0 };
@@ -192,27 +205,47 @@ function advanced(device: VsockDevice, queue: 0 | 1, taken: number): VsockDevice
   return { ...device, vqs };
 }
 
+/**
+ * The lists a work run appends to, copied once per run and appended in place (a per-packet spread
+ * would make a run over n packets cost n² copies); `dp` is rebuilt from them at the end.
+ */
+function ledger(dp: DataPath) {
+  return {
+    processed: dp.processed.slice(),
+    dropped: dp.dropped.slice(),
+    txUsed: dp.txUsed.slice(),
+    toGuest: dp.toGuest.slice(),
+    toHost: dp.toHost.slice(),
+  };
+}
+
 /** `vhost_vsock_handle_tx_kick`: one work run over the TX queue. */
 export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKernel = MAINLINE_VHOST): WorkResult {
   let dp: DataPath = { ...dp0, txWork: false };
   const vq = device.vqs[VSOCK_VQ_TX];
   if (!vq.backend) return { dp, device };
+  const l = ledger(dp);
+  const ring = dp.txRing;
+  let next = 0; // ring index of the next descriptor
   let pkts = 0;
   let bytes = 0;
   let added = false;
+  let errors = 0;
   for (;;) {
     if (dp.queuedReplies >= vq.num) {
       // Stop TX until the replies drain; notifications stay off, so only the restart resumes it.
       dp = { ...dp, txThrottled: true, throttles: dp.throttles + 1 };
       break;
     }
-    const [pkt, ...rest] = dp.txRing;
+    const pkt = ring[next];
     if (pkt === undefined) break; // head == vq->num: re-enable notification, nothing more
-    dp = { ...dp, txRing: rest, processed: [...dp.processed, { id: pkt.id, queue: VSOCK_VQ_TX, backend: vq.backend, queuedReplies: dp.queuedReplies, txNum: vq.num }] };
+    next += 1;
+    l.processed.push({ id: pkt.id, queue: VSOCK_VQ_TX, backend: vq.backend, queuedReplies: dp.queuedReplies, txNum: vq.num });
     if (pkt.len > MAX_PKT_BUF_SIZE) {
       // vhost_vsock_alloc_skb failed: vq_err signals the error eventfd and `continue`s to the
       // weight check; the descriptor is never marked used and no bytes are counted.
-      dp = { ...dp, dropped: [...dp.dropped, { id: pkt.id, reason: 'faulted' }], errors: [dp.errors[0], dp.errors[1] + 1] };
+      l.dropped.push({ id: pkt.id, reason: 'faulted' });
+      errors += 1;
       pkts += 1;
       if (pkts >= PKT_WEIGHT || bytes >= BYTE_WEIGHT) {
         dp = { ...dp, txWork: true };
@@ -223,11 +256,13 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKe
     added = true;
     bytes += HDR_SIZE + pkt.len;
     // vhost_add_used(vq, head, 0), or before 49d8c5ffad07 `len += sizeof(pkt->hdr)` with len = pkt->len.
-    dp = { ...dp, txUsed: [...dp.txUsed, { id: pkt.id, len: kernel.txUsedLenZero ? 0 : HDR_SIZE + pkt.len }] };
+    l.txUsed.push({ id: pkt.id, len: kernel.txUsedLenZero ? 0 : HDR_SIZE + pkt.len });
     if (pkt.srcCid === device.guestCid && pkt.dstCid === VMADDR_CID_HOST) {
-      dp = answer({ ...dp, toHost: [...dp.toHost, pkt] }, device, pkt);
+      l.toHost.push(pkt);
+      // The host transport's answer may queue a reply (and count it) before the next descriptor.
+      dp = answer({ ...dp, ...l }, device, pkt);
     } else {
-      dp = { ...dp, dropped: [...dp.dropped, { id: pkt.id, reason: 'misaddressed' }] };
+      l.dropped.push({ id: pkt.id, reason: 'misaddressed' });
     }
     pkts += 1;
     if (pkts >= PKT_WEIGHT || bytes >= BYTE_WEIGHT) {
@@ -235,6 +270,7 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKe
       break;
     }
   }
+  dp = { ...dp, ...l, txRing: ring.slice(next), errors: [dp.errors[0], dp.errors[1] + errors] };
   if (added) dp = { ...dp, calls: [dp.calls[0], dp.calls[1] + 1] };
   return { dp, device: advanced(device, VSOCK_VQ_TX, pkts) };
 }
@@ -245,57 +281,67 @@ export function doSendPkt(dp0: DataPath, device: VsockDevice): WorkResult {
   const vq = device.vqs[VSOCK_VQ_RX];
   const txNum = device.vqs[VSOCK_VQ_TX].num;
   if (!vq.backend) return { dp, device }; // packets stay queued
+  const l = ledger(dp);
+  const queue = dp.sendQueue;
+  let next = 0; // index of the head packet in the send queue
+  let headOffset = dp.headOffset;
+  let rxBuffers = dp.rxBuffers;
+  let queuedReplies = dp.queuedReplies;
+  let rxErrors = 0;
   let pkts = 0;
   let bytes = 0;
   let added = false;
   let restartTx = false;
+  let again = false;
   for (;;) {
-    const [pkt, ...rest] = dp.sendQueue;
+    const pkt = queue[next];
     if (pkt === undefined) break;
-    if (dp.rxBuffers === 0) break; // no buffer: the packet goes back to the head, notify re-enabled
+    if (rxBuffers === 0) break; // no buffer: the packet goes back to the head, notify re-enabled
     if (dp.rxBufSize < HDR_SIZE) {
       // "Buffer len too small": the packet is freed, vq_err, and the loop stops. The descriptor is
       // not returned, and a reply dropped here never gives back its queued_replies count.
-      dp = {
-        ...dp,
-        rxBuffers: dp.rxBuffers - 1,
-        sendQueue: rest,
-        headOffset: 0,
-        dropped: [...dp.dropped, { id: pkt.id, reason: 'rx-buffer-too-small' }],
-        errors: [dp.errors[0] + 1, dp.errors[1]],
-      };
+      rxBuffers -= 1;
+      next += 1;
+      headOffset = 0;
+      l.dropped.push({ id: pkt.id, reason: 'rx-buffer-too-small' });
+      rxErrors += 1;
       pkts += 1;
       break;
     }
     const room = dp.rxBufSize - HDR_SIZE;
-    const left = pkt.len - dp.headOffset;
+    const left = pkt.len - headOffset;
     const chunk = Math.min(left, room);
-    dp = {
-      ...dp,
-      rxBuffers: dp.rxBuffers - 1,
-      processed:
-        dp.headOffset === 0
-          ? [...dp.processed, { id: pkt.id, queue: VSOCK_VQ_RX, backend: vq.backend, queuedReplies: dp.queuedReplies, txNum }]
-          : dp.processed,
-    };
+    rxBuffers -= 1;
+    if (headOffset === 0) l.processed.push({ id: pkt.id, queue: VSOCK_VQ_RX, backend: vq.backend, queuedReplies, txNum });
     added = true;
     bytes += chunk; // do_send_pkt counts payload bytes only
     if (chunk < left) {
-      dp = { ...dp, headOffset: dp.headOffset + chunk }; // the rest goes into the next buffer
+      headOffset += chunk; // the rest goes into the next buffer
     } else {
-      dp = { ...dp, sendQueue: rest, headOffset: 0, toGuest: [...dp.toGuest, pkt] };
+      next += 1;
+      headOffset = 0;
+      l.toGuest.push(pkt);
       if (pkt.reply) {
-        const val = dp.queuedReplies - 1;
-        dp = { ...dp, queuedReplies: val };
-        if (val + 1 === txNum) restartTx = true; // "Do we have resources to resume tx processing?"
+        queuedReplies -= 1;
+        if (queuedReplies + 1 === txNum) restartTx = true; // "Do we have resources to resume tx processing?"
       }
     }
     pkts += 1;
     if (pkts >= PKT_WEIGHT || bytes >= BYTE_WEIGHT) {
-      dp = { ...dp, sendWork: true };
+      again = true;
       break;
     }
   }
+  dp = {
+    ...dp,
+    ...l,
+    sendQueue: queue.slice(next),
+    headOffset,
+    rxBuffers,
+    queuedReplies,
+    errors: [dp.errors[0] + rxErrors, dp.errors[1]],
+    sendWork: again,
+  };
   if (added) dp = { ...dp, calls: [dp.calls[0] + 1, dp.calls[1]] };
   if (restartTx) dp = { ...dp, txThrottled: false, txWork: true };
   return { dp, device: advanced(device, VSOCK_VQ_RX, pkts) };

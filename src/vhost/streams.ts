@@ -12,7 +12,7 @@
  * advertised free space drops under 64 KiB sends CREDIT_UPDATE.
  */
 import { advertise, credit, newCredit, read, receive, send, DEFAULT_BUF_ALLOC, type StreamCredit } from './credit.js';
-import { guestSend, hostSend, MAX_PKT_BUF_SIZE, streamKey, type DataPath, type Packet } from './datapath.js';
+import { guestSend, hostSend, hostSendAll, MAX_PKT_BUF_SIZE, streamKey, type DataPath, type Packet } from './datapath.js';
 
 export { streamKey };
 import type { VsockDevice } from './device.js';
@@ -64,22 +64,30 @@ function keepSenderView(before: StreamCredit, after: StreamCredit): StreamCredit
 
 /** The host sends what its credit allows of its pending writes on `s`, each piece one RW packet. */
 export function flushHost(dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], key: string): { dp: DataPath; streams: Stream[] } {
-  let dp = dp0;
-  let streams = [...streams0];
-  let s = streams.find((x) => x.key === key);
-  while (s && s.backlog.length > 0) {
-    const head = s.backlog[0] as number;
-    const piece = Math.min(credit(s.h2g), head, MAX_PKT_BUF_SIZE);
-    if (piece === 0 && head > 0) break;
-    const stamped = stampHost(s);
-    const sent = send(stamped.s.h2g, piece);
-    const g2h = keepSenderView(s.g2h, stamped.s.g2h);
-    const rest = head - sent.sent;
-    s = { ...s, g2h, h2g: sent.c, backlog: rest > 0 ? [rest, ...s.backlog.slice(1)] : s.backlog.slice(1) };
-    dp = hostSend(dp, device, { dstCid: device.guestCid, srcPort: s.hostPort, dstPort: s.guestPort, op: 'RW', len: sent.sent, ...stamped.hdr }).dp;
-    streams = replace(streams, s);
+  let s = streams0.find((x) => x.key === key);
+  if (!s || s.backlog.length === 0) return { dp: dp0, streams: [...streams0] };
+  const backlog = s.backlog;
+  let h2g = s.h2g;
+  let next = 0; // index of the next pending write
+  let rest = backlog[0] as number; // what is left of it
+  const pieces: { dstCid: number; srcPort: number; dstPort: number; op: 'RW'; len: number; bufAlloc: number; fwdCnt: number }[] = [];
+  while (next < backlog.length) {
+    const piece = Math.min(credit(h2g), rest, MAX_PKT_BUF_SIZE);
+    if (piece === 0 && rest > 0) break;
+    h2g = send(h2g, piece).c;
+    // Every packet carries the host's receive side (and sending it is advertising it).
+    pieces.push({ dstCid: device.guestCid, srcPort: s.hostPort, dstPort: s.guestPort, op: 'RW', len: piece, bufAlloc: s.g2h.bufAlloc, fwdCnt: s.g2h.fwdCnt });
+    rest -= piece;
+    if (rest === 0) {
+      next += 1;
+      rest = backlog[next] ?? 0;
+    }
   }
-  return { dp, streams };
+  if (pieces.length === 0) return { dp: dp0, streams: [...streams0] };
+  const g2h = keepSenderView(s.g2h, advertise(s.g2h));
+  const left = next < backlog.length ? [rest, ...backlog.slice(next + 1)] : [];
+  s = { ...s, h2g, g2h, backlog: left };
+  return { dp: hostSendAll(dp0, device, pieces), streams: replace(streams0, s) };
 }
 
 /** A host socket writes `count` × `len` bytes on the stream: queued, then sent as credit allows. */
