@@ -396,24 +396,31 @@ describe('the vsock observers catch what they watch for', () => {
     expect(o.violations()).toHaveLength(1);
   });
 
+  /** A vsfinal record of device 0 with the given packet counts and fates. */
+  const finalRecord = (packets: { sent: number; delivered: number; queued: number; dropped: { reason: string; count: number }[] }, fates: Extract<TraceRecord, { t: 'vsfinal' }>['fates']): TraceRecord => ({
+    t: 'vsfinal',
+    dev: 0,
+    vm: 0,
+    worker: 2,
+    chart: 'open.running',
+    state: 'RUNNING',
+    running: true,
+    guestCid: 3,
+    queues: [],
+    sendQueue: 0,
+    queuedReplies: 0,
+    packets,
+    guestResets: 0,
+    fates,
+  });
+
   it('a final record whose counts do not add up is reported', () => {
     const o = new VsockPacketsBalance();
-    const final = (delivered: number): TraceRecord => ({
-      t: 'vsfinal',
-      dev: 0,
-      vm: 0,
-      worker: 2,
-      chart: 'open.running',
-      state: 'RUNNING',
-      running: true,
-      guestCid: 3,
-      queues: [],
-      sendQueue: 0,
-      queuedReplies: 0,
-      packets: { sent: 5, delivered, queued: 1, dropped: [{ reason: 'misaddressed', count: 1 }] },
-      guestResets: 0,
-      fates: { delivered: [1, 2, 3].slice(0, delivered), queued: [4], dropped: [{ id: 5, reason: 'misaddressed' }] },
-    });
+    const final = (delivered: number): TraceRecord =>
+      finalRecord(
+        { sent: 5, delivered, queued: 1, dropped: [{ reason: 'misaddressed', count: 1 }] },
+        { delivered: [1, 2, 3].slice(0, delivered), queued: [4], dropped: [{ id: 5, reason: 'misaddressed' }] },
+      );
     o.observe(final(3));
     expect(o.violations()).toHaveLength(0);
     o.observe(final(2));
@@ -425,22 +432,7 @@ describe('the vsock observers catch what they watch for', () => {
 
   it('a packet counted twice and another never counted are caught even when the counts add up', () => {
     const o = new VsockPacketsBalance();
-    o.observe({
-      t: 'vsfinal',
-      dev: 0,
-      vm: 0,
-      worker: 2,
-      chart: 'open.running',
-      state: 'RUNNING',
-      running: true,
-      guestCid: 3,
-      queues: [],
-      sendQueue: 0,
-      queuedReplies: 0,
-      packets: { sent: 3, delivered: 2, queued: 1, dropped: [] },
-      guestResets: 0,
-      fates: { delivered: [1, 2], queued: [2], dropped: [] },
-    });
+    o.observe(finalRecord({ sent: 3, delivered: 2, queued: 1, dropped: [] }, { delivered: [1, 2], queued: [2], dropped: [] }));
     expect(o.violations().map((v) => v.message)).toEqual(['vsock 0: packet 2 has two fates', 'vsock 0: packet 3 has no fate']);
   });
 });

@@ -251,6 +251,43 @@ export class ChartView {
 }
 
 /**
+ * A panel's header: its name and status, the follow box, and focus / fit / hide over its chart
+ * views (a CPU panel has one view per busy region, a guest panel one).
+ */
+export function panelHead(
+  label: string,
+  status: HTMLElement,
+  hooks: { views: () => Iterable<ChartView>; plural: boolean; follow: (on: boolean) => void; remove: () => void },
+): HTMLElement {
+  const followBox = h('input', { type: 'checkbox', checked: true });
+  followBox.addEventListener('change', () => {
+    hooks.follow(followBox.checked);
+    if (followBox.checked) for (const v of hooks.views()) v.focus(true);
+  });
+  const btn = (text: string, title: string, fn: () => void) => {
+    const b = h('button', { class: 'small', title, text });
+    b.addEventListener('click', fn);
+    return b;
+  };
+  const states = hooks.plural ? 'states' : 'state';
+  return h(
+    'header',
+    { class: 'panel-head' },
+    h('strong', { text: label }),
+    status,
+    h('span', { class: 'spacer' }),
+    h('label', { class: 'follow', title: `keep the active ${states} in view` }, followBox, 'follow'),
+    btn('focus', hooks.plural ? 'centre each view on its active state' : 'centre the view on the active state', () => {
+      for (const v of hooks.views()) v.focus(false);
+    }),
+    btn('fit', 'show the whole chart', () => {
+      for (const v of hooks.views()) v.fit();
+    }),
+    btn('×', `hide ${label}`, hooks.remove),
+  );
+}
+
+/**
  * A CPU's panel: the active path of every region as text, and one view of the chart per region
  * that is not idle (the interrupted task beside the NMI handler that interrupted it), each
  * following its region's state.
@@ -271,34 +308,15 @@ export class ChartPanel {
     this.status = h('span', { class: 'panel-status' });
     this.paths = h('div', { class: 'panel-paths' });
     this.viewsEl = h('div', { class: 'chart-box' });
-    const followBox = h('input', { type: 'checkbox', checked: true });
-    followBox.addEventListener('change', () => {
-      this.follow = followBox.checked;
-      if (this.follow) for (const v of this.views.values()) v.focus(true);
-    });
-    const btn = (text: string, title: string, fn: () => void) => {
-      const b = h('button', { class: 'small', title, text });
-      b.addEventListener('click', fn);
-      return b;
-    };
     this.el = h(
       'section',
       { class: 'panel', 'data-cpu': cpu },
-      h(
-        'header',
-        { class: 'panel-head' },
-        h('strong', { text: `CPU${cpu}` }),
-        this.status,
-        h('span', { class: 'spacer' }),
-        h('label', { class: 'follow', title: 'keep the active states in view' }, followBox, 'follow'),
-        btn('focus', 'centre each view on its active state', () => {
-          for (const v of this.views.values()) v.focus(false);
-        }),
-        btn('fit', 'show the whole chart', () => {
-          for (const v of this.views.values()) v.fit();
-        }),
-        btn('×', `hide CPU${cpu}`, () => host.remove(cpu)),
-      ),
+      panelHead(`CPU${cpu}`, this.status, {
+        views: () => this.views.values(),
+        plural: true,
+        follow: (on) => (this.follow = on),
+        remove: () => host.remove(cpu),
+      }),
       this.paths,
       this.viewsEl,
     );

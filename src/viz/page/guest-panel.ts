@@ -5,7 +5,7 @@
  */
 import { nodeAtPath, type ChartNode } from '../chart-model.js';
 import type { GuestActor, GuestId, TraceModel } from '../trace-model.js';
-import { ChartView, type ChartDrawing } from './chart-panel.js';
+import { ChartView, panelHead, type ChartDrawing } from './chart-panel.js';
 import { h } from './dom.js';
 
 export interface GuestPanelHost {
@@ -30,30 +30,15 @@ export class GuestPanel {
     this.status = h('span', { class: 'panel-status' });
     this.paths = h('div', { class: 'panel-paths' });
     this.view = new ChartView(`g-${id.key}`, (n) => host.toggle(id.actor, n));
-    const followBox = h('input', { type: 'checkbox', checked: true });
-    followBox.addEventListener('change', () => {
-      this.follow = followBox.checked;
-      if (this.follow) this.view.focus(true);
-    });
-    const btn = (text: string, title: string, fn: () => void) => {
-      const b = h('button', { class: 'small', title, text });
-      b.addEventListener('click', fn);
-      return b;
-    };
     this.el = h(
       'section',
       { class: 'panel guest-panel', 'data-actor': id.key },
-      h(
-        'header',
-        { class: 'panel-head' },
-        h('strong', { text: id.label }),
-        this.status,
-        h('span', { class: 'spacer' }),
-        h('label', { class: 'follow', title: 'keep the active state in view' }, followBox, 'follow'),
-        btn('focus', 'centre the view on the active state', () => this.view.focus(false)),
-        btn('fit', 'show the whole chart', () => this.view.fit()),
-        btn('×', `hide ${id.label}`, () => host.remove(id.key)),
-      ),
+      panelHead(id.label, this.status, {
+        views: () => [this.view],
+        plural: false,
+        follow: (on) => (this.follow = on),
+        remove: () => host.remove(id.key),
+      }),
       this.paths,
       h('div', { class: 'chart-box', 'data-count': 1 }, this.view.el),
     );
