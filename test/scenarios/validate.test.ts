@@ -1,4 +1,7 @@
 import fc from 'fast-check';
+import { BUILTIN_SCENARIOS } from '../../src/scenarios/builtin.js';
+import { validationContext } from '../../src/sim/catalog.js';
+import { runScenario } from '../../src/sim/run.js';
 import { describe, expect, it } from 'vitest';
 import type { Vendor } from '../../src/hw/cpu-state.js';
 import { syntaxErrorOffset } from '../../src/scenarios/json-text.js';
@@ -697,6 +700,28 @@ describe('properties', () => {
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('vsock scenarios: bad input is a named error, never a crash', () => {
+  const VSOCK = BUILTIN_SCENARIOS.filter((b) => b.id.startsWith('T1') || b.id.startsWith('T-vsock'));
+  const full: ValidationContext = validationContext;
+
+  it('arbitrary JSON put anywhere in a vsock built-in never throws; errors name real places; what still validates runs', () => {
+    expect(VSOCK.length).toBeGreaterThanOrEqual(7);
+    fc.assert(
+      fc.property(fc.constantFrom(...VSOCK), fc.nat(), fc.jsonValue() as fc.Arbitrary<Json>, (b, pick, value) => {
+        const nodes = nodesOf(b.raw);
+        const raw = replaced(b.raw, nodes[pick % nodes.length]!.route, value);
+        const result = validateScenario(raw, b.id, full);
+        expect(allPathsReal(raw, result)).toBe(true);
+        if (result.ok) {
+          const { outcome } = runScenario({ ...result.scenario, options: { ...result.scenario.options, maxSteps: 3000 } }, { seed: 1 });
+          expect(outcome.end).toBeDefined();
+        }
+      }),
+      { numRuns: 200, seed: 20261121 },
     );
   });
 });
