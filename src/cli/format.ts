@@ -15,6 +15,40 @@ function what(mode: string, vector: number | null): string {
   return mode.toUpperCase();
 }
 
+type Credit = { txCnt: number; peerFwdCnt: number; peerBufAlloc: number };
+
+/** A packet-path record in a line: what happened, with the numbers that matter for it. */
+function describeVsock(what: string, d: Record<string, unknown>): string {
+  const port = (a: unknown, b: unknown) => `${String(a)}→${String(b)}`;
+  switch (what) {
+    case 'host-send':
+      return d.errno
+        ? `host socket send to CID ${String(d.cid)}: -${String(d.errno)} (no instance has it)`
+        : `host socket sends ${String(d.count)}× ${String(d.op)} ${port(d.srcPort, d.dstPort)}, ${String(d.len)} bytes (to CID ${String(d.cid)})`;
+    case 'guest-send':
+      return `guest puts its next traffic line in TX and kicks (vCPU ${String(d.vcpu)})`;
+    case 'guest-driver-ready':
+      return `guest driver probes: RX ring filled and kicked, DRIVER_OK (vCPU ${String(d.vcpu)})`;
+    case 'guest-rx':
+      return `guest takes the RX interrupt: ${String(d.consumed)} packets taken so far${Number(d.rst) > 0 ? `, ${String(d.rst)} answered with RST` : ''}`;
+    case 'call':
+      return d.irqfd ? `call on the ${d.queue === 0 ? 'RX' : 'TX'} queue → irqfd → guest interrupt` : `call on the ${d.queue === 0 ? 'RX' : 'TX'} queue: masked notifier, no interrupt`;
+    case 'drop':
+      return `packet ${String(d.id)} dropped: ${String(d.reason)}`;
+    case 'tx-throttled':
+      return `TX stopped: queued_replies ${String(d.queuedReplies)} ≥ TX.num ${String(d.txNum)}`;
+    case 'packet':
+      return `packet ${String(d.id)} taken from ${d.queue === 0 ? 'the send queue into RX' : 'TX'}${d.op ? ` (${String(d.op)}, ${String(d.len)} bytes)` : ''}`;
+    case 'credit': {
+      const h = d.h2g as Credit;
+      const g = d.g2h as Credit;
+      return `stream ${String(d.key)}: host→guest ${h.txCnt - h.peerFwdCnt}/${h.peerBufAlloc} bytes in flight, guest→host ${g.txCnt - g.peerFwdCnt}/${g.peerBufAlloc}, ${String(d.backlog)} bytes waiting for credit`;
+    }
+    default:
+      return `${what} ${JSON.stringify(d)}`;
+  }
+}
+
 export function formatTimelineRecord(r: TraceRecord, steps: boolean): string | null {
   switch (r.t) {
     case 'script':
@@ -55,8 +89,10 @@ export function formatTimelineRecord(r: TraceRecord, steps: boolean): string | n
       return r.what === 'kvm_nested_vmexit_inject' || r.what === 'host_exit' || steps
         ? `${stamp(r.ns)} CPU${r.cpu}  vCPU${r.vcpu} ${r.what}${Object.keys(r.data).length ? ` ${JSON.stringify(r.data)}` : ''}`
         : null;
-    case 'vsock':
-      return r.what === 'work' || (r.what === 'packet' && !steps) ? null : `${stamp(r.ns)} CPU${r.cpu}  vsock${r.dev >= 0 ? r.dev : ''} ${r.what} ${JSON.stringify(r.data)}`;
+    case 'vsock': {
+      if (r.what === 'work' || (r.what === 'packet' && !steps)) return null;
+      return `${stamp(r.ns)} CPU${r.cpu}  vsock${r.dev >= 0 ? r.dev : ''} ${describeVsock(r.what, r.data)}`;
+    }
     case 'gstep':
       return steps ? `${stamp(r.ns)} CPU${r.cpu}  ${r.actor}${r.vcpu} ${r.from} → ${r.to}` : null;
     case 'end':

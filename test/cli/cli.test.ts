@@ -31,6 +31,20 @@ describe('shootdown run: good input', () => {
     expect(t.out()).toContain('outcome: kexec');
   });
 
+  it('a vsock run reads as a timeline: vhost ioctls with their device state, credit windows, the packet balance', async () => {
+    const t = io();
+    expect(await main(['run', 'T-vsock-credit'], t.cli)).toBe(0);
+    const out = t.out();
+    expect(out).toContain('VMM0 vhost-vsock0 VHOST_VSOCK_SET_RUNNING = 0 → open.running');
+    expect(out).toContain('vsock0 stream 6000>7000: host→guest 4096/4096 bytes in flight, guest→host 0/262144, 12288 bytes waiting for credit');
+    expect(out).toContain('call on the RX queue → irqfd → guest interrupt');
+    expect(out).toMatch(/packets: 34 sent = 34 delivered \+ 0 queued \+ 0 dropped/);
+    const json = io();
+    expect(await main(['run', 'T-vsock-restart', '--json'], json.cli)).toBe(0);
+    const o = (JSON.parse(json.out()) as { outcome: { vsock: { packets: { dropped: { reason: string }[] } } } }).outcome;
+    expect(o.vsock.packets.dropped.map((d) => d.reason)).toContain('host-reset');
+  });
+
   it('runs a built-in by name, with --json giving the fixed outcome fields', async () => {
     const t = io();
     expect(await main(['run', 'nmi-between-vmxoff-and-cr4-clear', '--kernel', 'v5.11', '--json'], t.cli)).toBe(0);
