@@ -447,6 +447,10 @@ export class TraceModelBuilder {
       case 'warning':
         this.marks.push({ at, kind: 'warn', cpu: r.cpu, text: `WARN at ${r.where}` });
         return;
+      case 'vsock':
+        // Where packets are lost or held back: drops (with the reason) and TX throttling.
+        if (r.what === 'drop' || r.what === 'tx-throttled') this.marks.push({ at, kind: 'fault', cpu: r.cpu, text: describeRecord(r) });
+        return;
       case 'final': {
         this.ensureCpu(r.cpu);
         const n = this.node(r.state);

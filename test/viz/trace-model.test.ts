@@ -192,3 +192,18 @@ describe('T14 (guest reboot with vsock traffic both ways): guest-side actors fro
     for (let i = 0; i < m.count; i += 7) for (let cpu = 0; cpu < m.cpuCount; cpu++) expect(m.activePaths(cpu, i)).toEqual(plain.activePaths(cpu, i));
   });
 });
+
+describe('vsock packet losses are marked on the timeline', () => {
+  it('a packet dropped by the worker (an RX buffer shorter than the header) is a fault mark with its reason', () => {
+    const s = scenarioFrom({
+      name: 'drops',
+      machine: { cpus: 3 },
+      vms: [{ vsock: { cid: 3, worker: 2, rxBufSize: 16, guestListen: [6000] }, vcpus: [{ cpu: 1, guest: { l1: ['vsock-ready', 'spin'] } }] }],
+      script: [{ at: 1000, cpu: 0, do: 'vsock-send', send: { cid: 3, op: 'REQUEST', srcPort: 7000, dstPort: 6000 } }],
+    });
+    const m = model(traceText(s));
+    const drops = m.marks.filter((k) => k.kind === 'fault' && k.text.includes('drop'));
+    expect(drops.length).toBeGreaterThan(0);
+    expect(drops[0]?.text).toContain('rx-buffer-too-small');
+  });
+});
