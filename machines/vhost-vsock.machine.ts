@@ -105,6 +105,8 @@ export interface VsockInput {
   /** Bytes of one guest RX buffer (header included). */
   rxBufSize?: number;
   guestBufAlloc?: number;
+  /** The virtio queue size the guest's rings have (QEMU's queue size; 0: unbounded). */
+  ringSize?: number;
 }
 
 const STATE_OF: Record<Exclude<Lifecycle, 'RELEASED'>, string> = {
@@ -252,7 +254,11 @@ const chart = {
     id: input.id,
     vm: input.vm ?? -1,
     device: newDevice(input.id),
-    dp: newDataPath({ listening: input.listen ?? [], ...(input.rxBufSize !== undefined ? { rxBufSize: input.rxBufSize } : {}) }),
+    dp: newDataPath({
+      listening: input.listen ?? [],
+      ...(input.rxBufSize !== undefined ? { rxBufSize: input.rxBufSize } : {}),
+      ...(input.ringSize !== undefined ? { ringSize: input.ringSize } : {}),
+    }),
     driver: NEW_DRIVER,
     guest: { cid: input.guest?.cid ?? 3, rxBuffers: input.guest?.rxBuffers ?? 8, listen: input.guest?.listen ?? [], traffic: input.guest?.traffic ?? [] },
     calls: [],

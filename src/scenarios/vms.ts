@@ -422,6 +422,10 @@ function readVsock(field: Field, index: number, vm: number, cpus: number | undef
   const cid = int('cid', setup === 'qemu' ? 3 : 0, 0xffff_fffe, 3 + vm);
   const queueSize = int('queueSize', 1, 0x8000, 128);
   if ((queueSize & (queueSize - 1)) !== 0) out.add(f.get('queueSize')?.loc ?? field.loc, 'expected a power of two (a virtqueue size)');
+  const rxField = f.get('rxBuffers');
+  if (rxField !== undefined && typeof rxField.value === 'number' && rxField.value > queueSize) {
+    out.add(rxField.loc, `the guest cannot post more RX buffers than its ring has descriptors (queueSize ${queueSize})`);
+  }
   const workerField = f.get('worker');
   const worker = workerField === undefined ? undefined : readCpuId(workerField, cpus, out);
   const traffic = f.get('guestTraffic');

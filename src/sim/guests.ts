@@ -108,6 +108,7 @@ export function vsockInputs(specs: readonly VsockSpec[], features: KernelFeature
     listen: s.hostListen,
     rxBufSize: s.rxBufSize,
     guestBufAlloc: s.guestBufAlloc,
+    ringSize: s.queueSize,
   }));
 }
 
@@ -629,7 +630,7 @@ export class Guests {
         guestResets: c.driver.resets,
         fates: {
           delivered: [...c.dp.toGuest, ...c.dp.toHost].map((p) => p.id),
-          queued: [...c.dp.txRing, ...c.dp.sendQueue].map((p) => p.id),
+          queued: [...c.dp.txRing, ...c.dp.sendQueue, ...c.dp.guestQueue].map((p) => p.id),
           dropped: c.dp.dropped.map((x) => ({ id: x.id, reason: x.reason })),
         },
       });

@@ -93,6 +93,16 @@ export interface DataPath {
    * `vsock-tx-used-len-zero`, else sizeof(hdr) + the header's len (what the guest then sees).
    */
   readonly txUsed: readonly { id: number; len: number }[];
+  /**
+   * The guest's TX ring as a ring: `txRingSize` descriptors (0: unbounded), of which the ones the
+   * worker used stay taken until the guest reclaims them on its TX interrupt (`txUnreclaimed`);
+   * a packet that finds no free descriptor waits in the guest driver's own queue (`guestQueue`).
+   */
+  readonly txRingSize: number;
+  readonly txUnreclaimed: number;
+  readonly guestQueue: readonly Packet[];
+  /** The guest's RX ring size: it never has more buffers posted (0: unbounded). */
+  readonly rxRingSize: number;
 }
 
 export interface Processed {
@@ -103,7 +113,7 @@ export interface Processed {
   txNum: number;
 }
 
-export function newDataPath(opts: { rxBufSize?: number; listening?: readonly number[] } = {}): DataPath {
+export function newDataPath(opts: { rxBufSize?: number; listening?: readonly number[]; ringSize?: number } = {}): DataPath {
   const rxBufSize = opts.rxBufSize ?? 4096;
   if (!Number.isInteger(rxBufSize) || rxBufSize < 1) {
     throw new VhostInputError(`rxBufSize: expected a positive integer number of bytes, got ${String(opts.rxBufSize)}`);
@@ -129,19 +139,48 @@ export function newDataPath(opts: { rxBufSize?: number; listening?: readonly num
     processed: [],
     throttles: 0,
     txUsed: [],
+    txRingSize: opts.ringSize ?? 0,
+    txUnreclaimed: 0,
+    guestQueue: [],
+    rxRingSize: opts.ringSize ?? 0,
   };
 }
 
 type NewPacket = Omit<Packet, 'id' | 'reply'>;
 
 /** The guest driver puts a packet in the TX ring and kicks (ioeventfd → the TX kick work). */
+/** Free TX descriptors: the ring less what waits in it and what the worker used but the guest has not reclaimed. */
+function txFree(dp: DataPath): number {
+  return dp.txRingSize === 0 ? Number.POSITIVE_INFINITY : dp.txRingSize - dp.txRing.length - dp.txUnreclaimed;
+}
+
+/**
+ * The guest driver sends a packet: into a free TX descriptor and kicked, or, with the ring full,
+ * into its own queue (virtio_vsock's send_pkt_queue) until descriptors are reclaimed.
+ */
 export function guestSend(dp: DataPath, p: NewPacket): { dp: DataPath; id: number } {
   const pkt: Packet = { ...p, id: dp.nextId, reply: false };
+  if (dp.guestQueue.length > 0 || txFree(dp) <= 0) return { dp: { ...dp, nextId: dp.nextId + 1, guestQueue: [...dp.guestQueue, pkt] }, id: pkt.id };
   return { dp: { ...dp, nextId: dp.nextId + 1, txRing: [...dp.txRing, pkt], txWork: true }, id: pkt.id };
 }
 
+/** The guest's TX interrupt: used descriptors reclaimed, its queue moved into the freed ones and kicked. */
+export function guestReclaimTx(dp: DataPath): DataPath {
+  const reclaimed = { ...dp, txUnreclaimed: 0 };
+  const room = Math.min(txFree(reclaimed), reclaimed.guestQueue.length);
+  if (room <= 0) return reclaimed;
+  return {
+    ...reclaimed,
+    txRing: reclaimed.txRing.concat(reclaimed.guestQueue.slice(0, room)),
+    guestQueue: reclaimed.guestQueue.slice(room),
+    txWork: true,
+  };
+}
+
 /** The guest driver posts RX buffers and kicks the RX queue (handle_rx_kick runs the send work). */
-export function guestPostRx(dp: DataPath, buffers: number): DataPath {
+export function guestPostRx(dp: DataPath, buffers0: number): DataPath {
+  // Never more buffers than the ring has descriptors.
+  const buffers = dp.rxRingSize === 0 ? buffers0 : Math.max(0, Math.min(buffers0, dp.rxRingSize - dp.rxBuffers));
   return { ...dp, rxBuffers: dp.rxBuffers + buffers, sendWork: true };
 }
 
@@ -270,7 +309,8 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKe
       break;
     }
   }
-  dp = { ...dp, ...l, txRing: ring.slice(next), errors: [dp.errors[0], dp.errors[1] + errors] };
+  // Every descriptor taken stays the guest's to reclaim (used, or dropped without vhost_add_used).
+  dp = { ...dp, ...l, txRing: ring.slice(next), txUnreclaimed: dp.txUnreclaimed + next, errors: [dp.errors[0], dp.errors[1] + errors] };
   if (added) dp = { ...dp, calls: [dp.calls[0], dp.calls[1] + 1] };
   return { dp, device: advanced(device, VSOCK_VQ_TX, pkts) };
 }
@@ -387,12 +427,12 @@ export function balance(dp: DataPath): Balance {
   return {
     sent: dp.nextId - 1,
     delivered: dp.toGuest.length + dp.toHost.length,
-    queued: dp.txRing.length + dp.sendQueue.length,
+    queued: dp.txRing.length + dp.sendQueue.length + dp.guestQueue.length,
     dropped: [...counts].map(([reason, count]) => ({ reason, count })),
   };
 }
 
 /** The ids in each fate, for checking that no packet has two. */
 export function fates(dp: DataPath): number[] {
-  return [...dp.toGuest, ...dp.toHost, ...dp.txRing, ...dp.sendQueue].map((p) => p.id).concat(dp.dropped.map((d) => d.id));
+  return [...dp.toGuest, ...dp.toHost, ...dp.txRing, ...dp.sendQueue, ...dp.guestQueue].map((p) => p.id).concat(dp.dropped.map((d) => d.id));
 }

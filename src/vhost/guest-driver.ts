@@ -7,14 +7,15 @@
  *   previous boot, fills the RX ring (virtio_vsock_rx_fill) and kicks it.
  * - `sendNext`: the next entry of the guest's traffic, put in the TX ring and kicked. A REQUEST
  *   opens a connection on the guest side.
- * - `receive`: the RX interrupt (virtio_vsock_rx_done → rx work): each packet the device put in the
+ * - `receive`: the interrupt (virtio_vsock_tx_done reclaims the used TX descriptors and sends what
+ *   waited for one; virtio_vsock_rx_done → rx work): each packet the device put in the
  *   RX ring since the last interrupt is handed to the transport, which answers a packet for a
  *   connection it does not know with RST (virtio_transport_reset_no_sock) unless it is an RST itself,
  *   and a REQUEST to a listening port with RESPONSE; then the ring is refilled and kicked.
  *
  * Not modelled: the guest's credit accounting, its event queue, SEQPACKET message boundaries.
  */
-import { guestPostRx, guestSend, streamKey, type DataPath, type OpName } from './datapath.js';
+import { guestPostRx, guestReclaimTx, guestSend, streamKey, type DataPath, type OpName } from './datapath.js';
 import type { VsockDevice } from './device.js';
 import { VMADDR_CID_HOST } from './device.js';
 
@@ -57,9 +58,9 @@ export const NEW_DRIVER: GuestDriver = { ready: false, connections: [], consumed
  * put in the TX ring and the worker had not taken yet (the new driver's rings start at index 0).
  */
 export function driverReset(dp: DataPath, g: GuestDriver): { dp: DataPath; g: GuestDriver } {
-  const lost = dp.txRing.map((p) => ({ id: p.id, reason: 'guest-reset' as const }));
+  const lost = [...dp.txRing, ...dp.guestQueue].map((p) => ({ id: p.id, reason: 'guest-reset' as const }));
   return {
-    dp: { ...dp, rxBuffers: 0, txRing: [], txWork: false, dropped: [...dp.dropped, ...lost] },
+    dp: { ...dp, rxBuffers: 0, txRing: [], guestQueue: [], txUnreclaimed: 0, txWork: false, dropped: [...dp.dropped, ...lost] },
     g: { ...NEW_DRIVER, consumed: dp.toGuest.length, nextSend: g.nextSend, resets: g.resets },
   };
 }
@@ -95,7 +96,8 @@ export function sendNext(
 /** The RX interrupt: the transport takes what arrived, answers, and the driver refills the ring. */
 export function receive(dp0: DataPath, g0: GuestDriver, device: VsockDevice, cfg: GuestConfig): { dp: DataPath; g: GuestDriver } {
   if (!g0.ready) return { dp: dp0, g: g0 };
-  let dp = dp0;
+  // virtio_vsock_tx_done: the used TX descriptors are reclaimed and the driver's queue moves in.
+  let dp = guestReclaimTx(dp0);
   let g = g0;
   const arrived = dp.toGuest.slice(g.consumed);
   for (const p of arrived) {

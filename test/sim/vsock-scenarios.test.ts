@@ -285,6 +285,37 @@ describe('found in review, kept as tests', () => {
     expect(vsockRecords(trace, 'credit').filter((r) => trace.indexOf(r) > rst)).toEqual([]);
   });
 
+  it('the rings have the configured size: ten guest packets through a 2-descriptor TX ring, two at a time', () => {
+    const { outcome, trace } = run(
+      oneVm({
+        vsock: {
+          cid: 3,
+          worker: 2,
+          queueSize: 2,
+          rxBuffers: 2,
+          hostListen: [5000],
+          guestTraffic: [
+            { op: 'REQUEST', srcPort: 1024, dstPort: 5000 },
+            { op: 'RW', srcPort: 1024, dstPort: 5000, len: 100, count: 9 },
+          ],
+        },
+        vcpus: [{ cpu: 1, guest: { l1: ['vsock-ready', 'vsock-send', 'io', 'vsock-send', 'spin'] } }],
+      }),
+    );
+    const txRuns = vsockRecords(trace, 'work').filter((r) => r.data.kind === 'tx');
+    const taken = txRuns.map((w) => {
+      const i = trace.indexOf(w);
+      let n = 0;
+      for (let j = i + 1; j < trace.length && (trace[j] as TraceRecord).t === 'vsock' && (trace[j] as Vsock).what !== 'work'; j++) {
+        if ((trace[j] as Vsock).what === 'packet' && (trace[j] as Vsock).data.queue === 1) n += 1;
+      }
+      return n;
+    });
+    expect(taken.reduce((a, b) => a + b, 0)).toBe(10);
+    expect(Math.max(...taken)).toBeLessThanOrEqual(2);
+    expect(outcome.vsock?.packets).toMatchObject({ queued: 0, dropped: [] });
+  });
+
   it('the default worker avoids the CPUs of every VM, later VMs included', () => {
     const s = fromRaw({
       name: 'w',
@@ -495,7 +526,7 @@ describe('random ioctl sequences and random traffic through the simulator (fast-
             vms: [
               {
                 onShutdown: 'reset',
-                vsock: { setup, worker: 2, queueSize: 2 ** (queueSize - 1), rxBuffers: 2, rxBufSize, guestBufAlloc, hostListen: [5000], guestListen: [6000], guestTraffic },
+                vsock: { setup, worker: 2, queueSize: 2 ** (queueSize - 1), rxBuffers: Math.min(2, 2 ** (queueSize - 1)), rxBufSize, guestBufAlloc, hostListen: [5000], guestListen: [6000], guestTraffic },
                 vcpus: [{ cpu: 1, guest: { l1: [...l1, 'spin'] }, vmm: setup === 'qemu' ? [{ ioctl: 'KVM_CREATE_VCPU' }, { ioctl: 'KVM_SET_CPUID2' }, { ioctl: 'KVM_RUN', loop: true }, ...calls] : calls }],
               },
             ],

@@ -5,6 +5,7 @@ import {
   balance,
   doSendPkt,
   guestPostRx,
+  guestReclaimTx,
   guestSend,
   handleTxKick,
   hostSend,
@@ -316,5 +317,31 @@ describe('outcome.vsock', () => {
       queuedReplies: 1,
       packets: { sent: 4, delivered: 1, queued: 2, dropped: [{ reason: 'misaddressed', count: 1 }] },
     });
+  });
+});
+
+describe('the guest rings have the virtio queue size', () => {
+  it('a packet that finds no free TX descriptor waits in the driver; used descriptors free up only when reclaimed', () => {
+    const d = device();
+    let dp = newDataPath({ ringSize: 2, listening: [1234] });
+    for (let i = 0; i < 3; i++) dp = guestSend(dp, fromGuest('RW', 1234, 10)).dp;
+    expect([dp.txRing.length, dp.guestQueue.length]).toEqual([2, 1]);
+    dp = d.tx(dp);
+    // Both taken and used, but still the guest's until its TX interrupt: no room for the third.
+    expect([dp.txRing.length, dp.txUnreclaimed, dp.guestQueue.length]).toEqual([0, 2, 1]);
+    dp = guestSend(dp, fromGuest('RW', 1234, 10)).dp;
+    expect(dp.guestQueue.length).toBe(2);
+    dp = guestReclaimTx(dp);
+    expect([dp.txRing.length, dp.txUnreclaimed, dp.guestQueue.length, dp.txWork]).toEqual([2, 0, 0, true]);
+    dp = d.tx(dp);
+    // The four reached the host; its transport answers each (no connection on a listener: RST), queued for RX.
+    expect(balance(dp)).toMatchObject({ sent: 8, delivered: 4, queued: 4 });
+    clean(dp);
+  });
+
+  it('never more RX buffers than descriptors', () => {
+    const dp = guestPostRx(newDataPath({ ringSize: 4 }), 10);
+    expect(dp.rxBuffers).toBe(4);
+    expect(guestPostRx(dp, 1).rxBuffers).toBe(4);
   });
 });
