@@ -100,6 +100,8 @@ export interface DataPath {
    */
   readonly txRingSize: number;
   readonly txUnreclaimed: number;
+  /** TX descriptors taken for a packet that faulted: never marked used, so never the guest's again. */
+  readonly txLeaked: number;
   readonly guestQueue: readonly Packet[];
   /** The guest's RX ring size: it never has more buffers posted (0: unbounded). */
   readonly rxRingSize: number;
@@ -141,6 +143,7 @@ export function newDataPath(opts: { rxBufSize?: number; listening?: readonly num
     txUsed: [],
     txRingSize: opts.ringSize ?? 0,
     txUnreclaimed: 0,
+    txLeaked: 0,
     guestQueue: [],
     rxRingSize: opts.ringSize ?? 0,
   };
@@ -151,7 +154,7 @@ type NewPacket = Omit<Packet, 'id' | 'reply'>;
 /** The guest driver puts a packet in the TX ring and kicks (ioeventfd → the TX kick work). */
 /** Free TX descriptors: the ring less what waits in it and what the worker used but the guest has not reclaimed. */
 function txFree(dp: DataPath): number {
-  return dp.txRingSize === 0 ? Number.POSITIVE_INFINITY : dp.txRingSize - dp.txRing.length - dp.txUnreclaimed;
+  return dp.txRingSize === 0 ? Number.POSITIVE_INFINITY : dp.txRingSize - dp.txRing.length - dp.txUnreclaimed - dp.txLeaked;
 }
 
 /**
@@ -309,8 +312,16 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKe
       break;
     }
   }
-  // Every descriptor taken stays the guest's to reclaim (used, or dropped without vhost_add_used).
-  dp = { ...dp, ...l, txRing: ring.slice(next), txUnreclaimed: dp.txUnreclaimed + next, errors: [dp.errors[0], dp.errors[1] + errors] };
+  // A used descriptor is the guest's to reclaim on its interrupt; a faulted one was never marked used
+  // (vq_err and `continue`): the guest never gets it back.
+  dp = {
+    ...dp,
+    ...l,
+    txRing: ring.slice(next),
+    txUnreclaimed: dp.txUnreclaimed + next - errors,
+    txLeaked: dp.txLeaked + errors,
+    errors: [dp.errors[0], dp.errors[1] + errors],
+  };
   if (added) dp = { ...dp, calls: [dp.calls[0], dp.calls[1] + 1] };
   return { dp, device: advanced(device, VSOCK_VQ_TX, pkts) };
 }

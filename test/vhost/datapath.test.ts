@@ -339,6 +339,18 @@ describe('the guest rings have the virtio queue size', () => {
     clean(dp);
   });
 
+  it('the descriptor of a faulted packet is never marked used: the guest does not get it back', () => {
+    const d = device();
+    let dp = newDataPath({ ringSize: 2 });
+    dp = guestSend(dp, fromGuest('RW', 1234, 70_000)).dp;
+    dp = d.tx(dp);
+    dp = guestReclaimTx(dp);
+    expect([dp.txUnreclaimed, dp.txLeaked]).toEqual([0, 1]);
+    dp = guestSend(dp, fromGuest('RST')).dp;
+    dp = guestSend(dp, fromGuest('RST')).dp;
+    expect([dp.txRing.length, dp.guestQueue.length]).toEqual([1, 1]);
+  });
+
   it('never more RX buffers than descriptors', () => {
     const dp = guestPostRx(newDataPath({ ringSize: 4 }), 10);
     expect(dp.rxBuffers).toBe(4);
