@@ -33,7 +33,7 @@ import {
 import { doSendPkt, handleTxKick, hostSendAll, MAX_PKT_BUF_SIZE, newDataPath, release, type DataPath, type OpName } from '../src/vhost/datapath.js';
 import { driverReady, driverReset, NEW_DRIVER, receive, sendNext, type GuestConfig, type GuestDriver, type TrafficSpec } from '../src/vhost/guest-driver.js';
 import { VHOST_IOCTLS, type VhostIoctlName } from '../src/vhost/ioctl.js';
-import { closeStream, guestCredit, guestHeader, guestSent, guestTakes, hostHeader, hostTakes, hostWrite, openStream, streamKey, type Stream } from '../src/vhost/streams.js';
+import { closeStream, refundGuest, guestCredit, guestHeader, guestSent, guestTakes, hostHeader, hostTakes, hostWrite, openStream, streamKey, type Stream } from '../src/vhost/streams.js';
 import { DEFAULT_BUF_ALLOC } from '../src/vhost/credit.js';
 import { MAINLINE_VHOST, type VhostKernel } from '../src/vhost/kernel.js';
 
@@ -72,6 +72,8 @@ export interface VsockContext {
   streams: Stream[];
   /** The guest socket's receive buffer (SO_VM_SOCKETS_BUFFER_SIZE), advertised as buf_alloc. */
   guestBufAlloc: number;
+  /** Per queue: a call arrived while the VMM had the queue's notifier masked (delivered when unmasked). */
+  maskedPending: boolean[];
 }
 
 export interface HostSend {
@@ -92,7 +94,9 @@ export type VsockEvent =
   | { type: 'guest.ready' }
   | { type: 'guest.send' }
   | { type: 'guest.irq' }
-  | { type: 'guest.reset' };
+  | { type: 'guest.reset' }
+  /** The VMM's masked notifier for `queue` was signalled (or, with `clear`, its pending call delivered on unmask). */
+  | { type: 'masked.call'; queue: number; clear?: boolean };
 
 export interface VsockInput {
   /** The instance's index among the host's instances (its place in `host().devices`). */
@@ -240,8 +244,20 @@ export function vsockImplementations(world: () => VsockWorld) {
         return { dp, driver: r.g, streams };
       }),
       'guest reset': upd(({ context }: Args) => {
+        // Stream data the reset threw away never reached the host: its credit is the sender's again.
+        let streams = context.streams;
+        for (const p of [...context.dp.txRing, ...context.dp.guestQueue]) {
+          if (p.op === 'RW' && p.len <= MAX_PKT_BUF_SIZE) streams = refundGuest(streams, streamKey(p.srcPort, p.dstPort), p.len);
+        }
         const r = driverReset(context.dp, context.driver);
-        return { dp: r.dp, driver: r.g };
+        return { dp: r.dp, driver: r.g, streams };
+      }),
+      /** A call signalled on a masked notifier: QEMU keeps it pending (guest_notifier_pending). */
+      'note masked call': upd(({ context, event }: Args) => {
+        if (event.type !== 'masked.call') return {};
+        const maskedPending = context.maskedPending.slice();
+        maskedPending[event.queue] = !event.clear;
+        return { maskedPending };
       }),
     },
   };
@@ -266,6 +282,7 @@ const chart = {
     hostSent: 0,
     streams: [],
     guestBufAlloc: input.guestBufAlloc ?? DEFAULT_BUF_ALLOC,
+    maskedPending: [false, false],
   }),
   initial: 'open',
   states: {
@@ -281,6 +298,7 @@ const chart = {
         'guest.send': { actions: 'guest send', description: 'the guest puts a packet in TX and kicks (ioeventfd)' },
         'guest.irq': { actions: 'guest takes RX interrupt', description: 'the guest takes the call (irqfd): RX consumed, answered, refilled' },
         'guest.reset': { actions: 'guest reset', description: 'the guest was reset: its driver and sockets are gone' },
+        'masked.call': { actions: 'note masked call', description: 'a call on a masked notifier is pending in the VMM (or delivered on unmask)' },
       },
       states: {
         unowned: { description: 'open(): no owner, CID 0', always: edges(['OWNED']) },

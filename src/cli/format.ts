@@ -26,7 +26,8 @@ function describeVsock(what: string, d: Record<string, unknown>): string {
         ? `host socket send to CID ${String(d.cid)}: -${String(d.errno)} (no instance has it)`
         : `host socket sends ${String(d.count)}× ${String(d.op)} ${port(d.srcPort, d.dstPort)}, ${String(d.len)} bytes (to CID ${String(d.cid)})`;
     case 'guest-send':
-      return `guest puts its next traffic line in TX and kicks (vCPU ${String(d.vcpu)})`;
+      if (d.packets === undefined || d.packets === 0) return `guest has nothing it may send now (vCPU ${String(d.vcpu)})`;
+      return `guest sends ${String(d.packets)} packets: ${String(d.ring)} into TX and kicked${Number(d.waiting) > 0 ? `, ${String(d.waiting)} wait for a free descriptor` : ''} (vCPU ${String(d.vcpu)})`;
     case 'guest-driver-ready':
       return `guest driver probes: RX ring filled and kicked, DRIVER_OK (vCPU ${String(d.vcpu)})`;
     case 'guest-rx':

@@ -293,12 +293,14 @@ export class Guests {
     this.changed.add(i);
     this.vcpuHash[i] = Number.NaN;
     this.vcpus.send(i, event);
+    this.vcpuHash[i] = Number.NaN; // also after: a hash taken during the send (an inspect hook) is stale
   }
 
   private sendVmm(i: number, event: VmmEvent): void {
     this.changed.add(i);
     this.vmmHash[i] = Number.NaN;
     this.vmms.send(i, event);
+    this.vmmHash[i] = Number.NaN;
   }
 
   private sendDevice(d: number, event: VsockEvent): void {
@@ -308,6 +310,7 @@ export class Guests {
     const was = new Map(this.devices.context(d).streams.map((s) => [s.key, s]));
     const from = this.devices.leaf(d);
     this.devices.send(d, event);
+    this.devHash[d] = Number.NaN;
     const to = this.devices.leaf(d);
     if (to !== from) this.host.emit({ t: 'gstep', ns: this.host.now(), actor: 'vsock', vcpu: d, cpu: this.cpuOf('vhost', d), from, to });
     // Every change of a stream's credit, for the credit observer.
@@ -371,8 +374,14 @@ export class Guests {
         case 'vsock': {
           const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
           if (d < 0) break;
+          const b = this.devices.context(d).dp;
+          const ring = b.txRing.length;
+          const waiting = b.guestQueue.length;
+          const next = b.nextId;
           this.sendDevice(d, { type: p.what === 'ready' ? 'guest.ready' : 'guest.send' });
-          this.vsockRecord(d, p.what === 'ready' ? 'guest-driver-ready' : 'guest-send', { vcpu: p.vcpu }, pcpu);
+          const a = this.devices.context(d).dp;
+          const data = p.what === 'ready' ? { vcpu: p.vcpu } : { vcpu: p.vcpu, packets: a.nextId - next, ring: a.txRing.length - ring, waiting: a.guestQueue.length - waiting };
+          this.vsockRecord(d, p.what === 'ready' ? 'guest-driver-ready' : 'guest-send', data, pcpu);
           break;
         }
         case 'injected': {
@@ -423,6 +432,15 @@ export class Guests {
         : rec.ret.ok
           ? { ok: true, value: rec.ret.value ?? 0 }
           : { ok: false, errno: errnoName(rec.ret.errno) ?? `E${rec.ret.errno}`, value: -rec.ret.errno };
+    }
+    // Unmasking a queue whose masked notifier was signalled delivers that call (guest_notifier_pending).
+    const a = call.arg as { index?: number; fd?: number } | undefined;
+    if (d >= 0 && ret.ok && name === 'VHOST_SET_VRING_CALL' && typeof a?.index === 'number' && a.fd === EVENTFD.guest(a.index)) {
+      if (this.devices.context(d).maskedPending[a.index]) {
+        this.sendDevice(d, { type: 'masked.call', queue: a.index, clear: true });
+        this.vsockRecord(d, 'call', { queue: a.index, irqfd: true, pendingWhileMasked: true });
+        this.guestInterrupt(d);
+      }
     }
     this.host.emit({
       t: 'ioctl',
@@ -485,13 +503,20 @@ export class Guests {
       // vhost_signal → eventfd_signal(call_ctx): an irqfd only when QEMU unmasked the queue.
       const irqfd = after.device.vqs[q].callFd === EVENTFD.guest(q);
       this.vsockRecord(d, 'call', { queue: q, irqfd });
-      if (!irqfd) continue;
-      const v = spec.vcpu;
-      this.sendVcpu(v, { type: 'irq', vector: spec.vector });
-      const leaf = this.vcpus.leaf(v);
-      // kvm_vcpu_kick: a vCPU in guest mode on another CPU is made to exit with an IPI.
-      if (leaf === 'run.guest' || leaf === 'run.spinning') this.host.ipi(spec.worker, this.pcpu(v), RESCHEDULE_VECTOR);
+      // A masked notifier keeps the call pending in the VMM until the queue is unmasked.
+      if (irqfd) this.guestInterrupt(d);
+      else this.sendDevice(d, { type: 'masked.call', queue: q });
     }
+  }
+
+  /** The device's interrupt for its VM's first vCPU (kvm_set_irq), with a kick if that vCPU is in guest mode. */
+  private guestInterrupt(d: number): void {
+    const spec = this.vsock[d] as VsockSpec;
+    const v = spec.vcpu;
+    this.sendVcpu(v, { type: 'irq', vector: spec.vector });
+    const leaf = this.vcpus.leaf(v);
+    // kvm_vcpu_kick: a vCPU in guest mode on another CPU is made to exit with an IPI.
+    if (leaf === 'run.guest' || leaf === 'run.spinning') this.host.ipi(spec.worker, this.pcpu(v), RESCHEDULE_VECTOR);
   }
 
   /** A host socket on `cpu` sends to a guest CID (vhost_transport_send_pkt); −ENODEV without such a device. */

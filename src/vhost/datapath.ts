@@ -105,6 +105,8 @@ export interface DataPath {
   readonly guestQueue: readonly Packet[];
   /** The guest's RX ring size: it never has more buffers posted (0: unbounded). */
   readonly rxRingSize: number;
+  /** RX buffers do_send_pkt took and dropped as too small: never returned to the guest. */
+  readonly rxLeaked: number;
 }
 
 export interface Processed {
@@ -146,12 +148,12 @@ export function newDataPath(opts: { rxBufSize?: number; listening?: readonly num
     txLeaked: 0,
     guestQueue: [],
     rxRingSize: opts.ringSize ?? 0,
+    rxLeaked: 0,
   };
 }
 
 type NewPacket = Omit<Packet, 'id' | 'reply'>;
 
-/** The guest driver puts a packet in the TX ring and kicks (ioeventfd → the TX kick work). */
 /** Free TX descriptors: the ring less what waits in it and what the worker used but the guest has not reclaimed. */
 function txFree(dp: DataPath): number {
   return dp.txRingSize === 0 ? Number.POSITIVE_INFINITY : dp.txRingSize - dp.txRing.length - dp.txUnreclaimed - dp.txLeaked;
@@ -183,7 +185,7 @@ export function guestReclaimTx(dp: DataPath): DataPath {
 /** The guest driver posts RX buffers and kicks the RX queue (handle_rx_kick runs the send work). */
 export function guestPostRx(dp: DataPath, buffers0: number): DataPath {
   // Never more buffers than the ring has descriptors.
-  const buffers = dp.rxRingSize === 0 ? buffers0 : Math.max(0, Math.min(buffers0, dp.rxRingSize - dp.rxBuffers));
+  const buffers = dp.rxRingSize === 0 ? buffers0 : Math.max(0, Math.min(buffers0, dp.rxRingSize - dp.rxBuffers - dp.rxLeaked));
   return { ...dp, rxBuffers: dp.rxBuffers + buffers, sendWork: true };
 }
 
@@ -391,6 +393,7 @@ export function doSendPkt(dp0: DataPath, device: VsockDevice): WorkResult {
     rxBuffers,
     queuedReplies,
     errors: [dp.errors[0] + rxErrors, dp.errors[1]],
+    rxLeaked: dp.rxLeaked + rxErrors,
     sendWork: again,
   };
   if (added) dp = { ...dp, calls: [dp.calls[0] + 1, dp.calls[1]] };

@@ -60,7 +60,7 @@ export const NEW_DRIVER: GuestDriver = { ready: false, connections: [], consumed
 export function driverReset(dp: DataPath, g: GuestDriver): { dp: DataPath; g: GuestDriver } {
   const lost = [...dp.txRing, ...dp.guestQueue].map((p) => ({ id: p.id, reason: 'guest-reset' as const }));
   return {
-    dp: { ...dp, rxBuffers: 0, txRing: [], guestQueue: [], txUnreclaimed: 0, txLeaked: 0, txWork: false, dropped: [...dp.dropped, ...lost] },
+    dp: { ...dp, rxBuffers: 0, txRing: [], guestQueue: [], txUnreclaimed: 0, txLeaked: 0, rxLeaked: 0, txWork: false, dropped: [...dp.dropped, ...lost] },
     g: { ...NEW_DRIVER, consumed: dp.toGuest.length, nextSend: g.nextSend, resets: g.resets },
   };
 }

@@ -112,6 +112,13 @@ export function guestSent(streams: readonly Stream[], key: string, bytes: number
   return replace(streams, { ...s, h2g: keepSenderView(s.h2g, stamped.s.h2g), g2h: send(s.g2h, bytes).c });
 }
 
+/** Guest stream data that never left the guest (its reset threw it away): the credit it took is back. */
+export function refundGuest(streams: readonly Stream[], key: string, bytes: number): Stream[] {
+  const s = streams.find((x) => x.key === key);
+  if (!s) return [...streams];
+  return replace(streams, { ...s, g2h: { ...s.g2h, txCnt: Math.max(s.g2h.peerFwdCnt, s.g2h.txCnt - bytes) } });
+}
+
 /** What the guest's header says on `key`: its receive buffer and what its application consumed. */
 export function guestHeader(streams: readonly Stream[], key: string): { bufAlloc: number; fwdCnt: number } | undefined {
   const s = streams.find((x) => x.key === key);

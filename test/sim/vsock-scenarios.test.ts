@@ -316,6 +316,53 @@ describe('found in review, kept as tests', () => {
     expect(outcome.vsock?.packets).toMatchObject({ queued: 0, dropped: [] });
   });
 
+  it('a call on a masked notifier stays pending in the VMM and reaches the guest when the queue is unmasked', () => {
+    const ring = (index: number) => [
+      { ioctl: 'VHOST_SET_VRING_NUM', index, num: 128 },
+      { ioctl: 'VHOST_SET_VRING_BASE', index, num: 0 },
+      { ioctl: 'VHOST_SET_VRING_ADDR', index },
+      { ioctl: 'VHOST_SET_VRING_KICK', index },
+    ];
+    const { trace } = run(
+      oneVm(
+        {
+          vsock: { cid: 3, worker: 2, setup: 'script', guestListen: [6000] },
+          vcpus: [
+            {
+              cpu: 1,
+              guest: { l1: ['vsock-ready', 'spin'] },
+              vmm: [
+                { vhost: 'realize' },
+                { ioctl: 'KVM_CREATE_VCPU' },
+                { ioctl: 'KVM_SET_CPUID2' },
+                // Returns at DRIVER_OK: the guest driver has posted its RX buffers.
+                { ioctl: 'KVM_RUN' },
+                { ioctl: 'VHOST_SET_FEATURES', arg: '0x100000000' },
+                { ioctl: 'VHOST_SET_MEM_TABLE' },
+                ...ring(0),
+                ...ring(1),
+                // Started with the calls still on the masked notifiers (a VMM that unmasks late).
+                { ioctl: 'VHOST_SET_RUNNING', arg: 1 },
+                { ioctl: 'VHOST_GET_FEATURES' },
+                { ioctl: 'VHOST_GET_FEATURES' },
+                { ioctl: 'VHOST_SET_VRING_CALL', index: 0 },
+                { ioctl: 'KVM_RUN', loop: true },
+              ],
+            },
+          ],
+        },
+        [{ at: 250, cpu: 0, do: 'vsock-send', send: { cid: 3, op: 'REQUEST', srcPort: 7000, dstPort: 6000 } }],
+      ),
+    );
+    const calls = vsockRecords(trace, 'call');
+    expect(calls[0]?.data).toMatchObject({ queue: 0, irqfd: false });
+    const delivered = calls.findIndex((r) => r.data.pendingWhileMasked === true);
+    expect(delivered).toBeGreaterThan(0);
+    const unmask = trace.findIndex((r) => r.t === 'ioctl' && r.phase === 'call' && r.name === 'VHOST_SET_VRING_CALL' && (r.arg as { fd: number }).fd === 40);
+    expect(trace.indexOf(calls[delivered] as TraceRecord)).toBeGreaterThan(unmask);
+    expect(vsockRecords(trace, 'guest-rx').length).toBeGreaterThan(0);
+  });
+
   it('the default worker avoids the CPUs of every VM, later VMs included', () => {
     const s = fromRaw({
       name: 'w',

@@ -4,6 +4,7 @@ import { ioctl, newHost, open, type Caller, type VsockDevice, type VsockHost } f
 import {
   balance,
   doSendPkt,
+  fates,
   guestPostRx,
   guestReclaimTx,
   guestSend,
@@ -15,6 +16,7 @@ import {
 } from '../../src/vhost/datapath.js';
 import { vsockDataPathViolations } from '../../src/spec/vsock-datapath.js';
 import { vsockOutcome } from '../../src/vhost/outcome.js';
+import { driverReset, NEW_DRIVER } from '../../src/vhost/guest-driver.js';
 import type { VhostIoctlName } from '../../src/vhost/ioctl.js';
 
 const QEMU: Caller = { mm: 'qemu', eventfds: [10, 11] };
@@ -349,6 +351,16 @@ describe('the guest rings have the virtio queue size', () => {
     dp = guestSend(dp, fromGuest('RST')).dp;
     dp = guestSend(dp, fromGuest('RST')).dp;
     expect([dp.txRing.length, dp.guestQueue.length]).toEqual([1, 1]);
+  });
+
+  it('a guest reset drops what waited in the TX ring and in the driver, and the counts still balance', () => {
+    let dp = newDataPath({ ringSize: 1 });
+    for (let i = 0; i < 3; i++) dp = guestSend(dp, fromGuest('RW', 1234, 10)).dp;
+    expect([dp.txRing.length, dp.guestQueue.length]).toEqual([1, 2]);
+    dp = driverReset(dp, NEW_DRIVER).dp;
+    expect([dp.txRing.length, dp.guestQueue.length, dp.txUnreclaimed, dp.txLeaked]).toEqual([0, 0, 0, 0]);
+    expect(balance(dp)).toEqual({ sent: 3, delivered: 0, queued: 0, dropped: [{ reason: 'guest-reset', count: 3 }] });
+    expect([...fates(dp)].sort()).toEqual([1, 2, 3]);
   });
 
   it('never more RX buffers than descriptors', () => {
