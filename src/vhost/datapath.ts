@@ -169,6 +169,23 @@ export function guestSend(dp: DataPath, p: NewPacket): { dp: DataPath; id: numbe
   return { dp: { ...dp, nextId: dp.nextId + 1, txRing: [...dp.txRing, pkt], txWork: true }, id: pkt.id };
 }
 
+/** `guestSend` of several packets in order, appended at once (a burst of one traffic line). */
+export function guestSendAll(dp: DataPath, ps: readonly NewPacket[]): DataPath {
+  if (ps.length === 0) return dp;
+  const free = dp.guestQueue.length > 0 ? 0 : Math.max(0, Math.min(txFree(dp), ps.length));
+  let nextId = dp.nextId;
+  const made = ps.map((p): Packet => ({ ...p, id: nextId++, reply: false }));
+  const intoRing = made.slice(0, free);
+  const waiting = made.slice(free);
+  return {
+    ...dp,
+    nextId,
+    txRing: intoRing.length ? dp.txRing.concat(intoRing) : dp.txRing,
+    guestQueue: waiting.length ? dp.guestQueue.concat(waiting) : dp.guestQueue,
+    txWork: dp.txWork || intoRing.length > 0,
+  };
+}
+
 /** The guest's TX interrupt: used descriptors reclaimed, its queue moved into the freed ones and kicked. */
 export function guestReclaimTx(dp: DataPath): DataPath {
   const reclaimed = { ...dp, txUnreclaimed: 0 };
@@ -222,17 +239,18 @@ export function hostSendAll(dp: DataPath, device: VsockDevice, ps: readonly Omit
   return { ...dp, nextId, sendQueue: dp.sendQueue.concat(queued), sendWork: true };
 }
 
-/** The host transport's answer to a guest packet it received (virtio_transport_recv_pkt, reduced). */
-function answer(dp: DataPath, device: VsockDevice, pkt: Packet): DataPath {
-  const base = { dstCid: pkt.srcCid, srcPort: pkt.dstPort, dstPort: pkt.srcPort, len: 0 };
+/**
+ * The host transport's answer to a guest packet it received (virtio_transport_recv_pkt, reduced):
+ * the reply it queues (if any) and the connections after it.
+ */
+function answerOf(connections: readonly string[], listening: readonly number[], pkt: Packet): { reply: 'RST' | 'RESPONSE' | null; connections: readonly string[] } {
   const key = streamKey(pkt.srcPort, pkt.dstPort);
-  if (pkt.op === 'RST') return { ...dp, connections: dp.connections.filter((c) => c !== key) }; // never answered
-  if (dp.connections.includes(key)) return dp; // a connected socket takes it
-  if (!dp.listening.includes(pkt.dstPort)) return hostSend(dp, device, { ...base, op: 'RST' }, true).dp;
+  if (pkt.op === 'RST') return { reply: null, connections: connections.filter((c) => c !== key) }; // never answered
+  if (connections.includes(key)) return { reply: null, connections }; // a connected socket takes it
+  if (!listening.includes(pkt.dstPort)) return { reply: 'RST', connections };
   // virtio_transport_recv_listen: anything but a REQUEST to a listener is reset.
-  if (pkt.op !== 'REQUEST') return hostSend(dp, device, { ...base, op: 'RST' }, true).dp;
-  const answered = hostSend(dp, device, { ...base, op: 'RESPONSE' }, true).dp;
-  return { ...answered, connections: [...answered.connections, key] };
+  if (pkt.op !== 'REQUEST') return { reply: 'RST', connections };
+  return { reply: 'RESPONSE', connections: [...connections, key] };
 }
 
 export interface WorkResult {
@@ -270,13 +288,18 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKe
   if (!vq.backend) return { dp, device };
   const l = ledger(dp);
   const ring = dp.txRing;
+  // The host transport's replies go to the send queue, counted in queued_replies as they are made.
+  const sendQueue = dp.sendQueue.slice();
+  let queuedReplies = dp.queuedReplies;
+  let nextId = dp.nextId;
+  let connections = dp.connections;
   let next = 0; // ring index of the next descriptor
   let pkts = 0;
   let bytes = 0;
   let added = false;
   let errors = 0;
   for (;;) {
-    if (dp.queuedReplies >= vq.num) {
+    if (queuedReplies >= vq.num) {
       // Stop TX until the replies drain; notifications stay off, so only the restart resumes it.
       dp = { ...dp, txThrottled: true, throttles: dp.throttles + 1 };
       break;
@@ -284,7 +307,7 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKe
     const pkt = ring[next];
     if (pkt === undefined) break; // head == vq->num: re-enable notification, nothing more
     next += 1;
-    l.processed.push({ id: pkt.id, queue: VSOCK_VQ_TX, backend: vq.backend, queuedReplies: dp.queuedReplies, txNum: vq.num });
+    l.processed.push({ id: pkt.id, queue: VSOCK_VQ_TX, backend: vq.backend, queuedReplies, txNum: vq.num });
     if (pkt.len > MAX_PKT_BUF_SIZE) {
       // vhost_vsock_alloc_skb failed: vq_err signals the error eventfd and `continue`s to the
       // weight check; the descriptor is never marked used and no bytes are counted.
@@ -303,8 +326,14 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKe
     l.txUsed.push({ id: pkt.id, len: kernel.txUsedLenZero ? 0 : HDR_SIZE + pkt.len });
     if (pkt.srcCid === device.guestCid && pkt.dstCid === VMADDR_CID_HOST) {
       l.toHost.push(pkt);
-      // The host transport's answer may queue a reply (and count it) before the next descriptor.
-      dp = answer({ ...dp, ...l }, device, pkt);
+      // The host transport's answer may queue a reply (and count it) before the next descriptor;
+      // vhost_transport_send_pkt finds no instance for CID 0, so a device without one sends none.
+      const a = answerOf(connections, dp.listening, pkt);
+      connections = a.connections;
+      if (a.reply !== null && device.guestCid !== 0) {
+        sendQueue.push({ dstCid: pkt.srcCid, srcPort: pkt.dstPort, dstPort: pkt.srcPort, len: 0, op: a.reply, srcCid: VMADDR_CID_HOST, id: nextId++, reply: true });
+        queuedReplies += 1;
+      }
     } else {
       l.dropped.push({ id: pkt.id, reason: 'misaddressed' });
     }
@@ -316,9 +345,15 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKe
   }
   // A used descriptor is the guest's to reclaim on its interrupt; a faulted one was never marked used
   // (vq_err and `continue`): the guest never gets it back.
+  const replied = sendQueue.length > dp.sendQueue.length;
   dp = {
     ...dp,
     ...l,
+    sendQueue,
+    queuedReplies,
+    nextId,
+    connections,
+    ...(replied ? { sendWork: true } : {}),
     txRing: ring.slice(next),
     txUnreclaimed: dp.txUnreclaimed + next - errors,
     txLeaked: dp.txLeaked + errors,

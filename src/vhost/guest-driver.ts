@@ -15,7 +15,7 @@
  *
  * Not modelled: the guest's credit accounting, its event queue, SEQPACKET message boundaries.
  */
-import { guestPostRx, guestReclaimTx, guestSend, streamKey, type DataPath, type OpName } from './datapath.js';
+import { guestPostRx, guestReclaimTx, guestSend, guestSendAll, streamKey, type DataPath, type OpName } from './datapath.js';
 import type { VsockDevice } from './device.js';
 import { VMADDR_CID_HOST } from './device.js';
 
@@ -84,10 +84,8 @@ export function sendNext(
 ): { dp: DataPath; g: GuestDriver; sent: number } {
   const spec = cfg.traffic[g.nextSend];
   if (!g.ready || spec === undefined) return { dp: dp0, g, sent: 0 };
-  let dp = dp0;
-  for (let i = 0; i < spec.count; i++) {
-    dp = guestSend(dp, { srcCid: cfg.cid, dstCid: VMADDR_CID_HOST, srcPort: spec.srcPort, dstPort: spec.dstPort, op: spec.op, len: spec.len, ...(hdr ?? {}) }).dp;
-  }
+  const one = { srcCid: cfg.cid, dstCid: VMADDR_CID_HOST, srcPort: spec.srcPort, dstPort: spec.dstPort, op: spec.op, len: spec.len, ...(hdr ?? {}) };
+  const dp = guestSendAll(dp0, Array.from({ length: spec.count }, () => one));
   const key = streamKey(spec.srcPort, spec.dstPort);
   const connections = spec.op === 'REQUEST' && !g.connections.includes(key) ? [...g.connections, key] : g.connections;
   return { dp, g: { ...g, nextSend: g.nextSend + 1, connections }, sent: spec.count };

@@ -8,6 +8,7 @@ import {
   guestPostRx,
   guestReclaimTx,
   guestSend,
+  guestSendAll,
   handleTxKick,
   hostSend,
   newDataPath,
@@ -367,5 +368,21 @@ describe('the guest rings have the virtio queue size', () => {
     const dp = guestPostRx(newDataPath({ ringSize: 4 }), 10);
     expect(dp.rxBuffers).toBe(4);
     expect(guestPostRx(dp, 1).rxBuffers).toBe(4);
+  });
+});
+
+describe('bursts', () => {
+  it('guestSendAll is guestSend packet by packet, whatever the ring and the queue hold (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 8 }), fc.integer({ min: 0, max: 10 }), (ringSize, before, n) => {
+        let dp = newDataPath({ ringSize });
+        for (let i = 0; i < before; i++) dp = guestSend(dp, fromGuest('RW', 1234, i)).dp;
+        const ps = Array.from({ length: n }, (_, i) => fromGuest('RW', 1234, 100 + i));
+        let one = dp;
+        for (const p of ps) one = guestSend(one, p).dp;
+        expect(guestSendAll(dp, ps)).toEqual(one);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
