@@ -66,8 +66,6 @@ export interface VsockContext {
   kernel: VhostKernel;
   /** After close: the device as the release's flush saw it (backends still set before a58da53ffd70 for a non-owner). */
   atFlush?: VsockDevice;
-  /** Packets host sockets sent to this instance (each in the send queue or beyond). */
-  hostSent: number;
   /** Stream connections with their credit in both directions and the host's unsent writes. */
   streams: Stream[];
   /** The guest socket's receive buffer (SO_VM_SOCKETS_BUFFER_SIZE), advertised as buf_alloc. */
@@ -181,12 +179,11 @@ export function vsockImplementations(world: () => VsockWorld) {
         let dp = r.dp;
         let streams = context.streams;
         for (const p of r.dp.toHost.slice(before)) ({ dp, streams } = hostTakes(dp, r.device, streams, p));
-        return { dp, device: r.device, streams, hostSent: context.hostSent + (dp.nextId - r.dp.nextId) };
+        return { dp, device: r.device, streams };
       }),
       'host send': upd(({ context, event }: Args) => {
         if (event.type !== 'host.send') return {};
         const key = streamKey(event.dstPort, event.srcPort);
-        const first = context.dp.nextId;
         let dp = context.dp;
         let streams = context.streams;
         // The host socket that sends a REQUEST is connecting: the guest's RESPONSE is for it.
@@ -207,7 +204,7 @@ export function vsockImplementations(world: () => VsockWorld) {
           dp = { ...dp, connections: dp.connections.filter((c) => c !== key) };
           streams = closeStream(streams, key);
         }
-        return { dp, streams, hostSent: context.hostSent + (dp.nextId - first) };
+        return { dp, streams };
       }),
       'guest ready': upd(({ context }: Args) => {
         const r = driverReady(context.dp, context.driver, context.guest);
@@ -224,7 +221,7 @@ export function vsockImplementations(world: () => VsockWorld) {
           if (room !== null && room < spec.len * spec.count) return {};
         }
         if (spec.op === 'REQUEST') streams = openStream(streams, spec.srcPort, spec.dstPort, context.guestBufAlloc, DEFAULT_BUF_ALLOC);
-        const r = sendNext(context.dp, context.driver, context.device, context.guest, guestHeader(streams, key));
+        const r = sendNext(context.dp, context.driver, context.guest, guestHeader(streams, key));
         // A packet over 64 KiB is dropped as faulted by the worker: it never counted against credit.
         if (spec.op === 'RW' && spec.len <= MAX_PKT_BUF_SIZE) streams = guestSent(streams, key, spec.len * spec.count);
         if (spec.op === 'RST') streams = closeStream(streams, key);
@@ -232,7 +229,7 @@ export function vsockImplementations(world: () => VsockWorld) {
       }),
       'guest takes RX interrupt': upd(({ context }: Args) => {
         const arrived = context.dp.toGuest.slice(context.driver.consumed);
-        const r = receive(context.dp, context.driver, context.device, context.guest);
+        const r = receive(context.dp, context.driver, context.guest);
         let dp = r.dp;
         let streams = context.streams;
         // Packets of connections the guest knew or opened in this batch go to its sockets (credit,
@@ -279,7 +276,6 @@ const chart = {
     guest: { cid: input.guest?.cid ?? 3, rxBuffers: input.guest?.rxBuffers ?? 8, listen: input.guest?.listen ?? [], traffic: input.guest?.traffic ?? [] },
     calls: [],
     kernel: input.kernel ?? MAINLINE_VHOST,
-    hostSent: 0,
     streams: [],
     guestBufAlloc: input.guestBufAlloc ?? DEFAULT_BUF_ALLOC,
     maskedPending: [false, false],

@@ -1,6 +1,7 @@
 /** Human output: a dmesg-like timeline from trace records, and the outcome summary. */
 import type { TraceRecord } from '../trace/records.js';
 import type { Outcome } from '../sim/outcome.js';
+import { describeVsock } from '../trace/describe-vsock.js';
 
 const VECTOR_NAMES: Record<number, string> = { 0xf8: 'REBOOT_VECTOR', 0xfc: 'CALL_FUNCTION_VECTOR', 0x41: 'device IRQ' };
 
@@ -13,41 +14,6 @@ function stamp(ns: number): string {
 function what(mode: string, vector: number | null): string {
   if (mode === 'fixed') return `${VECTOR_NAMES[vector ?? -1] ?? 'IPI'} (0x${(vector ?? 0).toString(16)})`;
   return mode.toUpperCase();
-}
-
-type Credit = { txCnt: number; peerFwdCnt: number; peerBufAlloc: number };
-
-/** A packet-path record in a line: what happened, with the numbers that matter for it. */
-function describeVsock(what: string, d: Record<string, unknown>): string {
-  const port = (a: unknown, b: unknown) => `${String(a)}→${String(b)}`;
-  switch (what) {
-    case 'host-send':
-      return d.errno
-        ? `host socket send to CID ${String(d.cid)}: -${String(d.errno)} (no instance has it)`
-        : `host socket sends ${String(d.count)}× ${String(d.op)} ${port(d.srcPort, d.dstPort)}, ${String(d.len)} bytes (to CID ${String(d.cid)})`;
-    case 'guest-send':
-      if (d.packets === undefined || d.packets === 0) return `guest has nothing it may send now (vCPU ${String(d.vcpu)})`;
-      return `guest sends ${String(d.packets)} packets: ${String(d.ring)} into TX and kicked${Number(d.waiting) > 0 ? `, ${String(d.waiting)} wait for a free descriptor` : ''} (vCPU ${String(d.vcpu)})`;
-    case 'guest-driver-ready':
-      return `guest driver probes: RX ring filled and kicked, DRIVER_OK (vCPU ${String(d.vcpu)})`;
-    case 'guest-rx':
-      return `guest takes the RX interrupt: ${String(d.consumed)} packets taken so far${Number(d.rst) > 0 ? `, ${String(d.rst)} answered with RST` : ''}`;
-    case 'call':
-      return d.irqfd ? `call on the ${d.queue === 0 ? 'RX' : 'TX'} queue → irqfd → guest interrupt` : `call on the ${d.queue === 0 ? 'RX' : 'TX'} queue: masked notifier, no interrupt`;
-    case 'drop':
-      return `packet ${String(d.id)} dropped: ${String(d.reason)}`;
-    case 'tx-throttled':
-      return `TX stopped: queued_replies ${String(d.queuedReplies)} ≥ TX.num ${String(d.txNum)}`;
-    case 'packet':
-      return `packet ${String(d.id)} taken from ${d.queue === 0 ? 'the send queue into RX' : 'TX'}${d.op ? ` (${String(d.op)}, ${String(d.len)} bytes)` : ''}`;
-    case 'credit': {
-      const h = d.h2g as Credit;
-      const g = d.g2h as Credit;
-      return `stream ${String(d.key)}: host→guest ${h.txCnt - h.peerFwdCnt}/${h.peerBufAlloc} bytes in flight, guest→host ${g.txCnt - g.peerFwdCnt}/${g.peerBufAlloc}, ${String(d.backlog)} bytes waiting for credit`;
-    }
-    default:
-      return `${what} ${JSON.stringify(d)}`;
-  }
 }
 
 export function formatTimelineRecord(r: TraceRecord, steps: boolean): string | null {

@@ -376,7 +376,7 @@ function readCall(field: Field, vcpuId: number, vm: number, vsock: VsockSpec | u
 
 const TRAFFIC_KEYS = ['op', 'srcPort', 'dstPort', 'len', 'count'];
 /** Packets one traffic line may make (the packet path keeps every packet's fate). */
-export const MAX_TRAFFIC_COUNT = 4096;
+const MAX_TRAFFIC_COUNT = 4096;
 const OPS = Object.keys(OP) as OpName[];
 
 /** One traffic line: `count` (default 1) packets of `op` with `len` payload bytes (default 0). */

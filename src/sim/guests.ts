@@ -135,6 +135,8 @@ export class Guests {
   readonly vmms: ChartDriver<VmmContext, VmmEvent>;
   /** The vCPUs pinned to each physical CPU. */
   readonly on: Map<number, number[]> = new Map();
+  /** The vsock devices whose vhost worker runs on each physical CPU. */
+  readonly workersOn: Map<number, number[]> = new Map();
   private readonly pending: Pending[] = [];
   /** Physical CPUs whose state a guest action changed since the last `takeTouched`. */
   private touched = new Set<number>();
@@ -167,6 +169,7 @@ export class Guests {
     this.pcpuOf = specs.map((s) => s.pcpu);
     this.vmOf = specs.map((s) => s.vm);
     specs.forEach((s) => this.on.set(s.pcpu, [...(this.on.get(s.pcpu) ?? []), s.index]));
+    vsock.forEach((s) => this.workersOn.set(s.worker, [...(this.workersOn.get(s.worker) ?? []), s.index]));
     const vcpuWorld: VcpuWorld = { k: host.k, io: this.vcpuPort() };
     const vmmWorld = { io: { ioctl: (vmm: number, call: VmmCall) => this.pending.push({ kind: 'ioctl', vcpu: vmm, call }) } };
     const vsockWorld: VsockWorld = {
@@ -484,7 +487,7 @@ export class Guests {
     const spec = this.vsock[d] as VsockSpec;
     // Each packet taken, with its header as it lay in the ring (virtio_vsock_hdr, hex).
     const moved = new Map<number, Packet>();
-    for (const p of [...after.dp.toGuest.slice(before.toGuest), ...after.dp.toHost.slice(before.toHost)]) moved.set(p.id, p);
+    if (!this.host.lean) for (const p of [...after.dp.toGuest.slice(before.toGuest), ...after.dp.toHost.slice(before.toHost)]) moved.set(p.id, p);
     for (const p of after.dp.processed.slice(before.processed)) {
       const pkt = moved.get(p.id);
       this.vsockRecord(d, 'packet', {
@@ -493,6 +496,7 @@ export class Guests {
         backend: p.backend,
         queuedReplies: p.queuedReplies,
         txNum: p.txNum,
+        // The wire form is for readers of the trace; no observer needs it (exploration runs lean).
         ...(pkt ? { op: pkt.op, len: pkt.len, hdr: hex(encodeHeader(headerOf(pkt))) } : {}),
       });
     }
@@ -582,37 +586,41 @@ export class Guests {
     return [...new Set([...a, ...b])];
   }
 
-  /**
-   * The guest part of the state hash: one number per actor (its program point and context, as
-   * `key` spells them), recomputed only for actors that moved since their last hash.
-   */
-  hashes(hash: (text: string) => number): number[] {
-    const out: number[] = [];
-    for (let i = 0; i < this.count; i++) {
-      if (Number.isNaN(this.vcpuHash[i])) this.vcpuHash[i] = hash(`${this.vcpus.activePaths(i).join(',')}:${JSON.stringify(this.vcpus.context(i))}`);
-      if (Number.isNaN(this.vmmHash[i])) this.vmmHash[i] = hash(`${this.vmms.activePaths(i).join(',')}:${JSON.stringify(this.vmms.context(i))}`);
-      out.push(this.vcpuHash[i] as number, this.vmmHash[i] as number);
-    }
-    for (let d = 0; d < this.devices.size; d++) {
-      if (Number.isNaN(this.devHash[d])) this.devHash[d] = hash(`${this.devices.activePaths(d).join(',')}:${JSON.stringify(this.devices.context(d), withoutHistory)}`);
-      out.push(this.devHash[d] as number);
-    }
-    return out;
-  }
-
   save(): GuestsState {
     return { vcpus: this.vcpus.save(), vmms: this.vmms.save(), devices: this.devices.save() };
+  }
+
+  /** One actor's program point and context as text: its part of the state key and of the hash. */
+  private actorText(kind: GuestKind, i: number): string {
+    if (kind === 'vcpu') return `${this.vcpus.activePaths(i).join(',')}:${JSON.stringify(this.vcpus.context(i))}`;
+    if (kind === 'vmm') return `${this.vmms.activePaths(i).join(',')}:${JSON.stringify(this.vmms.context(i))}`;
+    return `${this.devices.activePaths(i).join(',')}:${JSON.stringify(this.devices.context(i), withoutHistory)}`;
   }
 
   /** The guest part of the state key: every actor's program point and context. */
   key(): string {
     let k = '';
-    for (let i = 0; i < this.count; i++) {
-      k += `|${this.vcpus.activePaths(i).join(',')}:${JSON.stringify(this.vcpus.context(i))}`;
-      k += `|${this.vmms.activePaths(i).join(',')}:${JSON.stringify(this.vmms.context(i))}`;
-    }
-    for (let d = 0; d < this.devices.size; d++) k += `|${this.devices.activePaths(d).join(',')}:${JSON.stringify(this.devices.context(d), withoutHistory)}`;
+    for (let i = 0; i < this.count; i++) k += `|${this.actorText('vcpu', i)}|${this.actorText('vmm', i)}`;
+    for (let d = 0; d < this.devices.size; d++) k += `|${this.actorText('vhost', d)}`;
     return k;
+  }
+
+  /**
+   * The guest part of the state hash: one number per actor (its `actorText`), recomputed only for
+   * actors that moved since their last hash.
+   */
+  hashes(hash: (text: string) => number): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) {
+      if (Number.isNaN(this.vcpuHash[i])) this.vcpuHash[i] = hash(this.actorText('vcpu', i));
+      if (Number.isNaN(this.vmmHash[i])) this.vmmHash[i] = hash(this.actorText('vmm', i));
+      out.push(this.vcpuHash[i] as number, this.vmmHash[i] as number);
+    }
+    for (let d = 0; d < this.devices.size; d++) {
+      if (Number.isNaN(this.devHash[d])) this.devHash[d] = hash(this.actorText('vhost', d));
+      out.push(this.devHash[d] as number);
+    }
+    return out;
   }
 
   /** The final record of each vCPU and each vsock device, for the outcome. */

@@ -819,24 +819,10 @@ export class Simulation {
       // A thread entering or leaving KVM_RUN takes or frees its CPU for the other threads pinned there.
       const cpus = new Set(changed.map((v) => guests.pcpu(v)));
       for (const cpu of cpus) for (const w of guests.on.get(cpu) ?? []) this.refreshGuest(w);
-      for (let d = 0; d < guests.devices.size; d++) if (devices.includes(d) || cpus.has(guests.cpuOf('vhost', d))) this.refreshWorker(d);
-      for (const d of devices) {
-        const pending = this.vsockTriggers.get(d);
-        if (!pending || pending.length === 0) continue;
-        const paths = guests.devices.activePaths(d);
-        const firing = pending.filter((t) => !this.fired[t.step.index] && inState(paths, t.pattern));
-        for (const t of firing) this.fired[t.step.index] = true;
-        for (const t of firing) this.runScript(t.step);
-      }
-      for (const v of changed) {
-        const pending = this.guestTriggers.get(v);
-        if (pending && pending.length > 0) {
-          const paths = guests.activePaths(v);
-          const firing = pending.filter((t) => !this.fired[t.step.index] && inState(paths, t.pattern));
-          for (const t of firing) this.fired[t.step.index] = true;
-          for (const t of firing) this.runScript(t.step);
-        }
-      }
+      for (const d of devices) this.refreshWorker(d);
+      for (const cpu of cpus) for (const d of guests.workersOn.get(cpu) ?? []) this.refreshWorker(d);
+      for (const d of devices) this.fireTriggers(this.vsockTriggers.get(d), () => guests.devices.activePaths(d));
+      for (const v of changed) this.fireTriggers(this.guestTriggers.get(v), () => guests.activePaths(v));
     }
   }
 
@@ -894,17 +880,20 @@ export class Simulation {
     if (this.guests) {
       // The CPU's threads may run or stop now; a host exit it took moves the vCPU that was in its guest.
       for (const v of this.guests.on.get(cpu) ?? []) this.refreshGuest(v);
-      for (let d = 0; d < this.guests.devices.size; d++) if (this.guests.cpuOf('vhost', d) === cpu) this.refreshWorker(d);
+      for (const d of this.guests.workersOn.get(cpu) ?? []) this.refreshWorker(d);
       this.settleGuests();
     }
-    const pending = this.triggers.get(cpu);
-    if (pending && pending.length > 0) {
-      const paths = this.cpus.activePaths(cpu);
-      const firing = pending.filter((t) => !this.fired[t.step.index] && inState(paths, t.pattern));
-      // Mark them all first: running one settles CPUs again, which must not fire the others twice.
-      for (const t of firing) this.fired[t.step.index] = true;
-      for (const t of firing) this.runScript(t.step);
-    }
+    this.fireTriggers(this.triggers.get(cpu), () => this.cpus.activePaths(cpu));
+  }
+
+  /** The steps waiting for an actor to enter a state it is now in: run them, each once. */
+  private fireTriggers(pending: { step: ScriptStep; pattern: StatePattern }[] | undefined, paths: () => string[]): void {
+    if (!pending || pending.length === 0) return;
+    const now = paths();
+    const firing = pending.filter((t) => !this.fired[t.step.index] && inState(now, t.pattern));
+    // Mark them all first: running one settles CPUs again, which must not fire the others twice.
+    for (const t of firing) this.fired[t.step.index] = true;
+    for (const t of firing) this.runScript(t.step);
   }
 
   private runScript(step: ScriptStep): void {

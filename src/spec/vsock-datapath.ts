@@ -3,8 +3,9 @@
  * recorded: every packet it took with the backend and the reply count it saw. Like the trace
  * observers, they re-derive each rule from the record rather than trusting the model's own flags.
  *
- * They read a `DataPath` (src/vhost/datapath.ts) until the device runs inside the simulation and
- * its work appears in the trace; then they become trace observers.
+ * They read a `DataPath` (src/vhost/datapath.ts) directly: the checks of the packet-path model on its
+ * own (unit and property tests of src/vhost). In a run the same rules are trace observers,
+ * src/spec/vsock.ts, which re-derive them from the records.
  */
 import type { DataPath } from '../vhost/datapath.js';
 import { balance, fates } from '../vhost/datapath.js';

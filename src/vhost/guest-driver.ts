@@ -16,7 +16,6 @@
  * Not modelled: the guest's credit accounting, its event queue, SEQPACKET message boundaries.
  */
 import { guestPostRx, guestReclaimTx, guestSend, guestSendAll, streamKey, type DataPath, type OpName } from './datapath.js';
-import type { VsockDevice } from './device.js';
 import { VMADDR_CID_HOST } from './device.js';
 
 /** One line of a guest's or host's traffic: `count` packets alike. */
@@ -78,7 +77,6 @@ export function driverReady(dp: DataPath, g: GuestDriver, cfg: GuestConfig): { d
 export function sendNext(
   dp0: DataPath,
   g: GuestDriver,
-  device: VsockDevice,
   cfg: GuestConfig,
   hdr?: { bufAlloc: number; fwdCnt: number },
 ): { dp: DataPath; g: GuestDriver; sent: number } {
@@ -92,7 +90,7 @@ export function sendNext(
 }
 
 /** The RX interrupt: the transport takes what arrived, answers, and the driver refills the ring. */
-export function receive(dp0: DataPath, g0: GuestDriver, device: VsockDevice, cfg: GuestConfig): { dp: DataPath; g: GuestDriver } {
+export function receive(dp0: DataPath, g0: GuestDriver, cfg: GuestConfig): { dp: DataPath; g: GuestDriver } {
   if (!g0.ready) return { dp: dp0, g: g0 };
   // virtio_vsock_tx_done: the used TX descriptors are reclaimed and the driver's queue moves in.
   let dp = guestReclaimTx(dp0);

@@ -22,6 +22,7 @@
  */
 import type { TraceKind, TraceRecord } from '../trace/records.js';
 import type { ChartModel, ChartNode } from './chart-model.js';
+import { describeVsock } from '../trace/describe-vsock.js';
 
 /**
  * Every record kind of the trace, each with its code (an index into RECORD_KINDS). Typed over the
@@ -861,7 +862,7 @@ export function describeRecord(r: TraceRecord): string {
         : `${fd}: ${r.name} = ${r.errno ? `-${r.errno}` : r.ret}${r.exit ? ` (${r.exit})` : ''}${r.state ? ` → ${r.state}` : ''}`;
     }
     case 'vsock':
-      return `vsock ${r.dev}: ${r.what}${Object.keys(r.data).length ? ` ${JSON.stringify(r.data)}` : ''}`;
+      return `vsock ${r.dev}: ${describeVsock(r.what, r.data)}`;
     case 'vsfinal':
       return `vsock ${r.dev} final: ${r.state}, ${r.packets.sent} sent, ${r.packets.delivered} delivered, ${r.packets.queued} queued`;
     case 'warning':

@@ -1,0 +1,36 @@
+/** Words for the vhost-vsock packet-path records of a trace. */
+
+type Credit = { txCnt: number; peerFwdCnt: number; peerBufAlloc: number };
+
+/** A packet-path record (`t: 'vsock'`) in a line, for the CLI timeline and the viewer: what happened, with the numbers that matter for it. */
+export function describeVsock(what: string, d: Record<string, unknown>): string {
+  const port = (a: unknown, b: unknown) => `${String(a)}→${String(b)}`;
+  switch (what) {
+    case 'host-send':
+      return d.errno
+        ? `host socket send to CID ${String(d.cid)}: -${String(d.errno)} (no instance has it)`
+        : `host socket sends ${String(d.count)}× ${String(d.op)} ${port(d.srcPort, d.dstPort)}, ${String(d.len)} bytes (to CID ${String(d.cid)})`;
+    case 'guest-send':
+      if (d.packets === undefined || d.packets === 0) return `guest has nothing it may send now (vCPU ${String(d.vcpu)})`;
+      return `guest sends ${String(d.packets)} packets: ${String(d.ring)} into TX and kicked${Number(d.waiting) > 0 ? `, ${String(d.waiting)} wait for a free descriptor` : ''} (vCPU ${String(d.vcpu)})`;
+    case 'guest-driver-ready':
+      return `guest driver probes: RX ring filled and kicked, DRIVER_OK (vCPU ${String(d.vcpu)})`;
+    case 'guest-rx':
+      return `guest takes the RX interrupt: ${String(d.consumed)} packets taken so far${Number(d.rst) > 0 ? `, ${String(d.rst)} answered with RST` : ''}`;
+    case 'call':
+      return d.irqfd ? `call on the ${d.queue === 0 ? 'RX' : 'TX'} queue → irqfd → guest interrupt` : `call on the ${d.queue === 0 ? 'RX' : 'TX'} queue: masked notifier, no interrupt`;
+    case 'drop':
+      return `packet ${String(d.id)} dropped: ${String(d.reason)}`;
+    case 'tx-throttled':
+      return `TX stopped: queued_replies ${String(d.queuedReplies)} ≥ TX.num ${String(d.txNum)}`;
+    case 'packet':
+      return `packet ${String(d.id)} taken from ${d.queue === 0 ? 'the send queue into RX' : 'TX'}${d.op ? ` (${String(d.op)}, ${String(d.len)} bytes)` : ''}`;
+    case 'credit': {
+      const h = d.h2g as Credit;
+      const g = d.g2h as Credit;
+      return `stream ${String(d.key)}: host→guest ${h.txCnt - h.peerFwdCnt}/${h.peerBufAlloc} bytes in flight, guest→host ${g.txCnt - g.peerFwdCnt}/${g.peerBufAlloc}, ${String(d.backlog)} bytes waiting for credit`;
+    }
+    default:
+      return `${what} ${JSON.stringify(d)}`;
+  }
+}
