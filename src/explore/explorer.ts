@@ -12,8 +12,9 @@
 import type { Scenario } from '../scenarios/types.js';
 import { Simulation, type Capture } from '../sim/simulation.js';
 import { SeededChooser } from '../sim/chooser.js';
-import { allObservers, type Observer } from '../spec/index.js';
-import type { TraceRecord } from '../trace/records.js';
+import type { Observer } from '../spec/index.js';
+import { exhaustiveCached } from './cached.js';
+import { byKey, countViolations, Harness, MAX_REPORTED, NO_KEYS, NO_SLEEP, sleepAfter, violationKind, type Footprint } from './harness.js';
 
 export type Strategy = 'exhaustive' | 'random' | 'pct';
 
@@ -34,7 +35,15 @@ export interface ExploreOptions {
   reduction: boolean;
   /** Exhaustive: collect the keys of the states where runs end (to compare reductions). */
   collectEnds?: boolean;
-  /** Exhaustive: explore only these first choices (how workers split the space). */
+  /**
+   * Exhaustive: 'cached' (default) applies remembered effects of decisions to states kept as
+   * numbers (cached.ts), 'direct' runs every decision on restored objects. Same search, same result;
+   * scenarios with guests always run direct.
+   */
+  engine?: 'cached' | 'direct';
+  /** Cached engine: check every cached transition against the real simulation (tests). */
+  verify?: boolean;
+  /** Exhaustive: explore only these first choices, by rank in key order (how workers split the space). */
   rootSlice?: { index: number; of: number };
   onProgress?: (p: Progress) => void;
 }
@@ -77,13 +86,6 @@ export const DEFAULT_EXPLORE: Omit<ExploreOptions, 'strategy'> = {
   reduction: true,
 };
 
-interface Footprint {
-  key: string;
-  actor: number;
-  /** No shared memory written, nothing sent, no scripted action, reset or kexec. */
-  local: boolean;
-}
-
 interface Node {
   capture: Capture;
   observers: Observer[];
@@ -94,92 +96,11 @@ interface Node {
   only?: readonly string[];
 }
 
-const MAX_REPORTED = 32;
-
-const NON_LOCAL = new Set<TraceRecord['t']>(['mem', 'send', 'script', 'reset', 'kexec']);
-
-const NO_SLEEP: Footprint[] = [];
-const NO_KEYS: string[] = [];
-
-function countViolations(observers: readonly Observer[]): number {
-  let n = 0;
-  for (const o of observers) n += o.violations().length;
-  return n;
-}
-
-/** The child's sleep set: the parent's and the earlier siblings' choices that commute with this one. */
-function sleepAfter(parent: readonly Footprint[], siblings: readonly Footprint[], fp: Footprint): Footprint[] {
-  if (!fp.local) return NO_SLEEP;
-  const out: Footprint[] = [];
-  for (const z of parent) if (independent(z, fp)) out.push(z);
-  for (const z of siblings) if (independent(z, fp)) out.push(z);
-  return out;
-}
-
-/** Two choices commute when they act on different CPUs and neither touches anything shared. */
-function independent(a: Footprint, b: Footprint): boolean {
-  return a.actor !== b.actor && a.local && b.local;
-}
-
-class Harness {
-  readonly sim: Simulation;
-  private observers: Observer[] = [];
-  private nonLocal = false;
-  private readonly wanted: ReadonlySet<string> | null;
-
-  constructor(scenario: Scenario, properties: readonly string[]) {
-    this.wanted = properties.length ? new Set(properties) : null;
-    this.sim = new Simulation(scenario, { seed: 0, mode: 'untimed', engine: 'compiled', lean: true, maxSteps: Number.MAX_SAFE_INTEGER });
-    this.sim.trace$.subscribe((r) => {
-      const obs = this.observers;
-      for (let i = 0; i < obs.length; i++) {
-        const o = obs[i] as Observer;
-        if (!o.reads.includes(r.t)) continue;
-        // Copy on write: a path shares its parent's observers until a record changes one.
-        if (!this.owned[i]) {
-          obs[i] = o.clone();
-          this.owned[i] = true;
-        }
-        (obs[i] as Observer).observe(r);
-      }
-      if (NON_LOCAL.has(r.t)) this.nonLocal = true;
-    });
-  }
-
-  private owned: boolean[] = [];
-
-  /** Watch with the given observers, copying each one the first time a record would change it. */
-  fork(observers: readonly Observer[]): Observer[] {
-    this.observers = [...observers];
-    this.owned = this.observers.map(() => false);
-    return this.observers;
-  }
-
-  freshObservers(): Observer[] {
-    return allObservers().filter((o) => !this.wanted || this.wanted.has(o.property));
-  }
-
-  attach(observers: Observer[]): void {
-    this.observers = observers;
-    this.owned = observers.map(() => true);
-  }
-
-  /** Take one decision and say what it touched. */
-  decide(pick: number, key: string): Footprint {
-    const actor = this.sim.choiceActor(pick);
-    this.nonLocal = false;
-    this.sim.decide(pick);
-    return { key, actor, local: !this.nonLocal };
-  }
-
-  violations(): { property: string; message: string }[] {
-    return this.observers.flatMap((o) => o.violations());
-  }
-}
-
 /** Explore one scenario. */
 export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult {
-  return opts.strategy === 'exhaustive' ? exhaustive(scenario, opts) : sampled(scenario, opts);
+  if (opts.strategy !== 'exhaustive') return sampled(scenario, opts);
+  const guests = scenario.vcpus.length > 0 || scenario.vsock.length > 0;
+  return opts.engine === 'direct' || guests ? exhaustive(scenario, opts) : exhaustiveCached(scenario, opts);
 }
 
 function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
@@ -209,7 +130,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     for (const v of violations) {
       // One counterexample per kind of violation (the message with its numbers blanked), the first
       // found, which breadth-first order makes a shortest one.
-      const kind = `${v.property}|${v.message.replace(/\d+/g, '#')}`;
+      const kind = violationKind(v);
       if (!found.has(kind) && found.size < MAX_REPORTED) found.set(kind, { ...v, picks: pathTo(id, last) });
       firstViolationMs ??= performance.now() - started;
     }
@@ -223,7 +144,8 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     queue[head] = undefined as unknown as Node; // let the GC have it
     h.sim.restoreCapture(node.capture);
     // Observers are shared between paths until a record changes one (see Harness.fork).
-    const observers = h.fork(node.observers);
+    const observers = node.observers;
+    h.fork(observers);
     const n = h.sim.poll();
     if (n === 0) {
       // The run ended here: end-of-run properties (left in VMX root, reboot never completed).
@@ -239,21 +161,26 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     const afterPoll = h.sim.capture();
     const explored: Footprint[] = [];
     let fresh = true;
-    for (let i = 0; i < n; i++) {
+    const order = byKey(keys);
+    for (let rank = 0; rank < n; rank++) {
+      const i = order[rank] as number;
       const key = keys[i] as string;
-      if (node.depth === 0 && opts.rootSlice && i % opts.rootSlice.of !== opts.rootSlice.index) continue;
+      if (node.depth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
       if (opts.reduction && node.sleep.some((z) => z.key === key)) continue;
       if (node.only && !node.only.includes(key)) continue;
       if (!fresh) h.sim.restoreCapture(afterPoll);
       fresh = false;
-      const childObservers = h.fork(observers);
-      const before = countViolations(childObservers);
+      h.fork(observers);
       const fp = h.decide(i, key);
+      const childObservers = h.current;
       transitions += 1;
       const step = { pick: i, n };
       // A property failed on this step: report the path, and go on: other properties (and other
       // kinds of failure of this one) may still show further down.
-      if (countViolations(childObservers) > before) report(h.violations().slice(before), node.id, step);
+      if (h.touched) {
+        const before = countViolations(observers);
+        if (countViolations(childObservers) > before) report(h.violations().slice(before), node.id, step);
+      }
       const sleep = opts.reduction ? sleepAfter(node.sleep, explored, fp) : NO_SLEEP;
       explored.push(fp);
       const key53 = h.sim.stateHash();
@@ -359,7 +286,7 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       states.add(h.sim.stateHash());
     }
     for (const v of h.violations()) {
-      const kind = `${v.property}|${v.message.replace(/\d+/g, '#')}`;
+      const kind = violationKind(v);
       const prior = found.get(kind);
       if ((!prior && found.size < MAX_REPORTED) || (prior && prior.picks.length > picks.length)) found.set(kind, { ...v, picks: [...picks] });
       firstViolationMs ??= performance.now() - started;

@@ -38,6 +38,11 @@ export interface CpuDriver {
   outsideOs(cpu: number): boolean;
   activePaths(cpu: number): string[];
   save(): unknown;
+  /**
+   * Exploration's transition cache: from now on remember every CPU whose chart is read or moved
+   * (null stops it). Compiled engine only.
+   */
+  track?(reads: Set<number> | null): void;
 }
 
 /** One host per run: the CPU chart bound to this run's world, all CPUs in one actor system. */
@@ -145,7 +150,15 @@ export class CompiledDriver implements CpuDriver {
     }
   }
 
+  private reads: Set<number> | null = null;
+
+  track(reads: Set<number> | null): void {
+    this.reads = reads;
+  }
+
+  /** A CPU's chart, as something the simulation reads or moves (what the transition cache keys on). */
   private state(cpu: number): ChartState<CpuContext> {
+    if (this.reads) this.reads.add(cpu);
     return this.states[cpu] as ChartState<CpuContext>;
   }
 

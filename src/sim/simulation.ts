@@ -177,10 +177,69 @@ function hwHash(hw: CpuHw): number {
 }
 
 /** Fold a 53-bit hash into another (order matters). */
-function mix(h: number, x: number): number {
+export function mix(h: number, x: number): number {
   const lo = Math.imul((h >>> 0) ^ (x >>> 0), 0x85ebca6b) >>> 0;
   const hi = Math.imul(Math.floor(h / 4294967296) ^ Math.floor(x / 4294967296) ^ (lo >>> 13), 0xc2b2ae35) & 0x1fffff;
   return hi * 4294967296 + (Math.imul(lo ^ (hi << 5), 0x27d4eb2f) >>> 0);
+}
+
+/**
+ * The state hash from its parts: the CPUs' hashes in order, shared memory, the pending items as an
+ * order-free multiset (`lo`/`hi`: exact sums of the item hashes' low and high 32-bit halves), the
+ * flags, the guests. One function for the simulation's own `stateHash()` and for exploration's
+ * transition cache, which combines the parts of states it never builds.
+ */
+export function composeHash(cpus: readonly number[], mem: number, lo: number, hi: number, flags: number, guests: readonly number[] | null): number {
+  let h = 0x9e3779b9;
+  for (let cpu = 0; cpu < cpus.length; cpu++) h = mix(h, cpus[cpu] as number);
+  h = mix(h, mem);
+  h = mix(mix(h, lo % 4294967296), (hi + Math.floor(lo / 4294967296)) % 2097152);
+  if (guests) for (const g of guests) h = mix(h, g);
+  return mix(h, flags);
+}
+
+/** A pending timer as a number: its CPU, its name, how far ahead it is due. */
+export function timerHash(cpu: number, name: string, rel: number): number {
+  return mix(mix(mix(2, cpu), nameHash(name)), rel);
+}
+
+/** A pending item as exploration's transition cache sees it (see `Simulation.view`). */
+export interface ItemView {
+  /** The choice key (`choiceKeys()`), the same on any path. */
+  key: string;
+  kind: Item['kind'];
+  /** The CPU whose state the item moves (a script step's CPU), -1 if none. */
+  actor: number;
+  /** The CPU the item belongs to in the agenda (step, timer, delivery), -1 for scripts and guests. */
+  cpu: number;
+  /** Timer name ('' otherwise). */
+  name: string;
+  /** Due in this many ns from now. */
+  rel: number;
+  hash: number;
+}
+
+/** The simulation as the parts its state hash is made of (exploration's transition cache). */
+export interface StateView {
+  cpus: number[];
+  mem: number;
+  items: ItemView[];
+  /** Everything else that is part of the state: script steps fired, reset and kexec, the end. */
+  flagsKey: string;
+  flagsHash: number;
+  ended: RunEnd | null;
+  now: number;
+}
+
+/** One bit per shared variable a CPU can wait on, in order of first use. */
+const varBits = new Map<string, number>();
+export function varBit(name: string): number {
+  let b = varBits.get(name);
+  if (b === undefined) {
+    if (varBits.size >= 31) throw new Error(`too many watched variables for a 31-bit mask (${name})`);
+    varBits.set(name, (b = 1 << varBits.size));
+  }
+  return b;
 }
 
 /** Build the per-CPU inputs of a scenario: architectural state from the initial settings. */
@@ -269,6 +328,9 @@ export class Simulation {
   private hostExits: { cpu: number; reason: 'nmi' | 'intr' }[] = [];
   readonly mode: SchedulingMode;
   private readonly lean: boolean;
+  /** Transition cache: the CPUs read and the shared variables written since trackReads(). */
+  private tracked: Set<number> | null = null;
+  private written = 0;
 
   constructor(
     readonly scenario: Scenario,
@@ -594,10 +656,9 @@ export class Simulation {
    * part does not change: only the CPU that moved and the pending list are hashed again.
    */
   stateHash(): number {
-    let h = 0x9e3779b9;
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) h = mix(h, this.cpuHash(cpu));
+    const cpus: number[] = [];
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) cpus.push(this.cpuHash(cpu));
     this.memoryKey();
-    h = mix(h, this.memHash);
     // The pending multiset, order-free: sums of the item hashes' low and high halves, each an
     // exact integer (a float sum of 53-bit values would round, and rounding depends on the order).
     const now = this.agenda.now;
@@ -608,13 +669,67 @@ export class Simulation {
       lo += x >>> 0;
       hi += Math.floor(x / 4294967296);
     }
-    h = mix(mix(h, lo % 4294967296), (hi + Math.floor(lo / 4294967296)) % 2097152);
+    return composeHash(cpus, this.memHash, lo, hi, this.flagsHash(), this.guests ? this.guests.hashes(hash53) : null);
+  }
+
+  /** Script steps fired, reset and kexec, how the run ended: the small rest of the state. */
+  private flagsHash(): number {
     let flags = 0;
     for (let i = 0; i < this.fired.length; i++) if (this.fired[i]) flags = mix(flags, i + 1);
-    h = mix(h, flags);
-    h = mix(h, (this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0) | (this.fullReset ? 4 : 0) | ((this.kexecCpu ?? -1) + 1) * 8);
-    if (this.guests) for (const g of this.guests.hashes(hash53)) h = mix(h, g);
+    const h = mix(flags, (this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0) | (this.fullReset ? 4 : 0) | ((this.kexecCpu ?? -1) + 1) * 8);
     return mix(h, END_CODE[this.ended ?? 'null'] ?? 9);
+  }
+
+  /**
+   * The state as the parts of its hash, for exploration's transition cache: each CPU's and the
+   * memory's hash, each pending item, the flags. Guests are not broken down (the cache declines
+   * scenarios with guests).
+   */
+  view(): StateView {
+    const cpus: number[] = [];
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) cpus.push(this.cpuHash(cpu));
+    this.memoryKey();
+    const now = this.agenda.now;
+    const items = this.agenda.live().map((i): ItemView => {
+      const owned = i.kind === 'step' || i.kind === 'timer' || i.kind === 'deliver';
+      const actor = i.kind === 'script' ? (this.scriptByIndex.get(i.index)?.cpu ?? -1) : owned ? i.cpu : -1;
+      return { key: this.itemKey(i), kind: i.kind, actor, cpu: owned ? i.cpu : -1, name: i.kind === 'timer' ? i.name : '', rel: i.time - now, hash: this.itemHash(i, now) };
+    });
+    const flagsKey =
+      this.fired.map((f) => (f ? 1 : 0)).join('') +
+      `|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`;
+    return { cpus, mem: this.memHash, items, flagsKey, flagsHash: this.flagsHash(), ended: this.ended, now };
+  }
+
+  /** Whether the simulation has guest actors (vCPUs, VMM threads, vsock devices). */
+  get hasGuests(): boolean {
+    return this.guests !== null;
+  }
+
+  /**
+   * Start remembering which CPUs the next decision reads or moves and which shared variables it
+   * writes: a decision is a function of exactly those CPUs, their pending items, the memory and
+   * the flags (the CPU charts read only their own context and the shared memory).
+   */
+  trackReads(): void {
+    this.tracked = new Set();
+    this.written = 0;
+    this.cpus.track?.(this.tracked);
+  }
+
+  endTracking(): { reads: number[]; written: number } {
+    const reads = [...(this.tracked ?? [])].sort((a, b) => a - b);
+    this.cpus.track?.(null);
+    this.tracked = null;
+    return { reads, written: this.written };
+  }
+
+  /** The shared variables a CPU waits on in its current state, as `varBit` bits. */
+  watchMask(cpu: number): number {
+    const info = this.stateInfo(cpu);
+    let mask = 0;
+    if (info && info.wait) for (const v of info.watch) mask |= varBit(v);
+    return mask;
   }
 
   /** A pending item as a number; a delivery by its message's content, not its id. */
@@ -631,7 +746,7 @@ export class Simulation {
       case 'vhost':
         return mix(8, i.cpu);
       case 'timer':
-        return mix(mix(mix(2, i.cpu), nameHash(i.name)), i.time - now);
+        return timerHash(i.cpu, i.name, i.time - now);
       case 'deliver': {
         // Keyed by the message object, not its id: ids are reused on other paths of an exploration.
         const m = this.bus.message(i.msg);
@@ -1025,6 +1140,7 @@ export class Simulation {
   }
 
   private memoryWritten(name: WatchedVar, cpu: number, op: string, value: unknown): void {
+    if (this.tracked) this.written |= varBit(name);
     this.memKey = null;
     this.memSameAs = null;
     this.emit({ t: 'mem', ns: this.agenda.now, cpu, name, op, value });

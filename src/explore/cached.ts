@@ -1,0 +1,500 @@
+/**
+ * Exhaustive exploration over a transition cache. A decision of the simulator is a function of
+ * little: the choice, the shared memory, the flags, and the CPUs it reads (their chart states and
+ * their pending items) — a CPU's chart reads only its own context and the shared memory. The
+ * search keeps each state as the parts of its hash (one number per CPU, the memory, the pending
+ * items as interned descriptors, the flags) and, for a decision seen before with the same inputs,
+ * applies the recorded effect to those numbers instead of restoring objects, running the charts,
+ * copying and hashing them again. Only a decision never seen runs the real simulation, on a state
+ * rebuilt by replaying its path from the nearest state kept in full, with the simulation telling
+ * which CPUs it read and which shared variables it wrote.
+ *
+ * A cached effect applies when the choice, memory and flags are the same, every CPU it read is in
+ * the same state with the same pending items, and no other CPU waits on a variable it wrote (such a
+ * CPU would have been woken, and read). The search is the same as the direct engine's (explorer.ts),
+ * state for state and transition for transition; a test holds them to it, and `verify` checks
+ * every cached transition against the real one.
+ */
+import type { Scenario } from '../scenarios/types.js';
+import { composeHash, mix, timerHash, type Capture, type ItemView, type StateView } from '../sim/simulation.js';
+import type { Observer } from '../spec/index.js';
+import type { TraceRecord } from '../trace/records.js';
+import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
+import { HashTable } from './hash-table.js';
+import { byKey, countViolations, Harness, MAX_REPORTED, NO_KEYS, NO_SLEEP, NON_LOCAL, sleepAfter, violationKind, type Footprint } from './harness.js';
+
+/** A pending item, interned: the same item due at the same distance is the same number. */
+interface Desc {
+  key: string;
+  kind: ItemView['kind'];
+  actor: number;
+  cpu: number;
+  name: string;
+  rel: number;
+  hash: number;
+  /** This item `d` ns later, by `d`. */
+  shifted: Map<number, number> | null;
+}
+
+interface Flags {
+  hash: number;
+  ended: boolean;
+}
+
+/** What one decision did, and what it depended on. */
+interface Effect {
+  desc: number;
+  mem: number;
+  flags: number;
+  /** The CPUs it read or moved, ascending, with their state hashes and pending-item signatures. */
+  reads: number[];
+  readHashes: number[];
+  readSigs: number[];
+  /** The shared variables it wrote (varBit mask). */
+  written: number;
+  setCpu: number[];
+  setHash: number[];
+  memAfter: number;
+  flagsAfter: number;
+  removed: number[];
+  added: number[];
+  records: TraceRecord[];
+  local: boolean;
+  /** The next effect with the same lookup key, -1 at the end. */
+  next: number;
+}
+
+interface TNode {
+  id: number;
+  cpus: number[];
+  mem: number;
+  items: number[];
+  flags: number;
+  now: number;
+  depth: number;
+  observers: Observer[];
+  sleep: Footprint[];
+  only?: readonly string[];
+}
+
+export interface CachedStats {
+  hits: number;
+  misses: number;
+  replayed: number;
+}
+
+class Tables {
+  readonly descs: Desc[] = [];
+  private readonly descIds = new Map<string, number>();
+  readonly flags: Flags[] = [];
+  private readonly flagIds = new Map<string, number>();
+  /** Shared variables a CPU state waits on, by the CPU's state hash. */
+  readonly watch = new Map<number, number>();
+
+  desc(v: Omit<Desc, 'shifted'>): number {
+    const text = `${v.key}@${v.rel}`;
+    let id = this.descIds.get(text);
+    if (id === undefined) {
+      id = this.descs.length;
+      this.descs.push({ key: v.key, kind: v.kind, actor: v.actor, cpu: v.cpu, name: v.name, rel: v.rel, hash: v.hash, shifted: null });
+      this.descIds.set(text, id);
+    }
+    return id;
+  }
+
+  /** The item `d` ns closer to being due (a timer's hash has its distance in it). */
+  shift(id: number, d: number): number {
+    const x = this.descs[id] as Desc;
+    x.shifted ??= new Map();
+    let s = x.shifted.get(d);
+    if (s === undefined) {
+      const rel = x.rel - d;
+      s = this.desc({ ...x, rel, hash: x.kind === 'timer' ? timerHash(x.cpu, x.name, rel) : x.hash });
+      x.shifted.set(d, s);
+    }
+    return s;
+  }
+
+  flag(key: string, hash: number, ended: boolean): number {
+    let id = this.flagIds.get(key);
+    if (id === undefined) {
+      id = this.flags.length;
+      this.flags.push({ hash, ended });
+      this.flagIds.set(key, id);
+    }
+    return id;
+  }
+}
+
+function itemsHash(descs: readonly Desc[], items: readonly number[]): { lo: number; hi: number } {
+  let lo = 0;
+  let hi = 0;
+  for (const i of items) {
+    const x = (descs[i] as Desc).hash;
+    lo += x >>> 0;
+    hi += Math.floor(x / 4294967296);
+  }
+  return { lo, hi };
+}
+
+/** Per CPU, an order-free signature of its pending items (0 when it has none). */
+function itemSigs(descs: readonly Desc[], items: readonly number[], cpus: number): number[] {
+  const sig = new Array<number>(cpus).fill(0);
+  for (const i of items) {
+    const d = descs[i] as Desc;
+    if (d.cpu >= 0) sig[d.cpu] = (sig[d.cpu] as number) + mix(0x7f4a7c15, i + 1);
+  }
+  return sig;
+}
+
+export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
+  const started = performance.now();
+  const h = new Harness(scenario, opts.properties);
+  const sim = h.sim;
+  const cpuCount = scenario.machine.cpus;
+  const t = new Tables();
+  const rootObservers = h.freshObservers();
+  h.attach(rootObservers);
+  sim.header();
+
+  const parent: number[] = [-1];
+  const viaKey: string[] = [''];
+  const captures = new Map<number, Capture>();
+  const rootCapture = sim.capture();
+  captures.set(0, rootCapture);
+  /** The node the simulation is at (after its poll), -1 when it moved on. */
+  let simAt = -1;
+  const cache = new HashTable();
+  const effects: Effect[] = [];
+  const count: CachedStats = stats ?? { hits: 0, misses: 0, replayed: 0 };
+
+  // Each state's hash → its sleep set when it was last reached (an index into sleepSets).
+  const visited = new HashTable(1 << 16);
+  const sleepSets: (readonly string[])[] = [NO_KEYS];
+  const sleepIndex = (keys: readonly string[]): number => {
+    if (keys.length === 0) return 0;
+    sleepSets.push(keys);
+    return sleepSets.length - 1;
+  };
+  const found = new Map<string, { property: string; message: string; path: string[] }>();
+  const ends = opts.collectEnds ? new Set<string>() : null;
+  let firstViolationMs: number | null = null;
+  let transitions = 0;
+  let maxDepth = 0;
+  let truncated = false;
+  let lastProgress = started;
+
+  const fromView = (v: StateView): { cpus: number[]; mem: number; items: number[]; flags: number } => {
+    for (let c = 0; c < cpuCount; c++) {
+      const ch = v.cpus[c] as number;
+      if (!t.watch.has(ch)) t.watch.set(ch, sim.watchMask(c));
+    }
+    return {
+      cpus: v.cpus,
+      mem: v.mem,
+      items: v.items.map((i) => t.desc(i)),
+      flags: t.flag(v.flagsKey, v.flagsHash, v.ended !== null),
+    };
+  };
+  const hashOf = (cpus: readonly number[], mem: number, items: readonly number[], flags: number): number => {
+    const { lo, hi } = itemsHash(t.descs, items);
+    return composeHash(cpus, mem, lo, hi, (t.flags[flags] as Flags).hash, null);
+  };
+
+  const keysTo = (id: number, last?: string): string[] => {
+    const out: string[] = last === undefined ? [] : [last];
+    for (let x = id; x > 0; x = parent[x] as number) out.push(viaKey[x] as string);
+    return out.reverse();
+  };
+  const report = (violations: { property: string; message: string }[], id: number, last?: string) => {
+    for (const v of violations) {
+      const kind = violationKind(v);
+      if (!found.has(kind) && found.size < MAX_REPORTED) found.set(kind, { ...v, path: keysTo(id, last) });
+      firstViolationMs ??= performance.now() - started;
+    }
+  };
+
+  /** Take the choice with this key in the simulation's current ready list. */
+  const decideKey = (key: string): void => {
+    const pick = sim.choiceKeys().indexOf(key);
+    if (pick < 0) throw new Error(`internal error: exploration replay found no choice '${key}'`);
+    sim.decide(pick);
+  };
+
+  /** Bring the simulation to a node: from the nearest kept ancestor, replaying the choices. */
+  const materialize = (node: TNode, poll: boolean): void => {
+    if (simAt === node.id && poll) return;
+    const path: string[] = [];
+    let x = node.id;
+    while (!captures.has(x)) {
+      path.push(viaKey[x] as string);
+      x = parent[x] as number;
+    }
+    h.muted = true;
+    sim.restoreCapture(captures.get(x) as Capture);
+    for (let j = path.length - 1; j >= 0; j--) {
+      // A no-op where the kept state had been polled already (all but the root).
+      sim.poll();
+      decideKey(path[j] as string);
+      count.replayed += 1;
+    }
+    if (poll) sim.poll();
+    h.muted = false;
+    if (poll) {
+      simAt = node.id;
+      if (!captures.has(node.id)) captures.set(node.id, sim.capture());
+    } else simAt = -1;
+  };
+
+  const rootView = fromView(sim.view());
+  const root: TNode = { id: 0, ...rootView, now: sim.now, depth: 0, observers: rootObservers, sleep: [] };
+  visited.set(hashOf(root.cpus, root.mem, root.items, root.flags), 0);
+  const queue: TNode[] = [root];
+  for (let head = 0; head < queue.length; head++) {
+    const node = queue[head] as TNode;
+    queue[head] = undefined as unknown as TNode;
+    const observers = node.observers;
+    h.fork(observers);
+    // The scheduler's poll, on the numbers: the run is over, or what is due now (moving the clock
+    // to the next timer if nothing is).
+    if ((t.flags[node.flags] as Flags).ended || node.items.length === 0) {
+      if (!(t.flags[node.flags] as Flags).ended || ends) {
+        // The final records (each CPU's state, how the run ended) come from the real simulation.
+        materialize(node, false);
+        sim.poll();
+        simAt = -1;
+      }
+      report(h.violations(), node.id);
+      if (ends) ends.add(sim.stateKey());
+      continue;
+    }
+    let items = node.items;
+    let now = node.now;
+    let soonest = Infinity;
+    for (const i of items) soonest = Math.min(soonest, (t.descs[i] as Desc).rel);
+    if (soonest > 0) {
+      items = items.map((i) => t.shift(i, soonest));
+      now += soonest;
+    }
+    if (node.depth >= opts.maxDepth) {
+      truncated = true;
+      continue;
+    }
+    const ready = items.filter((i) => (t.descs[i] as Desc).rel === 0);
+    const keys = ready.map((i) => (t.descs[i] as Desc).key);
+    const n = ready.length;
+    let sigs: number[] | null = null;
+    const explored: Footprint[] = [];
+    const order = byKey(keys);
+    for (let rank = 0; rank < n; rank++) {
+      const i = order[rank] as number;
+      const key = keys[i] as string;
+      if (node.depth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
+      if (opts.reduction && node.sleep.some((z) => z.key === key)) continue;
+      if (node.only && !node.only.includes(key)) continue;
+      const d = ready[i] as number;
+      const desc = t.descs[d] as Desc;
+      h.fork(observers);
+      transitions += 1;
+
+      // The cached effect of this decision with these inputs, if any.
+      const k1 = mix(mix(mix(d + 1, desc.actor >= 0 ? (node.cpus[desc.actor] as number) : 0), node.mem), node.flags + 1);
+      sigs ??= itemSigs(t.descs, items, cpuCount);
+      let effect: Effect | null = null;
+      for (let x = cache.get(k1); x >= 0; x = (effects[x] as Effect).next) {
+        const e = effects[x] as Effect;
+        if (e.desc !== d || e.mem !== node.mem || e.flags !== node.flags) continue;
+        let ok = true;
+        for (let j = 0; j < e.reads.length && ok; j++) {
+          const c = e.reads[j] as number;
+          ok = node.cpus[c] === e.readHashes[j] && sigs[c] === e.readSigs[j];
+        }
+        if (ok && e.written !== 0) {
+          for (let c = 0; c < cpuCount && ok; c++) {
+            if (!e.reads.includes(c) && ((t.watch.get(node.cpus[c] as number) as number) & e.written) !== 0) ok = false;
+          }
+        }
+        if (ok) {
+          effect = e;
+          break;
+        }
+      }
+
+      let child: { cpus: number[]; mem: number; items: number[]; flags: number };
+      let local: boolean;
+      if (effect) {
+        count.hits += 1;
+        // States never change: a child shares what the decision left alone.
+        let cpus = node.cpus;
+        if (effect.setCpu.length > 0) {
+          cpus = cpus.slice();
+          for (let j = 0; j < effect.setCpu.length; j++) cpus[effect.setCpu[j] as number] = effect.setHash[j] as number;
+        }
+        let next = items;
+        if (effect.removed.length > 0 || effect.added.length > 0) {
+          next = items.slice();
+          for (const r of effect.removed) next.splice(next.indexOf(r), 1);
+          for (const a of effect.added) next.push(a);
+        }
+        child = { cpus, mem: effect.memAfter, items: next, flags: effect.flagsAfter };
+        // What the decision wrote, to the observers; the clock is this path's.
+        for (const r of effect.records) h.feed('ns' in r && r.ns !== now ? ({ ...r, ns: now } as TraceRecord) : r);
+        local = effect.local;
+        if (opts.verify) verifyHit(node, key, child);
+      } else {
+        count.misses += 1;
+        materialize(node, true);
+        const recorded: TraceRecord[] = [];
+        h.recording = recorded;
+        sim.trackReads();
+        const pick = sim.choiceKeys().indexOf(key);
+        const fp = h.decide(pick, key);
+        const { reads, written } = sim.endTracking();
+        h.recording = null;
+        simAt = -1;
+        child = fromView(sim.view());
+        local = fp.local;
+        const e = record(node, d, items, sigs, reads, written, child, recorded.filter((r) => h.reads.has(r.t)), local);
+        e.next = cache.get(k1);
+        cache.set(k1, effects.length);
+        effects.push(e);
+      }
+
+      const fp: Footprint = { key, actor: desc.actor, local };
+      const childObservers = h.current;
+      if (h.touched) {
+        const before = countViolations(observers);
+        if (countViolations(childObservers) > before) report(h.violations().slice(before), node.id, key);
+      }
+      const sleep = opts.reduction ? sleepAfter(node.sleep, explored, fp) : NO_SLEEP;
+      explored.push(fp);
+      const key53 = hashOf(child.cpus, child.mem, child.items, child.flags);
+      const at = visited.get(key53);
+      let childSleep = sleep;
+      let only: string[] | undefined;
+      if (at >= 0) {
+        const seen = sleepSets[at] as readonly string[];
+        only = seen.filter((k) => !sleep.some((z) => z.key === k));
+        if (only.length === 0) continue;
+        childSleep = sleep.filter((z) => seen.includes(z.key));
+        visited.set(key53, sleepIndex(childSleep.map((z) => z.key)));
+      } else {
+        if (visited.size >= opts.maxStates) {
+          truncated = true;
+          continue;
+        }
+        visited.set(key53, sleepIndex(sleep.map((z) => z.key)));
+      }
+      const id = parent.length;
+      // A state a miss just built is kept whole: rebuilding it or its children later starts here.
+      if (!effect) captures.set(id, sim.capture());
+      parent.push(node.id);
+      viaKey.push(key);
+      maxDepth = Math.max(maxDepth, node.depth + 1);
+      const next: TNode = { id, cpus: child.cpus, mem: child.mem, items: child.items, flags: child.flags, now, depth: node.depth + 1, observers: childObservers, sleep: childSleep };
+      if (only) next.only = only;
+      queue.push(next);
+    }
+    if (opts.onProgress) {
+      const at = performance.now();
+      if (at - lastProgress > 500) {
+        lastProgress = at;
+        opts.onProgress({ states: visited.size, transitions, depth: node.depth, frontier: queue.length - head - 1, elapsedMs: at - started });
+      }
+    }
+  }
+
+  /** The effect of a decision just run for real, with the inputs it read. */
+  function record(
+    node: TNode,
+    d: number,
+    items: readonly number[],
+    sigs: readonly number[],
+    reads: number[],
+    written: number,
+    child: { cpus: number[]; mem: number; items: number[]; flags: number },
+    records: TraceRecord[],
+    local: boolean,
+  ): Effect {
+    const setCpu: number[] = [];
+    const setHash: number[] = [];
+    for (let c = 0; c < cpuCount; c++) {
+      if (child.cpus[c] === node.cpus[c]) continue;
+      if (!reads.includes(c)) throw new Error(`internal error: CPU ${c} changed without being read (transition cache)`);
+      setCpu.push(c);
+      setHash.push(child.cpus[c] as number);
+    }
+    // The pending items' difference, as multisets.
+    const left = items.slice();
+    const added: number[] = [];
+    for (const a of child.items) {
+      const at = left.indexOf(a);
+      if (at >= 0) left.splice(at, 1);
+      else added.push(a);
+    }
+    for (const r of left) {
+      const owner = (t.descs[r] as Desc).cpu;
+      if (r !== d && owner >= 0 && !reads.includes(owner)) {
+        throw new Error(`internal error: a pending item of CPU ${owner} went away without the CPU being read (transition cache)`);
+      }
+    }
+    return {
+      desc: d,
+      mem: node.mem,
+      flags: node.flags,
+      reads,
+      readHashes: reads.map((c) => node.cpus[c] as number),
+      readSigs: reads.map((c) => sigs[c] as number),
+      written,
+      setCpu,
+      setHash,
+      memAfter: child.mem,
+      flagsAfter: child.flags,
+      removed: left,
+      added,
+      records,
+      local,
+      next: -1,
+    };
+  }
+
+  /** Check a cached transition against the real one (tests). */
+  function verifyHit(node: TNode, key: string, child: { cpus: number[]; mem: number; items: number[]; flags: number }): void {
+    const muted = h.muted;
+    materialize(node, true);
+    h.muted = true;
+    decideKey(key);
+    h.muted = muted;
+    simAt = -1;
+    const real = fromView(sim.view());
+    const want = hashOf(real.cpus, real.mem, real.items, real.flags);
+    const got = hashOf(child.cpus, child.mem, child.items, child.flags);
+    if (want !== got) throw new Error(`transition cache: '${key}' from node ${node.id} gave state ${got}, the simulation ${want}`);
+  }
+
+  // The picks of each counterexample, as the simulation numbers them, by replaying its choices.
+  const violations: Found[] = [...found.values()].map((f) => {
+    h.muted = true;
+    sim.restoreCapture(rootCapture);
+    const picks: Found['picks'] = [];
+    for (const key of f.path) {
+      const n = sim.poll();
+      const pick = sim.choiceKeys().indexOf(key);
+      if (n === 0 || pick < 0) throw new Error(`internal error: counterexample replay found no choice '${key}'`);
+      picks.push({ pick, n });
+      sim.decide(pick);
+    }
+    h.muted = false;
+    return { property: f.property, message: f.message, picks };
+  });
+  return {
+    complete: !truncated,
+    statesVisited: visited.size,
+    transitions,
+    maxDepth,
+    elapsedMs: performance.now() - started,
+    violations,
+    firstViolationMs,
+    ...(ends ? { ends: [...ends].sort() } : {}),
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * What both exhaustive engines share: the simulation under exploration with its property observers
+ * forked along each path (copy on write), and the footprints sleep sets are made of.
+ */
+import type { Scenario } from '../scenarios/types.js';
+import { Simulation } from '../sim/simulation.js';
+import { allObservers, type Observer } from '../spec/index.js';
+import type { TraceRecord } from '../trace/records.js';
+
+export interface Footprint {
+  key: string;
+  actor: number;
+  /** No shared memory written, nothing sent, no scripted action, reset or kexec. */
+  local: boolean;
+}
+
+/** At most this many counterexamples per exploration (one per kind of violation). */
+export const MAX_REPORTED = 32;
+
+/** Records that make a step non-local: it touched something another CPU can see. */
+export const NON_LOCAL = new Set<TraceRecord['t']>(['mem', 'send', 'script', 'reset', 'kexec']);
+
+export const NO_SLEEP: Footprint[] = [];
+export const NO_KEYS: string[] = [];
+
+export function countViolations(observers: readonly Observer[]): number {
+  let n = 0;
+  for (const o of observers) n += o.violations().length;
+  return n;
+}
+
+/** A violation's kind: its property and its message with the numbers blanked. */
+export function violationKind(v: { property: string; message: string }): string {
+  return `${v.property}|${v.message.replace(/\d+/g, '#')}`;
+}
+
+/** The child's sleep set: the parent's and the earlier siblings' choices that commute with this one. */
+export function sleepAfter(parent: readonly Footprint[], siblings: readonly Footprint[], fp: Footprint): Footprint[] {
+  if (!fp.local) return NO_SLEEP;
+  const out: Footprint[] = [];
+  for (const z of parent) if (independent(z, fp)) out.push(z);
+  for (const z of siblings) if (independent(z, fp)) out.push(z);
+  return out;
+}
+
+/** Two choices commute when they act on different CPUs and neither touches anything shared. */
+function independent(a: Footprint, b: Footprint): boolean {
+  return a.actor !== b.actor && a.local && b.local;
+}
+
+/** The order siblings are expanded in: by choice key, so that it does not depend on how a state was built. */
+export function byKey(keys: readonly string[]): number[] {
+  const order = keys.map((_, i) => i);
+  return order.sort((a, b) => {
+    const x = keys[a] as string;
+    const y = keys[b] as string;
+    return x < y ? -1 : x > y ? 1 : a - b;
+  });
+}
+
+export class Harness {
+  readonly sim: Simulation;
+  private observers: Observer[] = [];
+  private owned: boolean[] = [];
+  private copied = false;
+  /** The record kinds some observer reads. */
+  reads: ReadonlySet<TraceRecord['t']> = new Set();
+  private nonLocal = false;
+  private readonly wanted: ReadonlySet<string> | null;
+  /** While set, records reach no observer (replaying a path to rebuild a state). */
+  muted = false;
+  /** While set, every record is also appended here (what a transition emits, for the cache). */
+  recording: TraceRecord[] | null = null;
+
+  constructor(scenario: Scenario, properties: readonly string[]) {
+    this.wanted = properties.length ? new Set(properties) : null;
+    this.sim = new Simulation(scenario, { seed: 0, mode: 'untimed', engine: 'compiled', lean: true, maxSteps: Number.MAX_SAFE_INTEGER });
+    this.sim.trace$.subscribe((r) => {
+      if (this.muted) return;
+      if (this.recording) this.recording.push(r);
+      this.feed(r);
+    });
+  }
+
+  /** Show one record to the observers that read its kind. */
+  feed(r: TraceRecord): void {
+    if (NON_LOCAL.has(r.t)) this.nonLocal = true;
+    if (!this.reads.has(r.t)) return;
+    let obs = this.observers;
+    for (let i = 0; i < obs.length; i++) {
+      const o = obs[i] as Observer;
+      if (!o.reads.includes(r.t)) continue;
+      // Copy on write: a path shares its parent's observers (the array and each observer) until a
+      // record changes one.
+      if (!this.copied) {
+        obs = this.observers = [...obs];
+        this.owned = obs.map(() => false);
+        this.copied = true;
+      }
+      if (!this.owned[i]) {
+        obs[i] = o.clone();
+        this.owned[i] = true;
+      }
+      (obs[i] as Observer).observe(r);
+    }
+  }
+
+  /** Watch with the given observers (shared until a record changes one: see `feed`). */
+  fork(observers: Observer[]): void {
+    this.observers = observers;
+    this.copied = false;
+  }
+
+  /** The observers after what was fed since `fork`: the forked array itself if nothing changed them. */
+  get current(): Observer[] {
+    return this.observers;
+  }
+
+  /** Whether a record changed the observers since `fork`. */
+  get touched(): boolean {
+    return this.copied;
+  }
+
+  freshObservers(): Observer[] {
+    return allObservers().filter((o) => !this.wanted || this.wanted.has(o.property));
+  }
+
+  attach(observers: Observer[]): void {
+    this.observers = observers;
+    this.owned = observers.map(() => true);
+    this.copied = true;
+    this.reads = new Set(observers.flatMap((o) => o.reads));
+  }
+
+  /** Take one decision and say what it touched. */
+  decide(pick: number, key: string): Footprint {
+    const actor = this.sim.choiceActor(pick);
+    this.nonLocal = false;
+    this.sim.decide(pick);
+    return { key, actor, local: !this.nonLocal };
+  }
+
+  violations(): { property: string; message: string }[] {
+    return this.observers.flatMap((o) => o.violations());
+  }
+}
