@@ -16,12 +16,16 @@
  * every cached transition against the real one.
  */
 import type { Scenario } from '../scenarios/types.js';
-import { composeHash, mix, timerHash, type Capture, type ItemView, type StateView } from '../sim/simulation.js';
+import { composeHash, mix, timerHash, type Capture, type FlagValues, type ItemView, type StateView } from '../sim/simulation.js';
+import type { AgendaState } from '../sim/agenda.js';
+import type { InterconnectState } from '../bus/interconnect.js';
+import type { CpuCapture } from '../sim/cpu-drivers.js';
+import type { KernelMemoryState } from '../kernel/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
 import { HashTable } from './hash-table.js';
-import { byKey, countViolations, Harness, MAX_REPORTED, NO_KEYS, NO_SLEEP, NON_LOCAL, sleepAfter, violationKind, type Footprint } from './harness.js';
+import { countViolations, Harness, MAX_REPORTED, NO_KEYS, NO_SLEEP, sleepAfter, violationKind, type Footprint } from './harness.js';
 
 /** A pending item, interned: the same item due at the same distance is the same number. */
 interface Desc {
@@ -30,15 +34,21 @@ interface Desc {
   actor: number;
   cpu: number;
   name: string;
+  index: number;
+  msg: ItemView['msg'];
   rel: number;
   hash: number;
+  /** Where the choice key sorts among all keys seen (siblings are expanded in key order). */
+  rank: number;
+  /** The footprint of taking it, local or not (shared: footprints never change). */
+  fps: [Footprint | null, Footprint | null];
   /** This item `d` ns later, by `d`. */
   shifted: Map<number, number> | null;
 }
 
 interface Flags {
   hash: number;
-  ended: boolean;
+  values: FlagValues;
 }
 
 /** What one decision did, and what it depended on. */
@@ -50,8 +60,9 @@ interface Effect {
   reads: number[];
   readHashes: number[];
   readSigs: number[];
-  /** The shared variables it wrote (varBit mask). */
+  /** The shared variables it wrote (varBit mask), and the CPUs it did not read (that must not wait on them). */
   written: number;
+  others: number[];
   setCpu: number[];
   setHash: number[];
   memAfter: number;
@@ -80,7 +91,6 @@ interface TNode {
 export interface CachedStats {
   hits: number;
   misses: number;
-  replayed: number;
 }
 
 class Tables {
@@ -90,16 +100,46 @@ class Tables {
   private readonly flagIds = new Map<string, number>();
   /** Shared variables a CPU state waits on, by the CPU's state hash. */
   readonly watch = new Map<number, number>();
+  /** Each CPU's chart state by its hash, and the shared memory by its hash: what a state is rebuilt from. */
+  readonly cpuCaps: Map<number, CpuCapture>[];
+  readonly memCaps = new Map<number, KernelMemoryState>();
 
-  desc(v: Omit<Desc, 'shifted'>): number {
+  constructor(cpus: number) {
+    this.cpuCaps = Array.from({ length: cpus }, () => new Map());
+  }
+
+  private readonly keys = new Map<string, string>();
+
+  desc(v: Omit<Desc, 'shifted' | 'rank' | 'fps'>): number {
     const text = `${v.key}@${v.rel}`;
     let id = this.descIds.get(text);
     if (id === undefined) {
       id = this.descs.length;
-      this.descs.push({ key: v.key, kind: v.kind, actor: v.actor, cpu: v.cpu, name: v.name, rel: v.rel, hash: v.hash, shifted: null });
+      // One string object per key: comparing keys is then mostly comparing pointers.
+      let key = this.keys.get(v.key);
+      const fresh = key === undefined;
+      if (key === undefined) this.keys.set(v.key, (key = v.key));
+      this.descs.push({ ...v, key, rank: 0, fps: [null, null], shifted: null });
       this.descIds.set(text, id);
+      if (fresh) this.rerank();
+      else (this.descs[id] as Desc).rank = this.rankOf.get(key) as number;
     }
     return id;
+  }
+
+  private readonly rankOf = new Map<string, number>();
+
+  /** A key never seen before: sort them all again (there are a few dozen). */
+  private rerank(): void {
+    const sorted = [...this.keys.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    sorted.forEach((k, i) => this.rankOf.set(k, i));
+    for (const d of this.descs) d.rank = this.rankOf.get(d.key) as number;
+  }
+
+  footprint(id: number, local: boolean): Footprint {
+    const d = this.descs[id] as Desc;
+    const i = local ? 1 : 0;
+    return (d.fps[i] ??= { key: d.key, actor: d.actor, local });
   }
 
   /** The item `d` ns closer to being due (a timer's hash has its distance in it). */
@@ -109,17 +149,17 @@ class Tables {
     let s = x.shifted.get(d);
     if (s === undefined) {
       const rel = x.rel - d;
-      s = this.desc({ ...x, rel, hash: x.kind === 'timer' ? timerHash(x.cpu, x.name, rel) : x.hash });
+      s = this.desc({ key: x.key, kind: x.kind, actor: x.actor, cpu: x.cpu, name: x.name, index: x.index, msg: x.msg, rel, hash: x.kind === 'timer' ? timerHash(x.cpu, x.name, rel) : x.hash });
       x.shifted.set(d, s);
     }
     return s;
   }
 
-  flag(key: string, hash: number, ended: boolean): number {
+  flag(key: string, hash: number, values: FlagValues): number {
     let id = this.flagIds.get(key);
     if (id === undefined) {
       id = this.flags.length;
-      this.flags.push({ hash, ended });
+      this.flags.push({ hash, values });
       this.flagIds.set(key, id);
     }
     return id;
@@ -152,21 +192,19 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const h = new Harness(scenario, opts.properties);
   const sim = h.sim;
   const cpuCount = scenario.machine.cpus;
-  const t = new Tables();
+  const t = new Tables(cpuCount);
   const rootObservers = h.freshObservers();
   h.attach(rootObservers);
   sim.header();
 
   const parent: number[] = [-1];
   const viaKey: string[] = [''];
-  const captures = new Map<number, Capture>();
   const rootCapture = sim.capture();
-  captures.set(0, rootCapture);
   /** The node the simulation is at (after its poll), -1 when it moved on. */
   let simAt = -1;
   const cache = new HashTable();
   const effects: Effect[] = [];
-  const count: CachedStats = stats ?? { hits: 0, misses: 0, replayed: 0 };
+  const count: CachedStats = stats ?? { hits: 0, misses: 0 };
 
   // Each state's hash → its sleep set when it was last reached (an index into sleepSets).
   const visited = new HashTable(1 << 16);
@@ -184,16 +222,21 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let truncated = false;
   let lastProgress = started;
 
+  /** The simulation's state as numbers, keeping each new part to rebuild states from. */
   const fromView = (v: StateView): { cpus: number[]; mem: number; items: number[]; flags: number } => {
+    let cap: Capture | null = null;
     for (let c = 0; c < cpuCount; c++) {
       const ch = v.cpus[c] as number;
       if (!t.watch.has(ch)) t.watch.set(ch, sim.watchMask(c));
+      const caps = t.cpuCaps[c] as Map<number, CpuCapture>;
+      if (!caps.has(ch)) caps.set(ch, (cap ??= sim.capture()).cpus[c] as CpuCapture);
     }
+    if (!t.memCaps.has(v.mem)) t.memCaps.set(v.mem, (cap ??= sim.capture()).memory);
     return {
       cpus: v.cpus,
       mem: v.mem,
       items: v.items.map((i) => t.desc(i)),
-      flags: t.flag(v.flagsKey, v.flagsHash, v.ended !== null),
+      flags: t.flag(v.flagsKey, v.flagsHash, v.flags),
     };
   };
   const hashOf = (cpus: readonly number[], mem: number, items: readonly number[], flags: number): number => {
@@ -221,29 +264,59 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     sim.decide(pick);
   };
 
-  /** Bring the simulation to a node: from the nearest kept ancestor, replaying the choices. */
+  /**
+   * Bring the simulation to a node, rebuilt from its parts: each CPU's chart and the memory as kept
+   * when first seen, the pending items from their descriptors (a delivery gets a message of its
+   * own with the same content), the flags. `poll`: also let the scheduler move the clock.
+   */
   const materialize = (node: TNode, poll: boolean): void => {
     if (simAt === node.id && poll) return;
-    const path: string[] = [];
-    let x = node.id;
-    while (!captures.has(x)) {
-      path.push(viaKey[x] as string);
-      x = parent[x] as number;
+    const ready: AgendaState['future'] = [];
+    const future: AgendaState['future'] = [];
+    const inFlight: InterconnectState['inFlight'] = [];
+    let seq = 0;
+    for (const i of node.items) {
+      const d = t.descs[i] as Desc;
+      const at = { seq: seq++, time: node.now + d.rel };
+      let item: AgendaState['future'][number];
+      if (d.kind === 'step') item = { kind: 'step', cpu: d.cpu, ...at };
+      else if (d.kind === 'timer') item = { kind: 'timer', cpu: d.cpu, name: d.name, ...at };
+      else if (d.kind === 'script') item = { kind: 'script', index: d.index, ...at };
+      else if (d.kind === 'deliver' && d.msg) {
+        const id = inFlight.length + 1;
+        inFlight.push({ msg: { ...d.msg, id }, remaining: 1 });
+        item = { kind: 'deliver', msg: id, cpu: d.cpu, ...at };
+      } else throw new Error(`internal error: the transition cache cannot rebuild a pending '${d.kind}'`);
+      (d.rel <= 0 ? ready : future).push(item);
     }
+    const f = (t.flags[node.flags] as Flags).values;
+    const capture: Capture = {
+      cpus: node.cpus.map((hc, c) => (t.cpuCaps[c] as Map<number, CpuCapture>).get(hc) as CpuCapture),
+      memory: t.memCaps.get(node.mem) as KernelMemoryState,
+      agenda: { now: node.now, seq, ready: ready as AgendaState['ready'], future },
+      bus: { nextId: inFlight.length + 1, counts: { messages: 0, targets: 0, delivered: 0, pending: 0, latched: 0, dropped: 0 }, inFlight },
+      steps: node.depth,
+      choices: 0,
+      fired: f.fired,
+      resetAttempt: f.resetAttempt,
+      fullReset: f.fullReset,
+      kexecCpu: f.kexecCpu,
+      ended: f.ended,
+      keys: node.cpus.map(() => null),
+      // Each CPU's hash is known (verify: computed again from the rebuilt chart, to be checked).
+      hashes: opts.verify ? node.cpus.map(() => 0) : node.cpus,
+      memKey: null,
+      memHash: 0,
+      guests: null,
+    };
     h.muted = true;
-    sim.restoreCapture(captures.get(x) as Capture);
-    for (let j = path.length - 1; j >= 0; j--) {
-      // A no-op where the kept state had been polled already (all but the root).
-      sim.poll();
-      decideKey(path[j] as string);
-      count.replayed += 1;
+    sim.restoreCapture(capture);
+    if (opts.verify && sim.stateHash() !== hashOf(node.cpus, node.mem, node.items, node.flags)) {
+      throw new Error(`transition cache: node ${node.id} rebuilt from its parts is another state`);
     }
     if (poll) sim.poll();
     h.muted = false;
-    if (poll) {
-      simAt = node.id;
-      if (!captures.has(node.id)) captures.set(node.id, sim.capture());
-    } else simAt = -1;
+    simAt = poll ? node.id : -1;
   };
 
   const rootView = fromView(sim.view());
@@ -257,8 +330,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     h.fork(observers);
     // The scheduler's poll, on the numbers: the run is over, or what is due now (moving the clock
     // to the next timer if nothing is).
-    if ((t.flags[node.flags] as Flags).ended || node.items.length === 0) {
-      if (!(t.flags[node.flags] as Flags).ended || ends) {
+    const ended = (t.flags[node.flags] as Flags).values.ended !== null;
+    if (ended || node.items.length === 0) {
+      if (!ended || ends) {
         // The final records (each CPU's state, how the run ended) come from the real simulation.
         materialize(node, false);
         sim.poll();
@@ -280,20 +354,25 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       truncated = true;
       continue;
     }
-    const ready = items.filter((i) => (t.descs[i] as Desc).rel === 0);
-    const keys = ready.map((i) => (t.descs[i] as Desc).key);
+    // What is due now, in key order (insertion sort: a handful of items).
+    const ready: number[] = [];
+    for (const i of items) {
+      const di = t.descs[i] as Desc;
+      if (di.rel !== 0) continue;
+      let j = ready.length;
+      while (j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank) j--;
+      ready.splice(j, 0, i);
+    }
     const n = ready.length;
     let sigs: number[] | null = null;
     const explored: Footprint[] = [];
-    const order = byKey(keys);
     for (let rank = 0; rank < n; rank++) {
-      const i = order[rank] as number;
-      const key = keys[i] as string;
+      const d = ready[rank] as number;
+      const desc = t.descs[d] as Desc;
+      const key = desc.key;
       if (node.depth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
       if (opts.reduction && node.sleep.some((z) => z.key === key)) continue;
       if (node.only && !node.only.includes(key)) continue;
-      const d = ready[i] as number;
-      const desc = t.descs[d] as Desc;
       h.fork(observers);
       transitions += 1;
 
@@ -310,8 +389,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
           ok = node.cpus[c] === e.readHashes[j] && sigs[c] === e.readSigs[j];
         }
         if (ok && e.written !== 0) {
-          for (let c = 0; c < cpuCount && ok; c++) {
-            if (!e.reads.includes(c) && ((t.watch.get(node.cpus[c] as number) as number) & e.written) !== 0) ok = false;
+          for (let j = 0; j < e.others.length && ok; j++) {
+            ok = ((t.watch.get(node.cpus[e.others[j] as number] as number) as number) & e.written) === 0;
           }
         }
         if (ok) {
@@ -360,7 +439,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         effects.push(e);
       }
 
-      const fp: Footprint = { key, actor: desc.actor, local };
+      const fp = t.footprint(d, local);
       const childObservers = h.current;
       if (h.touched) {
         const before = countViolations(observers);
@@ -386,8 +465,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         visited.set(key53, sleepIndex(sleep.map((z) => z.key)));
       }
       const id = parent.length;
-      // A state a miss just built is kept whole: rebuilding it or its children later starts here.
-      if (!effect) captures.set(id, sim.capture());
       parent.push(node.id);
       viaKey.push(key);
       maxDepth = Math.max(maxDepth, node.depth + 1);
@@ -446,6 +523,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       readHashes: reads.map((c) => node.cpus[c] as number),
       readSigs: reads.map((c) => sigs[c] as number),
       written,
+      others: node.cpus.map((_, c) => c).filter((c) => !reads.includes(c)),
       setCpu,
       setHash,
       memAfter: child.mem,

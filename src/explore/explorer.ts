@@ -10,7 +10,7 @@
  * Properties are the `src/spec/` observers, forked along each path.
  */
 import type { Scenario } from '../scenarios/types.js';
-import { Simulation, type Capture } from '../sim/simulation.js';
+import type { Capture } from '../sim/simulation.js';
 import { SeededChooser } from '../sim/chooser.js';
 import type { Observer } from '../spec/index.js';
 import { exhaustiveCached } from './cached.js';

@@ -14,7 +14,7 @@ import { KernelMemory, copyMemoryState, type KernelMemoryState, type WatchedVar 
 import type { CpuPort, Disposition } from '../kernel/port.js';
 import { resolveFeatures, type KernelFeatures } from '../kernel/variants.js';
 import { Interconnect, type InterconnectState } from '../bus/interconnect.js';
-import { describeDestination, type DeliveryRequest } from '../bus/messages.js';
+import { describeDestination, type DeliveryRequest, type Message } from '../bus/messages.js';
 import type { Scenario, ScriptStep } from '../scenarios/types.js';
 import type { RunEnd, TraceRecord } from '../trace/records.js';
 import { Agenda, type AgendaState, type Item } from './agenda.js';
@@ -214,9 +214,22 @@ export interface ItemView {
   cpu: number;
   /** Timer name ('' otherwise). */
   name: string;
+  /** Script step index (-1 otherwise). */
+  index: number;
+  /** The message a delivery delivers (its content; the id is this path's). */
+  msg: Message | null;
   /** Due in this many ns from now. */
   rel: number;
   hash: number;
+}
+
+/** The small rest of the state, as values (see `Simulation.view`). */
+export interface FlagValues {
+  fired: boolean[];
+  resetAttempt: { initOnly: boolean } | null;
+  fullReset: boolean;
+  kexecCpu: number | null;
+  ended: RunEnd | null;
 }
 
 /** The simulation as the parts its state hash is made of (exploration's transition cache). */
@@ -227,7 +240,7 @@ export interface StateView {
   /** Everything else that is part of the state: script steps fired, reset and kexec, the end. */
   flagsKey: string;
   flagsHash: number;
-  ended: RunEnd | null;
+  flags: FlagValues;
   now: number;
 }
 
@@ -693,12 +706,23 @@ export class Simulation {
     const items = this.agenda.live().map((i): ItemView => {
       const owned = i.kind === 'step' || i.kind === 'timer' || i.kind === 'deliver';
       const actor = i.kind === 'script' ? (this.scriptByIndex.get(i.index)?.cpu ?? -1) : owned ? i.cpu : -1;
-      return { key: this.itemKey(i), kind: i.kind, actor, cpu: owned ? i.cpu : -1, name: i.kind === 'timer' ? i.name : '', rel: i.time - now, hash: this.itemHash(i, now) };
+      return {
+        key: this.itemKey(i),
+        kind: i.kind,
+        actor,
+        cpu: owned ? i.cpu : -1,
+        name: i.kind === 'timer' ? i.name : '',
+        index: i.kind === 'script' ? i.index : -1,
+        msg: i.kind === 'deliver' ? (this.bus.message(i.msg) ?? null) : null,
+        rel: i.time - now,
+        hash: this.itemHash(i, now),
+      };
     });
     const flagsKey =
       this.fired.map((f) => (f ? 1 : 0)).join('') +
       `|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`;
-    return { cpus, mem: this.memHash, items, flagsKey, flagsHash: this.flagsHash(), ended: this.ended, now };
+    const flags = { fired: [...this.fired], resetAttempt: this.resetAttempt, fullReset: this.fullReset, kexecCpu: this.kexecCpu, ended: this.ended };
+    return { cpus, mem: this.memHash, items, flagsKey, flagsHash: this.flagsHash(), flags, now };
   }
 
   /** Whether the simulation has guest actors (vCPUs, VMM threads, vsock devices). */
@@ -777,6 +801,7 @@ export class Simulation {
     h = mix(h, textHash(c.panicMsg));
     h = mix(h, (c.stalled ? 1 : 0) | (c.nmiHandled ? 2 : 0) | ((CODE[c.nmiSource] ?? 0) << 2) | ((CODE[c.nmiAction ?? 'null'] ?? 0) << 6) | ((CODE[c.irqAction ?? 'null'] ?? 0) << 10));
     h = mix(mix(h, c.irqVector), c.nextAp);
+    h = mix(mix(h, nameHash(c.nmiActionMsg)), nameHash(c.irqActionMsg));
     const nonzero = h === 0 ? 1 : h;
     this.cpuHashes[cpu] = nonzero;
     return nonzero;
@@ -795,7 +820,8 @@ export class Simulation {
       valueKey(c.loadedVmcss) +
       valueKey(c.walk) +
       valueKey(c.panicMsg) +
-      `${c.stalled ? 1 : 0}${c.nmiHandled ? 1 : 0}${c.nmiSource}:${c.nmiAction}:${c.irqAction}:${c.irqVector}:${c.nextAp}|`;
+      `${c.stalled ? 1 : 0}${c.nmiHandled ? 1 : 0}${c.nmiSource}:${c.nmiAction}:${c.irqAction}:${c.irqVector}:${c.nextAp}:` +
+      `${JSON.stringify(c.nmiActionMsg)}:${JSON.stringify(c.irqActionMsg)}|`;
     this.cpuKeys[cpu] = k;
     return k;
   }

@@ -37,7 +37,7 @@ function same(a: ExploreResult, b: ExploreResult): void {
 function both(s: Scenario, o: Partial<ExploreOptions>): { direct: ExploreResult; cached: ExploreResult; stats: CachedStats } {
   const opts: ExploreOptions = { ...DEFAULT_EXPLORE, strategy: 'exhaustive', collectEnds: true, ...o };
   const direct = explore(s, { ...opts, engine: 'direct' });
-  const stats: CachedStats = { hits: 0, misses: 0, replayed: 0 };
+  const stats: CachedStats = { hits: 0, misses: 0 };
   const cached = exhaustiveCached(s, { ...opts, verify: true }, stats);
   return { direct, cached, stats };
 }
