@@ -16,11 +16,11 @@
  * every cached transition against the real one.
  */
 import type { Scenario } from '../scenarios/types.js';
-import { composeHash, mix, timerHash, type Capture, type FlagValues, type ItemView, type StateView } from '../sim/simulation.js';
+import { composeHash, hash53, mix, timerHash, type Capture, type FlagValues, type ItemView, type StateView } from '../sim/simulation.js';
 import type { AgendaState } from '../sim/agenda.js';
 import type { InterconnectState } from '../bus/interconnect.js';
 import type { CpuCapture } from '../sim/cpu-drivers.js';
-import type { KernelMemoryState } from '../kernel/memory.js';
+import { copyMemoryState, memoryText, MEMORY_FIELDS, type KernelMemoryState } from '../kernel/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
@@ -51,11 +51,21 @@ interface Flags {
   values: FlagValues;
 }
 
+/** A shared memory state, and a hash of each of its fields (MEMORY_FIELDS order). */
+interface Mem {
+  state: KernelMemoryState;
+  fields: number[];
+}
+
 /** What one decision did, and what it depended on. */
 interface Effect {
   desc: number;
-  mem: number;
   flags: number;
+  /** The memory fields it read (MEMORY_FIELDS indices) and their hashes then. */
+  memReads: number[];
+  memVals: number[];
+  /** The memory fields it wrote, with the values they were left with. */
+  memWrites: [number, unknown][];
   /** The CPUs it read or moved, ascending, with their state hashes and pending-item signatures. */
   reads: number[];
   readHashes: number[];
@@ -65,7 +75,6 @@ interface Effect {
   others: number[];
   setCpu: number[];
   setHash: number[];
-  memAfter: number;
   flagsAfter: number;
   removed: number[];
   added: number[];
@@ -102,7 +111,35 @@ class Tables {
   readonly watch = new Map<number, number>();
   /** Each CPU's chart state by its hash, and the shared memory by its hash: what a state is rebuilt from. */
   readonly cpuCaps: Map<number, CpuCapture>[];
-  readonly memCaps = new Map<number, KernelMemoryState>();
+  readonly mems = new Map<number, Mem>();
+
+  /** Keep a memory state by its hash (the first seen: equal hashes, equal memories). */
+  mem(hash: number, state: KernelMemoryState): Mem {
+    let m = this.mems.get(hash);
+    if (!m) {
+      const fields = MEMORY_FIELDS.map((f) => hash53(JSON.stringify(state[f])));
+      this.mems.set(hash, (m = { state, fields }));
+    }
+    return m;
+  }
+
+  /** Each (memory, effect that writes) pair's resulting memory hash, as an index into memAfter. */
+  readonly memNext = new HashTable();
+  readonly memAfter: number[] = [];
+
+  /** The memory `e` leaves when it runs on memory `mem`. */
+  applyWrites(mem: number, e: Effect, index: number): number {
+    const key = mix(mem, index + 1);
+    const at = this.memNext.get(key);
+    if (at >= 0) return this.memAfter[at] as number;
+    const state = copyMemoryState((this.mems.get(mem) as Mem).state);
+    for (const [f, v] of e.memWrites) (state as unknown as Record<string, unknown>)[MEMORY_FIELDS[f] as string] = structuredClone(v);
+    const hash = hash53(memoryText(state));
+    this.mem(hash, state);
+    this.memNext.set(key, this.memAfter.length);
+    this.memAfter.push(hash);
+    return hash;
+  }
 
   constructor(cpus: number) {
     this.cpuCaps = Array.from({ length: cpus }, () => new Map());
@@ -177,6 +214,25 @@ function itemsHash(descs: readonly Desc[], items: readonly number[]): { lo: numb
   return { lo, hi };
 }
 
+/** A pending-item multiset without `removed` (each present) and with `added`. */
+function applyItems(items: readonly number[], removed: readonly number[], added: readonly number[]): number[] {
+  const out: number[] = [];
+  let taken = 0; // bit j: removed[j] was matched (a handful of items)
+  for (const i of items) {
+    let skip = false;
+    for (let j = 0; j < removed.length; j++) {
+      if (removed[j] === i && (taken & (1 << j)) === 0) {
+        taken |= 1 << j;
+        skip = true;
+        break;
+      }
+    }
+    if (!skip) out.push(i);
+  }
+  for (const a of added) out.push(a);
+  return out;
+}
+
 /** Per CPU, an order-free signature of its pending items (0 when it has none). */
 function itemSigs(descs: readonly Desc[], items: readonly number[], cpus: number): number[] {
   const sig = new Array<number>(cpus).fill(0);
@@ -207,7 +263,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
 
   // Each state's hash → its sleep set when it was last reached (an index into sleepSets).
-  const visited = new HashTable(1 << 16);
+  const visited = new HashTable(1 << 18);
   const sleepSets: (readonly string[])[] = [NO_KEYS];
   const sleepIndex = (keys: readonly string[]): number => {
     if (keys.length === 0) return 0;
@@ -231,7 +287,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       const caps = t.cpuCaps[c] as Map<number, CpuCapture>;
       if (!caps.has(ch)) caps.set(ch, (cap ??= sim.capture()).cpus[c] as CpuCapture);
     }
-    if (!t.memCaps.has(v.mem)) t.memCaps.set(v.mem, (cap ??= sim.capture()).memory);
+    if (!t.mems.has(v.mem)) t.mem(v.mem, (cap ??= sim.capture()).memory);
     return {
       cpus: v.cpus,
       mem: v.mem,
@@ -292,7 +348,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const f = (t.flags[node.flags] as Flags).values;
     const capture: Capture = {
       cpus: node.cpus.map((hc, c) => (t.cpuCaps[c] as Map<number, CpuCapture>).get(hc) as CpuCapture),
-      memory: t.memCaps.get(node.mem) as KernelMemoryState,
+      memory: (t.mems.get(node.mem) as Mem).state,
       agenda: { now: node.now, seq, ready: ready as AgendaState['ready'], future },
       bus: { nextId: inFlight.length + 1, counts: { messages: 0, targets: 0, delivered: 0, pending: 0, latched: 0, dropped: 0 }, inFlight },
       steps: node.depth,
@@ -360,11 +416,13 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       const di = t.descs[i] as Desc;
       if (di.rel !== 0) continue;
       let j = ready.length;
-      while (j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank) j--;
-      ready.splice(j, 0, i);
+      ready.push(i);
+      for (; j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
+      ready[j] = i;
     }
     const n = ready.length;
     let sigs: number[] | null = null;
+    let memFields: number[] | null = null;
     const explored: Footprint[] = [];
     for (let rank = 0; rank < n; rank++) {
       const d = ready[rank] as number;
@@ -377,13 +435,16 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       transitions += 1;
 
       // The cached effect of this decision with these inputs, if any.
-      const k1 = mix(mix(mix(d + 1, desc.actor >= 0 ? (node.cpus[desc.actor] as number) : 0), node.mem), node.flags + 1);
+      const k1 = mix(mix(d + 1, desc.actor >= 0 ? (node.cpus[desc.actor] as number) : 0), node.flags + 1);
       sigs ??= itemSigs(t.descs, items, cpuCount);
+      memFields ??= (t.mems.get(node.mem) as Mem).fields;
       let effect: Effect | null = null;
+      let effectIndex = -1;
       for (let x = cache.get(k1); x >= 0; x = (effects[x] as Effect).next) {
         const e = effects[x] as Effect;
-        if (e.desc !== d || e.mem !== node.mem || e.flags !== node.flags) continue;
+        if (e.desc !== d || e.flags !== node.flags) continue;
         let ok = true;
+        for (let j = 0; j < e.memReads.length && ok; j++) ok = memFields[e.memReads[j] as number] === e.memVals[j];
         for (let j = 0; j < e.reads.length && ok; j++) {
           const c = e.reads[j] as number;
           ok = node.cpus[c] === e.readHashes[j] && sigs[c] === e.readSigs[j];
@@ -395,6 +456,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         }
         if (ok) {
           effect = e;
+          effectIndex = x;
           break;
         }
       }
@@ -409,13 +471,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
           cpus = cpus.slice();
           for (let j = 0; j < effect.setCpu.length; j++) cpus[effect.setCpu[j] as number] = effect.setHash[j] as number;
         }
-        let next = items;
-        if (effect.removed.length > 0 || effect.added.length > 0) {
-          next = items.slice();
-          for (const r of effect.removed) next.splice(next.indexOf(r), 1);
-          for (const a of effect.added) next.push(a);
-        }
-        child = { cpus, mem: effect.memAfter, items: next, flags: effect.flagsAfter };
+        const next = effect.removed.length > 0 || effect.added.length > 0 ? applyItems(items, effect.removed, effect.added) : items;
+        const mem = effect.memWrites.length > 0 ? t.applyWrites(node.mem, effect, effectIndex) : node.mem;
+        child = { cpus, mem, items: next, flags: effect.flagsAfter };
         // What the decision wrote, to the observers; the clock is this path's.
         for (const r of effect.records) h.feed('ns' in r && r.ns !== now ? ({ ...r, ns: now } as TraceRecord) : r);
         local = effect.local;
@@ -428,12 +486,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         sim.trackReads();
         const pick = sim.choiceKeys().indexOf(key);
         const fp = h.decide(pick, key);
-        const { reads, written } = sim.endTracking();
+        const { reads, written, fieldsRead, fieldsWritten } = sim.endTracking();
         h.recording = null;
         simAt = -1;
         child = fromView(sim.view());
         local = fp.local;
-        const e = record(node, d, items, sigs, reads, written, child, recorded.filter((r) => h.reads.has(r.t)), local);
+        const e = record(node, d, items, sigs, reads, written, fieldsRead, fieldsWritten, child, recorded.filter((r) => h.reads.has(r.t)), local);
         e.next = cache.get(k1);
         cache.set(k1, effects.length);
         effects.push(e);
@@ -489,10 +547,23 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     sigs: readonly number[],
     reads: number[],
     written: number,
+    fieldsRead: number,
+    fieldsWritten: number,
     child: { cpus: number[]; mem: number; items: number[]; flags: number },
     records: TraceRecord[],
     local: boolean,
   ): Effect {
+    // Memory: the fields read, with their values then; the fields written or changed, with their values now.
+    const before = (t.mems.get(node.mem) as Mem).fields;
+    const after = (t.mems.get(child.mem) as Mem).fields;
+    const memReads: number[] = [];
+    const memWrites: [number, unknown][] = [];
+    for (let f = 0; f < MEMORY_FIELDS.length; f++) {
+      if (fieldsRead & (1 << f)) memReads.push(f);
+      if (fieldsWritten & (1 << f) || before[f] !== after[f]) {
+        memWrites.push([f, structuredClone(sim.memory[MEMORY_FIELDS[f] as keyof KernelMemoryState])]);
+      }
+    }
     const setCpu: number[] = [];
     const setHash: number[] = [];
     for (let c = 0; c < cpuCount; c++) {
@@ -517,8 +588,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     return {
       desc: d,
-      mem: node.mem,
       flags: node.flags,
+      memReads,
+      memVals: memReads.map((f) => before[f] as number),
+      memWrites,
       reads,
       readHashes: reads.map((c) => node.cpus[c] as number),
       readSigs: reads.map((c) => sigs[c] as number),
@@ -526,7 +599,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       others: node.cpus.map((_, c) => c).filter((c) => !reads.includes(c)),
       setCpu,
       setHash,
-      memAfter: child.mem,
       flagsAfter: child.flags,
       removed: left,
       added,

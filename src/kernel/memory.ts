@@ -88,6 +88,62 @@ export function copyMemoryState(m: KernelMemoryState): KernelMemoryState {
   };
 }
 
+/** The memory as canonical text: equal texts, equal memories (state identity in exploration). */
+export function memoryText(m: KernelMemoryState): string {
+  return (
+    `${m.kvm_rebooting ? 1 : 0}${m.crash_ipi_issued}:${m.crashing_cpu}:${m.shootdown_callback}:${m.waiting_for_crash_ipi}:` +
+    `${m.nmi_local.join(',')}:${m.nmi_list_corrupt ? 1 : 0}:${m.nmi_emergency}:${m.stopping_cpu}:${m.panic_cpu}:${m.kexec_lock}:` +
+    `${m.cpus_stopped ? 1 : 0}:${m.reboot_emergency}:${m.online.join('')}:${m.stopMask.join('')}:${m.call_function_pending}:` +
+    `${m.crashKernelCallin.join('')}:${m.die_counter}|`
+  );
+}
+
+/** The fields that change (`cpus` does not), in a fixed order: exploration tracks reads and writes by field. */
+export const MEMORY_FIELDS = [
+  'kvm_rebooting',
+  'crash_ipi_issued',
+  'crashing_cpu',
+  'shootdown_callback',
+  'waiting_for_crash_ipi',
+  'nmi_local',
+  'nmi_list_corrupt',
+  'nmi_emergency',
+  'stopping_cpu',
+  'panic_cpu',
+  'kexec_lock',
+  'cpus_stopped',
+  'reboot_emergency',
+  'online',
+  'onlineCount',
+  'stopMask',
+  'stopMaskCount',
+  'call_function_pending',
+  'crashKernelCallin',
+  'die_counter',
+] as const satisfies readonly (keyof KernelMemoryState)[];
+
+export type MemoryField = (typeof MEMORY_FIELDS)[number];
+
+/** The fields each write a listener hears of can change. */
+export const FIELDS_WRITTEN: Record<WatchedVar, readonly MemoryField[]> = {
+  waiting_for_crash_ipi: ['waiting_for_crash_ipi'],
+  crash_ipi_issued: ['crash_ipi_issued'],
+  cpu_online_mask: ['online', 'onlineCount'],
+  cpus_stop_mask: ['stopMask', 'stopMaskCount'],
+  call_function_pending: ['call_function_pending'],
+  crash_kernel_callin: ['crashKernelCallin'],
+  kvm_rebooting: ['kvm_rebooting'],
+  crashing_cpu: ['crashing_cpu'],
+  shootdown_callback: ['shootdown_callback'],
+  stopping_cpu: ['stopping_cpu'],
+  panic_cpu: ['panic_cpu'],
+  nmi_handlers: ['nmi_local', 'nmi_list_corrupt', 'nmi_emergency'],
+  kexec_lock: ['kexec_lock'],
+  cpus_stopped: ['cpus_stopped'],
+  reboot_emergency: ['reboot_emergency'],
+  die_counter: ['die_counter'],
+};
+
 export type WriteListener = (name: WatchedVar, cpu: number, op: string, value: unknown) => void;
 
 const PANIC_CPU_INVALID = -1;

@@ -10,7 +10,7 @@ import type { CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/typ
 import { BUS_EVENT_OF } from '../../machines/physical-cpu/types.js';
 import { initialCpuHw, VMCS_REGION_BASE, VMXON_REGION_BASE, type CpuHw } from '../hw/cpu-state.js';
 import type { OutgoingMessage } from '../hw/apic.js';
-import { KernelMemory, copyMemoryState, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
+import { FIELDS_WRITTEN, KernelMemory, MEMORY_FIELDS, copyMemoryState, memoryText, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
 import type { CpuPort, Disposition } from '../kernel/port.js';
 import { resolveFeatures, type KernelFeatures } from '../kernel/variants.js';
 import { Interconnect, type InterconnectState } from '../bus/interconnect.js';
@@ -244,6 +244,9 @@ export interface StateView {
   now: number;
 }
 
+/** One bit per memory field, in MEMORY_FIELDS order. */
+const FIELD_BITS = new Map<string | symbol, number>(MEMORY_FIELDS.map((f, i) => [f, 1 << i]));
+
 /** One bit per shared variable a CPU can wait on, in order of first use. */
 const varBits = new Map<string, number>();
 export function varBit(name: string): number {
@@ -344,6 +347,10 @@ export class Simulation {
   /** Transition cache: the CPUs read and the shared variables written since trackReads(). */
   private tracked: Set<number> | null = null;
   private written = 0;
+  /** Memory fields read and written while tracking (bits in MEMORY_FIELDS order), and the memory itself. */
+  private fieldsRead = 0;
+  private fieldsWritten = 0;
+  private rawMemory: KernelMemoryState | null = null;
 
   constructor(
     readonly scenario: Scenario,
@@ -725,6 +732,11 @@ export class Simulation {
     return { cpus, mem: this.memHash, items, flagsKey, flagsHash: this.flagsHash(), flags, now };
   }
 
+  /** The shared kernel memory as it is now (read only). */
+  get memory(): KernelMemoryState {
+    return this.k.state;
+  }
+
   /** Whether the simulation has guest actors (vCPUs, VMM threads, vsock devices). */
   get hasGuests(): boolean {
     return this.guests !== null;
@@ -738,14 +750,29 @@ export class Simulation {
   trackReads(): void {
     this.tracked = new Set();
     this.written = 0;
+    this.fieldsRead = 0;
+    this.fieldsWritten = 0;
     this.cpus.track?.(this.tracked);
+    // Every read of shared memory goes through `k.state` (guards, actions, KernelMemory's own
+    // read-modify-writes): a proxy there sees which fields.
+    const raw = this.k.state;
+    this.rawMemory = raw;
+    this.k.state = new Proxy(raw, {
+      get: (target, field, receiver) => {
+        const bit = FIELD_BITS.get(field);
+        if (bit !== undefined) this.fieldsRead |= bit;
+        return Reflect.get(target, field, receiver) as unknown;
+      },
+    });
   }
 
-  endTracking(): { reads: number[]; written: number } {
+  endTracking(): { reads: number[]; written: number; fieldsRead: number; fieldsWritten: number } {
     const reads = [...(this.tracked ?? [])].sort((a, b) => a - b);
     this.cpus.track?.(null);
     this.tracked = null;
-    return { reads, written: this.written };
+    if (this.rawMemory) this.k.state = this.rawMemory;
+    this.rawMemory = null;
+    return { reads, written: this.written, fieldsRead: this.fieldsRead, fieldsWritten: this.fieldsWritten };
   }
 
   /** The shared variables a CPU waits on in its current state, as `varBit` bits. */
@@ -828,12 +855,7 @@ export class Simulation {
 
   private memoryKey(): string {
     if (this.memKey) return this.memKey;
-    const m = this.k.state;
-    this.memKey =
-      `${m.kvm_rebooting ? 1 : 0}${m.crash_ipi_issued}:${m.crashing_cpu}:${m.shootdown_callback}:${m.waiting_for_crash_ipi}:` +
-      `${m.nmi_local.join(',')}:${m.nmi_list_corrupt ? 1 : 0}:${m.nmi_emergency}:${m.stopping_cpu}:${m.panic_cpu}:${m.kexec_lock}:` +
-      `${m.cpus_stopped ? 1 : 0}:${m.reboot_emergency}:${m.online.join('')}:${m.stopMask.join('')}:${m.call_function_pending}:` +
-      `${m.crashKernelCallin.join('')}:${m.die_counter}|`;
+    this.memKey = memoryText(this.k.state);
     this.memHash = hash53(this.memKey);
     return this.memKey;
   }
@@ -1166,7 +1188,10 @@ export class Simulation {
   }
 
   private memoryWritten(name: WatchedVar, cpu: number, op: string, value: unknown): void {
-    if (this.tracked) this.written |= varBit(name);
+    if (this.tracked) {
+      this.written |= varBit(name);
+      for (const f of FIELDS_WRITTEN[name]) this.fieldsWritten |= FIELD_BITS.get(f) as number;
+    }
     this.memKey = null;
     this.memSameAs = null;
     this.emit({ t: 'mem', ns: this.agenda.now, cpu, name, op, value });
