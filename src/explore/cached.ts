@@ -2,16 +2,16 @@
  * Exhaustive exploration over a transition cache. A decision of the simulator is a function of
  * little: the choice, the shared memory, the flags, and the CPUs it reads (their chart states and
  * their pending items) — a CPU's chart reads only its own context and the shared memory. The
- * search keeps each state as the parts of its hash (one number per CPU, the memory, the pending
+ * search keeps each state as small numbers (an interned state per CPU, the memory, the pending
  * items as interned descriptors, the flags) and, for a decision seen before with the same inputs,
  * applies the recorded effect to those numbers instead of restoring objects, running the charts,
  * copying and hashing them again. Only a decision never seen runs the real simulation, on a state
- * rebuilt by replaying its path from the nearest state kept in full, with the simulation telling
- * which CPUs it read and which shared variables it wrote.
+ * rebuilt from its parts, with the simulation telling which CPUs it read, which memory fields it
+ * read and wrote, and which shared variables it wrote.
  *
- * A cached effect applies when the choice, memory and flags are the same, every CPU it read is in
- * the same state with the same pending items, and no other CPU waits on a variable it wrote (such a
- * CPU would have been woken, and read). The search is the same as the direct engine's (explorer.ts),
+ * A cached effect applies when the choice and flags are the same, the memory fields it read hold
+ * the same values, every CPU it read is in the same state with the same pending items, and no
+ * other CPU waits on a variable it wrote (such a CPU would have been woken, and read). The search is the same as the direct engine's (explorer.ts),
  * state for state and transition for transition; a test holds them to it, and `verify` checks
  * every cached transition against the real one.
  */
@@ -42,6 +42,8 @@ interface Desc {
   rank: number;
   /** The footprint of taking it, local or not (shared: footprints never change). */
   fps: [Footprint | null, Footprint | null];
+  /** Its part of its CPU's pending-item signature. */
+  sig: number;
   /** This item `d` ns later, by `d`. */
   shifted: Map<number, number> | null;
 }
@@ -51,10 +53,20 @@ interface Flags {
   values: FlagValues;
 }
 
-/** A shared memory state, and a hash of each of its fields (MEMORY_FIELDS order). */
+/** A shared memory state, its hash, and a hash of each of its fields (MEMORY_FIELDS order). */
 interface Mem {
+  hash: number;
   state: KernelMemoryState;
   fields: number[];
+  /** The memory an effect that writes leaves, by effect index. */
+  next: Map<number, number>;
+}
+
+/** One CPU's chart state, interned by its hash: the shared variables it waits on, its capture per CPU. */
+interface CpuState {
+  hash: number;
+  watch: number;
+  caps: (CpuCapture | undefined)[];
 }
 
 /** What one decision did, and what it depended on. */
@@ -66,15 +78,15 @@ interface Effect {
   memVals: number[];
   /** The memory fields it wrote, with the values they were left with. */
   memWrites: [number, unknown][];
-  /** The CPUs it read or moved, ascending, with their state hashes and pending-item signatures. */
+  /** The CPUs it read or moved, ascending, with their states and pending-item signatures. */
   reads: number[];
-  readHashes: number[];
+  readIds: number[];
   readSigs: number[];
   /** The shared variables it wrote (varBit mask), and the CPUs it did not read (that must not wait on them). */
   written: number;
   others: number[];
   setCpu: number[];
-  setHash: number[];
+  setIds: number[];
   flagsAfter: number;
   removed: number[];
   added: number[];
@@ -107,47 +119,53 @@ class Tables {
   private readonly descIds = new Map<string, number>();
   readonly flags: Flags[] = [];
   private readonly flagIds = new Map<string, number>();
-  /** Shared variables a CPU state waits on, by the CPU's state hash. */
-  readonly watch = new Map<number, number>();
-  /** Each CPU's chart state by its hash, and the shared memory by its hash: what a state is rebuilt from. */
-  readonly cpuCaps: Map<number, CpuCapture>[];
-  readonly mems = new Map<number, Mem>();
+  readonly cpuStates: CpuState[] = [];
+  private readonly cpuIds = new Map<number, number>();
+  readonly mems: Mem[] = [];
+  private readonly memIds = new Map<number, number>();
 
-  /** Keep a memory state by its hash (the first seen: equal hashes, equal memories). */
-  mem(hash: number, state: KernelMemoryState): Mem {
-    let m = this.mems.get(hash);
-    if (!m) {
-      const fields = MEMORY_FIELDS.map((f) => hash53(JSON.stringify(state[f])));
-      this.mems.set(hash, (m = { state, fields }));
+  /** A CPU state by its hash; `fill` gives what is not known yet (the first seen: equal hashes, equal states). */
+  cpu(hash: number, cpu: number, fill: () => { watch: number; cap: CpuCapture }): number {
+    let id = this.cpuIds.get(hash);
+    if (id === undefined) {
+      id = this.cpuStates.length;
+      this.cpuStates.push({ hash, watch: fill().watch, caps: [] });
+      this.cpuIds.set(hash, id);
     }
-    return m;
+    const st = this.cpuStates[id] as CpuState;
+    st.caps[cpu] ??= fill().cap;
+    return id;
   }
 
-  /** Each (memory, effect that writes) pair's resulting memory hash, as an index into memAfter. */
-  readonly memNext = new HashTable();
-  readonly memAfter: number[] = [];
+  /** A memory state by its hash (kept as given: it must never change). */
+  mem(hash: number, state: () => KernelMemoryState): number {
+    let id = this.memIds.get(hash);
+    if (id === undefined) {
+      id = this.mems.length;
+      const st = state();
+      const fields = MEMORY_FIELDS.map((f) => hash53(JSON.stringify(st[f])));
+      this.mems.push({ hash, state: st, fields, next: new Map() });
+      this.memIds.set(hash, id);
+    }
+    return id;
+  }
 
-  /** The memory `e` leaves when it runs on memory `mem`. */
+  /** The memory effect `e` (number `index`) leaves when it runs on memory `mem`. */
   applyWrites(mem: number, e: Effect, index: number): number {
-    const key = mix(mem, index + 1);
-    const at = this.memNext.get(key);
-    if (at >= 0) return this.memAfter[at] as number;
-    const state = copyMemoryState((this.mems.get(mem) as Mem).state);
-    for (const [f, v] of e.memWrites) (state as unknown as Record<string, unknown>)[MEMORY_FIELDS[f] as string] = structuredClone(v);
-    const hash = hash53(memoryText(state));
-    this.mem(hash, state);
-    this.memNext.set(key, this.memAfter.length);
-    this.memAfter.push(hash);
-    return hash;
-  }
-
-  constructor(cpus: number) {
-    this.cpuCaps = Array.from({ length: cpus }, () => new Map());
+    const m = this.mems[mem] as Mem;
+    let out = m.next.get(index);
+    if (out === undefined) {
+      const state = copyMemoryState(m.state);
+      for (const [f, v] of e.memWrites) (state as unknown as Record<string, unknown>)[MEMORY_FIELDS[f] as string] = structuredClone(v);
+      out = this.mem(hash53(memoryText(state)), () => state);
+      m.next.set(index, out);
+    }
+    return out;
   }
 
   private readonly keys = new Map<string, string>();
 
-  desc(v: Omit<Desc, 'shifted' | 'rank' | 'fps'>): number {
+  desc(v: Omit<Desc, 'shifted' | 'rank' | 'fps' | 'sig'>): number {
     const text = `${v.key}@${v.rel}`;
     let id = this.descIds.get(text);
     if (id === undefined) {
@@ -156,7 +174,7 @@ class Tables {
       let key = this.keys.get(v.key);
       const fresh = key === undefined;
       if (key === undefined) this.keys.set(v.key, (key = v.key));
-      this.descs.push({ ...v, key, rank: 0, fps: [null, null], shifted: null });
+      this.descs.push({ ...v, key, rank: 0, fps: [null, null], sig: mix(0x7f4a7c15, id + 1), shifted: null });
       this.descIds.set(text, id);
       if (fresh) this.rerank();
       else (this.descs[id] as Desc).rank = this.rankOf.get(key) as number;
@@ -203,17 +221,6 @@ class Tables {
   }
 }
 
-function itemsHash(descs: readonly Desc[], items: readonly number[]): { lo: number; hi: number } {
-  let lo = 0;
-  let hi = 0;
-  for (const i of items) {
-    const x = (descs[i] as Desc).hash;
-    lo += x >>> 0;
-    hi += Math.floor(x / 4294967296);
-  }
-  return { lo, hi };
-}
-
 /** A pending-item multiset without `removed` (each present) and with `added`. */
 function applyItems(items: readonly number[], removed: readonly number[], added: readonly number[]): number[] {
   const out: number[] = [];
@@ -233,12 +240,12 @@ function applyItems(items: readonly number[], removed: readonly number[], added:
   return out;
 }
 
-/** Per CPU, an order-free signature of its pending items (0 when it has none). */
-function itemSigs(descs: readonly Desc[], items: readonly number[], cpus: number): number[] {
-  const sig = new Array<number>(cpus).fill(0);
+/** An order-free signature of one CPU's pending items (0 when it has none). */
+function sigOf(descs: readonly Desc[], items: readonly number[], cpu: number): number {
+  let sig = 0;
   for (const i of items) {
     const d = descs[i] as Desc;
-    if (d.cpu >= 0) sig[d.cpu] = (sig[d.cpu] as number) + mix(0x7f4a7c15, i + 1);
+    if (d.cpu === cpu) sig += d.sig;
   }
   return sig;
 }
@@ -248,7 +255,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const h = new Harness(scenario, opts.properties);
   const sim = h.sim;
   const cpuCount = scenario.machine.cpus;
-  const t = new Tables(cpuCount);
+  const t = new Tables();
   const rootObservers = h.freshObservers();
   h.attach(rootObservers);
   sim.header();
@@ -281,23 +288,25 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** The simulation's state as numbers, keeping each new part to rebuild states from. */
   const fromView = (v: StateView): { cpus: number[]; mem: number; items: number[]; flags: number } => {
     let cap: Capture | null = null;
-    for (let c = 0; c < cpuCount; c++) {
-      const ch = v.cpus[c] as number;
-      if (!t.watch.has(ch)) t.watch.set(ch, sim.watchMask(c));
-      const caps = t.cpuCaps[c] as Map<number, CpuCapture>;
-      if (!caps.has(ch)) caps.set(ch, (cap ??= sim.capture()).cpus[c] as CpuCapture);
-    }
-    if (!t.mems.has(v.mem)) t.mem(v.mem, (cap ??= sim.capture()).memory);
+    const cpus = v.cpus.map((hc, c) => t.cpu(hc, c, () => ({ watch: sim.watchMask(c), cap: (cap ??= sim.capture()).cpus[c] as CpuCapture })));
     return {
-      cpus: v.cpus,
-      mem: v.mem,
+      cpus,
+      mem: t.mem(v.mem, () => (cap ??= sim.capture()).memory),
       items: v.items.map((i) => t.desc(i)),
       flags: t.flag(v.flagsKey, v.flagsHash, v.flags),
     };
   };
+  const scratch = new Array<number>(cpuCount).fill(0);
   const hashOf = (cpus: readonly number[], mem: number, items: readonly number[], flags: number): number => {
-    const { lo, hi } = itemsHash(t.descs, items);
-    return composeHash(cpus, mem, lo, hi, (t.flags[flags] as Flags).hash, null);
+    let lo = 0;
+    let hi = 0;
+    for (const i of items) {
+      const x = (t.descs[i] as Desc).hash;
+      lo += x >>> 0;
+      hi += Math.floor(x / 4294967296);
+    }
+    for (let c = 0; c < cpuCount; c++) scratch[c] = (t.cpuStates[cpus[c] as number] as CpuState).hash;
+    return composeHash(scratch, (t.mems[mem] as Mem).hash, lo, hi, (t.flags[flags] as Flags).hash, null);
   };
 
   const keysTo = (id: number, last?: string): string[] => {
@@ -347,8 +356,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     const f = (t.flags[node.flags] as Flags).values;
     const capture: Capture = {
-      cpus: node.cpus.map((hc, c) => (t.cpuCaps[c] as Map<number, CpuCapture>).get(hc) as CpuCapture),
-      memory: (t.mems.get(node.mem) as Mem).state,
+      cpus: node.cpus.map((id, c) => (t.cpuStates[id] as CpuState).caps[c] as CpuCapture),
+      memory: (t.mems[node.mem] as Mem).state,
       agenda: { now: node.now, seq, ready: ready as AgendaState['ready'], future },
       bus: { nextId: inFlight.length + 1, counts: { messages: 0, targets: 0, delivered: 0, pending: 0, latched: 0, dropped: 0 }, inFlight },
       steps: node.depth,
@@ -360,7 +369,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       ended: f.ended,
       keys: node.cpus.map(() => null),
       // Each CPU's hash is known (verify: computed again from the rebuilt chart, to be checked).
-      hashes: opts.verify ? node.cpus.map(() => 0) : node.cpus,
+      hashes: node.cpus.map((id) => (opts.verify ? 0 : (t.cpuStates[id] as CpuState).hash)),
       memKey: null,
       memHash: 0,
       guests: null,
@@ -421,7 +430,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       ready[j] = i;
     }
     const n = ready.length;
-    let sigs: number[] | null = null;
     let memFields: number[] | null = null;
     const explored: Footprint[] = [];
     for (let rank = 0; rank < n; rank++) {
@@ -436,8 +444,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
       // The cached effect of this decision with these inputs, if any.
       const k1 = mix(mix(d + 1, desc.actor >= 0 ? (node.cpus[desc.actor] as number) : 0), node.flags + 1);
-      sigs ??= itemSigs(t.descs, items, cpuCount);
-      memFields ??= (t.mems.get(node.mem) as Mem).fields;
+      memFields ??= (t.mems[node.mem] as Mem).fields;
       let effect: Effect | null = null;
       let effectIndex = -1;
       for (let x = cache.get(k1); x >= 0; x = (effects[x] as Effect).next) {
@@ -447,11 +454,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         for (let j = 0; j < e.memReads.length && ok; j++) ok = memFields[e.memReads[j] as number] === e.memVals[j];
         for (let j = 0; j < e.reads.length && ok; j++) {
           const c = e.reads[j] as number;
-          ok = node.cpus[c] === e.readHashes[j] && sigs[c] === e.readSigs[j];
+          ok = node.cpus[c] === e.readIds[j] && sigOf(t.descs, items, c) === e.readSigs[j];
         }
         if (ok && e.written !== 0) {
           for (let j = 0; j < e.others.length && ok; j++) {
-            ok = ((t.watch.get(node.cpus[e.others[j] as number] as number) as number) & e.written) === 0;
+            ok = ((t.cpuStates[node.cpus[e.others[j] as number] as number] as CpuState).watch & e.written) === 0;
           }
         }
         if (ok) {
@@ -469,7 +476,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         let cpus = node.cpus;
         if (effect.setCpu.length > 0) {
           cpus = cpus.slice();
-          for (let j = 0; j < effect.setCpu.length; j++) cpus[effect.setCpu[j] as number] = effect.setHash[j] as number;
+          for (let j = 0; j < effect.setCpu.length; j++) cpus[effect.setCpu[j] as number] = effect.setIds[j] as number;
         }
         const next = effect.removed.length > 0 || effect.added.length > 0 ? applyItems(items, effect.removed, effect.added) : items;
         const mem = effect.memWrites.length > 0 ? t.applyWrites(node.mem, effect, effectIndex) : node.mem;
@@ -491,7 +498,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         simAt = -1;
         child = fromView(sim.view());
         local = fp.local;
-        const e = record(node, d, items, sigs, reads, written, fieldsRead, fieldsWritten, child, recorded.filter((r) => h.reads.has(r.t)), local);
+        const e = record(node, d, items, reads, written, fieldsRead, fieldsWritten, child, recorded.filter((r) => h.reads.has(r.t)), local);
         e.next = cache.get(k1);
         cache.set(k1, effects.length);
         effects.push(e);
@@ -544,7 +551,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     node: TNode,
     d: number,
     items: readonly number[],
-    sigs: readonly number[],
     reads: number[],
     written: number,
     fieldsRead: number,
@@ -554,8 +560,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     local: boolean,
   ): Effect {
     // Memory: the fields read, with their values then; the fields written or changed, with their values now.
-    const before = (t.mems.get(node.mem) as Mem).fields;
-    const after = (t.mems.get(child.mem) as Mem).fields;
+    const before = (t.mems[node.mem] as Mem).fields;
+    const after = (t.mems[child.mem] as Mem).fields;
     const memReads: number[] = [];
     const memWrites: [number, unknown][] = [];
     for (let f = 0; f < MEMORY_FIELDS.length; f++) {
@@ -565,12 +571,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       }
     }
     const setCpu: number[] = [];
-    const setHash: number[] = [];
+    const setIds: number[] = [];
     for (let c = 0; c < cpuCount; c++) {
       if (child.cpus[c] === node.cpus[c]) continue;
       if (!reads.includes(c)) throw new Error(`internal error: CPU ${c} changed without being read (transition cache)`);
       setCpu.push(c);
-      setHash.push(child.cpus[c] as number);
+      setIds.push(child.cpus[c] as number);
     }
     // The pending items' difference, as multisets.
     const left = items.slice();
@@ -593,12 +599,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       memVals: memReads.map((f) => before[f] as number),
       memWrites,
       reads,
-      readHashes: reads.map((c) => node.cpus[c] as number),
-      readSigs: reads.map((c) => sigs[c] as number),
+      readIds: reads.map((c) => node.cpus[c] as number),
+      readSigs: reads.map((c) => sigOf(t.descs, items, c)),
       written,
       others: node.cpus.map((_, c) => c).filter((c) => !reads.includes(c)),
       setCpu,
-      setHash,
+      setIds,
       flagsAfter: child.flags,
       removed: left,
       added,
