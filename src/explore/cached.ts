@@ -106,7 +106,8 @@ interface TNode {
   depth: number;
   observers: Observer[];
   sleep: Footprint[];
-  only?: readonly string[];
+  /** A state seen again with a smaller sleep set: expand only the choices slept the first time. */
+  only: readonly string[] | null;
 }
 
 export interface CachedStats {
@@ -240,6 +241,12 @@ function applyItems(items: readonly number[], removed: readonly number[], added:
   return out;
 }
 
+/** Whether a choice is in a sleep set. */
+function asleep(set: readonly Footprint[], key: string): boolean {
+  for (let i = 0; i < set.length; i++) if ((set[i] as Footprint).key === key) return true;
+  return false;
+}
+
 /** An order-free signature of one CPU's pending items (0 when it has none). */
 function sigOf(descs: readonly Desc[], items: readonly number[], cpu: number): number {
   let sig = 0;
@@ -271,10 +278,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   // Each state's hash → its sleep set when it was last reached (an index into sleepSets).
   const visited = new HashTable(1 << 18);
-  const sleepSets: (readonly string[])[] = [NO_KEYS];
-  const sleepIndex = (keys: readonly string[]): number => {
-    if (keys.length === 0) return 0;
-    sleepSets.push(keys);
+  const sleepSets: (readonly Footprint[])[] = [NO_SLEEP];
+  const sleepIndex = (set: readonly Footprint[]): number => {
+    if (set.length === 0) return 0;
+    sleepSets.push(set);
     return sleepSets.length - 1;
   };
   const found = new Map<string, { property: string; message: string; path: string[] }>();
@@ -385,12 +392,33 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   };
 
   const rootView = fromView(sim.view());
-  const root: TNode = { id: 0, ...rootView, now: sim.now, depth: 0, observers: rootObservers, sleep: [] };
+  const root: TNode = { id: 0, cpus: rootView.cpus, mem: rootView.mem, items: rootView.items, flags: rootView.flags, now: sim.now, depth: 0, observers: rootObservers, sleep: [], only: null };
   visited.set(hashOf(root.cpus, root.mem, root.items, root.flags), 0);
+  /** The cached effect of decision `d` in this state, if one applies (its index, or -1). */
+  const findEffect = (k1: number, d: number, node: TNode, items: readonly number[], memFields: readonly number[]): number => {
+    for (let x = cache.get(k1); x >= 0; x = (effects[x] as Effect).next) {
+      const e = effects[x] as Effect;
+      if (e.desc !== d || e.flags !== node.flags) continue;
+      let ok = true;
+      for (let j = 0; j < e.memReads.length && ok; j++) ok = memFields[e.memReads[j] as number] === e.memVals[j];
+      for (let j = 0; j < e.reads.length && ok; j++) {
+        const c = e.reads[j] as number;
+        ok = node.cpus[c] === e.readIds[j] && sigOf(t.descs, items, c) === e.readSigs[j];
+      }
+      if (ok && e.written !== 0) {
+        for (let j = 0; j < e.others.length && ok; j++) {
+          ok = ((t.cpuStates[node.cpus[e.others[j] as number] as number] as CpuState).watch & e.written) === 0;
+        }
+      }
+      if (ok) return x;
+    }
+    return -1;
+  };
+
   const queue: TNode[] = [root];
-  for (let head = 0; head < queue.length; head++) {
-    const node = queue[head] as TNode;
-    queue[head] = undefined as unknown as TNode;
+  // One call per state (not one long loop): V8 optimizes a function that is called often sooner
+  // and more stably than a loop it must replace on the stack.
+  const expand = (node: TNode): void => {
     const observers = node.observers;
     h.fork(observers);
     // The scheduler's poll, on the numbers: the run is over, or what is due now (moving the clock
@@ -405,7 +433,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       }
       report(h.violations(), node.id);
       if (ends) ends.add(sim.stateKey());
-      continue;
+      return;
     }
     let items = node.items;
     let now = node.now;
@@ -417,7 +445,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     if (node.depth >= opts.maxDepth) {
       truncated = true;
-      continue;
+      return;
     }
     // What is due now, in key order (insertion sort: a handful of items).
     const ready: number[] = [];
@@ -437,36 +465,18 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       const desc = t.descs[d] as Desc;
       const key = desc.key;
       if (node.depth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
-      if (opts.reduction && node.sleep.some((z) => z.key === key)) continue;
+      if (opts.reduction && asleep(node.sleep, key)) continue;
       if (node.only && !node.only.includes(key)) continue;
       h.fork(observers);
       transitions += 1;
 
       // The cached effect of this decision with these inputs, if any.
-      const k1 = mix(mix(d + 1, desc.actor >= 0 ? (node.cpus[desc.actor] as number) : 0), node.flags + 1);
+      // (Not `mix`: it is symmetric in small numbers. Distinct inputs rarely share a key, and a
+      // shared key only lengthens the chain the effects are checked along.)
+      const k1 = (d * 1_000_003 + (desc.actor >= 0 ? (node.cpus[desc.actor] as number) + 1 : 0)) * 1021 + node.flags;
       memFields ??= (t.mems[node.mem] as Mem).fields;
-      let effect: Effect | null = null;
-      let effectIndex = -1;
-      for (let x = cache.get(k1); x >= 0; x = (effects[x] as Effect).next) {
-        const e = effects[x] as Effect;
-        if (e.desc !== d || e.flags !== node.flags) continue;
-        let ok = true;
-        for (let j = 0; j < e.memReads.length && ok; j++) ok = memFields[e.memReads[j] as number] === e.memVals[j];
-        for (let j = 0; j < e.reads.length && ok; j++) {
-          const c = e.reads[j] as number;
-          ok = node.cpus[c] === e.readIds[j] && sigOf(t.descs, items, c) === e.readSigs[j];
-        }
-        if (ok && e.written !== 0) {
-          for (let j = 0; j < e.others.length && ok; j++) {
-            ok = ((t.cpuStates[node.cpus[e.others[j] as number] as number] as CpuState).watch & e.written) === 0;
-          }
-        }
-        if (ok) {
-          effect = e;
-          effectIndex = x;
-          break;
-        }
-      }
+      const effectIndex = findEffect(k1, d, node, items, memFields);
+      const effect = effectIndex >= 0 ? (effects[effectIndex] as Effect) : null;
 
       let child: { cpus: number[]; mem: number; items: number[]; flags: number };
       let local: boolean;
@@ -517,26 +527,31 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       let childSleep = sleep;
       let only: string[] | undefined;
       if (at >= 0) {
-        const seen = sleepSets[at] as readonly string[];
-        only = seen.filter((k) => !sleep.some((z) => z.key === k));
+        const seen = sleepSets[at] as readonly Footprint[];
+        if (seen.length === 0) continue;
+        only = [];
+        for (const z0 of seen) if (!asleep(sleep, z0.key)) only.push(z0.key);
         if (only.length === 0) continue;
-        childSleep = sleep.filter((z) => seen.includes(z.key));
-        visited.set(key53, sleepIndex(childSleep.map((z) => z.key)));
+        childSleep = sleep.filter((z) => asleep(seen, z.key));
+        visited.set(key53, sleepIndex(childSleep));
       } else {
         if (visited.size >= opts.maxStates) {
           truncated = true;
           continue;
         }
-        visited.set(key53, sleepIndex(sleep.map((z) => z.key)));
+        visited.set(key53, sleepIndex(sleep));
       }
       const id = parent.length;
       parent.push(node.id);
       viaKey.push(key);
       maxDepth = Math.max(maxDepth, node.depth + 1);
-      const next: TNode = { id, cpus: child.cpus, mem: child.mem, items: child.items, flags: child.flags, now, depth: node.depth + 1, observers: childObservers, sleep: childSleep };
-      if (only) next.only = only;
-      queue.push(next);
+      queue.push({ id, cpus: child.cpus, mem: child.mem, items: child.items, flags: child.flags, now, depth: node.depth + 1, observers: childObservers, sleep: childSleep, only: only ?? null });
     }
+  };
+  for (let head = 0; head < queue.length; head++) {
+    const node = queue[head] as TNode;
+    queue[head] = undefined as unknown as TNode;
+    expand(node);
     if (opts.onProgress) {
       const at = performance.now();
       if (at - lastProgress > 500) {

@@ -754,16 +754,32 @@ export class Simulation {
     this.fieldsWritten = 0;
     this.cpus.track?.(this.tracked);
     // Every read of shared memory goes through `k.state` (guards, actions, KernelMemory's own
-    // read-modify-writes): a proxy there sees which fields.
-    const raw = this.k.state;
-    this.rawMemory = raw;
-    this.k.state = new Proxy(raw, {
-      get: (target, field, receiver) => {
-        const bit = FIELD_BITS.get(field);
-        if (bit !== undefined) this.fieldsRead |= bit;
-        return Reflect.get(target, field, receiver) as unknown;
-      },
-    });
+    // read-modify-writes): an object of accessors in its place sees which fields.
+    this.rawMemory = this.k.state;
+    this.k.state = this.memoryTracker();
+  }
+
+  private tracker: KernelMemoryState | null = null;
+
+  /** Accessors for every memory field that note the read and go to the real memory. */
+  private memoryTracker(): KernelMemoryState {
+    if (this.tracker) return this.tracker;
+    const tracker = {} as Record<string, unknown>;
+    for (const field of Object.keys(this.k.state)) {
+      const bit = FIELD_BITS.get(field) ?? 0;
+      Object.defineProperty(tracker, field, {
+        enumerable: true,
+        get: () => {
+          this.fieldsRead |= bit;
+          return (this.rawMemory as unknown as Record<string, unknown>)[field];
+        },
+        set: (value: unknown) => {
+          (this.rawMemory as unknown as Record<string, unknown>)[field] = value;
+        },
+      });
+    }
+    this.tracker = tracker as unknown as KernelMemoryState;
+    return this.tracker;
   }
 
   endTracking(): { reads: number[]; written: number; fieldsRead: number; fieldsWritten: number } {
