@@ -16,7 +16,7 @@
  * every cached transition against the real one.
  */
 import type { Scenario } from '../scenarios/types.js';
-import { composeHash, hash53, mix, timerHash, type Capture, type FlagValues, type ItemView, type StateView } from '../sim/simulation.js';
+import { cpusHash, finishHash, hash53, mix, timerHash, type Capture, type FlagValues, type ItemView, type StateView } from '../sim/simulation.js';
 import type { AgendaState } from '../sim/agenda.js';
 import type { InterconnectState } from '../bus/interconnect.js';
 import type { CpuCapture } from '../sim/cpu-drivers.js';
@@ -94,20 +94,6 @@ interface Effect {
   local: boolean;
   /** The next effect with the same lookup key, -1 at the end. */
   next: number;
-}
-
-interface TNode {
-  id: number;
-  cpus: number[];
-  mem: number;
-  items: number[];
-  flags: number;
-  now: number;
-  depth: number;
-  observers: Observer[];
-  sleep: Footprint[];
-  /** A state seen again with a smaller sleep set: expand only the choices slept the first time. */
-  only: readonly string[] | null;
 }
 
 export interface CachedStats {
@@ -257,6 +243,99 @@ function sigOf(descs: readonly Desc[], items: readonly number[], cpu: number): n
   return sig;
 }
 
+/**
+ * Small arrays of numbers, interned: equal contents, one id (states share their CPU and
+ * pending-item combinations, and a state is then a handful of integers — no garbage per state).
+ * Each tuple also keeps a number derived from it (its part of the state hash).
+ */
+class Tuples {
+  private readonly lists: (readonly number[])[] = [];
+  readonly derived: number[] = [];
+  private readonly next: number[] = [];
+  private readonly byHash = new HashTable();
+
+  constructor(private readonly derive: (list: readonly number[]) => number) {}
+
+  get(id: number): readonly number[] {
+    return this.lists[id] as readonly number[];
+  }
+
+  /** The id of these contents (`list` is copied if new: scratch arrays may be passed). */
+  intern(list: readonly number[], length = list.length): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < length; i++) h = Math.imul(h ^ (list[i] as number), 0x01000193);
+    h >>>= 0;
+    const first = this.byHash.get(h);
+    for (let x = first; x >= 0; x = this.next[x] as number) {
+      const l = this.lists[x] as readonly number[];
+      if (l.length !== length) continue;
+      let same = true;
+      for (let i = 0; i < length && same; i++) same = l[i] === list[i];
+      if (same) return x;
+    }
+    const id = this.lists.length;
+    const copy = list.slice(0, length);
+    this.lists.push(copy);
+    this.derived.push(this.derive(copy));
+    this.next.push(first);
+    this.byHash.set(h, id);
+    return id;
+  }
+}
+
+/** The search's states, one column per field, by node id (breadth-first order: the queue is the ids). */
+class Nodes {
+  count = 0;
+  cpus = new Int32Array(1 << 16);
+  items = new Int32Array(1 << 16);
+  mem = new Int32Array(1 << 16);
+  flags = new Int32Array(1 << 16);
+  depth = new Int32Array(1 << 16);
+  parent = new Int32Array(1 << 16);
+  /** The descriptor of the choice that led here (its key names the choice on any path). */
+  via = new Int32Array(1 << 16);
+  now = new Float64Array(1 << 16);
+  /** Dropped once the node is expanded. */
+  observers: (Observer[] | null)[] = [];
+  sleep: (readonly Footprint[] | null)[] = [];
+  /** A state seen again with a smaller sleep set: expand only the choices slept the first time. */
+  only: (readonly string[] | null)[] = [];
+
+  add(cpus: number, items: number, mem: number, flags: number, depth: number, parent: number, via: number, now: number, observers: Observer[], sleep: readonly Footprint[], only: readonly string[] | null): number {
+    const id = this.count++;
+    if (id === this.cpus.length) this.grow();
+    this.cpus[id] = cpus;
+    this.items[id] = items;
+    this.mem[id] = mem;
+    this.flags[id] = flags;
+    this.depth[id] = depth;
+    this.parent[id] = parent;
+    this.via[id] = via;
+    this.now[id] = now;
+    this.observers.push(observers);
+    this.sleep.push(sleep);
+    this.only.push(only);
+    return id;
+  }
+
+  private grow(): void {
+    const n = this.cpus.length * 2;
+    const more = <T extends Int32Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(n);
+      b.set(a);
+      return b;
+    };
+    this.cpus = more(this.cpus);
+    this.items = more(this.items);
+    this.mem = more(this.mem);
+    this.flags = more(this.flags);
+    this.depth = more(this.depth);
+    this.parent = more(this.parent);
+    this.via = more(this.via);
+    this.now = more(this.now);
+  }
+}
+
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
   const started = performance.now();
   const h = new Harness(scenario, opts.properties);
@@ -267,14 +346,31 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   h.attach(rootObservers);
   sim.header();
 
-  const parent: number[] = [-1];
-  const viaKey: string[] = [''];
   const rootCapture = sim.capture();
   /** The node the simulation is at (after its poll), -1 when it moved on. */
   let simAt = -1;
   const cache = new HashTable();
   const effects: Effect[] = [];
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
+  const nodes = new Nodes();
+  // A combination of CPU states keeps its part of the state hash; a pending-item multiset (sorted)
+  // keeps the exact sums of its items' hash halves, as lo + hi * 2^32 (both stay far below 2^53
+  // for the handful of items a state has: see finishHash).
+  const cpuTuples = new Tuples((ids) => cpusHash(ids.map((id) => (t.cpuStates[id] as CpuState).hash)));
+  const itemLo: number[] = [];
+  const itemHi: number[] = [];
+  const itemTuples = new Tuples((items) => {
+    let lo = 0;
+    let hi = 0;
+    for (const i of items) {
+      const x = (t.descs[i] as Desc).hash;
+      lo += x >>> 0;
+      hi += Math.floor(x / 4294967296);
+    }
+    itemLo.push(lo);
+    itemHi.push(hi);
+    return 0;
+  });
 
   // Each state's hash → its sleep set when it was last reached (an index into sleepSets).
   const visited = new HashTable(1 << 18);
@@ -292,33 +388,36 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let truncated = false;
   let lastProgress = started;
 
+  /** Pending items as an interned, sorted multiset. */
+  const itemScratch: number[] = [];
+  const internItems = (items: readonly number[]): number => {
+    itemScratch.length = 0;
+    for (const i of items) {
+      let j = itemScratch.length;
+      itemScratch.push(i);
+      for (; j > 0 && (itemScratch[j - 1] as number) > i; j--) itemScratch[j] = itemScratch[j - 1] as number;
+      itemScratch[j] = i;
+    }
+    return itemTuples.intern(itemScratch);
+  };
+
   /** The simulation's state as numbers, keeping each new part to rebuild states from. */
-  const fromView = (v: StateView): { cpus: number[]; mem: number; items: number[]; flags: number } => {
+  const fromView = (v: StateView): { cpus: number; mem: number; items: number; flags: number } => {
     let cap: Capture | null = null;
     const cpus = v.cpus.map((hc, c) => t.cpu(hc, c, () => ({ watch: sim.watchMask(c), cap: (cap ??= sim.capture()).cpus[c] as CpuCapture })));
     return {
-      cpus,
+      cpus: cpuTuples.intern(cpus),
       mem: t.mem(v.mem, () => (cap ??= sim.capture()).memory),
-      items: v.items.map((i) => t.desc(i)),
+      items: internItems(v.items.map((i) => t.desc(i))),
       flags: t.flag(v.flagsKey, v.flagsHash, v.flags),
     };
   };
-  const scratch = new Array<number>(cpuCount).fill(0);
-  const hashOf = (cpus: readonly number[], mem: number, items: readonly number[], flags: number): number => {
-    let lo = 0;
-    let hi = 0;
-    for (const i of items) {
-      const x = (t.descs[i] as Desc).hash;
-      lo += x >>> 0;
-      hi += Math.floor(x / 4294967296);
-    }
-    for (let c = 0; c < cpuCount; c++) scratch[c] = (t.cpuStates[cpus[c] as number] as CpuState).hash;
-    return composeHash(scratch, (t.mems[mem] as Mem).hash, lo, hi, (t.flags[flags] as Flags).hash, null);
-  };
+  const hashOf = (cpus: number, mem: number, items: number, flags: number): number =>
+    finishHash(cpuTuples.derived[cpus] as number, (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, null);
 
   const keysTo = (id: number, last?: string): string[] => {
     const out: string[] = last === undefined ? [] : [last];
-    for (let x = id; x > 0; x = parent[x] as number) out.push(viaKey[x] as string);
+    for (let x = id; x > 0; x = nodes.parent[x] as number) out.push((t.descs[nodes.via[x] as number] as Desc).key);
     return out.reverse();
   };
   const report = (violations: { property: string; message: string }[], id: number, last?: string) => {
@@ -341,73 +440,72 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    * when first seen, the pending items from their descriptors (a delivery gets a message of its
    * own with the same content), the flags. `poll`: also let the scheduler move the clock.
    */
-  const materialize = (node: TNode, poll: boolean): void => {
-    if (simAt === node.id && poll) return;
+  const materialize = (id: number, poll: boolean): void => {
+    if (simAt === id && poll) return;
     const ready: AgendaState['future'] = [];
     const future: AgendaState['future'] = [];
     const inFlight: InterconnectState['inFlight'] = [];
+    const now = nodes.now[id] as number;
+    const cpus = cpuTuples.get(nodes.cpus[id] as number);
     let seq = 0;
-    for (const i of node.items) {
+    for (const i of itemTuples.get(nodes.items[id] as number)) {
       const d = t.descs[i] as Desc;
-      const at = { seq: seq++, time: node.now + d.rel };
+      const at = { seq: seq++, time: now + d.rel };
       let item: AgendaState['future'][number];
       if (d.kind === 'step') item = { kind: 'step', cpu: d.cpu, ...at };
       else if (d.kind === 'timer') item = { kind: 'timer', cpu: d.cpu, name: d.name, ...at };
       else if (d.kind === 'script') item = { kind: 'script', index: d.index, ...at };
       else if (d.kind === 'deliver' && d.msg) {
-        const id = inFlight.length + 1;
-        inFlight.push({ msg: { ...d.msg, id }, remaining: 1 });
-        item = { kind: 'deliver', msg: id, cpu: d.cpu, ...at };
+        const msg = inFlight.length + 1;
+        inFlight.push({ msg: { ...d.msg, id: msg }, remaining: 1 });
+        item = { kind: 'deliver', msg, cpu: d.cpu, ...at };
       } else throw new Error(`internal error: the transition cache cannot rebuild a pending '${d.kind}'`);
       (d.rel <= 0 ? ready : future).push(item);
     }
-    const f = (t.flags[node.flags] as Flags).values;
+    const f = (t.flags[nodes.flags[id] as number] as Flags).values;
     const capture: Capture = {
-      cpus: node.cpus.map((id, c) => (t.cpuStates[id] as CpuState).caps[c] as CpuCapture),
-      memory: (t.mems[node.mem] as Mem).state,
-      agenda: { now: node.now, seq, ready: ready as AgendaState['ready'], future },
+      cpus: cpus.map((cid, c) => (t.cpuStates[cid] as CpuState).caps[c] as CpuCapture),
+      memory: (t.mems[nodes.mem[id] as number] as Mem).state,
+      agenda: { now, seq, ready: ready as AgendaState['ready'], future },
       bus: { nextId: inFlight.length + 1, counts: { messages: 0, targets: 0, delivered: 0, pending: 0, latched: 0, dropped: 0 }, inFlight },
-      steps: node.depth,
+      steps: nodes.depth[id] as number,
       choices: 0,
       fired: f.fired,
       resetAttempt: f.resetAttempt,
       fullReset: f.fullReset,
       kexecCpu: f.kexecCpu,
       ended: f.ended,
-      keys: node.cpus.map(() => null),
+      keys: cpus.map(() => null),
       // Each CPU's hash is known (verify: computed again from the rebuilt chart, to be checked).
-      hashes: node.cpus.map((id) => (opts.verify ? 0 : (t.cpuStates[id] as CpuState).hash)),
+      hashes: cpus.map((cid) => (opts.verify ? 0 : (t.cpuStates[cid] as CpuState).hash)),
       memKey: null,
       memHash: 0,
       guests: null,
     };
     h.muted = true;
     sim.restoreCapture(capture);
-    if (opts.verify && sim.stateHash() !== hashOf(node.cpus, node.mem, node.items, node.flags)) {
-      throw new Error(`transition cache: node ${node.id} rebuilt from its parts is another state`);
+    if (opts.verify && sim.stateHash() !== hashOf(nodes.cpus[id] as number, nodes.mem[id] as number, nodes.items[id] as number, nodes.flags[id] as number)) {
+      throw new Error(`transition cache: node ${id} rebuilt from its parts is another state`);
     }
     if (poll) sim.poll();
     h.muted = false;
-    simAt = poll ? node.id : -1;
+    simAt = poll ? id : -1;
   };
 
-  const rootView = fromView(sim.view());
-  const root: TNode = { id: 0, cpus: rootView.cpus, mem: rootView.mem, items: rootView.items, flags: rootView.flags, now: sim.now, depth: 0, observers: rootObservers, sleep: [], only: null };
-  visited.set(hashOf(root.cpus, root.mem, root.items, root.flags), 0);
   /** The cached effect of decision `d` in this state, if one applies (its index, or -1). */
-  const findEffect = (k1: number, d: number, node: TNode, items: readonly number[], memFields: readonly number[]): number => {
+  const findEffect = (k1: number, d: number, cpus: readonly number[], flags: number, items: readonly number[], memFields: readonly number[]): number => {
     for (let x = cache.get(k1); x >= 0; x = (effects[x] as Effect).next) {
       const e = effects[x] as Effect;
-      if (e.desc !== d || e.flags !== node.flags) continue;
+      if (e.desc !== d || e.flags !== flags) continue;
       let ok = true;
       for (let j = 0; j < e.memReads.length && ok; j++) ok = memFields[e.memReads[j] as number] === e.memVals[j];
       for (let j = 0; j < e.reads.length && ok; j++) {
         const c = e.reads[j] as number;
-        ok = node.cpus[c] === e.readIds[j] && sigOf(t.descs, items, c) === e.readSigs[j];
+        ok = cpus[c] === e.readIds[j] && sigOf(t.descs, items, c) === e.readSigs[j];
       }
       if (ok && e.written !== 0) {
         for (let j = 0; j < e.others.length && ok; j++) {
-          ok = ((t.cpuStates[node.cpus[e.others[j] as number] as number] as CpuState).watch & e.written) === 0;
+          ok = ((t.cpuStates[cpus[e.others[j] as number] as number] as CpuState).watch & e.written) === 0;
         }
       }
       if (ok) return x;
@@ -415,38 +513,54 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     return -1;
   };
 
-  const queue: TNode[] = [root];
+  const cpuScratch = new Array<number>(cpuCount).fill(0);
+  const shifted: number[] = [];
+
   // One call per state (not one long loop): V8 optimizes a function that is called often sooner
   // and more stably than a loop it must replace on the stack.
-  const expand = (node: TNode): void => {
-    const observers = node.observers;
+  const expand = (id: number): void => {
+    const observers = nodes.observers[id] as Observer[];
+    const nodeSleep = nodes.sleep[id] as readonly Footprint[];
+    const only = nodes.only[id] as readonly string[] | null;
+    nodes.observers[id] = null;
+    nodes.sleep[id] = null;
+    nodes.only[id] = null;
+    const cpusT = nodes.cpus[id] as number;
+    const flags = nodes.flags[id] as number;
+    const mem = nodes.mem[id] as number;
+    const depth = nodes.depth[id] as number;
+    let itemsT = nodes.items[id] as number;
+    let items = itemTuples.get(itemsT);
     h.fork(observers);
     // The scheduler's poll, on the numbers: the run is over, or what is due now (moving the clock
     // to the next timer if nothing is).
-    const ended = (t.flags[node.flags] as Flags).values.ended !== null;
-    if (ended || node.items.length === 0) {
+    const ended = (t.flags[flags] as Flags).values.ended !== null;
+    if (ended || items.length === 0) {
       if (!ended || ends) {
         // The final records (each CPU's state, how the run ended) come from the real simulation.
-        materialize(node, false);
+        materialize(id, false);
         sim.poll();
         simAt = -1;
       }
-      report(h.violations(), node.id);
+      report(h.violations(), id);
       if (ends) ends.add(sim.stateKey());
       return;
     }
-    let items = node.items;
-    let now = node.now;
+    let now = nodes.now[id] as number;
     let soonest = Infinity;
     for (const i of items) soonest = Math.min(soonest, (t.descs[i] as Desc).rel);
     if (soonest > 0) {
-      items = items.map((i) => t.shift(i, soonest));
+      shifted.length = 0;
+      for (const i of items) shifted.push(t.shift(i, soonest));
+      itemsT = internItems(shifted);
+      items = itemTuples.get(itemsT);
       now += soonest;
     }
-    if (node.depth >= opts.maxDepth) {
+    if (depth >= opts.maxDepth) {
       truncated = true;
       return;
     }
+    const cpus = cpuTuples.get(cpusT);
     // What is due now, in key order (insertion sort: a handful of items).
     const ready: number[] = [];
     for (const i of items) {
@@ -458,46 +572,47 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       ready[j] = i;
     }
     const n = ready.length;
-    let memFields: number[] | null = null;
+    const memFields = (t.mems[mem] as Mem).fields;
     const explored: Footprint[] = [];
     for (let rank = 0; rank < n; rank++) {
       const d = ready[rank] as number;
       const desc = t.descs[d] as Desc;
       const key = desc.key;
-      if (node.depth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
-      if (opts.reduction && asleep(node.sleep, key)) continue;
-      if (node.only && !node.only.includes(key)) continue;
+      if (depth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
+      if (opts.reduction && asleep(nodeSleep, key)) continue;
+      if (only && !only.includes(key)) continue;
       h.fork(observers);
       transitions += 1;
 
-      // The cached effect of this decision with these inputs, if any.
-      // (Not `mix`: it is symmetric in small numbers. Distinct inputs rarely share a key, and a
-      // shared key only lengthens the chain the effects are checked along.)
-      const k1 = (d * 1_000_003 + (desc.actor >= 0 ? (node.cpus[desc.actor] as number) + 1 : 0)) * 1021 + node.flags;
-      memFields ??= (t.mems[node.mem] as Mem).fields;
-      const effectIndex = findEffect(k1, d, node, items, memFields);
-      const effect = effectIndex >= 0 ? (effects[effectIndex] as Effect) : null;
-
-      let child: { cpus: number[]; mem: number; items: number[]; flags: number };
+      // The cached effect of this decision with these inputs, if any. (Not `mix` for the key: it
+      // is symmetric in small numbers. Distinct inputs rarely share a key, and a shared key only
+      // lengthens the chain the effects are checked along.)
+      const k1 = (d * 1_000_003 + (desc.actor >= 0 ? (cpus[desc.actor] as number) + 1 : 0)) * 1021 + flags;
+      const effectIndex = findEffect(k1, d, cpus, flags, items, memFields);
+      let childCpus: number;
+      let childMem: number;
+      let childItems: number;
+      let childFlags: number;
       let local: boolean;
-      if (effect) {
+      if (effectIndex >= 0) {
+        const effect = effects[effectIndex] as Effect;
         count.hits += 1;
-        // States never change: a child shares what the decision left alone.
-        let cpus = node.cpus;
+        childCpus = cpusT;
         if (effect.setCpu.length > 0) {
-          cpus = cpus.slice();
-          for (let j = 0; j < effect.setCpu.length; j++) cpus[effect.setCpu[j] as number] = effect.setIds[j] as number;
+          for (let c = 0; c < cpuCount; c++) cpuScratch[c] = cpus[c] as number;
+          for (let j = 0; j < effect.setCpu.length; j++) cpuScratch[effect.setCpu[j] as number] = effect.setIds[j] as number;
+          childCpus = cpuTuples.intern(cpuScratch);
         }
-        const next = effect.removed.length > 0 || effect.added.length > 0 ? applyItems(items, effect.removed, effect.added) : items;
-        const mem = effect.memWrites.length > 0 ? t.applyWrites(node.mem, effect, effectIndex) : node.mem;
-        child = { cpus, mem, items: next, flags: effect.flagsAfter };
+        childItems = effect.removed.length > 0 || effect.added.length > 0 ? internItems(applyItems(items, effect.removed, effect.added)) : itemsT;
+        childMem = effect.memWrites.length > 0 ? t.applyWrites(mem, effect, effectIndex) : mem;
+        childFlags = effect.flagsAfter;
         // What the decision wrote, to the observers; the clock is this path's.
         for (const r of effect.records) h.feed('ns' in r && r.ns !== now ? ({ ...r, ns: now } as TraceRecord) : r);
         local = effect.local;
-        if (opts.verify) verifyHit(node, key, child);
+        if (opts.verify) verifyHit(id, key, hashOf(childCpus, childMem, childItems, childFlags));
       } else {
         count.misses += 1;
-        materialize(node, true);
+        materialize(id, true);
         const recorded: TraceRecord[] = [];
         h.recording = recorded;
         sim.trackReads();
@@ -506,9 +621,13 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         const { reads, written, fieldsRead, fieldsWritten } = sim.endTracking();
         h.recording = null;
         simAt = -1;
-        child = fromView(sim.view());
+        const child = fromView(sim.view());
+        childCpus = child.cpus;
+        childMem = child.mem;
+        childItems = child.items;
+        childFlags = child.flags;
         local = fp.local;
-        const e = record(node, d, items, reads, written, fieldsRead, fieldsWritten, child, recorded.filter((r) => h.reads.has(r.t)), local);
+        const e = record(d, cpus, mem, flags, items, reads, written, fieldsRead, fieldsWritten, child, recorded.filter((r) => h.reads.has(r.t)), local);
         e.next = cache.get(k1);
         cache.set(k1, effects.length);
         effects.push(e);
@@ -518,20 +637,20 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       const childObservers = h.current;
       if (h.touched) {
         const before = countViolations(observers);
-        if (countViolations(childObservers) > before) report(h.violations().slice(before), node.id, key);
+        if (countViolations(childObservers) > before) report(h.violations().slice(before), id, key);
       }
-      const sleep = opts.reduction ? sleepAfter(node.sleep, explored, fp) : NO_SLEEP;
+      const sleep = opts.reduction ? sleepAfter(nodeSleep, explored, fp) : NO_SLEEP;
       explored.push(fp);
-      const key53 = hashOf(child.cpus, child.mem, child.items, child.flags);
+      const key53 = hashOf(childCpus, childMem, childItems, childFlags);
       const at = visited.get(key53);
       let childSleep = sleep;
-      let only: string[] | undefined;
+      let childOnly: string[] | null = null;
       if (at >= 0) {
         const seen = sleepSets[at] as readonly Footprint[];
         if (seen.length === 0) continue;
-        only = [];
-        for (const z0 of seen) if (!asleep(sleep, z0.key)) only.push(z0.key);
-        if (only.length === 0) continue;
+        childOnly = [];
+        for (const z0 of seen) if (!asleep(sleep, z0.key)) childOnly.push(z0.key);
+        if (childOnly.length === 0) continue;
         childSleep = sleep.filter((z) => asleep(seen, z.key));
         visited.set(key53, sleepIndex(childSleep));
       } else {
@@ -541,41 +660,42 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         }
         visited.set(key53, sleepIndex(sleep));
       }
-      const id = parent.length;
-      parent.push(node.id);
-      viaKey.push(key);
-      maxDepth = Math.max(maxDepth, node.depth + 1);
-      queue.push({ id, cpus: child.cpus, mem: child.mem, items: child.items, flags: child.flags, now, depth: node.depth + 1, observers: childObservers, sleep: childSleep, only: only ?? null });
+      maxDepth = Math.max(maxDepth, depth + 1);
+      nodes.add(childCpus, childItems, childMem, childFlags, depth + 1, id, d, now, childObservers, childSleep, childOnly);
     }
   };
-  for (let head = 0; head < queue.length; head++) {
-    const node = queue[head] as TNode;
-    queue[head] = undefined as unknown as TNode;
-    expand(node);
+
+  const rootView = fromView(sim.view());
+  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, sim.now, rootObservers, NO_SLEEP, null);
+  visited.set(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), 0);
+  for (let id = 0; id < nodes.count; id++) {
+    expand(id);
     if (opts.onProgress) {
       const at = performance.now();
       if (at - lastProgress > 500) {
         lastProgress = at;
-        opts.onProgress({ states: visited.size, transitions, depth: node.depth, frontier: queue.length - head - 1, elapsedMs: at - started });
+        opts.onProgress({ states: visited.size, transitions, depth: nodes.depth[id] as number, frontier: nodes.count - id - 1, elapsedMs: at - started });
       }
     }
   }
 
   /** The effect of a decision just run for real, with the inputs it read. */
   function record(
-    node: TNode,
     d: number,
+    cpus: readonly number[],
+    mem: number,
+    flags: number,
     items: readonly number[],
     reads: number[],
     written: number,
     fieldsRead: number,
     fieldsWritten: number,
-    child: { cpus: number[]; mem: number; items: number[]; flags: number },
+    child: { cpus: number; mem: number; items: number; flags: number },
     records: TraceRecord[],
     local: boolean,
   ): Effect {
     // Memory: the fields read, with their values then; the fields written or changed, with their values now.
-    const before = (t.mems[node.mem] as Mem).fields;
+    const before = (t.mems[mem] as Mem).fields;
     const after = (t.mems[child.mem] as Mem).fields;
     const memReads: number[] = [];
     const memWrites: [number, unknown][] = [];
@@ -585,18 +705,19 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         memWrites.push([f, structuredClone(sim.memory[MEMORY_FIELDS[f] as keyof KernelMemoryState])]);
       }
     }
+    const childCpus = cpuTuples.get(child.cpus);
     const setCpu: number[] = [];
     const setIds: number[] = [];
     for (let c = 0; c < cpuCount; c++) {
-      if (child.cpus[c] === node.cpus[c]) continue;
+      if (childCpus[c] === cpus[c]) continue;
       if (!reads.includes(c)) throw new Error(`internal error: CPU ${c} changed without being read (transition cache)`);
       setCpu.push(c);
-      setIds.push(child.cpus[c] as number);
+      setIds.push(childCpus[c] as number);
     }
     // The pending items' difference, as multisets.
     const left = items.slice();
     const added: number[] = [];
-    for (const a of child.items) {
+    for (const a of itemTuples.get(child.items)) {
       const at = left.indexOf(a);
       if (at >= 0) left.splice(at, 1);
       else added.push(a);
@@ -609,15 +730,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     return {
       desc: d,
-      flags: node.flags,
+      flags,
       memReads,
       memVals: memReads.map((f) => before[f] as number),
       memWrites,
       reads,
-      readIds: reads.map((c) => node.cpus[c] as number),
+      readIds: reads.map((c) => cpus[c] as number),
       readSigs: reads.map((c) => sigOf(t.descs, items, c)),
       written,
-      others: node.cpus.map((_, c) => c).filter((c) => !reads.includes(c)),
+      others: cpus.map((_, c) => c).filter((c) => !reads.includes(c)),
       setCpu,
       setIds,
       flagsAfter: child.flags,
@@ -630,17 +751,16 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   }
 
   /** Check a cached transition against the real one (tests). */
-  function verifyHit(node: TNode, key: string, child: { cpus: number[]; mem: number; items: number[]; flags: number }): void {
+  function verifyHit(id: number, key: string, got: number): void {
     const muted = h.muted;
-    materialize(node, true);
+    materialize(id, true);
     h.muted = true;
     decideKey(key);
     h.muted = muted;
     simAt = -1;
     const real = fromView(sim.view());
     const want = hashOf(real.cpus, real.mem, real.items, real.flags);
-    const got = hashOf(child.cpus, child.mem, child.items, child.flags);
-    if (want !== got) throw new Error(`transition cache: '${key}' from node ${node.id} gave state ${got}, the simulation ${want}`);
+    if (want !== got) throw new Error(`transition cache: '${key}' from node ${id} gave state ${got}, the simulation ${want}`);
   }
 
   // The picks of each counterexample, as the simulation numbers them, by replaying its choices.

@@ -1,22 +1,19 @@
 /**
- * A map from 53-bit hashes to small non-negative integers, open addressing over typed arrays.
+ * A map from 53-bit hashes to small non-negative integers, open addressing over one typed array.
  * Exploration keeps one entry per state and one per cached decision; a `Map` keyed by numbers that
  * are not small integers boxes and hashes each key, which was the largest single cost of the search.
+ * Each slot is three adjacent words (low 32 bits, high 21 bits + 1 or 0 when free, value), so a
+ * probe touches one cache line.
  */
 export class HashTable {
-  private lo: Int32Array;
-  /** The high 21 bits + 1; 0 marks a free slot. */
-  private hi: Int32Array;
-  private values: Int32Array;
+  private slots: Int32Array;
   private mask: number;
   size = 0;
 
   constructor(capacity = 1 << 12) {
     let cap = 16;
     while (cap < capacity * 2) cap *= 2;
-    this.lo = new Int32Array(cap);
-    this.hi = new Int32Array(cap);
-    this.values = new Int32Array(cap);
+    this.slots = new Int32Array(cap * 3);
     this.mask = cap - 1;
   }
 
@@ -24,11 +21,13 @@ export class HashTable {
   get(key: number): number {
     const lo = key | 0;
     const hi = Math.floor(key / 4294967296) + 1;
+    const s = this.slots;
     let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
     for (;;) {
-      const h = this.hi[i] as number;
+      const at = i * 3;
+      const h = s[at + 1] as number;
       if (h === 0) return -1;
-      if (h === hi && this.lo[i] === lo) return this.values[i] as number;
+      if (h === hi && s[at] === lo) return s[at + 2] as number;
       i = (i + 1) & this.mask;
     }
   }
@@ -37,38 +36,41 @@ export class HashTable {
   set(key: number, value: number): void {
     const lo = key | 0;
     const hi = Math.floor(key / 4294967296) + 1;
+    const s = this.slots;
     let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
     for (;;) {
-      const h = this.hi[i] as number;
+      const at = i * 3;
+      const h = s[at + 1] as number;
       if (h === 0) break;
-      if (h === hi && this.lo[i] === lo) {
-        this.values[i] = value;
+      if (h === hi && s[at] === lo) {
+        s[at + 2] = value;
         return;
       }
       i = (i + 1) & this.mask;
     }
-    this.hi[i] = hi;
-    this.lo[i] = lo;
-    this.values[i] = value;
+    const at = i * 3;
+    s[at] = lo;
+    s[at + 1] = hi;
+    s[at + 2] = value;
     this.size += 1;
     if (this.size * 2 > this.mask) this.grow();
   }
 
   private grow(): void {
-    const { lo, hi, values } = this;
+    const old = this.slots;
     const cap = (this.mask + 1) * 2;
-    this.lo = new Int32Array(cap);
-    this.hi = new Int32Array(cap);
-    this.values = new Int32Array(cap);
+    this.slots = new Int32Array(cap * 3);
     this.mask = cap - 1;
-    for (let j = 0; j < hi.length; j++) {
-      const h = hi[j] as number;
+    const s = this.slots;
+    for (let j = 0; j < old.length; j += 3) {
+      const h = old[j + 1] as number;
       if (h === 0) continue;
-      let i = ((lo[j] as number) ^ Math.imul(h, 0x9e3779b1)) & this.mask;
-      while (this.hi[i] !== 0) i = (i + 1) & this.mask;
-      this.hi[i] = h;
-      this.lo[i] = lo[j] as number;
-      this.values[i] = values[j] as number;
+      const lo = old[j] as number;
+      let i = (lo ^ Math.imul(h, 0x9e3779b1)) & this.mask;
+      while (s[i * 3 + 1] !== 0) i = (i + 1) & this.mask;
+      s[i * 3] = lo;
+      s[i * 3 + 1] = h;
+      s[i * 3 + 2] = old[j + 2] as number;
     }
   }
 }

@@ -190,9 +190,19 @@ export function mix(h: number, x: number): number {
  * transition cache, which combines the parts of states it never builds.
  */
 export function composeHash(cpus: readonly number[], mem: number, lo: number, hi: number, flags: number, guests: readonly number[] | null): number {
+  return finishHash(cpusHash(cpus), mem, lo, hi, flags, guests);
+}
+
+/** The CPUs' part of the state hash (the cache keeps it per combination of CPU states). */
+export function cpusHash(cpus: readonly number[]): number {
   let h = 0x9e3779b9;
   for (let cpu = 0; cpu < cpus.length; cpu++) h = mix(h, cpus[cpu] as number);
-  h = mix(h, mem);
+  return h;
+}
+
+/** The state hash from the CPUs' part and the rest (see composeHash). */
+export function finishHash(cpus: number, mem: number, lo: number, hi: number, flags: number, guests: readonly number[] | null): number {
+  let h = mix(cpus, mem);
   h = mix(mix(h, lo % 4294967296), (hi + Math.floor(lo / 4294967296)) % 2097152);
   if (guests) for (const g of guests) h = mix(h, g);
   return mix(h, flags);
