@@ -57,7 +57,7 @@ interface Flags {
 interface Mem {
   hash: number;
   state: KernelMemoryState;
-  fields: number[];
+  fields: Float64Array;
   /** The memory an effect that writes leaves, by effect index. */
   next: Map<number, number>;
 }
@@ -74,22 +74,22 @@ interface Effect {
   desc: number;
   flags: number;
   /** The memory fields it read (MEMORY_FIELDS indices) and their hashes then. */
-  memReads: number[];
-  memVals: number[];
+  memReads: Int32Array;
+  memVals: Float64Array;
   /** The memory fields it wrote, with the values they were left with. */
   memWrites: [number, unknown][];
   /** The CPUs it read or moved, ascending, with their states and pending-item signatures. */
-  reads: number[];
-  readIds: number[];
-  readSigs: number[];
+  reads: Int32Array;
+  readIds: Int32Array;
+  readSigs: Float64Array;
   /** The shared variables it wrote (varBit mask), and the CPUs it did not read (that must not wait on them). */
   written: number;
-  others: number[];
-  setCpu: number[];
-  setIds: number[];
+  others: Int32Array;
+  setCpu: Int32Array;
+  setIds: Int32Array;
   flagsAfter: number;
-  removed: number[];
-  added: number[];
+  removed: Int32Array;
+  added: Int32Array;
   records: TraceRecord[];
   local: boolean;
   /** The next effect with the same lookup key, -1 at the end. */
@@ -130,7 +130,7 @@ class Tables {
     if (id === undefined) {
       id = this.mems.length;
       const st = state();
-      const fields = MEMORY_FIELDS.map((f) => hash53(JSON.stringify(st[f])));
+      const fields = Float64Array.from(MEMORY_FIELDS, (f) => hash53(JSON.stringify(st[f])));
       this.mems.push({ hash, state: st, fields, next: new Map() });
       this.memIds.set(hash, id);
     }
@@ -161,7 +161,22 @@ class Tables {
       let key = this.keys.get(v.key);
       const fresh = key === undefined;
       if (key === undefined) this.keys.set(v.key, (key = v.key));
-      this.descs.push({ ...v, key, rank: 0, fps: [null, null], sig: mix(0x7f4a7c15, id + 1), shifted: null });
+      // One literal, one field order: every descriptor has the same shape (the hot loop reads them).
+      this.descs.push({
+        key,
+        kind: v.kind,
+        actor: v.actor,
+        cpu: v.cpu,
+        name: v.name,
+        index: v.index,
+        msg: v.msg,
+        rel: v.rel,
+        hash: v.hash,
+        rank: 0,
+        fps: [null, null],
+        sig: mix(0x7f4a7c15, id + 1),
+        shifted: null,
+      });
       this.descIds.set(text, id);
       if (fresh) this.rerank();
       else (this.descs[id] as Desc).rank = this.rankOf.get(key) as number;
@@ -208,9 +223,9 @@ class Tables {
   }
 }
 
-/** A pending-item multiset without `removed` (each present) and with `added`. */
-function applyItems(items: readonly number[], removed: readonly number[], added: readonly number[]): number[] {
-  const out: number[] = [];
+/** A pending-item multiset without `removed` (each present) and with `added`, into `out`. */
+function applyItems(items: Int32Array, removed: Int32Array, added: Int32Array, out: number[]): number[] {
+  out.length = 0;
   let taken = 0; // bit j: removed[j] was matched (a handful of items)
   for (const i of items) {
     let skip = false;
@@ -227,6 +242,9 @@ function applyItems(items: readonly number[], removed: readonly number[], added:
   return out;
 }
 
+/** Effects whose (tuple, effect) results are memoized (see cpuNext). */
+const MEMO_EFFECTS = 1 << 21;
+
 /** Whether a choice is in a sleep set. */
 function asleep(set: readonly Footprint[], key: string): boolean {
   for (let i = 0; i < set.length; i++) if ((set[i] as Footprint).key === key) return true;
@@ -234,7 +252,7 @@ function asleep(set: readonly Footprint[], key: string): boolean {
 }
 
 /** An order-free signature of one CPU's pending items (0 when it has none). */
-function sigOf(descs: readonly Desc[], items: readonly number[], cpu: number): number {
+function sigOf(descs: readonly Desc[], items: Int32Array, cpu: number): number {
   let sig = 0;
   for (const i of items) {
     const d = descs[i] as Desc;
@@ -249,15 +267,15 @@ function sigOf(descs: readonly Desc[], items: readonly number[], cpu: number): n
  * Each tuple also keeps a number derived from it (its part of the state hash).
  */
 class Tuples {
-  private readonly lists: (readonly number[])[] = [];
+  private readonly lists: Int32Array[] = [];
   readonly derived: number[] = [];
   private readonly next: number[] = [];
   private readonly byHash = new HashTable();
 
-  constructor(private readonly derive: (list: readonly number[]) => number) {}
+  constructor(private readonly derive: (list: Int32Array) => number) {}
 
-  get(id: number): readonly number[] {
-    return this.lists[id] as readonly number[];
+  get(id: number): Int32Array {
+    return this.lists[id] as Int32Array;
   }
 
   /** The id of these contents (`list` is copied if new: scratch arrays may be passed). */
@@ -267,14 +285,15 @@ class Tuples {
     h >>>= 0;
     const first = this.byHash.get(h);
     for (let x = first; x >= 0; x = this.next[x] as number) {
-      const l = this.lists[x] as readonly number[];
+      const l = this.lists[x] as Int32Array;
       if (l.length !== length) continue;
       let same = true;
       for (let i = 0; i < length && same; i++) same = l[i] === list[i];
       if (same) return x;
     }
     const id = this.lists.length;
-    const copy = list.slice(0, length);
+    const copy = new Int32Array(length);
+    for (let i = 0; i < length; i++) copy[i] = list[i] as number;
     this.lists.push(copy);
     this.derived.push(this.derive(copy));
     this.next.push(first);
@@ -356,7 +375,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // A combination of CPU states keeps its part of the state hash; a pending-item multiset (sorted)
   // keeps the exact sums of its items' hash halves, as lo + hi * 2^32 (both stay far below 2^53
   // for the handful of items a state has: see finishHash).
-  const cpuTuples = new Tuples((ids) => cpusHash(ids.map((id) => (t.cpuStates[id] as CpuState).hash)));
+  const cpuTuples = new Tuples((ids) => cpusHash(Array.from(ids, (id) => (t.cpuStates[id] as CpuState).hash)));
   const itemLo: number[] = [];
   const itemHi: number[] = [];
   const itemTuples = new Tuples((items) => {
@@ -464,7 +483,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     const f = (t.flags[nodes.flags[id] as number] as Flags).values;
     const capture: Capture = {
-      cpus: cpus.map((cid, c) => (t.cpuStates[cid] as CpuState).caps[c] as CpuCapture),
+      cpus: Array.from(cpus, (cid, c) => (t.cpuStates[cid] as CpuState).caps[c] as CpuCapture),
       memory: (t.mems[nodes.mem[id] as number] as Mem).state,
       agenda: { now, seq, ready: ready as AgendaState['ready'], future },
       bus: { nextId: inFlight.length + 1, counts: { messages: 0, targets: 0, delivered: 0, pending: 0, latched: 0, dropped: 0 }, inFlight },
@@ -475,9 +494,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       fullReset: f.fullReset,
       kexecCpu: f.kexecCpu,
       ended: f.ended,
-      keys: cpus.map(() => null),
+      keys: Array.from(cpus, () => null),
       // Each CPU's hash is known (verify: computed again from the rebuilt chart, to be checked).
-      hashes: cpus.map((cid) => (opts.verify ? 0 : (t.cpuStates[cid] as CpuState).hash)),
+      hashes: Array.from(cpus, (cid) => (opts.verify ? 0 : (t.cpuStates[cid] as CpuState).hash)),
       memKey: null,
       memHash: 0,
       guests: null,
@@ -493,7 +512,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   };
 
   /** The cached effect of decision `d` in this state, if one applies (its index, or -1). */
-  const findEffect = (k1: number, d: number, cpus: readonly number[], flags: number, items: readonly number[], memFields: readonly number[]): number => {
+  const findEffect = (k1: number, d: number, cpus: Int32Array, flags: number, items: Int32Array, memFields: Float64Array): number => {
     for (let x = cache.get(k1); x >= 0; x = (effects[x] as Effect).next) {
       const e = effects[x] as Effect;
       if (e.desc !== d || e.flags !== flags) continue;
@@ -513,8 +532,20 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     return -1;
   };
 
-  const cpuScratch = new Array<number>(cpuCount).fill(0);
+  /** A cached effect's records to the observers, on this path's clock. */
+  const feedRecords = (records: readonly TraceRecord[], now: number): void => {
+    for (const r of records) h.feed('ns' in r && r.ns !== now ? ({ ...r, ns: now } as TraceRecord) : r);
+  };
+  const cpuScratch: number[] = [];
+  for (let c = 0; c < cpuCount; c++) cpuScratch.push(0);
+  // (tuple, effect) → the tuple the effect leaves, keyed tuple * MEMO_EFFECTS + effect: exact below
+  // 2^53 for the first MEMO_EFFECTS effects; later ones are not memoized.
+  const cpuNext = new HashTable(1 << 14);
+  const itemsNext = new HashTable(1 << 14);
   const shifted: number[] = [];
+  const applied: number[] = [];
+  const ready: number[] = [];
+  const explored: Footprint[] = [];
 
   // One call per state (not one long loop): V8 optimizes a function that is called often sooner
   // and more stably than a loop it must replace on the stack.
@@ -562,7 +593,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     const cpus = cpuTuples.get(cpusT);
     // What is due now, in key order (insertion sort: a handful of items).
-    const ready: number[] = [];
+    ready.length = 0;
     for (const i of items) {
       const di = t.descs[i] as Desc;
       if (di.rel !== 0) continue;
@@ -573,7 +604,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     const n = ready.length;
     const memFields = (t.mems[mem] as Mem).fields;
-    const explored: Footprint[] = [];
+    explored.length = 0;
     for (let rank = 0; rank < n; rank++) {
       const d = ready[rank] as number;
       const desc = t.descs[d] as Desc;
@@ -599,15 +630,29 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         count.hits += 1;
         childCpus = cpusT;
         if (effect.setCpu.length > 0) {
-          for (let c = 0; c < cpuCount; c++) cpuScratch[c] = cpus[c] as number;
-          for (let j = 0; j < effect.setCpu.length; j++) cpuScratch[effect.setCpu[j] as number] = effect.setIds[j] as number;
-          childCpus = cpuTuples.intern(cpuScratch);
+          // What this effect makes of this CPU combination, remembered (most combinations recur).
+          const memo = effectIndex < MEMO_EFFECTS ? cpusT * MEMO_EFFECTS + effectIndex : -1;
+          childCpus = memo >= 0 ? cpuNext.get(memo) : -1;
+          if (childCpus < 0) {
+            for (let c = 0; c < cpuCount; c++) cpuScratch[c] = cpus[c] as number;
+            for (let j = 0; j < effect.setCpu.length; j++) cpuScratch[effect.setCpu[j] as number] = effect.setIds[j] as number;
+            childCpus = cpuTuples.intern(cpuScratch);
+            if (memo >= 0) cpuNext.set(memo, childCpus);
+          }
         }
-        childItems = effect.removed.length > 0 || effect.added.length > 0 ? internItems(applyItems(items, effect.removed, effect.added)) : itemsT;
+        childItems = itemsT;
+        if (effect.removed.length > 0 || effect.added.length > 0) {
+          const memo = effectIndex < MEMO_EFFECTS ? itemsT * MEMO_EFFECTS + effectIndex : -1;
+          childItems = memo >= 0 ? itemsNext.get(memo) : -1;
+          if (childItems < 0) {
+            childItems = internItems(applyItems(items, effect.removed, effect.added, applied));
+            if (memo >= 0) itemsNext.set(memo, childItems);
+          }
+        }
         childMem = effect.memWrites.length > 0 ? t.applyWrites(mem, effect, effectIndex) : mem;
         childFlags = effect.flagsAfter;
         // What the decision wrote, to the observers; the clock is this path's.
-        for (const r of effect.records) h.feed('ns' in r && r.ns !== now ? ({ ...r, ns: now } as TraceRecord) : r);
+        if (effect.records.length > 0) feedRecords(effect.records, now);
         local = effect.local;
         if (opts.verify) verifyHit(id, key, hashOf(childCpus, childMem, childItems, childFlags));
       } else {
@@ -682,10 +727,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** The effect of a decision just run for real, with the inputs it read. */
   function record(
     d: number,
-    cpus: readonly number[],
+    cpus: Int32Array,
     mem: number,
     flags: number,
-    items: readonly number[],
+    items: Int32Array,
     reads: number[],
     written: number,
     fieldsRead: number,
@@ -715,7 +760,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       setIds.push(childCpus[c] as number);
     }
     // The pending items' difference, as multisets.
-    const left = items.slice();
+    const left = Array.from(items);
     const added: number[] = [];
     for (const a of itemTuples.get(child.items)) {
       const at = left.indexOf(a);
@@ -731,19 +776,19 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     return {
       desc: d,
       flags,
-      memReads,
-      memVals: memReads.map((f) => before[f] as number),
+      memReads: Int32Array.from(memReads),
+      memVals: Float64Array.from(memReads, (f) => before[f] as number),
       memWrites,
-      reads,
-      readIds: reads.map((c) => cpus[c] as number),
-      readSigs: reads.map((c) => sigOf(t.descs, items, c)),
+      reads: Int32Array.from(reads),
+      readIds: Int32Array.from(reads, (c) => cpus[c] as number),
+      readSigs: Float64Array.from(reads, (c) => sigOf(t.descs, items, c)),
       written,
-      others: cpus.map((_, c) => c).filter((c) => !reads.includes(c)),
-      setCpu,
-      setIds,
+      others: Int32Array.from(Array.from(cpus.keys()).filter((c) => !reads.includes(c))),
+      setCpu: Int32Array.from(setCpu),
+      setIds: Int32Array.from(setIds),
       flagsAfter: child.flags,
-      removed: left,
-      added,
+      removed: Int32Array.from(left),
+      added: Int32Array.from(added),
       records,
       local,
       next: -1,

@@ -5,6 +5,14 @@
  * Each slot is three adjacent words (low 32 bits, high 21 bits + 1 or 0 when free, value), so a
  * probe touches one cache line.
  */
+/** Where a key starts probing: its two halves mixed (keys may be structured, not hashes). */
+function slot(lo: number, hi: number): number {
+  let x = lo ^ Math.imul(hi, 0x9e3779b1);
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return x ^ (x >>> 16);
+}
+
 export class HashTable {
   private slots: Int32Array;
   private mask: number;
@@ -22,7 +30,7 @@ export class HashTable {
     const lo = key | 0;
     const hi = Math.floor(key / 4294967296) + 1;
     const s = this.slots;
-    let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
+    let i = slot(lo, hi) & this.mask;
     for (;;) {
       const at = i * 3;
       const h = s[at + 1] as number;
@@ -37,7 +45,7 @@ export class HashTable {
     const lo = key | 0;
     const hi = Math.floor(key / 4294967296) + 1;
     const s = this.slots;
-    let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
+    let i = slot(lo, hi) & this.mask;
     for (;;) {
       const at = i * 3;
       const h = s[at + 1] as number;
@@ -66,7 +74,7 @@ export class HashTable {
       const h = old[j + 1] as number;
       if (h === 0) continue;
       const lo = old[j] as number;
-      let i = (lo ^ Math.imul(h, 0x9e3779b1)) & this.mask;
+      let i = slot(lo, h) & this.mask;
       while (s[i * 3 + 1] !== 0) i = (i + 1) & this.mask;
       s[i * 3] = lo;
       s[i * 3 + 1] = h;
