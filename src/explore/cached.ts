@@ -40,8 +40,8 @@ interface Desc {
   hash: number;
   /** Where the choice key sorts among all keys seen (siblings are expanded in key order). */
   rank: number;
-  /** The footprint of taking it, local or not (shared: footprints never change). */
-  fps: [Footprint | null, Footprint | null];
+  /** The footprint of taking it, local or not, as an index into Tables.fps (-1 until needed). */
+  fps: [number, number];
   /** Its part of its CPU's pending-item signature. */
   sig: number;
   /** This item `d` ns later, by `d`. */
@@ -173,7 +173,7 @@ class Tables {
         rel: v.rel,
         hash: v.hash,
         rank: 0,
-        fps: [null, null],
+        fps: [-1, -1],
         sig: mix(0x7f4a7c15, id + 1),
         shifted: null,
       });
@@ -193,10 +193,17 @@ class Tables {
     for (const d of this.descs) d.rank = this.rankOf.get(d.key) as number;
   }
 
-  footprint(id: number, local: boolean): Footprint {
+  /** Footprints, shared (they never change): sleep sets are sets of their indexes. */
+  readonly fps: Footprint[] = [];
+
+  footprint(id: number, local: boolean): number {
     const d = this.descs[id] as Desc;
     const i = local ? 1 : 0;
-    return (d.fps[i] ??= { key: d.key, actor: d.actor, local });
+    if (d.fps[i] === -1) {
+      d.fps[i] = this.fps.length;
+      this.fps.push({ key: d.key, actor: d.actor, local });
+    }
+    return d.fps[i];
   }
 
   /** The item `d` ns closer to being due (a timer's hash has its distance in it). */
@@ -244,6 +251,11 @@ function applyItems(items: Int32Array, removed: Int32Array, added: Int32Array, o
 
 /** Effects whose (tuple, effect) results are memoized (see cpuNext). */
 const MEMO_EFFECTS = 1 << 21;
+
+/** Two choices commute when they act on different CPUs and neither touches anything shared. */
+function independent(a: Footprint, b: Footprint): boolean {
+  return a.actor !== b.actor && a.local && b.local;
+}
 
 /** Whether a choice is in a sleep set. */
 function asleep(set: readonly Footprint[], key: string): boolean {
@@ -305,7 +317,8 @@ class Tuples {
 /** The search's states, one column per field, by node id (breadth-first order: the queue is the ids). */
 class Nodes {
   count = 0;
-  cpus = new Int32Array(1 << 16);
+  /** Each node's CPU states, `width` ids in a row. */
+  cpus: Int32Array;
   items = new Int32Array(1 << 16);
   mem = new Int32Array(1 << 16);
   flags = new Int32Array(1 << 16);
@@ -313,34 +326,45 @@ class Nodes {
   parent = new Int32Array(1 << 16);
   /** The descriptor of the choice that led here (its key names the choice on any path). */
   via = new Int32Array(1 << 16);
+  /** The sleep set it was reached with (a SleepSets id). */
+  sleep = new Int32Array(1 << 16);
   now = new Float64Array(1 << 16);
   /** Dropped once the node is expanded. */
   observers: (Observer[] | null)[] = [];
-  sleep: (readonly Footprint[] | null)[] = [];
   /** A state seen again with a smaller sleep set: expand only the choices slept the first time. */
   only: (readonly string[] | null)[] = [];
 
-  add(cpus: number, items: number, mem: number, flags: number, depth: number, parent: number, via: number, now: number, observers: Observer[], sleep: readonly Footprint[], only: readonly string[] | null): number {
+  constructor(private readonly width: number) {
+    this.cpus = new Int32Array((1 << 16) * width);
+  }
+
+  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, observers: Observer[], only: readonly string[] | null): number {
     const id = this.count++;
-    if (id === this.cpus.length) this.grow();
-    this.cpus[id] = cpus;
+    if (id === this.items.length) this.grow();
+    const base = id * this.width;
+    for (let c = 0; c < this.width; c++) this.cpus[base + c] = cpus[c] as number;
     this.items[id] = items;
     this.mem[id] = mem;
     this.flags[id] = flags;
     this.depth[id] = depth;
     this.parent[id] = parent;
     this.via[id] = via;
+    this.sleep[id] = sleep;
     this.now[id] = now;
     this.observers.push(observers);
-    this.sleep.push(sleep);
     this.only.push(only);
     return id;
   }
 
+  /** A node's CPU states into `out`. */
+  cpusOf(id: number, out: Int32Array): Int32Array {
+    out.set(this.cpus.subarray(id * this.width, (id + 1) * this.width));
+    return out;
+  }
+
   private grow(): void {
-    const n = this.cpus.length * 2;
     const more = <T extends Int32Array | Float64Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(n);
+      const b = new (a.constructor as new (n: number) => T)(a.length * 2);
       b.set(a);
       return b;
     };
@@ -351,7 +375,39 @@ class Nodes {
     this.depth = more(this.depth);
     this.parent = more(this.parent);
     this.via = more(this.via);
+    this.sleep = more(this.sleep);
     this.now = more(this.now);
+  }
+}
+
+/** Sleep sets, interned as sorted lists of footprint indexes: id 0 is the empty set. */
+class SleepSets {
+  private readonly tuples = new Tuples(() => 0);
+  /** Each set's footprints, and their indexes. */
+  readonly sets: (readonly Footprint[])[] = [];
+  readonly ids: (readonly number[])[] = [];
+  private readonly scratch: number[] = [];
+
+  constructor(private readonly fps: readonly Footprint[]) {
+    this.intern([]);
+  }
+
+  /** The id of the set of these footprint indexes (any order, no duplicates). */
+  intern(ids: readonly number[]): number {
+    const s = this.scratch;
+    s.length = 0;
+    for (const i of ids) {
+      let j = s.length;
+      s.push(i);
+      for (; j > 0 && (s[j - 1] as number) > i; j--) s[j] = s[j - 1] as number;
+      s[j] = i;
+    }
+    const id = this.tuples.intern(s);
+    if (id === this.sets.length) {
+      this.sets.push(s.map((i) => this.fps[i] as Footprint));
+      this.ids.push(s.slice());
+    }
+    return id;
   }
 }
 
@@ -371,11 +427,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const cache = new HashTable();
   const effects: Effect[] = [];
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
-  const nodes = new Nodes();
-  // A combination of CPU states keeps its part of the state hash; a pending-item multiset (sorted)
-  // keeps the exact sums of its items' hash halves, as lo + hi * 2^32 (both stay far below 2^53
-  // for the handful of items a state has: see finishHash).
-  const cpuTuples = new Tuples((ids) => cpusHash(Array.from(ids, (id) => (t.cpuStates[id] as CpuState).hash)));
+  const nodes = new Nodes(cpuCount);
+  // A pending-item multiset (sorted) keeps the exact sums of its items' hash halves (both stay far
+  // below 2^53 for the handful of items a state has: see finishHash).
   const itemLo: number[] = [];
   const itemHi: number[] = [];
   const itemTuples = new Tuples((items) => {
@@ -391,14 +445,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     return 0;
   });
 
-  // Each state's hash → its sleep set when it was last reached (an index into sleepSets).
+  // Each state's hash → the sleep set it was last reached with.
   const visited = new HashTable(1 << 18);
-  const sleepSets: (readonly Footprint[])[] = [NO_SLEEP];
-  const sleepIndex = (set: readonly Footprint[]): number => {
-    if (set.length === 0) return 0;
-    sleepSets.push(set);
-    return sleepSets.length - 1;
-  };
+  const sleepSets = new SleepSets(t.fps);
   const found = new Map<string, { property: string; message: string; path: string[] }>();
   const ends = opts.collectEnds ? new Set<string>() : null;
   let firstViolationMs: number | null = null;
@@ -421,18 +470,22 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   };
 
   /** The simulation's state as numbers, keeping each new part to rebuild states from. */
-  const fromView = (v: StateView): { cpus: number; mem: number; items: number; flags: number } => {
+  const fromView = (v: StateView): { cpus: Int32Array; mem: number; items: number; flags: number } => {
     let cap: Capture | null = null;
-    const cpus = v.cpus.map((hc, c) => t.cpu(hc, c, () => ({ watch: sim.watchMask(c), cap: (cap ??= sim.capture()).cpus[c] as CpuCapture })));
+    const cpus = Int32Array.from(v.cpus, (hc, c) => t.cpu(hc, c, () => ({ watch: sim.watchMask(c), cap: (cap ??= sim.capture()).cpus[c] as CpuCapture })));
     return {
-      cpus: cpuTuples.intern(cpus),
+      cpus,
       mem: t.mem(v.mem, () => (cap ??= sim.capture()).memory),
       items: internItems(v.items.map((i) => t.desc(i))),
       flags: t.flag(v.flagsKey, v.flagsHash, v.flags),
     };
   };
-  const hashOf = (cpus: number, mem: number, items: number, flags: number): number =>
-    finishHash(cpuTuples.derived[cpus] as number, (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, null);
+  const cpuHashes: number[] = [];
+  for (let c = 0; c < cpuCount; c++) cpuHashes.push(0);
+  const hashOf = (cpus: Int32Array, mem: number, items: number, flags: number): number => {
+    for (let c = 0; c < cpuCount; c++) cpuHashes[c] = (t.cpuStates[cpus[c] as number] as CpuState).hash;
+    return finishHash(cpusHash(cpuHashes), (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, null);
+  };
 
   const keysTo = (id: number, last?: string): string[] => {
     const out: string[] = last === undefined ? [] : [last];
@@ -465,7 +518,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const future: AgendaState['future'] = [];
     const inFlight: InterconnectState['inFlight'] = [];
     const now = nodes.now[id] as number;
-    const cpus = cpuTuples.get(nodes.cpus[id] as number);
+    const cpus = nodes.cpusOf(id, new Int32Array(cpuCount));
     let seq = 0;
     for (const i of itemTuples.get(nodes.items[id] as number)) {
       const d = t.descs[i] as Desc;
@@ -503,7 +556,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     };
     h.muted = true;
     sim.restoreCapture(capture);
-    if (opts.verify && sim.stateHash() !== hashOf(nodes.cpus[id] as number, nodes.mem[id] as number, nodes.items[id] as number, nodes.flags[id] as number)) {
+    if (opts.verify && sim.stateHash() !== hashOf(cpus, nodes.mem[id] as number, nodes.items[id] as number, nodes.flags[id] as number)) {
       throw new Error(`transition cache: node ${id} rebuilt from its parts is another state`);
     }
     if (poll) sim.poll();
@@ -536,27 +589,27 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const feedRecords = (records: readonly TraceRecord[], now: number): void => {
     for (const r of records) h.feed('ns' in r && r.ns !== now ? ({ ...r, ns: now } as TraceRecord) : r);
   };
-  const cpuScratch: number[] = [];
-  for (let c = 0; c < cpuCount; c++) cpuScratch.push(0);
-  // (tuple, effect) → the tuple the effect leaves, keyed tuple * MEMO_EFFECTS + effect: exact below
-  // 2^53 for the first MEMO_EFFECTS effects; later ones are not memoized.
-  const cpuNext = new HashTable(1 << 14);
+  const cpus = new Int32Array(cpuCount);
+  const childCpus = new Int32Array(cpuCount);
+  // (item multiset, effect) → the multiset the effect leaves, keyed multiset * MEMO_EFFECTS +
+  // effect: exact below 2^53 for the first MEMO_EFFECTS effects; later ones are not memoized.
   const itemsNext = new HashTable(1 << 14);
+  const sleepIds: number[] = [];
   const shifted: number[] = [];
   const applied: number[] = [];
   const ready: number[] = [];
-  const explored: Footprint[] = [];
+  /** The footprints of the siblings taken so far (indexes). */
+  const explored: number[] = [];
 
   // One call per state (not one long loop): V8 optimizes a function that is called often sooner
   // and more stably than a loop it must replace on the stack.
   const expand = (id: number): void => {
     const observers = nodes.observers[id] as Observer[];
-    const nodeSleep = nodes.sleep[id] as readonly Footprint[];
+    const nodeSleepId = nodes.sleep[id] as number;
+    const nodeSleep = sleepSets.sets[nodeSleepId] as readonly Footprint[];
     const only = nodes.only[id] as readonly string[] | null;
     nodes.observers[id] = null;
-    nodes.sleep[id] = null;
     nodes.only[id] = null;
-    const cpusT = nodes.cpus[id] as number;
     const flags = nodes.flags[id] as number;
     const mem = nodes.mem[id] as number;
     const depth = nodes.depth[id] as number;
@@ -591,7 +644,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       truncated = true;
       return;
     }
-    const cpus = cpuTuples.get(cpusT);
+    nodes.cpusOf(id, cpus);
     // What is due now, in key order (insertion sort: a handful of items).
     ready.length = 0;
     for (const i of items) {
@@ -620,7 +673,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       // lengthens the chain the effects are checked along.)
       const k1 = (d * 1_000_003 + (desc.actor >= 0 ? (cpus[desc.actor] as number) + 1 : 0)) * 1021 + flags;
       const effectIndex = findEffect(k1, d, cpus, flags, items, memFields);
-      let childCpus: number;
       let childMem: number;
       let childItems: number;
       let childFlags: number;
@@ -628,18 +680,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (effectIndex >= 0) {
         const effect = effects[effectIndex] as Effect;
         count.hits += 1;
-        childCpus = cpusT;
-        if (effect.setCpu.length > 0) {
-          // What this effect makes of this CPU combination, remembered (most combinations recur).
-          const memo = effectIndex < MEMO_EFFECTS ? cpusT * MEMO_EFFECTS + effectIndex : -1;
-          childCpus = memo >= 0 ? cpuNext.get(memo) : -1;
-          if (childCpus < 0) {
-            for (let c = 0; c < cpuCount; c++) cpuScratch[c] = cpus[c] as number;
-            for (let j = 0; j < effect.setCpu.length; j++) cpuScratch[effect.setCpu[j] as number] = effect.setIds[j] as number;
-            childCpus = cpuTuples.intern(cpuScratch);
-            if (memo >= 0) cpuNext.set(memo, childCpus);
-          }
-        }
+        childCpus.set(cpus);
+        for (let j = 0; j < effect.setCpu.length; j++) childCpus[effect.setCpu[j] as number] = effect.setIds[j] as number;
         childItems = itemsT;
         if (effect.removed.length > 0 || effect.added.length > 0) {
           const memo = effectIndex < MEMO_EFFECTS ? itemsT * MEMO_EFFECTS + effectIndex : -1;
@@ -667,7 +709,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         h.recording = null;
         simAt = -1;
         const child = fromView(sim.view());
-        childCpus = child.cpus;
+        childCpus.set(child.cpus);
         childMem = child.mem;
         childItems = child.items;
         childFlags = child.flags;
@@ -678,40 +720,54 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         effects.push(e);
       }
 
-      const fp = t.footprint(d, local);
+      const fpId = t.footprint(d, local);
+      const fp = t.fps[fpId] as Footprint;
       const childObservers = h.current;
       if (h.touched) {
         const before = countViolations(observers);
         if (countViolations(childObservers) > before) report(h.violations().slice(before), id, key);
       }
-      const sleep = opts.reduction ? sleepAfter(nodeSleep, explored, fp) : NO_SLEEP;
-      explored.push(fp);
+      // The child's sleep set: the parent's and the earlier siblings' choices that commute with
+      // this one (different CPUs, neither touching anything shared).
+      let sleepId = 0;
+      if (opts.reduction && fp.local) {
+        sleepIds.length = 0;
+        for (const z of sleepSets.ids[nodeSleepId] as readonly number[]) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
+        for (const z of explored) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
+        if (sleepIds.length > 0) sleepId = sleepSets.intern(sleepIds);
+      }
+      explored.push(fpId);
+      const sleep = sleepSets.sets[sleepId] as readonly Footprint[];
       const key53 = hashOf(childCpus, childMem, childItems, childFlags);
       const at = visited.get(key53);
-      let childSleep = sleep;
+      let childSleep = sleepId;
       let childOnly: string[] | null = null;
       if (at >= 0) {
-        const seen = sleepSets[at] as readonly Footprint[];
+        // Seen before with sleep set Z0: skip if Z0 ⊆ Z; else expand again just Z0 \ Z and
+        // remember Z0 ∩ Z (state caching with sleep sets, as in the direct engine).
+        const seen = sleepSets.sets[at] as readonly Footprint[];
         if (seen.length === 0) continue;
         childOnly = [];
         for (const z0 of seen) if (!asleep(sleep, z0.key)) childOnly.push(z0.key);
         if (childOnly.length === 0) continue;
-        childSleep = sleep.filter((z) => asleep(seen, z.key));
-        visited.set(key53, sleepIndex(childSleep));
+        sleepIds.length = 0;
+        for (const z of sleepSets.ids[sleepId] as readonly number[]) if (asleep(seen, (t.fps[z] as Footprint).key)) sleepIds.push(z);
+        childSleep = sleepSets.intern(sleepIds);
+        visited.set(key53, childSleep);
       } else {
         if (visited.size >= opts.maxStates) {
           truncated = true;
           continue;
         }
-        visited.set(key53, sleepIndex(sleep));
+        visited.set(key53, sleepId);
       }
       maxDepth = Math.max(maxDepth, depth + 1);
-      nodes.add(childCpus, childItems, childMem, childFlags, depth + 1, id, d, now, childObservers, childSleep, childOnly);
+      nodes.add(childCpus, childItems, childMem, childFlags, depth + 1, id, d, childSleep, now, childObservers, childOnly);
     }
   };
 
   const rootView = fromView(sim.view());
-  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, sim.now, rootObservers, NO_SLEEP, null);
+  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootObservers, null);
   visited.set(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), 0);
   for (let id = 0; id < nodes.count; id++) {
     expand(id);
@@ -735,7 +791,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     written: number,
     fieldsRead: number,
     fieldsWritten: number,
-    child: { cpus: number; mem: number; items: number; flags: number },
+    child: { cpus: Int32Array; mem: number; items: number; flags: number },
     records: TraceRecord[],
     local: boolean,
   ): Effect {
@@ -750,7 +806,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         memWrites.push([f, structuredClone(sim.memory[MEMORY_FIELDS[f] as keyof KernelMemoryState])]);
       }
     }
-    const childCpus = cpuTuples.get(child.cpus);
+    const childCpus = child.cpus;
     const setCpu: number[] = [];
     const setIds: number[] = [];
     for (let c = 0; c < cpuCount; c++) {
