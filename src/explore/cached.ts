@@ -25,7 +25,7 @@ import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
 import { HashTable } from './hash-table.js';
-import { countViolations, Harness, MAX_REPORTED, NO_KEYS, NO_SLEEP, sleepAfter, violationKind, type Footprint } from './harness.js';
+import { countViolations, Harness, MAX_REPORTED, violationKind, type Footprint } from './harness.js';
 
 /** A pending item, interned: the same item due at the same distance is the same number. */
 interface Desc {
@@ -231,8 +231,9 @@ class Tables {
 }
 
 /** A pending-item multiset without `removed` (each present) and with `added`, into `out`. */
-function applyItems(items: Int32Array, removed: Int32Array, added: Int32Array, out: number[]): number[] {
-  out.length = 0;
+function applyItems(items: Int32Array, removed: Int32Array, added: Int32Array): number[] {
+  // (Fresh small arrays, here and below: truncating one with `length = 0` is a slow runtime call.)
+  const out: number[] = [];
   let taken = 0; // bit j: removed[j] was matched (a handful of items)
   for (const i of items) {
     let skip = false;
@@ -358,7 +359,8 @@ class Nodes {
 
   /** A node's CPU states into `out`. */
   cpusOf(id: number, out: Int32Array): Int32Array {
-    out.set(this.cpus.subarray(id * this.width, (id + 1) * this.width));
+    const base = id * this.width;
+    for (let c = 0; c < this.width; c++) out[c] = this.cpus[base + c] as number;
     return out;
   }
 
@@ -386,7 +388,6 @@ class SleepSets {
   /** Each set's footprints, and their indexes. */
   readonly sets: (readonly Footprint[])[] = [];
   readonly ids: (readonly number[])[] = [];
-  private readonly scratch: number[] = [];
 
   constructor(private readonly fps: readonly Footprint[]) {
     this.intern([]);
@@ -394,8 +395,7 @@ class SleepSets {
 
   /** The id of the set of these footprint indexes (any order, no duplicates). */
   intern(ids: readonly number[]): number {
-    const s = this.scratch;
-    s.length = 0;
+    const s: number[] = [];
     for (const i of ids) {
       let j = s.length;
       s.push(i);
@@ -457,9 +457,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let lastProgress = started;
 
   /** Pending items as an interned, sorted multiset. */
-  const itemScratch: number[] = [];
   const internItems = (items: readonly number[]): number => {
-    itemScratch.length = 0;
+    const itemScratch: number[] = [];
     for (const i of items) {
       let j = itemScratch.length;
       itemScratch.push(i);
@@ -594,60 +593,61 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // (item multiset, effect) → the multiset the effect leaves, keyed multiset * MEMO_EFFECTS +
   // effect: exact below 2^53 for the first MEMO_EFFECTS effects; later ones are not memoized.
   const itemsNext = new HashTable(1 << 14);
-  const sleepIds: number[] = [];
-  const shifted: number[] = [];
-  const applied: number[] = [];
-  const ready: number[] = [];
-  /** The footprints of the siblings taken so far (indexes). */
-  const explored: number[] = [];
 
-  // One call per state (not one long loop): V8 optimizes a function that is called often sooner
-  // and more stably than a loop it must replace on the stack.
+  // The search in small functions that share the state being expanded (V8 compiles small
+  // functions quickly; a rare path first taken late then recompiles only its own function, not
+  // the whole search — one large function was compiled six times in a run, 80 ms each).
+  let curId = 0;
+  let curDepth = 0;
+  let curMem = 0;
+  let curFlags = 0;
+  let curItemsT = 0;
+  let curItems: Int32Array = new Int32Array(0);
+  let curNow = 0;
+  let curObservers: Observer[] = [];
+  let curSleepId = 0;
+  let curMemFields: Float64Array = new Float64Array(0);
+  /** The footprints of the siblings taken so far (indexes). */
+  let explored: number[] = [];
+  // The child a decision leads to.
+  let childMem = 0;
+  let childItems = 0;
+  let childFlags = 0;
+  let childLocal = false;
+
   const expand = (id: number): void => {
     const observers = nodes.observers[id] as Observer[];
-    const nodeSleepId = nodes.sleep[id] as number;
-    const nodeSleep = sleepSets.sets[nodeSleepId] as readonly Footprint[];
     const only = nodes.only[id] as readonly string[] | null;
     nodes.observers[id] = null;
     nodes.only[id] = null;
-    const flags = nodes.flags[id] as number;
-    const mem = nodes.mem[id] as number;
-    const depth = nodes.depth[id] as number;
-    let itemsT = nodes.items[id] as number;
-    let items = itemTuples.get(itemsT);
+    curId = id;
+    curObservers = observers;
+    curSleepId = nodes.sleep[id] as number;
+    curFlags = nodes.flags[id] as number;
+    curMem = nodes.mem[id] as number;
+    curDepth = nodes.depth[id] as number;
+    curItemsT = nodes.items[id] as number;
+    curItems = itemTuples.get(curItemsT);
+    curNow = nodes.now[id] as number;
     h.fork(observers);
     // The scheduler's poll, on the numbers: the run is over, or what is due now (moving the clock
     // to the next timer if nothing is).
-    const ended = (t.flags[flags] as Flags).values.ended !== null;
-    if (ended || items.length === 0) {
-      if (!ended || ends) {
-        // The final records (each CPU's state, how the run ended) come from the real simulation.
-        materialize(id, false);
-        sim.poll();
-        simAt = -1;
-      }
-      report(h.violations(), id);
-      if (ends) ends.add(sim.stateKey());
+    if ((t.flags[curFlags] as Flags).values.ended !== null || curItems.length === 0) {
+      endOfRun(id);
       return;
     }
-    let now = nodes.now[id] as number;
     let soonest = Infinity;
-    for (const i of items) soonest = Math.min(soonest, (t.descs[i] as Desc).rel);
-    if (soonest > 0) {
-      shifted.length = 0;
-      for (const i of items) shifted.push(t.shift(i, soonest));
-      itemsT = internItems(shifted);
-      items = itemTuples.get(itemsT);
-      now += soonest;
-    }
-    if (depth >= opts.maxDepth) {
+    for (const i of curItems) soonest = Math.min(soonest, (t.descs[i] as Desc).rel);
+    if (soonest > 0) advance(soonest);
+    if (curDepth >= opts.maxDepth) {
       truncated = true;
       return;
     }
     nodes.cpusOf(id, cpus);
+    curMemFields = (t.mems[curMem] as Mem).fields;
     // What is due now, in key order (insertion sort: a handful of items).
-    ready.length = 0;
-    for (const i of items) {
+    const ready: number[] = [];
+    for (const i of curItems) {
       const di = t.descs[i] as Desc;
       if (di.rel !== 0) continue;
       let j = ready.length;
@@ -655,115 +655,158 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       for (; j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
       ready[j] = i;
     }
-    const n = ready.length;
-    const memFields = (t.mems[mem] as Mem).fields;
-    explored.length = 0;
-    for (let rank = 0; rank < n; rank++) {
+    explored = [];
+    const nodeSleep = sleepSets.sets[curSleepId] as readonly Footprint[];
+    for (let rank = 0; rank < ready.length; rank++) {
       const d = ready[rank] as number;
-      const desc = t.descs[d] as Desc;
-      const key = desc.key;
-      if (depth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
+      const key = (t.descs[d] as Desc).key;
+      if (curDepth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
       if (opts.reduction && asleep(nodeSleep, key)) continue;
       if (only && !only.includes(key)) continue;
-      h.fork(observers);
-      transitions += 1;
-
-      // The cached effect of this decision with these inputs, if any. (Not `mix` for the key: it
-      // is symmetric in small numbers. Distinct inputs rarely share a key, and a shared key only
-      // lengthens the chain the effects are checked along.)
-      const k1 = (d * 1_000_003 + (desc.actor >= 0 ? (cpus[desc.actor] as number) + 1 : 0)) * 1021 + flags;
-      const effectIndex = findEffect(k1, d, cpus, flags, items, memFields);
-      let childMem: number;
-      let childItems: number;
-      let childFlags: number;
-      let local: boolean;
-      if (effectIndex >= 0) {
-        const effect = effects[effectIndex] as Effect;
-        count.hits += 1;
-        childCpus.set(cpus);
-        for (let j = 0; j < effect.setCpu.length; j++) childCpus[effect.setCpu[j] as number] = effect.setIds[j] as number;
-        childItems = itemsT;
-        if (effect.removed.length > 0 || effect.added.length > 0) {
-          const memo = effectIndex < MEMO_EFFECTS ? itemsT * MEMO_EFFECTS + effectIndex : -1;
-          childItems = memo >= 0 ? itemsNext.get(memo) : -1;
-          if (childItems < 0) {
-            childItems = internItems(applyItems(items, effect.removed, effect.added, applied));
-            if (memo >= 0) itemsNext.set(memo, childItems);
-          }
-        }
-        childMem = effect.memWrites.length > 0 ? t.applyWrites(mem, effect, effectIndex) : mem;
-        childFlags = effect.flagsAfter;
-        // What the decision wrote, to the observers; the clock is this path's.
-        if (effect.records.length > 0) feedRecords(effect.records, now);
-        local = effect.local;
-        if (opts.verify) verifyHit(id, key, hashOf(childCpus, childMem, childItems, childFlags));
-      } else {
-        count.misses += 1;
-        materialize(id, true);
-        const recorded: TraceRecord[] = [];
-        h.recording = recorded;
-        sim.trackReads();
-        const pick = sim.choiceKeys().indexOf(key);
-        const fp = h.decide(pick, key);
-        const { reads, written, fieldsRead, fieldsWritten } = sim.endTracking();
-        h.recording = null;
-        simAt = -1;
-        const child = fromView(sim.view());
-        childCpus.set(child.cpus);
-        childMem = child.mem;
-        childItems = child.items;
-        childFlags = child.flags;
-        local = fp.local;
-        const e = record(d, cpus, mem, flags, items, reads, written, fieldsRead, fieldsWritten, child, recorded.filter((r) => h.reads.has(r.t)), local);
-        e.next = cache.get(k1);
-        cache.set(k1, effects.length);
-        effects.push(e);
-      }
-
-      const fpId = t.footprint(d, local);
-      const fp = t.fps[fpId] as Footprint;
-      const childObservers = h.current;
-      if (h.touched) {
-        const before = countViolations(observers);
-        if (countViolations(childObservers) > before) report(h.violations().slice(before), id, key);
-      }
-      // The child's sleep set: the parent's and the earlier siblings' choices that commute with
-      // this one (different CPUs, neither touching anything shared).
-      let sleepId = 0;
-      if (opts.reduction && fp.local) {
-        sleepIds.length = 0;
-        for (const z of sleepSets.ids[nodeSleepId] as readonly number[]) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
-        for (const z of explored) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
-        if (sleepIds.length > 0) sleepId = sleepSets.intern(sleepIds);
-      }
-      explored.push(fpId);
-      const sleep = sleepSets.sets[sleepId] as readonly Footprint[];
-      const key53 = hashOf(childCpus, childMem, childItems, childFlags);
-      const at = visited.get(key53);
-      let childSleep = sleepId;
-      let childOnly: string[] | null = null;
-      if (at >= 0) {
-        // Seen before with sleep set Z0: skip if Z0 ⊆ Z; else expand again just Z0 \ Z and
-        // remember Z0 ∩ Z (state caching with sleep sets, as in the direct engine).
-        const seen = sleepSets.sets[at] as readonly Footprint[];
-        if (seen.length === 0) continue;
-        childOnly = [];
-        for (const z0 of seen) if (!asleep(sleep, z0.key)) childOnly.push(z0.key);
-        if (childOnly.length === 0) continue;
-        sleepIds.length = 0;
-        for (const z of sleepSets.ids[sleepId] as readonly number[]) if (asleep(seen, (t.fps[z] as Footprint).key)) sleepIds.push(z);
-        childSleep = sleepSets.intern(sleepIds);
-        visited.set(key53, childSleep);
-      } else {
-        if (visited.size >= opts.maxStates) {
-          truncated = true;
-          continue;
-        }
-        visited.set(key53, sleepId);
-      }
-      maxDepth = Math.max(maxDepth, depth + 1);
-      nodes.add(childCpus, childItems, childMem, childFlags, depth + 1, id, d, childSleep, now, childObservers, childOnly);
+      take(d);
     }
+  };
+
+  /** A state where the run is over: the end-of-run properties, from the real simulation's final records. */
+  const endOfRun = (id: number): void => {
+    const ended = (t.flags[curFlags] as Flags).values.ended !== null;
+    if (!ended || ends) {
+      materialize(id, false);
+      sim.poll();
+      simAt = -1;
+    }
+    report(h.violations(), id);
+    if (ends) ends.add(sim.stateKey());
+  };
+
+  /** Nothing is due now: the clock moves to the next timer. */
+  const advance = (by: number): void => {
+    const shifted: number[] = [];
+    for (const i of curItems) shifted.push(t.shift(i, by));
+    curItemsT = internItems(shifted);
+    curItems = itemTuples.get(curItemsT);
+    curNow += by;
+  };
+
+  /** Take decision `d` in the current state: from the cache or for real, then record the child. */
+  const take = (d: number): void => {
+    const desc = t.descs[d] as Desc;
+    h.fork(curObservers);
+    transitions += 1;
+    // The cached effect of this decision with these inputs, if any. (Not `mix` for the key: it
+    // is symmetric in small numbers. Distinct inputs rarely share a key, and a shared key only
+    // lengthens the chain the effects are checked along.)
+    const k1 = (d * 1_000_003 + (desc.actor >= 0 ? (cpus[desc.actor] as number) + 1 : 0)) * 1021 + curFlags;
+    const effectIndex = findEffect(k1, d, cpus, curFlags, curItems, curMemFields);
+    if (effectIndex >= 0) applyEffect(effectIndex);
+    else runForReal(d, k1);
+    child(d);
+  };
+
+  /** The child by a cached effect. */
+  const applyEffect = (effectIndex: number): void => {
+    const effect = effects[effectIndex] as Effect;
+    count.hits += 1;
+    childCpus.set(cpus);
+    for (let j = 0; j < effect.setCpu.length; j++) childCpus[effect.setCpu[j] as number] = effect.setIds[j] as number;
+    childItems = curItemsT;
+    if (effect.removed.length > 0 || effect.added.length > 0) {
+      const memo = effectIndex < MEMO_EFFECTS ? curItemsT * MEMO_EFFECTS + effectIndex : -1;
+      childItems = memo >= 0 ? itemsNext.get(memo) : -1;
+      if (childItems < 0) {
+        childItems = internItems(applyItems(curItems, effect.removed, effect.added));
+        if (memo >= 0) itemsNext.set(memo, childItems);
+      }
+    }
+    childMem = effect.memWrites.length > 0 ? t.applyWrites(curMem, effect, effectIndex) : curMem;
+    childFlags = effect.flagsAfter;
+    // What the decision wrote, to the observers; the clock is this path's.
+    if (effect.records.length > 0) feedRecords(effect.records, curNow);
+    childLocal = effect.local;
+    if (opts.verify) verifyHit(curId, (t.descs[effect.desc] as Desc).key, hashOf(childCpus, childMem, childItems, childFlags));
+  };
+
+  /** A decision never seen with these inputs: run it in the simulation, and remember its effect. */
+  const runForReal = (d: number, k1: number): void => {
+    const key = (t.descs[d] as Desc).key;
+    count.misses += 1;
+    materialize(curId, true);
+    const recorded: TraceRecord[] = [];
+    h.recording = recorded;
+    sim.trackReads();
+    const pick = sim.choiceKeys().indexOf(key);
+    const fp = h.decide(pick, key);
+    const { reads, written, fieldsRead, fieldsWritten } = sim.endTracking();
+    h.recording = null;
+    simAt = -1;
+    const real = fromView(sim.view());
+    childCpus.set(real.cpus);
+    childMem = real.mem;
+    childItems = real.items;
+    childFlags = real.flags;
+    childLocal = fp.local;
+    const e = record(d, cpus, curMem, curFlags, curItems, reads, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.reads.has(r.t)), fp.local);
+    e.next = cache.get(k1);
+    cache.set(k1, effects.length);
+    effects.push(e);
+  };
+
+  /** After decision `d`: violations, the child's sleep set, and the child if it is new (or must be expanded again). */
+  const child = (d: number): void => {
+    const key = (t.descs[d] as Desc).key;
+    const fpId = t.footprint(d, childLocal);
+    const fp = t.fps[fpId] as Footprint;
+    const childObservers = h.current;
+    if (h.touched) {
+      const before = countViolations(curObservers);
+      if (countViolations(childObservers) > before) report(h.violations().slice(before), curId, key);
+    }
+    // The child's sleep set: the parent's and the earlier siblings' choices that commute with
+    // this one (different CPUs, neither touching anything shared).
+    let sleepId = 0;
+    if (opts.reduction && fp.local) {
+      const sleepIds: number[] = [];
+      for (const z of sleepSets.ids[curSleepId] as readonly number[]) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
+      for (const z of explored) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
+      if (sleepIds.length > 0) sleepId = sleepSets.intern(sleepIds);
+    }
+    explored.push(fpId);
+    const key53 = hashOf(childCpus, childMem, childItems, childFlags);
+    const at = visited.get(key53);
+    let childSleep = sleepId;
+    let childOnly: string[] | null = null;
+    if (at >= 0) {
+      const again = seenAgain(at, sleepId);
+      if (!again) return;
+      childSleep = again.sleep;
+      childOnly = again.only;
+      visited.set(key53, childSleep);
+    } else {
+      if (visited.size >= opts.maxStates) {
+        truncated = true;
+        return;
+      }
+      visited.set(key53, sleepId);
+    }
+    maxDepth = Math.max(maxDepth, curDepth + 1);
+    nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childObservers, childOnly);
+  };
+
+  /**
+   * A state seen before with sleep set Z0, reached now with Z: nothing to do if Z0 ⊆ Z; else
+   * expand it again for just Z0 \ Z, and remember Z0 ∩ Z (state caching with sleep sets, as in
+   * the direct engine).
+   */
+  const seenAgain = (at: number, sleepId: number): { sleep: number; only: string[] } | null => {
+    const seen = sleepSets.sets[at] as readonly Footprint[];
+    if (seen.length === 0) return null;
+    const sleep = sleepSets.sets[sleepId] as readonly Footprint[];
+    const only: string[] = [];
+    for (const z0 of seen) if (!asleep(sleep, z0.key)) only.push(z0.key);
+    if (only.length === 0) return null;
+    const kept: number[] = [];
+    for (const z of sleepSets.ids[sleepId] as readonly number[]) if (asleep(seen, (t.fps[z] as Footprint).key)) kept.push(z);
+    return { sleep: sleepSets.intern(kept), only };
   };
 
   const rootView = fromView(sim.view());
