@@ -745,7 +745,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childItems = real.items;
     childFlags = real.flags;
     childLocal = fp.local;
-    const e = record(d, cpus, curMem, curFlags, curItems, reads, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.reads.has(r.t)), fp.local);
+    const e = record(d, cpus, curMem, curFlags, curItems, reads, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), fp.local);
     e.next = cache.get(k1);
     cache.set(k1, effects.length);
     effects.push(e);

@@ -89,7 +89,7 @@ export class Harness {
     let obs = this.observers;
     for (let i = 0; i < obs.length; i++) {
       const o = obs[i] as Observer;
-      if (!o.reads.includes(r.t)) continue;
+      if (!o.reads.includes(r.t) || (o.relevant && !o.relevant(r))) continue;
       // Copy on write: a path shares its parent's observers (the array and each observer) until a
       // record changes one.
       if (!this.copied) {
@@ -103,6 +103,13 @@ export class Harness {
       }
       (obs[i] as Observer).observe(r);
     }
+  }
+
+  /** Whether some observer would look at this record (what a cached effect keeps of its records). */
+  relevant(r: TraceRecord): boolean {
+    if (!this.reads.has(r.t)) return false;
+    for (const o of this.observers) if (o.reads.includes(r.t) && (!o.relevant || o.relevant(r))) return true;
+    return false;
   }
 
   /** Watch with the given observers (shared until a record changes one: see `feed`). */

@@ -7,6 +7,11 @@ export class NoKernelBug implements Observer {
   readonly reads = ['fault', 'console'] as const;
   private found: Violation[] = [];
 
+  relevant(r: TraceRecord): boolean {
+    if (r.t === 'fault') return r.handling === 'bug' || r.handling === 'oops';
+    return r.t === 'console' && (r.text.startsWith('kernel BUG at lib/list_debug.c') || r.text.startsWith('kernel BUG at arch/x86/kvm/'));
+  }
+
   observe(r: TraceRecord): void {
     if (r.t === 'fault' && (r.handling === 'bug' || r.handling === 'oops')) {
       const what = r.handling === 'bug' ? 'kernel BUG' : 'oops';

@@ -14,6 +14,11 @@ export interface Observer {
   /** The record kinds it looks at; it is given no others. */
   readonly reads: readonly TraceRecord['t'][];
   observe(record: TraceRecord): void;
+  /**
+   * Whether a record of a kind it reads can change what it found (default: every one). Exploration
+   * copies a path's observer before the first record that can: the fewer, the fewer copies.
+   */
+  relevant?(record: TraceRecord): boolean;
   /** Called after the `end` record, or at any point to see what was found so far. */
   violations(): Violation[];
   /** An independent copy with the same state (exploration forks a path's observers). */

@@ -19,6 +19,12 @@ export class ShootdownAcked implements Observer {
   private open = new Map<number, Open>();
   private found: Violation[] = [];
 
+  relevant(r: TraceRecord): boolean {
+    if (r.t === 'mem') return r.op === 'set_cpu_offline' || (r.name === 'waiting_for_crash_ipi' && r.op === 'atomic_dec');
+    if (r.t === 'kernel') return r.what === 'shootdown-sent' || r.what === 'shootdown-acked' || r.what === 'shootdown-timeout';
+    return r.t === 'header';
+  }
+
   observe(r: TraceRecord): void {
     if (r.t === 'header') this.cpus = r.cpus;
     else if (r.t === 'mem' && r.op === 'set_cpu_offline') this.offline.add(r.cpu);
