@@ -42,7 +42,7 @@ interface Desc {
   rank: number;
   /** The footprint of taking it, local or not, as an index into Tables.fps (-1 until needed). */
   fps: [number, number];
-  /** Its part of its CPU's pending-item signature. */
+  /** Its part of its CPU's pending-item signature (0 for deliveries, which no decision reads). */
   sig: number;
   /** This item `d` ns later, by `d`. */
   shifted: Map<number, number> | null;
@@ -174,7 +174,9 @@ class Tables {
         hash: v.hash,
         rank: 0,
         fps: [-1, -1],
-        sig: mix(0x7f4a7c15, id + 1),
+        // Deliveries stay out of the signature: a decision never looks at a CPU's pending deliveries
+        // other than the one it makes (only a step's or timer's item is looked up and replaced).
+        sig: v.kind === 'deliver' ? 0 : mix(0x7f4a7c15, id + 1),
         shifted: null,
       });
       this.descIds.set(text, id);
