@@ -109,6 +109,7 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
           maxDepth: result.maxDepth,
           elapsedMs: Math.round(result.elapsedMs),
           violations,
+          ...(result.cache ? { cache: result.cache } : {}),
         },
         null,
         2,
@@ -119,7 +120,10 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
     io.stdout(
       `${scenario.id} (${scenario.machine.cpus} CPUs, kernel ${scenario.kernel.preset}), ${strategy}${opts.reduction ? ' with sleep sets' : ''}` +
         `${workers > 1 ? `, ${workers} workers` : ''}: ${result.statesVisited} states, ${result.transitions} transitions, ` +
-        `depth ${result.maxDepth}, ${Math.round(result.elapsedMs)} ms (${rate} states/s), ${result.complete ? 'complete' : 'NOT complete (bounds reached or sampled)'}\n`,
+        `depth ${result.maxDepth}, ${Math.round(result.elapsedMs)} ms (${rate} states/s), ${result.complete ? 'complete' : 'NOT complete (bounds reached or sampled)'}\n` +
+        (result.cache
+          ? `transition cache: ${result.cache.hits} transitions applied from it, ${result.cache.misses} run in the simulation\n`
+          : ''),
     );
     if (violations.length === 0) io.stdout(`no violation of ${properties.length ? properties.join(', ') : 'any property'}\n`);
     for (const v of violations) io.stdout(`VIOLATION ${v.property}: ${v.message}\n  shortest run found: ${v.length} decisions — shootdown run --replay ${v.traceFile}\n`);

@@ -932,6 +932,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     elapsedMs: performance.now() - started,
     violations,
     firstViolationMs,
+    cache: { hits: count.hits, misses: count.misses },
     ...(ends ? { ends: [...ends].sort() } : {}),
   };
 }

@@ -74,6 +74,8 @@ export interface ExploreResult {
   ends?: string[];
   /** When the first violation was found, from the start of the search. */
   firstViolationMs: number | null;
+  /** Exhaustive search with the transition cache: transitions taken from it, and run for real. */
+  cache?: { hits: number; misses: number };
 }
 
 export const DEFAULT_EXPLORE: Omit<ExploreOptions, 'strategy'> = {

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../scenarios/types.js';
 import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
+import { violationKind } from './harness.js';
 
 export interface WorkerJob {
   scenario: Scenario;
@@ -44,7 +45,7 @@ export function mergeResults(results: readonly ExploreResult[], elapsedMs: numbe
   const found = new Map<string, Found>();
   for (const r of results) {
     for (const v of r.violations) {
-      const kind = `${v.property}|${v.message.replace(/\d+/g, '#')}`;
+      const kind = violationKind(v);
       const prior = found.get(kind);
       if (!prior || v.picks.length < prior.picks.length) found.set(kind, v);
     }
@@ -57,6 +58,9 @@ export function mergeResults(results: readonly ExploreResult[], elapsedMs: numbe
     elapsedMs,
     firstViolationMs: results.reduce<number | null>((m, r) => (r.firstViolationMs === null ? m : m === null ? r.firstViolationMs : Math.min(m, r.firstViolationMs)), null),
     violations: [...found.values()].sort((a, b) => a.property.localeCompare(b.property) || a.picks.length - b.picks.length),
+    ...(results.every((r) => r.cache)
+      ? { cache: { hits: results.reduce((a, r) => a + (r.cache?.hits ?? 0), 0), misses: results.reduce((a, r) => a + (r.cache?.misses ?? 0), 0) } }
+      : {}),
   };
 }
 
