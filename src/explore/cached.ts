@@ -260,9 +260,9 @@ function independent(a: Footprint, b: Footprint): boolean {
   return a.actor !== b.actor && a.local && b.local;
 }
 
-/** Whether a choice is in a sleep set. */
-function asleep(set: readonly Footprint[], key: string): boolean {
-  for (let i = 0; i < set.length; i++) if ((set[i] as Footprint).key === key) return true;
+/** Whether a choice is in a sleep set (given as footprint indexes). */
+function asleep(fps: readonly Footprint[], set: readonly number[], key: string): boolean {
+  for (let i = 0; i < set.length; i++) if ((fps[set[i] as number] as Footprint).key === key) return true;
   return false;
 }
 
@@ -387,15 +387,14 @@ class Nodes {
 /** Sleep sets, interned as sorted lists of footprint indexes: id 0 is the empty set. */
 class SleepSets {
   private readonly tuples = new Tuples(() => 0);
-  /** Each set's footprints, and their indexes. */
-  readonly sets: (readonly Footprint[])[] = [];
+  /** Each set's footprint indexes, ascending. */
   readonly ids: (readonly number[])[] = [];
 
-  constructor(private readonly fps: readonly Footprint[]) {
+  constructor() {
     this.intern([]);
   }
 
-  /** The id of the set of these footprint indexes (any order, no duplicates). */
+  /** The id of the set of these footprint indexes (any order). */
   intern(ids: readonly number[]): number {
     const s: number[] = [];
     for (const i of ids) {
@@ -405,10 +404,7 @@ class SleepSets {
       s[j] = i;
     }
     const id = this.tuples.intern(s);
-    if (id === this.sets.length) {
-      this.sets.push(s.map((i) => this.fps[i] as Footprint));
-      this.ids.push(s.slice());
-    }
+    if (id === this.ids.length) this.ids.push(s);
     return id;
   }
 }
@@ -449,7 +445,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   // Each state's hash → the sleep set it was last reached with.
   const visited = new HashTable(1 << 18);
-  const sleepSets = new SleepSets(t.fps);
+  const sleepSets = new SleepSets();
   const found = new Map<string, { property: string; message: string; path: string[] }>();
   const ends = opts.collectEnds ? new Set<string>() : null;
   let firstViolationMs: number | null = null;
@@ -658,12 +654,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       ready[j] = i;
     }
     explored = [];
-    const nodeSleep = sleepSets.sets[curSleepId] as readonly Footprint[];
+    const nodeSleep = sleepSets.ids[curSleepId] as readonly number[];
     for (let rank = 0; rank < ready.length; rank++) {
       const d = ready[rank] as number;
       const key = (t.descs[d] as Desc).key;
       if (curDepth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
-      if (opts.reduction && asleep(nodeSleep, key)) continue;
+      if (opts.reduction && asleep(t.fps, nodeSleep, key)) continue;
       if (only && !only.includes(key)) continue;
       take(d);
     }
@@ -800,14 +796,17 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    * the direct engine).
    */
   const seenAgain = (at: number, sleepId: number): { sleep: number; only: string[] } | null => {
-    const seen = sleepSets.sets[at] as readonly Footprint[];
+    const seen = sleepSets.ids[at] as readonly number[];
     if (seen.length === 0) return null;
-    const sleep = sleepSets.sets[sleepId] as readonly Footprint[];
+    const sleep = sleepSets.ids[sleepId] as readonly number[];
     const only: string[] = [];
-    for (const z0 of seen) if (!asleep(sleep, z0.key)) only.push(z0.key);
+    for (const z0 of seen) {
+      const key = (t.fps[z0] as Footprint).key;
+      if (!asleep(t.fps, sleep, key)) only.push(key);
+    }
     if (only.length === 0) return null;
     const kept: number[] = [];
-    for (const z of sleepSets.ids[sleepId] as readonly number[]) if (asleep(seen, (t.fps[z] as Footprint).key)) kept.push(z);
+    for (const z of sleep) if (asleep(t.fps, seen, (t.fps[z] as Footprint).key)) kept.push(z);
     return { sleep: sleepSets.intern(kept), only };
   };
 

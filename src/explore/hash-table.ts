@@ -30,13 +30,15 @@ export class HashTable {
     const lo = key | 0;
     const hi = Math.floor(key / 4294967296) + 1;
     const s = this.slots;
-    let i = slot(lo, hi) & this.mask;
-    for (;;) {
-      const at = i * 3;
+    const start = slot(lo, hi);
+    // (The probe counter steps on every probe, the first included, so optimized code has seen
+    // the arithmetic before the first collision and does not have to be thrown away then.)
+    for (let k = 0; ; ) {
+      const at = ((start + k) & this.mask) * 3;
+      k += 1;
       const h = s[at + 1] as number;
       if (h === 0) return -1;
       if (h === hi && s[at] === lo) return s[at + 2] as number;
-      i = (i + 1) & this.mask;
     }
   }
 
@@ -45,18 +47,18 @@ export class HashTable {
     const lo = key | 0;
     const hi = Math.floor(key / 4294967296) + 1;
     const s = this.slots;
-    let i = slot(lo, hi) & this.mask;
-    for (;;) {
-      const at = i * 3;
+    const start = slot(lo, hi);
+    let at = 0;
+    for (let k = 0; ; ) {
+      at = ((start + k) & this.mask) * 3;
+      k += 1;
       const h = s[at + 1] as number;
       if (h === 0) break;
       if (h === hi && s[at] === lo) {
         s[at + 2] = value;
         return;
       }
-      i = (i + 1) & this.mask;
     }
-    const at = i * 3;
     s[at] = lo;
     s[at + 1] = hi;
     s[at + 2] = value;
