@@ -1,0 +1,391 @@
+/**
+ * The data of exploration's transition cache (cached.ts): interned pending items, CPU states,
+ * memories and flags; the recorded effects of decisions; the search's states as typed columns;
+ * interned sleep sets. Everything here is small numbers and arrays of them, so the search
+ * allocates next to nothing per state.
+ */
+import { hash53, mix, timerHash, type FlagValues, type ItemView } from '../sim/simulation.js';
+import type { CpuCapture } from '../sim/cpu-drivers.js';
+import { copyMemoryState, memoryText, MEMORY_FIELDS, type KernelMemoryState } from '../kernel/memory.js';
+import type { Observer } from '../spec/index.js';
+import type { TraceRecord } from '../trace/records.js';
+import { HashTable } from './hash-table.js';
+import type { Footprint } from './harness.js';
+
+/** A pending item, interned: the same item due at the same distance is the same number. */
+export interface Desc {
+  key: string;
+  kind: ItemView['kind'];
+  actor: number;
+  cpu: number;
+  name: string;
+  index: number;
+  msg: ItemView['msg'];
+  rel: number;
+  hash: number;
+  /** Where the choice key sorts among all keys seen (siblings are expanded in key order). */
+  rank: number;
+  /** The footprint of taking it, local or not, as an index into Tables.fps (-1 until needed). */
+  fps: [number, number];
+  /** Its part of its CPU's pending-item signature (0 for deliveries, which no decision reads). */
+  sig: number;
+  /** This item `d` ns later, by `d`. */
+  shifted: Map<number, number> | null;
+}
+
+export interface Flags {
+  hash: number;
+  values: FlagValues;
+}
+
+/** A shared memory state, its hash, and a hash of each of its fields (MEMORY_FIELDS order). */
+export interface Mem {
+  hash: number;
+  state: KernelMemoryState;
+  fields: Float64Array;
+  /** The memory an effect that writes leaves, by effect index. */
+  next: Map<number, number>;
+}
+
+/** One CPU's chart state, interned by its hash: the shared variables it waits on, its capture per CPU. */
+export interface CpuState {
+  hash: number;
+  watch: number;
+  caps: (CpuCapture | undefined)[];
+}
+
+/** What one decision did, and what it depended on. */
+export interface Effect {
+  desc: number;
+  flags: number;
+  /** The memory fields it read (MEMORY_FIELDS indices) and their hashes then. */
+  memReads: Int32Array;
+  memVals: Float64Array;
+  /** The memory fields it wrote, with the values they were left with. */
+  memWrites: [number, unknown][];
+  /** The CPUs it read or moved, ascending, with their states and pending-item signatures. */
+  reads: Int32Array;
+  readIds: Int32Array;
+  readSigs: Float64Array;
+  /** The shared variables it wrote (varBit mask), and the CPUs it did not read (that must not wait on them). */
+  written: number;
+  others: Int32Array;
+  setCpu: Int32Array;
+  setIds: Int32Array;
+  flagsAfter: number;
+  removed: Int32Array;
+  added: Int32Array;
+  records: TraceRecord[];
+  local: boolean;
+  /** The next effect with the same lookup key, -1 at the end. */
+  next: number;
+}
+
+export class Tables {
+  readonly descs: Desc[] = [];
+  private readonly descIds = new Map<string, number>();
+  readonly flags: Flags[] = [];
+  private readonly flagIds = new Map<string, number>();
+  readonly cpuStates: CpuState[] = [];
+  private readonly cpuIds = new Map<number, number>();
+  readonly mems: Mem[] = [];
+  private readonly memIds = new Map<number, number>();
+
+  /** A CPU state by its hash; `fill` gives what is not known yet (the first seen: equal hashes, equal states). */
+  cpu(hash: number, cpu: number, fill: () => { watch: number; cap: CpuCapture }): number {
+    let id = this.cpuIds.get(hash);
+    if (id === undefined) {
+      id = this.cpuStates.length;
+      this.cpuStates.push({ hash, watch: fill().watch, caps: [] });
+      this.cpuIds.set(hash, id);
+    }
+    const st = this.cpuStates[id] as CpuState;
+    st.caps[cpu] ??= fill().cap;
+    return id;
+  }
+
+  /** A memory state by its hash (kept as given: it must never change). */
+  mem(hash: number, state: () => KernelMemoryState): number {
+    let id = this.memIds.get(hash);
+    if (id === undefined) {
+      id = this.mems.length;
+      const st = state();
+      const fields = Float64Array.from(MEMORY_FIELDS, (f) => hash53(JSON.stringify(st[f])));
+      this.mems.push({ hash, state: st, fields, next: new Map() });
+      this.memIds.set(hash, id);
+    }
+    return id;
+  }
+
+  /** The memory effect `e` (number `index`) leaves when it runs on memory `mem`. */
+  applyWrites(mem: number, e: Effect, index: number): number {
+    const m = this.mems[mem] as Mem;
+    let out = m.next.get(index);
+    if (out === undefined) {
+      const state = copyMemoryState(m.state);
+      for (const [f, v] of e.memWrites) (state as unknown as Record<string, unknown>)[MEMORY_FIELDS[f] as string] = structuredClone(v);
+      out = this.mem(hash53(memoryText(state)), () => state);
+      m.next.set(index, out);
+    }
+    return out;
+  }
+
+  private readonly keys = new Map<string, string>();
+
+  desc(v: Omit<Desc, 'shifted' | 'rank' | 'fps' | 'sig'>): number {
+    const text = `${v.key}@${v.rel}`;
+    let id = this.descIds.get(text);
+    if (id === undefined) {
+      id = this.descs.length;
+      // One string object per key: comparing keys is then mostly comparing pointers.
+      let key = this.keys.get(v.key);
+      const fresh = key === undefined;
+      if (key === undefined) this.keys.set(v.key, (key = v.key));
+      // One literal, one field order: every descriptor has the same shape (the hot loop reads them).
+      this.descs.push({
+        key,
+        kind: v.kind,
+        actor: v.actor,
+        cpu: v.cpu,
+        name: v.name,
+        index: v.index,
+        msg: v.msg,
+        rel: v.rel,
+        hash: v.hash,
+        rank: 0,
+        fps: [-1, -1],
+        // Deliveries stay out of the signature: a decision never looks at a CPU's pending deliveries
+        // other than the one it makes (only a step's or timer's item is looked up and replaced).
+        sig: v.kind === 'deliver' ? 0 : mix(0x7f4a7c15, id + 1),
+        shifted: null,
+      });
+      this.descIds.set(text, id);
+      if (fresh) this.rerank();
+      else (this.descs[id] as Desc).rank = this.rankOf.get(key) as number;
+    }
+    return id;
+  }
+
+  private readonly rankOf = new Map<string, number>();
+
+  /** A key never seen before: sort them all again (there are a few dozen). */
+  private rerank(): void {
+    const sorted = [...this.keys.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    sorted.forEach((k, i) => this.rankOf.set(k, i));
+    for (const d of this.descs) d.rank = this.rankOf.get(d.key) as number;
+  }
+
+  /** Footprints, shared (they never change): sleep sets are sets of their indexes. */
+  readonly fps: Footprint[] = [];
+
+  footprint(id: number, local: boolean): number {
+    const d = this.descs[id] as Desc;
+    const i = local ? 1 : 0;
+    if (d.fps[i] === -1) {
+      d.fps[i] = this.fps.length;
+      this.fps.push({ key: d.key, actor: d.actor, local });
+    }
+    return d.fps[i];
+  }
+
+  /** The item `d` ns closer to being due (a timer's hash has its distance in it). */
+  shift(id: number, d: number): number {
+    const x = this.descs[id] as Desc;
+    x.shifted ??= new Map();
+    let s = x.shifted.get(d);
+    if (s === undefined) {
+      const rel = x.rel - d;
+      s = this.desc({ key: x.key, kind: x.kind, actor: x.actor, cpu: x.cpu, name: x.name, index: x.index, msg: x.msg, rel, hash: x.kind === 'timer' ? timerHash(x.cpu, x.name, rel) : x.hash });
+      x.shifted.set(d, s);
+    }
+    return s;
+  }
+
+  flag(key: string, hash: number, values: FlagValues): number {
+    let id = this.flagIds.get(key);
+    if (id === undefined) {
+      id = this.flags.length;
+      this.flags.push({ hash, values });
+      this.flagIds.set(key, id);
+    }
+    return id;
+  }
+}
+
+/** A pending-item multiset without `removed` (each present) and with `added`, into `out`. */
+export function applyItems(items: Int32Array, removed: Int32Array, added: Int32Array): number[] {
+  // (Fresh small arrays, here and below: truncating one with `length = 0` is a slow runtime call.)
+  const out: number[] = [];
+  let taken = 0; // bit j: removed[j] was matched (a handful of items)
+  for (const i of items) {
+    let skip = false;
+    for (let j = 0; j < removed.length; j++) {
+      if (removed[j] === i && (taken & (1 << j)) === 0) {
+        taken |= 1 << j;
+        skip = true;
+        break;
+      }
+    }
+    if (!skip) out.push(i);
+  }
+  for (const a of added) out.push(a);
+  return out;
+}
+
+/** Effects whose (item multiset, effect) results are memoized (see itemsNext in cached.ts). */
+export const MEMO_EFFECTS = 1 << 21;
+
+/** Two choices commute when they act on different CPUs and neither touches anything shared. */
+export function independent(a: Footprint, b: Footprint): boolean {
+  return a.actor !== b.actor && a.local && b.local;
+}
+
+/** Whether a choice is in a sleep set (given as footprint indexes). */
+export function asleep(fps: readonly Footprint[], set: readonly number[], key: string): boolean {
+  for (let i = 0; i < set.length; i++) if ((fps[set[i] as number] as Footprint).key === key) return true;
+  return false;
+}
+
+/** An order-free signature of one CPU's pending items (0 when it has none). */
+export function sigOf(descs: readonly Desc[], items: Int32Array, cpu: number): number {
+  let sig = 0;
+  for (const i of items) {
+    const d = descs[i] as Desc;
+    if (d.cpu === cpu) sig += d.sig;
+  }
+  return sig;
+}
+
+/**
+ * Small arrays of numbers, interned: equal contents, one id (states share their CPU and
+ * pending-item combinations, and a state is then a handful of integers — no garbage per state).
+ * Each tuple also keeps a number derived from it (its part of the state hash).
+ */
+export class Tuples {
+  private readonly lists: Int32Array[] = [];
+  readonly derived: number[] = [];
+  private readonly next: number[] = [];
+  private readonly byHash = new HashTable();
+
+  constructor(private readonly derive: (list: Int32Array) => number) {}
+
+  get(id: number): Int32Array {
+    return this.lists[id] as Int32Array;
+  }
+
+  /** The id of these contents (`list` is copied if new: scratch arrays may be passed). */
+  intern(list: readonly number[], length = list.length): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < length; i++) h = Math.imul(h ^ (list[i] as number), 0x01000193);
+    h >>>= 0;
+    const first = this.byHash.get(h);
+    for (let x = first; x >= 0; x = this.next[x] as number) {
+      const l = this.lists[x] as Int32Array;
+      if (l.length !== length) continue;
+      let same = true;
+      for (let i = 0; i < length && same; i++) same = l[i] === list[i];
+      if (same) return x;
+    }
+    const id = this.lists.length;
+    const copy = new Int32Array(length);
+    for (let i = 0; i < length; i++) copy[i] = list[i] as number;
+    this.lists.push(copy);
+    this.derived.push(this.derive(copy));
+    this.next.push(first);
+    this.byHash.set(h, id);
+    return id;
+  }
+}
+
+/** The search's states, one column per field, by node id (breadth-first order: the queue is the ids). */
+export class Nodes {
+  count = 0;
+  /** Each node's CPU states, `width` ids in a row. */
+  cpus: Int32Array;
+  items = new Int32Array(1 << 16);
+  mem = new Int32Array(1 << 16);
+  flags = new Int32Array(1 << 16);
+  depth = new Int32Array(1 << 16);
+  parent = new Int32Array(1 << 16);
+  /** The descriptor of the choice that led here (its key names the choice on any path). */
+  via = new Int32Array(1 << 16);
+  /** The sleep set it was reached with (a SleepSets id). */
+  sleep = new Int32Array(1 << 16);
+  now = new Float64Array(1 << 16);
+  /** Dropped once the node is expanded. */
+  observers: (Observer[] | null)[] = [];
+  /** A state seen again with a smaller sleep set: expand only the choices slept the first time. */
+  only: (readonly string[] | null)[] = [];
+
+  constructor(private readonly width: number) {
+    this.cpus = new Int32Array((1 << 16) * width);
+  }
+
+  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, observers: Observer[], only: readonly string[] | null): number {
+    const id = this.count++;
+    if (id === this.items.length) this.grow();
+    const base = id * this.width;
+    for (let c = 0; c < this.width; c++) this.cpus[base + c] = cpus[c] as number;
+    this.items[id] = items;
+    this.mem[id] = mem;
+    this.flags[id] = flags;
+    this.depth[id] = depth;
+    this.parent[id] = parent;
+    this.via[id] = via;
+    this.sleep[id] = sleep;
+    this.now[id] = now;
+    this.observers.push(observers);
+    this.only.push(only);
+    return id;
+  }
+
+  /** A node's CPU states into `out`. */
+  cpusOf(id: number, out: Int32Array): Int32Array {
+    const base = id * this.width;
+    for (let c = 0; c < this.width; c++) out[c] = this.cpus[base + c] as number;
+    return out;
+  }
+
+  private grow(): void {
+    const more = <T extends Int32Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.cpus = more(this.cpus);
+    this.items = more(this.items);
+    this.mem = more(this.mem);
+    this.flags = more(this.flags);
+    this.depth = more(this.depth);
+    this.parent = more(this.parent);
+    this.via = more(this.via);
+    this.sleep = more(this.sleep);
+    this.now = more(this.now);
+  }
+}
+
+/** Sleep sets, interned as sorted lists of footprint indexes: id 0 is the empty set. */
+export class SleepSets {
+  private readonly tuples = new Tuples(() => 0);
+  /** Each set's footprint indexes, ascending. */
+  readonly ids: (readonly number[])[] = [];
+
+  constructor() {
+    this.intern([]);
+  }
+
+  /** The id of the set of these footprint indexes (any order). */
+  intern(ids: readonly number[]): number {
+    const s: number[] = [];
+    for (const i of ids) {
+      let j = s.length;
+      s.push(i);
+      for (; j > 0 && (s[j - 1] as number) > i; j--) s[j] = s[j - 1] as number;
+      s[j] = i;
+    }
+    const id = this.tuples.intern(s);
+    if (id === this.ids.length) this.ids.push(s);
+    return id;
+  }
+}
+
