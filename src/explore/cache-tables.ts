@@ -235,6 +235,18 @@ export function applyItems(items: Int32Array, removed: Int32Array, added: Int32A
 /** Effects whose (item multiset, effect) results are memoized (see itemsNext in cached.ts). */
 export const MEMO_EFFECTS = 1 << 21;
 
+/** A sorted copy of a handful of numbers (insertion sort). */
+export function ascending(list: readonly number[]): number[] {
+  const out: number[] = [];
+  for (const x of list) {
+    let j = out.length;
+    out.push(x);
+    for (; j > 0 && (out[j - 1] as number) > x; j--) out[j] = out[j - 1] as number;
+    out[j] = x;
+  }
+  return out;
+}
+
 /** Two choices commute when they act on different CPUs and neither touches anything shared. */
 export function independent(a: Footprint, b: Footprint): boolean {
   return a.actor !== b.actor && a.local && b.local;
@@ -376,13 +388,7 @@ export class SleepSets {
 
   /** The id of the set of these footprint indexes (any order). */
   intern(ids: readonly number[]): number {
-    const s: number[] = [];
-    for (const i of ids) {
-      let j = s.length;
-      s.push(i);
-      for (; j > 0 && (s[j - 1] as number) > i; j--) s[j] = s[j - 1] as number;
-      s[j] = i;
-    }
+    const s = ascending(ids);
     const id = this.tuples.intern(s);
     if (id === this.ids.length) this.ids.push(s);
     return id;

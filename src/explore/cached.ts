@@ -25,7 +25,7 @@ import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
 import { HashTable } from './hash-table.js';
-import { applyItems, asleep, independent, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { applyItems, ascending, asleep, independent, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Harness, MAX_REPORTED, violationKind, type Footprint } from './harness.js';
 
 export interface CachedStats {
@@ -79,16 +79,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let lastProgress = started;
 
   /** Pending items as an interned, sorted multiset. */
-  const internItems = (items: readonly number[]): number => {
-    const itemScratch: number[] = [];
-    for (const i of items) {
-      let j = itemScratch.length;
-      itemScratch.push(i);
-      for (; j > 0 && (itemScratch[j - 1] as number) > i; j--) itemScratch[j] = itemScratch[j - 1] as number;
-      itemScratch[j] = i;
-    }
-    return itemTuples.intern(itemScratch);
-  };
+  const internItems = (items: readonly number[]): number => itemTuples.intern(ascending(items));
 
   /** The simulation's state as numbers, keeping each new part to rebuild states from. */
   const fromView = (v: StateView): { cpus: Int32Array; mem: number; items: number; flags: number } => {
