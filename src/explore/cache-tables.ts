@@ -123,7 +123,7 @@ export class Tables {
     let out = m.next.get(index);
     if (out === undefined) {
       const state = copyMemoryState(m.state);
-      for (const [f, v] of e.memWrites) (state as unknown as Record<string, unknown>)[MEMORY_FIELDS[f] as string] = structuredClone(v);
+      for (const [f, v] of e.memWrites) (state as unknown as Record<string, unknown>)[MEMORY_FIELDS[f] as string] = copyField(v);
       out = this.mem(hash53(memoryText(state)), () => state);
       m.next.set(index, out);
     }
@@ -234,6 +234,11 @@ export function applyItems(items: Int32Array, removed: Int32Array, added: Int32A
 
 /** Effects whose (item multiset, effect) results are memoized (see itemsNext in cached.ts). */
 export const MEMO_EFFECTS = 1 << 21;
+
+/** A copy of a memory field's value: a primitive, or an array of primitives. */
+export function copyField<T>(v: T): T {
+  return (Array.isArray(v) ? v.slice() : v) as T;
+}
 
 /** A sorted copy of a handful of numbers (insertion sort). */
 export function ascending(list: readonly number[]): number[] {

@@ -25,7 +25,7 @@ import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
 import { HashTable } from './hash-table.js';
-import { applyItems, ascending, asleep, independent, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { applyItems, ascending, asleep, copyField, independent, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Harness, MAX_REPORTED, violationKind, type Footprint } from './harness.js';
 
 export interface CachedStats {
@@ -83,11 +83,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   /** The simulation's state as numbers, keeping each new part to rebuild states from. */
   const fromView = (v: StateView): { cpus: Int32Array; mem: number; items: number; flags: number } => {
-    let cap: Capture | null = null;
-    const cpus = Int32Array.from(v.cpus, (hc, c) => t.cpu(hc, c, () => ({ watch: sim.watchMask(c), cap: (cap ??= sim.capture()).cpus[c] as CpuCapture })));
+    const cpus = Int32Array.from(v.cpus, (hc, c) => t.cpu(hc, c, () => ({ watch: sim.watchMask(c), cap: sim.captureCpu(c) })));
     return {
       cpus,
-      mem: t.mem(v.mem, () => (cap ??= sim.capture()).memory),
+      mem: t.mem(v.mem, () => sim.captureMemory()),
       items: internItems(v.items.map((i) => t.desc(i))),
       flags: t.flag(v.flagsKey, v.flagsHash, v.flags),
     };
@@ -462,7 +461,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     for (let f = 0; f < MEMORY_FIELDS.length; f++) {
       if (fieldsRead & (1 << f)) memReads.push(f);
       if (fieldsWritten & (1 << f) || before[f] !== after[f]) {
-        memWrites.push([f, structuredClone(sim.memory[MEMORY_FIELDS[f] as keyof KernelMemoryState])]);
+        memWrites.push([f, copyField(sim.memory[MEMORY_FIELDS[f] as keyof KernelMemoryState])]);
       }
     }
     const childCpus = child.cpus;

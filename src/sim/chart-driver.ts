@@ -106,14 +106,18 @@ export function saveCharts<C>(states: readonly ChartState<C>[]): SavedChart<C>[]
 }
 
 export function captureCharts<C>(runner: ChartRunner<C, never>, states: readonly ChartState<C>[], sameAs: (ChartCapture<C> | null)[]): ChartCapture<C>[] {
-  return states.map((s, i) => {
-    const same = sameAs[i];
-    if (same) return same;
-    if (!s.leaves) runner.leaves(s);
-    const c: ChartCapture<C> = { leaves: [...(s.leaves as number[])], context: { ...s.context }, status: s.status };
-    sameAs[i] = c;
-    return c;
-  });
+  return states.map((_, i) => captureChart(runner, states, sameAs, i));
+}
+
+/** One actor's capture (the one it already equals, if any). */
+export function captureChart<C>(runner: ChartRunner<C, never>, states: readonly ChartState<C>[], sameAs: (ChartCapture<C> | null)[], i: number): ChartCapture<C> {
+  const same = sameAs[i];
+  if (same) return same;
+  const s = states[i] as ChartState<C>;
+  if (!s.leaves) runner.leaves(s);
+  const c: ChartCapture<C> = { leaves: [...(s.leaves as number[])], context: { ...s.context }, status: s.status };
+  sameAs[i] = c;
+  return c;
 }
 
 /** Returns the actors whose state changed. */

@@ -9,7 +9,7 @@ import type { physicalCpuMachine } from '../../machines/physical-cpu.machine.js'
 import type { CpuContext, CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
 import { ChartRunner, type ChartState } from './chart-runner.js';
 import { activePaths, leafPath } from './state-table.js';
-import { captureCharts, loadCharts, restoreCharts, saveCharts, type ChartCapture, type SavedChart } from './chart-driver.js';
+import { captureChart, captureCharts, loadCharts, restoreCharts, saveCharts, type ChartCapture, type SavedChart } from './chart-driver.js';
 
 type CpuMachine = typeof physicalCpuMachine;
 type CpuRef = ActorRefFrom<CpuMachine>;
@@ -23,6 +23,8 @@ export interface CpuDriver {
   readonly engine: EngineName;
   /** Fast in-memory copies for exploration (compiled engine only). */
   capture?(): CpuCapture[];
+  /** The same for one CPU. */
+  captureOne?(cpu: number): CpuCapture;
   /** Returns the CPUs whose state changed. */
   restoreCapture?(captures: readonly CpuCapture[]): number[];
   /** The active leaves, by node number (compiled engine only). */
@@ -203,6 +205,10 @@ export class CompiledDriver implements CpuDriver {
 
   capture(): CpuCapture[] {
     return captureCharts(this.runner as never, this.states, this.sameAs);
+  }
+
+  captureOne(cpu: number): CpuCapture {
+    return captureChart(this.runner as never, this.states, this.sameAs, cpu);
   }
 
   restoreCapture(captures: readonly CpuCapture[]): number[] {

@@ -742,6 +742,19 @@ export class Simulation {
     return { cpus, mem: this.memHash, items, flagsKey, flagsHash: this.flagsHash(), flags, now };
   }
 
+  /** One CPU's chart as a capture (exploration keeps CPU states apart). */
+  captureCpu(cpu: number): CpuCapture {
+    const c = this.cpus.captureOne?.(cpu);
+    if (!c) throw new Error('exploration needs the compiled engine');
+    return c;
+  }
+
+  /** The shared kernel memory as a capture (never changed afterwards). */
+  captureMemory(): KernelMemoryState {
+    this.memSameAs ??= copyMemoryState(this.k.state);
+    return this.memSameAs;
+  }
+
   /** The shared kernel memory as it is now (read only). */
   get memory(): KernelMemoryState {
     return this.k.state;
