@@ -5,8 +5,9 @@
  * apart; a test holds them to byte-identical traces.
  */
 import { createActor, setup, type Actor, type ActorRefFrom, type InspectionEvent } from 'xstate';
-import type { physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
+import { cpuImplementations, physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
 import type { CpuContext, CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
+import type { World } from '../kernel/port.js';
 import { ChartRunner, type ChartState } from './chart-runner.js';
 import { activePaths, leafPath } from './state-table.js';
 import { captureChart, captureCharts, loadCharts, restoreCharts, saveCharts, type ChartCapture, type SavedChart } from './chart-driver.js';
@@ -15,6 +16,32 @@ type CpuMachine = typeof physicalCpuMachine;
 type CpuRef = ActorRefFrom<CpuMachine>;
 
 export type EngineName = 'compiled' | 'actors';
+
+/**
+ * The world (shared kernel memory and port) of the simulation whose CPU charts are running. Only
+ * one runs at a time — a chart action never calls into another simulation — and every driver
+ * sets it before it runs chart code, so all simulations of a process can share one chart.
+ */
+let currentWorld: World | null = null;
+
+/**
+ * The physical CPU chart bound to whichever simulation runs it: one per process, so XState builds
+ * its state nodes and the compiled runner its tables once, not once per run or per replay.
+ */
+export const cpuMachine = physicalCpuMachine.provide(
+  cpuImplementations(() => {
+    if (!currentWorld) throw new Error('internal error: a CPU chart ran outside its simulation');
+    return currentWorld;
+  }) as never,
+);
+
+/** The compiled runner of a machine, built once per machine. */
+const runners = new WeakMap<object, ChartRunner<CpuContext, CpuEvent>>();
+function runnerFor(machine: CpuMachine): ChartRunner<CpuContext, CpuEvent> {
+  let r = runners.get(machine);
+  if (!r) runners.set(machine, (r = new ChartRunner<CpuContext, CpuEvent>(machine as never)));
+  return r;
+}
 
 /** One CPU's chart state, compact: its active leaves and a copy of its context. */
 export type CpuCapture = ChartCapture<CpuContext>;
@@ -66,7 +93,14 @@ export class ActorDriver implements CpuDriver {
   private readonly host: Actor<ReturnType<typeof hostMachineFor>>;
   private readonly cpus: CpuRef[];
 
-  constructor(machine: CpuMachine, inputs: CpuInput[] | null, saved?: unknown, inspect?: (event: InspectionEvent) => void) {
+  constructor(
+    machine: CpuMachine,
+    private readonly world: World,
+    inputs: CpuInput[] | null,
+    saved?: unknown,
+    inspect?: (event: InspectionEvent) => void,
+  ) {
+    currentWorld = world;
     const hostMachine = hostMachineFor(machine);
     const observe = inspect ? { inspect } : {};
     this.host = saved
@@ -82,6 +116,7 @@ export class ActorDriver implements CpuDriver {
 
   send(cpu: number, event: CpuEvent): void {
     const ref = this.cpus[cpu] as CpuRef;
+    currentWorld = this.world;
     if (ref.getSnapshot().status === 'active') ref.send(event);
   }
 
@@ -95,6 +130,7 @@ export class ActorDriver implements CpuDriver {
 
   can(cpu: number, event: CpuEvent): boolean {
     const s = this.snap(cpu);
+    currentWorld = this.world;
     return s.status === 'active' && s.can(event);
   }
 
@@ -126,8 +162,14 @@ export class CompiledDriver implements CpuDriver {
   private readonly top: number;
   private readonly regions: Record<Region, number>;
 
-  constructor(machine: CpuMachine, inputs: CpuInput[] | null, saved?: unknown) {
-    this.runner = new ChartRunner<CpuContext, CpuEvent>(machine as never);
+  constructor(
+    machine: CpuMachine,
+    private readonly world: World,
+    inputs: CpuInput[] | null,
+    saved?: unknown,
+  ) {
+    currentWorld = world;
+    this.runner = runnerFor(machine);
     const byPath = new Map<string, number>();
     for (let i = 0; i < this.runner.size; i++) byPath.set(this.runner.path(i), i);
     this.os = byPath.get('os') as number;
@@ -166,6 +208,7 @@ export class CompiledDriver implements CpuDriver {
 
   send(cpu: number, event: CpuEvent): void {
     this.sameAs[cpu] = null;
+    currentWorld = this.world;
     this.runner.send(this.state(cpu), event);
   }
 
@@ -178,6 +221,7 @@ export class CompiledDriver implements CpuDriver {
   }
 
   can(cpu: number, event: CpuEvent): boolean {
+    currentWorld = this.world;
     return this.runner.can(this.state(cpu), event);
   }
 
@@ -229,10 +273,11 @@ export class CompiledDriver implements CpuDriver {
 export function makeDriver(
   engine: EngineName,
   machine: CpuMachine,
+  world: World,
   inputs: CpuInput[] | null,
   saved?: unknown,
   inspect?: (event: InspectionEvent) => void,
 ): CpuDriver {
-  return engine === 'actors' ? new ActorDriver(machine, inputs, saved, inspect) : new CompiledDriver(machine, inputs, saved);
+  return engine === 'actors' ? new ActorDriver(machine, world, inputs, saved, inspect) : new CompiledDriver(machine, world, inputs, saved);
 }
 

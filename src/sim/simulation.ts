@@ -5,13 +5,13 @@
  * The whole simulation saves to a JSON value and restores exactly.
  */
 import { TraceStream } from '../trace/stream.js';
-import { cpuImplementations, physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
+import { physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
 import type { CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
 import { BUS_EVENT_OF } from '../../machines/physical-cpu/types.js';
 import { initialCpuHw, VMCS_REGION_BASE, VMXON_REGION_BASE, type CpuHw } from '../hw/cpu-state.js';
 import type { OutgoingMessage } from '../hw/apic.js';
 import { FIELDS_WRITTEN, KernelMemory, MEMORY_FIELDS, copyMemoryState, memoryText, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
-import type { CpuPort, Disposition } from '../kernel/port.js';
+import type { CpuPort, Disposition, World } from '../kernel/port.js';
 import { resolveFeatures, type KernelFeatures } from '../kernel/variants.js';
 import { Interconnect, type InterconnectState } from '../bus/interconnect.js';
 import { describeDestination, type DeliveryRequest, type Message } from '../bus/messages.js';
@@ -20,7 +20,7 @@ import type { RunEnd, TraceRecord } from '../trace/records.js';
 import { Agenda, type AgendaState, type Item } from './agenda.js';
 import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
 import { inState, stateTable, StatePattern, type StateInfo } from './state-table.js';
-import { makeDriver, type CpuCapture, type CpuDriver, type EngineName } from './cpu-drivers.js';
+import { cpuMachine, makeDriver, type CpuCapture, type CpuDriver, type EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
 import { Guests, type GuestKind, type GuestsCapture, type GuestsState } from './guests.js';
 
@@ -314,7 +314,8 @@ export class Simulation {
   private agenda = new Agenda();
   private chooser: Chooser;
   private cpus!: CpuDriver;
-  private readonly machine: typeof physicalCpuMachine;
+  /** What this simulation's CPU charts see: its kernel memory and its port. */
+  private readonly world: World;
   private readonly cpuCount: number;
   private readonly maxSteps: number;
 
@@ -389,8 +390,7 @@ export class Simulation {
     this.watching = new Array<readonly string[]>(this.cpuCount).fill([]);
     this.fired = restoreFrom ? [...restoreFrom.fired] : scenario.script.map(() => false);
     this.port = this.makePort();
-    const world = { k: this.k, io: this.port };
-    this.machine = physicalCpuMachine.provide(cpuImplementations(() => world) as never);
+    this.world = { k: this.k, io: this.port };
     this.stepEvents = Object.fromEntries(ROUTABLE.map((r) => [r, { type: `sched.${r}` } as CpuEvent]));
     const handlers = new Map<number, (req: DeliveryRequest) => Disposition>();
     for (let i = 0; i < this.cpuCount; i++) handlers.set(i, (req) => this.deliverTo(req));
@@ -448,7 +448,7 @@ export class Simulation {
 
   private start(): void {
     const engine = this.options.inspect ? 'actors' : (this.options.engine ?? 'compiled');
-    this.cpus = makeDriver(engine, this.machine, cpuInputs(this.scenario, this.features), undefined, this.options.inspect);
+    this.cpus = makeDriver(engine, cpuMachine, this.world, cpuInputs(this.scenario, this.features), undefined, this.options.inspect);
     this.makeGuests(engine);
     for (const step of this.scenario.script) {
       if (step.trigger.kind === 'at') {
@@ -464,7 +464,7 @@ export class Simulation {
     this.fullReset = state.fullReset;
     this.kexecCpu = state.kexecCpu;
     this.bus.restore(state.bus);
-    this.cpus = makeDriver(state.engine, this.machine, null, state.cpus);
+    this.cpus = makeDriver(state.engine, cpuMachine, this.world, null, state.cpus);
     this.makeGuests(state.engine, state.guests);
     const { agenda, items } = Agenda.restore(state.agenda);
     this.agenda = agenda;
