@@ -26,7 +26,11 @@ export function confirm(scenario: Scenario, found: Found): Counterexample {
     chooser: new PrefixChooser(found.picks.filter((p) => p.n > 1)),
     keepTrace: true,
   });
-  const again = outcome.violations.find((v) => v.property === found.property);
+  // The same violation (one run can break a property several ways: a VMCLEAR #UD and the BUG line
+  // it prints are two kinds); the first of its property only if the message differs on replay.
+  const again =
+    outcome.violations.find((v) => v.property === found.property && v.message === found.message) ??
+    outcome.violations.find((v) => v.property === found.property);
   if (!again) {
     throw new Error(`internal error: the ${found.property} violation found by exploration did not show when its ${found.picks.length} decisions were replayed`);
   }
