@@ -335,7 +335,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     // What the decision wrote, to the observers; the clock is this path's.
     if (effect.records.length > 0) feedRecords(effect.records, curNow);
     childLocal = effect.local;
-    if (opts.verify) verifyHit(curId, (t.descs[effect.desc] as Desc).key, hashOf(childCpus, childMem, childItems, childFlags));
+    if (opts.verify) verifyHit(curId, (t.descs[effect.desc] as Desc).key, effectIndex);
   };
 
   /** A decision never seen with these inputs: run it in the simulation, and remember its effect. */
@@ -453,7 +453,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     records: TraceRecord[],
     local: boolean,
   ): Effect {
-    // Memory: the fields read, with their values then; the fields written or changed, with their values now.
+    // Memory: the fields read, with their values then; the fields assigned or changed, with their values now.
     const before = (t.mems[mem] as Mem).fields;
     const after = (t.mems[child.mem] as Mem).fields;
     const memReads: number[] = [];
@@ -510,7 +510,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   }
 
   /** Check a cached transition against the real one (tests). */
-  function verifyHit(id: number, key: string, got: number): void {
+  function verifyHit(id: number, key: string, effectIndex: number): void {
     const muted = h.muted;
     materialize(id, true);
     h.muted = true;
@@ -518,8 +518,21 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     h.muted = muted;
     simAt = -1;
     const real = fromView(sim.view());
-    const want = hashOf(real.cpus, real.mem, real.items, real.flags);
-    if (want !== got) throw new Error(`transition cache: '${key}' from node ${id} gave state ${got}, the simulation ${want}`);
+    if (hashOf(real.cpus, real.mem, real.items, real.flags) === hashOf(childCpus, childMem, childItems, childFlags)) return;
+    // Say what differs, and what the effect was recorded from.
+    const e = effects[effectIndex] as Effect;
+    const parts: string[] = [];
+    for (let c = 0; c < cpuCount; c++) if (real.cpus[c] !== childCpus[c]) parts.push(`CPU ${c}`);
+    if (real.mem !== childMem) parts.push('memory');
+    if (real.items !== childItems) {
+      const show = (items: Int32Array) => Array.from(items, (i) => `${(t.descs[i] as Desc).key}@${(t.descs[i] as Desc).rel}`).join(' ');
+      parts.push(`pending items (cache: ${show(itemTuples.get(childItems))}; simulation: ${show(itemTuples.get(real.items))})`);
+    }
+    if (real.flags !== childFlags) parts.push('flags');
+    throw new Error(
+      `transition cache: '${key}' from node ${id} differs from the simulation in ${parts.join(', ')} ` +
+        `(effect ${effectIndex}: read CPUs ${Array.from(e.reads).join(',')}, memory fields ${Array.from(e.memReads, (f) => MEMORY_FIELDS[f]).join(',')})`,
+    );
   }
 
   // The picks of each counterexample, as the simulation numbers them, by replaying its choices.

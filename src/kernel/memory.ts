@@ -124,26 +124,6 @@ export const MEMORY_FIELDS = [
 
 export type MemoryField = (typeof MEMORY_FIELDS)[number];
 
-/** The fields each write a listener hears of can change. */
-export const FIELDS_WRITTEN: Record<WatchedVar, readonly MemoryField[]> = {
-  waiting_for_crash_ipi: ['waiting_for_crash_ipi'],
-  crash_ipi_issued: ['crash_ipi_issued'],
-  cpu_online_mask: ['online', 'onlineCount'],
-  cpus_stop_mask: ['stopMask', 'stopMaskCount'],
-  call_function_pending: ['call_function_pending'],
-  crash_kernel_callin: ['crashKernelCallin'],
-  kvm_rebooting: ['kvm_rebooting'],
-  crashing_cpu: ['crashing_cpu'],
-  shootdown_callback: ['shootdown_callback'],
-  stopping_cpu: ['stopping_cpu'],
-  panic_cpu: ['panic_cpu'],
-  nmi_handlers: ['nmi_local', 'nmi_list_corrupt', 'nmi_emergency'],
-  kexec_lock: ['kexec_lock'],
-  cpus_stopped: ['cpus_stopped'],
-  reboot_emergency: ['reboot_emergency'],
-  die_counter: ['die_counter'],
-};
-
 export type WriteListener = (name: WatchedVar, cpu: number, op: string, value: unknown) => void;
 
 const PANIC_CPU_INVALID = -1;

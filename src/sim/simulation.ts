@@ -10,7 +10,7 @@ import type { CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/typ
 import { BUS_EVENT_OF } from '../../machines/physical-cpu/types.js';
 import { initialCpuHw, VMCS_REGION_BASE, VMXON_REGION_BASE, type CpuHw } from '../hw/cpu-state.js';
 import type { OutgoingMessage } from '../hw/apic.js';
-import { FIELDS_WRITTEN, KernelMemory, MEMORY_FIELDS, copyMemoryState, memoryText, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
+import { KernelMemory, MEMORY_FIELDS, copyMemoryState, memoryText, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
 import type { CpuPort, Disposition, World } from '../kernel/port.js';
 import { resolveFeatures, type KernelFeatures } from '../kernel/variants.js';
 import { Interconnect, type InterconnectState } from '../bus/interconnect.js';
@@ -358,7 +358,7 @@ export class Simulation {
   /** Transition cache: the CPUs read and the shared variables written since trackReads(). */
   private tracked: Set<number> | null = null;
   private written = 0;
-  /** Memory fields read and written while tracking (bits in MEMORY_FIELDS order), and the memory itself. */
+  /** Memory fields read and assigned while tracking (bits in MEMORY_FIELDS order), and the memory itself. */
   private fieldsRead = 0;
   private fieldsWritten = 0;
   private rawMemory: KernelMemoryState | null = null;
@@ -796,7 +796,11 @@ export class Simulation {
           this.fieldsRead |= bit;
           return (this.rawMemory as unknown as Record<string, unknown>)[field];
         },
+        // An assignment is a write even when the value does not change (the same assignment on
+        // another path may change it); a write into an array goes through the getter, so the
+        // field counts as read, and the exploration compares its value before and after.
         set: (value: unknown) => {
+          this.fieldsWritten |= bit;
           (this.rawMemory as unknown as Record<string, unknown>)[field] = value;
         },
       });
@@ -1227,10 +1231,7 @@ export class Simulation {
   }
 
   private memoryWritten(name: WatchedVar, cpu: number, op: string, value: unknown): void {
-    if (this.tracked) {
-      this.written |= varBit(name);
-      for (const f of FIELDS_WRITTEN[name]) this.fieldsWritten |= FIELD_BITS.get(f) as number;
-    }
+    if (this.tracked) this.written |= varBit(name);
     this.memKey = null;
     this.memSameAs = null;
     this.emit({ t: 'mem', ns: this.agenda.now, cpu, name, op, value });

@@ -69,6 +69,30 @@ describe('transition cache: the same search as the direct engine', () => {
     });
   }
 
+  it('a write notification that names several memory fields writes only those assigned or changed (fuzz find)', () => {
+    // register_nmi_handler and set_emergency_nmi_handler both notify 'nmi_handlers'; taking every field
+    // that notification can touch as written recorded nmi_local's old value with the emergency
+    // handler and wrote it back on another path, wiping the smp_stop handler (verify caught it at
+    // node 18092). Written fields are now the ones assigned or changed.
+    const raw = {
+      name: 'fuzz-15-7',
+      machine: { cpus: 3, vendor: 'amd' },
+      initial: { all: {} },
+      kernel: { preset: 'mainline' },
+      options: { kdump: false, panicTimeout: 2 },
+      script: [
+        { cpu: 2, do: 'nmi-panic', at: 0 },
+        { cpu: 1, do: 'smi', at: 0 },
+        { cpu: 0, do: 'panic', at: 5000 },
+        { cpu: 0, do: 'reboot', when: { cpu: 2, enters: 'stop.*' } },
+      ],
+    };
+    const r = validateScenario(raw, 'fuzz-15-7', validationContext);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const { direct, cached } = both(r.scenario, { maxStates: 20_000, properties: ['reboot-completes'] });
+    same(direct, cached);
+  });
+
   it('without sleep sets as well', () => {
     const { direct, cached } = both(scenarioOf('R2', 'v5.11', 2), { reduction: false });
     same(direct, cached);
