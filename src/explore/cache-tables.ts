@@ -274,17 +274,15 @@ export function sigOf(descs: readonly Desc[], items: Int32Array, cpu: number): n
 }
 
 /**
- * Small arrays of numbers, interned: equal contents, one id (states share their CPU and
- * pending-item combinations, and a state is then a handful of integers — no garbage per state).
- * Each tuple also keeps a number derived from it (its part of the state hash).
+ * Small arrays of numbers, interned: equal contents, one id (pending-item multisets and sleep sets
+ * recur across states, so a state refers to them by number). `onNew` sees each new one once.
  */
 export class Tuples {
   private readonly lists: Int32Array[] = [];
-  readonly derived: number[] = [];
   private readonly next: number[] = [];
   private readonly byHash = new HashTable();
 
-  constructor(private readonly derive: (list: Int32Array) => number) {}
+  constructor(private readonly onNew?: (list: Int32Array) => void) {}
 
   get(id: number): Int32Array {
     return this.lists[id] as Int32Array;
@@ -307,7 +305,7 @@ export class Tuples {
     const copy = new Int32Array(length);
     for (let i = 0; i < length; i++) copy[i] = list[i] as number;
     this.lists.push(copy);
-    this.derived.push(this.derive(copy));
+    this.onNew?.(copy);
     this.next.push(first);
     this.byHash.set(h, id);
     return id;
@@ -383,7 +381,7 @@ export class Nodes {
 
 /** Sleep sets, interned as sorted lists of footprint indexes: id 0 is the empty set. */
 export class SleepSets {
-  private readonly tuples = new Tuples(() => 0);
+  private readonly tuples = new Tuples();
   /** Each set's footprint indexes, ascending. */
   readonly ids: (readonly number[])[] = [];
 

@@ -1,19 +1,19 @@
 /**
  * Exhaustive exploration over a transition cache. A decision of the simulator is a function of
- * little: the choice, the shared memory, the flags, and the CPUs it reads (their chart states and
- * their pending items) — a CPU's chart reads only its own context and the shared memory. The
- * search keeps each state as small numbers (an interned state per CPU, the memory, the pending
- * items as interned descriptors, the flags) and, for a decision seen before with the same inputs,
- * applies the recorded effect to those numbers instead of restoring objects, running the charts,
- * copying and hashing them again. Only a decision never seen runs the real simulation, on a state
- * rebuilt from its parts, with the simulation telling which CPUs it read, which memory fields it
- * read and wrote, and which shared variables it wrote.
+ * little: the choice, the flags, the shared-memory fields it reads, and the CPUs it reads (their
+ * chart states and pending steps and timers) — a CPU's chart reads only its own context and the
+ * shared memory. The search keeps each state as small numbers (an interned state per CPU, the
+ * memory, the pending items as interned descriptors, the flags) and, for a decision seen before
+ * with the same inputs, applies the recorded effect to those numbers instead of restoring objects,
+ * running the charts, copying and hashing them again. Only a decision never seen runs in the
+ * simulation, on a state rebuilt from its parts, with the simulation telling which CPUs it read,
+ * which memory fields it read and assigned, and which shared variables it wrote.
  *
  * A cached effect applies when the choice and flags are the same, the memory fields it read hold
- * the same values, every CPU it read is in the same state with the same pending items, and no
- * other CPU waits on a variable it wrote (such a CPU would have been woken, and read). The search is the same as the direct engine's (explorer.ts),
- * state for state and transition for transition; a test holds them to it, and `verify` checks
- * every cached transition against the real one.
+ * the same values, every CPU it read is in the same state with the same pending steps and timers,
+ * and no other CPU waits on a variable it wrote (such a CPU would have been woken, and read). The
+ * search is the direct engine's (explorer.ts), state for state and transition for transition; a
+ * test holds them to it, and `verify` checks every cached transition against the simulation.
  */
 import type { Scenario } from '../scenarios/types.js';
 import { cpusHash, finishHash, type Capture, type StateView } from '../sim/simulation.js';
@@ -64,7 +64,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     itemLo.push(lo);
     itemHi.push(hi);
-    return 0;
   });
 
   // Each state's hash → the sleep set it was last reached with.
