@@ -176,11 +176,28 @@ function hwHash(hw: CpuHw): number {
   return h;
 }
 
-/** Fold a 53-bit hash into another (order matters). */
+/**
+ * Fold a 53-bit number into a 53-bit hash. Order matters and nothing cancels: the four 32-bit
+ * halves are absorbed one after the other (cyrb53's rounds), so mix(a, b) ≠ mix(b, a) and
+ * mix(a, a) ≠ 0. (An earlier version hashed h XOR x: a pending step of CPU 1 hashed to 0, script
+ * step c to the same as CPU c^2's step, and exploration pruned states it had never seen.)
+ */
 export function mix(h: number, x: number): number {
-  const lo = Math.imul((h >>> 0) ^ (x >>> 0), 0x85ebca6b) >>> 0;
-  const hi = Math.imul(Math.floor(h / 4294967296) ^ Math.floor(x / 4294967296) ^ (lo >>> 13), 0xc2b2ae35) & 0x1fffff;
-  return hi * 4294967296 + (Math.imul(lo ^ (hi << 5), 0x27d4eb2f) >>> 0);
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  h1 = Math.imul(h1 ^ (h >>> 0), 2654435761);
+  h2 = Math.imul(h2 ^ (h >>> 0), 1597334677);
+  const hh = Math.floor(h / 4294967296);
+  h1 = Math.imul(h1 ^ hh, 2654435761);
+  h2 = Math.imul(h2 ^ hh, 1597334677);
+  h1 = Math.imul(h1 ^ (x >>> 0), 2654435761);
+  h2 = Math.imul(h2 ^ (x >>> 0), 1597334677);
+  const xh = Math.floor(x / 4294967296);
+  h1 = Math.imul(h1 ^ xh, 2654435761);
+  h2 = Math.imul(h2 ^ xh, 1597334677);
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
 /**

@@ -185,11 +185,44 @@ describe('state identity', () => {
     return r.scenario;
   };
 
+  const file = (raw: object): Scenario => {
+    const r = validateScenario(raw, 'test', validationContext);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    return r.scenario;
+  };
+
   it.each([
     ['R2, 3 CPUs, v5.11', () => race('R2', 'v5.11', 3), 2000],
     // With guests the hash is one cached number per actor: it must split and join exactly as the key does.
     ['T-L2 (vCPUs in L2), mainline', () => builtin('T-L2', 'mainline'), 2000],
     ['T14 (a vsock device, a VMM, a vCPU), mainline', () => builtin('T14', 'mainline'), 2000],
+    // Found in review: a hash that folded by XOR gave a pending step of CPU 1 and script step 3 the
+    // hash 0 (and step c the hash of script step c^2), so exploration pruned states it never saw —
+    // here the only end states and all three violations.
+    ['T4-sysrq with a fourth scripted step (index 3)', () => file({
+      name: 't4-sysrq-padded',
+      machine: { cpus: 4, vendor: 'amd' },
+      initial: { all: { svme: true }, cpus: { '2': { gif: false } } },
+      options: { reset: { method: 'acpi', initOnly: true } },
+      script: [
+        { cpu: 0, do: 'emergency-restart', at: 0 },
+        { cpu: 3, do: 'irqs-on', at: 0 },
+        { cpu: 3, do: 'irqs-on', at: 0 },
+        { cpu: 3, do: 'irqs-on', at: 0 },
+      ],
+    }), 2000],
+    ['2 CPUs, a pending step of CPU 1', () => file({
+      name: 'cpu1-step',
+      machine: { cpus: 2, vendor: 'intel' },
+      kernel: { preset: 'mainline' },
+      options: { panicTimeout: 0, kdump: false },
+      script: [
+        { cpu: 1, do: 'nmi-panic', at: 0 },
+        { cpu: 0, do: 'irqs-on', at: 0 },
+        { cpu: 1, do: 'panic', at: 0 },
+        { cpu: 1, do: 'irqs-on', at: 0 },
+      ],
+    }), 1000],
   ] as const)('the numeric state hash tells apart exactly the states the canonical key tells apart (%s)', (_, scenario, atLeast) => {
     const s = scenario();
     const sim = new Simulation(s, { seed: 0, mode: 'untimed', engine: 'compiled', maxSteps: 1e9 });
@@ -219,6 +252,26 @@ describe('state identity', () => {
     }
     expect(byKey.size).toBeGreaterThan(atLeast);
     expect({ collisions, splits }).toEqual({ collisions: 0, splits: 0 });
+  });
+
+  it('a fourth scripted step does not hide the run\'s end: T4-sysrq padded finds the GIF=0 CPU, the lost ack and the hang', () => {
+    const s = file({
+      name: 't4-sysrq-padded',
+      machine: { cpus: 4, vendor: 'amd' },
+      initial: { all: { svme: true }, cpus: { '2': { gif: false } } },
+      options: { reset: { method: 'acpi', initOnly: true } },
+      script: [
+        { cpu: 0, do: 'emergency-restart', at: 0 },
+        { cpu: 3, do: 'irqs-on', at: 0 },
+        { cpu: 3, do: 'irqs-on', at: 0 },
+        { cpu: 3, do: 'irqs-on', at: 0 },
+      ],
+    });
+    for (const engine of ['cached', 'direct'] as const) {
+      const r = explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', engine });
+      expect(r.complete).toBe(true);
+      expect(r.violations.map((v) => v.property).sort()).toEqual(['no-cpu-left-in-vmx-root', 'reboot-completes', 'shootdown-acked']);
+    }
   });
 });
 
