@@ -26,7 +26,7 @@ import type { TraceRecord } from '../trace/records.js';
 import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
 import { HashTable } from './hash-table.js';
 import { applyItems, ascending, asleep, copyField, independent, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
-import { countViolations, Harness, MAX_REPORTED, violationKind, type Footprint } from './harness.js';
+import { countViolations, Harness, MAX_REPORTED, NON_LOCAL, violationKind, type Footprint } from './harness.js';
 
 export interface CachedStats {
   hits: number;
@@ -34,6 +34,9 @@ export interface CachedStats {
 }
 
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
+  if (scenario.vcpus.length > 0 || scenario.vsock.length > 0) {
+    throw new Error('internal error: the transition cache does not cover guests (explore() runs such scenarios on the direct engine)');
+  }
   const started = performance.now();
   const h = new Harness(scenario, opts.properties);
   const sim = h.sim;
@@ -249,6 +252,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     let soonest = Infinity;
     for (const i of curItems) soonest = Math.min(soonest, (t.descs[i] as Desc).rel);
+    // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run.)
     if (soonest > 0) advance(soonest);
     if (curDepth >= opts.maxDepth) {
       truncated = true;
@@ -260,7 +264,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const ready: number[] = [];
     for (const i of curItems) {
       const di = t.descs[i] as Desc;
-      if (di.rel !== 0) continue;
+      if (di.rel > 0) continue;
       let j = ready.length;
       ready.push(i);
       for (; j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
@@ -304,9 +308,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const desc = t.descs[d] as Desc;
     h.fork(curObservers);
     transitions += 1;
-    // The cached effect of this decision with these inputs, if any. (Not `mix` for the key: it
-    // is symmetric in small numbers. Distinct inputs rarely share a key, and a shared key only
-    // lengthens the chain the effects are checked along.)
+    // The cached effect of this decision with these inputs, if any. The key is a plain product of
+    // small numbers; distinct inputs rarely share one, and a shared key only lengthens the chain
+    // the effects are checked along.
     const k1 = (d * 1_000_003 + (desc.actor >= 0 ? (cpus[desc.actor] as number) + 1 : 0)) * 1021 + curFlags;
     const effectIndex = findEffect(k1, d, cpus, curFlags, curItems, curMemFields);
     if (effectIndex >= 0) applyEffect(effectIndex);
@@ -510,16 +514,29 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   /** Check a cached transition against the real one (tests). */
   function verifyHit(id: number, key: string, effectIndex: number): void {
+    const e = effects[effectIndex] as Effect;
     const muted = h.muted;
     materialize(id, true);
     h.muted = true;
+    const recorded: TraceRecord[] = [];
+    h.recording = recorded;
     decideKey(key);
+    h.recording = null;
     h.muted = muted;
     simAt = -1;
+    // What the observers were shown, and whether the step was local (sleep sets), must agree too;
+    // path-specific numbers aside (the clock, step count, message ids, how long a wait took).
+    const shown = (rs: readonly TraceRecord[]) =>
+      JSON.stringify(rs.filter((r) => h.relevant(r)), (k, v: unknown) => (k === 'ns' || k === 'steps' || k === 'msg' || k === 'waitedNs' ? undefined : v));
+    if (shown(recorded) !== shown(e.records)) {
+      throw new Error(`transition cache: '${key}' from node ${id} showed the observers ${shown(e.records)}, the simulation ${shown(recorded)}`);
+    }
+    if (recorded.some((r) => NON_LOCAL.has(r.t)) === e.local) {
+      throw new Error(`transition cache: '${key}' from node ${id} was ${e.local ? '' : 'not '}local from the cache, the other way in the simulation`);
+    }
     const real = fromView(sim.view());
     if (hashOf(real.cpus, real.mem, real.items, real.flags) === hashOf(childCpus, childMem, childItems, childFlags)) return;
     // Say what differs, and what the effect was recorded from.
-    const e = effects[effectIndex] as Effect;
     const parts: string[] = [];
     for (let c = 0; c < cpuCount; c++) if (real.cpus[c] !== childCpus[c]) parts.push(`CPU ${c}`);
     if (real.mem !== childMem) parts.push('memory');

@@ -69,16 +69,15 @@ export class Harness {
   private readonly wanted: ReadonlySet<string> | null;
   /** While set, records reach no observer (replaying a path to rebuild a state). */
   muted = false;
-  /** While set, every record is also appended here (what a transition emits, for the cache). */
+  /** While set, every record is also appended here, muted or not (what a transition emits, for the cache). */
   recording: TraceRecord[] | null = null;
 
   constructor(scenario: Scenario, properties: readonly string[]) {
     this.wanted = properties.length ? new Set(properties) : null;
     this.sim = new Simulation(scenario, { seed: 0, mode: 'untimed', engine: 'compiled', lean: true, maxSteps: Number.MAX_SAFE_INTEGER });
     this.sim.trace$.subscribe((r) => {
-      if (this.muted) return;
       if (this.recording) this.recording.push(r);
-      this.feed(r);
+      if (!this.muted) this.feed(r);
     });
   }
 

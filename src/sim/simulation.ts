@@ -783,9 +783,11 @@ export class Simulation {
   }
 
   /**
-   * Start remembering which CPUs the next decision reads or moves and which shared variables it
-   * writes: a decision is a function of exactly those CPUs, their pending items, the memory and
-   * the flags (the CPU charts read only their own context and the shared memory).
+   * Start remembering which CPUs the next decision reads or moves, which memory fields it reads
+   * and assigns, and which shared variables it writes (for the waiters). With the flags and those
+   * CPUs' pending steps and timers, that is all a decision depends on: the CPU charts read only
+   * their own context and the shared memory. (The clock also reaches a chart, as `waitStart`; only
+   * the `waitedNs` of kernel records depends on it, which no property reads.)
    */
   trackReads(): void {
     this.tracked = new Set();

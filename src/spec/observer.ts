@@ -16,7 +16,8 @@ export interface Observer {
   observe(record: TraceRecord): void;
   /**
    * Whether a record of a kind it reads can change what it found (default: every one). Exploration
-   * copies a path's observer before the first record that can: the fewer, the fewer copies.
+   * copies a path's observer before the first record that can: the fewer, the fewer copies. It
+   * must depend on the record alone (the transition cache filters a decision's records once).
    */
   relevant?(record: TraceRecord): boolean;
   /** Called after the `end` record, or at any point to see what was found so far. */

@@ -127,8 +127,8 @@ describe('transition cache: random machines (fast-check)', () => {
             fc.record({
               cpu: fc.integer({ min: 0, max: cpus - 1 }),
               do: fc.constantFrom('reboot', 'emergency-restart', 'panic', 'nmi-panic', 'irqs-off', 'irqs-on', 'stall', 'smi'),
-              // Script steps due later than now wait in the agenda like timers.
-              at: fc.constantFrom(0, 0, 500, 2000),
+              // (Exploration is untimed: every `at` step is due at once, whatever its time.)
+              at: fc.constantFrom(0, 500, 2000),
             }),
             fc.record({
               cpu: fc.integer({ min: 0, max: cpus - 1 }),
