@@ -185,6 +185,19 @@ describe('state identity', () => {
     return r.scenario;
   };
 
+  /** T4-sysrq with three harmless steps after it: script step 3 exists. */
+  const T4_SYSRQ_PADDED = {
+    name: 't4-sysrq-padded',
+    machine: { cpus: 4, vendor: 'amd' },
+    initial: { all: { svme: true }, cpus: { '2': { gif: false } } },
+    options: { reset: { method: 'acpi', initOnly: true } },
+    script: [
+      { cpu: 0, do: 'emergency-restart', at: 0 },
+      { cpu: 3, do: 'irqs-on', at: 0 },
+      { cpu: 3, do: 'irqs-on', at: 0 },
+      { cpu: 3, do: 'irqs-on', at: 0 },
+    ],
+  };
   const file = (raw: object): Scenario => {
     const r = validateScenario(raw, 'test', validationContext);
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
@@ -199,18 +212,7 @@ describe('state identity', () => {
     // Found in review: a hash that folded by XOR gave a pending step of CPU 1 and script step 3 the
     // hash 0 (and step c the hash of script step c^2), so exploration pruned states it never saw —
     // here the only end states and all three violations.
-    ['T4-sysrq with a fourth scripted step (index 3)', () => file({
-      name: 't4-sysrq-padded',
-      machine: { cpus: 4, vendor: 'amd' },
-      initial: { all: { svme: true }, cpus: { '2': { gif: false } } },
-      options: { reset: { method: 'acpi', initOnly: true } },
-      script: [
-        { cpu: 0, do: 'emergency-restart', at: 0 },
-        { cpu: 3, do: 'irqs-on', at: 0 },
-        { cpu: 3, do: 'irqs-on', at: 0 },
-        { cpu: 3, do: 'irqs-on', at: 0 },
-      ],
-    }), 2000],
+    ['T4-sysrq with a fourth scripted step (index 3)', () => file(T4_SYSRQ_PADDED), 2000],
     ['2 CPUs, a pending step of CPU 1', () => file({
       name: 'cpu1-step',
       machine: { cpus: 2, vendor: 'intel' },
@@ -255,18 +257,7 @@ describe('state identity', () => {
   });
 
   it('a fourth scripted step does not hide the run\'s end: T4-sysrq padded finds the GIF=0 CPU, the lost ack and the hang', () => {
-    const s = file({
-      name: 't4-sysrq-padded',
-      machine: { cpus: 4, vendor: 'amd' },
-      initial: { all: { svme: true }, cpus: { '2': { gif: false } } },
-      options: { reset: { method: 'acpi', initOnly: true } },
-      script: [
-        { cpu: 0, do: 'emergency-restart', at: 0 },
-        { cpu: 3, do: 'irqs-on', at: 0 },
-        { cpu: 3, do: 'irqs-on', at: 0 },
-        { cpu: 3, do: 'irqs-on', at: 0 },
-      ],
-    });
+    const s = file(T4_SYSRQ_PADDED);
     for (const engine of ['cached', 'direct'] as const) {
       const r = explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', engine });
       expect(r.complete).toBe(true);
