@@ -252,11 +252,6 @@ export function ascending(list: readonly number[]): number[] {
   return out;
 }
 
-/** Two choices commute when they act on different CPUs and neither touches anything shared. */
-export function independent(a: Footprint, b: Footprint): boolean {
-  return a.actor !== b.actor && a.local && b.local;
-}
-
 /** Whether a choice is in a sleep set (given as footprint indexes). */
 export function asleep(fps: readonly Footprint[], set: readonly number[], key: string): boolean {
   for (let i = 0; i < set.length; i++) if ((fps[set[i] as number] as Footprint).key === key) return true;

@@ -16,7 +16,7 @@
  * test holds them to it, and `verify` checks every cached transition against the simulation.
  */
 import type { Scenario } from '../scenarios/types.js';
-import { cpusHash, finishHash, type Capture, type StateView } from '../sim/simulation.js';
+import { cpusHash, finishHash, hasGuests, type Capture, type StateView } from '../sim/simulation.js';
 import type { AgendaState } from '../sim/agenda.js';
 import type { InterconnectState } from '../bus/interconnect.js';
 import type { CpuCapture } from '../sim/cpu-drivers.js';
@@ -25,8 +25,8 @@ import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
 import { HashTable } from './hash-table.js';
-import { applyItems, ascending, asleep, copyField, independent, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
-import { countViolations, Harness, MAX_REPORTED, NON_LOCAL, violationKind, type Footprint } from './harness.js';
+import { applyItems, ascending, asleep, copyField, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { countViolations, Findings, Harness, independent, NON_LOCAL, type Footprint } from './harness.js';
 
 export interface CachedStats {
   hits: number;
@@ -34,7 +34,7 @@ export interface CachedStats {
 }
 
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
-  if (scenario.vcpus.length > 0 || scenario.vsock.length > 0) {
+  if (hasGuests(scenario)) {
     throw new Error('internal error: the transition cache does not cover guests (explore() runs such scenarios on the direct engine)');
   }
   const started = performance.now();
@@ -72,9 +72,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // Each state's hash → the sleep set it was last reached with.
   const visited = new HashTable(1 << 18);
   const sleepSets = new SleepSets();
-  const found = new Map<string, { property: string; message: string; path: string[] }>();
+  const found = new Findings<string[]>(() => performance.now() - started);
   const ends = opts.collectEnds ? new Set<string>() : null;
-  let firstViolationMs: number | null = null;
   let transitions = 0;
   let maxDepth = 0;
   let truncated = false;
@@ -105,13 +104,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     for (let x = id; x > 0; x = nodes.parent[x] as number) out.push((t.descs[nodes.via[x] as number] as Desc).key);
     return out.reverse();
   };
-  const report = (violations: { property: string; message: string }[], id: number, last?: string) => {
-    for (const v of violations) {
-      const kind = violationKind(v);
-      if (!found.has(kind) && found.size < MAX_REPORTED) found.set(kind, { ...v, path: keysTo(id, last) });
-      firstViolationMs ??= performance.now() - started;
-    }
-  };
+  const report = (violations: { property: string; message: string }[], id: number, last?: string) =>
+    found.add(violations, (nodes.depth[id] as number) + (last === undefined ? 0 : 1), () => keysTo(id, last));
 
   /** Take the choice with this key in the simulation's current ready list. */
   const decideKey = (key: string): void => {
@@ -552,7 +546,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   }
 
   // The picks of each counterexample, as the simulation numbers them, by replaying its choices.
-  const violations: Found[] = [...found.values()].map((f) => {
+  const violations: Found[] = found.list().map((f) => {
     h.muted = true;
     sim.restoreCapture(rootCapture);
     const picks: Found['picks'] = [];
@@ -573,7 +567,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     maxDepth,
     elapsedMs: performance.now() - started,
     violations,
-    firstViolationMs,
+    firstViolationMs: found.firstMs,
     cache: { hits: count.hits, misses: count.misses },
     ...(ends ? { ends: [...ends].sort() } : {}),
   };

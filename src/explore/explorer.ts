@@ -10,11 +10,11 @@
  * Properties are the `src/spec/` observers, forked along each path.
  */
 import type { Scenario } from '../scenarios/types.js';
-import type { Capture } from '../sim/simulation.js';
+import { hasGuests, type Capture } from '../sim/simulation.js';
 import { SeededChooser } from '../sim/chooser.js';
 import type { Observer } from '../spec/index.js';
 import { exhaustiveCached } from './cached.js';
-import { byKey, countViolations, Harness, MAX_REPORTED, NO_KEYS, NO_SLEEP, sleepAfter, violationKind, type Footprint } from './harness.js';
+import { byKey, countViolations, Findings, Harness, NO_KEYS, NO_SLEEP, sleepAfter, type Footprint } from './harness.js';
 
 export type Strategy = 'exhaustive' | 'random' | 'pct';
 
@@ -101,8 +101,7 @@ interface Node {
 /** Explore one scenario. */
 export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   if (opts.strategy !== 'exhaustive') return sampled(scenario, opts);
-  const guests = scenario.vcpus.length > 0 || scenario.vsock.length > 0;
-  return opts.engine === 'direct' || guests ? exhaustive(scenario, opts) : exhaustiveCached(scenario, opts);
+  return opts.engine === 'direct' || hasGuests(scenario) ? exhaustive(scenario, opts) : exhaustiveCached(scenario, opts);
 }
 
 function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
@@ -115,9 +114,10 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const parent: number[] = [-1];
   const pickOf: { pick: number; n: number }[] = [{ pick: -1, n: 0 }];
   const visited = new Map<number, readonly string[]>();
-  const found = new Map<string, Found>();
+  // One counterexample per kind of violation (the message with its numbers blanked), the first
+  // found, which breadth-first order makes a shortest one.
+  const found = new Findings<Found['picks']>(() => performance.now() - started);
   const ends = opts.collectEnds ? new Set<string>() : null;
-  let firstViolationMs: number | null = null;
   let transitions = 0;
   let maxDepth = 0;
   let truncated = false;
@@ -128,15 +128,8 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     for (let x = id; x > 0; x = parent[x] as number) out.push(pickOf[x] as { pick: number; n: number });
     return out.reverse();
   };
-  const report = (violations: { property: string; message: string }[], id: number, last?: { pick: number; n: number }) => {
-    for (const v of violations) {
-      // One counterexample per kind of violation (the message with its numbers blanked), the first
-      // found, which breadth-first order makes a shortest one.
-      const kind = violationKind(v);
-      if (!found.has(kind) && found.size < MAX_REPORTED) found.set(kind, { ...v, picks: pathTo(id, last) });
-      firstViolationMs ??= performance.now() - started;
-    }
-  };
+  const report = (violations: { property: string; message: string }[], node: Node, last?: { pick: number; n: number }) =>
+    found.add(violations, node.depth + (last ? 1 : 0), () => pathTo(node.id, last));
 
   const root: Node = { capture: h.sim.capture(), observers: rootObservers, sleep: [], depth: 0, id: 0 };
   visited.set(h.sim.stateHash(), NO_KEYS);
@@ -151,7 +144,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     const n = h.sim.poll();
     if (n === 0) {
       // The run ended here: end-of-run properties (left in VMX root, reboot never completed).
-      report(h.violations(), node.id);
+      report(h.violations(), node);
       if (ends) ends.add(h.sim.stateKey());
       continue;
     }
@@ -181,7 +174,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       // kinds of failure of this one) may still show further down.
       if (h.touched) {
         const before = countViolations(observers);
-        if (countViolations(childObservers) > before) report(h.violations().slice(before), node.id, step);
+        if (countViolations(childObservers) > before) report(h.violations().slice(before), node, step);
       }
       const sleep = opts.reduction ? sleepAfter(node.sleep, explored, fp) : NO_SLEEP;
       explored.push(fp);
@@ -225,8 +218,8 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     transitions,
     maxDepth,
     elapsedMs: performance.now() - started,
-    violations: [...found.values()],
-    firstViolationMs,
+    violations: found.list().map((f) => ({ property: f.property, message: f.message, picks: f.path })),
+    firstViolationMs: found.firstMs,
     ...(ends ? { ends: [...ends].sort() } : {}),
   };
 }
@@ -240,10 +233,10 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   h.sim.header();
   const initial = h.sim.capture();
   const states = new Set<number>();
-  const found = new Map<string, Found>();
+  // The shortest run of each kind of violation over all the runs.
+  const found = new Findings<Found['picks']>(() => performance.now() - started);
   let transitions = 0;
   let maxDepth = 0;
-  let firstViolationMs: number | null = null;
   const rng = new SeededChooser(opts.seed);
   for (let run = 0; run < opts.runs; run++) {
     h.sim.restoreCapture(initial);
@@ -287,12 +280,7 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       maxDepth = Math.max(maxDepth, depth + 1);
       states.add(h.sim.stateHash());
     }
-    for (const v of h.violations()) {
-      const kind = violationKind(v);
-      const prior = found.get(kind);
-      if ((!prior && found.size < MAX_REPORTED) || (prior && prior.picks.length > picks.length)) found.set(kind, { ...v, picks: [...picks] });
-      firstViolationMs ??= performance.now() - started;
-    }
+    found.add(h.violations(), picks.length, () => [...picks]);
   }
   return {
     complete: false,
@@ -300,7 +288,7 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     transitions,
     maxDepth,
     elapsedMs: performance.now() - started,
-    violations: [...found.values()],
-    firstViolationMs,
+    violations: found.list().map((f) => ({ property: f.property, message: f.message, picks: f.path })),
+    firstViolationMs: found.firstMs,
   };
 }

@@ -34,6 +34,34 @@ export function violationKind(v: { property: string; message: string }): string 
   return `${v.property}|${v.message.replace(/\d+/g, '#')}`;
 }
 
+/**
+ * The counterexamples of a search: one per kind of violation, the shortest path found (the first
+ * among equals), at most MAX_REPORTED kinds; and when the first violation showed.
+ */
+export class Findings<P> {
+  private readonly found = new Map<string, { property: string; message: string; path: P; length: number }>();
+  firstMs: number | null = null;
+
+  /** `elapsed`: milliseconds since the search started (reporting only; it steers nothing). */
+  constructor(private readonly elapsed: () => number) {}
+
+  /** Violations seen at the end of a path `length` decisions long (`path` is built only if kept). */
+  add(violations: readonly { property: string; message: string }[], length: number, path: () => P): void {
+    for (const v of violations) {
+      const kind = violationKind(v);
+      const prior = this.found.get(kind);
+      if (prior ? length < prior.length : this.found.size < MAX_REPORTED) {
+        this.found.set(kind, { property: v.property, message: v.message, path: path(), length });
+      }
+      this.firstMs ??= this.elapsed();
+    }
+  }
+
+  list(): { property: string; message: string; path: P }[] {
+    return [...this.found.values()];
+  }
+}
+
 /** The child's sleep set: the parent's and the earlier siblings' choices that commute with this one. */
 export function sleepAfter(parent: readonly Footprint[], siblings: readonly Footprint[], fp: Footprint): Footprint[] {
   if (!fp.local) return NO_SLEEP;
@@ -44,7 +72,7 @@ export function sleepAfter(parent: readonly Footprint[], siblings: readonly Foot
 }
 
 /** Two choices commute when they act on different CPUs and neither touches anything shared. */
-function independent(a: Footprint, b: Footprint): boolean {
+export function independent(a: Footprint, b: Footprint): boolean {
   return a.actor !== b.actor && a.local && b.local;
 }
 

@@ -285,6 +285,11 @@ export function varBit(name: string): number {
   return b;
 }
 
+/** Whether a scenario has guest actors (vCPUs, VMM threads, vsock devices). */
+export function hasGuests(scenario: Scenario): boolean {
+  return scenario.vcpus.length > 0 || scenario.vsock.length > 0;
+}
+
 /** Build the per-CPU inputs of a scenario: architectural state from the initial settings. */
 export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInput[] {
   return scenario.initial.map((init, id) => {
@@ -425,7 +430,7 @@ export class Simulation {
   }
 
   private makeGuests(engine: EngineName, saved?: GuestsState): void {
-    if (this.scenario.vcpus.length === 0 && this.scenario.vsock.length === 0) return;
+    if (!hasGuests(this.scenario)) return;
     this.guests = new Guests(
       {
         k: this.k,
@@ -619,12 +624,9 @@ export class Simulation {
   capture(): Capture {
     const cpus = this.cpus.capture?.();
     if (!cpus) throw new Error('exploration needs the compiled engine');
-    const k = this.k.state;
-    // Shared memory untouched since the last restore is that capture's memory (captures never change).
-    this.memSameAs ??= copyMemoryState(k);
     return {
       cpus,
-      memory: this.memSameAs,
+      memory: this.captureMemory(),
       agenda: this.agenda.save(),
       bus: this.bus.save(),
       steps: this.steps,
@@ -692,8 +694,7 @@ export class Simulation {
       .live()
       .map((i) => (i.kind === 'timer' ? `${this.itemKey(i)}@${i.time - now}` : this.itemKey(i)))
       .sort();
-    key += pending.join(';') + '|' + this.fired.map((f) => (f ? 1 : 0)).join('');
-    key += `|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`;
+    key += pending.join(';') + '|' + this.flagsText();
     if (this.guests) key += `|${this.guests.key()}`;
     return key;
   }
@@ -717,6 +718,14 @@ export class Simulation {
       hi += Math.floor(x / 4294967296);
     }
     return composeHash(cpus, this.memHash, lo, hi, this.flagsHash(), this.guests ? this.guests.hashes(hash53) : null);
+  }
+
+  /** Script steps fired, reset and kexec, how the run ended, as text (part of the state key). */
+  private flagsText(): string {
+    return (
+      this.fired.map((f) => (f ? 1 : 0)).join('') +
+      `|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`
+    );
   }
 
   /** Script steps fired, reset and kexec, how the run ended: the small rest of the state. */
@@ -752,9 +761,7 @@ export class Simulation {
         hash: this.itemHash(i, now),
       };
     });
-    const flagsKey =
-      this.fired.map((f) => (f ? 1 : 0)).join('') +
-      `|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`;
+    const flagsKey = this.flagsText();
     const flags = { fired: [...this.fired], resetAttempt: this.resetAttempt, fullReset: this.fullReset, kexecCpu: this.kexecCpu, ended: this.ended };
     return { cpus, mem: this.memHash, items, flagsKey, flagsHash: this.flagsHash(), flags, now };
   }
@@ -766,7 +773,10 @@ export class Simulation {
     return c;
   }
 
-  /** The shared kernel memory as a capture (never changed afterwards). */
+  /**
+   * The shared kernel memory as a capture (never changed afterwards): memory untouched since the
+   * last restore or capture is that capture's memory.
+   */
   captureMemory(): KernelMemoryState {
     this.memSameAs ??= copyMemoryState(this.k.state);
     return this.memSameAs;
@@ -775,11 +785,6 @@ export class Simulation {
   /** The shared kernel memory as it is now (read only). */
   get memory(): KernelMemoryState {
     return this.k.state;
-  }
-
-  /** Whether the simulation has guest actors (vCPUs, VMM threads, vsock devices). */
-  get hasGuests(): boolean {
-    return this.guests !== null;
   }
 
   /**
