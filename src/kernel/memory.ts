@@ -24,6 +24,22 @@ export type WatchedVar =
   | 'reboot_emergency'
   | 'die_counter';
 
+/**
+ * A cpumask as the trace shows it: the CPUs in it in the kernel's list format (%*pbl, as in
+ * /sys/devices/system/cpu/online), in braces: {1-3}, {0,2}, {} for none.
+ */
+export function cpuList(bits: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < bits.length; i++) {
+    if (bits[i] !== 1) continue;
+    let j = i;
+    while (j + 1 < bits.length && bits[j + 1] === 1) j++;
+    parts.push(j > i ? `${i}-${j}` : `${i}`);
+    i = j;
+  }
+  return `{${parts.join(',')}}`;
+}
+
 export type ShootdownCallback = 'vmxoff_nmi' | 'kdump_nmi_callback' | null;
 
 /** NMI handler names on the NMI_LOCAL list, in list order (NMI_FLAG_FIRST puts one at the head). */
@@ -195,7 +211,7 @@ export class KernelMemory {
       this.state.online[cpu] = bit;
       this.state.onlineCount += on ? 1 : -1;
     }
-    this.wrote('cpu_online_mask', cpu, on ? 'set_cpu_online' : 'set_cpu_offline', this.state.onlineCount);
+    this.wrote('cpu_online_mask', cpu, on ? 'set_cpu_online' : 'set_cpu_offline', cpuList(this.state.online));
   }
 
   /** E2b: cpumask_copy(&cpus_stop_mask, cpu_online_mask); cpumask_clear_cpu(this_cpu, …). */
@@ -207,7 +223,7 @@ export class KernelMemory {
       count += bit;
     }
     this.state.stopMaskCount = count;
-    this.wrote('cpus_stop_mask', self, 'cpumask_copy', count);
+    this.wrote('cpus_stop_mask', self, 'cpumask_copy', cpuList(this.state.stopMask));
   }
 
   clearStopMaskCpu(cpu: number): void {
@@ -215,13 +231,13 @@ export class KernelMemory {
       this.state.stopMask[cpu] = 0;
       this.state.stopMaskCount -= 1;
     }
-    this.wrote('cpus_stop_mask', cpu, 'cpumask_clear_cpu', this.state.stopMaskCount);
+    this.wrote('cpus_stop_mask', cpu, 'cpumask_clear_cpu', cpuList(this.state.stopMask));
   }
 
   clearStopMask(cpu: number): void {
     this.state.stopMask.fill(0);
     this.state.stopMaskCount = 0;
-    this.wrote('cpus_stop_mask', cpu, 'cpumask_clear', 0);
+    this.wrote('cpus_stop_mask', cpu, 'cpumask_clear', cpuList(this.state.stopMask));
   }
 
   stopMaskCpus(): number[] {
