@@ -163,6 +163,8 @@ export class OutcomeCollector {
   private warning: Extract<TraceRecord, { t: 'warning' }> | null = null;
   /** The last console line of each CPU was a BUG line (the die header after it is the same splat). */
   private readonly afterBug = new Set<number>();
+  /** A vCPU thread oopsed: the console lines that follow on its CPU are its splat. */
+  private oops: { cpu: number; vcpu: number } | null = null;
 
   constructor() {
     for (const o of this.observers) {
@@ -188,7 +190,8 @@ export class OutcomeCollector {
         break;
       case 'kvm':
         // The oops record only counts the lines; the lines themselves come as console records.
-        if (r.what !== 'oops') out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu: r.vcpu, kind: 'kvm', name: r.what, data: { ...r.data }, text: null });
+        if (r.what === 'oops') this.oops = { cpu: r.cpu, vcpu: r.vcpu };
+        else out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu: r.vcpu, kind: 'kvm', name: r.what, data: { ...r.data }, text: null });
         break;
       case 'ioctl':
         this.ioctl(r);
@@ -327,6 +330,8 @@ export class OutcomeCollector {
   private splat(r: Extract<TraceRecord, { t: 'console' }>): void {
     const warning = this.warning;
     this.warning = null;
+    const oops = this.oops?.cpu === r.cpu ? this.oops : null;
+    this.oops = null;
     const bug = r.text.startsWith('kernel BUG at ') || r.text.startsWith('BUG: ');
     const after = this.afterBug.has(r.cpu);
     if (bug) this.afterBug.add(r.cpu);
@@ -335,9 +340,9 @@ export class OutcomeCollector {
       this.out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu, kind, name, data: {}, text: r.text });
     if (warning && warning.cpu === r.cpu && warning.message === r.text) event('warn', warning.where, warning.vcpu);
     else if (r.text.startsWith('WARNING: CPU: ')) event('warn', r.text.replace(/^WARNING: CPU: \d+ PID: \d+ at /, ''));
-    else if (bug) event('bug', 'BUG');
+    else if (bug) event('bug', 'BUG', oops?.vcpu ?? null);
     // dumpstack.c __die_header(): "Oops: " from ~6.10, the bare trap name before; after a BUG line it is that BUG's.
-    else if (!after && /^(Oops: )?(invalid opcode|general protection fault)/.test(r.text)) event('oops', 'oops');
+    else if (!after && /^(Oops: )?(invalid opcode|general protection fault)/.test(r.text)) event('oops', 'oops', oops?.vcpu ?? null);
   }
 
   outcome(): Outcome {
