@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { memoryIo } from './memory-io.js';
 import { validate } from './json-schema.js';
+import { cpuList } from '../../src/kernel/memory.js';
 
 const schema = JSON.parse(fs.readFileSync(new URL('../../docs/outcome.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 
@@ -120,6 +121,21 @@ describe('run --json: what the text timeline says, as data', () => {
     const doc = await runJson(['run', 'T6', '--steps', '--timeline']);
     const copy = doc.timeline?.find((e) => e.record.t === 'mem' && e.record.op === 'cpumask_copy');
     expect(copy?.record.value).toBe('{1-3}');
+  });
+});
+
+describe('cpuList: a cpumask in the trace', () => {
+  it.each([
+    [[], '{}'],
+    [[0, 0, 0], '{}'],
+    [[1, 1], '{0-1}'],
+    [[1, 0, 1, 1, 1, 0, 1], '{0,2-4,6}'],
+  ])('%j → %s', (bits, text) => expect(cpuList(bits)).toBe(text));
+
+  it('a mask of many ranges keeps its first and last eight and its weight', () => {
+    const bits = Array.from({ length: 100 }, (_, i) => (i % 3 === 0 ? 1 : 0));
+    const text = cpuList(bits);
+    expect(text).toBe('{0,3,6,9,12,15,18,21,…,78,81,84,87,90,93,96,99} (34 CPUs)');
   });
 });
 
