@@ -69,6 +69,15 @@ export function formatTimelineRecord(r: TraceRecord, steps: boolean): string | n
   }
 }
 
+const SHOOTDOWN_END: Record<Outcome['shootdowns'][number]['endedBy'], string> = {
+  acked: 'all acked',
+  timeout: 'timed out',
+  reset: 'wait ended by the platform reset',
+  kexec: 'wait ended by the kexec into the crash kernel',
+  'still-waiting': 'still waiting when the run stopped',
+  refused: 'refused',
+};
+
 export function formatOutcome(o: Outcome): string {
   const lines: string[] = [];
   lines.push(`outcome: ${o.end} at ${(o.timeNs / 1e6).toFixed(3)} ms of virtual time, ${o.steps} steps`);
@@ -85,7 +94,7 @@ export function formatOutcome(o: Outcome): string {
   for (const s of o.shootdowns) {
     lines.push(
       s.sent
-        ? `NMI shootdown by CPU${s.initiator}: ${s.timedOut ? 'timed out' : 'all acked'} after ${s.waitedMs === null ? '(never finished)' : `${s.waitedMs.toFixed(3)} ms`}; acked by ${s.acked.length ? s.acked.join(', ') : 'none'}`
+        ? `NMI shootdown by CPU${s.initiator}: ${SHOOTDOWN_END[s.endedBy]} after ${(s.waitedMs ?? 0).toFixed(3)} ms; acked by ${s.acked.length ? s.acked.join(', ') : 'none'}`
         : `NMI shootdown by CPU${s.initiator}: refused (no NMI sent)`,
     );
   }

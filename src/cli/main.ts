@@ -15,6 +15,7 @@ import { PRESETS, SWITCHES, resolveFeatures } from '../kernel/variants.js';
 import { formatRecord, type TraceRecord } from '../trace/records.js';
 import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
 import { formatOutcome, formatTimelineRecord } from './format.js';
+import { JsonTimeline, kernelsJson, listJson, runJson, wantsJson } from './json-output.js';
 import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.js';
 import { EXPLORE_USAGE, exploreCommand } from './explore-command.js';
 import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
@@ -40,10 +41,10 @@ export const nodeIo: CliIo = {
 
 const USAGE = `usage:
   shootdown run [<scenario file | built-in>] [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
-                [--json] [--trace FILE] [--replay TRACE] [--steps] [--inspect [--inspect-port N] [--inspect-linger S]]
+                [--json [--timeline]] [--trace FILE] [--replay TRACE] [--steps] [--inspect [--inspect-port N] [--inspect-linger S]]
 ${EXPLORE_USAGE.trimEnd()}
-  shootdown list                 built-in scenarios
-  shootdown kernels              kernel presets and fix switches
+  shootdown list [--json]        built-in scenarios
+  shootdown kernels [--json]     kernel presets and fix switches
   shootdown view [<trace file | scenario file | built-in>] [--port N | --out DIR] [--seed N] [--kernel PRESET]
                  [--fix NAME]... [--no-fix NAME]...
                                  the viewer: statecharts with the active states lit, playback, message sequence
@@ -64,10 +65,10 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
       case 'run':
         return await run(rest, io);
       case 'list':
-        io.stdout(listText());
+        io.stdout(wantsJson('list', rest) ? listJson() : listText());
         return 0;
       case 'kernels':
-        io.stdout(kernelsText());
+        io.stdout(wantsJson('kernels', rest) ? kernelsJson() : kernelsText());
         return 0;
       case 'view':
         return viewCommand(rest, io);
@@ -126,6 +127,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
         seed: { type: 'string' },
         ...KERNEL_FLAGS,
         json: { type: 'boolean' },
+        timeline: { type: 'boolean' },
         trace: { type: 'string' },
         replay: { type: 'string' },
         steps: { type: 'boolean' },
@@ -155,6 +157,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
 
   const writer = values.trace !== undefined ? io.fs.open(values.trace) : null;
   const timeline: string[] = [];
+  const jsonTimeline = values.json && values.timeline ? new JsonTimeline(values.steps === true) : null;
   let produced = 0;
   let divergence: string | null = null;
   const onRecord = (r: TraceRecord) => {
@@ -169,6 +172,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
       const text = formatTimelineRecord(r, values.steps === true);
       if (text !== null) timeline.push(text);
     }
+    jsonTimeline?.add(r);
   };
   let session: InspectSession | null = null;
   if (values.inspect) {
@@ -200,18 +204,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
   }
 
   if (values.json) {
-    io.stdout(
-      JSON.stringify(
-        {
-          scenario: { id: scenario.id, name: scenario.name },
-          kernel: { preset: scenario.kernel.preset, fix: scenario.kernel.fix, noFix: scenario.kernel.noFix },
-          seed,
-          outcome: result.outcome,
-        },
-        null,
-        2,
-      ) + '\n',
-    );
+    io.stdout(runJson(scenario, seed, result.outcome, jsonTimeline));
   } else {
     io.stdout(`${scenario.id}: ${scenario.name} — kernel ${scenario.kernel.preset}${kernelDelta(scenario)}, seed ${seed}\n\n`);
     io.stdout(timeline.join('\n') + '\n\n');

@@ -24,6 +24,32 @@ export type WatchedVar =
   | 'reboot_emergency'
   | 'die_counter';
 
+/** How many ranges a cpumask in the trace lists in full; a longer list keeps its ends and the CPU count. */
+const CPULIST_RANGES = 16;
+
+/**
+ * A cpumask as the trace shows it: the CPUs in it in the kernel's list format (%*pbl, as in
+ * /sys/devices/system/cpu/online), in braces: {1-3}, {0,2}, {} for none. A mask of more than
+ * CPULIST_RANGES ranges (CPUs stopping in any order on a big machine) shows its first and last
+ * ranges and its weight, {0-11,13,…,4090-4095} (3100 CPUs): one line per write stays short, so a
+ * trace grows linearly with the machine, not with its square.
+ */
+export function cpuList(bits: readonly number[]): string {
+  const parts: string[] = [];
+  let weight = 0;
+  for (let i = 0; i < bits.length; i++) {
+    if (bits[i] !== 1) continue;
+    let j = i;
+    while (j + 1 < bits.length && bits[j + 1] === 1) j++;
+    parts.push(j > i ? `${i}-${j}` : `${i}`);
+    weight += j - i + 1;
+    i = j;
+  }
+  if (parts.length <= CPULIST_RANGES) return `{${parts.join(',')}}`;
+  const half = CPULIST_RANGES / 2;
+  return `{${[...parts.slice(0, half), '…', ...parts.slice(-half)].join(',')}} (${weight} CPUs)`;
+}
+
 export type ShootdownCallback = 'vmxoff_nmi' | 'kdump_nmi_callback' | null;
 
 /** NMI handler names on the NMI_LOCAL list, in list order (NMI_FLAG_FIRST puts one at the head). */
@@ -195,7 +221,7 @@ export class KernelMemory {
       this.state.online[cpu] = bit;
       this.state.onlineCount += on ? 1 : -1;
     }
-    this.wrote('cpu_online_mask', cpu, on ? 'set_cpu_online' : 'set_cpu_offline', this.state.onlineCount);
+    this.wrote('cpu_online_mask', cpu, on ? 'set_cpu_online' : 'set_cpu_offline', cpuList(this.state.online));
   }
 
   /** E2b: cpumask_copy(&cpus_stop_mask, cpu_online_mask); cpumask_clear_cpu(this_cpu, …). */
@@ -207,7 +233,7 @@ export class KernelMemory {
       count += bit;
     }
     this.state.stopMaskCount = count;
-    this.wrote('cpus_stop_mask', self, 'cpumask_copy', count);
+    this.wrote('cpus_stop_mask', self, 'cpumask_copy', cpuList(this.state.stopMask));
   }
 
   clearStopMaskCpu(cpu: number): void {
@@ -215,13 +241,13 @@ export class KernelMemory {
       this.state.stopMask[cpu] = 0;
       this.state.stopMaskCount -= 1;
     }
-    this.wrote('cpus_stop_mask', cpu, 'cpumask_clear_cpu', this.state.stopMaskCount);
+    this.wrote('cpus_stop_mask', cpu, 'cpumask_clear_cpu', cpuList(this.state.stopMask));
   }
 
   clearStopMask(cpu: number): void {
     this.state.stopMask.fill(0);
     this.state.stopMaskCount = 0;
-    this.wrote('cpus_stop_mask', cpu, 'cpumask_clear', 0);
+    this.wrote('cpus_stop_mask', cpu, 'cpumask_clear', cpuList(this.state.stopMask));
   }
 
   stopMaskCpus(): number[] {

@@ -74,3 +74,19 @@ export function ioctlError(errno: KvmErrno): KvmIoctlReturn {
 export function ioctlOk(value = 0): KvmIoctlReturn {
   return { ok: true, value };
 }
+
+/** The argument fields that hold a register value: shown in hex, the way a VMM and a scenario write them. */
+const REGISTER_FIELDS: ReadonlySet<string> = new Set(['efer', 'rip']);
+
+/**
+ * An ioctl's argument as the trace and the outcome show it: register values as hex strings
+ * (`{ efer: '0x2501' }`, not 9473), everything else as it is.
+ */
+export function shownKvmArg(arg: KvmIoctlArg | undefined): unknown {
+  if (typeof arg !== 'object' || arg === null) return arg;
+  const shown: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(arg)) {
+    shown[key] = REGISTER_FIELDS.has(key) && typeof value === 'number' ? `0x${value.toString(16)}` : value;
+  }
+  return shown;
+}

@@ -29,7 +29,7 @@ import { vsockOutcome } from '../vhost/outcome.js';
 import { encodeHeader, headerOf, hex } from '../vhost/header.js';
 import type { Packet } from '../vhost/datapath.js';
 import type { CpuEvent } from '../../machines/physical-cpu/types.js';
-import { KVM_EXIT, KVM_IOCTLS, type KvmExitName, type KvmIoctlArg, type KvmIoctlName, type KvmIoctlReturn } from '../kvm/uapi.js';
+import { KVM_EXIT, KVM_IOCTLS, shownKvmArg, type KvmExitName, type KvmIoctlArg, type KvmIoctlName, type KvmIoctlReturn } from '../kvm/uapi.js';
 import type { KernelFeatures } from '../kernel/variants.js';
 import type { KernelMemory } from '../kernel/memory.js';
 import type { Vendor } from '../hw/cpu-state.js';
@@ -346,7 +346,7 @@ export class Guests {
           }
           const name = p.call.ioctl as KvmIoctlName;
           const arg = p.call.arg as KvmIoctlArg;
-          this.host.emit({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name, number: KVM_IOCTLS[name], arg });
+          this.host.emit({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name, number: KVM_IOCTLS[name], arg: shownKvmArg(arg) });
           // qemu_system_reset: the guest's memory and devices go back to power-on with the vCPU.
           if (p.call.reset) {
             const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
@@ -367,6 +367,7 @@ export class Guests {
             ret: p.ret.value,
             ...(p.ret.ok ? {} : { errno: p.ret.errno }),
             ...(p.exit ? { exit: `KVM_EXIT_${p.exit}`, exitCode: KVM_EXIT[p.exit] } : {}),
+            state: this.vcpus.leaf(p.vcpu),
           });
           this.sendVmm(p.vcpu, { type: 'ioctl.return', name: p.name, ret: p.ret, exit: p.exit, device: p.device });
           break;

@@ -1,6 +1,7 @@
 /**
  * The outcome of a run, derived from its trace alone: how it ended, each CPU's final state, faults,
- * console, shootdowns, CPUs that ignored INIT, and the spec observers' violations.
+ * console, shootdowns, CPUs that ignored INIT, the ioctls with their returns, the trace events and
+ * splats, and the spec observers' violations. docs/outcome.schema.json describes it for `run --json`.
  */
 import type { RunEnd, TraceRecord } from '../trace/records.js';
 import { allObservers, type Observer, type Violation } from '../spec/index.js';
@@ -13,13 +14,64 @@ export type CpuOutcome = { id: number } & Pick<
   'activity' | 'context' | 'vmx' | 'cr4Vmxe' | 'svme' | 'gif' | 'nmiBlocked' | 'online' | 'loadedVmcs' | 'state'
 >;
 
+/**
+ * How nmi_shootdown_cpus()'s wait for the acks ended: all acked; timed out (1 s); cut short by the
+ * platform reset or the kexec another CPU did meanwhile; still waiting when the run stopped (hang,
+ * idle or step budget); refused: no NMI was sent, so there was no wait.
+ */
+export type ShootdownEnd = 'acked' | 'timeout' | 'reset' | 'kexec' | 'still-waiting' | 'refused';
+
 export interface ShootdownOutcome {
   initiator: number;
   /** NMIs went out (false: refused by the once-only check or the double-registration check). */
   sent: boolean;
+  /** How long the initiator waited: until the end of its wait, or until the run ended; 0 when refused. */
   waitedMs: number | null;
   timedOut: boolean;
+  endedBy: ShootdownEnd;
   acked: number[];
+}
+
+/**
+ * One ioctl of a VMM thread with its return: on a vCPU fd (`actor` 'vCPU<n>') or on its VM's
+ * vhost-vsock fd (`actor` 'VMM<n>', `dev` set). `ret` is the return value, negative with `errno`
+ * on an error; null while the call had not returned when the run ended.
+ */
+export interface IoctlOutcome {
+  timeNs: number;
+  returnNs: number | null;
+  cpu: number;
+  actor: string;
+  vcpu: number;
+  dev: number | null;
+  name: string;
+  /** Every name of the request number (VHOST_SET_RUNNING and VHOST_VSOCK_SET_RUNNING share one). */
+  names: string[];
+  number: number;
+  argument: unknown;
+  ret: number | null;
+  errno: string | null;
+  /** KVM_RUN: why it returned to userspace. */
+  exit: { reason: string; code: number } | null;
+  /** The vCPU's (KVM) or the device's (vhost) state once the call returned. */
+  stateAfter: string | null;
+}
+
+/**
+ * A trace event of the run: a KVM tracepoint-like record (`kvm`: kvm_nested_vmexit_inject,
+ * kvm_entry, host_exit, …), a kernel step worth naming (`kernel`: shootdown-sent, kdump-start, …),
+ * or a splat on the console (`warn`: a WARN; `bug`: kernel BUG at …; `oops`: a die header not
+ * preceded by a BUG line). `name` is the tracepoint or kernel event, the WARN's location, or the
+ * splat's kind; `text` the splat's console line.
+ */
+export interface EventOutcome {
+  timeNs: number;
+  cpu: number;
+  vcpu: number | null;
+  kind: 'kvm' | 'kernel' | 'warn' | 'bug' | 'oops';
+  name: string;
+  data: Record<string, unknown>;
+  text: string | null;
 }
 
 /** A vCPU as the run left it (SEMANTICS §4(d)): from the trace's `vfinal` record. */
@@ -66,6 +118,10 @@ export interface Outcome {
   shootdowns: ShootdownOutcome[];
   initIgnored: number[];
   violations: Violation[];
+  /** Every ioctl of the VMM threads, in call order. */
+  ioctls: IoctlOutcome[];
+  /** KVM trace events, kernel events and WARN/BUG/oops splats, in trace order. */
+  events: EventOutcome[];
   vcpus: VcpuOutcome[];
   warnings: WarningOutcome[];
   /** The same guest instruction emulated again and again (the first vCPU found looping). */
@@ -90,6 +146,8 @@ export class OutcomeCollector {
     console: [],
     shootdowns: [],
     initIgnored: [],
+    ioctls: [],
+    events: [],
     vcpus: [],
     warnings: [],
     livelock: null,
@@ -99,6 +157,14 @@ export class OutcomeCollector {
   };
   private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number }>();
   private readonly initSentTo = new Set<number>();
+  /** Each VMM thread's ioctl in flight (a thread makes one call at a time). */
+  private readonly openIoctls = new Map<number, IoctlOutcome>();
+  /** A WARN record whose console line comes next: the line is that WARN, not a second splat. */
+  private warning: Extract<TraceRecord, { t: 'warning' }> | null = null;
+  /** The last console line of each CPU was a BUG line (the die header after it is the same splat). */
+  private readonly afterBug = new Set<number>();
+  /** A vCPU thread oopsed: the console lines that follow on its CPU are its splat. */
+  private oops: { cpu: number; vcpu: number } | null = null;
 
   constructor() {
     for (const o of this.observers) {
@@ -116,6 +182,19 @@ export class OutcomeCollector {
         break;
       case 'console':
         out.console.push({ timeNs: r.ns, cpu: r.cpu, text: r.text });
+        this.splat(r);
+        break;
+      case 'warning':
+        out.warnings.push({ where: r.where, cpu: r.cpu, vcpu: r.vcpu, message: r.message });
+        this.warning = r;
+        break;
+      case 'kvm':
+        // The oops record only counts the lines; the lines themselves come as console records.
+        if (r.what === 'oops') this.oops = { cpu: r.cpu, vcpu: r.vcpu };
+        else out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu: r.vcpu, kind: 'kvm', name: r.what, data: { ...r.data }, text: null });
+        break;
+      case 'ioctl':
+        this.ioctl(r);
         break;
       case 'send':
         out.messages.sent += 1;
@@ -131,17 +210,19 @@ export class OutcomeCollector {
         }
         break;
       case 'kernel':
+        out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu: null, kind: 'kernel', name: r.what, data: { ...r.data }, text: null });
         if (r.what === 'shootdown-sent') {
-          const record: ShootdownOutcome = { initiator: r.cpu, sent: true, waitedMs: null, timedOut: false, acked: [] };
+          const record: ShootdownOutcome = { initiator: r.cpu, sent: true, waitedMs: null, timedOut: false, endedBy: 'still-waiting', acked: [] };
           out.shootdowns.push(record);
           this.openShootdowns.set(r.cpu, { record, sentNs: r.ns });
         } else if (r.what === 'shootdown-refused') {
-          out.shootdowns.push({ initiator: r.cpu, sent: false, waitedMs: 0, timedOut: false, acked: [] });
+          out.shootdowns.push({ initiator: r.cpu, sent: false, waitedMs: 0, timedOut: false, endedBy: 'refused', acked: [] });
         } else if (r.what === 'shootdown-acked' || r.what === 'shootdown-timeout') {
           const open = this.openShootdowns.get(r.cpu);
           if (open) {
             open.record.waitedMs = (r.ns - open.sentNs) / 1e6;
             open.record.timedOut = r.what === 'shootdown-timeout';
+            open.record.endedBy = r.what === 'shootdown-timeout' ? 'timeout' : 'acked';
             this.openShootdowns.delete(r.cpu);
           }
         }
@@ -161,9 +242,6 @@ export class OutcomeCollector {
           state: r.state,
         });
         if (r.initPending && this.initSentTo.has(r.cpu)) out.initIgnored.push(r.cpu);
-        break;
-      case 'warning':
-        out.warnings.push({ where: r.where, cpu: r.cpu, vcpu: r.vcpu, message: r.message });
         break;
       case 'vfinal':
         out.vcpus.push({
@@ -200,6 +278,12 @@ export class OutcomeCollector {
             d.packets.queued = 0;
           }
         }
+        // A wait still open when the run ends: the reset or kexec ended it, or it never ended.
+        for (const { record, sentNs } of this.openShootdowns.values()) {
+          record.waitedMs = (r.ns - sentNs) / 1e6;
+          if (r.end === 'reset' || r.end === 'kexec') record.endedBy = r.end;
+        }
+        this.openShootdowns.clear();
         out.timeNs = r.ns;
         out.steps = r.steps;
         out.messages.inFlight = out.messages.deliveries - out.messages.delivered - out.messages.pending - out.messages.latched - out.messages.dropped;
@@ -207,6 +291,58 @@ export class OutcomeCollector {
       default:
         break;
     }
+  }
+
+  private ioctl(r: Extract<TraceRecord, { t: 'ioctl' }>): void {
+    if (r.phase === 'call') {
+      const call: IoctlOutcome = {
+        timeNs: r.ns,
+        returnNs: null,
+        cpu: r.cpu,
+        actor: r.dev === undefined ? `vCPU${r.vcpu}` : `VMM${r.vcpu}`,
+        vcpu: r.vcpu,
+        dev: r.dev ?? null,
+        name: r.name,
+        names: [r.name],
+        number: r.number,
+        argument: r.arg ?? null,
+        ret: null,
+        errno: null,
+        exit: null,
+        stateAfter: null,
+      };
+      this.out.ioctls.push(call);
+      this.openIoctls.set(r.vcpu, call);
+      return;
+    }
+    const call = this.openIoctls.get(r.vcpu);
+    if (!call || call.name !== r.name) return;
+    this.openIoctls.delete(r.vcpu);
+    call.returnNs = r.ns;
+    call.names = r.names ? [...r.names] : call.names;
+    call.ret = r.ret ?? null;
+    call.errno = r.errno ?? null;
+    call.exit = r.exit !== undefined && r.exitCode !== undefined ? { reason: r.exit, code: r.exitCode } : null;
+    call.stateAfter = r.state ?? null;
+  }
+
+  /** WARN, BUG and oops headers among the console lines (the splat's first line). */
+  private splat(r: Extract<TraceRecord, { t: 'console' }>): void {
+    const warning = this.warning;
+    this.warning = null;
+    const oops = this.oops?.cpu === r.cpu ? this.oops : null;
+    this.oops = null;
+    const bug = r.text.startsWith('kernel BUG at ') || r.text.startsWith('BUG: ');
+    const after = this.afterBug.has(r.cpu);
+    if (bug) this.afterBug.add(r.cpu);
+    else this.afterBug.delete(r.cpu);
+    const event = (kind: EventOutcome['kind'], name: string, vcpu: number | null = null) =>
+      this.out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu, kind, name, data: {}, text: r.text });
+    if (warning && warning.cpu === r.cpu && warning.message === r.text) event('warn', warning.where, warning.vcpu);
+    else if (r.text.startsWith('WARNING: CPU: ')) event('warn', r.text.replace(/^WARNING: CPU: \d+ PID: \d+ at /, ''));
+    else if (bug) event('bug', 'BUG', oops?.vcpu ?? null);
+    // dumpstack.c __die_header(): "Oops: " from ~6.10, the bare trap name before; after a BUG line it is that BUG's.
+    else if (!after && /^(Oops: )?(invalid opcode|general protection fault)/.test(r.text)) event('oops', 'oops', oops?.vcpu ?? null);
   }
 
   outcome(): Outcome {
