@@ -138,8 +138,8 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
 const PLAIN_KEY = /^[A-Za-z_$][\w$-]*$/;
 
 interface Frame {
-  /** The keys seen so far, for an object; null for an array. */
-  keys: Set<string> | null;
+  /** The keys seen so far, for an object (a list while it is small); null for an array. */
+  keys: string[] | Set<string> | null;
   key: string;
   index: number;
 }
@@ -178,15 +178,21 @@ export function duplicateKey(text: string): { offset: number; path: string } | n
         const raw = text.slice(i + 1, j);
         const key = raw.includes('\\') ? (JSON.parse(text.slice(i, j + 1)) as string) : raw;
         const top = stack[stack.length - 1] as Frame;
-        const keys = top.keys as Set<string>;
-        if (keys.has(key)) return { offset: i, path: pathOf(stack, key) };
-        keys.add(key);
+        const keys = top.keys as string[] | Set<string>;
+        if (Array.isArray(keys)) {
+          if (keys.includes(key)) return { offset: i, path: pathOf(stack, key) };
+          keys.push(key);
+          if (keys.length > 32) top.keys = new Set(keys);
+        } else {
+          if (keys.has(key)) return { offset: i, path: pathOf(stack, key) };
+          keys.add(key);
+        }
         top.key = key;
         expectKey = false;
       }
       i = j;
     } else if (c === 0x7b) {
-      stack.push({ keys: new Set(), key: '', index: 0 });
+      stack.push({ keys: [], key: '', index: 0 });
       expectKey = true;
     } else if (c === 0x5b) {
       stack.push({ keys: null, key: '', index: 0 });
