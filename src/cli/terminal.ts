@@ -58,7 +58,26 @@ export const ERROR_RUN_MAX = 200;
  * message) cut, and the whole cut to ERROR_LINE_MAX.
  */
 export function errorLine(message: string): string {
-  const escaped = escapeControls(message);
-  const cut = escaped.replace(new RegExp(`[^\\s]{${ERROR_RUN_MAX + 1},}`, 'g'), (run) => clip(run, ERROR_RUN_MAX));
-  return clip(cut, ERROR_LINE_MAX);
+  return clip(clipRuns(escapeControls(message), ERROR_RUN_MAX), ERROR_LINE_MAX);
+}
+
+/** Every run of more than `max` characters without a space, cut. (A loop: a regular expression overflows V8's stack on a 10 MB run.) */
+function clipRuns(text: string, max: number): string {
+  const parts: string[] = [];
+  let kept = 0;
+  let runStart = -1;
+  for (let i = 0; i <= text.length; i++) {
+    const space = i === text.length || text.charCodeAt(i) === 0x20;
+    if (!space) {
+      if (runStart < 0) runStart = i;
+    } else if (runStart >= 0) {
+      if (i - runStart > max) {
+        parts.push(text.slice(kept, runStart), clip(text.slice(runStart, i), max));
+        kept = i;
+      }
+      runStart = -1;
+    }
+  }
+  parts.push(text.slice(kept));
+  return parts.join('');
 }
