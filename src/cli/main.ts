@@ -26,7 +26,7 @@ import { ACTOR_KINDS } from '../viz/actor-kinds.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
 import { COMMAND_NAMES, commandHelpText, findCommand, usageText } from './help.js';
 import { didYouMean } from './suggest.js';
-import { errorLine, escapeControls, quote } from './terminal.js';
+import { QUOTE_MAX, errorLine, escapeControls, quote } from './terminal.js';
 import { OutputFileError, outputTargetProblem, removeTempFilesOnSignals } from './output-file.js';
 
 export interface CliIo {
@@ -369,9 +369,11 @@ async function run(args: string[], io: CliIo): Promise<number> {
   }
   if (values.strict && unfired.length > 0) return 2;
   if (divergence !== null) {
-    io.stderr(`shootdown: replay diverged at trace line ${divergence.line}:\n`);
-    io.stderr(`  trace: ${divergence.expected === null ? '(end of trace)' : quote(divergence.expected, 200)}\n`);
-    io.stderr(`  run:   ${quote(divergence.actual, 200)}\n`);
+    const { expected, actual } = divergence;
+    const at = expected === null ? 0 : firstDifference(expected, actual);
+    io.stderr(`shootdown: replay diverged at trace line ${divergence.line}${expected === null ? '' : `, column ${at + 1}`}:\n`);
+    io.stderr(`  trace: ${expected === null ? '(end of trace)' : around(expected, at)}\n`);
+    io.stderr(`  run:   ${around(actual, at)}\n`);
     if (traceFile !== undefined) io.stderr(`the run's trace is in ${quote(traceFile)}\n`);
     return 1;
   }
@@ -381,6 +383,21 @@ async function run(args: string[], io: CliIo): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+function firstDifference(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+/** About QUOTE_MAX characters of `line` around column `at`, with what was left out on each side. */
+function around(line: string, at: number): string {
+  const start = Math.max(0, Math.min(at - 20, line.length - QUOTE_MAX));
+  const end = Math.min(line.length, start + QUOTE_MAX);
+  const before = start > 0 ? `(${start} characters before) …` : '';
+  const after = end < line.length ? `… (${line.length - end} more characters)` : '';
+  return `${before}${escapeControls(line.slice(start, end))}${after}`;
 }
 
 function kernelDelta(s: Scenario): string {

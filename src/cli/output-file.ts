@@ -15,6 +15,33 @@ export class OutputFileError extends Error {
 }
 
 const live = new Set<string>();
+/** Whether the entry point asked for cleanup on signals (`removeTempFilesOnSignals`). */
+let onSignals = false;
+
+const SIGNALS = [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const;
+const handlers = SIGNALS.map(([signal, code]) => ({
+  signal,
+  handler: () => {
+    removeTempFiles();
+    process.exit(code);
+  },
+}));
+
+/**
+ * The signal handlers are attached only while a temporary file exists: otherwise a signal does what
+ * it always does (and a server's own handlers are left alone).
+ */
+function track(temp: string, open: boolean): void {
+  const before = live.size;
+  if (open) live.add(temp);
+  else live.delete(temp);
+  if (!onSignals) return;
+  if (before === 0 && live.size > 0) for (const h of handlers) process.on(h.signal, h.handler);
+  if (before > 0 && live.size === 0) for (const h of handlers) process.off(h.signal, h.handler);
+}
 
 /** What is wrong with `target` as an output file, or null when it is a regular file or does not exist. */
 export function outputTargetProblem(target: string): string | null {
@@ -87,7 +114,7 @@ export class OutputFile {
     } catch (e) {
       throw new OutputFileError(reason(e));
     }
-    live.add(this.temp);
+    track(this.temp, true);
   }
 
   write(text: string): void {
@@ -109,7 +136,7 @@ export class OutputFile {
       const problem = outputTargetProblem(this.target);
       if (problem !== null) throw new OutputFileError(problem);
       fs.renameSync(this.temp, this.target);
-      live.delete(this.temp);
+      track(this.temp, false);
     } catch (e) {
       this.abort();
       throw e instanceof OutputFileError ? e : new OutputFileError(reason(e));
@@ -126,7 +153,7 @@ export class OutputFile {
     }
     this.fd = null;
     fs.rmSync(this.temp, { force: true });
-    live.delete(this.temp);
+    track(this.temp, false);
   }
 }
 
@@ -142,22 +169,15 @@ export function removeTempFiles(): void {
   live.clear();
 }
 
-let installed = false;
-
 /**
  * For a command-line entry point: on exit remove the temporary files still open, and on SIGINT or
- * SIGTERM remove them and exit with 128 + the signal number (130, 143), as the shell reports a
- * process killed by that signal. The handlers run between slices of a long run
- * (`runScenarioInSlices`), as every JavaScript signal handler runs only when the event loop turns.
+ * SIGTERM while one is open remove them and exit with 128 + the signal number (130, 143), as the
+ * shell reports a process killed by that signal. JavaScript signal handlers run only when the event
+ * loop turns: a long computation must yield now and then (`runScenarioInSlices` does).
  */
 export function removeTempFilesOnSignals(): void {
-  if (installed) return;
-  installed = true;
+  if (onSignals) return;
+  onSignals = true;
   process.on('exit', removeTempFiles);
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.on(signal, () => {
-      removeTempFiles();
-      process.exit(code);
-    });
-  }
+  if (live.size > 0) for (const h of handlers) process.on(h.signal, h.handler);
 }
