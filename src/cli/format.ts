@@ -1,7 +1,12 @@
-/** Human output: a dmesg-like timeline from trace records, and the outcome summary. */
+/**
+ * Human output: a dmesg-like timeline from trace records, and the outcome summary. Both carry text
+ * from the scenario (names, panic messages, guest data), so every line has its control characters
+ * escaped: a line printed is one line, and it cannot drive the terminal.
+ */
 import type { TraceRecord } from '../trace/records.js';
 import type { Outcome } from '../sim/outcome.js';
 import { describeVsock } from '../trace/describe-vsock.js';
+import { escapeControls } from './terminal.js';
 
 const VECTOR_NAMES: Record<number, string> = { 0xf8: 'REBOOT_VECTOR', 0xfc: 'CALL_FUNCTION_VECTOR', 0x41: 'device IRQ' };
 
@@ -16,7 +21,13 @@ function what(mode: string, vector: number | null): string {
   return mode.toUpperCase();
 }
 
+/** One timeline line for a record, or null when the record is not shown (some only with `steps`). */
 export function formatTimelineRecord(r: TraceRecord, steps: boolean): string | null {
+  const line = timelineLine(r, steps);
+  return line === null ? null : escapeControls(line);
+}
+
+function timelineLine(r: TraceRecord, steps: boolean): string | null {
   switch (r.t) {
     case 'script':
       return `${stamp(r.ns)} CPU${r.cpu}  » script: ${r.action}${r.status === 'ignored' ? ` — ignored: ${r.reason ?? ''}` : ''}`;
@@ -126,5 +137,5 @@ export function formatOutcome(o: Outcome): string {
   );
   if (o.violations.length === 0) lines.push('properties: all hold');
   for (const v of o.violations) lines.push(`VIOLATION ${v.property}: ${v.message}`);
-  return lines.join('\n') + '\n';
+  return lines.map(escapeControls).join('\n') + '\n';
 }

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import type { TraceRecord } from '../trace/records.js';
 import type { Outcome } from '../sim/outcome.js';
+import type { UnfiredTrigger } from '../sim/simulation.js';
 import type { Scenario } from '../scenarios/types.js';
 import { BUILTIN_SCENARIOS, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import { DEFAULT_PRESET, PRESETS, SWITCHES } from '../kernel/variants.js';
@@ -62,7 +63,7 @@ export class JsonTimeline {
 }
 
 /** The `run --json` document. */
-export function runJson(scenario: Scenario, seed: number, outcome: Outcome, timeline: JsonTimeline | null): string {
+export function runJson(scenario: Scenario, seed: number, outcome: Outcome & { unfired: readonly (UnfiredTrigger & { kernel: string })[] }, timeline: JsonTimeline | null): string {
   return (
     JSON.stringify(
       {

@@ -1,15 +1,18 @@
 #!/usr/bin/env node
 /**
- * The command line: `shootdown run | list | kernels`. `main()` takes its input and output as
- * arguments, so tests drive exactly what a user runs; exit 0 for a completed run (whatever its
- * outcome), 1 when a replay does not reproduce its trace, 2 for bad input, with one line naming it.
+ * The command line: `shootdown run | explore | view | export | export-trace | list | kernels | help`.
+ * `main()` takes its input and output as arguments, so tests drive exactly what a user runs; exit 0
+ * for a completed run (whatever its outcome), 1 when a replay does not reproduce its trace (or a
+ * property fails with `--fail-on-violation`), 2 for bad input, with one line naming it; the entry
+ * point exits 130 / 143 on SIGINT / SIGTERM after removing partial output files.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { BUILTIN_SCENARIOS, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
-import { runScenario } from '../sim/run.js';
+import { runScenarioInSlices } from '../sim/run.js';
 import { ReplayDivergence } from '../sim/chooser.js';
 import { PRESETS, SWITCHES, resolveFeatures } from '../kernel/variants.js';
 import { formatRecord, type TraceRecord } from '../trace/records.js';
@@ -17,10 +20,15 @@ import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
 import { formatOutcome, formatTimelineRecord } from './format.js';
 import { JsonTimeline, kernelsJson, listJson, runJson, wantsJson } from './json-output.js';
 import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.js';
-import { EXPLORE_USAGE, exploreCommand } from './explore-command.js';
+import { exploreCommand } from './explore-command.js';
 import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
 import { startInspection, type InspectSession } from './inspect.js';
 import { ACTOR_KINDS } from '../viz/actor-kinds.js';
+import { PROPERTY_NAMES } from '../spec/index.js';
+import { COMMAND_NAMES, commandHelpText, findCommand, usageText } from './help.js';
+import { didYouMean } from './suggest.js';
+import { QUOTE_MAX, errorLine, escapeControls, quote } from './terminal.js';
+import { OutputFileError, outputTargetProblem, removeTempFilesOnSignals } from './output-file.js';
 
 export interface CliIo {
   /** Whether progress lines can be drawn (stderr is a terminal). */
@@ -39,26 +47,114 @@ export const nodeIo: CliIo = {
   fs: { open: (f) => new TraceFileWriter(f) },
 };
 
-const USAGE = `usage:
-  shootdown run [<scenario file | built-in>] [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
-                [--json [--timeline]] [--trace FILE] [--replay TRACE] [--steps] [--inspect [--inspect-port N] [--inspect-linger S]]
-${EXPLORE_USAGE.trimEnd()}
-  shootdown list [--json]        built-in scenarios
-  shootdown kernels [--json]     kernel presets and fix switches
-  shootdown view [<trace file | scenario file | built-in>] [--port N | --out DIR] [--seed N] [--kernel PRESET]
-                 [--fix NAME]... [--no-fix NAME]...
-                                 the viewer: statecharts with the active states lit, playback, message sequence
-  shootdown export <actor kind> [--format mermaid|scxml|dot|json] [--root PATH] [--depth N]
-                                 a chart drawn from its machine (kinds: ${ACTOR_KINDS.map((k) => k.name).join(', ')})
-  shootdown export-trace <trace file> [--format mermaid-sequence|json]
-`;
+const RUN_OPTIONS = {
+  seed: { type: 'string' },
+  ...KERNEL_FLAGS,
+  json: { type: 'boolean' },
+  timeline: { type: 'boolean' },
+  trace: { type: 'string' },
+  replay: { type: 'string' },
+  steps: { type: 'boolean' },
+  'fail-on-violation': { type: 'boolean' },
+  strict: { type: 'boolean' },
+  inspect: { type: 'boolean' },
+  'inspect-port': { type: 'string' },
+  'inspect-linger': { type: 'string' },
+} as const;
 
-export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise<number> {
+/** The options `run` takes (the help lists each; a test holds the two together). */
+export const RUN_OPTION_NAMES = Object.keys(RUN_OPTIONS);
+
+/** The version in package.json, found from this file upwards (src/cli in the clone, dist/src/cli when built). */
+function version(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'shootdown' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // Not here: one level up.
+    }
+    dir = path.dirname(dir);
+  }
+  return 'unknown';
+}
+
+function unknownCommand(name: string): InputError {
+  const expected = COMMAND_NAMES.filter((c) => c !== 'help');
+  return new InputError(
+    `unknown command '${quote(name)}'${didYouMean(name, COMMAND_NAMES)} (expected ${expected.slice(0, -1).join(', ')} or ${expected[expected.length - 1]}; see \`shootdown help\`)`,
+  );
+}
+
+const UNKNOWN_OPTION = /^Unknown option '([^']*)'.*$/;
+const SUGGESTIONS: [RegExp, () => readonly string[]][] = [
+  [/unknown property '([^']*)'/, () => PROPERTY_NAMES],
+  [/unknown actor kind '([^']*)'/, () => ACTOR_KINDS.map((k) => k.name)],
+];
+
+/**
+ * An error message as the user sees it: parseArgs' "Unknown option" rewritten to name the command,
+ * a "did you mean" where a known name is close (for the errors of every command), and then made
+ * one safe line (controls escaped, long values cut).
+ */
+function polish(message: string, command: string | undefined): string {
+  let m = message;
+  const c = command === undefined ? undefined : findCommand(command);
+  const unknown = UNKNOWN_OPTION.exec(m);
+  if (unknown && c) {
+    const option = unknown[1] as string;
+    const options = [...c.options.map((o) => `--${o.name}`), '--help'];
+    m = `unknown option '${option}' for \`shootdown ${c.name}\`${didYouMean(option, options)} (see \`shootdown help ${c.name}\`)`;
+  }
+  if (!m.includes('did you mean')) {
+    for (const [pattern, names] of SUGGESTIONS) {
+      const found = pattern.exec(m);
+      if (found) {
+        m = m.replace(found[0], `${found[0]}${didYouMean(found[1] as string, names())}`);
+        break;
+      }
+    }
+  }
+  return errorLine(m);
+}
+
+/** `io` whose error lines (`shootdown: …`) are polished, whichever command writes them. */
+function withPolishedErrors(io: CliIo, command: string | undefined): CliIo {
+  const prefix = 'shootdown: ';
+  return {
+    ...io,
+    stderr: (t) => {
+      if (t.startsWith(prefix) && t.endsWith('\n') && !t.startsWith(`${prefix}internal error`)) {
+        io.stderr(`${prefix}${polish(t.slice(prefix.length, -1), command)}\n`);
+      } else io.stderr(t);
+    },
+  };
+}
+
+export async function main(argv: readonly string[], rawIo: CliIo = nodeIo): Promise<number> {
+  const [command, ...rest] = argv;
+  const io = withPolishedErrors(rawIo, command);
   try {
-    const [command, ...rest] = argv;
     const beforeDashes = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
-    if (command !== undefined && (beforeDashes.includes('--help') || beforeDashes.includes('-h'))) {
-      io.stdout(USAGE);
+    if (command === undefined) {
+      io.stdout(usageText());
+      return 2;
+    }
+    if (command === '--version' || command === '-V' || command === 'version') {
+      io.stdout(`shootdown ${version()}\n`);
+      return 0;
+    }
+    if (command === 'help' || command === '--help' || command === '-h') {
+      const topic = rest[0];
+      if (topic === undefined) io.stdout(usageText());
+      else io.stdout(commandHelpText(findCommand(topic) ?? throwError(unknownCommand(topic))));
+      return 0;
+    }
+    const help = findCommand(command);
+    if (!help) throw unknownCommand(command);
+    if (beforeDashes.includes('--help') || beforeDashes.includes('-h')) {
+      io.stdout(commandHelpText(help));
       return 0;
     }
     switch (command) {
@@ -78,14 +174,8 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
         return exportTraceCommand(rest, io);
       case 'explore':
         return await exploreCommand(rest, { ...io, isTty: io.isTty ?? false });
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        io.stdout(USAGE);
-        return command === undefined ? 2 : 0;
       default:
-        throw new InputError(`unknown command '${command}' (expected run, explore, view, export, export-trace, list or kernels)`);
+        throw unknownCommand(command);
     }
   } catch (e) {
     if (e instanceof InputError) {
@@ -98,6 +188,10 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
     }
     throw e;
   }
+}
+
+function throwError(e: Error): never {
+  throw e;
 }
 
 function listText(): string {
@@ -117,105 +211,186 @@ function kernelsText(): string {
   return lines.join('\n') + '\n';
 }
 
+/** Human-mode timeline lines are written in chunks of this size as the run goes. */
+const STDOUT_CHUNK = 64 * 1024;
+
 async function run(args: string[], io: CliIo): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        seed: { type: 'string' },
-        ...KERNEL_FLAGS,
-        json: { type: 'boolean' },
-        timeline: { type: 'boolean' },
-        trace: { type: 'string' },
-        replay: { type: 'string' },
-        steps: { type: 'boolean' },
-        inspect: { type: 'boolean' },
-        'inspect-port': { type: 'string' },
-        'inspect-linger': { type: 'string' },
-      },
-    });
+    parsed = parseArgs({ args, allowPositionals: true, options: RUN_OPTIONS });
   } catch (e) {
     throw new InputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
   }
   const { values, positionals } = parsed;
   if (positionals.length > 1) throw new InputError(`run takes one scenario, got ${positionals.length}: ${positionals.join(' ')}`);
+  const traceFile = values.trace;
+  // The output file is checked before anything else is spent on the run.
+  if (traceFile !== undefined) {
+    const problem = outputTargetProblem(traceFile);
+    if (problem !== null) throw new InputError(`--trace '${quote(traceFile)}': ${problem}`);
+  }
 
   let replay: ReadTrace | null = null;
   if (values.replay !== undefined) replay = loadReplay(values.replay, io);
   const name = positionals[0] ?? replay?.scenario ?? DEFAULT_SCENARIO;
   // A replay runs the machine the trace was recorded on: its CPU count and its kernel, unless the
   // command line says otherwise.
-  let scenario = loadScenario(name, io.readFile, replay?.cpus);
+  let scenario: Scenario;
+  try {
+    scenario = loadScenario(name, io.readFile, replay?.cpus);
+  } catch (e) {
+    if (!(e instanceof InputError) || positionals[0] !== undefined || values.replay === undefined) throw e;
+    throw new InputError(`--replay ${quote(values.replay)}: line 1: header.scenario: ${e.message} (name the scenario: shootdown run <scenario> --replay …)`);
+  }
   const kernelFlags = values.kernel !== undefined || values.fix !== undefined || values['no-fix'] !== undefined;
   if (replay && !kernelFlags) scenario = { ...scenario, kernel: kernelOf(replay.preset, replay.switches) };
   scenario = withKernel(scenario, values.kernel, values.fix ?? [], values['no-fix'] ?? []);
   resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
   const seed = replay ? replay.seed : parseSeed(values.seed);
   if (replay && values.seed !== undefined) throw new InputError('--seed and --replay cannot be combined: the trace fixes every choice');
+  let session: InspectSession | null = null;
+  if (values.inspect) {
+    const port = Number(values['inspect-port'] ?? 8080);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InputError(`--inspect-port: expected a port from 1 to 65535, got '${quote(values['inspect-port'] ?? '')}'`);
+  }
 
-  const writer = values.trace !== undefined ? io.fs.open(values.trace) : null;
-  const timeline: string[] = [];
+  let writer: TraceFileWriter | null = null;
+  const traceError = (e: unknown): never => {
+    if (e instanceof OutputFileError) throw new InputError(`--trace '${quote(traceFile ?? '')}': ${e.message}`);
+    throw e;
+  };
+  if (traceFile !== undefined) {
+    try {
+      writer = io.fs.open(traceFile);
+    } catch (e) {
+      traceError(e);
+    }
+  }
+  if (values.inspect) {
+    try {
+      session = await startInspection(Number(values['inspect-port'] ?? 8080));
+    } catch (e) {
+      writer?.abort();
+      throw e;
+    }
+    io.stderr(`inspection: open ${session.url} (it embeds Stately's hosted inspector, which needs internet)\n`);
+  }
+
+  // The human timeline is written as the run goes, in chunks: memory stays bounded however long the run.
+  let pending = '';
+  let shown = 0;
+  const flushTimeline = () => {
+    if (pending.length > 0) io.stdout(pending);
+    pending = '';
+  };
+  if (!values.json) {
+    io.stdout(escapeControls(`${scenario.id}: ${scenario.name} — kernel ${scenario.kernel.preset}${kernelDelta(scenario)}, seed ${seed}`) + '\n\n');
+  }
   const jsonTimeline = values.json && values.timeline ? new JsonTimeline(values.steps === true) : null;
   let produced = 0;
-  let divergence: string | null = null;
+  let divergence: { line: number; expected: string | null; actual: string } | null = null;
   const onRecord = (r: TraceRecord) => {
     const line = formatRecord(r);
     writer?.write(line);
     if (replay && divergence === null) {
       const expected = replay.records[produced];
-      if (expected !== line) divergence = `replay diverged at trace line ${produced + 1}:\n  trace: ${expected ?? '(end of trace)'}\n  run:   ${line}`;
+      if (expected !== line) divergence = { line: produced + 1, expected: expected ?? null, actual: line };
     }
     produced += 1;
     if (!values.json) {
       const text = formatTimelineRecord(r, values.steps === true);
-      if (text !== null) timeline.push(text);
+      if (text !== null) {
+        pending += text + '\n';
+        shown += 1;
+        if (pending.length >= STDOUT_CHUNK) flushTimeline();
+      }
     }
     jsonTimeline?.add(r);
   };
-  let session: InspectSession | null = null;
-  if (values.inspect) {
-    const port = Number(values['inspect-port'] ?? 8080);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InputError(`--inspect-port: expected a port from 1 to 65535, got '${values['inspect-port']}'`);
-    session = await startInspection(port);
-    io.stderr(`inspection: open ${session.url} (it embeds Stately's hosted inspector, which needs internet)\n`);
-  }
   let result;
   try {
-    result = runScenario(scenario, {
+    result = await runScenarioInSlices(scenario, {
       seed,
       onRecord,
       ...(replay ? { replay: replay.picks, mode: replay.mode } : {}),
       ...(session ? { inspect: session.inspect } : {}),
     });
   } catch (e) {
+    flushTimeline();
+    // A replay that cannot go on keeps the trace of the run up to there, as a replay that ran to
+    // its end with different lines does: the two traces side by side show the difference.
+    if (e instanceof ReplayDivergence && writer) {
+      try {
+        writer.close();
+      } catch (closeError) {
+        traceError(closeError);
+      }
+      io.stderr(`shootdown: ${e.message}\n`);
+      io.stderr(`the run's trace up to there is in ${quote(traceFile ?? '')}\n`);
+      await session?.close(0);
+      return 1;
+    }
     writer?.abort();
-    throw e;
+    await session?.close(0);
+    return traceError(e);
   }
-  writer?.close();
+  try {
+    writer?.close();
+  } catch (e) {
+    traceError(e);
+  }
   if (session) {
     const linger = Number(values['inspect-linger'] ?? 60);
     io.stderr(`inspection: serving for ${linger} s more (--inspect-linger)\n`);
     await session.close(Number.isFinite(linger) ? linger * 1000 : 60_000);
   }
   if (replay && divergence === null && produced !== replay.records.length) {
-    divergence = `replay produced ${produced} trace lines, the trace has ${replay.records.length}`;
+    divergence = { line: Math.min(produced, replay.records.length) + 1, expected: replay.records[produced] ?? null, actual: '(end of the run)' };
   }
 
+  const unfired = result.unfired.map((u) => ({ ...u, kernel: scenario.kernel.preset }));
   if (values.json) {
-    io.stdout(runJson(scenario, seed, result.outcome, jsonTimeline));
+    io.stdout(runJson(scenario, seed, { ...result.outcome, unfired }, jsonTimeline));
   } else {
-    io.stdout(`${scenario.id}: ${scenario.name} — kernel ${scenario.kernel.preset}${kernelDelta(scenario)}, seed ${seed}\n\n`);
-    io.stdout(timeline.join('\n') + '\n\n');
+    flushTimeline();
+    io.stdout(shown === 0 ? '\n\n' : '\n');
     io.stdout(formatOutcome(result.outcome));
   }
+  for (const u of unfired) {
+    const who = u.actor === 'cpu' ? `CPU${u.id}` : u.actor === 'vcpu' ? `vCPU${u.id}` : `vsock device ${u.id}`;
+    io.stderr(`shootdown: ${values.strict ? '' : 'warning: '}script[${u.index}] never ran: its trigger waits for ${who} to enter '${quote(u.state)}', which the run never did (kernel ${scenario.kernel.preset}${kernelDelta(scenario)})\n`);
+  }
+  if (values.strict && unfired.length > 0) return 2;
   if (divergence !== null) {
-    io.stderr(`shootdown: ${divergence}\n`);
+    const { expected, actual } = divergence;
+    const at = expected === null ? 0 : firstDifference(expected, actual);
+    io.stderr(`shootdown: replay diverged at trace line ${divergence.line}${expected === null ? '' : `, column ${at + 1}`}:\n`);
+    io.stderr(`  trace: ${expected === null ? '(end of trace)' : around(expected, at)}\n`);
+    io.stderr(`  run:   ${around(actual, at)}\n`);
+    if (traceFile !== undefined) io.stderr(`the run's trace is in ${quote(traceFile)}\n`);
     return 1;
   }
   if (replay) io.stderr(`replay: reproduced all ${produced} trace lines\n`);
+  if (values['fail-on-violation'] && result.outcome.violations.length > 0) {
+    io.stderr(`shootdown: ${result.outcome.violations.length} propert${result.outcome.violations.length === 1 ? 'y' : 'ies'} violated (--fail-on-violation)\n`);
+    return 1;
+  }
   return 0;
+}
+
+function firstDifference(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+/** About QUOTE_MAX characters of `line` around column `at`, with what was left out on each side. */
+function around(line: string, at: number): string {
+  const start = Math.max(0, Math.min(at - 20, line.length - QUOTE_MAX));
+  const end = Math.min(line.length, start + QUOTE_MAX);
+  const before = start > 0 ? `(${start} characters before) …` : '';
+  const after = end < line.length ? `… (${line.length - end} more characters)` : '';
+  return `${before}${escapeControls(line.slice(start, end))}${after}`;
 }
 
 function kernelDelta(s: Scenario): string {
@@ -228,10 +403,10 @@ function loadReplay(file: string, io: CliIo): ReadTrace {
   try {
     text = io.readFile(file);
   } catch (e) {
-    throw new InputError(`--replay ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new InputError(`--replay ${quote(file)}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   const r = readTrace(text);
-  if (!r.ok) throw new InputError(`--replay ${file}: ${r.error}`);
+  if (!r.ok) throw new InputError(`--replay ${quote(file)}: ${r.error}`);
   return r.trace;
 }
 
@@ -253,6 +428,7 @@ if (invokedDirectly) {
     if (e.code === 'EPIPE') process.exit(0);
     throw e;
   });
+  removeTempFilesOnSignals();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

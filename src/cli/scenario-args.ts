@@ -3,11 +3,13 @@
  * loading a built-in or a file (optionally widened to N CPUs), and the --kernel / --fix / --no-fix
  * flags and applying them.
  */
-import { findBuiltin } from '../scenarios/builtin.js';
+import { BUILTIN_SCENARIOS, RACE_SCENARIOS, findBuiltin } from '../scenarios/builtin.js';
 import { formatError, validateScenario } from '../scenarios/validate.js';
 import type { Scenario } from '../scenarios/types.js';
 import { loadScenarioText, validationContext } from '../sim/catalog.js';
-import { PRESETS, findPreset, isSwitchName } from '../kernel/variants.js';
+import { PRESETS, SWITCH_NAMES, findPreset, isSwitchName } from '../kernel/variants.js';
+import { quote } from './terminal.js';
+import { didYouMean } from './suggest.js';
 
 /** Bad input: the command prints `shootdown: <message>` and exits 2. */
 export class InputError extends Error {}
@@ -23,7 +25,7 @@ export const KERNEL_FLAGS = {
 export function parseInteger(name: string, text: string | undefined, min: number, max: number, fallback: number): number {
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new InputError(`--${name}: expected an integer from ${min} to ${max}, got '${text}'`);
+    throw new InputError(`--${name}: expected an integer from ${min} to ${max}, got '${quote(text)}'`);
   }
   return Number(text);
 }
@@ -46,8 +48,12 @@ export function loadScenario(name: string, readFile: (file: string) => string, c
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
-      code === 'ENOENT' ? 'no such file, and not a built-in scenario (see `shootdown list`)' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
-    throw new InputError(`${name}: ${why}`);
+      code === 'ENOENT'
+        ? `no such file, and not a built-in scenario${didYouMean(name, scenarioNames())} (see \`shootdown list\`)`
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : (e as Error).message;
+    throw new InputError(`${quote(name)}: ${why}`);
   }
   let r = loadScenarioText(text, name);
   if (r.ok && cpus !== undefined && cpus !== r.scenario.machine.cpus) {
@@ -57,18 +63,26 @@ export function loadScenario(name: string, readFile: (file: string) => string, c
   if (!r.ok) {
     const first = r.errors[0];
     const more = r.errors.length > 1 ? ` (and ${r.errors.length - 1} more)` : '';
-    throw new InputError(`${first ? formatError(name, first) : `${name}: invalid`}${more}`);
+    throw new InputError(`${first ? formatError(quote(name), first) : `${quote(name)}: invalid`}${more}`);
   }
   return r.scenario;
+}
+
+/** Every built-in's id and name, for suggestions. */
+export function scenarioNames(): string[] {
+  return [...BUILTIN_SCENARIOS, ...RACE_SCENARIOS].flatMap((s) => [s.id, s.name]);
 }
 
 /** --kernel, --fix and --no-fix on top of the scenario's own kernel. */
 export function withKernel(scenario: Scenario, preset: string | undefined, fix: readonly string[], noFix: readonly string[]): Scenario {
   if (preset !== undefined && !findPreset(preset)) {
-    throw new InputError(`--kernel: unknown preset '${preset}' (known: ${PRESETS.map((p) => p.name).join(', ')})`);
+    const names = PRESETS.map((p) => p.name);
+    throw new InputError(`--kernel: unknown preset '${quote(preset)}'${didYouMean(preset, names)} (known: ${names.join(', ')})`);
   }
   for (const [flag, names] of [['--fix', fix], ['--no-fix', noFix]] as const) {
-    for (const n of names) if (!isSwitchName(n)) throw new InputError(`${flag}: unknown kernel switch '${n}' (see \`shootdown kernels\`)`);
+    for (const n of names) {
+      if (!isSwitchName(n)) throw new InputError(`${flag}: unknown kernel switch '${quote(n)}'${didYouMean(n, SWITCH_NAMES)} (see \`shootdown kernels\`)`);
+    }
   }
   for (const n of fix) if (noFix.includes(n)) throw new InputError(`--fix and --no-fix both name '${n}'`);
   return {

@@ -2,6 +2,8 @@
  * JSON.parse with a syntax error that says where: line and column (both from 1) and the reason.
  * V8 puts the offset in most of its messages ("... in JSON at position 12"); for the others
  * ("Unexpected token ']', "[1,]" is not valid JSON") the offset is found by scanning the text.
+ * A key given twice in one object is refused too: JSON.parse keeps the last silently, so the file
+ * would not mean what one of its lines says (RFC 8259 §4: names SHOULD be unique).
  */
 
 export type JsonText = { ok: true; value: unknown } | { ok: false; line: number; column: number; reason: string };
@@ -132,6 +134,81 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
   return { line, column: offset - lineStart + 1 };
 }
 
+/** Where a path step is a plain name, it is written `.name`; otherwise `["…"]`. */
+const PLAIN_KEY = /^[A-Za-z_$][\w$-]*$/;
+
+interface Frame {
+  /** The keys seen so far, for an object (a list while it is small); null for an array. */
+  keys: string[] | Set<string> | null;
+  key: string;
+  index: number;
+}
+
+function pathOf(stack: readonly Frame[], last: string): string {
+  let out = '';
+  const step = (key: string) => (PLAIN_KEY.test(key) ? `${out === '' ? '' : '.'}${key}` : `[${JSON.stringify(key)}]`);
+  for (let f = 0; f < stack.length - 1; f++) {
+    const frame = stack[f] as Frame;
+    out += frame.keys === null ? `[${frame.index}]` : step(frame.key);
+  }
+  return out + step(last);
+}
+
+/**
+ * The first key that `text` (valid JSON) gives twice in one object: its offset and its path
+ * (`options.kdump`, `script[2].when`), or null. One pass, no recursion.
+ */
+export function duplicateKey(text: string): { offset: number; path: string } | null {
+  const stack: Frame[] = [];
+  let expectKey = false;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: find its closing quote (one not escaped by an odd run of backslashes).
+      let j = text.indexOf('"', i + 1);
+      for (;;) {
+        let k = j - 1;
+        while (text.charCodeAt(k) === 0x5c) k--;
+        if ((j - 1 - k) % 2 === 0) break;
+        j = text.indexOf('"', j + 1);
+      }
+      if (j < 0) return null;
+      if (expectKey) {
+        const raw = text.slice(i + 1, j);
+        const key = raw.includes('\\') ? (JSON.parse(text.slice(i, j + 1)) as string) : raw;
+        const top = stack[stack.length - 1] as Frame;
+        const keys = top.keys as string[] | Set<string>;
+        if (Array.isArray(keys)) {
+          if (keys.includes(key)) return { offset: i, path: pathOf(stack, key) };
+          keys.push(key);
+          if (keys.length > 32) top.keys = new Set(keys);
+        } else {
+          if (keys.has(key)) return { offset: i, path: pathOf(stack, key) };
+          keys.add(key);
+        }
+        top.key = key;
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b) {
+      stack.push({ keys: [], key: '', index: 0 });
+      expectKey = true;
+    } else if (c === 0x5b) {
+      stack.push({ keys: null, key: '', index: 0 });
+      expectKey = false;
+    } else if (c === 0x7d || c === 0x5d) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c) {
+      const top = stack[stack.length - 1] as Frame;
+      if (top.keys === null) top.index++;
+      else expectKey = true;
+    }
+  }
+  return null;
+}
+
 const AT_POSITION = / in JSON at position (\d+)(?: \(line \d+ column \d+\))?/;
 const NOT_VALID = /is not valid JSON$/;
 
@@ -139,7 +216,10 @@ export function parseJsonText(text: string): JsonText {
   // An editor's byte-order mark is not part of the JSON, and not something to complain about.
   const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
   try {
-    return { ok: true, value: JSON.parse(body) as unknown };
+    const value = JSON.parse(body) as unknown;
+    const dup = duplicateKey(body);
+    if (dup !== null) return { ok: false, ...lineAndColumn(body, dup.offset), reason: `duplicate key '${dup.path}'` };
+    return { ok: true, value };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     const position = AT_POSITION.exec(message);

@@ -2,18 +2,19 @@
 import type { Scenario } from '../scenarios/types.js';
 import type { TraceRecord } from '../trace/records.js';
 import { OutcomeCollector, type Outcome } from './outcome.js';
-import { Simulation, type SimulationOptions } from './simulation.js';
+import { Simulation, type SimulationOptions, type UnfiredTrigger } from './simulation.js';
 
 export interface RunResult {
   outcome: Outcome;
   /** Every record, when `keepTrace` was asked for. */
   trace: TraceRecord[];
+  /** Script steps whose `when` trigger never fired. */
+  unfired: UnfiredTrigger[];
 }
 
-export function runScenario(
-  scenario: Scenario,
-  options: SimulationOptions & { keepTrace?: boolean; onRecord?: (r: TraceRecord) => void },
-): RunResult {
+export type RunOptions = SimulationOptions & { keepTrace?: boolean; onRecord?: (r: TraceRecord) => void };
+
+function started(scenario: Scenario, options: RunOptions): { sim: Simulation; result: () => RunResult } {
   const sim = new Simulation(scenario, options);
   const collector = new OutcomeCollector();
   const trace: TraceRecord[] = [];
@@ -23,7 +24,27 @@ export function runScenario(
     options.onRecord?.(r);
   });
   sim.header();
+  return {
+    sim,
+    result: () => {
+      sim.stop();
+      return { outcome: collector.outcome(), trace, unfired: sim.unfiredTriggers() };
+    },
+  };
+}
+
+export function runScenario(scenario: Scenario, options: RunOptions): RunResult {
+  const { sim, result } = started(scenario, options);
   sim.run();
-  sim.stop();
-  return { outcome: collector.outcome(), trace };
+  return result();
+}
+
+/**
+ * The same run, `slice` steps at a time with a turn of the event loop between slices, so that a
+ * signal handler (SIGINT, SIGTERM) or a server can run while a long run goes on.
+ */
+export async function runScenarioInSlices(scenario: Scenario, options: RunOptions, slice = 4096): Promise<RunResult> {
+  const { sim, result } = started(scenario, options);
+  while (sim.run(slice) === null) await new Promise<void>((resolve) => setImmediate(resolve));
+  return result();
 }

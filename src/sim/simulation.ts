@@ -54,6 +54,15 @@ export interface SimulationOptions {
 
 export type SchedulingMode = 'timed' | 'untimed';
 
+/** A script step waiting for `actor` `id` to enter `state`, which never happened in the run. */
+export interface UnfiredTrigger {
+  /** Index in the scenario's script array. */
+  index: number;
+  actor: 'cpu' | 'vcpu' | 'vsock';
+  id: number;
+  state: string;
+}
+
 export interface Capture {
   cpus: CpuCapture[];
   memory: KernelMemoryState;
@@ -542,6 +551,19 @@ export class Simulation {
         .filter(([, on]) => on)
         .map(([name]) => name),
     });
+  }
+
+  /**
+   * The script steps whose `when … enters` trigger never fired: the run never put their actor in
+   * that state (the chosen kernel may never enter it, or the run ended first), in script order.
+   */
+  unfiredTriggers(): UnfiredTrigger[] {
+    const out: UnfiredTrigger[] = [];
+    for (const step of this.scenario.script) {
+      if (step.trigger.kind !== 'enters' || this.fired[step.index]) continue;
+      out.push({ index: step.index, actor: step.trigger.actor, id: step.trigger.cpu, state: step.trigger.state });
+    }
+    return out;
   }
 
   /** Run until the machine resets, nothing can move, or the step budget is spent; `limit` stops early. */

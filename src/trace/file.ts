@@ -1,23 +1,30 @@
 /**
- * Trace files: JSON lines, streamed through a buffer to `<file>.partial` and renamed into place
- * when the run ends, so a failed run never leaves a half-written trace; and reading one back for
- * replay.
+ * Trace files: JSON lines, streamed through a buffer to a temporary file beside the target and
+ * renamed into place when the run ends, so a failed run never leaves a half-written trace (see
+ * `OutputFile`); and reading one back for replay, with every header field checked.
  */
-import * as fs from 'node:fs';
 import { TRACE_VERSION, type TraceRecord } from './records.js';
 import type { Pick } from '../sim/chooser.js';
+import { OutputFile } from '../cli/output-file.js';
+import { findPreset, isSwitchName } from '../kernel/variants.js';
+import { MAX_CPUS } from '../scenarios/validate.js';
+import { duplicateKey } from '../scenarios/json-text.js';
 
 const FLUSH_AT = 64 * 1024;
 
 export class TraceFileWriter {
-  private readonly partial: string;
-  private fd: number | null;
+  private readonly out: OutputFile;
   private buffer: string[] = [];
   private size = 0;
 
-  constructor(private readonly file: string) {
-    this.partial = `${file}.partial`;
-    this.fd = fs.openSync(this.partial, 'w');
+  /** Throws `OutputFileError` when `file` cannot be an output file (a directory, a device, …). */
+  constructor(file: string) {
+    this.out = new OutputFile(file);
+  }
+
+  /** Where the trace is being written until `close()`. */
+  get temp(): string {
+    return this.out.temp;
   }
 
   write(line: string): void {
@@ -27,23 +34,21 @@ export class TraceFileWriter {
   }
 
   private flush(): void {
-    if (this.fd === null || this.buffer.length === 0) return;
-    fs.writeSync(this.fd, this.buffer.join('\n') + '\n');
+    if (this.buffer.length === 0) return;
+    const text = this.buffer.join('\n') + '\n';
     this.buffer = [];
     this.size = 0;
+    this.out.write(text);
   }
 
   close(): void {
     this.flush();
-    if (this.fd !== null) fs.closeSync(this.fd);
-    this.fd = null;
-    fs.renameSync(this.partial, this.file);
+    this.out.close();
   }
 
   abort(): void {
-    if (this.fd !== null) fs.closeSync(this.fd);
-    this.fd = null;
-    fs.rmSync(this.partial, { force: true });
+    this.buffer = [];
+    this.out.abort();
   }
 }
 
@@ -59,33 +64,66 @@ export interface ReadTrace {
   records: string[];
 }
 
+/** A value quoted in an error: JSON, cut short. */
+function shown(value: unknown): string {
+  const text = value === undefined ? 'nothing' : (JSON.stringify(value) ?? String(value));
+  return text.length > 40 ? `${text.slice(0, 40)}… (${text.length - 40} more characters)` : text;
+}
+
+/** The header's fields, each checked; the error names the field. */
+function headerProblem(h: Record<string, unknown>): string | null {
+  const seed = h.seed;
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) return `header.seed: expected an integer from 0 to 4294967295, got ${shown(seed)}`;
+  if (h.mode !== undefined && h.mode !== 'timed' && h.mode !== 'untimed') return `header.mode: expected "timed" or "untimed", got ${shown(h.mode)}`;
+  const cpus = h.cpus;
+  if (typeof cpus !== 'number' || !Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) return `header.cpus: expected an integer from 1 to ${MAX_CPUS}, got ${shown(cpus)}`;
+  if (typeof h.preset !== 'string' || !findPreset(h.preset)) return `header.preset: unknown preset ${shown(h.preset)}`;
+  if (!Array.isArray(h.switches)) return `header.switches: expected a list of kernel switch names, got ${shown(h.switches)}`;
+  for (let i = 0; i < h.switches.length; i++) {
+    const s: unknown = h.switches[i];
+    if (typeof s !== 'string' || !isSwitchName(s)) return `header.switches[${i}]: unknown kernel switch ${shown(s)}`;
+  }
+  if (typeof h.scenario !== 'string' || h.scenario.length === 0) return `header.scenario: expected a scenario name, got ${shown(h.scenario)}`;
+  return null;
+}
+
 export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: false; error: string } {
-  const records = text.split('\n').filter((l) => l.length > 0);
+  const lines = text.split('\n');
+  const records: string[] = [];
   const picks: Pick[] = [];
   let header: Extract<TraceRecord, { t: 'header' }> | null = null;
-  for (let i = 0; i < records.length; i++) {
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (line.length === 0) continue;
     let r: TraceRecord;
     try {
-      r = JSON.parse(records[i] as string) as TraceRecord;
+      r = JSON.parse(line) as TraceRecord;
     } catch {
       return { ok: false, error: `line ${i + 1} is not JSON` };
     }
-    if (typeof r !== 'object' || r === null || typeof (r as { t?: unknown }).t !== 'string') {
+    if (typeof r !== 'object' || r === null || Array.isArray(r) || typeof (r as { t?: unknown }).t !== 'string') {
       return { ok: false, error: `line ${i + 1} is not a trace record` };
     }
-    if (i === 0) {
+    const dup = duplicateKey(line);
+    if (dup !== null) return { ok: false, error: `line ${i + 1}: duplicate key '${dup.path}'` };
+    if (header === null) {
       if (r.t !== 'header') return { ok: false, error: 'the first line is not a trace header' };
-      if (r.v !== TRACE_VERSION) return { ok: false, error: `trace version ${String(r.v)} (this shootdown reads ${TRACE_VERSION})` };
+      if (r.v !== TRACE_VERSION) return { ok: false, error: `trace version ${shown(r.v)} (this shootdown reads ${TRACE_VERSION})` };
+      const problem = headerProblem(r as unknown as Record<string, unknown>);
+      if (problem !== null) return { ok: false, error: `line ${i + 1}: ${problem}` };
       header = r;
     } else if (r.t === 'choice') {
       if (!Number.isInteger(r.pick) || !Number.isInteger(r.n) || r.pick < 0 || r.pick >= r.n) {
-        return { ok: false, error: `line ${i + 1}: a choice of ${String(r.pick)} among ${String(r.n)}` };
+        return { ok: false, error: `line ${i + 1}: a choice of ${shown(r.pick)} among ${shown(r.n)}` };
       }
       picks.push({ kind: r.kind, n: r.n, pick: r.pick });
     }
+    records.push(line);
   }
   if (!header) return { ok: false, error: 'empty trace' };
-  return { ok: true, trace: {
+  return {
+    ok: true,
+    trace: {
       seed: header.seed,
       mode: header.mode ?? 'timed',
       cpus: header.cpus,

@@ -108,7 +108,7 @@ describe('shootdown run: bad input → exit 2, one line naming it, no output fil
     ['an unknown trigger state', ['run', 'w.json'], { 'w.json': JSON.stringify({ ...VALID, script: [{ cpu: 0, do: 'stall', when: { cpu: 1, enters: 'nowhere' } }] }) }, /w\.json: script\[0\]\.when\.enters: no state named 'nowhere'/],
     ['a missing file', ['run', 'missing.json'], {}, /missing\.json: no such file, and not a built-in scenario/],
     ['a bad seed', ['run', 'T1', '--seed', 'abc'], {}, /--seed: expected an integer/],
-    ['an unknown option', ['run', 'T1', '--frobnicate'], {}, /Unknown option '--frobnicate'/],
+    ['an unknown option', ['run', 'T1', '--frobnicate'], {}, /unknown option '--frobnicate' for `shootdown run`/],
     ['an unknown command', ['frob'], {}, /unknown command 'frob'/],
   ];
 

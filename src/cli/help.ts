@@ -1,0 +1,154 @@
+/**
+ * What `shootdown help <command>` and `shootdown <command> --help` print: every option of the
+ * command with its value, default and meaning. The same table gives "did you mean" for a mistyped
+ * option or command.
+ */
+import { EXPLORE_USAGE } from './explore-command.js';
+import { DEFAULT_EXPLORE } from '../explore/explorer.js';
+import { DEFAULT_SCENARIO } from '../scenarios/builtin.js';
+import { DEFAULT_PRESET } from '../kernel/variants.js';
+import { ACTOR_KINDS } from '../viz/actor-kinds.js';
+
+export interface OptionHelp {
+  /** Without the leading dashes. */
+  name: string;
+  /** The value's placeholder (`N`, `FILE`); absent for a flag that takes none. */
+  value?: string;
+  /** What applies when the option is absent. */
+  default?: string;
+  /** Given again, it adds another value. */
+  repeatable?: boolean;
+  text: string;
+}
+
+export interface CommandHelp {
+  name: string;
+  /** The arguments after the command name. */
+  args: string;
+  summary: string;
+  options: OptionHelp[];
+}
+
+const KERNEL_OPTIONS: OptionHelp[] = [
+  { name: 'kernel', value: 'PRESET', default: `the scenario's, else ${DEFAULT_PRESET}`, text: 'kernel preset (`shootdown kernels` lists them)' },
+  { name: 'fix', value: 'NAME', repeatable: true, text: 'turn one fix switch on, on top of the preset' },
+  { name: 'no-fix', value: 'NAME', repeatable: true, text: 'turn one fix switch off' },
+];
+
+export const COMMANDS: readonly CommandHelp[] = [
+  {
+    name: 'run',
+    args: '[<scenario file | built-in>]',
+    summary: `run one scenario (default ${DEFAULT_SCENARIO}) and print its timeline and outcome`,
+    options: [
+      { name: 'seed', value: 'N', default: '1', text: 'seed of the scheduler choices (0 to 4294967295)' },
+      ...KERNEL_OPTIONS,
+      { name: 'json', default: 'off', text: 'print the outcome as one JSON object instead of the timeline' },
+      { name: 'timeline', default: 'off', text: 'with --json: add the timeline\'s lines as objects (timeline[])' },
+      { name: 'trace', value: 'FILE', text: 'write the whole trace (JSON lines) to FILE, a regular file or a new one' },
+      { name: 'replay', value: 'TRACE', text: 'replay a trace choice by choice; exit 1 if the run does not reproduce it' },
+      { name: 'steps', default: 'off', text: 'show every step, memory write and instruction in the timeline' },
+      { name: 'fail-on-violation', default: 'off', text: 'exit 1 when a property is violated (for CI)' },
+      { name: 'strict', default: 'off', text: 'exit 2 when a script step\'s `when` trigger never fired' },
+      { name: 'inspect', default: 'off', text: "serve the run to Stately's inspector" },
+      { name: 'inspect-port', value: 'N', default: '8080', text: 'port of the inspection server' },
+      { name: 'inspect-linger', value: 'S', default: '60', text: 'seconds the inspection server stays up after the run' },
+    ],
+  },
+  {
+    name: 'explore',
+    args: '<scenario file | built-in>',
+    summary: 'every interleaving of a scenario, checked against the properties',
+    options: [
+      { name: 'cpus', value: 'N', default: "the scenario's", text: 'widen or narrow the machine to N CPUs (1 to 64)' },
+      ...KERNEL_OPTIONS,
+      { name: 'strategy', value: 'exhaustive|random|pct', default: 'exhaustive', text: 'how interleavings are picked' },
+      { name: 'property', value: 'NAME', repeatable: true, default: 'all', text: 'check only this property' },
+      { name: 'max-states', value: 'N', default: String(DEFAULT_EXPLORE.maxStates), text: 'stop after N states' },
+      { name: 'max-depth', value: 'N', default: String(DEFAULT_EXPLORE.maxDepth), text: 'do not go deeper than N decisions' },
+      { name: 'seed', value: 'N', default: String(DEFAULT_EXPLORE.seed), text: 'seed of the random and pct strategies' },
+      { name: 'runs', value: 'N', default: String(DEFAULT_EXPLORE.runs), text: 'runs of the random and pct strategies' },
+      { name: 'pct-depth', value: 'D', default: String(DEFAULT_EXPLORE.pctDepth), text: 'priority change points of pct' },
+      { name: 'no-reduction', default: 'off', text: 'explore without sleep sets' },
+      { name: 'workers', value: 'N', default: '1', text: 'worker threads' },
+      { name: 'out', value: 'DIR', default: 'shootdown-traces', text: 'where counterexample traces are written' },
+      { name: 'json', default: 'off', text: 'print the result as one JSON object' },
+    ],
+  },
+  {
+    name: 'view',
+    args: '[<trace file | scenario file | built-in>]',
+    summary: 'the viewer: statecharts with the active states lit, playback, message sequence',
+    options: [
+      { name: 'port', value: 'N', default: 'any free port', text: 'serve the viewer on 127.0.0.1 port N' },
+      { name: 'out', value: 'DIR', text: 'write the viewer to DIR instead of serving it' },
+      { name: 'seed', value: 'N', default: '1', text: 'seed of the run (for a scenario)' },
+      ...KERNEL_OPTIONS,
+    ],
+  },
+  {
+    name: 'export',
+    args: '<actor kind>',
+    summary: `a chart drawn from its machine (kinds: ${ACTOR_KINDS.map((k) => k.name).join(', ')})`,
+    options: [
+      { name: 'format', value: 'mermaid|scxml|dot|json', default: 'mermaid', text: 'output format' },
+      { name: 'root', value: 'PATH', default: 'the whole chart', text: 'export only the state at PATH' },
+      { name: 'depth', value: 'N', default: 'all levels', text: 'levels of nested states drawn' },
+    ],
+  },
+  {
+    name: 'export-trace',
+    args: '<trace file>',
+    summary: 'a trace as a message sequence',
+    options: [{ name: 'format', value: 'mermaid-sequence|json', default: 'mermaid-sequence', text: 'output format' }],
+  },
+  { name: 'list', args: '', summary: 'built-in scenarios', options: [{ name: 'json', default: 'off', text: 'the catalogue as one JSON object' }] },
+  { name: 'kernels', args: '', summary: 'kernel presets and fix switches', options: [{ name: 'json', default: 'off', text: 'presets and switches as one JSON object' }] },
+  { name: 'help', args: '[<command>]', summary: 'this text, or every option of one command', options: [] },
+];
+
+export const COMMAND_NAMES = COMMANDS.map((c) => c.name);
+
+export function findCommand(name: string): CommandHelp | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+/** The overview: one synopsis per command. */
+export function usageText(): string {
+  return `usage:
+  shootdown run [<scenario file | built-in>] [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
+                [--json] [--trace FILE] [--replay TRACE] [--steps] [--fail-on-violation] [--strict]
+                [--inspect [--inspect-port N] [--inspect-linger S]]
+${EXPLORE_USAGE.trimEnd()}
+  shootdown list [--json]        built-in scenarios
+  shootdown kernels [--json]     kernel presets and fix switches
+  shootdown view [<trace file | scenario file | built-in>] [--port N | --out DIR] [--seed N] [--kernel PRESET]
+                 [--fix NAME]... [--no-fix NAME]...
+                                 the viewer: statecharts with the active states lit, playback, message sequence
+  shootdown export <actor kind> [--format mermaid|scxml|dot|json] [--root PATH] [--depth N]
+                                 a chart drawn from its machine (kinds: ${ACTOR_KINDS.map((k) => k.name).join(', ')})
+  shootdown export-trace <trace file> [--format mermaid-sequence|json]
+  shootdown help [<command>]     every option of a command, with its default (also \`shootdown <command> --help\`)
+  shootdown --version
+
+exit status: 0 done; 1 a replay that does not reproduce its trace, a violation with \`run --fail-on-violation\`,
+or a violation found by \`explore\`; 2 bad input (one line on stderr saying what and where); 130/143 interrupted
+by SIGINT/SIGTERM (no partial output file is left).
+`;
+}
+
+/** Every option of one command, with its default. */
+export function commandHelpText(c: CommandHelp): string {
+  const lines = [`usage: shootdown ${c.name}${c.args ? ` ${c.args}` : ''}${c.options.length ? ' [options]' : ''}`, '', `  ${c.summary}`];
+  if (c.options.length) {
+    lines.push('', 'options:');
+    const heads = c.options.map((o) => `--${o.name}${o.value ? ` ${o.value}` : ''}${o.repeatable ? ' (repeatable)' : ''}`);
+    const width = Math.min(Math.max(...heads.map((h) => h.length)), 40);
+    c.options.forEach((o, i) => {
+      const head = heads[i] as string;
+      const text = `${o.text}${o.default !== undefined ? ` [default: ${o.default}]` : ''}`;
+      lines.push(head.length > width ? `  ${head}\n  ${' '.repeat(width)}  ${text}` : `  ${head.padEnd(width)}  ${text}`);
+    });
+  }
+  return lines.join('\n') + '\n';
+}
