@@ -4,7 +4,8 @@
  * kernel event or scripted action, and an arrow from each send to each of its deliveries, coloured
  * by delivery mode. Rows are in trace order, not to scale in time (a 10 ms mdelay would otherwise
  * squash every race to one pixel). Only the rows in view are drawn, so the chart of a trace with
- * hundreds of thousands of records scrolls like a short one.
+ * hundreds of thousands of records scrolls like a short one. A filter hides message classes (NMI,
+ * IPI, INIT, SIPI, SMI) and row kinds (timers, console lines, …) and narrows the lifelines.
  */
 import { type Delivery, type TraceModel, messageClass, messageName, upperBound } from '../trace-model.js';
 import { h, s, perFrame } from './dom.js';
@@ -23,6 +24,12 @@ export class SequenceChart {
   /** Record indices shown as rows (for the current lanes). */
   private rows = new Int32Array(0);
   private pos = 0;
+  /** The CPUs asked for by the viewer, before the chart's own lane filter. */
+  private wanted: number[] = [];
+  /** The chart's own lane filter (`null`: the viewer's CPUs). */
+  private laneFilter: number[] | null = null;
+  /** Message classes (nmi, ipi, …) and row kinds (timer, console, …) not drawn. */
+  private hidden = new Set<string>();
   private readonly schedule = perFrame(() => this.render());
 
   constructor(
@@ -44,6 +51,32 @@ export class SequenceChart {
 
   /** Lifelines for these CPUs; rows are the records that involve them. */
   setLanes(cpus: number[]): void {
+    this.wanted = [...cpus];
+    this.rebuild();
+  }
+
+  /** Only these CPUs' lifelines (`null`: the ones the viewer shows). */
+  setLaneFilter(cpus: number[] | null): void {
+    this.laneFilter = cpus;
+    this.rebuild();
+  }
+
+  /** Hides (or shows again) a message class (`nmi`, `ipi`, `init`, `sipi`, `smi`, `other`) or a row kind (`timer`, `console`, …). */
+  setHidden(category: string, hidden: boolean): void {
+    if (hidden) this.hidden.add(category);
+    else this.hidden.delete(category);
+    this.rebuild();
+  }
+
+  /** The category a row belongs to, for the filter. */
+  private category(i: number): string {
+    const kind = this.model.kind(i);
+    if (kind === 'send' || kind === 'deliver') return messageClass(String((this.model.record(i) as { mode?: unknown }).mode));
+    return kind;
+  }
+
+  private rebuild(): void {
+    const cpus = this.laneFilter ?? this.wanted;
     const hasPlatform = this.model.deliveries.some((d) => d.from === 'platform');
     this.lanes = [...(hasPlatform ? ['platform' as const] : []), ...[...cpus].sort((a, b) => a - b)];
     const want = new Set<number>(cpus);
@@ -51,6 +84,7 @@ export class SequenceChart {
     const m = this.model;
     for (const i of m.mscRows) {
       const kind = m.kind(i);
+      if (this.hidden.size > 0 && this.hidden.has(this.category(i))) continue;
       if (kind === 'send') {
         const from = (m.record(i) as { from: number | 'platform' }).from;
         if (from === 'platform' ? hasPlatform : want.has(from)) rows.push(i);
@@ -110,6 +144,7 @@ export class SequenceChart {
   }
 
   private drawArrow(g: SVGGElement, d: Delivery): void {
+    if (this.hidden.has(messageClass(d.mode))) return;
     const toX = d.cpu >= 0 ? this.laneX.get(d.cpu) : undefined;
     const fromX = this.laneX.get(d.from);
     if (toX === undefined) return;
