@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { withKernel } from '../../src/cli/scenario-args.js';
@@ -153,7 +153,8 @@ describe.skipIf(!runBrowser)('the viewer as a debugger (T5, kernel v5.11)', () =
   it('the timeline zooms into the first microseconds on the time axis; Shift+drag zooms to a stretch; double-click shows the whole run', async () => {
     const canvas = page.locator('.timeline-canvas');
     await page.locator('.timeline button.axis').click();
-    expect(await page.locator('.timeline-scale').textContent()).toMatch(/^virtual time/);
+    // The strip redraws on the next animation frame.
+    await page.waitForFunction(() => document.querySelector('.timeline-scale')?.textContent?.startsWith('virtual time'));
     const box = (await canvas.boundingBox()) as { x: number; y: number; width: number; height: number };
     // The wheel at the strip's left edge zooms into the run's first microseconds, where the race is.
     await page.mouse.move(box.x, box.y + box.height / 2);
@@ -167,7 +168,7 @@ describe.skipIf(!runBrowser)('the viewer as a debugger (T5, kernel v5.11)', () =
     expect(zoomed.hi * maxNs).toBeGreaterThan(500);
     const inView = Array.from(m.ns).filter((ns) => ns <= zoomed.hi * maxNs).length;
     expect(inView).toBeGreaterThan(100);
-    expect(await page.locator('.timeline-scale').textContent()).toMatch(/zoom ×/);
+    await page.waitForFunction(() => document.querySelector('.timeline-scale')?.textContent?.includes('zoom ×'));
     // A click in the zoomed strip lands on a record inside the stretch shown.
     await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
     const at = await position(page);
@@ -200,6 +201,73 @@ describe.skipIf(!runBrowser)('the viewer as a debugger (T5, kernel v5.11)', () =
     expect(await nmi.getAttribute('class')).toContain('off');
     await nmi.click();
     expect(await nmi.getAttribute('class')).not.toContain('off');
+  });
+
+  it('a click on an arrow where it crosses another CPU\'s lane goes to that arrow\'s delivery, not to the event there', async () => {
+    await page.evaluate(() => window.shootdownViewer?.msc.setLaneFilter(null));
+    // CPU2's shootdown NMI to CPU0 crosses CPU1's lifeline.
+    const nmiTo0 = lines.findIndex((l) => l.includes('"t":"deliver"') && l.includes('"cpu":0') && l.includes('"mode":"nmi"'));
+    expect(nmiTo0).toBeGreaterThan(0);
+    await page.evaluate((i) => window.shootdownViewer?.go(i), nmiTo0);
+    const arrow = page.locator(`g.arrow.nmi[data-cpu="0"][data-at="${nmiTo0}"] line.shaft`);
+    await arrow.waitFor();
+    const geo = await arrow.evaluate((el) => {
+      const line = el as unknown as SVGLineElement;
+      const svg = line.ownerSVGElement as SVGSVGElement;
+      const r = svg.getBoundingClientRect();
+      const g = line.parentElement?.parentElement as unknown as SVGGElement;
+      const dy = Number(/translate\(0,(-?[\d.]+)\)/.exec(g.getAttribute('transform') ?? '')?.[1] ?? 0);
+      const n = (a: string) => Number(line.getAttribute(a));
+      const lane1 = [...document.querySelectorAll('.msc-lanes .lane-label')].find((e) => e.textContent === 'CPU1') as HTMLElement;
+      const x = Number.parseFloat(lane1.style.left);
+      const t = (x - n('x1')) / (n('x2') - n('x1'));
+      return { px: r.left + x, py: r.top + n('y1') + t * (n('y2') - n('y1')) + dy };
+    });
+    await page.evaluate(() => window.shootdownViewer?.go(0));
+    await page.evaluate((i) => window.shootdownViewer?.go(i), nmiTo0);
+    await page.mouse.click(geo.px, geo.py);
+    expect(await position(page)).toBe(nmiTo0);
+  });
+
+  it('the sequence chart resizes, goes full width with labels uncut, and saves the whole trace as SVG that renders', async () => {
+    const right = page.locator('.right');
+    const before = (await right.boundingBox())?.width ?? 0;
+    const bar = (await page.locator('.splitter').boundingBox()) as { x: number; y: number; width: number; height: number };
+    await page.mouse.move(bar.x + 2, bar.y + 200);
+    await page.mouse.down();
+    await page.mouse.move(bar.x - 300, bar.y + 200, { steps: 4 });
+    await page.mouse.up();
+    expect((await right.boundingBox())?.width ?? 0).toBeGreaterThan(before + 250);
+    await page.locator('button.msc-wide').click();
+    expect(await page.locator('.left').isVisible()).toBe(false);
+    expect((await right.boundingBox())?.width ?? 0).toBeGreaterThan(1500);
+    const panicAt = lines.findIndex((l) => l.includes('Kernel panic - not syncing'));
+    await page.evaluate((i) => window.shootdownViewer?.go(i), panicAt);
+    await page.waitForFunction(() => [...document.querySelectorAll('g.msc-event.console text')].some((t) => t.textContent?.includes('(race R2)')));
+    await page.locator('button.msc-wide').click();
+    expect(await page.locator('.left').isVisible()).toBe(true);
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('button.msc-svg-export').click()]);
+    const file = path.join(shots, 'msc.svg');
+    await download.saveAs(file);
+    const svg = fs.readFileSync(file, 'utf8');
+    expect(svg).toBe(await page.evaluate(() => window.shootdownViewer?.msc.exportSvg() ?? ''));
+    // Every delivery of the trace is an arrow in the file, and it draws: Chromium opens the file itself.
+    const own = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    await own.goto(pathToFileURL(file).href);
+    const drawn = await own.evaluate(() => {
+      const root = document.documentElement as unknown as SVGSVGElement;
+      const box = (root.querySelector('g') as SVGGElement).getBBox();
+      return { tag: root.tagName, arrows: root.querySelectorAll('g.arrow').length, events: root.querySelectorAll('g.msc-event').length, width: box.width, height: box.height };
+    });
+    await own.screenshot({ path: path.join(shots, 'msc-export.png') });
+    await own.close();
+    expect(drawn.tag).toBe('svg');
+    expect(drawn.arrows).toBe(m.deliveries.length);
+    expect(drawn.events).toBe(m.mscRows.length);
+    expect(drawn.width).toBeGreaterThan(600);
+    expect(drawn.height).toBeGreaterThan(m.mscRows.length * 15);
+    expect(svg).toContain('Kernel panic - not syncing');
   });
 
   it('no page errors', () => {

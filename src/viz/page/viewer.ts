@@ -63,8 +63,10 @@ export class Viewer {
   private readonly guestCharts = new Map<GuestActor, { layout: Layout; drawing: ChartDrawing }>();
   private readonly guestSelect: HTMLSelectElement;
   private readonly panelsEl: HTMLElement;
+  private readonly leftEl: HTMLElement;
+  private readonly rightEl: HTMLElement;
+  readonly msc: SequenceChart;
   readonly timeline: Timeline;
-  private readonly msc: SequenceChart;
   private readonly log: EventLog;
   private readonly where: HTMLElement;
   private readonly playBtn: HTMLButtonElement;
@@ -145,6 +147,16 @@ export class Viewer {
       ? h('span', { class: 'verdict bad', title: model.unknownPaths.join('\n'), text: `${model.unknownPaths.length} state paths not in this chart` })
       : null;
     this.panelsEl = h('div', { class: 'panels' });
+    this.leftEl = h('div', { class: 'left' }, this.layoutNote, this.panelsEl);
+    const svgButton = button('SVG', 'save the whole message sequence chart (every row the filter keeps) as an SVG file', () => this.saveMscSvg(), 'small msc-svg-export');
+    const wide = button('⇔', 'message sequence and records at full width (again: back); or drag the divider', () => this.toggleWide(), 'small msc-wide');
+    this.rightEl = h(
+      'div',
+      { class: 'right' },
+      h('div', { class: 'pane-title' }, h('span', { text: 'message sequence' }), h('span', { class: 'spacer' }), this.mscFilter(), svgButton, wide),
+      this.msc.el,
+      this.log.el,
+    );
     this.el = h(
       'div',
       { class: 'app' },
@@ -180,8 +192,9 @@ export class Viewer {
       h(
         'main',
         { class: 'body' },
-        h('div', { class: 'left' }, this.layoutNote, this.panelsEl),
-        h('div', { class: 'right' }, h('div', { class: 'pane-title' }, h('span', { text: 'message sequence' }), h('span', { class: 'spacer' }), this.mscFilter()), this.msc.el, this.log.el),
+        this.leftEl,
+        this.splitter(),
+        this.rightEl,
       ),
     );
     window.addEventListener('keydown', (ev) => {
@@ -239,6 +252,46 @@ export class Viewer {
     });
     this.lists.push(list);
     return h('span', { class: 'violations' }, badge, list);
+  }
+
+  /** The divider between the panels and the sequence chart: drag to resize, double-click for full width. */
+  private splitter(): HTMLElement {
+    const bar = h('div', { class: 'splitter', title: 'drag to resize the message sequence chart; double-click: full width' });
+    bar.addEventListener('pointerdown', (ev) => {
+      bar.setPointerCapture(ev.pointerId);
+      const move = (e: PointerEvent) => this.setRightWidth(window.innerWidth - e.clientX);
+      const up = () => {
+        bar.removeEventListener('pointermove', move);
+        bar.removeEventListener('pointerup', up);
+      };
+      bar.addEventListener('pointermove', move);
+      bar.addEventListener('pointerup', up);
+    });
+    bar.addEventListener('dblclick', () => this.toggleWide());
+    return bar;
+  }
+
+  /** The sequence chart's width in pixels, kept between a minimum and the window less the panels' minimum. */
+  setRightWidth(px: number): void {
+    this.rightEl.classList.remove('wide');
+    this.leftEl.hidden = false;
+    const w = Math.max(320, Math.min(window.innerWidth - 240, px));
+    this.rightEl.style.width = `${Math.round(w)}px`;
+  }
+
+  toggleWide(): void {
+    const wide = !this.rightEl.classList.contains('wide');
+    this.rightEl.classList.toggle('wide', wide);
+    this.leftEl.hidden = wide;
+  }
+
+  private saveMscSvg(): void {
+    const url = URL.createObjectURL(new Blob([this.msc.exportSvg()], { type: 'image/svg+xml' }));
+    const a = h('a', { href: url, download: `${this.model.header.scenario || 'trace'}-msc.svg` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }
 
   /** The sequence chart's filter: which message classes and row kinds to draw, and which CPUs' lifelines. */
