@@ -100,17 +100,31 @@ export function pageHtml(data: ViewerData, trace: string): string {
 `;
 }
 
-/** Every property observer over the trace, as the simulator's outcome would report them. */
+/**
+ * Every property observer over the trace, as the simulator's outcome would report them, each with
+ * the record at which its observer first reported it (`at`, a record index): the viewer jumps there.
+ */
 export function traceViolations(lines: readonly string[]): Violation[] {
   const observers = allObservers();
   const wants = observers.map((o) => new Set<string>(o.reads));
-  for (const line of lines) {
+  const found = observers.map(() => new Map<string, number>());
+  const key = (v: { property: string; message: string }) => `${v.property}\n${v.message}`;
+  lines.forEach((line, at) => {
     const r = JSON.parse(line) as TraceRecord;
     observers.forEach((o, k) => {
-      if (wants[k]?.has(r.t)) o.observe(r);
+      if (!wants[k]?.has(r.t)) return;
+      o.observe(r);
+      const seen = found[k] as Map<string, number>;
+      for (const v of o.violations()) if (!seen.has(key(v))) seen.set(key(v), at);
     });
-  }
-  return observers.flatMap((o) => o.violations());
+  });
+  return observers.flatMap((o, k) => o.violations().map((v) => ({ ...v, at: found[k]?.get(key(v)) ?? lines.length - 1 })));
+}
+
+/** The violations a run reported, placed at the records where the trace's observers raise them. */
+function placed(given: readonly Violation[], lines: readonly string[]): Violation[] {
+  const fromTrace = traceViolations(lines);
+  return given.map((v) => ({ ...v, at: v.at ?? fromTrace.find((t) => t.property === v.property && t.message === v.message)?.at ?? lines.length - 1 }));
 }
 
 /** The compound states no CPU of the trace ever entered: the first layout draws them closed. */
@@ -143,7 +157,7 @@ export async function buildSite(input: SiteInput): Promise<Site> {
   const chart = kind.chart();
   const model = traceModel(chart, input.trace, [], guestCharts());
   if ('error' in model) throw new SiteError(model.error);
-  const violations = input.violations ?? traceViolations(model.lines);
+  const violations = input.violations ? placed(input.violations, model.lines) : traceViolations(model.lines);
   const guests: ViewerData['guests'] = [];
   // Only the kinds the trace has: a trace of physical CPUs alone carries no guest chart.
   for (const actor of GUEST_ACTORS) {

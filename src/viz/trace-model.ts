@@ -117,6 +117,8 @@ export interface Mark {
 export interface Violation {
   property: string;
   message: string;
+  /** The record at which the property's observer reported it (liveness ones: the end). */
+  at?: number;
 }
 
 export interface Delivery {
@@ -490,7 +492,7 @@ export class TraceModelBuilder {
       }
     }
     const end = this.endAt >= 0 ? this.endAt : count - 1;
-    const marks = [...this.marks, ...violations.map((v) => ({ at: end, kind: 'violation' as const, cpu: -1, text: `${v.property}: ${v.message}` }))];
+    const marks = [...this.marks, ...violations.map((v) => ({ at: v.at !== undefined && v.at >= 0 && v.at < count ? v.at : end, kind: 'violation' as const, cpu: -1, text: `${v.property}: ${v.message}` }))];
     return new TraceModel({
       chart: this.chart,
       header: this.header ?? { scenario: '?', seed: 0, cpus: this.slots.length, vendor: '?', preset: '?', switches: [] },

@@ -7,7 +7,7 @@
  * chart (`&actors=vcpu0,vsock0`).
  */
 import { elkGraph, chartGeometry } from '../chart-layout.js';
-import { DEFAULT_STOPS, type GuestActor, type RecordKind, type TraceModel, formatNs, parseGuestKey, upperBound } from '../trace-model.js';
+import { DEFAULT_STOPS, type GuestActor, type MarkKind, type RecordKind, type TraceModel, type Violation, formatNs, parseGuestKey, upperBound } from '../trace-model.js';
 import type { ViewerData } from '../viewer-data.js';
 import { ChartDrawing, ChartPanel, type Layout } from './chart-panel.js';
 import { h } from './dom.js';
@@ -16,6 +16,24 @@ import { EventLog } from './event-log.js';
 import { GuestPanel } from './guest-panel.js';
 import { SequenceChart } from './msc.js';
 import { Timeline } from './timeline.js';
+
+/** What the sequence chart's filter offers: message classes, then row kinds. */
+const MSC_CATEGORIES: readonly (readonly [string, string])[] = [
+  ['nmi', 'NMI'],
+  ['ipi', 'IPI'],
+  ['init', 'INIT'],
+  ['sipi', 'SIPI'],
+  ['smi', 'SMI'],
+  ['other', 'other messages'],
+  ['timer', 'timers'],
+  ['console', 'console lines'],
+  ['kernel', 'kernel events'],
+  ['script', 'scripted actions'],
+  ['fault', 'faults'],
+];
+
+/** The marks `n` and `p` step between. */
+const FINDING_KINDS = new Set<MarkKind>(['violation', 'bug', 'fault', 'warn']);
 
 /** More panels than this would each be too small to read. */
 const MAX_PANELS = 6;
@@ -45,8 +63,10 @@ export class Viewer {
   private readonly guestCharts = new Map<GuestActor, { layout: Layout; drawing: ChartDrawing }>();
   private readonly guestSelect: HTMLSelectElement;
   private readonly panelsEl: HTMLElement;
-  private readonly timeline: Timeline;
-  private readonly msc: SequenceChart;
+  private readonly leftEl: HTMLElement;
+  private readonly rightEl: HTMLElement;
+  readonly msc: SequenceChart;
+  readonly timeline: Timeline;
   private readonly log: EventLog;
   private readonly where: HTMLElement;
   private readonly playBtn: HTMLButtonElement;
@@ -58,12 +78,16 @@ export class Viewer {
   private playing = false;
   private speed = 4;
   private hashTimer = 0;
+  private readonly lists: HTMLElement[] = [];
+  /** Record indices of the violations, faults, BUGs and WARN splats, in order: what n and p step between. */
+  private readonly findings: Int32Array;
 
   constructor(
     readonly model: TraceModel,
     private readonly data: ViewerData,
   ) {
     this.layout = { collapse: new Set(data.layout.collapse), geometry: data.layout.geometry };
+    this.findings = Int32Array.from(new Set(model.marks.filter((m) => FINDING_KINDS.has(m.kind)).map((m) => m.at))).sort();
     this.drawing = new ChartDrawing(model.chart, this.layout);
     for (const g of data.guests ?? []) {
       const chart = model.guestChart(g.actor);
@@ -118,14 +142,21 @@ export class Viewer {
     const h0 = model.header;
     const endLine = model.count > 0 && model.kind(model.count - 1) === 'end' ? model.record(model.count - 1) : null;
     const outcome = endLine && endLine.t === 'end' ? `${endLine.end} after ${endLine.steps} steps` : 'no end record';
-    const verdict =
-      data.violations.length === 0
-        ? h('span', { class: 'verdict ok', text: 'properties hold' })
-        : h('span', { class: 'verdict bad', title: data.violations.map((v) => `${v.property}: ${v.message}`).join('\n'), text: `${data.violations.length} propert${data.violations.length === 1 ? 'y' : 'ies'} violated: ${data.violations.map((v) => v.property).join(', ')}` });
+    const verdict = data.violations.length === 0 ? h('span', { class: 'verdict ok', text: 'properties hold' }) : this.violationList(data.violations);
     const unknown = model.unknownPaths.length
       ? h('span', { class: 'verdict bad', title: model.unknownPaths.join('\n'), text: `${model.unknownPaths.length} state paths not in this chart` })
       : null;
     this.panelsEl = h('div', { class: 'panels' });
+    this.leftEl = h('div', { class: 'left' }, this.layoutNote, this.panelsEl);
+    const svgButton = button('SVG', 'save the whole message sequence chart (every row the filter keeps) as an SVG file', () => this.saveMscSvg(), 'small msc-svg-export');
+    const wide = button('⇔', 'message sequence and records at full width (again: back); or drag the divider', () => this.toggleWide(), 'small msc-wide');
+    this.rightEl = h(
+      'div',
+      { class: 'right' },
+      h('div', { class: 'pane-title' }, h('span', { text: 'message sequence' }), h('span', { class: 'spacer' }), this.mscFilter(), svgButton, wide),
+      this.msc.el,
+      this.log.el,
+    );
     this.el = h(
       'div',
       { class: 'app' },
@@ -147,6 +178,8 @@ export class Viewer {
         this.playBtn,
         button('▶', 'next stop (→)', () => this.step(1)),
         button('▶|', 'last record (End)', () => this.go(model.count - 1)),
+        button('◆◀', 'previous finding: violation, fault, BUG or WARN (p)', () => this.finding(-1), 'small finding-prev'),
+        button('▶◆', 'next finding: violation, fault, BUG or WARN (n)', () => this.finding(1), 'small finding-next'),
         speed,
         h('label', { class: 'details', title: 'also stop at memory writes and instructions' }, details, 'mem/insn'),
         this.where,
@@ -159,8 +192,9 @@ export class Viewer {
       h(
         'main',
         { class: 'body' },
-        h('div', { class: 'left' }, this.layoutNote, this.panelsEl),
-        h('div', { class: 'right' }, h('div', { class: 'pane-title', text: 'message sequence' }), this.msc.el, this.log.el),
+        this.leftEl,
+        this.splitter(),
+        this.rightEl,
       ),
     );
     window.addEventListener('keydown', (ev) => {
@@ -170,10 +204,127 @@ export class Viewer {
       else if (ev.key === ' ') this.togglePlay();
       else if (ev.key === 'Home') this.go(0);
       else if (ev.key === 'End') this.go(model.count - 1);
+      else if (ev.key === 'n') this.finding(1);
+      else if (ev.key === 'p') this.finding(-1);
+      else if (ev.key === 'Escape') this.closeLists();
+      else if (ev.key === '+' || ev.key === '=') this.timeline.zoomAtPosition(0.5);
+      else if (ev.key === '-') this.timeline.zoomAtPosition(2);
+      else if (ev.key === '0') this.timeline.resetZoom();
       else return;
       ev.preventDefault();
     });
     window.addEventListener('hashchange', () => this.fromHash());
+  }
+
+  /**
+   * The red badge: how many properties failed (and how many violations), opening the list of
+   * violations; each entry jumps to the record where its property's observer reported it.
+   */
+  private violationList(violations: readonly Violation[]): HTMLElement {
+    const properties = new Set(violations.map((v) => v.property));
+    const text =
+      `${properties.size} propert${properties.size === 1 ? 'y' : 'ies'} violated` +
+      (violations.length > properties.size ? ` (${violations.length} violations)` : '');
+    const end = this.model.count - 1;
+    const items = violations.map((v, k) => {
+      const at = v.at !== undefined && v.at >= 0 && v.at <= end ? v.at : end;
+      const item = h(
+        'li',
+        { class: 'violation-item', 'data-at': at, 'data-index': k },
+        h('span', { class: 'v-property', text: v.property }),
+        h('span', { class: 'v-message', text: v.message }),
+        h('span', { class: 'v-line', text: `line ${at + 1}` }),
+      );
+      item.addEventListener('click', () => {
+        this.closeLists();
+        this.go(at);
+      });
+      return item;
+    });
+    const list = h('ol', { class: 'violation-list', hidden: true }, ...items);
+    const badge = h('button', { class: 'verdict bad', title: 'the violations, each with the record where it was found (n / p step between findings)', text: `${text} ▾` });
+    badge.addEventListener('click', (ev) => {
+      ev.stopPropagation();
+      list.hidden = !list.hidden;
+    });
+    document.addEventListener('click', (ev) => {
+      if (!(ev.target as Element).closest('.violations')) list.hidden = true;
+    });
+    this.lists.push(list);
+    return h('span', { class: 'violations' }, badge, list);
+  }
+
+  /** The divider between the panels and the sequence chart: drag to resize, double-click for full width. */
+  private splitter(): HTMLElement {
+    const bar = h('div', { class: 'splitter', title: 'drag to resize the message sequence chart; double-click: full width' });
+    bar.addEventListener('pointerdown', (ev) => {
+      bar.setPointerCapture(ev.pointerId);
+      const move = (e: PointerEvent) => this.setRightWidth(window.innerWidth - e.clientX);
+      const up = () => {
+        bar.removeEventListener('pointermove', move);
+        bar.removeEventListener('pointerup', up);
+      };
+      bar.addEventListener('pointermove', move);
+      bar.addEventListener('pointerup', up);
+    });
+    bar.addEventListener('dblclick', () => this.toggleWide());
+    return bar;
+  }
+
+  /** The sequence chart's width in pixels, kept between a minimum and the window less the panels' minimum. */
+  setRightWidth(px: number): void {
+    this.rightEl.classList.remove('wide');
+    this.leftEl.hidden = false;
+    const w = Math.max(320, Math.min(window.innerWidth - 240, px));
+    this.rightEl.style.width = `${Math.round(w)}px`;
+  }
+
+  toggleWide(): void {
+    const wide = !this.rightEl.classList.contains('wide');
+    this.rightEl.classList.toggle('wide', wide);
+    this.leftEl.hidden = wide;
+  }
+
+  private saveMscSvg(): void {
+    const url = URL.createObjectURL(new Blob([this.msc.exportSvg()], { type: 'image/svg+xml' }));
+    const a = h('a', { href: url, download: `${this.model.header.scenario || 'trace'}-msc.svg` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
+  /** The sequence chart's filter: which message classes and row kinds to draw, and which CPUs' lifelines. */
+  private mscFilter(): HTMLElement {
+    const boxes = MSC_CATEGORIES.map(([category, label]) => {
+      const box = h('input', { type: 'checkbox', checked: true, 'data-category': category });
+      box.addEventListener('change', () => this.msc.setHidden(category, !box.checked));
+      return h('label', { class: `msc-cat cat-${category}` }, box, label);
+    });
+    const lanes = h('input', { class: 'cpu-input msc-lanes-input', type: 'text', placeholder: 'as shown', spellcheck: false, title: 'lifelines to draw, e.g. 0,2 or 0-3 (empty: all CPUs of a small machine, the chosen ones of a big one)' });
+    lanes.addEventListener('change', () => {
+      const list = lanes.value.trim() === '' ? null : parseCpuList(lanes.value, this.model.cpuCount);
+      if (lanes.value.trim() !== '' && (!list || list.length === 0)) {
+        lanes.value = '';
+        this.msc.setLaneFilter(null);
+      } else this.msc.setLaneFilter(list);
+      this.go(this.pos);
+    });
+    return h('details', { class: 'msc-filter' }, h('summary', { text: 'filter' }), h('div', { class: 'msc-filter-body' }, ...boxes, h('label', { class: 'msc-cat' }, 'lifelines ', lanes)));
+  }
+
+  private closeLists(): void {
+    for (const l of this.lists) l.hidden = true;
+  }
+
+  /** The next (1) or previous (-1) violation, fault, BUG or WARN splat after the current record. */
+  finding(dir: 1 | -1): void {
+    const at = this.findings;
+    if (at.length === 0) return;
+    const k = upperBound(at, this.pos);
+    // upperBound gives the first finding after pos; the previous one is before the one at pos.
+    const next = dir === 1 ? at[k] : at[(at[k - 1] === this.pos ? k - 2 : k - 1)];
+    if (next !== undefined) this.go(next);
   }
 
   /** The CPUs a trace is about: those with scripted actions, else those that send. */
@@ -225,6 +376,7 @@ export class Viewer {
     this.placePanels();
     // The sequence chart shows every CPU of a small machine, the chosen ones of a big one.
     this.msc.setLanes(this.model.cpuCount <= 12 ? [...Array(this.model.cpuCount).keys()] : list);
+    this.timeline.setShownCpus(list);
     if (update) this.go(this.pos);
   }
 
