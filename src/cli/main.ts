@@ -18,7 +18,7 @@ import { formatOutcome, formatTimelineRecord } from './format.js';
 import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.js';
 import { EXPLORE_USAGE, exploreCommand } from './explore-command.js';
 import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
-import { startInspection, type InspectSession } from './inspect.js';
+import { inspectPlan, startInspection } from './inspect.js';
 import { ACTOR_KINDS } from '../viz/actor-kinds.js';
 
 export interface CliIo {
@@ -40,12 +40,13 @@ export const nodeIo: CliIo = {
 
 const USAGE = `usage:
   shootdown run [<scenario file | built-in>] [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
-                [--json] [--trace FILE] [--replay TRACE] [--steps] [--inspect [--inspect-port N] [--inspect-linger S]]
+                [--json] [--trace FILE] [--replay TRACE] [--steps]
+                [--inspect [--inspect-port N] [--inspect-linger S] [--inspect-host ADDR]]
 ${EXPLORE_USAGE.trimEnd()}
   shootdown list                 built-in scenarios
   shootdown kernels              kernel presets and fix switches
-  shootdown view [<trace file | scenario file | built-in>] [--port N | --out DIR] [--seed N] [--kernel PRESET]
-                 [--fix NAME]... [--no-fix NAME]...
+  shootdown view [<trace file | scenario file | built-in>] [--port N] [--host ADDR] | [--out DIR [--force]]
+                 [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                                  the viewer: statecharts with the active states lit, playback, message sequence
   shootdown export <actor kind> [--format mermaid|scxml|dot|json] [--root PATH] [--depth N]
                                  a chart drawn from its machine (kinds: ${ACTOR_KINDS.map((k) => k.name).join(', ')})
@@ -132,6 +133,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
         inspect: { type: 'boolean' },
         'inspect-port': { type: 'string' },
         'inspect-linger': { type: 'string' },
+        'inspect-host': { type: 'string' },
       },
     });
   } catch (e) {
@@ -139,6 +141,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (positionals.length > 1) throw new InputError(`run takes one scenario, got ${positionals.length}: ${positionals.join(' ')}`);
+  const inspection = inspectPlan(values);
 
   let replay: ReadTrace | null = null;
   if (values.replay !== undefined) replay = loadReplay(values.replay, io);
@@ -170,13 +173,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
       if (text !== null) timeline.push(text);
     }
   };
-  let session: InspectSession | null = null;
-  if (values.inspect) {
-    const port = Number(values['inspect-port'] ?? 8080);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InputError(`--inspect-port: expected a port from 1 to 65535, got '${values['inspect-port']}'`);
-    session = await startInspection(port);
-    io.stderr(`inspection: open ${session.url} (it embeds Stately's hosted inspector, which needs internet)\n`);
-  }
+  const session = inspection ? await startInspection(inspection, io) : null;
   let result;
   try {
     result = runScenario(scenario, {
@@ -187,14 +184,11 @@ async function run(args: string[], io: CliIo): Promise<number> {
     });
   } catch (e) {
     writer?.abort();
+    await session?.close();
     throw e;
   }
   writer?.close();
-  if (session) {
-    const linger = Number(values['inspect-linger'] ?? 60);
-    io.stderr(`inspection: serving for ${linger} s more (--inspect-linger)\n`);
-    await session.close(Number.isFinite(linger) ? linger * 1000 : 60_000);
-  }
+  await session?.linger(io);
   if (replay && divergence === null && produced !== replay.records.length) {
     divergence = `replay produced ${produced} trace lines, the trace has ${replay.records.length}`;
   }
