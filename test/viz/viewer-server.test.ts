@@ -65,19 +65,19 @@ describe('the viewer answers no other site (Origin)', () => {
 
 describe('the viewer survives any request', () => {
   it.each([
-    ['a malformed escape', `GET /%E0%A4%A HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`, 400],
-    ['an escape that is not UTF-8', `GET /%FF HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`, 400],
-    ['an absolute-form target', `GET http://evil.example/ HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`, 400],
-    ['a scheme-relative target', `GET //evil.example/index.html HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`, 400],
-    ['a path out of the site', `GET /../package.json HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`, 404],
-    ['an escaped path out of the site', `GET /..%2fpackage.json HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`, 404],
-    ['POST', `POST / HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 405],
-    ['DELETE', `DELETE /index.html HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`, 405],
-    ['OPTIONS *', `OPTIONS * HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`, 405],
-    ['a method no parser knows', `BREW / HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`, 400],
-    ['a request line of garbage', `\u0000\u0001 nothing\r\n\r\n`, 400],
-    ['a 20 kB URL', `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`, 431],
-  ])('%s → %s, and the next request is served', async (_what, text, status) => {
+    ['a malformed escape', 400, `GET /%E0%A4%A HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`],
+    ['an escape that is not UTF-8', 400, `GET /%FF HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`],
+    ['an absolute-form target', 400, `GET http://evil.example/ HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`],
+    ['a scheme-relative target', 400, `GET //evil.example/index.html HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`],
+    ['a path out of the site', 404, `GET /../package.json HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`],
+    ['an escaped path out of the site', 404, `GET /..%2fpackage.json HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`],
+    ['POST', 405, `POST / HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`],
+    ['DELETE', 405, `DELETE /index.html HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`],
+    ['OPTIONS *', 405, `OPTIONS * HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`],
+    ['a method no parser knows', 400, `BREW / HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`],
+    ['a request line of garbage', 400, `\u0000\u0001 nothing\r\n\r\n`],
+    ['a 20 kB URL', 431, `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n`],
+  ])('%s → %i, and the next request is served', async (_what, status, text) => {
     const r = await raw(port, text.replace('HOST', host()));
     expect(r.status).toBe(status);
     expect((await request(port, '/', { host: host() })).status).toBe(200);
