@@ -117,7 +117,7 @@ describe('--inspect flags are checked before the run', () => {
   it.each([['abc'], ['-1'], ['1e3'], ['NaN'], [''], ['Infinity'], ['86401'], ['0x10']])('--inspect-linger %j → exit 2, nothing run or written', async (bad) => {
     const t = memoryIo();
     const trace = path.join(dir, `linger-${bad || 'empty'}.jsonl`);
-    expect(await main(['run', 'T1', '--inspect', '--inspect-port', '0', `--inspect-linger=${bad}`, '--trace', trace], t.cli)).toBe(2);
+    expect(await main(['run', 'T1', '--inspect', '--inspect-port', String(await freePort()), `--inspect-linger=${bad}`, '--trace', trace], t.cli)).toBe(2);
     expect(t.err()).toBe(`shootdown: --inspect-linger: expected seconds from 0 to 86400 (0: exit right after the run), got ${JSON.stringify(bad)}\n`);
     expect(t.out()).toBe('');
     expect(fs.existsSync(trace)).toBe(false);
@@ -174,14 +174,15 @@ describe('--inspect-linger 0 as a process', () => {
   afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
   it('exits right after the run, with the outcome printed', async () => {
-    const child = spawn(process.execPath, [path.join(out, 'src/cli/main.js'), 'run', 'T1', '--inspect', '--inspect-port', '0', '--inspect-linger', '0', '--json'], { stdio: 'pipe' });
+    const port = String(await freePort());
+    const child = spawn(process.execPath, [path.join(out, 'src/cli/main.js'), 'run', 'T1', '--inspect', '--inspect-port', port, '--inspect-linger', '0', '--json'], { stdio: 'pipe' });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     // A hang shows as this test's timeout; nothing here measures how fast it exits.
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-    expect(stderr).toContain('inspection: open http://127.0.0.1:');
+    expect(stderr).toContain(`inspection: open http://127.0.0.1:${port}/`);
     expect(stderr).not.toContain('serving for');
     expect(code).toBe(0);
     expect((JSON.parse(stdout) as { scenario: { id: string } }).scenario.id).toBe('T1');
