@@ -19,14 +19,12 @@ import {
   baseHeaders,
   bindingNote,
   exposureWarning,
-  isLoopback,
   listen,
   listenError,
   localServer,
   LOOPBACK,
   refusal,
   requestPath,
-  urlHost,
   validHost,
 } from '../viz/local-server.js';
 
@@ -147,9 +145,10 @@ export async function startInspection(plan: InspectPlan, io: Pick<CliIo, 'stderr
   const kept: string[] = [];
   let closed = false;
   let port = plan.port;
+  let bound: string[] = [host];
 
   const local = localServer((req, res) => {
-    const refused = refusal(req.headers, host, port);
+    const refused = refusal(req.headers, bound, port);
     if (refused) return answer(res, refused.status, refused.message);
     if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
     const target = requestPath(req.url);
@@ -164,7 +163,7 @@ export async function startInspection(plan: InspectPlan, io: Pick<CliIo, 'stderr
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   local.server.on('upgrade', (req, socket, head: Buffer) => {
-    const refused = refusal(req.headers, host, port) ?? (requestPath(req.url) === '/' ? null : { status: 404, message: 'not found' });
+    const refused = refusal(req.headers, bound, port) ?? (requestPath(req.url) === '/' ? null : { status: 404, message: 'not found' });
     if (refused || closed) {
       const status = refused ? `${refused.status} ${refused.status === 421 ? 'Misdirected Request' : refused.status === 403 ? 'Forbidden' : 'Not Found'}` : '503 Service Unavailable';
       socket.on('error', () => socket.destroy());
@@ -179,9 +178,12 @@ export async function startInspection(plan: InspectPlan, io: Pick<CliIo, 'stderr
     for (const message of kept) client.send(message);
   });
 
+  let url: string;
   try {
     const listening = await listen(local.server, host, plan.port, plan.portGiven ? 1 : DEFAULT_PORT_TRIES);
     port = listening.port;
+    bound = listening.names;
+    url = listening.url;
     if (listening.wanted !== undefined) io.stderr(`inspection: port ${listening.wanted} is in use, so the bridge listens on port ${port}\n`);
   } catch (e) {
     const words = listenError(e, '--inspect-port', plan.port, '--inspect-host', host);
@@ -190,7 +192,6 @@ export async function startInspection(plan: InspectPlan, io: Pick<CliIo, 'stderr
       !plan.portGiven && (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `inspection: ports ${plan.port} to ${plan.port + DEFAULT_PORT_TRIES - 1} are all in use: give --inspect-port N (0 for any free port)` : words,
     );
   }
-  const url = `http://${urlHost(isLoopback(host) || host === '0.0.0.0' || host === '::' ? LOOPBACK : host)}:${port}/`;
   const warning = exposureWarning(host, port, '--inspect-host');
   if (warning) io.stderr(warning);
   io.stderr(`inspection: open ${url} (it embeds Stately's hosted inspector, which needs internet)\ninspection: ${bindingNote(host, '--inspect-host')}\n`);

@@ -59,12 +59,16 @@ export interface Refusal {
   message: string;
 }
 
-/** Why a request to a server bound to `bound`:`port` is refused, or null when it may be answered. */
-export function refusal(headers: http.IncomingHttpHeaders, bound: string, port: number): Refusal | null {
+/**
+ * Why a request to a server listening on `port`, bound to `bound` (the host given and the address
+ * it resolved to), is refused; null when it may be answered.
+ */
+export function refusal(headers: http.IncomingHttpHeaders, bound: readonly string[], port: number): Refusal | null {
   const host = headers.host;
   const parsed = host === undefined ? null : parseHostHeader(host);
-  if (!parsed || parsed.port !== port || !nameAllowed(bound, parsed.name)) {
-    return { status: 421, message: `this server answers to ${urlHost(isWildcard(bound) || isLoopback(bound) ? LOOPBACK : bound)}:${port}, not to Host ${JSON.stringify(host ?? '')}` };
+  const allowed = (name: string) => bound.some((b) => nameAllowed(b, name));
+  if (!parsed || parsed.port !== port || !allowed(parsed.name)) {
+    return { status: 421, message: `this server answers to its own name and port ${port} only, not to Host ${JSON.stringify(host ?? '')}` };
   }
   const origin = headers.origin;
   if (origin !== undefined) {
@@ -72,7 +76,7 @@ export function refusal(headers: http.IncomingHttpHeaders, bound: string, port: 
     try {
       const u = new URL(origin);
       const o = parseHostHeader(u.host);
-      ok = u.protocol === 'http:' && o !== null && o.port === port && nameAllowed(bound, o.name) && u.origin === origin;
+      ok = u.protocol === 'http:' && o !== null && o.port === port && allowed(o.name) && u.origin === origin;
     } catch {
       ok = false;
     }
@@ -157,18 +161,21 @@ export function localServer(handler: (req: http.IncomingMessage, res: http.Serve
 
 export interface Listening {
   port: number;
+  /** The URL a browser on this machine opens: the host given, 127.0.0.1 for 0.0.0.0 and ::. */
+  url: string;
+  /** What the server is bound to, as given and as resolved: what `refusal` checks `Host` against. */
+  names: string[];
   /** Set when `port` was taken and the next free one is used instead. */
   wanted?: number;
 }
 
-function listenOnce(server: http.Server, port: number, host: string): Promise<number> {
+function listenOnce(server: http.Server, port: number, host: string): Promise<net.AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (e: Error) => reject(e);
     server.once('error', onError);
     server.listen(port, host.replace(/^\[(.*)\]$/, '$1'), () => {
       server.off('error', onError);
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
+      resolve(server.address() as net.AddressInfo);
     });
   });
 }
@@ -180,8 +187,12 @@ function listenOnce(server: http.Server, port: number, host: string): Promise<nu
 export async function listen(server: http.Server, host: string, port: number, tries = 1): Promise<Listening> {
   for (let k = 0; ; k++) {
     try {
-      const actual = await listenOnce(server, port + k, host);
-      return k === 0 ? { port: actual } : { port: actual, wanted: port };
+      const bound = await listenOnce(server, port + k, host);
+      // A name given stays the name (the browser resolves it as the server did); an address is the one bound.
+      const shown = isWildcard(bound.address) ? LOOPBACK : net.isIP(host.replace(/^\[(.*)\]$/, '$1')) !== 0 ? bound.address : host;
+      const url = `http://${urlHost(shown)}:${bound.port}/`;
+      const names = [host, bound.address];
+      return k === 0 ? { port: bound.port, url, names } : { port: bound.port, url, names, wanted: port };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || k + 1 >= tries || port === 0 || port + k + 1 > 65535) throw e;
     }

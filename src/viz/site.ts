@@ -15,7 +15,7 @@ import { findActorKind } from './actor-kinds.js';
 import type { ChartModel } from './chart-model.js';
 import { chartGeometry, elkGraph, type ElkLike } from './chart-layout.js';
 import { GUEST_ACTORS, GUEST_CHART_KIND, traceModel, type GuestActor, type GuestCharts, type TraceModel, type Violation } from './trace-model.js';
-import { answer, baseHeaders, isLoopback, listen, localServer, LOOPBACK, refusal, requestPath, urlHost } from './local-server.js';
+import { answer, baseHeaders, listen, localServer, LOOPBACK, refusal, requestPath } from './local-server.js';
 import { DATA_ELEMENT_ID, TRACE_ELEMENT_ID, type ViewerData } from './viewer-data.js';
 
 // elkjs is CommonJS: under NodeNext its default export arrives as the module object.
@@ -282,8 +282,9 @@ export interface ServeOptions {
 export async function serveSite(site: Site, port = 0, options: ServeOptions = {}): Promise<RunningViewer> {
   const host = options.host ?? LOOPBACK;
   let actual = port;
+  let bound: string[] = [host];
   const local = localServer((req, res) => {
-    const refused = refusal(req.headers, host, actual);
+    const refused = refusal(req.headers, bound, actual);
     if (refused) return answer(res, refused.status, refused.message);
     if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
     const target = requestPath(req.url);
@@ -295,8 +296,9 @@ export async function serveSite(site: Site, port = 0, options: ServeOptions = {}
   });
   const listening = await listen(local.server, host, port, options.tries ?? 1);
   actual = listening.port;
+  bound = listening.names;
   return {
-    url: `http://${urlHost(isLoopback(host) || host === '0.0.0.0' || host === '::' ? LOOPBACK : host)}:${actual}/`,
+    url: listening.url,
     host,
     port: actual,
     ...(listening.wanted !== undefined ? { wanted: listening.wanted } : {}),

@@ -54,7 +54,7 @@ describe('the inspection bridge', () => {
   let b: Awaited<ReturnType<typeof bridge>>;
   beforeAll(async () => {
     b = await bridge();
-  });
+  }, 60_000);
   afterAll(() => b.session.close());
 
   it('listens on 127.0.0.1 only, and says so', async () => {

@@ -29,7 +29,7 @@ beforeAll(async () => {
   site = await buildSite({ trace: traceText(builtin('T5')), source: 'T5' });
   viewer = await serveSite(site);
   port = viewer.port;
-});
+}, 60_000);
 afterAll(() => viewer.close());
 
 const host = () => `127.0.0.1:${port}`;
@@ -127,6 +127,17 @@ describe('where the viewer listens', () => {
       expect((await request(s.port, '/', { host: `evil.example:${s.port}` }, 'GET', '127.0.0.2')).status).toBe(421);
     } finally {
       await s.close();
+    }
+  });
+
+  it('a host given by name: the URL keeps the name, and requests under it are answered', async () => {
+    const named = await serveSite(site, 0, { host: 'localhost' });
+    try {
+      expect(named.url).toBe(`http://localhost:${named.port}/`);
+      expect((await request(named.port, '/', { host: `localhost:${named.port}` }, 'GET', 'localhost')).status).toBe(200);
+      expect((await request(named.port, '/', { host: `evil.example:${named.port}` }, 'GET', 'localhost')).status).toBe(421);
+    } finally {
+      await named.close();
     }
   });
 
