@@ -156,6 +156,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
   const seed = replay ? replay.seed : parseSeed(values.seed);
   if (replay && values.seed !== undefined) throw new InputError('--seed and --replay cannot be combined: the trace fixes every choice');
 
+  // The bridge first: a port it cannot have must not leave a trace file begun.
+  const session = inspection ? await startInspection(inspection, io) : null;
   const writer = values.trace !== undefined ? io.fs.open(values.trace) : null;
   const timeline: string[] = [];
   let produced = 0;
@@ -173,7 +175,6 @@ async function run(args: string[], io: CliIo): Promise<number> {
       if (text !== null) timeline.push(text);
     }
   };
-  const session = inspection ? await startInspection(inspection, io) : null;
   let result;
   try {
     result = runScenario(scenario, {

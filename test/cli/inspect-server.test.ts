@@ -141,9 +141,11 @@ describe('a port in use', () => {
     const held = await occupy(busy);
     try {
       const t = memoryIo();
-      expect(await main(['run', 'T1', '--inspect', '--inspect-port', String(busy), '--inspect-linger', '0'], t.cli)).toBe(2);
+      const trace = path.join(dir, 'busy.jsonl');
+      expect(await main(['run', 'T1', '--inspect', '--inspect-port', String(busy), '--inspect-linger', '0', '--trace', trace], t.cli)).toBe(2);
       expect(t.err()).toBe(`shootdown: --inspect-port ${busy}: the port is in use on 127.0.0.1 (give another, or 0 for any free port)\n`);
       expect(t.out()).toBe('');
+      expect(fs.readdirSync(dir).filter((f) => f.startsWith('busy'))).toEqual([]);
     } finally {
       await held.release();
     }
