@@ -91,6 +91,29 @@ describe('the inspection bridge', () => {
     await expect(open(`ws://127.0.0.1:${b.port}/`, { headers: { host: `rebound.evil.example:${b.port}` } })).rejects.toThrow('refused 421');
   });
 
+  const handshake = (extra: string) => `GET / HTTP/1.1\r\nHost: 127.0.0.1:${b.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${extra}\r\n`;
+  const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+
+  it.each([
+    ['no key', 400, 'Sec-WebSocket-Version: 13\r\n'],
+    ['a key that is not 16 bytes', 400, 'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: c2hvcnQ=\r\n'],
+    ['another protocol version', 426, `Sec-WebSocket-Version: 8\r\n${KEY}`],
+  ])('a WebSocket handshake with %s → %i', async (_what, status, extra) => {
+    expect((await raw(b.port, handshake(extra))).status).toBe(status);
+  });
+
+  it.each([
+    ['an unmasked ping', 1002, [0x89, 0x00]],
+    ['a ping claiming 2^63 bytes', 1002, [0x89, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0]],
+    ['a binary frame claiming 2^63 bytes', 1003, [0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0]],
+  ])('%s after the handshake: closed with %i, nothing buffered', async (_what, code, bytes) => {
+    const r = await raw(b.port, Buffer.concat([Buffer.from(handshake(`Sec-WebSocket-Version: 13\r\n${KEY}`), 'latin1'), Buffer.from(bytes)]));
+    expect(r.text).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    expect(r.text).toContain('Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n');
+    const close = Buffer.from(r.text.slice(r.text.indexOf('\r\n\r\n') + 4), 'latin1');
+    expect([...close]).toEqual([0x88, 0x02, code >> 8, code & 0xff]);
+  });
+
   it('pushes the run to its own page, and relays nothing a client sends', async () => {
     const page = await open(`ws://127.0.0.1:${b.port}/`, { origin: `http://127.0.0.1:${b.port}` });
     const intruder = await open(`ws://localhost:${b.port}/`);
