@@ -155,7 +155,7 @@ export async function viewCommand(args: string[], io: CliIo, hooks: ViewHooks = 
     const warning = exposureWarning(host, viewer.port, '--host');
     if (warning) io.stderr(warning);
     const moved = viewer.wanted !== undefined ? `port ${viewer.wanted} is in use, so this one serves on port ${viewer.port}\n` : '';
-    io.stdout(`shootdown viewer for ${input.source}\n  ${viewer.url}\n${moved}(${bindingNote(host, '--host')}; Ctrl-C stops it)\n`);
+    io.stdout(`shootdown viewer for ${input.source}\n  ${viewer.url}\n${moved}${bindingNote(host, '--host')}. Ctrl-C stops it.\n`);
     hooks.onServer?.(viewer);
     return 0;
   } catch (e) {

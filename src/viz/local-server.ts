@@ -217,7 +217,7 @@ export function listenError(e: unknown, flag: string, port: number, hostFlag: st
 
 /** What the console says about where a server listens. */
 export function bindingNote(host: string, hostFlag: string): string {
-  return isLoopback(host) ? `listening on ${host} only (loopback: nothing outside this machine can connect; ${hostFlag} ADDR to change)` : `listening on ${host}`;
+  return isLoopback(host) ? `listening on ${host} only: nothing outside this machine can connect (${hostFlag} ADDR to change)` : `listening on ${host}`;
 }
 
 /** The stderr line for a server opened beyond loopback, or null on loopback. */

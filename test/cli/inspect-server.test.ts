@@ -59,7 +59,7 @@ describe('the inspection bridge', () => {
 
   it('listens on 127.0.0.1 only, and says so', async () => {
     expect(b.url).toBe(`http://127.0.0.1:${b.port}/`);
-    expect(b.t.err()).toContain('inspection: listening on 127.0.0.1 only (loopback: nothing outside this machine can connect; --inspect-host ADDR to change)');
+    expect(b.t.err()).toContain('inspection: listening on 127.0.0.1 only: nothing outside this machine can connect (--inspect-host ADDR to change)\n');
     expect(await connects(b.port, '127.0.0.1')).toBe(true);
     expect(await connects(b.port, '127.0.0.2')).toBe(false);
   });

@@ -152,7 +152,7 @@ describe('where the viewer listens', () => {
     let served: RunningViewer | null = null;
     expect(await viewCommand([traceFile(), '--port', '0'], t.cli, { onServer: (s) => (served = s) })).toBe(0);
     await (served as unknown as RunningViewer).close();
-    expect(t.out()).toMatch(/listening on 127\.0\.0\.1 only \(loopback: nothing outside this machine can connect; --host ADDR to change\)/);
+    expect(t.out()).toMatch(/\nlistening on 127\.0\.0\.1 only: nothing outside this machine can connect \(--host ADDR to change\)\. Ctrl-C stops it\.\n$/);
     expect(t.err()).toBe('');
   });
 });
