@@ -34,8 +34,9 @@ const DEFAULT_LINGER_S = 60;
 const MAX_LINGER_S = 86_400;
 /** How many ports from the default on the bridge tries while they are in use. */
 const DEFAULT_PORT_TRIES = 20;
-/** What a page opened after the run still receives: the latest events, this many at most. */
+/** What a page opened after the run still receives: the latest events, this many and this many bytes at most. */
 const KEPT_EVENTS = 1000;
+const KEPT_BYTES = 32 * 1024 * 1024;
 /** How deep an event's snapshot is copied (deeper objects become "[Object]", as @statelyai/inspect does). */
 const DEPTH_LIMIT = 10;
 
@@ -143,6 +144,7 @@ export async function startInspection(plan: InspectPlan, io: Pick<CliIo, 'stderr
   const { host } = plan;
   const clients = new Set<PushClient>();
   const kept: string[] = [];
+  let keptBytes = 0;
   let closed = false;
   let port = plan.port;
   let bound: string[] = [host];
@@ -202,7 +204,8 @@ export async function startInspection(plan: InspectPlan, io: Pick<CliIo, 'stderr
       if (closed) return;
       const message = boundedJson(event);
       kept.push(message);
-      if (kept.length > KEPT_EVENTS) kept.shift();
+      keptBytes += message.length;
+      while (kept.length > KEPT_EVENTS || (keptBytes > KEPT_BYTES && kept.length > 1)) keptBytes -= (kept.shift() as string).length;
       for (const client of clients) client.send(message);
     },
   });
