@@ -52,7 +52,8 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'strict', default: 'off', text: 'exit 2 when a script step\'s `when` trigger never fired' },
       { name: 'inspect', default: 'off', text: "serve the run to Stately's inspector" },
       { name: 'inspect-port', value: 'N', default: '8080', text: 'port of the inspection server' },
-      { name: 'inspect-linger', value: 'S', default: '60', text: 'seconds the inspection server stays up after the run' },
+      { name: 'inspect-linger', value: 'S', default: '60', text: 'seconds the inspection server stays up after the run (0 to 86400; 0: close at once)' },
+      { name: 'inspect-host', value: 'ADDR', default: '127.0.0.1', text: 'address the inspection server listens on (anything but loopback is warned about)' },
     ],
   },
   {
@@ -80,8 +81,10 @@ export const COMMANDS: readonly CommandHelp[] = [
     args: '[<trace file | scenario file | built-in>]',
     summary: 'the viewer: statecharts with the active states lit, playback, message sequence',
     options: [
-      { name: 'port', value: 'N', default: 'any free port', text: 'serve the viewer on 127.0.0.1 port N' },
+      { name: 'port', value: 'N', default: '7357 (the next free one if taken)', text: 'serve the viewer on port N (0: any free port)' },
+      { name: 'host', value: 'ADDR', default: '127.0.0.1', text: 'address the viewer listens on (anything but loopback is warned about)' },
       { name: 'out', value: 'DIR', text: 'write the viewer to DIR instead of serving it' },
+      { name: 'force', default: 'off', text: 'with --out: write into a non-empty directory' },
       { name: 'seed', value: 'N', default: '1', text: 'seed of the run (for a scenario)' },
       ...KERNEL_OPTIONS,
     ],
@@ -117,13 +120,13 @@ export function findCommand(name: string): CommandHelp | undefined {
 export function usageText(): string {
   return `usage:
   shootdown run [<scenario file | built-in>] [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
-                [--json] [--trace FILE] [--replay TRACE] [--steps] [--fail-on-violation] [--strict]
-                [--inspect [--inspect-port N] [--inspect-linger S]]
+                [--json [--timeline]] [--trace FILE] [--replay TRACE] [--steps] [--fail-on-violation] [--strict]
+                [--inspect [--inspect-port N] [--inspect-linger S] [--inspect-host ADDR]]
 ${EXPLORE_USAGE.trimEnd()}
   shootdown list [--json]        built-in scenarios
   shootdown kernels [--json]     kernel presets and fix switches
-  shootdown view [<trace file | scenario file | built-in>] [--port N | --out DIR] [--seed N] [--kernel PRESET]
-                 [--fix NAME]... [--no-fix NAME]...
+  shootdown view [<trace file | scenario file | built-in>] [--port N] [--host ADDR] | [--out DIR [--force]]
+                 [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                                  the viewer: statecharts with the active states lit, playback, message sequence
   shootdown export <actor kind> [--format mermaid|scxml|dot|json] [--root PATH] [--depth N]
                                  a chart drawn from its machine (kinds: ${ACTOR_KINDS.map((k) => k.name).join(', ')})

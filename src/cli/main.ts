@@ -22,7 +22,7 @@ import { JsonTimeline, kernelsJson, listJson, runJson, wantsJson } from './json-
 import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.js';
 import { exploreCommand } from './explore-command.js';
 import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
-import { startInspection, type InspectSession } from './inspect.js';
+import { inspectPlan, startInspection } from './inspect.js';
 import { ACTOR_KINDS } from '../viz/actor-kinds.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
 import { COMMAND_NAMES, commandHelpText, findCommand, usageText } from './help.js';
@@ -60,6 +60,7 @@ const RUN_OPTIONS = {
   inspect: { type: 'boolean' },
   'inspect-port': { type: 'string' },
   'inspect-linger': { type: 'string' },
+  'inspect-host': { type: 'string' },
 } as const;
 
 /** The options `run` takes (the help lists each; a test holds the two together). */
@@ -229,6 +230,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
     const problem = outputTargetProblem(traceFile);
     if (problem !== null) throw new InputError(`--trace '${quote(traceFile)}': ${problem}`);
   }
+  const inspection = inspectPlan(values);
 
   let replay: ReadTrace | null = null;
   if (values.replay !== undefined) replay = loadReplay(values.replay, io);
@@ -248,11 +250,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
   resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
   const seed = replay ? replay.seed : parseSeed(values.seed);
   if (replay && values.seed !== undefined) throw new InputError('--seed and --replay cannot be combined: the trace fixes every choice');
-  let session: InspectSession | null = null;
-  if (values.inspect) {
-    const port = Number(values['inspect-port'] ?? 8080);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InputError(`--inspect-port: expected a port from 1 to 65535, got '${quote(values['inspect-port'] ?? '')}'`);
-  }
+  // The bridge first: a port it cannot have must not leave a trace file begun.
+  const session = inspection ? await startInspection(inspection, io) : null;
 
   let writer: TraceFileWriter | null = null;
   const traceError = (e: unknown): never => {
@@ -263,17 +262,9 @@ async function run(args: string[], io: CliIo): Promise<number> {
     try {
       writer = io.fs.open(traceFile);
     } catch (e) {
+      await session?.close();
       traceError(e);
     }
-  }
-  if (values.inspect) {
-    try {
-      session = await startInspection(Number(values['inspect-port'] ?? 8080));
-    } catch (e) {
-      writer?.abort();
-      throw e;
-    }
-    io.stderr(`inspection: open ${session.url} (it embeds Stately's hosted inspector, which needs internet)\n`);
   }
 
   // The human timeline is written as the run goes, in chunks: memory stays bounded however long the run.
@@ -327,11 +318,11 @@ async function run(args: string[], io: CliIo): Promise<number> {
       }
       io.stderr(`shootdown: ${e.message}\n`);
       io.stderr(`the run's trace up to there is in ${quote(traceFile ?? '')}\n`);
-      await session?.close(0);
+      await session?.close();
       return 1;
     }
     writer?.abort();
-    await session?.close(0);
+    await session?.close();
     return traceError(e);
   }
   try {
@@ -339,11 +330,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
   } catch (e) {
     traceError(e);
   }
-  if (session) {
-    const linger = Number(values['inspect-linger'] ?? 60);
-    io.stderr(`inspection: serving for ${linger} s more (--inspect-linger)\n`);
-    await session.close(Number.isFinite(linger) ? linger * 1000 : 60_000);
-  }
+  await session?.linger(io);
   if (replay && divergence === null && produced !== replay.records.length) {
     divergence = { line: Math.min(produced, replay.records.length) + 1, expected: replay.records[produced] ?? null, actual: '(end of the run)' };
   }

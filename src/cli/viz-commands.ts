@@ -2,7 +2,6 @@
  * `shootdown view`, `shootdown export` and `shootdown export-trace`. Each returns the exit status
  * the way `main()` does: 0 when done, 2 for bad input with one line on stderr naming it.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CliIo } from './main.js';
@@ -18,7 +17,8 @@ import { chartToMermaid, MERMAID_MAX_EDGES, MERMAID_MAX_TEXT } from '../viz/expo
 import { chartToScxml } from '../viz/export-scxml.js';
 import { chartToDot } from '../viz/export-dot.js';
 import { traceToJson, traceToMermaidSequence } from '../viz/export-trace.js';
-import { buildSite, serveSite, SiteError, traceViolations, writeSite, type RunningViewer, type SiteInput } from '../viz/site.js';
+import { buildSite, checkOutDir, serveSite, SiteError, traceViolations, VIEWER_PORT, writeSite, type RunningViewer, type SiteInput } from '../viz/site.js';
+import { bindingNote, exposureWarning, listenError, LOOPBACK, validHost } from '../viz/local-server.js';
 import { traceModel } from '../viz/trace-model.js';
 
 /** Bad input of these commands (the scenario loader's own errors are `InputError` too). */
@@ -106,6 +106,9 @@ export interface ViewHooks {
   onServer?: (viewer: RunningViewer) => void;
 }
 
+/** How many ports from the default on `view` tries before it gives up (an explicit --port: only that one). */
+const DEFAULT_PORT_TRIES = 20;
+
 export async function viewCommand(args: string[], io: CliIo, hooks: ViewHooks = {}): Promise<number> {
   try {
     const { values, positionals } = parsed(() =>
@@ -114,34 +117,45 @@ export async function viewCommand(args: string[], io: CliIo, hooks: ViewHooks = 
         allowPositionals: true,
         options: {
           port: { type: 'string' },
+          host: { type: 'string' },
           out: { type: 'string' },
+          force: { type: 'boolean' },
           seed: { type: 'string' },
           ...KERNEL_FLAGS,
         },
       }),
     );
     if (positionals.length > 1) throw new VizInputError(`view takes one trace file or scenario, got ${positionals.length}: ${positionals.join(' ')}`);
-    const port = parseInteger('port', values.port, 0, 65535, 0);
-    if (values.out !== undefined && values.port !== undefined) throw new VizInputError('--out writes files and --port serves them: give one');
+    const port = parseInteger('port', values.port, 0, 65535, VIEWER_PORT);
+    const host = values.host ?? LOOPBACK;
+    if (!validHost(host)) throw new VizInputError(`--host: expected an IP address or a host name, got ${JSON.stringify(host)}`);
+    const out = values.out;
+    if (out !== undefined) {
+      if (values.port !== undefined || values.host !== undefined) throw new VizInputError(`--out writes files and --${values.port !== undefined ? 'port' : 'host'} serves them: give one`);
+      if (out === '') throw new VizInputError('--out: expected a directory');
+      checkOutDir(out, values.force === true);
+    } else if (values.force) {
+      throw new VizInputError('--force goes with --out DIR (it lets the viewer be written into a non-empty directory)');
+    }
     const input = viewInput(positionals[0] ?? DEFAULT_SCENARIO, io, values as RunFlags);
     const site = await buildSite(input);
-    if (typeof values.out === 'string') {
-      const out = values.out;
-      if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new VizInputError(`--out ${out}: exists and is not a directory`);
-      writeSite(out, site);
+    if (out !== undefined) {
+      writeSite(out, site, values.force === true);
       io.stdout(`wrote the viewer for ${input.source} to ${path.join(out, 'index.html')} (open it in a browser; it needs no server)\n`);
       return 0;
     }
     let viewer: RunningViewer;
     try {
-      viewer = await serveSite(site, port);
+      viewer = await serveSite(site, port, { host, tries: values.port === undefined ? DEFAULT_PORT_TRIES : 1 });
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE') throw new VizInputError(`--port ${port}: the port is in use`);
-      if (code === 'EACCES') throw new VizInputError(`--port ${port}: not allowed to listen there`);
-      throw e;
+      const words = listenError(e, '--port', port, '--host', host);
+      if (words === null) throw e;
+      throw new VizInputError(values.port === undefined && (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `ports ${port} to ${port + DEFAULT_PORT_TRIES - 1} are all in use: give --port N (0 for any free port)` : words);
     }
-    io.stdout(`shootdown viewer for ${input.source}\n  ${viewer.url}\n(serving on 127.0.0.1 only; Ctrl-C stops it)\n`);
+    const warning = exposureWarning(host, viewer.port, '--host');
+    if (warning) io.stderr(warning);
+    const moved = viewer.wanted !== undefined ? `port ${viewer.wanted} is in use, so this one serves on port ${viewer.port}\n` : '';
+    io.stdout(`shootdown viewer for ${input.source}\n  ${viewer.url}\n${moved}${bindingNote(host, '--host')}. Ctrl-C stops it.\n`);
     hooks.onServer?.(viewer);
     return 0;
   } catch (e) {

@@ -5,7 +5,6 @@
  * network: every file comes from this package or its dependencies.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +15,7 @@ import { findActorKind } from './actor-kinds.js';
 import type { ChartModel } from './chart-model.js';
 import { chartGeometry, elkGraph, type ElkLike } from './chart-layout.js';
 import { GUEST_ACTORS, GUEST_CHART_KIND, traceModel, type GuestActor, type GuestCharts, type TraceModel, type Violation } from './trace-model.js';
+import { answer, baseHeaders, listen, localServer, LOOPBACK, refusal, requestPath } from './local-server.js';
 import { DATA_ELEMENT_ID, TRACE_ELEMENT_ID, type ViewerData } from './viewer-data.js';
 
 // elkjs is CommonJS: under NodeNext its default export arrives as the module object.
@@ -54,6 +54,9 @@ function packageRoot(): string {
 export function pageBundleDir(): string {
   return path.join(packageRoot(), 'dist', 'viewer');
 }
+
+/** The names a site writes: its page and the assets `assetFiles` lists. */
+export const SITE_FILES = ['index.html', 'viewer.js', 'viewer.css', 'elk-api.js', 'elk-worker.min.js', 'elk.bundled.js'];
 
 function assetFiles(): [string, string, string][] {
   const require = createRequire(import.meta.url);
@@ -184,58 +187,140 @@ export async function buildSite(input: SiteInput): Promise<Site> {
   return site;
 }
 
-export function writeSite(dir: string, site: Site): void {
-  fs.mkdirSync(dir, { recursive: true });
-  for (const [name, file] of site) fs.writeFileSync(path.join(dir, name), file.body);
+function lstatOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+/**
+ * Whether `dir` may receive a site: absent, or an empty directory (any directory with `force`),
+ * itself no symbolic link, and no name the site writes taken by anything but a regular file.
+ */
+export function checkOutDir(dir: string, force: boolean, names: Iterable<string> = SITE_FILES): void {
+  outDirErrors(dir, () => checkDir(dir, force, names));
+}
+
+/** The file system's errors on `--out` as bad input: the message names the directory and the cause. */
+function outDirErrors<T>(dir: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (e instanceof SiteError || typeof code !== 'string') throw e;
+    throw new SiteError(`--out ${dir}: cannot write the viewer there (${(e as Error).message})`);
+  }
+}
+
+function checkDir(dir: string, force: boolean, names: Iterable<string>): void {
+  const st = lstatOrNull(dir);
+  if (!st) return;
+  if (st.isSymbolicLink()) throw new SiteError(`--out ${dir}: is a symbolic link; give the directory itself (${fs.realpathSync.native(dir)}) if that is where the viewer goes`);
+  if (!st.isDirectory()) throw new SiteError(`--out ${dir}: exists and is not a directory`);
+  const entries = fs.readdirSync(dir);
+  if (entries.length > 0 && !force) {
+    throw new SiteError(`--out ${dir}: the directory is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}); give --force to write the viewer's files into it`);
+  }
+  for (const name of names) {
+    const entry = lstatOrNull(path.join(dir, name));
+    if (entry && !entry.isFile()) throw new SiteError(`--out ${dir}: ${name} is ${entry.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; shootdown writes only files of its own there`);
+  }
+}
+
+/**
+ * Writes the site into `dir` (see `checkOutDir`): each file first to a new temporary name in
+ * `dir` (O_EXCL, so never through a link planted there), then renamed over its own name, which
+ * replaces a directory entry rather than following it. On an error nothing of the site is left:
+ * the temporaries are removed, and so is `dir` when this call created it.
+ */
+export function writeSite(dir: string, site: Site, force = false): void {
+  outDirErrors(dir, () => writeInto(dir, site, force));
+}
+
+function writeInto(dir: string, site: Site, force: boolean): void {
+  checkDir(dir, force, site.keys());
+  const created = lstatOrNull(dir) ? undefined : fs.mkdirSync(dir, { recursive: true });
+  const temps = new Map<string, string>();
+  try {
+    for (const [name, file] of site) {
+      const temp = path.join(dir, `.${name}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+      const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o644);
+      temps.set(name, temp);
+      try {
+        fs.writeFileSync(fd, file.body);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    for (const [name, temp] of temps) {
+      fs.renameSync(temp, path.join(dir, name));
+      temps.delete(name);
+    }
+  } catch (e) {
+    for (const temp of temps.values()) fs.rmSync(temp, { force: true });
+    if (created !== undefined) fs.rmSync(created, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 export interface RunningViewer {
   url: string;
+  /** The address and port listened on; `wanted` when that port was in use and the next free one is used. */
+  host: string;
+  port: number;
+  wanted?: number;
   close(): Promise<void>;
 }
 
-// The page loads only its own files; the trace is data, and ELK's worker comes from the same origin.
-const CSP = "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'";
+/** The viewer's default port: fixed, so a saved link works on the next run too. */
+export const VIEWER_PORT = 7357;
 
-/** Serves a site on 127.0.0.1 (`port` 0: any free port) until `close()`. */
-export function serveSite(site: Site, port = 0): Promise<RunningViewer> {
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const name = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname.slice(1));
-    const file = req.method === 'GET' || req.method === 'HEAD' ? site.get(name) : undefined;
-    if (!file) {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end('not found\n');
-      return;
-    }
-    res.writeHead(200, {
-      'content-type': file.type,
-      'content-length': Buffer.byteLength(file.body),
-      'cache-control': 'no-store',
-      'content-security-policy': CSP,
-      'x-content-type-options': 'nosniff',
-    });
+// The page loads only its own files; the trace is data, and ELK's worker comes from the same origin.
+const CSP =
+  "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+export interface ServeOptions {
+  /** Where to listen: 127.0.0.1 unless given. */
+  host?: string;
+  /** How many ports from `port` on to try while they are in use (1: only `port`). */
+  tries?: number;
+}
+
+/**
+ * Serves a site on `host` (127.0.0.1) and `port` (0: any free port) until `close()`. Only GET and
+ * HEAD of the site's own files, only for a `Host` naming this server and no foreign `Origin`.
+ */
+export async function serveSite(site: Site, port = 0, options: ServeOptions = {}): Promise<RunningViewer> {
+  const host = options.host ?? LOOPBACK;
+  let actual = port;
+  let bound: string[] = [host];
+  const local = localServer((req, res) => {
+    const refused = refusal(req.headers, bound, actual);
+    if (refused) return answer(res, refused.status, refused.message);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
+    const target = requestPath(req.url);
+    if (target === null) return answer(res, 400, 'bad request target');
+    const file = site.get(target === '/' ? 'index.html' : target.slice(1));
+    if (!file) return answer(res, 404, 'not found');
+    res.writeHead(200, { ...baseHeaders(CSP), 'content-type': file.type, 'content-length': Buffer.byteLength(file.body) });
     res.end(req.method === 'HEAD' ? undefined : file.body);
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      const address = server.address();
-      const actual = typeof address === 'object' && address ? address.port : port;
-      resolve({
-        url: `http://127.0.0.1:${actual}/`,
-        close: () =>
-          new Promise<void>((done) => {
-            server.closeAllConnections();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
+  const listening = await listen(local.server, host, port, options.tries ?? 1);
+  actual = listening.port;
+  bound = listening.names;
+  return {
+    url: listening.url,
+    host,
+    port: actual,
+    ...(listening.wanted !== undefined ? { wanted: listening.wanted } : {}),
+    close: () => local.close(),
+  };
 }
 
 /** Builds the site for a trace and serves it: what `shootdown view` does, minus the printing. */
-export async function startViewer(input: SiteInput, port = 0): Promise<RunningViewer> {
-  return serveSite(await buildSite(input), port);
+export async function startViewer(input: SiteInput, port = 0, options: ServeOptions = {}): Promise<RunningViewer> {
+  return serveSite(await buildSite(input), port, options);
 }

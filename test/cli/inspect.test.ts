@@ -1,6 +1,6 @@
 /**
  * `--inspect`: XState's inspection API sees every CPU actor of a run, and the events reach a
- * WebSocket client of @statelyai/inspect's bridge server (what the hosted inspector UI listens on).
+ * WebSocket client of the bridge server (what the page embedding the hosted inspector UI listens on).
  */
 import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -52,11 +52,11 @@ describe('inspection', () => {
     const running = main(['run', 'T1', '--inspect', '--inspect-port', String(port), '--inspect-linger', '1.5', '--json'], io);
     // The bridge server is up once the CLI says where to look; then listen like the UI page does.
     for (let i = 0; i < 100 && !err.join('').includes('inspection: open'); i++) await new Promise((r) => setTimeout(r, 20));
-    const client = new WebSocket(`ws://localhost:${port}`);
+    const client = new WebSocket(`ws://127.0.0.1:${port}/`);
     client.on('message', (m: Buffer) => received.push(m.toString()));
     expect(await running).toBe(0);
     client.close();
-    expect(err.join('')).toContain(`inspection: open http://localhost:${port}`);
+    expect(err.join('')).toContain(`inspection: open http://127.0.0.1:${port}/`);
     expect(received.length).toBeGreaterThan(0);
     const events = received.map((m) => JSON.parse(m) as { type: string; sessionId: string; event?: { type: string } });
     expect(events.some((e) => e.type === '@xstate.event' && e.event?.type.startsWith('sched.'))).toBe(true);

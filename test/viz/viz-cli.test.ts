@@ -6,10 +6,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { viewCommand } from '../../src/cli/viz-commands.js';
-import type { RunningViewer } from '../../src/viz/site.js';
+import { buildSite, SITE_FILES, SiteError, writeSite, type RunningViewer, type Site } from '../../src/viz/site.js';
 import { TRACE_ELEMENT_ID } from '../../src/viz/viewer-data.js';
 import { builtin, traceText } from './helpers.js';
 import { memoryIo } from '../cli/memory-io.js';
@@ -127,6 +127,78 @@ describe('shootdown view', () => {
     } finally {
       await (server as RunningViewer | null)?.close();
     }
+  });
+
+  describe('--out never clobbers what it should not', () => {
+    let site: Site;
+    beforeAll(async () => {
+      site = await buildSite({ trace: t5, source: 't5.jsonl' });
+    }, 60_000);
+    const fresh = (name: string) => {
+      const d = path.join(dir, name);
+      fs.mkdirSync(d);
+      return d;
+    };
+
+    it('a non-empty directory: refused without --force (nothing written); with --force the files go in beside the others', async () => {
+      const out = fresh('notes');
+      fs.writeFileSync(path.join(out, 'mine.txt'), 'keep me');
+      const t = io();
+      expect(await main(['view', t5File, '--out', out], t.cli)).toBe(2);
+      expect(t.err()).toBe(`shootdown: --out ${out}: the directory is not empty (1 entry); give --force to write the viewer's files into it\n`);
+      expect(fs.readdirSync(out)).toEqual(['mine.txt']);
+      const f = io();
+      expect(await main(['view', t5File, '--out', out, '--force'], f.cli)).toBe(0);
+      expect(fs.readdirSync(out).sort()).toEqual([...SITE_FILES, 'mine.txt'].sort());
+      expect(fs.readFileSync(path.join(out, 'mine.txt'), 'utf8')).toBe('keep me');
+    });
+
+    it('a symbolic link where the page goes is not followed out of the directory, even with --force', async () => {
+      const out = fresh('planted');
+      const victim = path.join(dir, 'victim.txt');
+      fs.writeFileSync(victim, 'untouched');
+      fs.symlinkSync(victim, path.join(out, 'index.html'));
+      expect(() => writeSite(out, site, true)).toThrow(SiteError);
+      expect(fs.readFileSync(victim, 'utf8')).toBe('untouched');
+      const t = io();
+      expect(await main(['view', t5File, '--out', out, '--force'], t.cli)).toBe(2);
+      expect(t.err()).toBe(`shootdown: --out ${out}: index.html is a symbolic link; shootdown writes only files of its own there\n`);
+      expect(fs.readFileSync(victim, 'utf8')).toBe('untouched');
+      expect(fs.readdirSync(out)).toEqual(['index.html']);
+    });
+
+    it('a directory that is itself a symbolic link is refused', async () => {
+      const real = fresh('real');
+      const link = path.join(dir, 'link');
+      fs.symlinkSync(real, link);
+      const t = io();
+      expect(await main(['view', t5File, '--out', link], t.cli)).toBe(2);
+      expect(t.err()).toMatch(/^shootdown: --out .*link: is a symbolic link; give the directory itself/);
+      expect(fs.readdirSync(real)).toEqual([]);
+    });
+
+    it('a write that fails half-way leaves nothing: no file, no temporary, no directory it created', () => {
+      const out = path.join(dir, 'half', 'site');
+      const broken: Site = new Map([...site, ['no-such-dir/x.js', { type: 'text/javascript', body: 'x' }]]);
+      expect(() => writeSite(out, broken)).toThrow(/^--out .*half\/site: cannot write the viewer there \(ENOENT/);
+      expect(fs.existsSync(path.join(dir, 'half'))).toBe(false);
+      const empty = fresh('empty');
+      expect(() => writeSite(empty, broken)).toThrow(SiteError);
+      expect(fs.readdirSync(empty)).toEqual([]);
+    });
+
+    it('a path that cannot be a directory → exit 2, one line', async () => {
+      const t = io();
+      expect(await main(['view', t5File, '--out', '/dev/null/site'], t.cli)).toBe(2);
+      expect(t.err()).toMatch(/^shootdown: --out \/dev\/null\/site: cannot write the viewer there \(ENOTDIR/);
+      expect(t.err().trim().split('\n')).toHaveLength(1);
+    });
+
+    it('--force without --out → exit 2', async () => {
+      const t = io();
+      expect(await main(['view', 'T5', '--force'], t.cli)).toBe(2);
+      expect(t.err()).toMatch(/^shootdown: --force goes with --out DIR/);
+    });
   });
 
   const bad: [string, string[], RegExp][] = [
