@@ -150,7 +150,7 @@ export async function startInspection(plan: InspectPlan, io: Pick<CliIo, 'stderr
   let bound: string[] = [host];
 
   const local = localServer((req, res) => {
-    const refused = refusal(req.headers, bound, port);
+    const refused = refusal(req, bound, port);
     if (refused) return answer(res, refused.status, refused.message);
     if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
     const target = requestPath(req.url);
@@ -165,7 +165,7 @@ export async function startInspection(plan: InspectPlan, io: Pick<CliIo, 'stderr
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   local.server.on('upgrade', (req, socket, head: Buffer) => {
-    const refused = refusal(req.headers, bound, port) ?? (requestPath(req.url) === '/' ? null : { status: 404, message: 'not found' });
+    const refused = refusal(req, bound, port) ?? (requestPath(req.url) === '/' ? null : { status: 404, message: 'not found' });
     if (refused || closed) {
       const status = refused ? `${refused.status} ${refused.status === 421 ? 'Misdirected Request' : refused.status === 403 ? 'Forbidden' : 'Not Found'}` : '503 Service Unavailable';
       socket.on('error', () => socket.destroy());

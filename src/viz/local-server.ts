@@ -63,7 +63,15 @@ export interface Refusal {
  * Why a request to a server listening on `port`, bound to `bound` (the host given and the address
  * it resolved to), is refused; null when it may be answered.
  */
-export function refusal(headers: http.IncomingHttpHeaders, bound: readonly string[], port: number): Refusal | null {
+export function refusal(req: Pick<http.IncomingMessage, 'headers' | 'rawHeaders'>, bound: readonly string[], port: number): Refusal | null {
+  const { headers } = req;
+  // RFC 9112 3.2: a request with more than one Host is answered 400. Node keeps the first; a proxy in
+  // front might route on the other. The same for Origin, which decides what may call the server.
+  for (const name of ['host', 'origin']) {
+    let n = 0;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === name) n += 1;
+    if (n > 1) return { status: 400, message: `the request has ${n} ${name === 'host' ? 'Host' : 'Origin'} headers; one is expected` };
+  }
   const host = headers.host;
   const parsed = host === undefined ? null : parseHostHeader(host);
   const allowed = (name: string) => bound.some((b) => nameAllowed(b, name));

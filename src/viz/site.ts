@@ -298,7 +298,7 @@ export async function serveSite(site: Site, port = 0, options: ServeOptions = {}
   let actual = port;
   let bound: string[] = [host];
   const local = localServer((req, res) => {
-    const refused = refusal(req.headers, bound, actual);
+    const refused = refusal(req, bound, actual);
     if (refused) return answer(res, refused.status, refused.message);
     if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
     const target = requestPath(req.url);

@@ -48,6 +48,19 @@ describe('the viewer answers only to its own name (DNS rebinding)', () => {
   it('no Host at all (HTTP/1.0) → 421', async () => {
     expect((await raw(port, 'GET / HTTP/1.0\r\n\r\n')).status).toBe(421);
   });
+
+  it.each([
+    ['its own, then another', 'HOST', 'evil.example'],
+    ['another, then its own', 'evil.example', 'HOST'],
+  ])('two Host headers (%s) → 400: a proxy in front could route on either', async (_what, a, b) => {
+    const r = await raw(port, `GET / HTTP/1.1\r\nHost: ${a.replace('HOST', host())}\r\nHost: ${b.replace('HOST', host())}\r\nConnection: close\r\n\r\n`);
+    expect(r.status).toBe(400);
+  });
+
+  it('two Origin headers → 400', async () => {
+    const r = await raw(port, `GET / HTTP/1.1\r\nHost: ${host()}\r\nOrigin: http://${host()}\r\nOrigin: http://evil.example\r\nConnection: close\r\n\r\n`);
+    expect(r.status).toBe(400);
+  });
 });
 
 describe('the viewer answers no other site (Origin)', () => {
