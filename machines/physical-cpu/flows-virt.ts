@@ -22,7 +22,8 @@ export const dieTarget = (r: Region): string => `#cpu.os.${r}.die`;
 
 /**
  * A walk of loaded_vmcss_on_cpu doing VMCLEAR on each entry. KVM's vmcs_clear() goes through its
- * fault fixup: a #UD calls kvm_spurious_fault(), which BUGs unless kvm_rebooting is set (§2(b)).
+ * fault fixup: a #UD calls kvm_spurious_fault(), which BUGs unless kvm_rebooting is set (arch/x86/kvm/x86.c); from
+ * E6 `BUG_ON(!virt_rebooting)`, the same flag under its core x86 name.
  * `unlink`: the orderly __loaded_vmcs_clear() also deletes the entry; the emergency walk only reads.
  */
 export function vmclearWalk(r: Region, unlink: boolean): StateConfig {
@@ -128,10 +129,44 @@ export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
     description: `disable virtualization (${site})`,
     states: {
       start: route([
+        { if: block(site, 'core'), to: 'core' },
         { if: block(site, 'callback'), to: 'callback' },
         { if: block(site, 'vmclearHook'), to: 'hook' },
         { to: 'vmx' },
       ]),
+      // E6: x86_virt_emergency_disable_virtualization_cpu() (arch/x86/virt/hw.c), KVM loaded or not.
+      core: route([
+        { if: not('virt backend'), to: 'done' },
+        { if: { type: 'vendor is', params: { vendor: 'amd' } }, to: 'coreSvmRebooting' },
+        { to: 'coreRebooting' },
+      ]),
+      coreRebooting: op(r, 'coreCheckVmxe', 'set virt_rebooting', 'x86_vmx_emergency_disable_virtualization_cpu(): virt_rebooting = true'),
+      // "CR4.VMXE can be _cleared_ in NMI context, but it can only be set in task context."
+      coreCheckVmxe: decide(r, [{ if: not('CR4.VMXE set'), to: 'done' }, { to: 'coreCallback' }], 'if (!(__read_cr4() & X86_CR4_VMXE)) return'),
+      // x86_virt_invoke_kvm_emergency_callback(): KVM's vmx_emergency_disable_virtualization_cpu() walks its list.
+      coreCallback: route([{ if: 'kvm loaded', to: 'coreWalk' }, { to: 'coreVmxoff' }]),
+      coreWalk: call(vmclearWalk(r, false), 'coreVmxoff'),
+      // x86_vmx_disable_virtualization_cpu(): VMXOFF with an exception-table fixup, CR4.VMXE cleared either way.
+      ...vmxoffStates(r, 'core', 'done', true),
+      coreSvmRebooting: op(r, 'coreCheckSvme', 'set virt_rebooting', 'x86_svm_emergency_disable_virtualization_cpu(): virt_rebooting = true'),
+      coreCheckSvme: decide(r, [{ if: not('EFER.SVME set'), to: 'done' }, { to: 'coreSvmCallback' }], 'rdmsrq(MSR_EFER, efer); if (!(efer & EFER_SVME)) return'),
+      // KVM's svm_emergency_disable_virtualization_cpu() keeps only the VM_HSAVE_PA write.
+      coreSvmCallback: route([{ if: 'kvm loaded', to: 'coreHsave' }, { to: 'coreStgi' }]),
+      coreHsave: op(r, 'coreStgi', 'write VM_HSAVE_PA 0', 'kvm callback: wrmsrq(MSR_VM_HSAVE_PA, 0)'),
+      // x86_svm_disable_virtualization_cpu(): STGI with a fault fixup (GIF=1 so INIT and NMI are not held), then clear SVME.
+      coreStgi: decide(
+        r,
+        [
+          {
+            if: 'STGI faults',
+            to: 'coreClearSvme',
+            do: { type: 'fault', params: { insn: 'STGI', fault: '#UD', handling: 'eaten' } },
+          },
+          { to: 'coreClearSvme', do: 'STGI' },
+        ],
+        'STGI (fault fixup: continue)',
+      ),
+      coreClearSvme: op(r, 'done', 'clear EFER.SVME', 'wrmsrq(MSR_EFER, efer & ~EFER_SVME)'),
       // E3+: the callback KVM registered, if any (cpu_emergency_virt_callback).
       callback: route([
         { if: not('kvm loaded'), to: 'done' },

@@ -23,6 +23,7 @@ function fakeWorld(cpus: number) {
     armTimer: (cpu, name) => log.push(`arm ${cpu} ${name}`),
     cancelTimer: (cpu, name) => log.push(`cancel ${cpu} ${name}`),
     console: (cpu, text) => log.push(`console ${cpu} ${text}`),
+    warn: (cpu, where) => log.push(`warn ${cpu} ${where}`),
     insn: (cpu, insn, result) => log.push(`insn ${cpu} ${insn} ${result}`),
     fault: (cpu, f) => log.push(`fault ${cpu} ${f.insn} ${f.handling}`),
     kernelEvent: (cpu, what) => log.push(`kernel ${cpu} ${what}`),
