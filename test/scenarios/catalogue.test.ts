@@ -194,14 +194,28 @@ describe('T5 emergency restart on CPU1 racing a kdump panic on CPU2 (R2)', () =>
     promptAck(o);
   });
 
-  it('case (iii), mainline without skip-vmclear-if-vmxe-clear: the walk VMCLEARs anyway, the #UD is eaten (kvm_rebooting)', () => {
-    const o = run('T5-iii', 'mainline', (s) => noAps({ ...s, kernel: { ...s.kernel, noFix: ['skip-vmclear-if-vmxe-clear'] } }));
+  // The E3 switches are tested on v6.6: from E6 the core x86 function checks CR4.VMXE and sets
+  // virt_rebooting itself, before KVM's callback, so neither switch matters on mainline (below).
+  it('case (iii), v6.6 without skip-vmclear-if-vmxe-clear: the walk VMCLEARs anyway, the #UD is eaten (kvm_rebooting)', () => {
+    const o = run('T5-iii', 'v6.6', (s) => noAps({ ...s, kernel: { ...s.kernel, noFix: ['skip-vmclear-if-vmxe-clear'] } }));
     expect(o.faults).toEqual([{ cpu: 1, insn: 'VMCLEAR', fault: '#UD', context: 'nmi', handling: 'eaten' }]);
     promptAck(o);
   });
 
-  it('case (ii), mainline without emergency-callback-sets-kvm-rebooting: the BUG is back', () => {
-    bugNoAck(run('T5', 'mainline', (s) => ({ ...s, kernel: { ...s.kernel, noFix: ['emergency-callback-sets-kvm-rebooting'] } })));
+  it('case (ii), v6.6 without emergency-callback-sets-kvm-rebooting: the BUG is back', () => {
+    bugNoAck(run('T5', 'v6.6', (s) => ({ ...s, kernel: { ...s.kernel, noFix: ['emergency-callback-sets-kvm-rebooting'] } })));
+  });
+
+  it('case (iii), mainline without skip-vmclear-if-vmxe-clear: x86_vmx_emergency_disable_virtualization_cpu() returns on CR4.VMXE=0 before KVM\'s walk', () => {
+    const o = run('T5-iii', 'mainline', (s) => noAps({ ...s, kernel: { ...s.kernel, noFix: ['skip-vmclear-if-vmxe-clear'] } }));
+    expect(o.faults).toEqual([]);
+    promptAck(o);
+  });
+
+  it('case (ii), mainline without emergency-callback-sets-kvm-rebooting: the core sets virt_rebooting, so BUG_ON(!virt_rebooting) stays quiet; without the E6 switch the BUG is back', () => {
+    const noCb = (extra: string[]) => (s: Scenario) => ({ ...s, kernel: { ...s.kernel, noFix: ['emergency-callback-sets-kvm-rebooting', ...extra] } });
+    promptAck(run('T5', 'mainline', (s) => noAps(noCb([])(s))));
+    bugNoAck(run('T5', 'mainline', noCb(['emergency-virt-in-virt-subsystem'])));
   });
 
   it.each(['v5.10', 'mainline'])('%s: CPU1 never resumes its interrupted restart; CPU2 wins', (preset) => {
