@@ -126,6 +126,31 @@ describe('T4 AMD: CPU2 crashes between CLGI and STGI (R8)', () => {
   });
 });
 
+describe('T3-nokvm SysRq-b with KVM not loaded (E6: shootdown whenever a VMX/SVM backend exists)', () => {
+  it.each(['v6.6', 'mainline'])('%s: the run resets with every property holding', (preset) => {
+    const o = run('T3-nokvm', preset);
+    expect(o.end).toBe('reset');
+    expect(o.violations).toEqual([]);
+  });
+
+  it('v6.6: no callback registered, so no NMI shootdown at all; the other CPUs are still running their tasks', () => {
+    const o = run('T3-nokvm', 'v6.6');
+    expect(o.shootdowns).toEqual([]);
+    expect(o.messages.sent).toBe(0);
+    for (const c of responders(o, 0)) expect(c).toMatchObject({ activity: 'running', context: 'task' });
+  });
+
+  it('mainline: CPU0 shoots the other three down (all ack, each halts in NMI) before the reset; without the E6 switch it does not', () => {
+    const o = run('T3-nokvm', 'mainline');
+    expect(o.shootdowns).toHaveLength(1);
+    expect(o.shootdowns[0]).toMatchObject({ initiator: 0, sent: true, timedOut: false });
+    expect([...(o.shootdowns[0]?.acked ?? [])].sort()).toEqual([1, 2, 3]);
+    for (const c of responders(o, 0)) expect(c).toMatchObject({ activity: 'hlt', context: 'nmi', nmiBlocked: true });
+    const off = run('T3-nokvm', 'mainline', (s) => ({ ...s, kernel: { ...s.kernel, noFix: ['emergency-virt-in-virt-subsystem'] } }));
+    expect(off.shootdowns).toEqual([]);
+  });
+});
+
 describe('T5 emergency restart on CPU1 racing a kdump panic on CPU2 (R2)', () => {
   const bugNoAck = (o: Outcome) => {
     expect(o.faults).toEqual([{ cpu: 1, insn: 'VMCLEAR', fault: '#UD', context: 'nmi', handling: 'bug' }]);
