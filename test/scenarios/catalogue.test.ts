@@ -98,6 +98,38 @@ describe('T3 SysRq-b on CPU0 with CR4.VMXE=0, others in VMX root, INIT-based res
     expect(o.shootdowns).toEqual([]);
     expect(o.messages.sent).toBe(1); // only the platform's INIT
   });
+
+  it('mainline with KVM not loaded: the CPUs in VMX root are shot down anyway (E6) and take the INIT', () => {
+    const o = run('T3', 'mainline', (s) => ({ ...s, options: { ...s.options, kvmLoaded: false } }));
+    expect(o.shootdowns[0]).toMatchObject({ initiator: 0, sent: true, timedOut: false });
+    for (const c of o.cpus) expect(c).toMatchObject({ vmx: 'off', activity: 'wait-for-sipi' });
+    expect(o.end).toBe('reset');
+  });
+});
+
+describe('reboot-completes judges every run that never resets or kexecs', () => {
+  const restartMessage = "'emergency-restart' on CPU 0 never reset the machine";
+
+  it('T3 on v5.10: the INIT-based reset hangs on the CPUs left in VMX root (end: hang)', () => {
+    const o = run('T3', 'v5.10');
+    expect(o.end).toBe('hang');
+    expect(o.violations.filter((v) => v.property === 'reboot-completes').map((v) => v.message)).toEqual([`${restartMessage}: nothing can move any more`]);
+  });
+
+  it('T3 on v5.10 with CR4.VMXE=1 but no VMXON on CPU0: its own VMXOFF oopses, the task dies, every CPU runs on (end: idle) — the restart never completed', () => {
+    const o = run('T3', 'v5.10', (s) => ({ ...s, initial: s.initial.map((c, i) => (i === 0 ? { ...c, cr4Vmxe: true } : c)) }));
+    expect(o.faults).toEqual([{ cpu: 0, insn: 'VMXOFF', fault: '#UD', context: 'task', handling: 'oops' }]);
+    expect(o.end).toBe('idle');
+    expect(o.violations.filter((v) => v.property === 'reboot-completes').map((v) => v.message)).toEqual([
+      `${restartMessage}: it was abandoned and every CPU runs its tasks again`,
+    ]);
+  });
+
+  it('an idle end with no reboot, restart or ending panic started is no violation (T8 with its fix: the VMM thread finishes)', () => {
+    const o = run('T8', 'mainline');
+    expect(o.end).toBe('idle');
+    expect(o.violations).toEqual([]);
+  });
 });
 
 describe('T4 AMD: CPU2 crashes between CLGI and STGI (R8)', () => {

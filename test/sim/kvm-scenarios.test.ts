@@ -50,6 +50,8 @@ describe.each([
     expect(outcome.warnings.map((w) => w.where)).toContain(where);
     expect(nestedExits(trace).length).toBeGreaterThan(0);
     expect(outcome.vcpus[0]?.exitReason).not.toBe('KVM_EXIT_SHUTDOWN');
+    // The WARN is a violation of no-kernel-warn (before that property the run said "all hold").
+    expect(outcome.violations).toEqual([{ property: 'no-kernel-warn', message: `CPU 1 (vCPU0 thread): WARN at ${where}` }]);
   });
 
   it('the rejected proposal (rsm-clears-nested-run-pending): no WARN, L1 still sees the exit', () => {
@@ -63,6 +65,7 @@ describe.each([
     expect(outcome.warnings).toEqual([]);
     expect(nestedExits(trace)).toEqual([]);
     expect(outcome.vcpus[0]).toMatchObject({ exitReason: 'KVM_EXIT_SHUTDOWN', exitCode: 8, guestMode: 'l1' });
+    expect(outcome.violations).toEqual([]);
   });
 
   it('the ioctl order is in the trace, each with its number and return', () => {
