@@ -134,7 +134,8 @@ export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
         { if: block(site, 'vmclearHook'), to: 'hook' },
         { to: 'vmx' },
       ]),
-      // E6: x86_virt_emergency_disable_virtualization_cpu() (arch/x86/virt/hw.c), KVM loaded or not.
+      // E6: x86_virt_emergency_disable_virtualization_cpu() (arch/x86/virt/hw.c), KVM loaded or not. It
+      // shares KVM's walk and the fault-eating VMXOFF / STGI with the E3 callback below.
       core: route([
         { if: not('virt backend'), to: 'done' },
         { if: { type: 'vendor is', params: { vendor: 'amd' } }, to: 'coreSvmRebooting' },
@@ -143,30 +144,15 @@ export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
       coreRebooting: op(r, 'coreCheckVmxe', 'set virt_rebooting', 'x86_vmx_emergency_disable_virtualization_cpu(): virt_rebooting = true'),
       // "CR4.VMXE can be _cleared_ in NMI context, but it can only be set in task context."
       coreCheckVmxe: decide(r, [{ if: not('CR4.VMXE set'), to: 'done' }, { to: 'coreCallback' }], 'if (!(__read_cr4() & X86_CR4_VMXE)) return'),
-      // x86_virt_invoke_kvm_emergency_callback(): KVM's vmx_emergency_disable_virtualization_cpu() walks its list.
-      coreCallback: route([{ if: 'kvm loaded', to: 'coreWalk' }, { to: 'coreVmxoff' }]),
-      coreWalk: call(vmclearWalk(r, false), 'coreVmxoff'),
-      // x86_vmx_disable_virtualization_cpu(): VMXOFF with an exception-table fixup, CR4.VMXE cleared either way.
-      ...vmxoffStates(r, 'core', 'done', true),
+      // x86_virt_invoke_kvm_emergency_callback(): KVM's vmx_emergency_disable_virtualization_cpu() walks its
+      // list; then x86_vmx_disable_virtualization_cpu(): VMXOFF with no further check, CR4.VMXE cleared either way.
+      coreCallback: route([{ if: 'kvm loaded', to: 'cbWalk' }, { to: 'cbVmxoff' }]),
       coreSvmRebooting: op(r, 'coreCheckSvme', 'set virt_rebooting', 'x86_svm_emergency_disable_virtualization_cpu(): virt_rebooting = true'),
       coreCheckSvme: decide(r, [{ if: not('EFER.SVME set'), to: 'done' }, { to: 'coreSvmCallback' }], 'rdmsrq(MSR_EFER, efer); if (!(efer & EFER_SVME)) return'),
-      // KVM's svm_emergency_disable_virtualization_cpu() keeps only the VM_HSAVE_PA write.
-      coreSvmCallback: route([{ if: 'kvm loaded', to: 'coreHsave' }, { to: 'coreStgi' }]),
-      coreHsave: op(r, 'coreStgi', 'write VM_HSAVE_PA 0', 'kvm callback: wrmsrq(MSR_VM_HSAVE_PA, 0)'),
-      // x86_svm_disable_virtualization_cpu(): STGI with a fault fixup (GIF=1 so INIT and NMI are not held), then clear SVME.
-      coreStgi: decide(
-        r,
-        [
-          {
-            if: 'STGI faults',
-            to: 'coreClearSvme',
-            do: { type: 'fault', params: { insn: 'STGI', fault: '#UD', handling: 'eaten' } },
-          },
-          { to: 'coreClearSvme', do: 'STGI' },
-        ],
-        'STGI (fault fixup: continue)',
-      ),
-      coreClearSvme: op(r, 'done', 'clear EFER.SVME', 'wrmsrq(MSR_EFER, efer & ~EFER_SVME)'),
+      // KVM's svm_emergency_disable_virtualization_cpu() keeps only the VM_HSAVE_PA write; then
+      // x86_svm_disable_virtualization_cpu(): STGI with a fault fixup (GIF=1: INIT and NMI not held), clear SVME.
+      coreSvmCallback: route([{ if: 'kvm loaded', to: 'coreHsave' }, { to: 'svmCbStgi' }]),
+      coreHsave: op(r, 'svmCbStgi', 'write VM_HSAVE_PA 0', 'kvm callback: wrmsrq(MSR_VM_HSAVE_PA, 0)'),
       // E3+: the callback KVM registered, if any (cpu_emergency_virt_callback).
       callback: route([
         { if: not('kvm loaded'), to: 'done' },
@@ -177,7 +163,8 @@ export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
       cbSetRebooting: op(r, 'cbVmxeRoute', 'set kvm_rebooting', 'kvm_rebooting = true'),
       cbVmxeRoute: route([{ if: feature('skip-vmclear-if-vmxe-clear'), to: 'cbCheckVmxe' }, { to: 'cbWalk' }]),
       cbCheckVmxe: decide(r, [{ if: not('CR4.VMXE set'), to: 'done' }, { to: 'cbWalk' }], 'if (!(__read_cr4() & X86_CR4_VMXE)) return'),
-      cbWalk: call(vmclearWalk(r, false), 'cbCheckVmxoff'),
+      cbWalk: call(vmclearWalk(r, false), 'cbAfterWalk'),
+      cbAfterWalk: route([{ if: block(site, 'core'), to: 'cbVmxoff' }, { to: 'cbCheckVmxoff' }]),
       cbCheckVmxoff: decide(r, [{ if: 'CR4.VMXE set', to: 'cbVmxoff' }, { to: 'done' }], 'kvm_cpu_vmxoff() if CR4.VMXE'),
       ...vmxoffStates(r, 'cb', 'done', true),
       svmCallback: route([{ if: feature('emergency-callback-sets-kvm-rebooting'), to: 'svmSetRebooting' }, { to: 'svmCbHsave' }]),

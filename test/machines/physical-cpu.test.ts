@@ -125,7 +125,7 @@ describe('crash_nmi_callback through pure transitions (F1.4)', () => {
     d.send({ type: 'script.emergency-restart', context: 'task' });
     d.stepUntil(() => d.at().endsWith('clearVmxe'));
     const before = d.at();
-    expect(before).toBe('os.task.emergencyRestart.selfVirt.coreVmxoff.clearVmxe');
+    expect(before).toBe('os.task.emergencyRestart.selfVirt.cbVmxoff.clearVmxe');
     // An NMI nobody claims: "Uhhuh. NMI received for unknown reason", then IRET.
     d.send({ type: 'bus.nmi', from: 0, source: 'kernel' });
     d.stepUntil(() => d.snap().context.ctx.length === 1);
