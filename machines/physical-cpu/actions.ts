@@ -89,7 +89,7 @@ export function makeActions(world: WorldOf) {
   'print oops': ({ context, event }: Args) =>
     world(event).io.console(context.id, kernelOopsHeader(context, world(event).k.nextDieCount(context.id))),
   'print shootdown WARN': ({ context, event }: Args, p: { where: string }) =>
-    world(event).io.console(context.id, `WARNING: CPU: ${context.id} PID: 0 at ${p.where}`),
+    world(event).io.warn(context.id, p.where, `WARNING: CPU: ${context.id} PID: 0 at ${p.where}`),
   'print AP not responding': ({ context, event }: Args) =>
     world(event).io.console(
       context.id,
@@ -113,7 +113,11 @@ export function makeActions(world: WorldOf) {
   stall: upd(() => ({ stalled: true })),
 
   // ---- shared kernel memory: one atomic operation each ----------------------------------------
-  'set kvm_rebooting': ({ context, event }: Args) => world(event).k.write('kvm_rebooting', true, context.id),
+  /** KVM's reboot hook and E3–E5 callbacks; from E6 kvm_arch_shutdown() sets the core flag, virt_rebooting. */
+  'set kvm_rebooting': ({ context, event }: Args) =>
+    world(event).k.setRebooting(context.features['emergency-virt-in-virt-subsystem'] ? 'virt_rebooting' : 'kvm_rebooting', context.id),
+  /** E6 x86_{vmx,svm}_emergency_disable_virtualization_cpu(): `virt_rebooting = true;` first. */
+  'set virt_rebooting': ({ context, event }: Args) => world(event).k.setRebooting('virt_rebooting', context.id),
   'set reboot_emergency': ({ context, event }: Args, p: { value: 0 | 1 }) =>
     world(event).k.write('reboot_emergency', p.value, context.id),
   'set crashing_cpu': ({ context, event }: Args) => world(event).k.write('crashing_cpu', context.id, context.id),
@@ -129,7 +133,14 @@ export function makeActions(world: WorldOf) {
   'ack crash IPI': ({ context, event }: Args) => world(event).k.atomicDec('waiting_for_crash_ipi', context.id),
   'register NMI handler': ({ context, event }: Args, p: { name: NmiHandlerName }) =>
     world(event).k.addNmiHandler(p.name, context.id),
-  'set emergency NMI handler': ({ context, event }: Args) => world(event).k.setEmergencyNmiHandler('crash', context.id),
+  /** set_emergency_nmi_handler(NMI_LOCAL, crash_nmi_callback): WARNs once if the slot already holds it, and goes on. */
+  'set emergency NMI handler': ({ context, event }: Args) => {
+    const w = world(event);
+    if (w.k.setEmergencyNmiHandler('crash', context.id)) {
+      const where = 'arch/x86/kernel/nmi.c set_emergency_nmi_handler';
+      w.io.warn(context.id, where, `WARNING: CPU: ${context.id} PID: 0 at ${where}`);
+    }
+  },
   'claim panic_cpu': ({ context, event }: Args) => world(event).k.cmpxchg('panic_cpu', -1, context.id, context.id),
   'claim stopping_cpu': ({ context, event }: Args) => world(event).k.cmpxchg('stopping_cpu', -1, context.id, context.id),
   'take kexec lock': ({ context, event }: Args) => world(event).k.cmpxchg('kexec_lock', -1, context.id, context.id),

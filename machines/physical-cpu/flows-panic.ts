@@ -149,7 +149,7 @@ export function reboot(): StateConfig {
     description: 'reboot(2) → kernel_restart(NULL)',
     states: {
       notifier: decide(r, [{ if: 'kvm loaded', to: 'kvmRebooting', do: { type: 'print', params: { text: 'kvm: exiting hardware virtualization' } } }, { to: 'systemRestart' }], 'kvm_reboot() / kvm_shutdown()'),
-      kvmRebooting: op(r, 'onEachCpu', 'set kvm_rebooting', 'kvm_rebooting = true'),
+      kvmRebooting: op(r, 'onEachCpu', 'set kvm_rebooting', 'kvm_rebooting = true  (E6: kvm_arch_shutdown(): virt_rebooting = true)'),
       onEachCpu: op(
         r,
         'selfIrqOff',

@@ -22,7 +22,8 @@ export const dieTarget = (r: Region): string => `#cpu.os.${r}.die`;
 
 /**
  * A walk of loaded_vmcss_on_cpu doing VMCLEAR on each entry. KVM's vmcs_clear() goes through its
- * fault fixup: a #UD calls kvm_spurious_fault(), which BUGs unless kvm_rebooting is set (§2(b)).
+ * fault fixup: a #UD calls kvm_spurious_fault(), which BUGs unless kvm_rebooting is set (arch/x86/kvm/x86.c); from
+ * E6 `BUG_ON(!virt_rebooting)`, the same flag under its core x86 name.
  * `unlink`: the orderly __loaded_vmcs_clear() also deletes the entry; the emergency walk only reads.
  */
 export function vmclearWalk(r: Region, unlink: boolean): StateConfig {
@@ -128,10 +129,30 @@ export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
     description: `disable virtualization (${site})`,
     states: {
       start: route([
+        { if: block(site, 'core'), to: 'core' },
         { if: block(site, 'callback'), to: 'callback' },
         { if: block(site, 'vmclearHook'), to: 'hook' },
         { to: 'vmx' },
       ]),
+      // E6: x86_virt_emergency_disable_virtualization_cpu() (arch/x86/virt/hw.c), KVM loaded or not. It
+      // shares KVM's walk and the fault-eating VMXOFF / STGI with the E3 callback below.
+      core: route([
+        { if: not('virt backend'), to: 'done' },
+        { if: { type: 'vendor is', params: { vendor: 'amd' } }, to: 'coreSvmRebooting' },
+        { to: 'coreRebooting' },
+      ]),
+      coreRebooting: op(r, 'coreCheckVmxe', 'set virt_rebooting', 'x86_vmx_emergency_disable_virtualization_cpu(): virt_rebooting = true'),
+      // "CR4.VMXE can be _cleared_ in NMI context, but it can only be set in task context."
+      coreCheckVmxe: decide(r, [{ if: not('CR4.VMXE set'), to: 'done' }, { to: 'coreCallback' }], 'if (!(__read_cr4() & X86_CR4_VMXE)) return'),
+      // x86_virt_invoke_kvm_emergency_callback(): KVM's vmx_emergency_disable_virtualization_cpu() walks its
+      // list; then x86_vmx_disable_virtualization_cpu(): VMXOFF with no further check, CR4.VMXE cleared either way.
+      coreCallback: route([{ if: 'kvm loaded', to: 'cbWalk' }, { to: 'cbVmxoff' }]),
+      coreSvmRebooting: op(r, 'coreCheckSvme', 'set virt_rebooting', 'x86_svm_emergency_disable_virtualization_cpu(): virt_rebooting = true'),
+      coreCheckSvme: decide(r, [{ if: not('EFER.SVME set'), to: 'done' }, { to: 'coreSvmCallback' }], 'rdmsrq(MSR_EFER, efer); if (!(efer & EFER_SVME)) return'),
+      // KVM's svm_emergency_disable_virtualization_cpu() keeps only the VM_HSAVE_PA write; then
+      // x86_svm_disable_virtualization_cpu(): STGI with a fault fixup (GIF=1: INIT and NMI not held), clear SVME.
+      coreSvmCallback: route([{ if: 'kvm loaded', to: 'coreHsave' }, { to: 'svmCbStgi' }]),
+      coreHsave: op(r, 'svmCbStgi', 'write VM_HSAVE_PA 0', 'kvm callback: wrmsrq(MSR_VM_HSAVE_PA, 0)'),
       // E3+: the callback KVM registered, if any (cpu_emergency_virt_callback).
       callback: route([
         { if: not('kvm loaded'), to: 'done' },
@@ -142,7 +163,8 @@ export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
       cbSetRebooting: op(r, 'cbVmxeRoute', 'set kvm_rebooting', 'kvm_rebooting = true'),
       cbVmxeRoute: route([{ if: feature('skip-vmclear-if-vmxe-clear'), to: 'cbCheckVmxe' }, { to: 'cbWalk' }]),
       cbCheckVmxe: decide(r, [{ if: not('CR4.VMXE set'), to: 'done' }, { to: 'cbWalk' }], 'if (!(__read_cr4() & X86_CR4_VMXE)) return'),
-      cbWalk: call(vmclearWalk(r, false), 'cbCheckVmxoff'),
+      cbWalk: call(vmclearWalk(r, false), 'cbAfterWalk'),
+      cbAfterWalk: route([{ if: block(site, 'core'), to: 'cbVmxoff' }, { to: 'cbCheckVmxoff' }]),
       cbCheckVmxoff: decide(r, [{ if: 'CR4.VMXE set', to: 'cbVmxoff' }, { to: 'done' }], 'kvm_cpu_vmxoff() if CR4.VMXE'),
       ...vmxoffStates(r, 'cb', 'done', true),
       svmCallback: route([{ if: feature('emergency-callback-sets-kvm-rebooting'), to: 'svmSetRebooting' }, { to: 'svmCbHsave' }]),

@@ -6,7 +6,7 @@ import type { CpuContext, CpuEvent, Region } from './types.js';
 import type { SwitchName } from '../../src/kernel/variants.js';
 import type { World } from '../../src/kernel/port.js';
 import type { NmiHandlerName, ShootdownCallback } from '../../src/kernel/memory.js';
-import { virtBlocks, emergencyRestartDisablesVirt, type VirtBlocks, type VirtDisableSite } from '../../src/kernel/virt-disable.js';
+import { virtBlocks, emergencyRestartDisablesVirt, x86VirtBackend, type VirtBlocks, type VirtDisableSite } from '../../src/kernel/virt-disable.js';
 import { vmclear, vmxoff, type InsnResult } from '../../src/hw/vmx.js';
 import type { CpuHw } from '../../src/hw/cpu-state.js';
 import { stgi } from '../../src/hw/svm.js';
@@ -144,7 +144,9 @@ export function makeGuards(world: WorldOf) {
   'block runs': ({ context }: Args, p: { site: VirtDisableSite; block: keyof VirtBlocks }) =>
     virtBlocks(p.site, context.features)[p.block],
   'emergency restart disables virt': ({ context }: Args) =>
-    emergencyRestartDisablesVirt(context.features, context.hw.vendor, context.hw.cr4Vmxe, context.opts.kvmLoaded),
+    emergencyRestartDisablesVirt(context.features, context.hw.vendor, context.hw.cr4Vmxe, context.opts.kvmLoaded, backendOf(context)),
+  /** E6 x86_virt_emergency_disable_virtualization_cpu(): `if (!virt_ops.feature) return -EOPNOTSUPP;` */
+  'virt backend': ({ context }: Args) => backendOf(context) !== null,
   'VMCLEAR walk has next': ({ context }: Args, p: { r: Region }) => context.walk[p.r] < context.loadedVmcss.length,
   'VMCLEAR faults': ({ context }: Args, p: { r: Region }) =>
     ruleResult(context.hw, 'VMCLEAR', walkTarget(context, p.r)).kind === 'fault',
@@ -171,6 +173,11 @@ export function makeGuards(world: WorldOf) {
     context.opts.kdumpBringsUpAps && nextAp(context) < context.opts.cpus,
   'AP called in': ({ context, event }: Args) => world(event).k.state.crashKernelCallin[nextAp(context)] === 1,
   };
+}
+
+/** The VMX/SVM backend x86_virt_init() found on this CPU at boot. */
+function backendOf(context: CpuContext): 'vmx' | 'svm' | null {
+  return x86VirtBackend(context.hw.vendor, context.hw.mode.featureControlOk);
 }
 
 /** The next CPU id the crash kernel should start, skipping itself. */

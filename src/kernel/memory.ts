@@ -14,6 +14,7 @@ export type WatchedVar =
   | 'call_function_pending'
   | 'crash_kernel_callin'
   | 'kvm_rebooting'
+  | 'virt_rebooting'
   | 'crashing_cpu'
   | 'shootdown_callback'
   | 'stopping_cpu'
@@ -57,6 +58,10 @@ export type NmiHandlerName = 'crash' | 'smp_stop';
 
 export interface KernelMemoryState {
   cpus: number;
+  /**
+   * kvm_rebooting, KVM's flag (E0–E5); E6 moved it into core x86 as virt_rebooting (a1450a8156c6).
+   * One flag: the trace names the write by the era's name (`setRebooting`).
+   */
   kvm_rebooting: boolean;
   crash_ipi_issued: 0 | 1;
   crashing_cpu: number;
@@ -68,6 +73,8 @@ export interface KernelMemoryState {
   nmi_list_corrupt: boolean;
   /** E5+: exclusive emergency handler slot of the NMI descriptor. */
   nmi_emergency: NmiHandlerName | null;
+  /** The WARN_ON_ONCE in set_emergency_nmi_handler() has fired (it prints once per boot). */
+  nmi_emergency_warned: boolean;
   stopping_cpu: number;
   panic_cpu: number;
   kexec_lock: number;
@@ -99,6 +106,7 @@ export function copyMemoryState(m: KernelMemoryState): KernelMemoryState {
     nmi_local: m.nmi_local.slice(),
     nmi_list_corrupt: m.nmi_list_corrupt,
     nmi_emergency: m.nmi_emergency,
+    nmi_emergency_warned: m.nmi_emergency_warned,
     stopping_cpu: m.stopping_cpu,
     panic_cpu: m.panic_cpu,
     kexec_lock: m.kexec_lock,
@@ -118,7 +126,7 @@ export function copyMemoryState(m: KernelMemoryState): KernelMemoryState {
 export function memoryText(m: KernelMemoryState): string {
   return (
     `${m.kvm_rebooting ? 1 : 0}${m.crash_ipi_issued}:${m.crashing_cpu}:${m.shootdown_callback}:${m.waiting_for_crash_ipi}:` +
-    `${m.nmi_local.join(',')}:${m.nmi_list_corrupt ? 1 : 0}:${m.nmi_emergency}:${m.stopping_cpu}:${m.panic_cpu}:${m.kexec_lock}:` +
+    `${m.nmi_local.join(',')}:${m.nmi_list_corrupt ? 1 : 0}:${m.nmi_emergency}:${m.nmi_emergency_warned ? 1 : 0}:${m.stopping_cpu}:${m.panic_cpu}:${m.kexec_lock}:` +
     `${m.cpus_stopped ? 1 : 0}:${m.reboot_emergency}:${m.online.join('')}:${m.stopMask.join('')}:${m.call_function_pending}:` +
     `${m.crashKernelCallin.join('')}:${m.die_counter}|`
   );
@@ -134,6 +142,7 @@ export const MEMORY_FIELDS = [
   'nmi_local',
   'nmi_list_corrupt',
   'nmi_emergency',
+  'nmi_emergency_warned',
   'stopping_cpu',
   'panic_cpu',
   'kexec_lock',
@@ -170,6 +179,7 @@ export class KernelMemory {
       nmi_local: [],
       nmi_list_corrupt: false,
       nmi_emergency: null,
+      nmi_emergency_warned: false,
       stopping_cpu: -1,
       panic_cpu: PANIC_CPU_INVALID,
       kexec_lock: -1,
@@ -196,6 +206,12 @@ export class KernelMemory {
   ): void {
     this.state[name] = value;
     this.wrote(name, cpu, 'write', value);
+  }
+
+  /** kvm_rebooting = true (E0–E5) / virt_rebooting = true (E6): the same flag under the era's name. */
+  setRebooting(name: 'kvm_rebooting' | 'virt_rebooting', cpu: number): void {
+    this.state.kvm_rebooting = true;
+    this.wrote(name, cpu, 'write', true);
   }
 
   atomicDec(name: 'waiting_for_crash_ipi' | 'call_function_pending', cpu: number): number {
@@ -265,9 +281,23 @@ export class KernelMemory {
     this.wrote('nmi_handlers', cpu, 'register_nmi_handler', name);
   }
 
-  setEmergencyNmiHandler(name: NmiHandlerName, cpu: number): void {
+  /**
+   * set_emergency_nmi_handler(NMI_LOCAL, handler) (arch/x86/kernel/nmi.c, E5+):
+   * `if (WARN_ON_ONCE(desc->emerg_handler == handler)) return;` then store it. Returns whether this
+   * call printed the WARN (the slot already held the handler and the WARN had not fired before).
+   */
+  setEmergencyNmiHandler(name: NmiHandlerName, cpu: number): boolean {
+    if (this.state.nmi_emergency === name) {
+      const warn = !this.state.nmi_emergency_warned;
+      if (warn) {
+        this.state.nmi_emergency_warned = true;
+        this.wrote('nmi_handlers', cpu, 'WARN_ON_ONCE', name);
+      }
+      return warn;
+    }
     this.state.nmi_emergency = name;
     this.wrote('nmi_handlers', cpu, 'set_emergency_nmi_handler', name);
+    return false;
   }
 
   nextDieCount(cpu: number): number {

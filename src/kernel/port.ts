@@ -28,6 +28,8 @@ export interface CpuPort {
   armTimer(cpu: number, name: string, ns: number): void;
   cancelTimer(cpu: number, name: string): void;
   console(cpu: number, text: string): void;
+  /** A WARN splat of the host kernel at `where` (file and function): printed, and execution goes on. */
+  warn(cpu: number, where: string, text: string): void;
   /** A VMX/SVM instruction and what it did ('ok', '#UD', 'VMfailInvalid', …). */
   insn(cpu: number, insn: string, result: string): void;
   fault(cpu: number, report: FaultReport): void;

@@ -30,6 +30,7 @@ export const SWITCH_NAMES = [
   'emergency-callback-sets-kvm-rebooting',
   'skip-vmclear-if-vmxe-clear',
   'emergency-nmi-handler-slot',
+  'emergency-virt-in-virt-subsystem',
   'tdp-level-at-vcpu-create',
   'nsvm-vmexit-reads-register-cache',
   'nested-triple-fault-to-l1',
@@ -121,6 +122,17 @@ export const SWITCHES: readonly KernelSwitch[] = [
     summary: 'the crash NMI handler goes into an exclusive emergency slot, so a second registration overwrites instead of corrupting a list',
     upstream: 'x86/nmi: Add an emergency handler in nmi_desc & use it in nmi_shootdown_cpus() (fe37c699ae3e)',
     era: 'E5 v6.15',
+  },
+  {
+    name: 'emergency-virt-in-virt-subsystem',
+    summary:
+      'core x86 (arch/x86/virt/hw.c) owns VMXON/VMXOFF and EFER.SVME: every stop path calls x86_virt_emergency_disable_virtualization_cpu() ' +
+      'directly (virt_rebooting=true, then KVM\'s VMCLEAR callback and VMXOFF only if CR4.VMXE / SVME), and emergency restart shoots ' +
+      'down whenever a VMX/SVM backend exists, KVM loaded or not; kvm_rebooting is now virt_rebooting',
+    upstream:
+      'KVM: x86: Move bulk of emergency virtualizaton logic to virt subsystem (428afac5a8ea); with KVM: x86: Move "kvm_rebooting" ' +
+      'to kernel as "virt_rebooting" (a1450a8156c6) and KVM: VMX: Move core VMXON enablement to kernel (920da4f75519)',
+    era: 'E6 2026 mainline (kvm-x86 "vmxon" series v3, applied March 2026; release UNVERIFIED)',
   },
   // ---- KVM vCPU (SEMANTICS §4) ---------------------------------------------------------------------
   {

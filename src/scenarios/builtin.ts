@@ -84,6 +84,22 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
     },
   },
   {
+    id: 'T3-nokvm',
+    name: 'sysrq-b-kvm-not-loaded',
+    summary: 'SysRq-b on 4 CPUs with KVM not loaded: v6.6 resets with no shootdown, mainline shoots the other CPUs down first',
+    raw: {
+      name: 'sysrq-b-kvm-not-loaded',
+      description:
+        'Emergency restart with the KVM module not loaded. From v6.6 to v6.15 emergency_reboot_disable_virtualization() ' +
+        'does nothing without the callback KVM registers, so no NMI is sent. The 2026 rework (arch/x86/virt/hw.c, ' +
+        '428afac5a8ea) calls x86_virt_emergency_disable_virtualization_cpu(), which succeeds whenever the CPU has a ' +
+        'VMX/SVM backend, and then shoots down: "Do the NMI shootdown even if virtualization is off on _this_ CPU".',
+      machine: { cpus: 4 },
+      options: { kvmLoaded: false },
+      script: [{ cpu: 0, do: 'emergency-restart', at: 0 }],
+    },
+  },
+  {
     id: 'T4',
     name: 'amd-crash-between-clgi-and-stgi',
     summary: 'AMD: CPU2 crashes between CLGI and STGI (GIF=0) and reboots at once; INIT-based reset',

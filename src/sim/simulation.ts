@@ -1350,6 +1350,10 @@ export class Simulation {
         }
       },
       console: (cpu, text) => this.emit({ t: 'console', ns: this.agenda.now, cpu, text }),
+      warn: (cpu, where, text) => {
+        this.emit({ t: 'warning', ns: this.agenda.now, cpu, vcpu: null, where, message: text });
+        this.emit({ t: 'console', ns: this.agenda.now, cpu, text });
+      },
       insn: (cpu, insn, result) => {
         if (!this.lean) this.emit({ t: 'insn', ns: this.agenda.now, cpu, insn, result });
       },

@@ -1,5 +1,6 @@
 import { NoCpuLeftInVmxRoot } from './no-cpu-left-in-vmx-root.js';
 import { NoKernelBug } from './no-kernel-bug.js';
+import { NoKernelWarn } from './no-kernel-warn.js';
 import { RebootCompletes } from './reboot-completes.js';
 import { ShootdownAcked } from './shootdown-acked.js';
 import { VsockCreditNeverNegative, VsockNoPacketWithoutBackend, VsockPacketsBalance, VsockRepliesThrottleTx } from './vsock.js';
@@ -9,6 +10,7 @@ export type { Observer, Violation } from './observer.js';
 
 export const PROPERTY_NAMES = [
   'no-kernel-bug',
+  'no-kernel-warn',
   'no-cpu-left-in-vmx-root',
   'shootdown-acked',
   'reboot-completes',
@@ -22,6 +24,7 @@ export const PROPERTY_NAMES = [
 export function allObservers(): Observer[] {
   return [
     new NoKernelBug(),
+    new NoKernelWarn(),
     new NoCpuLeftInVmxRoot(),
     new ShootdownAcked(),
     new RebootCompletes(),

@@ -1,6 +1,9 @@
 /**
  * reboot-completes (liveness): a reboot, an emergency restart, or a panic that is set to reboot or
- * kexec must end with the machine reset or in the crash kernel; "nothing can move" is a violation.
+ * kexec must end with the machine reset or in the crash kernel. Every run that ends otherwise is a
+ * violation, whichever way it stopped: `hang` (nothing can move, a CPU is stuck) or `idle` (nothing
+ * can move and every CPU runs its tasks again: the restart was abandoned, e.g. its task was killed by
+ * an oops). Only `running` (the step budget ran out) is no verdict.
  */
 import type { TraceRecord } from '../trace/records.js';
 import type { Observer, Violation } from './observer.js';
@@ -21,13 +24,9 @@ export class RebootCompletes implements Observer {
   }
 
   violations(): Violation[] {
-    if (!this.started || this.end !== 'hang') return [];
-    return [
-      {
-        property: this.property,
-        message: `'${this.started.action}' on CPU ${this.started.cpu} never reset the machine: nothing can move any more`,
-      },
-    ];
+    if (!this.started || (this.end !== 'hang' && this.end !== 'idle')) return [];
+    const why = this.end === 'hang' ? 'nothing can move any more' : 'it was abandoned and every CPU runs its tasks again';
+    return [{ property: this.property, message: `'${this.started.action}' on CPU ${this.started.cpu} never reset the machine: ${why}` }];
   }
 
   clone(): RebootCompletes {

@@ -57,7 +57,7 @@ describe('shootdown run: good input', () => {
 
   it('--fix / --no-fix switch single fixes on top of the preset', async () => {
     const off = io();
-    await main(['run', 'T5', '--no-fix', 'emergency-callback-sets-kvm-rebooting', '--json'], off.cli);
+    await main(['run', 'T5', '--kernel', 'v6.6', '--no-fix', 'emergency-callback-sets-kvm-rebooting', '--json'], off.cli);
     expect((JSON.parse(off.out()) as { outcome: { faults: { handling: string }[] } }).outcome.faults[0]?.handling).toBe('bug');
     const on = io();
     await main(['run', 'T5', '--kernel', 'v5.11', '--fix', 'emergency-callback-sets-kvm-rebooting', '--fix', 'virt-disable-via-kvm-callback', '--json'], on.cli);

@@ -5,10 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type AnyStateMachine, type StateNode } from 'xstate';
 import { cpuImplementations, physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
-import type { CpuEvent, CpuInput } from '../../machines/physical-cpu/types.js';
+import type { CpuEvent, CpuInput, KernelOptions } from '../../machines/physical-cpu/types.js';
 import { makeActions } from '../../machines/physical-cpu/actions.js';
 import { makeGuards, worldFromEvent } from '../../machines/physical-cpu/guards.js';
-import { initialCpuHw, type CpuHw } from '../../src/hw/cpu-state.js';
+import { defaultCpuMode, initialCpuHw, type CpuHw } from '../../src/hw/cpu-state.js';
 import { KernelMemory } from '../../src/kernel/memory.js';
 import type { CpuPort } from '../../src/kernel/port.js';
 import { resolveFeatures } from '../../src/kernel/variants.js';
@@ -23,6 +23,7 @@ function fakeWorld(cpus: number) {
     armTimer: (cpu, name) => log.push(`arm ${cpu} ${name}`),
     cancelTimer: (cpu, name) => log.push(`cancel ${cpu} ${name}`),
     console: (cpu, text) => log.push(`console ${cpu} ${text}`),
+    warn: (cpu, where) => log.push(`warn ${cpu} ${where}`),
     insn: (cpu, insn, result) => log.push(`insn ${cpu} ${insn} ${result}`),
     fault: (cpu, f) => log.push(`fault ${cpu} ${f.insn} ${f.handling}`),
     kernelEvent: (cpu, what) => log.push(`kernel ${cpu} ${what}`),
@@ -36,21 +37,28 @@ function fakeWorld(cpus: number) {
   return { k, io, log };
 }
 
-function input(id: number, preset: string, vmcs: number, patch: Partial<CpuHw>): CpuInput {
-  const hw = { ...initialCpuHw('intel'), cr4Vmxe: true, vmx: 'root' as const, vmxonPtr: 0x1000_0000 + id * 0x1000, ...patch };
+interface Variant {
+  noFix?: string[];
+  opts?: Partial<KernelOptions>;
+}
+
+function input(id: number, preset: string, vmcs: number, patch: Partial<CpuHw>, v: Variant = {}): CpuInput {
+  const vendor = patch.vendor ?? 'intel';
+  const base = vendor === 'intel' ? { cr4Vmxe: true, vmx: 'root' as const, vmxonPtr: 0x1000_0000 + id * 0x1000 } : {};
+  const hw = { ...initialCpuHw(vendor), ...base, ...patch };
   return {
     id,
     hw,
     loadedVmcss: Array.from({ length: vmcs }, (_, i) => 0x2000_0000 + i * 0x1000),
-    features: resolveFeatures(preset, [], []),
-    opts: { vendor: 'intel', kdump: true, kdumpBringsUpAps: false, crashKexecPostNotifiers: false, panicTimeout: 0, kvmLoaded: true, debugList: true, rebootForce: false, resetMethod: 'acpi', cpus: 4 },
+    features: resolveFeatures(preset, [], v.noFix ?? []),
+    opts: { vendor, kdump: true, kdumpBringsUpAps: false, crashKexecPostNotifiers: false, panicTimeout: 0, kvmLoaded: true, debugList: true, rebootForce: false, resetMethod: 'acpi', cpus: 4, ...v.opts },
   };
 }
 
-function driver(preset: string, id = 1, vmcs = 1, patch: Partial<CpuHw> = {}) {
+function driver(preset: string, id = 1, vmcs = 1, patch: Partial<CpuHw> = {}, v: Variant = {}) {
   const world = fakeWorld(4);
   const machine = physicalCpuMachine.provide(cpuImplementations(() => world) as never);
-  let [snap] = initialTransition(machine, input(id, preset, vmcs, patch));
+  let [snap] = initialTransition(machine, input(id, preset, vmcs, patch, v));
   const send = (event: CpuEvent) => {
     const [next, actions] = transition(machine, snap, event);
     for (const a of actions) a.exec?.(a.info, a.params);
@@ -141,5 +149,128 @@ describe('crash_nmi_callback through pure transitions (F1.4)', () => {
     expect(d.world.log).toContain('fault 1 VMXOFF oops');
     expect(d.at()).toBe('os.nmi.panic.selfStop');
     expect(k.state.waiting_for_crash_ipi).toBe(0);
+  });
+});
+
+/** A shootdown NMI from CPU 2 that this CPU answers in crash_nmi_callback() with a NULL callback (the restart path). */
+function restartShootdownNmi(d: ReturnType<typeof driver>) {
+  const { k } = d.world;
+  k.state.crashing_cpu = 2;
+  k.state.shootdown_callback = null;
+  k.state.waiting_for_crash_ipi = 3;
+  k.state.nmi_emergency = 'crash';
+  const names: string[] = [];
+  k.onWrite = (name) => names.push(name);
+  d.send({ type: 'bus.nmi', from: 2, source: 'kernel' });
+  d.stepUntil(() => d.snap().context.hw.activity === 'hlt');
+  return { names, insns: d.world.log.filter((l) => l.startsWith('insn')) };
+}
+
+describe('E6 x86_virt_emergency_disable_virtualization_cpu() (arch/x86/virt/hw.c) in crash_nmi_callback', () => {
+  it('mainline, KVM not loaded, CPU in VMX root: virt_rebooting=true, VMXOFF, clear CR4.VMXE, ack; no VMCLEAR (no KVM callback)', () => {
+    const d = driver('mainline', 1, 1, {}, { opts: { kvmLoaded: false } });
+    const { names, insns } = restartShootdownNmi(d);
+    expect(names.slice(0, 1)).toEqual(['virt_rebooting']);
+    expect(d.world.k.state.kvm_rebooting).toBe(true);
+    expect(insns).toEqual(['insn 1 VMXOFF ok', 'insn 1 MOV CR4 (clear VMXE) ok', 'insn 1 HLT ok']);
+    expect(d.snap().context.hw).toMatchObject({ vmx: 'off', cr4Vmxe: false });
+    expect(d.world.k.state.waiting_for_crash_ipi).toBe(2);
+  });
+
+  it('the same without the E6 switch (v6.6 rules): no callback registered, nothing disables VMX, the CPU halts in VMX root', () => {
+    const d = driver('mainline', 1, 1, {}, { opts: { kvmLoaded: false }, noFix: ['emergency-virt-in-virt-subsystem'] });
+    const { names, insns } = restartShootdownNmi(d);
+    expect(names).not.toContain('virt_rebooting');
+    expect(names).not.toContain('kvm_rebooting');
+    expect(insns).toEqual(['insn 1 HLT ok']);
+    expect(d.snap().context.hw).toMatchObject({ vmx: 'root', cr4Vmxe: true });
+  });
+
+  it('mainline, KVM loaded: virt_rebooting, then KVM\'s VMCLEAR walk, then VMXOFF; v6.6 names the flag kvm_rebooting', () => {
+    const e6 = restartShootdownNmi(driver('mainline'));
+    expect(e6.names[0]).toBe('virt_rebooting');
+    expect(e6.insns).toEqual(['insn 1 VMCLEAR ok', 'insn 1 VMXOFF ok', 'insn 1 MOV CR4 (clear VMXE) ok', 'insn 1 HLT ok']);
+    const e5 = restartShootdownNmi(driver('mainline', 1, 1, {}, { noFix: ['emergency-virt-in-virt-subsystem'] }));
+    expect(e5.names[0]).toBe('kvm_rebooting');
+    expect(e5.insns).toEqual(e6.insns);
+  });
+
+  it('mainline, CR4.VMXE=0: virt_rebooting is still set, then it returns before KVM\'s callback (no VMCLEAR of the listed VMCS)', () => {
+    const { names, insns } = restartShootdownNmi(driver('mainline', 1, 1, { vmx: 'off', cr4Vmxe: false, vmxonPtr: null }));
+    expect(names[0]).toBe('virt_rebooting');
+    expect(insns).toEqual(['insn 1 HLT ok']);
+  });
+
+  it('mainline, AMD: virt_rebooting; EFER.SVME set → KVM\'s callback (VM_HSAVE_PA=0) only if KVM is loaded, STGI, clear SVME', () => {
+    const amd = { vendor: 'amd' as const, svme: true, gif: true };
+    const loaded = restartShootdownNmi(driver('mainline', 1, 0, amd, { opts: { vendor: 'amd' } }));
+    expect(loaded.names[0]).toBe('virt_rebooting');
+    expect(loaded.insns).toEqual(['insn 1 WRMSR VM_HSAVE_PA ok', 'insn 1 STGI ok', 'insn 1 WRMSR EFER (clear SVME) ok', 'insn 1 HLT ok']);
+    const notLoaded = restartShootdownNmi(driver('mainline', 1, 0, amd, { opts: { vendor: 'amd', kvmLoaded: false } }));
+    expect(notLoaded.insns).toEqual(['insn 1 STGI ok', 'insn 1 WRMSR EFER (clear SVME) ok', 'insn 1 HLT ok']);
+    const v66 = restartShootdownNmi(driver('v6.6', 1, 0, amd, { opts: { vendor: 'amd', kvmLoaded: false } }));
+    expect(v66.insns).toEqual(['insn 1 HLT ok']);
+  });
+
+  it('mainline, no VMX backend (IA32_FEATURE_CONTROL does not allow VMX): -EOPNOTSUPP, nothing is written', () => {
+    const noVmx = { vmx: 'off' as const, cr4Vmxe: false, vmxonPtr: null, mode: { ...defaultCpuMode(), featureControlOk: false } };
+    const { names, insns } = restartShootdownNmi(driver('mainline', 1, 0, noVmx));
+    expect(names).not.toContain('virt_rebooting');
+    expect(insns).toEqual(['insn 1 HLT ok']);
+  });
+});
+
+describe('E6 emergency restart: the shootdown follows the backend, not KVM', () => {
+  const sendsNmi = (d: ReturnType<typeof driver>) => {
+    d.send({ type: 'script.emergency-restart', context: 'task' });
+    d.stepUntil(() => d.world.log.some((l) => l.startsWith('reset') || l.startsWith('send')));
+    return d.world.log.some((l) => l === 'send 0 nmi all-but-self');
+  };
+  const idle = { vmx: 'off' as const, cr4Vmxe: false, vmxonPtr: null };
+
+  it('mainline, KVM not loaded, VMX off on this CPU: the NMI shootdown is sent anyway', () => {
+    expect(sendsNmi(driver('mainline', 0, 0, idle, { opts: { kvmLoaded: false } }))).toBe(true);
+  });
+
+  it('without the E6 switch (v6.6 rules): no callback registered, no shootdown, straight to the reset', () => {
+    expect(sendsNmi(driver('mainline', 0, 0, idle, { opts: { kvmLoaded: false }, noFix: ['emergency-virt-in-virt-subsystem'] }))).toBe(false);
+    expect(sendsNmi(driver('v6.6', 0, 0, idle, { opts: { kvmLoaded: false } }))).toBe(false);
+  });
+
+  it('mainline without a VMX backend: x86_virt_emergency_disable_virtualization_cpu() is -EOPNOTSUPP, no shootdown', () => {
+    const noVmx = { ...idle, mode: { ...defaultCpuMode(), featureControlOk: false } };
+    expect(sendsNmi(driver('mainline', 0, 0, noVmx, { opts: { kvmLoaded: false } }))).toBe(false);
+  });
+});
+
+describe('set_emergency_nmi_handler() WARN_ON_ONCE (E5+, arch/x86/kernel/nmi.c)', () => {
+  const shootAgain = (preset: string, warned: boolean) => {
+    const d = driver(preset, 0, 0, { vmx: 'off', cr4Vmxe: false, vmxonPtr: null });
+    // An earlier nmi_shootdown_cpus() left crash_nmi_callback in the slot (crash_ipi_issued still 0: R2's window).
+    d.world.k.state.nmi_emergency = 'crash';
+    d.world.k.state.nmi_emergency_warned = warned;
+    d.send({ type: 'script.emergency-restart', context: 'task' });
+    d.stepUntil(() => d.world.log.some((l) => l.startsWith('send')));
+    return d.world.log;
+  };
+
+  it('mainline: the slot already holds crash_nmi_callback → WARN, and the shootdown still sends its NMIs', () => {
+    const log = shootAgain('mainline', false);
+    const warn = log.indexOf('warn 0 arch/x86/kernel/nmi.c set_emergency_nmi_handler');
+    expect(warn).toBeGreaterThan(-1);
+    expect(log.indexOf('send 0 nmi all-but-self')).toBeGreaterThan(warn);
+  });
+
+  it('mainline: a WARN_ON_ONCE that already fired prints nothing the second time', () => {
+    expect(shootAgain('mainline', true).some((l) => l.startsWith('warn'))).toBe(false);
+  });
+
+  it('without the slot (E1b–E4 list): the WARN is __register_nmi_handler\'s and no NMI is sent', () => {
+    const d = driver('mainline', 0, 0, { vmx: 'off', cr4Vmxe: false, vmxonPtr: null }, { noFix: ['emergency-nmi-handler-slot'] });
+    d.world.k.state.nmi_local = ['crash'];
+    d.send({ type: 'script.emergency-restart', context: 'task' });
+    d.stepUntil(() => d.world.log.some((l) => l.startsWith('warn') || l.startsWith('reset')));
+    expect(d.world.log.filter((l) => l.startsWith('warn'))).toEqual(['warn 0 arch/x86/kernel/nmi.c __register_nmi_handler']);
+    expect(d.world.log.some((l) => l.startsWith('send'))).toBe(false);
   });
 });

@@ -98,6 +98,38 @@ describe('T3 SysRq-b on CPU0 with CR4.VMXE=0, others in VMX root, INIT-based res
     expect(o.shootdowns).toEqual([]);
     expect(o.messages.sent).toBe(1); // only the platform's INIT
   });
+
+  it('mainline with KVM not loaded: the CPUs in VMX root are shot down anyway (E6) and take the INIT', () => {
+    const o = run('T3', 'mainline', (s) => ({ ...s, options: { ...s.options, kvmLoaded: false } }));
+    expect(o.shootdowns[0]).toMatchObject({ initiator: 0, sent: true, timedOut: false });
+    for (const c of o.cpus) expect(c).toMatchObject({ vmx: 'off', activity: 'wait-for-sipi' });
+    expect(o.end).toBe('reset');
+  });
+});
+
+describe('reboot-completes judges every run that never resets or kexecs', () => {
+  const restartMessage = "'emergency-restart' on CPU 0 never reset the machine";
+
+  it('T3 on v5.10: the INIT-based reset hangs on the CPUs left in VMX root (end: hang)', () => {
+    const o = run('T3', 'v5.10');
+    expect(o.end).toBe('hang');
+    expect(o.violations.filter((v) => v.property === 'reboot-completes').map((v) => v.message)).toEqual([`${restartMessage}: nothing can move any more`]);
+  });
+
+  it('T3 on v5.10 with CR4.VMXE=1 but no VMXON on CPU0: its own VMXOFF oopses, the task dies, every CPU runs on (end: idle) — the restart never completed', () => {
+    const o = run('T3', 'v5.10', (s) => ({ ...s, initial: s.initial.map((c, i) => (i === 0 ? { ...c, cr4Vmxe: true } : c)) }));
+    expect(o.faults).toEqual([{ cpu: 0, insn: 'VMXOFF', fault: '#UD', context: 'task', handling: 'oops' }]);
+    expect(o.end).toBe('idle');
+    expect(o.violations.filter((v) => v.property === 'reboot-completes').map((v) => v.message)).toEqual([
+      `${restartMessage}: it was abandoned and every CPU runs its tasks again`,
+    ]);
+  });
+
+  it('an idle end with no reboot, restart or ending panic started is no violation (T8 with its fix: the VMM thread finishes)', () => {
+    const o = run('T8', 'mainline');
+    expect(o.end).toBe('idle');
+    expect(o.violations).toEqual([]);
+  });
 });
 
 describe('T4 AMD: CPU2 crashes between CLGI and STGI (R8)', () => {
@@ -123,6 +155,31 @@ describe('T4 AMD: CPU2 crashes between CLGI and STGI (R8)', () => {
     expect(o.shootdowns[0]?.acked).not.toContain(2);
     expect(o.cpus[2]).toMatchObject({ gif: false, svme: true });
     expect(o.initIgnored).toEqual([2]);
+  });
+});
+
+describe('T3-nokvm SysRq-b with KVM not loaded (E6: shootdown whenever a VMX/SVM backend exists)', () => {
+  it.each(['v6.6', 'mainline'])('%s: the run resets with every property holding', (preset) => {
+    const o = run('T3-nokvm', preset);
+    expect(o.end).toBe('reset');
+    expect(o.violations).toEqual([]);
+  });
+
+  it('v6.6: no callback registered, so no NMI shootdown at all; the other CPUs are still running their tasks', () => {
+    const o = run('T3-nokvm', 'v6.6');
+    expect(o.shootdowns).toEqual([]);
+    expect(o.messages.sent).toBe(0);
+    for (const c of responders(o, 0)) expect(c).toMatchObject({ activity: 'running', context: 'task' });
+  });
+
+  it('mainline: CPU0 shoots the other three down (all ack, each halts in NMI) before the reset; without the E6 switch it does not', () => {
+    const o = run('T3-nokvm', 'mainline');
+    expect(o.shootdowns).toHaveLength(1);
+    expect(o.shootdowns[0]).toMatchObject({ initiator: 0, sent: true, timedOut: false });
+    expect([...(o.shootdowns[0]?.acked ?? [])].sort()).toEqual([1, 2, 3]);
+    for (const c of responders(o, 0)) expect(c).toMatchObject({ activity: 'hlt', context: 'nmi', nmiBlocked: true });
+    const off = run('T3-nokvm', 'mainline', (s) => ({ ...s, kernel: { ...s.kernel, noFix: ['emergency-virt-in-virt-subsystem'] } }));
+    expect(off.shootdowns).toEqual([]);
   });
 });
 
@@ -194,14 +251,28 @@ describe('T5 emergency restart on CPU1 racing a kdump panic on CPU2 (R2)', () =>
     promptAck(o);
   });
 
-  it('case (iii), mainline without skip-vmclear-if-vmxe-clear: the walk VMCLEARs anyway, the #UD is eaten (kvm_rebooting)', () => {
-    const o = run('T5-iii', 'mainline', (s) => noAps({ ...s, kernel: { ...s.kernel, noFix: ['skip-vmclear-if-vmxe-clear'] } }));
+  // The E3 switches are tested on v6.6: from E6 the core x86 function checks CR4.VMXE and sets
+  // virt_rebooting itself, before KVM's callback, so neither switch matters on mainline (below).
+  it('case (iii), v6.6 without skip-vmclear-if-vmxe-clear: the walk VMCLEARs anyway, the #UD is eaten (kvm_rebooting)', () => {
+    const o = run('T5-iii', 'v6.6', (s) => noAps({ ...s, kernel: { ...s.kernel, noFix: ['skip-vmclear-if-vmxe-clear'] } }));
     expect(o.faults).toEqual([{ cpu: 1, insn: 'VMCLEAR', fault: '#UD', context: 'nmi', handling: 'eaten' }]);
     promptAck(o);
   });
 
-  it('case (ii), mainline without emergency-callback-sets-kvm-rebooting: the BUG is back', () => {
-    bugNoAck(run('T5', 'mainline', (s) => ({ ...s, kernel: { ...s.kernel, noFix: ['emergency-callback-sets-kvm-rebooting'] } })));
+  it('case (ii), v6.6 without emergency-callback-sets-kvm-rebooting: the BUG is back', () => {
+    bugNoAck(run('T5', 'v6.6', (s) => ({ ...s, kernel: { ...s.kernel, noFix: ['emergency-callback-sets-kvm-rebooting'] } })));
+  });
+
+  it('case (iii), mainline without skip-vmclear-if-vmxe-clear: x86_vmx_emergency_disable_virtualization_cpu() returns on CR4.VMXE=0 before KVM\'s walk', () => {
+    const o = run('T5-iii', 'mainline', (s) => noAps({ ...s, kernel: { ...s.kernel, noFix: ['skip-vmclear-if-vmxe-clear'] } }));
+    expect(o.faults).toEqual([]);
+    promptAck(o);
+  });
+
+  it('case (ii), mainline without emergency-callback-sets-kvm-rebooting: the core sets virt_rebooting, so BUG_ON(!virt_rebooting) stays quiet; without the E6 switch the BUG is back', () => {
+    const noCb = (extra: string[]) => (s: Scenario) => ({ ...s, kernel: { ...s.kernel, noFix: ['emergency-callback-sets-kvm-rebooting', ...extra] } });
+    promptAck(run('T5', 'mainline', (s) => noAps(noCb([])(s))));
+    bugNoAck(run('T5', 'mainline', noCb(['emergency-virt-in-virt-subsystem'])));
   });
 
   it.each(['v5.10', 'mainline'])('%s: CPU1 never resumes its interrupted restart; CPU2 wins', (preset) => {
