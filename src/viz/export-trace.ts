@@ -6,9 +6,16 @@
 import type { TraceRecord } from '../trace/records.js';
 import { type Delivery, type Mark, type TraceModel, messageName } from './trace-model.js';
 
-/** Mermaid sequence text: `;` ends a statement and `#` starts an entity code. */
-function seqText(text: string): string {
-  return text.replace(/[#;]/g, (c) => (c === '#' ? '#35;' : '#59;')).replace(/[\r\n]+/g, ' ').trim();
+/**
+ * Mermaid sequence text, drawn as written: `;` ends a statement, `#` starts a comment or an entity
+ * code, `<br>` breaks the line and `&…;` is read as an HTML entity; each is written as mermaid's
+ * numeric entity code (`#35;` is drawn as `#`). Line breaks would end the statement.
+ */
+export function seqText(text: string): string {
+  return text
+    .replace(/[\r\n]+/g, ' ')
+    .trim()
+    .replace(/[#;<>&]/g, (c) => `#${c.charCodeAt(0)};`);
 }
 
 const participant = (who: number | 'platform') => (who === 'platform' ? 'platform' : `CPU${who}`);
