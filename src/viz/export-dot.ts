@@ -11,8 +11,9 @@
  */
 import { type ChartModel, type ChartNode, type ExportScope, type VisibleEdge, visibleGraph, isAncestor } from './chart-model.js';
 
+/** A quoted DOT string drawn as written: Graphviz reads `&…;` in a label as an HTML entity. */
 export function dotString(text: string): string {
-  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+  return `"${text.replace(/&/g, '&amp;').replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
 export function chartToDot(model: ChartModel, scope: ExportScope = { root: 0, collapse: new Set() }): string {
