@@ -18,6 +18,7 @@ import { chartToMermaid, MERMAID_MAX_EDGES, MERMAID_MAX_TEXT } from '../viz/expo
 import { chartToScxml } from '../viz/export-scxml.js';
 import { chartToDot } from '../viz/export-dot.js';
 import { traceToJson, traceToMermaidSequence } from '../viz/export-trace.js';
+import { perfettoJson, traceToPerfetto } from '../viz/export-perfetto.js';
 import { buildSite, serveSite, SiteError, traceViolations, writeSite, type RunningViewer, type SiteInput } from '../viz/site.js';
 import { traceModel } from '../viz/trace-model.js';
 
@@ -202,7 +203,7 @@ export function exportCommand(args: string[], io: CliIo): number {
   }
 }
 
-const TRACE_FORMATS = ['mermaid-sequence', 'json'] as const;
+const TRACE_FORMATS = ['mermaid-sequence', 'json', 'perfetto'] as const;
 
 export function exportTraceCommand(args: string[], io: CliIo): number {
   try {
@@ -217,7 +218,7 @@ export function exportTraceCommand(args: string[], io: CliIo): number {
     if (!kind) throw new Error('no physical-cpu chart');
     const model = traceModel(kind.chart(), text, traceViolations(text.split('\n').filter((l) => l.length > 0)));
     if ('error' in model) throw new VizInputError(`${file}: ${model.error}`);
-    io.stdout(format === 'json' ? traceToJson(model) : traceToMermaidSequence(model));
+    io.stdout(format === 'json' ? traceToJson(model) : format === 'perfetto' ? perfettoJson(traceToPerfetto(model)) : traceToMermaidSequence(model));
     return 0;
   } catch (e) {
     return report(io, e);
