@@ -9,13 +9,19 @@ import { type Delivery, type Mark, type TraceModel, messageName } from './trace-
 /**
  * Mermaid sequence text, drawn as written: `;` ends a statement, `#` starts a comment or an entity
  * code, `<br>` breaks the line and `&…;` is read as an HTML entity; each is written as mermaid's
- * numeric entity code (`#35;` is drawn as `#`). Line breaks would end the statement.
+ * numeric entity code (`#35;` is drawn as `#`). Line breaks and tabs become spaces (a line break
+ * would end the statement).
  */
 export function seqText(text: string): string {
-  return text
-    .replace(/[\r\n]+/g, ' ')
-    .trim()
-    .replace(/[#;<>&]/g, (c) => `#${c.charCodeAt(0)};`);
+  return (
+    text
+      .replace(/[\r\n\t]+/g, ' ')
+      .trim()
+      .replace(/[#;<>&]/g, (c) => `#${c.charCodeAt(0)};`)
+      // Other control characters (an escape sequence in a console line) as their visible symbols
+      // (U+2400…): they cannot be drawn, and must not reach a terminal that prints the export.
+      .replace(/[\u0000-\u001f\u007f]/g, (c) => String.fromCharCode(c === '\u007f' ? 0x2421 : 0x2400 + c.charCodeAt(0)))
+  );
 }
 
 const participant = (who: number | 'platform') => (who === 'platform' ? 'platform' : `CPU${who}`);

@@ -179,9 +179,12 @@ describe.skipIf(!runBrowser)('mermaid exports drawn by mermaid.render in Chromiu
     for (const k of marks) expect(drawn.notes.some((n) => n.endsWith(squash(k.text))), k.text).toBe(true);
   }, 120_000);
 
-  it('the markup console line is drawn whole, on one line', async () => {
+  it('the markup console line is drawn whole, on one line; an escape sequence as visible symbols, never raw', async () => {
     const drawn = await draw(traceToMermaidSequence(model(withConsole('T5', NASTY))));
     expect(drawn.notes).toContain(squash(NASTY));
+    const colour = traceToMermaidSequence(model(withConsole('T5', 'BUG: \u001b[31mred\u001b[0m\u0007')));
+    expect(colour).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
+    expect((await draw(colour)).notes).toContain('BUG: ␛[31mred␛[0m␇');
     const t5 = await draw(traceToMermaidSequence(model(traceText(builtin('T5')))));
     expect(t5.notes).toContain('fault VMCLEAR #UD in nmi context: eaten');
   });
