@@ -4,7 +4,8 @@
  * actions) or as one JSON object (the records, the messages paired send → delivery, the marks).
  */
 import type { TraceRecord } from '../trace/records.js';
-import { type Delivery, type Mark, type TraceModel, messageName } from './trace-model.js';
+import { type Delivery, type Mark, type TraceModel } from './trace-model.js';
+import { messageLabel } from '../hw/vectors.js';
 
 /**
  * Mermaid sequence text, drawn as written: `;` ends a statement, `#` starts a comment or an entity
@@ -41,7 +42,8 @@ export function traceToMermaidSequence(model: TraceModel): string {
   const arrow = (d: Delivery): string => {
     // Solid arrow: delivered; dotted async: held pending or latched; cross: dropped.
     const kind = d.status === 'delivered' ? '->>' : d.status === 'dropped' ? '-x' : '--)';
-    const what = `${messageName(d.mode, d.vector)} (msg ${d.msg})${d.status === 'delivered' ? '' : ` ${d.status}${d.reason ? `: ${d.reason}` : ''}`}`;
+    // Named as `shootdown run` names the send: `REBOOT_VECTOR (0xf8)`.
+    const what = `${messageLabel(d.mode, d.vector)} (msg ${d.msg})${d.status === 'delivered' ? '' : ` ${d.status}${d.reason ? `: ${d.reason}` : ''}`}`;
     return `  ${participant(d.from)}${kind}${d.cpu >= 0 ? participant(d.cpu) : participant(d.from)}: ${seqText(what)}`;
   };
   for (const d of model.deliveries) events.push({ at: d.at >= 0 ? d.at : model.count, line: arrow(d) });

@@ -18,7 +18,8 @@ import { type ChartModel, type ChartNode, type ExportScope, exportScope, isAnces
 import { chartToMermaid } from '../../src/viz/export-mermaid.js';
 import { chartToDot } from '../../src/viz/export-dot.js';
 import { traceToMermaidSequence } from '../../src/viz/export-trace.js';
-import { messageName, traceModel, type TraceModel } from '../../src/viz/trace-model.js';
+import { traceModel, type TraceModel } from '../../src/viz/trace-model.js';
+import { messageLabel } from '../../src/hw/vectors.js';
 import { builtin, chart, traceText } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -172,7 +173,7 @@ describe.skipIf(!runBrowser)('mermaid exports drawn by mermaid.render in Chromiu
     const drawn = await draw(traceToMermaidSequence(m));
     expect(drawn.error).toBeUndefined();
     // From the trace model, not from the export: each delivery's name and each mark's text.
-    const messages = m.deliveries.map((d) => `${messageName(d.mode, d.vector)} (msg ${d.msg})${d.status === 'delivered' ? '' : ` ${d.status}${d.reason ? `: ${d.reason}` : ''}`}`);
+    const messages = m.deliveries.map((d) => `${messageLabel(d.mode, d.vector)} (msg ${d.msg})${d.status === 'delivered' ? '' : ` ${d.status}${d.reason ? `: ${d.reason}` : ''}`}`);
     expect(sorted(drawn.messages)).toEqual(sorted(messages.map(squash)));
     const marks = m.marks.filter((k) => k.kind !== 'violation' && k.cpu >= 0);
     expect(drawn.notes.length).toBe(marks.length + (m.violations.length > 0 ? 1 : 0));
