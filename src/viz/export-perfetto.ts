@@ -94,10 +94,6 @@ class Track {
   flow(ph: 's' | 'f', id: number, name: string, cat: string, ts: number): void {
     this.out.push({ ph, id, name, cat, pid: this.pid, tid: this.tid, ts: this.at(ts), ...(ph === 'f' ? { bp: 'e' as const } : {}) });
   }
-
-  hasOpen(): boolean {
-    return this.open.length > 0;
-  }
 }
 
 type Slice = { key: string; name: string; args?: Record<string, unknown> };
@@ -276,8 +272,6 @@ export function traceToPerfetto(model: TraceModel): PerfettoTrace {
       }
       case 'warning':
         if (r.vcpu !== null) vcpuTrack(r.vcpu).instant(`WARN at ${r.where}`, 'warn', ts, { message: r.message, cpu: r.cpu });
-        break;
-      case 'end':
         break;
       default:
         break;
