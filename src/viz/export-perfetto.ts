@@ -45,6 +45,9 @@ export const cpuTid = (cpu: number): number => cpu + 1;
 export const vcpuTid = (vcpu: number): number => vcpu + 1;
 export const PLATFORM_TID = 0x10001;
 
+/** CPU and vCPU numbers a trace may use (the simulator's own bounds are far below). */
+const MAX_CPUS = 1 << 16;
+const MAX_VCPUS = 1 << 16;
 /** Text shown as an event name: one line, at most this long. */
 const MAX_NAME = 200;
 const oneLine = (text: string): string => {
@@ -107,6 +110,10 @@ export function traceToPerfetto(model: TraceModel): PerfettoTrace {
   const chart = model.chart;
   const node = (i: number) => chart.nodes[i] as ChartNode;
   const h = model.header;
+  // CPU and vCPU numbers come from the trace file: only those of the machine get a track.
+  const cpus = Number.isInteger(h.cpus) ? Math.max(0, Math.min(h.cpus, MAX_CPUS)) : 0;
+  const isCpu = (cpu: unknown): cpu is number => Number.isInteger(cpu) && (cpu as number) >= 0 && (cpu as number) < cpus;
+  const isVcpu = (vcpu: unknown): vcpu is number => Number.isInteger(vcpu) && (vcpu as number) >= 0 && (vcpu as number) < MAX_VCPUS;
 
   meta.push({ ph: 'M', name: 'process_name', pid: HOST_PID, tid: 0, args: { name: `host: ${h.scenario} (${h.cpus} CPUs, ${h.vendor}, kernel ${h.preset}, seed ${h.seed})` } });
   meta.push({ ph: 'M', name: 'process_sort_index', pid: HOST_PID, tid: 0, args: { sort_index: 1 } });
@@ -197,19 +204,25 @@ export function traceToPerfetto(model: TraceModel): PerfettoTrace {
     return out;
   };
 
-  const flowIds = new Map<string, number>();
-  const deliveryKey = (msg: number, cpu: number) => `${msg}>${cpu}`;
-  model.deliveries.forEach((d, k) => {
-    if (d.sendAt >= 0 && d.at >= 0 && d.cpu >= 0) flowIds.set(deliveryKey(d.msg, d.cpu), k + 1);
-  });
-  const deliveryOf = new Map(model.deliveries.map((d) => [deliveryKey(d.msg, d.cpu), d]));
-  const deliveriesOfSend = new Map<number, typeof model.deliveries>();
-  for (const d of model.deliveries) {
-    if (d.sendAt < 0) continue;
-    const list = deliveriesOfSend.get(d.sendAt);
+  // A flow per delivery whose send is in the trace, numbered by its place in the model's list (a
+  // trace that delivers one message twice to one CPU gets two flows, never one id twice).
+  type Delivery = (typeof model.deliveries)[number];
+  const flowId = new Map<Delivery, number>();
+  const bySend = new Map<number, Delivery[]>();
+  const byRecord = new Map<number, Delivery[]>();
+  const push = (map: Map<number, Delivery[]>, at: number, d: Delivery) => {
+    const list = map.get(at);
     if (list) list.push(d);
-    else deliveriesOfSend.set(d.sendAt, [d]);
-  }
+    else map.set(at, [d]);
+  };
+  model.deliveries.forEach((d, k) => {
+    if (d.at >= 0) push(byRecord, d.at, d);
+    if (d.sendAt < 0 || d.at < d.sendAt || !isCpu(d.cpu) || !(d.from === 'platform' || isCpu(d.from))) return;
+    flowId.set(d, k + 1);
+    push(bySend, d.sendAt, d);
+  });
+  const flowName = (d: Delivery) => `${messageLabel(d.mode, d.vector)} (msg ${d.msg})`;
+  const sentAt = new Map<number, number>();
   const marksAt = new Map<number, typeof model.marks>();
   for (const m of model.marks) {
     if (m.kind === 'violation' || m.cpu < 0) continue;
@@ -218,7 +231,7 @@ export function traceToPerfetto(model: TraceModel): PerfettoTrace {
     else marksAt.set(m.at, [m]);
   }
 
-  for (let cpu = 0; cpu < h.cpus; cpu++) cpuTrack(cpu);
+  for (let cpu = 0; cpu < cpus; cpu++) cpuTrack(cpu);
   let endNs = 0;
   for (let i = 0; i < model.count; i++) {
     const r = model.record(i) as TraceRecord;
@@ -226,31 +239,34 @@ export function traceToPerfetto(model: TraceModel): PerfettoTrace {
     endNs = Math.max(endNs, r.ns);
     const ts = usOf(r.ns);
     const cpu = model.cpuOf[i] ?? -1;
-    if (cpu >= 0 && r.t !== 'gstep' && r.t !== 'kvm' && r.t !== 'ioctl' && r.t !== 'vsock') {
+    if (isCpu(cpu) && r.t !== 'gstep' && r.t !== 'kvm' && r.t !== 'ioctl' && r.t !== 'vsock') {
       const track = cpuTrack(cpu);
       const slices = cpuSlices(i, cpu);
       if (slices) track.become(slices, ts);
     }
     switch (r.t) {
       case 'send': {
-        // One flow per target that the message reached; the send is where they all start.
-        const track = r.from === 'platform' ? platformTrack() : cpuTrack(r.from);
-        for (const d of deliveriesOfSend.get(i) ?? []) {
-          const id = flowIds.get(deliveryKey(d.msg, d.cpu));
-          if (id !== undefined) track.flow('s', id, `${messageLabel(d.mode, d.vector)} (msg ${d.msg})`, d.mode, ts);
+        // One flow per target the message reached; the send is where they all start.
+        for (const d of bySend.get(i) ?? []) {
+          const track = d.from === 'platform' ? platformTrack() : cpuTrack(d.from);
+          const id = flowId.get(d) as number;
+          track.flow('s', id, flowName(d), d.mode, ts);
+          sentAt.set(id, ts);
         }
         break;
       }
       case 'deliver': {
-        const d = deliveryOf.get(deliveryKey(r.msg, r.cpu));
-        const name = `${messageLabel(r.mode, d?.vector ?? null)} (msg ${r.msg})`;
-        const id = flowIds.get(deliveryKey(r.msg, r.cpu));
-        if (id !== undefined) cpuTrack(r.cpu).flow('f', id, name, r.mode, ts);
-        if (r.status !== 'delivered') cpuTrack(r.cpu).instant(`${name} ${r.status}${r.reason ? `: ${r.reason}` : ''}`, 'message', ts);
+        for (const d of byRecord.get(i) ?? []) {
+          if (!isCpu(d.cpu)) continue;
+          const id = flowId.get(d);
+          // Never before its start, even in a trace whose time goes back.
+          if (id !== undefined) cpuTrack(d.cpu).flow('f', id, flowName(d), d.mode, Math.max(ts, sentAt.get(id) ?? ts));
+          if (d.status !== 'delivered') cpuTrack(d.cpu).instant(`${flowName(d)} ${d.status}${d.reason ? `: ${d.reason}` : ''}`, 'message', ts);
+        }
         break;
       }
       case 'gstep': {
-        if (r.actor !== 'vcpu') break;
+        if (r.actor !== 'vcpu' || !isVcpu(r.vcpu)) break;
         const s = vcpuState.get(r.vcpu) ?? { path: '', mode: 'L1' };
         s.path = r.to;
         vcpuState.set(r.vcpu, s);
@@ -258,6 +274,7 @@ export function traceToPerfetto(model: TraceModel): PerfettoTrace {
         break;
       }
       case 'kvm': {
+        if (!isVcpu(r.vcpu)) break;
         const s = vcpuState.get(r.vcpu) ?? { path: '', mode: 'L1' };
         const mode = r.data.guestMode === 'l2' ? 'L2' : r.data.guestMode === 'l1' ? 'L1' : null;
         if (mode !== null) s.mode = `${mode}${r.data.inSmm === true ? ' SMM' : ''}`;
@@ -271,12 +288,13 @@ export function traceToPerfetto(model: TraceModel): PerfettoTrace {
         break;
       }
       case 'warning':
-        if (r.vcpu !== null) vcpuTrack(r.vcpu).instant(`WARN at ${r.where}`, 'warn', ts, { message: r.message, cpu: r.cpu });
+        if (isVcpu(r.vcpu)) vcpuTrack(r.vcpu).instant(`WARN at ${r.where}`, 'warn', ts, { message: r.message, cpu: r.cpu });
         break;
       default:
         break;
     }
     for (const m of marksAt.get(i) ?? []) {
+      if (!isCpu(m.cpu)) continue;
       const prefix = m.kind === 'bug' ? 'BUG: ' : m.kind === 'fault' ? 'fault: ' : '';
       cpuTrack(m.cpu).instant(prefix + m.text, m.kind, ts, { line: i + 1 });
     }

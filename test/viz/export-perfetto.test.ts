@@ -161,6 +161,20 @@ describe('what the slices say', () => {
   });
 });
 
+describe('a trace file edited by hand still gives a well-formed export', () => {
+  it('a delivery written twice, time going back, CPU numbers outside the machine', () => {
+    const lines = traceText(builtin('T5')).trim().split('\n');
+    const deliver = lines.findIndex((l) => l.includes('"t":"deliver"'));
+    const edited = [...lines.slice(0, deliver + 1), lines[deliver] as string, ...lines.slice(deliver + 1)];
+    const step = edited.findIndex((l, k) => k > deliver + 2 && l.includes('"t":"step"'));
+    edited[step] = (edited[step] as string).replace(/"ns":\d+/, '"ns":1');
+    edited.splice(step + 1, 0, JSON.stringify({ t: 'console', ns: 5, cpu: 999, text: 'far' }), JSON.stringify({ t: 'console', ns: 5, cpu: -1, text: 'below' }), JSON.stringify({ t: 'console', ns: 5, cpu: 1.5, text: 'half' }));
+    const trace = exportOf(edited.join('\n') + '\n');
+    expect(checkTraceEvents(trace).errors).toEqual([]);
+    expect(trace.traceEvents.filter((e) => e.ph === 'f').length).toBe(exportOf(traceText(builtin('T5'))).traceEvents.filter((e) => e.ph === 'f').length + 1);
+  });
+});
+
 describe('shootdown export-trace --format perfetto', () => {
   it('writes the JSON on stdout, and a bad format names the choices', async () => {
     const file = path.join(dir, 't5.jsonl');
