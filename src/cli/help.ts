@@ -103,7 +103,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     name: 'export-trace',
     args: '<trace file>',
     summary: 'a trace as a message sequence',
-    options: [{ name: 'format', value: 'mermaid-sequence|json', default: 'mermaid-sequence', text: 'output format' }],
+    options: [{ name: 'format', value: 'mermaid-sequence|json|perfetto', default: 'mermaid-sequence', text: 'output format (perfetto: Chrome trace-event JSON for ui.perfetto.dev)' }],
   },
   { name: 'list', args: '', summary: 'built-in scenarios', options: [{ name: 'json', default: 'off', text: 'the catalogue as one JSON object' }] },
   { name: 'kernels', args: '', summary: 'kernel presets and fix switches', options: [{ name: 'json', default: 'off', text: 'presets and switches as one JSON object' }] },
@@ -130,7 +130,7 @@ ${EXPLORE_USAGE.trimEnd()}
                                  the viewer: statecharts with the active states lit, playback, message sequence
   shootdown export <actor kind> [--format mermaid|scxml|dot|json] [--root PATH] [--depth N]
                                  a chart drawn from its machine (kinds: ${ACTOR_KINDS.map((k) => k.name).join(', ')})
-  shootdown export-trace <trace file> [--format mermaid-sequence|json]
+  shootdown export-trace <trace file> [--format mermaid-sequence|json|perfetto]
   shootdown help [<command>]     every option of a command, with its default (also \`shootdown <command> --help\`)
   shootdown --version
 

@@ -19,6 +19,7 @@ import { chartToDot } from '../viz/export-dot.js';
 import { traceToJson, traceToMermaidSequence } from '../viz/export-trace.js';
 import { buildSite, checkOutDir, serveSite, SiteError, traceViolations, VIEWER_PORT, writeSite, type RunningViewer, type SiteInput } from '../viz/site.js';
 import { bindingNote, exposureWarning, listenError, LOOPBACK, validHost } from '../viz/local-server.js';
+import { perfettoJson, traceToPerfetto } from '../viz/export-perfetto.js';
 import { traceModel } from '../viz/trace-model.js';
 
 /** Bad input of these commands (the scenario loader's own errors are `InputError` too). */
@@ -216,7 +217,7 @@ export function exportCommand(args: string[], io: CliIo): number {
   }
 }
 
-const TRACE_FORMATS = ['mermaid-sequence', 'json'] as const;
+const TRACE_FORMATS = ['mermaid-sequence', 'json', 'perfetto'] as const;
 
 export function exportTraceCommand(args: string[], io: CliIo): number {
   try {
@@ -231,7 +232,7 @@ export function exportTraceCommand(args: string[], io: CliIo): number {
     if (!kind) throw new Error('no physical-cpu chart');
     const model = traceModel(kind.chart(), text, traceViolations(text.split('\n').filter((l) => l.length > 0)));
     if ('error' in model) throw new VizInputError(`${file}: ${model.error}`);
-    io.stdout(format === 'json' ? traceToJson(model) : traceToMermaidSequence(model));
+    io.stdout(format === 'json' ? traceToJson(model) : format === 'perfetto' ? perfettoJson(traceToPerfetto(model)) : traceToMermaidSequence(model));
     return 0;
   } catch (e) {
     return report(io, e);

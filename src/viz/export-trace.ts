@@ -4,11 +4,25 @@
  * actions) or as one JSON object (the records, the messages paired send → delivery, the marks).
  */
 import type { TraceRecord } from '../trace/records.js';
-import { type Delivery, type Mark, type TraceModel, messageName } from './trace-model.js';
+import { type Delivery, type Mark, type TraceModel } from './trace-model.js';
+import { messageLabel } from '../hw/vectors.js';
 
-/** Mermaid sequence text: `;` ends a statement and `#` starts an entity code. */
-function seqText(text: string): string {
-  return text.replace(/[#;]/g, (c) => (c === '#' ? '#35;' : '#59;')).replace(/[\r\n]+/g, ' ').trim();
+/**
+ * Mermaid sequence text, drawn as written: `;` ends a statement, `#` starts a comment or an entity
+ * code, `<br>` breaks the line and `&…;` is read as an HTML entity; each is written as mermaid's
+ * numeric entity code (`#35;` is drawn as `#`). Line breaks and tabs become spaces (a line break
+ * would end the statement).
+ */
+export function seqText(text: string): string {
+  return (
+    text
+      .replace(/[\r\n\t]+/g, ' ')
+      .trim()
+      .replace(/[#;<>&]/g, (c) => `#${c.charCodeAt(0)};`)
+      // Other control characters (an escape sequence in a console line) as their visible symbols
+      // (U+2400…): they cannot be drawn, and must not reach a terminal that prints the export.
+      .replace(/[\u0000-\u001f\u007f]/g, (c) => String.fromCharCode(c === '\u007f' ? 0x2421 : 0x2400 + c.charCodeAt(0)))
+  );
 }
 
 const participant = (who: number | 'platform') => (who === 'platform' ? 'platform' : `CPU${who}`);
@@ -28,7 +42,8 @@ export function traceToMermaidSequence(model: TraceModel): string {
   const arrow = (d: Delivery): string => {
     // Solid arrow: delivered; dotted async: held pending or latched; cross: dropped.
     const kind = d.status === 'delivered' ? '->>' : d.status === 'dropped' ? '-x' : '--)';
-    const what = `${messageName(d.mode, d.vector)} (msg ${d.msg})${d.status === 'delivered' ? '' : ` ${d.status}${d.reason ? `: ${d.reason}` : ''}`}`;
+    // Named as `shootdown run` names the send: `REBOOT_VECTOR (0xf8)`.
+    const what = `${messageLabel(d.mode, d.vector)} (msg ${d.msg})${d.status === 'delivered' ? '' : ` ${d.status}${d.reason ? `: ${d.reason}` : ''}`}`;
     return `  ${participant(d.from)}${kind}${d.cpu >= 0 ? participant(d.cpu) : participant(d.from)}: ${seqText(what)}`;
   };
   for (const d of model.deliveries) events.push({ at: d.at >= 0 ? d.at : model.count, line: arrow(d) });

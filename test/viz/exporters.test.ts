@@ -1,7 +1,8 @@
 /**
  * The exporters print the chart the simulator runs. SCXML is read back with a real XML parser: one
  * element per state node, same nesting, every transition target an existing id. (mermaid's own
- * parser needs a DOM, so the mermaid output is parsed in Chromium, in browser.test.ts.)
+ * parser needs a DOM, so the mermaid output is parsed in Chromium, in browser.test.ts; every export is
+ * drawn, by mermaid and by Graphviz, in export-render.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';

@@ -1,0 +1,203 @@
+/**
+ * shootdown as a library: run a scenario, explore its interleavings, list the built-in scenarios and
+ * the kernel variants — so a test suite can pin a race down as a regression test:
+ *
+ *   import { explore } from 'shootdown';
+ *   expect(explore('R2', { kernel: 'v5.10', properties: ['no-kernel-bug'] }).violations).not.toEqual([]);
+ *
+ * A scenario is a built-in's id or name (`'T5'`, `'R2'`, `'nmi-between-vmxoff-and-cr4-clear'`) or a
+ * scenario value in the scenario file format; both go through the validator the CLI uses, and bad
+ * input throws a `ScenarioInputError` whose message names the problem and where.
+ */
+import { BUILTIN_SCENARIOS, RACE_SCENARIOS, findBuiltin } from './scenarios/builtin.js';
+import type { Scenario } from './scenarios/types.js';
+import { formatError, validateScenario } from './scenarios/validate.js';
+import { validationContext } from './sim/catalog.js';
+import { runScenario } from './sim/run.js';
+import type { Outcome } from './sim/outcome.js';
+import { formatRecord, type TraceRecord } from './trace/records.js';
+import { DEFAULT_EXPLORE, explore as exploreScenario, type Strategy } from './explore/explorer.js';
+import { confirm } from './explore/counterexample.js';
+import { DEFAULT_PRESET, PRESETS, SWITCHES, isSwitchName, findPreset } from './kernel/variants.js';
+import { PROPERTY_NAMES } from './spec/index.js';
+import type { Violation } from './spec/index.js';
+
+export type { Outcome, TraceRecord, Violation, Scenario, Strategy };
+export { PROPERTY_NAMES };
+
+/** Bad input to the library: an unknown scenario, kernel or switch, an invalid scenario value. */
+export class ScenarioInputError extends Error {
+  override name = 'ScenarioInputError';
+}
+
+/** A built-in's id or name, or a scenario value in the scenario file format. */
+export type ScenarioInput = string | Record<string, unknown>;
+
+/** Which kernel to simulate: a preset (default: the scenario's own, `mainline` unless it says) and switches on top. */
+export interface KernelChoice {
+  kernel?: string;
+  /** Switches turned on (`shootdown kernels` lists them). */
+  fix?: readonly string[];
+  /** Switches turned off. */
+  noFix?: readonly string[];
+}
+
+export interface RunOptions extends KernelChoice {
+  /** The seed of the scheduler's choices (default 1, as the CLI). */
+  seed?: number;
+  /** Stop after this many steps (default: the scenario's budget). */
+  maxSteps?: number;
+}
+
+export interface RunResult {
+  /** The validated scenario that ran, kernel choice applied. */
+  scenario: Scenario;
+  /** What `shootdown run --json` prints: each CPU's end state, faults, console, shootdowns, violations… */
+  outcome: Outcome;
+  /** Every record of the run, as `shootdown run --trace` writes them. */
+  trace: TraceRecord[];
+  /** The properties the run broke (the same as `outcome.violations`). */
+  violations: Violation[];
+  /** The trace as JSON lines: write it to a file and `shootdown view` or `shootdown run --replay` it. */
+  traceText(): string;
+}
+
+export interface ExploreOptions extends KernelChoice {
+  /** 'exhaustive' (default) visits every interleaving; 'random' and 'pct' sample `runs` of them. */
+  strategy?: Strategy;
+  /** Properties to check (default: all of PROPERTY_NAMES). */
+  properties?: readonly string[];
+  maxStates?: number;
+  maxDepth?: number;
+  seed?: number;
+  runs?: number;
+  pctDepth?: number;
+  /** Sleep-set reduction (default on). */
+  reduction?: boolean;
+}
+
+/** A violation found by exploration, replayed: the shortest run found that breaks the property. */
+export interface FoundViolation {
+  property: string;
+  message: string;
+  /** Scheduler decisions in the run. */
+  length: number;
+  /** The run as trace lines: `shootdown run --replay FILE` reproduces it, `shootdown view FILE` shows it. */
+  trace: string[];
+}
+
+export interface Exploration {
+  /** Every interleaving was visited (exhaustive, within maxStates and maxDepth). */
+  complete: boolean;
+  statesVisited: number;
+  transitions: number;
+  maxDepth: number;
+  elapsedMs: number;
+  violations: FoundViolation[];
+}
+
+/** Explored states each hold a copy of every CPU: exploration is for small machines (as the CLI). */
+const MAX_EXPLORE_CPUS = 64;
+
+function scenarioOf(input: ScenarioInput, kernel: KernelChoice): Scenario {
+  let raw: unknown;
+  let id: string;
+  if (typeof input === 'string') {
+    const b = findBuiltin(input);
+    if (!b) throw new ScenarioInputError(`unknown built-in scenario '${input}' (known: ${scenarios.map((s) => s.id).join(', ')})`);
+    raw = b.raw;
+    id = b.id;
+  } else if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
+    raw = input;
+    id = typeof input.name === 'string' ? input.name : 'scenario';
+  } else {
+    throw new ScenarioInputError('a scenario is a built-in id or name, or a scenario object');
+  }
+  const r = validateScenario(raw, id, validationContext);
+  if (!r.ok) {
+    const more = r.errors.length > 1 ? ` (and ${r.errors.length - 1} more)` : '';
+    throw new ScenarioInputError(`${r.errors[0] ? formatError(id, r.errors[0]) : `${id}: invalid`}${more}`);
+  }
+  const { kernel: preset, fix = [], noFix = [] } = kernel;
+  if (preset !== undefined && !findPreset(preset)) throw new ScenarioInputError(`kernel: unknown preset '${preset}' (known: ${PRESETS.map((p) => p.name).join(', ')})`);
+  for (const n of [...fix, ...noFix]) if (!isSwitchName(n)) throw new ScenarioInputError(`unknown kernel switch '${n}' (see kernels.switches)`);
+  for (const n of fix) if (noFix.includes(n)) throw new ScenarioInputError(`fix and noFix both name '${n}'`);
+  const s = r.scenario;
+  return {
+    ...s,
+    kernel: {
+      preset: preset ?? s.kernel.preset,
+      fix: [...s.kernel.fix.filter((n) => !noFix.includes(n)), ...fix],
+      noFix: [...s.kernel.noFix.filter((n) => !fix.includes(n)), ...noFix],
+    },
+  };
+}
+
+const wholeNumber = (name: string, v: number | undefined, min: number): void => {
+  if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new ScenarioInputError(`${name}: expected an integer ≥ ${min}, got ${String(v)}`);
+};
+
+/** One run of a scenario, as `shootdown run` does it. */
+export function run(input: ScenarioInput, options: RunOptions = {}): RunResult {
+  wholeNumber('seed', options.seed, 0);
+  wholeNumber('maxSteps', options.maxSteps, 1);
+  const scenario = scenarioOf(input, options);
+  const { outcome, trace } = runScenario(scenario, {
+    seed: options.seed ?? 1,
+    keepTrace: true,
+    ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}),
+  });
+  return { scenario, outcome, trace, violations: outcome.violations, traceText: () => trace.map(formatRecord).join('\n') + '\n' };
+}
+
+/** Every interleaving of a scenario (or a sample), checked against the properties, as `shootdown explore` does it. */
+export function explore(input: ScenarioInput, options: ExploreOptions = {}): Exploration {
+  const properties = options.properties ?? [];
+  for (const p of properties) {
+    if (!(PROPERTY_NAMES as readonly string[]).includes(p)) throw new ScenarioInputError(`unknown property '${p}' (known: ${PROPERTY_NAMES.join(', ')})`);
+  }
+  const strategy = options.strategy ?? 'exhaustive';
+  if (!['exhaustive', 'random', 'pct'].includes(strategy)) throw new ScenarioInputError(`strategy: expected exhaustive, random or pct, got '${String(strategy)}'`);
+  for (const [name, min] of [['maxStates', 1], ['maxDepth', 1], ['seed', 0], ['runs', 1], ['pctDepth', 1]] as const) wholeNumber(name, options[name], min);
+  const scenario = scenarioOf(input, options);
+  if (scenario.machine.cpus > MAX_EXPLORE_CPUS) throw new ScenarioInputError(`explore handles at most ${MAX_EXPLORE_CPUS} CPUs (${scenario.id} has ${scenario.machine.cpus})`);
+  const result = exploreScenario(scenario, {
+    ...DEFAULT_EXPLORE,
+    strategy,
+    properties,
+    maxStates: options.maxStates ?? DEFAULT_EXPLORE.maxStates,
+    maxDepth: options.maxDepth ?? DEFAULT_EXPLORE.maxDepth,
+    seed: options.seed ?? DEFAULT_EXPLORE.seed,
+    runs: options.runs ?? DEFAULT_EXPLORE.runs,
+    pctDepth: options.pctDepth ?? DEFAULT_EXPLORE.pctDepth,
+    reduction: options.reduction ?? DEFAULT_EXPLORE.reduction,
+  });
+  return {
+    complete: result.complete,
+    statesVisited: result.statesVisited,
+    transitions: result.transitions,
+    maxDepth: result.maxDepth,
+    elapsedMs: result.elapsedMs,
+    violations: result.violations.map((v) => {
+      const c = confirm(scenario, v);
+      return { property: c.property, message: c.message, length: c.length, trace: c.lines };
+    }),
+  };
+}
+
+/** The built-in scenarios (`shootdown list`): rows T1… of the reproduced cases and the races R1… to explore. */
+export const scenarios: readonly { id: string; name: string; summary: string; kind: 'case' | 'race' }[] = [
+  ...BUILTIN_SCENARIOS.map((s) => ({ id: s.id, name: s.name, summary: s.summary, kind: 'case' as const })),
+  ...RACE_SCENARIOS.map((s) => ({ id: s.id, name: s.name, summary: s.summary, kind: 'race' as const })),
+];
+
+/** The kernel variants (`shootdown kernels`): presets, each a set of switches, and every switch with its upstream change. */
+export const kernels: {
+  readonly default: string;
+  readonly presets: readonly { name: string; summary: string; switches: readonly string[] }[];
+  readonly switches: readonly { name: string; summary: string; upstream: string; era: string; merged: boolean }[];
+} = {
+  default: DEFAULT_PRESET,
+  presets: PRESETS.map((p) => ({ name: p.name, summary: p.summary, switches: [...p.switches] })),
+  switches: SWITCHES.map((s) => ({ name: s.name, summary: s.summary, upstream: s.upstream, era: s.era, merged: s.merged !== false })),
+};

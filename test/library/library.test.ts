@@ -1,0 +1,102 @@
+/**
+ * `import … from 'shootdown'`, resolved through package.json `exports` (the package refers to
+ * itself by name, as a user's project would), into the built dist/ with its type declarations:
+ * the README's example is this folder's readme-example.test.ts, word for word; runs and explored
+ * counterexamples replay through the CLI; bad input throws an error that names it.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { explore, kernels, run, scenarios, ScenarioInputError, PROPERTY_NAMES, type RunResult } from 'shootdown';
+import { main } from '../../src/cli/main.js';
+import { memoryIo } from '../cli/memory-io.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-library-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('the package', () => {
+  it('resolves to the built entry point with its declarations', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { exports: { '.': { types: string; default: string } } };
+    expect(fs.existsSync(path.join(root, pkg.exports['.'].types))).toBe(true);
+    expect(import.meta.resolve('shootdown')).toBe(new URL(pkg.exports['.'].default, `file://${root}/`).href);
+  });
+
+  it("README's library example is readme-example.test.ts, word for word", () => {
+    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+    const example = fs.readFileSync(path.join(here, 'readme-example.test.ts'), 'utf8');
+    expect(readme).toContain('```ts\n' + example + '```\n');
+  });
+});
+
+describe('run', () => {
+  it('a built-in, with a kernel choice: the outcome and a trace that `shootdown run --replay` reproduces', async () => {
+    const r: RunResult = run('T5', { kernel: 'v5.10', seed: 3 });
+    expect(r.scenario.kernel.preset).toBe('v5.10');
+    expect(r.outcome.faults.some((f) => f.insn === 'VMCLEAR' && f.handling === 'bug')).toBe(true);
+    expect(r.violations.map((v) => v.property)).toContain('no-kernel-bug');
+    const file = path.join(dir, 't5.jsonl');
+    fs.writeFileSync(file, r.traceText());
+    const t = memoryIo();
+    await main(['run', '--replay', file, '--json'], t.cli);
+    expect(t.err()).not.toMatch(/diverged/);
+    expect((JSON.parse(t.out()) as { outcome: { faults: unknown } }).outcome.faults).toEqual(r.outcome.faults);
+  });
+
+  it('a scenario value in the scenario file format', () => {
+    const r = run({
+      name: 'two-cpu-panic',
+      machine: { cpus: 2, vendor: 'intel' },
+      initial: { all: { vmx: 'root', loadedVmcs: 1 } },
+      options: { kdump: true },
+      script: [{ cpu: 0, do: 'panic', at: 0 }],
+    });
+    expect(r.outcome.end).toBe('kexec');
+  });
+
+  it.each([
+    ['an unknown built-in', () => run('T99'), /unknown built-in scenario 'T99'/],
+    ['an invalid scenario value, naming the field', () => run({ name: 'x', machine: { cpus: 0 } }), /machine/],
+    ['an unknown kernel preset', () => run('T5', { kernel: 'v4.0' }), /unknown preset 'v4.0'/],
+    ['an unknown switch', () => run('T5', { fix: ['no-such-fix'] }), /unknown kernel switch 'no-such-fix'/],
+    ['a bad seed', () => run('T5', { seed: -1 }), /seed/],
+    ['an unknown property', () => explore('R2', { properties: ['fast'] }), /unknown property 'fast'/],
+  ])('throws ScenarioInputError for %s', (_name, call, message) => {
+    expect(call).toThrow(ScenarioInputError);
+    expect(call).toThrow(message);
+  });
+});
+
+describe('explore', () => {
+  it('each violation comes with its run, which `shootdown run --replay` reproduces', async () => {
+    const found = explore('R2', { kernel: 'v5.10', properties: ['no-kernel-bug'] });
+    const v = found.violations[0];
+    expect(v?.property).toBe('no-kernel-bug');
+    const file = path.join(dir, 'r2.jsonl');
+    fs.writeFileSync(file, (v?.trace ?? []).join('\n') + '\n');
+    const t = memoryIo();
+    await main(['run', '--replay', file, '--json'], t.cli);
+    expect(t.err()).not.toMatch(/diverged/);
+    const replayed = JSON.parse(t.out()) as { outcome: { violations: { property: string; message: string }[] } };
+    expect(replayed.outcome.violations).toContainEqual(expect.objectContaining({ property: 'no-kernel-bug', message: v?.message }));
+  });
+});
+
+describe('scenarios and kernels', () => {
+  it('list what `shootdown list` and `shootdown kernels` print', async () => {
+    const list = memoryIo();
+    await main(['list'], list.cli);
+    // The races (R1, R2…) are for `shootdown explore`, which takes them by name; `list` shows the cases.
+    for (const s of scenarios.filter((x) => x.kind === 'case')) expect(list.out()).toContain(`${s.id} `);
+    expect(scenarios.filter((x) => x.kind === 'race').map((x) => x.id)).toContain('R2');
+    const k = memoryIo();
+    await main(['kernels'], k.cli);
+    for (const p of kernels.presets) expect(k.out()).toContain(p.name);
+    for (const s of kernels.switches) expect(k.out()).toContain(s.name);
+    expect(kernels.presets.map((p) => p.name)).toContain(kernels.default);
+    expect(PROPERTY_NAMES).toContain('no-kernel-bug');
+  });
+});
