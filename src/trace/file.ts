@@ -84,6 +84,13 @@ function headerProblem(h: Record<string, unknown>): string | null {
     if (typeof s !== 'string' || !isSwitchName(s)) return `header.switches[${i}]: unknown kernel switch ${shown(s)}`;
   }
   if (typeof h.scenario !== 'string' || h.scenario.length === 0) return `header.scenario: expected a scenario name, got ${shown(h.scenario)}`;
+  // The property observers read these when they check a trace (export-trace, view).
+  const o = h.options;
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return `header.options: expected an object, got ${shown(o)}`;
+  const opts = o as Record<string, unknown>;
+  if (typeof opts.kdump !== 'boolean') return `header.options.kdump: expected true or false, got ${shown(opts.kdump)}`;
+  if (typeof opts.panicTimeout !== 'number' || !Number.isFinite(opts.panicTimeout)) return `header.options.panicTimeout: expected a number, got ${shown(opts.panicTimeout)}`;
+  if (opts.initOnlyReset !== undefined && typeof opts.initOnlyReset !== 'boolean') return `header.options.initOnlyReset: expected true or false, got ${shown(opts.initOnlyReset)}`;
   return null;
 }
 
@@ -112,6 +119,8 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
       const problem = headerProblem(r as unknown as Record<string, unknown>);
       if (problem !== null) return { ok: false, error: `line ${i + 1}: ${problem}` };
       header = r;
+    } else if (r.t === 'header') {
+      return { ok: false, error: `line ${i + 1}: a second trace header (a trace has one, on its first line)` };
     } else if (r.t === 'choice') {
       if (!Number.isInteger(r.pick) || !Number.isInteger(r.n) || r.pick < 0 || r.pick >= r.n) {
         return { ok: false, error: `line ${i + 1}: a choice of ${shown(r.pick)} among ${shown(r.n)}` };

@@ -43,6 +43,9 @@ describe('--replay: every header field is checked (exit 2, naming the field and 
     ['seed (too large)', (h) => (h.seed = 2 ** 40), /line 1: header\.seed: expected an integer/],
     ['mode', (h) => (h.mode = 'warp'), /line 1: header\.mode: expected "timed" or "untimed", got "warp"/],
     ['cpus', (h) => (h.cpus = -1), /line 1: header\.cpus: expected an integer from 1 to 8192, got -1/],
+    ['options (missing)', (h) => delete h.options, /line 1: header\.options: expected an object/],
+    ['options.kdump', (h) => ((h.options as Record<string, unknown>).kdump = 'yes'), /line 1: header\.options\.kdump: expected true or false, got "yes"/],
+    ['options.panicTimeout', (h) => ((h.options as Record<string, unknown>).panicTimeout = null), /line 1: header\.options\.panicTimeout: expected a number/],
   ];
 
   it.each(cases)('%s', async (_name, corrupt, message) => {
@@ -55,6 +58,19 @@ describe('--replay: every header field is checked (exit 2, naming the field and 
     expect(await main(['run', '--replay', file], t.cli)).toBe(2);
     expect(t.err()).toMatch(message);
     expect(t.err().trim().split('\n')).toHaveLength(1);
+    expect(t.out()).toBe('');
+  });
+});
+
+describe('a trace has one header', () => {
+  it.each([['run', '--replay'], ['export-trace'], ['view', '--out']])('%s %s: a second header line is refused (exit 2), not fed to the observers', async (...cmd) => {
+    const lines = await traceLines();
+    const file = path.join(dir, 'two-headers.jsonl');
+    fs.writeFileSync(file, [lines[0], '{"t":"header"}', ...lines.slice(1)].join('\n') + '\n');
+    const t = io();
+    const argv = cmd[0] === 'view' ? ['view', file, '--out', path.join(dir, 'two-headers-site')] : cmd[0] === 'run' ? ['run', '--replay', file] : ['export-trace', file];
+    expect(await main(argv, t.cli)).toBe(2);
+    expect(t.err()).toMatch(/line 2: a second trace header/);
     expect(t.out()).toBe('');
   });
 });
