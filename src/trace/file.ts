@@ -3,6 +3,7 @@
  * renamed into place when the run ends, so a failed run never leaves a half-written trace (see
  * `OutputFile`); and reading one back for replay, with every header field checked.
  */
+import { recordProblem } from './check-record.js';
 import { TRACE_VERSION, type TraceRecord } from './records.js';
 import type { Pick } from '../sim/chooser.js';
 import { OutputFile } from '../cli/output-file.js';
@@ -121,7 +122,11 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
       header = r;
     } else if (r.t === 'header') {
       return { ok: false, error: `line ${i + 1}: a second trace header (a trace has one, on its first line)` };
-    } else if (r.t === 'choice') {
+    } else {
+      const problem = recordProblem(r as unknown as Record<string, unknown>, header.cpus);
+      if (problem !== null) return { ok: false, error: `line ${i + 1}: ${problem}` };
+    }
+    if (r.t === 'choice') {
       if (!Number.isInteger(r.pick) || !Number.isInteger(r.n) || r.pick < 0 || r.pick >= r.n) {
         return { ok: false, error: `line ${i + 1}: a choice of ${shown(r.pick)} among ${shown(r.n)}` };
       }
