@@ -23,7 +23,7 @@ import type { CpuCapture } from '../sim/cpu-drivers.js';
 import { MEMORY_FIELDS, type KernelMemoryState } from '../kernel/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
-import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
+import { propertiesOf, stopHere, stopReasons, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './explorer.js';
 import { HashTable } from './hash-table.js';
 import { applyItems, ascending, asleep, copyField, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Findings, Harness, independent, NON_LOCAL, type Footprint } from './harness.js';
@@ -72,11 +72,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // Each state's hash → the sleep set it was last reached with.
   const visited = new HashTable(1 << 18);
   const sleepSets = new SleepSets();
-  const found = new Findings<string[]>(() => performance.now() - started);
+  const found = new Findings<string[]>(() => performance.now() - started, (p) => p, propertiesOf(h), opts.allViolations === true);
   const ends = opts.collectEnds ? new Set<string>() : null;
   let transitions = 0;
   let maxDepth = 0;
-  let truncated = false;
+  const stopped = new Set<StopReason>();
   let lastProgress = started;
 
   /** Pending items as an interned, sorted multiset. */
@@ -249,7 +249,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run.)
     if (soonest > 0) advance(soonest);
     if (curDepth >= opts.maxDepth) {
-      truncated = true;
+      stopped.add('max-depth');
       return;
     }
     nodes.cpusOf(id, cpus);
@@ -392,7 +392,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       visited.set(key53, childSleep);
     } else {
       if (visited.size >= opts.maxStates) {
-        truncated = true;
+        stopped.add('max-states');
         return;
       }
       visited.set(key53, sleepId);
@@ -425,10 +425,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootObservers, null);
   visited.set(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), 0);
   for (let id = 0; id < nodes.count; id++) {
+    const stop = stopHere(opts, found, nodes.depth[id] as number, started);
+    if (stop) {
+      stopped.add(stop);
+      break;
+    }
     expand(id);
     if (opts.onProgress) {
       const at = performance.now();
-      if (at - lastProgress > 500) {
+      if (at - lastProgress >= (opts.progressMs ?? 500)) {
         lastProgress = at;
         opts.onProgress({ states: visited.size, transitions, depth: nodes.depth[id] as number, frontier: nodes.count - id - 1, elapsedMs: at - started });
       }
@@ -558,10 +563,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       sim.decide(pick);
     }
     h.muted = false;
-    return { property: f.property, message: f.message, picks };
+    return { property: f.property, message: f.message, picks, keys: f.path };
   });
   return {
-    complete: !truncated,
+    complete: stopped.size === 0,
+    stoppedBy: stopReasons(stopped),
     statesVisited: visited.size,
     transitions,
     maxDepth,

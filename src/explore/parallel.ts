@@ -9,8 +9,8 @@ import { Worker } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../scenarios/types.js';
-import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
-import { violationKind } from './harness.js';
+import { stopReasons, type ExploreOptions, type ExploreResult, type Found } from './explorer.js';
+import { keysBefore, violationKind } from './harness.js';
 
 export interface WorkerJob {
   scenario: Scenario;
@@ -41,17 +41,26 @@ export function jobsFor(scenario: Scenario, opts: Omit<ExploreOptions, 'onProgre
   );
 }
 
-export function mergeResults(results: readonly ExploreResult[], elapsedMs: number): ExploreResult {
+export function mergeResults(results: readonly ExploreResult[], elapsedMs: number, allViolations = false): ExploreResult {
+  // The shortest of each property (or kind, with allViolations), the first in breadth-first order
+  // among equals: what one search over the whole space reports, whatever the number of workers.
   const found = new Map<string, Found>();
   for (const r of results) {
     for (const v of r.violations) {
-      const kind = violationKind(v);
+      const kind = allViolations ? violationKind(v) : v.property;
       const prior = found.get(kind);
-      if (!prior || v.picks.length < prior.picks.length) found.set(kind, v);
+      if (
+        !prior ||
+        v.picks.length < prior.picks.length ||
+        (v.picks.length === prior.picks.length && v.keys && prior.keys && keysBefore(v.keys, prior.keys))
+      ) {
+        found.set(kind, v);
+      }
     }
   }
   return {
     complete: results.every((r) => r.complete),
+    stoppedBy: stopReasons(results.flatMap((r) => r.stoppedBy)),
     statesVisited: results.reduce((a, r) => a + r.statesVisited, 0),
     transitions: results.reduce((a, r) => a + r.transitions, 0),
     maxDepth: Math.max(0, ...results.map((r) => r.maxDepth)),
@@ -80,5 +89,5 @@ export async function exploreParallel(scenario: Scenario, opts: Omit<ExploreOpti
         }),
     ),
   );
-  return mergeResults(results, performance.now() - started);
+  return mergeResults(results, performance.now() - started, opts.allViolations === true);
 }
