@@ -52,7 +52,7 @@ async function replaysTo(v: Json['violations'][number]): Promise<void> {
 
 describe('explore R2: emergency restart on CPU0 against a kdump panic on CPU1, nothing aimed', () => {
   it('v5.11: finds the kvm_spurious_fault BUG and the missing ack; each trace replays to its violation (exit 1)', async () => {
-    const { code, json } = await exploreJson(['R2', '--kernel', 'v5.11']);
+    const { code, json } = await exploreJson(['R2', '--kernel', 'v5.11', '--all-violations']);
     expect(code).toBe(1);
     expect(json.complete).toBe(true);
     const bug = json.violations.find((v) => v.property === 'no-kernel-bug' && /VMCLEAR #UD in nmi context → kernel BUG/.test(v.message));
@@ -67,7 +67,7 @@ describe('explore R2: emergency restart on CPU0 against a kdump panic on CPU1, n
   });
 
   it('v5.10 with CPU0\'s loaded-VMCS list empty: finds the VMXOFF oops (no fixup in E0)', async () => {
-    const { code, json } = await exploreJson(['R2-novmcs', '--kernel', 'v5.10']);
+    const { code, json } = await exploreJson(['R2-novmcs', '--kernel', 'v5.10', '--all-violations']);
     expect(code).toBe(1);
     const oops = json.violations.find((v) => v.property === 'no-kernel-bug' && /VMXOFF #UD in nmi context → oops/.test(v.message));
     expect(oops).toBeDefined();
@@ -81,7 +81,7 @@ describe('explore R2: emergency restart on CPU0 against a kdump panic on CPU1, n
   });
 
   it('mainline, 3 CPUs, --property shootdown-acked: the counter-reset timeout of SEMANTICS §9 item 2, with no fault at all', async () => {
-    const { json } = await exploreJson(['R2', '--kernel', 'mainline', '--cpus', '3', '--property', 'shootdown-acked']);
+    const { json } = await exploreJson(['R2', '--kernel', 'mainline', '--cpus', '3', '--property', 'shootdown-acked', '--all-violations']);
     const reset = json.violations.find((v) => /the counter was overwritten/.test(v.message));
     expect(reset).toBeDefined();
     await replaysTo(reset as Json['violations'][number]);
@@ -91,7 +91,7 @@ describe('explore R2: emergency restart on CPU0 against a kdump panic on CPU1, n
   });
 
   it('mainline, 2 CPUs, --property shootdown-acked: no counter-reset timeout; the one timeout is the kdump CPU kexecing before the restart\'s NMI reaches it (§9 item 3)', async () => {
-    const { json } = await exploreJson(['R2', '--kernel', 'mainline', '--cpus', '2', '--property', 'shootdown-acked']);
+    const { json } = await exploreJson(['R2', '--kernel', 'mainline', '--cpus', '2', '--property', 'shootdown-acked', '--all-violations']);
     expect(json.complete).toBe(true);
     expect(json.violations.some((v) => /the counter was overwritten/.test(v.message))).toBe(false);
     for (const v of json.violations) {
@@ -165,7 +165,7 @@ describe('explore: bad input → exit 2', () => {
   it.each([
     [['nowhere.json'], /nowhere\.json: no such file/],
     [['R2', '--property', 'nope'], /--property: unknown property 'nope'/],
-    [['R2', '--cpus', '0'], /--cpus: expected an integer from 1 to 64/],
+    [['R2', '--cpus', '0'], /--cpus: expected a whole number from 1 to 64, got "0" \(too small\)/],
     [['R2', '--strategy', 'dfs'], /--strategy: expected exhaustive, random or pct/],
     [['R2', '--kernel', 'v2.6'], /--kernel: unknown preset 'v2\.6'/],
   ])('%j', async (args, message) => {
