@@ -286,3 +286,46 @@ describe('no-kernel-bug: one BUG is one violation', () => {
     expect(bugs.map((v) => v.message)).toEqual(['CPU 1: kernel BUG at arch/x86/kvm/mmu/mmu.c:3722! (in a vCPU thread)']);
   });
 });
+
+describe('ordered deadlines: two 1 s waits started one after the other expire in that order', () => {
+  const records = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t: string; cpu?: number; ns?: number; to?: string });
+
+  it('v6.2: in the hang found, the CPU that started waiting first times out first and runs on before the other times out', async () => {
+    const { code, json } = await exploreJson(['R2', '--kernel', 'v6.2', '--property', 'reboot-completes']);
+    expect(code).toBe(1);
+    const hang = json.violations[0] as Json['violations'][number];
+    const rs = records(hang.traceFile);
+    const waits = rs.filter((r) => r.t === 'step' && /\.(waitAcks|waitReboot)$/.test(r.to ?? ''));
+    const timers = rs.map((r, i) => ({ r, i })).filter(({ r }) => r.t === 'timer');
+    expect(waits.length).toBeGreaterThanOrEqual(2);
+    expect(timers.length).toBeGreaterThanOrEqual(2);
+    const [first, second] = timers as [{ r: { cpu?: number }; i: number }, { r: { cpu?: number }; i: number }];
+    expect(first.r.cpu).toBe(waits[0]?.cpu);
+    // Its deadline came first: it ran on (at least one step) before the later deadline expired.
+    expect(rs.slice(first.i + 1, second.i).some((r) => r.t === 'step' && r.cpu === first.r.cpu)).toBe(true);
+    await replaysTo(hang);
+  });
+
+  it('a stall of the first waiter (an SMI, a preempted vCPU) still lets the machine hang', async () => {
+    const scenario = {
+      name: 'r2-stall-first-waiter',
+      description: 'R2 where CPU0 stalls right after it starts waiting for the shootdown acks',
+      machine: { cpus: 2 },
+      initial: { all: { vmx: 'root', loadedVmcs: 1 } },
+      options: { kdump: true, kdumpBringsUpAps: false },
+      kernel: { preset: 'v6.2' },
+      script: [
+        { cpu: 0, do: 'emergency-restart', at: 0 },
+        { cpu: 1, do: 'panic', at: 0, message: 'race R2' },
+        { cpu: 0, do: 'stall', when: { cpu: 0, enters: 'shoot.waitAcks' } },
+      ],
+    };
+    const file = path.join(dir, 'r2-stall.json');
+    fs.writeFileSync(file, JSON.stringify(scenario));
+    const { code, json } = await exploreJson([file, '--property', 'reboot-completes']);
+    expect(code).toBe(1);
+    const hang = json.violations[0] as Json['violations'][number];
+    expect(hang.message).toMatch(/never reset the machine/);
+    expect(records(hang.traceFile).some((r) => r.t === 'timer' && r.cpu === 0)).toBe(true);
+  });
+});
