@@ -295,8 +295,8 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   h.sim.header();
   const initial = h.sim.capture();
   const states = new Set<number>();
-  // The shortest run of each kind of violation over all the runs.
-  const found = new Findings<Found['picks']>(() => performance.now() - started, () => [], propertiesOf(h), true);
+  // The shortest run of each property (each kind with allViolations) over all the runs.
+  const found = new Findings<Found['picks']>(() => performance.now() - started, () => [], propertiesOf(h), opts.allViolations === true);
   let transitions = 0;
   let maxDepth = 0;
   const rng = new SeededChooser(opts.seed);

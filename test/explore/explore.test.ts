@@ -299,7 +299,8 @@ describe('ordered deadlines: two 1 s waits started one after the other expire in
     const timers = rs.map((r, i) => ({ r, i })).filter(({ r }) => r.t === 'timer');
     expect(waits.length).toBeGreaterThanOrEqual(2);
     expect(timers.length).toBeGreaterThanOrEqual(2);
-    const [first, second] = timers as [{ r: { cpu?: number }; i: number }, { r: { cpu?: number }; i: number }];
+    const first = timers[0] as (typeof timers)[number];
+    const second = timers[1] as (typeof timers)[number];
     expect(first.r.cpu).toBe(waits[0]?.cpu);
     // Its deadline came first: it ran on (at least one step) before the later deadline expired.
     expect(rs.slice(first.i + 1, second.i).some((r) => r.t === 'step' && r.cpu === first.r.cpu)).toBe(true);

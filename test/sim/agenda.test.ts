@@ -361,7 +361,7 @@ describe('Agenda against a reference model', () => {
 
 describe('Agenda: ordered deadlines (untimed runs)', () => {
   const timer = (cpu: number): ItemBody => ({ kind: 'timer', cpu, name: 'wait' });
-  const kinds = (agenda: Agenda): string[] => agenda.ready.map((i) => `${i.kind}${i.cpu}`).sort();
+  const kinds = (agenda: Agenda): string[] => agenda.ready.map((i) => `${i.kind}${'cpu' in i ? i.cpu : ''}`).sort();
   const ordered = (): Agenda => {
     const agenda = new Agenda();
     agenda.ordered = true;
