@@ -233,9 +233,9 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
     ? { progressMs: 500, onProgress: (p: Progress) => io.stderr(`\r${progressText(p)}   `) }
     : { progressMs: io.progressMs ?? 5000, onProgress: (p: Progress) => io.stderr(`explore: ${progressText(p)}\n`) };
   let result: ExploreResult;
-  if (workers > 1) result = await exploreParallel(scenario, opts, workers);
+  if (workers > 1) result = await exploreParallel(scenario, opts, workers, { everyMs: progress.progressMs, onProgress: progress.onProgress });
   else result = explore(scenario, { ...opts, ...progress });
-  if (io.isTty && workers === 1) io.stderr('\n');
+  if (io.isTty) io.stderr('\n');
 
   // Every violation is confirmed by replay and written as a trace file named by its content.
   const violations = result.violations.map((v) => {

@@ -67,6 +67,11 @@ describe('exit codes and bounds', () => {
     const { err } = await explore(['R2', '--kernel', 'v5.11', '--property', 'reboot-completes'], dir, { isTty: false, progressMs: 0 });
     expect(err).toMatch(/^explore: \d+ states, \d+ states\/s, depth \d+, frontier \d+, \d+ s$/m);
   });
+
+  it('with --workers 2 too, summed over the workers', async () => {
+    const { err } = await explore(['R2', '--kernel', 'v5.11', '--property', 'reboot-completes', '--workers', '2'], dir, { isTty: false, progressMs: 0 });
+    expect(err).toMatch(/^explore: \d+ states, \d+ states\/s, depth \d+, frontier \d+, \d+ s$/m);
+  });
 });
 
 describe('one counterexample per property, the shortest', () => {
