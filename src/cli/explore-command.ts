@@ -1,37 +1,175 @@
 /**
  * `shootdown explore`: every interleaving of a scenario, checked against the properties; each
  * violation comes with the shortest run found, written as a trace that `shootdown run --replay`
- * reproduces. Exit 1 when a property fails, 0 when none does, 2 on bad input.
+ * reproduces. Exit 0 for a complete search with no violation, 1 when a property fails, 2 on bad
+ * input, 3 when the search stopped at a bound (states, depth, time) without finding any.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { InputError, KERNEL_FLAGS, loadScenario, parseInteger, withKernel } from './scenario-args.js';
+import { escapeControls } from './terminal.js';
+import { InputError, KERNEL_FLAGS, loadScenario, withKernel } from './scenario-args.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
-import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult, type Strategy } from '../explore/explorer.js';
+import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult, type Progress, type StopReason, type Strategy } from '../explore/explorer.js';
 import { exploreParallel } from '../explore/parallel.js';
 import { confirm } from '../explore/counterexample.js';
 
 export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                 [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
-                [--seed N] [--runs N] [--pct-depth D] [--no-reduction] [--workers N] [--out DIR] [--json]
+                [--max-time S] [--all-violations] [--seed N] [--runs N] [--pct-depth D] [--no-reduction]
+                [--workers N] [--out DIR] [--json]
+                                 bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit;
+                                 stops at each property's first (shortest) violation unless --all-violations;
+                                 exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
+                                 bound with none found
 `;
 
 const MAX_EXPLORE_CPUS = 64;
+
+/** Exit code of a search that stopped at a bound and found nothing: not a proof, not a failure. */
+export const EXIT_INCOMPLETE = 3;
 
 export interface ExploreIo {
   stdout(text: string): void;
   stderr(text: string): void;
   readFile(file: string): string;
-  /** Progress lines go here when it is a terminal. */
+  /** Whether stderr is a terminal: progress is one line redrawn in place; else a line every few seconds. */
   isTty: boolean;
+  /** Milliseconds between progress lines when stderr is not a terminal (default 5000; tests set 0). */
+  progressMs?: number;
+}
+
+/** The numeric options: name, smallest, largest. */
+const NUMERIC: Record<string, [number, number]> = {
+  cpus: [1, MAX_EXPLORE_CPUS],
+  'max-states': [1, 1_000_000_000],
+  'max-depth': [1, 10_000_000],
+  'max-time': [1, 31 * 24 * 3600],
+  seed: [0, 0xffff_ffff],
+  runs: [1, 1_000_000_000],
+  'pct-depth': [1, 100],
+  workers: [1, 64],
+};
+
+/** A numeric option's value, checked: a whole number in its range, with a message naming the option. */
+function numeric(name: string, text: string | undefined, fallback: number): number;
+function numeric(name: string, text: string | undefined, fallback: null): number | null;
+function numeric(name: string, text: string | undefined, fallback: number | null): number | null {
+  if (text === undefined) return fallback;
+  const [min, max] = NUMERIC[name] as [number, number];
+  const shown = JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+  const range = `a whole number from ${min} to ${max.toLocaleString('en-US')}`;
+  if (text === '') throw new InputError(`--${name}: expected ${range}, got an empty value`);
+  if (!/^[+-]?\d+$/.test(text)) throw new InputError(`--${name}: expected ${range}, got ${shown} (digits only: no point, exponent or separator)`);
+  const n = Number(text);
+  if (n < min) throw new InputError(`--${name}: expected ${range}, got ${shown} (too small)`);
+  if (n > max) throw new InputError(`--${name}: expected ${range}, got ${shown} (too large)`);
+  return n;
+}
+
+/**
+ * `--max-states -5` is a value, not an option: parseArgs would call it ambiguous. Join a numeric
+ * option with a following argument that looks like a negative number, so the range check names it.
+ */
+function joinNegatives(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    const next = args[i + 1];
+    if (a.startsWith('--') && a.slice(2) in NUMERIC && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i += 1;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** How to raise each bound, for the message that says which one stopped the search. */
+const RAISE: Record<StopReason, string> = {
+  violations: 'every property checked was violated, so the search stopped at the first (shortest) violation of each; --all-violations goes on',
+  'max-states': 'the state bound was reached: raise it with --max-states N',
+  'max-depth': 'runs were cut at the depth bound: raise it with --max-depth N',
+  'max-time': 'the time bound ran out: raise it with --max-time S',
+  sampled: 'random walks and PCT sample the space, they never exhaust it: --strategy exhaustive searches all of it',
+};
+
+/**
+ * Where counterexample traces go, checked before the search (a search can take minutes): a
+ * directory, or a path whose nearest existing ancestor is a writable directory; not under /proc,
+ * /sys or /dev, whose files are not files.
+ */
+export function checkOutDir(dir: string): void {
+  if (dir === '') throw new InputError("--out: expected a directory for the counterexample traces, got ''");
+  if (dir.includes('\0')) throw new InputError('--out: the path contains a NUL byte');
+  let probe = path.resolve(dir);
+  const missing: string[] = [];
+  for (;;) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(probe);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR') throw new InputError(`--out: '${dir}' is under a file, not a directory`);
+      if (code !== 'ENOENT') throw new InputError(`--out: cannot use '${dir}': ${(e as Error).message}`);
+    }
+    if (st) {
+      if (!st.isDirectory()) {
+        throw new InputError(missing.length === 0 ? `--out: '${dir}' exists and is not a directory` : `--out: '${dir}' is under a file, not a directory`);
+      }
+      break;
+    }
+    missing.push(path.basename(probe));
+    const up = path.dirname(probe);
+    if (up === probe) break;
+    probe = up;
+  }
+  const real = fs.realpathSync(probe);
+  if (/^\/(proc|sys|dev)(\/|$)/.test(real)) throw new InputError(`--out: '${dir}' is in ${real.split('/')[1] === 'dev' ? '/dev' : `/${real.split('/')[1]}`}, a pseudo-filesystem, not a place for trace files`);
+  try {
+    fs.accessSync(real, fs.constants.W_OK);
+  } catch {
+    throw new InputError(`--out: cannot write in '${real}'`);
+  }
+}
+
+/**
+ * Write one counterexample: a temporary file created new in the directory (never through an
+ * existing name or link), then renamed over the final name, which replaces a link rather than
+ * following it. The name comes from the content: the same trace has the same name whatever the
+ * number of workers.
+ */
+function writeTrace(dir: string, name: string, text: string): string {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new InputError(`--out: cannot create '${dir}': ${(e as Error).message}`);
+  }
+  if (!fs.statSync(dir).isDirectory()) throw new InputError(`--out: '${dir}' is not a directory`);
+  const file = path.join(dir, name);
+  const existing = fs.lstatSync(file, { throwIfNoEntry: false });
+  if (existing && !existing.isFile() && !existing.isSymbolicLink()) throw new InputError(`--out: '${file}' exists and is not a regular file`);
+  const temp = path.join(dir, `.${name}.${crypto.randomBytes(6).toString('hex')}.partial`);
+  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o644);
+  try {
+    fs.writeSync(fd, text);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.renameSync(temp, file);
+  } catch (e) {
+    fs.rmSync(temp, { force: true });
+    throw new InputError(`--out: cannot write '${file}': ${(e as Error).message}`);
+  }
+  return file;
 }
 
 export async function exploreCommand(args: string[], io: ExploreIo): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
-      args,
+      args: joinNegatives(args),
       allowPositionals: true,
       options: {
         cpus: { type: 'string' },
@@ -40,6 +178,8 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
         property: { type: 'string', multiple: true },
         'max-states': { type: 'string' },
         'max-depth': { type: 'string' },
+        'max-time': { type: 'string' },
+        'all-violations': { type: 'boolean' },
         seed: { type: 'string' },
         runs: { type: 'string' },
         'pct-depth': { type: 'string' },
@@ -60,54 +200,69 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
   for (const p of properties) {
     if (!(PROPERTY_NAMES as readonly string[]).includes(p)) throw new InputError(`--property: unknown property '${p}' (known: ${PROPERTY_NAMES.join(', ')})`);
   }
-  const cpus = values.cpus === undefined ? null : parseInteger('cpus', values.cpus, 1, 64, 2);
-  const workers = parseInteger('workers', values.workers, 1, 64, 1);
+  const cpus = numeric('cpus', values.cpus, null);
+  const workers = numeric('workers', values.workers, 1);
+  const maxTime = numeric('max-time', values['max-time'], null);
   const opts: Omit<ExploreOptions, 'onProgress'> = {
     ...DEFAULT_EXPLORE,
     strategy,
     properties,
-    maxStates: parseInteger('max-states', values['max-states'], 1, 1e9, DEFAULT_EXPLORE.maxStates),
-    maxDepth: parseInteger('max-depth', values['max-depth'], 1, 1e7, DEFAULT_EXPLORE.maxDepth),
-    seed: parseInteger('seed', values.seed, 0, 0xffff_ffff, DEFAULT_EXPLORE.seed),
-    runs: parseInteger('runs', values.runs, 1, 1e9, DEFAULT_EXPLORE.runs),
-    pctDepth: parseInteger('pct-depth', values['pct-depth'], 1, 100, DEFAULT_EXPLORE.pctDepth),
+    maxStates: numeric('max-states', values['max-states'], DEFAULT_EXPLORE.maxStates),
+    maxDepth: numeric('max-depth', values['max-depth'], DEFAULT_EXPLORE.maxDepth),
+    seed: numeric('seed', values.seed, DEFAULT_EXPLORE.seed),
+    runs: numeric('runs', values.runs, DEFAULT_EXPLORE.runs),
+    pctDepth: numeric('pct-depth', values['pct-depth'], DEFAULT_EXPLORE.pctDepth),
     reduction: values['no-reduction'] !== true,
+    ...(maxTime !== null ? { maxTimeMs: maxTime * 1000 } : {}),
+    ...(values['all-violations'] ? { allViolations: true } : {}),
   };
+  // Where the traces go is checked before the search, not after it.
+  const outDir = values.out ?? 'shootdown-traces';
+  checkOutDir(outDir);
   const scenario = withKernel(loadScenario(positionals[0] as string, io.readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
   // Every explored state holds a copy of every CPU: exploration is for small machines.
   if (scenario.machine.cpus > MAX_EXPLORE_CPUS) {
     throw new InputError(`explore handles at most ${MAX_EXPLORE_CPUS} CPUs (${positionals[0]} has ${scenario.machine.cpus}; --cpus N narrows it, \`shootdown run\` runs it)`);
   }
 
-  const progress = (p: { states: number; transitions: number; depth: number; frontier: number; elapsedMs: number }) => {
+  // Progress on stderr: redrawn in place on a terminal, else a line every few seconds (a log, a pipe).
+  const progressText = (p: Progress) => {
     const rate = p.states / Math.max(p.elapsedMs / 1000, 1e-3);
-    io.stderr(`\r${p.states} states, ${Math.round(rate)} states/s, depth ${p.depth}, frontier ${p.frontier}   `);
+    return `${p.states} states, ${Math.round(rate)} states/s, depth ${p.depth}, frontier ${p.frontier}, ${Math.round(p.elapsedMs / 1000)} s`;
   };
+  const progress = io.isTty
+    ? { progressMs: 500, onProgress: (p: Progress) => io.stderr(`\r${progressText(p)}   `) }
+    : { progressMs: io.progressMs ?? 5000, onProgress: (p: Progress) => io.stderr(`explore: ${progressText(p)}\n`) };
   let result: ExploreResult;
-  if (workers > 1) result = await exploreParallel(scenario, opts, workers);
-  else result = explore(scenario, { ...opts, ...(io.isTty && !values.json ? { onProgress: progress } : {}) });
-  if (io.isTty && !values.json && workers === 1) io.stderr('\n');
+  if (workers > 1) result = await exploreParallel(scenario, opts, workers, { everyMs: progress.progressMs, onProgress: progress.onProgress });
+  else result = explore(scenario, { ...opts, ...progress });
+  if (io.isTty) io.stderr('\n');
 
-  // Every violation is confirmed by replay and written as a trace file.
-  const outDir = values.out ?? 'shootdown-traces';
-  const violations = result.violations.map((v, i) => {
+  // Every violation is confirmed by replay and written as a trace file named by its content.
+  const violations = result.violations.map((v) => {
     const c = confirm(scenario, v);
-    fs.mkdirSync(outDir, { recursive: true });
-    const file = path.join(outDir, `${scenario.id}-${scenario.kernel.preset}-${c.property}-${i + 1}.jsonl`);
-    fs.writeFileSync(`${file}.partial`, c.lines.join('\n') + '\n');
-    fs.renameSync(`${file}.partial`, file);
+    const digest = crypto
+      .createHash('sha256')
+      .update(JSON.stringify({ property: v.property, picks: v.picks.filter((p) => p.n > 1) }))
+      .digest('hex')
+      .slice(0, 12);
+    const file = writeTrace(outDir, `${scenario.id}-${scenario.kernel.preset}-${c.property}-${digest}.jsonl`, c.lines.join('\n') + '\n');
     return { property: c.property, message: c.message, traceFile: file, length: c.length };
   });
+  const code = violations.length > 0 ? 1 : result.complete ? 0 : EXIT_INCOMPLETE;
+  const bounds = result.stoppedBy.map((r) => ({ reason: r, how: RAISE[r] }));
 
   if (values.json) {
     io.stdout(
       JSON.stringify(
         {
           complete: result.complete,
+          stoppedBy: result.stoppedBy,
           statesVisited: result.statesVisited,
           transitions: result.transitions,
           maxDepth: result.maxDepth,
           elapsedMs: Math.round(result.elapsedMs),
+          bounds: { maxStates: opts.maxStates, maxDepth: opts.maxDepth, maxTimeS: maxTime },
           violations,
           ...(result.cache ? { cache: result.cache } : {}),
         },
@@ -118,15 +273,23 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
   } else {
     const rate = Math.round(result.statesVisited / Math.max(result.elapsedMs / 1000, 1e-3));
     io.stdout(
-      `${scenario.id} (${scenario.machine.cpus} CPUs, kernel ${scenario.kernel.preset}), ${strategy}${opts.reduction ? ' with sleep sets' : ''}` +
+      escapeControls(`${scenario.id}`) + ` (${scenario.machine.cpus} CPUs, kernel ${scenario.kernel.preset}), ${strategy}${opts.reduction ? ' with sleep sets' : ''}` +
         `${workers > 1 ? `, ${workers} workers` : ''}: ${result.statesVisited} states, ${result.transitions} transitions, ` +
-        `depth ${result.maxDepth}, ${Math.round(result.elapsedMs)} ms (${rate} states/s), ${result.complete ? 'complete' : 'NOT complete (bounds reached or sampled)'}\n` +
+        `depth ${result.maxDepth}, ${Math.round(result.elapsedMs)} ms (${rate} states/s), ${result.complete ? 'complete' : 'NOT complete'}\n` +
+        bounds.map((b) => `  stopped: ${b.how}\n`).join('') +
         (result.cache
           ? `transition cache: ${result.cache.hits} transitions applied from it, ${result.cache.misses} run in the simulation\n`
           : ''),
     );
-    if (violations.length === 0) io.stdout(`no violation of ${properties.length ? properties.join(', ') : 'any property'}\n`);
-    for (const v of violations) io.stdout(`VIOLATION ${v.property}: ${v.message}\n  shortest run found: ${v.length} decisions — shootdown run --replay ${v.traceFile}\n`);
+    if (violations.length === 0) {
+      io.stdout(
+        result.complete
+          ? `no violation of ${properties.length ? properties.join(', ') : 'any property'}\n`
+          : `no violation found, but the search is NOT complete: this is no proof (exit ${EXIT_INCOMPLETE})\n`,
+      );
+    }
+    // Messages quote the scenario (a panic message, a file name): control characters shown, not obeyed.
+    for (const v of violations) io.stdout(`VIOLATION ${v.property}: ${escapeControls(v.message)}\n  shortest run found: ${v.length} decisions — shootdown run --replay ${escapeControls(v.traceFile)}\n`);
   }
-  return violations.length > 0 ? 1 : 0;
+  return code;
 }

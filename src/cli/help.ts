@@ -67,6 +67,8 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'property', value: 'NAME', repeatable: true, default: 'all', text: 'check only this property' },
       { name: 'max-states', value: 'N', default: String(DEFAULT_EXPLORE.maxStates), text: 'stop after N states' },
       { name: 'max-depth', value: 'N', default: String(DEFAULT_EXPLORE.maxDepth), text: 'do not go deeper than N decisions' },
+      { name: 'max-time', value: 'S', default: 'none', text: 'stop after S seconds (the result says the search is not complete)' },
+      { name: 'all-violations', default: 'off', text: "go on after each property's first (shortest) violation and report every kind" },
       { name: 'seed', value: 'N', default: String(DEFAULT_EXPLORE.seed), text: 'seed of the random and pct strategies' },
       { name: 'runs', value: 'N', default: String(DEFAULT_EXPLORE.runs), text: 'runs of the random and pct strategies' },
       { name: 'pct-depth', value: 'D', default: String(DEFAULT_EXPLORE.pctDepth), text: 'priority change points of pct' },

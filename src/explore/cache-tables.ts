@@ -22,6 +22,10 @@ export interface Desc {
   index: number;
   msg: ItemView['msg'];
   rel: number;
+  /** A timer's duration, place among the timers due and armed with it, and whether it is held back (agenda.ts). */
+  dur: number;
+  ord: number;
+  held: boolean;
   hash: number;
   /** Where the choice key sorts among all keys seen (siblings are expanded in key order). */
   rank: number;
@@ -31,6 +35,8 @@ export interface Desc {
   sig: number;
   /** This item `d` ns later, by `d`. */
   shifted: Map<number, number> | null;
+  /** This timer held back or not (the other one), -1 until needed. */
+  toggled: number;
 }
 
 export interface Flags {
@@ -77,6 +83,11 @@ export interface Effect {
   added: Int32Array;
   records: TraceRecord[];
   local: boolean;
+  /**
+   * The timers it armed, by due time and duration, with the largest place among those of the
+   * unread CPUs due and armed with each (ordered deadlines: a new timer goes after them).
+   */
+  armed: { rel: number; dur: number; others: number }[];
   /** The next effect with the same lookup key, -1 at the end. */
   next: number;
 }
@@ -132,8 +143,8 @@ export class Tables {
 
   private readonly keys = new Map<string, string>();
 
-  desc(v: Omit<Desc, 'shifted' | 'rank' | 'fps' | 'sig'>): number {
-    const text = `${v.key}@${v.rel}`;
+  desc(v: Omit<Desc, 'shifted' | 'rank' | 'fps' | 'sig' | 'toggled'>): number {
+    const text = v.kind === 'timer' ? `${v.key}@${v.rel}/${v.dur}#${v.ord}${v.held ? '!' : ''}` : `${v.key}@${v.rel}`;
     let id = this.descIds.get(text);
     if (id === undefined) {
       id = this.descs.length;
@@ -151,6 +162,9 @@ export class Tables {
         index: v.index,
         msg: v.msg,
         rel: v.rel,
+        dur: v.dur,
+        ord: v.ord,
+        held: v.held,
         hash: v.hash,
         rank: 0,
         fps: [-1, -1],
@@ -158,6 +172,7 @@ export class Tables {
         // other than the one it makes (only a step's or timer's item is looked up and replaced).
         sig: v.kind === 'deliver' ? 0 : mix(0x7f4a7c15, id + 1),
         shifted: null,
+        toggled: -1,
       });
       this.descIds.set(text, id);
       if (fresh) this.rerank();
@@ -195,10 +210,22 @@ export class Tables {
     let s = x.shifted.get(d);
     if (s === undefined) {
       const rel = x.rel - d;
-      s = this.desc({ key: x.key, kind: x.kind, actor: x.actor, cpu: x.cpu, name: x.name, index: x.index, msg: x.msg, rel, hash: x.kind === 'timer' ? timerHash(x.cpu, x.name, rel) : x.hash });
+      s = this.desc({ ...this.parts(x), rel, held: false, hash: x.kind === 'timer' ? timerHash(x.cpu, x.name, rel, x.dur, x.ord, false) : x.hash });
       x.shifted.set(d, s);
     }
     return s;
+  }
+
+  /** A timer due now, held back (ordered deadlines, see agenda.ts) or no longer. */
+  hold(id: number, held: boolean): number {
+    const x = this.descs[id] as Desc;
+    if (x.held === held) return id;
+    if (x.toggled < 0) x.toggled = this.desc({ ...this.parts(x), held, hash: timerHash(x.cpu, x.name, x.rel, x.dur, x.ord, held) });
+    return x.toggled;
+  }
+
+  private parts(x: Desc): Omit<Desc, 'shifted' | 'rank' | 'fps' | 'sig' | 'toggled'> {
+    return { key: x.key, kind: x.kind, actor: x.actor, cpu: x.cpu, name: x.name, index: x.index, msg: x.msg, rel: x.rel, dur: x.dur, ord: x.ord, held: x.held, hash: x.hash };
   }
 
   flag(key: string, hash: number, values: FlagValues): number {

@@ -23,7 +23,7 @@ import type { CpuCapture } from '../sim/cpu-drivers.js';
 import { MEMORY_FIELDS, type KernelMemoryState } from '../kernel/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
-import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
+import { propertiesOf, stopHere, stopReasons, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './explorer.js';
 import { HashTable } from './hash-table.js';
 import { applyItems, ascending, asleep, copyField, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Findings, Harness, independent, NON_LOCAL, type Footprint } from './harness.js';
@@ -32,6 +32,8 @@ export interface CachedStats {
   hits: number;
   misses: number;
 }
+
+const NO_ARMED: Effect['armed'] = [];
 
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
   if (hasGuests(scenario)) {
@@ -72,11 +74,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // Each state's hash → the sleep set it was last reached with.
   const visited = new HashTable(1 << 18);
   const sleepSets = new SleepSets();
-  const found = new Findings<string[]>(() => performance.now() - started);
+  const found = new Findings<string[]>(() => performance.now() - started, (p) => p, propertiesOf(h), opts.allViolations === true);
   const ends = opts.collectEnds ? new Set<string>() : null;
   let transitions = 0;
   let maxDepth = 0;
-  let truncated = false;
+  const stopped = new Set<StopReason>();
   let lastProgress = started;
 
   /** Pending items as an interned, sorted multiset. */
@@ -127,19 +129,21 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const now = nodes.now[id] as number;
     const cpus = nodes.cpusOf(id, new Int32Array(cpuCount));
     let seq = 0;
-    for (const i of itemTuples.get(nodes.items[id] as number)) {
+    // Timers armed at the same time get their sequence numbers in the order they were armed.
+    const list = Array.from(itemTuples.get(nodes.items[id] as number)).sort((a, b) => (t.descs[a] as Desc).ord - (t.descs[b] as Desc).ord);
+    for (const i of list) {
       const d = t.descs[i] as Desc;
       const at = { seq: seq++, time: now + d.rel };
       let item: AgendaState['future'][number];
       if (d.kind === 'step') item = { kind: 'step', cpu: d.cpu, ...at };
-      else if (d.kind === 'timer') item = { kind: 'timer', cpu: d.cpu, name: d.name, ...at };
+      else if (d.kind === 'timer') item = { kind: 'timer', cpu: d.cpu, name: d.name, ...at, start: at.time - d.dur, ord: d.ord };
       else if (d.kind === 'script') item = { kind: 'script', index: d.index, ...at };
       else if (d.kind === 'deliver' && d.msg) {
         const msg = inFlight.length + 1;
         inFlight.push({ msg: { ...d.msg, id: msg }, remaining: 1 });
         item = { kind: 'deliver', msg, cpu: d.cpu, ...at };
       } else throw new Error(`internal error: the transition cache cannot rebuild a pending '${d.kind}'`);
-      (d.rel <= 0 ? ready : future).push(item);
+      (d.rel <= 0 && !d.held ? ready : future).push(item);
     }
     const f = (t.flags[nodes.flags[id] as number] as Flags).values;
     const capture: Capture = {
@@ -171,6 +175,16 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     simAt = poll ? id : -1;
   };
 
+  /** The largest place among the pending timers due in `rel` and armed `dur` ago of the CPUs not in `reads` (-1: none). */
+  const lastPlace = (items: Int32Array, reads: Int32Array, rel: number, dur: number): number => {
+    let last = -1;
+    for (const i of items) {
+      const d = t.descs[i] as Desc;
+      if (d.kind === 'timer' && d.rel === rel && d.dur === dur && !reads.includes(d.cpu)) last = Math.max(last, d.ord);
+    }
+    return last;
+  };
+
   /** The cached effect of decision `d` in this state, if one applies (its index, or -1). */
   const findEffect = (k1: number, d: number, cpus: Int32Array, flags: number, items: Int32Array, memFields: Float64Array): number => {
     for (let x = cache.get(k1); x >= 0; x = (effects[x] as Effect).next) {
@@ -181,6 +195,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       for (let j = 0; j < e.reads.length && ok; j++) {
         const c = e.reads[j] as number;
         ok = cpus[c] === e.readIds[j] && sigOf(t.descs, items, c) === e.readSigs[j];
+      }
+      // A timer armed takes its place after the pending ones due and armed with it (ordered
+      // deadlines): those of the CPUs it did not read must be placed as they were.
+      for (let j = 0; j < e.armed.length && ok; j++) {
+        const a = e.armed[j] as Effect['armed'][number];
+        ok = lastPlace(items, e.reads, a.rel, a.dur) === a.others;
       }
       if (ok && e.written !== 0) {
         for (let j = 0; j < e.others.length && ok; j++) {
@@ -244,12 +264,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       endOfRun(id);
       return;
     }
-    let soonest = Infinity;
-    for (const i of curItems) soonest = Math.min(soonest, (t.descs[i] as Desc).rel);
     // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run.)
-    if (soonest > 0) advance(soonest);
+    let due = false;
+    for (const i of curItems) {
+      const di = t.descs[i] as Desc;
+      if (di.rel <= 0 && !di.held) due = true;
+    }
+    if (!due) advance();
     if (curDepth >= opts.maxDepth) {
-      truncated = true;
+      stopped.add('max-depth');
       return;
     }
     nodes.cpusOf(id, cpus);
@@ -258,7 +281,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const ready: number[] = [];
     for (const i of curItems) {
       const di = t.descs[i] as Desc;
-      if (di.rel > 0) continue;
+      if (di.rel > 0 || di.held) continue;
       let j = ready.length;
       ready.push(i);
       for (; j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
@@ -288,10 +311,26 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     if (ends) ends.add(sim.stateKey());
   };
 
-  /** Nothing is due now: the clock moves to the next timer. */
-  const advance = (by: number): void => {
+  /**
+   * Nothing is due now: the clock moves to the next timer (unless timers due now are held back),
+   * and of the timers due then, those armed after another one due and armed with them are held
+   * back until nothing else can happen again (ordered deadlines: Agenda.advance).
+   */
+  const advance = (): void => {
+    let by = Infinity;
+    for (const i of curItems) by = Math.min(by, Math.max(0, (t.descs[i] as Desc).rel));
     const shifted: number[] = [];
-    for (const i of curItems) shifted.push(t.shift(i, by));
+    for (const i of curItems) shifted.push(by > 0 ? t.shift(i, by) : i);
+    for (let j = 0; j < shifted.length; j++) {
+      const d = t.descs[shifted[j] as number] as Desc;
+      if (d.kind !== 'timer' || d.rel > 0) continue;
+      let held = false;
+      for (const k of shifted) {
+        const o = t.descs[k] as Desc;
+        if (o.kind === 'timer' && o.rel === d.rel && o.dur === d.dur && o.ord < d.ord) held = true;
+      }
+      shifted[j] = t.hold(shifted[j] as number, held);
+    }
     curItemsT = internItems(shifted);
     curItems = itemTuples.get(curItemsT);
     curNow += by;
@@ -345,7 +384,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     sim.trackReads();
     const pick = sim.choiceKeys().indexOf(key);
     const fp = h.decide(pick, key);
-    const { reads, written, fieldsRead, fieldsWritten } = sim.endTracking();
+    const { reads, written, fieldsRead, fieldsWritten, armed } = sim.endTracking();
     h.recording = null;
     simAt = -1;
     const real = fromView(sim.view());
@@ -354,7 +393,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childItems = real.items;
     childFlags = real.flags;
     childLocal = fp.local;
-    const e = record(d, cpus, curMem, curFlags, curItems, reads, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), fp.local);
+    const e = record(d, cpus, curMem, curFlags, curItems, reads, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), fp.local, armed);
     e.next = cache.get(k1);
     cache.set(k1, effects.length);
     effects.push(e);
@@ -392,7 +431,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       visited.set(key53, childSleep);
     } else {
       if (visited.size >= opts.maxStates) {
-        truncated = true;
+        stopped.add('max-states');
         return;
       }
       visited.set(key53, sleepId);
@@ -425,10 +464,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootObservers, null);
   visited.set(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), 0);
   for (let id = 0; id < nodes.count; id++) {
+    const stop = stopHere(opts, found, nodes.depth[id] as number, started);
+    if (stop) {
+      stopped.add(stop);
+      break;
+    }
     expand(id);
     if (opts.onProgress) {
       const at = performance.now();
-      if (at - lastProgress > 500) {
+      if (at - lastProgress >= (opts.progressMs ?? 500)) {
         lastProgress = at;
         opts.onProgress({ states: visited.size, transitions, depth: nodes.depth[id] as number, frontier: nodes.count - id - 1, elapsedMs: at - started });
       }
@@ -449,6 +493,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     child: { cpus: Int32Array; mem: number; items: number; flags: number },
     records: TraceRecord[],
     local: boolean,
+    armed: { rel: number; dur: number }[],
   ): Effect {
     // Memory: the fields read, with their values then; the fields assigned or changed, with their values now.
     const before = (t.mems[mem] as Mem).fields;
@@ -502,6 +547,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       added: Int32Array.from(added),
       records,
       local,
+      armed: armed.length === 0 ? NO_ARMED : armed.map((a) => ({ ...a, others: lastPlace(items, Int32Array.from(reads), a.rel, a.dur) })),
       next: -1,
     };
   }
@@ -558,10 +604,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       sim.decide(pick);
     }
     h.muted = false;
-    return { property: f.property, message: f.message, picks };
+    return { property: f.property, message: f.message, picks, keys: f.path };
   });
   return {
-    complete: !truncated,
+    complete: stopped.size === 0,
+    stoppedBy: stopReasons(stopped),
     statesVisited: visited.size,
     transitions,
     maxDepth,

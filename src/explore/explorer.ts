@@ -4,7 +4,8 @@
  * can happen. Strategies:
  * - exhaustive: breadth-first over states, each state keyed by its canonical value, with sleep sets
  *   over independent choices; the first violation of a property is found at the smallest depth of
- *   the searched graph, and `complete` says the space was exhausted within the bounds;
+ *   the searched graph (by default the search stops once every property has its shortest), and
+ *   `complete` says the space was exhausted within the bounds (`stoppedBy` says which stopped it);
  * - random: uniform random walks; pct: probabilistic concurrency testing (random CPU priorities
  *   with d−1 priority change points). Both deterministic for a seed.
  * Properties are the `src/spec/` observers, forked along each path.
@@ -24,6 +25,15 @@ export interface ExploreOptions {
   properties: readonly string[];
   /** Exhaustive: stop after this many distinct states. */
   maxStates: number;
+  /** Exhaustive: stop after this many milliseconds of search (none when absent). */
+  maxTimeMs?: number;
+  /**
+   * Exhaustive: go on after each property's first (shortest) violation, reporting one per kind of
+   * violation; by default the search stops once every property watched has its counterexample.
+   */
+  allViolations?: boolean;
+  /** How often onProgress is called, in ms of wall-clock time (default 500). */
+  progressMs?: number;
   /** Decisions per path at most. */
   maxDepth: number;
   seed: number;
@@ -61,10 +71,21 @@ export interface Found {
   message: string;
   /** The scheduler's picks from the start, one per decision (including forced ones). */
   picks: { pick: number; n: number }[];
+  /** The choice keys of the decisions (exhaustive search; orders counterexamples of equal length). */
+  keys?: string[];
 }
+
+/**
+ * What kept a search from being complete: a bound (--max-states, --max-depth, --max-time), every
+ * property already violated (the search stops at each property's first violation), or sampling
+ * (random walks and PCT never exhaust the space).
+ */
+export type StopReason = 'max-states' | 'max-depth' | 'max-time' | 'violations' | 'sampled';
 
 export interface ExploreResult {
   complete: boolean;
+  /** Empty when complete; else what stopped the search, in a fixed order. */
+  stoppedBy: StopReason[];
   statesVisited: number;
   transitions: number;
   maxDepth: number;
@@ -87,6 +108,35 @@ export const DEFAULT_EXPLORE: Omit<ExploreOptions, 'strategy'> = {
   pctDepth: 3,
   reduction: true,
 };
+
+interface Path {
+  picks: { pick: number; n: number }[];
+  keys: string[];
+}
+
+const STOP_ORDER: readonly StopReason[] = ['violations', 'max-states', 'max-depth', 'max-time', 'sampled'];
+
+/** Stop reasons in a fixed order (the same whichever worker met them first). */
+export function stopReasons(reasons: Iterable<StopReason>): StopReason[] {
+  const set = new Set(reasons);
+  return STOP_ORDER.filter((r) => set.has(r));
+}
+
+/** The properties a search watches. */
+export function propertiesOf(h: Harness): string[] {
+  return h.freshObservers().map((o) => o.property);
+}
+
+/**
+ * Before expanding a state `depth` deep: whether the search stops here, and why — every property
+ * already has its shortest counterexample, or the time bound is spent. Both engines ask it at the
+ * same point of the same breadth-first order.
+ */
+export function stopHere(opts: ExploreOptions, found: { settled(depth: number): boolean }, depth: number, started: number): StopReason | null {
+  if (found.settled(depth)) return 'violations';
+  if (opts.maxTimeMs !== undefined && performance.now() - started >= opts.maxTimeMs) return 'max-time';
+  return null;
+}
 
 interface Node {
   capture: Capture;
@@ -113,22 +163,27 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   // Path reconstruction: for each enqueued state, its parent and the pick that led to it.
   const parent: number[] = [-1];
   const pickOf: { pick: number; n: number }[] = [{ pick: -1, n: 0 }];
+  const keyOf: string[] = [''];
   const visited = new Map<number, readonly string[]>();
-  // One counterexample per kind of violation (the message with its numbers blanked), the first
-  // found, which breadth-first order makes a shortest one.
-  const found = new Findings<Found['picks']>(() => performance.now() - started);
+  // One counterexample per property (or per kind of violation), the shortest found, which
+  // breadth-first order finds first.
+  const found = new Findings<Path>(() => performance.now() - started, (p) => p.keys, propertiesOf(h), opts.allViolations === true);
   const ends = opts.collectEnds ? new Set<string>() : null;
   let transitions = 0;
   let maxDepth = 0;
-  let truncated = false;
+  const stopped = new Set<StopReason>();
   let lastProgress = started;
 
-  const pathTo = (id: number, last?: { pick: number; n: number }): { pick: number; n: number }[] => {
-    const out: { pick: number; n: number }[] = last ? [last] : [];
-    for (let x = id; x > 0; x = parent[x] as number) out.push(pickOf[x] as { pick: number; n: number });
-    return out.reverse();
+  const pathTo = (id: number, last?: { pick: number; n: number; key: string }): Path => {
+    const picks: { pick: number; n: number }[] = last ? [{ pick: last.pick, n: last.n }] : [];
+    const keys: string[] = last ? [last.key] : [];
+    for (let x = id; x > 0; x = parent[x] as number) {
+      picks.push(pickOf[x] as { pick: number; n: number });
+      keys.push(keyOf[x] as string);
+    }
+    return { picks: picks.reverse(), keys: keys.reverse() };
   };
-  const report = (violations: { property: string; message: string }[], node: Node, last?: { pick: number; n: number }) =>
+  const report = (violations: { property: string; message: string }[], node: Node, last?: { pick: number; n: number; key: string }) =>
     found.add(violations, node.depth + (last ? 1 : 0), () => pathTo(node.id, last));
 
   const root: Node = { capture: h.sim.capture(), observers: rootObservers, sleep: [], depth: 0, id: 0 };
@@ -136,6 +191,11 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const queue: Node[] = [root];
   for (let head = 0; head < queue.length; head++) {
     const node = queue[head] as Node;
+    const stop = stopHere(opts, found, node.depth, started);
+    if (stop) {
+      stopped.add(stop);
+      break;
+    }
     queue[head] = undefined as unknown as Node; // let the GC have it
     h.sim.restoreCapture(node.capture);
     // Observers are shared between paths until a record changes one (see Harness.fork).
@@ -149,7 +209,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       continue;
     }
     if (node.depth >= opts.maxDepth) {
-      truncated = true;
+      stopped.add('max-depth');
       continue;
     }
     const keys = h.sim.choiceKeys();
@@ -174,7 +234,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       // kinds of failure of this one) may still show further down.
       if (h.touched) {
         const before = countViolations(observers);
-        if (countViolations(childObservers) > before) report(h.violations().slice(before), node, step);
+        if (countViolations(childObservers) > before) report(h.violations().slice(before), node, { ...step, key });
       }
       const sleep = opts.reduction ? sleepAfter(node.sleep, explored, fp) : NO_SLEEP;
       explored.push(fp);
@@ -192,7 +252,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
         visited.set(key53, childSleep.map((z) => z.key));
       } else {
         if (visited.size >= opts.maxStates) {
-          truncated = true;
+          stopped.add('max-states');
           continue;
         }
         visited.set(key53, sleep.length ? sleep.map((z) => z.key) : NO_KEYS);
@@ -200,25 +260,27 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       const id = parent.length;
       parent.push(node.id);
       pickOf.push(step);
+      keyOf.push(key);
       maxDepth = Math.max(maxDepth, node.depth + 1);
       queue.push({ capture: h.sim.capture(), observers: childObservers, sleep: childSleep, depth: node.depth + 1, id, ...(only ? { only } : {}) });
     }
     // Wall-clock time only paces the progress report; it never steers the search.
     if (opts.onProgress) {
       const now = performance.now();
-      if (now - lastProgress > 500) {
+      if (now - lastProgress >= (opts.progressMs ?? 500)) {
         lastProgress = now;
         opts.onProgress({ states: visited.size, transitions, depth: node.depth, frontier: queue.length - head - 1, elapsedMs: now - started });
       }
     }
   }
   return {
-    complete: !truncated,
+    complete: stopped.size === 0,
+    stoppedBy: stopReasons(stopped),
     statesVisited: visited.size,
     transitions,
     maxDepth,
     elapsedMs: performance.now() - started,
-    violations: found.list().map((f) => ({ property: f.property, message: f.message, picks: f.path })),
+    violations: found.list().map((f) => ({ property: f.property, message: f.message, picks: f.path.picks, keys: f.path.keys })),
     firstViolationMs: found.firstMs,
     ...(ends ? { ends: [...ends].sort() } : {}),
   };
@@ -233,8 +295,8 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   h.sim.header();
   const initial = h.sim.capture();
   const states = new Set<number>();
-  // The shortest run of each kind of violation over all the runs.
-  const found = new Findings<Found['picks']>(() => performance.now() - started);
+  // The shortest run of each property (each kind with allViolations) over all the runs.
+  const found = new Findings<Found['picks']>(() => performance.now() - started, () => [], propertiesOf(h), opts.allViolations === true);
   let transitions = 0;
   let maxDepth = 0;
   const rng = new SeededChooser(opts.seed);
@@ -284,6 +346,7 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   }
   return {
     complete: false,
+    stoppedBy: ['sampled'],
     statesVisited: states.size,
     transitions,
     maxDepth,

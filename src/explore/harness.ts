@@ -34,27 +34,63 @@ export function violationKind(v: { property: string; message: string }): string 
   return `${v.property}|${v.message.replace(/\d+/g, '#')}`;
 }
 
+/** Whether one path's choice keys come before another's (equal lengths): the order breadth-first search expands them in. */
+export function keysBefore(a: readonly string[], b: readonly string[]): boolean {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i] as string;
+    const y = b[i] as string;
+    if (x !== y) return x < y;
+  }
+  return a.length < b.length;
+}
+
 /**
- * The counterexamples of a search: one per kind of violation, the shortest path found (the first
- * among equals), at most MAX_REPORTED kinds; and when the first violation showed.
+ * The counterexamples of a search, and when the first violation showed. By default one per
+ * property: its shortest path, the first in breadth-first (choice key) order among equals; a
+ * property is settled once the search expands states as deep as that path (nothing shorter can
+ * come), and when every property watched is settled the search can stop. With `allViolations`:
+ * one per kind of violation (the message with its numbers blanked), at most MAX_REPORTED kinds.
  */
 export class Findings<P> {
   private readonly found = new Map<string, { property: string; message: string; path: P; length: number }>();
   firstMs: number | null = null;
 
-  /** `elapsed`: milliseconds since the search started (reporting only; it steers nothing). */
-  constructor(private readonly elapsed: () => number) {}
+  /**
+   * `elapsed`: milliseconds since the search started (reporting only; it steers nothing).
+   * `keysOf`: a path's choice keys (to order paths of equal length). `properties`: those watched.
+   */
+  constructor(
+    private readonly elapsed: () => number,
+    private readonly keysOf: (p: P) => readonly string[],
+    private readonly properties: readonly string[],
+    private readonly allViolations: boolean,
+  ) {}
 
   /** Violations seen at the end of a path `length` decisions long (`path` is built only if kept). */
   add(violations: readonly { property: string; message: string }[], length: number, path: () => P): void {
     for (const v of violations) {
-      const kind = violationKind(v);
+      const kind = this.allViolations ? violationKind(v) : v.property;
       const prior = this.found.get(kind);
-      if (prior ? length < prior.length : this.found.size < MAX_REPORTED) {
-        this.found.set(kind, { property: v.property, message: v.message, path: path(), length });
-      }
       this.firstMs ??= this.elapsed();
+      if (!prior) {
+        if (this.found.size < MAX_REPORTED) this.found.set(kind, { property: v.property, message: v.message, path: path(), length });
+      } else if (length < prior.length) {
+        this.found.set(kind, { property: v.property, message: v.message, path: path(), length });
+      } else if (length === prior.length) {
+        const p = path();
+        if (keysBefore(this.keysOf(p), this.keysOf(prior.path))) this.found.set(kind, { property: v.property, message: v.message, path: p, length });
+      }
     }
+  }
+
+  /** Every property has its counterexample, and none as short can come from states `depth` deep or deeper. */
+  settled(depth: number): boolean {
+    if (this.allViolations || this.properties.length === 0) return false;
+    for (const p of this.properties) {
+      const f = this.found.get(p);
+      if (!f || f.length >= depth) return false;
+    }
+    return true;
   }
 
   list(): { property: string; message: string; path: P }[] {

@@ -9,12 +9,14 @@ import { Worker } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../scenarios/types.js';
-import type { ExploreOptions, ExploreResult, Found } from './explorer.js';
-import { violationKind } from './harness.js';
+import { stopReasons, type ExploreOptions, type ExploreResult, type Found, type Progress } from './explorer.js';
+import { keysBefore, violationKind } from './harness.js';
 
 export interface WorkerJob {
   scenario: Scenario;
   opts: Omit<ExploreOptions, 'onProgress'>;
+  /** Post progress this often (ms), if set. */
+  progressMs?: number;
 }
 
 /** The compiled worker script: next to this module in dist/, or dist/ of the checkout under a test runner. */
@@ -41,17 +43,26 @@ export function jobsFor(scenario: Scenario, opts: Omit<ExploreOptions, 'onProgre
   );
 }
 
-export function mergeResults(results: readonly ExploreResult[], elapsedMs: number): ExploreResult {
+export function mergeResults(results: readonly ExploreResult[], elapsedMs: number, allViolations = false): ExploreResult {
+  // The shortest of each property (or kind, with allViolations), the first in breadth-first order
+  // among equals: what one search over the whole space reports, whatever the number of workers.
   const found = new Map<string, Found>();
   for (const r of results) {
     for (const v of r.violations) {
-      const kind = violationKind(v);
+      const kind = allViolations ? violationKind(v) : v.property;
       const prior = found.get(kind);
-      if (!prior || v.picks.length < prior.picks.length) found.set(kind, v);
+      if (
+        !prior ||
+        v.picks.length < prior.picks.length ||
+        (v.picks.length === prior.picks.length && v.keys && prior.keys && keysBefore(v.keys, prior.keys))
+      ) {
+        found.set(kind, v);
+      }
     }
   }
   return {
     complete: results.every((r) => r.complete),
+    stoppedBy: stopReasons(results.flatMap((r) => r.stoppedBy)),
     statesVisited: results.reduce((a, r) => a + r.statesVisited, 0),
     transitions: results.reduce((a, r) => a + r.transitions, 0),
     maxDepth: Math.max(0, ...results.map((r) => r.maxDepth)),
@@ -64,15 +75,41 @@ export function mergeResults(results: readonly ExploreResult[], elapsedMs: numbe
   };
 }
 
-export async function exploreParallel(scenario: Scenario, opts: Omit<ExploreOptions, 'onProgress'>, workers: number): Promise<ExploreResult> {
+/** `progress`: the workers' progress summed (states, transitions, frontier; the deepest depth), at most every `everyMs`. */
+export async function exploreParallel(
+  scenario: Scenario,
+  opts: Omit<ExploreOptions, 'onProgress'>,
+  workers: number,
+  progress?: { everyMs: number; onProgress: (p: Progress) => void },
+): Promise<ExploreResult> {
   const started = performance.now();
   const script = workerScript();
+  const latest: (Progress | null)[] = Array.from({ length: workers }, () => null);
+  let lastShown = started;
+  const show = () => {
+    const now = performance.now();
+    if (!progress || now - lastShown < progress.everyMs) return;
+    lastShown = now;
+    const ps = latest.filter((p): p is Progress => p !== null);
+    progress.onProgress({
+      states: ps.reduce((a, p) => a + p.states, 0),
+      transitions: ps.reduce((a, p) => a + p.transitions, 0),
+      depth: Math.max(0, ...ps.map((p) => p.depth)),
+      frontier: ps.reduce((a, p) => a + p.frontier, 0),
+      elapsedMs: now - started,
+    });
+  };
   const results = await Promise.all(
     jobsFor(scenario, opts, workers).map(
-      (job) =>
+      (job, index) =>
         new Promise<ExploreResult>((resolve, reject) => {
-          const w = new Worker(script, { workerData: job });
-          w.once('message', (r: ExploreResult) => resolve(r));
+          const w = new Worker(script, { workerData: progress ? { ...job, progressMs: Math.min(progress.everyMs, 500) } : job });
+          w.on('message', (m: { result?: ExploreResult; progress?: Progress }) => {
+            if (m.progress) {
+              latest[index] = m.progress;
+              show();
+            } else if (m.result) resolve(m.result);
+          });
           w.once('error', reject);
           w.once('exit', (code) => {
             if (code !== 0) reject(new Error(`explorer worker exited with code ${code}`));
@@ -80,5 +117,5 @@ export async function exploreParallel(scenario: Scenario, opts: Omit<ExploreOpti
         }),
     ),
   );
-  return mergeResults(results, performance.now() - started);
+  return mergeResults(results, performance.now() - started, opts.allViolations === true);
 }

@@ -3,6 +3,15 @@
  * actions, each due at an integer nanosecond. Items due now are "ready"; the scheduler's chooser
  * picks among them. Future items wait in a binary heap ordered by (time, seq), so advancing the
  * clock and picking are O(log n) and O(1) whatever the CPU count.
+ *
+ * Ordered deadlines (untimed runs, where steps take no time): timers keep their real-time order.
+ * Two timers due at the same time that were armed at the same time (the same duration) expire in
+ * the order they were armed — the later one was armed a few steps later, so in real time its
+ * deadline is a little later — and the later one becomes due only when nothing else can happen
+ * after the earlier one expired, as if its deadline were a moment later. Each timer carries the
+ * time it was armed (`start`) and its place among the pending timers due and armed at the same
+ * times as it (`ord`: one more than the largest such when it was armed). Deadlines whose order is
+ * unknown (due at the same time, armed at different times) stay choices.
  */
 
 export type ItemBody =
@@ -19,16 +28,29 @@ export type ItemBody =
 export type Item = ItemBody & {
   seq: number;
   time: number;
+  /** When it was added (a timer's arming time). */
+  start: number;
+  /** Ordered deadlines: a timer's place among those due and armed at the same times (0 otherwise). */
+  ord: number;
   /** Index in the ready list, or -1 while in the future heap. */
   pos: number;
   dead: boolean;
 };
 
+/** A saved item: a timer also keeps its arming time and place (absent: armed at `time`, place 0). */
+export type SavedItem = ItemBody & { seq: number; time: number; start?: number; ord?: number };
+
 export interface AgendaState {
   now: number;
   seq: number;
-  ready: ItemBody extends infer B ? (B & { seq: number; time: number })[] : never;
-  future: (ItemBody & { seq: number; time: number })[];
+  ready: SavedItem[];
+  /** Items not due yet, and (ordered deadlines) timers due but held back: due time at most `now`. */
+  future: SavedItem[];
+}
+
+/** Two timers due at the same time and armed at the same time: their order is known. */
+function sameDeadline(a: Item, b: Item): boolean {
+  return a !== b && a.kind === 'timer' && b.kind === 'timer' && a.time === b.time && a.start === b.start && !a.dead && !b.dead;
 }
 
 function before(a: Item, b: Item): boolean {
@@ -40,15 +62,28 @@ export class Agenda {
   private seq = 0;
   private heap: Item[] = [];
   readonly ready: Item[] = [];
+  /** Ordered deadlines (untimed runs): see the top of this file. */
+  ordered = false;
+  /** While set, every timer added is also appended here (the transition cache asks what was armed). */
+  armed: Item[] | null = null;
 
   add(body: ItemBody, time: number): Item {
-    const item = this.make(body, this.seq++, time);
+    const item = this.make(body, this.seq++, time, this.now, 0);
+    if (this.ordered && item.kind === 'timer') {
+      for (const other of this.live()) if (sameDeadline(other, item)) item.ord = Math.max(item.ord, other.ord + 1);
+      this.armed?.push(item);
+    }
     if (time <= this.now) this.pushReady(item);
     else this.pushHeap(item);
     return item;
   }
 
-  private make(body: ItemBody, seq: number, time: number): Item {
+  /** A timer due (so far as time goes) but held back until nothing else can happen: see the top of this file. */
+  held(item: Item): boolean {
+    return item.pos < 0 && !item.dead && item.time <= this.now;
+  }
+
+  private make(body: ItemBody, seq: number, time: number, start: number, ord: number): Item {
     // One object shape for every kind keeps the heap's comparisons monomorphic.
     const b = body as Partial<Record<'cpu' | 'msg' | 'index', number>> & { kind: ItemBody['kind']; name?: string };
     return {
@@ -59,6 +94,8 @@ export class Agenda {
       index: b.index ?? -1,
       seq,
       time,
+      start,
+      ord,
       pos: -1,
       dead: false,
     } as unknown as Item;
@@ -83,9 +120,16 @@ export class Agenda {
       const head = this.heap[0];
       if (!head) return false;
       this.now = Math.max(this.now, head.time);
+      const due: Item[] = [];
       while (this.heap.length > 0 && (this.heap[0] as Item).time <= this.now) {
         const item = this.popHeap();
-        if (!item.dead) this.pushReady(item);
+        if (!item.dead) due.push(item);
+      }
+      // Ordered deadlines: a timer armed after another one due with it waits for the next advance.
+      const hold = this.ordered ? due.filter((i) => i.kind === 'timer' && due.some((o) => sameDeadline(o, i) && o.ord < i.ord)) : [];
+      for (const item of due) {
+        if (hold.includes(item)) this.pushHeap(item);
+        else this.pushReady(item);
       }
     }
     return true;
@@ -103,6 +147,7 @@ export class Agenda {
   save(): AgendaState {
     const strip = (i: Item) => {
       const base = { seq: i.seq, time: i.time };
+      const timer = i.start === i.time && i.ord === 0 ? {} : { start: i.start, ord: i.ord };
       switch (i.kind) {
         case 'step':
         case 'vcpu':
@@ -112,7 +157,7 @@ export class Agenda {
         case 'deliver':
           return { kind: i.kind, msg: i.msg, cpu: i.cpu, ...base };
         case 'timer':
-          return { kind: i.kind, cpu: i.cpu, name: i.name, ...base };
+          return { kind: i.kind, cpu: i.cpu, name: i.name, ...base, ...timer };
         case 'script':
           return { kind: i.kind, index: i.index, ...base };
       }
@@ -126,13 +171,14 @@ export class Agenda {
   }
 
   /** Rebuild; returns every live item so the owner can re-index them. */
-  static restore(state: AgendaState): { agenda: Agenda; items: Item[] } {
+  static restore(state: AgendaState, ordered = false): { agenda: Agenda; items: Item[] } {
     const agenda = new Agenda();
+    agenda.ordered = ordered;
     agenda.now = state.now;
     agenda.seq = state.seq;
     const items: Item[] = [];
-    const revive = (r: ItemBody & { seq: number; time: number }): Item => {
-      const item = agenda.make(r, r.seq, r.time);
+    const revive = (r: SavedItem): Item => {
+      const item = agenda.make(r, r.seq, r.time, r.start ?? r.time, r.ord ?? 0);
       items.push(item);
       return item;
     };

@@ -234,9 +234,12 @@ export function finishHash(cpus: number, mem: number, lo: number, hi: number, fl
   return mix(h, flags);
 }
 
-/** A pending timer as a number: its CPU, its name, how far ahead it is due. */
-export function timerHash(cpu: number, name: string, rel: number): number {
-  return mix(mix(mix(2, cpu), nameHash(name)), rel);
+/**
+ * A pending timer as a number: its CPU, its name, how far ahead it is due, its duration and place
+ * among the timers due and armed at the same times, whether it is held back (see agenda.ts).
+ */
+export function timerHash(cpu: number, name: string, rel: number, dur: number, ord: number, held: boolean): number {
+  return mix(mix(mix(mix(mix(2, cpu), nameHash(name)), rel), dur), ord * 2 + (held ? 1 : 0));
 }
 
 /** A pending item as exploration's transition cache sees it (see `Simulation.view`). */
@@ -256,6 +259,10 @@ export interface ItemView {
   msg: Message | null;
   /** Due in this many ns from now. */
   rel: number;
+  /** A timer's duration (due time less arming time), place and whether it is held back (see agenda.ts); 0, 0, false otherwise. */
+  dur: number;
+  ord: number;
+  held: boolean;
   hash: number;
 }
 
@@ -402,6 +409,8 @@ export class Simulation {
     this.cpuCount = scenario.machine.cpus;
     this.maxSteps = options.maxSteps ?? scenario.options.maxSteps;
     this.mode = options.mode ?? 'timed';
+    // Untimed, steps take no time: pending timers keep their real-time order (see agenda.ts).
+    this.agenda.ordered = this.mode === 'untimed';
     this.lean = options.lean ?? false;
     this.features = resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
     this.k = restoreFrom ? KernelMemory.fromJSON(restoreFrom.memory) : new KernelMemory(this.cpuCount);
@@ -497,7 +506,7 @@ export class Simulation {
     this.bus.restore(state.bus);
     this.cpus = makeDriver(state.engine, cpuMachine, this.world, null, state.cpus);
     this.makeGuests(state.engine, state.guests);
-    const { agenda, items } = Agenda.restore(state.agenda);
+    const { agenda, items } = Agenda.restore(state.agenda, this.mode === 'untimed');
     this.agenda = agenda;
     for (const item of items) {
       if (item.kind === 'step') this.stepItems[item.cpu] = item;
@@ -677,7 +686,7 @@ export class Simulation {
       this.k.state = copyMemoryState(m);
       this.memSameAs = m;
     }
-    const { agenda, items } = Agenda.restore(c.agenda);
+    const { agenda, items } = Agenda.restore(c.agenda, this.mode === 'untimed');
     this.agenda = agenda;
     this.stepItems.fill(null);
     this.timerItems.clear();
@@ -714,7 +723,7 @@ export class Simulation {
     const now = this.agenda.now;
     const pending = this.agenda
       .live()
-      .map((i) => (i.kind === 'timer' ? `${this.itemKey(i)}@${i.time - now}` : this.itemKey(i)))
+      .map((i) => (i.kind === 'timer' ? `${this.itemKey(i)}@${i.time - now}/${i.time - i.start}#${i.ord}${this.agenda.held(i) ? '!' : ''}` : this.itemKey(i)))
       .sort();
     key += pending.join(';') + '|' + this.flagsText();
     if (this.guests) key += `|${this.guests.key()}`;
@@ -780,6 +789,9 @@ export class Simulation {
         index: i.kind === 'script' ? i.index : -1,
         msg: i.kind === 'deliver' ? (this.bus.message(i.msg) ?? null) : null,
         rel: i.time - now,
+        dur: i.kind === 'timer' ? i.time - i.start : 0,
+        ord: i.kind === 'timer' ? i.ord : 0,
+        held: i.kind === 'timer' && this.agenda.held(i),
         hash: this.itemHash(i, now),
       };
     });
@@ -822,6 +834,7 @@ export class Simulation {
     this.fieldsRead = 0;
     this.fieldsWritten = 0;
     this.cpus.track?.(this.tracked);
+    this.agenda.armed = [];
     // Every read of shared memory goes through `k.state` (guards, actions, KernelMemory's own
     // read-modify-writes): an object of accessors in its place sees which fields.
     this.rawMemory = this.k.state;
@@ -855,13 +868,16 @@ export class Simulation {
     return this.tracker;
   }
 
-  endTracking(): { reads: number[]; written: number; fieldsRead: number; fieldsWritten: number } {
+  endTracking(): { reads: number[]; written: number; fieldsRead: number; fieldsWritten: number; armed: { rel: number; dur: number }[] } {
     const reads = [...(this.tracked ?? [])].sort((a, b) => a - b);
+    // The timers armed: each one's place depends on the other pending timers due and armed with it.
+    const armed = (this.agenda.armed ?? []).map((i) => ({ rel: i.time - this.agenda.now, dur: i.time - i.start }));
+    this.agenda.armed = null;
     this.cpus.track?.(null);
     this.tracked = null;
     if (this.rawMemory) this.k.state = this.rawMemory;
     this.rawMemory = null;
-    return { reads, written: this.written, fieldsRead: this.fieldsRead, fieldsWritten: this.fieldsWritten };
+    return { reads, written: this.written, fieldsRead: this.fieldsRead, fieldsWritten: this.fieldsWritten, armed };
   }
 
   /** The shared variables a CPU waits on in its current state, as `varBit` bits. */
@@ -886,7 +902,7 @@ export class Simulation {
       case 'vhost':
         return mix(8, i.cpu);
       case 'timer':
-        return timerHash(i.cpu, i.name, i.time - now);
+        return timerHash(i.cpu, i.name, i.time - now, i.time - i.start, i.ord, this.agenda.held(i));
       case 'deliver': {
         // Keyed by the message object, not its id: ids are reused on other paths of an exploration.
         const m = this.bus.message(i.msg);

@@ -36,7 +36,8 @@ function same(a: ExploreResult, b: ExploreResult): void {
 }
 
 function both(s: Scenario, o: Partial<ExploreOptions>): { direct: ExploreResult; cached: ExploreResult; stats: CachedStats } {
-  const opts: ExploreOptions = { ...DEFAULT_EXPLORE, strategy: 'exhaustive', collectEnds: true, ...o };
+  // Every violation, not just each property's first: the whole space, compared.
+  const opts: ExploreOptions = { ...DEFAULT_EXPLORE, strategy: 'exhaustive', collectEnds: true, allViolations: true, ...o };
   const direct = explore(s, { ...opts, engine: 'direct' });
   const stats: CachedStats = { hits: 0, misses: 0 };
   const cached = exhaustiveCached(s, { ...opts, verify: true }, stats);
@@ -58,6 +59,9 @@ describe('transition cache: the same search as the direct engine', () => {
     ['R2', 'mainline', 2, ['shootdown-acked'], 100_000],
     ['R2', 'v5.11', 3, [], 6_000],
     ['R2', 'mainline', 3, ['no-kernel-bug'], 6_000],
+    // Two CPUs wait 1 s from the same moment: ordered deadlines (held timers, their places) in both engines.
+    ['R2', 'v6.2', 2, [], 100_000],
+    ['R2', 'v6.2', 3, ['reboot-completes'], 8_000],
   ];
   for (const [id, preset, cpus, properties, maxStates] of races) {
     it(`${id} ${preset}, ${cpus} CPUs${properties.length ? `, ${properties.join(' ')}` : ''}${maxStates < 100_000 ? `, first ${maxStates} states` : ''}`, () => {
@@ -68,6 +72,13 @@ describe('transition cache: the same search as the direct engine', () => {
       expect(stats.hits).toBeGreaterThan(cpus >= 3 ? stats.misses : 0);
     });
   }
+
+  it('stopping at each property\'s first violation (the default), both stop at the same state with the same counterexamples', () => {
+    const { direct, cached } = both(scenarioOf('R2', 'v5.11', 3), { allViolations: false, properties: ['no-kernel-bug', 'shootdown-acked'] });
+    same(direct, cached);
+    expect(cached.stoppedBy).toEqual(['violations']);
+    expect(direct.stoppedBy).toEqual(['violations']);
+  });
 
   it('a write notification that names several memory fields writes only those assigned or changed (fuzz find)', () => {
     // register_nmi_handler and set_emergency_nmi_handler both notify 'nmi_handlers'; taking every field

@@ -215,7 +215,8 @@ describe('Agenda: save and restore', () => {
       future: [
         { kind: 'script', index: 3, seq: 3, time: 5 },
         { kind: 'step', cpu: 4, seq: 5, time: 5 },
-        { kind: 'timer', cpu: 2, name: 'reboot-wait', seq: 2, time: 15 },
+        // A timer also keeps when it was armed and its place (ordered deadlines).
+        { kind: 'timer', cpu: 2, name: 'reboot-wait', seq: 2, time: 15, start: 0, ord: 0 },
       ],
     } satisfies AgendaState);
   });
@@ -355,5 +356,81 @@ describe('Agenda against a reference model', () => {
         }
       }),
     );
+  });
+});
+
+describe('Agenda: ordered deadlines (untimed runs)', () => {
+  const timer = (cpu: number): ItemBody => ({ kind: 'timer', cpu, name: 'wait' });
+  const kinds = (agenda: Agenda): string[] => agenda.ready.map((i) => `${i.kind}${'cpu' in i ? i.cpu : ''}`).sort();
+  const ordered = (): Agenda => {
+    const agenda = new Agenda();
+    agenda.ordered = true;
+    return agenda;
+  };
+
+  it('two timers armed at the same time for the same duration expire in the order they were armed', () => {
+    const agenda = ordered();
+    agenda.add(timer(1), 1000);
+    agenda.add(timer(0), 1000);
+    expect(agenda.advance()).toBe(true);
+    expect(kinds(agenda)).toEqual(['timer1']);
+  });
+
+  it('the later one waits until nothing else can happen after the earlier one expired', () => {
+    const agenda = ordered();
+    agenda.add(timer(0), 1000);
+    agenda.add(timer(1), 1000);
+    agenda.advance();
+    agenda.takeReady(0);
+    // CPU 0 runs on after its timeout: CPU 1's deadline, a moment later, is not due yet.
+    agenda.add(step(0), agenda.now);
+    expect(kinds(agenda)).toEqual(['step0']);
+    agenda.takeReady(0);
+    expect(agenda.advance()).toBe(true);
+    expect(agenda.now).toBe(1000);
+    expect(kinds(agenda)).toEqual(['timer1']);
+  });
+
+  it('deadlines armed at different times that fall together are a choice (their order is unknown)', () => {
+    const agenda = ordered();
+    agenda.add(timer(0), 2000);
+    agenda.add(step(1), 1000);
+    agenda.advance();
+    agenda.takeReady(0);
+    agenda.add(timer(1), 2000); // armed 1000 later for 1000 less
+    agenda.advance();
+    expect(kinds(agenda)).toEqual(['timer0', 'timer1']);
+  });
+
+  it('a timer re-armed goes after the others armed with it', () => {
+    const agenda = ordered();
+    const first = agenda.add(timer(0), 1000);
+    agenda.add(timer(1), 1000);
+    agenda.remove(first);
+    agenda.add(timer(0), 1000);
+    agenda.advance();
+    expect(kinds(agenda)).toEqual(['timer1']);
+  });
+
+  it('save and restore keep the order and the held-back timer', () => {
+    const agenda = ordered();
+    agenda.add(timer(0), 1000);
+    agenda.add(timer(1), 1000);
+    agenda.advance();
+    agenda.takeReady(0);
+    agenda.add(step(0), agenda.now);
+    const { agenda: back } = Agenda.restore(agenda.save(), true);
+    expect(kinds(back)).toEqual(['step0']);
+    back.takeReady(0);
+    back.advance();
+    expect(kinds(back)).toEqual(['timer1']);
+  });
+
+  it('timed runs are not ordered: both expire together, a choice', () => {
+    const agenda = new Agenda();
+    agenda.add(timer(0), 1000);
+    agenda.add(timer(1), 1000);
+    agenda.advance();
+    expect(kinds(agenda)).toEqual(['timer0', 'timer1']);
   });
 });
