@@ -74,6 +74,11 @@ export interface ExploreOptions extends KernelChoice {
   pctDepth?: number;
   /** Sleep-set reduction (default on). */
   reduction?: boolean;
+  /**
+   * By default the search stops at each property's first violation (breadth-first: the shortest) and
+   * ends once every property checked has one; true goes on to the end and reports every kind.
+   */
+  allViolations?: boolean;
 }
 
 /** A violation found by exploration, replayed: the shortest run found that breaks the property. */
@@ -89,6 +94,8 @@ export interface FoundViolation {
 export interface Exploration {
   /** Every interleaving was visited (exhaustive, within maxStates and maxDepth). */
   complete: boolean;
+  /** What ended the search before the end of the space, if anything: bounds, a violation of every property, sampling. */
+  stoppedBy: string[];
   statesVisited: number;
   transitions: number;
   maxDepth: number;
@@ -171,9 +178,11 @@ export function explore(input: ScenarioInput, options: ExploreOptions = {}): Exp
     runs: options.runs ?? DEFAULT_EXPLORE.runs,
     pctDepth: options.pctDepth ?? DEFAULT_EXPLORE.pctDepth,
     reduction: options.reduction ?? DEFAULT_EXPLORE.reduction,
+    ...(options.allViolations ? { allViolations: true } : {}),
   });
   return {
     complete: result.complete,
+    stoppedBy: [...result.stoppedBy],
     statesVisited: result.statesVisited,
     transitions: result.transitions,
     maxDepth: result.maxDepth,

@@ -27,6 +27,8 @@ export interface CommandHelp {
   args: string;
   summary: string;
   options: OptionHelp[];
+  /** Printed after the options: what the command's result and exit status mean. */
+  notes?: string;
 }
 
 const KERNEL_OPTIONS: OptionHelp[] = [
@@ -65,8 +67,8 @@ export const COMMANDS: readonly CommandHelp[] = [
       ...KERNEL_OPTIONS,
       { name: 'strategy', value: 'exhaustive|random|pct', default: 'exhaustive', text: 'how interleavings are picked' },
       { name: 'property', value: 'NAME', repeatable: true, default: 'all', text: 'check only this property' },
-      { name: 'max-states', value: 'N', default: String(DEFAULT_EXPLORE.maxStates), text: 'stop after N states' },
-      { name: 'max-depth', value: 'N', default: String(DEFAULT_EXPLORE.maxDepth), text: 'do not go deeper than N decisions' },
+      { name: 'max-states', value: 'N', default: DEFAULT_EXPLORE.maxStates.toLocaleString('en-US'), text: 'stop after N states' },
+      { name: 'max-depth', value: 'N', default: DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US'), text: 'do not go deeper than N decisions' },
       { name: 'max-time', value: 'S', default: 'none', text: 'stop after S seconds (the result says the search is not complete)' },
       { name: 'all-violations', default: 'off', text: "go on after each property's first (shortest) violation and report every kind" },
       { name: 'seed', value: 'N', default: String(DEFAULT_EXPLORE.seed), text: 'seed of the random and pct strategies' },
@@ -77,6 +79,10 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'out', value: 'DIR', default: 'shootdown-traces', text: 'where counterexample traces are written' },
       { name: 'json', default: 'off', text: 'print the result as one JSON object' },
     ],
+    notes:
+      `bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit; the search stops at each\n` +
+      "property's first (shortest) violation unless --all-violations.\n" +
+      'exit status: 0 complete and no violation, 1 a violation, 2 bad input, 3 stopped at a bound with none found (no proof).',
   },
   {
     name: 'view',
@@ -155,5 +161,6 @@ export function commandHelpText(c: CommandHelp): string {
       lines.push(head.length > width ? `  ${head}\n  ${' '.repeat(width)}  ${text}` : `  ${head.padEnd(width)}  ${text}`);
     });
   }
+  if (c.notes) lines.push('', c.notes);
   return lines.join('\n') + '\n';
 }
