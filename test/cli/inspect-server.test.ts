@@ -29,9 +29,9 @@ async function bridge() {
   const t = memoryIo();
   const plan = inspectPlan({ inspect: true, 'inspect-port': '0' });
   if (!plan) throw new Error('no plan');
-  const session = await startInspection(plan, t.cli);
   const r = loadBuiltin('T1');
   if (!r?.ok) throw new Error('T1');
+  const session = await startInspection(plan, t.cli, { scenario: r.scenario, options: { seed: 1 } });
   runScenario(r.scenario, { seed: 1, inspect: session.inspect });
   return { t, session, url: session.url, port: Number(new URL(session.url).port) };
 }
