@@ -75,7 +75,7 @@ export interface InspectPlan {
 export function inspectPlan(values: InspectFlags): InspectPlan | null {
   const given = (['inspect-port', 'inspect-host', 'inspect-linger'] as const).filter((f) => values[f] !== undefined);
   if (!values.inspect && !values['inspect-wait']) {
-    if (given.length > 0) throw new InputError(`--${given[0]} goes with --inspect`);
+    if (given.length > 0) throw new InputError(`--${given[0]} goes with --inspect or --inspect-wait`);
     return null;
   }
   const port = parseInteger('inspect-port', values['inspect-port'], 0, 65535, INSPECT_PORT);
@@ -193,19 +193,33 @@ export interface InspectStats {
  */
 class Converter {
   private pending: { actorRef: AnyActorRef; rootId: string }[] = [];
+  private ids = new Map<string, string>();
 
   constructor(private readonly out: (message: string) => void) {}
+
+  /**
+   * The actor's id in this stream: XState numbers actors across every system of the process, so a
+   * re-run's actors have other session ids; numbered by first sight, a run and its re-run agree.
+   */
+  private id(sessionId: string): string;
+  private id(sessionId: string | undefined): string | undefined;
+  private id(sessionId: string | undefined): string | undefined {
+    if (sessionId === undefined) return undefined;
+    let id = this.ids.get(sessionId);
+    if (id === undefined) this.ids.set(sessionId, (id = `x:${this.ids.size}`));
+    return id;
+  }
 
   next(e: InspectionEvent): void {
     this.flush();
     const at = Date.now().toString();
-    const common = { sessionId: e.actorRef.sessionId, _version: INSPECT_VERSION, createdAt: at, id: null, rootId: e.rootId };
+    const common = { sessionId: this.id(e.actorRef.sessionId), _version: INSPECT_VERSION, createdAt: at, id: null, rootId: this.id(e.rootId) };
     switch (e.type) {
       case '@xstate.actor':
         this.pending.push({ actorRef: e.actorRef as AnyActorRef, rootId: e.rootId });
         return;
       case '@xstate.event':
-        return this.out(boundedJson({ type: e.type, event: e.event, sourceId: e.sourceRef?.sessionId, ...common }));
+        return this.out(boundedJson({ type: e.type, event: e.event, sourceId: this.id(e.sourceRef?.sessionId), ...common }));
       case '@xstate.snapshot':
         return this.out(boundedJson({ type: e.type, event: e.event, snapshot: e.snapshot, ...common }));
       default:
@@ -236,9 +250,9 @@ class Converter {
           _version: INSPECT_VERSION,
           createdAt: Date.now().toString(),
           id: null,
-          rootId,
-          parentId: actorRef._parent?.sessionId,
-          sessionId: actorRef.sessionId,
+          rootId: this.id(rootId),
+          parentId: this.id(actorRef._parent?.sessionId),
+          sessionId: this.id(actorRef.sessionId),
           snapshot,
         }),
       );
