@@ -1,14 +1,25 @@
 /**
  * `shootdown run --inspect`: the run's CPU actors (real XState actors, so XState's inspection API
- * sees them) report to Stately's inspector. @statelyai/inspect turns each inspection event into
- * the form its UI reads; this module's bridge serves a page that embeds Stately's hosted inspector
- * UI and pushes those events to it over a WebSocket. The UI is hosted, so this needs internet on
+ * sees them) report to Stately's inspector. Each inspection event is turned into the form its UI
+ * reads (that of @statelyai/inspect, see `Converter`); this module's bridge serves a page that
+ * embeds Stately's hosted inspector UI and pushes those events to it over a WebSocket. The UI is hosted, so this needs internet on
  * the user's side; shootdown's own viewer does not.
  *
  * The bridge is this process's own server (not @statelyai/inspect's, which listens on every
  * interface and relays whatever any client sends to every other): it listens on 127.0.0.1 unless
  * --inspect-host says otherwise, checks Host and Origin like the viewer, and its WebSocket only
  * sends.
+ *
+ * Every page (or WebSocket client) gets the whole run from its start, whenever it connects: the
+ * actor registrations (`@xstate.actor`, which the inspector needs to draw a machine) first, then
+ * every event in order. `--inspect-wait` holds the run until the first one connects. Memory stays
+ * bounded this way: the bridge keeps the run's events, serialized, up to HISTORY_BYTES (64 MiB;
+ * the largest built-in scenario makes 1.5 MB), and streams them to a page as its socket drains
+ * (at most QUEUE_HIGH queued per page). A run that makes more lets its history go; a page that
+ * connects later, or falls behind, gets a re-run instead: the simulator is deterministic, so the
+ * same scenario, seed and replayed choices make the same events (actor ids are numbered per stream
+ * for that, and only `createdAt`, the wall clock, differs). At most MAX_RERUNS re-runs go at once,
+ * each a few steps at a time as its page reads; further pages wait their turn.
  */
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import type { Scenario } from '../scenarios/types.js';

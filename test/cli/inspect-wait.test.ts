@@ -152,6 +152,31 @@ describe('every client gets the whole run', () => {
     }
   }, 60_000);
 
+  it("an actor's registration carries its initial state, not a later one", async () => {
+    const registrations = (messages: string[]) => untimed(messages).filter((m) => (JSON.parse(m) as Event).type === '@xstate.actor');
+    // A whole run...
+    const whole = await session('T1');
+    const seen = await open(ws(whole));
+    await runScenarioInSlices(scenario('T1'), { seed: 1, inspect: whole.inspect });
+    await receive(seen, whole.stats().events);
+    await whole.close();
+    // ...and one that never takes a step: its registrations can only show the initial states.
+    const none = await session('T1');
+    const initial = await open(ws(none));
+    const sim = new Simulation(scenario('T1'), { seed: 1, inspect: none.inspect });
+    sim.header();
+    await none.close();
+    await initial.closed;
+    sim.stop();
+    expect(registrations(initial.messages).length).toBeGreaterThan(scenario('T1').machine.cpus);
+    expect(registrations(seen.messages)).toEqual(registrations(initial.messages));
+    // The run did move the CPUs on from there.
+    const cpu0 = (JSON.parse(registrations(seen.messages).find((m) => m.includes('"name":"cpu0"')) as string) as Event).sessionId;
+    const last = seen.messages.map((m) => JSON.parse(m) as Event).filter((e) => e.type === '@xstate.snapshot' && e.sessionId === cpu0).pop();
+    const first = JSON.parse(registrations(seen.messages).find((m) => m.includes('"name":"cpu0"')) as string) as Event;
+    expect(last?.snapshot?.value).not.toEqual(first.snapshot?.value);
+  }, 60_000);
+
   it('the history is capped: beyond the cap it is let go, and a late client gets a re-run of the same events', async () => {
     const cap = 50_000;
     const s = await session('T14', cap);
