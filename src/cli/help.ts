@@ -56,6 +56,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'inspect-port', value: 'N', default: '8080', text: 'port of the inspection server' },
       { name: 'inspect-linger', value: 'S', default: '60', text: 'seconds the inspection server stays up after the run (0 to 86400; 0: close at once)' },
       { name: 'inspect-host', value: 'ADDR', default: '127.0.0.1', text: 'address the inspection server listens on (anything but loopback is warned about)' },
+      { name: 'inspect-wait', default: 'off', text: 'implies --inspect; start the run only when the first inspector page (or WebSocket client) connects' },
     ],
   },
   {
@@ -129,7 +130,7 @@ export function usageText(): string {
   return `usage:
   shootdown run [<scenario file | built-in>] [--seed N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                 [--json [--timeline]] [--trace FILE] [--replay TRACE] [--steps] [--fail-on-violation] [--strict]
-                [--inspect [--inspect-port N] [--inspect-linger S] [--inspect-host ADDR]]
+                [--inspect | --inspect-wait [--inspect-port N] [--inspect-linger S] [--inspect-host ADDR]]
 ${EXPLORE_USAGE.trimEnd()}
   shootdown list [--json]        built-in scenarios
   shootdown kernels [--json]     kernel presets and fix switches

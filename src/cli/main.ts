@@ -61,6 +61,7 @@ const RUN_OPTIONS = {
   'inspect-port': { type: 'string' },
   'inspect-linger': { type: 'string' },
   'inspect-host': { type: 'string' },
+  'inspect-wait': { type: 'boolean' },
 } as const;
 
 /** The options `run` takes (the help lists each; a test holds the two together). */
@@ -250,8 +251,15 @@ async function run(args: string[], io: CliIo): Promise<number> {
   resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
   const seed = replay ? replay.seed : parseSeed(values.seed);
   if (replay && values.seed !== undefined) throw new InputError('--seed and --replay cannot be combined: the trace fixes every choice');
-  // The bridge first: a port it cannot have must not leave a trace file begun.
-  const session = inspection ? await startInspection(inspection, io) : null;
+  const simOptions = { seed, ...(replay ? { replay: replay.picks, mode: replay.mode } : {}) };
+  // The bridge first: a port it cannot have must not leave a trace file begun. It re-runs the
+  // scenario with the same options for a page that connects after its history outgrew its cap.
+  const session = inspection ? await startInspection(inspection, io, { scenario, options: simOptions }) : null;
+  if (session && inspection?.wait) {
+    io.stderr('inspection: waiting for the inspector page (or a WebSocket client) to connect before starting the run (Ctrl-C to stop)\n');
+    await session.firstClient;
+    io.stderr('inspection: connected, running\n');
+  }
 
   let writer: TraceFileWriter | null = null;
   const traceError = (e: unknown): never => {
@@ -301,9 +309,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
   let result;
   try {
     result = await runScenarioInSlices(scenario, {
-      seed,
+      ...simOptions,
       onRecord,
-      ...(replay ? { replay: replay.picks, mode: replay.mode } : {}),
       ...(session ? { inspect: session.inspect } : {}),
     });
   } catch (e) {

@@ -61,10 +61,40 @@ export class PushClient {
     return this.open;
   }
 
-  send(text: string): void {
+  /** Bytes written to the socket and not yet taken by the kernel. */
+  get queued(): number {
+    return (this.socket as Duplex & { writableLength: number }).writableLength;
+  }
+
+  /** Calls `listener` each time the socket's queue has drained. */
+  onDrain(listener: () => void): void {
+    this.socket.on('drain', listener);
+  }
+
+  /** Resolves when the socket's queue has drained or the connection is gone. */
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      if (!this.open) return resolve();
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  /** Calls `listener` once the connection is gone (closed, dropped or broken). */
+  onClose(listener: () => void): void {
+    this.socket.on('close', listener);
+  }
+
+  /** Sends one text message; a client that lets too much queue unread is dropped, unless `force` (a last flush before closing). */
+  send(text: string, force = false): void {
     if (!this.open) return;
     const s = this.socket as Duplex & { writableLength: number };
-    if (s.writableLength > MAX_QUEUED_BYTES) return this.drop();
+    if (!force && s.writableLength > MAX_QUEUED_BYTES) return this.drop();
     this.socket.write(frame(OP_TEXT, Buffer.from(text, 'utf8')));
   }
 

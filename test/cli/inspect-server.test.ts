@@ -29,9 +29,9 @@ async function bridge() {
   const t = memoryIo();
   const plan = inspectPlan({ inspect: true, 'inspect-port': '0' });
   if (!plan) throw new Error('no plan');
-  const session = await startInspection(plan, t.cli);
   const r = loadBuiltin('T1');
   if (!r?.ok) throw new Error('T1');
+  const session = await startInspection(plan, t.cli, { scenario: r.scenario, options: { seed: 1 } });
   runScenario(r.scenario, { seed: 1, inspect: session.inspect });
   return { t, session, url: session.url, port: Number(new URL(session.url).port) };
 }
@@ -147,7 +147,7 @@ describe('--inspect flags are checked before the run', () => {
   });
 
   it.each([
-    [['--inspect-linger', '5'], /^shootdown: --inspect-linger goes with --inspect\n$/],
+    [['--inspect-linger', '5'], /^shootdown: --inspect-linger goes with --inspect or --inspect-wait\n$/],
     [['--inspect', '--inspect-port', '70000'], /^shootdown: --inspect-port: expected an integer from 0 to 65535, got '70000'\n$/],
     [['--inspect', '--inspect-host', 'a;b'], /^shootdown: --inspect-host: expected an IP address or a host name, got "a;b"\n$/],
   ])('%j → exit 2', async (flags, message) => {
@@ -211,5 +211,26 @@ describe('--inspect-linger 0 as a process', () => {
     expect(stderr).not.toContain('serving for');
     expect(code).toBe(0);
     expect((JSON.parse(stdout) as { scenario: { id: string } }).scenario.id).toBe('T1');
+  }, 60_000);
+
+  it('--inspect-wait: Ctrl-C while it waits for a page ends it, with nothing run', async () => {
+    const port = String(await freePort());
+    const child = spawn(process.execPath, [path.join(out, 'src/cli/main.js'), 'run', 'T1', '--inspect-wait', '--inspect-port', port, '--json'], { stdio: 'pipe' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const waiting = new Promise<void>((resolve) =>
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('inspection: waiting')) resolve();
+      }),
+    );
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+    await waiting;
+    child.kill('SIGINT');
+    const { code, signal } = await exited;
+    expect(signal === 'SIGINT' || code === 130).toBe(true);
+    expect(stdout).toBe('');
+    expect(stderr).not.toContain('inspection: connected');
   }, 60_000);
 });
