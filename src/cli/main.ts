@@ -303,7 +303,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
     result = await runScenarioInSlices(scenario, {
       seed,
       onRecord,
-      ...(replay ? { replay: replay.picks, mode: replay.mode } : {}),
+      ...(replay ? { replay: replay.picks, mode: replay.mode, ...(replay.branch ? { branch: replay.branch } : {}) } : {}),
       ...(session ? { inspect: session.inspect } : {}),
     });
   } catch (e) {

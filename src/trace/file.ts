@@ -3,7 +3,7 @@
  * renamed into place when the run ends, so a failed run never leaves a half-written trace (see
  * `OutputFile`); and reading one back for replay, with every header field checked.
  */
-import { TRACE_VERSION, type TraceRecord } from './records.js';
+import { TRACE_VERSION, type BranchPoint, type TraceRecord } from './records.js';
 import type { Pick } from '../sim/chooser.js';
 import { OutputFile } from '../cli/output-file.js';
 import { findPreset, isSwitchName } from '../kernel/variants.js';
@@ -59,10 +59,15 @@ export interface ReadTrace {
   preset: string;
   switches: string[];
   scenario: string;
+  /** Set when the trace is a what-if branch of another run. */
+  branch?: BranchPoint;
   picks: Pick[];
   /** Every line, as written. */
   records: string[];
 }
+
+/** How long `header.branch.from` may be: a run's name. */
+const MAX_BRANCH_FROM = 256;
 
 /** A value quoted in an error: JSON, cut short. */
 function shown(value: unknown): string {
@@ -84,6 +89,17 @@ function headerProblem(h: Record<string, unknown>): string | null {
     if (typeof s !== 'string' || !isSwitchName(s)) return `header.switches[${i}]: unknown kernel switch ${shown(s)}`;
   }
   if (typeof h.scenario !== 'string' || h.scenario.length === 0) return `header.scenario: expected a scenario name, got ${shown(h.scenario)}`;
+  if (h.branch !== undefined) {
+    const b = h.branch as Record<string, unknown> | null;
+    if (typeof b !== 'object' || b === null || Array.isArray(b)) return `header.branch: expected {from, decision, option}, got ${shown(b)}`;
+    const extra = Object.keys(b).find((k) => k !== 'from' && k !== 'decision' && k !== 'option');
+    if (extra !== undefined) return `header.branch.${extra}: not a field of a branch point`;
+    if (typeof b.from !== 'string' || b.from.length > MAX_BRANCH_FROM) return `header.branch.from: expected a name of at most ${MAX_BRANCH_FROM} characters, got ${shown(b.from)}`;
+    for (const k of ['decision', 'option'] as const) {
+      const v = b[k];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) return `header.branch.${k}: expected a choice index (an integer from 0), got ${shown(v)}`;
+    }
+  }
   return null;
 }
 
@@ -130,6 +146,7 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
       preset: header.preset,
       switches: header.switches,
       scenario: header.scenario,
+      ...(header.branch ? { branch: { from: header.branch.from, decision: header.branch.decision, option: header.branch.option } } : {}),
       picks,
       records,
     },
