@@ -7,6 +7,8 @@ import { choicesAt, runBranch, BranchError, type BranchBase } from '../../src/si
 import { readTrace } from '../../src/trace/file.js';
 import { formatRecord } from '../../src/trace/records.js';
 import { builtin, traceText } from '../viz/helpers.js';
+import { main } from '../../src/cli/main.js';
+import { memoryIo } from '../cli/memory-io.js';
 
 const scenario = builtin('T5');
 const base: BranchBase = { scenario, seed: 1, mode: 'timed' };
@@ -102,5 +104,30 @@ describe('a branch', () => {
 
   it('refuses an option out of range', async () => {
     await expect(branch(0, picks[0]?.n as number)).rejects.toThrow(/option \d+: decision 0 has \d+ choices/);
+  });
+});
+
+describe('the branch point in a trace header', () => {
+  const header = JSON.parse(records[0] as string) as Record<string, unknown>;
+  const withBranch = (branch: unknown) => [JSON.stringify({ ...header, branch }), ...records.slice(1)].join('\n') + '\n';
+
+  it('is read back for the replay', () => {
+    const r = readTrace(withBranch({ from: 'T5', decision: 3, option: 0 }));
+    expect(r.ok && r.trace.branch).toEqual({ from: 'T5', decision: 3, option: 0 });
+  });
+
+  it.each([
+    [[1], /header\.branch: expected \{from, decision, option\}/],
+    [{ from: 'T5', decision: -1, option: 0 }, /header\.branch\.decision: expected a choice index/],
+    [{ from: 'T5', decision: 1, option: 0.5 }, /header\.branch\.option: expected a choice index/],
+    [{ from: 'x'.repeat(300), decision: 1, option: 0 }, /header\.branch\.from: expected a name of at most 256 characters/],
+    [{ from: 'T5', decision: 1, option: 0, seed: 2 }, /header\.branch\.seed: not a field of a branch point/],
+  ])('%j is refused, naming the field', async (branch, message) => {
+    const r = readTrace(withBranch(branch));
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error).toMatch(message);
+    const io = memoryIo({ 'bad.jsonl': withBranch(branch) });
+    expect(await main(['run', '--replay', 'bad.jsonl'], io.cli)).toBe(2);
+    expect(io.err()).toMatch(message);
   });
 });
