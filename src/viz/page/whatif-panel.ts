@@ -44,6 +44,7 @@ export class WhatIfPanel {
   private shownDecision = -2;
   private pos = 0;
   private request = 0;
+  private timer = 0;
   private readonly served = location.protocol === 'http:' || location.protocol === 'https:';
 
   constructor(
@@ -104,7 +105,10 @@ export class WhatIfPanel {
       this.body.replaceChildren(h('p', { class: 'whatif-note', text: NEEDS_SERVER }));
       return;
     }
-    void this.load(decision, line);
+    // While playing or scrubbing, ask only once the position rests on a decision.
+    window.clearTimeout(this.timer);
+    this.body.replaceChildren(h('p', { class: 'whatif-note', text: 'asking the simulator…' }));
+    this.timer = window.setTimeout(() => void this.load(decision, line), 120);
   }
 
   private jump(line: number): HTMLElement {
