@@ -251,7 +251,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
   resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
   const seed = replay ? replay.seed : parseSeed(values.seed);
   if (replay && values.seed !== undefined) throw new InputError('--seed and --replay cannot be combined: the trace fixes every choice');
-  const simOptions = { seed, ...(replay ? { replay: replay.picks, mode: replay.mode } : {}) };
+  const simOptions = { seed, ...(replay ? { replay: replay.picks, mode: replay.mode, ...(replay.branch ? { branch: replay.branch } : {}) } : {}) };
   // The bridge first: a port it cannot have must not leave a trace file begun. It re-runs the
   // scenario with the same options for a page that connects after its history outgrew its cap.
   const session = inspection ? await startInspection(inspection, io, { scenario, options: simOptions }) : null;

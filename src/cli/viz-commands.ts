@@ -18,6 +18,7 @@ import { chartToScxml } from '../viz/export-scxml.js';
 import { chartToDot } from '../viz/export-dot.js';
 import { traceToJson, traceToMermaidSequence } from '../viz/export-trace.js';
 import { buildSite, checkOutDir, serveSite, SiteError, traceViolations, VIEWER_PORT, writeSite, type RunningViewer, type SiteInput } from '../viz/site.js';
+import { WhatIf } from '../viz/branch-server.js';
 import { bindingNote, exposureWarning, listenError, LOOPBACK, validHost } from '../viz/local-server.js';
 import { perfettoJson, traceToPerfetto } from '../viz/export-perfetto.js';
 import { traceModel } from '../viz/trace-model.js';
@@ -86,6 +87,7 @@ function scenarioTrace(loaded: Scenario, flags: RunFlags): SiteInput {
     trace: lines.join('\n') + '\n',
     source: `${scenario.id}: ${scenario.name}${delta ? ` (${delta})` : ''}`,
     violations: result.outcome.violations,
+    base: { scenario, seed, mode: 'timed' },
   };
 }
 
@@ -147,7 +149,7 @@ export async function viewCommand(args: string[], io: CliIo, hooks: ViewHooks = 
     }
     let viewer: RunningViewer;
     try {
-      viewer = await serveSite(site, port, { host, tries: values.port === undefined ? DEFAULT_PORT_TRIES : 1 });
+      viewer = await serveSite(site, port, { host, tries: values.port === undefined ? DEFAULT_PORT_TRIES : 1, whatIf: new WhatIf(input, site, buildSite) });
     } catch (e) {
       const words = listenError(e, '--port', port, '--host', host);
       if (words === null) throw e;

@@ -16,7 +16,7 @@ import { resolveFeatures, type KernelFeatures } from '../kernel/variants.js';
 import { Interconnect, type InterconnectState } from '../bus/interconnect.js';
 import { describeDestination, type DeliveryRequest, type Message } from '../bus/messages.js';
 import type { Scenario, ScriptStep } from '../scenarios/types.js';
-import type { RunEnd, TraceRecord } from '../trace/records.js';
+import type { BranchPoint, RunEnd, TraceRecord } from '../trace/records.js';
 import { Agenda, type AgendaState, type Item } from './agenda.js';
 import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
 import { inState, stateTable, StatePattern, type StateInfo } from './state-table.js';
@@ -50,6 +50,8 @@ export interface SimulationOptions {
    * with the full trace.
    */
   lean?: boolean;
+  /** A what-if branch of another run: written in the header, so a replay writes it too. */
+  branch?: BranchPoint;
 }
 
 export type SchedulingMode = 'timed' | 'untimed';
@@ -559,6 +561,7 @@ export class Simulation {
       switches: Object.entries(this.features)
         .filter(([, on]) => on)
         .map(([name]) => name),
+      ...(this.options.branch ? { branch: this.options.branch } : {}),
     });
   }
 

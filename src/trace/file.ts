@@ -4,7 +4,7 @@
  * `OutputFile`); and reading one back for replay, with every header field checked.
  */
 import { recordProblem } from './check-record.js';
-import { TRACE_VERSION, type TraceRecord } from './records.js';
+import { TRACE_VERSION, type BranchPoint, type TraceRecord } from './records.js';
 import type { Pick } from '../sim/chooser.js';
 import { OutputFile } from '../cli/output-file.js';
 import { findPreset, isSwitchName } from '../kernel/variants.js';
@@ -60,10 +60,15 @@ export interface ReadTrace {
   preset: string;
   switches: string[];
   scenario: string;
+  /** Set when the trace is a what-if branch of another run. */
+  branch?: BranchPoint;
   picks: Pick[];
   /** Every line, as written. */
   records: string[];
 }
+
+/** How long `header.branch.from` may be: a run's name. */
+const MAX_BRANCH_FROM = 256;
 
 /** A value quoted in an error: JSON, cut short. */
 function shown(value: unknown): string {
@@ -92,6 +97,17 @@ function headerProblem(h: Record<string, unknown>): string | null {
   if (typeof opts.kdump !== 'boolean') return `header.options.kdump: expected true or false, got ${shown(opts.kdump)}`;
   if (typeof opts.panicTimeout !== 'number' || !Number.isFinite(opts.panicTimeout)) return `header.options.panicTimeout: expected a number, got ${shown(opts.panicTimeout)}`;
   if (opts.initOnlyReset !== undefined && typeof opts.initOnlyReset !== 'boolean') return `header.options.initOnlyReset: expected true or false, got ${shown(opts.initOnlyReset)}`;
+  if (h.branch !== undefined) {
+    const b = h.branch as Record<string, unknown> | null;
+    if (typeof b !== 'object' || b === null || Array.isArray(b)) return `header.branch: expected {from, decision, option}, got ${shown(b)}`;
+    const extra = Object.keys(b).find((k) => k !== 'from' && k !== 'decision' && k !== 'option');
+    if (extra !== undefined) return `header.branch.${extra}: not a field of a branch point`;
+    if (typeof b.from !== 'string' || b.from.length > MAX_BRANCH_FROM) return `header.branch.from: expected a name of at most ${MAX_BRANCH_FROM} characters, got ${shown(b.from)}`;
+    for (const k of ['decision', 'option'] as const) {
+      const v = b[k];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) return `header.branch.${k}: expected a choice index (an integer from 0), got ${shown(v)}`;
+    }
+  }
   return null;
 }
 
@@ -144,6 +160,7 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
       preset: header.preset,
       switches: header.switches,
       scenario: header.scenario,
+      ...(header.branch ? { branch: { from: header.branch.from, decision: header.branch.decision, option: header.branch.option } } : {}),
       picks,
       records,
     },

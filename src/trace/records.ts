@@ -9,6 +9,13 @@ export const TRACE_VERSION = 1;
 
 export type ChoiceKind = 'next' | 'latency';
 
+/** Where a branched run left the run it came from: `from` names that run, `option` was taken at its choice `decision`. */
+export interface BranchPoint {
+  from: string;
+  decision: number;
+  option: number;
+}
+
 /**
  * reset / kexec: the machine restarted; hang: nothing can move and the host is stuck (a CPU is left
  * in a handler, halted or waiting); idle: nothing can move but every CPU runs its workload (the host
@@ -29,6 +36,8 @@ export type TraceRecord =
       vendor: string;
       preset: string;
       switches: string[];
+      /** A what-if branch: the run took `option` at choice `decision` of the trace `from` (the viewer's branches). */
+      branch?: BranchPoint;
     }
   /** A choice of the scheduler among n options (only recorded when n > 1). */
   | { t: 'choice'; i: number; kind: ChoiceKind; n: number; pick: number }

@@ -17,6 +17,8 @@ import { chartGeometry, elkGraph, type ElkLike } from './chart-layout.js';
 import { GUEST_ACTORS, GUEST_CHART_KIND, traceModel, type GuestActor, type GuestCharts, type TraceModel, type Violation } from './trace-model.js';
 import { answer, baseHeaders, listen, localServer, LOOPBACK, refusal, requestPath } from './local-server.js';
 import { DATA_ELEMENT_ID, TRACE_ELEMENT_ID, type ViewerData } from './viewer-data.js';
+import { WhatIf } from './branch-server.js';
+import type { BranchBase } from '../sim/branch.js';
 
 // elkjs is CommonJS: under NodeNext its default export arrives as the module object.
 const ELK = ((ELKModule as unknown as { default?: unknown }).default ?? ELKModule) as new () => ElkLike;
@@ -28,6 +30,8 @@ export interface SiteInput {
   source: string;
   /** Properties that failed; computed from the trace when not given. */
   violations?: Violation[];
+  /** The run the trace comes from, for what-if branches on the server (found from the trace's header when not given). */
+  base?: BranchBase;
 }
 
 export interface SiteFile {
@@ -287,11 +291,14 @@ export interface ServeOptions {
   host?: string;
   /** How many ports from `port` on to try while they are in use (1: only `port`). */
   tries?: number;
+  /** What-if branches of the site's trace (choices, branch, the branches' pages); none when not given. */
+  whatIf?: WhatIf;
 }
 
 /**
  * Serves a site on `host` (127.0.0.1) and `port` (0: any free port) until `close()`. Only GET and
- * HEAD of the site's own files, only for a `Host` naming this server and no foreign `Origin`.
+ * HEAD of the site's own files (and, with `whatIf`, its what-if paths), only for a `Host` naming
+ * this server and no foreign `Origin`.
  */
 export async function serveSite(site: Site, port = 0, options: ServeOptions = {}): Promise<RunningViewer> {
   const host = options.host ?? LOOPBACK;
@@ -300,10 +307,12 @@ export async function serveSite(site: Site, port = 0, options: ServeOptions = {}
   const local = localServer((req, res) => {
     const refused = refusal(req, bound, actual);
     if (refused) return answer(res, refused.status, refused.message);
-    if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
     const target = requestPath(req.url);
+    const branched = target === null ? false : (options.whatIf?.handle(req, res, target) ?? false);
+    if (branched === true) return;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
     if (target === null) return answer(res, 400, 'bad request target');
-    const file = site.get(target === '/' ? 'index.html' : target.slice(1));
+    const file = branched || site.get(target === '/' ? 'index.html' : target.slice(1));
     if (!file) return answer(res, 404, 'not found');
     res.writeHead(200, { ...baseHeaders(CSP), 'content-type': file.type, 'content-length': Buffer.byteLength(file.body) });
     res.end(req.method === 'HEAD' ? undefined : file.body);
@@ -322,5 +331,6 @@ export async function serveSite(site: Site, port = 0, options: ServeOptions = {}
 
 /** Builds the site for a trace and serves it: what `shootdown view` does, minus the printing. */
 export async function startViewer(input: SiteInput, port = 0, options: ServeOptions = {}): Promise<RunningViewer> {
-  return serveSite(await buildSite(input), port, options);
+  const site = await buildSite(input);
+  return serveSite(site, port, { ...options, whatIf: options.whatIf ?? new WhatIf(input, site, buildSite) });
 }

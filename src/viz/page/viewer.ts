@@ -16,6 +16,7 @@ import { EventLog } from './event-log.js';
 import { GuestPanel } from './guest-panel.js';
 import { SequenceChart } from './msc.js';
 import { Timeline } from './timeline.js';
+import { WhatIfPanel } from './whatif-panel.js';
 
 /** What the sequence chart's filter offers: message classes, then row kinds. */
 const MSC_CATEGORIES: readonly (readonly [string, string])[] = [
@@ -67,6 +68,7 @@ export class Viewer {
   private readonly rightEl: HTMLElement;
   readonly msc: SequenceChart;
   readonly timeline: Timeline;
+  readonly whatIf: WhatIfPanel;
   private readonly log: EventLog;
   private readonly where: HTMLElement;
   private readonly playBtn: HTMLButtonElement;
@@ -99,6 +101,7 @@ export class Viewer {
     this.timeline = new Timeline(model, jump);
     this.msc = new SequenceChart(model, jump);
     this.log = new EventLog(model, jump);
+    this.whatIf = new WhatIfPanel(model, jump);
     this.where = h('span', { class: 'where' });
     this.layoutNote = h('span', { class: 'layout-note' });
     const button = (text: string, title: string, fn: () => void, cls = '') => {
@@ -183,6 +186,8 @@ export class Viewer {
         speed,
         h('label', { class: 'details', title: 'also stop at memory writes and instructions' }, details, 'mem/insn'),
         this.where,
+        this.whatIf.button,
+        this.whatIf.el,
         h('span', { class: 'spacer' }),
         h('label', { class: 'cpus' }, 'CPUs ', this.cpuInput),
         here,
@@ -467,6 +472,7 @@ export class Viewer {
     this.timeline.setPosition(pos);
     this.msc.setPosition(pos);
     this.log.setPosition(pos);
+    this.whatIf.setPosition(pos);
     const k = upperBound(this.model.stops(['step']), pos);
     this.where.textContent = `line ${pos + 1} / ${this.model.count} · step ${k} / ${this.model.steps} · t = ${formatNs(this.model.ns[pos] as number)} s`;
     // replaceState, not pushState: stepping must not flood the history; coalesced while playing.
