@@ -43,6 +43,8 @@ interface Label {
   bottom: number;
   boxLeft: number;
   boxRight: number;
+  /** Its width when bold, as a lit state's label is drawn. */
+  boldWidth: number;
   visible: boolean;
 }
 
@@ -59,6 +61,10 @@ function labels(page: Page, cpu: number): Promise<Label[]> {
         const ctm = t.getScreenCTM() as DOMMatrix;
         const shown = getComputedStyle(t).display !== 'none' && r.width > 0;
         const inFrame = r.right > frame.left && r.left < frame.right && r.bottom > frame.top && r.top < frame.bottom;
+        const weight = t.style.fontWeight;
+        t.style.fontWeight = '700';
+        const boldWidth = t.getBoundingClientRect().width;
+        t.style.fontWeight = weight;
         out.push({
           view,
           text: t.textContent ?? '',
@@ -70,6 +76,7 @@ function labels(page: Page, cpu: number): Promise<Label[]> {
           bottom: r.bottom,
           boxLeft: box.left,
           boxRight: box.right,
+          boldWidth,
           visible: shown && inFrame,
         });
       }
@@ -105,6 +112,8 @@ function checkLabels(all: Label[], where: string): void {
   for (const l of all.filter((x) => x.right > x.left)) {
     expect(l.left, `${where}: ${l.text} starts inside its box`).toBeGreaterThanOrEqual(l.boxLeft - 0.5);
     expect(l.right, `${where}: ${l.text} ends inside its box`).toBeLessThanOrEqual(l.boxRight + 0.5);
+    // Lit, the label is bold: it must fit then too, clear of the box's border.
+    expect(l.boldWidth, `${where}: ${l.text} in bold fits its box`).toBeLessThanOrEqual(l.boxRight - l.boxLeft - 6);
   }
   for (let v = 0; v < 3; v++) {
     const inView = visible.filter((l) => l.view === v);
