@@ -239,6 +239,10 @@ describe.skipIf(!runBrowser)('readable charts (T5 at the NMI delivery on CPU1)',
           [1, 'dispatch'],
         ] as const)
           expect(all.some((l) => l.view === v && l.text === name && l.visible), `${name} in sight`).toBe(true);
+        // The other panel draws the new layout too: its active state still open, lit and in sight.
+        const other = await labels(page, 2);
+        expect(other.some((l) => l.text === 'waitAcks' && l.visible), 'CPU2 waitAcks in sight').toBe(true);
+        checkLabels(other, `CPU2 after CPU1's fit at ${width}`);
         await page.screenshot({ path: path.join(shots, `fit-${width}x${height}.png`) });
         if (docsShots && width === 1280) await page.screenshot({ path: path.join(root, 'docs', 'viewer-fit.png') });
 

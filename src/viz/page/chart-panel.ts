@@ -101,6 +101,9 @@ export interface PanelHost {
   overview(panel: ChartPanel): void;
 }
 
+/** The view's caption covers its top left: a state is centred in the room below it. */
+const CAPTION_H = 26;
+
 /** One zoomable view of the drawing, following one region's active state. */
 export class ChartView {
   readonly el: HTMLElement;
@@ -119,6 +122,8 @@ export class ChartView {
   private dragged = false;
   /** The state this view keeps in sight. */
   target = -1;
+  /** A new layout moved every state: bring the target back in sight on the next show. */
+  private relaid = false;
 
   constructor(
     private readonly id: string,
@@ -166,6 +171,14 @@ export class ChartView {
     for (const g of copy.querySelectorAll<SVGGElement>('g.edge')) this.edgeEls.set(g.getAttribute('data-e') as string, g);
     this.lit.clear();
     this.taken = null;
+    this.relaid = this.placed;
+  }
+
+  /** Whether a new layout came since the last call (and the target must be brought in sight). */
+  takeRelaid(): boolean {
+    const r = this.relaid;
+    this.relaid = false;
+    return r;
   }
 
   light(next: Map<number, string>, taken: string | null): void {
@@ -222,7 +235,7 @@ export class ChartView {
     const cx = box ? box.x + box.width / 2 : g.width / 2;
     const cy = box ? box.y + box.height / 2 : g.height / 2;
     this.tx = width / 2 - cx * this.k;
-    this.ty = height / 2 - cy * this.k;
+    this.ty = (height + CAPTION_H) / 2 - cy * this.k;
     this.apply();
   }
 
@@ -241,7 +254,7 @@ export class ChartView {
       if (sx >= margin && sy >= margin && sx + box.width * this.k <= width - margin && sy + box.height * this.k <= height - margin) return;
     }
     this.tx = width / 2 - (box.x + box.width / 2) * this.k;
-    this.ty = height / 2 - (box.y + box.height / 2) * this.k;
+    this.ty = (height + CAPTION_H) / 2 - (box.y + box.height / 2) * this.k;
     this.apply();
   }
 
@@ -496,7 +509,7 @@ export class ChartPanel {
       view.light(next, taken);
       if (fresh) this.viewsEl.append(view.el);
       if (fresh) requestAnimationFrame(() => view.focus(false));
-      else if (this.follow && moved) view.focus(true);
+      else if (view.takeRelaid() || (this.follow && moved)) view.focus(true);
     }
     // Views in region order: the interrupted context left of the one that interrupted it.
     const order = [...this.views.keys()].sort((a, b) => a - b);

@@ -85,6 +85,6 @@ export class GuestPanel {
     if (!this.placed) {
       this.placed = true;
       requestAnimationFrame(() => this.view.focus(false));
-    } else if (this.follow && moved) this.view.focus(true);
+    } else if (this.view.takeRelaid() || (this.follow && moved)) this.view.focus(true);
   }
 }

@@ -462,15 +462,17 @@ export class Viewer {
 
   /**
    * A CPU panel's `fit`: the chart laid out again as an overview that fits that panel's views with
-   * its text still legible (closed from some depth on, the way to each active state open), in every
-   * panel; then that panel's views show it whole.
+   * its text still legible (closed from some depth on, the way to every panel's active states open),
+   * in every panel; then that panel's views show it (whole, if it fits).
    */
   private async overview(panel: ChartPanel): Promise<void> {
     this.layoutNote.textContent = 'laying out an overview…';
     try {
       const elk = await loadElk();
       const { width, height } = panel.viewBox();
-      const o = await overviewLayout(elk, this.model.chart, this.data.layout.collapse, panel.activeLeaves(), width, height);
+      // Every panel draws the new layout: the way to each one's active states stays open.
+      const keep = [...this.panels.values()].flatMap((p) => p.activeLeaves());
+      const o = await overviewLayout(elk, this.model.chart, this.data.layout.collapse, keep, width, height);
       this.layout = { collapse: o.collapse, geometry: o.geometry };
       this.drawing = new ChartDrawing(this.model.chart, this.layout);
       for (const p of this.panels.values()) p.setDrawing(this.drawing);
