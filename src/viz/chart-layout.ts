@@ -72,8 +72,7 @@ export interface ChartGeometry {
   edges: EdgePath[];
 }
 
-/** Text metrics without a DOM: an average glyph width of the page's 11 px sans-serif. */
-export const CHAR_W = 6.4;
+/** Text metrics without a DOM: an average glyph width of the page's 9 px edge labels. */
 export const LABEL_CHAR_W = 5.4;
 const NODE_H = 26;
 const HEADER_H = 22;

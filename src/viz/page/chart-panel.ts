@@ -2,8 +2,9 @@
 /**
  * One actor instance's chart: the shared layout drawn as SVG, with that CPU's active states lit at
  * the current record. Zoom with the wheel, pan by dragging, click a compound state's title (or a
- * closed one) to close or open it. The drawing is built once per layout and cloned per panel;
- * moving to another record only toggles classes on the states that changed.
+ * closed one) to close or open it; "fit" asks the viewer for an overview laid out to be legible in
+ * the panel. The drawing is built once per layout and cloned per panel; moving to another record
+ * only toggles classes on the states that changed.
  */
 import { nodeAtPath, type ChartModel, type ChartNode } from '../chart-model.js';
 import { fitScale, isSchedLabel, MIN_TEXT_PX, shortLabel, STATE_FONT_PX, type ChartGeometry, type EdgePath, type NodeBox } from '../chart-layout.js';
@@ -424,6 +425,7 @@ export class ChartPanel {
   /** The smallest width and height among this panel's views. */
   viewBox(): { width: number; height: number } {
     const boxes = [...this.views.values()].map((v) => v.box);
+    if (boxes.length === 0) return { width: 600, height: 400 };
     return { width: Math.min(...boxes.map((b) => b.width)), height: Math.min(...boxes.map((b) => b.height)) };
   }
 
