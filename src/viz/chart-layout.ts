@@ -72,15 +72,42 @@ export interface ChartGeometry {
   edges: EdgePath[];
 }
 
-/** Text metrics without a DOM: an average glyph width of the page's 11 px sans-serif. */
-export const CHAR_W = 6.4;
+/** Text metrics without a DOM: an average glyph width of the page's 9 px edge labels. */
 export const LABEL_CHAR_W = 5.4;
 const NODE_H = 26;
 const HEADER_H = 22;
+/** The font size of state labels and titles on the chart (viewer.css `.state .label`, `.state.open .title`). */
+export const STATE_FONT_PX = 11;
+/** The smallest on-screen size of a state's text that still reads: the overview stops opening states here. */
+export const MIN_TEXT_PX = 9;
+
+/**
+ * Bold glyph widths in em/100 of DejaVu Sans Bold, the widest of the sans-serif faces the page's
+ * font stack falls to (measured in Chromium with canvas measureText): a lit label is bold, and a
+ * box sized for its bold text holds the regular text too. Other characters count as 0.75 em.
+ */
+const BOLD_EM: Record<string, number> = {
+  a: 67, b: 72, c: 59, d: 72, e: 68, f: 44, g: 72, h: 71, i: 34, j: 34, k: 67, l: 34, m: 104, n: 71, o: 69, p: 72, q: 72, r: 49, s: 60,
+  t: 48, u: 71, v: 65, w: 92, x: 65, y: 65, z: 58, A: 77, B: 76, C: 73, D: 83, E: 68, F: 68, G: 82, H: 84, I: 37, J: 37, K: 77, L: 64,
+  M: 100, N: 84, O: 85, P: 73, Q: 85, R: 77, S: 72, T: 68, U: 81, V: 77, W: 110, X: 77, Y: 72, Z: 73, '.': 38, '-': 42, _: 50, ' ': 35,
+  '(': 46, ')': 46, '▸': 50, '∥': 50,
+};
+
+/** The width in pixels of `text` in the page's bold sans-serif at `px`, never less than the browser draws it. */
+export function boldTextWidth(text: string, px = STATE_FONT_PX): number {
+  let em = 0;
+  for (const ch of text) em += BOLD_EM[ch] ?? (/[0-9]/.test(ch) ? 70 : 75);
+  return (em / 100) * px;
+}
+
+/** A scheduler event (`sched.task`, `sched.nmi`…): which context runs next, on nearly every edge. */
+export function isSchedLabel(label: string): boolean {
+  return /^sched\./.test(label.trim());
+}
 
 /** The edge label as drawn on the chart: the event names; guards show in the tooltip. */
-export function shortLabel(labels: readonly string[]): string {
-  const names = labels.map((l) => l.replace(/\s*\[.*\]$/, '').trim()).map((l) => (l === '' ? '' : l));
+export function shortLabel(labels: readonly string[], withSched = true): string {
+  const names = labels.map((l) => l.replace(/\s*\[.*\]$/, '').trim()).filter((l) => withSched || !isSchedLabel(l));
   const unique = [...new Set(names.filter((n) => n !== ''))];
   const guarded = labels.some((l) => l.includes('['));
   const text = unique.length > 2 ? `${unique.slice(0, 2).join(', ')} +${unique.length - 2}` : unique.join(', ');
@@ -95,10 +122,11 @@ export function elkGraph(model: ChartModel, collapse: ReadonlySet<number>, root 
     const n = node(i);
     const closed = graph.collapsed.has(i);
     const open = n.children.length > 0 && !closed;
-    const text = closed ? `${n.key} ▸` : n.key;
+    const text = closed ? `${n.key} ▸` : open && n.type === 'parallel' ? `${n.key} ∥` : n.key;
+    const width = boldTextWidth(text);
     const e: ElkNode = {
       id: String(i),
-      labels: [{ text, width: text.length * CHAR_W, height: 14 }],
+      labels: [{ text, width, height: 14 }],
     };
     if (open) {
       e.children = n.children.map(build);
@@ -106,11 +134,14 @@ export function elkGraph(model: ChartModel, collapse: ReadonlySet<number>, root 
       e.layoutOptions = {
         'elk.padding': `[top=${HEADER_H},left=10,bottom=10,right=10]`,
         'elk.nodeLabels.placement': 'INSIDE V_TOP H_LEFT',
+        // The title is drawn 8 px in: an open state is never narrower than its title.
+        'elk.nodeSize.constraints': '[MINIMUM_SIZE]',
+        'elk.nodeSize.minimum': `(${Math.ceil(width + 18)}, ${HEADER_H + 20})`,
         // Regions of a parallel state side by side, like the UML notation's dashed compartments.
         ...(n.type === 'parallel' ? { 'elk.direction': 'RIGHT' } : {}),
       };
     } else {
-      e.width = Math.max(44, text.length * CHAR_W + 18);
+      e.width = Math.ceil(Math.max(44, width + 18));
       e.height = NODE_H;
     }
     elkNodes.set(i, e);
@@ -213,4 +244,67 @@ export function chartGeometry(model: ChartModel, laid: ElkNode, collapse: Readon
   };
   walkEdges(laid);
   return { width: laid.width ?? 0, height: laid.height ?? 0, nodes, edges };
+}
+
+/**
+ * The states an overview draws closed: every compound state at `depth` or deeper, and those `base`
+ * closes, except the ancestors of `keep` (the active states), which stay open down to them.
+ */
+export function overviewCollapse(model: ChartModel, base: Iterable<number>, depth: number, keep: Iterable<number>): Set<number> {
+  const open = new Set<number>();
+  for (const k of keep) for (let a = (model.nodes[k] as ChartNode | undefined)?.parent ?? -1; a >= 0; a = (model.nodes[a] as ChartNode).parent) open.add(a);
+  const out = new Set<number>();
+  for (const i of base) if (!open.has(i)) out.add(i);
+  for (const n of model.nodes) if (n.index !== 0 && n.children.length > 0 && n.depth >= depth && !open.has(n.index)) out.add(n.index);
+  return out;
+}
+
+/** The largest zoom at which a geometry fits a view of `width` × `height` pixels (with a 10 px margin). */
+export function fitScale(g: { width: number; height: number }, width: number, height: number): number {
+  return Math.min(width / (g.width + 20), height / (g.height + 20));
+}
+
+export interface Overview {
+  collapse: Set<number>;
+  geometry: ChartGeometry;
+  /** The depth from which compound states are drawn closed. */
+  depth: number;
+  /** Whether the whole overview fits its view with text at MIN_TEXT_PX or larger. */
+  fits: boolean;
+}
+
+/**
+ * An overview for views of `width` × `height`: opened one level deeper at a time, as long as the
+ * whole chart still fits with state text at least MIN_TEXT_PX high; the active path (`keep`) is
+ * always open, so the shallowest overview may not fit, and then the view shows part of it.
+ */
+export async function overviewLayout(
+  elk: ElkLike,
+  model: ChartModel,
+  base: Iterable<number>,
+  keep: readonly number[],
+  width: number,
+  height: number,
+): Promise<Overview> {
+  const minK = MIN_TEXT_PX / STATE_FONT_PX;
+  const maxDepth = Math.max(0, ...model.nodes.map((n) => n.depth));
+  const baseList = [...base];
+  let best: Overview | null = null;
+  let seen = '';
+  for (let depth = 1; depth <= maxDepth; depth++) {
+    const collapse = overviewCollapse(model, baseList, depth, keep);
+    const key = [...collapse].sort((a, b) => a - b).join(',');
+    if (key === seen) continue;
+    seen = key;
+    const geometry = chartGeometry(model, await elk.layout(elkGraph(model, collapse)), collapse);
+    const fits = fitScale(geometry, width, height) >= minK;
+    if (!fits && best) break;
+    best = { collapse, geometry, depth, fits };
+    if (!fits) break;
+  }
+  if (!best) {
+    const collapse = overviewCollapse(model, baseList, 1, keep);
+    best = { collapse, geometry: chartGeometry(model, await elk.layout(elkGraph(model, collapse)), collapse), depth: 1, fits: false };
+  }
+  return best;
 }

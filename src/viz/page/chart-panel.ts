@@ -2,11 +2,12 @@
 /**
  * One actor instance's chart: the shared layout drawn as SVG, with that CPU's active states lit at
  * the current record. Zoom with the wheel, pan by dragging, click a compound state's title (or a
- * closed one) to close or open it. The drawing is built once per layout and cloned per panel;
- * moving to another record only toggles classes on the states that changed.
+ * closed one) to close or open it; "fit" asks the viewer for an overview laid out to be legible in
+ * the panel. The drawing is built once per layout and cloned per panel; moving to another record
+ * only toggles classes on the states that changed.
  */
 import { nodeAtPath, type ChartModel, type ChartNode } from '../chart-model.js';
-import type { ChartGeometry, EdgePath, NodeBox } from '../chart-layout.js';
+import { fitScale, isSchedLabel, MIN_TEXT_PX, shortLabel, STATE_FONT_PX, type ChartGeometry, type EdgePath, type NodeBox } from '../chart-layout.js';
 import type { TraceModel } from '../trace-model.js';
 import { h, s } from './dom.js';
 
@@ -78,10 +79,16 @@ export class ChartDrawing {
     g.append(s('title', {}, e.labels.map((l) => l || '(always)').join('\n')));
     g.append(s('path', { d, 'marker-end': 'url(#arrow)' }));
     if (e.label) {
-      const text = e.labels.map((l) => l.replace(/\s*\[.*\]$/, '')).filter(Boolean);
-      const unique = [...new Set(text)];
-      const label = unique.length > 2 ? `${unique.slice(0, 2).join(', ')} +${unique.length - 2}` : unique.join(', ') || '[…]';
-      g.append(s('text', { class: 'edge-label', x: e.label.x, y: e.label.y + 9 }, label));
+      // Scheduler events (`sched.task`…) label most edges and say little: drawn only when asked
+      // (the view's `show-sched` class), the other names of the edge always.
+      const all = shortLabel(e.labels) || '[…]';
+      const plain = shortLabel(e.labels, false);
+      const at = { x: e.label.x, y: e.label.y + 9 };
+      if (!e.labels.some(isSchedLabel)) g.append(s('text', { class: 'edge-label', ...at }, all));
+      else {
+        g.append(s('text', { class: 'edge-label sched-on', ...at }, all));
+        if (plain) g.append(s('text', { class: 'edge-label sched-off', ...at }, plain));
+      }
     }
     return g;
   }
@@ -91,7 +98,12 @@ export interface PanelHost {
   model: TraceModel;
   toggle(node: number): void;
   remove(cpu: number): void;
+  /** Lays out an overview that fits this panel's views, then fits them to it. */
+  overview(panel: ChartPanel): void;
 }
+
+/** The view's caption covers its top left: a state is centred in the room below it. */
+const CAPTION_H = 26;
 
 /** One zoomable view of the drawing, following one region's active state. */
 export class ChartView {
@@ -111,6 +123,8 @@ export class ChartView {
   private dragged = false;
   /** The state this view keeps in sight. */
   target = -1;
+  /** A new layout moved every state: bring the target back in sight on the next show. */
+  private relaid = false;
 
   constructor(
     private readonly id: string,
@@ -158,6 +172,14 @@ export class ChartView {
     for (const g of copy.querySelectorAll<SVGGElement>('g.edge')) this.edgeEls.set(g.getAttribute('data-e') as string, g);
     this.lit.clear();
     this.taken = null;
+    this.relaid = this.placed;
+  }
+
+  /** Whether a new layout came since the last call (and the target must be brought in sight). */
+  takeRelaid(): boolean {
+    const r = this.relaid;
+    this.relaid = false;
+    return r;
   }
 
   light(next: Map<number, string>, taken: string | null): void {
@@ -181,13 +203,40 @@ export class ChartView {
     return { width: r.width || 600, height: r.height || 400 };
   }
 
+  /** The view's size in pixels. */
+  get box(): { width: number; height: number } {
+    return this.size();
+  }
+
+  /** Shows or hides the scheduler events' edge labels. */
+  showSched(on: boolean): void {
+    this.el.classList.toggle('show-sched', on);
+  }
+
+  /**
+   * The whole chart in view, unless its text would be smaller than MIN_TEXT_PX: then at the
+   * smallest zoom that keeps it legible, centred on the active state.
+   */
   fit(): void {
     const g = this.drawing?.layout.geometry;
     if (!g) return;
     const { width, height } = this.size();
-    this.k = Math.min(width / (g.width + 20), height / (g.height + 20), 1.5);
-    this.tx = (width - g.width * this.k) / 2;
-    this.ty = (height - g.height * this.k) / 2;
+    const minK = MIN_TEXT_PX / STATE_FONT_PX;
+    const k = Math.min(fitScale(g, width, height), 1.5);
+    this.placed = true;
+    if (k >= minK) {
+      this.k = k;
+      this.tx = (width - g.width * this.k) / 2;
+      this.ty = (height - g.height * this.k) / 2;
+      this.apply();
+      return;
+    }
+    this.k = minK;
+    const box = this.drawing?.boxes.get(this.target);
+    const cx = box ? box.x + box.width / 2 : g.width / 2;
+    const cy = box ? box.y + box.height / 2 : g.height / 2;
+    this.tx = width / 2 - cx * this.k;
+    this.ty = (height + CAPTION_H) / 2 - cy * this.k;
     this.apply();
   }
 
@@ -206,7 +255,7 @@ export class ChartView {
       if (sx >= margin && sy >= margin && sx + box.width * this.k <= width - margin && sy + box.height * this.k <= height - margin) return;
     }
     this.tx = width / 2 - (box.x + box.width / 2) * this.k;
-    this.ty = height / 2 - (box.y + box.height / 2) * this.k;
+    this.ty = (height + CAPTION_H) / 2 - (box.y + box.height / 2) * this.k;
     this.apply();
   }
 
@@ -250,6 +299,17 @@ export class ChartView {
   }
 }
 
+/** A state path that wraps after its dots when the panel is narrow, whole in its tooltip. */
+export function pathText(path: string): HTMLElement {
+  const parts = path.split('.');
+  const el = h('span', { class: 'path', title: path });
+  parts.forEach((p, k) => {
+    el.append(k < parts.length - 1 ? `${p}.` : p);
+    if (k < parts.length - 1) el.append(h('wbr'));
+  });
+  return el;
+}
+
 /**
  * A panel's header: its name and status, the follow box, and focus / fit / hide over its chart
  * views (a CPU panel has one view per busy region, a guest panel one).
@@ -257,7 +317,16 @@ export class ChartView {
 export function panelHead(
   label: string,
   status: HTMLElement,
-  hooks: { views: () => Iterable<ChartView>; plural: boolean; follow: (on: boolean) => void; remove: () => void },
+  hooks: {
+    views: () => Iterable<ChartView>;
+    plural: boolean;
+    follow: (on: boolean) => void;
+    remove: () => void;
+    /** What `fit` does, if not fitting each view to the layout it has. */
+    fit?: () => void;
+    /** Shows or hides the scheduler events' edge labels; no toggle without it. */
+    sched?: (on: boolean) => void;
+  },
 ): HTMLElement {
   const followBox = h('input', { type: 'checkbox', checked: true });
   followBox.addEventListener('change', () => {
@@ -270,19 +339,32 @@ export function panelHead(
     return b;
   };
   const states = hooks.plural ? 'states' : 'state';
+  let schedToggle: HTMLElement | null = null;
+  if (hooks.sched) {
+    const set = hooks.sched;
+    const box = h('input', { type: 'checkbox', class: 'sched-box' });
+    box.addEventListener('change', () => set(box.checked));
+    schedToggle = h('label', { class: 'follow sched-toggle', title: 'label the edges with the scheduler events (sched.task, sched.nmi…) too' }, box, 'sched.*');
+  }
   return h(
     'header',
     { class: 'panel-head' },
     h('strong', { text: label }),
     status,
     h('span', { class: 'spacer' }),
+    schedToggle,
     h('label', { class: 'follow', title: `keep the active ${states} in view` }, followBox, 'follow'),
     btn('focus', hooks.plural ? 'centre each view on its active state' : 'centre the view on the active state', () => {
       for (const v of hooks.views()) v.focus(false);
     }),
-    btn('fit', 'show the whole chart', () => {
-      for (const v of hooks.views()) v.fit();
-    }),
+    btn(
+      'fit',
+      hooks.fit ? 'an overview: the chart closed at the depth where its text still reads, the active path open; click a closed state to open it' : 'show the whole chart',
+      hooks.fit ??
+        (() => {
+          for (const v of hooks.views()) v.fit();
+        }),
+    ),
     btn('×', `hide ${label}`, hooks.remove),
   );
 }
@@ -300,6 +382,9 @@ export class ChartPanel {
   private readonly views = new Map<number, ChartView>();
   private drawing: ChartDrawing | null = null;
   private follow = true;
+  private sched = false;
+  /** The active leaf of each region that has a view. */
+  private leaves: number[] = [];
 
   constructor(
     readonly cpu: number,
@@ -316,6 +401,11 @@ export class ChartPanel {
         plural: true,
         follow: (on) => (this.follow = on),
         remove: () => host.remove(cpu),
+        fit: () => host.overview(this),
+        sched: (on) => {
+          this.sched = on;
+          for (const v of this.views.values()) v.showSched(on);
+        },
       }),
       this.paths,
       this.viewsEl,
@@ -325,6 +415,27 @@ export class ChartPanel {
   setDrawing(drawing: ChartDrawing): void {
     this.drawing = drawing;
     for (const v of this.views.values()) v.setDrawing(drawing);
+  }
+
+  /** The states an overview keeps open the way to: each view's active leaf. */
+  activeLeaves(): number[] {
+    return [...this.leaves];
+  }
+
+  /** The smallest width and height among this panel's views. */
+  viewBox(): { width: number; height: number } {
+    const boxes = [...this.views.values()].map((v) => v.box);
+    if (boxes.length === 0) return { width: 600, height: 400 };
+    return { width: Math.min(...boxes.map((b) => b.width)), height: Math.min(...boxes.map((b) => b.height)) };
+  }
+
+  /** Fits every view to the drawing; `overview` tells the page (and its tests) which overview it is. */
+  fitViews(overview?: { depth: number; fits: boolean }): void {
+    for (const v of this.views.values()) v.fit();
+    if (overview) {
+      this.el.dataset.overviewDepth = String(overview.depth);
+      this.el.dataset.overviewFits = String(overview.fits);
+    }
   }
 
   /** Lights the states of this CPU after record `i`. */
@@ -358,7 +469,7 @@ export class ChartPanel {
           'div',
           { class: `path-line${onTop ? ' on-top' : idle ? ' idle' : ' busy'}`, title: node.description ?? '' },
           h('span', { class: 'region', text: region }),
-          h('span', { class: 'path', text: node.path }),
+          pathText(node.path),
           onTop && slot !== 0 ? h('span', { class: 'exec-tag', text: 'executing' }) : null,
           at.inferred[slot]
             ? h('span', { class: 'inferred-tag', text: 'inferred', title: 'no record names this state here: inferred from the next record of this region' })
@@ -376,6 +487,7 @@ export class ChartPanel {
       const to = nodeAtPath(chart, r.to);
       if (from && to) taken = `${drawing.visibleOf[from.index]}>${drawing.visibleOf[to.index]}`;
     }
+    this.leaves = busy.map((b) => b.leaf);
     const wanted = new Set(busy.map((b) => b.slot));
     for (const [slot, v] of this.views) {
       if (!wanted.has(slot)) {
@@ -389,6 +501,7 @@ export class ChartPanel {
       if (!view) {
         view = new ChartView(`${this.cpu}-${slot}`, (n) => this.host.toggle(n));
         view.setDrawing(drawing);
+        view.showSched(this.sched);
         this.views.set(slot, view);
       }
       const target = drawing.visibleOf[leaf] as number;
@@ -398,7 +511,7 @@ export class ChartPanel {
       view.light(next, taken);
       if (fresh) this.viewsEl.append(view.el);
       if (fresh) requestAnimationFrame(() => view.focus(false));
-      else if (this.follow && moved) view.focus(true);
+      else if (view.takeRelaid() || (this.follow && moved)) view.focus(true);
     }
     // Views in region order: the interrupted context left of the one that interrupted it.
     const order = [...this.views.keys()].sort((a, b) => a - b);

@@ -5,7 +5,7 @@
  */
 import { nodeAtPath, type ChartNode } from '../chart-model.js';
 import type { GuestActor, GuestId, TraceModel } from '../trace-model.js';
-import { ChartView, panelHead, type ChartDrawing } from './chart-panel.js';
+import { ChartView, panelHead, pathText, type ChartDrawing } from './chart-panel.js';
 import { h } from './dom.js';
 
 export interface GuestPanelHost {
@@ -75,7 +75,7 @@ export class GuestPanel {
       }
     }
     this.paths.replaceChildren(
-      h('div', { class: 'path-line on-top', title: node.description ?? '' }, h('span', { class: 'region', text: 'state' }), h('span', { class: 'path', text: node.path })),
+      h('div', { class: 'path-line on-top', title: node.description ?? '' }, h('span', { class: 'region', text: 'state' }), pathText(node.path)),
     );
     this.status.textContent = at.since > 0 ? `since line ${at.since + 1}` : 'initial state';
     this.view.setCaption(chart.kind, true);
@@ -85,6 +85,6 @@ export class GuestPanel {
     if (!this.placed) {
       this.placed = true;
       requestAnimationFrame(() => this.view.focus(false));
-    } else if (this.follow && moved) this.view.focus(true);
+    } else if (this.view.takeRelaid() || (this.follow && moved)) this.view.focus(true);
   }
 }

@@ -6,7 +6,7 @@
  * actors (vCPUs, VMM threads, vhost-vsock devices) can be added beside the CPUs, each with its own
  * chart (`&actors=vcpu0,vsock0`).
  */
-import { elkGraph, chartGeometry } from '../chart-layout.js';
+import { elkGraph, chartGeometry, overviewLayout } from '../chart-layout.js';
 import { DEFAULT_STOPS, type GuestActor, type MarkKind, type RecordKind, type TraceModel, type Violation, formatNs, parseGuestKey, upperBound } from '../trace-model.js';
 import type { ViewerData } from '../viewer-data.js';
 import { ChartDrawing, ChartPanel, type Layout } from './chart-panel.js';
@@ -374,7 +374,12 @@ export class Viewer {
     }
     for (const cpu of list) {
       if (this.panels.has(cpu)) continue;
-      const panel = new ChartPanel(cpu, { model: this.model, toggle: (n) => void this.toggle(n), remove: (c) => this.setShown(this.shown.filter((x) => x !== c)) });
+      const panel = new ChartPanel(cpu, {
+        model: this.model,
+        toggle: (n) => void this.toggle(n),
+        remove: (c) => this.setShown(this.shown.filter((x) => x !== c)),
+        overview: (p) => void this.overview(p),
+      });
       panel.setDrawing(this.drawing);
       this.panels.set(cpu, panel);
     }
@@ -455,6 +460,30 @@ export class Viewer {
       for (const p of this.panels.values()) p.setDrawing(this.drawing);
       this.layoutNote.textContent = '';
       this.go(this.pos);
+    } catch (e) {
+      this.layoutNote.textContent = `layout failed: ${(e as Error).message}`;
+    }
+  }
+
+  /**
+   * A CPU panel's `fit`: the chart laid out again as an overview that fits that panel's views with
+   * its text still legible (closed from some depth on, the way to every panel's active states open),
+   * in every panel; then that panel's views show it (whole, if it fits).
+   */
+  private async overview(panel: ChartPanel): Promise<void> {
+    this.layoutNote.textContent = 'laying out an overview…';
+    try {
+      const elk = await loadElk();
+      const { width, height } = panel.viewBox();
+      // Every panel draws the new layout: the way to each one's active states stays open.
+      const keep = [...this.panels.values()].flatMap((p) => p.activeLeaves());
+      const o = await overviewLayout(elk, this.model.chart, this.data.layout.collapse, keep, width, height);
+      this.layout = { collapse: o.collapse, geometry: o.geometry };
+      this.drawing = new ChartDrawing(this.model.chart, this.layout);
+      for (const p of this.panels.values()) p.setDrawing(this.drawing);
+      this.layoutNote.textContent = '';
+      this.go(this.pos);
+      panel.fitViews(o);
     } catch (e) {
       this.layoutNote.textContent = `layout failed: ${(e as Error).message}`;
     }
