@@ -3,22 +3,16 @@
  * from the scenario (names, panic messages, guest data), so every line has its control characters
  * escaped: a line printed is one line, and it cannot drive the terminal.
  */
+import { messageLabel } from '../hw/vectors.js';
 import type { TraceRecord } from '../trace/records.js';
 import type { Outcome } from '../sim/outcome.js';
 import { describeVsock } from '../trace/describe-vsock.js';
 import { escapeControls } from './terminal.js';
 
-const VECTOR_NAMES: Record<number, string> = { 0xf8: 'REBOOT_VECTOR', 0xfc: 'CALL_FUNCTION_VECTOR', 0x41: 'device IRQ' };
-
 function stamp(ns: number): string {
   const s = Math.floor(ns / 1e9);
   const frac = String(ns % 1e9).padStart(9, '0');
   return `[${String(s).padStart(5)}.${frac}]`;
-}
-
-function what(mode: string, vector: number | null): string {
-  if (mode === 'fixed') return `${VECTOR_NAMES[vector ?? -1] ?? 'IPI'} (0x${(vector ?? 0).toString(16)})`;
-  return mode.toUpperCase();
 }
 
 /** One timeline line for a record, or null when the record is not shown (some only with `steps`). */
@@ -34,9 +28,9 @@ function timelineLine(r: TraceRecord, steps: boolean): string | null {
     case 'console':
       return `${stamp(r.ns)} CPU${r.cpu}  ${r.text}`;
     case 'send':
-      return `${stamp(r.ns)} ${r.from === 'platform' ? 'platform' : `CPU${r.from}`}  → ${r.dest}: ${what(r.mode, r.vector)}`;
+      return `${stamp(r.ns)} ${r.from === 'platform' ? 'platform' : `CPU${r.from}`}  → ${r.dest}: ${messageLabel(r.mode, r.vector)}`;
     case 'deliver':
-      return `${stamp(r.ns)} CPU${r.cpu}  ← ${r.mode.toUpperCase()} (msg ${r.msg}): ${r.status}${r.reason ? ` — ${r.reason}` : ''}`;
+      return `${stamp(r.ns)} CPU${r.cpu}  ← ${messageLabel(r.mode, r.vector ?? null)} (msg ${r.msg}): ${r.status}${r.reason ? ` — ${r.reason}` : ''}`;
     case 'fault':
       return `${stamp(r.ns)} CPU${r.cpu}  ✗ ${r.insn} ${r.fault} in ${r.context} context: ${r.handling}`;
     case 'kernel':

@@ -1044,6 +1044,8 @@ export class Simulation {
           msg: msg.id,
           cpu: item.cpu,
           mode: msg.mode,
+          // A fixed IPI's vector, so the receive line names it as the send line does (REBOOT_VECTOR (0xf8)).
+          ...(msg.mode === 'fixed' ? { vector: msg.vector } : {}),
           status,
           ...(disposition.status === 'delivered' ? {} : { reason: disposition.reason }),
           to: this.leaf(item.cpu, this.region(item.cpu)),

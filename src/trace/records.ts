@@ -61,6 +61,8 @@ export type TraceRecord =
       msg: number;
       cpu: number;
       mode: DeliveryMode;
+      /** A fixed IPI's vector (absent for NMI, INIT, SIPI, SMI). */
+      vector?: number | null;
       status: 'delivered' | 'pending' | 'latched' | 'dropped';
       reason?: string;
       to: string;

@@ -20,6 +20,7 @@
  * A guest-side actor (a vCPU, its VMM thread, a vhost-vsock device) has a chart with no parallel
  * state: its one leaf starts at the chart's initial state and each `gstep` names the leaf after it.
  */
+import { messageLabel } from '../hw/vectors.js';
 import type { TraceKind, TraceRecord } from '../trace/records.js';
 import type { ChartModel, ChartNode } from './chart-model.js';
 import { describeVsock } from '../trace/describe-vsock.js';
@@ -832,7 +833,7 @@ export function describeRecord(r: TraceRecord): string {
     case 'send':
       return `→ ${r.dest}: ${messageName(r.mode, r.vector)} (msg ${r.msg}, ${r.source})`;
     case 'deliver':
-      return `← ${r.mode.toUpperCase()} (msg ${r.msg}): ${r.status}${r.reason ? ` — ${r.reason}` : ''} → ${r.to}`;
+      return `← ${messageLabel(r.mode, r.vector ?? null)} (msg ${r.msg}): ${r.status}${r.reason ? ` — ${r.reason}` : ''} → ${r.to}`;
     case 'timer':
       return `timer ${r.name} → ${r.to}`;
     case 'mem':

@@ -31,6 +31,18 @@ describe('shootdown run: good input', () => {
     expect(t.out()).toContain('outcome: kexec');
   });
 
+  it('a fixed IPI has one name at both ends: the receive lines say REBOOT_VECTOR (0xf8) as the send line does (T4)', async () => {
+    const t = io();
+    expect(await main(['run', 'T4'], t.cli)).toBe(0);
+    const lines = t.out().split('\n');
+    const send = lines.find((l) => l.includes('→ all-but-self: REBOOT_VECTOR (0xf8)'));
+    expect(send).toBeDefined();
+    const received = lines.filter((l) => / ← .* \(msg 1\): /.test(l));
+    expect(received.length).toBeGreaterThan(0);
+    for (const l of received) expect(l).toContain('← REBOOT_VECTOR (0xf8) (msg 1)');
+    expect(t.out()).not.toContain('← FIXED');
+  });
+
   it('a vsock run reads as a timeline: vhost ioctls with their device state, credit windows, the packet balance', async () => {
     const t = io();
     expect(await main(['run', 'T-vsock-credit'], t.cli)).toBe(0);

@@ -274,7 +274,7 @@ export class SequenceChart {
         cls = `send ${messageClass(String(rec.mode))}`;
         break;
       case 'deliver':
-        text = `${messageName(String(rec.mode), null)} ${rec.status === 'delivered' ? '' : String(rec.status)}`;
+        text = `${messageName(String(rec.mode), (rec.vector as number | null | undefined) ?? null)} ${rec.status === 'delivered' ? '' : String(rec.status)}`;
         cls = `deliver ${messageClass(String(rec.mode))}`;
         break;
       case 'console':
