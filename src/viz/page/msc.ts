@@ -31,6 +31,8 @@ const EXPORT_CSS = [
   '.msc-event.bug circle,.msc-event.bug text{fill:#c92a2a;font-weight:700}',
   '.msc-event.fault circle{fill:#f08c00}.msc-event.kernel text{fill:#862e9c}',
   '.msc-event.console text{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:10px}',
+  '.ioctl-arrow{stroke:#5f3dc4;stroke-width:1.2}.ioctl-arrow.return{stroke-dasharray:4 3}.ioctl-head{fill:#5f3dc4}',
+  '.ioctl-arrow.failed{stroke:#c92a2a}.ioctl-head.failed{fill:#c92a2a}.msc-event.ioctl circle{fill:#5f3dc4}.msc-event.vsock circle{fill:#0c8599}',
 ].join('');
 
 export class SequenceChart {
@@ -39,8 +41,12 @@ export class SequenceChart {
   private readonly spacer: HTMLElement;
   private readonly svg: SVGSVGElement;
   private readonly lanesHead: HTMLElement;
-  private lanes: (number | 'platform')[] = [];
-  private laneX = new Map<number | 'platform', number>();
+  /** CPU numbers, 'platform', and the guest side's lanes (`vmm0`, `vsock0`, `worker0`). */
+  private lanes: Lane[] = [];
+  private laneX = new Map<Lane, number>();
+  /** The guest side's lanes this trace has, and the records drawn on them (ioctls, packets, device states). */
+  private readonly guestLanes: string[];
+  private readonly guestRows: Int32Array;
   /** Record indices shown as rows (for the current lanes). */
   private rows = new Int32Array(0);
   private pos = 0;
@@ -59,6 +65,9 @@ export class SequenceChart {
     private readonly model: TraceModel,
     private readonly jump: (i: number) => void,
   ) {
+    const guest = guestSide(model);
+    this.guestLanes = guest.lanes;
+    this.guestRows = guest.rows;
     this.lanesHead = h('div', { class: 'msc-lanes' });
     this.svg = s('svg', { class: 'msc-svg' });
     this.spacer = h('div', { class: 'msc-spacer' });
@@ -116,13 +125,14 @@ export class SequenceChart {
   private category(i: number): string {
     const kind = this.model.kind(i);
     if (kind === 'send' || kind === 'deliver') return messageClass(String((this.model.record(i) as { mode?: unknown }).mode));
+    if (kind === 'gstep') return 'vsock';
     return kind;
   }
 
   private rebuild(): void {
     const cpus = this.laneFilter ?? this.wanted;
     const hasPlatform = this.model.deliveries.some((d) => d.from === 'platform');
-    this.lanes = [...(hasPlatform ? ['platform' as const] : []), ...[...cpus].sort((a, b) => a - b)];
+    this.lanes = [...(hasPlatform ? ['platform' as const] : []), ...[...cpus].sort((a, b) => a - b), ...this.guestLanes];
     const want = new Set<number>(cpus);
     const rows: number[] = [];
     const m = this.model;
@@ -133,6 +143,10 @@ export class SequenceChart {
         const from = (m.record(i) as { from: number | 'platform' }).from;
         if (from === 'platform' ? hasPlatform : want.has(from)) rows.push(i);
       } else if (kind === 'reset' || want.has(m.cpuOf[i] as number)) rows.push(i);
+    }
+    if (this.guestRows.length > 0) {
+      for (const i of this.guestRows) if (!this.hidden.has(this.category(i))) rows.push(i);
+      rows.sort((a, b) => a - b);
     }
     this.rows = Int32Array.from(rows);
     this.spacer.style.height = `${this.rows.length * ROW_H + 40}px`;
@@ -164,7 +178,7 @@ export class SequenceChart {
     const step = this.lanes.length > 1 ? usable / (this.lanes.length - 1) : 0;
     this.laneX = new Map(this.lanes.map((l, k) => [l, PAD_X + (this.lanes.length > 1 ? k * step : usable / 2)]));
     this.lanesHead.replaceChildren(
-      ...this.lanes.map((l) => h('span', { class: 'lane-label', style: `left:${this.laneX.get(l)}px`, text: l === 'platform' ? 'platform' : `CPU${l}` })),
+      ...this.lanes.map((l) => h('span', { class: 'lane-label', style: `left:${this.laneX.get(l)}px`, text: laneName(l) })),
     );
     const first = Math.max(0, Math.floor(top / ROW_H) - 2);
     const last = Math.min(this.rows.length - 1, Math.ceil((top + height) / ROW_H) + 2);
@@ -211,7 +225,7 @@ export class SequenceChart {
     const head = 24;
     const doc = s('svg', { xmlns: 'http://www.w3.org/2000/svg', width: this.width, height: height + head, viewBox: `0 0 ${this.width} ${height + head}`, 'font-family': 'system-ui, sans-serif', 'font-size': 10.5 });
     doc.append(s('style', {}, EXPORT_CSS));
-    for (const [l, x] of this.laneX) doc.append(s('text', { class: 'lane', x, y: 15, 'text-anchor': 'middle' }, l === 'platform' ? 'platform' : `CPU${l}`));
+    for (const [l, x] of this.laneX) doc.append(s('text', { class: 'lane', x, y: 15, 'text-anchor': 'middle' }, laneName(l)));
     const g = s('g', { transform: `translate(0,${head})` });
     for (const [, x] of this.laneX) g.append(s('line', { class: 'lifeline', x1: x, y1: 0, x2: x, y2: height }));
     const lo = this.rows[0] ?? 0;
@@ -264,11 +278,23 @@ export class SequenceChart {
     const kind = m.kind(i);
     const y = r * ROW_H + ROW_H / 2;
     const rec = m.record(i) as unknown as Record<string, unknown>;
-    const cpu = kind === 'send' ? (rec.from as number | 'platform') : (m.cpuOf[i] as number);
+    const guest = guestRow(rec);
+    const cpu: Lane = guest ? guest.lane : kind === 'send' ? (rec.from as number | 'platform') : (m.cpuOf[i] as number);
     const x = this.laneX.get(cpu) ?? PAD_X;
     let text = '';
     let cls: string = kind;
-    switch (kind) {
+    if (guest) {
+      text = guest.text;
+      cls = guest.cls;
+      // A vhost ioctl is a call from the VMM thread to the device (and its return, back).
+      const other = guest.to !== undefined ? this.laneX.get(guest.to) : undefined;
+      if (other !== undefined) {
+        const head = other > x ? -7 : 7;
+        g.append(s('line', { class: `ioctl-arrow ${cls}${i > this.pos ? ' future' : ''}`, x1: x, y1: y, x2: other, y2: y }));
+        g.append(s('path', { class: `ioctl-head ${cls}${i > this.pos ? ' future' : ''}`, d: `M${other},${y} l${head},-4 l0,8 z` }));
+      }
+    }
+    switch (guest ? '' : kind) {
       case 'send':
         text = `${messageName(String(rec.mode), rec.vector as number | null)} → ${String(rec.dest)}`;
         cls = `send ${messageClass(String(rec.mode))}`;
@@ -305,6 +331,7 @@ export class SequenceChart {
     this.dots.push({ x, y });
     // Labels go right of the lifeline, or left of it for the last lane, as long as the room there allows.
     const left = this.lanes.length > 1 && cpu === this.lanes[this.lanes.length - 1];
+
     const room = left ? x - 10 : this.labelRoom(x);
     const fits = Math.max(8, Math.floor(room / CHAR_W));
     const short = text.length > fits ? `${text.slice(0, fits - 1)}…` : text;
@@ -321,4 +348,75 @@ function segmentDistance(px: number, py: number, x1: number, y1: number, x2: num
   const len = dx * dx + dy * dy;
   const t = len === 0 ? 0 : Math.max(0, Math.min(1, ((px - x1) * dx + (py - y1) * dy) / len));
   return Math.hypot(px - (x1 + t * dx), py - (y1 + t * dy));
+}
+
+type Lane = number | string;
+
+/** A lane's heading: `CPU2`, `platform`, `VMM0`, `vsock0 device`, `vhost worker 0`. */
+function laneName(l: Lane): string {
+  if (typeof l === 'number') return `CPU${l}`;
+  const m = /^(vmm|vsock|worker)(\d+)$/.exec(l);
+  if (!m) return l;
+  return m[1] === 'vmm' ? `VMM${m[2]}` : m[1] === 'vsock' ? `vsock${m[2]} device` : `vhost worker ${m[2]}`;
+}
+
+/** The packet path's events drawn on the guest side's lanes; credit windows and worker runs are left to the record list. */
+const VSOCK_SHOWN = new Set(['host-send', 'packet', 'call', 'drop', 'tx-throttled', 'guest-send', 'guest-rx', 'guest-driver-ready']);
+
+/** Where a guest-side record goes in the chart, and what it says; null for records drawn on CPU lanes (or not at all). */
+function guestRow(r: Record<string, unknown>): { lane: string; to?: string; text: string; cls: string } | null {
+  const data = (r.data ?? {}) as Record<string, unknown>;
+  switch (r.t) {
+    case 'ioctl': {
+      const vmm = `vmm${String(r.vcpu)}`;
+      if (typeof r.dev !== 'number') return null;
+      const dev = `vsock${r.dev}`;
+      if (r.phase === 'call') return { lane: vmm, to: dev, text: String(r.name), cls: 'ioctl call' };
+      const fail = typeof r.ret === 'number' && r.ret < 0;
+      return { lane: dev, to: vmm, text: `${String(r.name)} = ${String(r.ret ?? '?')}${r.errno ? ` ${String(r.errno)}` : ''}${r.state ? ` → ${String(r.state)}` : ''}`, cls: `ioctl return${fail ? ' failed' : ''}` };
+    }
+    case 'vsock': {
+      const what = String(r.what);
+      if (!VSOCK_SHOWN.has(what)) return null;
+      const dev = String(r.dev);
+      switch (what) {
+        case 'packet':
+          return { lane: `worker${dev}`, text: `packet #${String(data.id)} ${String(data.op ?? '')} ${String(data.len ?? '')}`.trim(), cls: 'vsock packet' };
+        case 'call':
+          return { lane: `worker${dev}`, text: `call queue ${String(data.queue)}${data.irqfd ? ' → irqfd' : ' (masked)'}`, cls: 'vsock' };
+        case 'drop':
+        case 'tx-throttled':
+          return { lane: `worker${dev}`, text: `✗ ${what}${data.reason ? `: ${String(data.reason)}` : ''}`, cls: 'vsock fault' };
+        case 'host-send':
+          return { lane: `vsock${dev}`, text: `host sends ${String(data.op ?? '')} ${String(data.srcPort ?? '')}>${String(data.dstPort ?? '')}`, cls: 'vsock' };
+        default:
+          return { lane: `vsock${dev}`, text: `guest: ${what.replace(/^guest-/, '')}`, cls: 'vsock' };
+      }
+    }
+    case 'gstep':
+      return r.actor === 'vsock' ? { lane: `vsock${String(r.vcpu)}`, text: `→ ${String(r.to)}`, cls: 'vsock state' } : null;
+    default:
+      return null;
+  }
+}
+
+/** The guest side's lanes a trace has (VMM threads that call a vhost device, the devices, their workers) and the records on them. */
+function guestSide(m: TraceModel): { lanes: string[]; rows: Int32Array } {
+  const vmms = new Set<number>();
+  const devs = new Set<number>();
+  const rows: number[] = [];
+  for (let i = 0; i < m.count; i++) {
+    const kind = m.kind(i);
+    if (kind !== 'ioctl' && kind !== 'vsock' && kind !== 'gstep') continue;
+    const r = m.record(i) as unknown as Record<string, unknown>;
+    const row = guestRow(r);
+    if (!row) continue;
+    rows.push(i);
+    if (r.t === 'ioctl') {
+      vmms.add(Number(r.vcpu));
+      devs.add(Number(r.dev));
+    } else devs.add(Number(r.t === 'gstep' ? r.vcpu : r.dev));
+  }
+  const lanes = [...[...vmms].sort((a, b) => a - b).map((n) => `vmm${n}`), ...[...devs].sort((a, b) => a - b).flatMap((n) => [`vsock${n}`, `worker${n}`])];
+  return { lanes, rows: Int32Array.from(rows) };
 }

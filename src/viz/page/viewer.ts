@@ -31,6 +31,8 @@ const MSC_CATEGORIES: readonly (readonly [string, string])[] = [
   ['kernel', 'kernel events'],
   ['script', 'scripted actions'],
   ['fault', 'faults'],
+  ['ioctl', 'vhost ioctls'],
+  ['vsock', 'vsock packets, device states'],
 ];
 
 /** The marks `n` and `p` step between. */
@@ -502,8 +504,10 @@ export class Viewer {
     this.msc.setPosition(pos);
     this.log.setPosition(pos);
     this.whatIf.setPosition(pos);
-    const k = upperBound(this.model.stops(['step']), pos);
-    this.where.textContent = `line ${pos + 1} / ${this.model.count} · step ${k} / ${this.model.steps} · t = ${formatNs(this.model.ns[pos] as number)} s`;
+    // Steps of CPUs and of the guest side's actors (a vCPU scenario's run is mostly the latter).
+    const steps = this.model.stops(['step', 'gstep']);
+    const k = upperBound(steps, pos);
+    this.where.textContent = `line ${pos + 1} / ${this.model.count} · step ${k} / ${steps.length} · t = ${formatNs(this.model.ns[pos] as number)} s`;
     // replaceState, not pushState: stepping must not flood the history; coalesced while playing.
     window.clearTimeout(this.hashTimer);
     this.hashTimer = window.setTimeout(() => {
