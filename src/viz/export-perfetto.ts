@@ -57,7 +57,7 @@ const oneLine = (text: string): string => {
 
 /** One track's open slices, closed and opened so that B/E always nest and `ts` never goes back. */
 class Track {
-  private open: { key: string; name: string }[] = [];
+  private open: { key: string; name: string; args?: Record<string, unknown> }[] = [];
   private last = 0;
 
   constructor(
@@ -81,11 +81,13 @@ class Track {
     if (same === this.open.length && same === want.length) return;
     const t = this.at(ts);
     while (this.open.length > same) {
-      const top = this.open.pop() as { name: string };
-      this.out.push({ ph: 'E', name: top.name, cat, pid: this.pid, tid: this.tid, ts: t });
+      // The end names its slice as the begin did, args included: viewers that pair B/E by name and
+      // args (speedscope) then close the right one; Perfetto merges E's args into B's, the same ones.
+      const top = this.open.pop() as { name: string; args?: Record<string, unknown> };
+      this.out.push({ ph: 'E', name: top.name, cat, pid: this.pid, tid: this.tid, ts: t, ...(top.args ? { args: top.args } : {}) });
     }
     for (const w of want.slice(same)) {
-      this.open.push({ key: w.key, name: w.name });
+      this.open.push({ key: w.key, name: w.name, ...(w.args ? { args: w.args } : {}) });
       this.out.push({ ph: 'B', name: w.name, cat, pid: this.pid, tid: this.tid, ts: t, ...(w.args ? { args: w.args } : {}) });
     }
   }
