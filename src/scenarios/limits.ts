@@ -55,3 +55,6 @@ export const MAX_ERRORS = 100;
 
 /** Characters of one line of a trace file (a record is a few hundred bytes; a console line at most 1 KiB). */
 export const MAX_TRACE_LINE = 1024 * 1024;
+
+/** Deliveries in flight at once in a trace file (with NMIs collapsing, a run of 8,192 CPUs has a few per CPU). */
+export const MAX_TRACE_IN_FLIGHT = 1_048_576;
