@@ -371,7 +371,7 @@ function worstCaseRows(peak: PeakRss): void {
   const steps = envInt('BENCH_CROWD_STEPS', 1000);
   const cpus = Math.min(envInt('BENCH_STORM_CPUS', 2048), 8192);
   out(`== 1d. Input-sized worst cases: ${vcpus} vCPUs on one CPU for ${fmt(steps)} steps; ${fmt(cpus)} CPUs all doing SysRq-b at 0 (seed 1; one run each) ==`);
-  const crowd = timedRun(() => benchScenario(crowdedCpuRaw(vcpus, steps)), { peak });
+  const crowd = timedRun(() => benchScenario(crowdedCpuRaw(vcpus, steps)), { peak, maxSteps: steps });
   let inFlight = 0;
   let most = 0;
   const storm = timedRun(() => benchScenario(sysrqStormRaw(cpus)), {

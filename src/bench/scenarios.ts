@@ -142,6 +142,8 @@ export interface TimedRunOptions {
   engine?: EngineName;
   /** vCPUs in L2 on every CPU but the initiator (the issue #3 row). */
   vcpusPerCpu?: number;
+  /** Stop after this many steps (default MAX_STEPS). */
+  maxSteps?: number;
 }
 
 /** What runScenario does, with each phase timed on its own. */
@@ -167,7 +169,7 @@ export function timedRun(build: () => Scenario, opts: TimedRunOptions): TimedRun
   const scenario = build();
   const cpus = scenario.machine.cpus;
   const t1 = now();
-  const sim = new Simulation(scenario, { seed: 1, maxSteps: MAX_STEPS, ...(opts.engine ? { engine: opts.engine } : {}) });
+  const sim = new Simulation(scenario, { seed: 1, maxSteps: opts.maxSteps ?? MAX_STEPS, ...(opts.engine ? { engine: opts.engine } : {}) });
   const collector = new OutcomeCollector();
   let records = 0;
   sim.trace$.subscribe((r) => {
