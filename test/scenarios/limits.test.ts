@@ -19,6 +19,8 @@ import {
 } from '../../src/scenarios/limits.js';
 import { parseScenarioText, validateScenario, type ScenarioError } from '../../src/scenarios/validate.js';
 import { validationContext } from '../../src/sim/catalog.js';
+import { main } from '../../src/cli/main.js';
+import { memoryIo } from '../cli/memory-io.js';
 
 function errorsOf(raw: unknown): ScenarioError[] {
   const result = validateScenario(raw, 'test', validationContext);
@@ -118,5 +120,26 @@ describe('errors are listed up to a limit, the rest counted', () => {
     expect(errors).toHaveLength(MAX_ERRORS + 1);
     expect(errors[0]).toEqual({ path: 'script[0].do', message: expect.stringContaining("unknown action 'dance'") as string });
     expect(errors[MAX_ERRORS]).toEqual({ path: '', message: `… and ${bad - MAX_ERRORS} more errors (only the first ${MAX_ERRORS} are listed)` });
+  });
+});
+
+describe('through the CLI: exit 2, the field path and the limit, nothing on stdout', () => {
+  it('shootdown run on files of 500,000 and of 1,000,000 bad steps: refused on the step count, and on the size', async () => {
+    const file = (n: number) => JSON.stringify({ name: 'x', machine: { cpus: 2 }, script: Array.from({ length: n }, () => ({ cpu: 0, do: 'dance', at: 0 })) });
+    const t = memoryIo({ 'bad.json': file(500_000) });
+    expect(await main(['run', 'bad.json'], t.cli)).toBe(2);
+    expect(t.out()).toBe('');
+    expect(t.err()).toContain(`bad.json: script: too many entries: 500000 (at most ${MAX_SCRIPT_STEPS})`);
+    const text = file(1_000_000);
+    const u = memoryIo({ 'huge.json': text });
+    expect(await main(['run', 'huge.json'], u.cli)).toBe(2);
+    expect(u.err()).toContain(`huge.json: too large: ${text.length} characters (a scenario file has at most ${MAX_SCENARIO_BYTES})`);
+  });
+
+  it('shootdown run on a file with a pattern of too many alternatives', async () => {
+    const enters = Array.from({ length: 200_000 }, () => 'a').join('|');
+    const t = memoryIo({ 'alts.json': JSON.stringify({ name: 'x', machine: { cpus: 2 }, script: [{ cpu: 0, do: 'reboot', when: { cpu: 1, enters } }] }) });
+    expect(await main(['run', 'alts.json'], t.cli)).toBe(2);
+    expect(t.err()).toContain(`alts.json: script[0].when.enters: too long: ${enters.length} characters (at most ${MAX_PATTERN_LENGTH})`);
   });
 });
