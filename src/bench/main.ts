@@ -4,19 +4,21 @@
  *  1. Emergency restart with NMI shootdown for 4 … 8192 CPUs (median of 3), phase by phase.
  *  2. The TOOLCHAIN.md baseline: 8,192 tiny XState actors behind one RxJS Subject.
  *  1b. 511 responders with 2 vCPUs each in L2 (issue #3); 1c. VMs with vsock traffic shot down (issue #4).
+ *  1d. Input-sized worst cases: 400 vCPUs on one CPU; 2,048 CPUs all doing SysRq-b at once.
  *  3. A 1,000,000-step soak with the trace streamed to a file: memory must not grow with steps.
  *
  * Informational only: targets are printed as PASS/MISS and the process exits 0 either way.
  * Knobs (environment): BENCH_SIZES=4,64,512  BENCH_REPS=3  BENCH_BASELINE_EVENTS=500000
  * BENCH_SOAK_STEPS=1000000  BENCH_SOAK_CPUS=512  BENCH_VCPU_CPUS=512  BENCH_VSOCK_VMS=16
- * BENCH_VSOCK_PACKETS=4096  BENCH_VSOCK_RESTART_NS=6000.
+ * BENCH_VSOCK_PACKETS=4096  BENCH_VSOCK_RESTART_NS=6000  BENCH_CROWD_VCPUS=400  BENCH_CROWD_STEPS=1000
+ * BENCH_STORM_CPUS=2048.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runScenario } from '../sim/run.js';
 import { runBaseline, type BaselineResult } from './baseline.js';
 import { canCollect, collect, fmt, heapUsedMiB, median, now, PeakRss, rssMiB, table } from './measure.js';
-import { benchScenario, checkEmergencyRestart, emergencyRestart, timedEmergencyRestart, timedRun, vsockTrafficRaw, type TimedRun } from './scenarios.js';
+import { benchScenario, checkEmergencyRestart, crowdedCpuRaw, emergencyRestart, sysrqStormRaw, timedEmergencyRestart, timedRun, vsockTrafficRaw, type TimedRun } from './scenarios.js';
 import { TraceFile } from './trace-file.js';
 import { exploration } from './exploration.js';
 
@@ -360,6 +362,55 @@ function vsockRow(peak: PeakRss): void {
   out();
 }
 
+/**
+ * The hardening issue's rows: a step's cost with many vCPUs on one CPU (the owner lookup), and what
+ * N CPUs all sending NMI-to-all keep in flight (NMIs collapse per CPU, as its one NMI latch does).
+ */
+function worstCaseRows(peak: PeakRss): void {
+  const vcpus = Math.min(envInt('BENCH_CROWD_VCPUS', 400), 4096);
+  const steps = envInt('BENCH_CROWD_STEPS', 1000);
+  const cpus = Math.min(envInt('BENCH_STORM_CPUS', 2048), 8192);
+  out(`== 1d. Input-sized worst cases: ${vcpus} vCPUs on one CPU for ${fmt(steps)} steps; ${fmt(cpus)} CPUs all doing SysRq-b at 0 (seed 1; one run each) ==`);
+  const crowd = timedRun(() => benchScenario(crowdedCpuRaw(vcpus, steps)), { peak, maxSteps: steps });
+  let inFlight = 0;
+  let most = 0;
+  const storm = timedRun(() => benchScenario(sysrqStormRaw(cpus)), {
+    peak,
+    sink: (r) => {
+      if (r.t === 'send') inFlight += r.targets;
+      else if (r.t === 'deliver') {
+        inFlight -= 1;
+        // A collapsed NMI ends right after its send: what waits is what is left once those have.
+        if (r.reason?.startsWith('collapsed into')) return;
+      }
+      if (r.t !== 'send') most = Math.max(most, inFlight);
+    },
+  });
+  const so = storm.outcome;
+  out(
+    table(
+      ['case', 'total ms', 'run', 'steps', 'µs/step', 'records', 'most in flight', 'peak RSS MiB', 'end', 'check'],
+      [
+        [`${vcpus} vCPUs on CPU 1`, fmt(crowd.totalMs), fmt(crowd.runMs), fmt(crowd.outcome.steps), fmt((crowd.runMs * 1000) / crowd.outcome.steps, 1), fmt(crowd.records), '-', fmt(crowd.peakRssMiB), crowd.outcome.end, crowd.outcome.steps === steps ? 'ok' : `stopped at ${crowd.outcome.steps}`],
+        [
+          `${cpus} CPUs SysRq-b`,
+          fmt(storm.totalMs),
+          fmt(storm.runMs),
+          fmt(so.steps),
+          fmt((storm.runMs * 1000) / so.steps, 1),
+          fmt(storm.records),
+          fmt(most),
+          fmt(storm.peakRssMiB),
+          so.end,
+          so.end === 'reset' && so.messages.inFlight === 0 ? 'ok' : `end ${so.end}, ${so.messages.inFlight} in flight`,
+        ],
+      ],
+    ),
+  );
+  out(`(most in flight: deliveries sent and not yet made, at most one NMI per CPU and source; without collapsing ${fmt(cpus * (cpus - 1))})`);
+  out();
+}
+
 function main(): void {
   const t0 = now();
   const peak = new PeakRss();
@@ -369,6 +420,7 @@ function main(): void {
   const sizes = scaling(peak);
   vcpuRow(peak);
   vsockRow(peak);
+  worstCaseRows(peak);
   const b = baseline(peak);
   targets(sizes, b);
   soak(peak);

@@ -86,6 +86,30 @@ export function vsockTrafficRaw(vms: number, packets: number, restartNs: number)
   };
 }
 
+/**
+ * The hardening issue's quadratic case: `vcpus` vCPUs pinned to CPU 1, each running L1 code that
+ * exits to its VMM on port I/O and goes round again; the run stops after `steps` scheduler steps.
+ */
+export function crowdedCpuRaw(vcpus: number, steps: number): Record<string, unknown> {
+  return {
+    name: `bench-crowded-cpu-${vcpus}-vcpus`,
+    machine: { cpus: 2 },
+    options: { maxSteps: steps },
+    vms: [{ vcpus: Array.from({ length: vcpus }, () => ({ cpu: 1, guest: { l1: ['io', { jmp: 0 }] } })) }],
+  };
+}
+
+/** Every CPU does SysRq-b at 0: each sends the shootdown NMI to all the others (N² deliveries). */
+export function sysrqStormRaw(cpus: number): Record<string, unknown> {
+  return {
+    name: `bench-sysrq-storm-${cpus}`,
+    machine: { cpus },
+    initial: { all: { vmx: 'root', loadedVmcs: 1 } },
+    options: { maxSteps: MAX_STEPS },
+    script: Array.from({ length: cpus }, (_, cpu) => ({ cpu, do: 'emergency-restart', at: 0 })),
+  };
+}
+
 export function emergencyRestart(cpus: number, vcpusPerCpu = 0): Scenario {
   const raw = vcpusPerCpu > 0 ? vcpusInL2Raw(cpus, vcpusPerCpu) : emergencyRestartRaw(cpus);
   const v = validateScenario(raw, `bench-er-${cpus}`, validationContext);
@@ -118,6 +142,8 @@ export interface TimedRunOptions {
   engine?: EngineName;
   /** vCPUs in L2 on every CPU but the initiator (the issue #3 row). */
   vcpusPerCpu?: number;
+  /** Stop after this many steps (default MAX_STEPS). */
+  maxSteps?: number;
 }
 
 /** What runScenario does, with each phase timed on its own. */
@@ -143,7 +169,7 @@ export function timedRun(build: () => Scenario, opts: TimedRunOptions): TimedRun
   const scenario = build();
   const cpus = scenario.machine.cpus;
   const t1 = now();
-  const sim = new Simulation(scenario, { seed: 1, maxSteps: MAX_STEPS, ...(opts.engine ? { engine: opts.engine } : {}) });
+  const sim = new Simulation(scenario, { seed: 1, maxSteps: opts.maxSteps ?? MAX_STEPS, ...(opts.engine ? { engine: opts.engine } : {}) });
   const collector = new OutcomeCollector();
   let records = 0;
   sim.trace$.subscribe((r) => {

@@ -5,7 +5,7 @@
  * (no timing operators here; time belongs to the scheduler).
  */
 import { Subject, type Subscription } from 'rxjs';
-import type { OutgoingMessage } from '../hw/apic.js';
+import type { MessageSource, OutgoingMessage } from '../hw/apic.js';
 import type { Disposition } from '../kernel/port.js';
 import { targetsOf, type DeliveryOutcome, type DeliveryRequest, type Message } from './messages.js';
 import { routeByTarget, type DeliveryHandler } from './route-by-target.js';
@@ -23,6 +23,34 @@ export interface InterconnectState {
   nextId: number;
   counts: LedgerCounts;
   inFlight: { msg: Message; remaining: number }[];
+  /** With collapsing: for each [target, source], the NMI message on its way there. */
+  nmis?: [number, MessageSource, number][];
+}
+
+/** A delivery that became part of an NMI already on its way to the same CPU, and which one. */
+export interface Collapsed {
+  to: number;
+  into: number;
+}
+
+const SOURCES: readonly MessageSource[] = ['kernel', 'watchdog', 'platform', 'script'];
+const nmiKey = (to: number, source: MessageSource): number => to * SOURCES.length + SOURCES.indexOf(source);
+
+/** Why a collapsed delivery ends where it does (the ledger's reason). */
+export function collapsedReason(c: Collapsed): string {
+  return `collapsed into NMI message ${c.into}, still on its way to CPU ${c.to} (at most one NMI is pending: SDM Vol. 3A "Handling Multiple NMIs")`;
+}
+
+export interface InterconnectOptions {
+  /**
+   * An NMI sent to a CPU that an NMI of the same source is already on its way to becomes part of
+   * that one, as a second NMI does at a CPU where one is pending: the processor has a single NMI
+   * latch (SDM Vol. 3A "Handling Multiple NMIs"), so both arriving together is one of the schedules
+   * the hardware allows. In-flight NMIs are then at most one per CPU and source, where N CPUs each
+   * sending NMI-to-all made N² deliveries wait in the agenda. Off for exploration, which must also
+   * see the schedules where the second NMI arrives after the first was handled.
+   */
+  collapseNmis?: boolean;
 }
 
 export class Interconnect {
@@ -36,10 +64,16 @@ export class Interconnect {
   private last: Disposition | null = null;
   private failure: { error: unknown } | null = null;
 
+  /** With collapsing: [target, source] → the NMI message on its way there. */
+  private readonly nmis = new Map<number, number>();
+  private readonly collapseNmis: boolean;
+
   constructor(
     private readonly cpus: number,
     handlers: ReadonlyMap<number, DeliveryHandler>,
+    options: InterconnectOptions = {},
   ) {
+    this.collapseNmis = options.collapseNmis ?? false;
     this.subscription = this.requests$.pipe(routeByTarget(handlers)).subscribe({
       next: (outcome) => {
         this.counts[outcome.disposition.status] += 1;
@@ -54,14 +88,32 @@ export class Interconnect {
     });
   }
 
-  /** Accept a message; returns it with the CPUs it must reach (one delivery each). */
-  send(from: number | 'platform', out: OutgoingMessage, now: number): { msg: Message; targets: number[] } {
+  /**
+   * Accept a message; returns it with the CPUs it must reach (one delivery each) and, with NMI
+   * collapsing, the deliveries that became part of an NMI already on its way (ended as dropped, with
+   * `collapsedReason`; the caller reports them).
+   */
+  send(from: number | 'platform', out: OutgoingMessage, now: number): { msg: Message; targets: number[]; collapsed: Collapsed[] } {
     const msg: Message = { id: this.nextId++, from, ...out, sentAt: now };
-    const targets = targetsOf(out.dest, from, this.cpus);
+    let targets = targetsOf(out.dest, from, this.cpus);
     this.counts.messages += 1;
     this.counts.targets += targets.length;
+    const collapsed: Collapsed[] = [];
+    if (this.collapseNmis && out.mode === 'nmi') {
+      const own: number[] = [];
+      for (const to of targets) {
+        const key = nmiKey(to, out.source);
+        const into = this.nmis.get(key);
+        if (into === undefined) {
+          this.nmis.set(key, msg.id);
+          own.push(to);
+        } else collapsed.push({ to, into });
+      }
+      this.counts.dropped += collapsed.length;
+      targets = own;
+    }
     if (targets.length > 0) this.inFlight.set(msg.id, { msg, remaining: targets.length });
-    return { msg, targets };
+    return { msg, targets, collapsed };
   }
 
   /** Deliver message `id` to `to` now; the target's handler says how it ended. */
@@ -78,6 +130,10 @@ export class Interconnect {
     }
     entry.remaining -= 1;
     if (entry.remaining === 0) this.inFlight.delete(id);
+    if (this.collapseNmis && entry.msg.mode === 'nmi') {
+      const key = nmiKey(to, entry.msg.source);
+      if (this.nmis.get(key) === id) this.nmis.delete(key);
+    }
     return { msg: entry.msg, disposition };
   }
 
@@ -94,7 +150,11 @@ export class Interconnect {
 
   save(): InterconnectState {
     // Messages are never changed once sent; only the remaining count moves.
-    return { nextId: this.nextId, counts: { ...this.counts }, inFlight: [...this.inFlight.values()].map((e) => ({ msg: e.msg, remaining: e.remaining })) };
+    const state: InterconnectState = { nextId: this.nextId, counts: { ...this.counts }, inFlight: [...this.inFlight.values()].map((e) => ({ msg: e.msg, remaining: e.remaining })) };
+    if (this.nmis.size > 0) {
+      state.nmis = [...this.nmis].map(([key, id]) => [Math.floor(key / SOURCES.length), SOURCES[key % SOURCES.length] as MessageSource, id]);
+    }
+    return state;
   }
 
   restore(state: InterconnectState): void {
@@ -102,6 +162,8 @@ export class Interconnect {
     Object.assign(this.counts, state.counts);
     this.inFlight.clear();
     for (const e of state.inFlight) this.inFlight.set(e.msg.id, { msg: e.msg, remaining: e.remaining });
+    this.nmis.clear();
+    for (const [to, source, id] of state.nmis ?? []) this.nmis.set(nmiKey(to, source), id);
   }
 
   close(): void {

@@ -4,6 +4,8 @@
  * returns `undefined` for a value it could not accept, so a caller can carry on and report the rest.
  */
 
+import { MAX_ARRAY_ENTRIES, MAX_ERRORS } from './limits.js';
+
 /** Where a value sits: its path for messages, and its position in the file for ordering them. */
 export interface Loc {
   /** 'machine.cpus', 'script[1].when.cpu', 'initial.cpus.7.vmx'; '' for the whole file. */
@@ -46,12 +48,23 @@ function compareOrder(a: readonly number[], b: readonly number[]): number {
   return a.length - b.length;
 }
 
-/** The problems found in one file, each reported once, handed back in document order. */
+/**
+ * The problems found in one file, each reported once, handed back in document order. At most
+ * `limit` are kept; the rest are only counted, so a file of a million bad steps costs no more memory
+ * than one of a hundred.
+ */
 export class Problems {
   readonly #found: { loc: Loc; message: string }[] = [];
   readonly #seen = new Set<string>();
+  #more = 0;
+
+  constructor(private readonly limit = MAX_ERRORS) {}
 
   add(loc: Loc, message: string): void {
+    if (this.#found.length >= this.limit) {
+      this.#more += 1;
+      return;
+    }
     // One `all` setting can break the same rule on thousands of CPUs: say so once.
     const key = `${loc.path}\u0000${message}`;
     if (this.#seen.has(key)) return;
@@ -60,14 +73,19 @@ export class Problems {
   }
 
   get count(): number {
-    return this.#found.length;
+    return this.#found.length + this.#more;
   }
 
-  /** Sorted by position in the file; problems at the same place keep the order they were found in. */
+  /**
+   * Sorted by position in the file; problems at the same place keep the order they were found in.
+   * Past the limit, a last entry (path '') says how many more there were.
+   */
   list(): { path: string; message: string }[] {
-    return [...this.#found]
+    const listed = [...this.#found]
       .sort((a, b) => compareOrder(a.loc.order, b.loc.order))
       .map(({ loc, message }) => ({ path: loc.path, message }));
+    if (this.#more > 0) listed.push({ path: '', message: `… and ${this.#more} more error${this.#more === 1 ? '' : 's'} (only the first ${this.limit} are listed)` });
+    return listed;
   }
 }
 
@@ -125,10 +143,15 @@ export function readEntries(field: Field, out: Problems): { key: string; field: 
   return Object.keys(value).map((key, position) => ({ key, field: { value: value[key], loc: fieldLoc(loc, key, position) } }));
 }
 
-export function readArray(field: Field, out: Problems, expected = 'expected an array'): Field[] | undefined {
+/** The elements of an array of at most `max` entries (a longer one is refused as a whole, before anything is read from it). */
+export function readArray(field: Field, out: Problems, expected = 'expected an array', max = MAX_ARRAY_ENTRIES): Field[] | undefined {
   const { value, loc } = field;
   if (!Array.isArray(value)) {
     out.add(loc, expected);
+    return undefined;
+  }
+  if (value.length > max) {
+    out.add(loc, tooMany(value.length, max));
     return undefined;
   }
   const items: Field[] = [];
@@ -136,10 +159,20 @@ export function readArray(field: Field, out: Problems, expected = 'expected an a
   return items;
 }
 
-export function readString(field: Field, out: Problems, nonEmpty = false): string | undefined {
+/** The message for an array longer than its limit. */
+export function tooMany(length: number, max: number): string {
+  return `too many entries: ${length} (at most ${max})`;
+}
+
+/** A string of at most `maxLength` characters. */
+export function readString(field: Field, out: Problems, nonEmpty = false, maxLength = Number.POSITIVE_INFINITY): string | undefined {
   const { value, loc } = field;
   if (typeof value !== 'string' || (nonEmpty && value === '')) {
     out.add(loc, nonEmpty ? 'expected a non-empty string' : 'expected a string');
+    return undefined;
+  }
+  if (value.length > maxLength) {
+    out.add(loc, `too long: ${value.length} characters (at most ${maxLength})`);
     return undefined;
   }
   return value;

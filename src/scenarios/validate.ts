@@ -23,6 +23,7 @@ import {
   shown,
   type Field,
 } from './reader.js';
+import { MAX_CPUS, MAX_MESSAGE_LENGTH, MAX_PACKETS, MAX_PATTERN_ALTERNATIVES, MAX_PATTERN_LENGTH, MAX_SCENARIO_BYTES, MAX_SCRIPT_STEPS } from './limits.js';
 import type { ResetMethod, Scenario, ScenarioOptions, ScriptAction, ScriptStep, Trigger } from './types.js';
 
 export interface ScenarioError {
@@ -48,7 +49,7 @@ export interface ValidationContext {
 
 export type ValidationResult = { ok: true; scenario: Scenario } | { ok: false; errors: ScenarioError[] };
 
-export const MAX_CPUS = 8192;
+export { MAX_CPUS } from './limits.js';
 
 const VENDORS: readonly Vendor[] = ['intel', 'amd'];
 const RESET_METHODS: readonly ResetMethod[] = ['acpi', 'kbd', 'efi', 'bios', 'cf9', 'triple'];
@@ -205,6 +206,19 @@ function readOptions(field: Field | undefined, out: Problems): ScenarioOptions {
 
 const STEP_KEYS = ['cpu', 'do', 'at', 'when', 'context', 'message', 'send'];
 
+/** A trigger's state pattern, bounded in length and alternatives before anything is matched against it. */
+function readPattern(field: Field, out: Problems): string | undefined {
+  const pattern = readString(field, out, true, MAX_PATTERN_LENGTH);
+  if (pattern === undefined) return undefined;
+  let alternatives = 1;
+  for (let i = pattern.indexOf('|'); i >= 0; i = pattern.indexOf('|', i + 1)) alternatives += 1;
+  if (alternatives > MAX_PATTERN_ALTERNATIVES) {
+    out.add(field.loc, `too many alternatives: ${alternatives} (at most ${MAX_PATTERN_ALTERNATIVES})`);
+    return undefined;
+  }
+  return pattern;
+}
+
 function readWhen(field: Field, cpus: number | undefined, vcpus: number, devices: number, ctx: ValidationContext, out: Problems): Trigger | undefined {
   // `cpu` is required unless the step waits for a vCPU (`vcpu`) or a vsock device (`vsock`) instead.
   const isObject = typeof field.value === 'object' && field.value !== null && !Array.isArray(field.value);
@@ -217,7 +231,7 @@ function readWhen(field: Field, cpus: number | undefined, vcpus: number, devices
     if (dev !== undefined && devices === 0) out.add(devField.loc, 'no vsock device with this index: no VM has a \'vsock\'');
     const entersField = f.get('enters');
     if (entersField === undefined) out.add(field.loc, "missing 'enters'");
-    const state = entersField === undefined ? undefined : readString(entersField, out, true);
+    const state = entersField === undefined ? undefined : readPattern(entersField, out);
     if (entersField !== undefined && state !== undefined && !(ctx.isKnownVsockState?.(state) ?? false)) {
       out.add(entersField.loc, `no state named ${shown(state)} in the vhost-vsock machine`);
       return undefined;
@@ -236,7 +250,7 @@ function readWhen(field: Field, cpus: number | undefined, vcpus: number, devices
     const vcpu = readInteger(vcpuField, 0, Math.max(0, vcpus - 1), out);
     if (vcpu !== undefined && vcpus === 0) out.add(vcpuField.loc, "no vCPU with this index: the scenario has no 'vms'");
     const entersField = fields.get('enters');
-    const state = entersField === undefined ? undefined : readString(entersField, out, true);
+    const state = entersField === undefined ? undefined : readPattern(entersField, out);
     if (entersField !== undefined && state !== undefined && !(ctx.isKnownVcpuState?.(state) ?? false)) {
       out.add(entersField.loc, `no state named ${shown(state)} in the vCPU machine`);
       return undefined;
@@ -246,7 +260,7 @@ function readWhen(field: Field, cpus: number | undefined, vcpus: number, devices
   const cpuField = fields.get('cpu');
   const cpu = cpuField === undefined ? undefined : readCpuId(cpuField, cpus, out);
   const entersField = fields.get('enters');
-  const state = entersField === undefined ? undefined : readString(entersField, out, true);
+  const state = entersField === undefined ? undefined : readPattern(entersField, out);
   if (entersField !== undefined && state !== undefined && !ctx.isKnownState(state)) {
     const hints = ctx.stateHint?.(state) ?? [];
     const suggestion = hints.length > 0 ? ` (did you mean: ${hints.join(', ')}?)` : '';
@@ -287,7 +301,7 @@ function readStep(field: Field, index: number, cpus: number | undefined, vcpus: 
   if (messageField !== undefined) {
     if (action !== undefined && !TAKES_MESSAGE.includes(action)) {
       out.add(messageField.loc, `only allowed when 'do' is ${TAKES_MESSAGE.join(' or ')}`);
-    } else message = readString(messageField, out) ?? message;
+    } else message = readString(messageField, out, false, MAX_MESSAGE_LENGTH) ?? message;
   }
 
   let send: ScriptStep['send'];
@@ -313,7 +327,7 @@ function readStep(field: Field, index: number, cpus: number | undefined, vcpus: 
 function readScript(field: Field | undefined, cpus: number | undefined, vcpus: number, devices: number, ctx: ValidationContext, out: Problems): ScriptStep[] {
   if (field === undefined) return [];
   const steps: ScriptStep[] = [];
-  (readArray(field, out) ?? []).forEach((item, index) => {
+  (readArray(field, out, 'expected an array', MAX_SCRIPT_STEPS) ?? []).forEach((item, index) => {
     const step = readStep(item, index, cpus, vcpus, devices, ctx, out);
     if (step !== undefined) steps.push(step);
   });
@@ -339,6 +353,11 @@ function readScenario(raw: unknown, id: string, ctx: ValidationContext, out: Pro
   const options = readOptions(top.get('options'), out);
   const { vcpus, vsock } = readVms(top.get('vms'), machine.cpus, machine.vendor ?? 'intel', out);
   const script = readScript(top.get('script'), machine.cpus, vcpus.length, vsock.length, ctx, out);
+  // Every packet's fate is kept: bound their number over the whole scenario, not only per line.
+  let packets = 0;
+  for (const d of vsock) for (const t of d.guestTraffic) packets += t.count;
+  for (const step of script) packets += step.send?.count ?? 0;
+  if (packets > MAX_PACKETS) out.add(rootLoc, `the guests' traffic and the script's vsock-send steps make ${packets} packets in all (at most ${MAX_PACKETS})`);
   // KVM enabled virtualization on every CPU a vCPU runs on: VMXON (Intel) or EFER.SVME (AMD).
   for (const v of vcpus) {
     const init = initial[v.pcpu];
@@ -375,6 +394,9 @@ function idFromSource(source: string): string {
 }
 
 export function parseScenarioText(text: string, source: string, ctx: ValidationContext): ValidationResult {
+  if (text.length > MAX_SCENARIO_BYTES) {
+    return { ok: false, errors: [{ path: '', message: `too large: ${text.length} characters (a scenario file has at most ${MAX_SCENARIO_BYTES})` }] };
+  }
   const parsed = parseJsonText(text);
   if (!parsed.ok) {
     return { ok: false, errors: [{ path: '', message: `malformed JSON: line ${parsed.line}, column ${parsed.column}: ${parsed.reason}` }] };

@@ -32,6 +32,7 @@ import type { TrafficSpec } from '../vhost/guest-driver.js';
 import { isVhostIoctlName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
 import { EVENTFD, guestRam, realize, ringAddr, start as vhostStart, stop as vhostStop } from '../vhost/qemu.js';
 import { L1_BASE, L2_BASE, SMM_ENTRY } from '../kvm/types.js';
+import { MAX_PORTS, MAX_PROGRAM_LENGTH, MAX_TRAFFIC_COUNT, MAX_TRAFFIC_LINES, MAX_VCPUS, MAX_VCPUS_PER_VM, MAX_VMS } from './limits.js';
 import {
   CPU_ID_EXPECTATION,
   choiceExpectation,
@@ -132,7 +133,7 @@ export function defaultCalls(vcpuId: number): VmmCall[] {
 
 function readCode(field: Field | undefined, where: keyof typeof CODE_BASE, vendor: Vendor, out: Problems): GuestInsn[] {
   if (field === undefined) return [];
-  const items = readArray(field, out, 'expected an array of guest instructions') ?? [];
+  const items = readArray(field, out, 'expected an array of guest instructions', MAX_PROGRAM_LENGTH) ?? [];
   const code: GuestInsn[] = [];
   for (const item of items) {
     const v = item.value;
@@ -375,8 +376,6 @@ function readCall(field: Field, vcpuId: number, vm: number, vsock: VsockSpec | u
 }
 
 const TRAFFIC_KEYS = ['op', 'srcPort', 'dstPort', 'len', 'count'];
-/** Packets one traffic line may make (the packet path keeps every packet's fate). */
-const MAX_TRAFFIC_COUNT = 4096;
 const OPS = Object.keys(OP) as OpName[];
 
 /** One traffic line: `count` (default 1) packets of `op` with `len` payload bytes (default 0). */
@@ -406,7 +405,7 @@ const VSOCK_KEYS = ['cid', 'setup', 'worker', 'queueSize', 'rxBuffers', 'rxBufSi
 
 function readPorts(field: Field | undefined, out: Problems): number[] {
   if (field === undefined) return [];
-  return (readArray(field, out, 'expected an array of ports') ?? []).flatMap((p) => readInteger(p, 0, 0xffff_ffff, out) ?? []);
+  return (readArray(field, out, 'expected an array of ports', MAX_PORTS) ?? []).flatMap((p) => readInteger(p, 0, 0xffff_ffff, out) ?? []);
 }
 
 function readVsock(field: Field, index: number, vm: number, cpus: number | undefined, out: Problems): Omit<VsockSpec, 'worker' | 'vcpu'> & { worker: number | undefined } | undefined {
@@ -440,7 +439,7 @@ function readVsock(field: Field, index: number, vm: number, cpus: number | undef
     rxBufSize: int('rxBufSize', 1, 1 << 20, 4096),
     hostListen: readPorts(f.get('hostListen'), out),
     guestListen: readPorts(f.get('guestListen'), out),
-    guestTraffic: traffic === undefined ? [] : (readArray(traffic, out, 'expected an array of traffic lines') ?? []).flatMap((t) => readTraffic(t, out) ?? []),
+    guestTraffic: traffic === undefined ? [] : (readArray(traffic, out, 'expected an array of traffic lines', MAX_TRAFFIC_LINES) ?? []).flatMap((t) => readTraffic(t, out) ?? []),
     vector: int('vector', 32, 255, 0x51),
     guestBufAlloc: int('guestBufAlloc', 1, 1 << 30, 256 * 1024),
   };
@@ -451,7 +450,7 @@ export function readVms(field: Field | undefined, cpus: number | undefined, vend
   if (field === undefined) return { vcpus: [], vsock: [] };
   const specs: VcpuSpec[] = [];
   const devices: VsockSpec[] = [];
-  const vms = readArray(field, out, 'expected an array of VMs') ?? [];
+  const vms = readArray(field, out, 'expected an array of VMs', MAX_VMS) ?? [];
   vms.forEach((vmField, vm) => {
     const vmFields = readObject(vmField, ['vcpus', 'vsock', 'onShutdown'], out, { vcpus: 'expected an array of vCPUs' });
     const vcpusField = vmFields?.get('vcpus');
@@ -464,7 +463,11 @@ export function readVms(field: Field | undefined, cpus: number | undefined, vend
     // The device as the calls see it; the worker CPU and interrupt vCPU are settled below.
     const vsock: VsockSpec | undefined = vsockRead ? { ...vsockRead, worker: vsockRead.worker ?? 0, vcpu: specs.length } : undefined;
     const firstOfVm = specs.length;
-    (readArray(vcpusField, out, 'expected an array of vCPUs') ?? []).forEach((vcpuField, n) => {
+    (readArray(vcpusField, out, 'expected an array of vCPUs', MAX_VCPUS_PER_VM) ?? []).forEach((vcpuField, n) => {
+      if (specs.length >= MAX_VCPUS) {
+        out.add(vcpuField.loc, `too many vCPUs: the VMs have at most ${MAX_VCPUS} together`);
+        return;
+      }
       const f = readObject(vcpuField, ['cpu', 'id', 'guest', 'vmm', 'afterReset'], out, { cpu: CPU_ID_EXPECTATION });
       if (f === undefined) return;
       const cpuField = f.get('cpu');
@@ -479,7 +482,7 @@ export function readVms(field: Field | undefined, cpus: number | undefined, vend
       let calls =
         vmmField === undefined
           ? defaultCalls(vcpuId)
-          : (readArray(vmmField, out, 'expected an array of ioctl calls') ?? []).flatMap((c) => readCall(c, vcpuId, vm, vsock, out) ?? []);
+          : (readArray(vmmField, out, 'expected an array of ioctl calls', MAX_PROGRAM_LENGTH) ?? []).flatMap((c) => readCall(c, vcpuId, vm, vsock, out) ?? []);
       const afterField = f.get('afterReset');
       const afterReset = afterField === undefined ? 0 : (readInteger(afterField, 0, Math.max(0, program.l1.length - 1), out) ?? 0);
       const managed = vsock !== undefined && vsock.setup === 'qemu' && specs.length === firstOfVm;

@@ -153,6 +153,15 @@ export class Guests {
   private readonly vcpuHash: number[];
   private readonly vmmHash: number[];
   private readonly devHash: number[];
+  /**
+   * The owner index: whether each vCPU's chart is in `run` (inside KVM_RUN), and the vCPUs in `run`
+   * on each physical CPU. Kept up to date on every vCPU event, so finding a CPU's owner is O(1)
+   * where scanning every vCPU pinned there made a step cost grow with their square.
+   */
+  private inRun: Uint8Array;
+  private readonly running = new Map<number, Set<number>>();
+  /** vCPUs whose event is being sent (nested sends stack up). */
+  private readonly sending: number[] = [];
 
   constructor(
     private readonly host: GuestHost,
@@ -168,8 +177,16 @@ export class Guests {
     this.vsock = vsock;
     this.pcpuOf = specs.map((s) => s.pcpu);
     this.vmOf = specs.map((s) => s.vm);
-    specs.forEach((s) => this.on.set(s.pcpu, [...(this.on.get(s.pcpu) ?? []), s.index]));
-    vsock.forEach((s) => this.workersOn.set(s.worker, [...(this.workersOn.get(s.worker) ?? []), s.index]));
+    for (const s of specs) {
+      const list = this.on.get(s.pcpu);
+      if (list) list.push(s.index);
+      else this.on.set(s.pcpu, [s.index]);
+    }
+    for (const s of vsock) {
+      const list = this.workersOn.get(s.worker);
+      if (list) list.push(s.index);
+      else this.workersOn.set(s.worker, [s.index]);
+    }
     const vcpuWorld: VcpuWorld = { k: host.k, io: this.vcpuPort() };
     const vmmWorld = { io: { ioctl: (vmm: number, call: VmmCall) => this.pending.push({ kind: 'ioctl', vcpu: vmm, call }) } };
     const vsockWorld: VsockWorld = {
@@ -189,6 +206,8 @@ export class Guests {
     this.vcpuHash = new Array<number>(specs.length).fill(Number.NaN);
     this.vmmHash = new Array<number>(specs.length).fill(Number.NaN);
     this.devHash = new Array<number>(vsock.length).fill(Number.NaN);
+    this.inRun = new Uint8Array(specs.length);
+    for (let i = 0; i < specs.length; i++) this.noteRun(i);
   }
 
   get count(): number {
@@ -243,8 +262,29 @@ export class Guests {
    * keeps its CPU until KVM returns to userspace or the thread dies.
    */
   private owner(pcpu: number): number {
-    for (const v of this.on.get(pcpu) ?? []) if (this.vcpus.leaf(v).startsWith('run.')) return v;
-    return -1;
+    // A vCPU whose event is being handled may have entered or left `run` before its send returned.
+    for (const v of this.sending) if (this.pcpuOf[v] === pcpu) this.noteRun(v);
+    const running = this.running.get(pcpu);
+    if (running === undefined || running.size === 0) return -1;
+    // Two vCPUs inside KVM_RUN on one CPU cannot happen; if it did, the first pinned there owns it, as before.
+    let first = -1;
+    for (const v of running) if (first < 0 || v < first) first = v;
+    return first;
+  }
+
+  /** Keep the owner index up to date after vCPU `i`'s chart may have moved into or out of `run`. */
+  private noteRun(i: number): void {
+    const now = this.vcpus.leaf(i).startsWith('run.') ? 1 : 0;
+    if (this.inRun[i] === now) return;
+    this.inRun[i] = now;
+    const pcpu = this.pcpu(i);
+    let running = this.running.get(pcpu);
+    if (running === undefined) {
+      running = new Set();
+      this.running.set(pcpu, running);
+    }
+    if (now === 1) running.add(i);
+    else running.delete(i);
   }
 
   /** The physical CPU an actor runs on: a thread's pinned CPU, or a device's worker CPU. */
@@ -295,8 +335,14 @@ export class Guests {
   private sendVcpu(i: number, event: VcpuEvent): void {
     this.changed.add(i);
     this.vcpuHash[i] = Number.NaN;
-    this.vcpus.send(i, event);
+    this.sending.push(i);
+    try {
+      this.vcpus.send(i, event);
+    } finally {
+      this.sending.pop();
+    }
     this.vcpuHash[i] = Number.NaN; // also after: a hash taken during the send (an inspect hook) is stale
+    this.noteRun(i);
   }
 
   private sendVmm(i: number, event: VmmEvent): void {
@@ -580,7 +626,10 @@ export class Guests {
     const a = this.vcpus.restoreCapture?.(c.vcpus) ?? [];
     const b = this.vmms.restoreCapture?.(c.vmms) ?? [];
     const d = this.devices.restoreCapture?.(c.devices) ?? [];
-    for (const i of a) this.vcpuHash[i] = Number.NaN;
+    for (const i of a) {
+      this.vcpuHash[i] = Number.NaN;
+      this.noteRun(i);
+    }
     for (const i of b) this.vmmHash[i] = Number.NaN;
     for (const i of d) this.devHash[i] = Number.NaN;
     for (let i = 0; i < this.devices.size; i++) this.devChanged.add(i);

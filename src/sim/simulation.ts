@@ -13,7 +13,7 @@ import type { OutgoingMessage } from '../hw/apic.js';
 import { KernelMemory, MEMORY_FIELDS, copyMemoryState, memoryText, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
 import type { CpuPort, Disposition, World } from '../kernel/port.js';
 import { resolveFeatures, type KernelFeatures } from '../kernel/variants.js';
-import { Interconnect, type InterconnectState } from '../bus/interconnect.js';
+import { collapsedReason, Interconnect, type InterconnectState } from '../bus/interconnect.js';
 import { describeDestination, type DeliveryRequest, type Message } from '../bus/messages.js';
 import type { Scenario, ScriptStep } from '../scenarios/types.js';
 import type { BranchPoint, RunEnd, TraceRecord } from '../trace/records.js';
@@ -436,7 +436,7 @@ export class Simulation {
     this.stepEvents = Object.fromEntries(ROUTABLE.map((r) => [r, { type: `sched.${r}` } as CpuEvent]));
     const handlers = new Map<number, (req: DeliveryRequest) => Disposition>();
     for (let i = 0; i < this.cpuCount; i++) handlers.set(i, (req) => this.deliverTo(req));
-    this.bus = new Interconnect(this.cpuCount, handlers);
+    this.bus = new Interconnect(this.cpuCount, handlers, { collapseNmis: this.mode !== 'untimed' });
     this.scriptByIndex = new Map(scenario.script.map((s) => [s.index, s]));
     for (const step of scenario.script) {
       if (step.trigger.kind !== 'enters') continue;
@@ -1333,7 +1333,7 @@ export class Simulation {
 
   private sendMessage(from: number | 'platform', out: OutgoingMessage): void {
     const now = this.agenda.now;
-    const { msg, targets } = this.bus.send(from, out, now);
+    const { msg, targets, collapsed } = this.bus.send(from, out, now);
     this.emit({
       t: 'send',
       ns: now,
@@ -1342,9 +1342,14 @@ export class Simulation {
       mode: msg.mode,
       vector: msg.vector,
       dest: describeDestination(msg.dest),
-      targets: targets.length,
+      targets: targets.length + collapsed.length,
       source: msg.source,
     });
+    if (!this.lean) {
+      for (const c of collapsed) {
+        this.emit({ t: 'deliver', ns: now, msg: msg.id, cpu: c.to, mode: msg.mode, status: 'dropped', reason: collapsedReason(c), to: this.leaf(c.to, this.region(c.to)) });
+      }
+    }
     const [min, max] = this.scenario.options.latencyNs;
     for (const to of targets) {
       // A CPU's own local APIC (the NMI watchdog, a device interrupt) does not cross the interconnect.

@@ -58,55 +58,98 @@ export function activePaths(value: StateValue, prefix = ''): string[] {
   return out;
 }
 
+/** Counts the work a match does: positions of the pattern visited, summed over the path's segments. */
+export interface MatchMeter {
+  steps: number;
+}
+
+const ANY_ONE = '*';
+const ANY_MANY = '**';
+
 /**
  * A state name as a user writes it in a trigger: a dot-separated suffix of a state path, where `*`
  * stands for one path segment and `**` for any number of them (e.g.
  * `emergencyRestart.selfVirt.*.clearVmxe`), and `|` separates alternatives.
+ *
+ * Matching runs each alternative as a nondeterministic automaton over the path's segments, keeping
+ * the set of pattern positions reached (Thompson's construction, no backtracking): a path of n
+ * segments against a pattern of m parts costs O(n·m), whatever the `**`s, where trying every split
+ * of the path for every `**` was exponential in their number.
  */
 export class StatePattern {
   private readonly alternatives: readonly (readonly string[])[];
+  /** Reached pattern positions, for the segment being read and the next one (reused: no allocation per match). */
+  private cur: Uint8Array;
+  private next: Uint8Array;
 
   /** `a|b` matches where either alternative does. */
   constructor(readonly source: string) {
     this.alternatives = source.split('|').map((alt) => alt.trim().split('.'));
+    const longest = Math.max(0, ...this.alternatives.map((a) => a.length));
+    this.cur = new Uint8Array(longest + 1);
+    this.next = new Uint8Array(longest + 1);
   }
 
   /** Whether the pattern matches the end of `path`. */
-  matches(path: string): boolean {
+  matches(path: string, meter?: MatchMeter): boolean {
     const segs = path.split('.');
-    for (const parts of this.alternatives) {
-      for (let i = 0; i < segs.length; i++) if (globMatch(segs, i, parts, 0)) return true;
-    }
+    for (const parts of this.alternatives) if (this.run(parts, segs, false, meter)) return true;
+    return false;
+  }
+
+  /** Whether the pattern matches the end of `path` or of one of its ancestors (`a.b.c`, `a.b`, `a`). */
+  matchesPrefix(path: string, meter?: MatchMeter): boolean {
+    const segs = path.split('.');
+    for (const parts of this.alternatives) if (this.run(parts, segs, true, meter)) return true;
     return false;
   }
 
   get valid(): boolean {
     return this.alternatives.every((parts) => parts.length > 0 && parts.every((p) => p !== ''));
   }
-}
 
-function globMatch(segs: readonly string[], i: number, parts: readonly string[], j: number): boolean {
-  if (j === parts.length) return i === segs.length;
-  const part = parts[j];
-  if (part === '**') {
-    for (let k = i; k <= segs.length; k++) if (globMatch(segs, k, parts, j + 1)) return true;
-    return false;
+  /** The alternatives, each as a pattern of its own. */
+  split(): StatePattern[] {
+    return this.alternatives.map((parts) => new StatePattern(parts.join('.')));
   }
-  if (i === segs.length) return false;
-  return (part === '*' || part === segs[i]) && globMatch(segs, i + 1, parts, j + 1);
+
+  /**
+   * Whether `parts` matches a suffix of `segs` (with `anyPrefix`, a suffix of some leading part of
+   * `segs`). Position j means "parts[0..j) matched"; position 0 is entered again before every
+   * segment, which is what lets the match start anywhere.
+   */
+  private run(parts: readonly string[], segs: readonly string[], anyPrefix: boolean, meter?: MatchMeter): boolean {
+    const m = parts.length;
+    let cur = this.cur;
+    let next = this.next;
+    cur.fill(0, 0, m + 1);
+    let work = 0;
+    for (const seg of segs) {
+      cur[0] = 1;
+      // `**` may match no segment: what reaches it reaches the part after it too (forward only, one pass).
+      for (let j = 0; j < m; j++) if (cur[j] === 1 && parts[j] === ANY_MANY) cur[j + 1] = 1;
+      next.fill(0, 0, m + 1);
+      for (let j = 0; j < m; j++) {
+        if (cur[j] !== 1) continue;
+        const part = parts[j] as string;
+        if (part === ANY_MANY) next[j] = 1;
+        else if (part === ANY_ONE || part === seg) next[j + 1] = 1;
+      }
+      work += m + 1;
+      [cur, next] = [next, cur];
+      for (let j = 0; j < m; j++) if (cur[j] === 1 && parts[j] === ANY_MANY) cur[j + 1] = 1;
+      if (anyPrefix && cur[m] === 1) break;
+    }
+    this.cur = cur;
+    this.next = next;
+    if (meter) meter.steps += work;
+    return cur[m] === 1;
+  }
 }
 
 /** Whether some active state (a leaf or one of its ancestors) matches the pattern. */
 export function inState(paths: readonly string[], pattern: StatePattern): boolean {
-  for (const leaf of paths) {
-    let p = leaf;
-    for (;;) {
-      if (pattern.matches(p)) return true;
-      const dot = p.lastIndexOf('.');
-      if (dot < 0) break;
-      p = p.slice(0, dot);
-    }
-  }
+  for (const leaf of paths) if (pattern.matchesPrefix(leaf)) return true;
   return false;
 }
 
@@ -115,8 +158,7 @@ export function knownState(table: ReadonlyMap<string, StateInfo>, name: string):
   const pattern = new StatePattern(name);
   if (!pattern.valid) return false;
   // Every alternative must name some state, so a typo in one of them is still reported.
-  return name.split('|').every((alt) => {
-    const one = new StatePattern(alt);
+  return pattern.split().every((one) => {
     for (const path of table.keys()) if (path && one.matches(path)) return true;
     return false;
   });

@@ -24,6 +24,7 @@ import { messageLabel } from '../hw/vectors.js';
 import type { TraceKind, TraceRecord } from '../trace/records.js';
 import type { ChartModel, ChartNode } from './chart-model.js';
 import { describeVsock } from '../trace/describe-vsock.js';
+import { MAX_CPUS, MAX_TRACE_IN_FLIGHT, MAX_TRACE_LINE } from '../scenarios/limits.js';
 
 /**
  * Every record kind of the trace, each with its code (an index into RECORD_KINDS). Typed over the
@@ -252,17 +253,50 @@ export class TraceModelBuilder {
     }
   }
 
-  /** Adds one JSON line; returns an error for a line that is not a trace record. */
+  /**
+   * Adds one JSON line; returns an error for a line that is not a trace record, or whose sizes (line
+   * length, CPU numbers, targets of a message) are out of bounds: checked before anything is
+   * allocated for them, so a two-line file naming CPU 30,000,000 is an error, not 30 M histories.
+   */
   addLine(line: string): string | null {
+    const where = `line ${this.lines.length + 1}`;
+    if (line.length > MAX_TRACE_LINE) return `${where} is longer than ${MAX_TRACE_LINE} characters`;
     let r: TraceRecord;
     try {
       r = JSON.parse(line) as TraceRecord;
     } catch {
-      return `line ${this.lines.length + 1} is not JSON`;
+      return `${where} is not JSON`;
     }
-    if (typeof r !== 'object' || r === null || typeof (r as { t?: unknown }).t !== 'string') return `line ${this.lines.length + 1} is not a trace record`;
+    if (typeof r !== 'object' || r === null || typeof (r as { t?: unknown }).t !== 'string') return `${where} is not a trace record`;
+    const bad = this.outOfBounds(r);
+    if (bad !== null) return `${where}: ${bad}`;
     this.lines.push(line);
     this.add(r);
+    return null;
+  }
+
+  /** Deliveries sent and not yet made, over all messages (what `finish` draws as in flight). */
+  private undelivered = 0;
+
+  /** What is wrong with a record's sizes, or null. */
+  private outOfBounds(r: TraceRecord): string | null {
+    const cpus = this.header?.cpus ?? MAX_CPUS;
+    if (r.t === 'header') {
+      const n: unknown = r.cpus;
+      // A header without a CPU count is read as before (CPUs are then bounded by the limit alone).
+      return n === undefined || (typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_CPUS) ? null : `'cpus' must be an integer from 1 to ${MAX_CPUS}`;
+    }
+    if ('cpu' in r) {
+      const c: unknown = r.cpu;
+      if (typeof c !== 'number' || !Number.isInteger(c) || c < -1 || c >= cpus) return `'cpu' must be an integer from 0 to ${cpus - 1}`;
+    }
+    if (r.t === 'send') {
+      const n: unknown = r.targets;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > cpus) return `'targets' must be an integer from 0 to ${cpus}`;
+      if (this.undelivered + n > MAX_TRACE_IN_FLIGHT) return `more than ${MAX_TRACE_IN_FLIGHT} deliveries in flight at once`;
+      this.undelivered += n;
+    }
+    if (r.t === 'deliver' && this.messages.has(r.msg) && this.undelivered > 0) this.undelivered -= 1;
     return null;
   }
 

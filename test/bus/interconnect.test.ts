@@ -344,3 +344,52 @@ describe('Interconnect save/restore', () => {
     expect(copy.save()).toEqual(snapshot);
   });
 });
+
+describe('Interconnect: NMIs collapse into one already on its way to the same CPU', () => {
+  const collapsing = (cpus: number) => new Interconnect(cpus, recording(cpus).handlers, { collapseNmis: true });
+
+  it('N CPUs each sending NMI-to-all-but-self leave at most one NMI in flight per CPU', () => {
+    const cpus = 16;
+    const ic = collapsing(cpus);
+    let deliveries = 0;
+    for (let from = 0; from < cpus; from++) deliveries += ic.send(from, nmi({ kind: 'all-but-self' }), 0).targets.length;
+    expect(ic.inFlightDeliveries).toBe(cpus);
+    expect(deliveries).toBe(cpus);
+    // Every delivery is still accounted for: the collapsed ones ended as dropped.
+    expect(ic.counts.targets).toBe(cpus * (cpus - 1));
+    expect(accounted(ic)).toBe(cpus * (cpus - 1));
+  });
+
+  it('says which NMI a delivery became part of; once that one arrives, the next NMI travels on its own', () => {
+    const ic = collapsing(2);
+    const first = ic.send(0, nmi({ kind: 'cpu', cpu: 1 }), 0);
+    expect(first.targets).toEqual([1]);
+    const second = ic.send(0, nmi({ kind: 'cpu', cpu: 1 }), 5);
+    expect(second.targets).toEqual([]);
+    expect(second.collapsed).toEqual([{ to: 1, into: first.msg.id }]);
+    ic.deliver(first.msg.id, 1);
+    expect(ic.send(0, nmi({ kind: 'cpu', cpu: 1 }), 9).targets).toEqual([1]);
+  });
+
+  it('only NMIs of the same source collapse, and other kinds of message never', () => {
+    const ic = collapsing(2);
+    ic.send(0, nmi({ kind: 'cpu', cpu: 1 }), 0);
+    expect(ic.send(0, { mode: 'nmi', vector: null, dest: { kind: 'cpu', cpu: 1 }, source: 'watchdog' }, 0).targets).toEqual([1]);
+    expect(ic.send(0, { mode: 'fixed', vector: 0xf8, dest: { kind: 'cpu', cpu: 1 }, source: 'kernel' }, 0).targets).toEqual([1]);
+    expect(ic.send(0, { mode: 'fixed', vector: 0xf8, dest: { kind: 'cpu', cpu: 1 }, source: 'kernel' }, 0).targets).toEqual([1]);
+  });
+
+  it('without the option (exploration) every NMI travels on its own', () => {
+    const ic = new Interconnect(2, recording(2).handlers);
+    ic.send(0, nmi({ kind: 'cpu', cpu: 1 }), 0);
+    expect(ic.send(0, nmi({ kind: 'cpu', cpu: 1 }), 0).targets).toEqual([1]);
+  });
+
+  it('what is on its way is saved and restored with the rest', () => {
+    const ic = collapsing(2);
+    const first = ic.send(0, nmi({ kind: 'cpu', cpu: 1 }), 0);
+    const copy = collapsing(2);
+    copy.restore(ic.save());
+    expect(copy.send(0, nmi({ kind: 'cpu', cpu: 1 }), 0).collapsed).toEqual([{ to: 1, into: first.msg.id }]);
+  });
+});

@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { createMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { activePaths, inState, knownState, leafPath, StatePattern, stateTable } from '../../src/sim/state-table.js';
+import { activePaths, inState, knownState, leafPath, StatePattern, stateTable, type MatchMeter } from '../../src/sim/state-table.js';
 
 /** A small chart shaped like the physical CPU's: a parallel `os` with regions, and states outside it. */
 const tiny = createMachine({
@@ -198,5 +199,69 @@ describe('stateTable and knownState', () => {
     const rootOnly = new Map([['', { path: '', blocked: false, wait: false, final: false, watch: [] as string[] }]]);
     expect(knownState(rootOnly, '**')).toBe(false);
     expect(knownState(rootOnly, '*')).toBe(false);
+  });
+});
+
+/** The definition, tried split by split (exponential in the number of `**`s): the oracle for small sizes. */
+function reference(pattern: string, path: string): boolean {
+  const segs = path.split('.');
+  const glob = (parts: readonly string[], i: number, j: number): boolean => {
+    if (j === parts.length) return i === segs.length;
+    if (parts[j] === '**') {
+      for (let k = i; k <= segs.length; k++) if (glob(parts, k, j + 1)) return true;
+      return false;
+    }
+    return i < segs.length && (parts[j] === '*' || parts[j] === segs[i]) && glob(parts, i + 1, j + 1);
+  };
+  return pattern.split('|').some((alt) => {
+    const parts = alt.trim().split('.');
+    for (let i = 0; i < segs.length; i++) if (glob(parts, i, 0)) return true;
+    return false;
+  });
+}
+
+describe('StatePattern: matching costs O(segments × pattern parts), not a try of every split', () => {
+  it('18 `**`s before a name that is not there: a bounded number of steps', () => {
+    // The 152-byte pattern of the report (`**.**.…(18×).x`) against a 24-segment path.
+    const pattern = new StatePattern(`${Array.from({ length: 18 }, () => '**').join('.')}.x`);
+    const path = Array.from({ length: 24 }, (_, i) => `s${i}`).join('.');
+    const meter: MatchMeter = { steps: 0 };
+    expect(pattern.matches(path, meter)).toBe(false);
+    // (segments) × (parts + 1): 24 × 20; trying every split would be C(24+18, 18) ≈ 10^11.
+    expect(meter.steps).toBeGreaterThan(0);
+    expect(meter.steps).toBeLessThanOrEqual(24 * 20);
+    const ancestors: MatchMeter = { steps: 0 };
+    expect(pattern.matchesPrefix(path, ancestors)).toBe(false);
+    expect(ancestors.steps).toBeLessThanOrEqual(24 * 20);
+  });
+
+  it('the steps grow linearly with the path, not with the number of `**`s raised to it', () => {
+    const pattern = new StatePattern('**.a.**.b.**.c.**.d.**.zz');
+    const steps = (n: number): number => {
+      const meter: MatchMeter = { steps: 0 };
+      pattern.matches(Array.from({ length: n }, (_, i) => 'abcd'[i % 4]).join('.'), meter);
+      return meter.steps;
+    };
+    expect(steps(64)).toBe(2 * steps(32));
+  });
+
+  it('agrees with the definition on random patterns and paths', () => {
+    const seg = fc.constantFrom('a', 'b', 'c');
+    const part = fc.constantFrom('a', 'b', 'c', '*', '**');
+    const alt = fc.array(part, { minLength: 1, maxLength: 5 }).map((p) => p.join('.'));
+    const pattern = fc.array(alt, { minLength: 1, maxLength: 3 }).map((a) => a.join('|'));
+    const path = fc.array(seg, { minLength: 1, maxLength: 7 }).map((s) => s.join('.'));
+    fc.assert(
+      fc.property(pattern, path, (p, q) => {
+        const compiled = new StatePattern(p);
+        expect(compiled.matches(q)).toBe(reference(p, q));
+        // An ancestor or the state itself: what inState asks of each active leaf.
+        const segs = q.split('.');
+        const anyAncestor = segs.some((_, k) => reference(p, segs.slice(0, k + 1).join('.')));
+        expect(compiled.matchesPrefix(q)).toBe(anyAncestor);
+        expect(inState([q], compiled)).toBe(anyAncestor);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

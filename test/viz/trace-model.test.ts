@@ -9,7 +9,8 @@ import { loadBuiltin } from '../../src/sim/catalog.js';
 import { runScenario } from '../../src/sim/run.js';
 import { formatRecord, type TraceKind } from '../../src/trace/records.js';
 import { guestCharts } from '../../src/viz/site.js';
-import { RECORD_KINDS, traceModel, type GuestCharts, type TraceModel } from '../../src/viz/trace-model.js';
+import { RECORD_KINDS, TraceModelBuilder, traceModel, type GuestCharts, type TraceModel } from '../../src/viz/trace-model.js';
+import { MAX_TRACE_LINE } from '../../src/scenarios/limits.js';
 import { builtin, chart, scenarioFrom, traceText } from './helpers.js';
 
 function model(text: string, guests: GuestCharts = {}): TraceModel {
@@ -205,5 +206,26 @@ describe('vsock packet losses are marked on the timeline', () => {
     const drops = m.marks.filter((k) => k.kind === 'fault' && k.text.includes('drop'));
     expect(drops.length).toBeGreaterThan(0);
     expect(drops[0]?.text).toContain('rx-buffer-too-small');
+  });
+});
+
+describe('the builder the viewer page feeds refuses out-of-bounds sizes before allocating for them', () => {
+  const header = traceText(builtin('T5')).split('\n')[0] as string;
+
+  it('a CPU number past the header\'s CPUs: an error, and no CPU history made for it', () => {
+    const b = new TraceModelBuilder(chart);
+    expect(b.addLine(header)).toBeNull();
+    expect(b.addLine(JSON.stringify({ t: 'step', ns: 0, cpu: 30_000_000, ctx: 'task', from: 'os.task.idle', to: 'os.task.idle' }))).toBe(
+      "line 2: 'cpu' must be an integer from 0 to 3",
+    );
+    // The four CPUs of the header, not thirty million.
+    expect(b.finish().header.cpus).toBe(4);
+    expect((b as unknown as { slots: unknown[] }).slots).toHaveLength(4);
+  });
+
+  it('a line longer than the limit is refused before it is parsed', () => {
+    const b = new TraceModelBuilder(chart);
+    expect(b.addLine(header)).toBeNull();
+    expect(b.addLine(JSON.stringify({ t: 'console', ns: 0, cpu: 0, text: 'x'.repeat(MAX_TRACE_LINE) }))).toBe(`line 2 is longer than ${MAX_TRACE_LINE} characters`);
   });
 });

@@ -221,3 +221,33 @@ describe('shootdown view', () => {
     expect(fs.existsSync('x')).toBe(false);
   });
 });
+
+describe('sizes named in a trace file are bounded before memory is spent', () => {
+  const header = t5.slice(0, t5.indexOf('\n'));
+  const write = (name: string, lines: string[]): string => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, `${lines.join('\n')}\n`);
+    return file;
+  };
+
+  it('a record naming CPU 30,000,000: exit 2 naming the line and the range, no output', async () => {
+    const file = write('far-cpu.jsonl', [header, JSON.stringify({ t: 'step', ns: 0, cpu: 30_000_000, ctx: 'task', from: 'os.task.idle', to: 'os.task.idle' })]);
+    for (const format of ['mermaid-sequence', 'json']) {
+      const t = io();
+      expect(await main(['export-trace', file, '--format', format], t.cli)).toBe(2);
+      expect(t.out()).toBe('');
+      expect(t.err()).toContain(`${file}: line 2: 'cpu' must be an integer from 0 to 3`);
+    }
+  });
+
+  it('a header claiming more CPUs than the limit, and a message with more targets than CPUs', async () => {
+    const big = write('big-header.jsonl', [header.replace(/"cpus":\d+/, '"cpus":30000000')]);
+    const t = io();
+    expect(await main(['export-trace', big], t.cli)).toBe(2);
+    expect(t.err()).toContain("line 1: 'cpus' must be an integer from 1 to 8192");
+    const send = write('many-targets.jsonl', [header, JSON.stringify({ t: 'send', ns: 0, msg: 1, from: 0, mode: 'nmi', vector: 2, dest: 'all', targets: 1e9, source: 'kernel' })]);
+    const u = io();
+    expect(await main(['export-trace', send], u.cli)).toBe(2);
+    expect(u.err()).toContain("line 2: 'targets' must be an integer from 0 to 4");
+  });
+});

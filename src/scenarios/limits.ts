@@ -1,0 +1,60 @@
+/**
+ * Every size that input can name, bounded in one place. A scenario file, a trace file or a flag that
+ * asks for more is refused with a message naming where and the limit, before any memory is spent on
+ * it. The limits are generous for real use: the bench runs 8,192 CPUs, and nothing in the kernel
+ * paths modelled here needs more of anything than is allowed below.
+ */
+
+/** CPUs of a machine (`machine.cpus`, a trace header's `cpus`): the bench's largest size; x86 NR_CPUS is 8192 in distribution kernels. */
+export const MAX_CPUS = 8192;
+
+/** Bytes of a scenario file's text. An 8,192-CPU scenario with a step per CPU is well under 1 MiB. */
+export const MAX_SCENARIO_BYTES = 16 * 1024 * 1024;
+
+/** Entries of any array in a scenario file not bounded more tightly below. */
+export const MAX_ARRAY_ENTRIES = 65_536;
+
+/** Steps of a scenario's `script` (a step for every CPU of the largest machine, eight times over). */
+export const MAX_SCRIPT_STEPS = 65_536;
+
+/** VMs in `vms`. */
+export const MAX_VMS = 4096;
+
+/** vCPUs of one VM: KVM_MAX_VCPUS on x86 (arch/x86/include/asm/kvm_host.h) is 4096. */
+export const MAX_VCPUS_PER_VM = 4096;
+
+/** vCPUs of all VMs together. */
+export const MAX_VCPUS = 16_384;
+
+/** Instructions of one guest program (l1, l2, smm) and ioctl calls of one VMM thread. */
+export const MAX_PROGRAM_LENGTH = 4096;
+
+/** Packets one traffic line (or one `vsock-send` step) may make: the packet path keeps every packet's fate. */
+export const MAX_TRAFFIC_COUNT = 4096;
+
+/** Packets of all traffic lines and `vsock-send` steps of a scenario together. */
+export const MAX_PACKETS = 1_048_576;
+
+/** Traffic lines of one vsock device's guest. */
+export const MAX_TRAFFIC_LINES = 1024;
+
+/** Ports one side of a vsock device listens on. */
+export const MAX_PORTS = 1024;
+
+/** Characters of a trigger's state pattern (`when.enters`). */
+export const MAX_PATTERN_LENGTH = 1024;
+
+/** `a|b|…` alternatives in one state pattern. */
+export const MAX_PATTERN_ALTERNATIVES = 64;
+
+/** Characters of a panic message: panic() formats into `static char buf[1024]` (kernel/panic.c). */
+export const MAX_MESSAGE_LENGTH = 1024;
+
+/** Problems listed for one bad scenario file; the rest are counted ("… and N more errors"). */
+export const MAX_ERRORS = 100;
+
+/** Characters of one line of a trace file (a record is a few hundred bytes; a console line at most 1 KiB). */
+export const MAX_TRACE_LINE = 1024 * 1024;
+
+/** Deliveries in flight at once in a trace file (with NMIs collapsing, a run of 8,192 CPUs has a few per CPU). */
+export const MAX_TRACE_IN_FLIGHT = 1_048_576;
