@@ -162,13 +162,19 @@ describe('what the slices say', () => {
 });
 
 describe('a trace file edited by hand still gives a well-formed export', () => {
-  it('a delivery written twice, time going back, CPU numbers outside the machine', () => {
+  it('a delivery written twice, time going back; CPU numbers outside the machine are refused by the reader', () => {
     const lines = traceText(builtin('T5')).trim().split('\n');
     const deliver = lines.findIndex((l) => l.includes('"t":"deliver"'));
     const edited = [...lines.slice(0, deliver + 1), lines[deliver] as string, ...lines.slice(deliver + 1)];
     const step = edited.findIndex((l, k) => k > deliver + 2 && l.includes('"t":"step"'));
     edited[step] = (edited[step] as string).replace(/"ns":\d+/, '"ns":1');
-    edited.splice(step + 1, 0, JSON.stringify({ t: 'console', ns: 5, cpu: 999, text: 'far' }), JSON.stringify({ t: 'console', ns: 5, cpu: -1, text: 'below' }), JSON.stringify({ t: 'console', ns: 5, cpu: 1.5, text: 'half' }));
+    for (const cpu of [999, 1.5]) {
+      const far = [...edited];
+      far.splice(step + 1, 0, JSON.stringify({ t: 'console', ns: 5, cpu, text: 'far' }));
+      expect(traceModel(chart, far.join('\n') + '\n')).toHaveProperty('error');
+    }
+    // -1 (no CPU) is let through by the model and must not break the export.
+    edited.splice(step + 1, 0, JSON.stringify({ t: 'console', ns: 5, cpu: -1, text: 'below' }));
     const trace = exportOf(edited.join('\n') + '\n');
     expect(checkTraceEvents(trace).errors).toEqual([]);
     expect(trace.traceEvents.filter((e) => e.ph === 'f').length).toBe(exportOf(traceText(builtin('T5'))).traceEvents.filter((e) => e.ph === 'f').length + 1);
