@@ -1,5 +1,5 @@
 /**
- * An x86 physical CPU and the host kernel code it runs (SEMANTICS §0.1, §1, §2, §3).
+ * An x86 physical CPU and the host kernel code it runs (docs/model.md §0.1, §1, §2, §3).
  *
  * While the kernel runs (`os`), one parallel region per execution context holds that context's
  * program point: `task`, `irq`, `nmi`, `smm`. An interrupt or NMI moves its region out of `idle`

@@ -1,5 +1,5 @@
 /**
- * A KVM vCPU (SEMANTICS §4): the vCPU fd, the thread that issues KVM_RUN on it, and the guest it
+ * A KVM vCPU (docs/model.md §4): the vCPU fd, the thread that issues KVM_RUN on it, and the guest it
  * runs (L1, an L2 nested inside it, and SMM emulated in L1's context).
  *
  * `absent` until KVM_CREATE_VCPU; `userspace` between ioctls; `run` is KVM_RUN in the kernel, one
@@ -167,7 +167,7 @@ const run = {
         [STEP]: [
           { guard: g('exit is', { op: 'mmio' }), actions: ['emulate', a('trace', { what: 'emulate' }), ...toUser('MMIO').actions], target: '#vcpu.userspace' },
           { guard: g('exit is', { op: 'io' }), actions: ['emulate', ...toUser('IO').actions], target: '#vcpu.userspace' },
-          // DRIVER_OK to the vsock device's status register: the VMM starts vhost (§5(f) step 2).
+          // DRIVER_OK to the vsock device's status register: the VMM starts vhost (docs/model.md §5.6 step 2).
           {
             guard: g('exit is', { op: 'vsock-ready' }),
             actions: ['vsock driver ready', a('exit to userspace', { reason: 'MMIO', device: 'vsock' }), 'return from KVM_RUN'],

@@ -1,7 +1,7 @@
 /**
- * The vhost-vsock device as an actor (SEMANTICS §5): one actor per open() of /dev/vhost-vsock,
+ * The vhost-vsock device as an actor (docs/model.md §5): one actor per open() of /dev/vhost-vsock,
  * driven by the VMM's ioctls, with its virtqueues, its host sockets and the guest driver at the
- * other end of the rings. The states are the lifecycle of §5(d); what each ioctl does and returns
+ * other end of the rings. The states are the lifecycle of docs/model.md §5.4; what each ioctl does and returns
  * is `src/vhost/device.ts`, which follows the kernel check by check. Each call is applied once, by
  * the `open` state; eventless edges then move the actor to the lifecycle the device now has, so the
  * chart's edges are exactly the changes a call can make and every other call leaves the state as
@@ -121,7 +121,7 @@ const STATE_OF: Record<Exclude<Lifecycle, 'RELEASED'>, string> = {
 
 const lifecycleIs = (state: Lifecycle) => ({ type: 'lifecycle is', params: { state } }) as const;
 
-/** The §5(d) edges leaving a state: taken as soon as the device's lifecycle is their target. */
+/** The docs/model.md §5.4 edges leaving a state: taken as soon as the device's lifecycle is their target. */
 function edges(targets: Exclude<Lifecycle, 'RELEASED'>[]) {
   return targets.map((to) => ({ guard: lifecycleIs(to), target: STATE_OF[to], description: DESCRIPTIONS[to] }));
 }

@@ -13,7 +13,7 @@
  * in whichever thread triggers them): a script may name vhost ioctls, and with a QEMU-managed
  * device the device model starts vhost when the guest writes DRIVER_OK (an MMIO exit from the vsock
  * status register) and, when a triple fault ends KVM_RUN with KVM_EXIT_SHUTDOWN and the VM resets
- * instead of exiting, stops vhost, resets the vCPU and runs it again (SEMANTICS §5(f)). Those calls
+ * instead of exiting, stops vhost, resets the vCPU and runs it again (docs/model.md §5.6). Those calls
  * go in a queue that is issued before the script goes on.
  */
 import { assign, setup } from 'xstate';

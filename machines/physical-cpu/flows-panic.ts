@@ -1,6 +1,6 @@
 /**
- * The flows that end a kernel: panic() (F1.6), kdump's crash shutdown and kexec (F1.7), emergency
- * restart (F1.2), reboot(2) (F1.1) and die() after an oops or BUG. Each runs in the context it was
+ * The flows that end a kernel: panic() (docs/model.md §1.6), kdump's crash shutdown and kexec (§1.7), emergency
+ * restart (§1.2), reboot(2) (§1.1) and die() after an oops or BUG. Each runs in the context it was
  * entered from, so each region of the chart has its own copy.
  */
 import { and } from 'xstate';

@@ -1,6 +1,6 @@
 /**
- * Stopping the other CPUs: nmi_shootdown_cpus() and its responder crash_nmi_callback() (F1.3, F1.4),
- * native_stop_other_cpus() with its REBOOT_VECTOR and NMI handlers (F1.5), stop_this_cpu().
+ * Stopping the other CPUs: nmi_shootdown_cpus() and its responder crash_nmi_callback() (docs/model.md §1.3, §1.4),
+ * native_stop_other_cpus() with its REBOOT_VECTOR and NMI handlers (§1.5), stop_this_cpu().
  */
 import { and } from 'xstate';
 import type { Region } from './types.js';

@@ -1,5 +1,5 @@
 /**
- * Turning virtualization off (SEMANTICS §2(b)): the VMCLEAR walk of loaded_vmcss_on_cpu, VMXOFF and
+ * Turning virtualization off (docs/model.md §2.2): the VMCLEAR walk of loaded_vmcss_on_cpu, VMXOFF and
  * the CR4.VMXE write, the SVM disable with its STGI, and KVM's emergency callbacks. Era differences
  * are routed with eventless transitions (they are compile-time differences, not instructions);
  * every instruction and every runtime `if` of the kernel is one step.

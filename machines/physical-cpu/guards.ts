@@ -156,7 +156,7 @@ export function makeGuards(world: WorldOf) {
   // halt loops
   'not halted': ({ context }: Args) => context.hw.activity === 'running',
 
-  // interconnect arrivals (SEMANTICS §3(c)(d)(e)); the rule is in src/hw/interrupts.ts
+  // interconnect arrivals (docs/model.md §3.3–§3.5); the rule is in src/hw/interrupts.ts
   arrival: ({ context, event }: Args, p: { kind: Arrival['kind'] }) => arrivalOf(context, event).kind === p.kind,
   'arrival not': ({ context, event }: Args, p: { kind: Arrival['kind'] }) => arrivalOf(context, event).kind !== p.kind,
   'latched NMI deliverable': ({ context }: Args) => nmiLatchedDeliverable(context.hw),

@@ -1,5 +1,5 @@
 /**
- * The raw baseline of TOOLCHAIN.md: N tiny XState actors behind one RxJS Subject and one subscription
+ * The raw baseline of docs/architecture.md §4: N tiny XState actors behind one RxJS Subject and one subscription
  * that looks the target up in a Map and sends to it. What the chosen stack does with no simulator
  * around it; the simulator's steps/s is compared with this.
  */

@@ -2,7 +2,7 @@
  * `npm run bench`: how fast and how big the simulator is, against the raw speed of its stack.
  *
  *  1. Emergency restart with NMI shootdown for 4 … 8192 CPUs (median of 3), phase by phase.
- *  2. The TOOLCHAIN.md baseline: 8,192 tiny XState actors behind one RxJS Subject.
+ *  2. The baseline of docs/architecture.md §4: 8,192 tiny XState actors behind one RxJS Subject.
  *  1b. 511 responders with 2 vCPUs each in L2 (issue #3); 1c. VMs with vsock traffic shot down (issue #4).
  *  1d. Input-sized worst cases: 400 vCPUs on one CPU; 2,048 CPUs all doing SysRq-b at once.
  *  3. A 1,000,000-step soak with the trace streamed to a file: memory must not grow with steps.

@@ -1,7 +1,7 @@
 /**
  * The bus's routing operator: each delivery request goes to its target's handler, found by one Map
  * lookup, so a message costs O(1) whatever the CPU count (one filter per CPU would be O(N):
- * TOOLCHAIN.md). A request for a CPU that has no handler is dropped with that reason.
+ * docs/architecture.md §4). A request for a CPU that has no handler is dropped with that reason.
  */
 import { map, type OperatorFunction } from 'rxjs';
 import type { Disposition } from '../kernel/port.js';

@@ -1,5 +1,5 @@
 /**
- * Exploration over the scheduler's choices (DESIGN rule 3): the simulator runs untimed, so every
+ * Exploration over the scheduler's choices (docs/architecture.md rule 3): the simulator runs untimed, so every
  * pending step, delivery and scripted action is a choice, and a timer fires only when nothing else
  * can happen. Strategies:
  * - exhaustive: breadth-first over states, each state keyed by its canonical value, with sleep sets

@@ -1,6 +1,6 @@
 /**
  * The architectural state of one x86 logical processor that the reboot, panic and kdump flows
- * depend on (SEMANTICS §0.1). A plain JSON value: it lives in the physical CPU actor's context and
+ * depend on (docs/model.md §0.1). A plain JSON value: it lives in the physical CPU actor's context and
  * is read and updated only through the pure rules of `src/hw/`.
  */
 

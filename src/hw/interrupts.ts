@@ -1,7 +1,7 @@
 /**
  * What a processor does with an arriving NMI, fixed-vector interrupt, INIT, SIPI or SMI, and the
  * instructions and events that change whether it can take them: IRET, STI/CLI, HLT, RSM, triple
- * fault (SEMANTICS §3(c)–(f)).
+ * fault (docs/model.md §3.3–§3.6).
  *
  * An `*Arrival` function only classifies; the caller applies the outcome: `take*` for 'take',
  * `latchNmi` / `latchSmi` / `holdInit` / `addToIrr` for 'latched' and 'pending', `vmExit` for
@@ -43,7 +43,7 @@ export function leaveGuest(hw: CpuHw): CpuHw {
 /**
  * SDM Vol. 3A "Interrupt 8—Double Fault Exception (#DF)": "If shutdown occurs while the processor is
  * executing an NMI interrupt handler, then only a hardware reset can restart the processor";
- * SEMANTICS §3(f) adds SMM. NMI blocking is the architectural meaning of "executing an NMI handler".
+ * docs/model.md §3.6 adds SMM. NMI blocking is the architectural meaning of "executing an NMI handler".
  */
 export function shutdownNeedsReset(hw: CpuHw): boolean {
   return hw.activity === 'shutdown' && (hw.nmiBlocked || hw.inSmm);
@@ -57,8 +57,8 @@ function latchOrDrop(hw: CpuHw, kind: 'latched' | 'pending', why: string): Arriv
 }
 
 export function nmiArrival(hw: CpuHw): Arrival {
-  // SEMANTICS §3(c): wait-for-SIPI blocks NMI. The model holds it in the one-deep NMI latch
-  // (caller: latchNmi), offered after SIPI. Not in SEMANTICS.md whether it is held or lost:
+  // docs/model.md §3.3: wait-for-SIPI blocks NMI. The model holds it in the one-deep NMI latch
+  // (caller: latchNmi), offered after SIPI. The SDM does not say whether it is held or lost:
   // chosen because a blocked NMI is otherwise always latched.
   if (hw.activity === 'wait-for-sipi') return latchOrDrop(hw, 'pending', 'wait-for-SIPI blocks NMIs');
   if (shutdownNeedsReset(hw)) return latchOrDrop(hw, 'latched', 'shutdown in an NMI handler or SMM: only RESET restarts');
@@ -84,7 +84,7 @@ export function takeNmi(hw: CpuHw): CpuHw {
 }
 
 /**
- * SDM Vol. 3A "Handling Multiple NMIs": IRET unblocks NMIs, even an IRET that faults (SEMANTICS §0.1).
+ * SDM Vol. 3A "Handling Multiple NMIs": IRET unblocks NMIs, even an IRET that faults (docs/model.md §0.1).
  * IF comes back from the interrupted context's frame, which the caller's context stack holds: pass
  * it as `restoredIf`, or IF is left as it is.
  */
@@ -167,11 +167,11 @@ export function initBlocked(hw: CpuHw): string | null {
   // SDM Vol. 3C "Restrictions on VMX Operation": "INIT signals are blocked whenever a logical
   // processor is in VMX root operation."
   if (hw.vmx === 'root' && !hw.inSmm) return 'VMX root operation';
-  // SDM Vol. 3C "SMI Handler Execution Environment" / SEMANTICS §3(e): SMM entry inhibits INIT until RSM.
+  // SDM Vol. 3C "SMI Handler Execution Environment" / docs/model.md §3.5: SMM entry inhibits INIT until RSM.
   if (hw.inSmm) return 'SMM';
   // APM vol. 2 15.17; Linux arch/x86/virt/hw.c: "SVM blocks INIT if GIF=0".
   if (!hw.gif) return 'GIF=0';
-  // SEMANTICS §3(c) [src:S23]: the wait-for-SIPI state blocks INIT.
+  // docs/model.md §3.3 (SDM Vol. 3C): the wait-for-SIPI state blocks INIT.
   if (hw.activity === 'wait-for-sipi') return 'wait-for-SIPI';
   if (shutdownNeedsReset(hw)) return 'shutdown in an NMI handler: only RESET restarts';
   return null;
@@ -189,7 +189,7 @@ export function holdInit(hw: CpuHw): CpuHw {
   return { ...hw, initPending: true };
 }
 
-/** A held INIT is acted on now: after VMXOFF, RSM or STGI (SEMANTICS §3(g)). */
+/** A held INIT is acted on now: after VMXOFF, RSM or STGI (docs/model.md §3.7). */
 export function initDeliverable(hw: CpuHw): boolean {
   return hw.initPending && initBlocked(hw) === null;
 }
@@ -201,7 +201,7 @@ export function initDeliverable(hw: CpuHw): boolean {
  * Power-Up or Reset"). An application processor then waits for SIPI; the bootstrap processor
  * restarts at the reset vector instead (opts.bsp).
  *
- * Not in SEMANTICS.md, chosen because the table is silent on them or the model needs them:
+ * Choices of the model (docs/model.md §8), where the SDM table is silent or the model needs them:
  * - `mode` is kept: it describes the kernel the CPU runs once started again, not the real-mode
  *   trampoline in between.
  * - NMI blocking and the NMI latch are cleared, GIF is set (INIT is only taken with GIF=1 anyway);
@@ -227,7 +227,7 @@ export function takeInit(hw: CpuHw, opts: { bsp?: boolean } = {}): CpuHw {
 }
 
 /**
- * SEMANTICS §3(c) [src:S23]: SIPIs are ignored unless the CPU is in wait-for-SIPI. The
+ * docs/model.md §3.3 (SDM Vol. 3C): SIPIs are ignored unless the CPU is in wait-for-SIPI. The
  * vector only selects the start page (vector × 4 KiB), which the caller models.
  */
 export function sipiArrival(hw: CpuHw, _vector: number): Arrival {
@@ -287,7 +287,7 @@ export function takeLatchedSmi(hw: CpuHw): CpuHw {
 
 export function rsm(hw: CpuHw, smramValid: boolean): InsnResult {
   if (!hw.inSmm) return { kind: 'fault', fault: '#UD', why: 'RSM outside SMM' };
-  // SDM RSM; APM vol. 2 ch. 10 [src:S20]: invalid state in the SMRAM save area ⇒ shutdown, before
+  // SDM RSM; APM vol. 2 ch. 10: invalid state in the SMRAM save area ⇒ shutdown, before
   // the CPU returns to VMX or guest mode. It never left SMM, so only RESET restarts it.
   if (!smramValid) return { kind: 'ok', hw: { ...hw, activity: 'shutdown' } };
   // SDM Vol. 3C "NMI Handling While in SMM": NMIs stay blocked after RSM only if they were blocked
@@ -306,7 +306,7 @@ export function hlt(hw: CpuHw): InsnResult {
 }
 
 /**
- * SDM HLT [src:S28]: a halted CPU resumes on an enabled interrupt (IF=1), an NMI that is not
+ * SDM HLT: a halted CPU resumes on an enabled interrupt (IF=1), an NMI that is not
  * blocked, SMI, INIT or RESET. A CPU halted in an NMI handler with IF=0 moves only for SMI, INIT
  * or RESET.
  */

@@ -1,5 +1,5 @@
 /**
- * AMD SVM instructions and MSR writes (APM vol. 2 ch. 15, vol. 3 instruction pages; SEMANTICS §3(b),
+ * AMD SVM instructions and MSR writes (APM vol. 2 ch. 15, vol. 3 instruction pages; docs/model.md §3.2,
  * last paragraph). Guest mode itself is modelled by the caller: VMRUN here only checks and sets GIF,
  * and `svmVmexit` is the #VMEXIT's effect on the host's state.
  */
@@ -8,8 +8,8 @@ import { isValidPageAddress, type InsnResult } from './vmx.js';
 
 /**
  * APM vol. 3 CLGI/STGI/VMRUN: #UD when EFER.SVME=0, and outside protected mode (real or
- * virtual-8086). STGI is also legal with SVME=0 on CPUs with SKINIT or SVM-Lock (UNVERIFIED in
- * SEMANTICS.md); the model takes the kernel's view that STGI "may #UD if SVM is disabled".
+ * virtual-8086). STGI is also legal with SVME=0 on CPUs with SKINIT or SVM-Lock (open:
+ * docs/model.md §8 item 7); the model takes the kernel's view that STGI "may #UD if SVM is disabled".
  */
 function svmUd(hw: CpuHw, insn: string): InsnResult | null {
   if (!hw.svme) return { kind: 'fault', fault: '#UD', why: `${insn}: EFER.SVME=0` };
@@ -68,7 +68,7 @@ export function writeEfer(hw: CpuHw, svme: boolean): InsnResult {
   if (svme && hw.vendor === 'intel') return { kind: 'fault', fault: '#GP', why: 'WRMSR EFER: SVME is reserved on Intel' };
   // Clearing SVME leaves GIF as it was: a CPU that clears SVME with GIF=0 can no longer execute
   // STGI (#UD) and stays deaf to INIT until RESET. That is why the kernel forces GIF=1 first
-  // ("x86/virt: Force GIF=1 prior to disabling SVM (for reboot flows)", SEMANTICS S16).
+  // ("x86/virt: Force GIF=1 prior to disabling SVM (for reboot flows)", 6a3236580b0b).
   return { kind: 'ok', hw: { ...hw, svme } };
 }
 
@@ -78,7 +78,7 @@ export function writeVmHsavePa(hw: CpuHw, pa: number): InsnResult {
   // SDM: MSR C001_0117h does not exist on Intel, and WRMSR to an unimplemented MSR is #GP(0).
   if (hw.vendor === 'intel') return { kind: 'fault', fault: '#GP', why: 'WRMSR VM_HSAVE_PA: no such MSR on Intel' };
   // APM vol. 2 15.30.4: the host save area must be 4 KiB aligned and within the physical-address
-  // width; writing anything else is #GP(0). Not in SEMANTICS.md: taken from the APM MSR description.
+  // width; writing anything else is #GP(0). From the APM MSR description.
   if (!isValidPageAddress(pa)) {
     return { kind: 'fault', fault: '#GP', why: 'WRMSR VM_HSAVE_PA: not 4 KiB aligned or beyond the physical-address width' };
   }

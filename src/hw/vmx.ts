@@ -1,5 +1,5 @@
 /**
- * Intel VMX instructions as the SDM pseudo-code applies them (SEMANTICS §3(b)), plus the CR4.VMXE
+ * Intel VMX instructions as the SDM pseudo-code applies them (docs/model.md §3.2), plus the CR4.VMXE
  * write and the VM exit that other rules need. Each instruction checks in the SDM's order:
  * #UD conditions, then the VM exit from non-root, then #GP(0), then VMfail, then the effects.
  *
@@ -191,7 +191,7 @@ export function vmptrld(hw: CpuHw, addr: number, opts: VmptrldOpts = {}): InsnRe
   if (addr === hw.vmxonPtr) return vmfail(hw, 10);
   if (opts.revisionOk === false) return vmfail(hw, 11);
   // SDM Vol. 3C "Initializing a VMCS": software must VMCLEAR a region before its first VMPTRLD, as
-  // KVM's alloc_loaded_vmcs() does. Not in SEMANTICS.md: a region the model has never seen is taken
+  // KVM's alloc_loaded_vmcs() does. A choice of the model: a region it has never seen is taken
   // to have been VMCLEARed (launch state clear), so scenarios need not spell out that VMCLEAR.
   const launch = hw.vmcsLaunch[addr] ?? 'clear';
   return ok({ ...hw, currentVmcs: addr, vmcsLaunch: { ...hw.vmcsLaunch, [addr]: launch } });

@@ -1,6 +1,6 @@
 /**
  * Shared kernel memory of the host: the globals the reboot, panic and kdump paths read and write
- * (SEMANTICS §1(a)). Every access from a machine is one atomic step (a plain write, cmpxchg,
+ * (docs/model.md §1.0). Every access from a machine is one atomic step (a plain write, cmpxchg,
  * atomic_dec); the simulator hears of every write so that CPUs waiting on a variable can move and
  * the trace records it. The whole object is a JSON value for snapshots.
  */

@@ -1,5 +1,5 @@
 /**
- * Kernel variants: every modelled upstream change is a named switch (SEMANTICS §0.2). A preset is a
+ * Kernel variants: every modelled upstream change is a named switch (docs/model.md §0.2). A preset is a
  * set of switches; a scenario picks a preset and turns single switches on or off. The machines read
  * the resulting `KernelFeatures` through guards, so the same chart runs every era.
  */
@@ -11,7 +11,7 @@ export interface KernelSwitch {
   readonly summary: string;
   /** The upstream patch subject (and commit, where known). */
   readonly upstream: string;
-  /** The era tag of SEMANTICS §0.2. */
+  /** The era tag of docs/model.md §0.2. */
   readonly era: string;
   /** `false` for a proposal that was posted but never merged: no preset contains it, not even mainline. */
   readonly merged?: false;
@@ -134,63 +134,63 @@ export const SWITCHES: readonly KernelSwitch[] = [
       'to kernel as "virt_rebooting" (a1450a8156c6) and KVM: VMX: Move core VMXON enablement to kernel (920da4f75519)',
     era: 'E6 2026 mainline (kvm-x86 "vmxon" series v3, applied March 2026; release UNVERIFIED)',
   },
-  // ---- KVM vCPU (SEMANTICS §4) ---------------------------------------------------------------------
+  // ---- KVM vCPU (docs/model.md §4) ---------------------------------------------------------------------
   {
     name: 'tdp-level-at-vcpu-create',
     summary: 'kvm_arch_vcpu_create() sets arch.tdp_level right after maxphyaddr, so KVM_RUN before KVM_SET_CPUID2 no longer BUGs in mmu_alloc_direct_roots()',
     upstream: 'KVM: x86: Initialize tdp_level during vCPU creation (fixes e93fd3b3e89e "Capture TDP level when updating CPUID"; 5.8 merge window)',
-    era: 'F4.1 v5.8 (the bug never left the 5.8 development window)',
+    era: 'docs/model.md §4.1 v5.8 (the bug never left the 5.8 development window)',
   },
   {
     name: 'nsvm-vmexit-reads-register-cache',
     summary: 'nested_svm_vmexit() copies RAX/RSP/RIP into vmcb12 from the register cache, not from the (stale) VMCB save area',
     upstream: 'KVM: nSVM: Preserve registers modifications done before nested_svm_vmexit() (b6162e82aef1; subject from memory, UNVERIFIED)',
-    era: 'F4.5 v5.8',
+    era: 'docs/model.md §4.5 v5.8',
   },
   {
     name: 'nested-triple-fault-to-l1',
     summary: 'a triple fault requested while in L2 goes through nested_ops->triple_fault (nVMX: TRIPLE_FAULT VM exit to L1; nSVM: SHUTDOWN exit when L1 intercepts it) instead of KVM_EXIT_SHUTDOWN',
     upstream: 'KVM: x86: Handle triple fault in L2 without killing L1 (cb6a32c2b877, hash UNVERIFIED)',
-    era: 'F4.2 v5.12',
+    era: 'docs/model.md §4.2 v5.12',
   },
   {
     name: 'rsm-sets-nested-run-pending',
     summary: 'vmx_leave_smm()/svm_leave_smm() set nested_run_pending=1 when RSM re-enters L2 (before the SMRAM state is loaded)',
     upstream: 'KVM: x86: nSVM/nVMX: set nested_run_pending on VM entry which is a result of RSM (759cbd59674a)',
-    era: 'F4.3 v5.15 (release UNVERIFIED)',
+    era: 'docs/model.md §4.3 v5.15 (release UNVERIFIED)',
   },
   {
     name: 'triple-fault-event',
     summary: 'KVM_SET_VCPU_EVENTS accepts KVM_VCPUEVENT_VALID_TRIPLE_FAULT (the VMM enabled KVM_CAP_X86_TRIPLE_FAULT_EVENT); before, the flag is unknown: -EINVAL',
     upstream: 'KVM: x86: Extend KVM_{G,S}ET_VCPU_EVENTS to support pending triple fault (commit UNVERIFIED)',
-    era: 'F4.2 v6.0',
+    era: 'docs/model.md §4.2 v6.0',
   },
   {
     name: 'set-cpuid-after-run-rejected',
     summary: 'KVM_SET_CPUID2 after the first KVM_RUN fails with -EINVAL unless the CPUID is unchanged',
     upstream: 'KVM: x86: Forbid KVM_SET_CPUID{,2} after KVM_RUN; KVM: x86: Partially allow KVM_SET_CPUID{,2} after KVM_RUN (commits UNVERIFIED)',
-    era: 'F4.1 v5.16-v5.17 (UNVERIFIED)',
+    era: 'docs/model.md §4.1 v5.16-v5.17 (UNVERIFIED)',
   },
   {
     name: 'rsm-shutdown-leaves-nested',
     summary: 'if rsm_load_state_*() fails while already back in guest mode, emulator_leave_smm() calls kvm_leave_nested() first: L1 shuts down (KVM_EXIT_SHUTDOWN), no VM exit to L1, no WARN',
     upstream: 'KVM: x86: Forcibly leave nested if RSM to L2 hits shutdown (3f6821aa147b)',
-    era: 'F4.4 v6.12 (UNVERIFIED release; Sept 2024)',
+    era: 'docs/model.md §4.4 v6.12 (UNVERIFIED release; Sept 2024)',
   },
   {
     name: 'rsm-clears-nested-run-pending',
     summary: 'RSM is marked NeedVMEnter and the vendor triple_fault handlers clear nested_run_pending first: no WARN, but L1 still sees a TRIPLE_FAULT/SHUTDOWN exit from L2',
     upstream: 'KVM: x86: nSVM/nVMX: Fix handling triple fault on RSM instruction (v2, Michal Wilczynski, Jan 2024; rejected)',
-    era: 'F4.4 proposal, never merged',
+    era: 'docs/model.md §4.4 proposal, never merged',
     merged: false,
   },
   {
     name: 'triple-fault-before-nested-run-exits',
     summary: 'kvm_x86_vcpu_pre_run(): a triple fault pending in L2 while nested_run_pending exits to userspace with KVM_EXIT_SHUTDOWN instead of synthesizing a nested VM exit',
     upstream: 'KVM: x86: Do not inject triple faults into an L2 with a pending run (Yosry Ahmed, Feb 2026; merge UNVERIFIED)',
-    era: 'F4.2 2026 mainline',
+    era: 'docs/model.md §4.2 2026 mainline',
   },
-  // ---- vhost-vsock (SEMANTICS §5) -------------------------------------------------------------------
+  // ---- vhost-vsock (docs/model.md §5) -------------------------------------------------------------------
   {
     name: 'vhost-access-platform',
     summary: 'VIRTIO_F_ACCESS_PLATFORM is in VHOST_VSOCK_FEATURES: GET_FEATURES offers it, SET_FEATURES with it creates the device IOTLB; before, the bit is unknown: -EOPNOTSUPP',

@@ -1,6 +1,6 @@
 /**
- * Which pieces of "disable virtualization" each kernel call site runs, by era (SEMANTICS §1(b) F1.2,
- * F1.4, F1.5, F1.7 and §2(b)). The physical CPU chart has one block per piece; this table decides
+ * Which pieces of "disable virtualization" each kernel call site runs, by era (docs/model.md §1.2,
+ * §1.4, §1.5, §1.7 and §2.2). The physical CPU chart has one block per piece; this table decides
  * which blocks a call site runs for a given set of switches, so the chart itself stays era-free.
  */
 import type { Vendor } from '../hw/cpu-state.js';
@@ -80,7 +80,7 @@ export function x86VirtBackend(vendor: Vendor, featureControlOk: boolean): 'vmx'
 
 /**
  * Whether emergency restart disables virtualization and shoots down the other CPUs at all
- * (F1.2 step 1): E0 only with VMX on this CPU, E1 whenever CPUID has VMX, E2 with VMX or SVM,
+ * (docs/model.md §1.2 step 1): E0 only with VMX on this CPU, E1 whenever CPUID has VMX, E2 with VMX or SVM,
  * E3–E5 only when KVM registered its callback, E6 whenever a VMX/SVM backend exists
  * (emergency_reboot_disable_virtualization(): `if (!x86_virt_emergency_disable_virtualization_cpu())
  * nmi_shootdown_cpus_on_restart();` — "Do the NMI shootdown even if virtualization is off on _this_ CPU").

@@ -1,5 +1,5 @@
 /**
- * The guest side and the run loop's bookkeeping (SEMANTICS §4 F4.1, F4.5): which instruction the
+ * The guest side and the run loop's bookkeeping (docs/model.md §4.1, §4.5): which instruction the
  * guest executes next, what a VM entry executes on the host, completion of userspace I/O, and the
  * livelock counter.
  */
@@ -68,7 +68,7 @@ export function completeUserspaceIo(c: VcpuContext): Partial<VcpuContext> {
 
 /**
  * One more emulation at the current RIP. Consecutive emulations at the same L2 RIP are counted;
- * from the third on the vCPU is reported as livelocked (the F4.5 loop).
+ * from the third on the vCPU is reported as livelocked (the docs/model.md §4.5 loop).
  */
 export function countEmulation(c: VcpuContext): Partial<VcpuContext> {
   if (c.guestMode !== 'l2' || c.inSmm) return { emulation: null };

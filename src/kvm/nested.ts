@@ -1,5 +1,5 @@
 /**
- * Nested virtualization and SMM rules (SEMANTICS §4 F4.3–F4.5): pure functions from the vCPU
+ * Nested virtualization and SMM rules (docs/model.md §4.3–§4.5): pure functions from the vCPU
  * context to its next context and, where KVM switches VMCS, the host instruction it executes.
  */
 import type { HostInsn, VcpuContext } from './types.js';

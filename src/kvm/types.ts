@@ -1,5 +1,5 @@
 /**
- * The vCPU actor's input, context and guest program (SEMANTICS §4(a)). The chart in
+ * The vCPU actor's input, context and guest program (docs/model.md §4.0). The chart in
  * machines/vcpu.machine.ts re-exports these; the rules in this folder are pure functions of them.
  */
 import type { KernelFeatures } from '../kernel/variants.js';
@@ -84,7 +84,7 @@ export interface VcpuContext extends VcpuInput {
   created: boolean;
   /** vcpu->arch.maxphyaddr (cpuid_query_maxphyaddr: 36 without leaf 0x80000008). */
   maxphyaddr: number;
-  /** vcpu->arch.tdp_level; 0 = never computed (the F4.1 bug). */
+  /** vcpu->arch.tdp_level; 0 = never computed (the docs/model.md §4.1 bug). */
   tdpLevel: number;
   /** KVM_RUN has been issued once (vcpu->arch.last_vmentry_cpu != -1 in later kernels). */
   ranOnce: boolean;

@@ -1,6 +1,6 @@
 /**
- * Built-in scenarios with KVM guests: rows T8–T10 of SEMANTICS §6, and the host flows with vCPUs
- * running (§4(c)). Plain scenario files like the others, validated the same way.
+ * Built-in scenarios with KVM guests: rows T8–T10 of docs/model.md §6, and the host flows with vCPUs
+ * running (§4.6). Plain scenario files like the others, validated the same way.
  */
 import type { BuiltinScenario } from './builtin.js';
 
@@ -19,7 +19,7 @@ function rsmTripleFault(vendor: 'intel' | 'amd'): BuiltinScenario {
     raw: {
       name,
       description:
-        `SEMANTICS §6 T9 / F4.4 (${vendor}): L1 enters L2, which exits to userspace with port I/O; the VMM sets EFER 0x2501 ` +
+        `docs/model.md §6 T9 / §4.4 (${vendor}): L1 enters L2, which exits to userspace with port I/O; the VMM sets EFER 0x2501 ` +
         '(LMSLE, which KVM rejects) with KVM_SET_SREGS and injects an SMI with KVM_SMI; on the next KVM_RUN the SMI is taken ' +
         'from L2, and the SMI handler\'s RSM re-enters L2 with nested_run_pending set before loading the bad EFER: a triple fault.',
       machine: { cpus: 2, vendor },
@@ -46,7 +46,7 @@ export const KVM_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'kvm-run-before-set-cpuid',
       description:
-        'SEMANTICS §6 T8 / F4.1: the VMM creates a vCPU and runs it at once. Without "KVM: x86: Initialize tdp_level during vCPU ' +
+        'docs/model.md §6 T8 / §4.1: the VMM creates a vCPU and runs it at once. Without "KVM: x86: Initialize tdp_level during vCPU ' +
         'creation" the MMU finds root level 0: "kernel BUG at arch/x86/kvm/mmu/mmu.c" and the VMM thread dies in the ioctl.',
       machine: { cpus: 2 },
       vms: [{ vcpus: [{ cpu: 1, guest: { l1: ['nop', 'hlt'] }, vmm: [CREATE, { ioctl: 'KVM_RUN', loop: true }] }] }],
@@ -61,7 +61,7 @@ export const KVM_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'nsvm-stale-rip-livelock',
       description:
-        'SEMANTICS §6 T10 / F4.5: L2 writes to an MMIO register the VMM emulates; the device raises an interrupt (KVM_INTERRUPT) ' +
+        'docs/model.md §6 T10 / §4.5: L2 writes to an MMIO register the VMM emulates; the device raises an interrupt (KVM_INTERRUPT) ' +
         'that L1 intercepts. KVM completes the MMIO on the next KVM_RUN (RIP advances in its register cache) and then ' +
         'synthesizes #VMEXIT(INTR). Before b6162e82aef1 nested_svm_vmexit copied RIP from the VMCB save area, so L1 resumes ' +
         'L2 on the MMIO instruction again, for ever.',
@@ -87,7 +87,7 @@ export const KVM_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'shootdown-vcpus-in-l2',
       description:
-        'SEMANTICS §4(c): CPU0 panics with a crash kernel loaded while CPUs 1–3 each run a vCPU whose L1 has entered L2. The ' +
+        'docs/model.md §4.6: CPU0 panics with a crash kernel loaded while CPUs 1–3 each run a vCPU whose L1 has entered L2. The ' +
         'shootdown NMI makes each a VM exit; the host NMI handler on that CPU VMCLEARs the vCPU\'s vmcs01 and vmcs02 (both on ' +
         'loaded_vmcss_on_cpu), leaves VMX and halts, so the vCPU threads never run again.',
       machine: { cpus: 4 },
@@ -107,7 +107,7 @@ export const KVM_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'reboot-with-vcpus-running',
       description:
-        'SEMANTICS §4(c), T7 with guests: reboot(2) runs the KVM reboot notifier, which sets kvm_rebooting and sends every CPU ' +
+        'docs/model.md §4.6, T7 with guests: reboot(2) runs the KVM reboot notifier, which sets kvm_rebooting and sends every CPU ' +
         'the hardware-disable IPI. A vCPU in its guest takes a VM exit for it, the handler VMCLEARs and leaves VMX, and the ' +
         'vCPU thread\'s next VM entry faults; the fault is ignored only because kvm_rebooting was set first (KVM_EXIT_FAIL_ENTRY).',
       machine: { cpus: 4 },

@@ -1,6 +1,6 @@
 /**
- * Built-in scenarios with a vhost-vsock device: rows T11–T15 of SEMANTICS §6, a guest reboot with
- * traffic in both directions (§5(f)), and a host emergency restart while packets flow. Plain
+ * Built-in scenarios with a vhost-vsock device: rows T11–T15 of docs/model.md §6, a guest reboot with
+ * traffic in both directions (§5.6), and a host emergency restart while packets flow. Plain
  * scenario files like the others, validated the same way.
  */
 import type { BuiltinScenario } from './builtin.js';
@@ -21,7 +21,7 @@ export const VSOCK_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'vhost-set-running-unowned',
       description:
-        'SEMANTICS §6 T11 / §5(c): the VMM opens /dev/vhost-vsock and starts it at once. vhost_vsock_start checks the owner first: ' +
+        'docs/model.md §6 T11 / §5.3: the VMM opens /dev/vhost-vsock and starts it at once. vhost_vsock_start checks the owner first: ' +
         'no SET_OWNER yet, so -EPERM, and the device stays unowned. VHOST_VSOCK_SET_RUNNING and the generic VHOST_SET_RUNNING ' +
         'are one number, 0x4004AF61.',
       machine: { cpus: 2 },
@@ -35,7 +35,7 @@ export const VSOCK_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'vhost-start-without-mem-table',
       description:
-        'SEMANTICS §6 T12 / §5(c): after SET_OWNER the VMM starts the device without SET_MEM_TABLE. vhost_vq_access_ok fails ' +
+        'docs/model.md §6 T12 / §5.3: after SET_OWNER the VMM starts the device without SET_MEM_TABLE. vhost_vq_access_ok fails ' +
         '(umem is NULL) for the RX queue: -EFAULT, and the all-or-nothing start leaves both backends NULL.',
       machine: { cpus: 2 },
       vms: [scripted([{ ioctl: 'VHOST_SET_OWNER' }, { ioctl: 'VHOST_SET_RUNNING', arg: 1 }])],
@@ -48,7 +48,7 @@ export const VSOCK_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'vhost-vring-num-while-running',
       description:
-        'SEMANTICS §6 T13 / §5(d): QEMU realizes and starts the device; resizing a ring of a running queue is -EBUSY (as is ' +
+        'docs/model.md §6 T13 / §5.4: QEMU realizes and starts the device; resizing a ring of a running queue is -EBUSY (as is ' +
         'SET_VRING_BASE); once SET_RUNNING 0 cleared the backends both are legal again.',
       machine: { cpus: 2 },
       vms: [
@@ -71,7 +71,7 @@ export const VSOCK_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'vsock-guest-reboot',
       description:
-        'SEMANTICS §6 T14 / §5(f): a guest and a host socket connect both ways and exchange data; then the guest triple-faults. ' +
+        'docs/model.md §6 T14 / §5.6: a guest and a host socket connect both ways and exchange data; then the guest triple-faults. ' +
         'KVM_EXIT_SHUTDOWN makes QEMU reset the VM: SET_RUNNING 0 first, GET_VRING_BASE for each queue, a vCPU reset; the new ' +
         "guest's driver writes DRIVER_OK and QEMU starts vhost again: SET_FEATURES, SET_MEM_TABLE, per queue NUM/BASE/ADDR/KICK, " +
         'SET_RUNNING 1. Host data sent while the device is stopped stays in the send queue, is delivered to the new guest after ' +
@@ -116,7 +116,7 @@ export const VSOCK_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'vhost-guest-cid-in-use',
       description:
-        'SEMANTICS §6 T15 / §5(b): two VMs, each with its vhost-vsock instance. The first takes CID 5; the second asks for 5 ' +
+        'docs/model.md §6 T15 / §5.2: two VMs, each with its vhost-vsock instance. The first takes CID 5; the second asks for 5 ' +
         '(-EADDRINUSE: the CID hash is the host\'s) and for 2, the host\'s own CID (-EINVAL); after the first closes its fd, ' +
         'CID 5 is free. The second VMM creates its vCPU first, so its first CID call comes after the first VMM\'s, and its last after the close.',
       machine: { cpus: 3 },
@@ -153,7 +153,7 @@ export const VSOCK_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'vsock-host-emergency-restart',
       description:
-        'SEMANTICS §1 F1.2 with §5(e): the host sends a stream of packets to a guest whose driver keeps 4 RX buffers posted and ' +
+        'docs/model.md §1.2 with §5.5: the host sends a stream of packets to a guest whose driver keeps 4 RX buffers posted and ' +
         'refills them on each RX interrupt, the guest sends its own; SysRq-b on CPU 0 shoots down the other CPUs, among them the ' +
         "vhost worker's CPU 2 and the vCPU's CPU 1, and resets the machine. Packets the worker had put in a ring were delivered; " +
         'what was still in the send queue or the TX ring is lost with the host.',
@@ -190,7 +190,7 @@ export const VSOCK_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'vsock-stream-credit',
       description:
-        'SEMANTICS §5(e): the host connects to a guest socket whose receive buffer is 4 KiB and writes 16 × 1 KiB. The host may ' +
+        'docs/model.md §5.5: the host connects to a guest socket whose receive buffer is 4 KiB and writes 16 × 1 KiB. The host may ' +
         'have at most buf_alloc − (tx_cnt − peer_fwd_cnt) bytes in flight: 4 KiB go out, the rest waits in the socket. The ' +
         'guest reads what arrives and, its advertised free space under 64 KiB, answers with CREDIT_UPDATE; each update lets ' +
         'the host send more, until all 16 KiB are through.',

@@ -1,5 +1,5 @@
 /**
- * The built-in scenarios: one per row T1–T7 of SEMANTICS §6, each runnable by its row id and by its
+ * The built-in scenarios: one per row T1–T7 of docs/model.md §6, each runnable by its row id and by its
  * name. They are scenario files like any other (plain JSON values) and go through the same
  * validator as a user's file.
  */
@@ -25,7 +25,7 @@ function raceR2(point: 'i' | 'ii' | 'iii', name: string, where: string, enters: 
     raw: {
       name,
       description:
-        `SEMANTICS §1(c) R2 case (${point}), T5: CPU1 runs SysRq-b (emergency restart, task context) with a VMCS on its ` +
+        `docs/model.md §1.9 R2 case (${point}), T5: CPU1 runs SysRq-b (emergency restart, task context) with a VMCS on its ` +
         `loaded_vmcss_on_cpu list; when it is ${where} it stalls and CPU2 panics with a crash kernel loaded.`,
       machine: { cpus: 4, vendor: 'intel' },
       initial: VMS_ON_ALL,
@@ -46,7 +46,7 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
     summary: 'panic on CPU0 with kdump loaded and VMs on every CPU: NMI shootdown, 3 acks, kexec',
     raw: {
       name: 'panic-kdump-vms-on-all',
-      description: 'SEMANTICS §6 T1: 4 CPUs, KVM guests on all (VMX root, one loaded VMCS each), panic on CPU0, kdump loaded.',
+      description: 'docs/model.md §6 T1: 4 CPUs, KVM guests on all (VMX root, one loaded VMCS each), panic on CPU0, kdump loaded.',
       machine: { cpus: 4 },
       initial: VMS_ON_ALL,
       options: { kdump: true },
@@ -60,7 +60,7 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'double-shootdown-post-notifiers',
       description:
-        'SEMANTICS §6 T2 / race R1: panic() shoots down for kdump (crash_smp_send_stop) although no crash kernel is loaded, ' +
+        'docs/model.md §6 T2 / race R1: panic() shoots down for kdump (crash_smp_send_stop) although no crash kernel is loaded, ' +
         'then panic_timeout reboots through emergency_restart(), which shoots down again.',
       machine: { cpus: 4 },
       initial: VMS_ON_ALL,
@@ -75,7 +75,7 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'sysrq-b-initiator-vmx-off',
       description:
-        'SEMANTICS §6 T3 / race R3: the initiator has no VMX on itself; before v5.11 nothing shoots the others down, ' +
+        'docs/model.md §6 T3 / race R3: the initiator has no VMX on itself; before v5.11 nothing shoots the others down, ' +
         'they stay in VMX root and block the INIT the reset relies on.',
       machine: { cpus: 4 },
       initial: { all: { vmx: 'root', loadedVmcs: 1 }, cpus: { '0': { vmx: 'off', loadedVmcs: 0, cr4Vmxe: false } } },
@@ -106,7 +106,7 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'amd-crash-between-clgi-and-stgi',
       description:
-        'SEMANTICS §6 T4 / race R8: every CPU has EFER.SVME=1; CPU2 panics inside KVM\'s VMRUN window, after CLGI and ' +
+        'docs/model.md §6 T4 / race R8: every CPU has EFER.SVME=1; CPU2 panics inside KVM\'s VMRUN window, after CLGI and ' +
         'before STGI, with panic=-1, so it runs the emergency restart with GIF=0. Before v6.3 the emergency path knows ' +
         'nothing of SVM: GIF stays 0 and INIT stays blocked. (The CPU with GIF=0 must be the initiator: GIF=0 also holds ' +
         'NMIs, so no other CPU\'s shootdown can reach it; see T4-sysrq.)',
@@ -123,7 +123,7 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'sysrq-b-amd-gif-clear-elsewhere',
       description:
-        'T3 on AMD with CPU2 stuck between CLGI and STGI. GIF=0 holds NMI and INIT (SEMANTICS §3(b), §3(d)), so even ' +
+        'T3 on AMD with CPU2 stuck between CLGI and STGI. GIF=0 holds NMI and INIT (docs/model.md §3.2, §3.4), so even ' +
         'from v6.3 the shootdown NMI cannot reach CPU2: the initiator waits 1000 ms and the INIT-based reset hangs on CPU2.',
       machine: { cpus: 4, vendor: 'amd' },
       initial: { all: { svme: true }, cpus: { '2': { gif: false } } },
@@ -140,7 +140,7 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
     summary: 'panic without kdump while CPU3 spins with IRQs off: REBOOT_VECTOR times out, NMI fallback',
     raw: {
       name: 'panic-stop-cpu-with-irqs-off',
-      description: 'SEMANTICS §6 T6 / race R5: smp_send_stop() from panic(); CPU3 cannot take REBOOT_VECTOR with IF=0.',
+      description: 'docs/model.md §6 T6 / race R5: smp_send_stop() from panic(); CPU3 cannot take REBOOT_VECTOR with IF=0.',
       machine: { cpus: 4 },
       script: [
         { cpu: 3, do: 'irqs-off', at: 0 },
@@ -154,7 +154,7 @@ export const BUILTIN_SCENARIOS: readonly BuiltinScenario[] = [
     summary: '`reboot -f` (reboot(2)) with VMs running: KVM hook, REBOOT_VECTOR stop with wait=1, no emergency virt step',
     raw: {
       name: 'reboot-f-with-vms',
-      description: 'SEMANTICS §6 T7 / F1.1: the orderly reboot(2) path that `reboot -f` takes.',
+      description: 'docs/model.md §6 T7 / §1.1: the orderly reboot(2) path that `reboot -f` takes.',
       machine: { cpus: 4 },
       initial: VMS_ON_ALL,
       script: [{ cpu: 0, do: 'reboot', at: 0 }],
@@ -175,7 +175,7 @@ export const RACE_SCENARIOS: readonly BuiltinScenario[] = [
     summary: 'R1: panic with crash_kexec_post_notifiers, no crash kernel, panic=1: the restart path shoots down a second time',
     raw: {
       name: 'race-double-shootdown',
-      description: 'SEMANTICS §1(c) R1, for exploration: CPU0 panics at time 0; everything else is the scheduler\'s choice.',
+      description: 'docs/model.md §1.9 R1, for exploration: CPU0 panics at time 0; everything else is the scheduler\'s choice.',
       machine: { cpus: 2 },
       initial: VMS_ON_ALL,
       options: { crashKexecPostNotifiers: true, panicTimeout: 1, kdumpBringsUpAps: false },
@@ -189,7 +189,7 @@ export const RACE_SCENARIOS: readonly BuiltinScenario[] = [
     raw: {
       name: 'race-restart-vs-kdump-panic',
       description:
-        'SEMANTICS §1(c) R2 and §9, for exploration: CPU0 runs SysRq-b (emergency restart) and CPU1 panics with a ' +
+        'docs/model.md §1.9 R2 and §9, for exploration: CPU0 runs SysRq-b (emergency restart) and CPU1 panics with a ' +
         'crash kernel loaded, both at time 0; every CPU is in VMX root with one loaded VMCS.',
       machine: { cpus: 2 },
       initial: VMS_ON_ALL,
@@ -206,7 +206,7 @@ export const RACE_SCENARIOS: readonly BuiltinScenario[] = [
     summary: 'R2 with CPU0 (the restarting CPU) having no loaded VMCS: the E0 VMXOFF oops instead of the VMCLEAR BUG',
     raw: {
       name: 'race-restart-vs-kdump-panic-empty-list',
-      description: 'R2 where CPU0\'s loaded_vmcss_on_cpu list is empty (SEMANTICS §9 item 4): under v5.10 the VMXOFF #UD has no fixup.',
+      description: 'R2 where CPU0\'s loaded_vmcss_on_cpu list is empty (docs/model.md §9 item 4): under v5.10 the VMXOFF #UD has no fixup.',
       machine: { cpus: 2 },
       initial: { all: { vmx: 'root', loadedVmcs: 1 }, cpus: { '0': { loadedVmcs: 0 } } },
       options: { kdump: true, kdumpBringsUpAps: false },

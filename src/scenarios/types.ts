@@ -25,13 +25,13 @@ export interface CpuInit {
 }
 
 export type ScriptAction =
-  /** reboot(2) with LINUX_REBOOT_CMD_RESTART, as `reboot -f` does (F1.1). */
+  /** reboot(2) with LINUX_REBOOT_CMD_RESTART, as `reboot -f` does (docs/model.md §1.1). */
   | 'reboot'
-  /** emergency_restart(): SysRq-b, a watchdog (F1.2). */
+  /** emergency_restart(): SysRq-b, a watchdog (§1.2). */
   | 'emergency-restart'
-  /** panic() (F1.6) in the given context. */
+  /** panic() (§1.6) in the given context. */
   | 'panic'
-  /** An NMI (e.g. the hard-lockup watchdog) whose handler calls nmi_panic() (F1.8). */
+  /** An NMI (e.g. the hard-lockup watchdog) whose handler calls nmi_panic() (docs/model.md §1.8). */
   | 'nmi-panic'
   /** The task disables interrupts and spins (local_irq_disable(); for (;;) cpu_relax();). */
   | 'irqs-off'
@@ -67,7 +67,7 @@ export interface ScriptStep {
 }
 
 export interface Scenario {
-  /** Row id in SEMANTICS §6 for built-ins (e.g. "T5"), or the file name. */
+  /** Row id in docs/model.md §6 for built-ins (e.g. "T5"), or the file name. */
   id: string;
   name: string;
   description: string;

@@ -87,7 +87,7 @@ export interface VsockSpec {
   guestTraffic: TrafficSpec[];
   /** The vector of the device's interrupt in the guest (its MSI). */
   vector: number;
-  /** The guest sockets' receive buffer, advertised as buf_alloc (credit, §5(e)). */
+  /** The guest sockets' receive buffer, advertised as buf_alloc (credit, docs/model.md §5.5). */
   guestBufAlloc: number;
   /** The vCPU that takes the device's interrupts (the VM's first). */
   vcpu: number;

@@ -81,7 +81,7 @@ function hostMachineFor(cpu: CpuMachine) {
     actors: { cpu },
   }).createMachine({
     id: 'host',
-    // All CPUs are spawned in one go (spawnChild one by one is O(N²): TOOLCHAIN.md).
+    // All CPUs are spawned in one go (spawnChild one by one is O(N²): docs/architecture.md §4).
     context: ({ input, spawn }) => ({
       cpus: input.cpus.map((c) => spawn('cpu', { id: `cpu${c.id}`, input: c })) as CpuRef[],
     }),

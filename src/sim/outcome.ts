@@ -74,7 +74,7 @@ export interface EventOutcome {
   text: string | null;
 }
 
-/** A vCPU as the run left it (SEMANTICS §4(d)): from the trace's `vfinal` record. */
+/** A vCPU as the run left it (docs/model.md §4.7): from the trace's `vfinal` record. */
 export interface VcpuOutcome {
   id: number;
   vm: number;
@@ -94,7 +94,7 @@ export interface VcpuOutcome {
 }
 
 /**
- * A vhost-vsock device as the run left it (outcome.vsock; SEMANTICS §5(g)). `packets` balances:
+ * A vhost-vsock device as the run left it (outcome.vsock; docs/model.md §5.7). `packets` balances:
  * sent = delivered + queued + the dropped counts. When the host itself went down (the run ended in
  * a platform reset or a kexec into the crash kernel) nothing queued survives: those packets are
  * counted as dropped with that reason instead of queued.

@@ -1396,7 +1396,7 @@ export class Simulation {
         if (this.resetAttempt) return;
         this.resetAttempt = { initOnly };
         if (initOnly) {
-          // A reset delivered as INIT: every CPU that does not block INIT restarts (SEMANTICS §3(c)).
+          // A reset delivered as INIT: every CPU that does not block INIT restarts (docs/model.md §3.3).
           this.sendMessage('platform', { mode: 'init', vector: null, dest: { kind: 'all' }, source: 'platform' });
         } else {
           this.fullReset = true;

@@ -1,7 +1,7 @@
 /**
  * no-cpu-left-in-vmx-root: when the machine resets or jumps to the crash kernel, no CPU may still
  * be post-VMXON or have GIF=0: either blocks INIT, so an INIT-based reset or the crash kernel's
- * INIT-SIPI-SIPI cannot restart that CPU (SEMANTICS §3(c)).
+ * INIT-SIPI-SIPI cannot restart that CPU (docs/model.md §3.3).
  */
 import type { TraceRecord } from '../trace/records.js';
 import type { Observer, Violation } from './observer.js';

@@ -1,5 +1,5 @@
 /**
- * Properties of the vhost-vsock packet path (SEMANTICS §5(g)), checked from what the worker
+ * Properties of the vhost-vsock packet path (docs/model.md §5.7), checked from what the worker
  * recorded: every packet it took with the backend and the reply count it saw. Like the trace
  * observers, they re-derive each rule from the record rather than trusting the model's own flags.
  *

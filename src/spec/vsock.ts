@@ -1,10 +1,10 @@
 /**
- * vhost-vsock properties of a run (SEMANTICS §5(g)), checked from the trace:
+ * vhost-vsock properties of a run (docs/model.md §5.7), checked from the trace:
  *
  * - `vsock-no-packet-without-backend`: the worker takes no packet from a queue while that queue's
  *   backend is NULL. The backend is re-derived from the ioctls the trace shows — a successful
  *   SET_RUNNING 1 sets it, SET_RUNNING 0 and close() clear it, a start that fails with −EFAULT
- *   clears it (all or nothing, §5(c)), any other failure leaves it — never from the device's state.
+ *   clears it (all or nothing, docs/model.md §5.3), any other failure leaves it — never from the device's state.
  * - `vsock-replies-throttle-tx`: TX is never processed while queued_replies ≥ TX.num: the handler
  *   must stop first (checked on each packet the worker took, with the counts it saw).
  * - `vsock-packets-balance`: at the end, every packet is delivered, queued or dropped with a reason:

@@ -1,5 +1,5 @@
 /**
- * Credit-based flow control of a vsock stream connection (SEMANTICS §5(e),
+ * Credit-based flow control of a vsock stream connection (docs/model.md §5.5,
  * net/vmw_vsock/virtio_transport_common.c), one direction: a sender and the receiver it sends to.
  *
  * The receiver advertises `buf_alloc` (its receive buffer) and `fwd_cnt` (bytes its application

@@ -3,8 +3,8 @@
  * device file, each returning the new device and host state and the value the system call gives
  * the VMM (0, a value, or −errno). It follows `vhost_vsock_dev_ioctl` (drivers/vhost/vsock.c) and
  * the generic `vhost_dev_ioctl` / `vhost_vring_ioctl` (drivers/vhost/vhost.c) check by check, in
- * their order (SEMANTICS §5(b)–(d)). A call that fails leaves the device exactly as it was, with
- * one exception the kernel makes too: a failed start clears the backend of every queue (§5(c),
+ * their order (docs/model.md §5.2–§5.4). A call that fails leaves the device exactly as it was, with
+ * one exception the kernel makes too: a failed start clears the backend of every queue (docs/model.md §5.3,
  * all or nothing), so a repeated start that fails stops a running device.
  *
  * Memory: the ring checks of the ioctls are `access_ok` range checks (below TASK_SIZE_MAX), as in
@@ -12,7 +12,7 @@
  * that ring is memory the VMM has mapped — modelled as lying inside one memory-table region's
  * user range, which is where QEMU puts the rings.
  *
- * Derived from the source rather than from SEMANTICS: VHOST_RESET_OWNER is not handled by vsock,
+ * Read from the source (docs/model.md §5.2): VHOST_RESET_OWNER is not handled by vsock,
  * so after the owner check it reaches `vhost_vring_ioctl`, which reads a vring index through the
  * argument pointer: with QEMU's NULL argument that read faults (−EFAULT); with a readable argument
  * the switch falls to −ENOIOCTLCMD, which the VFS turns into −ENOTTY.
@@ -20,7 +20,7 @@
  * Kernel eras (src/vhost/kernel.ts): `ioctl` and `close` take a `VhostKernel` last, mainline by
  * default. Before `vsock-backend-features` the BACKEND_FEATURES ioctls take that same default path:
  * `vhost_vring_ioctl` reads the first u32 of the u64 argument as the vring index, so
- * IOTLB_MSG_V2 (2) gives −ENOBUFS and 0 or 1 −ENOTTY (derived from the source, not from SEMANTICS).
+ * IOTLB_MSG_V2 (2) gives −ENOBUFS and 0 or 1 −ENOTTY (read from the source).
  */
 import {
   ERRNO,
@@ -194,7 +194,7 @@ export function newDevice(id: number): VsockDevice {
   };
 }
 
-/** The state of §5(d), derived from the fields. */
+/** The state of docs/model.md §5.4, derived from the fields. */
 export function lifecycle(device: VsockDevice): Lifecycle {
   if (device.released) return 'RELEASED';
   if (device.vqs.every((vq) => vq.backend)) return 'RUNNING';

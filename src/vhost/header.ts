@@ -1,5 +1,5 @@
 /**
- * `struct virtio_vsock_hdr` (include/uapi/linux/virtio_vsock.h; SEMANTICS §5(e)): packed, little
+ * `struct virtio_vsock_hdr` (include/uapi/linux/virtio_vsock.h; docs/model.md §5.5): packed, little
  * endian, 44 bytes — src_cid u64, dst_cid u64, src_port u32, dst_port u32, len u32, type u16,
  * op u16, flags u32, buf_alloc u32, fwd_cnt u32. The packet path keeps packets as objects; this is
  * their wire form, written into every `packet` record of a trace so a reader sees what the guest's

@@ -1,8 +1,8 @@
 /**
  * The vhost-vsock ioctl numbers, computed from the `_IOC` encoding of `include/uapi/asm-generic/ioctl.h`
- * the way the uapi header `include/uapi/linux/vhost.h` spells them (SEMANTICS §5(b)), and the errno
+ * the way the uapi header `include/uapi/linux/vhost.h` spells them (docs/model.md §5.2), and the errno
  * values of x86-64 Linux. The numbers are derived, not typed in, so a wrong size or direction in
- * the table below shows up as a different number in the test against SEMANTICS' table.
+ * the table below shows up as a different number in the test against the table of docs/model.md §5.2.
  */
 
 const IOC_NONE = 0;

@@ -1,5 +1,5 @@
 /**
- * The kernel switches of SEMANTICS §0.2 that change vhost-vsock, as the small options object the
+ * The kernel switches of docs/model.md §0.2 that change vhost-vsock, as the small options object the
  * device and packet-path functions read. Every function takes it last and defaults to
  * `MAINLINE_VHOST` (all of them on), so callers that name no kernel get today's behaviour.
  *

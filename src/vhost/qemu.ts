@@ -1,5 +1,5 @@
 /**
- * What QEMU's vhost-vsock device (hw/virtio/vhost-vsock.c, hw/virtio/vhost.c, ≈5.0; SEMANTICS §5(f))
+ * What QEMU's vhost-vsock device (hw/virtio/vhost-vsock.c, hw/virtio/vhost.c, ≈5.0; docs/model.md §5.6)
  * asks of the kernel, as ioctl sequences a VMM thread issues:
  * - realize, once: vhost_dev_init (SET_OWNER, GET_FEATURES, a masked call notifier per queue),
  *   then SET_GUEST_CID;

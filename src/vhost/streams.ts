@@ -1,6 +1,6 @@
 /**
  * Stream connections between a host socket and a guest socket, with the credit flow control of
- * SEMANTICS §5(e) in both directions (net/vmw_vsock/virtio_transport_common.c).
+ * docs/model.md §5.5 in both directions (net/vmw_vsock/virtio_transport_common.c).
  *
  * Each direction is a `StreamCredit` (src/vhost/credit.ts) holding the sender's counters (tx_cnt
  * and what it last heard of the receiver: peer_buf_alloc, peer_fwd_cnt) and the receiver's

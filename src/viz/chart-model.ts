@@ -1,6 +1,6 @@
 /**
  * A statechart as plain data, read from an XState machine definition: the one description of a chart
- * that the exporters print and the viewer draws (DESIGN rule 1: nothing re-declares a chart by
+ * that the exporters print and the viewer draws (docs/architecture.md rule 1: nothing re-declares a chart by
  * hand). It is JSON so the page can be handed it inline; node indices stand for references.
  */
 import type { AnyStateMachine, StateNode } from 'xstate';

@@ -1,5 +1,5 @@
 /**
- * `shootdown explore` on the races of SEMANTICS §1(c) and §9, with no aiming: the explorer finds
+ * `shootdown explore` on the races of docs/model.md §1.9 and §9, with no aiming: the explorer finds
  * the windows the aimed scenarios of T5 reach by hand, proves their absence once the fixes are on,
  * and every counterexample it reports replays through `shootdown run --replay`.
  */
@@ -80,7 +80,7 @@ describe('explore R2: emergency restart on CPU0 against a kdump panic on CPU1, n
     expect(code).toBe(0);
   });
 
-  it('mainline, 3 CPUs, --property shootdown-acked: the counter-reset timeout of SEMANTICS §9 item 2, with no fault at all', async () => {
+  it('mainline, 3 CPUs, --property shootdown-acked: the counter-reset timeout of docs/model.md §9 item 2, with no fault at all', async () => {
     const { json } = await exploreJson(['R2', '--kernel', 'mainline', '--cpus', '3', '--property', 'shootdown-acked', '--all-violations']);
     const reset = json.violations.find((v) => /the counter was overwritten/.test(v.message));
     expect(reset).toBeDefined();

@@ -24,7 +24,7 @@ import { amd, frozen, intel, okHw, svmOn, VMCS_PA, vmxNonroot, vmxRoot, withVmcs
 
 type Expect = { kind: Arrival['kind']; why?: string };
 
-describe('INIT arrival (SEMANTICS §3(c))', () => {
+describe('INIT arrival (docs/model.md §3.3)', () => {
   it.each<[string, CpuHw, Expect]>([
     ['INIT outside VMX is taken', intel(), { kind: 'take' }],
     ['INIT in VMX root is held (SDM "Restrictions on VMX Operation")', vmxRoot(), { kind: 'pending', why: 'VMX root operation' }],
@@ -33,7 +33,7 @@ describe('INIT arrival (SEMANTICS §3(c))', () => {
     ['INIT with GIF=0 is held (kernel: "SVM blocks INIT if GIF=0")', svmOn({ gif: false }), { kind: 'pending', why: 'GIF=0' }],
     ['INIT in wait-for-SIPI is held', intel({ activity: 'wait-for-sipi' }), { kind: 'pending', why: 'wait-for-SIPI' }],
     ['INIT with only CR4.VMXE=1 (after VMXOFF) is taken', intel({ cr4Vmxe: true }), { kind: 'take' }],
-    ['INIT to a CPU parked in crash_nmi_callback with VMX off is taken (SEMANTICS §3(c)(3))', intel({ nmiBlocked: true, if: false, activity: 'hlt', lapicEnabled: false }), { kind: 'take' }],
+    ['INIT to a CPU parked in crash_nmi_callback with VMX off is taken (docs/model.md §3.3 item 3)', intel({ nmiBlocked: true, if: false, activity: 'hlt', lapicEnabled: false }), { kind: 'take' }],
     ['INIT in shutdown inside an NMI handler is held: RESET only (SDM #DF)', intel({ activity: 'shutdown', nmiBlocked: true }), { kind: 'pending', why: expect.stringContaining('only RESET') as string }],
   ])('%s', (_name, hw, expected) => {
     expect(initArrival(hw)).toMatchObject(expected);
@@ -42,7 +42,7 @@ describe('INIT arrival (SEMANTICS §3(c))', () => {
   it.each<[string, CpuHw, (hw: CpuHw) => CpuHw]>([
     ['VMXOFF', withVmcs('launched'), (hw) => okHw(vmxoff(hw))],
     ['RSM', takeSmi(intel()), (hw) => okHw(rsm(hw, true))],
-  ])('INIT held pending is deliverable once %s unblocks it (SEMANTICS §3(g))', (_name, blocked, unblock) => {
+  ])('INIT held pending is deliverable once %s unblocks it (docs/model.md §3.7)', (_name, blocked, unblock) => {
     const held = holdInit(blocked);
     expect(initBlocked(held)).not.toBeNull();
     expect(initDeliverable(held)).toBe(false);
@@ -75,7 +75,7 @@ describe('INIT arrival (SEMANTICS §3(c))', () => {
   });
 });
 
-describe('SIPI (SEMANTICS §3(c))', () => {
+describe('SIPI (docs/model.md §3.3)', () => {
   it.each<[CpuHw['activity'], Arrival['kind']]>([
     ['wait-for-sipi', 'take'],
     ['running', 'dropped'],
@@ -94,7 +94,7 @@ describe('SIPI (SEMANTICS §3(c))', () => {
   });
 });
 
-describe('SMI, SMM and RSM (SEMANTICS §3(e))', () => {
+describe('SMI, SMM and RSM (docs/model.md §3.5)', () => {
   it.each<[string, CpuHw, Expect]>([
     ['SMI is taken', intel(), { kind: 'take' }],
     ['SMI is taken in VMX non-root (default treatment, no VM exit)', vmxNonroot(), { kind: 'take' }],
@@ -116,7 +116,7 @@ describe('SMI, SMM and RSM (SEMANTICS §3(e))', () => {
     expect(rsm(intel(), true)).toMatchObject({ kind: 'fault', fault: '#UD' });
   });
 
-  it('RSM with invalid SMRAM state → shutdown, still in SMM, so only RESET restarts (SDM RSM, [src:S20])', () => {
+  it('RSM with invalid SMRAM state → shutdown, still in SMM, so only RESET restarts (SDM RSM)', () => {
     const hw = okHw(rsm(takeSmi(vmxNonroot()), false));
     expect([hw.activity, hw.inSmm]).toEqual(['shutdown', true]);
     expect(shutdownExitBy(hw, 'nmi', false)).toBe(false);
@@ -155,7 +155,7 @@ describe('SMI, SMM and RSM (SEMANTICS §3(e))', () => {
   });
 });
 
-describe('Triple fault and shutdown (SEMANTICS §3(f); SDM #DF)', () => {
+describe('Triple fault and shutdown (docs/model.md §3.6; SDM #DF)', () => {
   it('a triple fault enters shutdown', () => {
     expect(tripleFault(intel(), false).activity).toBe('shutdown');
   });

@@ -28,7 +28,7 @@ const why = (kind: Arrival['kind'], text: string): Expect => ({ kind, why: expec
 const parkedInNmi = (over: Partial<CpuHw> = {}): CpuHw =>
   intel({ nmiBlocked: true, if: false, activity: 'hlt', lapicEnabled: false, ...over });
 
-describe('NMI arrival (SEMANTICS §3(d); SDM "Handling Multiple NMIs")', () => {
+describe('NMI arrival (docs/model.md §3.4; SDM "Handling Multiple NMIs")', () => {
   it.each<[string, CpuHw, Expect]>([
     ['unblocked NMI is taken', intel(), { kind: 'take' }],
     ['NMI is taken with IF=0: never masked by IF', intel({ if: false }), { kind: 'take' }],
@@ -50,7 +50,7 @@ describe('NMI arrival (SEMANTICS §3(d); SDM "Handling Multiple NMIs")', () => {
   });
 });
 
-describe('NMI blocking until IRET (SDM "Handling Multiple NMIs", SEMANTICS §0.1)', () => {
+describe('NMI blocking until IRET (SDM "Handling Multiple NMIs", docs/model.md §0.1)', () => {
   it('taking an NMI blocks NMIs, clears IF and leaves HLT', () => {
     const hw = takeNmi(intel({ activity: 'hlt', if: true }));
     expect([hw.nmiBlocked, hw.if, hw.activity]).toEqual([true, false, 'running']);
@@ -85,14 +85,14 @@ describe('NMI blocking until IRET (SDM "Handling Multiple NMIs", SEMANTICS §0.1
     ['latched with GIF=0', amd({ nmiLatched: 1, gif: false }), false],
     ['latched in wait-for-SIPI', intel({ nmiLatched: 1, activity: 'wait-for-sipi' }), false],
     ['latched in SMM (NMIs blocked by SMM entry)', latchNmi(takeSmi(intel())), false],
-    ['latched in SMM after an IRET inside SMM re-enabled NMIs (SEMANTICS §3(e))', iret(latchNmi(takeSmi(intel()))), true],
+    ['latched in SMM after an IRET inside SMM re-enabled NMIs (docs/model.md §3.5)', iret(latchNmi(takeSmi(intel()))), true],
     ['latched in shutdown inside SMM: RESET only', intel({ nmiLatched: 1, inSmm: true, activity: 'shutdown' }), false],
   ])('latched NMI deliverable: %s → %s', (_name, hw, expected) => {
     expect(nmiLatchedDeliverable(hw)).toBe(expected);
   });
 });
 
-describe('Fixed-vector IPIs (SEMANTICS §3(d))', () => {
+describe('Fixed-vector IPIs (docs/model.md §3.4)', () => {
   it.each<[string, CpuHw, number, Expect]>([
     ['IF=1: taken', intel(), REBOOT_VECTOR, { kind: 'take' }],
     ['IF=0: held in IRR', intel({ if: false }), REBOOT_VECTOR, why('pending', 'IF=0')],
@@ -142,7 +142,7 @@ describe('Fixed-vector IPIs (SEMANTICS §3(d))', () => {
   });
 });
 
-describe('HLT (SDM HLT, SEMANTICS §3(d))', () => {
+describe('HLT (SDM HLT, docs/model.md §3.4)', () => {
   it.each([
     ['HLT at CPL 3 → #GP(0)', intel({ mode: { cpl: 3 } }), { kind: 'fault', fault: '#GP' }],
     ['HLT at CPL 3 in non-root → #GP(0) before the VM exit', vmxNonroot({ mode: { cpl: 3 } }), { kind: 'fault', fault: '#GP' }],
@@ -162,7 +162,7 @@ describe('HLT (SDM HLT, SEMANTICS §3(d))', () => {
     ['unblocked NMI wakes', intel({ activity: 'hlt', if: false }), 'nmi', true],
     ['NMI does not wake a CPU halted in an NMI handler', parkedInNmi(), 'nmi', false],
     ['SMI wakes a CPU halted in an NMI handler', parkedInNmi(), 'smi', true],
-    ['INIT wakes a CPU halted in an NMI handler with VMX off (SEMANTICS §3(c)(3))', parkedInNmi(), 'init', true],
+    ['INIT wakes a CPU halted in an NMI handler with VMX off (docs/model.md §3.3 item 3)', parkedInNmi(), 'init', true],
     ['INIT does not wake a CPU halted in VMX root', vmxRoot({ activity: 'hlt' }), 'init', false],
     ['INIT does not wake a CPU halted with GIF=0', amd({ activity: 'hlt', gif: false }), 'init', false],
     ['nothing "wakes" a CPU that is not halted', intel(), 'irq', false],

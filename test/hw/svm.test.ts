@@ -17,7 +17,7 @@ interface Row {
 const UD = { kind: 'fault', fault: '#UD' } as const;
 const GP = { kind: 'fault', fault: '#GP' } as const;
 
-/** APM vol. 3: the #UD and #GP rows CLGI, STGI and VMRUN share (SEMANTICS §3(b), last paragraph). */
+/** APM vol. 3: the #UD and #GP rows CLGI, STGI and VMRUN share (docs/model.md §3.2, last paragraph). */
 function svmInsnRows(insn: string, run: (hw: CpuHw) => InsnResult): Row[] {
   return [
     { name: `${insn} with EFER.SVME=0 → #UD`, run: () => run(amd()), expected: UD },
@@ -83,7 +83,7 @@ describe('GIF and EFER.SVME effects (APM vol. 2 15.17)', () => {
     expect(okHw(writeVmHsavePa(svmOn(), 0x4000_0000)).vmHsavePa).toBe(0x4000_0000);
   });
 
-  it('INIT held while GIF=0 is deliverable after STGI (SEMANTICS §3(b), kernel "SVM blocks INIT if GIF=0")', () => {
+  it('INIT held while GIF=0 is deliverable after STGI (docs/model.md §3.2, kernel "SVM blocks INIT if GIF=0")', () => {
     const held = holdInit(okHw(clgi(svmOn())));
     expect(initBlocked(held)).toBe('GIF=0');
     expect(initDeliverable(held)).toBe(false);

@@ -103,13 +103,13 @@ describe.each([
   ['VMCLEAR (SDM VMCLEAR)', vmclearRows],
   ['VMPTRLD (SDM VMPTRLD)', vmptrldRows],
   ['VMLAUNCH/VMRESUME (SDM VMLAUNCH/VMRESUME)', entryRows],
-])('%s: checks in the SDM order (SEMANTICS §3(b))', (_title, rows) => {
+])('%s: checks in the SDM order (docs/model.md §3.2)', (_title, rows) => {
   it.each(rows)('$name', ({ run, expected }) => {
     expect(run()).toMatchObject(expected);
   });
 });
 
-describe('VMX instruction effects on success (SEMANTICS §3(b))', () => {
+describe('VMX instruction effects on success (docs/model.md §3.2)', () => {
   it('VMXON enters VMX root with no current VMCS and records the VMXON pointer (SDM VMXON)', () => {
     const hw = okHw(vmxon(intel(CR4_ON), VMXON_PA));
     expect([hw.vmx, hw.vmxonPtr, hw.currentVmcs, hw.cr4Vmxe]).toEqual(['root', VMXON_PA, null, true]);

@@ -87,7 +87,7 @@ describe('chart definition', () => {
   });
 });
 
-describe('crash_nmi_callback through pure transitions (F1.4)', () => {
+describe('crash_nmi_callback through pure transitions (docs/model.md §1.4)', () => {
   it('v6.6: shootdown NMI → callback → VMCLEAR the list → VMXOFF → clear CR4.VMXE → ack → halt, never IRET', () => {
     const d = driver('v6.6');
     const { k } = d.world;

@@ -1,5 +1,5 @@
 /**
- * The vCPU chart alone, driven like the VMM thread would drive it (SEMANTICS §4, §6 T8–T10). The
+ * The vCPU chart alone, driven like the VMM thread would drive it (docs/model.md §4, §6 T8–T10). The
  * world is a recording fake whose host instructions succeed unless a test says otherwise.
  */
 import { describe, expect, it } from 'vitest';

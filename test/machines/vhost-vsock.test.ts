@@ -32,7 +32,7 @@ function start(group: Group = newGroup()) {
 }
 
 describe('the vhost-vsock actor', () => {
-  it('follows the QEMU realize and start order through the states of §5(d), recording every call', () => {
+  it('follows the QEMU realize and start order through the states of docs/model.md §5.4, recording every call', () => {
     const { actor, call, state } = start();
     expect(state()).toBe('OPEN_UNOWNED');
     expect(call('VHOST_SET_OWNER', undefined)).toEqual({ ok: true });

@@ -1,5 +1,5 @@
 /**
- * SEMANTICS §6, rows T1–T7: each row is run for every era column the table gives, through the
+ * docs/model.md §6, rows T1–T7: each row is run for every era column the table gives, through the
  * assembled simulator with a fixed seed. Eras map to presets: E0 v5.10, E1 v5.11, E2 v6.2,
  * E3+ v6.6 and mainline.
  */
@@ -23,7 +23,7 @@ const texts = (o: Outcome) => o.console.map((c) => c.text);
 const responders = (o: Outcome, initiator: number) => o.cpus.filter((c) => c.id !== initiator);
 const E3_PLUS = ['v6.6', 'mainline'];
 
-describe('T1 panic with kdump, VMs on all 4 CPUs (F1.6, F1.7)', () => {
+describe('T1 panic with kdump, VMs on all 4 CPUs (docs/model.md §1.6, §1.7)', () => {
   it.each(['v5.10', 'v5.11', 'v6.2', 'v6.6', 'mainline'])(
     '%s: NMI shootdown, 3 acks, kexec; responders VMX off with their VMCSes VMCLEARed',
     (preset) => {
@@ -301,7 +301,7 @@ describe('T6 panic without kdump while CPU3 spins with IRQs off (R5)', () => {
   );
 });
 
-describe('T7 reboot(2) (`reboot -f`) with VMs running (F1.1)', () => {
+describe('T7 reboot(2) (`reboot -f`) with VMs running (docs/model.md §1.1)', () => {
   it.each(['v5.10', 'v5.11', 'v6.2', 'v6.6', 'mainline'])(
     '%s: "kvm: exiting hardware virtualization", REBOOT_VECTOR stop with wait=1, no emergency virt step',
     (preset) => {

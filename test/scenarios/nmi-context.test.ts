@@ -1,5 +1,5 @@
 /**
- * F1.8 and the contexts panic() and emergency_restart() run in: a panic from an NMI handler, the
+ * docs/model.md §1.8 and the contexts panic() and emergency_restart() run in: a panic from an NMI handler, the
  * losing CPU of two NMI panics acknowledging through run_crash_ipi_callback(), SysRq-b from an
  * interrupt handler.
  */
@@ -14,7 +14,7 @@ function scenario(raw: Record<string, unknown>) {
   return r.scenario;
 }
 
-describe('NMI-context panics (F1.8)', () => {
+describe('NMI-context panics (docs/model.md §1.8)', () => {
   it.each(['v5.10', 'v6.2', 'mainline'])(
     '%s: two hard-lockup NMI panics at once — one CPU panics in NMI context and kdumps; the other waits in nmi_panic_self_stop and acks through run_crash_ipi_callback',
     (preset) => {
@@ -47,7 +47,7 @@ describe('NMI-context panics (F1.8)', () => {
   );
 });
 
-describe('emergency restart from an interrupt handler (F1.2, SysRq-b from the keyboard IRQ)', () => {
+describe('emergency restart from an interrupt handler (docs/model.md §1.2, SysRq-b from the keyboard IRQ)', () => {
   it.each(['v5.11', 'mainline'])('%s: the restart runs in IRQ context and still shoots the others down', (preset) => {
     const s = scenario({
       name: 'sysrq-b from irq',
@@ -81,7 +81,7 @@ describe('emergency restart from an interrupt handler (F1.2, SysRq-b from the ke
   });
 });
 
-describe('SMM (SEMANTICS §3(e))', () => {
+describe('SMM (docs/model.md §3.5)', () => {
   it('an SMI runs the firmware and RSM returns to the interrupted task; INIT is held while in SMM', () => {
     const s = scenario({
       name: 'smi',

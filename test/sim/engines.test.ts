@@ -1,5 +1,5 @@
 /**
- * DESIGN rule 6: the compiled chart runner and real XState actors run the same machine definition;
+ * Rule 6 of docs/architecture.md: the compiled chart runner and real XState actors run the same machine definition;
  * for the same scenario and choices they must write the same trace, byte for byte.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * The KVM rows of SEMANTICS §6 (T8–T10) and the host flows with vCPUs running (§4(c)), through the
+ * The KVM rows of docs/model.md §6 (T8–T10) and the host flows with vCPUs running (§4.6), through the
  * whole simulator: VMM thread, vCPU, physical CPU, bus, scheduler.
  */
 import { describe, expect, it } from 'vitest';
@@ -44,7 +44,7 @@ describe('T8: KVM_RUN before KVM_SET_CPUID2 (KVM: x86: Initialize tdp_level duri
 describe.each([
   ['T9', 'nested_vmx_vmexit'],
   ['T9-svm', 'nested_svm_vmexit'],
-])('%s: triple fault on RSM back to L2 (F4.4)', (id, where) => {
+])('%s: triple fault on RSM back to L2 (docs/model.md §4.4)', (id, where) => {
   it(`no RSM fix: WARN at ${where} and a TRIPLE_FAULT exit injected into L1`, () => {
     const { outcome, trace } = run(scenario(id, 'v6.6'));
     expect(outcome.warnings.map((w) => w.where)).toContain(where);
@@ -93,7 +93,7 @@ describe('T10: nSVM stale RIP (b6162e82aef1, nested_svm_vmexit reads the registe
   });
 });
 
-describe('NMI shootdown while vCPUs run L2 on every responder (§4(c))', () => {
+describe('NMI shootdown while vCPUs run L2 on every responder (docs/model.md §4.6)', () => {
   for (const preset of ['v5.10', 'v6.2', 'mainline']) {
     it(`${preset}: every responder's vmcs01 and vmcs02 VMCLEARed, no vCPU resumes${preset === 'mainline' ? ', no BUG' : ''}`, () => {
       const { outcome, trace } = run(scenario('T-L2', preset));
@@ -113,7 +113,7 @@ describe('NMI shootdown while vCPUs run L2 on every responder (§4(c))', () => {
   }
 });
 
-describe('reboot -f while vCPUs run (§4(c): the disable IPI between two VMX instructions of a vCPU thread)', () => {
+describe('reboot -f while vCPUs run (docs/model.md §4.6: the disable IPI between two VMX instructions of a vCPU thread)', () => {
   // E6 (a1450a8156c6) moved the flag to core x86 as virt_rebooting; kvm_arch_shutdown() sets it.
   it.each([
     ['mainline', 'virt_rebooting'],

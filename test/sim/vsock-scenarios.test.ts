@@ -1,7 +1,7 @@
 /**
- * The vhost-vsock rows of SEMANTICS §6 (T11–T15), the guest reboot of §5(f) and a host emergency
+ * The vhost-vsock rows of docs/model.md §6 (T11–T15), the guest reboot of §5.6 and a host emergency
  * restart under traffic, through the whole simulator: VMM thread, device actor, vhost worker on a
- * physical CPU, vCPU, bus, scheduler. Then the §5(d) invalid orders one by one, the observers on
+ * physical CPU, vCPU, bus, scheduler. Then the docs/model.md §5.4 invalid orders one by one, the observers on
  * traces made to break them, and random ioctl sequences with random traffic (fast-check).
  */
 import fc from 'fast-check';
@@ -96,7 +96,7 @@ describe('T15: two instances, one CID', () => {
   });
 });
 
-describe('T14: guest reboot with traffic both ways (§5(f))', () => {
+describe('T14: guest reboot with traffic both ways (docs/model.md §5.6)', () => {
   // SET_RUNNING 0 first, the ring positions saved, then the guest notifiers unbound (calls back to the masked fds).
   const STOP = ['VHOST_VSOCK_SET_RUNNING', 'VHOST_GET_VRING_BASE', 'VHOST_GET_VRING_BASE', 'VHOST_SET_VRING_CALL', 'VHOST_SET_VRING_CALL'];
   const RING = ['VHOST_SET_VRING_NUM', 'VHOST_SET_VRING_BASE', 'VHOST_SET_VRING_ADDR', 'VHOST_SET_VRING_KICK'];
@@ -180,7 +180,7 @@ describe('host emergency restart while traffic flows', () => {
   });
 });
 
-describe('stream credit in a run (§5(e))', () => {
+describe('stream credit in a run (docs/model.md §5.5)', () => {
   it('a host write larger than the guest buffer goes out a window at a time, each opened by a CREDIT_UPDATE', () => {
     const { outcome, trace } = run(builtin('T-vsock-credit'));
     const credit = vsockRecords(trace, 'credit').map((r) => r.data.h2g as { txCnt: number; peerFwdCnt: number; peerBufAlloc: number });
@@ -395,7 +395,7 @@ function order(calls: unknown[], probe: unknown, mm?: string) {
   return { errno: last.errno ?? null, before, after: last.state };
 }
 
-describe('§5(d) invalid orders: the kernel errno, and the device state unchanged', () => {
+describe('docs/model.md §5.4 invalid orders: the kernel errno, and the device state unchanged', () => {
   const OWNER = { ioctl: 'VHOST_SET_OWNER' };
   const RUNNING = [{ vhost: 'realize' }, { vhost: 'start' }];
   const STOPPED = [...RUNNING, { ioctl: 'VHOST_SET_RUNNING', arg: 0 }];

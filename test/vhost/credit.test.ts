@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { advertise, credit, newCredit, read, receive, send } from '../../src/vhost/credit.js';
 import { creditNeverNegative } from '../../src/spec/vsock-datapath.js';
 
-describe('stream credit (SEMANTICS §5(e))', () => {
+describe('stream credit (docs/model.md §5.5)', () => {
   it('a sender stops at the advertised buffer and resumes after a CREDIT_UPDATE', () => {
     let c = newCredit(128 * 1024);
     const first = send(c, 200 * 1024);

@@ -65,7 +65,7 @@ function session(host: VsockHost = newHost()) {
 const ok = { ok: true };
 const err = (name: keyof typeof ERRNO) => ({ ok: false, errno: ERRNO[name] });
 
-/** QEMU's vhost_dev_start order (§5(f) step 2) up to, not including, SET_RUNNING 1. */
+/** QEMU's vhost_dev_start order (docs/model.md §5.6 step 2) up to, not including, SET_RUNNING 1. */
 function configure(s: ReturnType<typeof session>, lastAvail: readonly [number, number] = [0, 0]) {
   expect(s.call('VHOST_SET_FEATURES', VHOST_VSOCK_FEATURES & ~(1n << BigInt(FEATURE_BIT.VIRTIO_F_ACCESS_PLATFORM)))).toEqual(ok);
   expect(s.call('VHOST_SET_MEM_TABLE', { regions: [RAM] })).toEqual(ok);
@@ -92,7 +92,7 @@ function running() {
   return s;
 }
 
-describe('ioctl numbers (SEMANTICS §5(b))', () => {
+describe('ioctl numbers (docs/model.md §5.2)', () => {
   const table: [VhostIoctlName, number][] = [
     ['VHOST_GET_FEATURES', 0x8008af00],
     ['VHOST_SET_FEATURES', 0x4008af00],
@@ -111,7 +111,7 @@ describe('ioctl numbers (SEMANTICS §5(b))', () => {
     ['VHOST_VSOCK_SET_GUEST_CID', 0x4008af60],
     ['VHOST_VSOCK_SET_RUNNING', 0x4004af61],
     ['VHOST_SET_RUNNING', 0x4004af61],
-    // Not in SEMANTICS' table; from include/uapi/linux/vhost.h (the two GETs are declared _IOW there).
+    // Not in the table of docs/model.md §5.2; from include/uapi/linux/vhost.h (the two GETs are declared _IOW there).
     ['VHOST_SET_LOG_BASE', 0x4008af04],
     ['VHOST_SET_LOG_FD', 0x4004af07],
     ['VHOST_SET_VRING_ENDIAN', 0x4008af13],
@@ -127,7 +127,7 @@ describe('ioctl numbers (SEMANTICS §5(b))', () => {
   });
 });
 
-describe('catalogue rows T11–T13, T15 (SEMANTICS §6)', () => {
+describe('catalogue rows T11–T13, T15 (docs/model.md §6)', () => {
   it('T11: SET_RUNNING 1 right after open is -EPERM and changes nothing', () => {
     for (const name of ['VHOST_VSOCK_SET_RUNNING', 'VHOST_SET_RUNNING'] as const) {
       const s = session();
@@ -184,7 +184,7 @@ describe('catalogue rows T11–T13, T15 (SEMANTICS §6)', () => {
   });
 });
 
-describe('the state machine of §5(d)', () => {
+describe('the state machine of docs/model.md §5.4', () => {
   it('walks OPEN_UNOWNED → OWNED → CONFIGURED → RUNNING ⇄ STOPPED → RELEASED', () => {
     const s = session();
     expect(lifecycle(s.device)).toBe('OPEN_UNOWNED');
@@ -300,7 +300,7 @@ describe('the other generic ioctls QEMU may send', () => {
   });
 });
 
-describe('start is all or nothing (§5(c))', () => {
+describe('start is all or nothing (docs/model.md §5.3)', () => {
   it('a successful start queues the send work; a failed one does not', () => {
     const s = owned();
     const failed = ioctl(s.host, s.id, QEMU, 'VHOST_VSOCK_SET_RUNNING', 1);
@@ -349,7 +349,7 @@ describe('start is all or nothing (§5(c))', () => {
   });
 });
 
-describe('guest reboot as QEMU drives it (§5(f))', () => {
+describe('guest reboot as QEMU drives it (docs/model.md §5.6)', () => {
   it('SET_RUNNING 0, GET_VRING_BASE ×2 save the ring positions; the restart restores them', () => {
     const s = owned();
     configure(s, [17, 40]);

@@ -4,7 +4,7 @@ import { VhostInputError } from '../../src/vhost/device.js';
 
 const H: VsockHeader = { srcCid: 3, dstCid: 2, srcPort: 1024, dstPort: 5000, len: 100, type: 'STREAM', op: 'RW', flags: 0, bufAlloc: 262144, fwdCnt: 7 };
 
-describe('struct virtio_vsock_hdr (§5(e))', () => {
+describe('struct virtio_vsock_hdr (docs/model.md §5.5)', () => {
   it('is 44 packed little-endian bytes at the uapi offsets', () => {
     expect(hex(encodeHeader(H))).toBe(
       '0300000000000000' + // src_cid

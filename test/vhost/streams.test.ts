@@ -6,7 +6,7 @@ import { closeStream, guestCredit, guestSent, guestTakes, hostTakes, hostWrite, 
 const device = { ...newDevice(0), guestCid: 3 };
 const KEY = streamKey(6000, 7000);
 
-describe('stream credit between a host and a guest socket (§5(e))', () => {
+describe('stream credit between a host and a guest socket (docs/model.md §5.5)', () => {
   it('a host write waits for the window; the guest read answers CREDIT_UPDATE; its arrival lets the rest out', () => {
     let streams = openStream([], 6000, 7000, 2048);
     let dp = newDataPath();

@@ -45,7 +45,7 @@ describe('shootdown export', () => {
     expect(part.out()).toContain('state "emergencyHandler" as s_os__nmi__emergencyHandler {');
   });
 
-  it('draws the vhost-vsock device file with the lifecycle edges of SEMANTICS §5(d)', async () => {
+  it('draws the vhost-vsock device file with the lifecycle edges of docs/model.md §5.4', async () => {
     const t = io();
     expect(await main(['export', 'vhost-vsock'], t.cli)).toBe(0);
     expect(t.err()).toBe('');
