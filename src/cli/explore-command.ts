@@ -150,12 +150,22 @@ function writeTrace(dir: string, name: string, text: string): string {
   const existing = fs.lstatSync(file, { throwIfNoEntry: false });
   if (existing && !existing.isFile() && !existing.isSymbolicLink()) throw new InputError(`--out: '${file}' exists and is not a regular file`);
   const temp = path.join(dir, `.${name}.${crypto.randomBytes(6).toString('hex')}.partial`);
-  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o644);
+  let fd: number;
   try {
-    fs.writeSync(fd, text);
-  } finally {
-    fs.closeSync(fd);
+    fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o644);
+  } catch (e) {
+    throw new InputError(`--out: cannot write in '${dir}': ${(e as Error).message}`);
   }
+  try {
+    // Every byte or an error: writeSync may stop short on a full disk and say so only in its return value.
+    fs.writeFileSync(fd, text);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(`--out: cannot write '${file}': ${code === 'ENOSPC' ? 'no space left on the device' : (e as Error).message}`);
+  }
+  fs.closeSync(fd);
   try {
     fs.renameSync(temp, file);
   } catch (e) {

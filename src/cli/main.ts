@@ -18,6 +18,7 @@ import { PRESETS, SWITCHES, resolveFeatures } from '../kernel/variants.js';
 import { formatRecord, type TraceRecord } from '../trace/records.js';
 import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
 import { formatOutcome, formatTimelineRecord } from './format.js';
+import { readInputFile } from './input-file.js';
 import { JsonTimeline, kernelsJson, listJson, runJson, wantsJson } from './json-output.js';
 import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.js';
 import { exploreCommand } from './explore-command.js';
@@ -43,7 +44,7 @@ export const nodeIo: CliIo = {
   isTty: process.stderr.isTTY === true,
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
-  readFile: (f) => fs.readFileSync(f, 'utf8'),
+  readFile: (f) => readInputFile(f),
   fs: { open: (f) => new TraceFileWriter(f) },
 };
 

@@ -120,7 +120,9 @@ export class OutputFile {
   write(text: string): void {
     if (this.fd === null) return;
     try {
-      fs.writeSync(this.fd, text);
+      // writeFileSync on a descriptor loops until every byte is out; writeSync may write part of it
+      // (a full disk) and say so only in its return value.
+      fs.writeFileSync(this.fd, text);
     } catch (e) {
       this.abort();
       throw new OutputFileError(reason(e));
