@@ -126,7 +126,13 @@ export class PushClient {
       for (let i = 0; i < payload.length; i++) payload[i] = (payload[i] as number) ^ (mask[i % 4] as number);
       this.buffered = this.buffered.subarray(6 + length);
       if (opcode === OP_CLOSE) return this.close(1000);
-      if (opcode === OP_PING) this.socket.write(frame(OP_PONG, payload));
+      if (opcode === OP_PING) {
+        // A client that pings without reading the pongs would grow this process's memory without
+        // bound: pongs count against the same queue limit as the events.
+        const s = this.socket as Duplex & { writableLength: number };
+        if (s.writableLength > MAX_QUEUED_BYTES) return this.drop();
+        this.socket.write(frame(OP_PONG, payload));
+      }
     }
   }
 }
