@@ -28,7 +28,7 @@ import { ACTOR_KINDS } from '../viz/actor-kinds.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
 import { COMMAND_NAMES, commandHelpText, findCommand, usageText } from './help.js';
 import { didYouMean } from './suggest.js';
-import { QUOTE_MAX, errorLine, escapeControls, quote } from './terminal.js';
+import { QUOTE_MAX, errorLine, escapeControls, quote, stdoutSafe } from './terminal.js';
 import { OutputFileError, outputTargetProblem, removeTempFilesOnSignals } from './output-file.js';
 
 export interface CliIo {
@@ -137,7 +137,9 @@ function withPolishedErrors(io: CliIo, command: string | undefined): CliIo {
 
 export async function main(argv: readonly string[], rawIo: CliIo = nodeIo): Promise<number> {
   const [command, ...rest] = argv;
-  const io = withPolishedErrors(rawIo, command);
+  const polished = withPolishedErrors(rawIo, command);
+  // Whatever a command prints, no control character reaches the terminal raw (see stdoutSafe).
+  const io: CliIo = { ...polished, stdout: (t) => polished.stdout(stdoutSafe(t)) };
   try {
     const beforeDashes = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
     if (command === undefined) {

@@ -81,3 +81,17 @@ function clipRuns(text: string, max: number): string {
   parts.push(text.slice(kept));
   return parts.join('');
 }
+
+// What may still reach stdout raw from a writer that escapes C0 its own way (JSON escapes C0 but not C1
+// or the bidi controls; a mermaid export turns C0 into pictures): everything but newline and tab.
+const STDOUT_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * The last guard before stdout: any control character left (other than newline and tab) is written as
+ * `\uXXXX`, which inside a JSON string is the same character and elsewhere is visible text.
+ */
+export function stdoutSafe(text: string): string {
+  STDOUT_CONTROL.lastIndex = 0;
+  if (!STDOUT_CONTROL.test(text)) return text;
+  return text.replace(STDOUT_CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
