@@ -153,15 +153,17 @@ const BRIDGE_JS = `'use strict';
 const frame = document.getElementById('inspector');
 const waiting = [];
 let connected = false;
+// The run's events go to Stately's origin only: whatever the frame shows, nothing else can read them.
+const UI_ORIGIN = 'https://stately.ai';
 window.addEventListener('message', (e) => {
-  if (e.source !== frame.contentWindow || !e.data || e.data.type !== '@statelyai.connected') return;
+  if (e.source !== frame.contentWindow || e.origin !== UI_ORIGIN || !e.data || e.data.type !== '@statelyai.connected') return;
   connected = true;
-  for (const event of waiting.splice(0)) frame.contentWindow.postMessage(event, '*');
+  for (const event of waiting.splice(0)) frame.contentWindow.postMessage(event, UI_ORIGIN);
 });
 const socket = new WebSocket('ws://' + location.host + '/');
 socket.onmessage = (m) => {
   const event = JSON.parse(m.data);
-  if (connected) frame.contentWindow.postMessage(event, '*');
+  if (connected) frame.contentWindow.postMessage(event, UI_ORIGIN);
   else waiting.push(event);
 };
 `;

@@ -145,6 +145,10 @@ export class WhatIf {
     }
     if (!this.base) return json(res, 400, { error: `branching needs the run's scenario: ${this.why}` });
     const base = this.base;
+    // Each request runs the simulation: a page on another site (an <img> needs no Origin header) must
+    // not be able to keep the queue busy. Browsers say where a request comes from in Sec-Fetch-Site.
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') return json(res, 403, { error: `${rest.slice(1)}: only from this server's own pages (Sec-Fetch-Site: ${String(site)})` });
     if (rest === '/choices') {
       if (req.method !== 'GET') return json(res, 405, { error: 'choices: only GET' }, { allow: 'GET' });
       const text = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('decision');

@@ -246,7 +246,21 @@ export function writeSite(dir: string, site: Site, force = false): void {
 
 function writeInto(dir: string, site: Site, force: boolean): void {
   checkDir(dir, force, site.keys());
-  const created = lstatOrNull(dir) ? undefined : fs.mkdirSync(dir, { recursive: true });
+  let created: string | undefined;
+  if (!lstatOrNull(dir)) {
+    // The parents may be made as needed; the directory itself is made here and then looked at, so a
+    // link planted at its name between the check and the mkdir is refused, not written through.
+    // The first directory made here (a parent or the directory itself) goes again if writing fails.
+    const parent = fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
+    try {
+      fs.mkdirSync(dir);
+      created = parent ?? dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const st = lstatOrNull(dir);
+    if (!st || !st.isDirectory()) throw new SiteError(`--out ${dir}: not a directory (a link or file appeared at that name)`);
+  }
   const temps = new Map<string, string>();
   try {
     for (const [name, file] of site) {

@@ -83,6 +83,14 @@ describe('view T5: choices and branches', () => {
     for (const o of c.options) expect(o.text).toMatch(/^CPU\d+ steps|lands on|fires on|script\[/);
   });
 
+  it('a request another site makes (Sec-Fetch-Site: cross-site, as for an <img>) runs nothing: 403', async () => {
+    for (const site of ['cross-site', 'same-site']) {
+      const r = await get(v.port, `/choices?decision=${K}`, { 'sec-fetch-site': site });
+      expect(r.status).toBe(403);
+    }
+    expect((await get(v.port, `/choices?decision=${K}`, { 'sec-fetch-site': 'same-origin' })).status).toBe(200);
+  });
+
   it('POST branch runs the other choice and serves it at its own address; its trace replays through run --replay', async () => {
     const r = await post(v.port, '/branch', JSON.stringify({ decision: K, option: other }));
     expect(r.status, r.body).toBe(201);
