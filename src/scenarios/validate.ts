@@ -23,7 +23,7 @@ import {
   shown,
   type Field,
 } from './reader.js';
-import { MAX_CPUS, MAX_MESSAGE_LENGTH, MAX_PACKETS, MAX_PATTERN_ALTERNATIVES, MAX_PATTERN_LENGTH, MAX_SCENARIO_BYTES, MAX_SCRIPT_STEPS } from './limits.js';
+import { MAX_CPUS, MAX_MESSAGE_LENGTH, MAX_PACKETS, MAX_PATTERN_ALTERNATIVES, MAX_PATTERN_LENGTH, MAX_SCENARIO_BYTES, MAX_SCRIPT_STEPS, MAX_WHEN_TRIGGERS } from './limits.js';
 import type { ResetMethod, Scenario, ScenarioOptions, ScriptAction, ScriptStep, Trigger } from './types.js';
 
 export interface ScenarioError {
@@ -327,9 +327,14 @@ function readStep(field: Field, index: number, cpus: number | undefined, vcpus: 
 function readScript(field: Field | undefined, cpus: number | undefined, vcpus: number, devices: number, ctx: ValidationContext, out: Problems): ScriptStep[] {
   if (field === undefined) return [];
   const steps: ScriptStep[] = [];
+  let whens = 0;
   (readArray(field, out, 'expected an array', MAX_SCRIPT_STEPS) ?? []).forEach((item, index) => {
     const step = readStep(item, index, cpus, vcpus, devices, ctx, out);
-    if (step !== undefined) steps.push(step);
+    if (step === undefined) return;
+    if (step.trigger.kind === 'enters' && ++whens === MAX_WHEN_TRIGGERS + 1) {
+      out.add(item.loc, `more than ${MAX_WHEN_TRIGGERS} script steps with a 'when' trigger (each is checked at every state change of its CPU)`);
+    }
+    steps.push(step);
   });
   return steps;
 }

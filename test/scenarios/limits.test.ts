@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  MAX_WHEN_TRIGGERS,
   MAX_ERRORS,
   MAX_MESSAGE_LENGTH,
   MAX_PACKETS,
@@ -87,6 +88,19 @@ describe('sizes from a scenario file are bounded before they are used', () => {
     ]);
     // As many alternatives as allowed, all known: accepted.
     expect(errorsOf(step(Array.from({ length: MAX_PATTERN_ALTERNATIVES }, () => 'idle').join('|')))).toEqual([]);
+  });
+
+  it('script steps with a when trigger: at most MAX_WHEN_TRIGGERS (each is checked at every state change of its CPU)', () => {
+    const when = (n: number) => ({
+      name: 'whens',
+      machine: { cpus: 4 },
+      script: Array.from({ length: n }, (_, i) => ({ cpu: i % 4, do: 'stall', when: { cpu: i % 4, enters: 'task.idle' } })),
+    });
+    expect(errorsOf(when(MAX_WHEN_TRIGGERS))).toEqual([]);
+    const errors = errorsOf(when(MAX_WHEN_TRIGGERS + 1));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.path).toBe(`script[${MAX_WHEN_TRIGGERS}]`);
+    expect(errors[0]?.message).toMatch(new RegExp(`more than ${MAX_WHEN_TRIGGERS} script steps with a 'when' trigger`));
   });
 
   it('a panic message longer than panic()’s buffer', () => {
