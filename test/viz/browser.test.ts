@@ -10,23 +10,18 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { emergencyRestartRaw } from '../../src/bench/scenarios.js';
 import { chartToMermaid } from '../../src/viz/export-mermaid.js';
 import { exportScope } from '../../src/viz/chart-model.js';
 import { traceToMermaidSequence } from '../../src/viz/export-trace.js';
-import { buildSite, pageBundleDir, startViewer, writeSite, type RunningViewer } from '../../src/viz/site.js';
+import { buildSite, startViewer, writeSite, type RunningViewer } from '../../src/viz/site.js';
 import { traceModel, type TraceModel } from '../../src/viz/trace-model.js';
 import type { Viewer } from '../../src/viz/page/viewer.js';
 import { builtin, chart, scenarioFrom, traceText } from './helpers.js';
+import { ensurePageBundle, launchBrowser, ROOT as root, runBrowser, SHOTS as shots } from './browser-env.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-const runBrowser = fs.existsSync(CHROMIUM) || Boolean(process.env.CI);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shots = process.env.SHOOTDOWN_SCREENSHOTS ?? path.join(os.tmpdir(), 'shootdown-viewer-screenshots');
 
 declare global {
   interface Window {
@@ -64,13 +59,8 @@ describe.skipIf(!runBrowser)('viewer in Chromium', () => {
   }
 
   beforeAll(async () => {
-    if (!fs.existsSync(path.join(pageBundleDir(), 'viewer.js'))) {
-      // `npm ci` builds the page; a bare checkout running vitest directly builds it here.
-      const { build } = await import('vite');
-      await build({ configFile: path.join(root, 'src/viz/page/vite.config.ts') });
-    }
-    fs.mkdirSync(shots, { recursive: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    await ensurePageBundle();
+    browser = await launchBrowser();
   }, 120_000);
 
   afterAll(async () => {

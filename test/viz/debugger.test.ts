@@ -8,22 +8,17 @@
  * Skipped only where there is no /usr/bin/chromium and CI is not set: in CI these must run.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { withKernel } from '../../src/cli/scenario-args.js';
-import { pageBundleDir, startViewer, traceViolations, type RunningViewer } from '../../src/viz/site.js';
+import { startViewer, traceViolations, type RunningViewer } from '../../src/viz/site.js';
 import { traceModel, type TraceModel } from '../../src/viz/trace-model.js';
 import type { Viewer } from '../../src/viz/page/viewer.js';
 import { builtin, chart, traceText } from './helpers.js';
+import { ensurePageBundle, launchBrowser, ROOT as root, runBrowser, SHOTS as shots } from './browser-env.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-const runBrowser = fs.existsSync(CHROMIUM) || Boolean(process.env.CI);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shots = process.env.SHOOTDOWN_SCREENSHOTS ?? path.join(os.tmpdir(), 'shootdown-viewer-screenshots');
 const docsShots = Boolean(process.env.SHOOTDOWN_DOCS_SCREENSHOT);
 
 declare global {
@@ -46,12 +41,8 @@ describe.skipIf(!runBrowser)('the viewer as a debugger (T5, kernel v5.11)', () =
   const errors: string[] = [];
 
   beforeAll(async () => {
-    if (!fs.existsSync(path.join(pageBundleDir(), 'viewer.js'))) {
-      const { build } = await import('vite');
-      await build({ configFile: path.join(root, 'src/viz/page/vite.config.ts') });
-    }
-    fs.mkdirSync(shots, { recursive: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    await ensurePageBundle();
+    browser = await launchBrowser();
     viewer = await startViewer({ trace: text, source: 'T5 on v5.11' });
     page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));

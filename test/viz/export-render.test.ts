@@ -6,11 +6,9 @@
  *
  * The mermaid half is skipped only where there is no /usr/bin/chromium and CI is not set.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { Graphviz } from '@hpcc-js/wasm-graphviz';
 import { XMLParser } from 'fast-xml-parser';
 import { ACTOR_KINDS } from '../../src/viz/actor-kinds.js';
@@ -21,11 +19,8 @@ import { traceToMermaidSequence } from '../../src/viz/export-trace.js';
 import { traceModel, type TraceModel } from '../../src/viz/trace-model.js';
 import { messageLabel } from '../../src/hw/vectors.js';
 import { builtin, chart, traceText } from './helpers.js';
+import { launchBrowser, ROOT as root, runBrowser } from './browser-env.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-const runBrowser = fs.existsSync(CHROMIUM) || Boolean(process.env.CI);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 const squash = (s: string) => s.replace(/\s+/g, ' ').trim();
 
@@ -93,7 +88,7 @@ describe.skipIf(!runBrowser)('mermaid exports drawn by mermaid.render in Chromiu
   let page: Page;
 
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchBrowser();
     page = await browser.newPage();
     await page.setContent('<!doctype html><html><head><link rel="icon" href="data:,"></head><body><div id="out"></div></body></html>');
     await page.addScriptTag({ path: path.join(root, 'node_modules/mermaid/dist/mermaid.min.js') });

@@ -6,21 +6,14 @@
  *
  * Skipped only where there is no /usr/bin/chromium and CI is not set: in CI these must run.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { pageBundleDir, startViewer, type RunningViewer } from '../../src/viz/site.js';
+import type { Browser, Page } from 'playwright-core';
+import { startViewer, type RunningViewer } from '../../src/viz/site.js';
 import type { Viewer } from '../../src/viz/page/viewer.js';
 import { builtin, traceText } from './helpers.js';
+import { ensurePageBundle, launchBrowser, runBrowser, SHOTS as shots } from './browser-env.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-const runBrowser = fs.existsSync(CHROMIUM) || Boolean(process.env.CI);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shots = process.env.SHOOTDOWN_SCREENSHOTS ?? path.join(os.tmpdir(), 'shootdown-viewer-screenshots');
 
 declare global {
   interface Window {
@@ -38,12 +31,8 @@ describe.skipIf(!runBrowser)('sequence chart of a vsock scenario (T14)', () => {
   let page: Page;
 
   beforeAll(async () => {
-    if (!fs.existsSync(path.join(pageBundleDir(), 'viewer.js'))) {
-      const { build } = await import('vite');
-      await build({ configFile: path.join(root, 'src/viz/page/vite.config.ts') });
-    }
-    fs.mkdirSync(shots, { recursive: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    await ensurePageBundle();
+    browser = await launchBrowser();
     viewer = await startViewer({ trace: text, source: 'T14' });
     page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     await page.goto(viewer.url);

@@ -9,22 +9,16 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { perfettoJson, traceToPerfetto } from '../../src/viz/export-perfetto.js';
 import { traceModel, type TraceModel } from '../../src/viz/trace-model.js';
 import { builtin, chart, traceText } from './helpers.js';
+import { launchBrowser, ROOT as root, runBrowser, SHOTS as shots } from './browser-env.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-const runBrowser = fs.existsSync(CHROMIUM) || Boolean(process.env.CI);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shots = process.env.SHOOTDOWN_SCREENSHOTS ?? path.join(os.tmpdir(), 'shootdown-viewer-screenshots');
 const speedscope = path.join(path.dirname(createRequire(import.meta.url).resolve('speedscope/package.json')), 'dist/release');
 
 describe.skipIf(!runBrowser)('the Perfetto export opens in a trace viewer (speedscope, offline)', () => {
@@ -50,7 +44,7 @@ describe.skipIf(!runBrowser)('the Perfetto export opens in a trace viewer (speed
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchBrowser();
   }, 120_000);
 
   afterAll(async () => {

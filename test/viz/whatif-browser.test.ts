@@ -10,21 +10,17 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { viewCommand } from '../../src/cli/viz-commands.js';
-import { pageBundleDir, startViewer, type RunningViewer } from '../../src/viz/site.js';
+import { startViewer, type RunningViewer } from '../../src/viz/site.js';
 import { readTrace } from '../../src/trace/file.js';
 import type { Viewer } from '../../src/viz/page/viewer.js';
 import { memoryIo } from '../cli/memory-io.js';
 import { builtin, traceText } from './helpers.js';
+import { ensurePageBundle, launchBrowser, ROOT as root, runBrowser, SHOTS as shots } from './browser-env.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-const runBrowser = fs.existsSync(CHROMIUM) || Boolean(process.env.CI);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shots = process.env.SHOOTDOWN_SCREENSHOTS ?? path.join(os.tmpdir(), 'shootdown-viewer-screenshots');
 
 declare global {
   interface Window {
@@ -48,12 +44,8 @@ describe.skipIf(!runBrowser)('what-if branches in the viewer (T5)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-whatif-page-'));
 
   beforeAll(async () => {
-    if (!fs.existsSync(path.join(pageBundleDir(), 'viewer.js'))) {
-      const { build } = await import('vite');
-      await build({ configFile: path.join(root, 'src/viz/page/vite.config.ts') });
-    }
-    fs.mkdirSync(shots, { recursive: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    await ensurePageBundle();
+    browser = await launchBrowser();
     viewer = await startViewer({ trace: text, source: 'T5' });
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
