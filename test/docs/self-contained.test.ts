@@ -21,14 +21,13 @@ function files(dir: string, out: string[] = []): string[] {
 }
 
 const sources = [path.join(ROOT, 'README.md'), ...['src', 'machines', 'test', 'docs', '.ci'].flatMap((d) => (fs.existsSync(path.join(ROOT, d)) ? files(path.join(ROOT, d)) : []))];
-const self = path.join(ROOT, 'test/docs/self-contained.test.ts');
 
 describe('the repository stands alone', () => {
-  it('names no file outside it (../shared, SEMANTICS.md, DESIGN.md, …)', () => {
-    const outside = /\.\.\/shared|\bSEMANTICS\b|\bDESIGN\.md|\bTOOLCHAIN\.md|\bSTYLE\.md|\/work\//;
+  it('names no file outside it (the folder of notes beside a working copy, or its files by name)', () => {
+    // Built from parts, so this file does not itself name the folder it looks for.
+    const outside = new RegExp(['\\.\\./' + 'shared', '\\bSEMANTICS\\b', '\\bDESIGN\\.md', '\\bTOOLCHAIN\\.md', '\\bSTYLE\\.md', '/' + 'work/'].join('|'));
     const hits: string[] = [];
     for (const f of sources) {
-      if (f === self) continue;
       fs.readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
         if (outside.test(line)) hits.push(`${path.relative(ROOT, f)}:${i + 1}: ${line.trim().slice(0, 120)}`);
       });
