@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { escapeControls } from './terminal.js';
+import { track } from './output-file.js';
 import { InputError, KERNEL_FLAGS, loadScenario, withKernel } from './scenario-args.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult, type Progress, type StopReason, type Strategy } from '../explore/explorer.js';
@@ -156,12 +157,15 @@ function writeTrace(dir: string, name: string, text: string): string {
   } catch (e) {
     throw new InputError(`--out: cannot write in '${dir}': ${(e as Error).message}`);
   }
+  // Removed on SIGINT/SIGTERM until it is renamed into place.
+  track(temp, true);
   try {
     // Every byte or an error: writeSync may stop short on a full disk and say so only in its return value.
     fs.writeFileSync(fd, text);
   } catch (e) {
     fs.closeSync(fd);
     fs.rmSync(temp, { force: true });
+    track(temp, false);
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputError(`--out: cannot write '${file}': ${code === 'ENOSPC' ? 'no space left on the device' : (e as Error).message}`);
   }
@@ -171,6 +175,8 @@ function writeTrace(dir: string, name: string, text: string): string {
   } catch (e) {
     fs.rmSync(temp, { force: true });
     throw new InputError(`--out: cannot write '${file}': ${(e as Error).message}`);
+  } finally {
+    track(temp, false);
   }
   return file;
 }

@@ -31,10 +31,11 @@ const handlers = SIGNALS.map(([signal, code]) => ({
 }));
 
 /**
- * The signal handlers are attached only while a temporary file exists: otherwise a signal does what
+ * Registers (`open`) or forgets a temporary file to remove on SIGINT/SIGTERM. The signal handlers are
+ * attached only while a temporary file exists: otherwise a signal does what
  * it always does (and a server's own handlers are left alone).
  */
-function track(temp: string, open: boolean): void {
+export function track(temp: string, open: boolean): void {
   const before = live.size;
   if (open) live.add(temp);
   else live.delete(temp);
@@ -137,6 +138,16 @@ export class OutputFile {
       // The target may have changed while the file was written.
       const problem = outputTargetProblem(this.target);
       if (problem !== null) throw new OutputFileError(problem);
+      // A file replaced keeps its mode and owner: the new one must not open up (or take over) what was there.
+      const old = fs.lstatSync(this.target, { throwIfNoEntry: false });
+      if (old?.isFile()) {
+        fs.chmodSync(this.temp, old.mode & 0o7777);
+        try {
+          fs.chownSync(this.temp, old.uid, old.gid);
+        } catch {
+          // Not root: the file stays the runner's own, as any file it writes.
+        }
+      }
       fs.renameSync(this.temp, this.target);
       track(this.temp, false);
     } catch (e) {

@@ -48,6 +48,18 @@ describe('an input file is read only if it is a regular file under the limit', (
   });
 });
 
+describe('an output file replaced keeps what the user set on it', () => {
+  it('run --trace over an existing 0600 file: the new trace is 0600 too', async () => {
+    const target = path.join(dir, 'private.jsonl');
+    fs.writeFileSync(target, 'old\n', { mode: 0o600 });
+    fs.chmodSync(target, 0o600);
+    const t = io();
+    expect(await main(['run', 'T1', '--trace', target], t.cli)).toBe(0);
+    expect(fs.statSync(target).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(target, 'utf8')).toMatch(/^\{"t":"header"/);
+  });
+});
+
 /** A 64 KiB tmpfs, where root may mount one; elsewhere the short-write case cannot be made and is skipped. */
 function smallDisk(): string | null {
   const at = path.join(dir, 'small');
