@@ -20,7 +20,7 @@
  * A guest-side actor (a vCPU, its VMM thread, a vhost-vsock device) has a chart with no parallel
  * state: its one leaf starts at the chart's initial state and each `gstep` names the leaf after it.
  */
-import { messageLabel } from '../hw/vectors.js';
+import { messageLabel, VECTOR_NAMES } from '../hw/vectors.js';
 import type { TraceKind, TraceRecord } from '../trace/records.js';
 import type { ChartModel, ChartNode } from './chart-model.js';
 import { describeVsock } from '../trace/describe-vsock.js';
@@ -836,11 +836,9 @@ export function traceModel(chart: ChartModel, text: string, violations: Violatio
   return b.finish(violations);
 }
 
-const VECTORS: Record<number, string> = { 0xf8: 'REBOOT_VECTOR', 0xfc: 'CALL_FUNCTION_VECTOR', 0x41: 'device IRQ' };
-
 /** What a message is called on an arrow: NMI, INIT, SIPI, REBOOT_VECTOR IPI… */
 export function messageName(mode: string, vector: number | null): string {
-  if (mode === 'fixed') return vector !== null && VECTORS[vector] ? `${VECTORS[vector]}` : `IPI 0x${(vector ?? 0).toString(16)}`;
+  if (mode === 'fixed') return vector !== null && VECTOR_NAMES[vector] ? `${VECTOR_NAMES[vector]}` : `IPI 0x${(vector ?? 0).toString(16)}`;
   return mode.toUpperCase();
 }
 

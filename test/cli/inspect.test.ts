@@ -2,7 +2,6 @@
  * `--inspect`: XState's inspection API sees every CPU actor of a run, and the events reach a
  * WebSocket client of the bridge server (what the page embedding the hosted inspector UI listens on).
  */
-import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { InspectionEvent } from 'xstate';
@@ -11,16 +10,7 @@ import { TraceFileWriter } from '../../src/trace/file.js';
 import { loadBuiltin } from '../../src/sim/catalog.js';
 import { runScenario } from '../../src/sim/run.js';
 import { formatRecord } from '../../src/trace/records.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './server-client.js';
 
 describe('inspection', () => {
   it('a run with an inspector uses real actors: every CPU is an actor in one system, and the trace is the same', () => {
