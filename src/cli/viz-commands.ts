@@ -10,6 +10,7 @@ import type { Scenario } from '../scenarios/types.js';
 import { runScenario } from '../sim/run.js';
 import { InputError, KERNEL_FLAGS, loadScenario, parseInteger, parseSeed, withKernel } from './scenario-args.js';
 import { formatRecord } from '../trace/records.js';
+import { track } from './output-file.js';
 import { readTrace } from '../trace/file.js';
 import { ACTOR_KINDS, PLANNED_KINDS, findActorKind } from '../viz/actor-kinds.js';
 import { exportScope } from '../viz/chart-model.js';
@@ -143,7 +144,7 @@ export async function viewCommand(args: string[], io: CliIo, hooks: ViewHooks = 
     const input = viewInput(positionals[0] ?? DEFAULT_SCENARIO, io, values as RunFlags);
     const site = await buildSite(input);
     if (out !== undefined) {
-      writeSite(out, site, values.force === true);
+      writeSite(out, site, values.force === true, track);
       io.stdout(`wrote the viewer for ${input.source} to ${path.join(out, 'index.html')} (open it in a browser; it needs no server)\n`);
       return 0;
     }

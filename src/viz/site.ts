@@ -240,11 +240,18 @@ function checkDir(dir: string, force: boolean, names: Iterable<string>): void {
  * replaces a directory entry rather than following it. On an error nothing of the site is left:
  * the temporaries are removed, and so is `dir` when this call created it.
  */
-export function writeSite(dir: string, site: Site, force = false): void {
-  outDirErrors(dir, () => writeInto(dir, site, force));
+/**
+ * Called with each temporary file as it is created (`open` true) and once it is renamed or removed
+ * (`open` false): the command line registers them for removal on SIGINT/SIGTERM (`track` in
+ * src/cli/output-file.ts), so an interrupted write leaves nothing behind.
+ */
+export type TempFileHook = (temp: string, open: boolean) => void;
+
+export function writeSite(dir: string, site: Site, force = false, onTemp: TempFileHook = () => {}): void {
+  outDirErrors(dir, () => writeInto(dir, site, force, onTemp));
 }
 
-function writeInto(dir: string, site: Site, force: boolean): void {
+function writeInto(dir: string, site: Site, force: boolean, onTemp: TempFileHook): void {
   checkDir(dir, force, site.keys());
   let created: string | undefined;
   if (!lstatOrNull(dir)) {
@@ -267,6 +274,7 @@ function writeInto(dir: string, site: Site, force: boolean): void {
       const temp = path.join(dir, `.${name}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
       const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o644);
       temps.set(name, temp);
+      onTemp(temp, true);
       try {
         fs.writeFileSync(fd, file.body);
       } finally {
@@ -276,9 +284,13 @@ function writeInto(dir: string, site: Site, force: boolean): void {
     for (const [name, temp] of temps) {
       fs.renameSync(temp, path.join(dir, name));
       temps.delete(name);
+      onTemp(temp, false);
     }
   } catch (e) {
-    for (const temp of temps.values()) fs.rmSync(temp, { force: true });
+    for (const temp of temps.values()) {
+      fs.rmSync(temp, { force: true });
+      onTemp(temp, false);
+    }
     if (created !== undefined) fs.rmSync(created, { recursive: true, force: true });
     throw e;
   }

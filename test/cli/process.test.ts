@@ -61,6 +61,36 @@ describe('shootdown run as a process', () => {
     expect(partials()).toEqual([]);
   }, 60_000);
 
+  it('SIGINT while `view --out` writes the viewer: no temporary file left in the directory', () => {
+    // A preload that sends the process SIGINT from inside the first write of a viewer file, so the
+    // signal lands while a temporary file is open (the write is synchronous: without a handler the
+    // default action kills the process there and then, leaving the file).
+    const preload = path.join(dir, 'sigint-on-write.mjs');
+    fs.writeFileSync(
+      preload,
+      [
+        "import fs from 'node:fs';",
+        "import { syncBuiltinESMExports } from 'node:module';",
+        'const write = fs.writeFileSync;',
+        'let sent = false;',
+        'fs.writeFileSync = function (file, ...rest) {',
+        "  if (!sent && typeof file === 'number') { sent = true; process.kill(process.pid, 'SIGINT'); }",
+        '  return write.call(this, file, ...rest);',
+        '};',
+        'syncBuiltinESMExports();',
+      ].join('\n'),
+    );
+    const out = path.join(dir, 'viewer-interrupted');
+    const r = spawnSync(process.execPath, ['--import', preload, cli, 'view', 'T5', '--out', out], { encoding: 'utf8' });
+    // The signal waits for the synchronous write to finish: then the viewer is complete (exit 0, the
+    // handler already gone with the last temporary file) or removed with it (exit 130) — never killed mid-file.
+    expect(r.signal).toBeNull();
+    expect([0, 130]).toContain(r.status);
+    if (r.status === 0) expect(fs.existsSync(path.join(out, 'index.html'))).toBe(true);
+    const left = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => f.startsWith('.')) : [];
+    expect(left).toEqual([]);
+  }, 60_000);
+
   it('--trace /dev/full: exit 2 before the run, and /dev/full is still a device', () => {
     const r = spawnSync(process.execPath, [cli, 'run', 'T5', '--trace', '/dev/full'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
