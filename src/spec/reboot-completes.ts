@@ -29,6 +29,15 @@ export class RebootCompletes implements Observer {
     return [{ property: this.property, message: `'${this.started.action}' on CPU ${this.started.cpu} never reset the machine: ${why}` }];
   }
 
+  /**
+   * The restart that started (its action and CPU name the violation) and how the run ended.
+   * `panicEnds` comes from the header, the same on every path.
+   */
+  remembers(): string {
+    if (!this.started && this.end === null) return '';
+    return `${this.started ? `${this.started.action}@${this.started.cpu}` : ''}:${this.end ?? ''}`;
+  }
+
   clone(): RebootCompletes {
     const c = new RebootCompletes();
     c.panicEnds = this.panicEnds;
