@@ -2,8 +2,8 @@
  * Exploration over the scheduler's choices (docs/architecture.md rule 3): the simulator runs untimed, so every
  * pending step, delivery and scripted action is a choice, and a timer fires only when nothing else
  * can happen. Strategies:
- * - exhaustive: breadth-first over states, each state keyed by its canonical value, with sleep sets
- *   over independent choices; the first violation of a property is found at the smallest depth of
+ * - exhaustive: breadth-first over states, each state keyed by its canonical value and what the
+ *   property observers remember (ExploreOptions.pruning), with sleep sets over independent choices; the first violation of a property is found at the smallest depth of
  *   the searched graph (by default the search stops once every property has its shortest), and
  *   `complete` says the space was exhausted within the bounds (`stoppedBy` says which stopped it);
  * - random: uniform random walks; pct: probabilistic concurrency testing (random CPU priorities
@@ -108,7 +108,7 @@ export interface ExploreResult {
 }
 
 /** How exhaustive search keys its states when `pruning` is not given (see ExploreOptions.pruning). */
-export const DEFAULT_PRUNING: NonNullable<ExploreOptions['pruning']> = 'machine';
+export const DEFAULT_PRUNING: NonNullable<ExploreOptions['pruning']> = 'observers';
 
 export const DEFAULT_EXPLORE: Omit<ExploreOptions, 'strategy'> = {
   properties: [],
