@@ -56,16 +56,18 @@ export class VsockNoPacketWithoutBackend implements Observer {
 
   /**
    * The backend each device has, as re-derived from the ioctls, and the SET_RUNNING argument in
-   * flight: whether a later packet is a violation. Violations found are reported.
+   * flight: whether a later packet is a violation. Violations found are reported. And, once a
+   * device has shown, the path's clock: the message names a packet's time, which the machine
+   * state does not hold (it keeps times relative to now).
    */
-  remembers(): string {
+  remembers(now: number): string {
     if (this.backend.size === 0 && this.arg.size === 0) return '';
     const entries = (m: Map<number, unknown>) =>
       [...m]
         .sort((a, b) => a[0] - b[0])
         .map(([dev, v]) => `${dev}=${JSON.stringify(v) ?? 'undefined'}`)
         .join(',');
-    return `${entries(this.backend)}|${entries(this.arg)}`;
+    return `${entries(this.backend)}|${entries(this.arg)}|${now}`;
   }
 
   clone(): VsockNoPacketWithoutBackend {

@@ -10,6 +10,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult } from '../../src/explore/explorer.js';
+import { findBuiltin } from '../../src/scenarios/builtin.js';
+import { validateScenario } from '../../src/scenarios/validate.js';
+import { validationContext } from '../../src/sim/catalog.js';
 import type { Scenario } from '../../src/scenarios/types.js';
 import { machineArb, scenarioOf } from './pruning-arb.js';
 import { fuzzParams, fuzzTimeout } from './fuzz-params.js';
@@ -85,5 +88,17 @@ describe('pruning: a machine state reached with two histories', () => {
   it('keyed on the machine state alone, the second history is merged into the first and its restart is lost', () => {
     // (What the search did before observers said what they remember: this keeps the case a merge.)
     for (const engine of ['cached', 'direct'] as const) expect(restarts(found(search(s, { engine, pruning: 'machine' }))), engine).toHaveLength(1);
+  });
+});
+
+describe('pruning: built-ins with guests (vCPUs, VMMs, vsock devices; direct engine)', () => {
+  it.each(['T8', 'T9', 'T10', 'T11', 'T12', 'T13', 'T15'])('%s: what the reference search finds', (id) => {
+    const b = findBuiltin(id);
+    if (!b) throw new Error(id);
+    const r = validateScenario(b.raw, b.id, validationContext);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const reference = found(search(r.scenario, { pruning: 'history', reduction: false }));
+    expect(reference.complete).toBe(true);
+    expect(found(search(r.scenario, {}))).toEqual(reference);
   });
 });
