@@ -3,9 +3,10 @@
  * pending step, delivery and scripted action is a choice, and a timer fires only when nothing else
  * can happen. Strategies:
  * - exhaustive: breadth-first over states, each state keyed by its canonical value and what the
- *   property observers remember (ExploreOptions.pruning), with sleep sets over independent choices; the first violation of a property is found at the smallest depth of
- *   the searched graph (by default the search stops once every property has its shortest), and
- *   `complete` says the space was exhausted within the bounds (`stoppedBy` says which stopped it);
+ *   property observers remember (ExploreOptions.pruning), with sleep sets over independent choices;
+ *   the first violation of a property is found at the smallest depth of the searched graph (by
+ *   default the search stops once every property has its shortest), and `complete` says the
+ *   space was exhausted within the bounds (`stoppedBy` says which stopped it);
  * - random: uniform random walks; pct: probabilistic concurrency testing (random CPU priorities
  *   with d−1 priority change points). Both deterministic for a seed.
  * Properties are the `src/spec/` observers, forked along each path.
@@ -52,9 +53,9 @@ export interface ExploreOptions {
    */
   engine?: 'cached' | 'direct';
   /**
-   * Exhaustive: what makes two paths one state of the search (default: DEFAULT_PRUNING). 'observers': the machine
-   * state and what the property observers remember that can still change a verdict or a message
-   * (`Observer.remembers`). For tests: 'history', the reference — the machine state (its exact key),
+   * Exhaustive: what makes two paths one state of the search (default: DEFAULT_PRUNING).
+   * 'observers': the machine state and what the property observers remember that can still change
+   * a verdict or a message (`Observer.remembers`). For tests: 'history', the reference — the machine state (its exact key),
    * the clock and everything the observers hold (direct engine); 'machine', the machine state alone,
    * which merges paths whose observers remember different things and so can lose a violation.
    */
