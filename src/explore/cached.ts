@@ -23,10 +23,10 @@ import type { CpuCapture } from '../sim/cpu-drivers.js';
 import { MEMORY_FIELDS, type KernelMemoryState } from '../kernel/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
-import { propertiesOf, stopHere, stopReasons, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './explorer.js';
+import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './explorer.js';
 import { HashTable } from './hash-table.js';
 import { applyItems, ascending, asleep, copyField, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
-import { countViolations, Findings, Harness, independent, NON_LOCAL, type Footprint } from './harness.js';
+import { countViolations, Findings, Harness, independent, memoryHash, NON_LOCAL, visitedKey, type Footprint } from './harness.js';
 
 export interface CachedStats {
   hits: number;
@@ -39,6 +39,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   if (hasGuests(scenario)) {
     throw new Error('internal error: the transition cache does not cover guests (explore() runs such scenarios on the direct engine)');
   }
+  if (opts.pruning === 'history') throw new Error('internal error: the reference search (pruning: history) runs on the direct engine');
   const started = performance.now();
   const h = new Harness(scenario, opts.properties);
   const sim = h.sim;
@@ -71,8 +72,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     itemHi.push(hi);
   });
 
-  // Each state's hash → the sleep set it was last reached with.
+  // Each state's hash (with what its observers remember: harness.ts visitedKey) → the sleep set it
+  // was last reached with.
   const visited = new HashTable(1 << 18);
+  const machineOnly = (opts.pruning ?? DEFAULT_PRUNING) === 'machine';
+  /** Each node's observers' memoryHash, on its clock when it was reached. */
+  const memories: number[] = [];
   const sleepSets = new SleepSets();
   const found = new Findings<string[]>(() => performance.now() - started, (p) => p, propertiesOf(h), opts.allViolations === true);
   const ends = opts.collectEnds ? new Set<string>() : null;
@@ -233,6 +238,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curItems: Int32Array = new Int32Array(0);
   let curNow = 0;
   let curObservers: Observer[] = [];
+  /** What curObservers remember (memoryHash) on curNow. */
+  let curMemory = 0;
   let curSleepId = 0;
   let curMemFields: Float64Array = new Float64Array(0);
   /** The footprints of the siblings taken so far (indexes). */
@@ -270,7 +277,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       const di = t.descs[i] as Desc;
       if (di.rel <= 0 && !di.held) due = true;
     }
-    if (!due) advance();
+    curMemory = memories[id] as number;
+    if (!due) {
+      advance();
+      // The clock moved: what the observers remember is kept relative to it.
+      if (!machineOnly) curMemory = memoryHash(curObservers, curNow);
+    }
     if (curDepth >= opts.maxDepth) {
       stopped.add('max-depth');
       return;
@@ -419,7 +431,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (sleepIds.length > 0) sleepId = sleepSets.intern(sleepIds);
     }
     explored.push(fpId);
-    const key53 = hashOf(childCpus, childMem, childItems, childFlags);
+    const childMemory = machineOnly ? 0 : h.touched ? memoryHash(childObservers, curNow) : curMemory;
+    const key53 = visitedKey(hashOf(childCpus, childMem, childItems, childFlags), childMemory);
     const at = visited.get(key53);
     let childSleep = sleepId;
     let childOnly: string[] | null = null;
@@ -438,6 +451,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     maxDepth = Math.max(maxDepth, curDepth + 1);
     nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childObservers, childOnly);
+    memories.push(childMemory);
   };
 
   /**
@@ -462,7 +476,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   const rootView = fromView(sim.view());
   nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootObservers, null);
-  visited.set(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), 0);
+  memories.push(machineOnly ? 0 : memoryHash(rootObservers, sim.now));
+  visited.set(visitedKey(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), memories[0] as number), 0);
   for (let id = 0; id < nodes.count; id++) {
     const stop = stopHere(opts, found, nodes.depth[id] as number, started);
     if (stop) {

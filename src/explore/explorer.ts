@@ -2,10 +2,11 @@
  * Exploration over the scheduler's choices (docs/architecture.md rule 3): the simulator runs untimed, so every
  * pending step, delivery and scripted action is a choice, and a timer fires only when nothing else
  * can happen. Strategies:
- * - exhaustive: breadth-first over states, each state keyed by its canonical value, with sleep sets
- *   over independent choices; the first violation of a property is found at the smallest depth of
- *   the searched graph (by default the search stops once every property has its shortest), and
- *   `complete` says the space was exhausted within the bounds (`stoppedBy` says which stopped it);
+ * - exhaustive: breadth-first over states, each state keyed by its canonical value and what the
+ *   property observers remember (ExploreOptions.pruning), with sleep sets over independent choices;
+ *   the first violation of a property is found at the smallest depth of the searched graph (by
+ *   default the search stops once every property has its shortest), and `complete` says the
+ *   space was exhausted within the bounds (`stoppedBy` says which stopped it);
  * - random: uniform random walks; pct: probabilistic concurrency testing (random CPU priorities
  *   with d−1 priority change points). Both deterministic for a seed.
  * Properties are the `src/spec/` observers, forked along each path.
@@ -15,7 +16,7 @@ import { hasGuests, type Capture } from '../sim/simulation.js';
 import { SeededChooser } from '../sim/chooser.js';
 import type { Observer } from '../spec/index.js';
 import { exhaustiveCached } from './cached.js';
-import { byKey, countViolations, Findings, Harness, NO_KEYS, NO_SLEEP, sleepAfter, type Footprint } from './harness.js';
+import { byKey, countViolations, Findings, Harness, memoryHash, NO_KEYS, NO_SLEEP, observersSnapshot, sleepAfter, visitedKey, type Footprint } from './harness.js';
 
 export type Strategy = 'exhaustive' | 'random' | 'pct';
 
@@ -51,6 +52,14 @@ export interface ExploreOptions {
    * scenarios with guests always run direct.
    */
   engine?: 'cached' | 'direct';
+  /**
+   * Exhaustive: what makes two paths one state of the search (default: DEFAULT_PRUNING).
+   * 'observers': the machine state and what the property observers remember that can still change
+   * a verdict or a message (`Observer.remembers`). For tests: 'history', the reference — the machine state (its exact key),
+   * the clock and everything the observers hold (direct engine); 'machine', the machine state alone,
+   * which merges paths whose observers remember different things and so can lose a violation.
+   */
+  pruning?: 'observers' | 'history' | 'machine';
   /** Cached engine: check every cached transition against the real simulation (tests). */
   verify?: boolean;
   /** Exhaustive: explore only these first choices, by rank in key order (how workers split the space). */
@@ -98,6 +107,9 @@ export interface ExploreResult {
   /** Exhaustive search with the transition cache: transitions taken from it, and run for real. */
   cache?: { hits: number; misses: number };
 }
+
+/** How exhaustive search keys its states when `pruning` is not given (see ExploreOptions.pruning). */
+export const DEFAULT_PRUNING: NonNullable<ExploreOptions['pruning']> = 'observers';
 
 export const DEFAULT_EXPLORE: Omit<ExploreOptions, 'strategy'> = {
   properties: [],
@@ -151,7 +163,8 @@ interface Node {
 /** Explore one scenario. */
 export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   if (opts.strategy !== 'exhaustive') return sampled(scenario, opts);
-  return opts.engine === 'direct' || hasGuests(scenario) ? exhaustive(scenario, opts) : exhaustiveCached(scenario, opts);
+  const direct = opts.engine === 'direct' || opts.pruning === 'history' || hasGuests(scenario);
+  return direct ? exhaustive(scenario, opts) : exhaustiveCached(scenario, opts);
 }
 
 function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
@@ -164,7 +177,14 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const parent: number[] = [-1];
   const pickOf: { pick: number; n: number }[] = [{ pick: -1, n: 0 }];
   const keyOf: string[] = [''];
-  const visited = new Map<number, readonly string[]>();
+  const visited = new Map<number | string, readonly string[]>();
+  const pruning = opts.pruning ?? DEFAULT_PRUNING;
+  /** A state's key in the visited set; `memory`: its observers' memoryHash when known. */
+  const stateKey = (observers: readonly Observer[], memory?: number): number | string => {
+    if (pruning === 'history') return `${h.sim.stateKey()}|${h.sim.now}|${observersSnapshot(observers)}`;
+    if (pruning === 'machine') return h.sim.stateHash();
+    return visitedKey(h.sim.stateHash(), memory ?? memoryHash(observers, h.sim.now));
+  };
   // One counterexample per property (or per kind of violation), the shortest found, which
   // breadth-first order finds first.
   const found = new Findings<Path>(() => performance.now() - started, (p) => p.keys, propertiesOf(h), opts.allViolations === true);
@@ -187,7 +207,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     found.add(violations, node.depth + (last ? 1 : 0), () => pathTo(node.id, last));
 
   const root: Node = { capture: h.sim.capture(), observers: rootObservers, sleep: [], depth: 0, id: 0 };
-  visited.set(h.sim.stateHash(), NO_KEYS);
+  visited.set(stateKey(rootObservers), NO_KEYS);
   const queue: Node[] = [root];
   for (let head = 0; head < queue.length; head++) {
     const node = queue[head] as Node;
@@ -214,6 +234,9 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     }
     const keys = h.sim.choiceKeys();
     const afterPoll = h.sim.capture();
+    // What the observers remember, on the clock the poll may have moved: a child whose step changed
+    // no observer remembers the same.
+    const memory = pruning === 'observers' ? memoryHash(observers, h.sim.now) : 0;
     const explored: Footprint[] = [];
     let fresh = true;
     const order = byKey(keys);
@@ -238,7 +261,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       }
       const sleep = opts.reduction ? sleepAfter(node.sleep, explored, fp) : NO_SLEEP;
       explored.push(fp);
-      const key53 = h.sim.stateHash();
+      const key53 = stateKey(childObservers, h.touched ? undefined : memory);
       const seen = visited.get(key53);
       let childSleep = sleep;
       let only: string[] | undefined;

@@ -3,7 +3,7 @@
  * forked along each path (copy on write), and the footprints sleep sets are made of.
  */
 import type { Scenario } from '../scenarios/types.js';
-import { Simulation } from '../sim/simulation.js';
+import { hash53, mix, Simulation } from '../sim/simulation.js';
 import { allObservers, type Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 
@@ -27,6 +27,39 @@ export function countViolations(observers: readonly Observer[]): number {
   let n = 0;
   for (const o of observers) n += o.violations().length;
   return n;
+}
+
+/**
+ * What a path's observers remember that can still change a verdict or a message (each observer's
+ * `remembers`), as a hash: 0 when none remembers anything, as on a fresh path.
+ */
+export function memoryHash(observers: readonly Observer[], now: number): number {
+  let text = '';
+  let any = false;
+  for (let i = 0; i < observers.length; i++) {
+    const m = (observers[i] as Observer).remembers(now);
+    if (m !== '') any = true;
+    text += m + '\u0000';
+  }
+  return any ? hash53(text) : 0;
+}
+
+/**
+ * The key of a state in the visited set: the machine state's hash with what the observers remember
+ * mixed in. Two paths to one machine state whose observers remember different things are different
+ * states of the search (merging them would lose what the second path's observers would have found);
+ * when they remember nothing it is the machine's hash itself.
+ */
+export function visitedKey(machine: number, memory: number): number {
+  return memory === 0 ? machine : mix(machine, memory);
+}
+
+/**
+ * Everything the observers hold, what they reported included, as text: the reference search keys
+ * states by the machine, the clock and this (tests hold the pruned search to it).
+ */
+export function observersSnapshot(observers: readonly Observer[]): string {
+  return JSON.stringify(observers, (_k, v: unknown) => (v instanceof Set ? [...v] : v instanceof Map ? [...v] : v));
 }
 
 /** A violation's kind: its property and its message with the numbers blanked. */

@@ -30,6 +30,15 @@ export class NoCpuLeftInVmxRoot implements Observer {
       .map((s) => ({ property: this.property, message: `CPU ${s.cpu} was left ${s.why} when the machine ${how}: INIT is blocked there` }));
   }
 
+  /**
+   * All of it: whether the machine was reset, which CPU jumped to the crash kernel, and the CPUs
+   * found stuck so far — the end-of-run verdict and its messages are made of them.
+   */
+  remembers(): string {
+    if (!this.reset && this.kexecCpu === null && this.stuck.length === 0) return '';
+    return `${this.reset ? 'reset' : ''}:${this.kexecCpu ?? ''}:${this.stuck.map((s) => `${s.cpu} ${s.why}`).join(';')}`;
+  }
+
   clone(): NoCpuLeftInVmxRoot {
     const c = new NoCpuLeftInVmxRoot();
     c.stuck = [...this.stuck];

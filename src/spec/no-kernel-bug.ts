@@ -39,6 +39,14 @@ export class NoKernelBug implements Observer {
     return this.found;
   }
 
+  /**
+   * The CPUs whose BUG's own "kernel BUG at arch/x86/kvm/..." line is still to come: on them that line
+   * is no second BUG. The BUGs found are reported already and change nothing later.
+   */
+  remembers(): string {
+    return [...this.bugPrinting].sort((a, b) => a - b).join(',');
+  }
+
   clone(): NoKernelBug {
     const c = new NoKernelBug();
     c.found = [...this.found];

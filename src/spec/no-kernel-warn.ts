@@ -21,6 +21,11 @@ export class NoKernelWarn implements Observer {
     return this.found;
   }
 
+  /** Nothing: each WARN is a violation of its own, reported as it shows. */
+  remembers(): string {
+    return '';
+  }
+
   clone(): NoKernelWarn {
     const c = new NoKernelWarn();
     c.found = [...this.found];

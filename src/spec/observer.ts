@@ -24,4 +24,14 @@ export interface Observer {
   violations(): Violation[];
   /** An independent copy with the same state (exploration forks a path's observers). */
   clone(): Observer;
+  /**
+   * Exactly what of its state can still change a verdict or a message it gives later, as a small
+   * string ('' for nothing, as when fresh). Exhaustive search keys a state by the machine and this:
+   * two paths to one machine state are merged only when every observer remembers the same, so no
+   * future violation of the path not taken can differ from the one taken. What it already reported
+   * is not needed (the search reported it on the path's own transition), nor what the `header`
+   * record told it (the same on every path of a search). `now` is the path's clock: the machine
+   * state keeps times relative to it, so an observer keeps times it remembers relative to it too.
+   */
+  remembers(now: number): string;
 }

@@ -12,21 +12,37 @@ export class RebootCompletes implements Observer {
   readonly property = 'reboot-completes';
   readonly reads = ['header', 'script', 'end'] as const;
   private panicEnds = false;
-  private started: { cpu: number; action: string } | null = null;
+  /**
+   * Every restart that started, in script order (not in the order they started): the message names
+   * them all, so it is a function of which script steps ran, which the machine state holds — two
+   * paths that ran the same steps in another order are one state to the search (sound pruning).
+   */
+  private started: readonly { index: number; cpu: number; action: string }[] = [];
   private end: string | null = null;
 
   observe(r: TraceRecord): void {
     if (r.t === 'header') this.panicEnds = r.options.kdump || r.options.panicTimeout !== 0;
-    else if (r.t === 'script' && r.status === 'done' && !this.started) {
+    else if (r.t === 'script' && r.status === 'done') {
       const ends = r.action === 'reboot' || r.action === 'emergency-restart' || ((r.action === 'panic' || r.action === 'nmi-panic') && this.panicEnds);
-      if (ends) this.started = { cpu: r.cpu, action: r.action };
+      if (ends) this.started = [...this.started, { index: r.index, cpu: r.cpu, action: r.action }].sort((a, b) => a.index - b.index);
     } else if (r.t === 'end') this.end = r.end;
   }
 
   violations(): Violation[] {
-    if (!this.started || (this.end !== 'hang' && this.end !== 'idle')) return [];
+    if (this.started.length === 0 || (this.end !== 'hang' && this.end !== 'idle')) return [];
     const why = this.end === 'hang' ? 'nothing can move any more' : 'it was abandoned and every CPU runs its tasks again';
-    return [{ property: this.property, message: `'${this.started.action}' on CPU ${this.started.cpu} never reset the machine: ${why}` }];
+    const what = this.started.map((s) => `'${s.action}' on CPU ${s.cpu}`);
+    const who = what.length === 1 ? (what[0] as string) : `${what.slice(0, -1).join(', ')} and ${what[what.length - 1] as string}`;
+    return [{ property: this.property, message: `${who} never reset the machine: ${why}` }];
+  }
+
+  /**
+   * The restarts that started (their actions and CPUs name the violation) and how the run ended.
+   * `panicEnds` comes from the header, the same on every path.
+   */
+  remembers(): string {
+    if (this.started.length === 0 && this.end === null) return '';
+    return `${this.started.map((s) => s.index).join(',')}:${this.end ?? ''}`;
   }
 
   clone(): RebootCompletes {

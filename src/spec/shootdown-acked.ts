@@ -54,6 +54,22 @@ export class ShootdownAcked implements Observer {
     return this.found;
   }
 
+  /**
+   * The CPUs gone offline (a later shootdown does not count them) and each shootdown still waiting:
+   * its initiator, how long ago it was sent (the message says how long the wait took: the machine
+   * state keeps the pending timeout relative to now, so this is relative to now too) and the CPUs
+   * that have not acked (the message names them). `cpus` comes from the header; timeouts already
+   * found are reported.
+   */
+  remembers(now: number): string {
+    if (this.offline.size === 0 && this.open.size === 0) return '';
+    const offline = [...this.offline].sort((a, b) => a - b).join(',');
+    const open = [...this.open.values()]
+      .sort((a, b) => a.initiator - b.initiator)
+      .map((o) => `${o.initiator}@${now - o.sentNs}:${[...o.expected].sort((a, b) => a - b).join(',')}`);
+    return `${offline}|${open.join(';')}`;
+  }
+
   clone(): ShootdownAcked {
     const c = new ShootdownAcked();
     c.cpus = this.cpus;

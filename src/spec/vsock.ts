@@ -54,6 +54,22 @@ export class VsockNoPacketWithoutBackend implements Observer {
     return this.found;
   }
 
+  /**
+   * The backend each device has, as re-derived from the ioctls, and the SET_RUNNING argument in
+   * flight: whether a later packet is a violation. Violations found are reported. And, once a
+   * device has shown, the path's clock: the message names a packet's time, which the machine
+   * state does not hold (it keeps times relative to now).
+   */
+  remembers(now: number): string {
+    if (this.backend.size === 0 && this.arg.size === 0) return '';
+    const entries = (m: Map<number, unknown>) =>
+      [...m]
+        .sort((a, b) => a[0] - b[0])
+        .map(([dev, v]) => `${dev}=${JSON.stringify(v) ?? 'undefined'}`)
+        .join(',');
+    return `${entries(this.backend)}|${entries(this.arg)}|${now}`;
+  }
+
   clone(): VsockNoPacketWithoutBackend {
     const c = new VsockNoPacketWithoutBackend();
     c.backend = new Map(this.backend);
@@ -82,6 +98,11 @@ export class VsockRepliesThrottleTx implements Observer {
 
   violations(): Violation[] {
     return this.found;
+  }
+
+  /** Nothing: each packet is judged by the counts its own record carries. */
+  remembers(): string {
+    return '';
   }
 
   clone(): VsockRepliesThrottleTx {
@@ -125,6 +146,11 @@ export class VsockPacketsBalance implements Observer {
     return this.found;
   }
 
+  /** Nothing: the balance is judged from the `vsfinal` record alone. */
+  remembers(): string {
+    return '';
+  }
+
   clone(): VsockPacketsBalance {
     const c = new VsockPacketsBalance();
     c.found = [...this.found];
@@ -156,6 +182,11 @@ export class VsockCreditNeverNegative implements Observer {
 
   violations(): Violation[] {
     return this.found;
+  }
+
+  /** Nothing: each credit record carries all the counts it is judged by. */
+  remembers(): string {
+    return '';
   }
 
   clone(): VsockCreditNeverNegative {
