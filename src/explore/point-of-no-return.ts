@@ -210,32 +210,64 @@ const BOUND_WORDS: Record<PnrBound, string> = {
   loop: 'met a continuation that can loop forever without ending, which has no verdict',
 };
 
+/** The prefixes of one run, replayed on one harness that watches one property. */
+class Prefixes {
+  readonly h: Harness;
+  private readonly start: Capture;
+  private readonly afterHeader: Observer[];
+
+  constructor(
+    scenario: Scenario,
+    property: string,
+    private readonly picks: readonly { pick: number; n: number }[],
+  ) {
+    this.h = new Harness(scenario, [property]);
+    const fresh = this.h.freshObservers();
+    if (fresh.length !== 1) throw new Error(`internal error: no observer for property '${property}'`);
+    this.h.attach(fresh);
+    this.h.sim.header();
+    this.start = this.h.sim.capture();
+    this.afterHeader = this.h.current;
+  }
+
+  /**
+   * Replays the first k decisions from the start; the observer sees every record of the prefix
+   * (copy on write: the observers after the header stay as they are). Returns the observers after it.
+   */
+  replay(k: number): Observer[] {
+    const h = this.h;
+    h.sim.restoreCapture(this.start);
+    h.fork(this.afterHeader);
+    for (let d = 0; d < k; d++) {
+      const n = h.sim.poll();
+      const p = this.picks[d] as { pick: number; n: number };
+      if (n !== p.n) throw new Error(`internal error: replaying the counterexample, decision ${d} has ${n} options, not ${p.n}`);
+      h.decide(p.pick, '');
+    }
+    return h.current;
+  }
+}
+
+/**
+ * Whether every continuation after the first k decisions of a run violates the property: 'doomed',
+ * 'way out' (one ends without violating it), or the bound that left it unknown. One prefix, no
+ * binary search: what `pointOfNoReturn` decides from, for checking it.
+ */
+export function prefixVerdict(scenario: Scenario, property: string, picks: readonly { pick: number; n: number }[], k: number, opts: PnrOptions): 'doomed' | 'way out' | PnrBound {
+  const prefixes = new Prefixes(scenario, property, picks);
+  const v = search(prefixes.h, prefixes.replay(k), k, opts);
+  return 'unknown' in v ? v.unknown : v.doomed ? 'doomed' : 'way out';
+}
+
 /**
  * The point of no return of one counterexample (`picks`: every decision from the start, forced
  * ones included). Null when the counterexample's own end does not violate the property (never for
  * what the explorer reports).
  */
 export function pointOfNoReturn(scenario: Scenario, property: string, picks: readonly { pick: number; n: number }[], opts: PnrOptions): PointOfNoReturn | null {
-  const h = new Harness(scenario, [property]);
-  const fresh = h.freshObservers();
-  if (fresh.length !== 1) throw new Error(`internal error: no observer for property '${property}'`);
-  h.attach(fresh);
-  h.sim.header();
-  const start = h.sim.capture();
-  const afterHeader = h.current;
-  // Replays the first k decisions from the start; the observer sees every record of the prefix
-  // (copy on write: the observers after the header stay as they are).
-  const replayFrom = (k: number): Observer[] => {
-    h.sim.restoreCapture(start);
-    h.fork(afterHeader);
-    for (let d = 0; d < k; d++) {
-      const n = h.sim.poll();
-      const p = picks[d] as { pick: number; n: number };
-      if (n !== p.n) throw new Error(`internal error: replaying the counterexample, decision ${d} has ${n} options, not ${p.n}`);
-      h.decide(p.pick, '');
-    }
-    return h.current;
-  };
+  const prefixes = new Prefixes(scenario, property, picks);
+  const h = prefixes.h;
+  const replayFrom = (k: number): Observer[] => prefixes.replay(k);
 
   // The prefixes worth searching: the start, and each one that ends on a real choice.
   const candidates = [0];
