@@ -112,8 +112,8 @@ describe('every run violates: the point is the start', () => {
   // panic() shoots the other CPUs down for kdump (crash_smp_send_stop(), registering the crash NMI
   // handler) and then, panic=1, reboots through emergency_restart(), whose nmi_shootdown_cpus()
   // registers the same handler again: the double list_add. Both are CPU 0's own steps, in its
-  // program order; nothing the other CPU does can come between (v5.10 has no guard against the
-  // second shootdown), so every run has the BUG from the first decision on.
+  // program order, and nothing the other CPU does can keep the second one from registering, so
+  // every run has the BUG from the first decision on.
   const { scenario, found } = counterexample('R1', 'v5.10', 'no-kernel-bug');
 
   it('step 0, no choice, and the search from the start agrees', () => {
