@@ -122,7 +122,7 @@ function search(h: Harness, observers: Observer[], depth: number, opts: PnrOptio
       onPath.delete(f.key);
       continue;
     }
-    if (opts.deadline !== undefined && (++checked & 63) === 0 && performance.now() >= opts.deadline) return { unknown: 'max-time', states: visited.size };
+    if (opts.deadline !== undefined && (checked++ & 63) === 0 && performance.now() >= opts.deadline) return { unknown: 'max-time', states: visited.size };
     const pick = f.next++;
     h.sim.restoreCapture(f.capture);
     h.fork(f.observers);
@@ -335,7 +335,8 @@ export function pointOfNoReturn(scenario: Scenario, property: string, picks: rea
       `from here every continuation violates ${property}${instead}`;
   }
   if (unknown) {
-    description += `. Whether an earlier decision already sealed it is unknown: the search from decision ${unknown.step} ${BOUND_WORDS[unknown.bound]}`;
+    const from = unknown.step === 0 ? 'the start' : `the state after decision ${unknown.step}`;
+    description += `. Whether an earlier decision already sealed it is unknown: the search from ${from} ${BOUND_WORDS[unknown.bound]}`;
   }
   return { property, step, decision, description, complete: unknown === undefined, ...(unknown ? { unknownAt: unknown } : {}), states };
 }

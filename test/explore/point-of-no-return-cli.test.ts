@@ -86,7 +86,7 @@ describe('bounds and switches', () => {
     const p = v.pointOfNoReturn as Point;
     expect(p.complete).toBe(false);
     expect(p.unknownAt).toMatchObject({ bound: 'max-states' });
-    expect(p.description).toMatch(/unknown: the search from decision \d+ ran out of its state budget \(raise it with --pnr-max-states N\)/);
+    expect(p.description).toMatch(/unknown: the search from (the start|the state after decision \d+) ran out of its state budget \(raise it with --pnr-max-states N\)/);
     const mark = lines(v.traceFile).map((l) => JSON.parse(l) as Record<string, unknown>).find((x) => x.t === 'noreturn');
     expect(mark).toMatchObject({ complete: false });
     const t = memoryIo();
