@@ -11,11 +11,12 @@ import { parseArgs } from 'node:util';
 import { escapeControls } from './terminal.js';
 import { track } from './output-file.js';
 import { InputError, KERNEL_FLAGS, loadScenario, withKernel } from './scenario-args.js';
+import { hasGuests } from '../sim/simulation.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult, type Progress, type StopReason, type Strategy } from '../explore/explorer.js';
 import { exploreParallel } from '../explore/parallel.js';
 import { confirm } from '../explore/counterexample.js';
-import { DEFAULT_PNR_MAX_STATES, pointOfNoReturn, type PointOfNoReturn } from '../explore/point-of-no-return.js';
+import { DEFAULT_PNR_MAX_STATES, DEFAULT_PNR_MAX_STATES_GUESTS, pointOfNoReturn, type PointOfNoReturn } from '../explore/point-of-no-return.js';
 import { formatRecord } from '../trace/records.js';
 
 export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
@@ -27,7 +28,7 @@ export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--
                                  exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
                                  bound with none found; each counterexample's point of no return (the decision
                                  after which every continuation violates) is searched, at most --pnr-max-states
-                                 ${DEFAULT_PNR_MAX_STATES.toLocaleString('en-US')} states from each prefix; --no-pnr skips it
+                                 ${DEFAULT_PNR_MAX_STATES.toLocaleString('en-US')} states from each prefix (${DEFAULT_PNR_MAX_STATES_GUESTS.toLocaleString('en-US')} with guests); --no-pnr skips it
 `;
 
 const MAX_EXPLORE_CPUS = 64;
@@ -226,7 +227,7 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
   const cpus = numeric('cpus', values.cpus, null);
   const workers = numeric('workers', values.workers, 1);
   const maxTime = numeric('max-time', values['max-time'], null);
-  const pnrMaxStates = numeric('pnr-max-states', values['pnr-max-states'], DEFAULT_PNR_MAX_STATES);
+  const pnrMaxStatesGiven = numeric('pnr-max-states', values['pnr-max-states'], null);
   if (values['no-pnr'] && values['pnr-max-states'] !== undefined) throw new InputError('--pnr-max-states bounds the point-of-no-return search, which --no-pnr skips: give one');
   const opts: Omit<ExploreOptions, 'onProgress'> = {
     ...DEFAULT_EXPLORE,
@@ -268,6 +269,7 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
   // Every violation is confirmed by replay and written as a trace file named by its content, with
   // its point of no return marked in it (a `noreturn` record after the choice that sealed it).
   const deadline = maxTime !== null ? started + maxTime * 1000 : undefined;
+  const pnrMaxStates = pnrMaxStatesGiven ?? (hasGuests(scenario) ? DEFAULT_PNR_MAX_STATES_GUESTS : DEFAULT_PNR_MAX_STATES);
   const violations = result.violations.map((v, k) => {
     const c = confirm(scenario, v);
     let pnr: PointOfNoReturn | null = null;

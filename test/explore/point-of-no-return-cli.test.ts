@@ -94,6 +94,16 @@ describe('bounds and switches', () => {
     expect(t.out()).toMatch(/point of no return \(at the latest\): /);
   });
 
+  it('with guests the default budget is 1,000 states a prefix (their states cost far more), said when it runs out', async () => {
+    const args = ['T-vsock-restart', '--kernel', 'v5.10', '--strategy', 'random', '--runs', '30'];
+    const byDefault = await explore(args, path.join(dir, 'guests'));
+    const explicit = await explore([...args, '--pnr-max-states', '1000'], path.join(dir, 'guests'));
+    const points = (j: Json) => j.violations.map((v) => v.pointOfNoReturn);
+    expect(points(byDefault.json).length).toBeGreaterThan(0);
+    expect(points(byDefault.json)).toEqual(points(explicit.json));
+    expect(points(byDefault.json)[0]).toMatchObject({ complete: false, unknownAt: { bound: 'max-states' } });
+  }, 120_000);
+
   it('--no-pnr: no field, no mark in the trace', async () => {
     const out = path.join(dir, 'none');
     const r = await explore(['R2', '--kernel', 'v5.11', '--property', 'no-kernel-bug', '--no-pnr'], out);
