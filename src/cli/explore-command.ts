@@ -274,7 +274,8 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
     const c = confirm(scenario, v);
     let pnr: PointOfNoReturn | null = null;
     if (!values['no-pnr']) {
-      if (!io.isTty) io.stderr(`explore: point of no return of counterexample ${k + 1} of ${result.violations.length} (${v.property}, ${v.picks.length} decisions)\n`);
+      const what = `point of no return of counterexample ${k + 1} of ${result.violations.length} (${v.property}, ${v.picks.length} decisions)`;
+      io.stderr(io.isTty ? `\r${what}   ${k + 1 === result.violations.length ? '\n' : ''}` : `explore: ${what}\n`);
       pnr = pointOfNoReturn(scenario, v.property, v.picks, { maxStates: pnrMaxStates, maxDepth: opts.maxDepth, ...(deadline !== undefined ? { deadline } : {}) });
       if (pnr) markPointOfNoReturn(c.lines, pnr);
     }
