@@ -11,7 +11,9 @@
  * from prefix k, so doomed at k implies doomed at k+1, and a binary search over k is sound. Only the
  * prefixes that end on a real choice (more than one option) and the empty one are searched: a forced
  * decision leaves no other way, so the prefix before it is doomed exactly when the one after it is.
- * The answer's two ends are both searched: k is doomed and k−1 has a way out.
+ * The answer's two ends are both established: k is doomed (searched, or it reaches the
+ * counterexample's own violating end through forced decisions alone) and the prefix before it was
+ * searched and has a way out — or, when a bound stopped that search, the answer says so.
  *
  * Bounded: each search stops after `maxStates` distinct states, at the explorer's depth bound, or
  * at the deadline; a continuation that comes back to a state on its own path (the observer
