@@ -65,6 +65,8 @@ export interface ReadTrace {
   picks: Pick[];
   /** Every line the run wrote, as written: explore's `noreturn` marks are left out (a replay does not write them). */
   records: string[];
+  /** The file's line number (from 1) of each of `records`: one more after each mark left out. */
+  lineOf: number[];
 }
 
 /** How long `header.branch.from` may be: a run's name. */
@@ -114,6 +116,7 @@ function headerProblem(h: Record<string, unknown>): string | null {
 export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: false; error: string } {
   const lines = text.split('\n');
   const records: string[] = [];
+  const lineOf: number[] = [];
   const picks: Pick[] = [];
   let header: Extract<TraceRecord, { t: 'header' }> | null = null;
   /** The line before, for the check of a `noreturn` record. */
@@ -160,6 +163,7 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
     }
     previous = line;
     records.push(line);
+    lineOf.push(i + 1);
   }
   if (!header) return { ok: false, error: 'empty trace' };
   return {
@@ -174,6 +178,7 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
       ...(header.branch ? { branch: { from: header.branch.from, decision: header.branch.decision, option: header.branch.option } } : {}),
       picks,
       records,
+      lineOf,
     },
   };
 }

@@ -145,6 +145,18 @@ describe('a noreturn record is input too', () => {
     if (read.ok) expect(read.trace.records.some((l) => l.includes('"t":"noreturn"'))).toBe(false);
   });
 
+  it('a replay that diverges after the mark names the line of the file', async () => {
+    const ls = text.trim().split('\n');
+    const last = ls.length - 1;
+    expect(ls[last]).toMatch(/"t":"end"/);
+    ls[last] = (ls[last] as string).replace(/"steps":\d+/, '"steps":999999');
+    const file = path.join(dir, 'diverges.jsonl');
+    fs.writeFileSync(file, ls.join('\n') + '\n');
+    const t = memoryIo();
+    expect(await main(['run', '--replay', file, '--json'], t.cli)).toBe(1);
+    expect(t.err()).toMatch(new RegExp(`replay diverged at trace line ${last + 1},`));
+  });
+
   it.each([
     ['moved away from its choice', (ls: string[], at: number) => ls.splice(at + 2, 0, ...ls.splice(at, 1)), /a point of no return must follow choice \d+ \(the line before it\)/],
     ['naming another choice', (ls: string[], at: number) => (ls[at] = (ls[at] as string).replace(/"choice":\d+/, '"choice":0')), /a point of no return must follow choice 0/],
