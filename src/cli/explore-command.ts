@@ -11,19 +11,24 @@ import { parseArgs } from 'node:util';
 import { escapeControls } from './terminal.js';
 import { track } from './output-file.js';
 import { InputError, KERNEL_FLAGS, loadScenario, withKernel } from './scenario-args.js';
+import { hasGuests } from '../sim/simulation.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult, type Progress, type StopReason, type Strategy } from '../explore/explorer.js';
 import { exploreParallel } from '../explore/parallel.js';
 import { confirm } from '../explore/counterexample.js';
+import { DEFAULT_PNR_MAX_STATES, DEFAULT_PNR_MAX_STATES_GUESTS, pointOfNoReturn, type PointOfNoReturn } from '../explore/point-of-no-return.js';
+import { formatRecord } from '../trace/records.js';
 
 export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                 [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
                 [--max-time S] [--all-violations] [--seed N] [--runs N] [--pct-depth D] [--no-reduction]
-                [--workers N] [--out DIR] [--json]
+                [--workers N] [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
                                  bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit;
                                  stops at each property's first (shortest) violation unless --all-violations;
                                  exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
-                                 bound with none found
+                                 bound with none found; each counterexample's point of no return (the decision
+                                 after which every continuation violates) is searched, at most --pnr-max-states
+                                 ${DEFAULT_PNR_MAX_STATES.toLocaleString('en-US')} states from each prefix (${DEFAULT_PNR_MAX_STATES_GUESTS.toLocaleString('en-US')} with guests); --no-pnr skips it
 `;
 
 const MAX_EXPLORE_CPUS = 64;
@@ -51,6 +56,7 @@ const NUMERIC: Record<string, [number, number]> = {
   runs: [1, 1_000_000_000],
   'pct-depth': [1, 100],
   workers: [1, 64],
+  'pnr-max-states': [1, 1_000_000_000],
 };
 
 /** A numeric option's value, checked: a whole number in its range, with a message naming the option. */
@@ -203,6 +209,8 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
         workers: { type: 'string' },
         out: { type: 'string' },
         json: { type: 'boolean' },
+        'no-pnr': { type: 'boolean' },
+        'pnr-max-states': { type: 'string' },
       },
     });
   } catch (e) {
@@ -219,6 +227,8 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
   const cpus = numeric('cpus', values.cpus, null);
   const workers = numeric('workers', values.workers, 1);
   const maxTime = numeric('max-time', values['max-time'], null);
+  const pnrMaxStatesGiven = numeric('pnr-max-states', values['pnr-max-states'], null);
+  if (values['no-pnr'] && values['pnr-max-states'] !== undefined) throw new InputError('--pnr-max-states bounds the point-of-no-return search, which --no-pnr skips: give one');
   const opts: Omit<ExploreOptions, 'onProgress'> = {
     ...DEFAULT_EXPLORE,
     strategy,
@@ -250,20 +260,33 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
     ? { progressMs: 500, onProgress: (p: Progress) => io.stderr(`\r${progressText(p)}   `) }
     : { progressMs: io.progressMs ?? 5000, onProgress: (p: Progress) => io.stderr(`explore: ${progressText(p)}\n`) };
   let result: ExploreResult;
+  // --max-time covers the search and the points of no return after it.
+  const started = performance.now();
   if (workers > 1) result = await exploreParallel(scenario, opts, workers, { everyMs: progress.progressMs, onProgress: progress.onProgress });
   else result = explore(scenario, { ...opts, ...progress });
   if (io.isTty) io.stderr('\n');
 
-  // Every violation is confirmed by replay and written as a trace file named by its content.
-  const violations = result.violations.map((v) => {
+  // Every violation is confirmed by replay and written as a trace file named by its content, with
+  // its point of no return marked in it (a `noreturn` record after the choice that sealed it).
+  const deadline = maxTime !== null ? started + maxTime * 1000 : undefined;
+  const pnrMaxStates = pnrMaxStatesGiven ?? (hasGuests(scenario) ? DEFAULT_PNR_MAX_STATES_GUESTS : DEFAULT_PNR_MAX_STATES);
+  const violations = result.violations.map((v, k) => {
     const c = confirm(scenario, v);
+    let pnr: PointOfNoReturn | null = null;
+    if (!values['no-pnr']) {
+      const what = `point of no return of counterexample ${k + 1} of ${result.violations.length} (${v.property}, ${v.picks.length} decisions)`;
+      io.stderr(io.isTty ? `\r${what}   ${k + 1 === result.violations.length ? '\n' : ''}` : `explore: ${what}\n`);
+      pnr = pointOfNoReturn(scenario, v.property, v.picks, { maxStates: pnrMaxStates, maxDepth: opts.maxDepth, ...(deadline !== undefined ? { deadline } : {}) });
+      if (pnr) markPointOfNoReturn(c.lines, pnr);
+    }
     const digest = crypto
       .createHash('sha256')
       .update(JSON.stringify({ property: v.property, picks: v.picks.filter((p) => p.n > 1) }))
       .digest('hex')
       .slice(0, 12);
     const file = writeTrace(outDir, `${scenario.id}-${scenario.kernel.preset}-${c.property}-${digest}.jsonl`, c.lines.join('\n') + '\n');
-    return { property: c.property, message: c.message, traceFile: file, length: c.length };
+    const point = pnr ? { step: pnr.step, decision: pnr.decision, description: pnr.description, complete: pnr.complete, ...(pnr.unknownAt ? { unknownAt: pnr.unknownAt } : {}) } : null;
+    return { property: c.property, message: c.message, traceFile: file, length: c.length, ...(values['no-pnr'] ? {} : { pointOfNoReturn: point }) };
   });
   const code = violations.length > 0 ? 1 : result.complete ? 0 : EXIT_INCOMPLETE;
   const bounds = result.stoppedBy.map((r) => ({ reason: r, how: RAISE[r] }));
@@ -305,7 +328,22 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
       );
     }
     // Messages quote the scenario (a panic message, a file name): control characters shown, not obeyed.
-    for (const v of violations) io.stdout(`VIOLATION ${v.property}: ${escapeControls(v.message)}\n  shortest run found: ${v.length} decisions — shootdown run --replay ${escapeControls(v.traceFile)}\n`);
+    for (const v of violations) {
+      io.stdout(`VIOLATION ${v.property}: ${escapeControls(v.message)}\n  shortest run found: ${v.length} decisions — shootdown run --replay ${escapeControls(v.traceFile)}\n`);
+      const p = v.pointOfNoReturn;
+      if (p) io.stdout(`  point of no return${p.complete ? '' : ' (at the latest)'}: ${escapeControls(p.description)}\n`);
+      else if (p === null) io.stdout('  point of no return: none found (the run\'s own end does not violate the property)\n');
+    }
   }
   return code;
+}
+
+/**
+ * Puts the point of no return into a counterexample's trace lines: a `noreturn` record just after
+ * the choice record that sealed the violation, or after the header when every run violates.
+ */
+export function markPointOfNoReturn(lines: string[], p: PointOfNoReturn): void {
+  const at = p.decision === null ? 0 : lines.findIndex((l) => l.startsWith('{"t":"choice"') && (JSON.parse(l) as { i: number }).i === p.decision);
+  if (at < 0) throw new Error(`internal error: the counterexample's trace has no choice ${p.decision}`);
+  lines.splice(at + 1, 0, formatRecord({ t: 'noreturn', property: p.property, step: p.step, choice: p.decision, complete: p.complete, text: p.description }));
 }

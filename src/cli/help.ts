@@ -5,6 +5,7 @@
  */
 import { EXPLORE_USAGE } from './explore-command.js';
 import { DEFAULT_EXPLORE } from '../explore/explorer.js';
+import { DEFAULT_PNR_MAX_STATES, DEFAULT_PNR_MAX_STATES_GUESTS } from '../explore/point-of-no-return.js';
 import { DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import { DEFAULT_PRESET } from '../kernel/variants.js';
 import { ACTOR_KINDS } from '../viz/actor-kinds.js';
@@ -79,6 +80,8 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'workers', value: 'N', default: '1', text: 'worker threads' },
       { name: 'out', value: 'DIR', default: 'shootdown-traces', text: 'where counterexample traces are written' },
       { name: 'json', default: 'off', text: 'print the result as one JSON object' },
+      { name: 'no-pnr', default: 'off', text: "skip each counterexample's point of no return (the decision after which every continuation violates)" },
+      { name: 'pnr-max-states', value: 'N', default: `${DEFAULT_PNR_MAX_STATES.toLocaleString('en-US')}, ${DEFAULT_PNR_MAX_STATES_GUESTS.toLocaleString('en-US')} with guests`, text: 'states searched from each prefix of a counterexample for its point of no return' },
     ],
     notes:
       `bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit; the search stops at each\n` +

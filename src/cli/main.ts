@@ -296,7 +296,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
     writer?.write(line);
     if (replay && divergence === null) {
       const expected = replay.records[produced];
-      if (expected !== line) divergence = { line: produced + 1, expected: expected ?? null, actual: line };
+      if (expected !== line) divergence = { line: lineNumber(replay, produced), expected: expected ?? null, actual: line };
     }
     produced += 1;
     if (!values.json) {
@@ -342,7 +342,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
   }
   await session?.linger(io);
   if (replay && divergence === null && produced !== replay.records.length) {
-    divergence = { line: Math.min(produced, replay.records.length) + 1, expected: replay.records[produced] ?? null, actual: '(end of the run)' };
+    divergence = { line: lineNumber(replay, Math.min(produced, replay.records.length)), expected: replay.records[produced] ?? null, actual: '(end of the run)' };
   }
 
   const unfired = result.unfired.map((u) => ({ ...u, kernel: scenario.kernel.preset }));
@@ -435,4 +435,9 @@ if (invokedDirectly) {
       process.exitCode = 70;
     },
   );
+}
+
+/** The trace file's line number of a replay's record `k` (past the last: the line after it). */
+function lineNumber(replay: ReadTrace, k: number): number {
+  return replay.lineOf[k] ?? (replay.lineOf.at(-1) ?? 0) + 1 + (k - replay.lineOf.length);
 }

@@ -5,6 +5,7 @@
  * per record kind; a field a row does not name is let through (it is never read).
  */
 import type { TraceRecord } from './records.js';
+import { PROPERTY_NAMES } from '../spec/index.js';
 
 type Spec =
   | 'nat' // a non-negative safe integer
@@ -73,6 +74,7 @@ const ROWS: Record<Exclude<TraceRecord['t'], 'header'>, Row> = {
     optional: { livelock: 'any' },
   },
   end: { required: { ns: 'ns', steps: 'nat', end: ['reset', 'kexec', 'hang', 'idle', 'running'] } },
+  noreturn: { required: { property: PROPERTY_NAMES, step: 'nat', choice: 'nat|null', complete: 'bool', text: 'str' } },
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

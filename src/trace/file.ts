@@ -63,8 +63,10 @@ export interface ReadTrace {
   /** Set when the trace is a what-if branch of another run. */
   branch?: BranchPoint;
   picks: Pick[];
-  /** Every line, as written. */
+  /** Every line the run wrote, as written: explore's `noreturn` marks are left out (a replay does not write them). */
   records: string[];
+  /** The file's line number (from 1) of each of `records`: one more after each mark left out. */
+  lineOf: number[];
 }
 
 /** How long `header.branch.from` may be: a run's name. */
@@ -114,8 +116,11 @@ function headerProblem(h: Record<string, unknown>): string | null {
 export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: false; error: string } {
   const lines = text.split('\n');
   const records: string[] = [];
+  const lineOf: number[] = [];
   const picks: Pick[] = [];
   let header: Extract<TraceRecord, { t: 'header' }> | null = null;
+  /** The line before, for the check of a `noreturn` record. */
+  let previous: string | null = null;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     if (line.length === 0) continue;
@@ -148,7 +153,17 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
       }
       picks.push({ kind: r.kind, n: r.n, pick: r.pick });
     }
+    if (r.t === 'noreturn') {
+      // The viewer marks it where it stands: it must stand just after the choice it names (after the header for none).
+      const before = previous === null ? null : (JSON.parse(previous) as TraceRecord);
+      const fits = r.choice === null ? before?.t === 'header' : before?.t === 'choice' && before.i === r.choice && r.step > r.choice;
+      if (!fits) return { ok: false, error: `line ${i + 1}: a point of no return must follow ${r.choice === null ? 'the header' : `choice ${r.choice}`} (the line before it)` };
+      previous = line;
+      continue;
+    }
+    previous = line;
     records.push(line);
+    lineOf.push(i + 1);
   }
   if (!header) return { ok: false, error: 'empty trace' };
   return {
@@ -163,6 +178,7 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
       ...(header.branch ? { branch: { from: header.branch.from, decision: header.branch.decision, option: header.branch.option } } : {}),
       picks,
       records,
+      lineOf,
     },
   };
 }

@@ -170,7 +170,16 @@ export type TraceRecord =
       /** The vCPU's VMCS regions (VMX; none on AMD) and their launch state on its CPU. */
       vmcs: { addr: number; launch: 'clear' | 'launched' | 'never loaded' }[];
     }
-  | { t: 'end'; ns: number; steps: number; end: RunEnd };
+  | { t: 'end'; ns: number; steps: number; end: RunEnd }
+  /**
+   * Not written by a run: `explore` puts it into a counterexample's trace just after the choice
+   * record that sealed the violation (after the header when every run violates): from here every
+   * continuation of the run violates `property`. `step` counts decisions from the start, forced ones
+   * included; `choice` is that choice record's `i` (null: from the start); `complete` false when a
+   * bound stopped the search from an earlier decision, which may have sealed it already; `text` says
+   * what happened, in words. A replay leaves it out.
+   */
+  | { t: 'noreturn'; property: string; step: number; choice: number | null; complete: boolean; text: string };
 
 export type TraceKind = TraceRecord['t'];
 

@@ -54,6 +54,7 @@ const KIND_CODES: { readonly [K in TraceKind]: number } = {
   vfinal: 20,
   vsock: 21,
   vsfinal: 22,
+  noreturn: 23,
 };
 export type RecordKind = TraceKind;
 export const RECORD_KINDS: readonly RecordKind[] = (Object.keys(KIND_CODES) as RecordKind[]).sort((a, b) => KIND_CODES[a] - KIND_CODES[b]);
@@ -107,13 +108,15 @@ export interface GuestAt {
   since: number;
 }
 
-export type MarkKind = 'fault' | 'bug' | 'warn' | 'console' | 'script' | 'kernel' | 'reset' | 'kexec' | 'violation';
+export type MarkKind = 'fault' | 'bug' | 'warn' | 'console' | 'script' | 'kernel' | 'reset' | 'kexec' | 'violation' | 'noreturn';
 
 export interface Mark {
   at: number;
   kind: MarkKind;
   cpu: number;
   text: string;
+  /** A point of no return: the property every continuation from here violates. */
+  property?: string;
 }
 
 export interface Violation {
@@ -501,6 +504,10 @@ export class TraceModelBuilder {
       }
       case 'end':
         this.endAt = at;
+        return;
+      case 'noreturn':
+        // Where explore found the counterexample's violation sealed: a mark of its own, at this record.
+        this.marks.push({ at, kind: 'noreturn', cpu: -1, text: describeRecord(r), property: r.property });
         return;
       case 'gstep': {
         const h = this.guest(r.actor, r.vcpu);
@@ -904,6 +911,8 @@ export function describeRecord(r: TraceRecord): string {
       return `⚠ WARN at ${r.where}${r.vcpu === null ? '' : ` (vCPU ${r.vcpu})`}: ${r.message}`;
     case 'kvm':
       return `vCPU ${r.vcpu}: ${r.what}${Object.keys(r.data).length ? ` ${JSON.stringify(r.data)}` : ''}`;
+    case 'noreturn':
+      return `◆ point of no return for ${r.property}${r.complete ? '' : ' (or earlier)'}: ${r.text}`;
     case 'vfinal':
       return `vCPU ${r.vcpu} final: ${r.state} (${r.guestMode}${r.inSmm ? ', SMM' : ''}, rip 0x${r.rip.toString(16)}${r.exitReason ? `, ${r.exitReason}` : ''})`;
   }

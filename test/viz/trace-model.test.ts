@@ -120,6 +120,7 @@ describe('record kinds', () => {
     vfinal: true,
     vsock: true,
     vsfinal: true,
+    noreturn: true,
   };
 
   it('every TraceRecord kind has its own code in RECORD_KINDS', () => {

@@ -24,6 +24,7 @@ const MARK_COLOURS: Record<Mark['kind'], string> = {
   reset: '#212529',
   kexec: '#212529',
   violation: '#c92a2a',
+  noreturn: '#5f3dc4',
 };
 
 const MODE_COLOURS: Record<string, string> = { nmi: '#e03131', ipi: '#1971c2', init: '#f08c00', sipi: '#2f9e44', smi: '#9c36b5', other: '#868e96' };
@@ -38,6 +39,7 @@ const MARK_NAMES: Record<Mark['kind'], string> = {
   kernel: 'kernel event',
   reset: 'reset',
   kexec: 'kexec',
+  noreturn: 'point of no return',
 };
 const MODE_NAMES: Record<string, string> = { nmi: 'NMI', ipi: 'IPI', init: 'INIT', sipi: 'SIPI', smi: 'SMI', other: 'other' };
 
@@ -64,6 +66,8 @@ export class Timeline {
   private readonly schedule = perFrame(() => this.draw());
   private readonly maxNs: number;
   private brush: { from: number; to: number } | null = null;
+  /** The points of no return (explore's `noreturn` records), as elements over the strip: a title to read, a target to click. */
+  private readonly pointers: { mark: Mark; el: HTMLElement }[];
 
   constructor(
     private readonly model: TraceModel,
@@ -88,10 +92,17 @@ export class Timeline {
       this.cpus = cpusOnly.checked ? new Set(this.shownCpus) : null;
       this.redraw();
     });
+    this.pointers = model.marks
+      .filter((m) => m.kind === 'noreturn')
+      .map((mark) => {
+        const el = h('button', { class: 'noreturn-mark', 'data-at': mark.at, 'data-property': mark.property ?? '', title: `line ${mark.at + 1}: ${mark.text}` });
+        el.addEventListener('click', () => this.jump(mark.at));
+        return { mark, el };
+      });
     this.el = h(
       'div',
       { class: 'timeline' },
-      this.canvas,
+      h('div', { class: 'timeline-strip' }, this.canvas, ...this.pointers.map((p) => p.el)),
       h(
         'div',
         { class: 'timeline-foot' },
@@ -298,8 +309,18 @@ export class Timeline {
       const x = Math.floor(this.xOf(m.at, width));
       if (!inView(x)) continue;
       ctx.fillStyle = MARK_COLOURS[m.kind];
+      if (m.kind === 'noreturn') {
+        // The whole height: everything right of it is sealed.
+        ctx.fillRect(x, 0, 2, height);
+        continue;
+      }
       const tall = m.kind === 'bug' || m.kind === 'violation' || m.kind === 'warn' || m.kind === 'fault';
       ctx.fillRect(x, 2, tall ? 3 : 2, tall ? 18 : 10);
+    }
+    for (const p of this.pointers) {
+      const x = this.xOf(p.mark.at, width);
+      p.el.hidden = !this.markShown(p.mark) || x < -1 || x > width + 1;
+      p.el.style.left = `${(x / Math.max(1, width)) * 100}%`;
     }
   }
 

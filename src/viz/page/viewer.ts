@@ -36,7 +36,7 @@ const MSC_CATEGORIES: readonly (readonly [string, string])[] = [
 ];
 
 /** The marks `n` and `p` step between. */
-const FINDING_KINDS = new Set<MarkKind>(['violation', 'bug', 'fault', 'warn']);
+const FINDING_KINDS = new Set<MarkKind>(['violation', 'bug', 'fault', 'warn', 'noreturn']);
 
 /** More panels than this would each be too small to read. */
 const MAX_PANELS = 6;
@@ -83,7 +83,7 @@ export class Viewer {
   private speed = 4;
   private hashTimer = 0;
   private readonly lists: HTMLElement[] = [];
-  /** Record indices of the violations, faults, BUGs and WARN splats, in order: what n and p step between. */
+  /** Record indices of the violations, points of no return, faults, BUGs and WARN splats, in order: what n and p step between. */
   private readonly findings: Int32Array;
 
   constructor(
@@ -183,8 +183,8 @@ export class Viewer {
         this.playBtn,
         button('▶', 'next stop (→)', () => this.step(1)),
         button('▶|', 'last record (End)', () => this.go(model.count - 1)),
-        button('◆◀', 'previous finding: violation, fault, BUG or WARN (p)', () => this.finding(-1), 'small finding-prev'),
-        button('▶◆', 'next finding: violation, fault, BUG or WARN (n)', () => this.finding(1), 'small finding-next'),
+        button('◆◀', 'previous finding: violation, point of no return, fault, BUG or WARN (p)', () => this.finding(-1), 'small finding-prev'),
+        button('▶◆', 'next finding: violation, point of no return, fault, BUG or WARN (n)', () => this.finding(1), 'small finding-next'),
         speed,
         h('label', { class: 'details', title: 'also stop at memory writes and instructions' }, details, 'mem/insn'),
         this.where,
@@ -246,6 +246,17 @@ export class Viewer {
         this.closeLists();
         this.go(at);
       });
+      // Where explore found this property's violation sealed (a `noreturn` record of the trace).
+      const sealed = this.model.marks.find((m) => m.kind === 'noreturn' && m.property === v.property);
+      if (sealed) {
+        const link = h('button', { class: 'noreturn-link', 'data-at': sealed.at, title: sealed.text, text: `point of no return: line ${sealed.at + 1}` });
+        link.addEventListener('click', (ev) => {
+          ev.stopPropagation();
+          this.closeLists();
+          this.go(sealed.at);
+        });
+        item.append(link);
+      }
       return item;
     });
     const list = h('ol', { class: 'violation-list', hidden: true }, ...items);
