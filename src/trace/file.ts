@@ -54,6 +54,8 @@ export class TraceFileWriter {
 }
 
 export interface ReadTrace {
+  /** The header's trace version (1: records without leaves; a replay compares its lines as version 1 wrote them). */
+  version: number;
   seed: number;
   mode: 'timed' | 'untimed';
   cpus: number;
@@ -154,6 +156,7 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
   return {
     ok: true,
     trace: {
+      version: header.v,
       seed: header.seed,
       mode: header.mode ?? 'timed',
       cpus: header.cpus,

@@ -201,6 +201,15 @@ export type TraceRecord =
 
 export type TraceKind = TraceRecord['t'];
 
+/** A record as version 1 wrote it: without the leaves version 2 added (what a replay of a version 1 trace compares). */
+export function asVersion1(record: TraceRecord): TraceRecord {
+  if (record.t === 'header') return { ...record, v: 1 };
+  if (!('leaves' in record) && !('guestLeaves' in record) && !(record.t === 'script' && 'to' in record)) return record;
+  const { leaves: _l, guestLeaves: _g, ...rest } = record as TraceRecord & { leaves?: unknown; guestLeaves?: unknown };
+  if (rest.t === 'script') delete rest.to;
+  return rest as TraceRecord;
+}
+
 export function formatRecord(record: TraceRecord): string {
   return JSON.stringify(record);
 }
