@@ -344,7 +344,10 @@ export class TraceModelBuilder {
   /** A record's `leaves`: each leaf takes the place of its region's (a leaf outside `os`, of them all). */
   private enter(cpu: number, leaves: readonly string[] | undefined, at: number): void {
     const slots = this.slots[cpu] as SlotHistory[];
-    for (const path of leaves ?? []) {
+    // The CLI checks a trace before serving it (check-record.ts); a file fed to the page directly may not be.
+    if (!Array.isArray(leaves)) return;
+    for (const path of leaves) {
+      if (typeof path !== 'string') continue;
       const n = this.node(path);
       if (n < 0) continue;
       const slot = this.slotOfNode[n] as number;
@@ -361,7 +364,7 @@ export class TraceModelBuilder {
 
   /** A record's `to`: the leaf of the context on top after it, so its region is the one on top. */
   private onTop(cpu: number, to: string | undefined, at: number): void {
-    const n = to === undefined ? -1 : this.node(to);
+    const n = typeof to === 'string' ? this.node(to) : -1;
     if (n >= 0) (this.tops[cpu] as SlotHistory).set(at, this.slotOfNode[n] as number);
   }
 
@@ -375,10 +378,10 @@ export class TraceModelBuilder {
 
   /** A record's `guestLeaves`: the vCPUs and VMM threads it moved, each to its leaf. */
   private guestLeaves(moved: Record<string, string> | undefined, at: number): void {
-    if (!moved || !this.hasLeaves) return;
+    if (typeof moved !== 'object' || moved === null || !this.hasLeaves) return;
     for (const [key, path] of Object.entries(moved)) {
       const id = parseGuestKey(key);
-      if (!id) continue;
+      if (!id || typeof path !== 'string') continue;
       const h = this.guest(id.actor, id.index);
       const n = this.guestNode(id.actor, path);
       if (h && n >= 0) h.set(at, n);

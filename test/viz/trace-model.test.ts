@@ -230,6 +230,20 @@ describe('the builder the viewer page feeds refuses out-of-bounds sizes before a
     expect((b as unknown as { slots: unknown[] }).slots).toHaveLength(4);
   });
 
+  it('leaves and guestLeaves of the wrong shape (a file fed to the page unchecked) are skipped, not thrown on', () => {
+    const b = new TraceModelBuilder(chart, guestCharts());
+    expect(b.addLine(header)).toBeNull();
+    for (const leaves of [{ a: 1 }, 'os.nmi.dispatch', [7, null, 'os.nmi.dispatch'], null]) {
+      expect(b.addLine(JSON.stringify({ t: 'step', ns: 0, cpu: 0, ctx: 'task', from: 'os.task.idle', to: 7, leaves }))).toBeNull();
+    }
+    for (const guestLeaves of [['vcpu0'], 'run', { vcpu0: 5, vmm0: 'returned' }, null]) {
+      expect(b.addLine(JSON.stringify({ t: 'kvm', ns: 0, vcpu: 0, cpu: 0, what: 'x', data: {}, guestLeaves }))).toBeNull();
+    }
+    const m = b.finish();
+    expect(m.activePaths(0, m.count - 1)).toEqual(['os.task.idle', 'os.irq.idle', 'os.nmi.dispatch', 'os.smm.idle']);
+    expect(m.guestPath('vmm0', m.count - 1)).toBe('returned');
+  });
+
   it('a line longer than the limit is refused before it is parsed', () => {
     const b = new TraceModelBuilder(chart);
     expect(b.addLine(header)).toBeNull();
