@@ -167,6 +167,9 @@ export async function choicesAt(base: BranchBase, picks: readonly Pick[], decisi
       options = keys.slice(0, MAX_LISTED).map((key, option) => ({ option, key, text: describeKey(key, base.scenario, where) }));
     } else {
       const [min] = base.scenario.options.latencyNs;
+      // A message sent by a scripted action or a guest's effects is still held back (Simulation.around): it is the newest.
+      const held = (sim as Simulation).heldRecords().filter((r): r is Extract<TraceRecord, { t: 'send' }> => r.t === 'send');
+      if (held.length > 0) lastSend = held[held.length - 1] as Extract<TraceRecord, { t: 'send' }>;
       const msg = lastSend ? `${lastSend.mode.toUpperCase()} #${lastSend.msg} from ${lastSend.from === 'platform' ? 'the platform' : `CPU${lastSend.from}`} to ${lastSend.dest}` : 'the message';
       options = sampled(n, taken.pick).map((option) => ({ option, text: `${msg} takes ${min + option} ns to arrive` }));
     }

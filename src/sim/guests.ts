@@ -59,6 +59,11 @@ export interface GuestHost {
   readonly lean: boolean;
   now(): number;
   emit(record: TraceRecord): void;
+  /**
+   * Write `record`, run `effects`, and add to the record the fields `after()` gives then (the leaves
+   * the effects moved); records the effects write follow it. Lean runs just write it first.
+   */
+  around(record: TraceRecord, effects: () => void, after: () => object): void;
   /** Send a physical CPU an event now; returns what `hostInsnDone` reported for it. */
   hostInsn(pcpu: number, event: CpuEvent): string;
   /** Whether the CPU runs tasks now (its task region in the workload, nothing on top of it). */
@@ -162,6 +167,12 @@ export class Guests {
   private readonly running = new Map<number, Set<number>>();
   /** vCPUs whose event is being sent (nested sends stack up). */
   private readonly sending: number[] = [];
+  /** Each vCPU's and VMM thread's leaf as the trace last named it (a gstep's `to` or a `guestLeaves`). */
+  private namedVcpu: string[] = [];
+  private namedVmm: string[] = [];
+  /** The vCPUs and VMM threads sent an event since `moved()` last looked (not kept in lean runs). */
+  private readonly sentVcpu = new Set<number>();
+  private readonly sentVmm = new Set<number>();
 
   constructor(
     private readonly host: GuestHost,
@@ -208,6 +219,31 @@ export class Guests {
     this.devHash = new Array<number>(vsock.length).fill(Number.NaN);
     this.inRun = new Uint8Array(specs.length);
     for (let i = 0; i < specs.length; i++) this.noteRun(i);
+    if (!host.lean) {
+      this.namedVcpu = specs.map((_, i) => this.vcpus.leaf(i));
+      this.namedVmm = specs.map((_, i) => this.vmms.leaf(i));
+    }
+  }
+
+  /**
+   * The vCPU and VMM leaves that moved since the trace last named them, as a record's `guestLeaves`
+   * (now named).
+   */
+  private moved(): { guestLeaves?: Record<string, string> } {
+    const out: Record<string, string> = {};
+    for (const [kind, sent, named, driver] of [['vcpu', this.sentVcpu, this.namedVcpu, this.vcpus], ['vmm', this.sentVmm, this.namedVmm, this.vmms]] as const) {
+      for (const i of [...sent].sort((a, b) => a - b)) {
+        const leaf = driver.leaf(i);
+        if (named[i] !== leaf) out[`${kind}${i}`] = named[i] = leaf;
+      }
+      sent.clear();
+    }
+    return Object.keys(out).length > 0 ? { guestLeaves: out } : {};
+  }
+
+  /** Write `record` as the cause of `effects`, naming the vCPU and VMM leaves they move. */
+  private cause(record: TraceRecord, effects: () => void): void {
+    this.host.around(record, effects, () => this.moved());
   }
 
   get count(): number {
@@ -320,20 +356,29 @@ export class Guests {
     const from = this.host.lean ? '' : this.leaf(kind, i);
     if (kind === 'vcpu') this.sendVcpu(i, VCPU_STEP);
     else this.sendVmm(i, VMM_STEP);
-    if (!this.host.lean) this.host.emit({ t: 'gstep', ns: this.host.now(), actor: kind, vcpu: i, cpu: this.pcpu(i), from, to: this.leaf(kind, i) });
-    this.drain();
+    if (this.host.lean) {
+      this.drain();
+      return;
+    }
+    const to = this.leaf(kind, i);
+    (kind === 'vcpu' ? this.namedVcpu : this.namedVmm)[i] = to;
+    // What the step set off and no record of its own names (a VMM thread dying with its vCPU) is named here.
+    this.cause({ t: 'gstep', ns: this.host.now(), actor: kind, vcpu: i, cpu: this.pcpu(i), from, to }, () => this.drain());
   }
 
   /** The physical CPU left a guest for a host event: the vCPU in guest mode there sees the VM exit. */
   hostExit(pcpu: number, reason: 'nmi' | 'intr'): void {
     const owner = this.owner(pcpu);
     if (owner < 0) return;
-    this.host.emit({ t: 'kvm', ns: this.host.now(), vcpu: owner, cpu: pcpu, what: 'host_exit', data: { reason } });
-    this.sendVcpu(owner, { type: 'host.exit', reason });
+    this.cause({ t: 'kvm', ns: this.host.now(), vcpu: owner, cpu: pcpu, what: 'host_exit', data: { reason } }, () => {
+      this.sendVcpu(owner, { type: 'host.exit', reason });
+      this.drain();
+    });
   }
 
   private sendVcpu(i: number, event: VcpuEvent): void {
     this.changed.add(i);
+    if (!this.host.lean) this.sentVcpu.add(i);
     this.vcpuHash[i] = Number.NaN;
     this.sending.push(i);
     try {
@@ -347,6 +392,7 @@ export class Guests {
 
   private sendVmm(i: number, event: VmmEvent): void {
     this.changed.add(i);
+    if (!this.host.lean) this.sentVmm.add(i);
     this.vmmHash[i] = Number.NaN;
     this.vmms.send(i, event);
     this.vmmHash[i] = Number.NaN;
@@ -374,9 +420,14 @@ export class Guests {
     return this.vsock.findIndex((s) => s.vm === vm);
   }
 
-  /** A packet-path record; `cpu`: where it happened (the worker's CPU unless a vCPU's). */
-  private vsockRecord(d: number, what: string, data: Record<string, unknown>, cpu = this.cpuOf('vhost', d)): void {
-    this.host.emit({ t: 'vsock', ns: this.host.now(), dev: d, cpu, what, data });
+  /**
+   * A packet-path record; `cpu`: where it happened (the worker's CPU unless a vCPU's); `effects`: what
+   * it sets off (the record names the vCPU and VMM leaves they move).
+   */
+  private vsockRecord(d: number, what: string, data: Record<string, unknown>, cpu = this.cpuOf('vhost', d), effects?: () => void): void {
+    const record: TraceRecord = { t: 'vsock', ns: this.host.now(), dev: d, cpu, what, data };
+    if (effects) this.cause(record, effects);
+    else this.host.emit(record);
   }
 
   /** Route the ioctls and returns the last step queued, until nothing is left. */
@@ -392,17 +443,18 @@ export class Guests {
           }
           const name = p.call.ioctl as KvmIoctlName;
           const arg = p.call.arg as KvmIoctlArg;
-          this.host.emit({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name, number: KVM_IOCTLS[name], arg: shownKvmArg(arg) });
-          // qemu_system_reset: the guest's memory and devices go back to power-on with the vCPU.
-          if (p.call.reset) {
-            const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
-            if (d >= 0) this.sendDevice(d, { type: 'guest.reset' });
-          }
-          this.sendVcpu(p.vcpu, { type: 'ioctl', name, arg });
+          this.cause({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name, number: KVM_IOCTLS[name], arg: shownKvmArg(arg) }, () => {
+            // qemu_system_reset: the guest's memory and devices go back to power-on with the vCPU.
+            if (p.call.reset) {
+              const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
+              if (d >= 0) this.sendDevice(d, { type: 'guest.reset' });
+            }
+            this.sendVcpu(p.vcpu, { type: 'ioctl', name, arg });
+          });
           break;
         }
         case 'return':
-          this.host.emit({
+          this.cause({
             t: 'ioctl',
             ns: this.host.now(),
             vcpu: p.vcpu,
@@ -414,8 +466,7 @@ export class Guests {
             ...(p.ret.ok ? {} : { errno: p.ret.errno }),
             ...(p.exit ? { exit: `KVM_EXIT_${p.exit}`, exitCode: KVM_EXIT[p.exit] } : {}),
             state: this.vcpus.leaf(p.vcpu),
-          });
-          this.sendVmm(p.vcpu, { type: 'ioctl.return', name: p.name, ret: p.ret, exit: p.exit, device: p.device });
+          }, () => this.sendVmm(p.vcpu, { type: 'ioctl.return', name: p.name, ret: p.ret, exit: p.exit, device: p.device }));
           break;
         case 'died':
           // The thread died in its ioctl (the vCPU is dead, out of KVM_RUN): the CPU runs on.
@@ -488,30 +539,33 @@ export class Guests {
     if (d >= 0 && ret.ok && name === 'VHOST_SET_VRING_CALL' && typeof a?.index === 'number' && a.fd === EVENTFD.guest(a.index)) {
       if (this.devices.context(d).maskedPending[a.index]) {
         this.sendDevice(d, { type: 'masked.call', queue: a.index, clear: true });
-        this.vsockRecord(d, 'call', { queue: a.index, irqfd: true, pendingWhileMasked: true });
-        this.guestInterrupt(d);
+        this.vsockRecord(d, 'call', { queue: a.index, irqfd: true, pendingWhileMasked: true }, undefined, () => this.guestInterrupt(d));
       }
     }
-    this.host.emit({
-      t: 'ioctl',
-      ...where,
-      phase: 'return',
-      name,
-      ...(names.length > 1 ? { names } : {}),
-      number,
-      ret: ret.value,
-      ...(ret.ok ? {} : { errno: ret.errno }),
-      ...(d >= 0 ? { state: this.devices.leaf(d) } : {}),
-    });
-    this.sendVmm(vcpu, { type: 'ioctl.return', name, ret, exit: null });
+    this.cause(
+      {
+        t: 'ioctl',
+        ...where,
+        phase: 'return',
+        name,
+        ...(names.length > 1 ? { names } : {}),
+        number,
+        ret: ret.value,
+        ...(ret.ok ? {} : { errno: ret.errno }),
+        ...(d >= 0 ? { state: this.devices.leaf(d) } : {}),
+      },
+      () => this.sendVmm(vcpu, { type: 'ioctl.return', name, ret, exit: null }),
+    );
   }
 
   /** One work item of device `d`'s vhost worker, its trace, and the interrupts its calls raise. */
   private work(d: number): void {
     const before = this.pathMark(d);
     this.sendDevice(d, WORK);
-    this.vsockRecord(d, 'work', { kind: before.txWork ? 'tx' : 'send', state: this.devices.leaf(d) });
-    this.recordPath(d, before);
+    this.vsockRecord(d, 'work', { kind: before.txWork ? 'tx' : 'send', state: this.devices.leaf(d) }, undefined, () => {
+      this.recordPath(d, before);
+      this.drain();
+    });
   }
 
   /** Where the packet path of device `d` stands (the compiled engine updates a context in place: copy what a diff needs). */
@@ -553,10 +607,11 @@ export class Guests {
       if (after.dp.calls[q] === before.calls[q]) continue;
       // vhost_signal → eventfd_signal(call_ctx): an irqfd only when QEMU unmasked the queue.
       const irqfd = after.device.vqs[q].callFd === EVENTFD.guest(q);
-      this.vsockRecord(d, 'call', { queue: q, irqfd });
       // A masked notifier keeps the call pending in the VMM until the queue is unmasked.
-      if (irqfd) this.guestInterrupt(d);
-      else this.sendDevice(d, { type: 'masked.call', queue: q });
+      this.vsockRecord(d, 'call', { queue: q, irqfd }, undefined, () => {
+        if (irqfd) this.guestInterrupt(d);
+        else this.sendDevice(d, { type: 'masked.call', queue: q });
+      });
     }
   }
 

@@ -16,7 +16,7 @@ import { resolveFeatures, type KernelFeatures } from '../kernel/variants.js';
 import { collapsedReason, Interconnect, type InterconnectState } from '../bus/interconnect.js';
 import { describeDestination, type DeliveryRequest, type Message } from '../bus/messages.js';
 import type { Scenario, ScriptStep } from '../scenarios/types.js';
-import type { BranchPoint, RunEnd, TraceRecord } from '../trace/records.js';
+import { TRACE_VERSION, type BranchPoint, type RunEnd, type TraceRecord } from '../trace/records.js';
 import { Agenda, type AgendaState, type Item } from './agenda.js';
 import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
 import { inState, stateTable, StatePattern, type StateInfo } from './state-table.js';
@@ -457,6 +457,7 @@ export class Simulation {
         lean: this.lean,
         now: () => this.agenda.now,
         emit: (r) => this.emit(r),
+        around: (r, effects, after) => this.around(r, effects, after),
         hostInsn: (pcpu, event) => {
           this.hostResult = 'not executed';
           this.send(pcpu, event);
@@ -539,14 +540,55 @@ export class Simulation {
 
   // ---- the run ---------------------------------------------------------------------------------
 
+  /** Records written while the effects of an earlier one run, held back by `around` (innermost last). */
+  private readonly held: TraceRecord[][] = [];
+
   private emit(record: TraceRecord): void {
-    this.trace$.next(record);
+    const held = this.held[this.held.length - 1];
+    if (held) held.push(record);
+    else this.trace$.next(record);
+  }
+
+  /**
+   * Writes `record`, the cause of what `effects` then does, with the fields `after()` gives once the
+   * effects are done (the leaves they moved): the records the effects write meanwhile are held back
+   * and follow it, so the trace's order is the order things happened in.
+   */
+  private around(record: TraceRecord, effects: () => void, after: () => object): void {
+    if (this.lean) {
+      this.emit(record);
+      effects();
+      return;
+    }
+    const held: TraceRecord[] = [];
+    this.held.push(held);
+    let done = false;
+    try {
+      effects();
+      done = true;
+    } finally {
+      this.held.pop();
+      if (done) Object.assign(record, after());
+      this.emit(record);
+      for (const r of held) this.emit(r);
+    }
+  }
+
+  /** The records `around` holds back now, in the order they were written (a what-if probe reads them). */
+  heldRecords(): TraceRecord[] {
+    return this.held.flat();
+  }
+
+  /** The leaves of CPU `cpu` that are active now and were not in `before`: a record's `leaves`. */
+  private leavesSince(cpu: number, before: readonly string[]): { leaves?: string[] } {
+    const leaves = this.cpus.activePaths(cpu).filter((p) => !before.includes(p));
+    return leaves.length > 0 ? { leaves } : {};
   }
 
   header(): void {
     this.emit({
       t: 'header',
-      v: 1,
+      v: TRACE_VERSION,
       scenario: this.scenario.id,
       seed: this.options.seed,
       mode: this.mode,
@@ -1029,12 +1071,14 @@ export class Simulation {
         this.stepItems[cpu] = null;
         const region = this.region(cpu);
         const from = this.lean ? '' : this.leaf(cpu, region);
+        const before = this.lean ? [] : this.cpus.activePaths(cpu);
         this.send(cpu, this.stepEvents[region] as CpuEvent);
-        if (!this.lean) this.emit({ t: 'step', ns: this.agenda.now, cpu, ctx: region, from, to: this.leaf(cpu, this.region(cpu)) });
+        if (!this.lean) this.emit({ t: 'step', ns: this.agenda.now, cpu, ctx: region, from, to: this.leaf(cpu, this.region(cpu)), ...this.leavesSince(cpu, before) });
         this.settle(cpu);
         return;
       }
       case 'deliver': {
+        const before = this.lean ? [] : this.cpus.activePaths(item.cpu);
         const { msg, disposition } = this.bus.deliver(item.msg, item.cpu);
         const status = disposition.status;
         if (!this.lean)
@@ -1049,14 +1093,16 @@ export class Simulation {
           status,
           ...(disposition.status === 'delivered' ? {} : { reason: disposition.reason }),
           to: this.leaf(item.cpu, this.region(item.cpu)),
+          ...this.leavesSince(item.cpu, before),
         });
         this.settle(item.cpu);
         return;
       }
       case 'timer': {
         this.timerItems.delete(`${item.cpu}:${item.name}`);
+        const before = this.lean ? [] : this.cpus.activePaths(item.cpu);
         this.send(item.cpu, { type: 'timer.expired', name: item.name });
-        if (!this.lean) this.emit({ t: 'timer', ns: this.agenda.now, cpu: item.cpu, name: item.name, to: this.leaf(item.cpu, this.region(item.cpu)) });
+        if (!this.lean) this.emit({ t: 'timer', ns: this.agenda.now, cpu: item.cpu, name: item.name, to: this.leaf(item.cpu, this.region(item.cpu)), ...this.leavesSince(item.cpu, before) });
         this.settle(item.cpu);
         return;
       }
@@ -1177,11 +1223,18 @@ export class Simulation {
     }
     const event = this.scriptEvent(step);
     const accepted = this.cpus.can(cpu, event);
-    this.scriptRecord(step, accepted ? null : `CPU ${cpu} does not take '${step.action}' in ${this.leaf(cpu, this.region(cpu))}`);
-    if (accepted) {
-      this.send(cpu, event);
-      this.settle(cpu);
+    const record = this.scriptRecord(step, accepted ? null : `CPU ${cpu} does not take '${step.action}' in ${this.leaf(cpu, this.region(cpu))}`);
+    if (!accepted) {
+      this.emit(record);
+      return;
     }
+    const before = this.lean ? [] : this.cpus.activePaths(cpu);
+    this.around(
+      record,
+      () => this.send(cpu, event),
+      () => ({ to: this.leaf(cpu, this.region(cpu)), ...this.leavesSince(cpu, before) }),
+    );
+    this.settle(cpu);
   }
 
   private scriptEvent(step: ScriptStep): CpuEvent {
@@ -1209,8 +1262,8 @@ export class Simulation {
   }
 
   /** The trace record of a scripted step: done, or ignored with the reason. */
-  private scriptRecord(step: ScriptStep, ignored: string | null): void {
-    this.emit({
+  private scriptRecord(step: ScriptStep, ignored: string | null): TraceRecord {
+    return {
       t: 'script',
       ns: this.agenda.now,
       cpu: step.cpu,
@@ -1218,21 +1271,19 @@ export class Simulation {
       index: step.index,
       status: ignored === null ? 'done' : 'ignored',
       ...(ignored === null ? {} : { reason: ignored }),
-    });
+    };
   }
 
   /** A host task on the step's CPU sends on its vsock socket: only while that CPU runs tasks. */
   private hostSend(step: ScriptStep): void {
     const cpu = step.cpu;
     const runs = this.threadsRun(cpu) && !!this.guests && !!step.send;
-    this.scriptRecord(
-      step,
-      runs
-        ? null
-        : !this.guests || !step.send
-          ? 'the scenario has no vsock device'
-          : `CPU ${cpu} runs no tasks in ${this.leaf(cpu, this.region(cpu))}: the sending task does not run`,
-    );
+    const why = runs
+      ? null
+      : !this.guests || !step.send
+        ? 'the scenario has no vsock device'
+        : `CPU ${cpu} runs no tasks in ${this.leaf(cpu, this.region(cpu))}: the sending task does not run`;
+    this.emit(this.scriptRecord(step, why));
     if (!runs || !this.guests || !step.send) return;
     this.guests.hostSend(cpu, step.send);
     this.settleGuests();

@@ -6,6 +6,7 @@
  */
 import type { TraceRecord } from './records.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
+import type { Region } from '../../machines/physical-cpu/types.js';
 
 type Spec =
   | 'nat' // a non-negative safe integer
@@ -22,6 +23,8 @@ type Spec =
   | 'cpu|platform'
   | 'str[]'
   | 'obj[]'
+  | 'leaves' // a record's `leaves`: paths of a physical CPU's chart, at most one per region
+  | 'guestLeaves' // a record's `guestLeaves`: guest actor key → leaf path
   | readonly string[]; // one of these strings
 
 interface Row {
@@ -32,18 +35,59 @@ interface Row {
 /** The APIC delivery modes a message can have (hw/apic.ts). */
 const MODES = ['fixed', 'nmi', 'init', 'sipi', 'smi'] as const;
 
+/** The regions of the physical CPU chart's `os`: a `leaves` path is `os.<region>.…` or a top-level leaf. */
+const CPU_REGIONS: readonly Region[] = ['task', 'irq', 'nmi', 'smm'];
+/** The longest state path a record may name (the chart's longest is under 100 characters). */
+const MAX_PATH = 256;
+/** The most guest actors one record's `guestLeaves` may name. */
+const MAX_GUEST_LEAVES = 64;
+const GUEST_KEY = /^(vcpu|vmm|vsock)(0|[1-9]\d{0,5})$/;
+
+const isPath = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_PATH;
+
+/** Why a `leaves` value is not one, or null. */
+function leavesProblem(v: unknown): string | null {
+  if (!Array.isArray(v) || v.length === 0 || v.length > CPU_REGIONS.length) return `expected a list of 1 to ${CPU_REGIONS.length} state paths`;
+  const seen = new Set<string>();
+  for (const p of v) {
+    if (!isPath(p)) return `expected state paths of at most ${MAX_PATH} characters, got ${shown(p)}`;
+    const top = !p.startsWith('os.');
+    const region = top ? 'top' : (p.split('.')[1] as string);
+    if (!top && !(CPU_REGIONS as readonly string[]).includes(region)) return `${shown(p)} is in no region of os (${CPU_REGIONS.join(', ')})`;
+    if (top && v.length > 1) return `${shown(p)} is outside os, where a CPU has one leaf, but the list has ${v.length}`;
+    if (seen.has(region)) return `two leaves of region ${region}`;
+    seen.add(region);
+  }
+  return null;
+}
+
+/** Why a `guestLeaves` value is not one, or null. */
+function guestLeavesProblem(v: unknown): string | null {
+  if (!isObject(v)) return 'expected an object of guest actor → state path';
+  const keys = Object.keys(v);
+  if (keys.length === 0 || keys.length > MAX_GUEST_LEAVES) return `expected 1 to ${MAX_GUEST_LEAVES} guest actors`;
+  for (const k of keys) {
+    if (!GUEST_KEY.test(k)) return `${shown(k)} is not a guest actor (vcpu0, vmm0, vsock0, …)`;
+    if (!isPath(v[k])) return `${k}: expected a state path of at most ${MAX_PATH} characters, got ${shown(v[k])}`;
+  }
+  return null;
+}
+
 const ROWS: Record<Exclude<TraceRecord['t'], 'header'>, Row> = {
   choice: { required: { i: 'nat', kind: ['next', 'latency'], n: 'nat', pick: 'nat' } },
-  step: { required: { ns: 'ns', cpu: 'cpu', ctx: 'str', from: 'str', to: 'str' } },
+  step: { required: { ns: 'ns', cpu: 'cpu', ctx: 'str', from: 'str', to: 'str' }, optional: { leaves: 'leaves' } },
   send: { required: { ns: 'ns', msg: 'nat', from: 'cpu|platform', mode: MODES, vector: 'nat|null', dest: 'str', targets: 'nat', source: 'str' } },
-  deliver: { required: { ns: 'ns', msg: 'nat', cpu: 'cpu', mode: MODES, status: ['delivered', 'pending', 'latched', 'dropped'], to: 'str' }, optional: { reason: 'str', vector: 'nat|null' } },
-  timer: { required: { ns: 'ns', cpu: 'cpu', name: 'str', to: 'str' } },
+  deliver: {
+    required: { ns: 'ns', msg: 'nat', cpu: 'cpu', mode: MODES, status: ['delivered', 'pending', 'latched', 'dropped'], to: 'str' },
+    optional: { reason: 'str', vector: 'nat|null', leaves: 'leaves' },
+  },
+  timer: { required: { ns: 'ns', cpu: 'cpu', name: 'str', to: 'str' }, optional: { leaves: 'leaves' } },
   mem: { required: { ns: 'ns', cpu: 'cpu', name: 'str', op: 'str' }, optional: { value: 'any' } },
   insn: { required: { ns: 'ns', cpu: 'cpu', insn: 'str', result: 'str' } },
   fault: { required: { ns: 'ns', cpu: 'cpu', insn: 'str', fault: ['#UD', '#GP'], context: 'str', handling: 'str' } },
   console: { required: { ns: 'ns', cpu: 'cpu', text: 'str' } },
   kernel: { required: { ns: 'ns', cpu: 'cpu', what: 'str', data: 'obj' } },
-  script: { required: { ns: 'ns', cpu: 'cpu', action: 'str', index: 'nat', status: ['done', 'ignored'] }, optional: { reason: 'str' } },
+  script: { required: { ns: 'ns', cpu: 'cpu', action: 'str', index: 'nat', status: ['done', 'ignored'] }, optional: { reason: 'str', to: 'str', leaves: 'leaves' } },
   reset: { required: { ns: 'ns', cpu: 'cpu', method: 'str', initOnly: 'bool' } },
   kexec: { required: { ns: 'ns', cpu: 'cpu' } },
   final: {
@@ -52,12 +96,12 @@ const ROWS: Record<Exclude<TraceRecord['t'], 'header'>, Row> = {
       nmiBlocked: 'bool', if: 'bool', online: 'bool', initPending: 'bool', loadedVmcs: 'nat', lapicEnabled: 'bool',
     },
   },
-  gstep: { required: { ns: 'ns', actor: ['vcpu', 'vmm', 'vsock'], vcpu: 'nat', cpu: 'cpu', from: 'str', to: 'str' } },
+  gstep: { required: { ns: 'ns', actor: ['vcpu', 'vmm', 'vsock'], vcpu: 'nat', cpu: 'cpu', from: 'str', to: 'str' }, optional: { guestLeaves: 'guestLeaves' } },
   ioctl: {
     required: { ns: 'ns', vcpu: 'nat', cpu: 'cpu', phase: ['call', 'return'], name: 'str', number: 'nat' },
-    optional: { arg: 'any', ret: 'num', errno: 'str', exit: 'str', exitCode: 'num', dev: 'nat', names: 'str[]', state: 'str' },
+    optional: { arg: 'any', ret: 'num', errno: 'str', exit: 'str', exitCode: 'num', dev: 'nat', names: 'str[]', state: 'str', guestLeaves: 'guestLeaves' },
   },
-  vsock: { required: { ns: 'ns', dev: 'nat', cpu: 'cpu', what: 'str', data: 'obj' } },
+  vsock: { required: { ns: 'ns', dev: 'nat', cpu: 'cpu', what: 'str', data: 'obj' }, optional: { guestLeaves: 'guestLeaves' } },
   vsfinal: {
     required: {
       dev: 'nat', vm: 'nat', worker: 'nat', chart: 'str', state: 'str', running: 'bool', guestCid: 'nat', queues: 'obj[]',
@@ -65,7 +109,7 @@ const ROWS: Record<Exclude<TraceRecord['t'], 'header'>, Row> = {
     },
   },
   warning: { required: { ns: 'ns', cpu: 'cpu', vcpu: 'nat|null', where: 'str', message: 'str' } },
-  kvm: { required: { ns: 'ns', vcpu: 'nat', cpu: 'cpu', what: 'str', data: 'obj' } },
+  kvm: { required: { ns: 'ns', vcpu: 'nat', cpu: 'cpu', what: 'str', data: 'obj' }, optional: { guestLeaves: 'guestLeaves' } },
   vfinal: {
     required: {
       vcpu: 'nat', vm: 'nat', cpu: 'cpu', state: 'str', vmm: 'str', vendor: 'str', guestMode: ['l1', 'l2'], inSmm: 'bool',
@@ -110,6 +154,10 @@ function fits(spec: Spec, v: unknown, cpus: number): boolean {
       return Array.isArray(v) && v.every((x) => typeof x === 'string');
     case 'obj[]':
       return Array.isArray(v) && v.every(isObject);
+    case 'leaves':
+      return leavesProblem(v) === null;
+    case 'guestLeaves':
+      return guestLeavesProblem(v) === null;
   }
 }
 
@@ -151,7 +199,11 @@ export function recordProblem(r: Record<string, unknown>, cpus: number): string 
     if (!fits(spec, r[field], cpus)) return `${t}.${field}: expected ${expected(spec, cpus)}, got ${shown(r[field])}`;
   }
   for (const [field, spec] of Object.entries(row.optional ?? {})) {
-    if (r[field] !== undefined && !fits(spec, r[field], cpus)) return `${t}.${field}: expected ${expected(spec, cpus)}, got ${shown(r[field])}`;
+    if (r[field] === undefined) continue;
+    if (spec === 'leaves' || spec === 'guestLeaves') {
+      const problem = spec === 'leaves' ? leavesProblem(r[field]) : guestLeavesProblem(r[field]);
+      if (problem !== null) return `${t}.${field}: ${problem}`;
+    } else if (!fits(spec, r[field], cpus)) return `${t}.${field}: expected ${expected(spec, cpus)}, got ${shown(r[field])}`;
   }
   return null;
 }

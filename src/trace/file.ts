@@ -4,7 +4,7 @@
  * `OutputFile`); and reading one back for replay, with every header field checked.
  */
 import { recordProblem } from './check-record.js';
-import { TRACE_VERSION, type BranchPoint, type TraceRecord } from './records.js';
+import { TRACE_VERSION, TRACE_VERSIONS, type BranchPoint, type TraceRecord } from './records.js';
 import type { Pick } from '../sim/chooser.js';
 import { OutputFile } from '../cli/output-file.js';
 import { findPreset, isSwitchName } from '../kernel/variants.js';
@@ -54,6 +54,8 @@ export class TraceFileWriter {
 }
 
 export interface ReadTrace {
+  /** The header's trace version (1: records without leaves; a replay compares its lines as version 1 wrote them). */
+  version: number;
   seed: number;
   mode: 'timed' | 'untimed';
   cpus: number;
@@ -137,7 +139,7 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
     if (dup !== null) return { ok: false, error: `line ${i + 1}: duplicate key '${dup.path}'` };
     if (header === null) {
       if (r.t !== 'header') return { ok: false, error: 'the first line is not a trace header' };
-      if (r.v !== TRACE_VERSION) return { ok: false, error: `trace version ${shown(r.v)} (this shootdown reads ${TRACE_VERSION})` };
+      if (typeof r.v !== 'number' || !TRACE_VERSIONS.includes(r.v)) return { ok: false, error: `trace version ${shown(r.v)} (this shootdown reads ${TRACE_VERSIONS.join(' and ')}; it writes ${TRACE_VERSION})` };
       const problem = headerProblem(r as unknown as Record<string, unknown>);
       if (problem !== null) return { ok: false, error: `line ${i + 1}: ${problem}` };
       header = r;
@@ -169,6 +171,7 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
   return {
     ok: true,
     trace: {
+      version: header.v,
       seed: header.seed,
       mode: header.mode ?? 'timed',
       cpus: header.cpus,

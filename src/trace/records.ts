@@ -5,7 +5,31 @@
  */
 import type { DeliveryMode, MessageSource } from '../hw/apic.js';
 
-export const TRACE_VERSION = 1;
+/**
+ * 2: step, deliver, timer and script records name the CPU's leaves they made active (`leaves`), a done script
+ * the leaf on top after it (`to`), and guest-side records the vCPU and VMM leaves they moved (`guestLeaves`).
+ * Version 1 traces (without them) still replay; the viewer shows no states for them.
+ */
+export const TRACE_VERSION = 2;
+/** The versions `run --replay` reads. */
+export const TRACE_VERSIONS: readonly number[] = [1, 2];
+
+/**
+ * The leaves of a physical CPU's chart a record made active, in chart order: each takes the place of the
+ * leaf of its region of `os` (a leaf outside `os` takes the place of every region). Absent when the record
+ * moved none. Each path is a region's whole leaf, never inferred: the simulator diffs the CPU's active
+ * leaves before and after what the record describes.
+ */
+export type Leaves = string[];
+
+/**
+ * The guest-side actors a record moved that no `gstep` of theirs names (a vCPU entering KVM_RUN on its
+ * VMM's ioctl, a VMM thread back from one, a vCPU leaving guest mode on a host exit or taking an
+ * interrupt, a VMM thread dying with its vCPU): each one's leaf after it, by key (`vcpu0`, `vmm0`).
+ * Applied after the record's own `to` (a gstep's). vhost-vsock devices never need it: each change of a
+ * device is a gstep of its own.
+ */
+export type GuestLeaves = Record<string, string>;
 
 export type ChoiceKind = 'next' | 'latency';
 
@@ -26,7 +50,7 @@ export type RunEnd = 'reset' | 'kexec' | 'hang' | 'idle' | 'running';
 export type TraceRecord =
   | {
       t: 'header';
-      v: typeof TRACE_VERSION;
+      v: number;
       scenario: string;
       seed: number;
       /** How the scheduler ran: replay must run the same way. */
@@ -42,7 +66,7 @@ export type TraceRecord =
   /** A choice of the scheduler among n options (only recorded when n > 1). */
   | { t: 'choice'; i: number; kind: ChoiceKind; n: number; pick: number }
   /** One instruction or atomic kernel step of a CPU: the state before and after, in its context. */
-  | { t: 'step'; ns: number; cpu: number; ctx: string; from: string; to: string }
+  | { t: 'step'; ns: number; cpu: number; ctx: string; from: string; to: string; leaves?: Leaves }
   | {
       t: 'send';
       ns: number;
@@ -66,14 +90,16 @@ export type TraceRecord =
       status: 'delivered' | 'pending' | 'latched' | 'dropped';
       reason?: string;
       to: string;
+      leaves?: Leaves;
     }
-  | { t: 'timer'; ns: number; cpu: number; name: string; to: string }
+  | { t: 'timer'; ns: number; cpu: number; name: string; to: string; leaves?: Leaves }
   | { t: 'mem'; ns: number; cpu: number; name: string; op: string; value: unknown }
   | { t: 'insn'; ns: number; cpu: number; insn: string; result: string }
   | { t: 'fault'; ns: number; cpu: number; insn: string; fault: '#UD' | '#GP'; context: string; handling: string }
   | { t: 'console'; ns: number; cpu: number; text: string }
   | { t: 'kernel'; ns: number; cpu: number; what: string; data: Record<string, number | string | boolean | null> }
-  | { t: 'script'; ns: number; cpu: number; action: string; index: number; status: 'done' | 'ignored'; reason?: string }
+  /** A done action's `to`: the leaf of the context on top after it (as a step's). */
+  | { t: 'script'; ns: number; cpu: number; action: string; index: number; status: 'done' | 'ignored'; reason?: string; to?: string; leaves?: Leaves }
   | { t: 'reset'; ns: number; cpu: number; method: string; initOnly: boolean }
   | { t: 'kexec'; ns: number; cpu: number }
   /** Each CPU as the run left it, written once per CPU just before `end`. */
@@ -99,7 +125,7 @@ export type TraceRecord =
    * One step of a guest-side actor: a vCPU thread (KVM code or a guest instruction), its VMM thread,
    * or a change of a vhost-vsock device's state (`vcpu` is then the device's index).
    */
-  | { t: 'gstep'; ns: number; actor: 'vcpu' | 'vmm' | 'vsock'; vcpu: number; cpu: number; from: string; to: string }
+  | { t: 'gstep'; ns: number; actor: 'vcpu' | 'vmm' | 'vsock'; vcpu: number; cpu: number; from: string; to: string; guestLeaves?: GuestLeaves }
   /**
    * An ioctl of a VMM thread: on its vCPU fd, or (with `dev`) on its VM's vhost-vsock fd. The call,
    * and the return with the value or errno; for KVM_RUN the exit; for vhost every name of the
@@ -121,13 +147,14 @@ export type TraceRecord =
       dev?: number;
       names?: string[];
       state?: string;
+      guestLeaves?: GuestLeaves;
     }
   /**
    * The vhost-vsock packet path: a worker run ('work'), each packet it took ('packet', with the
    * backend and queued_replies it saw), drops, TX throttling, calls (irqfd or not), host and guest
    * sends, the guest driver's probe and RX interrupt. `cpu` is where it ran.
    */
-  | { t: 'vsock'; ns: number; dev: number; cpu: number; what: string; data: Record<string, unknown> }
+  | { t: 'vsock'; ns: number; dev: number; cpu: number; what: string; data: Record<string, unknown>; guestLeaves?: GuestLeaves }
   /** Each vhost-vsock device as the run left it (outcome.vsock), written once per device just before `end`. */
   | {
       t: 'vsfinal';
@@ -149,7 +176,7 @@ export type TraceRecord =
   /** A kernel WARN splat: execution goes on, the kernel is tainted W. */
   | { t: 'warning'; ns: number; cpu: number; vcpu: number | null; where: string; message: string }
   /** A KVM tracepoint-like event of a vCPU ('kvm_entry', 'kvm_nested_vmexit_inject', 'host_exit', 'oops', …). */
-  | { t: 'kvm'; ns: number; vcpu: number; cpu: number; what: string; data: Record<string, unknown> }
+  | { t: 'kvm'; ns: number; vcpu: number; cpu: number; what: string; data: Record<string, unknown>; guestLeaves?: GuestLeaves }
   /** Each vCPU as the run left it, written once per vCPU just before `end`. */
   | {
       t: 'vfinal';
@@ -182,6 +209,15 @@ export type TraceRecord =
   | { t: 'noreturn'; property: string; step: number; choice: number | null; complete: boolean; text: string };
 
 export type TraceKind = TraceRecord['t'];
+
+/** A record as version 1 wrote it: without the leaves version 2 added (what a replay of a version 1 trace compares). */
+export function asVersion1(record: TraceRecord): TraceRecord {
+  if (record.t === 'header') return { ...record, v: 1 };
+  if (!('leaves' in record) && !('guestLeaves' in record) && !(record.t === 'script' && 'to' in record)) return record;
+  const { leaves: _l, guestLeaves: _g, ...rest } = record as TraceRecord & { leaves?: unknown; guestLeaves?: unknown };
+  if (rest.t === 'script') delete rest.to;
+  return rest as TraceRecord;
+}
 
 export function formatRecord(record: TraceRecord): string {
   return JSON.stringify(record);

@@ -295,6 +295,18 @@ export function traceToPerfetto(model: TraceModel): PerfettoTrace {
       default:
         break;
     }
+    // The vCPUs this record moved that no gstep of theirs names (KVM_RUN entered, a host exit, …).
+    if ('guestLeaves' in r && r.guestLeaves) {
+      for (const [key, path] of Object.entries(r.guestLeaves)) {
+        const m = /^vcpu(\d+)$/.exec(key);
+        const vcpu = m ? Number(m[1]) : -1;
+        if (!isVcpu(vcpu)) continue;
+        const s = vcpuState.get(vcpu) ?? { path: '', mode: 'L1' };
+        s.path = path;
+        vcpuState.set(vcpu, s);
+        vcpuTrack(vcpu).become(vcpuSlices(vcpu), ts);
+      }
+    }
     for (const m of marksAt.get(i) ?? []) {
       if (!isCpu(m.cpu)) continue;
       const prefix = m.kind === 'bug' ? 'BUG: ' : m.kind === 'fault' ? 'fault: ' : '';

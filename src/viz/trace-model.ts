@@ -4,21 +4,19 @@
  * scrubs without re-reading it. Pure TypeScript (no DOM, no Node): the page bundles it and the
  * tests run it in Node.
  *
- * A CPU's configuration is rebuilt from the records alone. The chart's parallel state `os` has one
- * region per execution context; a record's `to` is the leaf of the region on top after it, so:
- * - a step's `from` and `to` give its region's leaf before and after;
- * - when `to` lies in another region than the step's own, the context changed: a region found
- *   lower on the context stack was returned to (the ones above it are back at their initial
- *   state, as IRET leaves them), otherwise a new context was pushed (the stepping region's new leaf
- *   is unknown until its next `from`);
- * - a `to` outside `os` (wait-for-SIPI, the crash kernel) leaves every region; coming back starts
- *   them all at their initial states;
- * - a scripted action (`script`, status done) changes a CPU without a `to`; so does a timer that
- *   fires in a region that is not on top. The next `from` of that region shows where it went, and
- *   the change is dated back to the record that caused it ("inferred").
+ * A CPU's configuration is looked up in the records, never inferred. The chart's parallel state `os`
+ * has one region per execution context; from trace version 2 on, each step, deliver, timer and
+ * (done) script record names in `leaves` every leaf it made active — each takes the place of its
+ * region's leaf, and a leaf outside `os` (wait-for-SIPI, the crash kernel) the place of them all —
+ * and in `to` the leaf of the context on top after it. Every CPU starts in the chart's initial
+ * configuration, with the task context on top.
  *
  * A guest-side actor (a vCPU, its VMM thread, a vhost-vsock device) has a chart with no parallel
- * state: its one leaf starts at the chart's initial state and each `gstep` names the leaf after it.
+ * state: its one leaf starts at the chart's initial state; each `gstep` names the leaf after it, and
+ * `guestLeaves` on a record the leaves of the vCPUs and VMM threads it moved otherwise.
+ *
+ * A version 1 trace names only the leaf on top: its model has no states (`hasLeaves` false), and
+ * the page says so rather than guess.
  */
 import { messageLabel, VECTOR_NAMES } from '../hw/vectors.js';
 import type { TraceKind, TraceRecord } from '../trace/records.js';
@@ -65,6 +63,10 @@ export const kindCode = (k: RecordKind): number => KIND_CODE.get(k) as number;
 const MSC_KINDS = new Set<RecordKind>(['send', 'deliver', 'fault', 'console', 'kernel', 'script', 'reset', 'kexec', 'timer']);
 /** Where play and step stop by default: everything a CPU does or says, not memory or choices. */
 export const DEFAULT_STOPS: readonly RecordKind[] = ['step', 'send', 'deliver', 'timer', 'fault', 'console', 'kernel', 'script', 'reset', 'kexec', 'end', 'gstep', 'ioctl', 'vsock', 'kvm', 'warning'];
+
+/** What the page says of a trace whose records do not name every leaf they move (version 1). */
+export const NO_LEAVES =
+  'a version 1 trace: its records name only the state on top, so no states are shown (`shootdown run --replay FILE --trace NEW` writes it again as version 2)';
 
 /** The guest-side actors a `gstep` names. */
 export type GuestActor = Extract<TraceRecord, { t: 'gstep' }>['actor'];
@@ -148,31 +150,25 @@ export interface Header {
   switches: string[];
 }
 
-/** One region (or the top level) of a CPU, as a list of (record index, chart node) changes. */
+/** One region (or the top level) of a CPU, as a list of (record index, chart node) changes; -1: not active. */
 class SlotHistory {
   at: number[] = [];
   node: number[] = [];
-  inferred: boolean[] = [];
 
-  set(at: number, node: number, inferred = false): void {
+  set(at: number, node: number): void {
     const n = this.at.length;
     if (n > 0 && this.node[n - 1] === node) return;
     if (n > 0 && (this.at[n - 1] as number) >= at) {
       // Several changes at one record: the last one stands.
-      this.at.length = this.node.length = this.inferred.length = n - 1;
+      this.at.length = this.node.length = n - 1;
       if (n > 1 && this.node[n - 2] === node) return;
     }
     this.at.push(at);
     this.node.push(node);
-    this.inferred.push(inferred);
   }
 
   last(): number {
     return this.node.length ? (this.node[this.node.length - 1] as number) : -1;
-  }
-
-  lastAt(): number {
-    return this.at.length ? (this.at[this.at.length - 1] as number) : -1;
   }
 
   /** Index of the last change at or before record `i`, or -1. */
@@ -193,10 +189,8 @@ class SlotHistory {
 
 /** The configuration of one CPU at one record. */
 export interface CpuAt {
-  /** Active leaf node per slot (slot 0 is the top level: `os` itself or a leaf outside it). */
+  /** Active leaf node per slot (slot 0 is the top level: `os` itself or a leaf outside it); -1: not active. */
   leaves: number[];
-  /** Chart nodes of those leaves, and which were placed by inference rather than a record's path. */
-  inferred: boolean[];
   /** The slot of the context on top (the one executing), or 0 outside `os`. */
   onTop: number;
   /** Record index of the last change of this CPU. */
@@ -212,8 +206,8 @@ export class TraceModelBuilder {
   private header: Header | null = null;
   private slots: SlotHistory[][] = [];
   private tops: SlotHistory[] = [];
-  private stacks: number[][] = [];
-  private uncertain: number[][] = [];
+  /** Whether the records name every leaf they move (trace version 2 on). */
+  private hasLeaves = true;
   private messages = new Map<number, { at: number; from: number | 'platform'; mode: string; vector: number | null; targets: number; delivered: number }>();
   private deliveries: Delivery[] = [];
   private marks: Mark[] = [];
@@ -320,7 +314,7 @@ export class TraceModelBuilder {
     let g = this.guests.get(id.key);
     if (!g) {
       const history = new SlotHistory();
-      history.set(0, initialLeaf(chart));
+      if (this.hasLeaves) history.set(0, initialLeaf(chart));
       g = { id, history };
       this.guests.set(id.key, g);
     }
@@ -340,78 +334,61 @@ export class TraceModelBuilder {
     while (this.slots.length <= cpu) {
       const slots = this.slotInitial.map((initial) => {
         const h = new SlotHistory();
-        h.set(0, initial);
+        if (this.hasLeaves) h.set(0, initial);
         return h;
       });
       const top = new SlotHistory();
-      top.set(0, this.slotInitial.length > 1 ? 1 : 0);
+      if (this.hasLeaves) top.set(0, this.slotInitial.length > 1 ? 1 : 0);
       this.slots.push(slots);
       this.tops.push(top);
-      this.stacks.push(this.slotInitial.length > 1 ? [1] : [0]);
-      this.uncertain.push(this.slotInitial.map(() => -1));
     }
   }
 
-  /** A region's leaf as a record's path shows it; a change the trace did not date is dated back. */
-  private observe(cpu: number, slot: number, node: number, at: number): void {
-    const h = (this.slots[cpu] as SlotHistory[])[slot] as SlotHistory;
-    const since = (this.uncertain[cpu] as number[])[slot] as number;
-    if (h.last() !== node) {
-      const when = since >= 0 && since > h.lastAt() ? since : at;
-      h.set(when, node, true);
-    }
-    (this.uncertain[cpu] as number[])[slot] = -1;
-  }
-
-  private setLeaf(cpu: number, slot: number, node: number, at: number, inferred = false): void {
-    ((this.slots[cpu] as SlotHistory[])[slot] as SlotHistory).set(at, node, inferred);
-    (this.uncertain[cpu] as number[])[slot] = -1;
-  }
-
-  private setTop(cpu: number, slot: number, at: number): void {
-    (this.tops[cpu] as SlotHistory).set(at, slot);
-  }
-
-  /** `to` is the leaf on top after record `at`; `own` is the region that acted, if known. */
-  private arrive(cpu: number, toPath: string, at: number, own: number | null): void {
-    const to = this.node(toPath);
-    if (to < 0) return;
-    const slot = this.slotOfNode[to] as number;
+  /** A record's `leaves`: each leaf takes the place of its region's (a leaf outside `os`, of them all). */
+  private enter(cpu: number, leaves: readonly string[] | undefined, at: number): void {
     const slots = this.slots[cpu] as SlotHistory[];
-    const stack = this.stacks[cpu] as number[];
-    if (slot === 0) {
-      // Outside `os`: every region is gone.
-      this.setLeaf(cpu, 0, to, at);
-      stack.length = 0;
-      stack.push(0);
-      this.setTop(cpu, 0, at);
-      return;
-    }
-    if ((slots[0] as SlotHistory).last() !== this.parallelNode) {
-      // Back into `os` (a CPU that entered it again starts every region afresh).
-      this.setLeaf(cpu, 0, this.parallelNode, at);
-      for (let s = 1; s < slots.length; s++) this.setLeaf(cpu, s, this.slotInitial[s] as number, at);
-      stack.length = 0;
-      stack.push(1);
-    }
-    const below = stack.indexOf(slot);
-    if (below >= 0) {
-      // Returned to a context lower on the stack: the ones above it have done IRET.
-      while (stack.length > below + 1) {
-        const popped = stack.pop() as number;
-        this.setLeaf(cpu, popped, this.slotInitial[popped] as number, at, true);
+    // The CLI checks a trace before serving it (check-record.ts); a file fed to the page directly may not be.
+    if (!Array.isArray(leaves)) return;
+    for (const path of leaves) {
+      if (typeof path !== 'string') continue;
+      const n = this.node(path);
+      if (n < 0) continue;
+      const slot = this.slotOfNode[n] as number;
+      if (slot === 0) {
+        (slots[0] as SlotHistory).set(at, n);
+        for (let s = 1; s < slots.length; s++) (slots[s] as SlotHistory).set(at, -1);
+        continue;
       }
-    } else {
-      stack.push(slot);
-      // The acting region moved too, but the record only shows the new top.
-      if (own !== null && own !== slot) (this.uncertain[cpu] as number[])[own] = at;
+      // A leaf of a region: `os`, its ancestor, is active with it.
+      if ((slots[0] as SlotHistory).last() !== this.parallelNode) (slots[0] as SlotHistory).set(at, this.parallelNode);
+      (slots[slot] as SlotHistory).set(at, n);
     }
-    this.setLeaf(cpu, slot, to, at);
-    this.setTop(cpu, slot, at);
   }
 
-  private slotOfRegion(region: string): number {
-    return this.slotNames.indexOf(region);
+  /** A record's `to`: the leaf of the context on top after it, so its region is the one on top. */
+  private onTop(cpu: number, to: string | undefined, at: number): void {
+    const n = typeof to === 'string' ? this.node(to) : -1;
+    if (n >= 0) (this.tops[cpu] as SlotHistory).set(at, this.slotOfNode[n] as number);
+  }
+
+  /** A CPU's record: what it names, when the trace names leaves at all. */
+  private cpuRecord(cpu: number, to: string | undefined, leaves: readonly string[] | undefined, at: number): void {
+    this.ensureCpu(cpu);
+    if (!this.hasLeaves) return;
+    this.enter(cpu, leaves, at);
+    this.onTop(cpu, to, at);
+  }
+
+  /** A record's `guestLeaves`: the vCPUs and VMM threads it moved, each to its leaf. */
+  private guestLeaves(moved: Record<string, string> | undefined, at: number): void {
+    if (typeof moved !== 'object' || moved === null || !this.hasLeaves) return;
+    for (const [key, path] of Object.entries(moved)) {
+      const id = parseGuestKey(key);
+      if (!id || typeof path !== 'string') continue;
+      const h = this.guest(id.actor, id.index);
+      const n = this.guestNode(id.actor, path);
+      if (h && n >= 0) h.set(at, n);
+    }
   }
 
   add(r: TraceRecord): void {
@@ -422,19 +399,17 @@ export class TraceModelBuilder {
     switch (r.t) {
       case 'header':
         this.header = { scenario: r.scenario, seed: r.seed, cpus: r.cpus, vendor: r.vendor, preset: r.preset, switches: r.switches };
+        this.hasLeaves = !(typeof r.v === 'number' && r.v < 2);
         this.ensureCpu(r.cpus - 1);
         return;
       case 'step': {
-        this.ensureCpu(r.cpu);
         this.stepCount += 1;
-        const from = this.node(r.from);
-        if (from >= 0) this.observe(r.cpu, this.slotOfNode[from] as number, from, at);
-        this.arrive(r.cpu, r.to, at, from >= 0 ? (this.slotOfNode[from] as number) : this.slotOfRegion(r.ctx));
+        this.node(r.from);
+        this.cpuRecord(r.cpu, r.to, r.leaves, at);
         return;
       }
       case 'deliver': {
-        this.ensureCpu(r.cpu);
-        this.arrive(r.cpu, r.to, at, null);
+        this.cpuRecord(r.cpu, r.to, r.leaves, at);
         const m = this.messages.get(r.msg);
         if (m) m.delivered += 1;
         this.deliveries.push({
@@ -450,21 +425,14 @@ export class TraceModelBuilder {
         });
         return;
       }
-      case 'timer': {
-        this.ensureCpu(r.cpu);
-        const region = this.slotOfRegion(r.name.split(':')[0] ?? '');
-        this.arrive(r.cpu, r.to, at, region >= 0 ? region : null);
+      case 'timer':
+        this.cpuRecord(r.cpu, r.to, r.leaves, at);
         return;
-      }
       case 'send':
         this.messages.set(r.msg, { at, from: r.from, mode: r.mode, vector: r.vector, targets: r.targets, delivered: 0 });
         return;
       case 'script':
-        this.ensureCpu(r.cpu);
-        if (r.status === 'done') {
-          const u = this.uncertain[r.cpu] as number[];
-          for (let s = 0; s < u.length; s++) if ((u[s] as number) < 0) u[s] = at;
-        }
+        this.cpuRecord(r.cpu, r.to, r.leaves, at);
         this.marks.push({ at, kind: 'script', cpu: r.cpu, text: `script: ${r.action}${r.status === 'ignored' ? ` (ignored: ${r.reason ?? ''})` : ''}` });
         return;
       case 'fault':
@@ -483,25 +451,24 @@ export class TraceModelBuilder {
         this.marks.push({ at, kind: 'kexec', cpu: r.cpu, text: 'machine_kexec(): jump to the crash kernel' });
         return;
       case 'ioctl':
+        this.guestLeaves(r.guestLeaves, at);
         this.marks.push({ at, kind: 'kernel', cpu: r.cpu, text: describeRecord(r) });
+        return;
+      case 'kvm':
+        this.guestLeaves(r.guestLeaves, at);
         return;
       case 'warning':
         this.marks.push({ at, kind: 'warn', cpu: r.cpu, text: `WARN at ${r.where}` });
         return;
       case 'vsock':
+        this.guestLeaves(r.guestLeaves, at);
         // Where packets are lost or held back: drops (with the reason) and TX throttling.
         if (r.what === 'drop' || r.what === 'tx-throttled') this.marks.push({ at, kind: 'fault', cpu: r.cpu, text: describeRecord(r) });
         return;
-      case 'final': {
+      case 'final':
         this.ensureCpu(r.cpu);
-        const n = this.node(r.state);
-        if (n >= 0) {
-          const slot = this.slotOfNode[n] as number;
-          if (slot === 0) this.observe(r.cpu, 0, n, at);
-          else this.observe(r.cpu, slot, n, at);
-        }
+        this.node(r.state);
         return;
-      }
       case 'end':
         this.endAt = at;
         return;
@@ -514,7 +481,8 @@ export class TraceModelBuilder {
         if (!h) return;
         this.guestNode(r.actor, r.from);
         const to = this.guestNode(r.actor, r.to);
-        if (to >= 0) h.set(at, to);
+        if (to >= 0 && this.hasLeaves) h.set(at, to);
+        this.guestLeaves(r.guestLeaves, at);
         return;
       }
       default:
@@ -552,6 +520,7 @@ export class TraceModelBuilder {
       unknownPaths: [...this.unknownPaths],
       steps: this.stepCount,
       guestCharts: this.guestCharts,
+      hasLeaves: this.hasLeaves,
       guests: [...this.guests.values()].sort((a, b) => GUEST_ACTORS.indexOf(a.id.actor) - GUEST_ACTORS.indexOf(b.id.actor) || a.id.index - b.id.index),
     });
   }
@@ -574,6 +543,7 @@ interface TraceModelParts {
   unknownPaths: string[];
   steps: number;
   guestCharts: GuestCharts;
+  hasLeaves: boolean;
   guests: { id: GuestId; history: SlotHistory }[];
 }
 
@@ -592,6 +562,11 @@ export class TraceModel {
   /** State paths in the trace that the chart does not have (a trace from another model version). */
   readonly unknownPaths: string[];
   readonly steps: number;
+  /**
+   * Whether the trace names every leaf its records move (version 2 on). A version 1 trace does not:
+   * its model has no active states at all (cpuAt's leaves are -1, guestAt is null).
+   */
+  readonly hasLeaves: boolean;
   /** Record indices that are rows of the message sequence chart. */
   readonly mscRows: Int32Array;
   /** Deliveries sorted by their first row (send or delivery), for range queries. */
@@ -625,6 +600,7 @@ export class TraceModel {
     this.violations = p.violations;
     this.unknownPaths = p.unknownPaths;
     this.steps = p.steps;
+    this.hasLeaves = p.hasLeaves;
     const rows: number[] = [];
     for (let i = 0; i < this.kinds.length; i++) if (MSC_KINDS.has(RECORD_KINDS[this.kinds[i] as number] as RecordKind)) rows.push(i);
     this.mscRows = Int32Array.from(rows);
@@ -666,24 +642,17 @@ export class TraceModel {
   /** Configuration of `cpu` after record `i`. */
   cpuAt(cpu: number, i: number): CpuAt {
     const slots = this.slots[cpu];
-    if (!slots) return { leaves: [], inferred: [], onTop: 0, since: 0 };
+    if (!slots) return { leaves: [], onTop: 0, since: 0 };
     const leaves: number[] = [];
-    const inferred: boolean[] = [];
     let since = 0;
     for (const h of slots) {
       const k = h.find(i);
       leaves.push(k >= 0 ? (h.node[k] as number) : -1);
-      inferred.push(k >= 0 ? (h.inferred[k] as boolean) : false);
       if (k >= 0) since = Math.max(since, h.at[k] as number);
     }
     const top = this.tops[cpu] as SlotHistory;
     const k = top.find(i);
-    const onTop = k >= 0 ? (top.node[k] as number) : 0;
-    // Outside `os` only the top-level leaf is active.
-    if (leaves[0] !== undefined && this.chart.nodes[leaves[0]]?.type !== 'parallel') {
-      for (let s = 1; s < leaves.length; s++) leaves[s] = -1;
-    }
-    return { leaves, inferred, onTop: leaves[0] !== undefined && this.chart.nodes[leaves[0]]?.type !== 'parallel' ? 0 : onTop, since };
+    return { leaves, onTop: k >= 0 ? (top.node[k] as number) : 0, since };
   }
 
   /** Whether `leaf` is where region `slot` rests (`idle`): nothing running in that context. */

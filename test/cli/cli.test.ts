@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { main } from '../../src/cli/main.js';
 import { memoryIo } from './memory-io.js';
+import { asVersion1, formatRecord, type TraceRecord } from '../../src/trace/records.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-cli-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -92,6 +93,38 @@ describe('shootdown run: good input', () => {
     const b = io();
     expect(await main(['run', '--replay', file, '--kernel', 'v6.2'], b.cli)).toBe(0);
     expect(b.err()).toContain(`reproduced all ${lines.length} trace lines`);
+  });
+
+  it('--replay of a version 1 trace (records without leaves) reproduces it; its --trace is version 2', async () => {
+    const file = path.join(dir, 't5-v1.jsonl');
+    await main(['run', 'T5', '--seed', '3', '--trace', file], io().cli);
+    const v2 = fs.readFileSync(file, 'utf8').trim().split('\n');
+    expect(v2.some((l) => l.includes('"leaves"'))).toBe(true);
+    const v1 = v2.map((l) => formatRecord(asVersion1(JSON.parse(l) as TraceRecord)));
+    expect(JSON.parse(v1[0] as string)).toMatchObject({ t: 'header', v: 1 });
+    expect(v1.some((l) => l.includes('"leaves"'))).toBe(false);
+    fs.writeFileSync(file, v1.join('\n') + '\n');
+    const again = path.join(dir, 't5-again.jsonl');
+    const t = io();
+    expect(await main(['run', '--replay', file, '--trace', again], t.cli)).toBe(0);
+    expect(t.err()).toContain(`reproduced all ${v1.length} trace lines`);
+    expect(fs.readFileSync(again, 'utf8').trim().split('\n')).toEqual(v2);
+    // A line changed in the version 1 trace still diverges.
+    const i = v1.findIndex((l) => l.includes('"t":"step"'));
+    v1[i] = (v1[i] as string).replace('"ns":', '"ns":1');
+    fs.writeFileSync(file, v1.join('\n') + '\n');
+    const u = io();
+    expect(await main(['run', '--replay', file], u.cli)).toBe(1);
+    expect(u.err()).toContain(`replay diverged at trace line ${i + 1}`);
+  });
+
+  it('--replay of a trace version this shootdown does not read: exit 2 naming the versions', async () => {
+    const file = path.join(dir, 't5-v9.jsonl');
+    await main(['run', 'T5', '--trace', file], io().cli);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"v":2', '"v":9'));
+    const t = io();
+    expect(await main(['run', '--replay', file], t.cli)).toBe(2);
+    expect(t.err()).toContain('trace version 9 (this shootdown reads 1 and 2; it writes 2)');
   });
 
   it('--replay of a trace that the run does not reproduce exits 1 and says where it diverged', async () => {

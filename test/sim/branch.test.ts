@@ -72,6 +72,22 @@ describe('choices at a decision', () => {
     expect(c.options.find((o) => o.option === c.taken)?.text).toContain(`takes ${min + c.taken} ns`);
   });
 
+  it("names the message of a latency chosen while its send record is held back (a vhost call's kick IPI)", async () => {
+    // The vsock device's call kicks the vCPU with an IPI: its send is written after the call record,
+    // which waits for the vCPU leaf the interrupt moves; the latency is chosen meanwhile.
+    const vs = builtin('T-vsock-restart');
+    const lines = traceText(vs, 1).trim().split('\n');
+    const r = readTrace(lines.join('\n') + '\n');
+    if (!r.ok) throw new Error(r.error);
+    const at = lines.findIndex((l, i) => l.includes('"what":"call"') && (lines[i + 1] ?? '').includes('"t":"send"') && (lines[i + 2] ?? '').includes('"kind":"latency"'));
+    expect(at).toBeGreaterThan(0);
+    const send = JSON.parse(lines[at + 1] as string) as { msg: number; from: number; dest: string };
+    const k = (JSON.parse(lines[at + 2] as string) as { i: number }).i;
+    const c = await choicesAt({ scenario: vs, seed: 1, mode: 'timed' }, r.trace.picks, k);
+    expect(c.kind).toBe('latency');
+    expect(c.options[0]?.text).toContain(`#${send.msg} from CPU${send.from} to ${send.dest} takes`);
+  });
+
   it('refuses a decision the trace does not have', async () => {
     await expect(choicesAt(base, picks, picks.length)).rejects.toThrow(BranchError);
     await expect(choicesAt(base, picks, -1)).rejects.toThrow(/the trace has \d+ decisions/);

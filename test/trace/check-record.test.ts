@@ -44,6 +44,14 @@ describe('a record that does not fit is refused, naming the line and the field',
     ['deliver', (r: Record<string, unknown>) => (r.status = 'lost'), /deliver\.status: expected one of/],
     ['end', (r: Record<string, unknown>) => (r.end = 'maybe'), /end\.end: expected one of/],
     ['choice', (r: Record<string, unknown>) => (r.t = 'teleport'), /unknown record kind "teleport"/],
+    ['step', (r: Record<string, unknown>) => (r.leaves = 'os.task.idle'), /step\.leaves: expected a list of 1 to 4 state paths/],
+    ['step', (r: Record<string, unknown>) => (r.leaves = Array.from({ length: 100_000 }, () => 'os.task.idle')), /step\.leaves: expected a list of 1 to 4 state paths/],
+    ['step', (r: Record<string, unknown>) => (r.leaves = ['os.warp.idle']), /step\.leaves: "os\.warp\.idle" is in no region of os \(task, irq, nmi, smm\)/],
+    ['step', (r: Record<string, unknown>) => (r.leaves = ['os.task.idle', 'os.task.panic.irqOff']), /step\.leaves: two leaves of region task/],
+    ['step', (r: Record<string, unknown>) => (r.leaves = ['waitForSipi', 'os.task.idle']), /step\.leaves: "waitForSipi" is outside os, where a CPU has one leaf/],
+    ['deliver', (r: Record<string, unknown>) => (r.leaves = ['x'.repeat(300)]), /deliver\.leaves: expected state paths of at most 256 characters/],
+    ['script', (r: Record<string, unknown>) => (r.to = 7), /script\.to: expected a string, got 7/],
+    ['script', (r: Record<string, unknown>) => (r.leaves = [null]), /script\.leaves: expected state paths of at most 256 characters, got null/],
   ])('%s', (kind, corrupt, message) => {
     const i = at(kind);
     expect(i).toBeGreaterThan(0);
@@ -57,6 +65,17 @@ describe('a record that does not fit is refused, naming the line and the field',
       expect(r.error).toMatch(new RegExp(`^line ${i + 1}: `));
       expect(r.error).toMatch(message);
     }
+  });
+
+  it('guestLeaves: known guest actors, state paths, bounded', () => {
+    const rec = { t: 'kvm', ns: 0, vcpu: 0, cpu: 0, what: 'host_exit', data: {} };
+    expect(recordProblem({ ...rec, guestLeaves: { vcpu0: 'run.hostExit', vmm12: 'returned' } }, 1)).toBeNull();
+    expect(recordProblem({ ...rec, guestLeaves: { cpu0: 'idle' } }, 1)).toBe('kvm.guestLeaves: "cpu0" is not a guest actor (vcpu0, vmm0, vsock0, …)');
+    expect(recordProblem({ ...rec, guestLeaves: { vcpu0: 3 } }, 1)).toBe('kvm.guestLeaves: vcpu0: expected a state path of at most 256 characters, got 3');
+    expect(recordProblem({ ...rec, guestLeaves: ['run'] }, 1)).toBe('kvm.guestLeaves: expected an object of guest actor → state path');
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`vcpu${i}`, 'userspace']));
+    expect(recordProblem({ ...rec, guestLeaves: many }, 1)).toBe('kvm.guestLeaves: expected 1 to 64 guest actors');
+    expect(recordProblem({ t: 'gstep', ns: 0, actor: 'vmm', vcpu: 0, cpu: 0, from: 'a', to: 'b', guestLeaves: {} }, 1)).toBe('gstep.guestLeaves: expected 1 to 64 guest actors');
   });
 
   it('a field no row names is let through (never read)', () => {

@@ -146,6 +146,14 @@ describe('what the slices say', () => {
     for (const w of warnings) expect(trace.traceEvents.some((e) => e.ph === 'i' && (e.name ?? '').startsWith(`WARN at ${w.where}`))).toBe(true);
   });
 
+  it("T9: the vCPU's KVM_RUN slice begins at the VMM's KVM_RUN call, the record that names the vCPU's new leaf", () => {
+    const recs = records(t9Warn);
+    const call = recs.find((r) => r.t === 'ioctl' && r.phase === 'call' && r.name === 'KVM_RUN' && r.guestLeaves?.vcpu0?.startsWith('run.') === true);
+    expect(call).toBeDefined();
+    const firstRun = exportOf(t9Warn).traceEvents.find((e) => e.ph === 'B' && e.pid === VCPU_PID && e.tid === vcpuTid(0) && e.name === 'KVM_RUN');
+    expect(firstRun?.ts).toBe((call as { ns: number }).ns / 1000);
+  });
+
   it('BUGs are instants (kvm_mmu_load in T8, VMCLEAR #UD in T5 on v5.10); T6: REBOOT_VECTOR named the same at both ends', () => {
     const t8 = exportOf(t8Bug).traceEvents;
     const line = records(t8Bug).find((r) => r.t === 'console' && /kernel BUG at/.test(r.text));

@@ -8,7 +8,7 @@
  */
 import { nodeAtPath, type ChartModel, type ChartNode } from '../chart-model.js';
 import { fitScale, isSchedLabel, MIN_TEXT_PX, shortLabel, STATE_FONT_PX, type ChartGeometry, type EdgePath, type NodeBox } from '../chart-layout.js';
-import type { TraceModel } from '../trace-model.js';
+import { NO_LEAVES, type TraceModel } from '../trace-model.js';
 import { h, s } from './dom.js';
 
 export interface Layout {
@@ -457,8 +457,8 @@ export class ChartPanel {
       const idle = model.isInitialLeaf(slot, leaf);
       if (onTop || !idle) busy.push({ slot, leaf });
       const v = drawing.visibleOf[leaf] as number;
-      const cls = (onTop ? 'lit' : 'lit-idle') + (at.inferred[slot] ? ' inferred' : '');
-      if (v >= 0 && next.get(v)?.startsWith('lit ') !== true && next.get(v) !== 'lit') next.set(v, cls);
+      const cls = onTop ? 'lit' : 'lit-idle';
+      if (v >= 0 && next.get(v) !== 'lit') next.set(v, cls);
       for (let a = node.parent; a >= 0; a = (chart.nodes[a] as ChartNode).parent) {
         const va = drawing.visibleOf[a] as number;
         if (va >= 0 && va !== v && !next.has(va)) next.set(va, 'lit-path');
@@ -471,14 +471,11 @@ export class ChartPanel {
           h('span', { class: 'region', text: region }),
           pathText(node.path),
           onTop && slot !== 0 ? h('span', { class: 'exec-tag', text: 'executing' }) : null,
-          at.inferred[slot]
-            ? h('span', { class: 'inferred-tag', text: 'inferred', title: 'no record names this state here: inferred from the next record of this region' })
-            : null,
         ),
       );
     });
     this.paths.replaceChildren(...lines);
-    this.status.textContent = at.onTop === 0 ? 'outside the kernel' : `${model.slotNames[at.onTop] ?? '?'} context on top`;
+    this.status.textContent = !model.hasLeaves ? NO_LEAVES : at.onTop === 0 ? 'outside the kernel' : `${model.slotNames[at.onTop] ?? '?'} context on top`;
     // The transition this record took, if it was this CPU's step.
     let taken: string | null = null;
     if (model.kind(i) === 'step' && model.cpuOf[i] === this.cpu) {

@@ -4,7 +4,7 @@
  * parallel state, so one view with its one active leaf lit, and the transition its gstep took bold.
  */
 import { nodeAtPath, type ChartNode } from '../chart-model.js';
-import type { GuestActor, GuestId, TraceModel } from '../trace-model.js';
+import { NO_LEAVES, type GuestActor, type GuestId, type TraceModel } from '../trace-model.js';
 import { ChartView, panelHead, pathText, type ChartDrawing } from './chart-panel.js';
 import { h } from './dom.js';
 
@@ -54,6 +54,7 @@ export class GuestPanel {
     const model = this.host.model;
     const drawing = this.drawing;
     const at = model.guestAt(this.id.key, i);
+    if (!model.hasLeaves) this.status.textContent = NO_LEAVES;
     if (!drawing || !at) return;
     const chart = drawing.chart;
     const node = chart.nodes[at.leaf] as ChartNode;

@@ -7,7 +7,7 @@
  * chart (`&actors=vcpu0,vsock0`).
  */
 import { elkGraph, chartGeometry, overviewLayout } from '../chart-layout.js';
-import { DEFAULT_STOPS, type GuestActor, type MarkKind, type RecordKind, type TraceModel, type Violation, formatNs, parseGuestKey, upperBound } from '../trace-model.js';
+import { DEFAULT_STOPS, NO_LEAVES, type GuestActor, type MarkKind, type RecordKind, type TraceModel, type Violation, formatNs, parseGuestKey, upperBound } from '../trace-model.js';
 import type { ViewerData } from '../viewer-data.js';
 import { ChartDrawing, ChartPanel, type Layout } from './chart-panel.js';
 import { h } from './dom.js';
@@ -151,6 +151,7 @@ export class Viewer {
     const unknown = model.unknownPaths.length
       ? h('span', { class: 'verdict bad', title: model.unknownPaths.join('\n'), text: `${model.unknownPaths.length} state paths not in this chart` })
       : null;
+    const noLeaves = model.hasLeaves ? null : h('span', { class: 'verdict bad no-leaves', title: NO_LEAVES, text: 'version 1 trace: no states shown' });
     this.panelsEl = h('div', { class: 'panels' });
     this.leftEl = h('div', { class: 'left' }, this.layoutNote, this.panelsEl);
     const svgButton = button('SVG', 'save the whole message sequence chart (every row the filter keeps) as an SVG file', () => this.saveMscSvg(), 'small msc-svg-export');
@@ -173,6 +174,7 @@ export class Viewer {
         h('span', { class: 'meta', text: `${h0.cpus} CPUs · ${h0.vendor} · kernel ${h0.preset} · seed ${h0.seed} · ${outcome}` }),
         h('span', { class: 'spacer' }),
         unknown,
+        noLeaves,
         verdict,
       ),
       h(
