@@ -159,7 +159,7 @@ function shardFiles(args: readonly string[]): string[] {
   return files;
 }
 
-/** The fields of two runs' identities that differ, for the message. */
+/** The fields of two runs' identities that differ, for the message: `a`'s value against `b`'s. */
 function differences(a: ShardRun, b: ShardRun): string {
   const show = (v: unknown) => {
     const t = JSON.stringify(v) ?? 'none';
@@ -167,7 +167,9 @@ function differences(a: ShardRun, b: ShardRun): string {
   };
   const out: string[] = [];
   for (const k of Object.keys(a) as (keyof ShardRun)[]) {
-    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) out.push(`${k} ${show(b[k])} there, ${show(a[k])} here`);
+    if (JSON.stringify(a[k]) === JSON.stringify(b[k])) continue;
+    if (k === 'scenario' && a.scenario.name === b.scenario.name && a.scenario.id === b.scenario.id) out.push('the scenario searched (its content hash differs)');
+    else out.push(`${k} ${show(a[k])} against ${show(b[k])}`);
   }
   return out.join('; ');
 }
@@ -205,7 +207,7 @@ export async function mergeCommand(args: string[], io: ExploreIo): Promise<numbe
     const other = `'${quote(file)}' is not a shard of the same search as '${quote(first.file)}'`;
     const diff = differences(doc.run, first.doc.run);
     if (diff) throw new InputError(`explore merge: ${other}: ${diff}`);
-    if (doc.shard.of !== of) throw new InputError(`explore merge: ${other}: shard ${doc.shard.index} of ${doc.shard.of} there, of ${of} here`);
+    if (doc.shard.of !== of) throw new InputError(`explore merge: ${other}: shard ${doc.shard.index} of ${doc.shard.of} against shards of ${of}`);
     if (split(doc) !== split(first.doc)) throw new InputError(`explore merge: ${other}: they split the search at another frontier (damaged, or another build of shootdown)`);
   }
   const byIndex = new Map<number, string>();
