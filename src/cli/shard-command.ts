@@ -32,6 +32,9 @@ import {
 import { escapeControls, quote } from './terminal.js';
 import { version } from './version.js';
 
+/** The shard results merge reads at most, all files together: they are held in memory. */
+const MAX_MERGE_BYTES = 1 << 30;
+
 /** A sharded search about to run: which shard, and how its result is written. */
 export interface ShardPlan {
   index: number;
@@ -191,13 +194,25 @@ export async function mergeCommand(args: string[], io: ExploreIo): Promise<numbe
   try {
     parsed = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, json: { type: 'boolean' } } });
   } catch (e) {
-    throw new InputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
+    const message = (e as Error).message.split('\n')[0] ?? 'bad arguments';
+    const unknown = /^Unknown option '([^']*)'/.exec(message);
+    if (unknown) {
+      throw new InputError(`explore merge: unknown option '${quote(unknown[1] as string)}': merge takes --out DIR and --json; the search's own options come from the shard results`);
+    }
+    throw new InputError(message);
   }
   const { values, positionals } = parsed;
   if (positionals.length === 0) throw new InputError('explore merge takes the shard results: directories holding them, or the files');
   const files = shardFiles(positionals);
   const docs: { file: string; doc: ShardDocument }[] = [];
-  for (const file of files) docs.push({ file, doc: readShardFile(file) });
+  let budget = MAX_MERGE_BYTES;
+  for (const file of files) {
+    if (budget <= 0) throw new InputError(`explore merge: the shard results come to more than ${MAX_MERGE_BYTES / (1 << 20)} MiB; '${quote(file)}' is over it`);
+    const doc = readShardFile(file, budget);
+    budget -= doc.bytes;
+    // One copy of a scenario file's text is enough (the scenario's hash is compared, not its text).
+    docs.push({ file, doc: docs.length === 0 ? doc : { ...doc, scenarioText: null } });
+  }
 
   // One run: the same identity, the same number of shards, the same shared prefix; each shard once.
   const first = docs[0] as { file: string; doc: ShardDocument };

@@ -12,7 +12,7 @@ import type { Scenario } from '../scenarios/types.js';
 import type { ExploreResult, Found, StopReason, Strategy } from '../explore/explorer.js';
 import type { SplitInfo } from '../explore/shard.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
-import { readInputFile } from './input-file.js';
+import { MAX_INPUT_BYTES, readInputFile } from './input-file.js';
 import { OutputFile, OutputFileError } from './output-file.js';
 import { InputError } from './scenario-args.js';
 import { quote } from './terminal.js';
@@ -230,11 +230,14 @@ class Fields {
   }
 }
 
-/** A shard result file, read bounded and checked field by field (InputError naming the file otherwise). */
-export function readShardFile(file: string): ShardDocument {
+/**
+ * A shard result file, read bounded (`max` bytes, at most MAX_INPUT_BYTES) and checked field by
+ * field (InputError naming the file otherwise); `bytes`: its size.
+ */
+export function readShardFile(file: string, max = MAX_INPUT_BYTES): ShardDocument & { bytes: number } {
   let text: string;
   try {
-    text = readInputFile(file);
+    text = readInputFile(file, Math.min(max, MAX_INPUT_BYTES));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputError(`explore merge: '${quote(file)}': ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
@@ -322,5 +325,5 @@ export function readShardFile(file: string): ShardDocument {
       ...(keys ? { keys } : {}),
     };
   });
-  return { format: SHARD_FORMAT, version: SHARD_FORMAT_VERSION, run, scenarioText, shard, machine, result, violations };
+  return { format: SHARD_FORMAT, version: SHARD_FORMAT_VERSION, run, scenarioText, shard, machine, result, violations, bytes: Buffer.byteLength(text) };
 }

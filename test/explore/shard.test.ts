@@ -179,6 +179,7 @@ describe('merge refuses what is not exactly the shards of one search (exit 2, na
     fs.mkdirSync(empty, { recursive: true });
     await refused([empty], /holds no shard results/);
     await refused([], /explore merge takes the shard results/);
+    await refused([v511.shards, '--kernel', 'mainline'], /explore merge: unknown option '--kernel': merge takes --out DIR and --json; the search's own options come from the shard results/);
   });
 });
 
