@@ -234,6 +234,29 @@ describe('more', () => {
     expect((JSON.parse(merged.out) as Json).shards?.split?.depth).toBe(6);
   });
 
+  it('a search that ends above the split depth is searched whole by every shard; the merged counts are one shard\'s', async () => {
+    const args = ['R1', '--kernel', 'mainline', '--split-depth', '100000'];
+    const shards = path.join(dir, 'unsplit');
+    for (const i of [0, 1]) expect((await cli(['explore', ...args, '--shard', `${i}/2`, '--out', shards])).code).toBe(0);
+    const one = JSON.parse((await cli(['explore', ...args.slice(0, 3), '--json', '--out', path.join(dir, 'unsplit-one')])).out) as Json;
+    const merged = await cli(['explore', 'merge', shards, '--json', '--out', path.join(dir, 'unsplit-merged')]);
+    expect(merged.code).toBe(0);
+    const json = JSON.parse(merged.out) as Json;
+    expect(json.shards?.split?.depth).toBeNull();
+    expect(json.statesVisited).toBe(one.statesVisited);
+    const text = await cli(['explore', 'merge', shards, '--out', path.join(dir, 'unsplit-merged')]);
+    expect(text.out).toMatch(/the search ended above the split depth: every shard searched all of it; the counts are one shard's/);
+  });
+
+  it('a bound met in the shards is the merged verdict: exit 3, the bound named', async () => {
+    const args = ['R2', '--kernel', 'mainline', '--property', 'no-kernel-bug', '--max-states', '300'];
+    const shards = path.join(dir, 'bounded');
+    for (const i of [0, 1]) expect((await cli(['explore', ...args, '--shard', `${i}/2`, '--out', shards])).code).toBe(0);
+    const merged = await cli(['explore', 'merge', shards, '--out', path.join(dir, 'bounded-merged')]);
+    expect(merged.code).toBe(3);
+    expect(merged.out).toMatch(/stopped: the state bound was reached: raise it with --max-states N/);
+  });
+
   it('random walks shard by seeds as --workers does: the same counterexamples', async () => {
     const args = ['R2', '--kernel', 'v5.11', '--strategy', 'random', '--runs', '12'];
     const shards = path.join(dir, 'random-shards');
