@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { DEFAULT_EXPLORE, type ExploreOptions } from '../../src/explore/explorer.js';
@@ -282,3 +283,23 @@ describe('more', () => {
     }
   });
 });
+
+describe('as processes (the built command, as a batch system runs it)', () => {
+  const bin = path.join(__dirname, '../../dist/src/cli/main.js');
+  it('shards exit 0 whatever they found; merge exits 1 for a violation and writes its trace', () => {
+    if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first`);
+    const results = path.join(dir, 'process', 'results');
+    for (const i of [0, 1]) {
+      const shard = spawnSync(process.execPath, [bin, 'explore', 'R2', '--kernel', 'v5.11', '--property', 'no-kernel-bug', '--shard', `${i}/2`, '--out', results], { encoding: 'utf8' });
+      expect(shard.status, shard.stderr).toBe(0);
+      expect(shard.stdout).toMatch(/1 violation found\nshard result written to .*R2-v5\.11-shard-\d-of-2\.json/);
+    }
+    const traces = path.join(dir, 'process', 'traces');
+    const merge = spawnSync(process.execPath, [bin, 'explore', 'merge', results, '--out', traces, '--json'], { encoding: 'utf8' });
+    expect(merge.status, merge.stderr).toBe(1);
+    const json = JSON.parse(merge.stdout) as Json;
+    expect(json.violations.map((v) => v.property)).toEqual(['no-kernel-bug']);
+    expect(fs.existsSync(json.violations[0]?.traceFile as string)).toBe(true);
+  });
+});
+
