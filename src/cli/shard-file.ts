@@ -12,6 +12,7 @@ import type { Scenario } from '../scenarios/types.js';
 import type { ExploreResult, Found, StopReason, Strategy } from '../explore/explorer.js';
 import type { SplitInfo } from '../explore/shard.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
+import { MAX_SCENARIO_BYTES } from '../scenarios/limits.js';
 import { MAX_INPUT_BYTES, readInputFile } from './input-file.js';
 import { OutputFile, OutputFileError } from './output-file.js';
 import { InputError } from './scenario-args.js';
@@ -201,8 +202,9 @@ class Fields {
     return v === null ? null : this.int(v, where, min, max);
   }
 
-  str(v: unknown, where: string): string {
-    if (typeof v !== 'string' || v.length > MAX_TEXT) this.fail(where, 'expected a string');
+  str(v: unknown, where: string, max = MAX_TEXT): string {
+    if (typeof v !== 'string') this.fail(where, 'expected a string');
+    if (v.length > max) this.fail(where, `longer than the ${max.toLocaleString('en-US')} characters it may have`);
     return v;
   }
 
@@ -273,7 +275,7 @@ export function readShardFile(file: string, max = MAX_INPUT_BYTES): ShardDocumen
     pctDepth: f.int(r.pctDepth, 'run.pctDepth', 1),
     splitDepth: f.intOrNull(r.splitDepth, 'run.splitDepth', 1),
   };
-  const scenarioText = d.scenarioText === null ? null : f.str(d.scenarioText, 'scenarioText');
+  const scenarioText = d.scenarioText === null ? null : f.str(d.scenarioText, 'scenarioText', MAX_SCENARIO_BYTES);
   const s = f.obj(d.shard, 'shard');
   const of = f.int(s.of, 'shard.of', 1, MAX_SHARDS);
   const shard = { index: f.int(s.index, 'shard.index', 0, of - 1), of };

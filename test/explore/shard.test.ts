@@ -220,10 +220,10 @@ describe('--shard and --split-depth are checked before any search', () => {
 });
 
 describe('more', () => {
-  it('a scenario file: merge needs only the shard results (the file is gone by then)', async () => {
+  it('a scenario file (over 1 MiB): merge needs only the shard results (the file is gone by then)', async () => {
     const raw = (findBuiltin('R2') as { raw: object }).raw;
     const file = path.join(dir, 'my-race.json');
-    fs.writeFileSync(file, JSON.stringify(raw));
+    fs.writeFileSync(file, JSON.stringify(raw, null, 2) + ' '.repeat(1_200_000) + '\n');
     const shards = path.join(dir, 'file-shards');
     const args = [file, '--kernel', 'v5.11', '--property', 'no-kernel-bug', '--split-depth', '6'];
     for (const i of [0, 1, 2]) expect((await cli(['explore', ...args, '--shard', `${i}/3`, '--out', shards])).code).toBe(0);
