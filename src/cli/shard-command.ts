@@ -217,13 +217,20 @@ export async function mergeCommand(args: string[], io: ExploreIo): Promise<numbe
   // One run: the same identity, the same number of shards, the same shared prefix; each shard once.
   const first = docs[0] as { file: string; doc: ShardDocument };
   const of = first.doc.shard.of;
+  // The prefix is the same in every shard — but --max-time may cut a shard before the split.
+  const cut = (d: ShardDocument) => d.result.split?.depth === null && d.result.stoppedBy.includes('max-time');
   const split = (d: ShardDocument) => JSON.stringify(d.result.split && { ...d.result.split, kept: 0 });
+  const reference = docs.find(({ doc }) => !cut(doc)) ?? first;
   for (const { file, doc } of docs.slice(1)) {
     const other = `'${quote(file)}' is not a shard of the same search as '${quote(first.file)}'`;
     const diff = differences(doc.run, first.doc.run);
     if (diff) throw new InputError(`explore merge: ${other}: ${diff}`);
     if (doc.shard.of !== of) throw new InputError(`explore merge: ${other}: shard ${doc.shard.index} of ${doc.shard.of} against shards of ${of}`);
-    if (split(doc) !== split(first.doc)) throw new InputError(`explore merge: ${other}: they split the search at another frontier (damaged, or another build of shootdown)`);
+  }
+  for (const { file, doc } of docs) {
+    if (!cut(doc) && split(doc) !== split(reference.doc)) {
+      throw new InputError(`explore merge: '${quote(file)}' split the search at another frontier than '${quote(reference.file)}' (damaged, or another build of shootdown)`);
+    }
   }
   const byIndex = new Map<number, string>();
   for (const { file, doc } of docs) {
@@ -269,7 +276,7 @@ export async function mergeCommand(args: string[], io: ExploreIo): Promise<numbe
     }
   }
 
-  const s: SplitInfo | null = first.doc.result.split;
+  const s: SplitInfo | null = reference.doc.result.split;
   const each = docs.map(({ file, doc }) => ({
     index: doc.shard.index,
     file,
@@ -289,7 +296,7 @@ export async function mergeCommand(args: string[], io: ExploreIo): Promise<numbe
   };
   const counted = s
     ? s.depth === null
-      ? `  the search ended above the split depth: every shard searched all of it; the counts are one shard's\n`
+      ? `  the search never reached the split depth (it ended or stopped above it): every shard searched the same states; the counts are the largest shard's\n`
       : `  split at depth ${s.depth} (${s.frontier} frontier states); the counts are the shared prefix (${s.prefixStates} states) once, and what each shard searched below the split: a state reached from the frontier states of several shards counts once for each\n`
     : `  the shards' counts summed (each counts the distinct states of its own runs)\n`;
   const text =

@@ -97,16 +97,17 @@ export function exploreShard(scenario: Scenario, opts: Omit<ExploreOptions, 'sha
  * of each property (kind, with allViolations; the first in choice-key order among equals, else the
  * lowest shard's), as `--workers` merges. States and transitions: the shared prefix once, and what
  * each shard searched below the split (a state reached by several shards counts once per shard).
- * `results` in shard order.
+ * A shard cut by --max-time before the split searched part of the prefix only: the prefix counted
+ * is the longest. `results` in shard order.
  */
 export function mergeShards(results: readonly ExploreResult[], allViolations: boolean): ExploreResult {
   const merged = mergeResults(results, Math.max(0, ...results.map((r) => r.elapsedMs)), allViolations);
-  const first = results[0]?.split;
-  if (!first) return merged;
-  const repeated = results.length - 1;
+  const splits = results.map((r) => r.split);
+  if (!splits.every((s): s is SplitInfo => s !== undefined)) return merged;
+  const below = (own: number, prefix: number) => own - prefix;
   return {
     ...merged,
-    statesVisited: merged.statesVisited - repeated * first.prefixStates,
-    transitions: merged.transitions - repeated * first.prefixTransitions,
+    statesVisited: Math.max(...splits.map((s) => s.prefixStates)) + results.reduce((a, r, i) => a + below(r.statesVisited, (splits[i] as SplitInfo).prefixStates), 0),
+    transitions: Math.max(...splits.map((s) => s.prefixTransitions)) + results.reduce((a, r, i) => a + below(r.transitions, (splits[i] as SplitInfo).prefixTransitions), 0),
   };
 }

@@ -141,6 +141,15 @@ describe('merge refuses what is not exactly the shards of one search (exit 2, na
     await refused([d, path.join(other, 'R2-v5.11-shard-1-of-2.json')], /not a shard of the same search .*: shard 1 of 2 against shards of 4/);
   });
 
+  it('a shard that split at another frontier', async () => {
+    const d = copy('frontier');
+    const f = path.join(d, 'R2-v5.11-shard-1-of-4.json');
+    const doc = JSON.parse(fs.readFileSync(f, 'utf8')) as { result: { split: { frontier: number } } };
+    doc.result.split.frontier += 1;
+    fs.writeFileSync(f, JSON.stringify(doc));
+    await refused([d], /'.*R2-v5\.11-shard-1-of-4\.json' split the search at another frontier than '.*R2-v5\.11-shard-0-of-4\.json'/);
+  });
+
   it('a file cut short', async () => {
     const d = copy('cut');
     const f = path.join(d, 'R2-v5.11-shard-0-of-4.json');
@@ -246,7 +255,26 @@ describe('more', () => {
     expect(json.shards?.split?.depth).toBeNull();
     expect(json.statesVisited).toBe(one.statesVisited);
     const text = await cli(['explore', 'merge', shards, '--out', path.join(dir, 'unsplit-merged')]);
-    expect(text.out).toMatch(/the search ended above the split depth: every shard searched all of it; the counts are one shard's/);
+    expect(text.out).toMatch(/the search never reached the split depth \(it ended or stopped above it\): every shard searched the same states; the counts are the largest shard's/);
+  });
+
+  it('a shard cut by --max-time before the split is merged, not refused: the verdict is incomplete', async () => {
+    const d = path.join(dir, 'cut-by-time');
+    fs.mkdirSync(d, { recursive: true });
+    for (const f of fs.readdirSync(v511.shards)) fs.copyFileSync(path.join(v511.shards, f), path.join(d, f));
+    // Shard 2 as --max-time would leave it had the time run out in the prefix: fewer states, no split, nothing found.
+    const f = path.join(d, 'R2-v5.11-shard-2-of-4.json');
+    const doc = JSON.parse(fs.readFileSync(f, 'utf8')) as { result: { complete: boolean; stoppedBy: string[]; statesVisited: number; transitions: number; split: object }; violations: unknown[] };
+    Object.assign(doc.result, { complete: false, stoppedBy: ['max-time'], statesVisited: 50, transitions: 60, split: { depth: null, frontier: 0, kept: 0, prefixStates: 50, prefixTransitions: 60 } });
+    doc.violations = [];
+    fs.writeFileSync(f, JSON.stringify(doc));
+    const r = await cli(['explore', 'merge', d, '--json', '--out', path.join(dir, 'cut-by-time-out')]);
+    expect(r.code, r.err).toBe(1);
+    const json = JSON.parse(r.out) as Json;
+    expect(json).toMatchObject({ complete: false, stoppedBy: ['max-time'] });
+    const each = json.shards?.each ?? [];
+    const prefix = json.shards?.split?.prefixStates ?? NaN;
+    expect(json.statesVisited).toBe(prefix + each.reduce((a, e) => a + (e.index === 2 ? 0 : e.statesVisited - prefix), 0));
   });
 
   it('a bound met in the shards is the merged verdict: exit 3, the bound named', async () => {
