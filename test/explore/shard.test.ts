@@ -331,3 +331,32 @@ describe('as processes (the built command, as a batch system runs it)', () => {
   });
 });
 
+describe('docs/sharding.md', () => {
+  it("the Kubernetes manifests' commands run as written (the search bounded to a few states here)", async () => {
+    const doc = fs.readFileSync(path.join(__dirname, '../../docs/sharding.md'), 'utf8');
+    // Each `args: - >-` block: the shell command a container runs, folded onto one line.
+    const blocks = [...doc.matchAll(/^( +)- >-\n((?:\1  .*\n)+)/gm)].map((m) => (m[2] as string).replace(/\s+/g, ' ').trim());
+    const shard = blocks.find((b) => b.includes(' --shard ')) as string;
+    const merge = blocks.find((b) => b.includes(' explore merge ')) as string;
+    expect(shard).toMatch(/^exec node \/opt\/shootdown\/dist\/src\/cli\/main\.js explore /);
+    const completions = Number(/completions: (\d+)/.exec(doc)?.[1]);
+    expect(shard).toContain(`--shard "$JOB_COMPLETION_INDEX/${completions}"`);
+    const root = path.join(dir, 'k8s');
+    const argv = (command: string, index: number) =>
+      command
+        .replace(/^(exec )?node \S+main\.js /, '')
+        .replace(/ > \S+$/, '')
+        .replaceAll('$JOB_COMPLETION_INDEX', String(index))
+        .replaceAll('/results', root)
+        .split(' ')
+        .map((a) => a.replace(/^"(.*)"$/, '$1'));
+    for (let i = 0; i < completions; i++) {
+      const r = await cli([...argv(shard, i), '--max-states', '20']);
+      expect(r.code, r.err).toBe(0);
+    }
+    const r = await cli(argv(merge, 0));
+    expect(r.code, r.err).toBe(3);
+    expect((JSON.parse(r.out) as Json).shards?.count).toBe(completions);
+  });
+});
+
