@@ -6,9 +6,9 @@
  * There shard i expands only the frontier states whose state hash is i modulo n, and goes on below
  * them with its own visited set. Every path of the search passes through the frontier (or ends
  * above it, in the prefix every shard searched), and each frontier state is expanded by exactly one
- * shard, so the shards together search what one process searches; states below the split reached
+ * shard, so the shards together cover what one process searches; states below the split reached
  * from the frontier states of several shards are searched by each of them (the shards share no
- * visited set). A frontier state a shard does not own stays in its visited set: reached again
+ * visited set) — in the built-in races, whose interleavings reconverge, most of them. A frontier state a shard does not own stays in its visited set: reached again
  * below, it is left to its owner, as one process would leave it (and with a smaller sleep set,
  * only the choices asleep the first time are expanded again, as in one process).
  * Random walks and PCT: shard i runs the runs and seeds worker i of n would (parallel.ts).
