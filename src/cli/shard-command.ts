@@ -188,6 +188,23 @@ const ranges = (xs: readonly number[]): string => {
   return out.join(', ');
 };
 
+/** Shards listed one per line in the text report, at most (the JSON lists every one). */
+const SHARD_LINES = 16;
+
+/** The shards in three lines: the fewest and most states, the slowest, those that did not complete. */
+function manyShards(each: readonly { index: number; statesVisited: number; elapsedMs: number; complete: boolean }[]): string {
+  const by = <T>(f: (e: (typeof each)[number]) => number) => [...each].sort((a, b) => f(a) - f(b) || a.index - b.index);
+  const states = by((e) => e.statesVisited);
+  const fewest = states[0] as (typeof each)[number];
+  const most = states[states.length - 1] as (typeof each)[number];
+  const slowest = by((e) => e.elapsedMs)[each.length - 1] as (typeof each)[number];
+  const incomplete = each.filter((e) => !e.complete).map((e) => e.index);
+  return (
+    `  shard states: ${fewest.statesVisited} (shard ${fewest.index}) to ${most.statesVisited} (shard ${most.index}); the slowest: shard ${slowest.index}, ${slowest.elapsedMs} ms\n` +
+    `  ${incomplete.length === 0 ? 'every shard complete' : `not complete: shard${incomplete.length === 1 ? '' : 's'} ${ranges(incomplete)}`} (--json lists each shard)\n`
+  );
+}
+
 /** `shootdown explore merge <dir | file>... [--out DIR] [--json]`. */
 export async function mergeCommand(args: string[], io: ExploreIo): Promise<number> {
   let parsed;
@@ -302,7 +319,7 @@ export async function mergeCommand(args: string[], io: ExploreIo): Promise<numbe
   const text =
     `  merged from ${of} shard${of === 1 ? '' : 's'}; elapsed: the longest shard's\n` +
     counted +
-    each.map((e) => `  shard ${e.index}: ${e.statesVisited} states, ${e.transitions} transitions, ${e.elapsedMs} ms, ${e.complete ? 'complete' : `stopped by ${e.stoppedBy.join(', ')}`}\n`).join('');
+    (each.length <= SHARD_LINES ? each.map((e) => `  shard ${e.index}: ${e.statesVisited} states, ${e.transitions} transitions, ${e.elapsedMs} ms, ${e.complete ? 'complete' : `stopped by ${e.stoppedBy.join(', ')}`}\n`).join('') : manyShards(each));
 
   // The report, counterexample traces and exit code of explore itself, with the run's own options.
   const flags = [

@@ -277,6 +277,17 @@ describe('more', () => {
     expect(json.statesVisited).toBe(prefix + each.reduce((a, e) => a + (e.index === 2 ? 0 : e.statesVisited - prefix), 0));
   });
 
+  it('more than 16 shards: the text report sums them up in two lines (the JSON lists each)', async () => {
+    const shards = path.join(dir, 'many');
+    for (let i = 0; i < 20; i++) expect((await cli(['explore', 'R1', '--kernel', 'mainline', '--shard', `${i}/20`, '--out', shards])).code).toBe(0);
+    const r = await cli(['explore', 'merge', shards, '--out', path.join(dir, 'many-out')]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ {2}shard states: \d+ \(shard 0\) to \d+ \(shard \d+\); the slowest: shard \d+, \d+ ms\n {2}every shard complete \(--json lists each shard\)$/m);
+    expect(r.out).not.toMatch(/^ {2}shard \d+:/m);
+    const json = JSON.parse((await cli(['explore', 'merge', shards, '--json', '--out', path.join(dir, 'many-out')])).out) as Json;
+    expect(json.shards?.each).toHaveLength(20);
+  });
+
   it('a bound met in the shards is the merged verdict: exit 3, the bound named', async () => {
     const args = ['R2', '--kernel', 'mainline', '--property', 'no-kernel-bug', '--max-states', '300'];
     const shards = path.join(dir, 'bounded');
