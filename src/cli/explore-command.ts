@@ -18,11 +18,14 @@ import { exploreParallel } from '../explore/parallel.js';
 import { confirm } from '../explore/counterexample.js';
 import { DEFAULT_PNR_MAX_STATES, DEFAULT_PNR_MAX_STATES_GUESTS, pointOfNoReturn, type PointOfNoReturn } from '../explore/point-of-no-return.js';
 import { formatRecord } from '../trace/records.js';
+import { exploreShard } from '../explore/shard.js';
+import { shardRun, type MergedShards, type ShardPlan } from './shard-command.js';
 
 export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                 [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
                 [--max-time S] [--all-violations] [--seed N] [--runs N] [--pct-depth D] [--no-reduction]
-                [--workers N] [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
+                [--workers N | --shard I/N [--split-depth D]] [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
+  shootdown explore merge <shard results dir | file>... [--out DIR] [--json]
                                  bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit;
                                  stops at each property's first (shortest) violation unless --all-violations;
                                  exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
@@ -57,6 +60,7 @@ const NUMERIC: Record<string, [number, number]> = {
   'pct-depth': [1, 100],
   workers: [1, 64],
   'pnr-max-states': [1, 1_000_000_000],
+  'split-depth': [1, 10_000_000],
 };
 
 /** A numeric option's value, checked: a whole number in its range, with a message naming the option. */
@@ -187,7 +191,8 @@ function writeTrace(dir: string, name: string, text: string): string {
   return file;
 }
 
-export async function exploreCommand(args: string[], io: ExploreIo): Promise<number> {
+/** `merged`: from `explore merge`, the shards' result in place of a search (and what to say about them). */
+export async function exploreCommand(args: string[], io: ExploreIo, merged?: MergedShards): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -207,6 +212,8 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
         'pct-depth': { type: 'string' },
         'no-reduction': { type: 'boolean' },
         workers: { type: 'string' },
+        shard: { type: 'string' },
+        'split-depth': { type: 'string' },
         out: { type: 'string' },
         json: { type: 'boolean' },
         'no-pnr': { type: 'boolean' },
@@ -245,7 +252,10 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
   // Where the traces go is checked before the search, not after it.
   const outDir = values.out ?? 'shootdown-traces';
   checkOutDir(outDir);
-  const scenario = withKernel(loadScenario(positionals[0] as string, io.readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
+  let scenarioText: string | null = null;
+  const readFile = (file: string) => (scenarioText = io.readFile(file));
+  const scenario = withKernel(loadScenario(positionals[0] as string, readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
+  const shard: ShardPlan | null = shardRun(values, numeric('split-depth', values['split-depth'], null), { opts, workers, maxTimeS: maxTime, cpus, scenario, scenarioText: scenarioText as string | null, name: positionals[0] as string, outDir });
   // Every explored state holds a copy of every CPU: exploration is for small machines.
   if (scenario.machine.cpus > MAX_EXPLORE_CPUS) {
     throw new InputError(`explore handles at most ${MAX_EXPLORE_CPUS} CPUs (${positionals[0]} has ${scenario.machine.cpus}; --cpus N narrows it, \`shootdown run\` runs it)`);
@@ -262,9 +272,12 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
   let result: ExploreResult;
   // --max-time covers the search and the points of no return after it.
   const started = performance.now();
-  if (workers > 1) result = await exploreParallel(scenario, opts, workers, { everyMs: progress.progressMs, onProgress: progress.onProgress });
+  if (merged) result = merged.result;
+  else if (shard) result = exploreShard(scenario, { ...opts, ...progress }, shard.index, shard.of, shard.splitDepth);
+  else if (workers > 1) result = await exploreParallel(scenario, opts, workers, { everyMs: progress.progressMs, onProgress: progress.onProgress });
   else result = explore(scenario, { ...opts, ...progress });
-  if (io.isTty) io.stderr('\n');
+  if (io.isTty && !merged) io.stderr('\n');
+  if (shard) return shard.write(result, io, values.json === true);
 
   // Every violation is confirmed by replay and written as a trace file named by its content, with
   // its point of no return marked in it (a `noreturn` record after the choice that sealed it).
@@ -304,6 +317,7 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
           bounds: { maxStates: opts.maxStates, maxDepth: opts.maxDepth, maxTimeS: maxTime },
           violations,
           ...(result.cache ? { cache: result.cache } : {}),
+          ...(merged ? { shards: merged.shards } : {}),
         },
         null,
         2,
@@ -315,6 +329,7 @@ export async function exploreCommand(args: string[], io: ExploreIo): Promise<num
       escapeControls(`${scenario.id}`) + ` (${scenario.machine.cpus} CPUs, kernel ${scenario.kernel.preset}), ${strategy}${opts.reduction ? ' with sleep sets' : ''}` +
         `${workers > 1 ? `, ${workers} workers` : ''}: ${result.statesVisited} states, ${result.transitions} transitions, ` +
         `depth ${result.maxDepth}, ${Math.round(result.elapsedMs)} ms (${rate} states/s), ${result.complete ? 'complete' : 'NOT complete'}\n` +
+        (merged ? merged.text : '') +
         bounds.map((b) => `  stopped: ${b.how}\n`).join('') +
         (result.cache
           ? `transition cache: ${result.cache.hits} transitions applied from it, ${result.cache.misses} run in the simulation\n`

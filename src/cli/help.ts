@@ -6,6 +6,7 @@
 import { EXPLORE_USAGE } from './explore-command.js';
 import { DEFAULT_EXPLORE } from '../explore/explorer.js';
 import { DEFAULT_PNR_MAX_STATES, DEFAULT_PNR_MAX_STATES_GUESTS } from '../explore/point-of-no-return.js';
+import { FRONTIER_PER_SHARD } from '../explore/shard.js';
 import { DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import { DEFAULT_PRESET } from '../kernel/variants.js';
 import { ACTOR_KINDS } from '../viz/actor-kinds.js';
@@ -78,7 +79,9 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'pct-depth', value: 'D', default: String(DEFAULT_EXPLORE.pctDepth), text: 'priority change points of pct' },
       { name: 'no-reduction', default: 'off', text: 'explore without sleep sets' },
       { name: 'workers', value: 'N', default: '1', text: 'worker threads' },
-      { name: 'out', value: 'DIR', default: 'shootdown-traces', text: 'where counterexample traces are written' },
+      { name: 'shard', value: 'I/N', text: 'search shard I of N (0 to N-1, e.g. $JOB_COMPLETION_INDEX/N) and write its result to --out for `explore merge`' },
+      { name: 'split-depth', value: 'D', default: `the first depth with ${FRONTIER_PER_SHARD}N frontier states`, text: 'with --shard: where the shards split the search' },
+      { name: 'out', value: 'DIR', default: 'shootdown-traces', text: 'where counterexample traces (with --shard: the shard result) are written' },
       { name: 'json', default: 'off', text: 'print the result as one JSON object' },
       { name: 'no-pnr', default: 'off', text: "skip each counterexample's point of no return (the decision after which every continuation violates)" },
       { name: 'pnr-max-states', value: 'N', default: `${DEFAULT_PNR_MAX_STATES.toLocaleString('en-US')}, ${DEFAULT_PNR_MAX_STATES_GUESTS.toLocaleString('en-US')} with guests`, text: 'states searched from each prefix of a counterexample for its point of no return' },
@@ -86,7 +89,13 @@ export const COMMANDS: readonly CommandHelp[] = [
     notes:
       `bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit; the search stops at each\n` +
       "property's first (shortest) violation unless --all-violations.\n" +
-      'exit status: 0 complete and no violation, 1 a violation, 2 bad input, 3 stopped at a bound with none found (no proof).',
+      'exit status: 0 complete and no violation, 1 a violation, 2 bad input, 3 stopped at a bound with none found (no proof).\n' +
+      '\n' +
+      'shards: every shard runs the same breadth-first prefix, then shard I keeps the frontier states whose state hash\n' +
+      'is I mod N; bounds apply to each shard; a shard exits 0 once its result file is written (2 on bad input).\n' +
+      '  shootdown explore merge <shard results dir | file>... [--out DIR] [--json]\n' +
+      'checks that the files are exactly the shards 0 to N-1 of one search and reports them as one explore: the same\n' +
+      'verdict, exit status, counterexample traces (--out) and JSON (plus `shards`). See docs/sharding.md.',
   },
   {
     name: 'view',

@@ -7,7 +7,6 @@
  * point exits 130 / 143 on SIGINT / SIGTERM after removing partial output files.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { BUILTIN_SCENARIOS, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
@@ -22,6 +21,7 @@ import { readInputFile } from './input-file.js';
 import { JsonTimeline, kernelsJson, listJson, runJson, wantsJson } from './json-output.js';
 import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.js';
 import { exploreCommand } from './explore-command.js';
+import { mergeCommand } from './shard-command.js';
 import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
 import { inspectPlan, startInspection } from './inspect.js';
 import { ACTOR_KINDS } from '../viz/actor-kinds.js';
@@ -30,6 +30,7 @@ import { COMMAND_NAMES, commandHelpText, findCommand, usageText } from './help.j
 import { didYouMean } from './suggest.js';
 import { QUOTE_MAX, errorLine, escapeControls, quote, stdoutSafe } from './terminal.js';
 import { OutputFileError, outputTargetProblem, removeTempFilesOnSignals } from './output-file.js';
+import { version } from './version.js';
 
 export interface CliIo {
   /** Whether progress lines can be drawn (stderr is a terminal). */
@@ -67,21 +68,6 @@ const RUN_OPTIONS = {
 
 /** The options `run` takes (the help lists each; a test holds the two together). */
 export const RUN_OPTION_NAMES = Object.keys(RUN_OPTIONS);
-
-/** The version in package.json, found from this file upwards (src/cli in the clone, dist/src/cli when built). */
-function version(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name === 'shootdown' && typeof pkg.version === 'string') return pkg.version;
-    } catch {
-      // Not here: one level up.
-    }
-    dir = path.dirname(dir);
-  }
-  return 'unknown';
-}
 
 function unknownCommand(name: string): InputError {
   const expected = COMMAND_NAMES.filter((c) => c !== 'help');
@@ -178,6 +164,7 @@ export async function main(argv: readonly string[], rawIo: CliIo = nodeIo): Prom
       case 'export-trace':
         return exportTraceCommand(rest, io);
       case 'explore':
+        if (rest[0] === 'merge') return await mergeCommand(rest.slice(1), { ...io, isTty: io.isTty ?? false });
         return await exploreCommand(rest, { ...io, isTty: io.isTty ?? false });
       default:
         throw unknownCommand(command);

@@ -27,6 +27,7 @@ import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, type ExploreOptio
 import { HashTable } from './hash-table.js';
 import { applyItems, ascending, asleep, copyField, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Findings, Harness, independent, memoryHash, NON_LOCAL, visitedKey, type Footprint } from './harness.js';
+import { ShardSplit } from './shard.js';
 
 export interface CachedStats {
   hits: number;
@@ -478,11 +479,17 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootObservers, null);
   memories.push(machineOnly ? 0 : memoryHash(rootObservers, sim.now));
   visited.set(visitedKey(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), memories[0] as number), 0);
+  const split = opts.shard ? new ShardSplit(opts.shard) : null;
+  const nodeHash = (id: number) => hashOf(nodes.cpusOf(id, cpus), nodes.mem[id] as number, nodes.items[id] as number, nodes.flags[id] as number);
   for (let id = 0; id < nodes.count; id++) {
     const stop = stopHere(opts, found, nodes.depth[id] as number, started);
     if (stop) {
       stopped.add(stop);
       break;
+    }
+    if (split && !split.expands(nodes.depth[id] as number, () => nodes.count - id, visited.size, transitions, () => nodeHash(id))) {
+      nodes.observers[id] = null;
+      continue;
     }
     expand(id);
     if (opts.onProgress) {
@@ -632,5 +639,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     firstViolationMs: found.firstMs,
     cache: { hits: count.hits, misses: count.misses },
     ...(ends ? { ends: [...ends].sort() } : {}),
+    ...(split ? { split: split.info(visited.size, transitions) } : {}),
   };
 }

@@ -17,6 +17,7 @@ import { SeededChooser } from '../sim/chooser.js';
 import type { Observer } from '../spec/index.js';
 import { exhaustiveCached } from './cached.js';
 import { byKey, countViolations, Findings, Harness, memoryHash, NO_KEYS, NO_SLEEP, observersSnapshot, sleepAfter, visitedKey, type Footprint } from './harness.js';
+import { ShardSplit, type ShardOption, type SplitInfo } from './shard.js';
 
 export type Strategy = 'exhaustive' | 'random' | 'pct';
 
@@ -64,6 +65,8 @@ export interface ExploreOptions {
   verify?: boolean;
   /** Exhaustive: explore only these first choices, by rank in key order (how workers split the space). */
   rootSlice?: { index: number; of: number };
+  /** Exhaustive: expand only this shard's share of the frontier at the split depth (shard.ts). */
+  shard?: ShardOption;
   onProgress?: (p: Progress) => void;
 }
 
@@ -106,6 +109,8 @@ export interface ExploreResult {
   firstViolationMs: number | null;
   /** Exhaustive search with the transition cache: transitions taken from it, and run for real. */
   cache?: { hits: number; misses: number };
+  /** With `shard`: where the search split between the shards. */
+  split?: SplitInfo;
 }
 
 /** How exhaustive search keys its states when `pruning` is not given (see ExploreOptions.pruning). */
@@ -209,6 +214,8 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const root: Node = { capture: h.sim.capture(), observers: rootObservers, sleep: [], depth: 0, id: 0 };
   visited.set(stateKey(rootObservers), NO_KEYS);
   const queue: Node[] = [root];
+  const split = opts.shard ? new ShardSplit(opts.shard) : null;
+  const hashOf = (node: Node) => (h.sim.restoreCapture(node.capture), h.sim.stateHash());
   for (let head = 0; head < queue.length; head++) {
     const node = queue[head] as Node;
     const stop = stopHere(opts, found, node.depth, started);
@@ -217,6 +224,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       break;
     }
     queue[head] = undefined as unknown as Node; // let the GC have it
+    if (split && !split.expands(node.depth, () => queue.length - head, visited.size, transitions, () => hashOf(node))) continue;
     h.sim.restoreCapture(node.capture);
     // Observers are shared between paths until a record changes one (see Harness.fork).
     const observers = node.observers;
@@ -306,6 +314,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     violations: found.list().map((f) => ({ property: f.property, message: f.message, picks: f.path.picks, keys: f.path.keys })),
     firstViolationMs: found.firstMs,
     ...(ends ? { ends: [...ends].sort() } : {}),
+    ...(split ? { split: split.info(visited.size, transitions) } : {}),
   };
 }
 
