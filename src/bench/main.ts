@@ -247,11 +247,11 @@ function baseline(peak: PeakRss): BaselinePairs {
   const endToEnd = pairedSummary(simTotal, base);
   out(
     table(
-      ['side', 'what it runs', 'per second: median (min–max)', 'peak RSS MiB'],
+      ['side: what it runs', 'per second: median (min–max)', 'peak RSS MiB'],
       [
-        ['A run', `compiled chart runner, ${fmt(cpus)} CPUs, ${fmt(steps)} steps, sim.run()`, spreadText(run.a, (n) => fmt(n)), fmt(Math.max(...r.a.map((x) => x.peakRssMiB)))],
-        ['A end to end', 'the same, steps ÷ (validate + build + run + stop)', spreadText(endToEnd.a, (n) => fmt(n)), '-'],
-        ['B', `XState interpreter, createActor/send, ${fmt(BASELINE_ACTORS)} actors, RxJS Subject`, spreadText(run.b, (n) => fmt(n)), fmt(Math.max(...r.b.map((x) => x.peakRssMiB)))],
+        [`A, run: compiled chart runner, ${fmt(cpus)} CPUs, ${fmt(steps)} steps, sim.run()`, spreadText(run.a, (n) => fmt(n)), fmt(Math.max(...r.a.map((x) => x.peakRssMiB)))],
+        ['A, end to end: the same, steps ÷ (validate + build + run + stop)', spreadText(endToEnd.a, (n) => fmt(n)), '-'],
+        [`B: XState interpreter, createActor/send, ${fmt(BASELINE_ACTORS)} actors, RxJS Subject`, spreadText(run.b, (n) => fmt(n)), fmt(Math.max(...r.b.map((x) => x.peakRssMiB)))],
       ],
     ),
   );
