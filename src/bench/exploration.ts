@@ -19,6 +19,7 @@ import { validationContext } from '../sim/catalog.js';
 import { DEFAULT_EXPLORE, explore } from '../explore/explorer.js';
 import { collect, fmt, table, type PeakRss } from './measure.js';
 import { spread, spreadText, timeProcess } from './paired.js';
+import { cpuText } from './cold.js';
 
 export const EXPLORE_CPUS = (process.env.BENCH_EXPLORE_CPUS ?? '2,3,4').split(',').map(Number);
 const MAX_STATES = Number(process.env.BENCH_EXPLORE_MAX_STATES ?? 150_000);
@@ -37,13 +38,13 @@ interface CliResult {
 }
 
 /** One `shootdown explore … --json` in a fresh node process, timed from spawn to exit. */
-function exploreFresh(args: string[]): CliResult & { wallMs: number; exit: number | null } {
+function exploreFresh(args: string[]): CliResult & { wallMs: number; cpuMs: number | null; exit: number | null } {
   const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-bench-'));
   try {
-    const r = timeProcess(process.execPath, [cli, 'explore', ...args, '--json', '--out', out]);
+    const r = timeProcess(process.execPath, [cli, 'explore', ...args, '--json', '--out', out], { cpu: true });
     if (r.status !== 0 && r.status !== 1 && r.status !== 3) throw new Error(`shootdown explore ${args.join(' ')} exited with ${r.status}: ${r.stderr}`);
-    return { ...(JSON.parse(r.stdout) as CliResult), wallMs: r.ms, exit: r.status };
+    return { ...(JSON.parse(r.stdout) as CliResult), wallMs: r.ms, cpuMs: r.cpuMs, exit: r.status };
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
@@ -73,10 +74,11 @@ function target(out: (line?: string) => void): void {
       spreadText(spread(runs.map((r) => r.elapsedMs)), (n) => fmt(n)),
       spreadText(rates, (n) => fmt(n)),
       spreadText(whole, (n) => fmt(n)),
+      cpuText(runs.map((r) => r.cpuMs)),
       whole.median <= 1000 ? 'PASS' : 'MISS',
     ]);
   }
-  out(table(['kernel', 'properties', 'verdict', 'states', 'transitions', 'from cache', 'search ms', 'states/s (search)', 'whole ms', '≤ 1 s whole'], rows));
+  out(table(['kernel', 'properties', 'verdict', 'states', 'transitions', 'from cache', 'search ms', 'states/s (search)', 'whole ms', 'whole CPU ms', '≤ 1 s whole'], rows));
   out();
 }
 

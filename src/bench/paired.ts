@@ -5,6 +5,9 @@
  * never a ratio of two single samples.
  */
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { median, now } from './measure.js';
 
 /** The median, the smallest and the largest of some samples. */
@@ -72,16 +75,43 @@ export function spreadText(s: Spread, f: (n: number) => string): string {
 export interface ProcessRun {
   /** Wall-clock milliseconds from spawn to exit, as a user waits for it. */
   ms: number;
+  /**
+   * CPU milliseconds (user + system, every thread: GC and JIT threads run beside the main one) when
+   * GNU time is at /usr/bin/time, else null. On a shared machine the wall clock also counts the time
+   * the process waited for a core; this does not.
+   */
+  cpuMs: number | null;
   status: number | null;
   stdout: string;
   stderr: string;
 }
 
-/** One command in a fresh process, timed from spawn to exit. */
-export function timeProcess(command: string, args: readonly string[], options: { cwd?: string } = {}): ProcessRun {
+const GNU_TIME = '/usr/bin/time';
+let gnuTime: boolean | undefined;
+
+function hasGnuTime(): boolean {
+  if (gnuTime === undefined) {
+    const r = spawnSync(GNU_TIME, ['-f', '%U', 'true'], { encoding: 'utf8' });
+    gnuTime = !r.error && r.status === 0 && /^\d+\.\d+\s*$/.test(r.stderr);
+  }
+  return gnuTime;
+}
+
+/** One command in a fresh process, timed from spawn to exit (and its CPU time, where GNU time is there). */
+export function timeProcess(command: string, args: readonly string[], options: { cwd?: string; cpu?: boolean } = {}): ProcessRun {
+  const cpuFile = options.cpu && hasGnuTime() ? path.join(os.tmpdir(), `shootdown-bench-time-${process.pid}.txt`) : null;
+  const [cmd, argv] = cpuFile ? [GNU_TIME, ['-f', '%U %S', '-o', cpuFile, command, ...args]] : [command, [...args]];
   const t0 = now();
-  const r = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 256 << 20, ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 256 << 20, ...(options.cwd ? { cwd: options.cwd } : {}) });
   const ms = now() - t0;
   if (r.error) throw r.error;
-  return { ms, status: r.status, stdout: r.stdout, stderr: r.stderr };
+  let cpuMs: number | null = null;
+  if (cpuFile) {
+    // GNU time writes "Command exited with non-zero status N" before the figures when the command fails.
+    const last = fs.readFileSync(cpuFile, 'utf8').trim().split('\n').pop() ?? '';
+    fs.rmSync(cpuFile, { force: true });
+    const [user, sys] = last.split(' ').map(Number);
+    if (Number.isFinite(user) && Number.isFinite(sys)) cpuMs = ((user as number) + (sys as number)) * 1000;
+  }
+  return { ms, cpuMs, status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
