@@ -4,7 +4,9 @@
  * in flight. When deliveries happen is not the bus's business: the simulator's scheduler decides
  * (no timing operators here; time belongs to the scheduler).
  */
-import { Subject, type Subscription } from 'rxjs';
+// RxJS's own modules, not its index: the index loads all 200-odd operators at start (a tenth of a cold `run`).
+import { Subject } from 'rxjs/internal/Subject';
+import type { Subscription } from 'rxjs/internal/Subscription';
 import type { MessageSource, OutgoingMessage } from '../hw/apic.js';
 import type { Disposition } from '../kernel/port.js';
 import { targetsOf, type DeliveryOutcome, type DeliveryRequest, type Message } from './messages.js';

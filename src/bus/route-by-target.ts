@@ -3,7 +3,9 @@
  * lookup, so a message costs O(1) whatever the CPU count (one filter per CPU would be O(N):
  * docs/architecture.md §4). A request for a CPU that has no handler is dropped with that reason.
  */
-import { map, type OperatorFunction } from 'rxjs';
+// RxJS's own modules, not its index: the index loads all 200-odd operators at start (a tenth of a cold `run`).
+import { map } from 'rxjs/internal/operators/map';
+import type { OperatorFunction } from 'rxjs/internal/types';
 import type { Disposition } from '../kernel/port.js';
 import type { DeliveryOutcome, DeliveryRequest } from './messages.js';
 

@@ -19,9 +19,6 @@ import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
 import { formatOutcome, formatTimelineRecord } from './format.js';
 import { readInputFile } from './input-file.js';
 import { JsonTimeline, kernelsJson, listJson, runJson, wantsJson } from './json-output.js';
-import { exportCommand, exportTraceCommand, viewCommand } from './viz-commands.js';
-import { exploreCommand } from './explore-command.js';
-import { mergeCommand } from './shard-command.js';
 import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
 import { inspectPlan, startInspection } from './inspect.js';
 import { ACTOR_KINDS } from '../viz/actor-kinds.js';
@@ -157,15 +154,16 @@ export async function main(argv: readonly string[], rawIo: CliIo = nodeIo): Prom
       case 'kernels':
         io.stdout(wantsJson('kernels', rest) ? kernelsJson() : kernelsText());
         return 0;
+      // The viewer, the exporters and the explorer load only for their own commands: `run` starts sooner.
       case 'view':
-        return viewCommand(rest, io);
+        return (await import('./viz-commands.js')).viewCommand(rest, io);
       case 'export':
-        return exportCommand(rest, io);
+        return (await import('./viz-commands.js')).exportCommand(rest, io);
       case 'export-trace':
-        return exportTraceCommand(rest, io);
+        return (await import('./viz-commands.js')).exportTraceCommand(rest, io);
       case 'explore':
-        if (rest[0] === 'merge') return await mergeCommand(rest.slice(1), { ...io, isTty: io.isTty ?? false });
-        return await exploreCommand(rest, { ...io, isTty: io.isTty ?? false });
+        if (rest[0] === 'merge') return await (await import('./shard-command.js')).mergeCommand(rest.slice(1), { ...io, isTty: io.isTty ?? false });
+        return await (await import('./explore-command.js')).exploreCommand(rest, { ...io, isTty: io.isTty ?? false });
       default:
         throw unknownCommand(command);
     }
@@ -278,14 +276,18 @@ async function run(args: string[], io: CliIo): Promise<number> {
   const jsonTimeline = values.json && values.timeline ? new JsonTimeline(values.steps === true) : null;
   let produced = 0;
   let divergence: { line: number; expected: string | null; actual: string } | null = null;
+  // A record's trace line is made only for a trace file or a replay (formatting is a large part of a big run).
+  const wantsLines = writer !== null || replay !== null;
   const onRecord = (r: TraceRecord) => {
-    const line = formatRecord(r);
-    writer?.write(line);
-    if (replay && divergence === null) {
-      const expected = replay.records[produced];
-      // A version 1 trace has no leaves: the run's lines are compared without them.
-      const compared = replay.version < TRACE_VERSION ? formatRecord(asVersion1(r)) : line;
-      if (expected !== compared) divergence = { line: lineNumber(replay, produced), expected: expected ?? null, actual: compared };
+    if (wantsLines) {
+      const line = formatRecord(r);
+      writer?.write(line);
+      if (replay && divergence === null) {
+        const expected = replay.records[produced];
+        // A version 1 trace has no leaves: the run's lines are compared without them.
+        const compared = replay.version < TRACE_VERSION ? formatRecord(asVersion1(r)) : line;
+        if (expected !== compared) divergence = { line: lineNumber(replay, produced), expected: expected ?? null, actual: compared };
+      }
     }
     produced += 1;
     if (!values.json) {

@@ -28,7 +28,7 @@ import { Simulation, type Capture } from '../sim/simulation.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import { messageLabel } from '../hw/vectors.js';
-import { describeRecord } from '../viz/trace-model.js';
+import { describeRecord } from '../trace/describe-record.js';
 import { Harness } from './harness.js';
 
 /** Distinct states each prefix's search may visit by default (`--pnr-max-states`). */
