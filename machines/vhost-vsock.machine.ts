@@ -143,7 +143,7 @@ function recorded(ret: { ok: true; value?: number | bigint } | { ok: false; errn
 type Args = { context: VsockContext; event: VsockEvent };
 
 function upd(fn: (args: Args) => Partial<VsockContext>) {
-  return assign<VsockContext, VsockEvent, undefined, VsockEvent, never>(fn as never);
+  return assign<VsockContext, VsockEvent, undefined, VsockEvent, never>(fn);
 }
 
 export function vsockImplementations(world: () => VsockWorld) {

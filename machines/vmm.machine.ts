@@ -87,7 +87,7 @@ export interface VmmWorld {
 type Args = { context: VmmContext; event: VmmEvent };
 
 function upd(fn: (args: Args) => Partial<VmmContext>) {
-  return assign<VmmContext, VmmEvent, undefined, VmmEvent, never>(fn as never);
+  return assign<VmmContext, VmmEvent, undefined, VmmEvent, never>(fn);
 }
 
 const STEP = 'sched.vmm';
