@@ -9,31 +9,49 @@
  * 'blocked' and do not accept it. What each step does is a rule of src/kvm/.
  */
 import { and, not, setup } from 'xstate';
+import { chartDsl, type ActionRef, type StateConfig, type Transition, type TypesOf } from './physical-cpu/dsl.js';
 import type { VcpuContext, VcpuInput } from './../src/kvm/types.js';
 import type { VcpuEvent, VcpuWorld } from './vcpu/types.js';
 import { vcpuGuards } from './vcpu/guards.js';
 import { makeVcpuActions } from './vcpu/actions.js';
 import { initialVcpuContext } from '../src/kvm/ioctl.js';
+import type { KvmExitName } from '../src/kvm/uapi.js';
+import type { NestedExitReason } from '../src/kvm/nested.js';
 
 export type { GuestProgram, GuestInsn, VcpuInput, VcpuContext, HostInsn, HostInsnResult } from '../src/kvm/types.js';
 export type { VcpuEvent, VcpuPort, VcpuWorld } from './vcpu/types.js';
 
+function noWorld(): VcpuWorld {
+  throw new Error('the vCPU machine needs a world: provide vcpuImplementations(() => world)');
+}
+
+const vcpuSetup = setup({
+  types: { context: {} as VcpuContext, events: {} as VcpuEvent, input: {} as VcpuInput },
+  guards: vcpuGuards,
+  actions: makeVcpuActions(noWorld),
+});
+
+type VcpuTypes = TypesOf<typeof vcpuSetup>;
+type VcpuState = StateConfig<VcpuTypes>;
+type VcpuAction = ActionRef<VcpuTypes>;
+/** A transition out of KVM_RUN whose actions other transitions extend. */
+type Exit = { target: string; actions: VcpuAction[] };
+
 const STEP = 'sched.vcpu';
-const g = (type: string, params?: Record<string, unknown>) => (params ? { type, params } : type) as never;
-const a = g;
-const toUser = (reason: string) => ({
+const { guard: g, action: a } = chartDsl<VcpuTypes, 'vcpu'>(() => STEP);
+const toUser = (reason: KvmExitName): Exit => ({
   target: '#vcpu.userspace',
   actions: [a('exit to userspace', { reason }), 'return from KVM_RUN'],
 });
-const nestedExit = (reason: string) => [
+const nestedExit = (reason: NestedExitReason): VcpuAction[] => [
   a('WARN if nested_run_pending', { reason }),
   a('trace nested vmexit', { reason }),
   a('nested VM exit', { reason }),
 ];
-const CANCEL_ENTRY = { target: 'requests', actions: ['raise IRQ', a('trace', { what: 'entry cancelled: KVM_REQ_EVENT' })] };
-const oops = (bug: 'mmu' | 'spurious') => ({ target: '#vcpu.dead', actions: [a('oops', { bug }), 'thread dies'] });
+const CANCEL_ENTRY: Transition<VcpuTypes> = { target: 'requests', actions: ['raise IRQ', a('trace', { what: 'entry cancelled: KVM_REQ_EVENT' })] };
+const oops = (bug: 'mmu' | 'spurious'): Exit => ({ target: '#vcpu.dead', actions: [a('oops', { bug }), 'thread dies'] });
 
-const run = {
+const run: VcpuState = {
   description: 'KVM_RUN: kvm_arch_vcpu_ioctl_run → vcpu_run → vcpu_enter_guest',
   initial: 'load',
   // A VMX/SVM instruction that faulted while kvm_rebooting was clear: kvm_spurious_fault() BUGs.
@@ -210,7 +228,7 @@ const run = {
   },
 };
 
-const chart = {
+export const vcpuMachine = vcpuSetup.createMachine({
   id: 'vcpu',
   initial: 'absent',
   on: { irq: { actions: 'raise IRQ' } },
@@ -240,19 +258,8 @@ const chart = {
     run,
     dead: { tags: ['blocked'], description: 'the thread oopsed inside KVM_RUN' },
   },
-};
+});
 
-function noWorld(): VcpuWorld {
-  throw new Error('the vCPU machine needs a world: provide vcpuImplementations(() => world)');
-}
-
-export const vcpuMachine = setup({
-  types: { context: {} as VcpuContext, events: {} as VcpuEvent, input: {} as VcpuInput },
-  guards: vcpuGuards,
-  actions: makeVcpuActions(noWorld),
-  // The chart below is a plain object so it reads like the diagram; test/machines/vcpu.test.ts
-  // checks every guard and action name it references against these implementations.
-}).createMachine(chart as never);
 
 export type VcpuMachine = typeof vcpuMachine;
 

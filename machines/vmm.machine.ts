@@ -17,6 +17,7 @@
  * go in a queue that is issued before the script goes on.
  */
 import { assign, setup } from 'xstate';
+import type { StateConfig, TypesOf } from './physical-cpu/dsl.js';
 import type { KvmExitName, KvmIoctlArg, KvmIoctlName } from '../src/kvm/uapi.js';
 import type { IoctlArg } from '../src/vhost/device.js';
 import type { VhostIoctlName } from '../src/vhost/ioctl.js';
@@ -154,13 +155,24 @@ export function vmmImplementations(world: () => VmmWorld) {
   };
 }
 
-const blockedIn = (description: string, to: string) => ({
+function noWorld(): VmmWorld {
+  throw new Error('the VMM thread needs a world: provide vmmImplementations(world)');
+}
+
+const vmmSetup = setup({
+  types: { context: {} as VmmContext, events: {} as VmmEvent, input: {} as VmmInput },
+  ...vmmImplementations(noWorld),
+});
+
+type VmmState = StateConfig<TypesOf<typeof vmmSetup>>;
+
+const blockedIn = (description: string, to: string): VmmState => ({
   tags: ['blocked'],
   description,
   on: { 'ioctl.return': { target: to, actions: 'record return' } },
 });
 
-const chart = {
+export const vmmMachine = vmmSetup.createMachine({
   id: 'vmm',
   initial: 'next',
   context: ({ input }: { input: VmmInput }): VmmContext => ({
@@ -208,12 +220,5 @@ const chart = {
     done: { tags: ['blocked'], description: 'no more calls: the thread waits' },
     dead: { type: 'final', description: 'the thread died in the kernel (BUG in an ioctl)' },
   },
-};
+});
 
-export const vmmMachine = setup({
-  types: { context: {} as VmmContext, events: {} as VmmEvent, input: {} as VmmInput },
-  ...vmmImplementations(() => {
-    throw new Error('the VMM thread needs a world: provide vmmImplementations(world)');
-  }),
-  // Loosely typed chart literal, as the physical CPU's: names are checked against setup() in a test.
-}).createMachine(chart as never);

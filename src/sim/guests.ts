@@ -20,7 +20,7 @@
  */
 import { vcpuImplementations, vcpuMachine, type VcpuContext, type VcpuEvent, type VcpuInput, type VcpuWorld } from '../../machines/vcpu.machine.js';
 import { vmmImplementations, vmmMachine, type VmmCall, type VmmContext, type VmmEvent, type VmmInput, type VmmReturn } from '../../machines/vmm.machine.js';
-import { vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockInput, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
+import { lifecycleOfLeaf, vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockInput, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
 import { BAD_POINTER, DEFAULT_MAX_MEM_REGIONS, type IoctlArg } from '../vhost/device.js';
 import { errnoName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
 import { EVENTFD, vmmCaller } from '../vhost/qemu.js';
@@ -709,7 +709,7 @@ export class Guests {
         vm: c.vm,
         worker: spec.worker,
         chart: this.devices.leaf(d),
-        ...vsockOutcome(c.device, c.dp),
+        ...vsockOutcome(lifecycleOfLeaf(this.devices.leaf(d)), c.device, c.dp),
         guestResets: c.driver.resets,
         fates: {
           delivered: [...c.dp.toGuest, ...c.dp.toHost].map((p) => p.id),

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { lifecycleOfState, vsockGroup } from '../../machines/vhost-vsock.machine.js';
-import { BAD_POINTER, lifecycle, type Caller, type IoctlArg } from '../../src/vhost/device.js';
+import { BAD_POINTER, type Caller, type IoctlArg } from '../../src/vhost/device.js';
+import { lifecycle } from '../vhost/lifecycle-oracle.js';
 import { ERRNO, FEATURE_BIT, VHOST_IOCTLS, type VhostIoctlName } from '../../src/vhost/ioctl.js';
 
 const QEMU: Caller = { mm: 'qemu', eventfds: [10, 11, 12, 13], files: [3] };
