@@ -196,13 +196,13 @@ export class Guests {
         maxMemRegions: DEFAULT_MAX_MEM_REGIONS,
       }),
     };
-    const vcpu = vcpuMachine.provide(vcpuImplementations(() => vcpuWorld) as never);
-    const vmm = vmmMachine.provide(vmmImplementations(() => vmmWorld) as never);
-    const dev = vhostVsockMachine.provide(vsockImplementations(() => vsockWorld) as never);
+    const vcpu = vcpuMachine.provide(vcpuImplementations(() => vcpuWorld));
+    const vmm = vmmMachine.provide(vmmImplementations(() => vmmWorld));
+    const dev = vhostVsockMachine.provide(vsockImplementations(() => vsockWorld));
     const vmmInputs: VmmInput[] = specs.map((s) => ({ id: s.index, vm: s.vm, pcpu: s.pcpu, calls: s.calls, onShutdown: s.onShutdown, vsock: s.vsock, resetRip: s.resetRip }));
-    this.vcpus = makeChartDriver(engine, vcpu as never, saved ? null : vcpuInputs(specs, vendor, features), saved?.vcpus, inspect);
-    this.vmms = makeChartDriver(engine, vmm as never, saved ? null : vmmInputs, saved?.vmms, inspect);
-    this.devices = makeChartDriver(engine, dev as never, saved ? null : vsockInputs(vsock, features), saved?.devices as never, inspect);
+    this.vcpus = makeChartDriver(engine, vcpu, saved ? null : vcpuInputs(specs, vendor, features), saved?.vcpus, inspect);
+    this.vmms = makeChartDriver(engine, vmm, saved ? null : vmmInputs, saved?.vmms, inspect);
+    this.devices = makeChartDriver(engine, dev, saved ? null : vsockInputs(vsock, features), saved?.devices, inspect);
     this.vcpuHash = new Array<number>(specs.length).fill(Number.NaN);
     this.vmmHash = new Array<number>(specs.length).fill(Number.NaN);
     this.devHash = new Array<number>(vsock.length).fill(Number.NaN);
