@@ -31,7 +31,7 @@ const vcpuSetup = setup({
   actions: makeVcpuActions(noWorld),
 });
 
-type VcpuTypes = TypesOf<typeof vcpuSetup>;
+export type VcpuTypes = TypesOf<typeof vcpuSetup>;
 type VcpuState = StateConfig<VcpuTypes>;
 type VcpuAction = ActionRef<VcpuTypes>;
 /** A transition out of KVM_RUN whose actions other transitions extend. */

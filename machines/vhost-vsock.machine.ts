@@ -271,7 +271,7 @@ const vsockSetup = setup({
   ...vsockImplementations(noWorld),
 });
 
-type VsockTypes = TypesOf<typeof vsockSetup>;
+export type VsockTypes = TypesOf<typeof vsockSetup>;
 type VsockGuardName = VsockTypes['guard']['type'];
 type OpenLifecycle = Exclude<Lifecycle, 'RELEASED'>;
 

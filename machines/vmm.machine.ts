@@ -164,7 +164,8 @@ const vmmSetup = setup({
   ...vmmImplementations(noWorld),
 });
 
-type VmmState = StateConfig<TypesOf<typeof vmmSetup>>;
+export type VmmTypes = TypesOf<typeof vmmSetup>;
+type VmmState = StateConfig<VmmTypes>;
 
 const blockedIn = (description: string, to: string): VmmState => ({
   tags: ['blocked'],
