@@ -1,11 +1,12 @@
 /**
  * The vhost-vsock device as an actor (docs/model.md §5): one actor per open() of /dev/vhost-vsock,
  * driven by the VMM's ioctls, with its virtqueues, its host sockets and the guest driver at the
- * other end of the rings. The states are the lifecycle of docs/model.md §5.4; what each ioctl does and returns
- * is `src/vhost/device.ts`, which follows the kernel check by check. Each call is applied once, by
- * the `open` state; eventless edges then move the actor to the lifecycle the device now has, so the
- * chart's edges are exactly the changes a call can make and every other call leaves the state as
- * it is (errors, reads, configuration that does not complete the setup).
+ * other end of the rings. The states ARE the lifecycle of docs/model.md §5.4 (what reads the
+ * lifecycle — outcome.vsock, the trace, the viewer — reads it from the active state); what each
+ * ioctl does and returns is `src/vhost/device.ts`, which follows the kernel check by check. Each call
+ * is applied once, by the transition it takes out of the state the device is in: an edge of §5.4 when
+ * a pure rule (`started`, `configured`, the owner bound) holds on the device the call leaves, else
+ * the state's last transition, which stays (errors, reads, configuration that completes nothing).
  *
  * The packet path (`src/vhost/datapath.ts`) runs on the same context: `work` is one work item of
  * the vhost worker (the TX kick handler, else the send work), accepted only while one is queued;
