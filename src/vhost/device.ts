@@ -91,7 +91,10 @@ export interface VsockDevice {
   readonly seqpacketAllow: boolean;
   readonly guestCid: number;
   readonly vqs: readonly [Virtqueue, Virtqueue];
-  /** Set once SET_RUNNING 1 succeeded: distinguishes STOPPED from CONFIGURED. */
+  /**
+   * Set once SET_RUNNING 1 succeeded. No rule reads it (the lifecycle, STOPPED or CONFIGURED, is the
+   * chart's state); after close it still tells a device that ran from one that never did.
+   */
   readonly everRan: boolean;
   readonly released: boolean;
 }
