@@ -9,10 +9,8 @@
  * INIT leaves `os` for wait-for-SIPI; after kexec the CPU runs the crash kernel.
  */
 import type { CpuContext, CpuInput } from './physical-cpu/types.js';
-import { makeGuards, type WorldOf } from './physical-cpu/guards.js';
-import { makeActions } from './physical-cpu/actions.js';
 import { MS } from './physical-cpu/dsl.js';
-import { action, blocked, call, cpuSetup, decide, guard, op, sleep, wait, type CpuState, type CpuTransition } from './physical-cpu/setup.js';
+import { action, blocked, call, cpuImplementations, cpuSetup, decide, guard, op, sleep, wait, type CpuState, type CpuTransition } from './physical-cpu/setup.js';
 import { disableVirt, hardwareDisable } from './physical-cpu/flows-virt.js';
 import { crashNmiCallback, smpStopNmiCallback, stopThisCpu } from './physical-cpu/flows-stop.js';
 import { die, emergencyRestart, kdump, panic, reboot } from './physical-cpu/flows-panic.js';
@@ -283,7 +281,4 @@ export const physicalCpuMachine = cpuSetup.createMachine({
 
 export type PhysicalCpuMachine = typeof physicalCpuMachine;
 
-/** The guard and action implementations bound to one world (the simulator's memory and port). */
-export function cpuImplementations(world: WorldOf) {
-  return { guards: makeGuards(world), actions: makeActions(world) };
-}
+export { cpuImplementations };

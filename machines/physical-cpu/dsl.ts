@@ -161,6 +161,11 @@ export function chartDsl<T extends ChartTypes, R extends string>(step: (r: R) =>
       return state;
     },
 
+    /** Eventless routing: the first branch whose guard holds is taken on entry, at no step. */
+    route(branches: Branch<T>[]): StateConfig<T> {
+      return { always: branches.map((b) => ({ guard: b.if, target: b.to, actions: b.do })) };
+    },
+
     /** A call: the compound `callee` runs as a nested state; on its return, go to `then`. */
     call(callee: StateConfig<T>, then: string, onReturn?: Actions<T>): StateConfig<T> {
       return { ...callee, onDone: { target: then, actions: actionsOf(onReturn) } };

@@ -5,8 +5,8 @@
  */
 import { and } from 'xstate';
 import type { Region } from './types.js';
-import { blocked, call, decide, feature, op, sleep, wait, type CpuState } from './setup.js';
-import { disableVirt, hardwareDisable, route } from './flows-virt.js';
+import { blocked, call, decide, feature, op, route, sleep, wait, type CpuState } from './setup.js';
+import { disableVirt, hardwareDisable } from './flows-virt.js';
 import { shootdown, stopOtherCpus } from './flows-stop.js';
 import { CALL_FUNCTION_VECTOR } from '../../src/hw/apic.js';
 

@@ -4,9 +4,9 @@
  */
 import { and } from 'xstate';
 import type { Region } from './types.js';
-import { call, decide, done, feature, op, stepOf, wait, type CpuState } from './setup.js';
+import { call, decide, done, feature, op, route, stepOf, wait, type CpuState } from './setup.js';
 import { MS } from './dsl.js';
-import { dieTarget, disableVirt, route } from './flows-virt.js';
+import { dieTarget, disableVirt } from './flows-virt.js';
 import { REBOOT_VECTOR } from '../../src/hw/apic.js';
 
 

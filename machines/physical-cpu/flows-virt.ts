@@ -7,13 +7,7 @@
 import { and, not } from 'xstate';
 import type { Region } from './types.js';
 import type { VirtBlocks, VirtDisableSite } from '../../src/kernel/virt-disable.js';
-import { call, decide, done, feature, guard, op, type CpuState, type CpuTypes } from './setup.js';
-import type { Branch } from './dsl.js';
-
-/** Eventless routing between blocks: taken on entry, costs no step. */
-export function route(branches: Branch<CpuTypes>[]): CpuState {
-  return { always: branches.map((b) => ({ guard: b.if, target: b.to, actions: b.do })) };
-}
+import { call, decide, done, feature, guard, op, route, type CpuState } from './setup.js';
 
 const block = (site: VirtDisableSite, name: keyof VirtBlocks) => guard('block runs', { site, block: name });
 

@@ -6,28 +6,25 @@
  */
 import { setup } from 'xstate';
 import type { CpuContext, CpuEvent, CpuInput, Region } from './types.js';
-import { makeGuards, worldFromEvent } from './guards.js';
+import { makeGuards, worldFromEvent, type WorldOf } from './guards.js';
 import { makeActions } from './actions.js';
-import { chartDsl, type ActionRef, type Clock, type GuardRef, type StateConfig, type Transition, type TypesOf } from './dsl.js';
+import { chartDsl, type Clock, type StateConfig, type Transition, type TypesOf } from './dsl.js';
 import type { SwitchName } from '../../src/kernel/variants.js';
 
+/** The guard and action implementations bound to one world (the simulator's memory and port). */
+export function cpuImplementations(world: WorldOf) {
+  return { guards: makeGuards(world), actions: makeActions(world) };
+}
+
 export const cpuSetup = setup({
-  types: {
-    context: {} as CpuContext,
-    events: {} as CpuEvent,
-    input: {} as CpuInput,
-  },
-  guards: makeGuards(worldFromEvent),
-  actions: makeActions(worldFromEvent),
+  types: { context: {} as CpuContext, events: {} as CpuEvent, input: {} as CpuInput },
+  ...cpuImplementations(worldFromEvent),
 });
 
 /** The context, events, guards and actions the physical CPU chart is typed by. */
 export type CpuTypes = TypesOf<typeof cpuSetup>;
 export type CpuState = StateConfig<CpuTypes>;
-export type CpuGuard = GuardRef<CpuTypes>;
-export type CpuAction = ActionRef<CpuTypes>;
 export type CpuTransition = Transition<CpuTypes>;
-
 
 export const stepOf = (r: Region): `sched.${Region}` => `sched.${r}`;
 
@@ -40,7 +37,7 @@ const clock: Clock<CpuTypes> = {
   timerIs: (name) => ({ type: 'timer is', params: { name } }),
 };
 
-export const { guard, action, op, decide, call, done, blocked, wait, sleep } = chartDsl<CpuTypes, Region>(stepOf, clock);
+export const { guard, action, op, decide, route, call, done, blocked, wait, sleep } = chartDsl<CpuTypes, Region>(stepOf, clock);
 
 /** Whether a kernel switch is on (docs/model.md §6). */
 export const feature = (name: SwitchName) => guard('feature', { name });
