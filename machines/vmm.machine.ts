@@ -17,7 +17,7 @@
  * go in a queue that is issued before the script goes on.
  */
 import { assign, setup } from 'xstate';
-import type { StateConfig, TypesOf } from './physical-cpu/dsl.js';
+import { chartDsl, type TypesOf } from './physical-cpu/dsl.js';
 import type { KvmExitName, KvmIoctlArg, KvmIoctlName } from '../src/kvm/uapi.js';
 import type { IoctlArg } from '../src/vhost/device.js';
 import type { VhostIoctlName } from '../src/vhost/ioctl.js';
@@ -165,13 +165,10 @@ const vmmSetup = setup({
 });
 
 export type VmmTypes = TypesOf<typeof vmmSetup>;
-type VmmState = StateConfig<VmmTypes>;
 
-const blockedIn = (description: string, to: string): VmmState => ({
-  tags: ['blocked'],
-  description,
-  on: { 'ioctl.return': { target: to, actions: 'record return' } },
-});
+const { op, decide, blocked } = chartDsl<VmmTypes, 'vmm'>(() => STEP);
+
+const blockedIn = (description: string, to: string) => blocked(description, { 'ioctl.return': { target: to, actions: 'record return' } });
 
 export const vmmMachine = vmmSetup.createMachine({
   id: 'vmm',
@@ -189,36 +186,31 @@ export const vmmMachine = vmmSetup.createMachine({
   }),
   on: { 'thread.died': { target: '.dead' } },
   states: {
-    next: {
-      description: 'the next ioctl of the script',
-      on: { [STEP]: [{ guard: 'call left', target: 'issue' }, { target: 'done' }] },
-    },
-    issue: { description: 'ioctl(vcpu_fd, …)', on: { [STEP]: { target: 'inKernel', actions: 'issue ioctl' } } },
+    next: decide('vmm', [{ if: 'call left', to: 'issue' }, { to: 'done' }], 'the next ioctl of the script'),
+    issue: op('vmm', 'inKernel', 'issue ioctl', 'ioctl(vcpu_fd, …)'),
     inKernel: blockedIn('blocked in the ioctl', 'returned'),
-    returned: {
-      description: 'kvm_cpu_exec(): look at run->exit_reason',
-      on: {
-        [STEP]: [
-          { guard: 'exit handled in userspace', target: 'deviceModel', actions: 'count completed exit' },
-          { guard: 'guest reset', target: 'next', actions: ['next call', 'queue system reset'] },
-          { target: 'next', actions: 'next call' },
-        ],
-      },
-    },
-    deviceModel: {
-      description: 'complete the MMIO / port I/O access in the device model',
-      on: {
-        [STEP]: [
-          { guard: 'vsock DRIVER_OK', target: 'next', actions: 'queue vhost start' },
-          { guard: 'device raises an interrupt', target: 'interrupt' },
-          { target: 'rerun' },
-        ],
-      },
-    },
-    interrupt: { description: 'ioctl(KVM_INTERRUPT): the device interrupt for the guest', on: { [STEP]: { target: 'inInterrupt', actions: 'issue KVM_INTERRUPT' } } },
+    returned: decide(
+      'vmm',
+      [
+        { if: 'exit handled in userspace', to: 'deviceModel', do: 'count completed exit' },
+        { if: 'guest reset', to: 'next', do: ['next call', 'queue system reset'] },
+        { to: 'next', do: 'next call' },
+      ],
+      'kvm_cpu_exec(): look at run->exit_reason',
+    ),
+    deviceModel: decide(
+      'vmm',
+      [
+        { if: 'vsock DRIVER_OK', to: 'next', do: 'queue vhost start' },
+        { if: 'device raises an interrupt', to: 'interrupt' },
+        { to: 'rerun' },
+      ],
+      'complete the MMIO / port I/O access in the device model',
+    ),
+    interrupt: op('vmm', 'inInterrupt', 'issue KVM_INTERRUPT', 'ioctl(KVM_INTERRUPT): the device interrupt for the guest'),
     inInterrupt: blockedIn('blocked in KVM_INTERRUPT', 'rerun'),
-    rerun: { description: 'ioctl(KVM_RUN) again', on: { [STEP]: { target: 'inKernel', actions: 'issue KVM_RUN again' } } },
-    done: { tags: ['blocked'], description: 'no more calls: the thread waits' },
+    rerun: op('vmm', 'inKernel', 'issue KVM_RUN again', 'ioctl(KVM_RUN) again'),
+    done: blocked('no more calls: the thread waits'),
     dead: { type: 'final', description: 'the thread died in the kernel (BUG in an ioctl)' },
   },
 });

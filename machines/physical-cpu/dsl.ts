@@ -125,6 +125,11 @@ function onOne<T extends ChartTypes>(type: EventType<T>, transitions: Transition
   return on;
 }
 
+/** `state` that also takes the transitions `on` (events other than its step event). */
+export function withOn<T extends ChartTypes>(state: StateConfig<T>, on: On<T>): StateConfig<T> {
+  return { ...state, on: { ...state.on, ...on } };
+}
+
 /**
  * The builders of a chart typed by `T` whose program points are stepped per region `R` (`step(r)`
  * is the step event of region `r`); with a clock, also the kernel waits.
