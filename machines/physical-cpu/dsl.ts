@@ -1,23 +1,28 @@
 /**
  * The one idiom every machine of machines/ is written in (physical CPU, vCPU, VMM, vhost-vsock):
  *
- * 1. `xSetup = setup({ types: { context, events, input }, guards, actions })`: the implementations
- *    come from a factory over the machine's world (`makeGuards(world)`, `vsockImplementations(world)`)
- *    and setup() infers from them every guard and action name with its params type.
- * 2. `type XTypes = TypesOf<typeof xSetup>`: the context, events, guard and action references of
- *    that setup. Every state of the chart is a `StateConfig<XTypes>`: written as a literal with
- *    that type, or built with the builders of `chartDsl<XTypes>()` (`op`, `decide`, `wait`, …). A
- *    guard or action name (or its params) that setup() does not implement is a compile error
- *    (test/machines/dsl-types.test.ts shows it), as is an event the machine does not have.
- * 3. `xMachine = xSetup.createMachine({ id, initial, context, states })`: no cast; the chart's
- *    `StateConfig`s are checked against XState's own `StateNodeConfig` of that setup.
- * 4. `xImplementations(world)` gives the same factories bound to a run's world, for
- *    `xMachine.provide(xImplementations(world))` — typed as setup() typed them.
+ * 1. Guards and actions: `xImplementations(world)` returns `{ guards, actions }`, plain functions
+ *    (context changes through `assign`, effects through the world: memory, port, clock) that ask
+ *    the pure rules of src/hw, src/kernel, src/kvm or src/vhost.
+ * 2. Setup: `xSetup = setup({ types: { context, events, input }, ...xImplementations(defaultWorld) })`;
+ *    setup() infers every guard and action name with the type of its params. The default world
+ *    throws (or, for the CPU, reads the world the event carries) until a run provides its own.
+ * 3. Types: `TypesOf<typeof xSetup>` — the context, events and guard and action references of that
+ *    setup. Every state is a `StateConfig<XTypes>`.
+ * 4. Flows: states are built with the builders of `chartDsl<XTypes, Region>(stepOf)` — `op` (one
+ *    step), `decide` (first branch whose guard holds), `route` (eventless), `call`/`done` (a
+ *    nested flow and its return), `blocked`, and with a clock `wait` and `sleep` — or written as
+ *    `StateConfig<XTypes>` literals for transitions on other events. A guard or action name, or
+ *    params, that setup() does not implement, or an event the machine does not have, is a compile
+ *    error (test/machines/dsl-types.test.ts shows it).
+ * 5. Machine: `xMachine = xSetup.createMachine({ id, initial, context, states })`, no cast: the
+ *    states are checked against XState's own `StateNodeConfig` of that setup. A run binds it to
+ *    its world with `xMachine.provide(xImplementations(world))`, typed as setup() typed it.
  *
  * The builders keep kernel code readable as a chart: one state is one program point, and the
- * region's step event (`sched.task`, `sched.nmi`, …) executes the instruction or atomic step at it.
- * Flows that the kernel calls from several places are functions returning a compound state with a
- * final `done`, so a call is a nested state and the return is its `onDone`.
+ * region's step event (`sched.task`, `sched.nmi`, `sched.vcpu`, …) executes the instruction or
+ * atomic step at it. Flows that the kernel calls from several places are functions returning a
+ * compound state with a final `done`, so a call is a nested state and the return is its `onDone`.
  */
 import type { EventObject, GuardPredicate, MachineContext, ParameterizedObject, StateNodeConfig } from 'xstate';
 
