@@ -8,22 +8,20 @@
  * (`sched.task`, `sched.nmi`, …); one step is one instruction or one atomic kernel operation.
  * INIT leaves `os` for wait-for-SIPI; after kexec the CPU runs the crash kernel.
  */
-import { setup } from 'xstate';
-import type { CpuContext, CpuEvent, CpuInput } from './physical-cpu/types.js';
-import { makeGuards, worldFromEvent, type WorldOf } from './physical-cpu/guards.js';
-import { makeActions } from './physical-cpu/actions.js';
-import { blocked, call, decide, op, sleep, wait, MS, type StateConfig } from './physical-cpu/dsl.js';
+import type { CpuContext, CpuInput } from './physical-cpu/types.js';
+import { MS } from './physical-cpu/dsl.js';
+import { action, blocked, call, cpuImplementations, cpuSetup, decide, guard, op, sleep, wait, type CpuState, type CpuTransition } from './physical-cpu/setup.js';
 import { disableVirt, hardwareDisable } from './physical-cpu/flows-virt.js';
 import { crashNmiCallback, smpStopNmiCallback, stopThisCpu } from './physical-cpu/flows-stop.js';
 import { die, emergencyRestart, kdump, panic, reboot } from './physical-cpu/flows-panic.js';
-import { CALL_FUNCTION_VECTOR, REBOOT_VECTOR, SCRIPT_DEVICE_VECTOR } from '../src/hw/apic.js';
+import { CALL_FUNCTION_VECTOR, REBOOT_VECTOR, SCRIPT_DEVICE_VECTOR, type DeliveryMode, type MessageSource } from '../src/hw/apic.js';
 
-const ctxIs = (context: string) => ({ type: 'script context is', params: { context } });
-const take = { type: 'arrival', params: { kind: 'take' } };
-const vmexit = { type: 'arrival', params: { kind: 'vmexit' } };
-const sendSelf = (mode: string, extra: Record<string, unknown> = {}) => ({ type: 'send', params: { mode, to: 'self', ...extra } });
+const ctxIs = (context: string) => guard('script context is', { context });
+const take = guard('arrival', { kind: 'take' });
+const vmexit = guard('arrival', { kind: 'vmexit' });
+const sendSelf = (mode: DeliveryMode, extra: { vector?: number; source?: MessageSource } = {}) => action('send', { mode, to: 'self', ...extra });
 
-const taskRegion: StateConfig = {
+const taskRegion: CpuState = {
   initial: 'idle',
   states: {
     idle: blocked('running its workload (IRQs on)', {
@@ -45,7 +43,7 @@ const taskRegion: StateConfig = {
   },
 };
 
-const irqRegion: StateConfig = {
+const irqRegion: CpuState = {
   initial: 'idle',
   on: { 'bus.ipi': { actions: 'hold or drop' } },
   states: {
@@ -94,7 +92,7 @@ const irqRegion: StateConfig = {
   },
 };
 
-const nmiRegion: StateConfig = {
+const nmiRegion: CpuState = {
   initial: 'idle',
   on: { 'bus.nmi': { actions: 'hold or drop' } },
   states: {
@@ -175,7 +173,7 @@ const nmiRegion: StateConfig = {
   },
 };
 
-const smmRegion: StateConfig = {
+const smmRegion: CpuState = {
   initial: 'idle',
   on: { 'bus.smi': { actions: 'hold or drop' } },
   states: {
@@ -190,12 +188,12 @@ const smmRegion: StateConfig = {
   },
 };
 
-const scriptedInterrupt = [
+const scriptedInterrupt: CpuTransition[] = [
   { guard: ctxIs('irq'), actions: ['arm script IRQ', sendSelf('fixed', { vector: SCRIPT_DEVICE_VECTOR, source: 'script' })] },
   { guard: ctxIs('nmi'), actions: ['arm watchdog NMI', sendSelf('nmi', { source: 'watchdog' })] },
 ];
 
-const crashKernel: StateConfig = {
+const crashKernel: CpuState = {
   initial: 'bringUp',
   description: 'the crash kernel boots on this CPU and starts the APs (INIT-SIPI-SIPI)',
   states: {
@@ -216,7 +214,7 @@ const crashKernel: StateConfig = {
   },
 };
 
-const chart = {
+export const physicalCpuMachine = cpuSetup.createMachine({
   id: 'cpu',
   initial: 'os',
   context: ({ input }: { input: CpuInput }): CpuContext => ({
@@ -267,7 +265,6 @@ const chart = {
         'script.smi': { actions: sendSelf('smi', { source: 'script' }) },
       },
       always: { guard: 'pending INIT deliverable', target: 'waitForSipi', actions: 'take INIT' },
-      // Loosely typed subtrees: every guard and action name is checked against setup() in a test.
       states: { task: taskRegion, irq: irqRegion, nmi: nmiRegion, smm: smmRegion },
     },
     waitForSipi: {
@@ -280,23 +277,8 @@ const chart = {
     crashKernel,
     reset: { type: 'final', description: 'the platform reset the machine' },
   },
-};
-
-export const physicalCpuMachine = setup({
-  types: {
-    context: {} as CpuContext,
-    events: {} as CpuEvent,
-    input: {} as CpuInput,
-  },
-  guards: makeGuards(worldFromEvent),
-  actions: makeActions(worldFromEvent),
-  // The chart is assembled from loosely typed builders (dsl.ts); test/machines checks every guard
-  // and action name it references against the implementations passed here.
-}).createMachine(chart as never);
+});
 
 export type PhysicalCpuMachine = typeof physicalCpuMachine;
 
-/** The guard and action implementations bound to one world (the simulator's memory and port). */
-export function cpuImplementations(world: WorldOf) {
-  return { guards: makeGuards(world), actions: makeActions(world) };
-}
+export { cpuImplementations };

@@ -1,11 +1,12 @@
 /**
  * The vhost-vsock device as an actor (docs/model.md §5): one actor per open() of /dev/vhost-vsock,
  * driven by the VMM's ioctls, with its virtqueues, its host sockets and the guest driver at the
- * other end of the rings. The states are the lifecycle of docs/model.md §5.4; what each ioctl does and returns
- * is `src/vhost/device.ts`, which follows the kernel check by check. Each call is applied once, by
- * the `open` state; eventless edges then move the actor to the lifecycle the device now has, so the
- * chart's edges are exactly the changes a call can make and every other call leaves the state as
- * it is (errors, reads, configuration that does not complete the setup).
+ * other end of the rings. The states ARE the lifecycle of docs/model.md §5.4 (what reads the
+ * lifecycle — outcome.vsock, the trace, the viewer — reads it from the active state); what each
+ * ioctl does and returns is `src/vhost/device.ts`, which follows the kernel check by check. Each call
+ * is applied once, by the transition it takes out of the state the device is in: an edge of §5.4 when
+ * a pure rule (`started`, `configured`, the owner bound) holds on the device the call leaves, else
+ * the state's last transition, which stays (errors, reads, configuration that completes nothing).
  *
  * The packet path (`src/vhost/datapath.ts`) runs on the same context: `work` is one work item of
  * the vhost worker (the TX kick handler, else the send work), accepted only while one is queued;
@@ -19,13 +20,16 @@
  * Every call is recorded with its name(s), number, argument and return value or errno, in order.
  */
 import { assign, setup } from 'xstate';
+import { chartDsl, type StateConfig, type Transition, type TypesOf } from './physical-cpu/dsl.js';
 import {
   close,
+  configured,
   ioctl,
-  lifecycle,
   newDevice,
+  started,
   type Caller,
   type IoctlArg,
+  type IoctlResult,
   type Lifecycle,
   type VsockDevice,
   type VsockHost,
@@ -111,21 +115,6 @@ export interface VsockInput {
   ringSize?: number;
 }
 
-const STATE_OF: Record<Exclude<Lifecycle, 'RELEASED'>, string> = {
-  OPEN_UNOWNED: 'unowned',
-  OWNED: 'owned',
-  CONFIGURED: 'configured',
-  RUNNING: 'running',
-  STOPPED: 'stopped',
-};
-
-const lifecycleIs = (state: Lifecycle) => ({ type: 'lifecycle is', params: { state } }) as const;
-
-/** The docs/model.md §5.4 edges leaving a state: taken as soon as the device's lifecycle is their target. */
-function edges(targets: Exclude<Lifecycle, 'RELEASED'>[]) {
-  return targets.map((to) => ({ guard: lifecycleIs(to), target: STATE_OF[to], description: DESCRIPTIONS[to] }));
-}
-
 const DESCRIPTIONS: Record<Lifecycle, string> = {
   OPEN_UNOWNED: 'a new instance',
   OWNED: 'VHOST_SET_OWNER binds the VMM',
@@ -143,19 +132,33 @@ function recorded(ret: { ok: true; value?: number | bigint } | { ok: false; errn
 type Args = { context: VsockContext; event: VsockEvent };
 
 function upd(fn: (args: Args) => Partial<VsockContext>) {
-  return assign<VsockContext, VsockEvent, undefined, VsockEvent, never>(fn as never);
+  return assign<VsockContext, VsockEvent, undefined, VsockEvent, never>(fn);
+}
+
+/** What the kernel does with the call the event makes (a pure rule of src/vhost/device.ts). */
+function callOn(world: () => VsockWorld, context: VsockContext, event: Extract<VsockEvent, { type: 'ioctl' }>): IoctlResult {
+  return ioctl(world().host(), context.id, event.caller, event.request, event.arg, context.kernel);
 }
 
 export function vsockImplementations(world: () => VsockWorld) {
+  /** The device as the event's call leaves it (the device itself for any other event). */
+  const after = ({ context, event }: Args): VsockDevice => (event.type === 'ioctl' ? callOn(world, context, event).device : context.device);
   return {
     guards: {
-      'lifecycle is': ({ context }: Args, params: { state: Lifecycle }) => lifecycle(context.device) === params.state,
+      /** VHOST_SET_OWNER bound the calling process. */
+      'call binds the owner': (args: Args) => after(args).owner !== null,
+      /** The call leaves both queues with a backend: a start that succeeded (or nothing stopped it). */
+      'call leaves the device started': (args: Args) => started(after(args)),
+      'call leaves the device stopped': (args: Args) => !started(after(args)),
+      /** The call leaves every ring accessible and kicked (memory table, rings, kicks). */
+      'call completes the setup': (args: Args) => configured(after(args)),
+      'call undoes the setup': (args: Args) => !configured(after(args)),
       'work queued': ({ context }: Args) => context.dp.txWork || context.dp.sendWork,
     },
     actions: {
       'apply ioctl': upd(({ context, event }: Args) => {
         if (event.type !== 'ioctl') return {};
-        const r = ioctl(world().host(), context.id, event.caller, event.request, event.arg, context.kernel);
+        const r = callOn(world, context, event);
         const number = typeof event.request === 'number' ? event.request : VHOST_IOCTLS[event.request];
         const record: IoctlRecord = { names: r.names, number, arg: event.arg, caller: event.caller.mm, ret: recorded(r.ret) };
         // A successful start queues the send work ("kick send_pkt worker once device is started").
@@ -260,7 +263,58 @@ export function vsockImplementations(world: () => VsockWorld) {
   };
 }
 
-const chart = {
+function noWorld(): VsockWorld {
+  throw new Error('the vhost-vsock machine needs a world: provide vsockImplementations(() => world)');
+}
+
+const vsockSetup = setup({
+  types: { context: {} as VsockContext, events: {} as VsockEvent, input: {} as VsockInput },
+  ...vsockImplementations(noWorld),
+});
+
+export type VsockTypes = TypesOf<typeof vsockSetup>;
+type VsockGuardName = VsockTypes['guard']['type'];
+type OpenLifecycle = Exclude<Lifecycle, 'RELEASED'>;
+
+/** The state of `open` that is each lifecycle of docs/model.md §5.4 (RELEASED is `released`). */
+const STATE_OF: Record<OpenLifecycle, string> = {
+  OPEN_UNOWNED: 'unowned',
+  OWNED: 'owned',
+  CONFIGURED: 'configured',
+  RUNNING: 'running',
+  STOPPED: 'stopped',
+};
+
+const STATE_DESCRIPTIONS: Record<OpenLifecycle, string> = {
+  OPEN_UNOWNED: 'open(): no owner, CID 0',
+  OWNED: 'owner bound; rings not usable yet',
+  CONFIGURED: 'every ring accessible and kicked',
+  RUNNING: 'both backends set: the worker processes kicks and the send queue',
+  STOPPED: 'backends NULL; packets stay queued; NUM/BASE legal again',
+};
+
+/**
+ * A lifecycle state: an ioctl takes the first edge whose rule holds on the device the call leaves
+ * (the call is applied once, by the transition taken); a call that changes no lifecycle stays.
+ */
+function lifecycleState(of: OpenLifecycle, edges: { if: VsockGuardName; to: OpenLifecycle }[]): StateConfig<VsockTypes> {
+  const ioctl: Transition<VsockTypes>[] = [
+    ...edges.map((e): Transition<VsockTypes> => ({ guard: e.if, target: STATE_OF[e.to], actions: 'apply ioctl', description: DESCRIPTIONS[e.to] })),
+    { actions: 'apply ioctl' },
+  ];
+  return { description: STATE_DESCRIPTIONS[of], on: { ioctl } };
+}
+
+/** The §5.4 lifecycle of a device actor, read from its chart's active leaf (`open.owned`, `released`, …). */
+export function lifecycleOfLeaf(leaf: string): Lifecycle {
+  if (leaf === 'released') return 'RELEASED';
+  const sub = leaf.startsWith('open.') ? leaf.slice('open.'.length) : null;
+  const found = (Object.keys(STATE_OF) as OpenLifecycle[]).find((k) => STATE_OF[k] === sub);
+  if (found) return found;
+  throw new Error(`not a vhost-vsock state: ${leaf}`);
+}
+
+export const vhostVsockMachine = vsockSetup.createMachine({
   id: 'vhost-vsock',
   description: 'One open file of /dev/vhost-vsock (drivers/vhost/vsock.c)',
   context: ({ input }: { input: VsockInput }): VsockContext => ({
@@ -284,9 +338,9 @@ const chart = {
   states: {
     open: {
       initial: 'unowned',
-      // Every call is applied here, once; the state then follows the device through the edges below.
+      // Every call is applied once, by the lifecycle state the device is in: its ioctl transitions
+      // are the docs/model.md §5.4 edges a call can take; the last one leaves the state as it is.
       on: {
-        ioctl: { actions: 'apply ioctl' },
         close: { target: 'released', actions: 'release' },
         work: { guard: 'work queued', actions: 'run work', description: 'vhost_worker: one queued work item' },
         'host.send': { actions: 'host send', description: 'vhost_transport_send_pkt: queue for the guest, queue the send work' },
@@ -297,26 +351,22 @@ const chart = {
         'masked.call': { actions: 'note masked call', description: 'a call on a masked notifier is pending in the VMM (or delivered on unmask)' },
       },
       states: {
-        unowned: { description: 'open(): no owner, CID 0', always: edges(['OWNED']) },
-        owned: { description: 'owner bound; rings not usable yet', always: edges(['CONFIGURED', 'RUNNING']) },
-        configured: { description: 'every ring accessible and kicked', always: edges(['OWNED', 'RUNNING']) },
-        running: { description: 'both backends set: the worker processes kicks and the send queue', always: edges(['STOPPED']) },
-        stopped: { description: 'backends NULL; packets stay queued; NUM/BASE legal again', always: edges(['RUNNING']) },
+        unowned: lifecycleState('OPEN_UNOWNED', [{ if: 'call binds the owner', to: 'OWNED' }]),
+        owned: lifecycleState('OWNED', [
+          { if: 'call leaves the device started', to: 'RUNNING' },
+          { if: 'call completes the setup', to: 'CONFIGURED' },
+        ]),
+        configured: lifecycleState('CONFIGURED', [
+          { if: 'call leaves the device started', to: 'RUNNING' },
+          { if: 'call undoes the setup', to: 'OWNED' },
+        ]),
+        running: lifecycleState('RUNNING', [{ if: 'call leaves the device stopped', to: 'STOPPED' }]),
+        stopped: lifecycleState('STOPPED', [{ if: 'call leaves the device started', to: 'RUNNING' }]),
       },
     },
     released: { type: 'final', description: DESCRIPTIONS.RELEASED },
   },
-};
-
-function noWorld(): VsockWorld {
-  throw new Error('the vhost-vsock machine needs a world: provide vsockImplementations(() => world)');
-}
-
-export const vhostVsockMachine = setup({
-  types: { context: {} as VsockContext, events: {} as VsockEvent, input: {} as VsockInput },
-  ...vsockImplementations(noWorld),
-  // Loosely typed chart literal, as the other machines': names are checked against setup() in a test.
-}).createMachine(chart as never);
+});
 
 export type VhostVsockMachine = typeof vhostVsockMachine;
 
@@ -336,7 +386,7 @@ export function vsockGroup<A extends { getSnapshot(): { context: VsockContext } 
       maxMemRegions: opts.maxMemRegions ?? 64,
     }),
   };
-  const machine = vhostVsockMachine.provide(vsockImplementations(() => world) as never) as VhostVsockMachine;
+  const machine = vhostVsockMachine.provide(vsockImplementations(() => world));
   return {
     actors,
     add(input: Omit<VsockInput, 'id'> = {}): A {
@@ -347,14 +397,10 @@ export function vsockGroup<A extends { getSnapshot(): { context: VsockContext } 
   };
 }
 
-/** The lifecycle name of an actor's state value, for comparing against `lifecycle(device)`. */
+/** The lifecycle of an actor's state value (`{ open: 'owned' }`, `'released'`). */
 export function lifecycleOfState(value: unknown): Lifecycle {
   if (value === 'released') return 'RELEASED';
-  if (typeof value === 'object' && value !== null && 'open' in value) {
-    const sub = (value as { open: string }).open;
-    const found = (Object.keys(STATE_OF) as Exclude<Lifecycle, 'RELEASED'>[]).find((k) => STATE_OF[k] === sub);
-    if (found) return found;
-  }
+  if (typeof value === 'object' && value !== null && 'open' in value && typeof value.open === 'string') return lifecycleOfLeaf(`open.${value.open}`);
   throw new Error(`not a vhost-vsock state: ${JSON.stringify(value)}`);
 }
 

@@ -17,6 +17,7 @@
  * go in a queue that is issued before the script goes on.
  */
 import { assign, setup } from 'xstate';
+import { chartDsl, type TypesOf } from './physical-cpu/dsl.js';
 import type { KvmExitName, KvmIoctlArg, KvmIoctlName } from '../src/kvm/uapi.js';
 import type { IoctlArg } from '../src/vhost/device.js';
 import type { VhostIoctlName } from '../src/vhost/ioctl.js';
@@ -87,7 +88,7 @@ export interface VmmWorld {
 type Args = { context: VmmContext; event: VmmEvent };
 
 function upd(fn: (args: Args) => Partial<VmmContext>) {
-  return assign<VmmContext, VmmEvent, undefined, VmmEvent, never>(fn as never);
+  return assign<VmmContext, VmmEvent, undefined, VmmEvent, never>(fn);
 }
 
 const STEP = 'sched.vmm';
@@ -154,13 +155,22 @@ export function vmmImplementations(world: () => VmmWorld) {
   };
 }
 
-const blockedIn = (description: string, to: string) => ({
-  tags: ['blocked'],
-  description,
-  on: { 'ioctl.return': { target: to, actions: 'record return' } },
+function noWorld(): VmmWorld {
+  throw new Error('the VMM thread needs a world: provide vmmImplementations(world)');
+}
+
+const vmmSetup = setup({
+  types: { context: {} as VmmContext, events: {} as VmmEvent, input: {} as VmmInput },
+  ...vmmImplementations(noWorld),
 });
 
-const chart = {
+export type VmmTypes = TypesOf<typeof vmmSetup>;
+
+const { op, decide, blocked } = chartDsl<VmmTypes, 'vmm'>(() => STEP);
+
+const blockedIn = (description: string, to: string) => blocked(description, { 'ioctl.return': { target: to, actions: 'record return' } });
+
+export const vmmMachine = vmmSetup.createMachine({
   id: 'vmm',
   initial: 'next',
   context: ({ input }: { input: VmmInput }): VmmContext => ({
@@ -176,44 +186,32 @@ const chart = {
   }),
   on: { 'thread.died': { target: '.dead' } },
   states: {
-    next: {
-      description: 'the next ioctl of the script',
-      on: { [STEP]: [{ guard: 'call left', target: 'issue' }, { target: 'done' }] },
-    },
-    issue: { description: 'ioctl(vcpu_fd, …)', on: { [STEP]: { target: 'inKernel', actions: 'issue ioctl' } } },
+    next: decide('vmm', [{ if: 'call left', to: 'issue' }, { to: 'done' }], 'the next ioctl of the script'),
+    issue: op('vmm', 'inKernel', 'issue ioctl', 'ioctl(vcpu_fd, …)'),
     inKernel: blockedIn('blocked in the ioctl', 'returned'),
-    returned: {
-      description: 'kvm_cpu_exec(): look at run->exit_reason',
-      on: {
-        [STEP]: [
-          { guard: 'exit handled in userspace', target: 'deviceModel', actions: 'count completed exit' },
-          { guard: 'guest reset', target: 'next', actions: ['next call', 'queue system reset'] },
-          { target: 'next', actions: 'next call' },
-        ],
-      },
-    },
-    deviceModel: {
-      description: 'complete the MMIO / port I/O access in the device model',
-      on: {
-        [STEP]: [
-          { guard: 'vsock DRIVER_OK', target: 'next', actions: 'queue vhost start' },
-          { guard: 'device raises an interrupt', target: 'interrupt' },
-          { target: 'rerun' },
-        ],
-      },
-    },
-    interrupt: { description: 'ioctl(KVM_INTERRUPT): the device interrupt for the guest', on: { [STEP]: { target: 'inInterrupt', actions: 'issue KVM_INTERRUPT' } } },
+    returned: decide(
+      'vmm',
+      [
+        { if: 'exit handled in userspace', to: 'deviceModel', do: 'count completed exit' },
+        { if: 'guest reset', to: 'next', do: ['next call', 'queue system reset'] },
+        { to: 'next', do: 'next call' },
+      ],
+      'kvm_cpu_exec(): look at run->exit_reason',
+    ),
+    deviceModel: decide(
+      'vmm',
+      [
+        { if: 'vsock DRIVER_OK', to: 'next', do: 'queue vhost start' },
+        { if: 'device raises an interrupt', to: 'interrupt' },
+        { to: 'rerun' },
+      ],
+      'complete the MMIO / port I/O access in the device model',
+    ),
+    interrupt: op('vmm', 'inInterrupt', 'issue KVM_INTERRUPT', 'ioctl(KVM_INTERRUPT): the device interrupt for the guest'),
     inInterrupt: blockedIn('blocked in KVM_INTERRUPT', 'rerun'),
-    rerun: { description: 'ioctl(KVM_RUN) again', on: { [STEP]: { target: 'inKernel', actions: 'issue KVM_RUN again' } } },
-    done: { tags: ['blocked'], description: 'no more calls: the thread waits' },
+    rerun: op('vmm', 'inKernel', 'issue KVM_RUN again', 'ioctl(KVM_RUN) again'),
+    done: blocked('no more calls: the thread waits'),
     dead: { type: 'final', description: 'the thread died in the kernel (BUG in an ioctl)' },
   },
-};
+});
 
-export const vmmMachine = setup({
-  types: { context: {} as VmmContext, events: {} as VmmEvent, input: {} as VmmInput },
-  ...vmmImplementations(() => {
-    throw new Error('the VMM thread needs a world: provide vmmImplementations(world)');
-  }),
-  // Loosely typed chart literal, as the physical CPU's: names are checked against setup() in a test.
-}).createMachine(chart as never);

@@ -39,7 +39,7 @@ type Args = { context: CpuContext; event: CpuEvent };
 
 /** assign() with the chart's event type, so updaters can live outside setup(). */
 function upd<P = undefined>(fn: (args: Args, params: P) => Partial<CpuContext>) {
-  return assign<CpuContext, CpuEvent, P, CpuEvent, never>(fn as never);
+  return assign<CpuContext, CpuEvent, P, CpuEvent, never>(fn);
 }
 
 /** Where a message goes, named the way the kernel names the send. */

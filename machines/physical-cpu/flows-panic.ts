@@ -5,16 +5,15 @@
  */
 import { and } from 'xstate';
 import type { Region } from './types.js';
-import { blocked, call, decide, op, sleep, wait, type StateConfig } from './dsl.js';
-import { disableVirt, hardwareDisable, route } from './flows-virt.js';
+import { blocked, call, decide, feature, op, route, sleep, wait, type CpuState } from './setup.js';
+import { disableVirt, hardwareDisable } from './flows-virt.js';
 import { shootdown, stopOtherCpus } from './flows-stop.js';
 import { CALL_FUNCTION_VECTOR } from '../../src/hw/apic.js';
 
-const feature = (name: string) => ({ type: 'feature', params: { name } });
 const at = (r: Region, path: string) => `#cpu.os.${r}.${path}`;
 
 /** panic(): never returns. */
-export function panic(r: Region): StateConfig {
+export function panic(r: Region): CpuState {
   return {
     initial: 'irqOff',
     description: 'panic()',
@@ -71,7 +70,7 @@ export function panic(r: Region): StateConfig {
 }
 
 /** __crash_kexec() with an image loaded: machine_crash_shutdown() then machine_kexec(); no return. */
-export function kdump(r: Region): StateConfig {
+export function kdump(r: Region): CpuState {
   return {
     initial: 'saveRegs',
     description: '__crash_kexec() → native_machine_crash_shutdown() → machine_kexec()',
@@ -89,7 +88,7 @@ export function kdump(r: Region): StateConfig {
 }
 
 /** emergency_restart() → native_machine_emergency_restart(); no return. */
-export function emergencyRestart(r: Region): StateConfig {
+export function emergencyRestart(r: Region): CpuState {
   return {
     initial: 'kmsgDump',
     description: 'emergency_restart()',
@@ -114,8 +113,8 @@ export function emergencyRestart(r: Region): StateConfig {
 }
 
 /** die(): oops_begin/oops_end. A task is killed; in interrupt context the kernel panics. */
-export function die(r: Region): StateConfig {
-  const end: StateConfig =
+export function die(r: Region): CpuState {
+  const end: CpuState =
     r === 'task'
       ? op(r, '#cpu.os.task.idle', 'task dies', 'rewind_stack_do_exit(SIGSEGV)')
       : op(r, at(r, 'panic'), { type: 'set fatal exception message', params: { r } }, 'panic("Fatal exception in interrupt")');
@@ -142,7 +141,7 @@ export function die(r: Region): StateConfig {
 }
 
 /** reboot(2) LINUX_REBOOT_CMD_RESTART: kernel_restart(NULL), the orderly path `reboot -f` takes. */
-export function reboot(): StateConfig {
+export function reboot(): CpuState {
   const r: Region = 'task';
   return {
     initial: 'notifier',

@@ -4,17 +4,17 @@
  */
 import { and } from 'xstate';
 import type { Region } from './types.js';
-import { call, decide, done, haltLoop, op, wait, MS, type StateConfig } from './dsl.js';
-import { dieTarget, disableVirt, route } from './flows-virt.js';
+import { call, decide, done, feature, op, route, stepOf, wait, type CpuState } from './setup.js';
+import { MS } from './dsl.js';
+import { dieTarget, disableVirt } from './flows-virt.js';
 import { REBOOT_VECTOR } from '../../src/hw/apic.js';
 
-const feature = (name: string) => ({ type: 'feature', params: { name } });
 
 /**
  * nmi_shootdown_cpus(callback), initiator side, in whatever context the caller runs.
  * `site` picks the callback: kdump_nmi_callback, or the restart path's vmxoff_nmi (NULL from E2).
  */
-export function shootdown(r: Region, site: 'restart' | 'kdump'): StateConfig {
+export function shootdown(r: Region, site: 'restart' | 'kdump'): CpuState {
   return {
     initial: 'irqOff',
     description: `nmi_shootdown_cpus(${site === 'kdump' ? 'kdump_nmi_callback' : 'vmxoff_nmi / NULL'})`,
@@ -86,7 +86,7 @@ export function shootdown(r: Region, site: 'restart' | 'kdump'): StateConfig {
 }
 
 /** crash_nmi_callback(): the responder never returns unless it is the crashing CPU itself. */
-export function crashNmiCallback(r: Region): StateConfig {
+export function crashNmiCallback(r: Region): CpuState {
   return {
     initial: 'checkCrashingCpu',
     description: 'crash_nmi_callback()',
@@ -122,8 +122,18 @@ export function crashNmiCallback(r: Region): StateConfig {
   };
 }
 
+/** halt(); for (;;) cpu_relax(); — woken by an NMI or interrupt, it halts again after the IRET. */
+function haltLoop(r: Region, description: string): CpuState {
+  return {
+    tags: ['wait'],
+    meta: { watch: [] },
+    description,
+    on: { [stepOf(r)]: { guard: 'not halted', actions: ['hlt'] } },
+  };
+}
+
 /** stop_this_cpu(): never returns; halts with whatever NMI blocking the context it runs in has. */
-export function stopThisCpu(r: Region): StateConfig {
+export function stopThisCpu(r: Region): CpuState {
   return {
     initial: 'irqOff',
     description: 'stop_this_cpu()',
@@ -139,7 +149,7 @@ export function stopThisCpu(r: Region): StateConfig {
 }
 
 /** native_stop_other_cpus(wait): REBOOT_VECTOR, up to 1 s; then NMIs, 10 ms or forever if `wait`. */
-export function stopOtherCpus(r: Region, waitForever: boolean): StateConfig {
+export function stopOtherCpus(r: Region, waitForever: boolean): CpuState {
   return {
     initial: 'checkForce',
     description: `native_stop_other_cpus(wait=${waitForever ? 1 : 0})`,
@@ -212,7 +222,7 @@ export function stopOtherCpus(r: Region, waitForever: boolean): StateConfig {
 }
 
 /** smp_stop_nmi_callback(): the stopping CPU itself returns; every other CPU stops here. */
-export function smpStopNmiCallback(r: Region): StateConfig {
+export function smpStopNmiCallback(r: Region): CpuState {
   return {
     initial: 'check',
     description: 'smp_stop_nmi_callback()',

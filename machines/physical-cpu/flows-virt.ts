@@ -7,15 +7,9 @@
 import { and, not } from 'xstate';
 import type { Region } from './types.js';
 import type { VirtBlocks, VirtDisableSite } from '../../src/kernel/virt-disable.js';
-import { call, decide, done, op, type Branch, type StateConfig } from './dsl.js';
+import { call, decide, done, feature, guard, op, route, type CpuState } from './setup.js';
 
-/** Eventless routing between blocks: taken on entry, costs no step. */
-export function route(branches: Branch[]): StateConfig {
-  return { always: branches.map((b) => ({ guard: b.if, target: b.to, actions: b.do })) };
-}
-
-const block = (site: VirtDisableSite, name: keyof VirtBlocks) => ({ type: 'block runs', params: { site, block: name } });
-const feature = (name: string) => ({ type: 'feature', params: { name } });
+const block = (site: VirtDisableSite, name: keyof VirtBlocks) => guard('block runs', { site, block: name });
 
 /** Where a BUG or an unfixed-up fault in region r goes: die() in that context. */
 export const dieTarget = (r: Region): string => `#cpu.os.${r}.die`;
@@ -26,8 +20,8 @@ export const dieTarget = (r: Region): string => `#cpu.os.${r}.die`;
  * E6 `BUG_ON(!virt_rebooting)`, the same flag under its core x86 name.
  * `unlink`: the orderly __loaded_vmcs_clear() also deletes the entry; the emergency walk only reads.
  */
-export function vmclearWalk(r: Region, unlink: boolean): StateConfig {
-  const faults = { type: 'VMCLEAR faults', params: { r } };
+export function vmclearWalk(r: Region, unlink: boolean): CpuState {
+  const faults = guard('VMCLEAR faults', { r });
   return {
     initial: 'next',
     entry: [{ type: 'reset VMCLEAR walk', params: { r } }],
@@ -65,7 +59,7 @@ export function vmclearWalk(r: Region, unlink: boolean): StateConfig {
  * VMXOFF then clear CR4.VMXE. E0 cpu_vmxoff() has no fixup: a #UD is an oops. From E1 (and in KVM's
  * own kvm_cpu_vmxoff) the fault is eaten and CR4.VMXE is cleared anyway.
  */
-function vmxoffStates(r: Region, prefix: string, next: string, eatAlways: boolean): Record<string, StateConfig> {
+function vmxoffStates(r: Region, prefix: string, next: string, eatAlways: boolean): Record<string, CpuState> {
   const eats = eatAlways ? 'VMXOFF faults' : and(['VMXOFF faults', feature('vmxoff-eats-faults')]);
   return {
     [`${prefix}Vmxoff`]: {
@@ -99,7 +93,7 @@ function vmxoffStates(r: Region, prefix: string, next: string, eatAlways: boolea
 }
 
 /** cpu_svm_disable(): VM_HSAVE_PA=0; E2+ STGI first if SVME (GIF=1 so INIT is not held); clear SVME. */
-function svmStates(r: Region, prefix: string, next: string, alwaysStgi: boolean): Record<string, StateConfig> {
+function svmStates(r: Region, prefix: string, next: string, alwaysStgi: boolean): Record<string, CpuState> {
   return {
     [`${prefix}Hsave`]: op(r, `${prefix}SvmRoute`, 'write VM_HSAVE_PA 0', 'wrmsrl(MSR_VM_HSAVE_PA, 0)'),
     [`${prefix}SvmRoute`]: route(
@@ -123,7 +117,7 @@ function svmStates(r: Region, prefix: string, next: string, alwaysStgi: boolean)
 }
 
 /** Disable virtualization at one of the kernel's call sites; `done` when it returns. */
-export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
+export function disableVirt(r: Region, site: VirtDisableSite): CpuState {
   return {
     initial: 'start',
     description: `disable virtualization (${site})`,
@@ -138,7 +132,7 @@ export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
       // shares KVM's walk and the fault-eating VMXOFF / STGI with the E3 callback below.
       core: route([
         { if: not('virt backend'), to: 'done' },
-        { if: { type: 'vendor is', params: { vendor: 'amd' } }, to: 'coreSvmRebooting' },
+        { if: guard('vendor is', { vendor: 'amd' }), to: 'coreSvmRebooting' },
         { to: 'coreRebooting' },
       ]),
       coreRebooting: op(r, 'coreCheckVmxe', 'set virt_rebooting', 'x86_vmx_emergency_disable_virtualization_cpu(): virt_rebooting = true'),
@@ -156,7 +150,7 @@ export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
       // E3+: the callback KVM registered, if any (cpu_emergency_virt_callback).
       callback: route([
         { if: not('kvm loaded'), to: 'done' },
-        { if: { type: 'vendor is', params: { vendor: 'amd' } }, to: 'svmCallback' },
+        { if: guard('vendor is', { vendor: 'amd' }), to: 'svmCallback' },
         { if: feature('emergency-callback-sets-kvm-rebooting'), to: 'cbSetRebooting' },
         { to: 'cbVmxeRoute' },
       ]),
@@ -172,20 +166,20 @@ export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
       ...svmStates(r, 'svmCb', 'done', true),
       // E0–E2 kdump: crash_vmclear_local_loaded_vmcss(), registered by kvm_intel.
       hook: route([
-        { if: and(['kvm loaded', { type: 'vendor is', params: { vendor: 'intel' } }]), to: 'hookWalk' },
+        { if: and(['kvm loaded', guard('vendor is', { vendor: 'intel' })]), to: 'hookWalk' },
         { to: 'vmx' },
       ]),
       hookWalk: call(vmclearWalk(r, false), 'vmx'),
       // cpu_emergency_vmxoff(): only if CPUID has VMX and CR4.VMXE is set.
       vmx: route([
-        { if: and([block(site, 'vmx'), { type: 'vendor is', params: { vendor: 'intel' } }]), to: 'checkVmxe' },
+        { if: and([block(site, 'vmx'), guard('vendor is', { vendor: 'intel' })]), to: 'checkVmxe' },
         { to: 'svm' },
       ]),
       checkVmxe: decide(r, [{ if: 'CR4.VMXE set', to: 'emergVmxoff' }, { to: 'svm' }], 'if (cpu_vmx_enabled())'),
       ...vmxoffStates(r, 'emerg', 'svm', false),
       // cpu_emergency_svm_disable(): only if CPUID has SVM.
       svm: route([
-        { if: and([block(site, 'svm'), { type: 'vendor is', params: { vendor: 'amd' } }]), to: 'emergHsave' },
+        { if: and([block(site, 'svm'), guard('vendor is', { vendor: 'amd' })]), to: 'emergHsave' },
         { to: 'done' },
       ]),
       ...svmStates(r, 'emerg', 'done', false),
@@ -195,12 +189,12 @@ export function disableVirt(r: Region, site: VirtDisableSite): StateConfig {
 }
 
 /** KVM's hardware_disable on this CPU (orderly reboot, via on_each_cpu): VMCLEAR and unlink, VMXOFF. */
-export function hardwareDisable(r: Region): StateConfig {
+export function hardwareDisable(r: Region): CpuState {
   return {
     initial: 'start',
     description: 'kvm hardware_disable_nolock()',
     states: {
-      start: route([{ if: { type: 'vendor is', params: { vendor: 'amd' } }, to: 'hwHsave' }, { to: 'walk' }]),
+      start: route([{ if: guard('vendor is', { vendor: 'amd' }), to: 'hwHsave' }, { to: 'walk' }]),
       walk: call(vmclearWalk(r, true), 'checkVmxe'),
       checkVmxe: decide(r, [{ if: 'CR4.VMXE set', to: 'hwVmxoff' }, { to: 'done' }], 'if (cpu_vmx_enabled())'),
       ...vmxoffStates(r, 'hw', 'done', false),

@@ -40,7 +40,7 @@ type Args = { context: VcpuContext; event: VcpuEvent };
 export type WorldOf = () => VcpuWorld;
 
 function upd<P = undefined>(fn: (args: Args, params: P) => Partial<VcpuContext>) {
-  return assign<VcpuContext, VcpuEvent, P, VcpuEvent, never>(fn as never);
+  return assign<VcpuContext, VcpuEvent, P, VcpuEvent, never>(fn);
 }
 
 /** Apply a rule's step: run its host instruction (if any) on this thread's CPU and record the result. */

@@ -100,7 +100,7 @@ export function kernelOf(preset: string, switches: readonly string[]): Scenario[
   const base = findPreset(preset)?.switches ?? [];
   return {
     preset,
-    fix: switches.filter((s) => !base.includes(s as never)),
+    fix: switches.filter((s) => !base.some((b) => b === s)),
     noFix: base.filter((s) => !switches.includes(s)),
   };
 }

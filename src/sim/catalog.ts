@@ -10,10 +10,10 @@ import { BUILTIN_SCENARIOS, findBuiltin } from '../scenarios/builtin.js';
 import { parseScenarioText, validateScenario, type ValidationContext, type ValidationResult } from '../scenarios/validate.js';
 import { knownState, stateTable } from './state-table.js';
 
-const TABLE = stateTable(physicalCpuMachine as never);
+const TABLE = stateTable(physicalCpuMachine);
 const PATHS = [...TABLE.keys()].filter((p) => p !== '');
-const VCPU_TABLE = stateTable(vcpuMachine as never);
-const VSOCK_TABLE = stateTable(vhostVsockMachine as never);
+const VCPU_TABLE = stateTable(vcpuMachine);
+const VSOCK_TABLE = stateTable(vhostVsockMachine);
 
 export const validationContext: ValidationContext = {
   presets: PRESETS.map((p) => p.name),

@@ -4,7 +4,7 @@
  * The physical CPUs have their own driver (cpu-drivers.ts) because of their per-region leaves; the
  * guest-side charts are driven whole, one step event at a time.
  */
-import { createActor, type AnyActorRef, type AnyStateMachine, type InspectionEvent } from 'xstate';
+import { createActor, type AnyActorRef, type AnyStateMachine, type ContextFrom, type EventFromLogic, type InputFrom, type InspectionEvent, type Snapshot } from 'xstate';
 import { ChartRunner, type ChartEvent, type ChartState } from './chart-runner.js';
 import { activePaths } from './state-table.js';
 import type { EngineName } from './cpu-drivers.js';
@@ -32,6 +32,16 @@ export interface ChartDriver<C, E extends ChartEvent> {
   save(): unknown;
 }
 
+/** A snapshot `getPersistedSnapshot()` gave (what a driver's `save()` returned), checked where it comes back. */
+export function persistedSnapshot(saved: unknown): Snapshot<unknown> {
+  if (isSnapshot(saved)) return saved;
+  throw new Error('internal error: a saved actor state is not an XState snapshot');
+}
+
+function isSnapshot(x: unknown): x is Snapshot<unknown> {
+  return typeof x === 'object' && x !== null && 'status' in x && typeof x.status === 'string';
+}
+
 class ActorSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
   readonly engine = 'actors';
   private readonly refs: AnyActorRef[];
@@ -39,7 +49,7 @@ class ActorSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
   constructor(machine: AnyStateMachine, inputs: readonly unknown[] | null, saved: unknown[] | undefined, inspect?: (e: InspectionEvent) => void) {
     const observe = inspect ? { inspect } : {};
     this.refs = saved
-      ? saved.map((snapshot) => createActor(machine, { snapshot: snapshot as never, ...observe }))
+      ? saved.map((snapshot) => createActor(machine, { snapshot: persistedSnapshot(snapshot), ...observe }))
       : (inputs ?? []).map((input) => createActor(machine, { input, ...observe }));
     for (const r of this.refs) r.start();
   }
@@ -48,7 +58,8 @@ class ActorSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
     return this.refs.length;
   }
 
-  private snap(i: number) {
+  /** What the driver reads of an actor's snapshot (an untyped actor's snapshot is `any` to XState). */
+  private snap(i: number): { status: string; context: C; value: Parameters<typeof activePaths>[0]; can(event: E): boolean } {
     return (this.refs[i] as AnyActorRef).getSnapshot();
   }
 
@@ -56,7 +67,7 @@ class ActorSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
     if (this.snap(i).status === 'active') (this.refs[i] as AnyActorRef).send(event);
   }
   context(i: number): C {
-    return this.snap(i).context as C;
+    return this.snap(i).context;
   }
   active(i: number): boolean {
     return this.snap(i).status === 'active';
@@ -66,7 +77,7 @@ class ActorSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
     return s.status === 'active' && s.can(event);
   }
   activePaths(i: number): string[] {
-    return activePaths(this.snap(i).value as never);
+    return activePaths(this.snap(i).value);
   }
   leaf(i: number): string {
     return this.activePaths(i)[0] ?? '';
@@ -87,7 +98,7 @@ export interface SavedChart<C> {
 // `sameAs[i]` is the capture actor i's state equals exactly (null once an event moved it): captures
 // are never changed, so an untouched actor shares its capture and restoring skips it.
 
-export function loadCharts<C>(runner: ChartRunner<C, never>, saved: readonly SavedChart<C>[]): ChartState<C>[] {
+export function loadCharts<C, E extends ChartEvent>(runner: ChartRunner<C, E>, saved: readonly SavedChart<C>[]): ChartState<C>[] {
   return saved.map((s) => {
     const active = new Uint8Array(runner.size);
     for (const i of s.active) active[i] = 1;
@@ -105,12 +116,12 @@ export function saveCharts<C>(states: readonly ChartState<C>[]): SavedChart<C>[]
   });
 }
 
-export function captureCharts<C>(runner: ChartRunner<C, never>, states: readonly ChartState<C>[], sameAs: (ChartCapture<C> | null)[]): ChartCapture<C>[] {
+export function captureCharts<C, E extends ChartEvent>(runner: ChartRunner<C, E>, states: readonly ChartState<C>[], sameAs: (ChartCapture<C> | null)[]): ChartCapture<C>[] {
   return states.map((_, i) => captureChart(runner, states, sameAs, i));
 }
 
 /** One actor's capture (the one it already equals, if any). */
-export function captureChart<C>(runner: ChartRunner<C, never>, states: readonly ChartState<C>[], sameAs: (ChartCapture<C> | null)[], i: number): ChartCapture<C> {
+export function captureChart<C, E extends ChartEvent>(runner: ChartRunner<C, E>, states: readonly ChartState<C>[], sameAs: (ChartCapture<C> | null)[], i: number): ChartCapture<C> {
   const same = sameAs[i];
   if (same) return same;
   const s = states[i] as ChartState<C>;
@@ -121,8 +132,8 @@ export function captureChart<C>(runner: ChartRunner<C, never>, states: readonly 
 }
 
 /** Returns the actors whose state changed. */
-export function restoreCharts<C>(
-  runner: ChartRunner<C, never>,
+export function restoreCharts<C, E extends ChartEvent>(
+  runner: ChartRunner<C, E>,
   states: readonly ChartState<C>[],
   sameAs: (ChartCapture<C> | null)[],
   captures: readonly ChartCapture<C>[],
@@ -149,7 +160,7 @@ class CompiledSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
 
   constructor(machine: AnyStateMachine, inputs: readonly unknown[] | null, saved: SavedChart<C>[] | undefined) {
     this.runner = new ChartRunner<C, E>(machine);
-    this.states = saved ? loadCharts(this.runner as never, saved) : (inputs ?? []).map((input) => this.runner.initial(input));
+    this.states = saved ? loadCharts(this.runner, saved) : (inputs ?? []).map((input) => this.runner.initial(input));
   }
 
   get size(): number {
@@ -181,11 +192,11 @@ class CompiledSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
   }
 
   capture(): ChartCapture<C>[] {
-    return captureCharts(this.runner as never, this.states, this.sameAs);
+    return captureCharts(this.runner, this.states, this.sameAs);
   }
 
   restoreCapture(captures: readonly ChartCapture<C>[]): number[] {
-    return restoreCharts(this.runner as never, this.states, this.sameAs, captures);
+    return restoreCharts(this.runner, this.states, this.sameAs, captures);
   }
 
   save(): unknown {
@@ -193,14 +204,15 @@ class CompiledSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
   }
 }
 
-export function makeChartDriver<C, E extends ChartEvent>(
+/** The driver of `machine`'s actors, typed by the machine's context and events. */
+export function makeChartDriver<M extends AnyStateMachine>(
   engine: EngineName,
-  machine: AnyStateMachine,
-  inputs: readonly unknown[] | null,
+  machine: M,
+  inputs: readonly InputFrom<M>[] | null,
   saved?: unknown,
   inspect?: (event: InspectionEvent) => void,
-): ChartDriver<C, E> {
+): ChartDriver<ContextFrom<M>, EventFromLogic<M>> {
   return engine === 'actors'
-    ? new ActorSet<C, E>(machine, inputs, saved as unknown[] | undefined, inspect)
-    : new CompiledSet<C, E>(machine, inputs, saved as SavedChart<C>[] | undefined);
+    ? new ActorSet<ContextFrom<M>, EventFromLogic<M>>(machine, inputs, saved as unknown[] | undefined, inspect)
+    : new CompiledSet<ContextFrom<M>, EventFromLogic<M>>(machine, inputs, saved as SavedChart<ContextFrom<M>>[] | undefined);
 }

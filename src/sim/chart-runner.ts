@@ -13,7 +13,7 @@
  * parameterised actions, `assign`, `always`, `onDone`. Anything else (history, invoke, delayed
  * transitions, other built-in actions) is refused when the chart is compiled, not misrun.
  */
-import type { AnyStateMachine, StateNode } from 'xstate';
+import type { AnyStateMachine, ContextFrom, EventFromLogic, StateNode } from 'xstate';
 
 type Node = StateNode<any, any>;
 type Transition = {
@@ -77,6 +77,11 @@ export class ChartRunner<C, E extends ChartEvent> {
   private readonly guardArgs: { context: C; event: E } = { context: undefined as unknown as C, event: undefined as unknown as E };
   private readonly checks = new Map<unknown, (context: C, event: E) => boolean>();
   private readonly plans = new Map<Transition, { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> }>();
+
+  /** The runner of `machine`, typed by the machine's own context and events. */
+  static of<M extends AnyStateMachine>(machine: M): ChartRunner<ContextFrom<M>, EventFromLogic<M>> {
+    return new ChartRunner<ContextFrom<M>, EventFromLogic<M>>(machine);
+  }
 
   constructor(private readonly machine: AnyStateMachine) {
     this.root = machine.root as Node;

@@ -10,7 +10,7 @@ import type { CpuContext, CpuEvent, CpuInput, Region } from '../../machines/phys
 import type { World } from '../kernel/port.js';
 import { ChartRunner, type ChartState } from './chart-runner.js';
 import { activePaths, leafPath } from './state-table.js';
-import { captureChart, captureCharts, loadCharts, restoreCharts, saveCharts, type ChartCapture, type SavedChart } from './chart-driver.js';
+import { captureChart, captureCharts, loadCharts, persistedSnapshot, restoreCharts, saveCharts, type ChartCapture, type SavedChart } from './chart-driver.js';
 
 type CpuMachine = typeof physicalCpuMachine;
 type CpuRef = ActorRefFrom<CpuMachine>;
@@ -32,14 +32,14 @@ export const cpuMachine = physicalCpuMachine.provide(
   cpuImplementations(() => {
     if (!currentWorld) throw new Error('internal error: a CPU chart ran outside its simulation');
     return currentWorld;
-  }) as never,
+  }),
 );
 
 /** The compiled runner of a machine, built once per machine. */
 const runners = new WeakMap<object, ChartRunner<CpuContext, CpuEvent>>();
 function runnerFor(machine: CpuMachine): ChartRunner<CpuContext, CpuEvent> {
   let r = runners.get(machine);
-  if (!r) runners.set(machine, (r = new ChartRunner<CpuContext, CpuEvent>(machine as never)));
+  if (!r) runners.set(machine, (r = ChartRunner.of(machine)));
   return r;
 }
 
@@ -104,7 +104,7 @@ export class ActorDriver implements CpuDriver {
     const hostMachine = hostMachineFor(machine);
     const observe = inspect ? { inspect } : {};
     this.host = saved
-      ? createActor(hostMachine, { snapshot: saved as never, input: { cpus: [] }, ...observe })
+      ? createActor(hostMachine, { snapshot: persistedSnapshot(saved), input: { cpus: [] }, ...observe })
       : createActor(hostMachine, { input: { cpus: inputs ?? [] }, ...observe });
     this.host.start();
     this.cpus = this.host.getSnapshot().context.cpus;
@@ -135,7 +135,7 @@ export class ActorDriver implements CpuDriver {
   }
 
   leaf(cpu: number, region: Region): string {
-    return leafPath(this.snap(cpu).value as never, region);
+    return leafPath(this.snap(cpu).value, region);
   }
 
   outsideOs(cpu: number): boolean {
@@ -144,7 +144,7 @@ export class ActorDriver implements CpuDriver {
   }
 
   activePaths(cpu: number): string[] {
-    return activePaths(this.snap(cpu).value as never);
+    return activePaths(this.snap(cpu).value);
   }
 
   save(): unknown {
@@ -181,7 +181,7 @@ export class CompiledDriver implements CpuDriver {
       smm: byPath.get('os.smm') as number,
     };
     if (saved) {
-      this.states = loadCharts(this.runner as never, saved as SavedChart<CpuContext>[]);
+      this.states = loadCharts(this.runner, saved as SavedChart<CpuContext>[]);
     } else {
       // One buffer for every CPU's configuration: thousands of small ArrayBuffers cost the GC more.
       const n = this.runner.size;
@@ -248,15 +248,15 @@ export class CompiledDriver implements CpuDriver {
   private readonly sameAs: (CpuCapture | null)[] = [];
 
   capture(): CpuCapture[] {
-    return captureCharts(this.runner as never, this.states, this.sameAs);
+    return captureCharts(this.runner, this.states, this.sameAs);
   }
 
   captureOne(cpu: number): CpuCapture {
-    return captureChart(this.runner as never, this.states, this.sameAs, cpu);
+    return captureChart(this.runner, this.states, this.sameAs, cpu);
   }
 
   restoreCapture(captures: readonly CpuCapture[]): number[] {
-    return restoreCharts(this.runner as never, this.states, this.sameAs, captures);
+    return restoreCharts(this.runner, this.states, this.sameAs, captures);
   }
 
   leafOrders(cpu: number): readonly number[] {

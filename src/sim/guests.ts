@@ -20,7 +20,7 @@
  */
 import { vcpuImplementations, vcpuMachine, type VcpuContext, type VcpuEvent, type VcpuInput, type VcpuWorld } from '../../machines/vcpu.machine.js';
 import { vmmImplementations, vmmMachine, type VmmCall, type VmmContext, type VmmEvent, type VmmInput, type VmmReturn } from '../../machines/vmm.machine.js';
-import { vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockInput, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
+import { lifecycleOfLeaf, vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockInput, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
 import { BAD_POINTER, DEFAULT_MAX_MEM_REGIONS, type IoctlArg } from '../vhost/device.js';
 import { errnoName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
 import { EVENTFD, vmmCaller } from '../vhost/qemu.js';
@@ -207,13 +207,13 @@ export class Guests {
         maxMemRegions: DEFAULT_MAX_MEM_REGIONS,
       }),
     };
-    const vcpu = vcpuMachine.provide(vcpuImplementations(() => vcpuWorld) as never);
-    const vmm = vmmMachine.provide(vmmImplementations(() => vmmWorld) as never);
-    const dev = vhostVsockMachine.provide(vsockImplementations(() => vsockWorld) as never);
+    const vcpu = vcpuMachine.provide(vcpuImplementations(() => vcpuWorld));
+    const vmm = vmmMachine.provide(vmmImplementations(() => vmmWorld));
+    const dev = vhostVsockMachine.provide(vsockImplementations(() => vsockWorld));
     const vmmInputs: VmmInput[] = specs.map((s) => ({ id: s.index, vm: s.vm, pcpu: s.pcpu, calls: s.calls, onShutdown: s.onShutdown, vsock: s.vsock, resetRip: s.resetRip }));
-    this.vcpus = makeChartDriver(engine, vcpu as never, saved ? null : vcpuInputs(specs, vendor, features), saved?.vcpus, inspect);
-    this.vmms = makeChartDriver(engine, vmm as never, saved ? null : vmmInputs, saved?.vmms, inspect);
-    this.devices = makeChartDriver(engine, dev as never, saved ? null : vsockInputs(vsock, features), saved?.devices as never, inspect);
+    this.vcpus = makeChartDriver(engine, vcpu, saved ? null : vcpuInputs(specs, vendor, features), saved?.vcpus, inspect);
+    this.vmms = makeChartDriver(engine, vmm, saved ? null : vmmInputs, saved?.vmms, inspect);
+    this.devices = makeChartDriver(engine, dev, saved ? null : vsockInputs(vsock, features), saved?.devices, inspect);
     this.vcpuHash = new Array<number>(specs.length).fill(Number.NaN);
     this.vmmHash = new Array<number>(specs.length).fill(Number.NaN);
     this.devHash = new Array<number>(vsock.length).fill(Number.NaN);
@@ -764,7 +764,7 @@ export class Guests {
         vm: c.vm,
         worker: spec.worker,
         chart: this.devices.leaf(d),
-        ...vsockOutcome(c.device, c.dp),
+        ...vsockOutcome(lifecycleOfLeaf(this.devices.leaf(d)), c.device, c.dp),
         guestResets: c.driver.resets,
         fates: {
           delivered: [...c.dp.toGuest, ...c.dp.toHost].map((p) => p.id),

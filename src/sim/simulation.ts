@@ -24,7 +24,7 @@ import { cpuMachine, makeDriver, type CpuCapture, type CpuDriver, type EngineNam
 import type { InspectionEvent } from 'xstate';
 import { Guests, type GuestKind, type GuestsCapture, type GuestsState } from './guests.js';
 
-const CPU_STATES = stateTable(physicalCpuMachine as never);
+const CPU_STATES = stateTable(physicalCpuMachine);
 
 export interface SimulationOptions {
   seed: number;

@@ -91,7 +91,10 @@ export interface VsockDevice {
   readonly seqpacketAllow: boolean;
   readonly guestCid: number;
   readonly vqs: readonly [Virtqueue, Virtqueue];
-  /** Set once SET_RUNNING 1 succeeded: distinguishes STOPPED from CONFIGURED. */
+  /**
+   * Set once SET_RUNNING 1 succeeded. No rule reads it (the lifecycle, STOPPED or CONFIGURED, is the
+   * chart's state); after close it still tells a device that ran from one that never did.
+   */
   readonly everRan: boolean;
   readonly released: boolean;
 }
@@ -194,14 +197,21 @@ export function newDevice(id: number): VsockDevice {
   };
 }
 
-/** The state of docs/model.md §5.4, derived from the fields. */
-export function lifecycle(device: VsockDevice): Lifecycle {
-  if (device.released) return 'RELEASED';
-  if (device.vqs.every((vq) => vq.backend)) return 'RUNNING';
-  if (device.everRan) return 'STOPPED';
-  if (device.owner === null) return 'OPEN_UNOWNED';
-  const ready = device.vqs.every((vq) => vq.kickFd !== null && vqAccessOk(device, vq) && initAccessOk(device, vq));
-  return ready ? 'CONFIGURED' : 'OWNED';
+/**
+ * Both queues have a backend: the last VHOST_VSOCK_SET_RUNNING 1 succeeded and nothing stopped the
+ * device since (vhost_vsock_start sets RX then TX, all or nothing; vhost_vsock_stop clears both).
+ */
+export function started(device: VsockDevice): boolean {
+  return device.vqs.every((vq) => vq.backend);
+}
+
+/**
+ * The owner has given every queue its kick eventfd and rings that `vhost_vq_access_ok` and
+ * `vhost_vq_init_access` accept over its memory table: the CONFIGURED of docs/model.md §5.4.
+ * (The lifecycle itself is the vhost-vsock chart's state: machines/vhost-vsock.machine.ts.)
+ */
+export function configured(device: VsockDevice): boolean {
+  return device.vqs.every((vq) => vq.kickFd !== null && vqAccessOk(device, vq) && initAccessOk(device, vq));
 }
 
 export interface CloseResult {

@@ -1,8 +1,9 @@
 /**
- * The `outcome.vsock` fields of a run's JSON result, built from the device and its packet path
- * (the run writes them in each device's `vsfinal` trace record).
+ * The `outcome.vsock` fields of a run's JSON result, built from the device's lifecycle (its actor's
+ * chart state), the device and its packet path (the run writes them in each device's `vsfinal`
+ * trace record).
  */
-import { lifecycle, type Lifecycle, type VsockDevice } from './device.js';
+import { started, type Lifecycle, type VsockDevice } from './device.js';
 import { balance, type Balance, type DataPath } from './datapath.js';
 
 export interface VsockOutcome {
@@ -16,10 +17,10 @@ export interface VsockOutcome {
   packets: Balance;
 }
 
-export function vsockOutcome(device: VsockDevice, dp: DataPath): VsockOutcome {
+export function vsockOutcome(state: Lifecycle, device: VsockDevice, dp: DataPath): VsockOutcome {
   return {
-    state: lifecycle(device),
-    running: device.vqs.every((vq) => vq.backend),
+    state,
+    running: started(device),
     guestCid: device.guestCid,
     queues: device.vqs.map((vq) => ({ index: vq.index, num: vq.num, lastAvailIdx: vq.lastAvailIdx, backend: vq.backend })),
     sendQueue: dp.sendQueue.length,

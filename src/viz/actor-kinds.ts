@@ -30,12 +30,12 @@ export const ACTOR_KINDS: readonly ActorKind[] = [
   {
     name: 'vcpu',
     title: 'KVM vCPU: the KVM_RUN loop, L1/L2, SMM (arch/x86/kvm)',
-    chart: () => (vcpuChart ??= chartOf(vcpuMachine as never, 'vcpu', 'KVM vCPU: the KVM_RUN loop, L1/L2, SMM (arch/x86/kvm)')),
+    chart: () => (vcpuChart ??= chartOf(vcpuMachine, 'vcpu', 'KVM vCPU: the KVM_RUN loop, L1/L2, SMM (arch/x86/kvm)')),
   },
   {
     name: 'vmm',
     title: "VMM vCPU thread (QEMU's kvm_cpu_exec loop)",
-    chart: () => (vmmChart ??= chartOf(vmmMachine as never, 'vmm', "VMM vCPU thread (QEMU's kvm_cpu_exec loop)")),
+    chart: () => (vmmChart ??= chartOf(vmmMachine, 'vmm', "VMM vCPU thread (QEMU's kvm_cpu_exec loop)")),
   },
 ];
 

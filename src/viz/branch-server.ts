@@ -57,7 +57,7 @@ export function branchBaseOfTrace(trace: string): { base: BranchBase } | { why: 
   const presetSwitches = findPreset(t.preset)?.switches ?? [];
   const kernel = {
     preset: t.preset,
-    fix: t.switches.filter((s) => !presetSwitches.includes(s as never)),
+    fix: t.switches.filter((s) => !presetSwitches.some((p) => p === s)),
     noFix: presetSwitches.filter((s) => !t.switches.includes(s)),
   };
   return { base: { scenario: { ...v.scenario, kernel }, seed: t.seed, mode: t.mode } };

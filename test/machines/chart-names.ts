@@ -1,6 +1,7 @@
 /**
- * Charts built from loosely typed literals name their guards and actions by string: every name a
- * chart uses must be implemented. Shared by the tests of each machine.
+ * Charts name their guards and actions by string: every name a chart uses must be implemented. The
+ * compiler checks it against setup() (machines/physical-cpu/dsl.ts); this checks the machine as
+ * built, with the implementations a run provides. Shared by the tests of each machine.
  */
 import type { AnyStateMachine, StateNode } from 'xstate';
 

@@ -1,7 +1,7 @@
 /**
- * The vCPU and VMM-thread charts are built from loosely typed literals, like the physical CPU's:
- * every guard and action name they use must be implemented in their setup(), and both must compile
- * on the chart runner.
+ * The vCPU and VMM-thread charts, like the physical CPU's, are typed by their setup() (the compiler
+ * checks every name: test/machines/dsl-types.test.ts); this checks the same at run time, on the
+ * machines as built, and that both compile on the chart runner.
  */
 import { describe, expect, it } from 'vitest';
 import type { AnyStateMachine } from 'xstate';

@@ -277,12 +277,12 @@ describe('vCPU chart on the compiled runner', () => {
     expect(Object.keys(vcpuGuards).length).toBeGreaterThan(10);
     expect(Object.keys(makeVcpuActions(() => fakeWorld())).length).toBeGreaterThan(10);
     // Compiling on the runner checks every action name; guards are checked when evaluated below.
-    expect(() => new ChartRunner(vcpuMachine.provide(impl as never) as never)).not.toThrow();
+    expect(() => ChartRunner.of(vcpuMachine.provide(impl))).not.toThrow();
     expect(names.guards.has('ioctl fails')).toBe(true);
   });
   it('T10 pre-fix gives the same result under ChartRunner as under createActor', () => {
     const world = fakeWorld();
-    const runner = new ChartRunner<VcpuContext, VcpuEvent>(vcpuMachine.provide(vcpuImplementations(() => world) as never) as never);
+    const runner = ChartRunner.of(vcpuMachine.provide(vcpuImplementations(() => world)));
     const input = vcpuInput('amd', 'mainline', [], ['nsvm-vmexit-reads-register-cache'], {
       l1: [{ op: 'vmrun' }, { op: 'jmp', to: 0x1000 }],
       l2: [{ op: 'mmio' }, { op: 'hlt' }],
@@ -309,7 +309,7 @@ describe('vCPU chart on the compiled runner', () => {
   });
   it('T8 pre-fix under ChartRunner: the thread dies', () => {
     const world = fakeWorld();
-    const runner = new ChartRunner<VcpuContext, VcpuEvent>(vcpuMachine.provide(vcpuImplementations(() => world) as never) as never);
+    const runner = ChartRunner.of(vcpuMachine.provide(vcpuImplementations(() => world)));
     const state = runner.initial(vcpuInput('intel', 'mainline', [], ['tdp-level-at-vcpu-create'], { l1: [{ op: 'hlt' }] }));
     runner.send(state, { type: 'ioctl', name: 'KVM_CREATE_VCPU', arg: { id: 0 } });
     runner.send(state, { type: 'ioctl', name: 'KVM_RUN', arg: {} });

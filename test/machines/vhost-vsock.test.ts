@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
-import { lifecycleOfState, vsockGroup } from '../../machines/vhost-vsock.machine.js';
-import { BAD_POINTER, lifecycle, type Caller, type IoctlArg } from '../../src/vhost/device.js';
+import { lifecycleOfLeaf, lifecycleOfState, vhostVsockMachine, vsockGroup } from '../../machines/vhost-vsock.machine.js';
+import { BAD_POINTER, type Caller, type IoctlArg } from '../../src/vhost/device.js';
+import { lifecycle } from '../vhost/lifecycle-oracle.js';
 import { ERRNO, FEATURE_BIT, VHOST_IOCTLS, type VhostIoctlName } from '../../src/vhost/ioctl.js';
 
 const QEMU: Caller = { mm: 'qemu', eventfds: [10, 11, 12, 13], files: [3] };
@@ -143,5 +144,31 @@ describe('random ioctl sequences (fast-check)', () => {
       }),
       { numRuns: 300, seed: 20261121 },
     );
+  });
+});
+
+describe('the lifecycle of docs/model.md §5.4 is the chart itself', () => {
+  it('each lifecycle state leaves on the ioctl that changes it, by the rules of src/vhost; no eventless edge', () => {
+    const open = vhostVsockMachine.root.states.open;
+    expect(open).toBeDefined();
+    const edges: Record<string, string[]> = {};
+    for (const [name, node] of Object.entries(open?.states ?? {})) {
+      expect(node.always ?? []).toEqual([]);
+      const ioctl = node.transitions.get('ioctl') ?? [];
+      // Every branch applies the call once; the last one stays.
+      for (const t of ioctl) expect(t.actions.map((a) => (typeof a === 'string' ? a : (a as { type: string }).type))).toEqual(['apply ioctl']);
+      expect(ioctl.at(-1)?.target).toBeUndefined();
+      edges[name] = ioctl.flatMap((t) => (t.target ?? []).map((n) => n.key));
+    }
+    expect(edges).toEqual({
+      unowned: ['owned'],
+      owned: ['running', 'configured'],
+      configured: ['running', 'owned'],
+      running: ['stopped'],
+      stopped: ['running'],
+    });
+    expect(lifecycleOfLeaf('open.configured')).toBe('CONFIGURED');
+    expect(lifecycleOfLeaf('released')).toBe('RELEASED');
+    expect(() => lifecycleOfLeaf('open')).toThrow(/not a vhost-vsock state/);
   });
 });

@@ -17,6 +17,7 @@ import {
 } from '../../src/vhost/datapath.js';
 import { vsockDataPathViolations } from '../../src/spec/vsock-datapath.js';
 import { vsockOutcome } from '../../src/vhost/outcome.js';
+import { lifecycle } from './lifecycle-oracle.js';
 import { driverReset, NEW_DRIVER } from '../../src/vhost/guest-driver.js';
 import type { VhostIoctlName } from '../../src/vhost/ioctl.js';
 
@@ -308,7 +309,7 @@ describe('outcome.vsock', () => {
     dp = guestSend(dp, { ...fromGuest('RW'), srcCid: 9 }).dp;
     dp = d.tx(dp);
     dp = hostSend(dp, d.dev(), toGuest(10)).dp;
-    expect(vsockOutcome(d.dev(), dp)).toEqual({
+    expect(vsockOutcome(lifecycle(d.dev()), d.dev(), dp)).toEqual({
       state: 'RUNNING',
       running: true,
       guestCid: GUEST,

@@ -4,7 +4,6 @@ import {
   TASK_SIZE_MAX,
   close,
   ioctl,
-  lifecycle,
   newHost,
   open,
   type Caller,
@@ -13,6 +12,7 @@ import {
   type VsockDevice,
   type VsockHost,
 } from '../../src/vhost/device.js';
+import { lifecycle } from './lifecycle-oracle.js';
 import {
   ERRNO,
   FEATURE_BIT,
