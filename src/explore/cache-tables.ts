@@ -4,9 +4,10 @@
  * interned sleep sets. Everything here is small numbers and arrays of them, so the search
  * allocates next to nothing per state.
  */
-import { hash53, mix, timerHash, type FlagValues, type ItemView } from '../sim/simulation.js';
+import { mix, timerHash, type FlagValues, type ItemView } from '../sim/simulation.js';
 import type { CpuCapture } from '../sim/cpu-drivers.js';
-import { copyMemoryState, memoryText, MEMORY_FIELDS, type KernelMemoryState } from '../kernel/memory.js';
+import type { KernelMemoryState } from '../kernel/memory.js';
+import { copyMemoryField, copyMemoryState, memoryFieldHash, memoryHash, MEMORY_FIELDS } from '../state/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import { HashTable } from './hash-table.js';
@@ -121,7 +122,7 @@ export class Tables {
     if (id === undefined) {
       id = this.mems.length;
       const st = state();
-      const fields = Float64Array.from(MEMORY_FIELDS, (f) => hash53(JSON.stringify(st[f])));
+      const fields = Float64Array.from(MEMORY_FIELDS, (f) => memoryFieldHash(st, f));
       this.mems.push({ hash, state: st, fields, next: new Map() });
       this.memIds.set(hash, id);
     }
@@ -134,8 +135,11 @@ export class Tables {
     let out = m.next.get(index);
     if (out === undefined) {
       const state = copyMemoryState(m.state);
-      for (const [f, v] of e.memWrites) (state as unknown as Record<string, unknown>)[MEMORY_FIELDS[f] as string] = copyField(v);
-      out = this.mem(hash53(memoryText(state)), () => state);
+      for (const [f, v] of e.memWrites) {
+        const field = MEMORY_FIELDS[f] as keyof KernelMemoryState;
+        (state as unknown as Record<string, unknown>)[field] = copyMemoryField(field, v as never);
+      }
+      out = this.mem(memoryHash(state), () => state);
       m.next.set(index, out);
     }
     return out;
@@ -261,11 +265,6 @@ export function applyItems(items: Int32Array, removed: Int32Array, added: Int32A
 
 /** Effects whose (item multiset, effect) results are memoized (see itemsNext in cached.ts). */
 export const MEMO_EFFECTS = 1 << 21;
-
-/** A copy of a memory field's value: a primitive, or an array of primitives. */
-export function copyField<T>(v: T): T {
-  return (Array.isArray(v) ? v.slice() : v) as T;
-}
 
 /** A sorted copy of a handful of numbers (insertion sort). */
 export function ascending(list: readonly number[]): number[] {
