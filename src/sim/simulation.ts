@@ -613,7 +613,7 @@ export class Simulation {
       lo += x >>> 0;
       hi += Math.floor(x / 4294967296);
     }
-    return composeHash(cpus, this.memoryHash(), lo, hi, flagsHash(this.flags), this.guests ? this.guests.hashes(hash53) : null);
+    return composeHash(cpus, this.memoryHash(), lo, hi, flagsHash(this.flags), this.guests ? this.guests.hashes() : null);
   }
 
   /**

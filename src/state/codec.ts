@@ -434,3 +434,29 @@ export function tagged<T extends Tagged<string>>(variants: Variants<T>): TaggedC
     },
   };
 }
+
+/** A plain JSON value keyed whole by its JSON text (nested data described no further; `undefined` for absent). */
+export function json<T>(): Codec<T> {
+  const text = (v: T): string => (v === undefined ? '~' : JSON.stringify(v));
+  return {
+    kind: 'json',
+    text,
+    hash: (h, v) => mix(h, stringHash(text(v))),
+    copy: (v) => (v === undefined || v === null || typeof v !== 'object' ? v : structuredClone(v)),
+    sample: () => null as T,
+    others: (v) => [changeFirstLeaf(v) as T],
+  };
+}
+
+/** A copy of a JSON value with its first leaf changed (tests: another value of about the same shape). */
+function changeFirstLeaf(v: unknown): unknown {
+  if (v === undefined || v === null) return 0;
+  if (typeof v === 'number') return v + 1;
+  if (typeof v === 'boolean') return !v;
+  if (typeof v === 'string') return `${v}'`;
+  if (Array.isArray(v)) return v.length === 0 ? [0] : [changeFirstLeaf(v[0]), ...v.slice(1)];
+  const entries = Object.entries(v as Record<string, unknown>);
+  const first = entries[0];
+  if (!first) return { x: 0 };
+  return { ...(v as object), [first[0]]: changeFirstLeaf(first[1]) };
+}
