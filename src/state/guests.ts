@@ -91,7 +91,7 @@ export const DATA_PATH = struct<DataPath>('DataPath', {
   dropped: json(),
   txWork: bool(),
   sendWork: bool(),
-  calls: ignored(`calls signalled per queue: ${HISTORY}`, json()),
+  calls: ignored('calls signalled per queue, counted: a work item compares them before and after itself only', json()),
   errors: json(),
   connections: json(),
   processed: ignored(`packets taken: ${HISTORY}`, json()),
