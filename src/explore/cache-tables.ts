@@ -4,7 +4,8 @@
  * interned sleep sets. Everything here is small numbers and arrays of them, so the search
  * allocates next to nothing per state.
  */
-import { mix, timerHash, type FlagValues, type ItemView } from '../sim/simulation.js';
+import { mix, type FlagValues, type ItemView } from '../sim/simulation.js';
+import { pendingHash } from '../state/pending.js';
 import type { CpuCapture } from '../sim/cpu-drivers.js';
 import type { KernelMemoryState } from '../kernel/memory.js';
 import { copyMemoryField, copyMemoryState, memoryFieldHash, memoryHash, MEMORY_FIELDS } from '../state/memory.js';
@@ -214,7 +215,7 @@ export class Tables {
     let s = x.shifted.get(d);
     if (s === undefined) {
       const rel = x.rel - d;
-      s = this.desc({ ...this.parts(x), rel, held: false, hash: x.kind === 'timer' ? timerHash(x.cpu, x.name, rel, x.dur, x.ord, false) : x.hash });
+      s = this.desc({ ...this.parts(x), rel, held: false, hash: x.kind === 'timer' ? timerHash(x, rel, false) : x.hash });
       x.shifted.set(d, s);
     }
     return s;
@@ -224,7 +225,7 @@ export class Tables {
   hold(id: number, held: boolean): number {
     const x = this.descs[id] as Desc;
     if (x.held === held) return id;
-    if (x.toggled < 0) x.toggled = this.desc({ ...this.parts(x), held, hash: timerHash(x.cpu, x.name, x.rel, x.dur, x.ord, held) });
+    if (x.toggled < 0) x.toggled = this.desc({ ...this.parts(x), held, hash: timerHash(x, x.rel, held) });
     return x.toggled;
   }
 
@@ -276,6 +277,11 @@ export function ascending(list: readonly number[]): number[] {
     out[j] = x;
   }
   return out;
+}
+
+/** A pending timer's hash (src/state/pending.ts) `rel` ns before it is due, held back or not. */
+function timerHash(x: Desc, rel: number, held: boolean): number {
+  return pendingHash({ kind: 'timer', cpu: x.cpu, name: x.name, rel, dur: x.dur, ord: x.ord, held });
 }
 
 /** Whether a choice is in a sleep set (given as footprint indexes). */

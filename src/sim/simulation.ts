@@ -11,7 +11,7 @@ import { BUS_EVENT_OF } from '../../machines/physical-cpu/types.js';
 import { initialCpuHw, VMCS_REGION_BASE, VMXON_REGION_BASE, type CpuHw } from '../hw/cpu-state.js';
 import type { OutgoingMessage } from '../hw/apic.js';
 import { KernelMemory, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
-import { copyMemoryState, memoryHash, memoryText, MEMORY_FIELDS } from '../state/memory.js';
+import { copyMemoryState, MEMORY, memoryHash, memoryText, MEMORY_FIELDS } from '../state/memory.js';
 import { CPU_STATE } from '../state/cpu.js';
 import { FLAGS, flagsHash, initialFlags, type FlagValues } from '../state/flags.js';
 import { PENDING, pendingHash, type PendingItem } from '../state/pending.js';
@@ -126,11 +126,6 @@ export function finishHash(cpus: number, mem: number, lo: number, hi: number, fl
   h = mix(mix(h, lo % 4294967296), (hi + Math.floor(lo / 4294967296)) % 2097152);
   if (guests) for (const g of guests) h = mix(h, g);
   return mix(h, flags);
-}
-
-/** A pending timer as a number (see PENDING): its CPU, name, distance, duration, place, whether it is held back (agenda.ts). */
-export function timerHash(cpu: number, name: string, rel: number, dur: number, ord: number, held: boolean): number {
-  return pendingHash({ kind: 'timer', cpu, name, rel, dur, ord, held });
 }
 
 /** A pending item as exploration's transition cache sees it (see `Simulation.view`). */
@@ -694,7 +689,7 @@ export class Simulation {
   private memoryTracker(): KernelMemoryState {
     if (this.tracker) return this.tracker;
     const tracker = {} as Record<string, unknown>;
-    for (const field of Object.keys(this.k.state)) {
+    for (const { name: field } of MEMORY.fields) {
       const bit = FIELD_BITS.get(field) ?? 0;
       Object.defineProperty(tracker, field, {
         enumerable: true,
