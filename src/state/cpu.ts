@@ -6,7 +6,8 @@
  */
 import type { CpuHw, CpuMode } from '../hw/cpu-state.js';
 import type { CpuContext, Region } from '../../machines/physical-cpu/types.js';
-import { array, bool, constant, cpuId, ignored, int, members, nullable, numberKeyed, oneOf, replacedWhole, string, struct, type Codec, type StructCodec } from './codec.js';
+import { array, bool, cpuId, int, members, nullable, numberKeyed, oneOf, string, type Codec } from './codec.js';
+import { constant, ignored, replacedWhole, struct, type StructCodec } from './struct.js';
 
 export const CPU_MODE = struct<CpuMode>('CpuMode', {
   cr0Pe: bool(),

@@ -3,7 +3,8 @@
  * reset and kexec, and how the run ended.
  */
 import type { RunEnd } from '../trace/records.js';
-import { array, bool, cpuId, members, nullable, struct } from './codec.js';
+import { array, bool, cpuId, members, nullable } from './codec.js';
+import { struct } from './struct.js';
 
 export interface FlagValues {
   /** By script step index: whether its `when … enters` trigger fired (or its time came). */

@@ -7,7 +7,8 @@ import type { VcpuContext } from '../kvm/types.js';
 import type { VmmContext } from '../../machines/vmm.machine.js';
 import type { VsockContext } from '../../machines/vhost-vsock.machine.js';
 import type { DataPath } from '../vhost/datapath.js';
-import { array, bool, constant, ignored, int, json, members, nullable, string, struct, type Codec, type StructCodec } from './codec.js';
+import { array, bool, int, json, members, nullable, string, type Codec } from './codec.js';
+import { constant, ignored, struct, type StructCodec } from './struct.js';
 
 const input = (what: string) => constant<never>(`the ${what} of the scenario's input: never assigned by the chart`);
 const ripRepeats = () => nullable(struct<{ rip: number; repeats: number }>('rip repeats', { rip: int(), repeats: int() }));

@@ -4,7 +4,8 @@
  * of, are derived from this codec.
  */
 import type { KernelMemoryState } from '../kernel/memory.js';
-import { array, bool, constant, cpuId, derived, int, members, nullable, oneOf, struct, type Codec } from './codec.js';
+import { array, bool, cpuId, int, members, nullable, oneOf, type Codec } from './codec.js';
+import { constant, derived, struct } from './struct.js';
 
 const handler = members({ crash: true, smp_stop: true });
 /** A cpumask as 0/1 per CPU. */

@@ -5,7 +5,8 @@
  */
 import type { DeliveryMode, MessageSource } from '../hw/apic.js';
 import type { Message } from '../bus/messages.js';
-import { bool, cpuId, ignored, int, members, nullable, replacedWhole, string, struct, tagged, type Codec, type TaggedCodec } from './codec.js';
+import { bool, cpuId, int, members, nullable, string, type Codec } from './codec.js';
+import { ignored, replacedWhole, struct, tagged, type TaggedCodec } from './struct.js';
 import { mix } from './hash.js';
 
 /** Who sent a message: a CPU, or the platform (a reset delivered as INIT). */
