@@ -8,7 +8,7 @@
  * Hashes: `mix` folds every part in a fixed order; small-domain fields (booleans, enums) of a struct
  * are packed into one number first, each in its own bit range, so the fold stays injective.
  */
-import { mix, stringHash } from './hash.js';
+import { hash53, mix, stringHash } from './hash.js';
 
 /**
  * What a number means, for a later symmetry reduction that permutes CPU numbers: a CPU number, or
@@ -204,7 +204,8 @@ export function json<T>(): Codec<T> {
   return {
     kind: 'json',
     text,
-    hash: (h, v) => mix(h, stringHash(text(v))),
+    // Not remembered: JSON texts are many and long (packet lists), unlike names.
+    hash: (h, v) => mix(h, hash53(text(v))),
     copy: (v) => (v === undefined || v === null || typeof v !== 'object' ? v : structuredClone(v)),
     sample: () => null as T,
     others: (v) => [changeFirstLeaf(v) as T],

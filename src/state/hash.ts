@@ -47,7 +47,7 @@ const stringHashes = new Map<string, number>();
 export function stringHash(s: string): number {
   let h = stringHashes.get(s);
   if (h === undefined) {
-    // Bounded: a run's strings are a few dozen names and panic messages; past that, just hash.
+    // Bounded: a run's names and panic messages are a few dozen; past that, just hash.
     h = hash53(s);
     if (stringHashes.size < 65536) stringHashes.set(s, h);
   }

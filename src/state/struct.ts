@@ -3,7 +3,7 @@
  * no part of the identity), unions tagged by `kind`, and values replaced wholesale (their text and
  * hash remembered per object). Tests enumerate the fields (`fieldPaths`) and leave one out (`without`).
  */
-import { mix, stringHash } from './hash.js';
+import { hash53, mix } from './hash.js';
 import { PACK, type Codec } from './codec.js';
 
 /** Why a field is no part of a state's identity. */
@@ -41,7 +41,7 @@ function opaque<T>(): Codec<T> {
   return {
     kind: 'opaque',
     text: (v) => JSON.stringify(v) ?? '',
-    hash: (h, v) => mix(h, stringHash(JSON.stringify(v) ?? '')),
+    hash: (h, v) => mix(h, hash53(JSON.stringify(v) ?? '')),
     copy: (v) => v,
     sample: () => undefined as T,
     others: () => [],
