@@ -17,6 +17,11 @@ export const CPU_MODE = struct<CpuMode>('CpuMode', {
   featureControlOk: bool(),
 });
 
+/*
+ * Symmetry: the VMXON and VMCS region addresses (vmxonPtr, currentVmcs, vmcsLaunch's keys, the
+ * context's loadedVmcss) are per-CPU regions (VMXON_REGION_BASE + id * 0x1000, and so on in
+ * simulation.ts), so a reduction that permutes CPU numbers must map these addresses too.
+ */
 export const CPU_HW = struct<CpuHw>('CpuHw', {
   vendor: members({ intel: true, amd: true }),
   mode: replacedWhole(CPU_MODE),
