@@ -4,9 +4,11 @@
  * interned sleep sets. Everything here is small numbers and arrays of them, so the search
  * allocates next to nothing per state.
  */
-import { hash53, mix, timerHash, type FlagValues, type ItemView } from '../sim/simulation.js';
+import { mix, type FlagValues, type ItemView } from '../sim/simulation.js';
+import { pendingHash } from '../state/pending.js';
 import type { CpuCapture } from '../sim/cpu-drivers.js';
-import { copyMemoryState, memoryText, MEMORY_FIELDS, type KernelMemoryState } from '../kernel/memory.js';
+import type { KernelMemoryState } from '../kernel/memory.js';
+import { copyMemoryField, copyMemoryState, memoryFieldHash, memoryHash, MEMORY_FIELDS } from '../state/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import { HashTable } from './hash-table.js';
@@ -121,7 +123,7 @@ export class Tables {
     if (id === undefined) {
       id = this.mems.length;
       const st = state();
-      const fields = Float64Array.from(MEMORY_FIELDS, (f) => hash53(JSON.stringify(st[f])));
+      const fields = Float64Array.from(MEMORY_FIELDS, (f) => memoryFieldHash(st, f));
       this.mems.push({ hash, state: st, fields, next: new Map() });
       this.memIds.set(hash, id);
     }
@@ -134,8 +136,11 @@ export class Tables {
     let out = m.next.get(index);
     if (out === undefined) {
       const state = copyMemoryState(m.state);
-      for (const [f, v] of e.memWrites) (state as unknown as Record<string, unknown>)[MEMORY_FIELDS[f] as string] = copyField(v);
-      out = this.mem(hash53(memoryText(state)), () => state);
+      for (const [f, v] of e.memWrites) {
+        const field = MEMORY_FIELDS[f] as keyof KernelMemoryState;
+        (state as unknown as Record<string, unknown>)[field] = copyMemoryField(field, v as never);
+      }
+      out = this.mem(memoryHash(state), () => state);
       m.next.set(index, out);
     }
     return out;
@@ -210,7 +215,7 @@ export class Tables {
     let s = x.shifted.get(d);
     if (s === undefined) {
       const rel = x.rel - d;
-      s = this.desc({ ...this.parts(x), rel, held: false, hash: x.kind === 'timer' ? timerHash(x.cpu, x.name, rel, x.dur, x.ord, false) : x.hash });
+      s = this.desc({ ...this.parts(x), rel, held: false, hash: x.kind === 'timer' ? timerHash(x, rel, false) : x.hash });
       x.shifted.set(d, s);
     }
     return s;
@@ -220,7 +225,7 @@ export class Tables {
   hold(id: number, held: boolean): number {
     const x = this.descs[id] as Desc;
     if (x.held === held) return id;
-    if (x.toggled < 0) x.toggled = this.desc({ ...this.parts(x), held, hash: timerHash(x.cpu, x.name, x.rel, x.dur, x.ord, held) });
+    if (x.toggled < 0) x.toggled = this.desc({ ...this.parts(x), held, hash: timerHash(x, x.rel, held) });
     return x.toggled;
   }
 
@@ -262,11 +267,6 @@ export function applyItems(items: Int32Array, removed: Int32Array, added: Int32A
 /** Effects whose (item multiset, effect) results are memoized (see itemsNext in cached.ts). */
 export const MEMO_EFFECTS = 1 << 21;
 
-/** A copy of a memory field's value: a primitive, or an array of primitives. */
-export function copyField<T>(v: T): T {
-  return (Array.isArray(v) ? v.slice() : v) as T;
-}
-
 /** A sorted copy of a handful of numbers (insertion sort). */
 export function ascending(list: readonly number[]): number[] {
   const out: number[] = [];
@@ -277,6 +277,11 @@ export function ascending(list: readonly number[]): number[] {
     out[j] = x;
   }
   return out;
+}
+
+/** A pending timer's hash (src/state/pending.ts) `rel` ns before it is due, held back or not. */
+function timerHash(x: Desc, rel: number, held: boolean): number {
+  return pendingHash({ kind: 'timer', cpu: x.cpu, name: x.name, rel, dur: x.dur, ord: x.ord, held });
 }
 
 /** Whether a choice is in a sleep set (given as footprint indexes). */

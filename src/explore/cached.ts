@@ -20,12 +20,13 @@ import { cpusHash, finishHash, hasGuests, type Capture, type StateView } from '.
 import type { AgendaState } from '../sim/agenda.js';
 import type { InterconnectState } from '../bus/interconnect.js';
 import type { CpuCapture } from '../sim/cpu-drivers.js';
-import { MEMORY_FIELDS, type KernelMemoryState } from '../kernel/memory.js';
+import type { KernelMemoryState } from '../kernel/memory.js';
+import { copyMemoryField, MEMORY_FIELDS } from '../state/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './explorer.js';
 import { HashTable } from './hash-table.js';
-import { applyItems, ascending, asleep, copyField, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Findings, Harness, independent, memoryHash, NON_LOCAL, visitedKey, type Footprint } from './harness.js';
 import { ShardSplit } from './shard.js';
 
@@ -159,11 +160,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       bus: { nextId: inFlight.length + 1, counts: { messages: 0, targets: 0, delivered: 0, pending: 0, latched: 0, dropped: 0 }, inFlight },
       steps: nodes.depth[id] as number,
       choices: 0,
-      fired: f.fired,
-      resetAttempt: f.resetAttempt,
-      fullReset: f.fullReset,
-      kexecCpu: f.kexecCpu,
-      ended: f.ended,
+      flags: f,
       keys: Array.from(cpus, () => null),
       // Each CPU's hash is known (verify: computed again from the rebuilt chart, to be checked).
       hashes: Array.from(cpus, (cid) => (opts.verify ? 0 : (t.cpuStates[cid] as CpuState).hash)),
@@ -525,7 +522,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     for (let f = 0; f < MEMORY_FIELDS.length; f++) {
       if (fieldsRead & (1 << f)) memReads.push(f);
       if (fieldsWritten & (1 << f) || before[f] !== after[f]) {
-        memWrites.push([f, copyField(sim.memory[MEMORY_FIELDS[f] as keyof KernelMemoryState])]);
+        const field = MEMORY_FIELDS[f] as keyof KernelMemoryState;
+        memWrites.push([f, copyMemoryField(field, sim.memory[field])]);
       }
     }
     const childCpus = child.cpus;

@@ -40,6 +40,9 @@ import type { TraceRecord } from '../trace/records.js';
 import { makeChartDriver, type ChartCapture, type ChartDriver } from './chart-driver.js';
 import type { EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
+import { VCPU_STATE, VMM_STATE, VSOCK_STATE } from '../state/guests.js';
+
+const GUEST_SEED = 0x677374;
 
 /** The stepped actors: a vCPU thread, a VMM thread, a vhost worker (index = device). */
 export type GuestKind = 'vcpu' | 'vmm' | 'vhost';
@@ -95,9 +98,6 @@ type Pending =
 
 const KVM_NAMES: ReadonlySet<string> = new Set(Object.keys(KVM_IOCTLS));
 
-/** Records of what happened (the trace has them too) are no part of a device's state for exploration. */
-const HISTORY: ReadonlySet<string> = new Set(['calls', 'processed', 'txUsed']);
-const withoutHistory = (key: string, value: unknown): unknown => (HISTORY.has(key) ? undefined : value);
 
 /** An ioctl argument as the trace shows it (the bad-pointer marker as text). */
 function shownArg(arg: unknown): unknown {
@@ -695,34 +695,27 @@ export class Guests {
     return { vcpus: this.vcpus.save(), vmms: this.vmms.save(), devices: this.devices.save() };
   }
 
-  /** One actor's program point and context as text: its part of the state key and of the hash. */
-  private actorText(kind: GuestKind, i: number): string {
-    if (kind === 'vcpu') return `${this.vcpus.activePaths(i).join(',')}:${JSON.stringify(this.vcpus.context(i))}`;
-    if (kind === 'vmm') return `${this.vmms.activePaths(i).join(',')}:${JSON.stringify(this.vmms.context(i))}`;
-    return `${this.devices.activePaths(i).join(',')}:${JSON.stringify(this.devices.context(i), withoutHistory)}`;
-  }
-
-  /** The guest part of the state key: every actor's program point and context. */
+  /** The guest part of the state key: every actor's program point and context (src/state/guests.ts). */
   key(): string {
     let k = '';
-    for (let i = 0; i < this.count; i++) k += `|${this.actorText('vcpu', i)}|${this.actorText('vmm', i)}`;
-    for (let d = 0; d < this.devices.size; d++) k += `|${this.actorText('vhost', d)}`;
+    for (let i = 0; i < this.count; i++) {
+      k += `|${VCPU_STATE.text({ paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) })}`;
+      k += `|${VMM_STATE.text({ paths: this.vmms.activePaths(i), context: this.vmms.context(i) })}`;
+    }
+    for (let d = 0; d < this.devices.size; d++) k += `|${VSOCK_STATE.text({ paths: this.devices.activePaths(d), context: this.devices.context(d) })}`;
     return k;
   }
 
-  /**
-   * The guest part of the state hash: one number per actor (its `actorText`), recomputed only for
-   * actors that moved since their last hash.
-   */
-  hashes(hash: (text: string) => number): number[] {
+  /** The guest part of the state hash: one number per actor, recomputed only for actors that moved since their last hash. */
+  hashes(): number[] {
     const out: number[] = [];
     for (let i = 0; i < this.count; i++) {
-      if (Number.isNaN(this.vcpuHash[i])) this.vcpuHash[i] = hash(this.actorText('vcpu', i));
-      if (Number.isNaN(this.vmmHash[i])) this.vmmHash[i] = hash(this.actorText('vmm', i));
+      if (Number.isNaN(this.vcpuHash[i])) this.vcpuHash[i] = VCPU_STATE.hash(GUEST_SEED, { paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) });
+      if (Number.isNaN(this.vmmHash[i])) this.vmmHash[i] = VMM_STATE.hash(GUEST_SEED, { paths: this.vmms.activePaths(i), context: this.vmms.context(i) });
       out.push(this.vcpuHash[i] as number, this.vmmHash[i] as number);
     }
     for (let d = 0; d < this.devices.size; d++) {
-      if (Number.isNaN(this.devHash[d])) this.devHash[d] = hash(this.actorText('vhost', d));
+      if (Number.isNaN(this.devHash[d])) this.devHash[d] = VSOCK_STATE.hash(GUEST_SEED, { paths: this.devices.activePaths(d), context: this.devices.context(d) });
       out.push(this.devHash[d] as number);
     }
     return out;

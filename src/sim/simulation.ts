@@ -6,17 +6,24 @@
  */
 import { TraceStream } from '../trace/stream.js';
 import { physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
-import type { CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
+import type { CpuContext, CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
 import { BUS_EVENT_OF } from '../../machines/physical-cpu/types.js';
 import { initialCpuHw, VMCS_REGION_BASE, VMXON_REGION_BASE, type CpuHw } from '../hw/cpu-state.js';
 import type { OutgoingMessage } from '../hw/apic.js';
-import { KernelMemory, MEMORY_FIELDS, copyMemoryState, memoryText, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
+import { KernelMemory, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
+import { copyMemoryState, MEMORY, memoryHash, memoryText, MEMORY_FIELDS } from '../state/memory.js';
+import { CPU_STATE } from '../state/cpu.js';
+import { FLAGS, flagsHash, initialFlags, type FlagValues } from '../state/flags.js';
+import { PENDING, pendingHash, type PendingItem } from '../state/pending.js';
+import { hash53, mix } from '../state/hash.js';
 import type { CpuPort, Disposition, World } from '../kernel/port.js';
 import { resolveFeatures, type KernelFeatures } from '../kernel/variants.js';
 import { collapsedReason, Interconnect, type InterconnectState } from '../bus/interconnect.js';
 import { describeDestination, type DeliveryRequest, type Message } from '../bus/messages.js';
 import type { Scenario, ScriptStep } from '../scenarios/types.js';
 import { TRACE_VERSION, type BranchPoint, type RunEnd, type TraceRecord } from '../trace/records.js';
+
+export { hash53, mix, type FlagValues };
 import { Agenda, type AgendaState, type Item } from './agenda.js';
 import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
 import { inState, stateTable, StatePattern, type StateInfo } from './state-table.js';
@@ -72,11 +79,7 @@ export interface Capture {
   bus: InterconnectState;
   steps: number;
   choices: number;
-  fired: boolean[];
-  resetAttempt: { initOnly: boolean } | null;
-  fullReset: boolean;
-  kexecCpu: number | null;
-  ended: RunEnd | null;
+  flags: FlagValues;
   keys: (string | null)[];
   hashes: number[];
   memKey: string | null;
@@ -94,122 +97,11 @@ export interface SimulationState {
   agenda: AgendaState;
   bus: InterconnectState;
   chooser: ChooserState;
-  fired: boolean[];
-  resetAttempt: { initOnly: boolean } | null;
-  fullReset: boolean;
-  kexecCpu: number | null;
+  flags: FlagValues;
   guests?: GuestsState;
 }
 
 const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
-
-/**
- * The JSON text of a value that is never changed in place (the chart replaces hw, ctx, walk, …
- * wholesale), remembered per object: a state key reuses it as long as the object lives.
- */
-const valueKeys = new WeakMap<object, string>();
-function valueKey(v: object): string {
-  let k = valueKeys.get(v);
-  if (k === undefined) {
-    k = JSON.stringify(v);
-    valueKeys.set(v, k);
-  }
-  return k;
-}
-
-/** cyrb53: a fast 53-bit string hash. */
-export function hash53(str: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < str.length; i++) {
-    const ch = str.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
-
-const END_CODE: Record<string, number> = { null: 0, reset: 1, kexec: 2, hang: 3, running: 4, idle: 5 };
-const CTX_CODE: Record<string, number> = { task: 1, irq: 2, nmi: 3, smm: 4, guest: 5 };
-const CODE: Record<string, number> = { kernel: 1, watchdog: 2, platform: 3, script: 4, panic: 5, 'emergency-restart': 6, null: 0 };
-const VMX_CODE: Record<string, number> = { off: 0, root: 1, nonroot: 2 };
-const ACTIVITY_CODE: Record<string, number> = { running: 0, hlt: 1, shutdown: 2, 'wait-for-sipi': 3 };
-
-/** A hash of an object's JSON text, remembered per (never changed) object. */
-const textHashes = new WeakMap<object, number>();
-function textHash(v: object): number {
-  let h = textHashes.get(v);
-  if (h === undefined) {
-    h = hash53(JSON.stringify(v));
-    textHashes.set(v, h);
-  }
-  return h;
-}
-
-const messageHashes = new WeakMap<object, number>();
-const nameHashes = new Map<string, number>();
-function nameHash(name: string): number {
-  let h = nameHashes.get(name);
-  if (h === undefined) nameHashes.set(name, (h = hash53(name)));
-  return h;
-}
-
-/** The architectural state as a hash, field by field; remembered per (immutable) hw object. */
-const hwHashes = new WeakMap<CpuHw, number>();
-function hwHash(hw: CpuHw): number {
-  let h = hwHashes.get(hw);
-  if (h !== undefined) return h;
-  const bits =
-    (hw.if ? 1 : 0) |
-    (hw.nmiBlocked ? 2 : 0) |
-    (hw.nmiLatched << 2) |
-    (hw.inSmm ? 8 : 0) |
-    (hw.nmiBlockedBeforeSmm ? 16 : 0) |
-    (hw.smiLatched << 5) |
-    ((ACTIVITY_CODE[hw.activity] ?? 7) << 6) |
-    ((VMX_CODE[hw.vmx] ?? 3) << 9) |
-    (hw.cr4Vmxe ? 2048 : 0) |
-    (hw.svme ? 4096 : 0) |
-    (hw.gif ? 8192 : 0) |
-    (hw.lapicEnabled ? 16384 : 0) |
-    (hw.initPending ? 32768 : 0) |
-    (hw.ifBeforeSmm ? 65536 : 0) |
-    (hw.vendor === 'amd' ? 131072 : 0) |
-    (hw.svmGuest ? 262144 : 0);
-  h = mix(0x51ed27, bits);
-  h = mix(mix(mix(h, hw.vmxonPtr ?? -1), hw.currentVmcs ?? -1), hw.vmHsavePa);
-  for (const [addr, launch] of Object.entries(hw.vmcsLaunch)) h = mix(mix(h, Number(addr)), launch === 'clear' ? 1 : 2);
-  for (const v of hw.irr) h = mix(h, v);
-  h = mix(h, textHash(hw.mode));
-  hwHashes.set(hw, h);
-  return h;
-}
-
-/**
- * Fold a 53-bit number into a 53-bit hash. Order matters and nothing cancels: the four 32-bit
- * halves are absorbed one after the other (cyrb53's rounds), so mix(a, b) ≠ mix(b, a) and
- * mix(a, a) ≠ 0. (An earlier version hashed h XOR x: a pending step of CPU 1 hashed to 0, script
- * step c to the same as CPU c^2's step, and exploration pruned states it had never seen.)
- */
-export function mix(h: number, x: number): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  h1 = Math.imul(h1 ^ (h >>> 0), 2654435761);
-  h2 = Math.imul(h2 ^ (h >>> 0), 1597334677);
-  const hh = Math.floor(h / 4294967296);
-  h1 = Math.imul(h1 ^ hh, 2654435761);
-  h2 = Math.imul(h2 ^ hh, 1597334677);
-  h1 = Math.imul(h1 ^ (x >>> 0), 2654435761);
-  h2 = Math.imul(h2 ^ (x >>> 0), 1597334677);
-  const xh = Math.floor(x / 4294967296);
-  h1 = Math.imul(h1 ^ xh, 2654435761);
-  h2 = Math.imul(h2 ^ xh, 1597334677);
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
 
 /**
  * The state hash from its parts: the CPUs' hashes in order, shared memory, the pending items as an
@@ -236,14 +128,6 @@ export function finishHash(cpus: number, mem: number, lo: number, hi: number, fl
   return mix(h, flags);
 }
 
-/**
- * A pending timer as a number: its CPU, its name, how far ahead it is due, its duration and place
- * among the timers due and armed at the same times, whether it is held back (see agenda.ts).
- */
-export function timerHash(cpu: number, name: string, rel: number, dur: number, ord: number, held: boolean): number {
-  return mix(mix(mix(mix(mix(2, cpu), nameHash(name)), rel), dur), ord * 2 + (held ? 1 : 0));
-}
-
 /** A pending item as exploration's transition cache sees it (see `Simulation.view`). */
 export interface ItemView {
   /** The choice key (`choiceKeys()`), the same on any path. */
@@ -266,15 +150,6 @@ export interface ItemView {
   ord: number;
   held: boolean;
   hash: number;
-}
-
-/** The small rest of the state, as values (see `Simulation.view`). */
-export interface FlagValues {
-  fired: boolean[];
-  resetAttempt: { initOnly: boolean } | null;
-  fullReset: boolean;
-  kexecCpu: number | null;
-  ended: RunEnd | null;
 }
 
 /** The simulation as the parts its state hash is made of (exploration's transition cache). */
@@ -375,14 +250,11 @@ export class Simulation {
   private watchers = new Map<string, Set<number>>();
   private watching: (readonly string[])[];
   private dirty = new Set<number>();
-  private fired: boolean[];
+  /** Script steps fired, reset and kexec, how the run ended (src/state/flags.ts). */
+  private flags: FlagValues;
   private triggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
   private readonly scriptByIndex: Map<number, ScriptStep>;
-  private resetAttempt: { initOnly: boolean } | null = null;
-  private fullReset = false;
-  private kexecCpu: number | null = null;
   private delivering: { cpu: number; disposition: Disposition | null } | null = null;
-  private ended: RunEnd | null = null;
   private readonly stepEvents: Record<string, CpuEvent>;
   private readonly port: CpuPort;
   /** The KVM side: vCPU threads and their VMM threads (null without `vms`). */
@@ -415,7 +287,7 @@ export class Simulation {
     this.agenda.ordered = this.mode === 'untimed';
     this.lean = options.lean ?? false;
     this.features = resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
-    this.k = restoreFrom ? KernelMemory.fromJSON(restoreFrom.memory) : new KernelMemory(this.cpuCount);
+    this.k = new KernelMemory(this.cpuCount, restoreFrom ? copyMemoryState(restoreFrom.memory) : undefined);
     this.k.onWrite = (name, cpu, op, value) => this.memoryWritten(name, cpu, op, value);
     this.chooser = restoreFrom
       ? restoreChooser(restoreFrom.chooser)
@@ -430,7 +302,7 @@ export class Simulation {
     this.cpuHashes = new Array<number>(this.cpuCount).fill(0);
     this.leafPath = new Array<string>(this.cpuCount).fill('');
     this.watching = new Array<readonly string[]>(this.cpuCount).fill([]);
-    this.fired = restoreFrom ? [...restoreFrom.fired] : scenario.script.map(() => false);
+    this.flags = restoreFrom ? FLAGS.copy(restoreFrom.flags) : initialFlags(scenario.script.length);
     this.port = this.makePort();
     this.world = { k: this.k, io: this.port };
     this.stepEvents = Object.fromEntries(ROUTABLE.map((r) => [r, { type: `sched.${r}` } as CpuEvent]));
@@ -503,9 +375,6 @@ export class Simulation {
   private restore(state: SimulationState): void {
     this.steps = state.steps;
     this.choices = state.choices;
-    this.resetAttempt = state.resetAttempt;
-    this.fullReset = state.fullReset;
-    this.kexecCpu = state.kexecCpu;
     this.bus.restore(state.bus);
     this.cpus = makeDriver(state.engine, cpuMachine, this.world, null, state.cpus);
     this.makeGuests(state.engine, state.guests);
@@ -526,14 +395,11 @@ export class Simulation {
       choices: this.choices,
       engine: this.cpus.engine,
       cpus: this.cpus.save(),
-      memory: this.k.toJSON(),
+      memory: copyMemoryState(this.k.state),
       agenda: this.agenda.save(),
       bus: this.bus.save(),
       chooser: this.chooser.save(),
-      fired: [...this.fired],
-      resetAttempt: this.resetAttempt,
-      fullReset: this.fullReset,
-      kexecCpu: this.kexecCpu,
+      flags: FLAGS.copy(this.flags),
       ...(this.guests ? { guests: this.guests.save() } : {}),
     };
   }
@@ -614,7 +480,7 @@ export class Simulation {
   unfiredTriggers(): UnfiredTrigger[] {
     const out: UnfiredTrigger[] = [];
     for (const step of this.scenario.script) {
-      if (step.trigger.kind !== 'enters' || this.fired[step.index]) continue;
+      if (step.trigger.kind !== 'enters' || this.flags.fired[step.index]) continue;
       out.push({ index: step.index, actor: step.trigger.actor, id: step.trigger.cpu, state: step.trigger.state });
     }
     return out;
@@ -628,7 +494,7 @@ export class Simulation {
       if (n === 0) break;
       this.decide(n > 1 ? this.chooser.choose(n, 'next') : 0);
     }
-    return this.ended;
+    return this.flags.ended;
   }
 
   /**
@@ -636,7 +502,7 @@ export class Simulation {
    * over, in which case the final records have been written.
    */
   poll(): number {
-    if (this.ended !== null) return 0;
+    if (this.flags.ended !== null) return 0;
     if (this.steps >= this.maxSteps) {
       this.finish('running');
       return 0;
@@ -655,7 +521,7 @@ export class Simulation {
     const item = this.agenda.takeReady(pick);
     this.steps += 1;
     this.execute(item);
-    if (this.fullReset) this.finish('reset');
+    if (this.flags.fullReset) this.finish('reset');
   }
 
   /** What each current choice is, independent of its position: the same event has the same key on any path. */
@@ -707,11 +573,7 @@ export class Simulation {
       bus: this.bus.save(),
       steps: this.steps,
       choices: this.choices,
-      fired: [...this.fired],
-      resetAttempt: this.resetAttempt,
-      fullReset: this.fullReset,
-      kexecCpu: this.kexecCpu,
-      ended: this.ended,
+      flags: FLAGS.copy(this.flags),
       keys: [...this.cpuKeys],
       hashes: [...this.cpuHashes],
       memKey: this.memKey,
@@ -745,11 +607,7 @@ export class Simulation {
     this.bus.restore(c.bus);
     this.steps = c.steps;
     this.choices = c.choices;
-    this.fired = [...c.fired];
-    this.resetAttempt = c.resetAttempt;
-    this.fullReset = c.fullReset;
-    this.kexecCpu = c.kexecCpu;
-    this.ended = c.ended;
+    this.flags = FLAGS.copy(c.flags);
     // Only the CPUs the restore changed need their leaf and their watches looked at again.
     for (const cpu of changed) {
       this.leafRegion[cpu] = null;
@@ -768,9 +626,9 @@ export class Simulation {
     const now = this.agenda.now;
     const pending = this.agenda
       .live()
-      .map((i) => (i.kind === 'timer' ? `${this.itemKey(i)}@${i.time - now}/${i.time - i.start}#${i.ord}${this.agenda.held(i) ? '!' : ''}` : this.itemKey(i)))
+      .map((i) => PENDING.text(this.pendingItem(i, now)))
       .sort();
-    key += pending.join(';') + '|' + this.flagsText();
+    key += pending.join(';') + '|' + FLAGS.text(this.flags);
     if (this.guests) key += `|${this.guests.key()}`;
     return key;
   }
@@ -782,7 +640,6 @@ export class Simulation {
   stateHash(): number {
     const cpus: number[] = [];
     for (let cpu = 0; cpu < this.cpuCount; cpu++) cpus.push(this.cpuHash(cpu));
-    this.memoryKey();
     // The pending multiset, order-free: sums of the item hashes' low and high halves, each an
     // exact integer (a float sum of 53-bit values would round, and rounding depends on the order).
     const now = this.agenda.now;
@@ -793,23 +650,7 @@ export class Simulation {
       lo += x >>> 0;
       hi += Math.floor(x / 4294967296);
     }
-    return composeHash(cpus, this.memHash, lo, hi, this.flagsHash(), this.guests ? this.guests.hashes(hash53) : null);
-  }
-
-  /** Script steps fired, reset and kexec, how the run ended, as text (part of the state key). */
-  private flagsText(): string {
-    return (
-      this.fired.map((f) => (f ? 1 : 0)).join('') +
-      `|${this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0}${this.fullReset ? 1 : 0}:${this.kexecCpu}:${this.ended}`
-    );
-  }
-
-  /** Script steps fired, reset and kexec, how the run ended: the small rest of the state. */
-  private flagsHash(): number {
-    let flags = 0;
-    for (let i = 0; i < this.fired.length; i++) if (this.fired[i]) flags = mix(flags, i + 1);
-    const h = mix(flags, (this.resetAttempt ? (this.resetAttempt.initOnly ? 2 : 1) : 0) | (this.fullReset ? 4 : 0) | ((this.kexecCpu ?? -1) + 1) * 8);
-    return mix(h, END_CODE[this.ended ?? 'null'] ?? 9);
+    return composeHash(cpus, this.memoryHash(), lo, hi, flagsHash(this.flags), this.guests ? this.guests.hashes() : null);
   }
 
   /**
@@ -820,7 +661,6 @@ export class Simulation {
   view(): StateView {
     const cpus: number[] = [];
     for (let cpu = 0; cpu < this.cpuCount; cpu++) cpus.push(this.cpuHash(cpu));
-    this.memoryKey();
     const now = this.agenda.now;
     const items = this.agenda.live().map((i): ItemView => {
       const owned = i.kind === 'step' || i.kind === 'timer' || i.kind === 'deliver';
@@ -840,9 +680,8 @@ export class Simulation {
         hash: this.itemHash(i, now),
       };
     });
-    const flagsKey = this.flagsText();
-    const flags = { fired: [...this.fired], resetAttempt: this.resetAttempt, fullReset: this.fullReset, kexecCpu: this.kexecCpu, ended: this.ended };
-    return { cpus, mem: this.memHash, items, flagsKey, flagsHash: this.flagsHash(), flags, now };
+    const flags = FLAGS.copy(this.flags);
+    return { cpus, mem: this.memoryHash(), items, flagsKey: FLAGS.text(flags), flagsHash: flagsHash(flags), flags, now };
   }
 
   /** One CPU's chart as a capture (exploration keeps CPU states apart). */
@@ -892,7 +731,7 @@ export class Simulation {
   private memoryTracker(): KernelMemoryState {
     if (this.tracker) return this.tracker;
     const tracker = {} as Record<string, unknown>;
-    for (const field of Object.keys(this.k.state)) {
+    for (const { name: field } of MEMORY.fields) {
       const bit = FIELD_BITS.get(field) ?? 0;
       Object.defineProperty(tracker, field, {
         enumerable: true,
@@ -933,52 +772,35 @@ export class Simulation {
     return mask;
   }
 
-  /** A pending item as a number; a delivery by its message's content, not its id. */
-  private itemHash(i: Item, now: number): number {
+  /** A pending item as it enters the state (src/state/pending.ts): times from now, a delivery by its message's content. */
+  private pendingItem(i: Item, now: number): PendingItem {
     switch (i.kind) {
-      case 'step':
-        return mix(1, i.cpu);
-      case 'script':
-        return mix(3, i.index);
-      case 'vcpu':
-        return mix(5, i.cpu);
-      case 'vmm':
-        return mix(6, i.cpu);
-      case 'vhost':
-        return mix(8, i.cpu);
       case 'timer':
-        return timerHash(i.cpu, i.name, i.time - now, i.time - i.start, i.ord, this.agenda.held(i));
-      case 'deliver': {
-        // Keyed by the message object, not its id: ids are reused on other paths of an exploration.
-        const m = this.bus.message(i.msg);
-        if (!m) return mix(mix(4, i.cpu), 7);
-        let mh = messageHashes.get(m);
-        if (mh === undefined) {
-          mh = hash53(`${m.mode}:${m.vector ?? ''}:${m.from}:${m.source}`);
-          messageHashes.set(m, mh);
-        }
-        return mix(mix(4, i.cpu), mh);
-      }
+        return { kind: 'timer', cpu: i.cpu, name: i.name, rel: i.time - now, dur: i.time - i.start, ord: i.ord, held: this.agenda.held(i) };
+      case 'deliver':
+        return { kind: 'deliver', cpu: i.cpu, msg: this.bus.message(i.msg) ?? null };
+      case 'script':
+        return { kind: 'script', index: i.index };
+      default:
+        return { kind: i.kind, cpu: i.cpu };
     }
   }
 
-  /** The CPU's part of the state hash, from its fields directly (no text): the hot path of exploration. */
+  /** A pending item as a number. */
+  private itemHash(i: Item, now: number): number {
+    return pendingHash(this.pendingItem(i, now));
+  }
+
+  /** One CPU's chart state as it enters the state: its active leaves and its context (src/state/cpu.ts). */
+  private chartState(cpu: number): { leaves: number[]; context: CpuContext } {
+    return { leaves: (this.cpus.leafOrders?.(cpu) ?? []) as number[], context: this.cpus.context(cpu) };
+  }
+
+  /** The CPU's part of the state hash, remembered until the CPU moves: the hot path of exploration. */
   private cpuHash(cpu: number): number {
     const cached = this.cpuHashes[cpu] as number;
     if (cached !== 0) return cached;
-    const c = this.cpus.context(cpu);
-    const hw = c.hw;
-    let h = 0x12345;
-    for (const o of this.cpus.leafOrders?.(cpu) ?? []) h = mix(h, o);
-    h = mix(h, hwHash(hw));
-    for (const x of c.ctx) h = mix(h, CTX_CODE[x] ?? 9);
-    for (const x of c.savedIf) h = mix(h, x ? 1 : 2);
-    for (const x of c.loadedVmcss) h = mix(h, x);
-    h = mix(mix(mix(mix(h, c.walk.task), c.walk.irq), c.walk.nmi), c.walk.smm);
-    h = mix(h, textHash(c.panicMsg));
-    h = mix(h, (c.stalled ? 1 : 0) | (c.nmiHandled ? 2 : 0) | ((CODE[c.nmiSource] ?? 0) << 2) | ((CODE[c.nmiAction ?? 'null'] ?? 0) << 6) | ((CODE[c.irqAction ?? 'null'] ?? 0) << 10));
-    h = mix(mix(h, c.irqVector), c.nextAp);
-    h = mix(mix(h, nameHash(c.nmiActionMsg)), nameHash(c.irqActionMsg));
+    const h = CPU_STATE.hash(0x12345, this.chartState(cpu));
     const nonzero = h === 0 ? 1 : h;
     this.cpuHashes[cpu] = nonzero;
     return nonzero;
@@ -987,31 +809,24 @@ export class Simulation {
   private cpuKey(cpu: number): string {
     let k = this.cpuKeys[cpu];
     if (k) return k;
-    const c = this.cpus.context(cpu);
-    k =
-      (this.cpus.leafOrders?.(cpu) ?? []).join(',') +
-      '/' +
-      valueKey(c.hw) +
-      valueKey(c.ctx) +
-      valueKey(c.savedIf) +
-      valueKey(c.loadedVmcss) +
-      valueKey(c.walk) +
-      valueKey(c.panicMsg) +
-      `${c.stalled ? 1 : 0}${c.nmiHandled ? 1 : 0}${c.nmiSource}:${c.nmiAction}:${c.irqAction}:${c.irqVector}:${c.nextAp}:` +
-      `${JSON.stringify(c.nmiActionMsg)}:${JSON.stringify(c.irqActionMsg)}|`;
+    k = CPU_STATE.text(this.chartState(cpu)) + '|';
     this.cpuKeys[cpu] = k;
     return k;
   }
 
   private memoryKey(): string {
-    if (this.memKey) return this.memKey;
-    this.memKey = memoryText(this.k.state);
-    this.memHash = hash53(this.memKey);
+    this.memKey ??= memoryText(this.k.state) + '|';
     return this.memKey;
   }
 
+  /** The memory's part of the state hash, remembered until the next write (0: not known). */
+  private memoryHash(): number {
+    if (this.memHash === 0) this.memHash = memoryHash(this.k.state);
+    return this.memHash;
+  }
+
   get end(): RunEnd | null {
-    return this.ended;
+    return this.flags.ended;
   }
 
   get now(): number {
@@ -1019,7 +834,7 @@ export class Simulation {
   }
 
   private finish(end: RunEnd): void {
-    this.ended = end;
+    this.flags.ended = end;
     for (let cpu = 0; cpu < this.cpuCount; cpu++) {
       const { hw, ctx, loadedVmcss } = this.cpus.context(cpu);
       const outside = this.cpus.outsideOs(cpu);
@@ -1046,12 +861,12 @@ export class Simulation {
   }
 
   private quiescentEnd(): RunEnd {
-    if (this.resetAttempt?.initOnly) {
+    if (this.flags.resetAttempt?.initOnly) {
       // An INIT-based reset completes only if every CPU took the INIT.
       for (let i = 0; i < this.cpuCount; i++) if (this.hw(i).initPending) return 'hang';
       return 'reset';
     }
-    if (this.kexecCpu !== null) return 'kexec';
+    if (this.flags.kexecCpu !== null) return 'kexec';
     // Nothing can move, but if every CPU is running its workload the host is fine (a guest stopped).
     for (let i = 0; i < this.cpuCount; i++) if (!this.threadsRun(i) || this.hw(i).initPending) return 'hang';
     return 'idle';
@@ -1209,9 +1024,9 @@ export class Simulation {
   private fireTriggers(pending: { step: ScriptStep; pattern: StatePattern }[] | undefined, paths: () => string[]): void {
     if (!pending || pending.length === 0) return;
     const now = paths();
-    const firing = pending.filter((t) => !this.fired[t.step.index] && inState(now, t.pattern));
+    const firing = pending.filter((t) => !this.flags.fired[t.step.index] && inState(now, t.pattern));
     // Mark them all first: running one settles CPUs again, which must not fire the others twice.
-    for (const t of firing) this.fired[t.step.index] = true;
+    for (const t of firing) this.flags.fired[t.step.index] = true;
     for (const t of firing) this.runScript(t.step);
   }
 
@@ -1351,6 +1166,7 @@ export class Simulation {
   private memoryWritten(name: WatchedVar, cpu: number, op: string, value: unknown): void {
     if (this.tracked) this.written |= varBit(name);
     this.memKey = null;
+    this.memHash = 0;
     this.memSameAs = null;
     this.emit({ t: 'mem', ns: this.agenda.now, cpu, name, op, value });
     const set = this.watchers.get(name);
@@ -1444,17 +1260,17 @@ export class Simulation {
       platformReset: (cpu, method) => {
         const initOnly = this.scenario.options.reset.initOnly;
         this.emit({ t: 'reset', ns: this.agenda.now, cpu, method, initOnly });
-        if (this.resetAttempt) return;
-        this.resetAttempt = { initOnly };
+        if (this.flags.resetAttempt) return;
+        this.flags.resetAttempt = { initOnly };
         if (initOnly) {
           // A reset delivered as INIT: every CPU that does not block INIT restarts (docs/model.md §3.3).
           this.sendMessage('platform', { mode: 'init', vector: null, dest: { kind: 'all' }, source: 'platform' });
         } else {
-          this.fullReset = true;
+          this.flags.fullReset = true;
         }
       },
       kexec: (cpu) => {
-        this.kexecCpu = cpu;
+        this.flags.kexecCpu = cpu;
         this.emit({ t: 'kexec', ns: this.agenda.now, cpu });
       },
       guestExit: (cpu, reason) => this.hostExits.push({ cpu, reason }),

@@ -1,0 +1,226 @@
+/**
+ * Codecs: a description of a value type from which its copy, its canonical text and its hash are
+ * derived, so that the parts of the machine state are each described once. This file has the
+ * scalars and collections; struct.ts the records, whose codecs name every field of their type (a
+ * field without an entry is a compile error) or say why a field is no part of a state's identity.
+ *
+ * Texts: equal texts, equal values (tokens are delimited by `,[]{}`; strings are JSON-quoted).
+ * Hashes: `mix` folds every part in a fixed order; small-domain fields (booleans, enums) of a struct
+ * are packed into one number first, each in its own bit range, so the fold stays injective.
+ */
+import { hash53, mix, stringHash } from './hash.js';
+
+/**
+ * What a number means, for a later symmetry reduction that permutes CPU numbers: a CPU number, or
+ * an array indexed by CPU number. Annotation only: nothing permutes yet.
+ */
+export type Role = 'cpu-id' | 'cpu-mask';
+
+export interface Codec<T> {
+  readonly kind: string;
+  readonly role?: Role;
+  /** Canonical text: equal texts, equal values. */
+  text(v: T): string;
+  /** Fold the value into hash `h`. */
+  hash(h: number, v: T): number;
+  /** A copy that shares nothing mutable with `v`. */
+  copy(v: T): T;
+  /** A valid value of the type (tests build mutations from it). */
+  sample(): T;
+  /** Valid values other than `v` (tests change one field at a time to each). */
+  others(v: T): T[];
+  /** Small domains: the value as an integer below 2^bits (a struct packs several into one mix). */
+  readonly bits?: number;
+  code?(v: T): number;
+}
+
+// ---- scalars -------------------------------------------------------------------------------------
+
+export function bool(): Codec<boolean> {
+  return {
+    kind: 'bool',
+    bits: 1,
+    code: (v) => (v ? 1 : 0),
+    text: (v) => (v ? '1' : '0'),
+    hash: (h, v) => mix(h, v ? 1 : 2),
+    copy: (v) => v,
+    sample: () => false,
+    others: (v) => [!v],
+  };
+}
+
+/** Any integer (an address, a count, an index). */
+export function int(role?: Role): Codec<number> {
+  return {
+    kind: 'int',
+    ...(role ? { role } : {}),
+    text: (v) => String(v),
+    hash: (h, v) => mix(h, v),
+    copy: (v) => v,
+    sample: () => 0,
+    others: (v) => [v + 1],
+  };
+}
+
+/** A CPU number (-1 where the kernel uses it for "none"). */
+export const cpuId = (): Codec<number> => int('cpu-id');
+
+export function string(): Codec<string> {
+  return {
+    kind: 'string',
+    text: (v) => JSON.stringify(v),
+    hash: (h, v) => mix(h, stringHash(v)),
+    copy: (v) => v,
+    sample: () => '',
+    others: (v) => [`${v}'`],
+  };
+}
+
+/** One of a few strings or numbers. */
+export function oneOf<const V extends string | number>(values: readonly V[]): Codec<V> {
+  const codes = new Map<V, number>(values.map((v, i) => [v, i]));
+  const code = (v: V): number => {
+    const c = codes.get(v);
+    if (c === undefined) throw new Error(`internal error: ${JSON.stringify(v)} is not one of ${JSON.stringify(values)}`);
+    return c;
+  };
+  return {
+    kind: 'enum',
+    bits: Math.max(1, Math.ceil(Math.log2(values.length))),
+    code,
+    text: (v) => String(v),
+    hash: (h, v) => mix(h, code(v)),
+    copy: (v) => v,
+    sample: () => values[0] as V,
+    others: (v) => values.filter((x) => x !== v),
+  };
+}
+
+// ---- combinators ---------------------------------------------------------------------------------
+
+export function nullable<T>(inner: Codec<T>): Codec<T | null> {
+  const bits = inner.bits;
+  const code = inner.code;
+  return {
+    kind: 'nullable',
+    ...(inner.role ? { role: inner.role } : {}),
+    ...(bits !== undefined && code ? { bits: bits + 1, code: (v: T | null) => (v === null ? 0 : code(v) + 1) } : {}),
+    text: (v) => (v === null ? '-' : inner.text(v)),
+    hash: (h, v) => (v === null ? mix(h, 0) : inner.hash(mix(h, 1), v)),
+    copy: (v) => (v === null ? null : inner.copy(v)),
+    sample: () => null,
+    others: (v) => (v === null ? [inner.sample()] : [null, ...inner.others(v)]),
+  };
+}
+
+/** Largest number of bits packed into one mix (a double holds 53-bit integers exactly). */
+export const PACK = 52;
+
+export function array<T>(elem: Codec<T>, role?: Role): Codec<T[]> {
+  const bits = elem.bits;
+  const code = elem.code;
+  const flat = bits !== undefined || elem.kind === 'int' || elem.kind === 'string';
+  return {
+    kind: 'array',
+    ...(role ? { role } : {}),
+    text: (v) => {
+      let s = '[';
+      for (let i = 0; i < v.length; i++) s += (i > 0 ? ',' : '') + elem.text(v[i] as T);
+      return s + ']';
+    },
+    hash:
+      bits !== undefined && code
+        ? (h, v) => {
+            let x = mix(h, v.length);
+            let acc = 0;
+            let scale = 1;
+            for (let i = 0; i < v.length; i++) {
+              if (scale * 2 ** bits > 2 ** PACK) {
+                x = mix(x, acc);
+                acc = 0;
+                scale = 1;
+              }
+              acc += code(v[i] as T) * scale;
+              scale *= 2 ** bits;
+            }
+            return v.length > 0 ? mix(x, acc) : x;
+          }
+        : (h, v) => {
+            let x = mix(h, v.length);
+            for (let i = 0; i < v.length; i++) x = elem.hash(x, v[i] as T);
+            return x;
+          },
+    copy: flat ? (v) => v.slice() : (v) => v.map((e) => elem.copy(e)),
+    sample: () => [],
+    others: (v) => {
+      if (v.length === 0) return [[elem.sample()]];
+      const other = elem.others(v[0] as T)[0];
+      return other === undefined ? [v.slice(1)] : [[other, ...v.slice(1)], v.slice(1)];
+    },
+  };
+}
+
+/** An object keyed by numbers (addresses), canonical in ascending key order. */
+export function numberKeyed<V>(value: Codec<V>): Codec<Record<string, V>> {
+  const keys = (v: Record<string, V>): string[] => Object.keys(v).sort((a, b) => Number(a) - Number(b));
+  return {
+    kind: 'record',
+    text: (v) => `{${keys(v).map((k) => `${k}:${value.text(v[k] as V)}`).join(',')}}`,
+    hash: (h, v) => {
+      const ks = keys(v);
+      let x = mix(h, ks.length);
+      for (const k of ks) x = value.hash(mix(x, Number(k)), v[k] as V);
+      return x;
+    },
+    copy: (v) => {
+      const out: Record<string, V> = {};
+      for (const k of keys(v)) out[k] = value.copy(v[k] as V);
+      return out;
+    },
+    sample: () => ({}),
+    others: (v) => {
+      const ks = keys(v);
+      const first = ks[0];
+      if (first === undefined) return [{ '4096': value.sample() }];
+      const other = value.others(v[first] as V)[0];
+      const rest = { ...v };
+      delete rest[first];
+      return other === undefined ? [rest] : [{ ...v, [first]: other }, rest];
+    },
+  };
+}
+
+/**
+ * One of the members of a string union, listed as the keys of a record so that a member missing
+ * from the list is a compile error (`Record<T, …>` needs every one).
+ */
+export function members<T extends string>(all: Record<T, true>): Codec<T> {
+  return oneOf(Object.keys(all) as T[]);
+}
+
+/** A plain JSON value keyed whole by its JSON text (nested data described no further; `undefined` for absent). */
+export function json<T>(): Codec<T> {
+  const text = (v: T): string => (v === undefined ? '~' : JSON.stringify(v));
+  return {
+    kind: 'json',
+    text,
+    // Not remembered: JSON texts are many and long (packet lists), unlike names.
+    hash: (h, v) => mix(h, hash53(text(v))),
+    copy: (v) => (v === undefined || v === null || typeof v !== 'object' ? v : structuredClone(v)),
+    sample: () => null as T,
+    others: (v) => [changeFirstLeaf(v) as T],
+  };
+}
+
+/** A copy of a JSON value with its first leaf changed (tests: another value of about the same shape). */
+function changeFirstLeaf(v: unknown): unknown {
+  if (v === undefined || v === null) return 0;
+  if (typeof v === 'number') return v + 1;
+  if (typeof v === 'boolean') return !v;
+  if (typeof v === 'string') return `${v}'`;
+  if (Array.isArray(v)) return v.length === 0 ? [0] : [changeFirstLeaf(v[0]), ...v.slice(1)];
+  const entries = Object.entries(v as Record<string, unknown>);
+  const first = entries[0];
+  if (!first) return { x: 0 };
+  return { ...(v as object), [first[0]]: changeFirstLeaf(first[1]) };
+}

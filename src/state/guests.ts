@@ -1,0 +1,135 @@
+/**
+ * The guest side of the machine state (src/sim/guests.ts), described once: each vCPU, VMM thread
+ * and vhost-vsock device as its chart's program point (active state paths) and its context.
+ * Nested values with no further description here are keyed whole by their JSON text (`json`).
+ */
+import type { VcpuContext } from '../kvm/types.js';
+import type { VmmContext } from '../../machines/vmm.machine.js';
+import type { VsockContext } from '../../machines/vhost-vsock.machine.js';
+import type { DataPath } from '../vhost/datapath.js';
+import { array, bool, int, json, members, nullable, string, type Codec } from './codec.js';
+import { constant, ignored, struct, type StructCodec } from './struct.js';
+
+const input = (what: string) => constant<never>(`the ${what} of the scenario's input: never assigned by the chart`);
+const ripRepeats = () => nullable(struct<{ rip: number; repeats: number }>('rip repeats', { rip: int(), repeats: int() }));
+
+export const VCPU_CONTEXT = struct<VcpuContext>('VcpuContext', {
+  id: input('vCPU index'),
+  vm: input('VM'),
+  vcpuId: input('vCPU id'),
+  pcpu: input('physical CPU it is pinned to'),
+  vendor: input('vendor'),
+  features: input('kernel variant'),
+  program: input('guest program'),
+  vmcs: input('VMCS/VMCB addresses'),
+  created: bool(),
+  maxphyaddr: int(),
+  tdpLevel: int(),
+  ranOnce: bool(),
+  mmuLoaded: bool(),
+  efer: int(),
+  requests: struct<VcpuContext['requests']>('requests', { tripleFault: bool(), smi: bool() }),
+  smiPending: bool(),
+  pendingIrq: nullable(int()),
+  moreIrqs: array(int()),
+  injected: array(struct<VcpuContext['injected'][number]>('injected', { vector: int(), into: members({ l1: true, l2: true }) })),
+  guestMode: members({ l1: true, l2: true }),
+  inSmm: bool(),
+  nestedRunPending: bool(),
+  nestedVmxon: bool(),
+  smm: struct<VcpuContext['smm']>('smm', { guestMode: bool(), vmxon: bool() }),
+  smram: json(),
+  rip: int(),
+  vmcbRip: int(),
+  l1Rip: int(),
+  vmcs12Rip: int(),
+  launched: struct<VcpuContext['launched']>('launched', { l1: bool(), l2: bool() }),
+  lastNestedExit: nullable(string()),
+  completion: nullable(members({ mmio: true, io: true })),
+  mmioDevice: nullable(members({ vsock: true })),
+  guestExit: json(),
+  immediateExit: bool(),
+  guestStuck: bool(),
+  rsmTripleFault: bool(),
+  host: json(),
+  warned: array(string()),
+  exitReason: nullable(string()) as Codec<VcpuContext['exitReason']>,
+  thread: members({ alive: true, dead: true }),
+  emulation: ripRepeats(),
+  livelock: ripRepeats(),
+});
+
+export const VMM_CONTEXT = struct<VmmContext>('VmmContext', {
+  id: input('vCPU index'),
+  vm: input('VM'),
+  pcpu: input('physical CPU it is pinned to'),
+  calls: input('script of calls'),
+  onShutdown: input('KVM_EXIT_SHUTDOWN policy'),
+  vsock: input('vhost-vsock queue size'),
+  resetRip: input('reset RIP'),
+  next: int(),
+  queue: json(),
+  last: json(),
+  completed: int(),
+  vhostStarted: bool(),
+  resets: int(),
+});
+
+const HISTORY = 'history of what happened (the trace has it too): no decision reads it';
+
+export const DATA_PATH = struct<DataPath>('DataPath', {
+  nextId: int(),
+  txRing: json(),
+  rxBuffers: int(),
+  rxBufSize: int(),
+  sendQueue: json(),
+  headOffset: int(),
+  queuedReplies: int(),
+  txThrottled: bool(),
+  listening: json(),
+  toGuest: json(),
+  toHost: json(),
+  dropped: json(),
+  txWork: bool(),
+  sendWork: bool(),
+  calls: ignored('calls signalled per queue, counted: a work item compares them before and after itself only', json()),
+  errors: json(),
+  connections: json(),
+  processed: ignored(`packets taken: ${HISTORY}`, json()),
+  throttles: int(),
+  txUsed: ignored(`used-ring entries written: ${HISTORY}`, json()),
+  txRingSize: int(),
+  txUnreclaimed: int(),
+  txLeaked: int(),
+  guestQueue: json(),
+  rxRingSize: int(),
+  rxLeaked: int(),
+});
+
+export const VSOCK_CONTEXT = struct<VsockContext>('VsockContext', {
+  id: input('device index'),
+  vm: input('VM'),
+  device: json(),
+  dp: DATA_PATH,
+  driver: json(),
+  guest: input('guest configuration'),
+  calls: ignored(`the ioctls made: ${HISTORY}`, json()),
+  kernel: input('vhost kernel switches'),
+  atFlush: json(),
+  streams: json(),
+  guestBufAlloc: int(),
+  maskedPending: array(bool()),
+});
+
+/** A guest actor's state: its chart's active state paths and its context. */
+export interface GuestActorState<C> {
+  paths: string[];
+  context: C;
+}
+
+const actor = <C extends object>(name: string, context: StructCodec<C>) =>
+  struct<GuestActorState<C>>(name, { paths: array(string()), context });
+
+export const VCPU_STATE = actor('vCPU', VCPU_CONTEXT);
+export const VMM_STATE = actor('VMM thread', VMM_CONTEXT);
+export const VSOCK_STATE = actor('vhost-vsock device', VSOCK_CONTEXT);
