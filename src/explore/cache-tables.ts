@@ -138,7 +138,7 @@ export class Tables {
       const state = copyMemoryState(m.state);
       for (const [f, v] of e.memWrites) {
         const field = MEMORY_FIELDS[f] as keyof KernelMemoryState;
-        (state as unknown as Record<string, unknown>)[field] = copyMemoryField(field, v as never);
+        (state as unknown as Record<string, unknown>)[field] = copyMemoryField(field, v as KernelMemoryState[typeof field]);
       }
       out = this.mem(memoryHash(state), () => state);
       m.next.set(index, out);
