@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { machineArb, scenarioOf as randomScenario } from '../fuzz/pruning-arb.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult } from '../../src/explore/explorer.js';
 import { exhaustiveCached, type CachedStats } from '../../src/explore/cached.js';
 import { BUILTIN_SCENARIOS, RACE_SCENARIOS, findBuiltin } from '../../src/scenarios/builtin.js';
@@ -126,39 +127,11 @@ describe('transition cache: the same search as the direct engine', () => {
 
 describe('transition cache: random machines (fast-check)', () => {
   it('the same search as the direct engine, every cached transition checked against the simulation', () => {
-    const enters = ['emergencyRestart.selfVirt', 'emergencyRestart.selfVirt.*.clearVmxe', 'emergencyRestart.onRestart|emergencyRestart.shoot', 'panic.*', 'stop.*'];
-    const file = fc.integer({ min: 1, max: 3 }).chain((cpus) =>
-      fc.record({
-        name: fc.constant('random'),
-        machine: fc.record({ cpus: fc.constant(cpus), vendor: fc.constantFrom('intel', 'amd') }),
-        kernel: fc.record({ preset: fc.constantFrom('v5.10', 'v5.11', 'v6.2', 'v6.6', 'mainline') }),
-        options: fc.record({ kdump: fc.boolean(), panicTimeout: fc.integer({ min: -1, max: 1 }), crashKexecPostNotifiers: fc.boolean() }),
-        script: fc.array(
-          fc.oneof(
-            fc.record({
-              cpu: fc.integer({ min: 0, max: cpus - 1 }),
-              do: fc.constantFrom('reboot', 'emergency-restart', 'panic', 'nmi-panic', 'irqs-off', 'irqs-on', 'stall', 'smi'),
-              // (Exploration is untimed: every `at` step is due at once, whatever its time.)
-              at: fc.constantFrom(0, 500, 2000),
-            }),
-            fc.record({
-              cpu: fc.integer({ min: 0, max: cpus - 1 }),
-              do: fc.constantFrom('stall', 'panic', 'emergency-restart', 'irqs-off'),
-              // A step fired by another CPU entering a state: the decision that fires it reads that CPU.
-              when: fc.record({ cpu: fc.integer({ min: 0, max: cpus - 1 }), enters: fc.constantFrom(...enters) }),
-            }),
-          ),
-          { minLength: 1, maxLength: 3 },
-        ),
-      }),
-    );
     fc.assert(
-      fc.property(file, fc.boolean(), (raw, reduction) => {
-        const isIntel = raw.machine.vendor === 'intel';
-        const full = { ...raw, initial: { all: isIntel ? { vmx: 'root', loadedVmcs: 1 } : { svme: true } } };
-        const r = validateScenario(full, 'random', validationContext);
-        if (!r.ok) throw new Error(JSON.stringify(r.errors));
-        const { direct, cached } = both(r.scenario, { maxStates: 1_500, reduction });
+      // Random small machines (test/fuzz/pruning-arb.ts): 1–3 CPUs, any preset, up to three script steps,
+      // some fired by another CPU entering a state (the decision that fires it reads that CPU).
+      fc.property(machineArb, fc.boolean(), (raw, reduction) => {
+        const { direct, cached } = both(randomScenario(raw), { maxStates: 1_500, reduction });
         same(direct, cached);
       }),
       { numRuns: 40 },

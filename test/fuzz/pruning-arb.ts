@@ -1,4 +1,4 @@
-/** Random small machines for the pruning fuzz test (the generator of the transition cache's random-machine test). */
+/** Random small machines: the pruning fuzz test and the transition cache's random-machine test (test/explore/cached.test.ts) share them. */
 import fc from 'fast-check';
 import { validateScenario } from '../../src/scenarios/validate.js';
 import { validationContext } from '../../src/sim/catalog.js';
