@@ -27,7 +27,7 @@ export { hash53, mix, type FlagValues };
 import { Agenda, type AgendaState, type Item } from './agenda.js';
 import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
 import { inState, stateTable, StatePattern, type StateInfo } from './state-table.js';
-import { cpuMachine, makeDriver, type CpuCapture, type CpuDriver, type EngineName } from './cpu-drivers.js';
+import { makeDriver, type CpuCapture, type CpuDriver, type EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
 import { Guests, type GuestKind, type GuestsCapture, type GuestsState } from './guests.js';
 
@@ -167,14 +167,36 @@ export interface StateView {
 /** One bit per memory field, in MEMORY_FIELDS order. */
 const FIELD_BITS = new Map<string | symbol, number>(MEMORY_FIELDS.map((f, i) => [f, 1 << i]));
 
-/** One bit per shared variable a CPU can wait on, in order of first use. */
-const varBits = new Map<string, number>();
+/**
+ * One bit per shared variable a CPU can wait on, in this fixed order (every WatchedVar once), so a
+ * mask means the same in every process and does not depend on which variable a run met first.
+ */
+const WATCHED_VARS = [
+  'waiting_for_crash_ipi',
+  'crash_ipi_issued',
+  'cpu_online_mask',
+  'cpus_stop_mask',
+  'call_function_pending',
+  'crash_kernel_callin',
+  'kvm_rebooting',
+  'virt_rebooting',
+  'crashing_cpu',
+  'shootdown_callback',
+  'stopping_cpu',
+  'panic_cpu',
+  'nmi_handlers',
+  'kexec_lock',
+  'cpus_stopped',
+  'reboot_emergency',
+  'die_counter',
+] as const satisfies readonly WatchedVar[];
+// Every WatchedVar is in the list (a name missing here is a compile error).
+type MissingWatchedVar = Exclude<WatchedVar, (typeof WATCHED_VARS)[number]>;
+const allWatched: [MissingWatchedVar] extends [never] ? true : never = true;
+const VAR_BITS: ReadonlyMap<string, number> = new Map(WATCHED_VARS.map((v, i) => [v, 1 << i]));
 export function varBit(name: string): number {
-  let b = varBits.get(name);
-  if (b === undefined) {
-    if (varBits.size >= 31) throw new Error(`too many watched variables for a 31-bit mask (${name})`);
-    varBits.set(name, (b = 1 << varBits.size));
-  }
+  const b = VAR_BITS.get(name);
+  if (b === undefined || !allWatched) throw new Error(`internal error: '${name}' is not a shared variable a CPU can wait on`);
   return b;
 }
 
@@ -363,7 +385,7 @@ export class Simulation {
 
   private start(): void {
     const engine = this.options.inspect ? 'actors' : (this.options.engine ?? 'compiled');
-    this.cpus = makeDriver(engine, cpuMachine, this.world, cpuInputs(this.scenario, this.features), undefined, this.options.inspect);
+    this.cpus = makeDriver(engine, this.world, cpuInputs(this.scenario, this.features), undefined, this.options.inspect);
     this.makeGuests(engine);
     for (const step of this.scenario.script) {
       if (step.trigger.kind === 'at') {
@@ -376,7 +398,7 @@ export class Simulation {
     this.steps = state.steps;
     this.choices = state.choices;
     this.bus.restore(state.bus);
-    this.cpus = makeDriver(state.engine, cpuMachine, this.world, null, state.cpus);
+    this.cpus = makeDriver(state.engine, this.world, null, state.cpus);
     this.makeGuests(state.engine, state.guests);
     const { agenda, items } = Agenda.restore(state.agenda, this.mode === 'untimed');
     this.agenda = agenda;
