@@ -164,6 +164,16 @@ export interface StateView {
   now: number;
 }
 
+/**
+ * What one chart step hands back to the scheduler: how the delivery it took ended at the CPU (the
+ * first `account` of the step), and the result of the VMX/SVM instruction a vCPU thread ran on it.
+ */
+interface Outbox {
+  readonly cpu: number;
+  disposition: Disposition | null;
+  hostResult: string | null;
+}
+
 /** One bit per memory field, in MEMORY_FIELDS order. */
 const FIELD_BITS = new Map<string | symbol, number>(MEMORY_FIELDS.map((f, i) => [f, 1 << i]));
 
@@ -276,7 +286,8 @@ export class Simulation {
   private flags: FlagValues;
   private triggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
   private readonly scriptByIndex: Map<number, ScriptStep>;
-  private delivering: { cpu: number; disposition: Disposition | null } | null = null;
+  /** The outboxes of the chart steps running now (innermost last): the port writes into the last. */
+  private readonly outboxes: Outbox[] = [];
   private readonly stepEvents: Record<string, CpuEvent>;
   private readonly port: CpuPort;
   /** The KVM side: vCPU threads and their VMM threads (null without `vms`). */
@@ -285,7 +296,6 @@ export class Simulation {
   /** Script steps waiting for a vCPU to enter a state, by vCPU. */
   private guestTriggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
   private vsockTriggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
-  private hostResult = '';
   private hostExits: { cpu: number; reason: 'nmi' | 'intr' }[] = [];
   readonly mode: SchedulingMode;
   private readonly lean: boolean;
@@ -352,11 +362,7 @@ export class Simulation {
         now: () => this.agenda.now,
         emit: (r) => this.emit(r),
         around: (r, effects, after) => this.around(r, effects, after),
-        hostInsn: (pcpu, event) => {
-          this.hostResult = 'not executed';
-          this.send(pcpu, event);
-          return this.hostResult;
-        },
+        hostInsn: (pcpu, event) => this.send(pcpu, event).hostResult ?? 'not executed',
         threadsRun: (pcpu) => this.threadsRun(pcpu),
         launchState: (pcpu, addr) => this.hw(pcpu).vmcsLaunch[addr] ?? null,
         ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
@@ -1018,11 +1024,25 @@ export class Simulation {
     }
   }
 
-  private send(cpu: number, event: CpuEvent): void {
+  /** One chart step of CPU `cpu`; returns its outbox: what the step reported back. */
+  private send(cpu: number, event: CpuEvent): Outbox {
     this.leafRegion[cpu] = null;
     this.cpuKeys[cpu] = null;
     this.cpuHashes[cpu] = 0;
-    this.cpus.send(cpu, event);
+    const outbox: Outbox = { cpu, disposition: null, hostResult: null };
+    this.outboxes.push(outbox);
+    try {
+      this.cpus.send(cpu, event);
+    } finally {
+      this.outboxes.pop();
+    }
+    return outbox;
+  }
+
+  /** The outbox of the step CPU `cpu` is taking now (null: none is, the port call is ignored). */
+  private outboxOf(cpu: number): Outbox | null {
+    const outbox = this.outboxes[this.outboxes.length - 1];
+    return outbox && outbox.cpu === cpu ? outbox : null;
   }
 
   /** After a CPU moved: reschedule it, wake the CPUs whose watched variables changed, fire triggers. */
@@ -1210,14 +1230,12 @@ export class Simulation {
           ? { type, vector: m.vector ?? 0, ...base }
           : { type, ...base }
     ) as CpuEvent;
-    this.delivering = { cpu, disposition: null };
-    this.send(cpu, event);
-    const disposition = this.delivering.disposition ?? {
-      status: 'dropped' as const,
-      reason: `not accepted by CPU ${cpu} in ${this.leaf(cpu, this.region(cpu))}`,
-    };
-    this.delivering = null;
-    return disposition;
+    return (
+      this.send(cpu, event).disposition ?? {
+        status: 'dropped' as const,
+        reason: `not accepted by CPU ${cpu} in ${this.leaf(cpu, this.region(cpu))}`,
+      }
+    );
   }
 
   private sendMessage(from: number | 'platform', out: OutgoingMessage): void {
@@ -1275,9 +1293,8 @@ export class Simulation {
       fault: (cpu, f) => this.emit({ t: 'fault', ns: this.agenda.now, cpu, ...f }),
       kernelEvent: (cpu, what, data) => this.emit({ t: 'kernel', ns: this.agenda.now, cpu, what, data }),
       account: (cpu, disposition) => {
-        if (this.delivering && this.delivering.cpu === cpu && this.delivering.disposition === null) {
-          this.delivering.disposition = disposition;
-        }
+        const outbox = this.outboxOf(cpu);
+        if (outbox && outbox.disposition === null) outbox.disposition = disposition;
       },
       platformReset: (cpu, method) => {
         const initOnly = this.scenario.options.reset.initOnly;
@@ -1296,8 +1313,9 @@ export class Simulation {
         this.emit({ t: 'kexec', ns: this.agenda.now, cpu });
       },
       guestExit: (cpu, reason) => this.hostExits.push({ cpu, reason }),
-      hostInsnDone: (_cpu, result) => {
-        this.hostResult = result;
+      hostInsnDone: (cpu, result) => {
+        const outbox = this.outboxOf(cpu);
+        if (outbox) outbox.hostResult = result;
       },
       now: () => this.agenda.now,
     };
