@@ -165,11 +165,30 @@ export interface StateView {
 }
 
 /**
- * What one chart step hands back to the scheduler: how the delivery it took ended at the CPU (the
- * first `account` of the step), and the result of the VMX/SVM instruction a vCPU thread ran on it.
+ * An effect of a chart step that leaves the CPU's actor, as a value: what the port was asked for.
+ * Memory writes are applied to the shared memory at once (a later action of the same step reads
+ * them); what a write does outside the actor (its trace record, waking the CPUs that watch the
+ * variable) is an effect like the others.
+ */
+export type Effect =
+  | { kind: 'send'; cpu: number; message: OutgoingMessage }
+  | { kind: 'arm timer'; cpu: number; name: string; ns: number }
+  | { kind: 'cancel timer'; cpu: number; name: string }
+  | { kind: 'record'; record: TraceRecord }
+  | { kind: 'platform reset'; cpu: number; method: string }
+  | { kind: 'kexec'; cpu: number }
+  | { kind: 'guest exit'; cpu: number; reason: 'nmi' | 'intr' }
+  | { kind: 'mem'; name: WatchedVar; cpu: number; op: string; value: unknown };
+
+/**
+ * What one chart step hands back to the scheduler: its effects, in the order its actions asked for
+ * them (the scheduler applies them after the step, in that order), how the delivery it took ended
+ * at the CPU (the first `account` of the step), and the result of the VMX/SVM instruction a vCPU
+ * thread ran on it.
  */
 interface Outbox {
   readonly cpu: number;
+  readonly effects: Effect[];
   disposition: Disposition | null;
   hostResult: string | null;
 }
@@ -550,6 +569,23 @@ export class Simulation {
     this.steps += 1;
     this.execute(item);
     if (this.flags.fullReset) this.finish('reset');
+  }
+
+  /**
+   * One step as a function of the choice: take choice `pick` of the choices the last `poll()` (or
+   * `step()`) counted, then count the next ones. Returns the records the step wrote, in order, and
+   * how many choices follow (0: the run is over, and its final records are among these). The
+   * machine state itself stays in this object (see `save()` and `capture()` for it as a value).
+   */
+  step(pick: number): { records: TraceRecord[]; choices: number } {
+    const records: TraceRecord[] = [];
+    const sub = this.trace$.subscribe((r) => records.push(r));
+    try {
+      this.decide(pick);
+      return { records, choices: this.poll() };
+    } finally {
+      sub.unsubscribe();
+    }
   }
 
   /** What each current choice is, independent of its position: the same event has the same key on any path. */
@@ -1029,14 +1065,79 @@ export class Simulation {
     this.leafRegion[cpu] = null;
     this.cpuKeys[cpu] = null;
     this.cpuHashes[cpu] = 0;
-    const outbox: Outbox = { cpu, disposition: null, hostResult: null };
+    const outbox: Outbox = { cpu, effects: [], disposition: null, hostResult: null };
     this.outboxes.push(outbox);
     try {
       this.cpus.send(cpu, event);
     } finally {
       this.outboxes.pop();
     }
+    for (const effect of outbox.effects) this.apply(effect);
     return outbox;
+  }
+
+  /**
+   * Queue an effect in the outbox of the step that asks for it; outside a CPU's step (a vCPU
+   * thread writing kernel memory, a script) it is applied at once.
+   */
+  private effect(effect: Effect): void {
+    const outbox = this.outboxes[this.outboxes.length - 1];
+    if (outbox) outbox.effects.push(effect);
+    else this.apply(effect);
+  }
+
+  /** What an effect does to the rest of the machine: the bus, the agenda, the trace, the flags. */
+  private apply(e: Effect): void {
+    switch (e.kind) {
+      case 'send':
+        this.sendMessage(e.cpu, e.message);
+        return;
+      case 'arm timer': {
+        const key = `${e.cpu}:${e.name}`;
+        const old = this.timerItems.get(key);
+        if (old) this.agenda.remove(old);
+        this.timerItems.set(key, this.agenda.add({ kind: 'timer', cpu: e.cpu, name: e.name }, this.agenda.now + e.ns));
+        return;
+      }
+      case 'cancel timer': {
+        const key = `${e.cpu}:${e.name}`;
+        const old = this.timerItems.get(key);
+        if (old) {
+          this.agenda.remove(old);
+          this.timerItems.delete(key);
+        }
+        return;
+      }
+      case 'record':
+        this.emit(e.record);
+        return;
+      case 'platform reset': {
+        const initOnly = this.scenario.options.reset.initOnly;
+        this.emit({ t: 'reset', ns: this.agenda.now, cpu: e.cpu, method: e.method, initOnly });
+        if (this.flags.resetAttempt) return;
+        this.flags.resetAttempt = { initOnly };
+        if (initOnly) {
+          // A reset delivered as INIT: every CPU that does not block INIT restarts (docs/model.md §3.3).
+          this.sendMessage('platform', { mode: 'init', vector: null, dest: { kind: 'all' }, source: 'platform' });
+        } else {
+          this.flags.fullReset = true;
+        }
+        return;
+      }
+      case 'kexec':
+        this.flags.kexecCpu = e.cpu;
+        this.emit({ t: 'kexec', ns: this.agenda.now, cpu: e.cpu });
+        return;
+      case 'guest exit':
+        this.hostExits.push({ cpu: e.cpu, reason: e.reason });
+        return;
+      case 'mem': {
+        this.emit({ t: 'mem', ns: this.agenda.now, cpu: e.cpu, name: e.name, op: e.op, value: e.value });
+        const set = this.watchers.get(e.name);
+        if (set) for (const w of set) this.dirty.add(w);
+        return;
+      }
+    }
   }
 
   /** The outbox of the step CPU `cpu` is taking now (null: none is, the port call is ignored). */
@@ -1210,9 +1311,7 @@ export class Simulation {
     this.memKey = null;
     this.memHash = 0;
     this.memSameAs = null;
-    this.emit({ t: 'mem', ns: this.agenda.now, cpu, name, op, value });
-    const set = this.watchers.get(name);
-    if (set) for (const w of set) this.dirty.add(w);
+    this.effect({ kind: 'mem', name, cpu, op, value });
   }
 
   // ---- the interconnect ------------------------------------------------------------------------
@@ -1265,54 +1364,30 @@ export class Simulation {
     }
   }
 
+  /** The port of the CPU charts: each call is an effect in the outbox of the step that makes it. */
   private makePort(): CpuPort {
+    const record = (r: TraceRecord) => this.effect({ kind: 'record', record: r });
     return {
-      send: (cpu, message) => this.sendMessage(cpu, message),
-      armTimer: (cpu, name, ns) => {
-        const key = `${cpu}:${name}`;
-        const old = this.timerItems.get(key);
-        if (old) this.agenda.remove(old);
-        this.timerItems.set(key, this.agenda.add({ kind: 'timer', cpu, name }, this.agenda.now + ns));
-      },
-      cancelTimer: (cpu, name) => {
-        const key = `${cpu}:${name}`;
-        const old = this.timerItems.get(key);
-        if (old) {
-          this.agenda.remove(old);
-          this.timerItems.delete(key);
-        }
-      },
-      console: (cpu, text) => this.emit({ t: 'console', ns: this.agenda.now, cpu, text }),
+      send: (cpu, message) => this.effect({ kind: 'send', cpu, message }),
+      armTimer: (cpu, name, ns) => this.effect({ kind: 'arm timer', cpu, name, ns }),
+      cancelTimer: (cpu, name) => this.effect({ kind: 'cancel timer', cpu, name }),
+      console: (cpu, text) => record({ t: 'console', ns: this.agenda.now, cpu, text }),
       warn: (cpu, where, text) => {
-        this.emit({ t: 'warning', ns: this.agenda.now, cpu, vcpu: null, where, message: text });
-        this.emit({ t: 'console', ns: this.agenda.now, cpu, text });
+        record({ t: 'warning', ns: this.agenda.now, cpu, vcpu: null, where, message: text });
+        record({ t: 'console', ns: this.agenda.now, cpu, text });
       },
       insn: (cpu, insn, result) => {
-        if (!this.lean) this.emit({ t: 'insn', ns: this.agenda.now, cpu, insn, result });
+        if (!this.lean) record({ t: 'insn', ns: this.agenda.now, cpu, insn, result });
       },
-      fault: (cpu, f) => this.emit({ t: 'fault', ns: this.agenda.now, cpu, ...f }),
-      kernelEvent: (cpu, what, data) => this.emit({ t: 'kernel', ns: this.agenda.now, cpu, what, data }),
+      fault: (cpu, f) => record({ t: 'fault', ns: this.agenda.now, cpu, ...f }),
+      kernelEvent: (cpu, what, data) => record({ t: 'kernel', ns: this.agenda.now, cpu, what, data }),
       account: (cpu, disposition) => {
         const outbox = this.outboxOf(cpu);
         if (outbox && outbox.disposition === null) outbox.disposition = disposition;
       },
-      platformReset: (cpu, method) => {
-        const initOnly = this.scenario.options.reset.initOnly;
-        this.emit({ t: 'reset', ns: this.agenda.now, cpu, method, initOnly });
-        if (this.flags.resetAttempt) return;
-        this.flags.resetAttempt = { initOnly };
-        if (initOnly) {
-          // A reset delivered as INIT: every CPU that does not block INIT restarts (docs/model.md §3.3).
-          this.sendMessage('platform', { mode: 'init', vector: null, dest: { kind: 'all' }, source: 'platform' });
-        } else {
-          this.flags.fullReset = true;
-        }
-      },
-      kexec: (cpu) => {
-        this.flags.kexecCpu = cpu;
-        this.emit({ t: 'kexec', ns: this.agenda.now, cpu });
-      },
-      guestExit: (cpu, reason) => this.hostExits.push({ cpu, reason }),
+      platformReset: (cpu, method) => this.effect({ kind: 'platform reset', cpu, method }),
+      kexec: (cpu) => this.effect({ kind: 'kexec', cpu }),
+      guestExit: (cpu, reason) => this.effect({ kind: 'guest exit', cpu, reason }),
       hostInsnDone: (cpu, result) => {
         const outbox = this.outboxOf(cpu);
         if (outbox) outbox.hostResult = result;
