@@ -58,20 +58,11 @@ export function arrivalOf(context: CpuContext, event: CpuEvent): Arrival {
 }
 
 /**
- * What an instruction does to a given CPU state, remembered for the last state asked about: a
- * step's guard ("does VMCLEAR fault here?") and its action (execute VMCLEAR) ask the same rule of
- * the same immutable `hw` object, so the second asks for free.
+ * What an instruction does to a given CPU state: a pure rule of src/hw/, asked by a step's guard
+ * ("does VMCLEAR fault here?") and again by its action (execute VMCLEAR) on the same `hw`.
  */
-const lastRule = { hw: null as CpuHw | null, insn: '', addr: -1, result: null as InsnResult | null };
-
 export function ruleResult(hw: CpuHw, insn: 'VMCLEAR' | 'VMXOFF' | 'STGI', addr = -1): InsnResult {
-  if (lastRule.hw === hw && lastRule.insn === insn && lastRule.addr === addr && lastRule.result) return lastRule.result;
-  const result = insn === 'VMCLEAR' ? vmclear(hw, addr) : insn === 'VMXOFF' ? vmxoff(hw) : stgi(hw);
-  lastRule.hw = hw;
-  lastRule.insn = insn;
-  lastRule.addr = addr;
-  lastRule.result = result;
-  return result;
+  return insn === 'VMCLEAR' ? vmclear(hw, addr) : insn === 'VMXOFF' ? vmxoff(hw) : stgi(hw);
 }
 
 /** The VMCS the VMCLEAR walk of region r is at. */

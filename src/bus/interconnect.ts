@@ -2,15 +2,16 @@
  * The interconnect: messages in, deliveries out, and a ledger in which every delivery of every
  * message ends as delivered, pending at the target, latched, or dropped with a reason — or is still
  * in flight. When deliveries happen is not the bus's business: the simulator's scheduler decides
- * (no timing operators here; time belongs to the scheduler).
+ * (no timing operators here; time belongs to the scheduler). Each call returns what it did: `send`
+ * the deliveries owed, `deliver` how the delivery ended; nothing is left in a field for the caller
+ * to read afterwards, and no stream carries it (the trace records are the stream observers read).
  */
-// RxJS's own modules, not its index: the index loads all 200-odd operators at start (a tenth of a cold `run`).
-import { Subject } from 'rxjs/internal/Subject';
-import type { Subscription } from 'rxjs/internal/Subscription';
 import type { MessageSource, OutgoingMessage } from '../hw/apic.js';
 import type { Disposition } from '../kernel/port.js';
-import { targetsOf, type DeliveryOutcome, type DeliveryRequest, type Message } from './messages.js';
-import { routeByTarget, type DeliveryHandler } from './route-by-target.js';
+import { targetsOf, type DeliveryRequest, type Message } from './messages.js';
+
+/** A CPU's side of a delivery: how the message ended there (O(1) lookup by target, whatever the CPU count). */
+export type DeliveryHandler = (request: DeliveryRequest) => Disposition;
 
 export interface LedgerCounts {
   messages: number;
@@ -59,12 +60,7 @@ export class Interconnect {
   private nextId = 1;
   private readonly inFlight = new Map<number, { msg: Message; remaining: number }>();
   readonly counts: LedgerCounts = { messages: 0, targets: 0, delivered: 0, pending: 0, latched: 0, dropped: 0 };
-  private readonly requests$ = new Subject<DeliveryRequest>();
-  /** Every delivery and how it ended, in order. */
-  readonly outcomes$ = new Subject<DeliveryOutcome>();
-  private readonly subscription: Subscription;
-  private last: Disposition | null = null;
-  private failure: { error: unknown } | null = null;
+  private closed = false;
 
   /** With collapsing: [target, source] → the NMI message on its way there. */
   private readonly nmis = new Map<number, number>();
@@ -72,22 +68,10 @@ export class Interconnect {
 
   constructor(
     private readonly cpus: number,
-    handlers: ReadonlyMap<number, DeliveryHandler>,
+    private readonly handlers: ReadonlyMap<number, DeliveryHandler>,
     options: InterconnectOptions = {},
   ) {
     this.collapseNmis = options.collapseNmis ?? false;
-    this.subscription = this.requests$.pipe(routeByTarget(handlers)).subscribe({
-      next: (outcome) => {
-        this.counts[outcome.disposition.status] += 1;
-        this.last = outcome.disposition;
-        this.outcomes$.next(outcome);
-      },
-      // A handler that throws ends the routing; deliver() rethrows it to its caller at once
-      // instead of letting RxJS report it later, outside the scheduler's loop.
-      error: (error: unknown) => {
-        this.failure = { error };
-      },
-    });
   }
 
   /**
@@ -118,18 +102,18 @@ export class Interconnect {
     return { msg, targets, collapsed };
   }
 
-  /** Deliver message `id` to `to` now; the target's handler says how it ended. */
+  /**
+   * Deliver message `id` to `to` now; returns how it ended, as the target's handler says (a handler
+   * that throws leaves the delivery in flight and the error goes to the caller).
+   */
   deliver(id: number, to: number): { msg: Message; disposition: Disposition } {
     const entry = this.inFlight.get(id);
     if (!entry) throw new Error(`message ${id} is not in flight`);
-    this.last = null;
-    this.requests$.next({ msg: entry.msg, to });
-    if (this.failure) throw this.failure.error;
-    let disposition: Disposition | null = this.last;
-    if (disposition === null) {
-      disposition = { status: 'dropped', reason: 'the interconnect is closed' };
-      this.counts.dropped += 1;
-    }
+    const handler = this.closed ? undefined : this.handlers.get(to);
+    const disposition: Disposition = handler
+      ? handler({ msg: entry.msg, to })
+      : { status: 'dropped', reason: this.closed ? 'the interconnect is closed' : `no CPU ${to} on the interconnect` };
+    this.counts[disposition.status] += 1;
     entry.remaining -= 1;
     if (entry.remaining === 0) this.inFlight.delete(id);
     if (this.collapseNmis && entry.msg.mode === 'nmi') {
@@ -168,9 +152,8 @@ export class Interconnect {
     for (const [to, source, id] of state.nmis ?? []) this.nmis.set(nmiKey(to, source), id);
   }
 
+  /** Later deliveries end dropped ('the interconnect is closed'). */
   close(): void {
-    this.subscription.unsubscribe();
-    this.requests$.complete();
-    this.outcomes$.complete();
+    this.closed = true;
   }
 }

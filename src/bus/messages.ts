@@ -18,11 +18,6 @@ export interface DeliveryRequest {
   to: number;
 }
 
-export interface DeliveryOutcome {
-  request: DeliveryRequest;
-  disposition: Disposition;
-}
-
 export function describeDestination(dest: Destination): string {
   switch (dest.kind) {
     case 'cpu':

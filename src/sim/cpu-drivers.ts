@@ -18,29 +18,36 @@ type CpuRef = ActorRefFrom<CpuMachine>;
 export type EngineName = 'compiled' | 'actors';
 
 /**
- * The world (shared kernel memory and port) of the simulation whose CPU charts are running. Only
- * one runs at a time — a chart action never calls into another simulation — and every driver
- * sets it before it runs chart code, so all simulations of a process can share one chart.
+ * The compiled runner of the physical CPU chart, built once per process: its tables depend only on
+ * the chart, and building them costs ≈15 ms (not once per run or per replay). Its own guards and
+ * actions read the world from the event; a simulation binds them to its world (`boundRunner`).
  */
-let currentWorld: World | null = null;
+let sharedRunner: ChartRunner<CpuContext, CpuEvent> | null = null;
 
 /**
- * The physical CPU chart bound to whichever simulation runs it: one per process, so XState builds
- * its state nodes and the compiled runner its tables once, not once per run or per replay.
+ * The compiled runner with the guards and actions bound to one simulation's world: the shared
+ * runner's tables (a cache of what the chart alone determines), with this world's implementations
+ * and its own compiled guards and argument objects (ChartRunner's `guards`, `actions`, `checks`,
+ * `actionArgs` and `guardArgs`: every field that depends on the implementations or is written
+ * while a step runs). A simulation's world is a value it passes in, not a process-wide variable
+ * set before each step.
  */
-export const cpuMachine = physicalCpuMachine.provide(
-  cpuImplementations(() => {
-    if (!currentWorld) throw new Error('internal error: a CPU chart ran outside its simulation');
-    return currentWorld;
-  }),
-);
+function boundRunner(world: World): ChartRunner<CpuContext, CpuEvent> {
+  sharedRunner ??= ChartRunner.of(physicalCpuMachine);
+  const impl = cpuImplementations(() => world);
+  const bound: ChartRunner<CpuContext, CpuEvent> = Object.create(sharedRunner);
+  return Object.assign(bound, {
+    guards: impl.guards,
+    actions: impl.actions,
+    checks: new Map(),
+    actionArgs: { context: undefined, event: undefined },
+    guardArgs: { context: undefined, event: undefined },
+  });
+}
 
-/** The compiled runner of a machine, built once per machine. */
-const runners = new WeakMap<object, ChartRunner<CpuContext, CpuEvent>>();
-function runnerFor(machine: CpuMachine): ChartRunner<CpuContext, CpuEvent> {
-  let r = runners.get(machine);
-  if (!r) runners.set(machine, (r = ChartRunner.of(machine)));
-  return r;
+/** The chart as XState actors bound to one world (the actors engine: the viewer's inspection). */
+function boundMachine(world: World): CpuMachine {
+  return physicalCpuMachine.provide(cpuImplementations(() => world));
 }
 
 /** One CPU's chart state, compact: its active leaves and a copy of its context. */
@@ -94,14 +101,12 @@ export class ActorDriver implements CpuDriver {
   private readonly cpus: CpuRef[];
 
   constructor(
-    machine: CpuMachine,
-    private readonly world: World,
+    world: World,
     inputs: CpuInput[] | null,
     saved?: unknown,
     inspect?: (event: InspectionEvent) => void,
   ) {
-    currentWorld = world;
-    const hostMachine = hostMachineFor(machine);
+    const hostMachine = hostMachineFor(boundMachine(world));
     const observe = inspect ? { inspect } : {};
     this.host = saved
       ? createActor(hostMachine, { snapshot: persistedSnapshot(saved), input: { cpus: [] }, ...observe })
@@ -116,7 +121,6 @@ export class ActorDriver implements CpuDriver {
 
   send(cpu: number, event: CpuEvent): void {
     const ref = this.cpus[cpu] as CpuRef;
-    currentWorld = this.world;
     if (ref.getSnapshot().status === 'active') ref.send(event);
   }
 
@@ -130,7 +134,6 @@ export class ActorDriver implements CpuDriver {
 
   can(cpu: number, event: CpuEvent): boolean {
     const s = this.snap(cpu);
-    currentWorld = this.world;
     return s.status === 'active' && s.can(event);
   }
 
@@ -162,14 +165,8 @@ export class CompiledDriver implements CpuDriver {
   private readonly top: number;
   private readonly regions: Record<Region, number>;
 
-  constructor(
-    machine: CpuMachine,
-    private readonly world: World,
-    inputs: CpuInput[] | null,
-    saved?: unknown,
-  ) {
-    currentWorld = world;
-    this.runner = runnerFor(machine);
+  constructor(world: World, inputs: CpuInput[] | null, saved?: unknown) {
+    this.runner = boundRunner(world);
     const byPath = new Map<string, number>();
     for (let i = 0; i < this.runner.size; i++) byPath.set(this.runner.path(i), i);
     this.os = byPath.get('os') as number;
@@ -208,7 +205,6 @@ export class CompiledDriver implements CpuDriver {
 
   send(cpu: number, event: CpuEvent): void {
     this.sameAs[cpu] = null;
-    currentWorld = this.world;
     this.runner.send(this.state(cpu), event);
   }
 
@@ -221,7 +217,6 @@ export class CompiledDriver implements CpuDriver {
   }
 
   can(cpu: number, event: CpuEvent): boolean {
-    currentWorld = this.world;
     return this.runner.can(this.state(cpu), event);
   }
 
@@ -272,12 +267,11 @@ export class CompiledDriver implements CpuDriver {
 
 export function makeDriver(
   engine: EngineName,
-  machine: CpuMachine,
   world: World,
   inputs: CpuInput[] | null,
   saved?: unknown,
   inspect?: (event: InspectionEvent) => void,
 ): CpuDriver {
-  return engine === 'actors' ? new ActorDriver(machine, world, inputs, saved, inspect) : new CompiledDriver(machine, world, inputs, saved);
+  return engine === 'actors' ? new ActorDriver(world, inputs, saved, inspect) : new CompiledDriver(world, inputs, saved);
 }
 

@@ -27,7 +27,7 @@ export { hash53, mix, type FlagValues };
 import { Agenda, type AgendaState, type Item } from './agenda.js';
 import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
 import { inState, stateTable, StatePattern, type StateInfo } from './state-table.js';
-import { cpuMachine, makeDriver, type CpuCapture, type CpuDriver, type EngineName } from './cpu-drivers.js';
+import { makeDriver, type CpuCapture, type CpuDriver, type EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
 import { Guests, type GuestKind, type GuestsCapture, type GuestsState } from './guests.js';
 
@@ -164,17 +164,68 @@ export interface StateView {
   now: number;
 }
 
+/**
+ * An effect of a chart step that leaves the CPU's actor, as a value: what the port was asked for.
+ * Memory writes are applied to the shared memory at once (a later action of the same step reads
+ * them); what a write does outside the actor (its trace record, waking the CPUs that watch the
+ * variable) is an effect like the others.
+ */
+export type Effect =
+  | { kind: 'send'; cpu: number; message: OutgoingMessage }
+  | { kind: 'arm timer'; cpu: number; name: string; ns: number }
+  | { kind: 'cancel timer'; cpu: number; name: string }
+  | { kind: 'record'; record: TraceRecord }
+  | { kind: 'platform reset'; cpu: number; method: string }
+  | { kind: 'kexec'; cpu: number }
+  | { kind: 'guest exit'; cpu: number; reason: 'nmi' | 'intr' }
+  | { kind: 'mem'; name: WatchedVar; cpu: number; op: string; value: unknown };
+
+/**
+ * What one chart step hands back to the scheduler: its effects, in the order its actions asked for
+ * them (the scheduler applies them after the step, in that order), how the delivery it took ended
+ * at the CPU (the first `account` of the step), and the result of the VMX/SVM instruction a vCPU
+ * thread ran on it.
+ */
+interface Outbox {
+  readonly cpu: number;
+  readonly effects: Effect[];
+  disposition: Disposition | null;
+  hostResult: string | null;
+}
+
 /** One bit per memory field, in MEMORY_FIELDS order. */
 const FIELD_BITS = new Map<string | symbol, number>(MEMORY_FIELDS.map((f, i) => [f, 1 << i]));
 
-/** One bit per shared variable a CPU can wait on, in order of first use. */
-const varBits = new Map<string, number>();
+/**
+ * One bit per shared variable a CPU can wait on, in this fixed order (every WatchedVar once), so a
+ * mask means the same in every process and does not depend on which variable a run met first.
+ */
+const WATCHED_VARS = [
+  'waiting_for_crash_ipi',
+  'crash_ipi_issued',
+  'cpu_online_mask',
+  'cpus_stop_mask',
+  'call_function_pending',
+  'crash_kernel_callin',
+  'kvm_rebooting',
+  'virt_rebooting',
+  'crashing_cpu',
+  'shootdown_callback',
+  'stopping_cpu',
+  'panic_cpu',
+  'nmi_handlers',
+  'kexec_lock',
+  'cpus_stopped',
+  'reboot_emergency',
+  'die_counter',
+] as const satisfies readonly WatchedVar[];
+// Every WatchedVar is in the list (a name missing here is a compile error).
+type MissingWatchedVar = Exclude<WatchedVar, (typeof WATCHED_VARS)[number]>;
+const allWatched: [MissingWatchedVar] extends [never] ? true : never = true;
+const VAR_BITS: ReadonlyMap<string, number> = new Map(WATCHED_VARS.map((v, i) => [v, 1 << i]));
 export function varBit(name: string): number {
-  let b = varBits.get(name);
-  if (b === undefined) {
-    if (varBits.size >= 31) throw new Error(`too many watched variables for a 31-bit mask (${name})`);
-    varBits.set(name, (b = 1 << varBits.size));
-  }
+  const b = VAR_BITS.get(name);
+  if (b === undefined || !allWatched) throw new Error(`internal error: '${name}' is not a shared variable a CPU can wait on`);
   return b;
 }
 
@@ -254,7 +305,8 @@ export class Simulation {
   private flags: FlagValues;
   private triggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
   private readonly scriptByIndex: Map<number, ScriptStep>;
-  private delivering: { cpu: number; disposition: Disposition | null } | null = null;
+  /** The outboxes of the chart steps running now (innermost last): the port writes into the last. */
+  private readonly outboxes: Outbox[] = [];
   private readonly stepEvents: Record<string, CpuEvent>;
   private readonly port: CpuPort;
   /** The KVM side: vCPU threads and their VMM threads (null without `vms`). */
@@ -263,7 +315,6 @@ export class Simulation {
   /** Script steps waiting for a vCPU to enter a state, by vCPU. */
   private guestTriggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
   private vsockTriggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
-  private hostResult = '';
   private hostExits: { cpu: number; reason: 'nmi' | 'intr' }[] = [];
   readonly mode: SchedulingMode;
   private readonly lean: boolean;
@@ -330,11 +381,7 @@ export class Simulation {
         now: () => this.agenda.now,
         emit: (r) => this.emit(r),
         around: (r, effects, after) => this.around(r, effects, after),
-        hostInsn: (pcpu, event) => {
-          this.hostResult = 'not executed';
-          this.send(pcpu, event);
-          return this.hostResult;
-        },
+        hostInsn: (pcpu, event) => this.send(pcpu, event).hostResult ?? 'not executed',
         threadsRun: (pcpu) => this.threadsRun(pcpu),
         launchState: (pcpu, addr) => this.hw(pcpu).vmcsLaunch[addr] ?? null,
         ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
@@ -363,7 +410,7 @@ export class Simulation {
 
   private start(): void {
     const engine = this.options.inspect ? 'actors' : (this.options.engine ?? 'compiled');
-    this.cpus = makeDriver(engine, cpuMachine, this.world, cpuInputs(this.scenario, this.features), undefined, this.options.inspect);
+    this.cpus = makeDriver(engine, this.world, cpuInputs(this.scenario, this.features), undefined, this.options.inspect);
     this.makeGuests(engine);
     for (const step of this.scenario.script) {
       if (step.trigger.kind === 'at') {
@@ -376,7 +423,7 @@ export class Simulation {
     this.steps = state.steps;
     this.choices = state.choices;
     this.bus.restore(state.bus);
-    this.cpus = makeDriver(state.engine, cpuMachine, this.world, null, state.cpus);
+    this.cpus = makeDriver(state.engine, this.world, null, state.cpus);
     this.makeGuests(state.engine, state.guests);
     const { agenda, items } = Agenda.restore(state.agenda, this.mode === 'untimed');
     this.agenda = agenda;
@@ -522,6 +569,23 @@ export class Simulation {
     this.steps += 1;
     this.execute(item);
     if (this.flags.fullReset) this.finish('reset');
+  }
+
+  /**
+   * One step as a function of the choice: take choice `pick` of the choices the last `poll()` (or
+   * `step()`) counted, then count the next ones. Returns the records the step wrote, in order, and
+   * how many choices follow (0: the run is over, and its final records are among these). The
+   * machine state itself stays in this object (see `save()` and `capture()` for it as a value).
+   */
+  step(pick: number): { records: TraceRecord[]; choices: number } {
+    const records: TraceRecord[] = [];
+    const sub = this.trace$.subscribe((r) => records.push(r));
+    try {
+      this.decide(pick);
+      return { records, choices: this.poll() };
+    } finally {
+      sub.unsubscribe();
+    }
   }
 
   /** What each current choice is, independent of its position: the same event has the same key on any path. */
@@ -996,11 +1060,90 @@ export class Simulation {
     }
   }
 
-  private send(cpu: number, event: CpuEvent): void {
+  /** One chart step of CPU `cpu`; returns its outbox: what the step reported back. */
+  private send(cpu: number, event: CpuEvent): Outbox {
     this.leafRegion[cpu] = null;
     this.cpuKeys[cpu] = null;
     this.cpuHashes[cpu] = 0;
-    this.cpus.send(cpu, event);
+    const outbox: Outbox = { cpu, effects: [], disposition: null, hostResult: null };
+    this.outboxes.push(outbox);
+    try {
+      this.cpus.send(cpu, event);
+    } finally {
+      this.outboxes.pop();
+    }
+    for (const effect of outbox.effects) this.apply(effect);
+    return outbox;
+  }
+
+  /**
+   * Queue an effect in the outbox of the step that asks for it; outside a CPU's step (a vCPU
+   * thread writing kernel memory, a script) it is applied at once.
+   */
+  private effect(effect: Effect): void {
+    const outbox = this.outboxes[this.outboxes.length - 1];
+    if (outbox) outbox.effects.push(effect);
+    else this.apply(effect);
+  }
+
+  /** What an effect does to the rest of the machine: the bus, the agenda, the trace, the flags. */
+  private apply(e: Effect): void {
+    switch (e.kind) {
+      case 'send':
+        this.sendMessage(e.cpu, e.message);
+        return;
+      case 'arm timer': {
+        const key = `${e.cpu}:${e.name}`;
+        const old = this.timerItems.get(key);
+        if (old) this.agenda.remove(old);
+        this.timerItems.set(key, this.agenda.add({ kind: 'timer', cpu: e.cpu, name: e.name }, this.agenda.now + e.ns));
+        return;
+      }
+      case 'cancel timer': {
+        const key = `${e.cpu}:${e.name}`;
+        const old = this.timerItems.get(key);
+        if (old) {
+          this.agenda.remove(old);
+          this.timerItems.delete(key);
+        }
+        return;
+      }
+      case 'record':
+        this.emit(e.record);
+        return;
+      case 'platform reset': {
+        const initOnly = this.scenario.options.reset.initOnly;
+        this.emit({ t: 'reset', ns: this.agenda.now, cpu: e.cpu, method: e.method, initOnly });
+        if (this.flags.resetAttempt) return;
+        this.flags.resetAttempt = { initOnly };
+        if (initOnly) {
+          // A reset delivered as INIT: every CPU that does not block INIT restarts (docs/model.md §3.3).
+          this.sendMessage('platform', { mode: 'init', vector: null, dest: { kind: 'all' }, source: 'platform' });
+        } else {
+          this.flags.fullReset = true;
+        }
+        return;
+      }
+      case 'kexec':
+        this.flags.kexecCpu = e.cpu;
+        this.emit({ t: 'kexec', ns: this.agenda.now, cpu: e.cpu });
+        return;
+      case 'guest exit':
+        this.hostExits.push({ cpu: e.cpu, reason: e.reason });
+        return;
+      case 'mem': {
+        this.emit({ t: 'mem', ns: this.agenda.now, cpu: e.cpu, name: e.name, op: e.op, value: e.value });
+        const set = this.watchers.get(e.name);
+        if (set) for (const w of set) this.dirty.add(w);
+        return;
+      }
+    }
+  }
+
+  /** The outbox of the step CPU `cpu` is taking now (null: none is, the port call is ignored). */
+  private outboxOf(cpu: number): Outbox | null {
+    const outbox = this.outboxes[this.outboxes.length - 1];
+    return outbox && outbox.cpu === cpu ? outbox : null;
   }
 
   /** After a CPU moved: reschedule it, wake the CPUs whose watched variables changed, fire triggers. */
@@ -1168,9 +1311,7 @@ export class Simulation {
     this.memKey = null;
     this.memHash = 0;
     this.memSameAs = null;
-    this.emit({ t: 'mem', ns: this.agenda.now, cpu, name, op, value });
-    const set = this.watchers.get(name);
-    if (set) for (const w of set) this.dirty.add(w);
+    this.effect({ kind: 'mem', name, cpu, op, value });
   }
 
   // ---- the interconnect ------------------------------------------------------------------------
@@ -1188,14 +1329,12 @@ export class Simulation {
           ? { type, vector: m.vector ?? 0, ...base }
           : { type, ...base }
     ) as CpuEvent;
-    this.delivering = { cpu, disposition: null };
-    this.send(cpu, event);
-    const disposition = this.delivering.disposition ?? {
-      status: 'dropped' as const,
-      reason: `not accepted by CPU ${cpu} in ${this.leaf(cpu, this.region(cpu))}`,
-    };
-    this.delivering = null;
-    return disposition;
+    return (
+      this.send(cpu, event).disposition ?? {
+        status: 'dropped' as const,
+        reason: `not accepted by CPU ${cpu} in ${this.leaf(cpu, this.region(cpu))}`,
+      }
+    );
   }
 
   private sendMessage(from: number | 'platform', out: OutgoingMessage): void {
@@ -1225,57 +1364,33 @@ export class Simulation {
     }
   }
 
+  /** The port of the CPU charts: each call is an effect in the outbox of the step that makes it. */
   private makePort(): CpuPort {
+    const record = (r: TraceRecord) => this.effect({ kind: 'record', record: r });
     return {
-      send: (cpu, message) => this.sendMessage(cpu, message),
-      armTimer: (cpu, name, ns) => {
-        const key = `${cpu}:${name}`;
-        const old = this.timerItems.get(key);
-        if (old) this.agenda.remove(old);
-        this.timerItems.set(key, this.agenda.add({ kind: 'timer', cpu, name }, this.agenda.now + ns));
-      },
-      cancelTimer: (cpu, name) => {
-        const key = `${cpu}:${name}`;
-        const old = this.timerItems.get(key);
-        if (old) {
-          this.agenda.remove(old);
-          this.timerItems.delete(key);
-        }
-      },
-      console: (cpu, text) => this.emit({ t: 'console', ns: this.agenda.now, cpu, text }),
+      send: (cpu, message) => this.effect({ kind: 'send', cpu, message }),
+      armTimer: (cpu, name, ns) => this.effect({ kind: 'arm timer', cpu, name, ns }),
+      cancelTimer: (cpu, name) => this.effect({ kind: 'cancel timer', cpu, name }),
+      console: (cpu, text) => record({ t: 'console', ns: this.agenda.now, cpu, text }),
       warn: (cpu, where, text) => {
-        this.emit({ t: 'warning', ns: this.agenda.now, cpu, vcpu: null, where, message: text });
-        this.emit({ t: 'console', ns: this.agenda.now, cpu, text });
+        record({ t: 'warning', ns: this.agenda.now, cpu, vcpu: null, where, message: text });
+        record({ t: 'console', ns: this.agenda.now, cpu, text });
       },
       insn: (cpu, insn, result) => {
-        if (!this.lean) this.emit({ t: 'insn', ns: this.agenda.now, cpu, insn, result });
+        if (!this.lean) record({ t: 'insn', ns: this.agenda.now, cpu, insn, result });
       },
-      fault: (cpu, f) => this.emit({ t: 'fault', ns: this.agenda.now, cpu, ...f }),
-      kernelEvent: (cpu, what, data) => this.emit({ t: 'kernel', ns: this.agenda.now, cpu, what, data }),
+      fault: (cpu, f) => record({ t: 'fault', ns: this.agenda.now, cpu, ...f }),
+      kernelEvent: (cpu, what, data) => record({ t: 'kernel', ns: this.agenda.now, cpu, what, data }),
       account: (cpu, disposition) => {
-        if (this.delivering && this.delivering.cpu === cpu && this.delivering.disposition === null) {
-          this.delivering.disposition = disposition;
-        }
+        const outbox = this.outboxOf(cpu);
+        if (outbox && outbox.disposition === null) outbox.disposition = disposition;
       },
-      platformReset: (cpu, method) => {
-        const initOnly = this.scenario.options.reset.initOnly;
-        this.emit({ t: 'reset', ns: this.agenda.now, cpu, method, initOnly });
-        if (this.flags.resetAttempt) return;
-        this.flags.resetAttempt = { initOnly };
-        if (initOnly) {
-          // A reset delivered as INIT: every CPU that does not block INIT restarts (docs/model.md §3.3).
-          this.sendMessage('platform', { mode: 'init', vector: null, dest: { kind: 'all' }, source: 'platform' });
-        } else {
-          this.flags.fullReset = true;
-        }
-      },
-      kexec: (cpu) => {
-        this.flags.kexecCpu = cpu;
-        this.emit({ t: 'kexec', ns: this.agenda.now, cpu });
-      },
-      guestExit: (cpu, reason) => this.hostExits.push({ cpu, reason }),
-      hostInsnDone: (_cpu, result) => {
-        this.hostResult = result;
+      platformReset: (cpu, method) => this.effect({ kind: 'platform reset', cpu, method }),
+      kexec: (cpu) => this.effect({ kind: 'kexec', cpu }),
+      guestExit: (cpu, reason) => this.effect({ kind: 'guest exit', cpu, reason }),
+      hostInsnDone: (cpu, result) => {
+        const outbox = this.outboxOf(cpu);
+        if (outbox) outbox.hostResult = result;
       },
       now: () => this.agenda.now,
     };
