@@ -298,6 +298,8 @@ export class Guests {
    * keeps its CPU until KVM returns to userspace or the thread dies.
    */
   private owner(pcpu: number): number {
+    // The owner index stands for the charts of the vCPUs pinned here: reading it reads them.
+    if (this.tracking) for (const v of this.on.get(pcpu) ?? []) this.vcpus.active(v);
     // A vCPU whose event is being handled may have entered or left `run` before its send returned.
     for (const v of this.sending) if (this.pcpuOf[v] === pcpu) this.noteRun(v);
     const running = this.running.get(pcpu);
@@ -668,6 +670,33 @@ export class Guests {
   }
 
   // ---- exploration and saving -------------------------------------------------------------------
+
+  private tracking = false;
+
+  /**
+   * The guest actors as numbered slots after `base` (vCPU i: base + 2i, its VMM thread: base + 2i + 1,
+   * vsock device d: base + 2 * count + d, the order of `hashes()`); while `reads` is set, the slots
+   * of the actors read or moved are added to it (exploration's transition cache).
+   */
+  track(reads: Set<number> | null, base: number): void {
+    this.tracking = reads !== null;
+    this.vcpus.track?.(reads, base, 2);
+    this.vmms.track?.(reads, base + 1, 2);
+    this.devices.track?.(reads, base + 2 * this.count, 1);
+  }
+
+  /** How many slots the guest actors take (see `track`). */
+  get slots(): number {
+    return 2 * this.count + this.devices.size;
+  }
+
+  /** The capture of the actor in slot `j` (counted from the first guest slot). */
+  captureSlot(j: number): ChartCapture<VcpuContext> | ChartCapture<VmmContext> | ChartCapture<VsockContext> {
+    const one =
+      j < 2 * this.count ? (j % 2 === 0 ? this.vcpus.captureOne?.(j >> 1) : this.vmms.captureOne?.(j >> 1)) : this.devices.captureOne?.(j - 2 * this.count);
+    if (!one) throw new Error('exploration needs the compiled engine');
+    return one;
+  }
 
   capture(): GuestsCapture | null {
     const vcpus = this.vcpus.capture?.();
