@@ -178,6 +178,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
             vcpus: Array.from({ length: vcpuCount }, (_, i) => slot(2 * i) as GuestsCapture['vcpus'][number]),
             vmms: Array.from({ length: vcpuCount }, (_, i) => slot(2 * i + 1) as GuestsCapture['vmms'][number]),
             devices: Array.from({ length: guestSlots - 2 * vcpuCount }, (_, d) => slot(2 * vcpuCount + d) as GuestsCapture['devices'][number]),
+            // Each actor's hash is known too (verify: computed again, to be checked).
+            ...(opts.verify ? {} : { hashes: Array.from({ length: guestSlots }, (_, j) => (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).hash) }),
           };
     const capture: Capture = {
       cpus: Array.from(hosts, (cid, c) => (t.cpuStates[cid] as CpuState).caps[c] as CpuCapture),

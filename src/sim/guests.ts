@@ -81,6 +81,8 @@ export interface GuestsCapture {
   vcpus: ChartCapture<VcpuContext>[];
   vmms: ChartCapture<VmmContext>[];
   devices: ChartCapture<VsockContext>[];
+  /** Each actor's part of the state hash, when known (in `hashes()` order): not computed again. */
+  hashes?: readonly number[];
 }
 
 export interface GuestsState {
@@ -710,13 +712,13 @@ export class Guests {
     const a = this.vcpus.restoreCapture?.(c.vcpus) ?? [];
     const b = this.vmms.restoreCapture?.(c.vmms) ?? [];
     const d = this.devices.restoreCapture?.(c.devices) ?? [];
+    const known = c.hashes;
     for (const i of a) {
-      this.vcpuHash[i] = Number.NaN;
+      this.vcpuHash[i] = known ? (known[2 * i] as number) : Number.NaN;
       this.noteRun(i);
     }
-    for (const i of b) this.vmmHash[i] = Number.NaN;
-    for (const i of d) this.devHash[i] = Number.NaN;
-    for (let i = 0; i < this.devices.size; i++) this.devChanged.add(i);
+    for (const i of b) this.vmmHash[i] = known ? (known[2 * i + 1] as number) : Number.NaN;
+    for (const i of d) this.devHash[i] = known ? (known[2 * this.count + i] as number) : Number.NaN;
     return [...new Set([...a, ...b])];
   }
 
