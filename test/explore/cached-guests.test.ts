@@ -6,6 +6,7 @@
  * itself reaches.
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult } from '../../src/explore/explorer.js';
 import { exhaustiveCached, type CachedStats } from '../../src/explore/cached.js';
 import { BUILTIN_SCENARIOS, RACE_SCENARIOS, findBuiltin } from '../../src/scenarios/builtin.js';
@@ -60,4 +61,25 @@ describe('transition cache with guests: the same search as the direct engine', (
       expect(strip(cached)).toEqual(strip(direct));
     }, 120_000);
   }
+});
+
+describe('transition cache with guests: random variations (fast-check)', () => {
+  it('any built-in with guests, any kernel, with or without sleep sets, a panic added: the same search as the direct engine', () => {
+    const presets = ['v5.10', 'v5.11', 'v6.2', 'v6.6', 'mainline'];
+    fc.assert(
+      fc.property(fc.constantFrom(...withGuests), fc.constantFrom(...presets), fc.boolean(), fc.integer({ min: 0, max: 2 }), (id, preset, reduction, panicCpu) => {
+        const b = findBuiltin(id);
+        if (!b) throw new Error(id);
+        const raw = b.raw as { machine?: { cpus?: number }; script?: unknown[] };
+        const cpus = raw.machine?.cpus ?? 2;
+        // A panic on some CPU at the start as well: host and guest actors race from the first step.
+        const script = [...(raw.script ?? []), { at: 0, cpu: panicCpu % cpus, do: 'panic' }];
+        const r = validateScenario({ ...b.raw, kernel: { preset }, script }, id, validationContext);
+        if (!r.ok) throw new Error(JSON.stringify(r.errors));
+        const { direct, cached } = both(r.scenario, { maxStates: 800, reduction });
+        expect(strip(cached)).toEqual(strip(direct));
+      }),
+      { numRuns: 25 },
+    );
+  }, 300_000);
 });
