@@ -1,8 +1,9 @@
 /**
  * Exhaustive exploration over a transition cache. A decision of the simulator is a function of
- * little: the choice, the flags, the shared-memory fields it reads, and the CPUs it reads (their
- * chart states and pending steps and timers) — a CPU's chart reads only its own context and the
- * shared memory. The search keeps each state as small numbers (an interned state per CPU, the
+ * little: the choice, the flags, the shared-memory fields it reads, and the CPUs and guest actors
+ * (vCPUs, VMM threads, vsock devices: slots after the CPUs) it reads (their chart states and pending
+ * steps and timers) — a chart reads only its own context and the shared memory; a guest actor's
+ * driver, like a CPU's, notes when a decision reads or moves it. The search keeps each state as small numbers (an interned state per CPU, the
  * memory, the pending items as interned descriptors, the flags) and, for a decision seen before
  * with the same inputs, applies the recorded effect to those numbers instead of restoring objects,
  * running the charts, copying and hashing them again. Only a decision never seen runs in the
