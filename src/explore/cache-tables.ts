@@ -6,7 +6,6 @@
  */
 import { mix, type FlagValues, type ItemView } from '../sim/simulation.js';
 import { pendingHash } from '../state/pending.js';
-import type { CpuCapture } from '../sim/cpu-drivers.js';
 import type { KernelMemoryState } from '../kernel/memory.js';
 import { copyMemoryField, copyMemoryState, memoryFieldHash, memoryHash, MEMORY_FIELDS } from '../state/memory.js';
 import type { Observer } from '../spec/index.js';
@@ -55,11 +54,14 @@ export interface Mem {
   next: Map<number, number>;
 }
 
-/** One CPU's chart state, interned by its hash: the shared variables it waits on, its capture per CPU. */
+/**
+ * One actor's chart state (a CPU's, or a guest actor's), interned by its hash: the shared variables
+ * it waits on, its capture per slot.
+ */
 export interface CpuState {
   hash: number;
   watch: number;
-  caps: (CpuCapture | undefined)[];
+  caps: unknown[];
 }
 
 /** What one decision did, and what it depended on. */
@@ -104,8 +106,8 @@ export class Tables {
   readonly mems: Mem[] = [];
   private readonly memIds = new Map<number, number>();
 
-  /** A CPU state by its hash; `fill` gives what is not known yet (the first seen: equal hashes, equal states). */
-  cpu(hash: number, cpu: number, fill: () => { watch: number; cap: CpuCapture }): number {
+  /** An actor state by its hash, in slot `cpu`; `fill` gives what is not known yet (the first seen: equal hashes, equal states). */
+  cpu(hash: number, cpu: number, fill: () => { watch: number; cap: unknown }): number {
     let id = this.cpuIds.get(hash);
     if (id === undefined) {
       id = this.cpuStates.length;

@@ -1,8 +1,9 @@
 /**
  * Exhaustive exploration over a transition cache. A decision of the simulator is a function of
- * little: the choice, the flags, the shared-memory fields it reads, and the CPUs it reads (their
- * chart states and pending steps and timers) — a CPU's chart reads only its own context and the
- * shared memory. The search keeps each state as small numbers (an interned state per CPU, the
+ * little: the choice, the flags, the shared-memory fields it reads, and the CPUs and guest actors
+ * (vCPUs, VMM threads, vsock devices: slots after the CPUs) it reads (their chart states and pending
+ * steps and timers) — a chart reads only its own context and the shared memory; a guest actor's
+ * driver, like a CPU's, notes when a decision reads or moves it. The search keeps each state as small numbers (an interned state per CPU, the
  * memory, the pending items as interned descriptors, the flags) and, for a decision seen before
  * with the same inputs, applies the recorded effect to those numbers instead of restoring objects,
  * running the charts, copying and hashing them again. Only a decision never seen runs in the
@@ -16,7 +17,8 @@
  * test holds them to it, and `verify` checks every cached transition against the simulation.
  */
 import type { Scenario } from '../scenarios/types.js';
-import { cpusHash, finishHash, hasGuests, type Capture, type StateView } from '../sim/simulation.js';
+import { cpusHash, finishHash, type Capture, type ItemView, type StateView } from '../sim/simulation.js';
+import type { GuestsCapture } from '../sim/guests.js';
 import type { AgendaState } from '../sim/agenda.js';
 import type { InterconnectState } from '../bus/interconnect.js';
 import type { CpuCapture } from '../sim/cpu-drivers.js';
@@ -38,14 +40,16 @@ export interface CachedStats {
 const NO_ARMED: Effect['armed'] = [];
 
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
-  if (hasGuests(scenario)) {
-    throw new Error('internal error: the transition cache does not cover guests (explore() runs such scenarios on the direct engine)');
-  }
   if (opts.pruning === 'history') throw new Error('internal error: the reference search (pruning: history) runs on the direct engine');
   const started = performance.now();
   const h = new Harness(scenario, opts.properties);
   const sim = h.sim;
   const cpuCount = scenario.machine.cpus;
+  // The actors a state is made of, each a slot of interned states: the CPUs, then the guest actors
+  // (vCPU i at cpuCount + 2i, its VMM thread after it, then the vsock devices: Guests.track).
+  const guestSlots = sim.guestSlots;
+  const vcpuCount = scenario.vcpus.length;
+  const width = cpuCount + guestSlots;
   const t = new Tables();
   const rootObservers = h.freshObservers();
   h.attach(rootObservers);
@@ -57,7 +61,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const cache = new HashTable();
   const effects: Effect[] = [];
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
-  const nodes = new Nodes(cpuCount);
+  const nodes = new Nodes(width);
   // A pending-item multiset (sorted) keeps the exact sums of its items' hash halves (both stay far
   // below 2^53 for the handful of items a state has: see finishHash).
   const itemLo: number[] = [];
@@ -93,19 +97,31 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   /** The simulation's state as numbers, keeping each new part to rebuild states from. */
   const fromView = (v: StateView): { cpus: Int32Array; mem: number; items: number; flags: number } => {
-    const cpus = Int32Array.from(v.cpus, (hc, c) => t.cpu(hc, c, () => ({ watch: sim.watchMask(c), cap: sim.captureCpu(c) })));
+    const cpus = new Int32Array(width);
+    for (let c = 0; c < cpuCount; c++) cpus[c] = t.cpu(v.cpus[c] as number, c, () => ({ watch: sim.watchMask(c), cap: sim.captureCpu(c) }));
+    // A guest actor waits on no shared variable (only CPUs are woken by writes).
+    for (let j = 0; j < guestSlots; j++) cpus[cpuCount + j] = t.cpu((v.guests as number[])[j] as number, cpuCount + j, () => ({ watch: 0, cap: sim.captureGuest(j) }));
     return {
       cpus,
       mem: t.mem(v.mem, () => sim.captureMemory()),
-      items: internItems(v.items.map((i) => t.desc(i))),
+      items: internItems(v.items.map((i) => t.desc(ownedBySlot(i)))),
       flags: t.flag(v.flagsKey, v.flagsHash, v.flags),
     };
   };
+  /** A guest actor's pending item belongs to its slot (as a CPU's step belongs to the CPU). */
+  const ownedBySlot = (i: ItemView): ItemView => {
+    if (i.kind === 'vcpu') return { ...i, cpu: cpuCount + 2 * i.index };
+    if (i.kind === 'vmm') return { ...i, cpu: cpuCount + 2 * i.index + 1 };
+    if (i.kind === 'vhost') return { ...i, cpu: cpuCount + 2 * vcpuCount + i.index };
+    return i;
+  };
   const cpuHashes: number[] = [];
   for (let c = 0; c < cpuCount; c++) cpuHashes.push(0);
+  const guestHashes: number[] | null = guestSlots > 0 ? new Array<number>(guestSlots).fill(0) : null;
   const hashOf = (cpus: Int32Array, mem: number, items: number, flags: number): number => {
     for (let c = 0; c < cpuCount; c++) cpuHashes[c] = (t.cpuStates[cpus[c] as number] as CpuState).hash;
-    return finishHash(cpusHash(cpuHashes), (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, null);
+    if (guestHashes) for (let j = 0; j < guestSlots; j++) guestHashes[j] = (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).hash;
+    return finishHash(cpusHash(cpuHashes), (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, guestHashes);
   };
 
   const keysTo = (id: number, last?: string): string[] => {
@@ -134,7 +150,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const future: AgendaState['future'] = [];
     const inFlight: InterconnectState['inFlight'] = [];
     const now = nodes.now[id] as number;
-    const cpus = nodes.cpusOf(id, new Int32Array(cpuCount));
+    const cpus = nodes.cpusOf(id, new Int32Array(width));
     let seq = 0;
     // Timers armed at the same time get their sequence numbers in the order they were armed.
     const list = Array.from(itemTuples.get(nodes.items[id] as number)).sort((a, b) => (t.descs[a] as Desc).ord - (t.descs[b] as Desc).ord);
@@ -145,6 +161,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (d.kind === 'step') item = { kind: 'step', cpu: d.cpu, ...at };
       else if (d.kind === 'timer') item = { kind: 'timer', cpu: d.cpu, name: d.name, ...at, start: at.time - d.dur, ord: d.ord };
       else if (d.kind === 'script') item = { kind: 'script', index: d.index, ...at };
+      else if (d.kind === 'vcpu' || d.kind === 'vmm' || d.kind === 'vhost') item = { kind: d.kind, cpu: d.index, ...at };
       else if (d.kind === 'deliver' && d.msg) {
         const msg = inFlight.length + 1;
         inFlight.push({ msg: { ...d.msg, id: msg }, remaining: 1 });
@@ -153,20 +170,32 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       (d.rel <= 0 && !d.held ? ready : future).push(item);
     }
     const f = (t.flags[nodes.flags[id] as number] as Flags).values;
+    const hosts = cpus.subarray(0, cpuCount);
+    const slot = (j: number) => (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).caps[cpuCount + j];
+    const guests: GuestsCapture | null =
+      guestSlots === 0
+        ? null
+        : {
+            vcpus: Array.from({ length: vcpuCount }, (_, i) => slot(2 * i) as GuestsCapture['vcpus'][number]),
+            vmms: Array.from({ length: vcpuCount }, (_, i) => slot(2 * i + 1) as GuestsCapture['vmms'][number]),
+            devices: Array.from({ length: guestSlots - 2 * vcpuCount }, (_, d) => slot(2 * vcpuCount + d) as GuestsCapture['devices'][number]),
+            // Each actor's hash is known too (verify: computed again, to be checked).
+            ...(opts.verify ? {} : { hashes: Array.from({ length: guestSlots }, (_, j) => (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).hash) }),
+          };
     const capture: Capture = {
-      cpus: Array.from(cpus, (cid, c) => (t.cpuStates[cid] as CpuState).caps[c] as CpuCapture),
+      cpus: Array.from(hosts, (cid, c) => (t.cpuStates[cid] as CpuState).caps[c] as CpuCapture),
       memory: (t.mems[nodes.mem[id] as number] as Mem).state,
       agenda: { now, seq, ready: ready as AgendaState['ready'], future },
       bus: { nextId: inFlight.length + 1, counts: { messages: 0, targets: 0, delivered: 0, pending: 0, latched: 0, dropped: 0 }, inFlight },
       steps: nodes.depth[id] as number,
       choices: 0,
       flags: f,
-      keys: Array.from(cpus, () => null),
+      keys: Array.from(hosts, () => null),
       // Each CPU's hash is known (verify: computed again from the rebuilt chart, to be checked).
-      hashes: Array.from(cpus, (cid) => (opts.verify ? 0 : (t.cpuStates[cid] as CpuState).hash)),
+      hashes: Array.from(hosts, (cid) => (opts.verify ? 0 : (t.cpuStates[cid] as CpuState).hash)),
       memKey: null,
       memHash: 0,
-      guests: null,
+      guests,
     };
     h.muted = true;
     sim.restoreCapture(capture);
@@ -219,8 +248,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const feedRecords = (records: readonly TraceRecord[], now: number): void => {
     for (const r of records) h.feed('ns' in r && r.ns !== now ? ({ ...r, ns: now } as TraceRecord) : r);
   };
-  const cpus = new Int32Array(cpuCount);
-  const childCpus = new Int32Array(cpuCount);
+  const cpus = new Int32Array(width);
+  const childCpus = new Int32Array(width);
   // (item multiset, effect) → the multiset the effect leaves, keyed multiset * MEMO_EFFECTS +
   // effect: exact below 2^53 for the first MEMO_EFFECTS effects; later ones are not memoized.
   const itemsNext = new HashTable(1 << 14);
@@ -354,7 +383,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     // The cached effect of this decision with these inputs, if any. The key is a plain product of
     // small numbers; distinct inputs rarely share one, and a shared key only lengthens the chain
     // the effects are checked along.
-    const k1 = (d * 1_000_003 + (desc.actor >= 0 ? (cpus[desc.actor] as number) + 1 : 0)) * 1021 + curFlags;
+    // (A guest actor's own item: keyed on the actor's state, in its slot.)
+    const keySlot = desc.cpu >= cpuCount ? desc.cpu : desc.actor;
+    const k1 = (d * 1_000_003 + (keySlot >= 0 ? (cpus[keySlot] as number) + 1 : 0)) * 1021 + curFlags;
     const effectIndex = findEffect(k1, d, cpus, curFlags, curItems, curMemFields);
     if (effectIndex >= 0) applyEffect(effectIndex);
     else runForReal(d, k1);
@@ -529,9 +560,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const childCpus = child.cpus;
     const setCpu: number[] = [];
     const setIds: number[] = [];
-    for (let c = 0; c < cpuCount; c++) {
+    for (let c = 0; c < width; c++) {
       if (childCpus[c] === cpus[c]) continue;
-      if (!reads.includes(c)) throw new Error(`internal error: CPU ${c} changed without being read (transition cache)`);
+      if (!reads.includes(c)) throw new Error(`internal error: ${c < cpuCount ? 'CPU' : 'guest actor'} ${c} changed without being read (transition cache)`);
       setCpu.push(c);
       setIds.push(childCpus[c] as number);
     }
@@ -545,10 +576,19 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     for (const r of left) {
       const owner = (t.descs[r] as Desc).cpu;
-      if (r !== d && owner >= 0 && !reads.includes(owner)) {
+      if (r !== d && owner >= 0 && owner < cpuCount && !reads.includes(owner)) {
         throw new Error(`internal error: a pending item of CPU ${owner} went away without the CPU being read (transition cache)`);
       }
     }
+    // A guest thread's item comes and goes with its CPU's owner and task state, sometimes without
+    // its own chart being looked at: the effect is then keyed on that actor's state and items too
+    // (a stricter key; an item it adds or removes is then surely absent or present).
+    const more: number[] = [];
+    for (const r of [...left, ...added]) {
+      const owner = (t.descs[r] as Desc).cpu;
+      if (owner >= cpuCount && !reads.includes(owner) && !more.includes(owner)) more.push(owner);
+    }
+    if (more.length > 0) reads = ascending([...reads, ...more]);
     return {
       desc: d,
       flags,

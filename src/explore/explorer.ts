@@ -12,7 +12,7 @@
  * Properties are the `src/spec/` observers, forked along each path.
  */
 import type { Scenario } from '../scenarios/types.js';
-import { hasGuests, type Capture } from '../sim/simulation.js';
+import type { Capture } from '../sim/simulation.js';
 import { SeededChooser } from '../sim/chooser.js';
 import type { Observer } from '../spec/index.js';
 import { exhaustiveCached } from './cached.js';
@@ -168,7 +168,7 @@ interface Node {
 /** Explore one scenario. */
 export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   if (opts.strategy !== 'exhaustive') return sampled(scenario, opts);
-  const direct = opts.engine === 'direct' || opts.pruning === 'history' || hasGuests(scenario);
+  const direct = opts.engine === 'direct' || opts.pruning === 'history';
   return direct ? exhaustive(scenario, opts) : exhaustiveCached(scenario, opts);
 }
 

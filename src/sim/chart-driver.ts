@@ -28,7 +28,14 @@ export interface ChartDriver<C, E extends ChartEvent> {
   /** The first active leaf (the chart's program point). */
   leaf(i: number): string;
   capture?(): ChartCapture<C>[];
+  /** One actor's capture (exploration's transition cache keeps actor states apart). */
+  captureOne?(i: number): ChartCapture<C>;
   restoreCapture?(captures: readonly ChartCapture<C>[]): number[];
+  /**
+   * While `reads` is set, add `base + i * stride` to it for each actor `i` read or moved (the
+   * transition cache keys a decision on the actors it read).
+   */
+  track?(reads: Set<number> | null, base: number, stride: number): void;
   save(): unknown;
 }
 
@@ -167,7 +174,19 @@ class CompiledSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
     return this.states.length;
   }
 
+  private reads: Set<number> | null = null;
+  private base = 0;
+  private stride = 1;
+
+  track(reads: Set<number> | null, base: number, stride: number): void {
+    this.reads = reads;
+    this.base = base;
+    this.stride = stride;
+  }
+
+  /** An actor's chart, as something read or moved (what the transition cache keys on). */
   private state(i: number): ChartState<C> {
+    if (this.reads) this.reads.add(this.base + i * this.stride);
     return this.states[i] as ChartState<C>;
   }
 
@@ -193,6 +212,10 @@ class CompiledSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
 
   capture(): ChartCapture<C>[] {
     return captureCharts(this.runner, this.states, this.sameAs);
+  }
+
+  captureOne(i: number): ChartCapture<C> {
+    return captureChart(this.runner, this.states, this.sameAs, i);
   }
 
   restoreCapture(captures: readonly ChartCapture<C>[]): number[] {

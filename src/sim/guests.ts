@@ -81,6 +81,8 @@ export interface GuestsCapture {
   vcpus: ChartCapture<VcpuContext>[];
   vmms: ChartCapture<VmmContext>[];
   devices: ChartCapture<VsockContext>[];
+  /** Each actor's part of the state hash, when known (in `hashes()` order): not computed again. */
+  hashes?: readonly number[];
 }
 
 export interface GuestsState {
@@ -298,6 +300,8 @@ export class Guests {
    * keeps its CPU until KVM returns to userspace or the thread dies.
    */
   private owner(pcpu: number): number {
+    // The owner index stands for the charts of the vCPUs pinned here: reading it reads them.
+    if (this.tracking) for (const v of this.on.get(pcpu) ?? []) this.vcpus.active(v);
     // A vCPU whose event is being handled may have entered or left `run` before its send returned.
     for (const v of this.sending) if (this.pcpuOf[v] === pcpu) this.noteRun(v);
     const running = this.running.get(pcpu);
@@ -669,6 +673,33 @@ export class Guests {
 
   // ---- exploration and saving -------------------------------------------------------------------
 
+  private tracking = false;
+
+  /**
+   * The guest actors as numbered slots after `base` (vCPU i: base + 2i, its VMM thread: base + 2i + 1,
+   * vsock device d: base + 2 * count + d, the order of `hashes()`); while `reads` is set, the slots
+   * of the actors read or moved are added to it (exploration's transition cache).
+   */
+  track(reads: Set<number> | null, base: number): void {
+    this.tracking = reads !== null;
+    this.vcpus.track?.(reads, base, 2);
+    this.vmms.track?.(reads, base + 1, 2);
+    this.devices.track?.(reads, base + 2 * this.count, 1);
+  }
+
+  /** How many slots the guest actors take (see `track`). */
+  get slots(): number {
+    return 2 * this.count + this.devices.size;
+  }
+
+  /** The capture of the actor in slot `j` (counted from the first guest slot). */
+  captureSlot(j: number): ChartCapture<VcpuContext> | ChartCapture<VmmContext> | ChartCapture<VsockContext> {
+    const one =
+      j < 2 * this.count ? (j % 2 === 0 ? this.vcpus.captureOne?.(j >> 1) : this.vmms.captureOne?.(j >> 1)) : this.devices.captureOne?.(j - 2 * this.count);
+    if (!one) throw new Error('exploration needs the compiled engine');
+    return one;
+  }
+
   capture(): GuestsCapture | null {
     const vcpus = this.vcpus.capture?.();
     const vmms = this.vmms.capture?.();
@@ -681,13 +712,13 @@ export class Guests {
     const a = this.vcpus.restoreCapture?.(c.vcpus) ?? [];
     const b = this.vmms.restoreCapture?.(c.vmms) ?? [];
     const d = this.devices.restoreCapture?.(c.devices) ?? [];
+    const known = c.hashes;
     for (const i of a) {
-      this.vcpuHash[i] = Number.NaN;
+      this.vcpuHash[i] = known ? (known[2 * i] as number) : Number.NaN;
       this.noteRun(i);
     }
-    for (const i of b) this.vmmHash[i] = Number.NaN;
-    for (const i of d) this.devHash[i] = Number.NaN;
-    for (let i = 0; i < this.devices.size; i++) this.devChanged.add(i);
+    for (const i of b) this.vmmHash[i] = known ? (known[2 * i + 1] as number) : Number.NaN;
+    for (const i of d) this.devHash[i] = known ? (known[2 * this.count + i] as number) : Number.NaN;
     return [...new Set([...a, ...b])];
   }
 

@@ -139,7 +139,7 @@ export interface ItemView {
   cpu: number;
   /** Timer name ('' otherwise). */
   name: string;
-  /** Script step index (-1 otherwise). */
+  /** Script step index, or the guest actor's index (vcpu, vmm, vhost items); -1 otherwise. */
   index: number;
   /** The message a delivery delivers (its content; the id is this path's). */
   msg: Message | null;
@@ -162,6 +162,8 @@ export interface StateView {
   flagsHash: number;
   flags: FlagValues;
   now: number;
+  /** Each guest actor's part of the hash (in `Guests.hashes()` order), null without guests. */
+  guests: number[] | null;
 }
 
 /**
@@ -719,8 +721,7 @@ export class Simulation {
 
   /**
    * The state as the parts of its hash, for exploration's transition cache: each CPU's and the
-   * memory's hash, each pending item, the flags. Guests are not broken down (the cache declines
-   * scenarios with guests).
+   * memory's hash, each pending item, the flags, each guest actor's hash.
    */
   view(): StateView {
     const cpus: number[] = [];
@@ -728,14 +729,17 @@ export class Simulation {
     const now = this.agenda.now;
     const items = this.agenda.live().map((i): ItemView => {
       const owned = i.kind === 'step' || i.kind === 'timer' || i.kind === 'deliver';
-      const actor = i.kind === 'script' ? (this.scriptByIndex.get(i.index)?.cpu ?? -1) : owned ? i.cpu : -1;
+      const guest = i.kind === 'vcpu' || i.kind === 'vmm' || i.kind === 'vhost';
+      // The actor is the choice's (choiceActor): a guest thread's physical CPU.
+      const actor =
+        i.kind === 'script' ? (this.scriptByIndex.get(i.index)?.cpu ?? -1) : owned ? i.cpu : guest && this.guests ? this.guests.cpuOf(i.kind, i.cpu) : -1;
       return {
         key: this.itemKey(i),
         kind: i.kind,
         actor,
         cpu: owned ? i.cpu : -1,
         name: i.kind === 'timer' ? i.name : '',
-        index: i.kind === 'script' ? i.index : -1,
+        index: i.kind === 'script' ? i.index : guest ? i.cpu : -1,
         msg: i.kind === 'deliver' ? (this.bus.message(i.msg) ?? null) : null,
         rel: i.time - now,
         dur: i.kind === 'timer' ? i.time - i.start : 0,
@@ -745,7 +749,18 @@ export class Simulation {
       };
     });
     const flags = FLAGS.copy(this.flags);
-    return { cpus, mem: this.memoryHash(), items, flagsKey: FLAGS.text(flags), flagsHash: flagsHash(flags), flags, now };
+    return { cpus, mem: this.memoryHash(), items, flagsKey: FLAGS.text(flags), flagsHash: flagsHash(flags), flags, now, guests: this.guests ? this.guests.hashes() : null };
+  }
+
+  /** How many guest actors there are (slots after the CPUs for `trackReads`, `captureGuest`). */
+  get guestSlots(): number {
+    return this.guests ? this.guests.slots : 0;
+  }
+
+  /** One guest actor's chart as a capture, by its slot among the guests (see Guests.track). */
+  captureGuest(j: number): unknown {
+    if (!this.guests) throw new Error('internal error: no guest actors');
+    return this.guests.captureSlot(j);
   }
 
   /** One CPU's chart as a capture (exploration keeps CPU states apart). */
@@ -782,6 +797,8 @@ export class Simulation {
     this.fieldsRead = 0;
     this.fieldsWritten = 0;
     this.cpus.track?.(this.tracked);
+    // The guest actors are read as slots after the CPUs.
+    this.guests?.track(this.tracked, this.cpuCount);
     this.agenda.armed = [];
     // Every read of shared memory goes through `k.state` (guards, actions, KernelMemory's own
     // read-modify-writes): an object of accessors in its place sees which fields.
@@ -822,6 +839,7 @@ export class Simulation {
     const armed = (this.agenda.armed ?? []).map((i) => ({ rel: i.time - this.agenda.now, dur: i.time - i.start }));
     this.agenda.armed = null;
     this.cpus.track?.(null);
+    this.guests?.track(null, this.cpuCount);
     this.tracked = null;
     if (this.rawMemory) this.k.state = this.rawMemory;
     this.rawMemory = null;
