@@ -24,14 +24,14 @@ import { shardRun, type MergedShards, type ShardPlan } from './shard-command.js'
 export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                 [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
                 [--max-time S] [--all-violations] [--seed N] [--runs N] [--pct-depth D] [--no-reduction]
-                [--no-symmetry]
+                [--symmetry]
                 [--workers N | --shard I/N [--split-depth D]] [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
   shootdown explore merge <shard results dir | file>... [--out DIR] [--json]
                                  bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit;
                                  stops at each property's first (shortest) violation unless --all-violations;
-                                 states are keyed up to renaming interchangeable CPUs (same initial state, not
-                                 named by the script, no guests; direct engine; not with --workers/--shard):
-                                 --no-symmetry keys every renaming apart, to compare;
+                                 --symmetry keys states up to renaming interchangeable CPUs (same initial state,
+                                 not named by the script, no guests; direct engine, so slower per state than
+                                 the transition cache; not with --workers/--shard);
                                  exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
                                  bound with none found; each counterexample's point of no return (the decision
                                  after which every continuation violates) is searched, at most --pnr-max-states
@@ -215,7 +215,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
         runs: { type: 'string' },
         'pct-depth': { type: 'string' },
         'no-reduction': { type: 'boolean' },
-        'no-symmetry': { type: 'boolean' },
+        symmetry: { type: 'boolean' },
         workers: { type: 'string' },
         shard: { type: 'string' },
         'split-depth': { type: 'string' },
@@ -251,8 +251,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
     runs: numeric('runs', values.runs, DEFAULT_EXPLORE.runs),
     pctDepth: numeric('pct-depth', values['pct-depth'], DEFAULT_EXPLORE.pctDepth),
     reduction: values['no-reduction'] !== true,
-    // Workers and shards split the space by root choices and merge counts: symmetry is for one search.
-    symmetry: values['no-symmetry'] !== true && values.workers === undefined && values.shard === undefined,
+    ...(values.symmetry ? { symmetry: true } : {}),
     ...(maxTime !== null ? { maxTimeMs: maxTime * 1000 } : {}),
     ...(values['all-violations'] ? { allViolations: true } : {}),
   };
@@ -262,6 +261,8 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   let scenarioText: string | null = null;
   const readFile = (file: string) => (scenarioText = io.readFile(file));
   const scenario = withKernel(loadScenario(positionals[0] as string, readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
+  // Workers and shards split the space by root choices and merge counts: symmetry is for one search.
+  if (values.symmetry && (values.workers !== undefined || values.shard !== undefined)) throw new InputError('--symmetry is for one search: not with --workers or --shard');
   const shard: ShardPlan | null = shardRun(values, numeric('split-depth', values['split-depth'], null), { opts, workers, maxTimeS: maxTime, cpus, scenario, scenarioText: scenarioText as string | null, name: positionals[0] as string, outDir });
   // Every explored state holds a copy of every CPU: exploration is for small machines.
   if (scenario.machine.cpus > MAX_EXPLORE_CPUS) {

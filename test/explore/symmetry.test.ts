@@ -5,8 +5,13 @@
  * (property, length) pairs, each message one the unreduced search reports with the group's CPUs
  * renamed — and the orbit sizes of its states must add up to the unreduced search's state count.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { memoryIo } from '../cli/memory-io.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult } from '../../src/explore/explorer.js';
 import { renameChoiceKey, renaming, symmetryGroups } from '../../src/explore/symmetry.js';
 import { loadScenario } from '../../src/cli/scenario-args.js';
@@ -120,4 +125,54 @@ describe('fuzz: symmetry reduction finds what the search without it finds', () =
     },
     fuzzTimeout(300_000),
   );
+});
+
+describe('explore --symmetry (CLI)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-symmetry-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // Three Intel CPUs alike in VMX root with IRQs off; CPU 0 reboots: CPUs 1 and 2 are interchangeable.
+  const file = path.join(dir, 'alike.json');
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      name: 'alike',
+      machine: { cpus: 3, vendor: 'intel' },
+      initial: { all: { vmx: 'root', loadedVmcs: 1, if: false } },
+      kernel: { preset: 'v5.10' },
+      options: { kvmLoaded: false },
+      script: [{ cpu: 0, do: 'reboot', at: 0 }],
+    }),
+  );
+  const explore = async (extra: string[]) => {
+    const t = memoryIo();
+    const code = await main(['explore', file, '--no-pnr', '--all-violations', '--json', '--out', path.join(dir, 'out'), ...extra], t.cli);
+    return { code, json: JSON.parse(t.out()) as { statesVisited: number; violations: { property: string; message: string; traceFile: string; length: number }[]; symmetry?: { groups: number[][]; states: number; unreducedStates: number; factor: number } } };
+  };
+
+  it('reports the groups and the reduction; the orbits add up to the search without it; counterexamples replay', async () => {
+    const plain = await explore([]);
+    const sym = await explore(['--symmetry']);
+    expect(plain.json.symmetry).toBeUndefined();
+    expect(sym.code).toBe(plain.code);
+    expect(sym.json.symmetry).toMatchObject({ groups: [[1, 2]], states: sym.json.statesVisited, unreducedStates: plain.json.statesVisited });
+    expect(sym.json.statesVisited).toBeLessThan(plain.json.statesVisited);
+    expect((sym.json.symmetry as { factor: number }).factor).toBeCloseTo(plain.json.statesVisited / sym.json.statesVisited, 6);
+    expect(sym.json.violations.map((v) => `${v.property} ${v.length}`).sort()).toEqual(plain.json.violations.map((v) => `${v.property} ${v.length}`).sort());
+    expect(sym.json.violations.length).toBeGreaterThan(0);
+    for (const v of sym.json.violations) {
+      const t = memoryIo();
+      expect(await main(['run', file, '--replay', v.traceFile], t.cli)).not.toBe(2);
+      expect(t.err()).toMatch(/replay: reproduced all/);
+      expect(t.out()).toContain(`VIOLATION ${v.property}: ${v.message}`);
+    }
+    const human = memoryIo();
+    await main(['explore', file, '--no-pnr', '--symmetry', '--out', path.join(dir, 'out')], human.cli);
+    expect(human.out()).toMatch(/symmetry: CPUs 1,2 interchangeable: \d+ states stand for \d+ \(reduction \d+\.\d\dx\)/);
+  });
+
+  it('--symmetry with --workers is refused', async () => {
+    const t = memoryIo();
+    expect(await main(['explore', file, '--symmetry', '--workers', '2', '--out', path.join(dir, 'out')], t.cli)).toBe(2);
+    expect(t.err()).toMatch(/--symmetry is for one search: not with --workers or --shard/);
+  });
 });
