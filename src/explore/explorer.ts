@@ -64,7 +64,7 @@ export interface ExploreOptions {
   pruning?: 'observers' | 'history' | 'machine';
   /**
    * Exhaustive, observers pruning: key visited states up to renaming interchangeable CPUs
-   * (symmetry.ts); the direct engine runs it. Without groups of such CPUs, no effect.
+   * (symmetry.ts), on either engine. Without groups of such CPUs, no effect.
    */
   symmetry?: boolean;
   /** Cached engine: check every cached transition against the real simulation (tests). */
@@ -176,12 +176,12 @@ interface Node {
 /** Explore one scenario. */
 export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   if (opts.strategy !== 'exhaustive') return sampled(scenario, opts);
-  const direct = opts.engine === 'direct' || opts.pruning === 'history' || hasGuests(scenario) || symmetryOf(scenario, opts) !== null;
+  const direct = opts.engine === 'direct' || opts.pruning === 'history' || hasGuests(scenario);
   return direct ? exhaustive(scenario, opts) : exhaustiveCached(scenario, opts);
 }
 
 /** The symmetry a search keys its states under, if any (see ExploreOptions.symmetry). */
-function symmetryOf(scenario: Scenario, opts: ExploreOptions): Symmetry | null {
+export function symmetryOf(scenario: Scenario, opts: ExploreOptions): Symmetry | null {
   if (!opts.symmetry || opts.strategy !== 'exhaustive' || (opts.pruning ?? DEFAULT_PRUNING) !== 'observers' || opts.shard || opts.rootSlice) return null;
   const { groups } = symmetryGroups(scenario);
   return groups.length ? new Symmetry(groups, scenario.machine.cpus) : null;

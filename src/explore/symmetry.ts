@@ -27,8 +27,9 @@ import type { Simulation } from '../sim/simulation.js';
 import { composeHash, hasGuests } from '../sim/simulation.js';
 import { VMCS_REGION_BASE, VMXON_REGION_BASE } from '../hw/cpu-state.js';
 import type { Renaming } from '../state/codec.js';
-import { CPU_STATE } from '../state/cpu.js';
-import { FLAGS, flagsHash } from '../state/flags.js';
+import { CPU_STATE, type CpuChartState } from '../state/cpu.js';
+import { FLAGS, flagsHash, type FlagValues } from '../state/flags.js';
+import type { KernelMemoryState } from '../kernel/memory.js';
 import { mix } from '../state/hash.js';
 import { MEMORY, memoryHash as memHash } from '../state/memory.js';
 import { PENDING, pendingHash, type PendingItem } from '../state/pending.js';
@@ -105,6 +106,24 @@ export function renameChoiceKey(key: string, cpu: (id: number) => number): strin
   return `${m[1]}${cpu(Number(m[2]))}${rest}`;
 }
 
+/** A state as symmetry renames it: what Simulation.symmetryView gives, or the transition cache's parts of a state. */
+export interface SymmetryView {
+  chart(cpu: number): CpuChartState;
+  /** CPU_STATE's hash of chart(cpu), as the state hash has it. */
+  cpuHash(cpu: number): number;
+  items: PendingItem[];
+  memory: KernelMemoryState;
+  memHash: number;
+  flags: FlagValues;
+  /** The path's clock (what observers remember is relative to it). */
+  now: number;
+  /**
+   * The charts, items, memory and flags are never changed (the transition cache's interned parts):
+   * their renamed hashes are remembered per object.
+   */
+  stable?: boolean;
+}
+
 export interface SymmetryStats {
   groups: number[][];
   /** Canonical states the search visited. */
@@ -140,20 +159,24 @@ export class Symmetry {
    * renaming (kept in `perm` for the sleep-set keys). `countLast` then counts it if it is new.
    */
   key(sim: Simulation, observers: readonly Observer[]): number {
-    const view = sim.symmetryView();
+    return this.keyOf({ ...sim.symmetryView(), now: sim.now }, observers);
+  }
+
+  /** `key` for a state given as its parts. */
+  keyOf(view: SymmetryView, observers: readonly Observer[]): number {
     const n = this.n;
     // What is each CPU's, with CPU numbers abstracted (self, or a group): the same for a CPU and its image.
     const own: number[][] = Array.from({ length: n }, () => []);
     const items = view.items;
     for (const it of items) {
       const c = 'cpu' in it && it.kind !== 'vcpu' && it.kind !== 'vmm' && it.kind !== 'vhost' ? it.cpu : -1;
-      if (c >= 0 && c < n && this.groupOf[c] !== -1) own[c]?.push(pendingHash(PENDING.rename?.(it, this.abstract(c)) ?? it));
+      if (c >= 0 && c < n && this.groupOf[c] !== -1) own[c]?.push(this.memoized(view, it, `s${c}`, () => pendingHash(PENDING.rename?.(it, this.abstract(c)) ?? it)));
     }
     const sortKey = new Array<number>(n).fill(0);
     for (let c = 0; c < n; c++) {
       if (this.groupOf[c] === -1) continue;
       const chart = view.chart(c);
-      let h = CPU_STATE.hash(0x5e1f, CPU_STATE.rename?.(chart, this.abstract(c)) ?? chart);
+      let h = this.memoized(view, chart, `s${c}`, () => CPU_STATE.hash(0x5e1f, CPU_STATE.rename?.(chart, this.abstract(c)) ?? chart));
       for (const x of (own[c] as number[]).sort((a, b) => a - b)) h = mix(h, x);
       sortKey[c] = h;
     }
@@ -171,8 +194,8 @@ export class Symmetry {
     }
     this.perm = perm;
     this.identity = perm.every((p, i) => p === i);
-    const h = this.hashUnder(sim, view, items, observers, perm);
-    this.last = () => this.orbitSize(sim, view, items, observers, perm, ties, h);
+    const h = this.hashUnder(view, items, observers, perm);
+    this.last = () => this.orbitSize(view, items, observers, perm, ties, h);
     return h;
   }
 
@@ -203,6 +226,18 @@ export class Symmetry {
     return { groups: this.groups.map((g) => [...g]), states, unreducedStates, factor: states > 0 ? unreducedStates / states : 1 };
   }
 
+  private readonly memo = new WeakMap<object, Map<string, number>>();
+
+  /** `f()`, remembered per object and key when the view's parts are never changed. */
+  private memoized(view: SymmetryView, obj: object, key: string, f: () => number): number {
+    if (!view.stable) return f();
+    let m = this.memo.get(obj);
+    if (!m) this.memo.set(obj, (m = new Map()));
+    let v = m.get(key);
+    if (v === undefined) m.set(key, (v = f()));
+    return v;
+  }
+
   /** Every CPU number of group g as one stand-in; `self` as another. */
   private abstract(self: number): Renaming {
     const n = this.n;
@@ -222,14 +257,14 @@ export class Symmetry {
   }
 
   private hashUnder(
-    sim: Simulation,
-    view: ReturnType<Simulation['symmetryView']>,
+    view: SymmetryView,
     items: readonly PendingItem[],
     observers: readonly Observer[],
     perm: readonly number[],
   ): number {
     const identity = perm.every((p, i) => p === i);
     const r = renaming(perm);
+    const permKey = identity ? '' : perm.join(',');
     const cpus = new Array<number>(this.n);
     let mem: number;
     let flags: number;
@@ -247,22 +282,26 @@ export class Symmetry {
     } else {
       for (let c = 0; c < this.n; c++) {
         const chart = view.chart(c);
-        const renamed = CPU_STATE.rename?.(chart, r) ?? chart;
-        let h = renamed === chart ? view.cpuHash(c) : CPU_STATE.hash(0x12345, renamed);
+        let h = this.memoized(view, chart, permKey, () => {
+          const renamed = CPU_STATE.rename?.(chart, r) ?? chart;
+          return renamed === chart ? view.cpuHash(c) : CPU_STATE.hash(0x12345, renamed);
+        });
         if (h === 0) h = 1; // as Simulation.cpuHash
         cpus[perm[c] as number] = h;
       }
-      const m = MEMORY.rename?.(view.memory, r) ?? view.memory;
-      mem = m === view.memory ? view.memHash : memHash(m);
-      flags = flagsHash(FLAGS.rename?.(view.flags, r) ?? view.flags);
+      mem = this.memoized(view, view.memory, permKey, () => {
+        const m = MEMORY.rename?.(view.memory, r) ?? view.memory;
+        return m === view.memory ? view.memHash : memHash(m);
+      });
+      flags = this.memoized(view, view.flags, permKey, () => flagsHash(FLAGS.rename?.(view.flags, r) ?? view.flags));
       for (const it of items) {
-        const x = pendingHash(PENDING.rename?.(it, r) ?? it);
+        const x = this.memoized(view, it, permKey, () => pendingHash(PENDING.rename?.(it, r) ?? it));
         lo += x >>> 0;
         hi += Math.floor(x / 4294967296);
       }
     }
     const machine = composeHash(cpus, mem, lo, hi, flags, null);
-    return visitedKey(machine, memoryHash(observers, sim.now, r.cpu));
+    return visitedKey(machine, memoryHash(observers, view.now, r.cpu));
   }
 
   /**
@@ -270,8 +309,7 @@ export class Symmetry {
    * number of renamings that leave it as it is (those can only exchange tied CPUs: count them).
    */
   private orbitSize(
-    sim: Simulation,
-    view: ReturnType<Simulation['symmetryView']>,
+    view: SymmetryView,
     items: readonly PendingItem[],
     observers: readonly Observer[],
     perm: readonly number[],
@@ -288,7 +326,7 @@ export class Symmetry {
     let fixed = 0;
     for (const sigma of permutationsOf(ties, this.n)) {
       const composed = perm.map((p) => sigma[p] as number);
-      if (this.hashUnder(sim, view, items, observers, composed) === h) fixed++;
+      if (this.hashUnder(view, items, observers, composed) === h) fixed++;
     }
     return this.groupOrder / Math.max(1, fixed);
   }

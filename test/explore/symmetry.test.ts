@@ -27,7 +27,7 @@ const MAX_STATES = 6_000;
 const MAX_DEPTH = 40;
 
 const search = (s: Scenario, o: Partial<ExploreOptions>): ExploreResult =>
-  explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', allViolations: true, maxStates: MAX_STATES, maxDepth: MAX_DEPTH, engine: 'direct', ...o });
+  explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', allViolations: true, maxStates: MAX_STATES, maxDepth: MAX_DEPTH, ...o });
 
 /** Every renaming of the CPUs in `group` (the others fixed). */
 function renamings(group: readonly number[], cpus: number): ((c: number) => number)[] {
@@ -93,20 +93,21 @@ describe('renaming the state', () => {
 
 describe('fuzz: symmetry reduction finds what the search without it finds', () => {
   it(
-    'on random machines with interchangeable CPUs, with and without sleep sets',
+    'on random machines with interchangeable CPUs, on both engines, with and without sleep sets',
     () => {
       let compared = 0;
       fc.assert(
-        fc.property(symmetricMachineArb, fc.boolean(), (raw, reduction) => {
+        fc.property(symmetricMachineArb, fc.boolean(), fc.constantFrom('direct' as const, 'cached' as const), (raw, reduction, engine) => {
           const s = scenarioOf(raw);
           const { groups } = symmetryGroups(s);
           const bringsUpAps = s.options.kdump && s.options.kdumpBringsUpAps;
           expect(groups).toEqual(bringsUpAps ? [] : [Array.from({ length: s.machine.cpus - 1 }, (_, i) => i + 1)]);
           fc.pre(!bringsUpAps);
-          const plain = search(s, { reduction });
+          const plain = search(s, { reduction, engine: 'direct' });
           // Complete, or stopped only by the depth bound: every state up to that depth searched.
           fc.pre(plain.stoppedBy.every((r) => r === 'max-depth'));
-          const sym = search(s, { reduction, symmetry: true });
+          const sym = search(s, { reduction, symmetry: true, engine });
+          if (engine === 'cached') expect(sym.cache, 'on the transition cache').toBeDefined();
           compared += 1;
           expect(sym.stoppedBy).toEqual(plain.stoppedBy);
           const pairs = (x: ExploreResult) => x.violations.map((v) => `${v.property} ${v.picks.length}`).sort();
@@ -119,7 +120,7 @@ describe('fuzz: symmetry reduction finds what the search without it finds', () =
           expect(sym.symmetry?.unreducedStates).toBe(plain.statesVisited);
           expect(sym.statesVisited).toBeLessThanOrEqual(plain.statesVisited);
         }),
-        fuzzParams(8),
+        fuzzParams(12),
       );
       expect(compared).toBeGreaterThan(0);
     },
