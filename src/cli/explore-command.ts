@@ -30,8 +30,8 @@ export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--
                                  bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit;
                                  stops at each property's first (shortest) violation unless --all-violations;
                                  --symmetry keys states up to renaming interchangeable CPUs (same initial state,
-                                 not named by the script, no guests; direct engine, so slower per state than
-                                 the transition cache; not with --workers/--shard);
+                                 not named by the script, no guests; not with --workers/--shard): fewer states,
+                                 each dearer to key;
                                  exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
                                  bound with none found; each counterexample's point of no return (the decision
                                  after which every continuation violates) is searched, at most --pnr-max-states
