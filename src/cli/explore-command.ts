@@ -24,10 +24,14 @@ import { shardRun, type MergedShards, type ShardPlan } from './shard-command.js'
 export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                 [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
                 [--max-time S] [--all-violations] [--seed N] [--runs N] [--pct-depth D] [--no-reduction]
+                [--symmetry]
                 [--workers N | --shard I/N [--split-depth D]] [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
   shootdown explore merge <shard results dir | file>... [--out DIR] [--json]
                                  bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit;
                                  stops at each property's first (shortest) violation unless --all-violations;
+                                 --symmetry keys states up to renaming interchangeable CPUs (same initial state,
+                                 not named by the script, no guests; not with --workers/--shard): fewer states,
+                                 each dearer to key;
                                  exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
                                  bound with none found; each counterexample's point of no return (the decision
                                  after which every continuation violates) is searched, at most --pnr-max-states
@@ -211,6 +215,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
         runs: { type: 'string' },
         'pct-depth': { type: 'string' },
         'no-reduction': { type: 'boolean' },
+        symmetry: { type: 'boolean' },
         workers: { type: 'string' },
         shard: { type: 'string' },
         'split-depth': { type: 'string' },
@@ -246,6 +251,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
     runs: numeric('runs', values.runs, DEFAULT_EXPLORE.runs),
     pctDepth: numeric('pct-depth', values['pct-depth'], DEFAULT_EXPLORE.pctDepth),
     reduction: values['no-reduction'] !== true,
+    ...(values.symmetry ? { symmetry: true } : {}),
     ...(maxTime !== null ? { maxTimeMs: maxTime * 1000 } : {}),
     ...(values['all-violations'] ? { allViolations: true } : {}),
   };
@@ -255,6 +261,8 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   let scenarioText: string | null = null;
   const readFile = (file: string) => (scenarioText = io.readFile(file));
   const scenario = withKernel(loadScenario(positionals[0] as string, readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
+  // Workers and shards split the space by root choices and merge counts: symmetry is for one search.
+  if (values.symmetry && (values.workers !== undefined || values.shard !== undefined)) throw new InputError('--symmetry is for one search: not with --workers or --shard');
   const shard: ShardPlan | null = shardRun(values, numeric('split-depth', values['split-depth'], null), { opts, workers, maxTimeS: maxTime, cpus, scenario, scenarioText: scenarioText as string | null, name: positionals[0] as string, outDir });
   // Every explored state holds a copy of every CPU: exploration is for small machines.
   if (scenario.machine.cpus > MAX_EXPLORE_CPUS) {
@@ -317,6 +325,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
           bounds: { maxStates: opts.maxStates, maxDepth: opts.maxDepth, maxTimeS: maxTime },
           violations,
           ...(result.cache ? { cache: result.cache } : {}),
+          ...(result.symmetry ? { symmetry: result.symmetry } : {}),
           ...(merged ? { shards: merged.shards } : {}),
         },
         null,
@@ -333,6 +342,10 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
         bounds.map((b) => `  stopped: ${b.how}\n`).join('') +
         (result.cache
           ? `transition cache: ${result.cache.hits} transitions applied from it, ${result.cache.misses} run in the simulation\n`
+          : '') +
+        (result.symmetry
+          ? `symmetry: CPUs ${result.symmetry.groups.map((g) => g.join(',')).join(' / ')} interchangeable: ${result.symmetry.states} states stand for ` +
+            `${result.symmetry.unreducedStates} (reduction ${result.symmetry.factor.toFixed(2)}x${result.complete ? '' : ', of the part searched'})\n`
           : ''),
     );
     if (violations.length === 0) {

@@ -78,6 +78,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'runs', value: 'N', default: String(DEFAULT_EXPLORE.runs), text: 'runs of the random and pct strategies' },
       { name: 'pct-depth', value: 'D', default: String(DEFAULT_EXPLORE.pctDepth), text: 'priority change points of pct' },
       { name: 'no-reduction', default: 'off', text: 'explore without sleep sets' },
+      { name: 'symmetry', default: 'off', text: 'key states up to renaming interchangeable CPUs (alike, unnamed by the script, no guests): fewer states, each dearer' },
       { name: 'workers', value: 'N', default: '1', text: 'worker threads' },
       { name: 'shard', value: 'I/N', text: 'search shard I of N (0 to N-1, e.g. $JOB_COMPLETION_INDEX/N) and write its result to --out for `explore merge`' },
       { name: 'split-depth', value: 'D', default: `the first depth with ${FRONTIER_PER_SHARD}N frontier states`, text: 'with --shard: where the shards split the search' },

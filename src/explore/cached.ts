@@ -26,11 +26,13 @@ import type { KernelMemoryState } from '../kernel/memory.js';
 import { copyMemoryField, MEMORY_FIELDS } from '../state/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
-import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './explorer.js';
+import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './explorer.js';
 import { HashTable } from './hash-table.js';
 import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Findings, Harness, independent, memoryHash, NON_LOCAL, visitedKey, type Footprint } from './harness.js';
 import { ShardSplit } from './shard.js';
+import type { SymmetryView } from './symmetry.js';
+import type { PendingItem } from '../state/pending.js';
 
 export interface CachedStats {
   hits: number;
@@ -81,6 +83,41 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // Each state's hash (with what its observers remember: harness.ts visitedKey) → the sleep set it
   // was last reached with.
   const visited = new HashTable(1 << 18);
+  // Symmetry (symmetry.ts): states keyed by a canonical renaming; their sleep sets stored in canonical choice keys.
+  const sym = symmetryOf(scenario, opts);
+  const canonFps = new Map<string, number>();
+  const canonSleep = (ids: readonly number[]): number => {
+    if (!sym || ids.length === 0) return ids.length === 0 ? 0 : sleepSets.intern([...ids]);
+    return sleepSets.intern(
+      ids.map((z) => {
+        const key = sym.toCanonical((t.fps[z] as Footprint).key);
+        let id = canonFps.get(key);
+        if (id === undefined) {
+          canonFps.set(key, (id = t.fps.length));
+          t.fps.push({ key, actor: -1, local: false });
+        }
+        return id;
+      }),
+    );
+  };
+  const symView = (cpus: Int32Array, mem: number, items: number, flags: number, now: number): SymmetryView => {
+    const m = t.mems[mem] as Mem;
+    return {
+      chart: (c) => {
+        const st = t.cpuStates[cpus[c] as number] as CpuState;
+        // Any CPU's capture of an interned state: the same chart state but for the CPU's number, no part of it.
+        return (st.caps[c] ?? st.caps.find((x) => x !== undefined)) as CpuCapture;
+      },
+      cpuHash: (c) => (t.cpuStates[cpus[c] as number] as CpuState).hash,
+      items: Array.from(itemTuples.get(items), (i) => (pendingItems[i] ??= pendingOf(t.descs[i] as Desc))),
+      memory: m.state,
+      memHash: m.hash,
+      flags: (t.flags[flags] as Flags).values,
+      now,
+      stable: true,
+    };
+  };
+  const pendingItems: PendingItem[] = [];
   const machineOnly = (opts.pruning ?? DEFAULT_PRUNING) === 'machine';
   /** Each node's observers' memoryHash, on its clock when it was reached. */
   const memories: number[] = [];
@@ -461,7 +498,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     explored.push(fpId);
     const childMemory = machineOnly ? 0 : h.touched ? memoryHash(childObservers, curNow) : curMemory;
-    const key53 = visitedKey(hashOf(childCpus, childMem, childItems, childFlags), childMemory);
+    const key53 = sym
+      ? sym.keyOf(symView(childCpus, childMem, childItems, childFlags, curNow), childObservers)
+      : visitedKey(hashOf(childCpus, childMem, childItems, childFlags), childMemory);
     const at = visited.get(key53);
     let childSleep = sleepId;
     let childOnly: string[] | null = null;
@@ -470,13 +509,14 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (!again) return;
       childSleep = again.sleep;
       childOnly = again.only;
-      visited.set(key53, childSleep);
+      visited.set(key53, sym ? canonSleep(sleepSets.ids[childSleep] as readonly number[]) : childSleep);
     } else {
       if (visited.size >= opts.maxStates) {
         stopped.add('max-states');
         return;
       }
-      visited.set(key53, sleepId);
+      visited.set(key53, sym ? canonSleep(sleepSets.ids[sleepId] as readonly number[]) : sleepId);
+      sym?.countLast();
     }
     maxDepth = Math.max(maxDepth, curDepth + 1);
     nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childObservers, childOnly);
@@ -493,20 +533,27 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     if (seen.length === 0) return null;
     const sleep = sleepSets.ids[sleepId] as readonly number[];
     const only: string[] = [];
+    // Under symmetry the set seen is in canonical choice keys (see canonSleep).
     for (const z0 of seen) {
-      const key = (t.fps[z0] as Footprint).key;
+      const key = sym ? sym.fromCanonical((t.fps[z0] as Footprint).key) : (t.fps[z0] as Footprint).key;
       if (!asleep(t.fps, sleep, key)) only.push(key);
     }
     if (only.length === 0) return null;
     const kept: number[] = [];
-    for (const z of sleep) if (asleep(t.fps, seen, (t.fps[z] as Footprint).key)) kept.push(z);
+    for (const z of sleep) if (asleep(t.fps, seen, sym ? sym.toCanonical((t.fps[z] as Footprint).key) : (t.fps[z] as Footprint).key)) kept.push(z);
     return { sleep: sleepSets.intern(kept), only };
   };
 
   const rootView = fromView(sim.view());
   nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootObservers, null);
   memories.push(machineOnly ? 0 : memoryHash(rootObservers, sim.now));
-  visited.set(visitedKey(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), memories[0] as number), 0);
+  visited.set(
+    sym
+      ? sym.keyOf(symView(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now), rootObservers)
+      : visitedKey(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), memories[0] as number),
+    0,
+  );
+  sym?.countLast();
   const split = opts.shard ? new ShardSplit(opts.shard) : null;
   const nodeHash = (id: number) => hashOf(nodes.cpusOf(id, cpus), nodes.mem[id] as number, nodes.items[id] as number, nodes.flags[id] as number);
   for (let id = 0; id < nodes.count; id++) {
@@ -678,5 +725,22 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     cache: { hits: count.hits, misses: count.misses },
     ...(ends ? { ends: [...ends].sort() } : {}),
     ...(split ? { split: split.info(visited.size, transitions) } : {}),
+    ...(sym ? { symmetry: sym.stats(visited.size) } : {}),
   };
+}
+
+/** An interned pending item as it enters the state (src/state/pending.ts). */
+function pendingOf(d: Desc): PendingItem {
+  switch (d.kind) {
+    case 'step':
+      return { kind: 'step', cpu: d.cpu };
+    case 'deliver':
+      return { kind: 'deliver', cpu: d.cpu, msg: d.msg };
+    case 'timer':
+      return { kind: 'timer', cpu: d.cpu, name: d.name, rel: d.rel, dur: d.dur, ord: d.ord, held: d.held };
+    case 'script':
+      return { kind: 'script', index: d.index };
+    default:
+      throw new Error(`internal error: the transition cache has no ${d.kind} items (guests run on the direct engine)`);
+  }
 }

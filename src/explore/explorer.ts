@@ -18,6 +18,7 @@ import type { Observer } from '../spec/index.js';
 import { exhaustiveCached } from './cached.js';
 import { byKey, countViolations, Findings, Harness, memoryHash, NO_KEYS, NO_SLEEP, observersSnapshot, sleepAfter, visitedKey, type Footprint } from './harness.js';
 import { ShardSplit, type ShardOption, type SplitInfo } from './shard.js';
+import { Symmetry, symmetryGroups, type SymmetryStats } from './symmetry.js';
 
 export type Strategy = 'exhaustive' | 'random' | 'pct';
 
@@ -61,6 +62,11 @@ export interface ExploreOptions {
    * which merges paths whose observers remember different things and so can lose a violation.
    */
   pruning?: 'observers' | 'history' | 'machine';
+  /**
+   * Exhaustive, observers pruning: key visited states up to renaming interchangeable CPUs
+   * (symmetry.ts), on either engine. Without groups of such CPUs, no effect.
+   */
+  symmetry?: boolean;
   /** Cached engine: check every cached transition against the real simulation (tests). */
   verify?: boolean;
   /** Exhaustive: explore only these first choices, by rank in key order (how workers split the space). */
@@ -111,6 +117,8 @@ export interface ExploreResult {
   cache?: { hits: number; misses: number };
   /** With `shard`: where the search split between the shards. */
   split?: SplitInfo;
+  /** With `symmetry` and groups of interchangeable CPUs: the groups and the reduction. */
+  symmetry?: SymmetryStats;
 }
 
 /** How exhaustive search keys its states when `pruning` is not given (see ExploreOptions.pruning). */
@@ -172,6 +180,13 @@ export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult
   return direct ? exhaustive(scenario, opts) : exhaustiveCached(scenario, opts);
 }
 
+/** The symmetry a search keys its states under, if any (see ExploreOptions.symmetry). */
+export function symmetryOf(scenario: Scenario, opts: ExploreOptions): Symmetry | null {
+  if (!opts.symmetry || opts.strategy !== 'exhaustive' || (opts.pruning ?? DEFAULT_PRUNING) !== 'observers' || opts.shard || opts.rootSlice) return null;
+  const { groups } = symmetryGroups(scenario);
+  return groups.length ? new Symmetry(groups, scenario.machine.cpus) : null;
+}
+
 function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const started = performance.now();
   const h = new Harness(scenario, opts.properties);
@@ -184,8 +199,13 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const keyOf: string[] = [''];
   const visited = new Map<number | string, readonly string[]>();
   const pruning = opts.pruning ?? DEFAULT_PRUNING;
+  const sym = symmetryOf(scenario, opts);
+  // Sleep sets are stored by canonical choice keys under symmetry: the state seen before may be a renaming of this one.
+  const canon = (k: string) => (sym ? sym.toCanonical(k) : k);
+  const uncanon = (k: string) => (sym ? sym.fromCanonical(k) : k);
   /** A state's key in the visited set; `memory`: its observers' memoryHash when known. */
   const stateKey = (observers: readonly Observer[], memory?: number): number | string => {
+    if (sym) return sym.key(h.sim, observers);
     if (pruning === 'history') return `${h.sim.stateKey()}|${h.sim.now}|${observersSnapshot(observers)}`;
     if (pruning === 'machine') return h.sim.stateHash();
     return visitedKey(h.sim.stateHash(), memory ?? memoryHash(observers, h.sim.now));
@@ -213,6 +233,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
 
   const root: Node = { capture: h.sim.capture(), observers: rootObservers, sleep: [], depth: 0, id: 0 };
   visited.set(stateKey(rootObservers), NO_KEYS);
+  sym?.countLast();
   const queue: Node[] = [root];
   const split = opts.shard ? new ShardSplit(opts.shard) : null;
   const hashOf = (node: Node) => (h.sim.restoreCapture(node.capture), h.sim.stateHash());
@@ -277,16 +298,17 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
         // Seen before with sleep set Z0: skip if Z0 ⊆ Z (nothing new to explore); else explore
         // again just the choices that were asleep then and are awake now, Z0 \ Z, and remember
         // Z0 ∩ Z (state caching and sleep sets together, as in Godefroid's algorithm).
-        only = seen.filter((k) => !sleep.some((z) => z.key === k));
+        only = seen.map(uncanon).filter((k) => !sleep.some((z) => z.key === k));
         if (only.length === 0) continue;
-        childSleep = sleep.filter((z) => seen.includes(z.key));
-        visited.set(key53, childSleep.map((z) => z.key));
+        childSleep = sleep.filter((z) => seen.includes(canon(z.key)));
+        visited.set(key53, childSleep.map((z) => canon(z.key)));
       } else {
         if (visited.size >= opts.maxStates) {
           stopped.add('max-states');
           continue;
         }
-        visited.set(key53, sleep.length ? sleep.map((z) => z.key) : NO_KEYS);
+        visited.set(key53, sleep.length ? sleep.map((z) => canon(z.key)) : NO_KEYS);
+        sym?.countLast();
       }
       const id = parent.length;
       parent.push(node.id);
@@ -315,6 +337,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     firstViolationMs: found.firstMs,
     ...(ends ? { ends: [...ends].sort() } : {}),
     ...(split ? { split: split.info(visited.size, transitions) } : {}),
+    ...(sym ? { symmetry: sym.stats(visited.size) } : {}),
   };
 }
 

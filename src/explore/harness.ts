@@ -31,13 +31,14 @@ export function countViolations(observers: readonly Observer[]): number {
 
 /**
  * What a path's observers remember that can still change a verdict or a message (each observer's
- * `remembers`), as a hash: 0 when none remembers anything, as on a fresh path.
+ * `remembers`), as a hash: 0 when none remembers anything, as on a fresh path. `cpu`: the renaming
+ * of CPU numbers symmetry reduction keys the state under.
  */
-export function memoryHash(observers: readonly Observer[], now: number): number {
+export function memoryHash(observers: readonly Observer[], now: number, cpu?: (id: number) => number): number {
   let text = '';
   let any = false;
   for (let i = 0; i < observers.length; i++) {
-    const m = (observers[i] as Observer).remembers(now);
+    const m = (observers[i] as Observer).remembers(now, cpu);
     if (m !== '') any = true;
     text += m + '\u0000';
   }

@@ -763,6 +763,22 @@ export class Simulation {
     return this.guests.captureSlot(j);
   }
 
+  /**
+   * The state as symmetry reduction renames it (src/explore/symmetry.ts): each CPU's chart state
+   * (read only) and part of the state hash, the pending items, the memory and the flags.
+   */
+  symmetryView(): { chart(cpu: number): { leaves: number[]; context: CpuContext }; cpuHash(cpu: number): number; items: PendingItem[]; memory: KernelMemoryState; flags: FlagValues; memHash: number } {
+    const now = this.agenda.now;
+    return {
+      chart: (cpu) => this.chartState(cpu),
+      cpuHash: (cpu) => this.cpuHash(cpu),
+      items: this.agenda.live().map((i) => this.pendingItem(i, now)),
+      memory: this.k.state,
+      flags: this.flags,
+      memHash: this.memoryHash(),
+    };
+  }
+
   /** One CPU's chart as a capture (exploration keeps CPU states apart). */
   captureCpu(cpu: number): CpuCapture {
     const c = this.cpus.captureOne?.(cpu);

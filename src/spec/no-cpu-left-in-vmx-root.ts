@@ -34,9 +34,13 @@ export class NoCpuLeftInVmxRoot implements Observer {
    * All of it: whether the machine was reset, which CPU jumped to the crash kernel, and the CPUs
    * found stuck so far — the end-of-run verdict and its messages are made of them.
    */
-  remembers(): string {
+  remembers(_now?: number, rename?: (id: number) => number): string {
     if (!this.reset && this.kexecCpu === null && this.stuck.length === 0) return '';
-    return `${this.reset ? 'reset' : ''}:${this.kexecCpu ?? ''}:${this.stuck.map((s) => `${s.cpu} ${s.why}`).join(';')}`;
+    const cpu = rename ?? ((c: number) => c);
+    // Renamed (symmetry), the stuck CPUs are listed in order of their new numbers.
+    const stuck = this.stuck.map((s) => `${cpu(s.cpu)} ${s.why}`);
+    if (rename) stuck.sort();
+    return `${this.reset ? 'reset' : ''}:${this.kexecCpu === null ? '' : cpu(this.kexecCpu)}:${stuck.join(';')}`;
   }
 
   clone(): NoCpuLeftInVmxRoot {

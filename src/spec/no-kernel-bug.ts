@@ -43,8 +43,8 @@ export class NoKernelBug implements Observer {
    * The CPUs whose BUG's own "kernel BUG at arch/x86/kvm/..." line is still to come: on them that line
    * is no second BUG. The BUGs found are reported already and change nothing later.
    */
-  remembers(): string {
-    return [...this.bugPrinting].sort((a, b) => a - b).join(',');
+  remembers(_now?: number, cpu: (id: number) => number = (c) => c): string {
+    return this.bugPrinting.map(cpu).sort((a, b) => a - b).join(',');
   }
 
   clone(): NoKernelBug {

@@ -32,6 +32,9 @@ export interface Observer {
    * is not needed (the search reported it on the path's own transition), nor what the `header`
    * record told it (the same on every path of a search). `now` is the path's clock: the machine
    * state keeps times relative to it, so an observer keeps times it remembers relative to it too.
+   *
+   * Symmetry reduction (src/explore/symmetry.ts) passes `cpu`, a renaming of CPU numbers: an
+   * observer that remembers CPU numbers gives its memory with each renamed (and sets sorted again).
    */
-  remembers(now: number): string;
+  remembers(now: number, cpu?: (id: number) => number): string;
 }

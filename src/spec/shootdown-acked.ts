@@ -61,12 +61,14 @@ export class ShootdownAcked implements Observer {
    * that have not acked (the message names them). `cpus` comes from the header; timeouts already
    * found are reported.
    */
-  remembers(now: number): string {
+  remembers(now: number, cpu: (id: number) => number = (c) => c): string {
     if (this.offline.size === 0 && this.open.size === 0) return '';
-    const offline = [...this.offline].sort((a, b) => a - b).join(',');
+    const sorted = (s: Iterable<number>) => [...s].map(cpu).sort((a, b) => a - b).join(',');
+    const offline = sorted(this.offline);
     const open = [...this.open.values()]
+      .map((o) => ({ initiator: cpu(o.initiator), o }))
       .sort((a, b) => a.initiator - b.initiator)
-      .map((o) => `${o.initiator}@${now - o.sentNs}:${[...o.expected].sort((a, b) => a - b).join(',')}`);
+      .map(({ initiator, o }) => `${initiator}@${now - o.sentNs}:${sorted(o.expected)}`);
     return `${offline}|${open.join(';')}`;
   }
 

@@ -11,10 +11,17 @@
 import { hash53, mix, stringHash } from './hash.js';
 
 /**
- * What a number means, for a later symmetry reduction that permutes CPU numbers: a CPU number, or
- * an array indexed by CPU number. Annotation only: nothing permutes yet.
+ * What a number means, for the symmetry reduction that permutes CPU numbers (src/explore/symmetry.ts):
+ * a CPU number, an array indexed by CPU number, or the address of a per-CPU region (VMXON, VMCS) that
+ * encodes its CPU's number.
  */
-export type Role = 'cpu-id' | 'cpu-mask';
+export type Role = 'cpu-id' | 'cpu-mask' | 'cpu-addr';
+
+/** A renaming of CPUs: each CPU number's image, and a per-CPU region's address's image. */
+export interface Renaming {
+  cpu(id: number): number;
+  addr(a: number): number;
+}
 
 export interface Codec<T> {
   readonly kind: string;
@@ -29,6 +36,11 @@ export interface Codec<T> {
   sample(): T;
   /** Valid values other than `v` (tests change one field at a time to each). */
   others(v: T): T[];
+  /**
+   * The value with its CPU numbers renamed (fields of a role, and what holds them); absent when the
+   * type holds none. Returns `v` itself when nothing changed.
+   */
+  rename?(v: T, r: Renaming): T;
   /** Small domains: the value as an integer below 2^bits (a struct packs several into one mix). */
   readonly bits?: number;
   code?(v: T): number;
@@ -54,6 +66,8 @@ export function int(role?: Role): Codec<number> {
   return {
     kind: 'int',
     ...(role ? { role } : {}),
+    ...(role === 'cpu-id' ? { rename: (v: number, r: Renaming) => (v >= 0 ? r.cpu(v) : v) } : {}),
+    ...(role === 'cpu-addr' ? { rename: (v: number, r: Renaming) => r.addr(v) } : {}),
     text: (v) => String(v),
     hash: (h, v) => mix(h, v),
     copy: (v) => v,
@@ -64,6 +78,9 @@ export function int(role?: Role): Codec<number> {
 
 /** A CPU number (-1 where the kernel uses it for "none"). */
 export const cpuId = (): Codec<number> => int('cpu-id');
+
+/** The address of a per-CPU region (VMXON, VMCS): it encodes the CPU's number. */
+export const cpuAddr = (): Codec<number> => int('cpu-addr');
 
 export function string(): Codec<string> {
   return {
@@ -104,6 +121,7 @@ export function nullable<T>(inner: Codec<T>): Codec<T | null> {
   return {
     kind: 'nullable',
     ...(inner.role ? { role: inner.role } : {}),
+    ...(inner.rename ? { rename: (v: T | null, r: Renaming) => (v === null ? null : (inner.rename as NonNullable<Codec<T>['rename']>)(v, r)) } : {}),
     ...(bits !== undefined && code ? { bits: bits + 1, code: (v: T | null) => (v === null ? 0 : code(v) + 1) } : {}),
     text: (v) => (v === null ? '-' : inner.text(v)),
     hash: (h, v) => (v === null ? mix(h, 0) : inner.hash(mix(h, 1), v)),
@@ -120,9 +138,32 @@ export function array<T>(elem: Codec<T>, role?: Role): Codec<T[]> {
   const bits = elem.bits;
   const code = elem.code;
   const flat = bits !== undefined || elem.kind === 'int' || elem.kind === 'string';
+  const renameElem = elem.rename;
+  const renameAll = (v: T[], r: Renaming): T[] => {
+    if (!renameElem) return v;
+    let out: T[] | null = null;
+    for (let i = 0; i < v.length; i++) {
+      const e = renameElem(v[i] as T, r);
+      if (e !== v[i]) (out ??= v.slice())[i] = e;
+    }
+    return out ?? v;
+  };
+  // A cpumask: CPU i's entry moves to its image's place.
+  const rename =
+    role === 'cpu-mask'
+      ? (v: T[], r: Renaming): T[] => {
+          const els = renameAll(v, r);
+          const out = els.slice();
+          for (let i = 0; i < els.length; i++) out[r.cpu(i)] = els[i] as T;
+          return out;
+        }
+      : renameElem
+        ? renameAll
+        : undefined;
   return {
     kind: 'array',
     ...(role ? { role } : {}),
+    ...(rename ? { rename } : {}),
     text: (v) => {
       let s = '[';
       for (let i = 0; i < v.length; i++) s += (i > 0 ? ',' : '') + elem.text(v[i] as T);
@@ -160,11 +201,28 @@ export function array<T>(elem: Codec<T>, role?: Role): Codec<T[]> {
   };
 }
 
-/** An object keyed by numbers (addresses), canonical in ascending key order. */
-export function numberKeyed<V>(value: Codec<V>): Codec<Record<string, V>> {
+/** An object keyed by numbers (addresses), canonical in ascending key order; `keyRole`: what a key means. */
+export function numberKeyed<V>(value: Codec<V>, keyRole?: 'cpu-addr'): Codec<Record<string, V>> {
   const keys = (v: Record<string, V>): string[] => Object.keys(v).sort((a, b) => Number(a) - Number(b));
+  const renameValue = value.rename;
+  const rename =
+    keyRole || renameValue
+      ? (v: Record<string, V>, r: Renaming): Record<string, V> => {
+          const out: Record<string, V> = {};
+          let changed = false;
+          for (const k of keys(v)) {
+            const k2 = keyRole ? String(r.addr(Number(k))) : k;
+            const x = v[k] as V;
+            const x2 = renameValue ? renameValue(x, r) : x;
+            if (k2 !== k || x2 !== x) changed = true;
+            out[k2] = x2;
+          }
+          return changed ? out : v;
+        }
+      : undefined;
   return {
     kind: 'record',
+    ...(rename ? { rename } : {}),
     text: (v) => `{${keys(v).map((k) => `${k}:${value.text(v[k] as V)}`).join(',')}}`,
     hash: (h, v) => {
       const ks = keys(v);

@@ -6,7 +6,7 @@
  */
 import type { CpuHw, CpuMode } from '../hw/cpu-state.js';
 import type { CpuContext, Region } from '../../machines/physical-cpu/types.js';
-import { array, bool, cpuId, int, members, nullable, numberKeyed, oneOf, string, type Codec } from './codec.js';
+import { array, bool, cpuAddr, cpuId, int, members, nullable, numberKeyed, oneOf, string, type Codec } from './codec.js';
 import { constant, ignored, replacedWhole, struct, type StructCodec } from './struct.js';
 
 export const CPU_MODE = struct<CpuMode>('CpuMode', {
@@ -20,7 +20,7 @@ export const CPU_MODE = struct<CpuMode>('CpuMode', {
 /*
  * Symmetry: the VMXON and VMCS region addresses (vmxonPtr, currentVmcs, vmcsLaunch's keys, the
  * context's loadedVmcss) are per-CPU regions (VMXON_REGION_BASE + id * 0x1000, and so on in
- * simulation.ts), so a reduction that permutes CPU numbers must map these addresses too.
+ * simulation.ts): role 'cpu-addr', renamed with their CPU (src/explore/symmetry.ts).
  */
 export const CPU_HW = struct<CpuHw>('CpuHw', {
   vendor: members({ intel: true, amd: true }),
@@ -35,9 +35,9 @@ export const CPU_HW = struct<CpuHw>('CpuHw', {
   activity: members({ running: true, hlt: true, shutdown: true, 'wait-for-sipi': true }),
   vmx: members({ off: true, root: true, nonroot: true }),
   cr4Vmxe: bool(),
-  vmxonPtr: nullable(int()),
-  currentVmcs: nullable(int()),
-  vmcsLaunch: numberKeyed(members({ clear: true, launched: true })),
+  vmxonPtr: nullable(cpuAddr()),
+  currentVmcs: nullable(cpuAddr()),
+  vmcsLaunch: numberKeyed(members({ clear: true, launched: true }), 'cpu-addr'),
   svme: bool(),
   gif: bool(),
   vmHsavePa: int(),
@@ -57,7 +57,7 @@ export const CPU_CONTEXT = struct<CpuContext>('CpuContext', {
   hw: replacedWhole(CPU_HW),
   ctx: array(members({ task: true, irq: true, nmi: true, smm: true, guest: true })),
   savedIf: array(bool()),
-  loadedVmcss: array(int()),
+  loadedVmcss: array(cpuAddr()),
   walk: perRegion(int),
   features: constant('the kernel variant\'s switches: the scenario\'s, the same on every CPU in every state'),
   opts: constant('the kernel command line and scenario options: the same in every state'),

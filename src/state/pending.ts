@@ -14,6 +14,7 @@ function sender(): Codec<number | 'platform'> {
   return {
     kind: 'sender',
     role: 'cpu-id',
+    rename: (v, r) => (v === 'platform' ? v : r.cpu(v)),
     text: (v) => String(v),
     hash: (h, v) => mix(h, v === 'platform' ? -2 : v),
     copy: (v) => v,

@@ -4,7 +4,7 @@
  * hash remembered per object). Tests enumerate the fields (`fieldPaths`) and leave one out (`without`).
  */
 import { hash53, mix } from './hash.js';
-import { PACK, type Codec } from './codec.js';
+import { PACK, type Codec, type Renaming } from './codec.js';
 
 /** Why a field is no part of a state's identity. */
 export type OmittedKind =
@@ -97,10 +97,27 @@ function structOf<T extends object>(name: string, infos: readonly FieldInfo[]): 
   const restNames = rest.map((f) => f.name);
   const restCodecs = rest.map((f) => f.codec);
   const read = (v: T, n: string): unknown => (v as Record<string, unknown>)[n];
+  // Renaming CPUs: the fields that hold CPU numbers (omitted ones too: a copy stays consistent),
+  // not `constant` ones (the same in every state, shared).
+  const renamed = infos.filter((f) => f.codec.rename !== undefined && f.omitted?.omitted !== 'constant');
+  const rename =
+    renamed.length > 0
+      ? (v: T, r: Renaming): T => {
+          let out: Record<string, unknown> | null = null;
+          for (const f of renamed) {
+            const x = read(v, f.name);
+            if (x === undefined) continue;
+            const y = (f.codec.rename as (v: unknown, r: Renaming) => unknown)(x, r);
+            if (y !== x) (out ??= { ...(v as Record<string, unknown>) })[f.name] = y;
+          }
+          return (out ?? v) as T;
+        }
+      : undefined;
   const codec: StructCodec<T> = {
     kind: 'struct',
     name,
     fields: infos,
+    ...(rename ? { rename } : {}),
     text: (v) => {
       let s = '{';
       for (let i = 0; i < keyed.length; i++) {
@@ -173,6 +190,7 @@ export function replacedWhole<T extends object>(inner: Codec<T>): Codec<T> {
     kind: 'whole',
     inner,
     ...(inner.role ? { role: inner.role } : {}),
+    ...(inner.rename ? { rename: inner.rename } : {}),
     text: (v) => {
       let t = texts.get(v);
       if (t === undefined) texts.set(v, (t = inner.text(v)));
@@ -227,9 +245,18 @@ export function tagged<T extends Tagged<string>>(variants: Variants<T>): TaggedC
   const kinds = Object.keys(variants) as T['kind'][];
   const index = new Map<string, number>(kinds.map((k, i) => [k, i + 1]));
   const of = (v: T): StructCodec<unknown> => (variants as unknown as Record<string, StructCodec<unknown>>)[v.kind] as StructCodec<unknown>;
+  const renames = kinds.some((k) => (variants as unknown as Record<string, StructCodec<unknown>>)[k]?.rename !== undefined);
   return {
     kind: 'tagged',
     variants,
+    ...(renames
+      ? {
+          rename: (v: T, r: Renaming): T => {
+            const f = of(v).rename;
+            return f ? (f(v, r) as T) : v;
+          },
+        }
+      : {}),
     text: (v) => `${v.kind}${of(v).text(v)}`,
     hash: (h, v) => of(v).hash(mix(h, index.get(v.kind) as number), v),
     copy: (v) => ({ ...(of(v).copy(v) as object), kind: v.kind }) as T,

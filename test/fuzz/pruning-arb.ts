@@ -38,3 +38,23 @@ export function scenarioOf(raw: { machine: { vendor: string } } & Record<string,
   return r.scenario;
 }
 
+
+/**
+ * Random machines with interchangeable CPUs (symmetry reduction): 3–4 CPUs alike, the script on CPU 0
+ * (and its `when` triggers watching CPU 0), so CPUs 1.. are one group of idle responders.
+ */
+export const symmetricMachineArb = fc.integer({ min: 3, max: 4 }).chain((cpus) =>
+  fc.record({
+    name: fc.constant('random'),
+    machine: fc.record({ cpus: fc.constant(cpus), vendor: fc.constantFrom('intel', 'amd') }),
+    kernel: fc.record({ preset: fc.constantFrom('v5.10', 'v6.2', 'mainline') }),
+    options: fc.record({ kdump: fc.boolean(), panicTimeout: fc.integer({ min: -1, max: 1 }), crashKexecPostNotifiers: fc.boolean() }),
+    script: fc.array(
+      fc.oneof(
+        fc.record({ cpu: fc.constant(0), do: fc.constantFrom('reboot', 'emergency-restart', 'panic', 'nmi-panic'), at: fc.constantFrom(0, 500) }),
+        fc.record({ cpu: fc.constant(0), do: fc.constantFrom('stall', 'irqs-off'), when: fc.record({ cpu: fc.constant(0), enters: fc.constantFrom(...ENTERS) }) }),
+      ),
+      { minLength: 1, maxLength: 2 },
+    ),
+  }),
+);

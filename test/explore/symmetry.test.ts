@@ -1,0 +1,179 @@
+/**
+ * Symmetry reduction (src/explore/symmetry.ts): CPUs alike and unnamed by the script are
+ * interchangeable, and the visited set keys states up to renaming them. On random machines with such
+ * CPUs the search must find what the search without it finds — the same verdict, the same
+ * (property, length) pairs, each message one the unreduced search reports with the group's CPUs
+ * renamed — and the orbit sizes of its states must add up to the unreduced search's state count.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { memoryIo } from '../cli/memory-io.js';
+import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult } from '../../src/explore/explorer.js';
+import { renameChoiceKey, renaming, symmetryGroups } from '../../src/explore/symmetry.js';
+import { loadScenario } from '../../src/cli/scenario-args.js';
+import { MEMORY } from '../../src/state/memory.js';
+import { CPU_HW } from '../../src/state/cpu.js';
+import { PENDING } from '../../src/state/pending.js';
+import { VMCS_REGION_BASE, VMXON_REGION_BASE } from '../../src/hw/cpu-state.js';
+import { symmetricMachineArb, scenarioOf } from '../fuzz/pruning-arb.js';
+import { fuzzParams, fuzzTimeout } from '../fuzz/fuzz-params.js';
+import type { Scenario } from '../../src/scenarios/types.js';
+
+const MAX_STATES = 6_000;
+const MAX_DEPTH = 40;
+
+const search = (s: Scenario, o: Partial<ExploreOptions>): ExploreResult =>
+  explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', allViolations: true, maxStates: MAX_STATES, maxDepth: MAX_DEPTH, ...o });
+
+/** Every renaming of the CPUs in `group` (the others fixed). */
+function renamings(group: readonly number[], cpus: number): ((c: number) => number)[] {
+  const out: ((c: number) => number)[] = [];
+  const arrange = (xs: number[]): number[][] => (xs.length <= 1 ? [xs] : xs.flatMap((x, i) => arrange([...xs.slice(0, i), ...xs.slice(i + 1)]).map((r) => [x, ...r])));
+  for (const images of arrange([...group])) {
+    const perm = Array.from({ length: cpus }, (_, i) => i);
+    group.forEach((c, i) => (perm[c] = images[i] as number));
+    out.push((c) => perm[c] ?? c);
+  }
+  return out;
+}
+
+/** A message with the CPU numbers in "CPU n" / "CPU a, b" renamed. */
+function renameMessage(m: string, cpu: (c: number) => number): string {
+  return m.replace(/CPU(#?) ?(\d+(?:, \d+)*)/g, (_all, hash: string, list: string) => {
+    const ids = list.split(', ').map((x) => cpu(Number(x)));
+    return `CPU${hash}${hash ? '' : ' '}${ids.join(', ')}`;
+  });
+}
+
+const r2 = (cpus: number): Scenario => loadScenario('R2', () => '', cpus);
+
+describe('symmetry groups', () => {
+  it('R2 with 4 CPUs: CPUs 2 and 3 (CPU 0 and 1 are named by the script)', () => {
+    expect(symmetryGroups(r2(4)).groups).toEqual([[2, 3]]);
+    expect(symmetryGroups(r2(5)).groups).toEqual([[2, 3, 4]]);
+  });
+
+  it('none with 3 CPUs of R2, and none when the crash kernel brings up the APs in order', () => {
+    expect(symmetryGroups(r2(3)).groups).toEqual([]);
+    const five = r2(5);
+    const kdump = { ...five, options: { ...five.options, kdump: true, kdumpBringsUpAps: true } };
+    expect(symmetryGroups(kdump)).toEqual({ groups: [], none: 'the crash kernel brings up the APs in order of their numbers' });
+  });
+});
+
+describe('renaming the state', () => {
+  const r = renaming([0, 2, 1]);
+  it('renames cpu-id fields, cpumasks, message senders and per-CPU region addresses', () => {
+    const m = MEMORY.sample();
+    const renamed = MEMORY.rename?.({ ...m, crashing_cpu: 1, panic_cpu: -1, online: [1, 1, 0], stopMask: [0, 1, 0] }, r);
+    expect(renamed).toMatchObject({ crashing_cpu: 2, panic_cpu: -1, online: [1, 0, 1], stopMask: [0, 0, 1] });
+    const item = { kind: 'deliver' as const, cpu: 1, msg: { id: 7, from: 2, mode: 'nmi' as const, vector: 2, dest: { kind: 'all' } as never, source: 'kernel' as const, sentAt: 0 } };
+    expect(PENDING.rename?.(item, r)).toMatchObject({ cpu: 2, msg: { from: 1 } });
+    const hw = CPU_HW.sample();
+    const vmcs1 = VMCS_REGION_BASE + 64 * 0x1000;
+    const out = CPU_HW.rename?.({ ...hw, vmxonPtr: VMXON_REGION_BASE + 0x1000, currentVmcs: vmcs1, vmcsLaunch: { [vmcs1]: 'launched' } }, r);
+    expect(out).toMatchObject({ vmxonPtr: VMXON_REGION_BASE + 0x2000, currentVmcs: VMCS_REGION_BASE + 128 * 0x1000, vmcsLaunch: { [VMCS_REGION_BASE + 128 * 0x1000]: 'launched' } });
+  });
+
+  it('renames choice keys', () => {
+    const cpu = (c: number) => [0, 2, 1][c] as number;
+    expect(['s1', 't2:panic', 'd1<nmi:2:2:kernel', 'd2<init::platform:platform', 'x3'].map((k) => renameChoiceKey(k, cpu))).toEqual([
+      's2',
+      't1:panic',
+      'd2<nmi:2:1:kernel',
+      'd1<init::platform:platform',
+      'x3',
+    ]);
+  });
+});
+
+describe('fuzz: symmetry reduction finds what the search without it finds', () => {
+  it(
+    'on random machines with interchangeable CPUs, on both engines, with and without sleep sets',
+    () => {
+      let compared = 0;
+      fc.assert(
+        fc.property(symmetricMachineArb, fc.boolean(), fc.constantFrom('direct' as const, 'cached' as const), (raw, reduction, engine) => {
+          const s = scenarioOf(raw);
+          const { groups } = symmetryGroups(s);
+          const bringsUpAps = s.options.kdump && s.options.kdumpBringsUpAps;
+          expect(groups).toEqual(bringsUpAps ? [] : [Array.from({ length: s.machine.cpus - 1 }, (_, i) => i + 1)]);
+          fc.pre(!bringsUpAps);
+          const plain = search(s, { reduction, engine: 'direct' });
+          // Complete, or stopped only by the depth bound: every state up to that depth searched.
+          fc.pre(plain.stoppedBy.every((r) => r === 'max-depth'));
+          const sym = search(s, { reduction, symmetry: true, engine });
+          if (engine === 'cached') expect(sym.cache, 'on the transition cache').toBeDefined();
+          compared += 1;
+          expect(sym.stoppedBy).toEqual(plain.stoppedBy);
+          const pairs = (x: ExploreResult) => x.violations.map((v) => `${v.property} ${v.picks.length}`).sort();
+          expect(pairs(sym)).toEqual(pairs(plain));
+          const reported = new Set(plain.violations.map((v) => `${v.property}: ${v.message}`));
+          const all = renamings(groups[0] as number[], s.machine.cpus);
+          for (const v of sym.violations) {
+            expect(all.some((cpu) => reported.has(`${v.property}: ${renameMessage(v.message, cpu)}`)), v.message).toBe(true);
+          }
+          expect(sym.symmetry?.unreducedStates).toBe(plain.statesVisited);
+          expect(sym.statesVisited).toBeLessThanOrEqual(plain.statesVisited);
+        }),
+        fuzzParams(12),
+      );
+      expect(compared).toBeGreaterThan(0);
+    },
+    fuzzTimeout(300_000),
+  );
+});
+
+describe('explore --symmetry (CLI)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-symmetry-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // Three Intel CPUs alike in VMX root with IRQs off; CPU 0 reboots: CPUs 1 and 2 are interchangeable.
+  const file = path.join(dir, 'alike.json');
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      name: 'alike',
+      machine: { cpus: 3, vendor: 'intel' },
+      initial: { all: { vmx: 'root', loadedVmcs: 1, if: false } },
+      kernel: { preset: 'v5.10' },
+      options: { kvmLoaded: false },
+      script: [{ cpu: 0, do: 'reboot', at: 0 }],
+    }),
+  );
+  const explore = async (extra: string[]) => {
+    const t = memoryIo();
+    const code = await main(['explore', file, '--no-pnr', '--all-violations', '--json', '--out', path.join(dir, 'out'), ...extra], t.cli);
+    return { code, json: JSON.parse(t.out()) as { statesVisited: number; violations: { property: string; message: string; traceFile: string; length: number }[]; symmetry?: { groups: number[][]; states: number; unreducedStates: number; factor: number } } };
+  };
+
+  it('reports the groups and the reduction; the orbits add up to the search without it; counterexamples replay', async () => {
+    const plain = await explore([]);
+    const sym = await explore(['--symmetry']);
+    expect(plain.json.symmetry).toBeUndefined();
+    expect(sym.code).toBe(plain.code);
+    expect(sym.json.symmetry).toMatchObject({ groups: [[1, 2]], states: sym.json.statesVisited, unreducedStates: plain.json.statesVisited });
+    expect(sym.json.statesVisited).toBeLessThan(plain.json.statesVisited);
+    expect((sym.json.symmetry as { factor: number }).factor).toBeCloseTo(plain.json.statesVisited / sym.json.statesVisited, 6);
+    expect(sym.json.violations.map((v) => `${v.property} ${v.length}`).sort()).toEqual(plain.json.violations.map((v) => `${v.property} ${v.length}`).sort());
+    expect(sym.json.violations.length).toBeGreaterThan(0);
+    for (const v of sym.json.violations) {
+      const t = memoryIo();
+      expect(await main(['run', file, '--replay', v.traceFile], t.cli)).not.toBe(2);
+      expect(t.err()).toMatch(/replay: reproduced all/);
+      expect(t.out()).toContain(`VIOLATION ${v.property}: ${v.message}`);
+    }
+    const human = memoryIo();
+    await main(['explore', file, '--no-pnr', '--symmetry', '--out', path.join(dir, 'out')], human.cli);
+    expect(human.out()).toMatch(/symmetry: CPUs 1,2 interchangeable: \d+ states stand for \d+ \(reduction \d+\.\d\dx\)/);
+  });
+
+  it('--symmetry with --workers is refused', async () => {
+    const t = memoryIo();
+    expect(await main(['explore', file, '--symmetry', '--workers', '2', '--out', path.join(dir, 'out')], t.cli)).toBe(2);
+    expect(t.err()).toMatch(/--symmetry is for one search: not with --workers or --shard/);
+  });
+});
