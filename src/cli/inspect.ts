@@ -24,7 +24,7 @@
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import type { Scenario } from '../scenarios/types.js';
 import { Simulation, type SimulationOptions } from '../sim/simulation.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 import { acceptPush, type PushClient } from './push-socket.js';
 import { InputError, parseInteger } from './scenario-args.js';
 import {

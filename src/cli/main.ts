@@ -28,15 +28,9 @@ import { didYouMean } from './suggest.js';
 import { QUOTE_MAX, errorLine, escapeControls, quote, stdoutSafe } from './terminal.js';
 import { OutputFileError, outputTargetProblem, removeTempFilesOnSignals } from './output-file.js';
 import { version } from './version.js';
+import type { CliIo } from './io.js';
 
-export interface CliIo {
-  /** Whether progress lines can be drawn (stderr is a terminal). */
-  isTty?: boolean;
-  stdout(text: string): void;
-  stderr(text: string): void;
-  readFile(file: string): string;
-  fs: { open(file: string): TraceFileWriter };
-}
+export type { CliIo } from './io.js';
 
 export const nodeIo: CliIo = {
   isTty: process.stderr.isTTY === true,
@@ -162,7 +156,7 @@ export async function main(argv: readonly string[], rawIo: CliIo = nodeIo): Prom
       case 'export-trace':
         return (await import('./viz-commands.js')).exportTraceCommand(rest, io);
       case 'explore':
-        if (rest[0] === 'merge') return await (await import('./shard-command.js')).mergeCommand(rest.slice(1), { ...io, isTty: io.isTty ?? false });
+        if (rest[0] === 'merge') return await (await import('./merge-command.js')).mergeCommand(rest.slice(1), { ...io, isTty: io.isTty ?? false });
         return await (await import('./explore-command.js')).exploreCommand(rest, { ...io, isTty: io.isTty ?? false });
       default:
         throw unknownCommand(command);
