@@ -167,6 +167,13 @@ describe('source structure (docs/architecture.md §1)', () => {
     expect(UNRESOLVED).toEqual([]);
   });
 
+  it(`no file over ${MAX_LINES} lines without "${REASON_PHRASE}" in its top comment`, () => {
+    const offenders = FILES.filter((f) => lineCount(TEXT.get(f)!) > MAX_LINES)
+      .filter((f) => !topComment(TEXT.get(f)!).some((l) => l.includes(REASON_PHRASE)))
+      .map((f) => `${f} (${lineCount(TEXT.get(f)!)} lines)`);
+    expect(offenders, `files over ${MAX_LINES} lines with no reason at the top:\n${offenders.join('\n')}`).toEqual([]);
+  });
+
   it('has no import cycle (run-time imports)', () => {
     const found = cycles(EDGES.filter((e) => !e.typeOnly && !(edgeName(e) in KNOWN_CYCLE_EDGES))).map((c) => [...c, c[0]].join(' → '));
     expect(found, `import cycles:\n${found.join('\n')}`).toEqual([]);
