@@ -113,7 +113,8 @@ const KNOWN_CYCLE_EDGES: Record<string, string> = {
 };
 const edgeName = (e: Edge): string => `${e.from} → ${e.to}`;
 
-/** Every elementary cycle found by a depth-first search, each reported once (rotated to its smallest file). */
+/** The cycles a depth-first search meets, one per back edge (rotated to start at the smallest file): none exactly
+ *  when the graph is acyclic; a cycle that shares its back edge with another shows once the other is broken. */
 export function cycles(edges: readonly { from: string; to: string }[]): string[][] {
   const next = new Map<string, string[]>();
   for (const e of edges) {
