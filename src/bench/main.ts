@@ -20,31 +20,19 @@
  * BENCH_STORM_CPUS=2048  BENCH_EXPLORE_RUNS=5  BENCH_GUEST_RUNS=1 (0: skip 4c)  BENCH_SPIN_CPUS=2,3 (2 … 4)
  * BENCH_SPIN_PAIRS=3.
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runScenario } from '../sim/run.js';
 import { runBaseline, type BaselineResult } from './baseline.js';
 import { coldRows } from './cold.js';
 import { interleave, pairedSummary, ratioText, spreadText, type PairedSummary } from './paired.js';
 import { spinRows } from './spin.js';
-import { canCollect, collect, fmt, heapUsedMiB, median, now, PeakRss, rssMiB, table } from './measure.js';
-import { benchScenario, checkEmergencyRestart, crowdedCpuRaw, emergencyRestart, sysrqStormRaw, timedEmergencyRestart, timedRun, vsockTrafficRaw, type TimedRun } from './scenarios.js';
-import { TraceFile } from './trace-file.js';
+import { canCollect, fmt, median, now, PeakRss, table } from './measure.js';
+import { checkEmergencyRestart, emergencyRestart, timedEmergencyRestart, type TimedRun } from './scenarios.js';
 import { exploration } from './exploration.js';
+import { envInt, envList } from './env.js';
+import { soak } from './soak.js';
+import { vcpuRow, vsockRow, worstCaseRows } from './guest-rows.js';
 
-function envInt(name: string, fallback: number): number {
-  const v = process.env[name];
-  const n = v === undefined ? Number.NaN : Number(v);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
-}
-
-function envList(name: string, fallback: number[]): number[] {
-  const v = process.env[name];
-  if (v === undefined) return fallback;
-  const list = v.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0 && n <= 8192);
-  return list.length > 0 ? list : fallback;
-}
 
 const SIZES = envList('BENCH_SIZES', [4, 64, 512, 4096, 8192]);
 const REPS = envInt('BENCH_REPS', 3);
@@ -307,204 +295,6 @@ function targets(sizes: SizeSummary[], b: BaselinePairs | null): void {
   out();
 }
 
-function soak(peak: PeakRss): void {
-  out(`== 3. Soak: >= ${fmt(SOAK_STEPS)} scheduler steps, trace streamed to a file as JSON lines ==`);
-  out(
-    `(no built-in scenario runs that long: every spin/wait is a blocked state and each script step fires once; so the ` +
-      `${fmt(SOAK_CPUS)}-CPU emergency restart runs again and again, a fresh Simulation each time, all traces into one file)`,
-  );
-  const file = new TraceFile(join(tmpdir(), `shootdown-bench-soak-${process.pid}.jsonl`));
-  const checkpoints: { steps: number; runs: number; rss: number; heap: number }[] = [];
-  const checkpoint = (steps: number, runs: number) => {
-    collect();
-    checkpoints.push({ steps, runs, rss: rssMiB(), heap: heapUsedMiB() });
-  };
-  let steps = 0;
-  let runs = 0;
-  let runMs = 0;
-  let wallMs = 0;
-  let maxRss = 0;
-  const problems = new Set<string>();
-  const every = Math.max(1, Math.floor(SOAK_STEPS / 4));
-  let nextCheckpoint = every;
-  try {
-    checkpoint(0, 0);
-    peak.reset();
-    while (steps < SOAK_STEPS) {
-      const t0 = now();
-      const r = timedEmergencyRestart(SOAK_CPUS, { peak, gcBefore: false, sink: (rec) => file.write(rec) });
-      wallMs += now() - t0;
-      runMs += r.runMs;
-      steps += r.outcome.steps;
-      runs += 1;
-      for (const p of checkEmergencyRestart(r)) problems.add(p);
-      maxRss = Math.max(maxRss, rssMiB());
-      if (steps >= nextCheckpoint || steps >= SOAK_STEPS) {
-        const t1 = now();
-        file.flush();
-        wallMs += now() - t1;
-        checkpoint(steps, runs);
-        while (nextCheckpoint <= steps) nextCheckpoint += every;
-      }
-    }
-    const t2 = now();
-    file.flush();
-    wallMs += now() - t2;
-  } finally {
-    file.remove();
-  }
-  out(
-    table(
-      ['after steps', 'runs', 'RSS MiB (after gc)', 'heap used MiB (after gc)'],
-      checkpoints.map((c) => [fmt(c.steps), fmt(c.runs), fmt(c.rss, 1), fmt(c.heap, 1)]),
-    ),
-  );
-  const start = checkpoints[0];
-  const warm = checkpoints[1];
-  const end = checkpoints[checkpoints.length - 1];
-  out();
-  out(
-    table(
-      ['steps', 'runs', 'records', 'file MiB', 'wall ms', 'steps/s (wall)', 'steps/s (run phase)', 'peak RSS MiB', 'max RSS between runs'],
-      [[fmt(steps), fmt(runs), fmt(file.records), fmt(file.bytes / 1024 / 1024, 1), fmt(wallMs), fmt(steps / (wallMs / 1000)), fmt(steps / (runMs / 1000)), fmt(peak.peak()), fmt(maxRss)]],
-    ),
-  );
-  if (start && warm && end) {
-    const growth = end.heap - warm.heap;
-    out(
-      `RSS start ${fmt(start.rss, 1)} MiB, end ${fmt(end.rss, 1)} MiB (after gc); heap used after the first quarter ` +
-        `${fmt(warm.heap, 1)} MiB, at the end ${fmt(end.heap, 1)} MiB: ${growth <= Math.max(8, warm.heap * 0.1) ? 'PASS' : 'MISS'} flat memory ` +
-        `(growth ${fmt(growth, 1)} MiB over ${fmt(end.steps - warm.steps)} steps)`,
-    );
-  }
-  out(`trace file ${file.path}: ${fmt(file.records)} records, ${fmt(file.bytes)} bytes written, deleted`);
-  out(problems.size === 0 ? `every soak run reset with all ${SOAK_CPUS - 1} responders acked` : `PROBLEMS: ${[...problems].join('; ')}`);
-  out();
-}
-
-/** Issue #3: 512 CPUs, 2 vCPUs each in L2, emergency restart. */
-function vcpuRow(peak: PeakRss): void {
-  const cpus = Math.min(envInt('BENCH_VCPU_CPUS', 512), 8192);
-  out(`== 1b. Emergency restart with ${cpus - 1} responders holding 2 vCPUs each in L2 (seed 1; median of ${REPS}) ==`);
-  const runs: TimedRun[] = [];
-  for (let i = 0; i < REPS; i++) runs.push(timedEmergencyRestart(cpus, { peak, vcpusPerCpu: 2 }));
-  const o = runs[0]?.outcome;
-  const inL2 = o ? o.vcpus.filter((v) => v.guestMode === 'l2').length : 0;
-  const cleared = o ? o.vcpus.filter((v) => v.vmcs.every((x) => x.launch !== 'launched')).length : 0;
-  out(
-    table(
-      ['CPUs', 'vCPUs', 'total ms', 'build', 'run', 'steps', 'steps/s (run)', 'peak RSS MiB', 'end', 'acked', 'vCPUs in L2', 'VMCSs clear', 'check'],
-      [
-        [
-          fmt(cpus),
-          fmt(o?.vcpus.length ?? 0),
-          fmt(median(runs.map((r) => r.totalMs))),
-          fmt(median(runs.map((r) => r.buildMs))),
-          fmt(median(runs.map((r) => r.runMs))),
-          fmt(o?.steps ?? 0),
-          fmt(((o?.steps ?? 0) / median(runs.map((r) => r.runMs))) * 1000),
-          fmt(Math.max(...runs.map((r) => r.peakRssMiB))),
-          o?.end ?? '-',
-          `${o?.shootdowns[0]?.acked.length ?? 0}/${cpus - 1}`,
-          `${inL2}/${o?.vcpus.length ?? 0}`,
-          `${cleared}/${o?.vcpus.length ?? 0}`,
-          [...new Set(runs.flatMap(checkEmergencyRestart))].join('; ') || 'ok',
-        ],
-      ],
-    ),
-  );
-  out();
-}
-
-/** Issue #4: VMs with vhost-vsock devices under traffic, shot down mid-stream. */
-function vsockRow(peak: PeakRss): void {
-  const vms = Math.min(envInt('BENCH_VSOCK_VMS', 16), 1024);
-  const packets = Math.min(envInt('BENCH_VSOCK_PACKETS', 4096), 4096);
-  const restartNs = envInt('BENCH_VSOCK_RESTART_NS', 6_000);
-  out(`== 1c. ${vms} VMs with a vsock device each, ${fmt(packets)} host packets per VM, SysRq-b at ${fmt(restartNs)} ns (seed 1; median of ${REPS}) ==`);
-  const runs: TimedRun[] = [];
-  for (let i = 0; i < REPS; i++) runs.push(timedRun(() => benchScenario(vsockTrafficRaw(vms, packets, restartNs)), { peak }));
-  const o = runs[0]?.outcome;
-  const sum = (f: (d: NonNullable<typeof o>['vsockDevices'][number]) => number) => (o ? o.vsockDevices.reduce((n, d) => n + f(d), 0) : 0);
-  const sent = sum((d) => d.packets.sent);
-  const delivered = sum((d) => d.packets.delivered);
-  const lost = sum((d) => d.packets.dropped.filter((x) => x.reason === 'host-reset').reduce((n, x) => n + x.count, 0));
-  const balanced = o ? o.vsockDevices.every((d) => d.packets.sent === d.packets.delivered + d.packets.queued + d.packets.dropped.reduce((n, x) => n + x.count, 0)) : false;
-  const runMs = median(runs.map((r) => r.runMs));
-  out(
-    table(
-      ['VMs', 'CPUs', 'total ms', 'run', 'steps', 'steps/s (run)', 'packets', 'delivered', 'lost in reset', 'packets/s (run)', 'peak RSS MiB', 'end', 'check'],
-      [
-        [
-          fmt(vms),
-          fmt(runs[0]?.cpus ?? 0),
-          fmt(median(runs.map((r) => r.totalMs))),
-          fmt(runMs),
-          fmt(o?.steps ?? 0),
-          fmt(((o?.steps ?? 0) / runMs) * 1000),
-          fmt(sent),
-          fmt(delivered),
-          fmt(lost),
-          fmt((sent / runMs) * 1000),
-          fmt(Math.max(...runs.map((r) => r.peakRssMiB))),
-          o?.end ?? '-',
-          [o?.end === 'reset' ? '' : `end ${o?.end}`, balanced ? '' : 'packets do not balance', o?.violations.length ? `${o.violations.length} violations` : ''].filter(Boolean).join('; ') || 'ok',
-        ],
-      ],
-    ),
-  );
-  out();
-}
-
-/**
- * The hardening issue's rows: a step's cost with many vCPUs on one CPU (the owner lookup), and what
- * N CPUs all sending NMI-to-all keep in flight (NMIs collapse per CPU, as its one NMI latch does).
- */
-function worstCaseRows(peak: PeakRss): void {
-  const vcpus = Math.min(envInt('BENCH_CROWD_VCPUS', 400), 4096);
-  const steps = envInt('BENCH_CROWD_STEPS', 1000);
-  const cpus = Math.min(envInt('BENCH_STORM_CPUS', 2048), 8192);
-  out(`== 1d. Input-sized worst cases: ${vcpus} vCPUs on one CPU for ${fmt(steps)} steps; ${fmt(cpus)} CPUs all doing SysRq-b at 0 (seed 1; one run each) ==`);
-  const crowd = timedRun(() => benchScenario(crowdedCpuRaw(vcpus, steps)), { peak, maxSteps: steps });
-  let inFlight = 0;
-  let most = 0;
-  const storm = timedRun(() => benchScenario(sysrqStormRaw(cpus)), {
-    peak,
-    sink: (r) => {
-      if (r.t === 'send') inFlight += r.targets;
-      else if (r.t === 'deliver') {
-        inFlight -= 1;
-        // A collapsed NMI ends right after its send: what waits is what is left once those have.
-        if (r.reason?.startsWith('collapsed into')) return;
-      }
-      if (r.t !== 'send') most = Math.max(most, inFlight);
-    },
-  });
-  const so = storm.outcome;
-  out(
-    table(
-      ['case', 'total ms', 'run', 'steps', 'µs/step', 'records', 'most in flight', 'peak RSS MiB', 'end', 'check'],
-      [
-        [`${vcpus} vCPUs on CPU 1`, fmt(crowd.totalMs), fmt(crowd.runMs), fmt(crowd.outcome.steps), fmt((crowd.runMs * 1000) / crowd.outcome.steps, 1), fmt(crowd.records), '-', fmt(crowd.peakRssMiB), crowd.outcome.end, crowd.outcome.steps === steps ? 'ok' : `stopped at ${crowd.outcome.steps}`],
-        [
-          `${cpus} CPUs SysRq-b`,
-          fmt(storm.totalMs),
-          fmt(storm.runMs),
-          fmt(so.steps),
-          fmt((storm.runMs * 1000) / so.steps, 1),
-          fmt(storm.records),
-          fmt(most),
-          fmt(storm.peakRssMiB),
-          so.end,
-          so.end === 'reset' && so.messages.inFlight === 0 ? 'ok' : `end ${so.end}, ${so.messages.inFlight} in flight`,
-        ],
-      ],
-    ),
-  );
-  out(`(most in flight: deliveries sent and not yet made, at most one NMI per CPU and source; without collapsing ${fmt(cpus * (cpus - 1))})`);
-  out();
-}
-
 async function main(): Promise<void> {
   const t0 = now();
   const peak = new PeakRss();
@@ -514,13 +304,13 @@ async function main(): Promise<void> {
   let sizes: SizeSummary[] = [];
   if (SECTIONS.has(1)) {
     sizes = scaling(peak);
-    vcpuRow(peak);
-    vsockRow(peak);
-    worstCaseRows(peak);
+    vcpuRow(peak, out, REPS);
+    vsockRow(peak, out, REPS);
+    worstCaseRows(peak, out, REPS);
   }
   const b = SECTIONS.has(2) ? baseline(peak) : null;
   if (SECTIONS.has(1) || b) targets(sizes, b);
-  if (SECTIONS.has(3)) soak(peak);
+  if (SECTIONS.has(3)) soak(peak, out, SOAK_STEPS, SOAK_CPUS);
   if (SECTIONS.has(4)) exploration(peak, out);
   if (SECTIONS.has(5)) await coldRows(out, CLI, PAIRS);
   if (SECTIONS.has(6)) spinRows(out, CLI, Math.min(PAIRS, envInt('BENCH_SPIN_PAIRS', 3)), SPIN_CPUS);

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { escapeControls } from './terminal.js';
+import type { ExploreIo } from './io.js';
 import { track } from './output-file.js';
 import { InputError, KERNEL_FLAGS, loadScenario, withKernel } from './scenario-args.js';
 import { hasGuests } from '../sim/simulation.js';
@@ -43,15 +44,7 @@ const MAX_EXPLORE_CPUS = 64;
 /** Exit code of a search that stopped at a bound and found nothing: not a proof, not a failure. */
 export const EXIT_INCOMPLETE = 3;
 
-export interface ExploreIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  readFile(file: string): string;
-  /** Whether stderr is a terminal: progress is one line redrawn in place; else a line every few seconds. */
-  isTty: boolean;
-  /** Milliseconds between progress lines when stderr is not a terminal (default 5000; tests set 0). */
-  progressMs?: number;
-}
+export type { ExploreIo };
 
 /** The numeric options: name, smallest, largest. */
 const NUMERIC: Record<string, [number, number]> = {

@@ -21,10 +21,10 @@
  * for that, and only `createdAt`, the wall clock, differs). At most MAX_RERUNS re-runs go at once,
  * each a few steps at a time as its page reads; further pages wait their turn.
  */
-import type { AnyActorRef, InspectionEvent } from 'xstate';
+import type { InspectionEvent } from 'xstate';
 import type { Scenario } from '../scenarios/types.js';
 import { Simulation, type SimulationOptions } from '../sim/simulation.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 import { acceptPush, type PushClient } from './push-socket.js';
 import { InputError, parseInteger } from './scenario-args.js';
 import {
@@ -40,6 +40,10 @@ import {
   requestPath,
   validHost,
 } from '../viz/local-server.js';
+import { boundedJson, Converter } from './inspect-events.js';
+import { BRIDGE_HTML, BRIDGE_JS, bridgeCsp } from './inspect-page.js';
+
+export { boundedJson };
 
 export const INSPECT_PORT = 8080;
 const DEFAULT_LINGER_S = 60;
@@ -59,10 +63,6 @@ const MAX_RERUNS = 2;
 const RERUN_SLICE = 64;
 /** A page's socket queue above which no more is written to it until it drains. */
 const QUEUE_HIGH = 1024 * 1024;
-/** The `_version` Stately's inspector UI expects on events (that of @statelyai/inspect, whose event form this is). */
-const INSPECT_VERSION = '0.7.2';
-/** How deep an event's snapshot is copied (deeper objects become "[Object]", as @statelyai/inspect does). */
-const DEPTH_LIMIT = 10;
 
 export interface InspectFlags {
   inspect?: boolean;
@@ -113,65 +113,6 @@ export interface InspectSession {
   close(): Promise<void>;
 }
 
-/** `value` as JSON with cycles cut and depth bounded, the way @statelyai/inspect's WebSocket adapter sends it. */
-export function boundedJson(value: unknown): string {
-  const seen = new Set<object>();
-  const copy = (v: unknown, depth: number): unknown => {
-    if (typeof v === 'function') return { type: (v as { name?: string }).name ?? '' };
-    if (typeof v === 'bigint') return v.toString();
-    if (v === null || typeof v !== 'object') return v;
-    const withJson = v as { toJSON?: () => unknown };
-    if (typeof withJson.toJSON === 'function') return copy(withJson.toJSON(), depth);
-    if (seen.has(v)) return '[Circular]';
-    if (depth >= DEPTH_LIMIT) return Array.isArray(v) ? '[Array]' : '[Object]';
-    seen.add(v);
-    const out = Array.isArray(v) ? v.map((x) => copy(x, depth + 1)) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x, depth + 1)]));
-    seen.delete(v);
-    return out;
-  };
-  return JSON.stringify(copy(value, 0)) ?? 'null';
-}
-
-const STATELY_UI = 'https://stately.ai/inspect';
-
-const BRIDGE_HTML = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>shootdown · Stately inspector</title>
-<style>html, body { height: 100%; margin: 0; } iframe { width: 100%; height: 100%; border: none; display: block; }</style>
-</head>
-<body>
-<iframe id="inspector" src="${STATELY_UI}"></iframe>
-<script src="bridge.js"></script>
-</body>
-</html>
-`;
-
-// Events wait until the embedded UI says it listens; only messages from that frame count.
-const BRIDGE_JS = `'use strict';
-const frame = document.getElementById('inspector');
-const waiting = [];
-let connected = false;
-// The run's events go to Stately's origin only: whatever the frame shows, nothing else can read them.
-const UI_ORIGIN = 'https://stately.ai';
-window.addEventListener('message', (e) => {
-  if (e.source !== frame.contentWindow || e.origin !== UI_ORIGIN || !e.data || e.data.type !== '@statelyai.connected') return;
-  connected = true;
-  for (const event of waiting.splice(0)) frame.contentWindow.postMessage(event, UI_ORIGIN);
-});
-const socket = new WebSocket('ws://' + location.host + '/');
-socket.onmessage = (m) => {
-  const event = JSON.parse(m.data);
-  if (connected) frame.contentWindow.postMessage(event, UI_ORIGIN);
-  else waiting.push(event);
-};
-`;
-
-function bridgeCsp(host: string): string {
-  return `default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; frame-src https://stately.ai; connect-src 'self' ws://${host}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`;
-}
-
 /** The run being inspected, as a re-run needs it: the simulator is deterministic, so the same scenario and options give the same events. */
 export interface InspectedRun {
   scenario: Scenario;
@@ -196,84 +137,6 @@ export interface InspectStats {
   reruns: number;
 }
 
-/**
- * XState inspection events as Stately's inspector reads them (the form of @statelyai/inspect
- * 0.7.2's `convertXStateEvent`), each one serialized when it happens. @statelyai/inspect itself
- * converts on a later timer, so an actor's registration carried whatever snapshot the actor had
- * by then (after the run's first slice, not its initial state) and the events waited in timers.
- * XState sends `@xstate.actor` before the actor has its first snapshot, so a registration is held
- * until the next inspection event (or `flush`), when the snapshot exists.
- */
-class Converter {
-  private pending: { actorRef: AnyActorRef; rootId: string }[] = [];
-  private ids = new Map<string, string>();
-
-  constructor(private readonly out: (message: string) => void) {}
-
-  /**
-   * The actor's id in this stream: XState numbers actors across every system of the process, so a
-   * re-run's actors have other session ids; numbered by first sight, a run and its re-run agree.
-   */
-  private id(sessionId: string): string;
-  private id(sessionId: string | undefined): string | undefined;
-  private id(sessionId: string | undefined): string | undefined {
-    if (sessionId === undefined) return undefined;
-    let id = this.ids.get(sessionId);
-    if (id === undefined) this.ids.set(sessionId, (id = `x:${this.ids.size}`));
-    return id;
-  }
-
-  next(e: InspectionEvent): void {
-    this.flush();
-    const at = Date.now().toString();
-    const common = { sessionId: this.id(e.actorRef.sessionId), _version: INSPECT_VERSION, createdAt: at, id: null, rootId: this.id(e.rootId) };
-    switch (e.type) {
-      case '@xstate.actor':
-        this.pending.push({ actorRef: e.actorRef as AnyActorRef, rootId: e.rootId });
-        return;
-      case '@xstate.event':
-        return this.out(boundedJson({ type: e.type, event: e.event, sourceId: this.id(e.sourceRef?.sessionId), ...common }));
-      case '@xstate.snapshot':
-        return this.out(boundedJson({ type: e.type, event: e.event, snapshot: e.snapshot, ...common }));
-      default:
-        return; // actions and microsteps: the inspector UI does not read them
-    }
-  }
-
-  /** Sends the registrations held, in order, as far as their actors have a snapshot. */
-  flush(): void {
-    while (this.pending.length > 0) {
-      const { actorRef, rootId } = this.pending[0] as { actorRef: AnyActorRef; rootId: string };
-      let snapshot: unknown;
-      try {
-        snapshot = actorRef.getSnapshot();
-      } catch {
-        return; // XState refuses while the actor initializes itself (a child spawned by its initial state)
-      }
-      if (snapshot === undefined) return;
-      this.pending.shift();
-      const config = (actorRef as unknown as { logic?: { config?: { id?: string } } }).logic?.config;
-      const name = actorRef.id === actorRef.sessionId && config?.id !== undefined ? config.id : actorRef.id;
-      const definition = typeof config === 'object' ? boundedJson(config) : boundedJson({ id: name });
-      this.out(
-        boundedJson({
-          name,
-          type: '@xstate.actor',
-          definition,
-          _version: INSPECT_VERSION,
-          createdAt: Date.now().toString(),
-          id: null,
-          rootId: this.id(rootId),
-          parentId: this.id(actorRef._parent?.sessionId),
-          sessionId: this.id(actorRef.sessionId),
-          snapshot,
-        }),
-      );
-    }
-  }
-}
-
-/** A connected page or client and how far into the run's events it has been sent. */
 interface Viewer {
   push: PushClient;
   sent: number;

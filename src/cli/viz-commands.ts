@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 import { findBuiltin, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
 import { runScenario } from '../sim/run.js';

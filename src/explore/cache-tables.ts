@@ -1,3 +1,4 @@
+// Over 400 lines because it holds every interned table of the transition cache as one data layout; being split in the one-machine-value refactor, issue 12.
 /**
  * The data of exploration's transition cache (cached.ts): interned pending items, CPU states,
  * memories and flags; the recorded effects of decisions; the search's states as typed columns;

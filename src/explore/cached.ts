@@ -1,3 +1,4 @@
+// Over 400 lines because one search loop holds the transition cache's apply/record/replay paths over shared state; being split in the one-machine-value refactor, issue 12.
 /**
  * Exhaustive exploration over a transition cache. A decision of the simulator is a function of
  * little: the choice, the flags, the shared-memory fields it reads, and the CPUs and guest actors

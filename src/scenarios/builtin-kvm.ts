@@ -2,7 +2,7 @@
  * Built-in scenarios with KVM guests: rows T8–T10 of docs/model.md §6, and the host flows with vCPUs
  * running (§4.6). Plain scenario files like the others, validated the same way.
  */
-import type { BuiltinScenario } from './builtin.js';
+import type { BuiltinScenario } from './builtin-scenario.js';
 
 const CREATE = { ioctl: 'KVM_CREATE_VCPU' };
 const CPUID = { ioctl: 'KVM_SET_CPUID2' };

@@ -3,7 +3,7 @@
  * traffic in both directions (§5.6), and a host emergency restart while packets flow. Plain
  * scenario files like the others, validated the same way.
  */
-import type { BuiltinScenario } from './builtin.js';
+import type { BuiltinScenario } from './builtin-scenario.js';
 
 /** A VM whose VMM thread on CPU 1 issues `vmm` on a vsock device it sets up itself. */
 function scripted(vmm: unknown[], cpu = 1): unknown {

@@ -7,12 +7,9 @@
 import { KVM_SCENARIOS } from './builtin-kvm.js';
 import { VSOCK_SCENARIOS } from './builtin-vsock.js';
 
-export interface BuiltinScenario {
-  id: string;
-  name: string;
-  summary: string;
-  raw: Record<string, unknown>;
-}
+import type { BuiltinScenario } from './builtin-scenario.js';
+
+export type { BuiltinScenario };
 
 const VMS_ON_ALL = { all: { vmx: 'root', loadedVmcs: 1 } };
 

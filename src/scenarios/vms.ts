@@ -25,12 +25,9 @@
 import type { Vendor } from '../hw/cpu-state.js';
 import type { GuestInsn, GuestProgram } from '../../machines/vcpu.machine.js';
 import type { VmmCall } from '../../machines/vmm.machine.js';
-import type { KvmIoctlArg, KvmIoctlName } from '../kvm/uapi.js';
-import { BAD_POINTER, type IoctlArg } from '../vhost/device.js';
 import { OP, type OpName } from '../vhost/datapath.js';
 import type { TrafficSpec } from '../vhost/guest-driver.js';
-import { isVhostIoctlName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
-import { EVENTFD, guestRam, realize, ringAddr, start as vhostStart, stop as vhostStop } from '../vhost/qemu.js';
+import { realize } from '../vhost/qemu.js';
 import { L1_BASE, L2_BASE, SMM_ENTRY } from '../kvm/types.js';
 import { MAX_PORTS, MAX_PROGRAM_LENGTH, MAX_TRAFFIC_COUNT, MAX_TRAFFIC_LINES, MAX_VCPUS, MAX_VCPUS_PER_VM, MAX_VMS } from './limits.js';
 import {
@@ -42,61 +39,14 @@ import {
   readCpuId,
   readInteger,
   readObject,
-  readString,
   shown,
   type Field,
   type Problems,
 } from './reader.js';
+import type { VcpuSpec, VmsSpec, VsockSpec } from './vms-spec.js';
+import { DEFAULT_MAXPHYADDR, defaultCalls, readCall } from './vmm-calls.js';
 
-/** One vCPU of the scenario, its VM and its VMM thread. */
-export interface VcpuSpec {
-  /** Index among all vCPUs of the scenario (VM order, then vCPU order). */
-  index: number;
-  vm: number;
-  /** The id KVM_CREATE_VCPU is given. */
-  vcpuId: number;
-  /** The physical CPU its thread is pinned to. */
-  pcpu: number;
-  program: GuestProgram;
-  calls: VmmCall[];
-  /** KVM_EXIT_SHUTDOWN ends the KVM_RUN call ('exit', QEMU -no-reboot) or resets the VM ('reset'). */
-  onShutdown: 'exit' | 'reset';
-  /** The VM's vhost-vsock device is started and stopped by this thread's device model (QEMU setup). */
-  vsock: { queueSize: number } | null;
-  /** Where the guest's code starts again after a VM reset (the next boot may take another path). */
-  resetRip: number;
-}
-
-/** A VM's vhost-vsock device: the kernel side, the host's sockets and the guest's driver. */
-export interface VsockSpec {
-  /** Index among the scenario's devices: the instance number (open() order). */
-  index: number;
-  vm: number;
-  /** 'qemu': realized, started and stopped by the VMM's device model; 'script': by the VMM scripts only. */
-  setup: 'qemu' | 'script';
-  /** The CID QEMU's realize sets (guest-cid=). */
-  cid: number;
-  /** The physical CPU the vhost worker thread is pinned to. */
-  worker: number;
-  queueSize: number;
-  rxBuffers: number;
-  rxBufSize: number;
-  /** Host ports with a listening AF_VSOCK socket. */
-  hostListen: number[];
-  guestListen: number[];
-  guestTraffic: TrafficSpec[];
-  /** The vector of the device's interrupt in the guest (its MSI). */
-  vector: number;
-  /** The guest sockets' receive buffer, advertised as buf_alloc (credit, docs/model.md §5.5). */
-  guestBufAlloc: number;
-  /** The vCPU that takes the device's interrupts (the VM's first). */
-  vcpu: number;
-}
-
-export interface VmsSpec {
-  vcpus: VcpuSpec[];
-  vsock: VsockSpec[];
-}
+export { DEFAULT_MAXPHYADDR, defaultCalls, type VcpuSpec, type VmsSpec, type VsockSpec };
 
 /** Where each code array lives: instruction i is at base + i, as the vCPU chart runs it. */
 const CODE_BASE = { l1: L1_BASE, l2: L2_BASE, smm: SMM_ENTRY } as const;
@@ -106,30 +56,6 @@ const AMD_OPS = ['vmrun'] as const;
 const COMMON_OPS = ['mmio', 'io', 'hlt', 'rsm', 'triple-fault', 'spin', 'nop', 'vsock-ready', 'vsock-send'] as const;
 const VSOCK_OPS: readonly string[] = ['vsock-ready', 'vsock-send'];
 const SIMPLE_OPS: readonly string[] = [...INTEL_OPS, ...AMD_OPS, ...COMMON_OPS];
-
-const IOCTLS: readonly KvmIoctlName[] = [
-  'KVM_CREATE_VCPU',
-  'KVM_SET_CPUID2',
-  'KVM_RUN',
-  'KVM_SMI',
-  'KVM_SET_SREGS',
-  'KVM_SET_REGS',
-  'KVM_SET_VCPU_EVENTS',
-  'KVM_INTERRUPT',
-];
-const VHOST_NAMES = Object.keys(VHOST_IOCTLS) as VhostIoctlName[];
-const ALL_CALLS: readonly string[] = [...IOCTLS, ...VHOST_NAMES, 'close'];
-
-/** A guest MAXPHYADDR QEMU reports for a host with 46 physical address bits. */
-export const DEFAULT_MAXPHYADDR = 46;
-
-export function defaultCalls(vcpuId: number): VmmCall[] {
-  return [
-    { ioctl: 'KVM_CREATE_VCPU', arg: { id: vcpuId } },
-    { ioctl: 'KVM_SET_CPUID2', arg: { maxphyaddr: DEFAULT_MAXPHYADDR } },
-    { ioctl: 'KVM_RUN', arg: {}, loop: true },
-  ];
-}
 
 function readCode(field: Field | undefined, where: keyof typeof CODE_BASE, vendor: Vendor, out: Problems): GuestInsn[] {
   if (field === undefined) return [];
@@ -178,203 +104,6 @@ function readProgram(field: Field | undefined, vendor: Vendor, out: Problems): G
 }
 
 /** An integer, or a string in hex ("0x2501") as registers are usually written. */
-function readRegister(field: Field, out: Problems): number | undefined {
-  const v = field.value;
-  if (typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v)) {
-    const n = Number.parseInt(v.slice(2), 16);
-    if (Number.isSafeInteger(n)) return n;
-  }
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
-  out.add(field.loc, 'expected a non-negative integer or a hex string such as "0x2501"');
-  return undefined;
-}
-
-const CALL_KEYS = ['ioctl', 'id', 'maxphyaddr', 'efer', 'tripleFault', 'vector', 'loop', 'mmioIrq', 'rip', 'arg', 'index', 'num', 'fd', 'mm', 'regions', 'badPointer', 'vhost'];
-const ARG_KEYS: Record<KvmIoctlName, readonly string[]> = {
-  KVM_CREATE_VCPU: ['id'],
-  KVM_SET_CPUID2: ['maxphyaddr'],
-  KVM_RUN: ['loop', 'mmioIrq'],
-  KVM_SMI: [],
-  KVM_SET_SREGS: ['efer'],
-  KVM_SET_VCPU_EVENTS: ['tripleFault'],
-  KVM_INTERRUPT: ['vector'],
-  KVM_SET_REGS: ['rip'],
-};
-
-const VHOST_MACROS = ['realize', 'start', 'stop'] as const;
-
-/** The vhost arguments each call takes (besides `mm` and `badPointer`, which any vhost call takes). */
-function vhostArgKeys(name: VhostIoctlName | 'close'): readonly string[] {
-  switch (name) {
-    case 'VHOST_SET_FEATURES':
-    case 'VHOST_SET_BACKEND_FEATURES':
-    case 'VHOST_VSOCK_SET_GUEST_CID':
-    case 'VHOST_VSOCK_SET_RUNNING':
-    case 'VHOST_SET_RUNNING':
-    case 'VHOST_SET_LOG_BASE':
-    case 'VHOST_SET_LOG_FD':
-      return ['arg'];
-    case 'VHOST_SET_VRING_NUM':
-    case 'VHOST_SET_VRING_BASE':
-    case 'VHOST_GET_VRING_BASE':
-    case 'VHOST_SET_VRING_BUSYLOOP_TIMEOUT':
-    case 'VHOST_GET_VRING_BUSYLOOP_TIMEOUT':
-    case 'VHOST_SET_VRING_ENDIAN':
-    case 'VHOST_GET_VRING_ENDIAN':
-      return ['index', 'num'];
-    case 'VHOST_SET_VRING_ADDR':
-      return ['index'];
-    case 'VHOST_SET_VRING_KICK':
-    case 'VHOST_SET_VRING_CALL':
-    case 'VHOST_SET_VRING_ERR':
-      return ['index', 'fd'];
-    case 'VHOST_SET_MEM_TABLE':
-      return ['regions'];
-    default:
-      return [];
-  }
-}
-
-/** A vhost ioctl (or close) of the VMM script, with the VM's defaults for what it leaves out. */
-function readVhostCall(field: Field, fields: Map<string, Field>, name: VhostIoctlName | 'close', vm: number, out: Problems): VmmCall | undefined {
-  const keys = vhostArgKeys(name);
-  for (const [key, f] of fields) {
-    if (key === 'ioctl' || key === 'mm' || (key === 'badPointer' && name !== 'close')) continue;
-    if (!keys.includes(key)) out.add(f.loc, `not an argument of ${name} (${keys.length ? `expected: ${keys.join(', ')}` : 'it takes none'})`);
-  }
-  const call: VmmCall = { ioctl: name, arg: undefined };
-  const mm = fields.get('mm');
-  if (mm !== undefined) {
-    const s = readString(mm, out, true);
-    if (s !== undefined) call.mm = s;
-  }
-  const bad = fields.get('badPointer');
-  if (bad !== undefined && readBoolean(bad, out) === true) {
-    call.arg = BAD_POINTER;
-    return call;
-  }
-  const index = fields.get('index');
-  const idx = index === undefined ? 0 : (readInteger(index, 0, 0xffff_ffff, out) ?? 0);
-  if (keys.includes('index') && index === undefined) out.add(field.loc, `${name} needs 'index' (0 = RX, 1 = TX)`);
-  let arg: IoctlArg;
-  if (keys.includes('arg')) {
-    const f = fields.get('arg');
-    if (f === undefined) {
-      out.add(field.loc, `${name} needs 'arg'`);
-      return undefined;
-    }
-    arg = readRegister(f, out) ?? 0;
-    if (name === 'VHOST_SET_LOG_FD' && typeof f.value === 'number' && f.value === -1) arg = -1;
-  } else if (keys.includes('num')) {
-    const f = fields.get('num');
-    if (f === undefined && name.startsWith('VHOST_SET')) out.add(field.loc, `${name} needs 'num'`);
-    arg = { index: idx, num: f === undefined ? 0 : (readInteger(f, 0, 0xffff_ffff, out) ?? 0) };
-  } else if (name === 'VHOST_SET_VRING_ADDR') {
-    arg = ringAddr(vm, idx);
-    arg = { ...arg, index: idx };
-  } else if (keys.includes('fd')) {
-    const f = fields.get('fd');
-    const byRole = name === 'VHOST_SET_VRING_KICK' ? EVENTFD.kick(idx) : name === 'VHOST_SET_VRING_CALL' ? EVENTFD.guest(idx) : -1;
-    arg = { index: idx, fd: f === undefined ? byRole : (readInteger(f, -1, 1 << 20, out) ?? byRole) };
-  } else if (name === 'VHOST_SET_MEM_TABLE') {
-    const f = fields.get('regions');
-    const n = f === undefined ? 1 : (readInteger(f, 0, 1024, out) ?? 1);
-    arg = { regions: Array.from({ length: n }, (_, i) => ({ ...guestRam(vm), guestPhysAddr: i * guestRam(vm).memorySize, userspaceAddr: guestRam(vm).userspaceAddr + i * guestRam(vm).memorySize })) };
-  } else {
-    arg = undefined;
-  }
-  call.arg = arg;
-  return call;
-}
-
-function readCall(field: Field, vcpuId: number, vm: number, vsock: VsockSpec | undefined, out: Problems): VmmCall[] | undefined {
-  // `ioctl` is required unless the step is a vhost sequence (`{ "vhost": "start" }`).
-  const isMacro = typeof field.value === 'object' && field.value !== null && Object.prototype.hasOwnProperty.call(field.value, 'vhost');
-  const fields = readObject(field, CALL_KEYS, out, isMacro ? {} : { ioctl: choiceExpectation(ALL_CALLS) });
-  if (fields === undefined) return undefined;
-  const macro = fields.get('vhost');
-  if (macro !== undefined) {
-    if (fields.size > 1) out.add(field.loc, "a { \"vhost\": … } step takes no other key");
-    const which = readChoice(macro, 'vhost', VHOST_MACROS, out);
-    if (which === undefined) return undefined;
-    if (vsock === undefined) {
-      out.add(macro.loc, `VM ${vm} has no 'vsock' device`);
-      return undefined;
-    }
-    const calls = which === 'realize' ? realize(vsock.cid) : which === 'start' ? vhostStart(vm, vsock.queueSize) : vhostStop();
-    return calls as VmmCall[];
-  }
-  const ioctlField = fields.get('ioctl');
-  if (ioctlField === undefined) {
-    return undefined;
-  }
-  const raw = readChoice(ioctlField, 'ioctl', ALL_CALLS, out);
-  if (raw === undefined) return undefined;
-  if (raw === 'close' || isVhostIoctlName(raw)) {
-    if (vsock === undefined) {
-      out.add(ioctlField.loc, `${raw} needs a vhost-vsock device: VM ${vm} has no 'vsock'`);
-      return undefined;
-    }
-    const call = readVhostCall(field, fields, raw, vm, out);
-    return call ? [call] : undefined;
-  }
-  const name = raw as KvmIoctlName;
-  for (const [key, f] of fields) {
-    if (key !== 'ioctl' && !ARG_KEYS[name].includes(key)) out.add(f.loc, `not an argument of ${name} (${ARG_KEYS[name].length ? `expected: ${ARG_KEYS[name].join(', ')}` : 'it takes none'})`);
-  }
-  const get = (k: string) => fields.get(k);
-  let arg: KvmIoctlArg = {};
-  const call: VmmCall = { ioctl: name, arg };
-  switch (name) {
-    case 'KVM_CREATE_VCPU': {
-      const f = get('id');
-      arg = { id: f === undefined ? vcpuId : (readInteger(f, 0, 4095, out) ?? vcpuId) };
-      break;
-    }
-    case 'KVM_SET_CPUID2': {
-      const f = get('maxphyaddr');
-      arg = { maxphyaddr: f === undefined ? DEFAULT_MAXPHYADDR : (readInteger(f, 32, 52, out) ?? DEFAULT_MAXPHYADDR) };
-      break;
-    }
-    case 'KVM_SET_SREGS': {
-      const f = get('efer');
-      if (f === undefined) out.add(field.loc, "KVM_SET_SREGS needs 'efer'");
-      else arg = { efer: readRegister(f, out) ?? 0 };
-      break;
-    }
-    case 'KVM_SET_VCPU_EVENTS': {
-      const f = get('tripleFault');
-      arg = { tripleFault: f === undefined ? true : (readBoolean(f, out) ?? true) };
-      break;
-    }
-    case 'KVM_INTERRUPT': {
-      const f = get('vector');
-      if (f === undefined) out.add(field.loc, "KVM_INTERRUPT needs 'vector'");
-      else arg = { vector: readInteger(f, 0, 255, out) ?? 0 };
-      break;
-    }
-    case 'KVM_RUN': {
-      const loop = get('loop');
-      if (loop !== undefined) call.loop = readBoolean(loop, out) ?? false;
-      const irq = get('mmioIrq');
-      if (irq !== undefined) {
-        if (call.loop !== true) out.add(irq.loc, "only allowed with \"loop\": true (the VMM raises it while it loops over MMIO exits)");
-        else call.mmioIrq = readInteger(irq, 16, 255, out);
-      }
-      break;
-    }
-    case 'KVM_SET_REGS': {
-      const f = get('rip');
-      arg = { rip: f === undefined ? L1_BASE : (readRegister(f, out) ?? L1_BASE) };
-      break;
-    }
-    case 'KVM_SMI':
-      break;
-  }
-  call.arg = arg;
-  return [call];
-}
-
 const TRAFFIC_KEYS = ['op', 'srcPort', 'dstPort', 'len', 'count'];
 const OPS = Object.keys(OP) as OpName[];
 

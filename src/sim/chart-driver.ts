@@ -7,7 +7,9 @@
 import { createActor, type AnyActorRef, type AnyStateMachine, type ContextFrom, type EventFromLogic, type InputFrom, type InspectionEvent, type Snapshot } from 'xstate';
 import { ChartRunner, type ChartEvent, type ChartState } from './chart-runner.js';
 import { activePaths } from './state-table.js';
-import type { EngineName } from './cpu-drivers.js';
+
+/** Which engine drives the charts: the compiled chart runner, or real XState actors (docs/architecture.md §3). */
+export type EngineName = 'compiled' | 'actors';
 
 /** One actor's state, compact: its active leaves and its context. */
 export interface ChartCapture<C> {

@@ -12,18 +12,14 @@
  * atomic, compound, parallel and final states, guards (named, parameterised, and/or/not), named and
  * parameterised actions, `assign`, `always`, `onDone`. Anything else (history, invoke, delayed
  * transitions, other built-in actions) is refused when the chart is compiled, not misrun.
+ *
+ * Over 400 lines because it is one class: the tables compiled from the machine are private fields that
+ * selection, microsteps and the exit sets read on every step; what needs only the chart (transition domains,
+ * entry sets) is in scxml-sets.ts.
  */
-import type { AnyStateMachine, ContextFrom, EventFromLogic, StateNode } from 'xstate';
+import type { AnyStateMachine, ContextFrom, EventFromLogic } from 'xstate';
+import { entrySet, initialTargets, isDescendant, transitionDomain, type Node, type Transition } from './scxml-sets.js';
 
-type Node = StateNode<any, any>;
-type Transition = {
-  source: Node;
-  target: readonly Node[] | undefined;
-  actions: readonly unknown[];
-  guard: unknown;
-  reenter: boolean;
-  eventType: string;
-};
 type Impl = ((args: { context: any; event: any }, params: unknown) => unknown) & {
   type?: string;
   assignment?: unknown;
@@ -165,7 +161,7 @@ export class ChartRunner<C, E extends ChartEvent> {
     };
     const init = { type: 'xstate.init', input } as unknown as E;
     const queue: E[] = [];
-    this.initialTransition ??= { source: this.root, target: [...this.initialTargets(this.root)], actions: [], guard: undefined, reenter: true, eventType: '' };
+    this.initialTransition ??= { source: this.root, target: [...initialTargets(this.root)], actions: [], guard: undefined, reenter: true, eventType: '' };
     this.microstep(state, [this.initialTransition], init, queue, true);
     this.settle(state, init, queue);
     return state;
@@ -411,7 +407,7 @@ export class ChartRunner<C, E extends ChartEvent> {
       // The initial transition's plan also holds the root in its default entry (XState adds it).
       ({ enter, defaultEntry } = this.plan(transitions[0] as Transition, initial));
     } else {
-      const sets = this.entrySet(transitions);
+      const sets = entrySet(transitions, this.root, this.children);
       enter = [...sets.enter].sort((a, b) => a.order - b.order);
       defaultEntry = sets.defaultEntry;
     }
@@ -449,9 +445,9 @@ export class ChartRunner<C, E extends ChartEvent> {
   private plan(t: Transition, initial = false): { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> } {
     let p = this.plans.get(t);
     if (!p) {
-      const sets = this.entrySet([t]);
+      const sets = entrySet([t], this.root, this.children);
       if (initial) sets.defaultEntry.add(this.root);
-      p = { domain: this.domain(t), enter: [...sets.enter].sort((a, b) => a.order - b.order), defaultEntry: sets.defaultEntry };
+      p = { domain: transitionDomain(t, this.root), enter: [...sets.enter].sort((a, b) => a.order - b.order), defaultEntry: sets.defaultEntry };
       this.plans.set(t, p);
     }
     return p;
@@ -486,28 +482,10 @@ export class ChartRunner<C, E extends ChartEvent> {
     return this.actions[name];
   }
 
-  // ---- SCXML sets, as XState computes them ------------------------------------------------------
+  // ---- SCXML sets, as XState computes them (the parts that read the configuration; scxml-sets.ts the rest) ----
 
-  private isDescendant(child: Node, parent: Node): boolean {
-    let m = child;
-    while (m.parent && m.parent !== parent) m = m.parent as Node;
-    return m.parent === parent;
-  }
 
-  private properAncestors(node: Node, upTo: Node | undefined): Node[] {
-    const out: Node[] = [];
-    for (let m = node.parent as Node | undefined; m && m !== upTo; m = m.parent as Node | undefined) out.push(m);
-    return out;
-  }
 
-  private domain(t: Transition): Node | undefined {
-    const targets = t.target ?? [];
-    if (!t.reenter && targets.every((x) => x === t.source || this.isDescendant(x, t.source))) return t.source;
-    const all = [...targets, t.source];
-    const [head, ...tail] = all as [Node, ...Node[]];
-    for (const anc of this.properAncestors(head, undefined)) if (tail.every((x) => this.isDescendant(x, anc))) return anc;
-    return t.reenter ? undefined : this.root;
-  }
 
   private exitSet(state: ChartState<C>, transitions: Transition[]): Node[] {
     const out = new Set<Node>();
@@ -542,7 +520,7 @@ export class ChartRunner<C, E extends ChartEvent> {
       for (const t2 of kept) {
         const e2 = this.exitSet(state, [t2]);
         if (e2.some((x) => e1.has(x))) {
-          if (this.isDescendant(t1.source, t2.source)) remove.add(t2);
+          if (isDescendant(t1.source, t2.source)) remove.add(t2);
           else {
             preempted = true;
             break;
@@ -557,61 +535,7 @@ export class ChartRunner<C, E extends ChartEvent> {
     return [...kept];
   }
 
-  private initialTargets(node: Node): Node[] {
-    const init = node.initial as unknown as { target: Node[] } | undefined;
-    return init?.target ? [...init.target] : [];
-  }
 
-  private entrySet(transitions: Transition[]): { enter: Set<Node>; defaultEntry: Set<Node> } {
-    const enter = new Set<Node>();
-    const defaultEntry = new Set<Node>();
-    for (const t of transitions) {
-      const domain = this.domain(t);
-      for (const s of t.target ?? []) {
-        if (t.source !== s || t.source !== domain || t.reenter) {
-          enter.add(s);
-          defaultEntry.add(s);
-        }
-        this.addDescendants(s, enter, defaultEntry);
-      }
-      for (const s of t.target ?? []) {
-        const ancestors = this.properAncestors(s, domain);
-        if (domain?.type === 'parallel') ancestors.push(domain);
-        this.addAncestors(enter, defaultEntry, ancestors, !t.source.parent && t.reenter ? undefined : domain);
-      }
-    }
-    return { enter, defaultEntry };
-  }
 
-  private addDescendants(node: Node, enter: Set<Node>, defaultEntry: Set<Node>): void {
-    if (node.type === 'compound') {
-      const [initial] = this.initialTargets(node) as [Node];
-      enter.add(initial);
-      defaultEntry.add(initial);
-      this.addDescendants(initial, enter, defaultEntry);
-      this.addAncestors(enter, defaultEntry, this.properAncestors(initial, node), undefined);
-    } else if (node.type === 'parallel') {
-      for (const child of this.children[node.order] as Node[]) {
-        if (![...enter].some((s) => this.isDescendant(s, child))) {
-          enter.add(child);
-          defaultEntry.add(child);
-          this.addDescendants(child, enter, defaultEntry);
-        }
-      }
-    }
-  }
 
-  private addAncestors(enter: Set<Node>, defaultEntry: Set<Node>, ancestors: Node[], domain: Node | undefined): void {
-    for (const anc of ancestors) {
-      if (!domain || this.isDescendant(anc, domain)) enter.add(anc);
-      if (anc.type === 'parallel') {
-        for (const child of this.children[anc.order] as Node[]) {
-          if (![...enter].some((s) => this.isDescendant(s, child))) {
-            enter.add(child);
-            this.addDescendants(child, enter, defaultEntry);
-          }
-        }
-      }
-    }
-  }
 }

@@ -10,12 +10,12 @@ import type { CpuContext, CpuEvent, CpuInput, Region } from '../../machines/phys
 import type { World } from '../kernel/port.js';
 import { ChartRunner, type ChartState } from './chart-runner.js';
 import { activePaths, leafPath } from './state-table.js';
-import { captureChart, captureCharts, loadCharts, persistedSnapshot, restoreCharts, saveCharts, type ChartCapture, type SavedChart } from './chart-driver.js';
+import { captureChart, captureCharts, loadCharts, persistedSnapshot, restoreCharts, saveCharts, type ChartCapture, type EngineName, type SavedChart } from './chart-driver.js';
 
 type CpuMachine = typeof physicalCpuMachine;
 type CpuRef = ActorRefFrom<CpuMachine>;
 
-export type EngineName = 'compiled' | 'actors';
+export type { EngineName };
 
 /**
  * The compiled runner of the physical CPU chart, built once per process: its tables depend only on

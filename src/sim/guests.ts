@@ -1,3 +1,4 @@
+// Over 400 lines because one class holds every guest-side actor of a run (vCPUs, VMM threads, vhost-vsock devices) and their routing; being split in the one-machine-value refactor, issue 12.
 /**
  * The guest side of a run: one vCPU actor per KVM vCPU and one VMM thread actor driving it, each
  * pair pinned to a physical CPU. The composition root owns them through this class; it routes the

@@ -1,3 +1,4 @@
+// Over 400 lines because one class holds the whole run (actors, bus, scheduler, memory, trace, capture and restore); being split in the one-machine-value refactor, issue 12.
 /**
  * The composition root: builds a host from a scenario (one XState actor per CPU, all in one actor
  * system), connects them through the interconnect, and runs them under one scheduler. Every choice

@@ -21,6 +21,9 @@
  * default. Before `vsock-backend-features` the BACKEND_FEATURES ioctls take that same default path:
  * `vhost_vring_ioctl` reads the first u32 of the u64 argument as the vring index, so
  * IOTLB_MSG_V2 (2) gives −ENOBUFS and 0 or 1 −ENOTTY (read from the source).
+ *
+ * The device's values and a new instance are in device-state.ts, the memory checks in ring-access.ts; both are
+ * re-exported here.
  */
 import {
   ERRNO,
@@ -33,176 +36,61 @@ import {
   type VhostIoctlName,
 } from './ioctl.js';
 import { MAINLINE_VHOST, type VhostKernel } from './kernel.js';
+import {
+  BAD_POINTER,
+  DEFAULT_MAX_MEM_REGIONS,
+  NVQS,
+  U32_MAX,
+  VhostInputError,
+  VMADDR_CID_HOST,
+  VSOCK_VQ_RX,
+  VSOCK_VQ_TX,
+  type BadPointer,
+  type Caller,
+  type IoctlArg,
+  type IoctlResult,
+  type IoctlReturn,
+  type Lifecycle,
+  type MemRegion,
+  type Virtqueue,
+  type VringAddr,
+  type VsockDevice,
+  type VsockHost,
+  newDevice,
+  newHost,
+  started,
+} from './device-state.js';
+import { initAccessOk, memoryAccessOk, ringsAccessOk, TASK_SIZE_MAX, vqAccessOk } from './ring-access.js';
 
-/** `VMADDR_CID_HOST`. */
-export const VMADDR_CID_HOST = 2;
-export const U32_MAX = 0xffff_ffff;
-/** The `max_mem_regions` module parameter's default. */
-export const DEFAULT_MAX_MEM_REGIONS = 64;
-export const VSOCK_VQ_RX = 0;
-export const VSOCK_VQ_TX = 1;
-const NVQS = 2;
-
-export interface MemRegion {
-  guestPhysAddr: number;
-  memorySize: number;
-  userspaceAddr: number;
-}
-
-export interface VringAddr {
-  index: number;
-  flags: number;
-  descUserAddr: number;
-  availUserAddr: number;
-  usedUserAddr: number;
-  logGuestAddr: number;
-}
-
-export interface Virtqueue {
-  readonly index: number;
-  /** Ring size; the kernel's default before SET_VRING_NUM is 1. */
-  readonly num: number;
-  readonly desc: number;
-  readonly avail: number;
-  readonly used: number;
-  readonly log: boolean;
-  readonly lastAvailIdx: number;
-  readonly kickFd: number | null;
-  readonly callFd: number | null;
-  readonly errFd: number | null;
-  /** `private_data`: non-NULL ⇔ the queue runs. */
-  readonly backend: boolean;
-  /** The acked feature mask; stored as a number (every defined bit is below 53, so it is exact and JSON-safe). */
-  readonly ackedFeatures: number;
-  readonly busyloopTimeout: number;
-}
-
-export interface VsockDevice {
-  /** Which open() made it; the host's index of instances. */
-  readonly id: number;
-  /** The owner's `mm` (the VMM process), null before VHOST_SET_OWNER. */
-  readonly owner: string | null;
-  /** `dev->umem`: the memory table, null before VHOST_SET_MEM_TABLE. */
-  readonly memTable: readonly MemRegion[] | null;
-  readonly iotlb: boolean;
-  readonly logBase: number;
-  readonly logFd: number | null;
-  readonly backendFeatures: number;
-  readonly seqpacketAllow: boolean;
-  readonly guestCid: number;
-  readonly vqs: readonly [Virtqueue, Virtqueue];
-  /**
-   * Set once SET_RUNNING 1 succeeded. No rule reads it (the lifecycle, STOPPED or CONFIGURED, is the
-   * chart's state); after close it still tells a device that ran from one that never did.
-   */
-  readonly everRan: boolean;
-  readonly released: boolean;
-}
-
-/** What the host shares between instances: the CID hash, and CIDs the nested guest→host transport uses. */
-export interface VsockHost {
-  readonly devices: readonly VsockDevice[];
-  /** `vsock_find_cid`: CIDs of this host's own (guest→host) transport, when the host is itself a guest. */
-  readonly localCids: readonly number[];
-  readonly maxMemRegions: number;
-}
-
-/** The process making the call. */
-export interface Caller {
-  mm: string;
-  /** Open eventfds of the process; other open files are in `files`. */
-  eventfds?: readonly number[];
-  files?: readonly number[];
-}
-
-/** An argument pointer the kernel cannot read or write (copy_from_user / copy_to_user fails). */
-export const BAD_POINTER = Symbol('bad user pointer');
-export type BadPointer = typeof BAD_POINTER;
-
-export type IoctlArg =
-  | undefined
-  | BadPointer
-  | number
-  | bigint
-  | { index: number; num: number }
-  | { index: number; fd: number }
-  | VringAddr
-  | { padding?: number; regions: readonly MemRegion[] };
-
-export type IoctlReturn = { ok: true; value?: number | bigint } | { ok: false; errno: number };
-
-export interface IoctlResult {
-  host: VsockHost;
-  device: VsockDevice;
-  /** The system call's return: 0 (or the value copied out), or the negative errno. */
-  ret: IoctlReturn;
-  /** The names the request number goes by. */
-  names: VhostIoctlName[];
-  /**
-   * A successful start ends by queueing the send work, so packets queued before the start go out
-   * ("vhost/vsock: kick send_pkt worker once device is started", 2020, in stable kernels).
-   */
-  queueSendWork: boolean;
-}
-
-export type Lifecycle = 'OPEN_UNOWNED' | 'OWNED' | 'CONFIGURED' | 'RUNNING' | 'STOPPED' | 'RELEASED';
-
-export class VhostInputError extends Error {
-  override name = 'VhostInputError';
-}
-
-export function newHost(opts: { localCids?: readonly number[]; maxMemRegions?: number } = {}): VsockHost {
-  return { devices: [], localCids: opts.localCids ?? [], maxMemRegions: opts.maxMemRegions ?? DEFAULT_MAX_MEM_REGIONS };
-}
-
-function newVq(index: number): Virtqueue {
-  return {
-    index,
-    num: 1,
-    desc: 0,
-    avail: 0,
-    used: 0,
-    log: false,
-    lastAvailIdx: 0,
-    kickFd: null,
-    callFd: null,
-    errFd: null,
-    backend: false,
-    ackedFeatures: 0,
-    busyloopTimeout: 0,
-  };
-}
+export {
+  newDevice,
+  newHost,
+  started,
+  BAD_POINTER,
+  DEFAULT_MAX_MEM_REGIONS,
+  U32_MAX,
+  VhostInputError,
+  VMADDR_CID_HOST,
+  VSOCK_VQ_RX,
+  VSOCK_VQ_TX,
+  TASK_SIZE_MAX,
+  type BadPointer,
+  type Caller,
+  type IoctlArg,
+  type IoctlResult,
+  type IoctlReturn,
+  type Lifecycle,
+  type MemRegion,
+  type Virtqueue,
+  type VringAddr,
+  type VsockDevice,
+  type VsockHost,
+};
 
 /** open("/dev/vhost-vsock"): a new instance, unowned, CID 0 (not hashed). */
 export function open(host: VsockHost): { host: VsockHost; device: VsockDevice } {
   const device = newDevice(host.devices.length);
   return { host: { ...host, devices: [...host.devices, device] }, device };
-}
-
-/** The instance `open` makes, with the host's index `id`. */
-export function newDevice(id: number): VsockDevice {
-  return {
-    id,
-    owner: null,
-    memTable: null,
-    iotlb: false,
-    logBase: 0,
-    logFd: null,
-    backendFeatures: 0,
-    seqpacketAllow: false,
-    guestCid: 0,
-    vqs: [newVq(VSOCK_VQ_RX), newVq(VSOCK_VQ_TX)],
-    everRan: false,
-    released: false,
-  };
-}
-
-/**
- * Both queues have a backend: the last VHOST_VSOCK_SET_RUNNING 1 succeeded and nothing stopped the
- * device since (vhost_vsock_start sets RX then TX, all or nothing; vhost_vsock_stop clears both).
- */
-export function started(device: VsockDevice): boolean {
-  return device.vqs.every((vq) => vq.backend);
 }
 
 /**
@@ -271,49 +159,6 @@ function withVq(device: VsockDevice, vq: Virtqueue): VsockDevice {
 
 const fail = (errno: number): IoctlReturn => ({ ok: false, errno });
 const OK: IoctlReturn = { ok: true };
-
-/** `TASK_SIZE_MAX` of x86-64 with 4-level paging: `access_ok` accepts user ranges below it. */
-export const TASK_SIZE_MAX = 0x7fff_ffff_f000;
-
-const accessOk = (addr: number, size: number): boolean => addr >= 0 && addr + size <= TASK_SIZE_MAX;
-
-/** Whether [addr, addr+size) lies inside one region's user range: memory the VMM has mapped. */
-function mapped(memTable: readonly MemRegion[], addr: number, size: number): boolean {
-  return memTable.some((r) => addr >= r.userspaceAddr && addr + size <= r.userspaceAddr + r.memorySize);
-}
-
-const eventIdxBytes = (vq: Virtqueue): number => (hasFeature(BigInt(vq.ackedFeatures), FEATURE_BIT.VIRTIO_RING_F_EVENT_IDX) ? 2 : 0);
-const usedSize = (vq: Virtqueue): number => 4 + 8 * vq.num + eventIdxBytes(vq);
-
-/** `vq_memory_access_ok`: a table exists and every region's user range passes access_ok. */
-function memoryAccessOk(memTable: readonly MemRegion[] | null): boolean {
-  return memTable !== null && memTable.every((r) => accessOk(r.userspaceAddr, r.memorySize));
-}
-
-/** `vq_access_ok`: the three rings, sized for `num`, pass access_ok (an address-range check only). */
-function ringsAccessOk(vq: Virtqueue): boolean {
-  return accessOk(vq.desc, 16 * vq.num) && accessOk(vq.avail, 4 + 2 * vq.num + eventIdxBytes(vq)) && accessOk(vq.used, usedSize(vq));
-}
-
-/**
- * `vhost_vq_access_ok`: the log check first (it needs the memory table: `vq_memory_access_ok`
- * starts with `if (!umem) return false`), then, with a device IOTLB, nothing more (validated at
- * prefetch time), else the rings' access_ok.
- */
-function vqAccessOk(device: VsockDevice, vq: Virtqueue): boolean {
-  if (!memoryAccessOk(device.memTable)) return false;
-  if (device.iotlb) return true;
-  return ringsAccessOk(vq);
-}
-
-/**
- * `vhost_vq_init_access` writes the used ring's flags and reads its index, so the used ring must
- * be memory the VMM has mapped; the model takes the memory table's user ranges as that memory
- * (with an IOTLB, as its identity mapping).
- */
-function initAccessOk(device: VsockDevice, vq: Virtqueue): boolean {
-  return device.memTable !== null && mapped(device.memTable, vq.used, usedSize(vq));
-}
 
 function isObject(arg: IoctlArg): arg is Exclude<IoctlArg, undefined | BadPointer | number | bigint> {
   return typeof arg === 'object' && arg !== null;

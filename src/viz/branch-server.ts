@@ -21,7 +21,7 @@ import { readTrace } from '../trace/file.js';
 import { formatRecord, type BranchPoint } from '../trace/records.js';
 import { findPreset } from '../kernel/variants.js';
 import { baseHeaders } from './local-server.js';
-import type { Site, SiteFile, SiteInput } from './site.js';
+import type { Site, SiteFile, SiteInput } from './site-types.js';
 
 export const BRANCHES_KEPT = 32;
 /** A branch request is `{"decision":K,"option":N}`: a few dozen bytes. */

@@ -18,28 +18,12 @@ import { GUEST_ACTORS, GUEST_CHART_KIND, traceModel, type GuestActor, type Guest
 import { answer, baseHeaders, listen, localServer, LOOPBACK, refusal, requestPath } from './local-server.js';
 import { DATA_ELEMENT_ID, TRACE_ELEMENT_ID, type ViewerData } from './viewer-data.js';
 import { WhatIf } from './branch-server.js';
-import type { BranchBase } from '../sim/branch.js';
+import type { Site, SiteFile, SiteInput } from './site-types.js';
 
 // elkjs is CommonJS: under NodeNext its default export arrives as the module object.
 const ELK = ((ELKModule as unknown as { default?: unknown }).default ?? ELKModule) as new () => ElkLike;
 
-export interface SiteInput {
-  /** The trace as JSON lines. */
-  trace: string;
-  /** What the title bar says the trace is. */
-  source: string;
-  /** Properties that failed; computed from the trace when not given. */
-  violations?: Violation[];
-  /** The run the trace comes from, for what-if branches on the server (found from the trace's header when not given). */
-  base?: BranchBase;
-}
-
-export interface SiteFile {
-  type: string;
-  body: string | Buffer;
-}
-
-export type Site = Map<string, SiteFile>;
+export type { Site, SiteFile, SiteInput };
 
 export class SiteError extends Error {}
 

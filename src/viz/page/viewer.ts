@@ -7,7 +7,7 @@
  * chart (`&actors=vcpu0,vsock0`).
  */
 import { elkGraph, chartGeometry, overviewLayout } from '../chart-layout.js';
-import { DEFAULT_STOPS, NO_LEAVES, type GuestActor, type MarkKind, type RecordKind, type TraceModel, type Violation, formatNs, parseGuestKey, upperBound } from '../trace-model.js';
+import { DEFAULT_STOPS, type GuestActor, type RecordKind, type TraceModel, formatNs, parseGuestKey, upperBound } from '../trace-model.js';
 import type { ViewerData } from '../viewer-data.js';
 import { ChartDrawing, ChartPanel, type Layout } from './chart-panel.js';
 import { h } from './dom.js';
@@ -17,43 +17,13 @@ import { GuestPanel } from './guest-panel.js';
 import { SequenceChart } from './msc.js';
 import { Timeline } from './timeline.js';
 import { WhatIfPanel } from './whatif-panel.js';
+import { bindKeys, defaultCpus, downloadSvg, findingsOf, mscFilter, parseCpuList, splitter, titleBar, violationBadge } from './viewer-controls.js';
 
-/** What the sequence chart's filter offers: message classes, then row kinds. */
-const MSC_CATEGORIES: readonly (readonly [string, string])[] = [
-  ['nmi', 'NMI'],
-  ['ipi', 'IPI'],
-  ['init', 'INIT'],
-  ['sipi', 'SIPI'],
-  ['smi', 'SMI'],
-  ['other', 'other messages'],
-  ['timer', 'timers'],
-  ['console', 'console lines'],
-  ['kernel', 'kernel events'],
-  ['script', 'scripted actions'],
-  ['fault', 'faults'],
-  ['ioctl', 'vhost ioctls'],
-  ['vsock', 'vsock packets, device states'],
-];
-
-/** The marks `n` and `p` step between. */
-const FINDING_KINDS = new Set<MarkKind>(['violation', 'bug', 'fault', 'warn', 'noreturn']);
+export { parseCpuList };
 
 /** More panels than this would each be too small to read. */
 const MAX_PANELS = 6;
 const SPEEDS = [1, 4, 16, 64, 256, 1024];
-
-/** Parses `0-3, 7` into CPU numbers below `count`. */
-export function parseCpuList(text: string, count: number): number[] | null {
-  const out = new Set<number>();
-  for (const part of text.split(/[\s,]+/).filter(Boolean)) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (!m) return null;
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? a : Number(m[2]);
-    for (let c = Math.min(a, b); c <= Math.max(a, b) && out.size <= 64; c++) if (c < count) out.add(c);
-  }
-  return [...out].sort((x, y) => x - y);
-}
 
 export class Viewer {
   readonly el: HTMLElement;
@@ -91,7 +61,7 @@ export class Viewer {
     private readonly data: ViewerData,
   ) {
     this.layout = { collapse: new Set(data.layout.collapse), geometry: data.layout.geometry };
-    this.findings = Int32Array.from(new Set(model.marks.filter((m) => FINDING_KINDS.has(m.kind)).map((m) => m.at))).sort();
+    this.findings = findingsOf(model);
     this.drawing = new ChartDrawing(model.chart, this.layout);
     for (const g of data.guests ?? []) {
       const chart = model.guestChart(g.actor);
@@ -144,39 +114,22 @@ export class Viewer {
       if (key) this.setGuests([...this.shownGuests, key]);
     });
 
-    const h0 = model.header;
-    const endLine = model.count > 0 && model.kind(model.count - 1) === 'end' ? model.record(model.count - 1) : null;
-    const outcome = endLine && endLine.t === 'end' ? `${endLine.end} after ${endLine.steps} steps` : 'no end record';
-    const verdict = data.violations.length === 0 ? h('span', { class: 'verdict ok', text: 'properties hold' }) : this.violationList(data.violations);
-    const unknown = model.unknownPaths.length
-      ? h('span', { class: 'verdict bad', title: model.unknownPaths.join('\n'), text: `${model.unknownPaths.length} state paths not in this chart` })
-      : null;
-    const noLeaves = model.hasLeaves ? null : h('span', { class: 'verdict bad no-leaves', title: NO_LEAVES, text: 'version 1 trace: no states shown' });
+    const verdict = data.violations.length === 0 ? h('span', { class: 'verdict ok', text: 'properties hold' }) : violationBadge(model, data.violations, (i) => this.go(i), () => this.closeLists(), this.lists);
     this.panelsEl = h('div', { class: 'panels' });
     this.leftEl = h('div', { class: 'left' }, this.layoutNote, this.panelsEl);
-    const svgButton = button('SVG', 'save the whole message sequence chart (every row the filter keeps) as an SVG file', () => this.saveMscSvg(), 'small msc-svg-export');
+    const svgButton = button('SVG', 'save the whole message sequence chart (every row the filter keeps) as an SVG file', () => downloadSvg(this.msc.exportSvg(), `${model.header.scenario || 'trace'}-msc.svg`), 'small msc-svg-export');
     const wide = button('⇔', 'message sequence and records at full width (again: back); or drag the divider', () => this.toggleWide(), 'small msc-wide');
     this.rightEl = h(
       'div',
       { class: 'right' },
-      h('div', { class: 'pane-title' }, h('span', { text: 'message sequence' }), h('span', { class: 'spacer' }), this.mscFilter(), svgButton, wide),
+      h('div', { class: 'pane-title' }, h('span', { text: 'message sequence' }), h('span', { class: 'spacer' }), mscFilter(this.msc, model.cpuCount, () => this.go(this.pos)), svgButton, wide),
       this.msc.el,
       this.log.el,
     );
     this.el = h(
       'div',
       { class: 'app' },
-      h(
-        'header',
-        { class: 'top' },
-        h('span', { class: 'brand', text: 'shootdown' }),
-        h('span', { class: 'title', text: `${data.source}` }),
-        h('span', { class: 'meta', text: `${h0.cpus} CPUs · ${h0.vendor} · kernel ${h0.preset} · seed ${h0.seed} · ${outcome}` }),
-        h('span', { class: 'spacer' }),
-        unknown,
-        noLeaves,
-        verdict,
-      ),
+      titleBar(model, data.source, verdict),
       h(
         'div',
         { class: 'transport' },
@@ -202,93 +155,12 @@ export class Viewer {
         'main',
         { class: 'body' },
         this.leftEl,
-        this.splitter(),
+        splitter((px) => this.setRightWidth(px), () => this.toggleWide()),
         this.rightEl,
       ),
     );
-    window.addEventListener('keydown', (ev) => {
-      if ((ev.target as Element).closest('input, select, textarea')) return;
-      if (ev.key === 'ArrowRight') this.step(1);
-      else if (ev.key === 'ArrowLeft') this.step(-1);
-      else if (ev.key === ' ') this.togglePlay();
-      else if (ev.key === 'Home') this.go(0);
-      else if (ev.key === 'End') this.go(model.count - 1);
-      else if (ev.key === 'n') this.finding(1);
-      else if (ev.key === 'p') this.finding(-1);
-      else if (ev.key === 'Escape') this.closeLists();
-      else if (ev.key === '+' || ev.key === '=') this.timeline.zoomAtPosition(0.5);
-      else if (ev.key === '-') this.timeline.zoomAtPosition(2);
-      else if (ev.key === '0') this.timeline.resetZoom();
-      else return;
-      ev.preventDefault();
-    });
+    bindKeys(this, model.count);
     window.addEventListener('hashchange', () => this.fromHash());
-  }
-
-  /**
-   * The red badge: how many properties failed (and how many violations), opening the list of
-   * violations; each entry jumps to the record where its property's observer reported it.
-   */
-  private violationList(violations: readonly Violation[]): HTMLElement {
-    const properties = new Set(violations.map((v) => v.property));
-    const text =
-      `${properties.size} propert${properties.size === 1 ? 'y' : 'ies'} violated` +
-      (violations.length > properties.size ? ` (${violations.length} violations)` : '');
-    const end = this.model.count - 1;
-    const items = violations.map((v, k) => {
-      const at = v.at !== undefined && v.at >= 0 && v.at <= end ? v.at : end;
-      const item = h(
-        'li',
-        { class: 'violation-item', 'data-at': at, 'data-index': k },
-        h('span', { class: 'v-property', text: v.property }),
-        h('span', { class: 'v-message', text: v.message }),
-        h('span', { class: 'v-line', text: `line ${at + 1}` }),
-      );
-      item.addEventListener('click', () => {
-        this.closeLists();
-        this.go(at);
-      });
-      // Where explore found this property's violation sealed (a `noreturn` record of the trace).
-      const sealed = this.model.marks.find((m) => m.kind === 'noreturn' && m.property === v.property);
-      if (sealed) {
-        const link = h('button', { class: 'noreturn-link', 'data-at': sealed.at, title: sealed.text, text: `point of no return: line ${sealed.at + 1}` });
-        link.addEventListener('click', (ev) => {
-          ev.stopPropagation();
-          this.closeLists();
-          this.go(sealed.at);
-        });
-        item.append(link);
-      }
-      return item;
-    });
-    const list = h('ol', { class: 'violation-list', hidden: true }, ...items);
-    const badge = h('button', { class: 'verdict bad', title: 'the violations, each with the record where it was found (n / p step between findings)', text: `${text} ▾` });
-    badge.addEventListener('click', (ev) => {
-      ev.stopPropagation();
-      list.hidden = !list.hidden;
-    });
-    document.addEventListener('click', (ev) => {
-      if (!(ev.target as Element).closest('.violations')) list.hidden = true;
-    });
-    this.lists.push(list);
-    return h('span', { class: 'violations' }, badge, list);
-  }
-
-  /** The divider between the panels and the sequence chart: drag to resize, double-click for full width. */
-  private splitter(): HTMLElement {
-    const bar = h('div', { class: 'splitter', title: 'drag to resize the message sequence chart; double-click: full width' });
-    bar.addEventListener('pointerdown', (ev) => {
-      bar.setPointerCapture(ev.pointerId);
-      const move = (e: PointerEvent) => this.setRightWidth(window.innerWidth - e.clientX);
-      const up = () => {
-        bar.removeEventListener('pointermove', move);
-        bar.removeEventListener('pointerup', up);
-      };
-      bar.addEventListener('pointermove', move);
-      bar.addEventListener('pointerup', up);
-    });
-    bar.addEventListener('dblclick', () => this.toggleWide());
-    return bar;
   }
 
   /** The sequence chart's width in pixels, kept between a minimum and the window less the panels' minimum. */
@@ -305,35 +177,7 @@ export class Viewer {
     this.leftEl.hidden = wide;
   }
 
-  private saveMscSvg(): void {
-    const url = URL.createObjectURL(new Blob([this.msc.exportSvg()], { type: 'image/svg+xml' }));
-    const a = h('a', { href: url, download: `${this.model.header.scenario || 'trace'}-msc.svg` });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  }
-
-  /** The sequence chart's filter: which message classes and row kinds to draw, and which CPUs' lifelines. */
-  private mscFilter(): HTMLElement {
-    const boxes = MSC_CATEGORIES.map(([category, label]) => {
-      const box = h('input', { type: 'checkbox', checked: true, 'data-category': category });
-      box.addEventListener('change', () => this.msc.setHidden(category, !box.checked));
-      return h('label', { class: `msc-cat cat-${category}` }, box, label);
-    });
-    const lanes = h('input', { class: 'cpu-input msc-lanes-input', type: 'text', placeholder: 'as shown', spellcheck: false, title: 'lifelines to draw, e.g. 0,2 or 0-3 (empty: all CPUs of a small machine, the chosen ones of a big one)' });
-    lanes.addEventListener('change', () => {
-      const list = lanes.value.trim() === '' ? null : parseCpuList(lanes.value, this.model.cpuCount);
-      if (lanes.value.trim() !== '' && (!list || list.length === 0)) {
-        lanes.value = '';
-        this.msc.setLaneFilter(null);
-      } else this.msc.setLaneFilter(list);
-      this.go(this.pos);
-    });
-    return h('details', { class: 'msc-filter' }, h('summary', { text: 'filter' }), h('div', { class: 'msc-filter-body' }, ...boxes, h('label', { class: 'msc-cat' }, 'lifelines ', lanes)));
-  }
-
-  private closeLists(): void {
+  closeLists(): void {
     for (const l of this.lists) l.hidden = true;
   }
 
@@ -347,13 +191,8 @@ export class Viewer {
     if (next !== undefined) this.go(next);
   }
 
-  /** The CPUs a trace is about: those with scripted actions, else those that send. */
   defaultCpus(): number[] {
-    const picked = new Set<number>();
-    for (const m of this.model.marks) if (m.kind === 'script' && m.cpu >= 0) picked.add(m.cpu);
-    if (picked.size === 0) for (const d of this.model.deliveries) if (typeof d.from === 'number') picked.add(d.from);
-    if (picked.size === 0) picked.add(0);
-    return [...picked].sort((a, b) => a - b).slice(0, 4);
+    return defaultCpus(this.model);
   }
 
   start(): void {

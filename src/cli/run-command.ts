@@ -1,0 +1,241 @@
+/**
+ * `shootdown run`: one run of a scenario (main.ts dispatches here) — its timeline, summary or JSON, a trace
+ * file, a replay checked record by record against its trace, and `--inspect`.
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_SCENARIO } from '../scenarios/builtin.js';
+import type { Scenario } from '../scenarios/types.js';
+import { runScenarioInSlices } from '../sim/run.js';
+import { ReplayDivergence } from '../sim/chooser.js';
+import { resolveFeatures } from '../kernel/variants.js';
+import { asVersion1, formatRecord, TRACE_VERSION, type TraceRecord } from '../trace/records.js';
+import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
+import { formatOutcome, formatTimelineRecord } from './format.js';
+import { JsonTimeline, runJson } from './json-output.js';
+import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
+import { inspectPlan, startInspection } from './inspect.js';
+import { QUOTE_MAX, escapeControls, quote } from './terminal.js';
+import { OutputFileError, outputTargetProblem } from './output-file.js';
+import type { CliIo } from './io.js';
+
+const RUN_OPTIONS = {
+  seed: { type: 'string' },
+  ...KERNEL_FLAGS,
+  json: { type: 'boolean' },
+  timeline: { type: 'boolean' },
+  trace: { type: 'string' },
+  replay: { type: 'string' },
+  steps: { type: 'boolean' },
+  'fail-on-violation': { type: 'boolean' },
+  strict: { type: 'boolean' },
+  inspect: { type: 'boolean' },
+  'inspect-port': { type: 'string' },
+  'inspect-linger': { type: 'string' },
+  'inspect-host': { type: 'string' },
+  'inspect-wait': { type: 'boolean' },
+} as const;
+
+/** The options `run` takes (the help lists each; a test holds the two together). */
+export const RUN_OPTION_NAMES = Object.keys(RUN_OPTIONS);
+
+/** Human-mode timeline lines are written in chunks of this size as the run goes. */
+const STDOUT_CHUNK = 64 * 1024;
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: RUN_OPTIONS });
+  } catch (e) {
+    throw new InputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1) throw new InputError(`run takes one scenario, got ${positionals.length}: ${positionals.join(' ')}`);
+  const traceFile = values.trace;
+  // The output file is checked before anything else is spent on the run.
+  if (traceFile !== undefined) {
+    const problem = outputTargetProblem(traceFile);
+    if (problem !== null) throw new InputError(`--trace '${quote(traceFile)}': ${problem}`);
+  }
+  const inspection = inspectPlan(values);
+
+  let replay: ReadTrace | null = null;
+  if (values.replay !== undefined) replay = loadReplay(values.replay, io);
+  const name = positionals[0] ?? replay?.scenario ?? DEFAULT_SCENARIO;
+  // A replay runs the machine the trace was recorded on: its CPU count and its kernel, unless the
+  // command line says otherwise.
+  let scenario: Scenario;
+  try {
+    scenario = loadScenario(name, io.readFile, replay?.cpus);
+  } catch (e) {
+    if (!(e instanceof InputError) || positionals[0] !== undefined || values.replay === undefined) throw e;
+    throw new InputError(`--replay ${quote(values.replay)}: line 1: header.scenario: ${e.message} (name the scenario: shootdown run <scenario> --replay …)`);
+  }
+  const kernelFlags = values.kernel !== undefined || values.fix !== undefined || values['no-fix'] !== undefined;
+  if (replay && !kernelFlags) scenario = { ...scenario, kernel: kernelOf(replay.preset, replay.switches) };
+  scenario = withKernel(scenario, values.kernel, values.fix ?? [], values['no-fix'] ?? []);
+  resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
+  const seed = replay ? replay.seed : parseSeed(values.seed);
+  if (replay && values.seed !== undefined) throw new InputError('--seed and --replay cannot be combined: the trace fixes every choice');
+  const simOptions = { seed, ...(replay ? { replay: replay.picks, mode: replay.mode, ...(replay.branch ? { branch: replay.branch } : {}) } : {}) };
+  // The bridge first: a port it cannot have must not leave a trace file begun. It re-runs the
+  // scenario with the same options for a page that connects after its history outgrew its cap.
+  const session = inspection ? await startInspection(inspection, io, { scenario, options: simOptions }) : null;
+  if (session && inspection?.wait) {
+    io.stderr('inspection: waiting for the inspector page (or a WebSocket client) to connect before starting the run (Ctrl-C to stop)\n');
+    await session.firstClient;
+    io.stderr('inspection: connected, running\n');
+  }
+
+  let writer: TraceFileWriter | null = null;
+  const traceError = (e: unknown): never => {
+    if (e instanceof OutputFileError) throw new InputError(`--trace '${quote(traceFile ?? '')}': ${e.message}`);
+    throw e;
+  };
+  if (traceFile !== undefined) {
+    try {
+      writer = io.fs.open(traceFile);
+    } catch (e) {
+      await session?.close();
+      traceError(e);
+    }
+  }
+
+  // The human timeline is written as the run goes, in chunks: memory stays bounded however long the run.
+  let pending = '';
+  let shown = 0;
+  const flushTimeline = () => {
+    if (pending.length > 0) io.stdout(pending);
+    pending = '';
+  };
+  if (!values.json) {
+    io.stdout(escapeControls(`${scenario.id}: ${scenario.name} — kernel ${scenario.kernel.preset}${kernelDelta(scenario)}, seed ${seed}`) + '\n\n');
+  }
+  const jsonTimeline = values.json && values.timeline ? new JsonTimeline(values.steps === true) : null;
+  let produced = 0;
+  let divergence: { line: number; expected: string | null; actual: string } | null = null;
+  // A record's trace line is made only for a trace file or a replay (formatting is a large part of a big run).
+  const wantsLines = writer !== null || replay !== null;
+  const onRecord = (r: TraceRecord) => {
+    if (wantsLines) {
+      const line = formatRecord(r);
+      writer?.write(line);
+      if (replay && divergence === null) {
+        const expected = replay.records[produced];
+        // A version 1 trace has no leaves: the run's lines are compared without them.
+        const compared = replay.version < TRACE_VERSION ? formatRecord(asVersion1(r)) : line;
+        if (expected !== compared) divergence = { line: lineNumber(replay, produced), expected: expected ?? null, actual: compared };
+      }
+    }
+    produced += 1;
+    if (!values.json) {
+      const text = formatTimelineRecord(r, values.steps === true);
+      if (text !== null) {
+        pending += text + '\n';
+        shown += 1;
+        if (pending.length >= STDOUT_CHUNK) flushTimeline();
+      }
+    }
+    jsonTimeline?.add(r);
+  };
+  let result;
+  try {
+    result = await runScenarioInSlices(scenario, {
+      ...simOptions,
+      onRecord,
+      ...(session ? { inspect: session.inspect } : {}),
+    });
+  } catch (e) {
+    flushTimeline();
+    // A replay that cannot go on keeps the trace of the run up to there, as a replay that ran to
+    // its end with different lines does: the two traces side by side show the difference.
+    if (e instanceof ReplayDivergence && writer) {
+      try {
+        writer.close();
+      } catch (closeError) {
+        traceError(closeError);
+      }
+      io.stderr(`shootdown: ${e.message}\n`);
+      io.stderr(`the run's trace up to there is in ${quote(traceFile ?? '')}\n`);
+      await session?.close();
+      return 1;
+    }
+    writer?.abort();
+    await session?.close();
+    return traceError(e);
+  }
+  try {
+    writer?.close();
+  } catch (e) {
+    traceError(e);
+  }
+  await session?.linger(io);
+  if (replay && divergence === null && produced !== replay.records.length) {
+    divergence = { line: lineNumber(replay, Math.min(produced, replay.records.length)), expected: replay.records[produced] ?? null, actual: '(end of the run)' };
+  }
+
+  const unfired = result.unfired.map((u) => ({ ...u, kernel: scenario.kernel.preset }));
+  if (values.json) {
+    io.stdout(runJson(scenario, seed, { ...result.outcome, unfired }, jsonTimeline));
+  } else {
+    flushTimeline();
+    io.stdout(shown === 0 ? '\n\n' : '\n');
+    io.stdout(formatOutcome(result.outcome));
+  }
+  for (const u of unfired) {
+    const who = u.actor === 'cpu' ? `CPU${u.id}` : u.actor === 'vcpu' ? `vCPU${u.id}` : `vsock device ${u.id}`;
+    io.stderr(`shootdown: ${values.strict ? '' : 'warning: '}script[${u.index}] never ran: its trigger waits for ${who} to enter '${quote(u.state)}', which the run never did (kernel ${scenario.kernel.preset}${kernelDelta(scenario)})\n`);
+  }
+  if (values.strict && unfired.length > 0) return 2;
+  if (divergence !== null) {
+    const { expected, actual } = divergence;
+    const at = expected === null ? 0 : firstDifference(expected, actual);
+    io.stderr(`shootdown: replay diverged at trace line ${divergence.line}${expected === null ? '' : `, column ${at + 1}`}:\n`);
+    io.stderr(`  trace: ${expected === null ? '(end of trace)' : around(expected, at)}\n`);
+    io.stderr(`  run:   ${around(actual, at)}\n`);
+    if (traceFile !== undefined) io.stderr(`the run's trace is in ${quote(traceFile)}\n`);
+    return 1;
+  }
+  if (replay) io.stderr(`replay: reproduced all ${produced} trace lines\n`);
+  if (values['fail-on-violation'] && result.outcome.violations.length > 0) {
+    io.stderr(`shootdown: ${result.outcome.violations.length} propert${result.outcome.violations.length === 1 ? 'y' : 'ies'} violated (--fail-on-violation)\n`);
+    return 1;
+  }
+  return 0;
+}
+
+function firstDifference(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+/** About QUOTE_MAX characters of `line` around column `at`, with what was left out on each side. */
+function around(line: string, at: number): string {
+  const start = Math.max(0, Math.min(at - 20, line.length - QUOTE_MAX));
+  const end = Math.min(line.length, start + QUOTE_MAX);
+  const before = start > 0 ? `(${start} characters before) …` : '';
+  const after = end < line.length ? `… (${line.length - end} more characters)` : '';
+  return `${before}${escapeControls(line.slice(start, end))}${after}`;
+}
+
+function kernelDelta(s: Scenario): string {
+  const parts = [...s.kernel.fix.map((n) => `+${n}`), ...s.kernel.noFix.map((n) => `-${n}`)];
+  return parts.length ? ` (${parts.join(' ')})` : '';
+}
+
+function loadReplay(file: string, io: CliIo): ReadTrace {
+  let text: string;
+  try {
+    text = io.readFile(file);
+  } catch (e) {
+    throw new InputError(`--replay ${quote(file)}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const r = readTrace(text);
+  if (!r.ok) throw new InputError(`--replay ${quote(file)}: ${r.error}`);
+  return r.trace;
+}
+
+/** The trace file's line number of a replay's record `k` (past the last: the line after it). */
+function lineNumber(replay: ReadTrace, k: number): number {
+  return replay.lineOf[k] ?? (replay.lineOf.at(-1) ?? 0) + 1 + (k - replay.lineOf.length);
+}
