@@ -27,11 +27,11 @@ import type { KernelMemoryState } from '../kernel/memory.js';
 import { copyMemoryField, MEMORY_FIELDS } from '../state/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
-import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './explorer.js';
+import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable } from './hash-table.js';
 import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Findings, Harness, independent, memoryHash, NON_LOCAL, visitedKey, type Footprint } from './harness.js';
-import { ShardSplit } from './shard.js';
+import { ShardSplit } from './shard-split.js';
 import type { SymmetryView } from './symmetry.js';
 import type { PendingItem } from '../state/pending.js';
 

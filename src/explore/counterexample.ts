@@ -8,7 +8,7 @@ import type { Scenario } from '../scenarios/types.js';
 import { runScenario } from '../sim/run.js';
 import { PrefixChooser } from '../sim/chooser.js';
 import { formatRecord } from '../trace/records.js';
-import type { Found } from './explorer.js';
+import type { Found } from './options.js';
 
 export interface Counterexample {
   property: string;

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../scenarios/types.js';
-import { stopReasons, type ExploreOptions, type ExploreResult, type Found, type Progress } from './explorer.js';
+import { stopReasons, type ExploreOptions, type ExploreResult, type Found, type Progress } from './options.js';
 import { keysBefore, violationKind } from './harness.js';
 
 export interface WorkerJob {

@@ -1,0 +1,158 @@
+/**
+ * What an exploration is asked and what it answers: its options and defaults, its result, and the
+ * small rules every engine shares (when a search stops, which properties it checks, the symmetry it
+ * keys states under). Apart from explorer.ts so that the engines (explorer.ts, cached.ts, parallel.ts,
+ * shard.ts) share them without importing one another.
+ */
+import type { Scenario } from '../scenarios/types.js';
+import type { Harness } from './harness.js';
+import type { ShardOption, SplitInfo } from './shard-split.js';
+import { Symmetry, symmetryGroups, type SymmetryStats } from './symmetry.js';
+
+export type Strategy = 'exhaustive' | 'random' | 'pct';
+
+export interface ExploreOptions {
+  strategy: Strategy;
+  /** Properties to check; empty means all. */
+  properties: readonly string[];
+  /** Exhaustive: stop after this many distinct states. */
+  maxStates: number;
+  /** Exhaustive: stop after this many milliseconds of search (none when absent). */
+  maxTimeMs?: number;
+  /**
+   * Exhaustive: go on after each property's first (shortest) violation, reporting one per kind of
+   * violation; by default the search stops once every property watched has its counterexample.
+   */
+  allViolations?: boolean;
+  /** How often onProgress is called, in ms of wall-clock time (default 500). */
+  progressMs?: number;
+  /** Decisions per path at most. */
+  maxDepth: number;
+  seed: number;
+  /** random / pct: how many runs. */
+  runs: number;
+  /** pct: number of priority change points + 1. */
+  pctDepth: number;
+  /** Sleep-set reduction (exhaustive). */
+  reduction: boolean;
+  /** Exhaustive: collect the keys of the states where runs end (to compare reductions). */
+  collectEnds?: boolean;
+  /**
+   * Exhaustive: 'cached' (default) applies remembered effects of decisions to states kept as
+   * numbers (cached.ts), 'direct' runs every decision on restored objects. Same search, same result;
+   * scenarios with guests always run direct.
+   */
+  engine?: 'cached' | 'direct';
+  /**
+   * Exhaustive: what makes two paths one state of the search (default: DEFAULT_PRUNING).
+   * 'observers': the machine state and what the property observers remember that can still change
+   * a verdict or a message (`Observer.remembers`). For tests: 'history', the reference — the machine state (its exact key),
+   * the clock and everything the observers hold (direct engine); 'machine', the machine state alone,
+   * which merges paths whose observers remember different things and so can lose a violation.
+   */
+  pruning?: 'observers' | 'history' | 'machine';
+  /**
+   * Exhaustive, observers pruning: key visited states up to renaming interchangeable CPUs
+   * (symmetry.ts), on either engine. Without groups of such CPUs, no effect.
+   */
+  symmetry?: boolean;
+  /** Cached engine: check every cached transition against the real simulation (tests). */
+  verify?: boolean;
+  /** Exhaustive: explore only these first choices, by rank in key order (how workers split the space). */
+  rootSlice?: { index: number; of: number };
+  /** Exhaustive: expand only this shard's share of the frontier at the split depth (shard.ts). */
+  shard?: ShardOption;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface Progress {
+  states: number;
+  transitions: number;
+  depth: number;
+  frontier: number;
+  elapsedMs: number;
+}
+
+export interface Found {
+  property: string;
+  message: string;
+  /** The scheduler's picks from the start, one per decision (including forced ones). */
+  picks: { pick: number; n: number }[];
+  /** The choice keys of the decisions (exhaustive search; orders counterexamples of equal length). */
+  keys?: string[];
+}
+
+/**
+ * What kept a search from being complete: a bound (--max-states, --max-depth, --max-time), every
+ * property already violated (the search stops at each property's first violation), or sampling
+ * (random walks and PCT never exhaust the space).
+ */
+export type StopReason = 'max-states' | 'max-depth' | 'max-time' | 'violations' | 'sampled';
+
+export interface ExploreResult {
+  complete: boolean;
+  /** Empty when complete; else what stopped the search, in a fixed order. */
+  stoppedBy: StopReason[];
+  statesVisited: number;
+  transitions: number;
+  maxDepth: number;
+  elapsedMs: number;
+  violations: Found[];
+  /** With collectEnds: the canonical keys of the end states reached. */
+  ends?: string[];
+  /** When the first violation was found, from the start of the search. */
+  firstViolationMs: number | null;
+  /** Exhaustive search with the transition cache: transitions taken from it, and run for real. */
+  cache?: { hits: number; misses: number };
+  /** With `shard`: where the search split between the shards. */
+  split?: SplitInfo;
+  /** With `symmetry` and groups of interchangeable CPUs: the groups and the reduction. */
+  symmetry?: SymmetryStats;
+}
+
+/** How exhaustive search keys its states when `pruning` is not given (see ExploreOptions.pruning). */
+export const DEFAULT_PRUNING: NonNullable<ExploreOptions['pruning']> = 'observers';
+
+export const DEFAULT_EXPLORE: Omit<ExploreOptions, 'strategy'> = {
+  properties: [],
+  maxStates: 1_000_000,
+  maxDepth: 2_000,
+  seed: 1,
+  runs: 1_000,
+  pctDepth: 3,
+  reduction: true,
+};
+
+
+const STOP_ORDER: readonly StopReason[] = ['violations', 'max-states', 'max-depth', 'max-time', 'sampled'];
+
+/** Stop reasons in a fixed order (the same whichever worker met them first). */
+export function stopReasons(reasons: Iterable<StopReason>): StopReason[] {
+  const set = new Set(reasons);
+  return STOP_ORDER.filter((r) => set.has(r));
+}
+
+/** The properties a search watches. */
+export function propertiesOf(h: Harness): string[] {
+  return h.freshObservers().map((o) => o.property);
+}
+
+/**
+ * Before expanding a state `depth` deep: whether the search stops here, and why — every property
+ * already has its shortest counterexample, or the time bound is spent. Both engines ask it at the
+ * same point of the same breadth-first order.
+ */
+export function stopHere(opts: ExploreOptions, found: { settled(depth: number): boolean }, depth: number, started: number): StopReason | null {
+  if (found.settled(depth)) return 'violations';
+  if (opts.maxTimeMs !== undefined && performance.now() - started >= opts.maxTimeMs) return 'max-time';
+  return null;
+}
+
+
+
+/** The symmetry a search keys its states under, if any (see ExploreOptions.symmetry). */
+export function symmetryOf(scenario: Scenario, opts: ExploreOptions): Symmetry | null {
+  if (!opts.symmetry || opts.strategy !== 'exhaustive' || (opts.pruning ?? DEFAULT_PRUNING) !== 'observers' || opts.shard || opts.rootSlice) return null;
+  const { groups } = symmetryGroups(scenario);
+  return groups.length ? new Symmetry(groups, scenario.machine.cpus) : null;
+}
