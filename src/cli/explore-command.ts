@@ -20,7 +20,9 @@ import { confirm } from '../explore/counterexample.js';
 import { DEFAULT_PNR_MAX_STATES, DEFAULT_PNR_MAX_STATES_GUESTS, pointOfNoReturn, type PointOfNoReturn } from '../explore/point-of-no-return.js';
 import { formatRecord } from '../trace/records.js';
 import { exploreShard } from '../explore/shard.js';
+import { symmetryGroups } from '../explore/symmetry.js';
 import { shardRun, type MergedShards, type ShardPlan } from './shard-command.js';
+import { MAX_EXPLORE_CPUS, NUMERIC } from './explore-limits.js';
 
 export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                 [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
@@ -39,26 +41,12 @@ export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--
                                  ${DEFAULT_PNR_MAX_STATES.toLocaleString('en-US')} states from each prefix (${DEFAULT_PNR_MAX_STATES_GUESTS.toLocaleString('en-US')} with guests); --no-pnr skips it
 `;
 
-const MAX_EXPLORE_CPUS = 64;
 
 /** Exit code of a search that stopped at a bound and found nothing: not a proof, not a failure. */
 export const EXIT_INCOMPLETE = 3;
 
 export type { ExploreIo };
 
-/** The numeric options: name, smallest, largest. */
-const NUMERIC: Record<string, [number, number]> = {
-  cpus: [1, MAX_EXPLORE_CPUS],
-  'max-states': [1, 1_000_000_000],
-  'max-depth': [1, 10_000_000],
-  'max-time': [1, 31 * 24 * 3600],
-  seed: [0, 0xffff_ffff],
-  runs: [1, 1_000_000_000],
-  'pct-depth': [1, 100],
-  workers: [1, 64],
-  'pnr-max-states': [1, 1_000_000_000],
-  'split-depth': [1, 10_000_000],
-};
 
 /** A numeric option's value, checked: a whole number in its range, with a message naming the option. */
 function numeric(name: string, text: string | undefined, fallback: number): number;
@@ -256,6 +244,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   const scenario = withKernel(loadScenario(positionals[0] as string, readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
   // Workers and shards split the space by root choices and merge counts: symmetry is for one search.
   if (values.symmetry && (values.workers !== undefined || values.shard !== undefined)) throw new InputError('--symmetry is for one search: not with --workers or --shard');
+  if (values.symmetry && opts.strategy !== 'exhaustive') throw new InputError(`--symmetry keys the states of the exhaustive search: not with --strategy ${opts.strategy}`);
   const shard: ShardPlan | null = shardRun(values, numeric('split-depth', values['split-depth'], null), { opts, workers, maxTimeS: maxTime, cpus, scenario, scenarioText: scenarioText as string | null, name: positionals[0] as string, outDir });
   // Every explored state holds a copy of every CPU: exploration is for small machines.
   if (scenario.machine.cpus > MAX_EXPLORE_CPUS) {
@@ -277,6 +266,8 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   else if (shard) result = exploreShard(scenario, { ...opts, ...progress }, shard.index, shard.of, shard.splitDepth);
   else if (workers > 1) result = await exploreParallel(scenario, opts, workers, { everyMs: progress.progressMs, onProgress: progress.onProgress });
   else result = explore(scenario, { ...opts, ...progress });
+  // Asked for and not applied: say why rather than leave the user to compare counts.
+  if (values.symmetry && !result.symmetry && !merged) io.stderr(`shootdown: --symmetry: no reduction here: ${symmetryGroups(scenario).none ?? 'no two CPUs are alike'}\n`);
   if (io.isTty && !merged) io.stderr('\n');
   if (shard) return shard.write(result, io, values.json === true);
 

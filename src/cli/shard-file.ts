@@ -17,6 +17,7 @@ import { MAX_INPUT_BYTES, readInputFile } from './input-file.js';
 import { OutputFile, OutputFileError } from './output-file.js';
 import { InputError } from './scenario-args.js';
 import { quote } from './terminal.js';
+import { range } from './explore-limits.js';
 
 export const SHARD_FORMAT = 'shootdown-explore-shard';
 export const SHARD_FORMAT_VERSION = 1;
@@ -265,15 +266,15 @@ export function readShardFile(file: string, max = MAX_INPUT_BYTES): ShardDocumen
     noFix: f.strs(r.noFix, 'run.noFix'),
     strategy: f.oneOf(r.strategy, 'run.strategy', STRATEGIES),
     properties: f.arr(r.properties, 'run.properties', 100).map((p, i) => f.oneOf(p, `run.properties[${i}]`, PROPERTY_NAMES)),
-    maxStates: f.int(r.maxStates, 'run.maxStates', 1),
-    maxDepth: f.int(r.maxDepth, 'run.maxDepth', 1),
-    maxTimeS: f.intOrNull(r.maxTimeS, 'run.maxTimeS', 1),
+    maxStates: f.int(r.maxStates, 'run.maxStates', ...range('max-states')),
+    maxDepth: f.int(r.maxDepth, 'run.maxDepth', ...range('max-depth')),
+    maxTimeS: f.intOrNull(r.maxTimeS, 'run.maxTimeS', ...range('max-time')),
     allViolations: f.bool(r.allViolations, 'run.allViolations'),
     reduction: f.bool(r.reduction, 'run.reduction'),
     seed: f.int(r.seed, 'run.seed', 0, 0xffff_ffff),
-    runs: f.int(r.runs, 'run.runs', 1),
-    pctDepth: f.int(r.pctDepth, 'run.pctDepth', 1),
-    splitDepth: f.intOrNull(r.splitDepth, 'run.splitDepth', 1),
+    runs: f.int(r.runs, 'run.runs', ...range('runs')),
+    pctDepth: f.int(r.pctDepth, 'run.pctDepth', ...range('pct-depth')),
+    splitDepth: f.intOrNull(r.splitDepth, 'run.splitDepth', ...range('split-depth')),
   };
   const scenarioText = d.scenarioText === null ? null : f.str(d.scenarioText, 'scenarioText', MAX_SCENARIO_BYTES);
   const s = f.obj(d.shard, 'shard');
@@ -309,7 +310,8 @@ export function readShardFile(file: string, max = MAX_INPUT_BYTES): ShardDocumen
   const violations = f.arr(d.violations, 'violations', 1000).map((x, i): ShardViolation => {
     const at = `violations[${i}]`;
     const v = f.obj(x, at);
-    const picks = f.arr(v.picks, `${at}.picks`, MAX_PICKS).map((p, j): [number, number] => {
+    // No counterexample is longer than the depth bound of its search: that bounds the memory a list takes.
+    const picks = f.arr(v.picks, `${at}.picks`, Math.min(MAX_PICKS, run.maxDepth)).map((p, j): [number, number] => {
       const pair = f.arr(p, `${at}.picks[${j}]`, 2);
       if (pair.length !== 2) f.fail(`${at}.picks[${j}]`, 'expected [choice taken, choices there were]');
       const n = f.int(pair[1], `${at}.picks[${j}][1]`, 1);
@@ -317,7 +319,7 @@ export function readShardFile(file: string, max = MAX_INPUT_BYTES): ShardDocumen
     });
     const length = f.int(v.length, `${at}.length`);
     if (length !== picks.length) f.fail(`${at}.length`, `says ${length} decisions, the choice list has ${picks.length}`);
-    const keys = v.keys === undefined ? undefined : f.strs(v.keys, `${at}.keys`, MAX_PICKS);
+    const keys = v.keys === undefined ? undefined : f.strs(v.keys, `${at}.keys`, Math.min(MAX_PICKS, run.maxDepth));
     if (keys && keys.length !== picks.length) f.fail(`${at}.keys`, `${keys.length} keys for ${picks.length} decisions`);
     return {
       property: f.oneOf(v.property, `${at}.property`, PROPERTY_NAMES),

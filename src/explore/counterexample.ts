@@ -9,6 +9,7 @@ import { runScenario } from '../sim/run.js';
 import { PrefixChooser } from '../sim/chooser.js';
 import { formatRecord } from '../trace/records.js';
 import type { Found } from './options.js';
+import { Harness } from './harness.js';
 
 export interface Counterexample {
   property: string;
@@ -18,7 +19,28 @@ export interface Counterexample {
   lines: string[];
 }
 
+/**
+ * What is wrong with a choice list as a run of the scenario, or null: every decision, forced ones
+ * included, must have the number of options the list says (a list read from a file — a shard result —
+ * may have forced decisions added or dropped, or run on past the end of the run).
+ */
+export function pathProblem(scenario: Scenario, picks: readonly { pick: number; n: number }[]): string | null {
+  const h = new Harness(scenario, []);
+  h.attach(h.freshObservers());
+  h.sim.header();
+  for (let d = 0; d < picks.length; d++) {
+    const p = picks[d] as { pick: number; n: number };
+    const n = h.sim.poll();
+    if (n !== p.n) return `decision ${d} has ${n} option${n === 1 ? '' : 's'} in the run, the list says ${p.n}`;
+    if (p.pick < 0 || p.pick >= n) return `decision ${d} takes option ${p.pick} of ${n}`;
+    h.decide(p.pick, '');
+  }
+  return null;
+}
+
 export function confirm(scenario: Scenario, found: Found): Counterexample {
+  const problem = pathProblem(scenario, found.picks);
+  if (problem !== null) throw new Error(`the ${found.picks.length} decisions are not a run of the scenario: ${problem}`);
   // The explored prefix, then the first choice every time until the run ends: a complete run.
   const { outcome, trace } = runScenario(scenario, {
     seed: 0,

@@ -39,8 +39,8 @@ export interface ExploreOptions {
   collectEnds?: boolean;
   /**
    * Exhaustive: 'cached' (default) applies remembered effects of decisions to states kept as
-   * numbers (cached.ts), 'direct' runs every decision on restored objects. Same search, same result;
-   * scenarios with guests always run direct.
+   * numbers (cached.ts), 'direct' runs every decision on restored objects. Same search, same result,
+   * with or without guests.
    */
   engine?: 'cached' | 'direct';
   /**

@@ -177,7 +177,43 @@ describe('merge refuses what is not exactly the shards of one search (exit 2, na
       v.picks[at] = [v.picks[at]?.[0] as number, (v.picks[at]?.[1] as number) + 1];
       fs.writeFileSync(f, JSON.stringify(doc));
     }
-    await refused([d], /'.*R2-v5\.11-shard-\d-of-4\.json': its no-kernel-bug counterexample \(26 decisions\) does not replay to its violation: damaged \(explored path diverged/);
+    await refused([d], /'.*R2-v5\.11-shard-\d-of-4\.json': its no-kernel-bug counterexample \(26 decisions\) does not replay to its violation: damaged \(the 26 decisions are not a run of the scenario: decision \d+ has \d+ options in the run, the list says \d+\)/);
+  });
+
+  it('a counterexample with forced decisions appended to it', async () => {
+    // Forced decisions ([0, 1]) are not choices a replay makes, so only a replay of every decision
+    // sees that the list goes on where the run does not (this crashed the point-of-no-return search).
+    const d = copy('forced');
+    for (const name of fs.readdirSync(d)) {
+      const f = path.join(d, name);
+      const doc = JSON.parse(fs.readFileSync(f, 'utf8')) as { violations: { property: string; picks: number[][]; keys?: string[]; length: number }[] };
+      const v = doc.violations.find((x) => x.property === 'no-kernel-bug') as { picks: number[][]; keys?: string[]; length: number };
+      for (let i = 0; i < 500; i++) {
+        v.picks.push([0, 1]);
+        v.keys?.push('');
+      }
+      v.length = v.picks.length;
+      fs.writeFileSync(f, JSON.stringify(doc));
+    }
+    await refused([d], /'.*R2-v5\.11-shard-\d-of-4\.json': its no-kernel-bug counterexample \(526 decisions\) does not replay to its violation: damaged \(the 526 decisions are not a run of the scenario: decision \d+ has \d+ options? in the run, the list says 1\)/);
+  });
+
+  it('a choice list longer than the depth bound of its search is refused as read, naming the field', async () => {
+    const d = copy('longer');
+    const f = path.join(d, 'R2-v5.11-shard-0-of-4.json');
+    const doc = JSON.parse(fs.readFileSync(f, 'utf8')) as { run: { maxDepth: number }; violations: { picks: number[][] }[] };
+    doc.run.maxDepth = 10;
+    fs.writeFileSync(f, JSON.stringify(doc));
+    await refused([d], /'.*R2-v5\.11-shard-0-of-4\.json': damaged shard result: violations\[0\]\.picks/);
+  });
+
+  it("run fields are held to explore's own ranges", async () => {
+    const d = copy('ranges');
+    const f = path.join(d, 'R2-v5.11-shard-1-of-4.json');
+    const doc = JSON.parse(fs.readFileSync(f, 'utf8')) as { run: { maxDepth: number } };
+    doc.run.maxDepth = 1e12;
+    fs.writeFileSync(f, JSON.stringify(doc));
+    await refused([d], /'.*R2-v5\.11-shard-1-of-4\.json': damaged shard result: run\.maxDepth/);
   });
 
   it('a file that is not a shard result, and a directory with none', async () => {

@@ -176,4 +176,14 @@ describe('explore --symmetry (CLI)', () => {
     expect(await main(['explore', file, '--symmetry', '--workers', '2', '--out', path.join(dir, 'out')], t.cli)).toBe(2);
     expect(t.err()).toMatch(/--symmetry is for one search: not with --workers or --shard/);
   });
+
+  it('--symmetry with a sampling strategy is refused; where no two CPUs are alike it says so', async () => {
+    const t = memoryIo();
+    expect(await main(['explore', file, '--symmetry', '--strategy', 'random', '--out', path.join(dir, 'out')], t.cli)).toBe(2);
+    expect(t.err()).toMatch(/--symmetry keys the states of the exhaustive search: not with --strategy random/);
+    const t5 = memoryIo();
+    // T5: its crash kernel brings up the APs in order of their numbers, so no renaming is a symmetry.
+    await main(['explore', 'T5', '--symmetry', '--no-pnr', '--max-states', '200', '--out', path.join(dir, 'out')], t5.cli);
+    expect(t5.err()).toMatch(/^shootdown: --symmetry: no reduction here: the crash kernel brings up the APs in order of their numbers\n$/);
+  });
 });
