@@ -5,6 +5,7 @@
  * per record kind; a field a row does not name is let through (it is never read).
  */
 import type { TraceRecord } from './records.js';
+import { MAX_VCPUS, MAX_VMS } from '../scenarios/limits.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
 import type { Region } from '../../machines/physical-cpu/types.js';
 
@@ -67,7 +68,11 @@ function guestLeavesProblem(v: unknown): string | null {
   const keys = Object.keys(v);
   if (keys.length === 0 || keys.length > MAX_GUEST_LEAVES) return `expected 1 to ${MAX_GUEST_LEAVES} guest actors`;
   for (const k of keys) {
-    if (!GUEST_KEY.test(k)) return `${shown(k)} is not a guest actor (vcpu0, vmm0, vsock0, …)`;
+    const m = GUEST_KEY.exec(k);
+    if (!m) return `${shown(k)} is not a guest actor (vcpu0, vmm0, vsock0, …)`;
+    // As many as a scenario can have: a vCPU (and its VMM thread) per vCPU, a vsock device per VM.
+    const most = m[1] === 'vsock' ? MAX_VMS : MAX_VCPUS;
+    if (Number(m[2]) >= most) return `${k}: a scenario has at most ${most} of them`;
     if (!isPath(v[k])) return `${k}: expected a state path of at most ${MAX_PATH} characters, got ${shown(v[k])}`;
   }
   return null;

@@ -213,9 +213,10 @@ export class TraceModelBuilder {
     for (const [key, path] of Object.entries(moved)) {
       const id = parseGuestKey(key);
       if (!id || typeof path !== 'string') continue;
-      const h = this.guest(id.actor, id.index);
+      // A lane only for a state its chart has: a made-up name opens none.
       const n = this.guestNode(id.actor, path);
-      if (h && n >= 0) h.set(at, n);
+      if (n < 0) continue;
+      this.guest(id.actor, id.index)?.set(at, n);
     }
   }
 

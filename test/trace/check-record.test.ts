@@ -73,6 +73,10 @@ describe('a record that does not fit is refused, naming the line and the field',
     expect(recordProblem({ ...rec, guestLeaves: { cpu0: 'idle' } }, 1)).toBe('kvm.guestLeaves: "cpu0" is not a guest actor (vcpu0, vmm0, vsock0, …)');
     expect(recordProblem({ ...rec, guestLeaves: { vcpu0: 3 } }, 1)).toBe('kvm.guestLeaves: vcpu0: expected a state path of at most 256 characters, got 3');
     expect(recordProblem({ ...rec, guestLeaves: ['run'] }, 1)).toBe('kvm.guestLeaves: expected an object of guest actor → state path');
+    // No more guests than a scenario can have (a lane each in the viewer).
+    expect(recordProblem({ ...rec, guestLeaves: { vcpu16383: 'run' } }, 1)).toBeNull();
+    expect(recordProblem({ ...rec, guestLeaves: { vcpu16384: 'run' } }, 1)).toBe('kvm.guestLeaves: vcpu16384: a scenario has at most 16384 of them');
+    expect(recordProblem({ ...rec, guestLeaves: { vsock4096: 'running' } }, 1)).toBe('kvm.guestLeaves: vsock4096: a scenario has at most 4096 of them');
     const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`vcpu${i}`, 'userspace']));
     expect(recordProblem({ ...rec, guestLeaves: many }, 1)).toBe('kvm.guestLeaves: expected 1 to 64 guest actors');
     expect(recordProblem({ t: 'gstep', ns: 0, actor: 'vmm', vcpu: 0, cpu: 0, from: 'a', to: 'b', guestLeaves: {} }, 1)).toBe('gstep.guestLeaves: expected 1 to 64 guest actors');

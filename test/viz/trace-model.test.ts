@@ -245,6 +245,15 @@ describe('the builder the viewer page feeds refuses out-of-bounds sizes before a
     expect(m.guestPath('vmm0', m.count - 1)).toBe('returned');
   });
 
+  it('guestLeaves naming states no chart has open no lanes (a crafted trace cannot make a million of them)', () => {
+    const b = new TraceModelBuilder(chart, guestCharts());
+    expect(b.addLine(header)).toBeNull();
+    const moved: Record<string, string> = {};
+    for (let i = 0; i < 64; i++) moved[`vcpu${1000 + i}`] = 'no.such.state';
+    for (let k = 0; k < 10; k++) expect(b.addLine(JSON.stringify({ t: 'ioctl', ns: 0, cpu: 0, guestLeaves: moved }))).toBeNull();
+    expect(b.finish().guests).toEqual([]);
+  });
+
   it('a line longer than the limit is refused before it is parsed', () => {
     const b = new TraceModelBuilder(chart);
     expect(b.addLine(header)).toBeNull();
