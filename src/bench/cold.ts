@@ -1,7 +1,7 @@
 /**
  * Section 5 of `npm run bench`: the cold start. A user types `shootdown run …` and waits for node to start,
  * the code to load, the JIT to warm up and the run to end; the in-process rows of section 1 see none of
- * that. Here the 8192-CPU emergency restart of section 1 (bench/emergency-restart-8192.json: the same scenario
+ * that. Here the 8192-CPU emergency restart of section 1 (src/bench/data/emergency-restart-8192.json: the same scenario
  * as a file) runs as a child process, interleaved pair by pair with the same command through the CLI's
  * `main()` in this (warm) process; and node's own start and the CLI's module load are timed alone.
  */
@@ -11,8 +11,8 @@ import { fmt, now, table } from './measure.js';
 import { interleaveAsync, pairedSummary, ratioText, spread, spreadText, timeProcess } from './paired.js';
 
 /** The scenario file of the cold rows, in the repository: the bench's 8192-CPU emergency restart. */
-export const COLD_SCENARIO = fileURLToPath(new URL('../../../bench/emergency-restart-8192.json', import.meta.url));
-const SHOWN = 'bench/emergency-restart-8192.json';
+export const COLD_SCENARIO = fileURLToPath(new URL('../../../src/bench/data/emergency-restart-8192.json', import.meta.url));
+const SHOWN = 'src/bench/data/emergency-restart-8192.json';
 
 /** The goal of issue #12 for the whole cold process. */
 const COLD_TARGET_MS = 1000;

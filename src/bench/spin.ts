@@ -1,5 +1,5 @@
 /**
- * Section 6 of `npm run bench`: shootdown's explorer beside SPIN on the same race. bench/spin/shootdown.pml is
+ * Section 6 of `npm run bench`: shootdown's explorer beside SPIN on the same race. src/bench/data/spin/shootdown.pml is
  * an independent Promela model of race R2 (a task-context emergency restart on one CPU, a panic with kdump on
  * another, the others in VMX root with a loaded VMCS), per kernel era; SPIN turns it into a C verifier (pan)
  * that searches every interleaving. For each CPU count and era, pan and `shootdown explore R2` run
@@ -82,13 +82,13 @@ function runPan(dir: string): { run: ProcessRun; pan: PanResult } {
 }
 
 export function spinRows(out: (line?: string) => void, cli: string, reps: number, cpusList: number[]): void {
-  out(`== 6. Beside SPIN: race R2 in an independent Promela model (bench/spin/shootdown.pml) and in shootdown ==`);
+  out(`== 6. Beside SPIN: race R2 in an independent Promela model (src/bench/data/spin/shootdown.pml) and in shootdown ==`);
   if (!onPath('spin', ['-V']) || !onPath('cc', ['--version'])) {
     out('SPIN not installed: apt-get install spin (and a C compiler, cc); section skipped');
     out();
     return;
   }
-  const model = fileURLToPath(new URL('../../../bench/spin/shootdown.pml', import.meta.url));
+  const model = fileURLToPath(new URL('../../../src/bench/data/spin/shootdown.pml', import.meta.url));
   const explore = (args: string[]): { run: ProcessRun; json: ExploreJson } => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-bench-'));
     try {

@@ -80,10 +80,10 @@ pan: rate    752800 states/second
 });
 
 describe('the cold rows run the bench scenario from a file', () => {
-  it('bench/emergency-restart-8192.json is the 8192-CPU emergency restart of section 1, and valid', () => {
-    const file = JSON.parse(fs.readFileSync('bench/emergency-restart-8192.json', 'utf8')) as Record<string, unknown>;
+  it('src/bench/data/emergency-restart-8192.json is the 8192-CPU emergency restart of section 1, and valid', () => {
+    const file = JSON.parse(fs.readFileSync('src/bench/data/emergency-restart-8192.json', 'utf8')) as Record<string, unknown>;
     expect(file).toEqual(emergencyRestartRaw(8192));
-    const v = validateScenario(file, 'bench/emergency-restart-8192.json', validationContext);
+    const v = validateScenario(file, 'src/bench/data/emergency-restart-8192.json', validationContext);
     expect(v.ok).toBe(true);
   });
 });
