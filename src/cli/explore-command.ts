@@ -29,7 +29,7 @@ export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--
                 [--max-time S] [--all-violations] [--seed N] [--runs N] [--pct-depth D] [--no-reduction]
                 [--symmetry]
                 [--workers N | --shard I/N [--split-depth D]] [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
-  shootdown explore merge <shard results dir | file>... [--out DIR] [--json]
+  shootdown explore merge <shard results dir | file>... [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
                                  bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit;
                                  stops at each property's first (shortest) violation unless --all-violations;
                                  --symmetry keys states up to renaming interchangeable CPUs (same initial state,

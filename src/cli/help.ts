@@ -94,7 +94,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       '\n' +
       'shards: every shard runs the same breadth-first prefix, then shard I keeps the frontier states whose state hash\n' +
       'is I mod N; bounds apply to each shard; a shard exits 0 once its result file is written (2 on bad input).\n' +
-      '  shootdown explore merge <shard results dir | file>... [--out DIR] [--json]\n' +
+      '  shootdown explore merge <shard results dir | file>... [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]\n' +
       'checks that the files are exactly the shards 0 to N-1 of one search and reports them as one explore: the same\n' +
       'verdict, exit status, counterexample traces (--out) and JSON (plus `shards`). See docs/sharding.md.',
   },

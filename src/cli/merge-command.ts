@@ -90,16 +90,16 @@ function manyShards(each: readonly { index: number; statesVisited: number; elaps
   );
 }
 
-/** `shootdown explore merge <dir | file>... [--out DIR] [--json]`. */
+/** `shootdown explore merge <dir | file>... [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]`. */
 export async function mergeCommand(args: string[], io: ExploreIo): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, json: { type: 'boolean' } } });
+    parsed = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, json: { type: 'boolean' }, 'no-pnr': { type: 'boolean' }, 'pnr-max-states': { type: 'string' } } });
   } catch (e) {
     const message = (e as Error).message.split('\n')[0] ?? 'bad arguments';
     const unknown = /^Unknown option '([^']*)'/.exec(message);
     if (unknown) {
-      throw new InputError(`explore merge: unknown option '${quote(unknown[1] as string)}': merge takes --out DIR and --json; the search's own options come from the shard results`);
+      throw new InputError(`explore merge: unknown option '${quote(unknown[1] as string)}': merge takes --out DIR, --json, --no-pnr and --pnr-max-states N (the point of no return is found at the merge); the search's own options come from the shard results`);
     }
     throw new InputError(message);
   }
@@ -224,6 +224,9 @@ export async function mergeCommand(args: string[], io: ExploreIo): Promise<numbe
     ...(run.reduction ? [] : ['--no-reduction']),
     ...(values.out !== undefined ? ['--out', values.out] : []),
     ...(values.json ? ['--json'] : []),
+    // The points of no return are searched here, from the merged counterexamples: the merge's own choice.
+    ...(values['no-pnr'] ? ['--no-pnr'] : []),
+    ...(values['pnr-max-states'] !== undefined ? ['--pnr-max-states', values['pnr-max-states']] : []),
   ];
   return exploreCommand([...flags, '--', run.scenario.name], { ...io, readFile }, { result, shards, text });
 }

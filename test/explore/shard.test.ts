@@ -69,6 +69,20 @@ describe('four shards of R2 with 3 CPUs, merged, give the verdict of one process
     expect(summary(v511.merged.json)).toEqual(summary(v511.one.json));
   });
 
+  it('the merge finds each point of no return, as one process does; --no-pnr skips it', async () => {
+    type Pnr = { property: string; pointOfNoReturn?: unknown };
+    const pnr = (j: Json) =>
+      (j.violations as unknown as Pnr[])
+        .map((v) => [v.property, v.pointOfNoReturn] as const)
+        .sort((a, b) => a[0].localeCompare(b[0]))
+        .map(([, p]) => p);
+    expect(pnr(v511.merged.json)).toEqual(pnr(v511.one.json));
+    expect(pnr(v511.merged.json).every((p) => p !== undefined)).toBe(true);
+    const skipped = await cli(['explore', 'merge', v511.shards, '--json', '--no-pnr', '--out', path.join(dir, 'v5.11', 'merged-no-pnr')]);
+    expect(skipped.code, skipped.err).toBe(1);
+    expect(pnr(JSON.parse(skipped.out) as Json).every((p) => p === undefined)).toBe(true);
+  });
+
   it('mainline, no-kernel-bug: exit 0, complete, no violation', () => {
     expect(mainline.one.code).toBe(0);
     expect(mainline.merged.code).toBe(0);
@@ -225,7 +239,7 @@ describe('merge refuses what is not exactly the shards of one search (exit 2, na
     fs.mkdirSync(empty, { recursive: true });
     await refused([empty], /holds no shard results/);
     await refused([], /explore merge takes the shard results/);
-    await refused([v511.shards, '--kernel', 'mainline'], /explore merge: unknown option '--kernel': merge takes --out DIR and --json; the search's own options come from the shard results/);
+    await refused([v511.shards, '--kernel', 'mainline'], /explore merge: unknown option '--kernel': merge takes --out DIR, --json, --no-pnr and --pnr-max-states N \(the point of no return is found at the merge\); the search's own options come from the shard results/);
   });
 });
 
