@@ -69,15 +69,8 @@ export interface ShardDocument {
   shard: { index: number; of: number };
   /** The machine searched (informational: the scenario hash covers it). */
   machine: { cpus: number; kernel: Scenario['kernel'] };
-  result: {
-    complete: boolean;
-    stoppedBy: StopReason[];
-    statesVisited: number;
-    transitions: number;
-    maxDepth: number;
-    elapsedMs: number;
-    firstViolationMs: number | null;
-    cache: { hits: number; misses: number } | null;
+  result: Pick<ExploreResult, 'complete' | 'stoppedBy' | 'statesVisited' | 'transitions' | 'maxDepth' | 'elapsedMs' | 'firstViolationMs'> & {
+    cache: NonNullable<ExploreResult['cache']> | null;
     /** Exhaustive search: where it split (the same in every shard of the run). */
     split: SplitInfo | null;
   };

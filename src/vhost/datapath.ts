@@ -25,31 +25,14 @@ import {
   BYTE_WEIGHT,
   HDR_SIZE,
   MAX_PKT_BUF_SIZE,
-  newDataPath,
-  OP,
   PKT_WEIGHT,
   streamKey,
   type DataPath,
   type DropReason,
-  type OpName,
   type Packet,
-  type Processed,
 } from './datapath-state.js';
 
-export {
-  BYTE_WEIGHT,
-  HDR_SIZE,
-  MAX_PKT_BUF_SIZE,
-  newDataPath,
-  OP,
-  PKT_WEIGHT,
-  streamKey,
-  type DataPath,
-  type DropReason,
-  type OpName,
-  type Packet,
-  type Processed,
-};
+export * from './datapath-state.js';
 
 type NewPacket = Omit<Packet, 'id' | 'reply'>;
 

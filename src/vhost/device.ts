@@ -38,54 +38,25 @@ import {
 import { MAINLINE_VHOST, type VhostKernel } from './kernel.js';
 import {
   BAD_POINTER,
-  DEFAULT_MAX_MEM_REGIONS,
   NVQS,
   U32_MAX,
   VhostInputError,
   VMADDR_CID_HOST,
-  VSOCK_VQ_RX,
-  VSOCK_VQ_TX,
   type BadPointer,
   type Caller,
   type IoctlArg,
   type IoctlResult,
   type IoctlReturn,
-  type Lifecycle,
-  type MemRegion,
   type Virtqueue,
-  type VringAddr,
   type VsockDevice,
   type VsockHost,
   newDevice,
-  newHost,
   started,
 } from './device-state.js';
 import { initAccessOk, memoryAccessOk, ringsAccessOk, TASK_SIZE_MAX, vqAccessOk } from './ring-access.js';
 
-export {
-  newDevice,
-  newHost,
-  started,
-  BAD_POINTER,
-  DEFAULT_MAX_MEM_REGIONS,
-  U32_MAX,
-  VhostInputError,
-  VMADDR_CID_HOST,
-  VSOCK_VQ_RX,
-  VSOCK_VQ_TX,
-  TASK_SIZE_MAX,
-  type BadPointer,
-  type Caller,
-  type IoctlArg,
-  type IoctlResult,
-  type IoctlReturn,
-  type Lifecycle,
-  type MemRegion,
-  type Virtqueue,
-  type VringAddr,
-  type VsockDevice,
-  type VsockHost,
-};
+export * from './device-state.js';
+export { TASK_SIZE_MAX } from './ring-access.js';
 
 /** open("/dev/vhost-vsock"): a new instance, unowned, CID 0 (not hashed). */
 export function open(host: VsockHost): { host: VsockHost; device: VsockDevice } {

@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult } from '../../src/explore/explorer.js';
-import { exhaustiveCached, type CachedStats } from '../../src/explore/cached.js';
+import type { ExploreResult } from '../../src/explore/explorer.js';
+import { both } from './engines.js';
 import { BUILTIN_SCENARIOS, RACE_SCENARIOS, findBuiltin } from '../../src/scenarios/builtin.js';
 import { validateScenario } from '../../src/scenarios/validate.js';
 import { validationContext } from '../../src/sim/catalog.js';
@@ -27,13 +27,6 @@ function strip(r: ExploreResult) {
   return { complete: r.complete, statesVisited: r.statesVisited, transitions: r.transitions, maxDepth: r.maxDepth, violations: r.violations, ends: r.ends };
 }
 
-function both(s: Scenario, o: Partial<ExploreOptions>): { direct: ExploreResult; cached: ExploreResult; stats: CachedStats } {
-  const opts: ExploreOptions = { ...DEFAULT_EXPLORE, strategy: 'exhaustive', collectEnds: true, allViolations: true, ...o };
-  const direct = explore(s, { ...opts, engine: 'direct' });
-  const stats: CachedStats = { hits: 0, misses: 0 };
-  const cached = exhaustiveCached(s, { ...opts, verify: true }, stats);
-  return { direct, cached, stats };
-}
 
 const withGuests = [...BUILTIN_SCENARIOS, ...RACE_SCENARIOS]
   .filter((b) => {

@@ -8,8 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { machineArb, scenarioOf as randomScenario } from '../fuzz/pruning-arb.js';
-import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult } from '../../src/explore/explorer.js';
-import { exhaustiveCached, type CachedStats } from '../../src/explore/cached.js';
+import type { ExploreResult } from '../../src/explore/explorer.js';
+import { both } from './engines.js';
 import { BUILTIN_SCENARIOS, RACE_SCENARIOS, findBuiltin } from '../../src/scenarios/builtin.js';
 import { validateScenario } from '../../src/scenarios/validate.js';
 import { validationContext } from '../../src/sim/catalog.js';
@@ -36,14 +36,6 @@ function same(a: ExploreResult, b: ExploreResult): void {
   expect(strip(b)).toEqual(strip(a));
 }
 
-function both(s: Scenario, o: Partial<ExploreOptions>): { direct: ExploreResult; cached: ExploreResult; stats: CachedStats } {
-  // Every violation, not just each property's first: the whole space, compared.
-  const opts: ExploreOptions = { ...DEFAULT_EXPLORE, strategy: 'exhaustive', collectEnds: true, allViolations: true, ...o };
-  const direct = explore(s, { ...opts, engine: 'direct' });
-  const stats: CachedStats = { hits: 0, misses: 0 };
-  const cached = exhaustiveCached(s, { ...opts, verify: true }, stats);
-  return { direct, cached, stats };
-}
 
 const hostOnly = [...BUILTIN_SCENARIOS, ...RACE_SCENARIOS].filter((b) => {
   const s = scenarioOf(b.id);

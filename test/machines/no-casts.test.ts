@@ -2,51 +2,12 @@
  * The machines and the simulator are typed end to end: no `as never` or `as any` anywhere under
  * machines/ or src/ (in code: comments and strings may say it). Each one found is listed as file:line.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { codeOnly, sources } from './source-scan.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'node_modules' ? [] : sources(path);
-    return /\.tsx?$/.test(e.name) && !e.name.endsWith('.d.ts') ? [path] : [];
-  });
-}
-
-/**
- * The source with comments and string and template literals blanked (newlines kept, so line
- * numbers stay): what is left is code.
- */
-function codeOnly(text: string): string {
-  let out = '';
-  let i = 0;
-  const blank = (end: number): void => {
-    out += text.slice(i, end).replace(/[^\n]/g, ' ');
-    i = end;
-  };
-  while (i < text.length) {
-    const c = text[i];
-    const next = text[i + 1];
-    if (c === '/' && next === '/') {
-      const end = text.indexOf('\n', i);
-      blank(end < 0 ? text.length : end);
-    } else if (c === '/' && next === '*') {
-      const end = text.indexOf('*/', i + 2);
-      blank(end < 0 ? text.length : end + 2);
-    } else if (c === "'" || c === '"' || c === '`') {
-      let j = i + 1;
-      while (j < text.length && text[j] !== c) j += text[j] === '\\' ? 2 : 1;
-      blank(Math.min(j + 1, text.length));
-    } else {
-      out += c;
-      i += 1;
-    }
-  }
-  return out;
-}
 
 /** Every `x as never` and `x as any` in a source text, with its line. */
 function escapeCasts(text: string): { line: number; cast: string }[] {

@@ -11,9 +11,10 @@
  * same value whichever run asks first), and process-wide resources of the command line itself.
  * Each entry says why; an entry that no longer matches fails too, so the list stays true.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { codeOnly, sources } from './source-scan.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -33,43 +34,6 @@ const ALLOWED: Record<string, string> = {
   'src/cli/terminal.ts:CONTROL': 'a global RegExp whose lastIndex is reset before each use: no value outlives a call',
   'src/cli/terminal.ts:STDOUT_CONTROL': 'a global RegExp whose lastIndex is reset before each use: no value outlives a call',
 };
-
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'node_modules' ? [] : sources(path);
-    return /\.tsx?$/.test(e.name) && !e.name.endsWith('.d.ts') ? [path] : [];
-  });
-}
-
-/** The source with comments and string and template literals blanked (newlines kept): what is left is code. */
-function codeOnly(text: string): string {
-  let out = '';
-  let i = 0;
-  const blank = (end: number): void => {
-    out += text.slice(i, end).replace(/[^\n]/g, ' ');
-    i = end;
-  };
-  while (i < text.length) {
-    const c = text[i];
-    const next = text[i + 1];
-    if (c === '/' && next === '/') {
-      const end = text.indexOf('\n', i);
-      blank(end < 0 ? text.length : end);
-    } else if (c === '/' && next === '*') {
-      const end = text.indexOf('*/', i + 2);
-      blank(end < 0 ? text.length : end + 2);
-    } else if (c === "'" || c === '"' || c === '`') {
-      let j = i + 1;
-      while (j < text.length && text[j] !== c) j += text[j] === '\\' ? 2 : 1;
-      blank(Math.min(j + 1, text.length));
-    } else {
-      out += c;
-      i += 1;
-    }
-  }
-  return out;
-}
 
 const MUTATORS = 'set|add|delete|clear|push|pop|shift|unshift|splice|sort|reverse|fill|copyWithin';
 
