@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import type { Scenario } from '../scenarios/types.js';
 import type { Found } from '../explore/explorer.js';
 import { mergeShards, type SplitInfo } from '../explore/shard.js';
-import { confirm } from '../explore/counterexample.js';
+import { confirm, pathProblem } from '../explore/counterexample.js';
 import type { ExploreIo } from './io.js';
 import { InputError, loadScenario, withKernel } from './scenario-args.js';
 import { MAX_SHARDS, readShardFile, resultOf, scenarioSha256, SHARD_FILE_NAME, type ShardDocument, type ShardRun } from './shard-file.js';
@@ -172,6 +172,9 @@ export async function mergeCommand(args: string[], io: ExploreIo): Promise<numbe
   for (const v of result.violations) {
     const at = results.findIndex((r) => r.violations.includes(v as Found));
     try {
+      // A list read from a file is checked decision by decision first (confirm replays only the real choices).
+      const problem = pathProblem(scenario, v.property, v.picks);
+      if (problem !== null) throw new Error(`the ${v.picks.length} decisions are not a run of the scenario: ${problem}`);
       confirm(scenario, v);
     } catch (e) {
       throw new InputError(`explore merge: '${quote(docs[at]?.file ?? first.file)}': its ${v.property} counterexample (${v.picks.length} decisions) does not replay to its violation: damaged (${(e as Error).message})`);

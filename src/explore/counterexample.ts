@@ -24,8 +24,9 @@ export interface Counterexample {
  * included, must have the number of options the list says (a list read from a file — a shard result —
  * may have forced decisions added or dropped, or run on past the end of the run).
  */
-export function pathProblem(scenario: Scenario, picks: readonly { pick: number; n: number }[]): string | null {
-  const h = new Harness(scenario, []);
+export function pathProblem(scenario: Scenario, property: string, picks: readonly { pick: number; n: number }[]): string | null {
+  // One observer (any would do: the harness replays the machine; no verdict is read here).
+  const h = new Harness(scenario, [property]);
   h.attach(h.freshObservers());
   h.sim.header();
   for (let d = 0; d < picks.length; d++) {
@@ -39,8 +40,6 @@ export function pathProblem(scenario: Scenario, picks: readonly { pick: number; 
 }
 
 export function confirm(scenario: Scenario, found: Found): Counterexample {
-  const problem = pathProblem(scenario, found.picks);
-  if (problem !== null) throw new Error(`the ${found.picks.length} decisions are not a run of the scenario: ${problem}`);
   // The explored prefix, then the first choice every time until the run ends: a complete run.
   const { outcome, trace } = runScenario(scenario, {
     seed: 0,
