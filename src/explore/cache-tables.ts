@@ -342,70 +342,143 @@ export class Tuples {
   }
 }
 
-/** The search's states, one column per field, by node id (breadth-first order: the queue is the ids). */
+/** Nodes per chunk of the search's columns. */
+const CHUNK_BITS = 16;
+const CHUNK = 1 << CHUNK_BITS;
+const IN_CHUNK = CHUNK - 1;
+
+/**
+ * The search's states, one column per field, by node id (breadth-first order: the queue is the ids),
+ * in chunks of 2^16 nodes so that growing never copies and nothing is over-allocated by more than
+ * a chunk. Only the way back to the root (parent, the choice that led here, depth) is kept for
+ * every node; the rest is needed only until the node is expanded, and `release` drops it a chunk
+ * at a time behind the breadth-first queue, so memory follows the frontier, not the states seen.
+ */
 export class Nodes {
   count = 0;
-  /** Each node's CPU states, `width` ids in a row. */
-  cpus: Int32Array;
-  items = new Int32Array(1 << 16);
-  mem = new Int32Array(1 << 16);
-  flags = new Int32Array(1 << 16);
-  depth = new Int32Array(1 << 16);
-  parent = new Int32Array(1 << 16);
-  /** The descriptor of the choice that led here (its key names the choice on any path). */
-  via = new Int32Array(1 << 16);
+  private readonly parents: Int32Array[] = [];
+  private readonly vias: Int32Array[] = [];
+  private readonly depths: Int32Array[] = [];
+  /** Frontier columns (null once released): each node's CPU states, `width` ids in a row; and the rest. */
+  private readonly cpuCols: (Int32Array | null)[] = [];
+  private readonly itemCols: (Int32Array | null)[] = [];
+  private readonly memCols: (Int32Array | null)[] = [];
+  private readonly flagCols: (Int32Array | null)[] = [];
   /** The sleep set it was reached with (a SleepSets id). */
-  sleep = new Int32Array(1 << 16);
-  now = new Float64Array(1 << 16);
-  /** Dropped once the node is expanded. */
-  observers: (Observer[] | null)[] = [];
+  private readonly sleepCols: (Int32Array | null)[] = [];
+  private readonly nowCols: (Float64Array | null)[] = [];
+  /** What its observers remember (harness.ts memoryHash). */
+  private readonly memoryCols: (Float64Array | null)[] = [];
+  /** Taken when the node is expanded. */
+  private readonly observerCols: ((Observer[] | null)[] | null)[] = [];
   /** A state seen again with a smaller sleep set: expand only the choices slept the first time. */
-  only: (readonly string[] | null)[] = [];
+  private readonly onlyCols: ((readonly string[] | null)[] | null)[] = [];
+  /** Chunks below this one are released. */
+  private released = 0;
 
-  constructor(private readonly width: number) {
-    this.cpus = new Int32Array((1 << 16) * width);
+  constructor(private readonly width: number) {}
+
+  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: Observer[], only: readonly string[] | null): number {
+    const id = this.count++;
+    const c = id >>> CHUNK_BITS;
+    const i = id & IN_CHUNK;
+    if (i === 0) this.grow();
+    const row = this.cpuCols[c] as Int32Array;
+    const base = i * this.width;
+    for (let k = 0; k < this.width; k++) row[base + k] = cpus[k] as number;
+    (this.itemCols[c] as Int32Array)[i] = items;
+    (this.memCols[c] as Int32Array)[i] = mem;
+    (this.flagCols[c] as Int32Array)[i] = flags;
+    (this.depths[c] as Int32Array)[i] = depth;
+    (this.parents[c] as Int32Array)[i] = parent;
+    (this.vias[c] as Int32Array)[i] = via;
+    (this.sleepCols[c] as Int32Array)[i] = sleep;
+    (this.nowCols[c] as Float64Array)[i] = now;
+    (this.memoryCols[c] as Float64Array)[i] = memory;
+    ((this.observerCols[c] as (Observer[] | null)[])[i] = observers);
+    ((this.onlyCols[c] as (readonly string[] | null)[])[i] = only);
+    return id;
   }
 
-  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, observers: Observer[], only: readonly string[] | null): number {
-    const id = this.count++;
-    if (id === this.items.length) this.grow();
-    const base = id * this.width;
-    for (let c = 0; c < this.width; c++) this.cpus[base + c] = cpus[c] as number;
-    this.items[id] = items;
-    this.mem[id] = mem;
-    this.flags[id] = flags;
-    this.depth[id] = depth;
-    this.parent[id] = parent;
-    this.via[id] = via;
-    this.sleep[id] = sleep;
-    this.now[id] = now;
-    this.observers.push(observers);
-    this.only.push(only);
-    return id;
+  /** The node it was reached from (-1 for the root). */
+  parent(id: number): number {
+    return (this.parents[id >>> CHUNK_BITS] as Int32Array)[id & IN_CHUNK] as number;
+  }
+  /** The descriptor of the choice that led here (its key names the choice on any path). */
+  via(id: number): number {
+    return (this.vias[id >>> CHUNK_BITS] as Int32Array)[id & IN_CHUNK] as number;
+  }
+  depth(id: number): number {
+    return (this.depths[id >>> CHUNK_BITS] as Int32Array)[id & IN_CHUNK] as number;
+  }
+  items(id: number): number {
+    return this.frontier(this.itemCols, id)[id & IN_CHUNK] as number;
+  }
+  mem(id: number): number {
+    return this.frontier(this.memCols, id)[id & IN_CHUNK] as number;
+  }
+  flags(id: number): number {
+    return this.frontier(this.flagCols, id)[id & IN_CHUNK] as number;
+  }
+  sleep(id: number): number {
+    return this.frontier(this.sleepCols, id)[id & IN_CHUNK] as number;
+  }
+  now(id: number): number {
+    return this.frontier(this.nowCols, id)[id & IN_CHUNK] as number;
+  }
+  memory(id: number): number {
+    return this.frontier(this.memoryCols, id)[id & IN_CHUNK] as number;
+  }
+
+  /** A node's observers and its only-list, handed over once (the node keeps neither). */
+  take(id: number): { observers: Observer[]; only: readonly string[] | null } {
+    const observers = this.frontier(this.observerCols, id);
+    const only = this.frontier(this.onlyCols, id);
+    const i = id & IN_CHUNK;
+    const out = { observers: observers[i] as Observer[], only: only[i] as readonly string[] | null };
+    observers[i] = null;
+    only[i] = null;
+    return out;
   }
 
   /** A node's CPU states into `out`. */
   cpusOf(id: number, out: Int32Array): Int32Array {
-    const base = id * this.width;
-    for (let c = 0; c < this.width; c++) out[c] = this.cpus[base + c] as number;
+    const row = this.frontier(this.cpuCols, id);
+    const base = (id & IN_CHUNK) * this.width;
+    for (let c = 0; c < this.width; c++) out[c] = row[base + c] as number;
     return out;
   }
 
+  /** Every node below `id` is expanded: drop what only the frontier needs of whole chunks below it. */
+  release(id: number): void {
+    const upTo = id >>> CHUNK_BITS;
+    for (; this.released < upTo; this.released++) {
+      const c = this.released;
+      this.cpuCols[c] = this.itemCols[c] = this.memCols[c] = this.flagCols[c] = this.sleepCols[c] = null;
+      this.nowCols[c] = this.memoryCols[c] = null;
+      this.observerCols[c] = this.onlyCols[c] = null;
+    }
+  }
+
+  private frontier<T>(cols: (T | null)[], id: number): T {
+    const col = cols[id >>> CHUNK_BITS];
+    if (!col) throw new Error(`internal error: node ${id} was released before it was used`);
+    return col;
+  }
+
   private grow(): void {
-    const more = <T extends Int32Array | Float64Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-      b.set(a);
-      return b;
-    };
-    this.cpus = more(this.cpus);
-    this.items = more(this.items);
-    this.mem = more(this.mem);
-    this.flags = more(this.flags);
-    this.depth = more(this.depth);
-    this.parent = more(this.parent);
-    this.via = more(this.via);
-    this.sleep = more(this.sleep);
-    this.now = more(this.now);
+    this.parents.push(new Int32Array(CHUNK));
+    this.vias.push(new Int32Array(CHUNK));
+    this.depths.push(new Int32Array(CHUNK));
+    this.cpuCols.push(new Int32Array(CHUNK * this.width));
+    this.itemCols.push(new Int32Array(CHUNK));
+    this.memCols.push(new Int32Array(CHUNK));
+    this.flagCols.push(new Int32Array(CHUNK));
+    this.sleepCols.push(new Int32Array(CHUNK));
+    this.nowCols.push(new Float64Array(CHUNK));
+    this.memoryCols.push(new Float64Array(CHUNK));
+    this.observerCols.push(new Array<Observer[] | null>(CHUNK).fill(null));
+    this.onlyCols.push(new Array<readonly string[] | null>(CHUNK).fill(null));
   }
 }
 

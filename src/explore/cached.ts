@@ -120,8 +120,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   };
   const pendingItems: PendingItem[] = [];
   const machineOnly = (opts.pruning ?? DEFAULT_PRUNING) === 'machine';
-  /** Each node's observers' memoryHash, on its clock when it was reached. */
-  const memories: number[] = [];
   const sleepSets = new SleepSets();
   const found = new Findings<string[]>(() => performance.now() - started, (p) => p, propertiesOf(h), opts.allViolations === true);
   const ends = opts.collectEnds ? new Set<string>() : null;
@@ -164,11 +162,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   const keysTo = (id: number, last?: string): string[] => {
     const out: string[] = last === undefined ? [] : [last];
-    for (let x = id; x > 0; x = nodes.parent[x] as number) out.push((t.descs[nodes.via[x] as number] as Desc).key);
+    for (let x = id; x > 0; x = nodes.parent(x)) out.push((t.descs[nodes.via(x)] as Desc).key);
     return out.reverse();
   };
   const report = (violations: { property: string; message: string }[], id: number, last?: string) =>
-    found.add(violations, (nodes.depth[id] as number) + (last === undefined ? 0 : 1), () => keysTo(id, last));
+    found.add(violations, nodes.depth(id) + (last === undefined ? 0 : 1), () => keysTo(id, last));
 
   /** Take the choice with this key in the simulation's current ready list. */
   const decideKey = (key: string): void => {
@@ -187,11 +185,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const ready: AgendaState['future'] = [];
     const future: AgendaState['future'] = [];
     const inFlight: InterconnectState['inFlight'] = [];
-    const now = nodes.now[id] as number;
+    const now = nodes.now(id);
     const cpus = nodes.cpusOf(id, new Int32Array(width));
     let seq = 0;
     // Timers armed at the same time get their sequence numbers in the order they were armed.
-    const list = Array.from(itemTuples.get(nodes.items[id] as number)).sort((a, b) => (t.descs[a] as Desc).ord - (t.descs[b] as Desc).ord);
+    const list = Array.from(itemTuples.get(nodes.items(id))).sort((a, b) => (t.descs[a] as Desc).ord - (t.descs[b] as Desc).ord);
     for (const i of list) {
       const d = t.descs[i] as Desc;
       const at = { seq: seq++, time: now + d.rel };
@@ -207,7 +205,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       } else throw new Error(`internal error: the transition cache cannot rebuild a pending '${d.kind}'`);
       (d.rel <= 0 && !d.held ? ready : future).push(item);
     }
-    const f = (t.flags[nodes.flags[id] as number] as Flags).values;
+    const f = (t.flags[nodes.flags(id)] as Flags).values;
     const hosts = cpus.subarray(0, cpuCount);
     const slot = (j: number) => (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).caps[cpuCount + j];
     const guests: GuestsCapture | null =
@@ -222,10 +220,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
           };
     const capture: Capture = {
       cpus: Array.from(hosts, (cid, c) => (t.cpuStates[cid] as CpuState).caps[c] as CpuCapture),
-      memory: (t.mems[nodes.mem[id] as number] as Mem).state,
+      memory: (t.mems[nodes.mem(id)] as Mem).state,
       agenda: { now, seq, ready: ready as AgendaState['ready'], future },
       bus: { nextId: inFlight.length + 1, counts: { messages: 0, targets: 0, delivered: 0, pending: 0, latched: 0, dropped: 0 }, inFlight },
-      steps: nodes.depth[id] as number,
+      steps: nodes.depth(id),
       choices: 0,
       flags: f,
       keys: Array.from(hosts, () => null),
@@ -237,7 +235,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     };
     h.muted = true;
     sim.restoreCapture(capture);
-    if (opts.verify && sim.stateHash() !== hashOf(cpus, nodes.mem[id] as number, nodes.items[id] as number, nodes.flags[id] as number)) {
+    if (opts.verify && sim.stateHash() !== hashOf(cpus, nodes.mem(id), nodes.items(id), nodes.flags(id))) {
       throw new Error(`transition cache: node ${id} rebuilt from its parts is another state`);
     }
     if (poll) sim.poll();
@@ -316,19 +314,16 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let childLocal = false;
 
   const expand = (id: number): void => {
-    const observers = nodes.observers[id] as Observer[];
-    const only = nodes.only[id] as readonly string[] | null;
-    nodes.observers[id] = null;
-    nodes.only[id] = null;
+    const { observers, only } = nodes.take(id);
     curId = id;
     curObservers = observers;
-    curSleepId = nodes.sleep[id] as number;
-    curFlags = nodes.flags[id] as number;
-    curMem = nodes.mem[id] as number;
-    curDepth = nodes.depth[id] as number;
-    curItemsT = nodes.items[id] as number;
+    curSleepId = nodes.sleep(id);
+    curFlags = nodes.flags(id);
+    curMem = nodes.mem(id);
+    curDepth = nodes.depth(id);
+    curItemsT = nodes.items(id);
     curItems = itemTuples.get(curItemsT);
-    curNow = nodes.now[id] as number;
+    curNow = nodes.now(id);
     h.fork(observers);
     // The scheduler's poll, on the numbers: the run is over, or what is due now (moving the clock
     // to the next timer if nothing is).
@@ -342,7 +337,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       const di = t.descs[i] as Desc;
       if (di.rel <= 0 && !di.held) due = true;
     }
-    curMemory = memories[id] as number;
+    curMemory = nodes.memory(id);
     if (!due) {
       advance();
       // The clock moved: what the observers remember is kept relative to it.
@@ -520,8 +515,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       sym?.countLast();
     }
     maxDepth = Math.max(maxDepth, curDepth + 1);
-    nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childObservers, childOnly);
-    memories.push(childMemory);
+    nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childMemory, childObservers, childOnly);
   };
 
   /**
@@ -546,33 +540,35 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   };
 
   const rootView = fromView(sim.view());
-  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootObservers, null);
-  memories.push(machineOnly ? 0 : memoryHash(rootObservers, sim.now));
+  const rootMemory = machineOnly ? 0 : memoryHash(rootObservers, sim.now);
+  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, rootObservers, null);
   visited.set(
     sym
       ? sym.keyOf(symView(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now), rootObservers)
-      : visitedKey(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), memories[0] as number),
+      : visitedKey(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), rootMemory),
     0,
   );
   sym?.countLast();
   const split = opts.shard ? new ShardSplit(opts.shard) : null;
-  const nodeHash = (id: number) => hashOf(nodes.cpusOf(id, cpus), nodes.mem[id] as number, nodes.items[id] as number, nodes.flags[id] as number);
+  const nodeHash = (id: number) => hashOf(nodes.cpusOf(id, cpus), nodes.mem(id), nodes.items(id), nodes.flags(id));
   for (let id = 0; id < nodes.count; id++) {
-    const stop = stopHere(opts, found, nodes.depth[id] as number, started);
+    const stop = stopHere(opts, found, nodes.depth(id), started);
     if (stop) {
       stopped.add(stop);
       break;
     }
-    if (split && !split.expands(nodes.depth[id] as number, () => nodes.count - id, visited.size, transitions, () => nodeHash(id))) {
-      nodes.observers[id] = null;
+    if (split && !split.expands(nodes.depth(id), () => nodes.count - id, visited.size, transitions, () => nodeHash(id))) {
+      nodes.take(id);
+      nodes.release(id);
       continue;
     }
     expand(id);
+    nodes.release(id);
     if (opts.onProgress) {
       const at = performance.now();
       if (at - lastProgress >= (opts.progressMs ?? 500)) {
         lastProgress = at;
-        opts.onProgress({ states: visited.size, transitions, depth: nodes.depth[id] as number, frontier: nodes.count - id - 1, elapsedMs: at - started });
+        opts.onProgress({ states: visited.size, transitions, depth: nodes.depth(id), frontier: nodes.count - id - 1, elapsedMs: at - started });
       }
     }
   }

@@ -20,7 +20,7 @@ export class HashTable {
 
   constructor(capacity = 1 << 12) {
     let cap = 16;
-    while (cap < capacity * 2) cap *= 2;
+    while (cap * 3 < capacity * 4) cap *= 2;
     this.slots = new Int32Array(cap * 3);
     this.mask = cap - 1;
   }
@@ -63,7 +63,10 @@ export class HashTable {
     s[at + 1] = hi;
     s[at + 2] = value;
     this.size += 1;
-    if (this.size * 2 > this.mask) this.grow();
+    // Grown at three quarters full: linear probing stays short there (about 2.5 probes to find a
+    // key, 8.5 to miss), and the table holds one entry for every state seen: the largest part of a
+    // big search that does not shrink with the frontier.
+    if (this.size * 4 > this.mask * 3) this.grow();
   }
 
   private grow(): void {

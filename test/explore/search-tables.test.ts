@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { Nodes } from '../../src/explore/cache-tables.js';
+import { HashTable } from '../../src/explore/hash-table.js';
+
+describe('the visited table (HashTable)', () => {
+  it('keeps every 53-bit key through growth at three quarters full, and misses what it never saw', () => {
+    const table = new HashTable(16);
+    const keys: number[] = [];
+    let x = 0x2545f491;
+    for (let i = 0; i < 200_000; i++) {
+      // xorshift: keys spread over all 53 bits, the high part included.
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      keys.push((x >>> 0) * 2097152 + (i % 2097152));
+    }
+    const reference = new Map<number, number>();
+    keys.forEach((k, i) => {
+      table.set(k, i);
+      reference.set(k, i);
+    });
+    expect(table.size).toBe(reference.size);
+    const wrong = [...reference].filter(([k, v]) => table.get(k) !== v);
+    expect(wrong).toEqual([]);
+    // Keys never stored (a low or high half shared with stored ones) are misses.
+    const misses = keys.slice(0, 1000).flatMap((k) => [k + 1, k + 2 ** 32, 2 ** 53 - 1 - k]).filter((k) => !reference.has(k));
+    expect(misses.filter((k) => table.get(k) !== -1)).toEqual([]);
+  });
+});
+
+describe('the search columns (Nodes)', () => {
+  const add = (nodes: Nodes, i: number) =>
+    nodes.add([i, i + 1], i % 7, i % 5, i % 3, i >> 4, i - 1, i * 2, 0, i * 10, i / 2, [], null);
+
+  it('keeps the way back to the root of every node after the frontier columns are released', () => {
+    const nodes = new Nodes(2);
+    const n = 3 * 65536 + 5;
+    for (let i = 0; i < n; i++) add(nodes, i);
+    expect(nodes.count).toBe(n);
+    expect(Array.from(nodes.cpusOf(65536 + 3, new Int32Array(2)))).toEqual([65539, 65540]);
+    expect([nodes.items(70_000), nodes.mem(70_000), nodes.flags(70_000), nodes.now(70_000), nodes.memory(70_000)]).toEqual([0, 0, 1, 700_000, 35_000]);
+    nodes.release(2 * 65536 + 1);
+    for (const id of [0, 65535, 65536, 131071]) {
+      expect([nodes.parent(id), nodes.via(id), nodes.depth(id)]).toEqual([id - 1, id * 2, id >> 4]);
+      expect(() => nodes.items(id)).toThrow(/released/);
+    }
+    // Not yet expanded: still whole.
+    expect(nodes.mem(131072)).toBe(131072 % 5);
+    expect(nodes.take(n - 1).observers).toEqual([]);
+    expect(nodes.take(n - 1).observers).toBeNull();
+  });
+});
