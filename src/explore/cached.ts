@@ -110,7 +110,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         return (st.caps[c] ?? st.caps.find((x) => x !== undefined)) as CpuCapture;
       },
       cpuHash: (c) => (t.cpuStates[cpus[c] as number] as CpuState).hash,
-      items: Array.from(itemTuples.get(items), (i) => (pendingItems[i] ??= pendingOf(t.descs[i] as Desc))),
+      items: (pendingLists[items] ??= Array.from(itemTuples.get(items), (i) => (pendingItems[i] ??= pendingOf(t.descs[i] as Desc)))),
       memory: m.state,
       memHash: m.hash,
       flags: (t.flags[flags] as Flags).values,
@@ -119,6 +119,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     };
   };
   const pendingItems: PendingItem[] = [];
+  /** An interned pending-item multiset's items, as symmetry reads them (by tuple id). */
+  const pendingLists: PendingItem[][] = [];
   const machineOnly = (opts.pruning ?? DEFAULT_PRUNING) === 'machine';
   const sleepSets = new SleepSets();
   const found = new Findings<string[]>(() => performance.now() - started, (p) => p, propertiesOf(h), opts.allViolations === true);

@@ -30,13 +30,15 @@ import type { Renaming } from '../state/codec.js';
 import { CPU_STATE, type CpuChartState } from '../state/cpu.js';
 import { FLAGS, flagsHash, type FlagValues } from '../state/flags.js';
 import type { KernelMemoryState } from '../kernel/memory.js';
-import { mix } from '../state/hash.js';
+import { hash53, mix } from '../state/hash.js';
 import { MEMORY, memoryHash as memHash } from '../state/memory.js';
 import { PENDING, pendingHash, type PendingItem } from '../state/pending.js';
 import type { Observer } from '../spec/index.js';
 import { memoryHash, visitedKey } from './harness.js';
 
 const PAGE = 0x1000;
+const NO_TIES: readonly number[][] = [];
+const ascending = (a: number, b: number): number => a - b;
 /** VMCS regions per CPU (VMCS_REGION_BASE + (id * 64 + v) * 0x1000: simulation.ts cpuInputs). */
 const VMCS_PER_CPU = 64;
 
@@ -152,6 +154,8 @@ export class Symmetry {
     this.groupOf = new Array<number>(cpus).fill(-1);
     groups.forEach((g, gi) => g.forEach((c) => (this.groupOf[c] = gi)));
     this.groupOrder = groups.reduce((p, g) => p * factorial(g.length), 1);
+    this.own = Array.from({ length: cpus }, () => []);
+    this.sortKey = new Float64Array(cpus);
   }
 
   /**
@@ -165,46 +169,78 @@ export class Symmetry {
   /** `key` for a state given as its parts. */
   keyOf(view: SymmetryView, observers: readonly Observer[]): number {
     const n = this.n;
+    const groupOf = this.groupOf;
     // What is each CPU's, with CPU numbers abstracted (self, or a group): the same for a CPU and its image.
-    const own: number[][] = Array.from({ length: n }, () => []);
+    const own = this.own;
+    for (let c = 0; c < n; c++) (own[c] as number[]).length = 0;
     const items = view.items;
     for (const it of items) {
       const c = 'cpu' in it && it.kind !== 'vcpu' && it.kind !== 'vmm' && it.kind !== 'vhost' ? it.cpu : -1;
-      if (c >= 0 && c < n && this.groupOf[c] !== -1) own[c]?.push(this.memoized(view, it, `s${c}`, () => pendingHash(PENDING.rename?.(it, this.abstract(c)) ?? it)));
+      if (c < 0 || c >= n || groupOf[c] === -1) continue;
+      let x = this.recall(view, it, -1 - c);
+      if (x === undefined) x = this.remember(view, it, -1 - c, pendingHash(PENDING.rename?.(it, this.abstract(c)) ?? it));
+      (own[c] as number[]).push(x);
     }
-    const sortKey = new Array<number>(n).fill(0);
+    const sortKey = this.sortKey;
     for (let c = 0; c < n; c++) {
-      if (this.groupOf[c] === -1) continue;
+      sortKey[c] = 0;
+      if (groupOf[c] === -1) continue;
       const chart = view.chart(c);
-      let h = this.memoized(view, chart, `s${c}`, () => CPU_STATE.hash(0x5e1f, CPU_STATE.rename?.(chart, this.abstract(c)) ?? chart));
-      for (const x of (own[c] as number[]).sort((a, b) => a - b)) h = mix(h, x);
+      let h = this.recall(view, chart, -1 - c);
+      if (h === undefined) h = this.remember(view, chart, -1 - c, CPU_STATE.hash(0x5e1f, CPU_STATE.rename?.(chart, this.abstract(c)) ?? chart));
+      const mine = own[c] as number[];
+      if (mine.length > 1) mine.sort(ascending);
+      for (let k = 0; k < mine.length; k++) h = mix(h, mine[k] as number);
       sortKey[c] = h;
     }
-    const perm = Array.from({ length: n }, (_, i) => i);
-    const ties: number[][] = [];
+    const perm = new Array<number>(n);
+    for (let i = 0; i < n; i++) perm[i] = i;
+    let ties: number[][] | null = null;
+    const sorted = this.sorted;
     for (const g of this.groups) {
-      const sorted = [...g].sort((a, b) => (sortKey[a] as number) - (sortKey[b] as number) || a - b);
-      sorted.forEach((c, k) => (perm[c] = g[k] as number));
+      // Insertion sort by sort key, then CPU number (groups are a handful of CPUs).
+      sorted.length = g.length;
+      for (let k = 0; k < g.length; k++) {
+        const c = g[k] as number;
+        let at = k;
+        while (at > 0) {
+          const prev = sorted[at - 1] as number;
+          const d = (sortKey[prev] as number) - (sortKey[c] as number);
+          if (d < 0 || (d === 0 && prev < c)) break;
+          sorted[at] = prev;
+          at--;
+        }
+        sorted[at] = c;
+      }
+      for (let k = 0; k < sorted.length; k++) perm[sorted[k] as number] = g[k] as number;
       for (let i = 0; i < sorted.length; ) {
         let j = i + 1;
         while (j < sorted.length && sortKey[sorted[j] as number] === sortKey[sorted[i] as number]) j++;
-        if (j - i > 1) ties.push(sorted.slice(i, j).map((c) => perm[c] as number));
+        if (j - i > 1) (ties ??= []).push(sorted.slice(i, j).map((c) => perm[c] as number));
         i = j;
       }
     }
     this.perm = perm;
-    this.identity = perm.every((p, i) => p === i);
+    let identity = true;
+    for (let i = 0; i < n && identity; i++) identity = perm[i] === i;
+    this.identity = identity;
     const h = this.hashUnder(view, items, observers, perm);
-    this.last = () => this.orbitSize(view, items, observers, perm, ties, h);
+    this.lastState = { view, items, observers, perm, ties: ties ?? NO_TIES, h };
     return h;
   }
 
-  private last: (() => number) | null = null;
+  /** Per keyOf: each CPU's pending items (abstracted hashes), and its sort key. */
+  private readonly own: number[][];
+  private readonly sortKey: Float64Array;
+  private readonly sorted: number[] = [];
+
+  private lastState: { view: SymmetryView; items: readonly PendingItem[]; observers: readonly Observer[]; perm: number[]; ties: readonly number[][]; h: number } | null = null;
 
   /** Count the last state keyed as a new state of the search: its orbit's size. */
   countLast(): void {
-    if (this.last) this.unreduced += this.last();
-    this.last = null;
+    const l = this.lastState;
+    if (l) this.unreduced += this.orbitSize(l.view, l.items, l.observers, l.perm, l.ties, l.h);
+    this.lastState = null;
   }
 
   /** A choice key of the last state keyed, renamed canonically. */
@@ -226,16 +262,23 @@ export class Symmetry {
     return { groups: this.groups.map((g) => [...g]), states, unreducedStates, factor: states > 0 ? unreducedStates / states : 1 };
   }
 
-  private readonly memo = new WeakMap<object, Map<string, number>>();
+  private readonly memo = new WeakMap<object, Map<number, number>>();
 
-  /** `f()`, remembered per object and key when the view's parts are never changed. */
-  private memoized(view: SymmetryView, obj: object, key: string, f: () => number): number {
-    if (!view.stable) return f();
+  /**
+   * A hash remembered per object and key when the view's parts are never changed (the transition
+   * cache's interned parts). Keys: -1 - c for a part abstracted from CPU c's point of view, a
+   * renaming's id (`permId`) for a part renamed.
+   */
+  private recall(view: SymmetryView, obj: object, key: number): number | undefined {
+    return view.stable ? this.memo.get(obj)?.get(key) : undefined;
+  }
+
+  private remember(view: SymmetryView, obj: object, key: number, value: number): number {
+    if (!view.stable) return value;
     let m = this.memo.get(obj);
     if (!m) this.memo.set(obj, (m = new Map()));
-    let v = m.get(key);
-    if (v === undefined) m.set(key, (v = f()));
-    return v;
+    m.set(key, value);
+    return value;
   }
 
   /** Every CPU number of group g as one stand-in; `self` as another. */
@@ -263,8 +306,8 @@ export class Symmetry {
     perm: readonly number[],
   ): number {
     const identity = perm.every((p, i) => p === i);
-    const r = renaming(perm);
-    const permKey = identity ? '' : perm.join(',');
+    const permKey = identity ? 0 : this.permId(perm);
+    const r = this.renamingOf(permKey, perm);
     const cpus = new Array<number>(this.n);
     let mem: number;
     let flags: number;
@@ -282,26 +325,101 @@ export class Symmetry {
     } else {
       for (let c = 0; c < this.n; c++) {
         const chart = view.chart(c);
-        let h = this.memoized(view, chart, permKey, () => {
+        let h = this.recall(view, chart, permKey);
+        if (h === undefined) {
           const renamed = CPU_STATE.rename?.(chart, r) ?? chart;
-          return renamed === chart ? view.cpuHash(c) : CPU_STATE.hash(0x12345, renamed);
-        });
+          h = this.remember(view, chart, permKey, renamed === chart ? view.cpuHash(c) : CPU_STATE.hash(0x12345, renamed));
+        }
         if (h === 0) h = 1; // as Simulation.cpuHash
         cpus[perm[c] as number] = h;
       }
-      mem = this.memoized(view, view.memory, permKey, () => {
-        const m = MEMORY.rename?.(view.memory, r) ?? view.memory;
-        return m === view.memory ? view.memHash : memHash(m);
-      });
-      flags = this.memoized(view, view.flags, permKey, () => flagsHash(FLAGS.rename?.(view.flags, r) ?? view.flags));
+      mem = this.recall(view, view.memory, permKey) ?? this.remember(view, view.memory, permKey, this.renamedMemory(view, r));
+      flags = this.recall(view, view.flags, permKey) ?? this.remember(view, view.flags, permKey, flagsHash(FLAGS.rename?.(view.flags, r) ?? view.flags));
       for (const it of items) {
-        const x = this.memoized(view, it, permKey, () => pendingHash(PENDING.rename?.(it, r) ?? it));
+        const x = this.recall(view, it, permKey) ?? this.remember(view, it, permKey, pendingHash(PENDING.rename?.(it, r) ?? it));
         lo += x >>> 0;
         hi += Math.floor(x / 4294967296);
       }
     }
     const machine = composeHash(cpus, mem, lo, hi, flags, null);
-    return visitedKey(machine, memoryHash(observers, view.now, r.cpu));
+    return visitedKey(machine, view.stable ? this.observersUnder(observers, view.now, permKey, r) : memoryHash(observers, view.now, r.cpu));
+  }
+
+  private renamedMemory(view: SymmetryView, r: Renaming): number {
+    const m = MEMORY.rename?.(view.memory, r) ?? view.memory;
+    return m === view.memory ? view.memHash : memHash(m);
+  }
+
+  private readonly perms = new Map<string, number>();
+  private readonly renamings = new Map<number, Renaming>();
+
+  /**
+   * A number for a renaming (the identity is 0): its rank among all permutations (Lehmer code) up
+   * to 12 CPUs, where that is a small integer; past that, an id given in order of first use.
+   */
+  private permId(perm: readonly number[]): number {
+    const n = perm.length;
+    if (n <= 12) {
+      let rank = 0;
+      for (let i = 0; i < n; i++) {
+        let smaller = 0;
+        for (let j = i + 1; j < n; j++) if ((perm[j] as number) < (perm[i] as number)) smaller++;
+        rank = rank * (n - i) + smaller;
+      }
+      return rank;
+    }
+    const key = perm.join(',');
+    let id = this.perms.get(key);
+    if (id === undefined) this.perms.set(key, (id = -1 - this.perms.size));
+    return id;
+  }
+
+  private renamingOf(id: number, perm: readonly number[]): Renaming {
+    let r = this.renamings.get(id);
+    if (!r) this.renamings.set(id, (r = renaming([...perm])));
+    return r;
+  }
+
+  private readonly remembered = new WeakMap<Observer, Map<number, Map<number, number>>>();
+
+  /**
+   * What the observers remember under a renaming, as one hash (0 when none remembers anything):
+   * each observer's `remembers` text hashed and remembered per observer object, clock and renaming,
+   * the hashes mixed in observer order. Sound because a path's observers are copied before a record
+   * changes them (Harness.feed): an observer object kept by a state of the search never changes again.
+   */
+  private observersUnder(observers: readonly Observer[], now: number, id: number, r: Renaming): number {
+    // States share their parent's observers array until a record changes one (Harness.feed): most
+    // are answered here, for the whole array.
+    let byNow = this.rememberedAll.get(observers);
+    if (!byNow) this.rememberedAll.set(observers, (byNow = new Map()));
+    let byPerm = byNow.get(now);
+    if (!byPerm) byNow.set(now, (byPerm = new Map()));
+    let x = byPerm.get(id);
+    if (x === undefined) byPerm.set(id, (x = this.eachUnder(observers, now, id, r)));
+    return x;
+  }
+
+  private readonly rememberedAll = new WeakMap<readonly Observer[], Map<number, Map<number, number>>>();
+
+  private eachUnder(observers: readonly Observer[], now: number, id: number, r: Renaming): number {
+    let h = 0;
+    let any = false;
+    for (let i = 0; i < observers.length; i++) {
+      const o = observers[i] as Observer;
+      let byNow = this.remembered.get(o);
+      if (!byNow) this.remembered.set(o, (byNow = new Map()));
+      let byPerm = byNow.get(now);
+      if (!byPerm) byNow.set(now, (byPerm = new Map()));
+      let x = byPerm.get(id);
+      if (x === undefined) {
+        const m = o.remembers(now, r.cpu);
+        byPerm.set(id, (x = m === '' ? 0 : hash53(m)));
+      }
+      if (x !== 0) any = true;
+      h = mix(h, x);
+    }
+    return any ? h : 0;
   }
 
   /**
