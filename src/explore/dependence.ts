@@ -226,9 +226,11 @@ export class StepFootprints {
       owners.push(e.slot);
       if (e.timer) timers = true;
     }
+    // A field changed in place was read (through its accessor); one assigned is written anyway.
     let changed = 0;
+    const candidates = tracked.fieldsRead & ~tracked.fieldsWritten;
     for (let f = 0; f < MEMORY_FIELDS.length; f++) {
-      if (memoryFieldHash(this.sim.memory, MEMORY_FIELDS[f] as keyof KernelMemoryState) !== this.fields[f]) changed |= 1 << f;
+      if (candidates & (1 << f) && memoryFieldHash(this.sim.memory, MEMORY_FIELDS[f] as keyof KernelMemoryState) !== this.fields[f]) changed |= 1 << f;
     }
     let watch = 0;
     for (const c of tracked.reads) if (c < this.cpus) watch |= this.sim.watchMask(c);
