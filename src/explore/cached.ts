@@ -172,11 +172,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const report = (violations: { property: string; message: string }[], id: number, last?: string) =>
     found.add(violations, (nodes.depth[id] as number) + (last === undefined ? 0 : 1), () => keysTo(id, last));
 
-  /** Take the choice with this key in the simulation's current ready list. */
-  const decideKey = (key: string): void => {
+  /** The choice with this key in the simulation's current ready list. */
+  const pickOf = (key: string): number => {
     const pick = sim.choiceKeys().indexOf(key);
     if (pick < 0) throw new Error(`internal error: exploration replay found no choice '${key}'`);
-    sim.decide(pick);
+    return pick;
   };
 
   /**
@@ -683,9 +683,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     h.recording = recorded;
     steps.before();
     sim.trackReads();
-    const pick = sim.choiceKeys().indexOf(key);
-    if (pick < 0) throw new Error(`internal error: exploration replay found no choice '${key}'`);
-    const taken = h.decide(pick);
+    const taken = h.decide(pickOf(key));
     const fp = footprintText(steps.footprint(key, taken, sim.endTracking()));
     h.recording = null;
     h.muted = muted;
