@@ -8,6 +8,7 @@
  *     in this process (warm), with the transition cache and, for comparison, the direct engine:
  *     states visited, states/s, time to the first violation, peak memory.
  * 4c. T-L2 and T14 (guests) up to 100,000 states in a fresh process: states/s in search.
+ * 4d. What sleep sets save with each dependence relation (dependence.ts).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,6 +21,7 @@ import { DEFAULT_EXPLORE, explore } from '../explore/explorer.js';
 import { collect, fmt, table, type PeakRss } from './measure.js';
 import { spread, spreadText, timeProcess } from './paired.js';
 import { cpuText } from './cold.js';
+import { dependenceRows } from './dependence.js';
 
 export const EXPLORE_CPUS = (process.env.BENCH_EXPLORE_CPUS ?? '2,3,4').split(',').map(Number);
 const MAX_STATES = Number(process.env.BENCH_EXPLORE_MAX_STATES ?? 150_000);
@@ -152,4 +154,5 @@ export function exploration(peak: PeakRss, out: (line?: string) => void): void {
   );
   out();
   guests(out);
+  dependenceRows(EXPLORE_CPUS, out);
 }

@@ -304,6 +304,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
           stoppedBy: result.stoppedBy,
           statesVisited: result.statesVisited,
           transitions: result.transitions,
+          ...(result.slept !== undefined ? { slept: result.slept } : {}),
           maxDepth: result.maxDepth,
           elapsedMs: Math.round(result.elapsedMs),
           bounds: { maxStates: opts.maxStates, maxDepth: opts.maxDepth, maxTimeS: maxTime },
@@ -320,7 +321,8 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
     const rate = Math.round(result.statesVisited / Math.max(result.elapsedMs / 1000, 1e-3));
     io.stdout(
       escapeControls(`${scenario.id}`) + ` (${scenario.machine.cpus} CPUs, kernel ${scenario.kernel.preset}), ${strategy}${opts.reduction ? ' with sleep sets' : ''}` +
-        `${workers > 1 ? `, ${workers} workers` : ''}: ${result.statesVisited} states, ${result.transitions} transitions, ` +
+        `${workers > 1 ? `, ${workers} workers` : ''}: ${result.statesVisited} states, ${result.transitions} transitions` +
+        `${result.slept !== undefined ? ` (${result.slept} slept)` : ''}, ` +
         `depth ${result.maxDepth}, ${Math.round(result.elapsedMs)} ms (${rate} states/s), ${result.complete ? 'complete' : 'NOT complete'}\n` +
         (merged ? merged.text : '') +
         bounds.map((b) => `  stopped: ${b.how}\n`).join('') +

@@ -12,7 +12,7 @@ import { copyMemoryField, copyMemoryState, memoryFieldHash, memoryHash, MEMORY_F
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import { HashTable } from './hash-table.js';
-import type { Footprint } from './harness.js';
+import { footprintText, type Footprint } from './dependence.js';
 
 /** A pending item, interned: the same item due at the same distance is the same number. */
 export interface Desc {
@@ -31,8 +31,6 @@ export interface Desc {
   hash: number;
   /** Where the choice key sorts among all keys seen (siblings are expanded in key order). */
   rank: number;
-  /** The footprint of taking it, local or not, as an index into Tables.fps (-1 until needed). */
-  fps: [number, number];
   /** Its part of its CPU's pending-item signature (0 for deliveries, which no decision reads). */
   sig: number;
   /** This item `d` ns later, by `d`. */
@@ -88,6 +86,8 @@ export interface Effect {
   added: Int32Array;
   records: TraceRecord[];
   local: boolean;
+  /** What it read and wrote, for sleep sets (a Tables.fps index). */
+  fp: number;
   /**
    * The timers it armed, by due time and duration, with the largest place among those of the
    * unread CPUs due and armed with each (ordered deadlines: a new timer goes after them).
@@ -151,7 +151,7 @@ export class Tables {
 
   private readonly keys = new Map<string, string>();
 
-  desc(v: Omit<Desc, 'shifted' | 'rank' | 'fps' | 'sig' | 'toggled'>): number {
+  desc(v: Omit<Desc, 'shifted' | 'rank' | 'sig' | 'toggled'>): number {
     const text = v.kind === 'timer' ? `${v.key}@${v.rel}/${v.dur}#${v.ord}${v.held ? '!' : ''}` : `${v.key}@${v.rel}`;
     let id = this.descIds.get(text);
     if (id === undefined) {
@@ -175,7 +175,6 @@ export class Tables {
         held: v.held,
         hash: v.hash,
         rank: 0,
-        fps: [-1, -1],
         // Deliveries stay out of the signature: a decision never looks at a CPU's pending deliveries
         // other than the one it makes (only a step's or timer's item is looked up and replaced).
         sig: v.kind === 'deliver' ? 0 : mix(0x7f4a7c15, id + 1),
@@ -200,15 +199,18 @@ export class Tables {
 
   /** Footprints, shared (they never change): sleep sets are sets of their indexes. */
   readonly fps: Footprint[] = [];
+  private readonly fpIds = new Map<string, number>();
 
-  footprint(id: number, local: boolean): number {
-    const d = this.descs[id] as Desc;
-    const i = local ? 1 : 0;
-    if (d.fps[i] === -1) {
-      d.fps[i] = this.fps.length;
-      this.fps.push({ key: d.key, actor: d.actor, local });
+  /** A footprint's index (equal footprints, one index: see dependence.ts). */
+  internFootprint(fp: Footprint): number {
+    const text = footprintText(fp);
+    let id = this.fpIds.get(text);
+    if (id === undefined) {
+      id = this.fps.length;
+      this.fps.push(fp);
+      this.fpIds.set(text, id);
     }
-    return d.fps[i];
+    return id;
   }
 
   /** The item `d` ns closer to being due (a timer's hash has its distance in it). */
@@ -232,7 +234,7 @@ export class Tables {
     return x.toggled;
   }
 
-  private parts(x: Desc): Omit<Desc, 'shifted' | 'rank' | 'fps' | 'sig' | 'toggled'> {
+  private parts(x: Desc): Omit<Desc, 'shifted' | 'rank' | 'sig' | 'toggled'> {
     return { key: x.key, kind: x.kind, actor: x.actor, cpu: x.cpu, name: x.name, index: x.index, msg: x.msg, rel: x.rel, dur: x.dur, ord: x.ord, held: x.held, hash: x.hash };
   }
 

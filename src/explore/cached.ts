@@ -30,7 +30,8 @@ import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable } from './hash-table.js';
 import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
-import { countViolations, Findings, Harness, independent, memoryHash, NON_LOCAL, visitedKey, type Footprint } from './harness.js';
+import { countViolations, Findings, Harness, memoryHash, visitedKey } from './harness.js';
+import { DEFAULT_DEPENDENCE, dependentWithAll, footprintText, keyOnly, NON_LOCAL, relationOf, StepFootprints, type Footprint } from './dependence.js';
 import { ShardSplit } from './shard-split.js';
 import type { SymmetryView } from './symmetry.js';
 import type { PendingItem } from '../state/pending.js';
@@ -95,7 +96,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         let id = canonFps.get(key);
         if (id === undefined) {
           canonFps.set(key, (id = t.fps.length));
-          t.fps.push({ key, actor: -1, local: false });
+          t.fps.push(keyOnly(key));
         }
         return id;
       }),
@@ -126,6 +127,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const found = new Findings<string[]>(() => performance.now() - started, (p) => p, propertiesOf(h), opts.allViolations === true);
   const ends = opts.collectEnds ? new Set<string>() : null;
   let transitions = 0;
+  let slept = 0;
   let maxDepth = 0;
   const stopped = new Set<StopReason>();
   let lastProgress = started;
@@ -170,11 +172,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const report = (violations: { property: string; message: string }[], id: number, last?: string) =>
     found.add(violations, nodes.depth(id) + (last === undefined ? 0 : 1), () => keysTo(id, last));
 
-  /** Take the choice with this key in the simulation's current ready list. */
-  const decideKey = (key: string): void => {
+  /** The choice with this key in the simulation's current ready list. */
+  const pickOf = (key: string): number => {
     const pick = sim.choiceKeys().indexOf(key);
     if (pick < 0) throw new Error(`internal error: exploration replay found no choice '${key}'`);
-    sim.decide(pick);
+    return pick;
   };
 
   /**
@@ -313,7 +315,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let childMem = 0;
   let childItems = 0;
   let childFlags = 0;
-  let childLocal = false;
+  /** The footprint of the decision that led to the child (a Tables.fps index). */
+  let childFp = 0;
+  const dependence = opts.dependence ?? DEFAULT_DEPENDENCE;
+  const independent = relationOf(dependence);
+  const steps = new StepFootprints(sim);
 
   const expand = (id: number): void => {
     const { observers, only } = nodes.take(id);
@@ -367,7 +373,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       const d = ready[rank] as number;
       const key = (t.descs[d] as Desc).key;
       if (curDepth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
-      if (opts.reduction && asleep(t.fps, nodeSleep, key)) continue;
+      if (opts.reduction && asleep(t.fps, nodeSleep, key)) {
+        slept += 1;
+        continue;
+      }
       if (only && !only.includes(key)) continue;
       take(d);
     }
@@ -446,7 +455,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childFlags = effect.flagsAfter;
     // What the decision wrote, to the observers; the clock is this path's.
     if (effect.records.length > 0) feedRecords(effect.records, curNow);
-    childLocal = effect.local;
+    childFp = effect.fp;
     if (opts.verify) verifyHit(curId, (t.descs[effect.desc] as Desc).key, effectIndex);
   };
 
@@ -457,10 +466,13 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     materialize(curId, true);
     const recorded: TraceRecord[] = [];
     h.recording = recorded;
+    steps.before();
     sim.trackReads();
     const pick = sim.choiceKeys().indexOf(key);
-    const fp = h.decide(pick, key);
-    const { reads, written, fieldsRead, fieldsWritten, armed } = sim.endTracking();
+    const shown = h.decide(pick);
+    const tracked = sim.endTracking();
+    const { reads, written, fieldsRead, fieldsWritten, armed } = tracked;
+    childFp = t.internFootprint(steps.footprint(key, shown, tracked));
     h.recording = null;
     simAt = -1;
     const real = fromView(sim.view());
@@ -468,8 +480,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childMem = real.mem;
     childItems = real.items;
     childFlags = real.flags;
-    childLocal = fp.local;
-    const e = record(d, cpus, curMem, curFlags, curItems, reads, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), fp.local, armed);
+    const e = record(d, cpus, curMem, curFlags, curItems, reads, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, childFp);
     e.next = cache.get(k1);
     cache.set(k1, effects.length);
     effects.push(e);
@@ -478,7 +489,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** After decision `d`: violations, the child's sleep set, and the child if it is new (or must be expanded again). */
   const child = (d: number): void => {
     const key = (t.descs[d] as Desc).key;
-    const fpId = t.footprint(d, childLocal);
+    const fpId = childFp;
     const fp = t.fps[fpId] as Footprint;
     const childObservers = h.current;
     if (h.touched) {
@@ -486,9 +497,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (countViolations(childObservers) > before) report(h.violations().slice(before), curId, key);
     }
     // The child's sleep set: the parent's and the earlier siblings' choices that commute with
-    // this one (different CPUs, neither touching anything shared).
+    // this one (dependence.ts).
     let sleepId = 0;
-    if (opts.reduction && fp.local) {
+    if (opts.reduction && !dependentWithAll(fp, dependence)) {
       const sleepIds: number[] = [];
       for (const z of sleepSets.ids[curSleepId] as readonly number[]) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
       for (const z of explored) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
@@ -590,6 +601,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     records: TraceRecord[],
     local: boolean,
     armed: { rel: number; dur: number }[],
+    fp: number,
   ): Effect {
     // Memory: the fields read, with their values then; the fields assigned or changed, with their values now.
     const before = (t.mems[mem] as Mem).fields;
@@ -653,6 +665,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       added: Int32Array.from(added),
       records,
       local,
+      fp,
       armed: armed.length === 0 ? NO_ARMED : armed.map((a) => ({ ...a, others: lastPlace(items, Int32Array.from(reads), a.rel, a.dur) })),
       next: -1,
     };
@@ -666,7 +679,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     h.muted = true;
     const recorded: TraceRecord[] = [];
     h.recording = recorded;
-    decideKey(key);
+    steps.before();
+    sim.trackReads();
+    const taken = h.decide(pickOf(key));
+    const fp = footprintText(steps.footprint(key, taken, sim.endTracking()));
     h.recording = null;
     h.muted = muted;
     simAt = -1;
@@ -679,6 +695,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     if (recorded.some((r) => NON_LOCAL.has(r.t)) === e.local) {
       throw new Error(`transition cache: '${key}' from node ${id} was ${e.local ? '' : 'not '}local from the cache, the other way in the simulation`);
+    }
+    // And what the decision read and wrote (the sleep sets' footprint).
+    if (fp !== footprintText(t.fps[e.fp] as Footprint)) {
+      throw new Error(`transition cache: '${key}' from node ${id} has footprint ${footprintText(t.fps[e.fp] as Footprint)} from the cache, ${fp} in the simulation`);
     }
     const real = fromView(sim.view());
     if (hashOf(real.cpus, real.mem, real.items, real.flags) === hashOf(childCpus, childMem, childItems, childFlags)) return;
@@ -717,6 +737,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     stoppedBy: stopReasons(stopped),
     statesVisited: visited.size,
     transitions,
+    ...(opts.reduction ? { slept } : {}),
     maxDepth,
     elapsedMs: performance.now() - started,
     violations,

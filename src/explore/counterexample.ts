@@ -34,7 +34,7 @@ export function pathProblem(scenario: Scenario, property: string, picks: readonl
     const n = h.sim.poll();
     if (n !== p.n) return `decision ${d} has ${n} option${n === 1 ? '' : 's'} in the run, the list says ${p.n}`;
     if (p.pick < 0 || p.pick >= n) return `decision ${d} takes option ${p.pick} of ${n}`;
-    h.decide(p.pick, '');
+    h.decide(p.pick);
   }
   return null;
 }

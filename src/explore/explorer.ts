@@ -16,7 +16,8 @@ import type { Capture } from '../sim/simulation.js';
 import { SeededChooser } from '../sim/chooser.js';
 import type { Observer } from '../spec/index.js';
 import { exhaustiveCached } from './cached.js';
-import { byKey, countViolations, Findings, Harness, memoryHash, NO_KEYS, NO_SLEEP, observersSnapshot, sleepAfter, visitedKey, type Footprint } from './harness.js';
+import { byKey, countViolations, Findings, Harness, memoryHash, NO_KEYS, NO_SLEEP, observersSnapshot, sleepAfter, visitedKey } from './harness.js';
+import { DEFAULT_DEPENDENCE, StepFootprints, type Footprint } from './dependence.js';
 import { ShardSplit } from './shard-split.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 
@@ -73,9 +74,13 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const found = new Findings<Path>(() => performance.now() - started, (p) => p.keys, propertiesOf(h), opts.allViolations === true);
   const ends = opts.collectEnds ? new Set<string>() : null;
   let transitions = 0;
+  let slept = 0;
   let maxDepth = 0;
   const stopped = new Set<StopReason>();
   let lastProgress = started;
+  const dependence = opts.dependence ?? DEFAULT_DEPENDENCE;
+  // The 'fields' relation needs what each decision read and wrote (dependence.ts).
+  const steps = opts.reduction && dependence === 'fields' ? new StepFootprints(h.sim) : null;
 
   const pathTo = (id: number, last?: { pick: number; n: number; key: string }): Path => {
     const picks: { pick: number; n: number }[] = last ? [{ pick: last.pick, n: last.n }] : [];
@@ -125,18 +130,24 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     // no observer remembers the same.
     const memory = pruning === 'observers' ? memoryHash(observers, h.sim.now) : 0;
     const explored: Footprint[] = [];
+    steps?.before();
     let fresh = true;
     const order = byKey(keys);
     for (let rank = 0; rank < n; rank++) {
       const i = order[rank] as number;
       const key = keys[i] as string;
       if (node.depth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
-      if (opts.reduction && node.sleep.some((z) => z.key === key)) continue;
+      if (opts.reduction && node.sleep.some((z) => z.key === key)) {
+        slept += 1;
+        continue;
+      }
       if (node.only && !node.only.includes(key)) continue;
       if (!fresh) h.sim.restoreCapture(afterPoll);
       fresh = false;
       h.fork(observers);
-      const fp = h.decide(i, key);
+      if (steps) h.sim.trackReads();
+      const shown = h.decide(i);
+      const fp = steps ? steps.footprint(key, shown, h.sim.endTracking()) : coarse(key, shown);
       const childObservers = h.current;
       transitions += 1;
       const step = { pick: i, n };
@@ -146,7 +157,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
         const before = countViolations(observers);
         if (countViolations(childObservers) > before) report(h.violations().slice(before), node, { ...step, key });
       }
-      const sleep = opts.reduction ? sleepAfter(node.sleep, explored, fp) : NO_SLEEP;
+      const sleep = opts.reduction ? sleepAfter(node.sleep, explored, fp, dependence) : NO_SLEEP;
       explored.push(fp);
       const key53 = stateKey(childObservers, h.touched ? undefined : memory);
       const seen = visited.get(key53);
@@ -189,6 +200,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     stoppedBy: stopReasons(stopped),
     statesVisited: visited.size,
     transitions,
+    ...(opts.reduction ? { slept } : {}),
     maxDepth,
     elapsedMs: performance.now() - started,
     violations: found.list().map((f) => ({ property: f.property, message: f.message, picks: f.path.picks, keys: f.path.keys })),
@@ -197,6 +209,11 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     ...(split ? { split: split.info(visited.size, transitions) } : {}),
     ...(sym ? { symmetry: sym.stats(visited.size) } : {}),
   };
+}
+
+/** A footprint for the 'shared' relation (or none at all): its key, actor and whether it was local. */
+function coarse(key: string, shown: { actor: number; local: boolean }): Footprint {
+  return { key, actor: shown.actor, local: shown.local, global: !shown.local, slots: -1, memRead: -1, memWrite: -1, vars: -1, watch: -1, timers: true, seen: -1 };
 }
 
 /** Random walks and PCT: complete only if... never: they sample. */
@@ -250,7 +267,7 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
         }
       }
       picks.push({ pick, n });
-      h.decide(pick, '');
+      h.decide(pick);
       transitions += 1;
       maxDepth = Math.max(maxDepth, depth + 1);
       states.add(h.sim.stateHash());

@@ -6,19 +6,10 @@ import type { Scenario } from '../scenarios/types.js';
 import { hash53, mix, Simulation } from '../sim/simulation.js';
 import { allObservers, type Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
-
-export interface Footprint {
-  key: string;
-  actor: number;
-  /** No shared memory written, nothing sent, no scripted action, reset or kexec. */
-  local: boolean;
-}
+import { bitOf, dependentWithAll, GLOBAL, NON_LOCAL, relationOf, type Dependence, type Footprint } from './dependence.js';
 
 /** At most this many counterexamples per exploration (one per kind of violation). */
 export const MAX_REPORTED = 32;
-
-/** Records that make a step non-local: it touched something another CPU can see. */
-export const NON_LOCAL = new Set<TraceRecord['t']>(['mem', 'send', 'script', 'reset', 'kexec']);
 
 export const NO_SLEEP: Footprint[] = [];
 export const NO_KEYS: string[] = [];
@@ -132,18 +123,14 @@ export class Findings<P> {
   }
 }
 
-/** The child's sleep set: the parent's and the earlier siblings' choices that commute with this one. */
-export function sleepAfter(parent: readonly Footprint[], siblings: readonly Footprint[], fp: Footprint): Footprint[] {
-  if (!fp.local) return NO_SLEEP;
+/** The child's sleep set: the parent's and the earlier siblings' choices that commute with this one (dependence.ts). */
+export function sleepAfter(parent: readonly Footprint[], siblings: readonly Footprint[], fp: Footprint, dependence: Dependence): Footprint[] {
+  if (dependentWithAll(fp, dependence)) return NO_SLEEP;
+  const independent = relationOf(dependence);
   const out: Footprint[] = [];
   for (const z of parent) if (independent(z, fp)) out.push(z);
   for (const z of siblings) if (independent(z, fp)) out.push(z);
   return out;
-}
-
-/** Two choices commute when they act on different CPUs and neither touches anything shared. */
-export function independent(a: Footprint, b: Footprint): boolean {
-  return a.actor !== b.actor && a.local && b.local;
 }
 
 /** The order siblings are expanded in: by choice key, so that it does not depend on how a state was built. */
@@ -164,6 +151,9 @@ export class Harness {
   /** The record kinds some observer reads. */
   reads: ReadonlySet<TraceRecord['t']> = new Set();
   private nonLocal = false;
+  private globalRecord = false;
+  /** The observers shown a record since the last `decide` began (dependence.ts Footprint.seen). */
+  private seen = 0;
   private readonly wanted: ReadonlySet<string> | null;
   /** While set, records reach no observer (replaying a path to rebuild a state). */
   muted = false;
@@ -176,12 +166,14 @@ export class Harness {
     this.sim.trace$.subscribe((r) => {
       if (this.recording) this.recording.push(r);
       if (!this.muted) this.feed(r);
+      else this.note(r);
     });
   }
 
   /** Show one record to the observers that read its kind. */
   feed(r: TraceRecord): void {
     if (NON_LOCAL.has(r.t)) this.nonLocal = true;
+    if (GLOBAL.has(r.t)) this.globalRecord = true;
     if (!this.reads.has(r.t)) return;
     let obs = this.observers;
     for (let i = 0; i < obs.length; i++) {
@@ -199,6 +191,18 @@ export class Harness {
         this.owned[i] = true;
       }
       (obs[i] as Observer).observe(r);
+      this.seen |= bitOf(i);
+    }
+  }
+
+  /** What a record tells of its decision's footprint, when muted (as `feed` notes it otherwise). */
+  private note(r: TraceRecord): void {
+    if (NON_LOCAL.has(r.t)) this.nonLocal = true;
+    if (GLOBAL.has(r.t)) this.globalRecord = true;
+    if (!this.reads.has(r.t)) return;
+    for (let i = 0; i < this.observers.length; i++) {
+      const o = this.observers[i] as Observer;
+      if (o.reads.includes(r.t) && (!o.relevant || o.relevant(r))) this.seen |= bitOf(i);
     }
   }
 
@@ -236,12 +240,17 @@ export class Harness {
     this.reads = new Set(observers.flatMap((o) => o.reads));
   }
 
-  /** Take one decision and say what it touched. */
-  decide(pick: number, key: string): Footprint {
+  /**
+   * Take one decision and say what its records showed: whether it was local ('shared' relation),
+   * whether it wrote a record of a scripted action, reset or kexec, and the observers shown a record.
+   */
+  decide(pick: number): { actor: number; local: boolean; global: boolean; seen: number } {
     const actor = this.sim.choiceActor(pick);
     this.nonLocal = false;
+    this.globalRecord = false;
+    this.seen = 0;
     this.sim.decide(pick);
-    return { key, actor, local: !this.nonLocal };
+    return { actor, local: !this.nonLocal, global: this.globalRecord, seen: this.seen };
   }
 
   violations(): { property: string; message: string }[] {

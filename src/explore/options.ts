@@ -5,6 +5,7 @@
  * shard.ts) share them without importing one another.
  */
 import type { Scenario } from '../scenarios/types.js';
+import type { Dependence } from './dependence.js';
 import type { Harness } from './harness.js';
 import type { ShardOption, SplitInfo } from './shard-split.js';
 import { Symmetry, symmetryGroups, type SymmetryStats } from './symmetry.js';
@@ -35,6 +36,13 @@ export interface ExploreOptions {
   pctDepth: number;
   /** Sleep-set reduction (exhaustive). */
   reduction: boolean;
+  /**
+   * Exhaustive, with `reduction`: when two choices commute (dependence.ts). 'fields' (default): by
+   * what each read and wrote — memory fields, CPUs and guest actors, pending items, timers, the
+   * observers shown its records; 'shared': different CPUs and neither wrote shared memory nor sent
+   * anything (the coarser relation, kept to measure against).
+   */
+  dependence?: Dependence;
   /** Exhaustive: collect the keys of the states where runs end (to compare reductions). */
   collectEnds?: boolean;
   /**
@@ -95,6 +103,8 @@ export interface ExploreResult {
   stoppedBy: StopReason[];
   statesVisited: number;
   transitions: number;
+  /** Exhaustive with `reduction`: choices not taken because they were in the state's sleep set. */
+  slept?: number;
   maxDepth: number;
   elapsedMs: number;
   violations: Found[];

@@ -65,6 +65,7 @@ export function mergeResults(results: readonly ExploreResult[], elapsedMs: numbe
     stoppedBy: stopReasons(results.flatMap((r) => r.stoppedBy)),
     statesVisited: results.reduce((a, r) => a + r.statesVisited, 0),
     transitions: results.reduce((a, r) => a + r.transitions, 0),
+    ...(results.every((r) => r.slept !== undefined) ? { slept: results.reduce((a, r) => a + (r.slept ?? 0), 0) } : {}),
     maxDepth: Math.max(0, ...results.map((r) => r.maxDepth)),
     elapsedMs,
     firstViolationMs: results.reduce<number | null>((m, r) => (r.firstViolationMs === null ? m : m === null ? r.firstViolationMs : Math.min(m, r.firstViolationMs)), null),

@@ -134,7 +134,7 @@ function search(h: Harness, observers: Observer[], depth: number, opts: PnrOptio
     const pick = f.next++;
     h.sim.restoreCapture(f.capture);
     h.fork(f.observers);
-    h.decide(pick, '');
+    h.decide(pick);
     const obs = h.current;
     if (violated(obs)) continue;
     const key = `${h.sim.stateHash()}|${observerKey(obs[0] as Observer)}`;
@@ -250,7 +250,7 @@ class Prefixes {
       const n = h.sim.poll();
       const p = this.picks[d] as { pick: number; n: number };
       if (n !== p.n) throw new Error(`internal error: replaying the counterexample, decision ${d} has ${n} options, not ${p.n}`);
-      h.decide(p.pick, '');
+      h.decide(p.pick);
     }
     return h.current;
   }
