@@ -25,7 +25,6 @@
 import type { Scenario } from '../scenarios/types.js';
 import type { Simulation } from '../sim/simulation.js';
 import { composeHash, hasGuests } from '../sim/simulation.js';
-import { VMCS_REGION_BASE, VMXON_REGION_BASE } from '../hw/cpu-state.js';
 import type { Renaming } from '../state/codec.js';
 import { CPU_STATE, type CpuChartState } from '../state/cpu.js';
 import { FLAGS, flagsHash, type FlagValues } from '../state/flags.js';
@@ -34,13 +33,11 @@ import { hash53, mix } from '../state/hash.js';
 import { MEMORY, memoryHash as memHash } from '../state/memory.js';
 import { PENDING, pendingHash, type PendingItem } from '../state/pending.js';
 import type { Observer } from '../spec/index.js';
+import { abstractRenaming, factorial, permId, permutationsOf, renameChoiceKey, renaming } from './renaming.js';
 import { memoryHash, visitedKey } from './harness.js';
 
-const PAGE = 0x1000;
 const NO_TIES: readonly number[][] = [];
 const ascending = (a: number, b: number): number => a - b;
-/** VMCS regions per CPU (VMCS_REGION_BASE + (id * 64 + v) * 0x1000: simulation.ts cpuInputs). */
-const VMCS_PER_CPU = 64;
 
 /**
  * The groups of interchangeable CPUs of a scenario (each sorted, at least two CPUs), and why there
@@ -64,48 +61,6 @@ export function symmetryGroups(scenario: Scenario): { groups: number[][]; none?:
   });
   const groups = [...byConfig.values()].filter((g) => g.length >= 2).sort((a, b) => (a[0] as number) - (b[0] as number));
   return groups.length ? { groups } : { groups: [], none: 'no two CPUs are alike' };
-}
-
-function factorial(n: number): number {
-  let f = 1;
-  for (let i = 2; i <= n; i++) f *= i;
-  return f;
-}
-
-/** A renaming of CPUs given as each CPU's image (CPUs past the end and -1 stay). */
-export function renaming(perm: readonly number[]): Renaming {
-  const n = perm.length;
-  const cpu = (id: number): number => (id >= 0 && id < n ? (perm[id] as number) : id);
-  return {
-    cpu,
-    addr: (a) => {
-      const x = a - VMXON_REGION_BASE;
-      if (x >= 0 && x < n * PAGE) {
-        const id = Math.floor(x / PAGE);
-        return VMXON_REGION_BASE + cpu(id) * PAGE + (x - id * PAGE);
-      }
-      const y = a - VMCS_REGION_BASE;
-      if (y >= 0 && y < n * VMCS_PER_CPU * PAGE) {
-        const id = Math.floor(y / (VMCS_PER_CPU * PAGE));
-        return VMCS_REGION_BASE + cpu(id) * VMCS_PER_CPU * PAGE + (y - id * VMCS_PER_CPU * PAGE);
-      }
-      return a;
-    },
-  };
-}
-
-/** A choice key (Simulation.itemKey) with its CPU numbers renamed. */
-export function renameChoiceKey(key: string, cpu: (id: number) => number): string {
-  const m = /^([std])(\d+)(.*)$/.exec(key);
-  if (!m) return key; // scripted actions (x…) are by step index
-  let rest = m[3] as string;
-  if (m[1] === 'd') {
-    // d<target><<mode>:<vector>:<from>:<source>
-    const parts = rest.split(':');
-    if (parts.length === 4 && /^\d+$/.test(parts[2] as string)) parts[2] = String(cpu(Number(parts[2])));
-    rest = parts.join(':');
-  }
-  return `${m[1]}${cpu(Number(m[2]))}${rest}`;
 }
 
 /** A state as symmetry renames it: what Simulation.symmetryView gives, or the transition cache's parts of a state. */
@@ -281,22 +236,9 @@ export class Symmetry {
     return value;
   }
 
-  /** Every CPU number of group g as one stand-in; `self` as another. */
+  /** Every CPU number of a group as one stand-in; `self` as another. */
   private abstract(self: number): Renaming {
-    const n = this.n;
-    const cpu = (id: number): number => (id === self ? -1000 : id >= 0 && id < n && this.groupOf[id] !== -1 ? -2000 - (this.groupOf[id] as number) : id);
-    const r = renaming([]);
-    return {
-      cpu,
-      addr: (a) => {
-        // The region's CPU, abstracted; its offset within the CPU's regions kept.
-        const x = a - VMXON_REGION_BASE;
-        if (x >= 0 && x < n * PAGE) return mix(1, cpu(Math.floor(x / PAGE))) + (x % PAGE);
-        const y = a - VMCS_REGION_BASE;
-        if (y >= 0 && y < n * VMCS_PER_CPU * PAGE) return mix(2, cpu(Math.floor(y / (VMCS_PER_CPU * PAGE)))) + (y % (VMCS_PER_CPU * PAGE));
-        return r.addr(a);
-      },
-    };
+    return abstractRenaming(self, this.n, this.groupOf);
   }
 
   private hashUnder(
@@ -306,7 +248,7 @@ export class Symmetry {
     perm: readonly number[],
   ): number {
     const identity = perm.every((p, i) => p === i);
-    const permKey = identity ? 0 : this.permId(perm);
+    const permKey = identity ? 0 : permId(perm, this.perms);
     const r = this.renamingOf(permKey, perm);
     const cpus = new Array<number>(this.n);
     let mem: number;
@@ -352,27 +294,6 @@ export class Symmetry {
 
   private readonly perms = new Map<string, number>();
   private readonly renamings = new Map<number, Renaming>();
-
-  /**
-   * A number for a renaming (the identity is 0): its rank among all permutations (Lehmer code) up
-   * to 12 CPUs, where that is a small integer; past that, an id given in order of first use.
-   */
-  private permId(perm: readonly number[]): number {
-    const n = perm.length;
-    if (n <= 12) {
-      let rank = 0;
-      for (let i = 0; i < n; i++) {
-        let smaller = 0;
-        for (let j = i + 1; j < n; j++) if ((perm[j] as number) < (perm[i] as number)) smaller++;
-        rank = rank * (n - i) + smaller;
-      }
-      return rank;
-    }
-    const key = perm.join(',');
-    let id = this.perms.get(key);
-    if (id === undefined) this.perms.set(key, (id = -1 - this.perms.size));
-    return id;
-  }
 
   private renamingOf(id: number, perm: readonly number[]): Renaming {
     let r = this.renamings.get(id);
@@ -447,34 +368,5 @@ export class Symmetry {
       if (this.hashUnder(view, items, observers, composed) === h) fixed++;
     }
     return this.groupOrder / Math.max(1, fixed);
-  }
-}
-
-/** Every permutation of 0..n-1 that permutes each of `classes` within itself and fixes the rest. */
-function* permutationsOf(classes: readonly number[][], n: number): Generator<number[]> {
-  const base = Array.from({ length: n }, (_, i) => i);
-  function* rec(k: number, cur: number[]): Generator<number[]> {
-    if (k === classes.length) {
-      yield cur;
-      return;
-    }
-    const cls = classes[k] as number[];
-    for (const order of arrangements(cls)) {
-      const next = cur.slice();
-      cls.forEach((c, i) => (next[c] = order[i] as number));
-      yield* rec(k + 1, next);
-    }
-  }
-  yield* rec(0, base);
-}
-
-function* arrangements(xs: readonly number[]): Generator<number[]> {
-  if (xs.length <= 1) {
-    yield [...xs];
-    return;
-  }
-  for (let i = 0; i < xs.length; i++) {
-    const rest = [...xs.slice(0, i), ...xs.slice(i + 1)];
-    for (const r of arrangements(rest)) yield [xs[i] as number, ...r];
   }
 }

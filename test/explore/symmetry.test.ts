@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { memoryIo } from '../cli/memory-io.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult } from '../../src/explore/explorer.js';
-import { renameChoiceKey, renaming, symmetryGroups } from '../../src/explore/symmetry.js';
+import { permId, permutationsOf, renameChoiceKey, renaming } from '../../src/explore/renaming.js';
+import { symmetryGroups } from '../../src/explore/symmetry.js';
 import { loadScenario } from '../../src/cli/scenario-args.js';
 import { MEMORY } from '../../src/state/memory.js';
 import { CPU_HW } from '../../src/state/cpu.js';
@@ -185,5 +186,25 @@ describe('explore --symmetry (CLI)', () => {
     // T5: its crash kernel brings up the APs in order of their numbers, so no renaming is a symmetry.
     await main(['explore', 'T5', '--symmetry', '--no-pnr', '--max-states', '200', '--out', path.join(dir, 'out')], t5.cli);
     expect(t5.err()).toMatch(/^shootdown: --symmetry: no reduction here: the crash kernel brings up the APs in order of their numbers\n$/);
+  });
+});
+
+describe('renaming ids (the memo keys of renamed parts)', () => {
+  it('are distinct non-negative numbers for distinct renamings, 0 for the identity, below and past 12 CPUs', () => {
+    for (const n of [4, 13]) {
+      const ids = new Map<string, number>();
+      const seen = new Map<number, string>();
+      const base = Array.from({ length: n }, (_, i) => i);
+      // Every permutation of the first four CPUs, the rest fixed.
+      for (const p of permutationsOf([[0, 1, 2, 3]], n)) {
+        const id = permId(p, ids);
+        expect(id).toBeGreaterThanOrEqual(0);
+        expect(seen.get(id) ?? p.join(',')).toBe(p.join(','));
+        seen.set(id, p.join(','));
+        expect(permId([...p], ids)).toBe(id);
+      }
+      expect(seen.size).toBe(24);
+      if (n <= 12) expect(permId(base, ids)).toBe(0);
+    }
   });
 });
