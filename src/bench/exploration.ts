@@ -13,14 +13,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { findBuiltin } from '../scenarios/builtin.js';
 import { validateScenario } from '../scenarios/validate.js';
 import { validationContext } from '../sim/catalog.js';
 import { DEFAULT_EXPLORE, explore } from '../explore/explorer.js';
 import { collect, fmt, table, type PeakRss } from './measure.js';
 import { spread, spreadText, timeProcess } from './paired.js';
-import { cpuText } from './cold.js';
+import { BIN, cpuText } from './cold.js';
 import { dependenceRows } from './dependence.js';
 
 export const EXPLORE_CPUS = (process.env.BENCH_EXPLORE_CPUS ?? '2,3,4').split(',').map(Number);
@@ -41,10 +40,9 @@ interface CliResult {
 
 /** One `shootdown explore … --json` in a fresh node process, timed from spawn to exit. */
 function exploreFresh(args: string[]): CliResult & { wallMs: number; cpuMs: number | null; exit: number | null } {
-  const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-bench-'));
   try {
-    const r = timeProcess(process.execPath, [cli, 'explore', ...args, '--json', '--out', out], { cpu: true });
+    const r = timeProcess(process.execPath, [BIN, 'explore', ...args, '--json', '--out', out], { cpu: true });
     if (r.status !== 0 && r.status !== 1 && r.status !== 3) throw new Error(`shootdown explore ${args.join(' ')} exited with ${r.status}: ${r.stderr}`);
     return { ...(JSON.parse(r.stdout) as CliResult), wallMs: r.ms, cpuMs: r.cpuMs, exit: r.status };
   } finally {
@@ -57,7 +55,7 @@ const PRESETS = ['v5.10', 'v5.11', 'v6.2', 'v6.6', 'mainline'];
 
 function target(out: (line?: string) => void): void {
   out(`-- 4a. The verdict on R2 at 3 CPUs, per kernel preset, ${TARGET_RUNS} fresh processes each, as a user types it --`);
-  out(`   node dist/src/cli/main.js explore R2 --cpus 3 --kernel <preset> [--property no-kernel-bug] --json --out <tmp>`);
+  out(`   node dist/bin/shootdown.js explore R2 --cpus 3 --kernel <preset> [--property no-kernel-bug] --json --out <tmp>`);
   out(`   (whole = spawn to exit, the time a user waits for the verdict; search = the explorer's own elapsedMs)`);
   const rows: string[][] = [];
   const cases: [string, string[]][] = [...PRESETS.map((p): [string, string[]] => [p, []]), ['mainline', ['--property', 'no-kernel-bug']]];
@@ -89,7 +87,7 @@ function guests(out: (line?: string) => void): void {
   const runs = Number(process.env.BENCH_GUEST_RUNS ?? 1);
   if (runs < 1) return;
   out(`-- 4c. Scenarios with guests, --max-states ${fmt(GUEST_MAX_STATES)}, ${runs} fresh process(es) each (goal: ≥ 50,000 states/s in search) --`);
-  out(`   node dist/src/cli/main.js explore <scenario> --max-states ${GUEST_MAX_STATES} --json --out <tmp>`);
+  out(`   node dist/bin/shootdown.js explore <scenario> --max-states ${GUEST_MAX_STATES} --json --out <tmp>`);
   const rows: string[][] = [];
   for (const id of ['T-L2', 'T14']) {
     const rs = Array.from({ length: runs }, () => exploreFresh([id, '--max-states', String(GUEST_MAX_STATES)]));

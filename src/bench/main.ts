@@ -20,10 +20,9 @@
  * BENCH_STORM_CPUS=2048  BENCH_EXPLORE_RUNS=5  BENCH_GUEST_RUNS=1 (0: skip 4c)  BENCH_SPIN_CPUS=2,3 (2 … 4)
  * BENCH_SPIN_PAIRS=3.
  */
-import { fileURLToPath } from 'node:url';
 import { runScenario } from '../sim/run.js';
 import { runBaseline, type BaselineResult } from './baseline.js';
-import { coldRows } from './cold.js';
+import { BIN, coldRows } from './cold.js';
 import { interleave, pairedSummary, ratioText, spreadText, type PairedSummary } from './paired.js';
 import { spinRows } from './spin.js';
 import { canCollect, fmt, median, now, PeakRss, table } from './measure.js';
@@ -41,7 +40,8 @@ const PAIRS = envInt('BENCH_PAIRS', 7);
 const ENGINE_SIZES = envList('BENCH_ENGINE_SIZES', [512, 8192]);
 const SECTIONS = new Set(envList('BENCH_SECTIONS', [1, 2, 3, 4, 5, 6]));
 const SPIN_CPUS = envList('BENCH_SPIN_CPUS', [2, 3]).filter((n) => n >= 2 && n <= 4);
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** The command as a user runs it (package.json's bin): every whole-process row times it. */
+const CLI = BIN;
 const BASELINE_ACTORS = 8192;
 const BASELINE_EVENTS = envInt('BENCH_BASELINE_EVENTS', 500_000);
 const SOAK_STEPS = envInt('BENCH_SOAK_STEPS', 1_000_000);

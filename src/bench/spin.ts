@@ -171,7 +171,7 @@ export function spinRows(out: (line?: string) => void, cli: string, reps: number
   }
   out(`-- 6a. The whole state space, ${reps} pairs (pan, shootdown, pan, …); each cell is SPIN / shootdown --`);
   out(`   SPIN: spin -o2 -DN=<cpus> -DERA=<era> -DLAT=1 -DPROP=0 -a shootdown.pml; cc -O2 -DSAFETY -o pan pan.c; ./pan -m100000 -E`);
-  out(`   shootdown: node dist/src/cli/main.js explore R2 --cpus <cpus> --kernel <preset> --all-violations --json`);
+  out(`   shootdown: node dist/bin/shootdown.js explore R2 --cpus <cpus> --kernel <preset> --all-violations --json`);
   out(
     table(
       ['CPUs', 'era / preset', 'states', 'transitions', 'states/s (search)', 'µs/state (search)', 'µs/state: shootdown ÷ pan (goal ≤ 2×)', 'ms: build + pan / process', 'whole: shootdown ÷ SPIN', 'check'],

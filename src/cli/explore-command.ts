@@ -24,22 +24,6 @@ import { symmetryGroups } from '../explore/symmetry.js';
 import { shardRun, type MergedShards, type ShardPlan } from './shard-command.js';
 import { MAX_EXPLORE_CPUS, NUMERIC } from './explore-limits.js';
 
-export const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
-                [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
-                [--max-time S] [--all-violations] [--seed N] [--runs N] [--pct-depth D] [--no-reduction]
-                [--symmetry]
-                [--workers N | --shard I/N [--split-depth D]] [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
-  shootdown explore merge <shard results dir | file>... [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
-                                 bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit;
-                                 stops at each property's first (shortest) violation unless --all-violations;
-                                 --symmetry keys states up to renaming interchangeable CPUs (same initial state,
-                                 not named by the script, no guests; not with --workers/--shard): fewer states,
-                                 each dearer to key;
-                                 exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
-                                 bound with none found; each counterexample's point of no return (the decision
-                                 after which every continuation violates) is searched, at most --pnr-max-states
-                                 ${DEFAULT_PNR_MAX_STATES.toLocaleString('en-US')} states from each prefix (${DEFAULT_PNR_MAX_STATES_GUESTS.toLocaleString('en-US')} with guests); --no-pnr skips it
-`;
 
 
 /** Exit code of a search that stopped at a bound and found nothing: not a proof, not a failure. */

@@ -3,13 +3,29 @@
  * command with its value, default and meaning. The same table gives "did you mean" for a mistyped
  * option or command.
  */
-import { EXPLORE_USAGE } from './explore-command.js';
-import { DEFAULT_EXPLORE } from '../explore/explorer.js';
-import { DEFAULT_PNR_MAX_STATES, DEFAULT_PNR_MAX_STATES_GUESTS } from '../explore/point-of-no-return.js';
-import { FRONTIER_PER_SHARD } from '../explore/shard.js';
+// The explorer's defaults come from modules without imports: `run` and `help` do not load the explorer.
+import { DEFAULT_BOUNDS, DEFAULT_PNR_MAX_STATES, DEFAULT_PNR_MAX_STATES_GUESTS } from '../explore/defaults.js';
+import { FRONTIER_PER_SHARD } from '../explore/shard-split.js';
 import { DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import { DEFAULT_PRESET } from '../kernel/variants.js';
 import { ACTOR_KINDS } from '../viz/actor-kinds.js';
+
+const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
+                [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
+                [--max-time S] [--all-violations] [--seed N] [--runs N] [--pct-depth D] [--no-reduction]
+                [--symmetry]
+                [--workers N | --shard I/N [--split-depth D]] [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
+  shootdown explore merge <shard results dir | file>... [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
+                                 bounds: --max-states ${DEFAULT_BOUNDS.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_BOUNDS.maxDepth.toLocaleString('en-US')} by default, no time limit;
+                                 stops at each property's first (shortest) violation unless --all-violations;
+                                 --symmetry keys states up to renaming interchangeable CPUs (same initial state,
+                                 not named by the script, no guests; not with --workers/--shard): fewer states,
+                                 each dearer to key;
+                                 exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
+                                 bound with none found; each counterexample's point of no return (the decision
+                                 after which every continuation violates) is searched, at most --pnr-max-states
+                                 ${DEFAULT_PNR_MAX_STATES.toLocaleString('en-US')} states from each prefix (${DEFAULT_PNR_MAX_STATES_GUESTS.toLocaleString('en-US')} with guests); --no-pnr skips it
+`;
 
 export interface OptionHelp {
   /** Without the leading dashes. */
@@ -70,13 +86,13 @@ export const COMMANDS: readonly CommandHelp[] = [
       ...KERNEL_OPTIONS,
       { name: 'strategy', value: 'exhaustive|random|pct', default: 'exhaustive', text: 'how interleavings are picked' },
       { name: 'property', value: 'NAME', repeatable: true, default: 'all', text: 'check only this property' },
-      { name: 'max-states', value: 'N', default: DEFAULT_EXPLORE.maxStates.toLocaleString('en-US'), text: 'stop after N states' },
-      { name: 'max-depth', value: 'N', default: DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US'), text: 'do not go deeper than N decisions' },
+      { name: 'max-states', value: 'N', default: DEFAULT_BOUNDS.maxStates.toLocaleString('en-US'), text: 'stop after N states' },
+      { name: 'max-depth', value: 'N', default: DEFAULT_BOUNDS.maxDepth.toLocaleString('en-US'), text: 'do not go deeper than N decisions' },
       { name: 'max-time', value: 'S', default: 'none', text: 'stop after S seconds (the result says the search is not complete)' },
       { name: 'all-violations', default: 'off', text: "go on after each property's first (shortest) violation and report every kind" },
-      { name: 'seed', value: 'N', default: String(DEFAULT_EXPLORE.seed), text: 'seed of the random and pct strategies' },
-      { name: 'runs', value: 'N', default: String(DEFAULT_EXPLORE.runs), text: 'runs of the random and pct strategies' },
-      { name: 'pct-depth', value: 'D', default: String(DEFAULT_EXPLORE.pctDepth), text: 'priority change points of pct' },
+      { name: 'seed', value: 'N', default: String(DEFAULT_BOUNDS.seed), text: 'seed of the random and pct strategies' },
+      { name: 'runs', value: 'N', default: String(DEFAULT_BOUNDS.runs), text: 'runs of the random and pct strategies' },
+      { name: 'pct-depth', value: 'D', default: String(DEFAULT_BOUNDS.pctDepth), text: 'priority change points of pct' },
       { name: 'no-reduction', default: 'off', text: 'explore without sleep sets' },
       { name: 'symmetry', default: 'off', text: 'key states up to renaming interchangeable CPUs (alike, unnamed by the script, no guests): fewer states, each dearer' },
       { name: 'workers', value: 'N', default: '1', text: 'worker threads' },
@@ -88,7 +104,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'pnr-max-states', value: 'N', default: `${DEFAULT_PNR_MAX_STATES.toLocaleString('en-US')}, ${DEFAULT_PNR_MAX_STATES_GUESTS.toLocaleString('en-US')} with guests`, text: 'states searched from each prefix of a counterexample for its point of no return' },
     ],
     notes:
-      `bounds: --max-states ${DEFAULT_EXPLORE.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_EXPLORE.maxDepth.toLocaleString('en-US')} by default, no time limit; the search stops at each\n` +
+      `bounds: --max-states ${DEFAULT_BOUNDS.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_BOUNDS.maxDepth.toLocaleString('en-US')} by default, no time limit; the search stops at each\n` +
       "property's first (shortest) violation unless --all-violations.\n" +
       'exit status: 0 complete and no violation, 1 a violation, 2 bad input, 3 stopped at a bound with none found (no proof).\n' +
       '\n' +

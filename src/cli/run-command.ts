@@ -13,7 +13,6 @@ import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
 import { formatOutcome, formatTimelineRecord } from './format.js';
 import { JsonTimeline, runJson } from './json-output.js';
 import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
-import { inspectPlan, startInspection } from './inspect.js';
 import { QUOTE_MAX, escapeControls, quote } from './terminal.js';
 import { OutputFileError, outputTargetProblem } from './output-file.js';
 import type { CliIo } from './io.js';
@@ -34,6 +33,8 @@ const RUN_OPTIONS = {
   'inspect-host': { type: 'string' },
   'inspect-wait': { type: 'boolean' },
 } as const;
+
+const INSPECT_FLAGS = ['inspect', 'inspect-wait', 'inspect-port', 'inspect-host', 'inspect-linger'] as const;
 
 /** The options `run` takes (the help lists each; a test holds the two together). */
 export const RUN_OPTION_NAMES = Object.keys(RUN_OPTIONS);
@@ -56,7 +57,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     const problem = outputTargetProblem(traceFile);
     if (problem !== null) throw new InputError(`--trace '${quote(traceFile)}': ${problem}`);
   }
-  const inspection = inspectPlan(values);
+  // The inspector's bridge (an HTTP server and its page) loads only for a run that names an --inspect flag.
+  const inspector = INSPECT_FLAGS.some((f) => values[f] !== undefined) ? await import('./inspect.js') : null;
+  const inspection = inspector ? inspector.inspectPlan(values) : null;
 
   let replay: ReadTrace | null = null;
   if (values.replay !== undefined) replay = loadReplay(values.replay, io);
@@ -79,7 +82,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   const simOptions = { seed, ...(replay ? { replay: replay.picks, mode: replay.mode, ...(replay.branch ? { branch: replay.branch } : {}) } : {}) };
   // The bridge first: a port it cannot have must not leave a trace file begun. It re-runs the
   // scenario with the same options for a page that connects after its history outgrew its cap.
-  const session = inspection ? await startInspection(inspection, io, { scenario, options: simOptions }) : null;
+  const session = inspection && inspector ? await inspector.startInspection(inspection, io, { scenario, options: simOptions }) : null;
   if (session && inspection?.wait) {
     io.stderr('inspection: waiting for the inspector page (or a WebSocket client) to connect before starting the run (Ctrl-C to stop)\n');
     await session.firstClient;

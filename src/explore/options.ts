@@ -9,6 +9,7 @@ import type { Dependence } from './dependence.js';
 import type { Harness } from './harness.js';
 import type { ShardOption, SplitInfo } from './shard-split.js';
 import { Symmetry, symmetryGroups, type SymmetryStats } from './symmetry.js';
+import { DEFAULT_BOUNDS } from './defaults.js';
 
 export type Strategy = 'exhaustive' | 'random' | 'pct';
 
@@ -125,11 +126,7 @@ export const DEFAULT_PRUNING: NonNullable<ExploreOptions['pruning']> = 'observer
 
 export const DEFAULT_EXPLORE: Omit<ExploreOptions, 'strategy'> = {
   properties: [],
-  maxStates: 1_000_000,
-  maxDepth: 2_000,
-  seed: 1,
-  runs: 1_000,
-  pctDepth: 3,
+  ...DEFAULT_BOUNDS,
   reduction: true,
 };
 

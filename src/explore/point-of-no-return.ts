@@ -31,14 +31,8 @@ import { messageLabel } from '../hw/vectors.js';
 import { describeRecord } from '../trace/describe-record.js';
 import { Harness } from './harness.js';
 
-/** Distinct states each prefix's search may visit by default (`--pnr-max-states`). */
-export const DEFAULT_PNR_MAX_STATES = 20_000;
-/**
- * The default with guests (vCPUs, VMMs, vsock devices): their states cost about twenty times more
- * (the direct engine runs every decision; ~550 states/s for T-vsock-restart against 13k/s for R2),
- * so that the point of no return stays a few seconds' work by default.
- */
-export const DEFAULT_PNR_MAX_STATES_GUESTS = 1_000;
+/** The default bounds of each prefix's search (`--pnr-max-states`), in defaults.ts with the explorer's. */
+export { DEFAULT_PNR_MAX_STATES, DEFAULT_PNR_MAX_STATES_GUESTS } from './defaults.js';
 
 export interface PnrOptions {
   /** Distinct states one prefix's search may visit. */

@@ -202,35 +202,39 @@ export class Agenda {
     item.pos = -1;
   }
 
+  // The sifts move a hole rather than swap pairs: one write per level (the heap holds every CPU's next step).
   private pushHeap(item: Item): void {
     const h = this.heap;
+    let i = h.length;
     h.push(item);
-    let i = h.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(h[i] as Item, h[parent] as Item)) break;
-      [h[i], h[parent]] = [h[parent] as Item, h[i] as Item];
+      const p = h[parent] as Item;
+      if (!before(item, p)) break;
+      h[i] = p;
       i = parent;
     }
+    h[i] = item;
   }
 
   private popHeap(): Item {
     const h = this.heap;
     const top = h[0] as Item;
     const last = h.pop() as Item;
-    if (h.length > 0) {
-      h[0] = last;
+    const n = h.length;
+    if (n > 0) {
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
         const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l] as Item, h[m] as Item)) m = l;
-        if (r < h.length && before(h[r] as Item, h[m] as Item)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m] as Item, h[i] as Item];
+        const m = r < n && before(h[r] as Item, h[l] as Item) ? r : l;
+        const child = h[m] as Item;
+        if (!before(child, last)) break;
+        h[i] = child;
         i = m;
       }
+      h[i] = last;
     }
     return top;
   }

@@ -28,6 +28,20 @@ type Impl = ((args: { context: any; event: any }, params: unknown) => unknown) &
 
 const NONE: never[] = [];
 
+/**
+ * A transition as selection reads it: the one-element selection it makes (shared: selections are read, never
+ * changed) and its guard as a plain predicate (null: no guard), remembered with the `checks` table it came
+ * from. Selection tests guards more than a million times in a large run; this keeps each test to a call,
+ * without a lookup. The tables are shared by runners bound to other implementations (cpu-drivers.ts'
+ * `boundRunner` gives each its own `checks`), so a predicate is used only by the runner whose table made it.
+ */
+interface Candidate<C, E> {
+  t: Transition;
+  one: Transition[];
+  check: ((context: C, event: E) => boolean) | null;
+  owner: Map<unknown, (context: C, event: E) => boolean> | null;
+}
+
 export interface ChartEvent {
   type: string;
 }
@@ -57,16 +71,15 @@ export class ChartRunner<C, E extends ChartEvent> {
   private eventCount = 0;
   /** handledBelow[node · eventCount + event]: the subtree of node has transitions for the event. */
   private handledBelow = new Uint8Array(0);
-  private readonly candidatesById: (Transition[] | undefined)[][] = [];
-  /** For each atomic node: itself and its ancestors that have eventless transitions, nearest first. */
-  private readonly alwaysChain: Node[][] = [];
+  private readonly candidatesById: (Candidate<C, E>[] | undefined)[][] = [];
+  /** For each atomic node, the eventless transitions of itself and of each ancestor that has some, nearest first. */
+  private readonly alwaysChain: Candidate<C, E>[][][] = [];
   private readonly children: Node[][] = [];
   private readonly entryOf: unknown[][] = [];
   private readonly exitOf: unknown[][] = [];
   private readonly initialActionsOf: unknown[][] = [];
   /** Per transition, what does not depend on the active configuration (the domain, the entry set). */
   private initialTransition: Transition | undefined;
-  private readonly singletons = new Map<Transition, Transition[]>();
   /** One argument object for every action call: implementations read it at once, and none re-enters the runner. */
   private readonly actionArgs: { context: C; event: E } = { context: undefined as unknown as C, event: undefined as unknown as E };
   /** One argument object for every guard call: guards are pure and read it at once. */
@@ -112,18 +125,27 @@ export class ChartRunner<C, E extends ChartEvent> {
     };
     events(this.root);
     for (const set of this.subtreeEvents) for (const e of set) if (!this.eventIds.has(e)) this.eventIds.set(e, this.eventIds.size);
+    const made = new Map<Transition, Candidate<C, E>>();
+    const candidate = (t: Transition): Candidate<C, E> => {
+      let c = made.get(t);
+      if (!c) made.set(t, (c = { t, one: [t], check: null, owner: null }));
+      return c;
+    };
     this.eventCount = this.eventIds.size;
     this.handledBelow = new Uint8Array(this.nodes.length * this.eventCount);
     for (const n of this.nodes) {
       for (const e of this.subtreeEvents[n.order] as Set<string>) this.handledBelow[n.order * this.eventCount + (this.eventIds.get(e) as number)] = 1;
-      const byId: (Transition[] | undefined)[] = new Array(this.eventCount);
-      for (const [e, ts] of this.candidates[n.order] as Map<string, Transition[]>) byId[this.eventIds.get(e) as number] = ts;
+      const byId: (Candidate<C, E>[] | undefined)[] = new Array(this.eventCount);
+      for (const [e, ts] of this.candidates[n.order] as Map<string, Transition[]>) byId[this.eventIds.get(e) as number] = ts.map(candidate);
       this.candidatesById[n.order] = byId;
     }
     for (const n of this.nodes) {
       if ((this.children[n.order] as Node[]).length > 0) continue;
-      const chain: Node[] = [];
-      for (let m: Node | undefined = n; m; m = m.parent as Node | undefined) if (this.always[m.order]) chain.push(m);
+      const chain: Candidate<C, E>[][] = [];
+      for (let m: Node | undefined = n; m; m = m.parent as Node | undefined) {
+        const always = this.always[m.order];
+        if (always) chain.push(always.map(candidate));
+      }
       this.alwaysChain[n.order] = chain;
     }
   }
@@ -293,27 +315,32 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   private next(state: ChartState<C>, node: Node, event: E, id: number): Transition[] | undefined {
-    const ts = (this.candidatesById[node.order] as (Transition[] | undefined)[])[id];
-    if (!ts) return undefined;
-    for (const t of ts) if (this.guard(t.guard, state.context, event)) return this.alone(t);
+    const cs = (this.candidatesById[node.order] as (Candidate<C, E>[] | undefined)[])[id];
+    if (!cs) return undefined;
+    for (let i = 0; i < cs.length; i++) {
+      const c = cs[i] as Candidate<C, E>;
+      if (this.passes(c, state.context, event)) return c.one;
+    }
     return undefined;
   }
 
-  /** A one-transition list, shared: selections are read, never changed. */
-  private alone(t: Transition): Transition[] {
-    let one = this.singletons.get(t);
-    if (!one) this.singletons.set(t, (one = [t]));
-    return one;
+  private passes(c: Candidate<C, E>, context: C, event: E): boolean {
+    if (c.t.guard === undefined) return true;
+    if (c.owner !== this.checks) {
+      c.check = this.checkOf(c.t.guard);
+      c.owner = this.checks;
+    }
+    return (c.check as (context: C, event: E) => boolean)(context, event);
   }
 
-  private guard(g: unknown, context: C, event: E): boolean {
-    if (g === undefined) return true;
+  /** The predicate of a guard reference, compiled once for every transition that shares the reference. */
+  private checkOf(g: unknown): (context: C, event: E) => boolean {
     let check = this.checks.get(g);
     if (!check) {
       check = this.compileGuard(g);
       this.checks.set(g, check);
     }
-    return check(context, event);
+    return check;
   }
 
   /** A guard reference resolved once to a plain predicate (the chart's guard refs are static). */
@@ -349,12 +376,16 @@ export class ChartRunner<C, E extends ChartEvent> {
   private eventless(state: ChartState<C>, event: E): Transition[] {
     let enabled: Transition[] | null = null;
     if (!state.leaves) this.leaves(state);
-    for (const order of state.leaves as number[]) {
-      loop: for (const s of this.alwaysChain[order] as Node[]) {
-        for (const t of this.always[s.order] as Transition[]) {
-          if (this.guard(t.guard, state.context, event)) {
-            if (!enabled) enabled = [t];
-            else if (!enabled.includes(t)) enabled.push(t);
+    const leaves = state.leaves as number[];
+    for (let l = 0; l < leaves.length; l++) {
+      const chain = this.alwaysChain[leaves[l] as number] as Candidate<C, E>[][];
+      loop: for (let k = 0; k < chain.length; k++) {
+        const cs = chain[k] as Candidate<C, E>[];
+        for (let i = 0; i < cs.length; i++) {
+          const c = cs[i] as Candidate<C, E>;
+          if (this.passes(c, state.context, event)) {
+            if (!enabled) enabled = [c.t];
+            else if (!enabled.includes(c.t)) enabled.push(c.t);
             break loop;
           }
         }

@@ -1,7 +1,8 @@
 /**
  * What `shootdown run` loads at start (the built command, `npm run build` first): a cold run waits for every
- * module it imports, so the viewer, the exporters and the explorer load only for their own commands, and RxJS
- * comes from its own modules rather than its index (which loads every operator).
+ * file it loads, so the command a user runs — package.json's `bin`, the bundle src/cli/vite.config.ts writes — is
+ * run here as a process, and the modules inside the files it loaded are read from the bundle's `// dist/src/…`
+ * markers: the viewer, the exporters, the inspector's server and the explorer load only for their own commands.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,55 +12,91 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = path.join(__dirname, '../..');
-const cli = path.join(root, 'dist/src/cli/main.js');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+const bin = path.join(root, pkg.bin.shootdown as string);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-cold-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `main(argv)` of the built CLI in a fresh node and lists the ES modules of dist/ and the CommonJS files it loaded. */
-function loaded(argv: string[]): { esm: string[]; cjs: string[]; stdout: string } {
-  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+/** Modules only the viewer and the exporters use (`view`, `export`, `export-trace`). */
+const VIEWER_ONLY = /^dist\/src\/(cli\/viz-commands|viz\/(site|branch-server|export-[a-z-]+|trace-model|local-server))\.js$/;
+/** Modules only `explore` uses, and the inspector's bridge (`run --inspect`). */
+const EXPLORER_ONLY = /^dist\/src\/(cli\/(explore-command|merge-command|shard-command|inspect)|explore\/(explorer|harness|cached|parallel|point-of-no-return))\.js$/;
+
+interface Loaded {
+  status: number | null;
+  stdout: string;
+  /** Files node loaded as ES modules (relative to the package), node: builtins left out. */
+  files: string[];
+  /** The modules of dist/ and node_modules/ that those files hold or are. */
+  modules: string[];
+}
+
+/** Runs the bin entry as a user does, with a module hook that lists every ES module node loads. */
+function loaded(argv: string[]): Loaded {
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first`);
+  // The hooks run on a thread of their own: each URL is written to the log before the module can load.
+  const log = path.join(dir, `loaded-${argv[0]}.txt`);
+  fs.writeFileSync(log, '');
   const hooks = path.join(dir, 'hooks.mjs');
   fs.writeFileSync(
     hooks,
-    `export async function resolve(spec, ctx, next) { const r = await next(spec, ctx); process.stderr.write('ESM ' + r.url + '\\n'); return r; }\n`,
+    `import { appendFileSync } from 'node:fs';\nexport async function resolve(spec, ctx, next) { const r = await next(spec, ctx); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }\n`,
   );
-  const script = `
-    import { register, createRequire } from 'node:module';
-    register(${JSON.stringify(pathToFileURL(hooks).href)});
-    const { main } = await import(${JSON.stringify(pathToFileURL(cli).href)});
-    let out = '';
-    const code = await main(${JSON.stringify(argv)}, { stdout: (t) => { out += t; }, stderr: (t) => process.stderr.write(t), readFile: () => '', fs: {} });
-    for (const f of Object.keys(createRequire(import.meta.url).cache)) process.stderr.write('CJS ' + f + '\\n');
-    process.stdout.write(JSON.stringify({ code, out }));
-  `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: root });
-  if (r.status !== 0) throw new Error(`node exited with ${r.status}: ${r.stderr}`);
-  const lines = r.stderr.split('\n');
-  const { code, out } = JSON.parse(r.stdout) as { code: number; out: string };
-  expect(code).toBe(0);
-  return {
-    esm: lines.filter((l) => l.startsWith('ESM ')).map((l) => l.slice(4).replace(pathToFileURL(root).href + '/', '')),
-    cjs: lines.filter((l) => l.startsWith('CJS ')).map((l) => path.relative(root, l.slice(4))),
-    stdout: out,
-  };
+  const register = path.join(dir, 'register.mjs');
+  fs.writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+  const r = spawnSync(process.execPath, ['--import', pathToFileURL(register).href, bin, ...argv], { encoding: 'utf8', cwd: dir, maxBuffer: 64 * 1024 * 1024 });
+  const urls = [...new Set(fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('file:')))];
+  const files = urls.map((u) => path.relative(root, new URL(u).pathname));
+  const modules = new Set<string>();
+  for (const f of files) {
+    if (!f.startsWith('dist/bin/')) {
+      modules.add(f);
+      continue;
+    }
+    // The bundler marks where each module's code begins: `// dist/src/sim/simulation.js`.
+    for (const m of fs.readFileSync(path.join(root, f), 'utf8').matchAll(/^\/\/ ((?:dist|node_modules)\/\S+\.[cm]?js)$/gm)) modules.add(m[1] as string);
+  }
+  return { status: r.status, stdout: r.stdout, files, modules: [...modules] };
 }
 
 describe('a cold `shootdown run` loads what it runs', () => {
-  it('not the viewer or the exporters, and RxJS without its operators', () => {
+  it('package.json runs the bundle: bin, npm start and npm run shootdown', () => {
+    expect(pkg.bin.shootdown).toBe('dist/bin/shootdown.js');
+    expect(pkg.scripts.start).toBe('node dist/bin/shootdown.js run');
+    expect(pkg.scripts.shootdown).toBe('node dist/bin/shootdown.js');
+    expect(fs.readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+
+  it('a few bundle files, holding the simulator but not the viewer, the exporters, the inspector or the explorer', () => {
     const r = loaded(['run', 'T5', '--json']);
+    expect(r.status).toBe(0);
     // The run happened, through the simulator (the listing works).
     expect(JSON.parse(r.stdout).outcome.end).toBeTypeOf('string');
-    expect(r.esm).toContain('dist/src/sim/simulation.js');
-    const viewer = r.esm.filter((u) => /dist\/src\/(cli\/viz-commands|viz\/(site|branch-server|export-[a-z-]+|trace-model))\.js$/.test(u));
-    expect(viewer).toEqual([]);
-    const rxjs = r.cjs.filter((f) => f.includes('node_modules/rxjs/'));
+    expect(r.modules).toContain('dist/src/sim/simulation.js');
+    expect(r.modules).toContain('dist/src/cli/run-command.js');
+    // Nothing outside the bundle: no module of dist/src or node_modules loaded one by one.
+    expect(r.files.filter((f) => !f.startsWith('dist/bin/'))).toEqual([]);
+    expect(r.files.length).toBeLessThanOrEqual(3);
+    expect(r.modules.filter((m) => VIEWER_ONLY.test(m))).toEqual([]);
+    expect(r.modules.filter((m) => EXPLORER_ONLY.test(m))).toEqual([]);
+    // XState and RxJS are in the bundle, RxJS without the operators the simulator does not use.
+    expect(r.modules.some((m) => m.startsWith('node_modules/xstate/'))).toBe(true);
+    const rxjs = r.modules.filter((m) => m.startsWith('node_modules/rxjs/'));
     expect(rxjs.length).toBeGreaterThan(0);
     expect(rxjs.length).toBeLessThan(60);
   });
 
-  it('the viewer still loads for its own commands', () => {
+  it('the viewer and the exporters still load for their own commands', () => {
     const r = loaded(['export', 'physical-cpu', '--format', 'json']);
-    expect(r.esm).toContain('dist/src/cli/viz-commands.js');
+    expect(r.status).toBe(0);
+    expect(r.modules).toContain('dist/src/cli/viz-commands.js');
     expect(JSON.parse(r.stdout)).toBeTypeOf('object');
+  });
+
+  it('the explorer still loads for explore', () => {
+    const r = loaded(['explore', 'R1', '--cpus', '2', '--max-states', '50', '--no-pnr', '--json', '--out', path.join(dir, 'out')]);
+    expect([0, 1, 3]).toContain(r.status);
+    expect(r.modules).toContain('dist/src/explore/explorer.js');
+    expect(JSON.parse(r.stdout).statesVisited).toBeGreaterThan(0);
   });
 });
