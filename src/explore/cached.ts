@@ -136,9 +136,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** The simulation's state as numbers, keeping each new part to rebuild states from. */
   const fromView = (v: StateView): { cpus: Int32Array; mem: number; items: number; flags: number } => {
     const cpus = new Int32Array(width);
-    for (let c = 0; c < cpuCount; c++) cpus[c] = t.cpu(v.cpus[c] as number, c, () => ({ watch: sim.watchMask(c), cap: sim.captureCpu(c) }));
+    for (let c = 0; c < cpuCount; c++) cpus[c] = t.cpu(v.cpus[c] as number, c, () => ({ watch: sim.watchMask(c), runs: sim.runsTasks(c), cap: sim.captureCpu(c) }));
     // A guest actor waits on no shared variable (only CPUs are woken by writes).
-    for (let j = 0; j < guestSlots; j++) cpus[cpuCount + j] = t.cpu((v.guests as number[])[j] as number, cpuCount + j, () => ({ watch: 0, cap: sim.captureGuest(j) }));
+    for (let j = 0; j < guestSlots; j++) cpus[cpuCount + j] = t.cpu((v.guests as number[])[j] as number, cpuCount + j, () => ({ watch: 0, runs: false, cap: sim.captureGuest(j) }));
     return {
       cpus,
       mem: t.mem(v.mem, () => sim.captureMemory()),
@@ -266,6 +266,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         const c = e.reads[j] as number;
         ok = cpus[c] === e.readIds[j] && sigOf(t.descs, items, c) === e.readSigs[j];
       }
+      for (let j = 0; j < e.runsRead.length && ok; j++) ok = (t.cpuStates[cpus[e.runsRead[j] as number] as number] as CpuState).runs === (e.runsVals[j] === 1);
       // A timer armed takes its place after the pending ones due and armed with it (ordered
       // deadlines): those of the CPUs it did not read must be placed as they were.
       for (let j = 0; j < e.armed.length && ok; j++) {
@@ -463,7 +464,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     sim.trackReads();
     const pick = sim.choiceKeys().indexOf(key);
     const fp = h.decide(pick, key);
-    const { reads, written, fieldsRead, fieldsWritten, armed } = sim.endTracking();
+    const { reads, runsRead, written, fieldsRead, fieldsWritten, armed } = sim.endTracking();
     h.recording = null;
     simAt = -1;
     const real = fromView(sim.view());
@@ -472,7 +473,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childItems = real.items;
     childFlags = real.flags;
     childLocal = fp.local;
-    const e = record(d, cpus, curMem, curFlags, curItems, reads, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), fp.local, armed);
+    const e = record(d, cpus, curMem, curFlags, curItems, reads, runsRead, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), fp.local, armed);
     e.next = cache.get(k1);
     cache.set(k1, effects.length);
     effects.push(e);
@@ -585,6 +586,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     flags: number,
     items: Int32Array,
     reads: number[],
+    runsRead: number[],
     written: number,
     fieldsRead: number,
     fieldsWritten: number,
@@ -646,6 +648,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       reads: Int32Array.from(reads),
       readIds: Int32Array.from(reads, (c) => cpus[c] as number),
       readSigs: Float64Array.from(reads, (c) => sigOf(t.descs, items, c)),
+      // (A CPU read both ways is keyed on its chart: the bit goes with it.)
+      runsRead: Int32Array.from(runsRead.filter((c) => !reads.includes(c))),
+      runsVals: Uint8Array.from(runsRead.filter((c) => !reads.includes(c)), (c) => ((t.cpuStates[cpus[c] as number] as CpuState).runs ? 1 : 0)),
       written,
       others: Int32Array.from(Array.from(cpus.keys()).filter((c) => !reads.includes(c))),
       setCpu: Int32Array.from(setCpu),
