@@ -29,6 +29,7 @@ import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable } from './hash-table.js';
+import { EffectIndex } from './effect-index.js';
 import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Findings, Harness, independent, memoryHash, NON_LOCAL, visitedKey, type Footprint } from './harness.js';
 import { ShardSplit } from './shard-split.js';
@@ -61,7 +62,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const rootCapture = sim.capture();
   /** The node the simulation is at (after its poll), -1 when it moved on. */
   let simAt = -1;
-  const cache = new HashTable();
+  const index = new EffectIndex();
   const effects: Effect[] = [];
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
   const nodes = new Nodes(width);
@@ -257,7 +258,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   /** The cached effect of decision `d` in this state, if one applies (its index, or -1). */
   const findEffect = (k1: number, d: number, cpus: Int32Array, flags: number, items: Int32Array, memFields: Float64Array): number => {
-    for (let x = cache.get(k1); x >= 0; x = (effects[x] as Effect).next) {
+    for (let link = index.first(k1); link >= 0; link = index.nextLink(link)) {
+      const x = matching(index.effects(k1, link, cpus, items, memFields, t.cpuStates, t.descs), d, cpus, flags, items, memFields);
+      if (x >= 0) return x;
+    }
+    return -1;
+  };
+  /** The first effect along a list from `first` that applies (every input checked), or -1. */
+  const matching = (first: number, d: number, cpus: Int32Array, flags: number, items: Int32Array, memFields: Float64Array): number => {
+    for (let x = first; x >= 0; x = (effects[x] as Effect).next) {
       const e = effects[x] as Effect;
       if (e.desc !== d || e.flags !== flags) continue;
       let ok = true;
@@ -419,9 +428,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const desc = t.descs[d] as Desc;
     h.fork(curObservers);
     transitions += 1;
-    // The cached effect of this decision with these inputs, if any. The key is a plain product of
-    // small numbers; distinct inputs rarely share one, and a shared key only lengthens the chain
-    // the effects are checked along.
+    // The cached effect of this decision with these inputs, if any. The first key is a plain
+    // product of small numbers; distinct inputs rarely share one, and a shared key only lengthens
+    // the lists the effects are checked along (effect-index.ts files them by what they read too).
     // (A guest actor's own item: keyed on the actor's state, in its slot.)
     const keySlot = desc.cpu >= cpuCount ? desc.cpu : desc.actor;
     const k1 = (d * 1_000_003 + (keySlot >= 0 ? (cpus[keySlot] as number) + 1 : 0)) * 1021 + curFlags;
@@ -474,8 +483,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childFlags = real.flags;
     childLocal = fp.local;
     const e = record(d, cpus, curMem, curFlags, curItems, reads, runsRead, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), fp.local, armed);
-    e.next = cache.get(k1);
-    cache.set(k1, effects.length);
+    index.add(k1, effects.length, e, cpus, curItems, curMemFields, t.cpuStates, t.descs);
     effects.push(e);
   };
 
