@@ -259,7 +259,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** The cached effect of decision `d` in this state, if one applies (its index, or -1). */
   const findEffect = (k1: number, d: number, cpus: Int32Array, flags: number, items: Int32Array, memFields: Float64Array): number => {
     for (let link = index.first(k1); link >= 0; link = index.nextLink(link)) {
-      const x = matching(index.effects(k1, link, cpus, items, memFields, t.cpuStates, t.descs), d, cpus, flags, items, memFields);
+      const x = matching(index.effects(k1, link, cpus, curSigs, memFields, t.cpuStates), d, cpus, flags, items, memFields);
       if (x >= 0) return x;
     }
     return -1;
@@ -273,7 +273,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       for (let j = 0; j < e.memReads.length && ok; j++) ok = memFields[e.memReads[j] as number] === e.memVals[j];
       for (let j = 0; j < e.reads.length && ok; j++) {
         const c = e.reads[j] as number;
-        ok = cpus[c] === e.readIds[j] && sigOf(t.descs, items, c) === e.readSigs[j];
+        ok = cpus[c] === e.readIds[j] && curSigs[c] === e.readSigs[j];
       }
       for (let j = 0; j < e.runsRead.length && ok; j++) ok = (t.cpuStates[cpus[e.runsRead[j] as number] as number] as CpuState).runs === (e.runsVals[j] === 1);
       // A timer armed takes its place after the pending ones due and armed with it (ordered
@@ -317,6 +317,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curMemory = 0;
   let curSleepId = 0;
   let curMemFields: Float64Array = new Float64Array(0);
+  /** Each slot's pending-item signature in the state being expanded (sigOf for every slot). */
+  const curSigs = new Float64Array(width);
   /** The footprints of the siblings taken so far (indexes). */
   let explored: number[] = [];
   // The child a decision leads to.
@@ -364,6 +366,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     nodes.cpusOf(id, cpus);
     curMemFields = (t.mems[curMem] as Mem).fields;
+    // Each slot's pending-item signature (sigOf), summed in one pass.
+    curSigs.fill(0);
+    for (const i of curItems) {
+      const di = t.descs[i] as Desc;
+      if (di.cpu >= 0) curSigs[di.cpu] = (curSigs[di.cpu] as number) + di.sig;
+    }
     // What is due now, in key order (insertion sort: a handful of items).
     const ready: number[] = [];
     for (const i of curItems) {
@@ -483,7 +491,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childFlags = real.flags;
     childLocal = fp.local;
     const e = record(d, cpus, curMem, curFlags, curItems, reads, runsRead, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), fp.local, armed);
-    index.add(k1, effects.length, e, cpus, curItems, curMemFields, t.cpuStates, t.descs);
+    index.add(k1, effects.length, e, cpus, curSigs, curMemFields, t.cpuStates);
     effects.push(e);
   };
 

@@ -8,7 +8,7 @@
  * for one device state but many vCPU states were one list walked on every lookup.
  */
 import { HashTable } from './hash-table.js';
-import type { CpuState, Desc, Effect } from './cache-tables.js';
+import type { CpuState, Effect } from './cache-tables.js';
 
 /** What an effect read: where it looks, not what it found there. */
 interface Shape {
@@ -28,7 +28,7 @@ export class EffectIndex {
   private readonly byValues = new HashTable(1 << 14);
 
   /** File effect `index` (its `next` is set here), recorded under `k1` in a state with these values. */
-  add(k1: number, index: number, e: Effect, cpus: Int32Array, items: Int32Array, memFields: Float64Array, cpuStates: readonly CpuState[], descs: readonly Desc[]): void {
+  add(k1: number, index: number, e: Effect, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, cpuStates: readonly CpuState[]): void {
     const text = `${e.reads.join(',')}|${e.memReads.join(',')}|${e.runsRead.join(',')}`;
     let shape = this.shapeIds.get(text);
     if (shape === undefined) {
@@ -43,7 +43,7 @@ export class EffectIndex {
       this.linkNext.push(this.firstLink.get(k1));
       this.firstLink.set(k1, this.linkShape.length - 1);
     }
-    const key = this.key(k1, shape, cpus, items, memFields, cpuStates, descs);
+    const key = this.key(k1, shape, cpus, sigs, memFields, cpuStates);
     e.next = this.byValues.get(key);
     this.byValues.set(key, index);
   }
@@ -58,24 +58,23 @@ export class EffectIndex {
   }
 
   /** The first effect filed under `k1` with link `link`'s shape and the current values there, or -1 (then along Effect.next). */
-  effects(k1: number, link: number, cpus: Int32Array, items: Int32Array, memFields: Float64Array, cpuStates: readonly CpuState[], descs: readonly Desc[]): number {
-    return this.byValues.get(this.key(k1, this.linkShape[link] as number, cpus, items, memFields, cpuStates, descs));
+  effects(k1: number, link: number, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, cpuStates: readonly CpuState[]): number {
+    return this.byValues.get(this.key(k1, this.linkShape[link] as number, cpus, sigs, memFields, cpuStates));
   }
 
-  /** The values at a shape's places, with the first key and the shape, as one 53-bit number. */
-  private key(k1: number, shape: number, cpus: Int32Array, items: Int32Array, memFields: Float64Array, cpuStates: readonly CpuState[], descs: readonly Desc[]): number {
+  /**
+   * The values at a shape's places, with the first key and the shape, as one 53-bit number:
+   * `cpus` the slots' interned states, `sigs` their pending-item signatures (sigOf in
+   * cache-tables.ts), `memFields` the memory's field hashes.
+   */
+  private key(k1: number, shape: number, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, cpuStates: readonly CpuState[]): number {
     const s = this.shapes[shape] as Shape;
     let h = Math.imul(0x811c9dc5 ^ (k1 | 0), 0x01000193);
     h = Math.imul(h ^ Math.floor(k1 / 4294967296), 0x01000193);
     for (let j = 0; j < s.reads.length; j++) {
       const c = s.reads[j] as number;
       h = Math.imul(h ^ (cpus[c] as number), 0x01000193);
-      // The actor's pending steps and timers (sigOf in cache-tables.ts), as the full check compares them.
-      let sig = 0;
-      for (const i of items) {
-        const d = descs[i] as Desc;
-        if (d.cpu === c) sig += d.sig;
-      }
+      const sig = sigs[c] as number;
       h = Math.imul(h ^ (sig | 0), 0x01000193);
       h = Math.imul(h ^ Math.floor(sig / 4294967296), 0x01000193);
     }
