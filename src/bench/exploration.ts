@@ -98,6 +98,7 @@ function guests(out: (line?: string) => void): void {
       first.cache ? 'transition cache' : 'direct',
       fmt(first.statesVisited),
       fmt(first.transitions),
+      first.cache ? `${fmt((first.cache.hits / Math.max(1, first.cache.hits + first.cache.misses)) * 100, 1)} %` : '-',
       first.complete ? 'yes' : 'no (bound)',
       spreadText(spread(rs.map((r) => r.elapsedMs)), (n) => fmt(n)),
       spreadText(rates, (n) => fmt(n)),
@@ -105,7 +106,7 @@ function guests(out: (line?: string) => void): void {
       rates.median >= 50_000 ? 'PASS' : 'MISS',
     ]);
   }
-  out(table(['scenario', 'engine', 'states', 'transitions', 'complete', 'search ms', 'states/s (search)', 'whole ms', '≥ 50k/s'], rows));
+  out(table(['scenario', 'engine', 'states', 'transitions', 'from cache', 'complete', 'search ms', 'states/s (search)', 'whole ms', '≥ 50k/s'], rows));
   out();
 }
 

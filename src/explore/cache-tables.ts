@@ -60,6 +60,8 @@ export interface Mem {
 export interface CpuState {
   hash: number;
   watch: number;
+  /** Whether the CPU runs tasks (Simulation.runsTasks; false for a guest actor): what a guest's step may read of it instead of its chart. */
+  runs: boolean;
   caps: unknown[];
 }
 
@@ -76,6 +78,9 @@ export interface Effect {
   reads: Int32Array;
   readIds: Int32Array;
   readSigs: Float64Array;
+  /** The CPUs it looked at only for whether they run tasks (not in `reads`), with that bit then. */
+  runsRead: Int32Array;
+  runsVals: Uint8Array;
   /** The shared variables it wrote (varBit mask), and the CPUs it did not read (that must not wait on them). */
   written: number;
   others: Int32Array;
@@ -108,11 +113,12 @@ export class Tables {
   private readonly memIds = new Map<number, number>();
 
   /** An actor state by its hash, in slot `cpu`; `fill` gives what is not known yet (the first seen: equal hashes, equal states). */
-  cpu(hash: number, cpu: number, fill: () => { watch: number; cap: unknown }): number {
+  cpu(hash: number, cpu: number, fill: () => { watch: number; runs: boolean; cap: unknown }): number {
     let id = this.cpuIds.get(hash);
     if (id === undefined) {
       id = this.cpuStates.length;
-      this.cpuStates.push({ hash, watch: fill().watch, caps: [] });
+      const f = fill();
+      this.cpuStates.push({ hash, watch: f.watch, runs: f.runs, caps: [] });
       this.cpuIds.set(hash, id);
     }
     const st = this.cpuStates[id] as CpuState;

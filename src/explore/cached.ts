@@ -29,6 +29,7 @@ import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable } from './hash-table.js';
+import { EffectIndex } from './effect-index.js';
 import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Findings, Harness, memoryHash, visitedKey } from './harness.js';
 import { DEFAULT_DEPENDENCE, dependentWithAll, footprintText, keyOnly, NON_LOCAL, relationOf, StepFootprints, type Footprint } from './dependence.js';
@@ -62,7 +63,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const rootCapture = sim.capture();
   /** The node the simulation is at (after its poll), -1 when it moved on. */
   let simAt = -1;
-  const cache = new HashTable();
+  const index = new EffectIndex();
   const effects: Effect[] = [];
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
   const nodes = new Nodes(width);
@@ -138,9 +139,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** The simulation's state as numbers, keeping each new part to rebuild states from. */
   const fromView = (v: StateView): { cpus: Int32Array; mem: number; items: number; flags: number } => {
     const cpus = new Int32Array(width);
-    for (let c = 0; c < cpuCount; c++) cpus[c] = t.cpu(v.cpus[c] as number, c, () => ({ watch: sim.watchMask(c), cap: sim.captureCpu(c) }));
+    for (let c = 0; c < cpuCount; c++) cpus[c] = t.cpu(v.cpus[c] as number, c, () => ({ watch: sim.watchMask(c), runs: sim.runsTasks(c), cap: sim.captureCpu(c) }));
     // A guest actor waits on no shared variable (only CPUs are woken by writes).
-    for (let j = 0; j < guestSlots; j++) cpus[cpuCount + j] = t.cpu((v.guests as number[])[j] as number, cpuCount + j, () => ({ watch: 0, cap: sim.captureGuest(j) }));
+    for (let j = 0; j < guestSlots; j++) cpus[cpuCount + j] = t.cpu((v.guests as number[])[j] as number, cpuCount + j, () => ({ watch: 0, runs: false, cap: sim.captureGuest(j) }));
     return {
       cpus,
       mem: t.mem(v.mem, () => sim.captureMemory()),
@@ -259,15 +260,24 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   /** The cached effect of decision `d` in this state, if one applies (its index, or -1). */
   const findEffect = (k1: number, d: number, cpus: Int32Array, flags: number, items: Int32Array, memFields: Float64Array): number => {
-    for (let x = cache.get(k1); x >= 0; x = (effects[x] as Effect).next) {
+    for (let link = index.first(k1); link >= 0; link = index.nextLink(link)) {
+      const x = matching(index.effects(k1, link, cpus, curSigs, memFields, t.cpuStates), d, cpus, flags, items, memFields);
+      if (x >= 0) return x;
+    }
+    return -1;
+  };
+  /** The first effect along a list from `first` that applies (every input checked), or -1. */
+  const matching = (first: number, d: number, cpus: Int32Array, flags: number, items: Int32Array, memFields: Float64Array): number => {
+    for (let x = first; x >= 0; x = (effects[x] as Effect).next) {
       const e = effects[x] as Effect;
       if (e.desc !== d || e.flags !== flags) continue;
       let ok = true;
       for (let j = 0; j < e.memReads.length && ok; j++) ok = memFields[e.memReads[j] as number] === e.memVals[j];
       for (let j = 0; j < e.reads.length && ok; j++) {
         const c = e.reads[j] as number;
-        ok = cpus[c] === e.readIds[j] && sigOf(t.descs, items, c) === e.readSigs[j];
+        ok = cpus[c] === e.readIds[j] && curSigs[c] === e.readSigs[j];
       }
+      for (let j = 0; j < e.runsRead.length && ok; j++) ok = (t.cpuStates[cpus[e.runsRead[j] as number] as number] as CpuState).runs === (e.runsVals[j] === 1);
       // A timer armed takes its place after the pending ones due and armed with it (ordered
       // deadlines): those of the CPUs it did not read must be placed as they were.
       for (let j = 0; j < e.armed.length && ok; j++) {
@@ -309,6 +319,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curMemory = 0;
   let curSleepId = 0;
   let curMemFields: Float64Array = new Float64Array(0);
+  /** Each slot's pending-item signature in the state being expanded (sigOf for every slot). */
+  const curSigs = new Float64Array(width);
   /** The footprints of the siblings taken so far (indexes). */
   let explored: number[] = [];
   // The child a decision leads to.
@@ -357,6 +369,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     nodes.cpusOf(id, cpus);
     curMemFields = (t.mems[curMem] as Mem).fields;
+    // Each slot's pending-item signature (sigOf), summed in one pass.
+    curSigs.fill(0);
+    for (const i of curItems) {
+      const di = t.descs[i] as Desc;
+      if (di.cpu >= 0) curSigs[di.cpu] = (curSigs[di.cpu] as number) + di.sig;
+    }
     // What is due now, in key order (insertion sort: a handful of items).
     const ready: number[] = [];
     for (const i of curItems) {
@@ -424,9 +442,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const desc = t.descs[d] as Desc;
     h.fork(curObservers);
     transitions += 1;
-    // The cached effect of this decision with these inputs, if any. The key is a plain product of
-    // small numbers; distinct inputs rarely share one, and a shared key only lengthens the chain
-    // the effects are checked along.
+    // The cached effect of this decision with these inputs, if any. The first key is a plain
+    // product of small numbers; distinct inputs rarely share one, and a shared key only lengthens
+    // the lists the effects are checked along (effect-index.ts files them by what they read too).
     // (A guest actor's own item: keyed on the actor's state, in its slot.)
     const keySlot = desc.cpu >= cpuCount ? desc.cpu : desc.actor;
     const k1 = (d * 1_000_003 + (keySlot >= 0 ? (cpus[keySlot] as number) + 1 : 0)) * 1021 + curFlags;
@@ -471,7 +489,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const pick = sim.choiceKeys().indexOf(key);
     const shown = h.decide(pick);
     const tracked = sim.endTracking();
-    const { reads, written, fieldsRead, fieldsWritten, armed } = tracked;
+    const { reads, runsRead, written, fieldsRead, fieldsWritten, armed } = tracked;
     childFp = t.internFootprint(steps.footprint(key, shown, tracked));
     h.recording = null;
     simAt = -1;
@@ -480,9 +498,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childMem = real.mem;
     childItems = real.items;
     childFlags = real.flags;
-    const e = record(d, cpus, curMem, curFlags, curItems, reads, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, childFp);
-    e.next = cache.get(k1);
-    cache.set(k1, effects.length);
+    const e = record(d, cpus, curMem, curFlags, curItems, reads, runsRead, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, childFp);
+    index.add(k1, effects.length, e, cpus, curSigs, curMemFields, t.cpuStates);
     effects.push(e);
   };
 
@@ -594,6 +611,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     flags: number,
     items: Int32Array,
     reads: number[],
+    runsRead: number[],
     written: number,
     fieldsRead: number,
     fieldsWritten: number,
@@ -656,6 +674,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       reads: Int32Array.from(reads),
       readIds: Int32Array.from(reads, (c) => cpus[c] as number),
       readSigs: Float64Array.from(reads, (c) => sigOf(t.descs, items, c)),
+      // (A CPU read both ways is keyed on its chart: the bit goes with it.)
+      runsRead: Int32Array.from(runsRead.filter((c) => !reads.includes(c))),
+      runsVals: Uint8Array.from(runsRead.filter((c) => !reads.includes(c)), (c) => ((t.cpuStates[cpus[c] as number] as CpuState).runs ? 1 : 0)),
       written,
       others: Int32Array.from(Array.from(cpus.keys()).filter((c) => !reads.includes(c))),
       setCpu: Int32Array.from(setCpu),

@@ -232,14 +232,17 @@ export class StepFootprints {
     for (let f = 0; f < MEMORY_FIELDS.length; f++) {
       if (candidates & (1 << f) && memoryFieldHash(this.sim.memory, MEMORY_FIELDS[f] as keyof KernelMemoryState) !== this.fields[f]) changed |= 1 << f;
     }
+    // A CPU looked at only to see whether it runs tasks (the transition cache keys that on one bit)
+    // is still read: a step that moves it does not commute with this one.
+    const reads = tracked.runsRead.length === 0 ? tracked.reads : [...new Set([...tracked.reads, ...tracked.runsRead])].sort((a, b) => a - b);
     let watch = 0;
-    for (const c of tracked.reads) if (c < this.cpus) watch |= this.sim.watchMask(c);
+    for (const c of reads) if (c < this.cpus) watch |= this.sim.watchMask(c);
     return footprintOf({
       key,
       actor: shown.actor,
       local: shown.local,
       global: shown.global || v.flagsKey !== this.flags,
-      reads: tracked.reads,
+      reads,
       owners,
       fieldsRead: tracked.fieldsRead,
       fieldsWritten: tracked.fieldsWritten | changed,

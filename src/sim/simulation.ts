@@ -327,6 +327,8 @@ export class Simulation {
   /** Memory fields read and assigned while tracking (bits in MEMORY_FIELDS order), and the memory itself. */
   private fieldsRead = 0;
   private fieldsWritten = 0;
+  /** CPUs read only through threadsRun while tracking (whether they run tasks, not their charts). */
+  private runsRead = new Set<number>();
   private rawMemory: KernelMemoryState | null = null;
 
   constructor(
@@ -405,6 +407,21 @@ export class Simulation {
 
   /** A CPU runs tasks (so its vCPU and VMM threads can run): its task region in the workload, nothing on top. */
   private threadsRun(cpu: number): boolean {
+    const tracked = this.tracked;
+    // Transition cache: a decision that looks at a CPU only through this reads this one bit of it
+    // (a vhost worker's step reschedules the vCPU threads of another CPU), not the CPU's chart.
+    if (tracked !== null && !tracked.has(cpu)) {
+      this.cpus.track?.(null);
+      const runs = this.runsTasks(cpu);
+      this.cpus.track?.(tracked);
+      this.runsRead.add(cpu);
+      return runs;
+    }
+    return this.runsTasks(cpu);
+  }
+
+  /** Whether a CPU runs tasks (threadsRun), read without tracking: exploration keeps it per CPU state. */
+  runsTasks(cpu: number): boolean {
     if (!this.cpus.active(cpu) || this.cpus.outsideOs(cpu)) return false;
     const c = this.cpus.context(cpu);
     if (c.stalled || c.hw.activity !== 'running' || c.ctx.length !== 1) return false;
@@ -813,6 +830,7 @@ export class Simulation {
     this.written = 0;
     this.fieldsRead = 0;
     this.fieldsWritten = 0;
+    this.runsRead = new Set();
     this.cpus.track?.(this.tracked);
     // The guest actors are read as slots after the CPUs.
     this.guests?.track(this.tracked, this.cpuCount);
@@ -850,8 +868,10 @@ export class Simulation {
     return this.tracker;
   }
 
-  endTracking(): { reads: number[]; written: number; fieldsRead: number; fieldsWritten: number; armed: { rel: number; dur: number }[] } {
+  endTracking(): { reads: number[]; runsRead: number[]; written: number; fieldsRead: number; fieldsWritten: number; armed: { rel: number; dur: number }[] } {
     const reads = [...(this.tracked ?? [])].sort((a, b) => a - b);
+    // The CPUs whose chart was read after the bit anyway are keyed on their charts.
+    const runsRead = [...this.runsRead].filter((c) => !this.tracked?.has(c)).sort((a, b) => a - b);
     // The timers armed: each one's place depends on the other pending timers due and armed with it.
     const armed = (this.agenda.armed ?? []).map((i) => ({ rel: i.time - this.agenda.now, dur: i.time - i.start }));
     this.agenda.armed = null;
@@ -860,7 +880,7 @@ export class Simulation {
     this.tracked = null;
     if (this.rawMemory) this.k.state = this.rawMemory;
     this.rawMemory = null;
-    return { reads, written: this.written, fieldsRead: this.fieldsRead, fieldsWritten: this.fieldsWritten, armed };
+    return { reads, runsRead, written: this.written, fieldsRead: this.fieldsRead, fieldsWritten: this.fieldsWritten, armed };
   }
 
   /** The shared variables a CPU waits on in its current state, as `varBit` bits. */

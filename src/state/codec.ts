@@ -259,11 +259,20 @@ export function members<T extends string>(all: Record<T, true>): Codec<T> {
 /** A plain JSON value keyed whole by its JSON text (nested data described no further; `undefined` for absent). */
 export function json<T>(): Codec<T> {
   const text = (v: T): string => (v === undefined ? '~' : JSON.stringify(v));
+  // Each object's hash, remembered while the object lives: a guest actor's JSON-keyed values are
+  // replaced, never changed in place (captures share them: chart-driver.ts), so an actor that
+  // moved is hashed again only in the parts it replaced. The texts are not remembered: they are
+  // many and long (packet lists), unlike names.
+  const hashes = new WeakMap<object, number>();
   return {
     kind: 'json',
     text,
-    // Not remembered: JSON texts are many and long (packet lists), unlike names.
-    hash: (h, v) => mix(h, hash53(text(v))),
+    hash: (h, v) => {
+      if (v === null || typeof v !== 'object') return mix(h, hash53(text(v)));
+      let x = hashes.get(v);
+      if (x === undefined) hashes.set(v, (x = hash53(text(v))));
+      return mix(h, x);
+    },
     copy: (v) => (v === undefined || v === null || typeof v !== 'object' ? v : structuredClone(v)),
     sample: () => null as T,
     others: (v) => [changeFirstLeaf(v) as T],

@@ -7,6 +7,7 @@ import type { VcpuContext } from '../kvm/types.js';
 import type { VmmContext } from '../../machines/vmm.machine.js';
 import type { VsockContext } from '../../machines/vhost-vsock.machine.js';
 import type { DataPath } from '../vhost/datapath.js';
+import type { VsockDevice } from '../vhost/device-state.js';
 import { array, bool, int, json, members, nullable, string, type Codec } from './codec.js';
 import { constant, ignored, struct, type StructCodec } from './struct.js';
 
@@ -77,18 +78,41 @@ export const VMM_CONTEXT = struct<VmmContext>('VmmContext', {
 
 const HISTORY = 'history of what happened (the trace has it too): no decision reads it';
 
+/**
+ * A list keyed element by element by each one's JSON text: a work run appends to a packet list or
+ * replaces one queue, and each element object keeps its hash while it lives (json()), so an actor
+ * that moved is not stringified whole again.
+ */
+const jsonList = <T>() => array(json<T>()) as unknown as Codec<readonly T[]>;
+
+/** The vhost device (src/vhost/device-state.ts) field by field: a work run replaces one queue and nothing else. */
+const VSOCK_DEVICE = struct<VsockDevice>('VsockDevice', {
+  id: int(),
+  owner: nullable(string()),
+  memTable: json(),
+  iotlb: bool(),
+  logBase: json(),
+  logFd: json(),
+  backendFeatures: json(),
+  seqpacketAllow: bool(),
+  guestCid: json(),
+  vqs: jsonList() as unknown as Codec<VsockDevice['vqs']>,
+  everRan: bool(),
+  released: bool(),
+});
+
 export const DATA_PATH = struct<DataPath>('DataPath', {
   nextId: int(),
-  txRing: json(),
+  txRing: jsonList(),
   rxBuffers: int(),
   rxBufSize: int(),
-  sendQueue: json(),
+  sendQueue: jsonList(),
   headOffset: int(),
   queuedReplies: int(),
   txThrottled: bool(),
   listening: json(),
-  toGuest: json(),
-  toHost: json(),
+  toGuest: jsonList(),
+  toHost: jsonList(),
   dropped: json(),
   txWork: bool(),
   sendWork: bool(),
@@ -109,14 +133,14 @@ export const DATA_PATH = struct<DataPath>('DataPath', {
 export const VSOCK_CONTEXT = struct<VsockContext>('VsockContext', {
   id: input('device index'),
   vm: input('VM'),
-  device: json(),
+  device: VSOCK_DEVICE,
   dp: DATA_PATH,
   driver: json(),
   guest: input('guest configuration'),
   calls: ignored(`the ioctls made: ${HISTORY}`, json()),
   kernel: input('vhost kernel switches'),
   atFlush: json(),
-  streams: json(),
+  streams: array(json()),
   guestBufAlloc: int(),
   maskedPending: array(bool()),
 });

@@ -163,6 +163,21 @@ function ledger(dp: DataPath) {
   };
 }
 
+/**
+ * The ledger's lists, each the original where nothing was appended: an unchanged value keeps its
+ * identity (exploration hashes a value once while it lives: json() in src/state/codec.ts).
+ */
+function settled(l: ReturnType<typeof ledger>, dp: DataPath): Pick<DataPath, keyof ReturnType<typeof ledger>> {
+  const same = <T>(copy: T[], original: readonly T[]): readonly T[] => (copy.length === original.length ? original : copy);
+  return {
+    processed: same(l.processed, dp.processed),
+    dropped: same(l.dropped, dp.dropped),
+    txUsed: same(l.txUsed, dp.txUsed),
+    toGuest: same(l.toGuest, dp.toGuest),
+    toHost: same(l.toHost, dp.toHost),
+  };
+}
+
 /** `vhost_vsock_handle_tx_kick`: one work run over the TX queue. */
 export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKernel = MAINLINE_VHOST): WorkResult {
   let dp: DataPath = { ...dp0, txWork: false };
@@ -230,16 +245,16 @@ export function handleTxKick(dp0: DataPath, device: VsockDevice, kernel: VhostKe
   const replied = sendQueue.length > dp.sendQueue.length;
   dp = {
     ...dp,
-    ...l,
-    sendQueue,
+    ...settled(l, dp),
+    sendQueue: replied ? sendQueue : dp.sendQueue,
     queuedReplies,
     nextId,
     connections,
     ...(replied ? { sendWork: true } : {}),
-    txRing: ring.slice(next),
+    txRing: next === 0 ? ring : ring.slice(next),
     txUnreclaimed: dp.txUnreclaimed + next - errors,
     txLeaked: dp.txLeaked + errors,
-    errors: [dp.errors[0], dp.errors[1] + errors],
+    errors: errors === 0 ? dp.errors : [dp.errors[0], dp.errors[1] + errors],
   };
   if (added) dp = { ...dp, calls: [dp.calls[0], dp.calls[1] + 1] };
   return { dp, device: advanced(device, VSOCK_VQ_TX, pkts) };
@@ -304,12 +319,12 @@ export function doSendPkt(dp0: DataPath, device: VsockDevice): WorkResult {
   }
   dp = {
     ...dp,
-    ...l,
-    sendQueue: queue.slice(next),
+    ...settled(l, dp),
+    sendQueue: next === 0 ? queue : queue.slice(next),
     headOffset,
     rxBuffers,
     queuedReplies,
-    errors: [dp.errors[0] + rxErrors, dp.errors[1]],
+    errors: rxErrors === 0 ? dp.errors : [dp.errors[0] + rxErrors, dp.errors[1]],
     rxLeaked: dp.rxLeaked + rxErrors,
     sendWork: again,
   };

@@ -48,6 +48,20 @@ describe('transition cache with guests: the same search as the direct engine', (
       if (direct.transitions > 200) expect(stats.hits).toBeGreaterThan(0);
     });
   }
+  it('T14 with the vhost worker\'s CPU panicking: a step that looks at a CPU only for whether it runs tasks is keyed on that', () => {
+    // A host send wakes the worker, and a worker's interrupt the vCPU thread, only on a CPU that
+    // runs tasks: the cache keys those steps on that bit of the CPU, not on its chart, so an
+    // effect recorded while CPU 2 ran tasks must not be reused once it stopped (verify checks).
+    const b = findBuiltin('T14');
+    if (!b) throw new Error('T14');
+    const script = [...((b.raw as { script?: unknown[] }).script ?? []), { at: 0, cpu: 2, do: 'panic' }];
+    const r = validateScenario({ ...b.raw, script }, 'T14', validationContext);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    for (const reduction of [true, false]) {
+      const { direct, cached } = both(r.scenario, { maxStates: 800, reduction });
+      expect(strip(cached)).toEqual(strip(direct));
+    }
+  });
   for (const id of ['T-L2', 'T14']) {
     it(`${id} on v5.10, first 8,000 states`, () => {
       const { direct, cached } = both(scenarioOf(id, 'v5.10'), { maxStates: 8_000 });

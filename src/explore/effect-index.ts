@@ -1,0 +1,89 @@
+/**
+ * The transition cache's effects (cached.ts), found in two steps. Effects are filed under their
+ * first key (the decision, the state of the actor it belongs to, the flags) and, within it, by
+ * their shape: which CPUs and guest actors they read, which memory fields, which CPUs only for
+ * whether they run tasks. A lookup hashes, for each shape filed under the first key, the current
+ * values at those places, and checks only the effects recorded with those values (a hash shared by
+ * other values only lengthens that list). Filed under the first key alone, a vhost worker's effects
+ * for one device state but many vCPU states were one list walked on every lookup.
+ */
+import { HashTable } from './hash-table.js';
+import type { CpuState, Effect } from './cache-tables.js';
+
+/** What an effect read: where it looks, not what it found there. */
+interface Shape {
+  reads: Int32Array;
+  memReads: Int32Array;
+  runsRead: Int32Array;
+}
+
+export class EffectIndex {
+  /** First key → the first link of its list of shapes. */
+  private readonly firstLink = new HashTable();
+  private readonly linkShape: number[] = [];
+  private readonly linkNext: number[] = [];
+  private readonly shapes: Shape[] = [];
+  private readonly shapeIds = new Map<string, number>();
+  /** (first key, shape, values) → the first effect recorded with them (then along Effect.next). */
+  private readonly byValues = new HashTable(1 << 14);
+
+  /** File effect `index` (its `next` is set here), recorded under `k1` in a state with these values. */
+  add(k1: number, index: number, e: Effect, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, cpuStates: readonly CpuState[]): void {
+    const text = `${e.reads.join(',')}|${e.memReads.join(',')}|${e.runsRead.join(',')}`;
+    let shape = this.shapeIds.get(text);
+    if (shape === undefined) {
+      shape = this.shapes.length;
+      this.shapes.push({ reads: e.reads, memReads: e.memReads, runsRead: e.runsRead });
+      this.shapeIds.set(text, shape);
+    }
+    let known = false;
+    for (let l = this.firstLink.get(k1); l >= 0 && !known; l = this.linkNext[l] as number) known = this.linkShape[l] === shape;
+    if (!known) {
+      this.linkShape.push(shape);
+      this.linkNext.push(this.firstLink.get(k1));
+      this.firstLink.set(k1, this.linkShape.length - 1);
+    }
+    const key = this.key(k1, shape, cpus, sigs, memFields, cpuStates);
+    e.next = this.byValues.get(key);
+    this.byValues.set(key, index);
+  }
+
+  /** The first link of `k1`'s shapes, or -1; then `nextLink`. */
+  first(k1: number): number {
+    return this.firstLink.get(k1);
+  }
+
+  nextLink(link: number): number {
+    return this.linkNext[link] as number;
+  }
+
+  /** The first effect filed under `k1` with link `link`'s shape and the current values there, or -1 (then along Effect.next). */
+  effects(k1: number, link: number, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, cpuStates: readonly CpuState[]): number {
+    return this.byValues.get(this.key(k1, this.linkShape[link] as number, cpus, sigs, memFields, cpuStates));
+  }
+
+  /**
+   * The values at a shape's places, with the first key and the shape, as one 53-bit number:
+   * `cpus` the slots' interned states, `sigs` their pending-item signatures (sigOf in
+   * cache-tables.ts), `memFields` the memory's field hashes.
+   */
+  private key(k1: number, shape: number, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, cpuStates: readonly CpuState[]): number {
+    const s = this.shapes[shape] as Shape;
+    let h = Math.imul(0x811c9dc5 ^ (k1 | 0), 0x01000193);
+    h = Math.imul(h ^ Math.floor(k1 / 4294967296), 0x01000193);
+    for (let j = 0; j < s.reads.length; j++) {
+      const c = s.reads[j] as number;
+      h = Math.imul(h ^ (cpus[c] as number), 0x01000193);
+      const sig = sigs[c] as number;
+      h = Math.imul(h ^ (sig | 0), 0x01000193);
+      h = Math.imul(h ^ Math.floor(sig / 4294967296), 0x01000193);
+    }
+    for (let j = 0; j < s.memReads.length; j++) {
+      const v = memFields[s.memReads[j] as number] as number;
+      h = Math.imul(h ^ (v | 0), 0x01000193);
+      h = Math.imul(h ^ Math.floor(v / 4294967296), 0x01000193);
+    }
+    for (let j = 0; j < s.runsRead.length; j++) h = Math.imul(h ^ ((cpuStates[cpus[s.runsRead[j] as number] as number] as CpuState).runs ? 2 : 1), 0x01000193);
+    return (h >>> 0) + shape * 4294967296;
+  }
+}
