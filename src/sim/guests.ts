@@ -351,6 +351,11 @@ export class Guests {
     return this.vcpus.activePaths(i);
   }
 
+  /** The active leaf paths of an actor (a vhost worker's: its device's). */
+  activePathsOf(kind: GuestKind, i: number): string[] {
+    return kind === 'vcpu' ? this.vcpus.activePaths(i) : kind === 'vmm' ? this.vmms.activePaths(i) : this.devices.activePaths(i);
+  }
+
   /** One step of a vCPU thread, a VMM thread or a vhost worker, and everything it sets off. */
   step(kind: GuestKind, i: number): void {
     if (kind === 'vhost') {
@@ -730,27 +735,45 @@ export class Guests {
   /** The guest part of the state key: every actor's program point and context (src/state/guests.ts). */
   key(): string {
     let k = '';
-    for (let i = 0; i < this.count; i++) {
-      k += `|${VCPU_STATE.text({ paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) })}`;
-      k += `|${VMM_STATE.text({ paths: this.vmms.activePaths(i), context: this.vmms.context(i) })}`;
-    }
-    for (let d = 0; d < this.devices.size; d++) k += `|${VSOCK_STATE.text({ paths: this.devices.activePaths(d), context: this.devices.context(d) })}`;
+    for (let j = 0; j < this.slots; j++) k += `|${this.keyOf(j)}`;
     return k;
+  }
+
+  /** The key of the actor in guest slot `j` (see `track`). */
+  keyOf(j: number): string {
+    const n = this.count;
+    if (j < 2 * n) {
+      const i = j >> 1;
+      return j % 2 === 0
+        ? VCPU_STATE.text({ paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) })
+        : VMM_STATE.text({ paths: this.vmms.activePaths(i), context: this.vmms.context(i) });
+    }
+    const d = j - 2 * n;
+    return VSOCK_STATE.text({ paths: this.devices.activePaths(d), context: this.devices.context(d) });
   }
 
   /** The guest part of the state hash: one number per actor, recomputed only for actors that moved since their last hash. */
   hashes(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.count; i++) {
-      if (Number.isNaN(this.vcpuHash[i])) this.vcpuHash[i] = VCPU_STATE.hash(GUEST_SEED, { paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) });
-      if (Number.isNaN(this.vmmHash[i])) this.vmmHash[i] = VMM_STATE.hash(GUEST_SEED, { paths: this.vmms.activePaths(i), context: this.vmms.context(i) });
-      out.push(this.vcpuHash[i] as number, this.vmmHash[i] as number);
-    }
-    for (let d = 0; d < this.devices.size; d++) {
-      if (Number.isNaN(this.devHash[d])) this.devHash[d] = VSOCK_STATE.hash(GUEST_SEED, { paths: this.devices.activePaths(d), context: this.devices.context(d) });
-      out.push(this.devHash[d] as number);
-    }
+    for (let j = 0; j < this.slots; j++) out.push(this.hashOf(j));
     return out;
+  }
+
+  /** The hash of the actor in guest slot `j`, remembered until it moves. */
+  hashOf(j: number): number {
+    const n = this.count;
+    if (j < 2 * n) {
+      const i = j >> 1;
+      if (j % 2 === 0) {
+        if (Number.isNaN(this.vcpuHash[i])) this.vcpuHash[i] = VCPU_STATE.hash(GUEST_SEED, { paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) });
+        return this.vcpuHash[i] as number;
+      }
+      if (Number.isNaN(this.vmmHash[i])) this.vmmHash[i] = VMM_STATE.hash(GUEST_SEED, { paths: this.vmms.activePaths(i), context: this.vmms.context(i) });
+      return this.vmmHash[i] as number;
+    }
+    const d = j - 2 * n;
+    if (Number.isNaN(this.devHash[d])) this.devHash[d] = VSOCK_STATE.hash(GUEST_SEED, { paths: this.devices.activePaths(d), context: this.devices.context(d) });
+    return this.devHash[d] as number;
   }
 
   /** The final record of each vCPU and each vsock device, for the outcome. */

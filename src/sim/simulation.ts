@@ -6,10 +6,8 @@
  * The whole simulation saves to a JSON value and restores exactly.
  */
 import { TraceStream } from '../trace/stream.js';
-import { physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
-import type { CpuContext, CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
-import { BUS_EVENT_OF } from '../../machines/physical-cpu/types.js';
-import { initialCpuHw, VMCS_REGION_BASE, VMXON_REGION_BASE, type CpuHw } from '../hw/cpu-state.js';
+import type { CpuContext } from '../../machines/physical-cpu/types.js';
+import type { CpuHw } from '../hw/cpu-state.js';
 import type { OutgoingMessage } from '../hw/apic.js';
 import { KernelMemory, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
 import { copyMemoryState, MEMORY, memoryHash, memoryText, MEMORY_FIELDS } from '../state/memory.js';
@@ -27,12 +25,24 @@ import { TRACE_VERSION, type BranchPoint, type RunEnd, type TraceRecord } from '
 export { hash53, mix, type FlagValues };
 import { Agenda, type AgendaState, type Item } from './agenda.js';
 import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
-import { inState, stateTable, StatePattern, type StateInfo } from './state-table.js';
-import { makeDriver, type CpuCapture, type CpuDriver, type EngineName } from './cpu-drivers.js';
+import { inState, StatePattern } from './state-table.js';
+import { makeDriver, type CpuCapture, type EngineName } from './cpu-drivers.js';
+import { Guests, type GuestsCapture, type GuestsState } from './guests.js';
 import type { InspectionEvent } from 'xstate';
-import { Guests, type GuestKind, type GuestsCapture, type GuestsState } from './guests.js';
+import { CpuSlots, cpuInputs, scriptEvent } from './cpu-slots.js';
+import { GuestSlots } from './guest-slots.js';
+import type { Effect, Outbox } from './effects.js';
+import type { Slot, SlotFamily, Trigger } from './slot.js';
 
-const CPU_STATES = stateTable(physicalCpuMachine);
+export { cpuInputs, type Effect };
+
+/** A slot's pending items: its step, its timers by name (the agenda holds them; this finds them). */
+interface SlotItems {
+  step: Item | null;
+  timers: Map<string, Item> | null;
+}
+
+const NOTHING: readonly string[] = [];
 
 export interface SimulationOptions {
   seed: number;
@@ -102,8 +112,6 @@ export interface SimulationState {
   guests?: GuestsState;
 }
 
-const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
-
 /**
  * The state hash from its parts: the CPUs' hashes in order, shared memory, the pending items as an
  * order-free multiset (`lo`/`hi`: exact sums of the item hashes' low and high 32-bit halves), the
@@ -167,35 +175,6 @@ export interface StateView {
   guests: number[] | null;
 }
 
-/**
- * An effect of a chart step that leaves the CPU's actor, as a value: what the port was asked for.
- * Memory writes are applied to the shared memory at once (a later action of the same step reads
- * them); what a write does outside the actor (its trace record, waking the CPUs that watch the
- * variable) is an effect like the others.
- */
-export type Effect =
-  | { kind: 'send'; cpu: number; message: OutgoingMessage }
-  | { kind: 'arm timer'; cpu: number; name: string; ns: number }
-  | { kind: 'cancel timer'; cpu: number; name: string }
-  | { kind: 'record'; record: TraceRecord }
-  | { kind: 'platform reset'; cpu: number; method: string }
-  | { kind: 'kexec'; cpu: number }
-  | { kind: 'guest exit'; cpu: number; reason: 'nmi' | 'intr' }
-  | { kind: 'mem'; name: WatchedVar; cpu: number; op: string; value: unknown };
-
-/**
- * What one chart step hands back to the scheduler: its effects, in the order its actions asked for
- * them (the scheduler applies them after the step, in that order), how the delivery it took ended
- * at the CPU (the first `account` of the step), and the result of the VMX/SVM instruction a vCPU
- * thread ran on it.
- */
-interface Outbox {
-  readonly cpu: number;
-  readonly effects: Effect[];
-  disposition: Disposition | null;
-  hostResult: string | null;
-}
-
 /** One bit per memory field, in MEMORY_FIELDS order. */
 const FIELD_BITS = new Map<string | symbol, number>(MEMORY_FIELDS.map((f, i) => [f, 1 << i]));
 
@@ -237,44 +216,6 @@ export function hasGuests(scenario: Scenario): boolean {
   return scenario.vcpus.length > 0 || scenario.vsock.length > 0;
 }
 
-/** Build the per-CPU inputs of a scenario: architectural state from the initial settings. */
-export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInput[] {
-  return scenario.initial.map((init, id) => {
-    let hw: CpuHw = initialCpuHw(scenario.machine.vendor);
-    const loadedVmcss: number[] = [];
-    if (init.vmx === 'root') {
-      hw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000 };
-      for (let v = 0; v < init.loadedVmcs; v++) {
-        const addr = VMCS_REGION_BASE + (id * 64 + v) * 0x1000;
-        loadedVmcss.push(addr);
-        // The last VMCS KVM loaded here is current and was launched by its vCPU.
-        hw = { ...hw, vmcsLaunch: { ...hw.vmcsLaunch, [addr]: 'launched' }, currentVmcs: addr };
-      }
-    } else if (init.cr4Vmxe) {
-      hw = { ...hw, cr4Vmxe: true };
-    }
-    hw = { ...hw, if: init.if, svme: init.svme, gif: init.gif };
-    return {
-      id,
-      hw,
-      loadedVmcss,
-      features,
-      opts: {
-        vendor: scenario.machine.vendor,
-        kdump: scenario.options.kdump,
-        kdumpBringsUpAps: scenario.options.kdumpBringsUpAps,
-        crashKexecPostNotifiers: scenario.options.crashKexecPostNotifiers,
-        panicTimeout: scenario.options.panicTimeout,
-        kvmLoaded: scenario.options.kvmLoaded,
-        debugList: scenario.options.debugList,
-        rebootForce: scenario.options.rebootForce,
-        resetMethod: scenario.options.reset.method,
-        cpus: scenario.machine.cpus,
-      },
-    };
-  });
-}
-
 export class Simulation {
   readonly features: KernelFeatures;
   readonly trace$ = new TraceStream();
@@ -282,7 +223,8 @@ export class Simulation {
   readonly bus: Interconnect;
   private agenda = new Agenda();
   private chooser: Chooser;
-  private cpus!: CpuDriver;
+  /** The physical CPUs (slots 0…n−1). */
+  private cpus!: CpuSlots;
   /** What this simulation's CPU charts see: its kernel memory and its port. */
   private readonly world: World;
   private readonly cpuCount: number;
@@ -290,35 +232,32 @@ export class Simulation {
 
   steps = 0;
   private choices = 0;
-  private stepItems: (Item | null)[];
-  private readonly leafRegion: (Region | null)[];
-  /** Parts of the state key, remembered until the CPU (or shared memory) changes. */
-  private cpuKeys: (string | null)[];
-  private cpuHashes: number[];
+  /** Every actor, by slot number (slot.ts), and the families that drive them. */
+  private slots: Slot[] = [];
+  private families: SlotFamily[] = [];
+  /** Which slot an agenda item's `cpu` field numbers, by item kind (from the families). */
+  private itemSlots: SlotFamily['items'] = {};
+  /** Each slot's pending step and timers. */
+  private pending: SlotItems[] = [];
   private memKey: string | null = null;
   /** The capture whose memory the shared kernel memory equals, until the next write. */
   private memSameAs: KernelMemoryState | null = null;
   private memHash = 0;
-  private readonly leafPath: string[];
-  private timerItems = new Map<string, Item>();
+  /** The slots waiting on each shared variable, what each slot waits on, the waiters a write woke. */
   private watchers = new Map<string, Set<number>>();
-  private watching: (readonly string[])[];
+  private watching: (readonly string[])[] = [];
   private dirty = new Set<number>();
   /** Script steps fired, reset and kexec, how the run ended (src/state/flags.ts). */
   private flags: FlagValues;
-  private triggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
+  /** Script steps waiting for a slot's actor to enter a state, by slot. */
+  private triggers: (Trigger[] | undefined)[] = [];
   private readonly scriptByIndex: Map<number, ScriptStep>;
   /** The outboxes of the chart steps running now (innermost last): the port writes into the last. */
   private readonly outboxes: Outbox[] = [];
-  private readonly stepEvents: Record<string, CpuEvent>;
   private readonly port: CpuPort;
-  /** The KVM side: vCPU threads and their VMM threads (null without `vms`). */
+  /** The KVM side: vCPU threads and their VMM threads (null without `vms`), and their slots. */
   private guests: Guests | null = null;
-  private guestItems = new Map<string, Item>();
-  /** Script steps waiting for a vCPU to enter a state, by vCPU. */
-  private guestTriggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
-  private vsockTriggers: Map<number, { step: ScriptStep; pattern: StatePattern }[]> = new Map();
-  private hostExits: { cpu: number; reason: 'nmi' | 'intr' }[] = [];
+  private guestFamily: GuestSlots | null = null;
   readonly mode: SchedulingMode;
   private readonly lean: boolean;
   /** Transition cache: the CPUs read and the shared variables written since trackReads(). */
@@ -350,71 +289,86 @@ export class Simulation {
         : options.replay
         ? new ReplayChooser(options.replay)
         : new SeededChooser(options.seed);
-    this.stepItems = new Array<Item | null>(this.cpuCount).fill(null);
-    this.leafRegion = new Array<Region | null>(this.cpuCount).fill(null);
-    this.cpuKeys = new Array<string | null>(this.cpuCount).fill(null);
-    this.cpuHashes = new Array<number>(this.cpuCount).fill(0);
-    this.leafPath = new Array<string>(this.cpuCount).fill('');
-    this.watching = new Array<readonly string[]>(this.cpuCount).fill([]);
     this.flags = restoreFrom ? FLAGS.copy(restoreFrom.flags) : initialFlags(scenario.script.length);
     this.port = this.makePort();
     this.world = { k: this.k, io: this.port };
-    this.stepEvents = Object.fromEntries(ROUTABLE.map((r) => [r, { type: `sched.${r}` } as CpuEvent]));
     const handlers = new Map<number, (req: DeliveryRequest) => Disposition>();
-    for (let i = 0; i < this.cpuCount; i++) handlers.set(i, (req) => this.deliverTo(req));
+    for (let i = 0; i < this.cpuCount; i++) handlers.set(i, (req) => this.cpus.deliver(req));
     this.bus = new Interconnect(this.cpuCount, handlers, { collapseNmis: this.mode !== 'untimed' });
     this.scriptByIndex = new Map(scenario.script.map((s) => [s.index, s]));
-    for (const step of scenario.script) {
-      if (step.trigger.kind !== 'enters') continue;
-      const map = step.trigger.actor === 'vcpu' ? this.guestTriggers : step.trigger.actor === 'vsock' ? this.vsockTriggers : this.triggers;
-      const list = map.get(step.trigger.cpu) ?? [];
-      list.push({ step, pattern: new StatePattern(step.trigger.state) });
-      map.set(step.trigger.cpu, list);
-    }
     if (restoreFrom) this.restore(restoreFrom);
     else this.start();
   }
 
-  private makeGuests(engine: EngineName, saved?: GuestsState): void {
-    if (!hasGuests(this.scenario)) return;
-    this.guests = new Guests(
-      {
-        k: this.k,
-        lean: this.lean,
-        now: () => this.agenda.now,
-        emit: (r) => this.emit(r),
-        around: (r, effects, after) => this.around(r, effects, after),
-        hostInsn: (pcpu, event) => this.send(pcpu, event).hostResult ?? 'not executed',
-        threadsRun: (pcpu) => this.threadsRun(pcpu),
-        launchState: (pcpu, addr) => this.hw(pcpu).vmcsLaunch[addr] ?? null,
-        ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
-      },
-      this.scenario.vcpus,
-      this.scenario.vsock,
-      this.scenario.machine.vendor,
-      this.features,
-      engine,
-      saved,
-      this.options.inspect,
+  /** The actors of the run: the CPUs' driver, the guest side's, and every actor as a slot. */
+  private makeActors(engine: EngineName, saved?: SimulationState): void {
+    const inputs = saved ? null : cpuInputs(this.scenario, this.features);
+    const driver = makeDriver(engine, this.world, inputs, saved?.cpus, saved ? undefined : this.options.inspect);
+    this.cpus = new CpuSlots(
+      { lean: this.lean, now: () => this.agenda.now, emit: (r) => this.emit(r), run: (slot, body) => this.run1(slot, body), deliver: (msg, cpu) => this.bus.deliver(msg, cpu) },
+      driver,
+      this.cpuCount,
     );
-    if (!saved) {
-      for (let i = 0; i < this.guests.count; i++) this.refreshGuest(i);
-      for (let d = 0; d < this.guests.devices.size; d++) this.refreshWorker(d);
+    if (hasGuests(this.scenario)) {
+      this.guests = new Guests(
+        {
+          k: this.k,
+          lean: this.lean,
+          now: () => this.agenda.now,
+          emit: (r) => this.emit(r),
+          around: (r, effects, after) => this.around(r, effects, after),
+          hostInsn: (pcpu, event) => this.cpus.send(pcpu, event).hostResult ?? 'not executed',
+          threadsRun: (pcpu) => this.cpus.threadsRun(pcpu),
+          launchState: (pcpu, addr) => this.cpus.hw(pcpu).vmcsLaunch[addr] ?? null,
+          ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
+        },
+        this.scenario.vcpus,
+        this.scenario.vsock,
+        this.scenario.machine.vendor,
+        this.features,
+        engine,
+        saved?.guests,
+        this.options.inspect,
+      );
+      this.guestFamily = new GuestSlots(this.guests, this.cpuCount);
+    }
+    const guestSlots = this.guestFamily;
+    this.families = guestSlots ? [this.cpus, guestSlots] : [this.cpus];
+    this.slots = this.families.flatMap((f) => f.slots);
+    this.itemSlots = Object.assign({}, ...this.families.map((f) => f.items)) as SlotFamily['items'];
+    if (guestSlots) for (const slot of this.cpus.slots) slot.dependents = guestSlots.on(slot.index);
+    this.pending = this.slots.map(() => ({ step: null, timers: null }));
+    this.watching = this.slots.map(() => NOTHING);
+    this.triggers = this.slots.map(() => undefined);
+    for (const step of this.scenario.script) {
+      if (step.trigger.kind !== 'enters') continue;
+      const { actor, cpu: index } = step.trigger;
+      const slot = this.families.map((f) => f.triggerSlot(actor, index)).find((s) => s !== undefined);
+      if (!slot) continue;
+      const list = this.triggers[slot.id] ?? [];
+      list.push({ step, pattern: new StatePattern(step.trigger.state) });
+      this.triggers[slot.id] = list;
     }
   }
 
-  /** A CPU runs tasks (so its vCPU and VMM threads can run): its task region in the workload, nothing on top. */
-  private threadsRun(cpu: number): boolean {
-    if (!this.cpus.active(cpu) || this.cpus.outsideOs(cpu)) return false;
-    const c = this.cpus.context(cpu);
-    if (c.stalled || c.hw.activity !== 'running' || c.ctx.length !== 1) return false;
-    return this.leaf(cpu, 'task') === 'os.task.idle';
+  /** The slot an agenda item moves (its step, timer or delivery). */
+  private slotOf(item: Item & { cpu: number }): Slot {
+    const at = this.itemSlots[item.kind] as { base: number; stride: number };
+    return this.slots[at.base + item.cpu * at.stride] as Slot;
+  }
+
+  /** Where an agenda item goes among the slots' pending items. */
+  private remember(item: Item): void {
+    if (item.kind === 'script' || item.kind === 'deliver') return;
+    const p = this.pending[this.slotOf(item).id] as SlotItems;
+    if (item.kind === 'timer') (p.timers ??= new Map()).set(item.name, item);
+    else p.step = item;
   }
 
   private start(): void {
     const engine = this.options.inspect ? 'actors' : (this.options.engine ?? 'compiled');
-    this.cpus = makeDriver(engine, this.world, cpuInputs(this.scenario, this.features), undefined, this.options.inspect);
-    this.makeGuests(engine);
+    this.makeActors(engine);
+    for (const slot of this.slots) this.refresh(slot.id);
     for (const step of this.scenario.script) {
       if (step.trigger.kind === 'at') {
         this.agenda.add({ kind: 'script', index: step.index }, this.mode === 'untimed' ? 0 : step.trigger.timeNs);
@@ -426,16 +380,11 @@ export class Simulation {
     this.steps = state.steps;
     this.choices = state.choices;
     this.bus.restore(state.bus);
-    this.cpus = makeDriver(state.engine, this.world, null, state.cpus);
-    this.makeGuests(state.engine, state.guests);
+    this.makeActors(state.engine, state);
     const { agenda, items } = Agenda.restore(state.agenda, this.mode === 'untimed');
     this.agenda = agenda;
-    for (const item of items) {
-      if (item.kind === 'step') this.stepItems[item.cpu] = item;
-      else if (item.kind === 'timer') this.timerItems.set(`${item.cpu}:${item.name}`, item);
-      else if (item.kind === 'vcpu' || item.kind === 'vmm' || item.kind === 'vhost') this.guestItems.set(`${item.kind}:${item.cpu}`, item);
-    }
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) this.updateWatch(cpu, this.stateInfo(cpu));
+    for (const item of items) this.remember(item);
+    for (const slot of this.slots) this.updateWatch(slot.id, slot.watches());
   }
 
   save(): SimulationState {
@@ -443,8 +392,8 @@ export class Simulation {
       version: 1,
       steps: this.steps,
       choices: this.choices,
-      engine: this.cpus.engine,
-      cpus: this.cpus.save(),
+      engine: this.cpus.driver.engine,
+      cpus: this.cpus.driver.save(),
       memory: copyMemoryState(this.k.state),
       agenda: this.agenda.save(),
       bus: this.bus.save(),
@@ -493,12 +442,6 @@ export class Simulation {
   /** The records `around` holds back now, in the order they were written (a what-if probe reads them). */
   heldRecords(): TraceRecord[] {
     return this.held.flat();
-  }
-
-  /** The leaves of CPU `cpu` that are active now and were not in `before`: a record's `leaves`. */
-  private leavesSince(cpu: number, before: readonly string[]): { leaves?: string[] } {
-    const leaves = this.cpus.activePaths(cpu).filter((p) => !before.includes(p));
-    return leaves.length > 0 ? { leaves } : {};
   }
 
   header(): void {
@@ -622,16 +565,14 @@ export class Simulation {
     const item = this.agenda.ready[pick];
     if (!item) return -1;
     if (item.kind === 'script') return this.scriptByIndex.get(item.index)?.cpu ?? -1;
-    // A guest thread acts on its physical CPU (it runs VMX instructions there), so it is that CPU's choice.
-    if ((item.kind === 'vcpu' || item.kind === 'vmm') && this.guests) return this.guests.pcpu(item.cpu);
-    // A vhost worker is a kernel thread on its CPU.
-    if (item.kind === 'vhost' && this.guests) return this.guests.cpuOf('vhost', item.cpu);
-    return item.cpu;
+    // A guest thread acts on its physical CPU (it runs VMX instructions there), a vhost worker is a
+    // kernel thread on its CPU: the slot's CPU is whose choice it is.
+    return item.kind === 'deliver' ? item.cpu : this.slotOf(item).cpu;
   }
 
   /** An in-memory copy of everything that can change, for exploration (compiled engine). */
   capture(): Capture {
-    const cpus = this.cpus.capture?.();
+    const cpus = this.cpus.driver.capture?.();
     if (!cpus) throw new Error('exploration needs the compiled engine');
     return {
       cpus,
@@ -641,8 +582,8 @@ export class Simulation {
       steps: this.steps,
       choices: this.choices,
       flags: FLAGS.copy(this.flags),
-      keys: [...this.cpuKeys],
-      hashes: [...this.cpuHashes],
+      keys: [...this.cpus.keys],
+      hashes: [...this.cpus.hashes],
       memKey: this.memKey,
       memHash: this.memHash,
       guests: this.guests?.capture() ?? null,
@@ -650,11 +591,11 @@ export class Simulation {
   }
 
   restoreCapture(c: Capture): void {
-    this.cpuKeys = [...c.keys];
-    this.cpuHashes = [...c.hashes];
+    this.cpus.keys = [...c.keys];
+    this.cpus.hashes = [...c.hashes];
     this.memKey = c.memKey;
     this.memHash = c.memHash;
-    const changed = this.cpus.restoreCapture?.(c.cpus) ?? [];
+    const changed = this.cpus.driver.restoreCapture?.(c.cpus) ?? [];
     const m = c.memory;
     if (this.memSameAs !== m) {
       this.k.state = copyMemoryState(m);
@@ -662,14 +603,11 @@ export class Simulation {
     }
     const { agenda, items } = Agenda.restore(c.agenda, this.mode === 'untimed');
     this.agenda = agenda;
-    this.stepItems.fill(null);
-    this.timerItems.clear();
-    this.guestItems.clear();
-    for (const item of items) {
-      if (item.kind === 'step') this.stepItems[item.cpu] = item;
-      else if (item.kind === 'timer') this.timerItems.set(`${item.cpu}:${item.name}`, item);
-      else if (item.kind === 'vcpu' || item.kind === 'vmm' || item.kind === 'vhost') this.guestItems.set(`${item.kind}:${item.cpu}`, item);
+    for (const p of this.pending) {
+      p.step = null;
+      p.timers?.clear();
     }
+    for (const item of items) this.remember(item);
     if (this.guests && c.guests) this.guests.restoreCapture(c.guests);
     this.bus.restore(c.bus);
     this.steps = c.steps;
@@ -677,8 +615,8 @@ export class Simulation {
     this.flags = FLAGS.copy(c.flags);
     // Only the CPUs the restore changed need their leaf and their watches looked at again.
     for (const cpu of changed) {
-      this.leafRegion[cpu] = null;
-      this.updateWatch(cpu, this.stateInfo(cpu));
+      this.cpus.forgetLeaf(cpu);
+      this.updateWatch(cpu, (this.slots[cpu] as Slot).watches());
     }
   }
 
@@ -688,7 +626,7 @@ export class Simulation {
    */
   stateKey(): string {
     let key = '';
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) key += this.cpuKey(cpu);
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) key += this.cpus.key(cpu);
     key += this.memoryKey();
     const now = this.agenda.now;
     const pending = this.agenda
@@ -696,7 +634,10 @@ export class Simulation {
       .map((i) => PENDING.text(this.pendingItem(i, now)))
       .sort();
     key += pending.join(';') + '|' + FLAGS.text(this.flags);
-    if (this.guests) key += `|${this.guests.key()}`;
+    if (this.guestFamily) {
+      key += '|';
+      for (const slot of this.guestFamily.slots) key += `|${slot.key()}`;
+    }
     return key;
   }
 
@@ -706,7 +647,7 @@ export class Simulation {
    */
   stateHash(): number {
     const cpus: number[] = [];
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) cpus.push(this.cpuHash(cpu));
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) cpus.push(this.cpus.hash(cpu));
     // The pending multiset, order-free: sums of the item hashes' low and high halves, each an
     // exact integer (a float sum of 53-bit values would round, and rounding depends on the order).
     const now = this.agenda.now;
@@ -717,7 +658,7 @@ export class Simulation {
       lo += x >>> 0;
       hi += Math.floor(x / 4294967296);
     }
-    return composeHash(cpus, this.memoryHash(), lo, hi, flagsHash(this.flags), this.guests ? this.guests.hashes() : null);
+    return composeHash(cpus, this.memoryHash(), lo, hi, flagsHash(this.flags), this.guestHashes());
   }
 
   /**
@@ -726,14 +667,14 @@ export class Simulation {
    */
   view(): StateView {
     const cpus: number[] = [];
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) cpus.push(this.cpuHash(cpu));
+    for (let cpu = 0; cpu < this.cpuCount; cpu++) cpus.push(this.cpus.hash(cpu));
     const now = this.agenda.now;
     const items = this.agenda.live().map((i): ItemView => {
       const owned = i.kind === 'step' || i.kind === 'timer' || i.kind === 'deliver';
       const guest = i.kind === 'vcpu' || i.kind === 'vmm' || i.kind === 'vhost';
       // The actor is the choice's (choiceActor): a guest thread's physical CPU.
       const actor =
-        i.kind === 'script' ? (this.scriptByIndex.get(i.index)?.cpu ?? -1) : owned ? i.cpu : guest && this.guests ? this.guests.cpuOf(i.kind, i.cpu) : -1;
+        i.kind === 'script' ? (this.scriptByIndex.get(i.index)?.cpu ?? -1) : i.kind === 'deliver' ? i.cpu : this.slotOf(i).cpu;
       return {
         key: this.itemKey(i),
         kind: i.kind,
@@ -750,18 +691,24 @@ export class Simulation {
       };
     });
     const flags = FLAGS.copy(this.flags);
-    return { cpus, mem: this.memoryHash(), items, flagsKey: FLAGS.text(flags), flagsHash: flagsHash(flags), flags, now, guests: this.guests ? this.guests.hashes() : null };
+    return { cpus, mem: this.memoryHash(), items, flagsKey: FLAGS.text(flags), flagsHash: flagsHash(flags), flags, now, guests: this.guestHashes() };
+  }
+
+  /** Each guest slot's part of the hash, null without guests. */
+  private guestHashes(): number[] | null {
+    return this.guestFamily ? this.guestFamily.slots.map((slot) => slot.hash()) : null;
   }
 
   /** How many guest actors there are (slots after the CPUs for `trackReads`, `captureGuest`). */
   get guestSlots(): number {
-    return this.guests ? this.guests.slots : 0;
+    return this.guestFamily ? this.guestFamily.slots.length : 0;
   }
 
   /** One guest actor's chart as a capture, by its slot among the guests (see Guests.track). */
   captureGuest(j: number): unknown {
-    if (!this.guests) throw new Error('internal error: no guest actors');
-    return this.guests.captureSlot(j);
+    const slot = this.guestFamily?.slots[j];
+    if (!slot) throw new Error('internal error: no guest actors');
+    return slot.capture();
   }
 
   /**
@@ -771,8 +718,8 @@ export class Simulation {
   symmetryView(): { chart(cpu: number): { leaves: number[]; context: CpuContext }; cpuHash(cpu: number): number; items: PendingItem[]; memory: KernelMemoryState; flags: FlagValues; memHash: number } {
     const now = this.agenda.now;
     return {
-      chart: (cpu) => this.chartState(cpu),
-      cpuHash: (cpu) => this.cpuHash(cpu),
+      chart: (cpu) => this.cpus.chartState(cpu),
+      cpuHash: (cpu) => this.cpus.hash(cpu),
       items: this.agenda.live().map((i) => this.pendingItem(i, now)),
       memory: this.k.state,
       flags: this.flags,
@@ -782,9 +729,7 @@ export class Simulation {
 
   /** One CPU's chart as a capture (exploration keeps CPU states apart). */
   captureCpu(cpu: number): CpuCapture {
-    const c = this.cpus.captureOne?.(cpu);
-    if (!c) throw new Error('exploration needs the compiled engine');
-    return c;
+    return (this.slots[cpu] as Slot).capture() as CpuCapture;
   }
 
   /**
@@ -813,7 +758,7 @@ export class Simulation {
     this.written = 0;
     this.fieldsRead = 0;
     this.fieldsWritten = 0;
-    this.cpus.track?.(this.tracked);
+    this.cpus.driver.track?.(this.tracked);
     // The guest actors are read as slots after the CPUs.
     this.guests?.track(this.tracked, this.cpuCount);
     this.agenda.armed = [];
@@ -855,7 +800,7 @@ export class Simulation {
     // The timers armed: each one's place depends on the other pending timers due and armed with it.
     const armed = (this.agenda.armed ?? []).map((i) => ({ rel: i.time - this.agenda.now, dur: i.time - i.start }));
     this.agenda.armed = null;
-    this.cpus.track?.(null);
+    this.cpus.driver.track?.(null);
     this.guests?.track(null, this.cpuCount);
     this.tracked = null;
     if (this.rawMemory) this.k.state = this.rawMemory;
@@ -865,9 +810,8 @@ export class Simulation {
 
   /** The shared variables a CPU waits on in its current state, as `varBit` bits. */
   watchMask(cpu: number): number {
-    const info = this.stateInfo(cpu);
     let mask = 0;
-    if (info && info.wait) for (const v of info.watch) mask |= varBit(v);
+    for (const v of (this.slots[cpu] as Slot).watches()) mask |= varBit(v);
     return mask;
   }
 
@@ -888,29 +832,6 @@ export class Simulation {
   /** A pending item as a number. */
   private itemHash(i: Item, now: number): number {
     return pendingHash(this.pendingItem(i, now));
-  }
-
-  /** One CPU's chart state as it enters the state: its active leaves and its context (src/state/cpu.ts). */
-  private chartState(cpu: number): { leaves: number[]; context: CpuContext } {
-    return { leaves: (this.cpus.leafOrders?.(cpu) ?? []) as number[], context: this.cpus.context(cpu) };
-  }
-
-  /** The CPU's part of the state hash, remembered until the CPU moves: the hot path of exploration. */
-  private cpuHash(cpu: number): number {
-    const cached = this.cpuHashes[cpu] as number;
-    if (cached !== 0) return cached;
-    const h = CPU_STATE.hash(0x12345, this.chartState(cpu));
-    const nonzero = h === 0 ? 1 : h;
-    this.cpuHashes[cpu] = nonzero;
-    return nonzero;
-  }
-
-  private cpuKey(cpu: number): string {
-    let k = this.cpuKeys[cpu];
-    if (k) return k;
-    k = CPU_STATE.text(this.chartState(cpu)) + '|';
-    this.cpuKeys[cpu] = k;
-    return k;
   }
 
   private memoryKey(): string {
@@ -934,40 +855,21 @@ export class Simulation {
 
   private finish(end: RunEnd): void {
     this.flags.ended = end;
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) {
-      const { hw, ctx, loadedVmcss } = this.cpus.context(cpu);
-      const outside = this.cpus.outsideOs(cpu);
-      this.emit({
-        t: 'final',
-        cpu,
-        state: this.leaf(cpu, this.region(cpu)),
-        activity: hw.activity,
-        context: outside ? 'task' : (ctx[ctx.length - 1] ?? 'task'),
-        vmx: hw.vmx,
-        cr4Vmxe: hw.cr4Vmxe,
-        svme: hw.svme,
-        gif: hw.gif,
-        nmiBlocked: hw.nmiBlocked,
-        if: hw.if,
-        online: this.k.state.online[cpu] === 1,
-        initPending: hw.initPending,
-        loadedVmcs: loadedVmcss.filter((a) => hw.vmcsLaunch[a] !== 'clear').length,
-        lapicEnabled: hw.lapicEnabled,
-      });
-    }
+    for (const r of this.cpus.finals(this.k.state)) this.emit(r);
     if (this.guests) for (const r of this.guests.finals()) this.emit(r);
     this.emit({ t: 'end', ns: this.agenda.now, steps: this.steps, end });
   }
 
   private quiescentEnd(): RunEnd {
+    const cpus = this.cpus;
     if (this.flags.resetAttempt?.initOnly) {
       // An INIT-based reset completes only if every CPU took the INIT.
-      for (let i = 0; i < this.cpuCount; i++) if (this.hw(i).initPending) return 'hang';
+      for (let i = 0; i < this.cpuCount; i++) if (cpus.hw(i).initPending) return 'hang';
       return 'reset';
     }
     if (this.flags.kexecCpu !== null) return 'kexec';
     // Nothing can move, but if every CPU is running its workload the host is fine (a guest stopped).
-    for (let i = 0; i < this.cpuCount; i++) if (!this.threadsRun(i) || this.hw(i).initPending) return 'hang';
+    for (let i = 0; i < this.cpuCount; i++) if (!cpus.threadsRun(i) || cpus.hw(i).initPending) return 'hang';
     return 'idle';
   }
 
@@ -978,132 +880,109 @@ export class Simulation {
     return pick;
   }
 
+  /** One pending item: a slot's step, timer or delivery (then the slot settles), or a scripted action. */
   private execute(item: Item): void {
-    switch (item.kind) {
-      case 'step': {
-        const cpu = item.cpu;
-        this.stepItems[cpu] = null;
-        const region = this.region(cpu);
-        const from = this.lean ? '' : this.leaf(cpu, region);
-        const before = this.lean ? [] : this.cpus.activePaths(cpu);
-        this.send(cpu, this.stepEvents[region] as CpuEvent);
-        if (!this.lean) this.emit({ t: 'step', ns: this.agenda.now, cpu, ctx: region, from, to: this.leaf(cpu, this.region(cpu)), ...this.leavesSince(cpu, before) });
-        this.settle(cpu);
-        return;
-      }
-      case 'deliver': {
-        const before = this.lean ? [] : this.cpus.activePaths(item.cpu);
-        const { msg, disposition } = this.bus.deliver(item.msg, item.cpu);
-        const status = disposition.status;
-        if (!this.lean)
-          this.emit({
-          t: 'deliver',
-          ns: this.agenda.now,
-          msg: msg.id,
-          cpu: item.cpu,
-          mode: msg.mode,
-          // A fixed IPI's vector, so the receive line names it as the send line does (REBOOT_VECTOR (0xf8)).
-          ...(msg.mode === 'fixed' ? { vector: msg.vector } : {}),
-          status,
-          ...(disposition.status === 'delivered' ? {} : { reason: disposition.reason }),
-          to: this.leaf(item.cpu, this.region(item.cpu)),
-          ...this.leavesSince(item.cpu, before),
-        });
-        this.settle(item.cpu);
-        return;
-      }
-      case 'timer': {
-        this.timerItems.delete(`${item.cpu}:${item.name}`);
-        const before = this.lean ? [] : this.cpus.activePaths(item.cpu);
-        this.send(item.cpu, { type: 'timer.expired', name: item.name });
-        if (!this.lean) this.emit({ t: 'timer', ns: this.agenda.now, cpu: item.cpu, name: item.name, to: this.leaf(item.cpu, this.region(item.cpu)), ...this.leavesSince(item.cpu, before) });
-        this.settle(item.cpu);
-        return;
-      }
-      case 'script': {
-        const step = this.scriptByIndex.get(item.index);
-        if (step) this.runScript(step);
-        return;
-      }
-      case 'vcpu':
-      case 'vmm':
-      case 'vhost': {
-        this.guestItems.delete(`${item.kind}:${item.cpu}`);
-        const guests = this.guests;
-        if (!guests) return;
-        guests.step(item.kind, item.cpu);
-        this.settleGuests();
-        return;
-      }
-    }
-  }
-
-  /** After guest actors moved: the CPUs they touched settle, then the guests are rescheduled and their triggers fire. */
-  private settleGuests(): void {
-    const guests = this.guests;
-    if (!guests) return;
-    for (;;) {
-      this.flushHostExits();
-      const touched = guests.takeTouched();
-      const changed = guests.takeChanged();
-      const devices = guests.takeChangedDevices();
-      if (touched.length === 0 && changed.length === 0 && devices.length === 0) return;
-      for (const cpu of touched) this.settle(cpu);
-      // A thread entering or leaving KVM_RUN takes or frees its CPU for the other threads pinned there.
-      const cpus = new Set(changed.map((v) => guests.pcpu(v)));
-      for (const cpu of cpus) for (const w of guests.on.get(cpu) ?? []) this.refreshGuest(w);
-      for (const d of devices) this.refreshWorker(d);
-      for (const cpu of cpus) for (const d of guests.workersOn.get(cpu) ?? []) this.refreshWorker(d);
-      for (const d of devices) this.fireTriggers(this.vsockTriggers.get(d), () => guests.devices.activePaths(d));
-      for (const v of changed) this.fireTriggers(this.guestTriggers.get(v), () => guests.activePaths(v));
-    }
-  }
-
-  /** VM exits a delivery caused: the vCPU that was in guest mode on that CPU sees each. */
-  private flushHostExits(): void {
-    if (!this.guests) {
-      this.hostExits.length = 0;
+    if (item.kind === 'script') {
+      const step = this.scriptByIndex.get(item.index);
+      if (step) this.runScript(step);
       return;
     }
-    while (this.hostExits.length > 0) {
-      const e = this.hostExits.shift() as { cpu: number; reason: 'nmi' | 'intr' };
-      this.guests.hostExit(e.cpu, e.reason);
-      this.guests.drain();
+    const slot = this.slotOf(item);
+    const pending = this.pending[slot.id] as SlotItems;
+    if (item.kind === 'deliver') slot.receive?.(item.msg);
+    else if (item.kind === 'timer') {
+      pending.timers?.delete(item.name);
+      slot.timer?.(item.name);
+    } else {
+      pending.step = null;
+      slot.step();
+    }
+    this.settle(slot);
+  }
+
+  /**
+   * After a slot moved: the scheduler settles it (its runnability, the waiters its writes woke, the
+   * slots that depend on it, its triggers), or its family reports it with what else moved.
+   */
+  private settle(slot: Slot): void {
+    if (slot.settledBy === 'family') {
+      this.settleMoved();
+      return;
+    }
+    const id = slot.id;
+    this.refresh(id);
+    if (this.dirty.size > 0) {
+      const woken = [...this.dirty].sort((a, b) => a - b);
+      this.dirty.clear();
+      for (const w of woken) if (w !== id) this.refresh(w);
+    }
+    // The CPU's threads may run or stop now; a host exit it took moves the vCPU that was in its guest.
+    for (const d of slot.dependents) this.refresh(d);
+    this.settleMoved();
+    this.fireTriggers(id);
+  }
+
+  /** What the families report moved: settle, look at again, fire triggers, until nothing more moves. */
+  private settleMoved(): void {
+    for (;;) {
+      let any = false;
+      for (const family of this.families) {
+        const moved = family.moved();
+        if (!moved) continue;
+        any = true;
+        for (const s of moved.settle) this.settle(this.slots[s] as Slot);
+        for (const s of moved.refresh) this.refresh(s);
+        for (const s of moved.triggers) this.fireTriggers(s);
+      }
+      if (!any) return;
     }
   }
 
-  private refreshGuest(v: number): void {
-    for (const kind of ['vcpu', 'vmm'] as GuestKind[]) this.refreshGuestItem(kind, v);
-  }
-
-  private refreshWorker(d: number): void {
-    this.refreshGuestItem('vhost', d);
-  }
-
-  private refreshGuestItem(kind: GuestKind, i: number): void {
-    const guests = this.guests;
-    if (!guests) return;
-    const key = `${kind}:${i}`;
-    const runnable = guests.runnable(kind, i);
-    const item = this.guestItems.get(key);
+  /** Whether slot `id` has a step pending follows whether it can take one. */
+  private refresh(id: number): void {
+    const slot = this.slots[id] as Slot;
+    this.updateWatch(id, slot.watches());
+    const runnable = slot.runnable();
+    const pending = this.pending[id] as SlotItems;
+    const item = pending.step;
     if (runnable && !item) {
       const due = this.mode === 'untimed' ? this.agenda.now : this.agenda.now + this.scenario.options.stepNs;
-      this.guestItems.set(key, this.agenda.add({ kind, cpu: i }, due));
+      pending.step = this.agenda.add(slot.item, due);
     } else if (!runnable && item) {
       this.agenda.remove(item);
-      this.guestItems.delete(key);
+      pending.step = null;
     }
   }
 
-  /** One chart step of CPU `cpu`; returns its outbox: what the step reported back. */
-  private send(cpu: number, event: CpuEvent): Outbox {
-    this.leafRegion[cpu] = null;
-    this.cpuKeys[cpu] = null;
-    this.cpuHashes[cpu] = 0;
-    const outbox: Outbox = { cpu, effects: [], disposition: null, hostResult: null };
+  private updateWatch(id: number, next: readonly string[]): void {
+    const prev = this.watching[id] as readonly string[];
+    if (prev === next || (prev.length === 0 && next.length === 0)) return;
+    for (const v of prev) this.watchers.get(v)?.delete(id);
+    for (const v of next) {
+      let set = this.watchers.get(v);
+      if (!set) this.watchers.set(v, (set = new Set()));
+      set.add(id);
+    }
+    this.watching[id] = next;
+  }
+
+  /** The steps waiting for slot `id`'s actor to enter a state it is now in: run them, each once. */
+  private fireTriggers(id: number): void {
+    const pending = this.triggers[id];
+    if (!pending || pending.length === 0) return;
+    const now = (this.slots[id] as Slot).activePaths();
+    const firing = pending.filter((t) => !this.flags.fired[t.step.index] && inState(now, t.pattern));
+    // Mark them all first: running one settles CPUs again, which must not fire the others twice.
+    for (const t of firing) this.flags.fired[t.step.index] = true;
+    for (const t of firing) this.runScript(t.step);
+  }
+
+  /** Run `body`, one chart step of slot `slot`, with an outbox; then apply its effects in order. */
+  private run1(slot: number, body: () => void): Outbox {
+    const outbox: Outbox = { slot, order: 'after step', effects: [], disposition: null, hostResult: null };
     this.outboxes.push(outbox);
     try {
-      this.cpus.send(cpu, event);
+      body();
     } finally {
       this.outboxes.pop();
     }
@@ -1128,18 +1007,19 @@ export class Simulation {
         this.sendMessage(e.cpu, e.message);
         return;
       case 'arm timer': {
-        const key = `${e.cpu}:${e.name}`;
-        const old = this.timerItems.get(key);
+        const pending = this.pending[e.cpu] as SlotItems;
+        const timers = (pending.timers ??= new Map());
+        const old = timers.get(e.name);
         if (old) this.agenda.remove(old);
-        this.timerItems.set(key, this.agenda.add({ kind: 'timer', cpu: e.cpu, name: e.name }, this.agenda.now + e.ns));
+        timers.set(e.name, this.agenda.add({ kind: 'timer', cpu: e.cpu, name: e.name }, this.agenda.now + e.ns));
         return;
       }
       case 'cancel timer': {
-        const key = `${e.cpu}:${e.name}`;
-        const old = this.timerItems.get(key);
+        const timers = (this.pending[e.cpu] as SlotItems).timers;
+        const old = timers?.get(e.name);
         if (old) {
           this.agenda.remove(old);
-          this.timerItems.delete(key);
+          timers?.delete(e.name);
         }
         return;
       }
@@ -1164,7 +1044,7 @@ export class Simulation {
         this.emit({ t: 'kexec', ns: this.agenda.now, cpu: e.cpu });
         return;
       case 'guest exit':
-        this.hostExits.push({ cpu: e.cpu, reason: e.reason });
+        this.guestFamily?.hostExit(e.cpu, e.reason);
         return;
       case 'mem': {
         this.emit({ t: 'mem', ns: this.agenda.now, cpu: e.cpu, name: e.name, op: e.op, value: e.value });
@@ -1172,40 +1052,15 @@ export class Simulation {
         if (set) for (const w of set) this.dirty.add(w);
         return;
       }
+      default:
+        throw new Error(`internal error: effect '${e.kind}' outside the guest side`);
     }
   }
 
   /** The outbox of the step CPU `cpu` is taking now (null: none is, the port call is ignored). */
   private outboxOf(cpu: number): Outbox | null {
     const outbox = this.outboxes[this.outboxes.length - 1];
-    return outbox && outbox.cpu === cpu ? outbox : null;
-  }
-
-  /** After a CPU moved: reschedule it, wake the CPUs whose watched variables changed, fire triggers. */
-  private settle(cpu: number): void {
-    this.refresh(cpu);
-    if (this.dirty.size > 0) {
-      const woken = [...this.dirty].sort((a, b) => a - b);
-      this.dirty.clear();
-      for (const w of woken) if (w !== cpu) this.refresh(w);
-    }
-    if (this.guests) {
-      // The CPU's threads may run or stop now; a host exit it took moves the vCPU that was in its guest.
-      for (const v of this.guests.on.get(cpu) ?? []) this.refreshGuest(v);
-      for (const d of this.guests.workersOn.get(cpu) ?? []) this.refreshWorker(d);
-      this.settleGuests();
-    }
-    this.fireTriggers(this.triggers.get(cpu), () => this.cpus.activePaths(cpu));
-  }
-
-  /** The steps waiting for an actor to enter a state it is now in: run them, each once. */
-  private fireTriggers(pending: { step: ScriptStep; pattern: StatePattern }[] | undefined, paths: () => string[]): void {
-    if (!pending || pending.length === 0) return;
-    const now = paths();
-    const firing = pending.filter((t) => !this.flags.fired[t.step.index] && inState(now, t.pattern));
-    // Mark them all first: running one settles CPUs again, which must not fire the others twice.
-    for (const t of firing) this.flags.fired[t.step.index] = true;
-    for (const t of firing) this.runScript(t.step);
+    return outbox && outbox.slot === cpu && outbox.order === 'after step' ? outbox : null;
   }
 
   private runScript(step: ScriptStep): void {
@@ -1214,44 +1069,21 @@ export class Simulation {
       this.hostSend(step);
       return;
     }
-    const event = this.scriptEvent(step);
-    const accepted = this.cpus.can(cpu, event);
-    const record = this.scriptRecord(step, accepted ? null : `CPU ${cpu} does not take '${step.action}' in ${this.leaf(cpu, this.region(cpu))}`);
+    const cpus = this.cpus;
+    const event = scriptEvent(step);
+    const accepted = cpus.driver.can(cpu, event);
+    const record = this.scriptRecord(step, accepted ? null : `CPU ${cpu} does not take '${step.action}' in ${cpus.current(cpu)}`);
     if (!accepted) {
       this.emit(record);
       return;
     }
-    const before = this.lean ? [] : this.cpus.activePaths(cpu);
+    const before = this.lean ? [] : cpus.driver.activePaths(cpu);
     this.around(
       record,
-      () => this.send(cpu, event),
-      () => ({ to: this.leaf(cpu, this.region(cpu)), ...this.leavesSince(cpu, before) }),
+      () => cpus.send(cpu, event),
+      () => ({ to: cpus.current(cpu), ...cpus.leavesSince(cpu, before) }),
     );
-    this.settle(cpu);
-  }
-
-  private scriptEvent(step: ScriptStep): CpuEvent {
-    const w = {};
-    switch (step.action) {
-      case 'reboot':
-        return { type: 'script.reboot', ...w };
-      case 'emergency-restart':
-        return { type: 'script.emergency-restart', context: step.context, ...w };
-      case 'panic':
-        return { type: 'script.panic', context: step.context, message: step.message, ...w };
-      case 'nmi-panic':
-        return { type: 'script.nmi-panic', message: step.message, ...w };
-      case 'irqs-off':
-        return { type: 'script.irqs-off', ...w };
-      case 'irqs-on':
-        return { type: 'script.irqs-on', ...w };
-      case 'stall':
-        return { type: 'script.stall', ...w };
-      case 'smi':
-        return { type: 'script.smi', ...w };
-      case 'vsock-send':
-        throw new Error('vsock-send is not a CPU event');
-    }
+    this.settle(this.slots[cpu] as Slot);
   }
 
   /** The trace record of a scripted step: done, or ignored with the reason. */
@@ -1270,75 +1102,20 @@ export class Simulation {
   /** A host task on the step's CPU sends on its vsock socket: only while that CPU runs tasks. */
   private hostSend(step: ScriptStep): void {
     const cpu = step.cpu;
-    const runs = this.threadsRun(cpu) && !!this.guests && !!step.send;
+    const runs = this.cpus.threadsRun(cpu) && !!this.guests && !!step.send;
     const why = runs
       ? null
       : !this.guests || !step.send
         ? 'the scenario has no vsock device'
-        : `CPU ${cpu} runs no tasks in ${this.leaf(cpu, this.region(cpu))}: the sending task does not run`;
+        : `CPU ${cpu} runs no tasks in ${this.cpus.current(cpu)}: the sending task does not run`;
     this.emit(this.scriptRecord(step, why));
     if (!runs || !this.guests || !step.send) return;
     this.guests.hostSend(cpu, step.send);
-    this.settleGuests();
+    this.settleMoved();
   }
-
-  // ---- runnability -----------------------------------------------------------------------------
 
   hw(cpu: number): CpuHw {
-    return this.cpus.context(cpu).hw;
-  }
-
-  private region(cpu: number): Region {
-    const ctx = this.cpus.context(cpu).ctx;
-    return (ctx[ctx.length - 1] ?? 'task') as Region;
-  }
-
-  /** The leaf path of a region, remembered until the CPU's next event (several readers per step). */
-  private leaf(cpu: number, region: Region): string {
-    if (this.leafRegion[cpu] === region) return this.leafPath[cpu] as string;
-    const path = this.cpus.leaf(cpu, region);
-    this.leafRegion[cpu] = region;
-    this.leafPath[cpu] = path;
-    return path;
-  }
-
-  private stateInfo(cpu: number): StateInfo | undefined {
-    return CPU_STATES.get(this.leaf(cpu, this.region(cpu)));
-  }
-
-  private runnable(cpu: number, info: StateInfo | undefined): boolean {
-    if (!info || info.blocked || info.final || !this.cpus.active(cpu)) return false;
-    if (this.cpus.context(cpu).stalled) return false;
-    const region = this.region(cpu);
-    if (!ROUTABLE.includes(region)) return false;
-    return info.wait ? this.cpus.can(cpu, this.stepEvents[region] as CpuEvent) : true;
-  }
-
-  private refresh(cpu: number): void {
-    const info = this.stateInfo(cpu);
-    this.updateWatch(cpu, info);
-    const runnable = this.runnable(cpu, info);
-    const item = this.stepItems[cpu];
-    if (runnable && !item) {
-      const due = this.mode === 'untimed' ? this.agenda.now : this.agenda.now + this.scenario.options.stepNs;
-      this.stepItems[cpu] = this.agenda.add({ kind: 'step', cpu }, due);
-    } else if (!runnable && item) {
-      this.agenda.remove(item);
-      this.stepItems[cpu] = null;
-    }
-  }
-
-  private updateWatch(cpu: number, info: StateInfo | undefined): void {
-    const next = info && info.wait ? info.watch : [];
-    const prev = this.watching[cpu] as readonly string[];
-    if (prev === next) return;
-    for (const v of prev) this.watchers.get(v)?.delete(cpu);
-    for (const v of next) {
-      let set = this.watchers.get(v);
-      if (!set) this.watchers.set(v, (set = new Set()));
-      set.add(cpu);
-    }
-    this.watching[cpu] = next;
+    return this.cpus.hw(cpu);
   }
 
   private memoryWritten(name: WatchedVar, cpu: number, op: string, value: unknown): void {
@@ -1350,27 +1127,6 @@ export class Simulation {
   }
 
   // ---- the interconnect ------------------------------------------------------------------------
-
-  private deliverTo(req: DeliveryRequest): Disposition {
-    const cpu = req.to;
-    if (!this.cpus.active(cpu)) return { status: 'dropped', reason: `CPU ${cpu} was reset` };
-    const m = req.msg;
-    const base = { from: typeof m.from === 'number' ? m.from : -1 };
-    const type = BUS_EVENT_OF[m.mode];
-    const event = (
-      type === 'bus.nmi'
-        ? { type, source: m.source, ...base }
-        : type === 'bus.ipi' || type === 'bus.sipi'
-          ? { type, vector: m.vector ?? 0, ...base }
-          : { type, ...base }
-    ) as CpuEvent;
-    return (
-      this.send(cpu, event).disposition ?? {
-        status: 'dropped' as const,
-        reason: `not accepted by CPU ${cpu} in ${this.leaf(cpu, this.region(cpu))}`,
-      }
-    );
-  }
 
   private sendMessage(from: number | 'platform', out: OutgoingMessage): void {
     const now = this.agenda.now;
@@ -1388,7 +1144,7 @@ export class Simulation {
     });
     if (!this.lean) {
       for (const c of collapsed) {
-        this.emit({ t: 'deliver', ns: now, msg: msg.id, cpu: c.to, mode: msg.mode, status: 'dropped', reason: collapsedReason(c), to: this.leaf(c.to, this.region(c.to)) });
+        this.emit({ t: 'deliver', ns: now, msg: msg.id, cpu: c.to, mode: msg.mode, status: 'dropped', reason: collapsedReason(c), to: this.cpus.current(c.to) });
       }
     }
     const [min, max] = this.scenario.options.latencyNs;
