@@ -31,7 +31,7 @@ import { Guests, type GuestsCapture, type GuestsState } from './guests.js';
 import type { InspectionEvent } from 'xstate';
 import { CpuSlots, cpuInputs, scriptEvent } from './cpu-slots.js';
 import { GuestSlots } from './guest-slots.js';
-import type { Effect, Outbox } from './effects.js';
+import type { Effect, GuestEffect, Outbox } from './effects.js';
 import type { Slot, SlotFamily, Trigger } from './slot.js';
 
 export { cpuInputs, type Effect };
@@ -43,6 +43,9 @@ interface SlotItems {
 }
 
 const NOTHING: readonly string[] = [];
+
+/** The effects the guest side applies (`Guests.apply`). */
+const GUEST_EFFECTS: ReadonlySet<Effect['kind']> = new Set(Object.keys({ ioctl: 1, return: 1, died: 1, vsock: 1, injected: 1 } satisfies Record<GuestEffect['kind'], 1>) as GuestEffect['kind'][]);
 
 export interface SimulationOptions {
   seed: number;
@@ -321,6 +324,9 @@ export class Simulation {
           threadsRun: (pcpu) => this.cpus.threadsRun(pcpu),
           launchState: (pcpu, addr) => this.cpus.hw(pcpu).vmcsLaunch[addr] ?? null,
           ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
+          effect: (e) => this.effect(e),
+          queue: (body) => this.queued(body),
+          drain: () => this.drain(),
         },
         this.scenario.vcpus,
         this.scenario.vsock,
@@ -991,12 +997,35 @@ export class Simulation {
   }
 
   /**
-   * Queue an effect in the outbox of the step that asks for it; outside a CPU's step (a vCPU
-   * thread writing kernel memory, a script) it is applied at once.
+   * Run `body`, work of the guest side, with a queued outbox: its effects are applied first in, first
+   * out where the guest side drains it (see effects.ts), and what is left when the work is over.
+   */
+  private queued(body: () => void): void {
+    const outbox: Outbox = { slot: -1, order: 'queued', effects: [], disposition: null, hostResult: null };
+    this.outboxes.push(outbox);
+    try {
+      body();
+      this.drain();
+    } finally {
+      this.outboxes.pop();
+    }
+  }
+
+  /** Apply the effects of the queued outbox open now, and those they queue, in order. */
+  private drain(): void {
+    const outbox = this.outboxes[this.outboxes.length - 1];
+    if (!outbox || outbox.order !== 'queued') return;
+    while (outbox.effects.length > 0) this.apply(outbox.effects.shift() as Effect);
+  }
+
+  /**
+   * Put an effect in the outbox of the step that asks for it. A queued outbox takes only the guest
+   * effects: the rest (a vCPU thread writing kernel memory) is applied at once, as outside any step
+   * (a script).
    */
   private effect(effect: Effect): void {
     const outbox = this.outboxes[this.outboxes.length - 1];
-    if (outbox) outbox.effects.push(effect);
+    if (outbox && (outbox.order === 'after step' || GUEST_EFFECTS.has(effect.kind))) outbox.effects.push(effect);
     else this.apply(effect);
   }
 
@@ -1053,7 +1082,8 @@ export class Simulation {
         return;
       }
       default:
-        throw new Error(`internal error: effect '${e.kind}' outside the guest side`);
+        if (!this.guests) throw new Error(`internal error: a guest effect ('${e.kind}') without guest actors`);
+        this.guests.apply(e);
     }
   }
 
