@@ -6,28 +6,28 @@
  * The whole simulation saves to a JSON value and restores exactly.
  */
 import { TraceStream } from '../trace/stream.js';
-import type { CpuContext } from '../../machines/physical-cpu/types.js';
 import type { CpuHw } from '../hw/cpu-state.js';
 import type { OutgoingMessage } from '../hw/apic.js';
 import { KernelMemory, type KernelMemoryState, type WatchedVar } from '../kernel/memory.js';
-import { copyMemoryState, MEMORY, memoryHash, memoryText, MEMORY_FIELDS } from '../state/memory.js';
-import { CPU_STATE } from '../state/cpu.js';
-import { FLAGS, flagsHash, initialFlags, type FlagValues } from '../state/flags.js';
-import { PENDING, pendingHash, type PendingItem } from '../state/pending.js';
+import { copyMemoryState } from '../state/memory.js';
+import { FLAGS, initialFlags, type FlagValues } from '../state/flags.js';
 import { hash53, mix } from '../state/hash.js';
 import type { CpuPort, Disposition, World } from '../kernel/port.js';
 import { resolveFeatures, type KernelFeatures } from '../kernel/variants.js';
-import { collapsedReason, Interconnect, type InterconnectState } from '../bus/interconnect.js';
-import { describeDestination, type DeliveryRequest, type Message } from '../bus/messages.js';
+import { collapsedReason, Interconnect } from '../bus/interconnect.js';
+import { describeDestination, type DeliveryRequest } from '../bus/messages.js';
 import type { Scenario, ScriptStep } from '../scenarios/types.js';
 import { TRACE_VERSION, type BranchPoint, type RunEnd, type TraceRecord } from '../trace/records.js';
 
 export { hash53, mix, type FlagValues };
-import { Agenda, type AgendaState, type Item } from './agenda.js';
-import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type ChooserState, type Pick } from './chooser.js';
+export { composeHash, cpusHash, finishHash, varBit, type Capture, type ItemView, type SimulationState, type StateView, type SymmetryView } from './state-codec.js';
+import { Agenda, type Item } from './agenda.js';
+import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type Pick } from './chooser.js';
 import { inState, StatePattern } from './state-table.js';
 import { makeDriver, type CpuCapture, type EngineName } from './cpu-drivers.js';
-import { Guests, type GuestsCapture, type GuestsState } from './guests.js';
+import { Guests } from './guests.js';
+import { SharedMemory } from './shared-memory.js';
+import { itemKey, stateHash, stateKey, stateView, symmetryView, varBit, type Capture, type CodecParts, type SimulationState, type StateView, type SymmetryView } from './state-codec.js';
 import type { InspectionEvent } from 'xstate';
 import { CpuSlots, cpuInputs, scriptEvent } from './cpu-slots.js';
 import { GuestSlots } from './guest-slots.js';
@@ -86,134 +86,6 @@ export interface UnfiredTrigger {
   state: string;
 }
 
-export interface Capture {
-  cpus: CpuCapture[];
-  memory: KernelMemoryState;
-  agenda: AgendaState;
-  bus: InterconnectState;
-  steps: number;
-  choices: number;
-  flags: FlagValues;
-  keys: (string | null)[];
-  hashes: number[];
-  memKey: string | null;
-  memHash: number;
-  guests: GuestsCapture | null;
-}
-
-export interface SimulationState {
-  version: 1;
-  steps: number;
-  choices: number;
-  engine: EngineName;
-  cpus: unknown;
-  memory: KernelMemoryState;
-  agenda: AgendaState;
-  bus: InterconnectState;
-  chooser: ChooserState;
-  flags: FlagValues;
-  guests?: GuestsState;
-}
-
-/**
- * The state hash from its parts: the CPUs' hashes in order, shared memory, the pending items as an
- * order-free multiset (`lo`/`hi`: exact sums of the item hashes' low and high 32-bit halves), the
- * flags, the guests. One function for the simulation's own `stateHash()` and for exploration's
- * transition cache, which combines the parts of states it never builds.
- */
-export function composeHash(cpus: readonly number[], mem: number, lo: number, hi: number, flags: number, guests: readonly number[] | null): number {
-  return finishHash(cpusHash(cpus), mem, lo, hi, flags, guests);
-}
-
-/** The CPUs' part of the state hash (the cache keeps it per combination of CPU states). */
-export function cpusHash(cpus: readonly number[]): number {
-  let h = 0x9e3779b9;
-  for (let cpu = 0; cpu < cpus.length; cpu++) h = mix(h, cpus[cpu] as number);
-  return h;
-}
-
-/** The state hash from the CPUs' part and the rest (see composeHash). */
-export function finishHash(cpus: number, mem: number, lo: number, hi: number, flags: number, guests: readonly number[] | null): number {
-  let h = mix(cpus, mem);
-  h = mix(mix(h, lo % 4294967296), (hi + Math.floor(lo / 4294967296)) % 2097152);
-  if (guests) for (const g of guests) h = mix(h, g);
-  return mix(h, flags);
-}
-
-/** A pending item as exploration's transition cache sees it (see `Simulation.view`). */
-export interface ItemView {
-  /** The choice key (`choiceKeys()`), the same on any path. */
-  key: string;
-  kind: Item['kind'];
-  /** The CPU whose state the item moves (a script step's CPU), -1 if none. */
-  actor: number;
-  /** The CPU the item belongs to in the agenda (step, timer, delivery), -1 for scripts and guests. */
-  cpu: number;
-  /** Timer name ('' otherwise). */
-  name: string;
-  /** Script step index, or the guest actor's index (vcpu, vmm, vhost items); -1 otherwise. */
-  index: number;
-  /** The message a delivery delivers (its content; the id is this path's). */
-  msg: Message | null;
-  /** Due in this many ns from now. */
-  rel: number;
-  /** A timer's duration (due time less arming time), place and whether it is held back (see agenda.ts); 0, 0, false otherwise. */
-  dur: number;
-  ord: number;
-  held: boolean;
-  hash: number;
-}
-
-/** The simulation as the parts its state hash is made of (exploration's transition cache). */
-export interface StateView {
-  cpus: number[];
-  mem: number;
-  items: ItemView[];
-  /** Everything else that is part of the state: script steps fired, reset and kexec, the end. */
-  flagsKey: string;
-  flagsHash: number;
-  flags: FlagValues;
-  now: number;
-  /** Each guest actor's part of the hash (in `Guests.hashes()` order), null without guests. */
-  guests: number[] | null;
-}
-
-/** One bit per memory field, in MEMORY_FIELDS order. */
-const FIELD_BITS = new Map<string | symbol, number>(MEMORY_FIELDS.map((f, i) => [f, 1 << i]));
-
-/**
- * One bit per shared variable a CPU can wait on, in this fixed order (every WatchedVar once), so a
- * mask means the same in every process and does not depend on which variable a run met first.
- */
-const WATCHED_VARS = [
-  'waiting_for_crash_ipi',
-  'crash_ipi_issued',
-  'cpu_online_mask',
-  'cpus_stop_mask',
-  'call_function_pending',
-  'crash_kernel_callin',
-  'kvm_rebooting',
-  'virt_rebooting',
-  'crashing_cpu',
-  'shootdown_callback',
-  'stopping_cpu',
-  'panic_cpu',
-  'nmi_handlers',
-  'kexec_lock',
-  'cpus_stopped',
-  'reboot_emergency',
-  'die_counter',
-] as const satisfies readonly WatchedVar[];
-// Every WatchedVar is in the list (a name missing here is a compile error).
-type MissingWatchedVar = Exclude<WatchedVar, (typeof WATCHED_VARS)[number]>;
-const allWatched: [MissingWatchedVar] extends [never] ? true : never = true;
-const VAR_BITS: ReadonlyMap<string, number> = new Map(WATCHED_VARS.map((v, i) => [v, 1 << i]));
-export function varBit(name: string): number {
-  const b = VAR_BITS.get(name);
-  if (b === undefined || !allWatched) throw new Error(`internal error: '${name}' is not a shared variable a CPU can wait on`);
-  return b;
-}
-
 /** Whether a scenario has guest actors (vCPUs, VMM threads, vsock devices). */
 export function hasGuests(scenario: Scenario): boolean {
   return scenario.vcpus.length > 0 || scenario.vsock.length > 0;
@@ -242,10 +114,10 @@ export class Simulation {
   private itemSlots: SlotFamily['items'] = {};
   /** Each slot's pending step and timers. */
   private pending: SlotItems[] = [];
-  private memKey: string | null = null;
-  /** The capture whose memory the shared kernel memory equals, until the next write. */
-  private memSameAs: KernelMemoryState | null = null;
-  private memHash = 0;
+  /** The shared kernel memory's parts of the state (key, hash, capture, the fields a decision reads). */
+  private readonly mem: SharedMemory;
+  /** The parts of the state as the codec (state-codec.ts) reads them. */
+  private readonly parts: CodecParts;
   /** The slots waiting on each shared variable, what each slot waits on, the waiters a write woke. */
   private watchers = new Map<string, Set<number>>();
   private watching: (readonly string[])[] = [];
@@ -266,10 +138,6 @@ export class Simulation {
   /** Transition cache: the CPUs read and the shared variables written since trackReads(). */
   private tracked: Set<number> | null = null;
   private written = 0;
-  /** Memory fields read and assigned while tracking (bits in MEMORY_FIELDS order), and the memory itself. */
-  private fieldsRead = 0;
-  private fieldsWritten = 0;
-  private rawMemory: KernelMemoryState | null = null;
 
   constructor(
     readonly scenario: Scenario,
@@ -285,6 +153,7 @@ export class Simulation {
     this.features = resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
     this.k = new KernelMemory(this.cpuCount, restoreFrom ? copyMemoryState(restoreFrom.memory) : undefined);
     this.k.onWrite = (name, cpu, op, value) => this.memoryWritten(name, cpu, op, value);
+    this.mem = new SharedMemory(this.k);
     this.chooser = restoreFrom
       ? restoreChooser(restoreFrom.chooser)
       : options.chooser
@@ -299,6 +168,25 @@ export class Simulation {
     for (let i = 0; i < this.cpuCount; i++) handlers.set(i, (req) => this.cpus.deliver(req));
     this.bus = new Interconnect(this.cpuCount, handlers, { collapseNmis: this.mode !== 'untimed' });
     this.scriptByIndex = new Map(scenario.script.map((s) => [s.index, s]));
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getters read the fields a restore replaces
+    const self = this;
+    this.parts = {
+      get cpus() {
+        return self.cpus;
+      },
+      get guests() {
+        return self.guestFamily;
+      },
+      get agenda() {
+        return self.agenda;
+      },
+      get flags() {
+        return self.flags;
+      },
+      bus: this.bus,
+      memory: this.mem,
+      actorOf: (item) => this.actorOf(item),
+    };
     if (restoreFrom) this.restore(restoreFrom);
     else this.start();
   }
@@ -542,34 +430,16 @@ export class Simulation {
 
   /** What each current choice is, independent of its position: the same event has the same key on any path. */
   choiceKeys(): string[] {
-    return this.agenda.ready.map((item) => this.itemKey(item));
-  }
-
-  private itemKey(item: Item): string {
-    switch (item.kind) {
-      case 'step':
-        return `s${item.cpu}`;
-      case 'timer':
-        return `t${item.cpu}:${item.name}`;
-      case 'script':
-        return `x${item.index}`;
-      case 'vcpu':
-        return `v${item.cpu}`;
-      case 'vmm':
-        return `u${item.cpu}`;
-      case 'vhost':
-        return `w${item.cpu}`;
-      case 'deliver': {
-        const m = this.bus.message(item.msg);
-        return m ? `d${item.cpu}<${m.mode}:${m.vector ?? ''}:${m.from}:${m.source}` : `d${item.cpu}<?${item.msg}`;
-      }
-    }
+    return this.agenda.ready.map((item) => itemKey(item, this.bus));
   }
 
   /** The CPU a choice acts on (the target of a delivery); -1 for a scripted action's own CPU lookup failure. */
   choiceActor(pick: number): number {
     const item = this.agenda.ready[pick];
-    if (!item) return -1;
+    return item ? this.actorOf(item) : -1;
+  }
+
+  private actorOf(item: Item): number {
     if (item.kind === 'script') return this.scriptByIndex.get(item.index)?.cpu ?? -1;
     // A guest thread acts on its physical CPU (it runs VMX instructions there), a vhost worker is a
     // kernel thread on its CPU: the slot's CPU is whose choice it is.
@@ -582,7 +452,7 @@ export class Simulation {
     if (!cpus) throw new Error('exploration needs the compiled engine');
     return {
       cpus,
-      memory: this.captureMemory(),
+      memory: this.mem.capture(),
       agenda: this.agenda.save(),
       bus: this.bus.save(),
       steps: this.steps,
@@ -590,8 +460,8 @@ export class Simulation {
       flags: FLAGS.copy(this.flags),
       keys: [...this.cpus.keys],
       hashes: [...this.cpus.hashes],
-      memKey: this.memKey,
-      memHash: this.memHash,
+      memKey: this.mem.cachedKey,
+      memHash: this.mem.cachedHash,
       guests: this.guests?.capture() ?? null,
     };
   }
@@ -599,14 +469,8 @@ export class Simulation {
   restoreCapture(c: Capture): void {
     this.cpus.keys = [...c.keys];
     this.cpus.hashes = [...c.hashes];
-    this.memKey = c.memKey;
-    this.memHash = c.memHash;
     const changed = this.cpus.driver.restoreCapture?.(c.cpus) ?? [];
-    const m = c.memory;
-    if (this.memSameAs !== m) {
-      this.k.state = copyMemoryState(m);
-      this.memSameAs = m;
-    }
+    this.mem.restore(c.memory, c.memKey, c.memHash);
     const { agenda, items } = Agenda.restore(c.agenda, this.mode === 'untimed');
     this.agenda = agenda;
     for (const p of this.pending) {
@@ -626,83 +490,19 @@ export class Simulation {
     }
   }
 
-  /**
-   * The state as a canonical string: two paths that reach the same machine (whatever the message
-   * ids, the order of the pending list, the step count) give the same key.
-   */
+  /** The state as a canonical string (state-codec.ts). */
   stateKey(): string {
-    let key = '';
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) key += this.cpus.key(cpu);
-    key += this.memoryKey();
-    const now = this.agenda.now;
-    const pending = this.agenda
-      .live()
-      .map((i) => PENDING.text(this.pendingItem(i, now)))
-      .sort();
-    key += pending.join(';') + '|' + FLAGS.text(this.flags);
-    if (this.guestFamily) {
-      key += '|';
-      for (const slot of this.guestFamily.slots) key += `|${slot.key()}`;
-    }
-    return key;
+    return stateKey(this.parts);
   }
 
-  /**
-   * A 53-bit hash of stateKey(), combined from hashes of its parts that are remembered while the
-   * part does not change: only the CPU that moved and the pending list are hashed again.
-   */
+  /** A 53-bit hash of stateKey(), from the parts' remembered hashes (state-codec.ts). */
   stateHash(): number {
-    const cpus: number[] = [];
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) cpus.push(this.cpus.hash(cpu));
-    // The pending multiset, order-free: sums of the item hashes' low and high halves, each an
-    // exact integer (a float sum of 53-bit values would round, and rounding depends on the order).
-    const now = this.agenda.now;
-    let lo = 0;
-    let hi = 0;
-    for (const i of this.agenda.live()) {
-      const x = this.itemHash(i, now);
-      lo += x >>> 0;
-      hi += Math.floor(x / 4294967296);
-    }
-    return composeHash(cpus, this.memoryHash(), lo, hi, flagsHash(this.flags), this.guestHashes());
+    return stateHash(this.parts);
   }
 
-  /**
-   * The state as the parts of its hash, for exploration's transition cache: each CPU's and the
-   * memory's hash, each pending item, the flags, each guest actor's hash.
-   */
+  /** The state as the parts of its hash, for exploration's transition cache (state-codec.ts). */
   view(): StateView {
-    const cpus: number[] = [];
-    for (let cpu = 0; cpu < this.cpuCount; cpu++) cpus.push(this.cpus.hash(cpu));
-    const now = this.agenda.now;
-    const items = this.agenda.live().map((i): ItemView => {
-      const owned = i.kind === 'step' || i.kind === 'timer' || i.kind === 'deliver';
-      const guest = i.kind === 'vcpu' || i.kind === 'vmm' || i.kind === 'vhost';
-      // The actor is the choice's (choiceActor): a guest thread's physical CPU.
-      const actor =
-        i.kind === 'script' ? (this.scriptByIndex.get(i.index)?.cpu ?? -1) : i.kind === 'deliver' ? i.cpu : this.slotOf(i).cpu;
-      return {
-        key: this.itemKey(i),
-        kind: i.kind,
-        actor,
-        cpu: owned ? i.cpu : -1,
-        name: i.kind === 'timer' ? i.name : '',
-        index: i.kind === 'script' ? i.index : guest ? i.cpu : -1,
-        msg: i.kind === 'deliver' ? (this.bus.message(i.msg) ?? null) : null,
-        rel: i.time - now,
-        dur: i.kind === 'timer' ? i.time - i.start : 0,
-        ord: i.kind === 'timer' ? i.ord : 0,
-        held: i.kind === 'timer' && this.agenda.held(i),
-        hash: this.itemHash(i, now),
-      };
-    });
-    const flags = FLAGS.copy(this.flags);
-    return { cpus, mem: this.memoryHash(), items, flagsKey: FLAGS.text(flags), flagsHash: flagsHash(flags), flags, now, guests: this.guestHashes() };
-  }
-
-  /** Each guest slot's part of the hash, null without guests. */
-  private guestHashes(): number[] | null {
-    return this.guestFamily ? this.guestFamily.slots.map((slot) => slot.hash()) : null;
+    return stateView(this.parts);
   }
 
   /** How many guest actors there are (slots after the CPUs for `trackReads`, `captureGuest`). */
@@ -717,20 +517,9 @@ export class Simulation {
     return slot.capture();
   }
 
-  /**
-   * The state as symmetry reduction renames it (src/explore/symmetry.ts): each CPU's chart state
-   * (read only) and part of the state hash, the pending items, the memory and the flags.
-   */
-  symmetryView(): { chart(cpu: number): { leaves: number[]; context: CpuContext }; cpuHash(cpu: number): number; items: PendingItem[]; memory: KernelMemoryState; flags: FlagValues; memHash: number } {
-    const now = this.agenda.now;
-    return {
-      chart: (cpu) => this.cpus.chartState(cpu),
-      cpuHash: (cpu) => this.cpus.hash(cpu),
-      items: this.agenda.live().map((i) => this.pendingItem(i, now)),
-      memory: this.k.state,
-      flags: this.flags,
-      memHash: this.memoryHash(),
-    };
+  /** The state as symmetry reduction renames it (src/explore/symmetry.ts). */
+  symmetryView(): SymmetryView {
+    return symmetryView(this.parts);
   }
 
   /** One CPU's chart as a capture (exploration keeps CPU states apart). */
@@ -743,8 +532,7 @@ export class Simulation {
    * last restore or capture is that capture's memory.
    */
   captureMemory(): KernelMemoryState {
-    this.memSameAs ??= copyMemoryState(this.k.state);
-    return this.memSameAs;
+    return this.mem.capture();
   }
 
   /** The shared kernel memory as it is now (read only). */
@@ -762,43 +550,11 @@ export class Simulation {
   trackReads(): void {
     this.tracked = new Set();
     this.written = 0;
-    this.fieldsRead = 0;
-    this.fieldsWritten = 0;
     this.cpus.driver.track?.(this.tracked);
     // The guest actors are read as slots after the CPUs.
     this.guests?.track(this.tracked, this.cpuCount);
     this.agenda.armed = [];
-    // Every read of shared memory goes through `k.state` (guards, actions, KernelMemory's own
-    // read-modify-writes): an object of accessors in its place sees which fields.
-    this.rawMemory = this.k.state;
-    this.k.state = this.memoryTracker();
-  }
-
-  private tracker: KernelMemoryState | null = null;
-
-  /** Accessors for every memory field that note the read and go to the real memory. */
-  private memoryTracker(): KernelMemoryState {
-    if (this.tracker) return this.tracker;
-    const tracker = {} as Record<string, unknown>;
-    for (const { name: field } of MEMORY.fields) {
-      const bit = FIELD_BITS.get(field) ?? 0;
-      Object.defineProperty(tracker, field, {
-        enumerable: true,
-        get: () => {
-          this.fieldsRead |= bit;
-          return (this.rawMemory as unknown as Record<string, unknown>)[field];
-        },
-        // An assignment is a write even when the value does not change (the same assignment on
-        // another path may change it); a write into an array goes through the getter, so the
-        // field counts as read, and the exploration compares its value before and after.
-        set: (value: unknown) => {
-          this.fieldsWritten |= bit;
-          (this.rawMemory as unknown as Record<string, unknown>)[field] = value;
-        },
-      });
-    }
-    this.tracker = tracker as unknown as KernelMemoryState;
-    return this.tracker;
+    this.mem.track();
   }
 
   endTracking(): { reads: number[]; written: number; fieldsRead: number; fieldsWritten: number; armed: { rel: number; dur: number }[] } {
@@ -809,9 +565,8 @@ export class Simulation {
     this.cpus.driver.track?.(null);
     this.guests?.track(null, this.cpuCount);
     this.tracked = null;
-    if (this.rawMemory) this.k.state = this.rawMemory;
-    this.rawMemory = null;
-    return { reads, written: this.written, fieldsRead: this.fieldsRead, fieldsWritten: this.fieldsWritten, armed };
+    const { fieldsRead, fieldsWritten } = this.mem.endTracking();
+    return { reads, written: this.written, fieldsRead, fieldsWritten, armed };
   }
 
   /** The shared variables a CPU waits on in its current state, as `varBit` bits. */
@@ -819,36 +574,6 @@ export class Simulation {
     let mask = 0;
     for (const v of (this.slots[cpu] as Slot).watches()) mask |= varBit(v);
     return mask;
-  }
-
-  /** A pending item as it enters the state (src/state/pending.ts): times from now, a delivery by its message's content. */
-  private pendingItem(i: Item, now: number): PendingItem {
-    switch (i.kind) {
-      case 'timer':
-        return { kind: 'timer', cpu: i.cpu, name: i.name, rel: i.time - now, dur: i.time - i.start, ord: i.ord, held: this.agenda.held(i) };
-      case 'deliver':
-        return { kind: 'deliver', cpu: i.cpu, msg: this.bus.message(i.msg) ?? null };
-      case 'script':
-        return { kind: 'script', index: i.index };
-      default:
-        return { kind: i.kind, cpu: i.cpu };
-    }
-  }
-
-  /** A pending item as a number. */
-  private itemHash(i: Item, now: number): number {
-    return pendingHash(this.pendingItem(i, now));
-  }
-
-  private memoryKey(): string {
-    this.memKey ??= memoryText(this.k.state) + '|';
-    return this.memKey;
-  }
-
-  /** The memory's part of the state hash, remembered until the next write (0: not known). */
-  private memoryHash(): number {
-    if (this.memHash === 0) this.memHash = memoryHash(this.k.state);
-    return this.memHash;
   }
 
   get end(): RunEnd | null {
@@ -1150,9 +875,7 @@ export class Simulation {
 
   private memoryWritten(name: WatchedVar, cpu: number, op: string, value: unknown): void {
     if (this.tracked) this.written |= varBit(name);
-    this.memKey = null;
-    this.memHash = 0;
-    this.memSameAs = null;
+    this.mem.written();
     this.effect({ kind: 'mem', name, cpu, op, value });
   }
 
