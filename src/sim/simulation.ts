@@ -1,9 +1,9 @@
-// Over 400 lines because one class holds the whole run (actors, bus, scheduler, memory, trace, capture and restore); being split in the one-machine-value refactor, issue 12.
+// Over 400 lines because the composition root wires the actors, the scheduler, the bus and the trace together and is the one API the CLI, exploration and the viewer drive (run and step, choices, capture and restore, read tracking, scripted actions, the CPU port); the scheduler core, the slots and the state codec are in scheduler.ts, cpu-slots.ts, guest-slots.ts and state-codec.ts.
 /**
- * The composition root: builds a host from a scenario (one XState actor per CPU, all in one actor
- * system), connects them through the interconnect, and runs them under one scheduler. Every choice
- * goes through the chooser; time is the agenda's virtual clock; every act is a trace record.
- * The whole simulation saves to a JSON value and restores exactly.
+ * The composition root: builds a host from a scenario (one chart per CPU and per guest actor, each a
+ * slot the scheduler steps: slot.ts), connects them through the interconnect, and runs them under
+ * one scheduler (scheduler.ts). Every choice goes through the chooser; time is the agenda's virtual
+ * clock; every act is a trace record. The whole simulation saves to a JSON value and restores exactly.
  */
 import { TraceStream } from '../trace/stream.js';
 import type { CpuHw } from '../hw/cpu-state.js';
@@ -23,7 +23,6 @@ export { hash53, mix, type FlagValues };
 export { composeHash, cpusHash, finishHash, varBit, type Capture, type ItemView, type SimulationState, type StateView, type SymmetryView } from './state-codec.js';
 import { Agenda, type Item } from './agenda.js';
 import { ReplayChooser, SeededChooser, restoreChooser, type Chooser, type Pick } from './chooser.js';
-import { inState, StatePattern } from './state-table.js';
 import { makeDriver, type CpuCapture, type EngineName } from './cpu-drivers.js';
 import { Guests } from './guests.js';
 import { SharedMemory } from './shared-memory.js';
@@ -31,21 +30,11 @@ import { itemKey, stateHash, stateKey, stateView, symmetryView, varBit, type Cap
 import type { InspectionEvent } from 'xstate';
 import { CpuSlots, cpuInputs, scriptEvent } from './cpu-slots.js';
 import { GuestSlots } from './guest-slots.js';
-import type { Effect, GuestEffect, Outbox } from './effects.js';
-import type { Slot, SlotFamily, Trigger } from './slot.js';
+import type { Effect } from './effects.js';
+import type { Slot } from './slot.js';
+import { Scheduler } from './scheduler.js';
 
 export { cpuInputs, type Effect };
-
-/** A slot's pending items: its step, its timers by name (the agenda holds them; this finds them). */
-interface SlotItems {
-  step: Item | null;
-  timers: Map<string, Item> | null;
-}
-
-const NOTHING: readonly string[] = [];
-
-/** The effects the guest side applies (`Guests.apply`). */
-const GUEST_EFFECTS: ReadonlySet<Effect['kind']> = new Set(Object.keys({ ioctl: 1, return: 1, died: 1, vsock: 1, injected: 1 } satisfies Record<GuestEffect['kind'], 1>) as GuestEffect['kind'][]);
 
 export interface SimulationOptions {
   seed: number;
@@ -107,28 +96,15 @@ export class Simulation {
 
   steps = 0;
   private choices = 0;
-  /** Every actor, by slot number (slot.ts), and the families that drive them. */
-  private slots: Slot[] = [];
-  private families: SlotFamily[] = [];
-  /** Which slot an agenda item's `cpu` field numbers, by item kind (from the families). */
-  private itemSlots: SlotFamily['items'] = {};
-  /** Each slot's pending step and timers. */
-  private pending: SlotItems[] = [];
+  /** The scheduler core over every actor as a slot (scheduler.ts, slot.ts). */
+  private sched!: Scheduler;
   /** The shared kernel memory's parts of the state (key, hash, capture, the fields a decision reads). */
   private readonly mem: SharedMemory;
   /** The parts of the state as the codec (state-codec.ts) reads them. */
   private readonly parts: CodecParts;
-  /** The slots waiting on each shared variable, what each slot waits on, the waiters a write woke. */
-  private watchers = new Map<string, Set<number>>();
-  private watching: (readonly string[])[] = [];
-  private dirty = new Set<number>();
   /** Script steps fired, reset and kexec, how the run ended (src/state/flags.ts). */
   private flags: FlagValues;
-  /** Script steps waiting for a slot's actor to enter a state, by slot. */
-  private triggers: (Trigger[] | undefined)[] = [];
   private readonly scriptByIndex: Map<number, ScriptStep>;
-  /** The outboxes of the chart steps running now (innermost last): the port writes into the last. */
-  private readonly outboxes: Outbox[] = [];
   private readonly port: CpuPort;
   /** The KVM side: vCPU threads and their VMM threads (null without `vms`), and their slots. */
   private guests: Guests | null = null;
@@ -168,7 +144,7 @@ export class Simulation {
     for (let i = 0; i < this.cpuCount; i++) handlers.set(i, (req) => this.cpus.deliver(req));
     this.bus = new Interconnect(this.cpuCount, handlers, { collapseNmis: this.mode !== 'untimed' });
     this.scriptByIndex = new Map(scenario.script.map((s) => [s.index, s]));
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getters read the fields a restore replaces
+    // Getters: they read the fields a restore replaces.
     const self = this;
     this.parts = {
       get cpus() {
@@ -196,7 +172,7 @@ export class Simulation {
     const inputs = saved ? null : cpuInputs(this.scenario, this.features);
     const driver = makeDriver(engine, this.world, inputs, saved?.cpus, saved ? undefined : this.options.inspect);
     this.cpus = new CpuSlots(
-      { lean: this.lean, now: () => this.agenda.now, emit: (r) => this.emit(r), run: (slot, body) => this.run1(slot, body), deliver: (msg, cpu) => this.bus.deliver(msg, cpu) },
+      { lean: this.lean, now: () => this.agenda.now, emit: (r) => this.emit(r), run: (slot, body) => this.sched.runStep(slot, body), deliver: (msg, cpu) => this.bus.deliver(msg, cpu) },
       driver,
       this.cpuCount,
     );
@@ -212,9 +188,9 @@ export class Simulation {
           threadsRun: (pcpu) => this.cpus.threadsRun(pcpu),
           launchState: (pcpu, addr) => this.cpus.hw(pcpu).vmcsLaunch[addr] ?? null,
           ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
-          effect: (e) => this.effect(e),
-          queue: (body) => this.queued(body),
-          drain: () => this.drain(),
+          effect: (e) => this.sched.effect(e),
+          queue: (body) => this.sched.queued(body),
+          drain: () => this.sched.drain(),
         },
         this.scenario.vcpus,
         this.scenario.vsock,
@@ -227,42 +203,31 @@ export class Simulation {
       this.guestFamily = new GuestSlots(this.guests, this.cpuCount);
     }
     const guestSlots = this.guestFamily;
-    this.families = guestSlots ? [this.cpus, guestSlots] : [this.cpus];
-    this.slots = this.families.flatMap((f) => f.slots);
-    this.itemSlots = Object.assign({}, ...this.families.map((f) => f.items)) as SlotFamily['items'];
     if (guestSlots) for (const slot of this.cpus.slots) slot.dependents = guestSlots.on(slot.index);
-    this.pending = this.slots.map(() => ({ step: null, timers: null }));
-    this.watching = this.slots.map(() => NOTHING);
-    this.triggers = this.slots.map(() => undefined);
-    for (const step of this.scenario.script) {
-      if (step.trigger.kind !== 'enters') continue;
-      const { actor, cpu: index } = step.trigger;
-      const slot = this.families.map((f) => f.triggerSlot(actor, index)).find((s) => s !== undefined);
-      if (!slot) continue;
-      const list = this.triggers[slot.id] ?? [];
-      list.push({ step, pattern: new StatePattern(step.trigger.state) });
-      this.triggers[slot.id] = list;
-    }
-  }
-
-  /** The slot an agenda item moves (its step, timer or delivery). */
-  private slotOf(item: Item & { cpu: number }): Slot {
-    const at = this.itemSlots[item.kind] as { base: number; stride: number };
-    return this.slots[at.base + item.cpu * at.stride] as Slot;
-  }
-
-  /** Where an agenda item goes among the slots' pending items. */
-  private remember(item: Item): void {
-    if (item.kind === 'script' || item.kind === 'deliver') return;
-    const p = this.pending[this.slotOf(item).id] as SlotItems;
-    if (item.kind === 'timer') (p.timers ??= new Map()).set(item.name, item);
-    else p.step = item;
+    // Getters: they read the fields a restore replaces.
+    const self = this;
+    this.sched = new Scheduler(
+      {
+        get agenda() {
+          return self.agenda;
+        },
+        get fired() {
+          return self.flags.fired;
+        },
+        untimed: this.mode === 'untimed',
+        stepNs: this.scenario.options.stepNs,
+        runScript: (step) => this.runScript(step),
+        apply: (e) => this.apply(e),
+      },
+      guestSlots ? [this.cpus, guestSlots] : [this.cpus],
+      this.scenario.script,
+    );
   }
 
   private start(): void {
     const engine = this.options.inspect ? 'actors' : (this.options.engine ?? 'compiled');
     this.makeActors(engine);
-    for (const slot of this.slots) this.refresh(slot.id);
+    for (const slot of this.sched.slots) this.sched.refresh(slot.id);
     for (const step of this.scenario.script) {
       if (step.trigger.kind === 'at') {
         this.agenda.add({ kind: 'script', index: step.index }, this.mode === 'untimed' ? 0 : step.trigger.timeNs);
@@ -277,8 +242,8 @@ export class Simulation {
     this.makeActors(state.engine, state);
     const { agenda, items } = Agenda.restore(state.agenda, this.mode === 'untimed');
     this.agenda = agenda;
-    for (const item of items) this.remember(item);
-    for (const slot of this.slots) this.updateWatch(slot.id, slot.watches());
+    this.sched.reset(items);
+    for (const slot of this.sched.slots) this.sched.updateWatch(slot.id, slot.watches());
   }
 
   save(): SimulationState {
@@ -443,7 +408,7 @@ export class Simulation {
     if (item.kind === 'script') return this.scriptByIndex.get(item.index)?.cpu ?? -1;
     // A guest thread acts on its physical CPU (it runs VMX instructions there), a vhost worker is a
     // kernel thread on its CPU: the slot's CPU is whose choice it is.
-    return item.kind === 'deliver' ? item.cpu : this.slotOf(item).cpu;
+    return item.kind === 'deliver' ? item.cpu : this.sched.slotOf(item).cpu;
   }
 
   /** An in-memory copy of everything that can change, for exploration (compiled engine). */
@@ -473,11 +438,7 @@ export class Simulation {
     this.mem.restore(c.memory, c.memKey, c.memHash);
     const { agenda, items } = Agenda.restore(c.agenda, this.mode === 'untimed');
     this.agenda = agenda;
-    for (const p of this.pending) {
-      p.step = null;
-      p.timers?.clear();
-    }
-    for (const item of items) this.remember(item);
+    this.sched.reset(items);
     if (this.guests && c.guests) this.guests.restoreCapture(c.guests);
     this.bus.restore(c.bus);
     this.steps = c.steps;
@@ -486,7 +447,7 @@ export class Simulation {
     // Only the CPUs the restore changed need their leaf and their watches looked at again.
     for (const cpu of changed) {
       this.cpus.forgetLeaf(cpu);
-      this.updateWatch(cpu, (this.slots[cpu] as Slot).watches());
+      this.sched.updateWatch(cpu, (this.cpus.slots[cpu] as Slot).watches());
     }
   }
 
@@ -524,7 +485,7 @@ export class Simulation {
 
   /** One CPU's chart as a capture (exploration keeps CPU states apart). */
   captureCpu(cpu: number): CpuCapture {
-    return (this.slots[cpu] as Slot).capture() as CpuCapture;
+    return (this.cpus.slots[cpu] as Slot).capture() as CpuCapture;
   }
 
   /**
@@ -572,7 +533,7 @@ export class Simulation {
   /** The shared variables a CPU waits on in its current state, as `varBit` bits. */
   watchMask(cpu: number): number {
     let mask = 0;
-    for (const v of (this.slots[cpu] as Slot).watches()) mask |= varBit(v);
+    for (const v of (this.cpus.slots[cpu] as Slot).watches()) mask |= varBit(v);
     return mask;
   }
 
@@ -611,172 +572,22 @@ export class Simulation {
     return pick;
   }
 
-  /** One pending item: a slot's step, timer or delivery (then the slot settles), or a scripted action. */
+  /** One pending item: a scripted action, or a slot's step, timer or delivery (scheduler.ts). */
   private execute(item: Item): void {
-    if (item.kind === 'script') {
-      const step = this.scriptByIndex.get(item.index);
-      if (step) this.runScript(step);
+    if (item.kind !== 'script') {
+      this.sched.execute(item);
       return;
     }
-    const slot = this.slotOf(item);
-    const pending = this.pending[slot.id] as SlotItems;
-    if (item.kind === 'deliver') slot.receive?.(item.msg);
-    else if (item.kind === 'timer') {
-      pending.timers?.delete(item.name);
-      slot.timer?.(item.name);
-    } else {
-      pending.step = null;
-      slot.step();
-    }
-    this.settle(slot);
+    const step = this.scriptByIndex.get(item.index);
+    if (step) this.runScript(step);
   }
 
-  /**
-   * After a slot moved: the scheduler settles it (its runnability, the waiters its writes woke, the
-   * slots that depend on it, its triggers), or its family reports it with what else moved.
-   */
-  private settle(slot: Slot): void {
-    if (slot.settledBy === 'family') {
-      this.settleMoved();
-      return;
-    }
-    const id = slot.id;
-    this.refresh(id);
-    if (this.dirty.size > 0) {
-      const woken = [...this.dirty].sort((a, b) => a - b);
-      this.dirty.clear();
-      for (const w of woken) if (w !== id) this.refresh(w);
-    }
-    // The CPU's threads may run or stop now; a host exit it took moves the vCPU that was in its guest.
-    for (const d of slot.dependents) this.refresh(d);
-    this.settleMoved();
-    this.fireTriggers(id);
-  }
-
-  /** What the families report moved: settle, look at again, fire triggers, until nothing more moves. */
-  private settleMoved(): void {
-    for (;;) {
-      let any = false;
-      for (const family of this.families) {
-        const moved = family.moved();
-        if (!moved) continue;
-        any = true;
-        for (const s of moved.settle) this.settle(this.slots[s] as Slot);
-        for (const s of moved.refresh) this.refresh(s);
-        for (const s of moved.triggers) this.fireTriggers(s);
-      }
-      if (!any) return;
-    }
-  }
-
-  /** Whether slot `id` has a step pending follows whether it can take one. */
-  private refresh(id: number): void {
-    const slot = this.slots[id] as Slot;
-    this.updateWatch(id, slot.watches());
-    const runnable = slot.runnable();
-    const pending = this.pending[id] as SlotItems;
-    const item = pending.step;
-    if (runnable && !item) {
-      const due = this.mode === 'untimed' ? this.agenda.now : this.agenda.now + this.scenario.options.stepNs;
-      pending.step = this.agenda.add(slot.item, due);
-    } else if (!runnable && item) {
-      this.agenda.remove(item);
-      pending.step = null;
-    }
-  }
-
-  private updateWatch(id: number, next: readonly string[]): void {
-    const prev = this.watching[id] as readonly string[];
-    if (prev === next || (prev.length === 0 && next.length === 0)) return;
-    for (const v of prev) this.watchers.get(v)?.delete(id);
-    for (const v of next) {
-      let set = this.watchers.get(v);
-      if (!set) this.watchers.set(v, (set = new Set()));
-      set.add(id);
-    }
-    this.watching[id] = next;
-  }
-
-  /** The steps waiting for slot `id`'s actor to enter a state it is now in: run them, each once. */
-  private fireTriggers(id: number): void {
-    const pending = this.triggers[id];
-    if (!pending || pending.length === 0) return;
-    const now = (this.slots[id] as Slot).activePaths();
-    const firing = pending.filter((t) => !this.flags.fired[t.step.index] && inState(now, t.pattern));
-    // Mark them all first: running one settles CPUs again, which must not fire the others twice.
-    for (const t of firing) this.flags.fired[t.step.index] = true;
-    for (const t of firing) this.runScript(t.step);
-  }
-
-  /** Run `body`, one chart step of slot `slot`, with an outbox; then apply its effects in order. */
-  private run1(slot: number, body: () => void): Outbox {
-    const outbox: Outbox = { slot, order: 'after step', effects: [], disposition: null, hostResult: null };
-    this.outboxes.push(outbox);
-    try {
-      body();
-    } finally {
-      this.outboxes.pop();
-    }
-    for (const effect of outbox.effects) this.apply(effect);
-    return outbox;
-  }
-
-  /**
-   * Run `body`, work of the guest side, with a queued outbox: its effects are applied first in, first
-   * out where the guest side drains it (see effects.ts), and what is left when the work is over.
-   */
-  private queued(body: () => void): void {
-    const outbox: Outbox = { slot: -1, order: 'queued', effects: [], disposition: null, hostResult: null };
-    this.outboxes.push(outbox);
-    try {
-      body();
-      this.drain();
-    } finally {
-      this.outboxes.pop();
-    }
-  }
-
-  /** Apply the effects of the queued outbox open now, and those they queue, in order. */
-  private drain(): void {
-    const outbox = this.outboxes[this.outboxes.length - 1];
-    if (!outbox || outbox.order !== 'queued') return;
-    while (outbox.effects.length > 0) this.apply(outbox.effects.shift() as Effect);
-  }
-
-  /**
-   * Put an effect in the outbox of the step that asks for it. A queued outbox takes only the guest
-   * effects: the rest (a vCPU thread writing kernel memory) is applied at once, as outside any step
-   * (a script).
-   */
-  private effect(effect: Effect): void {
-    const outbox = this.outboxes[this.outboxes.length - 1];
-    if (outbox && (outbox.order === 'after step' || GUEST_EFFECTS.has(effect.kind))) outbox.effects.push(effect);
-    else this.apply(effect);
-  }
-
-  /** What an effect does to the rest of the machine: the bus, the agenda, the trace, the flags. */
+  /** What an effect does outside the slots (the scheduler's part is in scheduler.ts): the bus, the trace, the flags, the guest side. */
   private apply(e: Effect): void {
     switch (e.kind) {
       case 'send':
         this.sendMessage(e.cpu, e.message);
         return;
-      case 'arm timer': {
-        const pending = this.pending[e.cpu] as SlotItems;
-        const timers = (pending.timers ??= new Map());
-        const old = timers.get(e.name);
-        if (old) this.agenda.remove(old);
-        timers.set(e.name, this.agenda.add({ kind: 'timer', cpu: e.cpu, name: e.name }, this.agenda.now + e.ns));
-        return;
-      }
-      case 'cancel timer': {
-        const timers = (this.pending[e.cpu] as SlotItems).timers;
-        const old = timers?.get(e.name);
-        if (old) {
-          this.agenda.remove(old);
-          timers?.delete(e.name);
-        }
-        return;
-      }
       case 'record':
         this.emit(e.record);
         return;
@@ -800,22 +611,17 @@ export class Simulation {
       case 'guest exit':
         this.guestFamily?.hostExit(e.cpu, e.reason);
         return;
-      case 'mem': {
+      case 'mem':
+        // The scheduler wakes the slots waiting on the variable.
         this.emit({ t: 'mem', ns: this.agenda.now, cpu: e.cpu, name: e.name, op: e.op, value: e.value });
-        const set = this.watchers.get(e.name);
-        if (set) for (const w of set) this.dirty.add(w);
         return;
-      }
+      case 'arm timer':
+      case 'cancel timer':
+        throw new Error(`internal error: '${e.kind}' is the scheduler's`);
       default:
         if (!this.guests) throw new Error(`internal error: a guest effect ('${e.kind}') without guest actors`);
         this.guests.apply(e);
     }
-  }
-
-  /** The outbox of the step CPU `cpu` is taking now (null: none is, the port call is ignored). */
-  private outboxOf(cpu: number): Outbox | null {
-    const outbox = this.outboxes[this.outboxes.length - 1];
-    return outbox && outbox.slot === cpu && outbox.order === 'after step' ? outbox : null;
   }
 
   private runScript(step: ScriptStep): void {
@@ -838,7 +644,7 @@ export class Simulation {
       () => cpus.send(cpu, event),
       () => ({ to: cpus.current(cpu), ...cpus.leavesSince(cpu, before) }),
     );
-    this.settle(this.slots[cpu] as Slot);
+    this.sched.settle(this.cpus.slots[cpu] as Slot);
   }
 
   /** The trace record of a scripted step: done, or ignored with the reason. */
@@ -866,7 +672,7 @@ export class Simulation {
     this.emit(this.scriptRecord(step, why));
     if (!runs || !this.guests || !step.send) return;
     this.guests.hostSend(cpu, step.send);
-    this.settleMoved();
+    this.sched.settleMoved();
   }
 
   hw(cpu: number): CpuHw {
@@ -876,7 +682,7 @@ export class Simulation {
   private memoryWritten(name: WatchedVar, cpu: number, op: string, value: unknown): void {
     if (this.tracked) this.written |= varBit(name);
     this.mem.written();
-    this.effect({ kind: 'mem', name, cpu, op, value });
+    this.sched.effect({ kind: 'mem', name, cpu, op, value });
   }
 
   // ---- the interconnect ------------------------------------------------------------------------
@@ -910,11 +716,11 @@ export class Simulation {
 
   /** The port of the CPU charts: each call is an effect in the outbox of the step that makes it. */
   private makePort(): CpuPort {
-    const record = (r: TraceRecord) => this.effect({ kind: 'record', record: r });
+    const record = (r: TraceRecord) => this.sched.effect({ kind: 'record', record: r });
     return {
-      send: (cpu, message) => this.effect({ kind: 'send', cpu, message }),
-      armTimer: (cpu, name, ns) => this.effect({ kind: 'arm timer', cpu, name, ns }),
-      cancelTimer: (cpu, name) => this.effect({ kind: 'cancel timer', cpu, name }),
+      send: (cpu, message) => this.sched.effect({ kind: 'send', cpu, message }),
+      armTimer: (cpu, name, ns) => this.sched.effect({ kind: 'arm timer', cpu, name, ns }),
+      cancelTimer: (cpu, name) => this.sched.effect({ kind: 'cancel timer', cpu, name }),
       console: (cpu, text) => record({ t: 'console', ns: this.agenda.now, cpu, text }),
       warn: (cpu, where, text) => {
         record({ t: 'warning', ns: this.agenda.now, cpu, vcpu: null, where, message: text });
@@ -926,14 +732,14 @@ export class Simulation {
       fault: (cpu, f) => record({ t: 'fault', ns: this.agenda.now, cpu, ...f }),
       kernelEvent: (cpu, what, data) => record({ t: 'kernel', ns: this.agenda.now, cpu, what, data }),
       account: (cpu, disposition) => {
-        const outbox = this.outboxOf(cpu);
+        const outbox = this.sched.outboxOf(cpu);
         if (outbox && outbox.disposition === null) outbox.disposition = disposition;
       },
-      platformReset: (cpu, method) => this.effect({ kind: 'platform reset', cpu, method }),
-      kexec: (cpu) => this.effect({ kind: 'kexec', cpu }),
-      guestExit: (cpu, reason) => this.effect({ kind: 'guest exit', cpu, reason }),
+      platformReset: (cpu, method) => this.sched.effect({ kind: 'platform reset', cpu, method }),
+      kexec: (cpu) => this.sched.effect({ kind: 'kexec', cpu }),
+      guestExit: (cpu, reason) => this.sched.effect({ kind: 'guest exit', cpu, reason }),
       hostInsnDone: (cpu, result) => {
-        const outbox = this.outboxOf(cpu);
+        const outbox = this.sched.outboxOf(cpu);
         if (outbox) outbox.hostResult = result;
       },
       now: () => this.agenda.now,
