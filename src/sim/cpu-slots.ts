@@ -17,7 +17,7 @@ import type { Scenario, ScriptStep } from '../scenarios/types.js';
 import type { TraceRecord } from '../trace/records.js';
 import type { CpuCapture, CpuDriver } from './cpu-drivers.js';
 import type { Outbox } from './effects.js';
-import type { Moved, Slot, SlotFamily } from './slot.js';
+import type { Slot, SlotFamily } from './slot.js';
 import { stateTable, type StateInfo } from './state-table.js';
 
 const CPU_STATES = stateTable(physicalCpuMachine);
@@ -25,13 +25,17 @@ const CPU_STATES = stateTable(physicalCpuMachine);
 /** The regions a CPU steps in (the scheduler's `sched.<region>` events). */
 const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
 
+const NOTHING: readonly string[] = [];
+
 /** What the CPU slots need from the scheduler. */
 export interface CpuSlotHost {
   readonly lean: boolean;
   now(): number;
   emit(record: TraceRecord): void;
-  /** Run `body` (one chart step of slot `slot`) with an outbox, apply its effects after it. */
-  run(slot: number, body: () => void): Outbox;
+  /** Open an outbox for one chart step of slot `slot` (the port's calls go to it). */
+  open(slot: number): Outbox;
+  /** The step is over: close the outbox and apply its effects in order (unless it failed: `apply` false). */
+  close(outbox: Outbox, apply: boolean): void;
   /** The interconnect hands message `msg` to CPU `cpu` (through `deliver` below). */
   deliver(msg: number, cpu: number): { msg: Message; disposition: Disposition };
 }
@@ -120,8 +124,7 @@ class CpuSlot implements Slot {
     return this.family.runnable(this.index);
   }
   watches(): readonly string[] {
-    const info = this.family.stateInfo(this.index);
-    return info && info.wait ? info.watch : [];
+    return this.family.watches(this.index);
   }
   step(): void {
     this.family.step(this.index);
@@ -175,17 +178,21 @@ export class CpuSlots implements SlotFamily {
     return actor === 'cpu' ? this.slots[index] : undefined;
   }
 
-  /** A CPU moves only by its own events, which the scheduler settles: nothing to report. */
-  moved(): Moved | null {
-    return null;
-  }
-
   /** One chart step of CPU `cpu`; returns its outbox: what the step reported back. */
   send(cpu: number, event: CpuEvent): Outbox {
     this.leafRegion[cpu] = null;
     this.keys[cpu] = null;
     this.hashes[cpu] = 0;
-    return this.host.run(cpu, () => this.driver.send(cpu, event));
+    this.infoCpu = -1;
+    const outbox = this.host.open(cpu);
+    let done = false;
+    try {
+      this.driver.send(cpu, event);
+      done = true;
+    } finally {
+      this.host.close(outbox, done);
+    }
+    return outbox;
   }
 
   /** The CPU's step in the region on top of its context stack, and its record. */
@@ -298,8 +305,21 @@ export class CpuSlots implements SlotFamily {
     return CPU_STATES.get(this.current(cpu));
   }
 
+  /** The state info `runnable` looked up, for the `watches` that follows it (-1: none). */
+  private infoCpu = -1;
+  private info: StateInfo | undefined = undefined;
+
+  /** The shared variables the CPU waits on now. */
+  watches(cpu: number): readonly string[] {
+    const info = this.infoCpu === cpu ? this.info : this.stateInfo(cpu);
+    this.infoCpu = -1;
+    return info && info.wait ? info.watch : NOTHING;
+  }
+
   runnable(cpu: number): boolean {
     const info = this.stateInfo(cpu);
+    this.infoCpu = cpu;
+    this.info = info;
     if (!info || info.blocked || info.final || !this.driver.active(cpu)) return false;
     if (this.driver.context(cpu).stalled) return false;
     const region = this.region(cpu);

@@ -9,7 +9,7 @@
  */
 import type { Agenda, Item } from './agenda.js';
 import type { Effect, GuestEffect, Outbox } from './effects.js';
-import type { Slot, SlotFamily, Trigger } from './slot.js';
+import type { Moved, Slot, SlotFamily, Trigger } from './slot.js';
 import { inState, StatePattern } from './state-table.js';
 import type { ScriptStep } from '../scenarios/types.js';
 
@@ -50,6 +50,8 @@ export class Scheduler {
   private readonly dirty = new Set<number>();
   /** Script steps waiting for a slot's actor to enter a state, by slot. */
   private readonly triggers: (Trigger[] | undefined)[];
+  /** The families that report what moved (slot.ts). */
+  private readonly movers: readonly SlotFamily[];
   /** The outboxes of the chart steps running now (innermost last): the port writes into the last. */
   private readonly outboxes: Outbox[] = [];
 
@@ -59,6 +61,7 @@ export class Scheduler {
     script: readonly ScriptStep[],
   ) {
     this.slots = families.flatMap((f) => f.slots);
+    this.movers = families.filter((f) => f.moved !== undefined);
     this.itemSlots = Object.assign({}, ...families.map((f) => f.items)) as SlotFamily['items'];
     this.pending = this.slots.map(() => ({ step: null, timers: null }));
     this.watching = this.slots.map(() => NOTHING);
@@ -133,10 +136,12 @@ export class Scheduler {
 
   /** What the families report moved: settle, look at again, fire triggers, until nothing more moves. */
   settleMoved(): void {
+    const movers = this.movers;
+    if (movers.length === 0) return;
     for (;;) {
       let any = false;
-      for (const family of this.families) {
-        const moved = family.moved();
+      for (const family of movers) {
+        const moved = (family.moved as () => Moved | null).call(family);
         if (!moved) continue;
         any = true;
         for (const s of moved.settle) this.settle(this.slots[s] as Slot);
@@ -150,8 +155,8 @@ export class Scheduler {
   /** Whether slot `id` has a step pending follows whether it can take one. */
   refresh(id: number): void {
     const slot = this.slots[id] as Slot;
-    this.updateWatch(id, slot.watches());
     const runnable = slot.runnable();
+    this.updateWatch(id, slot.watches());
     const pending = this.pending[id] as SlotItems;
     const item = pending.step;
     if (runnable && !item) {
@@ -189,17 +194,17 @@ export class Scheduler {
     for (const t of firing) this.host.runScript(t.step);
   }
 
-  /** Run `body`, one chart step of slot `slot`, with an outbox; then apply its effects in order. */
-  runStep(slot: number, body: () => void): Outbox {
+  /** Open the outbox of one chart step of slot `slot`: the port's calls go to it until `close`. */
+  open(slot: number): Outbox {
     const outbox: Outbox = { slot, order: 'after step', effects: [], disposition: null, hostResult: null };
     this.outboxes.push(outbox);
-    try {
-      body();
-    } finally {
-      this.outboxes.pop();
-    }
-    for (const effect of outbox.effects) this.apply(effect);
     return outbox;
+  }
+
+  /** The step is over: close its outbox and apply its effects, in the order they were asked for (none if the step failed). */
+  close(outbox: Outbox, apply: boolean): void {
+    if (this.outboxes.pop() !== outbox) throw new Error('internal error: outboxes closed out of order');
+    if (apply) for (const effect of outbox.effects) this.apply(effect);
   }
 
   /**

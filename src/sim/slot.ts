@@ -42,7 +42,10 @@ export interface Slot {
   dependents: readonly number[];
   /** Whether it can take a step now. */
   runnable(): boolean;
-  /** The shared variables it waits on now (a wait state's watch list; empty when not waiting). */
+  /**
+   * The shared variables it waits on now (a wait state's watch list; empty when not waiting). The
+   * scheduler asks right after `runnable()`, which may keep what both need.
+   */
   watches(): readonly string[];
   /** One step, with its trace record. */
   step(): void;
@@ -78,7 +81,8 @@ export interface SlotFamily {
   triggerSlot(actor: string, index: number): Slot | undefined;
   /**
    * Run what the family deferred to the scheduler's settle (a VM exit a CPU step caused) and say
-   * which slots moved since it was last asked; null when nothing did.
+   * which slots moved since it was last asked; null when nothing did. A family whose slots move only
+   * by their own steps (settled by the scheduler) has none.
    */
-  moved(): Moved | null;
+  moved?(): Moved | null;
 }
