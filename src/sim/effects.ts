@@ -2,15 +2,15 @@
  * What a chart step asks of the rest of the machine, as values: the effects every actor's chart
  * actions put in an outbox, which the scheduler applies in the order they were asked for.
  */
-import type { OutgoingMessage } from '../hw/apic.js';
 import type { WatchedVar } from '../kernel/memory.js';
-import type { Disposition } from '../kernel/port.js';
+import type { CpuEffect, Disposition } from '../kernel/port.js';
 import type { TraceRecord } from '../trace/records.js';
 import type { VmmCall } from '../../machines/vmm.machine.js';
 import type { KvmExitName, KvmIoctlName, KvmIoctlReturn } from '../kvm/uapi.js';
 
 /**
- * An effect of a chart step that leaves the actor, as a value: what the port was asked for.
+ * An effect of a chart step that leaves the actor, as a value: what a CPU chart action put in its
+ * outbox (CpuEffect, src/kernel/port.ts), a trace record, a write to shared memory, a guest effect.
  * Memory writes are applied to the shared memory at once (a later action of the same step reads
  * them); what a write does outside the actor (its trace record, waking the CPUs that watch the
  * variable) is an effect like the others. The guest actors' effects (a VMM thread's ioctl, the
@@ -18,13 +18,8 @@ import type { KvmExitName, KvmIoctlName, KvmIoctlReturn } from '../kvm/uapi.js';
  * to the guest side (src/sim/guests.ts), which routes them.
  */
 export type Effect =
-  | { kind: 'send'; cpu: number; message: OutgoingMessage }
-  | { kind: 'arm timer'; cpu: number; name: string; ns: number }
-  | { kind: 'cancel timer'; cpu: number; name: string }
+  | CpuEffect
   | { kind: 'record'; record: TraceRecord }
-  | { kind: 'platform reset'; cpu: number; method: string }
-  | { kind: 'kexec'; cpu: number }
-  | { kind: 'guest exit'; cpu: number; reason: 'nmi' | 'intr' }
   | { kind: 'mem'; name: WatchedVar; cpu: number; op: string; value: unknown }
   | GuestEffect;
 
@@ -38,8 +33,9 @@ export type GuestEffect =
 
 /**
  * What one chart step hands back to the scheduler: its effects, in the order its actions asked for
- * them, how the delivery it took ended at the CPU (the first `account` of the step), and the result
- * of the VMX/SVM instruction a vCPU thread ran on it. `slot` is the actor stepping (see slot.ts).
+ * them, and, once the outbox is closed, how the delivery it took ended at the CPU (its first
+ * 'account' effect) and the result of the VMX/SVM instruction a vCPU thread ran on it (its
+ * 'host insn done'). `slot` is the actor stepping (see slot.ts).
  *
  * When the effects are applied is the outbox's `order`: 'after step' — once the step is over, each
  * in turn (a physical CPU's step); 'queued' — the outbox stays open while the actor's step and what

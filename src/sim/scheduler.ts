@@ -204,7 +204,13 @@ export class Scheduler {
   /** The step is over: close its outbox and apply its effects, in the order they were asked for (none if the step failed). */
   close(outbox: Outbox, apply: boolean): void {
     if (this.outboxes.pop() !== outbox) throw new Error('internal error: outboxes closed out of order');
-    if (apply) for (const effect of outbox.effects) this.apply(effect);
+    if (!apply) return;
+    for (const effect of outbox.effects) {
+      // What the step answers its caller (the interconnect, a vCPU thread) is read off its outbox.
+      if (effect.kind === 'account') outbox.disposition ??= effect.disposition;
+      else if (effect.kind === 'host insn done') outbox.hostResult = effect.result;
+      else this.apply(effect);
+    }
   }
 
   /**
@@ -261,6 +267,10 @@ export class Scheduler {
         }
         return;
       }
+      case 'account':
+      case 'host insn done':
+        // Outside the step of the CPU they answer for (no delivery, no vCPU instruction waits): nothing.
+        return;
       case 'mem': {
         this.host.apply(e);
         const set = this.watchers.get(e.name);
@@ -272,9 +282,4 @@ export class Scheduler {
     }
   }
 
-  /** The outbox of the step slot `slot` is taking now (null: none is, the port call is ignored). */
-  outboxOf(slot: number): Outbox | null {
-    const outbox = this.outboxes[this.outboxes.length - 1];
-    return outbox && outbox.slot === slot && outbox.order === 'after step' ? outbox : null;
-  }
 }

@@ -593,6 +593,22 @@ export class Simulation {
       case 'record':
         this.emit(e.record);
         return;
+      case 'console':
+        this.emit({ t: 'console', ns: this.agenda.now, cpu: e.cpu, text: e.text });
+        return;
+      case 'warn':
+        this.emit({ t: 'warning', ns: this.agenda.now, cpu: e.cpu, vcpu: null, where: e.where, message: e.text });
+        this.emit({ t: 'console', ns: this.agenda.now, cpu: e.cpu, text: e.text });
+        return;
+      case 'insn':
+        if (!this.lean) this.emit({ t: 'insn', ns: this.agenda.now, cpu: e.cpu, insn: e.insn, result: e.result });
+        return;
+      case 'fault':
+        this.emit({ t: 'fault', ns: this.agenda.now, cpu: e.cpu, ...e.report });
+        return;
+      case 'kernel event':
+        this.emit({ t: 'kernel', ns: this.agenda.now, cpu: e.cpu, what: e.what, data: e.data });
+        return;
       case 'platform reset': {
         const initOnly = this.scenario.options.reset.initOnly;
         this.emit({ t: 'reset', ns: this.agenda.now, cpu: e.cpu, method: e.method, initOnly });
@@ -619,6 +635,8 @@ export class Simulation {
         return;
       case 'arm timer':
       case 'cancel timer':
+      case 'account':
+      case 'host insn done':
         throw new Error(`internal error: '${e.kind}' is the scheduler's`);
       default:
         if (!this.guests) throw new Error(`internal error: a guest effect ('${e.kind}') without guest actors`);
@@ -718,34 +736,7 @@ export class Simulation {
 
   /** The port of the CPU charts: each call is an effect in the outbox of the step that makes it. */
   private makePort(): CpuPort {
-    const record = (r: TraceRecord) => this.sched.effect({ kind: 'record', record: r });
-    return {
-      send: (cpu, message) => this.sched.effect({ kind: 'send', cpu, message }),
-      armTimer: (cpu, name, ns) => this.sched.effect({ kind: 'arm timer', cpu, name, ns }),
-      cancelTimer: (cpu, name) => this.sched.effect({ kind: 'cancel timer', cpu, name }),
-      console: (cpu, text) => record({ t: 'console', ns: this.agenda.now, cpu, text }),
-      warn: (cpu, where, text) => {
-        record({ t: 'warning', ns: this.agenda.now, cpu, vcpu: null, where, message: text });
-        record({ t: 'console', ns: this.agenda.now, cpu, text });
-      },
-      insn: (cpu, insn, result) => {
-        if (!this.lean) record({ t: 'insn', ns: this.agenda.now, cpu, insn, result });
-      },
-      fault: (cpu, f) => record({ t: 'fault', ns: this.agenda.now, cpu, ...f }),
-      kernelEvent: (cpu, what, data) => record({ t: 'kernel', ns: this.agenda.now, cpu, what, data }),
-      account: (cpu, disposition) => {
-        const outbox = this.sched.outboxOf(cpu);
-        if (outbox && outbox.disposition === null) outbox.disposition = disposition;
-      },
-      platformReset: (cpu, method) => this.sched.effect({ kind: 'platform reset', cpu, method }),
-      kexec: (cpu) => this.sched.effect({ kind: 'kexec', cpu }),
-      guestExit: (cpu, reason) => this.sched.effect({ kind: 'guest exit', cpu, reason }),
-      hostInsnDone: (cpu, result) => {
-        const outbox = this.sched.outboxOf(cpu);
-        if (outbox) outbox.hostResult = result;
-      },
-      now: () => this.agenda.now,
-    };
+    return { out: (e) => this.sched.effect(e), now: () => this.agenda.now };
   }
 
   stop(): void {
