@@ -27,15 +27,19 @@ const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
 
 const NOTHING: readonly string[] = [];
 
-/** What the CPU slots need from the scheduler. */
-export interface CpuSlotHost {
-  readonly lean: boolean;
-  now(): number;
-  emit(record: TraceRecord): void;
+/** Where a chart step's outbox opens and closes (the scheduler). */
+export interface Outboxes {
   /** Open an outbox for one chart step of slot `slot` (the port's calls go to it). */
   open(slot: number): Outbox;
   /** The step is over: close the outbox and apply its effects in order (unless it failed: `apply` false). */
   close(outbox: Outbox, apply: boolean): void;
+}
+
+/** What the CPU slots need from the composition root. */
+export interface CpuSlotHost {
+  readonly lean: boolean;
+  now(): number;
+  emit(record: TraceRecord): void;
   /** The interconnect hands message `msg` to CPU `cpu` (through `deliver` below). */
   deliver(msg: number, cpu: number): { msg: Message; disposition: Disposition };
 }
@@ -160,6 +164,8 @@ export class CpuSlots implements SlotFamily {
   keys: (string | null)[];
   hashes: number[];
   private readonly stepEvents: Record<string, CpuEvent>;
+  /** The scheduler, once it is built (it is built over these slots). */
+  outboxes: Outboxes | null = null;
 
   constructor(
     private readonly host: CpuSlotHost,
@@ -184,13 +190,14 @@ export class CpuSlots implements SlotFamily {
     this.keys[cpu] = null;
     this.hashes[cpu] = 0;
     this.infoCpu = -1;
-    const outbox = this.host.open(cpu);
+    const outboxes = this.outboxes as Outboxes;
+    const outbox = outboxes.open(cpu);
     let done = false;
     try {
       this.driver.send(cpu, event);
       done = true;
     } finally {
-      this.host.close(outbox, done);
+      outboxes.close(outbox, done);
     }
     return outbox;
   }

@@ -172,7 +172,7 @@ export class Simulation {
     const inputs = saved ? null : cpuInputs(this.scenario, this.features);
     const driver = makeDriver(engine, this.world, inputs, saved?.cpus, saved ? undefined : this.options.inspect);
     this.cpus = new CpuSlots(
-      { lean: this.lean, now: () => this.agenda.now, emit: (r) => this.emit(r), open: (slot) => this.sched.open(slot), close: (outbox, apply) => this.sched.close(outbox, apply), deliver: (msg, cpu) => this.bus.deliver(msg, cpu) },
+      { lean: this.lean, now: () => this.agenda.now, emit: (r) => this.emit(r), deliver: (msg, cpu) => this.bus.deliver(msg, cpu) },
       driver,
       this.cpuCount,
     );
@@ -222,6 +222,7 @@ export class Simulation {
       guestSlots ? [this.cpus, guestSlots] : [this.cpus],
       this.scenario.script,
     );
+    this.cpus.outboxes = this.sched;
   }
 
   private start(): void {
