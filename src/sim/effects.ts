@@ -4,24 +4,19 @@
  */
 import type { WatchedVar } from '../kernel/memory.js';
 import type { CpuEffect, Disposition } from '../kernel/port.js';
-import type { TraceRecord } from '../trace/records.js';
 import type { VmmCall } from '../../machines/vmm.machine.js';
 import type { KvmExitName, KvmIoctlName, KvmIoctlReturn } from '../kvm/uapi.js';
 
 /**
  * An effect of a chart step that leaves the actor, as a value: what a CPU chart action put in its
- * outbox (CpuEffect, src/kernel/port.ts), a trace record, a write to shared memory, a guest effect.
+ * outbox (CpuEffect, src/kernel/port.ts), a write to shared memory, a guest effect.
  * Memory writes are applied to the shared memory at once (a later action of the same step reads
  * them); what a write does outside the actor (its trace record, waking the CPUs that watch the
  * variable) is an effect like the others. The guest actors' effects (a VMM thread's ioctl, the
  * return KVM hands back, a vCPU thread dying, the guest's vsock driver, an injected interrupt) go
  * to the guest side (src/sim/guests.ts), which routes them.
  */
-export type Effect =
-  | CpuEffect
-  | { kind: 'record'; record: TraceRecord }
-  | { kind: 'mem'; name: WatchedVar; cpu: number; op: string; value: unknown }
-  | GuestEffect;
+export type Effect = CpuEffect | { kind: 'mem'; name: WatchedVar; cpu: number; op: string; value: unknown } | GuestEffect;
 
 /** The effects of the vCPU and VMM thread charts (`vcpu`: the vCPU, or the VMM thread's vCPU). */
 export type GuestEffect =

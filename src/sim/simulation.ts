@@ -383,7 +383,8 @@ export class Simulation {
    * One step as a function of the choice: take choice `pick` of the choices the last `poll()` (or
    * `step()`) counted, then count the next ones. Returns the records the step wrote, in order, and
    * how many choices follow (0: the run is over, and its final records are among these). The
-   * machine state itself stays in this object (see `save()` and `capture()` for it as a value).
+   * machine state itself stays in this object (see `save()` and `capture()` for it as a value, and
+   * step.ts for a step as a function of a saved state).
    */
   step(pick: number): { records: TraceRecord[]; choices: number } {
     const records: TraceRecord[] = [];
@@ -590,9 +591,6 @@ export class Simulation {
     switch (e.kind) {
       case 'send':
         this.sendMessage(e.cpu, e.message);
-        return;
-      case 'record':
-        this.emit(e.record);
         return;
       case 'console':
         this.emit({ t: 'console', ns: this.agenda.now, cpu: e.cpu, text: e.text });
