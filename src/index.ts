@@ -14,6 +14,7 @@ import type { Scenario } from './scenarios/types.js';
 import { formatError, validateScenario } from './scenarios/validate.js';
 import { validationContext } from './sim/catalog.js';
 import { runScenario } from './sim/run.js';
+import { start as startValue, step as stepMachine, type MachineValue, type Stepped } from './sim/step.js';
 import type { Outcome } from './sim/outcome.js';
 import { formatRecord, type TraceRecord } from './trace/records.js';
 import { DEFAULT_EXPLORE, explore as exploreScenario, type Strategy } from './explore/explorer.js';
@@ -23,7 +24,8 @@ import { PROPERTY_NAMES } from './spec/index.js';
 import type { Violation } from './spec/index.js';
 
 export type { Outcome, TraceRecord, Violation, Scenario, Strategy };
-export { PROPERTY_NAMES };
+export { PROPERTY_NAMES, stepMachine };
+export type { MachineValue, Stepped };
 
 /** Bad input to the library: an unknown scenario, kernel or switch, an invalid scenario value. */
 export class ScenarioInputError extends Error {
@@ -155,6 +157,19 @@ export function run(input: ScenarioInput, options: RunOptions = {}): RunResult {
     ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}),
   });
   return { scenario, outcome, trace, violations: outcome.violations, traceText: () => trace.map(formatRecord).join('\n') + '\n' };
+}
+
+/**
+ * A run's machine as a value (JSON) at its start, for `stepMachine(state, choice) → { state, records }`:
+ * one step as a function of the state and the choice (untimed by default, as exploration: every
+ * choice is a step, a delivery, a timer or a scripted action).
+ */
+export function startMachine(input: ScenarioInput, options: RunOptions & { mode?: 'timed' | 'untimed' } = {}): Stepped {
+  wholeNumber('seed', options.seed, 0);
+  wholeNumber('maxSteps', options.maxSteps, 1);
+  if (options.mode !== undefined && options.mode !== 'timed' && options.mode !== 'untimed') throw new ScenarioInputError(`mode: expected 'timed' or 'untimed', got ${String(options.mode)}`);
+  const scenario = scenarioOf(input, options);
+  return startValue(scenario, { seed: options.seed ?? 1, mode: options.mode ?? 'untimed', ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) });
 }
 
 /** Every interleaving of a scenario (or a sample), checked against the properties, as `shootdown explore` does it. */

@@ -1,7 +1,8 @@
 /**
  * Actions of the physical CPU chart. Context changes go through `assign` updaters built from the
- * pure rules of `src/hw/`; effects on the world (shared kernel memory, the interconnect, the clock,
- * the console) go through the memory and port that every event carries.
+ * pure rules of `src/hw/`; shared kernel memory through the memory every event carries, and every
+ * other effect on the world (the interconnect, timers, the console, records) as a `CpuEffect` value
+ * put in the step's outbox through the port the event carries (`io.out`).
  */
 import { assign } from 'xstate';
 import type { CpuContext, CpuEvent, Region } from './types.js';
@@ -31,7 +32,7 @@ import {
 } from '../../src/hw/interrupts.js';
 import type { DeliveryMode, MessageSource } from '../../src/hw/apic.js';
 import { NMI_VECTOR } from '../../src/hw/apic.js';
-import type { FaultHandling } from '../../src/kernel/port.js';
+import type { Disposition, FaultHandling } from '../../src/kernel/port.js';
 import type { ShootdownCallback, NmiHandlerName } from '../../src/kernel/memory.js';
 import { arrivalOf, nextAp, ruleResult, walkTarget, type WorldOf } from './guards.js';
 
@@ -46,7 +47,7 @@ function upd<P = undefined>(fn: (args: Args, params: P) => Partial<CpuContext>) 
 export type SendTo = 'all-but-self' | 'stop-mask' | 'next-ap' | 'self';
 
 function result(r: InsnResult, insn: string, args: Args, world: WorldOf): CpuHw {
-  world(args.event).io.insn(args.context.id, insn, r.kind === 'ok' ? 'ok' : r.kind === 'fault' ? r.fault : r.kind);
+  world(args.event).io.out({ kind: 'insn', cpu: args.context.id, insn, result: r.kind === 'ok' ? 'ok' : r.kind === 'fault' ? r.fault : r.kind });
   return r.kind === 'ok' ? r.hw : args.context.hw;
 }
 
@@ -75,28 +76,29 @@ export function makeActions(world: WorldOf) {
   // ---- plain kernel steps ---------------------------------------------------------------------
   cli: upd(({ context }: Args) => ({ hw: cli(context.hw) })),
   sti: upd(({ context }: Args) => ({ hw: sti(context.hw) })),
-  print: ({ context, event }: Args, p: { text: string }) => world(event).io.console(context.id, p.text),
+  print: ({ context, event }: Args, p: { text: string }) => world(event).io.out({ kind: 'console', cpu: context.id, text: p.text }),
   'print panic header': ({ context, event }: Args, p: { r: Region }) =>
-    world(event).io.console(context.id, `Kernel panic - not syncing: ${context.panicMsg[p.r]}`),
+    world(event).io.out({ kind: 'console', cpu: context.id, text: `Kernel panic - not syncing: ${context.panicMsg[p.r]}` }),
   'print panic end': ({ context, event }: Args, p: { r: Region }) =>
-    world(event).io.console(context.id, `---[ end Kernel panic - not syncing: ${context.panicMsg[p.r]} ]---`),
+    world(event).io.out({ kind: 'console', cpu: context.id, text: `---[ end Kernel panic - not syncing: ${context.panicMsg[p.r]} ]---` }),
   'print rebooting in': ({ context, event }: Args) =>
-    world(event).io.console(context.id, `Rebooting in ${context.opts.panicTimeout} seconds..`),
+    world(event).io.out({ kind: 'console', cpu: context.id, text: `Rebooting in ${context.opts.panicTimeout} seconds..` }),
   'print unknown NMI': ({ context, event }: Args) => {
-    world(event).io.console(context.id, `Uhhuh. NMI received for unknown reason 00 on CPU ${context.id}.`);
-    world(event).io.console(context.id, 'Dazed and confused, but trying to continue');
+    world(event).io.out({ kind: 'console', cpu: context.id, text: `Uhhuh. NMI received for unknown reason 00 on CPU ${context.id}.` });
+    world(event).io.out({ kind: 'console', cpu: context.id, text: 'Dazed and confused, but trying to continue' });
   },
   'print oops': ({ context, event }: Args) =>
-    world(event).io.console(context.id, kernelOopsHeader(context, world(event).k.nextDieCount(context.id))),
+    world(event).io.out({ kind: 'console', cpu: context.id, text: kernelOopsHeader(context, world(event).k.nextDieCount(context.id)) }),
   'print shootdown WARN': ({ context, event }: Args, p: { where: string }) =>
-    world(event).io.warn(context.id, p.where, `WARNING: CPU: ${context.id} PID: 0 at ${p.where}`),
+    world(event).io.out({ kind: 'warn', cpu: context.id, where: p.where, text: `WARNING: CPU: ${context.id} PID: 0 at ${p.where}` }),
   'print AP not responding': ({ context, event }: Args) =>
-    world(event).io.console(
-      context.id,
-      context.features['stop-cpus-mask']
+    world(event).io.out({
+      kind: 'console',
+      cpu: context.id,
+      text: context.features['stop-cpus-mask']
         ? `CPU${nextAp(context)} failed to report alive state`
         : `smpboot: do_boot_cpu failed(-1) to wakeup CPU#${nextAp(context)}`,
-    ),
+    }),
   'set panic message': upd(({ context, event }: Args, p: { r: Region }) => {
     const message =
       event.type === 'script.panic' || event.type === 'script.nmi-panic'
@@ -138,7 +140,7 @@ export function makeActions(world: WorldOf) {
     const w = world(event);
     if (w.k.setEmergencyNmiHandler('crash', context.id)) {
       const where = 'arch/x86/kernel/nmi.c set_emergency_nmi_handler';
-      w.io.warn(context.id, where, `WARNING: CPU: ${context.id} PID: 0 at ${where}`);
+      w.io.out({ kind: 'warn', cpu: context.id, where, text: `WARNING: CPU: ${context.id} PID: 0 at ${where}` });
     }
   },
   'claim panic_cpu': ({ context, event }: Args) => world(event).k.cmpxchg('panic_cpu', -1, context.id, context.id),
@@ -165,29 +167,29 @@ export function makeActions(world: WorldOf) {
         : p.to === 'stop-mask'
           ? ({ kind: 'mask', cpus: world(event).k.stopMaskCpus() } as const)
           : ({ kind: 'cpu', cpu: p.to === 'self' ? context.id : nextAp(context) } as const);
-    world(event).io.send(context.id, {
-      mode: p.mode,
-      vector: p.vector ?? (p.mode === 'nmi' ? NMI_VECTOR : null),
-      dest,
-      source: p.source ?? 'kernel',
+    world(event).io.out({
+      kind: 'send',
+      cpu: context.id,
+      message: { mode: p.mode, vector: p.vector ?? (p.mode === 'nmi' ? NMI_VECTOR : null), dest, source: p.source ?? 'kernel' },
     });
   },
   'arm timer': ({ context, event }: Args, p: { name: string; ns: number }) =>
-    world(event).io.armTimer(context.id, p.name, p.ns),
+    world(event).io.out({ kind: 'arm timer', cpu: context.id, name: p.name, ns: p.ns }),
   'arm panic timer': ({ context, event }: Args, p: { name: string }) =>
-    world(event).io.armTimer(context.id, p.name, context.opts.panicTimeout * 1_000_000_000),
-  'cancel timer': ({ context, event }: Args, p: { name: string }) => world(event).io.cancelTimer(context.id, p.name),
+    world(event).io.out({ kind: 'arm timer', cpu: context.id, name: p.name, ns: context.opts.panicTimeout * 1_000_000_000 }),
+  'cancel timer': ({ context, event }: Args, p: { name: string }) => world(event).io.out({ kind: 'cancel timer', cpu: context.id, name: p.name }),
   'begin wait': upd(({ event }: Args) => ({ waitStart: world(event).io.now() })),
   /** A kernel-level event for the outcome; `waitedNs` is how long the wait the CPU is leaving took. */
   'kernel event': ({ context, event }: Args, p: { what: string }) =>
-    world(event).io.kernelEvent(
-      context.id,
-      p.what,
-      p.what.endsWith('-acked') || p.what.endsWith('-timeout') ? { waitedNs: world(event).io.now() - context.waitStart } : {},
-    ),
-  'platform reset': ({ context, event }: Args) => world(event).io.platformReset(context.id, context.opts.resetMethod),
+    world(event).io.out({
+      kind: 'kernel event',
+      cpu: context.id,
+      what: p.what,
+      data: p.what.endsWith('-acked') || p.what.endsWith('-timeout') ? { waitedNs: world(event).io.now() - context.waitStart } : {},
+    }),
+  'platform reset': ({ context, event }: Args) => world(event).io.out({ kind: 'platform reset', cpu: context.id, method: context.opts.resetMethod }),
   kexec: upd(({ context, event }: Args) => {
-    world(event).io.kexec(context.id);
+    world(event).io.out({ kind: 'kexec', cpu: context.id });
     // The crash kernel starts on this CPU in task context with a fresh CPU state for the kernel.
     return { ctx: ['task'] as ExecContext[], savedIf: [], hw: { ...context.hw, if: false }, nextAp: 0 };
   }),
@@ -212,8 +214,8 @@ export function makeActions(world: WorldOf) {
   'clear EFER.SVME': upd((args: Args) => ({ hw: result(writeEfer(args.context.hw, false), 'WRMSR EFER (clear SVME)', args, world) })),
   /** A fault on a virtualization instruction, and what the kernel made of it. */
   fault: ({ context, event }: Args, p: { insn: string; fault: '#UD' | '#GP'; handling: FaultHandling }) => {
-    world(event).io.insn(context.id, p.insn, p.fault);
-    world(event).io.fault(context.id, { insn: p.insn, fault: p.fault, context: top(context), handling: p.handling });
+    world(event).io.out({ kind: 'insn', cpu: context.id, insn: p.insn, result: p.fault });
+    world(event).io.out({ kind: 'fault', cpu: context.id, report: { insn: p.insn, fault: p.fault, context: top(context), handling: p.handling } });
   },
   'skip faulting VMCLEAR': upd(({ context }: Args, p: { r: Region }) => ({
     walk: { ...context.walk, [p.r]: context.walk[p.r] + 1 },
@@ -232,14 +234,14 @@ export function makeActions(world: WorldOf) {
       else if (event.type === 'bus.init') hw = holdInit(hw);
       else if (event.type === 'bus.smi') hw = latchSmi(hw);
     }
-    if (a.kind === 'take') world(event).io.account(context.id, { status: 'dropped', reason: `not accepted in this state` });
-    else if (a.kind === 'vmexit') world(event).io.account(context.id, { status: 'dropped', reason: 'VM exit (no guest modelled)' });
-    else if (a.kind === 'latched' || a.kind === 'pending' || a.kind === 'dropped')
-      world(event).io.account(context.id, { status: a.kind, reason: a.why });
+    const account = (disposition: Disposition) => world(event).io.out({ kind: 'account', cpu: context.id, disposition });
+    if (a.kind === 'take') account({ status: 'dropped', reason: `not accepted in this state` });
+    else if (a.kind === 'vmexit') account({ status: 'dropped', reason: 'VM exit (no guest modelled)' });
+    else if (a.kind === 'latched' || a.kind === 'pending' || a.kind === 'dropped') account({ status: a.kind, reason: a.why });
     return { hw };
   }),
   'take NMI': upd(({ context, event }: Args) => {
-    world(event).io.account(context.id, { status: 'delivered' });
+    world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
     const source = event.type === 'bus.nmi' ? event.source : 'kernel';
     return { ...enter(context, 'nmi', takeNmi(context.hw)), nmiSource: source, nmiHandled: false };
   }),
@@ -250,7 +252,7 @@ export function makeActions(world: WorldOf) {
   })),
   'NMI handled': upd(() => ({ nmiHandled: true })),
   'take IRQ': upd(({ context, event }: Args) => {
-    world(event).io.account(context.id, { status: 'delivered' });
+    world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
     const vector = event.type === 'bus.ipi' ? event.vector : 0;
     return { ...enter(context, 'irq', takeIrq(context.hw, vector)), irqVector: vector };
   }),
@@ -268,7 +270,7 @@ export function makeActions(world: WorldOf) {
     };
   }),
   'take INIT': upd(({ context, event }: Args) => {
-    if (event.type === 'bus.init') world(event).io.account(context.id, { status: 'delivered' });
+    if (event.type === 'bus.init') world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
     return { hw: takeInit(context.hw), ctx: ['task'] as ExecContext[], savedIf: [], loadedVmcss: [], stalled: false };
   }),
   // ---- a guest on this CPU ----------------------------------------------------------------------
@@ -278,8 +280,8 @@ export function makeActions(world: WorldOf) {
    * taken at STGI), with NMIs blocked until its IRET. The vCPU thread resumes only after that.
    */
   'VM exit, take NMI': upd(({ context, event }: Args) => {
-    world(event).io.account(context.id, { status: 'delivered' });
-    world(event).io.guestExit(context.id, 'nmi');
+    world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
+    world(event).io.out({ kind: 'guest exit', cpu: context.id, reason: 'nmi' });
     const source = event.type === 'bus.nmi' ? event.source : 'kernel';
     return { ...enter(context, 'nmi', takeNmi(leaveGuest(context.hw))), nmiSource: source, nmiHandled: false };
   }),
@@ -288,8 +290,8 @@ export function makeActions(world: WorldOf) {
    * handler (handle_external_interrupt_irqoff; SVM: local_irq_enable after #VMEXIT).
    */
   'VM exit, take IRQ': upd(({ context, event }: Args) => {
-    world(event).io.account(context.id, { status: 'delivered' });
-    world(event).io.guestExit(context.id, 'intr');
+    world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
+    world(event).io.out({ kind: 'guest exit', cpu: context.id, reason: 'intr' });
     const vector = event.type === 'bus.ipi' ? event.vector : 0;
     return { ...enter(context, 'irq', takeIrq(leaveGuest(context.hw), vector)), irqVector: vector };
   }),
@@ -301,11 +303,12 @@ export function makeActions(world: WorldOf) {
   'VM exit for INIT': upd(({ context, event }: Args) => {
     const amd = context.hw.svmGuest;
     const hw = leaveGuest(context.hw);
-    world(event).io.account(
-      context.id,
-      amd ? { status: 'pending', reason: 'INIT intercepted (#VMEXIT), held for the host' } : { status: 'dropped', reason: 'INIT signal VM exit (reason 3): consumed by the exit' },
-    );
-    world(event).io.guestExit(context.id, 'intr');
+    world(event).io.out({
+      kind: 'account',
+      cpu: context.id,
+      disposition: amd ? { status: 'pending', reason: 'INIT intercepted (#VMEXIT), held for the host' } : { status: 'dropped', reason: 'INIT signal VM exit (reason 3): consumed by the exit' },
+    });
+    world(event).io.out({ kind: 'guest exit', cpu: context.id, reason: 'intr' });
     return { hw: amd ? holdInit(hw) : hw };
   }),
   /**
@@ -317,8 +320,8 @@ export function makeActions(world: WorldOf) {
     if (event.type !== 'kvm.insn') return {};
     const io = world(event).io;
     if (event.insn === 'vmexit') {
-      io.insn(context.id, `VM exit (${event.why})`, 'ok');
-      io.hostInsnDone(context.id, 'ok');
+      io.out({ kind: 'insn', cpu: context.id, insn: `VM exit (${event.why})`, result: 'ok' });
+      io.out({ kind: 'host insn done', cpu: context.id, result: 'ok' });
       // KVM re-enables interrupts after handling the exit (vcpu_enter_guest: local_irq_enable()).
       return { hw: { ...leaveGuest(context.hw), if: context.hw.if } };
     }
@@ -332,18 +335,18 @@ export function makeActions(world: WorldOf) {
             : vmrun(context.hw, event.addr);
     const shown =
       r.kind === 'ok' ? 'ok' : r.kind === 'fault' ? r.fault : r.kind === 'vmfail-valid' ? `VMfailValid(${r.error})` : r.kind === 'vmfail-invalid' ? 'VMfailInvalid' : 'vmexit';
-    io.insn(context.id, event.insn === 'VMPTRLD' || event.insn === 'VMRUN' ? `${event.insn} ${event.addr.toString(16)}` : event.insn, shown);
-    io.hostInsnDone(context.id, shown);
+    io.out({ kind: 'insn', cpu: context.id, insn: event.insn === 'VMPTRLD' || event.insn === 'VMRUN' ? `${event.insn} ${event.addr.toString(16)}` : event.insn, result: shown });
+    io.out({ kind: 'host insn done', cpu: context.id, result: shown });
     if (r.kind !== 'ok') return {};
     const listed = event.insn === 'VMPTRLD' && !context.loadedVmcss.includes(event.addr);
     return { hw: r.hw, ...(listed ? { loadedVmcss: [...context.loadedVmcss, event.addr] } : {}) };
   }),
   'take SIPI': upd(({ context, event }: Args) => {
-    world(event).io.account(context.id, { status: 'delivered' });
+    world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
     return { hw: takeSipi(context.hw) };
   }),
   'take SMI': upd(({ context, event }: Args) => {
-    if (event.type === 'bus.smi') world(event).io.account(context.id, { status: 'delivered' });
+    if (event.type === 'bus.smi') world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
     // Not from the bus: the SMI latched while in SMM, serviced after RSM (SDM 34.3).
     return enter(context, 'smm', event.type === 'bus.smi' ? takeSmi(context.hw) : takeLatchedSmi(context.hw));
   }),

@@ -1,8 +1,8 @@
 /**
- * What the kernel code running on a CPU can ask of the world outside its own actor: send over the
+ * What the kernel code running on a CPU can ask of the world outside its own actor — send over the
  * interconnect, arm a timer on the virtual clock, print to the console, report a fault or a kernel
- * event, reset the platform, jump to the crash kernel. The simulator implements it; tests pass a
- * recording fake. Every event the simulator sends a machine carries the port and the shared kernel
+ * event, reset the platform, jump to the crash kernel — as effect values in its step's outbox. The
+ * simulator applies them; tests pass a recording fake. Every event the simulator sends a machine carries the port and the shared kernel
  * memory, so the machines import neither the bus, the clock nor the scheduler.
  */
 import type { OutgoingMessage } from '../hw/apic.js';
@@ -23,29 +23,38 @@ export type Disposition =
   | { status: 'latched'; reason: string }
   | { status: 'dropped'; reason: string };
 
-export interface CpuPort {
-  send(cpu: number, message: OutgoingMessage): void;
-  armTimer(cpu: number, name: string, ns: number): void;
-  cancelTimer(cpu: number, name: string): void;
-  console(cpu: number, text: string): void;
+/**
+ * What a CPU chart action asks of the world outside its actor, as a value. The action puts it in the
+ * outbox of its step (`CpuPort.out`); the simulator applies the outbox after the step, in order.
+ */
+export type CpuEffect =
+  | { kind: 'send'; cpu: number; message: OutgoingMessage }
+  | { kind: 'arm timer'; cpu: number; name: string; ns: number }
+  | { kind: 'cancel timer'; cpu: number; name: string }
+  | { kind: 'console'; cpu: number; text: string }
   /** A WARN splat of the host kernel at `where` (file and function): printed, and execution goes on. */
-  warn(cpu: number, where: string, text: string): void;
+  | { kind: 'warn'; cpu: number; where: string; text: string }
   /** A VMX/SVM instruction and what it did ('ok', '#UD', 'VMfailInvalid', …). */
-  insn(cpu: number, insn: string, result: string): void;
-  fault(cpu: number, report: FaultReport): void;
+  | { kind: 'insn'; cpu: number; insn: string; result: string }
+  | { kind: 'fault'; cpu: number; report: FaultReport }
   /** A kernel-level event the outcome and the spec observers read (shootdown start/end, stop phases…). */
-  kernelEvent(cpu: number, what: string, data: Record<string, number | string | boolean | null>): void;
+  | { kind: 'kernel event'; cpu: number; what: string; data: Record<string, number | string | boolean | null> }
   /** How the message being delivered ended at this CPU. */
-  account(cpu: number, disposition: Disposition): void;
-  platformReset(cpu: number, method: string): void;
+  | { kind: 'account'; cpu: number; disposition: Disposition }
+  | { kind: 'platform reset'; cpu: number; method: string }
   /**
    * A guest running on this CPU was left by a VM exit for a host event (an NMI, an external
    * interrupt, INIT); the host handler runs first, then the vCPU thread handles the exit.
    */
-  guestExit(cpu: number, reason: 'nmi' | 'intr'): void;
+  | { kind: 'guest exit'; cpu: number; reason: 'nmi' | 'intr' }
   /** The result of a VMX/SVM instruction a vCPU thread executed on this CPU (`kvm.insn`). */
-  hostInsnDone(cpu: number, result: string): void;
-  kexec(cpu: number): void;
+  | { kind: 'host insn done'; cpu: number; result: string }
+  | { kind: 'kexec'; cpu: number };
+
+export interface CpuPort {
+  /** Put an effect in the outbox of the step running now. */
+  out(effect: CpuEffect): void;
+  /** The virtual clock (read, not an effect). */
   now(): number;
 }
 

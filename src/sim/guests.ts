@@ -30,7 +30,7 @@ import { vsockOutcome } from '../vhost/outcome.js';
 import { encodeHeader, headerOf, hex } from '../vhost/header.js';
 import type { Packet } from '../vhost/datapath.js';
 import type { CpuEvent } from '../../machines/physical-cpu/types.js';
-import { KVM_EXIT, KVM_IOCTLS, shownKvmArg, type KvmExitName, type KvmIoctlArg, type KvmIoctlName, type KvmIoctlReturn } from '../kvm/uapi.js';
+import { KVM_EXIT, KVM_IOCTLS, shownKvmArg, type KvmIoctlArg, type KvmIoctlName } from '../kvm/uapi.js';
 import type { KernelFeatures } from '../kernel/variants.js';
 import type { KernelMemory } from '../kernel/memory.js';
 import type { Vendor } from '../hw/cpu-state.js';
@@ -38,6 +38,7 @@ import { VMCS_REGION_BASE } from '../hw/cpu-state.js';
 import type { VcpuSpec, VsockSpec } from '../scenarios/vms.js';
 import type { TrafficSpec } from '../vhost/guest-driver.js';
 import type { TraceRecord } from '../trace/records.js';
+import type { GuestEffect } from './effects.js';
 import { makeChartDriver, type ChartCapture, type ChartDriver } from './chart-driver.js';
 import type { EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
@@ -76,6 +77,15 @@ export interface GuestHost {
   launchState(pcpu: number, addr: number): 'clear' | 'launched' | null;
   /** Send an IPI from one CPU to another over the interconnect. */
   ipi(from: number, to: number, vector: number): void;
+  /** Put an effect of a vCPU or VMM thread chart in the outbox of the guest-side work running now. */
+  effect(effect: GuestEffect): void;
+  /**
+   * Run `body` (a guest step, a VM exit, a host socket's send: work of the guest side) with an outbox
+   * whose effects are applied first in, first out when `drain` is called, and what is left at the end.
+   */
+  queue(body: () => void): void;
+  /** Apply the effects queued in that outbox so far, and those they queue, until it is empty (`apply` below). */
+  drain(): void;
 }
 
 export interface GuestsCapture {
@@ -91,13 +101,6 @@ export interface GuestsState {
   vmms: unknown;
   devices?: unknown;
 }
-
-type Pending =
-  | { kind: 'ioctl'; vcpu: number; call: VmmCall }
-  | { kind: 'return'; vcpu: number; name: KvmIoctlName; ret: KvmIoctlReturn; exit: KvmExitName | null; device: string | null }
-  | { kind: 'died'; vcpu: number }
-  | { kind: 'vsock'; vcpu: number; what: 'ready' | 'send' }
-  | { kind: 'injected'; vcpu: number; vector: number };
 
 const KVM_NAMES: ReadonlySet<string> = new Set(Object.keys(KVM_IOCTLS));
 
@@ -145,7 +148,6 @@ export class Guests {
   readonly on: Map<number, number[]> = new Map();
   /** The vsock devices whose vhost worker runs on each physical CPU. */
   readonly workersOn: Map<number, number[]> = new Map();
-  private readonly pending: Pending[] = [];
   /** Physical CPUs whose state a guest action changed since the last `takeTouched`. */
   private touched = new Set<number>();
   /** vCPUs that changed since the last `takeChanged` (their keys and runnability). */
@@ -202,7 +204,7 @@ export class Guests {
       else this.workersOn.set(s.worker, [s.index]);
     }
     const vcpuWorld: VcpuWorld = { k: host.k, io: this.vcpuPort() };
-    const vmmWorld = { io: { ioctl: (vmm: number, call: VmmCall) => this.pending.push({ kind: 'ioctl', vcpu: vmm, call }) } };
+    const vmmWorld = { io: { ioctl: (vmm: number, call: VmmCall) => this.host.effect({ kind: 'ioctl', vcpu: vmm, call }) } };
     const vsockWorld: VsockWorld = {
       host: () => ({
         devices: Array.from({ length: this.devices.size }, (_, d) => this.devices.context(d).device),
@@ -275,7 +277,7 @@ export class Guests {
         } as CpuEvent;
         return this.host.hostInsn(pcpu, event) as ReturnType<VcpuWorld['io']['hostInsn']>;
       },
-      ioctlReturn: (vcpu, name, ret, exit, device) => this.pending.push({ kind: 'return', vcpu, name, ret, exit, device: device ?? null }),
+      ioctlReturn: (vcpu, name, ret, exit, device) => this.host.effect({ kind: 'return', vcpu, name, ret, exit, device: device ?? null }),
       warn: (vcpu, where, message) => {
         this.host.emit({ t: 'warning', ...base(vcpu), where, message });
         this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(vcpu), text: message });
@@ -283,14 +285,14 @@ export class Guests {
       oops: (vcpu, lines) => {
         this.host.emit({ t: 'kvm', ...base(vcpu), what: 'oops', data: { lines: lines.length } });
         for (const text of lines) this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(vcpu), text });
-        this.pending.push({ kind: 'died', vcpu });
+        this.host.effect({ kind: 'died', vcpu });
       },
       console: (vcpu, text) => this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(vcpu), text }),
       kvmEvent: (vcpu, what, data) => {
         if (!this.host.lean || what === 'kvm_nested_vmexit_inject') this.host.emit({ t: 'kvm', ...base(vcpu), what, data });
       },
-      vsock: (vcpu, what) => this.pending.push({ kind: 'vsock', vcpu, what }),
-      injected: (vcpu, vector) => this.pending.push({ kind: 'injected', vcpu, vector }),
+      vsock: (vcpu, what) => this.host.effect({ kind: 'vsock', vcpu, what }),
+      injected: (vcpu, vector) => this.host.effect({ kind: 'injected', vcpu, vector }),
     };
   }
 
@@ -351,8 +353,17 @@ export class Guests {
     return this.vcpus.activePaths(i);
   }
 
+  /** The active leaf paths of an actor (a vhost worker's: its device's). */
+  activePathsOf(kind: GuestKind, i: number): string[] {
+    return kind === 'vcpu' ? this.vcpus.activePaths(i) : kind === 'vmm' ? this.vmms.activePaths(i) : this.devices.activePaths(i);
+  }
+
   /** One step of a vCPU thread, a VMM thread or a vhost worker, and everything it sets off. */
   step(kind: GuestKind, i: number): void {
+    this.host.queue(() => this.stepNow(kind, i));
+  }
+
+  private stepNow(kind: GuestKind, i: number): void {
     if (kind === 'vhost') {
       this.work(i);
       this.drain();
@@ -373,6 +384,10 @@ export class Guests {
 
   /** The physical CPU left a guest for a host event: the vCPU in guest mode there sees the VM exit. */
   hostExit(pcpu: number, reason: 'nmi' | 'intr'): void {
+    this.host.queue(() => this.hostExitNow(pcpu, reason));
+  }
+
+  private hostExitNow(pcpu: number, reason: 'nmi' | 'intr'): void {
     const owner = this.owner(pcpu);
     if (owner < 0) return;
     this.cause({ t: 'kvm', ns: this.host.now(), vcpu: owner, cpu: pcpu, what: 'host_exit', data: { reason } }, () => {
@@ -435,71 +450,73 @@ export class Guests {
     else this.host.emit(record);
   }
 
-  /** Route the ioctls and returns the last step queued, until nothing is left. */
+  /** Apply what the guest-side work queued so far (see GuestHost.drain). */
   drain(): void {
-    while (this.pending.length > 0) {
-      const p = this.pending.shift() as Pending;
-      const pcpu = this.pcpu(p.vcpu);
-      switch (p.kind) {
-        case 'ioctl': {
-          if (!KVM_NAMES.has(p.call.ioctl)) {
-            this.vhostCall(p.vcpu, p.call);
-            break;
+    this.host.drain();
+  }
+
+  /** What a guest effect does: route an ioctl, hand a return back, and the guest driver's vsock and interrupt events. */
+  apply(p: GuestEffect): void {
+    const pcpu = this.pcpu(p.vcpu);
+    switch (p.kind) {
+      case 'ioctl': {
+        if (!KVM_NAMES.has(p.call.ioctl)) {
+          this.vhostCall(p.vcpu, p.call);
+          break;
+        }
+        const name = p.call.ioctl as KvmIoctlName;
+        const arg = p.call.arg as KvmIoctlArg;
+        this.cause({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name, number: KVM_IOCTLS[name], arg: shownKvmArg(arg) }, () => {
+          // qemu_system_reset: the guest's memory and devices go back to power-on with the vCPU.
+          if (p.call.reset) {
+            const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
+            if (d >= 0) this.sendDevice(d, { type: 'guest.reset' });
           }
-          const name = p.call.ioctl as KvmIoctlName;
-          const arg = p.call.arg as KvmIoctlArg;
-          this.cause({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name, number: KVM_IOCTLS[name], arg: shownKvmArg(arg) }, () => {
-            // qemu_system_reset: the guest's memory and devices go back to power-on with the vCPU.
-            if (p.call.reset) {
-              const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
-              if (d >= 0) this.sendDevice(d, { type: 'guest.reset' });
-            }
-            this.sendVcpu(p.vcpu, { type: 'ioctl', name, arg });
-          });
-          break;
-        }
-        case 'return':
-          this.cause({
-            t: 'ioctl',
-            ns: this.host.now(),
-            vcpu: p.vcpu,
-            cpu: pcpu,
-            phase: 'return',
-            name: p.name,
-            number: KVM_IOCTLS[p.name],
-            ret: p.ret.value,
-            ...(p.ret.ok ? {} : { errno: p.ret.errno }),
-            ...(p.exit ? { exit: `KVM_EXIT_${p.exit}`, exitCode: KVM_EXIT[p.exit] } : {}),
-            state: this.vcpus.leaf(p.vcpu),
-          }, () => this.sendVmm(p.vcpu, { type: 'ioctl.return', name: p.name, ret: p.ret, exit: p.exit, device: p.device }));
-          break;
-        case 'died':
-          // The thread died in its ioctl (the vCPU is dead, out of KVM_RUN): the CPU runs on.
-          this.sendVmm(p.vcpu, { type: 'thread.died' });
-          break;
-        case 'vsock': {
-          const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
-          if (d < 0) break;
-          const b = this.devices.context(d).dp;
-          const ring = b.txRing.length;
-          const waiting = b.guestQueue.length;
-          const next = b.nextId;
-          this.sendDevice(d, { type: p.what === 'ready' ? 'guest.ready' : 'guest.send' });
-          const a = this.devices.context(d).dp;
-          const data = p.what === 'ready' ? { vcpu: p.vcpu } : { vcpu: p.vcpu, packets: a.nextId - next, ring: a.txRing.length - ring, waiting: a.guestQueue.length - waiting };
-          this.vsockRecord(d, p.what === 'ready' ? 'guest-driver-ready' : 'guest-send', data, pcpu);
-          break;
-        }
-        case 'injected': {
-          const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
-          const spec = this.vsock[d];
-          if (!spec || spec.vcpu !== p.vcpu || spec.vector !== p.vector) break;
-          const before = this.devices.context(d).driver.resets;
-          this.sendDevice(d, { type: 'guest.irq' });
-          const c = this.devices.context(d);
-          this.vsockRecord(d, 'guest-rx', { vcpu: p.vcpu, consumed: c.driver.consumed, rst: c.driver.resets - before }, pcpu);
-          break;
-        }
+          this.sendVcpu(p.vcpu, { type: 'ioctl', name, arg });
+        });
+        break;
+      }
+      case 'return':
+        this.cause({
+          t: 'ioctl',
+          ns: this.host.now(),
+          vcpu: p.vcpu,
+          cpu: pcpu,
+          phase: 'return',
+          name: p.name,
+          number: KVM_IOCTLS[p.name],
+          ret: p.ret.value,
+          ...(p.ret.ok ? {} : { errno: p.ret.errno }),
+          ...(p.exit ? { exit: `KVM_EXIT_${p.exit}`, exitCode: KVM_EXIT[p.exit] } : {}),
+          state: this.vcpus.leaf(p.vcpu),
+        }, () => this.sendVmm(p.vcpu, { type: 'ioctl.return', name: p.name, ret: p.ret, exit: p.exit, device: p.device }));
+        break;
+      case 'died':
+        // The thread died in its ioctl (the vCPU is dead, out of KVM_RUN): the CPU runs on.
+        this.sendVmm(p.vcpu, { type: 'thread.died' });
+        break;
+      case 'vsock': {
+        const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
+        if (d < 0) break;
+        const b = this.devices.context(d).dp;
+        const ring = b.txRing.length;
+        const waiting = b.guestQueue.length;
+        const next = b.nextId;
+        this.sendDevice(d, { type: p.what === 'ready' ? 'guest.ready' : 'guest.send' });
+        const a = this.devices.context(d).dp;
+        const data = p.what === 'ready' ? { vcpu: p.vcpu } : { vcpu: p.vcpu, packets: a.nextId - next, ring: a.txRing.length - ring, waiting: a.guestQueue.length - waiting };
+        this.vsockRecord(d, p.what === 'ready' ? 'guest-driver-ready' : 'guest-send', data, pcpu);
+        break;
+      }
+      case 'injected': {
+        const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
+        const spec = this.vsock[d];
+        if (!spec || spec.vcpu !== p.vcpu || spec.vector !== p.vector) break;
+        const before = this.devices.context(d).driver.resets;
+        this.sendDevice(d, { type: 'guest.irq' });
+        const c = this.devices.context(d);
+        this.vsockRecord(d, 'guest-rx', { vcpu: p.vcpu, consumed: c.driver.consumed, rst: c.driver.resets - before }, pcpu);
+        break;
       }
     }
   }
@@ -632,6 +649,10 @@ export class Guests {
 
   /** A host socket on `cpu` sends to a guest CID (vhost_transport_send_pkt); −ENODEV without such a device. */
   hostSend(cpu: number, send: TrafficSpec & { cid: number }): void {
+    this.host.queue(() => this.hostSendNow(cpu, send));
+  }
+
+  private hostSendNow(cpu: number, send: TrafficSpec & { cid: number }): void {
     let d = -1;
     for (let i = 0; i < this.devices.size; i++) {
       const dev = this.devices.context(i).device;
@@ -730,27 +751,45 @@ export class Guests {
   /** The guest part of the state key: every actor's program point and context (src/state/guests.ts). */
   key(): string {
     let k = '';
-    for (let i = 0; i < this.count; i++) {
-      k += `|${VCPU_STATE.text({ paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) })}`;
-      k += `|${VMM_STATE.text({ paths: this.vmms.activePaths(i), context: this.vmms.context(i) })}`;
-    }
-    for (let d = 0; d < this.devices.size; d++) k += `|${VSOCK_STATE.text({ paths: this.devices.activePaths(d), context: this.devices.context(d) })}`;
+    for (let j = 0; j < this.slots; j++) k += `|${this.keyOf(j)}`;
     return k;
+  }
+
+  /** The key of the actor in guest slot `j` (see `track`). */
+  keyOf(j: number): string {
+    const n = this.count;
+    if (j < 2 * n) {
+      const i = j >> 1;
+      return j % 2 === 0
+        ? VCPU_STATE.text({ paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) })
+        : VMM_STATE.text({ paths: this.vmms.activePaths(i), context: this.vmms.context(i) });
+    }
+    const d = j - 2 * n;
+    return VSOCK_STATE.text({ paths: this.devices.activePaths(d), context: this.devices.context(d) });
   }
 
   /** The guest part of the state hash: one number per actor, recomputed only for actors that moved since their last hash. */
   hashes(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.count; i++) {
-      if (Number.isNaN(this.vcpuHash[i])) this.vcpuHash[i] = VCPU_STATE.hash(GUEST_SEED, { paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) });
-      if (Number.isNaN(this.vmmHash[i])) this.vmmHash[i] = VMM_STATE.hash(GUEST_SEED, { paths: this.vmms.activePaths(i), context: this.vmms.context(i) });
-      out.push(this.vcpuHash[i] as number, this.vmmHash[i] as number);
-    }
-    for (let d = 0; d < this.devices.size; d++) {
-      if (Number.isNaN(this.devHash[d])) this.devHash[d] = VSOCK_STATE.hash(GUEST_SEED, { paths: this.devices.activePaths(d), context: this.devices.context(d) });
-      out.push(this.devHash[d] as number);
-    }
+    for (let j = 0; j < this.slots; j++) out.push(this.hashOf(j));
     return out;
+  }
+
+  /** The hash of the actor in guest slot `j`, remembered until it moves. */
+  hashOf(j: number): number {
+    const n = this.count;
+    if (j < 2 * n) {
+      const i = j >> 1;
+      if (j % 2 === 0) {
+        if (Number.isNaN(this.vcpuHash[i])) this.vcpuHash[i] = VCPU_STATE.hash(GUEST_SEED, { paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) });
+        return this.vcpuHash[i] as number;
+      }
+      if (Number.isNaN(this.vmmHash[i])) this.vmmHash[i] = VMM_STATE.hash(GUEST_SEED, { paths: this.vmms.activePaths(i), context: this.vmms.context(i) });
+      return this.vmmHash[i] as number;
+    }
+    const d = j - 2 * n;
+    if (Number.isNaN(this.devHash[d])) this.devHash[d] = VSOCK_STATE.hash(GUEST_SEED, { paths: this.devices.activePaths(d), context: this.devices.context(d) });
+    return this.devHash[d] as number;
   }
 
   /** The final record of each vCPU and each vsock device, for the outcome. */

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { explore, kernels, run, scenarios, ScenarioInputError, PROPERTY_NAMES, type RunResult } from 'shootdown';
+import { explore, kernels, run, scenarios, ScenarioInputError, PROPERTY_NAMES, startMachine, stepMachine, type RunResult } from 'shootdown';
 import { main } from '../../src/cli/main.js';
 import { memoryIo } from '../cli/memory-io.js';
 
@@ -82,6 +82,25 @@ describe('explore', () => {
     expect(t.err()).not.toMatch(/diverged/);
     const replayed = JSON.parse(t.out()) as { outcome: { violations: { property: string; message: string }[] } };
     expect(replayed.outcome.violations).toContainEqual(expect.objectContaining({ property: 'no-kernel-bug', message: v?.message }));
+  });
+});
+
+describe('startMachine and stepMachine', () => {
+  it('step a built-in as a JSON value, the first choice each time, to the end of the run', () => {
+    const first = startMachine('T1', { seed: 2 });
+    let state = first.state;
+    const records = [...first.records];
+    let steps = 0;
+    while (state.choices > 0) {
+      const next = stepMachine(JSON.parse(JSON.stringify(state)) as typeof state, 0);
+      records.push(...next.records);
+      state = next.state;
+      steps += 1;
+    }
+    expect(records[0]?.t).toBe('header');
+    expect(records.at(-1)).toMatchObject({ t: 'end', steps });
+    expect(() => stepMachine(state, 0)).toThrow('the run is over');
+    expect(() => startMachine('T1', { mode: 'fast' as 'timed' })).toThrow(ScenarioInputError);
   });
 });
 

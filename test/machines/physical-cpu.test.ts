@@ -10,30 +10,47 @@ import { makeActions } from '../../machines/physical-cpu/actions.js';
 import { makeGuards, worldFromEvent } from '../../machines/physical-cpu/guards.js';
 import { defaultCpuMode, initialCpuHw, type CpuHw } from '../../src/hw/cpu-state.js';
 import { KernelMemory } from '../../src/kernel/memory.js';
-import type { CpuPort } from '../../src/kernel/port.js';
+import type { CpuEffect, CpuPort } from '../../src/kernel/port.js';
 import { resolveFeatures } from '../../src/kernel/variants.js';
 import { leafPath } from '../../src/sim/state-table.js';
 import { unimplementedNames } from './chart-names.js';
 
+/** An effect a chart action put in its outbox, as the fake world logs it. */
+function shown(e: CpuEffect): string {
+  switch (e.kind) {
+    case 'send':
+      return `send ${e.cpu} ${e.message.mode} ${e.message.dest.kind}`;
+    case 'arm timer':
+      return `arm ${e.cpu} ${e.name}`;
+    case 'cancel timer':
+      return `cancel ${e.cpu} ${e.name}`;
+    case 'console':
+      return `console ${e.cpu} ${e.text}`;
+    case 'warn':
+      return `warn ${e.cpu} ${e.where}`;
+    case 'insn':
+      return `insn ${e.cpu} ${e.insn} ${e.result}`;
+    case 'fault':
+      return `fault ${e.cpu} ${e.report.insn} ${e.report.handling}`;
+    case 'kernel event':
+      return `kernel ${e.cpu} ${e.what}`;
+    case 'account':
+      return `account ${e.cpu} ${e.disposition.status}${'reason' in e.disposition ? `: ${e.disposition.reason}` : ''}`;
+    case 'platform reset':
+      return `reset ${e.cpu}`;
+    case 'kexec':
+      return `kexec ${e.cpu}`;
+    case 'guest exit':
+      return `guest exit ${e.cpu} ${e.reason}`;
+    case 'host insn done':
+      return `host insn ${e.cpu} ${e.result}`;
+  }
+}
+
 function fakeWorld(cpus: number) {
   const k = new KernelMemory(cpus);
   const log: string[] = [];
-  const io: CpuPort = {
-    send: (cpu, m) => log.push(`send ${cpu} ${m.mode} ${m.dest.kind}`),
-    armTimer: (cpu, name) => log.push(`arm ${cpu} ${name}`),
-    cancelTimer: (cpu, name) => log.push(`cancel ${cpu} ${name}`),
-    console: (cpu, text) => log.push(`console ${cpu} ${text}`),
-    warn: (cpu, where) => log.push(`warn ${cpu} ${where}`),
-    insn: (cpu, insn, result) => log.push(`insn ${cpu} ${insn} ${result}`),
-    fault: (cpu, f) => log.push(`fault ${cpu} ${f.insn} ${f.handling}`),
-    kernelEvent: (cpu, what) => log.push(`kernel ${cpu} ${what}`),
-    account: (cpu, d) => log.push(`account ${cpu} ${d.status}${'reason' in d ? `: ${d.reason}` : ''}`),
-    platformReset: (cpu) => log.push(`reset ${cpu}`),
-    kexec: (cpu) => log.push(`kexec ${cpu}`),
-    guestExit: (cpu, reason) => log.push(`guest exit ${cpu} ${reason}`),
-    hostInsnDone: (cpu, result) => log.push(`host insn ${cpu} ${result}`),
-    now: () => 0,
-  };
+  const io: CpuPort = { out: (e) => log.push(shown(e)), now: () => 0 };
   return { k, io, log };
 }
 

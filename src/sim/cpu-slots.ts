@@ -1,0 +1,386 @@
+/**
+ * The physical CPUs as slots (slot.ts): each CPU's chart, through its driver (cpu-drivers.ts), as
+ * the scheduler steps, reads and hashes it. A CPU steps in the region on top of its context stack
+ * (task, irq, nmi, smm); its leaf per region is remembered until its next event, its parts of the
+ * state key and hash until it moves.
+ */
+import { physicalCpuMachine } from '../../machines/physical-cpu.machine.js';
+import type { CpuContext, CpuEvent, CpuInput, Region } from '../../machines/physical-cpu/types.js';
+import { BUS_EVENT_OF } from '../../machines/physical-cpu/types.js';
+import { initialCpuHw, VMCS_REGION_BASE, VMXON_REGION_BASE, type CpuHw } from '../hw/cpu-state.js';
+import type { KernelMemoryState } from '../kernel/memory.js';
+import type { Disposition } from '../kernel/port.js';
+import type { KernelFeatures } from '../kernel/variants.js';
+import type { DeliveryRequest, Message } from '../bus/messages.js';
+import { CPU_STATE } from '../state/cpu.js';
+import type { Scenario, ScriptStep } from '../scenarios/types.js';
+import type { TraceRecord } from '../trace/records.js';
+import type { CpuCapture, CpuDriver } from './cpu-drivers.js';
+import type { Outbox } from './effects.js';
+import type { Slot, SlotFamily } from './slot.js';
+import { stateTable, type StateInfo } from './state-table.js';
+
+const CPU_STATES = stateTable(physicalCpuMachine);
+
+/** The regions a CPU steps in (the scheduler's `sched.<region>` events). */
+const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
+
+const NOTHING: readonly string[] = [];
+
+/** Where a chart step's outbox opens and closes (the scheduler). */
+export interface Outboxes {
+  /** Open an outbox for one chart step of slot `slot` (the port's calls go to it). */
+  open(slot: number): Outbox;
+  /** The step is over: close the outbox and apply its effects in order (unless it failed: `apply` false). */
+  close(outbox: Outbox, apply: boolean): void;
+}
+
+/** What the CPU slots need from the composition root. */
+export interface CpuSlotHost {
+  readonly lean: boolean;
+  now(): number;
+  emit(record: TraceRecord): void;
+  /** The interconnect hands message `msg` to CPU `cpu` (through `deliver` below). */
+  deliver(msg: number, cpu: number): { msg: Message; disposition: Disposition };
+}
+
+/** Build the per-CPU inputs of a scenario: architectural state from the initial settings. */
+export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInput[] {
+  return scenario.initial.map((init, id) => {
+    let hw: CpuHw = initialCpuHw(scenario.machine.vendor);
+    const loadedVmcss: number[] = [];
+    if (init.vmx === 'root') {
+      hw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000 };
+      for (let v = 0; v < init.loadedVmcs; v++) {
+        const addr = VMCS_REGION_BASE + (id * 64 + v) * 0x1000;
+        loadedVmcss.push(addr);
+        // The last VMCS KVM loaded here is current and was launched by its vCPU.
+        hw = { ...hw, vmcsLaunch: { ...hw.vmcsLaunch, [addr]: 'launched' }, currentVmcs: addr };
+      }
+    } else if (init.cr4Vmxe) {
+      hw = { ...hw, cr4Vmxe: true };
+    }
+    hw = { ...hw, if: init.if, svme: init.svme, gif: init.gif };
+    return {
+      id,
+      hw,
+      loadedVmcss,
+      features,
+      opts: {
+        vendor: scenario.machine.vendor,
+        kdump: scenario.options.kdump,
+        kdumpBringsUpAps: scenario.options.kdumpBringsUpAps,
+        crashKexecPostNotifiers: scenario.options.crashKexecPostNotifiers,
+        panicTimeout: scenario.options.panicTimeout,
+        kvmLoaded: scenario.options.kvmLoaded,
+        debugList: scenario.options.debugList,
+        rebootForce: scenario.options.rebootForce,
+        resetMethod: scenario.options.reset.method,
+        cpus: scenario.machine.cpus,
+      },
+    };
+  });
+}
+
+/** The CPU event of a scripted action. */
+export function scriptEvent(step: ScriptStep): CpuEvent {
+  switch (step.action) {
+    case 'reboot':
+      return { type: 'script.reboot' };
+    case 'emergency-restart':
+      return { type: 'script.emergency-restart', context: step.context };
+    case 'panic':
+      return { type: 'script.panic', context: step.context, message: step.message };
+    case 'nmi-panic':
+      return { type: 'script.nmi-panic', message: step.message };
+    case 'irqs-off':
+      return { type: 'script.irqs-off' };
+    case 'irqs-on':
+      return { type: 'script.irqs-on' };
+    case 'stall':
+      return { type: 'script.stall' };
+    case 'smi':
+      return { type: 'script.smi' };
+    case 'vsock-send':
+      throw new Error('vsock-send is not a CPU event');
+  }
+}
+
+class CpuSlot implements Slot {
+  readonly kind = 'cpu';
+  readonly settledBy = 'scheduler';
+  readonly item: { kind: 'step'; cpu: number };
+  dependents: readonly number[] = [];
+
+  constructor(
+    private readonly family: CpuSlots,
+    readonly index: number,
+  ) {
+    this.item = { kind: 'step', cpu: index };
+  }
+  get id(): number {
+    return this.index;
+  }
+  get cpu(): number {
+    return this.index;
+  }
+  runnable(): boolean {
+    return this.family.runnable(this.index);
+  }
+  watches(): readonly string[] {
+    return this.family.watches(this.index);
+  }
+  step(): void {
+    this.family.step(this.index);
+  }
+  timer(name: string): void {
+    this.family.timer(this.index, name);
+  }
+  receive(msg: number): void {
+    this.family.receive(this.index, msg);
+  }
+  activePaths(): string[] {
+    return this.family.driver.activePaths(this.index);
+  }
+  hash(): number {
+    return this.family.hash(this.index);
+  }
+  key(): string {
+    return this.family.key(this.index);
+  }
+  capture(): CpuCapture {
+    const c = this.family.driver.captureOne?.(this.index);
+    if (!c) throw new Error('exploration needs the compiled engine');
+    return c;
+  }
+}
+
+export class CpuSlots implements SlotFamily {
+  readonly slots: CpuSlot[];
+  readonly items = { step: { base: 0, stride: 1 }, timer: { base: 0, stride: 1 }, deliver: { base: 0, stride: 1 } };
+  private readonly leafRegion: (Region | null)[];
+  private readonly leafPath: string[];
+  /** Parts of the state key and hash, remembered until the CPU changes (0 / null: not known). */
+  keys: (string | null)[];
+  hashes: number[];
+  private readonly stepEvents: Record<string, CpuEvent>;
+  /** The scheduler, once it is built (it is built over these slots). */
+  outboxes: Outboxes | null = null;
+
+  constructor(
+    private readonly host: CpuSlotHost,
+    readonly driver: CpuDriver,
+    readonly count: number,
+  ) {
+    this.slots = Array.from({ length: count }, (_, cpu) => new CpuSlot(this, cpu));
+    this.leafRegion = new Array<Region | null>(count).fill(null);
+    this.leafPath = new Array<string>(count).fill('');
+    this.keys = new Array<string | null>(count).fill(null);
+    this.hashes = new Array<number>(count).fill(0);
+    this.stepEvents = Object.fromEntries(ROUTABLE.map((r) => [r, { type: `sched.${r}` } as CpuEvent]));
+  }
+
+  triggerSlot(actor: string, index: number): Slot | undefined {
+    return actor === 'cpu' ? this.slots[index] : undefined;
+  }
+
+  /** One chart step of CPU `cpu`; returns its outbox: what the step reported back. */
+  send(cpu: number, event: CpuEvent): Outbox {
+    this.leafRegion[cpu] = null;
+    this.keys[cpu] = null;
+    this.hashes[cpu] = 0;
+    this.infoCpu = -1;
+    const outboxes = this.outboxes as Outboxes;
+    const outbox = outboxes.open(cpu);
+    let done = false;
+    try {
+      this.driver.send(cpu, event);
+      done = true;
+    } finally {
+      outboxes.close(outbox, done);
+    }
+    return outbox;
+  }
+
+  /** The CPU's step in the region on top of its context stack, and its record. */
+  step(cpu: number): void {
+    const lean = this.host.lean;
+    const region = this.region(cpu);
+    const from = lean ? '' : this.leaf(cpu, region);
+    const before = lean ? [] : this.driver.activePaths(cpu);
+    this.send(cpu, this.stepEvents[region] as CpuEvent);
+    if (!lean) this.host.emit({ t: 'step', ns: this.host.now(), cpu, ctx: region, from, to: this.current(cpu), ...this.leavesSince(cpu, before) });
+  }
+
+  /** A timer of CPU `cpu` expired: its event, and its record. */
+  timer(cpu: number, name: string): void {
+    const before = this.host.lean ? [] : this.driver.activePaths(cpu);
+    this.send(cpu, { type: 'timer.expired', name });
+    if (!this.host.lean) this.host.emit({ t: 'timer', ns: this.host.now(), cpu, name, to: this.current(cpu), ...this.leavesSince(cpu, before) });
+  }
+
+  /** A pending delivery reaches CPU `cpu`: the interconnect hands it over (`deliver`), and its record. */
+  receive(cpu: number, msgId: number): void {
+    const lean = this.host.lean;
+    const before = lean ? [] : this.driver.activePaths(cpu);
+    const { msg, disposition } = this.host.deliver(msgId, cpu);
+    if (lean) return;
+    this.host.emit({
+      t: 'deliver',
+      ns: this.host.now(),
+      msg: msg.id,
+      cpu,
+      mode: msg.mode,
+      // A fixed IPI's vector, so the receive line names it as the send line does (REBOOT_VECTOR (0xf8)).
+      ...(msg.mode === 'fixed' ? { vector: msg.vector } : {}),
+      status: disposition.status,
+      ...(disposition.status === 'delivered' ? {} : { reason: disposition.reason }),
+      to: this.current(cpu),
+      ...this.leavesSince(cpu, before),
+    });
+  }
+
+  /** A message delivered to the CPU (the interconnect's handler): the bus event, and how it ended. */
+  deliver(req: DeliveryRequest): Disposition {
+    const cpu = req.to;
+    if (!this.driver.active(cpu)) return { status: 'dropped', reason: `CPU ${cpu} was reset` };
+    const m = req.msg;
+    const base = { from: typeof m.from === 'number' ? m.from : -1 };
+    const type = BUS_EVENT_OF[m.mode];
+    const event = (
+      type === 'bus.nmi'
+        ? { type, source: m.source, ...base }
+        : type === 'bus.ipi' || type === 'bus.sipi'
+          ? { type, vector: m.vector ?? 0, ...base }
+          : { type, ...base }
+    ) as CpuEvent;
+    return (
+      this.send(cpu, event).disposition ?? {
+        status: 'dropped' as const,
+        reason: `not accepted by CPU ${cpu} in ${this.current(cpu)}`,
+      }
+    );
+  }
+
+  /** The leaves of CPU `cpu` that are active now and were not in `before`: a record's `leaves`. */
+  leavesSince(cpu: number, before: readonly string[]): { leaves?: string[] } {
+    const leaves = this.driver.activePaths(cpu).filter((p) => !before.includes(p));
+    return leaves.length > 0 ? { leaves } : {};
+  }
+
+  context(cpu: number): CpuContext {
+    return this.driver.context(cpu);
+  }
+
+  hw(cpu: number): CpuHw {
+    return this.driver.context(cpu).hw;
+  }
+
+  /** A CPU runs tasks (so its vCPU and VMM threads can run): its task region in the workload, nothing on top. */
+  threadsRun(cpu: number): boolean {
+    if (!this.driver.active(cpu) || this.driver.outsideOs(cpu)) return false;
+    const c = this.driver.context(cpu);
+    if (c.stalled || c.hw.activity !== 'running' || c.ctx.length !== 1) return false;
+    return this.leaf(cpu, 'task') === 'os.task.idle';
+  }
+
+  region(cpu: number): Region {
+    const ctx = this.driver.context(cpu).ctx;
+    return (ctx[ctx.length - 1] ?? 'task') as Region;
+  }
+
+  /** The leaf path of a region, remembered until the CPU's next event (several readers per step). */
+  leaf(cpu: number, region: Region): string {
+    if (this.leafRegion[cpu] === region) return this.leafPath[cpu] as string;
+    const path = this.driver.leaf(cpu, region);
+    this.leafRegion[cpu] = region;
+    this.leafPath[cpu] = path;
+    return path;
+  }
+
+  /** The leaf of the region on top of the CPU's context stack. */
+  current(cpu: number): string {
+    return this.leaf(cpu, this.region(cpu));
+  }
+
+  /** Forget the remembered leaf (the CPU's chart was restored). */
+  forgetLeaf(cpu: number): void {
+    this.leafRegion[cpu] = null;
+  }
+
+  stateInfo(cpu: number): StateInfo | undefined {
+    return CPU_STATES.get(this.current(cpu));
+  }
+
+  /** The state info `runnable` looked up, for the `watches` that follows it (-1: none). */
+  private infoCpu = -1;
+  private info: StateInfo | undefined = undefined;
+
+  /** The shared variables the CPU waits on now. */
+  watches(cpu: number): readonly string[] {
+    const info = this.infoCpu === cpu ? this.info : this.stateInfo(cpu);
+    this.infoCpu = -1;
+    return info && info.wait ? info.watch : NOTHING;
+  }
+
+  runnable(cpu: number): boolean {
+    const info = this.stateInfo(cpu);
+    this.infoCpu = cpu;
+    this.info = info;
+    if (!info || info.blocked || info.final || !this.driver.active(cpu)) return false;
+    if (this.driver.context(cpu).stalled) return false;
+    const region = this.region(cpu);
+    if (!ROUTABLE.includes(region)) return false;
+    return info.wait ? this.driver.can(cpu, this.stepEvents[region] as CpuEvent) : true;
+  }
+
+  /** One CPU's chart state as it enters the state: its active leaves and its context (src/state/cpu.ts). */
+  chartState(cpu: number): { leaves: number[]; context: CpuContext } {
+    return { leaves: (this.driver.leafOrders?.(cpu) ?? []) as number[], context: this.driver.context(cpu) };
+  }
+
+  /** The CPU's part of the state hash, remembered until the CPU moves: the hot path of exploration. */
+  hash(cpu: number): number {
+    const cached = this.hashes[cpu] as number;
+    if (cached !== 0) return cached;
+    const h = CPU_STATE.hash(0x12345, this.chartState(cpu));
+    const nonzero = h === 0 ? 1 : h;
+    this.hashes[cpu] = nonzero;
+    return nonzero;
+  }
+
+  key(cpu: number): string {
+    let k = this.keys[cpu];
+    if (k) return k;
+    k = CPU_STATE.text(this.chartState(cpu)) + '|';
+    this.keys[cpu] = k;
+    return k;
+  }
+
+  /** The final record of each CPU, for the outcome. */
+  finals(memory: KernelMemoryState): TraceRecord[] {
+    const out: TraceRecord[] = [];
+    for (let cpu = 0; cpu < this.count; cpu++) {
+      const { hw, ctx, loadedVmcss } = this.driver.context(cpu);
+      const outside = this.driver.outsideOs(cpu);
+      out.push({
+        t: 'final',
+        cpu,
+        state: this.current(cpu),
+        activity: hw.activity,
+        context: outside ? 'task' : (ctx[ctx.length - 1] ?? 'task'),
+        vmx: hw.vmx,
+        cr4Vmxe: hw.cr4Vmxe,
+        svme: hw.svme,
+        gif: hw.gif,
+        nmiBlocked: hw.nmiBlocked,
+        if: hw.if,
+        online: memory.online[cpu] === 1,
+        initPending: hw.initPending,
+        loadedVmcs: loadedVmcss.filter((a) => hw.vmcsLaunch[a] !== 'clear').length,
+        lapicEnabled: hw.lapicEnabled,
+      });
+    }
+    return out;
+  }
+}
