@@ -490,10 +490,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const shown = h.decide(pick);
     const tracked = sim.endTracking();
     const { reads, runsRead, written, fieldsRead, fieldsWritten, armed } = tracked;
-    childFp = t.internFootprint(steps.footprint(key, shown, tracked));
+    // One view of the state the decision left, for its footprint and its parts.
+    const after = sim.view();
+    childFp = t.internFootprint(steps.footprint(key, shown, tracked, after));
     h.recording = null;
     simAt = -1;
-    const real = fromView(sim.view());
+    const real = fromView(after);
     childCpus.set(real.cpus);
     childMem = real.mem;
     childItems = real.items;

@@ -28,7 +28,7 @@
  * action, reset or kexec (`local`).
  */
 import type { KernelMemoryState } from '../kernel/memory.js';
-import type { ItemView, Simulation } from '../sim/simulation.js';
+import type { ItemView, Simulation, StateView } from '../sim/simulation.js';
 import { memoryFieldHash, MEMORY_FIELDS } from '../state/memory.js';
 import type { TraceRecord } from '../trace/records.js';
 
@@ -205,8 +205,7 @@ export class StepFootprints {
   }
 
   /** The footprint of the decision just taken from the state of `before`, with what its records showed (Harness.decide) and what tracking saw. */
-  footprint(key: string, shown: { actor: number; local: boolean; global: boolean; seen: number }, tracked: Tracked): Footprint {
-    const v = this.sim.view();
+  footprint(key: string, shown: { actor: number; local: boolean; global: boolean; seen: number }, tracked: Tracked, v: StateView = this.sim.view()): Footprint {
     const left = new Map<string, number>();
     for (const [text, e] of this.items) left.set(text, e.n);
     const owners: number[] = [];
