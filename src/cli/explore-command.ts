@@ -20,7 +20,7 @@ import { confirm } from '../explore/counterexample.js';
 import { DEFAULT_PNR_MAX_STATES, DEFAULT_PNR_MAX_STATES_GUESTS, pointOfNoReturn, type PointOfNoReturn } from '../explore/point-of-no-return.js';
 import { formatRecord } from '../trace/records.js';
 import { exploreShard } from '../explore/shard.js';
-import { symmetryGroups } from '../explore/symmetry.js';
+import { SYMMETRY_BY_DEFAULT_FROM, symmetryByDefault, symmetryGroups } from '../explore/symmetry.js';
 import { shardRun, type MergedShards, type ShardPlan } from './shard-command.js';
 import { MAX_EXPLORE_CPUS, NUMERIC } from './explore-limits.js';
 
@@ -181,6 +181,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
         'pct-depth': { type: 'string' },
         'no-reduction': { type: 'boolean' },
         symmetry: { type: 'boolean' },
+        'no-symmetry': { type: 'boolean' },
         workers: { type: 'string' },
         shard: { type: 'string' },
         'split-depth': { type: 'string' },
@@ -216,7 +217,6 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
     runs: numeric('runs', values.runs, DEFAULT_EXPLORE.runs),
     pctDepth: numeric('pct-depth', values['pct-depth'], DEFAULT_EXPLORE.pctDepth),
     reduction: values['no-reduction'] !== true,
-    ...(values.symmetry ? { symmetry: true } : {}),
     ...(maxTime !== null ? { maxTimeMs: maxTime * 1000 } : {}),
     ...(values['all-violations'] ? { allViolations: true } : {}),
   };
@@ -227,8 +227,11 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   const readFile = (file: string) => (scenarioText = io.readFile(file));
   const scenario = withKernel(loadScenario(positionals[0] as string, readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
   // Workers and shards split the space by root choices and merge counts: symmetry is for one search.
+  if (values.symmetry && values['no-symmetry']) throw new InputError('--symmetry and --no-symmetry: give one');
   if (values.symmetry && (values.workers !== undefined || values.shard !== undefined)) throw new InputError('--symmetry is for one search: not with --workers or --shard');
   if (values.symmetry && opts.strategy !== 'exhaustive') throw new InputError(`--symmetry keys the states of the exhaustive search: not with --strategy ${opts.strategy}`);
+  const symmetry = values.symmetry === true || (values['no-symmetry'] !== true && symmetryByDefault(scenario, opts.strategy, workers, values.shard !== undefined));
+  if (symmetry) opts.symmetry = true;
   const shard: ShardPlan | null = shardRun(values, numeric('split-depth', values['split-depth'], null), { opts, workers, maxTimeS: maxTime, cpus, scenario, scenarioText: scenarioText as string | null, name: positionals[0] as string, outDir });
   // Every explored state holds a copy of every CPU: exploration is for small machines.
   if (scenario.machine.cpus > MAX_EXPLORE_CPUS) {
@@ -315,7 +318,8 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
           : '') +
         (result.symmetry
           ? `symmetry: CPUs ${result.symmetry.groups.map((g) => g.join(',')).join(' / ')} interchangeable: ${result.symmetry.states} states stand for ` +
-            `${result.symmetry.unreducedStates} (reduction ${result.symmetry.factor.toFixed(2)}x${result.complete ? '' : ', of the part searched'})\n`
+            `${result.symmetry.unreducedStates} (reduction ${result.symmetry.factor.toFixed(2)}x${result.complete ? '' : ', of the part searched'})` +
+            `${values.symmetry ? '' : `; on by default with ${SYMMETRY_BY_DEFAULT_FROM} or more interchangeable CPUs, --no-symmetry searches without`}\n`
           : ''),
     );
     if (violations.length === 0) {

@@ -13,14 +13,14 @@ import { ACTOR_KINDS } from '../viz/actor-kinds.js';
 const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                 [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
                 [--max-time S] [--all-violations] [--seed N] [--runs N] [--pct-depth D] [--no-reduction]
-                [--symmetry]
+                [--symmetry | --no-symmetry]
                 [--workers N | --shard I/N [--split-depth D]] [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
   shootdown explore merge <shard results dir | file>... [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
                                  bounds: --max-states ${DEFAULT_BOUNDS.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_BOUNDS.maxDepth.toLocaleString('en-US')} by default, no time limit;
                                  stops at each property's first (shortest) violation unless --all-violations;
                                  --symmetry keys states up to renaming interchangeable CPUs (same initial state,
                                  not named by the script, no guests; not with --workers/--shard): fewer states,
-                                 each dearer to key;
+                                 each dearer to key; on by default where 3 or more CPUs are interchangeable;
                                  exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
                                  bound with none found; each counterexample's point of no return (the decision
                                  after which every continuation violates) is searched, at most --pnr-max-states
@@ -94,7 +94,8 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'runs', value: 'N', default: String(DEFAULT_BOUNDS.runs), text: 'runs of the random and pct strategies' },
       { name: 'pct-depth', value: 'D', default: String(DEFAULT_BOUNDS.pctDepth), text: 'priority change points of pct' },
       { name: 'no-reduction', default: 'off', text: 'explore without sleep sets' },
-      { name: 'symmetry', default: 'off', text: 'key states up to renaming interchangeable CPUs (alike, unnamed by the script, no guests): fewer states, each dearer' },
+      { name: 'symmetry', default: 'on with 3 or more interchangeable CPUs', text: 'key states up to renaming interchangeable CPUs (alike, unnamed by the script, no guests): fewer states, each dearer' },
+      { name: 'no-symmetry', default: 'off', text: 'search without symmetry reduction (to compare)' },
       { name: 'workers', value: 'N', default: '1', text: 'worker threads' },
       { name: 'shard', value: 'I/N', text: 'search shard I of N (0 to N-1, e.g. $JOB_COMPLETION_INDEX/N) and write its result to --out for `explore merge`' },
       { name: 'split-depth', value: 'D', default: `the first depth with ${FRONTIER_PER_SHARD}N frontier states`, text: 'with --shard: where the shards split the search' },

@@ -172,6 +172,34 @@ describe('explore --symmetry (CLI)', () => {
     expect(human.out()).toMatch(/symmetry: CPUs 1,2 interchangeable: \d+ states stand for \d+ \(reduction \d+\.\d\dx\)/);
   });
 
+  it('is on by default from three interchangeable CPUs, off for a pair; --no-symmetry turns it off, with --symmetry refused', async () => {
+    // The same machine with four CPUs alike: CPUs 1, 2 and 3 are interchangeable.
+    const four = path.join(dir, 'alike4.json');
+    fs.writeFileSync(four, fs.readFileSync(file, 'utf8').replace('"cpus":3', '"cpus":4'));
+    const run = async (f: string, extra: string[]) => {
+      const t = memoryIo();
+      const code = await main(['explore', f, '--no-pnr', '--all-violations', '--out', path.join(dir, 'out'), ...extra], t.cli);
+      return { code, t };
+    };
+    const byDefault = await run(four, ['--json']);
+    const without = await run(four, ['--json', '--no-symmetry']);
+    const d = JSON.parse(byDefault.t.out()) as { statesVisited: number; symmetry?: { groups: number[][]; unreducedStates: number } };
+    const w = JSON.parse(without.t.out()) as { statesVisited: number; symmetry?: unknown };
+    expect(d.symmetry).toMatchObject({ groups: [[1, 2, 3]], unreducedStates: w.statesVisited });
+    expect(d.statesVisited).toBeLessThan(w.statesVisited);
+    expect(w.symmetry).toBeUndefined();
+    expect(byDefault.code).toBe(without.code);
+    const human = await run(four, []);
+    expect(human.t.out()).toMatch(/reduction \d+\.\d\dx\); on by default with 3 or more interchangeable CPUs, --no-symmetry searches without/);
+    // A pair (the three-CPU file) is searched without it unless asked.
+    expect((JSON.parse((await run(file, ['--json'])).t.out()) as { symmetry?: unknown }).symmetry).toBeUndefined();
+    // Workers or a sampling strategy: no symmetry by default, and no error.
+    expect((JSON.parse((await run(four, ['--json', '--workers', '2'])).t.out()) as { symmetry?: unknown }).symmetry).toBeUndefined();
+    const both = await run(four, ['--symmetry', '--no-symmetry']);
+    expect(both.code).toBe(2);
+    expect(both.t.err()).toMatch(/--symmetry and --no-symmetry: give one/);
+  });
+
   it('--symmetry with --workers is refused', async () => {
     const t = memoryIo();
     expect(await main(['explore', file, '--symmetry', '--workers', '2', '--out', path.join(dir, 'out')], t.cli)).toBe(2);
