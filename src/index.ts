@@ -14,7 +14,7 @@ import type { Scenario } from './scenarios/types.js';
 import { formatError, validateScenario } from './scenarios/validate.js';
 import { validationContext } from './sim/catalog.js';
 import { runScenario } from './sim/run.js';
-import { start as startValue, step as stepMachine, type MachineValue, type Stepped } from './sim/step.js';
+import { MachineValueError, start as startValue, step, type MachineValue, type Stepped } from './sim/step.js';
 import type { Outcome } from './sim/outcome.js';
 import { formatRecord, type TraceRecord } from './trace/records.js';
 import { DEFAULT_EXPLORE, explore as exploreScenario, type Strategy } from './explore/explorer.js';
@@ -24,7 +24,7 @@ import { PROPERTY_NAMES } from './spec/index.js';
 import type { Violation } from './spec/index.js';
 
 export type { Outcome, TraceRecord, Violation, Scenario, Strategy };
-export { PROPERTY_NAMES, stepMachine };
+export { PROPERTY_NAMES };
 export type { MachineValue, Stepped };
 
 /** Bad input to the library: an unknown scenario, kernel or switch, an invalid scenario value. */
@@ -170,6 +170,20 @@ export function startMachine(input: ScenarioInput, options: RunOptions & { mode?
   if (options.mode !== undefined && options.mode !== 'timed' && options.mode !== 'untimed') throw new ScenarioInputError(`mode: expected 'timed' or 'untimed', got ${String(options.mode)}`);
   const scenario = scenarioOf(input, options);
   return startValue(scenario, { seed: options.seed ?? 1, mode: options.mode ?? 'untimed', ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) });
+}
+
+/**
+ * One step of a machine value (from startMachine or an earlier step): `{ state, records }`, the value
+ * itself left as it was. A value that is not a machine's throws a ScenarioInputError naming the part;
+ * a choice out of range or a run that is over, a RangeError.
+ */
+export function stepMachine(state: MachineValue, choice: number): Stepped {
+  try {
+    return step(state, choice);
+  } catch (e) {
+    if (e instanceof MachineValueError) throw new ScenarioInputError(e.message.replace(/^step:/, 'stepMachine:'));
+    throw e;
+  }
 }
 
 /** Every interleaving of a scenario (or a sample), checked against the properties, as `shootdown explore` does it. */

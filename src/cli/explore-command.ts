@@ -228,7 +228,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   const scenario = withKernel(loadScenario(positionals[0] as string, readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
   // Workers and shards split the space by root choices and merge counts: symmetry is for one search.
   if (values.symmetry && values['no-symmetry']) throw new InputError('--symmetry and --no-symmetry: give one');
-  if (values.symmetry && (values.workers !== undefined || values.shard !== undefined)) throw new InputError('--symmetry is for one search: not with --workers or --shard');
+  if (values.symmetry && (workers > 1 || values.shard !== undefined)) throw new InputError('--symmetry is for one search: not with --workers or --shard');
   if (values.symmetry && opts.strategy !== 'exhaustive') throw new InputError(`--symmetry keys the states of the exhaustive search: not with --strategy ${opts.strategy}`);
   const symmetry = values.symmetry === true || (values['no-symmetry'] !== true && symmetryByDefault(scenario, opts.strategy, workers, values.shard !== undefined));
   if (symmetry) opts.symmetry = true;

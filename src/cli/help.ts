@@ -20,7 +20,8 @@ const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N]
                                  stops at each property's first (shortest) violation unless --all-violations;
                                  --symmetry keys states up to renaming interchangeable CPUs (same initial state,
                                  not named by the script, no guests; not with --workers/--shard): fewer states,
-                                 each dearer to key; on by default where 3 or more CPUs are interchangeable;
+                                 each dearer to key; on by default where 3 or more CPUs are interchangeable
+                                 (for one exhaustive search: not with --workers/--shard or random/pct);
                                  exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
                                  bound with none found; each counterexample's point of no return (the decision
                                  after which every continuation violates) is searched, at most --pnr-max-states
@@ -94,7 +95,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'runs', value: 'N', default: String(DEFAULT_BOUNDS.runs), text: 'runs of the random and pct strategies' },
       { name: 'pct-depth', value: 'D', default: String(DEFAULT_BOUNDS.pctDepth), text: 'priority change points of pct' },
       { name: 'no-reduction', default: 'off', text: 'explore without sleep sets' },
-      { name: 'symmetry', default: 'on with 3 or more interchangeable CPUs', text: 'key states up to renaming interchangeable CPUs (alike, unnamed by the script, no guests): fewer states, each dearer' },
+      { name: 'symmetry', default: 'on with 3 or more interchangeable CPUs (one exhaustive search)', text: 'key states up to renaming interchangeable CPUs (alike, unnamed by the script, no guests): fewer states, each dearer' },
       { name: 'no-symmetry', default: 'off', text: 'search without symmetry reduction (to compare)' },
       { name: 'workers', value: 'N', default: '1', text: 'worker threads' },
       { name: 'shard', value: 'I/N', text: 'search shard I of N (0 to N-1, e.g. $JOB_COMPLETION_INDEX/N) and write its result to --out for `explore merge`' },

@@ -34,6 +34,37 @@ export interface Stepped {
   records: TraceRecord[];
 }
 
+/** A machine value that is not one (its message names the part): what a bad `step` input throws. */
+export class MachineValueError extends Error {
+  override name = 'MachineValueError';
+}
+
+const wholeNumber = (x: unknown, min: number): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= min;
+
+/** The parts of a machine value that are read before the simulation is built, checked one by one. */
+function checkValue(state: unknown): asserts state is MachineValue {
+  const bad = (what: string): never => {
+    throw new MachineValueError(`step: ${what}`);
+  };
+  if (typeof state !== 'object' || state === null) return bad(`the state is ${state === null ? 'null' : typeof state}, not a machine value (start makes one)`);
+  const v = state as Record<string, unknown>;
+  if (typeof v.scenario !== 'object' || v.scenario === null) bad('state.scenario is missing');
+  const o = v.options as Record<string, unknown> | null | undefined;
+  if (typeof o !== 'object' || o === null) return bad('state.options is missing');
+  if (!wholeNumber(o.seed, 0)) bad(`state.options.seed: expected a whole number ≥ 0, got ${JSON.stringify(o.seed)}`);
+  if (o.mode !== undefined && o.mode !== 'timed' && o.mode !== 'untimed') bad(`state.options.mode: expected 'timed' or 'untimed', got ${JSON.stringify(o.mode)}`);
+  if (o.maxSteps !== undefined && !wholeNumber(o.maxSteps, 1)) bad(`state.options.maxSteps: expected a whole number ≥ 1, got ${JSON.stringify(o.maxSteps)}`);
+  if (!wholeNumber(v.choices, 0)) bad(`state.choices: expected a whole number ≥ 0, got ${JSON.stringify(v.choices)}`);
+  const saved = v.saved as Record<string, unknown> | null | undefined;
+  if (typeof saved !== 'object' || saved === null) return bad("state.saved is missing (the simulation's save)");
+  if (saved.version !== 1) bad(`state.saved.version: expected 1, got ${JSON.stringify(saved.version)}`);
+  if (saved.engine !== 'compiled' && saved.engine !== 'actors') bad(`state.saved.engine: expected 'compiled' or 'actors', got ${JSON.stringify(saved.engine)}`);
+  const cpus = (v.scenario as { machine?: { cpus?: unknown } }).machine?.cpus;
+  if (!Array.isArray(saved.cpus) || saved.cpus.length !== cpus) {
+    bad(`state.saved.cpus: the scenario has ${JSON.stringify(cpus)} CPUs, the save ${Array.isArray(saved.cpus) ? saved.cpus.length : 'none'}`);
+  }
+}
+
 function simulationOptions(o: StepOptions) {
   return { seed: o.seed, ...(o.mode ? { mode: o.mode } : {}), ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}) };
 }
@@ -52,16 +83,30 @@ export function start(scenario: Scenario, options: StepOptions): Stepped {
   }
 }
 
-/** Take choice `choice` (0 ≤ choice < state.choices) of the machine `state`; `state` itself is left as it was. */
+/**
+ * Take choice `choice` (0 ≤ choice < state.choices) of the machine `state`; `state` itself is left as
+ * it was. A value that is not a machine's (a part missing or of the wrong kind, a save that does not
+ * fit its scenario, a choice count its state does not have) throws a MachineValueError naming it.
+ */
 export function step(state: MachineValue, choice: number): Stepped {
+  checkValue(state);
   if (state.choices === 0) throw new RangeError('step: the run is over (the state has no choices)');
   if (!Number.isInteger(choice) || choice < 0 || choice >= state.choices) {
     throw new RangeError(`step: choice ${String(choice)} is not one of the state's ${state.choices} (0–${state.choices - 1})`);
   }
   // The restored actors take the saved contexts as they are: restore from a copy, so the value stays.
-  const sim = new Simulation(state.scenario, simulationOptions(state.options), structuredClone(state.saved));
-  const n = sim.poll();
-  if (n !== state.choices) throw new Error(`internal error: the restored state has ${n} choices, the value says ${state.choices}`);
+  let sim: Simulation;
+  let n: number;
+  try {
+    sim = new Simulation(state.scenario, simulationOptions(state.options), structuredClone(state.saved));
+    // A restore takes what it knows and builds the rest fresh: a save of another scenario (other CPUs,
+    // guests left out or added) would go on as another machine. Restored, a machine saves as it was.
+    if (JSON.stringify(sim.save()) !== JSON.stringify(state.saved)) throw new MachineValueError('it restores as another state');
+    n = sim.poll();
+  } catch (e) {
+    throw new MachineValueError(`step: state.saved does not fit state.scenario (${(e as Error).message})`);
+  }
+  if (n !== state.choices) throw new MachineValueError(`step: state.choices is ${state.choices}, but its state has ${n} choices`);
   const { records, choices } = sim.step(choice);
   return { state: { scenario: state.scenario, options: state.options, saved: sim.save(), choices }, records };
 }

@@ -195,6 +195,8 @@ describe('explore --symmetry (CLI)', () => {
     expect((JSON.parse((await run(file, ['--json'])).t.out()) as { symmetry?: unknown }).symmetry).toBeUndefined();
     // Workers or a sampling strategy: no symmetry by default, and no error.
     expect((JSON.parse((await run(four, ['--json', '--workers', '2'])).t.out()) as { symmetry?: unknown }).symmetry).toBeUndefined();
+    // One worker is one search: --symmetry is taken there.
+    expect((JSON.parse((await run(four, ['--json', '--symmetry', '--workers', '1'])).t.out()) as { symmetry?: unknown }).symmetry).toBeDefined();
     const both = await run(four, ['--symmetry', '--no-symmetry']);
     expect(both.code).toBe(2);
     expect(both.t.err()).toMatch(/--symmetry and --no-symmetry: give one/);

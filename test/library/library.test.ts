@@ -102,6 +102,41 @@ describe('startMachine and stepMachine', () => {
     expect(() => stepMachine(state, 0)).toThrow('the run is over');
     expect(() => startMachine('T1', { mode: 'fast' as 'timed' })).toThrow(ScenarioInputError);
   });
+
+  it('refuses a value that is not a machine, naming the part, rather than crash or run another machine', () => {
+    const t1 = startMachine('T1', { seed: 2 }).state;
+    const t14 = startMachine('T14', { seed: 2 }).state;
+    const r1 = startMachine('R1', { seed: 2 }).state;
+    const copy = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+    const edited = (f: (v: Record<string, any>) => void) => {
+      const v = copy(t1) as unknown as Record<string, any>;
+      f(v);
+      return v as unknown as typeof t1;
+    };
+    const cases: [typeof t1, RegExp][] = [
+      [null as unknown as typeof t1, /stepMachine: the state is null/],
+      [edited((v) => delete v.saved), /state\.saved is missing/],
+      [edited((v) => (v.saved = {})), /state\.saved\.version: expected 1, got undefined/],
+      [edited((v) => (v.saved.engine = 'bogus')), /state\.saved\.engine/],
+      [edited((v) => (v.saved.version = 999)), /state\.saved\.version: expected 1, got 999/],
+      [edited((v) => delete v.options), /state\.options is missing/],
+      [edited((v) => (v.options.seed = 'x')), /state\.options\.seed/],
+      [edited((v) => (v.options.mode = 'fast')), /state\.options\.mode/],
+      [edited((v) => delete v.choices), /state\.choices: expected a whole number/],
+      [edited((v) => delete v.scenario), /state\.scenario is missing/],
+      [edited((v) => delete v.saved.agenda), /state\.saved does not fit state\.scenario/],
+      [edited((v) => (v.choices = v.choices + 1)), /state\.choices is \d+, but its state has \d+ choices/],
+      // T1's 4-CPU save under R1's 2-CPU scenario; T14 without its guests.
+      [{ ...copy(r1), saved: copy(t1.saved) }, /state\.saved\.cpus: the scenario has 2 CPUs, the save 4/],
+      [{ ...copy(t14), saved: { ...copy(t14.saved), guests: undefined } } as typeof t14, /state\.saved does not fit state\.scenario/],
+    ];
+    for (const [value, message] of cases) {
+      expect(() => stepMachine(value, 0)).toThrow(ScenarioInputError);
+      expect(() => stepMachine(value, 0)).toThrow(message);
+    }
+    // The value itself still steps.
+    expect(stepMachine(copy(t1), 0).state.saved).toBeTypeOf('object');
+  });
 });
 
 describe('scenarios and kernels', () => {
