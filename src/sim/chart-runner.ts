@@ -179,6 +179,8 @@ export class ChartRunner<C, E extends ChartEvent> {
       active: storage?.active ?? new Uint8Array(this.nodes.length),
       context,
       status: 'active',
+      // Every field from the start, in copy()'s order: one object shape for every chart state.
+      leaves: null,
       child: (storage?.child ?? new Int16Array(this.nodes.length)).fill(-1),
     };
     const init = { type: 'xstate.init', input } as unknown as E;

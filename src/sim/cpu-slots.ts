@@ -27,6 +27,17 @@ const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
 
 const NOTHING: readonly string[] = [];
 
+/** A CPU's active leaves before an event: node numbers (compiled engine) or paths (`leavesNow`). */
+export type LeafMark = readonly number[] | readonly string[];
+
+const NO_LEAVES: LeafMark = [];
+
+/** A record with its `leaves` last, when there are any (the key order the trace has always had). */
+function withLeaves(record: TraceRecord, leaves: string[] | null): TraceRecord {
+  if (leaves) (record as { leaves?: string[] }).leaves = leaves;
+  return record;
+}
+
 /** Where a chart step's outbox opens and closes (the scheduler). */
 export interface Outboxes {
   /** Open an outbox for one chart step of slot `slot` (the port's calls go to it). */
@@ -204,28 +215,31 @@ export class CpuSlots implements SlotFamily {
 
   /** The CPU's step in the region on top of its context stack, and its record. */
   step(cpu: number): void {
-    const lean = this.host.lean;
     const region = this.region(cpu);
-    const from = lean ? '' : this.leaf(cpu, region);
-    const before = lean ? [] : this.driver.activePaths(cpu);
+    if (this.host.lean) {
+      this.send(cpu, this.stepEvents[region] as CpuEvent);
+      return;
+    }
+    const from = this.leaf(cpu, region);
+    const before = this.leavesNow(cpu);
     this.send(cpu, this.stepEvents[region] as CpuEvent);
-    if (!lean) this.host.emit({ t: 'step', ns: this.host.now(), cpu, ctx: region, from, to: this.current(cpu), ...this.leavesSince(cpu, before) });
+    this.host.emit(withLeaves({ t: 'step', ns: this.host.now(), cpu, ctx: region, from, to: this.current(cpu) }, this.newLeaves(cpu, before)));
   }
 
   /** A timer of CPU `cpu` expired: its event, and its record. */
   timer(cpu: number, name: string): void {
-    const before = this.host.lean ? [] : this.driver.activePaths(cpu);
+    const before = this.host.lean ? NO_LEAVES : this.leavesNow(cpu);
     this.send(cpu, { type: 'timer.expired', name });
-    if (!this.host.lean) this.host.emit({ t: 'timer', ns: this.host.now(), cpu, name, to: this.current(cpu), ...this.leavesSince(cpu, before) });
+    if (!this.host.lean) this.host.emit(withLeaves({ t: 'timer', ns: this.host.now(), cpu, name, to: this.current(cpu) }, this.newLeaves(cpu, before)));
   }
 
   /** A pending delivery reaches CPU `cpu`: the interconnect hands it over (`deliver`), and its record. */
   receive(cpu: number, msgId: number): void {
     const lean = this.host.lean;
-    const before = lean ? [] : this.driver.activePaths(cpu);
+    const before = lean ? NO_LEAVES : this.leavesNow(cpu);
     const { msg, disposition } = this.host.deliver(msgId, cpu);
     if (lean) return;
-    this.host.emit({
+    const record: TraceRecord = {
       t: 'deliver',
       ns: this.host.now(),
       msg: msg.id,
@@ -236,8 +250,8 @@ export class CpuSlots implements SlotFamily {
       status: disposition.status,
       ...(disposition.status === 'delivered' ? {} : { reason: disposition.reason }),
       to: this.current(cpu),
-      ...this.leavesSince(cpu, before),
-    });
+    };
+    this.host.emit(withLeaves(record, this.newLeaves(cpu, before)));
   }
 
   /** A message delivered to the CPU (the interconnect's handler): the bus event, and how it ended. */
@@ -262,10 +276,38 @@ export class CpuSlots implements SlotFamily {
     );
   }
 
+  /**
+   * The CPU's active leaves now, to compare with after an event (`leavesSince`): their node numbers
+   * (a copy: the runner updates its list in place), or their paths where the engine has no numbers.
+   */
+  leavesNow(cpu: number): LeafMark {
+    const orders = this.driver.leafOrders?.(cpu);
+    return orders ? orders.slice() : this.driver.activePaths(cpu);
+  }
+
   /** The leaves of CPU `cpu` that are active now and were not in `before`: a record's `leaves`. */
-  leavesSince(cpu: number, before: readonly string[]): { leaves?: string[] } {
-    const leaves = this.driver.activePaths(cpu).filter((p) => !before.includes(p));
-    return leaves.length > 0 ? { leaves } : {};
+  leavesSince(cpu: number, before: LeafMark): { leaves?: string[] } {
+    const leaves = this.newLeaves(cpu, before);
+    return leaves ? { leaves } : {};
+  }
+
+  /** The same, as the paths in document order, or null when no leaf is new. */
+  private newLeaves(cpu: number, before: LeafMark): string[] | null {
+    const orders = this.driver.leafOrders?.(cpu);
+    let leaves: string[] | null = null;
+    if (orders && before.length > 0 && typeof before[0] === 'number') {
+      const was = before as readonly number[];
+      for (const o of orders) {
+        if (was.includes(o)) continue;
+        (leaves ??= []).push(this.driver.nodePath?.(o) as string);
+      }
+      return leaves;
+    }
+    for (const p of this.driver.activePaths(cpu)) {
+      if ((before as readonly unknown[]).includes(p)) continue;
+      (leaves ??= []).push(p);
+    }
+    return leaves;
   }
 
   context(cpu: number): CpuContext {
