@@ -75,6 +75,9 @@ export class ChartRunner<C, E extends ChartEvent> {
   /** For each atomic node, the eventless transitions of itself and of each ancestor that has some, nearest first. */
   private readonly alwaysChain: Candidate<C, E>[][][] = [];
   private readonly children: Node[][] = [];
+  /** The children of each node by number, and which nodes are parallel (selection's walk). */
+  private readonly childOrders: number[][] = [];
+  private parallel = new Uint8Array(0);
   private readonly entryOf: unknown[][] = [];
   private readonly exitOf: unknown[][] = [];
   private readonly initialActionsOf: unknown[][] = [];
@@ -117,6 +120,11 @@ export class ChartRunner<C, E extends ChartEvent> {
       for (const child of this.children[n.order] as Node[]) visit(child);
     };
     visit(this.root);
+    this.parallel = new Uint8Array(this.nodes.length);
+    for (const n of this.nodes) {
+      this.childOrders[n.order] = (this.children[n.order] as Node[]).map((c) => c.order);
+      if (n.type === 'parallel') this.parallel[n.order] = 1;
+    }
     const events = (n: Node): Set<string> => {
       const set = new Set<string>((this.candidates[n.order] as Map<string, Transition[]>).keys());
       for (const c of this.children[n.order] as Node[]) for (const e of events(c)) set.add(e);
@@ -294,30 +302,33 @@ export class ChartRunner<C, E extends ChartEvent> {
     // below are array reads instead of string-keyed lookups.
     const id = this.eventIds.get(event.type);
     if (id === undefined) return NONE;
-    return this.transitionNode(state, this.root, event, id) ?? NONE;
+    return this.transitionAt(state, this.root.order, event, id) ?? NONE;
   }
 
-  private transitionNode(state: ChartState<C>, node: Node, event: E, id: number): Transition[] | undefined {
-    const o = node.order;
+  // Selection walks node numbers (childOrders, parallel) rather than XState's StateNode objects: it
+  // runs for every event of every CPU, and reading those large objects cost more than the walk.
+  private transitionAt(state: ChartState<C>, o: number, event: E, id: number): Transition[] | undefined {
     if (this.handledBelow[o * this.eventCount + id] !== 1) return undefined;
-    const kids = this.children[o] as Node[];
-    if (kids.length === 0) return this.next(state, node, event, id);
-    if (node.type === 'parallel') {
+    const kids = this.childOrders[o] as number[];
+    if (kids.length === 0) return this.next(state, o, event, id);
+    if (this.parallel[o] === 1) {
       let all: Transition[] | undefined;
-      for (const c of kids) {
-        if (state.active[c.order] !== 1) continue;
-        const inner = this.transitionNode(state, c, event, id);
+      const active = state.active;
+      for (let k = 0; k < kids.length; k++) {
+        const c = kids[k] as number;
+        if (active[c] !== 1) continue;
+        const inner = this.transitionAt(state, c, event, id);
         if (inner && inner.length) all = all ? [...all, ...inner] : inner;
       }
-      return all ?? this.next(state, node, event, id);
+      return all ?? this.next(state, o, event, id);
     }
-    const child = this.activeChild(state, node);
-    const inner = child ? this.transitionNode(state, child, event, id) : undefined;
-    return inner && inner.length ? inner : this.next(state, node, event, id);
+    const child = (state.child ?? this.childIndex(state))[o] as number;
+    const inner = child >= 0 ? this.transitionAt(state, child, event, id) : undefined;
+    return inner && inner.length ? inner : this.next(state, o, event, id);
   }
 
-  private next(state: ChartState<C>, node: Node, event: E, id: number): Transition[] | undefined {
-    const cs = (this.candidatesById[node.order] as (Candidate<C, E>[] | undefined)[])[id];
+  private next(state: ChartState<C>, o: number, event: E, id: number): Transition[] | undefined {
+    const cs = (this.candidatesById[o] as (Candidate<C, E>[] | undefined)[])[id];
     if (!cs) return undefined;
     for (let i = 0; i < cs.length; i++) {
       const c = cs[i] as Candidate<C, E>;
