@@ -314,9 +314,13 @@ export class ChartRunner<C, E extends ChartEvent> {
     if (this.parallel[o] === 1) {
       let all: Transition[] | undefined;
       const active = state.active;
+      const handled = this.handledBelow;
+      const events = this.eventCount;
       for (let k = 0; k < kids.length; k++) {
         const c = kids[k] as number;
-        if (active[c] !== 1) continue;
+        // The chart's table first: a region that has no transition for the event is not looked up in
+        // this actor's configuration (each region's flag is on a cache line of its own).
+        if (handled[c * events + id] !== 1 || active[c] !== 1) continue;
         const inner = this.transitionAt(state, c, event, id);
         if (inner && inner.length) all = all ? [...all, ...inner] : inner;
       }
