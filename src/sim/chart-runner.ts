@@ -445,7 +445,13 @@ export class ChartRunner<C, E extends ChartEvent> {
         if (parent && child[parent.order] === s.order) child[parent.order] = -1;
       }
       if (leaves && exits.length) {
-        for (let i = leaves.length - 1; i >= 0; i--) if (state.active[leaves[i] as number] !== 1) leaves.splice(i, 1);
+        // The leaves that stop being active are the atomic nodes just exited (reading the others' flags
+        // would touch a cache line per region).
+        for (const s of exits) {
+          if ((this.children[s.order] as Node[]).length > 0) continue;
+          const i = leaves.indexOf(s.order);
+          if (i >= 0) leaves.splice(i, 1);
+        }
       }
     }
     for (const t of transitions) this.run(state, t.actions, event);
