@@ -53,7 +53,10 @@ export interface ChartState<C> {
   status: 'active' | 'done';
   /** Active atomic nodes (document order), kept up to date by each microstep; null = recompute. */
   leaves?: number[] | null;
-  /** For each compound node, the order of its active child (-1: none); rebuilt from `active` if absent. */
+  /**
+   * For each compound node (by its place in the runner's `childSlot`), the order of its active child
+   * (-1: none); rebuilt from `active` if absent.
+   */
   child?: Int16Array;
 }
 
@@ -78,6 +81,13 @@ export class ChartRunner<C, E extends ChartEvent> {
   /** The children of each node by number, and which nodes are parallel (selection's walk). */
   private readonly childOrders: number[][] = [];
   private parallel = new Uint8Array(0);
+  /**
+   * Each compound node's place in a chart state's `child` array (-1: atomic or parallel, no place).
+   * Only compound nodes have an active child to remember (about a tenth of the CPU chart's nodes), and the
+   * array is read on every step of every CPU: a short one stays in fewer cache lines.
+   */
+  private childSlot = new Int16Array(0);
+  private childSlots = 0;
   private readonly entryOf: unknown[][] = [];
   private readonly exitOf: unknown[][] = [];
   private readonly initialActionsOf: unknown[][] = [];
@@ -121,9 +131,11 @@ export class ChartRunner<C, E extends ChartEvent> {
     };
     visit(this.root);
     this.parallel = new Uint8Array(this.nodes.length);
+    this.childSlot = new Int16Array(this.nodes.length).fill(-1);
     for (const n of this.nodes) {
       this.childOrders[n.order] = (this.children[n.order] as Node[]).map((c) => c.order);
       if (n.type === 'parallel') this.parallel[n.order] = 1;
+      else if ((this.children[n.order] as Node[]).length > 0) this.childSlot[n.order] = this.childSlots++;
     }
     const events = (n: Node): Set<string> => {
       const set = new Set<string>((this.candidates[n.order] as Map<string, Transition[]>).keys());
@@ -170,6 +182,11 @@ export class ChartRunner<C, E extends ChartEvent> {
     return this.nodes.length;
   }
 
+  /** The length of a chart state's `child` array (one place per compound node). */
+  get childSize(): number {
+    return this.childSlots;
+  }
+
   path(order: number): string {
     return this.pathOf[order] as string;
   }
@@ -189,7 +206,7 @@ export class ChartRunner<C, E extends ChartEvent> {
       status: 'active',
       // Every field from the start, in copy()'s order: one object shape for every chart state.
       leaves: null,
-      child: (storage?.child ?? new Int16Array(this.nodes.length)).fill(-1),
+      child: (storage?.child ?? new Int16Array(this.childSlots)).fill(-1),
     };
     const init = { type: 'xstate.init', input } as unknown as E;
     const queue: E[] = [];
@@ -216,21 +233,23 @@ export class ChartRunner<C, E extends ChartEvent> {
 
   /** Set the configuration to the given active leaves and their ancestors (restoring a capture). */
   loadLeaves(state: ChartState<C>, leaves: readonly number[]): void {
-    const child = state.child ?? new Int16Array(this.nodes.length).fill(-1);
+    const child = state.child ?? new Int16Array(this.childSlots).fill(-1);
     state.child = child;
+    const slot = this.childSlot;
     // Clear only what is active now (the current leaves and their ancestors), not the whole chart.
     const current = state.leaves ?? this.leaves(state).map((n) => n.order);
     for (const o of current) {
       for (let n: Node | undefined = this.nodes[o]; n; n = n.parent as Node | undefined) {
         state.active[n.order] = 0;
-        child[n.order] = -1;
+        const k = slot[n.order] as number;
+        if (k >= 0) child[k] = -1;
       }
     }
     for (const o of leaves) {
       for (let n: Node | undefined = this.nodes[o]; n; n = n.parent as Node | undefined) {
         state.active[n.order] = 1;
         const parent = n.parent as Node | undefined;
-        if (parent && parent.type !== 'parallel') child[parent.order] = n.order;
+        if (parent && parent.type !== 'parallel') child[slot[parent.order] as number] = n.order;
       }
     }
     state.leaves = [...leaves];
@@ -280,16 +299,18 @@ export class ChartRunner<C, E extends ChartEvent> {
 
   /** The active child of a compound node, or undefined. */
   activeChild(state: ChartState<C>, node: Node): Node | undefined {
+    const k = this.childSlot[node.order] as number;
+    if (k < 0) return undefined;
     const child = state.child ?? this.childIndex(state);
-    const o = child[node.order] as number;
+    const o = child[k] as number;
     return o >= 0 ? this.nodes[o] : undefined;
   }
 
   /** Which child of each compound node is active, from the `active` bitmap. */
   private childIndex(state: ChartState<C>): Int16Array {
-    const child = new Int16Array(this.nodes.length).fill(-1);
+    const child = new Int16Array(this.childSlots).fill(-1);
     for (const n of this.nodes) {
-      if (state.active[n.order] === 1 && n.parent && n.parent.type !== 'parallel') child[(n.parent as Node).order] = n.order;
+      if (state.active[n.order] === 1 && n.parent && n.parent.type !== 'parallel') child[this.childSlot[(n.parent as Node).order] as number] = n.order;
     }
     state.child = child;
     return child;
@@ -326,7 +347,7 @@ export class ChartRunner<C, E extends ChartEvent> {
       }
       return all ?? this.next(state, o, event, id);
     }
-    const child = (state.child ?? this.childIndex(state))[o] as number;
+    const child = (state.child ?? this.childIndex(state))[this.childSlot[o] as number] as number;
     const inner = child >= 0 ? this.transitionAt(state, child, event, id) : undefined;
     return inner && inner.length ? inner : this.next(state, o, event, id);
   }
@@ -442,7 +463,8 @@ export class ChartRunner<C, E extends ChartEvent> {
         this.run(state, this.exitOf[s.order] as unknown[], event);
         state.active[s.order] = 0;
         const parent = s.parent as Node | undefined;
-        if (parent && child[parent.order] === s.order) child[parent.order] = -1;
+        const k = parent ? (this.childSlot[parent.order] as number) : -1;
+        if (k >= 0 && child[k] === s.order) child[k] = -1;
       }
       if (leaves && exits.length) {
         // The leaves that stop being active are the atomic nodes just exited (reading the others' flags
@@ -470,7 +492,7 @@ export class ChartRunner<C, E extends ChartEvent> {
     for (const s of enter) {
       state.active[s.order] = 1;
       const parent = s.parent as Node | undefined;
-      if (parent && parent.type !== 'parallel') child[parent.order] = s.order;
+      if (parent && parent.type !== 'parallel') child[this.childSlot[parent.order] as number] = s.order;
       if ((this.children[s.order] as Node[]).length === 0) enteredLeaf = true;
       this.run(state, this.entryOf[s.order] as unknown[], event);
       if (defaultEntry.has(s)) this.run(state, this.initialActionsOf[s.order] as unknown[], event);

@@ -184,11 +184,12 @@ export class CompiledDriver implements CpuDriver {
     } else {
       // One buffer for every CPU's configuration: thousands of small ArrayBuffers cost the GC more.
       const n = this.runner.size;
+      const m = this.runner.childSize;
       const all = inputs ?? [];
       const active = new Uint8Array(all.length * n);
-      const child = new Int16Array(all.length * n);
+      const child = new Int16Array(all.length * m);
       this.states = all.map((input, i) =>
-        this.runner.initial(input, { active: active.subarray(i * n, (i + 1) * n), child: child.subarray(i * n, (i + 1) * n) }),
+        this.runner.initial(input, { active: active.subarray(i * n, (i + 1) * n), child: child.subarray(i * m, (i + 1) * m) }),
       );
     }
     // Filled from the start: writing index 8191 of an empty array would make it a slow dictionary.
