@@ -42,6 +42,14 @@ interface Candidate<C, E> {
   owner: Map<unknown, (context: C, event: E) => boolean> | null;
 }
 
+/** An action as `run` calls it: its implementation, its parameters (or their function), its assignment if it is `assign`. */
+interface CompiledAction<C, E> {
+  impl: Impl;
+  params: unknown;
+  paramsOf: ((args: { context: C; event: E }) => unknown) | null;
+  assignment: ((args: unknown, params: unknown) => Partial<C>) | null;
+}
+
 export interface ChartEvent {
   type: string;
 }
@@ -98,6 +106,9 @@ export class ChartRunner<C, E extends ChartEvent> {
   /** One argument object for every guard call: guards are pure and read it at once. */
   private readonly guardArgs: { context: C; event: E } = { context: undefined as unknown as C, event: undefined as unknown as E };
   private readonly checks = new Map<unknown, (context: C, event: E) => boolean>();
+  /** Action lists resolved to their implementations (`compiledList`), and the implementations they were resolved with. */
+  private compiledActions: Map<readonly unknown[], CompiledAction<C, E>[]> | null = null;
+  private compiledFor: unknown = null;
   private readonly plans = new Map<Transition, { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> }>();
 
   /** The runner of `machine`, typed by the machine's own context and events. */
@@ -530,26 +541,50 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   private run(state: ChartState<C>, actions: readonly unknown[], event: E): void {
-    for (const a of actions) {
-      const impl = this.implOf(a) as Impl;
-      const params =
-        typeof a === 'object' && a !== null && 'params' in a
-          ? typeof (a as { params: unknown }).params === 'function'
-            ? ((a as { params: (x: unknown) => unknown }).params)({ context: state.context, event })
-            : (a as { params: unknown }).params
-          : undefined;
-      const args = this.actionArgs;
+    if (actions.length === 0) return;
+    const list = this.compiledList(actions);
+    const args = this.actionArgs;
+    for (let i = 0; i < list.length; i++) {
+      const a = list[i] as CompiledAction<C, E>;
+      const params = a.paramsOf ? a.paramsOf({ context: state.context, event }) : a.params;
       args.context = state.context;
       args.event = event;
-      if (impl.type === 'xstate.assign') {
-        const assignment = impl.assignment as (args: unknown, p: unknown) => Partial<C>;
+      if (a.assignment) {
         // The runner owns the context object, so the assignment is applied in place; nothing else
         // keeps a reference to an older context (copy() makes a new object).
-        Object.assign(state.context as object, assignment(args, params));
+        Object.assign(state.context as object, a.assignment(args, params));
       } else {
-        impl(args, params);
+        a.impl(args, params);
       }
     }
+  }
+
+  /**
+   * An action list resolved once to its implementations and parameters (the chart's lists are static),
+   * for the implementations this runner has: a runner bound to other ones (cpu-drivers.ts'
+   * `boundRunner`) starts its own table.
+   */
+  private compiledList(actions: readonly unknown[]): CompiledAction<C, E>[] {
+    if (this.compiledFor !== this.actions) {
+      this.compiledActions = new Map();
+      this.compiledFor = this.actions;
+    }
+    const table = this.compiledActions as Map<readonly unknown[], CompiledAction<C, E>[]>;
+    let list = table.get(actions);
+    if (!list) {
+      list = actions.map((a) => {
+        const impl = this.implOf(a) as Impl;
+        const raw = typeof a === 'object' && a !== null && 'params' in a ? (a as { params: unknown }).params : undefined;
+        return {
+          impl,
+          params: typeof raw === 'function' ? undefined : raw,
+          paramsOf: typeof raw === 'function' ? (raw as (x: { context: C; event: E }) => unknown) : null,
+          assignment: impl.type === 'xstate.assign' ? (impl.assignment as (args: unknown, p: unknown) => Partial<C>) : null,
+        };
+      });
+      table.set(actions, list);
+    }
+    return list;
   }
 
   private implOf(a: unknown): Impl | undefined {
