@@ -61,13 +61,17 @@ export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInpu
     let hw: CpuHw = initialCpuHw(scenario.machine.vendor);
     const loadedVmcss: number[] = [];
     if (init.vmx === 'root') {
-      hw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000 };
+      // Built in one copy (not one per VMCS): thousands of CPUs are set up before the first step.
+      const vmcsLaunch = { ...hw.vmcsLaunch };
+      let currentVmcs = hw.currentVmcs;
       for (let v = 0; v < init.loadedVmcs; v++) {
         const addr = VMCS_REGION_BASE + (id * 64 + v) * 0x1000;
         loadedVmcss.push(addr);
         // The last VMCS KVM loaded here is current and was launched by its vCPU.
-        hw = { ...hw, vmcsLaunch: { ...hw.vmcsLaunch, [addr]: 'launched' }, currentVmcs: addr };
+        vmcsLaunch[addr] = 'launched';
+        currentVmcs = addr;
       }
+      hw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000, vmcsLaunch, currentVmcs };
     } else if (init.cr4Vmxe) {
       hw = { ...hw, cr4Vmxe: true };
     }
