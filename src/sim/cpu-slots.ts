@@ -1,3 +1,4 @@
+// Over 400 lines because the CPU family is one class whose per-CPU caches (the leaf per region, the parts of the state key and hash, the leaves before an event) are private fields its steps, records, runnability and codec all read; the inputs and script events that build it come first.
 /**
  * The physical CPUs as slots (slot.ts): each CPU's chart, through its driver (cpu-drivers.ts), as
  * the scheduler steps, reads and hashes it. A CPU steps in the region on top of its context stack
@@ -280,13 +281,9 @@ export class CpuSlots implements SlotFamily {
     );
   }
 
-  /**
-   * The CPU's active leaves now, to compare with after an event (`leavesSince`): their node numbers
-   * (a copy: the runner updates its list in place), or their paths where the engine has no numbers.
-   */
+  /** The CPU's active leaves now, for `leavesSince`: node numbers (a copy: the runner updates its list in place), or paths. */
   leavesNow(cpu: number): LeafMark {
-    const orders = this.driver.leafOrders?.(cpu);
-    return orders ? orders.slice() : this.driver.activePaths(cpu);
+    return this.driver.leafOrders?.(cpu).slice() ?? this.driver.activePaths(cpu);
   }
 
   /** The leaves of CPU `cpu` that are active now and were not in `before`: a record's `leaves`. */
@@ -295,22 +292,12 @@ export class CpuSlots implements SlotFamily {
     return leaves ? { leaves } : {};
   }
 
-  /** The same, as the paths in document order, or null when no leaf is new. */
+  /** The same, as paths in document order, or null when no leaf is new. */
   private newLeaves(cpu: number, before: LeafMark): string[] | null {
-    const orders = this.driver.leafOrders?.(cpu);
+    const was = before as readonly (number | string)[];
+    const now: readonly (number | string)[] = (typeof was[0] === 'number' ? this.driver.leafOrders?.(cpu) : undefined) ?? this.driver.activePaths(cpu);
     let leaves: string[] | null = null;
-    if (orders && before.length > 0 && typeof before[0] === 'number') {
-      const was = before as readonly number[];
-      for (const o of orders) {
-        if (was.includes(o)) continue;
-        (leaves ??= []).push(this.driver.nodePath?.(o) as string);
-      }
-      return leaves;
-    }
-    for (const p of this.driver.activePaths(cpu)) {
-      if ((before as readonly unknown[]).includes(p)) continue;
-      (leaves ??= []).push(p);
-    }
+    for (const x of now) if (!was.includes(x)) (leaves ??= []).push(typeof x === 'number' ? (this.driver.nodePath?.(x) as string) : x);
     return leaves;
   }
 
