@@ -34,7 +34,7 @@ import type { DeliveryMode, MessageSource } from '../../src/hw/apic.js';
 import { NMI_VECTOR } from '../../src/hw/apic.js';
 import type { Disposition, FaultHandling } from '../../src/kernel/port.js';
 import type { ShootdownCallback, NmiHandlerName } from '../../src/kernel/memory.js';
-import { arrivalOf, nextAp, ruleResult, walkTarget, type WorldOf } from './guards.js';
+import { arrivalOf, nextAp, ruleMemo, walkTarget, type RuleOf, type WorldOf } from './guards.js';
 
 type Args = { context: CpuContext; event: CpuEvent };
 
@@ -71,7 +71,7 @@ function kernelOopsHeader(context: CpuContext, count: number): string {
   return `${prefix}invalid opcode: 0000 [#${count}] SMP NOPTI`;
 }
 
-export function makeActions(world: WorldOf) {
+export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
   return {
   // ---- plain kernel steps ---------------------------------------------------------------------
   cli: upd(({ context }: Args) => ({ hw: cli(context.hw) })),
@@ -200,17 +200,17 @@ export function makeActions(world: WorldOf) {
   VMCLEAR: upd((args: Args, p: { r: Region; unlink: boolean }) => {
     const { context } = args;
     const addr = walkTarget(context, p.r);
-    const hw = result(ruleResult(context.hw, 'VMCLEAR', addr), 'VMCLEAR', args, world);
+    const hw = result(rule(context.hw, 'VMCLEAR', addr), 'VMCLEAR', args, world);
     if (p.unlink) {
       // __loaded_vmcs_clear(): VMCLEAR, then list_del; the walk index stays where it is.
       return { hw, loadedVmcss: context.loadedVmcss.filter((a) => a !== addr) };
     }
     return { hw, walk: { ...context.walk, [p.r]: context.walk[p.r] + 1 } };
   }),
-  VMXOFF: upd((args: Args) => ({ hw: result(ruleResult(args.context.hw, 'VMXOFF'), 'VMXOFF', args, world) })),
+  VMXOFF: upd((args: Args) => ({ hw: result(rule(args.context.hw, 'VMXOFF'), 'VMXOFF', args, world) })),
   'clear CR4.VMXE': upd((args: Args) => ({ hw: result(writeCr4Vmxe(args.context.hw, false), 'MOV CR4 (clear VMXE)', args, world) })),
   'write VM_HSAVE_PA 0': upd((args: Args) => ({ hw: result(writeVmHsavePa(args.context.hw, 0), 'WRMSR VM_HSAVE_PA', args, world) })),
-  STGI: upd((args: Args) => ({ hw: result(ruleResult(args.context.hw, 'STGI'), 'STGI', args, world) })),
+  STGI: upd((args: Args) => ({ hw: result(rule(args.context.hw, 'STGI'), 'STGI', args, world) })),
   'clear EFER.SVME': upd((args: Args) => ({ hw: result(writeEfer(args.context.hw, false), 'WRMSR EFER (clear SVME)', args, world) })),
   /** A fault on a virtualization instruction, and what the kernel made of it. */
   fault: ({ context, event }: Args, p: { insn: string; fault: '#UD' | '#GP'; handling: FaultHandling }) => {

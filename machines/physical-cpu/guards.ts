@@ -65,6 +65,30 @@ export function ruleResult(hw: CpuHw, insn: 'VMCLEAR' | 'VMXOFF' | 'STGI', addr 
   return insn === 'VMCLEAR' ? vmclear(hw, addr) : insn === 'VMXOFF' ? vmxoff(hw) : stgi(hw);
 }
 
+/** `ruleResult`, as the guards and actions of one chart binding share it (`ruleMemo`). */
+export type RuleOf = typeof ruleResult;
+
+/**
+ * `ruleResult` remembering its last answer: the guard of a step ("does VMCLEAR fault here?") and its
+ * action (execute it) ask the same question of the same `hw` object one after the other, and VMCLEAR's
+ * answer copies `vmcsLaunch`. A CpuHw is never changed in place (each rule returns a new one), so the
+ * same object, instruction and address give the same answer.
+ */
+export function ruleMemo(): RuleOf {
+  let lastHw: CpuHw | null = null;
+  let lastInsn = '';
+  let lastAddr = 0;
+  let last: InsnResult | null = null;
+  return (hw, insn, addr = -1) => {
+    if (hw === lastHw && insn === lastInsn && addr === lastAddr) return last as InsnResult;
+    last = ruleResult(hw, insn, addr);
+    lastHw = hw;
+    lastInsn = insn;
+    lastAddr = addr;
+    return last;
+  };
+}
+
 /** The VMCS the VMCLEAR walk of region r is at. */
 export function walkTarget(context: CpuContext, r: Region): number {
   return context.loadedVmcss[context.walk[r]] ?? -1;
@@ -76,7 +100,7 @@ export function stopTargetsRemain({ context, event }: Args, world: WorldOf): boo
   return context.features['stop-cpus-mask'] ? k.stopMaskCount > 0 : k.onlineCount > 1;
 }
 
-export function makeGuards(world: WorldOf) {
+export function makeGuards(world: WorldOf, rule: RuleOf = ruleMemo()) {
   return {
   feature: ({ context }: Args, p: { name: SwitchName }) => context.features[p.name],
   'kvm loaded': ({ context }: Args) => context.opts.kvmLoaded,
@@ -140,9 +164,9 @@ export function makeGuards(world: WorldOf) {
   'virt backend': ({ context }: Args) => backendOf(context) !== null,
   'VMCLEAR walk has next': ({ context }: Args, p: { r: Region }) => context.walk[p.r] < context.loadedVmcss.length,
   'VMCLEAR faults': ({ context }: Args, p: { r: Region }) =>
-    ruleResult(context.hw, 'VMCLEAR', walkTarget(context, p.r)).kind === 'fault',
-  'VMXOFF faults': ({ context }: Args) => ruleResult(context.hw, 'VMXOFF').kind === 'fault',
-  'STGI faults': ({ context }: Args) => ruleResult(context.hw, 'STGI').kind === 'fault',
+    rule(context.hw, 'VMCLEAR', walkTarget(context, p.r)).kind === 'fault',
+  'VMXOFF faults': ({ context }: Args) => rule(context.hw, 'VMXOFF').kind === 'fault',
+  'STGI faults': ({ context }: Args) => rule(context.hw, 'STGI').kind === 'fault',
 
   // halt loops
   'not halted': ({ context }: Args) => context.hw.activity === 'running',

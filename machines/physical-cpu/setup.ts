@@ -6,14 +6,16 @@
  */
 import { setup } from 'xstate';
 import type { CpuContext, CpuEvent, CpuInput, Region } from './types.js';
-import { makeGuards, worldFromEvent, type WorldOf } from './guards.js';
+import { makeGuards, ruleMemo, worldFromEvent, type WorldOf } from './guards.js';
 import { makeActions } from './actions.js';
 import { chartDsl, type Clock, type StateConfig, type Transition, type TypesOf } from './dsl.js';
 import type { SwitchName } from '../../src/kernel/variants.js';
 
 /** The guard and action implementations bound to one world (the simulator's memory and port). */
 export function cpuImplementations(world: WorldOf) {
-  return { guards: makeGuards(world), actions: makeActions(world) };
+  // One memo of the hardware rules for both: a guard's question is asked again by its action.
+  const rule = ruleMemo();
+  return { guards: makeGuards(world, rule), actions: makeActions(world, rule) };
 }
 
 export const cpuSetup = setup({

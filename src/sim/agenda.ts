@@ -61,6 +61,12 @@ export class Agenda {
   now = 0;
   private seq = 0;
   private heap: Item[] = [];
+  /**
+   * Each heap entry's (time, seq), beside it: the sifts compare these dense arrays instead of reading
+   * items scattered over the heap (the heap holds every CPU's next step: 8192 items, 13 levels).
+   */
+  private heapTime: number[] = [];
+  private heapSeq: number[] = [];
   readonly ready: Item[] = [];
   /** Ordered deadlines (untimed runs): see the top of this file. */
   ordered = false;
@@ -205,22 +211,37 @@ export class Agenda {
   // The sifts move a hole rather than swap pairs: one write per level (the heap holds every CPU's next step).
   private pushHeap(item: Item): void {
     const h = this.heap;
+    const ht = this.heapTime;
+    const hs = this.heapSeq;
+    const t = item.time;
+    const q = item.seq;
     let i = h.length;
     h.push(item);
+    ht.push(t);
+    hs.push(q);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      const p = h[parent] as Item;
-      if (!before(item, p)) break;
-      h[i] = p;
+      const pt = ht[parent] as number;
+      // before(item, h[parent]), on the keys.
+      if (!(t < pt || (t === pt && q < (hs[parent] as number)))) break;
+      h[i] = h[parent] as Item;
+      ht[i] = pt;
+      hs[i] = hs[parent] as number;
       i = parent;
     }
     h[i] = item;
+    ht[i] = t;
+    hs[i] = q;
   }
 
   private popHeap(): Item {
     const h = this.heap;
+    const ht = this.heapTime;
+    const hs = this.heapSeq;
     const top = h[0] as Item;
     const last = h.pop() as Item;
+    const lt = ht.pop() as number;
+    const lq = hs.pop() as number;
     const n = h.length;
     if (n > 0) {
       let i = 0;
@@ -228,13 +249,19 @@ export class Agenda {
         const l = 2 * i + 1;
         if (l >= n) break;
         const r = l + 1;
-        const m = r < n && before(h[r] as Item, h[l] as Item) ? r : l;
-        const child = h[m] as Item;
-        if (!before(child, last)) break;
-        h[i] = child;
+        // before(h[r], h[l]) and before(child, last), on the keys.
+        const m = r < n && ((ht[r] as number) < (ht[l] as number) || (ht[r] === ht[l] && (hs[r] as number) < (hs[l] as number))) ? r : l;
+        const mt = ht[m] as number;
+        const mq = hs[m] as number;
+        if (!(mt < lt || (mt === lt && mq < lq))) break;
+        h[i] = h[m] as Item;
+        ht[i] = mt;
+        hs[i] = mq;
         i = m;
       }
       h[i] = last;
+      ht[i] = lt;
+      hs[i] = lq;
     }
     return top;
   }

@@ -42,6 +42,14 @@ interface Candidate<C, E> {
   owner: Map<unknown, (context: C, event: E) => boolean> | null;
 }
 
+/** An action as `run` calls it: its implementation, its parameters (or their function), its assignment if it is `assign`. */
+interface CompiledAction<C, E> {
+  impl: Impl;
+  params: unknown;
+  paramsOf: ((args: { context: C; event: E }) => unknown) | null;
+  assignment: ((args: unknown, params: unknown) => Partial<C>) | null;
+}
+
 export interface ChartEvent {
   type: string;
 }
@@ -53,7 +61,10 @@ export interface ChartState<C> {
   status: 'active' | 'done';
   /** Active atomic nodes (document order), kept up to date by each microstep; null = recompute. */
   leaves?: number[] | null;
-  /** For each compound node, the order of its active child (-1: none); rebuilt from `active` if absent. */
+  /**
+   * For each compound node (by its place in the runner's `childSlot`), the order of its active child
+   * (-1: none); rebuilt from `active` if absent.
+   */
   child?: Int16Array;
 }
 
@@ -75,6 +86,16 @@ export class ChartRunner<C, E extends ChartEvent> {
   /** For each atomic node, the eventless transitions of itself and of each ancestor that has some, nearest first. */
   private readonly alwaysChain: Candidate<C, E>[][][] = [];
   private readonly children: Node[][] = [];
+  /** The children of each node by number, and which nodes are parallel (selection's walk). */
+  private readonly childOrders: number[][] = [];
+  private parallel = new Uint8Array(0);
+  /**
+   * Each compound node's place in a chart state's `child` array (-1: atomic or parallel, no place).
+   * Only compound nodes have an active child to remember (about a tenth of the CPU chart's nodes), and the
+   * array is read on every step of every CPU: a short one stays in fewer cache lines.
+   */
+  private childSlot = new Int16Array(0);
+  private childSlots = 0;
   private readonly entryOf: unknown[][] = [];
   private readonly exitOf: unknown[][] = [];
   private readonly initialActionsOf: unknown[][] = [];
@@ -85,6 +106,9 @@ export class ChartRunner<C, E extends ChartEvent> {
   /** One argument object for every guard call: guards are pure and read it at once. */
   private readonly guardArgs: { context: C; event: E } = { context: undefined as unknown as C, event: undefined as unknown as E };
   private readonly checks = new Map<unknown, (context: C, event: E) => boolean>();
+  /** Action lists resolved to their implementations (`compiledList`), and the implementations they were resolved with. */
+  private compiledActions: Map<readonly unknown[], CompiledAction<C, E>[]> | null = null;
+  private compiledFor: unknown = null;
   private readonly plans = new Map<Transition, { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> }>();
 
   /** The runner of `machine`, typed by the machine's own context and events. */
@@ -117,6 +141,13 @@ export class ChartRunner<C, E extends ChartEvent> {
       for (const child of this.children[n.order] as Node[]) visit(child);
     };
     visit(this.root);
+    this.parallel = new Uint8Array(this.nodes.length);
+    this.childSlot = new Int16Array(this.nodes.length).fill(-1);
+    for (const n of this.nodes) {
+      this.childOrders[n.order] = (this.children[n.order] as Node[]).map((c) => c.order);
+      if (n.type === 'parallel') this.parallel[n.order] = 1;
+      else if ((this.children[n.order] as Node[]).length > 0) this.childSlot[n.order] = this.childSlots++;
+    }
     const events = (n: Node): Set<string> => {
       const set = new Set<string>((this.candidates[n.order] as Map<string, Transition[]>).keys());
       for (const c of this.children[n.order] as Node[]) for (const e of events(c)) set.add(e);
@@ -162,6 +193,11 @@ export class ChartRunner<C, E extends ChartEvent> {
     return this.nodes.length;
   }
 
+  /** The length of a chart state's `child` array (one place per compound node). */
+  get childSize(): number {
+    return this.childSlots;
+  }
+
   path(order: number): string {
     return this.pathOf[order] as string;
   }
@@ -179,7 +215,9 @@ export class ChartRunner<C, E extends ChartEvent> {
       active: storage?.active ?? new Uint8Array(this.nodes.length),
       context,
       status: 'active',
-      child: (storage?.child ?? new Int16Array(this.nodes.length)).fill(-1),
+      // Every field from the start, in copy()'s order: one object shape for every chart state.
+      leaves: null,
+      child: (storage?.child ?? new Int16Array(this.childSlots)).fill(-1),
     };
     const init = { type: 'xstate.init', input } as unknown as E;
     const queue: E[] = [];
@@ -206,21 +244,23 @@ export class ChartRunner<C, E extends ChartEvent> {
 
   /** Set the configuration to the given active leaves and their ancestors (restoring a capture). */
   loadLeaves(state: ChartState<C>, leaves: readonly number[]): void {
-    const child = state.child ?? new Int16Array(this.nodes.length).fill(-1);
+    const child = state.child ?? new Int16Array(this.childSlots).fill(-1);
     state.child = child;
+    const slot = this.childSlot;
     // Clear only what is active now (the current leaves and their ancestors), not the whole chart.
     const current = state.leaves ?? this.leaves(state).map((n) => n.order);
     for (const o of current) {
       for (let n: Node | undefined = this.nodes[o]; n; n = n.parent as Node | undefined) {
         state.active[n.order] = 0;
-        child[n.order] = -1;
+        const k = slot[n.order] as number;
+        if (k >= 0) child[k] = -1;
       }
     }
     for (const o of leaves) {
       for (let n: Node | undefined = this.nodes[o]; n; n = n.parent as Node | undefined) {
         state.active[n.order] = 1;
         const parent = n.parent as Node | undefined;
-        if (parent && parent.type !== 'parallel') child[parent.order] = n.order;
+        if (parent && parent.type !== 'parallel') child[slot[parent.order] as number] = n.order;
       }
     }
     state.leaves = [...leaves];
@@ -270,16 +310,18 @@ export class ChartRunner<C, E extends ChartEvent> {
 
   /** The active child of a compound node, or undefined. */
   activeChild(state: ChartState<C>, node: Node): Node | undefined {
+    const k = this.childSlot[node.order] as number;
+    if (k < 0) return undefined;
     const child = state.child ?? this.childIndex(state);
-    const o = child[node.order] as number;
+    const o = child[k] as number;
     return o >= 0 ? this.nodes[o] : undefined;
   }
 
   /** Which child of each compound node is active, from the `active` bitmap. */
   private childIndex(state: ChartState<C>): Int16Array {
-    const child = new Int16Array(this.nodes.length).fill(-1);
+    const child = new Int16Array(this.childSlots).fill(-1);
     for (const n of this.nodes) {
-      if (state.active[n.order] === 1 && n.parent && n.parent.type !== 'parallel') child[(n.parent as Node).order] = n.order;
+      if (state.active[n.order] === 1 && n.parent && n.parent.type !== 'parallel') child[this.childSlot[(n.parent as Node).order] as number] = n.order;
     }
     state.child = child;
     return child;
@@ -292,30 +334,37 @@ export class ChartRunner<C, E extends ChartEvent> {
     // below are array reads instead of string-keyed lookups.
     const id = this.eventIds.get(event.type);
     if (id === undefined) return NONE;
-    return this.transitionNode(state, this.root, event, id) ?? NONE;
+    return this.transitionAt(state, this.root.order, event, id) ?? NONE;
   }
 
-  private transitionNode(state: ChartState<C>, node: Node, event: E, id: number): Transition[] | undefined {
-    const o = node.order;
+  // Selection walks node numbers (childOrders, parallel) rather than XState's StateNode objects: it
+  // runs for every event of every CPU, and reading those large objects cost more than the walk.
+  private transitionAt(state: ChartState<C>, o: number, event: E, id: number): Transition[] | undefined {
     if (this.handledBelow[o * this.eventCount + id] !== 1) return undefined;
-    const kids = this.children[o] as Node[];
-    if (kids.length === 0) return this.next(state, node, event, id);
-    if (node.type === 'parallel') {
+    const kids = this.childOrders[o] as number[];
+    if (kids.length === 0) return this.next(state, o, event, id);
+    if (this.parallel[o] === 1) {
       let all: Transition[] | undefined;
-      for (const c of kids) {
-        if (state.active[c.order] !== 1) continue;
-        const inner = this.transitionNode(state, c, event, id);
+      const active = state.active;
+      const handled = this.handledBelow;
+      const events = this.eventCount;
+      for (let k = 0; k < kids.length; k++) {
+        const c = kids[k] as number;
+        // The chart's table first: a region that has no transition for the event is not looked up in
+        // this actor's configuration (each region's flag is on a cache line of its own).
+        if (handled[c * events + id] !== 1 || active[c] !== 1) continue;
+        const inner = this.transitionAt(state, c, event, id);
         if (inner && inner.length) all = all ? [...all, ...inner] : inner;
       }
-      return all ?? this.next(state, node, event, id);
+      return all ?? this.next(state, o, event, id);
     }
-    const child = this.activeChild(state, node);
-    const inner = child ? this.transitionNode(state, child, event, id) : undefined;
-    return inner && inner.length ? inner : this.next(state, node, event, id);
+    const child = (state.child ?? this.childIndex(state))[this.childSlot[o] as number] as number;
+    const inner = child >= 0 ? this.transitionAt(state, child, event, id) : undefined;
+    return inner && inner.length ? inner : this.next(state, o, event, id);
   }
 
-  private next(state: ChartState<C>, node: Node, event: E, id: number): Transition[] | undefined {
-    const cs = (this.candidatesById[node.order] as (Candidate<C, E>[] | undefined)[])[id];
+  private next(state: ChartState<C>, o: number, event: E, id: number): Transition[] | undefined {
+    const cs = (this.candidatesById[o] as (Candidate<C, E>[] | undefined)[])[id];
     if (!cs) return undefined;
     for (let i = 0; i < cs.length; i++) {
       const c = cs[i] as Candidate<C, E>;
@@ -425,10 +474,17 @@ export class ChartRunner<C, E extends ChartEvent> {
         this.run(state, this.exitOf[s.order] as unknown[], event);
         state.active[s.order] = 0;
         const parent = s.parent as Node | undefined;
-        if (parent && child[parent.order] === s.order) child[parent.order] = -1;
+        const k = parent ? (this.childSlot[parent.order] as number) : -1;
+        if (k >= 0 && child[k] === s.order) child[k] = -1;
       }
       if (leaves && exits.length) {
-        for (let i = leaves.length - 1; i >= 0; i--) if (state.active[leaves[i] as number] !== 1) leaves.splice(i, 1);
+        // The leaves that stop being active are the atomic nodes just exited (reading the others' flags
+        // would touch a cache line per region).
+        for (const s of exits) {
+          if ((this.children[s.order] as Node[]).length > 0) continue;
+          const i = leaves.indexOf(s.order);
+          if (i >= 0) leaves.splice(i, 1);
+        }
       }
     }
     for (const t of transitions) this.run(state, t.actions, event);
@@ -447,7 +503,7 @@ export class ChartRunner<C, E extends ChartEvent> {
     for (const s of enter) {
       state.active[s.order] = 1;
       const parent = s.parent as Node | undefined;
-      if (parent && parent.type !== 'parallel') child[parent.order] = s.order;
+      if (parent && parent.type !== 'parallel') child[this.childSlot[parent.order] as number] = s.order;
       if ((this.children[s.order] as Node[]).length === 0) enteredLeaf = true;
       this.run(state, this.entryOf[s.order] as unknown[], event);
       if (defaultEntry.has(s)) this.run(state, this.initialActionsOf[s.order] as unknown[], event);
@@ -485,26 +541,50 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   private run(state: ChartState<C>, actions: readonly unknown[], event: E): void {
-    for (const a of actions) {
-      const impl = this.implOf(a) as Impl;
-      const params =
-        typeof a === 'object' && a !== null && 'params' in a
-          ? typeof (a as { params: unknown }).params === 'function'
-            ? ((a as { params: (x: unknown) => unknown }).params)({ context: state.context, event })
-            : (a as { params: unknown }).params
-          : undefined;
-      const args = this.actionArgs;
+    if (actions.length === 0) return;
+    const list = this.compiledList(actions);
+    const args = this.actionArgs;
+    for (let i = 0; i < list.length; i++) {
+      const a = list[i] as CompiledAction<C, E>;
+      const params = a.paramsOf ? a.paramsOf({ context: state.context, event }) : a.params;
       args.context = state.context;
       args.event = event;
-      if (impl.type === 'xstate.assign') {
-        const assignment = impl.assignment as (args: unknown, p: unknown) => Partial<C>;
+      if (a.assignment) {
         // The runner owns the context object, so the assignment is applied in place; nothing else
         // keeps a reference to an older context (copy() makes a new object).
-        Object.assign(state.context as object, assignment(args, params));
+        Object.assign(state.context as object, a.assignment(args, params));
       } else {
-        impl(args, params);
+        a.impl(args, params);
       }
     }
+  }
+
+  /**
+   * An action list resolved once to its implementations and parameters (the chart's lists are static),
+   * for the implementations this runner has: a runner bound to other ones (cpu-drivers.ts'
+   * `boundRunner`) starts its own table.
+   */
+  private compiledList(actions: readonly unknown[]): CompiledAction<C, E>[] {
+    if (this.compiledFor !== this.actions) {
+      this.compiledActions = new Map();
+      this.compiledFor = this.actions;
+    }
+    const table = this.compiledActions as Map<readonly unknown[], CompiledAction<C, E>[]>;
+    let list = table.get(actions);
+    if (!list) {
+      list = actions.map((a) => {
+        const impl = this.implOf(a) as Impl;
+        const raw = typeof a === 'object' && a !== null && 'params' in a ? (a as { params: unknown }).params : undefined;
+        return {
+          impl,
+          params: typeof raw === 'function' ? undefined : raw,
+          paramsOf: typeof raw === 'function' ? (raw as (x: { context: C; event: E }) => unknown) : null,
+          assignment: impl.type === 'xstate.assign' ? (impl.assignment as (args: unknown, p: unknown) => Partial<C>) : null,
+        };
+      });
+      table.set(actions, list);
+    }
+    return list;
   }
 
   private implOf(a: unknown): Impl | undefined {

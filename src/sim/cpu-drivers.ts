@@ -63,6 +63,8 @@ export interface CpuDriver {
   restoreCapture?(captures: readonly CpuCapture[]): number[];
   /** The active leaves, by node number (compiled engine only). */
   leafOrders?(cpu: number): readonly number[];
+  /** The path of a node by its number (compiled engine only). */
+  nodePath?(order: number): string;
   send(cpu: number, event: CpuEvent): void;
   context(cpu: number): CpuContext;
   /** Not yet in a final state. */
@@ -182,13 +184,16 @@ export class CompiledDriver implements CpuDriver {
     } else {
       // One buffer for every CPU's configuration: thousands of small ArrayBuffers cost the GC more.
       const n = this.runner.size;
+      const m = this.runner.childSize;
       const all = inputs ?? [];
       const active = new Uint8Array(all.length * n);
-      const child = new Int16Array(all.length * n);
+      const child = new Int16Array(all.length * m);
       this.states = all.map((input, i) =>
-        this.runner.initial(input, { active: active.subarray(i * n, (i + 1) * n), child: child.subarray(i * n, (i + 1) * n) }),
+        this.runner.initial(input, { active: active.subarray(i * n, (i + 1) * n), child: child.subarray(i * m, (i + 1) * m) }),
       );
     }
+    // Filled from the start: writing index 8191 of an empty array would make it a slow dictionary.
+    this.sameAs = new Array<CpuCapture | null>(this.states.length).fill(null);
   }
 
   private reads: Set<number> | null = null;
@@ -240,7 +245,7 @@ export class CompiledDriver implements CpuDriver {
   }
 
   /** Which capture each CPU's state is exactly (null once an event moved it): see captureCharts. */
-  private readonly sameAs: (CpuCapture | null)[] = [];
+  private readonly sameAs: (CpuCapture | null)[];
 
   capture(): CpuCapture[] {
     return captureCharts(this.runner, this.states, this.sameAs);
@@ -258,6 +263,10 @@ export class CompiledDriver implements CpuDriver {
     const s = this.state(cpu);
     if (!s.leaves) this.runner.leaves(s);
     return s.leaves as number[];
+  }
+
+  nodePath(order: number): string {
+    return this.runner.path(order);
   }
 
   save(): unknown {

@@ -1,3 +1,4 @@
+// Over 400 lines because the CPU family is one class whose per-CPU caches (the leaf per region, the parts of the state key and hash, the leaves before an event) are private fields its steps, records, runnability and codec all read; the inputs and script events that build it come first.
 /**
  * The physical CPUs as slots (slot.ts): each CPU's chart, through its driver (cpu-drivers.ts), as
  * the scheduler steps, reads and hashes it. A CPU steps in the region on top of its context stack
@@ -27,6 +28,17 @@ const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
 
 const NOTHING: readonly string[] = [];
 
+/** A CPU's active leaves before an event: node numbers (compiled engine) or paths (`leavesNow`). */
+export type LeafMark = readonly number[] | readonly string[];
+
+const NO_LEAVES: LeafMark = [];
+
+/** A record with its `leaves` last, when there are any (the key order the trace has always had). */
+function withLeaves(record: TraceRecord, leaves: string[] | null): TraceRecord {
+  if (leaves) (record as { leaves?: string[] }).leaves = leaves;
+  return record;
+}
+
 /** Where a chart step's outbox opens and closes (the scheduler). */
 export interface Outboxes {
   /** Open an outbox for one chart step of slot `slot` (the port's calls go to it). */
@@ -50,13 +62,17 @@ export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInpu
     let hw: CpuHw = initialCpuHw(scenario.machine.vendor);
     const loadedVmcss: number[] = [];
     if (init.vmx === 'root') {
-      hw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000 };
+      // Built in one copy (not one per VMCS): thousands of CPUs are set up before the first step.
+      const vmcsLaunch = { ...hw.vmcsLaunch };
+      let currentVmcs = hw.currentVmcs;
       for (let v = 0; v < init.loadedVmcs; v++) {
         const addr = VMCS_REGION_BASE + (id * 64 + v) * 0x1000;
         loadedVmcss.push(addr);
         // The last VMCS KVM loaded here is current and was launched by its vCPU.
-        hw = { ...hw, vmcsLaunch: { ...hw.vmcsLaunch, [addr]: 'launched' }, currentVmcs: addr };
+        vmcsLaunch[addr] = 'launched';
+        currentVmcs = addr;
       }
+      hw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000, vmcsLaunch, currentVmcs };
     } else if (init.cr4Vmxe) {
       hw = { ...hw, cr4Vmxe: true };
     }
@@ -204,28 +220,31 @@ export class CpuSlots implements SlotFamily {
 
   /** The CPU's step in the region on top of its context stack, and its record. */
   step(cpu: number): void {
-    const lean = this.host.lean;
     const region = this.region(cpu);
-    const from = lean ? '' : this.leaf(cpu, region);
-    const before = lean ? [] : this.driver.activePaths(cpu);
+    if (this.host.lean) {
+      this.send(cpu, this.stepEvents[region] as CpuEvent);
+      return;
+    }
+    const from = this.leaf(cpu, region);
+    const before = this.leavesNow(cpu);
     this.send(cpu, this.stepEvents[region] as CpuEvent);
-    if (!lean) this.host.emit({ t: 'step', ns: this.host.now(), cpu, ctx: region, from, to: this.current(cpu), ...this.leavesSince(cpu, before) });
+    this.host.emit(withLeaves({ t: 'step', ns: this.host.now(), cpu, ctx: region, from, to: this.current(cpu) }, this.newLeaves(cpu, before)));
   }
 
   /** A timer of CPU `cpu` expired: its event, and its record. */
   timer(cpu: number, name: string): void {
-    const before = this.host.lean ? [] : this.driver.activePaths(cpu);
+    const before = this.host.lean ? NO_LEAVES : this.leavesNow(cpu);
     this.send(cpu, { type: 'timer.expired', name });
-    if (!this.host.lean) this.host.emit({ t: 'timer', ns: this.host.now(), cpu, name, to: this.current(cpu), ...this.leavesSince(cpu, before) });
+    if (!this.host.lean) this.host.emit(withLeaves({ t: 'timer', ns: this.host.now(), cpu, name, to: this.current(cpu) }, this.newLeaves(cpu, before)));
   }
 
   /** A pending delivery reaches CPU `cpu`: the interconnect hands it over (`deliver`), and its record. */
   receive(cpu: number, msgId: number): void {
     const lean = this.host.lean;
-    const before = lean ? [] : this.driver.activePaths(cpu);
+    const before = lean ? NO_LEAVES : this.leavesNow(cpu);
     const { msg, disposition } = this.host.deliver(msgId, cpu);
     if (lean) return;
-    this.host.emit({
+    const record: TraceRecord = {
       t: 'deliver',
       ns: this.host.now(),
       msg: msg.id,
@@ -236,8 +255,8 @@ export class CpuSlots implements SlotFamily {
       status: disposition.status,
       ...(disposition.status === 'delivered' ? {} : { reason: disposition.reason }),
       to: this.current(cpu),
-      ...this.leavesSince(cpu, before),
-    });
+    };
+    this.host.emit(withLeaves(record, this.newLeaves(cpu, before)));
   }
 
   /** A message delivered to the CPU (the interconnect's handler): the bus event, and how it ended. */
@@ -262,10 +281,24 @@ export class CpuSlots implements SlotFamily {
     );
   }
 
+  /** The CPU's active leaves now, for `leavesSince`: node numbers (a copy: the runner updates its list in place), or paths. */
+  leavesNow(cpu: number): LeafMark {
+    return this.driver.leafOrders?.(cpu).slice() ?? this.driver.activePaths(cpu);
+  }
+
   /** The leaves of CPU `cpu` that are active now and were not in `before`: a record's `leaves`. */
-  leavesSince(cpu: number, before: readonly string[]): { leaves?: string[] } {
-    const leaves = this.driver.activePaths(cpu).filter((p) => !before.includes(p));
-    return leaves.length > 0 ? { leaves } : {};
+  leavesSince(cpu: number, before: LeafMark): { leaves?: string[] } {
+    const leaves = this.newLeaves(cpu, before);
+    return leaves ? { leaves } : {};
+  }
+
+  /** The same, as paths in document order, or null when no leaf is new. */
+  private newLeaves(cpu: number, before: LeafMark): string[] | null {
+    const was = before as readonly (number | string)[];
+    const now: readonly (number | string)[] = (typeof was[0] === 'number' ? this.driver.leafOrders?.(cpu) : undefined) ?? this.driver.activePaths(cpu);
+    let leaves: string[] | null = null;
+    for (const x of now) if (!was.includes(x)) (leaves ??= []).push(typeof x === 'number' ? (this.driver.nodePath?.(x) as string) : x);
+    return leaves;
   }
 
   context(cpu: number): CpuContext {

@@ -13,12 +13,6 @@ import type { Moved, Slot, SlotFamily, Trigger } from './slot.js';
 import { inState, StatePattern } from './state-table.js';
 import type { ScriptStep } from '../scenarios/types.js';
 
-/** A slot's pending items: its step, its timers by name (the agenda holds them; this finds them). */
-interface SlotItems {
-  step: Item | null;
-  timers: Map<string, Item> | null;
-}
-
 const NOTHING: readonly string[] = [];
 
 /** The effects the guest side applies (`Guests.apply`); a queued outbox takes only these. */
@@ -42,8 +36,13 @@ export class Scheduler {
   readonly slots: readonly Slot[];
   /** Which slot an agenda item's `cpu` field numbers, by item kind (from the families). */
   private readonly itemSlots: SlotFamily['items'];
-  /** Each slot's pending step and timers. */
-  private readonly pending: SlotItems[];
+  /**
+   * Each slot's pending step and its timers by name (the agenda holds them; these find them), in two
+   * arrays by slot rather than an object per slot: every step reads and writes them, and with
+   * thousands of CPUs an object per slot is a cache miss each time.
+   */
+  private readonly steps: (Item | null)[];
+  private readonly timers: (Map<string, Item> | null)[];
   /** The slots waiting on each shared variable, what each slot waits on, the waiters a write woke. */
   private readonly watchers = new Map<string, Set<number>>();
   private readonly watching: (readonly string[])[];
@@ -63,7 +62,8 @@ export class Scheduler {
     this.slots = families.flatMap((f) => f.slots);
     this.movers = families.filter((f) => f.moved !== undefined);
     this.itemSlots = Object.assign({}, ...families.map((f) => f.items)) as SlotFamily['items'];
-    this.pending = this.slots.map(() => ({ step: null, timers: null }));
+    this.steps = this.slots.map(() => null);
+    this.timers = this.slots.map(() => null);
     this.watching = this.slots.map(() => NOTHING);
     this.triggers = this.slots.map(() => undefined);
     for (const step of script) {
@@ -85,28 +85,25 @@ export class Scheduler {
 
   /** The pending items are these (a fresh agenda, restored): file each under its slot. */
   reset(items: readonly Item[]): void {
-    for (const p of this.pending) {
-      p.step = null;
-      p.timers?.clear();
-    }
+    this.steps.fill(null);
+    for (const t of this.timers) t?.clear();
     for (const item of items) {
       if (item.kind === 'script' || item.kind === 'deliver') continue;
-      const p = this.pending[this.slotOf(item).id] as SlotItems;
-      if (item.kind === 'timer') (p.timers ??= new Map()).set(item.name, item);
-      else p.step = item;
+      const id = this.slotOf(item).id;
+      if (item.kind === 'timer') (this.timers[id] ??= new Map()).set(item.name, item);
+      else this.steps[id] = item;
     }
   }
 
   /** One slot's step, timer or delivery, then the slot settles. */
   execute(item: Item & { cpu: number }): void {
     const slot = this.slotOf(item);
-    const pending = this.pending[slot.id] as SlotItems;
     if (item.kind === 'deliver') slot.receive?.(item.msg);
     else if (item.kind === 'timer') {
-      pending.timers?.delete(item.name);
+      this.timers[slot.id]?.delete(item.name);
       slot.timer?.(item.name);
     } else {
-      pending.step = null;
+      this.steps[slot.id] = null;
       slot.step();
     }
     this.settle(slot);
@@ -157,15 +154,14 @@ export class Scheduler {
     const slot = this.slots[id] as Slot;
     const runnable = slot.runnable();
     this.updateWatch(id, slot.watches());
-    const pending = this.pending[id] as SlotItems;
-    const item = pending.step;
+    const item = this.steps[id];
     if (runnable && !item) {
       const agenda = this.host.agenda;
       const due = this.host.untimed ? agenda.now : agenda.now + this.host.stepNs;
-      pending.step = agenda.add(slot.item, due);
+      this.steps[id] = agenda.add(slot.item, due);
     } else if (!runnable && item) {
       this.host.agenda.remove(item);
-      pending.step = null;
+      this.steps[id] = null;
     }
   }
 
@@ -251,15 +247,14 @@ export class Scheduler {
     switch (e.kind) {
       case 'arm timer': {
         const agenda = this.host.agenda;
-        const pending = this.pending[e.cpu] as SlotItems;
-        const timers = (pending.timers ??= new Map());
+        const timers = (this.timers[e.cpu] ??= new Map());
         const old = timers.get(e.name);
         if (old) agenda.remove(old);
         timers.set(e.name, agenda.add({ kind: 'timer', cpu: e.cpu, name: e.name }, agenda.now + e.ns));
         return;
       }
       case 'cancel timer': {
-        const timers = (this.pending[e.cpu] as SlotItems).timers;
+        const timers = this.timers[e.cpu];
         const old = timers?.get(e.name);
         if (old) {
           this.host.agenda.remove(old);

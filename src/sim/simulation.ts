@@ -682,7 +682,7 @@ export class Simulation {
       this.emit(record);
       return;
     }
-    const before = this.lean ? [] : cpus.driver.activePaths(cpu);
+    const before = this.lean ? [] : cpus.leavesNow(cpu);
     this.around(
       record,
       () => cpus.send(cpu, event),
