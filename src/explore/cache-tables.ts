@@ -62,6 +62,11 @@ export interface CpuState {
   watch: number;
   /** Whether the CPU runs tasks (Simulation.runsTasks; false for a guest actor): what a guest's step may read of it instead of its chart. */
   runs: boolean;
+  /**
+   * What a step may read of the actor without its chart, as bits: a CPU's `runs` (1), a guest
+   * actor's Simulation.guestBits (whether a vCPU is in `run` and can step, whether a VMM thread can step).
+   */
+  bits: number;
   caps: unknown[];
 }
 
@@ -78,9 +83,14 @@ export interface Effect {
   reads: Int32Array;
   readIds: Int32Array;
   readSigs: Float64Array;
-  /** The CPUs it looked at only for whether they run tasks (not in `reads`), with that bit then. */
+  /**
+   * The slots it looked at only through their bits (CpuState.bits: whether a CPU runs tasks, a
+   * guest thread's bits; not in `reads`), with those bits then, and a guest slot's pending-item
+   * signature (whether its thread's step is pending goes with its bits: the step may add or drop it).
+   */
   runsRead: Int32Array;
   runsVals: Uint8Array;
+  runsSigs: Float64Array;
   /** The shared variables it wrote (varBit mask), and the CPUs it did not read (that must not wait on them). */
   written: number;
   others: Int32Array;
@@ -113,12 +123,12 @@ export class Tables {
   private readonly memIds = new Map<number, number>();
 
   /** An actor state by its hash, in slot `cpu`; `fill` gives what is not known yet (the first seen: equal hashes, equal states). */
-  cpu(hash: number, cpu: number, fill: () => { watch: number; runs: boolean; cap: unknown }): number {
+  cpu(hash: number, cpu: number, fill: () => { watch: number; runs: boolean; bits: number; cap: unknown }): number {
     let id = this.cpuIds.get(hash);
     if (id === undefined) {
       id = this.cpuStates.length;
       const f = fill();
-      this.cpuStates.push({ hash, watch: f.watch, runs: f.runs, caps: [] });
+      this.cpuStates.push({ hash, watch: f.watch, runs: f.runs, bits: f.bits, caps: [] });
       this.cpuIds.set(hash, id);
     }
     const st = this.cpuStates[id] as CpuState;

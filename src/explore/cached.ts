@@ -63,7 +63,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const rootCapture = sim.capture();
   /** The node the simulation is at (after its poll), -1 when it moved on. */
   let simAt = -1;
-  const index = new EffectIndex();
+  const index = new EffectIndex(cpuCount);
   const effects: Effect[] = [];
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
   const nodes = new Nodes(width);
@@ -139,9 +139,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** The simulation's state as numbers, keeping each new part to rebuild states from. */
   const fromView = (v: StateView): { cpus: Int32Array; mem: number; items: number; flags: number } => {
     const cpus = new Int32Array(width);
-    for (let c = 0; c < cpuCount; c++) cpus[c] = t.cpu(v.cpus[c] as number, c, () => ({ watch: sim.watchMask(c), runs: sim.runsTasks(c), cap: sim.captureCpu(c) }));
+    for (let c = 0; c < cpuCount; c++) cpus[c] = t.cpu(v.cpus[c] as number, c, () => {
+        const runs = sim.runsTasks(c);
+        return { watch: sim.watchMask(c), runs, bits: runs ? 1 : 0, cap: sim.captureCpu(c) };
+      });
     // A guest actor waits on no shared variable (only CPUs are woken by writes).
-    for (let j = 0; j < guestSlots; j++) cpus[cpuCount + j] = t.cpu((v.guests as number[])[j] as number, cpuCount + j, () => ({ watch: 0, runs: false, cap: sim.captureGuest(j) }));
+    for (let j = 0; j < guestSlots; j++) cpus[cpuCount + j] = t.cpu((v.guests as number[])[j] as number, cpuCount + j, () => ({ watch: 0, runs: false, bits: sim.guestBits(j), cap: sim.captureGuest(j) }));
     return {
       cpus,
       mem: t.mem(v.mem, () => sim.captureMemory()),
@@ -277,7 +280,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         const c = e.reads[j] as number;
         ok = cpus[c] === e.readIds[j] && curSigs[c] === e.readSigs[j];
       }
-      for (let j = 0; j < e.runsRead.length && ok; j++) ok = (t.cpuStates[cpus[e.runsRead[j] as number] as number] as CpuState).runs === (e.runsVals[j] === 1);
+      for (let j = 0; j < e.runsRead.length && ok; j++) {
+        const c = e.runsRead[j] as number;
+        ok = (t.cpuStates[cpus[c] as number] as CpuState).bits === e.runsVals[j] && (c < cpuCount || curSigs[c] === e.runsSigs[j]);
+      }
       // A timer armed takes its place after the pending ones due and armed with it (ordered
       // deadlines): those of the CPUs it did not read must be placed as they were.
       for (let j = 0; j < e.armed.length && ok; j++) {
@@ -667,6 +673,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (owner >= cpuCount && !reads.includes(owner) && !more.includes(owner)) more.push(owner);
     }
     if (more.length > 0) reads = ascending([...reads, ...more]);
+    const bitsOnly = runsRead.filter((c) => !reads.includes(c));
     return {
       desc: d,
       flags,
@@ -676,9 +683,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       reads: Int32Array.from(reads),
       readIds: Int32Array.from(reads, (c) => cpus[c] as number),
       readSigs: Float64Array.from(reads, (c) => sigOf(t.descs, items, c)),
-      // (A CPU read both ways is keyed on its chart: the bit goes with it.)
-      runsRead: Int32Array.from(runsRead.filter((c) => !reads.includes(c))),
-      runsVals: Uint8Array.from(runsRead.filter((c) => !reads.includes(c)), (c) => ((t.cpuStates[cpus[c] as number] as CpuState).runs ? 1 : 0)),
+      // (A slot read both ways is keyed on its chart: the bits go with it.)
+      runsRead: Int32Array.from(bitsOnly),
+      runsVals: Uint8Array.from(bitsOnly, (c) => (t.cpuStates[cpus[c] as number] as CpuState).bits),
+      // (A CPU's pending items are its own chart's, not read through its bit: the signature is 0 to match any.)
+      runsSigs: Float64Array.from(bitsOnly, (c) => (c < cpuCount ? 0 : sigOf(t.descs, items, c))),
       written,
       others: Int32Array.from(Array.from(cpus.keys()).filter((c) => !reads.includes(c))),
       setCpu: Int32Array.from(setCpu),

@@ -73,6 +73,8 @@ export interface GuestHost {
   hostInsn(pcpu: number, event: CpuEvent): string;
   /** Whether the CPU runs tasks now (its task region in the workload, nothing on top of it). */
   threadsRun(pcpu: number): boolean;
+  /** Exploration: a step looked at guest slot `slot` only through its bits (`Guests.bitsOf`), not its whole chart. */
+  bitRead?(slot: number): void;
   /** The launch state of a VMCS region on a CPU, or null if the CPU never touched it. */
   launchState(pcpu: number, addr: number): 'clear' | 'launched' | null;
   /** Send an IPI from one CPU to another over the interconnect. */
@@ -303,8 +305,8 @@ export class Guests {
    * keeps its CPU until KVM returns to userspace or the thread dies.
    */
   private owner(pcpu: number): number {
-    // The owner index stands for the charts of the vCPUs pinned here: reading it reads them.
-    if (this.tracking) for (const v of this.on.get(pcpu) ?? []) this.vcpus.active(v);
+    // The owner index stands for whether each vCPU pinned here is in `run`: reading it reads that bit of them.
+    if (this.reads) for (const v of this.on.get(pcpu) ?? []) this.bitRead(2 * v, () => this.vcpus.active(v));
     // A vCPU whose event is being handled may have entered or left `run` before its send returned.
     for (const v of this.sending) if (this.pcpuOf[v] === pcpu) this.noteRun(v);
     const running = this.running.get(pcpu);
@@ -342,7 +344,34 @@ export class Guests {
     if (kind === 'vhost') return owner === -1 && this.devices.can(i, WORK) && this.host.threadsRun(pcpu);
     if (owner !== -1 && owner !== i) return false;
     if (!this.host.threadsRun(pcpu)) return false;
-    return kind === 'vcpu' ? this.vcpus.can(i, VCPU_STEP) : this.vmms.can(i, VMM_STEP);
+    return kind === 'vcpu' ? this.bitRead(2 * i, () => this.vcpus.can(i, VCPU_STEP)) : this.bitRead(2 * i + 1, () => this.vmms.can(i, VMM_STEP));
+  }
+
+  /**
+   * Read one bit of a vCPU or VMM thread (guest slot `j`), for exploration's transition cache: a
+   * slot not read otherwise so far is reported as read only through its bits (`bitsOf`), as a
+   * CPU's `threadsRun` is, so that the step is keyed on those bits rather than the whole chart.
+   */
+  private bitRead<T>(j: number, read: () => T): T {
+    const reads = this.reads;
+    const slot = this.base + j;
+    if (reads === null || reads.has(slot) || !this.host.bitRead) return read();
+    const value = read();
+    reads.delete(slot);
+    this.host.bitRead(slot);
+    return value;
+  }
+
+  /**
+   * What a step may read of guest slot `j` (see `track`) without its chart (`bitRead`): for a vCPU,
+   * whether it is in `run` (the owner index) and whether it can step; for a VMM thread, whether it
+   * can step; 0 for a device. Read untracked.
+   */
+  bitsOf(j: number): number {
+    if (j >= 2 * this.count) return 0;
+    const i = j >> 1;
+    if (j % 2 === 1) return this.vmms.can(i, VMM_STEP) ? 1 : 0;
+    return (this.inRun[i] as number) | (this.vcpus.can(i, VCPU_STEP) ? 2 : 0);
   }
 
   leaf(kind: GuestKind, i: number): string {
@@ -695,7 +724,9 @@ export class Guests {
 
   // ---- exploration and saving -------------------------------------------------------------------
 
-  private tracking = false;
+  /** While tracking: the set of slots read (see `track`), and the first guest slot. */
+  private reads: Set<number> | null = null;
+  private base = 0;
 
   /**
    * The guest actors as numbered slots after `base` (vCPU i: base + 2i, its VMM thread: base + 2i + 1,
@@ -703,7 +734,8 @@ export class Guests {
    * of the actors read or moved are added to it (exploration's transition cache).
    */
   track(reads: Set<number> | null, base: number): void {
-    this.tracking = reads !== null;
+    this.reads = reads;
+    this.base = base;
     this.vcpus.track?.(reads, base, 2);
     this.vmms.track?.(reads, base + 1, 2);
     this.devices.track?.(reads, base + 2 * this.count, 1);

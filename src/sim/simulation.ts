@@ -113,7 +113,7 @@ export class Simulation {
   private readonly lean: boolean;
   /** Transition cache: the CPUs read and the shared variables written since trackReads(). */
   private tracked: Set<number> | null = null;
-  /** CPUs read only through threadsRun while tracking (whether they run tasks, not their charts). */
+  /** CPUs read only through threadsRun while tracking (whether they run tasks, not their charts), and guest slots read only through their bits (Guests.bitsOf). */
   private runsRead = new Set<number>();
   private written = 0;
 
@@ -188,6 +188,7 @@ export class Simulation {
           around: (r, effects, after) => this.around(r, effects, after),
           hostInsn: (pcpu, event) => this.cpus.send(pcpu, event).hostResult ?? 'not executed',
           threadsRun: (pcpu) => this.threadsRun(pcpu),
+          bitRead: (slot) => this.runsRead.add(slot),
           launchState: (pcpu, addr) => this.cpus.hw(pcpu).vmcsLaunch[addr] ?? null,
           ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
           effect: (e) => this.sched.effect(e),
@@ -482,6 +483,11 @@ export class Simulation {
     const slot = this.guestFamily?.slots[j];
     if (!slot) throw new Error('internal error: no guest actors');
     return slot.capture();
+  }
+
+  /** What a step may read of guest slot `j` without its chart (Guests.bitsOf), read untracked. */
+  guestBits(j: number): number {
+    return this.guests ? this.guests.bitsOf(j) : 0;
   }
 
   /** The state as symmetry reduction renames it (src/explore/symmetry.ts). */
