@@ -495,7 +495,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const pick = sim.choiceKeys().indexOf(key);
     const shown = h.decide(pick);
     const tracked = sim.endTracking();
-    const { reads, runsRead, written, fieldsRead, fieldsWritten, armed } = tracked;
+    const { reads, written, fieldsRead, fieldsWritten, armed } = tracked;
+    // A guest slot whose pending step was kept or dropped by its runnability is keyed on its items
+    // and bits (as one read through its bits), though its footprint does not count it as read.
+    const runsRead = tracked.itemsRead.length === 0 ? tracked.runsRead : ascending([...tracked.runsRead, ...tracked.itemsRead]);
     // One view of the state the decision left, for its footprint and its parts.
     const after = sim.view();
     childFp = t.internFootprint(steps.footprint(key, shown, tracked, after));

@@ -75,6 +75,8 @@ export interface GuestHost {
   threadsRun(pcpu: number): boolean;
   /** Exploration: a step looked at guest slot `slot` only through its bits (`Guests.bitsOf`), not its whole chart. */
   bitRead?(slot: number): void;
+  /** Exploration: whether guest slot `slot`'s step is pending decided what a step did (Guests.runnable). */
+  itemsRead?(slot: number): void;
   /** The launch state of a VMCS region on a CPU, or null if the CPU never touched it. */
   launchState(pcpu: number, addr: number): 'clear' | 'launched' | null;
   /** Send an IPI from one CPU to another over the interconnect. */
@@ -339,6 +341,9 @@ export class Guests {
 
   /** Whether the actor can take a step now. */
   runnable(kind: GuestKind, i: number): boolean {
+    // Its answer decides whether the actor's step stays pending or is dropped: that reads the step's
+    // presence even when the answer comes from other actors (a vCPU in `run` owning the CPU).
+    if (this.reads && this.host.itemsRead) this.host.itemsRead(this.base + (kind === 'vhost' ? 2 * this.count + i : kind === 'vcpu' ? 2 * i : 2 * i + 1));
     const pcpu = this.cpuOf(kind, i);
     const owner = this.owner(pcpu);
     if (kind === 'vhost') return owner === -1 && this.devices.can(i, WORK) && this.host.threadsRun(pcpu);

@@ -115,6 +115,8 @@ export class Simulation {
   private tracked: Set<number> | null = null;
   /** CPUs read only through threadsRun while tracking (whether they run tasks, not their charts), and guest slots read only through their bits (Guests.bitsOf). */
   private runsRead = new Set<number>();
+  /** Guest slots whose pending step a decision kept or dropped by their runnability (Guests.runnable): the cache keys on those items. */
+  private itemsRead = new Set<number>();
   private written = 0;
 
   constructor(
@@ -189,6 +191,7 @@ export class Simulation {
           hostInsn: (pcpu, event) => this.cpus.send(pcpu, event).hostResult ?? 'not executed',
           threadsRun: (pcpu) => this.threadsRun(pcpu),
           bitRead: (slot) => this.runsRead.add(slot),
+          itemsRead: (slot) => this.itemsRead.add(slot),
           launchState: (pcpu, addr) => this.cpus.hw(pcpu).vmcsLaunch[addr] ?? null,
           ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
           effect: (e) => this.sched.effect(e),
@@ -524,6 +527,7 @@ export class Simulation {
     this.tracked = new Set();
     this.written = 0;
     this.runsRead = new Set();
+    this.itemsRead = new Set();
     this.cpus.driver.track?.(this.tracked);
     // The guest actors are read as slots after the CPUs.
     this.guests?.track(this.tracked, this.cpuCount);
@@ -531,10 +535,11 @@ export class Simulation {
     this.mem.track();
   }
 
-  endTracking(): { reads: number[]; runsRead: number[]; written: number; fieldsRead: number; fieldsWritten: number; armed: { rel: number; dur: number }[] } {
+  endTracking(): { reads: number[]; runsRead: number[]; itemsRead: number[]; written: number; fieldsRead: number; fieldsWritten: number; armed: { rel: number; dur: number }[] } {
     const reads = [...(this.tracked ?? [])].sort((a, b) => a - b);
     // The CPUs whose chart was read after the bit anyway are keyed on their charts.
     const runsRead = [...this.runsRead].filter((c) => !this.tracked?.has(c)).sort((a, b) => a - b);
+    const itemsRead = [...this.itemsRead].filter((c) => !this.tracked?.has(c) && !this.runsRead.has(c)).sort((a, b) => a - b);
     // The timers armed: each one's place depends on the other pending timers due and armed with it.
     const armed = (this.agenda.armed ?? []).map((i) => ({ rel: i.time - this.agenda.now, dur: i.time - i.start }));
     this.agenda.armed = null;
@@ -542,7 +547,7 @@ export class Simulation {
     this.guests?.track(null, this.cpuCount);
     this.tracked = null;
     const { fieldsRead, fieldsWritten } = this.mem.endTracking();
-    return { reads, runsRead, written: this.written, fieldsRead, fieldsWritten, armed };
+    return { reads, runsRead, itemsRead, written: this.written, fieldsRead, fieldsWritten, armed };
   }
 
   /** Whether a guest's thread on this CPU can run (CpuSlots.threadsRun), as a guest step asks it. */
