@@ -91,6 +91,13 @@ export interface Effect {
   runsRead: Int32Array;
   runsVals: Uint8Array;
   runsSigs: Float64Array;
+  /**
+   * The vCPU slots that received an interrupt as a reaction of their own (Guests.react: not in
+   * `reads`), with the vectors: such a slot's state after is looked up by its state before and the
+   * vector (Reactions), and its bits in `runsVals` are those after.
+   */
+  reacts: Int32Array;
+  reactVecs: Int32Array;
   /** The shared variables it wrote (varBit mask), and the CPUs it did not read (that must not wait on them). */
   written: number;
   others: Int32Array;
@@ -319,6 +326,25 @@ export function sigOf(descs: readonly Desc[], items: Int32Array, cpu: number): n
     if (d.cpu === cpu) sig += d.sig;
   }
   return sig;
+}
+
+/**
+ * A vCPU's reactions to an interrupt (Guests.react): (its state before, the vector) → its state
+ * after, as seen when a decision ran for real; the same inputs always give the same state.
+ */
+export class Reactions {
+  private readonly to = new HashTable(1 << 10);
+
+  /** The state after, or -1 if not seen yet. */
+  get(from: number, vector: number): number {
+    return this.to.get(from * 1024 + vector);
+  }
+
+  set(from: number, vector: number, to: number): void {
+    const known = this.get(from, vector);
+    if (known >= 0 && known !== to) throw new Error(`internal error: a vCPU's reaction to interrupt ${vector} is not a function of its state (transition cache)`);
+    this.to.set(from * 1024 + vector, to);
+  }
 }
 
 /**

@@ -30,7 +30,7 @@ import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
-import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Findings, Harness, memoryHash, visitedKey } from './harness.js';
 import { DEFAULT_DEPENDENCE, dependentWithAll, footprintText, keyOnly, NON_LOCAL, relationOf, StepFootprints, type Footprint } from './dependence.js';
 import { ShardSplit } from './shard-split.js';
@@ -64,6 +64,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** The node the simulation is at (after its poll), -1 when it moved on. */
   let simAt = -1;
   const index = new EffectIndex(cpuCount);
+  const reactions = new Reactions();
+  /** Matching an effect: each reacting slot's state after (Effect.reacts), by slot. */
+  const reactNow = new Int32Array(width);
   const effects: Effect[] = [];
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
   const nodes = new Nodes(width);
@@ -275,6 +278,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       const e = effects[x] as Effect;
       if (e.desc !== d || e.flags !== flags) continue;
       let ok = true;
+      for (let j = 0; j < e.reacts.length && ok; j++) {
+        const c = e.reacts[j] as number;
+        const to = reactions.get(cpus[c] as number, e.reactVecs[j] as number);
+        reactNow[c] = to;
+        ok = to >= 0;
+      }
       for (let j = 0; j < e.memReads.length && ok; j++) ok = memFields[e.memReads[j] as number] === e.memVals[j];
       for (let j = 0; j < e.reads.length && ok; j++) {
         const c = e.reads[j] as number;
@@ -282,7 +291,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       }
       for (let j = 0; j < e.runsRead.length && ok; j++) {
         const c = e.runsRead[j] as number;
-        ok = (t.cpuStates[cpus[c] as number] as CpuState).bits === e.runsVals[j] && (c < cpuCount || curSigs[c] === e.runsSigs[j]);
+        // (A reacting slot's bits are those of its state after.)
+        const at = e.reacts.length > 0 && e.reacts.includes(c) ? (reactNow[c] as number) : (cpus[c] as number);
+        ok = (t.cpuStates[at] as CpuState).bits === e.runsVals[j] && (c < cpuCount || curSigs[c] === e.runsSigs[j]);
       }
       // A timer armed takes its place after the pending ones due and armed with it (ordered
       // deadlines): those of the CPUs it did not read must be placed as they were.
@@ -466,6 +477,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     count.hits += 1;
     childCpus.set(cpus);
     for (let j = 0; j < effect.setCpu.length; j++) childCpus[effect.setCpu[j] as number] = effect.setIds[j] as number;
+    // (Found by `matching` just now.)
+    for (let j = 0; j < effect.reacts.length; j++) childCpus[effect.reacts[j] as number] = reactNow[effect.reacts[j] as number] as number;
     childItems = curItemsT;
     if (effect.removed.length > 0 || effect.added.length > 0) {
       const memo = effectIndex < MEMO_EFFECTS ? curItemsT * MEMO_EFFECTS + effectIndex : -1;
@@ -505,11 +518,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     h.recording = null;
     simAt = -1;
     const real = fromView(after);
+    for (const r of tracked.reacted) reactions.set(cpus[r.slot] as number, r.vector, real.cpus[r.slot] as number);
     childCpus.set(real.cpus);
     childMem = real.mem;
     childItems = real.items;
     childFlags = real.flags;
-    const e = record(d, cpus, curMem, curFlags, curItems, reads, runsRead, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, childFp);
+    const e = record(d, cpus, curMem, curFlags, curItems, reads, runsRead, tracked.reacted, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, childFp);
     index.add(k1, effects.length, e, cpus, curSigs, curMemFields, t.cpuStates);
     effects.push(e);
   };
@@ -623,6 +637,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     items: Int32Array,
     reads: number[],
     runsRead: number[],
+    reacted: { slot: number; vector: number }[],
     written: number,
     fieldsRead: number,
     fieldsWritten: number,
@@ -647,8 +662,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const childCpus = child.cpus;
     const setCpu: number[] = [];
     const setIds: number[] = [];
+    const reacts = reacted.map((r) => r.slot);
     for (let c = 0; c < width; c++) {
-      if (childCpus[c] === cpus[c]) continue;
+      if (childCpus[c] === cpus[c] || reacts.includes(c)) continue;
       if (!reads.includes(c)) throw new Error(`internal error: ${c < cpuCount ? 'CPU' : 'guest actor'} ${c} changed without being read (transition cache)`);
       setCpu.push(c);
       setIds.push(childCpus[c] as number);
@@ -673,7 +689,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const more: number[] = [];
     for (const r of [...left, ...added]) {
       const owner = (t.descs[r] as Desc).cpu;
-      if (owner >= cpuCount && !reads.includes(owner) && !more.includes(owner)) more.push(owner);
+      // (A vCPU that reacted to an interrupt: its items follow from its bits after and its items before, both keyed.)
+      if (owner >= cpuCount && !reads.includes(owner) && !reacts.includes(owner) && !more.includes(owner)) more.push(owner);
     }
     if (more.length > 0) reads = ascending([...reads, ...more]);
     const bitsOnly = runsRead.filter((c) => !reads.includes(c));
@@ -688,11 +705,13 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       readSigs: Float64Array.from(reads, (c) => sigOf(t.descs, items, c)),
       // (A slot read both ways is keyed on its chart: the bits go with it.)
       runsRead: Int32Array.from(bitsOnly),
-      runsVals: Uint8Array.from(bitsOnly, (c) => (t.cpuStates[cpus[c] as number] as CpuState).bits),
+      runsVals: Uint8Array.from(bitsOnly, (c) => (t.cpuStates[(reacts.includes(c) ? childCpus[c] : cpus[c]) as number] as CpuState).bits),
       // (A CPU's pending items are its own chart's, not read through its bit: the signature is 0 to match any.)
       runsSigs: Float64Array.from(bitsOnly, (c) => (c < cpuCount ? 0 : sigOf(t.descs, items, c))),
       written,
       others: Int32Array.from(Array.from(cpus.keys()).filter((c) => !reads.includes(c))),
+      reacts: Int32Array.from(reacts),
+      reactVecs: Int32Array.from(reacted, (r) => r.vector),
       setCpu: Int32Array.from(setCpu),
       setIds: Int32Array.from(setIds),
       flagsAfter: child.flags,

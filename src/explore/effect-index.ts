@@ -15,6 +15,8 @@ interface Shape {
   reads: Int32Array;
   memReads: Int32Array;
   runsRead: Int32Array;
+  /** The vCPU slots that reacted (Effect.reacts): their bits are those after, checked along the list, not hashed. */
+  reacts: Int32Array;
 }
 
 export class EffectIndex {
@@ -32,11 +34,11 @@ export class EffectIndex {
 
   /** File effect `index` (its `next` is set here), recorded under `k1` in a state with these values. */
   add(k1: number, index: number, e: Effect, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, cpuStates: readonly CpuState[]): void {
-    const text = `${e.reads.join(',')}|${e.memReads.join(',')}|${e.runsRead.join(',')}`;
+    const text = `${e.reads.join(',')}|${e.memReads.join(',')}|${e.runsRead.join(',')}|${e.reacts.join(',')}`;
     let shape = this.shapeIds.get(text);
     if (shape === undefined) {
       shape = this.shapes.length;
-      this.shapes.push({ reads: e.reads, memReads: e.memReads, runsRead: e.runsRead });
+      this.shapes.push({ reads: e.reads, memReads: e.memReads, runsRead: e.runsRead, reacts: e.reacts });
       this.shapeIds.set(text, shape);
     }
     let known = false;
@@ -88,7 +90,7 @@ export class EffectIndex {
     }
     for (let j = 0; j < s.runsRead.length; j++) {
       const c = s.runsRead[j] as number;
-      h = Math.imul(h ^ ((cpuStates[cpus[c] as number] as CpuState).bits + 1), 0x01000193);
+      if (s.reacts.length === 0 || !s.reacts.includes(c)) h = Math.imul(h ^ ((cpuStates[cpus[c] as number] as CpuState).bits + 1), 0x01000193);
       if (c < this.cpus) continue;
       const sig = sigs[c] as number;
       h = Math.imul(h ^ (sig | 0), 0x01000193);
