@@ -62,6 +62,11 @@ export interface CpuState {
   watch: number;
   /** Whether the CPU runs tasks (Simulation.runsTasks; false for a guest actor): what a guest's step may read of it instead of its chart. */
   runs: boolean;
+  /**
+   * What a step may read of the actor without its chart, as bits: a CPU's `runs` (1), a guest
+   * actor's Simulation.guestBits (whether a vCPU is in `run` and can step, whether a VMM thread can step).
+   */
+  bits: number;
   caps: unknown[];
 }
 
@@ -78,9 +83,21 @@ export interface Effect {
   reads: Int32Array;
   readIds: Int32Array;
   readSigs: Float64Array;
-  /** The CPUs it looked at only for whether they run tasks (not in `reads`), with that bit then. */
+  /**
+   * The slots it looked at only through their bits (CpuState.bits: whether a CPU runs tasks, a
+   * guest thread's bits; not in `reads`), with those bits then, and a guest slot's pending-item
+   * signature (whether its thread's step is pending goes with its bits: the step may add or drop it).
+   */
   runsRead: Int32Array;
   runsVals: Uint8Array;
+  runsSigs: Float64Array;
+  /**
+   * The vCPU slots that received an interrupt as a reaction of their own (Guests.react: not in
+   * `reads`), with the vectors: such a slot's state after is looked up by its state before and the
+   * vector (Reactions), and its bits in `runsVals` are those after.
+   */
+  reacts: Int32Array;
+  reactVecs: Int32Array;
   /** The shared variables it wrote (varBit mask), and the CPUs it did not read (that must not wait on them). */
   written: number;
   others: Int32Array;
@@ -113,12 +130,12 @@ export class Tables {
   private readonly memIds = new Map<number, number>();
 
   /** An actor state by its hash, in slot `cpu`; `fill` gives what is not known yet (the first seen: equal hashes, equal states). */
-  cpu(hash: number, cpu: number, fill: () => { watch: number; runs: boolean; cap: unknown }): number {
+  cpu(hash: number, cpu: number, fill: () => { watch: number; runs: boolean; bits: number; cap: unknown }): number {
     let id = this.cpuIds.get(hash);
     if (id === undefined) {
       id = this.cpuStates.length;
       const f = fill();
-      this.cpuStates.push({ hash, watch: f.watch, runs: f.runs, caps: [] });
+      this.cpuStates.push({ hash, watch: f.watch, runs: f.runs, bits: f.bits, caps: [] });
       this.cpuIds.set(hash, id);
     }
     const st = this.cpuStates[id] as CpuState;
@@ -309,6 +326,25 @@ export function sigOf(descs: readonly Desc[], items: Int32Array, cpu: number): n
     if (d.cpu === cpu) sig += d.sig;
   }
   return sig;
+}
+
+/**
+ * A vCPU's reactions to an interrupt (Guests.react): (its state before, the vector) → its state
+ * after, as seen when a decision ran for real; the same inputs always give the same state.
+ */
+export class Reactions {
+  private readonly to = new HashTable(1 << 10);
+
+  /** The state after, or -1 if not seen yet. */
+  get(from: number, vector: number): number {
+    return this.to.get(from * 1024 + vector);
+  }
+
+  set(from: number, vector: number, to: number): void {
+    const known = this.get(from, vector);
+    if (known >= 0 && known !== to) throw new Error(`internal error: a vCPU's reaction to interrupt ${vector} is not a function of its state (transition cache)`);
+    this.to.set(from * 1024 + vector, to);
+  }
 }
 
 /**

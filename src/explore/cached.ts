@@ -30,7 +30,7 @@ import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
-import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Findings, Harness, memoryHash, visitedKey } from './harness.js';
 import { DEFAULT_DEPENDENCE, dependentWithAll, footprintText, keyOnly, NON_LOCAL, relationOf, StepFootprints, type Footprint } from './dependence.js';
 import { ShardSplit } from './shard-split.js';
@@ -63,7 +63,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const rootCapture = sim.capture();
   /** The node the simulation is at (after its poll), -1 when it moved on. */
   let simAt = -1;
-  const index = new EffectIndex();
+  const index = new EffectIndex(cpuCount);
+  const reactions = new Reactions();
+  /** Matching an effect: each reacting slot's state after (Effect.reacts), by slot. */
+  const reactNow = new Int32Array(width);
   const effects: Effect[] = [];
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
   const nodes = new Nodes(width);
@@ -139,9 +142,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** The simulation's state as numbers, keeping each new part to rebuild states from. */
   const fromView = (v: StateView): { cpus: Int32Array; mem: number; items: number; flags: number } => {
     const cpus = new Int32Array(width);
-    for (let c = 0; c < cpuCount; c++) cpus[c] = t.cpu(v.cpus[c] as number, c, () => ({ watch: sim.watchMask(c), runs: sim.runsTasks(c), cap: sim.captureCpu(c) }));
+    for (let c = 0; c < cpuCount; c++) cpus[c] = t.cpu(v.cpus[c] as number, c, () => {
+        const runs = sim.runsTasks(c);
+        return { watch: sim.watchMask(c), runs, bits: runs ? 1 : 0, cap: sim.captureCpu(c) };
+      });
     // A guest actor waits on no shared variable (only CPUs are woken by writes).
-    for (let j = 0; j < guestSlots; j++) cpus[cpuCount + j] = t.cpu((v.guests as number[])[j] as number, cpuCount + j, () => ({ watch: 0, runs: false, cap: sim.captureGuest(j) }));
+    for (let j = 0; j < guestSlots; j++) cpus[cpuCount + j] = t.cpu((v.guests as number[])[j] as number, cpuCount + j, () => ({ watch: 0, runs: false, bits: sim.guestBits(j), cap: sim.captureGuest(j) }));
     return {
       cpus,
       mem: t.mem(v.mem, () => sim.captureMemory()),
@@ -272,12 +278,23 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       const e = effects[x] as Effect;
       if (e.desc !== d || e.flags !== flags) continue;
       let ok = true;
+      for (let j = 0; j < e.reacts.length && ok; j++) {
+        const c = e.reacts[j] as number;
+        const to = reactions.get(cpus[c] as number, e.reactVecs[j] as number);
+        reactNow[c] = to;
+        ok = to >= 0;
+      }
       for (let j = 0; j < e.memReads.length && ok; j++) ok = memFields[e.memReads[j] as number] === e.memVals[j];
       for (let j = 0; j < e.reads.length && ok; j++) {
         const c = e.reads[j] as number;
         ok = cpus[c] === e.readIds[j] && curSigs[c] === e.readSigs[j];
       }
-      for (let j = 0; j < e.runsRead.length && ok; j++) ok = (t.cpuStates[cpus[e.runsRead[j] as number] as number] as CpuState).runs === (e.runsVals[j] === 1);
+      for (let j = 0; j < e.runsRead.length && ok; j++) {
+        const c = e.runsRead[j] as number;
+        // (A reacting slot's bits are those of its state after.)
+        const at = e.reacts.length > 0 && e.reacts.includes(c) ? (reactNow[c] as number) : (cpus[c] as number);
+        ok = (t.cpuStates[at] as CpuState).bits === e.runsVals[j] && (c < cpuCount || curSigs[c] === e.runsSigs[j]);
+      }
       // A timer armed takes its place after the pending ones due and armed with it (ordered
       // deadlines): those of the CPUs it did not read must be placed as they were.
       for (let j = 0; j < e.armed.length && ok; j++) {
@@ -460,6 +477,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     count.hits += 1;
     childCpus.set(cpus);
     for (let j = 0; j < effect.setCpu.length; j++) childCpus[effect.setCpu[j] as number] = effect.setIds[j] as number;
+    // (Found by `matching` just now.)
+    for (let j = 0; j < effect.reacts.length; j++) childCpus[effect.reacts[j] as number] = reactNow[effect.reacts[j] as number] as number;
     childItems = curItemsT;
     if (effect.removed.length > 0 || effect.added.length > 0) {
       const memo = effectIndex < MEMO_EFFECTS ? curItemsT * MEMO_EFFECTS + effectIndex : -1;
@@ -489,18 +508,22 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const pick = sim.choiceKeys().indexOf(key);
     const shown = h.decide(pick);
     const tracked = sim.endTracking();
-    const { reads, runsRead, written, fieldsRead, fieldsWritten, armed } = tracked;
+    const { reads, written, fieldsRead, fieldsWritten, armed } = tracked;
+    // A guest slot whose pending step was kept or dropped by its runnability is keyed on its items
+    // and bits (as one read through its bits), though its footprint does not count it as read.
+    const runsRead = tracked.itemsRead.length === 0 ? tracked.runsRead : ascending([...tracked.runsRead, ...tracked.itemsRead]);
     // One view of the state the decision left, for its footprint and its parts.
     const after = sim.view();
     childFp = t.internFootprint(steps.footprint(key, shown, tracked, after));
     h.recording = null;
     simAt = -1;
     const real = fromView(after);
+    for (const r of tracked.reacted) reactions.set(cpus[r.slot] as number, r.vector, real.cpus[r.slot] as number);
     childCpus.set(real.cpus);
     childMem = real.mem;
     childItems = real.items;
     childFlags = real.flags;
-    const e = record(d, cpus, curMem, curFlags, curItems, reads, runsRead, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, childFp);
+    const e = record(d, cpus, curMem, curFlags, curItems, reads, runsRead, tracked.reacted, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, childFp);
     index.add(k1, effects.length, e, cpus, curSigs, curMemFields, t.cpuStates);
     effects.push(e);
   };
@@ -614,6 +637,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     items: Int32Array,
     reads: number[],
     runsRead: number[],
+    reacted: { slot: number; vector: number }[],
     written: number,
     fieldsRead: number,
     fieldsWritten: number,
@@ -638,8 +662,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const childCpus = child.cpus;
     const setCpu: number[] = [];
     const setIds: number[] = [];
+    const reacts = reacted.map((r) => r.slot);
     for (let c = 0; c < width; c++) {
-      if (childCpus[c] === cpus[c]) continue;
+      if (childCpus[c] === cpus[c] || reacts.includes(c)) continue;
       if (!reads.includes(c)) throw new Error(`internal error: ${c < cpuCount ? 'CPU' : 'guest actor'} ${c} changed without being read (transition cache)`);
       setCpu.push(c);
       setIds.push(childCpus[c] as number);
@@ -664,9 +689,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const more: number[] = [];
     for (const r of [...left, ...added]) {
       const owner = (t.descs[r] as Desc).cpu;
-      if (owner >= cpuCount && !reads.includes(owner) && !more.includes(owner)) more.push(owner);
+      // (A vCPU that reacted to an interrupt: its items follow from its bits after and its items before, both keyed.)
+      if (owner >= cpuCount && !reads.includes(owner) && !reacts.includes(owner) && !more.includes(owner)) more.push(owner);
     }
     if (more.length > 0) reads = ascending([...reads, ...more]);
+    const bitsOnly = runsRead.filter((c) => !reads.includes(c));
     return {
       desc: d,
       flags,
@@ -676,11 +703,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       reads: Int32Array.from(reads),
       readIds: Int32Array.from(reads, (c) => cpus[c] as number),
       readSigs: Float64Array.from(reads, (c) => sigOf(t.descs, items, c)),
-      // (A CPU read both ways is keyed on its chart: the bit goes with it.)
-      runsRead: Int32Array.from(runsRead.filter((c) => !reads.includes(c))),
-      runsVals: Uint8Array.from(runsRead.filter((c) => !reads.includes(c)), (c) => ((t.cpuStates[cpus[c] as number] as CpuState).runs ? 1 : 0)),
+      // (A slot read both ways is keyed on its chart: the bits go with it.)
+      runsRead: Int32Array.from(bitsOnly),
+      runsVals: Uint8Array.from(bitsOnly, (c) => (t.cpuStates[(reacts.includes(c) ? childCpus[c] : cpus[c]) as number] as CpuState).bits),
+      // (A CPU's pending items are its own chart's, not read through its bit: the signature is 0 to match any.)
+      runsSigs: Float64Array.from(bitsOnly, (c) => (c < cpuCount ? 0 : sigOf(t.descs, items, c))),
       written,
       others: Int32Array.from(Array.from(cpus.keys()).filter((c) => !reads.includes(c))),
+      reacts: Int32Array.from(reacts),
+      reactVecs: Int32Array.from(reacted, (r) => r.vector),
       setCpu: Int32Array.from(setCpu),
       setIds: Int32Array.from(setIds),
       flagsAfter: child.flags,

@@ -73,6 +73,15 @@ export interface GuestHost {
   hostInsn(pcpu: number, event: CpuEvent): string;
   /** Whether the CPU runs tasks now (its task region in the workload, nothing on top of it). */
   threadsRun(pcpu: number): boolean;
+  /** Exploration: a step looked at guest slot `slot` only through its bits (`Guests.bitsOf`), not its whole chart. */
+  bitRead?(slot: number): void;
+  /** Exploration: whether guest slot `slot`'s step is pending decided what a step did (Guests.runnable). */
+  itemsRead?(slot: number): void;
+  /**
+   * Exploration: vCPU slot `slot` received interrupt `vector` and moved by itself (Guests.react):
+   * its state after is a function of its state before and the vector, and the step read only its bits after.
+   */
+  reacted?(slot: number, vector: number): void;
   /** The launch state of a VMCS region on a CPU, or null if the CPU never touched it. */
   launchState(pcpu: number, addr: number): 'clear' | 'launched' | null;
   /** Send an IPI from one CPU to another over the interconnect. */
@@ -265,7 +274,7 @@ export class Guests {
 
   private vcpuPort(): VcpuWorld['io'] {
     const base = (vcpu: number) => ({ ns: this.host.now(), vcpu, cpu: this.pcpu(vcpu) });
-    return {
+    const io: VcpuWorld['io'] = {
       hostInsn: (vcpu, insn) => {
         const pcpu = this.pcpu(vcpu);
         this.touched.add(pcpu);
@@ -289,11 +298,25 @@ export class Guests {
       },
       console: (vcpu, text) => this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(vcpu), text }),
       kvmEvent: (vcpu, what, data) => {
-        if (!this.host.lean || what === 'kvm_nested_vmexit_inject') this.host.emit({ t: 'kvm', ...base(vcpu), what, data });
+        if (!this.host.lean || what === 'kvm_nested_vmexit_inject') {
+          this.portCalls += 1;
+          this.host.emit({ t: 'kvm', ...base(vcpu), what, data });
+        }
       },
       vsock: (vcpu, what) => this.host.effect({ kind: 'vsock', vcpu, what }),
       injected: (vcpu, vector) => this.host.effect({ kind: 'injected', vcpu, vector }),
     };
+    // Every call counts (`react`: a reaction that made none is the vCPU's business alone), but a
+    // trace event a lean run does not write (counted above when written).
+    for (const name of Object.keys(io) as (keyof VcpuWorld['io'])[]) {
+      if (name === 'kvmEvent') continue;
+      const f = io[name] as (...args: never[]) => unknown;
+      (io as unknown as Record<string, unknown>)[name] = (...args: never[]) => {
+        this.portCalls += 1;
+        return f(...args);
+      };
+    }
+    return io;
   }
 
   // ---- scheduling ------------------------------------------------------------------------------
@@ -303,8 +326,8 @@ export class Guests {
    * keeps its CPU until KVM returns to userspace or the thread dies.
    */
   private owner(pcpu: number): number {
-    // The owner index stands for the charts of the vCPUs pinned here: reading it reads them.
-    if (this.tracking) for (const v of this.on.get(pcpu) ?? []) this.vcpus.active(v);
+    // The owner index stands for whether each vCPU pinned here is in `run`: reading it reads that bit of them.
+    if (this.reads) for (const v of this.on.get(pcpu) ?? []) this.bitRead(2 * v, () => this.vcpus.active(v));
     // A vCPU whose event is being handled may have entered or left `run` before its send returned.
     for (const v of this.sending) if (this.pcpuOf[v] === pcpu) this.noteRun(v);
     const running = this.running.get(pcpu);
@@ -337,12 +360,44 @@ export class Guests {
 
   /** Whether the actor can take a step now. */
   runnable(kind: GuestKind, i: number): boolean {
+    // Its answer decides whether the actor's step stays pending or is dropped: that reads the step's
+    // presence even when the answer comes from other actors (a vCPU in `run` owning the CPU).
+    if (this.reads && this.host.itemsRead) this.host.itemsRead(this.base + (kind === 'vhost' ? 2 * this.count + i : kind === 'vcpu' ? 2 * i : 2 * i + 1));
     const pcpu = this.cpuOf(kind, i);
     const owner = this.owner(pcpu);
     if (kind === 'vhost') return owner === -1 && this.devices.can(i, WORK) && this.host.threadsRun(pcpu);
     if (owner !== -1 && owner !== i) return false;
     if (!this.host.threadsRun(pcpu)) return false;
-    return kind === 'vcpu' ? this.vcpus.can(i, VCPU_STEP) : this.vmms.can(i, VMM_STEP);
+    return kind === 'vcpu' ? this.bitRead(2 * i, () => this.vcpus.can(i, VCPU_STEP)) : this.bitRead(2 * i + 1, () => this.vmms.can(i, VMM_STEP));
+  }
+
+  /**
+   * Read one bit of a vCPU or VMM thread (guest slot `j`), for exploration's transition cache: a
+   * slot not read otherwise so far is reported as read only through its bits (`bitsOf`), as a
+   * CPU's `threadsRun` is, so that the step is keyed on those bits rather than the whole chart.
+   */
+  private bitRead<T>(j: number, read: () => T): T {
+    const reads = this.reads;
+    const slot = this.base + j;
+    if (reads === null || reads.has(slot) || !this.host.bitRead) return read();
+    const value = read();
+    reads.delete(slot);
+    this.bitsSeen.add(slot);
+    this.host.bitRead(slot);
+    return value;
+  }
+
+  /**
+   * What a step may read of guest slot `j` (see `track`) without its chart (`bitRead`): for a vCPU,
+   * whether it is in `run` (the owner index), whether it can step and whether a kick sends it an
+   * IPI (guestInterrupt); for a VMM thread, whether it
+   * can step; 0 for a device. Read untracked.
+   */
+  bitsOf(j: number): number {
+    if (j >= 2 * this.count) return 0;
+    const i = j >> 1;
+    if (j % 2 === 1) return this.vmms.can(i, VMM_STEP) ? 1 : 0;
+    return (this.inRun[i] as number) | (this.vcpus.can(i, VCPU_STEP) ? 2 : 0) | (Guests.kicked(this.vcpus.leaf(i)) ? 4 : 0);
   }
 
   leaf(kind: GuestKind, i: number): string {
@@ -641,10 +696,34 @@ export class Guests {
   private guestInterrupt(d: number): void {
     const spec = this.vsock[d] as VsockSpec;
     const v = spec.vcpu;
-    this.sendVcpu(v, { type: 'irq', vector: spec.vector });
-    const leaf = this.vcpus.leaf(v);
+    if (!this.react(v, spec.vector)) this.sendVcpu(v, { type: 'irq', vector: spec.vector });
     // kvm_vcpu_kick: a vCPU in guest mode on another CPU is made to exit with an IPI.
-    if (leaf === 'run.guest' || leaf === 'run.spinning') this.host.ipi(spec.worker, this.pcpu(v), RESCHEDULE_VECTOR);
+    if (this.bitRead(2 * v, () => Guests.kicked(this.vcpus.leaf(v)))) this.host.ipi(spec.worker, this.pcpu(v), RESCHEDULE_VECTOR);
+  }
+
+  /** Whether kvm_vcpu_kick sends a vCPU with this leaf an IPI (it is in guest mode). */
+  private static kicked(leaf: string): boolean {
+    return leaf === 'run.guest' || leaf === 'run.spinning';
+  }
+
+  /**
+   * Exploration (transition cache): vCPU `v` receives interrupt `vector` as a reaction of its own,
+   * if nothing else of it was read so far: its chart moves by itself (a function of its state and
+   * the event) and the step goes on reading only its bits. A reaction that issued anything through
+   * the vCPU's port (a record, an effect, a host instruction) stays a read of the vCPU. False: not
+   * tracking, or the vCPU was read before (send it the usual way).
+   */
+  private react(v: number, vector: number): boolean {
+    const reads = this.reads;
+    const slot = this.base + 2 * v;
+    if (reads === null || !this.host.reacted || reads.has(slot) || this.bitsSeen.has(slot) || this.reactedSlots.has(slot)) return false;
+    const calls = this.portCalls;
+    this.sendVcpu(v, { type: 'irq', vector });
+    if (this.portCalls !== calls) return true;
+    reads.delete(slot);
+    this.reactedSlots.add(slot);
+    this.host.reacted(slot, vector);
+    return true;
   }
 
   /** A host socket on `cpu` sends to a guest CID (vhost_transport_send_pkt); −ENODEV without such a device. */
@@ -695,7 +774,14 @@ export class Guests {
 
   // ---- exploration and saving -------------------------------------------------------------------
 
-  private tracking = false;
+  /** While tracking: the set of slots read (see `track`), and the first guest slot. */
+  private reads: Set<number> | null = null;
+  private base = 0;
+  /** While tracking: the slots read through their bits, and the vCPU slots that reacted (`react`). */
+  private readonly bitsSeen = new Set<number>();
+  private readonly reactedSlots = new Set<number>();
+  /** Calls through the vCPU port so far (`react`). */
+  private portCalls = 0;
 
   /**
    * The guest actors as numbered slots after `base` (vCPU i: base + 2i, its VMM thread: base + 2i + 1,
@@ -703,7 +789,10 @@ export class Guests {
    * of the actors read or moved are added to it (exploration's transition cache).
    */
   track(reads: Set<number> | null, base: number): void {
-    this.tracking = reads !== null;
+    this.reads = reads;
+    this.base = base;
+    this.bitsSeen.clear();
+    this.reactedSlots.clear();
     this.vcpus.track?.(reads, base, 2);
     this.vmms.track?.(reads, base + 1, 2);
     this.devices.track?.(reads, base + 2 * this.count, 1);

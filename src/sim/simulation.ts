@@ -113,8 +113,12 @@ export class Simulation {
   private readonly lean: boolean;
   /** Transition cache: the CPUs read and the shared variables written since trackReads(). */
   private tracked: Set<number> | null = null;
-  /** CPUs read only through threadsRun while tracking (whether they run tasks, not their charts). */
+  /** CPUs read only through threadsRun while tracking (whether they run tasks, not their charts), and guest slots read only through their bits (Guests.bitsOf). */
   private runsRead = new Set<number>();
+  /** Guest slots whose pending step a decision kept or dropped by their runnability (Guests.runnable): the cache keys on those items. */
+  private itemsRead = new Set<number>();
+  /** vCPU slots that received an interrupt as a reaction of their own (Guests.react); also in runsRead: a read for dependence. */
+  private reacted: { slot: number; vector: number }[] = [];
   private written = 0;
 
   constructor(
@@ -188,6 +192,12 @@ export class Simulation {
           around: (r, effects, after) => this.around(r, effects, after),
           hostInsn: (pcpu, event) => this.cpus.send(pcpu, event).hostResult ?? 'not executed',
           threadsRun: (pcpu) => this.threadsRun(pcpu),
+          bitRead: (slot) => this.runsRead.add(slot),
+          itemsRead: (slot) => this.itemsRead.add(slot),
+          reacted: (slot, vector) => {
+            this.reacted.push({ slot, vector });
+            this.runsRead.add(slot);
+          },
           launchState: (pcpu, addr) => this.cpus.hw(pcpu).vmcsLaunch[addr] ?? null,
           ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
           effect: (e) => this.sched.effect(e),
@@ -484,6 +494,11 @@ export class Simulation {
     return slot.capture();
   }
 
+  /** What a step may read of guest slot `j` without its chart (Guests.bitsOf), read untracked. */
+  guestBits(j: number): number {
+    return this.guests ? this.guests.bitsOf(j) : 0;
+  }
+
   /** The state as symmetry reduction renames it (src/explore/symmetry.ts). */
   symmetryView(): SymmetryView {
     return symmetryView(this.parts);
@@ -518,6 +533,8 @@ export class Simulation {
     this.tracked = new Set();
     this.written = 0;
     this.runsRead = new Set();
+    this.itemsRead = new Set();
+    this.reacted = [];
     this.cpus.driver.track?.(this.tracked);
     // The guest actors are read as slots after the CPUs.
     this.guests?.track(this.tracked, this.cpuCount);
@@ -525,10 +542,17 @@ export class Simulation {
     this.mem.track();
   }
 
-  endTracking(): { reads: number[]; runsRead: number[]; written: number; fieldsRead: number; fieldsWritten: number; armed: { rel: number; dur: number }[] } {
+  endTracking(): {
+    reads: number[];
+    runsRead: number[];
+    itemsRead: number[];
+    reacted: { slot: number; vector: number }[];
+    written: number; fieldsRead: number; fieldsWritten: number; armed: { rel: number; dur: number }[] } {
     const reads = [...(this.tracked ?? [])].sort((a, b) => a - b);
     // The CPUs whose chart was read after the bit anyway are keyed on their charts.
     const runsRead = [...this.runsRead].filter((c) => !this.tracked?.has(c)).sort((a, b) => a - b);
+    const itemsRead = [...this.itemsRead].filter((c) => !this.tracked?.has(c) && !this.runsRead.has(c)).sort((a, b) => a - b);
+    const reacted = this.reacted.filter((r) => !this.tracked?.has(r.slot));
     // The timers armed: each one's place depends on the other pending timers due and armed with it.
     const armed = (this.agenda.armed ?? []).map((i) => ({ rel: i.time - this.agenda.now, dur: i.time - i.start }));
     this.agenda.armed = null;
@@ -536,7 +560,7 @@ export class Simulation {
     this.guests?.track(null, this.cpuCount);
     this.tracked = null;
     const { fieldsRead, fieldsWritten } = this.mem.endTracking();
-    return { reads, runsRead, written: this.written, fieldsRead, fieldsWritten, armed };
+    return { reads, runsRead, itemsRead, reacted, written: this.written, fieldsRead, fieldsWritten, armed };
   }
 
   /** Whether a guest's thread on this CPU can run (CpuSlots.threadsRun), as a guest step asks it. */

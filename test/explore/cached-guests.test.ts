@@ -62,6 +62,22 @@ describe('transition cache with guests: the same search as the direct engine', (
       expect(strip(cached)).toEqual(strip(direct));
     }
   });
+  it('T14 with its vCPU pinned to the vhost worker\'s CPU: a step that looks at a vCPU or VMM thread only through whether it is in run or can step is keyed on that', () => {
+    // The worker runs only while no vCPU is inside KVM_RUN on its CPU, and its interrupt makes the
+    // vCPU's and VMM thread's steps pending or not: the cache keys those steps on those bits of the
+    // threads (and their pending steps), not on their charts, so an effect recorded with other
+    // bits must not be reused (verify checks every one).
+    const b = findBuiltin('T14');
+    if (!b) throw new Error('T14');
+    const raw = structuredClone(b.raw) as { vms: { vsock: { worker: number }; vcpus: { cpu: number }[] }[] };
+    for (const vm of raw.vms) for (const v of vm.vcpus) v.cpu = vm.vsock.worker;
+    const r = validateScenario(raw, 'T14', validationContext);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    for (const reduction of [true, false]) {
+      const { direct, cached } = both(r.scenario, { maxStates: 3_000, reduction });
+      expect(strip(cached)).toEqual(strip(direct));
+    }
+  });
   for (const id of ['T-L2', 'T14']) {
     it(`${id} on v5.10, first 8,000 states`, () => {
       const { direct, cached } = both(scenarioOf(id, 'v5.10'), { maxStates: 8_000 });
