@@ -399,13 +399,13 @@ describe('docs/sharding.md', () => {
     const blocks = [...doc.matchAll(/^( +)- >-\n((?:\1  .*\n)+)/gm)].map((m) => (m[2] as string).replace(/\s+/g, ' ').trim());
     const shard = blocks.find((b) => b.includes(' --shard ')) as string;
     const merge = blocks.find((b) => b.includes(' explore merge ')) as string;
-    expect(shard).toMatch(/^exec node \/opt\/shootdown\/dist\/src\/cli\/main\.js explore /);
+    expect(shard).toMatch(/^exec node \/opt\/shootdown\/dist\/bin\/shootdown\.js explore /);
     const completions = Number(/completions: (\d+)/.exec(doc)?.[1]);
     expect(shard).toContain(`--shard "$JOB_COMPLETION_INDEX/${completions}"`);
     const root = path.join(dir, 'k8s');
     const argv = (command: string, index: number) =>
       command
-        .replace(/^(exec )?node \S+main\.js /, '')
+        .replace(/^(exec )?node \S+\/shootdown\.js /, '')
         .replace(/ > \S+$/, '')
         .replaceAll('$JOB_COMPLETION_INDEX', String(index))
         .replaceAll('/results', root)
