@@ -43,6 +43,7 @@ import { makeChartDriver, type ChartCapture, type ChartDriver } from './chart-dr
 import type { EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
 import { VCPU_STATE, VMM_STATE, VSOCK_STATE } from '../state/guests.js';
+import { readBit } from './slot.js';
 
 const GUEST_SEED = 0x677374;
 
@@ -378,13 +379,12 @@ export class Guests {
    */
   private bitRead<T>(j: number, read: () => T): T {
     const reads = this.reads;
-    const slot = this.base + j;
-    if (reads === null || reads.has(slot) || !this.host.bitRead) return read();
-    const value = read();
-    reads.delete(slot);
-    this.bitsSeen.add(slot);
-    this.host.bitRead(slot);
-    return value;
+    const bitRead = this.host.bitRead;
+    if (reads === null || !bitRead) return read();
+    return readBit(reads, this.base + j, read, (slot) => {
+      this.bitsSeen.add(slot);
+      bitRead(slot);
+    });
   }
 
   /**

@@ -31,7 +31,7 @@ import type { InspectionEvent } from 'xstate';
 import { CpuSlots, cpuInputs, scriptEvent } from './cpu-slots.js';
 import { GuestSlots } from './guest-slots.js';
 import type { Effect } from './effects.js';
-import type { Slot } from './slot.js';
+import { readBit, type Slot } from './slot.js';
 import { Scheduler } from './scheduler.js';
 
 export { cpuInputs, type Effect };
@@ -563,19 +563,10 @@ export class Simulation {
     return { reads, runsRead, itemsRead, reacted, written: this.written, fieldsRead, fieldsWritten, armed };
   }
 
-  /** Whether a guest's thread on this CPU can run (CpuSlots.threadsRun), as a guest step asks it. */
+  /** Whether a guest's thread on this CPU can run (CpuSlots.threadsRun), as a guest step asks it: one bit of the CPU. */
   private threadsRun(cpu: number): boolean {
-    const tracked = this.tracked;
-    // Transition cache: a decision that looks at a CPU only through this reads this one bit of it
-    // (a vhost worker's step reschedules the vCPU threads of another CPU), not the CPU's chart.
-    if (tracked !== null && !tracked.has(cpu)) {
-      this.cpus.driver.track?.(null);
-      const runs = this.cpus.threadsRun(cpu);
-      this.cpus.driver.track?.(tracked);
-      this.runsRead.add(cpu);
-      return runs;
-    }
-    return this.cpus.threadsRun(cpu);
+    const read = () => this.cpus.threadsRun(cpu);
+    return this.tracked === null ? read() : readBit(this.tracked, cpu, read, (c) => this.runsRead.add(c));
   }
 
   /** Whether a CPU runs tasks (threadsRun), read without tracking: exploration keeps it per CPU state. */

@@ -86,3 +86,17 @@ export interface SlotFamily {
    */
   moved?(): Moved | null;
 }
+
+/**
+ * Exploration's read tracking (Simulation.trackReads): `read` looks at slot `slot` only for one bit of
+ * it (whether a CPU runs tasks, whether a guest thread can step). When nothing else of the slot was
+ * read so far in the step, the read is taken out of `reads` (the slots read whole) and reported to
+ * `bit` instead, so the transition cache keys the step on that bit rather than the slot's state.
+ */
+export function readBit<T>(reads: Set<number>, slot: number, read: () => T, bit: (slot: number) => void): T {
+  if (reads.has(slot)) return read();
+  const value = read();
+  reads.delete(slot);
+  bit(slot);
+  return value;
+}
