@@ -45,8 +45,8 @@ export type VcpuEffect = VcpuRecordEffect | VcpuGuestEffect;
  *
  * `hostInsn` is the one call that returns a result: the VMX/SVM instruction (VMPTRLD, VMLAUNCH,
  * VMRESUME, VMRUN, a VM exit) executes on the physical CPU the vCPU thread runs on, as part of the
- * thread's step (Intel SDM Vol. 3C ch. 25–26, VM entries and exits), and what it did (ok, #UD, #GP,
- * VMfail) decides the branch the same step takes. The port applies the effects put out before it
+ * thread's step (Intel SDM Vol. 3C "VM Entries", "VM Exits"; AMD APM Vol. 2 "VMRUN Instruction"),
+ * and what it did (ok, #UD, #GP, VMfail) decides the branch the same step takes. The port applies the effects put out before it
  * first, so the trace keeps the order the step asked for.
  */
 export interface VcpuPort {

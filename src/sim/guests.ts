@@ -794,8 +794,8 @@ export class Guests {
   /**
    * Exploration (transition cache): vCPU `v` receives interrupt `vector` as a reaction of its own,
    * if nothing else of it was read so far: its chart moves by itself (a function of its state and
-   * the event) and the step goes on reading only its bits. A reaction that issued anything through
-   * the vCPU's port (a record, an effect, a host instruction) stays a read of the vCPU. False: not
+   * the event) and the step goes on reading only its bits. A reaction whose outbox is not empty
+   * (a record, an effect, a host instruction: `sendVcpu`) stays a read of the vCPU. False: not
    * tracking, or the vCPU was read before (send it the usual way).
    */
   private react(v: number, vector: number): boolean {
