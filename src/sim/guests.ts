@@ -537,8 +537,12 @@ export class Guests {
     try {
       this.vcpus.send(i, event);
     } finally {
-      asked = this.closeOutbox(outbox);
-      this.sending.pop();
+      // What the step put out is applied even if it failed, as when each action applied it at once.
+      try {
+        asked = this.closeOutbox(outbox);
+      } finally {
+        this.sending.pop();
+      }
     }
     this.vcpuHash[i] = Number.NaN; // also after: a hash taken during the send (an inspect hook) is stale
     this.noteRun(i);
