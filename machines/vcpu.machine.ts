@@ -19,7 +19,7 @@ import type { KvmExitName } from '../src/kvm/uapi.js';
 import type { NestedExitReason } from '../src/kvm/nested.js';
 
 export type { GuestProgram, GuestInsn, VcpuInput, VcpuContext, HostInsn, HostInsnResult } from '../src/kvm/types.js';
-export type { VcpuEvent, VcpuPort, VcpuWorld } from './vcpu/types.js';
+export type { VcpuEffect, VcpuEvent, VcpuGuestEffect, VcpuPort, VcpuRecordEffect, VcpuWorld } from './vcpu/types.js';
 
 /** The guard and action implementations bound to one world (the simulator's memory and port). */
 export function vcpuImplementations(world: () => VcpuWorld) {

@@ -76,9 +76,15 @@ export type VmmEvent =
   | { type: 'ioctl.return'; name: VmmCallName; ret: VmmReturn; exit: KvmExitName | null; device?: string | null }
   | { type: 'thread.died' };
 
+/**
+ * What a VMM thread's step asks of the world outside its actor, as a value: enter the kernel with a
+ * call on one of its fds (`vcpu`: the thread's vCPU); the return comes back as `ioctl.return`.
+ */
+export type VmmEffect = { kind: 'ioctl'; vcpu: number; call: VmmCall };
+
+/** The port of the VMM thread chart: its one way out, effects as values in the step's outbox. */
 export interface VmmPort {
-  /** Enter the kernel with a call on one of this thread's fds; the return comes as `ioctl.return`. */
-  ioctl(vmm: number, call: VmmCall): void;
+  out(effect: VmmEffect): void;
 }
 
 export interface VmmWorld {
@@ -121,10 +127,11 @@ export function vmmImplementations(world: () => VmmWorld) {
     actions: {
       'issue ioctl': ({ context }: Args) => {
         const call = current(context);
-        if (call) world().io.ioctl(context.id, call);
+        if (call) world().io.out({ kind: 'ioctl', vcpu: context.id, call });
       },
-      'issue KVM_INTERRUPT': ({ context }: Args) => world().io.ioctl(context.id, { ioctl: 'KVM_INTERRUPT', arg: { vector: current(context)?.mmioIrq ?? 0 } }),
-      'issue KVM_RUN again': ({ context }: Args) => world().io.ioctl(context.id, { ioctl: 'KVM_RUN', arg: {} }),
+      'issue KVM_INTERRUPT': ({ context }: Args) =>
+        world().io.out({ kind: 'ioctl', vcpu: context.id, call: { ioctl: 'KVM_INTERRUPT', arg: { vector: current(context)?.mmioIrq ?? 0 } } }),
+      'issue KVM_RUN again': ({ context }: Args) => world().io.out({ kind: 'ioctl', vcpu: context.id, call: { ioctl: 'KVM_RUN', arg: {} } }),
       'record return': upd(({ event }: Args) =>
         event.type === 'ioctl.return' ? { last: { name: event.name, ret: event.ret, exit: event.exit, device: event.device ?? null } } : {},
       ),

@@ -1,9 +1,12 @@
 /**
  * Actions of the vCPU chart. Context changes go through `assign` updaters built from the pure rules
- * of src/kvm/; the port's effects (ioctl returns, WARN, oops, tracepoints) are plain actions that
- * read the context as it is when they run. One exception, as in the physical CPU chart: a host
- * VMX/SVM instruction is executed inside the updater that records its result, because the result
- * (ok, #UD, VMfail) decides where the thread goes next and the chart may not send itself an event.
+ * of src/kvm/; what a step asks of the world outside the actor (ioctl returns, WARN, oops,
+ * tracepoints, the guest's vsock driver, an injected interrupt) is a value (`VcpuEffect`) put in
+ * the step's outbox through the port's one `out`, by plain actions that read the context as it is
+ * when they run. One exception, as in the physical CPU chart: a host VMX/SVM instruction is
+ * executed (`io.hostInsn`, the port's one synchronous call) inside the updater that records its
+ * result, because it runs on the thread's physical CPU within this step and the result (ok, #UD,
+ * VMfail) decides where the thread goes next; the chart may not send itself an event.
  */
 import { assign } from 'xstate';
 import type { HostInsn, VcpuContext } from '../../src/kvm/types.js';
@@ -66,11 +69,11 @@ export function makeVcpuActions(world: WorldOf) {
     'return ioctl': ({ context, event }: Args) => {
       if (event.type !== 'ioctl') return;
       const value = event.name === 'KVM_CREATE_VCPU' ? vcpuFd(context.vcpuId) : 0;
-      world().io.ioctlReturn(context.id, event.name, ioctlOk(value), null);
+      world().io.out({ kind: 'return', vcpu: context.id, name: event.name, ret: ioctlOk(value), exit: null, device: null });
     },
     'return ioctl error': ({ context, event }: Args) => {
       if (event.type !== 'ioctl') return;
-      world().io.ioctlReturn(context.id, event.name, vcpuIoctl(context, event.name, event.arg).ret, null);
+      world().io.out({ kind: 'return', vcpu: context.id, name: event.name, ret: vcpuIoctl(context, event.name, event.arg).ret, exit: null, device: null });
     },
     // ---- KVM_RUN entry and exit -------------------------------------------------------------------
     vcpu_load: upd(({ context }) => {
@@ -91,16 +94,17 @@ export function makeVcpuActions(world: WorldOf) {
       return set;
     }),
     'return from KVM_RUN': ({ context }: Args) => {
-      const w = world();
-      w.io.kvmEvent(context.id, 'kvm_userspace_exit', { reason: context.exitReason, ...where(context) });
-      w.io.ioctlReturn(context.id, 'KVM_RUN', ioctlOk(0), context.exitReason, context.exitReason === 'MMIO' ? context.mmioDevice : null);
+      const { io } = world();
+      io.out({ kind: 'kvm event', vcpu: context.id, what: 'kvm_userspace_exit', data: { reason: context.exitReason, ...where(context) } });
+      const device = context.exitReason === 'MMIO' ? context.mmioDevice : null;
+      io.out({ kind: 'return', vcpu: context.id, name: 'KVM_RUN', ret: ioctlOk(0), exit: context.exitReason, device });
     },
-    trace: ({ context }: Args, p: { what: string }) => world().io.kvmEvent(context.id, p.what, where(context)),
+    trace: ({ context }: Args, p: { what: string }) => world().io.out({ kind: 'kvm event', vcpu: context.id, what: p.what, data: where(context) }),
     // ---- requests and events ----------------------------------------------------------------------
     process_smi: upd(({ context }) => ({ requests: { ...context.requests, smi: false }, smiPending: true })),
     'request immediate exit': upd(() => ({ immediateExit: true })),
     'inject IRQ': upd(({ context }) => {
-      world().io.injected?.(context.id, context.pendingIrq ?? -1);
+      world().io.out({ kind: 'injected', vcpu: context.id, vector: context.pendingIrq ?? -1 });
       const [next = null, ...rest] = context.moreIrqs;
       return { pendingIrq: next, moreIrqs: rest, injected: [...context.injected, { vector: context.pendingIrq ?? -1, into: context.guestMode }] };
     }),
@@ -116,21 +120,22 @@ export function makeVcpuActions(world: WorldOf) {
     }),
     /** Another interrupt still pending: enable_irq_window, so the guest exits as soon as it can take it (at once: IF is set). */
     'open IRQ window': upd(({ context }) => (context.pendingIrq !== null ? { immediateExit: true } : {})),
-    'notify vsock': ({ context }: Args) => world().io.vsock?.(context.id, 'send'),
-    'vsock driver ready': ({ context }: Args) => world().io.vsock?.(context.id, 'ready'),
+    'notify vsock': ({ context }: Args) => world().io.out({ kind: 'vsock', vcpu: context.id, what: 'send' }),
+    'vsock driver ready': ({ context }: Args) => world().io.out({ kind: 'vsock', vcpu: context.id, what: 'ready' }),
     'trace IRQ injection': ({ context }: Args) =>
-      world().io.kvmEvent(context.id, 'kvm_inj_virq', { vector: context.pendingIrq, ...where(context) }),
+      world().io.out({ kind: 'kvm event', vcpu: context.id, what: 'kvm_inj_virq', data: { vector: context.pendingIrq, ...where(context) } }),
     // ---- nested VM exit / entry -------------------------------------------------------------------
     'WARN if nested_run_pending': ({ context }: Args, p: { reason: NestedExitReason }) => {
       if (!nestedExitWarns(context, p.reason)) return;
       const fn = vmexitFunction(context);
       const file = context.vendor === 'intel' ? 'arch/x86/kvm/vmx/nested.c' : 'arch/x86/kvm/svm/nested.c';
-      world().io.warn(context.id, fn, `WARNING: CPU: ${context.pcpu} PID: 0 at ${file} ${fn}`);
+      world().io.out({ kind: 'kvm warn', vcpu: context.id, where: fn, message: `WARNING: CPU: ${context.pcpu} PID: 0 at ${file} ${fn}` });
     },
     'trace nested vmexit': ({ context }: Args, p: { reason: NestedExitReason }) => {
       const name = nestedExitName(context, p.reason);
       if (!name) return;
-      world().io.kvmEvent(context.id, 'kvm_nested_vmexit_inject', { reason: name.name, code: name.code, ...where(context) });
+      const data = { reason: name.name, code: name.code, ...where(context) };
+      world().io.out({ kind: 'kvm event', vcpu: context.id, what: 'kvm_nested_vmexit_inject', data });
     },
     'nested VM exit': upd(({ context }, p: { reason: NestedExitReason }) => {
       const set = run(world, context, nestedVmexit(context, p.reason));
@@ -193,7 +198,9 @@ export function makeVcpuActions(world: WorldOf) {
               ' kvm_arch_vcpu_ioctl_run',
               ' kvm_vcpu_ioctl',
             ];
-      w.io.oops(context.id, lines);
+      w.io.out({ kind: 'kvm oops', vcpu: context.id, lines });
+      // The thread dies in its ioctl: the VMM thread never sees it return.
+      w.io.out({ kind: 'died', vcpu: context.id });
     },
     'thread dies': upd(() => ({ thread: 'dead' as const })),
   };

@@ -4,8 +4,8 @@
  */
 import type { WatchedVar } from '../kernel/memory.js';
 import type { CpuEffect, Disposition } from '../kernel/port.js';
-import type { VmmCall } from '../../machines/vmm.machine.js';
-import type { KvmExitName, KvmIoctlName, KvmIoctlReturn } from '../kvm/uapi.js';
+import type { VmmEffect } from '../../machines/vmm.machine.js';
+import type { VcpuGuestEffect } from '../../machines/vcpu.machine.js';
 
 /**
  * An effect of a chart step that leaves the actor, as a value: what a CPU chart action put in its
@@ -18,13 +18,15 @@ import type { KvmExitName, KvmIoctlName, KvmIoctlReturn } from '../kvm/uapi.js';
  */
 export type Effect = CpuEffect | { kind: 'mem'; name: WatchedVar; cpu: number; op: string; value: unknown } | GuestEffect;
 
-/** The effects of the vCPU and VMM thread charts (`vcpu`: the vCPU, or the VMM thread's vCPU). */
-export type GuestEffect =
-  | { kind: 'ioctl'; vcpu: number; call: VmmCall }
-  | { kind: 'return'; vcpu: number; name: KvmIoctlName; ret: KvmIoctlReturn; exit: KvmExitName | null; device: string | null }
-  | { kind: 'died'; vcpu: number }
-  | { kind: 'vsock'; vcpu: number; what: 'ready' | 'send' }
-  | { kind: 'injected'; vcpu: number; vector: number };
+/**
+ * The effects of the vCPU and VMM thread charts the guest side routes, first in, first out (`vcpu`:
+ * the vCPU, or the VMM thread's vCPU): a VMM thread's ioctl (machines/vmm.machine.ts), a return, a
+ * thread's death, the guest's vsock driver, an injected interrupt (machines/vcpu/types.ts). A
+ * thread's step puts them, and the vCPU's trace records (`VcpuRecordEffect`), in an outbox of its
+ * own through its port's `out` (src/sim/guests.ts); the records are written when the step ends or
+ * runs a host instruction, these go on to the outbox of the guest-side work.
+ */
+export type GuestEffect = VmmEffect | VcpuGuestEffect;
 
 /**
  * What one chart step hands back to the scheduler: its effects, in the order its actions asked for

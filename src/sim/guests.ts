@@ -19,8 +19,27 @@
  * in guest mode, its CPU is kicked with a reschedule IPI over the bus (kvm_vcpu_kick), so the VM
  * exit happens as on hardware. The guest's driver takes the RX ring when the interrupt is injected.
  */
-import { vcpuImplementations, vcpuMachine, type VcpuContext, type VcpuEvent, type VcpuInput, type VcpuWorld } from '../../machines/vcpu.machine.js';
-import { vmmImplementations, vmmMachine, type VmmCall, type VmmContext, type VmmEvent, type VmmInput, type VmmReturn } from '../../machines/vmm.machine.js';
+import {
+  vcpuImplementations,
+  vcpuMachine,
+  type VcpuContext,
+  type VcpuEffect,
+  type VcpuEvent,
+  type VcpuInput,
+  type VcpuPort,
+  type VcpuWorld,
+} from '../../machines/vcpu.machine.js';
+import {
+  vmmImplementations,
+  vmmMachine,
+  type VmmCall,
+  type VmmContext,
+  type VmmEffect,
+  type VmmEvent,
+  type VmmInput,
+  type VmmReturn,
+  type VmmWorld,
+} from '../../machines/vmm.machine.js';
 import { lifecycleOfLeaf, vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockInput, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
 import { BAD_POINTER, DEFAULT_MAX_MEM_REGIONS, type IoctlArg } from '../vhost/device.js';
 import { errnoName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
@@ -113,6 +132,17 @@ export interface GuestsState {
 }
 
 const KVM_NAMES: ReadonlySet<string> = new Set(Object.keys(KVM_IOCTLS));
+
+/**
+ * The outbox of one vCPU or VMM thread step: the effects its actions put out (`VcpuPort.out`,
+ * `VmmPort.out`), in order, those before `applied` applied already (see `Guests.out`), and how many
+ * host instructions the step ran (`VcpuPort.hostInsn`, the one synchronous call).
+ */
+interface ThreadOutbox {
+  readonly effects: (VcpuEffect | VmmEffect)[];
+  applied: number;
+  hostInsns: number;
+}
 
 
 /** An ioctl argument as the trace shows it (the bad-pointer marker as text). */
@@ -214,7 +244,7 @@ export class Guests {
       else this.workersOn.set(s.worker, [s.index]);
     }
     const vcpuWorld: VcpuWorld = { k: host.k, io: this.vcpuPort() };
-    const vmmWorld = { io: { ioctl: (vmm: number, call: VmmCall) => this.host.effect({ kind: 'ioctl', vcpu: vmm, call }) } };
+    const vmmWorld: VmmWorld = { io: { out: (effect) => this.out(effect) } };
     const vsockWorld: VsockWorld = {
       host: () => ({
         devices: Array.from({ length: this.devices.size }, (_, d) => this.devices.context(d).device),
@@ -273,10 +303,19 @@ export class Guests {
     return vmcsRegions(vcpu);
   }
 
-  private vcpuPort(): VcpuWorld['io'] {
-    const base = (vcpu: number) => ({ ns: this.host.now(), vcpu, cpu: this.pcpu(vcpu) });
-    const io: VcpuWorld['io'] = {
+  /**
+   * The vCPU chart's port: effects go to the step's outbox (`out`); a host instruction runs on the
+   * thread's physical CPU now, within the step (see VcpuPort), after the effects put out before it.
+   */
+  private vcpuPort(): VcpuPort {
+    return {
+      out: (effect) => this.out(effect),
       hostInsn: (vcpu, insn) => {
+        const outbox = this.outboxes[this.depth - 1];
+        if (outbox) {
+          this.flush(outbox);
+          outbox.hostInsns += 1;
+        }
         const pcpu = this.pcpu(vcpu);
         this.touched.add(pcpu);
         const event = {
@@ -285,39 +324,75 @@ export class Guests {
           addr: insn.insn === 'VMPTRLD' ? insn.vmcs : insn.insn === 'VMRUN' ? insn.vmcb : 0,
           why: insn.insn === 'vmexit' ? insn.why : '',
         } as CpuEvent;
-        return this.host.hostInsn(pcpu, event) as ReturnType<VcpuWorld['io']['hostInsn']>;
+        return this.host.hostInsn(pcpu, event) as ReturnType<VcpuPort['hostInsn']>;
       },
-      ioctlReturn: (vcpu, name, ret, exit, device) => this.host.effect({ kind: 'return', vcpu, name, ret, exit, device: device ?? null }),
-      warn: (vcpu, where, message) => {
-        this.host.emit({ t: 'warning', ...base(vcpu), where, message });
-        this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(vcpu), text: message });
-      },
-      oops: (vcpu, lines) => {
-        this.host.emit({ t: 'kvm', ...base(vcpu), what: 'oops', data: { lines: lines.length } });
-        for (const text of lines) this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(vcpu), text });
-        this.host.effect({ kind: 'died', vcpu });
-      },
-      console: (vcpu, text) => this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(vcpu), text }),
-      kvmEvent: (vcpu, what, data) => {
-        if (!this.host.lean || what === 'kvm_nested_vmexit_inject') {
-          this.portCalls += 1;
-          this.host.emit({ t: 'kvm', ...base(vcpu), what, data });
-        }
-      },
-      vsock: (vcpu, what) => this.host.effect({ kind: 'vsock', vcpu, what }),
-      injected: (vcpu, vector) => this.host.effect({ kind: 'injected', vcpu, vector }),
     };
-    // Every call counts (`react`: a reaction that made none is the vCPU's business alone), but a
-    // trace event a lean run does not write (counted above when written).
-    for (const name of Object.keys(io) as (keyof VcpuWorld['io'])[]) {
-      if (name === 'kvmEvent') continue;
-      const f = io[name] as (...args: never[]) => unknown;
-      (io as unknown as Record<string, unknown>)[name] = (...args: never[]) => {
-        this.portCalls += 1;
-        return f(...args);
-      };
+  }
+
+  // ---- the thread steps' outboxes ---------------------------------------------------------------
+
+  /** The outboxes of the thread steps running now, innermost at `depth - 1` (kept for reuse: a host instruction nests steps). */
+  private readonly outboxes: ThreadOutbox[] = [];
+  private depth = 0;
+
+  /** Open the outbox of a vCPU or VMM thread step. */
+  private openOutbox(): ThreadOutbox {
+    let outbox = this.outboxes[this.depth];
+    if (outbox === undefined) {
+      outbox = { effects: [], applied: 0, hostInsns: 0 };
+      this.outboxes.push(outbox);
+    } else {
+      outbox.effects.length = 0;
+      outbox.applied = 0;
+      outbox.hostInsns = 0;
     }
-    return io;
+    this.depth += 1;
+    return outbox;
+  }
+
+  /** The step is over: apply what is left of its outbox; whether the step asked anything of the world (an effect, a host instruction). */
+  private closeOutbox(outbox: ThreadOutbox): boolean {
+    try {
+      this.flush(outbox);
+    } finally {
+      this.depth -= 1;
+    }
+    return outbox.effects.length > 0 || outbox.hostInsns > 0;
+  }
+
+  /**
+   * A thread step's effect, into its outbox. A lean run writes no KVM tracepoint but the one an
+   * observer reads (kvm_nested_vmexit_inject): the others are no effect there.
+   */
+  private out(effect: VcpuEffect | VmmEffect): void {
+    if (effect.kind === 'kvm event' && this.host.lean && effect.what !== 'kvm_nested_vmexit_inject') return;
+    const outbox = this.outboxes[this.depth - 1];
+    if (outbox) outbox.effects.push(effect);
+    else this.applyThread(effect);
+  }
+
+  /** Apply the effects of `outbox` not applied yet, in order. */
+  private flush(outbox: ThreadOutbox): void {
+    while (outbox.applied < outbox.effects.length) this.applyThread(outbox.effects[outbox.applied++] as VcpuEffect | VmmEffect);
+  }
+
+  /** What a thread step's effect does: a vCPU's records are written; the rest goes to the guest-side work's outbox (`apply`). */
+  private applyThread(e: VcpuEffect | VmmEffect): void {
+    switch (e.kind) {
+      case 'kvm warn':
+        this.host.emit({ t: 'warning', ns: this.host.now(), vcpu: e.vcpu, cpu: this.pcpu(e.vcpu), where: e.where, message: e.message });
+        this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(e.vcpu), text: e.message });
+        return;
+      case 'kvm oops':
+        this.host.emit({ t: 'kvm', ns: this.host.now(), vcpu: e.vcpu, cpu: this.pcpu(e.vcpu), what: 'oops', data: { lines: e.lines.length } });
+        for (const text of e.lines) this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(e.vcpu), text });
+        return;
+      case 'kvm event':
+        this.host.emit({ t: 'kvm', ns: this.host.now(), vcpu: e.vcpu, cpu: this.pcpu(e.vcpu), what: e.what, data: e.data });
+        return;
+      default:
+        this.host.effect(e);
+    }
   }
 
   // ---- scheduling ------------------------------------------------------------------------------
@@ -451,25 +526,39 @@ export class Guests {
     });
   }
 
-  private sendVcpu(i: number, event: VcpuEvent): void {
+  /** Send vCPU `i` an event: one step, with its outbox; whether the step asked anything of the world. */
+  private sendVcpu(i: number, event: VcpuEvent): boolean {
     this.changed.add(i);
     if (!this.host.lean) this.sentVcpu.add(i);
     this.vcpuHash[i] = Number.NaN;
     this.sending.push(i);
+    const outbox = this.openOutbox();
+    let asked: boolean;
     try {
       this.vcpus.send(i, event);
     } finally {
-      this.sending.pop();
+      // What the step put out is applied even if it failed, as when each action applied it at once.
+      try {
+        asked = this.closeOutbox(outbox);
+      } finally {
+        this.sending.pop();
+      }
     }
     this.vcpuHash[i] = Number.NaN; // also after: a hash taken during the send (an inspect hook) is stale
     this.noteRun(i);
+    return asked;
   }
 
   private sendVmm(i: number, event: VmmEvent): void {
     this.changed.add(i);
     if (!this.host.lean) this.sentVmm.add(i);
     this.vmmHash[i] = Number.NaN;
-    this.vmms.send(i, event);
+    const outbox = this.openOutbox();
+    try {
+      this.vmms.send(i, event);
+    } finally {
+      this.closeOutbox(outbox);
+    }
     this.vmmHash[i] = Number.NaN;
   }
 
@@ -709,17 +798,15 @@ export class Guests {
   /**
    * Exploration (transition cache): vCPU `v` receives interrupt `vector` as a reaction of its own,
    * if nothing else of it was read so far: its chart moves by itself (a function of its state and
-   * the event) and the step goes on reading only its bits. A reaction that issued anything through
-   * the vCPU's port (a record, an effect, a host instruction) stays a read of the vCPU. False: not
+   * the event) and the step goes on reading only its bits. A reaction whose outbox is not empty
+   * (a record, an effect, a host instruction: `sendVcpu`) stays a read of the vCPU. False: not
    * tracking, or the vCPU was read before (send it the usual way).
    */
   private react(v: number, vector: number): boolean {
     const reads = this.reads;
     const slot = this.base + 2 * v;
     if (reads === null || !this.host.reacted || reads.has(slot) || this.bitsSeen.has(slot) || this.reactedSlots.has(slot)) return false;
-    const calls = this.portCalls;
-    this.sendVcpu(v, { type: 'irq', vector });
-    if (this.portCalls !== calls) return true;
+    if (this.sendVcpu(v, { type: 'irq', vector })) return true;
     reads.delete(slot);
     this.reactedSlots.add(slot);
     this.host.reacted(slot, vector);
@@ -780,8 +867,6 @@ export class Guests {
   /** While tracking: the slots read through their bits, and the vCPU slots that reacted (`react`). */
   private readonly bitsSeen = new Set<number>();
   private readonly reactedSlots = new Set<number>();
-  /** Calls through the vCPU port so far (`react`). */
-  private portCalls = 0;
 
   /**
    * The guest actors as numbered slots after `base` (vCPU i: base + 2i, its VMM thread: base + 2i + 1,

@@ -1,6 +1,6 @@
 import { createActor } from 'xstate';
 import { vcpuImplementations, vcpuMachine, type GuestProgram, type VcpuInput } from '../../machines/vcpu.machine.js';
-import type { VcpuEvent, VcpuPort } from '../../machines/vcpu/types.js';
+import type { VcpuEffect, VcpuEvent, VcpuPort } from '../../machines/vcpu/types.js';
 import type { HostInsnResult } from '../../src/kvm/types.js';
 import type { KvmIoctlArg, KvmIoctlName, KvmIoctlReturn, KvmExitName } from '../../src/kvm/uapi.js';
 import { KernelMemory } from '../../src/kernel/memory.js';
@@ -13,19 +13,23 @@ export function fakeWorld(result: (insn: string) => HostInsnResult = () => 'ok')
   const oopses: string[][] = [];
   const events: { what: string; data: Record<string, unknown> }[] = [];
   const returns: { name: KvmIoctlName; ret: KvmIoctlReturn; exit: KvmExitName | null }[] = [];
+  /** Every effect the chart put out, in order. */
+  const effects: VcpuEffect[] = [];
   const io: VcpuPort = {
     hostInsn: (_v, insn) => {
       const r = result(insn.insn);
       log.push(`${insn.insn}${'vmcs' in insn ? ` ${insn.vmcs.toString(16)}` : ''}${'vmcb' in insn ? ` ${insn.vmcb.toString(16)}` : ''} → ${r}`);
       return r;
     },
-    ioctlReturn: (_v, name, ret, exit) => returns.push({ name, ret, exit }),
-    warn: (_v, where) => warns.push(where),
-    oops: (_v, lines) => oopses.push(lines),
-    console: () => {},
-    kvmEvent: (_v, what, data) => events.push({ what, data }),
+    out: (e) => {
+      effects.push(e);
+      if (e.kind === 'return') returns.push({ name: e.name, ret: e.ret, exit: e.exit });
+      else if (e.kind === 'kvm warn') warns.push(e.where);
+      else if (e.kind === 'kvm oops') oopses.push([...e.lines]);
+      else if (e.kind === 'kvm event') events.push({ what: e.what, data: e.data });
+    },
   };
-  return { k, io, log, warns, oopses, events, returns };
+  return { k, io, log, warns, oopses, events, returns, effects };
 }
 
 export function vcpuInput(vendor: 'intel' | 'amd', preset: string, fix: string[], noFix: string[], program: Partial<GuestProgram>): VcpuInput {
