@@ -189,6 +189,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
         json: { type: 'boolean' },
         'no-pnr': { type: 'boolean' },
         'pnr-max-states': { type: 'string' },
+        'max-pass-over': { type: 'string' },
       },
     });
   } catch (e) {
@@ -207,6 +208,13 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   const maxTime = numeric('max-time', values['max-time'], null);
   const pnrMaxStatesGiven = numeric('pnr-max-states', values['pnr-max-states'], null);
   if (values['no-pnr'] && values['pnr-max-states'] !== undefined) throw new InputError('--pnr-max-states bounds the point-of-no-return search, which --no-pnr skips: give one');
+  const maxPassOver = numeric('max-pass-over', values['max-pass-over'], null);
+  if (maxPassOver !== null) {
+    // The bound keys per-CPU counts the sleep sets, symmetry and the split of the space do not know.
+    if (strategy !== 'exhaustive') throw new InputError(`--max-pass-over bounds the exhaustive search: not with --strategy ${strategy}`);
+    if (values.symmetry) throw new InputError('--max-pass-over counts per CPU number: not with --symmetry');
+    if (workers > 1 || values.shard !== undefined) throw new InputError('--max-pass-over is for one search: not with --workers or --shard');
+  }
   const opts: Omit<ExploreOptions, 'onProgress'> = {
     ...DEFAULT_EXPLORE,
     strategy,
@@ -219,6 +227,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
     reduction: values['no-reduction'] !== true,
     ...(maxTime !== null ? { maxTimeMs: maxTime * 1000 } : {}),
     ...(values['all-violations'] ? { allViolations: true } : {}),
+    ...(maxPassOver !== null ? { maxPassOver } : {}),
   };
   // Where the traces go is checked before the search, not after it.
   const outDir = values.out ?? 'shootdown-traces';
@@ -230,7 +239,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   if (values.symmetry && values['no-symmetry']) throw new InputError('--symmetry and --no-symmetry: give one');
   if (values.symmetry && (workers > 1 || values.shard !== undefined)) throw new InputError('--symmetry is for one search: not with --workers or --shard');
   if (values.symmetry && opts.strategy !== 'exhaustive') throw new InputError(`--symmetry keys the states of the exhaustive search: not with --strategy ${opts.strategy}`);
-  const symmetry = values.symmetry === true || (values['no-symmetry'] !== true && symmetryByDefault(scenario, opts.strategy, workers, values.shard !== undefined));
+  const symmetry = values.symmetry === true || (values['no-symmetry'] !== true && maxPassOver === null && symmetryByDefault(scenario, opts.strategy, workers, values.shard !== undefined));
   if (symmetry) opts.symmetry = true;
   const shard: ShardPlan | null = shardRun(values, numeric('split-depth', values['split-depth'], null), { opts, workers, maxTimeS: maxTime, cpus, scenario, scenarioText: scenarioText as string | null, name: positionals[0] as string, outDir });
   // Every explored state holds a copy of every CPU: exploration is for small machines.
@@ -294,7 +303,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
           ...(result.slept !== undefined ? { slept: result.slept } : {}),
           maxDepth: result.maxDepth,
           elapsedMs: Math.round(result.elapsedMs),
-          bounds: { maxStates: opts.maxStates, maxDepth: opts.maxDepth, maxTimeS: maxTime },
+          bounds: { maxStates: opts.maxStates, maxDepth: opts.maxDepth, maxTimeS: maxTime, ...(maxPassOver !== null ? { maxPassOver } : {}) },
           violations,
           ...(result.cache ? { cache: result.cache } : {}),
           ...(result.symmetry ? { symmetry: result.symmetry } : {}),
@@ -307,8 +316,9 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   } else {
     const rate = Math.round(result.statesVisited / Math.max(result.elapsedMs / 1000, 1e-3));
     io.stdout(
-      escapeControls(`${scenario.id}`) + ` (${scenario.machine.cpus} CPUs, kernel ${scenario.kernel.preset}), ${strategy}${opts.reduction ? ' with sleep sets' : ''}` +
-        `${workers > 1 ? `, ${workers} workers` : ''}: ${result.statesVisited} states, ${result.transitions} transitions` +
+      escapeControls(`${scenario.id}`) + ` (${scenario.machine.cpus} CPUs, kernel ${scenario.kernel.preset}), ${strategy}${opts.reduction && maxPassOver === null ? ' with sleep sets' : ''}` +
+        `${workers > 1 ? `, ${workers} workers` : ''}` +
+        `${maxPassOver !== null ? `, runs where no CPU with a step ready waits through more than ${maxPassOver} decisions of others` : ''}: ${result.statesVisited} states, ${result.transitions} transitions` +
         `${result.slept !== undefined ? ` (${result.slept} slept)` : ''}, ` +
         `depth ${result.maxDepth}, ${Math.round(result.elapsedMs)} ms (${rate} states/s), ${result.complete ? 'complete' : 'NOT complete'}\n` +
         (merged ? merged.text : '') +

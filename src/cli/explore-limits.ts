@@ -2,6 +2,7 @@
  * The ranges of explore's numeric options, in one place: the command line checks its flags against
  * them, and `explore merge` checks the same fields of a shard result file (a file can say anything).
  */
+import { MAX_PASS_OVER } from '../explore/passover.js';
 
 /** Exploration's CPU bound: a state space grows too fast for more to finish. */
 export const MAX_EXPLORE_CPUS = 64;
@@ -18,6 +19,7 @@ export const NUMERIC: Record<string, [number, number]> = {
   workers: [1, 64],
   'pnr-max-states': [1, 1_000_000_000],
   'split-depth': [1, 10_000_000],
+  'max-pass-over': [1, MAX_PASS_OVER],
 };
 
 /** The range of a numeric option, as [smallest, largest]. */

@@ -91,6 +91,12 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'max-depth', value: 'N', default: DEFAULT_BOUNDS.maxDepth.toLocaleString('en-US'), text: 'do not go deeper than N decisions' },
       { name: 'max-time', value: 'S', default: 'none', text: 'stop after S seconds (the result says the search is not complete)' },
       { name: 'all-violations', default: 'off', text: "go on after each property's first (shortest) violation and report every kind" },
+      {
+        name: 'max-pass-over',
+        value: 'K',
+        default: 'none',
+        text: 'only runs where no CPU with its step ready waits through more than K decisions of others (1 to 200): rules out runs that need a CPU to stall, unless the scenario scripts it (stall, smi); direct engine, no sleep sets or symmetry',
+      },
       { name: 'seed', value: 'N', default: String(DEFAULT_BOUNDS.seed), text: 'seed of the random and pct strategies' },
       { name: 'runs', value: 'N', default: String(DEFAULT_BOUNDS.runs), text: 'runs of the random and pct strategies' },
       { name: 'pct-depth', value: 'D', default: String(DEFAULT_BOUNDS.pctDepth), text: 'priority change points of pct' },

@@ -19,6 +19,7 @@ import { exhaustiveCached } from './cached.js';
 import { byKey, countViolations, Findings, Harness, memoryHash, NO_KEYS, NO_SLEEP, observersSnapshot, sleepAfter, visitedKey } from './harness.js';
 import { DEFAULT_DEPENDENCE, StepFootprints, type Footprint } from './dependence.js';
 import { ShardSplit } from './shard-split.js';
+import { heldCpus, passOverAfter, passOverKey } from './passover.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 
 export * from './options.js';
@@ -36,11 +37,16 @@ interface Node {
   id: number;
   /** A state seen again with a smaller sleep set: expand only the choices slept the first time. */
   only?: readonly string[];
+  /** With a pass-over bound: per CPU, the decisions of others it has waited through with its step ready (passover.ts). */
+  counts?: Uint8Array;
 }
 
 /** Explore one scenario. */
 export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   if (opts.strategy !== 'exhaustive') return sampled(scenario, opts);
+  // A pass-over bound keys counts that depend on the order of commuting choices and on CPU numbers:
+  // no sleep sets, no symmetry; the direct engine keeps them.
+  if (opts.maxPassOver !== undefined) return exhaustive(scenario, { ...opts, reduction: false, symmetry: false });
   const direct = opts.engine === 'direct' || opts.pruning === 'history';
   return direct ? exhaustive(scenario, opts) : exhaustiveCached(scenario, opts);
 }
@@ -63,7 +69,12 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const canon = (k: string) => (sym ? sym.toCanonical(k) : k);
   const uncanon = (k: string) => (sym ? sym.fromCanonical(k) : k);
   /** A state's key in the visited set; `memory`: its observers' memoryHash when known. */
-  const stateKey = (observers: readonly Observer[], memory?: number): number | string => {
+  const bound = opts.maxPassOver;
+  const stateKey = (observers: readonly Observer[], memory?: number, counts?: Uint8Array): number | string => {
+    if (counts) return `${String(stateKeyOf(observers, memory))}|${passOverKey(counts)}`;
+    return stateKeyOf(observers, memory);
+  };
+  const stateKeyOf = (observers: readonly Observer[], memory?: number): number | string => {
     if (sym) return sym.key(h.sim, observers);
     if (pruning === 'history') return `${h.sim.stateKey()}|${h.sim.now}|${observersSnapshot(observers)}`;
     if (pruning === 'machine') return h.sim.stateHash();
@@ -94,8 +105,9 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const report = (violations: { property: string; message: string }[], node: Node, last?: { pick: number; n: number; key: string }) =>
     found.add(violations, node.depth + (last ? 1 : 0), () => pathTo(node.id, last));
 
-  const root: Node = { capture: h.sim.capture(), observers: rootObservers, sleep: [], depth: 0, id: 0 };
-  visited.set(stateKey(rootObservers), NO_KEYS);
+  const rootCounts = bound !== undefined ? new Uint8Array(scenario.machine.cpus) : undefined;
+  const root: Node = { capture: h.sim.capture(), observers: rootObservers, sleep: [], depth: 0, id: 0, ...(rootCounts ? { counts: rootCounts } : {}) };
+  visited.set(stateKey(rootObservers, undefined, rootCounts), NO_KEYS);
   sym?.countLast();
   const queue: Node[] = [root];
   const split = opts.shard ? new ShardSplit(opts.shard) : null;
@@ -125,6 +137,9 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       continue;
     }
     const keys = h.sim.choiceKeys();
+    // With a pass-over bound: whose each choice is (read before any is taken).
+    const actors = bound !== undefined ? keys.map((_, i) => h.sim.choiceActor(i)) : null;
+    const held = bound !== undefined ? heldCpus(keys, (c) => h.sim.stepContext(c)) : null;
     const afterPoll = h.sim.capture();
     // What the observers remember, on the clock the poll may have moved: a child whose step changed
     // no observer remembers the same.
@@ -142,6 +157,12 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
         continue;
       }
       if (node.only && !node.only.includes(key)) continue;
+      let counts: Uint8Array | undefined;
+      if (bound !== undefined) {
+        const next = passOverAfter(node.counts as Uint8Array, held as number[], (actors as number[])[i] as number, bound);
+        if (!next) continue; // a run that needs a CPU to stall longer than the bound
+        counts = next;
+      }
       if (!fresh) h.sim.restoreCapture(afterPoll);
       fresh = false;
       h.fork(observers);
@@ -159,7 +180,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       }
       const sleep = opts.reduction ? sleepAfter(node.sleep, explored, fp, dependence) : NO_SLEEP;
       explored.push(fp);
-      const key53 = stateKey(childObservers, h.touched ? undefined : memory);
+      const key53 = stateKey(childObservers, h.touched ? undefined : memory, counts);
       const seen = visited.get(key53);
       let childSleep = sleep;
       let only: string[] | undefined;
@@ -184,7 +205,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       pickOf.push(step);
       keyOf.push(key);
       maxDepth = Math.max(maxDepth, node.depth + 1);
-      queue.push({ capture: h.sim.capture(), observers: childObservers, sleep: childSleep, depth: node.depth + 1, id, ...(only ? { only } : {}) });
+      queue.push({ capture: h.sim.capture(), observers: childObservers, sleep: childSleep, depth: node.depth + 1, id, ...(only ? { only } : {}), ...(counts ? { counts } : {}) });
     }
     // Wall-clock time only paces the progress report; it never steers the search.
     if (opts.onProgress) {

@@ -71,6 +71,14 @@ export interface ExploreOptions {
   rootSlice?: { index: number; of: number };
   /** Exhaustive: expand only this shard's share of the frontier at the split depth (shard.ts). */
   shard?: ShardOption;
+  /**
+   * Exhaustive: only runs in which no CPU whose next step is ready waits through more than this many
+   * decisions of other actors (passover.ts): CPUs that run go at comparable speeds, so a longer wait
+   * needs the CPU to stall (an SMI, a host preempting it), which a scenario scripts where it means one.
+   * Absent: any CPU may be passed over for any number of steps (untimed steps cost nothing). Runs on
+   * the direct engine, without sleep sets or symmetry (the counts it keys break both).
+   */
+  maxPassOver?: number;
   onProgress?: (p: Progress) => void;
 }
 

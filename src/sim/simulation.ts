@@ -420,6 +420,14 @@ export class Simulation {
     return item ? this.actorOf(item) : -1;
   }
 
+  /**
+   * The execution context a CPU's next step runs in (task, irq, nmi, smm…): what a pass-over bound
+   * needs to tell the kernel's steps from firmware's (src/explore/passover.ts).
+   */
+  stepContext(cpu: number): string {
+    return this.cpus.region(cpu);
+  }
+
   private actorOf(item: Item): number {
     if (item.kind === 'script') return this.scriptByIndex.get(item.index)?.cpu ?? -1;
     // A guest thread acts on its physical CPU (it runs VMX instructions there), a vhost worker is a
