@@ -286,7 +286,10 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
       .digest('hex')
       .slice(0, 12);
     const file = writeTrace(outDir, `${scenario.id}-${scenario.kernel.preset}-${c.property}-${digest}.jsonl`, c.lines.join('\n') + '\n');
-    const point = pnr ? { step: pnr.step, decision: pnr.decision, description: pnr.description, complete: pnr.complete, ...(pnr.unknownAt ? { unknownAt: pnr.unknownAt } : {}) } : null;
+    // The point of no return is searched over every run, stalls included, also under a pass-over bound.
+    const point = pnr
+      ? { step: pnr.step, decision: pnr.decision, description: pnr.description, complete: pnr.complete, ...(pnr.unknownAt ? { unknownAt: pnr.unknownAt } : {}), ...(maxPassOver !== null ? { stallsIncluded: true } : {}) }
+      : null;
     return { property: c.property, message: c.message, traceFile: file, length: c.length, ...(values['no-pnr'] ? {} : { pointOfNoReturn: point }) };
   });
   const code = violations.length > 0 ? 1 : result.complete ? 0 : EXIT_INCOMPLETE;
@@ -343,7 +346,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
     for (const v of violations) {
       io.stdout(`VIOLATION ${v.property}: ${escapeControls(v.message)}\n  shortest run found: ${v.length} decisions — shootdown run --replay ${escapeControls(v.traceFile)}\n`);
       const p = v.pointOfNoReturn;
-      if (p) io.stdout(`  point of no return${p.complete ? '' : ' (at the latest)'}: ${escapeControls(p.description)}\n`);
+      if (p) io.stdout(`  point of no return${p.complete ? '' : ' (at the latest)'}${maxPassOver !== null ? ' (over every run, stalls included)' : ''}: ${escapeControls(p.description)}\n`);
       else if (p === null) io.stdout('  point of no return: none found (the run\'s own end does not violate the property)\n');
     }
   }

@@ -13,7 +13,7 @@ import { ACTOR_KINDS } from '../viz/actor-kinds.js';
 const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                 [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
                 [--max-time S] [--all-violations] [--seed N] [--runs N] [--pct-depth D] [--no-reduction]
-                [--symmetry | --no-symmetry]
+                [--symmetry | --no-symmetry] [--max-pass-over K]
                 [--workers N | --shard I/N [--split-depth D]] [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
   shootdown explore merge <shard results dir | file>... [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
                                  bounds: --max-states ${DEFAULT_BOUNDS.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_BOUNDS.maxDepth.toLocaleString('en-US')} by default, no time limit;

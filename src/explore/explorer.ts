@@ -19,7 +19,7 @@ import { exhaustiveCached } from './cached.js';
 import { byKey, countViolations, Findings, Harness, memoryHash, NO_KEYS, NO_SLEEP, observersSnapshot, sleepAfter, visitedKey } from './harness.js';
 import { DEFAULT_DEPENDENCE, StepFootprints, type Footprint } from './dependence.js';
 import { ShardSplit } from './shard-split.js';
-import { heldCpus, passOverAfter, passOverKey } from './passover.js';
+import { heldCpus, passOverAfter, passOverKey, runsActor } from './passover.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 
 export * from './options.js';
@@ -140,6 +140,8 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     // With a pass-over bound: whose each choice is (read before any is taken).
     const actors = bound !== undefined ? keys.map((_, i) => h.sim.choiceActor(i)) : null;
     const held = bound !== undefined ? heldCpus(keys, (c) => h.sim.stepContext(c)) : null;
+    // Where each held CPU is, to tell whether a delivery or a scripted action ran it (passover.ts).
+    const at = held ? new Map(held.map((c) => [c, h.sim.cpuPosition(c)])) : null;
     const afterPoll = h.sim.capture();
     // What the observers remember, on the clock the poll may have moved: a child whose step changed
     // no observer remembers the same.
@@ -157,11 +159,15 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
         continue;
       }
       if (node.only && !node.only.includes(key)) continue;
-      let counts: Uint8Array | undefined;
+      // With a bound: the counts if the choice runs its CPU and if it does not; neither, a run that
+      // needs a CPU to stall longer than the bound.
+      let ifRan: Uint8Array | null = null;
+      let ifNot: Uint8Array | null = null;
+      const actor = actors ? (actors[i] as number) : -1;
       if (bound !== undefined) {
-        const next = passOverAfter(node.counts as Uint8Array, held as number[], (actors as number[])[i] as number, bound);
-        if (!next) continue; // a run that needs a CPU to stall longer than the bound
-        counts = next;
+        ifRan = passOverAfter(node.counts as Uint8Array, held as number[], actor, bound);
+        ifNot = runsActor(key) ? null : passOverAfter(node.counts as Uint8Array, held as number[], -1, bound);
+        if (!ifRan && !ifNot) continue;
       }
       if (!fresh) h.sim.restoreCapture(afterPoll);
       fresh = false;
@@ -171,6 +177,14 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
       const fp = steps ? steps.footprint(key, shown, h.sim.endTracking()) : coarse(key, shown);
       const childObservers = h.current;
       transitions += 1;
+      let counts: Uint8Array | undefined;
+      if (bound !== undefined) {
+        const was = at?.get(actor);
+        const ran = runsActor(key) || was === undefined || h.sim.cpuPosition(actor) !== was;
+        const next = ran ? ifRan : ifNot;
+        if (!next) continue;
+        counts = next;
+      }
       const step = { pick: i, n };
       // A property failed on this step: report the path, and go on: other properties (and other
       // kinds of failure of this one) may still show further down.

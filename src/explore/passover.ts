@@ -3,12 +3,14 @@
  * runnable CPU over for any number of other CPUs' steps, since untimed steps cost nothing. On hardware
  * CPUs that run go at comparable speeds, so a CPU left behind by many steps of another has stalled
  * (an SMI, a host preempting a vCPU, a machine check), and a result that needs such a stall is not a
- * kernel bug by itself (docs/model.md §11: R2 under v6.2, where CPU 0 waits through ~35 of CPU 1's
- * steps between sending its NMIs and starting its own 1 s wait, so CPU 1's wait starts and expires
- * first). With a bound K, a state also counts, per CPU, the decisions of other actors taken in a row
- * while that CPU's own step was one of the options; a choice that would take a count past K is not
- * explored. A decision acting on the CPU (its step, a delivery to it, its timer, a guest thread on it)
- * or its step no longer being an option sets its count back to 0. A stall the scenario means is
+ * kernel bug by itself (docs/model.md §11: R2 under v6.2, where CPU 0 waits through ~35 decisions
+ * of the other CPUs between sending its NMIs and starting its own 1 s wait, so CPU 1's wait starts
+ * and expires first). With a bound K, a state also counts, per CPU, the decisions taken in a row while that CPU's
+ * own step was one of the options and the CPU ran nothing; a choice that would take a count past K is
+ * not explored. The CPU runs something when it takes its own step, its timer expires, a guest thread
+ * on it steps, or a delivery or scripted action moves it (a delivery held in the IRR or latched does
+ * not: `Simulation.cpuPosition` is unchanged); that, or its step no longer being an option, sets its
+ * count back to 0. A stall the scenario means is
  * explored in full: a scripted `stall` takes the CPU's step off the options, and a CPU in System
  * Management Mode (a scripted `smi`) is not held to the bound while the firmware runs.
  */
@@ -48,6 +50,16 @@ export function passOverAfter(counts: Uint8Array, held: readonly number[], actor
     next[c] = n;
   }
   return next;
+}
+
+/**
+ * Whether choice `key` runs its actor CPU whatever it meets: its own step (`s<cpu>`), its timer
+ * (`t<cpu>:…`), a guest thread's step on it (`v`, `u`, `w`). A delivery (`d`) or a scripted action
+ * (`x`) runs it only if it moves it (an interrupt may be held, an NMI latched).
+ */
+export function runsActor(key: string): boolean {
+  const k = key.charCodeAt(0);
+  return k !== 100 /* d */ && k !== 120 /* x */;
 }
 
 /** The counts as part of a visited-set key. */

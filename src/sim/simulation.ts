@@ -428,6 +428,14 @@ export class Simulation {
     return this.cpus.region(cpu);
   }
 
+  /**
+   * Where a CPU is: the execution context its next step runs in and that context's state. A decision
+   * that left it unchanged ran nothing on the CPU (an interrupt held in the IRR, a latched NMI).
+   */
+  cpuPosition(cpu: number): string {
+    return `${this.cpus.region(cpu)} ${this.cpus.current(cpu)}`;
+  }
+
   private actorOf(item: Item): number {
     if (item.kind === 'script') return this.scriptByIndex.get(item.index)?.cpu ?? -1;
     // A guest thread acts on its physical CPU (it runs VMX instructions there), a vhost worker is a
