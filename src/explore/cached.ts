@@ -31,9 +31,10 @@ import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type 
 import { HashTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
 import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
-import { countViolations, Findings, Harness, memoryHash, visitedKey } from './harness.js';
+import { Findings, Harness, memoryHash, visitedKey } from './harness.js';
 import { DEFAULT_DEPENDENCE, dependentWithAll, footprintText, keyOnly, NON_LOCAL, relationOf, StepFootprints, type Footprint } from './dependence.js';
 import { ShardSplit } from './shard-split.js';
+import { ObserverSets, ObserverSteps } from './observer-sets.js';
 import type { SymmetryView } from './symmetry.js';
 import type { PendingItem } from '../state/pending.js';
 
@@ -70,6 +71,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const effects: Effect[] = [];
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
   const nodes = new Nodes(width);
+  // Each node's observers, interned (observer-sets.ts).
+  const observerSets = new ObserverSets();
+  const observerSteps = new ObserverSteps();
   // A pending-item multiset (sorted) keeps the exact sums of its items' hash halves (both stay far
   // below 2^53 for the handful of items a state has: see finishHash).
   const itemLo: number[] = [];
@@ -332,6 +336,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curItems: Int32Array = new Int32Array(0);
   let curNow = 0;
   let curObservers: Observer[] = [];
+  /** curObservers' ObserverSets id. */
+  let curObserverSet = 0;
   /** What curObservers remember (memoryHash) on curNow. */
   let curMemory = 0;
   let curSleepId = 0;
@@ -346,14 +352,18 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let childFlags = 0;
   /** The footprint of the decision that led to the child (a Tables.fps index). */
   let childFp = 0;
+  /** The cached effect that led to the child (-1: run for real), and its ObserverSteps entry (-1: its records were fed). */
+  let childEffect = -1;
+  let childStep = -1;
   const dependence = opts.dependence ?? DEFAULT_DEPENDENCE;
   const independent = relationOf(dependence);
   const steps = new StepFootprints(sim);
 
   const expand = (id: number): void => {
-    const { observers, only } = nodes.take(id);
+    const only = nodes.only(id);
     curId = id;
-    curObservers = observers;
+    curObserverSet = nodes.observers(id);
+    const observers = (curObservers = observerSets.get(curObserverSet));
     curSleepId = nodes.sleep(id);
     curFlags = nodes.flags(id);
     curMem = nodes.mem(id);
@@ -491,7 +501,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childMem = effect.memWrites.length > 0 ? t.applyWrites(curMem, effect, effectIndex) : curMem;
     childFlags = effect.flagsAfter;
     // What the decision wrote, to the observers; the clock is this path's.
-    if (effect.records.length > 0) feedRecords(effect.records, curNow);
+    childEffect = effectIndex;
+    childStep = -1;
+    if (effect.records.length > 0) {
+      childStep = observerSteps.find(curObserverSet, effectIndex, curNow);
+      if (childStep < 0) feedRecords(effect.records, curNow);
+    }
     childFp = effect.fp;
     if (opts.verify) verifyHit(curId, (t.descs[effect.desc] as Desc).key, effectIndex);
   };
@@ -500,6 +515,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const runForReal = (d: number, k1: number): void => {
     const key = (t.descs[d] as Desc).key;
     count.misses += 1;
+    childEffect = childStep = -1;
     materialize(curId, true);
     const recorded: TraceRecord[] = [];
     h.recording = recorded;
@@ -533,10 +549,22 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const key = (t.descs[d] as Desc).key;
     const fpId = childFp;
     const fp = t.fps[fpId] as Footprint;
-    const childObservers = h.current;
-    if (h.touched) {
-      const before = countViolations(curObservers);
-      if (countViolations(childObservers) > before) report(h.violations().slice(before), curId, key);
+    // The child's observers: as this effect left these observers on this clock before, else as
+    // the records fed just now left them (interned either way: observer-sets.ts).
+    let childSet = curObserverSet;
+    let childMemory = curMemory;
+    if (childStep >= 0) {
+      childSet = observerSteps.setOf(childStep);
+      childMemory = observerSteps.memoryOf(childStep);
+    } else if (h.touched) {
+      childSet = observerSets.intern(h.current, curObserverSet);
+      childMemory = machineOnly ? 0 : memoryHash(h.current, curNow);
+      if (childEffect >= 0) observerSteps.add(curObserverSet, childEffect, curNow, childSet, childMemory);
+    }
+    const childObservers = observerSets.get(childSet);
+    if (childSet !== curObserverSet) {
+      const before = observerSets.violationCount(curObserverSet);
+      if (observerSets.violationCount(childSet) > before) report(violationsOf(childObservers).slice(before), curId, key);
     }
     // The child's sleep set: the parent's and the earlier siblings' choices that commute with
     // this one (dependence.ts).
@@ -548,7 +576,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (sleepIds.length > 0) sleepId = sleepSets.intern(sleepIds);
     }
     explored.push(fpId);
-    const childMemory = machineOnly ? 0 : h.touched ? memoryHash(childObservers, curNow) : curMemory;
     const key53 = sym
       ? sym.keyOf(symView(childCpus, childMem, childItems, childFlags, curNow), childObservers)
       : visitedKey(hashOf(childCpus, childMem, childItems, childFlags), childMemory);
@@ -570,7 +597,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       sym?.countLast();
     }
     maxDepth = Math.max(maxDepth, curDepth + 1);
-    nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childMemory, childObservers, childOnly);
+    nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childMemory, childSet, childOnly);
   };
 
   /**
@@ -596,7 +623,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   const rootView = fromView(sim.view());
   const rootMemory = machineOnly ? 0 : memoryHash(rootObservers, sim.now);
-  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, rootObservers, null);
+  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, observerSets.intern(rootObservers, -1), null);
   visited.set(
     sym
       ? sym.keyOf(symView(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now), rootObservers)
@@ -613,7 +640,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       break;
     }
     if (split && !split.expands(nodes.depth(id), () => nodes.count - id, visited.size, transitions, () => nodeHash(id))) {
-      nodes.take(id);
       nodes.release(id);
       continue;
     }
@@ -801,6 +827,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     ...(split ? { split: split.info(visited.size, transitions) } : {}),
     ...(sym ? { symmetry: sym.stats(visited.size) } : {}),
   };
+}
+
+/** The violations observers found, in order (as Harness.violations gives them). */
+function violationsOf(observers: readonly Observer[]): { property: string; message: string }[] {
+  return observers.flatMap((o) => o.violations());
 }
 
 /** An interned pending item as it enters the state (src/state/pending.ts). */
