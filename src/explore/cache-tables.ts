@@ -431,7 +431,7 @@ export class Nodes {
 
   constructor(private readonly width: number) {}
 
-  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: readonly string[] | null): number {
+  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: number): number {
     const id = this.count++;
     const c = id >>> CHUNK_BITS;
     const i = id & IN_CHUNK;
@@ -453,7 +453,7 @@ export class Nodes {
     (this.nowCols[c] as Float64Array)[i] = now;
     (this.memoryCols[c] as Float64Array)[i] = memory;
     (this.observerCols[c] as Int32Array)[i] = observers;
-    (this.onlyCols[c] as Int32Array)[i] = only ? this.onlyId(only) : -1;
+    (this.onlyCols[c] as Int32Array)[i] = only;
     return id;
   }
 
@@ -504,7 +504,8 @@ export class Nodes {
     return x < 0 ? null : (this.onlyLists[x] as readonly string[]);
   }
 
-  private onlyId(only: readonly string[]): number {
+  /** An only-list's number for `add`. */
+  internOnly(only: readonly string[]): number {
     const text = only.join('\u0000');
     let x = this.onlyIds.get(text);
     if (x === undefined) {
@@ -576,6 +577,19 @@ export class SleepSets {
     const s = ascending(ids);
     const id = this.tuples.intern(s);
     if (id === this.ids.length) this.ids.push(s);
+    return id;
+  }
+
+  /** The id of the set of the first `n` footprint indexes of `scratch` (any order; sorted in place). */
+  internScratch(scratch: number[], n: number): number {
+    for (let i = 1; i < n; i++) {
+      const x = scratch[i] as number;
+      let j = i;
+      for (; j > 0 && (scratch[j - 1] as number) > x; j--) scratch[j] = scratch[j - 1] as number;
+      scratch[j] = x;
+    }
+    const id = this.tuples.intern(scratch, n);
+    if (id === this.ids.length) this.ids.push(scratch.slice(0, n));
     return id;
   }
 }

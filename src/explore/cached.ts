@@ -345,7 +345,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** Each slot's pending-item signature in the state being expanded (sigOf for every slot). */
   const curSigs = new Float64Array(width);
   /** The footprints of the siblings taken so far (indexes). */
-  let explored: number[] = [];
+  let explored = new Int32Array(16);
+  let exploredCount = 0;
+  /** Scratch: a child's sleep set, unsorted; a node's choices due now. */
+  let sleepScratch: number[] = [];
+  let ready = new Int32Array(16);
   // The child a decision leads to.
   let childMem = 0;
   let childItems = 0;
@@ -403,18 +407,19 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (di.cpu >= 0) curSigs[di.cpu] = (curSigs[di.cpu] as number) + di.sig;
     }
     // What is due now, in key order (insertion sort: a handful of items).
-    const ready: number[] = [];
+    if (ready.length < curItems.length) ready = new Int32Array(2 * curItems.length);
+    if (explored.length < curItems.length) explored = new Int32Array(2 * curItems.length);
+    let readyCount = 0;
     for (const i of curItems) {
       const di = t.descs[i] as Desc;
       if (di.rel > 0 || di.held) continue;
-      let j = ready.length;
-      ready.push(i);
+      let j = readyCount++;
       for (; j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
       ready[j] = i;
     }
-    explored = [];
+    exploredCount = 0;
     const nodeSleep = sleepSets.ids[curSleepId] as readonly number[];
-    for (let rank = 0; rank < ready.length; rank++) {
+    for (let rank = 0; rank < readyCount; rank++) {
       const d = ready[rank] as number;
       const key = (t.descs[d] as Desc).key;
       if (curDepth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
@@ -570,23 +575,28 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     // this one (dependence.ts).
     let sleepId = 0;
     if (opts.reduction && !dependentWithAll(fp, dependence)) {
-      const sleepIds: number[] = [];
-      for (const z of sleepSets.ids[curSleepId] as readonly number[]) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
-      for (const z of explored) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
-      if (sleepIds.length > 0) sleepId = sleepSets.intern(sleepIds);
+      const parentSleep = sleepSets.ids[curSleepId] as readonly number[];
+      if (sleepScratch.length < parentSleep.length + exploredCount) sleepScratch = new Array<number>(2 * (parentSleep.length + exploredCount)).fill(0);
+      let n = 0;
+      for (const z of parentSleep) if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+      for (let j = 0; j < exploredCount; j++) {
+        const z = explored[j] as number;
+        if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+      }
+      if (n > 0) sleepId = sleepSets.internScratch(sleepScratch, n);
     }
-    explored.push(fpId);
+    explored[exploredCount++] = fpId;
     const key53 = sym
       ? sym.keyOf(symView(childCpus, childMem, childItems, childFlags, curNow), childObservers)
       : visitedKey(hashOf(childCpus, childMem, childItems, childFlags), childMemory);
     const at = visited.get(key53);
     let childSleep = sleepId;
-    let childOnly: string[] | null = null;
+    let childOnly = -1;
     if (at >= 0) {
       const again = seenAgain(at, sleepId);
-      if (!again) return;
-      childSleep = again.sleep;
-      childOnly = again.only;
+      if (again < 0) return;
+      childSleep = againSleep[again] as number;
+      childOnly = againOnly[again] as number;
       visited.set(key53, sym ? canonSleep(sleepSets.ids[childSleep] as readonly number[]) : childSleep);
     } else {
       if (visited.size >= opts.maxStates) {
@@ -605,9 +615,25 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    * expand it again for just Z0 \ Z, and remember Z0 ∩ Z (state caching with sleep sets, as in
    * the direct engine).
    */
-  const seenAgain = (at: number, sleepId: number): { sleep: number; only: string[] } | null => {
+  const seenAgain = (at: number, sleepId: number): number => {
+    if ((sleepSets.ids[at] as readonly number[]).length === 0) return -1;
+    // (A function of the two sets: remembered, by both ids in one number, exact below 2^53.)
+    const memo = at < 2 ** 26 && sleepId < 2 ** 26 ? at * 2 ** 26 + sleepId : -1;
+    let x = memo >= 0 ? againMemo.get(memo) : -1;
+    if (x < 0) {
+      const again = seenAgainOf(at, sleepId);
+      x = againSleep.length;
+      againSleep.push(again ? again.sleep : -1);
+      againOnly.push(again ? nodes.internOnly(again.only) : -1);
+      if (memo >= 0) againMemo.set(memo, x);
+    }
+    return (againSleep[x] as number) < 0 ? -1 : x;
+  };
+  const againMemo = new HashTable(1 << 12);
+  const againSleep: number[] = [];
+  const againOnly: number[] = [];
+  const seenAgainOf = (at: number, sleepId: number): { sleep: number; only: string[] } | null => {
     const seen = sleepSets.ids[at] as readonly number[];
-    if (seen.length === 0) return null;
     const sleep = sleepSets.ids[sleepId] as readonly number[];
     const only: string[] = [];
     // Under symmetry the set seen is in canonical choice keys (see canonSleep).
@@ -623,7 +649,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   const rootView = fromView(sim.view());
   const rootMemory = machineOnly ? 0 : memoryHash(rootObservers, sim.now);
-  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, observerSets.intern(rootObservers, -1), null);
+  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, observerSets.intern(rootObservers, -1), -1);
   visited.set(
     sym
       ? sym.keyOf(symView(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now), rootObservers)
@@ -645,7 +671,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     expand(id);
     nodes.release(id);
-    if (opts.onProgress) {
+    if (opts.onProgress && (id & 255) === 0) {
       const at = performance.now();
       if (at - lastProgress >= (opts.progressMs ?? 500)) {
         lastProgress = at;
