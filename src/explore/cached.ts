@@ -571,25 +571,16 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       const before = observerSets.violationCount(curObserverSet);
       if (observerSets.violationCount(childSet) > before) report(violationsOf(childObservers).slice(before), curId, key);
     }
-    // The child's sleep set: the parent's and the earlier siblings' choices that commute with
-    // this one (dependence.ts).
-    let sleepId = 0;
-    if (opts.reduction && !dependentWithAll(fp, dependence)) {
-      const parentSleep = sleepSets.ids[curSleepId] as readonly number[];
-      if (sleepScratch.length < parentSleep.length + exploredCount) sleepScratch = new Array<number>(2 * (parentSleep.length + exploredCount)).fill(0);
-      let n = 0;
-      for (const z of parentSleep) if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
-      for (let j = 0; j < exploredCount; j++) {
-        const z = explored[j] as number;
-        if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
-      }
-      if (n > 0) sleepId = sleepSets.internScratch(sleepScratch, n);
-    }
+    // (A state seen before with an empty sleep set is done with whatever this one is: its sleep
+    // set is worked out only when it matters.)
+    const fresh = exploredCount;
     explored[exploredCount++] = fpId;
     const key53 = sym
       ? sym.keyOf(symView(childCpus, childMem, childItems, childFlags, curNow), childObservers)
       : visitedKey(hashOf(childCpus, childMem, childItems, childFlags), childMemory);
     const at = visited.get(key53);
+    if (at >= 0 && (sleepSets.ids[at] as readonly number[]).length === 0) return;
+    const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fp, fresh) : 0;
     let childSleep = sleepId;
     let childOnly = -1;
     if (at >= 0) {
@@ -608,6 +599,19 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     maxDepth = Math.max(maxDepth, curDepth + 1);
     nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childMemory, childSet, childOnly);
+  };
+
+  /** The child's sleep set: the parent's and the first `siblings` earlier siblings' choices that commute with `fp` (dependence.ts). */
+  const sleepAfter = (fp: Footprint, siblings: number): number => {
+    const parentSleep = sleepSets.ids[curSleepId] as readonly number[];
+    if (sleepScratch.length < parentSleep.length + siblings) sleepScratch = new Array<number>(2 * (parentSleep.length + siblings)).fill(0);
+    let n = 0;
+    for (const z of parentSleep) if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+    for (let j = 0; j < siblings; j++) {
+      const z = explored[j] as number;
+      if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+    }
+    return n > 0 ? sleepSets.internScratch(sleepScratch, n) : 0;
   };
 
   /**
