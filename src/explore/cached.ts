@@ -18,7 +18,7 @@
  * test holds them to it, and `verify` checks every cached transition against the simulation.
  */
 import type { Scenario } from '../scenarios/types.js';
-import { cpusHash, finishHash, type Capture, type ItemView, type StateView } from '../sim/simulation.js';
+import type { Capture, ItemView, StateView } from '../sim/simulation.js';
 import type { GuestsCapture } from '../sim/guests.js';
 import type { AgendaState } from '../sim/agenda.js';
 import type { InterconnectState } from '../bus/interconnect.js';
@@ -31,10 +31,11 @@ import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type 
 import { HashTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
 import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
-import { Findings, Harness, memoryHash, visitedKey } from './harness.js';
+import { Findings, Harness, memoryHash } from './harness.js';
 import { DEFAULT_DEPENDENCE, dependentWithAll, footprintText, keyOnly, NON_LOCAL, relationOf, StepFootprints, type Footprint } from './dependence.js';
 import { ShardSplit } from './shard-split.js';
 import { ObserverSets, ObserverSteps } from './observer-sets.js';
+import { stateHash } from './state-hash.js';
 import type { SymmetryView } from './symmetry.js';
 import type { PendingItem } from '../state/pending.js';
 
@@ -169,10 +170,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const cpuHashes: number[] = [];
   for (let c = 0; c < cpuCount; c++) cpuHashes.push(0);
   const guestHashes: number[] | null = guestSlots > 0 ? new Array<number>(guestSlots).fill(0) : null;
-  const hashOf = (cpus: Int32Array, mem: number, items: number, flags: number): number => {
+  /** A state's hash (Simulation.stateHash), with what its observers remember mixed in unless 0 (visitedKey). */
+  const hashOf = (cpus: Int32Array, mem: number, items: number, flags: number, memory = 0): number => {
     for (let c = 0; c < cpuCount; c++) cpuHashes[c] = (t.cpuStates[cpus[c] as number] as CpuState).hash;
     if (guestHashes) for (let j = 0; j < guestSlots; j++) guestHashes[j] = (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).hash;
-    return finishHash(cpusHash(cpuHashes), (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, guestHashes);
+    return stateHash(cpuHashes, cpuCount, (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, guestHashes, memory);
   };
 
   const keysTo = (id: number, last?: string): string[] => {
@@ -577,7 +579,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     explored[exploredCount++] = fpId;
     const key53 = sym
       ? sym.keyOf(symView(childCpus, childMem, childItems, childFlags, curNow), childObservers)
-      : visitedKey(hashOf(childCpus, childMem, childItems, childFlags), childMemory);
+      : hashOf(childCpus, childMem, childItems, childFlags, childMemory);
     const at = visited.get(key53);
     if (at >= 0 && (sleepSets.ids[at] as readonly number[]).length === 0) return;
     const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fp, fresh) : 0;
@@ -657,7 +659,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   visited.set(
     sym
       ? sym.keyOf(symView(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now), rootObservers)
-      : visitedKey(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), rootMemory),
+      : hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags, rootMemory),
     0,
   );
   sym?.countLast();
