@@ -64,16 +64,30 @@ export class ObserverSets {
   }
 
   private observerId(o: Observer): number {
-    const text = stateText(o);
-    let id = this.byText.get(text);
+    const text = comparable(o);
+    let id = text === null ? undefined : this.byText.get(text);
     if (id === undefined) {
       id = this.observers.length;
       this.observers.push(o);
-      this.byText.set(text, id);
+      // (One whose state cannot be compared is kept on its own: never merged, so still exact.)
+      if (text !== null) this.byText.set(text, id);
     }
     return id;
   }
 }
+
+/** stateText, or null for state it cannot compare. */
+function comparable(o: Observer): string | null {
+  try {
+    return stateText(o);
+  } catch (e) {
+    if (e instanceof Incomparable) return null;
+    throw e;
+  }
+}
+
+/** State stateText cannot tell apart from other state (a function, a built-in object, symbol keys). */
+export class Incomparable extends Error {}
 
 /**
  * All of an observer's state as text, with types told apart (a number from a string, a Set from an
@@ -96,7 +110,7 @@ export function stateText(v: unknown): string {
     case 'object':
       break;
     default:
-      throw new Error(`internal error: an observer holds a ${typeof v}, which cannot be compared`);
+      throw new Incomparable(`an observer holds a ${typeof v}, which cannot be compared`);
   }
   if (Array.isArray(v)) {
     let s = '[';
@@ -118,11 +132,11 @@ export function stateText(v: unknown): string {
   const proto = Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null;
   const ctor = proto?.constructor;
   if (proto !== Object.prototype && proto !== null && (typeof ctor !== 'function' || Function.prototype.toString.call(ctor).includes('[native code]'))) {
-    throw new Error(`internal error: an observer holds a ${ctor?.name ?? 'object'}, which cannot be compared`);
+    throw new Incomparable(`an observer holds a ${ctor?.name ?? 'object'}, which cannot be compared`);
   }
   let s = `${proto?.constructor?.name ?? ''}{`;
   for (const k of Object.keys(v)) s += JSON.stringify(k) + ':' + stateText((v as Record<string, unknown>)[k]) + ',';
-  if (Object.getOwnPropertySymbols(v).length > 0) throw new Error('internal error: an observer holds symbol-keyed state, which cannot be compared');
+  if (Object.getOwnPropertySymbols(v).length > 0) throw new Incomparable('an observer holds symbol-keyed state, which cannot be compared');
   return s + '}';
 }
 

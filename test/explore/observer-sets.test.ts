@@ -37,6 +37,16 @@ describe('observer sets (the transition cache keeps each observer state once)', 
     expect(() => stateText(new Date(0))).toThrow(/cannot be compared/);
   });
 
+  it('keeps an observer whose state it cannot compare on its own, never merged with another', () => {
+    const sets = new ObserverSets();
+    const first = allObservers()[0] as ReturnType<typeof allObservers>[number];
+    const odd = (when: Date) => Object.assign(Object.create(Object.getPrototypeOf(first) as object) as object, first, { when }) as typeof first;
+    const a = sets.intern([odd(new Date(0))], -1);
+    const b = sets.intern([odd(new Date(1))], -1);
+    expect(b).not.toBe(a);
+    expect(sets.size.observers).toBe(2);
+  });
+
   it('remembers what an effect made of a set of observers on one clock only', () => {
     const steps = new ObserverSteps();
     steps.add(3, 7, 100, 4, 1234);
