@@ -9,7 +9,6 @@ import { mix, type FlagValues, type ItemView } from '../sim/simulation.js';
 import { pendingHash } from '../state/pending.js';
 import type { KernelMemoryState } from '../kernel/memory.js';
 import { copyMemoryField, copyMemoryState, memoryFieldHash, memoryHash, MEMORY_FIELDS } from '../state/memory.js';
-import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import { HashTable } from './hash-table.js';
 import { footprintText, type Footprint } from './dependence.js';
@@ -394,15 +393,20 @@ const IN_CHUNK = CHUNK - 1;
 /**
  * The search's states, one column per field, by node id (breadth-first order: the queue is the ids),
  * in chunks of 2^16 nodes so that growing never copies and nothing is over-allocated by more than
- * a chunk. Only the way back to the root (parent, the choice that led here, depth) is kept for
- * every node; the rest is needed only until the node is expanded, and `release` drops it a chunk
- * at a time behind the breadth-first queue, so memory follows the frontier, not the states seen.
+ * a chunk. Only the way back to the root is kept for every node: its parent (4 bytes) and the
+ * choice that led here (2 bytes while there are fewer than 2^16 descriptors, else 4); its depth is
+ * that of its breadth-first level (the first node of each level is kept). The rest is needed only
+ * until the node is expanded, and `release` drops it a chunk at a time behind the breadth-first
+ * queue, so memory follows the frontier, not the states seen.
  */
 export class Nodes {
   count = 0;
   private readonly parents: Int32Array[] = [];
-  private readonly vias: Int32Array[] = [];
-  private readonly depths: Int32Array[] = [];
+  /** The choice's descriptor + 1 (0 for the root). */
+  private readonly vias: (Uint16Array | Int32Array)[] = [];
+  private wideVias = false;
+  /** levels[d]: the first node `d` deep (nodes are added level by level). */
+  private readonly levels: number[] = [];
   /** Frontier columns (null once released): each node's CPU states, `width` ids in a row; and the rest. */
   private readonly cpuCols: (Int32Array | null)[] = [];
   private readonly itemCols: (Int32Array | null)[] = [];
@@ -413,16 +417,21 @@ export class Nodes {
   private readonly nowCols: (Float64Array | null)[] = [];
   /** What its observers remember (harness.ts memoryHash). */
   private readonly memoryCols: (Float64Array | null)[] = [];
-  /** Taken when the node is expanded. */
-  private readonly observerCols: ((Observer[] | null)[] | null)[] = [];
-  /** A state seen again with a smaller sleep set: expand only the choices slept the first time. */
-  private readonly onlyCols: ((readonly string[] | null)[] | null)[] = [];
+  /** Its observers (an ObserverSets id). */
+  private readonly observerCols: (Int32Array | null)[] = [];
+  /**
+   * A state seen again with a smaller sleep set: expand only the choices slept the first time (an
+   * index in `onlyLists`, -1 for all). The lists recur: each is kept once.
+   */
+  private readonly onlyCols: (Int32Array | null)[] = [];
+  private readonly onlyLists: (readonly string[])[] = [];
+  private readonly onlyIds = new Map<string, number>();
   /** Chunks below this one are released. */
   private released = 0;
 
   constructor(private readonly width: number) {}
 
-  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: Observer[], only: readonly string[] | null): number {
+  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: number): number {
     const id = this.count++;
     const c = id >>> CHUNK_BITS;
     const i = id & IN_CHUNK;
@@ -433,14 +442,18 @@ export class Nodes {
     (this.itemCols[c] as Int32Array)[i] = items;
     (this.memCols[c] as Int32Array)[i] = mem;
     (this.flagCols[c] as Int32Array)[i] = flags;
-    (this.depths[c] as Int32Array)[i] = depth;
+    if (depth !== this.levels.length - 1) {
+      if (depth !== this.levels.length) throw new Error(`internal error: node ${id} is ${depth} deep after nodes ${this.levels.length - 1} deep (breadth-first order)`);
+      this.levels.push(id);
+    }
     (this.parents[c] as Int32Array)[i] = parent;
-    (this.vias[c] as Int32Array)[i] = via;
+    if (via + 1 > 0xffff && !this.wideVias) this.widen();
+    (this.vias[c] as Uint16Array | Int32Array)[i] = via + 1;
     (this.sleepCols[c] as Int32Array)[i] = sleep;
     (this.nowCols[c] as Float64Array)[i] = now;
     (this.memoryCols[c] as Float64Array)[i] = memory;
-    ((this.observerCols[c] as (Observer[] | null)[])[i] = observers);
-    ((this.onlyCols[c] as (readonly string[] | null)[])[i] = only);
+    (this.observerCols[c] as Int32Array)[i] = observers;
+    (this.onlyCols[c] as Int32Array)[i] = only;
     return id;
   }
 
@@ -450,10 +463,18 @@ export class Nodes {
   }
   /** The descriptor of the choice that led here (its key names the choice on any path). */
   via(id: number): number {
-    return (this.vias[id >>> CHUNK_BITS] as Int32Array)[id & IN_CHUNK] as number;
+    return ((this.vias[id >>> CHUNK_BITS] as Uint16Array | Int32Array)[id & IN_CHUNK] as number) - 1;
   }
   depth(id: number): number {
-    return (this.depths[id >>> CHUNK_BITS] as Int32Array)[id & IN_CHUNK] as number;
+    const l = this.levels;
+    let lo = 0;
+    let hi = l.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if ((l[mid] as number) <= id) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
   items(id: number): number {
     return this.frontier(this.itemCols, id)[id & IN_CHUNK] as number;
@@ -473,16 +494,26 @@ export class Nodes {
   memory(id: number): number {
     return this.frontier(this.memoryCols, id)[id & IN_CHUNK] as number;
   }
+  observers(id: number): number {
+    return this.frontier(this.observerCols, id)[id & IN_CHUNK] as number;
+  }
 
-  /** A node's observers and its only-list, handed over once (the node keeps neither). */
-  take(id: number): { observers: Observer[]; only: readonly string[] | null } {
-    const observers = this.frontier(this.observerCols, id);
-    const only = this.frontier(this.onlyCols, id);
-    const i = id & IN_CHUNK;
-    const out = { observers: observers[i] as Observer[], only: only[i] as readonly string[] | null };
-    observers[i] = null;
-    only[i] = null;
-    return out;
+  /** A node's only-list (null: every choice). */
+  only(id: number): readonly string[] | null {
+    const x = this.frontier(this.onlyCols, id)[id & IN_CHUNK] as number;
+    return x < 0 ? null : (this.onlyLists[x] as readonly string[]);
+  }
+
+  /** An only-list's number for `add`. */
+  internOnly(only: readonly string[]): number {
+    const text = only.join('\u0000');
+    let x = this.onlyIds.get(text);
+    if (x === undefined) {
+      x = this.onlyLists.length;
+      this.onlyLists.push(only);
+      this.onlyIds.set(text, x);
+    }
+    return x;
   }
 
   /** A node's CPU states into `out`. */
@@ -498,9 +529,8 @@ export class Nodes {
     const upTo = id >>> CHUNK_BITS;
     for (; this.released < upTo; this.released++) {
       const c = this.released;
-      this.cpuCols[c] = this.itemCols[c] = this.memCols[c] = this.flagCols[c] = this.sleepCols[c] = null;
+      this.cpuCols[c] = this.itemCols[c] = this.memCols[c] = this.flagCols[c] = this.sleepCols[c] = this.observerCols[c] = this.onlyCols[c] = null;
       this.nowCols[c] = this.memoryCols[c] = null;
-      this.observerCols[c] = this.onlyCols[c] = null;
     }
   }
 
@@ -510,10 +540,16 @@ export class Nodes {
     return col;
   }
 
+  /** A descriptor past 2^16 - 2: the vias from the current chunk on take 4 bytes. */
+  private widen(): void {
+    this.wideVias = true;
+    const last = this.vias.length - 1;
+    this.vias[last] = Int32Array.from(this.vias[last] as Uint16Array);
+  }
+
   private grow(): void {
     this.parents.push(new Int32Array(CHUNK));
-    this.vias.push(new Int32Array(CHUNK));
-    this.depths.push(new Int32Array(CHUNK));
+    this.vias.push(this.wideVias ? new Int32Array(CHUNK) : new Uint16Array(CHUNK));
     this.cpuCols.push(new Int32Array(CHUNK * this.width));
     this.itemCols.push(new Int32Array(CHUNK));
     this.memCols.push(new Int32Array(CHUNK));
@@ -521,8 +557,8 @@ export class Nodes {
     this.sleepCols.push(new Int32Array(CHUNK));
     this.nowCols.push(new Float64Array(CHUNK));
     this.memoryCols.push(new Float64Array(CHUNK));
-    this.observerCols.push(new Array<Observer[] | null>(CHUNK).fill(null));
-    this.onlyCols.push(new Array<readonly string[] | null>(CHUNK).fill(null));
+    this.observerCols.push(new Int32Array(CHUNK));
+    this.onlyCols.push(new Int32Array(CHUNK));
   }
 }
 
@@ -541,6 +577,19 @@ export class SleepSets {
     const s = ascending(ids);
     const id = this.tuples.intern(s);
     if (id === this.ids.length) this.ids.push(s);
+    return id;
+  }
+
+  /** The id of the set of the first `n` footprint indexes of `scratch` (any order; sorted in place). */
+  internScratch(scratch: number[], n: number): number {
+    for (let i = 1; i < n; i++) {
+      const x = scratch[i] as number;
+      let j = i;
+      for (; j > 0 && (scratch[j - 1] as number) > x; j--) scratch[j] = scratch[j - 1] as number;
+      scratch[j] = x;
+    }
+    const id = this.tuples.intern(scratch, n);
+    if (id === this.ids.length) this.ids.push(scratch.slice(0, n));
     return id;
   }
 }

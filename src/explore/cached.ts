@@ -18,7 +18,7 @@
  * test holds them to it, and `verify` checks every cached transition against the simulation.
  */
 import type { Scenario } from '../scenarios/types.js';
-import { cpusHash, finishHash, type Capture, type ItemView, type StateView } from '../sim/simulation.js';
+import type { Capture, ItemView, StateView } from '../sim/simulation.js';
 import type { GuestsCapture } from '../sim/guests.js';
 import type { AgendaState } from '../sim/agenda.js';
 import type { InterconnectState } from '../bus/interconnect.js';
@@ -31,9 +31,11 @@ import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type 
 import { HashTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
 import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
-import { countViolations, Findings, Harness, memoryHash, visitedKey } from './harness.js';
+import { Findings, Harness, memoryHash } from './harness.js';
 import { DEFAULT_DEPENDENCE, dependentWithAll, footprintText, keyOnly, NON_LOCAL, relationOf, StepFootprints, type Footprint } from './dependence.js';
 import { ShardSplit } from './shard-split.js';
+import { ObserverSets, ObserverSteps } from './observer-sets.js';
+import { stateHash } from './state-hash.js';
 import type { SymmetryView } from './symmetry.js';
 import type { PendingItem } from '../state/pending.js';
 
@@ -70,6 +72,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const effects: Effect[] = [];
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
   const nodes = new Nodes(width);
+  // Each node's observers, interned (observer-sets.ts).
+  const observerSets = new ObserverSets();
+  const observerSteps = new ObserverSteps();
   // A pending-item multiset (sorted) keeps the exact sums of its items' hash halves (both stay far
   // below 2^53 for the handful of items a state has: see finishHash).
   const itemLo: number[] = [];
@@ -165,10 +170,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const cpuHashes: number[] = [];
   for (let c = 0; c < cpuCount; c++) cpuHashes.push(0);
   const guestHashes: number[] | null = guestSlots > 0 ? new Array<number>(guestSlots).fill(0) : null;
-  const hashOf = (cpus: Int32Array, mem: number, items: number, flags: number): number => {
+  /** A state's hash (Simulation.stateHash), with what its observers remember mixed in unless 0 (visitedKey). */
+  const hashOf = (cpus: Int32Array, mem: number, items: number, flags: number, memory = 0): number => {
     for (let c = 0; c < cpuCount; c++) cpuHashes[c] = (t.cpuStates[cpus[c] as number] as CpuState).hash;
     if (guestHashes) for (let j = 0; j < guestSlots; j++) guestHashes[j] = (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).hash;
-    return finishHash(cpusHash(cpuHashes), (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, guestHashes);
+    return stateHash(cpuHashes, cpuCount, (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, guestHashes, memory);
   };
 
   const keysTo = (id: number, last?: string): string[] => {
@@ -332,6 +338,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curItems: Int32Array = new Int32Array(0);
   let curNow = 0;
   let curObservers: Observer[] = [];
+  /** curObservers' ObserverSets id. */
+  let curObserverSet = 0;
   /** What curObservers remember (memoryHash) on curNow. */
   let curMemory = 0;
   let curSleepId = 0;
@@ -339,21 +347,29 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** Each slot's pending-item signature in the state being expanded (sigOf for every slot). */
   const curSigs = new Float64Array(width);
   /** The footprints of the siblings taken so far (indexes). */
-  let explored: number[] = [];
+  let explored = new Int32Array(16);
+  let exploredCount = 0;
+  /** Scratch: a child's sleep set, unsorted; a node's choices due now. */
+  let sleepScratch: number[] = [];
+  let ready = new Int32Array(16);
   // The child a decision leads to.
   let childMem = 0;
   let childItems = 0;
   let childFlags = 0;
   /** The footprint of the decision that led to the child (a Tables.fps index). */
   let childFp = 0;
+  /** The cached effect that led to the child (-1: run for real), and its ObserverSteps entry (-1: its records were fed). */
+  let childEffect = -1;
+  let childStep = -1;
   const dependence = opts.dependence ?? DEFAULT_DEPENDENCE;
   const independent = relationOf(dependence);
   const steps = new StepFootprints(sim);
 
   const expand = (id: number): void => {
-    const { observers, only } = nodes.take(id);
+    const only = nodes.only(id);
     curId = id;
-    curObservers = observers;
+    curObserverSet = nodes.observers(id);
+    const observers = (curObservers = observerSets.get(curObserverSet));
     curSleepId = nodes.sleep(id);
     curFlags = nodes.flags(id);
     curMem = nodes.mem(id);
@@ -393,18 +409,19 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (di.cpu >= 0) curSigs[di.cpu] = (curSigs[di.cpu] as number) + di.sig;
     }
     // What is due now, in key order (insertion sort: a handful of items).
-    const ready: number[] = [];
+    if (ready.length < curItems.length) ready = new Int32Array(2 * curItems.length);
+    if (explored.length < curItems.length) explored = new Int32Array(2 * curItems.length);
+    let readyCount = 0;
     for (const i of curItems) {
       const di = t.descs[i] as Desc;
       if (di.rel > 0 || di.held) continue;
-      let j = ready.length;
-      ready.push(i);
+      let j = readyCount++;
       for (; j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
       ready[j] = i;
     }
-    explored = [];
+    exploredCount = 0;
     const nodeSleep = sleepSets.ids[curSleepId] as readonly number[];
-    for (let rank = 0; rank < ready.length; rank++) {
+    for (let rank = 0; rank < readyCount; rank++) {
       const d = ready[rank] as number;
       const key = (t.descs[d] as Desc).key;
       if (curDepth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
@@ -491,7 +508,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childMem = effect.memWrites.length > 0 ? t.applyWrites(curMem, effect, effectIndex) : curMem;
     childFlags = effect.flagsAfter;
     // What the decision wrote, to the observers; the clock is this path's.
-    if (effect.records.length > 0) feedRecords(effect.records, curNow);
+    childEffect = effectIndex;
+    childStep = -1;
+    if (effect.records.length > 0) {
+      childStep = observerSteps.find(curObserverSet, effectIndex, curNow);
+      if (childStep < 0) feedRecords(effect.records, curNow);
+    }
     childFp = effect.fp;
     if (opts.verify) verifyHit(curId, (t.descs[effect.desc] as Desc).key, effectIndex);
   };
@@ -500,6 +522,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const runForReal = (d: number, k1: number): void => {
     const key = (t.descs[d] as Desc).key;
     count.misses += 1;
+    childEffect = childStep = -1;
     materialize(curId, true);
     const recorded: TraceRecord[] = [];
     h.recording = recorded;
@@ -533,33 +556,40 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const key = (t.descs[d] as Desc).key;
     const fpId = childFp;
     const fp = t.fps[fpId] as Footprint;
-    const childObservers = h.current;
-    if (h.touched) {
-      const before = countViolations(curObservers);
-      if (countViolations(childObservers) > before) report(h.violations().slice(before), curId, key);
+    // The child's observers: as this effect left these observers on this clock before, else as
+    // the records fed just now left them (interned either way: observer-sets.ts).
+    let childSet = curObserverSet;
+    let childMemory = curMemory;
+    if (childStep >= 0) {
+      childSet = observerSteps.setOf(childStep);
+      childMemory = observerSteps.memoryOf(childStep);
+    } else if (h.touched) {
+      childSet = observerSets.intern(h.current, curObserverSet);
+      childMemory = machineOnly ? 0 : memoryHash(h.current, curNow);
+      if (childEffect >= 0) observerSteps.add(curObserverSet, childEffect, curNow, childSet, childMemory);
     }
-    // The child's sleep set: the parent's and the earlier siblings' choices that commute with
-    // this one (dependence.ts).
-    let sleepId = 0;
-    if (opts.reduction && !dependentWithAll(fp, dependence)) {
-      const sleepIds: number[] = [];
-      for (const z of sleepSets.ids[curSleepId] as readonly number[]) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
-      for (const z of explored) if (independent(t.fps[z] as Footprint, fp)) sleepIds.push(z);
-      if (sleepIds.length > 0) sleepId = sleepSets.intern(sleepIds);
+    const childObservers = observerSets.get(childSet);
+    if (childSet !== curObserverSet) {
+      const before = observerSets.violationCount(curObserverSet);
+      if (observerSets.violationCount(childSet) > before) report(violationsOf(childObservers).slice(before), curId, key);
     }
-    explored.push(fpId);
-    const childMemory = machineOnly ? 0 : h.touched ? memoryHash(childObservers, curNow) : curMemory;
+    // (A state seen before with an empty sleep set is done with whatever this one is: its sleep
+    // set is worked out only when it matters.)
+    const fresh = exploredCount;
+    explored[exploredCount++] = fpId;
     const key53 = sym
       ? sym.keyOf(symView(childCpus, childMem, childItems, childFlags, curNow), childObservers)
-      : visitedKey(hashOf(childCpus, childMem, childItems, childFlags), childMemory);
+      : hashOf(childCpus, childMem, childItems, childFlags, childMemory);
     const at = visited.get(key53);
+    if (at >= 0 && (sleepSets.ids[at] as readonly number[]).length === 0) return;
+    const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fp, fresh) : 0;
     let childSleep = sleepId;
-    let childOnly: string[] | null = null;
+    let childOnly = -1;
     if (at >= 0) {
       const again = seenAgain(at, sleepId);
-      if (!again) return;
-      childSleep = again.sleep;
-      childOnly = again.only;
+      if (again < 0) return;
+      childSleep = againSleep[again] as number;
+      childOnly = againOnly[again] as number;
       visited.set(key53, sym ? canonSleep(sleepSets.ids[childSleep] as readonly number[]) : childSleep);
     } else {
       if (visited.size >= opts.maxStates) {
@@ -570,7 +600,20 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       sym?.countLast();
     }
     maxDepth = Math.max(maxDepth, curDepth + 1);
-    nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childMemory, childObservers, childOnly);
+    nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childMemory, childSet, childOnly);
+  };
+
+  /** The child's sleep set: the parent's and the first `siblings` earlier siblings' choices that commute with `fp` (dependence.ts). */
+  const sleepAfter = (fp: Footprint, siblings: number): number => {
+    const parentSleep = sleepSets.ids[curSleepId] as readonly number[];
+    if (sleepScratch.length < parentSleep.length + siblings) sleepScratch = new Array<number>(2 * (parentSleep.length + siblings)).fill(0);
+    let n = 0;
+    for (const z of parentSleep) if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+    for (let j = 0; j < siblings; j++) {
+      const z = explored[j] as number;
+      if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+    }
+    return n > 0 ? sleepSets.internScratch(sleepScratch, n) : 0;
   };
 
   /**
@@ -578,9 +621,25 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    * expand it again for just Z0 \ Z, and remember Z0 ∩ Z (state caching with sleep sets, as in
    * the direct engine).
    */
-  const seenAgain = (at: number, sleepId: number): { sleep: number; only: string[] } | null => {
+  const seenAgain = (at: number, sleepId: number): number => {
+    if ((sleepSets.ids[at] as readonly number[]).length === 0) return -1;
+    // (A function of the two sets: remembered, by both ids in one number, exact below 2^53.)
+    const memo = at < 2 ** 26 && sleepId < 2 ** 26 ? at * 2 ** 26 + sleepId : -1;
+    let x = memo >= 0 ? againMemo.get(memo) : -1;
+    if (x < 0) {
+      const again = seenAgainOf(at, sleepId);
+      x = againSleep.length;
+      againSleep.push(again ? again.sleep : -1);
+      againOnly.push(again ? nodes.internOnly(again.only) : -1);
+      if (memo >= 0) againMemo.set(memo, x);
+    }
+    return (againSleep[x] as number) < 0 ? -1 : x;
+  };
+  const againMemo = new HashTable(1 << 12);
+  const againSleep: number[] = [];
+  const againOnly: number[] = [];
+  const seenAgainOf = (at: number, sleepId: number): { sleep: number; only: string[] } | null => {
     const seen = sleepSets.ids[at] as readonly number[];
-    if (seen.length === 0) return null;
     const sleep = sleepSets.ids[sleepId] as readonly number[];
     const only: string[] = [];
     // Under symmetry the set seen is in canonical choice keys (see canonSleep).
@@ -596,11 +655,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   const rootView = fromView(sim.view());
   const rootMemory = machineOnly ? 0 : memoryHash(rootObservers, sim.now);
-  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, rootObservers, null);
+  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, observerSets.intern(rootObservers, -1), -1);
   visited.set(
     sym
       ? sym.keyOf(symView(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now), rootObservers)
-      : visitedKey(hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags), rootMemory),
+      : hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags, rootMemory),
     0,
   );
   sym?.countLast();
@@ -613,13 +672,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       break;
     }
     if (split && !split.expands(nodes.depth(id), () => nodes.count - id, visited.size, transitions, () => nodeHash(id))) {
-      nodes.take(id);
       nodes.release(id);
       continue;
     }
     expand(id);
     nodes.release(id);
-    if (opts.onProgress) {
+    if (opts.onProgress && (id & 255) === 0) {
       const at = performance.now();
       if (at - lastProgress >= (opts.progressMs ?? 500)) {
         lastProgress = at;
@@ -801,6 +859,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     ...(split ? { split: split.info(visited.size, transitions) } : {}),
     ...(sym ? { symmetry: sym.stats(visited.size) } : {}),
   };
+}
+
+/** The violations observers found, in order (as Harness.violations gives them). */
+function violationsOf(observers: readonly Observer[]): { property: string; message: string }[] {
+  return observers.flatMap((o) => o.violations());
 }
 
 /** An interned pending item as it enters the state (src/state/pending.ts). */

@@ -30,7 +30,7 @@ describe('the visited table (HashTable)', () => {
 
 describe('the search columns (Nodes)', () => {
   const add = (nodes: Nodes, i: number) =>
-    nodes.add([i, i + 1], i % 7, i % 5, i % 3, i >> 4, i - 1, i * 2, 0, i * 10, i / 2, [], null);
+    nodes.add([i, i + 1], i % 7, i % 5, i % 3, i >> 4, i - 1, i * 2, 0, i * 10, i / 2, i % 11, i % 9 === 0 ? nodes.internOnly([`k${i}`]) : -1);
 
   it('keeps the way back to the root of every node after the frontier columns are released', () => {
     const nodes = new Nodes(2);
@@ -46,7 +46,17 @@ describe('the search columns (Nodes)', () => {
     }
     // Not yet expanded: still whole.
     expect(nodes.mem(131072)).toBe(131072 % 5);
-    expect(nodes.take(n - 1).observers).toEqual([]);
-    expect(nodes.take(n - 1).observers).toBeNull();
+    expect(nodes.observers(131073)).toBe(131073 % 11);
+    expect(nodes.only(131076)).toEqual(['k131076']);
+    expect(nodes.only(131077)).toBeNull();
+  });
+
+  it('keeps choices past 2^16 descriptors, and the depths only of breadth-first levels', () => {
+    const nodes = new Nodes(1);
+    // Narrow vias first, then one past 65534: those before keep theirs.
+    for (let i = 0; i < 70_000; i++) nodes.add([0], 0, 0, 0, i < 3 ? i : 3, i - 1, i === 69_999 ? 1_000_000 : i % 60_000, 0, 0, 0, 0, -1);
+    expect([nodes.via(0), nodes.via(59_999), nodes.via(65_537), nodes.via(69_998), nodes.via(69_999)]).toEqual([0, 59_999, 5_537, 9_998, 1_000_000]);
+    expect([nodes.depth(0), nodes.depth(1), nodes.depth(2), nodes.depth(3), nodes.depth(69_999)]).toEqual([0, 1, 2, 3, 3]);
+    expect(() => nodes.add([0], 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, -1)).toThrow(/breadth-first/);
   });
 });

@@ -1,0 +1,51 @@
+/**
+ * The transition cache's state hash, the same number as `visitedKey(finishHash(cpusHash(…), …),
+ * memory)` (src/sim/state-codec.ts, harness.ts) computed without a floating-point number between
+ * the rounds: each `mix` of src/state/hash.ts (cyrb53's rounds over the 32-bit halves of its two
+ * arguments) is done here on the halves themselves, the running hash kept as two 32-bit integers.
+ * The search hashes every state it reaches (about ten rounds each); as numbers, each round's
+ * result was a heap number when `mix` was not inlined. A test holds it to the composed functions.
+ */
+
+/** The running hash's halves: its low 32 bits (as int32) and its high 21 bits. */
+let lo = 0;
+let hi = 0;
+
+/** One `mix(h, x)` round on the running hash (h in lo/hi; x any number, split as mix splits it). */
+function round(x: number): void {
+  let h1 = Math.imul(0xdeadbeef ^ lo, 2654435761);
+  let h2 = Math.imul(0x41c6ce57 ^ lo, 1597334677);
+  h1 = Math.imul(h1 ^ hi, 2654435761);
+  h2 = Math.imul(h2 ^ hi, 1597334677);
+  const xl = x >>> 0;
+  h1 = Math.imul(h1 ^ xl, 2654435761);
+  h2 = Math.imul(h2 ^ xl, 1597334677);
+  const xh = Math.floor(x / 4294967296);
+  h1 = Math.imul(h1 ^ xh, 2654435761);
+  h2 = Math.imul(h2 ^ xh, 1597334677);
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  lo = h1 | 0;
+  hi = 2097151 & h2;
+}
+
+/**
+ * visitedKey(finishHash(cpusHash(cpus[0..n)), mem, itemLo, itemHi, flags, guests), memory): the
+ * CPUs' chart-state hashes, the memory's, a pending-item multiset's exact sums of hash halves, the
+ * flags', the guest actors' (null: none), and what the observers remember (0: nothing).
+ */
+export function stateHash(cpus: ArrayLike<number>, n: number, mem: number, itemLo: number, itemHi: number, flags: number, guests: ArrayLike<number> | null, memory: number): number {
+  // cpusHash: from 0x9e3779b9, one round per CPU.
+  lo = 0x9e3779b9 | 0;
+  hi = 0;
+  for (let c = 0; c < n; c++) round(cpus[c] as number);
+  // finishHash.
+  round(mem);
+  round(itemLo % 4294967296);
+  round((itemHi + Math.floor(itemLo / 4294967296)) % 2097152);
+  if (guests) for (let j = 0; j < guests.length; j++) round(guests[j] as number);
+  round(flags);
+  // visitedKey.
+  if (memory !== 0) round(memory);
+  return hi * 4294967296 + (lo >>> 0);
+}
