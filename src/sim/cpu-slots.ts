@@ -50,6 +50,9 @@ export interface Outboxes {
 /** What the CPU slots need from the composition root. */
 export interface CpuSlotHost {
   readonly lean: boolean;
+  /** Whether step and timer records are written (not in a lean run, nor for a caller that does not read them). */
+  readonly stepRecords: boolean;
+  readonly timerRecords: boolean;
   now(): number;
   emit(record: TraceRecord): void;
   /** The interconnect hands message `msg` to CPU `cpu` (through `deliver` below). */
@@ -221,7 +224,7 @@ export class CpuSlots implements SlotFamily {
   /** The CPU's step in the region on top of its context stack, and its record. */
   step(cpu: number): void {
     const region = this.region(cpu);
-    if (this.host.lean) {
+    if (!this.host.stepRecords) {
       this.send(cpu, this.stepEvents[region] as CpuEvent);
       return;
     }
@@ -233,9 +236,9 @@ export class CpuSlots implements SlotFamily {
 
   /** A timer of CPU `cpu` expired: its event, and its record. */
   timer(cpu: number, name: string): void {
-    const before = this.host.lean ? NO_LEAVES : this.leavesNow(cpu);
+    const before = this.host.timerRecords ? this.leavesNow(cpu) : NO_LEAVES;
     this.send(cpu, { type: 'timer.expired', name });
-    if (!this.host.lean) this.host.emit(withLeaves({ t: 'timer', ns: this.host.now(), cpu, name, to: this.current(cpu) }, this.newLeaves(cpu, before)));
+    if (this.host.timerRecords) this.host.emit(withLeaves({ t: 'timer', ns: this.host.now(), cpu, name, to: this.current(cpu) }, this.newLeaves(cpu, before)));
   }
 
   /** A pending delivery reaches CPU `cpu`: the interconnect hands it over (`deliver`), and its record. */
