@@ -85,6 +85,22 @@ export class ChartRunner<C, E extends ChartEvent> {
   private readonly candidatesById: (Candidate<C, E>[] | undefined)[][] = [];
   /** For each atomic node, the eventless transitions of itself and of each ancestor that has some, nearest first. */
   private readonly alwaysChain: Candidate<C, E>[][][] = [];
+  /** The node each level of `alwaysChain` belongs to. */
+  private readonly alwaysNodes: number[][] = [];
+  /**
+   * Per node, the `eventless()` call that last tested its eventless transitions, and whether one passed
+   * then. The leaves of a parallel state share its ancestors' levels (the CPU chart's `os` is every
+   * region's): within one call a level's answer does not change (guards are pure, no action runs
+   * between), so each is tested once, not once per leaf.
+   */
+  private alwaysTested = new Float64Array(0);
+  private alwaysPassed = new Uint8Array(0);
+  /**
+   * Numbers each `eventless()` call, for its stamps in `alwaysTested`: one counter with the stamps, so a
+   * runner bound to other implementations (cpu-drivers.ts' `boundRunner`), which shares these tables,
+   * shares it too (calls never overlap).
+   */
+  private readonly eventlessCalls = { n: 0 };
   private readonly children: Node[][] = [];
   /** The children of each node by number, and which nodes are parallel (selection's walk). */
   private readonly childOrders: number[][] = [];
@@ -173,12 +189,19 @@ export class ChartRunner<C, E extends ChartEvent> {
     for (const n of this.nodes) {
       if ((this.children[n.order] as Node[]).length > 0) continue;
       const chain: Candidate<C, E>[][] = [];
+      const at: number[] = [];
       for (let m: Node | undefined = n; m; m = m.parent as Node | undefined) {
         const always = this.always[m.order];
-        if (always) chain.push(always.map(candidate));
+        if (always) {
+          chain.push(always.map(candidate));
+          at.push(m.order);
+        }
       }
       this.alwaysChain[n.order] = chain;
+      this.alwaysNodes[n.order] = at;
     }
+    this.alwaysTested = new Float64Array(this.nodes.length);
+    this.alwaysPassed = new Uint8Array(this.nodes.length);
   }
 
   private checkAction(a: unknown, n: Node): void {
@@ -426,13 +449,26 @@ export class ChartRunner<C, E extends ChartEvent> {
     let enabled: Transition[] | null = null;
     if (!state.leaves) this.leaves(state);
     const leaves = state.leaves as number[];
+    const call = ++this.eventlessCalls.n;
+    const tested = this.alwaysTested;
+    const passed = this.alwaysPassed;
     for (let l = 0; l < leaves.length; l++) {
       const chain = this.alwaysChain[leaves[l] as number] as Candidate<C, E>[][];
+      const nodes = this.alwaysNodes[leaves[l] as number] as number[];
       loop: for (let k = 0; k < chain.length; k++) {
+        const at = nodes[k] as number;
+        if (tested[at] === call) {
+          // Tested for another leaf: its transition, if one passed, is in `enabled` already.
+          if (passed[at] === 1) break loop;
+          continue;
+        }
+        tested[at] = call;
+        passed[at] = 0;
         const cs = chain[k] as Candidate<C, E>[];
         for (let i = 0; i < cs.length; i++) {
           const c = cs[i] as Candidate<C, E>;
           if (this.passes(c, state.context, event)) {
+            passed[at] = 1;
             if (!enabled) enabled = [c.t];
             else if (!enabled.includes(c.t)) enabled.push(c.t);
             break loop;
