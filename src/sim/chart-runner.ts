@@ -117,6 +117,13 @@ export class ChartRunner<C, E extends ChartEvent> {
   private readonly initialActionsOf: unknown[][] = [];
   /** Per transition, what does not depend on the active configuration (the domain, the entry set). */
   private initialTransition: Transition | undefined;
+  /**
+   * The configuration default entry makes, when entering it runs no action (no entry or initial action, no
+   * final state): then it is the same for every input, and each further initial state copies it
+   * (thousands of CPUs are set up before the first step). `active` and `child` stay null until the first
+   * initial state is made, and for good when entering runs an action.
+   */
+  private initialConfig: { known: boolean; active: Uint8Array | null; child: Int16Array | null } = { known: false, active: null, child: null };
   /** One argument object for every action call: implementations read it at once, and none re-enters the runner. */
   private readonly actionArgs: { context: C; event: E } = { context: undefined as unknown as C, event: undefined as unknown as E };
   /** One argument object for every guard call: guards are pure and read it at once. */
@@ -245,9 +252,32 @@ export class ChartRunner<C, E extends ChartEvent> {
     const init = { type: 'xstate.init', input } as unknown as E;
     const queue: E[] = [];
     this.initialTransition ??= { source: this.root, target: [...initialTargets(this.root)], actions: [], guard: undefined, reenter: true, eventType: '' };
-    this.microstep(state, [this.initialTransition], init, queue, true);
+    const entry = this.initialConfig;
+    if (entry.active && entry.child) {
+      // What the microstep below would write, with no action to run on the way.
+      state.active.set(entry.active);
+      (state.child as Int16Array).set(entry.child);
+    } else {
+      this.microstep(state, [this.initialTransition], init, queue, true);
+      if (!entry.known) {
+        entry.known = true;
+        if (this.actionFree(this.initialTransition)) {
+          entry.active = state.active.slice();
+          entry.child = (state.child as Int16Array).slice();
+        }
+      }
+    }
     this.settle(state, init, queue);
     return state;
+  }
+
+  /** Whether taking `t` as the initial transition runs no action: none of its own, none on entering its states. */
+  private actionFree(t: Transition): boolean {
+    if (t.actions.length > 0) return false;
+    const { enter, defaultEntry } = this.plan(t, true);
+    return enter.every(
+      (s) => s.type !== 'final' && (this.entryOf[s.order] as unknown[]).length === 0 && (!defaultEntry.has(s) || (this.initialActionsOf[s.order] as unknown[]).length === 0),
+    );
   }
 
   /** One macrostep: the event, then eventless transitions and done events until stable. */
@@ -324,8 +354,8 @@ export class ChartRunner<C, E extends ChartEvent> {
       }
       return;
     }
+    // Every region of an active parallel state is active: no need to read the configuration.
     for (const c of kids) {
-      if (state.active[c.order] !== 1) continue;
       if (!leavesOnly) out.push(c);
       this.collect(state, c, out, leavesOnly);
     }
@@ -368,14 +398,13 @@ export class ChartRunner<C, E extends ChartEvent> {
     if (kids.length === 0) return this.next(state, o, event, id);
     if (this.parallel[o] === 1) {
       let all: Transition[] | undefined;
-      const active = state.active;
       const handled = this.handledBelow;
       const events = this.eventCount;
       for (let k = 0; k < kids.length; k++) {
         const c = kids[k] as number;
-        // The chart's table first: a region that has no transition for the event is not looked up in
-        // this actor's configuration (each region's flag is on a cache line of its own).
-        if (handled[c * events + id] !== 1 || active[c] !== 1) continue;
+        // The chart's table only: every region of an active parallel state is active, so this actor's
+        // configuration is not read (each region's flag would be a cache line of its own).
+        if (handled[c * events + id] !== 1) continue;
         const inner = this.transitionAt(state, c, event, id);
         if (inner && inner.length) all = all ? [...all, ...inner] : inner;
       }

@@ -61,11 +61,26 @@ export interface CpuSlotHost {
 
 /** Build the per-CPU inputs of a scenario: architectural state from the initial settings. */
 export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInput[] {
+  // One options object for every CPU: they are the scenario's, the same for each, and never changed.
+  const opts: CpuInput['opts'] = {
+    vendor: scenario.machine.vendor,
+    kdump: scenario.options.kdump,
+    kdumpBringsUpAps: scenario.options.kdumpBringsUpAps,
+    crashKexecPostNotifiers: scenario.options.crashKexecPostNotifiers,
+    panicTimeout: scenario.options.panicTimeout,
+    kvmLoaded: scenario.options.kvmLoaded,
+    debugList: scenario.options.debugList,
+    rebootForce: scenario.options.rebootForce,
+    resetMethod: scenario.options.reset.method,
+    cpus: scenario.machine.cpus,
+  };
   return scenario.initial.map((init, id) => {
-    let hw: CpuHw = initialCpuHw(scenario.machine.vendor);
+    const hw: CpuHw = initialCpuHw(scenario.machine.vendor);
     const loadedVmcss: number[] = [];
+    // Each CPU's state in one object, built once (thousands of CPUs are set up before the first step);
+    // every key is one initialCpuHw has, so the key order stays its own.
+    let cpuHw: CpuHw;
     if (init.vmx === 'root') {
-      // Built in one copy (not one per VMCS): thousands of CPUs are set up before the first step.
       const vmcsLaunch = { ...hw.vmcsLaunch };
       let currentVmcs = hw.currentVmcs;
       for (let v = 0; v < init.loadedVmcs; v++) {
@@ -75,29 +90,11 @@ export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInpu
         vmcsLaunch[addr] = 'launched';
         currentVmcs = addr;
       }
-      hw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000, vmcsLaunch, currentVmcs };
-    } else if (init.cr4Vmxe) {
-      hw = { ...hw, cr4Vmxe: true };
+      cpuHw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000, vmcsLaunch, currentVmcs, if: init.if, svme: init.svme, gif: init.gif };
+    } else {
+      cpuHw = { ...hw, cr4Vmxe: init.cr4Vmxe ? true : hw.cr4Vmxe, if: init.if, svme: init.svme, gif: init.gif };
     }
-    hw = { ...hw, if: init.if, svme: init.svme, gif: init.gif };
-    return {
-      id,
-      hw,
-      loadedVmcss,
-      features,
-      opts: {
-        vendor: scenario.machine.vendor,
-        kdump: scenario.options.kdump,
-        kdumpBringsUpAps: scenario.options.kdumpBringsUpAps,
-        crashKexecPostNotifiers: scenario.options.crashKexecPostNotifiers,
-        panicTimeout: scenario.options.panicTimeout,
-        kvmLoaded: scenario.options.kvmLoaded,
-        debugList: scenario.options.debugList,
-        rebootForce: scenario.options.rebootForce,
-        resetMethod: scenario.options.reset.method,
-        cpus: scenario.machine.cpus,
-      },
-    };
+    return { id, hw: cpuHw, loadedVmcss, features, opts };
   });
 }
 

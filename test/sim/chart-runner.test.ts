@@ -84,4 +84,31 @@ describe('chart runner: eventless transitions of a shared ancestor', () => {
     }
     expect(state.status).toBe('done');
   });
+
+  it('makes each initial state for its own input: entry actions run for each, action-free entry is copied', () => {
+    const base = setup({
+      types: { context: {} as { id: number; entered: number[] }, input: {} as { id: number } },
+      actions: { note: assign(({ context }) => ({ entered: [...context.entered, context.id] })) },
+    });
+    const states = {
+      p: { type: 'parallel' as const, states: { a: { initial: 'a1', states: { a1: {}, a2: {} } }, b: { initial: 'b1', states: { b1: {} } } } },
+    };
+    const quiet = base.createMachine({ id: 'q', context: ({ input }) => ({ id: input.id, entered: [] }), initial: 'p', states });
+    const noisy = base.createMachine({
+      id: 'n',
+      context: ({ input }) => ({ id: input.id, entered: [] }),
+      initial: 'p',
+      states: { p: { ...states.p, states: { ...states.p.states, b: { initial: 'b1', states: { b1: { entry: 'note' } } } } } },
+    });
+    for (const machine of [quiet, noisy]) {
+      const runner = ChartRunner.of(machine);
+      for (const id of [1, 2, 3]) {
+        const state = runner.initial({ id });
+        const snap = createActor(machine, { input: { id } }).start().getSnapshot();
+        expect(state.context).toEqual(snap.context);
+        expect(runner.leaves(state).map((n) => n.path.join('.'))).toEqual(['p.a.a1', 'p.b.b1']);
+        expect(snap.value).toEqual({ p: { a: 'a1', b: 'b1' } });
+      }
+    }
+  });
 });
