@@ -132,6 +132,8 @@ export class ChartRunner<C, E extends ChartEvent> {
   /** Action lists resolved to their implementations (`compiledList`), and the implementations they were resolved with. */
   private compiledActions: Map<readonly unknown[], CompiledAction<C, E>[]> | null = null;
   private compiledFor: unknown = null;
+  /** The buffer microstep collects one transition's exit set in, while it is not in use (null: taken, or not made yet). */
+  private exitBuffer: Node[] | null = null;
   private readonly plans = new Map<Transition, { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> }>();
 
   /** The runner of `machine`, typed by the machine's own context and events. */
@@ -451,8 +453,17 @@ export class ChartRunner<C, E extends ChartEvent> {
       if (f.check && f.guards) {
         const parts = f.guards.map((x) => this.compileGuard(x));
         // xstate's and() / or() / not(): the function's name says which.
-        if (f.name === 'and') return (c, e) => parts.every((p) => p(c, e));
-        if (f.name === 'or') return (c, e) => parts.some((p) => p(c, e));
+        // Loops rather than every()/some(): no callback made per test (a large run tests these a million times).
+        if (f.name === 'and')
+          return (c, e) => {
+            for (let i = 0; i < parts.length; i++) if (!(parts[i] as (c: C, e: E) => boolean)(c, e)) return false;
+            return true;
+          };
+        if (f.name === 'or')
+          return (c, e) => {
+            for (let i = 0; i < parts.length; i++) if ((parts[i] as (c: C, e: E) => boolean)(c, e)) return true;
+            return false;
+          };
         if (f.name === 'not') return (c, e) => !(parts[0] as (c: C, e: E) => boolean)(c, e);
         throw new Error(`chart runner: unknown higher-order guard ${f.name}`);
       }
@@ -532,9 +543,22 @@ export class ChartRunner<C, E extends ChartEvent> {
     if (!initial) {
       // Exit in reverse document order. One transition's exit set is collected in document order
       // (a pre-order walk, and `order` is pre-order), so it is walked backwards instead of sorted.
-      const exits = transitions.length === 1 ? this.exitSetOf(state, transitions[0] as Transition) : this.exitSet(state, transitions).sort((a, b) => a.order - b.order);
+      // One transition's exit set goes into the first `count` places of a buffer the runner keeps (a large
+      // run takes hundreds of thousands of microsteps); it is taken while in use, so a nested microstep (no
+      // action makes one) would get its own.
+      const buffer = this.exitBuffer ?? new Array<Node>(this.nodes.length).fill(this.root);
+      this.exitBuffer = null;
+      let exits: Node[];
+      let count: number;
+      if (transitions.length === 1) {
+        exits = buffer;
+        count = this.exitSetOf(state, transitions[0] as Transition, buffer);
+      } else {
+        exits = this.exitSet(state, transitions).sort((a, b) => a.order - b.order);
+        count = exits.length;
+      }
       const child = state.child ?? this.childIndex(state);
-      for (let i = exits.length - 1; i >= 0; i--) {
+      for (let i = count - 1; i >= 0; i--) {
         const s = exits[i] as Node;
         this.run(state, this.exitOf[s.order] as unknown[], event);
         state.active[s.order] = 0;
@@ -542,17 +566,22 @@ export class ChartRunner<C, E extends ChartEvent> {
         const k = parent ? (this.childSlot[parent.order] as number) : -1;
         if (k >= 0 && child[k] === s.order) child[k] = -1;
       }
-      if (leaves && exits.length) {
+      if (leaves && count > 0) {
         // The leaves that stop being active are the atomic nodes just exited (reading the others' flags
         // would touch a cache line per region).
-        for (const s of exits) {
+        for (let e = 0; e < count; e++) {
+          const s = exits[e] as Node;
           if ((this.children[s.order] as Node[]).length > 0) continue;
           const i = leaves.indexOf(s.order);
-          if (i >= 0) leaves.splice(i, 1);
+          if (i < 0) continue;
+          // splice() without the array of removed elements it would make.
+          for (let j = i + 1; j < leaves.length; j++) leaves[j - 1] = leaves[j] as number;
+          leaves.pop();
         }
       }
+      this.exitBuffer = buffer;
     }
-    for (const t of transitions) this.run(state, t.actions, event);
+    for (let i = 0; i < transitions.length; i++) this.run(state, (transitions[i] as Transition).actions, event);
     let enter: Node[];
     let defaultEntry: Set<Node>;
     if (transitions.length === 1) {
@@ -565,7 +594,8 @@ export class ChartRunner<C, E extends ChartEvent> {
     }
     let enteredLeaf = false;
     const child = state.child ?? this.childIndex(state);
-    for (const s of enter) {
+    for (let e = 0; e < enter.length; e++) {
+      const s = enter[e] as Node;
       state.active[s.order] = 1;
       const parent = s.parent as Node | undefined;
       if (parent && parent.type !== 'parallel') child[this.childSlot[parent.order] as number] = s.order;
@@ -583,11 +613,17 @@ export class ChartRunner<C, E extends ChartEvent> {
       }
     }
     if (leaves && enteredLeaf) {
-      for (const n of enter) {
+      for (let e = 0; e < enter.length; e++) {
+        const n = enter[e] as Node;
         if ((this.children[n.order] as Node[]).length > 0) continue;
+        // An insertion in order, without splice()'s array of removed elements.
         let i = leaves.length;
-        while (i > 0 && (leaves[i - 1] as number) > n.order) i--;
-        leaves.splice(i, 0, n.order);
+        leaves.push(n.order);
+        while (i > 0 && (leaves[i - 1] as number) > n.order) {
+          leaves[i] = leaves[i - 1] as number;
+          i--;
+        }
+        leaves[i] = n.order;
       }
     }
     state.leaves = initial ? null : leaves;
@@ -611,9 +647,10 @@ export class ChartRunner<C, E extends ChartEvent> {
     const args = this.actionArgs;
     for (let i = 0; i < list.length; i++) {
       const a = list[i] as CompiledAction<C, E>;
-      const params = a.paramsOf ? a.paramsOf({ context: state.context, event }) : a.params;
       args.context = state.context;
       args.event = event;
+      // Parameter functions read the argument object at once, as implementations do: the runner's own serves.
+      const params = a.paramsOf ? a.paramsOf(args) : a.params;
       if (a.assignment) {
         // The runner owns the context object, so the assignment is applied in place; nothing else
         // keeps a reference to an older context (copy() makes a new object).
@@ -677,13 +714,31 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   /** The exit set of a single transition: the active nodes below its domain. */
-  private exitSetOf(state: ChartState<C>, t: Transition): Node[] {
-    if (!t.target?.length) return [];
+  private exitSetOf(state: ChartState<C>, t: Transition, out: Node[]): number {
+    if (!t.target?.length) return 0;
     const domain = this.plan(t).domain as Node;
-    const out: Node[] = [];
-    if (t.reenter && t.source === domain) out.push(domain);
-    this.collect(state, domain, out, false);
-    return out;
+    let n = 0;
+    if (t.reenter && t.source === domain) out[n++] = domain;
+    return this.activeBelow(state, domain, out, n);
+  }
+
+  /** `collect(…, false)` into `out` from place `n`, without growing an array: returns the new count. */
+  private activeBelow(state: ChartState<C>, node: Node, out: Node[], n: number): number {
+    const kids = this.children[node.order] as Node[];
+    if (kids.length === 0) return n;
+    if (node.type !== 'parallel') {
+      const c = this.activeChild(state, node);
+      if (!c) return n;
+      out[n++] = c;
+      return this.activeBelow(state, c, out, n);
+    }
+    // Every region of an active parallel state is active.
+    for (let i = 0; i < kids.length; i++) {
+      const c = kids[i] as Node;
+      out[n++] = c;
+      n = this.activeBelow(state, c, out, n);
+    }
+    return n;
   }
 
   private removeConflicts(state: ChartState<C>, transitions: Transition[]): Transition[] {

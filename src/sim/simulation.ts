@@ -414,6 +414,8 @@ export class Simulation {
     const item = this.agenda.takeReady(pick);
     this.steps += 1;
     this.execute(item);
+    // Taken and done: nothing refers to a step item any more (the scheduler let go of it as it ran).
+    this.agenda.recycle(item);
     if (this.flags.fullReset) this.finish('reset');
   }
 
