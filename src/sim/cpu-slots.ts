@@ -26,6 +26,10 @@ const CPU_STATES = stateTable(physicalCpuMachine);
 /** The regions a CPU steps in (the scheduler's `sched.<region>` events). */
 const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
 
+/** A region by its code in `CpuSlots.top` (0: not known). */
+const REGION_OF: readonly (Region | null)[] = [null, 'task', 'irq', 'nmi', 'smm'];
+const CODE_OF: Readonly<Record<Region, number>> = { task: 1, irq: 2, nmi: 3, smm: 4 };
+
 const NOTHING: readonly string[] = [];
 
 /** A CPU's active leaves before an event: node numbers (compiled engine) or paths (`leavesNow`). */
@@ -175,6 +179,12 @@ export class CpuSlots implements SlotFamily {
   readonly slots: CpuSlot[];
   readonly items = { step: { base: 0, stride: 1 }, timer: { base: 0, stride: 1 }, deliver: { base: 0, stride: 1 } };
   private readonly leafRegion: (Region | null)[];
+  /**
+   * The region on top of each CPU's context stack, by code (REGION_OF), remembered until the CPU's next
+   * event: a step reads it before anything else of its CPU, and the stack behind the context is two
+   * more cache lines to wait for, one after the other.
+   */
+  private readonly top: Uint8Array;
   private readonly leafPath: string[];
   /** Parts of the state key and hash, remembered until the CPU changes (0 / null: not known). */
   keys: (string | null)[];
@@ -190,6 +200,7 @@ export class CpuSlots implements SlotFamily {
   ) {
     this.slots = Array.from({ length: count }, (_, cpu) => new CpuSlot(this, cpu));
     this.leafRegion = new Array<Region | null>(count).fill(null);
+    this.top = new Uint8Array(count);
     this.leafPath = new Array<string>(count).fill('');
     this.keys = new Array<string | null>(count).fill(null);
     this.hashes = new Array<number>(count).fill(0);
@@ -203,6 +214,7 @@ export class CpuSlots implements SlotFamily {
   /** One chart step of CPU `cpu`; returns its outbox: what the step reported back. */
   send(cpu: number, event: CpuEvent): Outbox {
     this.leafRegion[cpu] = null;
+    this.top[cpu] = 0;
     this.keys[cpu] = null;
     this.hashes[cpu] = 0;
     this.infoCpu = -1;
@@ -318,8 +330,16 @@ export class CpuSlots implements SlotFamily {
   }
 
   region(cpu: number): Region {
+    const known = this.top[cpu] as number;
+    if (known !== 0) {
+      // Still a read of the CPU's chart, for exploration's transition cache.
+      this.driver.touch?.(cpu);
+      return REGION_OF[known] as Region;
+    }
     const ctx = this.driver.context(cpu).ctx;
-    return (ctx[ctx.length - 1] ?? 'task') as Region;
+    const region = (ctx[ctx.length - 1] ?? 'task') as Region;
+    this.top[cpu] = CODE_OF[region] ?? 0;
+    return region;
   }
 
   /** The leaf path of a region, remembered until the CPU's next event (several readers per step). */
@@ -339,6 +359,7 @@ export class CpuSlots implements SlotFamily {
   /** Forget the remembered leaf (the CPU's chart was restored). */
   forgetLeaf(cpu: number): void {
     this.leafRegion[cpu] = null;
+    this.top[cpu] = 0;
   }
 
   stateInfo(cpu: number): StateInfo | undefined {
