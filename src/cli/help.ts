@@ -10,13 +10,22 @@ import { DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import { DEFAULT_PRESET } from '../kernel/variants.js';
 import { ACTOR_KINDS } from '../viz/actor-kinds.js';
 
+/**
+ * A whole number with its thousands grouped by commas, as toLocaleString('en-US') writes it. Not
+ * toLocaleString itself: its first call loads ICU's number formats, some 20–35 ms of every command's start
+ * (these texts are built when the module loads, also for `run`).
+ */
+function grouped(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+$)/g, ',');
+}
+
 const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N] [--kernel PRESET] [--fix NAME]... [--no-fix NAME]...
                 [--strategy exhaustive|random|pct] [--property NAME]... [--max-states N] [--max-depth N]
                 [--max-time S] [--all-violations] [--seed N] [--runs N] [--pct-depth D] [--no-reduction]
                 [--symmetry | --no-symmetry] [--max-pass-over K]
                 [--workers N | --shard I/N [--split-depth D]] [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
   shootdown explore merge <shard results dir | file>... [--out DIR] [--json] [--no-pnr] [--pnr-max-states N]
-                                 bounds: --max-states ${DEFAULT_BOUNDS.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_BOUNDS.maxDepth.toLocaleString('en-US')} by default, no time limit;
+                                 bounds: --max-states ${grouped(DEFAULT_BOUNDS.maxStates)} and --max-depth ${grouped(DEFAULT_BOUNDS.maxDepth)} by default, no time limit;
                                  stops at each property's first (shortest) violation unless --all-violations;
                                  --symmetry keys states up to renaming interchangeable CPUs (same initial state,
                                  not named by the script, no guests; not with --workers/--shard): fewer states,
@@ -25,7 +34,7 @@ const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N]
                                  exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
                                  bound with none found; each counterexample's point of no return (the decision
                                  after which every continuation violates) is searched, at most --pnr-max-states
-                                 ${DEFAULT_PNR_MAX_STATES.toLocaleString('en-US')} states from each prefix (${DEFAULT_PNR_MAX_STATES_GUESTS.toLocaleString('en-US')} with guests); --no-pnr skips it
+                                 ${grouped(DEFAULT_PNR_MAX_STATES)} states from each prefix (${grouped(DEFAULT_PNR_MAX_STATES_GUESTS)} with guests); --no-pnr skips it
 `;
 
 export interface OptionHelp {
@@ -87,8 +96,8 @@ export const COMMANDS: readonly CommandHelp[] = [
       ...KERNEL_OPTIONS,
       { name: 'strategy', value: 'exhaustive|random|pct', default: 'exhaustive', text: 'how interleavings are picked' },
       { name: 'property', value: 'NAME', repeatable: true, default: 'all', text: 'check only this property' },
-      { name: 'max-states', value: 'N', default: DEFAULT_BOUNDS.maxStates.toLocaleString('en-US'), text: 'stop after N states' },
-      { name: 'max-depth', value: 'N', default: DEFAULT_BOUNDS.maxDepth.toLocaleString('en-US'), text: 'do not go deeper than N decisions' },
+      { name: 'max-states', value: 'N', default: grouped(DEFAULT_BOUNDS.maxStates), text: 'stop after N states' },
+      { name: 'max-depth', value: 'N', default: grouped(DEFAULT_BOUNDS.maxDepth), text: 'do not go deeper than N decisions' },
       { name: 'max-time', value: 'S', default: 'none', text: 'stop after S seconds (the result says the search is not complete)' },
       { name: 'all-violations', default: 'off', text: "go on after each property's first (shortest) violation and report every kind" },
       {
@@ -109,10 +118,10 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'out', value: 'DIR', default: 'shootdown-traces', text: 'where counterexample traces (with --shard: the shard result) are written' },
       { name: 'json', default: 'off', text: 'print the result as one JSON object' },
       { name: 'no-pnr', default: 'off', text: "skip each counterexample's point of no return (the decision after which every continuation violates)" },
-      { name: 'pnr-max-states', value: 'N', default: `${DEFAULT_PNR_MAX_STATES.toLocaleString('en-US')}, ${DEFAULT_PNR_MAX_STATES_GUESTS.toLocaleString('en-US')} with guests`, text: 'states searched from each prefix of a counterexample for its point of no return' },
+      { name: 'pnr-max-states', value: 'N', default: `${grouped(DEFAULT_PNR_MAX_STATES)}, ${grouped(DEFAULT_PNR_MAX_STATES_GUESTS)} with guests`, text: 'states searched from each prefix of a counterexample for its point of no return' },
     ],
     notes:
-      `bounds: --max-states ${DEFAULT_BOUNDS.maxStates.toLocaleString('en-US')} and --max-depth ${DEFAULT_BOUNDS.maxDepth.toLocaleString('en-US')} by default, no time limit; the search stops at each\n` +
+      `bounds: --max-states ${grouped(DEFAULT_BOUNDS.maxStates)} and --max-depth ${grouped(DEFAULT_BOUNDS.maxDepth)} by default, no time limit; the search stops at each\n` +
       "property's first (shortest) violation unless --all-violations.\n" +
       'exit status: 0 complete and no violation, 1 a violation, 2 bad input, 3 stopped at a bound with none found (no proof).\n' +
       '\n' +

@@ -7,6 +7,7 @@ import { DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
 import { runScenarioInSlices } from '../sim/run.js';
 import { ReplayDivergence } from '../sim/chooser.js';
+import type { UnreadRecord } from '../sim/simulation.js';
 import { resolveFeatures } from '../kernel/variants.js';
 import { asVersion1, formatRecord, TRACE_VERSION, type TraceRecord } from '../trace/records.js';
 import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
@@ -38,6 +39,9 @@ const INSPECT_FLAGS = ['inspect', 'inspect-wait', 'inspect-port', 'inspect-host'
 
 /** The options `run` takes (the help lists each; a test holds the two together). */
 export const RUN_OPTION_NAMES = Object.keys(RUN_OPTIONS);
+
+/** The record kinds only a trace file, a replay or `--steps` reads. */
+const UNREAD: readonly UnreadRecord[] = ['step', 'choice', 'insn', 'timer'];
 
 /** Human-mode timeline lines are written in chunks of this size as the run goes. */
 const STDOUT_CHUNK = 64 * 1024;
@@ -144,6 +148,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   try {
     result = await runScenarioInSlices(scenario, {
       ...simOptions,
+      // Records nothing here reads are not built: without a trace file, a replay, `--steps` or the inspector,
+      // no step, choice, instruction or timer record is written, shown or observed (most of a large run's).
+      ...(wantsLines || values.steps === true || session ? {} : { unread: UNREAD }),
       onRecord,
       ...(session ? { inspect: session.inspect } : {}),
     });

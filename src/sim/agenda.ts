@@ -72,6 +72,12 @@ export class Agenda {
   ordered = false;
   /** While set, every timer added is also appended here (the transition cache asks what was armed). */
   armed: Item[] | null = null;
+  /**
+   * A step item taken and done with (`recycle`), made again by the next `add` of a step: every step of a
+   * large run adds one, and each lives about as long as a round of every CPU's steps, long enough for the
+   * collector to copy and promote it.
+   */
+  private spare: Item | null = null;
 
   add(body: ItemBody, time: number): Item {
     const item = this.make(body, this.seq++, time, this.now, 0);
@@ -89,9 +95,32 @@ export class Agenda {
     return item.pos < 0 && !item.dead && item.time <= this.now;
   }
 
+  /** Item `item`, a step taken (`takeReady`) and done, is referenced nowhere any more: `add` may make it again. */
+  recycle(item: Item): void {
+    if (item.kind === 'step' && item.dead && item.pos < 0) this.spare = item;
+  }
+
   private make(body: ItemBody, seq: number, time: number, start: number, ord: number): Item {
     // One object shape for every kind keeps the heap's comparisons monomorphic.
     const b = body as Partial<Record<'cpu' | 'msg' | 'index', number>> & { kind: ItemBody['kind']; name?: string };
+    const spare = this.spare;
+    if (spare && b.kind === 'step') {
+      this.spare = null;
+      // Every field written, in the same order as below.
+      const s = spare as Item & { cpu: number; msg: number; name: string; index: number };
+      s.kind = 'step';
+      s.cpu = b.cpu ?? -1;
+      s.msg = -1;
+      s.name = '';
+      s.index = -1;
+      s.seq = seq;
+      s.time = time;
+      s.start = start;
+      s.ord = ord;
+      s.pos = -1;
+      s.dead = false;
+      return spare;
+    }
     return {
       kind: b.kind,
       cpu: b.cpu ?? -1,

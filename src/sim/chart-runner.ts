@@ -85,6 +85,22 @@ export class ChartRunner<C, E extends ChartEvent> {
   private readonly candidatesById: (Candidate<C, E>[] | undefined)[][] = [];
   /** For each atomic node, the eventless transitions of itself and of each ancestor that has some, nearest first. */
   private readonly alwaysChain: Candidate<C, E>[][][] = [];
+  /** The node each level of `alwaysChain` belongs to. */
+  private readonly alwaysNodes: number[][] = [];
+  /**
+   * Per node, the `eventless()` call that last tested its eventless transitions, and whether one passed
+   * then. The leaves of a parallel state share its ancestors' levels (the CPU chart's `os` is every
+   * region's): within one call a level's answer does not change (guards are pure, no action runs
+   * between), so each is tested once, not once per leaf.
+   */
+  private alwaysTested = new Float64Array(0);
+  private alwaysPassed = new Uint8Array(0);
+  /**
+   * Numbers each `eventless()` call, for its stamps in `alwaysTested`: one counter with the stamps, so a
+   * runner bound to other implementations (cpu-drivers.ts' `boundRunner`), which shares these tables,
+   * shares it too (calls never overlap).
+   */
+  private readonly eventlessCalls = { n: 0 };
   private readonly children: Node[][] = [];
   /** The children of each node by number, and which nodes are parallel (selection's walk). */
   private readonly childOrders: number[][] = [];
@@ -101,6 +117,13 @@ export class ChartRunner<C, E extends ChartEvent> {
   private readonly initialActionsOf: unknown[][] = [];
   /** Per transition, what does not depend on the active configuration (the domain, the entry set). */
   private initialTransition: Transition | undefined;
+  /**
+   * The configuration default entry makes, when entering it runs no action (no entry or initial action, no
+   * final state): then it is the same for every input, and each further initial state copies it
+   * (thousands of CPUs are set up before the first step). `active` and `child` stay null until the first
+   * initial state is made, and for good when entering runs an action.
+   */
+  private initialConfig: { known: boolean; active: Uint8Array | null; child: Int16Array | null } = { known: false, active: null, child: null };
   /** One argument object for every action call: implementations read it at once, and none re-enters the runner. */
   private readonly actionArgs: { context: C; event: E } = { context: undefined as unknown as C, event: undefined as unknown as E };
   /** One argument object for every guard call: guards are pure and read it at once. */
@@ -109,6 +132,8 @@ export class ChartRunner<C, E extends ChartEvent> {
   /** Action lists resolved to their implementations (`compiledList`), and the implementations they were resolved with. */
   private compiledActions: Map<readonly unknown[], CompiledAction<C, E>[]> | null = null;
   private compiledFor: unknown = null;
+  /** The buffer microstep collects one transition's exit set in, while it is not in use (null: taken, or not made yet). */
+  private exitBuffer: Node[] | null = null;
   private readonly plans = new Map<Transition, { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> }>();
 
   /** The runner of `machine`, typed by the machine's own context and events. */
@@ -173,12 +198,19 @@ export class ChartRunner<C, E extends ChartEvent> {
     for (const n of this.nodes) {
       if ((this.children[n.order] as Node[]).length > 0) continue;
       const chain: Candidate<C, E>[][] = [];
+      const at: number[] = [];
       for (let m: Node | undefined = n; m; m = m.parent as Node | undefined) {
         const always = this.always[m.order];
-        if (always) chain.push(always.map(candidate));
+        if (always) {
+          chain.push(always.map(candidate));
+          at.push(m.order);
+        }
       }
       this.alwaysChain[n.order] = chain;
+      this.alwaysNodes[n.order] = at;
     }
+    this.alwaysTested = new Float64Array(this.nodes.length);
+    this.alwaysPassed = new Uint8Array(this.nodes.length);
   }
 
   private checkAction(a: unknown, n: Node): void {
@@ -222,9 +254,32 @@ export class ChartRunner<C, E extends ChartEvent> {
     const init = { type: 'xstate.init', input } as unknown as E;
     const queue: E[] = [];
     this.initialTransition ??= { source: this.root, target: [...initialTargets(this.root)], actions: [], guard: undefined, reenter: true, eventType: '' };
-    this.microstep(state, [this.initialTransition], init, queue, true);
+    const entry = this.initialConfig;
+    if (entry.active && entry.child) {
+      // What the microstep below would write, with no action to run on the way.
+      state.active.set(entry.active);
+      (state.child as Int16Array).set(entry.child);
+    } else {
+      this.microstep(state, [this.initialTransition], init, queue, true);
+      if (!entry.known) {
+        entry.known = true;
+        if (this.actionFree(this.initialTransition)) {
+          entry.active = state.active.slice();
+          entry.child = (state.child as Int16Array).slice();
+        }
+      }
+    }
     this.settle(state, init, queue);
     return state;
+  }
+
+  /** Whether taking `t` as the initial transition runs no action: none of its own, none on entering its states. */
+  private actionFree(t: Transition): boolean {
+    if (t.actions.length > 0) return false;
+    const { enter, defaultEntry } = this.plan(t, true);
+    return enter.every(
+      (s) => s.type !== 'final' && (this.entryOf[s.order] as unknown[]).length === 0 && (!defaultEntry.has(s) || (this.initialActionsOf[s.order] as unknown[]).length === 0),
+    );
   }
 
   /** One macrostep: the event, then eventless transitions and done events until stable. */
@@ -301,8 +356,8 @@ export class ChartRunner<C, E extends ChartEvent> {
       }
       return;
     }
+    // Every region of an active parallel state is active: no need to read the configuration.
     for (const c of kids) {
-      if (state.active[c.order] !== 1) continue;
       if (!leavesOnly) out.push(c);
       this.collect(state, c, out, leavesOnly);
     }
@@ -345,14 +400,13 @@ export class ChartRunner<C, E extends ChartEvent> {
     if (kids.length === 0) return this.next(state, o, event, id);
     if (this.parallel[o] === 1) {
       let all: Transition[] | undefined;
-      const active = state.active;
       const handled = this.handledBelow;
       const events = this.eventCount;
       for (let k = 0; k < kids.length; k++) {
         const c = kids[k] as number;
-        // The chart's table first: a region that has no transition for the event is not looked up in
-        // this actor's configuration (each region's flag is on a cache line of its own).
-        if (handled[c * events + id] !== 1 || active[c] !== 1) continue;
+        // The chart's table only: every region of an active parallel state is active, so this actor's
+        // configuration is not read (each region's flag would be a cache line of its own).
+        if (handled[c * events + id] !== 1) continue;
         const inner = this.transitionAt(state, c, event, id);
         if (inner && inner.length) all = all ? [...all, ...inner] : inner;
       }
@@ -399,8 +453,17 @@ export class ChartRunner<C, E extends ChartEvent> {
       if (f.check && f.guards) {
         const parts = f.guards.map((x) => this.compileGuard(x));
         // xstate's and() / or() / not(): the function's name says which.
-        if (f.name === 'and') return (c, e) => parts.every((p) => p(c, e));
-        if (f.name === 'or') return (c, e) => parts.some((p) => p(c, e));
+        // Loops rather than every()/some(): no callback made per test (a large run tests these a million times).
+        if (f.name === 'and')
+          return (c, e) => {
+            for (let i = 0; i < parts.length; i++) if (!(parts[i] as (c: C, e: E) => boolean)(c, e)) return false;
+            return true;
+          };
+        if (f.name === 'or')
+          return (c, e) => {
+            for (let i = 0; i < parts.length; i++) if ((parts[i] as (c: C, e: E) => boolean)(c, e)) return true;
+            return false;
+          };
         if (f.name === 'not') return (c, e) => !(parts[0] as (c: C, e: E) => boolean)(c, e);
         throw new Error(`chart runner: unknown higher-order guard ${f.name}`);
       }
@@ -426,13 +489,26 @@ export class ChartRunner<C, E extends ChartEvent> {
     let enabled: Transition[] | null = null;
     if (!state.leaves) this.leaves(state);
     const leaves = state.leaves as number[];
+    const call = ++this.eventlessCalls.n;
+    const tested = this.alwaysTested;
+    const passed = this.alwaysPassed;
     for (let l = 0; l < leaves.length; l++) {
       const chain = this.alwaysChain[leaves[l] as number] as Candidate<C, E>[][];
+      const nodes = this.alwaysNodes[leaves[l] as number] as number[];
       loop: for (let k = 0; k < chain.length; k++) {
+        const at = nodes[k] as number;
+        if (tested[at] === call) {
+          // Tested for another leaf: its transition, if one passed, is in `enabled` already.
+          if (passed[at] === 1) break loop;
+          continue;
+        }
+        tested[at] = call;
+        passed[at] = 0;
         const cs = chain[k] as Candidate<C, E>[];
         for (let i = 0; i < cs.length; i++) {
           const c = cs[i] as Candidate<C, E>;
           if (this.passes(c, state.context, event)) {
+            passed[at] = 1;
             if (!enabled) enabled = [c.t];
             else if (!enabled.includes(c.t)) enabled.push(c.t);
             break loop;
@@ -467,9 +543,22 @@ export class ChartRunner<C, E extends ChartEvent> {
     if (!initial) {
       // Exit in reverse document order. One transition's exit set is collected in document order
       // (a pre-order walk, and `order` is pre-order), so it is walked backwards instead of sorted.
-      const exits = transitions.length === 1 ? this.exitSetOf(state, transitions[0] as Transition) : this.exitSet(state, transitions).sort((a, b) => a.order - b.order);
+      // One transition's exit set goes into the first `count` places of a buffer the runner keeps (a large
+      // run takes hundreds of thousands of microsteps); it is taken while in use, so a nested microstep (no
+      // action makes one) would get its own.
+      const buffer = this.exitBuffer ?? new Array<Node>(this.nodes.length).fill(this.root);
+      this.exitBuffer = null;
+      let exits: Node[];
+      let count: number;
+      if (transitions.length === 1) {
+        exits = buffer;
+        count = this.exitSetOf(state, transitions[0] as Transition, buffer);
+      } else {
+        exits = this.exitSet(state, transitions).sort((a, b) => a.order - b.order);
+        count = exits.length;
+      }
       const child = state.child ?? this.childIndex(state);
-      for (let i = exits.length - 1; i >= 0; i--) {
+      for (let i = count - 1; i >= 0; i--) {
         const s = exits[i] as Node;
         this.run(state, this.exitOf[s.order] as unknown[], event);
         state.active[s.order] = 0;
@@ -477,17 +566,22 @@ export class ChartRunner<C, E extends ChartEvent> {
         const k = parent ? (this.childSlot[parent.order] as number) : -1;
         if (k >= 0 && child[k] === s.order) child[k] = -1;
       }
-      if (leaves && exits.length) {
+      if (leaves && count > 0) {
         // The leaves that stop being active are the atomic nodes just exited (reading the others' flags
         // would touch a cache line per region).
-        for (const s of exits) {
+        for (let e = 0; e < count; e++) {
+          const s = exits[e] as Node;
           if ((this.children[s.order] as Node[]).length > 0) continue;
           const i = leaves.indexOf(s.order);
-          if (i >= 0) leaves.splice(i, 1);
+          if (i < 0) continue;
+          // splice() without the array of removed elements it would make.
+          for (let j = i + 1; j < leaves.length; j++) leaves[j - 1] = leaves[j] as number;
+          leaves.pop();
         }
       }
+      this.exitBuffer = buffer;
     }
-    for (const t of transitions) this.run(state, t.actions, event);
+    for (let i = 0; i < transitions.length; i++) this.run(state, (transitions[i] as Transition).actions, event);
     let enter: Node[];
     let defaultEntry: Set<Node>;
     if (transitions.length === 1) {
@@ -500,7 +594,8 @@ export class ChartRunner<C, E extends ChartEvent> {
     }
     let enteredLeaf = false;
     const child = state.child ?? this.childIndex(state);
-    for (const s of enter) {
+    for (let e = 0; e < enter.length; e++) {
+      const s = enter[e] as Node;
       state.active[s.order] = 1;
       const parent = s.parent as Node | undefined;
       if (parent && parent.type !== 'parallel') child[this.childSlot[parent.order] as number] = s.order;
@@ -518,11 +613,17 @@ export class ChartRunner<C, E extends ChartEvent> {
       }
     }
     if (leaves && enteredLeaf) {
-      for (const n of enter) {
+      for (let e = 0; e < enter.length; e++) {
+        const n = enter[e] as Node;
         if ((this.children[n.order] as Node[]).length > 0) continue;
+        // An insertion in order, without splice()'s array of removed elements.
         let i = leaves.length;
-        while (i > 0 && (leaves[i - 1] as number) > n.order) i--;
-        leaves.splice(i, 0, n.order);
+        leaves.push(n.order);
+        while (i > 0 && (leaves[i - 1] as number) > n.order) {
+          leaves[i] = leaves[i - 1] as number;
+          i--;
+        }
+        leaves[i] = n.order;
       }
     }
     state.leaves = initial ? null : leaves;
@@ -546,9 +647,10 @@ export class ChartRunner<C, E extends ChartEvent> {
     const args = this.actionArgs;
     for (let i = 0; i < list.length; i++) {
       const a = list[i] as CompiledAction<C, E>;
-      const params = a.paramsOf ? a.paramsOf({ context: state.context, event }) : a.params;
       args.context = state.context;
       args.event = event;
+      // Parameter functions read the argument object at once, as implementations do: the runner's own serves.
+      const params = a.paramsOf ? a.paramsOf(args) : a.params;
       if (a.assignment) {
         // The runner owns the context object, so the assignment is applied in place; nothing else
         // keeps a reference to an older context (copy() makes a new object).
@@ -612,13 +714,31 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   /** The exit set of a single transition: the active nodes below its domain. */
-  private exitSetOf(state: ChartState<C>, t: Transition): Node[] {
-    if (!t.target?.length) return [];
+  private exitSetOf(state: ChartState<C>, t: Transition, out: Node[]): number {
+    if (!t.target?.length) return 0;
     const domain = this.plan(t).domain as Node;
-    const out: Node[] = [];
-    if (t.reenter && t.source === domain) out.push(domain);
-    this.collect(state, domain, out, false);
-    return out;
+    let n = 0;
+    if (t.reenter && t.source === domain) out[n++] = domain;
+    return this.activeBelow(state, domain, out, n);
+  }
+
+  /** `collect(…, false)` into `out` from place `n`, without growing an array: returns the new count. */
+  private activeBelow(state: ChartState<C>, node: Node, out: Node[], n: number): number {
+    const kids = this.children[node.order] as Node[];
+    if (kids.length === 0) return n;
+    if (node.type !== 'parallel') {
+      const c = this.activeChild(state, node);
+      if (!c) return n;
+      out[n++] = c;
+      return this.activeBelow(state, c, out, n);
+    }
+    // Every region of an active parallel state is active.
+    for (let i = 0; i < kids.length; i++) {
+      const c = kids[i] as Node;
+      out[n++] = c;
+      n = this.activeBelow(state, c, out, n);
+    }
+    return n;
   }
 
   private removeConflicts(state: ChartState<C>, transitions: Transition[]): Transition[] {

@@ -75,6 +75,8 @@ export interface CpuDriver {
   /** Whether the CPU is outside the running kernel (wait-for-SIPI, crash kernel, reset). */
   outsideOs(cpu: number): boolean;
   activePaths(cpu: number): string[];
+  /** Count CPU `cpu`'s chart as read (exploration's transition cache) without reading it: the caller remembers what it read. */
+  touch?(cpu: number): void;
   save(): unknown;
   /**
    * Exploration's transition cache: from now on remember every CPU whose chart is read or moved
@@ -206,6 +208,10 @@ export class CompiledDriver implements CpuDriver {
   private state(cpu: number): ChartState<CpuContext> {
     if (this.reads) this.reads.add(cpu);
     return this.states[cpu] as ChartState<CpuContext>;
+  }
+
+  touch(cpu: number): void {
+    if (this.reads) this.reads.add(cpu);
   }
 
   send(cpu: number, event: CpuEvent): void {

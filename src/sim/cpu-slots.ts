@@ -26,6 +26,10 @@ const CPU_STATES = stateTable(physicalCpuMachine);
 /** The regions a CPU steps in (the scheduler's `sched.<region>` events). */
 const ROUTABLE: readonly string[] = ['task', 'irq', 'nmi', 'smm'];
 
+/** A region by its code in `CpuSlots.top` (0: not known). */
+const REGION_OF: readonly (Region | null)[] = [null, 'task', 'irq', 'nmi', 'smm'];
+const CODE_OF: Readonly<Record<Region, number>> = { task: 1, irq: 2, nmi: 3, smm: 4 };
+
 const NOTHING: readonly string[] = [];
 
 /** A CPU's active leaves before an event: node numbers (compiled engine) or paths (`leavesNow`). */
@@ -50,6 +54,9 @@ export interface Outboxes {
 /** What the CPU slots need from the composition root. */
 export interface CpuSlotHost {
   readonly lean: boolean;
+  /** Whether step and timer records are written (not in a lean run, nor for a caller that does not read them). */
+  readonly stepRecords: boolean;
+  readonly timerRecords: boolean;
   now(): number;
   emit(record: TraceRecord): void;
   /** The interconnect hands message `msg` to CPU `cpu` (through `deliver` below). */
@@ -58,11 +65,26 @@ export interface CpuSlotHost {
 
 /** Build the per-CPU inputs of a scenario: architectural state from the initial settings. */
 export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInput[] {
+  // One options object for every CPU: they are the scenario's, the same for each, and never changed.
+  const opts: CpuInput['opts'] = {
+    vendor: scenario.machine.vendor,
+    kdump: scenario.options.kdump,
+    kdumpBringsUpAps: scenario.options.kdumpBringsUpAps,
+    crashKexecPostNotifiers: scenario.options.crashKexecPostNotifiers,
+    panicTimeout: scenario.options.panicTimeout,
+    kvmLoaded: scenario.options.kvmLoaded,
+    debugList: scenario.options.debugList,
+    rebootForce: scenario.options.rebootForce,
+    resetMethod: scenario.options.reset.method,
+    cpus: scenario.machine.cpus,
+  };
   return scenario.initial.map((init, id) => {
-    let hw: CpuHw = initialCpuHw(scenario.machine.vendor);
+    const hw: CpuHw = initialCpuHw(scenario.machine.vendor);
     const loadedVmcss: number[] = [];
+    // Each CPU's state in one object, built once (thousands of CPUs are set up before the first step);
+    // every key is one initialCpuHw has, so the key order stays its own.
+    let cpuHw: CpuHw;
     if (init.vmx === 'root') {
-      // Built in one copy (not one per VMCS): thousands of CPUs are set up before the first step.
       const vmcsLaunch = { ...hw.vmcsLaunch };
       let currentVmcs = hw.currentVmcs;
       for (let v = 0; v < init.loadedVmcs; v++) {
@@ -72,29 +94,11 @@ export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInpu
         vmcsLaunch[addr] = 'launched';
         currentVmcs = addr;
       }
-      hw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000, vmcsLaunch, currentVmcs };
-    } else if (init.cr4Vmxe) {
-      hw = { ...hw, cr4Vmxe: true };
+      cpuHw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000, vmcsLaunch, currentVmcs, if: init.if, svme: init.svme, gif: init.gif };
+    } else {
+      cpuHw = { ...hw, cr4Vmxe: init.cr4Vmxe ? true : hw.cr4Vmxe, if: init.if, svme: init.svme, gif: init.gif };
     }
-    hw = { ...hw, if: init.if, svme: init.svme, gif: init.gif };
-    return {
-      id,
-      hw,
-      loadedVmcss,
-      features,
-      opts: {
-        vendor: scenario.machine.vendor,
-        kdump: scenario.options.kdump,
-        kdumpBringsUpAps: scenario.options.kdumpBringsUpAps,
-        crashKexecPostNotifiers: scenario.options.crashKexecPostNotifiers,
-        panicTimeout: scenario.options.panicTimeout,
-        kvmLoaded: scenario.options.kvmLoaded,
-        debugList: scenario.options.debugList,
-        rebootForce: scenario.options.rebootForce,
-        resetMethod: scenario.options.reset.method,
-        cpus: scenario.machine.cpus,
-      },
-    };
+    return { id, hw: cpuHw, loadedVmcss, features, opts };
   });
 }
 
@@ -175,6 +179,12 @@ export class CpuSlots implements SlotFamily {
   readonly slots: CpuSlot[];
   readonly items = { step: { base: 0, stride: 1 }, timer: { base: 0, stride: 1 }, deliver: { base: 0, stride: 1 } };
   private readonly leafRegion: (Region | null)[];
+  /**
+   * The region on top of each CPU's context stack, by code (REGION_OF), remembered until the CPU's next
+   * event: a step reads it before anything else of its CPU, and the stack behind the context is two
+   * more cache lines to wait for, one after the other.
+   */
+  private readonly top: Uint8Array;
   private readonly leafPath: string[];
   /** Parts of the state key and hash, remembered until the CPU changes (0 / null: not known). */
   keys: (string | null)[];
@@ -190,6 +200,7 @@ export class CpuSlots implements SlotFamily {
   ) {
     this.slots = Array.from({ length: count }, (_, cpu) => new CpuSlot(this, cpu));
     this.leafRegion = new Array<Region | null>(count).fill(null);
+    this.top = new Uint8Array(count);
     this.leafPath = new Array<string>(count).fill('');
     this.keys = new Array<string | null>(count).fill(null);
     this.hashes = new Array<number>(count).fill(0);
@@ -203,6 +214,7 @@ export class CpuSlots implements SlotFamily {
   /** One chart step of CPU `cpu`; returns its outbox: what the step reported back. */
   send(cpu: number, event: CpuEvent): Outbox {
     this.leafRegion[cpu] = null;
+    this.top[cpu] = 0;
     this.keys[cpu] = null;
     this.hashes[cpu] = 0;
     this.infoCpu = -1;
@@ -221,7 +233,7 @@ export class CpuSlots implements SlotFamily {
   /** The CPU's step in the region on top of its context stack, and its record. */
   step(cpu: number): void {
     const region = this.region(cpu);
-    if (this.host.lean) {
+    if (!this.host.stepRecords) {
       this.send(cpu, this.stepEvents[region] as CpuEvent);
       return;
     }
@@ -233,9 +245,9 @@ export class CpuSlots implements SlotFamily {
 
   /** A timer of CPU `cpu` expired: its event, and its record. */
   timer(cpu: number, name: string): void {
-    const before = this.host.lean ? NO_LEAVES : this.leavesNow(cpu);
+    const before = this.host.timerRecords ? this.leavesNow(cpu) : NO_LEAVES;
     this.send(cpu, { type: 'timer.expired', name });
-    if (!this.host.lean) this.host.emit(withLeaves({ t: 'timer', ns: this.host.now(), cpu, name, to: this.current(cpu) }, this.newLeaves(cpu, before)));
+    if (this.host.timerRecords) this.host.emit(withLeaves({ t: 'timer', ns: this.host.now(), cpu, name, to: this.current(cpu) }, this.newLeaves(cpu, before)));
   }
 
   /** A pending delivery reaches CPU `cpu`: the interconnect hands it over (`deliver`), and its record. */
@@ -318,8 +330,16 @@ export class CpuSlots implements SlotFamily {
   }
 
   region(cpu: number): Region {
+    const known = this.top[cpu] as number;
+    if (known !== 0) {
+      // Still a read of the CPU's chart, for exploration's transition cache.
+      this.driver.touch?.(cpu);
+      return REGION_OF[known] as Region;
+    }
     const ctx = this.driver.context(cpu).ctx;
-    return (ctx[ctx.length - 1] ?? 'task') as Region;
+    const region = (ctx[ctx.length - 1] ?? 'task') as Region;
+    this.top[cpu] = CODE_OF[region] ?? 0;
+    return region;
   }
 
   /** The leaf path of a region, remembered until the CPU's next event (several readers per step). */
@@ -339,6 +359,7 @@ export class CpuSlots implements SlotFamily {
   /** Forget the remembered leaf (the CPU's chart was restored). */
   forgetLeaf(cpu: number): void {
     this.leafRegion[cpu] = null;
+    this.top[cpu] = 0;
   }
 
   stateInfo(cpu: number): StateInfo | undefined {

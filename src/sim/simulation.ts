@@ -60,11 +60,20 @@ export interface SimulationOptions {
    * with the full trace.
    */
   lean?: boolean;
+  /**
+   * Record kinds the caller does not read (the CLI's timeline without `--steps` and its JSON outcome
+   * show no step, choice, instruction or timer record; they are most of a long run's records): they
+   * are not built. Every other record is the same, in the same order.
+   */
+  unread?: readonly UnreadRecord[];
   /** A what-if branch of another run: written in the header, so a replay writes it too. */
   branch?: BranchPoint;
 }
 
 export type SchedulingMode = 'timed' | 'untimed';
+
+/** The record kinds a run can leave out for a caller that does not read them (`unread`). */
+export type UnreadRecord = 'step' | 'choice' | 'insn' | 'timer';
 
 /** A script step waiting for `actor` `id` to enter `state`, which never happened in the run. */
 export interface UnfiredTrigger {
@@ -111,6 +120,9 @@ export class Simulation {
   private guestFamily: GuestSlots | null = null;
   readonly mode: SchedulingMode;
   private readonly lean: boolean;
+  /** Whether choice records are written (not when `unread`; a lean run writes only the latency choices) and instruction records (neither lean nor `unread`). */
+  private readonly choiceRecords: boolean;
+  private readonly insnRecords: boolean;
   /** Transition cache: the CPUs read and the shared variables written since trackReads(). */
   private tracked: Set<number> | null = null;
   /** CPUs read only through threadsRun while tracking (whether they run tasks, not their charts), and guest slots read only through their bits (Guests.bitsOf). */
@@ -132,6 +144,9 @@ export class Simulation {
     // Untimed, steps take no time: pending timers keep their real-time order (see agenda.ts).
     this.agenda.ordered = this.mode === 'untimed';
     this.lean = options.lean ?? false;
+    const unread = options.unread ?? [];
+    this.choiceRecords = !unread.includes('choice');
+    this.insnRecords = !this.lean && !unread.includes('insn');
     this.features = resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
     this.k = new KernelMemory(this.cpuCount, restoreFrom ? copyMemoryState(restoreFrom.memory) : undefined);
     this.k.onWrite = (name, cpu, op, value) => this.memoryWritten(name, cpu, op, value);
@@ -178,7 +193,14 @@ export class Simulation {
     const inputs = saved ? null : cpuInputs(this.scenario, this.features);
     const driver = makeDriver(engine, this.world, inputs, saved?.cpus, saved ? undefined : this.options.inspect);
     this.cpus = new CpuSlots(
-      { lean: this.lean, now: () => this.agenda.now, emit: (r) => this.emit(r), deliver: (msg, cpu) => this.bus.deliver(msg, cpu) },
+      {
+        lean: this.lean,
+        stepRecords: !this.lean && !this.options.unread?.includes('step'),
+        timerRecords: !this.lean && !this.options.unread?.includes('timer'),
+        now: () => this.agenda.now,
+        emit: (r) => this.emit(r),
+        deliver: (msg, cpu) => this.bus.deliver(msg, cpu),
+      },
       driver,
       this.cpuCount,
     );
@@ -384,10 +406,16 @@ export class Simulation {
   /** Take choice `pick` of the `poll()` choices: one step, delivery, timer or scripted action. */
   decide(pick: number): void {
     const n = this.agenda.ready.length;
-    if (n > 1 && !this.lean) this.emit({ t: 'choice', i: this.choices++, kind: 'next', n, pick });
+    if (n > 1 && !this.lean) {
+      // Counted also when not written: the count is part of the state.
+      const i = this.choices++;
+      if (this.choiceRecords) this.emit({ t: 'choice', i, kind: 'next', n, pick });
+    }
     const item = this.agenda.takeReady(pick);
     this.steps += 1;
     this.execute(item);
+    // Taken and done: nothing refers to a step item any more (the scheduler let go of it as it ran).
+    this.agenda.recycle(item);
     if (this.flags.fullReset) this.finish('reset');
   }
 
@@ -628,7 +656,8 @@ export class Simulation {
   private choose(n: number, kind: 'latency'): number {
     if (n <= 1) return 0;
     const pick = this.chooser.choose(n, kind);
-    this.emit({ t: 'choice', i: this.choices++, kind, n, pick });
+    const i = this.choices++;
+    if (this.choiceRecords) this.emit({ t: 'choice', i, kind, n, pick });
     return pick;
   }
 
@@ -656,7 +685,7 @@ export class Simulation {
         this.emit({ t: 'console', ns: this.agenda.now, cpu: e.cpu, text: e.text });
         return;
       case 'insn':
-        if (!this.lean) this.emit({ t: 'insn', ns: this.agenda.now, cpu: e.cpu, insn: e.insn, result: e.result });
+        if (this.insnRecords) this.emit({ t: 'insn', ns: this.agenda.now, cpu: e.cpu, insn: e.insn, result: e.result });
         return;
       case 'fault':
         this.emit({ t: 'fault', ns: this.agenda.now, cpu: e.cpu, ...e.report });

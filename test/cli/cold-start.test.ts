@@ -99,4 +99,31 @@ describe('a cold `shootdown run` loads what it runs', () => {
     expect(r.modules).toContain('dist/src/explore/explorer.js');
     expect(JSON.parse(r.stdout).statesVisited).toBeGreaterThan(0);
   });
+
+  it("a run never starts ICU's locale formats (their first use costs tens of milliseconds of every start)", () => {
+    // Every way into ICU's number and date formats is wrapped to note its use; then `run` goes as a user runs it.
+    const log = path.join(dir, 'intl.txt');
+    fs.writeFileSync(log, '');
+    const spy = path.join(dir, 'intl-spy.mjs');
+    fs.writeFileSync(
+      spy,
+      `import { appendFileSync } from 'node:fs';
+const note = (what) => appendFileSync(${JSON.stringify(log)}, what + '\\n');
+for (const [owner, name, key] of [[Number.prototype, 'Number', 'toLocaleString'], [Date.prototype, 'Date', 'toLocaleString'], [Date.prototype, 'Date', 'toLocaleDateString'], [Date.prototype, 'Date', 'toLocaleTimeString'], [String.prototype, 'String', 'localeCompare']]) {
+  const f = owner[key];
+  owner[key] = function (...a) { note(name + '.' + key); return f.apply(this, a); };
+}
+for (const key of ['NumberFormat', 'DateTimeFormat', 'Collator', 'PluralRules']) {
+  const C = Intl[key];
+  Intl[key] = function (...a) { note('Intl.' + key); return new C(...a); };
+}
+`,
+    );
+    for (const argv of [['run', 'T5'], ['run', 'T5', '--json']]) {
+      const r = spawnSync(process.execPath, ['--import', pathToFileURL(spy).href, bin, ...argv], { encoding: 'utf8', cwd: dir, maxBuffer: 64 * 1024 * 1024 });
+      expect(r.status).toBe(0);
+      expect(r.stdout.length).toBeGreaterThan(0);
+    }
+    expect(fs.readFileSync(log, 'utf8')).toBe('');
+  });
 });

@@ -434,3 +434,35 @@ describe('Agenda: ordered deadlines (untimed runs)', () => {
     expect(kinds(agenda)).toEqual(['timer0', 'timer1']);
   });
 });
+
+describe('Agenda: a step item done with is made again', () => {
+  it('the next step added reuses it, with every field its own; no other kind does, nor a live item', () => {
+    const agenda = new Agenda();
+    const a = agenda.add({ kind: 'step', cpu: 3 }, 0);
+    const live = agenda.add({ kind: 'step', cpu: 4 }, 5);
+    // Not taken yet (still in the agenda): not reused.
+    agenda.recycle(live);
+    expect(agenda.add({ kind: 'step', cpu: 5 }, 7)).not.toBe(live);
+    const taken = agenda.takeReady(a.pos);
+    expect(taken).toBe(a);
+    agenda.recycle(taken);
+    // A timer or a delivery is a fresh object; the spare waits for a step.
+    const timer = agenda.add({ kind: 'timer', cpu: 1, name: 't' }, 9);
+    expect(timer).not.toBe(a);
+    const again = agenda.add({ kind: 'step', cpu: 8 }, 12);
+    expect(again).toBe(a);
+    const fresh = agenda.add({ kind: 'step', cpu: 8 }, 12) as Item & { cpu: number; msg: number; name: string; index: number };
+    expect({ ...again }).toEqual({ ...fresh, seq: (again as Item).seq });
+    expect(again.seq).toBe(fresh.seq - 1);
+    expect(again.dead).toBe(false);
+    expect(again.time).toBe(12);
+    // The heap still orders it with the rest.
+    agenda.remove(live);
+    const order: number[] = [];
+    while (agenda.advance()) {
+      const i = agenda.takeReady(0) as Item & { cpu: number };
+      order.push(i.kind === 'step' ? i.cpu : -1);
+    }
+    expect(order).toEqual([5, -1, 8, 8]);
+  });
+});
