@@ -33,7 +33,7 @@ import { EffectIndex } from './effect-index.js';
 import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { countViolations, Findings, Harness, memoryHash, visitedKey } from './harness.js';
 import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, keyOnly, NON_LOCAL, relationOf, StepFootprints, type Footprint, type Tracked } from './dependence.js';
-import { Refreshes } from './refresh-table.js';
+import { Refreshes, type RefreshAnswer } from './refresh-table.js';
 import { ShardSplit } from './shard-split.js';
 import type { SymmetryView } from './symmetry.js';
 import type { PendingItem } from '../state/pending.js';
@@ -334,11 +334,28 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   };
   /** Whether thread `s`, kept apart by effect `e`, has a known answer with the bits `e` leaves (in refreshNow[s]). */
   const lookRefresh = (e: Effect, s: number, cpus: Int32Array, items: Int32Array): boolean => {
-    const a = refreshes.get(refreshes.key(s, (c) => (t.cpuStates[stateAfter(e, c, cpus)] as CpuState).bits));
+    const inputs = refreshes.inputsOf(s) as Int32Array;
+    let packed = 0;
+    for (let k = 0; k < inputs.length; k++) packed = packed * 8 + ((t.cpuStates[stateAfter(e, inputs[k] as number, cpus)] as CpuState).bits & 7);
+    const a = refreshes.get(refreshes.keyOf(s, packed));
     refreshNow[s] = a;
     if (a < 0) return false;
     // A thread found runnable without its step pending is given one: known once seen.
-    return !(refreshes.answers[a] as { runnable: boolean }).runnable || stepOf(items, s) >= 0 || refreshes.addOf(s) >= 0;
+    return !(refreshes.answers[a] as { runnable: boolean }).runnable || (stepsIn(curItemsT) & (1 << s)) !== 0 || refreshes.addOf(s) >= 0;
+  };
+  /** Which guest thread slots (below 31) have their step among pending-item multiset `items` (bit s), remembered per multiset. */
+  const stepMasks: number[] = [];
+  const stepsIn = (items: number): number => {
+    let m = stepMasks[items];
+    if (m === undefined) {
+      m = 0;
+      for (const i of itemTuples.get(items)) {
+        const di = t.descs[i] as Desc;
+        if ((di.kind === 'vcpu' || di.kind === 'vmm') && di.cpu < 31) m |= 1 << di.cpu;
+      }
+      stepMasks[items] = m;
+    }
+    return m;
   };
   /** The step item of guest thread slot `s` among `items`, or -1. */
   const stepOf = (items: Int32Array | readonly number[], s: number): number => {
@@ -375,15 +392,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    * The threads kept apart by effect `e`, on the child being built (childCpus, childItems, childFp):
    * each one's step pending or not as its answer says, and what its look read in the footprint.
    */
-  const applyRefresh = (e: Effect, answerOf: (s: number) => number): void => {
+  const applyRefresh = (e: Effect, answers: Int32Array): void => {
     let slots = 0;
     let watch = 0;
     for (let j = 0; j < e.refresh.length; j++) {
       const s = e.refresh[j] as number;
-      const a = refreshes.answers[answerOf(s)] as { runnable: boolean; slots: number; cpus: Int32Array };
+      const a = refreshes.answers[answers[s] as number] as RefreshAnswer;
       slots |= a.slots;
-      for (const c of a.cpus) watch |= (t.cpuStates[childCpus[c] as number] as CpuState).watch;
-      const has = stepOf(itemTuples.get(childItems), s) >= 0;
+      for (let k = 0; k < a.cpus.length; k++) watch |= (t.cpuStates[childCpus[a.cpus[k] as number] as number] as CpuState).watch;
+      const has = (stepsIn(childItems) & (1 << s)) !== 0;
       if (has === a.runnable) continue;
       slots |= bitOf(s);
       const k = (childItems * width + s) * 2 + (a.runnable ? 1 : 0);
@@ -581,7 +598,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     if (effect.records.length > 0) feedRecords(effect.records, curNow);
     childFp = effect.fp;
     // (Found by `matching` just now.)
-    if (effect.refresh.length > 0) applyRefresh(effect, (s) => refreshNow[s] as number);
+    if (effect.refresh.length > 0) applyRefresh(effect, refreshNow);
     if (opts.verify) verifyHit(curId, (t.descs[effect.desc] as Desc).key, effectIndex);
   };
 
@@ -638,6 +655,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     after: StateView,
     real: { cpus: Int32Array; items: number },
   ): { runsRead: number[]; runsMasks: number[]; itemsRead: number[]; fp: number; apart: number[] } => {
+    if (tracked.refreshed.length === 0) return { runsRead: tracked.runsRead, runsMasks: tracked.runsMasks, itemsRead: tracked.itemsRead, fp: childFp, apart: [] };
     const own = (t.descs[d] as Desc).cpu;
     const bitsAfter = (c: number) => (t.cpuStates[real.cpus[c] as number] as CpuState).bits;
     const apart: typeof tracked.refreshed = [];
@@ -683,8 +701,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       refreshes.set(s, r.inputs, r.bits, r.answer, r.bitReads);
     }
     const e = { refresh: Int32Array.from(apart, (r) => r.slot) } as Effect;
-    applyRefresh(e, (s) => refreshes.get(refreshes.key(s, bitsAfter)));
-    const same = childItems === real.items && footprintText(t.fps[childFp] as Footprint) === footprintText(t.fps[saved.fp] as Footprint);
+    const found = new Int32Array(width);
+    for (const r of apart) found[r.slot] = refreshes.get(refreshes.key(r.slot, bitsAfter));
+    applyRefresh(e, found);
+    // (Footprints are interned: equal ones, equal numbers.)
+    const same = childItems === real.items && childFp === saved.fp;
     childItems = saved.items;
     childFp = saved.fp;
     if (!same) return whole();

@@ -55,6 +55,11 @@ export class Refreshes {
     const inputs = this.inputs[s] as Int32Array;
     let packed = 0;
     for (let k = 0; k < inputs.length; k++) packed = packed * 8 + (bits(inputs[k] as number) & 7);
+    return this.keyOf(s, packed);
+  }
+
+  /** The same from the bits already packed (the first input's the most significant, three bits each). */
+  keyOf(s: number, packed: number): number {
     return s + this.width * packed;
   }
 
