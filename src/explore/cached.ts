@@ -682,7 +682,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     };
     const whole = () => ({ ...mergedAll(tracked.refreshed), fp: childFp, apart: [] as number[] });
     if (apart.length === 0) return whole();
-    const inside = mergedAll(merged);
+    const inside = merged.length === 0 ? { runsRead: tracked.runsRead, runsMasks: tracked.runsMasks, itemsRead: tracked.itemsRead } : mergedAll(merged);
     const slots = new Set(apart.map((r) => r.slot));
     // The footprint without the looks kept apart, and with them added back as a hit would: the real one.
     // (inside.runsRead has the reads of the looks kept in.)
