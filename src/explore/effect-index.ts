@@ -2,7 +2,8 @@
  * The transition cache's effects (cached.ts), found in two steps. Effects are filed under their
  * first key (the decision, the state of the actor it belongs to, the flags) and, within it, by
  * their shape: which CPUs and guest actors they read, which memory fields, which CPUs only for
- * whether they run tasks and which guest threads only for their bits (CpuState.bits). A lookup hashes, for each shape filed under the first key, the current
+ * whether they run tasks and which guest threads only for some of their bits (CpuState.bits,
+ * masked by Effect.runsMasks, with their pending items when those were read). A lookup hashes, for each shape filed under the first key, the current
  * values at those places, and checks only the effects recorded with those values (a hash shared by
  * other values only lengthens that list). Filed under the first key alone, a vhost worker's effects
  * for one device state but many vCPU states were one list walked on every lookup.
