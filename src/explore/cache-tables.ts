@@ -99,6 +99,13 @@ export interface Effect {
    * whether each has its step pending after follows from the bits the decision leaves.
    */
   refresh: Int32Array;
+  /** The last lookup of each (by `refresh` index): the inputs' bits packed, and the answer (-1: none yet). */
+  refreshPacked: Float64Array;
+  refreshAns: Int32Array;
+  /** The last footprint widened with what the looks read: the slots and watch added, and the result (-1: none yet). */
+  refreshSlots: number;
+  refreshWatch: number;
+  refreshFp: number;
   /**
    * The vCPU slots that received an interrupt as a reaction of their own (Guests.react: not in
    * `reads`), with the vectors: such a slot's state after is looked up by its state before and the

@@ -302,7 +302,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         const at = e.reacts.length > 0 && e.reacts.includes(c) ? (reactNow[c] as number) : (cpus[c] as number);
         ok = ((t.cpuStates[at] as CpuState).bits & m & 0xff) === e.runsVals[j] && ((m & SIG_KEYED) === 0 || curSigs[c] === e.runsSigs[j]);
       }
-      for (let j = 0; j < e.refresh.length && ok; j++) ok = lookRefresh(e, e.refresh[j] as number, cpus, items);
+      for (let j = 0; j < e.refresh.length && ok; j++) ok = lookRefresh(e, j, cpus);
       // A timer armed takes its place after the pending ones due and armed with it (ordered
       // deadlines): those of the CPUs it did not read must be placed as they were.
       for (let j = 0; j < e.armed.length && ok; j++) {
@@ -333,11 +333,18 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     return cpus[c] as number;
   };
   /** Whether thread `s`, kept apart by effect `e`, has a known answer with the bits `e` leaves (in refreshNow[s]). */
-  const lookRefresh = (e: Effect, s: number, cpus: Int32Array, items: Int32Array): boolean => {
+  const lookRefresh = (e: Effect, j: number, cpus: Int32Array): boolean => {
+    const s = e.refresh[j] as number;
     const inputs = refreshes.inputsOf(s) as Int32Array;
     let packed = 0;
     for (let k = 0; k < inputs.length; k++) packed = packed * 8 + ((t.cpuStates[stateAfter(e, inputs[k] as number, cpus)] as CpuState).bits & 7);
-    const a = refreshes.get(refreshes.keyOf(s, packed));
+    // (The effect remembers its last answer: entries are never changed, so it stays right.)
+    let a = e.refreshPacked[j] === packed ? (e.refreshAns[j] as number) : -1;
+    if (a < 0) {
+      a = refreshes.get(refreshes.keyOf(s, packed));
+      e.refreshPacked[j] = packed;
+      e.refreshAns[j] = a;
+    }
     refreshNow[s] = a;
     if (a < 0) return false;
     // A thread found runnable without its step pending is given one: known once seen.
@@ -412,7 +419,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       }
       childItems = next;
     }
+    // (The effect remembers its last widened footprint; childFp is its own here.)
+    if (slots === e.refreshSlots && watch === e.refreshWatch && e.refreshFp >= 0) {
+      childFp = e.refreshFp;
+      return;
+    }
     childFp = widerFp(childFp, slots, watch);
+    e.refreshSlots = slots;
+    e.refreshWatch = watch;
+    e.refreshFp = childFp;
   };
 
   /** A cached effect's records to the observers, on this path's clock. */
@@ -700,7 +715,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (r.answer && add >= 0 && stepOf(before, s) < 0) refreshes.setAdd(s, add);
       refreshes.set(s, r.inputs, r.bits, r.answer, r.bitReads);
     }
-    const e = { refresh: Int32Array.from(apart, (r) => r.slot) } as Effect;
+    const e = { refresh: Int32Array.from(apart, (r) => r.slot), refreshSlots: 0, refreshWatch: 0, refreshFp: -1 } as Effect;
     const found = new Int32Array(width);
     for (const r of apart) found[r.slot] = refreshes.get(refreshes.key(r.slot, bitsAfter));
     applyRefresh(e, found);
@@ -908,6 +923,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       runsSigs: Float64Array.from(bitsOnly, (c) => (maskOf(c) & SIG_KEYED ? sigOf(t.descs, items, c) : 0)),
       runsMasks: Int32Array.from(bitsOnly, maskOf),
       refresh: Int32Array.from(apart),
+      refreshPacked: new Float64Array(apart.length).fill(-1),
+      refreshAns: new Int32Array(apart.length).fill(-1),
+      refreshSlots: 0,
+      refreshWatch: 0,
+      refreshFp: -1,
       written,
       others: Int32Array.from(Array.from(cpus.keys()).filter((c) => !reads.includes(c))),
       reacts: Int32Array.from(reacts),
