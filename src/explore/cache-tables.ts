@@ -41,6 +41,7 @@ export interface Desc {
 export interface Flags {
   hash: number;
   values: FlagValues;
+  key: string;
 }
 
 /** A shared memory state, its hash, and a hash of each of its fields (MEMORY_FIELDS order). */
@@ -90,6 +91,20 @@ export interface Effect {
   runsRead: Int32Array;
   runsVals: Uint8Array;
   runsSigs: Float64Array;
+  /** The bits read of each (`runsVals` are the bits masked by them), and SIG_KEYED when its pending items are keyed too (`runsSigs`). */
+  runsMasks: Int32Array;
+  /**
+   * The guest threads whose runnability the scheduler looked at again, kept apart (refresh-table.ts):
+   * whether each has its step pending after follows from the bits the decision leaves.
+   */
+  refresh: Int32Array;
+  /** The last lookup of each (by `refresh` index): the inputs' bits packed, and the answer (-1: none yet). */
+  refreshPacked: Float64Array;
+  refreshAns: Int32Array;
+  /** The last footprint widened with what the looks read: the slots and watch added, and the result (-1: none yet). */
+  refreshSlots: number;
+  refreshWatch: number;
+  refreshFp: number;
   /**
    * The vCPU slots that received an interrupt as a reaction of their own (Guests.react: not in
    * `reads`), with the vectors: such a slot's state after is looked up by its state before and the
@@ -117,6 +132,9 @@ export interface Effect {
   /** The next effect with the same lookup key, -1 at the end. */
   next: number;
 }
+
+/** In Effect.runsMasks: the slot's pending items are keyed too (its step's presence was read). */
+export const SIG_KEYED = 256;
 
 export class Tables {
   readonly descs: Desc[] = [];
@@ -264,7 +282,7 @@ export class Tables {
     let id = this.flagIds.get(key);
     if (id === undefined) {
       id = this.flags.length;
-      this.flags.push({ hash, values });
+      this.flags.push({ hash, values, key });
       this.flagIds.set(key, id);
     }
     return id;

@@ -30,9 +30,10 @@ import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
-import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { Findings, Harness, memoryHash } from './harness.js';
-import { DEFAULT_DEPENDENCE, dependentWithAll, footprintText, keyOnly, NON_LOCAL, relationOf, StepFootprints, type Footprint } from './dependence.js';
+import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, keyOnly, NON_LOCAL, relationOf, StepFootprints, type Footprint, type Tracked } from './dependence.js';
+import { Refreshes, type RefreshAnswer } from './refresh-table.js';
 import { ShardSplit } from './shard-split.js';
 import { ObserverSets, ObserverSteps } from './observer-sets.js';
 import { stateHash } from './state-hash.js';
@@ -42,6 +43,8 @@ import type { PendingItem } from '../state/pending.js';
 export interface CachedStats {
   hits: number;
   misses: number;
+  /** Effects recorded with a guest thread's runnability kept apart (refresh-table.ts). */
+  apart?: number;
 }
 
 const NO_ARMED: Effect['armed'] = [];
@@ -69,6 +72,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const reactions = new Reactions();
   /** Matching an effect: each reacting slot's state after (Effect.reacts), by slot. */
   const reactNow = new Int32Array(width);
+  const refreshes = new Refreshes(width, cpuCount);
+  /** Matching an effect: each thread kept apart's answer (Effect.refresh; a Refreshes.answers index), by slot. */
+  const refreshNow = new Int32Array(width);
   const effects: Effect[] = [];
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
   const nodes = new Nodes(width);
@@ -297,10 +303,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       }
       for (let j = 0; j < e.runsRead.length && ok; j++) {
         const c = e.runsRead[j] as number;
+        const m = e.runsMasks[j] as number;
         // (A reacting slot's bits are those of its state after.)
         const at = e.reacts.length > 0 && e.reacts.includes(c) ? (reactNow[c] as number) : (cpus[c] as number);
-        ok = (t.cpuStates[at] as CpuState).bits === e.runsVals[j] && (c < cpuCount || curSigs[c] === e.runsSigs[j]);
+        ok = ((t.cpuStates[at] as CpuState).bits & m & 0xff) === e.runsVals[j] && ((m & SIG_KEYED) === 0 || curSigs[c] === e.runsSigs[j]);
       }
+      for (let j = 0; j < e.refresh.length && ok; j++) ok = lookRefresh(e, j, cpus);
       // A timer armed takes its place after the pending ones due and armed with it (ordered
       // deadlines): those of the CPUs it did not read must be placed as they were.
       for (let j = 0; j < e.armed.length && ok; j++) {
@@ -315,6 +323,117 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (ok) return x;
     }
     return -1;
+  };
+
+  /** Each interned pending item as StepFootprints.beforeFrom takes it, by descriptor. */
+  const beforeOf: { text: string; slot: number; kind: Desc['kind'] }[] = [];
+  const beforeItems = (items: Int32Array) =>
+    Array.from(items, (i) => {
+      const d = t.descs[i] as Desc;
+      return (beforeOf[i] ??= { text: itemText(d), slot: d.cpu, kind: d.kind });
+    });
+  /** A slot's state after effect `e` (while matching: the reactions are in reactNow). */
+  const stateAfter = (e: Effect, c: number, cpus: Int32Array): number => {
+    for (let j = 0; j < e.reacts.length; j++) if (e.reacts[j] === c) return reactNow[c] as number;
+    for (let j = 0; j < e.setCpu.length; j++) if (e.setCpu[j] === c) return e.setIds[j] as number;
+    return cpus[c] as number;
+  };
+  /** Whether thread `s`, kept apart by effect `e`, has a known answer with the bits `e` leaves (in refreshNow[s]). */
+  const lookRefresh = (e: Effect, j: number, cpus: Int32Array): boolean => {
+    const s = e.refresh[j] as number;
+    const inputs = refreshes.inputsOf(s) as Int32Array;
+    let packed = 0;
+    for (let k = 0; k < inputs.length; k++) packed = packed * 8 + ((t.cpuStates[stateAfter(e, inputs[k] as number, cpus)] as CpuState).bits & 7);
+    // (The effect remembers its last answer: entries are never changed, so it stays right.)
+    let a = e.refreshPacked[j] === packed ? (e.refreshAns[j] as number) : -1;
+    if (a < 0) {
+      a = refreshes.get(refreshes.keyOf(s, packed));
+      e.refreshPacked[j] = packed;
+      e.refreshAns[j] = a;
+    }
+    refreshNow[s] = a;
+    if (a < 0) return false;
+    // A thread found runnable without its step pending is given one: known once seen.
+    return !(refreshes.answers[a] as { runnable: boolean }).runnable || (stepsIn(curItemsT) & (1 << s)) !== 0 || refreshes.addOf(s) >= 0;
+  };
+  /** Which guest thread slots (below 31) have their step among pending-item multiset `items` (bit s), remembered per multiset. */
+  const stepMasks: number[] = [];
+  const stepsIn = (items: number): number => {
+    let m = stepMasks[items];
+    if (m === undefined) {
+      m = 0;
+      for (const i of itemTuples.get(items)) {
+        const di = t.descs[i] as Desc;
+        if ((di.kind === 'vcpu' || di.kind === 'vmm') && di.cpu < 31) m |= 1 << di.cpu;
+      }
+      stepMasks[items] = m;
+    }
+    return m;
+  };
+  /** The step item of guest thread slot `s` among `items`, or -1. */
+  const stepOf = (items: Int32Array | readonly number[], s: number): number => {
+    for (const i of items) {
+      const di = t.descs[i] as Desc;
+      if (di.cpu === s && (di.kind === 'vcpu' || di.kind === 'vmm')) return i;
+    }
+    return -1;
+  };
+  // (item multiset, thread slot, answer) → the multiset with the thread's step as the answer says.
+  const itemsRefreshed = new HashTable(1 << 10);
+  // (footprint, more slots) → the footprint with them; (footprint, more watched variables) → likewise.
+  const fpSlots = new HashTable(1 << 10);
+  const fpWatch = new HashTable(1 << 10);
+  /** Footprint `fp` with more slots read or given items and more variables watched (interned). */
+  const widerFp = (fp: number, slots: number, watch: number): number => {
+    const f = t.fps[fp] as Footprint;
+    if ((f.slots | slots) !== f.slots) {
+      const k = fp * 4294967296 + (slots >>> 0);
+      let x = fpSlots.get(k);
+      if (x < 0) fpSlots.set(k, (x = t.internFootprint({ ...f, slots: f.slots | slots })));
+      fp = x;
+    }
+    const g = t.fps[fp] as Footprint;
+    if ((g.watch | watch) !== g.watch) {
+      const k = fp * 4294967296 + (watch >>> 0);
+      let x = fpWatch.get(k);
+      if (x < 0) fpWatch.set(k, (x = t.internFootprint({ ...g, watch: g.watch | watch })));
+      fp = x;
+    }
+    return fp;
+  };
+  /**
+   * The threads kept apart by effect `e`, on the child being built (childCpus, childItems, childFp):
+   * each one's step pending or not as its answer says, and what its look read in the footprint.
+   */
+  const applyRefresh = (e: Effect, answers: Int32Array): void => {
+    let slots = 0;
+    let watch = 0;
+    for (let j = 0; j < e.refresh.length; j++) {
+      const s = e.refresh[j] as number;
+      const a = refreshes.answers[answers[s] as number] as RefreshAnswer;
+      slots |= a.slots;
+      for (let k = 0; k < a.cpus.length; k++) watch |= (t.cpuStates[childCpus[a.cpus[k] as number] as number] as CpuState).watch;
+      const has = (stepsIn(childItems) & (1 << s)) !== 0;
+      if (has === a.runnable) continue;
+      slots |= bitOf(s);
+      const k = (childItems * width + s) * 2 + (a.runnable ? 1 : 0);
+      let next = itemsRefreshed.get(k);
+      if (next < 0) {
+        const now = itemTuples.get(childItems);
+        next = internItems(a.runnable ? [...now, refreshes.addOf(s)] : Array.from(now).filter((i) => i !== stepOf(now, s)));
+        itemsRefreshed.set(k, next);
+      }
+      childItems = next;
+    }
+    // (The effect remembers its last widened footprint; childFp is its own here.)
+    if (slots === e.refreshSlots && watch === e.refreshWatch && e.refreshFp >= 0) {
+      childFp = e.refreshFp;
+      return;
+    }
+    childFp = widerFp(childFp, slots, watch);
+    e.refreshSlots = slots;
+    e.refreshWatch = watch;
+    e.refreshFp = childFp;
   };
 
   /** A cached effect's records to the observers, on this path's clock. */
@@ -515,6 +634,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (childStep < 0) feedRecords(effect.records, curNow);
     }
     childFp = effect.fp;
+    // (Found by `matching` just now.)
+    if (effect.refresh.length > 0) applyRefresh(effect, refreshNow);
     if (opts.verify) verifyHit(curId, (t.descs[effect.desc] as Desc).key, effectIndex);
   };
 
@@ -526,15 +647,18 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     materialize(curId, true);
     const recorded: TraceRecord[] = [];
     h.recording = recorded;
-    steps.before();
+    // The state it starts from, for its footprint: known here (verify: checked against the simulation's).
+    steps.beforeFrom(beforeItems(curItems), curMemFields, (t.flags[curFlags] as Flags).key);
+    if (opts.verify) {
+      const known = steps.beforeText();
+      steps.before();
+      if (steps.beforeText() !== known) throw new Error(`transition cache: node ${curId} is not the state the simulation is in (${known}; ${steps.beforeText()})`);
+    }
     sim.trackReads();
     const pick = sim.choiceKeys().indexOf(key);
     const shown = h.decide(pick);
     const tracked = sim.endTracking();
     const { reads, written, fieldsRead, fieldsWritten, armed } = tracked;
-    // A guest slot whose pending step was kept or dropped by its runnability is keyed on its items
-    // and bits (as one read through its bits), though its footprint does not count it as read.
-    const runsRead = tracked.itemsRead.length === 0 ? tracked.runsRead : ascending([...tracked.runsRead, ...tracked.itemsRead]);
     // One view of the state the decision left, for its footprint and its parts.
     const after = sim.view();
     childFp = t.internFootprint(steps.footprint(key, shown, tracked, after));
@@ -546,9 +670,84 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childMem = real.mem;
     childItems = real.items;
     childFlags = real.flags;
-    const e = record(d, cpus, curMem, curFlags, curItems, reads, runsRead, tracked.reacted, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, childFp);
+    const k = keptApart(d, key, shown, tracked, after, real);
+    const e = record(d, cpus, curMem, curFlags, curItems, reads, k.runsRead, k.runsMasks, k.itemsRead, tracked.reacted, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, k.fp, k.apart);
     index.add(k1, effects.length, e, cpus, curSigs, curMemFields, t.cpuStates);
     effects.push(e);
+    if (e.refresh.length > 0) count.apart = (count.apart ?? 0) + 1;
+  };
+
+  /**
+   * Which of the guest threads whose runnability decision `d` looked at again to keep apart
+   * (refresh-table.ts), and what the effect is keyed on then: the slots read through their bits
+   * with the bits read of each, the guest slots whose pending step was read, the footprint without
+   * what the looks kept apart add to it. A look is kept apart only if it was the thread's one look,
+   * on the bits the decision leaves, read only its inputs' bits and its own step, and the effect
+   * rebuilt with it gives the real child; the others' reads are the effect's.
+   */
+  const keptApart = (
+    d: number,
+    key: string,
+    shown: { actor: number; local: boolean; global: boolean; seen: number },
+    tracked: Tracked,
+    after: StateView,
+    real: { cpus: Int32Array; items: number },
+  ): { runsRead: number[]; runsMasks: number[]; itemsRead: number[]; fp: number; apart: number[] } => {
+    if (tracked.refreshed.length === 0) return { runsRead: tracked.runsRead, runsMasks: tracked.runsMasks, itemsRead: tracked.itemsRead, fp: childFp, apart: [] };
+    const own = (t.descs[d] as Desc).cpu;
+    const bitsAfter = (c: number) => (t.cpuStates[real.cpus[c] as number] as CpuState).bits;
+    const apart: typeof tracked.refreshed = [];
+    const merged: typeof tracked.refreshed = [];
+    for (const r of tracked.refreshed) {
+      const ok =
+        r.slot !== own &&
+        r.times === 1 &&
+        r.inputs.every((c, k) => c < 31 && bitsAfter(c) === r.bits[k]) &&
+        r.bitReads.every((c) => r.inputs.includes(c)) &&
+        r.itemReads.every((c) => c === r.slot);
+      (ok ? apart : merged).push(r);
+    }
+    const mergedAll = (rs: typeof tracked.refreshed) => {
+      // (A slot read whole is keyed on its chart; one read in a look kept in is keyed on all its bits.)
+      const masks = new Map<number, number>(tracked.runsRead.map((c, j) => [c, tracked.runsMasks[j] as number]));
+      const items = new Set(tracked.itemsRead);
+      for (const r of rs) {
+        for (const c of r.bitReads) if (!tracked.reads.includes(c)) masks.set(c, 0xff);
+        for (const c of r.itemReads) if (!tracked.reads.includes(c)) items.add(c);
+      }
+      const runsRead = ascending([...masks.keys()]);
+      return { runsRead: Array.from(runsRead), runsMasks: Array.from(runsRead, (c) => masks.get(c) as number), itemsRead: Array.from(ascending([...items])) };
+    };
+    const whole = () => ({ ...mergedAll(tracked.refreshed), fp: childFp, apart: [] as number[] });
+    if (apart.length === 0) return whole();
+    const inside = merged.length === 0 ? { runsRead: tracked.runsRead, runsMasks: tracked.runsMasks, itemsRead: tracked.itemsRead } : mergedAll(merged);
+    const slots = new Set(apart.map((r) => r.slot));
+    // The footprint without the looks kept apart, and with them added back as a hit would: the real one.
+    // (inside.runsRead has the reads of the looks kept in.)
+    const mainFp = t.internFootprint(steps.footprint(key, shown, { ...tracked, runsRead: inside.runsRead, refreshRuns: [] }, after, slots));
+    // The pending items without the kept-apart threads' steps coming and going, then with them.
+    const saved = { fp: childFp, items: childItems };
+    const kept = (i: number) => !slots.has((t.descs[i] as Desc).cpu) || ((t.descs[i] as Desc).kind !== 'vcpu' && (t.descs[i] as Desc).kind !== 'vmm');
+    const realItems = itemTuples.get(real.items);
+    const before = Array.from(curItems).filter((i) => !kept(i));
+    childItems = internItems([...Array.from(realItems).filter(kept), ...before]);
+    childFp = mainFp;
+    for (const r of apart) {
+      const s = r.slot;
+      const add = stepOf(realItems, s);
+      if (r.answer && add >= 0 && stepOf(before, s) < 0) refreshes.setAdd(s, add);
+      refreshes.set(s, r.inputs, r.bits, r.answer, r.bitReads);
+    }
+    const e = { refresh: Int32Array.from(apart, (r) => r.slot), refreshSlots: 0, refreshWatch: 0, refreshFp: -1 } as Effect;
+    const found = new Int32Array(width);
+    for (const r of apart) found[r.slot] = refreshes.get(refreshes.key(r.slot, bitsAfter));
+    applyRefresh(e, found);
+    // (Footprints are interned: equal ones, equal numbers.)
+    const same = childItems === real.items && childFp === saved.fp;
+    childItems = saved.items;
+    childFp = saved.fp;
+    if (!same) return whole();
+    return { ...inside, fp: mainFp, apart: Array.from(slots).sort((a, b) => a - b) };
   };
 
   /** After decision `d`: violations, the child's sleep set, and the child if it is new (or must be expanded again). */
@@ -695,6 +894,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     items: Int32Array,
     reads: number[],
     runsRead: number[],
+    runsMasks: number[],
+    itemsRead: number[],
     reacted: { slot: number; vector: number }[],
     written: number,
     fieldsRead: number,
@@ -704,6 +905,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     local: boolean,
     armed: { rel: number; dur: number }[],
     fp: number,
+    apart: number[],
   ): Effect {
     // Memory: the fields read, with their values then; the fields assigned or changed, with their values now.
     const before = (t.mems[mem] as Mem).fields;
@@ -727,10 +929,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       setCpu.push(c);
       setIds.push(childCpus[c] as number);
     }
-    // The pending items' difference, as multisets.
-    const left = Array.from(items);
+    // The pending items' difference, as multisets (but the steps of the threads kept apart: applyRefresh).
+    const mine = (i: number) => {
+      const di = t.descs[i] as Desc;
+      return !apart.includes(di.cpu) || (di.kind !== 'vcpu' && di.kind !== 'vmm');
+    };
+    const left = Array.from(items).filter(mine);
     const added: number[] = [];
     for (const a of itemTuples.get(child.items)) {
+      if (!mine(a)) continue;
       const at = left.indexOf(a);
       if (at >= 0) left.splice(at, 1);
       else added.push(a);
@@ -748,10 +955,16 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     for (const r of [...left, ...added]) {
       const owner = (t.descs[r] as Desc).cpu;
       // (A vCPU that reacted to an interrupt: its items follow from its bits after and its items before, both keyed.)
-      if (owner >= cpuCount && !reads.includes(owner) && !reacts.includes(owner) && !more.includes(owner)) more.push(owner);
+      if (owner >= cpuCount && !reads.includes(owner) && !(reacts.includes(owner) && itemsRead.includes(owner)) && !more.includes(owner)) more.push(owner);
     }
     if (more.length > 0) reads = ascending([...reads, ...more]);
-    const bitsOnly = runsRead.filter((c) => !reads.includes(c));
+    // The slots read through their bits, with the bits read of each; a guest slot whose pending
+    // step was read (kept or dropped by its runnability) is keyed on its items too.
+    const masks = new Map<number, number>();
+    runsRead.forEach((c, j) => masks.set(c, runsMasks[j] as number));
+    for (const c of itemsRead) if (c >= cpuCount) masks.set(c, (masks.get(c) ?? 0) | SIG_KEYED);
+    const bitsOnly = Array.from(ascending([...masks.keys()].filter((c) => !reads.includes(c))));
+    const maskOf = (c: number) => masks.get(c) as number;
     return {
       desc: d,
       flags,
@@ -763,9 +976,16 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       readSigs: Float64Array.from(reads, (c) => sigOf(t.descs, items, c)),
       // (A slot read both ways is keyed on its chart: the bits go with it.)
       runsRead: Int32Array.from(bitsOnly),
-      runsVals: Uint8Array.from(bitsOnly, (c) => (t.cpuStates[(reacts.includes(c) ? childCpus[c] : cpus[c]) as number] as CpuState).bits),
-      // (A CPU's pending items are its own chart's, not read through its bit: the signature is 0 to match any.)
-      runsSigs: Float64Array.from(bitsOnly, (c) => (c < cpuCount ? 0 : sigOf(t.descs, items, c))),
+      runsVals: Uint8Array.from(bitsOnly, (c) => (t.cpuStates[(reacts.includes(c) ? childCpus[c] : cpus[c]) as number] as CpuState).bits & maskOf(c) & 0xff),
+      // (A CPU's pending items are its own chart's, not read through its bit: never keyed.)
+      runsSigs: Float64Array.from(bitsOnly, (c) => (maskOf(c) & SIG_KEYED ? sigOf(t.descs, items, c) : 0)),
+      runsMasks: Int32Array.from(bitsOnly, maskOf),
+      refresh: Int32Array.from(apart),
+      refreshPacked: new Float64Array(apart.length).fill(-1),
+      refreshAns: new Int32Array(apart.length).fill(-1),
+      refreshSlots: 0,
+      refreshWatch: 0,
+      refreshFp: -1,
       written,
       others: Int32Array.from(Array.from(cpus.keys()).filter((c) => !reads.includes(c))),
       reacts: Int32Array.from(reacts),
@@ -809,8 +1029,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       throw new Error(`transition cache: '${key}' from node ${id} was ${e.local ? '' : 'not '}local from the cache, the other way in the simulation`);
     }
     // And what the decision read and wrote (the sleep sets' footprint).
-    if (fp !== footprintText(t.fps[e.fp] as Footprint)) {
-      throw new Error(`transition cache: '${key}' from node ${id} has footprint ${footprintText(t.fps[e.fp] as Footprint)} from the cache, ${fp} in the simulation`);
+    if (fp !== footprintText(t.fps[childFp] as Footprint)) {
+      throw new Error(`transition cache: '${key}' from node ${id} has footprint ${footprintText(t.fps[childFp] as Footprint)} from the cache, ${fp} in the simulation`);
     }
     const real = fromView(sim.view());
     if (hashOf(real.cpus, real.mem, real.items, real.flags) === hashOf(childCpus, childMem, childItems, childFlags)) return;

@@ -179,7 +179,7 @@ export type Tracked = ReturnType<Simulation['endTracking']>;
  * the flags changed, what the CPUs read wait on now.
  */
 export class StepFootprints {
-  private items = new Map<string, { n: number; slot: number; timer: boolean }>();
+  private items = new Map<string, { n: number; slot: number; timer: boolean; step: boolean }>();
   private fields = new Float64Array(MEMORY_FIELDS.length);
   private flags = '';
   private readonly cpus: number;
@@ -193,19 +193,47 @@ export class StepFootprints {
   /** Remember the state a decision starts from (the simulation after its poll). */
   before(): void {
     const v = this.sim.view();
-    this.items = new Map();
-    for (const i of v.items) {
-      const text = itemText(i);
-      const e = this.items.get(text);
-      if (e) e.n += 1;
-      else this.items.set(text, { n: 1, slot: itemSlot(i, this.cpus, this.vcpus), timer: i.kind === 'timer' });
-    }
-    for (let f = 0; f < MEMORY_FIELDS.length; f++) this.fields[f] = memoryFieldHash(this.sim.memory, MEMORY_FIELDS[f] as keyof KernelMemoryState);
-    this.flags = v.flagsKey;
+    const fields = new Float64Array(MEMORY_FIELDS.length);
+    for (let f = 0; f < MEMORY_FIELDS.length; f++) fields[f] = memoryFieldHash(this.sim.memory, MEMORY_FIELDS[f] as keyof KernelMemoryState);
+    this.beforeFrom(
+      v.items.map((i) => ({ text: itemText(i), slot: itemSlot(i, this.cpus, this.vcpus), kind: i.kind })),
+      fields,
+      v.flagsKey,
+    );
   }
 
-  /** The footprint of the decision just taken from the state of `before`, with what its records showed (Harness.decide) and what tracking saw. */
-  footprint(key: string, shown: { actor: number; local: boolean; global: boolean; seen: number }, tracked: Tracked, v: StateView = this.sim.view()): Footprint {
+  /**
+   * The same from what is known of that state already (the transition cache: its interned items,
+   * memory field hashes and flags): each pending item's text (`itemText`), slot (`itemSlot`) and kind.
+   */
+  beforeFrom(items: Iterable<{ text: string; slot: number; kind: ItemView['kind'] }>, fields: Float64Array, flagsKey: string): void {
+    this.items = new Map();
+    for (const i of items) {
+      const e = this.items.get(i.text);
+      if (e) e.n += 1;
+      else this.items.set(i.text, { n: 1, slot: i.slot, timer: i.kind === 'timer', step: i.kind === 'vcpu' || i.kind === 'vmm' });
+    }
+    this.fields.set(fields);
+    this.flags = flagsKey;
+  }
+
+  /** What `before` remembered, as text (to check `beforeFrom` against it). */
+  beforeText(): string {
+    return JSON.stringify([[...this.items].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)), Array.from(this.fields), this.flags]);
+  }
+
+  /**
+   * The footprint of the decision just taken from the state of `before`, with what its records
+   * showed (Harness.decide) and what tracking saw. `apart`: guest thread slots whose step items'
+   * comings and goings are left out (the transition cache adds them back: refresh-table.ts).
+   */
+  footprint(
+    key: string,
+    shown: { actor: number; local: boolean; global: boolean; seen: number },
+    tracked: Tracked,
+    v: StateView = this.sim.view(),
+    apart?: ReadonlySet<number>,
+  ): Footprint {
     const left = new Map<string, number>();
     for (const [text, e] of this.items) left.set(text, e.n);
     const owners: number[] = [];
@@ -215,13 +243,16 @@ export class StepFootprints {
       const n = left.get(text) ?? 0;
       if (n > 0) left.set(text, n - 1);
       else {
-        owners.push(itemSlot(i, this.cpus, this.vcpus));
+        const slot = itemSlot(i, this.cpus, this.vcpus);
+        if (apart && apart.has(slot) && (i.kind === 'vcpu' || i.kind === 'vmm')) continue;
+        owners.push(slot);
         if (i.kind === 'timer') timers = true;
       }
     }
     for (const [text, n] of left) {
       if (n === 0) continue;
-      const e = this.items.get(text) as { slot: number; timer: boolean };
+      const e = this.items.get(text) as { slot: number; timer: boolean; step: boolean };
+      if (apart && apart.has(e.slot) && e.step) continue;
       owners.push(e.slot);
       if (e.timer) timers = true;
     }
@@ -233,7 +264,9 @@ export class StepFootprints {
     }
     // A CPU looked at only to see whether it runs tasks (the transition cache keys that on one bit)
     // is still read: a step that moves it does not commute with this one.
-    const reads = tracked.runsRead.length === 0 ? tracked.reads : [...new Set([...tracked.reads, ...tracked.runsRead])].sort((a, b) => a - b);
+    // (So is a slot read only in looking again at whether a guest thread can step.)
+    const bits = tracked.refreshRuns.length === 0 ? tracked.runsRead : [...tracked.runsRead, ...tracked.refreshRuns];
+    const reads = bits.length === 0 ? tracked.reads : [...new Set([...tracked.reads, ...bits])].sort((a, b) => a - b);
     let watch = 0;
     for (const c of reads) if (c < this.cpus) watch |= this.sim.watchMask(c);
     return footprintOf({

@@ -2,19 +2,22 @@
  * The transition cache's effects (cached.ts), found in two steps. Effects are filed under their
  * first key (the decision, the state of the actor it belongs to, the flags) and, within it, by
  * their shape: which CPUs and guest actors they read, which memory fields, which CPUs only for
- * whether they run tasks and which guest threads only for their bits (CpuState.bits). A lookup hashes, for each shape filed under the first key, the current
+ * whether they run tasks and which guest threads only for some of their bits (CpuState.bits,
+ * masked by Effect.runsMasks, with their pending items when those were read). A lookup hashes, for each shape filed under the first key, the current
  * values at those places, and checks only the effects recorded with those values (a hash shared by
  * other values only lengthens that list). Filed under the first key alone, a vhost worker's effects
  * for one device state but many vCPU states were one list walked on every lookup.
  */
 import { HashTable } from './hash-table.js';
-import type { CpuState, Effect } from './cache-tables.js';
+import { SIG_KEYED, type CpuState, type Effect } from './cache-tables.js';
 
 /** What an effect read: where it looks, not what it found there. */
 interface Shape {
   reads: Int32Array;
   memReads: Int32Array;
   runsRead: Int32Array;
+  /** The bits read of each, and SIG_KEYED (Effect.runsMasks). */
+  runsMasks: Int32Array;
   /** The vCPU slots that reacted (Effect.reacts): their bits are those after, checked along the list, not hashed. */
   reacts: Int32Array;
 }
@@ -34,11 +37,11 @@ export class EffectIndex {
 
   /** File effect `index` (its `next` is set here), recorded under `k1` in a state with these values. */
   add(k1: number, index: number, e: Effect, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, cpuStates: readonly CpuState[]): void {
-    const text = `${e.reads.join(',')}|${e.memReads.join(',')}|${e.runsRead.join(',')}|${e.reacts.join(',')}`;
+    const text = `${e.reads.join(',')}|${e.memReads.join(',')}|${e.runsRead.join(',')}:${e.runsMasks.join(',')}|${e.reacts.join(',')}`;
     let shape = this.shapeIds.get(text);
     if (shape === undefined) {
       shape = this.shapes.length;
-      this.shapes.push({ reads: e.reads, memReads: e.memReads, runsRead: e.runsRead, reacts: e.reacts });
+      this.shapes.push({ reads: e.reads, memReads: e.memReads, runsRead: e.runsRead, runsMasks: e.runsMasks, reacts: e.reacts });
       this.shapeIds.set(text, shape);
     }
     let known = false;
@@ -90,8 +93,9 @@ export class EffectIndex {
     }
     for (let j = 0; j < s.runsRead.length; j++) {
       const c = s.runsRead[j] as number;
-      if (s.reacts.length === 0 || !s.reacts.includes(c)) h = Math.imul(h ^ ((cpuStates[cpus[c] as number] as CpuState).bits + 1), 0x01000193);
-      if (c < this.cpus) continue;
+      const m = s.runsMasks[j] as number;
+      if (s.reacts.length === 0 || !s.reacts.includes(c)) h = Math.imul(h ^ (((cpuStates[cpus[c] as number] as CpuState).bits & m & 0xff) + 1), 0x01000193);
+      if (c < this.cpus || (m & SIG_KEYED) === 0) continue;
       const sig = sigs[c] as number;
       h = Math.imul(h ^ (sig | 0), 0x01000193);
       h = Math.imul(h ^ Math.floor(sig / 4294967296), 0x01000193);

@@ -72,6 +72,10 @@ export type GuestKind = 'vcpu' | 'vmm' | 'vhost';
 const VCPU_STEP: VcpuEvent = { type: 'sched.vcpu' };
 const VMM_STEP: VmmEvent = { type: 'sched.vmm' };
 const WORK: VsockEvent = { type: 'work' };
+/** A vCPU's bits (Guests.bitsOf): in `run` (holds its CPU), can step, in guest mode (a kick sends an IPI). */
+const IN_RUN = 1;
+const CAN_STEP = 2;
+const KICKED = 4;
 /** RESCHEDULE_VECTOR: what kvm_vcpu_kick() sends a CPU running the vCPU in guest mode. */
 export const RESCHEDULE_VECTOR = 0xfd;
 
@@ -93,8 +97,8 @@ export interface GuestHost {
   hostInsn(pcpu: number, event: CpuEvent): string;
   /** Whether the CPU runs tasks now (its task region in the workload, nothing on top of it). */
   threadsRun(pcpu: number): boolean;
-  /** Exploration: a step looked at guest slot `slot` only through its bits (`Guests.bitsOf`), not its whole chart. */
-  bitRead?(slot: number): void;
+  /** Exploration: a step looked at guest slot `slot` only through its bits `mask` (`Guests.bitsOf`), not its whole chart. */
+  bitRead?(slot: number, mask: number, whole?: boolean): void;
   /** Exploration: whether guest slot `slot`'s step is pending decided what a step did (Guests.runnable). */
   itemsRead?(slot: number): void;
   /**
@@ -102,6 +106,11 @@ export interface GuestHost {
    * its state after is a function of its state before and the vector, and the step read only its bits after.
    */
   reacted?(slot: number, vector: number): void;
+  /**
+   * Exploration: the scheduler looks again at whether guest thread slot `slot` can step; `runnable`
+   * answers, a function of the bits of `inputs` (Guests.refreshInputs).
+   */
+  refresh?(slot: number, inputs: readonly number[], runnable: () => boolean): boolean;
   /** The launch state of a VMCS region on a CPU, or null if the CPU never touched it. */
   launchState(pcpu: number, addr: number): 'clear' | 'launched' | null;
   /** Send an IPI from one CPU to another over the interconnect. */
@@ -403,7 +412,7 @@ export class Guests {
    */
   private owner(pcpu: number): number {
     // The owner index stands for whether each vCPU pinned here is in `run`: reading it reads that bit of them.
-    if (this.reads) for (const v of this.on.get(pcpu) ?? []) this.bitRead(2 * v, () => this.vcpus.active(v));
+    if (this.reads) for (const v of this.on.get(pcpu) ?? []) this.bitRead(2 * v, () => this.vcpus.active(v), IN_RUN);
     // A vCPU whose event is being handled may have entered or left `run` before its send returned.
     for (const v of this.sending) if (this.pcpuOf[v] === pcpu) this.noteRun(v);
     const running = this.running.get(pcpu);
@@ -436,6 +445,28 @@ export class Guests {
 
   /** Whether the actor can take a step now. */
   runnable(kind: GuestKind, i: number): boolean {
+    // A thread's answer is a function of a few bits (refreshInputs): exploration keeps it apart.
+    if (this.reads && this.host.refresh && kind !== 'vhost') {
+      const j = kind === 'vcpu' ? 2 * i : 2 * i + 1;
+      return this.host.refresh(this.base + j, this.refreshInputs(j), () => this.runnableNow(kind, i));
+    }
+    return this.runnableNow(kind, i);
+  }
+
+  /**
+   * The slots whose bits (`bitsOf`; a CPU's: whether it runs tasks) a guest thread's runnability
+   * (guest slot `j`) is a function of: its CPU, the vCPUs pinned there (which of them is in `run`),
+   * itself (whether it can step). Only while tracking (numbered after `base`).
+   */
+  private refreshInputs(j: number): number[] {
+    const pcpu = this.pcpu(j >> 1);
+    const out = [pcpu];
+    for (const v of this.on.get(pcpu) ?? []) out.push(this.base + 2 * v);
+    if (j % 2 === 1) out.push(this.base + j);
+    return out;
+  }
+
+  private runnableNow(kind: GuestKind, i: number): boolean {
     // Its answer decides whether the actor's step stays pending or is dropped: that reads the step's
     // presence even when the answer comes from other actors (a vCPU in `run` owning the CPU).
     if (this.reads && this.host.itemsRead) this.host.itemsRead(this.base + (kind === 'vhost' ? 2 * this.count + i : kind === 'vcpu' ? 2 * i : 2 * i + 1));
@@ -444,7 +475,7 @@ export class Guests {
     if (kind === 'vhost') return owner === -1 && this.devices.can(i, WORK) && this.host.threadsRun(pcpu);
     if (owner !== -1 && owner !== i) return false;
     if (!this.host.threadsRun(pcpu)) return false;
-    return kind === 'vcpu' ? this.bitRead(2 * i, () => this.vcpus.can(i, VCPU_STEP)) : this.bitRead(2 * i + 1, () => this.vmms.can(i, VMM_STEP));
+    return kind === 'vcpu' ? this.bitRead(2 * i, () => this.vcpus.can(i, VCPU_STEP), CAN_STEP) : this.bitRead(2 * i + 1, () => this.vmms.can(i, VMM_STEP), 1);
   }
 
   /**
@@ -452,13 +483,15 @@ export class Guests {
    * slot not read otherwise so far is reported as read only through its bits (`bitsOf`), as a
    * CPU's `threadsRun` is, so that the step is keyed on those bits rather than the whole chart.
    */
-  private bitRead<T>(j: number, read: () => T): T {
+  private bitRead<T>(j: number, read: () => T, mask: number): T {
     const reads = this.reads;
     const bitRead = this.host.bitRead;
     if (reads === null || !bitRead) return read();
+    // (Read whole already: keyed on its chart; a look at runnability still notes that it read it.)
+    if (reads.has(this.base + j)) bitRead(this.base + j, mask, true);
     return readBit(reads, this.base + j, read, (slot) => {
       this.bitsSeen.add(slot);
-      bitRead(slot);
+      bitRead(slot, mask);
     });
   }
 
@@ -472,7 +505,7 @@ export class Guests {
     if (j >= 2 * this.count) return 0;
     const i = j >> 1;
     if (j % 2 === 1) return this.vmms.can(i, VMM_STEP) ? 1 : 0;
-    return (this.inRun[i] as number) | (this.vcpus.can(i, VCPU_STEP) ? 2 : 0) | (Guests.kicked(this.vcpus.leaf(i)) ? 4 : 0);
+    return (this.inRun[i] as number) | (this.vcpus.can(i, VCPU_STEP) ? CAN_STEP : 0) | (Guests.kicked(this.vcpus.leaf(i)) ? KICKED : 0);
   }
 
   leaf(kind: GuestKind, i: number): string {
@@ -787,7 +820,7 @@ export class Guests {
     const v = spec.vcpu;
     if (!this.react(v, spec.vector)) this.sendVcpu(v, { type: 'irq', vector: spec.vector });
     // kvm_vcpu_kick: a vCPU in guest mode on another CPU is made to exit with an IPI.
-    if (this.bitRead(2 * v, () => Guests.kicked(this.vcpus.leaf(v)))) this.host.ipi(spec.worker, this.pcpu(v), RESCHEDULE_VECTOR);
+    if (this.bitRead(2 * v, () => Guests.kicked(this.vcpus.leaf(v)), KICKED)) this.host.ipi(spec.worker, this.pcpu(v), RESCHEDULE_VECTOR);
   }
 
   /** Whether kvm_vcpu_kick sends a vCPU with this leaf an IPI (it is in guest mode). */

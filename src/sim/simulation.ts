@@ -75,6 +75,21 @@ export type SchedulingMode = 'timed' | 'untimed';
 /** The record kinds a run can leave out for a caller that does not read them (`unread`). */
 export type UnreadRecord = 'step' | 'choice' | 'insn' | 'timer';
 
+/** A guest thread's runnability looked at again while a decision was tracked (Simulation.endTracking). */
+export interface GuestRefresh {
+  slot: number;
+  /** The slots its answer is a function of the bits of (Guests.refreshInputs), and their bits after the look. */
+  inputs: readonly number[];
+  bits: number[];
+  /** Whether it could step (the last look). */
+  answer: boolean;
+  /** How many looks (Infinity: one that read a chart whole, or nested in another). */
+  times: number;
+  /** The slots those looks read through their bits, and whose pending steps they read. */
+  bitReads: number[];
+  itemReads: number[];
+}
+
 /** A script step waiting for `actor` `id` to enter `state`, which never happened in the run. */
 export interface UnfiredTrigger {
   /** Index in the scenario's script array. */
@@ -131,6 +146,12 @@ export class Simulation {
   private itemsRead = new Set<number>();
   /** vCPU slots that received an interrupt as a reaction of their own (Guests.react); also in runsRead: a read for dependence. */
   private reacted: { slot: number; vector: number }[] = [];
+  /** The bits (Guests.bitsOf; a CPU's: 1) each slot of `runsRead` was read for. */
+  private runsMask = new Map<number, number>();
+  /** While a guest thread's runnability is looked at again (Guests.runnable from the scheduler): what that reads. */
+  private refreshing: { bits: Set<number>; items: Set<number> } | null = null;
+  /** The guest thread slots whose runnability a decision looked at again, by slot (GuestRefresh). */
+  private refreshes = new Map<number, GuestRefresh>();
   private written = 0;
 
   constructor(
@@ -214,12 +235,13 @@ export class Simulation {
           around: (r, effects, after) => this.around(r, effects, after),
           hostInsn: (pcpu, event) => this.cpus.send(pcpu, event).hostResult ?? 'not executed',
           threadsRun: (pcpu) => this.threadsRun(pcpu),
-          bitRead: (slot) => this.runsRead.add(slot),
-          itemsRead: (slot) => this.itemsRead.add(slot),
+          bitRead: (slot, mask, whole) => this.bitRead(slot, mask, whole === true),
+          itemsRead: (slot) => (this.refreshing ? this.refreshing.items : this.itemsRead).add(slot),
           reacted: (slot, vector) => {
             this.reacted.push({ slot, vector });
-            this.runsRead.add(slot);
+            this.bitRead(slot, 0, false);
           },
+          refresh: (slot, inputs, runnable) => this.refresh(slot, inputs, runnable),
           launchState: (pcpu, addr) => this.cpus.hw(pcpu).vmcsLaunch[addr] ?? null,
           ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
           effect: (e) => this.sched.effect(e),
@@ -579,6 +601,8 @@ export class Simulation {
     this.runsRead = new Set();
     this.itemsRead = new Set();
     this.reacted = [];
+    this.runsMask = new Map();
+    this.refreshes = new Map();
     this.cpus.driver.track?.(this.tracked);
     // The guest actors are read as slots after the CPUs.
     this.guests?.track(this.tracked, this.cpuCount);
@@ -591,12 +615,23 @@ export class Simulation {
     runsRead: number[];
     itemsRead: number[];
     reacted: { slot: number; vector: number }[];
+    /** The bits each slot of `runsRead` was read for (Guests.bitsOf; 1 for a CPU). */
+    runsMasks: number[];
+    /** The guest threads whose runnability was looked at again, and what that read (GuestRefresh). */
+    refreshed: GuestRefresh[];
+    /** The slots read only there, through their bits (a read all the same, for dependence). */
+    refreshRuns: number[];
     written: number; fieldsRead: number; fieldsWritten: number; armed: { rel: number; dur: number }[] } {
     const reads = [...(this.tracked ?? [])].sort((a, b) => a - b);
     // The CPUs whose chart was read after the bit anyway are keyed on their charts.
     const runsRead = [...this.runsRead].filter((c) => !this.tracked?.has(c)).sort((a, b) => a - b);
+    const runsMasks = runsRead.map((c) => this.runsMask.get(c) ?? 0);
     const itemsRead = [...this.itemsRead].filter((c) => !this.tracked?.has(c) && !this.runsRead.has(c)).sort((a, b) => a - b);
     const reacted = this.reacted.filter((r) => !this.tracked?.has(r.slot));
+    const refreshed = [...this.refreshes.values()].sort((a, b) => a.slot - b.slot);
+    const only = new Set<number>();
+    for (const r of refreshed) for (const c of r.bitReads) if (!this.tracked?.has(c) && !this.runsRead.has(c)) only.add(c);
+    const refreshRuns = [...only].sort((a, b) => a - b);
     // The timers armed: each one's place depends on the other pending timers due and armed with it.
     const armed = (this.agenda.armed ?? []).map((i) => ({ rel: i.time - this.agenda.now, dur: i.time - i.start }));
     this.agenda.armed = null;
@@ -604,13 +639,72 @@ export class Simulation {
     this.guests?.track(null, this.cpuCount);
     this.tracked = null;
     const { fieldsRead, fieldsWritten } = this.mem.endTracking();
-    return { reads, runsRead, itemsRead, reacted, written: this.written, fieldsRead, fieldsWritten, armed };
+    return { reads, runsRead, itemsRead, reacted, runsMasks, refreshed, refreshRuns, written: this.written, fieldsRead, fieldsWritten, armed };
   }
 
   /** Whether a guest's thread on this CPU can run (CpuSlots.threadsRun), as a guest step asks it: one bit of the CPU. */
   private threadsRun(cpu: number): boolean {
     const read = () => this.cpus.threadsRun(cpu);
-    return this.tracked === null ? read() : readBit(this.tracked, cpu, read, (c) => this.runsRead.add(c));
+    if (this.tracked === null) return read();
+    if (this.tracked.has(cpu)) this.bitRead(cpu, 1, true);
+    return readBit(this.tracked, cpu, read, (c) => this.bitRead(c, 1, false));
+  }
+
+  /**
+   * Tracking: slot `slot` was read only for bits `mask` (in a runnability looked at again: for that);
+   * `whole`: it was read whole before (keyed on its chart: only a look notes it).
+   */
+  private bitRead(slot: number, mask: number, whole: boolean): void {
+    if (this.refreshing) {
+      this.refreshing.bits.add(slot);
+      return;
+    }
+    if (whole) return;
+    this.runsRead.add(slot);
+    this.runsMask.set(slot, (this.runsMask.get(slot) ?? 0) | mask);
+  }
+
+  /**
+   * Tracking: the scheduler looks again at whether guest thread slot `slot` can step (`runnable`), a
+   * function of the bits of `inputs` (its CPU, the vCPUs pinned there, itself). What that reads is
+   * kept apart, with the answer and those bits then, so that the transition cache can look the
+   * answer up by the bits the decision leaves instead of keying the whole decision on them.
+   */
+  private refresh(slot: number, inputs: readonly number[], runnable: () => boolean): boolean {
+    const tracked = this.tracked as Set<number>;
+    const outer = this.refreshing;
+    const seen = { bits: new Set<number>(), items: new Set<number>() };
+    const size = tracked.size;
+    this.refreshing = seen;
+    let answer: boolean;
+    try {
+      answer = runnable();
+    } finally {
+      this.refreshing = outer;
+    }
+    // (A chart read whole in there, or a look nested in another: not kept apart.)
+    const apart = outer === null && tracked.size === size;
+    const bits = inputs.map((c) => {
+      const had = tracked.has(c);
+      const b = c < this.cpuCount ? (this.cpus.threadsRun(c) ? 1 : 0) : this.guestBits(c - this.cpuCount);
+      if (!had) tracked.delete(c);
+      return b;
+    });
+    const prev = this.refreshes.get(slot);
+    this.refreshes.set(slot, {
+      slot,
+      inputs,
+      bits,
+      answer,
+      times: (prev?.times ?? 0) + (apart ? 1 : Infinity),
+      bitReads: [...new Set([...(prev?.bitReads ?? []), ...seen.bits])],
+      itemReads: [...new Set([...(prev?.itemReads ?? []), ...seen.items])],
+    });
+    if (outer) {
+      for (const c of seen.bits) outer.bits.add(c);
+      for (const c of seen.items) outer.items.add(c);
+    }
+    return answer;
   }
 
   /** Whether a CPU runs tasks (threadsRun), read without tracking: exploration keeps it per CPU state. */
