@@ -702,6 +702,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       const ok =
         r.slot !== own &&
         r.times === 1 &&
+        refreshes.fits(r.inputs.length) &&
         r.inputs.every((c, k) => c < 31 && bitsAfter(c) === r.bits[k]) &&
         r.bitReads.every((c) => r.inputs.includes(c)) &&
         r.itemReads.every((c) => c === r.slot);
@@ -822,8 +823,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    */
   const seenAgain = (at: number, sleepId: number): number => {
     if ((sleepSets.ids[at] as readonly number[]).length === 0) return -1;
-    // (A function of the two sets: remembered, by both ids in one number, exact below 2^53.)
-    const memo = at < 2 ** 26 && sleepId < 2 ** 26 ? at * 2 ** 26 + sleepId : -1;
+    // (A function of the two sets: remembered, by both ids in one number, exact below 2^53. Not
+    // under symmetry: there the stored set is in canonical choice keys, read back through the
+    // renaming of the state just keyed, so the outcome also depends on that renaming.)
+    const memo = !sym && at < 2 ** 26 && sleepId < 2 ** 26 ? at * 2 ** 26 + sleepId : -1;
     let x = memo >= 0 ? againMemo.get(memo) : -1;
     if (x < 0) {
       const again = seenAgainOf(at, sleepId);

@@ -4,8 +4,13 @@
  * are shared with its parent's until a record changes one (Harness.feed copies it first), so an
  * interned observer is never changed afterwards; a copy that a record changed is compared with
  * those seen by its whole content (stateText), and dropped for the one seen before if equal.
- * Exact: two observers are one entry only if every field of theirs is equal, so they give the
- * same verdicts, messages and memory (remembers) whatever they are shown later.
+ * Exact as long as an observer's state is what `stateText` sees: its own enumerable fields (and
+ * the arrays, Sets, Maps and plain objects in them), under its class's name. Two observers are one
+ * entry only if all of that is equal, so they give the same verdicts, messages and memory
+ * (remembers) whatever they are shown later. State kept where the fields do not show it — a
+ * `#private` field, a value a class defined inside a function captured, two classes of one name —
+ * would be invisible here: the observers of src/spec/ keep none (test/explore/observer-sets.test.ts
+ * holds every one of them to that), and a new one must not either.
  *
  * Before this, every state in the search's frontier held an array of its observers and the copies
  * made along its path: about 200 bytes a state on the JS heap, the largest part of a big search.

@@ -50,6 +50,15 @@ export class Refreshes {
     return this.adds[s] ?? -1;
   }
 
+  /**
+   * Whether a look with `inputs` inputs can be kept here: its key (slot + width × three bits per
+   * input) must stay an exact number, below 2^53. Many vCPUs pinned on one CPU make a look with
+   * many inputs; it is then keyed into its decision's effect as before.
+   */
+  fits(inputs: number): boolean {
+    return this.width * 8 ** inputs <= 2 ** 53;
+  }
+
   /** The lookup key of slot `s` with these bits of its inputs (each below 8). */
   key(s: number, bits: (c: number) => number): number {
     const inputs = this.inputs[s] as Int32Array;
@@ -70,6 +79,7 @@ export class Refreshes {
 
   /** Keep a look: thread `s` with `inputs` whose bits were `bits`, `runnable`, having read `reads` through their bits. */
   set(s: number, inputs: readonly number[], bits: readonly number[], runnable: boolean, reads: readonly number[]): void {
+    if (!this.fits(inputs.length)) throw new Error(`internal error: guest thread slot ${s}'s runnability has ${inputs.length} inputs, too many for an exact key (transition cache)`);
     const known = this.inputs[s];
     if (!known) this.inputs[s] = Int32Array.from(inputs);
     else if (known.length !== inputs.length || known.some((c, k) => c !== inputs[k])) throw new Error(`internal error: guest thread slot ${s} changed its runnability inputs (transition cache)`);

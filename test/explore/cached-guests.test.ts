@@ -105,6 +105,19 @@ describe('transition cache with guests: the same search as the direct engine', (
   }
 });
 
+describe('transition cache with guests: many vCPUs on one CPU', () => {
+  it('15 vCPUs pinned on one CPU: a runnability look with more inputs than an exact lookup key holds is keyed into its effect', () => {
+    // Each input takes three bits of the lookup key (refresh-table.ts); 16 inputs and 32 slots pass
+    // 2^53, where distinct keys round to one and one thread was given another's answer.
+    const vcpus = Array.from({ length: 15 }, () => ({ cpu: 1, guest: { l1: ['nop', 'spin'] } }));
+    const raw = { name: 'many-vcpus-one-cpu', machine: { cpus: 2 }, vms: [{ vcpus }], script: [{ cpu: 0, do: 'reboot', at: 20000 }] };
+    const r = validateScenario(raw, 'many-vcpus-one-cpu', validationContext);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const { direct, cached } = both(r.scenario, { maxStates: 1_000 });
+    expect(strip(cached)).toEqual(strip(direct));
+  });
+});
+
 describe('transition cache with guests: random variations (fast-check)', () => {
   it('any built-in with guests, any kernel, with or without sleep sets, a panic added: the same search as the direct engine', () => {
     const presets = ['v5.10', 'v5.11', 'v6.2', 'v6.6', 'mainline'];

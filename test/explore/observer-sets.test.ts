@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ObserverSets, ObserverSteps, stateText } from '../../src/explore/observer-sets.js';
 import { allObservers } from '../../src/spec/index.js';
+import { codeOnly } from '../machines/source-scan.js';
 import type { TraceRecord } from '../../src/trace/records.js';
 
 const header: TraceRecord = { t: 'header', v: 1, scenario: 'R2', seed: 0, mode: 'untimed', options: { kdump: true, panicTimeout: 0, initOnlyReset: false }, cpus: 4, vendor: 'intel', preset: 'v5.10', switches: [] };
@@ -28,6 +29,19 @@ describe('observer sets (the transition cache keeps each observer state once)', 
     expect(sets.get(b)[0]).toBe(root[0]);
     expect(sets.size).toEqual({ observers: root.length + 1, sets: 2 });
     expect(sets.violationCount(a)).toBe(0);
+  });
+
+  it('every observer of src/spec/ keeps its state where stateText sees it: no #private field, one class per name, every field own and enumerable', () => {
+    const observers = allObservers();
+    const names = observers.map((o) => (Object.getPrototypeOf(o) as { constructor: { name: string } }).constructor.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const o of observers) {
+      const ctor = (Object.getPrototypeOf(o) as { constructor: (...args: never[]) => unknown }).constructor;
+      // A private field shows in the class's own source as #name (comments and strings blanked).
+      expect(codeOnly(Function.prototype.toString.call(ctor))).not.toMatch(/#[A-Za-z_$]/);
+      // Whatever a record may set later is a field from the start (an own, enumerable property).
+      for (const k of Reflect.ownKeys(o)) expect(Object.getOwnPropertyDescriptor(o, k)?.enumerable).toBe(true);
+    }
   });
 
   it('tells states apart by type and content, not by how they print', () => {
