@@ -25,7 +25,6 @@ import {
   type VcpuContext,
   type VcpuEffect,
   type VcpuEvent,
-  type VcpuInput,
   type VcpuPort,
   type VcpuWorld,
 } from '../../machines/vcpu.machine.js';
@@ -36,15 +35,13 @@ import {
   type VmmContext,
   type VmmEffect,
   type VmmEvent,
-  type VmmInput,
   type VmmReturn,
   type VmmWorld,
 } from '../../machines/vmm.machine.js';
-import { lifecycleOfLeaf, vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockInput, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
+import { lifecycleOfLeaf, vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
 import { BAD_POINTER, DEFAULT_MAX_MEM_REGIONS, type IoctlArg } from '../vhost/device.js';
 import { errnoName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
 import { EVENTFD, vmmCaller } from '../vhost/qemu.js';
-import { vhostKernel } from '../vhost/kernel.js';
 import { vsockOutcome } from '../vhost/outcome.js';
 import { encodeHeader, headerOf, hex } from '../vhost/header.js';
 import type { Packet } from '../vhost/datapath.js';
@@ -53,7 +50,6 @@ import { KVM_EXIT, KVM_IOCTLS, shownKvmArg, type KvmIoctlArg, type KvmIoctlName 
 import type { KernelFeatures } from '../kernel/variants.js';
 import type { KernelMemory } from '../kernel/memory.js';
 import type { Vendor } from '../hw/cpu-state.js';
-import { VMCS_REGION_BASE } from '../hw/cpu-state.js';
 import type { VcpuSpec, VsockSpec } from '../scenarios/vms.js';
 import type { TrafficSpec } from '../vhost/guest-driver.js';
 import type { TraceRecord } from '../trace/records.js';
@@ -63,6 +59,7 @@ import type { EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
 import { VCPU_STATE, VMM_STATE, VSOCK_STATE } from '../state/guests.js';
 import { readBit } from './slot.js';
+import { vcpuInputs, vmcsRegions, vmmInputs, vsockInputs } from './guest-inputs.js';
 
 const GUEST_SEED = 0x677374;
 
@@ -78,9 +75,6 @@ const CAN_STEP = 2;
 const KICKED = 4;
 /** RESCHEDULE_VECTOR: what kvm_vcpu_kick() sends a CPU running the vCPU in guest mode. */
 export const RESCHEDULE_VECTOR = 0xfd;
-
-/** vCPU VMCS/VMCB regions sit above the ones the scenario's `loadedVmcs` puts on the CPUs. */
-export const GUEST_VMCS_BASE = VMCS_REGION_BASE + 0x0800_0000;
 
 /** What the guests need from the composition root. */
 export interface GuestHost {
@@ -159,37 +153,6 @@ function shownArg(arg: unknown): unknown {
   return arg === BAD_POINTER ? 'bad user pointer' : arg;
 }
 
-export function vsockInputs(specs: readonly VsockSpec[], features: KernelFeatures): VsockInput[] {
-  return specs.map((s) => ({
-    id: s.index,
-    vm: s.vm,
-    kernel: vhostKernel(features),
-    guest: { cid: s.cid, rxBuffers: s.rxBuffers, listen: s.guestListen, traffic: s.guestTraffic },
-    listen: s.hostListen,
-    rxBufSize: s.rxBufSize,
-    guestBufAlloc: s.guestBufAlloc,
-    ringSize: s.queueSize,
-  }));
-}
-
-export function vcpuInputs(specs: readonly VcpuSpec[], vendor: Vendor, features: KernelFeatures): VcpuInput[] {
-  return specs.map((s) => ({
-    id: s.index,
-    vm: s.vm,
-    vcpuId: s.vcpuId,
-    pcpu: s.pcpu,
-    vendor,
-    features,
-    program: s.program,
-    vmcs: vmcsRegions(s.index),
-  }));
-}
-
-/** vmcs01 and vmcs02 (VMX), or vmcb01 and vmcb02 (SVM), of a vCPU: distinct 4 KiB regions. */
-export function vmcsRegions(vcpu: number): { l1: number; l2: number } {
-  return { l1: GUEST_VMCS_BASE + vcpu * 0x2000, l2: GUEST_VMCS_BASE + vcpu * 0x2000 + 0x1000 };
-}
-
 export class Guests {
   readonly vcpus: ChartDriver<VcpuContext, VcpuEvent>;
   readonly vmms: ChartDriver<VmmContext, VmmEvent>;
@@ -264,9 +227,8 @@ export class Guests {
     const vcpu = vcpuMachine.provide(vcpuImplementations(() => vcpuWorld));
     const vmm = vmmMachine.provide(vmmImplementations(() => vmmWorld));
     const dev = vhostVsockMachine.provide(vsockImplementations(() => vsockWorld));
-    const vmmInputs: VmmInput[] = specs.map((s) => ({ id: s.index, vm: s.vm, pcpu: s.pcpu, calls: s.calls, onShutdown: s.onShutdown, vsock: s.vsock, resetRip: s.resetRip }));
     this.vcpus = makeChartDriver(engine, vcpu, saved ? null : vcpuInputs(specs, vendor, features), saved?.vcpus, inspect);
-    this.vmms = makeChartDriver(engine, vmm, saved ? null : vmmInputs, saved?.vmms, inspect);
+    this.vmms = makeChartDriver(engine, vmm, saved ? null : vmmInputs(specs), saved?.vmms, inspect);
     this.devices = makeChartDriver(engine, dev, saved ? null : vsockInputs(vsock, features), saved?.devices, inspect);
     this.vcpuHash = new Array<number>(specs.length).fill(Number.NaN);
     this.vmmHash = new Array<number>(specs.length).fill(Number.NaN);
