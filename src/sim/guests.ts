@@ -59,6 +59,7 @@ import type { EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
 import { VCPU_STATE, VMM_STATE, VSOCK_STATE } from '../state/guests.js';
 import { readBit } from './slot.js';
+import { ThreadOutboxes } from './thread-outbox.js';
 import { vcpuInputs, vmcsRegions, vmmInputs, vsockInputs } from './guest-inputs.js';
 
 const GUEST_SEED = 0x677374;
@@ -136,18 +137,6 @@ export interface GuestsState {
 
 const KVM_NAMES: ReadonlySet<string> = new Set(Object.keys(KVM_IOCTLS));
 
-/**
- * The outbox of one vCPU or VMM thread step: the effects its actions put out (`VcpuPort.out`,
- * `VmmPort.out`), in order, those before `applied` applied already (see `Guests.out`), and how many
- * host instructions the step ran (`VcpuPort.hostInsn`, the one synchronous call).
- */
-interface ThreadOutbox {
-  readonly effects: (VcpuEffect | VmmEffect)[];
-  applied: number;
-  hostInsns: number;
-}
-
-
 /** An ioctl argument as the trace shows it (the bad-pointer marker as text). */
 function shownArg(arg: unknown): unknown {
   return arg === BAD_POINTER ? 'bad user pointer' : arg;
@@ -190,6 +179,8 @@ export class Guests {
   /** The vCPUs and VMM threads sent an event since `moved()` last looked (not kept in lean runs). */
   private readonly sentVcpu = new Set<number>();
   private readonly sentVmm = new Set<number>();
+  /** The outboxes of the thread steps running now. */
+  private readonly outboxes: ThreadOutboxes;
 
   constructor(
     private readonly host: GuestHost,
@@ -201,6 +192,7 @@ export class Guests {
     saved?: GuestsState,
     inspect?: (event: InspectionEvent) => void,
   ) {
+    this.outboxes = new ThreadOutboxes(host.lean, (effect) => this.applyThread(effect));
     this.vendor = vendor;
     this.vsock = vsock;
     this.pcpuOf = specs.map((s) => s.pcpu);
@@ -216,7 +208,7 @@ export class Guests {
       else this.workersOn.set(s.worker, [s.index]);
     }
     const vcpuWorld: VcpuWorld = { k: host.k, io: this.vcpuPort() };
-    const vmmWorld: VmmWorld = { io: { out: (effect) => this.out(effect) } };
+    const vmmWorld: VmmWorld = { io: { out: (effect) => this.outboxes.out(effect) } };
     const vsockWorld: VsockWorld = {
       host: () => ({
         devices: Array.from({ length: this.devices.size }, (_, d) => this.devices.context(d).device),
@@ -275,18 +267,14 @@ export class Guests {
   }
 
   /**
-   * The vCPU chart's port: effects go to the step's outbox (`out`); a host instruction runs on the
+   * The vCPU chart's port: effects go to the step's outbox (`ThreadOutboxes.out`); a host instruction runs on the
    * thread's physical CPU now, within the step (see VcpuPort), after the effects put out before it.
    */
   private vcpuPort(): VcpuPort {
     return {
-      out: (effect) => this.out(effect),
+      out: (effect) => this.outboxes.out(effect),
       hostInsn: (vcpu, insn) => {
-        const outbox = this.outboxes[this.depth - 1];
-        if (outbox) {
-          this.flush(outbox);
-          outbox.hostInsns += 1;
-        }
+        this.outboxes.hostInsn();
         const pcpu = this.pcpu(vcpu);
         this.touched.add(pcpu);
         const event = {
@@ -300,52 +288,7 @@ export class Guests {
     };
   }
 
-  // ---- the thread steps' outboxes ---------------------------------------------------------------
-
-  /** The outboxes of the thread steps running now, innermost at `depth - 1` (kept for reuse: a host instruction nests steps). */
-  private readonly outboxes: ThreadOutbox[] = [];
-  private depth = 0;
-
-  /** Open the outbox of a vCPU or VMM thread step. */
-  private openOutbox(): ThreadOutbox {
-    let outbox = this.outboxes[this.depth];
-    if (outbox === undefined) {
-      outbox = { effects: [], applied: 0, hostInsns: 0 };
-      this.outboxes.push(outbox);
-    } else {
-      outbox.effects.length = 0;
-      outbox.applied = 0;
-      outbox.hostInsns = 0;
-    }
-    this.depth += 1;
-    return outbox;
-  }
-
-  /** The step is over: apply what is left of its outbox; whether the step asked anything of the world (an effect, a host instruction). */
-  private closeOutbox(outbox: ThreadOutbox): boolean {
-    try {
-      this.flush(outbox);
-    } finally {
-      this.depth -= 1;
-    }
-    return outbox.effects.length > 0 || outbox.hostInsns > 0;
-  }
-
-  /**
-   * A thread step's effect, into its outbox. A lean run writes no KVM tracepoint but the one an
-   * observer reads (kvm_nested_vmexit_inject): the others are no effect there.
-   */
-  private out(effect: VcpuEffect | VmmEffect): void {
-    if (effect.kind === 'kvm event' && this.host.lean && effect.what !== 'kvm_nested_vmexit_inject') return;
-    const outbox = this.outboxes[this.depth - 1];
-    if (outbox) outbox.effects.push(effect);
-    else this.applyThread(effect);
-  }
-
-  /** Apply the effects of `outbox` not applied yet, in order. */
-  private flush(outbox: ThreadOutbox): void {
-    while (outbox.applied < outbox.effects.length) this.applyThread(outbox.effects[outbox.applied++] as VcpuEffect | VmmEffect);
-  }
+  // ---- the thread steps' effects ---------------------------------------------------------------
 
   /** What a thread step's effect does: a vCPU's records are written; the rest goes to the guest-side work's outbox (`apply`). */
   private applyThread(e: VcpuEffect | VmmEffect): void {
@@ -527,14 +470,14 @@ export class Guests {
     if (!this.host.lean) this.sentVcpu.add(i);
     this.vcpuHash[i] = Number.NaN;
     this.sending.push(i);
-    const outbox = this.openOutbox();
+    const outbox = this.outboxes.open();
     let asked: boolean;
     try {
       this.vcpus.send(i, event);
     } finally {
       // What the step put out is applied even if it failed, as when each action applied it at once.
       try {
-        asked = this.closeOutbox(outbox);
+        asked = this.outboxes.close(outbox);
       } finally {
         this.sending.pop();
       }
@@ -548,11 +491,11 @@ export class Guests {
     this.changed.add(i);
     if (!this.host.lean) this.sentVmm.add(i);
     this.vmmHash[i] = Number.NaN;
-    const outbox = this.openOutbox();
+    const outbox = this.outboxes.open();
     try {
       this.vmms.send(i, event);
     } finally {
-      this.closeOutbox(outbox);
+      this.outboxes.close(outbox);
     }
     this.vmmHash[i] = Number.NaN;
   }
