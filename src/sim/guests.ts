@@ -38,11 +38,10 @@ import {
   type VmmReturn,
   type VmmWorld,
 } from '../../machines/vmm.machine.js';
-import { lifecycleOfLeaf, vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
+import { vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
 import { BAD_POINTER, DEFAULT_MAX_MEM_REGIONS, type IoctlArg } from '../vhost/device.js';
 import { errnoName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
 import { EVENTFD, vmmCaller } from '../vhost/qemu.js';
-import { vsockOutcome } from '../vhost/outcome.js';
 import { encodeHeader, headerOf, hex } from '../vhost/header.js';
 import type { Packet } from '../vhost/datapath.js';
 import type { CpuEvent } from '../../machines/physical-cpu/types.js';
@@ -59,6 +58,7 @@ import type { EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
 import { VCPU_STATE, VMM_STATE, VSOCK_STATE } from '../state/guests.js';
 import { readBit } from './slot.js';
+import { guestFinals } from './guest-finals.js';
 import { ThreadOutboxes } from './thread-outbox.js';
 import { vcpuInputs, vmcsRegions, vmmInputs, vsockInputs } from './guest-inputs.js';
 
@@ -906,49 +906,14 @@ export class Guests {
 
   /** The final record of each vCPU and each vsock device, for the outcome. */
   finals(): TraceRecord[] {
-    const out: TraceRecord[] = [];
-    for (let i = 0; i < this.count; i++) {
-      const c = this.vcpus.context(i);
-      out.push({
-        t: 'vfinal',
-        vcpu: i,
-        vm: c.vm,
-        cpu: c.pcpu,
-        state: this.vcpus.leaf(i),
-        vmm: this.vmms.leaf(i),
-        guestMode: c.guestMode,
-        inSmm: c.inSmm,
-        nestedRunPending: c.nestedRunPending,
-        rip: c.rip,
-        exitReason: c.exitReason ? `KVM_EXIT_${c.exitReason}` : null,
-        exitCode: c.exitReason ? KVM_EXIT[c.exitReason] : null,
-        thread: c.thread,
-        livelock: c.livelock,
-        vendor: this.vendor,
-        vmcs:
-          this.vendor === 'intel'
-            ? [this.vmcsOf(i).l1, this.vmcsOf(i).l2].map((addr) => ({ addr, launch: this.host.launchState(c.pcpu, addr) ?? 'never loaded' }))
-            : [],
-      });
-    }
-    for (let d = 0; d < this.devices.size; d++) {
-      const c = this.devices.context(d);
-      const spec = this.vsock[d] as VsockSpec;
-      out.push({
-        t: 'vsfinal',
-        dev: d,
-        vm: c.vm,
-        worker: spec.worker,
-        chart: this.devices.leaf(d),
-        ...vsockOutcome(lifecycleOfLeaf(this.devices.leaf(d)), c.device, c.dp),
-        guestResets: c.driver.resets,
-        fates: {
-          delivered: [...c.dp.toGuest, ...c.dp.toHost].map((p) => p.id),
-          queued: [...c.dp.txRing, ...c.dp.sendQueue, ...c.dp.guestQueue].map((p) => p.id),
-          dropped: c.dp.dropped.map((x) => ({ id: x.id, reason: x.reason })),
-        },
-      });
-    }
-    return out;
+    return guestFinals({
+      count: this.count,
+      vcpus: this.vcpus,
+      vmms: this.vmms,
+      devices: this.devices,
+      vsock: this.vsock,
+      vendor: this.vendor,
+      launchState: (pcpu, addr) => this.host.launchState(pcpu, addr),
+    });
   }
 }
