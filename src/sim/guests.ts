@@ -1,4 +1,4 @@
-// Over 400 lines because one class holds every guest-side actor of a run (vCPUs, VMM threads, vhost-vsock devices) and their routing; being split in the one-machine-value refactor, issue 12.
+// Over 400 lines because the vCPU and VMM thread actors' routing, scheduling (the owner index) and exploration's read tracking share one per-vCPU bookkeeping (in `run`, being sent, hashes); the vsock side, the outboxes, inputs and final records are in guest-vsock.ts, thread-outbox.ts, guest-inputs.ts, guest-finals.ts.
 /**
  * The guest side of a run: one vCPU actor per KVM vCPU and one VMM thread actor driving it, each
  * pair pinned to a physical CPU. The composition root owns them through this class; it routes the
@@ -11,13 +11,14 @@
  * at a time: there is no host preemption in the model, so a thread in KVM_RUN keeps its CPU until
  * KVM returns to userspace.
  *
- * A VM's vhost-vsock device is an actor here too (machines/vhost-vsock.machine.ts). Its VMM thread's
- * vhost ioctls go to it; its worker is a kernel thread pinned to a physical CPU, runnable while
- * work is queued and the CPU runs tasks (and no vCPU holds it inside KVM_RUN); host sockets send to
- * it by CID from script steps. A call the worker signals on a queue whose call eventfd is the guest
- * notifier is the irqfd: the interrupt becomes pending on the VM's first vCPU and, if that vCPU is
- * in guest mode, its CPU is kicked with a reschedule IPI over the bus (kvm_vcpu_kick), so the VM
- * exit happens as on hardware. The guest's driver takes the RX ring when the interrupt is injected.
+ * A VM's vhost-vsock device is an actor here too (machines/vhost-vsock.machine.ts; guest-vsock.ts
+ * drives it). Its VMM thread's vhost ioctls go to it; its worker is a kernel thread pinned to a
+ * physical CPU, runnable while work is queued and the CPU runs tasks (and no vCPU holds it inside
+ * KVM_RUN); host sockets send to it by CID from script steps. A call the worker signals on a queue
+ * whose call eventfd is the guest notifier is the irqfd: the interrupt becomes pending on the VM's
+ * first vCPU and, if that vCPU is in guest mode, its CPU is kicked with a reschedule IPI over the
+ * bus (kvm_vcpu_kick), so the VM exit happens as on hardware. The guest's driver takes the RX ring
+ * when the interrupt is injected.
  */
 import {
   vcpuImplementations,
@@ -31,19 +32,13 @@ import {
 import {
   vmmImplementations,
   vmmMachine,
-  type VmmCall,
   type VmmContext,
   type VmmEffect,
   type VmmEvent,
-  type VmmReturn,
   type VmmWorld,
 } from '../../machines/vmm.machine.js';
 import { vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
-import { BAD_POINTER, DEFAULT_MAX_MEM_REGIONS, type IoctlArg } from '../vhost/device.js';
-import { errnoName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
-import { EVENTFD, vmmCaller } from '../vhost/qemu.js';
-import { encodeHeader, headerOf, hex } from '../vhost/header.js';
-import type { Packet } from '../vhost/datapath.js';
+import { DEFAULT_MAX_MEM_REGIONS } from '../vhost/device.js';
 import type { CpuEvent } from '../../machines/physical-cpu/types.js';
 import { KVM_EXIT, KVM_IOCTLS, shownKvmArg, type KvmIoctlArg, type KvmIoctlName } from '../kvm/uapi.js';
 import type { KernelFeatures } from '../kernel/variants.js';
@@ -59,6 +54,7 @@ import type { InspectionEvent } from 'xstate';
 import { VCPU_STATE, VMM_STATE, VSOCK_STATE } from '../state/guests.js';
 import { readBit } from './slot.js';
 import { guestFinals } from './guest-finals.js';
+import { GuestVsock, WORK } from './guest-vsock.js';
 import { ThreadOutboxes } from './thread-outbox.js';
 import { vcpuInputs, vmcsRegions, vmmInputs, vsockInputs } from './guest-inputs.js';
 
@@ -69,7 +65,6 @@ export type GuestKind = 'vcpu' | 'vmm' | 'vhost';
 
 const VCPU_STEP: VcpuEvent = { type: 'sched.vcpu' };
 const VMM_STEP: VmmEvent = { type: 'sched.vmm' };
-const WORK: VsockEvent = { type: 'work' };
 /** A vCPU's bits (Guests.bitsOf): in `run` (holds its CPU), can step, in guest mode (a kick sends an IPI). */
 const IN_RUN = 1;
 const CAN_STEP = 2;
@@ -137,11 +132,6 @@ export interface GuestsState {
 
 const KVM_NAMES: ReadonlySet<string> = new Set(Object.keys(KVM_IOCTLS));
 
-/** An ioctl argument as the trace shows it (the bad-pointer marker as text). */
-function shownArg(arg: unknown): unknown {
-  return arg === BAD_POINTER ? 'bad user pointer' : arg;
-}
-
 export class Guests {
   readonly vcpus: ChartDriver<VcpuContext, VcpuEvent>;
   readonly vmms: ChartDriver<VmmContext, VmmEvent>;
@@ -181,6 +171,8 @@ export class Guests {
   private readonly sentVmm = new Set<number>();
   /** The outboxes of the thread steps running now. */
   private readonly outboxes: ThreadOutboxes;
+  /** The vhost-vsock devices' side: their ioctls, work, packet path and interrupts. */
+  private readonly vhost: GuestVsock;
 
   constructor(
     private readonly host: GuestHost,
@@ -225,6 +217,24 @@ export class Guests {
     this.vcpuHash = new Array<number>(specs.length).fill(Number.NaN);
     this.vmmHash = new Array<number>(specs.length).fill(Number.NaN);
     this.devHash = new Array<number>(vsock.length).fill(Number.NaN);
+    this.vhost = new GuestVsock(
+      {
+        lean: host.lean,
+        now: () => host.now(),
+        emit: (record) => host.emit(record),
+        cause: (record, effects) => this.cause(record, effects),
+        queue: (body) => host.queue(body),
+        drain: () => this.drain(),
+        deviceMoved: (d) => {
+          this.devChanged.add(d);
+          this.devHash[d] = Number.NaN;
+        },
+        interrupt: (vcpu, vector, from) => this.interrupt(vcpu, vector, from),
+        vmmReturn: (vcpu, event) => this.sendVmm(vcpu, event),
+      },
+      this.devices,
+      vsock,
+    );
     this.inRun = new Uint8Array(specs.length);
     for (let i = 0; i < specs.length; i++) this.noteRun(i);
     if (!host.lean) {
@@ -433,7 +443,7 @@ export class Guests {
 
   private stepNow(kind: GuestKind, i: number): void {
     if (kind === 'vhost') {
-      this.work(i);
+      this.vhost.work(i);
       this.drain();
       return;
     }
@@ -500,38 +510,6 @@ export class Guests {
     this.vmmHash[i] = Number.NaN;
   }
 
-  private sendDevice(d: number, event: VsockEvent): void {
-    this.devChanged.add(d);
-    this.devHash[d] = Number.NaN;
-    // Streams are replaced, never changed in place: a stream object that is not the one before moved.
-    const was = new Map(this.devices.context(d).streams.map((s) => [s.key, s]));
-    const from = this.devices.leaf(d);
-    this.devices.send(d, event);
-    this.devHash[d] = Number.NaN;
-    const to = this.devices.leaf(d);
-    if (to !== from) this.host.emit({ t: 'gstep', ns: this.host.now(), actor: 'vsock', vcpu: d, cpu: this.cpuOf('vhost', d), from, to });
-    // Every change of a stream's credit, for the credit observer.
-    for (const s of this.devices.context(d).streams) {
-      if (was.get(s.key) === s) continue;
-      this.vsockRecord(d, 'credit', { key: s.key, h2g: { ...s.h2g }, g2h: { ...s.g2h }, backlog: s.backlog.reduce((n, b) => n + b, 0) });
-    }
-  }
-
-  /** The vsock device of a VM, or -1. */
-  private deviceOfVm(vm: number): number {
-    return this.vsock.findIndex((s) => s.vm === vm);
-  }
-
-  /**
-   * A packet-path record; `cpu`: where it happened (the worker's CPU unless a vCPU's); `effects`: what
-   * it sets off (the record names the vCPU and VMM leaves they move).
-   */
-  private vsockRecord(d: number, what: string, data: Record<string, unknown>, cpu = this.cpuOf('vhost', d), effects?: () => void): void {
-    const record: TraceRecord = { t: 'vsock', ns: this.host.now(), dev: d, cpu, what, data };
-    if (effects) this.cause(record, effects);
-    else this.host.emit(record);
-  }
-
   /** Apply what the guest-side work queued so far (see GuestHost.drain). */
   drain(): void {
     this.host.drain();
@@ -543,17 +521,14 @@ export class Guests {
     switch (p.kind) {
       case 'ioctl': {
         if (!KVM_NAMES.has(p.call.ioctl)) {
-          this.vhostCall(p.vcpu, p.call);
+          this.vhost.vhostCall(p.vcpu, this.vmOf[p.vcpu] as number, pcpu, p.call);
           break;
         }
         const name = p.call.ioctl as KvmIoctlName;
         const arg = p.call.arg as KvmIoctlArg;
         this.cause({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name, number: KVM_IOCTLS[name], arg: shownKvmArg(arg) }, () => {
           // qemu_system_reset: the guest's memory and devices go back to power-on with the vCPU.
-          if (p.call.reset) {
-            const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
-            if (d >= 0) this.sendDevice(d, { type: 'guest.reset' });
-          }
+          if (p.call.reset) this.vhost.reset(this.vmOf[p.vcpu] as number);
           this.sendVcpu(p.vcpu, { type: 'ioctl', name, arg });
         });
         break;
@@ -577,155 +552,23 @@ export class Guests {
         // The thread died in its ioctl (the vCPU is dead, out of KVM_RUN): the CPU runs on.
         this.sendVmm(p.vcpu, { type: 'thread.died' });
         break;
-      case 'vsock': {
-        const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
-        if (d < 0) break;
-        const b = this.devices.context(d).dp;
-        const ring = b.txRing.length;
-        const waiting = b.guestQueue.length;
-        const next = b.nextId;
-        this.sendDevice(d, { type: p.what === 'ready' ? 'guest.ready' : 'guest.send' });
-        const a = this.devices.context(d).dp;
-        const data = p.what === 'ready' ? { vcpu: p.vcpu } : { vcpu: p.vcpu, packets: a.nextId - next, ring: a.txRing.length - ring, waiting: a.guestQueue.length - waiting };
-        this.vsockRecord(d, p.what === 'ready' ? 'guest-driver-ready' : 'guest-send', data, pcpu);
+      case 'vsock':
+        this.vhost.guestDriver(p.vcpu, this.vmOf[p.vcpu] as number, pcpu, p.what);
         break;
-      }
-      case 'injected': {
-        const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
-        const spec = this.vsock[d];
-        if (!spec || spec.vcpu !== p.vcpu || spec.vector !== p.vector) break;
-        const before = this.devices.context(d).driver.resets;
-        this.sendDevice(d, { type: 'guest.irq' });
-        const c = this.devices.context(d);
-        this.vsockRecord(d, 'guest-rx', { vcpu: p.vcpu, consumed: c.driver.consumed, rst: c.driver.resets - before }, pcpu);
+      case 'injected':
+        this.vhost.injected(p.vcpu, this.vmOf[p.vcpu] as number, pcpu, p.vector);
         break;
-      }
     }
   }
 
-  /** A vhost ioctl (or close) of a VMM thread on its VM's device file; it returns at once. */
-  private vhostCall(vcpu: number, call: VmmCall): void {
-    const vm = this.vmOf[vcpu] as number;
-    const d = this.deviceOfVm(vm);
-    const pcpu = this.pcpu(vcpu);
-    const name = call.ioctl;
-    const number = name === 'close' ? 0 : VHOST_IOCTLS[name as VhostIoctlName];
-    const where = { ns: this.host.now(), vcpu, cpu: pcpu, dev: d };
-    this.host.emit({ t: 'ioctl', ...where, phase: 'call', name, number, arg: shownArg(call.arg) });
-    let ret: VmmReturn;
-    let names: string[] = [name];
-    if (d < 0) {
-      ret = { ok: false, errno: 'EBADF', value: -9 };
-    } else if (name === 'close') {
-      const released = this.devices.context(d).device.released;
-      if (!released) {
-        // The release flushes the work; before a58da53ffd70 a non-owner's release still had backends.
-        const before = this.pathMark(d);
-        this.sendDevice(d, { type: 'close', ...(call.mm ? { caller: vmmCaller(vm, call.mm) } : {}) });
-        this.recordPath(d, before);
-      }
-      ret = released ? { ok: false, errno: 'EBADF', value: -9 } : { ok: true, value: 0 };
-    } else {
-      // After close() the fd is gone: fdget() fails before any vhost code runs.
-      const count = this.devices.context(d).device.released ? -1 : this.devices.context(d).calls.length;
-      if (count >= 0) this.sendDevice(d, { type: 'ioctl', caller: vmmCaller(vm, call.mm), request: name as VhostIoctlName, arg: call.arg as IoctlArg });
-      const calls = this.devices.context(d).calls;
-      const rec = count >= 0 && calls.length > count ? calls[calls.length - 1] : undefined;
-      names = rec?.names ?? names;
-      ret = !rec
-        ? { ok: false, errno: 'EBADF', value: -9 }
-        : rec.ret.ok
-          ? { ok: true, value: rec.ret.value ?? 0 }
-          : { ok: false, errno: errnoName(rec.ret.errno) ?? `E${rec.ret.errno}`, value: -rec.ret.errno };
-    }
-    // Unmasking a queue whose masked notifier was signalled delivers that call (guest_notifier_pending).
-    const a = call.arg as { index?: number; fd?: number } | undefined;
-    if (d >= 0 && ret.ok && name === 'VHOST_SET_VRING_CALL' && typeof a?.index === 'number' && a.fd === EVENTFD.guest(a.index)) {
-      if (this.devices.context(d).maskedPending[a.index]) {
-        this.sendDevice(d, { type: 'masked.call', queue: a.index, clear: true });
-        this.vsockRecord(d, 'call', { queue: a.index, irqfd: true, pendingWhileMasked: true }, undefined, () => this.guestInterrupt(d));
-      }
-    }
-    this.cause(
-      {
-        t: 'ioctl',
-        ...where,
-        phase: 'return',
-        name,
-        ...(names.length > 1 ? { names } : {}),
-        number,
-        ret: ret.value,
-        ...(ret.ok ? {} : { errno: ret.errno }),
-        ...(d >= 0 ? { state: this.devices.leaf(d) } : {}),
-      },
-      () => this.sendVmm(vcpu, { type: 'ioctl.return', name, ret, exit: null }),
-    );
-  }
-
-  /** One work item of device `d`'s vhost worker, its trace, and the interrupts its calls raise. */
-  private work(d: number): void {
-    const before = this.pathMark(d);
-    this.sendDevice(d, WORK);
-    this.vsockRecord(d, 'work', { kind: before.txWork ? 'tx' : 'send', state: this.devices.leaf(d) }, undefined, () => {
-      this.recordPath(d, before);
-      this.drain();
-    });
-  }
-
-  /** Where the packet path of device `d` stands (the compiled engine updates a context in place: copy what a diff needs). */
-  private pathMark(d: number) {
-    const b = this.devices.context(d).dp;
-    return {
-      processed: b.processed.length,
-      dropped: b.dropped.length,
-      throttles: b.throttles,
-      calls: [...b.calls],
-      txWork: b.txWork,
-      toGuest: b.toGuest.length,
-      toHost: b.toHost.length,
-    };
-  }
-
-  /** Trace what the packet path did since `before`, and raise the interrupts its calls make. */
-  private recordPath(d: number, before: ReturnType<Guests['pathMark']>): void {
-    const after = this.devices.context(d);
-    const spec = this.vsock[d] as VsockSpec;
-    // Each packet taken, with its header as it lay in the ring (virtio_vsock_hdr, hex).
-    const moved = new Map<number, Packet>();
-    if (!this.host.lean) for (const p of [...after.dp.toGuest.slice(before.toGuest), ...after.dp.toHost.slice(before.toHost)]) moved.set(p.id, p);
-    for (const p of after.dp.processed.slice(before.processed)) {
-      const pkt = moved.get(p.id);
-      this.vsockRecord(d, 'packet', {
-        id: p.id,
-        queue: p.queue,
-        backend: p.backend,
-        queuedReplies: p.queuedReplies,
-        txNum: p.txNum,
-        // The wire form is for readers of the trace; no observer needs it (exploration runs lean).
-        ...(pkt ? { op: pkt.op, len: pkt.len, hdr: hex(encodeHeader(headerOf(pkt))) } : {}),
-      });
-    }
-    for (const x of after.dp.dropped.slice(before.dropped)) this.vsockRecord(d, 'drop', { id: x.id, reason: x.reason });
-    if (after.dp.throttles > before.throttles) this.vsockRecord(d, 'tx-throttled', { queuedReplies: after.dp.queuedReplies, txNum: after.device.vqs[1].num });
-    for (const q of [0, 1] as const) {
-      if (after.dp.calls[q] === before.calls[q]) continue;
-      // vhost_signal → eventfd_signal(call_ctx): an irqfd only when QEMU unmasked the queue.
-      const irqfd = after.device.vqs[q].callFd === EVENTFD.guest(q);
-      // A masked notifier keeps the call pending in the VMM until the queue is unmasked.
-      this.vsockRecord(d, 'call', { queue: q, irqfd }, undefined, () => {
-        if (irqfd) this.guestInterrupt(d);
-        else this.sendDevice(d, { type: 'masked.call', queue: q });
-      });
-    }
-  }
-
-  /** The device's interrupt for its VM's first vCPU (kvm_set_irq), with a kick if that vCPU is in guest mode. */
-  private guestInterrupt(d: number): void {
-    const spec = this.vsock[d] as VsockSpec;
-    const v = spec.vcpu;
-    if (!this.react(v, spec.vector)) this.sendVcpu(v, { type: 'irq', vector: spec.vector });
+  /**
+   * A device's interrupt for vCPU `v` (kvm_set_irq), with a kick from CPU `from` (its vhost worker's)
+   * if that vCPU is in guest mode.
+   */
+  private interrupt(v: number, vector: number, from: number): void {
+    if (!this.react(v, vector)) this.sendVcpu(v, { type: 'irq', vector });
     // kvm_vcpu_kick: a vCPU in guest mode on another CPU is made to exit with an IPI.
-    if (this.bitRead(2 * v, () => Guests.kicked(this.vcpus.leaf(v)), KICKED)) this.host.ipi(spec.worker, this.pcpu(v), RESCHEDULE_VECTOR);
+    if (this.bitRead(2 * v, () => Guests.kicked(this.vcpus.leaf(v)), KICKED)) this.host.ipi(from, this.pcpu(v), RESCHEDULE_VECTOR);
   }
 
   /** Whether kvm_vcpu_kick sends a vCPU with this leaf an IPI (it is in guest mode). */
@@ -753,26 +596,7 @@ export class Guests {
 
   /** A host socket on `cpu` sends to a guest CID (vhost_transport_send_pkt); −ENODEV without such a device. */
   hostSend(cpu: number, send: TrafficSpec & { cid: number }): void {
-    this.host.queue(() => this.hostSendNow(cpu, send));
-  }
-
-  private hostSendNow(cpu: number, send: TrafficSpec & { cid: number }): void {
-    let d = -1;
-    for (let i = 0; i < this.devices.size; i++) {
-      const dev = this.devices.context(i).device;
-      // The CID hash holds each CID once among live instances (SET_GUEST_CID refuses a second).
-      if (!dev.released && dev.guestCid === send.cid) {
-        d = i;
-        break;
-      }
-    }
-    if (d < 0) {
-      this.host.emit({ t: 'vsock', ns: this.host.now(), dev: -1, cpu, what: 'host-send', data: { cid: send.cid, errno: 'ENODEV', count: send.count } });
-      return;
-    }
-    const { cid: _cid, ...traffic } = send;
-    this.sendDevice(d, { type: 'host.send', ...traffic });
-    this.host.emit({ t: 'vsock', ns: this.host.now(), dev: d, cpu, what: 'host-send', data: { ...send } });
+    this.vhost.hostSend(cpu, send);
   }
 
   /** Physical CPUs a guest step changed (their runnability and hashes). */
