@@ -413,7 +413,7 @@ export class Guests {
   /**
    * What a step may read of guest slot `j` (see `track`) without its chart (`bitRead`): for a vCPU,
    * whether it is in `run` (the owner index), whether it can step and whether a kick sends it an
-   * IPI (guestInterrupt); for a VMM thread, whether it
+   * IPI (`interrupt`); for a VMM thread, whether it
    * can step; 0 for a device. Read untracked.
    */
   bitsOf(j: number): number {
