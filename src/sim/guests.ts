@@ -1,4 +1,4 @@
-// Over 400 lines because the vCPU and VMM thread actors' routing, scheduling (the owner index) and exploration's read tracking share one per-vCPU bookkeeping (in `run`, being sent, hashes); the vsock side, the outboxes, inputs and final records are in guest-vsock.ts, thread-outbox.ts, guest-inputs.ts, guest-finals.ts.
+// Over 400 lines because routing the vCPU and VMM threads' events, their scheduling (the owner index) and exploration's read tracking share one per-vCPU bookkeeping (in `run`, being sent, read); the vsock side, the outboxes, the state key/hash parts, inputs and final records are in guest-vsock.ts, thread-outbox.ts, guest-state-parts.ts, guest-inputs.ts, guest-finals.ts.
 /**
  * The guest side of a run: one vCPU actor per KVM vCPU and one VMM thread actor driving it, each
  * pair pinned to a physical CPU. The composition root owns them through this class; it routes the
@@ -51,14 +51,12 @@ import type { GuestEffect } from './effects.js';
 import { makeChartDriver, type ChartCapture, type ChartDriver } from './chart-driver.js';
 import type { EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
-import { VCPU_STATE, VMM_STATE, VSOCK_STATE } from '../state/guests.js';
 import { readBit } from './slot.js';
 import { guestFinals } from './guest-finals.js';
 import { GuestVsock, WORK } from './guest-vsock.js';
+import { GuestStateParts } from './guest-state-parts.js';
 import { ThreadOutboxes } from './thread-outbox.js';
 import { vcpuInputs, vmcsRegions, vmmInputs, vsockInputs } from './guest-inputs.js';
-
-const GUEST_SEED = 0x677374;
 
 /** The stepped actors: a vCPU thread, a VMM thread, a vhost worker (index = device). */
 export type GuestKind = 'vcpu' | 'vmm' | 'vhost';
@@ -150,10 +148,8 @@ export class Guests {
   readonly vsock: readonly VsockSpec[];
   /** Devices whose context changed since the last `takeChangedDevices` (their worker's runnability). */
   private devChanged = new Set<number>();
-  /** Each actor's part of the state hash, NaN once the actor moved (exploration hashes every state). */
-  private readonly vcpuHash: number[];
-  private readonly vmmHash: number[];
-  private readonly devHash: number[];
+  /** Each actor's part of the state key and hash. */
+  private readonly parts: GuestStateParts;
   /**
    * The owner index: whether each vCPU's chart is in `run` (inside KVM_RUN), and the vCPUs in `run`
    * on each physical CPU. Kept up to date on every vCPU event, so finding a CPU's owner is O(1)
@@ -214,9 +210,7 @@ export class Guests {
     this.vcpus = makeChartDriver(engine, vcpu, saved ? null : vcpuInputs(specs, vendor, features), saved?.vcpus, inspect);
     this.vmms = makeChartDriver(engine, vmm, saved ? null : vmmInputs(specs), saved?.vmms, inspect);
     this.devices = makeChartDriver(engine, dev, saved ? null : vsockInputs(vsock, features), saved?.devices, inspect);
-    this.vcpuHash = new Array<number>(specs.length).fill(Number.NaN);
-    this.vmmHash = new Array<number>(specs.length).fill(Number.NaN);
-    this.devHash = new Array<number>(vsock.length).fill(Number.NaN);
+    this.parts = new GuestStateParts(specs.length, this.vcpus, this.vmms, this.devices, vsock.length);
     this.vhost = new GuestVsock(
       {
         lean: host.lean,
@@ -227,7 +221,7 @@ export class Guests {
         drain: () => this.drain(),
         deviceMoved: (d) => {
           this.devChanged.add(d);
-          this.devHash[d] = Number.NaN;
+          this.parts.deviceMoved(d);
         },
         interrupt: (vcpu, vector, from) => this.interrupt(vcpu, vector, from),
         vmmReturn: (vcpu, event) => this.sendVmm(vcpu, event),
@@ -478,7 +472,7 @@ export class Guests {
   private sendVcpu(i: number, event: VcpuEvent): boolean {
     this.changed.add(i);
     if (!this.host.lean) this.sentVcpu.add(i);
-    this.vcpuHash[i] = Number.NaN;
+    this.parts.vcpuMoved(i);
     this.sending.push(i);
     const outbox = this.outboxes.open();
     let asked: boolean;
@@ -492,7 +486,7 @@ export class Guests {
         this.sending.pop();
       }
     }
-    this.vcpuHash[i] = Number.NaN; // also after: a hash taken during the send (an inspect hook) is stale
+    this.parts.vcpuMoved(i); // also after: a hash taken during the send (an inspect hook) is stale
     this.noteRun(i);
     return asked;
   }
@@ -500,14 +494,14 @@ export class Guests {
   private sendVmm(i: number, event: VmmEvent): void {
     this.changed.add(i);
     if (!this.host.lean) this.sentVmm.add(i);
-    this.vmmHash[i] = Number.NaN;
+    this.parts.vmmMoved(i);
     const outbox = this.outboxes.open();
     try {
       this.vmms.send(i, event);
     } finally {
       this.outboxes.close(outbox);
     }
-    this.vmmHash[i] = Number.NaN;
+    this.parts.vmmMoved(i);
   }
 
   /** Apply what the guest-side work queued so far (see GuestHost.drain). */
@@ -670,13 +664,8 @@ export class Guests {
     const a = this.vcpus.restoreCapture?.(c.vcpus) ?? [];
     const b = this.vmms.restoreCapture?.(c.vmms) ?? [];
     const d = this.devices.restoreCapture?.(c.devices) ?? [];
-    const known = c.hashes;
-    for (const i of a) {
-      this.vcpuHash[i] = known ? (known[2 * i] as number) : Number.NaN;
-      this.noteRun(i);
-    }
-    for (const i of b) this.vmmHash[i] = known ? (known[2 * i + 1] as number) : Number.NaN;
-    for (const i of d) this.devHash[i] = known ? (known[2 * this.count + i] as number) : Number.NaN;
+    this.parts.restored(a, b, d, c.hashes);
+    for (const i of a) this.noteRun(i);
     return [...new Set([...a, ...b])];
   }
 
@@ -693,15 +682,7 @@ export class Guests {
 
   /** The key of the actor in guest slot `j` (see `track`). */
   keyOf(j: number): string {
-    const n = this.count;
-    if (j < 2 * n) {
-      const i = j >> 1;
-      return j % 2 === 0
-        ? VCPU_STATE.text({ paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) })
-        : VMM_STATE.text({ paths: this.vmms.activePaths(i), context: this.vmms.context(i) });
-    }
-    const d = j - 2 * n;
-    return VSOCK_STATE.text({ paths: this.devices.activePaths(d), context: this.devices.context(d) });
+    return this.parts.keyOf(j);
   }
 
   /** The guest part of the state hash: one number per actor, recomputed only for actors that moved since their last hash. */
@@ -713,19 +694,7 @@ export class Guests {
 
   /** The hash of the actor in guest slot `j`, remembered until it moves. */
   hashOf(j: number): number {
-    const n = this.count;
-    if (j < 2 * n) {
-      const i = j >> 1;
-      if (j % 2 === 0) {
-        if (Number.isNaN(this.vcpuHash[i])) this.vcpuHash[i] = VCPU_STATE.hash(GUEST_SEED, { paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) });
-        return this.vcpuHash[i] as number;
-      }
-      if (Number.isNaN(this.vmmHash[i])) this.vmmHash[i] = VMM_STATE.hash(GUEST_SEED, { paths: this.vmms.activePaths(i), context: this.vmms.context(i) });
-      return this.vmmHash[i] as number;
-    }
-    const d = j - 2 * n;
-    if (Number.isNaN(this.devHash[d])) this.devHash[d] = VSOCK_STATE.hash(GUEST_SEED, { paths: this.devices.activePaths(d), context: this.devices.context(d) });
-    return this.devHash[d] as number;
+    return this.parts.hashOf(j);
   }
 
   /** The final record of each vCPU and each vsock device, for the outcome. */
