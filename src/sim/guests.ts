@@ -1,4 +1,4 @@
-// Over 400 lines because one class holds every guest-side actor of a run (vCPUs, VMM threads, vhost-vsock devices) and their routing; being split in the one-machine-value refactor, issue 12.
+// Over 400 lines because routing the vCPU and VMM threads' events, their scheduling (the owner index) and exploration's read tracking share one per-vCPU bookkeeping (in `run`, being sent, read); the vsock side, the outboxes, the state key/hash parts, inputs and final records are in guest-vsock.ts, thread-outbox.ts, guest-state-parts.ts, guest-inputs.ts, guest-finals.ts.
 /**
  * The guest side of a run: one vCPU actor per KVM vCPU and one VMM thread actor driving it, each
  * pair pinned to a physical CPU. The composition root owns them through this class; it routes the
@@ -11,13 +11,14 @@
  * at a time: there is no host preemption in the model, so a thread in KVM_RUN keeps its CPU until
  * KVM returns to userspace.
  *
- * A VM's vhost-vsock device is an actor here too (machines/vhost-vsock.machine.ts). Its VMM thread's
- * vhost ioctls go to it; its worker is a kernel thread pinned to a physical CPU, runnable while
- * work is queued and the CPU runs tasks (and no vCPU holds it inside KVM_RUN); host sockets send to
- * it by CID from script steps. A call the worker signals on a queue whose call eventfd is the guest
- * notifier is the irqfd: the interrupt becomes pending on the VM's first vCPU and, if that vCPU is
- * in guest mode, its CPU is kicked with a reschedule IPI over the bus (kvm_vcpu_kick), so the VM
- * exit happens as on hardware. The guest's driver takes the RX ring when the interrupt is injected.
+ * A VM's vhost-vsock device is an actor here too (machines/vhost-vsock.machine.ts; guest-vsock.ts
+ * drives it). Its VMM thread's vhost ioctls go to it; its worker is a kernel thread pinned to a
+ * physical CPU, runnable while work is queued and the CPU runs tasks (and no vCPU holds it inside
+ * KVM_RUN); host sockets send to it by CID from script steps. A call the worker signals on a queue
+ * whose call eventfd is the guest notifier is the irqfd: the interrupt becomes pending on the VM's
+ * first vCPU and, if that vCPU is in guest mode, its CPU is kicked with a reschedule IPI over the
+ * bus (kvm_vcpu_kick), so the VM exit happens as on hardware. The guest's driver takes the RX ring
+ * when the interrupt is injected.
  */
 import {
   vcpuImplementations,
@@ -25,35 +26,24 @@ import {
   type VcpuContext,
   type VcpuEffect,
   type VcpuEvent,
-  type VcpuInput,
   type VcpuPort,
   type VcpuWorld,
 } from '../../machines/vcpu.machine.js';
 import {
   vmmImplementations,
   vmmMachine,
-  type VmmCall,
   type VmmContext,
   type VmmEffect,
   type VmmEvent,
-  type VmmInput,
-  type VmmReturn,
   type VmmWorld,
 } from '../../machines/vmm.machine.js';
-import { lifecycleOfLeaf, vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockInput, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
-import { BAD_POINTER, DEFAULT_MAX_MEM_REGIONS, type IoctlArg } from '../vhost/device.js';
-import { errnoName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
-import { EVENTFD, vmmCaller } from '../vhost/qemu.js';
-import { vhostKernel } from '../vhost/kernel.js';
-import { vsockOutcome } from '../vhost/outcome.js';
-import { encodeHeader, headerOf, hex } from '../vhost/header.js';
-import type { Packet } from '../vhost/datapath.js';
+import { vhostVsockMachine, vsockImplementations, type VsockContext, type VsockEvent, type VsockWorld } from '../../machines/vhost-vsock.machine.js';
+import { DEFAULT_MAX_MEM_REGIONS } from '../vhost/device.js';
 import type { CpuEvent } from '../../machines/physical-cpu/types.js';
 import { KVM_EXIT, KVM_IOCTLS, shownKvmArg, type KvmIoctlArg, type KvmIoctlName } from '../kvm/uapi.js';
 import type { KernelFeatures } from '../kernel/variants.js';
 import type { KernelMemory } from '../kernel/memory.js';
 import type { Vendor } from '../hw/cpu-state.js';
-import { VMCS_REGION_BASE } from '../hw/cpu-state.js';
 import type { VcpuSpec, VsockSpec } from '../scenarios/vms.js';
 import type { TrafficSpec } from '../vhost/guest-driver.js';
 import type { TraceRecord } from '../trace/records.js';
@@ -61,26 +51,24 @@ import type { GuestEffect } from './effects.js';
 import { makeChartDriver, type ChartCapture, type ChartDriver } from './chart-driver.js';
 import type { EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
-import { VCPU_STATE, VMM_STATE, VSOCK_STATE } from '../state/guests.js';
 import { readBit } from './slot.js';
-
-const GUEST_SEED = 0x677374;
+import { guestFinals } from './guest-finals.js';
+import { GuestVsock, WORK } from './guest-vsock.js';
+import { GuestStateParts } from './guest-state-parts.js';
+import { ThreadOutboxes } from './thread-outbox.js';
+import { vcpuInputs, vmcsRegions, vmmInputs, vsockInputs } from './guest-inputs.js';
 
 /** The stepped actors: a vCPU thread, a VMM thread, a vhost worker (index = device). */
 export type GuestKind = 'vcpu' | 'vmm' | 'vhost';
 
 const VCPU_STEP: VcpuEvent = { type: 'sched.vcpu' };
 const VMM_STEP: VmmEvent = { type: 'sched.vmm' };
-const WORK: VsockEvent = { type: 'work' };
 /** A vCPU's bits (Guests.bitsOf): in `run` (holds its CPU), can step, in guest mode (a kick sends an IPI). */
 const IN_RUN = 1;
 const CAN_STEP = 2;
 const KICKED = 4;
 /** RESCHEDULE_VECTOR: what kvm_vcpu_kick() sends a CPU running the vCPU in guest mode. */
 export const RESCHEDULE_VECTOR = 0xfd;
-
-/** vCPU VMCS/VMCB regions sit above the ones the scenario's `loadedVmcs` puts on the CPUs. */
-export const GUEST_VMCS_BASE = VMCS_REGION_BASE + 0x0800_0000;
 
 /** What the guests need from the composition root. */
 export interface GuestHost {
@@ -142,54 +130,6 @@ export interface GuestsState {
 
 const KVM_NAMES: ReadonlySet<string> = new Set(Object.keys(KVM_IOCTLS));
 
-/**
- * The outbox of one vCPU or VMM thread step: the effects its actions put out (`VcpuPort.out`,
- * `VmmPort.out`), in order, those before `applied` applied already (see `Guests.out`), and how many
- * host instructions the step ran (`VcpuPort.hostInsn`, the one synchronous call).
- */
-interface ThreadOutbox {
-  readonly effects: (VcpuEffect | VmmEffect)[];
-  applied: number;
-  hostInsns: number;
-}
-
-
-/** An ioctl argument as the trace shows it (the bad-pointer marker as text). */
-function shownArg(arg: unknown): unknown {
-  return arg === BAD_POINTER ? 'bad user pointer' : arg;
-}
-
-export function vsockInputs(specs: readonly VsockSpec[], features: KernelFeatures): VsockInput[] {
-  return specs.map((s) => ({
-    id: s.index,
-    vm: s.vm,
-    kernel: vhostKernel(features),
-    guest: { cid: s.cid, rxBuffers: s.rxBuffers, listen: s.guestListen, traffic: s.guestTraffic },
-    listen: s.hostListen,
-    rxBufSize: s.rxBufSize,
-    guestBufAlloc: s.guestBufAlloc,
-    ringSize: s.queueSize,
-  }));
-}
-
-export function vcpuInputs(specs: readonly VcpuSpec[], vendor: Vendor, features: KernelFeatures): VcpuInput[] {
-  return specs.map((s) => ({
-    id: s.index,
-    vm: s.vm,
-    vcpuId: s.vcpuId,
-    pcpu: s.pcpu,
-    vendor,
-    features,
-    program: s.program,
-    vmcs: vmcsRegions(s.index),
-  }));
-}
-
-/** vmcs01 and vmcs02 (VMX), or vmcb01 and vmcb02 (SVM), of a vCPU: distinct 4 KiB regions. */
-export function vmcsRegions(vcpu: number): { l1: number; l2: number } {
-  return { l1: GUEST_VMCS_BASE + vcpu * 0x2000, l2: GUEST_VMCS_BASE + vcpu * 0x2000 + 0x1000 };
-}
-
 export class Guests {
   readonly vcpus: ChartDriver<VcpuContext, VcpuEvent>;
   readonly vmms: ChartDriver<VmmContext, VmmEvent>;
@@ -208,10 +148,8 @@ export class Guests {
   readonly vsock: readonly VsockSpec[];
   /** Devices whose context changed since the last `takeChangedDevices` (their worker's runnability). */
   private devChanged = new Set<number>();
-  /** Each actor's part of the state hash, NaN once the actor moved (exploration hashes every state). */
-  private readonly vcpuHash: number[];
-  private readonly vmmHash: number[];
-  private readonly devHash: number[];
+  /** Each actor's part of the state key and hash. */
+  private readonly parts: GuestStateParts;
   /**
    * The owner index: whether each vCPU's chart is in `run` (inside KVM_RUN), and the vCPUs in `run`
    * on each physical CPU. Kept up to date on every vCPU event, so finding a CPU's owner is O(1)
@@ -227,6 +165,10 @@ export class Guests {
   /** The vCPUs and VMM threads sent an event since `moved()` last looked (not kept in lean runs). */
   private readonly sentVcpu = new Set<number>();
   private readonly sentVmm = new Set<number>();
+  /** The outboxes of the thread steps running now. */
+  private readonly outboxes: ThreadOutboxes;
+  /** The vhost-vsock devices' side: their ioctls, work, packet path and interrupts. */
+  private readonly vhost: GuestVsock;
 
   constructor(
     private readonly host: GuestHost,
@@ -238,6 +180,7 @@ export class Guests {
     saved?: GuestsState,
     inspect?: (event: InspectionEvent) => void,
   ) {
+    this.outboxes = new ThreadOutboxes(host.lean, (effect) => this.applyThread(effect));
     this.vendor = vendor;
     this.vsock = vsock;
     this.pcpuOf = specs.map((s) => s.pcpu);
@@ -253,7 +196,7 @@ export class Guests {
       else this.workersOn.set(s.worker, [s.index]);
     }
     const vcpuWorld: VcpuWorld = { k: host.k, io: this.vcpuPort() };
-    const vmmWorld: VmmWorld = { io: { out: (effect) => this.out(effect) } };
+    const vmmWorld: VmmWorld = { io: { out: (effect) => this.outboxes.out(effect) } };
     const vsockWorld: VsockWorld = {
       host: () => ({
         devices: Array.from({ length: this.devices.size }, (_, d) => this.devices.context(d).device),
@@ -264,13 +207,28 @@ export class Guests {
     const vcpu = vcpuMachine.provide(vcpuImplementations(() => vcpuWorld));
     const vmm = vmmMachine.provide(vmmImplementations(() => vmmWorld));
     const dev = vhostVsockMachine.provide(vsockImplementations(() => vsockWorld));
-    const vmmInputs: VmmInput[] = specs.map((s) => ({ id: s.index, vm: s.vm, pcpu: s.pcpu, calls: s.calls, onShutdown: s.onShutdown, vsock: s.vsock, resetRip: s.resetRip }));
     this.vcpus = makeChartDriver(engine, vcpu, saved ? null : vcpuInputs(specs, vendor, features), saved?.vcpus, inspect);
-    this.vmms = makeChartDriver(engine, vmm, saved ? null : vmmInputs, saved?.vmms, inspect);
+    this.vmms = makeChartDriver(engine, vmm, saved ? null : vmmInputs(specs), saved?.vmms, inspect);
     this.devices = makeChartDriver(engine, dev, saved ? null : vsockInputs(vsock, features), saved?.devices, inspect);
-    this.vcpuHash = new Array<number>(specs.length).fill(Number.NaN);
-    this.vmmHash = new Array<number>(specs.length).fill(Number.NaN);
-    this.devHash = new Array<number>(vsock.length).fill(Number.NaN);
+    this.parts = new GuestStateParts(specs.length, this.vcpus, this.vmms, this.devices, vsock.length);
+    this.vhost = new GuestVsock(
+      {
+        lean: host.lean,
+        now: () => host.now(),
+        emit: (record) => host.emit(record),
+        cause: (record, effects) => this.cause(record, effects),
+        queue: (body) => host.queue(body),
+        drain: () => this.drain(),
+        deviceMoved: (d) => {
+          this.devChanged.add(d);
+          this.parts.deviceMoved(d);
+        },
+        interrupt: (vcpu, vector, from) => this.interrupt(vcpu, vector, from),
+        vmmReturn: (vcpu, event) => this.sendVmm(vcpu, event),
+      },
+      this.devices,
+      vsock,
+    );
     this.inRun = new Uint8Array(specs.length);
     for (let i = 0; i < specs.length; i++) this.noteRun(i);
     if (!host.lean) {
@@ -313,18 +271,14 @@ export class Guests {
   }
 
   /**
-   * The vCPU chart's port: effects go to the step's outbox (`out`); a host instruction runs on the
+   * The vCPU chart's port: effects go to the step's outbox (`ThreadOutboxes.out`); a host instruction runs on the
    * thread's physical CPU now, within the step (see VcpuPort), after the effects put out before it.
    */
   private vcpuPort(): VcpuPort {
     return {
-      out: (effect) => this.out(effect),
+      out: (effect) => this.outboxes.out(effect),
       hostInsn: (vcpu, insn) => {
-        const outbox = this.outboxes[this.depth - 1];
-        if (outbox) {
-          this.flush(outbox);
-          outbox.hostInsns += 1;
-        }
+        this.outboxes.hostInsn();
         const pcpu = this.pcpu(vcpu);
         this.touched.add(pcpu);
         const event = {
@@ -338,52 +292,7 @@ export class Guests {
     };
   }
 
-  // ---- the thread steps' outboxes ---------------------------------------------------------------
-
-  /** The outboxes of the thread steps running now, innermost at `depth - 1` (kept for reuse: a host instruction nests steps). */
-  private readonly outboxes: ThreadOutbox[] = [];
-  private depth = 0;
-
-  /** Open the outbox of a vCPU or VMM thread step. */
-  private openOutbox(): ThreadOutbox {
-    let outbox = this.outboxes[this.depth];
-    if (outbox === undefined) {
-      outbox = { effects: [], applied: 0, hostInsns: 0 };
-      this.outboxes.push(outbox);
-    } else {
-      outbox.effects.length = 0;
-      outbox.applied = 0;
-      outbox.hostInsns = 0;
-    }
-    this.depth += 1;
-    return outbox;
-  }
-
-  /** The step is over: apply what is left of its outbox; whether the step asked anything of the world (an effect, a host instruction). */
-  private closeOutbox(outbox: ThreadOutbox): boolean {
-    try {
-      this.flush(outbox);
-    } finally {
-      this.depth -= 1;
-    }
-    return outbox.effects.length > 0 || outbox.hostInsns > 0;
-  }
-
-  /**
-   * A thread step's effect, into its outbox. A lean run writes no KVM tracepoint but the one an
-   * observer reads (kvm_nested_vmexit_inject): the others are no effect there.
-   */
-  private out(effect: VcpuEffect | VmmEffect): void {
-    if (effect.kind === 'kvm event' && this.host.lean && effect.what !== 'kvm_nested_vmexit_inject') return;
-    const outbox = this.outboxes[this.depth - 1];
-    if (outbox) outbox.effects.push(effect);
-    else this.applyThread(effect);
-  }
-
-  /** Apply the effects of `outbox` not applied yet, in order. */
-  private flush(outbox: ThreadOutbox): void {
-    while (outbox.applied < outbox.effects.length) this.applyThread(outbox.effects[outbox.applied++] as VcpuEffect | VmmEffect);
-  }
+  // ---- the thread steps' effects ---------------------------------------------------------------
 
   /** What a thread step's effect does: a vCPU's records are written; the rest goes to the guest-side work's outbox (`apply`). */
   private applyThread(e: VcpuEffect | VmmEffect): void {
@@ -498,7 +407,7 @@ export class Guests {
   /**
    * What a step may read of guest slot `j` (see `track`) without its chart (`bitRead`): for a vCPU,
    * whether it is in `run` (the owner index), whether it can step and whether a kick sends it an
-   * IPI (guestInterrupt); for a VMM thread, whether it
+   * IPI (`interrupt`); for a VMM thread, whether it
    * can step; 0 for a device. Read untracked.
    */
   bitsOf(j: number): number {
@@ -528,7 +437,7 @@ export class Guests {
 
   private stepNow(kind: GuestKind, i: number): void {
     if (kind === 'vhost') {
-      this.work(i);
+      this.vhost.work(i);
       this.drain();
       return;
     }
@@ -563,21 +472,21 @@ export class Guests {
   private sendVcpu(i: number, event: VcpuEvent): boolean {
     this.changed.add(i);
     if (!this.host.lean) this.sentVcpu.add(i);
-    this.vcpuHash[i] = Number.NaN;
+    this.parts.vcpuMoved(i);
     this.sending.push(i);
-    const outbox = this.openOutbox();
+    const outbox = this.outboxes.open();
     let asked: boolean;
     try {
       this.vcpus.send(i, event);
     } finally {
       // What the step put out is applied even if it failed, as when each action applied it at once.
       try {
-        asked = this.closeOutbox(outbox);
+        asked = this.outboxes.close(outbox);
       } finally {
         this.sending.pop();
       }
     }
-    this.vcpuHash[i] = Number.NaN; // also after: a hash taken during the send (an inspect hook) is stale
+    this.parts.vcpuMoved(i); // also after: a hash taken during the send (an inspect hook) is stale
     this.noteRun(i);
     return asked;
   }
@@ -585,46 +494,14 @@ export class Guests {
   private sendVmm(i: number, event: VmmEvent): void {
     this.changed.add(i);
     if (!this.host.lean) this.sentVmm.add(i);
-    this.vmmHash[i] = Number.NaN;
-    const outbox = this.openOutbox();
+    this.parts.vmmMoved(i);
+    const outbox = this.outboxes.open();
     try {
       this.vmms.send(i, event);
     } finally {
-      this.closeOutbox(outbox);
+      this.outboxes.close(outbox);
     }
-    this.vmmHash[i] = Number.NaN;
-  }
-
-  private sendDevice(d: number, event: VsockEvent): void {
-    this.devChanged.add(d);
-    this.devHash[d] = Number.NaN;
-    // Streams are replaced, never changed in place: a stream object that is not the one before moved.
-    const was = new Map(this.devices.context(d).streams.map((s) => [s.key, s]));
-    const from = this.devices.leaf(d);
-    this.devices.send(d, event);
-    this.devHash[d] = Number.NaN;
-    const to = this.devices.leaf(d);
-    if (to !== from) this.host.emit({ t: 'gstep', ns: this.host.now(), actor: 'vsock', vcpu: d, cpu: this.cpuOf('vhost', d), from, to });
-    // Every change of a stream's credit, for the credit observer.
-    for (const s of this.devices.context(d).streams) {
-      if (was.get(s.key) === s) continue;
-      this.vsockRecord(d, 'credit', { key: s.key, h2g: { ...s.h2g }, g2h: { ...s.g2h }, backlog: s.backlog.reduce((n, b) => n + b, 0) });
-    }
-  }
-
-  /** The vsock device of a VM, or -1. */
-  private deviceOfVm(vm: number): number {
-    return this.vsock.findIndex((s) => s.vm === vm);
-  }
-
-  /**
-   * A packet-path record; `cpu`: where it happened (the worker's CPU unless a vCPU's); `effects`: what
-   * it sets off (the record names the vCPU and VMM leaves they move).
-   */
-  private vsockRecord(d: number, what: string, data: Record<string, unknown>, cpu = this.cpuOf('vhost', d), effects?: () => void): void {
-    const record: TraceRecord = { t: 'vsock', ns: this.host.now(), dev: d, cpu, what, data };
-    if (effects) this.cause(record, effects);
-    else this.host.emit(record);
+    this.parts.vmmMoved(i);
   }
 
   /** Apply what the guest-side work queued so far (see GuestHost.drain). */
@@ -638,17 +515,14 @@ export class Guests {
     switch (p.kind) {
       case 'ioctl': {
         if (!KVM_NAMES.has(p.call.ioctl)) {
-          this.vhostCall(p.vcpu, p.call);
+          this.vhost.vhostCall(p.vcpu, this.vmOf[p.vcpu] as number, pcpu, p.call);
           break;
         }
         const name = p.call.ioctl as KvmIoctlName;
         const arg = p.call.arg as KvmIoctlArg;
         this.cause({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name, number: KVM_IOCTLS[name], arg: shownKvmArg(arg) }, () => {
           // qemu_system_reset: the guest's memory and devices go back to power-on with the vCPU.
-          if (p.call.reset) {
-            const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
-            if (d >= 0) this.sendDevice(d, { type: 'guest.reset' });
-          }
+          if (p.call.reset) this.vhost.reset(this.vmOf[p.vcpu] as number);
           this.sendVcpu(p.vcpu, { type: 'ioctl', name, arg });
         });
         break;
@@ -672,155 +546,23 @@ export class Guests {
         // The thread died in its ioctl (the vCPU is dead, out of KVM_RUN): the CPU runs on.
         this.sendVmm(p.vcpu, { type: 'thread.died' });
         break;
-      case 'vsock': {
-        const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
-        if (d < 0) break;
-        const b = this.devices.context(d).dp;
-        const ring = b.txRing.length;
-        const waiting = b.guestQueue.length;
-        const next = b.nextId;
-        this.sendDevice(d, { type: p.what === 'ready' ? 'guest.ready' : 'guest.send' });
-        const a = this.devices.context(d).dp;
-        const data = p.what === 'ready' ? { vcpu: p.vcpu } : { vcpu: p.vcpu, packets: a.nextId - next, ring: a.txRing.length - ring, waiting: a.guestQueue.length - waiting };
-        this.vsockRecord(d, p.what === 'ready' ? 'guest-driver-ready' : 'guest-send', data, pcpu);
+      case 'vsock':
+        this.vhost.guestDriver(p.vcpu, this.vmOf[p.vcpu] as number, pcpu, p.what);
         break;
-      }
-      case 'injected': {
-        const d = this.deviceOfVm(this.vmOf[p.vcpu] as number);
-        const spec = this.vsock[d];
-        if (!spec || spec.vcpu !== p.vcpu || spec.vector !== p.vector) break;
-        const before = this.devices.context(d).driver.resets;
-        this.sendDevice(d, { type: 'guest.irq' });
-        const c = this.devices.context(d);
-        this.vsockRecord(d, 'guest-rx', { vcpu: p.vcpu, consumed: c.driver.consumed, rst: c.driver.resets - before }, pcpu);
+      case 'injected':
+        this.vhost.injected(p.vcpu, this.vmOf[p.vcpu] as number, pcpu, p.vector);
         break;
-      }
     }
   }
 
-  /** A vhost ioctl (or close) of a VMM thread on its VM's device file; it returns at once. */
-  private vhostCall(vcpu: number, call: VmmCall): void {
-    const vm = this.vmOf[vcpu] as number;
-    const d = this.deviceOfVm(vm);
-    const pcpu = this.pcpu(vcpu);
-    const name = call.ioctl;
-    const number = name === 'close' ? 0 : VHOST_IOCTLS[name as VhostIoctlName];
-    const where = { ns: this.host.now(), vcpu, cpu: pcpu, dev: d };
-    this.host.emit({ t: 'ioctl', ...where, phase: 'call', name, number, arg: shownArg(call.arg) });
-    let ret: VmmReturn;
-    let names: string[] = [name];
-    if (d < 0) {
-      ret = { ok: false, errno: 'EBADF', value: -9 };
-    } else if (name === 'close') {
-      const released = this.devices.context(d).device.released;
-      if (!released) {
-        // The release flushes the work; before a58da53ffd70 a non-owner's release still had backends.
-        const before = this.pathMark(d);
-        this.sendDevice(d, { type: 'close', ...(call.mm ? { caller: vmmCaller(vm, call.mm) } : {}) });
-        this.recordPath(d, before);
-      }
-      ret = released ? { ok: false, errno: 'EBADF', value: -9 } : { ok: true, value: 0 };
-    } else {
-      // After close() the fd is gone: fdget() fails before any vhost code runs.
-      const count = this.devices.context(d).device.released ? -1 : this.devices.context(d).calls.length;
-      if (count >= 0) this.sendDevice(d, { type: 'ioctl', caller: vmmCaller(vm, call.mm), request: name as VhostIoctlName, arg: call.arg as IoctlArg });
-      const calls = this.devices.context(d).calls;
-      const rec = count >= 0 && calls.length > count ? calls[calls.length - 1] : undefined;
-      names = rec?.names ?? names;
-      ret = !rec
-        ? { ok: false, errno: 'EBADF', value: -9 }
-        : rec.ret.ok
-          ? { ok: true, value: rec.ret.value ?? 0 }
-          : { ok: false, errno: errnoName(rec.ret.errno) ?? `E${rec.ret.errno}`, value: -rec.ret.errno };
-    }
-    // Unmasking a queue whose masked notifier was signalled delivers that call (guest_notifier_pending).
-    const a = call.arg as { index?: number; fd?: number } | undefined;
-    if (d >= 0 && ret.ok && name === 'VHOST_SET_VRING_CALL' && typeof a?.index === 'number' && a.fd === EVENTFD.guest(a.index)) {
-      if (this.devices.context(d).maskedPending[a.index]) {
-        this.sendDevice(d, { type: 'masked.call', queue: a.index, clear: true });
-        this.vsockRecord(d, 'call', { queue: a.index, irqfd: true, pendingWhileMasked: true }, undefined, () => this.guestInterrupt(d));
-      }
-    }
-    this.cause(
-      {
-        t: 'ioctl',
-        ...where,
-        phase: 'return',
-        name,
-        ...(names.length > 1 ? { names } : {}),
-        number,
-        ret: ret.value,
-        ...(ret.ok ? {} : { errno: ret.errno }),
-        ...(d >= 0 ? { state: this.devices.leaf(d) } : {}),
-      },
-      () => this.sendVmm(vcpu, { type: 'ioctl.return', name, ret, exit: null }),
-    );
-  }
-
-  /** One work item of device `d`'s vhost worker, its trace, and the interrupts its calls raise. */
-  private work(d: number): void {
-    const before = this.pathMark(d);
-    this.sendDevice(d, WORK);
-    this.vsockRecord(d, 'work', { kind: before.txWork ? 'tx' : 'send', state: this.devices.leaf(d) }, undefined, () => {
-      this.recordPath(d, before);
-      this.drain();
-    });
-  }
-
-  /** Where the packet path of device `d` stands (the compiled engine updates a context in place: copy what a diff needs). */
-  private pathMark(d: number) {
-    const b = this.devices.context(d).dp;
-    return {
-      processed: b.processed.length,
-      dropped: b.dropped.length,
-      throttles: b.throttles,
-      calls: [...b.calls],
-      txWork: b.txWork,
-      toGuest: b.toGuest.length,
-      toHost: b.toHost.length,
-    };
-  }
-
-  /** Trace what the packet path did since `before`, and raise the interrupts its calls make. */
-  private recordPath(d: number, before: ReturnType<Guests['pathMark']>): void {
-    const after = this.devices.context(d);
-    const spec = this.vsock[d] as VsockSpec;
-    // Each packet taken, with its header as it lay in the ring (virtio_vsock_hdr, hex).
-    const moved = new Map<number, Packet>();
-    if (!this.host.lean) for (const p of [...after.dp.toGuest.slice(before.toGuest), ...after.dp.toHost.slice(before.toHost)]) moved.set(p.id, p);
-    for (const p of after.dp.processed.slice(before.processed)) {
-      const pkt = moved.get(p.id);
-      this.vsockRecord(d, 'packet', {
-        id: p.id,
-        queue: p.queue,
-        backend: p.backend,
-        queuedReplies: p.queuedReplies,
-        txNum: p.txNum,
-        // The wire form is for readers of the trace; no observer needs it (exploration runs lean).
-        ...(pkt ? { op: pkt.op, len: pkt.len, hdr: hex(encodeHeader(headerOf(pkt))) } : {}),
-      });
-    }
-    for (const x of after.dp.dropped.slice(before.dropped)) this.vsockRecord(d, 'drop', { id: x.id, reason: x.reason });
-    if (after.dp.throttles > before.throttles) this.vsockRecord(d, 'tx-throttled', { queuedReplies: after.dp.queuedReplies, txNum: after.device.vqs[1].num });
-    for (const q of [0, 1] as const) {
-      if (after.dp.calls[q] === before.calls[q]) continue;
-      // vhost_signal → eventfd_signal(call_ctx): an irqfd only when QEMU unmasked the queue.
-      const irqfd = after.device.vqs[q].callFd === EVENTFD.guest(q);
-      // A masked notifier keeps the call pending in the VMM until the queue is unmasked.
-      this.vsockRecord(d, 'call', { queue: q, irqfd }, undefined, () => {
-        if (irqfd) this.guestInterrupt(d);
-        else this.sendDevice(d, { type: 'masked.call', queue: q });
-      });
-    }
-  }
-
-  /** The device's interrupt for its VM's first vCPU (kvm_set_irq), with a kick if that vCPU is in guest mode. */
-  private guestInterrupt(d: number): void {
-    const spec = this.vsock[d] as VsockSpec;
-    const v = spec.vcpu;
-    if (!this.react(v, spec.vector)) this.sendVcpu(v, { type: 'irq', vector: spec.vector });
+  /**
+   * A device's interrupt for vCPU `v` (kvm_set_irq), with a kick from CPU `from` (its vhost worker's)
+   * if that vCPU is in guest mode.
+   */
+  private interrupt(v: number, vector: number, from: number): void {
+    if (!this.react(v, vector)) this.sendVcpu(v, { type: 'irq', vector });
     // kvm_vcpu_kick: a vCPU in guest mode on another CPU is made to exit with an IPI.
-    if (this.bitRead(2 * v, () => Guests.kicked(this.vcpus.leaf(v)), KICKED)) this.host.ipi(spec.worker, this.pcpu(v), RESCHEDULE_VECTOR);
+    if (this.bitRead(2 * v, () => Guests.kicked(this.vcpus.leaf(v)), KICKED)) this.host.ipi(from, this.pcpu(v), RESCHEDULE_VECTOR);
   }
 
   /** Whether kvm_vcpu_kick sends a vCPU with this leaf an IPI (it is in guest mode). */
@@ -848,26 +590,7 @@ export class Guests {
 
   /** A host socket on `cpu` sends to a guest CID (vhost_transport_send_pkt); −ENODEV without such a device. */
   hostSend(cpu: number, send: TrafficSpec & { cid: number }): void {
-    this.host.queue(() => this.hostSendNow(cpu, send));
-  }
-
-  private hostSendNow(cpu: number, send: TrafficSpec & { cid: number }): void {
-    let d = -1;
-    for (let i = 0; i < this.devices.size; i++) {
-      const dev = this.devices.context(i).device;
-      // The CID hash holds each CID once among live instances (SET_GUEST_CID refuses a second).
-      if (!dev.released && dev.guestCid === send.cid) {
-        d = i;
-        break;
-      }
-    }
-    if (d < 0) {
-      this.host.emit({ t: 'vsock', ns: this.host.now(), dev: -1, cpu, what: 'host-send', data: { cid: send.cid, errno: 'ENODEV', count: send.count } });
-      return;
-    }
-    const { cid: _cid, ...traffic } = send;
-    this.sendDevice(d, { type: 'host.send', ...traffic });
-    this.host.emit({ t: 'vsock', ns: this.host.now(), dev: d, cpu, what: 'host-send', data: { ...send } });
+    this.vhost.hostSend(cpu, send);
   }
 
   /** Physical CPUs a guest step changed (their runnability and hashes). */
@@ -941,13 +664,8 @@ export class Guests {
     const a = this.vcpus.restoreCapture?.(c.vcpus) ?? [];
     const b = this.vmms.restoreCapture?.(c.vmms) ?? [];
     const d = this.devices.restoreCapture?.(c.devices) ?? [];
-    const known = c.hashes;
-    for (const i of a) {
-      this.vcpuHash[i] = known ? (known[2 * i] as number) : Number.NaN;
-      this.noteRun(i);
-    }
-    for (const i of b) this.vmmHash[i] = known ? (known[2 * i + 1] as number) : Number.NaN;
-    for (const i of d) this.devHash[i] = known ? (known[2 * this.count + i] as number) : Number.NaN;
+    this.parts.restored(a, b, d, c.hashes);
+    for (const i of a) this.noteRun(i);
     return [...new Set([...a, ...b])];
   }
 
@@ -964,15 +682,7 @@ export class Guests {
 
   /** The key of the actor in guest slot `j` (see `track`). */
   keyOf(j: number): string {
-    const n = this.count;
-    if (j < 2 * n) {
-      const i = j >> 1;
-      return j % 2 === 0
-        ? VCPU_STATE.text({ paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) })
-        : VMM_STATE.text({ paths: this.vmms.activePaths(i), context: this.vmms.context(i) });
-    }
-    const d = j - 2 * n;
-    return VSOCK_STATE.text({ paths: this.devices.activePaths(d), context: this.devices.context(d) });
+    return this.parts.keyOf(j);
   }
 
   /** The guest part of the state hash: one number per actor, recomputed only for actors that moved since their last hash. */
@@ -984,66 +694,19 @@ export class Guests {
 
   /** The hash of the actor in guest slot `j`, remembered until it moves. */
   hashOf(j: number): number {
-    const n = this.count;
-    if (j < 2 * n) {
-      const i = j >> 1;
-      if (j % 2 === 0) {
-        if (Number.isNaN(this.vcpuHash[i])) this.vcpuHash[i] = VCPU_STATE.hash(GUEST_SEED, { paths: this.vcpus.activePaths(i), context: this.vcpus.context(i) });
-        return this.vcpuHash[i] as number;
-      }
-      if (Number.isNaN(this.vmmHash[i])) this.vmmHash[i] = VMM_STATE.hash(GUEST_SEED, { paths: this.vmms.activePaths(i), context: this.vmms.context(i) });
-      return this.vmmHash[i] as number;
-    }
-    const d = j - 2 * n;
-    if (Number.isNaN(this.devHash[d])) this.devHash[d] = VSOCK_STATE.hash(GUEST_SEED, { paths: this.devices.activePaths(d), context: this.devices.context(d) });
-    return this.devHash[d] as number;
+    return this.parts.hashOf(j);
   }
 
   /** The final record of each vCPU and each vsock device, for the outcome. */
   finals(): TraceRecord[] {
-    const out: TraceRecord[] = [];
-    for (let i = 0; i < this.count; i++) {
-      const c = this.vcpus.context(i);
-      out.push({
-        t: 'vfinal',
-        vcpu: i,
-        vm: c.vm,
-        cpu: c.pcpu,
-        state: this.vcpus.leaf(i),
-        vmm: this.vmms.leaf(i),
-        guestMode: c.guestMode,
-        inSmm: c.inSmm,
-        nestedRunPending: c.nestedRunPending,
-        rip: c.rip,
-        exitReason: c.exitReason ? `KVM_EXIT_${c.exitReason}` : null,
-        exitCode: c.exitReason ? KVM_EXIT[c.exitReason] : null,
-        thread: c.thread,
-        livelock: c.livelock,
-        vendor: this.vendor,
-        vmcs:
-          this.vendor === 'intel'
-            ? [this.vmcsOf(i).l1, this.vmcsOf(i).l2].map((addr) => ({ addr, launch: this.host.launchState(c.pcpu, addr) ?? 'never loaded' }))
-            : [],
-      });
-    }
-    for (let d = 0; d < this.devices.size; d++) {
-      const c = this.devices.context(d);
-      const spec = this.vsock[d] as VsockSpec;
-      out.push({
-        t: 'vsfinal',
-        dev: d,
-        vm: c.vm,
-        worker: spec.worker,
-        chart: this.devices.leaf(d),
-        ...vsockOutcome(lifecycleOfLeaf(this.devices.leaf(d)), c.device, c.dp),
-        guestResets: c.driver.resets,
-        fates: {
-          delivered: [...c.dp.toGuest, ...c.dp.toHost].map((p) => p.id),
-          queued: [...c.dp.txRing, ...c.dp.sendQueue, ...c.dp.guestQueue].map((p) => p.id),
-          dropped: c.dp.dropped.map((x) => ({ id: x.id, reason: x.reason })),
-        },
-      });
-    }
-    return out;
+    return guestFinals({
+      count: this.count,
+      vcpus: this.vcpus,
+      vmms: this.vmms,
+      devices: this.devices,
+      vsock: this.vsock,
+      vendor: this.vendor,
+      launchState: (pcpu, addr) => this.host.launchState(pcpu, addr),
+    });
   }
 }
