@@ -11,7 +11,8 @@ import type { KernelMemoryState } from '../kernel/memory.js';
 import { copyMemoryField, copyMemoryState, memoryFieldHash, memoryHash, MEMORY_FIELDS } from '../state/memory.js';
 import type { TraceRecord } from '../trace/records.js';
 import { HashTable } from './hash-table.js';
-import { footprintText, type Footprint } from './dependence.js';
+import { Interned } from './interned.js';
+import { footprintText, keyOnly, type Footprint } from './dependence.js';
 
 /** A pending item, interned: the same item due at the same distance is the same number. */
 export interface Desc {
@@ -237,20 +238,21 @@ export class Tables {
     for (const d of this.descs) d.rank = this.rankOf.get(d.key) as number;
   }
 
+  private readonly footprints = new Interned<Footprint>();
   /** Footprints, shared (they never change): sleep sets are sets of their indexes. */
-  readonly fps: Footprint[] = [];
-  private readonly fpIds = new Map<string, number>();
+  readonly fps: readonly Footprint[] = this.footprints.values;
 
   /** A footprint's index (equal footprints, one index: see dependence.ts). */
   internFootprint(fp: Footprint): number {
-    const text = footprintText(fp);
-    let id = this.fpIds.get(text);
-    if (id === undefined) {
-      id = this.fps.length;
-      this.fps.push(fp);
-      this.fpIds.set(text, id);
-    }
-    return id;
+    return this.footprints.id(footprintText(fp), () => fp);
+  }
+
+  /**
+   * The index of a footprint that is only a choice key (dependence.ts keyOnly: a canonical key of a
+   * sleep set stored under symmetry), one per key, never one of those `internFootprint` keeps.
+   */
+  keyOnlyFootprint(key: string): number {
+    return this.footprints.id(`\u0001${key}`, () => keyOnly(key));
   }
 
   /** The item `d` ns closer to being due (a timer's hash has its distance in it). */
@@ -442,8 +444,7 @@ export class Nodes {
    * index in `onlyLists`, -1 for all). The lists recur: each is kept once.
    */
   private readonly onlyCols: (Int32Array | null)[] = [];
-  private readonly onlyLists: (readonly string[])[] = [];
-  private readonly onlyIds = new Map<string, number>();
+  private readonly onlyLists = new Interned<readonly string[]>();
   /** Chunks below this one are released. */
   private released = 0;
 
@@ -519,19 +520,12 @@ export class Nodes {
   /** A node's only-list (null: every choice). */
   only(id: number): readonly string[] | null {
     const x = this.frontier(this.onlyCols, id)[id & IN_CHUNK] as number;
-    return x < 0 ? null : (this.onlyLists[x] as readonly string[]);
+    return x < 0 ? null : (this.onlyLists.values[x] as readonly string[]);
   }
 
   /** An only-list's number for `add`. */
   internOnly(only: readonly string[]): number {
-    const text = only.join('\u0000');
-    let x = this.onlyIds.get(text);
-    if (x === undefined) {
-      x = this.onlyLists.length;
-      this.onlyLists.push(only);
-      this.onlyIds.set(text, x);
-    }
-    return x;
+    return this.onlyLists.id(only.join('\u0000'), () => only);
   }
 
   /** A node's CPU states into `out`. */

@@ -32,7 +32,7 @@ import { HashTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
 import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { Findings, Harness, memoryHash } from './harness.js';
-import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, keyOnly, NON_LOCAL, relationOf, StepFootprints, type Footprint, type Tracked } from './dependence.js';
+import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, NON_LOCAL, relationOf, StepFootprints, type Footprint, type Tracked } from './dependence.js';
 import { Refreshes, type RefreshAnswer } from './refresh-table.js';
 import { ShardSplit } from './shard-split.js';
 import { ObserverSets, ObserverSteps } from './observer-sets.js';
@@ -102,19 +102,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const visited = new HashTable(1 << 18);
   // Symmetry (symmetry.ts): states keyed by a canonical renaming; their sleep sets stored in canonical choice keys.
   const sym = symmetryOf(scenario, opts);
-  const canonFps = new Map<string, number>();
   const canonSleep = (ids: readonly number[]): number => {
     if (!sym || ids.length === 0) return ids.length === 0 ? 0 : sleepSets.intern([...ids]);
     return sleepSets.intern(
-      ids.map((z) => {
-        const key = sym.toCanonical((t.fps[z] as Footprint).key);
-        let id = canonFps.get(key);
-        if (id === undefined) {
-          canonFps.set(key, (id = t.fps.length));
-          t.fps.push(keyOnly(key));
-        }
-        return id;
-      }),
+      ids.map((z) => t.keyOnlyFootprint(sym.toCanonical((t.fps[z] as Footprint).key))),
     );
   };
   const symView = (cpus: Int32Array, mem: number, items: number, flags: number, now: number): SymmetryView => {
@@ -383,24 +374,17 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // (footprint, more slots) → the footprint with them; (footprint, more watched variables) → likewise.
   const fpSlots = new HashTable(1 << 10);
   const fpWatch = new HashTable(1 << 10);
-  /** Footprint `fp` with more slots read or given items and more variables watched (interned). */
-  const widerFp = (fp: number, slots: number, watch: number): number => {
+  /** Footprint `fp` with more bits in `field` (interned), remembered by footprint and bits in `table`. */
+  const wider = (table: HashTable, fp: number, field: 'slots' | 'watch', bits: number): number => {
     const f = t.fps[fp] as Footprint;
-    if ((f.slots | slots) !== f.slots) {
-      const k = fp * 4294967296 + (slots >>> 0);
-      let x = fpSlots.get(k);
-      if (x < 0) fpSlots.set(k, (x = t.internFootprint({ ...f, slots: f.slots | slots })));
-      fp = x;
-    }
-    const g = t.fps[fp] as Footprint;
-    if ((g.watch | watch) !== g.watch) {
-      const k = fp * 4294967296 + (watch >>> 0);
-      let x = fpWatch.get(k);
-      if (x < 0) fpWatch.set(k, (x = t.internFootprint({ ...g, watch: g.watch | watch })));
-      fp = x;
-    }
-    return fp;
+    if ((f[field] | bits) === f[field]) return fp;
+    const k = fp * 4294967296 + (bits >>> 0);
+    let x = table.get(k);
+    if (x < 0) table.set(k, (x = t.internFootprint({ ...f, [field]: f[field] | bits })));
+    return x;
   };
+  /** Footprint `fp` with more slots read or given items and more variables watched (interned). */
+  const widerFp = (fp: number, slots: number, watch: number): number => wider(fpWatch, wider(fpSlots, fp, 'slots', slots), 'watch', watch);
   /**
    * The threads kept apart by effect `e`, on the child being built (childCpus, childItems, childFp):
    * each one's step pending or not as its answer says, and what its look read in the footprint.

@@ -18,11 +18,12 @@
 import type { Observer } from '../spec/index.js';
 import { MEMO_EFFECTS, Tuples } from './cache-tables.js';
 import { HashTable } from './hash-table.js';
+import { Interned } from './interned.js';
 
 export class ObserverSets {
   /** Each observer state seen, by id, and the ids by content. */
-  private readonly observers: Observer[] = [];
-  private readonly byText = new Map<string, number>();
+  private readonly kept = new Interned<Observer>();
+  private readonly observers: readonly Observer[] = this.kept.values;
   /** Sets of observers as tuples of observer ids; each set's observers, by set id. */
   private readonly tuples = new Tuples();
   private readonly sets: Observer[][] = [];
@@ -70,14 +71,8 @@ export class ObserverSets {
 
   private observerId(o: Observer): number {
     const text = comparable(o);
-    let id = text === null ? undefined : this.byText.get(text);
-    if (id === undefined) {
-      id = this.observers.length;
-      this.observers.push(o);
-      // (One whose state cannot be compared is kept on its own: never merged, so still exact.)
-      if (text !== null) this.byText.set(text, id);
-    }
-    return id;
+    // (One whose state cannot be compared is kept on its own: never merged, so still exact.)
+    return text === null ? this.kept.add(o) : this.kept.id(text, () => o);
   }
 }
 

@@ -14,6 +14,7 @@
  * bits giving another answer is an internal error (the answer would not be a function of them).
  */
 import { HashTable } from './hash-table.js';
+import { Interned } from './interned.js';
 import { bitOf } from './dependence.js';
 
 /** What one look at a thread's runnability found, and what it read (for the footprint). */
@@ -27,8 +28,8 @@ export interface RefreshAnswer {
 
 export class Refreshes {
   private readonly table = new HashTable(1 << 10);
-  readonly answers: RefreshAnswer[] = [];
-  private readonly answerIds = new Map<string, number>();
+  private readonly interned = new Interned<RefreshAnswer>();
+  readonly answers: readonly RefreshAnswer[] = this.interned.values;
   /** Each thread slot's inputs (Guests.refreshInputs: the same every time), by slot. */
   private readonly inputs: (Int32Array | undefined)[] = [];
   /** The step item a look that found the thread runnable adds for it (learnt from the simulation), by slot; -1 unknown. */
@@ -87,12 +88,7 @@ export class Refreshes {
     for (const c of reads) slots |= bitOf(c);
     const cpus = reads.filter((c) => c < this.cpuCount).sort((a, b) => a - b);
     const text = `${runnable ? 1 : 0}|${slots}|${cpus.join(',')}`;
-    let id = this.answerIds.get(text);
-    if (id === undefined) {
-      id = this.answers.length;
-      this.answers.push({ runnable, slots, cpus: Int32Array.from(cpus) });
-      this.answerIds.set(text, id);
-    }
+    const id = this.interned.id(text, () => ({ runnable, slots, cpus: Int32Array.from(cpus) }));
     const key = this.key(s, (c) => bits[inputs.indexOf(c)] as number);
     const was = this.table.get(key);
     if (was >= 0 && was !== id) throw new Error(`internal error: guest thread slot ${s}'s runnability is not a function of the bits of its inputs (transition cache)`);
