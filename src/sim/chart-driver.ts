@@ -108,21 +108,11 @@ export interface SavedChart<C> {
 // are never changed, so an untouched actor shares its capture and restoring skips it.
 
 export function loadCharts<C, E extends ChartEvent>(runner: ChartRunner<C, E>, saved: readonly SavedChart<C>[]): ChartState<C>[] {
-  return saved.map((s) => {
-    const active = new Uint8Array(runner.size);
-    for (const i of s.active) active[i] = 1;
-    return { active, context: s.context, status: s.status, leaves: null };
-  });
+  return saved.map((s) => ({ context: s.context, status: s.status, leaves: null, child: runner.childOf(s.active) }));
 }
 
-export function saveCharts<C>(states: readonly ChartState<C>[]): SavedChart<C>[] {
-  return states.map((s) => {
-    const active: number[] = [];
-    s.active.forEach((v, i) => {
-      if (v === 1) active.push(i);
-    });
-    return { active, context: structuredClone(s.context), status: s.status };
-  });
+export function saveCharts<C, E extends ChartEvent>(runner: ChartRunner<C, E>, states: readonly ChartState<C>[]): SavedChart<C>[] {
+  return states.map((s) => ({ active: runner.activeOrders(s), context: structuredClone(s.context), status: s.status }));
 }
 
 export function captureCharts<C, E extends ChartEvent>(runner: ChartRunner<C, E>, states: readonly ChartState<C>[], sameAs: (ChartCapture<C> | null)[]): ChartCapture<C>[] {
@@ -225,7 +215,7 @@ class CompiledSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
   }
 
   save(): unknown {
-    return saveCharts(this.states);
+    return saveCharts(this.runner, this.states);
   }
 }
 

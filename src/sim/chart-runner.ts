@@ -54,18 +54,19 @@ export interface ChartEvent {
   type: string;
 }
 
-/** One actor's state: which nodes are active (by document order) and its context. */
+/**
+ * One actor's state: which nodes are active and its context. The configuration is the active child of each
+ * compound node: the root is always active, every region of an active parallel state is, and a compound
+ * state's child is when the state is (`isActive`, `activeOrders`). No flag per node: with thousands of
+ * CPUs a byte per node (1,263 in the CPU chart) was 10 MB to fault in, copy and write on every step.
+ */
 export interface ChartState<C> {
-  active: Uint8Array;
   context: C;
   status: 'active' | 'done';
   /** Active atomic nodes (document order), kept up to date by each microstep; null = recompute. */
   leaves?: number[] | null;
-  /**
-   * For each compound node (by its place in the runner's `childSlot`), the order of its active child
-   * (-1: none); rebuilt from `active` if absent.
-   */
-  child?: Int16Array;
+  /** For each compound node (by its place in the runner's `childSlot`), the order of its active child (-1: none). */
+  child: Int16Array;
 }
 
 export class ChartRunner<C, E extends ChartEvent> {
@@ -120,10 +121,10 @@ export class ChartRunner<C, E extends ChartEvent> {
   /**
    * The configuration default entry makes, when entering it runs no action (no entry or initial action, no
    * final state): then it is the same for every input, and each further initial state copies it
-   * (thousands of CPUs are set up before the first step). `active` and `child` stay null until the first
+   * (thousands of CPUs are set up before the first step). `child` and `leaves` stay null until the first
    * initial state is made, and for good when entering runs an action.
    */
-  private initialConfig: { known: boolean; active: Uint8Array | null; child: Int16Array | null } = { known: false, active: null, child: null };
+  private initialConfig: { known: boolean; child: Int16Array | null; leaves: number[] | null } = { known: false, child: null, leaves: null };
   /** One argument object for every action call: implementations read it at once, and none re-enters the runner. */
   private readonly actionArgs: { context: C; event: E } = { context: undefined as unknown as C, event: undefined as unknown as E };
   /** One argument object for every guard call: guards are pure and read it at once. */
@@ -239,33 +240,33 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   /** The machine's initial state for this input (its context factory, then default entry). */
-  initial(input: unknown, storage?: { active: Uint8Array; child: Int16Array }): ChartState<C> {
+  initial(input: unknown, storage?: { child: Int16Array }): ChartState<C> {
     const config = (this.machine as unknown as { config: { context?: unknown } }).config;
     const factory = config.context;
     const context = (typeof factory === 'function' ? (factory as (a: { input: unknown }) => C)({ input }) : factory) as C;
     const state: ChartState<C> = {
-      active: storage?.active ?? new Uint8Array(this.nodes.length),
       context,
       status: 'active',
       // Every field from the start, in copy()'s order: one object shape for every chart state.
       leaves: null,
-      child: (storage?.child ?? new Int16Array(this.childSlots)).fill(-1),
+      child: storage?.child ?? new Int16Array(this.childSlots),
     };
     const init = { type: 'xstate.init', input } as unknown as E;
     const queue: E[] = [];
     this.initialTransition ??= { source: this.root, target: [...initialTargets(this.root)], actions: [], guard: undefined, reenter: true, eventType: '' };
     const entry = this.initialConfig;
-    if (entry.active && entry.child) {
+    if (entry.child && entry.leaves) {
       // What the microstep below would write, with no action to run on the way.
-      state.active.set(entry.active);
-      (state.child as Int16Array).set(entry.child);
+      state.child.set(entry.child);
+      state.leaves = entry.leaves.slice();
     } else {
+      state.child.fill(-1);
       this.microstep(state, [this.initialTransition], init, queue, true);
       if (!entry.known) {
         entry.known = true;
         if (this.actionFree(this.initialTransition)) {
-          entry.active = state.active.slice();
-          entry.child = (state.child as Int16Array).slice();
+          entry.child = state.child.slice();
+          entry.leaves = this.leaves(state).map((n) => n.order);
         }
       }
     }
@@ -299,21 +300,18 @@ export class ChartRunner<C, E extends ChartEvent> {
 
   /** Set the configuration to the given active leaves and their ancestors (restoring a capture). */
   loadLeaves(state: ChartState<C>, leaves: readonly number[]): void {
-    const child = state.child ?? new Int16Array(this.childSlots).fill(-1);
-    state.child = child;
+    const child = state.child;
     const slot = this.childSlot;
     // Clear only what is active now (the current leaves and their ancestors), not the whole chart.
     const current = state.leaves ?? this.leaves(state).map((n) => n.order);
     for (const o of current) {
       for (let n: Node | undefined = this.nodes[o]; n; n = n.parent as Node | undefined) {
-        state.active[n.order] = 0;
         const k = slot[n.order] as number;
         if (k >= 0) child[k] = -1;
       }
     }
     for (const o of leaves) {
       for (let n: Node | undefined = this.nodes[o]; n; n = n.parent as Node | undefined) {
-        state.active[n.order] = 1;
         const parent = n.parent as Node | undefined;
         if (parent && parent.type !== 'parallel') child[slot[parent.order] as number] = n.order;
       }
@@ -323,12 +321,38 @@ export class ChartRunner<C, E extends ChartEvent> {
 
   copy(state: ChartState<C>): ChartState<C> {
     return {
-      active: state.active.slice(),
       context: { ...state.context },
       status: state.status,
       leaves: state.leaves ? [...state.leaves] : null,
-      ...(state.child ? { child: state.child.slice() } : {}),
+      child: state.child.slice(),
     };
+  }
+
+  /** Whether node `order` is active: each compound ancestor has the path's node as its active child. */
+  isActive(state: ChartState<C>, order: number): boolean {
+    const child = state.child;
+    for (let n = this.nodes[order] as Node; n.parent; n = n.parent as Node) {
+      const k = this.childSlot[(n.parent as Node).order] as number;
+      if (k >= 0 && child[k] !== n.order) return false;
+    }
+    return true;
+  }
+
+  /** Every active node, in document order (the root first): what a saved chart lists. */
+  activeOrders(state: ChartState<C>): number[] {
+    const out: Node[] = [this.root];
+    this.collect(state, this.root, out, false);
+    return out.map((n) => n.order);
+  }
+
+  /** The `child` array of the configuration whose active nodes are `active` (a saved chart's list). */
+  childOf(active: readonly number[]): Int16Array {
+    const child = new Int16Array(this.childSlots).fill(-1);
+    for (const o of active) {
+      const parent = (this.nodes[o] as Node | undefined)?.parent as Node | undefined;
+      if (parent && parent.type !== 'parallel') child[this.childSlot[parent.order] as number] = o;
+    }
+    return child;
   }
 
   /** Active atomic nodes, in document order. */
@@ -367,19 +391,8 @@ export class ChartRunner<C, E extends ChartEvent> {
   activeChild(state: ChartState<C>, node: Node): Node | undefined {
     const k = this.childSlot[node.order] as number;
     if (k < 0) return undefined;
-    const child = state.child ?? this.childIndex(state);
-    const o = child[k] as number;
+    const o = state.child[k] as number;
     return o >= 0 ? this.nodes[o] : undefined;
-  }
-
-  /** Which child of each compound node is active, from the `active` bitmap. */
-  private childIndex(state: ChartState<C>): Int16Array {
-    const child = new Int16Array(this.childSlots).fill(-1);
-    for (const n of this.nodes) {
-      if (state.active[n.order] === 1 && n.parent && n.parent.type !== 'parallel') child[this.childSlot[(n.parent as Node).order] as number] = n.order;
-    }
-    state.child = child;
-    return child;
   }
 
   // ---- selection -------------------------------------------------------------------------------
@@ -412,7 +425,7 @@ export class ChartRunner<C, E extends ChartEvent> {
       }
       return all ?? this.next(state, o, event, id);
     }
-    const child = (state.child ?? this.childIndex(state))[this.childSlot[o] as number] as number;
+    const child = state.child[this.childSlot[o] as number] as number;
     const inner = child >= 0 ? this.transitionAt(state, child, event, id) : undefined;
     return inner && inner.length ? inner : this.next(state, o, event, id);
   }
@@ -557,11 +570,10 @@ export class ChartRunner<C, E extends ChartEvent> {
         exits = this.exitSet(state, transitions).sort((a, b) => a.order - b.order);
         count = exits.length;
       }
-      const child = state.child ?? this.childIndex(state);
+      const child = state.child;
       for (let i = count - 1; i >= 0; i--) {
         const s = exits[i] as Node;
         this.run(state, this.exitOf[s.order] as unknown[], event);
-        state.active[s.order] = 0;
         const parent = s.parent as Node | undefined;
         const k = parent ? (this.childSlot[parent.order] as number) : -1;
         if (k >= 0 && child[k] === s.order) child[k] = -1;
@@ -593,10 +605,9 @@ export class ChartRunner<C, E extends ChartEvent> {
       defaultEntry = sets.defaultEntry;
     }
     let enteredLeaf = false;
-    const child = state.child ?? this.childIndex(state);
+    const child = state.child;
     for (let e = 0; e < enter.length; e++) {
       const s = enter[e] as Node;
-      state.active[s.order] = 1;
       const parent = s.parent as Node | undefined;
       if (parent && parent.type !== 'parallel') child[this.childSlot[parent.order] as number] = s.order;
       if ((this.children[s.order] as Node[]).length === 0) enteredLeaf = true;

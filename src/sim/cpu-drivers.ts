@@ -185,14 +185,10 @@ export class CompiledDriver implements CpuDriver {
       this.states = loadCharts(this.runner, saved as SavedChart<CpuContext>[]);
     } else {
       // One buffer for every CPU's configuration: thousands of small ArrayBuffers cost the GC more.
-      const n = this.runner.size;
       const m = this.runner.childSize;
       const all = inputs ?? [];
-      const active = new Uint8Array(all.length * n);
       const child = new Int16Array(all.length * m);
-      this.states = all.map((input, i) =>
-        this.runner.initial(input, { active: active.subarray(i * n, (i + 1) * n), child: child.subarray(i * m, (i + 1) * m) }),
-      );
+      this.states = all.map((input, i) => this.runner.initial(input, { child: child.subarray(i * m, (i + 1) * m) }));
     }
     // Filled from the start: writing index 8191 of an empty array would make it a slow dictionary.
     this.sameAs = new Array<CpuCapture | null>(this.states.length).fill(null);
@@ -232,12 +228,12 @@ export class CompiledDriver implements CpuDriver {
   }
 
   outsideOs(cpu: number): boolean {
-    return this.state(cpu).active[this.os] !== 1;
+    return !this.runner.isActive(this.state(cpu), this.os);
   }
 
   leaf(cpu: number, region: Region): string {
     const s = this.state(cpu);
-    let node = s.active[this.os] === 1 ? this.runner.node(this.regions[region]) : this.runner.node(this.top);
+    let node = this.runner.isActive(s, this.os) ? this.runner.node(this.regions[region]) : this.runner.node(this.top);
     for (;;) {
       const child = this.runner.activeChild(s, node);
       if (!child) break;
@@ -276,7 +272,7 @@ export class CompiledDriver implements CpuDriver {
   }
 
   save(): unknown {
-    return saveCharts(this.states);
+    return saveCharts(this.runner, this.states);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The compiled chart runner against XState's own interpreter on a small chart whose parallel regions share an
  * ancestor with eventless transitions: the same configurations and contexts, and each eventless guard of that
- * ancestor is asked once per settling round, not once per active leaf.
+ * ancestor is asked once per settling round, not once per active leaf; the active nodes, which a chart state
+ * holds as each compound node's active child, are XState's.
  */
 import { describe, expect, it } from 'vitest';
 import { assign, createActor, setup } from 'xstate';
@@ -74,6 +75,15 @@ describe('chart runner: eventless transitions of a shared ancestor', () => {
       runner.send(state, { type: 'tick' });
       actor.send({ type: 'tick' });
       expect(paths().sort()).toEqual(xstatePaths());
+      // The active nodes (no flag per node: they follow from each compound node's active child) are XState's
+      // leaves and every ancestor of them, the root ('') included, in document order.
+      const prefixes = new Set(['', ...xstatePaths().flatMap((p) => p.split('.').map((_, k, parts) => parts.slice(0, k + 1).join('.')))]);
+      const active = runner.activeOrders(state);
+      expect(active).toEqual([...active].sort((a, b) => a - b));
+      expect(new Set(active.map((o) => runner.path(o)))).toEqual(prefixes);
+      for (let o = 0; o < runner.size; o++) expect(runner.isActive(state, o)).toBe(prefixes.has(runner.path(o)));
+      // A saved chart's list of active nodes gives back the same configuration.
+      expect([...runner.childOf(active)]).toEqual([...state.child]);
       expect(state.context.n).toBe(actor.getSnapshot().context.n);
       expect(state.status).toBe(actor.getSnapshot().status);
       // Each round asks 'n is 5' once (the first guard is always asked), whatever the number of leaves.
