@@ -135,6 +135,8 @@ export class ChartRunner<C, E extends ChartEvent> {
   private compiledFor: unknown = null;
   /** The buffer microstep collects one transition's exit set in, while it is not in use (null: taken, or not made yet). */
   private exitBuffer: Node[] | null = null;
+  /** The queue of done events `send` uses, while it is not in use (every CPU step is a send: one array, not one each). */
+  private sendQueue: E[] | null = [];
   private readonly plans = new Map<Transition, { domain: Node | undefined; enter: Node[]; defaultEntry: Set<Node> }>();
 
   /** The runner of `machine`, typed by the machine's own context and events. */
@@ -286,10 +288,14 @@ export class ChartRunner<C, E extends ChartEvent> {
   /** One macrostep: the event, then eventless transitions and done events until stable. */
   send(state: ChartState<C>, event: E): void {
     if (state.status !== 'active') return;
-    const queue: E[] = [];
+    // The runner's queue of done events, empty between sends (a send takes it, a nested one would make its own).
+    const queue = this.sendQueue ?? [];
+    this.sendQueue = null;
     const selected = this.select(state, event);
     if (selected.length > 0) this.microstep(state, selected, event, queue, false);
     this.settle(state, event, queue);
+    queue.length = 0;
+    this.sendQueue = queue;
   }
 
   /** XState's `can()`: some transition for the event has a target or actions. */
@@ -552,6 +558,8 @@ export class ChartRunner<C, E extends ChartEvent> {
 
   private microstep(state: ChartState<C>, selected: Transition[], event: E, queue: E[], initial: boolean): void {
     const transitions = this.removeConflicts(state, selected);
+    // One transition (nearly every microstep): its plan, looked up once for its exit and its entry.
+    const single = transitions.length === 1 ? this.plan(transitions[0] as Transition, initial) : null;
     let leaves = state.leaves ?? null;
     if (!initial) {
       // Exit in reverse document order. One transition's exit set is collected in document order
@@ -563,9 +571,9 @@ export class ChartRunner<C, E extends ChartEvent> {
       this.exitBuffer = null;
       let exits: Node[];
       let count: number;
-      if (transitions.length === 1) {
+      if (single) {
         exits = buffer;
-        count = this.exitSetOf(state, transitions[0] as Transition, buffer);
+        count = this.exitSetOf(state, transitions[0] as Transition, single.domain, buffer);
       } else {
         exits = this.exitSet(state, transitions).sort((a, b) => a.order - b.order);
         count = exits.length;
@@ -596,9 +604,9 @@ export class ChartRunner<C, E extends ChartEvent> {
     for (let i = 0; i < transitions.length; i++) this.run(state, (transitions[i] as Transition).actions, event);
     let enter: Node[];
     let defaultEntry: Set<Node>;
-    if (transitions.length === 1) {
+    if (single) {
       // The initial transition's plan also holds the root in its default entry (XState adds it).
-      ({ enter, defaultEntry } = this.plan(transitions[0] as Transition, initial));
+      ({ enter, defaultEntry } = single);
     } else {
       const sets = entrySet(transitions, this.root, this.children);
       enter = [...sets.enter].sort((a, b) => a.order - b.order);
@@ -725,9 +733,9 @@ export class ChartRunner<C, E extends ChartEvent> {
   }
 
   /** The exit set of a single transition: the active nodes below its domain. */
-  private exitSetOf(state: ChartState<C>, t: Transition, out: Node[]): number {
+  private exitSetOf(state: ChartState<C>, t: Transition, planned: Node | undefined, out: Node[]): number {
     if (!t.target?.length) return 0;
-    const domain = this.plan(t).domain as Node;
+    const domain = planned as Node;
     let n = 0;
     if (t.reenter && t.source === domain) out[n++] = domain;
     return this.activeBelow(state, domain, out, n);
