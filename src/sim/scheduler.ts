@@ -53,6 +53,11 @@ export class Scheduler {
   private readonly movers: readonly SlotFamily[];
   /** The outboxes of the chart steps running now (innermost last): the port writes into the last. */
   private readonly outboxes: Outbox[] = [];
+  /**
+   * Closed step outboxes, opened again by the next steps: every CPU step has one, and the caller reads what it
+   * answered (`disposition`, `hostResult`) as soon as it is closed, before any other step opens one.
+   */
+  private readonly spare: { slot: number; order: 'after step'; effects: Effect[]; disposition: Outbox['disposition']; hostResult: string | null }[] = [];
 
   constructor(
     private readonly host: SchedulerHost,
@@ -192,7 +197,10 @@ export class Scheduler {
 
   /** Open the outbox of one chart step of slot `slot`: the port's calls go to it until `close`. */
   open(slot: number): Outbox {
-    const outbox: Outbox = { slot, order: 'after step', effects: [], disposition: null, hostResult: null };
+    const outbox = this.spare.pop() ?? { slot, order: 'after step', effects: [], disposition: null, hostResult: null };
+    outbox.slot = slot;
+    outbox.disposition = null;
+    outbox.hostResult = null;
     this.outboxes.push(outbox);
     return outbox;
   }
@@ -200,13 +208,17 @@ export class Scheduler {
   /** The step is over: close its outbox and apply its effects, in the order they were asked for (none if the step failed). */
   close(outbox: Outbox, apply: boolean): void {
     if (this.outboxes.pop() !== outbox) throw new Error('internal error: outboxes closed out of order');
-    if (!apply) return;
-    for (const effect of outbox.effects) {
-      // What the step answers its caller (the interconnect, a vCPU thread) is read off its outbox.
-      if (effect.kind === 'account') outbox.disposition ??= effect.disposition;
-      else if (effect.kind === 'host insn done') outbox.hostResult = effect.result;
-      else this.apply(effect);
+    if (apply) {
+      for (const effect of outbox.effects) {
+        // What the step answers its caller (the interconnect, a vCPU thread) is read off its outbox.
+        if (effect.kind === 'account') outbox.disposition ??= effect.disposition;
+        else if (effect.kind === 'host insn done') outbox.hostResult = effect.result;
+        else this.apply(effect);
+      }
     }
+    // Applied (the effects it led to, other steps included, are done): empty, for the next step to open.
+    (outbox.effects as Effect[]).length = 0;
+    this.spare.push(outbox as Scheduler['spare'][number]);
   }
 
   /**
