@@ -294,7 +294,8 @@ export class ChartRunner<C, E extends ChartEvent> {
     const selected = this.select(state, event);
     if (selected.length > 0) this.microstep(state, selected, event, queue, false);
     this.settle(state, event, queue);
-    queue.length = 0;
+    // Nearly always empty already: setting the length is a call into the runtime.
+    if (queue.length > 0) queue.length = 0;
     this.sendQueue = queue;
   }
 

@@ -216,8 +216,10 @@ export class Scheduler {
         else this.apply(effect);
       }
     }
-    // Applied (the effects it led to, other steps included, are done): empty, for the next step to open.
-    (outbox.effects as Effect[]).length = 0;
+    // Applied (the effects it led to, other steps included, are done): empty, for the next step to open. Popped,
+    // not cut by setting the length: that call into the runtime also gives up the array's room.
+    const effects = outbox.effects as Effect[];
+    while (effects.length > 0) effects.pop();
     this.spare.push(outbox as Scheduler['spare'][number]);
   }
 

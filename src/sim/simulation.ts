@@ -913,9 +913,18 @@ export class Simulation {
     }
   }
 
-  /** The port of the CPU charts: each call is an effect in the outbox of the step that makes it. */
+  /**
+   * The port of the CPU charts: each call is an effect in the outbox of the step that makes it. An instruction's
+   * effect only makes its record (`apply`): without instruction records it is dropped here, not queued and applied
+   * for nothing (every VMX instruction of every CPU makes one).
+   */
   private makePort(): CpuPort {
-    return { out: (e) => this.sched.effect(e), now: () => this.agenda.now };
+    return {
+      out: (e) => {
+        if (e.kind !== 'insn' || this.insnRecords) this.sched.effect(e);
+      },
+      now: () => this.agenda.now,
+    };
   }
 
   stop(): void {
