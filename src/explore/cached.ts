@@ -18,7 +18,7 @@
  * test holds them to it, and `verify` checks every cached transition against the simulation.
  */
 import type { Scenario } from '../scenarios/types.js';
-import type { Capture, ItemView, StateView } from '../sim/simulation.js';
+import type { Capture, ItemView, KickLook, StateView } from '../sim/simulation.js';
 import type { GuestsCapture } from '../sim/guests.js';
 import type { AgendaState } from '../sim/agenda.js';
 import type { InterconnectState } from '../bus/interconnect.js';
@@ -34,6 +34,7 @@ import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYE
 import { Findings, Harness, memoryHash } from './harness.js';
 import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, NON_LOCAL, relationOf, StepFootprints, type Footprint, type Tracked } from './dependence.js';
 import { Refreshes, type RefreshAnswer } from './refresh-table.js';
+import { Kicks } from './kick-table.js';
 import { ShardSplit } from './shard-split.js';
 import { ObserverSets, ObserverSteps } from './observer-sets.js';
 import { stateHash } from './state-hash.js';
@@ -45,9 +46,13 @@ export interface CachedStats {
   misses: number;
   /** Effects recorded with a guest thread's runnability kept apart (refresh-table.ts). */
   apart?: number;
+  /** Steps run for real whose kick gave both effects (kick-table.ts). */
+  kicks?: number;
 }
 
 const NO_ARMED: Effect['armed'] = [];
+/** What a decision's records showed (Harness.decide). */
+type Shown = { actor: number; local: boolean; global: boolean; seen: number };
 
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
   if (opts.pruning === 'history') throw new Error('internal error: the reference search (pruning: history) runs on the direct engine');
@@ -654,11 +659,73 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childMem = real.mem;
     childItems = real.items;
     childFlags = real.flags;
-    const k = keptApart(d, key, shown, tracked, after, real);
-    const e = record(d, cpus, curMem, curFlags, curItems, reads, k.runsRead, k.runsMasks, k.itemsRead, tracked.reacted, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, k.fp, k.apart);
+    const kick = kickOf(tracked);
+    // A kick sent: the effect is recorded as if it was not (kick-table.ts adds it back).
+    const base = kick?.kicked ? withoutKick(kick, key, shown, tracked, after, recorded, real) : null;
+    if (kick?.kicked && !base) throw new Error(`internal error: '${key}' kicked guest slot ${kick.slot} without its IPI (transition cache)`);
+    const realFp = childFp;
+    if (base) {
+      childFp = base.fp;
+      childItems = base.real.items;
+    }
+    const b = base ?? { after, recorded, shown, real };
+    const k = keptApart(d, key, b.shown, tracked, b.after, b.real);
+    const e = record(d, cpus, curMem, curFlags, curItems, reads, k.runsRead, k.runsMasks, k.itemsRead, tracked.reacted, written, fieldsRead, fieldsWritten, b.real, b.recorded.filter((r) => h.relevant(r)), b.shown.local, armed, k.fp, k.apart);
+    childFp = realFp;
+    childItems = real.items;
+    // Both outcomes of the kick (the one not taken once the IPI is known), else the effect as it was taken.
+    let before = 0;
+    if (kick) for (let i = 0; i < kick.at; i++) if (h.relevant(b.recorded[i] as TraceRecord)) before += 1;
+    const both = kick ? kicks.variants(e, kick, before, t) : null;
+    if (kick?.kicked && !both) {
+      // (Keyed on more of the vCPU than the bit: the rest of the step may depend on it. Recorded as taken.)
+      const k2 = keptApart(d, key, shown, tracked, after, real);
+      addEffect(k1, record(d, cpus, curMem, curFlags, curItems, reads, k2.runsRead, k2.runsMasks, k2.itemsRead, tracked.reacted, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, k2.fp, k2.apart));
+      return;
+    }
+    if (!both) addEffect(k1, e);
+    else {
+      addEffect(k1, both[0]);
+      addEffect(k1, both[1]);
+      count.kicks = (count.kicks ?? 0) + 1;
+    }
+  };
+  const addEffect = (k1: number, e: Effect): void => {
     index.add(k1, effects.length, e, cpus, curSigs, curMemFields, t.cpuStates);
     effects.push(e);
     if (e.refresh.length > 0) count.apart = (count.apart ?? 0) + 1;
+  };
+  const kicks = new Kicks();
+  /** The one kick a decision looked at through the bit of a vCPU that reacted and was read no other way, or null. */
+  const kickOf = (tracked: Tracked): KickLook | null => {
+    if (tracked.kicks.length !== 1) return null;
+    const k = tracked.kicks[0] as KickLook;
+    const j = tracked.runsRead.indexOf(k.slot);
+    if (j < 0 || tracked.runsMasks[j] !== k.mask || tracked.reacted.filter((r) => r.slot === k.slot).length !== 1) return null;
+    return k;
+  };
+  /**
+   * What a decision that sent kick `k` would have left without it: the IPI's delivery and `send`
+   * record taken away, the footprint without them (learning what the IPI adds). Null if the
+   * record or the delivery is not where the kick says.
+   */
+  const withoutKick = (k: KickLook, key: string, shown: Shown, tracked: Tracked, after: StateView, recorded: TraceRecord[], real: { cpus: Int32Array; mem: number; items: number; flags: number }) => {
+    const rec = recorded[k.at];
+    if (rec?.t !== 'send' || rec.from !== k.from || rec.vector !== k.vector) return null;
+    const i = after.items.findIndex((x) => x.kind === 'deliver' && x.cpu === k.to && x.msg?.id === rec.msg);
+    if (i < 0) return null;
+    kicks.learn(k, { item: t.desc(after.items[i] as ItemView), record: rec, relevant: h.relevant(rec), seen: h.seenOf([rec]) });
+    const items = after.items.filter((_, j) => j !== i);
+    const left = recorded.filter((_, j) => j !== k.at);
+    const shownBase = { ...shown, local: !left.some((r) => NON_LOCAL.has(r.t)), seen: h.seenOf(left) };
+    const afterBase: StateView = { ...after, items };
+    return {
+      after: afterBase,
+      recorded: left,
+      shown: shownBase,
+      fp: t.internFootprint(steps.footprint(key, shownBase, tracked, afterBase)),
+      real: { ...real, items: internItems(items.map((x) => t.desc(ownedBySlot(x)))) },
+    };
   };
 
   /**
