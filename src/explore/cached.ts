@@ -51,6 +51,21 @@ export interface CachedStats {
 }
 
 const NO_ARMED: Effect['armed'] = [];
+const NO_INTS = new Int32Array(0);
+const NO_FLOATS = new Float64Array(0);
+/** `n` numbers `f(0)`, … as an Int32Array (one shared empty one: an effect's arrays are never written). */
+function ints(n: number, f: (j: number) => number): Int32Array {
+  if (n === 0) return NO_INTS;
+  const out = new Int32Array(n);
+  for (let j = 0; j < n; j++) out[j] = f(j);
+  return out;
+}
+function floats(n: number, f: (j: number) => number): Float64Array {
+  if (n === 0) return NO_FLOATS;
+  const out = new Float64Array(n);
+  for (let j = 0; j < n; j++) out[j] = f(j);
+  return out;
+}
 /** What a decision's records showed (Harness.decide). */
 type Shown = { actor: number; local: boolean; global: boolean; seen: number };
 
@@ -81,6 +96,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** Matching an effect: each thread kept apart's answer (Effect.refresh; a Refreshes.answers index), by slot. */
   const refreshNow = new Int32Array(width);
   const effects: Effect[] = [];
+  const othersMemo = new Map<string, Int32Array>();
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
   const nodes = new Nodes(width);
   // Each node's observers, interned (observer-sets.ts).
@@ -1022,39 +1038,51 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     return {
       desc: d,
       flags,
-      memReads: Int32Array.from(memReads),
-      memVals: Float64Array.from(memReads, (f) => before[f] as number),
+      memReads: ints(memReads.length, (j) => memReads[j] as number),
+      memVals: floats(memReads.length, (j) => before[memReads[j] as number] as number),
       memWrites,
-      reads: Int32Array.from(reads),
-      readIds: Int32Array.from(reads, (c) => cpus[c] as number),
-      readSigs: Float64Array.from(reads, (c) => sigOf(t.descs, items, c)),
+      reads: ints(reads.length, (j) => reads[j] as number),
+      readIds: ints(reads.length, (j) => cpus[reads[j] as number] as number),
+      readSigs: floats(reads.length, (j) => sigOf(t.descs, items, reads[j] as number)),
       // (A slot read both ways is keyed on its chart: the bits go with it.)
-      runsRead: Int32Array.from(bitsOnly),
+      runsRead: ints(bitsOnly.length, (j) => bitsOnly[j] as number),
       runsVals: Uint8Array.from(bitsOnly, (c) => (t.cpuStates[(reacts.includes(c) ? childCpus[c] : cpus[c]) as number] as CpuState).bits & maskOf(c) & 0xff),
       // (A CPU's pending items are its own chart's, not read through its bit: never keyed.)
-      runsSigs: Float64Array.from(bitsOnly, (c) => (maskOf(c) & SIG_KEYED ? sigOf(t.descs, items, c) : 0)),
-      runsMasks: Int32Array.from(bitsOnly, maskOf),
-      refresh: Int32Array.from(apart),
+      runsSigs: floats(bitsOnly.length, (j) => (maskOf(bitsOnly[j] as number) & SIG_KEYED ? sigOf(t.descs, items, bitsOnly[j] as number) : 0)),
+      runsMasks: ints(bitsOnly.length, (j) => maskOf(bitsOnly[j] as number)),
+      refresh: ints(apart.length, (j) => apart[j] as number),
       refreshPacked: new Float64Array(apart.length).fill(-1),
       refreshAns: new Int32Array(apart.length).fill(-1),
       refreshSlots: 0,
       refreshWatch: 0,
       refreshFp: -1,
       written,
-      others: Int32Array.from(Array.from(cpus.keys()).filter((c) => !reads.includes(c))),
-      reacts: Int32Array.from(reacts),
-      reactVecs: Int32Array.from(reacted, (r) => r.vector),
-      setCpu: Int32Array.from(setCpu),
-      setIds: Int32Array.from(setIds),
+      others: othersOf(reads),
+      reacts: ints(reacts.length, (j) => reacts[j] as number),
+      reactVecs: ints(reacted.length, (j) => (reacted[j] as { vector: number }).vector),
+      setCpu: ints(setCpu.length, (j) => setCpu[j] as number),
+      setIds: ints(setIds.length, (j) => setIds[j] as number),
       flagsAfter: child.flags,
-      removed: Int32Array.from(left),
-      added: Int32Array.from(added),
+      removed: ints(left.length, (j) => left[j] as number),
+      added: ints(added.length, (j) => added[j] as number),
       records,
       local,
       fp,
       armed: armed.length === 0 ? NO_ARMED : armed.map((a) => ({ ...a, others: lastPlace(items, Int32Array.from(reads), a.rel, a.dur) })),
       next: -1,
     };
+  }
+
+  /** The slots not in `reads` (the ones whose waits a write must not leave out), remembered by `reads`. */
+  function othersOf(reads: readonly number[]): Int32Array {
+    const text = reads.join(',');
+    let out = othersMemo.get(text);
+    if (!out) {
+      const list: number[] = [];
+      for (let c = 0; c < width; c++) if (!reads.includes(c)) list.push(c);
+      othersMemo.set(text, (out = Int32Array.from(list)));
+    }
+    return out;
   }
 
   /** Check a cached transition against the real one (tests). */
