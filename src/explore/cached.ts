@@ -51,12 +51,23 @@ export interface CachedStats {
 }
 
 const NO_ARMED: Effect['armed'] = [];
+/** `n` values `f(0)`, … in an array. */
+function listOf<T>(n: number, f: (j: number) => T): T[] {
+  const out: T[] = [];
+  for (let j = 0; j < n; j++) out.push(f(j));
+  return out;
+}
 const NO_INTS = new Int32Array(0);
 const NO_FLOATS = new Float64Array(0);
 /** `n` numbers `f(0)`, … as an Int32Array (one shared empty one: an effect's arrays are never written). */
 function ints(n: number, f: (j: number) => number): Int32Array {
   if (n === 0) return NO_INTS;
   const out = new Int32Array(n);
+  for (let j = 0; j < n; j++) out[j] = f(j);
+  return out;
+}
+function bytes(n: number, f: (j: number) => number): Uint8Array {
+  const out = new Uint8Array(n);
   for (let j = 0; j < n; j++) out[j] = f(j);
   return out;
 }
@@ -241,29 +252,29 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       (d.rel <= 0 && !d.held ? ready : future).push(item);
     }
     const f = (t.flags[nodes.flags(id)] as Flags).values;
-    const hosts = cpus.subarray(0, cpuCount);
+    // (Plain loops: Array.from with a function goes through the iterator protocol, slow in node 20.)
     const slot = (j: number) => (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).caps[cpuCount + j];
     const guests: GuestsCapture | null =
       guestSlots === 0
         ? null
         : {
-            vcpus: Array.from({ length: vcpuCount }, (_, i) => slot(2 * i) as GuestsCapture['vcpus'][number]),
-            vmms: Array.from({ length: vcpuCount }, (_, i) => slot(2 * i + 1) as GuestsCapture['vmms'][number]),
-            devices: Array.from({ length: guestSlots - 2 * vcpuCount }, (_, d) => slot(2 * vcpuCount + d) as GuestsCapture['devices'][number]),
+            vcpus: listOf(vcpuCount, (i) => slot(2 * i) as GuestsCapture['vcpus'][number]),
+            vmms: listOf(vcpuCount, (i) => slot(2 * i + 1) as GuestsCapture['vmms'][number]),
+            devices: listOf(guestSlots - 2 * vcpuCount, (d) => slot(2 * vcpuCount + d) as GuestsCapture['devices'][number]),
             // Each actor's hash is known too (verify: computed again, to be checked).
-            ...(opts.verify ? {} : { hashes: Array.from({ length: guestSlots }, (_, j) => (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).hash) }),
+            ...(opts.verify ? {} : { hashes: listOf(guestSlots, (j) => (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).hash) }),
           };
     const capture: Capture = {
-      cpus: Array.from(hosts, (cid, c) => (t.cpuStates[cid] as CpuState).caps[c] as CpuCapture),
+      cpus: listOf(cpuCount, (c) => (t.cpuStates[cpus[c] as number] as CpuState).caps[c] as CpuCapture),
       memory: (t.mems[nodes.mem(id)] as Mem).state,
       agenda: { now, seq, ready: ready as AgendaState['ready'], future },
       bus: { nextId: inFlight.length + 1, counts: { messages: 0, targets: 0, delivered: 0, pending: 0, latched: 0, dropped: 0 }, inFlight },
       steps: nodes.depth(id),
       choices: 0,
       flags: f,
-      keys: Array.from(hosts, () => null),
+      keys: listOf(cpuCount, () => null),
       // Each CPU's hash is known (verify: computed again from the rebuilt chart, to be checked).
-      hashes: Array.from(hosts, (cid) => (opts.verify ? 0 : (t.cpuStates[cid] as CpuState).hash)),
+      hashes: listOf(cpuCount, (c) => (opts.verify ? 0 : (t.cpuStates[cpus[c] as number] as CpuState).hash)),
       memKey: null,
       memHash: 0,
       guests,
@@ -340,7 +351,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** Each interned pending item as StepFootprints.beforeFrom takes it, by descriptor. */
   const beforeOf: { text: string; slot: number; kind: Desc['kind'] }[] = [];
   const beforeItems = (items: Int32Array) =>
-    Array.from(items, (i) => {
+    listOf(items.length, (j) => {
+      const i = items[j] as number;
       const d = t.descs[i] as Desc;
       return (beforeOf[i] ??= { text: itemText(d), slot: d.cpu, kind: d.kind });
     });
@@ -806,7 +818,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (r.answer && add >= 0 && stepOf(before, s) < 0) refreshes.setAdd(s, add);
       refreshes.set(s, r.inputs, r.bits, r.answer, r.bitReads);
     }
-    const e = { refresh: Int32Array.from(apart, (r) => r.slot), refreshSlots: 0, refreshWatch: 0, refreshFp: -1 } as Effect;
+    const e = { refresh: ints(apart.length, (j) => (apart[j] as (typeof apart)[number]).slot), refreshSlots: 0, refreshWatch: 0, refreshFp: -1 } as Effect;
     const found = new Int32Array(width);
     for (const r of apart) found[r.slot] = refreshes.get(refreshes.key(r.slot, bitsAfter));
     applyRefresh(e, found);
@@ -1046,7 +1058,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       readSigs: floats(reads.length, (j) => sigOf(t.descs, items, reads[j] as number)),
       // (A slot read both ways is keyed on its chart: the bits go with it.)
       runsRead: ints(bitsOnly.length, (j) => bitsOnly[j] as number),
-      runsVals: Uint8Array.from(bitsOnly, (c) => (t.cpuStates[(reacts.includes(c) ? childCpus[c] : cpus[c]) as number] as CpuState).bits & maskOf(c) & 0xff),
+      runsVals: bytes(bitsOnly.length, (j) => {
+        const c = bitsOnly[j] as number;
+        return (t.cpuStates[(reacts.includes(c) ? childCpus[c] : cpus[c]) as number] as CpuState).bits & maskOf(c) & 0xff;
+      }),
       // (A CPU's pending items are its own chart's, not read through its bit: never keyed.)
       runsSigs: floats(bitsOnly.length, (j) => (maskOf(bitsOnly[j] as number) & SIG_KEYED ? sigOf(t.descs, items, bitsOnly[j] as number) : 0)),
       runsMasks: ints(bitsOnly.length, (j) => maskOf(bitsOnly[j] as number)),
