@@ -18,7 +18,7 @@
  * test holds them to it, and `verify` checks every cached transition against the simulation.
  */
 import type { Scenario } from '../scenarios/types.js';
-import type { Capture, ItemView, StateView } from '../sim/simulation.js';
+import type { Capture, ItemView, KickLook, StateView } from '../sim/simulation.js';
 import type { GuestsCapture } from '../sim/guests.js';
 import type { AgendaState } from '../sim/agenda.js';
 import type { InterconnectState } from '../bus/interconnect.js';
@@ -34,6 +34,7 @@ import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYE
 import { Findings, Harness, memoryHash } from './harness.js';
 import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, NON_LOCAL, relationOf, StepFootprints, type Footprint, type Tracked } from './dependence.js';
 import { Refreshes, type RefreshAnswer } from './refresh-table.js';
+import { Kicks } from './kick-table.js';
 import { ShardSplit } from './shard-split.js';
 import { ObserverSets, ObserverSteps } from './observer-sets.js';
 import { stateHash } from './state-hash.js';
@@ -45,9 +46,39 @@ export interface CachedStats {
   misses: number;
   /** Effects recorded with a guest thread's runnability kept apart (refresh-table.ts). */
   apart?: number;
+  /** Steps run for real whose kick gave both effects (kick-table.ts). */
+  kicks?: number;
 }
 
 const NO_ARMED: Effect['armed'] = [];
+/** `n` values `f(0)`, … in an array. */
+function listOf<T>(n: number, f: (j: number) => T): T[] {
+  const out: T[] = [];
+  for (let j = 0; j < n; j++) out.push(f(j));
+  return out;
+}
+const NO_INTS = new Int32Array(0);
+const NO_FLOATS = new Float64Array(0);
+/** `n` numbers `f(0)`, … as an Int32Array (one shared empty one: an effect's arrays are never written). */
+function ints(n: number, f: (j: number) => number): Int32Array {
+  if (n === 0) return NO_INTS;
+  const out = new Int32Array(n);
+  for (let j = 0; j < n; j++) out[j] = f(j);
+  return out;
+}
+function bytes(n: number, f: (j: number) => number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let j = 0; j < n; j++) out[j] = f(j);
+  return out;
+}
+function floats(n: number, f: (j: number) => number): Float64Array {
+  if (n === 0) return NO_FLOATS;
+  const out = new Float64Array(n);
+  for (let j = 0; j < n; j++) out[j] = f(j);
+  return out;
+}
+/** What a decision's records showed (Harness.decide). */
+type Shown = { actor: number; local: boolean; global: boolean; seen: number };
 
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
   if (opts.pruning === 'history') throw new Error('internal error: the reference search (pruning: history) runs on the direct engine');
@@ -76,6 +107,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** Matching an effect: each thread kept apart's answer (Effect.refresh; a Refreshes.answers index), by slot. */
   const refreshNow = new Int32Array(width);
   const effects: Effect[] = [];
+  const othersMemo = new Map<string, Int32Array>();
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
   const nodes = new Nodes(width);
   // Each node's observers, interned (observer-sets.ts).
@@ -220,29 +252,29 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       (d.rel <= 0 && !d.held ? ready : future).push(item);
     }
     const f = (t.flags[nodes.flags(id)] as Flags).values;
-    const hosts = cpus.subarray(0, cpuCount);
+    // (Plain loops: Array.from with a function goes through the iterator protocol, slow in node 20.)
     const slot = (j: number) => (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).caps[cpuCount + j];
     const guests: GuestsCapture | null =
       guestSlots === 0
         ? null
         : {
-            vcpus: Array.from({ length: vcpuCount }, (_, i) => slot(2 * i) as GuestsCapture['vcpus'][number]),
-            vmms: Array.from({ length: vcpuCount }, (_, i) => slot(2 * i + 1) as GuestsCapture['vmms'][number]),
-            devices: Array.from({ length: guestSlots - 2 * vcpuCount }, (_, d) => slot(2 * vcpuCount + d) as GuestsCapture['devices'][number]),
+            vcpus: listOf(vcpuCount, (i) => slot(2 * i) as GuestsCapture['vcpus'][number]),
+            vmms: listOf(vcpuCount, (i) => slot(2 * i + 1) as GuestsCapture['vmms'][number]),
+            devices: listOf(guestSlots - 2 * vcpuCount, (d) => slot(2 * vcpuCount + d) as GuestsCapture['devices'][number]),
             // Each actor's hash is known too (verify: computed again, to be checked).
-            ...(opts.verify ? {} : { hashes: Array.from({ length: guestSlots }, (_, j) => (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).hash) }),
+            ...(opts.verify ? {} : { hashes: listOf(guestSlots, (j) => (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).hash) }),
           };
     const capture: Capture = {
-      cpus: Array.from(hosts, (cid, c) => (t.cpuStates[cid] as CpuState).caps[c] as CpuCapture),
+      cpus: listOf(cpuCount, (c) => (t.cpuStates[cpus[c] as number] as CpuState).caps[c] as CpuCapture),
       memory: (t.mems[nodes.mem(id)] as Mem).state,
       agenda: { now, seq, ready: ready as AgendaState['ready'], future },
       bus: { nextId: inFlight.length + 1, counts: { messages: 0, targets: 0, delivered: 0, pending: 0, latched: 0, dropped: 0 }, inFlight },
       steps: nodes.depth(id),
       choices: 0,
       flags: f,
-      keys: Array.from(hosts, () => null),
+      keys: listOf(cpuCount, () => null),
       // Each CPU's hash is known (verify: computed again from the rebuilt chart, to be checked).
-      hashes: Array.from(hosts, (cid) => (opts.verify ? 0 : (t.cpuStates[cid] as CpuState).hash)),
+      hashes: listOf(cpuCount, (c) => (opts.verify ? 0 : (t.cpuStates[cpus[c] as number] as CpuState).hash)),
       memKey: null,
       memHash: 0,
       guests,
@@ -319,7 +351,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** Each interned pending item as StepFootprints.beforeFrom takes it, by descriptor. */
   const beforeOf: { text: string; slot: number; kind: Desc['kind'] }[] = [];
   const beforeItems = (items: Int32Array) =>
-    Array.from(items, (i) => {
+    listOf(items.length, (j) => {
+      const i = items[j] as number;
       const d = t.descs[i] as Desc;
       return (beforeOf[i] ??= { text: itemText(d), slot: d.cpu, kind: d.kind });
     });
@@ -654,11 +687,74 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childMem = real.mem;
     childItems = real.items;
     childFlags = real.flags;
-    const k = keptApart(d, key, shown, tracked, after, real);
-    const e = record(d, cpus, curMem, curFlags, curItems, reads, k.runsRead, k.runsMasks, k.itemsRead, tracked.reacted, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, k.fp, k.apart);
+    const look = kickOf(tracked);
+    // A kick sent: the effect is recorded as if it was not (kick-table.ts adds it back); if its
+    // record or delivery is not where the look says, the effect is recorded as taken.
+    const base = look?.kicked ? withoutKick(look, key, shown, tracked, after, recorded, real) : null;
+    const kick = look?.kicked && !base ? null : look;
+    const realFp = childFp;
+    if (base) {
+      childFp = base.fp;
+      childItems = base.real.items;
+    }
+    const b = base ?? { after, recorded, shown, real };
+    const k = keptApart(d, key, b.shown, tracked, b.after, b.real);
+    const e = record(d, cpus, curMem, curFlags, curItems, reads, k.runsRead, k.runsMasks, k.itemsRead, tracked.reacted, written, fieldsRead, fieldsWritten, b.real, b.recorded.filter((r) => h.relevant(r)), b.shown.local, armed, k.fp, k.apart);
+    childFp = realFp;
+    childItems = real.items;
+    // Both outcomes of the kick (the one not taken once the IPI is known), else the effect as it was taken.
+    let before = 0;
+    if (kick) for (let i = 0; i < kick.at; i++) if (h.relevant(b.recorded[i] as TraceRecord)) before += 1;
+    const both = kick ? kicks.variants(e, kick, before, t) : null;
+    if (kick?.kicked && !both) {
+      // (Keyed on more of the vCPU than the bit: the rest of the step may depend on it. Recorded as taken.)
+      const k2 = keptApart(d, key, shown, tracked, after, real);
+      addEffect(k1, record(d, cpus, curMem, curFlags, curItems, reads, k2.runsRead, k2.runsMasks, k2.itemsRead, tracked.reacted, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, k2.fp, k2.apart));
+      return;
+    }
+    if (!both) addEffect(k1, e);
+    else {
+      addEffect(k1, both[0]);
+      addEffect(k1, both[1]);
+      count.kicks = (count.kicks ?? 0) + 1;
+    }
+  };
+  const addEffect = (k1: number, e: Effect): void => {
     index.add(k1, effects.length, e, cpus, curSigs, curMemFields, t.cpuStates);
     effects.push(e);
     if (e.refresh.length > 0) count.apart = (count.apart ?? 0) + 1;
+  };
+  const kicks = new Kicks();
+  /** The one kick a decision looked at through the bit of a vCPU that reacted and was read no other way, or null. */
+  const kickOf = (tracked: Tracked): KickLook | null => {
+    if (tracked.kicks.length !== 1) return null;
+    const k = tracked.kicks[0] as KickLook;
+    const j = tracked.runsRead.indexOf(k.slot);
+    if (j < 0 || tracked.runsMasks[j] !== k.mask || tracked.reacted.filter((r) => r.slot === k.slot).length !== 1) return null;
+    return k;
+  };
+  /**
+   * What a decision that sent kick `k` would have left without it: the IPI's delivery and `send`
+   * record taken away, the footprint without them (learning what the IPI adds). Null if the
+   * record or the delivery is not where the kick says.
+   */
+  const withoutKick = (k: KickLook, key: string, shown: Shown, tracked: Tracked, after: StateView, recorded: TraceRecord[], real: { cpus: Int32Array; mem: number; items: number; flags: number }) => {
+    const rec = recorded[k.at];
+    if (rec?.t !== 'send' || rec.from !== k.from || rec.vector !== k.vector) return null;
+    const i = after.items.findIndex((x) => x.kind === 'deliver' && x.cpu === k.to && x.msg?.id === rec.msg);
+    if (i < 0) return null;
+    kicks.learn(k, { item: t.desc(after.items[i] as ItemView), record: rec, relevant: h.relevant(rec), seen: h.seenOf([rec]) });
+    const items = after.items.filter((_, j) => j !== i);
+    const left = recorded.filter((_, j) => j !== k.at);
+    const shownBase = { ...shown, local: !left.some((r) => NON_LOCAL.has(r.t)), seen: h.seenOf(left) };
+    const afterBase: StateView = { ...after, items };
+    return {
+      after: afterBase,
+      recorded: left,
+      shown: shownBase,
+      fp: t.internFootprint(steps.footprint(key, shownBase, tracked, afterBase)),
+      real: { ...real, items: internItems(items.map((x) => t.desc(ownedBySlot(x)))) },
+    };
   };
 
   /**
@@ -723,7 +819,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (r.answer && add >= 0 && stepOf(before, s) < 0) refreshes.setAdd(s, add);
       refreshes.set(s, r.inputs, r.bits, r.answer, r.bitReads);
     }
-    const e = { refresh: Int32Array.from(apart, (r) => r.slot), refreshSlots: 0, refreshWatch: 0, refreshFp: -1 } as Effect;
+    const e = { refresh: ints(apart.length, (j) => (apart[j] as (typeof apart)[number]).slot), refreshSlots: 0, refreshWatch: 0, refreshFp: -1 } as Effect;
     const found = new Int32Array(width);
     for (const r of apart) found[r.slot] = refreshes.get(refreshes.key(r.slot, bitsAfter));
     applyRefresh(e, found);
@@ -955,39 +1051,54 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     return {
       desc: d,
       flags,
-      memReads: Int32Array.from(memReads),
-      memVals: Float64Array.from(memReads, (f) => before[f] as number),
+      memReads: ints(memReads.length, (j) => memReads[j] as number),
+      memVals: floats(memReads.length, (j) => before[memReads[j] as number] as number),
       memWrites,
-      reads: Int32Array.from(reads),
-      readIds: Int32Array.from(reads, (c) => cpus[c] as number),
-      readSigs: Float64Array.from(reads, (c) => sigOf(t.descs, items, c)),
+      reads: ints(reads.length, (j) => reads[j] as number),
+      readIds: ints(reads.length, (j) => cpus[reads[j] as number] as number),
+      readSigs: floats(reads.length, (j) => sigOf(t.descs, items, reads[j] as number)),
       // (A slot read both ways is keyed on its chart: the bits go with it.)
-      runsRead: Int32Array.from(bitsOnly),
-      runsVals: Uint8Array.from(bitsOnly, (c) => (t.cpuStates[(reacts.includes(c) ? childCpus[c] : cpus[c]) as number] as CpuState).bits & maskOf(c) & 0xff),
+      runsRead: ints(bitsOnly.length, (j) => bitsOnly[j] as number),
+      runsVals: bytes(bitsOnly.length, (j) => {
+        const c = bitsOnly[j] as number;
+        return (t.cpuStates[(reacts.includes(c) ? childCpus[c] : cpus[c]) as number] as CpuState).bits & maskOf(c) & 0xff;
+      }),
       // (A CPU's pending items are its own chart's, not read through its bit: never keyed.)
-      runsSigs: Float64Array.from(bitsOnly, (c) => (maskOf(c) & SIG_KEYED ? sigOf(t.descs, items, c) : 0)),
-      runsMasks: Int32Array.from(bitsOnly, maskOf),
-      refresh: Int32Array.from(apart),
+      runsSigs: floats(bitsOnly.length, (j) => (maskOf(bitsOnly[j] as number) & SIG_KEYED ? sigOf(t.descs, items, bitsOnly[j] as number) : 0)),
+      runsMasks: ints(bitsOnly.length, (j) => maskOf(bitsOnly[j] as number)),
+      refresh: ints(apart.length, (j) => apart[j] as number),
       refreshPacked: new Float64Array(apart.length).fill(-1),
       refreshAns: new Int32Array(apart.length).fill(-1),
       refreshSlots: 0,
       refreshWatch: 0,
       refreshFp: -1,
       written,
-      others: Int32Array.from(Array.from(cpus.keys()).filter((c) => !reads.includes(c))),
-      reacts: Int32Array.from(reacts),
-      reactVecs: Int32Array.from(reacted, (r) => r.vector),
-      setCpu: Int32Array.from(setCpu),
-      setIds: Int32Array.from(setIds),
+      others: othersOf(reads),
+      reacts: ints(reacts.length, (j) => reacts[j] as number),
+      reactVecs: ints(reacted.length, (j) => (reacted[j] as { vector: number }).vector),
+      setCpu: ints(setCpu.length, (j) => setCpu[j] as number),
+      setIds: ints(setIds.length, (j) => setIds[j] as number),
       flagsAfter: child.flags,
-      removed: Int32Array.from(left),
-      added: Int32Array.from(added),
+      removed: ints(left.length, (j) => left[j] as number),
+      added: ints(added.length, (j) => added[j] as number),
       records,
       local,
       fp,
       armed: armed.length === 0 ? NO_ARMED : armed.map((a) => ({ ...a, others: lastPlace(items, Int32Array.from(reads), a.rel, a.dur) })),
       next: -1,
     };
+  }
+
+  /** The slots not in `reads` (the ones whose waits a write must not leave out), remembered by `reads`. */
+  function othersOf(reads: readonly number[]): Int32Array {
+    const text = reads.join(',');
+    let out = othersMemo.get(text);
+    if (!out) {
+      const list: number[] = [];
+      for (let c = 0; c < width; c++) if (!reads.includes(c)) list.push(c);
+      othersMemo.set(text, (out = Int32Array.from(list)));
+    }
+    return out;
   }
 
   /** Check a cached transition against the real one (tests). */

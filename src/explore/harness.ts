@@ -206,6 +206,19 @@ export class Harness {
     }
   }
 
+  /** The observers these records would show something (Footprint.seen, as `feed` and `note` find it). */
+  seenOf(records: readonly TraceRecord[]): number {
+    let seen = 0;
+    for (const r of records) {
+      if (!this.reads.has(r.t)) continue;
+      for (let i = 0; i < this.observers.length; i++) {
+        const o = this.observers[i] as Observer;
+        if (o.reads.includes(r.t) && (!o.relevant || o.relevant(r))) seen |= bitOf(i);
+      }
+    }
+    return seen;
+  }
+
   /** Whether some observer would look at this record (what a cached effect keeps of its records). */
   relevant(r: TraceRecord): boolean {
     if (!this.reads.has(r.t)) return false;

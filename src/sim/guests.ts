@@ -99,6 +99,11 @@ export interface GuestHost {
    * answers, a function of the bits of `inputs` (Guests.refreshInputs).
    */
   refresh?(slot: number, inputs: readonly number[], runnable: () => boolean): boolean;
+  /**
+   * Exploration: whether CPU `from` sends CPU `to` IPI `vector` was decided by bit `mask` of vCPU
+   * slot `slot` alone, after the vCPU reacted to its interrupt (`kicked`: it was sent, right after).
+   */
+  kickLook?(slot: number, mask: number, from: number, to: number, vector: number, kicked: boolean): void;
   /** The launch state of a VMCS region on a CPU, or null if the CPU never touched it. */
   launchState(pcpu: number, addr: number): 'clear' | 'launched' | null;
   /** Send an IPI from one CPU to another over the interconnect. */
@@ -562,7 +567,10 @@ export class Guests {
   private interrupt(v: number, vector: number, from: number): void {
     if (!this.react(v, vector)) this.sendVcpu(v, { type: 'irq', vector });
     // kvm_vcpu_kick: a vCPU in guest mode on another CPU is made to exit with an IPI.
-    if (this.bitRead(2 * v, () => Guests.kicked(this.vcpus.leaf(v)), KICKED)) this.host.ipi(from, this.pcpu(v), RESCHEDULE_VECTOR);
+    const kicked = this.bitRead(2 * v, () => Guests.kicked(this.vcpus.leaf(v)), KICKED);
+    // (Exploration: after a reaction the IPI is a function of that bit: the cache keeps both outcomes.)
+    if (this.reads !== null && this.reactedSlots.has(this.base + 2 * v)) this.host.kickLook?.(this.base + 2 * v, KICKED, from, this.pcpu(v), RESCHEDULE_VECTOR, kicked);
+    if (kicked) this.host.ipi(from, this.pcpu(v), RESCHEDULE_VECTOR);
   }
 
   /** Whether kvm_vcpu_kick sends a vCPU with this leaf an IPI (it is in guest mode). */

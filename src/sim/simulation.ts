@@ -90,6 +90,22 @@ export interface GuestRefresh {
   itemReads: number[];
 }
 
+/**
+ * A kick looked at while a decision was tracked (Guests.kickLook): vCPU slot `slot`, which reacted
+ * to its interrupt, was looked at only through bit `mask` to decide whether CPU `from` sends CPU `to`
+ * IPI `vector`; `kicked` says whether it did, `at` how many records the decision had written before
+ * (the IPI's `send` record is the next one).
+ */
+export interface KickLook {
+  slot: number;
+  mask: number;
+  from: number;
+  to: number;
+  vector: number;
+  kicked: boolean;
+  at: number;
+}
+
 /** A script step waiting for `actor` `id` to enter `state`, which never happened in the run. */
 export interface UnfiredTrigger {
   /** Index in the scenario's script array. */
@@ -152,6 +168,9 @@ export class Simulation {
   private refreshing: { bits: Set<number>; items: Set<number> } | null = null;
   /** The guest thread slots whose runnability a decision looked at again, by slot (GuestRefresh). */
   private refreshes = new Map<number, GuestRefresh>();
+  /** The kicks looked at (KickLook), and the records written since trackReads(). */
+  private kicks: KickLook[] = [];
+  private emitted = 0;
   private written = 0;
 
   constructor(
@@ -242,6 +261,7 @@ export class Simulation {
             this.bitRead(slot, 0, false);
           },
           refresh: (slot, inputs, runnable) => this.refresh(slot, inputs, runnable),
+          kickLook: (slot, mask, from, to, vector, kicked) => this.kicks.push({ slot, mask, from, to, vector, kicked, at: this.emitted }),
           launchState: (pcpu, addr) => this.cpus.hw(pcpu).vmcsLaunch[addr] ?? null,
           ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
           effect: (e) => this.sched.effect(e),
@@ -327,6 +347,7 @@ export class Simulation {
   private readonly held: TraceRecord[][] = [];
 
   private emit(record: TraceRecord): void {
+    this.emitted += 1;
     // Tested by length: index -1 of the empty list is a slow named-property lookup in V8, on every record.
     const n = this.held.length;
     if (n > 0) (this.held[n - 1] as TraceRecord[]).push(record);
@@ -604,6 +625,8 @@ export class Simulation {
     this.reacted = [];
     this.runsMask = new Map();
     this.refreshes = new Map();
+    this.kicks = [];
+    this.emitted = 0;
     this.cpus.driver.track?.(this.tracked);
     // The guest actors are read as slots after the CPUs.
     this.guests?.track(this.tracked, this.cpuCount);
@@ -622,6 +645,8 @@ export class Simulation {
     refreshed: GuestRefresh[];
     /** The slots read only there, through their bits (a read all the same, for dependence). */
     refreshRuns: number[];
+    /** The kicks looked at through the bit of a vCPU that reacted (and was not read whole after). */
+    kicks: KickLook[];
     written: number; fieldsRead: number; fieldsWritten: number; armed: { rel: number; dur: number }[] } {
     const reads = [...(this.tracked ?? [])].sort((a, b) => a - b);
     // The CPUs whose chart was read after the bit anyway are keyed on their charts.
@@ -629,6 +654,7 @@ export class Simulation {
     const runsMasks = runsRead.map((c) => this.runsMask.get(c) ?? 0);
     const itemsRead = [...this.itemsRead].filter((c) => !this.tracked?.has(c) && !this.runsRead.has(c)).sort((a, b) => a - b);
     const reacted = this.reacted.filter((r) => !this.tracked?.has(r.slot));
+    const kicks = this.kicks.filter((k) => !this.tracked?.has(k.slot));
     const refreshed = [...this.refreshes.values()].sort((a, b) => a.slot - b.slot);
     const only = new Set<number>();
     for (const r of refreshed) for (const c of r.bitReads) if (!this.tracked?.has(c) && !this.runsRead.has(c)) only.add(c);
@@ -640,7 +666,7 @@ export class Simulation {
     this.guests?.track(null, this.cpuCount);
     this.tracked = null;
     const { fieldsRead, fieldsWritten } = this.mem.endTracking();
-    return { reads, runsRead, itemsRead, reacted, runsMasks, refreshed, refreshRuns, written: this.written, fieldsRead, fieldsWritten, armed };
+    return { reads, runsRead, itemsRead, reacted, runsMasks, refreshed, refreshRuns, kicks, written: this.written, fieldsRead, fieldsWritten, armed };
   }
 
   /** Whether a guest's thread on this CPU can run (CpuSlots.threadsRun), as a guest step asks it: one bit of the CPU. */
