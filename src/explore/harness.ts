@@ -199,23 +199,23 @@ export class Harness {
   private note(r: TraceRecord): void {
     if (NON_LOCAL.has(r.t)) this.nonLocal = true;
     if (GLOBAL.has(r.t)) this.globalRecord = true;
-    if (!this.reads.has(r.t)) return;
+    if (this.reads.has(r.t)) this.seen |= this.seenBy(r);
+  }
+
+  /** The observers a record shows something (one bit each). */
+  private seenBy(r: TraceRecord): number {
+    let seen = 0;
     for (let i = 0; i < this.observers.length; i++) {
       const o = this.observers[i] as Observer;
-      if (o.reads.includes(r.t) && (!o.relevant || o.relevant(r))) this.seen |= bitOf(i);
+      if (o.reads.includes(r.t) && (!o.relevant || o.relevant(r))) seen |= bitOf(i);
     }
+    return seen;
   }
 
   /** The observers these records would show something (Footprint.seen, as `feed` and `note` find it). */
   seenOf(records: readonly TraceRecord[]): number {
     let seen = 0;
-    for (const r of records) {
-      if (!this.reads.has(r.t)) continue;
-      for (let i = 0; i < this.observers.length; i++) {
-        const o = this.observers[i] as Observer;
-        if (o.reads.includes(r.t) && (!o.relevant || o.relevant(r))) seen |= bitOf(i);
-      }
-    }
+    for (const r of records) if (this.reads.has(r.t)) seen |= this.seenBy(r);
     return seen;
   }
 

@@ -3,8 +3,8 @@
  * The worker's interrupt makes the vCPU react (its state after looked up by its state before and
  * the vector), and then kvm_vcpu_kick sends the vCPU's CPU an IPI if the vCPU is now in guest mode:
  * one bit of the vCPU after. Keyed on that bit, each device state was run for real twice, once for
- * each value. The rest of the step does not depend on the bit (the simulation reports the look only
- * when nothing else of the step read it: Simulation KickLook), and the IPI is a function of the CPUs
+ * each value. The rest of the step does not depend on the bit (a look is used only when nothing else
+ * of the step read the vCPU: Simulation.endTracking and `kickOf` leave the others out), and the IPI is a function of the CPUs
  * and the vector (a fixed IPI is never collapsed: src/bus/interconnect.ts): its delivery, its `send`
  * record, in its place among the step's records, and what the send touches (the target CPU's slot; not
  * local; the observers its record shows something). So a step run for real gives both effects: the

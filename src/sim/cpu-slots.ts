@@ -211,7 +211,10 @@ export class CpuSlots implements SlotFamily {
     return actor === 'cpu' ? this.slots[index] : undefined;
   }
 
-  /** One chart step of CPU `cpu`; returns its outbox: what the step reported back. */
+  /**
+   * One chart step of CPU `cpu`; returns its outbox: what the step reported back. The scheduler opens
+   * that outbox again for the next step, so read its answer at once and do not keep it.
+   */
   send(cpu: number, event: CpuEvent): Outbox {
     this.leafRegion[cpu] = null;
     this.top[cpu] = 0;

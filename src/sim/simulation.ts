@@ -261,7 +261,10 @@ export class Simulation {
             this.bitRead(slot, 0, false);
           },
           refresh: (slot, inputs, runnable) => this.refresh(slot, inputs, runnable),
-          kickLook: (slot, mask, from, to, vector, kicked) => this.kicks.push({ slot, mask, from, to, vector, kicked, at: this.emitted }),
+          // `at` places the IPI's record among the decision's records only where they go out as written (lean).
+          kickLook: (slot, mask, from, to, vector, kicked) => {
+            if (this.lean) this.kicks.push({ slot, mask, from, to, vector, kicked, at: this.emitted });
+          },
           launchState: (pcpu, addr) => this.cpus.hw(pcpu).vmcsLaunch[addr] ?? null,
           ipi: (from, to, vector) => this.sendMessage(from, { mode: 'fixed', vector, dest: { kind: 'cpu', cpu: to }, source: 'kernel' }),
           effect: (e) => this.sched.effect(e),
@@ -645,7 +648,7 @@ export class Simulation {
     refreshed: GuestRefresh[];
     /** The slots read only there, through their bits (a read all the same, for dependence). */
     refreshRuns: number[];
-    /** The kicks looked at through the bit of a vCPU that reacted (and was not read whole after). */
+    /** The kicks looked at through the bit of a vCPU that reacted (and was not read whole after); lean runs only. */
     kicks: KickLook[];
     written: number; fieldsRead: number; fieldsWritten: number; armed: { rel: number; dur: number }[] } {
     const reads = [...(this.tracked ?? [])].sort((a, b) => a - b);
