@@ -143,6 +143,8 @@ export class Tables {
   readonly flags: Flags[] = [];
   private readonly flagIds = new Map<string, number>();
   readonly cpuStates: CpuState[] = [];
+  /** Each actor state's hash by id (CpuState.hash, in one flat array: the search hashes every state it reaches). */
+  readonly cpuHashes: number[] = [];
   private readonly cpuIds = new Map<number, number>();
   readonly mems: Mem[] = [];
   private readonly memIds = new Map<number, number>();
@@ -154,6 +156,7 @@ export class Tables {
       id = this.cpuStates.length;
       const f = fill();
       this.cpuStates.push({ hash, watch: f.watch, runs: f.runs, bits: f.bits, caps: [] });
+      this.cpuHashes.push(hash);
       this.cpuIds.set(hash, id);
     }
     const st = this.cpuStates[id] as CpuState;

@@ -85,16 +85,36 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // below 2^53 for the handful of items a state has: see finishHash).
   const itemLo: number[] = [];
   const itemHi: number[] = [];
+  // What expanding a state reads of its pending items, worked out once per multiset (a few
+  // thousand recur across millions of states): each slot's pending-item signature (sigOf for every
+  // slot), and the items due now in key order (none: the clock moves first). Key order is fixed
+  // once two keys are seen (Desc.rank follows it), so a list sorted when the multiset is new stays
+  // sorted.
+  const itemSigs: Float64Array[] = [];
+  const itemReady: Int32Array[] = [];
   const itemTuples = new Tuples((items) => {
     let lo = 0;
     let hi = 0;
+    const sigs = new Float64Array(width);
+    const ready: number[] = [];
     for (const i of items) {
-      const x = (t.descs[i] as Desc).hash;
+      const di = t.descs[i] as Desc;
+      const x = di.hash;
       lo += x >>> 0;
       hi += Math.floor(x / 4294967296);
+      if (di.cpu >= 0) sigs[di.cpu] = (sigs[di.cpu] as number) + di.sig;
+      // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run.
+      // Insertion sort, stable: a handful of items.)
+      if (di.rel > 0 || di.held) continue;
+      let j = ready.length;
+      ready.push(i);
+      for (; j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
+      ready[j] = i;
     }
     itemLo.push(lo);
     itemHi.push(hi);
+    itemSigs.push(sigs);
+    itemReady.push(Int32Array.from(ready));
   });
 
   // Each state's hash (with what its observers remember: harness.ts visitedKey) → the sleep set it
@@ -169,8 +189,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const guestHashes: number[] | null = guestSlots > 0 ? new Array<number>(guestSlots).fill(0) : null;
   /** A state's hash (Simulation.stateHash), with what its observers remember mixed in unless 0 (visitedKey). */
   const hashOf = (cpus: Int32Array, mem: number, items: number, flags: number, memory = 0): number => {
-    for (let c = 0; c < cpuCount; c++) cpuHashes[c] = (t.cpuStates[cpus[c] as number] as CpuState).hash;
-    if (guestHashes) for (let j = 0; j < guestSlots; j++) guestHashes[j] = (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).hash;
+    const hashes = t.cpuHashes;
+    for (let c = 0; c < cpuCount; c++) cpuHashes[c] = hashes[cpus[c] as number] as number;
+    if (guestHashes) for (let j = 0; j < guestSlots; j++) guestHashes[j] = hashes[cpus[cpuCount + j] as number] as number;
     return stateHash(cpuHashes, cpuCount, (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, guestHashes, memory);
   };
 
@@ -447,14 +468,13 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curMemory = 0;
   let curSleepId = 0;
   let curMemFields: Float64Array = new Float64Array(0);
-  /** Each slot's pending-item signature in the state being expanded (sigOf for every slot). */
-  const curSigs = new Float64Array(width);
+  /** Each slot's pending-item signature in the state being expanded (sigOf for every slot; itemSigs: never changed). */
+  let curSigs: Float64Array = new Float64Array(width);
   /** The footprints of the siblings taken so far (indexes). */
   let explored = new Int32Array(16);
   let exploredCount = 0;
-  /** Scratch: a child's sleep set, unsorted; a node's choices due now. */
+  /** Scratch: a child's sleep set, unsorted. */
   let sleepScratch: number[] = [];
-  let ready = new Int32Array(16);
   // The child a decision leads to.
   let childMem = 0;
   let childItems = 0;
@@ -487,14 +507,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       endOfRun(id);
       return;
     }
-    // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run.)
-    let due = false;
-    for (const i of curItems) {
-      const di = t.descs[i] as Desc;
-      if (di.rel <= 0 && !di.held) due = true;
-    }
     curMemory = nodes.memory(id);
-    if (!due) {
+    if ((itemReady[curItemsT] as Int32Array).length === 0) {
       advance();
       // The clock moved: what the observers remember is kept relative to it.
       if (!machineOnly) curMemory = memoryHash(curObservers, curNow);
@@ -505,24 +519,13 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     nodes.cpusOf(id, cpus);
     curMemFields = (t.mems[curMem] as Mem).fields;
-    // Each slot's pending-item signature (sigOf), summed in one pass.
-    curSigs.fill(0);
-    for (const i of curItems) {
-      const di = t.descs[i] as Desc;
-      if (di.cpu >= 0) curSigs[di.cpu] = (curSigs[di.cpu] as number) + di.sig;
-    }
-    // What is due now, in key order (insertion sort: a handful of items).
-    if (ready.length < curItems.length) ready = new Int32Array(2 * curItems.length);
-    if (explored.length < curItems.length) explored = new Int32Array(2 * curItems.length);
-    let readyCount = 0;
-    for (const i of curItems) {
-      const di = t.descs[i] as Desc;
-      if (di.rel > 0 || di.held) continue;
-      let j = readyCount++;
-      for (; j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
-      ready[j] = i;
-    }
+    curSigs = itemSigs[curItemsT] as Float64Array;
+    const ready = itemReady[curItemsT] as Int32Array;
+    const readyCount = ready.length;
+    if (explored.length < readyCount) explored = new Int32Array(2 * readyCount);
     exploredCount = 0;
+    curCand = candidatesOf(curSleepId);
+    candCount = 0;
     const nodeSleep = sleepSets.ids[curSleepId] as readonly number[];
     for (let rank = 0; rank < readyCount; rank++) {
       const d = ready[rank] as number;
@@ -766,7 +769,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       : hashOf(childCpus, childMem, childItems, childFlags, childMemory);
     const at = visited.get(key53);
     if (at >= 0 && (sleepSets.ids[at] as readonly number[]).length === 0) return;
-    const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fp, fresh) : 0;
+    const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fpId, fp, fresh) : 0;
     let childSleep = sleepId;
     let childOnly = -1;
     if (at >= 0) {
@@ -787,17 +790,51 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childMemory, childSet, childOnly);
   };
 
-  /** The child's sleep set: the parent's and the first `siblings` earlier siblings' choices that commute with `fp` (dependence.ts). */
-  const sleepAfter = (fp: Footprint, siblings: number): number => {
-    const parentSleep = sleepSets.ids[curSleepId] as readonly number[];
-    if (sleepScratch.length < parentSleep.length + siblings) sleepScratch = new Array<number>(2 * (parentSleep.length + siblings)).fill(0);
-    let n = 0;
-    for (const z of parentSleep) if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
-    for (let j = 0; j < siblings; j++) {
-      const z = explored[j] as number;
-      if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+  /**
+   * The child's sleep set: the parent's and the first `siblings` earlier siblings' choices that
+   * commute with `fp` (dependence.ts). Those candidates are one interned multiset (`candidates`:
+   * the parent's set, then each sibling's footprint added, remembered by set and footprint), and
+   * the child's set is remembered by candidates and footprint: the same few recur across states.
+   */
+  const sleepAfter = (fpId: number, fp: Footprint, siblings: number): number => {
+    for (; candCount < siblings; candCount++) {
+      const z = explored[candCount] as number;
+      const memo = curCand < 2 ** 31 && z < 2 ** 21 ? curCand * 2 ** 21 + z : -1;
+      let next = memo >= 0 ? candNext.get(memo) : -1;
+      if (next < 0) {
+        next = candidates.intern([...(candidates.ids[curCand] as readonly number[]), z]);
+        if (memo >= 0) candNext.set(memo, next);
+      }
+      curCand = next;
     }
-    return n > 0 ? sleepSets.internScratch(sleepScratch, n) : 0;
+    const memo = curCand < 2 ** 31 && fpId < 2 ** 21 ? curCand * 2 ** 21 + fpId : -1;
+    let out = memo >= 0 ? candSleep.get(memo) : -1;
+    if (out < 0) {
+      const cand = candidates.ids[curCand] as readonly number[];
+      if (sleepScratch.length < cand.length) sleepScratch = new Array<number>(2 * cand.length).fill(0);
+      let n = 0;
+      for (const z of cand) if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+      out = n > 0 ? sleepSets.internScratch(sleepScratch, n) : 0;
+      if (memo >= 0) candSleep.set(memo, out);
+    }
+    return out;
+  };
+  /** Multisets of footprints (the parent's sleep set and siblings taken), interned like sleep sets. */
+  const candidates = new SleepSets();
+  /** Sleep set id → its candidates id (the same contents). */
+  const candOfSleep = new HashTable(1 << 12);
+  /** (candidates, footprint) → candidates with it; (candidates, footprint) → the child's sleep set. */
+  const candNext = new HashTable(1 << 12);
+  const candSleep = new HashTable(1 << 12);
+  /** The candidates of the state being expanded: its sleep set and its first `candCount` siblings' footprints. */
+  let curCand = 0;
+  let candCount = 0;
+  /** A sleep set as candidates (first thing when a state is expanded). */
+  const candidatesOf = (sleepId: number): number => {
+    if (sleepId === 0) return 0;
+    let c = candOfSleep.get(sleepId);
+    if (c < 0) candOfSleep.set(sleepId, (c = candidates.intern(sleepSets.ids[sleepId] as readonly number[])));
+    return c;
   };
 
   /**

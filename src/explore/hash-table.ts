@@ -25,20 +25,31 @@ export class HashTable {
     this.mask = cap - 1;
   }
 
+  /**
+   * The key of the last `get` and where its probe ended (its slot, or the free slot it stopped at):
+   * a `set` of the same key right after (the search looks a state up, then stores it) writes there
+   * without probing again. Any `set` forgets it (it may move or fill slots).
+   */
+  private lastKey = NaN;
+  private lastAt = 0;
+
   /** The value stored for `key`, or -1. */
   get(key: number): number {
     const lo = key | 0;
     const hi = Math.floor(key / 4294967296) + 1;
     const s = this.slots;
     const start = slot(lo, hi);
+    this.lastKey = key;
     // (The probe counter steps on every probe, the first included, so optimized code has seen
     // the arithmetic before the first collision and does not have to be thrown away then.)
     for (let k = 0; ; ) {
       const at = ((start + k) & this.mask) * 3;
       k += 1;
       const h = s[at + 1] as number;
-      if (h === 0) return -1;
-      if (h === hi && s[at] === lo) return s[at + 2] as number;
+      if (h === 0 || (h === hi && s[at] === lo)) {
+        this.lastAt = at;
+        return h === 0 ? -1 : (s[at + 2] as number);
+      }
     }
   }
 
@@ -47,16 +58,26 @@ export class HashTable {
     const lo = key | 0;
     const hi = Math.floor(key / 4294967296) + 1;
     const s = this.slots;
-    const start = slot(lo, hi);
     let at = 0;
-    for (let k = 0; ; ) {
-      at = ((start + k) & this.mask) * 3;
-      k += 1;
-      const h = s[at + 1] as number;
-      if (h === 0) break;
-      if (h === hi && s[at] === lo) {
+    if (key === this.lastKey) {
+      at = this.lastAt;
+      this.lastKey = NaN;
+      if (s[at + 1] !== 0) {
         s[at + 2] = value;
         return;
+      }
+    } else {
+      this.lastKey = NaN;
+      const start = slot(lo, hi);
+      for (let k = 0; ; ) {
+        at = ((start + k) & this.mask) * 3;
+        k += 1;
+        const h = s[at + 1] as number;
+        if (h === 0) break;
+        if (h === hi && s[at] === lo) {
+          s[at + 2] = value;
+          return;
+        }
       }
     }
     s[at] = lo;

@@ -26,6 +26,34 @@ describe('the visited table (HashTable)', () => {
     const misses = keys.slice(0, 1000).flatMap((k) => [k + 1, k + 2 ** 32, 2 ** 53 - 1 - k]).filter((k) => !reference.has(k));
     expect(misses.filter((k) => table.get(k) !== -1)).toEqual([]);
   });
+
+  it('stores a key looked up just before where the lookup ended, and only that key', () => {
+    // Forty keys in a small table, so probes run into each other: a set written where another
+    // key's lookup ended, or where a grown table no longer has it, would shadow or lose entries.
+    const table = new HashTable(8);
+    const reference = new Map<number, number>();
+    let x = 0x1234567;
+    for (let i = 0; i < 20_000; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      const key = (x >>> 0) % 40;
+      const other = (key * 7 + 3) % 40;
+      const v = i;
+      // Look up, then store that key, or another one, or look up twice and store the first.
+      const kind = i % 4;
+      if (kind === 0 || kind === 3) table.get(key);
+      if (kind === 1 || kind === 2) table.get(other);
+      if (kind === 2) table.set(other, v + 1);
+      if (kind === 3) table.get(other);
+      table.set(key, v);
+      reference.set(key, v);
+      if (kind === 2) reference.set(other, v + 1);
+    }
+    expect(table.size).toBe(reference.size);
+    expect([...reference].filter(([k, v]) => table.get(k) !== v)).toEqual([]);
+    expect(table.get(41)).toBe(-1);
+  });
 });
 
 describe('the search columns (Nodes)', () => {
