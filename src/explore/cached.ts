@@ -28,7 +28,7 @@ import { copyMemoryField, MEMORY_FIELDS } from '../state/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
-import { HashTable } from './hash-table.js';
+import { HashTable, VisitedTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
 import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { Findings, Harness, memoryHash } from './harness.js';
@@ -36,7 +36,7 @@ import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, N
 import { Refreshes, type RefreshAnswer } from './refresh-table.js';
 import { ShardSplit } from './shard-split.js';
 import { ObserverSets, ObserverSteps } from './observer-sets.js';
-import { stateHash } from './state-hash.js';
+import { partsKey, partsKeyOut, stateHash } from './state-hash.js';
 import type { SymmetryView } from './symmetry.js';
 import type { PendingItem } from '../state/pending.js';
 
@@ -117,9 +117,23 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     itemReady.push(Int32Array.from(ready));
   });
 
-  // Each state's hash (with what its observers remember: harness.ts visitedKey) → the sleep set it
-  // was last reached with.
-  const visited = new HashTable(1 << 18);
+  // Each state's key (its parts' ids and what its observers remember: partsKey; under symmetry, its
+  // canonical renaming's hash) → the sleep set it was last reached with.
+  const visited = new VisitedTable(1 << 18);
+  /** The visited key of the state keyOf was last given, as two 32-bit halves. */
+  let keyLo = 0;
+  let keyHi = 0;
+  const keyOf = (cpus: Int32Array, mem: number, items: number, flags: number, now: number, memory: number, observers: readonly Observer[]): void => {
+    if (sym) {
+      const k = sym.keyOf(symView(cpus, mem, items, flags, now), observers);
+      keyLo = k | 0;
+      keyHi = Math.floor(k / 4294967296) | 0;
+      return;
+    }
+    partsKey(cpus, width, mem, items, flags, memory);
+    keyLo = partsKeyOut[0] as number;
+    keyHi = partsKeyOut[1] as number;
+  };
   // Symmetry (symmetry.ts): states keyed by a canonical renaming; their sleep sets stored in canonical choice keys.
   const sym = symmetryOf(scenario, opts);
   const canonSleep = (ids: readonly number[]): number => {
@@ -187,7 +201,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const cpuHashes: number[] = [];
   for (let c = 0; c < cpuCount; c++) cpuHashes.push(0);
   const guestHashes: number[] | null = guestSlots > 0 ? new Array<number>(guestSlots).fill(0) : null;
-  /** A state's hash (Simulation.stateHash), with what its observers remember mixed in unless 0 (visitedKey). */
+  /**
+   * A state's hash (Simulation.stateHash), with what its observers remember mixed in unless 0
+   * (visitedKey): what `verify` checks a rebuilt state by and the shards split the search by (the
+   * visited table keys states by their parts' ids instead: keyOf).
+   */
   const hashOf = (cpus: Int32Array, mem: number, items: number, flags: number, memory = 0): number => {
     const hashes = t.cpuHashes;
     for (let c = 0; c < cpuCount; c++) cpuHashes[c] = hashes[cpus[c] as number] as number;
@@ -764,10 +782,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     // set is worked out only when it matters.)
     const fresh = exploredCount;
     explored[exploredCount++] = fpId;
-    const key53 = sym
-      ? sym.keyOf(symView(childCpus, childMem, childItems, childFlags, curNow), childObservers)
-      : hashOf(childCpus, childMem, childItems, childFlags, childMemory);
-    const at = visited.get(key53);
+    keyOf(childCpus, childMem, childItems, childFlags, curNow, childMemory, childObservers);
+    const at = visited.get(keyLo, keyHi);
     if (at >= 0 && (sleepSets.ids[at] as readonly number[]).length === 0) return;
     const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fpId, fp, fresh) : 0;
     let childSleep = sleepId;
@@ -777,13 +793,13 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (again < 0) return;
       childSleep = againSleep[again] as number;
       childOnly = againOnly[again] as number;
-      visited.set(key53, sym ? canonSleep(sleepSets.ids[childSleep] as readonly number[]) : childSleep);
+      visited.set(keyLo, keyHi, sym ? canonSleep(sleepSets.ids[childSleep] as readonly number[]) : childSleep);
     } else {
       if (visited.size >= opts.maxStates) {
         stopped.add('max-states');
         return;
       }
-      visited.set(key53, sym ? canonSleep(sleepSets.ids[sleepId] as readonly number[]) : sleepId);
+      visited.set(keyLo, keyHi, sym ? canonSleep(sleepSets.ids[sleepId] as readonly number[]) : sleepId);
       sym?.countLast();
     }
     maxDepth = Math.max(maxDepth, curDepth + 1);
@@ -879,12 +895,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const rootView = fromView(sim.view());
   const rootMemory = machineOnly ? 0 : memoryHash(rootObservers, sim.now);
   nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, observerSets.intern(rootObservers, -1), -1);
-  visited.set(
-    sym
-      ? sym.keyOf(symView(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now), rootObservers)
-      : hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags, rootMemory),
-    0,
-  );
+  keyOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now, rootMemory, rootObservers);
+  visited.set(keyLo, keyHi, 0);
   sym?.countLast();
   const split = opts.shard ? new ShardSplit(opts.shard) : null;
   const nodeHash = (id: number) => hashOf(nodes.cpusOf(id, cpus), nodes.mem(id), nodes.items(id), nodes.flags(id));
