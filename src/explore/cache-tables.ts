@@ -453,14 +453,15 @@ export class Nodes {
 
   constructor(private readonly width: number) {}
 
-  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: number): number {
+  /** A node; its CPU states are `cpus[from..from + width)`. */
+  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: number, from = 0): number {
     const id = this.count++;
     const c = id >>> CHUNK_BITS;
     const i = id & IN_CHUNK;
     if (i === 0) this.grow();
     const row = this.cpuCols[c] as Int32Array;
     const base = i * this.width;
-    for (let k = 0; k < this.width; k++) row[base + k] = cpus[k] as number;
+    for (let k = 0; k < this.width; k++) row[base + k] = cpus[from + k] as number;
     (this.itemCols[c] as Int32Array)[i] = items;
     (this.memCols[c] as Int32Array)[i] = mem;
     (this.flagCols[c] as Int32Array)[i] = flags;
@@ -609,3 +610,80 @@ export class SleepSets {
   }
 }
 
+
+/**
+ * The states the search expands together and their children, noted before any child is looked
+ * up in the visited table (cached.ts `child`, `visit`): each child's decision, footprint, parts
+ * and key, the state it came from (an index among the batch's states); each state's node, depth,
+ * clock, sleep set, and its first child.
+ */
+export class Batch {
+  count = 0;
+  d = new Int32Array(64);
+  fp = new Int32Array(64);
+  items = new Int32Array(64);
+  mem = new Int32Array(64);
+  flags = new Int32Array(64);
+  set = new Int32Array(64);
+  memory = new Float64Array(64);
+  node = new Int32Array(64);
+  keyLo = new Int32Array(64);
+  keyHi = new Int32Array(64);
+  cpus: Int32Array;
+  nodes = 0;
+  nodeId = new Int32Array(32);
+  nodeDepth = new Int32Array(32);
+  nodeSleep = new Int32Array(32);
+  nodeFirst = new Int32Array(32);
+  nodeNow = new Float64Array(32);
+
+  constructor(width: number) {
+    this.cpus = new Int32Array(64 * width);
+  }
+
+  reset(): void {
+    this.count = 0;
+    this.nodes = 0;
+  }
+
+  /** A state of the batch, about to be expanded: its children come next. */
+  addNode(id: number, depth: number, now: number, sleep: number): void {
+    const n = this.nodes++;
+    if (n === this.nodeId.length) {
+      this.nodeId = widened(this.nodeId);
+      this.nodeDepth = widened(this.nodeDepth);
+      this.nodeSleep = widened(this.nodeSleep);
+      this.nodeFirst = widened(this.nodeFirst);
+      this.nodeNow = widened(this.nodeNow);
+    }
+    this.nodeId[n] = id;
+    this.nodeDepth[n] = depth;
+    this.nodeNow[n] = now;
+    this.nodeSleep[n] = sleep;
+    this.nodeFirst[n] = this.count;
+  }
+
+  /** Room for twice as many children. */
+  grow(width: number): void {
+    this.d = widened(this.d);
+    this.fp = widened(this.fp);
+    this.items = widened(this.items);
+    this.mem = widened(this.mem);
+    this.flags = widened(this.flags);
+    this.set = widened(this.set);
+    this.memory = widened(this.memory);
+    this.node = widened(this.node);
+    this.keyLo = widened(this.keyLo);
+    this.keyHi = widened(this.keyHi);
+    const cpus = new Int32Array(this.d.length * width);
+    cpus.set(this.cpus);
+    this.cpus = cpus;
+  }
+}
+
+/** A typed array twice as long, with the same contents first. */
+function widened<T extends Int32Array | Float64Array>(a: T): T {
+  const out = new (a.constructor as new (n: number) => T)(a.length * 2);
+  out.set(a);
+  return out;
+}

@@ -30,7 +30,7 @@ import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable, VisitedTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
-import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { applyItems, ascending, asleep, Batch, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { Findings, Harness, memoryHash } from './harness.js';
 import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, NON_LOCAL, relationOf, StepFootprints, type Footprint, type Tracked } from './dependence.js';
 import { Refreshes, type RefreshAnswer } from './refresh-table.js';
@@ -48,6 +48,9 @@ export interface CachedStats {
 }
 
 const NO_ARMED: Effect['armed'] = [];
+/** The states the search expands before it looks their children up (see `child`), and at most about how many children. */
+const BATCH_STATES = 32;
+const BATCH_CHILDREN = 64;
 
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
   if (opts.pruning === 'history') throw new Error('internal error: the reference search (pruning: history) runs on the direct engine');
@@ -218,7 +221,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     for (let x = id; x > 0; x = nodes.parent(x)) out.push((t.descs[nodes.via(x)] as Desc).key);
     return out.reverse();
   };
-  const report = (violations: { property: string; message: string }[], id: number, last?: string) =>
+  const report = (violations: readonly { property: string; message: string }[], id: number, last?: string) =>
     found.add(violations, nodes.depth(id) + (last === undefined ? 0 : 1), () => keysTo(id, last));
 
   /** The choice with this key in the simulation's current ready list. */
@@ -488,9 +491,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curMemFields: Float64Array = new Float64Array(0);
   /** Each slot's pending-item signature in the state being expanded (sigOf for every slot; itemSigs: never changed). */
   let curSigs: Float64Array = new Float64Array(width);
-  /** The footprints of the siblings taken so far (indexes). */
-  let explored = new Int32Array(16);
-  let exploredCount = 0;
   /** Scratch: a child's sleep set, unsorted. */
   let sleepScratch: number[] = [];
   // The child a decision leads to.
@@ -540,10 +540,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     curSigs = itemSigs[curItemsT] as Float64Array;
     const ready = itemReady[curItemsT] as Int32Array;
     const readyCount = ready.length;
-    if (explored.length < readyCount) explored = new Int32Array(2 * readyCount);
-    exploredCount = 0;
-    curCand = candidatesOf(curSleepId);
-    candCount = 0;
+    batch.addNode(id, curDepth, curNow, curSleepId);
     const nodeSleep = sleepSets.ids[curSleepId] as readonly number[];
     for (let rank = 0; rank < readyCount; rank++) {
       const d = ready[rank] as number;
@@ -565,8 +562,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       materialize(id, false);
       sim.poll();
       simAt = -1;
+      report(h.violations(), id);
+    } else {
+      // (The run ended on a reset: nothing more is fed to its observers, the node's own.)
+      report(observerSets.violations(curObserverSet), id);
     }
-    report(h.violations(), id);
     if (ends) ends.add(sim.stateKey());
   };
 
@@ -756,11 +756,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     return { ...inside, fp: mainFp, apart: Array.from(slots).sort((a, b) => a - b) };
   };
 
-  /** After decision `d`: violations, the child's sleep set, and the child if it is new (or must be expanded again). */
+  /**
+   * After decision `d`: violations, and the child noted in the batch (`visit` then looks it up in
+   * the visited table). The search expands a batch of frontier states, noting their children, then
+   * visits the children in order: the same order of everything as one state at a time (what a visit
+   * does, no expansion reads), but each child's key is known before any is looked up, so the
+   * lookups — one cache miss each in a table of millions — are started together (`touch`).
+   */
   const child = (d: number): void => {
-    const key = (t.descs[d] as Desc).key;
     const fpId = childFp;
-    const fp = t.fps[fpId] as Footprint;
     // The child's observers: as this effect left these observers on this clock before, else as
     // the records fed just now left them (interned either way: observer-sets.ts).
     let childSet = curObserverSet;
@@ -773,19 +777,61 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       childMemory = machineOnly ? 0 : memoryHash(h.current, curNow);
       if (childEffect >= 0) observerSteps.add(curObserverSet, childEffect, curNow, childSet, childMemory);
     }
-    const childObservers = observerSets.get(childSet);
     if (childSet !== curObserverSet) {
       const before = observerSets.violationCount(curObserverSet);
-      if (observerSets.violationCount(childSet) > before) report(violationsOf(childObservers).slice(before), curId, key);
+      if (observerSets.violationCount(childSet) > before) report(observerSets.violations(childSet).slice(before), curId, (t.descs[d] as Desc).key);
+    }
+    const b = batch.count++;
+    if (b === batch.d.length) batch.grow(width);
+    batch.d[b] = d;
+    batch.fp[b] = fpId;
+    batch.items[b] = childItems;
+    batch.mem[b] = childMem;
+    batch.flags[b] = childFlags;
+    batch.set[b] = childSet;
+    batch.memory[b] = childMemory;
+    batch.node[b] = batch.nodes - 1;
+    batch.cpus.set(childCpus, b * width);
+    // (Under symmetry a key is taken just before its lookup: the renaming it finds is the one the
+    // sleep sets are read and stored under.)
+    if (!sym) {
+      partsKey(childCpus, width, childMem, childItems, childFlags, childMemory);
+      batch.keyLo[b] = partsKeyOut[0] as number;
+      batch.keyHi[b] = partsKeyOut[1] as number;
+    }
+  };
+
+  /** Child `b` of the batch: its sleep set, and the child if it is new (or must be expanded again). */
+  const visit = (b: number): void => {
+    const n = batch.node[b] as number;
+    const parent = batch.nodeId[n] as number;
+    const depth = batch.nodeDepth[n] as number;
+    const now = batch.nodeNow[n] as number;
+    if (n !== candNode) {
+      // The first child of its state visited: its sleep set is the candidates so far.
+      candNode = n;
+      curCand = candidatesOf(batch.nodeSleep[n] as number);
+      candCount = 0;
+    }
+    const d = batch.d[b] as number;
+    const fpId = batch.fp[b] as number;
+    const fp = t.fps[fpId] as Footprint;
+    const items = batch.items[b] as number;
+    const mem = batch.mem[b] as number;
+    const flags = batch.flags[b] as number;
+    const set = batch.set[b] as number;
+    const memory = batch.memory[b] as number;
+    if (sym) {
+      keyOf(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, memory, observerSets.get(set));
+    } else {
+      keyLo = batch.keyLo[b] as number;
+      keyHi = batch.keyHi[b] as number;
     }
     // (A state seen before with an empty sleep set is done with whatever this one is: its sleep
     // set is worked out only when it matters.)
-    const fresh = exploredCount;
-    explored[exploredCount++] = fpId;
-    keyOf(childCpus, childMem, childItems, childFlags, curNow, childMemory, childObservers);
     const at = visited.get(keyLo, keyHi);
     if (at >= 0 && (sleepSets.ids[at] as readonly number[]).length === 0) return;
-    const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fpId, fp, fresh) : 0;
+    const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fpId, fp, b - (batch.nodeFirst[n] as number), batch.nodeFirst[n] as number) : 0;
     let childSleep = sleepId;
     let childOnly = -1;
     if (at >= 0) {
@@ -802,9 +848,13 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       visited.set(keyLo, keyHi, sym ? canonSleep(sleepSets.ids[sleepId] as readonly number[]) : sleepId);
       sym?.countLast();
     }
-    maxDepth = Math.max(maxDepth, curDepth + 1);
-    nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childMemory, childSet, childOnly);
+    maxDepth = Math.max(maxDepth, depth + 1);
+    nodes.add(batch.cpus, items, mem, flags, depth + 1, parent, d, childSleep, now, memory, set, childOnly, b * width);
   };
+  /** The batch's states being expanded and their children (Batch). */
+  const batch = new Batch(width);
+  /** The batch state whose candidates curCand holds (-1: none yet). */
+  let candNode = -1;
 
   /**
    * The child's sleep set: the parent's and the first `siblings` earlier siblings' choices that
@@ -812,9 +862,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    * the parent's set, then each sibling's footprint added, remembered by set and footprint), and
    * the child's set is remembered by candidates and footprint: the same few recur across states.
    */
-  const sleepAfter = (fpId: number, fp: Footprint, siblings: number): number => {
+  const sleepAfter = (fpId: number, fp: Footprint, siblings: number, first: number): number => {
     for (; candCount < siblings; candCount++) {
-      const z = explored[candCount] as number;
+      const z = batch.fp[first + candCount] as number;
       const memo = curCand < 2 ** 31 && z < 2 ** 21 ? curCand * 2 ** 21 + z : -1;
       let next = memo >= 0 ? candNext.get(memo) : -1;
       if (next < 0) {
@@ -900,25 +950,37 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   sym?.countLast();
   const split = opts.shard ? new ShardSplit(opts.shard) : null;
   const nodeHash = (id: number) => hashOf(nodes.cpusOf(id, cpus), nodes.mem(id), nodes.items(id), nodes.flags(id));
-  for (let id = 0; id < nodes.count; id++) {
-    const stop = stopHere(opts, found, nodes.depth(id), started);
+  for (let id = 0; id < nodes.count; ) {
+    // A batch: states already in the queue, one at a time with a shard split (it is told the
+    // counts as each state is reached).
+    const end = split ? id + 1 : Math.min(nodes.count, id + BATCH_STATES);
+    batch.reset();
+    candNode = -1;
+    let stop: StopReason | null = null;
+    let next = id;
+    for (; next < end && batch.count < BATCH_CHILDREN; next++) {
+      // (Only expanding reports violations: checked before each state, as one at a time.)
+      stop = stopHere(opts, found, nodes.depth(next), started);
+      if (stop) break;
+      const k = next;
+      if (split && !split.expands(nodes.depth(k), () => nodes.count - k, visited.size, transitions, () => nodeHash(k))) continue;
+      expand(k);
+    }
+    if (!sym) for (let b = 0; b < batch.count; b++) visited.touch(batch.keyLo[b] as number, batch.keyHi[b] as number);
+    for (let b = 0; b < batch.count; b++) visit(b);
+    if (next > id) nodes.release(next - 1);
     if (stop) {
       stopped.add(stop);
       break;
     }
-    if (split && !split.expands(nodes.depth(id), () => nodes.count - id, visited.size, transitions, () => nodeHash(id))) {
-      nodes.release(id);
-      continue;
-    }
-    expand(id);
-    nodes.release(id);
-    if (opts.onProgress && (id & 255) === 0) {
+    if (opts.onProgress && ((id & 255) === 0 || id >>> 8 !== (next - 1) >>> 8)) {
       const at = performance.now();
       if (at - lastProgress >= (opts.progressMs ?? 500)) {
         lastProgress = at;
-        opts.onProgress({ states: visited.size, transitions, depth: nodes.depth(id), frontier: nodes.count - id - 1, elapsedMs: at - started });
+        opts.onProgress({ states: visited.size, transitions, depth: nodes.depth(next - 1), frontier: nodes.count - next, elapsedMs: at - started });
       }
     }
+    id = next;
   }
 
   /** The effect of a decision just run for real, with the inputs it read. */
@@ -1117,10 +1179,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   };
 }
 
-/** The violations observers found, in order (as Harness.violations gives them). */
-function violationsOf(observers: readonly Observer[]): { property: string; message: string }[] {
-  return observers.flatMap((o) => o.violations());
-}
 
 /** An interned pending item as it enters the state (src/state/pending.ts). */
 function pendingOf(d: Desc): PendingItem {

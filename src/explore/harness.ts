@@ -56,8 +56,17 @@ export function observersSnapshot(observers: readonly Observer[]): string {
 
 /** A violation's kind: its property and its message with the numbers blanked. */
 export function violationKind(v: { property: string; message: string }): string {
-  return `${v.property}|${v.message.replace(/\d+/g, '#')}`;
+  // (Remembered by property and message: a search meets the same few violations at every end state.)
+  let byMessage = kinds.get(v.property);
+  if (!byMessage) kinds.set(v.property, (byMessage = new Map()));
+  let kind = byMessage.get(v.message);
+  if (kind === undefined) {
+    if (byMessage.size >= 4096) byMessage.clear();
+    byMessage.set(v.message, (kind = `${v.property}|${v.message.replace(/\d+/g, '#')}`));
+  }
+  return kind;
 }
+const kinds = new Map<string, Map<string, string>>();
 
 /** Whether one path's choice keys come before another's (equal lengths): the order breadth-first search expands them in. */
 export function keysBefore(a: readonly string[], b: readonly string[]): boolean {

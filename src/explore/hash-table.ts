@@ -140,6 +140,16 @@ export class VisitedTable {
     this.shift = 32 - bits;
   }
 
+  /**
+   * Load the slot a lookup of key (lo, hi) starts at, and nothing else: the search touches a batch
+   * of keys before it looks them up in turn, so that their cache misses overlap.
+   */
+  touch(lo: number, hi: number): void {
+    this.touched ^= this.slots[(slot(lo, hi) >>> this.shift) * 3 + 2] as number;
+  }
+  /** (What `touch` loaded, kept so that the loads are not left out.) */
+  touched = 0;
+
   /** The value stored for key (lo, hi), or -1. */
   get(lo: number, hi: number): number {
     const s = this.slots;
