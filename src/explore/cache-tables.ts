@@ -453,8 +453,18 @@ export class Nodes {
 
   constructor(private readonly width: number) {}
 
-  /** A node; its CPU states are `cpus[from..from + width)`. */
-  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: number, from = 0): number {
+  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: number): number {
+    this.times[0] = now;
+    this.times[1] = memory;
+    return this.addWith(this.times, cpus, 0, items, mem, flags, depth, parent, via, sleep, observers, only);
+  }
+  private readonly times = new Float64Array(2);
+
+  /**
+   * `add`, with its clock and memory in `times` (0 and 1: the search's hot path passes no double,
+   * which would be a number object) and its CPU states `cpus[from..from + width)`.
+   */
+  addWith(times: Float64Array, cpus: ArrayLike<number>, from: number, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, observers: number, only: number): number {
     const id = this.count++;
     const c = id >>> CHUNK_BITS;
     const i = id & IN_CHUNK;
@@ -473,8 +483,8 @@ export class Nodes {
     if (via + 1 > 0xffff && !this.wideVias) this.widen();
     (this.vias[c] as Uint16Array | Int32Array)[i] = via + 1;
     (this.sleepCols[c] as Int32Array)[i] = sleep;
-    (this.nowCols[c] as Float64Array)[i] = now;
-    (this.memoryCols[c] as Float64Array)[i] = memory;
+    (this.nowCols[c] as Float64Array)[i] = times[0] as number;
+    (this.memoryCols[c] as Float64Array)[i] = times[1] as number;
     (this.observerCols[c] as Int32Array)[i] = observers;
     (this.onlyCols[c] as Int32Array)[i] = only;
     return id;
@@ -646,8 +656,8 @@ export class Batch {
     this.nodes = 0;
   }
 
-  /** A state of the batch, about to be expanded: its children come next. */
-  addNode(id: number, depth: number, now: number, sleep: number): void {
+  /** A state of the batch, about to be expanded: its children come next (its clock: set `nodeNow` too). */
+  addNode(id: number, depth: number, sleep: number): void {
     const n = this.nodes++;
     if (n === this.nodeId.length) {
       this.nodeId = widened(this.nodeId);
@@ -658,7 +668,6 @@ export class Batch {
     }
     this.nodeId[n] = id;
     this.nodeDepth[n] = depth;
-    this.nodeNow[n] = now;
     this.nodeSleep[n] = sleep;
     this.nodeFirst[n] = this.count;
   }

@@ -48,6 +48,9 @@ export interface CachedStats {
 }
 
 const NO_ARMED: Effect['armed'] = [];
+/** In the search's typed scratch of doubles: the clock, what the observers remember. */
+const NOW = 0;
+const MEMORY = 1;
 /** The states the search expands before it looks their children up (see `child`), and at most about how many children. */
 const BATCH_STATES = 32;
 const BATCH_CHILDREN = 64;
@@ -133,7 +136,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       keyHi = Math.floor(k / 4294967296) | 0;
       return;
     }
-    partsKey(cpus, width, mem, items, flags, memory);
+    partsKey(cpus, width, mem, items, flags, memory | 0, (memory / 4294967296) | 0);
     keyLo = partsKeyOut[0] as number;
     keyHi = partsKeyOut[1] as number;
   };
@@ -481,12 +484,14 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curFlags = 0;
   let curItemsT = 0;
   let curItems: Int32Array = new Int32Array(0);
-  let curNow = 0;
+  /**
+   * The clock of the state being expanded, and what its observers remember (memoryHash) on it: in
+   * a typed array, as a `let` holding a double would be a number object made anew at each change.
+   */
+  const curF = new Float64Array(2);
   let curObservers: Observer[] = [];
   /** curObservers' ObserverSets id. */
   let curObserverSet = 0;
-  /** What curObservers remember (memoryHash) on curNow. */
-  let curMemory = 0;
   let curSleepId = 0;
   let curMemFields: Float64Array = new Float64Array(0);
   /** Each slot's pending-item signature in the state being expanded (sigOf for every slot; itemSigs: never changed). */
@@ -517,7 +522,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     curDepth = nodes.depth(id);
     curItemsT = nodes.items(id);
     curItems = itemTuples.get(curItemsT);
-    curNow = nodes.now(id);
+    curF[NOW] = nodes.now(id);
     h.fork(observers);
     // The scheduler's poll, on the numbers: the run is over, or what is due now (moving the clock
     // to the next timer if nothing is).
@@ -525,11 +530,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       endOfRun(id);
       return;
     }
-    curMemory = nodes.memory(id);
+    curF[MEMORY] = nodes.memory(id);
     if ((itemReady[curItemsT] as Int32Array).length === 0) {
       advance();
       // The clock moved: what the observers remember is kept relative to it.
-      if (!machineOnly) curMemory = memoryHash(curObservers, curNow);
+      if (!machineOnly) curF[MEMORY] = memoryHash(curObservers, curF[NOW] as number);
     }
     if (curDepth >= opts.maxDepth) {
       stopped.add('max-depth');
@@ -540,7 +545,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     curSigs = itemSigs[curItemsT] as Float64Array;
     const ready = itemReady[curItemsT] as Int32Array;
     const readyCount = ready.length;
-    batch.addNode(id, curDepth, curNow, curSleepId);
+    batch.addNode(id, curDepth, curSleepId);
+    batch.nodeNow[batch.nodes - 1] = curF[NOW] as number;
     const nodeSleep = sleepSets.ids[curSleepId] as readonly number[];
     for (let rank = 0; rank < readyCount; rank++) {
       const d = ready[rank] as number;
@@ -592,7 +598,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     curItemsT = internItems(shifted);
     curItems = itemTuples.get(curItemsT);
-    curNow += by;
+    curF[NOW] = (curF[NOW] as number) + by;
   };
 
   /** Take decision `d` in the current state: from the cache or for real, then record the child. */
@@ -635,8 +641,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childEffect = effectIndex;
     childStep = -1;
     if (effect.records.length > 0) {
-      childStep = observerSteps.find(curObserverSet, effectIndex, curNow);
-      if (childStep < 0) feedRecords(effect.records, curNow);
+      childStep = observerSteps.find(curObserverSet, effectIndex, curF[NOW] as number);
+      if (childStep < 0) feedRecords(effect.records, curF[NOW] as number);
     }
     childFp = effect.fp;
     // (Found by `matching` just now.)
@@ -768,14 +774,14 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     // The child's observers: as this effect left these observers on this clock before, else as
     // the records fed just now left them (interned either way: observer-sets.ts).
     let childSet = curObserverSet;
-    let childMemory = curMemory;
+    let childMemory = curF[MEMORY] as number;
     if (childStep >= 0) {
       childSet = observerSteps.setOf(childStep);
       childMemory = observerSteps.memoryOf(childStep);
     } else if (h.touched) {
       childSet = observerSets.intern(h.current, curObserverSet);
-      childMemory = machineOnly ? 0 : memoryHash(h.current, curNow);
-      if (childEffect >= 0) observerSteps.add(curObserverSet, childEffect, curNow, childSet, childMemory);
+      childMemory = machineOnly ? 0 : memoryHash(h.current, curF[NOW] as number);
+      if (childEffect >= 0) observerSteps.add(curObserverSet, childEffect, curF[NOW] as number, childSet, childMemory);
     }
     if (childSet !== curObserverSet) {
       const before = observerSets.violationCount(curObserverSet);
@@ -795,7 +801,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     // (Under symmetry a key is taken just before its lookup: the renaming it finds is the one the
     // sleep sets are read and stored under.)
     if (!sym) {
-      partsKey(childCpus, width, childMem, childItems, childFlags, childMemory);
+      partsKey(childCpus, width, childMem, childItems, childFlags, childMemory | 0, (childMemory / 4294967296) | 0);
       batch.keyLo[b] = partsKeyOut[0] as number;
       batch.keyHi[b] = partsKeyOut[1] as number;
     }
@@ -849,8 +855,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       sym?.countLast();
     }
     maxDepth = Math.max(maxDepth, depth + 1);
-    nodes.add(batch.cpus, items, mem, flags, depth + 1, parent, d, childSleep, now, memory, set, childOnly, b * width);
+    // (The clock and memory passed in a typed array: a double argument would be a number object.)
+    times[NOW] = now;
+    times[MEMORY] = memory;
+    nodes.addWith(times, batch.cpus, b * width, items, mem, flags, depth + 1, parent, d, childSleep, set, childOnly);
   };
+  const times = new Float64Array(2);
   /** The batch's states being expanded and their children (Batch). */
   const batch = new Batch(width);
   /** The batch state whose candidates curCand holds (-1: none yet). */

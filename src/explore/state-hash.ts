@@ -59,12 +59,12 @@ export const partsKeyOut = new Int32Array(2);
  * A state's key in the transition cache's visited table (cached.ts), from the ids its parts are
  * interned under (equal ids, equal parts: each table interns by content or by its part's hash):
  * the actors' states `ids[0..n)`, the memory's, the pending-item multiset's, the flags', and what
- * the observers remember (a hash, 0: nothing). 64 bits, into `partsKeyOut`. Cheaper than
+ * the observers remember (a 53-bit hash, 0: nothing; its low and high 32 bits). 64 bits, into `partsKeyOut`. Cheaper than
  * `stateHash` (two multiplications a part, no division), and as wide as the table's slot: two
  * states of a search share a key with odds about n²/2^65 (n states) against n²/2^54 for a 53-bit key.
  * Each part is a step of two lanes (multiply, rotate) seeded apart; a final round mixes the lanes.
  */
-export function partsKey(ids: ArrayLike<number>, n: number, mem: number, items: number, flags: number, memory: number): void {
+export function partsKey(ids: ArrayLike<number>, n: number, mem: number, items: number, flags: number, memoryLo: number, memoryHi: number): void {
   let h1 = 0x9e3779b9 ^ n;
   let h2 = 0x7f4a7c15 ^ n;
   for (let c = 0; c < n; c++) {
@@ -86,9 +86,9 @@ export function partsKey(ids: ArrayLike<number>, n: number, mem: number, items: 
   h1 = (h1 << 13) | (h1 >>> 19);
   h2 = Math.imul(h2 ^ flags, 1597334677);
   h2 = (h2 << 17) | (h2 >>> 15);
-  // What the observers remember: a 53-bit hash, both halves.
-  const ml = memory >>> 0;
-  const mh = Math.floor(memory / 4294967296);
+  // What the observers remember: a 53-bit hash, both halves (as int32: a double argument would be a number object).
+  const ml = memoryLo;
+  const mh = memoryHi;
   h1 = Math.imul(h1 ^ ml, 2654435761);
   h1 = (h1 << 13) | (h1 >>> 19);
   h2 = Math.imul(h2 ^ ml, 1597334677);

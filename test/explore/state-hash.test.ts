@@ -27,7 +27,7 @@ describe("the transition cache's state hash", () => {
 
 describe("the visited table's key of a state's parts (partsKey)", () => {
   const key = (ids: number[], mem: number, items: number, flags: number, memory: number) => {
-    partsKey(Int32Array.from(ids), ids.length, mem, items, flags, memory);
+    partsKey(Int32Array.from(ids), ids.length, mem, items, flags, memory | 0, (memory / 2 ** 32) | 0);
     return `${partsKeyOut[0]}:${partsKeyOut[1]}`;
   };
 
