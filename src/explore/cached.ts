@@ -582,6 +582,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    * back until nothing else can happen again (ordered deadlines: Agenda.advance).
    */
   const advance = (): void => {
+    // (A function of the multiset: remembered by its id, the clock's step beside it.)
+    const known = advancedTo[curItemsT];
+    if (known !== undefined) {
+      curF[NOW] = (curF[NOW] as number) + (advancedBy[curItemsT] as number);
+      curItemsT = known;
+      curItems = itemTuples.get(curItemsT);
+      return;
+    }
+    const from = curItemsT;
     let by = Infinity;
     for (const i of curItems) by = Math.min(by, Math.max(0, (t.descs[i] as Desc).rel));
     const shifted: number[] = [];
@@ -599,7 +608,14 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     curItemsT = internItems(shifted);
     curItems = itemTuples.get(curItemsT);
     curF[NOW] = (curF[NOW] as number) + by;
+    while (advancedTo.length <= from) advancedTo.push(undefined);
+    advancedTo[from] = curItemsT;
+    while (advancedBy.length <= from) advancedBy.push(0);
+    advancedBy[from] = by;
   };
+  /** By pending-item multiset with nothing due: the multiset once the clock moved (advance), and how far it moved. */
+  const advancedTo: (number | undefined)[] = [];
+  const advancedBy: number[] = [];
 
   /** Take decision `d` in the current state: from the cache or for real, then record the child. */
   const take = (d: number): void => {
@@ -771,41 +787,43 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    */
   const child = (d: number): void => {
     const fpId = childFp;
+    const b = batch.count++;
+    if (b === batch.d.length) batch.grow(width);
     // The child's observers: as this effect left these observers on this clock before, else as
-    // the records fed just now left them (interned either way: observer-sets.ts).
+    // the records fed just now left them (interned either way: observer-sets.ts). (What they
+    // remember goes straight to its typed column: a variable taking it from there or from a call
+    // would hold a number object.)
     let childSet = curObserverSet;
-    let childMemory = curF[MEMORY] as number;
     if (childStep >= 0) {
       childSet = observerSteps.setOf(childStep);
-      childMemory = observerSteps.memoryOf(childStep);
+      batch.memory[b] = observerSteps.memoryOf(childStep);
     } else if (h.touched) {
       childSet = observerSets.intern(h.current, curObserverSet);
-      childMemory = machineOnly ? 0 : memoryHash(h.current, curF[NOW] as number);
-      if (childEffect >= 0) observerSteps.add(curObserverSet, childEffect, curF[NOW] as number, childSet, childMemory);
-    }
+      batch.memory[b] = machineOnly ? 0 : memoryHash(h.current, curF[NOW] as number);
+      if (childEffect >= 0) observerSteps.add(curObserverSet, childEffect, curF[NOW] as number, childSet, batch.memory[b] as number);
+    } else batch.memory[b] = curF[MEMORY] as number;
     if (childSet !== curObserverSet) {
       const before = observerSets.violationCount(curObserverSet);
       if (observerSets.violationCount(childSet) > before) report(observerSets.violations(childSet).slice(before), curId, (t.descs[d] as Desc).key);
     }
-    const b = batch.count++;
-    if (b === batch.d.length) batch.grow(width);
     batch.d[b] = d;
     batch.fp[b] = fpId;
     batch.items[b] = childItems;
     batch.mem[b] = childMem;
     batch.flags[b] = childFlags;
     batch.set[b] = childSet;
-    batch.memory[b] = childMemory;
     batch.node[b] = batch.nodes - 1;
     batch.cpus.set(childCpus, b * width);
     // (Under symmetry a key is taken just before its lookup: the renaming it finds is the one the
     // sleep sets are read and stored under.)
     if (!sym) {
-      partsKey(childCpus, width, childMem, childItems, childFlags, childMemory | 0, (childMemory / 4294967296) | 0);
+      const memory = batch.memory[b] as number;
+      partsKey(childCpus, width, childMem, childItems, childFlags, memory | 0, (memory / 4294967296) | 0);
       batch.keyLo[b] = partsKeyOut[0] as number;
       batch.keyHi[b] = partsKeyOut[1] as number;
     }
   };
+
 
   /** Child `b` of the batch: its sleep set, and the child if it is new (or must be expanded again). */
   const visit = (b: number): void => {
