@@ -31,6 +31,8 @@ export interface Desc {
   hash: number;
   /** Where the choice key sorts among all keys seen (siblings are expanded in key order). */
   rank: number;
+  /** The choice key's number, in the order keys were first seen (Tables.keyNoOf). */
+  keyNo: number;
   /** Its part of its CPU's pending-item signature (0 for deliveries, which no decision reads). */
   sig: number;
   /** This item `d` ns later, by `d`. */
@@ -194,8 +196,16 @@ export class Tables {
   }
 
   private readonly keys = new Map<string, string>();
+  private readonly keyNos = new Map<string, number>();
 
-  desc(v: Omit<Desc, 'shifted' | 'rank' | 'sig' | 'toggled'>): number {
+  /** A choice key's number (the next one if it is new): small, for sets of keys as bits. */
+  keyNoOf(key: string): number {
+    let no = this.keyNos.get(key);
+    if (no === undefined) this.keyNos.set(key, (no = this.keyNos.size));
+    return no;
+  }
+
+  desc(v: Omit<Desc, 'shifted' | 'rank' | 'sig' | 'toggled' | 'keyNo'>): number {
     const text = v.kind === 'timer' ? `${v.key}@${v.rel}/${v.dur}#${v.ord}${v.held ? '!' : ''}` : `${v.key}@${v.rel}`;
     let id = this.descIds.get(text);
     if (id === undefined) {
@@ -219,6 +229,7 @@ export class Tables {
         held: v.held,
         hash: v.hash,
         rank: 0,
+        keyNo: this.keyNoOf(key),
         // Deliveries stay out of the signature: a decision never looks at a CPU's pending deliveries
         // other than the one it makes (only a step's or timer's item is looked up and replaced).
         sig: v.kind === 'deliver' ? 0 : mix(0x7f4a7c15, id + 1),
@@ -279,7 +290,7 @@ export class Tables {
     return x.toggled;
   }
 
-  private parts(x: Desc): Omit<Desc, 'shifted' | 'rank' | 'sig' | 'toggled'> {
+  private parts(x: Desc): Omit<Desc, 'shifted' | 'rank' | 'sig' | 'toggled' | 'keyNo'> {
     return { key: x.key, kind: x.kind, actor: x.actor, cpu: x.cpu, name: x.name, index: x.index, msg: x.msg, rel: x.rel, dur: x.dur, ord: x.ord, held: x.held, hash: x.hash };
   }
 
@@ -338,6 +349,20 @@ function timerHash(x: Desc, rel: number, held: boolean): number {
 export function asleep(fps: readonly Footprint[], set: readonly number[], key: string): boolean {
   for (let i = 0; i < set.length; i++) if ((fps[set[i] as number] as Footprint).key === key) return true;
   return false;
+}
+
+/** A set of choice key numbers (Desc.keyNo) as bits, 32 a word. */
+export function keyBits(nos: readonly number[]): Int32Array {
+  let words = 0;
+  for (const no of nos) words = Math.max(words, (no >>> 5) + 1);
+  const bits = new Int32Array(words);
+  for (const no of nos) bits[no >>> 5] = (bits[no >>> 5] as number) | (1 << (no & 31));
+  return bits;
+}
+
+/** Whether key number `no` is in a set made by keyBits. */
+export function hasKeyBit(bits: Int32Array, no: number): boolean {
+  return no >>> 5 < bits.length && ((bits[no >>> 5] as number) & (1 << (no & 31))) !== 0;
 }
 
 /** An order-free signature of one CPU's pending items (0 when it has none). */

@@ -30,7 +30,7 @@ import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable, VisitedTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
-import { applyItems, ascending, asleep, Batch, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { applyItems, ascending, asleep, Batch, hasKeyBit, keyBits, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { Findings, Harness, memoryHash } from './harness.js';
 import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, NON_LOCAL, relationOf, StepFootprints, type Footprint, type Tracked } from './dependence.js';
 import { Refreshes, type RefreshAnswer } from './refresh-table.js';
@@ -48,6 +48,7 @@ export interface CachedStats {
 }
 
 const NO_ARMED: Effect['armed'] = [];
+const NO_BITS = new Int32Array(0);
 /** In the search's typed scratch of doubles: the clock, what the observers remember. */
 const NOW = 0;
 const MEMORY = 1;
@@ -547,12 +548,13 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const readyCount = ready.length;
     batch.addNode(id, curDepth, curSleepId);
     batch.nodeNow[batch.nodes - 1] = curF[NOW] as number;
-    const nodeSleep = sleepSets.ids[curSleepId] as readonly number[];
+    const asleepBits = curSleepId === 0 ? NO_BITS : sleepBits(curSleepId);
     for (let rank = 0; rank < readyCount; rank++) {
       const d = ready[rank] as number;
       const key = (t.descs[d] as Desc).key;
       if (curDepth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
-      if (opts.reduction && asleep(t.fps, nodeSleep, key)) {
+      const no = (t.descs[d] as Desc).keyNo;
+      if (opts.reduction && hasKeyBit(asleepBits, no)) {
         slept += 1;
         continue;
       }
@@ -560,6 +562,18 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       take(d);
     }
   };
+
+  /** A node sleep set's choice keys as bits (Desc.keyNo), worked out once per set. */
+  const sleepBits = (id: number): Int32Array => {
+    let bits = sleepBitsOf[id];
+    if (bits === undefined) {
+      bits = keyBits((sleepSets.ids[id] as readonly number[]).map((z) => t.keyNoOf((t.fps[z] as Footprint).key)));
+      while (sleepBitsOf.length < id) sleepBitsOf.push(undefined);
+      sleepBitsOf[id] = bits;
+    }
+    return bits;
+  };
+  const sleepBitsOf: (Int32Array | undefined)[] = [];
 
   /** A state where the run is over: the end-of-run properties, from the real simulation's final records. */
   const endOfRun = (id: number): void => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Nodes } from '../../src/explore/cache-tables.js';
+import { hasKeyBit, keyBits, Nodes } from '../../src/explore/cache-tables.js';
 import { HashTable, VisitedTable } from '../../src/explore/hash-table.js';
 
 describe('the visited table (HashTable)', () => {
@@ -149,5 +149,16 @@ describe('the search columns (Nodes)', () => {
     expect([nodes.via(0), nodes.via(59_999), nodes.via(65_537), nodes.via(69_998), nodes.via(69_999)]).toEqual([0, 59_999, 5_537, 9_998, 1_000_000]);
     expect([nodes.depth(0), nodes.depth(1), nodes.depth(2), nodes.depth(3), nodes.depth(69_999)]).toEqual([0, 1, 2, 3, 3]);
     expect(() => nodes.add([0], 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, -1)).toThrow(/breadth-first/);
+  });
+});
+
+describe('sleep sets as bits of choice key numbers (keyBits)', () => {
+  it('holds exactly the numbers given, past 32 too: no number stands for another with the same low bits', () => {
+    const set = [1, 31, 33, 64, 95, 200];
+    const bits = keyBits(set);
+    const found = Array.from({ length: 300 }, (_, no) => no).filter((no) => hasKeyBit(bits, no));
+    expect(found).toEqual(set);
+    expect(hasKeyBit(keyBits([]), 0)).toBe(false);
+    expect(hasKeyBit(bits, 1_000_000)).toBe(false);
   });
 });
