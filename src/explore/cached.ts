@@ -36,7 +36,7 @@ import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, N
 import { Refreshes, type RefreshAnswer } from './refresh-table.js';
 import { ShardSplit } from './shard-split.js';
 import { ObserverSets, ObserverSteps } from './observer-sets.js';
-import { partsKey, partsKeyOut, stateHash } from './state-hash.js';
+import { partsKey, stateHash } from './state-hash.js';
 import type { SymmetryView } from './symmetry.js';
 import type { PendingItem } from '../state/pending.js';
 
@@ -127,6 +127,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // Each state's key (its parts' ids and what its observers remember: partsKey; under symmetry, its
   // canonical renaming's hash) → the sleep set it was last reached with.
   const visited = new VisitedTable(1 << 18);
+  /** partsKey's result. */
+  const keyParts = new Int32Array(2);
   /** The visited key of the state keyOf was last given, as two 32-bit halves. */
   let keyLo = 0;
   let keyHi = 0;
@@ -137,9 +139,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       keyHi = Math.floor(k / 4294967296) | 0;
       return;
     }
-    partsKey(cpus, width, mem, items, flags, memory | 0, (memory / 4294967296) | 0);
-    keyLo = partsKeyOut[0] as number;
-    keyHi = partsKeyOut[1] as number;
+    partsKey(keyParts, cpus, width, mem, items, flags, memory | 0, (memory / 4294967296) | 0);
+    keyLo = keyParts[0] as number;
+    keyHi = keyParts[1] as number;
   };
   // Symmetry (symmetry.ts): states keyed by a canonical renaming; their sleep sets stored in canonical choice keys.
   const sym = symmetryOf(scenario, opts);
@@ -832,9 +834,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     // sleep sets are read and stored under.)
     if (!sym) {
       const memory = batch.memory[b] as number;
-      partsKey(childCpus, width, childMem, childItems, childFlags, memory | 0, (memory / 4294967296) | 0);
-      batch.keyLo[b] = partsKeyOut[0] as number;
-      batch.keyHi[b] = partsKeyOut[1] as number;
+      partsKey(keyParts, childCpus, width, childMem, childItems, childFlags, memory | 0, (memory / 4294967296) | 0);
+      batch.keyLo[b] = keyParts[0] as number;
+      batch.keyHi[b] = keyParts[1] as number;
     }
   };
 

@@ -52,19 +52,16 @@ export function stateHash(cpus: ArrayLike<number>, n: number, mem: number, itemL
   return hi * 4294967296 + (lo >>> 0);
 }
 
-/** The two 32-bit halves of the last `partsKey` (low, high). */
-export const partsKeyOut = new Int32Array(2);
-
 /**
  * A state's key in the transition cache's visited table (cached.ts), from the ids its parts are
  * interned under (equal ids, equal parts: each table interns by content or by its part's hash):
  * the actors' states `ids[0..n)`, the memory's, the pending-item multiset's, the flags', and what
- * the observers remember (a 53-bit hash, 0: nothing; its low and high 32 bits). 64 bits, into `partsKeyOut`. Cheaper than
+ * the observers remember (a 53-bit hash, 0: nothing; its low and high 32 bits). 64 bits, into `out[0]` (low) and `out[1]` (high). Cheaper than
  * `stateHash` (two multiplications a part, no division), and as wide as the table's slot: two
  * states of a search share a key with odds about n²/2^65 (n states) against n²/2^54 for a 53-bit key.
  * Each part is a step of two lanes (multiply, rotate) seeded apart; a final round mixes the lanes.
  */
-export function partsKey(ids: ArrayLike<number>, n: number, mem: number, items: number, flags: number, memoryLo: number, memoryHi: number): void {
+export function partsKey(out: Int32Array, ids: ArrayLike<number>, n: number, mem: number, items: number, flags: number, memoryLo: number, memoryHi: number): void {
   let h1 = 0x9e3779b9 ^ n;
   let h2 = 0x7f4a7c15 ^ n;
   for (let c = 0; c < n; c++) {
@@ -98,6 +95,6 @@ export function partsKey(ids: ArrayLike<number>, n: number, mem: number, items: 
   // cyrb53's last round, on both lanes whole.
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  partsKeyOut[0] = h1;
-  partsKeyOut[1] = h2;
+  out[0] = h1;
+  out[1] = h2;
 }

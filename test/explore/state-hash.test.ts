@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { partsKey, partsKeyOut, stateHash } from '../../src/explore/state-hash.js';
+import { partsKey, stateHash } from '../../src/explore/state-hash.js';
 import { cpusHash, finishHash } from '../../src/sim/simulation.js';
 import { visitedKey } from '../../src/explore/harness.js';
 import { hash53 } from '../../src/state/hash.js';
@@ -27,8 +27,9 @@ describe("the transition cache's state hash", () => {
 
 describe("the visited table's key of a state's parts (partsKey)", () => {
   const key = (ids: number[], mem: number, items: number, flags: number, memory: number) => {
-    partsKey(Int32Array.from(ids), ids.length, mem, items, flags, memory | 0, (memory / 2 ** 32) | 0);
-    return `${partsKeyOut[0]}:${partsKeyOut[1]}`;
+    const out = new Int32Array(2);
+    partsKey(out, Int32Array.from(ids), ids.length, mem, items, flags, memory | 0, (memory / 2 ** 32) | 0);
+    return `${out[0]}:${out[1]}`;
   };
 
   it('tells apart states that differ in any one part: an actor (any slot), the memory, the pending items, the flags, what the observers remember', () => {
