@@ -31,6 +31,8 @@ export interface Desc {
   hash: number;
   /** Where the choice key sorts among all keys seen (siblings are expanded in key order). */
   rank: number;
+  /** The choice key's number, in the order keys were first seen (Tables.keyNoOf). */
+  keyNo: number;
   /** Its part of its CPU's pending-item signature (0 for deliveries, which no decision reads). */
   sig: number;
   /** This item `d` ns later, by `d`. */
@@ -143,6 +145,8 @@ export class Tables {
   readonly flags: Flags[] = [];
   private readonly flagIds = new Map<string, number>();
   readonly cpuStates: CpuState[] = [];
+  /** Each actor state's hash by id (CpuState.hash, in one flat array: the search hashes every state it reaches). */
+  readonly cpuHashes: number[] = [];
   private readonly cpuIds = new Map<number, number>();
   readonly mems: Mem[] = [];
   private readonly memIds = new Map<number, number>();
@@ -154,6 +158,7 @@ export class Tables {
       id = this.cpuStates.length;
       const f = fill();
       this.cpuStates.push({ hash, watch: f.watch, runs: f.runs, bits: f.bits, caps: [] });
+      this.cpuHashes.push(hash);
       this.cpuIds.set(hash, id);
     }
     const st = this.cpuStates[id] as CpuState;
@@ -191,8 +196,16 @@ export class Tables {
   }
 
   private readonly keys = new Map<string, string>();
+  private readonly keyNos = new Map<string, number>();
 
-  desc(v: Omit<Desc, 'shifted' | 'rank' | 'sig' | 'toggled'>): number {
+  /** A choice key's number (the next one if it is new): small, for sets of keys as bits. */
+  keyNoOf(key: string): number {
+    let no = this.keyNos.get(key);
+    if (no === undefined) this.keyNos.set(key, (no = this.keyNos.size));
+    return no;
+  }
+
+  desc(v: Omit<Desc, 'shifted' | 'rank' | 'sig' | 'toggled' | 'keyNo'>): number {
     const text = v.kind === 'timer' ? `${v.key}@${v.rel}/${v.dur}#${v.ord}${v.held ? '!' : ''}` : `${v.key}@${v.rel}`;
     let id = this.descIds.get(text);
     if (id === undefined) {
@@ -216,6 +229,7 @@ export class Tables {
         held: v.held,
         hash: v.hash,
         rank: 0,
+        keyNo: this.keyNoOf(key),
         // Deliveries stay out of the signature: a decision never looks at a CPU's pending deliveries
         // other than the one it makes (only a step's or timer's item is looked up and replaced).
         sig: v.kind === 'deliver' ? 0 : mix(0x7f4a7c15, id + 1),
@@ -276,7 +290,7 @@ export class Tables {
     return x.toggled;
   }
 
-  private parts(x: Desc): Omit<Desc, 'shifted' | 'rank' | 'sig' | 'toggled'> {
+  private parts(x: Desc): Omit<Desc, 'shifted' | 'rank' | 'sig' | 'toggled' | 'keyNo'> {
     return { key: x.key, kind: x.kind, actor: x.actor, cpu: x.cpu, name: x.name, index: x.index, msg: x.msg, rel: x.rel, dur: x.dur, ord: x.ord, held: x.held, hash: x.hash };
   }
 
@@ -335,6 +349,20 @@ function timerHash(x: Desc, rel: number, held: boolean): number {
 export function asleep(fps: readonly Footprint[], set: readonly number[], key: string): boolean {
   for (let i = 0; i < set.length; i++) if ((fps[set[i] as number] as Footprint).key === key) return true;
   return false;
+}
+
+/** A set of choice key numbers (Desc.keyNo) as bits, 32 a word. */
+export function keyBits(nos: readonly number[]): Int32Array {
+  let words = 0;
+  for (const no of nos) words = Math.max(words, (no >>> 5) + 1);
+  const bits = new Int32Array(words);
+  for (const no of nos) bits[no >>> 5] = (bits[no >>> 5] as number) | (1 << (no & 31));
+  return bits;
+}
+
+/** Whether key number `no` is in a set made by keyBits. */
+export function hasKeyBit(bits: Int32Array, no: number): boolean {
+  return no >>> 5 < bits.length && ((bits[no >>> 5] as number) & (1 << (no & 31))) !== 0;
 }
 
 /** An order-free signature of one CPU's pending items (0 when it has none). */
@@ -451,13 +479,24 @@ export class Nodes {
   constructor(private readonly width: number) {}
 
   add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: number): number {
+    this.times[0] = now;
+    this.times[1] = memory;
+    return this.addWith(this.times, cpus, 0, items, mem, flags, depth, parent, via, sleep, observers, only);
+  }
+  private readonly times = new Float64Array(2);
+
+  /**
+   * `add`, with its clock and memory in `times` (0 and 1: the search's hot path passes no double,
+   * which would be a number object) and its CPU states `cpus[from..from + width)`.
+   */
+  addWith(times: Float64Array, cpus: ArrayLike<number>, from: number, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, observers: number, only: number): number {
     const id = this.count++;
     const c = id >>> CHUNK_BITS;
     const i = id & IN_CHUNK;
     if (i === 0) this.grow();
     const row = this.cpuCols[c] as Int32Array;
     const base = i * this.width;
-    for (let k = 0; k < this.width; k++) row[base + k] = cpus[k] as number;
+    for (let k = 0; k < this.width; k++) row[base + k] = cpus[from + k] as number;
     (this.itemCols[c] as Int32Array)[i] = items;
     (this.memCols[c] as Int32Array)[i] = mem;
     (this.flagCols[c] as Int32Array)[i] = flags;
@@ -469,8 +508,8 @@ export class Nodes {
     if (via + 1 > 0xffff && !this.wideVias) this.widen();
     (this.vias[c] as Uint16Array | Int32Array)[i] = via + 1;
     (this.sleepCols[c] as Int32Array)[i] = sleep;
-    (this.nowCols[c] as Float64Array)[i] = now;
-    (this.memoryCols[c] as Float64Array)[i] = memory;
+    (this.nowCols[c] as Float64Array)[i] = times[0] as number;
+    (this.memoryCols[c] as Float64Array)[i] = times[1] as number;
     (this.observerCols[c] as Int32Array)[i] = observers;
     (this.onlyCols[c] as Int32Array)[i] = only;
     return id;
@@ -606,3 +645,79 @@ export class SleepSets {
   }
 }
 
+
+/**
+ * The states the search expands together and their children, noted before any child is looked
+ * up in the visited table (cached.ts `child`, `visit`): each child's decision, footprint, parts
+ * and key, the state it came from (an index among the batch's states); each state's node, depth,
+ * clock, sleep set, and its first child.
+ */
+export class Batch {
+  count = 0;
+  d = new Int32Array(64);
+  fp = new Int32Array(64);
+  items = new Int32Array(64);
+  mem = new Int32Array(64);
+  flags = new Int32Array(64);
+  set = new Int32Array(64);
+  memory = new Float64Array(64);
+  node = new Int32Array(64);
+  keyLo = new Int32Array(64);
+  keyHi = new Int32Array(64);
+  cpus: Int32Array;
+  nodes = 0;
+  nodeId = new Int32Array(32);
+  nodeDepth = new Int32Array(32);
+  nodeSleep = new Int32Array(32);
+  nodeFirst = new Int32Array(32);
+  nodeNow = new Float64Array(32);
+
+  constructor(width: number) {
+    this.cpus = new Int32Array(64 * width);
+  }
+
+  reset(): void {
+    this.count = 0;
+    this.nodes = 0;
+  }
+
+  /** A state of the batch, about to be expanded: its children come next (its clock: set `nodeNow` too). */
+  addNode(id: number, depth: number, sleep: number): void {
+    const n = this.nodes++;
+    if (n === this.nodeId.length) {
+      this.nodeId = widened(this.nodeId);
+      this.nodeDepth = widened(this.nodeDepth);
+      this.nodeSleep = widened(this.nodeSleep);
+      this.nodeFirst = widened(this.nodeFirst);
+      this.nodeNow = widened(this.nodeNow);
+    }
+    this.nodeId[n] = id;
+    this.nodeDepth[n] = depth;
+    this.nodeSleep[n] = sleep;
+    this.nodeFirst[n] = this.count;
+  }
+
+  /** Room for twice as many children. */
+  grow(width: number): void {
+    this.d = widened(this.d);
+    this.fp = widened(this.fp);
+    this.items = widened(this.items);
+    this.mem = widened(this.mem);
+    this.flags = widened(this.flags);
+    this.set = widened(this.set);
+    this.memory = widened(this.memory);
+    this.node = widened(this.node);
+    this.keyLo = widened(this.keyLo);
+    this.keyHi = widened(this.keyHi);
+    const cpus = new Int32Array(this.d.length * width);
+    cpus.set(this.cpus);
+    this.cpus = cpus;
+  }
+}
+
+/** A typed array twice as long, with the same contents first. */
+function widened<T extends Int32Array | Float64Array>(a: T): T {
+  const out = new (a.constructor as new (n: number) => T)(a.length * 2);
+  out.set(a);
+  return out;
+}

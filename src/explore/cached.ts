@@ -28,16 +28,16 @@ import { copyMemoryField, MEMORY_FIELDS } from '../state/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
-import { HashTable } from './hash-table.js';
+import { HashTable, VisitedTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
-import { applyItems, ascending, asleep, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { applyItems, ascending, asleep, Batch, hasKeyBit, keyBits, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { Findings, Harness, memoryHash } from './harness.js';
 import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, NON_LOCAL, relationOf, StepFootprints, type Footprint, type Tracked } from './dependence.js';
 import { Refreshes, type RefreshAnswer } from './refresh-table.js';
 import { Kicks } from './kick-table.js';
 import { ShardSplit } from './shard-split.js';
 import { ObserverSets, ObserverSteps } from './observer-sets.js';
-import { stateHash } from './state-hash.js';
+import { partsKey, stateHash } from './state-hash.js';
 import type { SymmetryView } from './symmetry.js';
 import type { PendingItem } from '../state/pending.js';
 
@@ -79,6 +79,13 @@ function floats(n: number, f: (j: number) => number): Float64Array {
 }
 /** What a decision's records showed (Harness.decide). */
 type Shown = { actor: number; local: boolean; global: boolean; seen: number };
+const NO_BITS = new Int32Array(0);
+/** In the search's typed scratch of doubles: the clock, what the observers remember. */
+const NOW = 0;
+const MEMORY = 1;
+/** The states the search expands before it looks their children up (see `child`), and at most about how many children. */
+const BATCH_STATES = 32;
+const BATCH_CHILDREN = 64;
 
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
   if (opts.pruning === 'history') throw new Error('internal error: the reference search (pruning: history) runs on the direct engine');
@@ -117,21 +124,57 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // below 2^53 for the handful of items a state has: see finishHash).
   const itemLo: number[] = [];
   const itemHi: number[] = [];
+  // What expanding a state reads of its pending items, worked out once per multiset (a few
+  // thousand recur across millions of states): each slot's pending-item signature (sigOf for every
+  // slot), and the items due now in key order (none: the clock moves first). Key order is fixed
+  // once two keys are seen (Desc.rank follows it), so a list sorted when the multiset is new stays
+  // sorted.
+  const itemSigs: Float64Array[] = [];
+  const itemReady: Int32Array[] = [];
   const itemTuples = new Tuples((items) => {
     let lo = 0;
     let hi = 0;
+    const sigs = new Float64Array(width);
+    const ready: number[] = [];
     for (const i of items) {
-      const x = (t.descs[i] as Desc).hash;
+      const di = t.descs[i] as Desc;
+      const x = di.hash;
       lo += x >>> 0;
       hi += Math.floor(x / 4294967296);
+      if (di.cpu >= 0) sigs[di.cpu] = (sigs[di.cpu] as number) + di.sig;
+      // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run.
+      // Insertion sort, stable: a handful of items.)
+      if (di.rel > 0 || di.held) continue;
+      let j = ready.length;
+      ready.push(i);
+      for (; j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
+      ready[j] = i;
     }
     itemLo.push(lo);
     itemHi.push(hi);
+    itemSigs.push(sigs);
+    itemReady.push(Int32Array.from(ready));
   });
 
-  // Each state's hash (with what its observers remember: harness.ts visitedKey) → the sleep set it
-  // was last reached with.
-  const visited = new HashTable(1 << 18);
+  // Each state's key (its parts' ids and what its observers remember: partsKey; under symmetry, its
+  // canonical renaming's hash) → the sleep set it was last reached with.
+  const visited = new VisitedTable(1 << 18);
+  /** partsKey's result. */
+  const keyParts = new Int32Array(2);
+  /** The visited key of the state keyOf was last given, as two 32-bit halves. */
+  let keyLo = 0;
+  let keyHi = 0;
+  const keyOf = (cpus: Int32Array, mem: number, items: number, flags: number, now: number, memory: number, observers: readonly Observer[]): void => {
+    if (sym) {
+      const k = sym.keyOf(symView(cpus, mem, items, flags, now), observers);
+      keyLo = k | 0;
+      keyHi = Math.floor(k / 4294967296) | 0;
+      return;
+    }
+    partsKey(keyParts, cpus, width, mem, items, flags, memory | 0, (memory / 4294967296) | 0);
+    keyLo = keyParts[0] as number;
+    keyHi = keyParts[1] as number;
+  };
   // Symmetry (symmetry.ts): states keyed by a canonical renaming; their sleep sets stored in canonical choice keys.
   const sym = symmetryOf(scenario, opts);
   const canonSleep = (ids: readonly number[]): number => {
@@ -199,10 +242,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const cpuHashes: number[] = [];
   for (let c = 0; c < cpuCount; c++) cpuHashes.push(0);
   const guestHashes: number[] | null = guestSlots > 0 ? new Array<number>(guestSlots).fill(0) : null;
-  /** A state's hash (Simulation.stateHash), with what its observers remember mixed in unless 0 (visitedKey). */
+  /**
+   * A state's hash (Simulation.stateHash), with what its observers remember mixed in unless 0
+   * (visitedKey): what `verify` checks a rebuilt state by and the shards split the search by (the
+   * visited table keys states by their parts' ids instead: keyOf).
+   */
   const hashOf = (cpus: Int32Array, mem: number, items: number, flags: number, memory = 0): number => {
-    for (let c = 0; c < cpuCount; c++) cpuHashes[c] = (t.cpuStates[cpus[c] as number] as CpuState).hash;
-    if (guestHashes) for (let j = 0; j < guestSlots; j++) guestHashes[j] = (t.cpuStates[cpus[cpuCount + j] as number] as CpuState).hash;
+    const hashes = t.cpuHashes;
+    for (let c = 0; c < cpuCount; c++) cpuHashes[c] = hashes[cpus[c] as number] as number;
+    if (guestHashes) for (let j = 0; j < guestSlots; j++) guestHashes[j] = hashes[cpus[cpuCount + j] as number] as number;
     return stateHash(cpuHashes, cpuCount, (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, guestHashes, memory);
   };
 
@@ -211,7 +259,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     for (let x = id; x > 0; x = nodes.parent(x)) out.push((t.descs[nodes.via(x)] as Desc).key);
     return out.reverse();
   };
-  const report = (violations: { property: string; message: string }[], id: number, last?: string) =>
+  const report = (violations: readonly { property: string; message: string }[], id: number, last?: string) =>
     found.add(violations, nodes.depth(id) + (last === undefined ? 0 : 1), () => keysTo(id, last));
 
   /** The choice with this key in the simulation's current ready list. */
@@ -472,22 +520,20 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curFlags = 0;
   let curItemsT = 0;
   let curItems: Int32Array = new Int32Array(0);
-  let curNow = 0;
+  /**
+   * The clock of the state being expanded, and what its observers remember (memoryHash) on it: in
+   * a typed array, as a `let` holding a double would be a number object made anew at each change.
+   */
+  const curF = new Float64Array(2);
   let curObservers: Observer[] = [];
   /** curObservers' ObserverSets id. */
   let curObserverSet = 0;
-  /** What curObservers remember (memoryHash) on curNow. */
-  let curMemory = 0;
   let curSleepId = 0;
   let curMemFields: Float64Array = new Float64Array(0);
-  /** Each slot's pending-item signature in the state being expanded (sigOf for every slot). */
-  const curSigs = new Float64Array(width);
-  /** The footprints of the siblings taken so far (indexes). */
-  let explored = new Int32Array(16);
-  let exploredCount = 0;
-  /** Scratch: a child's sleep set, unsorted; a node's choices due now. */
+  /** Each slot's pending-item signature in the state being expanded (sigOf for every slot; itemSigs: never changed). */
+  let curSigs: Float64Array = new Float64Array(width);
+  /** Scratch: a child's sleep set, unsorted. */
   let sleepScratch: number[] = [];
-  let ready = new Int32Array(16);
   // The child a decision leads to.
   let childMem = 0;
   let childItems = 0;
@@ -512,7 +558,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     curDepth = nodes.depth(id);
     curItemsT = nodes.items(id);
     curItems = itemTuples.get(curItemsT);
-    curNow = nodes.now(id);
+    curF[NOW] = nodes.now(id);
     h.fork(observers);
     // The scheduler's poll, on the numbers: the run is over, or what is due now (moving the clock
     // to the next timer if nothing is).
@@ -520,17 +566,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       endOfRun(id);
       return;
     }
-    // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run.)
-    let due = false;
-    for (const i of curItems) {
-      const di = t.descs[i] as Desc;
-      if (di.rel <= 0 && !di.held) due = true;
-    }
-    curMemory = nodes.memory(id);
-    if (!due) {
+    curF[MEMORY] = nodes.memory(id);
+    if ((itemReady[curItemsT] as Int32Array).length === 0) {
       advance();
       // The clock moved: what the observers remember is kept relative to it.
-      if (!machineOnly) curMemory = memoryHash(curObservers, curNow);
+      if (!machineOnly) curF[MEMORY] = memoryHash(curObservers, curF[NOW] as number);
     }
     if (curDepth >= opts.maxDepth) {
       stopped.add('max-depth');
@@ -538,30 +578,18 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     nodes.cpusOf(id, cpus);
     curMemFields = (t.mems[curMem] as Mem).fields;
-    // Each slot's pending-item signature (sigOf), summed in one pass.
-    curSigs.fill(0);
-    for (const i of curItems) {
-      const di = t.descs[i] as Desc;
-      if (di.cpu >= 0) curSigs[di.cpu] = (curSigs[di.cpu] as number) + di.sig;
-    }
-    // What is due now, in key order (insertion sort: a handful of items).
-    if (ready.length < curItems.length) ready = new Int32Array(2 * curItems.length);
-    if (explored.length < curItems.length) explored = new Int32Array(2 * curItems.length);
-    let readyCount = 0;
-    for (const i of curItems) {
-      const di = t.descs[i] as Desc;
-      if (di.rel > 0 || di.held) continue;
-      let j = readyCount++;
-      for (; j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
-      ready[j] = i;
-    }
-    exploredCount = 0;
-    const nodeSleep = sleepSets.ids[curSleepId] as readonly number[];
+    curSigs = itemSigs[curItemsT] as Float64Array;
+    const ready = itemReady[curItemsT] as Int32Array;
+    const readyCount = ready.length;
+    batch.addNode(id, curDepth, curSleepId);
+    batch.nodeNow[batch.nodes - 1] = curF[NOW] as number;
+    const asleepBits = curSleepId === 0 ? NO_BITS : sleepBits(curSleepId);
     for (let rank = 0; rank < readyCount; rank++) {
       const d = ready[rank] as number;
       const key = (t.descs[d] as Desc).key;
       if (curDepth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
-      if (opts.reduction && asleep(t.fps, nodeSleep, key)) {
+      const no = (t.descs[d] as Desc).keyNo;
+      if (opts.reduction && hasKeyBit(asleepBits, no)) {
         slept += 1;
         continue;
       }
@@ -570,6 +598,18 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
   };
 
+  /** A node sleep set's choice keys as bits (Desc.keyNo), worked out once per set. */
+  const sleepBits = (id: number): Int32Array => {
+    let bits = sleepBitsOf[id];
+    if (bits === undefined) {
+      bits = keyBits((sleepSets.ids[id] as readonly number[]).map((z) => t.keyNoOf((t.fps[z] as Footprint).key)));
+      while (sleepBitsOf.length < id) sleepBitsOf.push(undefined);
+      sleepBitsOf[id] = bits;
+    }
+    return bits;
+  };
+  const sleepBitsOf: (Int32Array | undefined)[] = [];
+
   /** A state where the run is over: the end-of-run properties, from the real simulation's final records. */
   const endOfRun = (id: number): void => {
     const ended = (t.flags[curFlags] as Flags).values.ended !== null;
@@ -577,8 +617,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       materialize(id, false);
       sim.poll();
       simAt = -1;
+      report(h.violations(), id);
+    } else {
+      // (The run ended on a reset: nothing more is fed to its observers, the node's own.)
+      report(observerSets.violations(curObserverSet), id);
     }
-    report(h.violations(), id);
     if (ends) ends.add(sim.stateKey());
   };
 
@@ -588,6 +631,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    * back until nothing else can happen again (ordered deadlines: Agenda.advance).
    */
   const advance = (): void => {
+    // (A function of the multiset: remembered by its id, the clock's step beside it.)
+    const known = advancedTo[curItemsT];
+    if (known !== undefined) {
+      curF[NOW] = (curF[NOW] as number) + (advancedBy[curItemsT] as number);
+      curItemsT = known;
+      curItems = itemTuples.get(curItemsT);
+      return;
+    }
+    const from = curItemsT;
     let by = Infinity;
     for (const i of curItems) by = Math.min(by, Math.max(0, (t.descs[i] as Desc).rel));
     const shifted: number[] = [];
@@ -604,8 +656,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     curItemsT = internItems(shifted);
     curItems = itemTuples.get(curItemsT);
-    curNow += by;
+    curF[NOW] = (curF[NOW] as number) + by;
+    while (advancedTo.length <= from) advancedTo.push(undefined);
+    advancedTo[from] = curItemsT;
+    while (advancedBy.length <= from) advancedBy.push(0);
+    advancedBy[from] = by;
   };
+  /** By pending-item multiset with nothing due: the multiset once the clock moved (advance), and how far it moved. */
+  const advancedTo: (number | undefined)[] = [];
+  const advancedBy: number[] = [];
 
   /** Take decision `d` in the current state: from the cache or for real, then record the child. */
   const take = (d: number): void => {
@@ -647,8 +706,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     childEffect = effectIndex;
     childStep = -1;
     if (effect.records.length > 0) {
-      childStep = observerSteps.find(curObserverSet, effectIndex, curNow);
-      if (childStep < 0) feedRecords(effect.records, curNow);
+      childStep = observerSteps.find(curObserverSet, effectIndex, curF[NOW] as number);
+      if (childStep < 0) feedRecords(effect.records, curF[NOW] as number);
     }
     childFp = effect.fp;
     // (Found by `matching` just now.)
@@ -831,38 +890,84 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     return { ...inside, fp: mainFp, apart: Array.from(slots).sort((a, b) => a - b) };
   };
 
-  /** After decision `d`: violations, the child's sleep set, and the child if it is new (or must be expanded again). */
+  /**
+   * After decision `d`: violations, and the child noted in the batch (`visit` then looks it up in
+   * the visited table). The search expands a batch of frontier states, noting their children, then
+   * visits the children in order: the same order of everything as one state at a time (what a visit
+   * does, no expansion reads), but each child's key is known before any is looked up, so the
+   * lookups — one cache miss each in a table of millions — are started together (`touch`).
+   */
   const child = (d: number): void => {
-    const key = (t.descs[d] as Desc).key;
     const fpId = childFp;
-    const fp = t.fps[fpId] as Footprint;
+    const b = batch.count++;
+    if (b === batch.d.length) batch.grow(width);
     // The child's observers: as this effect left these observers on this clock before, else as
-    // the records fed just now left them (interned either way: observer-sets.ts).
+    // the records fed just now left them (interned either way: observer-sets.ts). (What they
+    // remember goes straight to its typed column: a variable taking it from there or from a call
+    // would hold a number object.)
     let childSet = curObserverSet;
-    let childMemory = curMemory;
     if (childStep >= 0) {
       childSet = observerSteps.setOf(childStep);
-      childMemory = observerSteps.memoryOf(childStep);
+      batch.memory[b] = observerSteps.memoryOf(childStep);
     } else if (h.touched) {
       childSet = observerSets.intern(h.current, curObserverSet);
-      childMemory = machineOnly ? 0 : memoryHash(h.current, curNow);
-      if (childEffect >= 0) observerSteps.add(curObserverSet, childEffect, curNow, childSet, childMemory);
-    }
-    const childObservers = observerSets.get(childSet);
+      batch.memory[b] = machineOnly ? 0 : memoryHash(h.current, curF[NOW] as number);
+      if (childEffect >= 0) observerSteps.add(curObserverSet, childEffect, curF[NOW] as number, childSet, batch.memory[b] as number);
+    } else batch.memory[b] = curF[MEMORY] as number;
     if (childSet !== curObserverSet) {
       const before = observerSets.violationCount(curObserverSet);
-      if (observerSets.violationCount(childSet) > before) report(violationsOf(childObservers).slice(before), curId, key);
+      if (observerSets.violationCount(childSet) > before) report(observerSets.violations(childSet).slice(before), curId, (t.descs[d] as Desc).key);
+    }
+    batch.d[b] = d;
+    batch.fp[b] = fpId;
+    batch.items[b] = childItems;
+    batch.mem[b] = childMem;
+    batch.flags[b] = childFlags;
+    batch.set[b] = childSet;
+    batch.node[b] = batch.nodes - 1;
+    batch.cpus.set(childCpus, b * width);
+    // (Under symmetry a key is taken just before its lookup: the renaming it finds is the one the
+    // sleep sets are read and stored under.)
+    if (!sym) {
+      const memory = batch.memory[b] as number;
+      partsKey(keyParts, childCpus, width, childMem, childItems, childFlags, memory | 0, (memory / 4294967296) | 0);
+      batch.keyLo[b] = keyParts[0] as number;
+      batch.keyHi[b] = keyParts[1] as number;
+    }
+  };
+
+
+  /** Child `b` of the batch: its sleep set, and the child if it is new (or must be expanded again). */
+  const visit = (b: number): void => {
+    const n = batch.node[b] as number;
+    const parent = batch.nodeId[n] as number;
+    const depth = batch.nodeDepth[n] as number;
+    const now = batch.nodeNow[n] as number;
+    if (n !== candNode) {
+      // The first child of its state visited: its sleep set is the candidates so far.
+      candNode = n;
+      curCand = candidatesOf(batch.nodeSleep[n] as number);
+      candCount = 0;
+    }
+    const d = batch.d[b] as number;
+    const fpId = batch.fp[b] as number;
+    const fp = t.fps[fpId] as Footprint;
+    const items = batch.items[b] as number;
+    const mem = batch.mem[b] as number;
+    const flags = batch.flags[b] as number;
+    const set = batch.set[b] as number;
+    const memory = batch.memory[b] as number;
+    if (sym) {
+      keyOf(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, memory, observerSets.get(set));
+    } else {
+      keyLo = batch.keyLo[b] as number;
+      keyHi = batch.keyHi[b] as number;
     }
     // (A state seen before with an empty sleep set is done with whatever this one is: its sleep
     // set is worked out only when it matters.)
-    const fresh = exploredCount;
-    explored[exploredCount++] = fpId;
-    const key53 = sym
-      ? sym.keyOf(symView(childCpus, childMem, childItems, childFlags, curNow), childObservers)
-      : hashOf(childCpus, childMem, childItems, childFlags, childMemory);
-    const at = visited.get(key53);
+    const at = visited.get(keyLo, keyHi);
     if (at >= 0 && (sleepSets.ids[at] as readonly number[]).length === 0) return;
-    const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fp, fresh) : 0;
+    const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fpId, fp, b - (batch.nodeFirst[n] as number), batch.nodeFirst[n] as number) : 0;
     let childSleep = sleepId;
     let childOnly = -1;
     if (at >= 0) {
@@ -870,30 +975,72 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (again < 0) return;
       childSleep = againSleep[again] as number;
       childOnly = againOnly[again] as number;
-      visited.set(key53, sym ? canonSleep(sleepSets.ids[childSleep] as readonly number[]) : childSleep);
+      visited.set(keyLo, keyHi, sym ? canonSleep(sleepSets.ids[childSleep] as readonly number[]) : childSleep);
     } else {
       if (visited.size >= opts.maxStates) {
         stopped.add('max-states');
         return;
       }
-      visited.set(key53, sym ? canonSleep(sleepSets.ids[sleepId] as readonly number[]) : sleepId);
+      visited.set(keyLo, keyHi, sym ? canonSleep(sleepSets.ids[sleepId] as readonly number[]) : sleepId);
       sym?.countLast();
     }
-    maxDepth = Math.max(maxDepth, curDepth + 1);
-    nodes.add(childCpus, childItems, childMem, childFlags, curDepth + 1, curId, d, childSleep, curNow, childMemory, childSet, childOnly);
+    maxDepth = Math.max(maxDepth, depth + 1);
+    // (The clock and memory passed in a typed array: a double argument would be a number object.)
+    times[NOW] = now;
+    times[MEMORY] = memory;
+    nodes.addWith(times, batch.cpus, b * width, items, mem, flags, depth + 1, parent, d, childSleep, set, childOnly);
   };
+  const times = new Float64Array(2);
+  /** The batch's states being expanded and their children (Batch). */
+  const batch = new Batch(width);
+  /** The batch state whose candidates curCand holds (-1: none yet). */
+  let candNode = -1;
 
-  /** The child's sleep set: the parent's and the first `siblings` earlier siblings' choices that commute with `fp` (dependence.ts). */
-  const sleepAfter = (fp: Footprint, siblings: number): number => {
-    const parentSleep = sleepSets.ids[curSleepId] as readonly number[];
-    if (sleepScratch.length < parentSleep.length + siblings) sleepScratch = new Array<number>(2 * (parentSleep.length + siblings)).fill(0);
-    let n = 0;
-    for (const z of parentSleep) if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
-    for (let j = 0; j < siblings; j++) {
-      const z = explored[j] as number;
-      if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+  /**
+   * The child's sleep set: the parent's and the first `siblings` earlier siblings' choices that
+   * commute with `fp` (dependence.ts). Those candidates are one interned multiset (`candidates`:
+   * the parent's set, then each sibling's footprint added, remembered by set and footprint), and
+   * the child's set is remembered by candidates and footprint: the same few recur across states.
+   */
+  const sleepAfter = (fpId: number, fp: Footprint, siblings: number, first: number): number => {
+    for (; candCount < siblings; candCount++) {
+      const z = batch.fp[first + candCount] as number;
+      const memo = curCand < 2 ** 31 && z < 2 ** 21 ? curCand * 2 ** 21 + z : -1;
+      let next = memo >= 0 ? candNext.get(memo) : -1;
+      if (next < 0) {
+        next = candidates.intern([...(candidates.ids[curCand] as readonly number[]), z]);
+        if (memo >= 0) candNext.set(memo, next);
+      }
+      curCand = next;
     }
-    return n > 0 ? sleepSets.internScratch(sleepScratch, n) : 0;
+    const memo = curCand < 2 ** 31 && fpId < 2 ** 21 ? curCand * 2 ** 21 + fpId : -1;
+    let out = memo >= 0 ? candSleep.get(memo) : -1;
+    if (out < 0) {
+      const cand = candidates.ids[curCand] as readonly number[];
+      if (sleepScratch.length < cand.length) sleepScratch = new Array<number>(2 * cand.length).fill(0);
+      let n = 0;
+      for (const z of cand) if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+      out = n > 0 ? sleepSets.internScratch(sleepScratch, n) : 0;
+      if (memo >= 0) candSleep.set(memo, out);
+    }
+    return out;
+  };
+  /** Multisets of footprints (the parent's sleep set and siblings taken), interned like sleep sets. */
+  const candidates = new SleepSets();
+  /** Sleep set id → its candidates id (the same contents). */
+  const candOfSleep = new HashTable(1 << 12);
+  /** (candidates, footprint) → candidates with it; (candidates, footprint) → the child's sleep set. */
+  const candNext = new HashTable(1 << 12);
+  const candSleep = new HashTable(1 << 12);
+  /** The candidates of the state being expanded: its sleep set and its first `candCount` siblings' footprints. */
+  let curCand = 0;
+  let candCount = 0;
+  /** A sleep set as candidates (first thing when a state is expanded). */
+  const candidatesOf = (sleepId: number): number => {
+    if (sleepId === 0) return 0;
+    let c = candOfSleep.get(sleepId);
+    if (c < 0) candOfSleep.set(sleepId, (c = candidates.intern(sleepSets.ids[sleepId] as readonly number[])));
+    return c;
   };
 
   /**
@@ -938,34 +1085,42 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const rootView = fromView(sim.view());
   const rootMemory = machineOnly ? 0 : memoryHash(rootObservers, sim.now);
   nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, observerSets.intern(rootObservers, -1), -1);
-  visited.set(
-    sym
-      ? sym.keyOf(symView(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now), rootObservers)
-      : hashOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags, rootMemory),
-    0,
-  );
+  keyOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now, rootMemory, rootObservers);
+  visited.set(keyLo, keyHi, 0);
   sym?.countLast();
   const split = opts.shard ? new ShardSplit(opts.shard) : null;
   const nodeHash = (id: number) => hashOf(nodes.cpusOf(id, cpus), nodes.mem(id), nodes.items(id), nodes.flags(id));
-  for (let id = 0; id < nodes.count; id++) {
-    const stop = stopHere(opts, found, nodes.depth(id), started);
+  for (let id = 0; id < nodes.count; ) {
+    // A batch: states already in the queue, one at a time with a shard split (it is told the
+    // counts as each state is reached).
+    const end = split ? id + 1 : Math.min(nodes.count, id + BATCH_STATES);
+    batch.reset();
+    candNode = -1;
+    let stop: StopReason | null = null;
+    let next = id;
+    for (; next < end && batch.count < BATCH_CHILDREN; next++) {
+      // (Only expanding reports violations: checked before each state, as one at a time.)
+      stop = stopHere(opts, found, nodes.depth(next), started);
+      if (stop) break;
+      const k = next;
+      if (split && !split.expands(nodes.depth(k), () => nodes.count - k, visited.size, transitions, () => nodeHash(k))) continue;
+      expand(k);
+    }
+    if (!sym) for (let b = 0; b < batch.count; b++) visited.touch(batch.keyLo[b] as number, batch.keyHi[b] as number);
+    for (let b = 0; b < batch.count; b++) visit(b);
+    if (next > id) nodes.release(next - 1);
     if (stop) {
       stopped.add(stop);
       break;
     }
-    if (split && !split.expands(nodes.depth(id), () => nodes.count - id, visited.size, transitions, () => nodeHash(id))) {
-      nodes.release(id);
-      continue;
-    }
-    expand(id);
-    nodes.release(id);
-    if (opts.onProgress && (id & 255) === 0) {
+    if (opts.onProgress && ((id & 255) === 0 || id >>> 8 !== (next - 1) >>> 8)) {
       const at = performance.now();
       if (at - lastProgress >= (opts.progressMs ?? 500)) {
         lastProgress = at;
-        opts.onProgress({ states: visited.size, transitions, depth: nodes.depth(id), frontier: nodes.count - id - 1, elapsedMs: at - started });
+        opts.onProgress({ states: visited.size, transitions, depth: nodes.depth(next - 1), frontier: nodes.count - next, elapsedMs: at - started });
       }
     }
+    id = next;
   }
 
   /** The effect of a decision just run for real, with the inputs it read. */
@@ -1179,10 +1334,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   };
 }
 
-/** The violations observers found, in order (as Harness.violations gives them). */
-function violationsOf(observers: readonly Observer[]): { property: string; message: string }[] {
-  return observers.flatMap((o) => o.violations());
-}
 
 /** An interned pending item as it enters the state (src/state/pending.ts). */
 function pendingOf(d: Desc): PendingItem {

@@ -94,7 +94,7 @@ export class Findings<P> {
   /** Violations seen at the end of a path `length` decisions long (`path` is built only if kept). */
   add(violations: readonly { property: string; message: string }[], length: number, path: () => P): void {
     for (const v of violations) {
-      const kind = this.allViolations ? violationKind(v) : v.property;
+      const kind = this.allViolations ? this.kindOf(v) : v.property;
       const prior = this.found.get(kind);
       this.firstMs ??= this.elapsed();
       if (!prior) {
@@ -107,6 +107,19 @@ export class Findings<P> {
       }
     }
   }
+
+  /** violationKind, remembered by property and message: a search meets the same few violations at every end state. */
+  private kindOf(v: { property: string; message: string }): string {
+    let byMessage = this.kinds.get(v.property);
+    if (!byMessage) this.kinds.set(v.property, (byMessage = new Map()));
+    let kind = byMessage.get(v.message);
+    if (kind === undefined) {
+      if (byMessage.size >= 4096) byMessage.clear();
+      byMessage.set(v.message, (kind = violationKind(v)));
+    }
+    return kind;
+  }
+  private readonly kinds = new Map<string, Map<string, string>>();
 
   /** Every property has its counterexample, and none as short can come from states `depth` deep or deeper. */
   settled(depth: number): boolean {

@@ -25,20 +25,31 @@ export class HashTable {
     this.mask = cap - 1;
   }
 
+  /**
+   * The key of the last `get` and where its probe ended (its slot, or the free slot it stopped at):
+   * a `set` of the same key right after (the search looks a state up, then stores it) writes there
+   * without probing again. Any `set` forgets it (it may move or fill slots).
+   */
+  private lastKey = NaN;
+  private lastAt = 0;
+
   /** The value stored for `key`, or -1. */
   get(key: number): number {
     const lo = key | 0;
     const hi = Math.floor(key / 4294967296) + 1;
     const s = this.slots;
     const start = slot(lo, hi);
+    this.lastKey = key;
     // (The probe counter steps on every probe, the first included, so optimized code has seen
     // the arithmetic before the first collision and does not have to be thrown away then.)
     for (let k = 0; ; ) {
       const at = ((start + k) & this.mask) * 3;
       k += 1;
       const h = s[at + 1] as number;
-      if (h === 0) return -1;
-      if (h === hi && s[at] === lo) return s[at + 2] as number;
+      if (h === 0 || (h === hi && s[at] === lo)) {
+        this.lastAt = at;
+        return h === 0 ? -1 : (s[at + 2] as number);
+      }
     }
   }
 
@@ -47,16 +58,26 @@ export class HashTable {
     const lo = key | 0;
     const hi = Math.floor(key / 4294967296) + 1;
     const s = this.slots;
-    const start = slot(lo, hi);
     let at = 0;
-    for (let k = 0; ; ) {
-      at = ((start + k) & this.mask) * 3;
-      k += 1;
-      const h = s[at + 1] as number;
-      if (h === 0) break;
-      if (h === hi && s[at] === lo) {
+    if (key === this.lastKey) {
+      at = this.lastAt;
+      this.lastKey = NaN;
+      if (s[at + 1] !== 0) {
         s[at + 2] = value;
         return;
+      }
+    } else {
+      this.lastKey = NaN;
+      const start = slot(lo, hi);
+      for (let k = 0; ; ) {
+        at = ((start + k) & this.mask) * 3;
+        k += 1;
+        const h = s[at + 1] as number;
+        if (h === 0) break;
+        if (h === hi && s[at] === lo) {
+          s[at + 2] = value;
+          return;
+        }
       }
     }
     s[at] = lo;
@@ -84,6 +105,110 @@ export class HashTable {
       s[i * 3] = lo;
       s[i * 3 + 1] = h;
       s[i * 3 + 2] = old[j + 2] as number;
+    }
+  }
+}
+
+/**
+ * The search's visited table: 64-bit keys (two 32-bit halves: state-hash.ts partsKey, or a 53-bit
+ * key split) to small non-negative integers. Each slot is three adjacent words (low half, high
+ * half, value + 1 or 0 when free). A key's probe starts at the top bits of its mixed halves, so a
+ * table twice the size keeps the entries in the same order: growing reads the old table and writes
+ * the new one front to back (a search of millions of states grows it a dozen times, each a pass
+ * over a table larger than the caches: in random order, one cache miss per entry).
+ */
+export class VisitedTable {
+  private slots: Int32Array;
+  private mask: number;
+  /** 32 minus the log2 of the slot count: a probe starts at slot(lo, hi) >>> shift. */
+  private shift: number;
+  size = 0;
+  /** As HashTable's: where the last `get`'s probe ended, for a `set` of the same key right after. */
+  private lastLo = 0;
+  private lastHi = 0;
+  private lastAt = -1;
+
+  constructor(capacity = 1 << 12) {
+    let cap = 16;
+    let bits = 4;
+    while (cap * 3 < capacity * 4) {
+      cap *= 2;
+      bits += 1;
+    }
+    this.slots = new Int32Array(cap * 3);
+    this.mask = cap - 1;
+    this.shift = 32 - bits;
+  }
+
+  /**
+   * Load the slot a lookup of key (lo, hi) starts at, and nothing else: the search touches a batch
+   * of keys before it looks them up in turn, so that their cache misses overlap.
+   */
+  touch(lo: number, hi: number): void {
+    this.touched ^= this.slots[(slot(lo, hi) >>> this.shift) * 3 + 2] as number;
+  }
+  /** (What `touch` loaded, kept so that the loads are not left out.) */
+  touched = 0;
+
+  /** The value stored for key (lo, hi), or -1. */
+  get(lo: number, hi: number): number {
+    const s = this.slots;
+    let i = slot(lo, hi) >>> this.shift;
+    this.lastLo = lo;
+    this.lastHi = hi;
+    for (;;) {
+      const at = i * 3;
+      const v = s[at + 2] as number;
+      if (v === 0 || (s[at] === lo && s[at + 1] === hi)) {
+        this.lastAt = at;
+        return v - 1;
+      }
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  /** Store `value` (≥ 0) for key (lo, hi), replacing what was there. */
+  set(lo: number, hi: number, value: number): void {
+    const s = this.slots;
+    let at = this.lastAt;
+    this.lastAt = -1;
+    if (at < 0 || this.lastLo !== lo || this.lastHi !== hi) {
+      let i = slot(lo, hi) >>> this.shift;
+      for (;;) {
+        at = i * 3;
+        if (s[at + 2] === 0 || (s[at] === lo && s[at + 1] === hi)) break;
+        i = (i + 1) & this.mask;
+      }
+    }
+    if (s[at + 2] !== 0) {
+      s[at + 2] = value + 1;
+      return;
+    }
+    s[at] = lo;
+    s[at + 1] = hi;
+    s[at + 2] = value + 1;
+    this.size += 1;
+    // Grown at three quarters full, as HashTable.
+    if (this.size * 4 > this.mask * 3) this.grow();
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    const cap = (this.mask + 1) * 2;
+    this.slots = new Int32Array(cap * 3);
+    this.mask = cap - 1;
+    this.shift -= 1;
+    const s = this.slots;
+    for (let j = 0; j < old.length; j += 3) {
+      const v = old[j + 2] as number;
+      if (v === 0) continue;
+      const lo = old[j] as number;
+      const hi = old[j + 1] as number;
+      let i = slot(lo, hi) >>> this.shift;
+      while (s[i * 3 + 2] !== 0) i = (i + 1) & this.mask;
+      s[i * 3] = lo;
+      s[i * 3 + 1] = hi;
+      s[i * 3 + 2] = v;
     }
   }
 }

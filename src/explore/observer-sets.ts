@@ -54,15 +54,21 @@ export class ObserverSets {
 
   /** How many violations the observers of set `id` have found (countViolations). */
   violationCount(id: number): number {
-    let n = this.counts[id];
-    if (n === undefined) {
-      n = 0;
-      for (const o of this.sets[id] as Observer[]) n += o.violations().length;
-      this.counts[id] = n;
-    }
-    return n;
+    return this.violations(id).length;
   }
-  private readonly counts: number[] = [];
+
+  /** The violations the observers of set `id` have found, in order (Harness.violations; shared: never to be changed). */
+  violations(id: number): readonly { property: string; message: string }[] {
+    // (Interned observers never change, so neither do their violations.)
+    let list = this.lists[id];
+    if (list === undefined) {
+      list = (this.sets[id] as Observer[]).flatMap((o) => o.violations());
+      while (this.lists.length < id) this.lists.push(undefined);
+      this.lists[id] = list;
+    }
+    return list;
+  }
+  private readonly lists: ({ property: string; message: string }[] | undefined)[] = [];
 
   /** How many observer states and sets of them are kept. */
   get size(): { observers: number; sets: number } {

@@ -3,8 +3,10 @@
  * memory)` (src/sim/state-codec.ts, harness.ts) computed without a floating-point number between
  * the rounds: each `mix` of src/state/hash.ts (cyrb53's rounds over the 32-bit halves of its two
  * arguments) is done here on the halves themselves, the running hash kept as two 32-bit integers.
- * The search hashes every state it reaches (about ten rounds each); as numbers, each round's
- * result was a heap number when `mix` was not inlined. A test holds it to the composed functions.
+ * As numbers, each round's result was a heap number when `mix` was not inlined. A test holds it
+ * to the composed functions. The search keys the states it reaches by `partsKey` (below), from the
+ * ids the parts are interned under; this hash is for checking a rebuilt state against the
+ * simulation's and for splitting the search into shards.
  */
 
 /** The running hash's halves: its low 32 bits (as int32) and its high 21 bits. */
@@ -48,4 +50,51 @@ export function stateHash(cpus: ArrayLike<number>, n: number, mem: number, itemL
   // visitedKey.
   if (memory !== 0) round(memory);
   return hi * 4294967296 + (lo >>> 0);
+}
+
+/**
+ * A state's key in the transition cache's visited table (cached.ts), from the ids its parts are
+ * interned under (equal ids, equal parts: each table interns by content or by its part's hash):
+ * the actors' states `ids[0..n)`, the memory's, the pending-item multiset's, the flags', and what
+ * the observers remember (a 53-bit hash, 0: nothing; its low and high 32 bits). 64 bits, into `out[0]` (low) and `out[1]` (high). Cheaper than
+ * `stateHash` (two multiplications a part, no division), and as wide as the table's slot: two
+ * states of a search share a key with odds about n²/2^65 (n states) against n²/2^54 for a 53-bit key.
+ * Each part is a step of two lanes (multiply, rotate) seeded apart; a final round mixes the lanes.
+ */
+export function partsKey(out: Int32Array, ids: ArrayLike<number>, n: number, mem: number, items: number, flags: number, memoryLo: number, memoryHi: number): void {
+  let h1 = 0x9e3779b9 ^ n;
+  let h2 = 0x7f4a7c15 ^ n;
+  for (let c = 0; c < n; c++) {
+    const x = ids[c] as number;
+    h1 = Math.imul(h1 ^ x, 2654435761);
+    h1 = (h1 << 13) | (h1 >>> 19);
+    h2 = Math.imul(h2 ^ x, 1597334677);
+    h2 = (h2 << 17) | (h2 >>> 15);
+  }
+  h1 = Math.imul(h1 ^ mem, 2654435761);
+  h1 = (h1 << 13) | (h1 >>> 19);
+  h2 = Math.imul(h2 ^ mem, 1597334677);
+  h2 = (h2 << 17) | (h2 >>> 15);
+  h1 = Math.imul(h1 ^ items, 2654435761);
+  h1 = (h1 << 13) | (h1 >>> 19);
+  h2 = Math.imul(h2 ^ items, 1597334677);
+  h2 = (h2 << 17) | (h2 >>> 15);
+  h1 = Math.imul(h1 ^ flags, 2654435761);
+  h1 = (h1 << 13) | (h1 >>> 19);
+  h2 = Math.imul(h2 ^ flags, 1597334677);
+  h2 = (h2 << 17) | (h2 >>> 15);
+  // What the observers remember: a 53-bit hash, both halves (as int32: a double argument would be a number object).
+  const ml = memoryLo;
+  const mh = memoryHi;
+  h1 = Math.imul(h1 ^ ml, 2654435761);
+  h1 = (h1 << 13) | (h1 >>> 19);
+  h2 = Math.imul(h2 ^ ml, 1597334677);
+  h2 = (h2 << 17) | (h2 >>> 15);
+  h1 = Math.imul(h1 ^ mh, 2654435761);
+  h2 = Math.imul(h2 ^ mh, 1597334677);
+  // cyrb53's last round, on both lanes whole.
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  out[0] = h1;
+  out[1] = h2;
 }
