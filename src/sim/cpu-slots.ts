@@ -186,6 +186,8 @@ export class CpuSlots implements SlotFamily {
    */
   private readonly top: Uint8Array;
   private readonly leafPath: string[];
+  /** The state info of each CPU's remembered leaf (`leafPath`), null until looked up: `runnable` asks after every step. */
+  private readonly leafInfo: (StateInfo | undefined | null)[];
   /** Parts of the state key and hash, remembered until the CPU changes (0 / null: not known). */
   keys: (string | null)[];
   hashes: number[];
@@ -202,6 +204,7 @@ export class CpuSlots implements SlotFamily {
     this.leafRegion = new Array<Region | null>(count).fill(null);
     this.top = new Uint8Array(count);
     this.leafPath = new Array<string>(count).fill('');
+    this.leafInfo = new Array<StateInfo | undefined | null>(count).fill(null);
     this.keys = new Array<string | null>(count).fill(null);
     this.hashes = new Array<number>(count).fill(0);
     this.stepEvents = Object.fromEntries(ROUTABLE.map((r) => [r, { type: `sched.${r}` } as CpuEvent]));
@@ -351,6 +354,7 @@ export class CpuSlots implements SlotFamily {
     const path = this.driver.leaf(cpu, region);
     this.leafRegion[cpu] = region;
     this.leafPath[cpu] = path;
+    this.leafInfo[cpu] = null;
     return path;
   }
 
@@ -366,7 +370,14 @@ export class CpuSlots implements SlotFamily {
   }
 
   stateInfo(cpu: number): StateInfo | undefined {
-    return CPU_STATES.get(this.current(cpu));
+    const region = this.region(cpu);
+    if (this.leafRegion[cpu] === region) {
+      const known = this.leafInfo[cpu];
+      if (known !== null) return known;
+    }
+    const info = CPU_STATES.get(this.leaf(cpu, region));
+    this.leafInfo[cpu] = info;
+    return info;
   }
 
   /** The state info `runnable` looked up, for the `watches` that follows it (-1: none). */
