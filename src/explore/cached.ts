@@ -86,6 +86,10 @@ const MEMORY = 1;
 /** The states the search expands before it looks their children up (see `child`), and at most about how many children. */
 const BATCH_STATES = 32;
 const BATCH_CHILDREN = 64;
+/** How often (a power of two, minus one) sleepAfter checks that its memo still mostly hits. */
+const CAND_CHECK = (1 << 14) - 1;
+/** How many slot signatures the search keeps for pending-item multisets (2^21 numbers: 16 MB). */
+const SIG_MEMO = 1 << 21;
 
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
   if (opts.pruning === 'history') throw new Error('internal error: the reference search (pruning: history) runs on the direct engine');
@@ -128,20 +132,22 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // thousand recur across millions of states): each slot's pending-item signature (sigOf for every
   // slot), and the items due now in key order (none: the clock moves first). Key order is fixed
   // once two keys are seen (Desc.rank follows it), so a list sorted when the multiset is new stays
-  // sorted.
-  const itemSigs: Float64Array[] = [];
+  // sorted. The signatures are kept for the first multisets only (SIG_MEMO numbers in all): on a
+  // wide machine the multisets rarely recur and each would hold a number per slot; past that they
+  // are worked out again when the state is expanded (sigsOf).
+  const itemSigs: (Float64Array | null)[] = [];
   const itemReady: Int32Array[] = [];
   const itemTuples = new Tuples((items) => {
     let lo = 0;
     let hi = 0;
-    const sigs = new Float64Array(width);
+    const sigs = !opts.noMemos && (itemSigs.length + 1) * width <= SIG_MEMO ? new Float64Array(width) : null;
     const ready: number[] = [];
     for (const i of items) {
       const di = t.descs[i] as Desc;
       const x = di.hash;
       lo += x >>> 0;
       hi += Math.floor(x / 4294967296);
-      if (di.cpu >= 0) sigs[di.cpu] = (sigs[di.cpu] as number) + di.sig;
+      if (sigs && di.cpu >= 0) sigs[di.cpu] = (sigs[di.cpu] as number) + di.sig;
       // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run.
       // Insertion sort, stable: a handful of items.)
       if (di.rel > 0 || di.held) continue;
@@ -532,6 +538,16 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curMemFields: Float64Array = new Float64Array(0);
   /** Each slot's pending-item signature in the state being expanded (sigOf for every slot; itemSigs: never changed). */
   let curSigs: Float64Array = new Float64Array(width);
+  /** The signatures of a multiset itemSigs does not keep, worked out for the state being expanded (read only while it is). */
+  const sigScratch = new Float64Array(width);
+  const sigsOf = (items: Int32Array): Float64Array => {
+    sigScratch.fill(0);
+    for (let k = 0; k < items.length; k++) {
+      const di = t.descs[items[k] as number] as Desc;
+      if (di.cpu >= 0) sigScratch[di.cpu] = (sigScratch[di.cpu] as number) + di.sig;
+    }
+    return sigScratch;
+  };
   /** Scratch: a child's sleep set, unsorted. */
   let sleepScratch: number[] = [];
   // The child a decision leads to.
@@ -578,7 +594,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     nodes.cpusOf(id, cpus);
     curMemFields = (t.mems[curMem] as Mem).fields;
-    curSigs = itemSigs[curItemsT] as Float64Array;
+    curSigs = itemSigs[curItemsT] ?? sigsOf(curItems);
     const ready = itemReady[curItemsT] as Int32Array;
     const readyCount = ready.length;
     batch.addNode(id, curDepth, curSleepId);
@@ -943,7 +959,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const parent = batch.nodeId[n] as number;
     const depth = batch.nodeDepth[n] as number;
     const now = batch.nodeNow[n] as number;
-    if (n !== candNode) {
+    if (candMemo && n !== candNode) {
       // The first child of its state visited: its sleep set is the candidates so far.
       candNode = n;
       curCand = candidatesOf(batch.nodeSleep[n] as number);
@@ -967,7 +983,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     // set is worked out only when it matters.)
     const at = visited.get(keyLo, keyHi);
     if (at >= 0 && (sleepSets.ids[at] as readonly number[]).length === 0) return;
-    const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fpId, fp, b - (batch.nodeFirst[n] as number), batch.nodeFirst[n] as number) : 0;
+    const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fpId, fp, b - (batch.nodeFirst[n] as number), batch.nodeFirst[n] as number, batch.nodeSleep[n] as number) : 0;
     let childSleep = sleepId;
     let childOnly = -1;
     if (at >= 0) {
@@ -1001,8 +1017,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    * commute with `fp` (dependence.ts). Those candidates are one interned multiset (`candidates`:
    * the parent's set, then each sibling's footprint added, remembered by set and footprint), and
    * the child's set is remembered by candidates and footprint: the same few recur across states.
+   * On a wide machine they rarely recur (each state's siblings are new): once most lookups miss,
+   * the memo is dropped for the rest of the search and each set is worked out directly, as the
+   * same multiset (equal sets, equal ids either way).
    */
-  const sleepAfter = (fpId: number, fp: Footprint, siblings: number, first: number): number => {
+  const sleepAfter = (fpId: number, fp: Footprint, siblings: number, first: number, parentSleep: number): number => {
+    if (!candMemo) return sleepDirect(fp, siblings, first, parentSleep);
     for (; candCount < siblings; candCount++) {
       const z = batch.fp[first + candCount] as number;
       const memo = curCand < 2 ** 31 && z < 2 ** 21 ? curCand * 2 ** 21 + z : -1;
@@ -1022,9 +1042,27 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       for (const z of cand) if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
       out = n > 0 ? sleepSets.internScratch(sleepScratch, n) : 0;
       if (memo >= 0) candSleep.set(memo, out);
-    }
+    } else candHits += 1;
+    candLooks += 1;
+    if ((candLooks & CAND_CHECK) === 0 && candHits * 2 < candLooks) candMemo = false;
     return out;
   };
+  /** The child's sleep set worked out from the parent's and the siblings' footprints (no memo). */
+  const sleepDirect = (fp: Footprint, siblings: number, first: number, parentSleep: number): number => {
+    const parentSet = sleepSets.ids[parentSleep] as readonly number[];
+    if (sleepScratch.length < parentSet.length + siblings) sleepScratch = new Array<number>(2 * (parentSet.length + siblings)).fill(0);
+    let n = 0;
+    for (const z of parentSet) if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+    for (let j = 0; j < siblings; j++) {
+      const z = batch.fp[first + j] as number;
+      if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
+    }
+    return n > 0 ? sleepSets.internScratch(sleepScratch, n) : 0;
+  };
+  /** Whether sleepAfter remembers candidates, and how often its last lookup hit (checked every CAND_CHECK + 1 lookups). */
+  let candMemo = opts.noMemos !== true;
+  let candLooks = 0;
+  let candHits = 0;
   /** Multisets of footprints (the parent's sleep set and siblings taken), interned like sleep sets. */
   const candidates = new SleepSets();
   /** Sleep set id → its candidates id (the same contents). */

@@ -67,6 +67,12 @@ export interface ExploreOptions {
   symmetry?: boolean;
   /** Cached engine: check every cached transition against the real simulation (tests). */
   verify?: boolean;
+  /**
+   * Cached engine, tests: start without the memos a wide machine outgrows (sleep sets worked out
+   * directly, pending-item signatures worked out per expansion), as the search does once they stop
+   * paying; the result is the same.
+   */
+  noMemos?: boolean;
   /** Exhaustive: explore only these first choices, by rank in key order (how workers split the space). */
   rootSlice?: { index: number; of: number };
   /** Exhaustive: expand only this shard's share of the frontier at the split depth (shard.ts). */
