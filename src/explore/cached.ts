@@ -136,7 +136,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // wide machine the multisets rarely recur and each would hold a number per slot; past that they
   // are worked out again when the state is expanded (sigsOf).
   const itemSigs: (Float64Array | null)[] = [];
-  const itemReady: Int32Array[] = [];
+  // (The due lists of all multisets stand one after another in one pool: an array each was most of
+  // the memory of a wide machine's search, where multisets rarely recur.)
+  const readyStart: number[] = [];
+  const readyLength: number[] = [];
+  let readyPool = new Int32Array(1 << 12);
+  let readyUsed = 0;
   const itemTuples = new Tuples((items) => {
     let lo = 0;
     let hi = 0;
@@ -159,7 +164,14 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     itemLo.push(lo);
     itemHi.push(hi);
     itemSigs.push(sigs);
-    itemReady.push(Int32Array.from(ready));
+    if (readyUsed + ready.length > readyPool.length) {
+      const grown = new Int32Array(2 * (readyUsed + ready.length));
+      grown.set(readyPool.subarray(0, readyUsed));
+      readyPool = grown;
+    }
+    readyStart.push(readyUsed);
+    readyLength.push(ready.length);
+    for (let j = 0; j < ready.length; j++) readyPool[readyUsed++] = ready[j] as number;
   });
 
   // Each state's key (its parts' ids and what its observers remember: partsKey; under symmetry, its
@@ -583,7 +595,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       return;
     }
     curF[MEMORY] = nodes.memory(id);
-    if ((itemReady[curItemsT] as Int32Array).length === 0) {
+    if (readyLength[curItemsT] === 0) {
       advance();
       // The clock moved: what the observers remember is kept relative to it.
       if (!machineOnly) curF[MEMORY] = memoryHash(curObservers, curF[NOW] as number);
@@ -595,13 +607,14 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     nodes.cpusOf(id, cpus);
     curMemFields = (t.mems[curMem] as Mem).fields;
     curSigs = itemSigs[curItemsT] ?? sigsOf(curItems);
-    const ready = itemReady[curItemsT] as Int32Array;
-    const readyCount = ready.length;
+    // (Read through readyPool each time: a child's new multiset may grow it.)
+    const readyAt = readyStart[curItemsT] as number;
+    const readyCount = readyLength[curItemsT] as number;
     batch.addNode(id, curDepth, curSleepId);
     batch.nodeNow[batch.nodes - 1] = curF[NOW] as number;
     const asleepBits = curSleepId === 0 ? NO_BITS : sleepBits(curSleepId);
     for (let rank = 0; rank < readyCount; rank++) {
-      const d = ready[rank] as number;
+      const d = readyPool[readyAt + rank] as number;
       const key = (t.descs[d] as Desc).key;
       if (curDepth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
       const no = (t.descs[d] as Desc).keyNo;
