@@ -52,6 +52,16 @@ export function stateHash(cpus: ArrayLike<number>, n: number, mem: number, itemL
   return hi * 4294967296 + (lo >>> 0);
 }
 
+/** One part into each of partsKey's two lanes: multiply, rotate. */
+function lane1(h: number, x: number): number {
+  const m = Math.imul(h ^ x, 2654435761);
+  return (m << 13) | (m >>> 19);
+}
+function lane2(h: number, x: number): number {
+  const m = Math.imul(h ^ x, 1597334677);
+  return (m << 17) | (m >>> 15);
+}
+
 /**
  * A state's key in the transition cache's visited table (cached.ts), from the ids its parts are
  * interned under (equal ids, equal parts: each table interns by content or by its part's hash):
@@ -66,32 +76,14 @@ export function partsKey(out: Int32Array, ids: ArrayLike<number>, n: number, mem
   let h2 = 0x7f4a7c15 ^ n;
   for (let c = 0; c < n; c++) {
     const x = ids[c] as number;
-    h1 = Math.imul(h1 ^ x, 2654435761);
-    h1 = (h1 << 13) | (h1 >>> 19);
-    h2 = Math.imul(h2 ^ x, 1597334677);
-    h2 = (h2 << 17) | (h2 >>> 15);
+    h1 = lane1(h1, x);
+    h2 = lane2(h2, x);
   }
-  h1 = Math.imul(h1 ^ mem, 2654435761);
-  h1 = (h1 << 13) | (h1 >>> 19);
-  h2 = Math.imul(h2 ^ mem, 1597334677);
-  h2 = (h2 << 17) | (h2 >>> 15);
-  h1 = Math.imul(h1 ^ items, 2654435761);
-  h1 = (h1 << 13) | (h1 >>> 19);
-  h2 = Math.imul(h2 ^ items, 1597334677);
-  h2 = (h2 << 17) | (h2 >>> 15);
-  h1 = Math.imul(h1 ^ flags, 2654435761);
-  h1 = (h1 << 13) | (h1 >>> 19);
-  h2 = Math.imul(h2 ^ flags, 1597334677);
-  h2 = (h2 << 17) | (h2 >>> 15);
+  h1 = lane1(lane1(lane1(h1, mem), items), flags);
+  h2 = lane2(lane2(lane2(h2, mem), items), flags);
   // What the observers remember: a 53-bit hash, both halves (as int32: a double argument would be a number object).
-  const ml = memoryLo;
-  const mh = memoryHi;
-  h1 = Math.imul(h1 ^ ml, 2654435761);
-  h1 = (h1 << 13) | (h1 >>> 19);
-  h2 = Math.imul(h2 ^ ml, 1597334677);
-  h2 = (h2 << 17) | (h2 >>> 15);
-  h1 = Math.imul(h1 ^ mh, 2654435761);
-  h2 = Math.imul(h2 ^ mh, 1597334677);
+  h1 = Math.imul(lane1(h1, memoryLo) ^ memoryHi, 2654435761);
+  h2 = Math.imul(lane2(h2, memoryLo) ^ memoryHi, 1597334677);
   // cyrb53's last round, on both lanes whole.
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
