@@ -1,4 +1,4 @@
-// Over 400 lines because one search loop holds the transition cache's apply/record/replay paths over shared state; being split in the one-machine-value refactor, issue 12.
+// Over 400 lines because one search loop holds the transition cache's expand/apply/record/replay paths over shared closure state (the node being expanded, the simulation's position); the parts with state of their own are split out: cache-tables.ts, item-multisets.ts, kick-table.ts, refresh-table.ts, effect-index.ts, observer-sets.ts.
 /**
  * Exhaustive exploration over a transition cache. A decision of the simulator is a function of
  * little: the choice, the flags, the shared-memory fields it reads, and the CPUs and guest actors
@@ -30,9 +30,10 @@ import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable, VisitedTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
-import { applyItems, ascending, asleep, Batch, hasKeyBit, keyBits, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, Tuples, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { applyItems, ascending, asleep, Batch, hasKeyBit, keyBits, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { Findings, Harness, memoryHash } from './harness.js';
 import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, NON_LOCAL, relationOf, StepFootprints, type Footprint, type Tracked } from './dependence.js';
+import { ItemMultisets } from './item-multisets.js';
 import { Refreshes, type RefreshAnswer } from './refresh-table.js';
 import { Kicks } from './kick-table.js';
 import { ShardSplit } from './shard-split.js';
@@ -88,8 +89,6 @@ const BATCH_STATES = 32;
 const BATCH_CHILDREN = 64;
 /** How often (a power of two, minus one) sleepAfter checks that its memo still mostly hits. */
 const CAND_CHECK = (1 << 14) - 1;
-/** How many slot signatures the search keeps for pending-item multisets (2^21 numbers: 16 MB). */
-const SIG_MEMO = 1 << 21;
 
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
   if (opts.pruning === 'history') throw new Error('internal error: the reference search (pruning: history) runs on the direct engine');
@@ -124,55 +123,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // Each node's observers, interned (observer-sets.ts).
   const observerSets = new ObserverSets();
   const observerSteps = new ObserverSteps();
-  // A pending-item multiset (sorted) keeps the exact sums of its items' hash halves (both stay far
-  // below 2^53 for the handful of items a state has: see finishHash).
-  const itemLo: number[] = [];
-  const itemHi: number[] = [];
-  // What expanding a state reads of its pending items, worked out once per multiset (a few
-  // thousand recur across millions of states): each slot's pending-item signature (sigOf for every
-  // slot), and the items due now in key order (none: the clock moves first). Key order is fixed
-  // once two keys are seen (Desc.rank follows it), so a list sorted when the multiset is new stays
-  // sorted. The signatures are kept for the first multisets only (SIG_MEMO numbers in all): on a
-  // wide machine the multisets rarely recur and each would hold a number per slot; past that they
-  // are worked out again when the state is expanded (sigsOf).
-  const itemSigs: (Float64Array | null)[] = [];
-  // (The due lists of all multisets stand one after another in one pool: an array each was most of
-  // the memory of a wide machine's search, where multisets rarely recur.)
-  const readyStart: number[] = [];
-  const readyLength: number[] = [];
-  let readyPool = new Int32Array(1 << 12);
-  let readyUsed = 0;
-  const itemTuples = new Tuples((items) => {
-    let lo = 0;
-    let hi = 0;
-    const sigs = !opts.noMemos && (itemSigs.length + 1) * width <= SIG_MEMO ? new Float64Array(width) : null;
-    const ready: number[] = [];
-    for (const i of items) {
-      const di = t.descs[i] as Desc;
-      const x = di.hash;
-      lo += x >>> 0;
-      hi += Math.floor(x / 4294967296);
-      if (sigs && di.cpu >= 0) sigs[di.cpu] = (sigs[di.cpu] as number) + di.sig;
-      // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run.
-      // Insertion sort, stable: a handful of items.)
-      if (di.rel > 0 || di.held) continue;
-      let j = ready.length;
-      ready.push(i);
-      for (; j > 0 && (t.descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
-      ready[j] = i;
-    }
-    itemLo.push(lo);
-    itemHi.push(hi);
-    itemSigs.push(sigs);
-    if (readyUsed + ready.length > readyPool.length) {
-      const grown = new Int32Array(2 * (readyUsed + ready.length));
-      grown.set(readyPool.subarray(0, readyUsed));
-      readyPool = grown;
-    }
-    readyStart.push(readyUsed);
-    readyLength.push(ready.length);
-    for (let j = 0; j < ready.length; j++) readyPool[readyUsed++] = ready[j] as number;
-  });
+  // The pending-item multisets, and what expanding a state reads of them (item-multisets.ts).
+  const itemTuples = new ItemMultisets(t, width, !opts.noMemos);
 
   // Each state's key (its parts' ids and what its observers remember: partsKey; under symmetry, its
   // canonical renaming's hash) → the sleep set it was last reached with.
@@ -269,7 +221,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const hashes = t.cpuHashes;
     for (let c = 0; c < cpuCount; c++) cpuHashes[c] = hashes[cpus[c] as number] as number;
     if (guestHashes) for (let j = 0; j < guestSlots; j++) guestHashes[j] = hashes[cpus[cpuCount + j] as number] as number;
-    return stateHash(cpuHashes, cpuCount, (t.mems[mem] as Mem).hash, itemLo[items] as number, itemHi[items] as number, (t.flags[flags] as Flags).hash, guestHashes, memory);
+    return stateHash(cpuHashes, cpuCount, (t.mems[mem] as Mem).hash, itemTuples.lo[items] as number, itemTuples.hi[items] as number, (t.flags[flags] as Flags).hash, guestHashes, memory);
   };
 
   const keysTo = (id: number, last?: string): string[] => {
@@ -548,18 +500,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curObserverSet = 0;
   let curSleepId = 0;
   let curMemFields: Float64Array = new Float64Array(0);
-  /** Each slot's pending-item signature in the state being expanded (sigOf for every slot; itemSigs: never changed). */
+  /** Each slot's pending-item signature in the state being expanded (sigOf for every slot: ItemMultisets.sigsOf, read only while it is). */
   let curSigs: Float64Array = new Float64Array(width);
-  /** The signatures of a multiset itemSigs does not keep, worked out for the state being expanded (read only while it is). */
-  const sigScratch = new Float64Array(width);
-  const sigsOf = (items: Int32Array): Float64Array => {
-    sigScratch.fill(0);
-    for (let k = 0; k < items.length; k++) {
-      const di = t.descs[items[k] as number] as Desc;
-      if (di.cpu >= 0) sigScratch[di.cpu] = (sigScratch[di.cpu] as number) + di.sig;
-    }
-    return sigScratch;
-  };
   /** Scratch: a child's sleep set, unsorted. */
   let sleepScratch: number[] = [];
   // The child a decision leads to.
@@ -595,7 +537,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       return;
     }
     curF[MEMORY] = nodes.memory(id);
-    if (readyLength[curItemsT] === 0) {
+    if (itemTuples.readyCount(curItemsT) === 0) {
       advance();
       // The clock moved: what the observers remember is kept relative to it.
       if (!machineOnly) curF[MEMORY] = memoryHash(curObservers, curF[NOW] as number);
@@ -606,15 +548,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     }
     nodes.cpusOf(id, cpus);
     curMemFields = (t.mems[curMem] as Mem).fields;
-    curSigs = itemSigs[curItemsT] ?? sigsOf(curItems);
-    // (Read through readyPool each time: a child's new multiset may grow it.)
-    const readyAt = readyStart[curItemsT] as number;
-    const readyCount = readyLength[curItemsT] as number;
+    curSigs = itemTuples.sigsOf(curItemsT);
+    // (Read through the pool each time: a child's new multiset may grow it.)
+    const readyAt = itemTuples.readyAt(curItemsT);
+    const readyCount = itemTuples.readyCount(curItemsT);
     batch.addNode(id, curDepth, curSleepId);
     batch.nodeNow[batch.nodes - 1] = curF[NOW] as number;
     const asleepBits = curSleepId === 0 ? NO_BITS : sleepBits(curSleepId);
     for (let rank = 0; rank < readyCount; rank++) {
-      const d = readyPool[readyAt + rank] as number;
+      const d = itemTuples.pool[readyAt + rank] as number;
       const key = (t.descs[d] as Desc).key;
       if (curDepth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
       const no = (t.descs[d] as Desc).keyNo;

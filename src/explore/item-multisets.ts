@@ -1,0 +1,112 @@
+/**
+ * The transition cache's pending-item multisets (cached.ts): each state's pending items are one
+ * interned, sorted tuple of item descriptors (Tables.descs), and what expanding a state reads of
+ * them is worked out once per multiset (a few thousand recur across millions of states):
+ * - the exact sums of its items' hash halves (both stay far below 2^53 for the handful of items a
+ *   state has: the state hash's pending part, see finishHash);
+ * - the items due now in key order (none: the clock moves first). Key order is fixed once two keys
+ *   are seen (Desc.rank follows it), so a list sorted when the multiset is new stays sorted. The
+ *   lists stand one after another in one pool: an array each was most of the memory of a wide
+ *   machine's search, where multisets rarely recur;
+ * - each slot's pending-item signature (sigOf for every slot), kept for the first multisets only
+ *   (SIG_MEMO numbers in all): on a wide machine each would hold a number per slot; past that they
+ *   are worked out again when a state is expanded.
+ */
+import { Tuples, type Desc, type Tables } from './cache-tables.js';
+
+/** How many slot signatures are kept for multisets (2^21 numbers: 16 MB). */
+const SIG_MEMO = 1 << 21;
+
+export class ItemMultisets {
+  private readonly tuples = new Tuples((items) => this.added(items));
+  /** Each multiset's sums of its items' hash halves. */
+  readonly lo: number[] = [];
+  readonly hi: number[] = [];
+  private readonly sigs: (Float64Array | null)[] = [];
+  private readonly sigScratch: Float64Array;
+  private readonly readyStart: number[] = [];
+  private readonly readyLength: number[] = [];
+  /** The due lists, one after another (`readyAt`): read it again after interning, which may grow it. */
+  pool = new Int32Array(1 << 12);
+  private used = 0;
+
+  /** `width`: how many slots; `keepSigs` false: no signature is kept (tests: both ways give one search). */
+  constructor(
+    private readonly t: Tables,
+    private readonly width: number,
+    private readonly keepSigs: boolean,
+  ) {
+    this.sigScratch = new Float64Array(width);
+  }
+
+  /** The id of a sorted list of item descriptors. */
+  intern(sorted: readonly number[]): number {
+    return this.tuples.intern(sorted);
+  }
+
+  get(id: number): Int32Array {
+    return this.tuples.get(id);
+  }
+
+  /** Where multiset `id`'s due items start in `pool`, and how many there are. */
+  readyAt(id: number): number {
+    return this.readyStart[id] as number;
+  }
+
+  readyCount(id: number): number {
+    return this.readyLength[id] as number;
+  }
+
+  /** Each slot's pending-item signature in multiset `id` (kept, or worked out into a scratch array read only until the next call). */
+  sigsOf(id: number): Float64Array {
+    const kept = this.sigs[id];
+    if (kept) return kept;
+    const out = this.sigScratch;
+    out.fill(0);
+    this.addSigs(this.tuples.get(id), out);
+    return out;
+  }
+
+  private addSigs(items: Int32Array, out: Float64Array): void {
+    for (let k = 0; k < items.length; k++) {
+      const di = this.t.descs[items[k] as number] as Desc;
+      if (di.cpu >= 0) out[di.cpu] = (out[di.cpu] as number) + di.sig;
+    }
+  }
+
+  private added(items: Int32Array): void {
+    const descs = this.t.descs;
+    let lo = 0;
+    let hi = 0;
+    const ready: number[] = [];
+    for (const i of items) {
+      const di = descs[i] as Desc;
+      const x = di.hash;
+      lo += x >>> 0;
+      hi += Math.floor(x / 4294967296);
+      // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run.
+      // Insertion sort, stable: a handful of items.)
+      if (di.rel > 0 || di.held) continue;
+      let j = ready.length;
+      ready.push(i);
+      for (; j > 0 && (descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
+      ready[j] = i;
+    }
+    this.lo.push(lo);
+    this.hi.push(hi);
+    let sigs: Float64Array | null = null;
+    if (this.keepSigs && (this.sigs.length + 1) * this.width <= SIG_MEMO) {
+      sigs = new Float64Array(this.width);
+      this.addSigs(items, sigs);
+    }
+    this.sigs.push(sigs);
+    if (this.used + ready.length > this.pool.length) {
+      const grown = new Int32Array(2 * (this.used + ready.length));
+      grown.set(this.pool.subarray(0, this.used));
+      this.pool = grown;
+    }
+    this.readyStart.push(this.used);
+    this.readyLength.push(ready.length);
+    for (let j = 0; j < ready.length; j++) this.pool[this.used++] = ready[j] as number;
+  }
+}
