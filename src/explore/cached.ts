@@ -39,7 +39,7 @@ import { Kicks } from './kick-table.js';
 import { ShardSplit } from './shard-split.js';
 import { ObserverSets, ObserverSteps } from './observer-sets.js';
 import { partsKey, stateHash } from './state-hash.js';
-import type { SymmetryView } from './symmetry.js';
+import { InternedSymmetry } from './symmetry-interned.js';
 import type { PendingItem } from '../state/pending.js';
 
 export interface CachedStats {
@@ -134,9 +134,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** The visited key of the state keyOf was last given, as two 32-bit halves. */
   let keyLo = 0;
   let keyHi = 0;
-  const keyOf = (cpus: Int32Array, mem: number, items: number, flags: number, now: number, memory: number, observers: readonly Observer[]): void => {
+  const keyOf = (cpus: Int32Array, mem: number, items: number, flags: number, now: number, memory: number, set: number): void => {
     if (sym) {
-      const k = sym.keyOf(symView(cpus, mem, items, flags, now), observers);
+      const k = sym.keyOfIds(cpus, mem, items, flags, now, set);
       keyLo = k | 0;
       keyHi = Math.floor(k / 4294967296) | 0;
       return;
@@ -145,34 +145,54 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     keyLo = keyParts[0] as number;
     keyHi = keyParts[1] as number;
   };
-  // Symmetry (symmetry.ts): states keyed by a canonical renaming; their sleep sets stored in canonical choice keys.
-  const sym = symmetryOf(scenario, opts);
-  const canonSleep = (ids: readonly number[]): number => {
-    if (!sym || ids.length === 0) return ids.length === 0 ? 0 : sleepSets.intern([...ids]);
-    return sleepSets.intern(
-      ids.map((z) => t.keyOnlyFootprint(sym.toCanonical((t.fps[z] as Footprint).key))),
-    );
-  };
-  const symView = (cpus: Int32Array, mem: number, items: number, flags: number, now: number): SymmetryView => {
-    const m = t.mems[mem] as Mem;
-    return {
-      chart: (c) => {
-        const st = t.cpuStates[cpus[c] as number] as CpuState;
+  // Symmetry (symmetry.ts): states keyed by a canonical renaming (of their parts' numbers:
+  // symmetry-interned.ts); their sleep sets stored in canonical choice keys.
+  const groups = symmetryOf(scenario, opts)?.groups;
+  const sym = groups
+    ? new InternedSymmetry(groups, cpuCount, {
         // Any CPU's capture of an interned state: the same chart state but for the CPU's number, no part of it.
-        return (st.caps[c] ?? st.caps.find((x) => x !== undefined)) as CpuCapture;
-      },
-      cpuHash: (c) => (t.cpuStates[cpus[c] as number] as CpuState).hash,
-      items: (pendingLists[items] ??= Array.from(itemTuples.get(items), (i) => (pendingItems[i] ??= pendingOf(t.descs[i] as Desc)))),
-      memory: m.state,
-      memHash: m.hash,
-      flags: (t.flags[flags] as Flags).values,
-      now,
-      stable: true,
-    };
+        chart: (id, c) => {
+          const st = t.cpuStates[id] as CpuState;
+          return (st.caps[c] ?? st.caps.find((x) => x !== undefined)) as CpuCapture;
+        },
+        cpuHash: (id) => t.cpuHashes[id] as number,
+        items: (items) => itemTuples.get(items),
+        item: (d) => (pendingItems[d] ??= pendingOf(t.descs[d] as Desc)),
+        memory: (mem) => {
+          const m = t.mems[mem] as Mem;
+          return { state: m.state, hash: m.hash };
+        },
+        flags: (flags) => (t.flags[flags] as Flags).values,
+        observers: (set) => observerSets.get(set),
+      })
+    : null;
+  /**
+   * A sleep set as the visited table stores it under symmetry: in the canonical renaming's choice
+   * keys (footprints of the key only: a stored set is only ever read by its keys). The state just
+   * keyed being its own canonical renaming, it is stored as it is.
+   */
+  const canonSleep = (sleepId: number): number => {
+    if (!sym || sym.canonical || sleepId === 0) return sleepId;
+    const ids = sleepSets.ids[sleepId] as readonly number[];
+    if (canonScratch.length < ids.length) canonScratch = new Array<number>(2 * ids.length).fill(0);
+    const perm = sym.renamingId;
+    for (let i = 0; i < ids.length; i++) {
+      const z = ids[i] as number;
+      const memo = z < 2 ** 20 && perm < 2 ** 33 ? z * 2 ** 33 + perm : -1;
+      let fp = memo >= 0 ? canonFootprint.get(memo) : -1;
+      if (fp < 0) {
+        fp = t.keyOnlyFootprint(sym.toCanonical((t.fps[z] as Footprint).key));
+        if (memo >= 0) canonFootprint.set(memo, fp);
+      }
+      canonScratch[i] = fp;
+    }
+    return sleepSets.internScratch(canonScratch, ids.length);
   };
+  /** (footprint, renaming id) → the footprint of its key renamed canonically. */
+  const canonFootprint = new HashTable(1 << 10);
+  let canonScratch: number[] = [];
+  /** Each descriptor's pending item, as symmetry reads it. */
   const pendingItems: PendingItem[] = [];
-  /** An interned pending-item multiset's items, as symmetry reads them (by tuple id). */
-  const pendingLists: PendingItem[][] = [];
   const machineOnly = (opts.pruning ?? DEFAULT_PRUNING) === 'machine';
   const sleepSets = new SleepSets();
   const found = new Findings<string[]>(() => performance.now() - started, (p) => p, propertiesOf(h), opts.allViolations === true);
@@ -929,7 +949,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const set = batch.set[b] as number;
     const memory = batch.memory[b] as number;
     if (sym) {
-      keyOf(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, memory, observerSets.get(set));
+      keyOf(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, memory, set);
     } else {
       keyLo = batch.keyLo[b] as number;
       keyHi = batch.keyHi[b] as number;
@@ -946,13 +966,13 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (again < 0) return;
       childSleep = againSleep[again] as number;
       childOnly = againOnly[again] as number;
-      visited.set(keyLo, keyHi, sym ? canonSleep(sleepSets.ids[childSleep] as readonly number[]) : childSleep);
+      visited.set(keyLo, keyHi, canonSleep(childSleep));
     } else {
       if (visited.size >= opts.maxStates) {
         stopped.add('max-states');
         return;
       }
-      visited.set(keyLo, keyHi, sym ? canonSleep(sleepSets.ids[sleepId] as readonly number[]) : sleepId);
+      visited.set(keyLo, keyHi, canonSleep(sleepId));
       sym?.countLast();
     }
     maxDepth = Math.max(maxDepth, depth + 1);
@@ -1043,10 +1063,10 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    */
   const seenAgain = (at: number, sleepId: number): number => {
     if ((sleepSets.ids[at] as readonly number[]).length === 0) return -1;
-    // (A function of the two sets: remembered, by both ids in one number, exact below 2^53. Not
-    // under symmetry: there the stored set is in canonical choice keys, read back through the
-    // renaming of the state just keyed, so the outcome also depends on that renaming.)
-    const memo = !sym && at < 2 ** 26 && sleepId < 2 ** 26 ? at * 2 ** 26 + sleepId : -1;
+    // (A function of the two sets: remembered, by both ids in one number, exact below 2^53. Under
+    // symmetry only when the state just keyed is its own canonical renaming: else the stored set,
+    // in canonical choice keys, is read back through that renaming, and the outcome depends on it.)
+    const memo = (!sym || sym.canonical) && at < 2 ** 26 && sleepId < 2 ** 26 ? at * 2 ** 26 + sleepId : -1;
     let x = memo >= 0 ? againMemo.get(memo) : -1;
     if (x < 0) {
       const again = seenAgainOf(at, sleepId);
@@ -1077,8 +1097,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
 
   const rootView = fromView(sim.view());
   const rootMemory = machineOnly ? 0 : memoryHash(rootObservers, sim.now);
-  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, observerSets.intern(rootObservers, -1), -1);
-  keyOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now, rootMemory, rootObservers);
+  const rootSet = observerSets.intern(rootObservers, -1);
+  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, rootSet, -1);
+  keyOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now, rootMemory, rootSet);
   visited.set(keyLo, keyHi, 0);
   sym?.countLast();
   const split = opts.shard ? new ShardSplit(opts.shard) : null;

@@ -1,3 +1,4 @@
+// Over 400 lines because the canonical renaming, a state's hash under any renaming and the orbit count are one algorithm over one state, shared by both engines (the transition cache's memos by part number are in symmetry-interned.ts; the groups are worked out here too).
 /**
  * Symmetry reduction for exhaustive search: CPUs that nothing tells apart are interchangeable, so a
  * state and the states made from it by renaming those CPUs behave alike (the same verdicts, the same
@@ -106,26 +107,54 @@ export function symmetryByDefault(scenario: Scenario, strategy: string, workers:
   return symmetryGroups(scenario).groups.some((g) => g.length >= SYMMETRY_BY_DEFAULT_FROM);
 }
 
+/** Choice keys remembered renamed, per renaming (a search has a few dozen keys per CPU). */
+const KEYS_REMEMBERED = 4096;
+
 /** Past this many renamings of tied CPUs, a state's orbit is not counted exactly (taken as the largest). */
 const MAX_STABILIZER_TRIES = 40320;
 
+/** A chart's hash under a renaming (`plain`: its hash as the state hash has it). Never 0, as Simulation.cpuHash. */
+export function renamedChartHash(chart: CpuChartState, plain: number, r: Renaming): number {
+  const renamed = CPU_STATE.rename?.(chart, r) ?? chart;
+  const h = renamed === chart ? plain : CPU_STATE.hash(0x12345, renamed);
+  return h === 0 ? 1 : h;
+}
+
+/** The shared memory's hash under a renaming (`plain`: its hash). */
+export function renamedMemoryHash(memory: KernelMemoryState, plain: number, r: Renaming): number {
+  const m = MEMORY.rename?.(memory, r) ?? memory;
+  return m === memory ? plain : memHash(m);
+}
+
+export function renamedFlagsHash(flags: FlagValues, r: Renaming): number {
+  return flagsHash(FLAGS.rename?.(flags, r) ?? flags);
+}
+
+export function renamedItemHash(it: PendingItem, r: Renaming): number {
+  return pendingHash(PENDING.rename?.(it, r) ?? it);
+}
+
 export class Symmetry {
-  private readonly n: number;
-  private readonly groupOf: number[];
+  protected readonly n: number;
+  protected readonly groupOf: number[];
   private readonly groupOrder: number;
   private unreduced = 0;
   private exact = true;
   /** The renaming of the last state keyed (`key`), CPU → image. */
   perm: number[] = [];
-  private identity: boolean = true;
+  protected identity: boolean = true;
+  /** Its id (permId). */
+  protected permKey = 0;
 
   constructor(readonly groups: readonly (readonly number[])[], cpus: number) {
     this.n = cpus;
     this.groupOf = new Array<number>(cpus).fill(-1);
     groups.forEach((g, gi) => g.forEach((c) => (this.groupOf[c] = gi)));
     this.groupOrder = groups.reduce((p, g) => p * factorial(g.length), 1);
-    this.own = Array.from({ length: cpus }, () => []);
     this.sortKey = new Float64Array(cpus);
+    this.ownCount = new Int32Array(cpus);
+    this.ownVals = new Float64Array(cpus * this.ownStride);
+    this.cpuHashes = new Array<number>(cpus).fill(0);
   }
 
   /**
@@ -141,29 +170,73 @@ export class Symmetry {
     const n = this.n;
     const groupOf = this.groupOf;
     // What is each CPU's, with CPU numbers abstracted (self, or a group): the same for a CPU and its image.
-    const own = this.own;
-    for (let c = 0; c < n; c++) (own[c] as number[]).length = 0;
     const items = view.items;
     for (const it of items) {
       const c = 'cpu' in it && it.kind !== 'vcpu' && it.kind !== 'vmm' && it.kind !== 'vhost' ? it.cpu : -1;
       if (c < 0 || c >= n || groupOf[c] === -1) continue;
       let x = this.recall(view, it, -1 - c);
-      if (x === undefined) x = this.remember(view, it, -1 - c, pendingHash(PENDING.rename?.(it, this.abstract(c)) ?? it));
-      (own[c] as number[]).push(x);
+      if (x === undefined) x = this.remember(view, it, -1 - c, this.abstractItemHash(it, c));
+      this.addOwn(c, x);
     }
-    const sortKey = this.sortKey;
     for (let c = 0; c < n; c++) {
-      sortKey[c] = 0;
       if (groupOf[c] === -1) continue;
       const chart = view.chart(c);
-      let h = this.recall(view, chart, -1 - c);
-      if (h === undefined) h = this.remember(view, chart, -1 - c, CPU_STATE.hash(0x5e1f, CPU_STATE.rename?.(chart, this.abstract(c)) ?? chart));
-      const mine = own[c] as number[];
-      if (mine.length > 1) mine.sort(ascending);
-      for (let k = 0; k < mine.length; k++) h = mix(h, mine[k] as number);
+      const h = this.recall(view, chart, -1 - c) ?? this.remember(view, chart, -1 - c, this.abstractChartHash(chart, c));
+      this.sortKey[c] = h;
+    }
+    const ties = this.order();
+    const h = this.hashUnder(view, items, observers, this.perm);
+    this.lastState = { rehash: (perm) => this.hashUnder(view, items, observers, perm), ties, h };
+    return h;
+  }
+
+  /** A pending item of CPU `c` with every CPU number in it abstracted (the same for `c`'s image). */
+  protected abstractItemHash(it: PendingItem, c: number): number {
+    return pendingHash(PENDING.rename?.(it, this.abstract(c)) ?? it);
+  }
+
+  /** CPU `c`'s chart with every CPU number in it abstracted. */
+  protected abstractChartHash(chart: CpuChartState, c: number): number {
+    return CPU_STATE.hash(0x5e1f, CPU_STATE.rename?.(chart, this.abstract(c)) ?? chart);
+  }
+
+  /**
+   * The canonical renaming (into `perm`, `identity`) from each group CPU's sort key (`sortKey`, its
+   * abstracted chart hash) and its abstracted pending items (`addOwn`, mixed in ascending, then forgotten):
+   * within each group, the CPUs in order of sort key, then CPU number. The CPUs tied (as canonical
+   * places), or NO_TIES.
+   */
+  protected order(): readonly number[][] {
+    const n = this.n;
+    const groupOf = this.groupOf;
+    const sortKey = this.sortKey;
+    const ownCount = this.ownCount;
+    const ownVals = this.ownVals;
+    const stride = this.ownStride;
+    for (let c = 0; c < n; c++) {
+      if (groupOf[c] === -1) {
+        sortKey[c] = 0;
+        continue;
+      }
+      const count = ownCount[c] as number;
+      if (count === 0) continue;
+      ownCount[c] = 0;
+      // Ascending (a CPU has a few items: insertion sort in place).
+      const base = c * stride;
+      for (let i = base + 1; i < base + count; i++) {
+        const x = ownVals[i] as number;
+        let j = i;
+        while (j > base && (ownVals[j - 1] as number) > x) {
+          ownVals[j] = ownVals[j - 1] as number;
+          j--;
+        }
+        ownVals[j] = x;
+      }
+      let h = sortKey[c] as number;
+      for (let i = base; i < base + count; i++) h = mix(h, ownVals[i] as number);
       sortKey[c] = h;
     }
-    const perm = new Array<number>(n);
+    const perm = this.perm.length === n ? this.perm : (this.perm = new Array<number>(n));
     for (let i = 0; i < n; i++) perm[i] = i;
     let ties: number[][] | null = null;
     const sorted = this.sorted;
@@ -190,40 +263,88 @@ export class Symmetry {
         i = j;
       }
     }
-    this.perm = perm;
     let identity = true;
     for (let i = 0; i < n && identity; i++) identity = perm[i] === i;
     this.identity = identity;
-    const h = this.hashUnder(view, items, observers, perm);
-    this.lastState = { view, items, observers, perm, ties: ties ?? NO_TIES, h };
-    return h;
+    this.permKey = identity ? 0 : permId(perm, this.perms);
+    return ties ?? NO_TIES;
   }
 
-  /** Per keyOf: each CPU's pending items (abstracted hashes), and its sort key. */
-  private readonly own: number[][];
-  private readonly sortKey: Float64Array;
+  /** Per keyOf: each CPU's pending items (abstracted hashes: `ownStride` places from c * ownStride, ownCount[c] used), and its sort key. */
+  private ownCount: Int32Array;
+  private ownVals: Float64Array;
+  private ownStride = 4;
+
+  /** Item hash `x` is CPU c's (for order). */
+  protected addOwn(c: number, x: number): void {
+    const k = this.ownCount[c] as number;
+    if (k === this.ownStride) {
+      // More items on one CPU than room: twice the room for every CPU, each CPU's kept in place.
+      const stride = this.ownStride * 2;
+      const vals = new Float64Array(this.n * stride);
+      for (let cpu = 0; cpu < this.n; cpu++) vals.set(this.ownVals.subarray(cpu * this.ownStride, cpu * this.ownStride + (this.ownCount[cpu] as number)), cpu * stride);
+      this.ownVals = vals;
+      this.ownStride = stride;
+    }
+    this.ownVals[c * this.ownStride + k] = x;
+    this.ownCount[c] = k + 1;
+  }
+  protected readonly sortKey: Float64Array;
   private readonly sorted: number[] = [];
 
-  private lastState: { view: SymmetryView; items: readonly PendingItem[]; observers: readonly Observer[]; perm: number[]; ties: readonly number[][]; h: number } | null = null;
+  /** The last state keyed: its key under any renaming, the CPUs tied in its canonical order, its key. */
+  protected lastState: { rehash: (perm: readonly number[]) => number; ties: readonly number[][]; h: number } | null = null;
 
   /** Count the last state keyed as a new state of the search: its orbit's size. */
   countLast(): void {
     const l = this.lastState;
-    if (l) this.unreduced += this.orbitSize(l.view, l.items, l.observers, l.perm, l.ties, l.h);
+    if (l) this.unreduced += this.orbitSize(l.rehash, this.perm, l.ties, l.h);
     this.lastState = null;
   }
 
   /** A choice key of the last state keyed, renamed canonically. */
   toCanonical(key: string): string {
-    return this.identity ? key : renameChoiceKey(key, (c) => (c < this.n ? (this.perm[c] as number) : c));
+    if (this.identity) return key;
+    const memo = this.renamedKeys(this.toMemo);
+    let out = memo.get(key);
+    if (out === undefined) {
+      out = renameChoiceKey(key, (c) => (c < this.n ? (this.perm[c] as number) : c));
+      if (memo.size < KEYS_REMEMBERED) memo.set(key, out);
+    }
+    return out;
   }
 
   /** A canonical choice key as the last state keyed names it. */
   fromCanonical(key: string): string {
     if (this.identity) return key;
-    const inverse = new Array<number>(this.n);
-    this.perm.forEach((p, i) => (inverse[p] = i));
-    return renameChoiceKey(key, (c) => (c < this.n ? (inverse[c] as number) : c));
+    const memo = this.renamedKeys(this.fromMemo);
+    let out = memo.get(key);
+    if (out === undefined) {
+      const inverse = new Array<number>(this.n);
+      this.perm.forEach((p, i) => (inverse[p] = i));
+      out = renameChoiceKey(key, (c) => (c < this.n ? (inverse[c] as number) : c));
+      if (memo.size < KEYS_REMEMBERED) memo.set(key, out);
+    }
+    return out;
+  }
+
+  /** Whether the last state keyed is its own canonical renaming. */
+  get canonical(): boolean {
+    return this.identity;
+  }
+
+  /** The id (permId) of the last state keyed's canonical renaming: 0 for the identity. */
+  get renamingId(): number {
+    return this.permKey;
+  }
+
+  /** Choice keys renamed (to and from canonical), by the renaming's id (permId) of the state last keyed. */
+  private readonly toMemo = new Map<number, Map<string, string>>();
+  private readonly fromMemo = new Map<number, Map<string, string>>();
+  private renamedKeys(byPerm: Map<number, Map<string, string>>): Map<string, string> {
+    let m = byPerm.get(this.permKey);
+    if (!m) byPerm.set(this.permKey, (m = new Map()));
+    return m;
   }
 
   stats(states: number): SymmetryStats {
@@ -252,7 +373,7 @@ export class Symmetry {
   }
 
   /** Every CPU number of a group as one stand-in; `self` as another. */
-  private abstract(self: number): Renaming {
+  protected abstract(self: number): Renaming {
     return abstractRenaming(self, this.n, this.groupOf);
   }
 
@@ -265,7 +386,7 @@ export class Symmetry {
     const identity = perm.every((p, i) => p === i);
     const permKey = identity ? 0 : permId(perm, this.perms);
     const r = this.renamingOf(permKey, perm);
-    const cpus = new Array<number>(this.n);
+    const cpus = this.cpuHashes;
     let mem: number;
     let flags: number;
     let lo = 0;
@@ -282,18 +403,13 @@ export class Symmetry {
     } else {
       for (let c = 0; c < this.n; c++) {
         const chart = view.chart(c);
-        let h = this.recall(view, chart, permKey);
-        if (h === undefined) {
-          const renamed = CPU_STATE.rename?.(chart, r) ?? chart;
-          h = this.remember(view, chart, permKey, renamed === chart ? view.cpuHash(c) : CPU_STATE.hash(0x12345, renamed));
-        }
-        if (h === 0) h = 1; // as Simulation.cpuHash
+        const h = this.recall(view, chart, permKey) ?? this.remember(view, chart, permKey, renamedChartHash(chart, view.cpuHash(c), r));
         cpus[perm[c] as number] = h;
       }
-      mem = this.recall(view, view.memory, permKey) ?? this.remember(view, view.memory, permKey, this.renamedMemory(view, r));
-      flags = this.recall(view, view.flags, permKey) ?? this.remember(view, view.flags, permKey, flagsHash(FLAGS.rename?.(view.flags, r) ?? view.flags));
+      mem = this.recall(view, view.memory, permKey) ?? this.remember(view, view.memory, permKey, renamedMemoryHash(view.memory, view.memHash, r));
+      flags = this.recall(view, view.flags, permKey) ?? this.remember(view, view.flags, permKey, renamedFlagsHash(view.flags, r));
       for (const it of items) {
-        const x = this.recall(view, it, permKey) ?? this.remember(view, it, permKey, pendingHash(PENDING.rename?.(it, r) ?? it));
+        const x = this.recall(view, it, permKey) ?? this.remember(view, it, permKey, renamedItemHash(it, r));
         lo += x >>> 0;
         hi += Math.floor(x / 4294967296);
       }
@@ -302,15 +418,13 @@ export class Symmetry {
     return visitedKey(machine, view.stable ? this.observersUnder(observers, view.now, permKey, r) : memoryHash(observers, view.now, r.cpu));
   }
 
-  private renamedMemory(view: SymmetryView, r: Renaming): number {
-    const m = MEMORY.rename?.(view.memory, r) ?? view.memory;
-    return m === view.memory ? view.memHash : memHash(m);
-  }
+  /** Each CPU's hash under the renaming being keyed, at its image's place (hashUnder). */
+  protected readonly cpuHashes: number[];
 
-  private readonly perms = new Map<string, number>();
+  protected readonly perms = new Map<string, number>();
   private readonly renamings = new Map<number, Renaming>();
 
-  private renamingOf(id: number, perm: readonly number[]): Renaming {
+  protected renamingOf(id: number, perm: readonly number[]): Renaming {
     let r = this.renamings.get(id);
     if (!r) this.renamings.set(id, (r = renaming([...perm])));
     return r;
@@ -338,7 +452,7 @@ export class Symmetry {
 
   private readonly rememberedAll = new WeakMap<readonly Observer[], Map<number, Map<number, number>>>();
 
-  private eachUnder(observers: readonly Observer[], now: number, id: number, r: Renaming): number {
+  protected eachUnder(observers: readonly Observer[], now: number, id: number, r: Renaming): number {
     let h = 0;
     let any = false;
     for (let i = 0; i < observers.length; i++) {
@@ -362,14 +476,7 @@ export class Symmetry {
    * How many states a renaming within the groups makes of this one: the group's order over the
    * number of renamings that leave it as it is (those can only exchange tied CPUs: count them).
    */
-  private orbitSize(
-    view: SymmetryView,
-    items: readonly PendingItem[],
-    observers: readonly Observer[],
-    perm: readonly number[],
-    ties: readonly number[][],
-    h: number,
-  ): number {
+  private orbitSize(rehash: (perm: readonly number[]) => number, perm: readonly number[], ties: readonly number[][], h: number): number {
     if (ties.length === 0) return this.groupOrder;
     const tries = ties.reduce((p, t) => p * factorial(t.length), 1);
     if (tries > MAX_STABILIZER_TRIES) {
@@ -380,7 +487,7 @@ export class Symmetry {
     let fixed = 0;
     for (const sigma of permutationsOf(ties, this.n)) {
       const composed = perm.map((p) => sigma[p] as number);
-      if (this.hashUnder(view, items, observers, composed) === h) fixed++;
+      if (rehash(composed) === h) fixed++;
     }
     return this.groupOrder / Math.max(1, fixed);
   }

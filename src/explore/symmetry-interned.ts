@@ -1,0 +1,262 @@
+/**
+ * Symmetry keys for the transition cache (cached.ts), whose states are interned parts: a CPU's chart
+ * state, the memory, the pending-item multiset, the flags and the observer set are each a number.
+ * The key is the one `Symmetry.keyOf` gives for the same state (the same canonical renaming, the
+ * same hash), but every hash it is made of — a part abstracted from a CPU's point of view, a part
+ * under a renaming — is remembered by the part's number (and the renaming's), so keying a state
+ * costs a few table lookups instead of renaming objects. The parts never change once interned,
+ * which is what makes remembering them sound.
+ */
+import type { Renaming } from '../state/codec.js';
+import type { CpuChartState } from '../state/cpu.js';
+import { composeHash } from '../sim/simulation.js';
+import type { FlagValues } from '../state/flags.js';
+import { flagsHash } from '../state/flags.js';
+import type { KernelMemoryState } from '../kernel/memory.js';
+import { pendingHash, type PendingItem } from '../state/pending.js';
+import type { Observer } from '../spec/index.js';
+import { HashTable } from './hash-table.js';
+import { visitedKey } from './harness.js';
+import { permId } from './renaming.js';
+import { renamedChartHash, renamedFlagsHash, renamedItemHash, renamedMemoryHash, Symmetry } from './symmetry.js';
+
+/** The transition cache's interned parts, by number, as symmetry reads them. */
+export interface InternedParts {
+  /** Chart state `state` as CPU `cpu`'s (an interned state is the same for any CPU: no CPU's number is part of it). */
+  chart(state: number, cpu: number): CpuChartState;
+  /** Its hash, as the state hash has it. */
+  cpuHash(state: number): number;
+  /** The descriptor numbers of pending-item multiset `items`. */
+  items(items: number): Int32Array;
+  /** A descriptor's pending item. */
+  item(desc: number): PendingItem;
+  memory(mem: number): { state: KernelMemoryState; hash: number };
+  flags(flags: number): FlagValues;
+  observers(set: number): readonly Observer[];
+}
+
+/** Renamings past this many in one search are not remembered (each hash under them is worked out). */
+const SLOTS = 2 ** 20;
+
+/** A map from exact integer keys to a few doubles each (`width`), in one growing array. */
+class Memo {
+  private readonly at = new HashTable(1 << 12);
+  values: Float64Array;
+  private count = 0;
+
+  constructor(private readonly width: number) {
+    // (Small at first, doubled as it fills: every search, the tests' small ones too, grows it.)
+    this.values = new Float64Array(16 * width);
+  }
+
+  /** Where key's values start in `values`, or -1. */
+  find(key: number): number {
+    const i = this.at.get(key);
+    return i < 0 ? -1 : i * this.width;
+  }
+
+  /** A new key of one value (just looked up by `find`), and the value. */
+  put(key: number, value: number): number {
+    // (The index first: `add` may replace `values`.)
+    const at = this.add(key);
+    this.values[at] = value;
+    return value;
+  }
+
+  /** A new key (just looked up by `find`): where to write its values (`values` may be a new array after). */
+  add(key: number): number {
+    const i = this.count++;
+    if ((i + 1) * this.width > this.values.length) {
+      const grown = new Float64Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.at.set(key, i);
+    return i * this.width;
+  }
+}
+
+export class InternedSymmetry extends Symmetry {
+  /** Each descriptor's CPU within a group (-1: none; -2: not seen yet), and its item abstracted from that CPU. */
+  private descCpu = new Int32Array(256).fill(-2);
+  private descAbs = new Float64Array(256);
+  /** (chart state, CPU) → the chart abstracted from that CPU's point of view. */
+  private readonly chartAbs = new Memo(1);
+  /** (part, renaming slot) → the part's hash under the renaming; items: the two sums. */
+  private readonly chartUnder = new Memo(1);
+  private readonly memUnder = new Memo(1);
+  private readonly flagsUnder = new Memo(1);
+  private readonly itemsUnder = new Memo(2);
+  /** (observer set, renaming slot) → what its observers remember, by clock. */
+  private readonly observersAt = new HashTable(1 << 12);
+  private readonly observersByNow: Map<number, number>[] = [];
+  /** Renaming ids (permId) → small numbers, the identity 0. */
+  private readonly slots = new Map<number, number>([[0, 0]]);
+
+  /** The state being keyed (keyOfIds), for hashIds. */
+  private cpus: Int32Array;
+  private mem = 0;
+  private items = 0;
+  private flagsId = 0;
+  private now = 0;
+  private set = 0;
+  private readonly rehash = (perm: readonly number[]): number => this.hashIds(perm);
+
+  constructor(
+    groups: readonly (readonly number[])[],
+    private readonly cpuCount: number,
+    private readonly parts: InternedParts,
+  ) {
+    super(groups, cpuCount);
+    this.cpus = new Int32Array(cpuCount);
+  }
+
+  /** Symmetry.keyOf for a state given as its parts' numbers (CPU slots past the CPUs are left out). */
+  keyOfIds(cpus: Int32Array, mem: number, items: number, flags: number, now: number, set: number): number {
+    const n = this.cpuCount;
+    const groupOf = this.groupOf;
+    const descs = this.parts.items(items);
+    for (let k = 0; k < descs.length; k++) {
+      const d = descs[k] as number;
+      if (d >= this.descCpu.length) this.growDescs(d);
+      let c = this.descCpu[d] as number;
+      if (c === -2) c = this.learnDesc(d);
+      if (c >= 0) this.addOwn(c, this.descAbs[d] as number);
+    }
+    const sortKey = this.sortKey;
+    for (let c = 0; c < n; c++) {
+      if (groupOf[c] === -1) continue;
+      const id = cpus[c] as number;
+      const key = id * 65536 + c;
+      const at = this.chartAbs.find(key);
+      sortKey[c] = at >= 0 ? (this.chartAbs.values[at] as number) : this.chartAbs.put(key, this.abstractChartHash(this.parts.chart(id, c), c));
+    }
+    const ties = this.order();
+    for (let c = 0; c < n; c++) this.cpus[c] = cpus[c] as number;
+    this.mem = mem;
+    this.items = items;
+    this.flagsId = flags;
+    this.now = now;
+    this.set = set;
+    const h = this.hashIds(this.perm);
+    this.lastState = { rehash: this.rehash, ties, h };
+    return h;
+  }
+
+  private growDescs(d: number): void {
+    let len = this.descCpu.length;
+    while (len <= d) len *= 2;
+    const cpu = new Int32Array(len).fill(-2);
+    cpu.set(this.descCpu);
+    const abs = new Float64Array(len);
+    abs.set(this.descAbs);
+    this.descCpu = cpu;
+    this.descAbs = abs;
+  }
+
+  /** A descriptor first met: whose it is (as Symmetry.keyOf tells), and its item abstracted from that CPU. */
+  private learnDesc(d: number): number {
+    const it = this.parts.item(d);
+    let c = 'cpu' in it && it.kind !== 'vcpu' && it.kind !== 'vmm' && it.kind !== 'vhost' ? it.cpu : -1;
+    if (c < 0 || c >= this.cpuCount || this.groupOf[c] === -1) c = -1;
+    else this.descAbs[d] = this.abstractItemHash(it, c);
+    this.descCpu[d] = c;
+    return c;
+  }
+
+  /** The key of the state being keyed under renaming `perm` (as Symmetry.hashUnder). */
+  private hashIds(perm: readonly number[]): number {
+    const n = this.cpuCount;
+    let identity = perm === this.perm ? this.identity : true;
+    if (perm !== this.perm) for (let c = 0; c < n && identity; c++) identity = perm[c] === c;
+    const permKey = perm === this.perm ? this.permKey : identity ? 0 : permId(perm, this.perms);
+    let slot = this.slots.get(permKey);
+    if (slot === undefined && this.slots.size < SLOTS) this.slots.set(permKey, (slot = this.slots.size));
+    // (No slot: past SLOTS renamings, nothing under this one is remembered.)
+    const memo = slot !== undefined;
+    const s = slot ?? 0;
+    let r: Renaming | null = null;
+    const parts = this.parts;
+    const out = this.cpuHashes;
+    for (let c = 0; c < n; c++) {
+      const id = this.cpus[c] as number;
+      if (identity) {
+        out[c] = parts.cpuHash(id);
+        continue;
+      }
+      const key = id * SLOTS + s;
+      const at = memo ? this.chartUnder.find(key) : -1;
+      let h: number;
+      if (at >= 0) h = this.chartUnder.values[at] as number;
+      else {
+        h = renamedChartHash(parts.chart(id, c), parts.cpuHash(id), (r ??= this.renamingOf(permKey, perm)));
+        if (memo) this.chartUnder.put(key, h);
+      }
+      out[perm[c] as number] = h;
+    }
+    let mem: number;
+    if (identity) mem = parts.memory(this.mem).hash;
+    else {
+      const key = this.mem * SLOTS + s;
+      const at = memo ? this.memUnder.find(key) : -1;
+      if (at >= 0) mem = this.memUnder.values[at] as number;
+      else {
+        const m = parts.memory(this.mem);
+        mem = renamedMemoryHash(m.state, m.hash, (r ??= this.renamingOf(permKey, perm)));
+        if (memo) this.memUnder.put(key, mem);
+      }
+    }
+    let flags: number;
+    {
+      const key = this.flagsId * SLOTS + s;
+      const at = memo ? this.flagsUnder.find(key) : -1;
+      if (at >= 0) flags = this.flagsUnder.values[at] as number;
+      else {
+        const values = parts.flags(this.flagsId);
+        flags = identity ? flagsHash(values) : renamedFlagsHash(values, (r ??= this.renamingOf(permKey, perm)));
+        if (memo) this.flagsUnder.put(key, flags);
+      }
+    }
+    let lo = 0;
+    let hi = 0;
+    {
+      const key = this.items * SLOTS + s;
+      const at = memo ? this.itemsUnder.find(key) : -1;
+      if (at >= 0) {
+        lo = this.itemsUnder.values[at] as number;
+        hi = this.itemsUnder.values[at + 1] as number;
+      } else {
+        const descs = parts.items(this.items);
+        for (let k = 0; k < descs.length; k++) {
+          const it = parts.item(descs[k] as number);
+          const x = identity ? pendingHash(it) : renamedItemHash(it, (r ??= this.renamingOf(permKey, perm)));
+          lo += x >>> 0;
+          hi += Math.floor(x / 4294967296);
+        }
+        if (memo) {
+          const w = this.itemsUnder.add(key);
+          this.itemsUnder.values[w] = lo;
+          this.itemsUnder.values[w + 1] = hi;
+        }
+      }
+    }
+    const machine = composeHash(out, mem, lo, hi, flags, null);
+    return visitedKey(machine, this.observersHash(permKey, memo, s, () => (r ??= this.renamingOf(permKey, perm))));
+  }
+
+  /** What the observers of the state being keyed remember, under the renaming (Symmetry.observersUnder). */
+  private observersHash(permKey: number, memo: boolean, slot: number, renamingNow: () => Renaming): number {
+    if (!memo) return this.eachUnder(this.parts.observers(this.set), this.now, permKey, renamingNow());
+    const key = this.set * SLOTS + slot;
+    let i = this.observersAt.get(key);
+    if (i < 0) {
+      i = this.observersByNow.length;
+      this.observersByNow.push(new Map());
+      this.observersAt.set(key, i);
+    }
+    const byNow = this.observersByNow[i] as Map<number, number>;
+    let x = byNow.get(this.now);
+    if (x === undefined) byNow.set(this.now, (x = this.eachUnder(this.parts.observers(this.set), this.now, permKey, renamingNow())));
+    return x;
+  }
+}
