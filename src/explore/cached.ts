@@ -136,9 +136,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let keyHi = 0;
   const keyOf = (cpus: Int32Array, mem: number, items: number, flags: number, now: number, memory: number, set: number): void => {
     if (sym) {
-      const k = sym.keyOfIds(cpus, mem, items, flags, now, set);
-      keyLo = k | 0;
-      keyHi = Math.floor(k / 4294967296) | 0;
+      sym.keyOfIds(cpus, mem, items, flags, now, set);
+      keyLo = sym.keyHalves[0] as number;
+      keyHi = sym.keyHalves[1] as number;
       return;
     }
     partsKey(keyParts, cpus, width, mem, items, flags, memory | 0, (memory / 4294967296) | 0);
@@ -917,15 +917,29 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     batch.set[b] = childSet;
     batch.node[b] = batch.nodes - 1;
     batch.cpus.set(childCpus, b * width);
-    // (Under symmetry a key is taken just before its lookup: the renaming it finds is the one the
-    // sleep sets are read and stored under.)
-    if (!sym) {
+    if (sym) {
+      // The canonical key, and the renaming it was found under (the sleep sets are read and stored
+      // under it when the child is visited: `select`).
+      if (b >= symSlots.length) {
+        const grown = new Int32Array(2 * symSlots.length);
+        grown.set(symSlots);
+        symSlots = grown;
+      }
+      sym.keyOfIds(childCpus, childMem, childItems, childFlags, batch.nodeNow[batch.nodes - 1] as number, childSet);
+      batch.keyLo[b] = sym.keyHalves[0] as number;
+      batch.keyHi[b] = sym.keyHalves[1] as number;
+      // (Slot and whether CPUs are tied, in one number: -1 when there is no slot.)
+      symSlots[b] = sym.slotUsed < 0 ? -1 : sym.slotUsed * 2 + (sym.tied ? 1 : 0);
+    } else {
       const memory = batch.memory[b] as number;
       partsKey(keyParts, childCpus, width, childMem, childItems, childFlags, memory | 0, (memory / 4294967296) | 0);
       batch.keyLo[b] = keyParts[0] as number;
       batch.keyHi[b] = keyParts[1] as number;
     }
   };
+  /** Under symmetry, each child of the batch: its canonical renaming's slot (InternedSymmetry.select) × 2, + 1 if CPUs are tied; -1: key it again. */
+  let symSlots = new Int32Array(64);
+
 
 
   /** Child `b` of the batch: its sleep set, and the child if it is new (or must be expanded again). */
@@ -948,11 +962,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const flags = batch.flags[b] as number;
     const set = batch.set[b] as number;
     const memory = batch.memory[b] as number;
+    keyLo = batch.keyLo[b] as number;
+    keyHi = batch.keyHi[b] as number;
     if (sym) {
-      keyOf(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, memory, set);
-    } else {
-      keyLo = batch.keyLo[b] as number;
-      keyHi = batch.keyHi[b] as number;
+      const slot = symSlots[b] as number;
+      if (slot >= 0) sym.select(slot >> 1);
+      else keyOf(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, memory, set);
     }
     // (A state seen before with an empty sleep set is done with whatever this one is: its sleep
     // set is worked out only when it matters.)
@@ -973,7 +988,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         return;
       }
       visited.set(keyLo, keyHi, canonSleep(sleepId));
-      sym?.countLast();
+      if (sym) {
+        // Its orbit counted: the whole group's when no CPUs are tied, else keyed again to try the
+        // renamings of the tied CPUs (the batch keeps only its key and renaming).
+        if (((symSlots[b] as number) & 1) === 0 && (symSlots[b] as number) >= 0) sym.countUntied();
+        else {
+          sym.keyOfIds(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, set);
+          sym.countLast();
+        }
+      }
     }
     maxDepth = Math.max(maxDepth, depth + 1);
     // (The clock and memory passed in a typed array: a double argument would be a number object.)
@@ -1120,7 +1143,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (split && !split.expands(nodes.depth(k), () => nodes.count - k, visited.size, transitions, () => nodeHash(k))) continue;
       expand(k);
     }
-    if (!sym) for (let b = 0; b < batch.count; b++) visited.touch(batch.keyLo[b] as number, batch.keyHi[b] as number);
+    for (let b = 0; b < batch.count; b++) visited.touch(batch.keyLo[b] as number, batch.keyHi[b] as number);
     for (let b = 0; b < batch.count; b++) visit(b);
     if (next > id) nodes.release(next - 1);
     if (stop) {

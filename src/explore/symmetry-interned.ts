@@ -9,14 +9,14 @@
  */
 import type { Renaming } from '../state/codec.js';
 import type { CpuChartState } from '../state/cpu.js';
-import { composeHash } from '../sim/simulation.js';
 import type { FlagValues } from '../state/flags.js';
 import { flagsHash } from '../state/flags.js';
 import type { KernelMemoryState } from '../kernel/memory.js';
 import { pendingHash, type PendingItem } from '../state/pending.js';
 import type { Observer } from '../spec/index.js';
 import { HashTable } from './hash-table.js';
-import { visitedKey } from './harness.js';
+import { partsKey } from './state-hash.js';
+import { mix } from '../state/hash.js';
 import { permId } from './renaming.js';
 import { renamedChartHash, renamedFlagsHash, renamedItemHash, renamedMemoryHash, Symmetry } from './symmetry.js';
 
@@ -76,22 +76,81 @@ class Memo {
   }
 }
 
+/** Dense numbers for 53-bit hashes: equal hashes, equal numbers (a part's content, numbered). */
+class Dictionary {
+  private readonly at = new HashTable(1 << 12);
+  private size = 0;
+
+  id(hash: number): number {
+    let i = this.at.get(hash);
+    if (i < 0) this.at.set(hash, (i = this.size++));
+    return i;
+  }
+}
+
+/** A number per small non-negative integer (-1: none yet), in one growing array. */
+class ByNumber {
+  private a = new Int32Array(16).fill(-1);
+
+  get(i: number): number {
+    return i < this.a.length ? (this.a[i] as number) : -1;
+  }
+
+  put(i: number, v: number): number {
+    if (i >= this.a.length) {
+      let len = this.a.length;
+      while (len <= i) len *= 2;
+      const grown = new Int32Array(len).fill(-1);
+      grown.set(this.a);
+      this.a = grown;
+    }
+    this.a[i] = v;
+    return v;
+  }
+}
+
+/**
+ * The key is not Symmetry.keyOf's number but made the same way from the same hashes: each part's
+ * hash (under the canonical renaming) is numbered by its content (a Dictionary per kind of part),
+ * and the numbers are keyed as the search without symmetry keys its parts' ids (partsKey: 64 bits,
+ * two multiplications a part). A part's number is remembered by its id, and by id and renaming.
+ */
 export class InternedSymmetry extends Symmetry {
   /** Each descriptor's CPU within a group (-1: none; -2: not seen yet), and its item abstracted from that CPU. */
   private descCpu = new Int32Array(256).fill(-2);
   private descAbs = new Float64Array(256);
   /** (chart state, CPU) → the chart abstracted from that CPU's point of view. */
   private readonly chartAbs = new Memo(1);
-  /** (part, renaming slot) → the part's hash under the renaming; items: the two sums. */
+  /** Each kind of part's contents, numbered (by their hash as the state hash has it). */
+  private readonly chartNo = new Dictionary();
+  private readonly memNo = new Dictionary();
+  private readonly flagsNo = new Dictionary();
+  private readonly itemsNo = new Dictionary();
+  /** A part's number as it is (by its id) … */
+  private readonly chartPlain = new ByNumber();
+  private readonly memPlain = new ByNumber();
+  private readonly flagsPlain = new ByNumber();
+  private readonly itemsPlain = new ByNumber();
+  /** … and under a renaming (by id and renaming slot). */
   private readonly chartUnder = new Memo(1);
   private readonly memUnder = new Memo(1);
   private readonly flagsUnder = new Memo(1);
-  private readonly itemsUnder = new Memo(2);
+  private readonly itemsUnder = new Memo(1);
   /** (observer set, renaming slot) → what its observers remember, by clock. */
   private readonly observersAt = new HashTable(1 << 12);
   private readonly observersByNow: Map<number, number>[] = [];
-  /** Renaming ids (permId) → small numbers, the identity 0. */
+  /** Renaming ids (permId) → small numbers (slots), the identity 0; each slot's renaming and id. */
   private readonly slots = new Map<number, number>([[0, 0]]);
+  private readonly slotPerms: number[][];
+  private readonly slotIds: number[] = [0];
+  /** Whether the last state keyed has CPUs tied in its canonical order (counting its orbit then keys it again). */
+  tied = false;
+  /** The slot of the renaming the last key was made under (-1: past SLOTS renamings, none). */
+  slotUsed = 0;
+  /** Each CPU's chart number under the renaming being keyed, at its image's place (hashIds). */
+  private readonly placed: Int32Array;
+  /** The last key (keyOfIds, or a renaming tried for the orbit), as partsKey gives it: low, high 32 bits. */
+  readonly keyHalves = new Int32Array(2);
 
   /** The state being keyed (keyOfIds), for hashIds. */
   private cpus: Int32Array;
@@ -109,9 +168,27 @@ export class InternedSymmetry extends Symmetry {
   ) {
     super(groups, cpuCount);
     this.cpus = new Int32Array(cpuCount);
+    this.placed = new Int32Array(cpuCount);
+    this.slotPerms = [Array.from({ length: cpuCount }, (_, c) => c)];
   }
 
-  /** Symmetry.keyOf for a state given as its parts' numbers (CPU slots past the CPUs are left out). */
+  /**
+   * Take the renaming of slot `slot` (a `slotUsed` of a state keyed earlier) as the last state
+   * keyed's, for the choice keys and sleep sets of that state (toCanonical, fromCanonical,
+   * canonical, renamingId): the batch keys its children first and visits them after.
+   */
+  select(slot: number): void {
+    const perm = this.slotPerms[slot] as number[];
+    for (let c = 0; c < perm.length; c++) this.perm[c] = perm[c] as number;
+    this.permKey = this.slotIds[slot] as number;
+    this.identity = slot === 0;
+    this.lastState = null;
+  }
+
+  /**
+   * The canonical key of a state given as its parts' numbers (CPU slots past the CPUs are left out),
+   * into `keyHalves`; 53 bits of it returned. The renaming is Symmetry.keyOf's.
+   */
   keyOfIds(cpus: Int32Array, mem: number, items: number, flags: number, now: number, set: number): number {
     const n = this.cpuCount;
     const groupOf = this.groupOf;
@@ -140,6 +217,7 @@ export class InternedSymmetry extends Symmetry {
     this.set = set;
     const h = this.hashIds(this.perm);
     this.lastState = { rehash: this.rehash, ties, h };
+    this.tied = ties.length > 0;
     return h;
   }
 
@@ -164,84 +242,103 @@ export class InternedSymmetry extends Symmetry {
     return c;
   }
 
-  /** The key of the state being keyed under renaming `perm` (as Symmetry.hashUnder). */
+  /**
+   * The key of the state being keyed under renaming `perm` (into `key`), and 53 bits of it (what the
+   * orbit count compares).
+   */
   private hashIds(perm: readonly number[]): number {
     const n = this.cpuCount;
     let identity = perm === this.perm ? this.identity : true;
     if (perm !== this.perm) for (let c = 0; c < n && identity; c++) identity = perm[c] === c;
     const permKey = perm === this.perm ? this.permKey : identity ? 0 : permId(perm, this.perms);
     let slot = this.slots.get(permKey);
-    if (slot === undefined && this.slots.size < SLOTS) this.slots.set(permKey, (slot = this.slots.size));
+    if (slot === undefined && this.slots.size < SLOTS) {
+      this.slots.set(permKey, (slot = this.slots.size));
+      this.slotPerms.push([...perm]);
+      this.slotIds.push(permKey);
+    }
+    this.slotUsed = slot ?? -1;
     // (No slot: past SLOTS renamings, nothing under this one is remembered.)
     const memo = slot !== undefined;
     const s = slot ?? 0;
     let r: Renaming | null = null;
     const parts = this.parts;
-    const out = this.cpuHashes;
+    const placed = this.placed;
     for (let c = 0; c < n; c++) {
       const id = this.cpus[c] as number;
+      let x: number;
       if (identity) {
-        out[c] = parts.cpuHash(id);
-        continue;
+        x = this.chartPlain.get(id);
+        if (x < 0) x = this.chartPlain.put(id, this.chartNo.id(parts.cpuHash(id)));
+      } else {
+        const key = id * SLOTS + s;
+        const at = memo ? this.chartUnder.find(key) : -1;
+        if (at >= 0) x = this.chartUnder.values[at] as number;
+        else {
+          x = this.chartNo.id(renamedChartHash(parts.chart(id, c), parts.cpuHash(id), (r ??= this.renamingOf(permKey, perm))));
+          if (memo) this.chartUnder.put(key, x);
+        }
       }
-      const key = id * SLOTS + s;
-      const at = memo ? this.chartUnder.find(key) : -1;
-      let h: number;
-      if (at >= 0) h = this.chartUnder.values[at] as number;
-      else {
-        h = renamedChartHash(parts.chart(id, c), parts.cpuHash(id), (r ??= this.renamingOf(permKey, perm)));
-        if (memo) this.chartUnder.put(key, h);
-      }
-      out[perm[c] as number] = h;
+      placed[perm[c] as number] = x;
     }
     let mem: number;
-    if (identity) mem = parts.memory(this.mem).hash;
-    else {
+    if (identity) {
+      mem = this.memPlain.get(this.mem);
+      if (mem < 0) mem = this.memPlain.put(this.mem, this.memNo.id(parts.memory(this.mem).hash));
+    } else {
       const key = this.mem * SLOTS + s;
       const at = memo ? this.memUnder.find(key) : -1;
       if (at >= 0) mem = this.memUnder.values[at] as number;
       else {
         const m = parts.memory(this.mem);
-        mem = renamedMemoryHash(m.state, m.hash, (r ??= this.renamingOf(permKey, perm)));
+        mem = this.memNo.id(renamedMemoryHash(m.state, m.hash, (r ??= this.renamingOf(permKey, perm))));
         if (memo) this.memUnder.put(key, mem);
       }
     }
     let flags: number;
-    {
+    if (identity) {
+      flags = this.flagsPlain.get(this.flagsId);
+      if (flags < 0) flags = this.flagsPlain.put(this.flagsId, this.flagsNo.id(flagsHash(parts.flags(this.flagsId))));
+    } else {
       const key = this.flagsId * SLOTS + s;
       const at = memo ? this.flagsUnder.find(key) : -1;
       if (at >= 0) flags = this.flagsUnder.values[at] as number;
       else {
-        const values = parts.flags(this.flagsId);
-        flags = identity ? flagsHash(values) : renamedFlagsHash(values, (r ??= this.renamingOf(permKey, perm)));
+        flags = this.flagsNo.id(renamedFlagsHash(parts.flags(this.flagsId), (r ??= this.renamingOf(permKey, perm))));
         if (memo) this.flagsUnder.put(key, flags);
       }
     }
-    let lo = 0;
-    let hi = 0;
-    {
+    let items: number;
+    if (identity) {
+      items = this.itemsPlain.get(this.items);
+      if (items < 0) items = this.itemsPlain.put(this.items, this.itemsNo.id(this.itemsHash(null)));
+    } else {
       const key = this.items * SLOTS + s;
       const at = memo ? this.itemsUnder.find(key) : -1;
-      if (at >= 0) {
-        lo = this.itemsUnder.values[at] as number;
-        hi = this.itemsUnder.values[at + 1] as number;
-      } else {
-        const descs = parts.items(this.items);
-        for (let k = 0; k < descs.length; k++) {
-          const it = parts.item(descs[k] as number);
-          const x = identity ? pendingHash(it) : renamedItemHash(it, (r ??= this.renamingOf(permKey, perm)));
-          lo += x >>> 0;
-          hi += Math.floor(x / 4294967296);
-        }
-        if (memo) {
-          const w = this.itemsUnder.add(key);
-          this.itemsUnder.values[w] = lo;
-          this.itemsUnder.values[w + 1] = hi;
-        }
+      if (at >= 0) items = this.itemsUnder.values[at] as number;
+      else {
+        items = this.itemsNo.id(this.itemsHash((r ??= this.renamingOf(permKey, perm))));
+        if (memo) this.itemsUnder.put(key, items);
       }
     }
-    const machine = composeHash(out, mem, lo, hi, flags, null);
-    return visitedKey(machine, this.observersHash(permKey, memo, s, () => (r ??= this.renamingOf(permKey, perm))));
+    const observers = this.observersHash(permKey, memo, s, () => (r ??= this.renamingOf(permKey, perm)));
+    const out = this.keyHalves;
+    partsKey(out, placed, n, mem, items, flags, observers | 0, (observers / 4294967296) | 0);
+    return ((out[1] as number) & 0x1fffff) * 4294967296 + ((out[0] as number) >>> 0);
+  }
+
+  /** The pending items' hash (the state hash's two sums, mixed), as they are (`r` null) or renamed. */
+  private itemsHash(r: Renaming | null): number {
+    const descs = this.parts.items(this.items);
+    let lo = 0;
+    let hi = 0;
+    for (let k = 0; k < descs.length; k++) {
+      const it = this.parts.item(descs[k] as number);
+      const x = r ? renamedItemHash(it, r) : pendingHash(it);
+      lo += x >>> 0;
+      hi += Math.floor(x / 4294967296);
+    }
+    return mix(lo, hi);
   }
 
   /** What the observers of the state being keyed remember, under the renaming (Symmetry.observersUnder). */

@@ -302,6 +302,12 @@ export class Symmetry {
     this.lastState = null;
   }
 
+  /** Count a new state of the search with no CPUs tied in its canonical order: its orbit is the whole group's. */
+  countUntied(): void {
+    this.unreduced += this.groupOrder;
+    this.lastState = null;
+  }
+
   /** A choice key of the last state keyed, renamed canonically. */
   toCanonical(key: string): string {
     if (this.identity) return key;
@@ -486,8 +492,10 @@ export class Symmetry {
     // Each renaming σ of the tied (canonical) places, after perm: does it give the same key?
     let fixed = 0;
     for (const sigma of permutationsOf(ties, this.n)) {
-      const composed = perm.map((p) => sigma[p] as number);
-      if (rehash(composed) === h) fixed++;
+      let identity = true;
+      for (let i = 0; i < sigma.length && identity; i++) identity = sigma[i] === i;
+      // (The identity leaves every state as it is: no need to key it again.)
+      if (identity || rehash(perm.map((p) => sigma[p] as number)) === h) fixed++;
     }
     return this.groupOrder / Math.max(1, fixed);
   }
