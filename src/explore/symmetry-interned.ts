@@ -109,6 +109,49 @@ class ByNumber {
   }
 }
 
+/** Renamings (slots) below this keep their parts' numbers in arrays by part id; the rest in one Memo. */
+const ARRAY_SLOTS = 32;
+
+/** A part's number by its id and renaming slot (-1: none yet). */
+class PerRenaming {
+  private readonly bySlot: ByNumber[] = [];
+  private readonly rest = new Memo(1);
+
+  get(id: number, slot: number): number {
+    if (slot < ARRAY_SLOTS) return this.bySlot[slot]?.get(id) ?? -1;
+    const at = this.rest.find(id * SLOTS + slot);
+    return at < 0 ? -1 : (this.rest.values[at] as number);
+  }
+
+  /** A number for a key just looked up by `get`. */
+  put(id: number, slot: number, v: number): number {
+    if (slot < ARRAY_SLOTS) (this.bySlot[slot] ??= new ByNumber()).put(id, v);
+    else this.rest.put(id * SLOTS + slot, v);
+    return v;
+  }
+}
+
+/** A 53-bit hash per small non-negative integer (NaN: none yet), in one growing array. */
+class HashByNumber {
+  private a = new Float64Array(16).fill(NaN);
+
+  get(i: number): number {
+    return i < this.a.length ? (this.a[i] as number) : NaN;
+  }
+
+  put(i: number, v: number): number {
+    if (i >= this.a.length) {
+      let len = this.a.length;
+      while (len <= i) len *= 2;
+      const grown = new Float64Array(len).fill(NaN);
+      grown.set(this.a);
+      this.a = grown;
+    }
+    this.a[i] = v;
+    return v;
+  }
+}
+
 /**
  * The key is not Symmetry.keyOf's number but made the same way from the same hashes: each part's
  * hash (under the canonical renaming) is numbered by its content (a Dictionary per kind of part),
@@ -119,23 +162,18 @@ export class InternedSymmetry extends Symmetry {
   /** Each descriptor's CPU within a group (-1: none; -2: not seen yet), and its item abstracted from that CPU. */
   private descCpu = new Int32Array(256).fill(-2);
   private descAbs = new Float64Array(256);
-  /** (chart state, CPU) → the chart abstracted from that CPU's point of view. */
-  private readonly chartAbs = new Memo(1);
+  /** By CPU, each chart state abstracted from that CPU's point of view (by the state's id). */
+  private readonly chartAbs: HashByNumber[];
   /** Each kind of part's contents, numbered (by their hash as the state hash has it). */
   private readonly chartNo = new Dictionary();
   private readonly memNo = new Dictionary();
   private readonly flagsNo = new Dictionary();
   private readonly itemsNo = new Dictionary();
-  /** A part's number as it is (by its id) … */
-  private readonly chartPlain = new ByNumber();
-  private readonly memPlain = new ByNumber();
-  private readonly flagsPlain = new ByNumber();
-  private readonly itemsPlain = new ByNumber();
-  /** … and under a renaming (by id and renaming slot). */
-  private readonly chartUnder = new Memo(1);
-  private readonly memUnder = new Memo(1);
-  private readonly flagsUnder = new Memo(1);
-  private readonly itemsUnder = new Memo(1);
+  /** A part's number by its id and renaming slot (slot 0: as it is). */
+  private readonly chartUnder = new PerRenaming();
+  private readonly memUnder = new PerRenaming();
+  private readonly flagsUnder = new PerRenaming();
+  private readonly itemsUnder = new PerRenaming();
   /** (observer set, renaming slot) → what its observers remember, by clock. */
   private readonly observersAt = new HashTable(1 << 12);
   private readonly observersByNow: Map<number, number>[] = [];
@@ -169,6 +207,7 @@ export class InternedSymmetry extends Symmetry {
     super(groups, cpuCount);
     this.cpus = new Int32Array(cpuCount);
     this.placed = new Int32Array(cpuCount);
+    this.chartAbs = Array.from({ length: cpuCount }, () => new HashByNumber());
     this.slotPerms = [Array.from({ length: cpuCount }, (_, c) => c)];
   }
 
@@ -204,9 +243,9 @@ export class InternedSymmetry extends Symmetry {
     for (let c = 0; c < n; c++) {
       if (groupOf[c] === -1) continue;
       const id = cpus[c] as number;
-      const key = id * 65536 + c;
-      const at = this.chartAbs.find(key);
-      sortKey[c] = at >= 0 ? (this.chartAbs.values[at] as number) : this.chartAbs.put(key, this.abstractChartHash(this.parts.chart(id, c), c));
+      const abs = this.chartAbs[c] as HashByNumber;
+      const x = abs.get(id);
+      sortKey[c] = x === x ? x : abs.put(id, this.abstractChartHash(this.parts.chart(id, c), c));
     }
     const ties = this.order();
     for (let c = 0; c < n; c++) this.cpus[c] = cpus[c] as number;
@@ -264,64 +303,34 @@ export class InternedSymmetry extends Symmetry {
     let r: Renaming | null = null;
     const parts = this.parts;
     const placed = this.placed;
+    const renamed = (): Renaming => (r ??= this.renamingOf(permKey, perm));
     for (let c = 0; c < n; c++) {
       const id = this.cpus[c] as number;
-      let x: number;
-      if (identity) {
-        x = this.chartPlain.get(id);
-        if (x < 0) x = this.chartPlain.put(id, this.chartNo.id(parts.cpuHash(id)));
-      } else {
-        const key = id * SLOTS + s;
-        const at = memo ? this.chartUnder.find(key) : -1;
-        if (at >= 0) x = this.chartUnder.values[at] as number;
-        else {
-          x = this.chartNo.id(renamedChartHash(parts.chart(id, c), parts.cpuHash(id), (r ??= this.renamingOf(permKey, perm))));
-          if (memo) this.chartUnder.put(key, x);
-        }
+      let x = memo ? this.chartUnder.get(id, s) : -1;
+      if (x < 0) {
+        x = this.chartNo.id(identity ? parts.cpuHash(id) : renamedChartHash(parts.chart(id, c), parts.cpuHash(id), renamed()));
+        if (memo) this.chartUnder.put(id, s, x);
       }
       placed[perm[c] as number] = x;
     }
-    let mem: number;
-    if (identity) {
-      mem = this.memPlain.get(this.mem);
-      if (mem < 0) mem = this.memPlain.put(this.mem, this.memNo.id(parts.memory(this.mem).hash));
-    } else {
-      const key = this.mem * SLOTS + s;
-      const at = memo ? this.memUnder.find(key) : -1;
-      if (at >= 0) mem = this.memUnder.values[at] as number;
-      else {
-        const m = parts.memory(this.mem);
-        mem = this.memNo.id(renamedMemoryHash(m.state, m.hash, (r ??= this.renamingOf(permKey, perm))));
-        if (memo) this.memUnder.put(key, mem);
-      }
+    let mem = memo ? this.memUnder.get(this.mem, s) : -1;
+    if (mem < 0) {
+      const m = parts.memory(this.mem);
+      mem = this.memNo.id(identity ? m.hash : renamedMemoryHash(m.state, m.hash, renamed()));
+      if (memo) this.memUnder.put(this.mem, s, mem);
     }
-    let flags: number;
-    if (identity) {
-      flags = this.flagsPlain.get(this.flagsId);
-      if (flags < 0) flags = this.flagsPlain.put(this.flagsId, this.flagsNo.id(flagsHash(parts.flags(this.flagsId))));
-    } else {
-      const key = this.flagsId * SLOTS + s;
-      const at = memo ? this.flagsUnder.find(key) : -1;
-      if (at >= 0) flags = this.flagsUnder.values[at] as number;
-      else {
-        flags = this.flagsNo.id(renamedFlagsHash(parts.flags(this.flagsId), (r ??= this.renamingOf(permKey, perm))));
-        if (memo) this.flagsUnder.put(key, flags);
-      }
+    let flags = memo ? this.flagsUnder.get(this.flagsId, s) : -1;
+    if (flags < 0) {
+      const values = parts.flags(this.flagsId);
+      flags = this.flagsNo.id(identity ? flagsHash(values) : renamedFlagsHash(values, renamed()));
+      if (memo) this.flagsUnder.put(this.flagsId, s, flags);
     }
-    let items: number;
-    if (identity) {
-      items = this.itemsPlain.get(this.items);
-      if (items < 0) items = this.itemsPlain.put(this.items, this.itemsNo.id(this.itemsHash(null)));
-    } else {
-      const key = this.items * SLOTS + s;
-      const at = memo ? this.itemsUnder.find(key) : -1;
-      if (at >= 0) items = this.itemsUnder.values[at] as number;
-      else {
-        items = this.itemsNo.id(this.itemsHash((r ??= this.renamingOf(permKey, perm))));
-        if (memo) this.itemsUnder.put(key, items);
-      }
+    let items = memo ? this.itemsUnder.get(this.items, s) : -1;
+    if (items < 0) {
+      items = this.itemsNo.id(this.itemsHash(identity ? null : renamed()));
+      if (memo) this.itemsUnder.put(this.items, s, items);
     }
-    const observers = this.observersHash(permKey, memo, s, () => (r ??= this.renamingOf(permKey, perm)));
+    const observers = this.observersHash(permKey, memo, s, renamed);
     const out = this.keyHalves;
     partsKey(out, placed, n, mem, items, flags, observers | 0, (observers / 4294967296) | 0);
     return ((out[1] as number) & 0x1fffff) * 4294967296 + ((out[0] as number) >>> 0);
