@@ -9,6 +9,7 @@
  *     states visited, states/s, time to the first violation, peak memory.
  * 4c. T-L2 and T14 (guests) up to 100,000 states in a fresh process: states/s in search.
  * 4d. What sleep sets save with each dependence relation (dependence.ts).
+ * (4e, symmetry against none, is symmetry-rows.ts.)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -29,17 +30,18 @@ const TARGET_RUNS = Number(process.env.BENCH_EXPLORE_RUNS ?? 5);
 const DIRECT_CPUS = Number(process.env.BENCH_EXPLORE_DIRECT_CPUS ?? 3);
 const GUEST_MAX_STATES = 100_000;
 
-interface CliResult {
+export interface CliResult {
   complete: boolean;
   statesVisited: number;
   transitions: number;
   elapsedMs: number;
   violations: unknown[];
   cache?: { hits: number; misses: number };
+  symmetry?: { states: number; unreducedStates: number; factor: number };
 }
 
 /** One `shootdown explore … --json` in a fresh node process, timed from spawn to exit. */
-function exploreFresh(args: string[]): CliResult & { wallMs: number; cpuMs: number | null; exit: number | null } {
+export function exploreFresh(args: string[]): CliResult & { wallMs: number; cpuMs: number | null; exit: number | null } {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-bench-'));
   try {
     const r = timeProcess(process.execPath, [BIN, 'explore', ...args, '--json', '--out', out], { cpu: true });

@@ -8,7 +8,7 @@
  *  1b. 511 responders with 2 vCPUs each in L2 (issue #3); 1c. VMs with vsock traffic shot down (issue #4).
  *  1d. Input-sized worst cases: 400 vCPUs on one CPU; 2,048 CPUs all doing SysRq-b at once.
  *  3. A 1,000,000-step soak with the trace streamed to a file: memory must not grow with steps.
- *  4. Exploration (exploration.ts); 5. the cold start of `shootdown run` (cold.ts); 6. beside SPIN (spin.ts).
+ *  4. Exploration (exploration.ts; 4e symmetry, symmetry-rows.ts); 5. the cold start of `shootdown run` (cold.ts); 6. beside SPIN (spin.ts).
  *
  * Every comparison runs its two sides interleaved in one process (A, B, A, B, …; paired.ts), never a ratio
  * of two single samples. Informational only: targets are printed as PASS/MISS and the process exits 0
@@ -18,7 +18,7 @@
  * BENCH_SOAK_STEPS=1000000  BENCH_SOAK_CPUS=512  BENCH_VCPU_CPUS=512  BENCH_VSOCK_VMS=16
  * BENCH_VSOCK_PACKETS=4096  BENCH_VSOCK_RESTART_NS=6000  BENCH_CROWD_VCPUS=400  BENCH_CROWD_STEPS=1000
  * BENCH_STORM_CPUS=2048  BENCH_EXPLORE_RUNS=5  BENCH_GUEST_RUNS=1 (0: skip 4c)  BENCH_SPIN_CPUS=2,3 (2 … 4)
- * BENCH_SPIN_PAIRS=3.
+ * BENCH_SPIN_PAIRS=3  BENCH_SYMMETRY_PAIRS=2 (0: skip 4e)  BENCH_SYMMETRY_KERNELS=v6.2,v6.6  BENCH_SYMMETRY_CPUS=4.
  */
 import { runScenario } from '../sim/run.js';
 import { runBaseline, type BaselineResult } from './baseline.js';
@@ -28,6 +28,7 @@ import { spinRows } from './spin.js';
 import { canCollect, fmt, median, now, PeakRss, table } from './measure.js';
 import { checkEmergencyRestart, emergencyRestart, timedEmergencyRestart, type TimedRun } from './scenarios.js';
 import { exploration } from './exploration.js';
+import { symmetryRows } from './symmetry-rows.js';
 import { envInt, envList } from './env.js';
 import { soak } from './soak.js';
 import { vcpuRow, vsockRow, worstCaseRows } from './guest-rows.js';
@@ -311,7 +312,10 @@ async function main(): Promise<void> {
   const b = SECTIONS.has(2) ? baseline(peak) : null;
   if (SECTIONS.has(1) || b) targets(sizes, b);
   if (SECTIONS.has(3)) soak(peak, out, SOAK_STEPS, SOAK_CPUS);
-  if (SECTIONS.has(4)) exploration(peak, out);
+  if (SECTIONS.has(4)) {
+    exploration(peak, out);
+    symmetryRows(out);
+  }
   if (SECTIONS.has(5)) await coldRows(out, CLI, PAIRS);
   if (SECTIONS.has(6)) spinRows(out, CLI, Math.min(PAIRS, envInt('BENCH_SPIN_PAIRS', 3)), SPIN_CPUS);
   out(`bench done in ${fmt((now() - t0) / 1000, 1)} s`);
