@@ -147,6 +147,9 @@ export class Tables {
   readonly cpuStates: CpuState[] = [];
   /** Each actor state's hash by id (CpuState.hash, in one flat array: the search hashes every state it reaches). */
   readonly cpuHashes: number[] = [];
+  /** Each actor state's CpuState.bits and .watch by id, flat likewise (finding an effect reads them). */
+  readonly cpuBits: number[] = [];
+  readonly cpuWatch: number[] = [];
   private readonly cpuIds = new Map<number, number>();
   readonly mems: Mem[] = [];
   private readonly memIds = new Map<number, number>();
@@ -159,6 +162,8 @@ export class Tables {
       const f = fill();
       this.cpuStates.push({ hash, watch: f.watch, runs: f.runs, bits: f.bits, caps: [] });
       this.cpuHashes.push(hash);
+      this.cpuBits.push(f.bits);
+      this.cpuWatch.push(f.watch);
       this.cpuIds.set(hash, id);
     }
     const st = this.cpuStates[id] as CpuState;
@@ -325,9 +330,6 @@ export function applyItems(items: Int32Array, removed: Int32Array, added: Int32A
   return out;
 }
 
-/** Effects whose (item multiset, effect) results are memoized (see itemsNext in cached.ts). */
-export const MEMO_EFFECTS = 1 << 21;
-
 /** A sorted copy of a handful of numbers (insertion sort). */
 export function ascending(list: readonly number[]): number[] {
   const out: number[] = [];
@@ -439,7 +441,7 @@ const CHUNK = 1 << CHUNK_BITS;
 const IN_CHUNK = CHUNK - 1;
 
 /**
- * The search's states, one column per field, by node id (breadth-first order: the queue is the ids),
+ * The search's states by node id (breadth-first order: the queue is the ids), in columns and rows,
  * in chunks of 2^16 nodes so that growing never copies and nothing is over-allocated by more than
  * a chunk. Only the way back to the root is kept for every node: its parent (4 bytes) and the
  * choice that led here (2 bytes while there are fewer than 2^16 descriptors, else 4); its depth is
@@ -455,28 +457,24 @@ export class Nodes {
   private wideVias = false;
   /** levels[d]: the first node `d` deep (nodes are added level by level). */
   private readonly levels: number[] = [];
-  /** Frontier columns (null once released): each node's CPU states, `width` ids in a row; and the rest. */
-  private readonly cpuCols: (Int32Array | null)[] = [];
-  private readonly itemCols: (Int32Array | null)[] = [];
-  private readonly memCols: (Int32Array | null)[] = [];
-  private readonly flagCols: (Int32Array | null)[] = [];
-  /** The sleep set it was reached with (a SleepSets id). */
-  private readonly sleepCols: (Int32Array | null)[] = [];
-  private readonly nowCols: (Float64Array | null)[] = [];
-  /** What its observers remember (harness.ts memoryHash). */
-  private readonly memoryCols: (Float64Array | null)[] = [];
-  /** Its observers (an ObserverSets id). */
-  private readonly observerCols: (Int32Array | null)[] = [];
   /**
-   * A state seen again with a smaller sleep set: expand only the choices slept the first time (an
-   * index in `onlyLists`, -1 for all). The lists recur: each is kept once.
+   * Frontier rows (null once released), `stride` numbers a node: its CPU states (`width` ids), then
+   * its pending items, memory, flags, the sleep set it was reached with (a SleepSets id), its
+   * observers (an ObserverSets id), and its only-list: a state seen again with a smaller sleep set
+   * expands only the choices slept the first time (an index in `onlyLists`, -1 for all; the lists
+   * recur: each is kept once). One row a node: expanding it reads one place, not ten columns.
    */
-  private readonly onlyCols: (Int32Array | null)[] = [];
+  private readonly rows: (Int32Array | null)[] = [];
+  /** Its clock and what its observers remember (harness.ts memoryHash), two doubles a node. */
+  private readonly timeRows: (Float64Array | null)[] = [];
+  private readonly stride: number;
   private readonly onlyLists = new Interned<readonly string[]>();
   /** Chunks below this one are released. */
   private released = 0;
 
-  constructor(private readonly width: number) {}
+  constructor(private readonly width: number) {
+    this.stride = width + 6;
+  }
 
   add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: number): number {
     this.times[0] = now;
@@ -494,12 +492,19 @@ export class Nodes {
     const c = id >>> CHUNK_BITS;
     const i = id & IN_CHUNK;
     if (i === 0) this.grow();
-    const row = this.cpuCols[c] as Int32Array;
-    const base = i * this.width;
-    for (let k = 0; k < this.width; k++) row[base + k] = cpus[from + k] as number;
-    (this.itemCols[c] as Int32Array)[i] = items;
-    (this.memCols[c] as Int32Array)[i] = mem;
-    (this.flagCols[c] as Int32Array)[i] = flags;
+    const row = this.rows[c] as Int32Array;
+    const w = this.width;
+    const base = i * this.stride;
+    for (let k = 0; k < w; k++) row[base + k] = cpus[from + k] as number;
+    row[base + w + ITEMS] = items;
+    row[base + w + MEM] = mem;
+    row[base + w + FLAGS] = flags;
+    row[base + w + SLEEP] = sleep;
+    row[base + w + OBSERVERS] = observers;
+    row[base + w + ONLY] = only;
+    const tr = this.timeRows[c] as Float64Array;
+    tr[2 * i] = times[0] as number;
+    tr[2 * i + 1] = times[1] as number;
     if (depth !== this.levels.length - 1) {
       if (depth !== this.levels.length) throw new Error(`internal error: node ${id} is ${depth} deep after nodes ${this.levels.length - 1} deep (breadth-first order)`);
       this.levels.push(id);
@@ -507,11 +512,6 @@ export class Nodes {
     (this.parents[c] as Int32Array)[i] = parent;
     if (via + 1 > 0xffff && !this.wideVias) this.widen();
     (this.vias[c] as Uint16Array | Int32Array)[i] = via + 1;
-    (this.sleepCols[c] as Int32Array)[i] = sleep;
-    (this.nowCols[c] as Float64Array)[i] = times[0] as number;
-    (this.memoryCols[c] as Float64Array)[i] = times[1] as number;
-    (this.observerCols[c] as Int32Array)[i] = observers;
-    (this.onlyCols[c] as Int32Array)[i] = only;
     return id;
   }
 
@@ -525,6 +525,9 @@ export class Nodes {
   }
   depth(id: number): number {
     const l = this.levels;
+    // (The search asks for the nodes in order: most often the level of the last answer.)
+    const last = this.lastDepth;
+    if (last < l.length && (l[last] as number) <= id && (last + 1 === l.length || id < (l[last + 1] as number))) return last;
     let lo = 0;
     let hi = l.length - 1;
     while (lo < hi) {
@@ -532,34 +535,46 @@ export class Nodes {
       if ((l[mid] as number) <= id) lo = mid;
       else hi = mid - 1;
     }
+    this.lastDepth = lo;
     return lo;
   }
+  private lastDepth = 0;
   items(id: number): number {
-    return this.frontier(this.itemCols, id)[id & IN_CHUNK] as number;
+    return this.field(id, ITEMS);
   }
   mem(id: number): number {
-    return this.frontier(this.memCols, id)[id & IN_CHUNK] as number;
+    return this.field(id, MEM);
   }
   flags(id: number): number {
-    return this.frontier(this.flagCols, id)[id & IN_CHUNK] as number;
+    return this.field(id, FLAGS);
   }
   sleep(id: number): number {
-    return this.frontier(this.sleepCols, id)[id & IN_CHUNK] as number;
+    return this.field(id, SLEEP);
   }
   now(id: number): number {
-    return this.frontier(this.nowCols, id)[id & IN_CHUNK] as number;
+    return this.frontier(this.timeRows, id)[2 * (id & IN_CHUNK)] as number;
   }
   memory(id: number): number {
-    return this.frontier(this.memoryCols, id)[id & IN_CHUNK] as number;
+    return this.frontier(this.timeRows, id)[2 * (id & IN_CHUNK) + 1] as number;
   }
   observers(id: number): number {
-    return this.frontier(this.observerCols, id)[id & IN_CHUNK] as number;
+    return this.field(id, OBSERVERS);
   }
 
   /** A node's only-list (null: every choice). */
   only(id: number): readonly string[] | null {
-    const x = this.frontier(this.onlyCols, id)[id & IN_CHUNK] as number;
-    return x < 0 ? null : (this.onlyLists.values[x] as readonly string[]);
+    const x = this.onlyId(id);
+    return x < 0 ? null : this.onlyList(x);
+  }
+
+  /** A node's only-list's number (internOnly; -1: every choice). */
+  onlyId(id: number): number {
+    return this.field(id, ONLY);
+  }
+
+  /** An only-list by its number. */
+  onlyList(x: number): readonly string[] {
+    return this.onlyLists.values[x] as readonly string[];
   }
 
   /** An only-list's number for `add`. */
@@ -569,20 +584,51 @@ export class Nodes {
 
   /** A node's CPU states into `out`. */
   cpusOf(id: number, out: Int32Array): Int32Array {
-    const row = this.frontier(this.cpuCols, id);
-    const base = (id & IN_CHUNK) * this.width;
+    const row = this.frontier(this.rows, id);
+    const base = (id & IN_CHUNK) * this.stride;
     for (let c = 0; c < this.width; c++) out[c] = row[base + c] as number;
     return out;
   }
+
+  /**
+   * Everything of node `id` that expanding it reads, at once: its CPU states into `cpus`, its clock
+   * and memory into `times` (0 and 1), the rest into the `loaded…` fields.
+   */
+  load(id: number, cpus: Int32Array, times: Float64Array): void {
+    const row = this.frontier(this.rows, id);
+    const i = id & IN_CHUNK;
+    const base = i * this.stride;
+    const w = this.width;
+    for (let c = 0; c < w; c++) cpus[c] = row[base + c] as number;
+    this.loadedItems = row[base + w + ITEMS] as number;
+    this.loadedMem = row[base + w + MEM] as number;
+    this.loadedFlags = row[base + w + FLAGS] as number;
+    this.loadedSleep = row[base + w + SLEEP] as number;
+    this.loadedObservers = row[base + w + OBSERVERS] as number;
+    this.loadedOnly = row[base + w + ONLY] as number;
+    const tr = this.frontier(this.timeRows, id);
+    times[0] = tr[2 * i] as number;
+    times[1] = tr[2 * i + 1] as number;
+  }
+  loadedItems = 0;
+  loadedMem = 0;
+  loadedFlags = 0;
+  loadedSleep = 0;
+  loadedObservers = 0;
+  loadedOnly = -1;
 
   /** Every node below `id` is expanded: drop what only the frontier needs of whole chunks below it. */
   release(id: number): void {
     const upTo = id >>> CHUNK_BITS;
     for (; this.released < upTo; this.released++) {
       const c = this.released;
-      this.cpuCols[c] = this.itemCols[c] = this.memCols[c] = this.flagCols[c] = this.sleepCols[c] = this.observerCols[c] = this.onlyCols[c] = null;
-      this.nowCols[c] = this.memoryCols[c] = null;
+      this.rows[c] = null;
+      this.timeRows[c] = null;
     }
+  }
+
+  private field(id: number, at: number): number {
+    return this.frontier(this.rows, id)[(id & IN_CHUNK) * this.stride + this.width + at] as number;
   }
 
   private frontier<T>(cols: (T | null)[], id: number): T {
@@ -601,17 +647,18 @@ export class Nodes {
   private grow(): void {
     this.parents.push(new Int32Array(CHUNK));
     this.vias.push(this.wideVias ? new Int32Array(CHUNK) : new Uint16Array(CHUNK));
-    this.cpuCols.push(new Int32Array(CHUNK * this.width));
-    this.itemCols.push(new Int32Array(CHUNK));
-    this.memCols.push(new Int32Array(CHUNK));
-    this.flagCols.push(new Int32Array(CHUNK));
-    this.sleepCols.push(new Int32Array(CHUNK));
-    this.nowCols.push(new Float64Array(CHUNK));
-    this.memoryCols.push(new Float64Array(CHUNK));
-    this.observerCols.push(new Int32Array(CHUNK));
-    this.onlyCols.push(new Int32Array(CHUNK));
+    this.rows.push(new Int32Array(CHUNK * this.stride));
+    this.timeRows.push(new Float64Array(2 * CHUNK));
   }
 }
+
+/** In a Nodes row, after the CPU states: where each of the rest is. */
+const ITEMS = 0;
+const MEM = 1;
+const FLAGS = 2;
+const SLEEP = 3;
+const OBSERVERS = 4;
+const ONLY = 5;
 
 /** Sleep sets, interned as sorted lists of footprint indexes: id 0 is the empty set. */
 export class SleepSets {

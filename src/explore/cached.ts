@@ -30,7 +30,8 @@ import type { TraceRecord } from '../trace/records.js';
 import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable, VisitedTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
-import { applyItems, ascending, asleep, Batch, hasKeyBit, keyBits, MEMO_EFFECTS, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
+import { E_COMPLEX, E_DESC, E_DOES, E_FLAGS, E_FLAGS_AFTER, E_FP, E_ITEMS, E_LISTS, E_MEMORY, E_NEXT, E_NMEM, E_NOTHERS, E_NREADS, E_NRUNS, E_NSET, E_REACTS, E_RECORDS, E_REFRESH, E_SET_AT, E_WRITTEN, EffectPool } from './effect-pool.js';
+import { applyItems, ascending, asleep, Batch, hasKeyBit, keyBits, Nodes, Reactions, SIG_KEYED, SleepSets, sigOf, Tables, type CpuState, type Desc, type Effect, type Flags, type Mem } from './cache-tables.js';
 import { Findings, Harness, memoryHash } from './harness.js';
 import { bitOf, DEFAULT_DEPENDENCE, dependentWithAll, footprintText, itemText, NON_LOCAL, relationOf, StepFootprints, type Footprint, type Tracked } from './dependence.js';
 import { ItemMultisets } from './item-multisets.js';
@@ -117,6 +118,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** Matching an effect: each thread kept apart's answer (Effect.refresh; a Refreshes.answers index), by slot. */
   const refreshNow = new Int32Array(width);
   const effects: Effect[] = [];
+  /** The effects as finding and applying them reads them (effect-pool.ts). */
+  const pool = new EffectPool();
   const othersMemo = new Map<string, Int32Array>();
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
   const nodes = new Nodes(width);
@@ -338,52 +341,100 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   };
 
   /** The cached effect of decision `d` in this state, if one applies (its index, or -1). */
-  const findEffect = (k1: number, d: number, cpus: Int32Array, flags: number, items: Int32Array, memFields: Float64Array): number => {
-    for (let link = index.first(k1); link >= 0; link = index.nextLink(link)) {
-      const x = matching(index.effects(k1, link, cpus, curSigs, memFields, t.cpuStates), d, cpus, flags, items, memFields);
+  const findEffect = (k1: number, kSlot: number, d: number, cpus: Int32Array, flags: number, items: Int32Array, memFields: Float64Array): number => {
+    for (let link = index.first(k1, kSlot); link >= 0; link = index.nextLink(link)) {
+      const x = matching(index.effects(k1, kSlot, link, cpus, curSigs, memFields, t.cpuBits), d, cpus, flags, items, memFields);
       if (x >= 0) return x;
     }
     return -1;
   };
-  /** The first effect along a list from `first` that applies (every input checked), or -1. */
+  /**
+   * The first effect along a list from `first` that applies (every input checked), or -1. Read
+   * from the pool (effect-pool.ts); an effect with reactions, threads kept apart or timers armed,
+   * from its object (`matchingWhole`).
+   */
   const matching = (first: number, d: number, cpus: Int32Array, flags: number, items: Int32Array, memFields: Float64Array): number => {
-    for (let x = first; x >= 0; x = (effects[x] as Effect).next) {
-      const e = effects[x] as Effect;
-      if (e.desc !== d || e.flags !== flags) continue;
+    const p = pool.ints;
+    const q = pool.floats;
+    const bits = t.cpuBits;
+    for (let x = first; x >= 0; ) {
+      const o = pool.at(x);
+      if (p[o + E_DESC] !== d || p[o + E_FLAGS] !== flags) {
+        x = p[o + E_NEXT] as number;
+        continue;
+      }
+      if (p[o + E_COMPLEX] !== 0) {
+        if (matchingWhole(x, cpus, items, memFields)) return x;
+        x = p[o + E_NEXT] as number;
+        continue;
+      }
+      let f = pool.floatsAt(x);
+      let i = o + E_LISTS;
       let ok = true;
-      for (let j = 0; j < e.reacts.length && ok; j++) {
-        const c = e.reacts[j] as number;
-        const to = reactions.get(cpus[c] as number, e.reactVecs[j] as number);
-        reactNow[c] = to;
-        ok = to >= 0;
+      const nMem = p[o + E_NMEM] as number;
+      for (let j = 0; j < nMem && ok; j++) ok = memFields[p[i + j] as number] === q[f + j];
+      i += nMem;
+      f += nMem;
+      const nReads = p[o + E_NREADS] as number;
+      for (let j = 0; j < nReads && ok; j++) {
+        const c = p[i + j] as number;
+        ok = cpus[c] === p[i + nReads + j] && curSigs[c] === q[f + j];
       }
-      for (let j = 0; j < e.memReads.length && ok; j++) ok = memFields[e.memReads[j] as number] === e.memVals[j];
-      for (let j = 0; j < e.reads.length && ok; j++) {
-        const c = e.reads[j] as number;
-        ok = cpus[c] === e.readIds[j] && curSigs[c] === e.readSigs[j];
+      i += 2 * nReads;
+      f += nReads;
+      const nRuns = p[o + E_NRUNS] as number;
+      for (let j = 0; j < nRuns && ok; j++) {
+        const c = p[i + j] as number;
+        const m = p[i + nRuns + j] as number;
+        ok = ((bits[cpus[c] as number] as number) & m & 0xff) === p[i + 2 * nRuns + j] && ((m & SIG_KEYED) === 0 || curSigs[c] === q[f + j]);
       }
-      for (let j = 0; j < e.runsRead.length && ok; j++) {
-        const c = e.runsRead[j] as number;
-        const m = e.runsMasks[j] as number;
-        // (A reacting slot's bits are those of its state after.)
-        const at = e.reacts.length > 0 && e.reacts.includes(c) ? (reactNow[c] as number) : (cpus[c] as number);
-        ok = ((t.cpuStates[at] as CpuState).bits & m & 0xff) === e.runsVals[j] && ((m & SIG_KEYED) === 0 || curSigs[c] === e.runsSigs[j]);
-      }
-      for (let j = 0; j < e.refresh.length && ok; j++) ok = lookRefresh(e, j, cpus);
-      // A timer armed takes its place after the pending ones due and armed with it (ordered
-      // deadlines): those of the CPUs it did not read must be placed as they were.
-      for (let j = 0; j < e.armed.length && ok; j++) {
-        const a = e.armed[j] as Effect['armed'][number];
-        ok = lastPlace(items, e.reads, a.rel, a.dur) === a.others;
-      }
-      if (ok && e.written !== 0) {
-        for (let j = 0; j < e.others.length && ok; j++) {
-          ok = ((t.cpuStates[cpus[e.others[j] as number] as number] as CpuState).watch & e.written) === 0;
-        }
+      i += 3 * nRuns;
+      const written = p[o + E_WRITTEN] as number;
+      if (ok && written !== 0) {
+        const watch = t.cpuWatch;
+        const nOthers = p[o + E_NOTHERS] as number;
+        for (let j = 0; j < nOthers && ok; j++) ok = ((watch[cpus[p[i + j] as number] as number] as number) & written) === 0;
       }
       if (ok) return x;
+      x = p[o + E_NEXT] as number;
     }
     return -1;
+  };
+  /** Whether effect `x` applies, every input checked from its object (an effect with reactions, threads kept apart or timers armed). */
+  const matchingWhole = (x: number, cpus: Int32Array, items: Int32Array, memFields: Float64Array): boolean => {
+    const e = effects[x] as Effect;
+    let ok = true;
+    for (let j = 0; j < e.reacts.length && ok; j++) {
+      const c = e.reacts[j] as number;
+      const to = reactions.get(cpus[c] as number, e.reactVecs[j] as number);
+      reactNow[c] = to;
+      ok = to >= 0;
+    }
+    for (let j = 0; j < e.memReads.length && ok; j++) ok = memFields[e.memReads[j] as number] === e.memVals[j];
+    for (let j = 0; j < e.reads.length && ok; j++) {
+      const c = e.reads[j] as number;
+      ok = cpus[c] === e.readIds[j] && curSigs[c] === e.readSigs[j];
+    }
+    for (let j = 0; j < e.runsRead.length && ok; j++) {
+      const c = e.runsRead[j] as number;
+      const m = e.runsMasks[j] as number;
+      // (A reacting slot's bits are those of its state after.)
+      const at = e.reacts.length > 0 && e.reacts.includes(c) ? (reactNow[c] as number) : (cpus[c] as number);
+      ok = ((t.cpuStates[at] as CpuState).bits & m & 0xff) === e.runsVals[j] && ((m & SIG_KEYED) === 0 || curSigs[c] === e.runsSigs[j]);
+    }
+    for (let j = 0; j < e.refresh.length && ok; j++) ok = lookRefresh(e, j, cpus);
+    // A timer armed takes its place after the pending ones due and armed with it (ordered
+    // deadlines): those of the CPUs it did not read must be placed as they were.
+    for (let j = 0; j < e.armed.length && ok; j++) {
+      const a = e.armed[j] as Effect['armed'][number];
+      ok = lastPlace(items, e.reads, a.rel, a.dur) === a.others;
+    }
+    if (ok && e.written !== 0) {
+      for (let j = 0; j < e.others.length && ok; j++) {
+        ok = ((t.cpuStates[cpus[e.others[j] as number] as number] as CpuState).watch & e.written) === 0;
+      }
+    }
+    return ok;
   };
 
   /** Each interned pending item as StepFootprints.beforeFrom takes it, by descriptor. */
@@ -497,8 +548,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   };
   const cpus = new Int32Array(width);
   const childCpus = new Int32Array(width);
-  // (item multiset, effect) → the multiset the effect leaves, keyed multiset * MEMO_EFFECTS +
-  // effect: exact below 2^53 for the first MEMO_EFFECTS effects; later ones are not memoized.
+  // (item multiset, effect) → the multiset the effect leaves.
   const itemsNext = new HashTable(1 << 14);
 
   // The search in small functions that share the state being expanded (V8 compiles small
@@ -538,17 +588,18 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const steps = new StepFootprints(sim);
 
   const expand = (id: number): void => {
-    const only = nodes.only(id);
+    // (Its CPU states into `cpus`, its clock and memory into curF: read once, used below.)
+    nodes.load(id, cpus, curF);
+    const onlyId = nodes.loadedOnly;
     curId = id;
-    curObserverSet = nodes.observers(id);
+    curObserverSet = nodes.loadedObservers;
     const observers = (curObservers = observerSets.get(curObserverSet));
-    curSleepId = nodes.sleep(id);
-    curFlags = nodes.flags(id);
-    curMem = nodes.mem(id);
+    curSleepId = nodes.loadedSleep;
+    curFlags = nodes.loadedFlags;
+    curMem = nodes.loadedMem;
     curDepth = nodes.depth(id);
-    curItemsT = nodes.items(id);
+    curItemsT = nodes.loadedItems;
     curItems = itemTuples.get(curItemsT);
-    curF[NOW] = nodes.now(id);
     h.fork(observers);
     // The scheduler's poll, on the numbers: the run is over, or what is due now (moving the clock
     // to the next timer if nothing is).
@@ -556,7 +607,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       endOfRun(id);
       return;
     }
-    curF[MEMORY] = nodes.memory(id);
     if (itemTuples.readyCount(curItemsT) === 0) {
       advance();
       // The clock moved: what the observers remember is kept relative to it.
@@ -566,7 +616,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       stopped.add('max-depth');
       return;
     }
-    nodes.cpusOf(id, cpus);
     curMemFields = (t.mems[curMem] as Mem).fields;
     curSigs = itemTuples.sigsOf(curItemsT);
     // (Read through the pool each time: a child's new multiset may grow it.)
@@ -575,16 +624,16 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     batch.addNode(id, curDepth, curSleepId);
     batch.nodeNow[batch.nodes - 1] = curF[NOW] as number;
     const asleepBits = curSleepId === 0 ? NO_BITS : sleepBits(curSleepId);
+    const onlyBits = onlyId < 0 ? null : onlyBitsOf(onlyId);
     for (let rank = 0; rank < readyCount; rank++) {
       const d = itemTuples.pool[readyAt + rank] as number;
-      const key = (t.descs[d] as Desc).key;
       if (curDepth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
       const no = (t.descs[d] as Desc).keyNo;
       if (opts.reduction && hasKeyBit(asleepBits, no)) {
         slept += 1;
         continue;
       }
-      if (only && !only.includes(key)) continue;
+      if (onlyBits && !hasKeyBit(onlyBits, no)) continue;
       take(d);
     }
   };
@@ -600,6 +649,17 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     return bits;
   };
   const sleepBitsOf: (Int32Array | undefined)[] = [];
+  /** A node's only-list (Nodes.onlyId) as choice key bits, worked out once per list. */
+  const onlyBitsOf = (x: number): Int32Array => {
+    let bits = onlyBits[x];
+    if (bits === undefined) {
+      bits = keyBits(nodes.onlyList(x).map((key) => t.keyNoOf(key)));
+      while (onlyBits.length < x) onlyBits.push(undefined);
+      onlyBits[x] = bits;
+    }
+    return bits;
+  };
+  const onlyBits: (Int32Array | undefined)[] = [];
 
   /** A state where the run is over: the end-of-run properties, from the real simulation's final records. */
   const endOfRun = (id: number): void => {
@@ -662,52 +722,62 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const desc = t.descs[d] as Desc;
     h.fork(curObservers);
     transitions += 1;
-    // The cached effect of this decision with these inputs, if any. The first key is a plain
-    // product of small numbers; distinct inputs rarely share one, and a shared key only lengthens
+    // The cached effect of this decision with these inputs, if any. The first key is two small
+    // numbers (the decision and flags; the actor's state); distinct inputs rarely share one, and a shared key only lengthens
     // the lists the effects are checked along (effect-index.ts files them by what they read too).
     // (A guest actor's own item: keyed on the actor's state, in its slot.)
     const keySlot = desc.cpu >= cpuCount ? desc.cpu : desc.actor;
-    const k1 = (d * 1_000_003 + (keySlot >= 0 ? (cpus[keySlot] as number) + 1 : 0)) * 1021 + curFlags;
-    const effectIndex = findEffect(k1, d, cpus, curFlags, curItems, curMemFields);
+    const k1 = (d * 1021 + curFlags) | 0;
+    const kSlot = keySlot >= 0 ? (cpus[keySlot] as number) + 1 : 0;
+    const effectIndex = findEffect(k1, kSlot, d, cpus, curFlags, curItems, curMemFields);
     if (effectIndex >= 0) applyEffect(effectIndex);
-    else runForReal(d, k1);
+    else runForReal(d, k1, kSlot);
     child(d);
   };
 
   /** The child by a cached effect. */
   const applyEffect = (effectIndex: number): void => {
-    const effect = effects[effectIndex] as Effect;
+    // (From the pool, but for the rarer parts: effect-pool.ts.)
+    const p = pool.ints;
+    const o = pool.at(effectIndex);
+    const does = p[o + E_DOES] as number;
     count.hits += 1;
-    childCpus.set(cpus);
-    for (let j = 0; j < effect.setCpu.length; j++) childCpus[effect.setCpu[j] as number] = effect.setIds[j] as number;
+    // (Plain loops for these few numbers: TypedArray.prototype.set costs more than the copy.)
+    for (let c = 0; c < width; c++) childCpus[c] = cpus[c] as number;
+    const nSet = p[o + E_NSET] as number;
+    const set = o + (p[o + E_SET_AT] as number);
+    for (let j = 0; j < nSet; j++) childCpus[p[set + j] as number] = p[set + nSet + j] as number;
     // (Found by `matching` just now.)
-    for (let j = 0; j < effect.reacts.length; j++) childCpus[effect.reacts[j] as number] = reactNow[effect.reacts[j] as number] as number;
+    if (does & E_REACTS) {
+      const effect = effects[effectIndex] as Effect;
+      for (let j = 0; j < effect.reacts.length; j++) childCpus[effect.reacts[j] as number] = reactNow[effect.reacts[j] as number] as number;
+    }
     childItems = curItemsT;
-    if (effect.removed.length > 0 || effect.added.length > 0) {
-      const memo = effectIndex < MEMO_EFFECTS ? curItemsT * MEMO_EFFECTS + effectIndex : -1;
-      childItems = memo >= 0 ? itemsNext.get(memo) : -1;
+    if (does & E_ITEMS) {
+      childItems = itemsNext.getPair(curItemsT, effectIndex);
       if (childItems < 0) {
+        const effect = effects[effectIndex] as Effect;
         childItems = internItems(applyItems(curItems, effect.removed, effect.added));
-        if (memo >= 0) itemsNext.set(memo, childItems);
+        itemsNext.setPair(curItemsT, effectIndex, childItems);
       }
     }
-    childMem = effect.memWrites.length > 0 ? t.applyWrites(curMem, effect, effectIndex) : curMem;
-    childFlags = effect.flagsAfter;
+    childMem = does & E_MEMORY ? t.applyWrites(curMem, effects[effectIndex] as Effect, effectIndex) : curMem;
+    childFlags = p[o + E_FLAGS_AFTER] as number;
     // What the decision wrote, to the observers; the clock is this path's.
     childEffect = effectIndex;
     childStep = -1;
-    if (effect.records.length > 0) {
+    if (does & E_RECORDS) {
       childStep = observerSteps.find(curObserverSet, effectIndex, curF[NOW] as number);
-      if (childStep < 0) feedRecords(effect.records, curF[NOW] as number);
+      if (childStep < 0) feedRecords((effects[effectIndex] as Effect).records, curF[NOW] as number);
     }
-    childFp = effect.fp;
+    childFp = p[o + E_FP] as number;
     // (Found by `matching` just now.)
-    if (effect.refresh.length > 0) applyRefresh(effect, refreshNow);
-    if (opts.verify) verifyHit(curId, (t.descs[effect.desc] as Desc).key, effectIndex);
+    if (does & E_REFRESH) applyRefresh(effects[effectIndex] as Effect, refreshNow);
+    if (opts.verify) verifyHit(curId, (t.descs[p[o + E_DESC] as number] as Desc).key, effectIndex);
   };
 
   /** A decision never seen with these inputs: run it in the simulation, and remember its effect. */
-  const runForReal = (d: number, k1: number): void => {
+  const runForReal = (d: number, k1: number, kSlot: number): void => {
     const key = (t.descs[d] as Desc).key;
     count.misses += 1;
     childEffect = childStep = -1;
@@ -759,18 +829,19 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     if (kick?.kicked && !both) {
       // (Keyed on more of the vCPU than the bit: the rest of the step may depend on it. Recorded as taken.)
       const k2 = keptApart(d, key, shown, tracked, after, real);
-      addEffect(k1, record(d, cpus, curMem, curFlags, curItems, reads, k2.runsRead, k2.runsMasks, k2.itemsRead, tracked.reacted, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, k2.fp, k2.apart));
+      addEffect(k1, kSlot, record(d, cpus, curMem, curFlags, curItems, reads, k2.runsRead, k2.runsMasks, k2.itemsRead, tracked.reacted, written, fieldsRead, fieldsWritten, real, recorded.filter((r) => h.relevant(r)), shown.local, armed, k2.fp, k2.apart));
       return;
     }
-    if (!both) addEffect(k1, e);
+    if (!both) addEffect(k1, kSlot, e);
     else {
-      addEffect(k1, both[0]);
-      addEffect(k1, both[1]);
+      addEffect(k1, kSlot, both[0]);
+      addEffect(k1, kSlot, both[1]);
       count.kicks = (count.kicks ?? 0) + 1;
     }
   };
-  const addEffect = (k1: number, e: Effect): void => {
-    index.add(k1, effects.length, e, cpus, curSigs, curMemFields, t.cpuStates);
+  const addEffect = (k1: number, kSlot: number, e: Effect): void => {
+    index.add(k1, kSlot, effects.length, e, cpus, curSigs, curMemFields, t.cpuBits);
+    pool.add(effects.length, e);
     effects.push(e);
     if (e.refresh.length > 0) count.apart = (count.apart ?? 0) + 1;
   };
@@ -916,7 +987,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     batch.flags[b] = childFlags;
     batch.set[b] = childSet;
     batch.node[b] = batch.nodes - 1;
-    batch.cpus.set(childCpus, b * width);
+    const row = batch.cpus;
+    for (let c = 0, at = b * width; c < width; c++) row[at + c] = childCpus[c] as number;
     if (sym) {
       // The canonical key, and the renaming it was found under (the sleep sets are read and stored
       // under it when the child is visited: `select`).
@@ -972,7 +1044,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     // (A state seen before with an empty sleep set is done with whatever this one is: its sleep
     // set is worked out only when it matters.)
     const at = visited.get(keyLo, keyHi);
-    if (at >= 0 && (sleepSets.ids[at] as readonly number[]).length === 0) return;
+    if (at === 0) return;
     const sleepId = opts.reduction && !dependentWithAll(fp, dependence) ? sleepAfter(fpId, fp, b - (batch.nodeFirst[n] as number), batch.nodeFirst[n] as number, batch.nodeSleep[n] as number) : 0;
     let childSleep = sleepId;
     let childOnly = -1;
@@ -1023,23 +1095,21 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     if (!candMemo) return sleepDirect(fp, siblings, first, parentSleep);
     for (; candCount < siblings; candCount++) {
       const z = batch.fp[first + candCount] as number;
-      const memo = curCand < 2 ** 31 && z < 2 ** 21 ? curCand * 2 ** 21 + z : -1;
-      let next = memo >= 0 ? candNext.get(memo) : -1;
+      let next = candNext.getPair(curCand, z);
       if (next < 0) {
         next = candidates.intern([...(candidates.ids[curCand] as readonly number[]), z]);
-        if (memo >= 0) candNext.set(memo, next);
+        candNext.setPair(curCand, z, next);
       }
       curCand = next;
     }
-    const memo = curCand < 2 ** 31 && fpId < 2 ** 21 ? curCand * 2 ** 21 + fpId : -1;
-    let out = memo >= 0 ? candSleep.get(memo) : -1;
+    let out = candSleep.getPair(curCand, fpId);
     if (out < 0) {
       const cand = candidates.ids[curCand] as readonly number[];
       if (sleepScratch.length < cand.length) sleepScratch = new Array<number>(2 * cand.length).fill(0);
       let n = 0;
       for (const z of cand) if (independent(t.fps[z] as Footprint, fp)) sleepScratch[n++] = z;
       out = n > 0 ? sleepSets.internScratch(sleepScratch, n) : 0;
-      if (memo >= 0) candSleep.set(memo, out);
+      candSleep.setPair(curCand, fpId, out);
     } else candHits += 1;
     candLooks += 1;
     if ((candLooks & CAND_CHECK) === 0 && candHits * 2 < candLooks) candMemo = false;
@@ -1143,7 +1213,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (split && !split.expands(nodes.depth(k), () => nodes.count - k, visited.size, transitions, () => nodeHash(k))) continue;
       expand(k);
     }
-    for (let b = 0; b < batch.count; b++) visited.touch(batch.keyLo[b] as number, batch.keyHi[b] as number);
+    visited.touchAll(batch.keyLo, batch.keyHi, batch.count);
     for (let b = 0; b < batch.count; b++) visit(b);
     if (next > id) nodes.release(next - 1);
     if (stop) {

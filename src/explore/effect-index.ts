@@ -1,6 +1,6 @@
 /**
  * The transition cache's effects (cached.ts), found in two steps. Effects are filed under their
- * first key (the decision, the state of the actor it belongs to, the flags) and, within it, by
+ * first key (the decision and the flags, `k1`; the state of the actor it belongs to, `k2`) and, within it, by
  * their shape: which CPUs and guest actors they read, which memory fields, which CPUs only for
  * whether they run tasks and which guest threads only for some of their bits (CpuState.bits,
  * masked by Effect.runsMasks, with their pending items when those were read). A lookup hashes, for each shape filed under the first key, the current
@@ -9,7 +9,7 @@
  * for one device state but many vCPU states were one list walked on every lookup.
  */
 import { HashTable } from './hash-table.js';
-import { SIG_KEYED, type CpuState, type Effect } from './cache-tables.js';
+import { SIG_KEYED, type Effect } from './cache-tables.js';
 
 /** What an effect read: where it looks, not what it found there. */
 interface Shape {
@@ -26,17 +26,17 @@ export class EffectIndex {
   /** `cpus`: how many slots are CPUs (a guest slot read through its bits is keyed on its pending items too). */
   constructor(private readonly cpus: number) {}
 
-  /** First key → the first link of its list of shapes. */
+  /** First key (k1, k2) → the first link of its list of shapes. */
   private readonly firstLink = new HashTable();
   private readonly linkShape: number[] = [];
   private readonly linkNext: number[] = [];
   private readonly shapes: Shape[] = [];
   private readonly shapeIds = new Map<string, number>();
-  /** (first key, shape, values) → the first effect recorded with them (then along Effect.next). */
+  /** (hash of first key and values, shape) → the first effect recorded with them (then along Effect.next). */
   private readonly byValues = new HashTable(1 << 14);
 
   /** File effect `index` (its `next` is set here), recorded under `k1` in a state with these values. */
-  add(k1: number, index: number, e: Effect, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, cpuStates: readonly CpuState[]): void {
+  add(k1: number, k2: number, index: number, e: Effect, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, bits: readonly number[]): void {
     const text = `${e.reads.join(',')}|${e.memReads.join(',')}|${e.runsRead.join(',')}:${e.runsMasks.join(',')}|${e.reacts.join(',')}`;
     let shape = this.shapeIds.get(text);
     if (shape === undefined) {
@@ -45,20 +45,20 @@ export class EffectIndex {
       this.shapeIds.set(text, shape);
     }
     let known = false;
-    for (let l = this.firstLink.get(k1); l >= 0 && !known; l = this.linkNext[l] as number) known = this.linkShape[l] === shape;
+    for (let l = this.firstLink.getPair(k1, k2); l >= 0 && !known; l = this.linkNext[l] as number) known = this.linkShape[l] === shape;
     if (!known) {
       this.linkShape.push(shape);
-      this.linkNext.push(this.firstLink.get(k1));
-      this.firstLink.set(k1, this.linkShape.length - 1);
+      this.linkNext.push(this.firstLink.getPair(k1, k2));
+      this.firstLink.setPair(k1, k2, this.linkShape.length - 1);
     }
-    const key = this.key(k1, shape, cpus, sigs, memFields, cpuStates);
-    e.next = this.byValues.get(key);
-    this.byValues.set(key, index);
+    const key = this.key(k1, k2, shape, cpus, sigs, memFields, bits);
+    e.next = this.byValues.getPair(key, shape);
+    this.byValues.setPair(key, shape, index);
   }
 
   /** The first link of `k1`'s shapes, or -1; then `nextLink`. */
-  first(k1: number): number {
-    return this.firstLink.get(k1);
+  first(k1: number, k2: number): number {
+    return this.firstLink.getPair(k1, k2);
   }
 
   nextLink(link: number): number {
@@ -66,19 +66,20 @@ export class EffectIndex {
   }
 
   /** The first effect filed under `k1` with link `link`'s shape and the current values there, or -1 (then along Effect.next). */
-  effects(k1: number, link: number, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, cpuStates: readonly CpuState[]): number {
-    return this.byValues.get(this.key(k1, this.linkShape[link] as number, cpus, sigs, memFields, cpuStates));
+  effects(k1: number, k2: number, link: number, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, bits: readonly number[]): number {
+    const shape = this.linkShape[link] as number;
+    return this.byValues.getPair(this.key(k1, k2, shape, cpus, sigs, memFields, bits), shape);
   }
 
   /**
-   * The values at a shape's places, with the first key and the shape, as one 53-bit number:
-   * `cpus` the slots' interned states, `sigs` their pending-item signatures (sigOf in
+   * The values at a shape's places, with the first key, as a 32-bit hash (filed with the shape):
+   * `cpus` the slots' interned states (`bits`: each one's CpuState.bits), `sigs` their pending-item signatures (sigOf in
    * cache-tables.ts), `memFields` the memory's field hashes.
    */
-  private key(k1: number, shape: number, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, cpuStates: readonly CpuState[]): number {
+  private key(k1: number, k2: number, shape: number, cpus: Int32Array, sigs: Float64Array, memFields: Float64Array, bits: readonly number[]): number {
     const s = this.shapes[shape] as Shape;
-    let h = Math.imul(0x811c9dc5 ^ (k1 | 0), 0x01000193);
-    h = Math.imul(h ^ Math.floor(k1 / 4294967296), 0x01000193);
+    let h = Math.imul(0x811c9dc5 ^ k1, 0x01000193);
+    h = Math.imul(h ^ k2, 0x01000193);
     for (let j = 0; j < s.reads.length; j++) {
       const c = s.reads[j] as number;
       h = Math.imul(h ^ (cpus[c] as number), 0x01000193);
@@ -94,12 +95,12 @@ export class EffectIndex {
     for (let j = 0; j < s.runsRead.length; j++) {
       const c = s.runsRead[j] as number;
       const m = s.runsMasks[j] as number;
-      if (s.reacts.length === 0 || !s.reacts.includes(c)) h = Math.imul(h ^ (((cpuStates[cpus[c] as number] as CpuState).bits & m & 0xff) + 1), 0x01000193);
+      if (s.reacts.length === 0 || !s.reacts.includes(c)) h = Math.imul(h ^ (((bits[cpus[c] as number] as number) & m & 0xff) + 1), 0x01000193);
       if (c < this.cpus || (m & SIG_KEYED) === 0) continue;
       const sig = sigs[c] as number;
       h = Math.imul(h ^ (sig | 0), 0x01000193);
       h = Math.imul(h ^ Math.floor(sig / 4294967296), 0x01000193);
     }
-    return (h >>> 0) + shape * 4294967296;
+    return h;
   }
 }

@@ -40,6 +40,7 @@ export class HashTable {
     const s = this.slots;
     const start = slot(lo, hi);
     this.lastKey = key;
+    this.lastPairHi = 0;
     // (The probe counter steps on every probe, the first included, so optimized code has seen
     // the arithmetic before the first collision and does not have to be thrown away then.)
     for (let k = 0; ; ) {
@@ -68,6 +69,7 @@ export class HashTable {
       }
     } else {
       this.lastKey = NaN;
+      this.lastPairHi = 0;
       const start = slot(lo, hi);
       for (let k = 0; ; ) {
         at = ((start + k) & this.mask) * 3;
@@ -89,6 +91,60 @@ export class HashTable {
     // big search that does not shrink with the frontier.
     if (this.size * 4 > this.mask * 3) this.grow();
   }
+
+  /**
+   * `get` for a key made of two numbers, `a` any int32 and `b` from 0 to 2^31 - 2 (the search's memos are keyed by
+   * pairs of ids): stored as low half `a` and high half `b + 1`, with no double to split (a double
+   * is divided to be split, and boxed when passed to a call not inlined). A table is keyed one way only.
+   */
+  getPair(a: number, b: number): number {
+    const hi = b + 1;
+    const s = this.slots;
+    const start = slot(a, hi);
+    for (let k = 0; ; ) {
+      const at = ((start + k) & this.mask) * 3;
+      k += 1;
+      const h = s[at + 1] as number;
+      if (h === 0 || (h === hi && s[at] === a)) {
+        this.lastPairA = a;
+        this.lastPairHi = hi;
+        this.lastKey = NaN;
+        this.lastAt = at;
+        return h === 0 ? -1 : (s[at + 2] as number);
+      }
+    }
+  }
+
+  /** `set` for a key made of two numbers (see getPair). */
+  setPair(a: number, b: number, value: number): void {
+    const hi = b + 1;
+    const s = this.slots;
+    let at = this.lastAt;
+    const known = this.lastPairA === a && this.lastPairHi === hi;
+    this.lastPairHi = 0;
+    this.lastKey = NaN;
+    if (!known) {
+      const start = slot(a, hi);
+      for (let k = 0; ; ) {
+        at = ((start + k) & this.mask) * 3;
+        k += 1;
+        const h = s[at + 1] as number;
+        if (h === 0 || (h === hi && s[at] === a)) break;
+      }
+    }
+    if (s[at + 1] !== 0) {
+      s[at + 2] = value;
+      return;
+    }
+    s[at] = a;
+    s[at + 1] = hi;
+    s[at + 2] = value;
+    this.size += 1;
+    if (this.size * 4 > this.mask * 3) this.grow();
+  }
+  /** The pair of the last getPair (its high half; 0: none), where its probe ended in lastAt. */
+  private lastPairA = 0;
+  private lastPairHi = 0;
 
   private grow(): void {
     const old = this.slots;
@@ -149,6 +205,18 @@ export class VisitedTable {
   }
   /** (What `touch` loaded, kept so that the loads are not left out.) */
   touched = 0;
+
+  /**
+   * `touch` for keys (lo[j], hi[j]), j < n, in one loop: what is loaded is summed in a local, not in
+   * a field, so that each load costs few instructions and more of them are under way at once.
+   */
+  touchAll(lo: Int32Array, hi: Int32Array, n: number): void {
+    const s = this.slots;
+    const shift = this.shift;
+    let sum = 0;
+    for (let j = 0; j < n; j++) sum ^= s[(slot(lo[j] as number, hi[j] as number) >>> shift) * 3 + 2] as number;
+    this.touched ^= sum;
+  }
 
   /** The value stored for key (lo, hi), or -1. */
   get(lo: number, hi: number): number {

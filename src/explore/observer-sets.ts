@@ -16,7 +16,7 @@
  * made along its path: about 200 bytes a state on the JS heap, the largest part of a big search.
  */
 import type { Observer } from '../spec/index.js';
-import { MEMO_EFFECTS, Tuples } from './cache-tables.js';
+import { Tuples } from './cache-tables.js';
 import { HashTable } from './hash-table.js';
 import { Interned } from './interned.js';
 
@@ -150,8 +150,8 @@ export function stateText(v: unknown): string {
  * What a cached effect's records make of a set of observers on a given clock (the records are the
  * effect's, with the path's time: see feedRecords in cached.ts): the set after and what it
  * remembers (harness.ts memoryHash), so that a transition seen before on the same observers and
- * clock neither copies nor feeds them again. Keyed exactly: (set, effect) by one number below 2^53,
- * then the clock along a short list.
+ * clock neither copies nor feeds them again. Keyed exactly: by the pair (set, effect), then the
+ * clock along a short list.
  */
 export class ObserverSteps {
   private readonly heads = new HashTable(1 << 12);
@@ -162,8 +162,7 @@ export class ObserverSteps {
 
   /** The entry for observers `set` shown effect `effect`'s records at time `now`, or -1. */
   find(set: number, effect: number, now: number): number {
-    if (effect >= MEMO_EFFECTS) return -1;
-    for (let x = this.heads.get(set * MEMO_EFFECTS + effect); x >= 0; x = this.nexts[x] as number) if (this.nows[x] === now) return x;
+    for (let x = this.heads.getPair(set, effect); x >= 0; x = this.nexts[x] as number) if (this.nows[x] === now) return x;
     return -1;
   }
 
@@ -178,13 +177,11 @@ export class ObserverSteps {
   }
 
   add(set: number, effect: number, now: number, after: number, memory: number): void {
-    if (effect >= MEMO_EFFECTS || set >= 2 ** 31) return;
-    const key = set * MEMO_EFFECTS + effect;
     const x = this.nows.length;
     this.nows.push(now);
     this.sets.push(after);
     this.memories.push(memory);
-    this.nexts.push(this.heads.get(key));
-    this.heads.set(key, x);
+    this.nexts.push(this.heads.getPair(set, effect));
+    this.heads.setPair(set, effect, x);
   }
 }
