@@ -1156,23 +1156,30 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    */
   const seenAgain = (at: number, sleepId: number): number => {
     if ((sleepSets.ids[at] as readonly number[]).length === 0) return -1;
-    // (A function of the two sets: remembered, by both ids in one number, exact below 2^53. Under
-    // symmetry only when the state just keyed is its own canonical renaming: else the stored set,
-    // in canonical choice keys, is read back through that renaming, and the outcome depends on it.)
-    const memo = (!sym || sym.canonical) && at < 2 ** 26 && sleepId < 2 ** 26 ? at * 2 ** 26 + sleepId : -1;
-    let x = memo >= 0 ? againMemo.get(memo) : -1;
+    // (A function of the two sets, remembered by both ids. Under symmetry the stored set, in
+    // canonical choice keys, is read back through the renaming of the state just keyed, so the
+    // outcome depends on that renaming too: remembered with its id while it is small (a few
+    // interchangeable CPUs). An outcome not remembered is worked out into place 0, never kept:
+    // keeping every one grew an array by one per revisit until it overflowed, 60 M states into
+    // R2 mainline with 5 CPUs.)
+    const perm = sym ? sym.renamingId : 0;
+    const memo = perm < AGAIN_PERMS && sleepId < 2 ** 31 / AGAIN_PERMS - 1;
+    let x = memo ? againMemo.getPair(at, sleepId * AGAIN_PERMS + perm) : -1;
     if (x < 0) {
       const again = seenAgainOf(at, sleepId);
-      x = againSleep.length;
-      againSleep.push(again ? again.sleep : -1);
-      againOnly.push(again ? nodes.internOnly(again.only) : -1);
-      if (memo >= 0) againMemo.set(memo, x);
+      x = memo ? againSleep.length : 0;
+      againSleep[x] = again ? again.sleep : -1;
+      againOnly[x] = again ? nodes.internOnly(again.only) : -1;
+      if (memo) againMemo.setPair(at, sleepId * AGAIN_PERMS + perm, x);
     }
     return (againSleep[x] as number) < 0 ? -1 : x;
   };
+  /** Renamings (by id) below this have their revisit outcomes remembered (seenAgain). */
+  const AGAIN_PERMS = 64;
   const againMemo = new HashTable(1 << 12);
-  const againSleep: number[] = [];
-  const againOnly: number[] = [];
+  /** Revisit outcomes: the sleep set to expand again with (-1: nothing to do) and the only-list; place 0 is scratch. */
+  const againSleep: number[] = [-1];
+  const againOnly: number[] = [-1];
   const seenAgainOf = (at: number, sleepId: number): { sleep: number; only: string[] } | null => {
     const seen = sleepSets.ids[at] as readonly number[];
     const sleep = sleepSets.ids[sleepId] as readonly number[];
