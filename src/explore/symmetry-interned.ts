@@ -1,3 +1,4 @@
+// Over 400 lines because the memos that make keying an interned state cheap (a part's number by id and renaming, for CPU charts, guest actors, memory, flags, items and observers) serve one algorithm, Symmetry.keyOf's, and belong beside it; the memo containers are small classes here.
 /**
  * Symmetry keys for the transition cache (cached.ts), whose states are interned parts: a CPU's chart
  * state, the memory, the pending-item multiset, the flags and the observer set are each a number.
