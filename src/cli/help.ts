@@ -28,7 +28,8 @@ const EXPLORE_USAGE = `  shootdown explore <scenario file | built-in> [--cpus N]
                                  bounds: --max-states ${grouped(DEFAULT_BOUNDS.maxStates)} and --max-depth ${grouped(DEFAULT_BOUNDS.maxDepth)} by default, no time limit;
                                  stops at each property's first (shortest) violation unless --all-violations;
                                  --symmetry keys states up to renaming interchangeable CPUs (same initial state,
-                                 not named by the script, no guests; not with --workers/--shard): fewer states,
+                                 not named by the script, alike vCPUs pinned, no vsock devices; not with
+                                 --workers/--shard), their vCPUs renamed with them: fewer states,
                                  each dearer to key; on by default where 3 or more CPUs are interchangeable
                                  (for one exhaustive search: not with --workers/--shard or random/pct);
                                  exit 0 complete and no violation, 1 violation, 2 bad input, 3 stopped at a
@@ -110,7 +111,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'runs', value: 'N', default: String(DEFAULT_BOUNDS.runs), text: 'runs of the random and pct strategies' },
       { name: 'pct-depth', value: 'D', default: String(DEFAULT_BOUNDS.pctDepth), text: 'priority change points of pct' },
       { name: 'no-reduction', default: 'off', text: 'explore without sleep sets' },
-      { name: 'symmetry', default: 'on with 3 or more interchangeable CPUs (one exhaustive search)', text: 'key states up to renaming interchangeable CPUs (alike, unnamed by the script, no guests): fewer states, each dearer' },
+      { name: 'symmetry', default: 'on with 3 or more interchangeable CPUs (one exhaustive search)', text: 'key states up to renaming interchangeable CPUs (alike, unnamed by the script, with alike vCPUs pinned, no vsock devices): fewer states, each dearer' },
       { name: 'no-symmetry', default: 'off', text: 'search without symmetry reduction (to compare)' },
       { name: 'workers', value: 'N', default: '1', text: 'worker threads' },
       { name: 'shard', value: 'I/N', text: 'search shard I of N (0 to N-1, e.g. $JOB_COMPLETION_INDEX/N) and write its result to --out for `explore merge`' },

@@ -41,6 +41,7 @@ import { ShardSplit } from './shard-split.js';
 import { ObserverSets, ObserverSteps } from './observer-sets.js';
 import { partsKey, stateHash } from './state-hash.js';
 import { InternedSymmetry } from './symmetry-interned.js';
+import { vcpuLayout } from './symmetry.js';
 import type { PendingItem } from '../state/pending.js';
 
 export interface CachedStats {
@@ -158,6 +159,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
           const st = t.cpuStates[id] as CpuState;
           return (st.caps[c] ?? st.caps.find((x) => x !== undefined)) as CpuCapture;
         },
+        // A guest state's capture (any slot's: the same state but for the actor's inputs, no part of it).
+        guestHashUnder: (id, j, r) => {
+          const st = t.cpuStates[id] as CpuState;
+          return sim.renamedGuestHash(j, st.caps[cpuCount + j] ?? st.caps.find((x) => x !== undefined), r);
+        },
         cpuHash: (id) => t.cpuHashes[id] as number,
         items: (items) => itemTuples.get(items),
         item: (d) => (pendingItems[d] ??= pendingOf(t.descs[d] as Desc)),
@@ -167,6 +173,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         },
         flags: (flags) => (t.flags[flags] as Flags).values,
         observers: (set) => observerSets.get(set),
+        layout: vcpuLayout(scenario),
       })
     : null;
   /**
@@ -1461,6 +1468,7 @@ function pendingOf(d: Desc): PendingItem {
     case 'script':
       return { kind: 'script', index: d.index };
     default:
-      throw new Error(`internal error: the transition cache has no ${d.kind} items (guests run on the direct engine)`);
+      // A guest thread's or vhost worker's step: by the actor's index.
+      return { kind: d.kind, cpu: d.index };
   }
 }

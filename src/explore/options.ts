@@ -8,7 +8,7 @@ import type { Scenario } from '../scenarios/types.js';
 import type { Dependence } from './dependence.js';
 import type { Harness } from './harness.js';
 import type { ShardOption, SplitInfo } from './shard-split.js';
-import { Symmetry, symmetryGroups, type SymmetryStats } from './symmetry.js';
+import { Symmetry, symmetryGroups, vcpuLayout, type SymmetryStats } from './symmetry.js';
 import { DEFAULT_BOUNDS } from './defaults.js';
 
 export type Strategy = 'exhaustive' | 'random' | 'pct';
@@ -175,5 +175,5 @@ export function stopHere(opts: ExploreOptions, found: { settled(depth: number): 
 export function symmetryOf(scenario: Scenario, opts: ExploreOptions): Symmetry | null {
   if (!opts.symmetry || opts.strategy !== 'exhaustive' || (opts.pruning ?? DEFAULT_PRUNING) !== 'observers' || opts.shard || opts.rootSlice) return null;
   const { groups } = symmetryGroups(scenario);
-  return groups.length ? new Symmetry(groups, scenario.machine.cpus) : null;
+  return groups.length ? new Symmetry(groups, scenario.machine.cpus, vcpuLayout(scenario)) : null;
 }

@@ -4,8 +4,53 @@
  * tells a CPU only from itself and its group, and the permutations of tied CPUs.
  */
 import { VMCS_REGION_BASE, VMXON_REGION_BASE } from '../hw/cpu-state.js';
+import { GUEST_VMCS_BASE } from '../sim/guest-inputs.js';
 import type { Renaming } from '../state/codec.js';
 import { mix } from '../state/hash.js';
+
+/** Each vCPU's VMCS/VMCB regions (vmcs01, vmcs02: guest-inputs.ts vmcsRegions). */
+const VCPU_REGIONS = 0x2000;
+
+/**
+ * The scenario's vCPUs as renamings see them (symmetry.ts): a renaming of CPUs takes the k-th vCPU
+ * pinned to a CPU to the k-th vCPU pinned to its image (with its VMM thread; the groups are made so
+ * that they are alike), and a VMM thread's own vCPU file descriptor to its image's.
+ */
+export interface VcpuLayout {
+  /** Each vCPU's CPU, and its place among the vCPUs pinned there (in index order). */
+  pcpu: readonly number[];
+  pos: readonly number[];
+  /** Each CPU's vCPUs, in index order. */
+  on: readonly (readonly number[])[];
+  /** The file descriptor KVM_CREATE_VCPU gives each vCPU's VMM thread (kvm/ioctl.ts vcpuFd). */
+  fd: readonly number[];
+}
+
+/** Each vCPU's image under a renaming of CPUs (`perm`: each CPU's image). */
+export function vcpuImages(perm: readonly number[], layout: VcpuLayout): number[] {
+  return layout.pcpu.map((p, i) => {
+    const to = p >= 0 && p < perm.length ? (perm[p] as number) : p;
+    return to === p ? i : ((layout.on[to] as readonly number[])[layout.pos[i] as number] as number);
+  });
+}
+
+/** A per-vCPU region's address (a vCPU's VMCS/VMCB), its vCPU renamed by `vcpu`; else undefined. */
+function vcpuRegion(a: number, count: number, vcpu: (i: number) => number): number | undefined {
+  const z = a - GUEST_VMCS_BASE;
+  if (z < 0 || z >= count * VCPU_REGIONS) return undefined;
+  const v = Math.floor(z / VCPU_REGIONS);
+  return vcpu(v) * VCPU_REGIONS + GUEST_VMCS_BASE + (z - v * VCPU_REGIONS);
+}
+
+/**
+ * The renaming of VMM thread `i`'s state under `r` (made with `vcpus`, each vCPU's image): its own
+ * vCPU's file descriptor becomes its image's.
+ */
+export function vmmRenaming(r: Renaming, i: number, vcpus: readonly number[], layout: VcpuLayout): Renaming {
+  const own = layout.fd[i] as number;
+  const to = layout.fd[vcpus[i] as number] as number;
+  return own === to ? r : { ...r, vcpuFd: (fd) => (fd === own ? to : fd) };
+}
 
 const PAGE = 0x1000;
 /** VMCS regions per CPU (VMCS_REGION_BASE + (id * 64 + v) * 0x1000: simulation.ts cpuInputs). */
@@ -17,13 +62,23 @@ export function factorial(n: number): number {
   return f;
 }
 
-/** A renaming of CPUs given as each CPU's image (CPUs past the end and -1 stay). */
-export function renaming(perm: readonly number[]): Renaming {
+/**
+ * A renaming of CPUs given as each CPU's image (CPUs past the end and -1 stay); with `layout`, the
+ * vCPUs pinned to them renamed with them (vcpuImages).
+ */
+export function renaming(perm: readonly number[], layout?: VcpuLayout): Renaming {
   const n = perm.length;
   const cpu = (id: number): number => (id >= 0 && id < n ? (perm[id] as number) : id);
+  const images = layout && layout.pcpu.length > 0 ? vcpuImages(perm, layout) : null;
+  const vcpu = images ? (i: number): number => (i >= 0 && i < images.length ? (images[i] as number) : i) : null;
   return {
     cpu,
+    ...(vcpu ? { vcpu } : {}),
     addr: (a) => {
+      if (vcpu && images) {
+        const g = vcpuRegion(a, images.length, vcpu);
+        if (g !== undefined) return g;
+      }
       const x = a - VMXON_REGION_BASE;
       if (x >= 0 && x < n * PAGE) {
         const id = Math.floor(x / PAGE);
@@ -39,10 +94,12 @@ export function renaming(perm: readonly number[]): Renaming {
   };
 }
 
-/** A choice key (Simulation.itemKey) with its CPU numbers renamed. */
-export function renameChoiceKey(key: string, cpu: (id: number) => number): string {
+/** A choice key (Simulation.itemKey) with its CPU numbers (and vCPU indices: a vCPU's or VMM thread's step) renamed. */
+export function renameChoiceKey(key: string, cpu: (id: number) => number, vcpu?: (index: number) => number): string {
+  const g = vcpu ? /^([vu])(\d+)$/.exec(key) : null;
+  if (g && vcpu) return `${g[1]}${vcpu(Number(g[2]))}`;
   const m = /^([std])(\d+)(.*)$/.exec(key);
-  if (!m) return key; // scripted actions (x…) are by step index
+  if (!m) return key; // scripted actions (x…) are by step index; vhost workers (w…) are never renamed
   let rest = m[3] as string;
   if (m[1] === 'd') {
     // d<target><<mode>:<vector>:<from>:<source>
@@ -53,13 +110,25 @@ export function renameChoiceKey(key: string, cpu: (id: number) => number): strin
   return `${m[1]}${cpu(Number(m[2]))}${rest}`;
 }
 
-/** Every CPU number of group `groupOf[id]` as one stand-in; `self` as another (n CPUs). */
-export function abstractRenaming(self: number, n: number, groupOf: readonly number[]): Renaming {
+/**
+ * Every CPU number of group `groupOf[id]` as one stand-in; `self` as another (n CPUs); with `layout`,
+ * each vCPU pinned to a CPU of a group as its place there and its CPU's stand-in.
+ */
+export function abstractRenaming(self: number, n: number, groupOf: readonly number[], layout?: VcpuLayout): Renaming {
   const cpu = (id: number): number => (id === self ? -1000 : id >= 0 && id < n && groupOf[id] !== -1 ? -2000 - (groupOf[id] as number) : id);
   const r = renaming([]);
+  const count = layout?.pcpu.length ?? 0;
+  const vcpu = (i: number): number => {
+    const p = i >= 0 && i < count ? ((layout as VcpuLayout).pcpu[i] as number) : -1;
+    return p >= 0 && p < n && groupOf[p] !== -1 ? cpu(p) * 1000 - ((layout as VcpuLayout).pos[i] as number) : i;
+  };
   return {
     cpu,
+    ...(count > 0 ? { vcpu } : {}),
     addr: (a) => {
+      // A vCPU's region: the vCPU abstracted, the offset kept.
+      const z = a - GUEST_VMCS_BASE;
+      if (z >= 0 && z < count * VCPU_REGIONS) return mix(3, vcpu(Math.floor(z / VCPU_REGIONS))) + (z % VCPU_REGIONS);
       // The region's CPU, abstracted; its offset within the CPU's regions kept.
       const x = a - VMXON_REGION_BASE;
       if (x >= 0 && x < n * PAGE) return mix(1, cpu(Math.floor(x / PAGE))) + (x % PAGE);

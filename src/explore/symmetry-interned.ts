@@ -1,3 +1,4 @@
+// Over 400 lines because the memos that make keying an interned state cheap (a part's number by id and renaming, for CPU charts, guest actors, memory, flags, items and observers) serve one algorithm, Symmetry.keyOf's, and belong beside it; the memo containers are small classes here.
 /**
  * Symmetry keys for the transition cache (cached.ts), whose states are interned parts: a CPU's chart
  * state, the memory, the pending-item multiset, the flags and the observer set are each a number.
@@ -17,7 +18,7 @@ import type { Observer } from '../spec/index.js';
 import { HashTable } from './hash-table.js';
 import { partsKey } from './state-hash.js';
 import { mix } from '../state/hash.js';
-import { permId } from './renaming.js';
+import { permId, vcpuImages, vmmRenaming, type VcpuLayout } from './renaming.js';
 import { renamedChartHash, renamedFlagsHash, renamedItemHash, renamedMemoryHash, Symmetry } from './symmetry.js';
 
 /** The transition cache's interned parts, by number, as symmetry reads them. */
@@ -33,6 +34,10 @@ export interface InternedParts {
   memory(mem: number): { state: KernelMemoryState; hash: number };
   flags(flags: number): FlagValues;
   observers(set: number): readonly Observer[];
+  /** With guests: guest state `state` as guest slot `j`'s, hashed under a renaming (NaN: the same as cpuHash gives). */
+  guestHashUnder(state: number, j: number, r: Renaming): number;
+  /** The scenario's vCPUs (symmetry.ts vcpuLayout), if any. */
+  layout: VcpuLayout | undefined;
 }
 
 /** Renamings past this many in one search are not remembered (each hash under them is worked out). */
@@ -185,8 +190,15 @@ export class InternedSymmetry extends Symmetry {
   tied = false;
   /** The slot of the renaming the last key was made under (-1: past SLOTS renamings, none). */
   slotUsed = 0;
-  /** Each CPU's chart number under the renaming being keyed, at its image's place (hashIds). */
+  /** Each slot's chart number under the renaming being keyed, at its image's place (hashIds). */
   private readonly placed: Int32Array;
+  /** The slots keyed: the CPUs, then the guest slots (vCPU i at cpuCount + 2i, its VMM thread after it). */
+  private readonly width: number;
+  /** By guest slot: each guest state abstracted from its CPU's point of view, by state id; its number by id and renaming slot. */
+  private readonly guestAbs: HashByNumber[];
+  private readonly guestUnder: PerRenaming[];
+  /** By renaming slot: each vCPU's image. */
+  private readonly slotImages: (readonly number[])[] = [];
   /** The last key (keyOfIds, or a renaming tried for the orbit), as partsKey gives it: low, high 32 bits. */
   readonly keyHalves = new Int32Array(2);
 
@@ -204,9 +216,13 @@ export class InternedSymmetry extends Symmetry {
     private readonly cpuCount: number,
     private readonly parts: InternedParts,
   ) {
-    super(groups, cpuCount);
-    this.cpus = new Int32Array(cpuCount);
-    this.placed = new Int32Array(cpuCount);
+    super(groups, cpuCount, parts.layout);
+    const guests = 2 * (parts.layout?.pcpu.length ?? 0);
+    this.width = cpuCount + guests;
+    this.cpus = new Int32Array(this.width);
+    this.placed = new Int32Array(this.width);
+    this.guestAbs = Array.from({ length: guests }, () => new HashByNumber());
+    this.guestUnder = Array.from({ length: guests }, () => new PerRenaming());
     this.chartAbs = Array.from({ length: cpuCount }, () => new HashByNumber());
     this.slotPerms = [Array.from({ length: cpuCount }, (_, c) => c)];
   }
@@ -225,8 +241,8 @@ export class InternedSymmetry extends Symmetry {
   }
 
   /**
-   * The canonical key of a state given as its parts' numbers (CPU slots past the CPUs are left out),
-   * into `keyHalves`; 53 bits of it returned. The renaming is Symmetry.keyOf's.
+   * The canonical key of a state given as its parts' numbers (its CPUs' and guest actors' states by
+   * slot), into `keyHalves`; 53 bits of it returned. The renaming is Symmetry.keyOf's.
    */
   keyOfIds(cpus: Int32Array, mem: number, items: number, flags: number, now: number, set: number): number {
     const n = this.cpuCount;
@@ -240,15 +256,19 @@ export class InternedSymmetry extends Symmetry {
       if (c >= 0) this.addOwn(c, this.descAbs[d] as number);
     }
     const sortKey = this.sortKey;
+    const layout = this.layout;
     for (let c = 0; c < n; c++) {
       if (groupOf[c] === -1) continue;
       const id = cpus[c] as number;
       const abs = this.chartAbs[c] as HashByNumber;
       const x = abs.get(id);
-      sortKey[c] = x === x ? x : abs.put(id, this.abstractChartHash(this.parts.chart(id, c), c));
+      let h = x === x ? x : abs.put(id, this.abstractChartHash(this.parts.chart(id, c), c));
+      // Its vCPUs and their VMM threads (Symmetry.keyOf).
+      if (layout) for (const i of layout.on[c] as number[]) h = mix(mix(h, this.guestAbstracted(cpus, 2 * i, c, i)), this.guestAbstracted(cpus, 2 * i + 1, c, i));
+      sortKey[c] = h;
     }
     const ties = this.order();
-    for (let c = 0; c < n; c++) this.cpus[c] = cpus[c] as number;
+    for (let c = 0; c < this.width; c++) this.cpus[c] = cpus[c] as number;
     this.mem = mem;
     this.items = items;
     this.flagsId = flags;
@@ -258,6 +278,16 @@ export class InternedSymmetry extends Symmetry {
     this.lastState = { rehash: this.rehash, ties, h };
     this.tied = ties.length > 0;
     return h;
+  }
+
+  /** Guest slot `j`'s state (of vCPU `i`, pinned to CPU `c`) abstracted from `c`'s point of view (Symmetry.abstractGuestHash), remembered by state id. */
+  private guestAbstracted(cpus: Int32Array, j: number, c: number, i: number): number {
+    const id = cpus[this.cpuCount + j] as number;
+    const abs = this.guestAbs[j] as HashByNumber;
+    const x = abs.get(id);
+    if (x === x) return x;
+    const y = this.parts.guestHashUnder(id, j, this.abstractGuest(c, i));
+    return abs.put(id, y === y ? y : this.parts.cpuHash(id));
   }
 
   private growDescs(d: number): void {
@@ -274,7 +304,7 @@ export class InternedSymmetry extends Symmetry {
   /** A descriptor first met: whose it is (as Symmetry.keyOf tells), and its item abstracted from that CPU. */
   private learnDesc(d: number): number {
     const it = this.parts.item(d);
-    let c = 'cpu' in it && it.kind !== 'vcpu' && it.kind !== 'vmm' && it.kind !== 'vhost' ? it.cpu : -1;
+    let c = this.ownerOf(it);
     if (c < 0 || c >= this.cpuCount || this.groupOf[c] === -1) c = -1;
     else this.descAbs[d] = this.abstractItemHash(it, c);
     this.descCpu[d] = c;
@@ -296,6 +326,8 @@ export class InternedSymmetry extends Symmetry {
       this.slotPerms.push([...perm]);
       this.slotIds.push(permKey);
     }
+    const layout = this.layout;
+    const images = !layout ? null : slot !== undefined ? (this.slotImages[slot] ??= vcpuImages(perm, layout)) : vcpuImages(perm, layout);
     this.slotUsed = slot ?? -1;
     // (No slot: past SLOTS renamings, nothing under this one is remembered.)
     const memo = slot !== undefined;
@@ -312,6 +344,22 @@ export class InternedSymmetry extends Symmetry {
         if (memo) this.chartUnder.put(id, s, x);
       }
       placed[perm[c] as number] = x;
+    }
+    // The guest slots: vCPU i and its VMM thread at its image's places.
+    if (images) {
+      for (let j = 0; j < this.width - n; j++) {
+        const id = this.cpus[n + j] as number;
+        const under = this.guestUnder[j] as PerRenaming;
+        let x = memo ? under.get(id, s) : -1;
+        if (x < 0) {
+          const i = j >> 1;
+          let h = Number.NaN;
+          if (!identity) h = parts.guestHashUnder(id, j, j % 2 === 0 ? renamed() : vmmRenaming(renamed(), i, images, layout as VcpuLayout));
+          x = this.chartNo.id(h === h ? h : parts.cpuHash(id));
+          if (memo) under.put(id, s, x);
+        }
+        placed[n + 2 * (images[j >> 1] as number) + (j % 2)] = x;
+      }
     }
     let mem = memo ? this.memUnder.get(this.mem, s) : -1;
     if (mem < 0) {
@@ -332,7 +380,7 @@ export class InternedSymmetry extends Symmetry {
     }
     const observers = this.observersHash(permKey, memo, s, renamed);
     const out = this.keyHalves;
-    partsKey(out, placed, n, mem, items, flags, observers | 0, (observers / 4294967296) | 0);
+    partsKey(out, placed, this.width, mem, items, flags, observers | 0, (observers / 4294967296) | 0);
     return ((out[1] as number) & 0x1fffff) * 4294967296 + ((out[0] as number) >>> 0);
   }
 

@@ -7,12 +7,21 @@
  * replay with the real CPU numbers).
  *
  * Groups (`symmetryGroups`): CPUs with the same initial configuration (the vendor is the machine's)
- * that no script step runs on and no `when` trigger watches; none when the scenario has guests
- * (vCPUs, VMM threads and vhost workers are pinned to CPUs and their state names CPUs in ways the
- * codecs do not describe) or when the crash kernel brings up the APs (it boots them in order of
- * their numbers: `nextAp`). Everything else the model does treats CPUs alike: a broadcast is one
- * delivery per target CPU, each a choice of the search; message ids and the agenda's order are
- * not part of a state.
+ * that no script step runs on and no `when` trigger watches (nor watches a vCPU pinned to them),
+ * and whose pinned vCPUs are alike, place by place (`guestSignature`: the same VM, guest program,
+ * VMM calls up to the vCPU's own id, reset policy); none when the crash kernel brings up the APs
+ * (it boots them in order of their numbers: `nextAp`), nor when the scenario has vhost-vsock
+ * devices (a device's worker, its interrupts and its VMM's calls name a CPU, a vCPU and a VM in
+ * ways the codecs do not describe). Everything else the model does treats CPUs alike: a broadcast
+ * is one delivery per target CPU, each a choice of the search; message ids and the agenda's order
+ * are not part of a state.
+ *
+ * Guests: renaming CPUs renames the vCPUs pinned to them, the k-th on a CPU to the k-th on its
+ * image, each with its VMM thread (renaming.ts vcpuImages): their guest slots trade places, and
+ * every vCPU index (pending items of kind vcpu and vmm, choice keys v… and u…: role 'vcpu-index'),
+ * vCPU region address (a vCPU's VMCS/VMCB on loaded_vmcss_on_cpu, current or launched: 'cpu-addr')
+ * and VMM thread's own vCPU file descriptor ('vcpu-fd') is renamed with them. A CPU's sort key
+ * has its vCPUs' and VMM threads' states, and their pending items, mixed in.
  *
  * Canonical key: within each group, the CPUs sorted by a hash of what is theirs (chart state and
  * pending items) with every CPU number in it abstracted to "self" or "a CPU of group g" (so it is
@@ -25,7 +34,8 @@
  */
 import type { Scenario } from '../scenarios/types.js';
 import type { Simulation } from '../sim/simulation.js';
-import { composeHash, hasGuests } from '../sim/simulation.js';
+import { composeHash } from '../sim/simulation.js';
+import { vcpuFd } from '../kvm/ioctl.js';
 import type { Renaming } from '../state/codec.js';
 import { CPU_STATE, type CpuChartState } from '../state/cpu.js';
 import { FLAGS, flagsHash, type FlagValues } from '../state/flags.js';
@@ -34,7 +44,7 @@ import { hash53, mix } from '../state/hash.js';
 import { MEMORY, memoryHash as memHash } from '../state/memory.js';
 import { PENDING, pendingHash, type PendingItem } from '../state/pending.js';
 import type { Observer } from '../spec/index.js';
-import { abstractRenaming, factorial, permId, permutationsOf, renameChoiceKey, renaming } from './renaming.js';
+import { abstractRenaming, factorial, permId, permutationsOf, renameChoiceKey, renaming, vcpuImages, vmmRenaming, type VcpuLayout } from './renaming.js';
 import { memoryHash, visitedKey } from './harness.js';
 
 const NO_TIES: readonly number[][] = [];
@@ -45,23 +55,57 @@ const ascending = (a: number, b: number): number => a - b;
  * are none when the scenario rules them out.
  */
 export function symmetryGroups(scenario: Scenario): { groups: number[][]; none?: string } {
-  if (hasGuests(scenario)) return { groups: [], none: 'the scenario has guests' };
+  if (scenario.vsock.length > 0) return { groups: [], none: 'the scenario has vhost-vsock devices' };
   if (scenario.options.kdump && scenario.options.kdumpBringsUpAps) return { groups: [], none: 'the crash kernel brings up the APs in order of their numbers' };
   const named = new Set<number>();
   for (const s of scenario.script) {
     named.add(s.cpu);
     if (s.trigger.kind === 'enters' && s.trigger.actor === 'cpu') named.add(s.trigger.cpu);
+    if (s.trigger.kind === 'enters' && s.trigger.actor === 'vcpu') named.add(scenario.vcpus[s.trigger.cpu]?.pcpu ?? -1);
   }
   const byConfig = new Map<string, number[]>();
   scenario.initial.forEach((init, cpu) => {
     if (named.has(cpu)) return;
-    const key = JSON.stringify(Object.entries(init).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const key = JSON.stringify(Object.entries(init).sort(([a], [b]) => (a < b ? -1 : 1))) + guestSignature(scenario, cpu);
     const g = byConfig.get(key);
     if (g) g.push(cpu);
     else byConfig.set(key, [cpu]);
   });
   const groups = [...byConfig.values()].filter((g) => g.length >= 2).sort((a, b) => (a[0] as number) - (b[0] as number));
   return groups.length ? { groups } : { groups: [], none: 'no two CPUs are alike' };
+}
+
+/**
+ * What tells the vCPUs pinned to `cpu` apart from another CPU's, place by place (in index order):
+ * each one's VM, guest program, VMM calls with the vCPU's own id left out of KVM_CREATE_VCPU
+ * (the id, and the file descriptor it gives, are renamed with the vCPU), reset policy and reset RIP.
+ */
+function guestSignature(scenario: Scenario, cpu: number): string {
+  const mine = scenario.vcpus.filter((v) => v.pcpu === cpu);
+  if (mine.length === 0) return '';
+  return JSON.stringify(
+    mine.map((v) => ({
+      vm: v.vm,
+      program: v.program,
+      calls: v.calls.map((c) => (c.ioctl === 'KVM_CREATE_VCPU' && (c.arg as { id?: number }).id === v.vcpuId ? { ...c, arg: { ...(c.arg as object), id: 'own' } } : c)),
+      onShutdown: v.onShutdown,
+      vsock: v.vsock,
+      resetRip: v.resetRip,
+    })),
+  );
+}
+
+/** The scenario's vCPUs as renamings see them (renaming.ts), or undefined without vCPUs. */
+export function vcpuLayout(scenario: Scenario): VcpuLayout | undefined {
+  const vcpus = scenario.vcpus;
+  if (vcpus.length === 0) return undefined;
+  const on: number[][] = Array.from({ length: scenario.machine.cpus }, () => []);
+  const pos = vcpus.map((v) => {
+    const list = on[v.pcpu] as number[];
+    list.push(v.index);
+    return list.length - 1;
+  });
+  return { pcpu: vcpus.map((v) => v.pcpu), pos, on, fd: vcpus.map((v) => vcpuFd(v.vcpuId)) };
 }
 
 /** A state as symmetry renames it: what Simulation.symmetryView gives, or the transition cache's parts of a state. */
@@ -75,6 +119,10 @@ export interface SymmetryView {
   flags: FlagValues;
   /** The path's clock (what observers remember is relative to it). */
   now: number;
+  /** With guests: how many guest slots, each one's part of the state hash, and that part under a renaming (NaN: the same). */
+  guests?: number;
+  guestHash?(j: number): number;
+  guestHashUnder?(j: number, r: Renaming): number;
   /**
    * The charts, items, memory and flags are never changed (the transition cache's interned parts):
    * their renamed hashes are remembered per object.
@@ -146,7 +194,16 @@ export class Symmetry {
   /** Its id (permId). */
   protected permKey = 0;
 
-  constructor(readonly groups: readonly (readonly number[])[], cpus: number) {
+  /** With vCPUs: the scenario's (vcpuLayout); each guest slot's part of the key under the renaming being keyed (hashUnder). */
+  protected readonly layout: VcpuLayout | null;
+  private readonly guestHashes: number[] = [];
+
+  constructor(
+    readonly groups: readonly (readonly number[])[],
+    cpus: number,
+    layout?: VcpuLayout,
+  ) {
+    this.layout = layout ?? null;
     this.n = cpus;
     this.groupOf = new Array<number>(cpus).fill(-1);
     groups.forEach((g, gi) => g.forEach((c) => (this.groupOf[c] = gi)));
@@ -172,22 +229,43 @@ export class Symmetry {
     // What is each CPU's, with CPU numbers abstracted (self, or a group): the same for a CPU and its image.
     const items = view.items;
     for (const it of items) {
-      const c = 'cpu' in it && it.kind !== 'vcpu' && it.kind !== 'vmm' && it.kind !== 'vhost' ? it.cpu : -1;
+      const c = this.ownerOf(it);
       if (c < 0 || c >= n || groupOf[c] === -1) continue;
       let x = this.recall(view, it, -1 - c);
       if (x === undefined) x = this.remember(view, it, -1 - c, this.abstractItemHash(it, c));
       this.addOwn(c, x);
     }
+    const layout = this.layout;
     for (let c = 0; c < n; c++) {
       if (groupOf[c] === -1) continue;
       const chart = view.chart(c);
-      const h = this.recall(view, chart, -1 - c) ?? this.remember(view, chart, -1 - c, this.abstractChartHash(chart, c));
+      let h = this.recall(view, chart, -1 - c) ?? this.remember(view, chart, -1 - c, this.abstractChartHash(chart, c));
+      // Its vCPUs and their VMM threads, in place order, each from the CPU's point of view.
+      if (layout) for (const i of layout.on[c] as number[]) h = mix(mix(h, this.abstractGuestHash(view, 2 * i, c, i)), this.abstractGuestHash(view, 2 * i + 1, c, i));
       this.sortKey[c] = h;
     }
     const ties = this.order();
     const h = this.hashUnder(view, items, observers, this.perm);
     this.lastState = { rehash: (perm) => this.hashUnder(view, items, observers, perm), ties, h };
     return h;
+  }
+
+  /** The CPU a pending item is counted as its own for the sort key: its CPU's, or its vCPU's (a vCPU or VMM thread step); -1 for none. */
+  protected ownerOf(it: PendingItem): number {
+    if (it.kind === 'vcpu' || it.kind === 'vmm') return this.layout ? ((this.layout.pcpu[it.cpu] as number | undefined) ?? -1) : -1;
+    return 'cpu' in it && it.kind !== 'vhost' ? it.cpu : -1;
+  }
+
+  /** Guest slot `j`'s part of the state hash (vCPU `i`'s or its VMM thread's, pinned to CPU `c`) with every CPU and vCPU in it abstracted from `c`'s point of view. */
+  protected abstractGuestHash(view: SymmetryView, j: number, c: number, i: number): number {
+    const x = (view.guestHashUnder as (j: number, r: Renaming) => number)(j, this.abstractGuest(c, i));
+    return x === x ? x : (view.guestHash as (j: number) => number)(j);
+  }
+
+  /** The abstraction of CPU `c` for its vCPU `i` and VMM thread: the thread's own vCPU file descriptor as one stand-in. */
+  protected abstractGuest(c: number, i: number): Renaming {
+    const fd = (this.layout as VcpuLayout).fd[i] as number;
+    return { ...this.abstract(c), vcpuFd: (f) => (f === fd ? -1 : f) };
   }
 
   /** A pending item of CPU `c` with every CPU number in it abstracted (the same for `c`'s image). */
@@ -314,7 +392,8 @@ export class Symmetry {
     const memo = this.renamedKeys(this.toMemo);
     let out = memo.get(key);
     if (out === undefined) {
-      out = renameChoiceKey(key, (c) => (c < this.n ? (this.perm[c] as number) : c));
+      const vcpus = this.layout ? this.imagesOf(this.permKey, this.perm) : null;
+      out = renameChoiceKey(key, (c) => (c < this.n ? (this.perm[c] as number) : c), vcpus ? (i) => (vcpus[i] as number | undefined) ?? i : undefined);
       if (memo.size < KEYS_REMEMBERED) memo.set(key, out);
     }
     return out;
@@ -328,7 +407,10 @@ export class Symmetry {
     if (out === undefined) {
       const inverse = new Array<number>(this.n);
       this.perm.forEach((p, i) => (inverse[p] = i));
-      out = renameChoiceKey(key, (c) => (c < this.n ? (inverse[c] as number) : c));
+      const vcpus = this.layout ? this.imagesOf(this.permKey, this.perm) : null;
+      const back = vcpus ? new Array<number>(vcpus.length) : null;
+      if (vcpus && back) vcpus.forEach((to, i) => (back[to] = i));
+      out = renameChoiceKey(key, (c) => (c < this.n ? (inverse[c] as number) : c), back ? (i) => (back[i] as number | undefined) ?? i : undefined);
       if (memo.size < KEYS_REMEMBERED) memo.set(key, out);
     }
     return out;
@@ -380,8 +462,10 @@ export class Symmetry {
 
   /** Every CPU number of a group as one stand-in; `self` as another. */
   protected abstract(self: number): Renaming {
-    return abstractRenaming(self, this.n, this.groupOf);
+    return (this.abstractions[self] ??= abstractRenaming(self, this.n, this.groupOf, this.layout ?? undefined));
   }
+
+  private readonly abstractions: Renaming[] = [];
 
   private hashUnder(
     view: SymmetryView,
@@ -420,9 +504,42 @@ export class Symmetry {
         hi += Math.floor(x / 4294967296);
       }
     }
-    const machine = composeHash(cpus, mem, lo, hi, flags, null);
+    const guests = view.guests ? this.guestsUnder(view, identity, perm, permKey, r) : null;
+    const machine = composeHash(cpus, mem, lo, hi, flags, guests);
     return visitedKey(machine, view.stable ? this.observersUnder(observers, view.now, permKey, r) : memoryHash(observers, view.now, r.cpu));
   }
+
+  /** Each guest slot's part of the state hash under a renaming, at its image's place (vCPU i and its VMM thread at 2σ(i), 2σ(i) + 1). */
+  private guestsUnder(view: SymmetryView, identity: boolean, perm: readonly number[], permKey: number, r: Renaming): number[] {
+    const out = this.guestHashes;
+    const count = view.guests as number;
+    out.length = count;
+    const plain = view.guestHash as (j: number) => number;
+    if (identity) {
+      for (let j = 0; j < count; j++) out[j] = plain(j);
+      return out;
+    }
+    const under = view.guestHashUnder as (j: number, r: Renaming) => number;
+    const layout = this.layout as VcpuLayout;
+    const images = this.imagesOf(permKey, perm);
+    for (let i = 0; i < images.length; i++) {
+      const to = images[i] as number;
+      const v = under(2 * i, r);
+      out[2 * to] = v === v ? v : plain(2 * i);
+      const m = under(2 * i + 1, vmmRenaming(r, i, images, layout));
+      out[2 * to + 1] = m === m ? m : plain(2 * i + 1);
+    }
+    return out;
+  }
+
+  /** Each vCPU's image under a renaming (by its id), remembered. */
+  protected imagesOf(permKey: number, perm: readonly number[]): readonly number[] {
+    let v = this.images.get(permKey);
+    if (!v) this.images.set(permKey, (v = vcpuImages(perm, this.layout as VcpuLayout)));
+    return v;
+  }
+
+  private readonly images = new Map<number, number[]>();
 
   /** Each CPU's hash under the renaming being keyed, at its image's place (hashUnder). */
   protected readonly cpuHashes: number[];
@@ -432,7 +549,7 @@ export class Symmetry {
 
   protected renamingOf(id: number, perm: readonly number[]): Renaming {
     let r = this.renamings.get(id);
-    if (!r) this.renamings.set(id, (r = renaming([...perm])));
+    if (!r) this.renamings.set(id, (r = renaming([...perm], this.layout ?? undefined)));
     return r;
   }
 

@@ -32,6 +32,8 @@ export interface ChartDriver<C, E extends ChartEvent> {
   capture?(): ChartCapture<C>[];
   /** One actor's capture (exploration's transition cache keeps actor states apart). */
   captureOne?(i: number): ChartCapture<C>;
+  /** A capture's active leaf paths (as `activePaths` gives them), from its leaves. */
+  pathsOf?(leaves: readonly number[]): string[];
   restoreCapture?(captures: readonly ChartCapture<C>[]): number[];
   /**
    * While `reads` is set, add `base + i * stride` to it for each actor `i` read or moved (the
@@ -208,6 +210,10 @@ class CompiledSet<C, E extends ChartEvent> implements ChartDriver<C, E> {
 
   captureOne(i: number): ChartCapture<C> {
     return captureChart(this.runner, this.states, this.sameAs, i);
+  }
+
+  pathsOf(leaves: readonly number[]): string[] {
+    return leaves.map((o) => this.runner.path(o));
   }
 
   restoreCapture(captures: readonly ChartCapture<C>[]): number[] {

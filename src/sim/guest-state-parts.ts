@@ -7,8 +7,9 @@
 import type { VcpuContext, VcpuEvent } from '../../machines/vcpu.machine.js';
 import type { VmmContext, VmmEvent } from '../../machines/vmm.machine.js';
 import type { VsockContext, VsockEvent } from '../../machines/vhost-vsock.machine.js';
-import { VCPU_STATE, VMM_STATE, VSOCK_STATE } from '../state/guests.js';
-import type { ChartDriver } from './chart-driver.js';
+import type { Codec, Renaming } from '../state/codec.js';
+import { VCPU_CONTEXT, VCPU_STATE, VMM_CONTEXT, VMM_STATE, VSOCK_CONTEXT, VSOCK_STATE, type GuestActorState } from '../state/guests.js';
+import type { ChartCapture, ChartDriver } from './chart-driver.js';
 
 const GUEST_SEED = 0x677374;
 
@@ -62,6 +63,22 @@ export class GuestStateParts {
     }
     const d = j - 2 * n;
     return VSOCK_STATE.text({ paths: this.devices.activePaths(d), context: this.devices.context(d) });
+  }
+
+  /**
+   * The hash `hashOf` gives of a capture of the actor in guest slot `j` with the CPU numbers and
+   * vCPU references in it renamed (symmetry reduction), or NaN when the renaming changes nothing.
+   */
+  renamedHash(j: number, cap: ChartCapture<unknown>, r: Renaming): number {
+    const n = this.count;
+    const kind = j < 2 * n ? (j % 2 === 0 ? 0 : 1) : 2;
+    const contextCodec = [VCPU_CONTEXT, VMM_CONTEXT, VSOCK_CONTEXT][kind] as unknown as Codec<unknown>;
+    const renamed = contextCodec.rename?.(cap.context, r) ?? cap.context;
+    if (renamed === cap.context) return Number.NaN;
+    const driver = [this.vcpus, this.vmms, this.devices][kind] as ChartDriver<unknown, never>;
+    const state = [VCPU_STATE, VMM_STATE, VSOCK_STATE][kind] as unknown as Codec<GuestActorState<unknown>>;
+    if (!driver.pathsOf) throw new Error('internal error: symmetry needs the compiled engine');
+    return state.hash(GUEST_SEED, { paths: driver.pathsOf(cap.leaves), context: renamed });
   }
 
   /** The hash of the actor in guest slot `j`, remembered until it moves. */

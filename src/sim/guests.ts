@@ -48,6 +48,7 @@ import type { VcpuSpec, VsockSpec } from '../scenarios/vms.js';
 import type { TrafficSpec } from '../vhost/guest-driver.js';
 import type { TraceRecord } from '../trace/records.js';
 import type { GuestEffect } from './effects.js';
+import type { Renaming } from '../state/codec.js';
 import { makeChartDriver, type ChartCapture, type ChartDriver } from './chart-driver.js';
 import type { EngineName } from './cpu-drivers.js';
 import type { InspectionEvent } from 'xstate';
@@ -703,6 +704,11 @@ export class Guests {
   /** The hash of the actor in guest slot `j`, remembered until it moves. */
   hashOf(j: number): number {
     return this.parts.hashOf(j);
+  }
+
+  /** A capture of slot `j`'s actor hashed with its CPU and vCPU references renamed, NaN if unchanged (GuestStateParts.renamedHash). */
+  renamedHash(j: number, cap: ChartCapture<unknown>, r: Renaming): number {
+    return this.parts.renamedHash(j, cap, r);
   }
 
   /** The final record of each vCPU and each vsock device, for the outcome. */

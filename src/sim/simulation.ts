@@ -27,6 +27,8 @@ import { makeDriver, type CpuCapture, type EngineName } from './cpu-drivers.js';
 import { Guests } from './guests.js';
 import { SharedMemory } from './shared-memory.js';
 import { itemKey, stateHash, stateKey, stateView, symmetryView, varBit, type Capture, type CodecParts, type SimulationState, type StateView, type SymmetryView } from './state-codec.js';
+import type { Renaming } from '../state/codec.js';
+import type { ChartCapture } from './chart-driver.js';
 import type { InspectionEvent } from 'xstate';
 import { CpuSlots, cpuInputs, scriptEvent } from './cpu-slots.js';
 import { GuestSlots } from './guest-slots.js';
@@ -583,6 +585,12 @@ export class Simulation {
     const slot = this.guestFamily?.slots[j];
     if (!slot) throw new Error('internal error: no guest actors');
     return slot.capture();
+  }
+
+  /** A capture of guest slot `j` (`captureGuest`) hashed with its CPU and vCPU references renamed, NaN if unchanged (symmetry reduction). */
+  renamedGuestHash(j: number, cap: unknown, r: Renaming): number {
+    if (!this.guests) throw new Error('internal error: no guest actors');
+    return this.guests.renamedHash(j, cap as ChartCapture<unknown>, r);
   }
 
   /** What a step may read of guest slot `j` without its chart (Guests.bitsOf), read untracked. */

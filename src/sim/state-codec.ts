@@ -11,6 +11,8 @@ import type { Message } from '../bus/messages.js';
 import { FLAGS, flagsHash, type FlagValues } from '../state/flags.js';
 import { PENDING, pendingHash, type PendingItem } from '../state/pending.js';
 import { mix } from '../state/hash.js';
+import type { Renaming } from '../state/codec.js';
+import type { ChartCapture } from './chart-driver.js';
 import type { Agenda, AgendaState, Item } from './agenda.js';
 import type { ChooserState } from './chooser.js';
 import type { CpuCapture, EngineName } from './cpu-drivers.js';
@@ -279,11 +281,16 @@ export interface SymmetryView {
   memory: KernelMemoryState;
   flags: FlagValues;
   memHash: number;
+  /** With guests: how many guest slots, each one's part of the state hash, and that part under a renaming (NaN: the same). */
+  guests?: number;
+  guestHash?(j: number): number;
+  guestHashUnder?(j: number, r: Renaming): number;
 }
 
 export function symmetryView(p: CodecParts): SymmetryView {
   const now = p.agenda.now;
   const cpus = p.cpus;
+  const g = p.guests;
   return {
     chart: (cpu) => cpus.chartState(cpu),
     cpuHash: (cpu) => cpus.hash(cpu),
@@ -291,5 +298,12 @@ export function symmetryView(p: CodecParts): SymmetryView {
     memory: p.memory.k.state,
     flags: p.flags,
     memHash: p.memory.hash(),
+    ...(g
+      ? {
+          guests: g.slots.length,
+          guestHash: (j: number) => (g.slots[j] as { hash(): number }).hash(),
+          guestHashUnder: (j: number, r: Renaming) => g.guests.renamedHash(j, g.guests.captureSlot(j) as ChartCapture<unknown>, r),
+        }
+      : {}),
   };
 }

@@ -12,15 +12,23 @@ import { hash53, mix, stringHash } from './hash.js';
 
 /**
  * What a number means, for the symmetry reduction that permutes CPU numbers (src/explore/symmetry.ts):
- * a CPU number, an array indexed by CPU number, or the address of a per-CPU region (VMXON, VMCS) that
- * encodes its CPU's number.
+ * a CPU number, an array indexed by CPU number, the address of a per-CPU region (VMXON, VMCS) that
+ * encodes its CPU's number or of a per-vCPU region (a vCPU's VMCS/VMCB) that encodes its vCPU's
+ * index; with guests, a vCPU's index (its VMM thread's too), and the file descriptor KVM_CREATE_VCPU
+ * gave a VMM thread for its own vCPU (the vCPUs pinned to CPUs are renamed with them).
  */
-export type Role = 'cpu-id' | 'cpu-mask' | 'cpu-addr';
+export type Role = 'cpu-id' | 'cpu-mask' | 'cpu-addr' | 'vcpu-index' | 'vcpu-fd';
 
-/** A renaming of CPUs: each CPU number's image, and a per-CPU region's address's image. */
+/**
+ * A renaming of CPUs: each CPU number's image, and a per-CPU or per-vCPU region's address's image;
+ * with guests, each vCPU index's image (`vcpu`), and the image of a VMM thread's own vCPU file
+ * descriptor (`vcpuFd`: given only for renaming that thread's state). Absent: nothing to rename.
+ */
 export interface Renaming {
   cpu(id: number): number;
   addr(a: number): number;
+  vcpu?(index: number): number;
+  vcpuFd?(fd: number): number;
 }
 
 export interface Codec<T> {
@@ -68,6 +76,8 @@ export function int(role?: Role): Codec<number> {
     ...(role ? { role } : {}),
     ...(role === 'cpu-id' ? { rename: (v: number, r: Renaming) => (v >= 0 ? r.cpu(v) : v) } : {}),
     ...(role === 'cpu-addr' ? { rename: (v: number, r: Renaming) => r.addr(v) } : {}),
+    ...(role === 'vcpu-index' ? { rename: (v: number, r: Renaming) => (r.vcpu ? r.vcpu(v) : v) } : {}),
+    ...(role === 'vcpu-fd' ? { rename: (v: number, r: Renaming) => (r.vcpuFd ? r.vcpuFd(v) : v) } : {}),
     text: (v) => String(v),
     hash: (h, v) => mix(h, v),
     copy: (v) => v,
@@ -81,6 +91,9 @@ export const cpuId = (): Codec<number> => int('cpu-id');
 
 /** The address of a per-CPU region (VMXON, VMCS): it encodes the CPU's number. */
 export const cpuAddr = (): Codec<number> => int('cpu-addr');
+
+/** A vCPU's index among the scenario's vCPUs (its VMM thread's too). */
+export const vcpuIndex = (): Codec<number> => int('vcpu-index');
 
 export function string(): Codec<string> {
   return {

@@ -60,6 +60,22 @@ export const VCPU_CONTEXT = struct<VcpuContext>('VcpuContext', {
   livelock: ripRepeats(),
 });
 
+/**
+ * What the VMM thread's last call returned (keyed whole by its JSON text): KVM_CREATE_VCPU's value is
+ * the file descriptor of the thread's own vCPU (role 'vcpu-fd', renamed with the vCPU by symmetry).
+ */
+function lastCall(): Codec<VmmContext['last']> {
+  return {
+    ...json<VmmContext['last']>(),
+    role: 'vcpu-fd',
+    rename: (v, r) => {
+      if (v === null || v.name !== 'KVM_CREATE_VCPU' || !v.ret.ok || !r.vcpuFd) return v;
+      const fd = r.vcpuFd(v.ret.value);
+      return fd === v.ret.value ? v : { ...v, ret: { ...v.ret, value: fd } };
+    },
+  };
+}
+
 export const VMM_CONTEXT = struct<VmmContext>('VmmContext', {
   id: input('vCPU index'),
   vm: input('VM'),
@@ -70,7 +86,7 @@ export const VMM_CONTEXT = struct<VmmContext>('VmmContext', {
   resetRip: input('reset RIP'),
   next: int(),
   queue: json(),
-  last: json(),
+  last: lastCall(),
   completed: int(),
   vhostStarted: bool(),
   resets: int(),

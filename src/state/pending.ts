@@ -5,7 +5,7 @@
  */
 import type { DeliveryMode, MessageSource } from '../hw/apic.js';
 import type { Message } from '../bus/messages.js';
-import { bool, cpuId, int, members, nullable, string, type Codec } from './codec.js';
+import { bool, cpuId, int, members, nullable, string, vcpuIndex, type Codec } from './codec.js';
 import { ignored, replacedWhole, struct, tagged, type TaggedCodec } from './struct.js';
 import { mix } from './hash.js';
 
@@ -64,8 +64,8 @@ export const PENDING: TaggedCodec<PendingItem> = tagged<PendingItem>({
   }),
   script: struct('script', { index: int() }),
   // A guest thread or vhost worker: `cpu` is the vCPU's (or the vsock device's) index.
-  vcpu: struct('vcpu', { cpu: int() }),
-  vmm: struct('vmm', { cpu: int() }),
+  vcpu: struct('vcpu', { cpu: vcpuIndex() }),
+  vmm: struct('vmm', { cpu: vcpuIndex() }),
   vhost: struct('vhost', { cpu: int() }),
 });
 

@@ -13,13 +13,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { memoryIo } from '../cli/memory-io.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult } from '../../src/explore/explorer.js';
-import { permId, permutationsOf, renameChoiceKey, renaming } from '../../src/explore/renaming.js';
-import { symmetryGroups } from '../../src/explore/symmetry.js';
+import { permId, permutationsOf, renameChoiceKey, renaming, vcpuImages } from '../../src/explore/renaming.js';
+import { symmetryGroups, vcpuLayout } from '../../src/explore/symmetry.js';
+import { validateScenario } from '../../src/scenarios/validate.js';
+import { validationContext } from '../../src/sim/catalog.js';
 import { loadScenario, withKernel } from '../../src/cli/scenario-args.js';
 import { MEMORY } from '../../src/state/memory.js';
 import { CPU_HW } from '../../src/state/cpu.js';
 import { PENDING } from '../../src/state/pending.js';
 import { VMCS_REGION_BASE, VMXON_REGION_BASE } from '../../src/hw/cpu-state.js';
+import { GUEST_VMCS_BASE } from '../../src/sim/guest-inputs.js';
+import { VMM_CONTEXT } from '../../src/state/guests.js';
+import { CPU_CONTEXT } from '../../src/state/cpu.js';
 import { symmetricMachineArb, scenarioOf } from '../fuzz/pruning-arb.js';
 import { fuzzParams, fuzzTimeout } from '../fuzz/fuzz-params.js';
 import type { Scenario } from '../../src/scenarios/types.js';
@@ -42,12 +47,14 @@ function renamings(group: readonly number[], cpus: number): ((c: number) => numb
   return out;
 }
 
-/** A message with the CPU numbers in "CPU n" / "CPU a, b" renamed. */
-function renameMessage(m: string, cpu: (c: number) => number): string {
-  return m.replace(/CPU(#?) ?(\d+(?:, \d+)*)/g, (_all, hash: string, list: string) => {
-    const ids = list.split(', ').map((x) => cpu(Number(x)));
-    return `CPU${hash}${hash ? '' : ' '}${ids.join(', ')}`;
-  });
+/** A message with the CPU numbers in "CPU n" / "CPU a, b" renamed (and vCPU indices in "vCPUi", by `vcpu`). */
+function renameMessage(m: string, cpu: (c: number) => number, vcpu: (i: number) => number = (i) => i): string {
+  return m
+    .replace(/(?<!v)CPU(#?) ?(\d+(?:, \d+)*)/g, (_all, hash: string, list: string) => {
+      const ids = list.split(', ').map((x) => cpu(Number(x)));
+      return `CPU${hash}${hash ? '' : ' '}${ids.join(', ')}`;
+    })
+    .replace(/vCPU ?(\d+)/g, (all, i: string) => all.replace(i, String(vcpu(Number(i)))));
 }
 
 const r2 = (cpus: number): Scenario => loadScenario('R2', () => '', cpus);
@@ -66,6 +73,34 @@ describe('symmetry groups', () => {
   });
 });
 
+describe('symmetry groups with guests', () => {
+  const t7kvm = loadScenario('T7-kvm', () => '');
+  it('T7-kvm: CPUs 1–3, each with its vCPU of the same VM and program', () => {
+    expect(symmetryGroups(t7kvm)).toEqual({ groups: [[1, 2, 3]] });
+  });
+
+  it('a CPU whose vCPU is not alike (another program, VM or reset policy), or that a trigger watches through its vCPU, leaves the group', () => {
+    const other = { ...t7kvm, vcpus: t7kvm.vcpus.map((v) => (v.pcpu === 3 ? { ...v, program: { ...v.program, l1: [{ op: 'hlt' as const }] } } : v)) };
+    expect(symmetryGroups(other).groups).toEqual([[1, 2]]);
+    const otherVm = { ...t7kvm, vcpus: t7kvm.vcpus.map((v) => (v.pcpu === 1 ? { ...v, vm: 1 } : v)) };
+    expect(symmetryGroups(otherVm).groups).toEqual([[2, 3]]);
+    const reset = { ...t7kvm, vcpus: t7kvm.vcpus.map((v) => (v.pcpu === 2 ? { ...v, onShutdown: 'reset' as const } : v)) };
+    expect(symmetryGroups(reset).groups).toEqual([[1, 3]]);
+    const step = t7kvm.script[0] as Scenario['script'][number];
+    const watched = { ...t7kvm, script: [...t7kvm.script, { ...step, index: 1, trigger: { kind: 'enters' as const, cpu: 0, state: 'x', actor: 'vcpu' as const } }] };
+    expect(symmetryGroups(watched).groups).toEqual([[2, 3]]);
+    // Two vCPUs on CPU 1, one on the others: CPU 1 is not like them.
+    const two = { ...t7kvm, vcpus: [...t7kvm.vcpus, { ...(t7kvm.vcpus[0] as Scenario['vcpus'][number]), index: 3, vcpuId: 3 }] };
+    expect(symmetryGroups(two).groups).toEqual([[2, 3]]);
+  });
+
+  it('none with vhost-vsock devices', () => {
+    const vsock = loadScenario('T11', () => '');
+    expect(vsock.vsock.length).toBeGreaterThan(0);
+    expect(symmetryGroups(vsock)).toEqual({ groups: [], none: 'the scenario has vhost-vsock devices' });
+  });
+});
+
 describe('renaming the state', () => {
   const r = renaming([0, 2, 1]);
   it('renames cpu-id fields, cpumasks, message senders and per-CPU region addresses', () => {
@@ -78,6 +113,22 @@ describe('renaming the state', () => {
     const vmcs1 = VMCS_REGION_BASE + 64 * 0x1000;
     const out = CPU_HW.rename?.({ ...hw, vmxonPtr: VMXON_REGION_BASE + 0x1000, currentVmcs: vmcs1, vmcsLaunch: { [vmcs1]: 'launched' } }, r);
     expect(out).toMatchObject({ vmxonPtr: VMXON_REGION_BASE + 0x2000, currentVmcs: VMCS_REGION_BASE + 128 * 0x1000, vmcsLaunch: { [VMCS_REGION_BASE + 128 * 0x1000]: 'launched' } });
+  });
+
+  it('with guests: vCPU indices, vCPU region addresses and the VMM thread\'s own vCPU file descriptor', () => {
+    // vCPU 0 on CPU 1, vCPU 1 on CPU 2: renaming CPUs 1 and 2 renames the vCPUs.
+    const layout = { pcpu: [1, 2], pos: [0, 0], on: [[], [0], [1]], fd: [10, 11] };
+    const g = renaming([0, 2, 1], layout);
+    expect(PENDING.rename?.({ kind: 'vcpu', cpu: 0 }, g)).toEqual({ kind: 'vcpu', cpu: 1 });
+    expect(PENDING.rename?.({ kind: 'vmm', cpu: 1 }, g)).toEqual({ kind: 'vmm', cpu: 0 });
+    const ctx = CPU_CONTEXT.sample();
+    const vmcs01 = GUEST_VMCS_BASE;
+    const vmcs12 = GUEST_VMCS_BASE + 0x2000 + 0x1000;
+    expect(CPU_CONTEXT.rename?.({ ...ctx, loadedVmcss: [vmcs01, vmcs12] }, g)).toMatchObject({ loadedVmcss: [GUEST_VMCS_BASE + 0x2000, GUEST_VMCS_BASE + 0x1000] });
+    const vmm = { ...VMM_CONTEXT.sample(), last: { name: 'KVM_CREATE_VCPU' as const, ret: { ok: true as const, value: 10 }, exit: null, device: null } };
+    expect(VMM_CONTEXT.rename?.(vmm, { ...g, vcpuFd: (fd) => (fd === 10 ? 11 : fd) })).toMatchObject({ last: { ret: { value: 11 } } });
+    expect(VMM_CONTEXT.rename?.(vmm, g)).toBe(vmm);
+    expect(['v0', 'u1', 'w0', 's1'].map((k) => renameChoiceKey(k, (c) => [0, 2, 1][c] as number, (i) => [1, 0][i] as number))).toEqual(['v1', 'u0', 'w0', 's2']);
   });
 
   it('renames choice keys', () => {
@@ -129,6 +180,87 @@ describe('fuzz: symmetry reduction finds what the search without it finds', () =
   );
 });
 
+/**
+ * Random machines with guests: CPU 0 runs the script (and may carry a vCPU of another VM); CPUs
+ * 1.. each carry one or two vCPUs of VM 0 running the same guest program, so they are one group,
+ * each CPU with its vCPUs (and VMM threads).
+ */
+const guestMachineArb = fc.record({
+  cpus: fc.integer({ min: 3, max: 4 }),
+  vendor: fc.constantFrom('intel', 'amd'),
+  preset: fc.constantFrom('v5.10', 'v6.2', 'mainline'),
+  program: fc.constantFrom<string[]>(['nop', 'spin'], ['hlt'], ['triple-fault'], ['l2']),
+  perCpu: fc.constantFrom(1, 1, 2),
+  onShutdown: fc.constantFrom('exit', 'reset'),
+  onCpu0: fc.boolean(),
+  kdump: fc.boolean(),
+  irqsOff: fc.boolean(),
+  act: fc.constantFrom('reboot', 'emergency-restart', 'panic', 'nmi-panic'),
+  at: fc.constantFrom(0, 500, 20_000),
+});
+
+function guestScenario(g: typeof guestMachineArb extends fc.Arbitrary<infer T> ? T : never): Scenario {
+  const enter = g.vendor === 'intel' ? 'vmlaunch' : 'vmrun';
+  const guest = g.program[0] === 'l2' ? { l1: [enter, { jmp: 0 }], l2: ['nop', 'spin'] } : { l1: g.program };
+  const vcpus = Array.from({ length: g.cpus - 1 }, (_, k) => Array.from({ length: g.perCpu }, () => ({ cpu: k + 1, guest }))).flat();
+  const raw = {
+    name: 'random-guests',
+    machine: { cpus: g.cpus, vendor: g.vendor },
+    kernel: { preset: g.preset },
+    options: { kdump: g.kdump, kdumpBringsUpAps: false },
+    initial: { all: g.vendor === 'intel' ? { vmx: 'root', loadedVmcs: 1, if: !g.irqsOff } : { svme: true, if: !g.irqsOff } },
+    vms: [{ vcpus, onShutdown: g.onShutdown }, ...(g.onCpu0 ? [{ vcpus: [{ cpu: 0, guest: { l1: ['nop', 'spin'] } }] }] : [])],
+    script: [{ cpu: 0, do: g.act, at: g.at }],
+  };
+  const r = validateScenario(raw, 'random', validationContext);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.scenario;
+}
+
+/** Each renaming of `group`, with the vCPUs pinned to its CPUs renamed along (the k-th on a CPU to the k-th on its image). */
+function guestRenamings(s: Scenario, group: readonly number[]): { cpu: (c: number) => number; vcpu: (i: number) => number }[] {
+  const layout = vcpuLayout(s);
+  return renamings(group, s.machine.cpus).map((cpu) => {
+    const images = layout ? vcpuImages(Array.from({ length: s.machine.cpus }, (_, c) => cpu(c)), layout) : [];
+    return { cpu, vcpu: (i: number) => images[i] ?? i };
+  });
+}
+
+describe('fuzz: symmetry with guests finds what the search without it finds', () => {
+  it(
+    'on random machines whose CPUs carry alike vCPUs, on both engines, with and without sleep sets',
+    () => {
+      let compared = 0;
+      fc.assert(
+        fc.property(guestMachineArb, fc.boolean(), fc.constantFrom('direct' as const, 'cached' as const), (g, reduction, engine) => {
+          const s = guestScenario(g);
+          const { groups } = symmetryGroups(s);
+          expect(groups).toEqual([Array.from({ length: s.machine.cpus - 1 }, (_, i) => i + 1)]);
+          const bounds = { maxStates: 10_000, maxDepth: 12 };
+          const plain = search(s, { reduction, engine: 'direct', ...bounds });
+          fc.pre(plain.stoppedBy.every((r) => r === 'max-depth'));
+          const sym = search(s, { reduction, symmetry: true, engine, ...bounds });
+          if (engine === 'cached') expect(sym.cache, 'on the transition cache').toBeDefined();
+          compared += 1;
+          expect(sym.stoppedBy).toEqual(plain.stoppedBy);
+          const pairs = (x: ExploreResult) => x.violations.map((v) => `${v.property} ${v.picks.length}`).sort();
+          expect(pairs(sym)).toEqual(pairs(plain));
+          const reported = new Set(plain.violations.map((v) => `${v.property}: ${v.message}`));
+          const all = guestRenamings(s, groups[0] as number[]);
+          for (const v of sym.violations) {
+            expect(all.some((r) => reported.has(`${v.property}: ${renameMessage(v.message, r.cpu, r.vcpu)}`)), v.message).toBe(true);
+          }
+          expect(sym.symmetry?.unreducedStates).toBe(plain.statesVisited);
+          expect(sym.statesVisited).toBeLessThan(plain.statesVisited);
+        }),
+        fuzzParams(10),
+      );
+      expect(compared).toBeGreaterThan(0);
+    },
+    fuzzTimeout(300_000),
+  );
+});
+
 describe('both engines, one search under symmetry', () => {
   it('T3-nokvm under v6.2 (4 CPUs, three alike) with sleep sets: the same states and transitions', () => {
     // A state met again is expanded for the choices asleep the first time, read back through the
@@ -140,6 +272,24 @@ describe('both engines, one search under symmetry', () => {
     const cached = explore(scenario, opts);
     expect(direct.symmetry).toBeDefined();
     expect({ states: cached.statesVisited, transitions: cached.transitions }).toEqual({ states: direct.statesVisited, transitions: direct.transitions });
+  });
+});
+
+describe('both engines, one search with guests under symmetry', () => {
+  it('T7-kvm to depth 12 with sleep sets: the same states and transitions, the orbits adding up to the search without it', () => {
+    const scenario = loadScenario('T7-kvm', () => '');
+    const opts: ExploreOptions = { ...DEFAULT_EXPLORE, strategy: 'exhaustive', allViolations: true, maxDepth: 12 };
+    const plain = explore(scenario, { ...opts, engine: 'direct', symmetry: false });
+    const direct = explore(scenario, { ...opts, engine: 'direct', symmetry: true });
+    const cached = explore(scenario, { ...opts, symmetry: true });
+    expect(direct.symmetry).toMatchObject({ groups: [[1, 2, 3]], unreducedStates: plain.statesVisited });
+    expect(cached.cache).toBeDefined();
+    expect({ states: cached.statesVisited, transitions: cached.transitions, unreduced: cached.symmetry?.unreducedStates }).toEqual({
+      states: direct.statesVisited,
+      transitions: direct.transitions,
+      unreduced: plain.statesVisited,
+    });
+    expect(direct.statesVisited).toBeLessThan(plain.statesVisited);
   });
 });
 
@@ -184,6 +334,32 @@ describe('explore --symmetry (CLI)', () => {
     const human = memoryIo();
     await main(['explore', file, '--no-pnr', '--symmetry', '--out', path.join(dir, 'out')], human.cli);
     expect(human.out()).toMatch(/symmetry: CPUs 1,2 interchangeable: \d+ states stand for \d+ \(reduction \d+\.\d\dx\)/);
+  });
+
+  it('with guests: CPUs 1 and 2 with their vCPUs; the orbits add up to the search without it; counterexamples replay', async () => {
+    // The machine above with a vCPU of one VM on each of CPUs 1 and 2: the reboot never completes.
+    const guests = path.join(dir, 'alike-guests.json');
+    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    delete raw.options;
+    fs.writeFileSync(guests, JSON.stringify({ ...raw, name: 'alike-guests', vms: [{ vcpus: [1, 2].map((cpu) => ({ cpu, guest: { l1: ['nop', 'spin'] } })) }] }));
+    const run = async (extra: string[]) => {
+      const t = memoryIo();
+      const code = await main(['explore', guests, '--no-pnr', '--all-violations', '--json', '--out', path.join(dir, 'out'), ...extra], t.cli);
+      return { code, json: JSON.parse(t.out()) as { statesVisited: number; violations: { property: string; message: string; traceFile: string; length: number }[]; symmetry?: { groups: number[][]; unreducedStates: number } } };
+    };
+    const plain = await run(['--no-symmetry']);
+    const sym = await run(['--symmetry']);
+    expect(sym.code).toBe(plain.code);
+    expect(sym.json.symmetry).toMatchObject({ groups: [[1, 2]], unreducedStates: plain.json.statesVisited });
+    expect(sym.json.statesVisited).toBeLessThan(plain.json.statesVisited);
+    expect(sym.json.violations.map((v) => `${v.property} ${v.length}`)).toEqual(plain.json.violations.map((v) => `${v.property} ${v.length}`));
+    expect(sym.json.violations.length).toBeGreaterThan(0);
+    for (const v of sym.json.violations) {
+      const t = memoryIo();
+      expect(await main(['run', guests, '--replay', v.traceFile], t.cli)).not.toBe(2);
+      expect(t.err()).toMatch(/replay: reproduced all/);
+      expect(t.out()).toContain(`VIOLATION ${v.property}: ${v.message}`);
+    }
   });
 
   it('is on by default from three interchangeable CPUs, off for a pair; --no-symmetry turns it off, with --symmetry refused', async () => {
