@@ -2,11 +2,13 @@
 /**
  * Symmetry keys for the transition cache (cached.ts), whose states are interned parts: a CPU's chart
  * state, the memory, the pending-item multiset, the flags and the observer set are each a number.
- * The key is the one `Symmetry.keyOf` gives for the same state (the same canonical renaming, the
- * same hash), but every hash it is made of — a part abstracted from a CPU's point of view, a part
- * under a renaming — is remembered by the part's number (and the renaming's), so keying a state
- * costs a few table lookups instead of renaming objects. The parts never change once interned,
- * which is what makes remembering them sound.
+ * The canonical renaming is the one `Symmetry.keyOf` finds for the same state, and the key is made
+ * from the same hashes (each part under that renaming), but as partsKey makes the search's keys
+ * without symmetry: each part's hash is numbered by content and the numbers keyed (64 bits). Every
+ * hash and number it is made of — a part abstracted from a CPU's point of view, a part under a
+ * renaming — is remembered by the part's id (and the renaming's slot), so keying a state costs a
+ * few array lookups instead of renaming objects. The parts never change once interned, which is
+ * what makes remembering them sound. The renamings the orbit count tries are not remembered.
  */
 import type { Renaming } from '../state/codec.js';
 import type { CpuChartState } from '../state/cpu.js';
@@ -18,7 +20,7 @@ import type { Observer } from '../spec/index.js';
 import { HashTable } from './hash-table.js';
 import { partsKey } from './state-hash.js';
 import { mix } from '../state/hash.js';
-import { permId, vcpuImages, vmmRenaming, type VcpuLayout } from './renaming.js';
+import { permId, vcpuImages, vmmRenaming, type VcpuLayout, renaming } from './renaming.js';
 import { renamedChartHash, renamedFlagsHash, renamedItemHash, renamedMemoryHash, Symmetry } from './symmetry.js';
 
 /** The transition cache's interned parts, by number, as symmetry reads them. */
@@ -90,6 +92,11 @@ class Dictionary {
     let i = this.at.get(hash);
     if (i < 0) this.at.set(hash, (i = this.size++));
     return i;
+  }
+
+  /** The number of a hash, -1 if it has none. */
+  find(hash: number): number {
+    return this.at.get(hash);
   }
 }
 
@@ -209,7 +216,8 @@ export class InternedSymmetry extends Symmetry {
   private flagsId = 0;
   private now = 0;
   private set = 0;
-  private readonly rehash = (perm: readonly number[]): number => this.hashIds(perm);
+  /** The orbit count's trials: renamings of tied CPUs, keyed without being remembered (there may be many). */
+  private readonly rehash = (perm: readonly number[]): number => this.hashIds(perm, true);
 
   constructor(
     groups: readonly (readonly number[])[],
@@ -312,35 +320,39 @@ export class InternedSymmetry extends Symmetry {
   }
 
   /**
-   * The key of the state being keyed under renaming `perm` (into `key`), and 53 bits of it (what the
-   * orbit count compares).
+   * The key of the state being keyed under renaming `perm` (into `keyHalves`), and 53 bits of it
+   * (what the orbit count compares). A `trial` (a renaming the orbit count tries) is keyed without
+   * a slot, memos or new part numbers: a part whose content has no number yet cannot be the
+   * canonical key's part at that place, so the trial cannot give the canonical key (NaN).
    */
-  private hashIds(perm: readonly number[]): number {
+  private hashIds(perm: readonly number[], trial = false): number {
     const n = this.cpuCount;
     let identity = perm === this.perm ? this.identity : true;
     if (perm !== this.perm) for (let c = 0; c < n && identity; c++) identity = perm[c] === c;
-    const permKey = perm === this.perm ? this.permKey : identity ? 0 : permId(perm, this.perms);
-    let slot = this.slots.get(permKey);
-    if (slot === undefined && this.slots.size < SLOTS) {
+    const permKey = perm === this.perm ? this.permKey : identity || trial ? 0 : permId(perm, this.perms);
+    let slot = trial ? undefined : this.slots.get(permKey);
+    if (slot === undefined && !trial && this.slots.size < SLOTS) {
       this.slots.set(permKey, (slot = this.slots.size));
       this.slotPerms.push([...perm]);
       this.slotIds.push(permKey);
     }
     const layout = this.layout;
     const images = !layout ? null : slot !== undefined ? (this.slotImages[slot] ??= vcpuImages(perm, layout)) : vcpuImages(perm, layout);
-    this.slotUsed = slot ?? -1;
-    // (No slot: past SLOTS renamings, nothing under this one is remembered.)
+    if (!trial) this.slotUsed = slot ?? -1;
+    // (No slot: past SLOTS renamings, or a trial: nothing under this one is remembered.)
     const memo = slot !== undefined;
     const s = slot ?? 0;
     let r: Renaming | null = null;
     const parts = this.parts;
     const placed = this.placed;
-    const renamed = (): Renaming => (r ??= this.renamingOf(permKey, perm));
+    const renamed = (): Renaming => (r ??= trial ? renaming([...perm], this.layout ?? undefined) : this.renamingOf(permKey, perm));
+    const number = (dict: Dictionary, hash: number): number => (trial ? dict.find(hash) : dict.id(hash));
     for (let c = 0; c < n; c++) {
       const id = this.cpus[c] as number;
       let x = memo ? this.chartUnder.get(id, s) : -1;
       if (x < 0) {
-        x = this.chartNo.id(identity ? parts.cpuHash(id) : renamedChartHash(parts.chart(id, c), parts.cpuHash(id), renamed()));
+        x = number(this.chartNo, identity ? parts.cpuHash(id) : renamedChartHash(parts.chart(id, c), parts.cpuHash(id), renamed()));
+        if (x < 0) return Number.NaN;
         if (memo) this.chartUnder.put(id, s, x);
       }
       placed[perm[c] as number] = x;
@@ -355,7 +367,8 @@ export class InternedSymmetry extends Symmetry {
           const i = j >> 1;
           let h = Number.NaN;
           if (!identity) h = parts.guestHashUnder(id, j, j % 2 === 0 ? renamed() : vmmRenaming(renamed(), i, images, layout as VcpuLayout));
-          x = this.chartNo.id(h === h ? h : parts.cpuHash(id));
+          x = number(this.chartNo, h === h ? h : parts.cpuHash(id));
+          if (x < 0) return Number.NaN;
           if (memo) under.put(id, s, x);
         }
         placed[n + 2 * (images[j >> 1] as number) + (j % 2)] = x;
@@ -364,21 +377,24 @@ export class InternedSymmetry extends Symmetry {
     let mem = memo ? this.memUnder.get(this.mem, s) : -1;
     if (mem < 0) {
       const m = parts.memory(this.mem);
-      mem = this.memNo.id(identity ? m.hash : renamedMemoryHash(m.state, m.hash, renamed()));
+      mem = number(this.memNo, identity ? m.hash : renamedMemoryHash(m.state, m.hash, renamed()));
+      if (mem < 0) return Number.NaN;
       if (memo) this.memUnder.put(this.mem, s, mem);
     }
     let flags = memo ? this.flagsUnder.get(this.flagsId, s) : -1;
     if (flags < 0) {
       const values = parts.flags(this.flagsId);
-      flags = this.flagsNo.id(identity ? flagsHash(values) : renamedFlagsHash(values, renamed()));
+      flags = number(this.flagsNo, identity ? flagsHash(values) : renamedFlagsHash(values, renamed()));
+      if (flags < 0) return Number.NaN;
       if (memo) this.flagsUnder.put(this.flagsId, s, flags);
     }
     let items = memo ? this.itemsUnder.get(this.items, s) : -1;
     if (items < 0) {
-      items = this.itemsNo.id(this.itemsHash(identity ? null : renamed()));
+      items = number(this.itemsNo, this.itemsHash(identity ? null : renamed()));
+      if (items < 0) return Number.NaN;
       if (memo) this.itemsUnder.put(this.items, s, items);
     }
-    const observers = this.observersHash(permKey, memo, s, renamed);
+    const observers = this.observersHash(memo, s, renamed);
     const out = this.keyHalves;
     partsKey(out, placed, this.width, mem, items, flags, observers | 0, (observers / 4294967296) | 0);
     return ((out[1] as number) & 0x1fffff) * 4294967296 + ((out[0] as number) >>> 0);
@@ -399,8 +415,8 @@ export class InternedSymmetry extends Symmetry {
   }
 
   /** What the observers of the state being keyed remember, under the renaming (Symmetry.observersUnder). */
-  private observersHash(permKey: number, memo: boolean, slot: number, renamingNow: () => Renaming): number {
-    if (!memo) return this.eachUnder(this.parts.observers(this.set), this.now, permKey, renamingNow());
+  private observersHash(memo: boolean, slot: number, renamingNow: () => Renaming): number {
+    if (!memo) return this.eachUnder(this.parts.observers(this.set), this.now, renamingNow());
     const key = this.set * SLOTS + slot;
     let i = this.observersAt.get(key);
     if (i < 0) {
@@ -410,7 +426,7 @@ export class InternedSymmetry extends Symmetry {
     }
     const byNow = this.observersByNow[i] as Map<number, number>;
     let x = byNow.get(this.now);
-    if (x === undefined) byNow.set(this.now, (x = this.eachUnder(this.parts.observers(this.set), this.now, permKey, renamingNow())));
+    if (x === undefined) byNow.set(this.now, (x = this.eachUnder(this.parts.observers(this.set), this.now, renamingNow())));
     return x;
   }
 }

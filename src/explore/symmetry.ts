@@ -48,7 +48,6 @@ import { abstractRenaming, factorial, permId, permutationsOf, renameChoiceKey, r
 import { memoryHash, visitedKey } from './harness.js';
 
 const NO_TIES: readonly number[][] = [];
-const ascending = (a: number, b: number): number => a - b;
 
 /**
  * The groups of interchangeable CPUs of a scenario (each sorted, at least two CPUs), and why there
@@ -123,11 +122,6 @@ export interface SymmetryView {
   guests?: number;
   guestHash?(j: number): number;
   guestHashUnder?(j: number, r: Renaming): number;
-  /**
-   * The charts, items, memory and flags are never changed (the transition cache's interned parts):
-   * their renamed hashes are remembered per object.
-   */
-  stable?: boolean;
 }
 
 export interface SymmetryStats {
@@ -231,15 +225,14 @@ export class Symmetry {
     for (const it of items) {
       const c = this.ownerOf(it);
       if (c < 0 || c >= n || groupOf[c] === -1) continue;
-      let x = this.recall(view, it, -1 - c);
-      if (x === undefined) x = this.remember(view, it, -1 - c, this.abstractItemHash(it, c));
+      const x = this.abstractItemHash(it, c);
       this.addOwn(c, x);
     }
     const layout = this.layout;
     for (let c = 0; c < n; c++) {
       if (groupOf[c] === -1) continue;
       const chart = view.chart(c);
-      let h = this.recall(view, chart, -1 - c) ?? this.remember(view, chart, -1 - c, this.abstractChartHash(chart, c));
+      let h = this.abstractChartHash(chart, c);
       // Its vCPUs and their VMM threads, in place order, each from the CPU's point of view.
       if (layout) for (const i of layout.on[c] as number[]) h = mix(mix(h, this.abstractGuestHash(view, 2 * i, c, i)), this.abstractGuestHash(view, 2 * i + 1, c, i));
       this.sortKey[c] = h;
@@ -441,25 +434,6 @@ export class Symmetry {
     return { groups: this.groups.map((g) => [...g]), states, unreducedStates, factor: states > 0 ? unreducedStates / states : 1 };
   }
 
-  private readonly memo = new WeakMap<object, Map<number, number>>();
-
-  /**
-   * A hash remembered per object and key when the view's parts are never changed (the transition
-   * cache's interned parts). Keys: -1 - c for a part abstracted from CPU c's point of view, a
-   * renaming's id (`permId`) for a part renamed.
-   */
-  private recall(view: SymmetryView, obj: object, key: number): number | undefined {
-    return view.stable ? this.memo.get(obj)?.get(key) : undefined;
-  }
-
-  private remember(view: SymmetryView, obj: object, key: number, value: number): number {
-    if (!view.stable) return value;
-    let m = this.memo.get(obj);
-    if (!m) this.memo.set(obj, (m = new Map()));
-    m.set(key, value);
-    return value;
-  }
-
   /** Every CPU number of a group as one stand-in; `self` as another. */
   protected abstract(self: number): Renaming {
     return (this.abstractions[self] ??= abstractRenaming(self, this.n, this.groupOf, this.layout ?? undefined));
@@ -493,20 +467,19 @@ export class Symmetry {
     } else {
       for (let c = 0; c < this.n; c++) {
         const chart = view.chart(c);
-        const h = this.recall(view, chart, permKey) ?? this.remember(view, chart, permKey, renamedChartHash(chart, view.cpuHash(c), r));
-        cpus[perm[c] as number] = h;
+        cpus[perm[c] as number] = renamedChartHash(chart, view.cpuHash(c), r);
       }
-      mem = this.recall(view, view.memory, permKey) ?? this.remember(view, view.memory, permKey, renamedMemoryHash(view.memory, view.memHash, r));
-      flags = this.recall(view, view.flags, permKey) ?? this.remember(view, view.flags, permKey, renamedFlagsHash(view.flags, r));
+      mem = renamedMemoryHash(view.memory, view.memHash, r);
+      flags = renamedFlagsHash(view.flags, r);
       for (const it of items) {
-        const x = this.recall(view, it, permKey) ?? this.remember(view, it, permKey, renamedItemHash(it, r));
+        const x = renamedItemHash(it, r);
         lo += x >>> 0;
         hi += Math.floor(x / 4294967296);
       }
     }
     const guests = view.guests ? this.guestsUnder(view, identity, perm, permKey, r) : null;
     const machine = composeHash(cpus, mem, lo, hi, flags, guests);
-    return visitedKey(machine, view.stable ? this.observersUnder(observers, view.now, permKey, r) : memoryHash(observers, view.now, r.cpu));
+    return visitedKey(machine, memoryHash(observers, view.now, r.cpu));
   }
 
   /** Each guest slot's part of the state hash under a renaming, at its image's place (vCPU i and its VMM thread at 2σ(i), 2σ(i) + 1). */
@@ -553,42 +526,17 @@ export class Symmetry {
     return r;
   }
 
-  private readonly remembered = new WeakMap<Observer, Map<number, Map<number, number>>>();
-
   /**
-   * What the observers remember under a renaming, as one hash (0 when none remembers anything):
-   * each observer's `remembers` text hashed and remembered per observer object, clock and renaming,
-   * the hashes mixed in observer order. Sound because a path's observers are copied before a record
-   * changes them (Harness.feed): an observer object kept by a state of the search never changes again.
+   * What the observers remember under a renaming, as one hash (0 when none remembers anything): each
+   * observer's `remembers` text hashed, the hashes mixed in observer order (the transition cache
+   * remembers the result by observer set, renaming and clock: symmetry-interned.ts).
    */
-  private observersUnder(observers: readonly Observer[], now: number, id: number, r: Renaming): number {
-    // States share their parent's observers array until a record changes one (Harness.feed): most
-    // are answered here, for the whole array.
-    let byNow = this.rememberedAll.get(observers);
-    if (!byNow) this.rememberedAll.set(observers, (byNow = new Map()));
-    let byPerm = byNow.get(now);
-    if (!byPerm) byNow.set(now, (byPerm = new Map()));
-    let x = byPerm.get(id);
-    if (x === undefined) byPerm.set(id, (x = this.eachUnder(observers, now, id, r)));
-    return x;
-  }
-
-  private readonly rememberedAll = new WeakMap<readonly Observer[], Map<number, Map<number, number>>>();
-
-  protected eachUnder(observers: readonly Observer[], now: number, id: number, r: Renaming): number {
+  protected eachUnder(observers: readonly Observer[], now: number, r: Renaming): number {
     let h = 0;
     let any = false;
     for (let i = 0; i < observers.length; i++) {
-      const o = observers[i] as Observer;
-      let byNow = this.remembered.get(o);
-      if (!byNow) this.remembered.set(o, (byNow = new Map()));
-      let byPerm = byNow.get(now);
-      if (!byPerm) byNow.set(now, (byPerm = new Map()));
-      let x = byPerm.get(id);
-      if (x === undefined) {
-        const m = o.remembers(now, r.cpu);
-        byPerm.set(id, (x = m === '' ? 0 : hash53(m)));
-      }
+      const m = (observers[i] as Observer).remembers(now, r.cpu);
+      const x = m === '' ? 0 : hash53(m);
       if (x !== 0) any = true;
       h = mix(h, x);
     }
