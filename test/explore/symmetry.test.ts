@@ -143,6 +143,22 @@ describe('renaming the state', () => {
   });
 });
 
+/**
+ * What a search under symmetry shares with the same search without it: the stop reasons, the
+ * (property, length) pairs, each message up to one of the renamings (`renamed`: a message as the
+ * plain search would name it), and orbits that add up to the plain search's states.
+ */
+function expectAsPlain(sym: ExploreResult, plain: ExploreResult, renamed: readonly ((message: string) => string)[]): void {
+  expect(sym.stoppedBy).toEqual(plain.stoppedBy);
+  const pairs = (x: ExploreResult) => x.violations.map((v) => `${v.property} ${v.picks.length}`).sort();
+  expect(pairs(sym)).toEqual(pairs(plain));
+  const reported = new Set(plain.violations.map((v) => `${v.property}: ${v.message}`));
+  for (const v of sym.violations) {
+    expect(renamed.some((f) => reported.has(`${v.property}: ${f(v.message)}`)), v.message).toBe(true);
+  }
+  expect(sym.symmetry?.unreducedStates).toBe(plain.statesVisited);
+}
+
 describe('fuzz: symmetry reduction finds what the search without it finds', () => {
   it(
     'on random machines with interchangeable CPUs, on both engines, with and without sleep sets',
@@ -161,15 +177,11 @@ describe('fuzz: symmetry reduction finds what the search without it finds', () =
           const sym = search(s, { reduction, symmetry: true, engine });
           if (engine === 'cached') expect(sym.cache, 'on the transition cache').toBeDefined();
           compared += 1;
-          expect(sym.stoppedBy).toEqual(plain.stoppedBy);
-          const pairs = (x: ExploreResult) => x.violations.map((v) => `${v.property} ${v.picks.length}`).sort();
-          expect(pairs(sym)).toEqual(pairs(plain));
-          const reported = new Set(plain.violations.map((v) => `${v.property}: ${v.message}`));
-          const all = renamings(groups[0] as number[], s.machine.cpus);
-          for (const v of sym.violations) {
-            expect(all.some((cpu) => reported.has(`${v.property}: ${renameMessage(v.message, cpu)}`)), v.message).toBe(true);
-          }
-          expect(sym.symmetry?.unreducedStates).toBe(plain.statesVisited);
+          expectAsPlain(
+            sym,
+            plain,
+            renamings(groups[0] as number[], s.machine.cpus).map((cpu) => (m: string) => renameMessage(m, cpu)),
+          );
           expect(sym.statesVisited).toBeLessThanOrEqual(plain.statesVisited);
         }),
         fuzzParams(12),
@@ -242,15 +254,11 @@ describe('fuzz: symmetry with guests finds what the search without it finds', ()
           const sym = search(s, { reduction, symmetry: true, engine, ...bounds });
           if (engine === 'cached') expect(sym.cache, 'on the transition cache').toBeDefined();
           compared += 1;
-          expect(sym.stoppedBy).toEqual(plain.stoppedBy);
-          const pairs = (x: ExploreResult) => x.violations.map((v) => `${v.property} ${v.picks.length}`).sort();
-          expect(pairs(sym)).toEqual(pairs(plain));
-          const reported = new Set(plain.violations.map((v) => `${v.property}: ${v.message}`));
-          const all = guestRenamings(s, groups[0] as number[]);
-          for (const v of sym.violations) {
-            expect(all.some((r) => reported.has(`${v.property}: ${renameMessage(v.message, r.cpu, r.vcpu)}`)), v.message).toBe(true);
-          }
-          expect(sym.symmetry?.unreducedStates).toBe(plain.statesVisited);
+          expectAsPlain(
+            sym,
+            plain,
+            guestRenamings(s, groups[0] as number[]).map((r) => (m: string) => renameMessage(m, r.cpu, r.vcpu)),
+          );
           expect(sym.statesVisited).toBeLessThan(plain.statesVisited);
         }),
         fuzzParams(10),
