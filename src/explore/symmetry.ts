@@ -547,12 +547,26 @@ export class Symmetry {
    * How many states a renaming within the groups makes of this one: the group's order over the
    * number of renamings that leave it as it is (those can only exchange tied CPUs: count them).
    */
+  /** orbitSize's scratch renaming (one pair tied). */
+  private readonly swapped: number[] = [];
+
   private orbitSize(rehash: (perm: readonly number[]) => number, perm: readonly number[], ties: readonly number[][], h: number): number {
     if (ties.length === 0) return this.groupOrder;
     const tries = ties.reduce((p, t) => p * factorial(t.length), 1);
     if (tries > MAX_STABILIZER_TRIES) {
       this.exact = false;
       return this.groupOrder;
+    }
+    if (ties.length === 1 && (ties[0] as number[]).length === 2) {
+      // One pair tied (the common case): the identity fixes the state; does the exchange of the two
+      // places, after perm, too?
+      const [a, b] = ties[0] as [number, number];
+      const swapped = this.swapped;
+      for (let i = 0; i < perm.length; i++) {
+        const p = perm[i] as number;
+        swapped[i] = p === a ? b : p === b ? a : p;
+      }
+      return this.groupOrder / (rehash(swapped) === h ? 2 : 1);
     }
     // Each renaming σ of the tied (canonical) places, after perm: does it give the same key?
     let fixed = 0;
