@@ -711,6 +711,8 @@ export class Batch {
   node = new Int32Array(64);
   keyLo = new Int32Array(64);
   keyHi = new Int32Array(64);
+  /** Under symmetry: the renaming slot each child was keyed under × 2, + 1 if CPUs are tied; -1: key it again (cached.ts). */
+  symSlot = new Int32Array(64);
   cpus: Int32Array;
   nodes = 0;
   nodeId = new Int32Array(32);
@@ -756,6 +758,7 @@ export class Batch {
     this.node = widened(this.node);
     this.keyLo = widened(this.keyLo);
     this.keyHi = widened(this.keyHi);
+    this.symSlot = widened(this.symSlot);
     const cpus = new Int32Array(this.d.length * width);
     cpus.set(this.cpus);
     this.cpus = cpus;

@@ -999,16 +999,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     if (sym) {
       // The canonical key, and the renaming it was found under (the sleep sets are read and stored
       // under it when the child is visited: `select`).
-      if (b >= symSlots.length) {
-        const grown = new Int32Array(2 * symSlots.length);
-        grown.set(symSlots);
-        symSlots = grown;
-      }
       sym.keyOfIds(childCpus, childMem, childItems, childFlags, batch.nodeNow[batch.nodes - 1] as number, childSet);
       batch.keyLo[b] = sym.keyHalves[0] as number;
       batch.keyHi[b] = sym.keyHalves[1] as number;
       // (Slot and whether CPUs are tied, in one number: -1 when there is no slot.)
-      symSlots[b] = sym.slotUsed < 0 ? -1 : sym.slotUsed * 2 + (sym.tied ? 1 : 0);
+      batch.symSlot[b] = sym.slotUsed < 0 ? -1 : sym.slotUsed * 2 + (sym.tied ? 1 : 0);
     } else {
       const memory = batch.memory[b] as number;
       partsKey(keyParts, childCpus, width, childMem, childItems, childFlags, memory | 0, (memory / 4294967296) | 0);
@@ -1016,10 +1011,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       batch.keyHi[b] = keyParts[1] as number;
     }
   };
-  /** Under symmetry, each child of the batch: its canonical renaming's slot (InternedSymmetry.select) × 2, + 1 if CPUs are tied; -1: key it again. */
-  let symSlots = new Int32Array(64);
-
-
 
   /** Child `b` of the batch: its sleep set, and the child if it is new (or must be expanded again). */
   const visit = (b: number): void => {
@@ -1044,7 +1035,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     keyLo = batch.keyLo[b] as number;
     keyHi = batch.keyHi[b] as number;
     if (sym) {
-      const slot = symSlots[b] as number;
+      const slot = batch.symSlot[b] as number;
       if (slot >= 0) sym.select(slot >> 1);
       else keyOf(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, memory, set);
     }
@@ -1070,7 +1061,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (sym) {
         // Its orbit counted: the whole group's when no CPUs are tied, else keyed again to try the
         // renamings of the tied CPUs (the batch keeps only its key and renaming).
-        if (((symSlots[b] as number) & 1) === 0 && (symSlots[b] as number) >= 0) sym.countUntied();
+        if (((batch.symSlot[b] as number) & 1) === 0 && (batch.symSlot[b] as number) >= 0) sym.countUntied();
         else {
           sym.keyOfIds(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, set);
           sym.countLast();

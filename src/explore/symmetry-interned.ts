@@ -45,44 +45,6 @@ export interface InternedParts {
 /** Renamings past this many in one search are not remembered (each hash under them is worked out). */
 const SLOTS = 2 ** 20;
 
-/** A map from exact integer keys to a few doubles each (`width`), in one growing array. */
-class Memo {
-  private readonly at = new HashTable(1 << 12);
-  values: Float64Array;
-  private count = 0;
-
-  constructor(private readonly width: number) {
-    // (Small at first, doubled as it fills: every search, the tests' small ones too, grows it.)
-    this.values = new Float64Array(16 * width);
-  }
-
-  /** Where key's values start in `values`, or -1. */
-  find(key: number): number {
-    const i = this.at.get(key);
-    return i < 0 ? -1 : i * this.width;
-  }
-
-  /** A new key of one value (just looked up by `find`), and the value. */
-  put(key: number, value: number): number {
-    // (The index first: `add` may replace `values`.)
-    const at = this.add(key);
-    this.values[at] = value;
-    return value;
-  }
-
-  /** A new key (just looked up by `find`): where to write its values (`values` may be a new array after). */
-  add(key: number): number {
-    const i = this.count++;
-    if ((i + 1) * this.width > this.values.length) {
-      const grown = new Float64Array(this.values.length * 2);
-      grown.set(this.values);
-      this.values = grown;
-    }
-    this.at.set(key, i);
-    return i * this.width;
-  }
-}
-
 /** Dense numbers for 53-bit hashes: equal hashes, equal numbers (a part's content, numbered). */
 class Dictionary {
   private readonly at = new HashTable(1 << 12);
@@ -100,19 +62,29 @@ class Dictionary {
   }
 }
 
-/** A number per small non-negative integer (-1: none yet), in one growing array. */
+/**
+ * A number per small non-negative integer (`none`: none yet), in one growing typed array: Int32Array
+ * for part numbers (none -1), Float64Array for 53-bit hashes (none NaN).
+ */
 class ByNumber {
-  private a = new Int32Array(16).fill(-1);
+  private a: Int32Array | Float64Array;
+
+  constructor(
+    private readonly make: new (length: number) => Int32Array | Float64Array,
+    private readonly none: number,
+  ) {
+    this.a = new make(16).fill(none);
+  }
 
   get(i: number): number {
-    return i < this.a.length ? (this.a[i] as number) : -1;
+    return i < this.a.length ? (this.a[i] as number) : this.none;
   }
 
   put(i: number, v: number): number {
     if (i >= this.a.length) {
       let len = this.a.length;
       while (len <= i) len *= 2;
-      const grown = new Int32Array(len).fill(-1);
+      const grown = new this.make(len).fill(this.none);
       grown.set(this.a);
       this.a = grown;
     }
@@ -121,45 +93,27 @@ class ByNumber {
   }
 }
 
-/** Renamings (slots) below this keep their parts' numbers in arrays by part id; the rest in one Memo. */
+/** A part's number (Int32Array, -1: none) or a hash (Float64Array, NaN: none) by a small integer. */
+const numbers = (): ByNumber => new ByNumber(Int32Array, -1);
+const hashes = (): ByNumber => new ByNumber(Float64Array, Number.NaN);
+
+/** Renamings (slots) below this keep their parts' numbers in arrays by part id; the rest in one hash table. */
 const ARRAY_SLOTS = 32;
 
 /** A part's number by its id and renaming slot (-1: none yet). */
 class PerRenaming {
   private readonly bySlot: ByNumber[] = [];
-  private readonly rest = new Memo(1);
+  private readonly rest = new HashTable(1 << 12);
 
   get(id: number, slot: number): number {
     if (slot < ARRAY_SLOTS) return this.bySlot[slot]?.get(id) ?? -1;
-    const at = this.rest.find(id * SLOTS + slot);
-    return at < 0 ? -1 : (this.rest.values[at] as number);
+    return this.rest.get(id * SLOTS + slot);
   }
 
   /** A number for a key just looked up by `get`. */
   put(id: number, slot: number, v: number): number {
-    if (slot < ARRAY_SLOTS) (this.bySlot[slot] ??= new ByNumber()).put(id, v);
-    else this.rest.put(id * SLOTS + slot, v);
-    return v;
-  }
-}
-
-/** A 53-bit hash per small non-negative integer (NaN: none yet), in one growing array. */
-class HashByNumber {
-  private a = new Float64Array(16).fill(NaN);
-
-  get(i: number): number {
-    return i < this.a.length ? (this.a[i] as number) : NaN;
-  }
-
-  put(i: number, v: number): number {
-    if (i >= this.a.length) {
-      let len = this.a.length;
-      while (len <= i) len *= 2;
-      const grown = new Float64Array(len).fill(NaN);
-      grown.set(this.a);
-      this.a = grown;
-    }
-    this.a[i] = v;
+    if (slot < ARRAY_SLOTS) (this.bySlot[slot] ??= numbers()).put(id, v);
+    else this.rest.set(id * SLOTS + slot, v);
     return v;
   }
 }
@@ -172,10 +126,10 @@ class HashByNumber {
  */
 export class InternedSymmetry extends Symmetry {
   /** Each descriptor's CPU within a group (-1: none; -2: not seen yet), and its item abstracted from that CPU. */
-  private descCpu = new Int32Array(256).fill(-2);
-  private descAbs = new Float64Array(256);
+  private readonly descCpu = new ByNumber(Int32Array, -2);
+  private readonly descAbs = hashes();
   /** By CPU, each chart state abstracted from that CPU's point of view (by the state's id). */
-  private readonly chartAbs: HashByNumber[];
+  private readonly chartAbs: ByNumber[];
   /** Each kind of part's contents, numbered (by their hash as the state hash has it). */
   private readonly chartNo = new Dictionary();
   private readonly memNo = new Dictionary();
@@ -202,7 +156,7 @@ export class InternedSymmetry extends Symmetry {
   /** The slots keyed: the CPUs, then the guest slots (vCPU i at cpuCount + 2i, its VMM thread after it). */
   private readonly width: number;
   /** By guest slot: each guest state abstracted from its CPU's point of view, by state id; its number by id and renaming slot. */
-  private readonly guestAbs: HashByNumber[];
+  private readonly guestAbs: ByNumber[];
   private readonly guestUnder: PerRenaming[];
   /** By renaming slot: each vCPU's image. */
   private readonly slotImages: (readonly number[])[] = [];
@@ -229,9 +183,9 @@ export class InternedSymmetry extends Symmetry {
     this.width = cpuCount + guests;
     this.cpus = new Int32Array(this.width);
     this.placed = new Int32Array(this.width);
-    this.guestAbs = Array.from({ length: guests }, () => new HashByNumber());
+    this.guestAbs = Array.from({ length: guests }, () => hashes());
     this.guestUnder = Array.from({ length: guests }, () => new PerRenaming());
-    this.chartAbs = Array.from({ length: cpuCount }, () => new HashByNumber());
+    this.chartAbs = Array.from({ length: cpuCount }, () => hashes());
     this.slotPerms = [Array.from({ length: cpuCount }, (_, c) => c)];
   }
 
@@ -258,17 +212,16 @@ export class InternedSymmetry extends Symmetry {
     const descs = this.parts.items(items);
     for (let k = 0; k < descs.length; k++) {
       const d = descs[k] as number;
-      if (d >= this.descCpu.length) this.growDescs(d);
-      let c = this.descCpu[d] as number;
+      let c = this.descCpu.get(d);
       if (c === -2) c = this.learnDesc(d);
-      if (c >= 0) this.addOwn(c, this.descAbs[d] as number);
+      if (c >= 0) this.addOwn(c, this.descAbs.get(d));
     }
     const sortKey = this.sortKey;
     const layout = this.layout;
     for (let c = 0; c < n; c++) {
       if (groupOf[c] === -1) continue;
       const id = cpus[c] as number;
-      const abs = this.chartAbs[c] as HashByNumber;
+      const abs = this.chartAbs[c] as ByNumber;
       const x = abs.get(id);
       let h = x === x ? x : abs.put(id, this.abstractChartHash(this.parts.chart(id, c), c));
       // Its vCPUs and their VMM threads (Symmetry.keyOf).
@@ -291,22 +244,11 @@ export class InternedSymmetry extends Symmetry {
   /** Guest slot `j`'s state (of vCPU `i`, pinned to CPU `c`) abstracted from `c`'s point of view (Symmetry.abstractGuestHash), remembered by state id. */
   private guestAbstracted(cpus: Int32Array, j: number, c: number, i: number): number {
     const id = cpus[this.cpuCount + j] as number;
-    const abs = this.guestAbs[j] as HashByNumber;
+    const abs = this.guestAbs[j] as ByNumber;
     const x = abs.get(id);
     if (x === x) return x;
     const y = this.parts.guestHashUnder(id, j, this.abstractGuest(c, i));
     return abs.put(id, y === y ? y : this.parts.cpuHash(id));
-  }
-
-  private growDescs(d: number): void {
-    let len = this.descCpu.length;
-    while (len <= d) len *= 2;
-    const cpu = new Int32Array(len).fill(-2);
-    cpu.set(this.descCpu);
-    const abs = new Float64Array(len);
-    abs.set(this.descAbs);
-    this.descCpu = cpu;
-    this.descAbs = abs;
   }
 
   /** A descriptor first met: whose it is (as Symmetry.keyOf tells), and its item abstracted from that CPU. */
@@ -314,9 +256,8 @@ export class InternedSymmetry extends Symmetry {
     const it = this.parts.item(d);
     let c = this.ownerOf(it);
     if (c < 0 || c >= this.cpuCount || this.groupOf[c] === -1) c = -1;
-    else this.descAbs[d] = this.abstractItemHash(it, c);
-    this.descCpu[d] = c;
-    return c;
+    else this.descAbs.put(d, this.abstractItemHash(it, c));
+    return this.descCpu.put(d, c);
   }
 
   /**
