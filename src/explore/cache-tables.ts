@@ -548,9 +548,6 @@ export class Nodes {
   flags(id: number): number {
     return this.field(id, FLAGS);
   }
-  sleep(id: number): number {
-    return this.field(id, SLEEP);
-  }
   now(id: number): number {
     return this.frontier(this.timeRows, id)[2 * (id & IN_CHUNK)] as number;
   }

@@ -964,7 +964,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
    * the visited table). The search expands a batch of frontier states, noting their children, then
    * visits the children in order: the same order of everything as one state at a time (what a visit
    * does, no expansion reads), but each child's key is known before any is looked up, so the
-   * lookups — one cache miss each in a table of millions — are started together (`touch`).
+   * lookups — one cache miss each in a table of millions — are started together (`touchAll`).
    */
   const child = (d: number): void => {
     const fpId = childFp;
@@ -996,20 +996,12 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     batch.node[b] = batch.nodes - 1;
     const row = batch.cpus;
     for (let c = 0, at = b * width; c < width; c++) row[at + c] = childCpus[c] as number;
-    if (sym) {
-      // The canonical key, and the renaming it was found under (the sleep sets are read and stored
-      // under it when the child is visited: `select`).
-      sym.keyOfIds(childCpus, childMem, childItems, childFlags, batch.nodeNow[batch.nodes - 1] as number, childSet);
-      batch.keyLo[b] = sym.keyHalves[0] as number;
-      batch.keyHi[b] = sym.keyHalves[1] as number;
-      // (Slot and whether CPUs are tied, in one number: -1 when there is no slot.)
-      batch.symSlot[b] = sym.slotUsed < 0 ? -1 : sym.slotUsed * 2 + (sym.tied ? 1 : 0);
-    } else {
-      const memory = batch.memory[b] as number;
-      partsKey(keyParts, childCpus, width, childMem, childItems, childFlags, memory | 0, (memory / 4294967296) | 0);
-      batch.keyLo[b] = keyParts[0] as number;
-      batch.keyHi[b] = keyParts[1] as number;
-    }
+    keyOf(childCpus, childMem, childItems, childFlags, batch.nodeNow[batch.nodes - 1] as number, batch.memory[b] as number, childSet);
+    batch.keyLo[b] = keyLo;
+    batch.keyHi[b] = keyHi;
+    // Under symmetry, the renaming the key was found under (the sleep sets are read and stored under
+    // it when the child is visited: `select`) and whether CPUs are tied, in one number (-1: no slot).
+    if (sym) batch.symSlot[b] = sym.slotUsed < 0 ? -1 : sym.slotUsed * 2 + (sym.tied ? 1 : 0);
   };
 
   /** Child `b` of the batch: its sleep set, and the child if it is new (or must be expanded again). */
@@ -1061,9 +1053,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       if (sym) {
         // Its orbit counted: the whole group's when no CPUs are tied, else keyed again to try the
         // renamings of the tied CPUs (the batch keeps only its key and renaming).
-        if (((batch.symSlot[b] as number) & 1) === 0 && (batch.symSlot[b] as number) >= 0) sym.countUntied();
+        // (With no slot, `keyOf` just keyed it.)
+        const slot = batch.symSlot[b] as number;
+        if (slot >= 0 && (slot & 1) === 0) sym.countUntied();
         else {
-          sym.keyOfIds(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, set);
+          if (slot >= 0) sym.keyOfIds(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, set);
           sym.countLast();
         }
       }

@@ -196,19 +196,14 @@ export class VisitedTable {
     this.shift = 32 - bits;
   }
 
-  /**
-   * Load the slot a lookup of key (lo, hi) starts at, and nothing else: the search touches a batch
-   * of keys before it looks them up in turn, so that their cache misses overlap.
-   */
-  touch(lo: number, hi: number): void {
-    this.touched ^= this.slots[(slot(lo, hi) >>> this.shift) * 3 + 2] as number;
-  }
-  /** (What `touch` loaded, kept so that the loads are not left out.) */
+  /** (What `touchAll` loaded, kept so that the loads are not left out.) */
   touched = 0;
 
   /**
-   * `touch` for keys (lo[j], hi[j]), j < n, in one loop: what is loaded is summed in a local, not in
-   * a field, so that each load costs few instructions and more of them are under way at once.
+   * Load the slots lookups of keys (lo[j], hi[j]), j < n, start at, and nothing else: the search
+   * touches a batch of keys before it looks them up in turn, so that their cache misses overlap.
+   * What is loaded is summed in a local, not in a field, so that each load costs few instructions
+   * and more of them are under way at once.
    */
   touchAll(lo: Int32Array, hi: Int32Array, n: number): void {
     const s = this.slots;
