@@ -25,71 +25,17 @@ export class HashTable {
     this.mask = cap - 1;
   }
 
-  /**
-   * The key of the last `get` and where its probe ended (its slot, or the free slot it stopped at):
-   * a `set` of the same key right after (the search looks a state up, then stores it) writes there
-   * without probing again. Any `set` forgets it (it may move or fill slots).
-   */
-  private lastKey = NaN;
+  /** Where the last getPair's probe ended (its slot, or the free slot it stopped at). */
   private lastAt = 0;
 
-  /** The value stored for `key`, or -1. */
+  /** The value stored for `key` (a non-negative integer below 2^53), or -1: its two halves' getPair. */
   get(key: number): number {
-    const lo = key | 0;
-    const hi = Math.floor(key / 4294967296) + 1;
-    const s = this.slots;
-    const start = slot(lo, hi);
-    this.lastKey = key;
-    this.lastPairHi = 0;
-    // (The probe counter steps on every probe, the first included, so optimized code has seen
-    // the arithmetic before the first collision and does not have to be thrown away then.)
-    for (let k = 0; ; ) {
-      const at = ((start + k) & this.mask) * 3;
-      k += 1;
-      const h = s[at + 1] as number;
-      if (h === 0 || (h === hi && s[at] === lo)) {
-        this.lastAt = at;
-        return h === 0 ? -1 : (s[at + 2] as number);
-      }
-    }
+    return this.getPair(key | 0, Math.floor(key / 4294967296));
   }
 
-  /** Store `value` (≥ 0) for `key`, replacing what was there. */
+  /** Store `value` (≥ 0) for `key`, replacing what was there (setPair of its two halves). */
   set(key: number, value: number): void {
-    const lo = key | 0;
-    const hi = Math.floor(key / 4294967296) + 1;
-    const s = this.slots;
-    let at = 0;
-    if (key === this.lastKey) {
-      at = this.lastAt;
-      this.lastKey = NaN;
-      if (s[at + 1] !== 0) {
-        s[at + 2] = value;
-        return;
-      }
-    } else {
-      this.lastKey = NaN;
-      this.lastPairHi = 0;
-      const start = slot(lo, hi);
-      for (let k = 0; ; ) {
-        at = ((start + k) & this.mask) * 3;
-        k += 1;
-        const h = s[at + 1] as number;
-        if (h === 0) break;
-        if (h === hi && s[at] === lo) {
-          s[at + 2] = value;
-          return;
-        }
-      }
-    }
-    s[at] = lo;
-    s[at + 1] = hi;
-    s[at + 2] = value;
-    this.size += 1;
-    // Grown at three quarters full: linear probing stays short there (about 2.5 probes to find a
-    // key, 8.5 to miss), and the table holds one entry for every state seen: the largest part of a
-    // big search that does not shrink with the frontier.
-    if (this.size * 4 > this.mask * 3) this.grow();
+    this.setPair(key | 0, Math.floor(key / 4294967296), value);
   }
 
   /**
@@ -108,7 +54,6 @@ export class HashTable {
       if (h === 0 || (h === hi && s[at] === a)) {
         this.lastPairA = a;
         this.lastPairHi = hi;
-        this.lastKey = NaN;
         this.lastAt = at;
         return h === 0 ? -1 : (s[at + 2] as number);
       }
@@ -120,9 +65,10 @@ export class HashTable {
     const hi = b + 1;
     const s = this.slots;
     let at = this.lastAt;
+    // A set of the key looked up just before (the search looks a state up, then stores it) writes
+    // where that probe ended without probing again; any set forgets it (it may move or fill slots).
     const known = this.lastPairA === a && this.lastPairHi === hi;
     this.lastPairHi = 0;
-    this.lastKey = NaN;
     if (!known) {
       const start = slot(a, hi);
       for (let k = 0; ; ) {
@@ -140,6 +86,9 @@ export class HashTable {
     s[at + 1] = hi;
     s[at + 2] = value;
     this.size += 1;
+    // Grown at three quarters full: linear probing stays short there (about 2.5 probes to find a
+    // key, 8.5 to miss), and the table holds one entry for every state seen: the largest part of a
+    // big search that does not shrink with the frontier.
     if (this.size * 4 > this.mask * 3) this.grow();
   }
   /** The pair of the last getPair (its high half; 0: none), where its probe ended in lastAt. */
