@@ -762,9 +762,9 @@ export class Batch {
   }
 }
 
-/** A typed array twice as long, with the same contents first. */
-function widened<T extends Int32Array | Float64Array>(a: T): T {
-  const out = new (a.constructor as new (n: number) => T)(a.length * 2);
+/** A typed array twice as long as `a` (or, if more is needed, as `n` ≥ a.length), with the same contents first. */
+export function widened<T extends Int32Array | Float64Array>(a: T, n = a.length): T {
+  const out = new (a.constructor as new (n: number) => T)(2 * n);
   out.set(a);
   return out;
 }

@@ -8,7 +8,7 @@
  * An effect with reactions, threads kept apart or timers armed (Effect.reacts, refresh, armed) is
  * marked COMPLEX: those parts are checked and applied from its object (cached.ts).
  */
-import type { Effect } from './cache-tables.js';
+import { widened, type Effect } from './cache-tables.js';
 
 /** Offsets in an effect's run of int32s (`ints`, from `at(x)`). */
 export const E_DESC = 0;
@@ -70,8 +70,8 @@ export class EffectPool {
     const nSet = e.setCpu.length;
     const n = E_LISTS + nMem + 2 * nReads + 3 * nRuns + nOthers + 2 * nSet;
     const nf = nMem + nReads + nRuns;
-    if (this.usedInts + n > this.ints.length) this.ints = grown(this.ints, this.usedInts + n);
-    if (this.usedFloats + nf > this.floats.length) this.floats = grown(this.floats, this.usedFloats + nf);
+    if (this.usedInts + n > this.ints.length) this.ints = widened(this.ints, this.usedInts + n);
+    if (this.usedFloats + nf > this.floats.length) this.floats = widened(this.floats, this.usedFloats + nf);
     const o = this.usedInts;
     const f = this.usedFloats;
     this.intAt.push(o);
@@ -120,11 +120,4 @@ export class EffectPool {
     this.usedInts = i;
     this.usedFloats = j;
   }
-}
-
-/** A typed array at least `n` long (twice as long as needed), with the same contents first. */
-function grown<T extends Int32Array | Float64Array>(a: T, n: number): T {
-  const out = new (a.constructor as new (n: number) => T)(2 * n);
-  out.set(a);
-  return out;
 }

@@ -12,7 +12,7 @@
  *   (SIG_MEMO numbers in all): on a wide machine each would hold a number per slot; past that they
  *   are worked out again when a state is expanded.
  */
-import { Tuples, type Desc, type Tables } from './cache-tables.js';
+import { Tuples, widened, type Desc, type Tables } from './cache-tables.js';
 
 /** How many slot signatures are kept for multisets (2^21 numbers: 16 MB). */
 const SIG_MEMO = 1 << 21;
@@ -100,11 +100,7 @@ export class ItemMultisets {
       this.addSigs(items, sigs);
     }
     this.sigs.push(sigs);
-    if (this.used + ready.length > this.pool.length) {
-      const grown = new Int32Array(2 * (this.used + ready.length));
-      grown.set(this.pool.subarray(0, this.used));
-      this.pool = grown;
-    }
+    if (this.used + ready.length > this.pool.length) this.pool = widened(this.pool, this.used + ready.length);
     this.readyStart.push(this.used);
     this.readyLength.push(ready.length);
     for (let j = 0; j < ready.length; j++) this.pool[this.used++] = ready[j] as number;
