@@ -182,6 +182,55 @@ export function* permutationsOf(classes: readonly number[][], n: number): Genera
   yield* rec(0, base);
 }
 
+/**
+ * One renaming per coset σH of H in the renamings of `ties` within themselves, where H renames each
+ * of `classes` (per tie: its places split into classes) within itself: a coset is fixed by the
+ * sets σ sends the classes to, so σ takes each class's places, in order, to the places of one set
+ * in order. Tie t's classes are `classes[t]`.
+ */
+export function* cosetRepresentatives(classes: readonly (readonly (readonly number[])[])[], n: number): Generator<number[]> {
+  const sigma = Array.from({ length: n }, (_, i) => i);
+  const free: number[][] = classes.map((cls) => cls.flat().sort((a, b) => a - b));
+  // Tie t, class j: choose the places its class is sent to among those of the tie still free.
+  function* rec(t: number, j: number): Generator<number[]> {
+    if (t === classes.length) {
+      yield sigma;
+      return;
+    }
+    const cls = classes[t] as readonly (readonly number[])[];
+    if (j === cls.length) {
+      yield* rec(t + 1, 0);
+      return;
+    }
+    const from = cls[j] as readonly number[];
+    const left = free[t] as number[];
+    for (const to of subsets(left, from.length)) {
+      from.forEach((place, i) => (sigma[place] = to[i] as number));
+      free[t] = left.filter((x) => !to.includes(x));
+      yield* rec(t, j + 1);
+      free[t] = left;
+    }
+  }
+  yield* rec(0, 0);
+}
+
+/** The k-element subsets of `xs`, each in the order of `xs`: the first is the first k. */
+function* subsets(xs: readonly number[], k: number): Generator<number[]> {
+  if (k === 0) {
+    yield [];
+    return;
+  }
+  for (let i = 0; i + k <= xs.length; i++) for (const rest of subsets(xs.slice(i + 1), k - 1)) yield [xs[i] as number, ...rest];
+}
+
+/** n! / (k1! k2! …): the ways to split n places into classes of sizes ks (which add up to n). */
+export function multinomial(ks: readonly number[]): number {
+  let out = 1;
+  let n = 0;
+  for (const k of ks) for (let i = 1; i <= k; i++) out = (out * ++n) / i;
+  return Math.round(out);
+}
+
 function* arrangements(xs: readonly number[]): Generator<number[]> {
   if (xs.length <= 1) {
     yield [...xs];

@@ -171,7 +171,9 @@ export class InternedSymmetry extends Symmetry {
   private now = 0;
   private set = 0;
   /** The orbit count's trials: renamings of tied CPUs, keyed without being remembered (there may be many). */
-  private readonly rehash = (perm: readonly number[]): number => this.hashIds(perm, true);
+  private readonly rehash = (perm: readonly number[]): number => this.hashIds(perm, 'trial');
+  /** The orbit count's exchanges of two tied CPUs: a few per state, among the renamings the search keys under anyway, remembered. */
+  private readonly exchange = (perm: readonly number[]): number => this.hashIds(perm, 'exchange');
 
   constructor(
     groups: readonly (readonly number[])[],
@@ -236,7 +238,7 @@ export class InternedSymmetry extends Symmetry {
     this.now = now;
     this.set = set;
     const h = this.hashIds(this.perm);
-    this.lastState = { rehash: this.rehash, ties, h };
+    this.lastState = { rehash: this.rehash, exchange: this.exchange, ties, h };
     this.tied = ties.length > 0;
     return h;
   }
@@ -264,9 +266,12 @@ export class InternedSymmetry extends Symmetry {
    * The key of the state being keyed under renaming `perm` (into `keyHalves`), and 53 bits of it
    * (what the orbit count compares). A `trial` (a renaming the orbit count tries) is keyed without
    * a slot, memos or new part numbers: a part whose content has no number yet cannot be the
-   * canonical key's part at that place, so the trial cannot give the canonical key (NaN).
+   * canonical key's part at that place, so the trial cannot give the canonical key (NaN). An
+   * `exchange` (the orbit count's exchange of two tied CPUs) is remembered as a key is, but leaves
+   * `slotUsed` as the state's key left it.
    */
-  private hashIds(perm: readonly number[], trial = false): number {
+  private hashIds(perm: readonly number[], how: 'key' | 'exchange' | 'trial' = 'key'): number {
+    const trial = how === 'trial';
     const n = this.cpuCount;
     let identity = perm === this.perm ? this.identity : true;
     if (perm !== this.perm) for (let c = 0; c < n && identity; c++) identity = perm[c] === c;
@@ -279,7 +284,7 @@ export class InternedSymmetry extends Symmetry {
     }
     const layout = this.layout;
     const images = !layout ? null : slot !== undefined ? (this.slotImages[slot] ??= vcpuImages(perm, layout)) : vcpuImages(perm, layout);
-    if (!trial) this.slotUsed = slot ?? -1;
+    if (how === 'key') this.slotUsed = slot ?? -1;
     // (No slot: past SLOTS renamings, or a trial: nothing under this one is remembered.)
     const memo = slot !== undefined;
     const s = slot ?? 0;

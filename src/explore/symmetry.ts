@@ -44,7 +44,7 @@ import { hash53, mix } from '../state/hash.js';
 import { MEMORY, memoryHash as memHash } from '../state/memory.js';
 import { PENDING, pendingHash, type PendingItem } from '../state/pending.js';
 import type { Observer } from '../spec/index.js';
-import { abstractRenaming, factorial, permId, permutationsOf, renameChoiceKey, renaming, vcpuImages, vmmRenaming, type VcpuLayout } from './renaming.js';
+import { abstractRenaming, cosetRepresentatives, factorial, multinomial, permId, renameChoiceKey, renaming, vcpuImages, vmmRenaming, type VcpuLayout } from './renaming.js';
 import { memoryHash, visitedKey } from './harness.js';
 
 const NO_TIES: readonly number[][] = [];
@@ -152,7 +152,7 @@ export function symmetryByDefault(scenario: Scenario, strategy: string, workers:
 /** Choice keys remembered renamed, per renaming (a search has a few dozen keys per CPU). */
 const KEYS_REMEMBERED = 4096;
 
-/** Past this many renamings of tied CPUs, a state's orbit is not counted exactly (taken as the largest). */
+/** Past this many renamings of tied CPUs to key (one per coset: orbitSize), a state's orbit is not counted exactly. */
 const MAX_STABILIZER_TRIES = 40320;
 
 /** A chart's hash under a renaming (`plain`: its hash as the state hash has it). Never 0, as Simulation.cpuHash. */
@@ -364,12 +364,18 @@ export class Symmetry {
   private readonly sorted: number[] = [];
 
   /** The last state keyed: its key under any renaming, the CPUs tied in its canonical order, its key. */
-  protected lastState: { rehash: (perm: readonly number[]) => number; ties: readonly number[][]; h: number } | null = null;
+  protected lastState: {
+    rehash: (perm: readonly number[]) => number;
+    /** The same, for the exchanges of two tied CPUs (orbitSize), where it may remember more; rehash when absent. */
+    exchange?: (perm: readonly number[]) => number;
+    ties: readonly number[][];
+    h: number;
+  } | null = null;
 
   /** Count the last state keyed as a new state of the search: its orbit's size. */
   countLast(): void {
     const l = this.lastState;
-    if (l) this.unreduced += this.orbitSize(l.rehash, this.perm, l.ties, l.h);
+    if (l) this.unreduced += this.orbitSize(l.rehash, l.exchange ?? l.rehash, this.perm, l.ties, l.h);
     this.lastState = null;
   }
 
@@ -543,39 +549,58 @@ export class Symmetry {
     return any ? h : 0;
   }
 
-  /**
-   * How many states a renaming within the groups makes of this one: the group's order over the
-   * number of renamings that leave it as it is (those can only exchange tied CPUs: count them).
-   */
-  /** orbitSize's scratch renaming (one pair tied). */
+  /** orbitSize's scratch renaming (two places exchanged). */
   private readonly swapped: number[] = [];
 
-  private orbitSize(rehash: (perm: readonly number[]) => number, perm: readonly number[], ties: readonly number[][], h: number): number {
+  /**
+   * How many states a renaming within the groups makes of this one: the group's order over the
+   * number of renamings that leave it as it is (its stabilizer: those can only exchange tied CPUs).
+   * The exchanges of two tied places that leave it generate a subgroup H of the stabilizer: the
+   * renamings within each class of places that exchange freely (if a↔b and b↔c leave it, so does
+   * a↔c = (a b)(b c)(a b)), a few keys to find. The stabilizer is a union of cosets σH (σ fixes the
+   * state if and only if all of σH does), so only one renaming per coset is keyed: none when every
+   * tied place exchanges freely with the others of its tie (R1 with 10 CPUs: 9 idle CPUs tied, 8
+   * keys instead of 9! renamings).
+   */
+  private orbitSize(rehash: (perm: readonly number[]) => number, exchange: (perm: readonly number[]) => number, perm: readonly number[], ties: readonly number[][], h: number): number {
     if (ties.length === 0) return this.groupOrder;
-    const tries = ties.reduce((p, t) => p * factorial(t.length), 1);
-    if (tries > MAX_STABILIZER_TRIES) {
-      this.exact = false;
-      return this.groupOrder;
-    }
-    if (ties.length === 1 && (ties[0] as number[]).length === 2) {
-      // One pair tied (the common case): the identity fixes the state; does the exchange of the two
-      // places, after perm, too?
-      const [a, b] = ties[0] as [number, number];
-      const swapped = this.swapped;
+    const swapped = this.swapped;
+    // Does exchanging places a and b, after perm, leave the state as it is?
+    const exchanges = (a: number, b: number): boolean => {
       for (let i = 0; i < perm.length; i++) {
         const p = perm[i] as number;
         swapped[i] = p === a ? b : p === b ? a : p;
       }
-      return this.groupOrder / (rehash(swapped) === h ? 2 : 1);
+      return exchange(swapped) === h;
+    };
+    let hOrder = 1;
+    let cosets = 1;
+    const classes: number[][][] = [];
+    for (const tie of ties) {
+      const own: number[][] = [];
+      for (const x of tie) {
+        const home = own.find((cls) => exchanges(cls[0] as number, x));
+        if (home) home.push(x);
+        else own.push([x]);
+      }
+      classes.push(own);
+      for (const cls of own) hOrder *= factorial(cls.length);
+      cosets *= multinomial(own.map((cls) => cls.length));
     }
-    // Each renaming σ of the tied (canonical) places, after perm: does it give the same key?
+    // (One pair tied, the common case: its exchange is keyed already.)
+    if (cosets === 1 || (ties.length === 1 && (ties[0] as number[]).length === 2)) return this.groupOrder / hOrder;
+    if (cosets > MAX_STABILIZER_TRIES) {
+      this.exact = false;
+      return this.groupOrder / hOrder;
+    }
+    // Each other coset's renaming σ of the tied (canonical) places, after perm: does it give the same key?
     let fixed = 0;
-    for (const sigma of permutationsOf(ties, this.n)) {
+    for (const sigma of cosetRepresentatives(classes, this.n)) {
       let identity = true;
       for (let i = 0; i < sigma.length && identity; i++) identity = sigma[i] === i;
       // (The identity leaves every state as it is: no need to key it again.)
       if (identity || rehash(perm.map((p) => sigma[p] as number)) === h) fixed++;
     }
-    return this.groupOrder / Math.max(1, fixed);
+    return this.groupOrder / (hOrder * fixed);
   }
 }

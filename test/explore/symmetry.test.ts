@@ -13,8 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { memoryIo } from '../cli/memory-io.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult } from '../../src/explore/explorer.js';
-import { permId, permutationsOf, renameChoiceKey, renaming, vcpuImages } from '../../src/explore/renaming.js';
-import { symmetryGroups, vcpuLayout } from '../../src/explore/symmetry.js';
+import { cosetRepresentatives, multinomial, permId, permutationsOf, renameChoiceKey, renaming, vcpuImages } from '../../src/explore/renaming.js';
+import { Symmetry, symmetryGroups, vcpuLayout } from '../../src/explore/symmetry.js';
 import { validateScenario } from '../../src/scenarios/validate.js';
 import { validationContext } from '../../src/sim/catalog.js';
 import { loadScenario, withKernel } from '../../src/cli/scenario-args.js';
@@ -280,6 +280,73 @@ describe('both engines, one search under symmetry', () => {
     const cached = explore(scenario, opts);
     expect(direct.symmetry).toBeDefined();
     expect({ states: cached.statesVisited, transitions: cached.transitions }).toEqual({ states: direct.statesVisited, transitions: direct.transitions });
+  });
+});
+
+describe('orbits of states with many tied CPUs', () => {
+  it('R1 with 10 CPUs to depth 24 (nine idle CPUs tied, 9! renamings): the orbits add up to the search without symmetry, on both engines', () => {
+    // The orbit count keys one renaming per coset of the exchanges that leave a state as it is; it
+    // used to try every renaming of the tied CPUs and gave up past 8! (no factor at all here).
+    const scenario = loadScenario('R1', () => '', 10);
+    const opts: ExploreOptions = { ...DEFAULT_EXPLORE, strategy: 'exhaustive', allViolations: true, maxDepth: 24 };
+    const plain = explore(scenario, { ...opts, symmetry: false });
+    const cached = explore(scenario, { ...opts, symmetry: true });
+    const direct = explore(scenario, { ...opts, engine: 'direct', symmetry: true });
+    expect(plain.statesVisited).toBeGreaterThan(100_000);
+    expect(cached.symmetry).toMatchObject({ groups: [[1, 2, 3, 4, 5, 6, 7, 8, 9]], unreducedStates: plain.statesVisited });
+    expect(direct.symmetry).toMatchObject({ states: cached.statesVisited, unreducedStates: plain.statesVisited });
+  });
+
+  it('counts the renamings that leave a state as it is, also those no exchange of two CPUs gives (random states of 6 CPUs)', () => {
+    // A state here: a colour per CPU (CPUs of one colour are tied) and arrows between CPUs (what
+    // tells tied CPUs apart: an IPI one sent another). A renaming leaves it as it is when it keeps
+    // the arrows; CPUs 0→1 and 2→3, all tied in pairs, are left as they are by (0 2)(1 3) and by no
+    // exchange of two. The orbit count must equal the count over every renaming.
+    class Probe extends Symmetry {
+      orbit(ties: number[][], fixes: (perm: readonly number[]) => boolean): number {
+        const before = this.stats(0).unreducedStates;
+        this.perm = [0, 1, 2, 3, 4, 5];
+        this.lastState = { rehash: (p) => (fixes(p) ? 1 : 2), ties, h: 1 };
+        this.countLast();
+        return this.stats(0).unreducedStates - before;
+      }
+    }
+    const state = fc.record({
+      colour: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 6, maxLength: 6 }),
+      arrows: fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 5 })), { maxLength: 4 }),
+    });
+    fc.assert(
+      fc.property(state, ({ colour, arrows }) => {
+        const ties = [0, 1, 2].map((k) => [0, 1, 2, 3, 4, 5].filter((c) => colour[c] === k)).filter((t) => t.length > 1);
+        const text = (as: readonly (readonly [number, number])[]) => as.map(([a, b]) => `${a}>${b}`).sort().join(' ');
+        const fixes = (p: readonly number[]) => text(arrows.map(([a, b]) => [p[a] as number, p[b] as number] as const)) === text(arrows);
+        let fixed = 0;
+        for (const p of permutationsOf(ties, 6)) if (fixes(p)) fixed++;
+        expect(new Probe([[0, 1, 2, 3, 4, 5]], 6).orbit(ties, fixes)).toBe(720 / fixed);
+      }),
+      { numRuns: 300, examples: [[{ colour: [0, 1, 0, 1, 2, 2], arrows: [[0, 1], [2, 3]] }]] },
+    );
+  });
+
+  it('one renaming per coset: the classes sent to every split of each tie into sets of their sizes, once', () => {
+    const n = 9;
+    // Two ties: places 1..5 in classes {1,3}, {2}, {4,5}; places 6..8 in {6}, {7,8}.
+    const classes = [
+      [[1, 3], [2], [4, 5]],
+      [[6], [7, 8]],
+    ];
+    const seen = new Set<string>();
+    for (const sigma of cosetRepresentatives(classes, n)) {
+      expect([...sigma].sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i));
+      expect(sigma[0]).toBe(0);
+      for (const tie of classes) for (const c of tie) for (const place of c) expect(tie.flat()).toContain(sigma[place]);
+      // The coset: the set each class is sent to.
+      seen.add(classes.map((tie) => tie.map((c) => c.map((p) => sigma[p] as number).sort((a, b) => a - b).join(',')).join('|')).join('/'));
+    }
+    expect(multinomial([2, 1, 2])).toBe(30);
+    expect(multinomial([1, 2])).toBe(3);
+    expect(seen.size).toBe(30 * 3);
+    expect(seen).toContain('1,3|2|4,5/6|7,8');
   });
 });
 
