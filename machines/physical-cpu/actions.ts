@@ -161,6 +161,10 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
     { context, event }: Args,
     p: { mode: DeliveryMode; vector?: number; to: SendTo; source?: MessageSource },
   ) => {
+    // apic_send_IPI_allbutself() (arch/x86/kernel/apic/ipi.c, since v5.5): `if (num_online_cpus() < 2)
+    // return;` — with every other CPU offline (stopped by smp_send_stop(), say) nothing is sent, not
+    // even to the parked CPUs the shorthand would otherwise reach.
+    if (p.to === 'all-but-self' && world(event).k.state.onlineCount < 2) return;
     const dest =
       p.to === 'all-but-self'
         ? ({ kind: 'all-but-self' } as const)

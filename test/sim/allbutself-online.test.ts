@@ -1,0 +1,67 @@
+/**
+ * apic_send_IPI_allbutself() (arch/x86/kernel/apic/ipi.c, since v5.5) starts with `if (num_online_cpus()
+ * < 2) return;`: an NMI shootdown, a REBOOT_VECTOR stop or a call-function IPI to all but self sends
+ * nothing once every other CPU is offline — not even to the CPUs parked by smp_send_stop(), which the
+ * shorthand reaches while another CPU is still online.
+ */
+import { describe, expect, it } from 'vitest';
+import { validationContext } from '../../src/sim/catalog.js';
+import { runScenario } from '../../src/sim/run.js';
+import { validateScenario } from '../../src/scenarios/validate.js';
+import type { TraceRecord } from '../../src/trace/records.js';
+
+function scenario(raw: Record<string, unknown>) {
+  const v = validateScenario(raw, String(raw.name), validationContext);
+  if (!v.ok) throw new Error(JSON.stringify(v.errors));
+  return v.scenario;
+}
+
+/** The NMIs each CPU sent to all but itself, and the CPUs online (by set_cpu_offline records) when it did. */
+function shootdowns(raw: Record<string, unknown>, seed: number) {
+  const records: TraceRecord[] = [];
+  const { outcome } = runScenario(scenario(raw), { seed, onRecord: (r) => records.push(r) });
+  const cpus = (raw.machine as { cpus: number }).cpus;
+  let online = cpus;
+  const sent: { from: number; online: number }[] = [];
+  const announced: { cpu: number; online: number }[] = [];
+  for (const r of records) {
+    if (r.t === 'mem' && r.op === 'set_cpu_offline') online -= 1;
+    if (r.t === 'send' && r.mode === 'nmi' && r.dest === 'all-but-self') sent.push({ from: r.from as number, online });
+    if (r.t === 'kernel' && r.what === 'shootdown-sent') announced.push({ cpu: r.cpu, online });
+  }
+  return { outcome, sent, announced };
+}
+
+describe('all-but-self IPIs with no other CPU online', () => {
+  it('one CPU panics with kdump: the shootdown sends no NMI (1 online)', () => {
+    const raw = { name: 'one-cpu-panic', machine: { cpus: 1 }, options: { kdump: true }, script: [{ cpu: 0, do: 'panic', at: 0 }] };
+    for (const seed of [1, 2, 3]) {
+      const { sent, announced } = shootdowns(raw, seed);
+      expect(announced.length).toBeGreaterThan(0);
+      expect(sent).toEqual([]);
+    }
+  });
+
+  it('two panics on 3 CPUs (v6.6): the restart after smp_send_stop() parked both others sends no NMI; with two online it does', () => {
+    const raw = {
+      name: 'two-panics',
+      machine: { cpus: 3 },
+      kernel: { preset: 'v6.6' },
+      initial: { all: { vmx: 'root', loadedVmcs: 1 } },
+      options: { panicTimeout: 3 },
+      script: [
+        { cpu: 0, do: 'panic', at: 0 },
+        { cpu: 1, do: 'panic', at: 0 },
+      ],
+    };
+    let parked = 0;
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const { sent, announced } = shootdowns(raw, seed);
+      // Every shootdown announced with another CPU online sent its NMI, and none without.
+      expect(sent.map((s) => s.from).sort()).toEqual(announced.filter((a) => a.online >= 2).map((a) => a.cpu).sort());
+      expect(sent.every((s) => s.online >= 2)).toBe(true);
+      parked += announced.filter((a) => a.online < 2).length;
+    }
+    expect(parked).toBeGreaterThan(0);
+  });
+});
