@@ -52,7 +52,7 @@ function timelineLine(r: TraceRecord, steps: boolean): string | null {
         const fd = `VMM${r.vcpu} vhost-vsock${r.dev}`;
         return r.phase === 'call'
           ? `${stamp(r.ns)} CPU${r.cpu}  ${fd} ${r.name}(${r.arg === undefined ? '' : JSON.stringify(r.arg)}) [0x${r.number.toString(16)}]`
-          : `${stamp(r.ns)} CPU${r.cpu}  ${fd} ${r.name} = ${r.errno ? `-${r.errno} (${r.ret})` : r.ret}${r.state ? ` → ${r.state}` : ''}`;
+          : `${stamp(r.ns)} CPU${r.cpu}  ${fd} ${r.name} = ${r.errno ? `-${r.errno} (${r.ret})` : r.ret}${r.out !== undefined ? `, copied out ${r.out}` : ''}${r.state ? ` → ${r.state}` : ''}`;
       }
       return r.phase === 'call'
         ? `${stamp(r.ns)} CPU${r.cpu}  vCPU${r.vcpu} ${r.name}(${r.arg === undefined || JSON.stringify(r.arg) === '{}' ? '' : JSON.stringify(r.arg)}) [0x${r.number.toString(16)}]`

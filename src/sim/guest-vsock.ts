@@ -95,6 +95,8 @@ export class GuestVsock {
     this.host.emit({ t: 'ioctl', ...where, phase: 'call', name, number, arg: shownArg(call.arg) });
     let ret: VmmReturn;
     let names: string[] = [name];
+    /** What a successful call copied out to the caller's buffer. */
+    let out: number | undefined;
     if (d < 0) {
       ret = { ok: false, errno: 'EBADF', value: -9 };
     } else if (name === 'close') {
@@ -113,10 +115,13 @@ export class GuestVsock {
       const calls = this.devices.context(d).calls;
       const rec = count >= 0 && calls.length > count ? calls[calls.length - 1] : undefined;
       names = rec?.names ?? names;
+      if (rec?.ret.ok && rec.ret.value !== undefined) out = Number(rec.ret.value);
       ret = !rec
         ? { ok: false, errno: 'EBADF', value: -9 }
         : rec.ret.ok
-          ? { ok: true, value: rec.ret.value ?? 0 }
+          ? // A vhost ioctl returns 0; what it reads out (VHOST_GET_FEATURES' features, VHOST_GET_VRING_BASE's
+            // index) is copied to the caller's buffer (copy_to_user in drivers/vhost/vhost.c and vsock.c).
+            { ok: true, value: 0 }
           : { ok: false, errno: errnoName(rec.ret.errno) ?? `E${rec.ret.errno}`, value: -rec.ret.errno };
     }
     // Unmasking a queue whose masked notifier was signalled delivers that call (guest_notifier_pending).
@@ -136,6 +141,7 @@ export class GuestVsock {
         ...(names.length > 1 ? { names } : {}),
         number,
         ret: ret.value,
+        ...(out !== undefined ? { out } : {}),
         ...(ret.ok ? {} : { errno: ret.errno }),
         ...(d >= 0 ? { state: this.devices.leaf(d) } : {}),
       },

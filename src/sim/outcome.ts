@@ -51,6 +51,8 @@ export interface IoctlOutcome {
   argument: unknown;
   ret: number | null;
   errno: string | null;
+  /** What a successful call copied out to the caller's buffer (VHOST_GET_FEATURES' features, …); null: nothing. */
+  out: number | null;
   /** KVM_RUN: why it returned to userspace. */
   exit: { reason: string; code: number } | null;
   /** The vCPU's (KVM) or the device's (vhost) state once the call returned. */
@@ -308,6 +310,7 @@ export class OutcomeCollector {
         argument: r.arg ?? null,
         ret: null,
         errno: null,
+        out: null,
         exit: null,
         stateAfter: null,
       };
@@ -322,6 +325,7 @@ export class OutcomeCollector {
     call.names = r.names ? [...r.names] : call.names;
     call.ret = r.ret ?? null;
     call.errno = r.errno ?? null;
+    call.out = r.out ?? null;
     call.exit = r.exit !== undefined && r.exitCode !== undefined ? { reason: r.exit, code: r.exitCode } : null;
     call.stateAfter = r.state ?? null;
   }

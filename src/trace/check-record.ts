@@ -104,7 +104,7 @@ const ROWS: Record<Exclude<TraceRecord['t'], 'header'>, Row> = {
   gstep: { required: { ns: 'ns', actor: ['vcpu', 'vmm', 'vsock'], vcpu: 'nat', cpu: 'cpu', from: 'str', to: 'str' }, optional: { guestLeaves: 'guestLeaves' } },
   ioctl: {
     required: { ns: 'ns', vcpu: 'nat', cpu: 'cpu', phase: ['call', 'return'], name: 'str', number: 'nat' },
-    optional: { arg: 'any', ret: 'num', errno: 'str', exit: 'str', exitCode: 'num', dev: 'nat', names: 'str[]', state: 'str', guestLeaves: 'guestLeaves' },
+    optional: { arg: 'any', ret: 'num', out: 'num', errno: 'str', exit: 'str', exitCode: 'num', dev: 'nat', names: 'str[]', state: 'str', guestLeaves: 'guestLeaves' },
   },
   vsock: { required: { ns: 'ns', dev: 'nat', cpu: 'cpu', what: 'str', data: 'obj' }, optional: { guestLeaves: 'guestLeaves' } },
   vsfinal: {

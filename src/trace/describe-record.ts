@@ -53,7 +53,7 @@ export function describeRecord(r: TraceRecord): string {
       const fd = r.dev === undefined ? `vCPU ${r.vcpu}` : `VMM ${r.vcpu} on vhost-vsock ${r.dev}`;
       return r.phase === 'call'
         ? `${fd}: ${r.name}(${r.arg === undefined ? '' : JSON.stringify(r.arg)})`
-        : `${fd}: ${r.name} = ${r.errno ? `-${r.errno}` : r.ret}${r.exit ? ` (${r.exit})` : ''}${r.state ? ` → ${r.state}` : ''}`;
+        : `${fd}: ${r.name} = ${r.errno ? `-${r.errno}` : r.ret}${r.out !== undefined ? `, copied out ${r.out}` : ''}${r.exit ? ` (${r.exit})` : ''}${r.state ? ` → ${r.state}` : ''}`;
     }
     case 'vsock':
       return `vsock ${r.dev}: ${describeVsock(r.what, r.data)}`;

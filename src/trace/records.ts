@@ -142,6 +142,8 @@ export type TraceRecord =
       arg?: unknown;
       ret?: number;
       errno?: string;
+      /** What a successful call copied out to the caller's buffer (VHOST_GET_FEATURES, VHOST_GET_VRING_BASE, …). */
+      out?: number;
       exit?: string;
       exitCode?: number;
       dev?: number;

@@ -627,3 +627,22 @@ describe('bad vsock input is a named error', () => {
     );
   });
 });
+
+describe('vhost ioctls that read something out return 0 and copy the value to the caller', () => {
+  // drivers/vhost/vsock.c vhost_vsock_dev_ioctl: VHOST_GET_FEATURES is `copy_to_user(argp, &features,
+  // sizeof(features)) ? -EFAULT : 0`; drivers/vhost/vhost.c vhost_vring_ioctl: VHOST_GET_VRING_BASE fills
+  // `struct vhost_vring_state` and copies it out, returning 0.
+  it('T14: GET_FEATURES and GET_VRING_BASE are 0 with the features and the ring index copied out, in the trace and the outcome', () => {
+    const { outcome, trace } = run(builtin('T14'), 1);
+    const returns = trace.filter((r): r is Ioctl => r.t === 'ioctl' && r.phase === 'return' && (r.name === 'VHOST_GET_FEATURES' || r.name === 'VHOST_GET_VRING_BASE'));
+    expect(returns.length).toBeGreaterThanOrEqual(3);
+    for (const r of returns) expect({ name: r.name, ret: r.ret, copied: typeof r.out }).toEqual({ name: r.name, ret: 0, copied: 'number' });
+    const features = returns.find((r) => r.name === 'VHOST_GET_FEATURES');
+    // VIRTIO_F_VERSION_1 (bit 32) is among the features offered.
+    expect(Math.floor((features?.out ?? 0) / 2 ** 32) % 2).toBe(1);
+    const got = outcome.ioctls.filter((c) => c.name === 'VHOST_GET_FEATURES');
+    expect(got.map((c) => [c.ret, c.out])).toEqual(got.map(() => [0, features?.out]));
+    // A call that copies nothing out has none.
+    expect(outcome.ioctls.find((c) => c.name === 'VHOST_SET_OWNER')?.out).toBeNull();
+  });
+});
