@@ -462,8 +462,8 @@ export class Nodes {
    * its pending items, memory, flags, the sleep set it was reached with (a SleepSets id), its
    * observers (an ObserverSets id), and its only-list: a state seen again with a smaller sleep set
    * expands only the choices slept the first time (an index in `onlyLists`, -1 for all; the lists
-   * recur: each is kept once), and with a pass-over bound its per-CPU counts (passover-counts.ts;
-   * 0 without). One row a node: expanding it reads one place, not ten columns.
+   * recur: each is kept once), and with a pass-over bound (`counted`) its per-CPU counts
+   * (passover-counts.ts). One row a node: expanding it reads one place, not ten columns.
    */
   private readonly rows: (Int32Array | null)[] = [];
   /** Its clock and what its observers remember (harness.ts memoryHash), two doubles a node. */
@@ -473,8 +473,11 @@ export class Nodes {
   /** Chunks below this one are released. */
   private released = 0;
 
-  constructor(private readonly width: number) {
-    this.stride = width + 7;
+  constructor(
+    private readonly width: number,
+    private readonly counted = false,
+  ) {
+    this.stride = width + (counted ? 7 : 6);
   }
 
   add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: number, counts = 0): number {
@@ -503,7 +506,7 @@ export class Nodes {
     row[base + w + SLEEP] = sleep;
     row[base + w + OBSERVERS] = observers;
     row[base + w + ONLY] = only;
-    row[base + w + COUNTS] = counts;
+    if (this.counted) row[base + w + COUNTS] = counts;
     const tr = this.timeRows[c] as Float64Array;
     tr[2 * i] = times[0] as number;
     tr[2 * i + 1] = times[1] as number;
@@ -605,7 +608,7 @@ export class Nodes {
     this.loadedSleep = row[base + w + SLEEP] as number;
     this.loadedObservers = row[base + w + OBSERVERS] as number;
     this.loadedOnly = row[base + w + ONLY] as number;
-    this.loadedCounts = row[base + w + COUNTS] as number;
+    this.loadedCounts = this.counted ? (row[base + w + COUNTS] as number) : 0;
     const tr = this.frontier(this.timeRows, id);
     times[0] = tr[2 * i] as number;
     times[1] = tr[2 * i + 1] as number;

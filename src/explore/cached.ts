@@ -125,7 +125,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const pool = new EffectPool();
   const othersMemo = new Map<string, Int32Array>();
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
-  const nodes = new Nodes(width);
+  // A pass-over bound (passover.ts): each state's per-CPU counts are part of it (a column of its
+  // node, a part of its key). The counts depend on the order of commuting choices and on the CPUs'
+  // numbers: explore() turns sleep sets and symmetry off.
+  const passOver = opts.maxPassOver !== undefined ? new PassOverCounts(cpuCount, opts.maxPassOver) : null;
+  const nodes = new Nodes(width, passOver !== null);
   // Each node's observers, interned (observer-sets.ts).
   const observerSets = new ObserverSets();
   const observerSteps = new ObserverSteps();
@@ -156,9 +160,6 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   // Symmetry (symmetry.ts): states keyed by a canonical renaming (of their parts' numbers:
   // symmetry-interned.ts); their sleep sets stored in canonical choice keys.
   const groups = symmetryOf(scenario, opts)?.groups;
-  // A pass-over bound (passover.ts): each state's per-CPU counts are part of it. The counts depend on
-  // the order of commuting choices and on the CPUs' numbers: explore() turns sleep sets and symmetry off.
-  const passOver = opts.maxPassOver !== undefined ? new PassOverCounts(cpuCount, opts.maxPassOver) : null;
   if (passOver && (opts.reduction || groups)) throw new Error('internal error: a pass-over bound is explored without sleep sets or symmetry');
   const sym = groups
     ? new InternedSymmetry(groups, cpuCount, {
