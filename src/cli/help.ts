@@ -105,7 +105,7 @@ export const COMMANDS: readonly CommandHelp[] = [
         name: 'max-pass-over',
         value: 'K',
         default: 'none',
-        text: 'only runs where no CPU with its step ready waits through more than K decisions of others (1 to 200): rules out runs that need a CPU to stall, unless the scenario scripts it (stall, smi); direct engine, no sleep sets or symmetry',
+        text: 'only runs where no CPU with its step ready waits through more than K decisions of others (1 to 200): rules out runs that need a CPU to stall, unless the scenario scripts it (stall, smi); the counts are part of each state, so no sleep sets or symmetry',
       },
       { name: 'seed', value: 'N', default: String(DEFAULT_BOUNDS.seed), text: 'seed of the random and pct strategies' },
       { name: 'runs', value: 'N', default: String(DEFAULT_BOUNDS.runs), text: 'runs of the random and pct strategies' },

@@ -462,7 +462,8 @@ export class Nodes {
    * its pending items, memory, flags, the sleep set it was reached with (a SleepSets id), its
    * observers (an ObserverSets id), and its only-list: a state seen again with a smaller sleep set
    * expands only the choices slept the first time (an index in `onlyLists`, -1 for all; the lists
-   * recur: each is kept once). One row a node: expanding it reads one place, not ten columns.
+   * recur: each is kept once), and with a pass-over bound (`counted`) its per-CPU counts
+   * (passover-counts.ts). One row a node: expanding it reads one place, not ten columns.
    */
   private readonly rows: (Int32Array | null)[] = [];
   /** Its clock and what its observers remember (harness.ts memoryHash), two doubles a node. */
@@ -472,14 +473,17 @@ export class Nodes {
   /** Chunks below this one are released. */
   private released = 0;
 
-  constructor(private readonly width: number) {
-    this.stride = width + 6;
+  constructor(
+    private readonly width: number,
+    private readonly counted = false,
+  ) {
+    this.stride = width + (counted ? 7 : 6);
   }
 
-  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: number): number {
+  add(cpus: ArrayLike<number>, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, now: number, memory: number, observers: number, only: number, counts = 0): number {
     this.times[0] = now;
     this.times[1] = memory;
-    return this.addWith(this.times, cpus, 0, items, mem, flags, depth, parent, via, sleep, observers, only);
+    return this.addWith(this.times, cpus, 0, items, mem, flags, depth, parent, via, sleep, observers, only, counts);
   }
   private readonly times = new Float64Array(2);
 
@@ -487,7 +491,7 @@ export class Nodes {
    * `add`, with its clock and memory in `times` (0 and 1: the search's hot path passes no double,
    * which would be a number object) and its CPU states `cpus[from..from + width)`.
    */
-  addWith(times: Float64Array, cpus: ArrayLike<number>, from: number, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, observers: number, only: number): number {
+  addWith(times: Float64Array, cpus: ArrayLike<number>, from: number, items: number, mem: number, flags: number, depth: number, parent: number, via: number, sleep: number, observers: number, only: number, counts = 0): number {
     const id = this.count++;
     const c = id >>> CHUNK_BITS;
     const i = id & IN_CHUNK;
@@ -502,6 +506,7 @@ export class Nodes {
     row[base + w + SLEEP] = sleep;
     row[base + w + OBSERVERS] = observers;
     row[base + w + ONLY] = only;
+    if (this.counted) row[base + w + COUNTS] = counts;
     const tr = this.timeRows[c] as Float64Array;
     tr[2 * i] = times[0] as number;
     tr[2 * i + 1] = times[1] as number;
@@ -603,6 +608,7 @@ export class Nodes {
     this.loadedSleep = row[base + w + SLEEP] as number;
     this.loadedObservers = row[base + w + OBSERVERS] as number;
     this.loadedOnly = row[base + w + ONLY] as number;
+    this.loadedCounts = this.counted ? (row[base + w + COUNTS] as number) : 0;
     const tr = this.frontier(this.timeRows, id);
     times[0] = tr[2 * i] as number;
     times[1] = tr[2 * i + 1] as number;
@@ -613,6 +619,7 @@ export class Nodes {
   loadedSleep = 0;
   loadedObservers = 0;
   loadedOnly = -1;
+  loadedCounts = 0;
 
   /** Every node below `id` is expanded: drop what only the frontier needs of whole chunks below it. */
   release(id: number): void {
@@ -656,6 +663,7 @@ const FLAGS = 2;
 const SLEEP = 3;
 const OBSERVERS = 4;
 const ONLY = 5;
+const COUNTS = 6;
 
 /** Sleep sets, interned as sorted lists of footprint indexes: id 0 is the empty set. */
 export class SleepSets {

@@ -39,7 +39,9 @@ import { Refreshes, type RefreshAnswer } from './refresh-table.js';
 import { Kicks } from './kick-table.js';
 import { ShardSplit } from './shard-split.js';
 import { ObserverSets, ObserverSteps } from './observer-sets.js';
-import { partsKey, stateHash } from './state-hash.js';
+import { partsKey, stateHash, withPart } from './state-hash.js';
+import { PassOverCounts } from './passover-counts.js';
+import { runsActor } from './passover.js';
 import { InternedSymmetry } from './symmetry-interned.js';
 import { vcpuLayout } from './symmetry.js';
 import type { PendingItem } from '../state/pending.js';
@@ -123,7 +125,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const pool = new EffectPool();
   const othersMemo = new Map<string, Int32Array>();
   const count: CachedStats = stats ?? { hits: 0, misses: 0 };
-  const nodes = new Nodes(width);
+  // A pass-over bound (passover.ts): each state's per-CPU counts are part of it (a column of its
+  // node, a part of its key). The counts depend on the order of commuting choices and on the CPUs'
+  // numbers: explore() turns sleep sets and symmetry off.
+  const passOver = opts.maxPassOver !== undefined ? new PassOverCounts(cpuCount, opts.maxPassOver) : null;
+  const nodes = new Nodes(width, passOver !== null);
   // Each node's observers, interned (observer-sets.ts).
   const observerSets = new ObserverSets();
   const observerSteps = new ObserverSteps();
@@ -138,7 +144,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   /** The visited key of the state keyOf was last given, as two 32-bit halves. */
   let keyLo = 0;
   let keyHi = 0;
-  const keyOf = (cpus: Int32Array, mem: number, items: number, flags: number, now: number, memory: number, set: number): void => {
+  /** `counts`: with a pass-over bound, the state's per-CPU counts (a PassOverCounts id), one more part of its key. */
+  const keyOf = (cpus: Int32Array, mem: number, items: number, flags: number, now: number, memory: number, set: number, counts: number): void => {
     if (sym) {
       sym.keyOfIds(cpus, mem, items, flags, now, set);
       keyLo = sym.keyHalves[0] as number;
@@ -146,12 +153,14 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       return;
     }
     partsKey(keyParts, cpus, width, mem, items, flags, memory | 0, (memory / 4294967296) | 0);
+    if (passOver) withPart(keyParts, counts);
     keyLo = keyParts[0] as number;
     keyHi = keyParts[1] as number;
   };
   // Symmetry (symmetry.ts): states keyed by a canonical renaming (of their parts' numbers:
   // symmetry-interned.ts); their sleep sets stored in canonical choice keys.
   const groups = symmetryOf(scenario, opts)?.groups;
+  if (passOver && (opts.reduction || groups)) throw new Error('internal error: a pass-over bound is explored without sleep sets or symmetry');
   const sym = groups
     ? new InternedSymmetry(groups, cpuCount, {
         // Any CPU's capture of an interned state: the same chart state but for the CPU's number, no part of it.
@@ -223,6 +232,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         const runs = sim.runsTasks(c);
         return { watch: sim.watchMask(c), runs, bits: runs ? 1 : 0, cap: sim.captureCpu(c) };
       });
+    // (The simulation is in the state viewed: each CPU state's context and position, the first time.)
+    if (passOver) for (let c = 0; c < cpuCount; c++) passOver.note(cpus[c] as number, c, sim);
     // A guest actor waits on no shared variable (only CPUs are woken by writes).
     for (let j = 0; j < guestSlots; j++) cpus[cpuCount + j] = t.cpu((v.guests as number[])[j] as number, cpuCount + j, () => ({ watch: 0, runs: false, bits: sim.guestBits(j), cap: sim.captureGuest(j) }));
     return {
@@ -567,6 +578,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   let curFlags = 0;
   let curItemsT = 0;
   let curItems: Int32Array = new Int32Array(0);
+  /** With a pass-over bound: the counts of the state being expanded (a PassOverCounts id). */
+  let curCounts = 0;
   /**
    * The clock of the state being expanded, and what its observers remember (memoryHash) on it: in
    * a typed array, as a `let` holding a double would be a number object made anew at each change.
@@ -607,6 +620,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     curDepth = nodes.depth(id);
     curItemsT = nodes.loadedItems;
     curItems = itemTuples.get(curItemsT);
+    curCounts = nodes.loadedCounts;
     h.fork(observers);
     // The scheduler's poll, on the numbers: the run is over, or what is due now (moving the clock
     // to the next timer if nothing is).
@@ -632,6 +646,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     batch.nodeNow[batch.nodes - 1] = curF[NOW] as number;
     const asleepBits = curSleepId === 0 ? NO_BITS : sleepBits(curSleepId);
     const onlyBits = onlyId < 0 ? null : onlyBitsOf(onlyId);
+    // With a pass-over bound: the CPUs held to it here, from every option (read before any is taken).
+    if (passOver) passOver.hold(listOf(readyCount, (rank) => (t.descs[itemTuples.pool[readyAt + rank] as number] as Desc).key), cpus);
     for (let rank = 0; rank < readyCount; rank++) {
       const d = itemTuples.pool[readyAt + rank] as number;
       if (curDepth === 0 && opts.rootSlice && rank % opts.rootSlice.of !== opts.rootSlice.index) continue;
@@ -641,9 +657,20 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         continue;
       }
       if (onlyBits && !hasKeyBit(onlyBits, no)) continue;
+      if (passOver) {
+        // The counts if the choice runs its CPU and if it does not; neither, a run that needs a CPU
+        // to stall longer than the bound: not taken (as in the direct engine).
+        const desc = t.descs[d] as Desc;
+        ifRan = passOver.after(curCounts, desc.actor);
+        ifNot = runsActor(desc.key) ? -1 : passOver.after(curCounts, -1);
+        if (ifRan < 0 && ifNot < 0) continue;
+      }
       take(d);
     }
   };
+  /** With a pass-over bound: the child's counts if the decision being taken runs its CPU, and if it does not (-1: past the bound). */
+  let ifRan = -1;
+  let ifNot = -1;
 
   /** A node sleep set's choice keys as bits (Desc.keyNo), worked out once per set. */
   const sleepBits = (id: number): Int32Array => {
@@ -739,8 +766,18 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     const effectIndex = findEffect(k1, kSlot, d, cpus, curFlags, curItems, curMemFields);
     if (effectIndex >= 0) applyEffect(effectIndex);
     else runForReal(d, k1, kSlot);
+    if (passOver) {
+      // Whether it ran its CPU: the CPU's position in its state before and after (passover-counts.ts).
+      const actor = desc.actor;
+      const ran = actor < 0 || passOver.ran(desc.key, actor, cpus[actor] as number, childCpus[actor] as number);
+      childCounts = ran ? ifRan : ifNot;
+      // (A transition taken, to a run the bound rules out: counted, not kept, as in the direct engine.)
+      if (childCounts < 0) return;
+    }
     child(d);
   };
+  /** With a pass-over bound: the counts of the child (a PassOverCounts id). */
+  let childCounts = 0;
 
   /** The child by a cached effect. */
   const applyEffect = (effectIndex: number): void => {
@@ -996,7 +1033,15 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     batch.node[b] = batch.nodes - 1;
     const row = batch.cpus;
     for (let c = 0, at = b * width; c < width; c++) row[at + c] = childCpus[c] as number;
-    keyOf(childCpus, childMem, childItems, childFlags, batch.nodeNow[batch.nodes - 1] as number, batch.memory[b] as number, childSet);
+    keyOf(childCpus, childMem, childItems, childFlags, batch.nodeNow[batch.nodes - 1] as number, batch.memory[b] as number, childSet, childCounts);
+    if (passOver) {
+      if (b >= batchCounts.length) {
+        const grown = new Int32Array(2 * b);
+        grown.set(batchCounts);
+        batchCounts = grown;
+      }
+      batchCounts[b] = childCounts;
+    }
     batch.keyLo[b] = keyLo;
     batch.keyHi[b] = keyHi;
     // Under symmetry, the renaming the key was found under (the sleep sets are read and stored under
@@ -1029,7 +1074,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     if (sym) {
       const slot = batch.symSlot[b] as number;
       if (slot >= 0) sym.select(slot >> 1);
-      else keyOf(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, memory, set);
+      else keyOf(batch.cpus.subarray(b * width, (b + 1) * width), mem, items, flags, now, memory, set, 0);
     }
     // (A state seen before with an empty sleep set is done with whatever this one is: its sleep
     // set is worked out only when it matters.)
@@ -1066,9 +1111,11 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     // (The clock and memory passed in a typed array: a double argument would be a number object.)
     times[NOW] = now;
     times[MEMORY] = memory;
-    nodes.addWith(times, batch.cpus, b * width, items, mem, flags, depth + 1, parent, d, childSleep, set, childOnly);
+    nodes.addWith(times, batch.cpus, b * width, items, mem, flags, depth + 1, parent, d, childSleep, set, childOnly, passOver ? (batchCounts[b] as number) : 0);
   };
   const times = new Float64Array(2);
+  /** With a pass-over bound: the batch's children's counts (a column beside Batch's). */
+  let batchCounts = new Int32Array(passOver ? BATCH_CHILDREN : 0);
   /** The batch's states being expanded and their children (Batch). */
   const batch = new Batch(width);
   /** The batch state whose candidates curCand holds (-1: none yet). */
@@ -1190,8 +1237,9 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
   const rootView = fromView(sim.view());
   const rootMemory = machineOnly ? 0 : memoryHash(rootObservers, sim.now);
   const rootSet = observerSets.intern(rootObservers, -1);
-  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, rootSet, -1);
-  keyOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now, rootMemory, rootSet);
+  const rootCounts = passOver ? passOver.zero : 0;
+  nodes.add(rootView.cpus, rootView.items, rootView.mem, rootView.flags, 0, -1, -1, 0, sim.now, rootMemory, rootSet, -1, rootCounts);
+  keyOf(rootView.cpus, rootView.mem, rootView.items, rootView.flags, sim.now, rootMemory, rootSet, rootCounts);
   visited.set(keyLo, keyHi, 0);
   sym?.countLast();
   const split = opts.shard ? new ShardSplit(opts.shard) : null;
@@ -1370,10 +1418,16 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     h.muted = true;
     const recorded: TraceRecord[] = [];
     h.recording = recorded;
+    // With a pass-over bound, whether the decision moved its CPU, as the simulation says.
+    const actor = (t.descs[e.desc] as Desc).actor;
+    const was = passOver && actor >= 0 ? sim.cpuPosition(actor) : '';
     steps.before();
     sim.trackReads();
     const taken = h.decide(pickOf(key));
     const fp = footprintText(steps.footprint(key, taken, sim.endTracking()));
+    if (passOver && actor >= 0 && (sim.cpuPosition(actor) !== was) !== passOver.moved(cpus[actor] as number, childCpus[actor] as number)) {
+      throw new Error(`transition cache: '${key}' from node ${id} ${passOver.moved(cpus[actor] as number, childCpus[actor] as number) ? 'moved' : 'left'} CPU ${actor} from the cache, the other way in the simulation`);
+    }
     h.recording = null;
     h.muted = muted;
     simAt = -1;

@@ -44,11 +44,13 @@ interface Node {
 /** Explore one scenario. */
 export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   if (opts.strategy !== 'exhaustive') return sampled(scenario, opts);
-  // A pass-over bound keys counts that depend on the order of commuting choices and on CPU numbers:
-  // no sleep sets, no symmetry; the direct engine keeps them.
-  if (opts.maxPassOver !== undefined) return exhaustive(scenario, { ...opts, reduction: false, symmetry: false });
+  // A pass-over bound keys per-CPU counts (passover.ts) that do not commute: two independent choices
+  // taken in either order leave the same state but not the same counts (each choice resets its own
+  // CPU's count and raises the others'), so a sleep set would skip an order whose counts stay within
+  // the bound; and the counts are per CPU number, which symmetry renames. Both engines keep them.
+  const bounded = opts.maxPassOver !== undefined ? { ...opts, reduction: false, symmetry: false } : opts;
   const direct = opts.engine === 'direct' || opts.pruning === 'history';
-  return direct ? exhaustive(scenario, opts) : exhaustiveCached(scenario, opts);
+  return direct ? exhaustive(scenario, bounded) : exhaustiveCached(scenario, bounded);
 }
 
 

@@ -81,8 +81,8 @@ export interface ExploreOptions {
    * Exhaustive: only runs in which no CPU whose next step is ready waits through more than this many
    * decisions of other actors (passover.ts): CPUs that run go at comparable speeds, so a longer wait
    * needs the CPU to stall (an SMI, a host preempting it), which a scenario scripts where it means one.
-   * Absent: any CPU may be passed over for any number of steps (untimed steps cost nothing). Runs on
-   * the direct engine, without sleep sets or symmetry (the counts it keys break both).
+   * Absent: any CPU may be passed over for any number of steps (untimed steps cost nothing). Either
+   * engine keeps it (the transition cache by default), without sleep sets or symmetry (the counts it keys break both).
    */
   maxPassOver?: number;
   onProgress?: (p: Progress) => void;

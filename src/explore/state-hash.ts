@@ -90,3 +90,17 @@ export function partsKey(out: Int32Array, ids: ArrayLike<number>, n: number, mem
   out[0] = h1;
   out[1] = h2;
 }
+
+/**
+ * partsKey's key in `out` with one more part `x` (an int32) mixed in, the same way: a lane step
+ * each, then the last round again. The pass-over bound's per-CPU counts (passover-counts.ts) key
+ * states apart this way: equal parts, different counts, different keys.
+ */
+export function withPart(out: Int32Array, x: number): void {
+  let h1 = lane1(out[0] as number, x);
+  let h2 = lane2(out[1] as number, x);
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  out[0] = h1;
+  out[1] = h2;
+}
