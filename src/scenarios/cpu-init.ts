@@ -97,9 +97,12 @@ function checkMerged(m: Merged, vendor: Vendor | undefined, out: Problems): void
   };
   const valid = (...slots: Slot<unknown>[]): boolean => slots.every((s) => !s.invalid);
 
-  // KVM's loaded_vmcss_on_cpu list only holds VMCSes that were VMPTRLDed, which needs VMX operation.
-  if (valid(m.loadedVmcs, m.vmx) && m.loadedVmcs.value > 0 && m.vmx.value !== 'root') {
-    report(blame(m.loadedVmcs, m.vmx), 'a CPU with loaded VMCSes must be in VMX root (vmx: "root")');
+  // KVM's loaded_vmcss_on_cpu list only holds VMCSes that were VMPTRLDed (in VMX operation), but VMXOFF
+  // leaves the list as it is: the emergency virtualization disable of v5.10–v6.2 (cpu_emergency_vmxoff)
+  // turns VMX off without VMCLEARing the list, so `vmx: "off"` with VMCSes listed is the window of R2
+  // case (ii) (CR4.VMXE still set) or (iii) (cleared). Only Intel CPUs have VMCSes.
+  if (vendor === 'amd' && valid(m.loadedVmcs) && m.loadedVmcs.value > 0) {
+    report(m.loadedVmcs.loc, 'loaded VMCSes need an Intel CPU (machine.vendor is "amd")');
   }
   // SDM, VMXON: #UD if CR4.VMXE = 0; and CR4.VMXE is fixed to 1 while in VMX operation.
   if (valid(m.vmx, m.cr4Vmxe) && m.vmx.value === 'root' && !m.cr4Vmxe.value) {

@@ -84,19 +84,20 @@ export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInpu
     // Each CPU's state in one object, built once (thousands of CPUs are set up before the first step);
     // every key is one initialCpuHw has, so the key order stays its own.
     let cpuHw: CpuHw;
+    const vmcsLaunch = init.loadedVmcs > 0 ? { ...hw.vmcsLaunch } : hw.vmcsLaunch;
+    let lastLoaded = hw.currentVmcs;
+    for (let v = 0; v < init.loadedVmcs; v++) {
+      const addr = VMCS_REGION_BASE + (id * 64 + v) * 0x1000;
+      loadedVmcss.push(addr);
+      // Each was launched by its vCPU; the last KVM loaded here is current while VMX is on.
+      vmcsLaunch[addr] = 'launched';
+      lastLoaded = addr;
+    }
     if (init.vmx === 'root') {
-      const vmcsLaunch = { ...hw.vmcsLaunch };
-      let currentVmcs = hw.currentVmcs;
-      for (let v = 0; v < init.loadedVmcs; v++) {
-        const addr = VMCS_REGION_BASE + (id * 64 + v) * 0x1000;
-        loadedVmcss.push(addr);
-        // The last VMCS KVM loaded here is current and was launched by its vCPU.
-        vmcsLaunch[addr] = 'launched';
-        currentVmcs = addr;
-      }
-      cpuHw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000, vmcsLaunch, currentVmcs, if: init.if, svme: init.svme, gif: init.gif };
+      cpuHw = { ...hw, cr4Vmxe: true, vmx: 'root', vmxonPtr: VMXON_REGION_BASE + id * 0x1000, vmcsLaunch, currentVmcs: lastLoaded, if: init.if, svme: init.svme, gif: init.gif };
     } else {
-      cpuHw = { ...hw, cr4Vmxe: init.cr4Vmxe ? true : hw.cr4Vmxe, if: init.if, svme: init.svme, gif: init.gif };
+      // VMX off (VMXOFF left the list, if any, as it was: no current VMCS outside VMX operation).
+      cpuHw = { ...hw, cr4Vmxe: init.cr4Vmxe ? true : hw.cr4Vmxe, vmcsLaunch, if: init.if, svme: init.svme, gif: init.gif };
     }
     return { id, hw: cpuHw, loadedVmcss, features, opts };
   });
