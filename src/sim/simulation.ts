@@ -314,9 +314,7 @@ export class Simulation {
     for (const slot of this.guestFamily?.slots ?? []) this.sched.refresh(slot.id);
     for (const step of this.scenario.script) {
       if (step.trigger.kind === 'at') {
-        // Due at its time in either mode: untimed, it happens once nothing else can happen before then,
-        // after the timers due earlier (a step due later than another never comes first).
-        this.agenda.add({ kind: 'script', index: step.index }, step.trigger.timeNs);
+        this.agenda.add({ kind: 'script', index: step.index }, this.mode === 'untimed' ? 0 : step.trigger.timeNs);
       }
     }
   }

@@ -287,50 +287,6 @@ describe('no-kernel-bug: one BUG is one violation', () => {
   });
 });
 
-describe('script steps `at` a time: deadlines in exploration as in a run', () => {
-  // R2 with the panic scripted 5 s after the restart: the restart resets the machine within
-  // microseconds, so no run reaches the panic; due at time 0 (as explore had them), it raced the
-  // restart and gave the R2 BUGs of v5.11.
-  const r2At = (panicAt: number) => ({
-    name: `r2-panic-at-${panicAt}`,
-    machine: { cpus: 2, vendor: 'intel' },
-    initial: { all: { vmx: 'root', loadedVmcs: 1 } },
-    options: { kdump: true, kdumpBringsUpAps: false },
-    kernel: { preset: 'v5.11' },
-    script: [
-      { cpu: 0, do: 'emergency-restart', at: 0 },
-      { cpu: 1, do: 'panic', at: panicAt },
-    ],
-  });
-  const write = (name: string, raw: object) => {
-    const file = path.join(dir, name);
-    fs.writeFileSync(file, JSON.stringify(raw));
-    return file;
-  };
-
-  it('a panic due 5 s after a restart comes after the reset: no violation, as every run', async () => {
-    const { code, json } = await exploreJson([write('r2-later.json', r2At(5_000_000_000)), '--all-violations', '--no-pnr']);
-    expect({ code, complete: json.complete, violations: json.violations }).toEqual({ code: 0, complete: true, violations: [] });
-  });
-
-  it('due at the same time, they race: the BUG of R2 case (ii)', async () => {
-    const { code, json } = await exploreJson([write('r2-same.json', r2At(0)), '--property', 'no-kernel-bug', '--all-violations', '--no-pnr']);
-    expect(code).toBe(1);
-    expect(json.violations.map((v) => v.message)).toContain('CPU 0: VMCLEAR #UD in nmi context → kernel BUG');
-  });
-
-  it('a counterexample shows each script step at its own time', async () => {
-    // CPU 1 turns its IRQs off at 0; the panic and the restart are due together at 500 ns and race there:
-    // the trace's clock shows each step at its own time (it showed every step at 0).
-    const raw = { ...r2At(0), script: [{ cpu: 1, do: 'irqs-off', at: 0 }, { cpu: 1, do: 'panic', at: 500 }, { cpu: 0, do: 'emergency-restart', at: 500 }] };
-    const { json } = await exploreJson([write('r2-500.json', raw), '--property', 'no-kernel-bug', '--no-pnr']);
-    const bug = json.violations[0] as Json['violations'][number];
-    const rs = fs.readFileSync(bug.traceFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t: string; ns?: number; status?: string; action?: string });
-    const started = rs.filter((r) => r.t === 'script' && r.status === 'done');
-    expect(started.map((r) => [r.action, r.ns])).toEqual(expect.arrayContaining([['irqs-off', 0], ['panic', 500], ['emergency-restart', 500]]));
-  });
-});
-
 describe('ordered deadlines: two 1 s waits started one after the other expire in that order', () => {
   const records = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t: string; cpu?: number; ns?: number; to?: string });
 

@@ -87,7 +87,7 @@ describe('pruning: two restarts on one CPU', () => {
     kernel: { preset: 'v5.10' },
     options: { kdump: true, panicTimeout: 0, crashKexecPostNotifiers: false },
     script: [
-      { cpu: 0, do: 'nmi-panic', at: 500 },
+      { cpu: 0, do: 'nmi-panic', at: 2000 },
       { cpu: 0, do: 'reboot', at: 500 },
       { cpu: 0, do: 'irqs-off', at: 2000 },
     ],
