@@ -23,6 +23,7 @@ import { exploreShard } from '../explore/shard.js';
 import { SYMMETRY_BY_DEFAULT_FROM, symmetryByDefault, symmetryGroups } from '../explore/symmetry.js';
 import { shardRun, type MergedShards, type ShardPlan } from './shard-command.js';
 import { MAX_EXPLORE_CPUS, NUMERIC } from './explore-limits.js';
+import type { Scenario } from '../scenarios/types.js';
 
 
 
@@ -265,6 +266,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   // Asked for and not applied: say why rather than leave the user to compare counts.
   if (values.symmetry && !result.symmetry && !merged) io.stderr(`shootdown: --symmetry: no reduction here: ${symmetryGroups(scenario).none ?? 'no two CPUs are alike'}\n`);
   if (io.isTty && !merged) io.stderr('\n');
+  if (!merged) io.stderr(untimedAtNote(scenario));
   if (shard) return shard.write(result, io, values.json === true);
 
   // Every violation is confirmed by replay and written as a trace file named by its content, with
@@ -361,4 +363,20 @@ export function markPointOfNoReturn(lines: string[], p: PointOfNoReturn): void {
   const at = p.decision === null ? 0 : lines.findIndex((l) => l.startsWith('{"t":"choice"') && (JSON.parse(l) as { i: number }).i === p.decision);
   if (at < 0) throw new Error(`internal error: the counterexample's trace has no choice ${p.decision}`);
   lines.splice(at + 1, 0, formatRecord({ t: 'noreturn', property: p.property, step: p.step, choice: p.decision, complete: p.complete, text: p.description }));
+}
+
+/**
+ * What `explore` does with script steps `at` different times, said once on stderr (empty when all are
+ * at one time): it searches untimed, where steps take no time and a later `at` could only mean "after
+ * all the work", which misses the runs where the step lands inside that work (a panic 300 ns after a
+ * restart hits it mid-way in most seeds of `run`). So each step is a choice from the start, and a
+ * result may need the work before it to have stalled that long.
+ */
+export function untimedAtNote(scenario: Scenario): string {
+  const times = [...new Set(scenario.script.flatMap((s) => (s.trigger.kind === 'at' ? [s.trigger.timeNs] : [])))].sort((a, b) => a - b);
+  if (times.length < 2) return '';
+  return (
+    `shootdown: note: explore does not keep the times of \`at\` steps (${times.map((t) => `${t} ns`).join(', ')}): each is a choice from the ` +
+    `start, in any order with the others and the CPUs' work (every stall is explored); trigger a step \`when\` a CPU enters a state to order it\n`
+  );
 }
