@@ -7,7 +7,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.js';
 import { escapeControls } from './terminal.js';
 import type { ExploreIo } from './io.js';
 import { track } from './output-file.js';
@@ -46,23 +46,6 @@ function numeric(name: string, text: string | undefined, fallback: number | null
   if (n < min) throw new InputError(`--${name}: expected ${range}, got ${shown} (too small)`);
   if (n > max) throw new InputError(`--${name}: expected ${range}, got ${shown} (too large)`);
   return n;
-}
-
-/**
- * `--max-states -5` is a value, not an option: parseArgs would call it ambiguous. Join a numeric
- * option with a following argument that looks like a negative number, so the range check names it.
- */
-function joinNegatives(args: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    const next = args[i + 1];
-    if (a.startsWith('--') && a.slice(2) in NUMERIC && next !== undefined && /^-[\d.]/.test(next)) {
-      out.push(`${a}=${next}`);
-      i += 1;
-    } else out.push(a);
-  }
-  return out;
 }
 
 /** How to raise each bound, for the message that says which one stopped the search. */
@@ -162,10 +145,8 @@ function writeTrace(dir: string, name: string, text: string): string {
 
 /** `merged`: from `explore merge`, the shards' result in place of a search (and what to say about them). */
 export async function exploreCommand(args: string[], io: ExploreIo, merged?: MergedShards): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: joinNegatives(args),
+  const { values, positionals } = parseCommandArgs({
+      args,
       allowPositionals: true,
       options: {
         cpus: { type: 'string' },
@@ -192,10 +173,6 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
         'max-pass-over': { type: 'string' },
       },
     });
-  } catch (e) {
-    throw new InputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
-  }
-  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new InputError(`explore takes one scenario (a file or a built-in such as R2), got ${positionals.length}`);
   const strategy = (values.strategy ?? 'exhaustive') as Strategy;
   if (!['exhaustive', 'random', 'pct'].includes(strategy)) throw new InputError(`--strategy: expected exhaustive, random or pct, got '${strategy}'`);

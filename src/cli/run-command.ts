@@ -2,7 +2,6 @@
  * `shootdown run`: one run of a scenario (main.ts dispatches here) — its timeline, summary or JSON, a trace
  * file, a replay checked record by record against its trace, and `--inspect`.
  */
-import { parseArgs } from 'node:util';
 import { DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
 import { runScenarioInSlices } from '../sim/run.js';
@@ -17,6 +16,7 @@ import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel
 import { QUOTE_MAX, escapeControls, quote } from './terminal.js';
 import { OutputFileError, outputTargetProblem } from './output-file.js';
 import type { CliIo } from './io.js';
+import { parseCommandArgs } from './args.js';
 
 const RUN_OPTIONS = {
   seed: { type: 'string' },
@@ -47,13 +47,7 @@ const UNREAD: readonly UnreadRecord[] = ['step', 'choice', 'insn', 'timer'];
 const STDOUT_CHUNK = 64 * 1024;
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: RUN_OPTIONS });
-  } catch (e) {
-    throw new InputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandArgs({ args, allowPositionals: true, options: RUN_OPTIONS });
   if (positionals.length > 1) throw new InputError(`run takes one scenario, got ${positionals.length}: ${positionals.join(' ')}`);
   const traceFile = values.trace;
   // The output file is checked before anything else is spent on the run.
