@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseCommandArgs } from './args.js';
-import { escapeControls } from './terminal.js';
+import { escapeControls, replayCommand } from './terminal.js';
 import type { ExploreIo } from './io.js';
 import { track } from './output-file.js';
 import { InputError, KERNEL_FLAGS, loadScenario, withKernel } from './scenario-args.js';
@@ -319,9 +319,11 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
           : `no violation found, but the search is NOT complete: this is no proof (exit ${EXIT_INCOMPLETE})\n`,
       );
     }
+    // A trace's header names a scenario file by its id only: the replay names the file as it was given.
+    const fromFile = scenarioText !== null ? (positionals[0] as string) : null;
     // Messages quote the scenario (a panic message, a file name): control characters shown, not obeyed.
     for (const v of violations) {
-      io.stdout(`VIOLATION ${v.property}: ${escapeControls(v.message)}\n  shortest run found: ${v.length} decisions — shootdown run --replay ${escapeControls(v.traceFile)}\n`);
+      io.stdout(`VIOLATION ${v.property}: ${escapeControls(v.message)}\n  shortest run found: ${v.length} decisions — ${replayCommand(fromFile, v.traceFile)}\n`);
       const p = v.pointOfNoReturn;
       if (p) io.stdout(`  point of no return${p.complete ? '' : ' (at the latest)'}${maxPassOver !== null ? ' (over every run, stalls included)' : ''}: ${escapeControls(p.description)}\n`);
       else if (p === null) io.stdout('  point of no return: none found (the run\'s own end does not violate the property)\n');

@@ -13,7 +13,7 @@ import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
 import { formatOutcome, formatTimelineRecord } from './format.js';
 import { JsonTimeline, runJson } from './json-output.js';
 import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
-import { QUOTE_MAX, escapeControls, quote } from './terminal.js';
+import { QUOTE_MAX, escapeControls, quote, shellWord } from './terminal.js';
 import { OutputFileError, outputTargetProblem } from './output-file.js';
 import type { CliIo } from './io.js';
 import { parseCommandArgs } from './args.js';
@@ -69,7 +69,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     scenario = loadScenario(name, io.readFile, replay?.cpus);
   } catch (e) {
     if (!(e instanceof InputError) || positionals[0] !== undefined || values.replay === undefined) throw e;
-    throw new InputError(`--replay ${quote(values.replay)}: line 1: header.scenario: ${e.message} (name the scenario: shootdown run <scenario> --replay …)`);
+    // A trace keeps a scenario file's id (its name without directories or .json), not its path.
+    throw new InputError(
+      `--replay ${quote(values.replay)}: line 1: header.scenario: ${e.message} (a trace names a scenario file by its name only: name the file, shootdown run <file> --replay ${shellWord(values.replay)})`,
+    );
   }
   const kernelFlags = values.kernel !== undefined || values.fix !== undefined || values['no-fix'] !== undefined;
   if (replay && !kernelFlags) scenario = { ...scenario, kernel: kernelOf(replay.preset, replay.switches) };
