@@ -77,7 +77,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       { name: 'json', default: 'off', text: 'print the outcome as one JSON object instead of the timeline' },
       { name: 'timeline', default: 'off', text: 'with --json: add the timeline\'s lines as objects (timeline[])' },
       { name: 'trace', value: 'FILE', text: 'write the whole trace (JSON lines) to FILE, a regular file or a new one' },
-      { name: 'replay', value: 'TRACE', text: 'replay a trace choice by choice; exit 1 if the run does not reproduce it' },
+      { name: 'replay', value: 'TRACE', text: 'replay a trace choice by choice; exit 1 if the run does not reproduce it, 2 if a scenario, --kernel, --fix or --no-fix given contradicts its header' },
       { name: 'steps', default: 'off', text: 'show every step, memory write and instruction in the timeline' },
       { name: 'fail-on-violation', default: 'off', text: 'exit 1 when a property is violated (for CI)' },
       { name: 'strict', default: 'off', text: 'exit 2 when a script step\'s `when` trigger never fired' },

@@ -67,3 +67,31 @@ describe('run --replay of a scenario file\'s trace without the file', () => {
     expect((await cli(['run', file, '--replay', trace])).code).toBe(0);
   });
 });
+
+describe('a replay with options that contradict its trace\'s header is bad input (exit 2), not a divergence', () => {
+  const trace = path.join(dir, 't5.jsonl');
+  it.each([
+    [['--kernel', 'v5.10'], /^shootdown: --kernel v5\.10 contradicts the trace .*t5\.jsonl: it was recorded with kernel mainline \(header\.preset\)/],
+    [['--no-fix', 'vmxoff-eats-faults'], /^shootdown: --no-fix vmxoff-eats-faults contradicts the trace .*: it was recorded with vmxoff-eats-faults on \(header\.switches\)/],
+    [['--fix', 'rsm-clears-nested-run-pending'], /^shootdown: --fix rsm-clears-nested-run-pending contradicts the trace .*: it was recorded with rsm-clears-nested-run-pending off \(header\.switches\)/],
+    [['T1'], /^shootdown: scenario T1 contradicts the trace .*: it was recorded on scenario T5 \(header\.scenario\)/],
+  ])('run --replay with %j is refused before anything runs or is written', async (extra, message) => {
+    if (!fs.existsSync(trace)) expect((await cli(['run', 'T5', '--trace', trace])).code).toBe(0);
+    const header = JSON.parse(fs.readFileSync(trace, 'utf8').split('\n')[0] as string) as { preset: string; switches: string[] };
+    expect(header.preset).toBe('mainline');
+    expect(header.switches).toContain('vmxoff-eats-faults');
+    const again = path.join(dir, `again-${extra.join('-')}.jsonl`);
+    const r = await cli(['run', '--replay', trace, ...extra, '--trace', again]);
+    expect(r.err).toMatch(message);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(fs.existsSync(again)).toBe(false);
+  });
+
+  it('options that say what the header says are fine', async () => {
+    if (!fs.existsSync(trace)) expect((await cli(['run', 'T5', '--trace', trace])).code).toBe(0);
+    const r = await cli(['run', 'T5', '--replay', trace, '--kernel', 'mainline', '--fix', 'vmxoff-eats-faults']);
+    expect(r.err).toMatch(/replay: reproduced all/);
+    expect(r.code).toBe(0);
+  });
+});
