@@ -13,7 +13,7 @@ import type { ExploreIo } from './io.js';
 import { track } from './output-file.js';
 import { InputError, KERNEL_FLAGS, loadScenario, withKernel } from './scenario-args.js';
 import { hasGuests } from '../sim/simulation.js';
-import { PROPERTY_NAMES } from '../spec/index.js';
+import { PROPERTY_NAMES, whyInapplicable } from '../spec/index.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult, type Progress, type StopReason, type Strategy } from '../explore/explorer.js';
 import { exploreParallel } from '../explore/parallel.js';
 import { confirm } from '../explore/counterexample.js';
@@ -212,6 +212,11 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   let scenarioText: string | null = null;
   const readFile = (file: string) => (scenarioText = io.readFile(file));
   const scenario = withKernel(loadScenario(positionals[0] as string, readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
+  // A property no run of the scenario could violate would pass without checking anything.
+  for (const p of properties) {
+    const why = whyInapplicable(p, scenario);
+    if (why !== null) throw new InputError(`--property ${p} cannot apply to ${escapeControls(scenario.id)}: ${why}`);
+  }
   // Workers and shards split the space by root choices and merge counts: symmetry is for one search.
   if (values.symmetry && values['no-symmetry']) throw new InputError('--symmetry and --no-symmetry: give one');
   if (values.symmetry && (workers > 1 || values.shard !== undefined)) throw new InputError('--symmetry is for one search: not with --workers or --shard');
