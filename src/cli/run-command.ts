@@ -66,7 +66,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   // command line says otherwise.
   let scenario: Scenario;
   try {
-    scenario = loadScenario(name, io.readFile, replay?.cpus);
+    scenario = loadScenario(name, io.readFile, replay?.cpus, "the trace's header.cpus");
   } catch (e) {
     if (!(e instanceof InputError) || positionals[0] !== undefined || values.replay === undefined) throw e;
     // A trace keeps a scenario file's id (its name without directories or .json), not its path.
