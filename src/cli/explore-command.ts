@@ -7,13 +7,13 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
-import { escapeControls } from './terminal.js';
+import { parseCommandArgs } from './args.js';
+import { escapeControls, replayCommand } from './terminal.js';
 import type { ExploreIo } from './io.js';
 import { track } from './output-file.js';
 import { InputError, KERNEL_FLAGS, loadScenario, withKernel } from './scenario-args.js';
 import { hasGuests } from '../sim/simulation.js';
-import { PROPERTY_NAMES } from '../spec/index.js';
+import { PROPERTY_NAMES, whyInapplicable } from '../spec/index.js';
 import { DEFAULT_EXPLORE, explore, type ExploreOptions, type ExploreResult, type Progress, type StopReason, type Strategy } from '../explore/explorer.js';
 import { exploreParallel } from '../explore/parallel.js';
 import { confirm } from '../explore/counterexample.js';
@@ -47,23 +47,6 @@ function numeric(name: string, text: string | undefined, fallback: number | null
   if (n < min) throw new InputError(`--${name}: expected ${range}, got ${shown} (too small)`);
   if (n > max) throw new InputError(`--${name}: expected ${range}, got ${shown} (too large)`);
   return n;
-}
-
-/**
- * `--max-states -5` is a value, not an option: parseArgs would call it ambiguous. Join a numeric
- * option with a following argument that looks like a negative number, so the range check names it.
- */
-function joinNegatives(args: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    const next = args[i + 1];
-    if (a.startsWith('--') && a.slice(2) in NUMERIC && next !== undefined && /^-[\d.]/.test(next)) {
-      out.push(`${a}=${next}`);
-      i += 1;
-    } else out.push(a);
-  }
-  return out;
 }
 
 /** How to raise each bound, for the message that says which one stopped the search. */
@@ -163,10 +146,8 @@ function writeTrace(dir: string, name: string, text: string): string {
 
 /** `merged`: from `explore merge`, the shards' result in place of a search (and what to say about them). */
 export async function exploreCommand(args: string[], io: ExploreIo, merged?: MergedShards): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: joinNegatives(args),
+  const { values, positionals } = parseCommandArgs({
+      args,
       allowPositionals: true,
       options: {
         cpus: { type: 'string' },
@@ -193,10 +174,6 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
         'max-pass-over': { type: 'string' },
       },
     });
-  } catch (e) {
-    throw new InputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
-  }
-  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new InputError(`explore takes one scenario (a file or a built-in such as R2), got ${positionals.length}`);
   const strategy = (values.strategy ?? 'exhaustive') as Strategy;
   if (!['exhaustive', 'random', 'pct'].includes(strategy)) throw new InputError(`--strategy: expected exhaustive, random or pct, got '${strategy}'`);
@@ -236,6 +213,11 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   let scenarioText: string | null = null;
   const readFile = (file: string) => (scenarioText = io.readFile(file));
   const scenario = withKernel(loadScenario(positionals[0] as string, readFile, cpus ?? undefined), values.kernel, values.fix ?? [], values['no-fix'] ?? []);
+  // A property no run of the scenario could violate would pass without checking anything.
+  for (const p of properties) {
+    const why = whyInapplicable(p, scenario);
+    if (why !== null) throw new InputError(`--property ${p} cannot apply to ${escapeControls(scenario.id)}: ${why}`);
+  }
   // Workers and shards split the space by root choices and merge counts: symmetry is for one search.
   if (values.symmetry && values['no-symmetry']) throw new InputError('--symmetry and --no-symmetry: give one');
   if (values.symmetry && (workers > 1 || values.shard !== undefined)) throw new InputError('--symmetry is for one search: not with --workers or --shard');
@@ -344,9 +326,11 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
           : `no violation found, but the search is NOT complete: this is no proof (exit ${EXIT_INCOMPLETE})\n`,
       );
     }
+    // A trace's header names a scenario file by its id only: the replay names the file as it was given.
+    const fromFile = scenarioText !== null ? (positionals[0] as string) : null;
     // Messages quote the scenario (a panic message, a file name): control characters shown, not obeyed.
     for (const v of violations) {
-      io.stdout(`VIOLATION ${v.property}: ${escapeControls(v.message)}\n  shortest run found: ${v.length} decisions — shootdown run --replay ${escapeControls(v.traceFile)}\n`);
+      io.stdout(`VIOLATION ${v.property}: ${escapeControls(v.message)}\n  shortest run found: ${v.length} decisions — ${replayCommand(fromFile, v.traceFile)}\n`);
       const p = v.pointOfNoReturn;
       if (p) io.stdout(`  point of no return${p.complete ? '' : ' (at the latest)'}${maxPassOver !== null ? ' (over every run, stalls included)' : ''}: ${escapeControls(p.description)}\n`);
       else if (p === null) io.stdout('  point of no return: none found (the run\'s own end does not violate the property)\n');

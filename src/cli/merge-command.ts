@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.js';
 import type { Scenario } from '../scenarios/types.js';
 import type { Found } from '../explore/explorer.js';
 import { mergeShards, type SplitInfo } from '../explore/shard.js';
@@ -94,7 +94,7 @@ function manyShards(each: readonly { index: number; statesVisited: number; elaps
 export async function mergeCommand(args: string[], io: ExploreIo): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, json: { type: 'boolean' }, 'no-pnr': { type: 'boolean' }, 'pnr-max-states': { type: 'string' } } });
+    parsed = parseCommandArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, json: { type: 'boolean' }, 'no-pnr': { type: 'boolean' }, 'pnr-max-states': { type: 'string' } } });
   } catch (e) {
     const message = (e as Error).message.split('\n')[0] ?? 'bad arguments';
     const unknown = /^Unknown option '([^']*)'/.exec(message);

@@ -2,7 +2,6 @@
  * `shootdown run`: one run of a scenario (main.ts dispatches here) — its timeline, summary or JSON, a trace
  * file, a replay checked record by record against its trace, and `--inspect`.
  */
-import { parseArgs } from 'node:util';
 import { DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
 import { runScenarioInSlices } from '../sim/run.js';
@@ -14,9 +13,10 @@ import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
 import { formatOutcome, formatTimelineRecord } from './format.js';
 import { JsonTimeline, runJson } from './json-output.js';
 import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
-import { QUOTE_MAX, escapeControls, quote } from './terminal.js';
+import { QUOTE_MAX, escapeControls, quote, shellWord } from './terminal.js';
 import { OutputFileError, outputTargetProblem } from './output-file.js';
 import type { CliIo } from './io.js';
+import { parseCommandArgs } from './args.js';
 
 const RUN_OPTIONS = {
   seed: { type: 'string' },
@@ -47,13 +47,7 @@ const UNREAD: readonly UnreadRecord[] = ['step', 'choice', 'insn', 'timer'];
 const STDOUT_CHUNK = 64 * 1024;
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: RUN_OPTIONS });
-  } catch (e) {
-    throw new InputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandArgs({ args, allowPositionals: true, options: RUN_OPTIONS });
   if (positionals.length > 1) throw new InputError(`run takes one scenario, got ${positionals.length}: ${positionals.join(' ')}`);
   const traceFile = values.trace;
   // The output file is checked before anything else is spent on the run.
@@ -72,15 +66,22 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   // command line says otherwise.
   let scenario: Scenario;
   try {
-    scenario = loadScenario(name, io.readFile, replay?.cpus);
+    scenario = loadScenario(name, io.readFile, replay?.cpus, "the trace's header.cpus");
   } catch (e) {
     if (!(e instanceof InputError) || positionals[0] !== undefined || values.replay === undefined) throw e;
-    throw new InputError(`--replay ${quote(values.replay)}: line 1: header.scenario: ${e.message} (name the scenario: shootdown run <scenario> --replay …)`);
+    // A trace keeps a scenario file's id (its name without directories or .json), not its path.
+    throw new InputError(
+      `--replay ${quote(values.replay)}: line 1: header.scenario: ${e.message} (a trace names a scenario file by its name only: name the file, shootdown run <file> --replay ${shellWord(values.replay)})`,
+    );
   }
-  const kernelFlags = values.kernel !== undefined || values.fix !== undefined || values['no-fix'] !== undefined;
-  if (replay && !kernelFlags) scenario = { ...scenario, kernel: kernelOf(replay.preset, replay.switches) };
+  // A replay runs the trace's kernel; a flag may only say what the trace says.
+  if (replay) scenario = { ...scenario, kernel: kernelOf(replay.preset, replay.switches) };
   scenario = withKernel(scenario, values.kernel, values.fix ?? [], values['no-fix'] ?? []);
-  resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
+  const features = resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
+  if (replay && values.replay !== undefined) {
+    const conflict = replayConflict(replay, scenario, features, values);
+    if (conflict !== null) throw new InputError(`${conflict[0]} contradicts the trace ${quote(values.replay)}: it was recorded ${conflict[1]}; a replay reproduces the recorded run, it cannot change it`);
+  }
   const seed = replay ? replay.seed : parseSeed(values.seed);
   if (replay && values.seed !== undefined) throw new InputError('--seed and --replay cannot be combined: the trace fixes every choice');
   const simOptions = { seed, ...(replay ? { replay: replay.picks, mode: replay.mode, ...(replay.branch ? { branch: replay.branch } : {}) } : {}) };
@@ -211,6 +212,29 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/**
+ * The first option (or the scenario named) that contradicts what the replayed trace's header records: the
+ * option, and what the header says (naming its field); null when none does.
+ */
+function replayConflict(replay: ReadTrace, scenario: Scenario, features: Record<string, boolean>, values: { kernel?: string; fix?: string[]; 'no-fix'?: string[] }): [string, string] | null {
+  if (scenario.id !== replay.scenario) return [`scenario ${quote(scenario.id)}`, `on scenario ${quote(replay.scenario)} (header.scenario)`];
+  if (values.kernel !== undefined && values.kernel !== replay.preset) return [`--kernel ${quote(values.kernel)}`, `with kernel ${quote(replay.preset)} (header.preset)`];
+  for (const n of values.fix ?? []) if (!replay.switches.includes(n)) return [`--fix ${n}`, `with ${n} off (header.switches)`];
+  for (const n of values['no-fix'] ?? []) if (replay.switches.includes(n)) return [`--no-fix ${n}`, `with ${n} on (header.switches)`];
+  const on = Object.keys(features).filter((n) => features[n]);
+  if (on.length !== replay.switches.length || on.some((n) => !replay.switches.includes(n))) return ['the kernel switches', `with ${replay.switches.join(', ') || 'none'} (header.switches)`];
+  // The rest of the header comes from the scenario: a file edited since the trace was written.
+  const header = JSON.parse(replay.records[0] as string) as { vendor?: unknown; options?: Record<string, unknown> };
+  const mine: Record<string, unknown> = { kdump: scenario.options.kdump, panicTimeout: scenario.options.panicTimeout, initOnlyReset: scenario.options.reset.initOnly };
+  if (header.vendor !== undefined && header.vendor !== scenario.machine.vendor) {
+    return [`scenario ${quote(scenario.id)} (machine.vendor ${quote(scenario.machine.vendor)})`, `with vendor ${quote(String(header.vendor))} (header.vendor)`];
+  }
+  for (const [k, v] of Object.entries(header.options ?? {})) {
+    if (k in mine && mine[k] !== v) return [`scenario ${quote(scenario.id)} (${k} ${JSON.stringify(mine[k])})`, `with ${k} ${quote(JSON.stringify(v))} (header.options.${k})`];
+  }
+  return null;
 }
 
 function firstDifference(a: string, b: string): number {

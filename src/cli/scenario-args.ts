@@ -33,13 +33,16 @@ export function parseInteger(name: string, text: string | undefined, min: number
 /** `--seed`: a u32, 1 when absent. */
 export const parseSeed = (text: string | undefined): number => parseInteger('seed', text, 0, 0xffff_ffff, 1);
 
-/** A built-in by id or name, or a scenario file; `cpus` widens (or narrows) the machine. */
-export function loadScenario(name: string, readFile: (file: string) => string, cpus?: number): Scenario {
+/**
+ * A built-in by id or name, or a scenario file; `cpus` widens (or narrows) the machine, and an error it
+ * causes says so, naming where the count came from (`cpusFrom`).
+ */
+export function loadScenario(name: string, readFile: (file: string) => string, cpus?: number, cpusFrom = '--cpus'): Scenario {
   const builtin = findBuiltin(name);
   if (builtin) {
     const raw = cpus === undefined ? builtin.raw : { ...builtin.raw, machine: { ...(builtin.raw.machine as object), cpus } };
     const r = validateScenario(raw, builtin.id, validationContext);
-    if (!r.ok) throw new InputError(formatError(builtin.id, r.errors[0] as { path: string; message: string }));
+    if (!r.ok) throw new InputError(formatError(builtin.id, r.errors[0] as { path: string; message: string }) + cpusNote(cpus, (builtin.raw.machine as { cpus?: unknown }).cpus, cpusFrom));
     return r.scenario;
   }
   let text: string;
@@ -56,6 +59,7 @@ export function loadScenario(name: string, readFile: (file: string) => string, c
     throw new InputError(`${quote(name)}: ${why}`);
   }
   let r = loadScenarioText(text, name);
+  const own = r.ok ? r.scenario.machine.cpus : undefined;
   if (r.ok && cpus !== undefined && cpus !== r.scenario.machine.cpus) {
     const raw = JSON.parse(text) as { machine: object };
     r = validateScenario({ ...raw, machine: { ...raw.machine, cpus } }, r.scenario.id, validationContext);
@@ -63,9 +67,15 @@ export function loadScenario(name: string, readFile: (file: string) => string, c
   if (!r.ok) {
     const first = r.errors[0];
     const more = r.errors.length > 1 ? ` (and ${r.errors.length - 1} more)` : '';
-    throw new InputError(`${first ? formatError(quote(name), first) : `${quote(name)}: invalid`}${more}`);
+    throw new InputError(`${first ? formatError(quote(name), first) : `${quote(name)}: invalid`}${cpusNote(cpus, own, cpusFrom)}${more}`);
   }
   return r.scenario;
+}
+
+/** What an error owes to `--cpus` when it changed the machine's CPU count (the scenario is valid as written). */
+function cpusNote(cpus: number | undefined, own: unknown, from: string): string {
+  if (cpus === undefined || typeof own !== 'number' || own === cpus) return '';
+  return ` (with ${from} ${cpus}: the scenario is written for ${own} CPUs)`;
 }
 
 /** Every built-in's id and name, for suggestions. */

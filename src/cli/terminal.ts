@@ -95,3 +95,25 @@ export function stdoutSafe(text: string): string {
   if (!STDOUT_CONTROL.test(text)) return text;
   return text.replace(STDOUT_CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+/**
+ * `text` as one word of a POSIX shell command line the user can paste: as it is when it holds only
+ * characters no shell treats specially, else in single quotes, or as bash's `$'…'` with every control
+ * character written as an escape (so the word is safe on a terminal too). A word that starts with `-`
+ * gets `./` in front, so that it is not taken for an option.
+ */
+export function shellWord(text: string): string {
+  const word = text.startsWith('-') ? `./${text}` : text;
+  if (/^[A-Za-z0-9_/.,:@%+=-]+$/.test(word)) return word;
+  CONTROL.lastIndex = 0;
+  if (!CONTROL.test(word)) return `'${word.replace(/'/g, `'\\''`)}'`;
+  return `$'${word.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\\']/g, (c) => (c === "'" ? "\\'" : escapeOne(c)))}'`;
+}
+
+/**
+ * The command that replays a trace, to paste into a shell: a trace's header keeps a scenario file's id
+ * (its name without directories or `.json`), not its path, so a run of a file names the file.
+ */
+export function replayCommand(scenarioFile: string | null, traceFile: string): string {
+  return `shootdown run ${scenarioFile === null ? '' : `${shellWord(scenarioFile)} `}--replay ${shellWord(traceFile)}`;
+}

@@ -3,8 +3,8 @@
  * the way `main()` does: 0 when done, 2 for bad input with one line on stderr naming it.
  */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { CliIo } from './io.js';
+import { parseCommandArgs } from './args.js';
 import { findBuiltin, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
 import { runScenario } from '../sim/run.js';
@@ -116,7 +116,7 @@ const DEFAULT_PORT_TRIES = 20;
 export async function viewCommand(args: string[], io: CliIo, hooks: ViewHooks = {}): Promise<number> {
   try {
     const { values, positionals } = parsed(() =>
-      parseArgs({
+      parseCommandArgs({
         args,
         allowPositionals: true,
         options: {
@@ -172,7 +172,7 @@ const CHART_FORMATS = ['mermaid', 'scxml', 'dot', 'json'] as const;
 export function exportCommand(args: string[], io: CliIo): number {
   try {
     const { values, positionals } = parsed(() =>
-      parseArgs({ args, allowPositionals: true, options: { format: { type: 'string' }, root: { type: 'string' }, depth: { type: 'string' } } }),
+      parseCommandArgs({ args, allowPositionals: true, options: { format: { type: 'string' }, root: { type: 'string' }, depth: { type: 'string' } } }),
     );
     const known = ACTOR_KINDS.map((k) => k.name);
     const name = positionals[0];
@@ -224,7 +224,7 @@ const TRACE_FORMATS = ['mermaid-sequence', 'json', 'perfetto'] as const;
 
 export function exportTraceCommand(args: string[], io: CliIo): number {
   try {
-    const { values, positionals } = parsed(() => parseArgs({ args, allowPositionals: true, options: { format: { type: 'string' } } }));
+    const { values, positionals } = parsed(() => parseCommandArgs({ args, allowPositionals: true, options: { format: { type: 'string' } } }));
     const file = positionals[0];
     if (file === undefined) throw new VizInputError('export-trace: name a trace file (written by `shootdown run --trace FILE`)');
     if (positionals.length > 1) throw new VizInputError(`export-trace takes one trace file, got ${positionals.length}: ${positionals.join(' ')}`);

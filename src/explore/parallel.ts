@@ -28,10 +28,15 @@ function workerScript(): string {
   throw new Error('the compiled explorer worker is missing: run `npm run build`');
 }
 
+/**
+ * One job per worker. The state bound is the whole search's: an exhaustive search gives each worker its
+ * share of `maxStates` (which the workers' counts, summed, never pass), and has at most one worker per state.
+ */
 export function jobsFor(scenario: Scenario, opts: Omit<ExploreOptions, 'onProgress'>, workers: number): WorkerJob[] {
-  return Array.from({ length: workers }, (_, index) =>
+  const n = opts.strategy === 'exhaustive' ? Math.max(1, Math.min(workers, opts.maxStates)) : workers;
+  return Array.from({ length: n }, (_, index) =>
     opts.strategy === 'exhaustive'
-      ? { scenario, opts: { ...opts, rootSlice: { index, of: workers } } }
+      ? { scenario, opts: { ...opts, rootSlice: { index, of: n }, maxStates: Math.floor(opts.maxStates / n) + (index < opts.maxStates % n ? 1 : 0) } }
       : {
           scenario,
           opts: {
@@ -85,7 +90,8 @@ export async function exploreParallel(
 ): Promise<ExploreResult> {
   const started = performance.now();
   const script = workerScript();
-  const latest: (Progress | null)[] = Array.from({ length: workers }, () => null);
+  const jobs = jobsFor(scenario, opts, workers);
+  const latest: (Progress | null)[] = Array.from({ length: jobs.length }, () => null);
   let lastShown = started;
   const show = () => {
     const now = performance.now();
@@ -101,7 +107,7 @@ export async function exploreParallel(
     });
   };
   const results = await Promise.all(
-    jobsFor(scenario, opts, workers).map(
+    jobs.map(
       (job, index) =>
         new Promise<ExploreResult>((resolve, reject) => {
           const w = new Worker(script, { workerData: progress ? { ...job, progressMs: Math.min(progress.everyMs, 500) } : job });

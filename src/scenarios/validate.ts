@@ -20,7 +20,7 @@ import {
   shown,
   type Field,
 } from './reader.js';
-import { MAX_CPUS, MAX_PACKETS, MAX_SCENARIO_BYTES } from './limits.js';
+import { MAX_CPUS, MAX_PACKETS, MAX_SCENARIO_BYTES, MAX_VCPUS, MAX_VMS } from './limits.js';
 import type { ResetMethod, Scenario, ScenarioOptions } from './types.js';
 import type { ScenarioError, ValidationContext } from './validation-context.js';
 import { DEFAULT_PANIC_MESSAGE, readScript } from './script-section.js';
@@ -192,8 +192,12 @@ function readScenario(raw: unknown, id: string, ctx: ValidationContext, out: Pro
   const initial = readInitial(top.get('initial'), machine.cpus, machine.vendor, out);
   const kernel = readKernel(top.get('kernel'), ctx, out);
   const options = readOptions(top.get('options'), out);
+  const beforeVms = out.count;
   const { vcpus, vsock } = readVms(top.get('vms'), machine.cpus, machine.vendor ?? 'intel', out);
-  const script = readScript(top.get('script'), machine.cpus, vcpus.length, vsock.length, ctx, out);
+  // VMs refused in part leave fewer vCPUs and devices than the file names: the script's indexes are not
+  // held to those counts, or their errors would hide the VMs' own (the cause) when they come first in the file.
+  const vmsRefused = out.count > beforeVms;
+  const script = readScript(top.get('script'), machine.cpus, vmsRefused ? MAX_VCPUS : vcpus.length, vmsRefused ? MAX_VMS : vsock.length, ctx, out);
   // Every packet's fate is kept: bound their number over the whole scenario, not only per line.
   let packets = 0;
   for (const d of vsock) for (const t of d.guestTraffic) packets += t.count;

@@ -192,7 +192,8 @@ export function readVms(field: Field | undefined, cpus: number | undefined, vend
     // The device as the calls see it; the worker CPU and interrupt vCPU are settled below.
     const vsock: VsockSpec | undefined = vsockRead ? { ...vsockRead, worker: vsockRead.worker ?? 0, vcpu: specs.length } : undefined;
     const firstOfVm = specs.length;
-    (readArray(vcpusField, out, 'expected an array of vCPUs', MAX_VCPUS_PER_VM) ?? []).forEach((vcpuField, n) => {
+    const vcpuFields = readArray(vcpusField, out, 'expected an array of vCPUs', MAX_VCPUS_PER_VM);
+    (vcpuFields ?? []).forEach((vcpuField, n) => {
       if (specs.length >= MAX_VCPUS) {
         out.add(vcpuField.loc, `too many vCPUs: the VMs have at most ${MAX_VCPUS} together`);
         return;
@@ -223,7 +224,8 @@ export function readVms(field: Field | undefined, cpus: number | undefined, vend
     });
     if (vsock !== undefined && vsockRead !== undefined) {
       if (specs.length === firstOfVm) {
-        out.add(vsockField?.loc ?? vmField.loc, 'a vsock device needs a vCPU whose VMM thread drives it');
+        // A VM whose vCPUs were all refused (a CPU out of range, …) has its cause reported there already.
+        if (vcpuFields?.length === 0) out.add(vsockField?.loc ?? vmField.loc, 'a vsock device needs a vCPU whose VMM thread drives it');
         return;
       }
       // QEMU's realize fails on a CID another VM's device holds (SET_GUEST_CID: −EADDRINUSE): the VM never starts.

@@ -3,11 +3,19 @@
  * records alone (never from the model's helpers), so a bug in the model cannot hide a bug in the check.
  */
 import type { TraceRecord } from '../trace/records.js';
+import type { Scenario } from '../scenarios/types.js';
 
 export interface Violation {
   property: string;
   message: string;
 }
+
+/**
+ * Why a property cannot apply to a scenario — no run of it could ever violate the property, so a search
+ * for its violations would pass without checking anything — or null when it can. Each property class
+ * that needs something of the scenario has one as its static `inapplicable`.
+ */
+export type Applicability = (scenario: Scenario) => string | null;
 
 export interface Observer {
   readonly property: string;

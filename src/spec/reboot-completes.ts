@@ -6,9 +6,18 @@
  * an oops). Only `running` (the step budget ran out) is no verdict.
  */
 import type { TraceRecord } from '../trace/records.js';
-import type { Observer, Violation } from './observer.js';
+import type { Applicability, Observer, Violation } from './observer.js';
 
 export class RebootCompletes implements Observer {
+  /** Only a script step starts what it checks: a reboot, an emergency restart, or a panic set to end in a reset or kexec. */
+  static readonly inapplicable: Applicability = (s) => {
+    const panicEnds = s.options.kdump || s.options.panicTimeout !== 0;
+    const ends = s.script.some((st) => st.action === 'reboot' || st.action === 'emergency-restart' || ((st.action === 'panic' || st.action === 'nmi-panic') && panicEnds));
+    if (ends) return null;
+    return s.script.some((st) => st.action === 'panic' || st.action === 'nmi-panic')
+      ? 'its script\'s panics wait forever (no crash kernel loaded, panic timeout 0) and it has no reboot or emergency-restart step'
+      : 'its script has no reboot, emergency-restart or panic step';
+  };
   readonly property = 'reboot-completes';
   readonly reads = ['header', 'script', 'end'] as const;
   private panicEnds = false;

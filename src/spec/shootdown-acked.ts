@@ -3,7 +3,7 @@
  * before the initiator's 1000 ms wait runs out.
  */
 import type { TraceRecord } from '../trace/records.js';
-import type { Observer, Violation } from './observer.js';
+import type { Applicability, Observer, Violation } from './observer.js';
 
 interface Open {
   initiator: number;
@@ -12,6 +12,8 @@ interface Open {
 }
 
 export class ShootdownAcked implements Observer {
+  /** A shootdown waits for the other CPUs (waiting_for_crash_ipi = num_online_cpus() - 1): on one CPU there are none. */
+  static readonly inapplicable: Applicability = (s) => (s.machine.cpus < 2 ? 'the machine has one CPU: an NMI shootdown has no other CPU to wait for' : null);
   readonly property = 'shootdown-acked';
   readonly reads = ['header', 'mem', 'kernel'] as const;
   private cpus = 0;

@@ -12,11 +12,15 @@
  * - `vsock-credit-never-negative` (below): the stream credit of every connection, both ways.
  */
 import type { TraceRecord } from '../trace/records.js';
-import type { Observer, Violation } from './observer.js';
+import type { Applicability, Observer, Violation } from './observer.js';
+
+/** Every vsock property watches the records of a vhost-vsock device: without one there are none. */
+const needsVsockDevice: Applicability = (s) => (s.vsock.length === 0 ? 'the scenario has no vhost-vsock device (a VM with "vsock")' : null);
 
 const RUNNING = new Set(['VHOST_VSOCK_SET_RUNNING', 'VHOST_SET_RUNNING']);
 
 export class VsockNoPacketWithoutBackend implements Observer {
+  static readonly inapplicable = needsVsockDevice;
   readonly property = 'vsock-no-packet-without-backend';
   readonly reads = ['ioctl', 'vsock'] as const;
   private backend = new Map<number, boolean>();
@@ -80,6 +84,7 @@ export class VsockNoPacketWithoutBackend implements Observer {
 }
 
 export class VsockRepliesThrottleTx implements Observer {
+  static readonly inapplicable = needsVsockDevice;
   readonly property = 'vsock-replies-throttle-tx';
   readonly reads = ['vsock'] as const;
   private found: Violation[] = [];
@@ -113,6 +118,7 @@ export class VsockRepliesThrottleTx implements Observer {
 }
 
 export class VsockPacketsBalance implements Observer {
+  static readonly inapplicable = needsVsockDevice;
   readonly property = 'vsock-packets-balance';
   readonly reads = ['vsfinal'] as const;
   private found: Violation[] = [];
@@ -164,6 +170,7 @@ export class VsockPacketsBalance implements Observer {
  * the receiver never holds more than its buffer (rx_cnt − fwd_cnt ≤ buf_alloc).
  */
 export class VsockCreditNeverNegative implements Observer {
+  static readonly inapplicable = needsVsockDevice;
   readonly property = 'vsock-credit-never-negative';
   readonly reads = ['vsock'] as const;
   private found: Violation[] = [];

@@ -63,7 +63,7 @@ export class WhatIfPanel {
       h('div', { class: 'whatif-head' }, this.title, h('span', { class: 'spacer' }), close),
       origin ? h('div', { class: 'whatif-origin', text: `This run is a what-if branch of ${origin.from}: option ${origin.option} at decision ${origin.decision}.` }) : null,
       this.body,
-      this.served ? h('div', { class: 'whatif-foot' }, h('a', { href: 'trace.jsonl', download: '', class: 'whatif-trace', text: 'this trace (.jsonl)' }), ' — `shootdown run --replay FILE` reproduces it') : null,
+      this.served ? h('div', { class: 'whatif-foot' }, h('a', { href: 'trace.jsonl', download: '', class: 'whatif-trace', text: 'this trace (.jsonl)' }), ' — `shootdown run --replay FILE` reproduces it (`shootdown run SCENARIO.json --replay FILE` for a scenario file)') : null,
     );
     if (!this.served) this.el.classList.add('disabled');
     this.button.addEventListener('click', () => this.toggle(!this.open));
