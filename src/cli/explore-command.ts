@@ -315,7 +315,9 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
           : '') +
         (result.symmetry
           ? `symmetry: CPUs ${result.symmetry.groups.map((g) => g.join(',')).join(' / ')} interchangeable: ${result.symmetry.states} states stand for ` +
-            `${result.symmetry.unreducedStates} (reduction ${result.symmetry.factor.toFixed(2)}x${result.complete ? '' : ', of the part searched'})` +
+            (result.symmetry.exact
+              ? `${result.symmetry.unreducedStates} (reduction ${result.symmetry.factor.toFixed(2)}x${result.complete ? '' : ', of the part searched'})`
+              : 'more (not counted: too many interchangeable CPUs to count orbits exactly)') +
             `${values.symmetry ? '' : `; on by default with ${SYMMETRY_BY_DEFAULT_FROM} or more interchangeable CPUs, --no-symmetry searches without`}\n`
           : ''),
     );

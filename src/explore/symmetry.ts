@@ -132,6 +132,8 @@ export interface SymmetryStats {
   unreducedStates: number;
   /** unreducedStates / states. */
   factor: number;
+  /** False when the orbits could not be counted exactly (too many tied CPUs): unreducedStates is then states, factor 1. */
+  exact: boolean;
 }
 
 /**
@@ -202,6 +204,9 @@ export class Symmetry {
     this.groupOf = new Array<number>(cpus).fill(-1);
     groups.forEach((g, gi) => g.forEach((c) => (this.groupOf[c] = gi)));
     this.groupOrder = groups.reduce((p, g) => p * factorial(g.length), 1);
+    // Past 2^53 (19 or more interchangeable CPUs) orbit sizes are not whole numbers in a double: no
+    // factor rather than one that looks exact.
+    if (this.groupOrder > Number.MAX_SAFE_INTEGER) this.exact = false;
     this.sortKey = new Float64Array(cpus);
     this.ownCount = new Int32Array(cpus);
     this.ownVals = new Float64Array(cpus * this.ownStride);
@@ -437,7 +442,7 @@ export class Symmetry {
   stats(states: number): SymmetryStats {
     // Not exact (too many ties to count a stabilizer): no factor rather than a wrong one.
     const unreducedStates = this.exact ? this.unreduced : states;
-    return { groups: this.groups.map((g) => [...g]), states, unreducedStates, factor: states > 0 ? unreducedStates / states : 1 };
+    return { groups: this.groups.map((g) => [...g]), states, unreducedStates, factor: states > 0 ? unreducedStates / states : 1, exact: this.exact };
   }
 
   /** Every CPU number of a group as one stand-in; `self` as another. */
