@@ -142,7 +142,7 @@ export type TraceRecord =
       arg?: unknown;
       ret?: number;
       errno?: string;
-      /** What a successful call copied out to the caller's buffer (VHOST_GET_FEATURES, VHOST_GET_VRING_BASE, …). */
+      /** What a successful call copied out to the caller's buffer (VHOST_GET_FEATURES' features, VHOST_GET_VRING_BASE's vhost_vring_state.num: last_avail_idx). */
       out?: number;
       exit?: string;
       exitCode?: number;

@@ -57,6 +57,10 @@ describe.skipIf(!runBrowser)('sequence chart of a vsock scenario (T14)', () => {
     expect(calls.length).toBe(vhostCalls.length);
     expect(returns.length).toBe(records.filter((r) => r.t === 'ioctl' && typeof r.dev === 'number' && r.phase === 'return').length);
     for (const name of new Set(vhostCalls.map((r) => String(r.name)))) expect(svg).toContain(`>${name}<`);
+    // A call that copies a value out shows it on its return arrow (the call itself returns 0).
+    const features = records.find((r) => r.t === 'ioctl' && r.phase === 'return' && r.name === 'VHOST_GET_FEATURES');
+    expect(typeof features?.out).toBe('number');
+    expect(svg).toContain(`VHOST_GET_FEATURES = 0, copied out ${String(features?.out)}`);
     // Packets the worker took, on the worker's lane.
     const packets = records.filter((r) => r.t === 'vsock' && r.what === 'packet').length;
     expect(packets).toBeGreaterThan(0);

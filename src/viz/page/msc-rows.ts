@@ -36,7 +36,7 @@ export function guestRow(r: Record<string, unknown>): { lane: string; to?: strin
       const dev = `vsock${r.dev}`;
       if (r.phase === 'call') return { lane: vmm, to: dev, text: String(r.name), cls: 'ioctl call' };
       const fail = typeof r.ret === 'number' && r.ret < 0;
-      return { lane: dev, to: vmm, text: `${String(r.name)} = ${String(r.ret ?? '?')}${r.errno ? ` ${String(r.errno)}` : ''}${r.state ? ` → ${String(r.state)}` : ''}`, cls: `ioctl return${fail ? ' failed' : ''}` };
+      return { lane: dev, to: vmm, text: `${String(r.name)} = ${String(r.ret ?? '?')}${r.errno ? ` ${String(r.errno)}` : ''}${typeof r.out === 'number' ? `, copied out ${r.out}` : ''}${r.state ? ` → ${String(r.state)}` : ''}`, cls: `ioctl return${fail ? ' failed' : ''}` };
     }
     case 'vsock': {
       const what = String(r.what);
