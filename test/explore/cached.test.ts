@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { machineArb, scenarioOf as randomScenario } from '../fuzz/pruning-arb.js';
 import type { ExploreResult } from '../../src/explore/explorer.js';
-import { both } from './engines.js';
+import { both, same } from './engines.js';
 import { BUILTIN_SCENARIOS, RACE_SCENARIOS, findBuiltin } from '../../src/scenarios/builtin.js';
 import { validateScenario } from '../../src/scenarios/validate.js';
 import { validationContext } from '../../src/sim/catalog.js';
@@ -24,17 +24,6 @@ function scenarioOf(id: string, preset?: string, cpus?: number): Scenario {
   return r.scenario;
 }
 
-function same(a: ExploreResult, b: ExploreResult): void {
-  const strip = (r: ExploreResult) => ({
-    complete: r.complete,
-    statesVisited: r.statesVisited,
-    transitions: r.transitions,
-    maxDepth: r.maxDepth,
-    violations: r.violations,
-    ends: r.ends,
-  });
-  expect(strip(b)).toEqual(strip(a));
-}
 
 
 const hostOnly = [...BUILTIN_SCENARIOS, ...RACE_SCENARIOS].filter((b) => {

@@ -14,44 +14,9 @@ import { loadScenario, withKernel } from '../../src/cli/scenario-args.js';
 import type { Scenario } from '../../src/scenarios/types.js';
 import { machineArb, scenarioOf as randomScenario } from '../fuzz/pruning-arb.js';
 import { fuzzParams } from '../fuzz/fuzz-params.js';
-import { both } from './engines.js';
+import { afterNmis, both, same as sameSearch } from './engines.js';
 
 const r2 = (kernel: string, cpus?: number): Scenario => withKernel(loadScenario('R2', () => '', cpus), kernel, [], []);
-
-/** R2 with 2 CPUs where CPU 0 takes `action` (an SMI, a stall) right after sending its shootdown NMIs. */
-const afterNmis = (action: 'smi' | 'stall'): Scenario =>
-  withKernel(
-    loadScenario(`${action}.json`, () =>
-      JSON.stringify({
-        name: `r2-${action}-after-nmis`,
-        description: `R2 where CPU 0 takes a scripted ${action} right after sending its shootdown NMIs`,
-        machine: { cpus: 2 },
-        initial: { all: { vmx: 'root', loadedVmcs: 1 } },
-        options: { kdump: true, kdumpBringsUpAps: false },
-        script: [
-          { cpu: 0, do: 'emergency-restart', at: 0 },
-          { cpu: 1, do: 'panic', at: 0, message: 'race R2' },
-          { cpu: 0, do: action, when: { cpu: 0, enters: 'emergencyRestart.shoot.setIssued' } },
-        ],
-      }),
-    ),
-    'v6.2',
-    [],
-    [],
-  );
-
-function same(direct: ExploreResult, cached: ExploreResult): void {
-  const strip = (r: ExploreResult) => ({
-    complete: r.complete,
-    stoppedBy: r.stoppedBy,
-    statesVisited: r.statesVisited,
-    transitions: r.transitions,
-    maxDepth: r.maxDepth,
-    violations: r.violations,
-    ends: r.ends,
-  });
-  expect(strip(cached)).toEqual(strip(direct));
-}
 
 /** Both engines with bound `k` (no sleep sets: explore() turns them off under a bound, both() is below it). */
 const bounded = (s: Scenario, k: number, more: Parameters<typeof both>[1] = {}) => both(s, { maxPassOver: k, reduction: false, ...more });
@@ -63,7 +28,7 @@ describe('the pass-over bound on the transition cache: the same search as the di
     expect(r.slept).toBeUndefined();
     const direct = explore(r2('v6.2'), { ...DEFAULT_EXPLORE, strategy: 'exhaustive', allViolations: true, maxPassOver: 8, engine: 'direct' });
     expect(direct.cache).toBeUndefined();
-    same(direct, r);
+    sameSearch(direct, r, { stoppedBy: true });
   });
 
   it('R2 under v6.2, 2 CPUs, with bounds 1, 2, 5 and 35', () => {
@@ -71,7 +36,7 @@ describe('the pass-over bound on the transition cache: the same search as the di
     for (const k of [1, 2, 5, 35]) {
       const { direct, cached, stats } = bounded(r2('v6.2'), k);
       expect(direct.complete).toBe(true);
-      same(direct, cached);
+      sameSearch(direct, cached, { stoppedBy: true });
       expect(stats.hits).toBeGreaterThan(stats.misses);
       states.push(cached.statesVisited);
     }
@@ -84,30 +49,30 @@ describe('the pass-over bound on the transition cache: the same search as the di
     for (const action of ['smi', 'stall'] as const) {
       for (const k of [2, 4]) {
         const { direct, cached } = bounded(afterNmis(action), k);
-        same(direct, cached);
+        sameSearch(direct, cached, { stoppedBy: true });
         expect(cached.violations.map((v) => v.property)).toContain('reboot-completes');
       }
     }
     // Without them, the same bound leaves the hang out (the deliveries and scripted actions that
     // did not move their CPU counted as the direct engine counts them).
     const { direct, cached } = bounded(r2('v6.2'), 4, { properties: ['reboot-completes'] });
-    same(direct, cached);
+    sameSearch(direct, cached, { stoppedBy: true });
     expect(cached.violations).toEqual([]);
   });
 
   it('wider machines cut short: R2 v6.2 with 3 CPUs, and a scripted stall with 4 CPUs (T5)', () => {
     const { direct, cached } = bounded(r2('v6.2', 3), 8, { maxStates: 15_000 });
     expect(direct.stoppedBy).toEqual(['max-states']);
-    same(direct, cached);
+    sameSearch(direct, cached, { stoppedBy: true });
     const t5 = bounded(withKernel(loadScenario('T5', () => ''), 'v6.2', [], []), 3, { maxStates: 4_000 });
-    same(t5.direct, t5.cached);
+    sameSearch(t5.direct, t5.cached, { stoppedBy: true });
   });
 
   it('random small machines (fast-check), bounds 1 to 6', () => {
     fc.assert(
       fc.property(machineArb, fc.integer({ min: 1, max: 6 }), (raw, k) => {
         const { direct, cached } = bounded(randomScenario(raw), k, { maxStates: 1_500 });
-        same(direct, cached);
+        sameSearch(direct, cached, { stoppedBy: true });
       }),
       fuzzParams(50),
     );

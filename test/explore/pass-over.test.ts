@@ -17,25 +17,13 @@ import { loadScenario, withKernel } from '../../src/cli/scenario-args.js';
 import { main } from '../../src/cli/main.js';
 import type { Scenario } from '../../src/scenarios/types.js';
 import { memoryIo } from '../cli/memory-io.js';
+import { afterNmis } from './engines.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-pass-over-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const r2 = (kernel: string): Scenario => withKernel(loadScenario('R2', () => ''), kernel, [], []);
 
-/** R2 with 2 CPUs where CPU 0 takes an SMI right after sending its shootdown NMIs (before crash_ipi_issued is set). */
-const SMI_AFTER_NMIS = JSON.stringify({
-  name: 'r2-smi-after-nmis',
-  description: 'R2 where CPU 0 takes an SMI right after sending its shootdown NMIs',
-  machine: { cpus: 2 },
-  initial: { all: { vmx: 'root', loadedVmcs: 1 } },
-  options: { kdump: true, kdumpBringsUpAps: false },
-  script: [
-    { cpu: 0, do: 'emergency-restart', at: 0 },
-    { cpu: 1, do: 'panic', at: 0, message: 'race R2' },
-    { cpu: 0, do: 'smi', when: { cpu: 0, enters: 'emergencyRestart.shoot.setIssued' } },
-  ],
-});
 
 function search(scenario: Scenario, maxPassOver?: number) {
   return explore(scenario, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', allViolations: true, ...(maxPassOver !== undefined ? { maxPassOver } : {}) });
@@ -112,7 +100,7 @@ describe('R2 under v6.2 (2 CPUs)', () => {
   it('an SMI that holds CPU 0 after its NMIs brings the hang back under the bound: the firmware may run for as long as it takes', () => {
     // A tight bound: CPU 1's path to its own wait is then far longer than CPU 0 may be passed over
     // outside SMM, so only the SMI's time in firmware lets CPU 1's wait start first.
-    const scenario = withKernel(loadScenario('smi.json', () => SMI_AFTER_NMIS), 'v6.2', [], []);
+    const scenario = afterNmis('smi');
     const r = explore(scenario, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', properties: ['reboot-completes'], maxPassOver: 4 });
     const hang = r.violations.find((v) => v.property === 'reboot-completes');
     expect(hang).toBeDefined();
