@@ -100,7 +100,9 @@ export function formatOutcome(o: Outcome): string {
     lines.push(
       s.sent
         ? `NMI shootdown by CPU${s.initiator}: ${SHOOTDOWN_END[s.endedBy]} after ${(s.waitedMs ?? 0).toFixed(3)} ms; acked by ${s.acked.length ? s.acked.join(', ') : 'none'}`
-        : `NMI shootdown by CPU${s.initiator}: refused (no NMI sent)`,
+        : s.endedBy === 'refused'
+          ? `NMI shootdown by CPU${s.initiator}: refused (no NMI sent)`
+          : `NMI shootdown by CPU${s.initiator}: no other CPU online, no NMI sent, nothing to wait for`,
     );
   }
   if (o.vcpus.length) {

@@ -23,7 +23,10 @@ export type ShootdownEnd = 'acked' | 'timeout' | 'reset' | 'kexec' | 'still-wait
 
 export interface ShootdownOutcome {
   initiator: number;
-  /** NMIs went out (false: refused by the once-only check or the double-registration check). */
+  /**
+   * NMIs went out (false: refused by the once-only check or the double-registration check, or no
+   * other CPU was online: apic_send_IPI_allbutself() sends nothing then, and nothing is waited for).
+   */
   sent: boolean;
   /** How long the initiator waited: until the end of its wait, or until the run ended; 0 when refused. */
   waitedMs: number | null;
@@ -158,6 +161,8 @@ export class OutcomeCollector {
     messages: { sent: 0, deliveries: 0, delivered: 0, pending: 0, latched: 0, dropped: 0, inFlight: 0 },
   };
   private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number }>();
+  /** By CPU, the time of its last NMI to all but itself (the shootdown's send comes just before its 'shootdown-sent'). */
+  private readonly nmiToOthersAt = new Map<number, number>();
   private readonly initSentTo = new Set<number>();
   /** Each VMM thread's ioctl in flight (a thread makes one call at a time). */
   private readonly openIoctls = new Map<number, IoctlOutcome>();
@@ -201,6 +206,7 @@ export class OutcomeCollector {
       case 'send':
         out.messages.sent += 1;
         out.messages.deliveries += r.targets;
+        if (r.mode === 'nmi' && r.dest === 'all-but-self' && typeof r.from === 'number') this.nmiToOthersAt.set(r.from, r.ns);
         break;
       case 'deliver':
         out.messages[r.status] += 1;
@@ -214,7 +220,9 @@ export class OutcomeCollector {
       case 'kernel':
         out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu: null, kind: 'kernel', name: r.what, data: { ...r.data }, text: null });
         if (r.what === 'shootdown-sent') {
-          const record: ShootdownOutcome = { initiator: r.cpu, sent: true, waitedMs: null, timedOut: false, endedBy: 'still-waiting', acked: [] };
+          const sent = this.nmiToOthersAt.get(r.cpu) === r.ns;
+          this.nmiToOthersAt.delete(r.cpu);
+          const record: ShootdownOutcome = { initiator: r.cpu, sent, waitedMs: null, timedOut: false, endedBy: 'still-waiting', acked: [] };
           out.shootdowns.push(record);
           this.openShootdowns.set(r.cpu, { record, sentNs: r.ns });
         } else if (r.what === 'shootdown-refused') {

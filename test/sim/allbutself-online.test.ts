@@ -36,9 +36,11 @@ describe('all-but-self IPIs with no other CPU online', () => {
   it('one CPU panics with kdump: the shootdown sends no NMI (1 online)', () => {
     const raw = { name: 'one-cpu-panic', machine: { cpus: 1 }, options: { kdump: true }, script: [{ cpu: 0, do: 'panic', at: 0 }] };
     for (const seed of [1, 2, 3]) {
-      const { sent, announced } = shootdowns(raw, seed);
+      const { outcome, sent, announced } = shootdowns(raw, seed);
       expect(announced.length).toBeGreaterThan(0);
       expect(sent).toEqual([]);
+      // The outcome says no NMI went out, and not that it was refused.
+      expect(outcome.shootdowns.map((s) => [s.sent, s.endedBy])).toEqual(announced.map(() => [false, 'acked']));
     }
   });
 
@@ -56,10 +58,11 @@ describe('all-but-self IPIs with no other CPU online', () => {
     };
     let parked = 0;
     for (const seed of [1, 2, 3, 4, 5, 6]) {
-      const { sent, announced } = shootdowns(raw, seed);
+      const { outcome, sent, announced } = shootdowns(raw, seed);
       // Every shootdown announced with another CPU online sent its NMI, and none without.
       expect(sent.map((s) => s.from).sort()).toEqual(announced.filter((a) => a.online >= 2).map((a) => a.cpu).sort());
       expect(sent.every((s) => s.online >= 2)).toBe(true);
+      expect(outcome.shootdowns.filter((s) => s.endedBy !== 'refused').map((s) => s.sent)).toEqual(announced.map((a) => a.online >= 2));
       parked += announced.filter((a) => a.online < 2).length;
     }
     expect(parked).toBeGreaterThan(0);
