@@ -27,7 +27,7 @@ import type { KernelMemoryState } from '../kernel/memory.js';
 import { copyMemoryField, MEMORY_FIELDS } from '../state/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
-import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
+import { DEFAULT_PRUNING, propertiesOf, roomForState, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable, VisitedTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
 import { E_COMPLEX, E_DESC, E_DOES, E_FLAGS, E_FLAGS_AFTER, E_FP, E_ITEMS, E_LISTS, E_MEMORY, E_NEXT, E_NMEM, E_NOTHERS, E_NREADS, E_NRUNS, E_NSET, E_REACTS, E_RECORDS, E_REFRESH, E_SET_AT, E_WRITTEN, EffectPool } from './effect-pool.js';
@@ -1090,7 +1090,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       childOnly = againOnly[again] as number;
       visited.set(keyLo, keyHi, canonSleep(childSleep));
     } else {
-      if (visited.size >= opts.maxStates) {
+      if (!roomForState(opts, visited.size)) {
         stopped.add('max-states');
         return;
       }

@@ -20,7 +20,7 @@ import { byKey, countViolations, Findings, Harness, memoryHash, NO_KEYS, NO_SLEE
 import { DEFAULT_DEPENDENCE, StepFootprints, type Footprint } from './dependence.js';
 import { ShardSplit } from './shard-split.js';
 import { heldCpus, passOverAfter, passOverKey, runsActor } from './passover.js';
-import { DEFAULT_PRUNING, propertiesOf, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
+import { DEFAULT_PRUNING, propertiesOf, roomForState, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 
 export * from './options.js';
 
@@ -209,7 +209,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
         childSleep = sleep.filter((z) => seen.includes(canon(z.key)));
         visited.set(key53, childSleep.map((z) => canon(z.key)));
       } else {
-        if (visited.size >= opts.maxStates) {
+        if (!roomForState(opts, visited.size)) {
           stopped.add('max-states');
           continue;
         }

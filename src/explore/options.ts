@@ -19,6 +19,12 @@ export interface ExploreOptions {
   properties: readonly string[];
   /** Exhaustive: stop after this many distinct states. */
   maxStates: number;
+  /**
+   * Exhaustive, with `--workers`: the states every worker has kept so far, in one Int32Array over a
+   * SharedArrayBuffer (place 0): a worker claims each new state there, so maxStates bounds the whole
+   * search, whoever's part of it is bigger (parallel.ts).
+   */
+  sharedStates?: Int32Array;
   /** Exhaustive: stop after this many milliseconds of search (none when absent). */
   maxTimeMs?: number;
   /**
@@ -86,6 +92,12 @@ export interface ExploreOptions {
    */
   maxPassOver?: number;
   onProgress?: (p: Progress) => void;
+}
+
+/** Whether one more state may be kept: within maxStates, counted over every worker when they share a count. */
+export function roomForState(opts: Pick<ExploreOptions, 'maxStates' | 'sharedStates'>, kept: number): boolean {
+  if (kept >= opts.maxStates) return false;
+  return !opts.sharedStates || Atomics.add(opts.sharedStates, 0, 1) < opts.maxStates;
 }
 
 export interface Progress {

@@ -29,14 +29,19 @@ function workerScript(): string {
 }
 
 /**
- * One job per worker. The state bound is the whole search's: an exhaustive search gives each worker its
- * share of `maxStates` (which the workers' counts, summed, never pass), and has at most one worker per state.
+ * One job per worker. The state bound is the whole search's: the workers of an exhaustive search count
+ * the states they keep in one shared place (`sharedStates`, starting at their roots), so their counts,
+ * summed, never pass `maxStates` however unevenly the root's choices split the work (a split of the
+ * bound itself stopped a worker at its share while another had nothing to do); at most one worker per state.
  */
 export function jobsFor(scenario: Scenario, opts: Omit<ExploreOptions, 'onProgress'>, workers: number): WorkerJob[] {
   const n = opts.strategy === 'exhaustive' ? Math.max(1, Math.min(workers, opts.maxStates)) : workers;
+  const sharedStates = new Int32Array(new SharedArrayBuffer(4));
+  // Each worker keeps the root without asking: counted here once per worker, as the sum counts it.
+  sharedStates[0] = n;
   return Array.from({ length: n }, (_, index) =>
     opts.strategy === 'exhaustive'
-      ? { scenario, opts: { ...opts, rootSlice: { index, of: n }, maxStates: Math.floor(opts.maxStates / n) + (index < opts.maxStates % n ? 1 : 0) } }
+      ? { scenario, opts: { ...opts, rootSlice: { index, of: n }, sharedStates } }
       : {
           scenario,
           opts: {
