@@ -161,8 +161,12 @@ export class OutcomeCollector {
     messages: { sent: 0, deliveries: 0, delivered: 0, pending: 0, latched: 0, dropped: 0, inFlight: 0 },
   };
   private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number }>();
-  /** By CPU, the time of its last NMI to all but itself (the shootdown's send comes just before its 'shootdown-sent'). */
-  private readonly nmiToOthersAt = new Map<number, number>();
+  /**
+   * The CPU whose NMI to all but itself is the last record but choices (-1: none): a shootdown's send
+   * comes right before its 'shootdown-sent' (by time alone, an untimed run's earlier stop NMI, at the
+   * same instant, would pass for it).
+   */
+  private nmiToOthersBy = -1;
   private readonly initSentTo = new Set<number>();
   /** Each VMM thread's ioctl in flight (a thread makes one call at a time). */
   private readonly openIoctls = new Map<number, IoctlOutcome>();
@@ -183,6 +187,8 @@ export class OutcomeCollector {
     const readers = this.byKind.get(r.t);
     if (readers) for (const o of readers) o.observe(r);
     const out = this.out;
+    const nmiToOthersBy = this.nmiToOthersBy;
+    if (r.t !== 'choice') this.nmiToOthersBy = -1;
     switch (r.t) {
       case 'fault':
         out.faults.push({ cpu: r.cpu, insn: r.insn, fault: r.fault, context: r.context, handling: r.handling });
@@ -206,7 +212,7 @@ export class OutcomeCollector {
       case 'send':
         out.messages.sent += 1;
         out.messages.deliveries += r.targets;
-        if (r.mode === 'nmi' && r.dest === 'all-but-self' && typeof r.from === 'number') this.nmiToOthersAt.set(r.from, r.ns);
+        if (r.mode === 'nmi' && r.dest === 'all-but-self' && typeof r.from === 'number') this.nmiToOthersBy = r.from;
         break;
       case 'deliver':
         out.messages[r.status] += 1;
@@ -220,8 +226,7 @@ export class OutcomeCollector {
       case 'kernel':
         out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu: null, kind: 'kernel', name: r.what, data: { ...r.data }, text: null });
         if (r.what === 'shootdown-sent') {
-          const sent = this.nmiToOthersAt.get(r.cpu) === r.ns;
-          this.nmiToOthersAt.delete(r.cpu);
+          const sent = nmiToOthersBy === r.cpu;
           const record: ShootdownOutcome = { initiator: r.cpu, sent, waitedMs: null, timedOut: false, endedBy: 'still-waiting', acked: [] };
           out.shootdowns.push(record);
           this.openShootdowns.set(r.cpu, { record, sentNs: r.ns });

@@ -67,4 +67,27 @@ describe('all-but-self IPIs with no other CPU online', () => {
     }
     expect(parked).toBeGreaterThan(0);
   });
+
+  it('untimed (how explore traces replay): a stop NMI sent earlier at the same instant does not pass for the shootdown\'s', () => {
+    // CPU 3 has IRQs off, so panic's smp_send_stop() falls back to NMIs; the restart's shootdown then
+    // finds every other CPU offline and sends nothing. Untimed, both happen at time 0.
+    const raw = {
+      name: 'stop-nmi-then-shootdown',
+      machine: { cpus: 4 },
+      kernel: { preset: 'v6.2' },
+      initial: { all: { vmx: 'root', loadedVmcs: 1 }, cpus: { '3': { if: false } } },
+      options: { kdump: false, panicTimeout: -1 },
+      script: [{ cpu: 0, do: 'panic', at: 0 }],
+    };
+    for (const seed of [1, 2, 3]) {
+      const records: TraceRecord[] = [];
+      const { outcome } = runScenario(scenario(raw), { seed, mode: 'untimed', onRecord: (r) => records.push(r) });
+      const stopNmis = records.filter((r) => r.t === 'send' && r.mode === 'nmi' && r.dest === 'all-but-self');
+      const shootdownNmi = records.some((r, i) => r.t === 'kernel' && r.what === 'shootdown-sent' && records[i - 1]?.t === 'send');
+      expect(stopNmis.length).toBeGreaterThan(0);
+      expect(shootdownNmi).toBe(false);
+      expect(outcome.shootdowns.map((s) => s.sent)).toEqual(outcome.shootdowns.map(() => false));
+      expect(outcome.shootdowns.length).toBeGreaterThan(0);
+    }
+  });
 });
