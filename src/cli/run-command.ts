@@ -232,7 +232,7 @@ function replayConflict(replay: ReadTrace, scenario: Scenario, features: Record<
     return [`scenario ${quote(scenario.id)} (machine.vendor ${quote(scenario.machine.vendor)})`, `with vendor ${quote(String(header.vendor))} (header.vendor)`];
   }
   for (const [k, v] of Object.entries(header.options ?? {})) {
-    if (k in mine && mine[k] !== v) return [`scenario ${quote(scenario.id)} (${k} ${JSON.stringify(mine[k])})`, `with ${k} ${quote(JSON.stringify(v))} (header.options.${k})`];
+    if (Object.hasOwn(mine, k) && mine[k] !== v) return [`scenario ${quote(scenario.id)} (${k} ${JSON.stringify(mine[k])})`, `with ${k} ${quote(JSON.stringify(v))} (header.options.${k})`];
   }
   return null;
 }

@@ -99,8 +99,9 @@ export function withKernel(scenario: Scenario, preset: string | undefined, fix: 
     ...scenario,
     kernel: {
       preset: preset ?? scenario.kernel.preset,
-      fix: [...scenario.kernel.fix.filter((n) => !noFix.includes(n)), ...fix],
-      noFix: [...scenario.kernel.noFix.filter((n) => !fix.includes(n)), ...noFix],
+      // (A switch given again, e.g. a replay's --fix that its trace's header has already, is listed once.)
+      fix: [...scenario.kernel.fix.filter((n) => !noFix.includes(n) && !fix.includes(n)), ...fix],
+      noFix: [...scenario.kernel.noFix.filter((n) => !fix.includes(n) && !noFix.includes(n)), ...noFix],
     },
   };
 }

@@ -107,7 +107,10 @@ export function shellWord(text: string): string {
   if (/^[A-Za-z0-9_/.,:@%+=-]+$/.test(word)) return word;
   CONTROL.lastIndex = 0;
   if (!CONTROL.test(word)) return `'${word.replace(/'/g, `'\\''`)}'`;
-  return `$'${word.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\\']/g, (c) => (c === "'" ? "\\'" : escapeOne(c)))}'`;
+  // In $'…' bash reads \xHH as one byte: a character past ASCII is written as its UTF-8 bytes, so the
+  // name bash makes is the file's (U+0085 is \xc2\x85, not the byte 0x85).
+  const bytes = (c: string): string => [...Buffer.from(c, 'utf8')].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('');
+  return `$'${word.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\\']/g, (c) => (c === "'" ? "\\'" : c.charCodeAt(0) < 0x80 ? escapeOne(c) : bytes(c)))}'`;
 }
 
 /**

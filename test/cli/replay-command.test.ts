@@ -29,7 +29,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 }
 
 describe('the replay command explore prints', () => {
-  it.each([['my race.json'], ["it's\nodd\x1b[2J.json"]])('for the scenario file %j names the file, and pasted into a shell it reproduces the counterexample', async (name) => {
+  it.each([['my race.json'], ["it's\nodd\x1b[2J.json"], ['c1\u0085\u202e.json']])('for the scenario file %j names the file, and pasted into a shell it reproduces the counterexample', async (name) => {
     const file = path.join(dir, name);
     fs.writeFileSync(file, JSON.stringify(findBuiltin('R2')?.raw));
     const { code, out } = await cli(['explore', file, '--kernel', 'v5.11', '--property', 'no-kernel-bug', '--no-pnr', '--out', path.join(dir, 'traces')]);
@@ -93,5 +93,24 @@ describe('a replay with options that contradict its trace\'s header is bad input
     const r = await cli(['run', 'T5', '--replay', trace, '--kernel', 'mainline', '--fix', 'vmxoff-eats-faults']);
     expect(r.err).toMatch(/replay: reproduced all/);
     expect(r.code).toBe(0);
+  });
+});
+
+describe('a replay that repeats its trace\'s options', () => {
+  it('--fix already in the header is listed once; a header option named like an inherited property is not taken for one', async () => {
+    const trace = path.join(dir, 't2.jsonl');
+    expect((await cli(['run', 'T5', '--kernel', 'v6.2', '--fix', 'stop-cpus-mask', '--trace', trace])).code).toBe(0);
+    const again = await cli(['run', '--replay', trace, '--fix', 'stop-cpus-mask', '--json']);
+    expect(again.code).toBe(0);
+    expect((JSON.parse(again.out) as { kernel: { fix: string[] } }).kernel.fix).toEqual(['stop-cpus-mask']);
+    // A header whose options have a 'constructor' key: not an option the scenario has, so nothing contradicts.
+    const lines = fs.readFileSync(trace, 'utf8').split('\n');
+    const header = JSON.parse(lines[0] as string) as { options?: Record<string, unknown> };
+    expect(header.options).toBeDefined();
+    header.options = { constructor: 1, ...header.options };
+    const odd = path.join(dir, 't2-odd.jsonl');
+    fs.writeFileSync(odd, [JSON.stringify(header), ...lines.slice(1)].join('\n'));
+    const r = await cli(['run', '--replay', odd]);
+    expect(r.err).not.toMatch(/contradicts/);
   });
 });
