@@ -97,7 +97,7 @@ export const COMMANDS: readonly CommandHelp[] = [
       ...KERNEL_OPTIONS,
       { name: 'strategy', value: 'exhaustive|random|pct', default: 'exhaustive', text: 'how interleavings are picked' },
       { name: 'property', value: 'NAME', repeatable: true, default: 'all', text: 'check only this property; one that cannot apply to the scenario (a vsock property without a vhost-vsock device, shootdown-acked on one CPU, reboot-completes with nothing that restarts) is refused' },
-      { name: 'max-states', value: 'N', default: grouped(DEFAULT_BOUNDS.maxStates), text: 'stop after N states (with --workers W: N in all, counted together)' },
+      { name: 'max-states', value: 'N', default: grouped(DEFAULT_BOUNDS.maxStates), text: 'exhaustive: stop after N states (with --workers W: N in all, counted together); random and pct take --runs' },
       { name: 'max-depth', value: 'N', default: grouped(DEFAULT_BOUNDS.maxDepth), text: 'do not go deeper than N decisions' },
       { name: 'max-time', value: 'S', default: 'none', text: 'stop after S seconds (the result says the search is not complete)' },
       { name: 'all-violations', default: 'off', text: "go on after each property's first (shortest) violation and report every kind" },
