@@ -353,19 +353,17 @@ export function markPointOfNoReturn(lines: string[], p: PointOfNoReturn): void {
 
 /**
  * What `explore` does with script steps `at` different times, said once on stderr (empty when all are
- * at one time): it searches untimed, where steps take no time and a later `at` could only mean "after
- * all the work", which misses the runs where the step lands inside that work (a panic 300 ns after a
- * restart hits it mid-way in most seeds of `run`). So each step is a choice from the start, and a
- * result may need the work before it to have stalled that long. And as a timer fires only when
- * nothing else can happen, no kernel timeout expires while an `at` step is still to run: runs where
- * one expires before a step due later are not explored (yet).
+ * at one time): it searches untimed, where steps take no time, so it keeps the order of the steps and
+ * of the timeouts (sim/agenda.ts, earlyScripts) but not the time between a step and the work before
+ * it: a step may land anywhere in that work (a panic 300 ns after a restart hits it mid-way in most
+ * seeds of `run`), and a result may need that work to have stalled until the step.
  */
 export function untimedAtNote(scenario: Scenario): string {
   const times = [...new Set(scenario.script.flatMap((s) => (s.trigger.kind === 'at' ? [s.trigger.timeNs] : [])))].sort((a, b) => a - b);
   if (times.length < 2) return '';
   return (
-    `shootdown: note: explore does not keep the times of \`at\` steps (${times.map((t) => `${t} ns`).join(', ')}): each is a choice from the ` +
-    `start, in any order with the others and the CPUs' work (every stall is explored), and no kernel timeout expires before all have run; ` +
-    `trigger a step \`when\` a CPU enters a state to order it\n`
+    `shootdown: note: explore keeps the order of the \`at\` steps (${times.map((t) => `${t} ns`).join(', ')}) and the timeouts, not the time ` +
+    `between a step and the work before it: a step may come anywhere in that work (every stall is explored); ` +
+    `trigger a step \`when\` a CPU enters a state to pin it\n`
   );
 }

@@ -281,7 +281,8 @@ export class Tables {
     let s = x.shifted.get(d);
     if (s === undefined) {
       const rel = x.rel - d;
-      s = this.desc({ ...this.parts(x), rel, held: false, hash: x.kind === 'timer' ? timerHash(x, rel, false) : x.hash });
+      const hash = x.kind === 'timer' ? timerHash(x, rel, false) : x.kind === 'script' ? pendingHash({ kind: 'script', index: x.index, rel }) : x.hash;
+      s = this.desc({ ...this.parts(x), rel, held: false, hash });
       x.shifted.set(d, s);
     }
     return s;

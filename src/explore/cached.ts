@@ -295,6 +295,8 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     let seq = 0;
     // Timers armed at the same time get their sequence numbers in the order they were armed.
     const list = Array.from(itemTuples.get(nodes.items(id))).sort((a, b) => (t.descs[a] as Desc).ord - (t.descs[b] as Desc).ord);
+    // The script steps due first are in the ready list before their time (agenda.ts, earlyScripts).
+    const firstScript = ItemMultisets.firstScript(t.descs, list);
     for (const i of list) {
       const d = t.descs[i] as Desc;
       const at = { seq: seq++, time: now + d.rel };
@@ -308,7 +310,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
         inFlight.push({ msg: { ...d.msg, id: msg }, remaining: 1 });
         item = { kind: 'deliver', msg, cpu: d.cpu, ...at };
       } else throw new Error(`internal error: the transition cache cannot rebuild a pending '${d.kind}'`);
-      (d.rel <= 0 && !d.held ? ready : future).push(item);
+      ((d.rel <= 0 && !d.held) || (d.kind === 'script' && d.rel === firstScript) ? ready : future).push(item);
     }
     const f = (t.flags[nodes.flags(id)] as Flags).values;
     // (Plain loops: Array.from with a function goes through the iterator protocol, slow in node 20.)
@@ -628,7 +630,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
       endOfRun(id);
       return;
     }
-    if (itemTuples.readyCount(curItemsT) === 0) {
+    if (itemTuples.waits(curItemsT)) {
       advance();
       // The clock moved: what the observers remember is kept relative to it.
       if (!machineOnly) curF[MEMORY] = memoryHash(curObservers, curF[NOW] as number);
@@ -1505,7 +1507,7 @@ function pendingOf(d: Desc): PendingItem {
     case 'timer':
       return { kind: 'timer', cpu: d.cpu, name: d.name, rel: d.rel, dur: d.dur, ord: d.ord, held: d.held };
     case 'script':
-      return { kind: 'script', index: d.index };
+      return { kind: 'script', index: d.index, rel: d.rel };
     default:
       // A guest thread's or vhost worker's step: by the actor's index.
       return { kind: d.kind, cpu: d.index };

@@ -4,7 +4,9 @@
  * them is worked out once per multiset (a few thousand recur across millions of states):
  * - the exact sums of its items' hash halves (both stay far below 2^53 for the handful of items a
  *   state has: the state hash's pending part, see finishHash);
- * - the items due now in key order (none: the clock moves first). Key order is fixed once two keys
+ * - the items due now in key order (none: the clock moves first), and the script steps due first,
+ *   which are choices early (agenda.ts, earlyScripts; when they are all there is, the clock moves
+ *   first too: `waits`). Key order is fixed once two keys
  *   are seen (Desc.rank follows it), so a list sorted when the multiset is new stays sorted. The
  *   lists stand one after another in one pool: an array each was most of the memory of a wide
  *   machine's search, where multisets rarely recur;
@@ -26,6 +28,8 @@ export class ItemMultisets {
   private readonly sigScratch: Float64Array;
   private readonly readyStart: number[] = [];
   private readonly readyLength: number[] = [];
+  /** Whether nothing is due in a multiset but early script steps (the clock moves before it is expanded). */
+  private readonly onlyEarly: boolean[] = [];
   /** The due lists, one after another (`readyAt`): read it again after interning, which may grow it. */
   pool = new Int32Array(1 << 12);
   private used = 0;
@@ -57,6 +61,21 @@ export class ItemMultisets {
     return this.readyLength[id] as number;
   }
 
+  /** Whether the clock moves before multiset `id` is expanded: nothing due, or only script steps early. */
+  waits(id: number): boolean {
+    return this.readyLength[id] === 0 || this.onlyEarly[id] === true;
+  }
+
+  /** The time from now of the script steps due first in `items` (Infinity: none): they are choices early. */
+  static firstScript(descs: readonly Desc[], items: ArrayLike<number>): number {
+    let first = Infinity;
+    for (let k = 0; k < items.length; k++) {
+      const d = descs[items[k] as number] as Desc;
+      if (d.kind === 'script' && d.rel < first) first = d.rel;
+    }
+    return first;
+  }
+
   /** Each slot's pending-item signature in multiset `id` (kept, or worked out into a scratch array read only until the next call). */
   sigsOf(id: number): Float64Array {
     const kept = this.sigs[id];
@@ -79,14 +98,18 @@ export class ItemMultisets {
     let lo = 0;
     let hi = 0;
     const ready: number[] = [];
+    const firstScript = ItemMultisets.firstScript(descs, items);
+    let early = 0;
     for (const i of items) {
       const di = descs[i] as Desc;
       const x = di.hash;
       lo += x >>> 0;
       hi += Math.floor(x / 4294967296);
-      // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run.
-      // Insertion sort, stable: a handful of items.)
-      if (di.rel > 0 || di.held) continue;
+      // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run. The script
+      // steps due first are choices before that. Insertion sort, stable: a handful of items.)
+      const isEarly = di.kind === 'script' && di.rel > 0 && di.rel === firstScript;
+      if ((di.rel > 0 && !isEarly) || di.held) continue;
+      if (isEarly) early += 1;
       let j = ready.length;
       ready.push(i);
       for (; j > 0 && (descs[ready[j - 1] as number] as Desc).rank > di.rank; j--) ready[j] = ready[j - 1] as number;
@@ -103,6 +126,7 @@ export class ItemMultisets {
     if (this.used + ready.length > this.pool.length) this.pool = widened(this.pool, this.used + ready.length);
     this.readyStart.push(this.used);
     this.readyLength.push(ready.length);
+    this.onlyEarly.push(ready.length > 0 && early === ready.length);
     for (let j = 0; j < ready.length; j++) this.pool[this.used++] = ready[j] as number;
   }
 }

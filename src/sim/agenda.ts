@@ -70,6 +70,15 @@ export class Agenda {
   readonly ready: Item[] = [];
   /** Ordered deadlines (untimed runs): see the top of this file. */
   ordered = false;
+  /**
+   * Early script steps (untimed runs): the pending script steps due first are choices at any point
+   * of the work, before their time (a run's steps take time, an untimed one's do not: a step due
+   * 300 ns after another lands inside that one's work); those due later wait for them. When nothing
+   * but early script steps can happen, the clock moves to the next deadline, a timer's or theirs,
+   * never past theirs: their real time is at least every untimed clock up to it, and an untimed
+   * deadline is a lower bound of the real one, so no run is lost either way.
+   */
+  earlyScripts = false;
   /** While set, every timer added is also appended here (the transition cache asks what was armed). */
   armed: Item[] | null = null;
   /**
@@ -150,24 +159,68 @@ export class Agenda {
 
   /** Move the clock to the next due time if nothing is ready; false when nothing is left at all. */
   advance(): boolean {
+    if (this.earlyScripts) return this.advanceWithEarlyScripts();
     while (this.ready.length === 0) {
       while (this.heap.length > 0 && (this.heap[0] as Item).dead) this.popHeap();
       const head = this.heap[0];
       if (!head) return false;
       this.now = Math.max(this.now, head.time);
-      const due: Item[] = [];
-      while (this.heap.length > 0 && (this.heap[0] as Item).time <= this.now) {
-        const item = this.popHeap();
-        if (!item.dead) due.push(item);
-      }
-      // Ordered deadlines: a timer armed after another one due with it waits for the next advance.
-      const hold = this.ordered ? due.filter((i) => i.kind === 'timer' && due.some((o) => sameDeadline(o, i) && o.ord < i.ord)) : [];
-      for (const item of due) {
-        if (hold.includes(item)) this.pushHeap(item);
-        else this.pushReady(item);
-      }
+      this.releaseDue();
     }
     return true;
+  }
+
+  /** `advance` with early script steps (see `earlyScripts`). */
+  private advanceWithEarlyScripts(): boolean {
+    for (;;) {
+      this.releaseEarlyScripts();
+      // The latest time the clock may move to: the early script steps' (all due at one time).
+      let until = Infinity;
+      for (const i of this.ready) {
+        // Something due can happen: the clock stays.
+        if (i.kind !== 'script' || i.time <= this.now) return true;
+        until = Math.min(until, i.time);
+      }
+      while (this.heap.length > 0 && (this.heap[0] as Item).dead) this.popHeap();
+      const head = this.heap[0];
+      if (!head && this.ready.length === 0) return false;
+      // (With nothing else pending, to the early steps' own time: they are then due.)
+      this.now = Math.max(this.now, Math.min(head ? head.time : Infinity, until));
+      this.releaseDue();
+    }
+  }
+
+  /**
+   * The items due by now from the future into the ready list, but for the timers held back (ordered
+   * deadlines: a timer armed after another one due with it waits for the next advance).
+   */
+  private releaseDue(): void {
+    const due: Item[] = [];
+    while (this.heap.length > 0 && (this.heap[0] as Item).time <= this.now) {
+      const item = this.popHeap();
+      if (!item.dead) due.push(item);
+    }
+    const hold = this.ordered ? due.filter((i) => i.kind === 'timer' && due.some((o) => sameDeadline(o, i) && o.ord < i.ord)) : [];
+    for (const item of due) {
+      if (hold.includes(item)) this.pushHeap(item);
+      else this.pushReady(item);
+    }
+  }
+
+  /**
+   * With no script step in the ready list, the pending ones due first join it early (each moved as
+   * a copy: its heap entry is let go as dead). A handful of script steps: a scan of the heap.
+   */
+  private releaseEarlyScripts(): void {
+    for (const i of this.ready) if (i.kind === 'script') return;
+    let first = Infinity;
+    for (const i of this.heap) if (i.kind === 'script' && !i.dead) first = Math.min(first, i.time);
+    if (first === Infinity) return;
+    for (const i of this.heap) {
+      if (i.kind !== 'script' || i.dead || i.time !== first) continue;
+      i.dead = true;
+      this.pushReady(this.make(i, i.seq, i.time, i.start, i.ord));
+    }
   }
 
   /** Take the ready item at index i (the chooser's pick). */
@@ -209,6 +262,7 @@ export class Agenda {
   static restore(state: AgendaState, ordered = false): { agenda: Agenda; items: Item[] } {
     const agenda = new Agenda();
     agenda.ordered = ordered;
+    agenda.earlyScripts = ordered;
     agenda.now = state.now;
     agenda.seq = state.seq;
     const items: Item[] = [];

@@ -185,6 +185,7 @@ export class Simulation {
     this.mode = options.mode ?? 'timed';
     // Untimed, steps take no time: pending timers keep their real-time order (see agenda.ts).
     this.agenda.ordered = this.mode === 'untimed';
+    this.agenda.earlyScripts = this.mode === 'untimed';
     this.lean = options.lean ?? false;
     const unread = options.unread ?? [];
     this.choiceRecords = !unread.includes('choice');
@@ -314,7 +315,8 @@ export class Simulation {
     for (const slot of this.guestFamily?.slots ?? []) this.sched.refresh(slot.id);
     for (const step of this.scenario.script) {
       if (step.trigger.kind === 'at') {
-        this.agenda.add({ kind: 'script', index: step.index }, this.mode === 'untimed' ? 0 : step.trigger.timeNs);
+        // Untimed too at its time: the agenda lets the steps due first happen early (Agenda.earlyScripts).
+        this.agenda.add({ kind: 'script', index: step.index }, step.trigger.timeNs);
       }
     }
   }

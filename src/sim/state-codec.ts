@@ -189,7 +189,7 @@ function pendingItem(p: CodecParts, i: Item, now: number): PendingItem {
     case 'deliver':
       return { kind: 'deliver', cpu: i.cpu, msg: p.bus.message(i.msg) ?? null };
     case 'script':
-      return { kind: 'script', index: i.index };
+      return { kind: 'script', index: i.index, rel: i.time - now };
     default:
       return { kind: i.kind, cpu: i.cpu };
   }

@@ -41,7 +41,7 @@ export type PendingItem =
   | { kind: 'step'; cpu: number }
   | { kind: 'deliver'; cpu: number; msg: Message | null }
   | { kind: 'timer'; cpu: number; name: string; rel: number; dur: number; ord: number; held: boolean }
-  | { kind: 'script'; index: number }
+  | { kind: 'script'; index: number; rel: number }
   | { kind: 'vcpu'; cpu: number }
   | { kind: 'vmm'; cpu: number }
   | { kind: 'vhost'; cpu: number };
@@ -62,7 +62,11 @@ export const PENDING: TaggedCodec<PendingItem> = tagged<PendingItem>({
     /** Held back behind a timer due and armed with it (ordered deadlines, agenda.ts). */
     held: bool(),
   }),
-  script: struct('script', { index: int() }),
+  script: struct('script', {
+    index: int(),
+    /** Due in this many ns from now (exploration: the steps due first happen early, agenda.ts). */
+    rel: int(),
+  }),
   // A guest thread or vhost worker: `cpu` is the vCPU's (or the vsock device's) index.
   vcpu: struct('vcpu', { cpu: vcpuIndex() }),
   vmm: struct('vmm', { cpu: vcpuIndex() }),

@@ -15,6 +15,7 @@ import { findBuiltin } from '../../src/scenarios/builtin.js';
 import { validationContext } from '../../src/sim/catalog.js';
 import type { Scenario } from '../../src/scenarios/types.js';
 import { Simulation } from '../../src/sim/simulation.js';
+import { runScenario } from '../../src/sim/run.js';
 import { memoryIo } from '../cli/memory-io.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-explore-'));
@@ -315,7 +316,55 @@ describe('script steps `at` different times are choices from the start', () => {
     const code = await main(['explore', file, '--property', 'no-kernel-bug', '--all-violations', '--no-pnr', '--json', '--out', dir], t.cli);
     expect(code).toBe(1);
     expect((JSON.parse(t.out()) as Json).violations.map((v) => v.message)).toContain('CPU 0: VMCLEAR #UD in nmi context → kernel BUG');
-    expect(t.err()).toContain('explore does not keep the times of `at` steps (0 ns, 300 ns)');
+    expect(t.err()).toContain('explore keeps the order of the `at` steps (0 ns, 300 ns) and the timeouts, not the time between a step and the work before it');
+  });
+
+  const scenarioOf = (raw: object): Scenario => {
+    const r = validateScenario(raw, 'test', validationContext);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    return r.scenario;
+  };
+
+  it('a timeout due before a step scripted later may expire first: the timed runs\' end is among the explored ends', () => {
+    // CPU 3 has IRQs off: panic's REBOOT_VECTOR waits 1 s, times out, and the NMI fallback stops CPU 3,
+    // before CPU 3's nmi-panic scripted at 3 s. Explore kept every timeout behind every pending step.
+    const s = scenarioOf({
+      name: 't6-late-nmi-panic',
+      machine: { cpus: 4 },
+      initial: { cpus: { '3': { if: false } } },
+      script: [
+        { cpu: 0, do: 'panic', at: 100, message: 'Fatal machine check' },
+        { cpu: 3, do: 'nmi-panic', at: 3_000_000_000 },
+      ],
+    });
+    const timed = new Set<string>();
+    for (const seed of [1, 2, 3]) {
+      const sim = new Simulation(s, { seed });
+      sim.run();
+      timed.add(sim.stateKey());
+    }
+    const r = explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', allViolations: true, collectEnds: true });
+    expect(r.complete).toBe(true);
+    for (const end of timed) expect(r.ends).toContain(end);
+  });
+
+  it('a step due later never comes before one due earlier (untimed runs, both CPUs\' steps racing the work)', () => {
+    const s = scenarioOf({
+      name: 'ordered-steps',
+      machine: { cpus: 4 },
+      script: [
+        { cpu: 0, do: 'panic', at: 100 },
+        { cpu: 3, do: 'irqs-off', at: 0 },
+        { cpu: 2, do: 'irqs-off', at: 100 },
+      ],
+    });
+    for (let seed = 1; seed <= 40; seed++) {
+      const order: number[] = [];
+      runScenario(s, { seed, mode: 'untimed', onRecord: (r) => (r.t === 'script' ? order.push(r.index) : undefined) });
+      // The step at 0 first; the two at 100 in either order.
+      expect(order[0]).toBe(1);
+      expect([...order].sort()).toEqual([0, 1, 2]);
+    }
   });
 });
 

@@ -223,7 +223,7 @@ function pendingOf(i: ItemView): PendingItem {
     case 'deliver':
       return { kind: 'deliver', cpu: i.cpu, msg: i.msg };
     case 'script':
-      return { kind: 'script', index: i.index };
+      return { kind: 'script', index: i.index, rel: i.rel };
     case 'step':
       return { kind: 'step', cpu: i.cpu };
     default:
