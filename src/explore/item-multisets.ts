@@ -28,7 +28,7 @@ export class ItemMultisets {
   private readonly sigScratch: Float64Array;
   private readonly readyStart: number[] = [];
   private readonly readyLength: number[] = [];
-  /** Whether nothing is due in a multiset but early script steps (the clock moves before it is expanded). */
+  /** Whether only early script steps are due and a timer is due no later than they are (the clock moves to it before the multiset is expanded). */
   private readonly onlyEarly: boolean[] = [];
   /** The due lists, one after another (`readyAt`): read it again after interning, which may grow it. */
   pool = new Int32Array(1 << 12);
@@ -61,7 +61,10 @@ export class ItemMultisets {
     return this.readyLength[id] as number;
   }
 
-  /** Whether the clock moves before multiset `id` is expanded: nothing due, or only script steps early. */
+  /**
+   * Whether the clock moves before multiset `id` is expanded: nothing due, or only script steps early
+   * and a timer due no later than they are (never to their own time: agenda.ts, earlyScripts).
+   */
   waits(id: number): boolean {
     return this.readyLength[id] === 0 || this.onlyEarly[id] === true;
   }
@@ -126,7 +129,12 @@ export class ItemMultisets {
     if (this.used + ready.length > this.pool.length) this.pool = widened(this.pool, this.used + ready.length);
     this.readyStart.push(this.used);
     this.readyLength.push(ready.length);
-    this.onlyEarly.push(ready.length > 0 && early === ready.length);
+    let firstOther = Infinity;
+    for (const i of items) {
+      const di = descs[i] as Desc;
+      if (di.kind !== 'script') firstOther = Math.min(firstOther, Math.max(0, di.rel));
+    }
+    this.onlyEarly.push(ready.length > 0 && early === ready.length && firstOther <= firstScript);
     for (let j = 0; j < ready.length; j++) this.pool[this.used++] = ready[j] as number;
   }
 }

@@ -74,9 +74,9 @@ export class Agenda {
    * Early script steps (untimed runs): the pending script steps due first are choices at any point
    * of the work, before their time (a run's steps take time, an untimed one's do not: a step due
    * 300 ns after another lands inside that one's work); those due later wait for them. When nothing
-   * but early script steps can happen, the clock moves to the next deadline, a timer's or theirs,
-   * never past theirs: their real time is at least every untimed clock up to it, and an untimed
-   * deadline is a lower bound of the real one, so no run is lost either way.
+   * but early script steps can happen, the clock moves to the next deadline if it is due no later
+   * than theirs (a timer's, or a held timer's), never to theirs: their real time is at least every
+   * untimed clock up to it, and an untimed deadline is a lower bound of the real one.
    */
   earlyScripts = false;
   /** While set, every timer added is also appended here (the transition cache asks what was armed). */
@@ -183,9 +183,13 @@ export class Agenda {
       }
       while (this.heap.length > 0 && (this.heap[0] as Item).dead) this.popHeap();
       const head = this.heap[0];
-      if (!head && this.ready.length === 0) return false;
-      // (With nothing else pending, to the early steps' own time: they are then due.)
-      this.now = Math.max(this.now, Math.min(head ? head.time : Infinity, until));
+      if (!head) return this.ready.length > 0;
+      // Only to a deadline due no later than the early steps: never to their own time, which would
+      // make the work they start begin at it (untimed, that work takes no time, so a timer due a few
+      // hundred ns after it could never fire inside it, as it does in a run); they happen at the clock
+      // as it is, a lower bound of their real time like every untimed clock.
+      if (head.time > until) return true;
+      this.now = Math.max(this.now, head.time);
       this.releaseDue();
     }
   }

@@ -325,6 +325,21 @@ describe('script steps `at` different times are choices from the start', () => {
     return r.scenario;
   };
 
+  /** Every end state of the timed runs of seeds 1..n is one explore reaches (pending items' times from now aside: untimed, the clock is a lower bound). */
+  const expectTimedEndsExplored = (s: Scenario, n: number): void => {
+    const untimed = (key: string) => key.replace(/script\{(\d+),-?\d+\}/g, 'script{$1}').replace(/timer\{(\d+),("[^"]*"),-?\d+,/g, 'timer{$1,$2,');
+    const timed = new Set<string>();
+    for (let seed = 1; seed <= n; seed++) {
+      const sim = new Simulation(s, { seed });
+      sim.run();
+      timed.add(untimed(sim.stateKey()));
+    }
+    const r = explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', allViolations: true, collectEnds: true });
+    expect(r.complete).toBe(true);
+    const ends = new Set((r.ends ?? []).map(untimed));
+    expect([...timed].filter((k) => !ends.has(k))).toEqual([]);
+  };
+
   it('a timeout due before a step scripted later may expire first: the timed runs\' end is among the explored ends', () => {
     // CPU 3 has IRQs off: panic's REBOOT_VECTOR waits 1 s, times out, and the NMI fallback stops CPU 3,
     // before CPU 3's nmi-panic scripted at 3 s. Explore kept every timeout behind every pending step.
@@ -337,15 +352,27 @@ describe('script steps `at` different times are choices from the start', () => {
         { cpu: 3, do: 'nmi-panic', at: 3_000_000_000 },
       ],
     });
-    const timed = new Set<string>();
-    for (const seed of [1, 2, 3]) {
-      const sim = new Simulation(s, { seed });
-      sim.run();
-      timed.add(sim.stateKey());
-    }
-    const r = explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive', allViolations: true, collectEnds: true });
-    expect(r.complete).toBe(true);
-    for (const end of timed) expect(r.ends).toContain(end);
+    expectTimedEndsExplored(s, 3);
+  });
+
+  it('a timeout that expires inside the work of a step scripted just before it (a run\'s steps take time)', () => {
+    // CPU 0's panic at 300 ns waits 1 s for REBOOT_VECTOR (CPUs 0 and 1 have IRQs off) and falls back to
+    // NMIs at ~1.0000004 s, inside CPU 1's restart scripted at 1 s. With the clock moved to the panic's
+    // own time, the wait's untimed deadline fell after the restart, whose work then came first whole.
+    expectTimedEndsExplored(
+      scenarioOf({
+        name: 'timeout-inside-restart',
+        machine: { cpus: 3 },
+        initial: { cpus: { '0': { if: false }, '1': { if: false } }, all: { vmx: 'root', loadedVmcs: 1 } },
+        options: { panicTimeout: -1 },
+        script: [
+          { cpu: 1, do: 'emergency-restart', at: 1_000_000_000 },
+          { cpu: 0, do: 'panic', at: 300 },
+          { cpu: 1, do: 'irqs-off', at: 1_000_000 },
+        ],
+      }),
+      10,
+    );
   });
 
   it('a step due later never comes before one due earlier (untimed runs, both CPUs\' steps racing the work)', () => {
