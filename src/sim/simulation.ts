@@ -51,9 +51,10 @@ export interface SimulationOptions {
   inspect?: (event: InspectionEvent) => void;
   /**
    * 'timed' (default): steps take stepNs, deliveries a chosen latency, and only what is due now
-   * competes. 'untimed' (exploration): every pending step, delivery and scripted action competes
-   * at once, whatever its time, and a timer fires only when nothing else can happen — a kernel
-   * timeout is a million steps long — so the choices are exactly the interleavings.
+   * competes. 'untimed' (exploration): every pending step and delivery competes at once, and the
+   * scripted actions due first with them, whatever their time (agenda.ts, earlyScripts); a timer fires
+   * only when nothing else can happen — a kernel timeout is a million steps long — so the choices are
+   * exactly the interleavings.
    */
   mode?: SchedulingMode;
   /**
