@@ -157,37 +157,27 @@ export class Agenda {
     if (item.pos >= 0) this.removeReadyAt(item.pos);
   }
 
-  /** Move the clock to the next due time if nothing is ready; false when nothing is left at all. */
+  /**
+   * Move the clock to the next due time if nothing is ready; false when nothing is left at all. A
+   * ready item is due but for early script steps (earlyScripts): with only those ready, the clock
+   * moves to a deadline due no later than theirs, never to their own time, which would make the work
+   * they start begin at it (untimed, that work takes no time, so a timer due a few hundred ns after it
+   * could never fire inside it, as it does in a run); they happen at the clock as it is, a lower bound
+   * of their real time like every untimed clock.
+   */
   advance(): boolean {
-    if (this.earlyScripts) return this.advanceWithEarlyScripts();
-    while (this.ready.length === 0) {
-      while (this.heap.length > 0 && (this.heap[0] as Item).dead) this.popHeap();
-      const head = this.heap[0];
-      if (!head) return false;
-      this.now = Math.max(this.now, head.time);
-      this.releaseDue();
-    }
-    return true;
-  }
-
-  /** `advance` with early script steps (see `earlyScripts`). */
-  private advanceWithEarlyScripts(): boolean {
     for (;;) {
-      this.releaseEarlyScripts();
+      if (this.earlyScripts) this.releaseEarlyScripts();
       // The latest time the clock may move to: the early script steps' (all due at one time).
       let until = Infinity;
       for (const i of this.ready) {
         // Something due can happen: the clock stays.
-        if (i.kind !== 'script' || i.time <= this.now) return true;
+        if (i.time <= this.now) return true;
         until = Math.min(until, i.time);
       }
       while (this.heap.length > 0 && (this.heap[0] as Item).dead) this.popHeap();
       const head = this.heap[0];
       if (!head) return this.ready.length > 0;
-      // Only to a deadline due no later than the early steps: never to their own time, which would
-      // make the work they start begin at it (untimed, that work takes no time, so a timer due a few
-      // hundred ns after it could never fire inside it, as it does in a run); they happen at the clock
-      // as it is, a lower bound of their real time like every untimed clock.
       if (head.time > until) return true;
       this.now = Math.max(this.now, head.time);
       this.releaseDue();
