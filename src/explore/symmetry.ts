@@ -1,4 +1,4 @@
-// Over 400 lines because the canonical renaming, a state's hash under any renaming and the orbit count are one algorithm over one state, shared by both engines (the transition cache's memos by part number are in symmetry-interned.ts; the groups are worked out here too).
+// Over 400 lines because the canonical renaming and a state's hash under any renaming are one algorithm (the orbit count's stabilizer is in stabilizer.ts) over one state, shared by both engines (the transition cache's memos by part number are in symmetry-interned.ts; the groups are worked out here too).
 /**
  * Symmetry reduction for exhaustive search: CPUs that nothing tells apart are interchangeable, so a
  * state and the states made from it by renaming those CPUs behave alike (the same verdicts, the same
@@ -44,7 +44,8 @@ import { hash53, mix } from '../state/hash.js';
 import { MEMORY, memoryHash as memHash } from '../state/memory.js';
 import { PENDING, pendingHash, type PendingItem } from '../state/pending.js';
 import type { Observer } from '../spec/index.js';
-import { abstractRenaming, cosetRepresentatives, factorial, multinomial, permId, renameChoiceKey, renaming, vcpuImages, vmmRenaming, type VcpuLayout } from './renaming.js';
+import { stabilizer } from './stabilizer.js';
+import { abstractRenaming, factorial, permId, renameChoiceKey, renaming, vcpuImages, vmmRenaming, type VcpuLayout } from './renaming.js';
 import { memoryHash, visitedKey } from './harness.js';
 
 const NO_TIES: readonly number[][] = [];
@@ -154,8 +155,6 @@ export function symmetryByDefault(scenario: Scenario, strategy: string, workers:
 /** Choice keys remembered renamed, per renaming (a search has a few dozen keys per CPU). */
 const KEYS_REMEMBERED = 4096;
 
-/** Past this many renamings of tied CPUs to key (one per coset: orbitSize), a state's orbit is not counted exactly. */
-const MAX_STABILIZER_TRIES = 40320;
 
 /** A chart's hash under a renaming (`plain`: its hash as the state hash has it). Never 0, as Simulation.cpuHash. */
 export function renamedChartHash(chart: CpuChartState, plain: number, r: Renaming): number {
@@ -554,58 +553,14 @@ export class Symmetry {
     return any ? h : 0;
   }
 
-  /** orbitSize's scratch renaming (two places exchanged). */
+  /** The stabilizer's scratch renaming (two places exchanged). */
   private readonly swapped: number[] = [];
 
-  /**
-   * How many states a renaming within the groups makes of this one: the group's order over the
-   * number of renamings that leave it as it is (its stabilizer: those can only exchange tied CPUs).
-   * The exchanges of two tied places that leave it generate a subgroup H of the stabilizer: the
-   * renamings within each class of places that exchange freely (if a↔b and b↔c leave it, so does
-   * a↔c = (a b)(b c)(a b)), a few keys to find. The stabilizer is a union of cosets σH (σ fixes the
-   * state if and only if all of σH does), so only one renaming per coset is keyed: none when every
-   * tied place exchanges freely with the others of its tie (R1 with 10 CPUs: 9 idle CPUs tied, 8
-   * keys instead of 9! renamings).
-   */
+  /** How many states a renaming within the groups makes of this one: the group's order over its stabilizer's (stabilizer.ts). */
   private orbitSize(rehash: (perm: readonly number[]) => number, exchange: (perm: readonly number[]) => number, perm: readonly number[], ties: readonly number[][], h: number): number {
     if (ties.length === 0) return this.groupOrder;
-    const swapped = this.swapped;
-    // Does exchanging places a and b, after perm, leave the state as it is?
-    const exchanges = (a: number, b: number): boolean => {
-      for (let i = 0; i < perm.length; i++) {
-        const p = perm[i] as number;
-        swapped[i] = p === a ? b : p === b ? a : p;
-      }
-      return exchange(swapped) === h;
-    };
-    let hOrder = 1;
-    let cosets = 1;
-    const classes: number[][][] = [];
-    for (const tie of ties) {
-      const own: number[][] = [];
-      for (const x of tie) {
-        const home = own.find((cls) => exchanges(cls[0] as number, x));
-        if (home) home.push(x);
-        else own.push([x]);
-      }
-      classes.push(own);
-      for (const cls of own) hOrder *= factorial(cls.length);
-      cosets *= multinomial(own.map((cls) => cls.length));
-    }
-    // (One pair tied, the common case: its exchange is keyed already.)
-    if (cosets === 1 || (ties.length === 1 && (ties[0] as number[]).length === 2)) return this.groupOrder / hOrder;
-    if (cosets > MAX_STABILIZER_TRIES) {
-      this.exact = false;
-      return this.groupOrder / hOrder;
-    }
-    // Each other coset's renaming σ of the tied (canonical) places, after perm: does it give the same key?
-    let fixed = 0;
-    for (const sigma of cosetRepresentatives(classes, this.n)) {
-      let identity = true;
-      for (let i = 0; i < sigma.length && identity; i++) identity = sigma[i] === i;
-      // (The identity leaves every state as it is: no need to key it again.)
-      if (identity || rehash(perm.map((p) => sigma[p] as number)) === h) fixed++;
-    }
-    return this.groupOrder / (hOrder * fixed);
+    const s = stabilizer(ties, perm, this.n, h, rehash, exchange, this.swapped);
+    if (!s.exact) this.exact = false;
+    return this.groupOrder / s.order;
   }
 }
