@@ -8,11 +8,16 @@
 import type { TraceRecord } from '../trace/records.js';
 import type { Applicability, Observer, Violation } from './observer.js';
 
+/** Whether a script action starts a restart that must end in a reset or the crash kernel (a panic only if it reboots or kexecs). */
+function restartEnds(action: string, panicEnds: boolean): boolean {
+  return action === 'reboot' || action === 'emergency-restart' || ((action === 'panic' || action === 'nmi-panic') && panicEnds);
+}
+
 export class RebootCompletes implements Observer {
   /** Only a script step starts what it checks: a reboot, an emergency restart, or a panic set to end in a reset or kexec. */
   static readonly inapplicable: Applicability = (s) => {
     const panicEnds = s.options.kdump || s.options.panicTimeout !== 0;
-    const ends = s.script.some((st) => st.action === 'reboot' || st.action === 'emergency-restart' || ((st.action === 'panic' || st.action === 'nmi-panic') && panicEnds));
+    const ends = s.script.some((st) => restartEnds(st.action, panicEnds));
     if (ends) return null;
     return s.script.some((st) => st.action === 'panic' || st.action === 'nmi-panic')
       ? 'its script\'s panics wait forever (no crash kernel loaded, panic timeout 0) and it has no reboot or emergency-restart step'
@@ -32,7 +37,7 @@ export class RebootCompletes implements Observer {
   observe(r: TraceRecord): void {
     if (r.t === 'header') this.panicEnds = r.options.kdump || r.options.panicTimeout !== 0;
     else if (r.t === 'script' && r.status === 'done') {
-      const ends = r.action === 'reboot' || r.action === 'emergency-restart' || ((r.action === 'panic' || r.action === 'nmi-panic') && this.panicEnds);
+      const ends = restartEnds(r.action, this.panicEnds);
       if (ends) this.started = [...this.started, { index: r.index, cpu: r.cpu, action: r.action }].sort((a, b) => a.index - b.index);
     } else if (r.t === 'end') this.end = r.end;
   }
