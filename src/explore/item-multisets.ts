@@ -103,11 +103,14 @@ export class ItemMultisets {
     const ready: number[] = [];
     const firstScript = ItemMultisets.firstScript(descs, items);
     let early = 0;
+    // The deadline due first but for script steps' (a held timer's is now).
+    let firstOther = Infinity;
     for (const i of items) {
       const di = descs[i] as Desc;
       const x = di.hash;
       lo += x >>> 0;
       hi += Math.floor(x / 4294967296);
+      if (di.kind !== 'script') firstOther = Math.min(firstOther, Math.max(0, di.rel));
       // (Due means rel <= 0, as for the agenda; nothing is ever past due in an untimed run. The script
       // steps due first are choices before that. Insertion sort, stable: a handful of items.)
       const isEarly = di.kind === 'script' && di.rel > 0 && di.rel === firstScript;
@@ -129,11 +132,6 @@ export class ItemMultisets {
     if (this.used + ready.length > this.pool.length) this.pool = widened(this.pool, this.used + ready.length);
     this.readyStart.push(this.used);
     this.readyLength.push(ready.length);
-    let firstOther = Infinity;
-    for (const i of items) {
-      const di = descs[i] as Desc;
-      if (di.kind !== 'script') firstOther = Math.min(firstOther, Math.max(0, di.rel));
-    }
     this.onlyEarly.push(ready.length > 0 && early === ready.length && firstOther <= firstScript);
     for (let j = 0; j < ready.length; j++) this.pool[this.used++] = ready[j] as number;
   }
