@@ -170,10 +170,12 @@ export class Agenda {
       if (this.earlyScripts) this.releaseEarlyScripts();
       // The latest time the clock may move to: the early script steps' (all due at one time).
       let until = Infinity;
-      for (const i of this.ready) {
+      // (Indexed: a timed run polls here once a step, its first ready item due.)
+      for (let k = 0; k < this.ready.length; k++) {
+        const t = (this.ready[k] as Item).time;
         // Something due can happen: the clock stays.
-        if (i.time <= this.now) return true;
-        until = Math.min(until, i.time);
+        if (t <= this.now) return true;
+        until = Math.min(until, t);
       }
       while (this.heap.length > 0 && (this.heap[0] as Item).dead) this.popHeap();
       const head = this.heap[0];
