@@ -79,8 +79,13 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   scenario = withKernel(scenario, values.kernel, values.fix ?? [], values['no-fix'] ?? []);
   const features = resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix);
   if (replay && values.replay !== undefined) {
-    const conflict = replayConflict(replay, scenario, features, values);
+    const conflict = replayConflict(replay, scenario, features, values, name);
     if (conflict !== null) throw new InputError(`${conflict[0]} contradicts the trace ${quote(values.replay)}: it was recorded ${conflict[1]}; a replay reproduces the recorded run, it cannot change it`);
+    // A trace from before digests: the run writes its header as the trace has it.
+    if (replay.scenarioDigest === undefined && scenario.digest !== undefined) {
+      const { digest: _digest, ...rest } = scenario;
+      scenario = rest;
+    }
   }
   const seed = replay ? replay.seed : parseSeed(values.seed);
   if (replay && values.seed !== undefined) throw new InputError('--seed and --replay cannot be combined: the trace fixes every choice');
@@ -218,8 +223,25 @@ export async function run(args: string[], io: CliIo): Promise<number> {
  * The first option (or the scenario named) that contradicts what the replayed trace's header records: the
  * option, and what the header says (naming its field); null when none does.
  */
-function replayConflict(replay: ReadTrace, scenario: Scenario, features: Record<string, boolean>, values: { kernel?: string; fix?: string[]; 'no-fix'?: string[] }): [string, string] | null {
+function replayConflict(
+  replay: ReadTrace,
+  scenario: Scenario,
+  features: Record<string, boolean>,
+  values: { kernel?: string; fix?: string[]; 'no-fix'?: string[]; replay?: string },
+  name: string,
+): [string, string] | null {
   if (scenario.id !== replay.scenario) return [`scenario ${quote(scenario.id)}`, `on scenario ${quote(replay.scenario)} (header.scenario)`];
+  // A file's id is its name: a built-in, another file or an edited one may share it (a trace from
+  // before digests, with none, is taken at its word).
+  if (replay.scenarioDigest !== undefined && scenario.digest !== replay.scenarioDigest) {
+    if (scenario.digest === undefined) {
+      return [
+        `the built-in scenario ${quote(scenario.id)}`,
+        `on a scenario file named ${quote(replay.scenario)} (header.scenarioDigest ${replay.scenarioDigest}), not on the built-in: name that file, shootdown run <file> --replay ${shellWord(values.replay ?? '')}`,
+      ];
+    }
+    return [`scenario file ${quote(name)} (digest ${scenario.digest})`, `on other contents (header.scenarioDigest ${replay.scenarioDigest}): the file was edited since, or is another file of the same name`];
+  }
   if (values.kernel !== undefined && values.kernel !== replay.preset) return [`--kernel ${quote(values.kernel)}`, `with kernel ${quote(replay.preset)} (header.preset)`];
   for (const n of values.fix ?? []) if (!replay.switches.includes(n)) return [`--fix ${n}`, `with ${n} off (header.switches)`];
   for (const n of values['no-fix'] ?? []) if (replay.switches.includes(n)) return [`--no-fix ${n}`, `with ${n} on (header.switches)`];

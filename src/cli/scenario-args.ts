@@ -3,6 +3,7 @@
  * loading a built-in or a file (optionally widened to N CPUs), and the --kernel / --fix / --no-fix
  * flags and applying them.
  */
+import * as crypto from 'node:crypto';
 import { BUILTIN_SCENARIOS, RACE_SCENARIOS, findBuiltin } from '../scenarios/builtin.js';
 import { formatError, validateScenario } from '../scenarios/validate.js';
 import type { Scenario } from '../scenarios/types.js';
@@ -69,7 +70,16 @@ export function loadScenario(name: string, readFile: (file: string) => string, c
     const more = r.errors.length > 1 ? ` (and ${r.errors.length - 1} more)` : '';
     throw new InputError(`${first ? formatError(quote(name), first) : `${quote(name)}: invalid`}${cpusNote(cpus, own, cpusFrom)}${more}`);
   }
-  return r.scenario;
+  return { ...r.scenario, digest: scenarioDigest(r.scenario) };
+}
+
+/**
+ * What a scenario file says, as a short hash: the validated scenario but its kernel (a replay
+ * checks that against the header's preset and switches, naming each) and its description (prose).
+ */
+export function scenarioDigest(scenario: Scenario): string {
+  const { kernel: _kernel, description: _description, digest: _digest, ...rest } = scenario;
+  return crypto.createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 
 /** What an error owes to `--cpus` when it changed the machine's CPU count (the scenario is valid as written). */

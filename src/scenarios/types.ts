@@ -81,6 +81,12 @@ export interface Scenario {
   vcpus: VcpuSpec[];
   /** vhost-vsock devices, one per VM that has one, in VM order. */
   vsock: VsockSpec[];
+  /**
+   * A scenario read from a file: a hash of what it says but its kernel and description
+   * (scenarioDigest), written into the trace header so that a replay tells another file, an edited
+   * one or a built-in of the same name from the file the trace was recorded on.
+   */
+  digest?: string;
 }
 
 export interface ScenarioOptions {

@@ -397,6 +397,7 @@ export class Simulation {
       t: 'header',
       v: TRACE_VERSION,
       scenario: this.scenario.id,
+      ...(this.scenario.digest !== undefined ? { scenarioDigest: this.scenario.digest } : {}),
       seed: this.options.seed,
       mode: this.mode,
       options: {

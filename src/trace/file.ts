@@ -62,6 +62,8 @@ export interface ReadTrace {
   preset: string;
   switches: string[];
   scenario: string;
+  /** The scenario file it was recorded on, as Scenario.digest (absent: a built-in, or a trace from before digests). */
+  scenarioDigest?: string;
   /** Set when the trace is a what-if branch of another run. */
   branch?: BranchPoint;
   picks: Pick[];
@@ -94,6 +96,7 @@ function headerProblem(h: Record<string, unknown>): string | null {
     if (typeof s !== 'string' || !isSwitchName(s)) return `header.switches[${i}]: unknown kernel switch ${shown(s)}`;
   }
   if (typeof h.scenario !== 'string' || h.scenario.length === 0) return `header.scenario: expected a scenario name, got ${shown(h.scenario)}`;
+  if (h.scenarioDigest !== undefined && (typeof h.scenarioDigest !== 'string' || !/^[0-9a-f]{16}$/.test(h.scenarioDigest))) return `header.scenarioDigest: expected 16 hexadecimal digits, got ${shown(h.scenarioDigest)}`;
   // The property observers read these when they check a trace (export-trace, view).
   const o = h.options;
   if (typeof o !== 'object' || o === null || Array.isArray(o)) return `header.options: expected an object, got ${shown(o)}`;
@@ -178,6 +181,7 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
       preset: header.preset,
       switches: header.switches,
       scenario: header.scenario,
+      ...(header.scenarioDigest !== undefined ? { scenarioDigest: header.scenarioDigest } : {}),
       ...(header.branch ? { branch: { from: header.branch.from, decision: header.branch.decision, option: header.branch.option } } : {}),
       picks,
       records,

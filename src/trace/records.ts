@@ -52,6 +52,8 @@ export type TraceRecord =
       t: 'header';
       v: number;
       scenario: string;
+      /** The scenario came from a file: what it said (Scenario.digest). */
+      scenarioDigest?: string;
       seed: number;
       /** How the scheduler ran: replay must run the same way. */
       mode: 'timed' | 'untimed';

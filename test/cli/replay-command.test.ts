@@ -68,6 +68,65 @@ describe('run --replay of a scenario file\'s trace without the file', () => {
   });
 });
 
+describe('a trace of a scenario file keeps what the file said (header.scenarioDigest)', () => {
+  // A file named like a built-in, with a stall the built-in R2 does not have: replayed against the
+  // built-in, the run would diverge where the stall comes (exit 1, a confusing message).
+  const raw = JSON.parse(JSON.stringify(findBuiltin('R2')?.raw)) as { script: unknown[] };
+  raw.script.push({ cpu: 0, do: 'stall', when: { cpu: 0, enters: 'emergencyRestart.shoot.setIssued' } });
+  const sub = path.join(dir, 'digest');
+  fs.mkdirSync(sub);
+  const file = path.join(sub, 'R2.json');
+  const trace = path.join(sub, 'r2.jsonl');
+
+  it('a replay against the built-in of the same name is refused (exit 2), naming the file to give', async () => {
+    fs.writeFileSync(file, JSON.stringify(raw));
+    expect((await cli(['run', file, '--kernel', 'v6.2', '--trace', trace])).code).toBe(0);
+    const header = JSON.parse(fs.readFileSync(trace, 'utf8').split('\n')[0] as string) as { scenario: string; scenarioDigest?: string };
+    expect(header.scenario).toBe('R2');
+    expect(header.scenarioDigest).toMatch(/^[0-9a-f]{16}$/);
+    const again = path.join(sub, 'again.jsonl');
+    const r = await cli(['run', '--replay', trace, '--trace', again]);
+    expect(r.err).toMatch(/^shootdown: the built-in scenario R2 contradicts the trace .*r2\.jsonl: it was recorded on a scenario file named R2 \(header\.scenarioDigest [0-9a-f]{16}\), not on the built-in: name that file, shootdown run <file> --replay /);
+    expect(r.code).toBe(2);
+    expect(fs.existsSync(again)).toBe(false);
+    const ok = await cli(['run', file, '--replay', trace]);
+    expect(ok.err).toMatch(/replay: reproduced all/);
+    expect(ok.code).toBe(0);
+  });
+
+  it('a replay against the file edited since is refused; a description edit is not an edit of the run', async () => {
+    if (!fs.existsSync(trace)) {
+      fs.writeFileSync(file, JSON.stringify(raw));
+      expect((await cli(['run', file, '--kernel', 'v6.2', '--trace', trace])).code).toBe(0);
+    }
+    fs.writeFileSync(file, JSON.stringify({ ...raw, description: 'said otherwise' }));
+    expect((await cli(['run', file, '--replay', trace])).code).toBe(0);
+    fs.writeFileSync(file, JSON.stringify({ ...raw, script: raw.script.slice(0, 2) }));
+    const r = await cli(['run', file, '--replay', trace]);
+    expect(r.err).toMatch(/^shootdown: scenario file .*R2\.json \(digest [0-9a-f]{16}\) contradicts the trace .*: it was recorded on other contents \(header\.scenarioDigest [0-9a-f]{16}\): the file was edited since/);
+    expect(r.code).toBe(2);
+    fs.writeFileSync(file, JSON.stringify(raw));
+  });
+
+  it('a trace with no digest (written before digests) is taken at its word; a malformed one is refused', async () => {
+    fs.writeFileSync(file, JSON.stringify(raw));
+    if (!fs.existsSync(trace)) expect((await cli(['run', file, '--kernel', 'v6.2', '--trace', trace])).code).toBe(0);
+    const lines = fs.readFileSync(trace, 'utf8').split('\n');
+    const header = JSON.parse(lines[0] as string) as Record<string, unknown>;
+    delete header.scenarioDigest;
+    const old = path.join(sub, 'old.jsonl');
+    fs.writeFileSync(old, [JSON.stringify(header), ...lines.slice(1)].join('\n'));
+    const r = await cli(['run', file, '--replay', old]);
+    expect(r.err).toMatch(/replay: reproduced all/);
+    expect(r.code).toBe(0);
+    header.scenarioDigest = 'not hex';
+    fs.writeFileSync(old, [JSON.stringify(header), ...lines.slice(1)].join('\n'));
+    const bad = await cli(['run', file, '--replay', old]);
+    expect(bad.err).toMatch(/header\.scenarioDigest: expected 16 hexadecimal digits/);
+    expect(bad.code).toBe(2);
+  });
+});
+
 describe('a replay with options that contradict its trace\'s header is bad input (exit 2), not a divergence', () => {
   const trace = path.join(dir, 't5.jsonl');
   it.each([
