@@ -122,10 +122,14 @@ export function crashNmiCallback(r: Region): CpuState {
   };
 }
 
-/** halt(); for (;;) cpu_relax(); — woken by an NMI or interrupt, it halts again after the IRET. */
+/**
+ * halt(); for (;;) cpu_relax(); — woken by an NMI or interrupt, it halts again after the IRET. Tagged
+ * `stopped`: the context below (the interrupted task) never runs again, so a task-context script
+ * step there is ignored (Simulation.runScript).
+ */
 function haltLoop(r: Region, description: string): CpuState {
   return {
-    tags: ['wait'],
+    tags: ['wait', 'stopped'],
     meta: { watch: [] },
     description,
     on: { [stepOf(r)]: { guard: 'not halted', actions: ['hlt'] } },

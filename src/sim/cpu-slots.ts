@@ -392,6 +392,13 @@ export class CpuSlots implements SlotFamily {
     return info && info.wait ? info.watch : NOTHING;
   }
 
+  /** Where the CPU is stopped for good above its task (a `stopped` loop in an interrupt or NMI context), or null. */
+  stoppedAboveTask(cpu: number): { region: Region; state: string } | null {
+    const region = this.region(cpu);
+    if (region === 'task' || !this.stateInfo(cpu)?.stopped) return null;
+    return { region, state: this.leaf(cpu, region) };
+  }
+
   runnable(cpu: number): boolean {
     const info = this.stateInfo(cpu);
     this.infoCpu = cpu;

@@ -872,8 +872,13 @@ export class Simulation {
     }
     const cpus = this.cpus;
     const event = scriptEvent(step);
-    const accepted = cpus.driver.can(cpu, event);
-    const record = this.scriptRecord(step, accepted ? null : `CPU ${cpu} does not take '${step.action}' in ${cpus.current(cpu)}`);
+    // A task-context step on a CPU stopped for good in an interrupt or NMI handler: the task that
+    // would take it never runs again (the chart's task region would take it, and nothing would follow).
+    const taskContext = step.action === 'reboot' || ((step.action === 'panic' || step.action === 'emergency-restart') && step.context === 'task');
+    const stopped = taskContext ? cpus.stoppedAboveTask(cpu) : null;
+    const accepted = stopped === null && cpus.driver.can(cpu, event);
+    const why = stopped !== null ? `CPU ${cpu} never returns to its task: it is stopped in ${stopped.region} context (${stopped.state})` : `CPU ${cpu} does not take '${step.action}' in ${cpus.current(cpu)}`;
+    const record = this.scriptRecord(step, accepted ? null : why);
     if (!accepted) {
       this.emit(record);
       return;

@@ -9,6 +9,8 @@ export interface StateInfo {
   path: string;
   blocked: boolean;
   wait: boolean;
+  /** A loop that never returns (tag `stopped`: stop_this_cpu(), the crash NMI handler's halt): the contexts below it never run again. */
+  stopped: boolean;
   final: boolean;
   watch: readonly string[];
 }
@@ -22,6 +24,7 @@ export function stateTable(machine: Pick<AnyStateMachine, "root">): Map<string, 
       path,
       blocked: node.tags.includes('blocked'),
       wait: node.tags.includes('wait'),
+      stopped: node.tags.includes('stopped'),
       final: node.type === 'final',
       watch: meta.watch ?? [],
     });

@@ -32,7 +32,7 @@ const tiny = createMachine({
         },
         nmi: {
           initial: 'none',
-          states: { none: { tags: ['blocked'] }, crashNmiCallback: { initial: 'halt', states: { halt: {} } } },
+          states: { none: { tags: ['blocked'] }, crashNmiCallback: { initial: 'halt', states: { halt: { tags: ['wait', 'stopped'] } } } },
         },
       },
     },
@@ -162,16 +162,18 @@ describe('leafPath and activePaths', () => {
 });
 
 describe('stateTable and knownState', () => {
-  it('reads blocked and wait tags, final states and the watched variables from the chart', () => {
+  it('reads blocked, wait and stopped tags, final states and the watched variables from the chart', () => {
     expect(table.get('waitForSipi')).toMatchObject({ blocked: true, wait: false, final: false });
     expect(table.get('os.nmi.none')).toMatchObject({ blocked: true });
     expect(table.get('os.task.emergencyRestart.waitAcks')).toEqual({
       path: 'os.task.emergencyRestart.waitAcks',
       blocked: false,
       wait: true,
+      stopped: false,
       final: false,
       watch: ['waitingForAcks'],
     });
+    expect(table.get('os.nmi.crashNmiCallback.halt')).toMatchObject({ wait: true, stopped: true });
     expect(table.get('reset')).toMatchObject({ final: true, watch: [] });
     expect(table.get('')).toBeDefined();
     expect(table.size).toBe(18);
@@ -196,7 +198,7 @@ describe('stateTable and knownState', () => {
   });
 
   it('the root (empty path) is not a state a name can match', () => {
-    const rootOnly = new Map([['', { path: '', blocked: false, wait: false, final: false, watch: [] as string[] }]]);
+    const rootOnly = new Map([['', { path: '', blocked: false, wait: false, stopped: false, final: false, watch: [] as string[] }]]);
     expect(knownState(rootOnly, '**')).toBe(false);
     expect(knownState(rootOnly, '*')).toBe(false);
   });

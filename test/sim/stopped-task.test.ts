@@ -1,0 +1,48 @@
+/**
+ * A CPU stopped for good in an interrupt or NMI handler (crash_nmi_callback()'s halt loop,
+ * stop_this_cpu(): arch/x86/kernel/reboot.c, process.c) never returns to the task it interrupted: a
+ * task-context script step on it afterwards is ignored, with the reason, and starts nothing a
+ * property waits for; an interrupt-context step still sends its interrupt, which the stopped CPU
+ * latches or drops as hardware does.
+ */
+import { describe, expect, it } from 'vitest';
+import { validationContext } from '../../src/sim/catalog.js';
+import { runScenario } from '../../src/sim/run.js';
+import { validateScenario } from '../../src/scenarios/validate.js';
+import type { TraceRecord } from '../../src/trace/records.js';
+
+/** CPU 1 panics with kdump at 0 (its shootdown stops CPU 2); CPU 2's own step comes at 0.9 ms. */
+function run(late: Record<string, unknown>, seed: number) {
+  const raw = {
+    name: 'late-step',
+    machine: { cpus: 3 },
+    initial: { all: { vmx: 'root', loadedVmcs: 1 } },
+    options: { kdump: true, kdumpBringsUpAps: false },
+    script: [{ cpu: 1, do: 'panic', at: 0, message: 'first' }, { cpu: 2, at: 900_000, ...late }],
+  };
+  const v = validateScenario(raw, 'late-step', validationContext);
+  if (!v.ok) throw new Error(JSON.stringify(v.errors));
+  const records: TraceRecord[] = [];
+  const { outcome } = runScenario(v.scenario, { seed, onRecord: (r) => records.push(r) });
+  const script = records.filter((r): r is Extract<TraceRecord, { t: 'script' }> => r.t === 'script' && r.index === 1);
+  return { outcome, script, records };
+}
+
+describe('a task-context script step on a CPU stopped in the crash NMI handler', () => {
+  it.each([[{ do: 'panic', message: 'late' }], [{ do: 'reboot' }], [{ do: 'emergency-restart' }], [{ do: 'panic', context: 'task', message: 'late' }]])('%j is ignored: the task never runs again', (late) => {
+    for (const seed of [1, 2, 3]) {
+      const { outcome, script } = run(late, seed);
+      expect(script).toHaveLength(1);
+      expect(script[0]).toMatchObject({ status: 'ignored', reason: 'CPU 2 never returns to its task: it is stopped in nmi context (os.nmi.emergencyHandler.halted)' });
+      // Nothing of it happened: CPU 2 stays halted in the handler, the run is the kexec of CPU 1.
+      expect(outcome.end).toBe('kexec');
+      expect(outcome.cpus[2]?.state).toBe('os.nmi.emergencyHandler.halted');
+    }
+  });
+
+  it('an interrupt-context step still sends its interrupt (the stopped CPU latches the NMI)', () => {
+    const { script, records } = run({ do: 'panic', context: 'nmi', message: 'late' }, 1);
+    expect(script[0]).toMatchObject({ status: 'done' });
+    expect(records.some((r) => r.t === 'deliver' && r.cpu === 2 && r.status === 'latched')).toBe(true);
+  });
+});
