@@ -103,6 +103,25 @@ export function checkOutDir(dir: string): void {
  * following it. The name comes from the content: the same trace has the same name whatever the
  * number of workers.
  */
+/**
+ * The scenario file a merged counterexample replays on: the shards' file as they named it when that
+ * name finds the same text from here, else a copy of the text the shard file carries, beside the
+ * traces in a directory named by the scenario's digest (the file keeps its name: a trace names a
+ * scenario file by its id), so that the printed command works wherever the merge ran.
+ */
+function mergedScenarioFile(name: string, text: string, scenario: Scenario, outDir: string): string {
+  let here: string | null = null;
+  try {
+    // (Read only if it is a regular file of the copy's size: nothing else can be the same.)
+    const st = fs.statSync(name);
+    if (st.isFile() && st.size === Buffer.byteLength(text)) here = fs.readFileSync(name, 'utf8');
+  } catch {
+    // Not here: the copy.
+  }
+  if (here === text) return name;
+  return writeTrace(path.join(outDir, `scenario-${scenario.digest ?? 'file'}`), path.basename(name), text);
+}
+
 function writeTrace(dir: string, name: string, text: string): string {
   try {
     fs.mkdirSync(dir, { recursive: true });
@@ -328,8 +347,10 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
           : `no violation found, but the search is NOT complete: this is no proof (exit ${EXIT_INCOMPLETE})\n`,
       );
     }
-    // A trace's header names a scenario file by its id only: the replay names the file as it was given.
-    const fromFile = scenarioText !== null ? (positionals[0] as string) : null;
+    // A trace's header names a scenario file by its id only: the replay names the file as it was given
+    // (from `explore merge`, as the shards were given it, which may be elsewhere: see mergedScenarioFile).
+    const given = positionals[0] as string;
+    const fromFile = scenarioText === null ? null : merged && violations.length > 0 ? mergedScenarioFile(given, scenarioText, scenario, outDir) : given;
     // Messages quote the scenario (a panic message, a file name): control characters shown, not obeyed.
     for (const v of violations) {
       io.stdout(`VIOLATION ${v.property}: ${escapeControls(v.message)}\n  shortest run found: ${v.length} decisions — ${replayCommand(fromFile, v.traceFile)}\n`);

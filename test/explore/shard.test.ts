@@ -292,6 +292,19 @@ describe('more', () => {
     expect(merged.code, merged.err).toBe(1);
     expect(summary(JSON.parse(merged.out) as Json)).toEqual(summary(JSON.parse(one.out) as Json));
     expect((JSON.parse(merged.out) as Json).shards?.split?.depth).toBe(6);
+    // The text report's replay command works without the file: it names a copy beside the traces.
+    const text = await cli(['explore', 'merge', shards, '--no-pnr', '--out', path.join(dir, 'file-merged')]);
+    const command = /shortest run found: \d+ decisions — shootdown run (\S+) --replay (\S+)$/m.exec(text.out);
+    expect(command, text.out).not.toBeNull();
+    const [, scenarioFile, trace] = command as RegExpExecArray;
+    expect(scenarioFile).toBe(path.join(dir, 'file-merged', `scenario-${/"scenarioDigest":"([0-9a-f]{16})"/.exec(fs.readFileSync(trace as string, 'utf8'))?.[1]}`, 'my-race.json'));
+    const replay = await cli(['run', scenarioFile as string, '--replay', trace as string]);
+    expect(replay.err).toMatch(/replay: reproduced all/);
+    expect(replay.code).toBe(0);
+    // With the file where the shards had it, the command names it.
+    fs.writeFileSync(file, JSON.stringify(raw, null, 2) + ' '.repeat(1_200_000) + '\n');
+    const again = await cli(['explore', 'merge', shards, '--no-pnr', '--out', path.join(dir, 'file-merged')]);
+    expect(again.out).toContain(`shootdown run ${file} --replay`);
   });
 
   it('a search that ends above the split depth is searched whole by every shard; the merged counts are one shard\'s', async () => {
