@@ -8,13 +8,14 @@
  * (`sched.task`, `sched.nmi`, …); one step is one instruction or one atomic kernel operation.
  * INIT leaves `os` for wait-for-SIPI; after kexec the CPU runs the crash kernel.
  */
+import { and } from 'xstate';
 import type { CpuContext, CpuInput } from './physical-cpu/types.js';
 import { MS } from './physical-cpu/dsl.js';
 import { action, blocked, call, cpuImplementations, cpuSetup, decide, guard, op, sleep, wait, type CpuState, type CpuTransition } from './physical-cpu/setup.js';
 import { disableVirt, hardwareDisable } from './physical-cpu/flows-virt.js';
 import { crashNmiCallback, smpStopNmiCallback, stopThisCpu } from './physical-cpu/flows-stop.js';
 import { die, emergencyRestart, kdump, panic, reboot } from './physical-cpu/flows-panic.js';
-import { CALL_FUNCTION_VECTOR, REBOOT_VECTOR, SCRIPT_DEVICE_VECTOR, type DeliveryMode, type MessageSource } from '../src/hw/apic.js';
+import { CALL_FUNCTION_VECTOR, REBOOT_VECTOR, RESCHEDULE_VECTOR, SCRIPT_DEVICE_VECTOR, type DeliveryMode, type MessageSource } from '../src/hw/apic.js';
 
 const ctxIs = (context: string) => guard('script context is', { context });
 const take = guard('arrival', { kind: 'take' });
@@ -24,12 +25,17 @@ const sendSelf = (mode: DeliveryMode, extra: { vector?: number; source?: Message
 const taskRegion: CpuState = {
   initial: 'idle',
   states: {
-    idle: blocked('running its workload (IRQs on)', {
-      'script.reboot': { target: 'reboot' },
-      'script.emergency-restart': { guard: ctxIs('task'), target: 'emergencyRestart' },
-      'script.panic': { guard: ctxIs('task'), target: 'panic', actions: { type: 'set panic message', params: { r: 'task' } } },
-      'script.irqs-off': { target: 'irqsOff', actions: 'cli' },
-    }),
+    idle: {
+      ...blocked('running its workload (IRQs on)', {
+        'script.reboot': { target: 'reboot' },
+        'script.emergency-restart': { guard: ctxIs('task'), target: 'emergencyRestart' },
+        'script.panic': { guard: ctxIs('task'), target: 'panic', actions: { type: 'set panic message', params: { r: 'task' } } },
+        'script.irqs-off': { target: 'irqsOff', actions: 'cli' },
+      }),
+      // The reboot task another CPU's migrate_to_reboot_cpu() queued here: schedule() runs it next
+      // (after the reschedule IPI's IRET, if the IRQ is still on top).
+      always: { guard: 'reboot task queued', target: 'reboot.machineShutdown', actions: 'run queued reboot task' },
+    },
     irqsOff: blocked('local_irq_disable(); for (;;) cpu_relax();', {
       'script.irqs-on': { target: 'idle', actions: 'sti' },
       'script.emergency-restart': { guard: ctxIs('task'), target: 'emergencyRestart' },
@@ -63,6 +69,14 @@ const irqRegion: CpuState = {
       [
         { if: { type: 'IRQ vector is', params: { vector: REBOOT_VECTOR } }, to: 'rebootVector' },
         { if: { type: 'IRQ vector is', params: { vector: CALL_FUNCTION_VECTOR } }, to: 'callFunction' },
+        // scheduler_ipi(): schedule() on the way out runs what is on this CPU's runqueue — the reboot
+        // task another CPU's migrate_to_reboot_cpu() moved here, if it is here; a KVM kick
+        // (kvm_vcpu_kick) only returns.
+        {
+          if: and([{ type: 'IRQ vector is', params: { vector: RESCHEDULE_VECTOR } }, 'reboot task on this runqueue']),
+          to: 'iret',
+          do: 'take reboot task',
+        },
         {
           if: { type: 'IRQ action is', params: { action: 'panic' } },
           to: 'panic',
@@ -237,6 +251,7 @@ export const physicalCpuMachine = cpuSetup.createMachine({
     irqVector: 0,
     waitStart: 0,
     nextAp: 0,
+    rebootQueued: false,
   }),
   on: {
     'bus.nmi': { actions: 'hold or drop' },

@@ -34,7 +34,7 @@ import type { DeliveryMode, MessageSource } from '../../src/hw/apic.js';
 import { NMI_VECTOR } from '../../src/hw/apic.js';
 import type { Disposition, FaultHandling } from '../../src/kernel/port.js';
 import type { ShootdownCallback, NmiHandlerName } from '../../src/kernel/memory.js';
-import { arrivalOf, nextAp, ruleMemo, walkTarget, type RuleOf, type WorldOf } from './guards.js';
+import { arrivalOf, nextAp, rebootCpu, ruleMemo, walkTarget, type RuleOf, type WorldOf } from './guards.js';
 
 type Args = { context: CpuContext; event: CpuEvent };
 
@@ -44,7 +44,7 @@ function upd<P = undefined>(fn: (args: Args, params: P) => Partial<CpuContext>) 
 }
 
 /** Where a message goes, named the way the kernel names the send. */
-export type SendTo = 'all-but-self' | 'stop-mask' | 'next-ap' | 'self';
+export type SendTo = 'all-but-self' | 'stop-mask' | 'next-ap' | 'self' | 'reboot-cpu';
 
 function result(r: InsnResult, insn: string, args: Args, world: WorldOf): CpuHw {
   world(args.event).io.out({ kind: 'insn', cpu: args.context.id, insn, result: r.kind === 'ok' ? 'ok' : r.kind === 'fault' ? r.fault : r.kind });
@@ -154,6 +154,12 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
   'start call function': ({ context, event }: Args) =>
     world(event).k.write('call_function_pending', world(event).k.state.onlineCount - 1, context.id),
   'complete call function': ({ context, event }: Args) => world(event).k.atomicDec('call_function_pending', context.id),
+  'migrate reboot task': ({ context, event }: Args) => world(event).k.queueRebootTask(context.id, rebootCpu(world(event).k.state.online)),
+  'take reboot task': upd(({ context, event }: Args) => {
+    world(event).k.takeRebootTask(context.id);
+    return { rebootQueued: true };
+  }),
+  'run queued reboot task': upd(() => ({ rebootQueued: false })),
   'crash kernel callin': ({ context, event }: Args) => world(event).k.crashKernelCallin(context.id),
 
   // ---- the world outside -------------------------------------------------------------------------
@@ -170,7 +176,7 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
         ? ({ kind: 'all-but-self' } as const)
         : p.to === 'stop-mask'
           ? ({ kind: 'mask', cpus: world(event).k.stopMaskCpus() } as const)
-          : ({ kind: 'cpu', cpu: p.to === 'self' ? context.id : nextAp(context) } as const);
+          : ({ kind: 'cpu', cpu: p.to === 'self' ? context.id : p.to === 'reboot-cpu' ? rebootCpu(world(event).k.state.online) : nextAp(context) } as const);
     world(event).io.out({
       kind: 'send',
       cpu: context.id,
@@ -195,7 +201,7 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
   kexec: upd(({ context, event }: Args) => {
     world(event).io.out({ kind: 'kexec', cpu: context.id });
     // The crash kernel starts on this CPU in task context with a fresh CPU state for the kernel.
-    return { ctx: ['task'] as ExecContext[], savedIf: [], hw: { ...context.hw, if: false }, nextAp: 0 };
+    return { ctx: ['task'] as ExecContext[], savedIf: [], hw: { ...context.hw, if: false }, nextAp: 0, rebootQueued: false };
   }),
   'next AP': upd(({ context }: Args) => ({ nextAp: nextAp(context) + 1 })),
 
@@ -275,7 +281,7 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
   }),
   'take INIT': upd(({ context, event }: Args) => {
     if (event.type === 'bus.init') world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
-    return { hw: takeInit(context.hw), ctx: ['task'] as ExecContext[], savedIf: [], loadedVmcss: [], stalled: false };
+    return { hw: takeInit(context.hw), ctx: ['task'] as ExecContext[], savedIf: [], loadedVmcss: [], stalled: false, rebootQueued: false };
   }),
   // ---- a guest on this CPU ----------------------------------------------------------------------
   /**

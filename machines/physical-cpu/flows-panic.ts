@@ -8,7 +8,7 @@ import type { Region } from './types.js';
 import { blocked, call, decide, feature, op, route, sleep, wait, type CpuState } from './setup.js';
 import { disableVirt, hardwareDisable } from './flows-virt.js';
 import { shootdown, stopOtherCpus } from './flows-stop.js';
-import { CALL_FUNCTION_VECTOR } from '../../src/hw/apic.js';
+import { CALL_FUNCTION_VECTOR, RESCHEDULE_VECTOR } from '../../src/hw/apic.js';
 
 const at = (r: Region, path: string) => `#cpu.os.${r}.${path}`;
 
@@ -164,7 +164,11 @@ export function reboot(): CpuState {
         description: 'csd_lock_wait() for every other CPU',
       }),
       systemRestart: op(r, 'syscore', [], 'system_state = SYSTEM_RESTART; usermodehelper_disable(); device_shutdown()'),
-      syscore: op(r, 'machineShutdown', [], 'migrate_to_reboot_cpu(); syscore_shutdown()'),
+      syscore: decide(r, [{ if: 'reboot task stays here', to: 'machineShutdown' }, { to: 'migrate' }], 'migrate_to_reboot_cpu(); syscore_shutdown()'),
+      // set_cpus_allowed_ptr(current, cpumask_of(reboot_cpu)): the task goes to reboot_cpu's runqueue
+      // (a reschedule IPI wakes that CPU), this CPU goes back to its work, and the rest of the
+      // reboot runs there once it schedules (physical-cpu.machine.ts: the task region's idle).
+      migrate: op(r, '#cpu.os.task.idle', ['migrate reboot task', { type: 'kernel event', params: { what: 'reboot-task-migrated' } }, { type: 'send', params: { mode: 'fixed', vector: RESCHEDULE_VECTOR, to: 'reboot-cpu' } }], 'set_cpus_allowed_ptr(current, cpumask_of(reboot_cpu)): the task moves; syscore_shutdown() runs there'),
       machineShutdown: decide(r, [{ if: 'reboot_force set', to: 'restart' }, { to: 'irqOff' }], 'if (!reboot_force) machine_shutdown()'),
       irqOff: op(r, 'stop', 'cli', 'local_irq_disable()'),
       stop: call(stopOtherCpus(r, true), 'lapicShutdown'),

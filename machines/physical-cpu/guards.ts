@@ -179,6 +179,12 @@ export function makeGuards(world: WorldOf, rule: RuleOf = ruleMemo()) {
   'pending INIT deliverable': ({ context }: Args) => initDeliverable(context.hw),
   'latched SMI deliverable': ({ context }: Args) => smiLatchedDeliverable(context.hw),
   'IRQ vector is': ({ context }: Args, p: { vector: number }) => context.irqVector === p.vector,
+  'reboot task stays here': ({ context, event }: Args) => {
+    const cpu = rebootCpu(world(event).k.state.online);
+    return cpu === context.id || cpu < 0;
+  },
+  'reboot task queued': ({ context }: Args) => context.rebootQueued,
+  'reboot task on this runqueue': ({ context, event }: Args) => world(event).k.state.reboot_task_cpu === context.id,
   'IRQ action is': ({ context }: Args, p: { action: string }) => context.irqAction === p.action,
   'script context is': ({ event }: Args, p: { context: string }) =>
     'context' in event && event.context === p.context,
@@ -196,6 +202,15 @@ function backendOf(context: CpuContext): 'vmx' | 'svm' | null {
 }
 
 /** The next CPU id the crash kernel should start, skipping itself. */
+/**
+ * migrate_to_reboot_cpu() (kernel/reboot.c): reboot_cpu (0 unless `reboot=s<N>`, not modelled) if it
+ * is online, else the first online CPU; none online (cpumask_first() gives nr_cpu_ids, and
+ * set_cpus_allowed_ptr() fails): the task stays where it is (-1).
+ */
+export function rebootCpu(online: readonly number[]): number {
+  return online[0] === 1 ? 0 : online.indexOf(1);
+}
+
 export function nextAp(context: CpuContext): number {
   return context.nextAp === context.id ? context.nextAp + 1 : context.nextAp;
 }

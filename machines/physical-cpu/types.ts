@@ -53,6 +53,8 @@ export interface CpuContext {
   waitStart: number;
   /** Crash kernel: next AP to bring up. */
   nextAp: number;
+  /** The reboot task, moved here by migrate_to_reboot_cpu(), waits on this CPU's runqueue (its reschedule IPI was taken). */
+  rebootQueued: boolean;
 }
 
 export interface CpuInput {

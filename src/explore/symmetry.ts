@@ -57,6 +57,9 @@ const NO_TIES: readonly number[][] = [];
 export function symmetryGroups(scenario: Scenario): { groups: number[][]; none?: string } {
   if (scenario.vsock.length > 0) return { groups: [], none: 'the scenario has vhost-vsock devices' };
   if (scenario.options.kdump && scenario.options.kdumpBringsUpAps) return { groups: [], none: 'the crash kernel brings up the APs in order of their numbers' };
+  // migrate_to_reboot_cpu() moves the reboot to CPU 0, or to the lowest-numbered CPU online: a
+  // reboot on CPU 0 stays there (it runs, so it is online), one elsewhere picks a CPU by its number.
+  if (scenario.script.some((s) => s.action === 'reboot' && s.cpu !== 0)) return { groups: [], none: 'a reboot migrates to CPU 0 or the lowest-numbered CPU online (migrate_to_reboot_cpu)' };
   const named = new Set<number>();
   for (const s of scenario.script) {
     named.add(s.cpu);

@@ -27,6 +27,8 @@ export interface OutgoingMessage {
 /** arch/x86/include/asm/irq_vectors.h */
 export const REBOOT_VECTOR = 0xf8;
 export const CALL_FUNCTION_VECTOR = 0xfc;
+/** The scheduler's IPI (smp_send_reschedule): wakes a CPU to run a task queued on it. */
+export const RESCHEDULE_VECTOR = 0xfd;
 /** A device interrupt of the model whose handler runs a scripted action in IRQ context. */
 export const SCRIPT_DEVICE_VECTOR = 0x41;
 export const NMI_VECTOR = 2;

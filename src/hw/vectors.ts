@@ -2,12 +2,13 @@
  * One name per interrupt message, the same at both ends of it: the send line, the receive line, the
  * viewer's arrows and the exports all call a fixed IPI by its vector's kernel name and number.
  */
-import { CALL_FUNCTION_VECTOR, REBOOT_VECTOR, SCRIPT_DEVICE_VECTOR } from './apic.js';
+import { CALL_FUNCTION_VECTOR, REBOOT_VECTOR, RESCHEDULE_VECTOR, SCRIPT_DEVICE_VECTOR } from './apic.js';
 
 /** Kernel names of the vectors the model sends (arch/x86/include/asm/irq_vectors.h). */
 export const VECTOR_NAMES: Readonly<Record<number, string>> = {
   [REBOOT_VECTOR]: 'REBOOT_VECTOR',
   [CALL_FUNCTION_VECTOR]: 'CALL_FUNCTION_VECTOR',
+  [RESCHEDULE_VECTOR]: 'RESCHEDULE_VECTOR',
   [SCRIPT_DEVICE_VECTOR]: 'device IRQ',
 };
 

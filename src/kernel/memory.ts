@@ -23,6 +23,7 @@ export type WatchedVar =
   | 'kexec_lock'
   | 'cpus_stopped'
   | 'reboot_emergency'
+  | 'reboot_task_cpu'
   | 'die_counter';
 
 /** How many ranges a cpumask in the trace lists in full; a longer list keeps its ends and the CPU count. */
@@ -92,6 +93,11 @@ export interface KernelMemoryState {
   crashKernelCallin: number[];
   /** die_counter in dumpstack.c: the [#N] of the oops header. */
   die_counter: number;
+  /**
+   * The CPU whose runqueue holds the reboot task migrate_to_reboot_cpu() moved there, until that
+   * CPU's scheduler takes it (-1: none). Not a kernel variable: the runqueue's entry for the task.
+   */
+  reboot_task_cpu: number;
 }
 
 export type WriteListener = (name: WatchedVar, cpu: number, op: string, value: unknown) => void;
@@ -127,6 +133,7 @@ export class KernelMemory {
       call_function_pending: 0,
       crashKernelCallin: new Array<number>(cpus).fill(0),
       die_counter: 0,
+      reboot_task_cpu: -1,
     };
   }
 
@@ -239,6 +246,18 @@ export class KernelMemory {
     this.state.die_counter += 1;
     this.wrote('die_counter', cpu, 'die', this.state.die_counter);
     return this.state.die_counter;
+  }
+
+  /** migrate_to_reboot_cpu() on `cpu`: the reboot task goes to `to`'s runqueue. */
+  queueRebootTask(cpu: number, to: number): void {
+    this.state.reboot_task_cpu = to;
+    this.wrote('reboot_task_cpu', cpu, 'migrate', to);
+  }
+
+  /** `cpu`'s scheduler takes the reboot task off its runqueue to run it. */
+  takeRebootTask(cpu: number): void {
+    this.state.reboot_task_cpu = -1;
+    this.wrote('reboot_task_cpu', cpu, 'schedule', -1);
   }
 
   crashKernelCallin(cpu: number): void {

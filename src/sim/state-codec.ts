@@ -135,6 +135,7 @@ const WATCHED_VARS = [
   'cpus_stopped',
   'reboot_emergency',
   'die_counter',
+  'reboot_task_cpu',
 ] as const satisfies readonly WatchedVar[];
 // Every WatchedVar is in the list (a name missing here is a compile error).
 type MissingWatchedVar = Exclude<WatchedVar, (typeof WATCHED_VARS)[number]>;

@@ -76,6 +76,7 @@ export const CPU_CONTEXT = struct<CpuContext>('CpuContext', {
     int(),
   ),
   nextAp: cpuId(),
+  rebootQueued: bool(),
 });
 
 /** One CPU's chart state: its active leaves (node numbers, document order) and its context. */

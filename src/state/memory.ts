@@ -34,6 +34,7 @@ export const MEMORY = struct<KernelMemoryState>('KernelMemoryState', {
   call_function_pending: int(),
   crashKernelCallin: cpuMask(),
   die_counter: int(),
+  reboot_task_cpu: cpuId(),
 });
 
 /** The fields that can change (not the constant CPU count), in declaration order: exploration tracks reads and writes by field. */
