@@ -24,6 +24,7 @@ import { SYMMETRY_BY_DEFAULT_FROM, symmetryByDefault, symmetryGroups } from '../
 import { shardRun, type MergedShards, type ShardPlan } from './shard-command.js';
 import { MAX_EXPLORE_CPUS, NUMERIC } from './explore-limits.js';
 import type { Scenario } from '../scenarios/types.js';
+import { DEFAULT_OPTIONS } from '../scenarios/validate.js';
 
 
 
@@ -267,7 +268,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
   // Asked for and not applied: say why rather than leave the user to compare counts.
   if (values.symmetry && !result.symmetry && !merged) io.stderr(`shootdown: --symmetry: no reduction here: ${symmetryGroups(scenario).none ?? 'no two CPUs are alike'}\n`);
   if (io.isTty && !merged) io.stderr('\n');
-  if (!merged) io.stderr(untimedAtNote(scenario));
+  if (!merged) io.stderr(untimedAtNote(scenario) + maxStepsNote(scenario));
   if (shard) return shard.write(result, io, values.json === true);
 
   // Every violation is confirmed by replay and written as a trace file named by its content, with
@@ -379,6 +380,12 @@ export function markPointOfNoReturn(lines: string[], p: PointOfNoReturn): void {
  * it: a step may land anywhere in that work (a panic 300 ns after a restart hits it mid-way in most
  * seeds of `run`), and a result may need that work to have stalled until the step.
  */
+/** A scenario's step budget bounds `run`, not the search (nor its counterexamples' replays): said once. */
+export function maxStepsNote(scenario: Scenario): string {
+  if (scenario.options.maxSteps >= DEFAULT_OPTIONS.maxSteps) return '';
+  return `shootdown: note: the scenario's maxSteps (${scenario.options.maxSteps}) bounds \`run\`, not explore: every run is searched to its end (--max-depth bounds the search), and a counterexample replays to its end\n`;
+}
+
 export function untimedAtNote(scenario: Scenario): string {
   const times = [...new Set(scenario.script.flatMap((s) => (s.trigger.kind === 'at' ? [s.trigger.timeNs] : [])))].sort((a, b) => a - b);
   if (times.length < 2) return '';

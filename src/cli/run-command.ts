@@ -89,7 +89,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
   const seed = replay ? replay.seed : parseSeed(values.seed);
   if (replay && values.seed !== undefined) throw new InputError('--seed and --replay cannot be combined: the trace fixes every choice');
-  const simOptions = { seed, ...(replay ? { replay: replay.picks, mode: replay.mode, ...(replay.branch ? { branch: replay.branch } : {}) } : {}) };
+  // An untimed trace is explore's: its run went to its end past the scenario's step budget, and so
+  // does its replay (a timed run's trace ended where the budget ended it, and its replay does too).
+  const simOptions = {
+    seed,
+    ...(replay ? { replay: replay.picks, mode: replay.mode, ...(replay.branch ? { branch: replay.branch } : {}), ...(replay.mode === 'untimed' ? { maxSteps: Number.MAX_SAFE_INTEGER } : {}) } : {}),
+  };
   // The bridge first: a port it cannot have must not leave a trace file begun. It re-runs the
   // scenario with the same options for a page that connects after its history outgrew its cap.
   const session = inspection && inspector ? await inspector.startInspection(inspection, io, { scenario, options: simOptions }) : null;

@@ -46,6 +46,9 @@ export function confirm(scenario: Scenario, found: Found): Counterexample {
     mode: 'untimed',
     chooser: new PrefixChooser(found.picks.filter((p) => p.n > 1)),
     keepTrace: true,
+    // The search runs every run to its end, past the scenario's step budget (`maxSteps` bounds `run`;
+    // --max-depth bounds the search): so does its counterexample, and its replay (run-command.ts).
+    maxSteps: Number.MAX_SAFE_INTEGER,
   });
   // The same violation (one run can break a property several ways: a VMCLEAR #UD and the BUG line
   // it prints are two kinds); the first of its property only if the message differs on replay.

@@ -288,6 +288,41 @@ describe('no-kernel-bug: one BUG is one violation', () => {
   });
 });
 
+describe("a scenario's step budget (maxSteps) bounds run, not explore", () => {
+  it('counterexamples longer than the budget are confirmed and replay to their end (was: exit 70, internal error)', async () => {
+    const raw = {
+      name: 'r2-budget',
+      machine: { cpus: 2 },
+      initial: { all: { vmx: 'root', loadedVmcs: 1 } },
+      options: { kdump: true, kdumpBringsUpAps: false, maxSteps: 30 },
+      script: [
+        { cpu: 0, do: 'emergency-restart', at: 0 },
+        { cpu: 1, do: 'panic', at: 0 },
+      ],
+    };
+    const file = path.join(dir, 'r2-budget.json');
+    fs.writeFileSync(file, JSON.stringify(raw));
+    const out = path.join(dir, 'budget');
+    for (const strategy of [[], ['--strategy', 'random', '--runs', '50']]) {
+      const t = io();
+      const code = await main(['explore', file, '--kernel', 'v5.11', '--no-pnr', '--json', '--out', out, ...strategy], t.cli);
+      expect(code, t.err()).toBe(1);
+      expect(t.err()).toContain("the scenario's maxSteps (30) bounds `run`, not explore");
+      const violations = (JSON.parse(t.out()) as Json).violations;
+      expect(violations.length).toBeGreaterThan(0);
+      for (const v of violations) {
+        const r = io();
+        expect(await main(['run', file, '--replay', v.traceFile as string], r.cli), r.err()).toBe(0);
+        expect(r.err()).toMatch(/replay: reproduced all/);
+      }
+    }
+    // `run` itself keeps the budget: its run stops there, with no verdict.
+    const t = io();
+    await main(['run', file, '--kernel', 'v5.11', '--json'], t.cli);
+    expect((JSON.parse(t.out()) as { outcome: { end: string } }).outcome.end).toBe('running');
+  });
+});
+
 describe('script steps `at` different times are choices from the start', () => {
   // A run takes time per step: a panic 300 ns after a restart lands inside the restart's work in most
   // seeds (the VMCLEAR #UD BUG of R2 under v5.11). Explore, untimed, must find that run too.
