@@ -9,6 +9,7 @@ import { readVms } from './vms.js';
 import { parseJsonText } from './json-text.js';
 import {
   Problems,
+  fieldLoc,
   integerExpectation,
   readArray,
   readBoolean,
@@ -197,6 +198,12 @@ function readScenario(raw: unknown, id: string, ctx: ValidationContext, out: Pro
   // VMs refused in part leave fewer vCPUs and devices than the file names: the script's indexes are not
   // held to those counts, or their errors would hide the VMs' own (the cause) when they come first in the file.
   const vmsRefused = out.count > beforeVms;
+  // A VM runs only with the KVM module loaded (/dev/kvm): the two say opposite things.
+  const optionsField = top.get('options');
+  if (vcpus.length > 0 && !options.kvmLoaded && optionsField !== undefined) {
+    const at = Object.keys(optionsField.value as object).indexOf('kvmLoaded');
+    out.add(fieldLoc(optionsField.loc, 'kvmLoaded', at), 'false, but the scenario has vms: their vCPUs run only with the KVM module loaded (/dev/kvm); leave it out or set it true');
+  }
   const script = readScript(top.get('script'), machine.cpus, vmsRefused ? MAX_VCPUS : vcpus.length, vmsRefused ? MAX_VMS : vsock.length, ctx, out);
   // Every packet's fate is kept: bound their number over the whole scenario, not only per line.
   let packets = 0;

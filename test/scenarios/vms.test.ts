@@ -29,6 +29,14 @@ describe('the vms section', () => {
     expect(s.initial.map((i) => i.vmx)).toEqual(['off', 'root', 'root']);
   });
 
+  it('refuses vms with options.kvmLoaded false (a VM needs the KVM module), naming the option', () => {
+    expect(errorsOf({ name: 'n', machine: { cpus: 2 }, options: { kdump: true, kvmLoaded: false }, vms: [{ vcpus: [{ cpu: 1 }] }] })).toEqual([
+      { path: 'options.kvmLoaded', message: 'false, but the scenario has vms: their vCPUs run only with the KVM module loaded (/dev/kvm); leave it out or set it true' },
+    ]);
+    expect(errorsOf({ name: 'n', machine: { cpus: 2 }, options: { kvmLoaded: true }, vms: [{ vcpus: [{ cpu: 1 }] }] })).toEqual([]);
+    expect(errorsOf({ name: 'n', machine: { cpus: 2 }, options: { kvmLoaded: false } })).toEqual([]);
+  });
+
   it('turns EFER.SVME on for AMD CPUs that run vCPUs', () => {
     const s = scenarioOf({ name: 'n', machine: { cpus: 2, vendor: 'amd' }, vms: [{ vcpus: [{ cpu: 1 }] }] });
     expect(s.initial.map((i) => i.svme)).toEqual([false, true]);
