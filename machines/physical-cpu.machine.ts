@@ -253,12 +253,17 @@ export const physicalCpuMachine = cpuSetup.createMachine({
     nextAp: 0,
     rebootQueued: false,
   }),
+  // Outside the old kernel (`os` has its own): wait-for-SIPI, an AP of the crash kernel, the crash
+  // kernel's boot CPU. The same arrival rules decide (src/hw/interrupts.ts): a CPU out of VMX root
+  // with GIF=1 and not in SMM takes INIT and waits for SIPI, whatever it was running — in
+  // wait-for-SIPI an INIT reset again. An NMI the crash kernel takes goes to its NMI handler, where
+  // nothing claims it; an SMI runs the firmware's handler and RSM.
   on: {
-    'bus.nmi': { actions: 'hold or drop' },
+    'bus.nmi': [{ guard: take, actions: 'crash kernel takes NMI' }, { actions: 'hold or drop' }],
     'bus.ipi': { actions: 'hold or drop' },
-    'bus.init': { actions: 'hold or drop' },
+    'bus.init': [{ guard: take, target: '.waitForSipi', actions: 'take INIT' }, { actions: 'hold or drop' }],
     'bus.sipi': { actions: 'hold or drop' },
-    'bus.smi': { actions: 'hold or drop' },
+    'bus.smi': [{ guard: take, actions: 'SMI handled by firmware' }, { actions: 'hold or drop' }],
   },
   states: {
     os: {

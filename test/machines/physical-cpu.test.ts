@@ -291,3 +291,65 @@ describe('set_emergency_nmi_handler() WARN_ON_ONCE (E5+, arch/x86/kernel/nmi.c)'
     expect(d.world.log.some((l) => l.startsWith('send'))).toBe(false);
   });
 });
+
+describe('after kexec: the crash kernel and its APs take what the arrival rules let in (src/hw/interrupts.ts)', () => {
+  /**
+   * CPU 1 alone online panics with kdump — from its task, or from the NMI watchdog (the kexec then
+   * happens inside the NMI handler) — no one to shoot down, VMX off, kexec: the crash kernel is up.
+   */
+  const inCrashKernel = (context: 'task' | 'nmi' = 'task') => {
+    const d = driver('mainline', 1, 0, { vmx: 'off', cr4Vmxe: false, vmxonPtr: null }, { opts: { cpus: 1 } });
+    for (const cpu of [0, 2, 3]) d.world.k.setOnline(cpu, false);
+    d.send({ type: 'script.panic', context, message: 'test' });
+    // The fake world delivers nothing: the watchdog NMI the script armed arrives here.
+    if (context === 'nmi') d.send({ type: 'bus.nmi', from: 1, source: 'watchdog' });
+    d.stepUntil(() => d.at() === 'crashKernel.booted');
+    expect(d.at()).toBe('crashKernel.booted');
+    d.world.log.length = 0;
+    return d;
+  };
+  const accounts = (d: ReturnType<typeof driver>) => d.world.log.filter((l) => l.startsWith('account'));
+
+  it('an NMI is taken by the crash kernel\'s handler: unknown NMI, IRET, NMIs unblocked; the CPU stays where it was', () => {
+    const d = inCrashKernel();
+    expect(d.snap().context.hw.nmiBlocked).toBe(false);
+    d.send({ type: 'bus.nmi', from: 0, source: 'kernel' });
+    expect(accounts(d)).toEqual(['account 1 delivered']);
+    expect(d.world.log).toContain('console 1 Uhhuh. NMI received for unknown reason 00 on CPU 1.');
+    expect(d.at()).toBe('crashKernel.booted');
+    expect(d.snap().context.hw).toMatchObject({ nmiBlocked: false, nmiLatched: 0 });
+  });
+
+  it('an NMI while NMIs are still blocked (kexec from inside the NMI handler) is latched, not dropped', () => {
+    const d = inCrashKernel('nmi');
+    expect(d.snap().context.hw.nmiBlocked).toBe(true);
+    d.send({ type: 'bus.nmi', from: 0, source: 'kernel' });
+    expect(accounts(d)).toEqual(['account 1 latched: NMIs are blocked until the next IRET']);
+    expect(d.snap().context.hw.nmiLatched).toBe(1);
+  });
+
+  it('an SMI runs the firmware handler and RSM: delivered, the CPU is not left in SMM', () => {
+    const d = inCrashKernel();
+    d.send({ type: 'bus.smi', from: 0 });
+    expect(accounts(d)).toEqual(['account 1 delivered']);
+    expect(d.snap().context.hw).toMatchObject({ inSmm: false, smiLatched: 0, nmiBlocked: false });
+    expect(d.at()).toBe('crashKernel.booted');
+  });
+
+  it('INIT: wait-for-SIPI; INIT again: wait-for-SIPI again, nothing held; SIPI starts an AP, which takes INIT like the rest', () => {
+    const d = inCrashKernel();
+    d.send({ type: 'bus.init', from: -1 });
+    expect(d.at()).toBe('waitForSipi');
+    d.send({ type: 'bus.init', from: -1 });
+    expect(accounts(d)).toEqual(['account 1 delivered', 'account 1 delivered']);
+    expect(d.at()).toBe('waitForSipi');
+    expect(d.snap().context.hw).toMatchObject({ activity: 'wait-for-sipi', initPending: false });
+    d.send({ type: 'bus.sipi', from: 0, vector: 0x9a });
+    d.stepUntil(() => d.at() === 'apRunning');
+    expect(d.at()).toBe('apRunning');
+    d.send({ type: 'bus.nmi', from: 0, source: 'kernel' });
+    d.send({ type: 'bus.init', from: 0 });
+    expect(accounts(d).slice(-2)).toEqual(['account 1 delivered', 'account 1 delivered']);
+    expect(d.at()).toBe('waitForSipi');
+  });
+});
