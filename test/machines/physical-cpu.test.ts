@@ -14,6 +14,7 @@ import type { CpuEffect, CpuPort } from '../../src/kernel/port.js';
 import { resolveFeatures } from '../../src/kernel/variants.js';
 import { leafPath } from '../../src/sim/state-table.js';
 import { unimplementedNames } from './chart-names.js';
+import { CALL_FUNCTION_VECTOR } from '../../src/hw/apic.js';
 
 /** An effect a chart action put in its outbox, as the fake world logs it. */
 function shown(e: CpuEffect): string {
@@ -351,5 +352,30 @@ describe('after kexec: the crash kernel and its APs take what the arrival rules 
     d.send({ type: 'bus.init', from: 0 });
     expect(accounts(d).slice(-2)).toEqual(['account 1 delivered', 'account 1 delivered']);
     expect(d.at()).toBe('waitForSipi');
+  });
+});
+
+describe('KVM hardware_disable (CALL_FUNCTION from on_each_cpu): VMXOFF through KVM\'s fault handling in every era', () => {
+  // VMXOFF already done, CR4.VMXE still set, nothing on the list.
+  const staleVmxoff = (preset: string, rebooting: boolean) => {
+    const d = driver(preset, 1, 0, { vmx: 'off', vmxonPtr: null });
+    d.world.k.state.kvm_rebooting = rebooting;
+    d.send({ type: 'bus.ipi', from: 0, vector: CALL_FUNCTION_VECTOR });
+    d.stepUntil(() => d.world.log.some((l) => l.startsWith('fault')));
+    d.stepUntil(() => /^os\.irq\.(complete|die\.)/.test(d.at()) || d.at().startsWith('os.irq.panic'), 5);
+    return d;
+  };
+
+  it.each(['v5.10', 'v6.6', 'mainline'])('%s: kvm_rebooting set → the #UD is ignored (kvm_spurious_fault), CR4.VMXE cleared', (preset) => {
+    const d = staleVmxoff(preset, true);
+    expect(d.world.log.filter((l) => l.startsWith('fault'))).toEqual(['fault 1 VMXOFF eaten']);
+    expect(d.snap().context.hw.cr4Vmxe).toBe(false);
+    expect(d.at()).toBe('os.irq.complete');
+  });
+
+  it.each(['v5.10', 'mainline'])('%s: kvm_rebooting clear → kvm_spurious_fault() BUGs', (preset) => {
+    const d = staleVmxoff(preset, false);
+    expect(d.world.log.filter((l) => l.startsWith('fault'))).toEqual(['fault 1 VMXOFF bug']);
+    expect(d.world.log).toContain('console 1 kernel BUG at arch/x86/kvm/x86.c! (kvm_spurious_fault)');
   });
 });
