@@ -127,8 +127,19 @@ const nmiRegion: CpuState = {
       'nmi_handle(NMI_LOCAL): desc->emerg_handler (E5+) first and alone',
     ),
     emergencyHandler: call(crashNmiCallback('nmi'), 'iret'),
-    crashCheck: decide('nmi', [{ if: { type: 'NMI handler registered', params: { name: 'crash' } }, to: 'crashHandler' }, { to: 'stopCheck' }], 'list_for_each_entry_rcu(a, &desc->head): "crash"'),
+    // Both register with NMI_FLAG_FIRST, which list_add_rcu()s at the head: the later one runs first.
+    crashCheck: decide(
+      'nmi',
+      [
+        { if: { type: 'NMI handler ahead of', params: { name: 'smp_stop', other: 'crash' } }, to: 'stopFirstHandler' },
+        { if: { type: 'NMI handler registered', params: { name: 'crash' } }, to: 'crashHandler' },
+        { to: 'stopCheck' },
+      ],
+      'list_for_each_entry_rcu(a, &desc->head): "crash"',
+    ),
     crashHandler: call(crashNmiCallback('nmi'), 'stopCheck'),
+    stopFirstHandler: call(smpStopNmiCallback('nmi'), 'crashAfterStop'),
+    crashAfterStop: call(crashNmiCallback('nmi'), 'watchdogCheck'),
     stopCheck: decide('nmi', [{ if: { type: 'NMI handler registered', params: { name: 'smp_stop' } }, to: 'stopHandler' }, { to: 'watchdogCheck' }], '"smp_stop"'),
     stopHandler: call(smpStopNmiCallback('nmi'), 'watchdogCheck'),
     watchdogCheck: decide(

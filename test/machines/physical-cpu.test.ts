@@ -379,3 +379,32 @@ describe('KVM hardware_disable (CALL_FUNCTION from on_each_cpu): VMXOFF through 
     expect(d.world.log).toContain('console 1 kernel BUG at arch/x86/kvm/x86.c! (kvm_spurious_fault)');
   });
 });
+
+describe('NMI_LOCAL handlers run in list order (arch/x86/kernel/nmi.c): NMI_FLAG_FIRST adds at the head', () => {
+  // CPU 2 shot down with crash_nmi_callback, CPU 3 stopping with smp_stop_nmi_callback; their order on the list decides.
+  const nmiWith = (list: ('crash' | 'smp_stop')[]) => {
+    const d = driver('v5.11');
+    const { k } = d.world;
+    k.state.crashing_cpu = 2;
+    k.state.stopping_cpu = 3;
+    k.state.shootdown_callback = 'kdump_nmi_callback';
+    k.state.waiting_for_crash_ipi = 3;
+    k.state.nmi_local = list;
+    d.send({ type: 'bus.nmi', from: 2, source: 'kernel' });
+    const path = d.stepUntil(() => d.snap().context.hw.activity === 'hlt');
+    return { d, path };
+  };
+
+  it('crash registered last (at the head): crash_nmi_callback runs, acks the shootdown and halts', () => {
+    const { d, path } = nmiWith(['crash', 'smp_stop']);
+    expect(path.at(-1)).toMatch(/^os\.nmi\.crashHandler\./);
+    expect(d.world.k.state.waiting_for_crash_ipi).toBe(2);
+  });
+
+  it('smp_stop registered last (a stop NMI fallback after a kdump shootdown): stop_this_cpu() first, no ack', () => {
+    const { d, path } = nmiWith(['smp_stop', 'crash']);
+    expect(path.at(-1)).toMatch(/^os\.nmi\.stopFirstHandler\./);
+    expect(d.world.k.state.waiting_for_crash_ipi).toBe(3);
+    expect(d.world.k.state.online[1]).toBe(0);
+  });
+});
