@@ -127,8 +127,19 @@ const nmiRegion: CpuState = {
       'nmi_handle(NMI_LOCAL): desc->emerg_handler (E5+) first and alone',
     ),
     emergencyHandler: call(crashNmiCallback('nmi'), 'iret'),
-    crashCheck: decide('nmi', [{ if: { type: 'NMI handler registered', params: { name: 'crash' } }, to: 'crashHandler' }, { to: 'stopCheck' }], 'list_for_each_entry_rcu(a, &desc->head): "crash"'),
+    // Both register with NMI_FLAG_FIRST, which list_add_rcu()s at the head: the later one runs first.
+    crashCheck: decide(
+      'nmi',
+      [
+        { if: { type: 'NMI handler ahead of', params: { name: 'smp_stop', other: 'crash' } }, to: 'stopFirstHandler' },
+        { if: { type: 'NMI handler registered', params: { name: 'crash' } }, to: 'crashHandler' },
+        { to: 'stopCheck' },
+      ],
+      'list_for_each_entry_rcu(a, &desc->head): "crash"',
+    ),
     crashHandler: call(crashNmiCallback('nmi'), 'stopCheck'),
+    stopFirstHandler: call(smpStopNmiCallback('nmi'), 'crashAfterStop'),
+    crashAfterStop: call(crashNmiCallback('nmi'), 'watchdogCheck'),
     stopCheck: decide('nmi', [{ if: { type: 'NMI handler registered', params: { name: 'smp_stop' } }, to: 'stopHandler' }, { to: 'watchdogCheck' }], '"smp_stop"'),
     stopHandler: call(smpStopNmiCallback('nmi'), 'watchdogCheck'),
     watchdogCheck: decide(
@@ -253,12 +264,17 @@ export const physicalCpuMachine = cpuSetup.createMachine({
     nextAp: 0,
     rebootQueued: false,
   }),
+  // Outside the old kernel (`os` has its own): wait-for-SIPI, an AP of the crash kernel, the crash
+  // kernel's boot CPU. The same arrival rules decide (src/hw/interrupts.ts): a CPU out of VMX root
+  // with GIF=1 and not in SMM takes INIT and waits for SIPI, whatever it was running — in
+  // wait-for-SIPI an INIT reset again. An NMI the crash kernel takes goes to its NMI handler, where
+  // nothing claims it; an SMI runs the firmware's handler and RSM.
   on: {
-    'bus.nmi': { actions: 'hold or drop' },
+    'bus.nmi': [{ guard: take, actions: 'crash kernel takes NMI' }, { actions: 'hold or drop' }],
     'bus.ipi': { actions: 'hold or drop' },
-    'bus.init': { actions: 'hold or drop' },
+    'bus.init': [{ guard: take, target: '.waitForSipi', actions: 'take INIT' }, { actions: 'hold or drop' }],
     'bus.sipi': { actions: 'hold or drop' },
-    'bus.smi': { actions: 'hold or drop' },
+    'bus.smi': [{ guard: take, actions: 'SMI handled by firmware' }, { actions: 'hold or drop' }],
   },
   states: {
     os: {

@@ -283,6 +283,20 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
     if (event.type === 'bus.init') world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
     return { hw: takeInit(context.hw), ctx: ['task'] as ExecContext[], savedIf: [], loadedVmcss: [], stalled: false, rebootQueued: false };
   }),
+  /** The crash kernel's default_do_nmi() (boot CPU or AP): nothing claims it, unknown_nmi_error() prints, IRET. */
+  'crash kernel takes NMI': upd(({ context, event }: Args) => {
+    const io = world(event).io;
+    io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
+    io.out({ kind: 'console', cpu: context.id, text: `Uhhuh. NMI received for unknown reason 00 on CPU ${context.id}.` });
+    io.out({ kind: 'console', cpu: context.id, text: 'Dazed and confused, but trying to continue' });
+    return { hw: iret(takeNmi(context.hw), context.hw.if) };
+  }),
+  /** An SMI outside the old kernel: SMM entry, the firmware's handler, RSM (SDM Vol. 3C "Entering SMM"); nothing the kernel sees. */
+  'SMI handled by firmware': upd(({ context, event }: Args) => {
+    world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
+    const r = rsm(takeSmi(context.hw), true);
+    return { hw: r.kind === 'ok' ? r.hw : context.hw };
+  }),
   // ---- a guest on this CPU ----------------------------------------------------------------------
   /**
    * SDM Vol. 3C "Other Causes of VM Exits" (NMI exiting) / APM NMI intercept: the NMI is a VM exit;

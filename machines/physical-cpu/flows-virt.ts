@@ -56,15 +56,31 @@ export function vmclearWalk(r: Region, unlink: boolean): CpuState {
 }
 
 /**
- * VMXOFF then clear CR4.VMXE. E0 cpu_vmxoff() has no fixup: a #UD is an oops. From E1 (and in KVM's
- * own kvm_cpu_vmxoff) the fault is eaten and CR4.VMXE is cleared anyway.
+ * Who handles a VMXOFF fault. 'kernel': cpu_vmxoff() — E0 has no fixup (a #UD is an oops), from E1 the
+ * fault is eaten. 'eaten': the emergency callbacks' fault-eating VMXOFF. 'kvm': KVM's orderly disable —
+ * v5.10 `__ex("vmxoff")`, then `if (cpu_vmxoff()) kvm_spurious_fault();`, E6 `BUG_ON(… && !virt_rebooting)`
+ * — ignored while kvm_rebooting is set, else BUG. CR4.VMXE is cleared after an ignored fault either way.
  */
-function vmxoffStates(r: Region, prefix: string, next: string, eatAlways: boolean): Record<string, CpuState> {
-  const eats = eatAlways ? 'VMXOFF faults' : and(['VMXOFF faults', feature('vmxoff-eats-faults')]);
+type VmxoffFaults = 'kernel' | 'eaten' | 'kvm';
+
+function vmxoffStates(r: Region, prefix: string, next: string, faults: VmxoffFaults): Record<string, CpuState> {
+  const eats =
+    faults === 'eaten'
+      ? 'VMXOFF faults'
+      : faults === 'kvm'
+        ? and(['VMXOFF faults', 'kvm_rebooting set'])
+        : and(['VMXOFF faults', feature('vmxoff-eats-faults')]);
+  const unhandled =
+    faults === 'kvm'
+      ? [
+          { type: 'fault', params: { insn: 'VMXOFF', fault: '#UD', handling: 'bug' } } as const,
+          { type: 'print', params: { text: 'kernel BUG at arch/x86/kvm/x86.c! (kvm_spurious_fault)' } } as const,
+        ]
+      : { type: 'fault', params: { insn: 'VMXOFF', fault: '#UD', handling: 'oops' } } as const;
   return {
     [`${prefix}Vmxoff`]: {
       initial: 'vmxoff',
-      description: eatAlways ? 'kvm_cpu_vmxoff()' : 'cpu_vmxoff()',
+      description: faults === 'kernel' ? 'cpu_vmxoff()' : 'kvm_cpu_vmxoff()',
       states: {
         vmxoff: decide(
           r,
@@ -74,11 +90,7 @@ function vmxoffStates(r: Region, prefix: string, next: string, eatAlways: boolea
               to: 'clearVmxe',
               do: { type: 'fault', params: { insn: 'VMXOFF', fault: '#UD', handling: 'eaten' } },
             },
-            {
-              if: 'VMXOFF faults',
-              to: dieTarget(r),
-              do: { type: 'fault', params: { insn: 'VMXOFF', fault: '#UD', handling: 'oops' } },
-            },
+            { if: 'VMXOFF faults', to: dieTarget(r), do: unhandled },
             { to: 'clearVmxe', do: 'VMXOFF' },
           ],
           'VMXOFF',
@@ -160,7 +172,7 @@ export function disableVirt(r: Region, site: VirtDisableSite): CpuState {
       cbWalk: call(vmclearWalk(r, false), 'cbAfterWalk'),
       cbAfterWalk: route([{ if: block(site, 'core'), to: 'cbVmxoff' }, { to: 'cbCheckVmxoff' }]),
       cbCheckVmxoff: decide(r, [{ if: 'CR4.VMXE set', to: 'cbVmxoff' }, { to: 'done' }], 'kvm_cpu_vmxoff() if CR4.VMXE'),
-      ...vmxoffStates(r, 'cb', 'done', true),
+      ...vmxoffStates(r, 'cb', 'done', 'eaten'),
       svmCallback: route([{ if: feature('emergency-callback-sets-kvm-rebooting'), to: 'svmSetRebooting' }, { to: 'svmCbHsave' }]),
       svmSetRebooting: op(r, 'svmCbHsave', 'set kvm_rebooting', 'kvm_rebooting = true'),
       ...svmStates(r, 'svmCb', 'done', true),
@@ -176,7 +188,7 @@ export function disableVirt(r: Region, site: VirtDisableSite): CpuState {
         { to: 'svm' },
       ]),
       checkVmxe: decide(r, [{ if: 'CR4.VMXE set', to: 'emergVmxoff' }, { to: 'svm' }], 'if (cpu_vmx_enabled())'),
-      ...vmxoffStates(r, 'emerg', 'svm', false),
+      ...vmxoffStates(r, 'emerg', 'svm', 'kernel'),
       // cpu_emergency_svm_disable(): only if CPUID has SVM.
       svm: route([
         { if: and([block(site, 'svm'), guard('vendor is', { vendor: 'amd' })]), to: 'emergHsave' },
@@ -188,7 +200,12 @@ export function disableVirt(r: Region, site: VirtDisableSite): CpuState {
   };
 }
 
-/** KVM's hardware_disable on this CPU (orderly reboot, via on_each_cpu): VMCLEAR and unlink, VMXOFF. */
+/**
+ * KVM's hardware_disable on this CPU (orderly reboot, via on_each_cpu): VMCLEAR and unlink, VMXOFF
+ * through KVM's fault handling (kvm_rebooting is set by then). hardware_disable_nolock() runs it only
+ * on a CPU KVM enabled (cpus_hardware_enabled, later a per-CPU flag); the model has no such flag
+ * and reads CR4.VMXE, which KVM set there and only a disable clears.
+ */
 export function hardwareDisable(r: Region): CpuState {
   return {
     initial: 'start',
@@ -196,8 +213,8 @@ export function hardwareDisable(r: Region): CpuState {
     states: {
       start: route([{ if: guard('vendor is', { vendor: 'amd' }), to: 'hwHsave' }, { to: 'walk' }]),
       walk: call(vmclearWalk(r, true), 'checkVmxe'),
-      checkVmxe: decide(r, [{ if: 'CR4.VMXE set', to: 'hwVmxoff' }, { to: 'done' }], 'if (cpu_vmx_enabled())'),
-      ...vmxoffStates(r, 'hw', 'done', false),
+      checkVmxe: decide(r, [{ if: 'CR4.VMXE set', to: 'hwVmxoff' }, { to: 'done' }], 'hardware_disable_nolock(): KVM enabled this CPU'),
+      ...vmxoffStates(r, 'hw', 'done', 'kvm'),
       ...svmStates(r, 'hw', 'done', false),
       done,
     },

@@ -128,6 +128,12 @@ export function makeGuards(world: WorldOf, rule: RuleOf = ruleMemo()) {
   // NMI dispatch
   'emergency NMI handler set': ({ event }: Args) => world(event).k.state.nmi_emergency !== null,
   'NMI handler registered': ({ event }: Args, p: { name: NmiHandlerName }) => world(event).k.state.nmi_local.includes(p.name),
+  /** Both on the NMI_LOCAL list, `name` nearer the head: nmi_handle() calls it first. */
+  'NMI handler ahead of': ({ event }: Args, p: { name: NmiHandlerName; other: NmiHandlerName }) => {
+    const list = world(event).k.state.nmi_local;
+    const at = list.indexOf(p.name);
+    return at >= 0 && list.indexOf(p.other) > at;
+  },
   'I am stopping_cpu': ({ context, event }: Args) => world(event).k.state.stopping_cpu === context.id,
   'NMI came from': ({ context }: Args, p: { source: string }) => context.nmiSource === p.source,
   'NMI handled': ({ context }: Args) => context.nmiHandled,

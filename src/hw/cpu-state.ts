@@ -67,7 +67,7 @@ export interface CpuHw {
   svmGuest: boolean;
   /** Local APIC software enable (SVR bit 8). */
   lapicEnabled: boolean;
-  /** INIT received while blocked (VMX root, SMM, GIF=0, wait-for-SIPI): held pending. */
+  /** INIT received while blocked (VMX root, SMM, GIF=0, shutdown in an NMI handler): held pending. */
   initPending: boolean;
   /** Fixed-vector interrupts waiting in the IRR because IF=0, lowest first. */
   irr: number[];

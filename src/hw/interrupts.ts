@@ -174,8 +174,11 @@ export function initBlocked(hw: CpuHw): string | null {
   if (hw.inSmm) return 'SMM';
   // APM vol. 2 15.17; Linux arch/x86/virt/hw.c: "SVM blocks INIT if GIF=0".
   if (!hw.gif) return 'GIF=0';
-  // docs/model.md §3.3 (SDM Vol. 3C): the wait-for-SIPI state blocks INIT.
-  if (hw.activity === 'wait-for-sipi') return 'wait-for-SIPI';
+  // Not wait-for-SIPI: the SDM's "the wait-for-SIPI state blocks … INIT signals" (Vol. 3C, VM entry
+  // "Activity State"; "Other Causes of VM Exits") is about a guest left in that state by VM entry, in
+  // VMX non-root. A physical CPU waiting for SIPI takes INIT: an INIT reset again, and it waits for
+  // SIPI again. KVM's kvm_apic_accept_events() does the same to a vCPU in any mp_state,
+  // KVM_MP_STATE_INIT_RECEIVED included, and blocks INIT only in SMM, VMX root and with GIF=0.
   if (shutdownNeedsReset(hw)) return 'shutdown in an NMI handler: only RESET restarts';
   return null;
 }

@@ -14,6 +14,7 @@ import type { CpuEffect, CpuPort } from '../../src/kernel/port.js';
 import { resolveFeatures } from '../../src/kernel/variants.js';
 import { leafPath } from '../../src/sim/state-table.js';
 import { unimplementedNames } from './chart-names.js';
+import { CALL_FUNCTION_VECTOR } from '../../src/hw/apic.js';
 
 /** An effect a chart action put in its outbox, as the fake world logs it. */
 function shown(e: CpuEffect): string {
@@ -289,5 +290,121 @@ describe('set_emergency_nmi_handler() WARN_ON_ONCE (E5+, arch/x86/kernel/nmi.c)'
     d.stepUntil(() => d.world.log.some((l) => l.startsWith('warn') || l.startsWith('reset')));
     expect(d.world.log.filter((l) => l.startsWith('warn'))).toEqual(['warn 0 arch/x86/kernel/nmi.c __register_nmi_handler']);
     expect(d.world.log.some((l) => l.startsWith('send'))).toBe(false);
+  });
+});
+
+describe('after kexec: the crash kernel and its APs take what the arrival rules let in (src/hw/interrupts.ts)', () => {
+  /**
+   * CPU 1 alone online panics with kdump — from its task, or from the NMI watchdog (the kexec then
+   * happens inside the NMI handler) — no one to shoot down, VMX off, kexec: the crash kernel is up.
+   */
+  const inCrashKernel = (context: 'task' | 'nmi' = 'task') => {
+    const d = driver('mainline', 1, 0, { vmx: 'off', cr4Vmxe: false, vmxonPtr: null }, { opts: { cpus: 1 } });
+    for (const cpu of [0, 2, 3]) d.world.k.setOnline(cpu, false);
+    d.send({ type: 'script.panic', context, message: 'test' });
+    // The fake world delivers nothing: the watchdog NMI the script armed arrives here.
+    if (context === 'nmi') d.send({ type: 'bus.nmi', from: 1, source: 'watchdog' });
+    d.stepUntil(() => d.at() === 'crashKernel.booted');
+    expect(d.at()).toBe('crashKernel.booted');
+    d.world.log.length = 0;
+    return d;
+  };
+  const accounts = (d: ReturnType<typeof driver>) => d.world.log.filter((l) => l.startsWith('account'));
+
+  it('an NMI is taken by the crash kernel\'s handler: unknown NMI, IRET, NMIs unblocked; the CPU stays where it was', () => {
+    const d = inCrashKernel();
+    expect(d.snap().context.hw.nmiBlocked).toBe(false);
+    d.send({ type: 'bus.nmi', from: 0, source: 'kernel' });
+    expect(accounts(d)).toEqual(['account 1 delivered']);
+    expect(d.world.log).toContain('console 1 Uhhuh. NMI received for unknown reason 00 on CPU 1.');
+    expect(d.at()).toBe('crashKernel.booted');
+    expect(d.snap().context.hw).toMatchObject({ nmiBlocked: false, nmiLatched: 0 });
+  });
+
+  it('an NMI while NMIs are still blocked (kexec from inside the NMI handler) is latched, not dropped', () => {
+    const d = inCrashKernel('nmi');
+    expect(d.snap().context.hw.nmiBlocked).toBe(true);
+    d.send({ type: 'bus.nmi', from: 0, source: 'kernel' });
+    expect(accounts(d)).toEqual(['account 1 latched: NMIs are blocked until the next IRET']);
+    expect(d.snap().context.hw.nmiLatched).toBe(1);
+  });
+
+  it('an SMI runs the firmware handler and RSM: delivered, the CPU is not left in SMM', () => {
+    const d = inCrashKernel();
+    d.send({ type: 'bus.smi', from: 0 });
+    expect(accounts(d)).toEqual(['account 1 delivered']);
+    expect(d.snap().context.hw).toMatchObject({ inSmm: false, smiLatched: 0, nmiBlocked: false });
+    expect(d.at()).toBe('crashKernel.booted');
+  });
+
+  it('INIT: wait-for-SIPI; INIT again: wait-for-SIPI again, nothing held; SIPI starts an AP, which takes INIT like the rest', () => {
+    const d = inCrashKernel();
+    d.send({ type: 'bus.init', from: -1 });
+    expect(d.at()).toBe('waitForSipi');
+    d.send({ type: 'bus.init', from: -1 });
+    expect(accounts(d)).toEqual(['account 1 delivered', 'account 1 delivered']);
+    expect(d.at()).toBe('waitForSipi');
+    expect(d.snap().context.hw).toMatchObject({ activity: 'wait-for-sipi', initPending: false });
+    d.send({ type: 'bus.sipi', from: 0, vector: 0x9a });
+    d.stepUntil(() => d.at() === 'apRunning');
+    expect(d.at()).toBe('apRunning');
+    d.send({ type: 'bus.nmi', from: 0, source: 'kernel' });
+    d.send({ type: 'bus.init', from: 0 });
+    expect(accounts(d).slice(-2)).toEqual(['account 1 delivered', 'account 1 delivered']);
+    expect(d.at()).toBe('waitForSipi');
+  });
+});
+
+describe('KVM hardware_disable (CALL_FUNCTION from on_each_cpu): VMXOFF through KVM\'s fault handling in every era', () => {
+  // VMXOFF already done, CR4.VMXE still set, nothing on the list.
+  const staleVmxoff = (preset: string, rebooting: boolean) => {
+    const d = driver(preset, 1, 0, { vmx: 'off', vmxonPtr: null });
+    d.world.k.state.kvm_rebooting = rebooting;
+    d.send({ type: 'bus.ipi', from: 0, vector: CALL_FUNCTION_VECTOR });
+    d.stepUntil(() => d.world.log.some((l) => l.startsWith('fault')));
+    d.stepUntil(() => /^os\.irq\.(complete|die\.)/.test(d.at()) || d.at().startsWith('os.irq.panic'), 5);
+    return d;
+  };
+
+  it.each(['v5.10', 'v6.6', 'mainline'])('%s: kvm_rebooting set → the #UD is ignored (kvm_spurious_fault), CR4.VMXE cleared', (preset) => {
+    const d = staleVmxoff(preset, true);
+    expect(d.world.log.filter((l) => l.startsWith('fault'))).toEqual(['fault 1 VMXOFF eaten']);
+    expect(d.snap().context.hw.cr4Vmxe).toBe(false);
+    expect(d.at()).toBe('os.irq.complete');
+  });
+
+  it.each(['v5.10', 'mainline'])('%s: kvm_rebooting clear → kvm_spurious_fault() BUGs', (preset) => {
+    const d = staleVmxoff(preset, false);
+    expect(d.world.log.filter((l) => l.startsWith('fault'))).toEqual(['fault 1 VMXOFF bug']);
+    expect(d.world.log).toContain('console 1 kernel BUG at arch/x86/kvm/x86.c! (kvm_spurious_fault)');
+  });
+});
+
+describe('NMI_LOCAL handlers run in list order (arch/x86/kernel/nmi.c): NMI_FLAG_FIRST adds at the head', () => {
+  // CPU 2 shot down with crash_nmi_callback, CPU 3 stopping with smp_stop_nmi_callback; their order on the list decides.
+  const nmiWith = (list: ('crash' | 'smp_stop')[]) => {
+    const d = driver('v5.11');
+    const { k } = d.world;
+    k.state.crashing_cpu = 2;
+    k.state.stopping_cpu = 3;
+    k.state.shootdown_callback = 'kdump_nmi_callback';
+    k.state.waiting_for_crash_ipi = 3;
+    k.state.nmi_local = list;
+    d.send({ type: 'bus.nmi', from: 2, source: 'kernel' });
+    const path = d.stepUntil(() => d.snap().context.hw.activity === 'hlt');
+    return { d, path };
+  };
+
+  it('crash registered last (at the head): crash_nmi_callback runs, acks the shootdown and halts', () => {
+    const { d, path } = nmiWith(['crash', 'smp_stop']);
+    expect(path.at(-1)).toMatch(/^os\.nmi\.crashHandler\./);
+    expect(d.world.k.state.waiting_for_crash_ipi).toBe(2);
+  });
+
+  it('smp_stop registered last (a stop NMI fallback after a kdump shootdown): stop_this_cpu() first, no ack', () => {
+    const { d, path } = nmiWith(['smp_stop', 'crash']);
+    expect(path.at(-1)).toMatch(/^os\.nmi\.stopFirstHandler\./);
+    expect(d.world.k.state.waiting_for_crash_ipi).toBe(3);
+    expect(d.world.k.state.online[1]).toBe(0);
   });
 });
