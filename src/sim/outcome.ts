@@ -32,6 +32,11 @@ export interface ShootdownOutcome {
   waitedMs: number | null;
   timedOut: boolean;
   endedBy: ShootdownEnd;
+  /**
+   * The CPUs that acked (decremented waiting_for_crash_ipi) during the wait after this shootdown's NMI
+   * reached them: taken, held, or merged into an NMI already held or on its way. The counter is one for
+   * every shootdown, so a CPU both shootdowns' NMIs reached counts for both; never the initiator itself.
+   */
   acked: number[];
 }
 
@@ -138,6 +143,19 @@ export interface Outcome {
   messages: { sent: number; deliveries: number; delivered: number; pending: number; latched: number; dropped: number; inFlight: number };
 }
 
+type DeliverRecord = Extract<TraceRecord, { t: 'deliver' }>;
+
+/**
+ * Whether an NMI reached the CPU in a way its next NMI handler answers: taken; held (latched, or
+ * pending in wait-for-SIPI); or dropped because one NMI is already held or on its way, which the
+ * dropped one merges into (hw/interrupts.ts latchOrDrop, bus/interconnect.ts collapsedReason). An NMI
+ * dropped for any other reason (the CPU was reset, a state that takes none) reached nothing.
+ */
+function nmiReached(r: DeliverRecord): boolean {
+  if (r.status !== 'dropped') return true;
+  return r.reason === 'an NMI is already latched' || (r.reason?.startsWith('collapsed into NMI message ') ?? false);
+}
+
 export class OutcomeCollector {
   private readonly observers: Observer[] = allObservers();
   /** Observers by the record kind they read, so each record goes only where it is looked at. */
@@ -160,13 +178,23 @@ export class OutcomeCollector {
     vsockDevices: [],
     messages: { sent: 0, deliveries: 0, delivered: 0, pending: 0, latched: 0, dropped: 0, inFlight: 0 },
   };
-  private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number }>();
+  /** Each initiator's shootdown still waiting, with the NMI message it sent (null: none went out). */
+  private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number; msg: number | null }>();
   /**
-   * The CPU whose NMI to all but itself is the last record but choices (-1: none): a shootdown's send
-   * comes right before its 'shootdown-sent' (by time alone, an untimed run's earlier stop NMI, at the
-   * same instant, would pass for it).
+   * The NMI to all but itself that is the last record but choices and that message's own deliveries
+   * (null: none): a shootdown's send comes right before its 'shootdown-sent', with only the deliveries
+   * the interconnect collapsed into an NMI of the same target still on its way written in between (by
+   * time alone, an untimed run's earlier stop NMI, at the same instant, would pass for it).
    */
-  private nmiToOthersBy = -1;
+  private nmiToOthers: { from: number; msg: number } | null = null;
+  /**
+   * The NMIs to all but self that reached each CPU (by CPU): taken, held (latched, or pending in
+   * wait-for-SIPI), or merged into one already held or on its way to it (one NMI answers them all:
+   * SDM Vol. 3A "Handling Multiple NMIs"). A CPU's ack answers the shootdowns whose NMI reached it.
+   */
+  private readonly nmisReached = new Map<number, Set<number>>();
+  /** The messages of NMIs to all but self (the only ones nmisReached keeps). */
+  private readonly nmisToOthers = new Set<number>();
   private readonly initSentTo = new Set<number>();
   /** Each VMM thread's ioctl in flight (a thread makes one call at a time). */
   private readonly openIoctls = new Map<number, IoctlOutcome>();
@@ -187,8 +215,8 @@ export class OutcomeCollector {
     const readers = this.byKind.get(r.t);
     if (readers) for (const o of readers) o.observe(r);
     const out = this.out;
-    const nmiToOthersBy = this.nmiToOthersBy;
-    if (r.t !== 'choice') this.nmiToOthersBy = -1;
+    const nmiToOthers = this.nmiToOthers;
+    if (r.t !== 'choice' && !(r.t === 'deliver' && r.msg === nmiToOthers?.msg)) this.nmiToOthers = null;
     switch (r.t) {
       case 'fault':
         out.faults.push({ cpu: r.cpu, insn: r.insn, fault: r.fault, context: r.context, handling: r.handling });
@@ -212,24 +240,37 @@ export class OutcomeCollector {
       case 'send':
         out.messages.sent += 1;
         out.messages.deliveries += r.targets;
-        if (r.mode === 'nmi' && r.dest === 'all-but-self' && typeof r.from === 'number') this.nmiToOthersBy = r.from;
+        if (r.mode === 'nmi' && r.dest === 'all-but-self' && typeof r.from === 'number') {
+          this.nmiToOthers = { from: r.from, msg: r.msg };
+          this.nmisToOthers.add(r.msg);
+        }
         break;
       case 'deliver':
         out.messages[r.status] += 1;
         if (r.mode === 'init') this.initSentTo.add(r.cpu);
+        if (r.mode === 'nmi' && this.nmisToOthers.has(r.msg) && nmiReached(r)) {
+          const reached = this.nmisReached.get(r.cpu) ?? new Set<number>();
+          reached.add(r.msg);
+          this.nmisReached.set(r.cpu, reached);
+        }
         break;
       case 'mem':
         if (r.name === 'waiting_for_crash_ipi' && r.op === 'atomic_dec') {
-          for (const s of this.openShootdowns.values()) s.record.acked.push(r.cpu);
+          // The ack answers the shootdowns whose NMI reached this CPU: never its own (an NMI to all
+          // but self does not reach its sender), never one that did not count it as a target.
+          const reached = this.nmisReached.get(r.cpu);
+          for (const s of this.openShootdowns.values()) {
+            if (s.msg !== null && reached?.has(s.msg) && !s.record.acked.includes(r.cpu)) s.record.acked.push(r.cpu);
+          }
         }
         break;
       case 'kernel':
         out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu: null, kind: 'kernel', name: r.what, data: { ...r.data }, text: null });
         if (r.what === 'shootdown-sent') {
-          const sent = nmiToOthersBy === r.cpu;
-          const record: ShootdownOutcome = { initiator: r.cpu, sent, waitedMs: null, timedOut: false, endedBy: 'still-waiting', acked: [] };
+          const msg = nmiToOthers?.from === r.cpu ? nmiToOthers.msg : null;
+          const record: ShootdownOutcome = { initiator: r.cpu, sent: msg !== null, waitedMs: null, timedOut: false, endedBy: 'still-waiting', acked: [] };
           out.shootdowns.push(record);
-          this.openShootdowns.set(r.cpu, { record, sentNs: r.ns });
+          this.openShootdowns.set(r.cpu, { record, sentNs: r.ns, msg });
         } else if (r.what === 'shootdown-refused') {
           out.shootdowns.push({ initiator: r.cpu, sent: false, waitedMs: 0, timedOut: false, endedBy: 'refused', acked: [] });
         } else if (r.what === 'shootdown-acked' || r.what === 'shootdown-timeout') {
