@@ -16,10 +16,12 @@ export type CpuOutcome = { id: number } & Pick<
 
 /**
  * How nmi_shootdown_cpus()'s wait for the acks ended: all acked; timed out (1 s); cut short by the
- * platform reset or the kexec another CPU did meanwhile; still waiting when the run stopped (hang,
- * idle or step budget); refused: no NMI was sent, so there was no wait.
+ * platform reset or the kexec another CPU did meanwhile; cut short by an INIT the initiator took (an
+ * INIT-only reset that did not restart the machine: the run went on to hang or idle, the initiator
+ * in wait-for-SIPI); still waiting when the run stopped (hang, idle or step budget); refused: no NMI
+ * was sent, so there was no wait.
  */
-export type ShootdownEnd = 'acked' | 'timeout' | 'reset' | 'kexec' | 'still-waiting' | 'refused';
+export type ShootdownEnd = 'acked' | 'timeout' | 'reset' | 'kexec' | 'init' | 'still-waiting' | 'refused';
 
 export interface ShootdownOutcome {
   initiator: number;
@@ -178,8 +180,11 @@ export class OutcomeCollector {
     vsockDevices: [],
     messages: { sent: 0, deliveries: 0, delivered: 0, pending: 0, latched: 0, dropped: 0, inFlight: 0 },
   };
-  /** Each initiator's shootdown still waiting, with the NMI message it sent (null: none went out). */
-  private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number; msg: number | null }>();
+  /**
+   * Each initiator's shootdown still waiting, with the NMI message it sent (null: none went out) and
+   * when the initiator took an INIT meanwhile (null: it did not).
+   */
+  private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number; msg: number | null; initNs: number | null }>();
   /**
    * The NMI to all but itself that is the last record but choices and that message's own deliveries
    * (null: none): a shootdown's send comes right before its 'shootdown-sent', with only the deliveries
@@ -247,7 +252,12 @@ export class OutcomeCollector {
         break;
       case 'deliver':
         out.messages[r.status] += 1;
-        if (r.mode === 'init') this.initSentTo.add(r.cpu);
+        if (r.mode === 'init') {
+          this.initSentTo.add(r.cpu);
+          // An INIT taken in the wait puts the initiator in wait-for-SIPI: its wait is over.
+          const open = this.openShootdowns.get(r.cpu);
+          if (open && r.status === 'delivered') open.initNs ??= r.ns;
+        }
         if (r.mode === 'nmi' && this.nmisToOthers.has(r.msg) && nmiReached(r)) {
           const reached = this.nmisReached.get(r.cpu) ?? new Set<number>();
           reached.add(r.msg);
@@ -270,7 +280,7 @@ export class OutcomeCollector {
           const msg = nmiToOthers?.from === r.cpu ? nmiToOthers.msg : null;
           const record: ShootdownOutcome = { initiator: r.cpu, sent: msg !== null, waitedMs: null, timedOut: false, endedBy: 'still-waiting', acked: [] };
           out.shootdowns.push(record);
-          this.openShootdowns.set(r.cpu, { record, sentNs: r.ns, msg });
+          this.openShootdowns.set(r.cpu, { record, sentNs: r.ns, msg, initNs: null });
         } else if (r.what === 'shootdown-refused') {
           out.shootdowns.push({ initiator: r.cpu, sent: false, waitedMs: 0, timedOut: false, endedBy: 'refused', acked: [] });
         } else if (r.what === 'shootdown-acked' || r.what === 'shootdown-timeout') {
@@ -334,10 +344,15 @@ export class OutcomeCollector {
             d.packets.queued = 0;
           }
         }
-        // A wait still open when the run ends: the reset or kexec ended it, or it never ended.
-        for (const { record, sentNs } of this.openShootdowns.values()) {
+        // A wait still open when the run ends: the reset or kexec ended it, an INIT that restarted
+        // nothing else did (its initiator waits for a SIPI), or it never ended.
+        for (const { record, sentNs, initNs } of this.openShootdowns.values()) {
           record.waitedMs = (r.ns - sentNs) / 1e6;
           if (r.end === 'reset' || r.end === 'kexec') record.endedBy = r.end;
+          else if (initNs !== null) {
+            record.endedBy = 'init';
+            record.waitedMs = (initNs - sentNs) / 1e6;
+          }
         }
         this.openShootdowns.clear();
         out.timeNs = r.ns;
