@@ -1,10 +1,14 @@
 /**
  * The outcome of a run, derived from its trace alone: how it ended, each CPU's final state, faults,
- * console, shootdowns, CPUs that ignored INIT, the ioctls with their returns, the trace events and
- * splats, and the spec observers' violations. docs/outcome.schema.json describes it for `run --json`.
+ * console, shootdowns (shootdowns.ts), CPUs that ignored INIT, the ioctls with their returns, the
+ * trace events and splats, and the spec observers' violations. docs/outcome.schema.json describes it
+ * for `run --json`.
  */
 import type { RunEnd, TraceRecord } from '../trace/records.js';
 import { allObservers, type Observer, type Violation } from '../spec/index.js';
+import { ShootdownCollector, type ShootdownOutcome } from './shootdowns.js';
+
+export type { ShootdownEnd, ShootdownOutcome } from './shootdowns.js';
 
 type FinalRecord = Extract<TraceRecord, { t: 'final' }>;
 
@@ -13,34 +17,6 @@ export type CpuOutcome = { id: number } & Pick<
   FinalRecord,
   'activity' | 'context' | 'vmx' | 'cr4Vmxe' | 'svme' | 'gif' | 'nmiBlocked' | 'online' | 'loadedVmcs' | 'state'
 >;
-
-/**
- * How nmi_shootdown_cpus()'s wait for the acks ended: all acked; timed out (1 s); cut short by the
- * platform reset or the kexec another CPU did meanwhile; cut short by an INIT the initiator took (an
- * INIT-only reset that did not restart the machine: the run went on to hang or idle, the initiator
- * in wait-for-SIPI); still waiting when the run stopped (hang, idle or step budget); refused: no NMI
- * was sent, so there was no wait.
- */
-export type ShootdownEnd = 'acked' | 'timeout' | 'reset' | 'kexec' | 'init' | 'still-waiting' | 'refused';
-
-export interface ShootdownOutcome {
-  initiator: number;
-  /**
-   * NMIs went out (false: refused by the once-only check or the double-registration check, or no
-   * other CPU was online: apic_send_IPI_allbutself() sends nothing then, and nothing is waited for).
-   */
-  sent: boolean;
-  /** How long the initiator waited: until the end of its wait, or until the run ended; 0 when refused. */
-  waitedMs: number | null;
-  timedOut: boolean;
-  endedBy: ShootdownEnd;
-  /**
-   * The CPUs that acked (decremented waiting_for_crash_ipi) during the wait after this shootdown's NMI
-   * reached them: taken, held, or merged into an NMI already held or on its way. The counter is one for
-   * every shootdown, so a CPU both shootdowns' NMIs reached counts for both; never the initiator itself.
-   */
-  acked: number[];
-}
 
 /**
  * One ioctl of a VMM thread with its return: on a vCPU fd (`actor` 'vCPU<n>') or on its VM's
@@ -145,23 +121,11 @@ export interface Outcome {
   messages: { sent: number; deliveries: number; delivered: number; pending: number; latched: number; dropped: number; inFlight: number };
 }
 
-type DeliverRecord = Extract<TraceRecord, { t: 'deliver' }>;
-
-/**
- * Whether an NMI reached the CPU in a way its next NMI handler answers: taken; held (latched, or
- * pending in wait-for-SIPI); or dropped because one NMI is already held or on its way, which the
- * dropped one merges into (hw/interrupts.ts latchOrDrop, bus/interconnect.ts collapsedReason). An NMI
- * dropped for any other reason (the CPU was reset, a state that takes none) reached nothing.
- */
-function nmiReached(r: DeliverRecord): boolean {
-  if (r.status !== 'dropped') return true;
-  return r.reason === 'an NMI is already latched' || (r.reason?.startsWith('collapsed into NMI message ') ?? false);
-}
-
 export class OutcomeCollector {
   private readonly observers: Observer[] = allObservers();
   /** Observers by the record kind they read, so each record goes only where it is looked at. */
   private readonly byKind = new Map<string, Observer[]>();
+  private readonly shootdowns = new ShootdownCollector();
   private readonly out: Omit<Outcome, 'violations'> = {
     end: 'running',
     timeNs: 0,
@@ -169,7 +133,7 @@ export class OutcomeCollector {
     cpus: [],
     faults: [],
     console: [],
-    shootdowns: [],
+    shootdowns: this.shootdowns.list,
     initIgnored: [],
     ioctls: [],
     events: [],
@@ -180,26 +144,6 @@ export class OutcomeCollector {
     vsockDevices: [],
     messages: { sent: 0, deliveries: 0, delivered: 0, pending: 0, latched: 0, dropped: 0, inFlight: 0 },
   };
-  /**
-   * Each initiator's shootdown still waiting, with the NMI message it sent (null: none went out) and
-   * when the initiator took an INIT meanwhile (null: it did not).
-   */
-  private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number; msg: number | null; initNs: number | null }>();
-  /**
-   * The NMI to all but itself that is the last record but choices and that message's own deliveries
-   * (null: none): a shootdown's send comes right before its 'shootdown-sent', with only the deliveries
-   * the interconnect collapsed into an NMI of the same target still on its way written in between (by
-   * time alone, an untimed run's earlier stop NMI, at the same instant, would pass for it).
-   */
-  private nmiToOthers: { from: number; msg: number } | null = null;
-  /**
-   * The NMIs to all but self that reached each CPU (by CPU): taken, held (latched, or pending in
-   * wait-for-SIPI), or merged into one already held or on its way to it (one NMI answers them all:
-   * SDM Vol. 3A "Handling Multiple NMIs"). A CPU's ack answers the shootdowns whose NMI reached it.
-   */
-  private readonly nmisReached = new Map<number, Set<number>>();
-  /** The messages of NMIs to all but self (the only ones nmisReached keeps). */
-  private readonly nmisToOthers = new Set<number>();
   private readonly initSentTo = new Set<number>();
   /** Each VMM thread's ioctl in flight (a thread makes one call at a time). */
   private readonly openIoctls = new Map<number, IoctlOutcome>();
@@ -220,8 +164,7 @@ export class OutcomeCollector {
     const readers = this.byKind.get(r.t);
     if (readers) for (const o of readers) o.observe(r);
     const out = this.out;
-    const nmiToOthers = this.nmiToOthers;
-    if (r.t !== 'choice' && !(r.t === 'deliver' && r.msg === nmiToOthers?.msg)) this.nmiToOthers = null;
+    this.shootdowns.observe(r);
     switch (r.t) {
       case 'fault':
         out.faults.push({ cpu: r.cpu, insn: r.insn, fault: r.fault, context: r.context, handling: r.handling });
@@ -245,53 +188,13 @@ export class OutcomeCollector {
       case 'send':
         out.messages.sent += 1;
         out.messages.deliveries += r.targets;
-        if (r.mode === 'nmi' && r.dest === 'all-but-self' && typeof r.from === 'number') {
-          this.nmiToOthers = { from: r.from, msg: r.msg };
-          this.nmisToOthers.add(r.msg);
-        }
         break;
       case 'deliver':
         out.messages[r.status] += 1;
-        if (r.mode === 'init') {
-          this.initSentTo.add(r.cpu);
-          // An INIT taken in the wait puts the initiator in wait-for-SIPI: its wait is over.
-          const open = this.openShootdowns.get(r.cpu);
-          if (open && r.status === 'delivered') open.initNs ??= r.ns;
-        }
-        if (r.mode === 'nmi' && this.nmisToOthers.has(r.msg) && nmiReached(r)) {
-          const reached = this.nmisReached.get(r.cpu) ?? new Set<number>();
-          reached.add(r.msg);
-          this.nmisReached.set(r.cpu, reached);
-        }
-        break;
-      case 'mem':
-        if (r.name === 'waiting_for_crash_ipi' && r.op === 'atomic_dec') {
-          // The ack answers the shootdowns whose NMI reached this CPU: never its own (an NMI to all
-          // but self does not reach its sender), never one that did not count it as a target.
-          const reached = this.nmisReached.get(r.cpu);
-          for (const s of this.openShootdowns.values()) {
-            if (s.msg !== null && reached?.has(s.msg) && !s.record.acked.includes(r.cpu)) s.record.acked.push(r.cpu);
-          }
-        }
+        if (r.mode === 'init') this.initSentTo.add(r.cpu);
         break;
       case 'kernel':
         out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu: null, kind: 'kernel', name: r.what, data: { ...r.data }, text: null });
-        if (r.what === 'shootdown-sent') {
-          const msg = nmiToOthers?.from === r.cpu ? nmiToOthers.msg : null;
-          const record: ShootdownOutcome = { initiator: r.cpu, sent: msg !== null, waitedMs: null, timedOut: false, endedBy: 'still-waiting', acked: [] };
-          out.shootdowns.push(record);
-          this.openShootdowns.set(r.cpu, { record, sentNs: r.ns, msg, initNs: null });
-        } else if (r.what === 'shootdown-refused') {
-          out.shootdowns.push({ initiator: r.cpu, sent: false, waitedMs: 0, timedOut: false, endedBy: 'refused', acked: [] });
-        } else if (r.what === 'shootdown-acked' || r.what === 'shootdown-timeout') {
-          const open = this.openShootdowns.get(r.cpu);
-          if (open) {
-            open.record.waitedMs = (r.ns - open.sentNs) / 1e6;
-            open.record.timedOut = r.what === 'shootdown-timeout';
-            open.record.endedBy = r.what === 'shootdown-timeout' ? 'timeout' : 'acked';
-            this.openShootdowns.delete(r.cpu);
-          }
-        }
         break;
       case 'final':
         out.cpus.push({
@@ -344,17 +247,6 @@ export class OutcomeCollector {
             d.packets.queued = 0;
           }
         }
-        // A wait still open when the run ends: the reset or kexec ended it, an INIT that restarted
-        // nothing else did (its initiator waits for a SIPI), or it never ended.
-        for (const { record, sentNs, initNs } of this.openShootdowns.values()) {
-          record.waitedMs = (r.ns - sentNs) / 1e6;
-          if (r.end === 'reset' || r.end === 'kexec') record.endedBy = r.end;
-          else if (initNs !== null) {
-            record.endedBy = 'init';
-            record.waitedMs = (initNs - sentNs) / 1e6;
-          }
-        }
-        this.openShootdowns.clear();
         out.timeNs = r.ns;
         out.steps = r.steps;
         out.messages.inFlight = out.messages.deliveries - out.messages.delivered - out.messages.pending - out.messages.latched - out.messages.dropped;
