@@ -79,6 +79,7 @@ const SHOOTDOWN_END: Record<Outcome['shootdowns'][number]['endedBy'], string> = 
   timeout: 'timed out',
   reset: 'wait ended by the platform reset',
   kexec: 'wait ended by the kexec into the crash kernel',
+  init: 'wait ended by an INIT (the CPU waits for a SIPI)',
   'still-waiting': 'still waiting when the run stopped',
   refused: 'refused',
 };

@@ -1,10 +1,14 @@
 /**
  * The outcome of a run, derived from its trace alone: how it ended, each CPU's final state, faults,
- * console, shootdowns, CPUs that ignored INIT, the ioctls with their returns, the trace events and
- * splats, and the spec observers' violations. docs/outcome.schema.json describes it for `run --json`.
+ * console, shootdowns (shootdowns.ts), CPUs that ignored INIT, the ioctls with their returns, the
+ * trace events and splats, and the spec observers' violations. docs/outcome.schema.json describes it
+ * for `run --json`.
  */
 import type { RunEnd, TraceRecord } from '../trace/records.js';
 import { allObservers, type Observer, type Violation } from '../spec/index.js';
+import { ShootdownCollector, type ShootdownOutcome } from './shootdowns.js';
+
+export type { ShootdownEnd, ShootdownOutcome } from './shootdowns.js';
 
 type FinalRecord = Extract<TraceRecord, { t: 'final' }>;
 
@@ -13,27 +17,6 @@ export type CpuOutcome = { id: number } & Pick<
   FinalRecord,
   'activity' | 'context' | 'vmx' | 'cr4Vmxe' | 'svme' | 'gif' | 'nmiBlocked' | 'online' | 'loadedVmcs' | 'state'
 >;
-
-/**
- * How nmi_shootdown_cpus()'s wait for the acks ended: all acked; timed out (1 s); cut short by the
- * platform reset or the kexec another CPU did meanwhile; still waiting when the run stopped (hang,
- * idle or step budget); refused: no NMI was sent, so there was no wait.
- */
-export type ShootdownEnd = 'acked' | 'timeout' | 'reset' | 'kexec' | 'still-waiting' | 'refused';
-
-export interface ShootdownOutcome {
-  initiator: number;
-  /**
-   * NMIs went out (false: refused by the once-only check or the double-registration check, or no
-   * other CPU was online: apic_send_IPI_allbutself() sends nothing then, and nothing is waited for).
-   */
-  sent: boolean;
-  /** How long the initiator waited: until the end of its wait, or until the run ended; 0 when refused. */
-  waitedMs: number | null;
-  timedOut: boolean;
-  endedBy: ShootdownEnd;
-  acked: number[];
-}
 
 /**
  * One ioctl of a VMM thread with its return: on a vCPU fd (`actor` 'vCPU<n>') or on its VM's
@@ -142,6 +125,7 @@ export class OutcomeCollector {
   private readonly observers: Observer[] = allObservers();
   /** Observers by the record kind they read, so each record goes only where it is looked at. */
   private readonly byKind = new Map<string, Observer[]>();
+  private readonly shootdowns = new ShootdownCollector();
   private readonly out: Omit<Outcome, 'violations'> = {
     end: 'running',
     timeNs: 0,
@@ -149,7 +133,7 @@ export class OutcomeCollector {
     cpus: [],
     faults: [],
     console: [],
-    shootdowns: [],
+    shootdowns: this.shootdowns.list,
     initIgnored: [],
     ioctls: [],
     events: [],
@@ -160,13 +144,6 @@ export class OutcomeCollector {
     vsockDevices: [],
     messages: { sent: 0, deliveries: 0, delivered: 0, pending: 0, latched: 0, dropped: 0, inFlight: 0 },
   };
-  private readonly openShootdowns = new Map<number, { record: ShootdownOutcome; sentNs: number }>();
-  /**
-   * The CPU whose NMI to all but itself is the last record but choices (-1: none): a shootdown's send
-   * comes right before its 'shootdown-sent' (by time alone, an untimed run's earlier stop NMI, at the
-   * same instant, would pass for it).
-   */
-  private nmiToOthersBy = -1;
   private readonly initSentTo = new Set<number>();
   /** Each VMM thread's ioctl in flight (a thread makes one call at a time). */
   private readonly openIoctls = new Map<number, IoctlOutcome>();
@@ -187,8 +164,7 @@ export class OutcomeCollector {
     const readers = this.byKind.get(r.t);
     if (readers) for (const o of readers) o.observe(r);
     const out = this.out;
-    const nmiToOthersBy = this.nmiToOthersBy;
-    if (r.t !== 'choice') this.nmiToOthersBy = -1;
+    this.shootdowns.observe(r);
     switch (r.t) {
       case 'fault':
         out.faults.push({ cpu: r.cpu, insn: r.insn, fault: r.fault, context: r.context, handling: r.handling });
@@ -212,35 +188,13 @@ export class OutcomeCollector {
       case 'send':
         out.messages.sent += 1;
         out.messages.deliveries += r.targets;
-        if (r.mode === 'nmi' && r.dest === 'all-but-self' && typeof r.from === 'number') this.nmiToOthersBy = r.from;
         break;
       case 'deliver':
         out.messages[r.status] += 1;
         if (r.mode === 'init') this.initSentTo.add(r.cpu);
         break;
-      case 'mem':
-        if (r.name === 'waiting_for_crash_ipi' && r.op === 'atomic_dec') {
-          for (const s of this.openShootdowns.values()) s.record.acked.push(r.cpu);
-        }
-        break;
       case 'kernel':
         out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu: null, kind: 'kernel', name: r.what, data: { ...r.data }, text: null });
-        if (r.what === 'shootdown-sent') {
-          const sent = nmiToOthersBy === r.cpu;
-          const record: ShootdownOutcome = { initiator: r.cpu, sent, waitedMs: null, timedOut: false, endedBy: 'still-waiting', acked: [] };
-          out.shootdowns.push(record);
-          this.openShootdowns.set(r.cpu, { record, sentNs: r.ns });
-        } else if (r.what === 'shootdown-refused') {
-          out.shootdowns.push({ initiator: r.cpu, sent: false, waitedMs: 0, timedOut: false, endedBy: 'refused', acked: [] });
-        } else if (r.what === 'shootdown-acked' || r.what === 'shootdown-timeout') {
-          const open = this.openShootdowns.get(r.cpu);
-          if (open) {
-            open.record.waitedMs = (r.ns - open.sentNs) / 1e6;
-            open.record.timedOut = r.what === 'shootdown-timeout';
-            open.record.endedBy = r.what === 'shootdown-timeout' ? 'timeout' : 'acked';
-            this.openShootdowns.delete(r.cpu);
-          }
-        }
         break;
       case 'final':
         out.cpus.push({
@@ -293,12 +247,6 @@ export class OutcomeCollector {
             d.packets.queued = 0;
           }
         }
-        // A wait still open when the run ends: the reset or kexec ended it, or it never ended.
-        for (const { record, sentNs } of this.openShootdowns.values()) {
-          record.waitedMs = (r.ns - sentNs) / 1e6;
-          if (r.end === 'reset' || r.end === 'kexec') record.endedBy = r.end;
-        }
-        this.openShootdowns.clear();
         out.timeNs = r.ns;
         out.steps = r.steps;
         out.messages.inFlight = out.messages.deliveries - out.messages.delivered - out.messages.pending - out.messages.latched - out.messages.dropped;
