@@ -71,3 +71,59 @@ describe('run --strict: a trigger that never fired exits 2 and leaves no trace f
     expect(fs.readFileSync(path.join(dir, 'out.jsonl'), 'utf8')).toMatch(/^\{"t":"header"/);
   });
 });
+
+describe('run --trace naming the command\'s own input is refused before anything is written', () => {
+  const example = fs.readFileSync(new URL('../../docs/examples/nmi-between-vmxoff-and-cr4-clear.json', import.meta.url), 'utf8');
+
+  it.each([
+    ['the same name', (f: string) => f],
+    ['a ./ path to it', (f: string) => `./${path.relative(process.cwd(), f)}`],
+    ['a hard link to it', (f: string) => {
+      const link = path.join(path.dirname(f), 'hard.json');
+      fs.linkSync(f, link);
+      return link;
+    }],
+  ])('the scenario file, by %s: exit 2, the scenario untouched', async (_how, target) => {
+    const dir = freshDir();
+    const file = path.join(dir, 'my.json');
+    fs.writeFileSync(file, example);
+    const t = io();
+    expect(await main(['run', file, '--trace', target(file)], t.cli)).toBe(2);
+    expect(t.err()).toMatch(/--trace .*: is the scenario file this run reads/);
+    expect(t.out()).toBe('');
+    expect(fs.readFileSync(file, 'utf8')).toBe(example);
+    expect(entries(dir).filter((e) => e.endsWith('.partial'))).toEqual([]);
+  });
+
+  it('the scenario file through a symbolic link to it (as the scenario): exit 2, the scenario untouched', async () => {
+    const dir = freshDir();
+    const file = path.join(dir, 'my.json');
+    fs.writeFileSync(file, example);
+    fs.symlinkSync(file, path.join(dir, 'link.json'));
+    const t = io();
+    expect(await main(['run', path.join(dir, 'link.json'), '--trace', file], t.cli)).toBe(2);
+    expect(t.err()).toMatch(/is the scenario file this run reads/);
+    expect(fs.readFileSync(file, 'utf8')).toBe(example);
+  });
+
+  it('the trace being replayed: exit 2, the trace untouched', async () => {
+    const dir = freshDir();
+    const trace = path.join(dir, 'r.jsonl');
+    expect(await main(['run', 'T5', '--trace', trace], io().cli)).toBe(0);
+    const recorded = fs.readFileSync(trace, 'utf8');
+    const t = io();
+    expect(await main(['run', '--replay', trace, '--trace', path.join(dir, '.', 'r.jsonl')], t.cli)).toBe(2);
+    expect(t.err()).toMatch(/--trace .*: is the trace this run replays/);
+    expect(fs.readFileSync(trace, 'utf8')).toBe(recorded);
+    expect(entries(dir)).toEqual(['r.jsonl']);
+  });
+
+  it('another file beside it is written as before', async () => {
+    const dir = freshDir();
+    const file = path.join(dir, 'my.json');
+    fs.writeFileSync(file, example);
+    expect(await main(['run', file, '--trace', path.join(dir, 'my.jsonl')], io().cli)).toBe(0);
+    expect(fs.readFileSync(file, 'utf8')).toBe(example);
+    expect(entries(dir)).toEqual(['my.json', 'my.jsonl']);
+  });
+});
