@@ -127,3 +127,66 @@ describe('run --trace naming the command\'s own input is refused before anything
     expect(entries(dir)).toEqual(['my.json', 'my.jsonl']);
   });
 });
+
+describe('explore and explore merge check every counterexample target before writing the first', () => {
+  interface Found { code: number; names: string[] }
+  /** The traces a search writes, from a run into a scratch directory (their names come from their content). */
+  async function traceNames(args: string[]): Promise<Found> {
+    const scratch = freshDir();
+    const t = io();
+    const code = await main([...args, '--json', '--out', scratch], t.cli);
+    const names = (JSON.parse(t.out()) as { violations: { traceFile: string }[] }).violations.map((v) => path.basename(v.traceFile));
+    return { code, names };
+  }
+
+  const search = ['explore', 'R2', '--kernel', 'v5.11', '--no-pnr'];
+
+  it('explore: the last counterexample\'s name taken by a directory: exit 2 and no trace written', async () => {
+    const found = await traceNames(search);
+    expect(found.code).toBe(1);
+    expect(found.names.length).toBeGreaterThan(1);
+    const out = freshDir();
+    const last = found.names.at(-1) as string;
+    fs.mkdirSync(path.join(out, last));
+    const t = io();
+    expect(await main([...search, '--out', out], t.cli)).toBe(2);
+    expect(t.err()).toContain(`'${path.join(out, last)}' exists and is not a regular file`);
+    expect(entries(out)).toEqual([last]);
+    expect(fs.readdirSync(path.join(out, last))).toEqual([]);
+  });
+
+  it('explore merge: the same', async () => {
+    const shards = freshDir();
+    for (let i = 0; i < 2; i++) expect(await main([...search.slice(0, 4), '--shard', `${i}/2`, '--out', shards], io().cli)).toBe(0);
+    const found = await traceNames(['explore', 'merge', shards, '--no-pnr']);
+    expect(found.code).toBe(1);
+    expect(found.names.length).toBeGreaterThan(1);
+    const out = freshDir();
+    const last = found.names.at(-1) as string;
+    fs.mkdirSync(path.join(out, last));
+    const t = io();
+    expect(await main(['explore', 'merge', shards, '--no-pnr', '--out', out], t.cli)).toBe(2);
+    expect(t.err()).toContain('exists and is not a regular file');
+    expect(entries(out)).toEqual([last]);
+  });
+
+  it('explore merge: the scenario copy it writes beside the traces blocked by a file: exit 2 and no trace written', async () => {
+    // Shards of a scenario file that is gone by the merge: the merge writes a copy of it for the replay commands.
+    const shards = freshDir();
+    const file = path.join(freshDir(), 'r2copy.json');
+    fs.writeFileSync(file, JSON.stringify({ ...(findBuiltin('R2')?.raw as Record<string, unknown>), name: 'r2copy' }));
+    for (let i = 0; i < 2; i++) expect(await main(['explore', file, '--kernel', 'v5.11', '--shard', `${i}/2`, '--out', shards], io().cli)).toBe(0);
+    fs.rmSync(file);
+    const scratch = freshDir();
+    expect(await main(['explore', 'merge', shards, '--no-pnr', '--out', scratch], io().cli)).toBe(1);
+    const copyDir = entries(scratch).find((e) => e.startsWith('scenario-')) as string;
+    expect(copyDir).toBeDefined();
+    const out = freshDir();
+    fs.writeFileSync(path.join(out, copyDir), 'not a directory\n');
+    const t = io();
+    expect(await main(['explore', 'merge', shards, '--no-pnr', '--out', out], t.cli)).toBe(2);
+    expect(t.err()).toContain(copyDir);
+    expect(entries(out)).toEqual([copyDir]);
+    expect(fs.readFileSync(path.join(out, copyDir), 'utf8')).toBe('not a directory\n');
+  });
+});
