@@ -112,7 +112,8 @@ function headerProblem(h: Record<string, unknown>): string | null {
     listed.add(s);
   }
   const id = h.scenario;
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_SCENARIO_ID || id.includes('/') || id.includes('\0')) {
+  if (typeof id !== 'string' || id.length === 0) return `header.scenario: expected a scenario name, got ${shown(id)}`;
+  if (id.length > MAX_SCENARIO_ID || id.includes('/') || id.includes('\0')) {
     return `header.scenario: expected a scenario's id (a built-in's, or a file's name without directories, at most ${MAX_SCENARIO_ID} characters), got ${shown(id)}`;
   }
   if (h.scenarioDigest !== undefined && (typeof h.scenarioDigest !== 'string' || !/^[0-9a-f]{16}$/.test(h.scenarioDigest))) return `header.scenarioDigest: expected 16 hexadecimal digits, got ${shown(h.scenarioDigest)}`;
