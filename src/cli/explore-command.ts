@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { parseCommandArgs } from './args.js';
 import { escapeControls, replayCommand } from './terminal.js';
 import type { ExploreIo } from './io.js';
-import { track } from './output-file.js';
+import { checkOutFiles, writeOutFiles, type OutFile } from './out-files.js';
 import { InputError, KERNEL_FLAGS, loadScenario, withKernel } from './scenario-args.js';
 import { hasGuests } from '../sim/simulation.js';
 import { PROPERTY_NAMES, whyInapplicable } from '../spec/index.js';
@@ -99,18 +99,12 @@ export function checkOutDir(dir: string): void {
 }
 
 /**
- * Write one counterexample: a temporary file created new in the directory (never through an
- * existing name or link), then renamed over the final name, which replaces a link rather than
- * following it. The name comes from the content: the same trace has the same name whatever the
- * number of workers.
- */
-/**
  * The scenario file a merged counterexample replays on: the shards' file as they named it when that
- * name finds the same text from here, else a copy of the text the shard file carries, beside the
- * traces in a directory named by the scenario's digest (the file keeps its name: a trace names a
- * scenario file by its id), so that the printed command works wherever the merge ran.
+ * name finds the same text from here (null: nothing to write), else a copy of the text the shard file
+ * carries, to write beside the traces in a directory named by the scenario's digest (the file keeps its
+ * name: a trace names a scenario file by its id), so that the printed command works wherever the merge ran.
  */
-function mergedScenarioFile(name: string, text: string, scenario: Scenario, outDir: string): string {
+function mergedScenarioCopy(name: string, text: string, scenario: Scenario, outDir: string): OutFile | null {
   let here: string | null = null;
   try {
     // (Read only if it is a regular file of the copy's size: nothing else can be the same.)
@@ -119,49 +113,8 @@ function mergedScenarioFile(name: string, text: string, scenario: Scenario, outD
   } catch {
     // Not here: the copy.
   }
-  if (here === text) return name;
-  return writeTrace(path.join(outDir, `scenario-${scenario.digest ?? 'file'}`), path.basename(name), text);
-}
-
-function writeTrace(dir: string, name: string, text: string): string {
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new InputError(`--out: cannot create '${dir}': ${(e as Error).message}`);
-  }
-  if (!fs.statSync(dir).isDirectory()) throw new InputError(`--out: '${dir}' is not a directory`);
-  const file = path.join(dir, name);
-  const existing = fs.lstatSync(file, { throwIfNoEntry: false });
-  if (existing && !existing.isFile() && !existing.isSymbolicLink()) throw new InputError(`--out: '${file}' exists and is not a regular file`);
-  const temp = path.join(dir, `.${name}.${crypto.randomBytes(6).toString('hex')}.partial`);
-  let fd: number;
-  try {
-    fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW ?? 0), 0o644);
-  } catch (e) {
-    throw new InputError(`--out: cannot write in '${dir}': ${(e as Error).message}`);
-  }
-  // Removed on SIGINT/SIGTERM until it is renamed into place.
-  track(temp, true);
-  try {
-    // Every byte or an error: writeSync may stop short on a full disk and say so only in its return value.
-    fs.writeFileSync(fd, text);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(temp, { force: true });
-    track(temp, false);
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(`--out: cannot write '${file}': ${code === 'ENOSPC' ? 'no space left on the device' : (e as Error).message}`);
-  }
-  fs.closeSync(fd);
-  try {
-    fs.renameSync(temp, file);
-  } catch (e) {
-    fs.rmSync(temp, { force: true });
-    throw new InputError(`--out: cannot write '${file}': ${(e as Error).message}`);
-  } finally {
-    track(temp, false);
-  }
-  return file;
+  if (here === text) return null;
+  return { dir: path.join(outDir, `scenario-${scenario.digest ?? 'file'}`), name: path.basename(name), text };
 }
 
 /** `merged`: from `explore merge`, the shards' result in place of a search (and what to say about them). */
@@ -273,8 +226,26 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
 
   // Every violation is confirmed by replay and written as a trace file named by its content, with
   // its point of no return marked in it (a `noreturn` record after the choice that sealed it).
+  const traceName = (v: (typeof result.violations)[number]): string => {
+    const digest = crypto
+      .createHash('sha256')
+      .update(JSON.stringify({ property: v.property, picks: v.picks.filter((p) => p.n > 1) }))
+      .digest('hex')
+      .slice(0, 12);
+    return `${scenario.id}-${scenario.kernel.preset}-${v.property}-${digest}.jsonl`;
+  };
+  // A trace's header names a scenario file by its id only: the replay names the file as it was given
+  // (from `explore merge`, as the shards were given it, which may be elsewhere: see mergedScenarioCopy).
+  const given = positionals[0] as string;
+  const copy = scenarioText !== null && merged && !values.json && result.violations.length > 0 ? mergedScenarioCopy(given, scenarioText, scenario, outDir) : null;
+  const fromFile = scenarioText === null ? null : copy ? path.join(copy.dir, copy.name) : given;
+  // Every file's name is free (or a file's) before the points of no return are searched; all are
+  // written at the end, or none: an exit 2 leaves no trace behind.
+  const names = result.violations.map(traceName);
+  checkOutFiles([...names.map((name) => ({ dir: outDir, name, text: '' })), ...(copy ? [copy] : [])]);
   const deadline = maxTime !== null ? started + maxTime * 1000 : undefined;
   const pnrMaxStates = pnrMaxStatesGiven ?? (hasGuests(scenario) ? DEFAULT_PNR_MAX_STATES_GUESTS : DEFAULT_PNR_MAX_STATES);
+  const files: OutFile[] = [];
   const violations = result.violations.map((v, k) => {
     const c = confirm(scenario, v);
     let pnr: PointOfNoReturn | null = null;
@@ -284,18 +255,15 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
       pnr = pointOfNoReturn(scenario, v.property, v.picks, { maxStates: pnrMaxStates, maxDepth: opts.maxDepth, ...(deadline !== undefined ? { deadline } : {}) });
       if (pnr) markPointOfNoReturn(c.lines, pnr);
     }
-    const digest = crypto
-      .createHash('sha256')
-      .update(JSON.stringify({ property: v.property, picks: v.picks.filter((p) => p.n > 1) }))
-      .digest('hex')
-      .slice(0, 12);
-    const file = writeTrace(outDir, `${scenario.id}-${scenario.kernel.preset}-${c.property}-${digest}.jsonl`, c.lines.join('\n') + '\n');
+    const name = traceName(v);
+    files.push({ dir: outDir, name, text: c.lines.join('\n') + '\n' });
     // The point of no return is searched over every run, stalls included, also under a pass-over bound.
     const point = pnr
       ? { step: pnr.step, decision: pnr.decision, description: pnr.description, complete: pnr.complete, ...(pnr.unknownAt ? { unknownAt: pnr.unknownAt } : {}), ...(maxPassOver !== null ? { stallsIncluded: true } : {}) }
       : null;
-    return { property: c.property, message: c.message, traceFile: file, length: c.length, ...(values['no-pnr'] ? {} : { pointOfNoReturn: point }) };
+    return { property: c.property, message: c.message, traceFile: path.join(outDir, name), length: c.length, ...(values['no-pnr'] ? {} : { pointOfNoReturn: point }) };
   });
+  writeOutFiles(copy ? [...files, copy] : files);
   const code = violations.length > 0 ? 1 : result.complete ? 0 : EXIT_INCOMPLETE;
   const bounds = result.stoppedBy.map((r) => ({ reason: r, how: RAISE[r] }));
 
@@ -348,10 +316,6 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
           : `no violation found, but the search is NOT complete: this is no proof (exit ${EXIT_INCOMPLETE})\n`,
       );
     }
-    // A trace's header names a scenario file by its id only: the replay names the file as it was given
-    // (from `explore merge`, as the shards were given it, which may be elsewhere: see mergedScenarioFile).
-    const given = positionals[0] as string;
-    const fromFile = scenarioText === null ? null : merged && violations.length > 0 ? mergedScenarioFile(given, scenarioText, scenario, outDir) : given;
     // Messages quote the scenario (a panic message, a file name): control characters shown, not obeyed.
     for (const v of violations) {
       io.stdout(`VIOLATION ${v.property}: ${escapeControls(v.message)}\n  shortest run found: ${v.length} decisions — ${replayCommand(fromFile, v.traceFile)}\n`);

@@ -74,6 +74,21 @@ export function outputTargetProblem(target: string): string | null {
   return 'is not a regular file';
 }
 
+/**
+ * Whether writing `target` would replace `input`: the same file by any name (`./` paths, `..`, hard or
+ * symbolic links), found by device and inode. A target that does not exist yet is no input.
+ */
+export function isSameFile(target: string, input: string): boolean {
+  try {
+    const a = fs.statSync(target, { throwIfNoEntry: false });
+    const b = a && fs.statSync(input, { throwIfNoEntry: false });
+    return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    // Unreadable (ENOTDIR, EACCES, a loop): the target's own check or the input's read says why.
+    return false;
+  }
+}
+
 function tempName(target: string): string {
   const dir = path.dirname(target);
   const random = Math.floor(Math.random() * 0x1_0000_0000).toString(16).padStart(8, '0');

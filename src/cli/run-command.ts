@@ -2,7 +2,7 @@
  * `shootdown run`: one run of a scenario (main.ts dispatches here) — its timeline, summary or JSON, a trace
  * file, a replay checked record by record against its trace, and `--inspect`.
  */
-import { DEFAULT_SCENARIO } from '../scenarios/builtin.js';
+import { DEFAULT_SCENARIO, findBuiltin } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
 import { runScenarioInSlices } from '../sim/run.js';
 import { ReplayDivergence } from '../sim/chooser.js';
@@ -14,7 +14,7 @@ import { formatOutcome, formatTimelineRecord } from './format.js';
 import { JsonTimeline, runJson } from './json-output.js';
 import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
 import { QUOTE_MAX, escapeControls, quote, shellWord } from './terminal.js';
-import { OutputFileError, outputTargetProblem } from './output-file.js';
+import { isSameFile, OutputFileError, outputTargetProblem } from './output-file.js';
 import type { CliIo } from './io.js';
 import { parseCommandArgs } from './args.js';
 
@@ -54,6 +54,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   if (traceFile !== undefined) {
     const problem = outputTargetProblem(traceFile);
     if (problem !== null) throw new InputError(`--trace '${quote(traceFile)}': ${problem}`);
+    // The trace must not replace what this run reads: the trace it replays, or its scenario file (below).
+    if (values.replay !== undefined && isSameFile(traceFile, values.replay)) throw new InputError(`--trace '${quote(traceFile)}': is the trace this run replays (--replay ${quote(values.replay)}); name another file for the run's trace`);
   }
   // The inspector's bridge (an HTTP server and its page) loads only for a run that names an --inspect flag.
   const inspector = INSPECT_FLAGS.some((f) => values[f] !== undefined) ? await import('./inspect.js') : null;
@@ -62,6 +64,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   let replay: ReadTrace | null = null;
   if (values.replay !== undefined) replay = loadReplay(values.replay, io);
   const name = positionals[0] ?? replay?.scenario ?? DEFAULT_SCENARIO;
+  // A built-in's name is read as the built-in, never as a file.
+  if (traceFile !== undefined && !findBuiltin(name) && isSameFile(traceFile, name)) {
+    throw new InputError(`--trace '${quote(traceFile)}': is the scenario file this run reads (${quote(name)}); name another file for the trace`);
+  }
   // A replay runs the machine the trace was recorded on: its CPU count and its kernel, unless the
   // command line says otherwise.
   let scenario: Scenario;
@@ -184,8 +190,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     await session?.close();
     return traceError(e);
   }
+  // --strict fails the run (exit 2) when a trigger never fired: its trace is dropped, as every exit 2
+  // leaves no output file (a file already there keeps what it had).
+  const strictFailed = values.strict === true && result.unfired.length > 0;
   try {
-    writer?.close();
+    if (strictFailed) writer?.abort();
+    else writer?.close();
   } catch (e) {
     traceError(e);
   }
@@ -206,7 +216,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     const who = u.actor === 'cpu' ? `CPU${u.id}` : u.actor === 'vcpu' ? `vCPU${u.id}` : `vsock device ${u.id}`;
     io.stderr(`shootdown: ${values.strict ? '' : 'warning: '}script[${u.index}] never ran: its trigger waits for ${who} to enter '${quote(u.state)}', which the run never did (kernel ${scenario.kernel.preset}${kernelDelta(scenario)})\n`);
   }
-  if (values.strict && unfired.length > 0) return 2;
+  if (strictFailed) return 2;
   if (divergence !== null) {
     const { expected, actual } = divergence;
     const at = expected === null ? 0 : firstDifference(expected, actual);

@@ -7,8 +7,9 @@ import { recordProblem } from './check-record.js';
 import { TRACE_VERSION, TRACE_VERSIONS, type BranchPoint, type TraceRecord } from './records.js';
 import type { Pick } from '../sim/chooser.js';
 import { OutputFile } from '../cli/output-file.js';
-import { findPreset, isSwitchName } from '../kernel/variants.js';
+import { findPreset, isSwitchName, SWITCH_NAMES } from '../kernel/variants.js';
 import { MAX_CPUS } from '../scenarios/validate.js';
+import { MAX_TRACE_LINE } from '../scenarios/limits.js';
 import { duplicateKey } from '../scenarios/json-text.js';
 
 const FLUSH_AT = 64 * 1024;
@@ -75,6 +76,13 @@ export interface ReadTrace {
 
 /** How long `header.branch.from` may be: a run's name. */
 const MAX_BRANCH_FROM = 256;
+/** How long `header.scenario` may be: a built-in's id or a file's name (at most 255 bytes on Linux), without `.json`. */
+const MAX_SCENARIO_ID = 255;
+
+/** The fields a header has (records.ts); any other is refused, as a branch point's are. */
+const HEADER_FIELDS: readonly string[] = ['t', 'v', 'scenario', 'scenarioDigest', 'seed', 'mode', 'options', 'cpus', 'vendor', 'preset', 'switches', 'branch'];
+const HEADER_OPTIONS: readonly string[] = ['kdump', 'panicTimeout', 'initOnlyReset'];
+const VENDORS: readonly string[] = ['intel', 'amd'];
 
 /** A value quoted in an error: JSON, cut short. */
 function shown(value: unknown): string {
@@ -84,23 +92,37 @@ function shown(value: unknown): string {
 
 /** The header's fields, each checked; the error names the field. */
 function headerProblem(h: Record<string, unknown>): string | null {
+  const extra = Object.keys(h).find((k) => !HEADER_FIELDS.includes(k));
+  if (extra !== undefined) return `header: unknown field ${shown(extra)} (a header has ${HEADER_FIELDS.slice(1).join(', ')})`;
   const seed = h.seed;
   if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) return `header.seed: expected an integer from 0 to 4294967295, got ${shown(seed)}`;
   if (h.mode !== undefined && h.mode !== 'timed' && h.mode !== 'untimed') return `header.mode: expected "timed" or "untimed", got ${shown(h.mode)}`;
   const cpus = h.cpus;
   if (typeof cpus !== 'number' || !Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) return `header.cpus: expected an integer from 1 to ${MAX_CPUS}, got ${shown(cpus)}`;
   if (typeof h.preset !== 'string' || !findPreset(h.preset)) return `header.preset: unknown preset ${shown(h.preset)}`;
+  if (h.vendor !== undefined && (typeof h.vendor !== 'string' || !VENDORS.includes(h.vendor))) return `header.vendor: expected ${VENDORS.map((v) => `"${v}"`).join(' or ')}, got ${shown(h.vendor)}`;
   if (!Array.isArray(h.switches)) return `header.switches: expected a list of kernel switch names, got ${shown(h.switches)}`;
+  // Each switch once: no more names than there are switches (checked before the list is read).
+  if (h.switches.length > SWITCH_NAMES.length) return `header.switches: expected at most ${SWITCH_NAMES.length} names (each known kernel switch once), got ${h.switches.length}`;
+  const listed = new Set<string>();
   for (let i = 0; i < h.switches.length; i++) {
     const s: unknown = h.switches[i];
     if (typeof s !== 'string' || !isSwitchName(s)) return `header.switches[${i}]: unknown kernel switch ${shown(s)}`;
+    if (listed.has(s)) return `header.switches[${i}]: ${shown(s)} is listed twice`;
+    listed.add(s);
   }
-  if (typeof h.scenario !== 'string' || h.scenario.length === 0) return `header.scenario: expected a scenario name, got ${shown(h.scenario)}`;
+  const id = h.scenario;
+  if (typeof id !== 'string' || id.length === 0) return `header.scenario: expected a scenario name, got ${shown(id)}`;
+  if (id.length > MAX_SCENARIO_ID || id.includes('/') || id.includes('\0')) {
+    return `header.scenario: expected a scenario's id (a built-in's, or a file's name without directories, at most ${MAX_SCENARIO_ID} characters), got ${shown(id)}`;
+  }
   if (h.scenarioDigest !== undefined && (typeof h.scenarioDigest !== 'string' || !/^[0-9a-f]{16}$/.test(h.scenarioDigest))) return `header.scenarioDigest: expected 16 hexadecimal digits, got ${shown(h.scenarioDigest)}`;
   // The property observers read these when they check a trace (export-trace, view).
   const o = h.options;
   if (typeof o !== 'object' || o === null || Array.isArray(o)) return `header.options: expected an object, got ${shown(o)}`;
   const opts = o as Record<string, unknown>;
+  const unknownOption = Object.keys(opts).find((k) => !HEADER_OPTIONS.includes(k));
+  if (unknownOption !== undefined) return `header.options: unknown field ${shown(unknownOption)} (the options are ${HEADER_OPTIONS.join(', ')})`;
   if (typeof opts.kdump !== 'boolean') return `header.options.kdump: expected true or false, got ${shown(opts.kdump)}`;
   if (typeof opts.panicTimeout !== 'number' || !Number.isFinite(opts.panicTimeout)) return `header.options.panicTimeout: expected a number, got ${shown(opts.panicTimeout)}`;
   if (opts.initOnlyReset !== undefined && typeof opts.initOnlyReset !== 'boolean') return `header.options.initOnlyReset: expected true or false, got ${shown(opts.initOnlyReset)}`;
@@ -126,9 +148,14 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
   let header: Extract<TraceRecord, { t: 'header' }> | null = null;
   /** The line before, for the check of a `noreturn` record. */
   let previous: string | null = null;
+  /** The line of the `end` record: the last a trace has. */
+  let endLine: number | null = null;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     if (line.length === 0) continue;
+    // Before the line is parsed: parsing a 200 MiB line takes gigabytes.
+    if (line.length > MAX_TRACE_LINE) return { ok: false, error: `line ${i + 1} is longer than ${MAX_TRACE_LINE} characters (${line.length}): no record of a trace is` };
+    if (endLine !== null) return { ok: false, error: `line ${i + 1}: a line after the end record (line ${endLine}); a trace ends with it` };
     let r: TraceRecord;
     try {
       r = JSON.parse(line) as TraceRecord;
@@ -166,6 +193,7 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
       previous = line;
       continue;
     }
+    if (r.t === 'end') endLine = i + 1;
     previous = line;
     records.push(line);
     lineOf.push(i + 1);

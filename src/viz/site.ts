@@ -147,7 +147,8 @@ export async function buildSite(input: SiteInput): Promise<Site> {
   if (!kind) throw new Error('no physical-cpu chart');
   const chart = kind.chart();
   const model = traceModel(chart, input.trace, [], guestCharts());
-  if ('error' in model) throw new SiteError(model.error);
+  // Named as `export-trace` names it: which trace (a file's name, or the run it comes from), then the line.
+  if ('error' in model) throw new SiteError(`${input.source}: ${model.error}`);
   const violations = input.violations ? placed(input.violations, model.lines) : traceViolations(model.lines);
   const guests: ViewerData['guests'] = [];
   // Only the kinds the trace has: a trace of physical CPUs alone carries no guest chart.
