@@ -14,7 +14,7 @@ import { DEFAULT_EXPLORE, explore, type ExploreResult } from '../explore/explore
 import type { Scenario } from '../scenarios/types.js';
 import { fmt, table } from './measure.js';
 
-/** Enough for R2 at 4 CPUs under v5.10 and v5.11 to complete (645,044 states). */
+/** Enough for R2 at 4 CPUs under v5.10 and v5.11 to complete (646,888 states). */
 const MAX_STATES = Number(process.env.BENCH_DEPENDENCE_MAX_STATES ?? 700_000);
 const GUEST_STATES = Number(process.env.BENCH_DEPENDENCE_GUEST_STATES ?? 5_000);
 const PRESETS = ['v5.10', 'v5.11', 'v6.2', 'v6.6', 'mainline'];

@@ -143,9 +143,9 @@ export interface SymmetryStats {
 /**
  * The smallest group of interchangeable CPUs for which `explore` keys states under symmetry by default.
  * Keying a state canonically costs several times the plain hash; a pair of CPUs saves at most half
- * the states, three or more up to 6×, 24×, … (R2 v5.10, 5 CPUs: 2,643,072 states for 13,687,004,
- * the whole space in less time and half the memory; with 4 CPUs, a pair: 340,730 for 645,044 but
- * slower).
+ * the states, three or more up to 6×, 24×, … (R2 v5.10, 5 CPUs: 2,648,516 states for 13,713,792,
+ * the whole space in less time and a third of the memory; with 4 CPUs, a pair: 341,738 for 646,888
+ * but slower).
  */
 export const SYMMETRY_BY_DEFAULT_FROM = 3;
 
