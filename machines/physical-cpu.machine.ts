@@ -34,7 +34,12 @@ const taskRegion: CpuState = {
       }),
       // The reboot task another CPU's migrate_to_reboot_cpu() queued here: schedule() runs it next
       // (after the reschedule IPI's IRET, if the IRQ is still on top).
-      always: { guard: 'reboot task queued', target: 'reboot.machineShutdown', actions: 'run queued reboot task' },
+      always: [
+        { guard: 'reboot task queued', target: 'reboot.machineShutdown', actions: 'run queued reboot task' },
+        // A CPU that starts with IF clear (`initial … if: false`) runs its task with IRQs off: the
+        // state that `irqs-on` leaves (interrupted contexts restore IF on IRET, so only the start gets here).
+        { guard: 'task runs with IRQs off', target: 'irqsOff' },
+      ],
     },
     irqsOff: blocked('local_irq_disable(); for (;;) cpu_relax();', {
       'script.irqs-on': { target: 'idle', actions: 'sti' },

@@ -190,6 +190,7 @@ export function makeGuards(world: WorldOf, rule: RuleOf = ruleMemo()) {
     return cpu === context.id || cpu < 0;
   },
   'reboot task queued': ({ context }: Args) => context.rebootQueued,
+  'task runs with IRQs off': ({ context }: Args) => context.ctx.length === 1 && !context.hw.if,
   'reboot task on this runqueue': ({ context, event }: Args) => world(event).k.state.reboot_task_cpu === context.id,
   'IRQ action is': ({ context }: Args, p: { action: string }) => context.irqAction === p.action,
   'script context is': ({ event }: Args, p: { context: string }) =>

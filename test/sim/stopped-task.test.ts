@@ -46,3 +46,26 @@ describe('a task-context script step on a CPU stopped in the crash NMI handler',
     expect(records.some((r) => r.t === 'deliver' && r.cpu === 2 && r.status === 'latched')).toBe(true);
   });
 });
+
+describe('a CPU that starts with IF clear runs its task with IRQs off', () => {
+  it('`irqs-on` re-enables them: a device IRQ held in the IRR is taken then, and its panic runs', () => {
+    const raw = {
+      name: 'if-off-then-on',
+      machine: { cpus: 2 },
+      initial: { cpus: { '1': { if: false } } },
+      options: { kdump: true },
+      script: [{ cpu: 1, do: 'panic', context: 'irq', at: 0, message: 'late' }, { cpu: 1, do: 'irqs-on', at: 5000 }],
+    };
+    const v = validateScenario(raw, 'if-off-then-on', validationContext);
+    if (!v.ok) throw new Error(JSON.stringify(v.errors));
+    for (const seed of [1, 2, 3]) {
+      const records: TraceRecord[] = [];
+      const { outcome } = runScenario(v.scenario, { seed, onRecord: (r) => records.push(r) });
+      const on = records.find((r): r is Extract<TraceRecord, { t: 'script' }> => r.t === 'script' && r.action === 'irqs-on');
+      expect(on?.status).toBe('done');
+      const panicAt = records.find((r) => r.t === 'console' && r.text.startsWith('Kernel panic - not syncing: late'))?.ns;
+      expect(panicAt).toBeGreaterThan(5000);
+      expect(outcome.end).toBe('kexec');
+    }
+  });
+});
