@@ -31,15 +31,13 @@ const taskRegion: CpuState = {
         'script.emergency-restart': { guard: ctxIs('task'), target: 'emergencyRestart' },
         'script.panic': { guard: ctxIs('task'), target: 'panic', actions: { type: 'set panic message', params: { r: 'task' } } },
         'script.irqs-off': { target: 'irqsOff', actions: 'cli' },
+        // A CPU that starts with IF clear (`initial … if: false`) runs its workload with IRQs off until
+        // this (an interrupted context restores IF on IRET, so only the start leaves it clear here).
+        'script.irqs-on': { guard: 'task runs with IRQs off', actions: 'sti' },
       }),
       // The reboot task another CPU's migrate_to_reboot_cpu() queued here: schedule() runs it next
       // (after the reschedule IPI's IRET, if the IRQ is still on top).
-      always: [
-        { guard: 'reboot task queued', target: 'reboot.machineShutdown', actions: 'run queued reboot task' },
-        // A CPU that starts with IF clear (`initial … if: false`) runs its task with IRQs off: the
-        // state that `irqs-on` leaves (interrupted contexts restore IF on IRET, so only the start gets here).
-        { guard: 'task runs with IRQs off', target: 'irqsOff' },
-      ],
+      always: { guard: 'reboot task queued', target: 'reboot.machineShutdown', actions: 'run queued reboot task' },
     },
     irqsOff: blocked('local_irq_disable(); for (;;) cpu_relax();', {
       'script.irqs-on': { target: 'idle', actions: 'sti' },

@@ -63,7 +63,7 @@ describe('a CPU that starts with IF clear runs its task with IRQs off', () => {
       const { outcome } = runScenario(v.scenario, { seed, onRecord: (r) => records.push(r) });
       const on = records.find((r): r is Extract<TraceRecord, { t: 'script' }> => r.t === 'script' && r.action === 'irqs-on');
       expect(on?.status).toBe('done');
-      const panicAt = records.find((r) => r.t === 'console' && r.text.startsWith('Kernel panic - not syncing: late'))?.ns;
+      const panicAt = records.find((r): r is Extract<TraceRecord, { t: 'console' }> => r.t === 'console' && r.text.startsWith('Kernel panic - not syncing: late'))?.ns;
       expect(panicAt).toBeGreaterThan(5000);
       expect(outcome.end).toBe('kexec');
     }
