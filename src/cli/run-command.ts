@@ -164,7 +164,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       ...(wantsLines || values.steps === true || session ? {} : { unread: UNREAD }),
       onRecord,
       ...(session ? { inspect: session.inspect } : {}),
-    });
+      // Between slices, the run waits for stdout to take what it was given: on a pipe read slower than
+      // the run writes, the stream's buffer (not the whole timeline) is what memory holds.
+    }, undefined, io.stdoutBusy ? () => (io.stdoutBusy as () => Promise<void> | null)() : undefined);
   } catch (e) {
     flushTimeline();
     // A replay that cannot go on keeps the trace of the run up to there, as a replay that ran to
