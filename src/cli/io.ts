@@ -6,6 +6,12 @@ export interface CliIo {
   /** Whether progress lines can be drawn (stderr is a terminal). */
   isTty?: boolean;
   stdout(text: string): void;
+  /**
+   * Null when stdout takes more now; else a promise that resolves once what was written has gone out
+   * (a pipe's reader caught up): a long run waits on it every few steps, so its memory stays bounded
+   * on a slow pipe.
+   */
+  stdoutBusy?(): Promise<void> | null;
   stderr(text: string): void;
   readFile(file: string): string;
   fs: { open(file: string): TraceFileWriter };

@@ -3,8 +3,8 @@
  * The command line: `shootdown run | explore | view | export | export-trace | list | kernels | help`.
  * `main()` takes its input and output as arguments, so tests drive exactly what a user runs; exit 0
  * for a completed run (whatever its outcome), 1 when a replay does not reproduce its trace (or a
- * property fails with `--fail-on-violation`), 2 for bad input, with one line naming it; the entry
- * point exits 130 / 143 on SIGINT / SIGTERM after removing partial output files.
+ * property fails with `--fail-on-violation`), 2 for bad input, with one line naming it; the entry point
+ * exits 74 when stdout cannot be written, and 130 / 143 on SIGINT / SIGTERM after removing partial output files.
  */
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -26,11 +26,26 @@ import type { CliIo } from './io.js';
 import { run, RUN_OPTION_NAMES } from './run-command.js';
 
 export type { CliIo } from './io.js';
+
+/** The exit status when stdout cannot be written (sysexits.h EX_IOERR). */
+export const EXIT_OUTPUT_FAILED = 74;
 export { RUN_OPTION_NAMES };
 
 export const nodeIo: CliIo = {
   isTty: process.stderr.isTTY === true,
   stdout: (t) => process.stdout.write(t),
+  stdoutBusy: () =>
+    process.stdout.writableNeedDrain
+      ? new Promise((resolve) => {
+          const done = () => {
+            process.stdout.off('drain', done);
+            process.stdout.off('close', done);
+            resolve();
+          };
+          process.stdout.on('drain', done);
+          process.stdout.on('close', done);
+        })
+      : null,
   stderr: (t) => process.stderr.write(t),
   readFile: (f) => readInputFile(f),
   fs: { open: (f) => new TraceFileWriter(f) },
@@ -184,10 +199,12 @@ function isEntryPoint(): boolean {
 
 const invokedDirectly = isEntryPoint();
 if (invokedDirectly) {
-  // `shootdown run … | head` closes the pipe early: that is not an error of ours.
+  // `shootdown run … | head` closes the pipe early: that is not an error of ours. Any other failure
+  // to write the output (a full disk, /dev/full) ends the command with one line saying so.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
-    throw e;
+    process.stderr.write(`shootdown: cannot write to stdout: ${errorLine(e.message)}\n`);
+    process.exit(EXIT_OUTPUT_FAILED);
   });
   removeTempFilesOnSignals();
   main(process.argv.slice(2)).then(

@@ -11,7 +11,7 @@ import { resolveFeatures } from '../kernel/variants.js';
 import { asVersion1, formatRecord, TRACE_VERSION, type TraceRecord } from '../trace/records.js';
 import { readTrace, TraceFileWriter, type ReadTrace } from '../trace/file.js';
 import { formatOutcome, formatTimelineRecord } from './format.js';
-import { JsonTimeline, runJson } from './json-output.js';
+import { JsonTimeline, writeRunJson } from './json-output.js';
 import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel } from './scenario-args.js';
 import { QUOTE_MAX, escapeControls, quote, shellWord } from './terminal.js';
 import { isSameFile, OutputFileError, outputTargetProblem } from './output-file.js';
@@ -170,7 +170,11 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       ...(wantsLines || values.steps === true || session ? {} : { unread: UNREAD }),
       onRecord,
       ...(session ? { inspect: session.inspect } : {}),
-    });
+      // Between slices, the run waits for stdout to take what it was given: on a pipe read slower than
+      // the run writes, the stream's buffer (not the whole timeline) is what memory holds.
+      // A JSON timeline past its bound stops the run there (the error goes out as bad input).
+    }, undefined, () => (jsonTimeline?.overflow ? Promise.reject(jsonTimeline.overflowError()) : (io.stdoutBusy?.() ?? null)));
+    if (jsonTimeline?.overflow) throw jsonTimeline.overflowError();
   } catch (e) {
     flushTimeline();
     // A replay that cannot go on keeps the trace of the run up to there, as a replay that ran to
@@ -206,7 +210,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 
   const unfired = result.unfired.map((u) => ({ ...u, kernel: scenario.kernel.preset }));
   if (values.json) {
-    io.stdout(runJson(scenario, seed, { ...result.outcome, unfired }, jsonTimeline));
+    await writeRunJson(io, scenario, seed, { ...result.outcome, unfired }, jsonTimeline);
   } else {
     flushTimeline();
     io.stdout(shown === 0 ? '\n\n' : '\n');

@@ -7,9 +7,10 @@ import type { CliIo } from './io.js';
 import { parseCommandArgs } from './args.js';
 import { findBuiltin, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
-import { runScenario } from '../sim/run.js';
+import { runScenarioInSlices } from '../sim/run.js';
 import { InputError, KERNEL_FLAGS, loadScenario, parseInteger, parseSeed, withKernel } from './scenario-args.js';
-import { formatRecord } from '../trace/records.js';
+import { formatRecord, type TraceRecord } from '../trace/records.js';
+import { MAX_INPUT_BYTES } from './input-file.js';
 import { track } from './output-file.js';
 import { readTrace } from '../trace/file.js';
 import { ACTOR_KINDS, PLANNED_KINDS, findActorKind } from '../viz/actor-kinds.js';
@@ -17,7 +18,9 @@ import { exportScope } from '../viz/chart-model.js';
 import { chartToMermaid, MERMAID_MAX_EDGES, MERMAID_MAX_TEXT } from '../viz/export-mermaid.js';
 import { chartToScxml } from '../viz/export-scxml.js';
 import { chartToDot } from '../viz/export-dot.js';
-import { traceToJson, traceToMermaidSequence } from '../viz/export-trace.js';
+import { traceJsonDoc, traceToMermaidSequence } from '../viz/export-trace.js';
+import { jsonPieces } from '../viz/json-pieces.js';
+import { writePieces } from './json-output.js';
 import { buildSite, checkOutDir, serveSite, SiteError, traceViolations, VIEWER_PORT, writeSite, type RunningViewer, type SiteInput } from '../viz/site.js';
 import { WhatIf } from '../viz/branch-server.js';
 import { bindingNote, exposureWarning, listenError, LOOPBACK, validHost } from '../viz/local-server.js';
@@ -77,12 +80,32 @@ interface RunFlags {
   'no-fix'?: string[];
 }
 
-function scenarioTrace(loaded: Scenario, flags: RunFlags): SiteInput {
+/**
+ * The run of a scenario for the viewer, its trace as text: at most what `view` reads from a trace
+ * file (MAX_INPUT_BYTES; an object so that a test can lower it), and the run stops once past it.
+ */
+export const VIEW_TRACE_LIMIT = { chars: MAX_INPUT_BYTES };
+
+async function scenarioTrace(loaded: Scenario, flags: RunFlags): Promise<SiteInput> {
   const seed = parseSeed(flags.seed);
   const scenario = withKernel(loaded, flags.kernel, flags.fix ?? [], flags['no-fix'] ?? []);
   const kernel = scenario.kernel;
   const lines: string[] = [];
-  const result = runScenario(scenario, { seed, onRecord: (r) => lines.push(formatRecord(r)) });
+  const max = VIEW_TRACE_LIMIT.chars;
+  let size = 0;
+  const onRecord = (r: TraceRecord) => {
+    if (size > max) return;
+    const line = formatRecord(r);
+    size += line.length + 1;
+    if (size > max) lines.length = 0;
+    else lines.push(line);
+  };
+  const tooLarge = () =>
+    new VizInputError(
+      `${scenario.id}: the run's trace passes ${max % (1024 * 1024) === 0 ? `${max / (1024 * 1024)} MiB` : `${max} characters`}, the most the viewer takes (a trace file to view may have as much); its text timeline (\`shootdown run\`) or its trace (\`shootdown run --trace FILE\`, then \`shootdown export-trace FILE --format perfetto\` for ui.perfetto.dev) show it`,
+    );
+  const result = await runScenarioInSlices(scenario, { seed, onRecord }, undefined, () => (size > max ? Promise.reject(tooLarge()) : null));
+  if (size > max) throw tooLarge();
   const delta = [...kernel.fix.map((n) => `+${n}`), ...kernel.noFix.map((n) => `-${n}`)].join(' ');
   return {
     trace: lines.join('\n') + '\n',
@@ -93,8 +116,8 @@ function scenarioTrace(loaded: Scenario, flags: RunFlags): SiteInput {
 }
 
 /** What `view` shows: a trace file, a built-in scenario or a scenario file (run here). */
-function viewInput(name: string, io: CliIo, flags: RunFlags): SiteInput {
-  if (findBuiltin(name)) return scenarioTrace(loadScenario(name, io.readFile), flags);
+async function viewInput(name: string, io: CliIo, flags: RunFlags): Promise<SiteInput> {
+  if (findBuiltin(name)) return await scenarioTrace(loadScenario(name, io.readFile), flags);
   const text = readInput(name, io, ', and not a built-in scenario (see `shootdown list`)');
   if (looksLikeTrace(text)) {
     for (const flag of ['seed', 'kernel', 'fix', 'no-fix'] as const) {
@@ -102,7 +125,7 @@ function viewInput(name: string, io: CliIo, flags: RunFlags): SiteInput {
     }
     return { trace: loadTrace(name, text), source: path.basename(name) };
   }
-  return scenarioTrace(loadScenario(name, () => text), flags);
+  return await scenarioTrace(loadScenario(name, () => text), flags);
 }
 
 export interface ViewHooks {
@@ -141,7 +164,7 @@ export async function viewCommand(args: string[], io: CliIo, hooks: ViewHooks = 
     } else if (values.force) {
       throw new VizInputError('--force goes with --out DIR (it lets the viewer be written into a non-empty directory)');
     }
-    const input = viewInput(positionals[0] ?? DEFAULT_SCENARIO, io, values as RunFlags);
+    const input = await viewInput(positionals[0] ?? DEFAULT_SCENARIO, io, values as RunFlags);
     const site = await buildSite(input);
     if (out !== undefined) {
       writeSite(out, site, values.force === true, track);
@@ -222,7 +245,7 @@ export function exportCommand(args: string[], io: CliIo): number {
 
 const TRACE_FORMATS = ['mermaid-sequence', 'json', 'perfetto'] as const;
 
-export function exportTraceCommand(args: string[], io: CliIo): number {
+export async function exportTraceCommand(args: string[], io: CliIo): Promise<number> {
   try {
     const { values, positionals } = parsed(() => parseCommandArgs({ args, allowPositionals: true, options: { format: { type: 'string' } } }));
     const file = positionals[0];
@@ -235,7 +258,9 @@ export function exportTraceCommand(args: string[], io: CliIo): number {
     if (!kind) throw new Error('no physical-cpu chart');
     const model = traceModel(kind.chart(), text, traceViolations(text.split('\n').filter((l) => l.length > 0)));
     if ('error' in model) throw new VizInputError(`${file}: ${model.error}`);
-    io.stdout(format === 'json' ? traceToJson(model) : format === 'perfetto' ? perfettoJson(traceToPerfetto(model)) : traceToMermaidSequence(model));
+    // The JSON export is written in pieces: a large trace's is longer than one string can be.
+    if (format === 'json') await writePieces(io, jsonPieces(traceJsonDoc(model), 1), '\n');
+    else io.stdout(format === 'perfetto' ? perfettoJson(traceToPerfetto(model)) : traceToMermaidSequence(model));
     return 0;
   } catch (e) {
     return report(io, e);

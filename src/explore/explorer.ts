@@ -253,6 +253,9 @@ function coarse(key: string, shown: { actor: number; local: boolean }): Footprin
   return { key, actor: shown.actor, local: shown.local, global: !shown.local, slots: -1, memRead: -1, memWrite: -1, vars: -1, watch: -1, timers: true, seen: -1 };
 }
 
+/** Within a random walk or a PCT run, decisions between two looks at the clock for --max-time. */
+const TIME_CHECK_EVERY = 256;
+
 /** Random walks and PCT: complete only if... never: they sample. */
 function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const started = performance.now();
@@ -267,7 +270,15 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   let transitions = 0;
   let maxDepth = 0;
   const rng = new SeededChooser(opts.seed);
-  for (let run = 0; run < opts.runs; run++) {
+  const stopped = new Set<StopReason>(['sampled']);
+  // The time bound is checked before each run and every few decisions within one: a run the bound cuts
+  // short is dropped (its end-of-run properties were never reached), as exhaustive search drops its frontier.
+  const outOfTime = () => opts.maxTimeMs !== undefined && performance.now() - started >= opts.maxTimeMs;
+  runs: for (let run = 0; run < opts.runs; run++) {
+    if (outOfTime()) {
+      stopped.add('max-time');
+      break;
+    }
     h.sim.restoreCapture(initial);
     h.fork(initialObservers);
     const picks: { pick: number; n: number }[] = [];
@@ -282,6 +293,10 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
     const changeAt = new Map<number, number>();
     for (let c = 1; c < opts.pctDepth; c++) changeAt.set(rng.choose(Math.max(1, opts.maxDepth)), c);
     for (let depth = 0; ; depth++) {
+      if (depth % TIME_CHECK_EVERY === TIME_CHECK_EVERY - 1 && outOfTime()) {
+        stopped.add('max-time');
+        break runs;
+      }
       const n = h.sim.poll();
       if (n === 0) break;
       if (depth >= opts.maxDepth) break;
@@ -313,7 +328,7 @@ function sampled(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   }
   return {
     complete: false,
-    stoppedBy: ['sampled'],
+    stoppedBy: stopReasons(stopped),
     statesVisited: states.size,
     transitions,
     maxDepth,

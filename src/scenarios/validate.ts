@@ -10,6 +10,7 @@ import { parseJsonText } from './json-text.js';
 import {
   Problems,
   fieldLoc,
+  indexLoc,
   integerExpectation,
   readArray,
   readBoolean,
@@ -22,7 +23,7 @@ import {
   type Field,
 } from './reader.js';
 import { MAX_CPUS, MAX_PACKETS, MAX_SCENARIO_BYTES, MAX_VCPUS, MAX_VMS } from './limits.js';
-import type { ResetMethod, Scenario, ScenarioOptions } from './types.js';
+import type { ResetMethod, Scenario, ScenarioOptions, ScriptStep } from './types.js';
 import type { ScenarioError, ValidationContext } from './validation-context.js';
 import { DEFAULT_PANIC_MESSAGE, readScript } from './script-section.js';
 
@@ -176,6 +177,51 @@ function readOptions(field: Field | undefined, out: Problems): ScenarioOptions {
   return options;
 }
 
+/**
+ * Virtual time the kernel's timeouts can add to a run, per CPU: in each execution context (task, irq,
+ * nmi) a CPU waits at most once in nmi_shootdown_cpus() (1 s) and in native_stop_other_cpus() (1 s, then
+ * 10 ms), and the crash kernel's boot CPU waits mdelay(10) and up to 10 s per AP (do_boot_cpu()): 16.04 s,
+ * doubled for margin. The panic timeout comes once a run: only panic_cpu reaches it.
+ */
+const TIMEOUT_NS_PER_CPU = 32_000_000_000;
+
+/**
+ * The run's clock is a JavaScript number: past 2^53−1 ns it is no longer exact, and its trace is
+ * refused when read back. Each decision moves the clock by at most a step (stepNs) or a delivery
+ * (latencyNs[1]); a timer by its timeout; a scripted step is due at its `at`. Their sum, at its
+ * largest, stays a safe integer, or the field that makes it too large is named.
+ */
+function checkClock(options: ScenarioOptions, cpus: number, script: readonly ScriptStep[], top: Map<string, Field>, out: Problems): void {
+  const perStep = Math.max(options.stepNs, options.latencyNs[1]);
+  const timeouts = cpus * TIMEOUT_NS_PER_CPU + Math.max(0, options.panicTimeout) * 1_000_000_000;
+  const steps = options.maxSteps * perStep;
+  const limit = Number.MAX_SAFE_INTEGER;
+  const optionsField = top.get('options');
+  if (steps + timeouts > limit) {
+    // maxSteps × stepNs (or the latency) alone: the bound that must give is the step budget.
+    const fields = optionsField?.value as Record<string, unknown> | undefined;
+    const key = fields && 'maxSteps' in fields ? 'maxSteps' : fields && 'stepNs' in fields && options.stepNs >= options.latencyNs[1] ? 'stepNs' : 'latencyNs';
+    const loc = optionsField && fields && key in fields ? fieldLoc(optionsField.loc, key, Object.keys(fields).indexOf(key)) : rootLoc;
+    const most = Math.floor((limit - timeouts) / perStep);
+    out.add(
+      loc,
+      `${options.maxSteps} steps (maxSteps) of up to ${perStep} ns each (the larger of stepNs and latencyNs[1]) could take the run's clock past ${limit} ns (2^53−1, the largest exact integer): at most ${most} steps of ${perStep} ns`,
+    );
+    return;
+  }
+  const latest = script.reduce<ScriptStep | null>((m, s) => (s.trigger.kind === 'at' && (m === null || s.trigger.timeNs > (m.trigger as { timeNs: number }).timeNs) ? s : m), null);
+  if (latest === null || latest.trigger.kind !== 'at') return;
+  const room = limit - steps - timeouts;
+  if (latest.trigger.timeNs <= room) return;
+  const scriptField = top.get('script');
+  const item = Array.isArray(scriptField?.value) ? (scriptField.value[latest.index] as Record<string, unknown>) : undefined;
+  const loc = scriptField && item ? fieldLoc(indexLoc(scriptField.loc, latest.index), 'at', Object.keys(item).indexOf('at')) : rootLoc;
+  out.add(
+    loc,
+    `${latest.trigger.timeNs} leaves too little virtual time for the run: after it, the steps (maxSteps ${options.maxSteps} × ${perStep} ns) and the kernel's timeouts could take the clock past ${limit} ns (2^53−1, the largest exact integer); at most ${room} here (or lower options.maxSteps)`,
+  );
+}
+
 const TOP_KEYS = ['name', 'description', 'machine', 'initial', 'kernel', 'options', 'script', 'vms'];
 
 function readScenario(raw: unknown, id: string, ctx: ValidationContext, out: Problems): Scenario | undefined {
@@ -210,6 +256,7 @@ function readScenario(raw: unknown, id: string, ctx: ValidationContext, out: Pro
   for (const d of vsock) for (const t of d.guestTraffic) packets += t.count;
   for (const step of script) packets += step.send?.count ?? 0;
   if (packets > MAX_PACKETS) out.add(rootLoc, `the guests' traffic and the script's vsock-send steps make ${packets} packets in all (at most ${MAX_PACKETS})`);
+  if (out.count === 0 && machine.cpus !== undefined) checkClock(options, machine.cpus, script, top, out);
   // KVM enabled virtualization on every CPU a vCPU runs on: VMXON (Intel) or EFER.SVME (AMD).
   for (const v of vcpus) {
     const init = initial[v.pcpu];

@@ -41,10 +41,25 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunResult 
 
 /**
  * The same run, `slice` steps at a time with a turn of the event loop between slices, so that a
- * signal handler (SIGINT, SIGTERM) or a server can run while a long run goes on.
+ * signal handler (SIGINT, SIGTERM) or a server can run while a long run goes on. `pause`, asked
+ * every few steps, holds the run while its promise is pending: while stdout's reader catches up, so
+ * that a run writing faster than a pipe is read keeps a few steps' output in memory, not the whole.
  */
-export async function runScenarioInSlices(scenario: Scenario, options: RunOptions, slice = 4096): Promise<RunResult> {
+export async function runScenarioInSlices(scenario: Scenario, options: RunOptions, slice = 4096, pause?: () => Promise<void> | null): Promise<RunResult> {
   const { sim, result } = started(scenario, options);
-  while (sim.run(slice) === null) await new Promise<void>((resolve) => setImmediate(resolve));
+  // One step of a large machine can write a line for each CPU (a broadcast's deliveries).
+  const between = pause ? Math.min(slice, PAUSE_EVERY) : slice;
+  let ran = 0;
+  while (sim.run(between) === null) {
+    ran += between;
+    const wait = pause?.() ?? null;
+    if (wait !== null) await wait;
+    else if (ran < slice) continue;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    ran = 0;
+  }
   return result();
 }
+
+/** Steps between two looks at `pause` of runScenarioInSlices. */
+const PAUSE_EVERY = 16;

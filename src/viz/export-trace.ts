@@ -6,6 +6,7 @@
 import type { TraceRecord } from '../trace/records.js';
 import { type Delivery, type Mark, type TraceModel } from './trace-model.js';
 import { messageLabel } from '../hw/vectors.js';
+import { JsonSequence, jsonPieces } from './json-pieces.js';
 
 /**
  * Mermaid sequence text, drawn as written: `;` ends a statement, `#` starts a comment or an entity
@@ -66,21 +67,29 @@ export function traceToMermaidSequence(model: TraceModel): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * The JSON export as a document whose messages and records are made one at a time as they are written
+ * (`jsonPieces`): the export of a 250 MiB trace is longer than the longest string V8 makes.
+ */
+export function traceJsonDoc(model: TraceModel): Record<string, unknown> {
+  return {
+    header: model.header,
+    steps: model.steps,
+    // 1-based trace lines, as the viewer's #step= and the CLI's replay messages count them.
+    messages: new JsonSequence(function* () {
+      for (const d of model.deliveries) yield { ...d, sendLine: d.sendAt >= 0 ? d.sendAt + 1 : null, line: d.at >= 0 ? d.at + 1 : null };
+    }),
+    marks: new JsonSequence(function* () {
+      for (const m of model.marks) yield { ...m, line: m.at + 1 };
+    }),
+    violations: model.violations,
+    records: new JsonSequence(function* () {
+      for (const l of model.lines) yield JSON.parse(l) as TraceRecord;
+    }),
+  };
+}
+
+/** The JSON export as one string (a trace small enough for one). */
 export function traceToJson(model: TraceModel): string {
-  const records = model.lines.map((l) => JSON.parse(l) as TraceRecord);
-  return (
-    JSON.stringify(
-      {
-        header: model.header,
-        steps: model.steps,
-        // 1-based trace lines, as the viewer's #step= and the CLI's replay messages count them.
-        messages: model.deliveries.map((d) => ({ ...d, sendLine: d.sendAt >= 0 ? d.sendAt + 1 : null, line: d.at >= 0 ? d.at + 1 : null })),
-        marks: model.marks.map((m) => ({ ...m, line: m.at + 1 })),
-        violations: model.violations,
-        records,
-      },
-      null,
-      1,
-    ) + '\n'
-  );
+  return [...jsonPieces(traceJsonDoc(model), 1)].join('') + '\n';
 }

@@ -142,6 +142,20 @@ describe('reduction and determinism', () => {
     expect(a.violations.length).toBeGreaterThan(0);
   });
 
+  it.each(['random', 'pct'] as const)('%s: --max-time stops the runs and says so in stoppedBy, as exhaustive search does', (strategy) => {
+    const s = race('R2', 'v5.11', 3);
+    // A bound already spent: no run starts.
+    const spent = explore(s, { ...DEFAULT_EXPLORE, strategy, runs: 40, seed: 9, maxTimeMs: 0 });
+    expect(spent.stoppedBy).toEqual(['max-time', 'sampled']);
+    expect(spent.transitions).toBe(0);
+    expect(spent.violations).toEqual([]);
+    // A bound never reached changes nothing.
+    const free = explore(s, { ...DEFAULT_EXPLORE, strategy, runs: 40, seed: 9 });
+    const bounded = explore(s, { ...DEFAULT_EXPLORE, strategy, runs: 40, seed: 9, maxTimeMs: 1e9 });
+    expect({ ...bounded, elapsedMs: 0, firstViolationMs: 0 }).toEqual({ ...free, elapsedMs: 0, firstViolationMs: 0 });
+    expect(free.stoppedBy).toEqual(['sampled']);
+  });
+
   it('exhaustive split into worker shares: the merged verdict is the single search\'s', () => {
     const s = race('R2', 'v5.11', 2);
     const one = explore(s, { ...DEFAULT_EXPLORE, strategy: 'exhaustive' });

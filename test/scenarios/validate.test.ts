@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { BUILTIN_SCENARIOS } from '../../src/scenarios/builtin.js';
 import { validationContext } from '../../src/sim/catalog.js';
 import { runScenario } from '../../src/sim/run.js';
+import { formatRecord } from '../../src/trace/records.js';
+import { readTrace } from '../../src/trace/file.js';
 import { describe, expect, it } from 'vitest';
 import type { Vendor } from '../../src/hw/cpu-state.js';
 import { syntaxErrorOffset } from '../../src/scenarios/json-text.js';
@@ -261,6 +263,46 @@ describe('one test per kind of error, with its exact path and message', () => {
     expect(errorsOf(minimal({ kernel: { preset: long } }))[0]?.message).toBe(
       `unknown preset 'x\\n${'y'.repeat(54)}...' (known: v5.10, v5.11, v6.2, v6.6, mainline)`,
     );
+  });
+});
+
+describe("virtual time: the run's clock stays a safe integer", () => {
+  const tooLate = (raw: Raw) => {
+    const [e] = errorsOf(raw);
+    const most = /at most (\d+)/.exec(e?.message ?? '');
+    return { error: e, most: most ? Number(most[1]) : NaN };
+  };
+
+  it('a script step so late that the run could take the clock past 2^53−1 ns is refused at its `at`, naming the largest allowed', () => {
+    const raw = minimal({ options: { panicTimeout: 3600 }, script: [{ cpu: 0, do: 'smi', at: 5 }, { cpu: 1, do: 'panic', at: Number.MAX_SAFE_INTEGER }] });
+    const { error, most } = tooLate(raw);
+    expect(error?.path).toBe('script[1].at');
+    expect(error?.message).toMatch(/leaves too little virtual time for the run/);
+    expect(most).toBeLessThan(Number.MAX_SAFE_INTEGER);
+    expect(errorsOf(minimal({ options: { panicTimeout: 3600 }, script: [{ cpu: 1, do: 'panic', at: most }] }))).toEqual([]);
+    expect(errorsOf(minimal({ options: { panicTimeout: 3600 }, script: [{ cpu: 1, do: 'panic', at: most + 1 }] }))[0]?.path).toBe('script[0].at');
+  });
+
+  it('a step budget whose steps alone could pass 2^53−1 ns is refused at options.maxSteps', () => {
+    const { error, most } = tooLate(minimal({ options: { maxSteps: 1e8, stepNs: 1e9 } }));
+    expect(error?.path).toBe('options.maxSteps');
+    expect(error?.message).toMatch(/could take the run's clock past 9007199254740991 ns/);
+    expect(errorsOf(minimal({ options: { maxSteps: most, stepNs: 1e9 } }))).toEqual([]);
+    // The latency counts as a step does.
+    expect(tooLate(minimal({ options: { maxSteps: 1e8, latencyNs: [0, 1e9] } })).error?.path).toBe('options.maxSteps');
+  });
+
+  it('the latest `at` allowed runs to a trace the reader takes back (the panic timeout fires after it)', () => {
+    const raw = (at: number) => ({ name: 'late', machine: { cpus: 2 }, options: { panicTimeout: 3600 }, script: [{ cpu: 0, do: 'panic', at }] });
+    const first = validateScenario(raw(Number.MAX_SAFE_INTEGER), 'late', validationContext);
+    const most = Number(/at most (\d+)/.exec(first.ok ? '' : (first.errors[0]?.message ?? ''))?.[1]);
+    const r = validateScenario(raw(most), 'late', validationContext);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const lines: string[] = [];
+    const result = runScenario(r.scenario, { seed: 1, onRecord: (rec) => lines.push(formatRecord(rec)) });
+    expect(result.outcome.end).toBe('reset');
+    const read = readTrace(lines.join('\n') + '\n');
+    expect(read.ok ? 'ok' : read.error).toBe('ok');
   });
 });
 
@@ -576,7 +618,13 @@ const optionsArb = fc.record(
     maxSteps: fc.integer({ min: 1, max: 1e8 }),
   },
   { requiredKeys: [] },
-);
+  // The step budget with the steps' length kept within the run's clock (2^53−1 ns, less room for the
+  // script's times and the timeouts): beyond it the file is refused at maxSteps.
+).map((o) => {
+  if (o.maxSteps === undefined) return o;
+  const perStep = Math.max(o.stepNs ?? 10, o.latencyNs?.[1] ?? 1000);
+  return { ...o, maxSteps: Math.max(1, Math.min(o.maxSteps, Math.floor(8e15 / perStep))) };
+});
 
 /** Valid raw scenario files: small machines, every section and option sometimes present. */
 const validRawArb: fc.Arbitrary<Raw> = fc
