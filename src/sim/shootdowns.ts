@@ -25,24 +25,13 @@ export interface ShootdownOutcome {
   timedOut: boolean;
   endedBy: ShootdownEnd;
   /**
-   * The CPUs that acked (decremented waiting_for_crash_ipi) during the wait after this shootdown's NMI
-   * reached them: taken, held, or merged into an NMI already held or on its way. The counter is one for
-   * every shootdown, so a CPU both shootdowns' NMIs reached counts for both; never the initiator itself.
+   * The CPUs that acked (decremented waiting_for_crash_ipi) during the wait, its NMI to all but the
+   * initiator having gone out: never the initiator itself. The counter is one for every shootdown, so
+   * an ack counts for each shootdown waiting then; a CPU acks from its NMI handler, or without the NMI
+   * from a loop that polls for it (nmi_panic_self_stop() → run_crash_ipi_callback(), while the NMI is
+   * still on its way or held).
    */
   acked: number[];
-}
-
-type DeliverRecord = Extract<TraceRecord, { t: 'deliver' }>;
-
-/**
- * Whether an NMI reached the CPU in a way its next NMI handler answers: taken; held (latched, or
- * pending in wait-for-SIPI); or dropped because one NMI is already held or on its way, which the
- * dropped one merges into (hw/interrupts.ts latchOrDrop, bus/interconnect.ts collapsedReason). An NMI
- * dropped for any other reason (the CPU was reset, a state that takes none) reached nothing.
- */
-function nmiReached(r: DeliverRecord): boolean {
-  if (r.status !== 'dropped') return true;
-  return r.reason === 'an NMI is already latched' || (r.reason?.startsWith('collapsed into NMI message ') ?? false);
 }
 
 export class ShootdownCollector {
@@ -60,14 +49,6 @@ export class ShootdownCollector {
    * time alone, an untimed run's earlier stop NMI, at the same instant, would pass for it).
    */
   private nmiToOthers: { from: number; msg: number } | null = null;
-  /**
-   * The NMIs to all but self that reached each CPU (by CPU): taken, held (latched, or pending in
-   * wait-for-SIPI), or merged into one already held or on its way to it (one NMI answers them all:
-   * SDM Vol. 3A "Handling Multiple NMIs"). A CPU's ack answers the shootdowns whose NMI reached it.
-   */
-  private readonly nmisReached = new Map<number, Set<number>>();
-  /** The messages of NMIs to all but self (the only ones nmisReached keeps). */
-  private readonly nmisToOthers = new Set<number>();
 
   observe(r: TraceRecord): void {
     const nmiToOthers = this.nmiToOthers;
@@ -76,7 +57,6 @@ export class ShootdownCollector {
       case 'send':
         if (r.mode === 'nmi' && r.dest === 'all-but-self' && typeof r.from === 'number') {
           this.nmiToOthers = { from: r.from, msg: r.msg };
-          this.nmisToOthers.add(r.msg);
         }
         break;
       case 'deliver':
@@ -85,19 +65,13 @@ export class ShootdownCollector {
           const open = this.open.get(r.cpu);
           if (open) open.initNs ??= r.ns;
         }
-        if (r.mode === 'nmi' && this.nmisToOthers.has(r.msg) && nmiReached(r)) {
-          const reached = this.nmisReached.get(r.cpu) ?? new Set<number>();
-          reached.add(r.msg);
-          this.nmisReached.set(r.cpu, reached);
-        }
         break;
       case 'mem':
         if (r.name === 'waiting_for_crash_ipi' && r.op === 'atomic_dec') {
-          // The ack answers the shootdowns whose NMI reached this CPU: never its own (an NMI to all
-          // but self does not reach its sender), never one that did not count it as a target.
-          const reached = this.nmisReached.get(r.cpu);
+          // The one counter: the ack counts for every shootdown waiting that sent its NMI to this CPU,
+          // that is to every CPU but its initiator.
           for (const s of this.open.values()) {
-            if (s.msg !== null && reached?.has(s.msg) && !s.record.acked.includes(r.cpu)) s.record.acked.push(r.cpu);
+            if (s.msg !== null && s.record.initiator !== r.cpu && !s.record.acked.includes(r.cpu)) s.record.acked.push(r.cpu);
           }
         }
         break;
