@@ -141,33 +141,29 @@ describe('explore and explore merge check every counterexample target before wri
 
   const search = ['explore', 'R2', '--kernel', 'v5.11', '--no-pnr'];
 
-  it('explore: the last counterexample\'s name taken by a directory: exit 2 and no trace written', async () => {
-    const found = await traceNames(search);
+  /** `args` writes several counterexamples; with the last one's name taken by a directory in --out, it exits 2 and writes none. */
+  const lastNameTaken = async (args: string[]): Promise<void> => {
+    const found = await traceNames(args);
     expect(found.code).toBe(1);
     expect(found.names.length).toBeGreaterThan(1);
     const out = freshDir();
     const last = found.names.at(-1) as string;
     fs.mkdirSync(path.join(out, last));
     const t = io();
-    expect(await main([...search, '--out', out], t.cli)).toBe(2);
+    expect(await main([...args, '--out', out], t.cli)).toBe(2);
     expect(t.err()).toContain(`'${path.join(out, last)}' exists and is not a regular file`);
     expect(entries(out)).toEqual([last]);
     expect(fs.readdirSync(path.join(out, last))).toEqual([]);
+  };
+
+  it('explore: the last counterexample\'s name taken by a directory: exit 2 and no trace written', async () => {
+    await lastNameTaken(search);
   });
 
   it('explore merge: the same', async () => {
     const shards = freshDir();
     for (let i = 0; i < 2; i++) expect(await main([...search.slice(0, 4), '--shard', `${i}/2`, '--out', shards], io().cli)).toBe(0);
-    const found = await traceNames(['explore', 'merge', shards, '--no-pnr']);
-    expect(found.code).toBe(1);
-    expect(found.names.length).toBeGreaterThan(1);
-    const out = freshDir();
-    const last = found.names.at(-1) as string;
-    fs.mkdirSync(path.join(out, last));
-    const t = io();
-    expect(await main(['explore', 'merge', shards, '--no-pnr', '--out', out], t.cli)).toBe(2);
-    expect(t.err()).toContain('exists and is not a regular file');
-    expect(entries(out)).toEqual([last]);
+    await lastNameTaken(['explore', 'merge', shards, '--no-pnr']);
   });
 
   it('explore merge: the scenario copy it writes beside the traces blocked by a file: exit 2 and no trace written', async () => {

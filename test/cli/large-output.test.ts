@@ -12,25 +12,12 @@ import { main, type CliIo } from '../../src/cli/main.js';
 import { JSON_TIMELINE_LIMIT } from '../../src/cli/json-output.js';
 import { VIEW_TRACE_LIMIT } from '../../src/cli/viz-commands.js';
 import { memoryIo } from './memory-io.js';
+import { everyCpuRestarts as restartsFile } from './every-cpu-restarts.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-large-output-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** Every CPU does an emergency restart at once with kdump loaded: a long timeline. */
-function everyCpuRestarts(cpus: number): string {
-  const file = path.join(dir, `er${cpus}.json`);
-  fs.writeFileSync(
-    file,
-    JSON.stringify({
-      name: `er${cpus}`,
-      machine: { cpus },
-      initial: { all: { vmx: 'root', loadedVmcs: 1 } },
-      options: { kdump: true, panicTimeout: -1 },
-      script: Array.from({ length: cpus }, (_, cpu) => ({ cpu, do: 'emergency-restart', at: 0 })),
-    }),
-  );
-  return file;
-}
+const everyCpuRestarts = (cpus: number): string => restartsFile(dir, cpus);
 
 /** An io that keeps each write apart. */
 function chunked() {

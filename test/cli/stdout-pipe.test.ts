@@ -10,27 +10,14 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../src/cli/main.js';
 import { memoryIo } from './memory-io.js';
+import { everyCpuRestarts as restartsFile } from './every-cpu-restarts.js';
 
 const root = path.join(__dirname, '../..');
 const cli = path.join(root, 'dist/src/cli/main.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-stdout-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** Every CPU does an emergency restart at once with kdump loaded: each broadcast's drops make a line per CPU. */
-function everyCpuRestarts(cpus: number): string {
-  const file = path.join(dir, `er${cpus}.json`);
-  fs.writeFileSync(
-    file,
-    JSON.stringify({
-      name: `er${cpus}`,
-      machine: { cpus },
-      initial: { all: { vmx: 'root', loadedVmcs: 1 } },
-      options: { kdump: true, panicTimeout: -1 },
-      script: Array.from({ length: cpus }, (_, cpu) => ({ cpu, do: 'emergency-restart', at: 0 })),
-    }),
-  );
-  return file;
-}
+const everyCpuRestarts = (cpus: number): string => restartsFile(dir, cpus);
 
 describe('a run writing to a slow reader', () => {
   it('waits for the reader: what is written and not yet read stays bounded, whatever the length of the output', async () => {
