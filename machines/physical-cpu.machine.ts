@@ -14,7 +14,7 @@ import { MS } from './physical-cpu/dsl.js';
 import { action, blocked, call, cpuImplementations, cpuSetup, decide, guard, op, sleep, wait, type CpuState, type CpuTransition } from './physical-cpu/setup.js';
 import { disableVirt, hardwareDisable } from './physical-cpu/flows-virt.js';
 import { crashNmiCallback, smpStopNmiCallback, stopThisCpu } from './physical-cpu/flows-stop.js';
-import { die, emergencyRestart, kdump, panic, reboot } from './physical-cpu/flows-panic.js';
+import { die, emergencyRestart, kdump, neverReturns, panic, reboot } from './physical-cpu/flows-panic.js';
 import { CALL_FUNCTION_VECTOR, REBOOT_VECTOR, RESCHEDULE_VECTOR, SCRIPT_DEVICE_VECTOR, type DeliveryMode, type MessageSource } from '../src/hw/apic.js';
 
 const ctxIs = (context: string) => guard('script context is', { context });
@@ -180,14 +180,14 @@ const nmiRegion: CpuState = {
           ],
           'atomic_cmpxchg(&panic_cpu, PANIC_CPU_INVALID, cpu)',
         ),
-        selfStop: wait('nmi', {
+        selfStop: neverReturns(wait('nmi', {
           until: 'crash_ipi_issued set',
           to: 'crashCallback',
           watch: ['crash_ipi_issued'],
           description: 'nmi_panic_self_stop(): for (;;) { run_crash_ipi_callback(regs); cpu_relax(); }',
-        }),
+        })),
         crashCallback: call(crashNmiCallback('nmi'), 'spin'),
-        spin: blocked('nmi_panic_self_stop() loop after run_crash_ipi_callback() returned'),
+        spin: neverReturns(blocked('nmi_panic_self_stop() loop after run_crash_ipi_callback() returned')),
         done: { type: 'final' },
       },
       onDone: 'iret',

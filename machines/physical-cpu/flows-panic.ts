@@ -28,7 +28,7 @@ export function panic(r: Region): CpuState {
         ],
         'atomic_cmpxchg(&panic_cpu, PANIC_CPU_INVALID, this_cpu)',
       ),
-      selfStop: blocked('panic_smp_self_stop(): for (;;) cpu_relax();  (IRQs off, NMIs still taken)'),
+      selfStop: neverReturns(blocked('panic_smp_self_stop(): for (;;) cpu_relax();  (IRQs off, NMIs still taken)')),
       header: op(r, 'kexecCheck', { type: 'print panic header', params: { r } }, 'pr_emerg("Kernel panic - not syncing: %s")'),
       kexecCheck: decide(
         r,
@@ -64,7 +64,7 @@ export function panic(r: Region): CpuState {
       ),
       rebootDelay: sleep(r, 'panic-timeout', 'panic_timeout', at(r, 'emergencyRestart'), 'mdelay(PANIC_TIMER_STEP) × panic_timeout·10'),
       end: op(r, 'spin', [{ type: 'print panic end', params: { r } }, 'sti'], 'pr_emerg("---[ end Kernel panic …"); local_irq_enable()'),
-      spin: blocked('for (;;) mdelay(PANIC_TIMER_STEP)  (IRQs on)'),
+      spin: neverReturns(blocked('for (;;) mdelay(PANIC_TIMER_STEP)  (IRQs on)')),
     },
   };
 }
@@ -107,7 +107,7 @@ export function emergencyRestart(r: Region): CpuState {
       shoot: call(shootdown(r, 'restart'), 'reset'),
       reset: op(r, 'resetTry', [], 'tboot_shutdown(); *((u16 *)0x472) = reboot_mode'),
       resetTry: op(r, 'resetting', 'platform reset', 'for (;;) { switch (reboot_type) { case BOOT_ACPI: acpi_reboot(); … } }'),
-      resetting: blocked('the reset method loop; the platform resets the machine'),
+      resetting: neverReturns(blocked('the reset method loop; the platform resets the machine')),
     },
   };
 }
@@ -138,6 +138,14 @@ export function die(r: Region): CpuState {
       end,
     },
   };
+}
+
+/**
+ * A loop that never returns, tagged `stopped`: in an interrupt or NMI context, the task it
+ * interrupted never runs again (Simulation.runScript ignores a task-context script step there).
+ */
+export function neverReturns(state: CpuState): CpuState {
+  return { ...state, tags: [...((state.tags as string[] | undefined) ?? []), 'stopped'] };
 }
 
 /** reboot(2) LINUX_REBOOT_CMD_RESTART: kernel_restart(NULL), the orderly path `reboot -f` takes. */

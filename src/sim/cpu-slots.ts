@@ -392,11 +392,19 @@ export class CpuSlots implements SlotFamily {
     return info && info.wait ? info.watch : NOTHING;
   }
 
-  /** Where the CPU is stopped for good above its task (a `stopped` loop in an interrupt or NMI context), or null. */
+  /**
+   * Where the CPU is stopped for good above its task (a `stopped` loop in an interrupt or NMI context,
+   * on top or under another context taken since, such as an NMI on a CPU halted in an IRQ handler), or null.
+   */
   stoppedAboveTask(cpu: number): { region: Region; state: string } | null {
-    const region = this.region(cpu);
-    if (region === 'task' || !this.stateInfo(cpu)?.stopped) return null;
-    return { region, state: this.leaf(cpu, region) };
+    const ctx = this.driver.context(cpu).ctx;
+    for (let i = ctx.length - 1; i >= 1; i--) {
+      const region = ctx[i] as Region;
+      if (!ROUTABLE.includes(region)) continue;
+      const state = this.leaf(cpu, region);
+      if (CPU_STATES.get(state)?.stopped) return { region, state };
+    }
+    return null;
   }
 
   runnable(cpu: number): boolean {

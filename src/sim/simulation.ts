@@ -874,7 +874,8 @@ export class Simulation {
     const event = scriptEvent(step);
     // A task-context step on a CPU stopped for good in an interrupt or NMI handler: the task that
     // would take it never runs again (the chart's task region would take it, and nothing would follow).
-    const taskContext = step.action === 'reboot' || ((step.action === 'panic' || step.action === 'emergency-restart') && step.context === 'task');
+    const taskContext =
+      step.action === 'reboot' || step.action === 'irqs-off' || step.action === 'irqs-on' || ((step.action === 'panic' || step.action === 'emergency-restart') && step.context === 'task');
     const stopped = taskContext ? cpus.stoppedAboveTask(cpu) : null;
     const accepted = stopped === null && cpus.driver.can(cpu, event);
     const why = stopped !== null ? `CPU ${cpu} never returns to its task: it is stopped in ${stopped.region} context (${stopped.state})` : `CPU ${cpu} does not take '${step.action}' in ${cpus.current(cpu)}`;

@@ -69,3 +69,35 @@ describe('a CPU that starts with IF clear runs its task with IRQs off', () => {
     }
   });
 });
+
+describe('every loop that never returns stops the task under it', () => {
+  const runRaw = (raw: Record<string, unknown>) => {
+    const v = validateScenario(raw, String(raw.name), validationContext);
+    if (!v.ok) throw new Error(JSON.stringify(v.errors));
+    const records: TraceRecord[] = [];
+    const { outcome } = runScenario(v.scenario, { seed: 1, onRecord: (r) => records.push(r) });
+    return { outcome, script: records.filter((r): r is Extract<TraceRecord, { t: 'script' }> => r.t === 'script') };
+  };
+
+  it("panic()'s last loop in NMI context (panic_timeout 0): a reboot there is ignored, and no restart is owed", () => {
+    const { outcome, script } = runRaw({
+      name: 'nmi-panic-then-reboot',
+      machine: { cpus: 2 },
+      options: { kvmLoaded: false, panicTimeout: 0 },
+      script: [{ cpu: 1, do: 'nmi-panic', at: 0, message: 'p' }, { cpu: 1, do: 'reboot', when: { cpu: 1, enters: 'panic.spin' } }],
+    });
+    expect(script[1]).toMatchObject({ status: 'ignored', reason: 'CPU 1 never returns to its task: it is stopped in nmi context (os.nmi.panic.spin)' });
+    expect(outcome.violations.map((v) => v.property)).not.toContain('reboot-completes');
+  });
+
+  it('irqs-on and irqs-off on a CPU halted by a stop NMI or REBOOT_VECTOR are ignored: its task never runs to do them', () => {
+    const viaNmi = runRaw({
+      name: 'irqs-on-stopped',
+      machine: { cpus: 2 },
+      options: { kvmLoaded: false, panicTimeout: 0 },
+      script: [{ cpu: 1, do: 'irqs-off', at: 0 }, { cpu: 0, do: 'panic', at: 10, message: 'x' }, { cpu: 1, do: 'irqs-on', at: 3_000_000_000 }],
+    });
+    expect(viaNmi.script[2]).toMatchObject({ action: 'irqs-on', status: 'ignored' });
+    expect(viaNmi.script[2]?.reason).toMatch(/^CPU 1 never returns to its task: it is stopped in nmi context/);
+  });
+});
