@@ -37,7 +37,7 @@ const taskRegion: CpuState = {
       }),
       // The reboot task another CPU's migrate_to_reboot_cpu() queued here: schedule() runs it next
       // (after the reschedule IPI's IRET, if the IRQ is still on top).
-      always: { guard: 'reboot task queued', target: 'reboot.machineShutdown', actions: 'run queued reboot task' },
+      always: { guard: 'reboot task queued', target: 'reboot.syscoreOps', actions: 'run queued reboot task' },
     },
     irqsOff: blocked('local_irq_disable(); for (;;) cpu_relax();', {
       'script.irqs-on': { target: 'idle', actions: 'sti' },

@@ -155,7 +155,17 @@ export function reboot(): CpuState {
     initial: 'notifier',
     description: 'reboot(2) → kernel_restart(NULL)',
     states: {
-      notifier: decide(r, [{ if: 'kvm loaded', to: 'kvmRebooting', do: { type: 'print', params: { text: 'kvm: exiting hardware virtualization' } } }, { to: 'systemRestart' }], 'kvm_reboot() / kvm_shutdown()'),
+      // KVM's hook is a reboot notifier in kernel_restart_prepare() until v6.4, then a syscore op
+      // (kvm_shutdown(), 6735150b6997): after migrate_to_reboot_cpu(), on the CPU the reboot runs on.
+      notifier: decide(
+        r,
+        [
+          { if: feature('kvm-shutdown-syscore'), to: 'systemRestart' },
+          { if: 'kvm loaded', to: 'kvmRebooting', do: { type: 'print', params: { text: 'kvm: exiting hardware virtualization' } } },
+          { to: 'systemRestart' },
+        ],
+        'kernel_restart_prepare(): blocking_notifier_call_chain(&reboot_notifier_list) — kvm_reboot() until v6.4',
+      ),
       kvmRebooting: op(r, 'onEachCpu', 'set kvm_rebooting', 'kvm_rebooting = true  (E6: kvm_arch_shutdown(): virt_rebooting = true)'),
       onEachCpu: op(
         r,
@@ -167,12 +177,19 @@ export function reboot(): CpuState {
       selfDisable: call(hardwareDisable(r), 'waitOthers', 'sti'),
       waitOthers: wait(r, {
         until: 'call function done',
-        to: 'systemRestart',
+        to: 'afterKvm',
         watch: ['call_function_pending'],
         description: 'csd_lock_wait() for every other CPU',
       }),
+      afterKvm: route([{ if: feature('kvm-shutdown-syscore'), to: 'machineShutdown' }, { to: 'systemRestart' }]),
       systemRestart: op(r, 'syscore', [], 'system_state = SYSTEM_RESTART; usermodehelper_disable(); device_shutdown()'),
-      syscore: decide(r, [{ if: 'reboot task stays here', to: 'machineShutdown' }, { to: 'migrate' }], 'migrate_to_reboot_cpu(); syscore_shutdown()'),
+      syscore: decide(r, [{ if: 'reboot task stays here', to: 'syscoreOps' }, { to: 'migrate' }], 'migrate_to_reboot_cpu(); syscore_shutdown()'),
+      syscoreOps: route([{ if: feature('kvm-shutdown-syscore'), to: 'kvmShutdown' }, { to: 'machineShutdown' }]),
+      kvmShutdown: decide(
+        r,
+        [{ if: 'kvm loaded', to: 'kvmRebooting', do: { type: 'print', params: { text: 'kvm: exiting hardware virtualization' } } }, { to: 'machineShutdown' }],
+        'syscore_shutdown() → kvm_shutdown() (v6.4+)',
+      ),
       // set_cpus_allowed_ptr(current, cpumask_of(reboot_cpu)): the task goes to reboot_cpu's runqueue
       // (a reschedule IPI wakes that CPU), this CPU goes back to its work, and the rest of the
       // reboot runs there once it schedules (physical-cpu.machine.ts: the task region's idle).

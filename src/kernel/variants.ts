@@ -45,6 +45,7 @@ export const SWITCH_NAMES = [
   'vsock-seqpacket',
   'vsock-tx-used-len-zero',
   'vsock-release-no-owner-check',
+  'kvm-shutdown-syscore',
 ] as const;
 
 export type SwitchName = (typeof SWITCH_NAMES)[number];
@@ -116,6 +117,14 @@ export const SWITCHES: readonly KernelSwitch[] = [
     summary: 'the VMX emergency callback returns at once when CR4.VMXE=0 (no VMCLEAR walk, no VMXOFF)',
     upstream: 'KVM: VMX: Skip VMCLEAR logic during emergency reboots if CR4.VMXE=0 (a788fbb763b5)',
     era: 'E3 v6.6',
+  },
+  {
+    name: 'kvm-shutdown-syscore',
+    summary:
+      "KVM's reboot hook (print, kvm_rebooting = true, hardware_disable on every CPU) is the syscore op kvm_shutdown(), run after " +
+      'migrate_to_reboot_cpu() on the CPU the reboot runs on, no longer the reboot notifier kvm_reboot() run before it',
+    upstream: 'KVM: Use syscore_ops instead of reboot_notifier to hook restart/shutdown (6735150b6997)',
+    era: 'v6.4',
   },
   {
     name: 'emergency-nmi-handler-slot',
@@ -250,6 +259,7 @@ const E3: SwitchName[] = [
   'virt-disable-via-kvm-callback',
   'emergency-callback-sets-kvm-rebooting',
   'skip-vmclear-if-vmxe-clear',
+  'kvm-shutdown-syscore',
 ];
 
 export interface KernelPreset {
