@@ -59,8 +59,12 @@ export const MAX_MESSAGE_LENGTH = 1024;
 /** Problems listed for one bad scenario file; the rest are counted ("… and N more errors"). */
 export const MAX_ERRORS = 100;
 
-/** Characters of one line of a trace file (a record is a few hundred bytes; a console line at most 1 KiB). */
-export const MAX_TRACE_LINE = 1024 * 1024;
+/**
+ * Characters of one line of a trace file. A record is a few hundred bytes and a console line at most
+ * 1 KiB, but the vhost-vsock ledger's last record lists every packet's id (up to MAX_PACKETS,
+ * 1,048,576: about 8 MB), and the bound must let every trace shootdown writes be read back.
+ */
+export const MAX_TRACE_LINE = 16 * 1024 * 1024;
 
 /** Deliveries in flight at once in a trace file (with NMIs collapsing, a run of 8,192 CPUs has a few per CPU). */
 export const MAX_TRACE_IN_FLIGHT = 1_048_576;

@@ -93,3 +93,41 @@ describe('run --replay: a line after the end record is bad input (exit 2), not a
     expect((await replay(lines.join('\n') + '\n\n\n')).code).toBe(0);
   });
 });
+
+describe('every trace shootdown writes is read back', () => {
+  it("a vsock run with 245,760 packets: the ledger's last record (every packet's id, over 1 MiB) replays", async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-packets-'));
+    try {
+      const send = (at: number, extra: object) => ({ at, cpu: 0, do: 'vsock-send', send: { cid: 3, srcPort: 7000, dstPort: 6000, ...extra } });
+      const scenario = {
+        name: 'packets',
+        machine: { cpus: 3 },
+        options: { maxSteps: 20000 },
+        vms: [
+          {
+            onShutdown: 'reset',
+            vsock: { cid: 3, worker: 2, hostListen: [5000], guestListen: [6000], guestTraffic: [{ op: 'REQUEST', srcPort: 1024, dstPort: 5000 }] },
+            vcpus: [{ cpu: 1, guest: { l1: ['spin'] } }],
+          },
+        ],
+        script: [send(300, { op: 'REQUEST' }), ...Array.from({ length: 60 }, (_, i) => send(400 + i, { op: 'RW', len: 1, count: 4096 }))],
+      };
+      const file = path.join(dir, 'packets.json');
+      const trace = path.join(dir, 'packets.jsonl');
+      fs.writeFileSync(file, JSON.stringify(scenario));
+      const t = memoryIo();
+      expect(await main(['run', file, '--trace', trace], t.cli), t.err()).toBe(0);
+      const longest = Math.max(...fs.readFileSync(trace, 'utf8').split('\n').map((l) => l.length));
+      expect(longest).toBeGreaterThan(1024 * 1024);
+      expect(longest).toBeLessThanOrEqual(MAX_TRACE_LINE);
+      const r = memoryIo();
+      expect(await main(['run', file, '--replay', trace], r.cli), r.err()).toBe(0);
+      expect(r.err()).toMatch(/replay: reproduced all/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
