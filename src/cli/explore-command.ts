@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { parseCommandArgs } from './args.js';
 import { escapeControls, replayCommand } from './terminal.js';
 import type { ExploreIo } from './io.js';
-import { checkOutFiles, writeOutFiles, type OutFile } from './out-files.js';
+import { checkOutFiles, idForFileName, writeOutFiles, type OutFile } from './out-files.js';
 import { InputError, KERNEL_FLAGS, loadScenario, withKernel } from './scenario-args.js';
 import { hasGuests } from '../sim/simulation.js';
 import { PROPERTY_NAMES, whyInapplicable } from '../spec/index.js';
@@ -232,7 +232,7 @@ export async function exploreCommand(args: string[], io: ExploreIo, merged?: Mer
       .update(JSON.stringify({ property: v.property, picks: v.picks.filter((p) => p.n > 1) }))
       .digest('hex')
       .slice(0, 12);
-    return `${scenario.id}-${scenario.kernel.preset}-${v.property}-${digest}.jsonl`;
+    return `${idForFileName(scenario.id)}-${scenario.kernel.preset}-${v.property}-${digest}.jsonl`;
   };
   // A trace's header names a scenario file by its id only: the replay names the file as it was given
   // (from `explore merge`, as the shards were given it, which may be elsewhere: see mergedScenarioCopy).

@@ -191,8 +191,9 @@ ${EXPLORE_USAGE.trimEnd()}
   shootdown --version
 
 exit status: 0 done; 1 a replay that does not reproduce its trace, a violation with \`run --fail-on-violation\`,
-or a violation found by \`explore\`; 2 bad input (one line on stderr saying what and where); 130/143 interrupted
-by SIGINT/SIGTERM (no partial output file is left).
+or a violation found by \`explore\`; 2 bad input (one line on stderr saying what and where); 3 an \`explore\`
+stopped at a bound with no violation found; 74 stdout could not be written; 130/143 interrupted by SIGINT/SIGTERM
+(no partial output file is left).
 `;
 }
 

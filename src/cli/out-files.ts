@@ -12,6 +12,22 @@ import * as path from 'node:path';
 import { track } from './output-file.js';
 import { InputError } from './scenario-args.js';
 
+/**
+ * A scenario id as the start of an output file's name: at most `maxBytes` bytes of UTF-8 (whole
+ * characters), so that the name with what follows it stays under the 255 bytes a file name may have.
+ */
+export function idForFileName(id: string, maxBytes = 120): string {
+  let out = '';
+  let bytes = 0;
+  for (const ch of id) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > maxBytes) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
 /** A file to write: `name` in `dir` (made if missing). */
 export interface OutFile {
   dir: string;
@@ -31,7 +47,12 @@ function targetProblem(f: OutFile): string | null {
   if (dir === undefined) return null;
   if (!dir.isDirectory()) return `--out: '${f.dir}' exists and is not a directory`;
   const file = path.join(f.dir, f.name);
-  const existing = fs.lstatSync(file, { throwIfNoEntry: false });
+  let existing: fs.Stats | undefined;
+  try {
+    existing = fs.lstatSync(file, { throwIfNoEntry: false });
+  } catch (e) {
+    return `--out: cannot write '${file}': ${(e as Error).message}`;
+  }
   if (existing && !existing.isFile() && !existing.isSymbolicLink()) return `--out: '${file}' exists and is not a regular file`;
   return null;
 }

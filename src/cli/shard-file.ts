@@ -18,6 +18,7 @@ import { OutputFile, OutputFileError } from './output-file.js';
 import { InputError } from './scenario-args.js';
 import { quote } from './terminal.js';
 import { range } from './explore-limits.js';
+import { idForFileName } from './out-files.js';
 
 export const SHARD_FORMAT = 'shootdown-explore-shard';
 export const SHARD_FORMAT_VERSION = 1;
@@ -94,14 +95,16 @@ export function parseShardOption(text: string): { index: number; of: number } {
 
 /** A hash of the scenario as searched: every shard of a run searched the same one. */
 export function scenarioSha256(scenario: Scenario): string {
-  return crypto.createHash('sha256').update(JSON.stringify(scenario)).digest('hex');
+  // (Without the file's digest, a function of the rest: shards written before digests still merge.)
+  const { digest: _digest, ...searched } = scenario;
+  return crypto.createHash('sha256').update(JSON.stringify(searched)).digest('hex');
 }
 
 const safe = (s: string): string => s.replace(/[^A-Za-z0-9._-]/g, '_');
 
 /** Where shard I of N of a scenario goes in `dir`. */
 export function shardFilePath(dir: string, scenario: Scenario, index: number, of: number): string {
-  return path.join(dir, `${safe(scenario.id)}-${safe(scenario.kernel.preset)}-shard-${index}-of-${of}.json`);
+  return path.join(dir, `${safe(idForFileName(scenario.id))}-${safe(scenario.kernel.preset)}-shard-${index}-of-${of}.json`);
 }
 
 export function shardDocument(run: ShardRun, scenarioText: string | null, scenario: Scenario, shard: { index: number; of: number }, r: ExploreResult): ShardDocument {

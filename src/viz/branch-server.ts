@@ -49,7 +49,8 @@ export function branchBaseOfTrace(trace: string): { base: BranchBase } | { why: 
   const r = readTrace(trace);
   if (!r.ok) return { why: `the trace cannot be replayed: ${r.error}` };
   const t = r.trace;
-  const builtin = findBuiltin(t.scenario);
+  const builtin = t.scenarioDigest === undefined ? findBuiltin(t.scenario) : undefined;
+  if (t.scenarioDigest !== undefined) return { why: `the trace was recorded on a scenario file (${JSON.stringify(t.scenario.slice(0, 80))}, header.scenarioDigest), not on the built-in of that name: view the scenario file itself to branch its runs` };
   if (!builtin) return { why: `the trace's scenario ${JSON.stringify(t.scenario.slice(0, 80))} is not a built-in one: view the scenario file itself to branch its runs` };
   const raw = { ...builtin.raw, machine: { ...(builtin.raw.machine as object), cpus: t.cpus } };
   const v = validateScenario(raw, builtin.id, validationContext);

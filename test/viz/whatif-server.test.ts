@@ -203,10 +203,21 @@ describe('what can branch', () => {
     const fromTrace = await view(traced);
     const r = await get(fromTrace.port, `/choices?decision=${K}`);
     expect(r.status).toBe(400);
-    expect(JSON.parse(r.body).error).toMatch(/branching needs the run's scenario: .*not a built-in one: view the scenario file itself/);
+    expect(JSON.parse(r.body).error).toMatch(/branching needs the run's scenario: .*recorded on a scenario file .*view the scenario file itself/);
     expect((await post(fromTrace.port, '/branch', JSON.stringify({ decision: K, option: other }))).status).toBe(400);
     const fromScenario = await view(scenarioFile);
     expect((await get(fromScenario.port, `/choices?decision=${K}`)).status).toBe(200);
+    // A file named like a built-in: its trace is not branched as the built-in (its digest says so).
+    const sub = nodePath.join(dir, 'named-like-builtin');
+    fs.mkdirSync(sub, { recursive: true });
+    const likeT5 = nodePath.join(sub, 'T5.json');
+    fs.writeFileSync(likeT5, JSON.stringify({ ...(findBuiltin('T5')?.raw as Record<string, unknown>), name: 'not the built-in', script: [{ cpu: 0, do: 'panic', at: 0, message: 'mine' }] }));
+    const likeTrace = nodePath.join(sub, 't5.jsonl');
+    expect(await main(['run', likeT5, '--trace', likeTrace], memoryIo().cli)).toBe(0);
+    const fromLike = await view(likeTrace);
+    const refused = await get(fromLike.port, `/choices?decision=0`);
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.body).error).toMatch(/recorded on a scenario file \("T5", header\.scenarioDigest\), not on the built-in of that name/);
   });
 
   it(`keeps at most the given number of branches; an older one's address says it is gone`, async () => {
