@@ -250,10 +250,16 @@ export class CpuSlots implements SlotFamily {
     this.host.emit(withLeaves({ t: 'step', ns: this.host.now(), cpu, ctx: region, from, to: this.current(cpu) }, this.newLeaves(cpu, before)));
   }
 
-  /** A timer of CPU `cpu` expired: its event, and its record. */
+  /**
+   * A timer of CPU `cpu` expired: its event, and its record. A kernel timeout is a loop that reads
+   * the clock: one in a context under a loop that never returns (`stoppedAboveTask`, for a task's
+   * wait) never reads it again, so its expiry moves nothing — a shootdown initiator halted in an NMI
+   * handler does not "time out" (its record still says the timer ran out).
+   */
   timer(cpu: number, name: string): void {
     const before = this.host.timerRecords ? this.leavesNow(cpu) : NO_LEAVES;
-    this.send(cpu, { type: 'timer.expired', name });
+    const region = name.slice(0, name.indexOf(':'));
+    if (!(region === 'task' && this.stoppedAboveTask(cpu) !== null)) this.send(cpu, { type: 'timer.expired', name });
     if (this.host.timerRecords) this.host.emit(withLeaves({ t: 'timer', ns: this.host.now(), cpu, name, to: this.current(cpu) }, this.newLeaves(cpu, before)));
   }
 

@@ -101,3 +101,29 @@ describe('every loop that never returns stops the task under it', () => {
     expect(viaNmi.script[2]?.reason).toMatch(/^CPU 1 never returns to its task: it is stopped in nmi context/);
   });
 });
+
+describe("a task's timeout under a loop that never returns", () => {
+  it('a shootdown initiator halted in the crash NMI handler does not time out: its wait loop never reads the clock again', () => {
+    const raw = {
+      name: 'initiator-stopped',
+      machine: { cpus: 2, vendor: 'intel' },
+      options: { kvmLoaded: false, kdump: true, kdumpBringsUpAps: false, reset: { method: 'acpi', initOnly: true } },
+      script: [{ cpu: 0, do: 'emergency-restart', at: 0 }, { cpu: 1, do: 'panic', at: 0, message: 'p' }],
+    };
+    const v = validateScenario(raw, 'initiator-stopped', validationContext);
+    if (!v.ok) throw new Error(JSON.stringify(v.errors));
+    let seen = 0;
+    for (let seed = 1; seed <= 12; seed++) {
+      const records: TraceRecord[] = [];
+      const { outcome } = runScenario(v.scenario, { seed, onRecord: (r) => records.push(r) });
+      const halted = records.findIndex((r) => r.t === 'step' && r.cpu === 0 && r.ctx === 'nmi' && r.to === 'os.nmi.emergencyHandler.halted');
+      if (halted < 0) continue;
+      seen += 1;
+      const timeout = records.findIndex((r) => r.t === 'kernel' && r.cpu === 0 && r.what === 'shootdown-timeout');
+      // A timeout before CPU 0 halted is real; after it, none.
+      if (timeout >= 0) expect(timeout).toBeLessThan(halted);
+      else expect(outcome.violations.map((x) => x.message)).not.toContain('CPU 0 waited 1000 ms for its NMI shootdown: no ack from CPU 1');
+    }
+    expect(seen).toBeGreaterThan(0);
+  });
+});
