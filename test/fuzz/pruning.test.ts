@@ -52,31 +52,6 @@ describe('fuzz: pruning keyed on the machine and what the observers remember', (
   );
 });
 
-describe('pruning: a machine state reached with two histories', () => {
-  // R2 on mainline with 3 CPUs: CPU 0's shootdown times out with neither responder acked at a state that
-  // another path reaches with CPU 1 acked and CPU 2 not. shootdown-acked's message names the CPUs that
-  // did not ack, so the two histories are two verdicts. Keyed on the machine state alone, the shorter
-  // path to "no ack from CPU 1, 2" (66 decisions) is merged into a path whose message differs, and the
-  // search reports that violation first at 68 decisions: not the shortest run, as breadth-first promises.
-  const b = findBuiltin('R2');
-  if (!b) throw new Error('R2');
-  const raw = { ...(b.raw as Record<string, unknown>), machine: { ...((b.raw as { machine: object }).machine), cpus: 3 }, kernel: { preset: 'mainline' } };
-  const v = validateScenario(raw, 'R2', validationContext);
-  if (!v.ok) throw new Error(JSON.stringify(v.errors));
-  const both = (r: ExploreResult) => r.violations.filter((x) => x.message.endsWith('no ack from CPU 1, 2')).map((x) => x.picks.length);
-  const opts = { properties: ['shootdown-acked'], maxStates: 1_000_000 };
-
-  it('keyed on what the observers remember: the 66-decision run that leaves both responders un-acked', () => {
-    // (The transition cache; the random machines above hold the direct engine to the same answers.)
-    expect(both(search(v.scenario, { ...opts, engine: 'cached' }))).toEqual([66]);
-  }, 120_000);
-
-  it('keyed on the machine state alone, that run is merged away and a longer one is reported', () => {
-    // (What the search did before observers said what they remember: this keeps the case a merge.)
-    expect(both(search(v.scenario, { ...opts, pruning: 'machine' }))).toEqual([68]);
-  }, 120_000);
-});
-
 describe('pruning: two restarts on one CPU', () => {
   // On one CPU, `reboot` and `nmi-panic` are both due at once and both orders reach the same machine
   // state, which then hangs. reboot-completes names every restart that started, in script order, so
