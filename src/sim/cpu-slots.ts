@@ -103,6 +103,25 @@ export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInpu
   });
 }
 
+/**
+ * Whether a scripted action is the interrupted task's to do (its chart's task region takes it): a
+ * reboot(2), IRQs off or on, a panic or emergency restart in `task` context. The others send an
+ * interrupt, stall or SMI the CPU, or are a host thread's (vsock-send).
+ */
+export function scriptActsInTask(step: ScriptStep): boolean {
+  switch (step.action) {
+    case 'reboot':
+    case 'irqs-off':
+    case 'irqs-on':
+      return true;
+    case 'panic':
+    case 'emergency-restart':
+      return step.context === 'task';
+    default:
+      return false;
+  }
+}
+
 /** The CPU event of a scripted action. */
 export function scriptEvent(step: ScriptStep): CpuEvent {
   switch (step.action) {

@@ -30,7 +30,7 @@ import { itemKey, stateHash, stateKey, stateView, symmetryView, varBit, type Cap
 import type { Renaming } from '../state/codec.js';
 import type { ChartCapture } from './chart-driver.js';
 import type { InspectionEvent } from 'xstate';
-import { CpuSlots, cpuInputs, scriptEvent } from './cpu-slots.js';
+import { CpuSlots, cpuInputs, scriptActsInTask, scriptEvent } from './cpu-slots.js';
 import { GuestSlots } from './guest-slots.js';
 import type { Effect } from './effects.js';
 import { readBit, type Slot } from './slot.js';
@@ -874,9 +874,7 @@ export class Simulation {
     const event = scriptEvent(step);
     // A task-context step on a CPU stopped for good in an interrupt or NMI handler: the task that
     // would take it never runs again (the chart's task region would take it, and nothing would follow).
-    const taskContext =
-      step.action === 'reboot' || step.action === 'irqs-off' || step.action === 'irqs-on' || ((step.action === 'panic' || step.action === 'emergency-restart') && step.context === 'task');
-    const stopped = taskContext ? cpus.stoppedAboveTask(cpu) : null;
+    const stopped = scriptActsInTask(step) ? cpus.stoppedAboveTask(cpu) : null;
     const accepted = stopped === null && cpus.driver.can(cpu, event);
     const why = stopped !== null ? `CPU ${cpu} never returns to its task: it is stopped in ${stopped.region} context (${stopped.state})` : `CPU ${cpu} does not take '${step.action}' in ${cpus.current(cpu)}`;
     const record = this.scriptRecord(step, accepted ? null : why);
