@@ -154,6 +154,7 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
   'start call function': ({ context, event }: Args) =>
     world(event).k.write('call_function_pending', world(event).k.state.onlineCount - 1, context.id),
   'complete call function': ({ context, event }: Args) => world(event).k.atomicDec('call_function_pending', context.id),
+  'lock system_transition_mutex': ({ context, event }: Args) => world(event).k.cmpxchg('system_transition_mutex', -1, context.id, context.id),
   'migrate reboot task': ({ context, event }: Args) => world(event).k.queueRebootTask(context.id, rebootCpu(world(event).k.state.online)),
   'take reboot task': upd(({ context, event }: Args) => {
     world(event).k.takeRebootTask(context.id);

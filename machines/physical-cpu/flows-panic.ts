@@ -152,9 +152,21 @@ export function neverReturns(state: CpuState): CpuState {
 export function reboot(): CpuState {
   const r: Region = 'task';
   return {
-    initial: 'notifier',
+    initial: 'mutex',
     description: 'reboot(2) → kernel_restart(NULL)',
     states: {
+      // SYSCALL_DEFINE4(reboot): mutex_lock(&system_transition_mutex) before kernel_restart(). A
+      // second reboot(2) finds it held by the first, whose kernel_restart() never returns: its task
+      // sleeps in mutex_lock() for good (after spinning on the owner, at most while the owner is
+      // on a CPU), and this CPU goes back to its work — it can still run a migrated reboot task.
+      mutex: decide(
+        r,
+        [
+          { if: 'system_transition_mutex free', to: 'notifier', do: 'lock system_transition_mutex' },
+          { to: '#cpu.os.task.idle', do: { type: 'kernel event', params: { what: 'reboot-blocked-on-mutex' } } },
+        ],
+        'mutex_lock(&system_transition_mutex)',
+      ),
       // KVM's hook is a reboot notifier in kernel_restart_prepare() until v6.4, then a syscore op
       // (kvm_shutdown(), 6735150b6997): after migrate_to_reboot_cpu(), on the CPU the reboot runs on.
       notifier: decide(

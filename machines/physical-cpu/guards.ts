@@ -189,6 +189,8 @@ export function makeGuards(world: WorldOf, rule: RuleOf = ruleMemo()) {
     const cpu = rebootCpu(world(event).k.state.online);
     return cpu === context.id || cpu < 0;
   },
+  /** reboot(2): mutex_lock(&system_transition_mutex) finds it free (its fast path, one cmpxchg). */
+  'system_transition_mutex free': ({ event }: Args) => world(event).k.state.system_transition_mutex === -1,
   'reboot task queued': ({ context }: Args) => context.rebootQueued,
   'task runs with IRQs off': ({ context }: Args) => context.ctx.length === 1 && !context.hw.if,
   'reboot task on this runqueue': ({ context, event }: Args) => world(event).k.state.reboot_task_cpu === context.id,

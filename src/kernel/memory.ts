@@ -24,6 +24,7 @@ export type WatchedVar =
   | 'cpus_stopped'
   | 'reboot_emergency'
   | 'reboot_task_cpu'
+  | 'system_transition_mutex'
   | 'die_counter';
 
 /** How many ranges a cpumask in the trace lists in full; a longer list keeps its ends and the CPU count. */
@@ -98,6 +99,8 @@ export interface KernelMemoryState {
    * CPU's scheduler takes it (-1: none). Not a kernel variable: the runqueue's entry for the task.
    */
   reboot_task_cpu: number;
+  /** reboot(2)'s `mutex_lock(&system_transition_mutex)`: the CPU whose task took it (-1: free). Never unlocked here: the reboot it guards does not return. */
+  system_transition_mutex: number;
 }
 
 export type WriteListener = (name: WatchedVar, cpu: number, op: string, value: unknown) => void;
@@ -134,6 +137,7 @@ export class KernelMemory {
       crashKernelCallin: new Array<number>(cpus).fill(0),
       die_counter: 0,
       reboot_task_cpu: -1,
+      system_transition_mutex: -1,
     };
   }
 
@@ -164,7 +168,7 @@ export class KernelMemory {
   }
 
   /** cmpxchg(&var, old, new): returns the value found; the write happens only if it equalled `old`. */
-  cmpxchg(name: 'panic_cpu' | 'stopping_cpu' | 'kexec_lock', old: number, value: number, cpu: number): number {
+  cmpxchg(name: 'panic_cpu' | 'stopping_cpu' | 'kexec_lock' | 'system_transition_mutex', old: number, value: number, cpu: number): number {
     const found = this.state[name];
     if (found === old) {
       this.state[name] = value;

@@ -136,6 +136,7 @@ const WATCHED_VARS = [
   'reboot_emergency',
   'die_counter',
   'reboot_task_cpu',
+  'system_transition_mutex',
 ] as const satisfies readonly WatchedVar[];
 // Every WatchedVar is in the list (a name missing here is a compile error).
 type MissingWatchedVar = Exclude<WatchedVar, (typeof WATCHED_VARS)[number]>;

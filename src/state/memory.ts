@@ -35,6 +35,7 @@ export const MEMORY = struct<KernelMemoryState>('KernelMemoryState', {
   crashKernelCallin: cpuMask(),
   die_counter: int(),
   reboot_task_cpu: cpuId(),
+  system_transition_mutex: cpuId(),
 });
 
 /** The fields that can change (not the constant CPU count), in declaration order: exploration tracks reads and writes by field. */
