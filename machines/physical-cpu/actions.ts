@@ -198,6 +198,8 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
       what: p.what,
       data: p.what.endsWith('-acked') || p.what.endsWith('-timeout') ? { waitedNs: world(event).io.now() - context.waitStart } : {},
     }),
+  /** BOOT_TRIPLE (reboot.c): `idt_invalidate(); int3` triple-faults into shutdown, which in an NMI handler only RESET leaves (hw/interrupts.ts shutdownNeedsReset). */
+  'triple fault if BOOT_TRIPLE': upd(({ context }: Args) => (context.opts.resetMethod === 'triple' ? { hw: { ...context.hw, activity: 'shutdown' } } : {})),
   'platform reset': ({ context, event }: Args) => world(event).io.out({ kind: 'platform reset', cpu: context.id, method: context.opts.resetMethod }),
   kexec: upd(({ context, event }: Args) => {
     world(event).io.out({ kind: 'kexec', cpu: context.id });

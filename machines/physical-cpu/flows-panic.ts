@@ -106,7 +106,7 @@ export function emergencyRestart(r: Region): CpuState {
       onRestart: decide(r, [{ if: 'restart shootdown skipped', to: 'reset' }, { to: 'shoot' }], 'nmi_shootdown_cpus_on_restart(): if (!crash_ipi_issued)'),
       shoot: call(shootdown(r, 'restart'), 'reset'),
       reset: op(r, 'resetTry', [], 'tboot_shutdown(); *((u16 *)0x472) = reboot_mode'),
-      resetTry: op(r, 'resetting', 'platform reset', 'for (;;) { switch (reboot_type) { case BOOT_ACPI: acpi_reboot(); … } }'),
+      resetTry: op(r, 'resetting', ['triple fault if BOOT_TRIPLE', 'platform reset'], 'for (;;) { switch (reboot_type) { case BOOT_ACPI: acpi_reboot(); … } }'),
       resetting: neverReturns(blocked('the reset method loop; the platform resets the machine')),
     },
   };

@@ -220,6 +220,17 @@ export function rebootCpu(online: readonly number[]): number {
   return online[0] === 1 ? 0 : online.indexOf(1);
 }
 
+/**
+ * The next CPU the crash kernel starts from `context.nextAp` on: not itself, and not the real boot
+ * CPU (CPU 0) when the crash kernel runs elsewhere, since INIT to the BSP resets the machine. Until
+ * the x86 topology rework kdump's tooling passes `disable_cpu_apicid=<BSP's APIC id>` ("mostly used
+ * for the kdump 2nd kernel to avoid undefined behaviour caused by sending INIT from AP to BSP",
+ * arch/x86/kernel/apic/apic.c); after it the kernel finds the real BSP as the lowest APIC id and
+ * leaves it out of the present map (tglx, "x86/cpu: Detect real BSP on crash kernels",
+ * arch/x86/kernel/cpu/topology.c check_for_kdump_kernel()). Either way CPU 0 gets no INIT.
+ */
 export function nextAp(context: CpuContext): number {
-  return context.nextAp === context.id ? context.nextAp + 1 : context.nextAp;
+  let n = context.nextAp;
+  while (n === context.id || (n === 0 && context.id !== 0)) n++;
+  return n;
 }

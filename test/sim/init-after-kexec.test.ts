@@ -59,9 +59,15 @@ describe('INIT reaches a CPU running the crash kernel', () => {
   });
 
   it('an AP the crash kernel started takes INIT too; INIT in wait-for-SIPI starts wait-for-SIPI again, never held', () => {
-    const { outcome, delivers, finals } = run(raced(true), 1);
-    // CPU 0 is in wait-for-SIPI when the second INIT comes (the crash kernel's, or the reset's): taken.
-    const inits = delivers.filter((d) => d.cpu === 0 && d.mode === 'init');
+    // The roles swapped: the crash kernel runs on CPU 0 (the BSP), so CPU 1 is its AP (it never starts
+    // the real BSP from another CPU: physical-cpu guards.ts nextAp).
+    const swapped = { ...raced(true), script: [
+      { cpu: 0, do: 'panic', context: 'nmi', at: 10 },
+      { cpu: 1, do: 'emergency-restart', context: 'nmi', at: 10 },
+    ] };
+    const { outcome, delivers, finals } = run(swapped, 1);
+    // CPU 1 is in wait-for-SIPI when the second INIT comes (the crash kernel's, or the reset's): taken.
+    const inits = delivers.filter((d) => d.cpu === 1 && d.mode === 'init');
     expect(inits.length).toBe(2);
     expect(inits.map((d) => d.status)).toEqual(['delivered', 'delivered']);
     expect(finals.every((f) => !f.initPending)).toBe(true);
@@ -71,23 +77,23 @@ describe('INIT reaches a CPU running the crash kernel', () => {
 
   it('v5.10: an AP already running in the crash kernel takes a later INIT-based reset and waits for SIPI again', () => {
     // AMD: CPU 2 sits with GIF=0, holding the kdump shootdown NMI and the crash kernel's INIT; its SysRq-b
-    // 100 ms after the kexec resets by INIT (E0 does nothing for SVM) while CPU 0 runs as the crash kernel's AP.
+    // 100 ms after the kexec resets by INIT (E0 does nothing for SVM) while CPU 1 runs as the crash kernel's AP.
     const raw = {
       name: 'ap-init',
       machine: { cpus: 3, vendor: 'amd' },
       initial: { all: { svme: true }, cpus: { '2': { gif: false } } },
       options: { kdump: true, kdumpBringsUpAps: true, reset: { method: 'acpi', initOnly: true } },
       script: [
-        { cpu: 1, do: 'panic', at: 10 },
+        { cpu: 0, do: 'panic', at: 10 },
         { cpu: 2, do: 'emergency-restart', at: 1_100_000_000 },
       ],
     };
     const { outcome, records, delivers, finals } = run(raw, 1, 'v5.10');
     const reset = records.find((r) => r.t === 'reset');
-    const sipi = delivers.find((d) => d.cpu === 0 && d.mode === 'sipi');
+    const sipi = delivers.find((d) => d.cpu === 1 && d.mode === 'sipi');
     expect(sipi?.status).toBe('delivered');
     expect(reset && sipi && reset.ns > sipi.ns).toBe(true);
-    const init = delivers.filter((d) => d.cpu === 0 && d.mode === 'init').at(-1);
+    const init = delivers.filter((d) => d.cpu === 1 && d.mode === 'init').at(-1);
     expect(init?.status).toBe('delivered');
     expect(init?.to).toBe('waitForSipi');
     expect(finals.map((f) => f.state)).toEqual(['waitForSipi', 'waitForSipi', 'os.task.emergencyRestart.resetting']);
