@@ -176,6 +176,10 @@ class CpuSlot implements Slot {
   timer(name: string): void {
     this.family.timer(this.index, name);
   }
+  deadTimers(names: Iterable<string>): string[] {
+    const task = [...names].filter((n) => n.startsWith('task:'));
+    return task.length > 0 && this.family.stoppedAboveTask(this.index) !== null ? task : [];
+  }
   receive(msg: number): void {
     this.family.receive(this.index, msg);
   }

@@ -124,6 +124,7 @@ export class Scheduler {
       return;
     }
     const id = slot.id;
+    this.dropDeadTimers(slot);
     this.refresh(id);
     if (this.dirty.size > 0) {
       const woken = [...this.dirty].sort((a, b) => a - b);
@@ -254,6 +255,16 @@ export class Scheduler {
     const outbox = this.outboxes[this.outboxes.length - 1];
     if (outbox && (outbox.order === 'after step' || GUEST_EFFECTS.has(effect.kind))) outbox.effects.push(effect);
     else this.apply(effect);
+  }
+
+  /** The slot's timers no one will ever read again leave the agenda (Slot.deadTimers). */
+  private dropDeadTimers(slot: Slot): void {
+    const timers = this.timers[slot.id];
+    if (!timers || timers.size === 0 || !slot.deadTimers) return;
+    for (const name of slot.deadTimers(timers.keys())) {
+      this.host.agenda.remove(timers.get(name) as Item);
+      timers.delete(name);
+    }
   }
 
   /** What an effect does: to a slot's timers and to the waiters here, the rest through the host. */

@@ -51,6 +51,11 @@ export interface Slot {
   step(): void;
   /** A timer it armed expired (only actors with timers). */
   timer?(name: string): void;
+  /**
+   * Of its armed timers (by name), those that can never matter again: a CPU's task timeout under a
+   * loop that never returns is read by no one (CpuSlots.stoppedAboveTask); the scheduler drops them.
+   */
+  deadTimers?(names: Iterable<string>): string[];
   /** A message on the interconnect reaches it (only actors on the bus): message id. */
   receive?(msg: number): void;
   /** Its active leaf paths (what its triggers match). */

@@ -113,6 +113,7 @@ describe("a task's timeout under a loop that never returns", () => {
     const v = validateScenario(raw, 'initiator-stopped', validationContext);
     if (!v.ok) throw new Error(JSON.stringify(v.errors));
     let seen = 0;
+    const deadEnds: number[] = [];
     for (let seed = 1; seed <= 12; seed++) {
       const records: TraceRecord[] = [];
       const { outcome } = runScenario(v.scenario, { seed, onRecord: (r) => records.push(r) });
@@ -122,8 +123,16 @@ describe("a task's timeout under a loop that never returns", () => {
       const timeout = records.findIndex((r) => r.t === 'kernel' && r.cpu === 0 && r.what === 'shootdown-timeout');
       // A timeout before CPU 0 halted is real; after it, none.
       if (timeout >= 0) expect(timeout).toBeLessThan(halted);
-      else expect(outcome.violations.map((x) => x.message)).not.toContain('CPU 0 waited 1000 ms for its NMI shootdown: no ack from CPU 1');
+      else {
+        expect(outcome.violations.map((x) => x.message)).not.toContain('CPU 0 waited 1000 ms for its NMI shootdown: no ack from CPU 1');
+        // The wait's deadline is gone with it (the scheduler drops a timer no one reads): no timer
+        // expires after CPU 0 halted, and the run does not end at the dead deadline, 1 s in.
+        expect(records.slice(halted).some((r) => r.t === 'timer' && r.cpu === 0)).toBe(false);
+        deadEnds.push(outcome.timeNs);
+      }
     }
     expect(seen).toBeGreaterThan(0);
+    expect(deadEnds.length).toBeGreaterThan(0);
+    for (const ns of deadEnds) expect(ns).toBeLessThan(1_000_000_000);
   });
 });
