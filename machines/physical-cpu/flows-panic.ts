@@ -112,16 +112,44 @@ export function emergencyRestart(r: Region): CpuState {
   };
 }
 
-/** die(): oops_begin/oops_end. A task is killed; in interrupt context the kernel panics. */
+/**
+ * die(): oops_begin/oops_end. A task is killed; in interrupt context the kernel panics. An oops inside
+ * the panic() an earlier oops of this context started is the start of a loop (docs/model.md §1.6): the
+ * panic() it calls would run the path that just oopsed again, nesting deeper each time.
+ */
 export function die(r: Region): CpuState {
   const end: CpuState =
     r === 'task'
       ? op(r, '#cpu.os.task.idle', 'task dies', 'rewind_stack_do_exit(SIGSEGV)')
-      : op(r, at(r, 'panic'), { type: 'set fatal exception message', params: { r } }, 'panic("Fatal exception in interrupt")');
+      : decide(
+          r,
+          [
+            {
+              if: { type: 'oops inside a panic from an oops', params: { r } },
+              to: 'recursion',
+              do: { type: 'kernel event', params: { what: 'panic-recursion' } },
+            },
+            { to: at(r, 'panic'), do: { type: 'set fatal exception message', params: { r } } },
+          ],
+          'panic("Fatal exception in interrupt")',
+        );
+  const recursion: Record<string, CpuState> =
+    r === 'task'
+      ? {}
+      : {
+          recursion: neverReturns(
+            blocked(
+              'panic("Fatal exception in interrupt") again: panic_cpu is this CPU, so panic() runs on, down the path that ' +
+                'just oopsed, to the same oops — a loop that nests deeper each time until the stack overflows (not modelled); ' +
+                'the machine is not reset',
+            ),
+          ),
+        };
   return {
     initial: 'header',
     description: 'die() → oops_end()',
     states: {
+      ...recursion,
       header: op(r, 'crashKexec', 'print oops', '__die(): "invalid opcode: 0000 [#1] SMP"'),
       crashKexec: decide(
         r,
