@@ -112,16 +112,44 @@ export function emergencyRestart(r: Region): CpuState {
   };
 }
 
-/** die(): oops_begin/oops_end. A task is killed; in interrupt context the kernel panics. */
+/**
+ * die(): oops_begin/oops_end. A task is killed; in interrupt context the kernel panics. An oops inside
+ * the panic() an earlier oops of this context started is the start of a loop (docs/model.md §1.6): the
+ * panic() it calls would run the path that just oopsed again, nesting deeper each time.
+ */
 export function die(r: Region): CpuState {
   const end: CpuState =
     r === 'task'
       ? op(r, '#cpu.os.task.idle', 'task dies', 'rewind_stack_do_exit(SIGSEGV)')
-      : op(r, at(r, 'panic'), { type: 'set fatal exception message', params: { r } }, 'panic("Fatal exception in interrupt")');
+      : decide(
+          r,
+          [
+            {
+              if: { type: 'oops inside a panic from an oops', params: { r } },
+              to: 'recursion',
+              do: { type: 'kernel event', params: { what: 'panic-recursion' } },
+            },
+            { to: at(r, 'panic'), do: { type: 'set fatal exception message', params: { r } } },
+          ],
+          'panic("Fatal exception in interrupt")',
+        );
+  const recursion: Record<string, CpuState> =
+    r === 'task'
+      ? {}
+      : {
+          recursion: neverReturns(
+            blocked(
+              'panic("Fatal exception in interrupt") again: panic_cpu is this CPU, so panic() runs on, down the path that ' +
+                'just oopsed, to the same oops — a loop that nests deeper each time until the stack overflows (not modelled); ' +
+                'the machine is not reset',
+            ),
+          ),
+        };
   return {
     initial: 'header',
     description: 'die() → oops_end()',
     states: {
+      ...recursion,
       header: op(r, 'crashKexec', 'print oops', '__die(): "invalid opcode: 0000 [#1] SMP"'),
       crashKexec: decide(
         r,
@@ -179,20 +207,29 @@ export function reboot(): CpuState {
         'kernel_restart_prepare(): blocking_notifier_call_chain(&reboot_notifier_list) — kvm_reboot() until v6.4',
       ),
       kvmRebooting: op(r, 'onEachCpu', 'set kvm_rebooting', 'kvm_rebooting = true  (E6: kvm_arch_shutdown(): virt_rebooting = true)'),
+      // on_each_cpu(hardware_disable_nolock, NULL, 1), kernel/smp.c. Until v5.13 it is
+      // smp_call_function(func, info, 1) — send the IPIs and wait for every other CPU — and only
+      // then local_irq_save(); func(info); local_irq_restore(). From v5.13 (a5aa5ce30059, with
+      // a32a4d8a815c) it is smp_call_function_many_cond(SCF_WAIT | SCF_RUN_LOCAL): send, run func
+      // here with IRQs off, then csd_lock_wait() for the others. With a CPU that never takes the
+      // IPI, the old order hangs with this CPU still in VMX root; the new one after its own disable.
       onEachCpu: op(
         r,
-        'selfIrqOff',
+        'localFirst',
         ['start call function', { type: 'send', params: { mode: 'fixed', vector: CALL_FUNCTION_VECTOR, to: 'all-but-self' } }],
         'on_each_cpu(hardware_disable_nolock, NULL, 1): IPI the others',
       ),
+      localFirst: route([{ if: feature('on-each-cpu-local-before-wait'), to: 'selfIrqOff' }, { to: 'waitOthers' }]),
       selfIrqOff: op(r, 'selfDisable', 'cli', 'local_irq_save()'),
-      selfDisable: call(hardwareDisable(r), 'waitOthers', 'sti'),
+      selfDisable: call(hardwareDisable(r), 'afterSelf', 'sti'),
+      afterSelf: route([{ if: feature('on-each-cpu-local-before-wait'), to: 'waitOthers' }, { to: 'afterKvm' }]),
       waitOthers: wait(r, {
         until: 'call function done',
-        to: 'afterKvm',
+        to: 'afterWait',
         watch: ['call_function_pending'],
         description: 'csd_lock_wait() for every other CPU',
       }),
+      afterWait: route([{ if: feature('on-each-cpu-local-before-wait'), to: 'afterKvm' }, { to: 'selfIrqOff' }]),
       afterKvm: route([{ if: feature('kvm-shutdown-syscore'), to: 'machineShutdown' }, { to: 'systemRestart' }]),
       systemRestart: op(r, 'syscore', [], 'system_state = SYSTEM_RESTART; usermodehelper_disable(); device_shutdown()'),
       syscore: decide(r, [{ if: 'reboot task stays here', to: 'syscoreOps' }, { to: 'migrate' }], 'migrate_to_reboot_cpu(); syscore_shutdown()'),

@@ -51,12 +51,16 @@ export function shootdown(r: Region, site: 'restart' | 'kdump'): CpuState {
               { type: 'kernel event', params: { what: 'shootdown-refused' } },
             ],
           },
+          // E0/E1 with CONFIG_DEBUG_LIST (+ BUG_ON_DATA_CORRUPTION): __list_add_valid() BUGs on
+          // `new == prev || new == next`. NMI_FLAG_FIRST adds at the head (prev = &desc->head, next =
+          // the first entry), so only crash_na at the head is caught, with new == next; behind smp_stop
+          // the add goes through and corrupts the list (the last branch), as without list debugging.
           {
-            if: and(['crash handler on the list', 'debug list']),
+            if: and(['crash handler first on the list', 'debug list']),
             to: dieTarget(r),
             do: [
-              { type: 'print', params: { text: 'list_add double add: new=ffffffff82a4b6a0, prev=ffffffff82a4b6a0, next=ffff888100d3e0b8.' } },
-              { type: 'print', params: { text: 'kernel BUG at lib/list_debug.c:33!' } },
+              { type: 'print', params: { text: 'list_add double add: new=ffffffff82a4b6a0, prev=ffffffff82613d40, next=ffffffff82a4b6a0.' } },
+              { type: 'print', params: { text: 'kernel BUG at lib/list_debug.c:29!' } },
               { type: 'kernel event', params: { what: 'list-corruption-bug' } },
             ],
           },

@@ -2,7 +2,7 @@
  * Guards of the physical CPU chart. Each one reads the CPU's context, the shared kernel memory the
  * event carries, or asks a pure rule of `src/hw/`; none holds a hardware rule of its own.
  */
-import type { CpuContext, CpuEvent, Region } from './types.js';
+import { FATAL_IN_INTERRUPT, type CpuContext, type CpuEvent, type Region } from './types.js';
 import type { SwitchName } from '../../src/kernel/variants.js';
 import type { World } from '../../src/kernel/port.js';
 import type { NmiHandlerName, ShootdownCallback } from '../../src/kernel/memory.js';
@@ -116,6 +116,12 @@ export function makeGuards(world: WorldOf, rule: RuleOf = ruleMemo()) {
   'restart shootdown skipped': ({ context, event }: Args) =>
     context.features['shootdown-only-once'] && world(event).k.state.crash_ipi_issued === 1,
   'crash handler on the list': ({ event }: Args) => world(event).k.state.nmi_local.includes('crash'),
+  /**
+   * crash_na is the first entry of NMI_LOCAL: list_add_rcu(&crash_na.list, &desc->head) then has
+   * next == new, the one double add __list_add_valid() (lib/list_debug.c) sees. Behind another entry
+   * (smp_stop, also NMI_FLAG_FIRST) prev = &desc->head and next = that entry: the check passes.
+   */
+  'crash handler first on the list': ({ event }: Args) => world(event).k.state.nmi_local[0] === 'crash',
   'all crash IPIs acked': ({ event }: Args) => world(event).k.state.waiting_for_crash_ipi <= 0,
   'timer is': ({ event }: Args, p: { name: string }) => event.type === 'timer.expired' && event.name === p.name,
 
@@ -149,6 +155,13 @@ export function makeGuards(world: WorldOf, rule: RuleOf = ruleMemo()) {
   'cpus_stopped set': ({ event }: Args) => world(event).k.state.cpus_stopped,
   'panic_timeout positive': ({ context }: Args) => context.opts.panicTimeout > 0,
   'panic_timeout negative': ({ context }: Args) => context.opts.panicTimeout < 0,
+  /**
+   * die() in interrupt context on the CPU that owns panic_cpu, inside the panic() an earlier oops in this
+   * same context started: oops_end() releases die_lock before its panic(), and panic() lets its owner in
+   * again (`old_cpu == this_cpu`), so the next panic() runs the path that just oopsed once more.
+   */
+  'oops inside a panic from an oops': ({ context, event }: Args, p: { r: Region }) =>
+    p.r !== 'task' && context.panicMsg[p.r] === FATAL_IN_INTERRUPT && world(event).k.state.panic_cpu === context.id,
   /** kexec_should_crash(): interrupt context and not crash_kexec_post_notifiers. */
   'oops should kexec': ({ context }: Args, p: { r: Region }) => p.r !== 'task' && !context.opts.crashKexecPostNotifiers,
 

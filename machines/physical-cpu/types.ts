@@ -4,6 +4,9 @@ import type { DeliveryMode, MessageSource } from '../../src/hw/apic.js';
 import type { KernelFeatures } from '../../src/kernel/variants.js';
 import type { World } from '../../src/kernel/port.js';
 
+/** oops_end()'s panic message for an oops in interrupt context (arch/x86/kernel/dumpstack.c). */
+export const FATAL_IN_INTERRUPT = 'Fatal exception in interrupt';
+
 /** The regions of the running kernel that execute code: one per interrupt context. */
 export type Region = 'task' | 'irq' | 'nmi' | 'smm';
 

@@ -127,6 +127,13 @@ export function formatOutcome(o: Outcome): string {
   }
   for (const w of o.warnings) lines.push(`${w.message}${w.vcpu === null ? '' : ` (vCPU${w.vcpu} thread)`}`);
   if (o.livelock) lines.push(`LIVELOCK: vCPU${o.livelock.vcpu} emulates the instruction at 0x${o.livelock.rip.toString(16)} again and again (${o.livelock.repeats} times)`);
+  for (const e of o.events) {
+    if (e.kind === 'kernel' && e.name === 'panic-recursion') {
+      lines.push(
+        `PANIC LOOP: CPU${e.cpu} oopsed again inside the panic() of its own oops: panic() lets it in again and every round repeats the same oops, nesting deeper until the stack overflows (not modelled); the run stops it here`,
+      );
+    }
+  }
   for (const f of o.faults) lines.push(`fault: CPU${f.cpu} ${f.insn} ${f.fault} in ${f.context} context → ${f.handling}`);
   if (o.initIgnored.length) lines.push(`INIT ignored by CPU ${o.initIgnored.join(', ')}`);
   lines.push(

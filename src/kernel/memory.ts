@@ -71,7 +71,10 @@ export interface KernelMemoryState {
   waiting_for_crash_ipi: number;
   /** NMI_LOCAL handler list (E0–E4). */
   nmi_local: NmiHandlerName[];
-  /** The list was corrupted by a double list_add (no CONFIG_DEBUG_LIST). */
+  /**
+   * The list was corrupted by a double list_add: without CONFIG_DEBUG_LIST, or with it when the entry
+   * was not first on the list (then `__list_add_valid()` finds nothing wrong).
+   */
   nmi_list_corrupt: boolean;
   /** E5+: exclusive emergency handler slot of the NMI descriptor. */
   nmi_emergency: NmiHandlerName | null;
@@ -220,10 +223,17 @@ export class KernelMemory {
     return out;
   }
 
-  /** list_add of an NMI handler to NMI_LOCAL with NMI_FLAG_FIRST. */
+  /**
+   * list_add_rcu() of an NMI handler to NMI_LOCAL with NMI_FLAG_FIRST: at the head. A second add of
+   * an entry already on the list corrupts it (nmi_list_corrupt): the entry is linked at the head again,
+   * so a walk from the head meets it first (then, behind another entry, a cycle through the two; at
+   * the head already, itself forever — docs/model.md §1.3). The list keeps one copy of each name.
+   */
   addNmiHandler(name: NmiHandlerName, cpu: number): void {
-    if (this.state.nmi_local.includes(name)) this.state.nmi_list_corrupt = true;
-    else this.state.nmi_local = [name, ...this.state.nmi_local];
+    if (this.state.nmi_local.includes(name)) {
+      this.state.nmi_list_corrupt = true;
+      this.state.nmi_local = [name, ...this.state.nmi_local.filter((n) => n !== name)];
+    } else this.state.nmi_local = [name, ...this.state.nmi_local];
     this.wrote('nmi_handlers', cpu, 'register_nmi_handler', name);
   }
 

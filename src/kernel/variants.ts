@@ -46,6 +46,7 @@ export const SWITCH_NAMES = [
   'vsock-tx-used-len-zero',
   'vsock-release-no-owner-check',
   'kvm-shutdown-syscore',
+  'on-each-cpu-local-before-wait',
 ] as const;
 
 export type SwitchName = (typeof SWITCH_NAMES)[number];
@@ -125,6 +126,17 @@ export const SWITCHES: readonly KernelSwitch[] = [
       'migrate_to_reboot_cpu() on the CPU the reboot runs on, no longer the reboot notifier kvm_reboot() run before it',
     upstream: 'KVM: Use syscore_ops instead of reboot_notifier to hook restart/shutdown (6735150b6997)',
     era: 'v6.4',
+  },
+  {
+    name: 'on-each-cpu-local-before-wait',
+    summary:
+      'on_each_cpu() is on_each_cpu_cond_mask() → smp_call_function_many_cond(SCF_WAIT | SCF_RUN_LOCAL): it sends the IPIs, runs the ' +
+      'function here with IRQs off, then waits for the others; before, smp_call_function() sent the IPIs and waited for every ' +
+      'other CPU first, and the function ran here only after that (kernel/smp.c on_each_cpu())',
+    upstream:
+      'smp: Inline on_each_cpu_cond() and on_each_cpu() (a5aa5ce30059); with smp: Run functions concurrently in ' +
+      'smp_call_function_many_cond() (a32a4d8a815c)',
+    era: 'v5.13 (tip x86/mm, March 2021, on v5.12-rc2; not in 5.10.y or 5.11.y)',
   },
   {
     name: 'emergency-nmi-handler-slot',
@@ -246,6 +258,7 @@ const E1: SwitchName[] = ['vmxoff-eats-faults', 'shootdown-if-vmx-supported', ..
 const E2: SwitchName[] = [
   ...E1,
   ...KVM_V60,
+  'on-each-cpu-local-before-wait',
   ...VSOCK_V517,
   'register-nmi-handler-refuses-double',
   'shootdown-only-once',

@@ -34,7 +34,7 @@ describe('R2 under v5.11: the emergency restart against the kdump panic', () => 
   // The shortest BUG: CPU 0 (SysRq-b, emergency restart) runs nmi_shootdown_cpus() first: it sets
   // crashing_cpu = 0, registers the crash NMI handler and is about to send the NMI; then CPU 1
   // (panic with kdump) runs nmi_shootdown_cpus() too and registers the same handler again: list_add
-  // of an entry already on the list, "kernel BUG at lib/list_debug.c:33!". Only CPU 0's NMI can
+  // of an entry already on the list, "kernel BUG at lib/list_debug.c:29!". Only CPU 0's NMI can
   // stop CPU 1 before that register: crash_nmi_callback() halts the CPU it lands on — unless that
   // CPU is crashing_cpu (`if (cpu == crashing_cpu) return NMI_HANDLED;`, arch/x86/kernel/reboot.c).
   // So the race is lost the moment CPU 1 writes crashing_cpu = 1: from then on the NMI, whenever it
