@@ -5,6 +5,8 @@
  * - a VM entry that faults because the reboot's hardware disable ran first, with kvm_rebooting set:
  *   VMX turns it into VM-Fail (KVM_EXIT_FAIL_ENTRY); SVM's __svm_vcpu_run fixup skips VMRUN, so
  *   svm_handle_exit() handles the stale exit code and vcpu_run() loops back into VMRUN;
+ * - an SMI while the guest runs: SVM intercepts it (#VMEXIT, then SMM at KVM's STGI, in host context);
+ *   VMX non-root enters SMM directly and RSM returns to the guest.
  */
 import { describe, expect, it } from 'vitest';
 import { validationContext } from '../../src/sim/catalog.js';
@@ -100,5 +102,50 @@ describe('the properties judge a reboot that cannot finish the same way on both 
         expect(outcome.vcpus[0]?.state).toBe(vendor === 'amd' ? 'run.vmrunLoop' : 'userspace');
       });
     }
+  }
+});
+
+/** One vCPU on CPU 1 spinning in L1; an SMI to CPU 1 at 20 µs. */
+function smiInGuest(vendor: Vendor, preset: string): Scenario {
+  return load(
+    {
+      name: `smi-in-guest-${vendor}`,
+      machine: { cpus: 2, vendor },
+      vms: [{ vcpus: [{ cpu: 1, guest: { l1: ['nop', 'spin'] } }] }],
+      script: [{ cpu: 1, do: 'smi', at: 20_000 }],
+    },
+    preset,
+  );
+}
+
+describe('an SMI while a vCPU runs its guest', () => {
+  for (const preset of ['v5.10', 'v6.6', 'mainline']) {
+    it(`${preset}, AMD: INTERCEPT_SMI — #VMEXIT, SMM in host context, then KVM handles SVM_EXIT_SMI and re-enters`, () => {
+      const { outcome, trace } = runScenario(smiInGuest('amd', preset), { seed: 1, keepTrace: true });
+      const smi = trace.findIndex((r) => r.t === 'deliver' && r.mode === 'smi');
+      expect(smi).toBeGreaterThan(0);
+      const rest = trace.slice(smi);
+      const hostExit = rest.findIndex((r) => r.t === 'kvm' && r.what === 'host_exit' && r.data.reason === 'smi');
+      const rsm = rest.findIndex((r) => r.t === 'insn' && r.insn === 'RSM');
+      const handled = rest.findIndex((r) => r.t === 'kvm' && r.what === 'kvm_exit');
+      const reentry = rest.findIndex((r) => r.t === 'insn' && /^VMRUN/.test(r.insn) && r.result === 'ok');
+      expect(hostExit).toBeGreaterThanOrEqual(0);
+      expect(rsm).toBeGreaterThan(hostExit);
+      expect(handled).toBeGreaterThan(rsm);
+      expect(reentry).toBeGreaterThan(handled);
+      expect(outcome.vcpus[0]).toMatchObject({ thread: 'alive', exitReason: null, state: 'run.spinning' });
+      expect(outcome.violations).toEqual([]);
+    });
+
+    it(`${preset}, Intel: VMX non-root enters SMM directly, RSM returns to the guest: no VM exit`, () => {
+      const { outcome, trace } = runScenario(smiInGuest('intel', preset), { seed: 1, keepTrace: true });
+      const smi = trace.findIndex((r) => r.t === 'deliver' && r.mode === 'smi');
+      expect(smi).toBeGreaterThan(0);
+      const rest = trace.slice(smi);
+      expect(rest.some((r) => r.t === 'insn' && r.insn === 'RSM')).toBe(true);
+      expect(rest.some((r) => r.t === 'kvm' && (r.what === 'host_exit' || r.what === 'kvm_exit'))).toBe(false);
+      expect(outcome.vcpus[0]).toMatchObject({ thread: 'alive', state: 'run.spinning' });
+      expect(outcome.cpus[1]?.vmx).toBe('nonroot');
+    });
   }
 });
