@@ -208,7 +208,13 @@ const smmRegion: CpuState = {
     idle: {
       tags: ['blocked'],
       description: 'not in SMM',
-      on: { 'bus.smi': { guard: take, target: 'firmware', actions: 'take SMI' } },
+      on: {
+        'bus.smi': [
+          { guard: take, target: 'firmware', actions: 'take SMI' },
+          // AMD: KVM's INTERCEPT_SMI — a #VMEXIT, then the SMI at KVM's STGI, in host context.
+          { guard: vmexit, target: 'firmware', actions: 'take SMI' },
+        ],
+      },
       always: { guard: 'latched SMI deliverable', target: 'firmware', actions: 'take SMI' },
     },
     firmware: op('smm', 'rsm', [], 'SMI handler (firmware, in SMRAM)'),

@@ -5,8 +5,8 @@
  * `absent` until KVM_CREATE_VCPU; `userspace` between ioctls; `run` is KVM_RUN in the kernel, one
  * program point per state of kvm_arch_vcpu_ioctl_run → vcpu_run → vcpu_enter_guest, and `guest`
  * executes one guest instruction per step. The scheduler steps the thread with `sched.vcpu`; the
- * states where the thread waits (no fd, back in userspace, guest spinning, dead) are tagged
- * 'blocked' and do not accept it. What each step does is a rule of src/kvm/.
+ * states where the thread waits (no fd, back in userspace, guest spinning, the AMD VMRUN loop of a
+ * reboot, dead) are tagged 'blocked' and do not accept it. What each step does is a rule of src/kvm/.
  */
 import { and, not, setup } from 'xstate';
 import { chartDsl, withOn, type ActionRef, type StateConfig, type Transition, type TypesOf } from './physical-cpu/dsl.js';
@@ -125,7 +125,11 @@ const run: StateConfig<VcpuTypes> = {
     enter: withOn(op('vcpu', 'entered', 'VM entry', 'vmx_vcpu_run / svm_vcpu_run: VMLAUNCH, VMRESUME or VMRUN'), { irq: CANCEL_ENTRY }),
     entered: route([
       { if: 'host insn faulted without kvm_rebooting', ...oops('spurious') },
-      // A fault with kvm_rebooting set is treated as VM-Fail; VM-Fail is KVM_EXIT_FAIL_ENTRY.
+      // SVM: __svm_vcpu_run's fixup jumps past the VMRUN that faulted with kvm_rebooting set, as if the
+      // guest had exited: no SVM_EXIT_ERR, so svm_handle_exit() handles the previous exit code.
+      { if: 'VMRUN fault skipped', to: 'staleExit', do: 'VMRUN skipped' },
+      // VMX: vmenter.S .Lfixup turns a fault with kvm_rebooting set into VM-Fail; VM-Fail (and an SVM
+      // SVM_EXIT_ERR) is KVM_EXIT_FAIL_ENTRY.
       { if: 'VM entry failed', ...toUser('FAIL_ENTRY') },
       // req_immediate_exit: the VMX preemption timer at 0 (SVM: a self-IPI) exits right after the entry.
       { if: 'immediate exit requested', to: 'hostExit', do: ['VM entry succeeded', a('trace', { what: 'kvm_entry' }), 'immediate VM exit'] },
@@ -153,6 +157,18 @@ const run: StateConfig<VcpuTypes> = {
       ['handle host exit', a('trace', { what: 'kvm_exit' })],
       'handle_exception_nmi / handle_external_interrupt: the host handler already ran',
     ),
+    // The exit code in the VMCB is stale: the last #VMEXIT's. Its handler runs again; the model takes
+    // it as returning 1 (docs/model.md §2.3, §11): vcpu_run() loops back into VMRUN.
+    staleExit: op(
+      'vcpu',
+      'vmrunLoop',
+      a('trace', { what: 'kvm_exit' }),
+      'svm_handle_exit(): svm->vmcb->control.exit_code of the previous #VMEXIT; its handler returns 1',
+    ),
+    // Every later turn (requests, VMRUN, fault skipped, the same stale exit) changes nothing: the thread
+    // spins inside KVM_RUN as a guest that never exits does (`spinning`), with interrupts let in between
+    // turns, until the stop IPI halts its CPU, the reset, or a signal (KVM_EXIT_INTR, not modelled).
+    vmrunLoop: blocked('vcpu_run() loops: VMRUN faults with kvm_rebooting set and is skipped, the stale exit is handled again'),
     exit: decide(
       'vcpu',
       [

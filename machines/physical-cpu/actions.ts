@@ -19,7 +19,7 @@ import {
   latchNmi,
   latchSmi,
   sti,
-  takeLatchedSmi,
+  smiEntry,
   iret,
   pendingIrqDeliverable,
   takeInit,
@@ -372,10 +372,12 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
     world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
     return { hw: takeSipi(context.hw) };
   }),
+  /** From the bus, or latched in SMM and serviced after RSM (SDM 34.3); in an SVM guest a #VMEXIT first (smiEntry). */
   'take SMI': upd(({ context, event }: Args) => {
     if (event.type === 'bus.smi') world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
-    // Not from the bus: the SMI latched while in SMM, serviced after RSM (SDM 34.3).
-    return enter(context, 'smm', event.type === 'bus.smi' ? takeSmi(context.hw) : takeLatchedSmi(context.hw));
+    const r = smiEntry(context.hw, event.type !== 'bus.smi');
+    if (r.vmexit) world(event).io.out({ kind: 'guest exit', cpu: context.id, reason: 'smi' });
+    return enter(context, 'smm', r.hw);
   }),
   RSM: upd((args: Args) => {
     const { context } = args;

@@ -21,6 +21,7 @@ import {
   vcpuLoadInsn,
   vmEntered,
   vmEntryInsn,
+  vmrunSkipped,
 } from '../../src/kvm/guest.js';
 import {
   emulatorTripleFault,
@@ -156,6 +157,7 @@ export function makeVcpuActions(world: WorldOf) {
     kvm_mmu_load: upd(() => ({ mmuLoaded: true })),
     'VM entry': upd(({ context }) => ({ host: hostRecord(world, context, vmEntryInsn(context)) })),
     'VM entry succeeded': upd(({ context }) => vmEntered(context)),
+    'VMRUN skipped': upd(({ context }) => vmrunSkipped(context)),
     'execute guest insn': upd(({ context }) => executeInsn(context)),
     vmexit: ({ context }: Args) => {
       world().io.hostInsn(context.id, { insn: 'vmexit', why: currentInsn(context).op });

@@ -6,7 +6,7 @@ import type { VcpuContext } from '../../src/kvm/types.js';
 import type { GuestInsn } from '../../src/kvm/types.js';
 import type { VcpuEvent } from './types.js';
 import { vcpuIoctl } from '../../src/kvm/ioctl.js';
-import { currentInsn, exits, irqInjectable } from '../../src/kvm/guest.js';
+import { currentInsn, exits, irqInjectable, vmrunFaultSkipped } from '../../src/kvm/guest.js';
 import { leavesNestedOnRsmFailure, nestedEntryAllowed, smramLoads, tripleFaultReflected } from '../../src/kvm/nested.js';
 
 type Args = { context: VcpuContext; event: VcpuEvent };
@@ -37,6 +37,7 @@ export const vcpuGuards = {
   'tdp_level is 0': ({ context }: Args) => context.tdpLevel === 0,
   'host insn faulted without kvm_rebooting': ({ context }: Args) =>
     context.host !== null && (context.host.result === '#UD' || context.host.result === '#GP') && !context.host.rebooting,
+  'VMRUN fault skipped': ({ context }: Args) => vmrunFaultSkipped(context),
   'VM entry failed': ({ context }: Args) => context.host !== null && context.host.result !== 'ok',
   'immediate exit requested': ({ context }: Args) => context.immediateExit,
   // ---- guest --------------------------------------------------------------------------------------

@@ -1,12 +1,12 @@
 /** Events, port, effects and world of the vCPU actor (the contract the simulator codes against). */
 import type { KernelMemory } from '../../src/kernel/memory.js';
 import type { KvmExitName, KvmIoctlArg, KvmIoctlName, KvmIoctlReturn } from '../../src/kvm/uapi.js';
-import type { HostInsn, HostInsnResult } from '../../src/kvm/types.js';
+import type { HostExitReason, HostInsn, HostInsnResult } from '../../src/kvm/types.js';
 
 export type VcpuEvent =
   | { type: 'ioctl'; name: KvmIoctlName; arg: KvmIoctlArg }
   | { type: 'sched.vcpu' }
-  | { type: 'host.exit'; reason: 'nmi' | 'intr' }
+  | { type: 'host.exit'; reason: HostExitReason }
   /** An interrupt for the guest from the kernel (an irqfd the vhost worker signalled): kvm_set_irq. */
   | { type: 'irq'; vector: number };
 

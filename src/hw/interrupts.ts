@@ -246,6 +246,19 @@ export function takeSipi(hw: CpuHw): CpuHw {
 
 // ---- SMI, SMM, RSM --------------------------------------------------------------------------
 
+/**
+ * An SMI here is a #VMEXIT first: the CPU runs an SVM guest, and KVM's init_vmcb() sets INTERCEPT_SMI
+ * (arch/x86/kvm/svm/svm.c; unconditionally in v5.10/v5.11, later `if (intercept_smi)`, a module
+ * parameter that defaults to true: "KVM: SVM: add module param to control the #SMI interception",
+ * Maxim Levitsky, July 2021). The model takes the default in every era.
+ * The #VMEXIT clears GIF, which holds the SMI pending (APM Vol. 2 "Response to SMI", as KVM's
+ * svm_smi_blocked() cites it) until svm_vcpu_run()'s STGI: the SMI is taken there, in host context, and
+ * KVM's SVM_EXIT_SMI handler does nothing (smi_interception(): return 1) before it re-enters the guest.
+ * Intel has no such intercept: in VMX non-root an SMI enters SMM directly (SDM Vol. 3C "Default
+ * Treatment of SMI Delivery"), and RSM returns to the guest.
+ */
+export const smiIntercepted = (hw: CpuHw): boolean => hw.svmGuest && !hw.inSmm;
+
 export function smiArrival(hw: CpuHw): Arrival {
   const held = (kind: 'latched' | 'pending', why: string): Arrival =>
     hw.smiLatched === 1 ? { kind: 'dropped', why: 'an SMI is already latched' } : { kind, why };
@@ -255,6 +268,7 @@ export function smiArrival(hw: CpuHw): Arrival {
   if (shutdownNeedsReset(hw)) return held('pending', 'shutdown in an NMI handler: only RESET restarts');
   // APM vol. 2 15.17: GIF=0 holds SMIs pending.
   if (!hw.gif) return held('pending', 'GIF=0 holds SMIs');
+  if (smiIntercepted(hw)) return { kind: 'vmexit', why: 'SMI in an SVM guest (INTERCEPT_SMI)' };
   // An SMI is taken in VMX non-root too: under SDM Vol. 3C "Default Treatment of SMI Delivery" it
   // enters SMM directly, without a VM exit to the host.
   return take;
@@ -281,6 +295,28 @@ export function takeSmi(hw: CpuHw): CpuHw {
     nmiBlocked: true,
     activity: wakes ? 'running' : hw.activity,
   };
+}
+
+/**
+ * AMD, KVM's INTERCEPT_SMI (smiIntercepted): #VMEXIT(SMI) clears GIF, which holds the SMI until
+ * svm_vcpu_run()'s STGI ("Any pending NMI will happen here"); it is taken there, in host context, and
+ * RSM returns to KVM, whose SVM_EXIT_SMI handler returns 1 (smi_interception(); v5.12–v5.13's
+ * kvm_emulate_as_nop skipped a guest instruction, fixed by "KVM: SVM: #SMI interception must not skip
+ * the instruction"; v5.10/v5.11 had nop_on_interception). The model folds the STGI into the exit, as
+ * for an NMI (leaveGuest), and keeps the host's IF across SMM as the other exits do (KVM re-enables
+ * interrupts after handling the exit).
+ */
+export function takeInterceptedSmi(hw: CpuHw): CpuHw {
+  return takeSmi({ ...leaveGuest(hw), if: hw.if });
+}
+
+/**
+ * SMM entry for an SMI from the bus or, `latched`, from the latch (serviced after RSM): directly, or
+ * (`vmexit`) after the #VMEXIT of KVM's INTERCEPT_SMI when an SVM guest runs.
+ */
+export function smiEntry(hw: CpuHw, latched: boolean): { hw: CpuHw; vmexit: boolean } {
+  const from = latched ? { ...hw, smiLatched: 0 as const } : hw;
+  return smiIntercepted(hw) ? { hw: takeInterceptedSmi(from), vmexit: true } : { hw: takeSmi(from), vmexit: false };
 }
 
 export function smiLatchedDeliverable(hw: CpuHw): boolean {

@@ -7,6 +7,7 @@
  */
 import type { OutgoingMessage } from '../hw/apic.js';
 import type { KernelMemory } from './memory.js';
+import type { HostExitReason } from '../kvm/types.js';
 
 export type FaultHandling = 'eaten' | 'bug' | 'oops' | 'warn';
 
@@ -44,9 +45,9 @@ export type CpuEffect =
   | { kind: 'platform reset'; cpu: number; method: string }
   /**
    * A guest running on this CPU was left by a VM exit for a host event (an NMI, an external
-   * interrupt, INIT); the host handler runs first, then the vCPU thread handles the exit.
+   * interrupt, INIT; on AMD an SMI); the host handler runs first, then the vCPU thread handles the exit.
    */
-  | { kind: 'guest exit'; cpu: number; reason: 'nmi' | 'intr' }
+  | { kind: 'guest exit'; cpu: number; reason: HostExitReason }
   /** The result of a VMX/SVM instruction a vCPU thread executed on this CPU (`kvm.insn`). */
   | { kind: 'host insn done'; cpu: number; result: string }
   | { kind: 'kexec'; cpu: number };

@@ -54,6 +54,27 @@ export function vmEntered(c: VcpuContext): Partial<VcpuContext> {
   };
 }
 
+/**
+ * AMD: VMRUN faulted (#UD: EFER.SVME cleared under it by the reboot's hardware disable; #GP) while
+ * kvm_rebooting was set. arch/x86/kvm/svm/vmenter.S __svm_vcpu_run (an SVM file since v5.9, so every
+ * modelled era; E6 reads virt_rebooting) fixes the fault up with `cmpb $0, kvm_rebooting; jne <after
+ * vmrun>; ud2`: execution carries on as if VMRUN had returned. Nothing sets SVM_EXIT_ERR — unlike
+ * VMX, whose vmenter.S .Lfixup turns the eaten fault into VM-Fail (KVM_EXIT_FAIL_ENTRY).
+ */
+export function vmrunFaultSkipped(c: VcpuContext): boolean {
+  const h = c.host;
+  return c.vendor === 'amd' && h !== null && h.insn === 'VMRUN' && (h.result === '#UD' || h.result === '#GP') && h.rebooting;
+}
+
+/**
+ * What svm_vcpu_run() does after a skipped VMRUN: the register cache reads back the VMCB save area it
+ * wrote before the entry (RIP unchanged), nested_run_pending is cleared in guest mode as after any
+ * VMRUN, and the immediate exit KVM asked for (a self-IPI) is spent.
+ */
+export function vmrunSkipped(c: VcpuContext): Partial<VcpuContext> {
+  return { nestedRunPending: c.guestMode === 'l2' ? false : c.nestedRunPending, immediateExit: false, guestExit: null };
+}
+
 /** vcpu_load → vmx_vcpu_load → vmx_vcpu_load_vmcs: VMPTRLD of the current VMCS (loaded_vmcs). */
 export function vcpuLoadInsn(c: VcpuContext): HostInsn | null {
   if (c.vendor !== 'intel') return null;

@@ -64,10 +64,16 @@ export type HostInsn =
 
 export type HostInsnResult = 'ok' | '#UD' | '#GP' | 'VMfailInvalid' | `VMfailValid(${number})`;
 
+/**
+ * A host event that took the physical CPU out of the guest: an NMI, an external interrupt, or (AMD
+ * only: KVM's INTERCEPT_SMI) an SMI, which the host then takes at KVM's STGI (docs/model.md §4.6).
+ */
+export type HostExitReason = 'nmi' | 'intr' | 'smi';
+
 /** Why the guest left guest mode, as KVM's exit handler sees it. */
 export type GuestExit =
   | { kind: 'insn'; op: GuestInsn['op'] }
-  | { kind: 'host'; reason: 'nmi' | 'intr' };
+  | { kind: 'host'; reason: HostExitReason };
 
 /** The state-save area KVM writes on SMM entry (enter_smm_save_state_64), before the vendor hook. */
 export interface Smram {

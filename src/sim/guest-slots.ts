@@ -6,6 +6,7 @@
  */
 import type { Guests, GuestKind } from './guests.js';
 import type { Moved, Slot, SlotFamily } from './slot.js';
+import type { HostExitReason } from '../kvm/types.js';
 
 const NOTHING: readonly string[] = [];
 
@@ -55,7 +56,7 @@ export class GuestSlots implements SlotFamily {
   private readonly vcpuSlot: number[] = [];
   private readonly deviceSlot: number[] = [];
   /** VM exits the CPU steps caused, for the vCPU in guest mode there: run when the scheduler settles. */
-  private readonly exits: { cpu: number; reason: 'nmi' | 'intr' }[] = [];
+  private readonly exits: { cpu: number; reason: HostExitReason }[] = [];
 
   constructor(
     readonly guests: Guests,
@@ -88,14 +89,14 @@ export class GuestSlots implements SlotFamily {
   }
 
   /** A CPU step left a guest for a host event (an NMI, an interrupt): the vCPU there sees it when the scheduler settles. */
-  hostExit(cpu: number, reason: 'nmi' | 'intr'): void {
+  hostExit(cpu: number, reason: HostExitReason): void {
     this.exits.push({ cpu, reason });
   }
 
   moved(): Moved | null {
     const guests = this.guests;
     while (this.exits.length > 0) {
-      const e = this.exits.shift() as { cpu: number; reason: 'nmi' | 'intr' };
+      const e = this.exits.shift() as { cpu: number; reason: HostExitReason };
       guests.hostExit(e.cpu, e.reason);
       guests.drain();
     }

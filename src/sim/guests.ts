@@ -42,6 +42,7 @@ import { DEFAULT_MAX_MEM_REGIONS } from '../vhost/device.js';
 import type { CpuEvent } from '../../machines/physical-cpu/types.js';
 import { KVM_EXIT, KVM_IOCTLS, shownKvmArg, type KvmIoctlArg, type KvmIoctlName } from '../kvm/uapi.js';
 import type { KernelFeatures } from '../kernel/variants.js';
+import type { HostExitReason } from '../kvm/types.js';
 import type { KernelMemory } from '../kernel/memory.js';
 import type { Vendor } from '../hw/cpu-state.js';
 import type { VcpuSpec, VsockSpec } from '../scenarios/vms.js';
@@ -461,11 +462,11 @@ export class Guests {
   }
 
   /** The physical CPU left a guest for a host event: the vCPU in guest mode there sees the VM exit. */
-  hostExit(pcpu: number, reason: 'nmi' | 'intr'): void {
+  hostExit(pcpu: number, reason: HostExitReason): void {
     this.host.queue(() => this.hostExitNow(pcpu, reason));
   }
 
-  private hostExitNow(pcpu: number, reason: 'nmi' | 'intr'): void {
+  private hostExitNow(pcpu: number, reason: HostExitReason): void {
     const owner = this.owner(pcpu);
     if (owner < 0) return;
     this.cause({ t: 'kvm', ns: this.host.now(), vcpu: owner, cpu: pcpu, what: 'host_exit', data: { reason } }, () => {

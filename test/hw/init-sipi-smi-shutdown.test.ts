@@ -11,6 +11,7 @@ import {
   shutdownExitBy,
   sipiArrival,
   smiArrival,
+  smiEntry,
   smiLatchedDeliverable,
   takeInit,
   takeLatchedSmi,
@@ -104,8 +105,31 @@ describe('SMI, SMM and RSM (docs/model.md §3.5)', () => {
     ['second SMI in SMM is dropped', latchSmi(takeSmi(intel())), { kind: 'dropped', why: 'an SMI is already latched' }],
     ['SMI with GIF=0 is held (APM 15.17)', svmOn({ gif: false }), { kind: 'pending', why: 'GIF=0 holds SMIs' }],
     ['SMI in wait-for-SIPI is held', intel({ activity: 'wait-for-sipi' }), { kind: 'pending', why: 'wait-for-SIPI blocks SMI' }],
+    // KVM's init_vmcb() sets INTERCEPT_SMI; the host (SVME=1, not in a guest) takes it as any CPU.
+    ['SMI in an SVM guest is a #VMEXIT (INTERCEPT_SMI)', svmOn({ svmGuest: true }), { kind: 'vmexit', why: 'SMI in an SVM guest (INTERCEPT_SMI)' }],
+    ['SMI on the SVM host (SVME=1, no guest) is taken', svmOn(), { kind: 'take' }],
+    ['SMI in SMM entered from an SVM guest is latched', takeSmi(svmOn({ svmGuest: true })), { kind: 'latched', why: 'SMM is not re-entrant' }],
   ])('%s', (_name, hw, expected) => {
     expect(smiArrival(hw)).toEqual(expected);
+  });
+
+  it('AMD, INTERCEPT_SMI: #VMEXIT first (guest left, GIF set again at KVM\'s STGI), then SMM in host context; RSM returns to the host', () => {
+    for (const hostIf of [true, false]) {
+      const guest = svmOn({ svmGuest: true, if: hostIf });
+      const r = smiEntry(guest, false);
+      expect(r.vmexit).toBe(true);
+      expect([r.hw.svmGuest, r.hw.gif, r.hw.inSmm, r.hw.if, r.hw.ifBeforeSmm]).toEqual([false, true, true, false, hostIf]);
+      const back = okHw(rsm(r.hw, true));
+      expect([back.inSmm, back.svmGuest, back.if]).toEqual([false, false, hostIf]);
+      // A latched SMI found when the guest runs is intercepted the same way, and leaves the latch.
+      const fromLatch = smiEntry(latchSmi(guest), true);
+      expect([fromLatch.vmexit, fromLatch.hw.smiLatched, fromLatch.hw.svmGuest]).toEqual([true, 0, false]);
+    }
+    // Intel VMX non-root and the AMD host: SMM directly, no exit.
+    for (const hw of [vmxNonroot(), svmOn()]) {
+      const r = smiEntry(hw, false);
+      expect([r.vmexit, r.hw.inSmm, r.hw.vmx, r.hw.svmGuest]).toEqual([false, true, hw.vmx, false]);
+    }
   });
 
   it('SMM entry clears IF, blocks NMIs, saves IF and NMI blocking, and leaves HLT (SDM "SMI Handler Execution Environment")', () => {

@@ -130,13 +130,54 @@ describe('a host VM entry that faults (vmenter.S fixup)', () => {
     expect(world.oopses[0]?.join('\n')).toContain('kvm_spurious_fault');
     expect(v.ctx().thread).toBe('dead');
   });
-  it('#UD with kvm_rebooting=1: treated as VM-Fail, KVM_EXIT_FAIL_ENTRY', () => {
-    const world = fakeWorld((insn) => (insn === 'VMRUN' ? '#UD' : 'ok'));
-    world.k.state.kvm_rebooting = true;
-    const v = startVcpu(vcpuInput('amd', 'mainline', [], [], program), world);
+  it.each(['v5.10', 'v6.6', 'mainline'])('%s, VMX: #UD with kvm_rebooting=1 is VM-Fail (vmenter.S .Lfixup → .Lvmfail): KVM_EXIT_FAIL_ENTRY', (preset) => {
+    for (const insn of ['VMLAUNCH', 'VMRESUME']) {
+      const world = fakeWorld((i) => (i === insn ? '#UD' : 'ok'));
+      world.k.state.kvm_rebooting = true;
+      const v = startVcpu(vcpuInput('intel', preset, [], [], { l1: [{ op: 'io' }, { op: 'hlt' }] }), world);
+      v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+      // VMRESUME is reached only after a first exit (the I/O one).
+      if (insn === 'VMRESUME') expect(v.kvmRun()?.exit).toBe('IO');
+      expect(v.kvmRun()).toMatchObject({ ret: { ok: true, value: 0 }, exit: 'FAIL_ENTRY' });
+      expect(world.oopses).toEqual([]);
+    }
+  });
+  it.each(['v5.10', 'v5.11', 'v6.6', 'mainline'])(
+    '%s, SVM: #UD with kvm_rebooting=1 is skipped (__svm_vcpu_run fixup): the stale exit is handled and the thread loops in KVM_RUN, which never returns',
+    (preset) => {
+      for (const fault of ['#UD', '#GP'] as const) {
+        const world = fakeWorld((insn) => (insn === 'VMRUN' ? fault : 'ok'));
+        world.k.state.kvm_rebooting = true;
+        const v = startVcpu(vcpuInput('amd', preset, [], [], program), world);
+        v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+        expect(v.kvmRun()).toBeUndefined();
+        expect(world.returns.filter((r) => r.name === 'KVM_RUN')).toEqual([]);
+        expect(world.log.filter((l) => l.startsWith('VMRUN'))).toEqual([`VMRUN 10000 → ${fault}`]);
+        expect(world.events.map((e) => e.what)).toEqual(['kvm_exit']);
+        expect(world.oopses).toEqual([]);
+        expect(v.ctx().exitReason).toBeNull();
+        // Inside KVM_RUN for good: the loop moves nothing, so the thread waits like a spinning guest.
+        expect(v.snap().value).toEqual({ run: 'vmrunLoop' });
+        expect(v.snap().hasTag('blocked')).toBe(true);
+        expect(v.ctx().rip).toBe(0x1000);
+      }
+    },
+  );
+  it('SVM: a VMRUN that faults with kvm_rebooting=1 while L2 is pending entry clears nested_run_pending, as svm_vcpu_run does after any VMRUN', () => {
+    const ok = fakeWorld();
+    const v = startVcpu(vcpuInput('amd', 'mainline', [], [], { l1: [{ op: 'vmrun' }, { op: 'spin' }], l2: [{ op: 'spin' }] }), ok);
     v.ioctl('KVM_CREATE_VCPU', { id: 0 });
-    expect(v.kvmRun()).toMatchObject({ ret: { ok: true, value: 0 }, exit: 'FAIL_ENTRY' });
-    expect(world.oopses).toEqual([]);
+    v.send({ type: 'ioctl', name: 'KVM_RUN', arg: {} });
+    // Step until L1's VMRUN has been emulated (nested_run_pending set), before the hardware VMRUN of vmcb02.
+    for (let i = 0; i < 50 && !v.ctx().nestedRunPending; i++) v.send({ type: 'sched.vcpu' });
+    expect([v.ctx().guestMode, v.ctx().nestedRunPending]).toEqual(['l2', true]);
+    ok.k.state.kvm_rebooting = true;
+    const faulting = fakeWorld((insn) => (insn === 'VMRUN' ? '#UD' : 'ok'));
+    ok.io.hostInsn = faulting.io.hostInsn;
+    v.runUntilBlocked(20);
+    expect(v.snap().value).toEqual({ run: 'vmrunLoop' });
+    expect(v.ctx().nestedRunPending).toBe(false);
+    expect(ok.returns.filter((r) => r.name === 'KVM_RUN')).toEqual([]);
   });
   it('VMfailValid: KVM_EXIT_FAIL_ENTRY', () => {
     const world = fakeWorld((insn) => (insn === 'VMLAUNCH' ? 'VMfailValid(7)' : 'ok'));
