@@ -8,6 +8,12 @@
 /** CPUs of a machine (`machine.cpus`, a trace header's `cpus`): the bench's largest size; x86 NR_CPUS is 8192 in distribution kernels. */
 export const MAX_CPUS = 8192;
 
+/**
+ * A run's seed (`--seed`, a trace header's, the library's `seed`): the scheduler's generator
+ * (mulberry32, src/sim/chooser.ts) keeps 32 bits, so a larger seed would run as a smaller one.
+ */
+export const MAX_SEED = 0xffff_ffff;
+
 /** Bytes of a scenario file's text. An 8,192-CPU scenario with a step per CPU is well under 1 MiB. */
 export const MAX_SCENARIO_BYTES = 16 * 1024 * 1024;
 
