@@ -128,7 +128,7 @@ describe('startMachine and stepMachine', () => {
       [edited((v) => (v.choices = v.choices + 1)), /state\.choices is \d+, but its state has \d+ choices/],
       // T1's 4-CPU save under R1's 2-CPU scenario; T14 without its guests.
       [{ ...copy(r1), saved: copy(t1.saved) }, /state\.saved\.cpus: the scenario has 2 CPUs, the save 4/],
-      [{ ...copy(t14), saved: { ...copy(t14.saved), guests: undefined } } as typeof t14, /state\.saved does not fit state\.scenario/],
+      [{ ...copy(t14), saved: { ...copy(t14.saved), guests: undefined } } as typeof t14, /state\.saved\.guests: missing: the scenario has guests/],
     ];
     for (const [value, message] of cases) {
       expect(() => stepMachine(value, 0)).toThrow(ScenarioInputError);
