@@ -93,23 +93,6 @@ function referenceSave(scenario: Scenario, mode: SchedulingMode): SimulationStat
   return ref;
 }
 
-/**
- * The machine values `start` made in this process and those `step` made from them (a hash of each
- * one's JSON; the last PRODUCED_KEPT): a value that fails while it steps is the simulator's failure if
- * it is one of them, and a value that does not make sense (a MachineValueError) otherwise.
- */
-const produced = new Set<number>();
-const PRODUCED_KEPT = 4096;
-
-function valueKey(scenario: unknown, options: unknown, savedText: string, choices: number): number {
-  return hash53(`${JSON.stringify(scenario)}\u0000${JSON.stringify(options)}\u0000${choices}\u0000${savedText}`);
-}
-
-function remember(state: MachineValue): MachineValue {
-  produced.add(valueKey(state.scenario, state.options, JSON.stringify(state.saved), state.choices));
-  if (produced.size > PRODUCED_KEPT) produced.delete(produced.values().next().value as number);
-  return state;
-}
 
 function simulationOptions(o: StepOptions) {
   return { seed: o.seed, ...(o.mode ? { mode: o.mode } : {}), ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}) };
@@ -123,7 +106,7 @@ export function start(scenario: Scenario, options: StepOptions): Stepped {
   try {
     sim.header();
     const choices = sim.poll();
-    return { state: remember({ scenario, options: { ...options }, saved: sim.save(), choices }), records };
+    return { state: { scenario, options: { ...options }, saved: sim.save(), choices }, records };
   } finally {
     sub.unsubscribe();
   }
@@ -154,21 +137,18 @@ export function step(state: MachineValue, choice: number): Stepped {
     throw new MachineValueError(`step: state.saved does not fit state.scenario (${(e as Error).message})`);
   }
   if (n !== state.choices) throw new MachineValueError(`step: state.choices is ${state.choices}, but its state has ${n} choices`);
-  // Made here from a value made here (a value from outside stays untrusted however it steps).
-  const trusted = produced.has(valueKey(state.scenario, state.options, savedText, state.choices));
   let taken: { records: TraceRecord[]; choices: number };
   let next: SimulationState;
   try {
     taken = sim.step(choice);
     next = sim.save();
   } catch (e) {
-    // A value this process made fails only by the simulator's fault: that error as it is. Another
-    // one passed the checks above but does not make sense as a machine (a CPU number, a chart node or
-    // a packet id that none has): said so, with what failed.
-    if (trusted) throw e;
+    // The value passed the checks above but fails as it runs: a part no check sees into (a chart node,
+    // a packet list of the device) does not make sense. (A value start or step made that failed would
+    // be the simulator's fault, which the same error reports, the failure as its cause: a step cannot
+    // tell the two apart without keeping every value it made.)
     const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     throw new MachineValueError(`step: the state does not make sense as a machine: stepping it failed (${what}): was it changed since it was made?`, { cause: e });
   }
-  const value: MachineValue = { scenario: state.scenario, options: state.options, saved: next, choices: taken.choices };
-  return { state: trusted ? remember(value) : value, records: taken.records };
+  return { state: { scenario: state.scenario, options: state.options, saved: next, choices: taken.choices }, records: taken.records };
 }
