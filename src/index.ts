@@ -14,7 +14,8 @@ import type { Scenario } from './scenarios/types.js';
 import { formatError, validateScenario } from './scenarios/validate.js';
 import { validationContext } from './sim/catalog.js';
 import { runScenario } from './sim/run.js';
-import { MachineValueError, start as startValue, step, type MachineValue, type Stepped } from './sim/step.js';
+import { MachineValueError, start as startValue, step, type MachineValue as StepValue } from './sim/step.js';
+import { MAX_SEED } from './scenarios/limits.js';
 import type { Outcome } from './sim/outcome.js';
 import { formatRecord, type TraceRecord } from './trace/records.js';
 import { DEFAULT_EXPLORE, explore as exploreScenario, type Strategy } from './explore/explorer.js';
@@ -25,7 +26,25 @@ import type { Violation } from './spec/index.js';
 
 export type { Outcome, TraceRecord, Violation, Scenario, Strategy };
 export { PROPERTY_NAMES };
-export type { MachineValue, Stepped };
+/**
+ * A machine between two steps, as a JSON value: what `startMachine` and `stepMachine` give and take.
+ * `source` is what the machine was started from (the scenario as given and the kernel choice);
+ * `scenario` is what the validator made of it, and `stepMachine` checks that it still is.
+ */
+export type MachineValue = StepValue & { readonly source: MachineSource };
+
+/** What startMachine made a machine's scenario from. */
+export interface MachineSource {
+  /** A built-in's id, or a scenario value in the scenario file format. */
+  readonly scenario: ScenarioInput;
+  readonly kernel: KernelChoice;
+}
+
+export interface Stepped {
+  state: MachineValue;
+  /** The records the step wrote, in order (the run's last step includes its final records). */
+  records: TraceRecord[];
+}
 
 /** Bad input to the library: an unknown scenario, kernel or switch, an invalid scenario value. */
 export class ScenarioInputError extends Error {
@@ -127,7 +146,7 @@ function scenarioOf(input: ScenarioInput, kernel: KernelChoice): Scenario {
     const more = r.errors.length > 1 ? ` (and ${r.errors.length - 1} more)` : '';
     throw new ScenarioInputError(`${r.errors[0] ? formatError(id, r.errors[0]) : `${id}: invalid`}${more}`);
   }
-  const { kernel: preset, fix = [], noFix = [] } = kernel;
+  const { kernel: preset, fix = [], noFix = [] } = checkKernelChoice(kernel);
   if (preset !== undefined && !findPreset(preset)) throw new ScenarioInputError(`kernel: unknown preset '${preset}' (known: ${PRESETS.map((p) => p.name).join(', ')})`);
   for (const n of [...fix, ...noFix]) if (!isSwitchName(n)) throw new ScenarioInputError(`unknown kernel switch '${n}' (see kernels.switches)`);
   for (const n of fix) if (noFix.includes(n)) throw new ScenarioInputError(`fix and noFix both name '${n}'`);
@@ -142,13 +161,43 @@ function scenarioOf(input: ScenarioInput, kernel: KernelChoice): Scenario {
   };
 }
 
-const wholeNumber = (name: string, v: number | undefined, min: number): void => {
-  if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new ScenarioInputError(`${name}: expected an integer ≥ ${min}, got ${String(v)}`);
+/** The kernel choice as the types say it is (a caller in plain JavaScript can pass anything). */
+function checkKernelChoice(kernel: KernelChoice): KernelChoice {
+  const { kernel: preset, fix, noFix } = kernel;
+  if (preset !== undefined && typeof preset !== 'string') throw new ScenarioInputError(`kernel: expected a preset name, got ${shownValue(preset)}`);
+  for (const [name, list] of [['fix', fix], ['noFix', noFix]] as const) {
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) throw new ScenarioInputError(`${name}: expected a list of kernel switch names, got ${shownValue(list)}`);
+    list.forEach((n: unknown, i) => {
+      if (typeof n !== 'string') throw new ScenarioInputError(`${name}[${i}]: expected a kernel switch name, got ${shownValue(n)}`);
+    });
+  }
+  return kernel;
+}
+
+/** A value in an error message: its JSON, cut short. */
+function shownValue(v: unknown): string {
+  const text = v === undefined ? 'undefined' : (JSON.stringify(v) ?? String(v));
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}
+
+const wholeNumber = (name: string, v: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): void => {
+  if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) {
+    throw new ScenarioInputError(`${name}: expected an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}, got ${String(v)}`);
+  }
 };
 
+/** The options argument: absent, or an object (as the types say; `null` is refused, not read). */
+function optionsOf<T extends object>(options: T | undefined): T {
+  if (options === undefined) return {} as T;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new ScenarioInputError(`options: expected an object, got ${shownValue(options)}`);
+  return options;
+}
+
 /** One run of a scenario, as `shootdown run` does it. */
-export function run(input: ScenarioInput, options: RunOptions = {}): RunResult {
-  wholeNumber('seed', options.seed, 0);
+export function run(input: ScenarioInput, given?: RunOptions): RunResult {
+  const options = optionsOf(given);
+  wholeNumber('seed', options.seed, 0, MAX_SEED);
   wholeNumber('maxSteps', options.maxSteps, 1);
   const scenario = scenarioOf(input, options);
   const { outcome, trace } = runScenario(scenario, {
@@ -164,12 +213,81 @@ export function run(input: ScenarioInput, options: RunOptions = {}): RunResult {
  * one step as a function of the state and the choice (untimed by default, as exploration: every
  * choice is a step, a delivery, a timer or a scripted action).
  */
-export function startMachine(input: ScenarioInput, options: RunOptions & { mode?: 'timed' | 'untimed' } = {}): Stepped {
-  wholeNumber('seed', options.seed, 0);
+export function startMachine(input: ScenarioInput, given?: RunOptions & { mode?: 'timed' | 'untimed' }): Stepped {
+  const options = optionsOf(given);
+  wholeNumber('seed', options.seed, 0, MAX_SEED);
   wholeNumber('maxSteps', options.maxSteps, 1);
   if (options.mode !== undefined && options.mode !== 'timed' && options.mode !== 'untimed') throw new ScenarioInputError(`mode: expected 'timed' or 'untimed', got ${String(options.mode)}`);
   const scenario = scenarioOf(input, options);
-  return startValue(scenario, { seed: options.seed ?? 1, mode: options.mode ?? 'untimed', ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) });
+  // The source as JSON (a copy: the caller's object may change after), kept with the machine.
+  const kernel = checkKernelChoice(options);
+  const source: MachineSource = {
+    scenario: typeof input === 'string' ? input : (JSON.parse(JSON.stringify(input)) as ScenarioInput),
+    kernel: { ...(kernel.kernel !== undefined ? { kernel: kernel.kernel } : {}), fix: [...(kernel.fix ?? [])], noFix: [...(kernel.noFix ?? [])] },
+  };
+  remember(source, scenario);
+  const first = startValue(scenario, { seed: options.seed ?? 1, mode: options.mode ?? 'untimed', ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) });
+  return { state: { ...first.state, source }, records: first.records };
+}
+
+/** Sources validated lately, by their JSON: the JSON of the scenario each makes (a step checks its value's against it). */
+const validated = new Map<string, string>();
+const VALIDATED_KEPT = 64;
+
+function remember(source: MachineSource, scenario: Scenario): string {
+  const made = JSON.stringify(scenario);
+  validated.set(JSON.stringify(source), made);
+  if (validated.size > VALIDATED_KEPT) validated.delete(validated.keys().next().value as string);
+  return made;
+}
+
+/**
+ * The scenario part of a machine value, checked: `source` is validated again (once per source: the
+ * JSON of what it makes is remembered) and `scenario` must be exactly what it makes. A scenario edited
+ * in the value (a CPU number, an action, the vendor) is refused naming the first part that differs.
+ */
+function checkScenarioPart(state: unknown): void {
+  if (typeof state !== 'object' || state === null) return; // step names it
+  const v = state as Record<string, unknown>;
+  if (typeof v.scenario !== 'object' || v.scenario === null) throw new ScenarioInputError('stepMachine: state.scenario is missing');
+  const source = v.source as Record<string, unknown> | null | undefined;
+  if (typeof source !== 'object' || source === null) throw new ScenarioInputError('stepMachine: state.source is missing (what startMachine made the scenario from)');
+  const key = JSON.stringify(source);
+  let made = validated.get(key);
+  if (made === undefined) {
+    const kernel = source.kernel;
+    if (typeof kernel !== 'object' || kernel === null || Array.isArray(kernel)) throw new ScenarioInputError(`stepMachine: state.source.kernel: expected an object, got ${shownValue(kernel)}`);
+    try {
+      made = remember(source as unknown as MachineSource, scenarioOf(source.scenario as ScenarioInput, kernel as KernelChoice));
+    } catch (e) {
+      if (e instanceof ScenarioInputError) throw new ScenarioInputError(`stepMachine: state.source: ${e.message}`);
+      throw e;
+    }
+  }
+  if (JSON.stringify(v.scenario) === made) return;
+  const where = firstDifference(v.scenario, JSON.parse(made) as unknown, 'state.scenario');
+  throw new ScenarioInputError(`stepMachine: ${where} (state.scenario is what the validator made of state.source: start a new machine for another scenario)`);
+}
+
+/** Where `given` first differs from `expected`, and how. */
+function firstDifference(given: unknown, expected: unknown, path: string): string {
+  const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+  if (Array.isArray(expected)) {
+    if (!Array.isArray(given)) return `${path}: ${shownValue(given)}, where state.source makes a list`;
+    for (let i = 0; i < Math.min(given.length, expected.length); i++) {
+      if (JSON.stringify(given[i]) !== JSON.stringify(expected[i])) return firstDifference(given[i], expected[i], `${path}[${i}]`);
+    }
+    return `${path}: ${given.length} entries, where state.source makes ${expected.length}`;
+  }
+  if (isObj(expected) && isObj(given) && !Array.isArray(given)) {
+    for (const k of Object.keys(given)) if (!(k in expected)) return `${path}.${k}: not a part of the scenario state.source makes`;
+    for (const k of Object.keys(expected)) {
+      if (!(k in given)) return `${path}.${k}: missing (state.source makes ${shownValue(expected[k])})`;
+      if (JSON.stringify(given[k]) !== JSON.stringify(expected[k])) return firstDifference(given[k], expected[k], `${path}.${k}`);
+    }
+    return `${path}: its keys are in another order than those state.source makes`;
+  }
+  return `${path}: ${shownValue(given)}, where state.source makes ${shownValue(expected)}`;
 }
 
 /**
@@ -179,22 +297,27 @@ export function startMachine(input: ScenarioInput, options: RunOptions & { mode?
  */
 export function stepMachine(state: MachineValue, choice: number): Stepped {
   try {
-    return step(state, choice);
+    checkScenarioPart(state);
+    const next = step(state, choice);
+    return { state: { ...next.state, source: state.source }, records: next.records };
   } catch (e) {
-    if (e instanceof MachineValueError) throw new ScenarioInputError(e.message.replace(/^step:/, 'stepMachine:'));
+    if (e instanceof MachineValueError) throw new ScenarioInputError(e.message.replace(/^step:/, 'stepMachine:'), { cause: e.cause ?? e });
     throw e;
   }
 }
 
 /** Every interleaving of a scenario (or a sample), checked against the properties, as `shootdown explore` does it. */
-export function explore(input: ScenarioInput, options: ExploreOptions = {}): Exploration {
+export function explore(input: ScenarioInput, given?: ExploreOptions): Exploration {
+  const options = optionsOf(given);
   const properties = options.properties ?? [];
+  if (!Array.isArray(properties)) throw new ScenarioInputError(`properties: expected a list of property names, got ${shownValue(properties)}`);
   for (const p of properties) {
     if (!(PROPERTY_NAMES as readonly string[]).includes(p)) throw new ScenarioInputError(`unknown property '${p}' (known: ${PROPERTY_NAMES.join(', ')})`);
   }
   const strategy = options.strategy ?? 'exhaustive';
   if (!['exhaustive', 'random', 'pct'].includes(strategy)) throw new ScenarioInputError(`strategy: expected exhaustive, random or pct, got '${String(strategy)}'`);
-  for (const [name, min] of [['maxStates', 1], ['maxDepth', 1], ['seed', 0], ['runs', 1], ['pctDepth', 1]] as const) wholeNumber(name, options[name], min);
+  for (const [name, min] of [['maxStates', 1], ['maxDepth', 1], ['runs', 1], ['pctDepth', 1]] as const) wholeNumber(name, options[name], min);
+  wholeNumber('seed', options.seed, 0, MAX_SEED);
   const scenario = scenarioOf(input, options);
   if (scenario.machine.cpus > MAX_EXPLORE_CPUS) throw new ScenarioInputError(`explore handles at most ${MAX_EXPLORE_CPUS} CPUs (${scenario.id} has ${scenario.machine.cpus})`);
   const result = exploreScenario(scenario, {

@@ -3,6 +3,7 @@
  * them, and `explore merge` checks the same fields of a shard result file (a file can say anything).
  */
 import { MAX_PASS_OVER } from '../explore/passover.js';
+import { MAX_SEED } from '../scenarios/limits.js';
 
 /** Exploration's CPU bound: a state space grows too fast for more to finish. */
 export const MAX_EXPLORE_CPUS = 64;
@@ -13,7 +14,7 @@ export const NUMERIC: Record<string, [number, number]> = {
   'max-states': [1, 1_000_000_000],
   'max-depth': [1, 10_000_000],
   'max-time': [1, 31 * 24 * 3600],
-  seed: [0, 0xffff_ffff],
+  seed: [0, MAX_SEED],
   runs: [1, 1_000_000_000],
   'pct-depth': [1, 100],
   workers: [1, 64],

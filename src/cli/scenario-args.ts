@@ -7,6 +7,7 @@ import * as crypto from 'node:crypto';
 import { BUILTIN_SCENARIOS, RACE_SCENARIOS, findBuiltin } from '../scenarios/builtin.js';
 import { formatError, validateScenario } from '../scenarios/validate.js';
 import type { Scenario } from '../scenarios/types.js';
+import { MAX_SEED } from '../scenarios/limits.js';
 import { loadScenarioText, validationContext } from '../sim/catalog.js';
 import { PRESETS, SWITCH_NAMES, findPreset, isSwitchName } from '../kernel/variants.js';
 import { quote } from './terminal.js';
@@ -32,7 +33,7 @@ export function parseInteger(name: string, text: string | undefined, min: number
 }
 
 /** `--seed`: a u32, 1 when absent. */
-export const parseSeed = (text: string | undefined): number => parseInteger('seed', text, 0, 0xffff_ffff, 1);
+export const parseSeed = (text: string | undefined): number => parseInteger('seed', text, 0, MAX_SEED, 1);
 
 /**
  * A built-in by id or name, or a scenario file; `cpus` widens (or narrows) the machine, and an error it

@@ -12,7 +12,7 @@ import type { Scenario } from '../scenarios/types.js';
 import type { ExploreResult, Found, StopReason, Strategy } from '../explore/explorer.js';
 import type { SplitInfo } from '../explore/shard.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
-import { MAX_SCENARIO_BYTES } from '../scenarios/limits.js';
+import { MAX_SCENARIO_BYTES, MAX_SEED } from '../scenarios/limits.js';
 import { MAX_INPUT_BYTES, readInputFile } from './input-file.js';
 import { OutputFile, OutputFileError } from './output-file.js';
 import { InputError } from './scenario-args.js';
@@ -267,7 +267,7 @@ export function readShardFile(file: string, max = MAX_INPUT_BYTES): ShardDocumen
     maxTimeS: f.intOrNull(r.maxTimeS, 'run.maxTimeS', ...range('max-time')),
     allViolations: f.bool(r.allViolations, 'run.allViolations'),
     reduction: f.bool(r.reduction, 'run.reduction'),
-    seed: f.int(r.seed, 'run.seed', 0, 0xffff_ffff),
+    seed: f.int(r.seed, 'run.seed', 0, MAX_SEED),
     runs: f.int(r.runs, 'run.runs', ...range('runs')),
     pctDepth: f.int(r.pctDepth, 'run.pctDepth', ...range('pct-depth')),
     splitDepth: f.intOrNull(r.splitDepth, 'run.splitDepth', ...range('split-depth')),

@@ -8,6 +8,12 @@
 /** CPUs of a machine (`machine.cpus`, a trace header's `cpus`): the bench's largest size; x86 NR_CPUS is 8192 in distribution kernels. */
 export const MAX_CPUS = 8192;
 
+/**
+ * A run's seed (`--seed`, a trace header's, the library's `seed`): the scheduler's generator
+ * (mulberry32, src/sim/chooser.ts) keeps 32 bits, so a larger seed would run as a smaller one.
+ */
+export const MAX_SEED = 0xffff_ffff;
+
 /** Bytes of a scenario file's text. An 8,192-CPU scenario with a step per CPU is well under 1 MiB. */
 export const MAX_SCENARIO_BYTES = 16 * 1024 * 1024;
 
@@ -32,8 +38,19 @@ export const MAX_VCPUS_PER_VM = 4096;
 /** vCPUs of all VMs together. */
 export const MAX_VCPUS = 16_384;
 
-/** Instructions of one guest program (l1, l2, smm) and ioctl calls of one VMM thread. */
+/**
+ * Instructions of one guest program (l1, l2, smm) and ioctl calls of one VMM thread's script, counted
+ * after `{ "vhost": … }` steps are expanded into the calls they stand for (a `start` is 15).
+ */
 export const MAX_PROGRAM_LENGTH = 4096;
+
+/**
+ * Regions of all VHOST_SET_MEM_TABLE calls of a scenario's VMM scripts together, counting the tables
+ * the kernel reads: each region is kept in its VMM thread's script, in every save of the machine.
+ * A table of max_mem_regions (64, drivers/vhost/vhost.c) for each of 1,024 calls. A table of more
+ * than max_mem_regions is refused by vhost_set_memory from its count alone (-E2BIG) and adds nothing.
+ */
+export const MAX_MEM_TABLE_REGIONS = 65_536;
 
 /** Packets one traffic line (or one `vsock-send` step) may make: the packet path keeps every packet's fate. */
 export const MAX_TRAFFIC_COUNT = 4096;

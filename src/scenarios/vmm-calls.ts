@@ -6,6 +6,8 @@
 import type { VmmCall } from '../../machines/vmm.machine.js';
 import type { KvmIoctlArg, KvmIoctlName } from '../kvm/uapi.js';
 import { BAD_POINTER, type IoctlArg } from '../vhost/device.js';
+import { DEFAULT_MAX_MEM_REGIONS, U32_MAX } from '../vhost/device-state.js';
+import { MAX_MEM_TABLE_REGIONS } from './limits.js';
 import { isVhostIoctlName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
 import { EVENTFD, guestRam, realize, ringAddr, start as vhostStart, stop as vhostStop } from '../vhost/qemu.js';
 import { L1_BASE } from '../kvm/types.js';
@@ -33,6 +35,10 @@ const IOCTLS: readonly KvmIoctlName[] = [
 ];
 const VHOST_NAMES = Object.keys(VHOST_IOCTLS) as VhostIoctlName[];
 const ALL_CALLS: readonly string[] = [...IOCTLS, ...VHOST_NAMES, 'close'];
+
+/** The range of a C `int` argument. */
+const INT_MIN = -(2 ** 31);
+const INT_MAX = 2 ** 31 - 1;
 
 /** A guest MAXPHYADDR QEMU reports for a host with 46 physical address bits. */
 export const DEFAULT_MAXPHYADDR = 46;
@@ -103,7 +109,7 @@ function vhostArgKeys(name: VhostIoctlName | 'close'): readonly string[] {
 }
 
 /** A vhost ioctl (or close) of the VMM script, with the VM's defaults for what it leaves out. */
-function readVhostCall(field: Field, fields: Map<string, Field>, name: VhostIoctlName | 'close', vm: number, out: Problems): VmmCall | undefined {
+function readVhostCall(field: Field, fields: Map<string, Field>, name: VhostIoctlName | 'close', vm: number, budget: CallBudget, out: Problems): VmmCall | undefined {
   const keys = vhostArgKeys(name);
   for (const [key, f] of fields) {
     if (key === 'ioctl' || key === 'mm' || (key === 'badPointer' && name !== 'close')) continue;
@@ -130,8 +136,11 @@ function readVhostCall(field: Field, fields: Map<string, Field>, name: VhostIoct
       out.add(field.loc, `${name} needs 'arg'`);
       return undefined;
     }
-    arg = readRegister(f, out) ?? 0;
-    if (name === 'VHOST_SET_LOG_FD' && typeof f.value === 'number' && f.value === -1) arg = -1;
+    // VHOST_SET_LOG_FD's argument is a C int (vhost_dev_ioctl: get_user(fd, (int __user *)argp)):
+    // -1 is VHOST_FILE_UNBIND, the log turned off; any other fd goes to eventfd_ctx_fdget, which
+    // fails with -EBADF on a negative one (the device model's eventfdErrno).
+    if (name === 'VHOST_SET_LOG_FD' && typeof f.value === 'number') arg = readInteger(f, INT_MIN, INT_MAX, out) ?? 0;
+    else arg = readRegister(f, out) ?? 0;
   } else if (keys.includes('num')) {
     const f = fields.get('num');
     if (f === undefined && name.startsWith('VHOST_SET')) out.add(field.loc, `${name} needs 'num'`);
@@ -145,8 +154,22 @@ function readVhostCall(field: Field, fields: Map<string, Field>, name: VhostIoct
     arg = { index: idx, fd: f === undefined ? byRole : (readInteger(f, -1, 1 << 20, out) ?? byRole) };
   } else if (name === 'VHOST_SET_MEM_TABLE') {
     const f = fields.get('regions');
-    const n = f === undefined ? 1 : (readInteger(f, 0, 1024, out) ?? 1);
-    arg = { regions: Array.from({ length: n }, (_, i) => ({ ...guestRam(vm), guestPhysAddr: i * guestRam(vm).memorySize, userspaceAddr: guestRam(vm).userspaceAddr + i * guestRam(vm).memorySize })) };
+    // `struct vhost_memory`'s `nregions` is a __u32. vhost_set_memory (drivers/vhost/vhost.c) refuses a
+    // count over max_mem_regions with -E2BIG from the header alone, before it allocates or copies a
+    // region: such a table is its count only. One the kernel reads is made region by region (RAM-sized
+    // pieces one after the other), and those count against the scenario's MAX_MEM_TABLE_REGIONS.
+    const n = f === undefined ? 1 : (readInteger(f, 0, U32_MAX, out) ?? 1);
+    if (n > DEFAULT_MAX_MEM_REGIONS) {
+      arg = { nregions: n, regions: [] };
+    } else {
+      budget.regions += n;
+      if (budget.regions > MAX_MEM_TABLE_REGIONS && !budget.told) {
+        budget.told = true;
+        out.add((f ?? field).loc, `the scenario's VHOST_SET_MEM_TABLE calls pass more than ${MAX_MEM_TABLE_REGIONS} regions in all (at most ${MAX_MEM_TABLE_REGIONS}; a table of more than max_mem_regions, ${DEFAULT_MAX_MEM_REGIONS}, is refused by the kernel from its count and costs nothing)`);
+      }
+      const ram = guestRam(vm);
+      arg = budget.regions > MAX_MEM_TABLE_REGIONS ? { regions: [] } : { regions: Array.from({ length: n }, (_, i) => ({ ...ram, guestPhysAddr: i * ram.memorySize, userspaceAddr: ram.userspaceAddr + i * ram.memorySize })) };
+    }
   } else {
     arg = undefined;
   }
@@ -154,7 +177,16 @@ function readVhostCall(field: Field, fields: Map<string, Field>, name: VhostIoct
   return call;
 }
 
-export function readCall(field: Field, vcpuId: number, vm: number, vsock: VsockSpec | undefined, out: Problems): VmmCall[] | undefined {
+/** What the VMM scripts of one scenario have spent together: the memory-table regions they materialise. */
+export interface CallBudget {
+  regions: number;
+  /** The total has been reported once (later calls over it are not reported again). */
+  told: boolean;
+}
+
+export const newCallBudget = (): CallBudget => ({ regions: 0, told: false });
+
+export function readCall(field: Field, vcpuId: number, vm: number, vsock: VsockSpec | undefined, budget: CallBudget, out: Problems): VmmCall[] | undefined {
   // `ioctl` is required unless the step is a vhost sequence (`{ "vhost": "start" }`).
   const isMacro = typeof field.value === 'object' && field.value !== null && Object.prototype.hasOwnProperty.call(field.value, 'vhost');
   const fields = readObject(field, CALL_KEYS, out, isMacro ? {} : { ioctl: choiceExpectation(ALL_CALLS) });
@@ -182,7 +214,7 @@ export function readCall(field: Field, vcpuId: number, vm: number, vsock: VsockS
       out.add(ioctlField.loc, `${raw} needs a vhost-vsock device: VM ${vm} has no 'vsock'`);
       return undefined;
     }
-    const call = readVhostCall(field, fields, raw, vm, out);
+    const call = readVhostCall(field, fields, raw, vm, budget, out);
     return call ? [call] : undefined;
   }
   const name = raw as KvmIoctlName;

@@ -44,7 +44,7 @@ import {
   type Problems,
 } from './reader.js';
 import type { VcpuSpec, VmsSpec, VsockSpec } from './vms-spec.js';
-import { DEFAULT_MAXPHYADDR, defaultCalls, readCall } from './vmm-calls.js';
+import { DEFAULT_MAXPHYADDR, defaultCalls, newCallBudget, readCall, type CallBudget } from './vmm-calls.js';
 
 export { DEFAULT_MAXPHYADDR, defaultCalls, type VcpuSpec, type VmsSpec, type VsockSpec };
 
@@ -174,12 +174,30 @@ function readVsock(field: Field, index: number, vm: number, cpus: number | undef
   };
 }
 
+/**
+ * A VMM thread's script: at most MAX_PROGRAM_LENGTH calls, counted as the thread makes them, with
+ * each `{ "vhost": … }` step expanded (checked step by step, so a long script of them stops at the limit).
+ */
+function readCalls(field: Field, vcpuId: number, vm: number, vsock: VsockSpec | undefined, budget: CallBudget, out: Problems): VmmCall[] {
+  const calls: VmmCall[] = [];
+  for (const [i, step] of (readArray(field, out, 'expected an array of ioctl calls', MAX_PROGRAM_LENGTH) ?? []).entries()) {
+    const made = readCall(step, vcpuId, vm, vsock, budget, out) ?? [];
+    if (calls.length + made.length > MAX_PROGRAM_LENGTH) {
+      out.add(field.loc, `too many calls: the steps make more than ${MAX_PROGRAM_LENGTH} ioctl calls once their { "vhost": … } sequences are expanded (at most ${MAX_PROGRAM_LENGTH}; step ${i} passes the limit)`);
+      break;
+    }
+    calls.push(...made);
+  }
+  return calls;
+}
+
 /** Read `vms`; vCPUs and vsock devices are numbered in file order. */
 export function readVms(field: Field | undefined, cpus: number | undefined, vendor: Vendor, out: Problems): VmsSpec {
   if (field === undefined) return { vcpus: [], vsock: [] };
   const specs: VcpuSpec[] = [];
   const devices: VsockSpec[] = [];
   const vms = readArray(field, out, 'expected an array of VMs', MAX_VMS) ?? [];
+  const budget = newCallBudget();
   vms.forEach((vmField, vm) => {
     const vmFields = readObject(vmField, ['vcpus', 'vsock', 'onShutdown'], out, { vcpus: 'expected an array of vCPUs' });
     const vcpusField = vmFields?.get('vcpus');
@@ -209,10 +227,7 @@ export function readVms(field: Field | undefined, cpus: number | undefined, vend
       const usesVsock = [...program.l1, ...program.l2, ...program.smm].some((i) => VSOCK_OPS.includes(i.op));
       if (usesVsock && vsock === undefined) out.add(f.get('guest')?.loc ?? vcpuField.loc, `vsock-ready / vsock-send need a vhost-vsock device: VM ${vm} has no 'vsock'`);
       const vmmField = f.get('vmm');
-      let calls =
-        vmmField === undefined
-          ? defaultCalls(vcpuId)
-          : (readArray(vmmField, out, 'expected an array of ioctl calls', MAX_PROGRAM_LENGTH) ?? []).flatMap((c) => readCall(c, vcpuId, vm, vsock, out) ?? []);
+      let calls = vmmField === undefined ? defaultCalls(vcpuId) : readCalls(vmmField, vcpuId, vm, vsock, budget, out);
       const afterField = f.get('afterReset');
       const afterReset = afterField === undefined ? 0 : (readInteger(afterField, 0, Math.max(0, program.l1.length - 1), out) ?? 0);
       const managed = vsock !== undefined && vsock.setup === 'qemu' && specs.length === firstOfVm;

@@ -10,6 +10,9 @@
  */
 import type { Scenario } from '../scenarios/types.js';
 import type { TraceRecord } from '../trace/records.js';
+import { MAX_SEED } from '../scenarios/limits.js';
+import { hash53 } from '../state/hash.js';
+import { checkSave } from './save-check.js';
 import { Simulation, type SchedulingMode, type SimulationState } from './simulation.js';
 
 /** What a stepped run keeps fixed: the seed of its latency choices, timed or untimed, its step budget. */
@@ -51,7 +54,7 @@ function checkValue(state: unknown): asserts state is MachineValue {
   if (typeof v.scenario !== 'object' || v.scenario === null) bad('state.scenario is missing');
   const o = v.options as Record<string, unknown> | null | undefined;
   if (typeof o !== 'object' || o === null) return bad('state.options is missing');
-  if (!wholeNumber(o.seed, 0)) bad(`state.options.seed: expected a whole number ≥ 0, got ${JSON.stringify(o.seed)}`);
+  if (!wholeNumber(o.seed, 0) || (o.seed as number) > MAX_SEED) bad(`state.options.seed: expected a whole number from 0 to ${MAX_SEED}, got ${JSON.stringify(o.seed)}`);
   if (o.mode !== undefined && o.mode !== 'timed' && o.mode !== 'untimed') bad(`state.options.mode: expected 'timed' or 'untimed', got ${JSON.stringify(o.mode)}`);
   if (o.maxSteps !== undefined && !wholeNumber(o.maxSteps, 1)) bad(`state.options.maxSteps: expected a whole number ≥ 1, got ${JSON.stringify(o.maxSteps)}`);
   if (!wholeNumber(v.choices, 0)) bad(`state.choices: expected a whole number ≥ 0, got ${JSON.stringify(v.choices)}`);
@@ -63,7 +66,33 @@ function checkValue(state: unknown): asserts state is MachineValue {
   if (!Array.isArray(saved.cpus) || saved.cpus.length !== cpus) {
     bad(`state.saved.cpus: the scenario has ${JSON.stringify(cpus)} CPUs, the save ${Array.isArray(saved.cpus) ? saved.cpus.length : 'none'}`);
   }
+  // Every part in the shape its codec describes, before the restore reads it (a part the restore took
+  // as it was, `memory: {}`, would fail only steps later, deep in a rule).
+  const scenario = v.scenario as Scenario;
+  const env = { cpus: scenario.machine.cpus, vcpus: Array.isArray(scenario.vcpus) ? scenario.vcpus.length : 0 };
+  const shape = checkSave(saved, 'state.saved', referenceSave(scenario, o.mode === 'timed' ? 'timed' : 'untimed'), env);
+  if (shape !== null) bad(shape);
 }
+
+/** The start of a run of each scenario stepped lately (by a hash of its JSON): what a save's constants must be. */
+const references = new Map<number, SimulationState>();
+const REFERENCES_KEPT = 16;
+
+function referenceSave(scenario: Scenario, mode: SchedulingMode): SimulationState {
+  const key = hash53(`${mode}\u0000${JSON.stringify(scenario)}`);
+  let ref = references.get(key);
+  if (ref === undefined) {
+    try {
+      ref = new Simulation(scenario, { seed: 1, mode }).save();
+    } catch (e) {
+      throw new MachineValueError(`step: state.scenario does not make a machine (${(e as Error).message})`);
+    }
+    references.set(key, ref);
+    if (references.size > REFERENCES_KEPT) references.delete(references.keys().next().value as number);
+  }
+  return ref;
+}
+
 
 function simulationOptions(o: StepOptions) {
   return { seed: o.seed, ...(o.mode ? { mode: o.mode } : {}), ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}) };
@@ -97,16 +126,29 @@ export function step(state: MachineValue, choice: number): Stepped {
   // The restored actors take the saved contexts as they are: restore from a copy, so the value stays.
   let sim: Simulation;
   let n: number;
+  const savedText = JSON.stringify(state.saved);
   try {
     sim = new Simulation(state.scenario, simulationOptions(state.options), structuredClone(state.saved));
     // A restore takes what it knows and builds the rest fresh: a save of another scenario (other CPUs,
     // guests left out or added) would go on as another machine. Restored, a machine saves as it was.
-    if (JSON.stringify(sim.save()) !== JSON.stringify(state.saved)) throw new MachineValueError('it restores as another state');
+    if (JSON.stringify(sim.save()) !== savedText) throw new MachineValueError('it restores as another state');
     n = sim.poll();
   } catch (e) {
     throw new MachineValueError(`step: state.saved does not fit state.scenario (${(e as Error).message})`);
   }
   if (n !== state.choices) throw new MachineValueError(`step: state.choices is ${state.choices}, but its state has ${n} choices`);
-  const { records, choices } = sim.step(choice);
-  return { state: { scenario: state.scenario, options: state.options, saved: sim.save(), choices }, records };
+  let taken: { records: TraceRecord[]; choices: number };
+  let next: SimulationState;
+  try {
+    taken = sim.step(choice);
+    next = sim.save();
+  } catch (e) {
+    // The value passed the checks above but fails as it runs: a part no check sees into (a chart node,
+    // a packet list of the device) does not make sense. (A value start or step made that failed would
+    // be the simulator's fault, which the same error reports, the failure as its cause: a step cannot
+    // tell the two apart without keeping every value it made.)
+    const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    throw new MachineValueError(`step: the state does not make sense as a machine: stepping it failed (${what}): was it changed since it was made?`, { cause: e });
+  }
+  return { state: { scenario: state.scenario, options: state.options, saved: next, choices: taken.choices }, records: taken.records };
 }

@@ -52,13 +52,36 @@ export interface Codec<T> {
   /** Small domains: the value as an integer below 2^bits (a struct packs several into one mix). */
   readonly bits?: number;
   code?(v: T): number;
+  /**
+   * Whether an untrusted value (a machine value given back to `stepMachine`) is one of the type: null,
+   * or what is wrong with it, at `path` or below. Absent: any value is taken (a part no rule reads).
+   * `ref`: the same part of a state of the same run, whose `constant` struct fields the value's must
+   * equal (passed through structs, not into arrays, whose entries need not correspond). `env`: the
+   * machine's sizes, for the numbers of a role (a CPU number, a cpumask, a vCPU index).
+   */
+  check?(v: unknown, path: string, env: CheckEnv, ref?: unknown): string | null;
 }
+
+/** What a check knows of the machine the value is a state of. */
+export interface CheckEnv {
+  cpus: number;
+  vcpus: number;
+}
+
+/** What a check says of a value that is not of the expected kind. */
+export const notA = (path: string, expected: string, v: unknown): string => {
+  const text = v === undefined ? 'nothing' : (JSON.stringify(v) ?? String(v));
+  return `${path}: expected ${expected}, got ${text.length > 60 ? `${text.slice(0, 60)}…` : text}`;
+};
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 // ---- scalars -------------------------------------------------------------------------------------
 
 export function bool(): Codec<boolean> {
   return {
     kind: 'bool',
+    check: (v, path) => (typeof v === 'boolean' ? null : notA(path, 'true or false', v)),
     bits: 1,
     code: (v) => (v ? 1 : 0),
     text: (v) => (v ? '1' : '0'),
@@ -73,6 +96,13 @@ export function bool(): Codec<boolean> {
 export function int(role?: Role): Codec<number> {
   return {
     kind: 'int',
+    check: (v, path, env) => {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) return notA(path, 'an integer', v);
+      // A CPU number is one of the machine's or -1 (none); a vCPU index one of the scenario's.
+      if (role === 'cpu-id' && (v < -1 || v >= env.cpus)) return notA(path, `a CPU number from 0 to ${env.cpus - 1} (or -1)`, v);
+      if (role === 'vcpu-index' && (v < 0 || v >= env.vcpus)) return notA(path, `a vCPU index below ${env.vcpus}`, v);
+      return null;
+    },
     ...(role ? { role } : {}),
     ...(role === 'cpu-id' ? { rename: (v: number, r: Renaming) => (v >= 0 ? r.cpu(v) : v) } : {}),
     ...(role === 'cpu-addr' ? { rename: (v: number, r: Renaming) => r.addr(v) } : {}),
@@ -98,6 +128,7 @@ export const vcpuIndex = (): Codec<number> => int('vcpu-index');
 export function string(): Codec<string> {
   return {
     kind: 'string',
+    check: (v, path) => (typeof v === 'string' ? null : notA(path, 'a string', v)),
     text: (v) => JSON.stringify(v),
     hash: (h, v) => mix(h, stringHash(v)),
     copy: (v) => v,
@@ -116,6 +147,7 @@ export function oneOf<const V extends string | number>(values: readonly V[]): Co
   };
   return {
     kind: 'enum',
+    check: (v, path) => (codes.has(v as V) ? null : notA(path, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, v)),
     bits: Math.max(1, Math.ceil(Math.log2(values.length))),
     code,
     text: (v) => String(v),
@@ -133,6 +165,7 @@ export function nullable<T>(inner: Codec<T>): Codec<T | null> {
   const code = inner.code;
   return {
     kind: 'nullable',
+    ...(inner.check ? { check: (v: unknown, path: string, env: CheckEnv, ref?: unknown) => (v === null ? null : (inner.check as NonNullable<Codec<T>['check']>)(v, path, env, ref ?? undefined)) } : {}),
     ...(inner.role ? { role: inner.role } : {}),
     ...(inner.rename ? { rename: (v: T | null, r: Renaming) => (v === null ? null : (inner.rename as NonNullable<Codec<T>['rename']>)(v, r)) } : {}),
     ...(bits !== undefined && code ? { bits: bits + 1, code: (v: T | null) => (v === null ? 0 : code(v) + 1) } : {}),
@@ -175,6 +208,16 @@ export function array<T>(elem: Codec<T>, role?: Role): Codec<T[]> {
         : undefined;
   return {
     kind: 'array',
+    check: (v, path, env) => {
+      if (!Array.isArray(v)) return notA(path, 'an array', v);
+      if (role === 'cpu-mask' && v.length !== env.cpus) return `${path}: a cpumask of ${v.length} CPUs, where the machine has ${env.cpus}`;
+      if (!elem.check) return null;
+      for (let i = 0; i < v.length; i++) {
+        const bad = elem.check(v[i], `${path}[${i}]`, env);
+        if (bad !== null) return bad;
+      }
+      return null;
+    },
     ...(role ? { role } : {}),
     ...(rename ? { rename } : {}),
     text: (v) => {
@@ -235,6 +278,15 @@ export function numberKeyed<V>(value: Codec<V>, keyRole?: 'cpu-addr'): Codec<Rec
       : undefined;
   return {
     kind: 'record',
+    check: (v, path, env) => {
+      if (!isObject(v)) return notA(path, 'an object keyed by numbers', v);
+      for (const k of Object.keys(v)) {
+        if (!/^(0|[1-9][0-9]*)$/.test(k)) return `${path}: key ${JSON.stringify(k)} is not a number`;
+        const bad = value.check ? value.check(v[k], `${path}.${k}`, env) : null;
+        if (bad !== null) return bad;
+      }
+      return null;
+    },
     ...(rename ? { rename } : {}),
     text: (v) => `{${keys(v).map((k) => `${k}:${value.text(v[k] as V)}`).join(',')}}`,
     hash: (h, v) => {
@@ -279,6 +331,8 @@ export function json<T>(): Codec<T> {
   const hashes = new WeakMap<object, number>();
   return {
     kind: 'json',
+    // Any JSON value (or nothing): the rules that read it check what they read.
+    check: () => null,
     text,
     hash: (h, v) => {
       if (v === null || typeof v !== 'object') return mix(h, hash53(text(v)));

@@ -6,7 +6,7 @@
  */
 import type { CpuHw, CpuMode } from '../hw/cpu-state.js';
 import type { CpuContext, Region } from '../../machines/physical-cpu/types.js';
-import { array, bool, cpuAddr, cpuId, int, members, nullable, numberKeyed, oneOf, string, type Codec } from './codec.js';
+import { array, bool, cpuAddr, cpuId, int, members, notA, nullable, numberKeyed, oneOf, string, type Codec } from './codec.js';
 import { constant, ignored, replacedWhole, struct, type StructCodec } from './struct.js';
 
 export const CPU_MODE = struct<CpuMode>('CpuMode', {
@@ -75,7 +75,8 @@ export const CPU_CONTEXT = struct<CpuContext>('CpuContext', {
       'two paths reach the same wait at different times',
     int(),
   ),
-  nextAp: cpuId(),
+  // The next AP the crash kernel brings up: one past the last CPU once all are up.
+  nextAp: { ...cpuId(), check: (v, path, env) => (typeof v === 'number' && Number.isInteger(v) && v >= -1 && v <= env.cpus ? null : notA(path, `a CPU number from 0 to ${env.cpus} (or -1)`, v)) },
   rebootQueued: bool(),
 });
 

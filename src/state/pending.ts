@@ -5,7 +5,7 @@
  */
 import type { DeliveryMode, MessageSource } from '../hw/apic.js';
 import type { Message } from '../bus/messages.js';
-import { bool, cpuId, int, members, nullable, string, vcpuIndex, type Codec } from './codec.js';
+import { bool, cpuId, int, members, nullable, notA, string, vcpuIndex, type Codec } from './codec.js';
 import { ignored, replacedWhole, struct, tagged, type TaggedCodec } from './struct.js';
 import { mix } from './hash.js';
 
@@ -13,6 +13,7 @@ import { mix } from './hash.js';
 function sender(): Codec<number | 'platform'> {
   return {
     kind: 'sender',
+    check: (v, path, env) => (v === 'platform' || (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < env.cpus) ? null : notA(path, "a CPU number or 'platform'", v)),
     role: 'cpu-id',
     rename: (v, r) => (v === 'platform' ? v : r.cpu(v)),
     text: (v) => String(v),

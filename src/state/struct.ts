@@ -4,7 +4,7 @@
  * hash remembered per object). Tests enumerate the fields (`fieldPaths`) and leave one out (`without`).
  */
 import { hash53, mix } from './hash.js';
-import { PACK, type Codec, type Renaming } from './codec.js';
+import { PACK, notA, type CheckEnv, type Codec, type Renaming } from './codec.js';
 
 /** Why a field is no part of a state's identity. */
 export type OmittedKind =
@@ -113,10 +113,27 @@ function structOf<T extends object>(name: string, infos: readonly FieldInfo[]): 
           return (out ?? v) as T;
         }
       : undefined;
+  const known = new Set(infos.map((f) => f.name));
   const codec: StructCodec<T> = {
     kind: 'struct',
     name,
     fields: infos,
+    // Every field its codec takes (absent only where the codec takes nothing), and no other.
+    check: (v, path, env, ref) => {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return notA(path, `an object (${name})`, v);
+      const r = typeof ref === 'object' && ref !== null ? (ref as Record<string, unknown>) : undefined;
+      for (const f of infos) {
+        const value = read(v as T, f.name);
+        if (f.omitted?.omitted === 'constant') {
+          if (r !== undefined && JSON.stringify(value) !== JSON.stringify(r[f.name])) return `${path}.${f.name}: not the run's (${f.omitted.why})`;
+          continue;
+        }
+        const bad = f.codec.check ? f.codec.check(value, `${path}.${f.name}`, env, r?.[f.name]) : null;
+        if (bad !== null) return bad;
+      }
+      for (const k of Object.keys(v)) if (!known.has(k) && k !== 'kind') return `${path}.${k}: not a field of ${name}`;
+      return null;
+    },
     ...(rename ? { rename } : {}),
     text: (v) => {
       let s = '{';
@@ -189,6 +206,7 @@ export function replacedWhole<T extends object>(inner: Codec<T>): Codec<T> {
   const codec: Wrapper<T> = {
     kind: 'whole',
     inner,
+    ...(inner.check ? { check: inner.check } : {}),
     ...(inner.role ? { role: inner.role } : {}),
     ...(inner.rename ? { rename: inner.rename } : {}),
     text: (v) => {
@@ -249,6 +267,13 @@ export function tagged<T extends Tagged<string>>(variants: Variants<T>): TaggedC
   return {
     kind: 'tagged',
     variants,
+    check: (v: unknown, path: string, env: CheckEnv, ref?: unknown) => {
+      const kind = typeof v === 'object' && v !== null ? (v as { kind?: unknown }).kind : undefined;
+      if (typeof kind !== 'string' || !index.has(kind)) return notA(`${path}.kind`, `one of ${kinds.join(', ')}`, kind);
+      const variant = (variants as unknown as Record<string, StructCodec<unknown>>)[kind] as StructCodec<unknown>;
+      const sameKind = typeof ref === 'object' && ref !== null && (ref as { kind?: unknown }).kind === kind;
+      return variant.check ? variant.check(v, path, env, sameKind ? ref : undefined) : null;
+    },
     ...(renames
       ? {
           rename: (v: T, r: Renaming): T => {

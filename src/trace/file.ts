@@ -9,7 +9,7 @@ import type { Pick } from '../sim/chooser.js';
 import { OutputFile } from '../cli/output-file.js';
 import { findPreset, isSwitchName, SWITCH_NAMES } from '../kernel/variants.js';
 import { MAX_CPUS } from '../scenarios/validate.js';
-import { MAX_TRACE_LINE } from '../scenarios/limits.js';
+import { MAX_SEED, MAX_TRACE_LINE } from '../scenarios/limits.js';
 import { duplicateKey } from '../scenarios/json-text.js';
 
 const FLUSH_AT = 64 * 1024;
@@ -95,7 +95,7 @@ function headerProblem(h: Record<string, unknown>): string | null {
   const extra = Object.keys(h).find((k) => !HEADER_FIELDS.includes(k));
   if (extra !== undefined) return `header: unknown field ${shown(extra)} (a header has ${HEADER_FIELDS.slice(1).join(', ')})`;
   const seed = h.seed;
-  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) return `header.seed: expected an integer from 0 to 4294967295, got ${shown(seed)}`;
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) return `header.seed: expected an integer from 0 to ${MAX_SEED}, got ${shown(seed)}`;
   if (h.mode !== undefined && h.mode !== 'timed' && h.mode !== 'untimed') return `header.mode: expected "timed" or "untimed", got ${shown(h.mode)}`;
   const cpus = h.cpus;
   if (typeof cpus !== 'number' || !Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) return `header.cpus: expected an integer from 1 to ${MAX_CPUS}, got ${shown(cpus)}`;

@@ -98,7 +98,12 @@ export type IoctlArg =
   | { index: number; num: number }
   | { index: number; fd: number }
   | VringAddr
-  | { padding?: number; regions: readonly MemRegion[] };
+  /**
+   * `struct vhost_memory`: `nregions` is the header's count (default: the regions given), `regions`
+   * what the caller's buffer holds after the header. A count over max_mem_regions is refused from the
+   * header alone, so such a table need not spell its regions out.
+   */
+  | { padding?: number; nregions?: number; regions: readonly MemRegion[] };
 
 export type IoctlReturn = { ok: true; value?: number | bigint } | { ok: false; errno: number };
 

@@ -273,12 +273,16 @@ function devIoctl(
   if (name === 'VHOST_SET_MEM_TABLE') {
     if (!isObject(arg) || !('regions' in arg)) return done(fail(ERRNO.EFAULT));
     if ((arg.padding ?? 0) !== 0) return done(fail(ERRNO.EOPNOTSUPP));
-    if (arg.regions.length > host.maxMemRegions) return done(fail(ERRNO.E2BIG));
-    for (const r of arg.regions) {
+    // vhost_set_memory: the header's count is checked before a region is allocated or copied.
+    const nregions = arg.nregions ?? arg.regions.length;
+    if (nregions > host.maxMemRegions) return done(fail(ERRNO.E2BIG));
+    // The regions after the header are copied whole: a buffer that ends before them faults.
+    if (arg.regions.length < nregions) return done(fail(ERRNO.EFAULT));
+    for (const r of arg.regions.slice(0, nregions)) {
       // vhost_iotlb_add_range fails on a zero-sized or wrapping range.
       if (r.memorySize <= 0 || r.guestPhysAddr + r.memorySize - 1 > Number.MAX_SAFE_INTEGER) return done(fail(ERRNO.EFAULT));
     }
-    const memTable = arg.regions.map((r) => ({ ...r }));
+    const memTable = arg.regions.slice(0, nregions).map((r) => ({ ...r }));
     // memory_access_ok: only checked for running queues, and only the regions' own user ranges.
     if (device.vqs.some((vq) => vq.backend) && !memoryAccessOk(memTable)) return done(fail(ERRNO.EFAULT));
     return done(OK, { ...device, memTable });

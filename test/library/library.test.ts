@@ -124,11 +124,11 @@ describe('startMachine and stepMachine', () => {
       [edited((v) => (v.options.mode = 'fast')), /state\.options\.mode/],
       [edited((v) => delete v.choices), /state\.choices: expected a whole number/],
       [edited((v) => delete v.scenario), /state\.scenario is missing/],
-      [edited((v) => delete v.saved.agenda), /state\.saved does not fit state\.scenario/],
+      [edited((v) => delete v.saved.agenda), /state\.saved\.agenda: expected an object \(agenda\), got nothing/],
       [edited((v) => (v.choices = v.choices + 1)), /state\.choices is \d+, but its state has \d+ choices/],
       // T1's 4-CPU save under R1's 2-CPU scenario; T14 without its guests.
       [{ ...copy(r1), saved: copy(t1.saved) }, /state\.saved\.cpus: the scenario has 2 CPUs, the save 4/],
-      [{ ...copy(t14), saved: { ...copy(t14.saved), guests: undefined } } as typeof t14, /state\.saved does not fit state\.scenario/],
+      [{ ...copy(t14), saved: { ...copy(t14.saved), guests: undefined } } as typeof t14, /state\.saved\.guests: missing: the scenario has guests/],
     ];
     for (const [value, message] of cases) {
       expect(() => stepMachine(value, 0)).toThrow(ScenarioInputError);

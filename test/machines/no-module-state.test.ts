@@ -22,6 +22,8 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const ALLOWED: Record<string, string> = {
   'src/sim/cpu-drivers.ts:sharedRunner': 'cache: the CPU chart compiled once (its tables depend only on the chart)',
   'src/state/hash.ts:stringHashes': 'cache: hash53 of a string, a pure function',
+  'src/index.ts:validated': 'cache: the JSON of the scenario a machine source validates to (validateScenario is a pure function of it)',
+  'src/sim/step.ts:references': "cache: the save a scenario's run starts in (a pure function of the scenario and mode)",
   'src/viz/chart-model.ts:pathIndexes': 'cache: a chart model indexed by path (WeakMap keyed by the immutable model)',
   'src/viz/actor-kinds.ts:physicalCpuChart': 'cache: the chart model of a machine definition, built on first use',
   'src/viz/actor-kinds.ts:vhostVsockChart': 'cache: the chart model of a machine definition, built on first use',

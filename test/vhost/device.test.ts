@@ -259,6 +259,11 @@ describe('argument checks, in the kernel order', () => {
     ['used ring not 4-byte aligned', 'VHOST_SET_VRING_ADDR', { index: 0, ...ring(0), usedUserAddr: RAM.userspaceAddr + 2 }, 'EINVAL'],
     ['memory table with padding', 'VHOST_SET_MEM_TABLE', { padding: 1, regions: [RAM] }, 'EOPNOTSUPP'],
     ['more than 64 regions', 'VHOST_SET_MEM_TABLE', { regions: Array.from({ length: 65 }, () => RAM) }, 'E2BIG'],
+    // vhost_set_memory checks the header's count before it copies a region: none need be there.
+    ['a header count over 64, no regions after it', 'VHOST_SET_MEM_TABLE', { nregions: 0xffff_ffff, regions: [] }, 'E2BIG'],
+    ['a header count over 64 with padding', 'VHOST_SET_MEM_TABLE', { padding: 1, nregions: 65, regions: [] }, 'EOPNOTSUPP'],
+    ['fewer regions after the header than its count', 'VHOST_SET_MEM_TABLE', { nregions: 2, regions: [RAM] }, 'EFAULT'],
+    ['log fd -2 (only -1 unbinds)', 'VHOST_SET_LOG_FD', -2, 'EBADF'],
     ['kick fd not open', 'VHOST_SET_VRING_KICK', { index: 0, fd: 99 }, 'EBADF'],
     ['kick fd not an eventfd', 'VHOST_SET_VRING_KICK', { index: 0, fd: 3 }, 'EINVAL'],
     ['unreadable argument', 'VHOST_SET_VRING_NUM', BAD_POINTER, 'EFAULT'],
