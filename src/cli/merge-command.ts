@@ -144,6 +144,21 @@ export async function mergeCommand(args: string[], io: ExploreIo): Promise<numbe
   if (missing.length > 0) {
     throw new InputError(`explore merge: shard${missing.length === 1 ? '' : 's'} ${ranges(missing)} of ${of} ${missing.length === 1 ? 'is' : 'are'} missing (${docs.length} of ${of} given)`);
   }
+  // Each frontier state is expanded by exactly one shard (its state hash modulo N): the shards keep the
+  // whole frontier between them, or the merged verdict would speak for states no shard searched. A shard
+  // stopped by a bound may have stopped inside the frontier, so then it is only "at most".
+  const at = reference.doc.result.split;
+  if (at && at.depth !== null) {
+    const kept = docs.reduce((sum, { doc }) => sum + (doc.result.split?.kept ?? 0), 0);
+    const whole = docs.every(({ doc }) => doc.result.complete);
+    if (whole ? kept !== at.frontier : kept > at.frontier) {
+      const each = docs.slice(0, SHARD_LINES).map(({ file, doc }) => `'${quote(file)}' keeps ${doc.result.split?.kept ?? 0}`);
+      const more = docs.length > SHARD_LINES ? `, and ${docs.length - SHARD_LINES} more` : '';
+      throw new InputError(
+        `explore merge: damaged shard results: ${of === 1 ? 'the one shard keeps' : `the ${of} shards keep`} ${kept} of the ${at.frontier} frontier states at split depth ${at.depth}, where each frontier state is exactly one shard's (${each.join(', ')}${more})`,
+      );
+    }
+  }
   const run = first.doc.run;
   if (run.shootdown !== version()) {
     throw new InputError(`explore merge: the shards were searched by shootdown ${quote(run.shootdown)}, this is ${version()}: merge with the version that searched them (counterexamples replay on it)`);

@@ -10,7 +10,7 @@ import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import type { Scenario } from '../scenarios/types.js';
 import type { ExploreResult, Found, StopReason, Strategy } from '../explore/explorer.js';
-import type { SplitInfo } from '../explore/shard.js';
+import { FRONTIER_PER_SHARD, type SplitInfo } from '../explore/shard-split.js';
 import { PROPERTY_NAMES } from '../spec/index.js';
 import { MAX_SCENARIO_BYTES, MAX_SEED } from '../scenarios/limits.js';
 import { MAX_INPUT_BYTES, readInputFile } from './input-file.js';
@@ -177,6 +177,26 @@ const MAX_TEXT = 1 << 20;
 /** A counterexample's decisions at most (--max-depth's largest value). */
 const MAX_PICKS = 10_000_000;
 
+/**
+ * The split a shard reports, against itself and its run (ShardSplit.info writes it): no split says
+ * no frontier; a shard keeps at most the frontier; an automatic split waits for FRONTIER_PER_SHARD
+ * states per shard, a given one is at `--split-depth`. (That the shards' kept states add up to the
+ * frontier is checked by merge, which has them all.)
+ */
+function splitProblems(f: Fields, s: SplitInfo, run: ShardRun, of: number): void {
+  if (run.strategy !== 'exhaustive') f.fail('result.split', `a ${run.strategy} search is split by runs and seeds, not at a frontier: expected null`);
+  if (s.depth === null) {
+    if (s.frontier !== 0 || s.kept !== 0) f.fail('result.split', `no split depth (the search ended above it), yet ${s.frontier} frontier states and ${s.kept} kept`);
+    return;
+  }
+  if (s.kept > s.frontier) f.fail('result.split.kept', `${s.kept} frontier states kept of the ${s.frontier} there were`);
+  if (run.splitDepth !== null && s.depth !== run.splitDepth) f.fail('result.split.depth', `split at depth ${s.depth}, but the search was split at --split-depth ${run.splitDepth}`);
+  const least = FRONTIER_PER_SHARD * of;
+  if (run.splitDepth === null && s.frontier < least) {
+    f.fail('result.split.frontier', `${s.frontier} states, but a search in ${of} shard${of === 1 ? '' : 's'} splits at the first depth with at least ${least} (${FRONTIER_PER_SHARD} per shard): not a shard of ${of}`);
+  }
+}
+
 /** A shard file's fields, checked one by one; a failure names the file and the field. */
 class Fields {
   constructor(private readonly file: string) {}
@@ -303,6 +323,7 @@ export function readShardFile(file: string, max = MAX_INPUT_BYTES): ShardDocumen
           },
   };
   if (result.complete !== (result.stoppedBy.length === 0)) f.fail('result.complete', 'says the opposite of result.stoppedBy');
+  if (result.split) splitProblems(f, result.split, run, of);
   const violations = f.arr(d.violations, 'violations', 1000).map((x, i): ShardViolation => {
     const at = `violations[${i}]`;
     const v = f.obj(x, at);

@@ -10,7 +10,6 @@ import type { Scenario } from '../scenarios/types.js';
 import { runScenarioInSlices } from '../sim/run.js';
 import { InputError, KERNEL_FLAGS, loadScenario, parseInteger, parseSeed, withKernel } from './scenario-args.js';
 import { formatRecord, type TraceRecord } from '../trace/records.js';
-import { MAX_INPUT_BYTES } from './input-file.js';
 import { track } from './output-file.js';
 import { readTrace } from '../trace/file.js';
 import { ACTOR_KINDS, PLANNED_KINDS, findActorKind } from '../viz/actor-kinds.js';
@@ -22,7 +21,7 @@ import { traceJsonDoc, traceToMermaidSequence } from '../viz/export-trace.js';
 import { jsonPieces } from '../viz/json-pieces.js';
 import { writePieces } from './json-output.js';
 import { buildSite, checkOutDir, serveSite, SiteError, traceViolations, VIEWER_PORT, writeSite, type RunningViewer, type SiteInput } from '../viz/site.js';
-import { WhatIf } from '../viz/branch-server.js';
+import { VIEW_TRACE_LIMIT, WhatIf } from '../viz/branch-server.js';
 import { bindingNote, exposureWarning, listenError, LOOPBACK, validHost } from '../viz/local-server.js';
 import { perfettoJson, traceToPerfetto } from '../viz/export-perfetto.js';
 import { traceModel } from '../viz/trace-model.js';
@@ -81,10 +80,11 @@ interface RunFlags {
 }
 
 /**
- * The run of a scenario for the viewer, its trace as text: at most what `view` reads from a trace
- * file (MAX_INPUT_BYTES; an object so that a test can lower it), and the run stops once past it.
+ * The run of a scenario for the viewer, its trace as text: at most VIEW_TRACE_LIMIT (what `view`
+ * reads from a trace file; an object so that a test can lower it), and the run stops once past it.
+ * The server's what-if branches are held to the same limit.
  */
-export const VIEW_TRACE_LIMIT = { chars: MAX_INPUT_BYTES };
+export { VIEW_TRACE_LIMIT };
 
 async function scenarioTrace(loaded: Scenario, flags: RunFlags): Promise<SiteInput> {
   const seed = parseSeed(flags.seed);

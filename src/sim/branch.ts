@@ -56,7 +56,15 @@ function sampled(n: number, taken: number): number[] {
   return [...picks].sort((a, b) => a - b);
 }
 
-export class BranchError extends Error {}
+/** A branch that cannot be run or kept, with the HTTP status the viewer's server answers it with (4xx). */
+export class BranchError extends Error {
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
 
 /** Thrown by the probe to stop a replay at the decision it was asked about. */
 class Reached extends Error {}
@@ -198,9 +206,11 @@ export async function choicesAt(base: BranchBase, picks: readonly Pick[], decisi
 
 /**
  * The run that takes `option` at decision `decision` of the trace with `picks` and goes on with
- * the run's seeded chooser; its header carries the branch point, its records every pick.
+ * the run's seeded chooser; its header carries the branch point, its records every pick. `pause`
+ * is looked at every few steps (runScenarioInSlices): a rejected promise stops the run with its
+ * error, which is how a caller bounds what the branch writes.
  */
-export async function runBranch(base: BranchBase, picks: readonly Pick[], point: BranchPoint, onRecord: (r: TraceRecord) => void): Promise<RunResult> {
+export async function runBranch(base: BranchBase, picks: readonly Pick[], point: BranchPoint, onRecord: (r: TraceRecord) => void, pause?: () => Promise<void> | null): Promise<RunResult> {
   const at = picks[point.decision];
   if (!Number.isInteger(point.decision) || point.decision < 0 || !at) {
     throw new BranchError(`decision ${point.decision}: the trace has ${picks.length} decisions (0 to ${picks.length - 1})`);
@@ -209,7 +219,7 @@ export async function runBranch(base: BranchBase, picks: readonly Pick[], point:
     throw new BranchError(`option ${point.option}: decision ${point.decision} has ${at.n} choices (0 to ${at.n - 1})`);
   }
   try {
-    return await runScenarioInSlices(base.scenario, { seed: base.seed, mode: base.mode, branch: point, chooser: new BranchChooser(picks, base.seed, point.decision, point.option), onRecord });
+    return await runScenarioInSlices(base.scenario, { seed: base.seed, mode: base.mode, branch: point, chooser: new BranchChooser(picks, base.seed, point.decision, point.option), onRecord }, undefined, pause);
   } catch (e) {
     if (e instanceof ReplayDivergence) throw new BranchError(`the trace does not replay on ${base.scenario.id}: ${e.message}`);
     throw e;

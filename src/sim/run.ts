@@ -44,19 +44,26 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunResult 
  * signal handler (SIGINT, SIGTERM) or a server can run while a long run goes on. `pause`, asked
  * every few steps, holds the run while its promise is pending: while stdout's reader catches up, so
  * that a run writing faster than a pipe is read keeps a few steps' output in memory, not the whole.
+ * A promise that rejects stops the run with its error (a caller's bound on what the run writes).
  */
 export async function runScenarioInSlices(scenario: Scenario, options: RunOptions, slice = 4096, pause?: () => Promise<void> | null): Promise<RunResult> {
   const { sim, result } = started(scenario, options);
   // One step of a large machine can write a line for each CPU (a broadcast's deliveries).
   const between = pause ? Math.min(slice, PAUSE_EVERY) : slice;
   let ran = 0;
-  while (sim.run(between) === null) {
-    ran += between;
-    const wait = pause?.() ?? null;
-    if (wait !== null) await wait;
-    else if (ran < slice) continue;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    ran = 0;
+  try {
+    while (sim.run(between) === null) {
+      ran += between;
+      const wait = pause?.() ?? null;
+      if (wait !== null) await wait;
+      else if (ran < slice) continue;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      ran = 0;
+    }
+  } catch (e) {
+    // Stopped by `pause` (or a failure): the run's subscribers are let go of as at its end.
+    sim.stop();
+    throw e;
   }
   return result();
 }

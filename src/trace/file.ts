@@ -150,6 +150,8 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
   let previous: string | null = null;
   /** The line of the `end` record: the last a trace has. */
   let endLine: number | null = null;
+  /** How many `final` records so far: a run writes one per CPU, 0 to header.cpus − 1 in order, before its end. */
+  let finals = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     if (line.length === 0) continue;
@@ -193,7 +195,17 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
       previous = line;
       continue;
     }
-    if (r.t === 'end') endLine = i + 1;
+    if (r.t === 'final') {
+      // Simulation.finish writes CpuSlots.finals: CPU 0, 1, … of the machine the run had. A header
+      // whose `cpus` is not the count of these names another machine than the one traced (a branch
+      // or a replay of it would run that other machine).
+      if (r.cpu !== finals) return { ok: false, error: `line ${i + 1}: final record of CPU ${r.cpu} where the run writes CPU ${finals}'s (one final record per CPU, from 0 in order)` };
+      finals++;
+    }
+    if (r.t === 'end') {
+      endLine = i + 1;
+      if (finals !== header.cpus) return { ok: false, error: `line ${i + 1}: the run ends with the final records of ${finals} CPUs, but header.cpus says ${header.cpus} (a run writes one for each of its CPUs before its end record)` };
+    }
     previous = line;
     records.push(line);
     lineOf.push(i + 1);

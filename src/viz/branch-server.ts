@@ -8,8 +8,11 @@
  *
  * relative to its page, so the same page works at / and at /t/<id>/. A branch replays the picks
  * before K, takes the option, and lets the run's seeded chooser make the rest (src/sim/branch.ts).
- * Bounded: BRANCHES_KEPT branches (the oldest is dropped), MAX_BODY bytes of request, one run at a
- * time with at most MAX_WAITING waiting. Errors are JSON `{error}` with a 4xx status.
+ * Bounded: a branch's trace at most VIEW_TRACE_LIMIT (what `view` takes of a run; a branch past it
+ * is stopped and refused), at most BRANCHES_KEPT branches kept and at most BRANCHES_KEPT_BYTES of
+ * their traces and pages together (the oldest are dropped first; the newest is always kept), MAX_BODY
+ * bytes of request, one run at a time with at most MAX_WAITING waiting. So the server's memory stays
+ * bounded whatever its clients ask. Errors are JSON `{error}` with a 4xx status.
  */
 import type * as http from 'node:http';
 import { findBuiltin } from '../scenarios/builtin.js';
@@ -18,12 +21,27 @@ import { validationContext } from '../sim/catalog.js';
 import { BranchError, choicesAt, runBranch, type BranchBase } from '../sim/branch.js';
 import type { Pick } from '../sim/chooser.js';
 import { readTrace } from '../trace/file.js';
-import { formatRecord, type BranchPoint } from '../trace/records.js';
+import { formatRecord, type BranchPoint, type TraceRecord } from '../trace/records.js';
 import { findPreset } from '../kernel/variants.js';
+import { MAX_INPUT_BYTES } from '../cli/input-file.js';
 import { baseHeaders } from './local-server.js';
 import type { Site, SiteFile, SiteInput } from './site-types.js';
 
+/**
+ * The longest trace the viewer takes of a run, in characters: what `view` reads of a trace file
+ * (MAX_INPUT_BYTES). The run of a scenario `view` shows and each what-if branch stop once past it.
+ * An object, read at each run, so that a test can lower it.
+ */
+export const VIEW_TRACE_LIMIT = { chars: MAX_INPUT_BYTES };
+
 export const BRANCHES_KEPT = 32;
+/**
+ * What the kept branches may hold together: the bytes of their traces and pages as served. A branch
+ * of a large machine writes tens of megabytes (T5 on 8192 CPUs: 441,332 records); 32 of them ran the
+ * process out of memory. Twice the longest trace: a few branches of the largest runs, all 32 of the
+ * usual ones.
+ */
+export const BRANCHES_KEPT_BYTES = 2 * MAX_INPUT_BYTES;
 /** A branch request is `{"decision":K,"option":N}`: a few dozen bytes. */
 export const MAX_BODY = 1024;
 const MAX_WAITING = 4;
@@ -39,6 +57,34 @@ interface Served {
   /** What a branch of it writes as `branch.from`. */
   name: string;
   source: string;
+  /** The bytes of its trace and page, as served (what BRANCHES_KEPT_BYTES counts). */
+  bytes: number;
+}
+
+/** The bounds of one server's branches (the defaults above); a test may give its own, and change them. */
+export interface WhatIfBounds {
+  /** How many branches are kept. */
+  branches: number;
+  /** How many bytes of traces and pages the kept branches may have together. */
+  bytes: number;
+  /** The longest trace a branch may write, in characters. */
+  traceChars: number;
+}
+
+/** The defaults: VIEW_TRACE_LIMIT read when a branch runs. */
+function defaultBounds(): WhatIfBounds {
+  return {
+    branches: BRANCHES_KEPT,
+    bytes: BRANCHES_KEPT_BYTES,
+    get traceChars() {
+      return VIEW_TRACE_LIMIT.chars;
+    },
+  };
+}
+
+/** A size in words: MiB when it is a whole number of them. */
+function sized(n: number, unit: string): string {
+  return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : `${n} ${unit}`;
 }
 
 /**
@@ -72,26 +118,28 @@ export class WhatIf {
   private readonly why: string;
   private readonly branches = new Map<string, Served>();
   private next = 1;
+  /** The bytes of the kept branches (Served.bytes summed). */
+  private keptBytes = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private waiting = 0;
 
   /**
    * `input` is what the root page shows (with `base`, the run it comes from; without, that is
    * found from the trace's header when it names a built-in scenario), `site` its files, `build`
-   * makes a branch's page.
+   * makes a branch's page; `bounds` are read each time a branch is made.
    */
   constructor(
     input: SiteInput,
     private readonly site: Site,
     private readonly build: Build,
-    private readonly kept = BRANCHES_KEPT,
+    private readonly bounds: WhatIfBounds = defaultBounds(),
   ) {
     const found = input.base ? { base: input.base } : branchBaseOfTrace(input.trace);
     this.base = 'base' in found ? found.base : null;
     this.why = 'why' in found ? found.why : '';
     const r = readTrace(input.trace);
     const page = site.get('index.html');
-    this.root = r.ok && page ? { id: '', trace: input.trace, picks: r.trace.picks, page, name: this.base?.scenario.id ?? r.trace.scenario, source: input.source } : null;
+    this.root = r.ok && page ? { id: '', trace: input.trace, picks: r.trace.picks, page, name: this.base?.scenario.id ?? r.trace.scenario, source: input.source, bytes: 0 } : null;
   }
 
   /**
@@ -106,7 +154,7 @@ export class WhatIf {
       const id = m[1] ?? '';
       const b = this.branches.get(id);
       if (!b) {
-        json(res, 404, { error: /^b\d{1,9}$/.test(id) && Number(id.slice(1)) < this.next ? `branch ${id} is no longer kept: this server keeps the last ${this.kept} branches` : `no branch ${JSON.stringify(id.slice(0, 40))} here` });
+        json(res, 404, { error: /^b\d{1,9}$/.test(id) && Number(id.slice(1)) < this.next ? `branch ${id} is no longer kept: this server keeps the last ${this.bounds.branches} branches, at most ${sized(this.bounds.bytes, 'bytes')} of their traces and pages` : `no branch ${JSON.stringify(id.slice(0, 40))} here` });
         return true;
       }
       if (m[2] === undefined) {
@@ -190,7 +238,23 @@ export class WhatIf {
       this.serially(res, async () => {
         const lines: string[] = [];
         const from = served.id || served.name;
-        const result = await runBranch(base, served.picks, { from, ...point }, (r) => lines.push(formatRecord(r)));
+        // Bounded as `view` bounds the run of a scenario: past the limit the lines are let go and the run is stopped.
+        const max = this.bounds.traceChars;
+        let size = 0;
+        const onRecord = (r: TraceRecord) => {
+          if (size > max) return;
+          const line = formatRecord(r);
+          size += line.length + 1;
+          if (size > max) lines.length = 0;
+          else lines.push(line);
+        };
+        const tooLarge = () =>
+          new BranchError(
+            `branch: decision ${point.decision} → option ${point.option} writes a trace longer than ${sized(max, 'characters')}, the most the viewer takes of a run, so it was stopped and is not kept (the machine has ${base.scenario.machine.cpus} CPUs)`,
+            422,
+          );
+        const result = await runBranch(base, served.picks, { from, ...point }, onRecord, () => (size > max ? Promise.reject(tooLarge()) : null));
+        if (size > max) throw tooLarge();
         const trace = lines.join('\n') + '\n';
         const read = readTrace(trace);
         if (!read.ok) throw new Error(`the branch's own trace does not read back: ${read.error}`);
@@ -198,8 +262,15 @@ export class WhatIf {
         const source = `${this.root?.source ?? from} · what if: decision ${point.decision} → option ${point.option} (${id})`;
         const page = (await this.build({ trace, source, violations: result.outcome.violations })).get('index.html');
         if (!page) throw new Error('no page built');
-        this.branches.set(id, { id, trace, picks: read.trace.picks, page, name: served.name, source });
-        while (this.branches.size > this.kept) this.branches.delete(this.branches.keys().next().value as string);
+        const bytes = Buffer.byteLength(trace) + (typeof page.body === 'string' ? Buffer.byteLength(page.body) : page.body.length);
+        this.branches.set(id, { id, trace, picks: read.trace.picks, page, name: served.name, source, bytes });
+        this.keptBytes += bytes;
+        // The oldest go first, by count and by bytes; the newest stays (its trace is within the limit above).
+        while (this.branches.size > 1 && (this.branches.size > this.bounds.branches || this.keptBytes > this.bounds.bytes)) {
+          const [oldest, b] = this.branches.entries().next().value as [string, Served];
+          this.branches.delete(oldest);
+          this.keptBytes -= b.bytes;
+        }
         return { status: 201, body: { id, url: `/t/${id}/`, from, decision: point.decision, option: point.option, records: lines.length } };
       });
     });
@@ -214,7 +285,7 @@ export class WhatIf {
         const { status, body } = await task();
         json(res, status, body);
       } catch (e) {
-        if (e instanceof BranchError) json(res, 400, { error: e.message });
+        if (e instanceof BranchError) json(res, e.status, { error: e.message });
         else json(res, 500, { error: 'internal error' });
       } finally {
         this.waiting -= 1;

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { DEFAULT_EXPLORE, type ExploreOptions } from '../../src/explore/explorer.js';
-import { exploreShard } from '../../src/explore/shard.js';
+import { exploreShard, FRONTIER_PER_SHARD } from '../../src/explore/shard.js';
 import { findBuiltin } from '../../src/scenarios/builtin.js';
 import { validateScenario } from '../../src/scenarios/validate.js';
 import { validationContext } from '../../src/sim/catalog.js';
@@ -20,6 +20,12 @@ import { memoryIo } from '../cli/memory-io.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-shards-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** The parts of a shard result file these tests edit. */
+interface ShardJson {
+  shard: { index: number; of: number };
+  result: { complete: boolean; split: { depth: number | null; frontier: number; kept: number } };
+}
 
 interface Json {
   complete: boolean;
@@ -230,6 +236,51 @@ describe('merge refuses what is not exactly the shards of one search (exit 2, na
     await refused([d], /'.*R2-v5\.11-shard-1-of-4\.json': damaged shard result: run\.maxDepth/);
   });
 
+  /** Shard `index` of `from`'s four, relabelled as shard `to.index` of `to.of` (file name and `shard`). */
+  const relabel = (from: string, name: string, index: number, to: { index: number; of: number }, edit: (doc: ShardJson) => void = () => {}): string => {
+    const d = path.join(dir, 'bad', name);
+    fs.mkdirSync(d, { recursive: true });
+    const file = fs.readdirSync(from).find((f) => f.endsWith(`-shard-${index}-of-4.json`)) as string;
+    const doc = JSON.parse(fs.readFileSync(path.join(from, file), 'utf8')) as ShardJson;
+    doc.shard = to;
+    edit(doc);
+    const out = path.join(d, file.replace(/-shard-\d+-of-4\.json$/, `-shard-${to.index}-of-${to.of}.json`));
+    fs.writeFileSync(out, JSON.stringify(doc));
+    return out;
+  };
+
+  it('one complete shard of four relabelled as the only shard: its kept frontier states are not the frontier', async () => {
+    // Before, merge called the quarter of the search it holds "complete" (exit 0, no violation).
+    const f = relabel(mainline.shards, 'quarter', 0, { index: 0, of: 1 });
+    const doc = JSON.parse(fs.readFileSync(f, 'utf8')) as ShardJson;
+    expect(doc.result.complete).toBe(true);
+    const { kept, frontier, depth } = doc.result.split;
+    expect(kept).toBeLessThan(frontier);
+    await refused([path.dirname(f)], new RegExp(`damaged shard results: the one shard keeps ${kept} of the ${frontier} frontier states at split depth ${depth}, where each frontier state is exactly one shard's \\('.*-shard-0-of-1\\.json' keeps ${kept}\\)$`, 'm'));
+  });
+
+  it('three complete shards of four relabelled as three: a quarter of the frontier is nobody\'s', async () => {
+    const files = [0, 1, 2].map((i) => relabel(mainline.shards, 'three', i, { index: i, of: 3 }));
+    const docs = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as ShardJson);
+    const kept = docs.reduce((a, d) => a + d.result.split.kept, 0);
+    const frontier = docs[0]?.result.split.frontier as number;
+    expect(kept).toBeLessThan(frontier);
+    await refused([path.dirname(files[0] as string)], new RegExp(`the 3 shards keep ${kept} of the ${frontier} frontier states .*'.*-shard-0-of-3\\.json' keeps \\d+, '.*-shard-1-of-3\\.json' keeps \\d+, '.*-shard-2-of-3\\.json' keeps \\d+\\)$`, 'm'));
+  });
+
+  it("a shard's split that contradicts itself or its number of shards, naming the file and the field", async () => {
+    const frontier = (JSON.parse(fs.readFileSync(path.join(mainline.shards, 'R2-mainline-shard-1-of-4.json'), 'utf8')) as ShardJson).result.split.frontier;
+    const more = relabel(mainline.shards, 'kept-more', 1, { index: 1, of: 4 }, (d) => (d.result.split.kept = frontier + 1));
+    await refused([more], new RegExp(`'.*shard-1-of-4\\.json': damaged shard result: result\\.split\\.kept: ${frontier + 1} frontier states kept of the ${frontier} there were`));
+    // Split as a search in fewer shards splits: fewer frontier states than one in 4·FRONTIER_PER_SHARD shards waits for.
+    const least = FRONTIER_PER_SHARD * Math.ceil((frontier + 1) / FRONTIER_PER_SHARD);
+    const ways = least / FRONTIER_PER_SHARD;
+    const many = relabel(mainline.shards, 'more-ways', 0, { index: 0, of: ways });
+    await refused([many], new RegExp(`'.*shard-0-of-${ways}\\.json': damaged shard result: result\\.split\\.frontier: ${frontier} states, but a search in ${ways} shards splits at the first depth with at least ${least} \\(${FRONTIER_PER_SHARD} per shard\\): not a shard of ${ways}`));
+    const unsplit = relabel(mainline.shards, 'unsplit', 2, { index: 2, of: 4 }, (d) => Object.assign(d.result.split, { depth: null }));
+    await refused([unsplit], /'.*shard-2-of-4\.json': damaged shard result: result\.split: no split depth \(the search ended above it\), yet \d+ frontier states and \d+ kept/);
+  });
+
   it('a file that is not a shard result, and a directory with none', async () => {
     const f = path.join(dir, 'bad', 'not-a-shard.json');
     fs.mkdirSync(path.dirname(f), { recursive: true });
@@ -388,6 +439,27 @@ describe('more', () => {
 
 describe('as processes (the built command, as a batch system runs it)', () => {
   const bin = path.join(__dirname, '../../dist/src/cli/main.js');
+  it('merge refuses, exit 2 naming the file, a shard of two relabelled as the only one (part of the search is not "complete")', () => {
+    if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first`);
+    const results = path.join(dir, 'process', 'half');
+    const shard = spawnSync(process.execPath, [bin, 'explore', 'R2', '--kernel', 'v5.11', '--shard', '0/2', '--out', results, '--all-violations'], { encoding: 'utf8' });
+    expect(shard.status, shard.stderr).toBe(0);
+    const one = path.join(dir, 'process', 'one');
+    fs.mkdirSync(one, { recursive: true });
+    const doc = JSON.parse(fs.readFileSync(path.join(results, 'R2-v5.11-shard-0-of-2.json'), 'utf8')) as ShardJson;
+    expect(doc.result.complete).toBe(true);
+    doc.shard = { index: 0, of: 1 };
+    const file = path.join(one, 'R2-v5.11-shard-0-of-1.json');
+    fs.writeFileSync(file, JSON.stringify(doc));
+    const traces = path.join(dir, 'process', 'one-traces');
+    const merge = spawnSync(process.execPath, [bin, 'explore', 'merge', one, '--out', traces], { encoding: 'utf8' });
+    expect(merge.status, merge.stdout).toBe(2);
+    const { kept, frontier } = doc.result.split;
+    expect(merge.stderr).toBe(`shootdown: explore merge: damaged shard results: the one shard keeps ${kept} of the ${frontier} frontier states at split depth ${doc.result.split.depth}, where each frontier state is exactly one shard's ('${file}' keeps ${kept})\n`);
+    expect(merge.stdout).toBe('');
+    expect(fs.existsSync(traces)).toBe(false);
+  });
+
   it('shards exit 0 whatever they found; merge exits 1 for a violation and writes its trace', () => {
     if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first`);
     const results = path.join(dir, 'process', 'results');

@@ -121,6 +121,18 @@ describe('a branch', () => {
   it('refuses an option out of range', async () => {
     await expect(branch(0, picks[0]?.n as number)).rejects.toThrow(/option \d+: decision 0 has \d+ choices/);
   });
+
+  it('is stopped by its pause, with its error, a few steps past the bound the caller keeps (what the viewer bounds a branch by)', async () => {
+    const k = firstNext();
+    const whole = (await branch(k, picks[k]?.pick as number)).length;
+    const bound = Math.floor(whole / 4);
+    let written = 0;
+    const stop = new BranchError('too long', 422);
+    const run = runBranch(base, picks, { from: 'T5', decision: k, option: picks[k]?.pick as number }, () => (written += 1), () => (written > bound ? Promise.reject(stop) : null));
+    await expect(run).rejects.toBe(stop);
+    expect(written).toBeGreaterThan(bound);
+    expect(written).toBeLessThan(whole);
+  });
 });
 
 describe('the branch point in a trace header', () => {

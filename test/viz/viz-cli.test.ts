@@ -12,6 +12,10 @@ import { viewCommand } from '../../src/cli/viz-commands.js';
 import { buildSite, SITE_FILES, SiteError, writeSite, type RunningViewer, type Site } from '../../src/viz/site.js';
 import { TRACE_ELEMENT_ID } from '../../src/viz/viewer-data.js';
 import { builtin, traceText } from './helpers.js';
+import { findBuiltin } from '../../src/scenarios/builtin.js';
+import { validateScenario } from '../../src/scenarios/validate.js';
+import { validationContext } from '../../src/sim/catalog.js';
+import { branchBaseOfTrace } from '../../src/viz/branch-server.js';
 import { memoryIo } from '../cli/memory-io.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-viz-cli-'));
@@ -249,5 +253,52 @@ describe('sizes named in a trace file are bounded before memory is spent', () =>
     const u = io();
     expect(await main(['export-trace', send], u.cli)).toBe(2);
     expect(u.err()).toMatch(/line 2: (send\.vector: expected a non-negative integer or null|'targets' must be an integer from 0 to 4)/);
+  });
+});
+
+describe("a trace's header names the machine its records come from", () => {
+  const lines = t5.trimEnd().split('\n');
+  const cpus = builtin('T5').machine.cpus;
+  const endLine = lines.length;
+  const write = (name: string, text: string): string => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+
+  it.each([cpus + 1, 8192])('header.cpus %i with the final records of the CPUs the run had: view and export-trace exit 2 naming the line', async (claimed) => {
+    const file = write(`cpus-${claimed}.jsonl`, t5.replace(/"cpus":\d+/, `"cpus":${claimed}`));
+    const message = `${file}: line ${endLine}: the run ends with the final records of ${cpus} CPUs, but header.cpus says ${claimed} (a run writes one for each of its CPUs before its end record)`;
+    for (const argv of [['export-trace', file], ['view', file, '--out', path.join(dir, `out-${claimed}`)]]) {
+      const t = io();
+      expect(await main(argv, t.cli)).toBe(2);
+      expect(t.err()).toBe(`shootdown: ${message}\n`);
+      expect(t.out()).toBe('');
+    }
+    expect(fs.existsSync(path.join(dir, `out-${claimed}`))).toBe(false);
+  });
+
+  it('final records out of order, or one missing, are refused naming the line', async () => {
+    const first = lines.findIndex((l) => l.startsWith('{"t":"final"'));
+    const swapped = [...lines];
+    [swapped[first], swapped[first + 1]] = [swapped[first + 1] as string, swapped[first] as string];
+    const t = io();
+    expect(await main(['export-trace', write('swapped.jsonl', swapped.join('\n') + '\n')], t.cli)).toBe(2);
+    expect(t.err()).toContain(`line ${first + 1}: final record of CPU 1 where the run writes CPU 0's (one final record per CPU, from 0 in order)`);
+    const short = lines.filter((_, i) => i !== first + cpus - 1);
+    const u = io();
+    expect(await main(['export-trace', write('short.jsonl', short.join('\n') + '\n')], u.cli)).toBe(2);
+    expect(u.err()).toContain(`line ${short.length}: the run ends with the final records of ${cpus - 1} CPUs, but header.cpus says ${cpus}`);
+  });
+
+  it('a trace of a built-in run with another CPU count (as explore --cpus N writes) reads, exports and branches', async () => {
+    const raw = findBuiltin('T5')?.raw as Record<string, unknown>;
+    const six = validateScenario({ ...raw, machine: { ...(raw.machine as object), cpus: cpus + 2 } }, 'T5', validationContext);
+    if (!six.ok) throw new Error('T5 on more CPUs does not validate');
+    const text = traceText(six.scenario);
+    expect(JSON.parse(text.slice(0, text.indexOf('\n')))).toMatchObject({ scenario: 'T5', cpus: cpus + 2 });
+    const t = io();
+    expect(await main(['export-trace', write('t5-more.jsonl', text)], t.cli), t.err()).toBe(0);
+    expect(branchBaseOfTrace(text)).toMatchObject({ base: { scenario: { machine: { cpus: cpus + 2 } } } });
   });
 });

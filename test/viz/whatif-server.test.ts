@@ -9,8 +9,8 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { viewCommand } from '../../src/cli/viz-commands.js';
-import { WhatIf } from '../../src/viz/branch-server.js';
+import { viewCommand, VIEW_TRACE_LIMIT } from '../../src/cli/viz-commands.js';
+import { BRANCHES_KEPT, BRANCHES_KEPT_BYTES, WhatIf, type WhatIfBounds } from '../../src/viz/branch-server.js';
 import { buildSite, serveSite, type RunningViewer } from '../../src/viz/site.js';
 import { readTrace } from '../../src/trace/file.js';
 import { findBuiltin } from '../../src/scenarios/builtin.js';
@@ -222,7 +222,7 @@ describe('what can branch', () => {
 
   it(`keeps at most the given number of branches; an older one's address says it is gone`, async () => {
     const site = await buildSite({ trace: t5, source: 'T5' });
-    const v = await serveSite(site, 0, { whatIf: new WhatIf({ trace: t5, source: 'T5' }, site, buildSite, 2) });
+    const v = await serveSite(site, 0, { whatIf: new WhatIf({ trace: t5, source: 'T5' }, site, buildSite, { branches: 2, bytes: BRANCHES_KEPT_BYTES, traceChars: VIEW_TRACE_LIMIT.chars }) });
     servers.push(v);
     const urls: string[] = [];
     for (let k = 0; k < 3; k++) {
@@ -234,5 +234,64 @@ describe('what can branch', () => {
     expect(gone.status).toBe(404);
     expect(JSON.parse(gone.body).error).toMatch(/no longer kept: this server keeps the last 2 branches/);
     for (const u of urls.slice(1)) expect((await get(v.port, u)).status).toBe(200);
+  }, 60_000);
+});
+
+describe("the server's memory is bounded whatever the client asks", () => {
+  it("a branch whose trace passes the viewer's limit is stopped and refused (422, saying why); the server answers on", async () => {
+    const file = nodePath.join(dir, 't5-limit.jsonl');
+    fs.writeFileSync(file, t5);
+    const v = await view(file);
+    // Less than the lines the branch shares with the trace before its decision (its header is longer still).
+    const limit = records.slice(0, choiceLine).reduce((a, l) => a + l.length + 1, 0);
+    expect(limit).toBeLessThan(t5.length);
+    const was = VIEW_TRACE_LIMIT.chars;
+    VIEW_TRACE_LIMIT.chars = limit;
+    try {
+      const r = await post(v.port, '/branch', JSON.stringify({ decision: K, option: other }));
+      expect(r.status, r.body).toBe(422);
+      expect(r.headers['content-type']).toMatch(/^application\/json/);
+      expect((JSON.parse(r.body) as { error: string }).error).toBe(
+        `branch: decision ${K} → option ${other} writes a trace longer than ${limit} characters, the most the viewer takes of a run, so it was stopped and is not kept (the machine has 4 CPUs)`,
+      );
+      expect((await get(v.port, `/choices?decision=${K}`)).status).toBe(200);
+    } finally {
+      VIEW_TRACE_LIMIT.chars = was;
+    }
+    // Nothing was kept of it: the next branch is the server's first.
+    const ok = await post(v.port, '/branch', JSON.stringify({ decision: K, option: other }));
+    expect(ok.status, ok.body).toBe(201);
+    expect(JSON.parse(ok.body)).toMatchObject({ id: 'b1' });
+  }, 60_000);
+
+  it('the kept branches are bounded by bytes too: the oldest go first, the newest stays', async () => {
+    const site = await buildSite({ trace: t5, source: 'T5' });
+    const bounds: WhatIfBounds = { branches: BRANCHES_KEPT, bytes: BRANCHES_KEPT_BYTES, traceChars: VIEW_TRACE_LIMIT.chars };
+    const v = await serveSite(site, 0, { whatIf: new WhatIf({ trace: t5, source: 'T5' }, site, buildSite, bounds) });
+    servers.push(v);
+    const branch = async (decision: number): Promise<string> => {
+      const r = await post(v.port, '/branch', JSON.stringify({ decision, option: 0 }));
+      expect(r.status, r.body).toBe(201);
+      return (JSON.parse(r.body) as { url: string }).url;
+    };
+    /** What a kept branch holds, as served: its trace and its page. */
+    const bytes = async (url: string): Promise<number> => Buffer.byteLength((await get(v.port, `${url}trace.jsonl`)).body) + Buffer.byteLength((await get(v.port, url)).body);
+    const urls = [await branch(0), await branch(1), await branch(2)];
+    const sizes = await Promise.all(urls.map(bytes));
+    // Room for the third and one more like the first (the same branch again: the same bytes).
+    bounds.bytes = (sizes[2] as number) + (sizes[0] as number);
+    urls.push(await branch(0));
+    expect(await bytes(urls[3] as string)).toBe(sizes[0]);
+    for (const gone of urls.slice(0, 2)) {
+      const r = await get(v.port, gone);
+      expect(r.status).toBe(404);
+      expect(JSON.parse(r.body).error).toBe(`branch ${gone.split('/')[2]} is no longer kept: this server keeps the last ${BRANCHES_KEPT} branches, at most ${bounds.bytes} bytes of their traces and pages`);
+    }
+    for (const kept of urls.slice(2)) expect((await get(v.port, kept)).status).toBe(200);
+    // Less room than any branch takes: only the newest is kept.
+    bounds.bytes = 1;
+    const last = await branch(1);
+    expect((await get(v.port, last)).status).toBe(200);
+    for (const gone of urls.slice(2)) expect((await get(v.port, gone)).status).toBe(404);
   }, 60_000);
 });
