@@ -21,7 +21,8 @@ import { traceJsonDoc, traceToMermaidSequence } from '../viz/export-trace.js';
 import { jsonPieces } from '../viz/json-pieces.js';
 import { writePieces } from './json-output.js';
 import { buildSite, checkOutDir, serveSite, SiteError, traceViolations, VIEWER_PORT, writeSite, type RunningViewer, type SiteInput } from '../viz/site.js';
-import { VIEW_TRACE_LIMIT, WhatIf } from '../viz/branch-server.js';
+import { WhatIf, whatIfBounds } from '../viz/branch-server.js';
+import { MAX_INPUT_BYTES } from './input-file.js';
 import { bindingNote, exposureWarning, listenError, LOOPBACK, validHost } from '../viz/local-server.js';
 import { perfettoJson, traceToPerfetto } from '../viz/export-perfetto.js';
 import { traceModel } from '../viz/trace-model.js';
@@ -80,11 +81,11 @@ interface RunFlags {
 }
 
 /**
- * The run of a scenario for the viewer, its trace as text: at most VIEW_TRACE_LIMIT (what `view`
- * reads from a trace file; an object so that a test can lower it), and the run stops once past it.
- * The server's what-if branches are held to the same limit.
+ * The run of a scenario for the viewer, its trace as text: at most what `view` reads from a trace
+ * file (MAX_INPUT_BYTES; an object so that a test can lower it), and the run stops once past it.
+ * The server's what-if branches are held to it too (and to their own BRANCH_TRACE_CHARS, the lower).
  */
-export { VIEW_TRACE_LIMIT };
+export const VIEW_TRACE_LIMIT = { chars: MAX_INPUT_BYTES };
 
 async function scenarioTrace(loaded: Scenario, flags: RunFlags): Promise<SiteInput> {
   const seed = parseSeed(flags.seed);
@@ -173,7 +174,7 @@ export async function viewCommand(args: string[], io: CliIo, hooks: ViewHooks = 
     }
     let viewer: RunningViewer;
     try {
-      viewer = await serveSite(site, port, { host, tries: values.port === undefined ? DEFAULT_PORT_TRIES : 1, whatIf: new WhatIf(input, site, buildSite) });
+      viewer = await serveSite(site, port, { host, tries: values.port === undefined ? DEFAULT_PORT_TRIES : 1, whatIf: new WhatIf(input, site, buildSite, whatIfBounds(VIEW_TRACE_LIMIT)) });
     } catch (e) {
       const words = listenError(e, '--port', port, '--host', host);
       if (words === null) throw e;

@@ -8,8 +8,8 @@
  *
  * relative to its page, so the same page works at / and at /t/<id>/. A branch replays the picks
  * before K, takes the option, and lets the run's seeded chooser make the rest (src/sim/branch.ts).
- * Bounded: a branch's trace at most VIEW_TRACE_LIMIT (what `view` takes of a run; a branch past it
- * is stopped and refused), at most BRANCHES_KEPT branches kept and at most BRANCHES_KEPT_BYTES of
+ * Bounded: a branch's trace at most BRANCH_TRACE_CHARS (`view` gives the lower of it and what it
+ * takes of a run; a branch past it is stopped and refused), at most BRANCHES_KEPT branches kept and at most BRANCHES_KEPT_BYTES of
  * their traces and pages together (the oldest are dropped first; the newest is always kept), MAX_BODY
  * bytes of request, one run at a time with at most MAX_WAITING waiting. So the server's memory stays
  * bounded whatever its clients ask. Errors are JSON `{error}` with a 4xx status.
@@ -23,25 +23,24 @@ import type { Pick } from '../sim/chooser.js';
 import { readTrace } from '../trace/file.js';
 import { formatRecord, type BranchPoint, type TraceRecord } from '../trace/records.js';
 import { findPreset } from '../kernel/variants.js';
-import { MAX_INPUT_BYTES } from '../cli/input-file.js';
 import { baseHeaders } from './local-server.js';
 import type { Site, SiteFile, SiteInput } from './site-types.js';
 
 /**
- * The longest trace the viewer takes of a run, in characters: what `view` reads of a trace file
- * (MAX_INPUT_BYTES). The run of a scenario `view` shows and each what-if branch stop once past it.
- * An object, read at each run, so that a test can lower it.
+ * The longest trace a what-if branch may write, in characters. Building a trace's page takes about
+ * 13 times the trace at its peak (`view --out` of the 50 MiB trace of T5 on 8192 CPUs: 664 MB resident),
+ * on top of what the server keeps: a branch of the 256 MiB `view` takes of a run would need over 3 GB, more
+ * than V8's default heap on most machines. 64 MiB takes the branches of T5 on 8192 CPUs.
  */
-export const VIEW_TRACE_LIMIT = { chars: MAX_INPUT_BYTES };
+export const BRANCH_TRACE_CHARS = 64 * 1024 * 1024;
 
 export const BRANCHES_KEPT = 32;
 /**
  * What the kept branches may hold together: the bytes of their traces and pages as served. A branch
- * of a large machine writes tens of megabytes (T5 on 8192 CPUs: 441,332 records); 32 of them ran the
- * process out of memory. Twice the longest trace: a few branches of the largest runs, all 32 of the
- * usual ones.
+ * of a large machine writes tens of megabytes (T5 on 8192 CPUs: 441,332 records, 50 MiB, and a 60 MiB
+ * page); 32 of them ran the process out of memory. 512 MiB: four of those, all 32 of the usual ones.
  */
-export const BRANCHES_KEPT_BYTES = 2 * MAX_INPUT_BYTES;
+export const BRANCHES_KEPT_BYTES = 512 * 1024 * 1024;
 /** A branch request is `{"decision":K,"option":N}`: a few dozen bytes. */
 export const MAX_BODY = 1024;
 const MAX_WAITING = 4;
@@ -61,7 +60,7 @@ interface Served {
   bytes: number;
 }
 
-/** The bounds of one server's branches (the defaults above); a test may give its own, and change them. */
+/** The bounds of one server's branches (the defaults above); `view` and tests give their own, read at each branch. */
 export interface WhatIfBounds {
   /** How many branches are kept. */
   branches: number;
@@ -71,13 +70,13 @@ export interface WhatIfBounds {
   traceChars: number;
 }
 
-/** The defaults: VIEW_TRACE_LIMIT read when a branch runs. */
-function defaultBounds(): WhatIfBounds {
+/** The defaults, each branch's trace held to at most `limit.chars` too (read when the branch runs). */
+export function whatIfBounds(limit: { chars: number } = { chars: BRANCH_TRACE_CHARS }): WhatIfBounds {
   return {
     branches: BRANCHES_KEPT,
     bytes: BRANCHES_KEPT_BYTES,
     get traceChars() {
-      return VIEW_TRACE_LIMIT.chars;
+      return Math.min(BRANCH_TRACE_CHARS, limit.chars);
     },
   };
 }
@@ -132,7 +131,7 @@ export class WhatIf {
     input: SiteInput,
     private readonly site: Site,
     private readonly build: Build,
-    private readonly bounds: WhatIfBounds = defaultBounds(),
+    private readonly bounds: WhatIfBounds = whatIfBounds(),
   ) {
     const found = input.base ? { base: input.base } : branchBaseOfTrace(input.trace);
     this.base = 'base' in found ? found.base : null;
@@ -250,7 +249,7 @@ export class WhatIf {
         };
         const tooLarge = () =>
           new BranchError(
-            `branch: decision ${point.decision} → option ${point.option} writes a trace longer than ${sized(max, 'characters')}, the most the viewer takes of a run, so it was stopped and is not kept (the machine has ${base.scenario.machine.cpus} CPUs)`,
+            `branch: decision ${point.decision} → option ${point.option} writes a trace longer than ${sized(max, 'characters')}, the most a what-if branch may write, so it was stopped and is not kept (the machine has ${base.scenario.machine.cpus} CPUs)`,
             422,
           );
         const result = await runBranch(base, served.picks, { from, ...point }, onRecord, () => (size > max ? Promise.reject(tooLarge()) : null));
