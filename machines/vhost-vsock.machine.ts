@@ -31,7 +31,7 @@ import {
   type Lifecycle,
   type VsockDevice,
 } from '../src/vhost/device.js';
-import { doSendPkt, handleTxKick, hostSendAll, MAX_PKT_BUF_SIZE, neverSent, newDataPath, release, type DataPath, type Packet } from '../src/vhost/datapath.js';
+import { doSendPkt, handleTxKick, hostSendAll, MAX_PKT_BUF_SIZE, neverSent, newDataPath, release } from '../src/vhost/datapath.js';
 import { driverReady, driverReset, NEW_DRIVER, receive, sendNext, skipNext, type TrafficSpec } from '../src/vhost/guest-driver.js';
 import { VHOST_IOCTLS } from '../src/vhost/ioctl.js';
 import {
@@ -49,11 +49,8 @@ import {
   openStream,
   refundGuest,
   streamKey,
-  type End,
-  type Stream,
-  type StreamEnd,
-  type Taken,
 } from '../src/vhost/streams.js';
+import { Ends, stampResponses } from '../src/vhost/stream-ends.js';
 import { DEFAULT_BUF_ALLOC } from '../src/vhost/credit.js';
 import { MAINLINE_VHOST, type VhostKernel } from '../src/vhost/kernel.js';
 import type { VsockWorld, RecordedReturn, IoctlRecord, VsockContext, HostSend, VsockEvent, VsockInput } from './vhost-vsock/types.js';
@@ -83,57 +80,6 @@ function upd(fn: (args: Args) => Partial<VsockContext>) {
 /** What the kernel does with the call the event makes (a pure rule of src/vhost/device.ts). */
 function callOn(world: () => VsockWorld, context: VsockContext, event: Extract<VsockEvent, { type: 'ioctl' }>): IoctlResult {
   return ioctl(world().host(), context.id, event.caller, event.request, event.arg, context.kernel);
-}
-
-/** A socket whose connection the peer reset, as `resetSockets` names it. */
-const socketName = (side: End, key: string) => `${side}:${key}`;
-
-/**
- * The sockets' side of one end taking packets: each stream an RST ended is recorded, and its socket
- * refuses later writes until the program opens a new connection on those ports.
- */
-class Ends {
-  streamEnds: StreamEnd[];
-  resetSockets: string[];
-  constructor(context: VsockContext) {
-    this.streamEnds = context.streamEnds;
-    this.resetSockets = context.resetSockets;
-  }
-  note(t: Taken): Taken {
-    if (t.ended) {
-      this.streamEnds = [...this.streamEnds, t.ended];
-      const name = socketName(t.ended.side, t.ended.key);
-      if (!this.resetSockets.includes(name)) this.resetSockets = [...this.resetSockets, name];
-    }
-    return t;
-  }
-  /** A new socket connects on `key` from `side`: it has no error. */
-  open(side: End, key: string): void {
-    this.resetSockets = this.resetSockets.filter((n) => n !== socketName(side, key));
-  }
-  refuses(side: End, key: string): boolean {
-    return this.resetSockets.includes(socketName(side, key));
-  }
-  get fields(): Pick<VsockContext, 'streamEnds' | 'resetSockets'> {
-    return { streamEnds: this.streamEnds, resetSockets: this.resetSockets };
-  }
-}
-
-/**
- * The host transport's RESPONSEs among the replies `first`.. of a TX run: the listener's child socket
- * stamps its header (virtio_transport_send_response → virtio_transport_inc_tx_pkt), which gives the
- * connecting guest its credit.
- */
-function stampResponses(dp: DataPath, first: number, streams: readonly Stream[]): DataPath {
-  let changed = false;
-  const sendQueue = dp.sendQueue.map((p): Packet => {
-    if (p.id < first || p.op !== 'RESPONSE' || p.bufAlloc !== undefined) return p;
-    const hdr = hostHeader(streams, streamKey(p.dstPort, p.srcPort));
-    if (!hdr) return p;
-    changed = true;
-    return { ...p, ...hdr };
-  });
-  return changed ? { ...dp, sendQueue } : dp;
 }
 
 export function vsockImplementations(world: () => VsockWorld) {
