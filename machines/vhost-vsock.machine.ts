@@ -31,10 +31,26 @@ import {
   type Lifecycle,
   type VsockDevice,
 } from '../src/vhost/device.js';
-import { doSendPkt, handleTxKick, hostSendAll, MAX_PKT_BUF_SIZE, newDataPath, release } from '../src/vhost/datapath.js';
-import { driverReady, driverReset, NEW_DRIVER, receive, sendNext, type TrafficSpec } from '../src/vhost/guest-driver.js';
+import { doSendPkt, handleTxKick, hostSendAll, MAX_PKT_BUF_SIZE, neverSent, newDataPath, release } from '../src/vhost/datapath.js';
+import { driverReady, driverReset, NEW_DRIVER, receive, sendNext, skipNext, type TrafficSpec } from '../src/vhost/guest-driver.js';
 import { VHOST_IOCTLS } from '../src/vhost/ioctl.js';
-import { closeStream, refundGuest, guestCredit, guestHeader, guestSent, guestTakes, hostHeader, hostTakes, hostWrite, openStream, streamKey } from '../src/vhost/streams.js';
+import {
+  closeStream,
+  guestCredit,
+  guestGone,
+  guestHeader,
+  guestHolds,
+  guestSent,
+  guestTakes,
+  holdGuest,
+  hostHeader,
+  hostTakes,
+  hostWrite,
+  openStream,
+  refundGuest,
+  streamKey,
+} from '../src/vhost/streams.js';
+import { Ends, stampResponses } from '../src/vhost/stream-ends.js';
 import { DEFAULT_BUF_ALLOC } from '../src/vhost/credit.js';
 import { MAINLINE_VHOST, type VhostKernel } from '../src/vhost/kernel.js';
 import type { VsockWorld, RecordedReturn, IoctlRecord, VsockContext, HostSend, VsockEvent, VsockInput } from './vhost-vsock/types.js';
@@ -103,26 +119,33 @@ export function vsockImplementations(world: () => VsockWorld) {
           return { dp: r.dp, device: r.device };
         }
         const before = context.dp.toHost.length;
+        const first = context.dp.nextId;
         const r = handleTxKick(context.dp, context.device, context.kernel);
         // The host transport takes each guest packet: credit learnt, data read, RST ends the stream.
-        let dp = r.dp;
+        let dp = stampResponses(r.dp, first, context.streams);
         let streams = context.streams;
-        for (const p of r.dp.toHost.slice(before)) ({ dp, streams } = hostTakes(dp, r.device, streams, p));
-        return { dp, device: r.device, streams };
+        const ends = new Ends(context);
+        for (const p of r.dp.toHost.slice(before)) ({ dp, streams } = ends.note(hostTakes(dp, r.device, streams, p)));
+        return { dp, device: r.device, streams, ...ends.fields };
       }),
       'host send': upd(({ context, event }: Args) => {
         if (event.type !== 'host.send') return {};
         const key = streamKey(event.dstPort, event.srcPort);
         let dp = context.dp;
         let streams = context.streams;
+        const ends = new Ends(context);
         // The host socket that sends a REQUEST is connecting: the guest's RESPONSE is for it.
         if (event.op === 'REQUEST') {
           if (!dp.connections.includes(key)) dp = { ...dp, connections: [...dp.connections, key] };
-          streams = openStream(streams, event.dstPort, event.srcPort, context.guestBufAlloc, DEFAULT_BUF_ALLOC);
+          streams = openStream(streams, event.dstPort, event.srcPort, context.guestBufAlloc, DEFAULT_BUF_ALLOC, 'host');
+          ends.open('host', key);
         }
         if (event.op === 'RW' && streams.some((s) => s.key === key)) {
-          // Stream data: on the wire as the guest's credit allows, the rest waits in the socket.
+          // Stream data: on the wire once connected and as the guest's credit allows, the rest waits in the socket.
           ({ dp, streams } = hostWrite(dp, context.device, streams, key, event.len, event.count));
+        } else if (event.op === 'RW' && ends.refuses('host', key)) {
+          // The peer reset this socket's connection: send() fails, nothing goes on the wire.
+          dp = neverSent(dp, event.count * Math.max(1, Math.ceil(event.len / MAX_PKT_BUF_SIZE)), 'not-connected');
         } else {
           const hdr = hostHeader(streams, key) ?? {};
           const one = { dstCid: context.device.guestCid, srcPort: event.srcPort, dstPort: event.dstPort, op: event.op, len: event.len, ...hdr };
@@ -133,7 +156,7 @@ export function vsockImplementations(world: () => VsockWorld) {
           dp = { ...dp, connections: dp.connections.filter((c) => c !== key) };
           streams = closeStream(streams, key);
         }
-        return { dp, streams };
+        return { dp, streams, ...ends.fields };
       }),
       'guest ready': upd(({ context }: Args) => {
         const r = driverReady(context.dp, context.driver, context.guest);
@@ -144,30 +167,40 @@ export function vsockImplementations(world: () => VsockWorld) {
         if (!spec || !context.driver.ready) return {};
         const key = streamKey(spec.srcPort, spec.dstPort);
         let streams = context.streams;
+        const ends = new Ends(context);
         if (spec.op === 'RW') {
+          const s = streams.find((x) => x.key === key);
+          // The program is in connect() (or earlier writes wait): the write waits in the socket.
+          if (s && guestHolds(s)) return { streams: holdGuest(streams, key, spec.len, spec.count), driver: skipNext(context.driver, context.guest) };
+          // The peer reset this socket's connection: send() fails, nothing goes on the wire.
+          if (!s && ends.refuses('guest', key)) return { dp: neverSent(context.dp, spec.count, 'not-connected'), driver: skipNext(context.driver, context.guest) };
           // The guest socket waits for credit: the line goes out when all of it fits.
           const room = guestCredit(streams, key);
           if (room !== null && room < spec.len * spec.count) return {};
         }
-        if (spec.op === 'REQUEST') streams = openStream(streams, spec.srcPort, spec.dstPort, context.guestBufAlloc, DEFAULT_BUF_ALLOC);
+        if (spec.op === 'REQUEST') {
+          streams = openStream(streams, spec.srcPort, spec.dstPort, context.guestBufAlloc, DEFAULT_BUF_ALLOC, 'guest');
+          ends.open('guest', key);
+        }
         const r = sendNext(context.dp, context.driver, context.guest, guestHeader(streams, key));
         // A packet over 64 KiB is dropped as faulted by the worker: it never counted against credit.
         if (spec.op === 'RW' && spec.len <= MAX_PKT_BUF_SIZE) streams = guestSent(streams, key, spec.len * spec.count);
         if (spec.op === 'RST') streams = closeStream(streams, key);
-        return { dp: r.dp, driver: r.g, streams };
+        return { dp: r.dp, driver: r.g, streams, ...ends.fields };
       }),
       'guest takes RX interrupt': upd(({ context }: Args) => {
         const arrived = context.dp.toGuest.slice(context.driver.consumed);
-        const r = receive(context.dp, context.driver, context.guest);
+        const r = receive(context.dp, context.driver, context.guest, (k) => guestHeader(context.streams, k));
         let dp = r.dp;
         let streams = context.streams;
+        const ends = new Ends(context);
         // Packets of connections the guest knew or opened in this batch go to its sockets (credit,
-        // reads, CREDIT_UPDATE; an RST ends the stream).
+        // the RESPONSE that completes its connect, reads, CREDIT_UPDATE; an RST ends the stream).
         const known = new Set([...context.driver.connections, ...r.g.connections]);
         for (const p of arrived) {
-          if (r.g.ready && known.has(streamKey(p.dstPort, p.srcPort))) ({ dp, streams } = guestTakes(dp, context.device, streams, p, context.guest.cid));
+          if (r.g.ready && known.has(streamKey(p.dstPort, p.srcPort))) ({ dp, streams } = ends.note(guestTakes(dp, context.device, streams, p, context.guest.cid)));
         }
-        return { dp, driver: r.g, streams };
+        return { dp, driver: r.g, streams, ...ends.fields };
       }),
       'guest reset': upd(({ context }: Args) => {
         // Stream data the reset threw away never reached the host: its credit is the sender's again.
@@ -176,7 +209,9 @@ export function vsockImplementations(world: () => VsockWorld) {
           if (p.op === 'RW' && p.len <= MAX_PKT_BUF_SIZE) streams = refundGuest(streams, streamKey(p.srcPort, p.dstPort), p.len);
         }
         const r = driverReset(context.dp, context.driver);
-        return { dp: r.dp, driver: r.g, streams };
+        // Its sockets are gone: writes they held never go out, and their errors with them.
+        const gone = guestGone(r.dp, streams);
+        return { dp: gone.dp, driver: r.g, streams: gone.streams, resetSockets: context.resetSockets.filter((n) => !n.startsWith('guest:')) };
       }),
       /** A call signalled on a masked notifier: QEMU keeps it pending (guest_notifier_pending). */
       'note masked call': upd(({ context, event }: Args) => {
@@ -257,6 +292,8 @@ export const vhostVsockMachine = vsockSetup.createMachine({
     calls: [],
     kernel: input.kernel ?? MAINLINE_VHOST,
     streams: [],
+    streamEnds: [],
+    resetSockets: [],
     guestBufAlloc: input.guestBufAlloc ?? DEFAULT_BUF_ALLOC,
     maskedPending: [false, false],
   }),

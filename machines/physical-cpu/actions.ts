@@ -156,10 +156,7 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
   'complete call function': ({ context, event }: Args) => world(event).k.atomicDec('call_function_pending', context.id),
   'lock system_transition_mutex': ({ context, event }: Args) => world(event).k.cmpxchg('system_transition_mutex', -1, context.id, context.id),
   'migrate reboot task': ({ context, event }: Args) => world(event).k.queueRebootTask(context.id, rebootCpu(world(event).k.state.online)),
-  'take reboot task': upd(({ context, event }: Args) => {
-    world(event).k.takeRebootTask(context.id);
-    return { rebootQueued: true };
-  }),
+  'take reboot task': upd(({ context, event }: Args) => (world(event).k.takeRebootTask(context.id), { rebootQueued: true })),
   'run queued reboot task': upd(() => ({ rebootQueued: false })),
   'crash kernel callin': ({ context, event }: Args) => world(event).k.crashKernelCallin(context.id),
 

@@ -3,7 +3,7 @@ import type { Caller, IoctlArg, VsockDevice, VsockHost } from '../../src/vhost/d
 import type { DataPath, OpName } from '../../src/vhost/datapath.js';
 import type { GuestConfig, GuestDriver } from '../../src/vhost/guest-driver.js';
 import type { VhostIoctlName } from '../../src/vhost/ioctl.js';
-import type { Stream } from '../../src/vhost/streams.js';
+import type { Stream, StreamEnd } from '../../src/vhost/streams.js';
 import type { VhostKernel } from '../../src/vhost/kernel.js';
 
 /** What the instances share: the host's view of every instance, this one included. */
@@ -37,6 +37,10 @@ export interface VsockContext {
   atFlush?: VsockDevice;
   /** Stream connections with their credit in both directions and the host's unsent writes. */
   streams: Stream[];
+  /** Every stream an RST ended, in order: the socket that got it, its error, the packets it never sent. */
+  streamEnds: StreamEnd[];
+  /** Sockets ("host:key" / "guest:key") whose connection the peer reset: they refuse writes until a new REQUEST on those ports. */
+  resetSockets: string[];
   /** The guest socket's receive buffer (SO_VM_SOCKETS_BUFFER_SIZE), advertised as buf_alloc. */
   guestBufAlloc: number;
   /** Per queue: a call arrived while the VMM had the queue's notifier masked (delivered when unmasked). */

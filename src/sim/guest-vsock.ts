@@ -12,9 +12,13 @@ import { EVENTFD, vmmCaller } from '../vhost/qemu.js';
 import { encodeHeader, headerOf, hex } from '../vhost/header.js';
 import type { Packet } from '../vhost/datapath.js';
 import type { TrafficSpec } from '../vhost/guest-driver.js';
+import type { Stream } from '../vhost/streams.js';
 import type { VsockSpec } from '../scenarios/vms.js';
 import type { TraceRecord } from '../trace/records.js';
 import type { ChartDriver } from './chart-driver.js';
+
+/** Packets of guest writes waiting in guest sockets. */
+const guestHeld = (streams: readonly Stream[]) => streams.reduce((n, s) => n + s.guestBacklog.reduce((m, l) => m + l.count, 0), 0);
 
 /** A vhost worker's step: one work item. */
 export const WORK: VsockEvent = { type: 'work' };
@@ -69,9 +73,17 @@ export class GuestVsock {
     const ring = b.txRing.length;
     const waiting = b.guestQueue.length;
     const next = b.nextId;
+    const dropped = b.dropped.length;
+    const held = guestHeld(this.devices.context(d).streams);
     this.send(d, { type: what === 'ready' ? 'guest.ready' : 'guest.send' });
     const a = this.devices.context(d).dp;
-    const data = what === 'ready' ? { vcpu } : { vcpu, packets: a.nextId - next, ring: a.txRing.length - ring, waiting: a.guestQueue.length - waiting };
+    // A write on a socket still in connect() waits in it; one on a socket the peer reset fails.
+    const nowHeld = guestHeld(this.devices.context(d).streams) - held;
+    const refused = a.dropped.length - dropped;
+    const data =
+      what === 'ready'
+        ? { vcpu }
+        : { vcpu, packets: a.nextId - next - refused, ring: a.txRing.length - ring, waiting: a.guestQueue.length - waiting, ...(nowHeld > 0 ? { held: nowHeld } : {}), ...(refused > 0 ? { refused } : {}) };
     this.record(d, what === 'ready' ? 'guest-driver-ready' : 'guest-send', data, pcpu);
   }
 
@@ -232,8 +244,11 @@ export class GuestVsock {
       return;
     }
     const { cid: _cid, ...traffic } = send;
+    const dropped = this.devices.context(d).dp.dropped.length;
     this.send(d, { type: 'host.send', ...traffic });
-    this.host.emit({ t: 'vsock', ns: this.host.now(), dev: d, cpu, what: 'host-send', data: { ...send } });
+    // A write on a socket whose connection the peer reset fails: its packets never go on the wire.
+    const refused = this.devices.context(d).dp.dropped.length - dropped;
+    this.host.emit({ t: 'vsock', ns: this.host.now(), dev: d, cpu, what: 'host-send', data: { ...send, ...(refused > 0 ? { refused } : {}) } });
   }
 
   /** Send device `d` an event: its chart moves (Guests' bookkeeping), with its `gstep` and the credit records it sets off. */
@@ -241,15 +256,25 @@ export class GuestVsock {
     this.host.deviceMoved(d);
     // Streams are replaced, never changed in place: a stream object that is not the one before moved.
     const was = new Map(this.devices.context(d).streams.map((s) => [s.key, s]));
+    const ended = this.devices.context(d).streamEnds.length;
     const from = this.devices.leaf(d);
     this.devices.send(d, event);
     this.host.deviceMoved(d);
     const to = this.devices.leaf(d);
     if (to !== from) this.host.emit({ t: 'gstep', ns: this.host.now(), actor: 'vsock', vcpu: d, cpu: this.worker(d), from, to });
+    // Every stream an RST ended: the socket's error and the writes that never went out.
+    for (const e of this.devices.context(d).streamEnds.slice(ended)) this.record(d, 'stream-end', { ...e });
     // Every change of a stream's credit, for the credit observer.
     for (const s of this.devices.context(d).streams) {
       if (was.get(s.key) === s) continue;
-      this.record(d, 'credit', { key: s.key, h2g: { ...s.h2g }, g2h: { ...s.g2h }, backlog: s.backlog.reduce((n, b) => n + b, 0) });
+      this.record(d, 'credit', {
+        key: s.key,
+        h2g: { ...s.h2g },
+        g2h: { ...s.g2h },
+        backlog: s.backlog.reduce((n, b) => n + b, 0),
+        ...(s.established ? {} : { connecting: s.opener }),
+        ...(s.guestBacklog.length > 0 ? { guestHeld: s.guestBacklog.reduce((n, l) => n + l.count, 0) } : {}),
+      });
     }
   }
 

@@ -157,6 +157,8 @@ export const VSOCK_CONTEXT = struct<VsockContext>('VsockContext', {
   kernel: input('vhost kernel switches'),
   atFlush: json(),
   streams: array(json()),
+  streamEnds: ignored(`streams an RST ended: ${HISTORY}`, json()),
+  resetSockets: json(),
   guestBufAlloc: int(),
   maskedPending: array(bool()),
 });

@@ -9,8 +9,12 @@ export function describeVsock(what: string, d: Record<string, unknown>): string 
     case 'host-send':
       return d.errno
         ? `host socket send to CID ${String(d.cid)}: -${String(d.errno)} (no instance has it)`
-        : `host socket sends ${String(d.count)}× ${String(d.op)} ${port(d.srcPort, d.dstPort)}, ${String(d.len)} bytes (to CID ${String(d.cid)})`;
+        : Number(d.refused) > 0
+          ? `host socket send ${port(d.srcPort, d.dstPort)} fails: the peer reset the connection; ${String(d.refused)} packets never sent`
+          : `host socket sends ${String(d.count)}× ${String(d.op)} ${port(d.srcPort, d.dstPort)}, ${String(d.len)} bytes (to CID ${String(d.cid)})`;
     case 'guest-send':
+      if (Number(d.held) > 0) return `guest socket holds ${String(d.held)} packets until its connect() has the RESPONSE (vCPU ${String(d.vcpu)})`;
+      if (Number(d.refused) > 0) return `guest send fails: the peer reset the connection; ${String(d.refused)} packets never sent (vCPU ${String(d.vcpu)})`;
       if (d.packets === undefined || d.packets === 0) return `guest has nothing it may send now (vCPU ${String(d.vcpu)})`;
       return `guest sends ${String(d.packets)} packets: ${String(d.ring)} into TX and kicked${Number(d.waiting) > 0 ? `, ${String(d.waiting)} wait for a free descriptor` : ''} (vCPU ${String(d.vcpu)})`;
     case 'guest-driver-ready':
@@ -28,8 +32,14 @@ export function describeVsock(what: string, d: Record<string, unknown>): string 
     case 'credit': {
       const h = d.h2g as Credit;
       const g = d.g2h as Credit;
-      return `stream ${String(d.key)}: host→guest ${h.txCnt - h.peerFwdCnt}/${h.peerBufAlloc} bytes in flight, guest→host ${g.txCnt - g.peerFwdCnt}/${g.peerBufAlloc}, ${String(d.backlog)} bytes waiting for credit`;
+      const connecting = d.connecting ? `, ${String(d.connecting)} connecting (no RESPONSE yet)` : '';
+      const held = Number(d.guestHeld) > 0 ? `, ${String(d.guestHeld)} guest packets held` : '';
+      return `stream ${String(d.key)}: host→guest ${h.txCnt - h.peerFwdCnt}/${h.peerBufAlloc} bytes in flight, guest→host ${g.txCnt - g.peerFwdCnt}/${g.peerBufAlloc}, ${String(d.backlog)} bytes waiting for credit${connecting}${held}`;
     }
+    case 'stream-end':
+      return d.connecting
+        ? `stream ${String(d.key)}: RST to the ${String(d.side)}'s REQUEST, its connect() fails with ${String(d.errno)}; ${String(d.unsent)} packets never sent`
+        : `stream ${String(d.key)}: RST from the peer closes the ${String(d.side)} socket (a send is ${String(d.errno)}); ${String(d.unsent)} packets never sent`;
     default:
       return `${what} ${JSON.stringify(d)}`;
   }

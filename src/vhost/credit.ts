@@ -26,8 +26,14 @@ export interface StreamCredit {
   readonly lastAdvertisedFwdCnt: number;
 }
 
-export function newCredit(bufAlloc = DEFAULT_BUF_ALLOC): StreamCredit {
-  return { txCnt: 0, peerBufAlloc: bufAlloc, peerFwdCnt: 0, rxCnt: 0, fwdCnt: 0, bufAlloc, lastAdvertisedFwdCnt: 0 };
+/**
+ * A new direction: the receiver's buffer is `bufAlloc`; the sender knows of it only `peerBufAlloc`,
+ * which is 0 until a header of the receiver arrives — virtio_transport_do_socket_init allocates the
+ * socket zeroed (kzalloc) and virtio_transport_space_update fills peer_buf_alloc/peer_fwd_cnt in from
+ * each packet received, so a connecting socket has no credit before the RESPONSE.
+ */
+export function newCredit(bufAlloc = DEFAULT_BUF_ALLOC, peerBufAlloc = 0): StreamCredit {
+  return { txCnt: 0, peerBufAlloc, peerFwdCnt: 0, rxCnt: 0, fwdCnt: 0, bufAlloc, lastAdvertisedFwdCnt: 0 };
 }
 
 /**

@@ -37,7 +37,9 @@ export type DropReason =
   | 'faulted' // vhost_vsock_alloc_skb failed: too short, too long, or an in-buffer in a TX chain
   | 'rx-buffer-too-small' // do_send_pkt: an RX buffer shorter than the header
   | 'released' // vhost_vsock_dev_release purged the send queue
-  | 'guest-reset'; // still in the TX ring when the guest was reset: the new driver's rings start afresh
+  | 'guest-reset' // still in the TX ring (or held in a guest socket) when the guest was reset: the new driver's rings start afresh
+  | 'connection-reset' // held in its socket (connect() not returned, or no credit) when the peer's RST ended the connection: never on the wire
+  | 'not-connected'; // written on a socket whose connection the peer had reset: send() fails (-ENOTCONN / -EPIPE), never on the wire
 
 export interface DataPath {
   readonly nextId: number;

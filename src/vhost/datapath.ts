@@ -359,6 +359,17 @@ export function release(dp0: DataPath, atFlush?: VsockDevice, kernel: VhostKerne
   };
 }
 
+/**
+ * `count` packets a socket was to send and never put on the wire (its connection failed or was
+ * reset first): they get ids and go straight into the ledger as dropped for `reason`, so the
+ * balance counts what the programs asked to send, not only what reached a queue.
+ */
+export function neverSent(dp: DataPath, count: number, reason: DropReason): DataPath {
+  if (count <= 0) return dp;
+  const lost = Array.from({ length: count }, (_, i) => ({ id: dp.nextId + i, reason }));
+  return { ...dp, nextId: dp.nextId + count, dropped: [...dp.dropped, ...lost] };
+}
+
 export interface Balance {
   sent: number;
   delivered: number;

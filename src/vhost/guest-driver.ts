@@ -89,8 +89,25 @@ export function sendNext(
   return { dp, g: { ...g, nextSend: g.nextSend + 1, connections }, sent: spec.count };
 }
 
-/** The RX interrupt: the transport takes what arrived, answers, and the driver refills the ring. */
-export function receive(dp0: DataPath, g0: GuestDriver, cfg: GuestConfig): { dp: DataPath; g: GuestDriver } {
+/**
+ * The guest's program issued its next traffic line but nothing goes on TX now: its socket holds the
+ * write until the connection is established, or the write failed on a reset socket.
+ */
+export function skipNext(g: GuestDriver, cfg: GuestConfig): GuestDriver {
+  return g.ready && cfg.traffic[g.nextSend] !== undefined ? { ...g, nextSend: g.nextSend + 1 } : g;
+}
+
+/**
+ * The RX interrupt: the transport takes what arrived, answers, and the driver refills the ring.
+ * `header(key)`: what the guest socket of a connection stamps (buf_alloc, fwd_cnt) — the RESPONSE of a
+ * listener carries it (virtio_transport_send_response → virtio_transport_inc_tx_pkt).
+ */
+export function receive(
+  dp0: DataPath,
+  g0: GuestDriver,
+  cfg: GuestConfig,
+  header: (key: string) => { bufAlloc: number; fwdCnt: number } | undefined = () => undefined,
+): { dp: DataPath; g: GuestDriver } {
   if (!g0.ready) return { dp: dp0, g: g0 };
   // virtio_vsock_tx_done: the used TX descriptors are reclaimed and the driver's queue moves in.
   let dp = guestReclaimTx(dp0);
@@ -105,7 +122,8 @@ export function receive(dp0: DataPath, g0: GuestDriver, cfg: GuestConfig): { dp:
     }
     if (known) continue;
     const answer = p.op === 'REQUEST' && cfg.listen.includes(p.dstPort) ? ('RESPONSE' as const) : ('RST' as const);
-    dp = guestSend(dp, { srcCid: cfg.cid, dstCid: p.srcCid, srcPort: p.dstPort, dstPort: p.srcPort, op: answer, len: 0 }).dp;
+    const hdr = answer === 'RESPONSE' ? header(key) : undefined;
+    dp = guestSend(dp, { srcCid: cfg.cid, dstCid: p.srcCid, srcPort: p.dstPort, dstPort: p.srcPort, op: answer, len: 0, ...(hdr ?? {}) }).dp;
     g = answer === 'RESPONSE' ? { ...g, connections: [...g.connections, key] } : { ...g, resets: g.resets + 1 };
   }
   g = { ...g, consumed: dp.toGuest.length };

@@ -10,9 +10,18 @@
  * on the wire and keeps the rest of the write until credit comes back (the socket waits in
  * vsock_connectible_sendmsg); the applications read what arrives at once, and a receiver whose
  * advertised free space drops under 64 KiB sends CREDIT_UPDATE.
+ *
+ * A stream begins with the opener's REQUEST. The opener is a program in connect(): it sends no data
+ * until the peer's RESPONSE makes the socket TCP_ESTABLISHED (vsock_connect waits for it;
+ * vsock_connectible_sendmsg is -ENOTCONN before; virtio_transport_recv_connecting, in
+ * net/vmw_vsock/virtio_transport_common.c), and it knows no peer buffer before a peer header arrives
+ * (peer_buf_alloc starts at 0: credit.ts newCredit). What its program writes meanwhile waits in the
+ * socket and goes out when the RESPONSE comes. An RST instead ends the stream: the connect fails with
+ * ECONNRESET (recv_connecting: sk_err = ECONNRESET, TCP_CLOSE), and the writes that waited never go
+ * on the wire — they are entered in the packet ledger as dropped `connection-reset` (`StreamEnd`).
  */
 import { advertise, credit, newCredit, read, receive, send, DEFAULT_BUF_ALLOC, type StreamCredit } from './credit.js';
-import { guestSend, hostSend, hostSendAll, MAX_PKT_BUF_SIZE, streamKey, type DataPath, type Packet } from './datapath.js';
+import { guestSend, guestSendAll, hostSend, hostSendAll, MAX_PKT_BUF_SIZE, neverSent, streamKey, type DataPath, type Packet } from './datapath.js';
 
 export { streamKey };
 import type { VsockDevice } from './device.js';
@@ -27,20 +36,65 @@ export interface Stream {
   readonly h2g: StreamCredit;
   /** Guest → host. */
   readonly g2h: StreamCredit;
-  /** Bytes of host writes waiting for credit, in order. */
+  /** Bytes of host writes waiting in the host socket (for the RESPONSE, or for credit), in order. */
   readonly backlog: readonly number[];
+  /** The end that sent the REQUEST (the one in connect()). */
+  readonly opener: End;
+  /** The opener has had the RESPONSE (TCP_ESTABLISHED): until then it sends no data. */
+  readonly established: boolean;
+  /** Guest writes (traffic lines) waiting in the guest socket, for the RESPONSE or behind earlier ones waiting for credit. */
+  readonly guestBacklog: readonly { len: number; count: number }[];
 }
 
+export type End = 'host' | 'guest';
 
-/** A new connection on the port pair: fresh counters both ways (one left from an earlier connection is replaced). */
-export function openStream(streams: readonly Stream[], guestPort: number, hostPort: number, guestBufAlloc = DEFAULT_BUF_ALLOC, hostBufAlloc = DEFAULT_BUF_ALLOC): Stream[] {
+/**
+ * A stream ended by an RST from the peer: which socket got it, the error its program sees, and how
+ * many packets its writes would have made that never went on the wire (dropped `connection-reset`).
+ */
+export interface StreamEnd {
+  key: string;
+  /** The end that received the RST. */
+  side: End;
+  /** connect() fails with ECONNRESET (virtio_transport_recv_connecting); on an established socket the RST
+   *  closes it (virtio_transport_do_close: peer_shutdown = SHUTDOWN_MASK) and a send is -EPIPE. */
+  errno: 'ECONNRESET' | 'EPIPE';
+  /** The RST answered the REQUEST: the connection was never established. */
+  connecting: boolean;
+  unsent: number;
+}
+
+/**
+ * A new connection on the port pair, opened by `opener`'s REQUEST: fresh counters both ways, no peer
+ * buffer known on either side yet (one left from an earlier connection is replaced).
+ */
+export function openStream(
+  streams: readonly Stream[],
+  guestPort: number,
+  hostPort: number,
+  guestBufAlloc = DEFAULT_BUF_ALLOC,
+  hostBufAlloc = DEFAULT_BUF_ALLOC,
+  opener: End = 'host',
+): Stream[] {
   const key = streamKey(guestPort, hostPort);
-  return [...streams.filter((s) => s.key !== key), { key, guestPort, hostPort, h2g: newCredit(guestBufAlloc), g2h: newCredit(hostBufAlloc), backlog: [] }];
+  const s: Stream = { key, guestPort, hostPort, h2g: newCredit(guestBufAlloc), g2h: newCredit(hostBufAlloc), backlog: [], opener, established: false, guestBacklog: [] };
+  return [...streams.filter((x) => x.key !== key), s];
 }
 
 /** The connection ended (an RST either way): its counters and the host's unsent writes go. */
 export function closeStream(streams: readonly Stream[], key: string): Stream[] {
   return streams.filter((s) => s.key !== key);
+}
+
+/** May `end` put data of `s` on the wire: not while it is the opener and has had no RESPONSE. */
+export function maySend(s: Stream, end: End): boolean {
+  return s.opener !== end || s.established;
+}
+
+/** Packets the writes still waiting in `s`'s sockets would have made (host writes go in pieces of at most 64 KiB). */
+export function unsentPackets(s: Stream): number {
+  const host = s.backlog.reduce((n, b) => n + Math.max(1, Math.ceil(b / MAX_PKT_BUF_SIZE)), 0);
+  return host + s.guestBacklog.reduce((n, l) => n + l.count, 0);
 }
 
 const replace = (streams: readonly Stream[], s: Stream): Stream[] => streams.map((x) => (x.key === s.key ? s : x));
@@ -65,7 +119,7 @@ function keepSenderView(before: StreamCredit, after: StreamCredit): StreamCredit
 /** The host sends what its credit allows of its pending writes on `s`, each piece one RW packet. */
 export function flushHost(dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], key: string): { dp: DataPath; streams: Stream[] } {
   let s = streams0.find((x) => x.key === key);
-  if (!s || s.backlog.length === 0) return { dp: dp0, streams: [...streams0] };
+  if (!s || s.backlog.length === 0 || !maySend(s, 'host')) return { dp: dp0, streams: [...streams0] };
   const backlog = s.backlog;
   let h2g = s.h2g;
   let next = 0; // index of the next pending write
@@ -96,6 +150,47 @@ export function hostWrite(dp: DataPath, device: VsockDevice, streams: readonly S
   if (!s) return { dp, streams: [...streams] };
   const queued = replace(streams, { ...s, backlog: [...s.backlog, ...Array.from({ length: count }, () => len)] });
   return flushHost(dp, device, queued, key);
+}
+
+/**
+ * The guest socket of `s` holds a write: its connect() has not returned, or earlier writes still wait
+ * (the data stays in order). It goes out with `flushGuest`.
+ */
+export function guestHolds(s: Stream): boolean {
+  return !maySend(s, 'guest') || s.guestBacklog.length > 0;
+}
+
+/** A guest write of `count` × `len` bytes waits in its socket. */
+export function holdGuest(streams: readonly Stream[], key: string, len: number, count: number): Stream[] {
+  const s = streams.find((x) => x.key === key);
+  if (!s) return [...streams];
+  return replace(streams, { ...s, guestBacklog: [...s.guestBacklog, { len, count }] });
+}
+
+/**
+ * The guest sends the writes its socket held, in order, each when all of it fits the credit (the
+ * rule of a guest write, see the machine's 'guest send'); a packet over 64 KiB takes no credit (the
+ * worker drops it as faulted).
+ */
+export function flushGuest(dp0: DataPath, streams0: readonly Stream[], key: string, guestCid: number): { dp: DataPath; streams: Stream[] } {
+  let s = streams0.find((x) => x.key === key);
+  if (!s || s.guestBacklog.length === 0 || !maySend(s, 'guest')) return { dp: dp0, streams: [...streams0] };
+  let dp = dp0;
+  let streams = [...streams0];
+  let left = s.guestBacklog;
+  while (left.length > 0) {
+    const line = left[0] as { len: number; count: number };
+    const bytes = line.len <= MAX_PKT_BUF_SIZE ? line.len * line.count : 0;
+    if (credit(s.g2h) < bytes) break;
+    const hdr = { bufAlloc: s.h2g.bufAlloc, fwdCnt: s.h2g.fwdCnt };
+    const one = { srcCid: guestCid, dstCid: VMADDR_CID_HOST, srcPort: s.guestPort, dstPort: s.hostPort, op: 'RW' as const, len: line.len, ...hdr };
+    dp = guestSendAll(dp, Array.from({ length: line.count }, () => one));
+    left = left.slice(1);
+    streams = replace(streams, { ...s, guestBacklog: left });
+    streams = guestSent(streams, key, bytes);
+    s = streams.find((x) => x.key === key) as Stream;
+  }
+  return { dp, streams };
 }
 
 /** The guest's credit on `key`, or null when there is no stream (the write is not stream data). */
@@ -137,19 +232,34 @@ const ENDS = {
   host: { inbound: 'g2h', outbound: 'h2g', key: (p: Packet) => streamKey(p.srcPort, p.dstPort) },
 } as const;
 
+export interface Taken {
+  dp: DataPath;
+  streams: Stream[];
+  /** The packet was an RST that ended the stream. */
+  ended?: StreamEnd;
+}
+
 /**
  * One end's transport takes a packet of a connection it knows: it learns the peer's credit from the
- * header; RW payload is received and read by the application at once; a CREDIT_REQUEST, or free
- * space under the threshold after the read, is answered with CREDIT_UPDATE; an RST ends the stream
- * (and what the host socket had not sent yet). The host then sends what the new credit allows.
+ * header (virtio_transport_space_update, on every packet); the RESPONSE to the end's own REQUEST
+ * establishes the stream; RW payload is received and read by the application at once; a
+ * CREDIT_REQUEST, or free space under the threshold after the read, is answered with CREDIT_UPDATE;
+ * an RST ends the stream, and the writes its sockets still held never go out (`StreamEnd`). The end
+ * then sends what its writes waited for, as the new credit allows.
  */
-function takes(end: 'guest' | 'host', dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], p: Packet, guestCid: number): { dp: DataPath; streams: Stream[] } {
+function takes(end: End, dp0: DataPath, device: VsockDevice, streams0: readonly Stream[], p: Packet, guestCid: number): Taken {
   const { inbound, outbound, key: keyOf } = ENDS[end];
   const key = keyOf(p);
   let s = streams0.find((x) => x.key === key);
   if (!s) return { dp: dp0, streams: [...streams0] };
-  if (p.op === 'RST') return { dp: dp0, streams: streams0.filter((x) => x.key !== key) };
+  if (p.op === 'RST') {
+    const connecting = !maySend(s, end);
+    const ended: StreamEnd = { key, side: end, errno: connecting ? 'ECONNRESET' : 'EPIPE', connecting, unsent: unsentPackets(s) };
+    return { dp: neverSent(dp0, ended.unsent, 'connection-reset'), streams: closeStream(streams0, key), ended };
+  }
   if (p.bufAlloc !== undefined && p.fwdCnt !== undefined) s = { ...s, [outbound]: { ...s[outbound], peerBufAlloc: p.bufAlloc, peerFwdCnt: p.fwdCnt } };
+  // virtio_transport_recv_connecting: OP_RESPONSE → TCP_ESTABLISHED, connect() returns.
+  if (p.op === 'RESPONSE' && s.opener === end) s = { ...s, established: true };
   let update = p.op === 'CREDIT_REQUEST';
   if (p.op === 'RW') {
     const r = read(receive(s[inbound], p.len), p.len);
@@ -167,15 +277,31 @@ function takes(end: 'guest' | 'host', dp0: DataPath, device: VsockDevice, stream
         : hostSend(dp, device, { ...pkt, dstCid: device.guestCid, srcPort: s.hostPort, dstPort: s.guestPort }).dp;
   }
   const streams = replace(streams0, s);
-  return end === 'host' ? flushHost(dp, device, streams, key) : { dp, streams };
+  return end === 'host' ? flushHost(dp, device, streams, key) : flushGuest(dp, streams, key, guestCid);
 }
 
 /** The guest's transport takes a host packet of a connection it knows (see `takes`); `guestCid` is the CID the guest stamps. */
-export function guestTakes(dp: DataPath, device: VsockDevice, streams: readonly Stream[], p: Packet, guestCid = device.guestCid): { dp: DataPath; streams: Stream[] } {
+export function guestTakes(dp: DataPath, device: VsockDevice, streams: readonly Stream[], p: Packet, guestCid = device.guestCid): Taken {
   return takes('guest', dp, device, streams, p, guestCid);
 }
 
 /** The host transport takes a guest packet that handle_tx_kick delivered (see `takes`). */
-export function hostTakes(dp: DataPath, device: VsockDevice, streams: readonly Stream[], p: Packet): { dp: DataPath; streams: Stream[] } {
+export function hostTakes(dp: DataPath, device: VsockDevice, streams: readonly Stream[], p: Packet): Taken {
   return takes('host', dp, device, streams, p, device.guestCid);
+}
+
+/**
+ * The guest was reset: its sockets are gone. Writes they still held never go out (dropped
+ * `guest-reset`); a stream the guest was connecting is gone with its socket. The host's end of the
+ * other streams stays: the host socket learns of the reset only from the new guest's RST.
+ */
+export function guestGone(dp0: DataPath, streams0: readonly Stream[]): { dp: DataPath; streams: Stream[] } {
+  let dp = dp0;
+  const streams: Stream[] = [];
+  for (const s of streams0) {
+    dp = neverSent(dp, s.guestBacklog.reduce((n, l) => n + l.count, 0), 'guest-reset');
+    if (s.opener === 'guest' && !s.established) continue;
+    streams.push(s.guestBacklog.length > 0 ? { ...s, guestBacklog: [] } : s);
+  }
+  return { dp, streams };
 }

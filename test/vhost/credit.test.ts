@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { advertise, credit, newCredit, read, receive, send } from '../../src/vhost/credit.js';
+import { advertise, credit, DEFAULT_BUF_ALLOC, newCredit, read, receive, send } from '../../src/vhost/credit.js';
 import { creditNeverNegative } from '../../src/spec/vsock-datapath.js';
 
 describe('stream credit (docs/model.md §5.5)', () => {
   it('a sender stops at the advertised buffer and resumes after a CREDIT_UPDATE', () => {
-    let c = newCredit(128 * 1024);
+    let c = newCredit(128 * 1024, 128 * 1024);
     const first = send(c, 200 * 1024);
     expect(first.sent).toBe(128 * 1024);
     c = receive(first.c, first.sent);
@@ -19,14 +19,14 @@ describe('stream credit (docs/model.md §5.5)', () => {
   });
 
   it('no CREDIT_UPDATE while the advertised free space stays at or above 64 KiB', () => {
-    let c = newCredit();
+    let c = newCredit(DEFAULT_BUF_ALLOC, DEFAULT_BUF_ALLOC);
     const s = send(c, 10 * 1024);
     c = receive(s.c, s.sent);
     expect(read(c, 10 * 1024).creditUpdate).toBe(false);
   });
 
   it('the observer catches a sender that ignores the credit', () => {
-    const c = { ...newCredit(1024), txCnt: 2048 };
+    const c = { ...newCredit(1024, 1024), txCnt: 2048 };
     expect(creditNeverNegative(c).map((v) => v.property)).toEqual(['vsock-credit-never-negative']);
   });
 
@@ -39,7 +39,7 @@ describe('stream credit (docs/model.md §5.5)', () => {
     );
     fc.assert(
       fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
-        let c = newCredit();
+        let c = newCredit(DEFAULT_BUF_ALLOC, DEFAULT_BUF_ALLOC);
         let inTransit = 0;
         for (const s of steps) {
           if (s.k === 'send') {

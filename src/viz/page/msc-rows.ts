@@ -24,7 +24,7 @@ export function laneName(l: Lane): string {
 }
 
 /** The packet path's events drawn on the guest side's lanes; credit windows and worker runs are left to the record list. */
-const VSOCK_SHOWN = new Set(['host-send', 'packet', 'call', 'drop', 'tx-throttled', 'guest-send', 'guest-rx', 'guest-driver-ready']);
+const VSOCK_SHOWN = new Set(['host-send', 'packet', 'call', 'drop', 'tx-throttled', 'guest-send', 'guest-rx', 'guest-driver-ready', 'stream-end']);
 
 /** Where a guest-side record goes in the chart, and what it says; null for records drawn on CPU lanes (or not at all). */
 export function guestRow(r: Record<string, unknown>): { lane: string; to?: string; text: string; cls: string } | null {
@@ -50,6 +50,8 @@ export function guestRow(r: Record<string, unknown>): { lane: string; to?: strin
         case 'drop':
         case 'tx-throttled':
           return { lane: `worker${dev}`, text: `✗ ${what}${data.reason ? `: ${String(data.reason)}` : ''}`, cls: 'vsock fault' };
+        case 'stream-end':
+          return { lane: `vsock${dev}`, text: `✗ ${String(data.side)} socket ${String(data.key)}: ${String(data.errno)}${data.connecting ? ' (connect)' : ''}`, cls: 'vsock fault' };
         case 'host-send':
           return { lane: `vsock${dev}`, text: `host sends ${String(data.op ?? '')} ${String(data.srcPort ?? '')}>${String(data.dstPort ?? '')}`, cls: 'vsock' };
         default:
