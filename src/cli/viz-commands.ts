@@ -9,7 +9,6 @@ import { findBuiltin, DEFAULT_SCENARIO } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/types.js';
 import { runScenarioInSlices } from '../sim/run.js';
 import { InputError, KERNEL_FLAGS, loadScenario, parseInteger, parseSeed, withKernel } from './scenario-args.js';
-import { formatRecord, type TraceRecord } from '../trace/records.js';
 import { track } from './output-file.js';
 import { readTrace } from '../trace/file.js';
 import { ACTOR_KINDS, PLANNED_KINDS, findActorKind } from '../viz/actor-kinds.js';
@@ -19,6 +18,7 @@ import { chartToScxml } from '../viz/export-scxml.js';
 import { chartToDot } from '../viz/export-dot.js';
 import { traceJsonDoc, traceToMermaidSequence } from '../viz/export-trace.js';
 import { jsonPieces } from '../viz/json-pieces.js';
+import { boundedLines } from '../viz/bounded-lines.js';
 import { writePieces } from './json-output.js';
 import { buildSite, checkOutDir, serveSite, SiteError, traceViolations, VIEWER_PORT, writeSite, type RunningViewer, type SiteInput } from '../viz/site.js';
 import { WhatIf, whatIfBounds } from '../viz/branch-server.js';
@@ -91,22 +91,15 @@ async function scenarioTrace(loaded: Scenario, flags: RunFlags): Promise<SiteInp
   const seed = parseSeed(flags.seed);
   const scenario = withKernel(loaded, flags.kernel, flags.fix ?? [], flags['no-fix'] ?? []);
   const kernel = scenario.kernel;
-  const lines: string[] = [];
   const max = VIEW_TRACE_LIMIT.chars;
-  let size = 0;
-  const onRecord = (r: TraceRecord) => {
-    if (size > max) return;
-    const line = formatRecord(r);
-    size += line.length + 1;
-    if (size > max) lines.length = 0;
-    else lines.push(line);
-  };
+  const kept = boundedLines(max);
+  const { lines, onRecord } = kept;
   const tooLarge = () =>
     new VizInputError(
       `${scenario.id}: the run's trace passes ${max % (1024 * 1024) === 0 ? `${max / (1024 * 1024)} MiB` : `${max} characters`}, the most the viewer takes (a trace file to view may have as much); its text timeline (\`shootdown run\`) or its trace (\`shootdown run --trace FILE\`, then \`shootdown export-trace FILE --format perfetto\` for ui.perfetto.dev) show it`,
     );
-  const result = await runScenarioInSlices(scenario, { seed, onRecord }, undefined, () => (size > max ? Promise.reject(tooLarge()) : null));
-  if (size > max) throw tooLarge();
+  const result = await runScenarioInSlices(scenario, { seed, onRecord }, undefined, () => (kept.over() ? Promise.reject(tooLarge()) : null));
+  if (kept.over()) throw tooLarge();
   const delta = [...kernel.fix.map((n) => `+${n}`), ...kernel.noFix.map((n) => `-${n}`)].join(' ');
   return {
     trace: lines.join('\n') + '\n',

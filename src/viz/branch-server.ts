@@ -21,9 +21,10 @@ import { validationContext } from '../sim/catalog.js';
 import { BranchError, choicesAt, runBranch, type BranchBase } from '../sim/branch.js';
 import type { Pick } from '../sim/chooser.js';
 import { readTrace } from '../trace/file.js';
-import { formatRecord, type BranchPoint, type TraceRecord } from '../trace/records.js';
+import type { BranchPoint } from '../trace/records.js';
 import { findPreset } from '../kernel/variants.js';
 import { baseHeaders } from './local-server.js';
+import { boundedLines } from './bounded-lines.js';
 import type { Site, SiteFile, SiteInput } from './site-types.js';
 
 /**
@@ -235,25 +236,18 @@ export class WhatIf {
       const point = branchRequest(Buffer.concat(chunks).toString('utf8'), served);
       if (typeof point === 'string') return json(res, 400, { error: point });
       this.serially(res, async () => {
-        const lines: string[] = [];
         const from = served.id || served.name;
         // Bounded as `view` bounds the run of a scenario: past the limit the lines are let go and the run is stopped.
         const max = this.bounds.traceChars;
-        let size = 0;
-        const onRecord = (r: TraceRecord) => {
-          if (size > max) return;
-          const line = formatRecord(r);
-          size += line.length + 1;
-          if (size > max) lines.length = 0;
-          else lines.push(line);
-        };
+        const kept = boundedLines(max);
+        const { lines, onRecord } = kept;
         const tooLarge = () =>
           new BranchError(
             `branch: decision ${point.decision} → option ${point.option} writes a trace longer than ${sized(max, 'characters')}, the most a what-if branch may write, so it was stopped and is not kept (the machine has ${base.scenario.machine.cpus} CPUs)`,
             422,
           );
-        const result = await runBranch(base, served.picks, { from, ...point }, onRecord, () => (size > max ? Promise.reject(tooLarge()) : null));
-        if (size > max) throw tooLarge();
+        const result = await runBranch(base, served.picks, { from, ...point }, onRecord, () => (kept.over() ? Promise.reject(tooLarge()) : null));
+        if (kept.over()) throw tooLarge();
         const trace = lines.join('\n') + '\n';
         const read = readTrace(trace);
         if (!read.ok) throw new Error(`the branch's own trace does not read back: ${read.error}`);

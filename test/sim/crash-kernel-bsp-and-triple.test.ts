@@ -7,18 +7,10 @@
  *   handler, only RESET restarts it (SDM; docs/model.md §3): an INIT-delivered reset leaves it there.
  */
 import { describe, expect, it } from 'vitest';
-import { validationContext } from '../../src/sim/catalog.js';
-import { runScenario } from '../../src/sim/run.js';
-import { validateScenario } from '../../src/scenarios/validate.js';
+import { runRaw } from './run-raw.js';
 import type { TraceRecord } from '../../src/trace/records.js';
 
-function run(raw: Record<string, unknown>, seed = 1) {
-  const v = validateScenario(raw, String(raw.name), validationContext);
-  if (!v.ok) throw new Error(JSON.stringify(v.errors));
-  const records: TraceRecord[] = [];
-  const { outcome } = runScenario(v.scenario, { seed, onRecord: (r) => records.push(r) });
-  return { outcome, records };
-}
+const run = runRaw;
 
 const sends = (records: TraceRecord[], mode: string) =>
   records.filter((r): r is Extract<TraceRecord, { t: 'send' }> => r.t === 'send' && r.mode === mode);

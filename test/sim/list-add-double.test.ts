@@ -12,20 +12,12 @@
  * (kernel event panic-recursion) instead of running it to the step budget.
  */
 import { describe, expect, it } from 'vitest';
-import { validationContext } from '../../src/sim/catalog.js';
-import { runScenario } from '../../src/sim/run.js';
-import { validateScenario } from '../../src/scenarios/validate.js';
+import { runRaw } from './run-raw.js';
 import { KernelMemory } from '../../src/kernel/memory.js';
 import { formatOutcome } from '../../src/cli/format.js';
 import type { TraceRecord } from '../../src/trace/records.js';
 
-function run(raw: Record<string, unknown>, seed = 1) {
-  const v = validateScenario(raw, String(raw.name), validationContext);
-  if (!v.ok) throw new Error(JSON.stringify(v.errors));
-  const records: TraceRecord[] = [];
-  const { outcome } = runScenario(v.scenario, { seed, onRecord: (r) => records.push(r) });
-  return { outcome, records };
-}
+const run = runRaw;
 
 const consoleOf = (records: TraceRecord[], cpu: number) =>
   records.filter((r): r is Extract<TraceRecord, { t: 'console' }> => r.t === 'console' && r.cpu === cpu).map((r) => r.text);

@@ -6,18 +6,10 @@
  * run func here, then wait. Switch `on-each-cpu-local-before-wait`: off in v5.10 and v5.11, on from v6.2.
  */
 import { describe, expect, it } from 'vitest';
-import { validationContext } from '../../src/sim/catalog.js';
-import { runScenario } from '../../src/sim/run.js';
-import { validateScenario } from '../../src/scenarios/validate.js';
+import { runRaw } from './run-raw.js';
 import type { TraceRecord } from '../../src/trace/records.js';
 
-function run(raw: Record<string, unknown>, seed = 1) {
-  const v = validateScenario(raw, String(raw.name), validationContext);
-  if (!v.ok) throw new Error(JSON.stringify(v.errors));
-  const records: TraceRecord[] = [];
-  const { outcome } = runScenario(v.scenario, { seed, onRecord: (r) => records.push(r) });
-  return { outcome, records };
-}
+const run = runRaw;
 
 const ERAS: [string, boolean][] = [
   ['v5.10', false],

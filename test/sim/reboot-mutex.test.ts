@@ -4,18 +4,10 @@
  * mutex_lock() for good, and only the first one stops the others and resets the machine.
  */
 import { describe, expect, it } from 'vitest';
-import { validationContext } from '../../src/sim/catalog.js';
-import { runScenario } from '../../src/sim/run.js';
-import { validateScenario } from '../../src/scenarios/validate.js';
+import { runRaw } from './run-raw.js';
 import type { TraceRecord } from '../../src/trace/records.js';
 
-function run(raw: Record<string, unknown>, seed: number) {
-  const v = validateScenario(raw, String(raw.name), validationContext);
-  if (!v.ok) throw new Error(JSON.stringify(v.errors));
-  const records: TraceRecord[] = [];
-  const { outcome } = runScenario(v.scenario, { seed, onRecord: (r) => records.push(r) });
-  return { outcome, records };
-}
+const run = runRaw;
 
 const kernel = (records: TraceRecord[], what: string) =>
   records.filter((r): r is Extract<TraceRecord, { t: 'kernel' }> => r.t === 'kernel' && r.what === what).map((r) => r.cpu);
