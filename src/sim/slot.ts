@@ -55,7 +55,7 @@ export interface Slot {
    * Of its armed timers (by name), those that can never matter again: a CPU's task timeout under a
    * loop that never returns is read by no one (CpuSlots.stoppedAboveTask); the scheduler drops them.
    */
-  deadTimers?(names: Iterable<string>): string[];
+  deadTimers?(names: Iterable<string>): readonly string[];
   /** A message on the interconnect reaches it (only actors on the bus): message id. */
   receive?(msg: number): void;
   /** Its active leaf paths (what its triggers match). */
