@@ -113,38 +113,38 @@ export function emergencyRestart(r: Region): CpuState {
 }
 
 /**
- * die(): oops_begin/oops_end. A task is killed; in interrupt context the kernel panics. An oops inside
- * the panic() an earlier oops of this context started is the start of a loop (docs/model.md §1.6): the
- * panic() it calls would run the path that just oopsed again, nesting deeper each time.
+ * die(): oops_begin/oops_end (arch/x86/kernel/dumpstack.c). In interrupt context the kernel panics
+ * ("Fatal exception in interrupt"); in task context it panics ("Fatal exception") with panic_on_oops,
+ * else the task is killed. An oops inside the panic() an earlier oops of this context started is the
+ * start of a loop (docs/model.md §1.6): the panic() it calls would run the path that just oopsed again,
+ * nesting deeper each time.
  */
 export function die(r: Region): CpuState {
-  const end: CpuState =
-    r === 'task'
-      ? op(r, '#cpu.os.task.idle', 'task dies', 'rewind_stack_do_exit(SIGSEGV)')
-      : decide(
-          r,
-          [
-            {
-              if: { type: 'oops inside a panic from an oops', params: { r } },
-              to: 'recursion',
-              do: { type: 'kernel event', params: { what: 'panic-recursion' } },
-            },
-            { to: at(r, 'panic'), do: { type: 'set fatal exception message', params: { r } } },
-          ],
-          'panic("Fatal exception in interrupt")',
-        );
-  const recursion: Record<string, CpuState> =
-    r === 'task'
-      ? {}
-      : {
-          recursion: neverReturns(
-            blocked(
-              'panic("Fatal exception in interrupt") again: panic_cpu is this CPU, so panic() runs on, down the path that ' +
-                'just oopsed, to the same oops — a loop that nests deeper each time until the stack overflows (not modelled); ' +
-                'the machine is not reset',
-            ),
-          ),
-        };
+  const message = r === 'task' ? 'Fatal exception' : 'Fatal exception in interrupt';
+  const branches: Parameters<typeof decide>[1] = [
+    {
+      if: { type: 'oops inside a panic from an oops', params: { r } },
+      to: 'recursion',
+      do: { type: 'kernel event', params: { what: 'panic-recursion' } },
+    },
+  ];
+  const fatal = { to: at(r, 'panic'), do: { type: 'set fatal exception message', params: { r } } } as const;
+  if (r === 'task') branches.push({ ...fatal, if: 'panic_on_oops' }, { to: '#cpu.os.task.idle', do: 'task dies' });
+  else branches.push(fatal);
+  const end: CpuState = decide(
+    r,
+    branches,
+    r === 'task' ? 'if (panic_on_oops) panic("Fatal exception"); make_task_dead(SIGSEGV)' : 'panic("Fatal exception in interrupt")',
+  );
+  const recursion: Record<string, CpuState> = {
+    recursion: neverReturns(
+      blocked(
+        `panic("${message}") again: panic_cpu is this CPU, so panic() runs on, down the path that ` +
+          'just oopsed, to the same oops — a loop that nests deeper each time until the stack overflows (not modelled); ' +
+          'the machine is not reset',
+      ),
+    ),
+  };
   return {
     initial: 'header',
     description: 'die() → oops_end()',

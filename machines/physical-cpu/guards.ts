@@ -2,7 +2,7 @@
  * Guards of the physical CPU chart. Each one reads the CPU's context, the shared kernel memory the
  * event carries, or asks a pure rule of `src/hw/`; none holds a hardware rule of its own.
  */
-import { FATAL_IN_INTERRUPT, type CpuContext, type CpuEvent, type Region } from './types.js';
+import { FATAL_IN_INTERRUPT, FATAL_IN_TASK, type CpuContext, type CpuEvent, type Region } from './types.js';
 import type { SwitchName } from '../../src/kernel/variants.js';
 import type { World } from '../../src/kernel/port.js';
 import type { NmiHandlerName, ShootdownCallback } from '../../src/kernel/memory.js';
@@ -156,14 +156,26 @@ export function makeGuards(world: WorldOf, rule: RuleOf = ruleMemo()) {
   'panic_timeout positive': ({ context }: Args) => context.opts.panicTimeout > 0,
   'panic_timeout negative': ({ context }: Args) => context.opts.panicTimeout < 0,
   /**
-   * die() in interrupt context on the CPU that owns panic_cpu, inside the panic() an earlier oops in this
-   * same context started: oops_end() releases die_lock before its panic(), and panic() lets its owner in
-   * again (`old_cpu == this_cpu`), so the next panic() runs the path that just oopsed once more.
+   * die() on the CPU that owns panic_cpu, inside the panic() an earlier oops in this same context started
+   * (interrupt context, or task context with panic_on_oops): oops_end() releases die_lock before its
+   * panic(), and panic() lets its owner in again (`old_cpu == this_cpu`), so the next panic() runs the
+   * path that just oopsed once more.
    */
   'oops inside a panic from an oops': ({ context, event }: Args, p: { r: Region }) =>
-    p.r !== 'task' && context.panicMsg[p.r] === FATAL_IN_INTERRUPT && world(event).k.state.panic_cpu === context.id,
-  /** kexec_should_crash(): interrupt context and not crash_kexec_post_notifiers. */
-  'oops should kexec': ({ context }: Args, p: { r: Region }) => p.r !== 'task' && !context.opts.crashKexecPostNotifiers,
+    (p.r !== 'task' || context.opts.panicOnOops) &&
+    context.panicMsg[p.r] === (p.r === 'task' ? FATAL_IN_TASK : FATAL_IN_INTERRUPT) &&
+    world(event).k.state.panic_cpu === context.id &&
+    // An oops inside __crash_kexec() (this CPU holds kexec_mutex, never given back): the panic() it
+    // calls skips __crash_kexec() (mutex_trylock fails), so it does not come back here; it runs on.
+    world(event).k.state.kexec_lock !== context.id,
+  /**
+   * kexec_should_crash() (kernel/kexec_core.c, later crash_core.c): not with crash_kexec_post_notifiers;
+   * then in interrupt context, or with panic_on_oops (the task's pid 0 and global-init cases do not arise:
+   * the modelled tasks are ordinary ones).
+   */
+  'oops should kexec': ({ context }: Args, p: { r: Region }) => !context.opts.crashKexecPostNotifiers && (p.r !== 'task' || context.opts.panicOnOops),
+  /** panic_on_oops (oops=panic, sysctl kernel.panic_on_oops). */
+  'panic_on_oops': ({ context }: Args) => context.opts.panicOnOops,
 
   // native_stop_other_cpus()
   'reboot_force set': ({ context }: Args) => context.opts.rebootForce,

@@ -6,6 +6,8 @@ import type { World } from '../../src/kernel/port.js';
 
 /** oops_end()'s panic message for an oops in interrupt context (arch/x86/kernel/dumpstack.c). */
 export const FATAL_IN_INTERRUPT = 'Fatal exception in interrupt';
+/** oops_end()'s panic message for an oops in task context with panic_on_oops. */
+export const FATAL_IN_TASK = 'Fatal exception';
 
 /** The regions of the running kernel that execute code: one per interrupt context. */
 export type Region = 'task' | 'irq' | 'nmi' | 'smm';
@@ -19,6 +21,7 @@ export interface KernelOptions {
   kvmLoaded: boolean;
   debugList: boolean;
   rebootForce: boolean;
+  panicOnOops: boolean;
   resetMethod: string;
   cpus: number;
 }

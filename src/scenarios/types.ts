@@ -104,6 +104,8 @@ export interface ScenarioOptions {
   debugList: boolean;
   /** reboot=f: skip stopping other CPUs on the orderly path. */
   rebootForce: boolean;
+  /** oops=panic / kernel.panic_on_oops: an oops in task context panics (and tries the crash kernel first) instead of killing the task. */
+  panicOnOops: boolean;
   /** Virtual time one kernel step takes. */
   stepNs: number;
   /** Interconnect delivery latency range [min, max], inclusive. */

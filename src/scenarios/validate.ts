@@ -46,6 +46,7 @@ export const DEFAULT_OPTIONS: Readonly<ScenarioOptions> = Object.freeze({
   kvmLoaded: true,
   debugList: true,
   rebootForce: false,
+  panicOnOops: false,
   stepNs: 10,
   latencyNs: Object.freeze([100, 1000]) as [number, number],
   maxSteps: 1_000_000,
@@ -121,12 +122,13 @@ const OPTION_KEYS = [
   'kvmLoaded',
   'debugList',
   'rebootForce',
+  'panicOnOops',
   'stepNs',
   'latencyNs',
   'maxSteps',
 ] as const satisfies readonly (keyof ScenarioOptions)[];
 
-const BOOLEAN_OPTIONS = ['kdump', 'kdumpBringsUpAps', 'crashKexecPostNotifiers', 'kvmLoaded', 'debugList', 'rebootForce'] as const;
+const BOOLEAN_OPTIONS = ['kdump', 'kdumpBringsUpAps', 'crashKexecPostNotifiers', 'kvmLoaded', 'debugList', 'rebootForce', 'panicOnOops'] as const;
 const INTEGER_OPTIONS = { panicTimeout: [-3600, 3600], stepNs: [1, 1e9], maxSteps: [1, 1e8] } as const;
 const MAX_LATENCY_NS = 1e9;
 

@@ -75,6 +75,7 @@ export function cpuInputs(scenario: Scenario, features: KernelFeatures): CpuInpu
     kvmLoaded: scenario.options.kvmLoaded,
     debugList: scenario.options.debugList,
     rebootForce: scenario.options.rebootForce,
+    panicOnOops: scenario.options.panicOnOops,
     resetMethod: scenario.options.reset.method,
     cpus: scenario.machine.cpus,
   };

@@ -69,7 +69,7 @@ function input(id: number, preset: string, vmcs: number, patch: Partial<CpuHw>, 
     hw,
     loadedVmcss: Array.from({ length: vmcs }, (_, i) => 0x2000_0000 + i * 0x1000),
     features: resolveFeatures(preset, [], v.noFix ?? []),
-    opts: { vendor, kdump: true, kdumpBringsUpAps: false, crashKexecPostNotifiers: false, panicTimeout: 0, kvmLoaded: true, debugList: true, rebootForce: false, resetMethod: 'acpi', cpus: 4, ...v.opts },
+    opts: { vendor, kdump: true, kdumpBringsUpAps: false, crashKexecPostNotifiers: false, panicTimeout: 0, kvmLoaded: true, debugList: true, rebootForce: false, panicOnOops: false, resetMethod: 'acpi', cpus: 4, ...v.opts },
   };
 }
 
