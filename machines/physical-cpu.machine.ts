@@ -34,6 +34,9 @@ const taskRegion: CpuState = {
         // A CPU that starts with IF clear (`initial … if: false`) runs its workload with IRQs off until
         // this (an interrupted context restores IF on IRET, so only the start leaves it clear here).
         'script.irqs-on': { guard: 'task runs with IRQs off', actions: 'sti' },
+        // A thread of the workload (a vCPU's ioctl) oopsed with panic_on_oops: the rest of oops_end()
+        // (kexec_should_crash() is true, then panic("Fatal exception")) runs here, in its task context.
+        'kvm.oops': { guard: 'panic_on_oops', target: 'die.crashKexec' },
       }),
       // The reboot task another CPU's migrate_to_reboot_cpu() queued here: schedule() runs it next
       // (after the reschedule IPI's IRET, if the IRQ is still on top).

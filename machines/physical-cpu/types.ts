@@ -92,7 +92,9 @@ export type CpuEvent =
   | WithWorld<{ type: 'script.smi' }>
   | WithWorld<{ type: 'platform.reset' }>
   /** A vCPU thread running on this CPU executes a VMX/SVM instruction, or its guest exits (`vmexit`). */
-  | WithWorld<{ type: 'kvm.insn'; insn: 'VMPTRLD' | 'VMLAUNCH' | 'VMRESUME' | 'VMRUN' | 'vmexit'; addr: number; why: string }>;
+  | WithWorld<{ type: 'kvm.insn'; insn: 'VMPTRLD' | 'VMLAUNCH' | 'VMRESUME' | 'VMRUN' | 'vmexit'; addr: number; why: string }>
+  /** A vCPU or VMM thread running on this CPU oopsed in its ioctl (its oops printed already), with panic_on_oops: oops_end() goes on here. */
+  | WithWorld<{ type: 'kvm.oops' }>;
 
 export type CpuEventType = CpuEvent['type'];
 

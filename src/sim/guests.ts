@@ -76,6 +76,8 @@ export const RESCHEDULE_VECTOR = 0xfd;
 export interface GuestHost {
   readonly k: KernelMemory;
   readonly lean: boolean;
+  /** The scenario's panicOnOops: an oops in a thread's ioctl panics its CPU instead of killing the thread. */
+  readonly panicOnOops?: boolean;
   now(): number;
   emit(record: TraceRecord): void;
   /**
@@ -311,6 +313,13 @@ export class Guests {
       case 'kvm oops':
         this.host.emit({ t: 'kvm', ns: this.host.now(), vcpu: e.vcpu, cpu: this.pcpu(e.vcpu), what: 'oops', data: { lines: e.lines.length } });
         for (const text of e.lines) this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(e.vcpu), text });
+        // panic_on_oops: oops_end() does not kill the thread; its CPU goes on to crash_kexec() and panic()
+        // (arch/x86/kernel/dumpstack.c), in the thread's task context.
+        if (this.host.panicOnOops) {
+          const pcpu = this.pcpu(e.vcpu);
+          this.touched.add(pcpu);
+          this.host.hostInsn(pcpu, { type: 'kvm.oops' });
+        }
         return;
       case 'kvm event':
         this.host.emit({ t: 'kvm', ns: this.host.now(), vcpu: e.vcpu, cpu: this.pcpu(e.vcpu), what: e.what, data: e.data });
@@ -550,8 +559,9 @@ export class Guests {
         }, () => this.sendVmm(p.vcpu, { type: 'ioctl.return', name: p.name, ret: p.ret, exit: p.exit, device: p.device }));
         break;
       case 'died':
-        // The thread died in its ioctl (the vCPU is dead, out of KVM_RUN): the CPU runs on.
-        this.sendVmm(p.vcpu, { type: 'thread.died' });
+        // The thread died in its ioctl (the vCPU is dead, out of KVM_RUN): the CPU runs on. With
+        // panic_on_oops the thread never comes back from its oops: its CPU panics (the 'kvm oops' effect).
+        if (!this.host.panicOnOops) this.sendVmm(p.vcpu, { type: 'thread.died' });
         break;
       case 'vsock':
         this.vhost.guestDriver(p.vcpu, this.vmOf[p.vcpu] as number, pcpu, p.what);

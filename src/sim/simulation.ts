@@ -253,6 +253,7 @@ export class Simulation {
         {
           k: this.k,
           lean: this.lean,
+          panicOnOops: this.scenario.options.panicOnOops,
           now: () => this.agenda.now,
           emit: (r) => this.emit(r),
           around: (r, effects, after) => this.around(r, effects, after),

@@ -96,4 +96,35 @@ describe('an oops in task context: the task dies, or with panic_on_oops the kern
   it('the option is validated like the other booleans', () => {
     expect(() => runRaw(oopsing(2, 0, { panicOnOops: 'yes' }))).toThrow(/panicOnOops/);
   });
+
+  // A VMM thread's KVM_RUN before KVM_SET_CPUID in the v5.8 development window (tdp-level-at-vcpu-create
+  // off): mmu_alloc_direct_roots() BUGs in the ioctl, in the thread's task context on its CPU.
+  const vmmOops = (cpus: number, cpu: number, vendor: string, options: Record<string, unknown>) => ({
+    name: 'vmm-oops',
+    kernel: { preset: 'mainline', noFix: ['tdp-level-at-vcpu-create'] },
+    machine: { cpus, vendor },
+    options,
+    vms: [{ vcpus: [{ cpu, guest: { l1: ['nop', 'spin'] }, vmm: [{ ioctl: 'KVM_CREATE_VCPU' }, { ioctl: 'KVM_RUN' }] }] }],
+  });
+
+  it.each([
+    [2, 1, 'intel'],
+    [3, 2, 'amd'],
+    [4, 0, 'intel'],
+  ])('%i CPUs, a vCPU thread on CPU %i (%s) BUGs in KVM_RUN: the thread dies; with panic_on_oops its CPU kdumps or panics', (cpus, cpu, vendor) => {
+    const killed = runRaw(vmmOops(cpus, cpu, vendor, { kdump: true }));
+    expect(killed.records.some((r) => r.t === 'kvm' && r.what === 'oops')).toBe(true);
+    expect(kernelEvents(killed.records, 'kdump-start')).toEqual([]);
+    expect(killed.outcome.cpus[cpu]?.state).toBe('os.task.idle');
+
+    const dumped = runRaw(vmmOops(cpus, cpu, vendor, { kdump: true, panicOnOops: true }));
+    expect(kernelEvents(dumped.records, 'kdump-start')).toEqual([cpu]);
+    expect(consoleOf(dumped.records, cpu).some((t) => t.startsWith('Kernel panic'))).toBe(false);
+    expect(dumped.outcome.end).toBe('kexec');
+
+    const panicked = runRaw(vmmOops(cpus, cpu, vendor, { panicOnOops: true }));
+    expect(kernelEvents(panicked.records, 'kdump-start')).toEqual([]);
+    expect(consoleOf(panicked.records, cpu)).toContain(PANIC);
+    expect(panicked.outcome.cpus[cpu]?.state).toMatch(/^os\.task\.panic\./);
+  });
 });
