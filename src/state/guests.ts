@@ -8,7 +8,8 @@ import type { VmmContext } from '../../machines/vmm.machine.js';
 import type { VsockContext } from '../../machines/vhost-vsock.machine.js';
 import type { DataPath } from '../vhost/datapath.js';
 import type { VsockDevice } from '../vhost/device-state.js';
-import { array, bool, int, json, members, nullable, string, type Codec } from './codec.js';
+import { array, bool, int, json, members, notA, nullable, string, type Codec } from './codec.js';
+import { NVQS } from '../vhost/device-state.js';
 import { constant, ignored, struct, type StructCodec } from './struct.js';
 
 const input = (what: string) => constant<never>(`the ${what} of the scenario's input: never assigned by the chart`);
@@ -101,6 +102,35 @@ const HISTORY = 'history of what happened (the trace has it too): no decision re
  */
 const jsonList = <T>() => array(json<T>()) as unknown as Codec<readonly T[]>;
 
+/**
+ * The device's virtqueues, kept whole as JSON (a work run replaces one), checked field by field when a
+ * save is restored: queue i at place i (the device files a queue by its index), the ring size and
+ * avail index 16-bit as the kernel keeps them, addresses and fds whole numbers. A save is input: an
+ * index of 1e9 would make a sparse array of that length, and its text a string past the heap.
+ */
+const VQS: Codec<VsockDevice['vqs']> = {
+  ...(jsonList() as unknown as Codec<VsockDevice['vqs']>),
+  check: (v, path) => {
+    if (!Array.isArray(v) || v.length !== NVQS) return notA(path, `a list of ${NVQS} virtqueues`, v);
+    for (let i = 0; i < NVQS; i++) {
+      const q = v[i] as Record<string, unknown> | null;
+      const at = `${path}[${i}]`;
+      if (typeof q !== 'object' || q === null || Array.isArray(q)) return notA(at, 'a virtqueue', q);
+      if (q.index !== i) return notA(`${at}.index`, String(i), q.index);
+      for (const k of ['num', 'lastAvailIdx'] as const) {
+        const x = q[k];
+        if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x > 0xffff) return notA(`${at}.${k}`, 'an integer from 0 to 65535', x);
+      }
+      for (const k of ['desc', 'avail', 'used', 'ackedFeatures', 'busyloopTimeout'] as const) {
+        if (typeof q[k] !== 'number' || !Number.isFinite(q[k]) || (q[k] as number) < 0) return notA(`${at}.${k}`, 'a number of at least 0', q[k]);
+      }
+      for (const k of ['kickFd', 'callFd', 'errFd'] as const) if (q[k] !== null && !Number.isSafeInteger(q[k])) return notA(`${at}.${k}`, 'a file descriptor or null', q[k]);
+      for (const k of ['log', 'backend'] as const) if (typeof q[k] !== 'boolean') return notA(`${at}.${k}`, 'true or false', q[k]);
+    }
+    return null;
+  },
+};
+
 /** The vhost device (src/vhost/device-state.ts) field by field: a work run replaces one queue and nothing else. */
 const VSOCK_DEVICE = struct<VsockDevice>('VsockDevice', {
   id: int(),
@@ -112,7 +142,7 @@ const VSOCK_DEVICE = struct<VsockDevice>('VsockDevice', {
   backendFeatures: json(),
   seqpacketAllow: bool(),
   guestCid: json(),
-  vqs: jsonList() as unknown as Codec<VsockDevice['vqs']>,
+  vqs: VQS,
   everRan: bool(),
   released: bool(),
 });

@@ -11,7 +11,7 @@ export const machineArb = fc.integer({ min: 1, max: 3 }).chain((cpus) =>
     name: fc.constant('random'),
     machine: fc.record({ cpus: fc.constant(cpus), vendor: fc.constantFrom('intel', 'amd') }),
     kernel: fc.record({ preset: fc.constantFrom('v5.10', 'v5.11', 'v6.2', 'v6.6', 'mainline') }),
-    options: fc.record({ kdump: fc.boolean(), panicTimeout: fc.integer({ min: -1, max: 1 }), crashKexecPostNotifiers: fc.boolean() }),
+    options: fc.record({ kdump: fc.boolean(), panicTimeout: fc.integer({ min: -1, max: 1 }), crashKexecPostNotifiers: fc.boolean(), panicOnOops: fc.boolean() }),
     script: fc.array(
       fc.oneof(
         fc.record({
@@ -48,7 +48,7 @@ export const symmetricMachineArb = fc.integer({ min: 3, max: 4 }).chain((cpus) =
     name: fc.constant('random'),
     machine: fc.record({ cpus: fc.constant(cpus), vendor: fc.constantFrom('intel', 'amd') }),
     kernel: fc.record({ preset: fc.constantFrom('v5.10', 'v6.2', 'mainline') }),
-    options: fc.record({ kdump: fc.boolean(), panicTimeout: fc.integer({ min: -1, max: 1 }), crashKexecPostNotifiers: fc.boolean() }),
+    options: fc.record({ kdump: fc.boolean(), panicTimeout: fc.integer({ min: -1, max: 1 }), crashKexecPostNotifiers: fc.boolean(), panicOnOops: fc.boolean() }),
     script: fc.array(
       fc.oneof(
         fc.record({ cpu: fc.constant(0), do: fc.constantFrom('reboot', 'emergency-restart', 'panic', 'nmi-panic'), at: fc.constantFrom(0, 500) }),

@@ -29,7 +29,7 @@ describe('compiled runner ≡ XState actors', () => {
         name: fc.constant('random'),
         machine: fc.record({ cpus: fc.constant(cpus), vendor: fc.constantFrom('intel', 'amd') }),
         kernel: fc.record({ preset: fc.constantFrom('v5.10', 'v5.11', 'v6.2', 'v6.6', 'mainline') }),
-        options: fc.record({ kdump: fc.boolean(), panicTimeout: fc.integer({ min: -1, max: 1 }), crashKexecPostNotifiers: fc.boolean(), maxSteps: fc.constant(5000) }),
+        options: fc.record({ kdump: fc.boolean(), panicTimeout: fc.integer({ min: -1, max: 1 }), crashKexecPostNotifiers: fc.boolean(), panicOnOops: fc.boolean(), maxSteps: fc.constant(5000) }),
         script: fc.array(
           fc.record({
             cpu: fc.integer({ min: 0, max: cpus - 1 }),
