@@ -51,6 +51,8 @@ const nestedExit = (reason: NestedExitReason): VcpuAction[] => [
   a('trace nested vmexit', { reason }),
   a('nested VM exit', { reason }),
 ];
+/** handle_emulation_failure() (≤ v5.13 for a failed RSM): trace_kvm_emulate_insn_failed, #UD queued. */
+const EMULATION_FAILED: VcpuAction[] = ['emulation failed', a('trace', { what: 'kvm_emulate_insn_failed' })];
 const CANCEL_ENTRY: Transition<VcpuTypes> = { target: 'requests', actions: ['raise IRQ', a('trace', { what: 'entry cancelled: KVM_REQ_EVENT' })] };
 const oops = (bug: 'mmu' | 'spurious'): Exit => ({ to: '#vcpu.dead', do: [a('oops', { bug }), 'thread dies'] });
 
@@ -79,6 +81,10 @@ const run: StateConfig<VcpuTypes> = {
     nestedEvents: decide(
       'vcpu',
       [
+        // A pending exception first: -EBUSY while nested_run_pending (intercepted or not), else a nested
+        // exception exit if L1 intercepts #UD (nested_vmx_check_exception / nested_exit_on_exception).
+        { if: and(['#UD pending in L2', 'nested_run_pending']), to: 'mmu', do: 'request immediate exit' },
+        { if: '#UD for L1 intercept', to: 'inject', do: nestedExit('EXCEPTION_UD') },
         // vmx/svm check_events: -EBUSY while nested_run_pending; the event waits for an immediate exit.
         { if: and(['IRQ for L1 intercept', 'nested_run_pending']), to: 'mmu', do: 'request immediate exit' },
         { if: 'IRQ for L1 intercept', to: 'inject', do: nestedExit('EXTERNAL_INTERRUPT') },
@@ -89,13 +95,15 @@ const run: StateConfig<VcpuTypes> = {
     inject: decide(
       'vcpu',
       [
+        // A pending exception is injected before anything else; SMI and IRQ wait for the next entry.
+        { if: '#UD pending', to: 'mmu', do: ['inject pending #UD', a('trace', { what: 'kvm_inj_exception' })] },
         // *_smi_allowed(): -EBUSY while nested_run_pending ("we need a nested vmexit to enter SMM").
         { if: and(['SMI deliverable', 'nested_run_pending']), to: 'mmu', do: 'request immediate exit' },
         { if: 'SMI deliverable', to: 'enterSmm', do: 'enter_smm: save state' },
         { if: 'IRQ injectable', to: 'mmu', do: ['trace IRQ injection', 'inject IRQ', 'open IRQ window'] },
         { to: 'mmu' },
       ],
-      'inject_pending_event(): SMI, then IRQ',
+      'inject_pending_event(): a pending exception, then SMI, then IRQ',
     ),
     enterSmm: {
       description: 'enter_smm(): vendor enter_smm (from L2: synthetic nested VM exit), then SMM in L1 context',
@@ -182,7 +190,7 @@ const run: StateConfig<VcpuTypes> = {
         },
         { if: g('exit is', { op: 'hlt' }), ...toUser('HLT') },
         // A triple fault in L2: nVMX always reflects it; nSVM if vmcb12 intercepts SHUTDOWN.
-        { if: and([g('exit is', { op: 'triple-fault' }), 'in L2', 'triple fault reflected to L1']), to: 'requests', do: nestedExit('TRIPLE_FAULT') },
+        { if: and([g('exit is', { op: 'triple-fault' }), 'in L2', 'SHUTDOWN exit reflected to L1']), to: 'requests', do: nestedExit('TRIPLE_FAULT') },
         { if: g('exit is', { op: 'triple-fault' }), ...toUser('SHUTDOWN') },
         { if: 'nested entry allowed', to: 'requests', do: ['nested VM entry', a('trace', { what: 'kvm_nested_vmenter' })] },
         { if: and([g('exit is', { op: 'rsm' }), 'in SMM']), to: 'rsm' },
@@ -200,10 +208,16 @@ const run: StateConfig<VcpuTypes> = {
           'vcpu',
           [
             { if: 'SMRAM state loads', to: 'done', do: 'rsm_load_state' },
-            { if: 'RSM failure leaves nested', to: 'done', do: ['kvm_leave_nested', 'emulator triple fault'] },
-            { to: 'done', do: 'emulator triple fault' },
+            // ≥ v5.14 (25b17226cd9a): the emulator's triple fault, after kvm_leave_nested (3f6821aa147b).
+            { if: and(['RSM failure leaves nested', 'RSM failure triple faults']), to: 'done', do: ['kvm_leave_nested', 'emulator triple fault'] },
+            { if: 'RSM failure triple faults', to: 'done', do: 'emulator triple fault' },
+            // ≤ v5.13: X86EMUL_UNHANDLEABLE → handle_emulation_failure(): out of guest mode (CPL 0 after
+            // the failed RSM), KVM_EXIT_INTERNAL_ERROR; in L2, back into the guest with the #UD pending.
+            { if: 'RSM failure leaves nested', to: '#vcpu.userspace', do: ['kvm_leave_nested', ...EMULATION_FAILED, ...toUser('INTERNAL_ERROR').do] },
+            { if: 'in L2', to: 'done', do: EMULATION_FAILED },
+            { to: '#vcpu.userspace', do: [...EMULATION_FAILED, ...toUser('INTERNAL_ERROR').do] },
           ],
-          'rsm_load_state_64(): CR0/CR3/CR4/EFER/segments from SMRAM',
+          'rsm_load_state_64(): CR0/CR3/CR4/EFER/segments from SMRAM; em_rsm on failure',
         ),
         done,
       },

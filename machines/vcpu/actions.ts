@@ -24,6 +24,7 @@ import {
   vmrunSkipped,
 } from '../../src/kvm/guest.js';
 import {
+  emulationFailed,
   emulatorTripleFault,
   enterSmm,
   leaveNested,
@@ -142,6 +143,8 @@ export function makeVcpuActions(world: WorldOf) {
       const set = run(world, context, nestedVmexit(context, p.reason));
       // nested_vmx_triple_fault / nested_svm_triple_fault: kvm_clear_request(KVM_REQ_TRIPLE_FAULT) first.
       if (p.reason === 'TRIPLE_FAULT') return { ...set, requests: { ...context.requests, tripleFault: false }, rsmTripleFault: false, guestExit: null };
+      // nested_vmx_vmexit / nested_svm_vmexit: the exception went to L1 (kvm_clear_exception_queue).
+      if (p.reason === 'EXCEPTION_UD') return { ...set, udPending: false, guestExit: null };
       return { ...set, guestExit: null };
     }),
     'nested VM entry': upd(({ context }) => ({ ...run(world, context, nestedEntry(context)), guestExit: null })),
@@ -153,6 +156,7 @@ export function makeVcpuActions(world: WorldOf) {
     rsm_load_state: upd(({ context }) => loadSmram(context)),
     kvm_leave_nested: upd(({ context }) => run(world, context, leaveNested(context))),
     'emulator triple fault': upd(({ context }) => emulatorTripleFault(context)),
+    'emulation failed': upd(() => emulationFailed()),
     // ---- MMU, VM entry, guest ---------------------------------------------------------------------
     kvm_mmu_load: upd(() => ({ mmuLoaded: true })),
     'VM entry': upd(({ context }) => ({ host: hostRecord(world, context, vmEntryInsn(context)) })),
@@ -170,6 +174,8 @@ export function makeVcpuActions(world: WorldOf) {
     'handle host exit': upd(() => ({ guestExit: null, immediateExit: false })),
     emulate: upd(({ context }) => countEmulation(context)),
     'inject #UD': upd(() => ({ guestStuck: true, guestExit: null })),
+    /** inject_pending_event(): the queued #UD is delivered (kvm_x86_ops.queue_exception) to the current level. */
+    'inject pending #UD': upd(() => ({ udPending: false, guestStuck: true })),
     // ---- the thread dies --------------------------------------------------------------------------
     oops: ({ context }: Args, p: { bug: 'mmu' | 'spurious' }) => {
       const w = world();

@@ -7,7 +7,15 @@ import type { GuestInsn } from '../../src/kvm/types.js';
 import type { VcpuEvent } from './types.js';
 import { vcpuIoctl } from '../../src/kvm/ioctl.js';
 import { currentInsn, exits, irqInjectable, vmrunFaultSkipped } from '../../src/kvm/guest.js';
-import { leavesNestedOnRsmFailure, nestedEntryAllowed, smramLoads, tripleFaultReflected } from '../../src/kvm/nested.js';
+import {
+  leavesNestedOnRsmFailure,
+  nestedEntryAllowed,
+  rsmFailureTripleFaults,
+  shutdownExitReflected,
+  smramLoads,
+  tripleFaultReflected,
+  udForL1,
+} from '../../src/kvm/nested.js';
 
 type Args = { context: VcpuContext; event: VcpuEvent };
 
@@ -22,11 +30,17 @@ export const vcpuGuards = {
   'nested triple_fault op': ({ context }: Args) => context.features['nested-triple-fault-to-l1'],
   'in L2': ({ context }: Args) => context.guestMode === 'l2',
   'triple fault reflected to L1': ({ context }: Args) => tripleFaultReflected(context),
+  /** L2's own triple fault: the hardware exit L0 reflects to L1 (nested_vmx_l1_wants_exit / nested_svm_exit_handled). */
+  'SHUTDOWN exit reflected to L1': ({ context }: Args) => shutdownExitReflected(context),
   /** kvm_x86_vcpu_pre_run (2026): a triple fault pending in L2 before the nested VM entry completed. */
   'triple fault before nested run': ({ context }: Args) =>
     context.features['triple-fault-before-nested-run-exits'] && context.guestMode === 'l2' && context.nestedRunPending && context.requests.tripleFault,
   'SMI requested': ({ context }: Args) => context.requests.smi,
   // ---- events (inject_pending_event) --------------------------------------------------------------
+  /** vcpu->arch.exception.pending (#UD) while in L2: check_events sees it before interrupts. */
+  '#UD pending in L2': ({ context }: Args) => context.udPending && context.guestMode === 'l2',
+  '#UD for L1 intercept': ({ context }: Args) => udForL1(context),
+  '#UD pending': ({ context }: Args) => context.udPending,
   'IRQ for L1 intercept': ({ context }: Args) =>
     context.guestMode === 'l2' && context.pendingIrq !== null && context.program.l1InterceptsIrq,
   'nested_run_pending': ({ context }: Args) => context.nestedRunPending,
@@ -50,6 +64,7 @@ export const vcpuGuards = {
   'in SMM': ({ context }: Args) => context.inSmm,
   'SMRAM state loads': ({ context }: Args) => smramLoads(context),
   'RSM failure leaves nested': ({ context }: Args) => leavesNestedOnRsmFailure(context),
+  'RSM failure triple faults': ({ context }: Args) => rsmFailureTripleFaults(context),
 };
 
 export type VcpuGuardName = keyof typeof vcpuGuards;

@@ -34,7 +34,9 @@ export const SWITCH_NAMES = [
   'tdp-level-at-vcpu-create',
   'nsvm-vmexit-reads-register-cache',
   'nested-triple-fault-to-l1',
+  'rsm-failure-triple-faults',
   'rsm-sets-nested-run-pending',
+  'nsvm-triple-fault-needs-intercept',
   'triple-fault-event',
   'set-cpuid-after-run-rejected',
   'rsm-shutdown-leaves-nested',
@@ -170,9 +172,26 @@ export const SWITCHES: readonly KernelSwitch[] = [
   },
   {
     name: 'nested-triple-fault-to-l1',
-    summary: 'a triple fault requested while in L2 goes through nested_ops->triple_fault (nVMX: TRIPLE_FAULT VM exit to L1; nSVM: SHUTDOWN exit when L1 intercepts it) instead of KVM_EXIT_SHUTDOWN',
-    upstream: 'KVM: x86: Handle triple fault in L2 without killing L1 (cb6a32c2b877, hash UNVERIFIED)',
+    summary: 'a triple fault requested while in L2 goes through nested_ops->triple_fault (nVMX: TRIPLE_FAULT VM exit to L1; nSVM: SHUTDOWN exit to L1) instead of KVM_EXIT_SHUTDOWN',
+    upstream: 'KVM: x86: Handle triple fault in L2 without killing L1 (cb6a32c2b877)',
     era: 'docs/model.md §4.2 v5.12',
+  },
+  {
+    name: 'rsm-failure-triple-faults',
+    summary:
+      'em_rsm: a failed RSM (pre_leave_smm or rsm_load_state_*) raises the emulator triple fault (KVM_REQ_TRIPLE_FAULT); before, em_rsm ' +
+      'returned X86EMUL_UNHANDLEABLE ("FIXME: should triple fault") and handle_emulation_failure() queued #UD: KVM_EXIT_INTERNAL_ERROR ' +
+      '(KVM_INTERNAL_ERROR_EMULATION) outside guest mode at CPL 0, back into the guest with the #UD pending in guest mode',
+    upstream: 'KVM: x86: Emulate triple fault shutdown if RSM emulation fails (25b17226cd9a)',
+    era: 'docs/model.md §4.4 v5.14',
+  },
+  {
+    name: 'nsvm-triple-fault-needs-intercept',
+    summary:
+      'nested_svm_triple_fault() synthesizes the SHUTDOWN exit to L1 only if vmcb12 intercepts SHUTDOWN, else it leaves the request: ' +
+      'KVM_EXIT_SHUTDOWN; before (v5.12-v6.0), it always called nested_svm_simple_vmexit(SVM_EXIT_SHUTDOWN)',
+    upstream: 'KVM: x86: allow L1 to not intercept triple fault (92e7d5c83aff)',
+    era: 'docs/model.md §4.2 v6.1 (merged for v6.1-rc7)',
   },
   {
     name: 'rsm-sets-nested-run-pending',
@@ -246,8 +265,15 @@ export const SWITCHES: readonly KernelSwitch[] = [
 
 /** The KVM changes every modelled release has (both landed in v5.8, before the oldest preset). */
 const KVM_V58: SwitchName[] = ['tdp-level-at-vcpu-create', 'nsvm-vmexit-reads-register-cache'];
-/** The KVM changes of v5.12–v6.0, in every preset from v6.2 on. */
-const KVM_V60: SwitchName[] = ['nested-triple-fault-to-l1', 'rsm-sets-nested-run-pending', 'triple-fault-event', 'set-cpuid-after-run-rejected'];
+/** The KVM changes of v5.12–v6.1, in every preset from v6.2 on. */
+const KVM_V61: SwitchName[] = [
+  'nested-triple-fault-to-l1',
+  'rsm-failure-triple-faults',
+  'rsm-sets-nested-run-pending',
+  'triple-fault-event',
+  'set-cpuid-after-run-rejected',
+  'nsvm-triple-fault-needs-intercept',
+];
 
 /** vhost-vsock changes of v5.11 (one commit, merged after v5.11-rc1). */
 const VSOCK_V511: SwitchName[] = ['vhost-access-platform', 'vsock-backend-features'];
@@ -257,7 +283,7 @@ const VSOCK_V517: SwitchName[] = ['vsock-seqpacket', 'vsock-tx-used-len-zero', '
 const E1: SwitchName[] = ['vmxoff-eats-faults', 'shootdown-if-vmx-supported', ...KVM_V58, ...VSOCK_V511];
 const E2: SwitchName[] = [
   ...E1,
-  ...KVM_V60,
+  ...KVM_V61,
   'on-each-cpu-local-before-wait',
   ...VSOCK_V517,
   'register-nmi-handler-refuses-double',

@@ -90,6 +90,7 @@ export function initialVcpuContext(input: VcpuInput): VcpuContext {
     guestExit: null,
     immediateExit: false,
     guestStuck: false,
+    udPending: false,
     rsmTripleFault: false,
     host: null,
     warned: [],
@@ -163,7 +164,7 @@ export function vcpuIoctl(c: VcpuContext, name: KvmIoctlName, arg: KvmIoctlArg):
       const rip = has(arg, 'rip') && typeof arg.rip === 'number' ? arg.rip : c.rip;
       const set: Partial<VcpuContext> = { rip, vmcbRip: rip, completion: null, mmioDevice: null, guestStuck: false, emulation: null };
       // QEMU's kvm_arch_reset_vcpu + the event/MP-state puts of a reset: nothing stays pending.
-      if (has(arg, 'reset') && arg.reset === true) return { ret: ioctlOk(), set: { ...set, pendingIrq: null, moreIrqs: [], requests: { tripleFault: false, smi: false }, smiPending: false } };
+      if (has(arg, 'reset') && arg.reset === true) return { ret: ioctlOk(), set: { ...set, pendingIrq: null, moreIrqs: [], requests: { tripleFault: false, smi: false }, smiPending: false, udPending: false } };
       return { ret: ioctlOk(), set };
     }
     case 'KVM_SMI':

@@ -11,15 +11,18 @@ export interface Step {
   host?: HostInsn;
 }
 
-export type NestedExitReason = 'TRIPLE_FAULT' | 'EXTERNAL_INTERRUPT' | 'SMM';
+/** EXCEPTION_UD: nested_vmx_inject_exception_vmexit / nested_svm_inject_exception_vmexit for a pending #UD. */
+export type NestedExitReason = 'TRIPLE_FAULT' | 'EXTERNAL_INTERRUPT' | 'SMM' | 'EXCEPTION_UD';
 
 /** The exit reason as trace_kvm_nested_vmexit_inject prints it; null for VMX's untraced exit reason -1. */
 export function nestedExitName(c: VcpuContext, reason: NestedExitReason): { name: string; code: number } | null {
   if (c.vendor === 'intel') {
     if (reason === 'SMM') return null; // vmx_enter_smm: nested_vmx_vmexit(vcpu, -1, 0, 0), not traced
+    if (reason === 'EXCEPTION_UD') return { name: 'EXCEPTION_NMI', code: 0 }; // EXIT_REASON_EXCEPTION_NMI
     return reason === 'TRIPLE_FAULT' ? { name: 'TRIPLE_FAULT', code: 2 } : { name: 'EXTERNAL_INTERRUPT', code: 1 };
   }
   if (reason === 'SMM') return { name: 'SW', code: 0xf000_0000 }; // svm_enter_smm: nested_svm_simple_vmexit(SVM_EXIT_SW)
+  if (reason === 'EXCEPTION_UD') return { name: 'UD excp', code: 0x46 }; // SVM_EXIT_EXCP_BASE + UD_VECTOR
   return reason === 'TRIPLE_FAULT' ? { name: 'SHUTDOWN', code: 0x7f } : { name: 'INTR', code: 0x60 };
 }
 
@@ -87,8 +90,23 @@ export function nestedEntry(c: VcpuContext): Step {
   return c.vendor === 'intel' ? { set, host: { insn: 'VMPTRLD', vmcs: c.vmcs.l2 } } : { set };
 }
 
-/** nested_ops->triple_fault synthesizes an exit: always on nVMX; on nSVM only if vmcb12 intercepts SHUTDOWN. */
+/**
+ * nested_ops->triple_fault for KVM_REQ_TRIPLE_FAULT in L2 (cb6a32c2b877, v5.12): nested_vmx_triple_fault
+ * always synthesizes the TRIPLE_FAULT exit; nested_svm_triple_fault synthesized SVM_EXIT_SHUTDOWN
+ * unconditionally until 92e7d5c83aff (v6.1), which returns first, leaving the request (KVM_EXIT_SHUTDOWN),
+ * unless vmcb12 intercepts SHUTDOWN.
+ */
 export function tripleFaultReflected(c: VcpuContext): boolean {
+  return c.vendor === 'intel' || !c.features['nsvm-triple-fault-needs-intercept'] || c.program.l1InterceptsShutdown;
+}
+
+/**
+ * A triple fault L2 itself takes: the hardware exits to L0 (TRIPLE_FAULT / #VMEXIT(SHUTDOWN), which KVM
+ * always intercepts). nested_vmx_l1_wants_exit() reflects EXIT_REASON_TRIPLE_FAULT always;
+ * nested_svm_exit_handled() reflects SVM_EXIT_SHUTDOWN only if vmcb12 intercepts it — in every era;
+ * else shutdown_interception(): KVM_EXIT_SHUTDOWN.
+ */
+export function shutdownExitReflected(c: VcpuContext): boolean {
   return c.vendor === 'intel' || c.program.l1InterceptsShutdown;
 }
 
@@ -166,7 +184,43 @@ export function leaveNested(c: VcpuContext): Step {
   return c.vendor === 'intel' ? { set, host: { insn: 'VMPTRLD', vmcs: c.vmcs.l1 } } : { set };
 }
 
-/** em_rsm: a failed leave_smm raises the emulator's triple fault: KVM_REQ_TRIPLE_FAULT. */
+/** em_rsm: a failed leave_smm raises the emulator's triple fault: KVM_REQ_TRIPLE_FAULT (25b17226cd9a, v5.14). */
 export function emulatorTripleFault(c: VcpuContext): Partial<VcpuContext> {
   return { requests: { ...c.requests, tripleFault: true }, rsmTripleFault: true, smram: null };
+}
+
+/** Whether em_rsm raises the triple fault on failure (v5.14) or returns X86EMUL_UNHANDLEABLE (before). */
+export function rsmFailureTripleFaults(c: VcpuContext): boolean {
+  return c.features['rsm-failure-triple-faults'];
+}
+
+/**
+ * Before 25b17226cd9a: em_rsm returned X86EMUL_UNHANDLEABLE ("FIXME: should triple fault"), so
+ * x86_emulate_instruction() went to handle_emulation_failure() (no retry: RSM is emulated on #UD /
+ * the RSM intercept, without EMULTYPE_ALLOW_RETRY_PF): trace_kvm_emulate_insn_failed, then
+ * kvm_queue_exception(UD_VECTOR). RIP and the GPRs are not written back (no writeback on failure):
+ * the vCPU stays out of SMM (em_rsm cleared the SMM hflags first) at the state em_rsm left.
+ */
+export function emulationFailed(): Partial<VcpuContext> {
+  return { udPending: true, smram: null };
+}
+
+/**
+ * handle_emulation_failure(): `!is_guest_mode(vcpu) && get_cpl(vcpu) == 0` ⇒ KVM_EXIT_INTERNAL_ERROR
+ * with suberror KVM_INTERNAL_ERROR_EMULATION; else return 1 and re-enter with the #UD pending. A
+ * failed RSM always leaves CPL 0: em_rsm has put the vCPU in real mode with a DPL-0 CS, SS is the
+ * SMM entry's (DPL 0), and the state load fails (at EFER) before any segment is loaded — so only
+ * guest mode decides here (the CPL > 0 branch is not reachable in the model).
+ */
+export function emulationFailureExits(c: VcpuContext): boolean {
+  return c.guestMode === 'l1';
+}
+
+/**
+ * inject_pending_event() → kvm_check_nested_events(): a pending exception in L2 is -EBUSY while
+ * nested_run_pending (block_nested_events), else a nested exception VM exit if L1 intercepts it
+ * (nested_vmx_check_exception / nested_exit_on_exception), else it is injected into L2.
+ */
+export function udForL1(c: VcpuContext): boolean {
+  return c.udPending && c.guestMode === 'l2' && c.program.l1InterceptsUd;
 }

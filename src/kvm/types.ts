@@ -18,6 +18,8 @@ export interface GuestProgram {
   l1InterceptsIrq: boolean;
   /** AMD: vmcb12 intercepts SHUTDOWN (VMX always reflects a triple fault). */
   l1InterceptsShutdown: boolean;
+  /** vmcs12 exception bitmap / vmcb12 exception intercepts have #UD (KVM as L1 always sets it). */
+  l1InterceptsUd: boolean;
 }
 
 export type GuestInsn =
@@ -139,6 +141,8 @@ export interface VcpuContext extends VcpuInput {
   immediateExit: boolean;
   /** The guest took an exception it has no handler for in this model (#UD): it spins. */
   guestStuck: boolean;
+  /** vcpu->arch.exception.pending with UD_VECTOR: queued by handle_emulation_failure(), not yet delivered. */
+  udPending: boolean;
   /** The emulator's last triple fault came from a failed RSM (the v2 proposal's NeedVMEnter flag). */
   rsmTripleFault: boolean;
 

@@ -15,13 +15,14 @@ function rsmTripleFault(vendor: 'intel' | 'amd'): BuiltinScenario {
   return {
     id,
     name,
-    summary: `L2 running, KVM_SMI, bad EFER in SMRAM, RSM back to L2 fails (${vendor === 'intel' ? 'nVMX' : 'nSVM'}): WARN in ${vendor === 'intel' ? 'nested_vmx_vmexit' : 'nested_svm_vmexit'} without the fixes`,
+    summary: `L2 running, KVM_SMI, bad EFER in SMRAM, RSM back to L2 fails (${vendor === 'intel' ? 'nVMX' : 'nSVM'}): WARN in ${vendor === 'intel' ? 'nested_vmx_vmexit' : 'nested_svm_vmexit'} from v5.15 without the fixes (a #UD to L1 before v5.14)`,
     raw: {
       name,
       description:
         `docs/model.md §6 T9 / §4.4 (${vendor}): L1 enters L2, which exits to userspace with port I/O; the VMM sets EFER 0x2501 ` +
         '(LMSLE, which KVM rejects) with KVM_SET_SREGS and injects an SMI with KVM_SMI; on the next KVM_RUN the SMI is taken ' +
-        'from L2, and the SMI handler\'s RSM re-enters L2 with nested_run_pending set before loading the bad EFER: a triple fault.',
+        'from L2, and the SMI handler\'s RSM re-enters L2 with nested_run_pending set before loading the bad EFER: a triple fault ' +
+        '(before v5.14, an emulation failure: a #UD that L1 intercepts).',
       machine: { cpus: 2, vendor },
       vms: [
         {

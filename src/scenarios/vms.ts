@@ -89,14 +89,14 @@ function readCode(field: Field | undefined, where: keyof typeof CODE_BASE, vendo
 }
 
 function readProgram(field: Field | undefined, vendor: Vendor, out: Problems): GuestProgram {
-  const program: GuestProgram = { l1: [], l2: [], smm: [{ op: 'rsm' }], l1InterceptsIrq: true, l1InterceptsShutdown: true };
+  const program: GuestProgram = { l1: [], l2: [], smm: [{ op: 'rsm' }], l1InterceptsIrq: true, l1InterceptsShutdown: true, l1InterceptsUd: true };
   if (field === undefined) return program;
-  const fields = readObject(field, ['l1', 'l2', 'smm', 'l1InterceptsIrq', 'l1InterceptsShutdown'], out);
+  const fields = readObject(field, ['l1', 'l2', 'smm', 'l1InterceptsIrq', 'l1InterceptsShutdown', 'l1InterceptsUd'], out);
   if (fields === undefined) return program;
   program.l1 = readCode(fields.get('l1'), 'l1', vendor, out);
   program.l2 = readCode(fields.get('l2'), 'l2', vendor, out);
   if (fields.has('smm')) program.smm = readCode(fields.get('smm'), 'smm', vendor, out);
-  for (const key of ['l1InterceptsIrq', 'l1InterceptsShutdown'] as const) {
+  for (const key of ['l1InterceptsIrq', 'l1InterceptsShutdown', 'l1InterceptsUd'] as const) {
     const f = fields.get(key);
     if (f !== undefined) program[key] = readBoolean(f, out) ?? program[key];
   }

@@ -52,6 +52,7 @@ export const VCPU_CONTEXT = struct<VcpuContext>('VcpuContext', {
   guestExit: json(),
   immediateExit: bool(),
   guestStuck: bool(),
+  udPending: bool(),
   rsmTripleFault: bool(),
   host: json(),
   warned: array(string()),

@@ -40,7 +40,7 @@ export function vcpuInput(vendor: 'intel' | 'amd', preset: string, fix: string[]
     pcpu: 1,
     vendor,
     features: resolveFeatures(preset, fix, noFix),
-    program: { l1: [], l2: [], smm: [{ op: 'rsm' }], l1InterceptsIrq: false, l1InterceptsShutdown: false, ...program },
+    program: { l1: [], l2: [], smm: [{ op: 'rsm' }], l1InterceptsIrq: false, l1InterceptsShutdown: false, l1InterceptsUd: false, ...program },
     vmcs: { l1: 0x10000, l2: 0x20000 },
   };
 }

@@ -242,10 +242,18 @@ describe('T9: RSM to L2 with an EFER KVM rejects (KVM: x86: Forcibly leave neste
     expect(ret?.exit).toBe('SHUTDOWN');
     expect(v.world.warns).toEqual([]);
   });
-  it.each(['intel', 'amd'] as const)('%s v5.10 (no nested triple_fault op): KVM_EXIT_SHUTDOWN although still in L2', (vendor) => {
-    const { v, ret } = t9(vendor, 'v5.10');
+  it.each(['intel', 'amd'] as const)('%s v5.10 + rsm-failure-triple-faults (no nested triple_fault op): KVM_EXIT_SHUTDOWN although still in L2', (vendor) => {
+    const { v, ret } = t9(vendor, 'v5.10', ['rsm-failure-triple-faults']);
     expect(ret?.exit).toBe('SHUTDOWN');
     expect(v.ctx().guestMode).toBe('l2');
+    expect(v.world.warns).toEqual([]);
+  });
+  it.each(['intel', 'amd'] as const)('%s v5.10 (em_rsm X86EMUL_UNHANDLEABLE): #UD queued in L2, injected there (L1 does not intercept it)', (vendor) => {
+    const { v, ret } = t9(vendor, 'v5.10');
+    expect(ret).toBeUndefined();
+    expect(v.world.events.some((e) => e.what === 'kvm_emulate_insn_failed')).toBe(true);
+    expect(v.world.events.filter((e) => e.what === 'kvm_inj_exception').map((e) => e.data.guestMode)).toEqual(['l2']);
+    expect(v.ctx()).toMatchObject({ guestMode: 'l2', guestStuck: true, udPending: false });
     expect(v.world.warns).toEqual([]);
   });
   it('a valid EFER: RSM returns to L2, which goes on after the I/O instruction', () => {
