@@ -136,8 +136,17 @@ const run: StateConfig<VcpuTypes> = {
       // SVM: __svm_vcpu_run's fixup jumps past the VMRUN that faulted with kvm_rebooting set, as if the
       // guest had exited: no SVM_EXIT_ERR, so svm_handle_exit() handles the previous exit code.
       { if: 'VMRUN fault skipped', to: 'staleExit', do: 'VMRUN skipped' },
-      // VMX: vmenter.S .Lfixup turns a fault with kvm_rebooting set into VM-Fail; VM-Fail (and an SVM
-      // SVM_EXIT_ERR) is KVM_EXIT_FAIL_ENTRY.
+      // VMX before the flatten (v5.19): vmx_vmenter's fixup returns with CF=ZF=0, a "VM-Exit" whose
+      // VM_EXIT_REASON VMREAD faults to 0 (EXCEPTION_NMI): trace_kvm_exit(0), then exceptionExit.
+      {
+        if: 'VMX entry fault read as VM-Exit',
+        to: 'exceptionExit',
+        do: ['VMX fault read as VM-Exit', a('trace', { what: 'kvm_exit', reason: 'EXCEPTION_NMI' })],
+      },
+      // VMX from v5.19: vmenter.S .Lfixup turns a fault with kvm_rebooting set into VM-Fail. In L2
+      // a VM-Fail goes to L1 first (nested_vmx_reflect_vmexit); in L1 it, and an SVM SVM_EXIT_ERR,
+      // is KVM_EXIT_FAIL_ENTRY.
+      { if: 'late nested VM-Fail', to: 'lateVmFail' },
       { if: 'VM entry failed', ...toUser('FAIL_ENTRY') },
       // req_immediate_exit: the VMX preemption timer at 0 (SVM: a self-IPI) exits right after the entry.
       { if: 'immediate exit requested', to: 'hostExit', do: ['VM entry succeeded', a('trace', { what: 'kvm_entry' }), 'immediate VM exit'] },
@@ -164,6 +173,24 @@ const run: StateConfig<VcpuTypes> = {
       'requests',
       ['handle host exit', a('trace', { what: 'kvm_exit' })],
       'handle_exception_nmi / handle_external_interrupt: the host handler already ran',
+    ),
+    // IRQs are on again before vmx_handle_exit(). Exit reason 0 with VM_EXIT_INTR_INFO 0 (its VMREAD
+    // faults as well): handle_exception_nmi_irqoff() finds no #PF, #MC or NMI; from L2,
+    // nested_vmx_reflect_vmexit() keeps it (vector 0, #DE, not in L1's exception bitmap: §11); and
+    // handle_exception_nmi() finds no #MC/NMI/#UD/#GP/#PF, vector 0 goes to its default case.
+    exceptionExit: op(
+      'vcpu',
+      '#vcpu.userspace',
+      toUser('EXCEPTION').do,
+      'vmx_handle_exit() → handle_exception_nmi(): intr_info 0 is vector 0 (#DE), the default case: KVM_EXIT_EXCEPTION',
+    ),
+    // vmx_handle_exit() with IRQs on: in guest mode the VM-Fail is reflected to L1, which then VM-Fails
+    // at its VMLAUNCH/VMRESUME; vcpu_run() goes round again (the next entry is vmcs01's).
+    lateVmFail: op(
+      'vcpu',
+      'requests',
+      [a('trace', { what: 'kvm_nested_vmenter_failed' }), 'WARN if late VM-Fail error unexpected', 'late nested VM-Fail'],
+      'nested_vmx_reflect_vmexit(): a late nested VM-Fail, nested_vmx_vmexit() back to L1 after its VMLAUNCH/VMRESUME',
     ),
     // The exit code in the VMCB is stale: the last #VMEXIT's. Its handler runs again; the model takes
     // it as returning 1 (docs/model.md §2.3, §11): vcpu_run() loops back into VMRUN.

@@ -22,11 +22,14 @@ import {
   vmEntered,
   vmEntryInsn,
   vmrunSkipped,
+  vmxFaultReadAsExit,
 } from '../../src/kvm/guest.js';
 import {
   emulationFailed,
   emulatorTripleFault,
   enterSmm,
+  lateVmFailToL1,
+  lateVmFailWarns,
   leaveNested,
   leaveSmm,
   loadSmram,
@@ -101,7 +104,9 @@ export function makeVcpuActions(world: WorldOf) {
       const device = context.exitReason === 'MMIO' ? context.mmioDevice : null;
       io.out({ kind: 'return', vcpu: context.id, name: 'KVM_RUN', ret: ioctlOk(0), exit: context.exitReason, device });
     },
-    trace: ({ context }: Args, p: { what: string }) => world().io.out({ kind: 'kvm event', vcpu: context.id, what: p.what, data: where(context) }),
+    /** A tracepoint; `reason`: the VMX/SVM exit reason it shows, where the model knows it (kvm_exit). */
+    trace: ({ context }: Args, p: { what: string; reason?: string }) =>
+      world().io.out({ kind: 'kvm event', vcpu: context.id, what: p.what, data: p.reason ? { reason: p.reason, ...where(context) } : where(context) }),
     // ---- requests and events ----------------------------------------------------------------------
     process_smi: upd(({ context }) => ({ requests: { ...context.requests, smi: false }, smiPending: true })),
     'request immediate exit': upd(() => ({ immediateExit: true })),
@@ -147,6 +152,13 @@ export function makeVcpuActions(world: WorldOf) {
       if (p.reason === 'EXCEPTION_UD') return { ...set, udPending: false, guestExit: null };
       return { ...set, guestExit: null };
     }),
+    /** nested_vmx_vmexit()'s VM-Fail branch: its WARN_ON_ONCE on VM_INSTRUCTION_ERROR, read before the VMCS switch. */
+    'WARN if late VM-Fail error unexpected': ({ context }: Args) => {
+      if (!lateVmFailWarns(context)) return;
+      const message = `WARNING: CPU: ${context.pcpu} PID: 0 at arch/x86/kvm/vmx/nested.c nested_vmx_vmexit`;
+      world().io.out({ kind: 'kvm warn', vcpu: context.id, where: 'nested_vmx_vmexit', message });
+    },
+    'late nested VM-Fail': upd(({ context }) => run(world, context, lateVmFailToL1(context))),
     'nested VM entry': upd(({ context }) => ({ ...run(world, context, nestedEntry(context)), guestExit: null })),
     // ---- SMM ------------------------------------------------------------------------------------
     'enter_smm: save state': upd(({ context }) => saveSmram(context)),
@@ -162,6 +174,7 @@ export function makeVcpuActions(world: WorldOf) {
     'VM entry': upd(({ context }) => ({ host: hostRecord(world, context, vmEntryInsn(context)) })),
     'VM entry succeeded': upd(({ context }) => vmEntered(context)),
     'VMRUN skipped': upd(({ context }) => vmrunSkipped(context)),
+    'VMX fault read as VM-Exit': upd(({ context }) => vmxFaultReadAsExit(context)),
     'execute guest insn': upd(({ context }) => executeInsn(context)),
     vmexit: ({ context }: Args) => {
       world().io.hostInsn(context.id, { insn: 'vmexit', why: currentInsn(context).op });

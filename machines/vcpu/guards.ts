@@ -6,8 +6,9 @@ import type { VcpuContext } from '../../src/kvm/types.js';
 import type { GuestInsn } from '../../src/kvm/types.js';
 import type { VcpuEvent } from './types.js';
 import { vcpuIoctl } from '../../src/kvm/ioctl.js';
-import { currentInsn, exits, irqInjectable, vmrunFaultSkipped } from '../../src/kvm/guest.js';
+import { currentInsn, exits, irqInjectable, vmrunFaultSkipped, vmxEntryFaultReadAsExit } from '../../src/kvm/guest.js';
 import {
+  lateNestedVmFail,
   leavesNestedOnRsmFailure,
   nestedEntryAllowed,
   rsmFailureTripleFaults,
@@ -52,6 +53,8 @@ export const vcpuGuards = {
   'host insn faulted without kvm_rebooting': ({ context }: Args) =>
     context.host !== null && (context.host.result === '#UD' || context.host.result === '#GP') && !context.host.rebooting,
   'VMRUN fault skipped': ({ context }: Args) => vmrunFaultSkipped(context),
+  'VMX entry fault read as VM-Exit': ({ context }: Args) => vmxEntryFaultReadAsExit(context),
+  'late nested VM-Fail': ({ context }: Args) => lateNestedVmFail(context),
   'VM entry failed': ({ context }: Args) => context.host !== null && context.host.result !== 'ok',
   'immediate exit requested': ({ context }: Args) => context.immediateExit,
   // ---- guest --------------------------------------------------------------------------------------

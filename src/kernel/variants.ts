@@ -39,6 +39,7 @@ export const SWITCH_NAMES = [
   'nsvm-triple-fault-needs-intercept',
   'triple-fault-event',
   'set-cpuid-after-run-rejected',
+  'vmx-entry-fault-is-vmfail',
   'rsm-shutdown-leaves-nested',
   'rsm-clears-nested-run-pending',
   'triple-fault-before-nested-run-exits',
@@ -212,6 +213,16 @@ export const SWITCHES: readonly KernelSwitch[] = [
     era: 'docs/model.md §4.1 v5.16-v5.17 (UNVERIFIED)',
   },
   {
+    name: 'vmx-entry-fault-is-vmfail',
+    summary:
+      'Intel: a VMLAUNCH/VMRESUME that faults with kvm_rebooting set is VM-Fail (vmenter.S .Lfixup → .Lvmfail): vmx->fail, ' +
+      'KVM_EXIT_FAIL_ENTRY; before, vmx_vmenter\'s fixup `cmpb $0, kvm_rebooting; je 4f; ret` returned with CF=ZF=0, which ' +
+      '__vmx_vcpu_run\'s `jbe` reads as a VM-Exit: the VM_EXIT_REASON VMREAD faults to 0 (EXCEPTION_NMI, intr_info 0) and ' +
+      'handle_exception_nmi() ends KVM_RUN with KVM_EXIT_EXCEPTION (vector 0)',
+    upstream: 'KVM: VMX: Flatten __vmx_vcpu_run() (8bd200d23ec4), retbleed series',
+    era: 'docs/model.md §2.3 v5.19 (x86/bugs retbleed merge; backported with retbleed to 5.10.y and 5.15.y stable)',
+  },
+  {
     name: 'rsm-shutdown-leaves-nested',
     summary: 'if rsm_load_state_*() fails while already back in guest mode, emulator_leave_smm() calls kvm_leave_nested() first: L1 shuts down (KVM_EXIT_SHUTDOWN), no VM exit to L1, no WARN',
     upstream: 'KVM: x86: Forcibly leave nested if RSM to L2 hits shutdown (3f6821aa147b)',
@@ -273,6 +284,7 @@ const KVM_V61: SwitchName[] = [
   'triple-fault-event',
   'set-cpuid-after-run-rejected',
   'nsvm-triple-fault-needs-intercept',
+  'vmx-entry-fault-is-vmfail',
 ];
 
 /** vhost-vsock changes of v5.11 (one commit, merged after v5.11-rc1). */

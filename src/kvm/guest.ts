@@ -75,6 +75,37 @@ export function vmrunSkipped(c: VcpuContext): Partial<VcpuContext> {
   return { nestedRunPending: c.guestMode === 'l2' ? false : c.nestedRunPending, immediateExit: false, guestExit: null };
 }
 
+/**
+ * Intel before "KVM: VMX: Flatten __vmx_vcpu_run()" (8bd200d23ec4, v5.19; switch
+ * vmx-entry-fault-is-vmfail off): VMLAUNCH/VMRESUME faulted with kvm_rebooting set, and
+ * arch/x86/kvm/vmx/vmenter.S vmx_vmenter's fixup `3: cmpb $0, kvm_rebooting; je 4f; ret` returned
+ * with CF=0 and ZF=0 (1 − 0). __vmx_vcpu_run's `jbe 2f` (VM-Fail) is not taken: it returns 0,
+ * "VM-Exit", so vmx->fail stays 0. From the flatten on, `.Lfixup` jumps to `.Lvmfail` instead:
+ * vmx->fail = 1, KVM_EXIT_FAIL_ENTRY (the chart's 'VM entry failed').
+ */
+export function vmxEntryFaultReadAsExit(c: VcpuContext): boolean {
+  const h = c.host;
+  return (
+    c.vendor === 'intel' &&
+    !c.features['vmx-entry-fault-is-vmfail'] &&
+    h !== null &&
+    (h.insn === 'VMLAUNCH' || h.insn === 'VMRESUME') &&
+    (h.result === '#UD' || h.result === '#GP') &&
+    h.rebooting
+  );
+}
+
+/**
+ * What vmx_vcpu_run() (v5.10/v5.11) does with that "exit": nested_run_pending and idt_vectoring_info
+ * cleared as after any entry; exit_reason = vmcs_read32(VM_EXIT_REASON), a VMREAD that faults too and
+ * reads 0 (vmread_error_trampoline zeroes the result, vmread_error → kvm_spurious_fault() lets it
+ * pass with kvm_rebooting set); 0 is no failed VM entry, so loaded_vmcs->launched = 1 — the next
+ * entry is a VMRESUME. The immediate exit asked for (the preemption timer) is spent.
+ */
+export function vmxFaultReadAsExit(c: VcpuContext): Partial<VcpuContext> {
+  return { launched: { ...c.launched, [c.guestMode]: true }, nestedRunPending: false, immediateExit: false, guestExit: null };
+}
+
 /** vcpu_load → vmx_vcpu_load → vmx_vcpu_load_vmcs: VMPTRLD of the current VMCS (loaded_vmcs). */
 export function vcpuLoadInsn(c: VcpuContext): HostInsn | null {
   if (c.vendor !== 'intel') return null;

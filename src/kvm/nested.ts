@@ -224,3 +224,46 @@ export function emulationFailureExits(c: VcpuContext): boolean {
 export function udForL1(c: VcpuContext): boolean {
   return c.udPending && c.guestMode === 'l2' && c.program.l1InterceptsUd;
 }
+
+/**
+ * Intel: the hardware VM entry VM-Failed in L2 — VMfailValid/VMfailInvalid, or (from "KVM: VMX: Flatten
+ * __vmx_vcpu_run()", 8bd200d23ec4) a VMLAUNCH/VMRESUME fault eaten with kvm_rebooting set, which
+ * vmenter.S .Lfixup turns into VM-Fail. vmx_vcpu_run() sets exit_reason 0xdead and __vmx_handle_exit()
+ * asks nested_vmx_reflect_vmexit() first: "Late nested VM-Fail shares the same flow as nested
+ * VM-Exit since KVM has already loaded L2's state" (arch/x86/kvm/vmx/nested.c, since v5.8; before,
+ * nested_vmx_exit_reflected() returned true on vmx->fail).
+ */
+export function lateNestedVmFail(c: VcpuContext): boolean {
+  const h = c.host;
+  if (c.vendor !== 'intel' || c.guestMode !== 'l2' || h === null || (h.insn !== 'VMLAUNCH' && h.insn !== 'VMRESUME')) return false;
+  if (h.result === 'ok') return false;
+  if (h.result === '#UD' || h.result === '#GP') return h.rebooting && c.features['vmx-entry-fault-is-vmfail'];
+  return true;
+}
+
+/** The WARN_ON_ONCE site in nested_vmx_vmexit()'s VM-Fail branch (a second one besides nested_run_pending's). */
+export const LATE_VMFAIL_WARN = 'nested_vmx_vmexit: VM_INSTRUCTION_ERROR';
+
+/**
+ * nested_vmx_vmexit() with vmx->fail: `WARN_ON_ONCE(vmcs_read32(VM_INSTRUCTION_ERROR) !=
+ * VMXERR_ENTRY_INVALID_CONTROL_FIELD)` — "The only expected VM-instruction error is 'VM entry with
+ * invalid control field(s).' Anything else indicates a problem with L0". After an eaten fault the
+ * VMREAD faults as well and reads 0; after VMfailInvalid there is no error number either (0).
+ */
+export function lateVmFailWarns(c: VcpuContext): boolean {
+  return c.host?.result !== 'VMfailValid(7)' && !c.warned.includes(LATE_VMFAIL_WARN);
+}
+
+/**
+ * The rest of that nested_vmx_vmexit(): vmx_vcpu_run() had cleared nested_run_pending; no
+ * sync_vmcs02_to_vmcs12 / prepare_vmcs12 (vmcs12 keeps L2's entry RIP); vmx_switch_vmcs(vmcs01) is a
+ * VMPTRLD; nested_vmx_fail(VMXERR_ENTRY_INVALID_CONTROL_FIELD) has L1 go on after its VMLAUNCH/VMRESUME,
+ * which VM-Failed. vmcs02 was not marked launched (vmx_vcpu_run returns before that on vmx->fail).
+ * With VMX off under the thread, every VMREAD of this path reads 0 (L1's RIP included): not modelled,
+ * the next VM entry of vmcs01 faults anyway (docs/model.md §11).
+ */
+export function lateVmFailToL1(c: VcpuContext): Step {
+  const warned = lateVmFailWarns(c) ? [...c.warned, LATE_VMFAIL_WARN] : c.warned;
+  const set: Partial<VcpuContext> = { guestMode: 'l1', nestedRunPending: false, immediateExit: false, guestExit: null, rip: c.l1Rip, vmcbRip: c.l1Rip, warned };
+  return { set, host: { insn: 'VMPTRLD', vmcs: c.vmcs.l1 } };
+}

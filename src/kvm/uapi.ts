@@ -8,7 +8,7 @@
 export const KVMIO = 0xae;
 
 /** `KVM_EXIT_*` (docs/model.md §4.0). */
-export const KVM_EXIT = { IO: 2, HLT: 5, MMIO: 6, SHUTDOWN: 8, FAIL_ENTRY: 9, INTR: 10, INTERNAL_ERROR: 17, SYSTEM_EVENT: 24 } as const;
+export const KVM_EXIT = { EXCEPTION: 1, IO: 2, HLT: 5, MMIO: 6, SHUTDOWN: 8, FAIL_ENTRY: 9, INTR: 10, INTERNAL_ERROR: 17, SYSTEM_EVENT: 24 } as const;
 export type KvmExitName = keyof typeof KVM_EXIT;
 
 export type KvmIoctlName =

@@ -111,7 +111,8 @@ export const KVM_SCENARIOS: readonly BuiltinScenario[] = [
         'docs/model.md §4.6, T7 with guests: reboot(2) runs the KVM reboot notifier, which sets kvm_rebooting and sends every CPU ' +
         'the hardware-disable IPI. A vCPU in its guest takes a VM exit for it, the handler VMCLEARs and leaves VMX, and the ' +
         'vCPU thread\'s next VM entry faults; the fault is ignored only because kvm_rebooting was set first (on this Intel ' +
-        'machine VM-Fail, KVM_EXIT_FAIL_ENTRY; with vendor amd the VMRUN is skipped and the thread stays in KVM_RUN).',
+        'machine VM-Fail, KVM_EXIT_FAIL_ENTRY, from v5.19; in v5.10 and v5.11 the fault reads as a VM exit with reason 0 and ' +
+        'KVM_RUN returns KVM_EXIT_EXCEPTION; with vendor amd the VMRUN is skipped and the thread stays in KVM_RUN).',
       machine: { cpus: 4 },
       vms: [{ vcpus: [1, 2, 3].map((cpu) => ({ cpu, guest: { l1: ['nop', 'spin'] } })) }],
       script: [{ cpu: 0, do: 'reboot', at: 20_000 }],

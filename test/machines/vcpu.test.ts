@@ -7,7 +7,7 @@ import { vcpuImplementations, vcpuMachine } from '../../machines/vcpu.machine.js
 import { vcpuGuards } from '../../machines/vcpu/guards.js';
 import { makeVcpuActions } from '../../machines/vcpu/actions.js';
 import { ChartRunner } from '../../src/sim/chart-runner.js';
-import type { VcpuContext } from '../../src/kvm/types.js';
+import type { HostInsnResult, VcpuContext } from '../../src/kvm/types.js';
 import type { VcpuEvent } from '../../machines/vcpu/types.js';
 import { fakeWorld, startVcpu, vcpuInput } from '../kvm/helpers.js';
 
@@ -130,16 +130,122 @@ describe('a host VM entry that faults (vmenter.S fixup)', () => {
     expect(world.oopses[0]?.join('\n')).toContain('kvm_spurious_fault');
     expect(v.ctx().thread).toBe('dead');
   });
-  it.each(['v5.10', 'v6.6', 'mainline'])('%s, VMX: #UD with kvm_rebooting=1 is VM-Fail (vmenter.S .Lfixup → .Lvmfail): KVM_EXIT_FAIL_ENTRY', (preset) => {
+  // KVM: VMX: Flatten __vmx_vcpu_run() (8bd200d23ec4, v5.19): switch vmx-entry-fault-is-vmfail.
+  const FLAT: [string, string[], string[]][] = [
+    ['v6.2', [], []],
+    ['v6.6', [], []],
+    ['mainline', [], []],
+    ['v5.10', ['vmx-entry-fault-is-vmfail'], []],
+  ];
+  const PRE_FLAT: [string, string[], string[]][] = [
+    ['v5.10', [], []],
+    ['v5.11', [], []],
+    ['mainline', [], ['vmx-entry-fault-is-vmfail']],
+  ];
+  it.each(FLAT)('%s (fix %j, no-fix %j), VMX: #UD with kvm_rebooting=1 is VM-Fail (vmenter.S .Lfixup → .Lvmfail): KVM_EXIT_FAIL_ENTRY', (preset, fix, noFix) => {
     for (const insn of ['VMLAUNCH', 'VMRESUME']) {
       const world = fakeWorld((i) => (i === insn ? '#UD' : 'ok'));
       world.k.state.kvm_rebooting = true;
-      const v = startVcpu(vcpuInput('intel', preset, [], [], { l1: [{ op: 'io' }, { op: 'hlt' }] }), world);
+      const v = startVcpu(vcpuInput('intel', preset, fix, noFix, { l1: [{ op: 'io' }, { op: 'hlt' }] }), world);
       v.ioctl('KVM_CREATE_VCPU', { id: 0 });
       // VMRESUME is reached only after a first exit (the I/O one).
       if (insn === 'VMRESUME') expect(v.kvmRun()?.exit).toBe('IO');
+      const exits = world.events.filter((e) => e.what === 'kvm_exit').length;
       expect(v.kvmRun()).toMatchObject({ ret: { ok: true, value: 0 }, exit: 'FAIL_ENTRY' });
+      // vmx->fail: vmx_vcpu_run returns before trace_kvm_exit and before marking the VMCS launched.
+      expect(world.events.filter((e) => e.what === 'kvm_exit')).toHaveLength(exits);
+      expect(v.ctx().launched.l1).toBe(insn === 'VMRESUME');
       expect(world.oopses).toEqual([]);
+    }
+  });
+  it.each(PRE_FLAT)(
+    '%s (fix %j, no-fix %j), VMX: #UD with kvm_rebooting=1 returns from vmx_vmenter as a VM-Exit: exit reason 0 (the VMREAD faulted), handle_exception_nmi: KVM_EXIT_EXCEPTION',
+    (preset, fix, noFix) => {
+      for (const insn of ['VMLAUNCH', 'VMRESUME']) {
+        // After the first fault, VMX stays off: every entry faults.
+        let off = false;
+        const world = fakeWorld((i) => (i === insn || (off && (i === 'VMLAUNCH' || i === 'VMRESUME')) ? '#UD' : 'ok'));
+        world.k.state.kvm_rebooting = true;
+        const v = startVcpu(vcpuInput('intel', preset, fix, noFix, { l1: [{ op: 'io' }, { op: 'hlt' }] }), world);
+        v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+        if (insn === 'VMRESUME') expect(v.kvmRun()?.exit).toBe('IO');
+        off = true;
+        const before = world.events.length;
+        expect(v.kvmRun()).toMatchObject({ ret: { ok: true, value: 0 }, exit: 'EXCEPTION' });
+        expect(world.oopses).toEqual([]);
+        // trace_kvm_exit(0): EXCEPTION_NMI, then the exit to userspace.
+        const after = world.events.slice(before);
+        expect(after.map((e) => e.what)).toEqual(['kvm_exit', 'kvm_userspace_exit']);
+        expect(after[0]?.data.reason).toBe('EXCEPTION_NMI');
+        expect(after[1]?.data.reason).toBe('EXCEPTION');
+        expect(v.ctx().exitReason).toBe('EXCEPTION');
+        expect(v.snap().value).toBe('userspace');
+        // vmx_vcpu_run took it for an exit: loaded_vmcs->launched = 1, so the next entry is a VMRESUME.
+        expect(v.ctx().launched.l1).toBe(true);
+        expect(v.ctx().rip).toBe(insn === 'VMRESUME' ? 0x1001 : 0x1000);
+        const entries = world.log.filter((l) => /^VM(LAUNCH|RESUME)/.test(l)).length;
+        expect(v.kvmRun()?.exit).toBe('EXCEPTION');
+        expect(world.log.filter((l) => /^VM(LAUNCH|RESUME)/.test(l)).slice(entries)).toEqual(['VMRESUME → #UD']);
+      }
+    },
+  );
+  it.each(PRE_FLAT)('%s (fix %j, no-fix %j), VMX in L2: the eaten fault is an exit from L2 with reason 0; L1 does not intercept #DE, so KVM_EXIT_EXCEPTION', (preset, fix, noFix) => {
+    const ok = fakeWorld();
+    const v = startVcpu(vcpuInput('intel', preset, fix, noFix, { l1: [{ op: 'vmlaunch' }, { op: 'spin' }], l2: [{ op: 'spin' }] }), ok);
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    v.send({ type: 'ioctl', name: 'KVM_RUN', arg: {} });
+    for (let i = 0; i < 50 && !v.ctx().nestedRunPending; i++) v.send({ type: 'sched.vcpu' });
+    expect([v.ctx().guestMode, v.ctx().nestedRunPending]).toEqual(['l2', true]);
+    ok.k.state.kvm_rebooting = true;
+    const faulting = fakeWorld((insn) => (insn === 'VMLAUNCH' ? '#UD' : 'ok'));
+    ok.io.hostInsn = faulting.io.hostInsn;
+    v.runUntilBlocked(20);
+    expect(ok.returns.filter((r) => r.name === 'KVM_RUN').map((r) => r.exit)).toEqual(['EXCEPTION']);
+    expect(v.ctx().guestMode).toBe('l2');
+    expect(v.ctx().nestedRunPending).toBe(false);
+    expect(v.ctx().launched.l2).toBe(true);
+    expect(ok.oopses).toEqual([]);
+  });
+  /** L1 VMLAUNCHes L2; step until nested_run_pending is set (before the hardware entry of vmcs02), then the world turns to `result`. */
+  const intoL2 = (preset: string, fix: string[], noFix: string[], result: (insn: string) => HostInsnResult) => {
+    const w = fakeWorld();
+    const v = startVcpu(vcpuInput('intel', preset, fix, noFix, { l1: [{ op: 'vmlaunch' }, { op: 'spin' }], l2: [{ op: 'spin' }] }), w);
+    v.ioctl('KVM_CREATE_VCPU', { id: 0 });
+    v.send({ type: 'ioctl', name: 'KVM_RUN', arg: {} });
+    for (let i = 0; i < 50 && !v.ctx().nestedRunPending; i++) v.send({ type: 'sched.vcpu' });
+    expect([v.ctx().guestMode, v.ctx().nestedRunPending]).toEqual(['l2', true]);
+    const turned = fakeWorld(result);
+    w.io.hostInsn = turned.io.hostInsn;
+    return { v, w, log: turned.log };
+  };
+  const vmxOff = (insn: string): HostInsnResult => (['VMLAUNCH', 'VMRESUME', 'VMPTRLD'].includes(insn) ? '#UD' : 'ok');
+  it.each(FLAT)(
+    '%s (fix %j, no-fix %j), VMX in L2: VM-Fail is a late nested VM-Fail to L1 (nested_vmx_reflect_vmexit), whose VM_INSTRUCTION_ERROR (VMREAD faulted: 0) WARNs; the vmcs01 entry then fails: KVM_EXIT_FAIL_ENTRY',
+    (preset, fix, noFix) => {
+      const { v, w, log } = intoL2(preset, fix, noFix, vmxOff);
+      w.k.state.kvm_rebooting = true;
+      v.runUntilBlocked(40);
+      expect(log.filter((l) => /^VM(LAUNCH|RESUME|PTRLD)/.test(l))).toEqual(['VMLAUNCH → #UD', 'VMPTRLD 10000 → #UD', 'VMRESUME → #UD']);
+      expect(w.events.map((e) => e.what)).toContain('kvm_nested_vmenter_failed');
+      expect(w.warns).toEqual(['nested_vmx_vmexit']);
+      expect(w.returns.filter((r) => r.name === 'KVM_RUN').map((r) => r.exit)).toEqual(['FAIL_ENTRY']);
+      expect([v.ctx().guestMode, v.ctx().nestedRunPending]).toEqual(['l1', false]);
+      expect(w.oopses).toEqual([]);
+    },
+  );
+  it('VMX in L2, VMfailValid(7) (invalid control field, the one error nested_vmx_vmexit expects): back in L1 after its VMLAUNCH, no WARN; VMfailValid(9): the WARN', () => {
+    for (const [error, warns] of [[7, []], [9, ['nested_vmx_vmexit']]] as const) {
+      let once = false;
+      const { v, w } = intoL2('mainline', [], [], (insn) => {
+        if (insn !== 'VMLAUNCH' || once) return 'ok';
+        once = true;
+        return `VMfailValid(${error})`;
+      });
+      v.runUntilBlocked(40);
+      expect(w.returns.filter((r) => r.name === 'KVM_RUN')).toEqual([]);
+      expect(w.warns).toEqual(warns);
+      expect(v.snap().value).toEqual({ run: 'spinning' });
+      expect([v.ctx().guestMode, v.ctx().rip]).toEqual(['l1', 0x1001]);
     }
   });
   it.each(['v5.10', 'v5.11', 'v6.6', 'mainline'])(
