@@ -152,6 +152,9 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
   let endLine: number | null = null;
   /** How many `final` records so far: a run writes one per CPU, 0 to header.cpus − 1 in order, before its end. */
   let finals = 0;
+  /** The last record's virtual time and its line: a run writes its records in time order. */
+  let lastNs = 0;
+  let lastNsLine = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     if (line.length === 0) continue;
@@ -180,6 +183,15 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
     } else {
       const problem = recordProblem(r as unknown as Record<string, unknown>, header.cpus);
       if (problem !== null) return { ok: false, error: `line ${i + 1}: ${problem}` };
+      // The clock only moves forward (Agenda.now = max(now, the next item's time), src/sim/agenda.ts)
+      // and every record is stamped with it when it is written: a time below the one before is a
+      // trace no run wrote. The viewer's timeline finds a record by a binary search over the
+      // times (src/viz/page/timeline.ts) and the Perfetto export's slices begin and end at them.
+      if ('ns' in r) {
+        if (r.ns < lastNs) return { ok: false, error: `line ${i + 1}: ns ${r.ns} is before ${lastNs}, the time of line ${lastNsLine} (a run writes its records in time order)` };
+        lastNs = r.ns;
+        lastNsLine = i + 1;
+      }
     }
     if (r.t === 'choice') {
       if (!Number.isInteger(r.pick) || !Number.isInteger(r.n) || r.pick < 0 || r.pick >= r.n) {
