@@ -1,0 +1,47 @@
+/**
+ * Every option of run, startMachine and explore is checked, in one place, for its type as the
+ * declarations give it (a caller in plain JavaScript can pass anything): a flag that is not true or
+ * false and an option name that is none of the function's are refused with a ScenarioInputError
+ * naming the option, as the CLI refuses an unknown flag, instead of being read as truthy or ignored.
+ */
+import { describe, expect, it } from 'vitest';
+import { explore, run, ScenarioInputError, startMachine } from 'shootdown';
+
+describe('options are checked for their type', () => {
+  it.each([
+    ['explore reduction as text', () => explore('R1', { reduction: 'no' as never, maxStates: 10 }), /^reduction: expected true or false, got "no"/],
+    ['explore reduction as a number', () => explore('R1', { reduction: 0 as never, maxStates: 10 }), /^reduction: expected true or false, got 0/],
+    ['explore allViolations as text', () => explore('R1', { allViolations: 'false' as never, maxStates: 10 }), /^allViolations: expected true or false, got "false"/],
+    ['explore allViolations null', () => explore('R1', { allViolations: null as never, maxStates: 10 }), /^allViolations: expected true or false, got null/],
+    ['explore properties with a number', () => explore('R1', { properties: [5] as never, maxStates: 10 }), /^properties\[0\]: expected a property name, got 5/],
+    ['explore strategy as a list', () => explore('R1', { strategy: ['random'] as never }), /^strategy: expected 'exhaustive', 'random' or 'pct', got \["random"\]/],
+    ['startMachine mode as a number', () => startMachine('T5', { mode: 1 as never }), /^mode: expected 'timed' or 'untimed', got 1/],
+    ['run maxSteps as text', () => run('T5', { maxSteps: '5' as never }), /^maxSteps: expected an integer ≥ 1, got "5"/],
+  ])('%s', (_what, call, message) => {
+    expect(call).toThrow(ScenarioInputError);
+    expect(call).toThrow(message);
+  });
+});
+
+describe('an option name a function does not take is refused, with the nearest it takes', () => {
+  it.each([
+    ['run: kernal', () => run('T5', { kernal: 'v5.10' } as never), /^options\.kernal: not an option of run \(did you mean 'kernel'\?\)/],
+    ['run: no_fix', () => run('T5', { no_fix: ['vmxoff-eats-faults'] } as never), /^options\.no_fix: not an option of run \(did you mean 'noFix'\?\)/],
+    ['run: mode is startMachine\'s', () => run('T5', { mode: 'timed' } as never), /^options\.mode: not an option of run \(its options: kernel, fix, noFix, seed, maxSteps\)/],
+    ['startMachine: maxStep', () => startMachine('T5', { maxStep: 3 } as never), /^options\.maxStep: not an option of startMachine \(did you mean 'maxSteps'\?\)/],
+    ['explore: maxStates misspelt', () => explore('R1', { maxStats: 10 } as never), /^options\.maxStats: not an option of explore \(did you mean 'maxStates'\?\)/],
+    ['explore: maxSteps is run\'s', () => explore('R1', { maxSteps: 10 } as never), /^options\.maxSteps: not an option of explore/],
+  ])('%s', (_what, call, message) => {
+    expect(call).toThrow(ScenarioInputError);
+    expect(call).toThrow(message);
+  });
+
+  it('an option given as undefined is an option not given', () => {
+    expect(run('T5', { seed: undefined, kernel: undefined, fix: undefined }).outcome).toEqual(run('T5').outcome);
+  });
+
+  it('flags given as booleans are taken', () => {
+    const r = explore('R1', { reduction: false, allViolations: true, maxStates: 50 });
+    expect(r.statesVisited).toBeGreaterThan(0);
+  });
+});
