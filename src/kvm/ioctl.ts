@@ -46,6 +46,12 @@ export function kvmValidEfer(vendor: VcpuContext['vendor'], efer: number): boole
  * kvm_is_valid_sregs() (kvm_valid_sregs before 5.13) with CR0.PG=1 and CR4.PAE=1 assumed: LME
  * needs LMA, and LMA without LME is rejected. __set_sregs() then stores EFER through
  * kvm_x86_ops.set_efer() without kvm_valid_efer() — how syzkaller got LMSLE into SMRAM.
+ *
+ * Not modelled yet (docs/model.md §11): "KVM: x86: Check EFER validity on KVM_SET_SREGS*"
+ * (184bd464bdb6, Yosry Ahmed, kvm for-linus August 2026, Cc: stable) adds kvm_valid_efer() to
+ * kvm_is_valid_sregs(): reserved bits (efer_reserved_bits) and, through __kvm_valid_efer(), bits the
+ * guest's CPUID does not allow (LME/LMA without LM, NX, SVME without SVM, FFXSR, AUTOIBRS) are
+ * -EINVAL. Before it no kernel checked them here; it needs a kernel switch of its own.
  */
 export function validSregsEfer(efer: number): boolean {
   return (efer & EFER.LME) !== 0 === ((efer & EFER.LMA) !== 0);
