@@ -39,7 +39,15 @@ export function tdpLevelFor(maxphyaddr: number): number {
  */
 export function kvmValidEfer(vendor: VcpuContext['vendor'], efer: number): boolean {
   const allowed = EFER.SCE | EFER.LME | EFER.LMA | EFER.NX | (vendor === 'amd' ? EFER.SVME : 0);
-  return (efer & ~allowed) === 0;
+  // efer_reserved_bits is a u64: a bit from 32 up is reserved too. JavaScript's `&` keeps only the
+  // low 32 bits of its operands, so those bits are tested apart (an EFER here is at most 2^53 − 1).
+  if (efer >= 2 ** 32) return false;
+  return ((efer & ~allowed) >>> 0) === 0;
+}
+
+/** EFER without LMA, all 64 bits kept (rsm_load_state_64 writes `smstate->efer & ~EFER_LMA`; `&` would drop bits 32 and up). */
+export function eferWithoutLma(efer: number): number {
+  return (efer & EFER.LMA) !== 0 ? efer - EFER.LMA : efer;
 }
 
 /**
