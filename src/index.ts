@@ -21,6 +21,8 @@ import { DEFAULT_EXPLORE, explore as exploreScenario, type Strategy } from './ex
 import { confirm } from './explore/counterexample.js';
 import { DEFAULT_PRESET, PRESETS, SWITCHES } from './kernel/variants.js';
 import { ScenarioInputError, checkKernelChoice, checkedOptions, shownValue } from './library-options.js';
+// Explored states each hold a copy of every CPU: exploration is for small machines (the CLI's bound).
+import { MAX_EXPLORE_CPUS } from './cli/explore-limits.js';
 import { PROPERTY_NAMES } from './spec/index.js';
 import type { Violation } from './spec/index.js';
 
@@ -119,8 +121,6 @@ export interface Exploration {
   violations: FoundViolation[];
 }
 
-/** Explored states each hold a copy of every CPU: exploration is for small machines (as the CLI). */
-const MAX_EXPLORE_CPUS = 64;
 
 function scenarioOf(input: ScenarioInput, kernel: KernelChoice): Scenario {
   let raw: unknown;

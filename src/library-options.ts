@@ -3,12 +3,14 @@
  * check, so that a value of another type than the declarations give (a caller in plain JavaScript
  * can pass anything) and a name the function does not take are refused with a ScenarioInputError
  * naming the option — never read as truthy, iterated character by character or ignored. The bounds
- * are the CLI's: a seed as `--seed` takes (MAX_SEED), counts from 1.
+ * are the CLI's: a seed as `--seed` takes (MAX_SEED), explore's counts as its flags take them
+ * (src/cli/explore-limits.ts: a PCT depth of 1e12 drew that many change points per run).
  */
 import { MAX_SEED } from './scenarios/limits.js';
 import { PRESETS, findPreset, isSwitchName } from './kernel/variants.js';
 import { PROPERTY_NAMES } from './spec/index.js';
 import { closest } from './cli/suggest.js';
+import { range } from './cli/explore-limits.js';
 
 /** Bad input to the library: an unknown scenario, kernel or switch, an invalid scenario value, a bad option. */
 export class ScenarioInputError extends Error {
@@ -81,11 +83,11 @@ export const OPTION_CHECKS = {
     ...KERNEL_CHOICE,
     strategy: oneOf('exhaustive', 'random', 'pct'),
     properties,
-    maxStates: wholeNumber(1),
-    maxDepth: wholeNumber(1),
+    maxStates: wholeNumber(...range('max-states')),
+    maxDepth: wholeNumber(...range('max-depth')),
     seed: wholeNumber(0, MAX_SEED),
-    runs: wholeNumber(1),
-    pctDepth: wholeNumber(1),
+    runs: wholeNumber(...range('runs')),
+    pctDepth: wholeNumber(...range('pct-depth')),
     reduction: flag,
     allViolations: flag,
   },

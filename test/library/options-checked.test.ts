@@ -23,6 +23,25 @@ describe('options are checked for their type', () => {
   });
 });
 
+describe("explore's counts are bounded as the CLI bounds its flags (src/cli/explore-limits.ts)", () => {
+  // A PCT depth of 1e12 drew that many change points per run: the call never returned.
+  it.each([
+    ['pctDepth', 100],
+    ['maxDepth', 10_000_000],
+    ['maxStates', 1_000_000_000],
+    ['runs', 1_000_000_000],
+  ] as const)('%s above %s is refused, before the scenario is looked at', (name, max) => {
+    // An unknown scenario: without the bound the call fails on it (another message), it never searches.
+    const call = () => explore('no-such-scenario', { strategy: 'pct', [name]: max + 1 });
+    expect(call).toThrow(ScenarioInputError);
+    expect(call).toThrow(new RegExp(`^${name}: expected an integer from 1 to ${max}, got ${max + 1}`));
+  });
+
+  it('the largest PCT depth the CLI takes is taken', () => {
+    expect(explore('R1', { strategy: 'pct', runs: 1, pctDepth: 100 }).statesVisited).toBeGreaterThan(0);
+  });
+});
+
 describe('an option name a function does not take is refused, with the nearest it takes', () => {
   it.each([
     ['run: kernal', () => run('T5', { kernal: 'v5.10' } as never), /^options\.kernal: not an option of run \(did you mean 'kernel'\?\)/],
