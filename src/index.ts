@@ -20,7 +20,7 @@ import { formatRecord, type TraceRecord } from './trace/records.js';
 import { DEFAULT_EXPLORE, explore as exploreScenario, type Strategy } from './explore/explorer.js';
 import { confirm } from './explore/counterexample.js';
 import { DEFAULT_PRESET, PRESETS, SWITCHES } from './kernel/variants.js';
-import { ScenarioInputError, checkKernelChoice, checkedOptions, shownValue } from './library-options.js';
+import { ScenarioInputError, checkKernelChoice, checkStepBudget, checkedOptions, shownValue } from './library-options.js';
 // Explored states each hold a copy of every CPU: exploration is for small machines (the CLI's bound).
 import { MAX_EXPLORE_CPUS } from './cli/explore-limits.js';
 import { PROPERTY_NAMES } from './spec/index.js';
@@ -159,6 +159,7 @@ function scenarioOf(input: ScenarioInput, kernel: KernelChoice): Scenario {
 export function run(input: ScenarioInput, given?: RunOptions): RunResult {
   const options = checkedOptions('run', given);
   const scenario = scenarioOf(input, options);
+  checkStepBudget(options.maxSteps, scenario);
   const { outcome, trace } = runScenario(scenario, {
     seed: options.seed ?? 1,
     keepTrace: true,
@@ -175,6 +176,7 @@ export function run(input: ScenarioInput, given?: RunOptions): RunResult {
 export function startMachine(input: ScenarioInput, given?: RunOptions & { mode?: 'timed' | 'untimed' }): Stepped {
   const options = checkedOptions('startMachine', given);
   const scenario = scenarioOf(input, options);
+  checkStepBudget(options.maxSteps, scenario);
   // The source as JSON (a copy: the caller's object may change after), kept with the machine.
   const kernel: KernelChoice = options;
   const source: MachineSource = {
@@ -254,6 +256,17 @@ function firstDifference(given: unknown, expected: unknown, path: string): strin
 export function stepMachine(state: MachineValue, choice: number): Stepped {
   try {
     checkScenarioPart(state);
+    // The budget in the value keeps the clock exact as startMachine's option had to (step checks its type).
+    const options: unknown = typeof state === 'object' && state !== null ? state.options : undefined;
+    const maxSteps = typeof options === 'object' && options !== null ? (options as { maxSteps?: unknown }).maxSteps : undefined;
+    if (typeof maxSteps === 'number') {
+      try {
+        checkStepBudget(maxSteps, state.scenario);
+      } catch (e) {
+        if (e instanceof ScenarioInputError) throw new ScenarioInputError(`stepMachine: state.options.${e.message}`);
+        throw e;
+      }
+    }
     const next = step(state, choice);
     return { state: { ...next.state, source: state.source }, records: next.records };
   } catch (e) {

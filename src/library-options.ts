@@ -11,6 +11,8 @@ import { PRESETS, findPreset, isSwitchName } from './kernel/variants.js';
 import { PROPERTY_NAMES } from './spec/index.js';
 import { closest } from './cli/suggest.js';
 import { range } from './cli/explore-limits.js';
+import { INTEGER_OPTIONS, mostExactSteps } from './scenarios/validate.js';
+import type { Scenario } from './scenarios/types.js';
 
 /** Bad input to the library: an unknown scenario, kernel or switch, an invalid scenario value, a bad option. */
 export class ScenarioInputError extends Error {
@@ -73,7 +75,7 @@ const properties = nameList('property', (n) =>
 );
 
 const KERNEL_CHOICE: Record<string, Check> = { kernel: preset, fix: switches, noFix: switches };
-const RUN: Record<string, Check> = { ...KERNEL_CHOICE, seed: wholeNumber(0, MAX_SEED), maxSteps: wholeNumber(1) };
+const RUN: Record<string, Check> = { ...KERNEL_CHOICE, seed: wholeNumber(0, MAX_SEED), maxSteps: wholeNumber(...INTEGER_OPTIONS.maxSteps) };
 
 /** Each function's options, by name. */
 export const OPTION_CHECKS = {
@@ -125,4 +127,18 @@ function checkFixOverlap(o: { fix?: unknown; noFix?: unknown }): void {
   const fix = (o.fix ?? []) as readonly string[];
   const noFix = (o.noFix ?? []) as readonly string[];
   for (const n of fix) if (noFix.includes(n)) throw new ScenarioInputError(`fix and noFix both name '${n}'`);
+}
+
+/**
+ * A step budget given apart from the scenario (the `maxSteps` option) holds to the bound the
+ * validator puts on the file's options.maxSteps: its steps must keep the run's clock exact.
+ */
+export function checkStepBudget(maxSteps: number | undefined, scenario: Scenario): void {
+  if (maxSteps === undefined) return;
+  const { steps, perStep } = mostExactSteps(scenario);
+  if (maxSteps > steps) {
+    throw new ScenarioInputError(
+      `maxSteps: ${maxSteps} steps of up to ${perStep} ns each could take the run's clock past ${Number.MAX_SAFE_INTEGER} ns (2^53−1): at most ${steps} for ${scenario.id}`,
+    );
+  }
 }

@@ -5,7 +5,7 @@
  * naming the option, as the CLI refuses an unknown flag, instead of being read as truthy or ignored.
  */
 import { describe, expect, it } from 'vitest';
-import { explore, run, ScenarioInputError, startMachine } from 'shootdown';
+import { explore, run, ScenarioInputError, startMachine, stepMachine } from 'shootdown';
 
 describe('options are checked for their type', () => {
   it.each([
@@ -16,7 +16,7 @@ describe('options are checked for their type', () => {
     ['explore properties with a number', () => explore('R1', { properties: [5] as never, maxStates: 10 }), /^properties\[0\]: expected a property name, got 5/],
     ['explore strategy as a list', () => explore('R1', { strategy: ['random'] as never }), /^strategy: expected 'exhaustive', 'random' or 'pct', got \["random"\]/],
     ['startMachine mode as a number', () => startMachine('T5', { mode: 1 as never }), /^mode: expected 'timed' or 'untimed', got 1/],
-    ['run maxSteps as text', () => run('T5', { maxSteps: '5' as never }), /^maxSteps: expected an integer ≥ 1, got "5"/],
+    ['run maxSteps as text', () => run('T5', { maxSteps: '5' as never }), /^maxSteps: expected an integer from 1 to 100000000, got "5"/],
   ])('%s', (_what, call, message) => {
     expect(call).toThrow(ScenarioInputError);
     expect(call).toThrow(message);
@@ -39,6 +39,44 @@ describe("explore's counts are bounded as the CLI bounds its flags (src/cli/expl
 
   it('the largest PCT depth the CLI takes is taken', () => {
     expect(explore('R1', { strategy: 'pct', runs: 1, pctDepth: 100 }).statesVisited).toBeGreaterThan(0);
+  });
+});
+
+describe('maxSteps keeps the run\'s clock exact, as options.maxSteps in a scenario file must', () => {
+  // Each step may move the clock by stepNs: 10^8 steps of 10^9 ns pass 2^53 − 1 ns, which the
+  // validator refuses in a file (src/scenarios/validate.ts checkClock) and the option went around.
+  const slow = { name: 'slow', machine: { cpus: 2 }, options: { stepNs: 1_000_000_000 }, script: [{ cpu: 0, do: 'panic', at: 0 }] };
+
+  it.each([
+    ['run', () => run(slow, { maxSteps: 100_000_000 })],
+    ['startMachine', () => startMachine(slow, { maxSteps: 100_000_000 })],
+  ])('%s: a budget whose steps could pass 2^53 − 1 ns is refused with the most it may be', (_fn, call) => {
+    expect(call).toThrow(ScenarioInputError);
+    expect(call).toThrow(/^maxSteps: 100000000 steps of up to 1000000000 ns each could take the run's clock past 9007199254740991 ns \(2\^53−1\): at most \d+ for slow$/);
+  });
+
+  it('stepMachine: a value whose budget was raised past it is refused', () => {
+    const { state } = startMachine(slow, { maxSteps: 1000 });
+    const edited = { ...state, options: { ...state.options, maxSteps: 100_000_000 } };
+    expect(() => stepMachine(edited, 0)).toThrow(/^stepMachine: state\.options\.maxSteps: 100000000 steps of up to 1000000000 ns each could take the run's clock past/);
+    expect(stepMachine(state, 0).records.length).toBeGreaterThan(0);
+  });
+
+  it('a budget above the scenario option\'s bound (10^8) is refused', () => {
+    const call = () => run('T5', { maxSteps: 100_000_001 });
+    expect(call).toThrow(/^maxSteps: expected an integer from 1 to 100000000, got 100000001/);
+  });
+
+  it('the most the message names is taken', () => {
+    let most = 0;
+    try {
+      run(slow, { maxSteps: 100_000_000 });
+    } catch (e) {
+      most = Number(/at most (\d+)/.exec((e as Error).message)?.[1]);
+    }
+    expect(most).toBeGreaterThan(0);
+    expect(run(slow, { maxSteps: most }).outcome).toBeDefined();
+    expect(() => run(slow, { maxSteps: most + 1 })).toThrow(ScenarioInputError);
   });
 });
 
