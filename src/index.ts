@@ -15,17 +15,19 @@ import { formatError, validateScenario } from './scenarios/validate.js';
 import { validationContext } from './sim/catalog.js';
 import { runScenario } from './sim/run.js';
 import { MachineValueError, start as startValue, step, type MachineValue as StepValue } from './sim/step.js';
-import { MAX_SEED } from './scenarios/limits.js';
 import type { Outcome } from './sim/outcome.js';
 import { formatRecord, type TraceRecord } from './trace/records.js';
 import { DEFAULT_EXPLORE, explore as exploreScenario, type Strategy } from './explore/explorer.js';
 import { confirm } from './explore/counterexample.js';
-import { DEFAULT_PRESET, PRESETS, SWITCHES, isSwitchName, findPreset } from './kernel/variants.js';
+import { DEFAULT_PRESET, PRESETS, SWITCHES } from './kernel/variants.js';
+import { ScenarioInputError, checkKernelChoice, checkStepBudget, checkedOptions, shownValue } from './library-options.js';
+// Explored states each hold a copy of every CPU: exploration is for small machines (the CLI's bound).
+import { MAX_EXPLORE_CPUS } from './cli/explore-limits.js';
 import { PROPERTY_NAMES } from './spec/index.js';
 import type { Violation } from './spec/index.js';
 
 export type { Outcome, TraceRecord, Violation, Scenario, Strategy };
-export { PROPERTY_NAMES };
+export { PROPERTY_NAMES, ScenarioInputError };
 /**
  * A machine between two steps, as a JSON value: what `startMachine` and `stepMachine` give and take.
  * `source` is what the machine was started from (the scenario as given and the kernel choice);
@@ -44,11 +46,6 @@ export interface Stepped {
   state: MachineValue;
   /** The records the step wrote, in order (the run's last step includes its final records). */
   records: TraceRecord[];
-}
-
-/** Bad input to the library: an unknown scenario, kernel or switch, an invalid scenario value. */
-export class ScenarioInputError extends Error {
-  override name = 'ScenarioInputError';
 }
 
 /** A built-in's id or name, or a scenario value in the scenario file format. */
@@ -124,8 +121,6 @@ export interface Exploration {
   violations: FoundViolation[];
 }
 
-/** Explored states each hold a copy of every CPU: exploration is for small machines (as the CLI). */
-const MAX_EXPLORE_CPUS = 64;
 
 function scenarioOf(input: ScenarioInput, kernel: KernelChoice): Scenario {
   let raw: unknown;
@@ -146,10 +141,9 @@ function scenarioOf(input: ScenarioInput, kernel: KernelChoice): Scenario {
     const more = r.errors.length > 1 ? ` (and ${r.errors.length - 1} more)` : '';
     throw new ScenarioInputError(`${r.errors[0] ? formatError(id, r.errors[0]) : `${id}: invalid`}${more}`);
   }
-  const { kernel: preset, fix = [], noFix = [] } = checkKernelChoice(kernel);
-  if (preset !== undefined && !findPreset(preset)) throw new ScenarioInputError(`kernel: unknown preset '${preset}' (known: ${PRESETS.map((p) => p.name).join(', ')})`);
-  for (const n of [...fix, ...noFix]) if (!isSwitchName(n)) throw new ScenarioInputError(`unknown kernel switch '${n}' (see kernels.switches)`);
-  for (const n of fix) if (noFix.includes(n)) throw new ScenarioInputError(`fix and noFix both name '${n}'`);
+  // Checked by checkedOptions for run/startMachine/explore, here again for stepMachine's state.source.
+  checkKernelChoice(kernel as Record<string, unknown>);
+  const { kernel: preset, fix = [], noFix = [] } = kernel;
   const s = r.scenario;
   return {
     ...s,
@@ -161,45 +155,11 @@ function scenarioOf(input: ScenarioInput, kernel: KernelChoice): Scenario {
   };
 }
 
-/** The kernel choice as the types say it is (a caller in plain JavaScript can pass anything). */
-function checkKernelChoice(kernel: KernelChoice): KernelChoice {
-  const { kernel: preset, fix, noFix } = kernel;
-  if (preset !== undefined && typeof preset !== 'string') throw new ScenarioInputError(`kernel: expected a preset name, got ${shownValue(preset)}`);
-  for (const [name, list] of [['fix', fix], ['noFix', noFix]] as const) {
-    if (list === undefined) continue;
-    if (!Array.isArray(list)) throw new ScenarioInputError(`${name}: expected a list of kernel switch names, got ${shownValue(list)}`);
-    list.forEach((n: unknown, i) => {
-      if (typeof n !== 'string') throw new ScenarioInputError(`${name}[${i}]: expected a kernel switch name, got ${shownValue(n)}`);
-    });
-  }
-  return kernel;
-}
-
-/** A value in an error message: its JSON, cut short. */
-function shownValue(v: unknown): string {
-  const text = v === undefined ? 'undefined' : (JSON.stringify(v) ?? String(v));
-  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
-}
-
-const wholeNumber = (name: string, v: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): void => {
-  if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) {
-    throw new ScenarioInputError(`${name}: expected an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}, got ${String(v)}`);
-  }
-};
-
-/** The options argument: absent, or an object (as the types say; `null` is refused, not read). */
-function optionsOf<T extends object>(options: T | undefined): T {
-  if (options === undefined) return {} as T;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new ScenarioInputError(`options: expected an object, got ${shownValue(options)}`);
-  return options;
-}
-
 /** One run of a scenario, as `shootdown run` does it. */
 export function run(input: ScenarioInput, given?: RunOptions): RunResult {
-  const options = optionsOf(given);
-  wholeNumber('seed', options.seed, 0, MAX_SEED);
-  wholeNumber('maxSteps', options.maxSteps, 1);
+  const options = checkedOptions('run', given);
   const scenario = scenarioOf(input, options);
+  checkStepBudget(options.maxSteps, scenario);
   const { outcome, trace } = runScenario(scenario, {
     seed: options.seed ?? 1,
     keepTrace: true,
@@ -214,13 +174,11 @@ export function run(input: ScenarioInput, given?: RunOptions): RunResult {
  * choice is a step, a delivery, a timer or a scripted action).
  */
 export function startMachine(input: ScenarioInput, given?: RunOptions & { mode?: 'timed' | 'untimed' }): Stepped {
-  const options = optionsOf(given);
-  wholeNumber('seed', options.seed, 0, MAX_SEED);
-  wholeNumber('maxSteps', options.maxSteps, 1);
-  if (options.mode !== undefined && options.mode !== 'timed' && options.mode !== 'untimed') throw new ScenarioInputError(`mode: expected 'timed' or 'untimed', got ${String(options.mode)}`);
+  const options = checkedOptions('startMachine', given);
   const scenario = scenarioOf(input, options);
+  checkStepBudget(options.maxSteps, scenario);
   // The source as JSON (a copy: the caller's object may change after), kept with the machine.
-  const kernel = checkKernelChoice(options);
+  const kernel: KernelChoice = options;
   const source: MachineSource = {
     scenario: typeof input === 'string' ? input : (JSON.parse(JSON.stringify(input)) as ScenarioInput),
     kernel: { ...(kernel.kernel !== undefined ? { kernel: kernel.kernel } : {}), fix: [...(kernel.fix ?? [])], noFix: [...(kernel.noFix ?? [])] },
@@ -298,6 +256,17 @@ function firstDifference(given: unknown, expected: unknown, path: string): strin
 export function stepMachine(state: MachineValue, choice: number): Stepped {
   try {
     checkScenarioPart(state);
+    // The budget in the value keeps the clock exact as startMachine's option had to (step checks its type).
+    const options: unknown = typeof state === 'object' && state !== null ? state.options : undefined;
+    const maxSteps = typeof options === 'object' && options !== null ? (options as { maxSteps?: unknown }).maxSteps : undefined;
+    if (typeof maxSteps === 'number') {
+      try {
+        checkStepBudget(maxSteps, state.scenario);
+      } catch (e) {
+        if (e instanceof ScenarioInputError) throw new ScenarioInputError(`stepMachine: state.options.${e.message}`);
+        throw e;
+      }
+    }
     const next = step(state, choice);
     return { state: { ...next.state, source: state.source }, records: next.records };
   } catch (e) {
@@ -308,16 +277,9 @@ export function stepMachine(state: MachineValue, choice: number): Stepped {
 
 /** Every interleaving of a scenario (or a sample), checked against the properties, as `shootdown explore` does it. */
 export function explore(input: ScenarioInput, given?: ExploreOptions): Exploration {
-  const options = optionsOf(given);
+  const options = checkedOptions('explore', given);
   const properties = options.properties ?? [];
-  if (!Array.isArray(properties)) throw new ScenarioInputError(`properties: expected a list of property names, got ${shownValue(properties)}`);
-  for (const p of properties) {
-    if (!(PROPERTY_NAMES as readonly string[]).includes(p)) throw new ScenarioInputError(`unknown property '${p}' (known: ${PROPERTY_NAMES.join(', ')})`);
-  }
   const strategy = options.strategy ?? 'exhaustive';
-  if (!['exhaustive', 'random', 'pct'].includes(strategy)) throw new ScenarioInputError(`strategy: expected exhaustive, random or pct, got '${String(strategy)}'`);
-  for (const [name, min] of [['maxStates', 1], ['maxDepth', 1], ['runs', 1], ['pctDepth', 1]] as const) wholeNumber(name, options[name], min);
-  wholeNumber('seed', options.seed, 0, MAX_SEED);
   const scenario = scenarioOf(input, options);
   if (scenario.machine.cpus > MAX_EXPLORE_CPUS) throw new ScenarioInputError(`explore handles at most ${MAX_EXPLORE_CPUS} CPUs (${scenario.id} has ${scenario.machine.cpus})`);
   const result = exploreScenario(scenario, {

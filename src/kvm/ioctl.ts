@@ -39,13 +39,27 @@ export function tdpLevelFor(maxphyaddr: number): number {
  */
 export function kvmValidEfer(vendor: VcpuContext['vendor'], efer: number): boolean {
   const allowed = EFER.SCE | EFER.LME | EFER.LMA | EFER.NX | (vendor === 'amd' ? EFER.SVME : 0);
-  return (efer & ~allowed) === 0;
+  // efer_reserved_bits is a u64: a bit from 32 up is reserved too. JavaScript's `&` keeps only the
+  // low 32 bits of its operands, so those bits are tested apart (an EFER here is at most 2^53 − 1).
+  if (efer >= 2 ** 32) return false;
+  return ((efer & ~allowed) >>> 0) === 0;
+}
+
+/** EFER without LMA, all 64 bits kept (rsm_load_state_64 writes `smstate->efer & ~EFER_LMA`; `&` would drop bits 32 and up). */
+export function eferWithoutLma(efer: number): number {
+  return (efer & EFER.LMA) !== 0 ? efer - EFER.LMA : efer;
 }
 
 /**
  * kvm_is_valid_sregs() (kvm_valid_sregs before 5.13) with CR0.PG=1 and CR4.PAE=1 assumed: LME
  * needs LMA, and LMA without LME is rejected. __set_sregs() then stores EFER through
  * kvm_x86_ops.set_efer() without kvm_valid_efer() — how syzkaller got LMSLE into SMRAM.
+ *
+ * Not modelled yet (docs/model.md §11): "KVM: x86: Check EFER validity on KVM_SET_SREGS*"
+ * (184bd464bdb6, Yosry Ahmed, kvm for-linus August 2026, Cc: stable) adds kvm_valid_efer() to
+ * kvm_is_valid_sregs(): reserved bits (efer_reserved_bits) and, through __kvm_valid_efer(), bits the
+ * guest's CPUID does not allow (LME/LMA without LM, NX, SVME without SVM, FFXSR, AUTOIBRS) are
+ * -EINVAL. Before it no kernel checked them here; it needs a kernel switch of its own.
  */
 export function validSregsEfer(efer: number): boolean {
   return (efer & EFER.LME) !== 0 === ((efer & EFER.LMA) !== 0);

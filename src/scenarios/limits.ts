@@ -14,6 +14,14 @@ export const MAX_CPUS = 8192;
  */
 export const MAX_SEED = 0xffff_ffff;
 
+/**
+ * A register value in a VMM script (`efer`, `rip`, a vhost call's `arg`). The kernel takes 64 bits
+ * (struct kvm_sregs, struct kvm_regs: __u64); the model holds a value as a JavaScript number, exact up
+ * to 2^53 − 1, so a larger one is refused rather than rounded. Every EFER bit KVM ever allows is below
+ * bit 22, and a reserved bit from 15 to 52 tests the same as one above.
+ */
+export const MAX_REGISTER_VALUE = Number.MAX_SAFE_INTEGER;
+
 /** Bytes of a scenario file's text. An 8,192-CPU scenario with a step per CPU is well under 1 MiB. */
 export const MAX_SCENARIO_BYTES = 16 * 1024 * 1024;
 

@@ -129,7 +129,8 @@ const OPTION_KEYS = [
 ] as const satisfies readonly (keyof ScenarioOptions)[];
 
 const BOOLEAN_OPTIONS = ['kdump', 'kdumpBringsUpAps', 'crashKexecPostNotifiers', 'kvmLoaded', 'debugList', 'rebootForce', 'panicOnOops'] as const;
-const INTEGER_OPTIONS = { panicTimeout: [-3600, 3600], stepNs: [1, 1e9], maxSteps: [1, 1e8] } as const;
+/** The integer options' ranges (the library's `maxSteps` is held to this one too). */
+export const INTEGER_OPTIONS = { panicTimeout: [-3600, 3600], stepNs: [1, 1e9], maxSteps: [1, 1e8] } as const;
 const MAX_LATENCY_NS = 1e9;
 
 function readReset(field: Field, out: Problems): ScenarioOptions['reset'] {
@@ -222,6 +223,18 @@ function checkClock(options: ScenarioOptions, cpus: number, script: readonly Scr
     loc,
     `${latest.trigger.timeNs} leaves too little virtual time for the run: after it, the steps (maxSteps ${options.maxSteps} × ${perStep} ns) and the kernel's timeouts could take the clock past ${limit} ns (2^53−1, the largest exact integer); at most ${room} here (or lower options.maxSteps)`,
   );
+}
+
+/**
+ * The most steps a run of `scenario` may take with its clock exact: what checkClock allows
+ * options.maxSteps, for a budget given apart from the file (the library's `maxSteps`).
+ */
+export function mostExactSteps(scenario: Scenario): { steps: number; perStep: number } {
+  const { options } = scenario;
+  const perStep = Math.max(options.stepNs, options.latencyNs[1]);
+  const timeouts = scenario.machine.cpus * TIMEOUT_NS_PER_CPU + Math.max(0, options.panicTimeout) * 1_000_000_000;
+  const latest = scenario.script.reduce((m, s) => (s.trigger.kind === 'at' ? Math.max(m, s.trigger.timeNs) : m), 0);
+  return { steps: Math.max(0, Math.floor((Number.MAX_SAFE_INTEGER - timeouts - latest) / perStep)), perStep };
 }
 
 const TOP_KEYS = ['name', 'description', 'machine', 'initial', 'kernel', 'options', 'script', 'vms'];

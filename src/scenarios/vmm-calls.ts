@@ -7,10 +7,11 @@ import type { VmmCall } from '../../machines/vmm.machine.js';
 import type { KvmIoctlArg, KvmIoctlName } from '../kvm/uapi.js';
 import { BAD_POINTER, type IoctlArg } from '../vhost/device.js';
 import { DEFAULT_MAX_MEM_REGIONS, U32_MAX } from '../vhost/device-state.js';
-import { MAX_MEM_TABLE_REGIONS } from './limits.js';
+import { MAX_MEM_TABLE_REGIONS, MAX_REGISTER_VALUE } from './limits.js';
 import { isVhostIoctlName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
 import { EVENTFD, guestRam, realize, ringAddr, start as vhostStart, stop as vhostStop } from '../vhost/qemu.js';
 import { L1_BASE } from '../kvm/types.js';
+import { KVM_MAX_VCPU_IDS } from '../kvm/ioctl.js';
 import {
   choiceExpectation,
   readBoolean,
@@ -53,11 +54,19 @@ export function defaultCalls(vcpuId: number): VmmCall[] {
 
 function readRegister(field: Field, out: Problems): number | undefined {
   const v = field.value;
+  // Well-formed but past what the model holds exactly: say so, not that the value is malformed.
+  const tooLarge = (shown: string): undefined => {
+    out.add(field.loc, `${shown} is above ${MAX_REGISTER_VALUE} (0x${MAX_REGISTER_VALUE.toString(16)}, 2^53 − 1), the largest register value the model holds exactly`);
+    return undefined;
+  };
   if (typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v)) {
-    const n = Number.parseInt(v.slice(2), 16);
-    if (Number.isSafeInteger(n)) return n;
+    // Leading zeros do not make a value larger; the text's length is bounded by the file's.
+    const digits = v.slice(2).replace(/^0+(?=.)/, '');
+    const n = Number.parseInt(digits, 16);
+    if (digits.length <= 14 && n <= MAX_REGISTER_VALUE) return n;
+    return tooLarge(JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v));
   }
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v <= MAX_REGISTER_VALUE ? v : tooLarge(String(v));
   out.add(field.loc, 'expected a non-negative integer or a hex string such as "0x2501"');
   return undefined;
 }
@@ -227,7 +236,12 @@ export function readCall(field: Field, vcpuId: number, vm: number, vsock: VsockS
   switch (name) {
     case 'KVM_CREATE_VCPU': {
       const f = get('id');
-      arg = { id: f === undefined ? vcpuId : (readInteger(f, 0, 4095, out) ?? vcpuId) };
+      // The thread creates the vCPU the scenario describes: another id below KVM_MAX_VCPU_IDS would be
+      // another vCPU (kvm_vm_ioctl_create_vcpu: -EEXIST if it exists, else a vCPU nothing describes);
+      // one of KVM_MAX_VCPU_IDS or more is the kernel's -EINVAL (an id is a u32 in the older kernels).
+      const id = f === undefined ? vcpuId : (readInteger(f, 0, U32_MAX, out) ?? vcpuId);
+      if (f !== undefined && id !== vcpuId && id < KVM_MAX_VCPU_IDS) out.add(f.loc, `vCPU ${id} is not this thread's vCPU (id ${vcpuId}): a VMM thread here creates its own vCPU, another is described by its own entry in 'vcpus' (an id of ${KVM_MAX_VCPU_IDS} or more is the kernel's -EINVAL)`);
+      arg = { id };
       break;
     }
     case 'KVM_SET_CPUID2': {

@@ -210,6 +210,8 @@ export function readVms(field: Field | undefined, cpus: number | undefined, vend
     // The device as the calls see it; the worker CPU and interrupt vCPU are settled below.
     const vsock: VsockSpec | undefined = vsockRead ? { ...vsockRead, worker: vsockRead.worker ?? 0, vcpu: specs.length } : undefined;
     const firstOfVm = specs.length;
+    /** The vCPU ids of this VM so far, each with the vCPU that has it. */
+    const ids = new Map<number, number>();
     const vcpuFields = readArray(vcpusField, out, 'expected an array of vCPUs', MAX_VCPUS_PER_VM);
     (vcpuFields ?? []).forEach((vcpuField, n) => {
       if (specs.length >= MAX_VCPUS) {
@@ -223,6 +225,13 @@ export function readVms(field: Field | undefined, cpus: number | undefined, vend
       const pcpu = cpuField === undefined ? undefined : readCpuId(cpuField, cpus, out);
       const idField = f.get('id');
       const vcpuId = idField === undefined ? n : (readInteger(idField, 0, 4095, out) ?? n);
+      // kvm_vm_ioctl_create_vcpu() (virt/kvm/kvm_main.c): an id kvm_get_vcpu_by_id() finds is -EEXIST.
+      // Each vCPU here is created by its own thread, so the second of two would be created too.
+      const holder = ids.get(vcpuId);
+      if (holder !== undefined) {
+        const what = idField === undefined ? `vCPU id ${vcpuId} (its place in the list)` : `vCPU id ${vcpuId}`;
+        out.add((idField ?? vcpuField).loc, `${what} is vms[${vm}].vcpus[${holder}]'s already: KVM_CREATE_VCPU of a second vCPU with an id in use fails with -EEXIST`);
+      } else ids.set(vcpuId, n);
       const program = readProgram(f.get('guest'), vendor, out);
       const usesVsock = [...program.l1, ...program.l2, ...program.smm].some((i) => VSOCK_OPS.includes(i.op));
       if (usesVsock && vsock === undefined) out.add(f.get('guest')?.loc ?? vcpuField.loc, `vsock-ready / vsock-send need a vhost-vsock device: VM ${vm} has no 'vsock'`);

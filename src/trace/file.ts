@@ -140,6 +140,24 @@ function headerProblem(h: Record<string, unknown>): string | null {
   return null;
 }
 
+/**
+ * A run numbers each message once and writes its `send` record before any `deliver` record of it, in
+ * the mode it was sent with (Simulation.sendMessage, CpuSlots.receive): a delivery of a message no
+ * earlier record sent would be drawn from a sender nobody recorded.
+ */
+function messageProblem(r: TraceRecord, line: number, sent: Map<number, { mode: string; line: number }>): string | null {
+  if (r.t === 'send') {
+    const first = sent.get(r.msg);
+    if (first !== undefined) return `message ${r.msg} is sent again (first on line ${first.line}); a run numbers each message once`;
+    sent.set(r.msg, { mode: r.mode, line });
+  } else if (r.t === 'deliver') {
+    const s = sent.get(r.msg);
+    if (s === undefined) return `a delivery of message ${r.msg}, which no earlier record sent`;
+    if (s.mode !== r.mode) return `message ${r.msg} was sent as ${s.mode} (line ${s.line}), delivered as ${r.mode}`;
+  }
+  return null;
+}
+
 export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: false; error: string } {
   const lines = text.split('\n');
   const records: string[] = [];
@@ -152,6 +170,11 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
   let endLine: number | null = null;
   /** How many `final` records so far: a run writes one per CPU, 0 to header.cpus − 1 in order, before its end. */
   let finals = 0;
+  /** The last record's virtual time and its line: a run writes its records in time order. */
+  let lastNs = 0;
+  let lastNsLine = 0;
+  /** Each message sent so far: its mode and its send record's line. */
+  const sent = new Map<number, { mode: string; line: number }>();
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     if (line.length === 0) continue;
@@ -180,6 +203,17 @@ export function readTrace(text: string): { ok: true; trace: ReadTrace } | { ok: 
     } else {
       const problem = recordProblem(r as unknown as Record<string, unknown>, header.cpus);
       if (problem !== null) return { ok: false, error: `line ${i + 1}: ${problem}` };
+      // The clock only moves forward (Agenda.now = max(now, the next item's time), src/sim/agenda.ts)
+      // and every record is stamped with it when it is written: a time below the one before is a
+      // trace no run wrote. The viewer's timeline finds a record by a binary search over the
+      // times (src/viz/page/timeline.ts) and the Perfetto export's slices begin and end at them.
+      if ('ns' in r) {
+        if (r.ns < lastNs) return { ok: false, error: `line ${i + 1}: ns ${r.ns} is before ${lastNs}, the time of line ${lastNsLine} (a run writes its records in time order)` };
+        lastNs = r.ns;
+        lastNsLine = i + 1;
+      }
+      const unsent = messageProblem(r, i + 1, sent);
+      if (unsent !== null) return { ok: false, error: `line ${i + 1}: ${unsent}` };
     }
     if (r.t === 'choice') {
       if (!Number.isInteger(r.pick) || !Number.isInteger(r.n) || r.pick < 0 || r.pick >= r.n) {

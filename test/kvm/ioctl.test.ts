@@ -1,7 +1,7 @@
 /** The KVM uapi numbers and the ioctl rules outside KVM_RUN (src/kvm/uapi.ts, src/kvm/ioctl.ts). */
 import { describe, expect, it } from 'vitest';
 import { KVM_EXIT, KVM_IOCTLS } from '../../src/kvm/uapi.js';
-import { initialVcpuContext, kvmValidEfer, validSregsEfer, vcpuIoctl } from '../../src/kvm/ioctl.js';
+import { eferWithoutLma, initialVcpuContext, kvmValidEfer, validSregsEfer, vcpuIoctl } from '../../src/kvm/ioctl.js';
 import { vcpuInput } from './helpers.js';
 
 describe('KVM uapi', () => {
@@ -29,6 +29,12 @@ describe('EFER rules', () => {
     ['amd', 0x1d01, true],
     ['amd', 0x2501, false],
     ['intel', 0x1d01, false], // SVME on Intel
+    // EFER is 64 bits: every bit from 15 up is reserved (efer_reserved_bits is a u64), not only those below 32.
+    ['intel', 2 ** 32 + 0x0501, false],
+    ['amd', 2 ** 32 + 0x1d01, false],
+    ['intel', 2 ** 52 + 0x0d01, false],
+    ['amd', 2 ** 47 + 0x0501, false],
+    ['intel', 2 ** 31 + 0x0501, false],
   ] as const)('kvm_valid_efer(%s, %s) = %s', (vendor, efer, ok) => expect(kvmValidEfer(vendor, efer)).toBe(ok));
   it.each([
     [0x2501, true],
@@ -36,7 +42,15 @@ describe('EFER rules', () => {
     [0x0101, false], // LME without LMA
     [0x0401, false], // LMA without LME
     [0x0001, true],
+    [2 ** 40 + 0x0501, true], // high reserved bits are not its business (before 184bd464bdb6)
+    [2 ** 40 + 0x0101, false],
   ])('kvm_is_valid_sregs efer %s = %s', (efer, ok) => expect(validSregsEfer(efer)).toBe(ok));
+  it.each([
+    [0x2501, 0x2101],
+    [0x0101, 0x0101],
+    [2 ** 32 + 0x0501, 2 ** 32 + 0x0101],
+    [2 ** 53 - 1, 2 ** 53 - 1 - 0x400],
+  ])('efer %s without LMA = %s, the bits from 32 up kept', (efer, without) => expect(eferWithoutLma(efer)).toBe(without));
 });
 
 describe('vCPU ioctls in the wrong state', () => {
