@@ -4,7 +4,7 @@
  */
 import type { HostInsn, VcpuContext } from './types.js';
 import { SMM_ENTRY } from './types.js';
-import { kvmValidEfer } from './ioctl.js';
+import { eferWithoutLma, kvmValidEfer } from './ioctl.js';
 
 export interface Step {
   set: Partial<VcpuContext>;
@@ -154,7 +154,7 @@ export function leaveSmm(c: VcpuContext): Step {
 
 /** rsm_load_state_64: kvm_set_msr(MSR_EFER, efer & ~LMA) fails for a bit kvm_valid_efer rejects. */
 export function smramLoads(c: VcpuContext): boolean {
-  return c.smram !== null && kvmValidEfer(c.vendor, c.smram.efer & ~(1 << 10));
+  return c.smram !== null && kvmValidEfer(c.vendor, eferWithoutLma(c.smram.efer));
 }
 
 export function loadSmram(c: VcpuContext): Partial<VcpuContext> {

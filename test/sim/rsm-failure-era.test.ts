@@ -172,3 +172,18 @@ describe('nSVM: a triple fault requested in L2, L1 not intercepting SHUTDOWN (92
     }
   });
 });
+
+describe('an SMRAM EFER with a reserved bit from 32 up fails the RSM as LMSLE does', () => {
+  // rsm_load_state_64: kvm_set_msr(MSR_EFER, efer & ~EFER_LMA) is checked against the u64
+  // efer_reserved_bits: bit 32 is as reserved as LMSLE (bit 13). A 32-bit mask dropped it.
+  const withEfer = (vendor: Vendor, preset: string, efer: string) =>
+    runRaw(raw('rsm-l1-efer', vendor, { preset }, { l1: ['io', 'hlt'], smm: ['rsm'] }, [...SETUP, { ioctl: 'KVM_SET_SREGS', efer }, { ioctl: 'KVM_SMI' }, { ioctl: 'KVM_RUN' }]));
+  for (const vendor of VENDORS) {
+    it.each(['v5.10', 'v6.6', 'mainline'])(`${vendor}, %s: 0x100000501 ends KVM_RUN as 0x2501 does`, (preset) => {
+      const high = withEfer(vendor, preset, '0x100000501');
+      const lmsle = withEfer(vendor, preset, '0x2501');
+      expect(runExits(high.records)).toEqual(runExits(lmsle.records));
+      expect(runExits(high.records).at(-1)).not.toBe('KVM_EXIT_HLT');
+    });
+  }
+});
