@@ -28,11 +28,29 @@ function joinNegatives(args: readonly string[], options: ParseArgsConfig['option
   return out;
 }
 
-/** parseArgs over `config.args`, negative numbers kept as values, its errors as one line of bad input. */
+/**
+ * parseArgs over `config.args`, negative numbers kept as values, its errors as one line of bad input.
+ * An option that takes one value and is given twice with different values is refused: parseArgs keeps
+ * the last, so `--seed abc --seed 2` would run seed 2 without a word about the first.
+ */
 export function parseCommandArgs<T extends ParseArgsConfig & { args: readonly string[] }>(config: T): ReturnType<typeof parseArgs<T>> {
+  let parsed: ReturnType<typeof parseArgs<T & { tokens: true }>>;
   try {
-    return parseArgs({ ...config, args: joinNegatives(config.args, config.options) }) as ReturnType<typeof parseArgs<T>>;
+    parsed = parseArgs({ ...config, args: joinNegatives(config.args, config.options), tokens: true }) as ReturnType<typeof parseArgs<T & { tokens: true }>>;
   } catch (e) {
     throw new InputError((e as Error).message.split('\n')[0] ?? 'bad arguments');
   }
+  const seen = new Map<string, string>();
+  for (const t of parsed.tokens ?? []) {
+    if (t.kind !== 'option' || t.value === undefined) continue;
+    const option = config.options?.[t.name];
+    if (option === undefined || option.multiple === true) continue;
+    const before = seen.get(t.name);
+    if (before !== undefined && before !== t.value) {
+      throw new InputError(`--${t.name} given twice (${JSON.stringify(before)}, then ${JSON.stringify(t.value)}): give it once`);
+    }
+    seen.set(t.name, t.value);
+  }
+  const { tokens: _tokens, ...result } = parsed;
+  return result as unknown as ReturnType<typeof parseArgs<T>>;
 }
