@@ -141,8 +141,6 @@ function scenarioOf(input: ScenarioInput, kernel: KernelChoice): Scenario {
     const more = r.errors.length > 1 ? ` (and ${r.errors.length - 1} more)` : '';
     throw new ScenarioInputError(`${r.errors[0] ? formatError(id, r.errors[0]) : `${id}: invalid`}${more}`);
   }
-  // Checked by checkedOptions for run/startMachine/explore, here again for stepMachine's state.source.
-  checkKernelChoice(kernel as Record<string, unknown>);
   const { kernel: preset, fix = [], noFix = [] } = kernel;
   const s = r.scenario;
   return {
@@ -216,6 +214,8 @@ function checkScenarioPart(state: unknown): void {
     const kernel = source.kernel;
     if (typeof kernel !== 'object' || kernel === null || Array.isArray(kernel)) throw new ScenarioInputError(`stepMachine: state.source.kernel: expected an object, got ${shownValue(kernel)}`);
     try {
+      // (run, startMachine and explore check their kernel choice with their other options.)
+      checkKernelChoice(kernel as Record<string, unknown>);
       made = remember(source as unknown as MachineSource, scenarioOf(source.scenario as ScenarioInput, kernel as KernelChoice));
     } catch (e) {
       if (e instanceof ScenarioInputError) throw new ScenarioInputError(`stepMachine: state.source: ${e.message}`);

@@ -5,7 +5,7 @@
  * put in the step's outbox through the port the event carries (`io.out`).
  */
 import { assign } from 'xstate';
-import { FATAL_IN_INTERRUPT, FATAL_IN_TASK, type CpuContext, type CpuEvent, type Region } from './types.js';
+import { fatalMessage, type CpuContext, type CpuEvent, type Region } from './types.js';
 import type { CpuHw, ExecContext } from '../../src/hw/cpu-state.js';
 import type { InsnResult } from '../../src/hw/vmx.js';
 import { vmlaunch, vmptrld, vmresume, writeCr4Vmxe } from '../../src/hw/vmx.js';
@@ -109,7 +109,7 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
     return { panicMsg: { ...context.panicMsg, [p.r]: message } };
   }),
   'set fatal exception message': upd(({ context }: Args, p: { r: Region }) => ({
-    panicMsg: { ...context.panicMsg, [p.r]: p.r === 'task' ? FATAL_IN_TASK : FATAL_IN_INTERRUPT },
+    panicMsg: { ...context.panicMsg, [p.r]: fatalMessage(p.r) },
   })),
   'task dies': upd(({ context }: Args) => ({ hw: { ...context.hw, if: true } })),
   stall: upd(() => ({ stalled: true })),

@@ -4,7 +4,7 @@
  * entered from, so each region of the chart has its own copy.
  */
 import { and } from 'xstate';
-import { FATAL_IN_INTERRUPT, FATAL_IN_TASK, type Region } from './types.js';
+import { fatalMessage, type Region } from './types.js';
 import { blocked, call, decide, feature, op, route, sleep, wait, type CpuState } from './setup.js';
 import { disableVirt, hardwareDisable } from './flows-virt.js';
 import { shootdown, stopOtherCpus } from './flows-stop.js';
@@ -120,7 +120,7 @@ export function emergencyRestart(r: Region): CpuState {
  * nesting deeper each time.
  */
 export function die(r: Region): CpuState {
-  const message = r === 'task' ? FATAL_IN_TASK : FATAL_IN_INTERRUPT;
+  const message = fatalMessage(r);
   const branches: Parameters<typeof decide>[1] = [
     {
       if: { type: 'oops inside a panic from an oops', params: { r } },

@@ -2,7 +2,7 @@
  * Guards of the physical CPU chart. Each one reads the CPU's context, the shared kernel memory the
  * event carries, or asks a pure rule of `src/hw/`; none holds a hardware rule of its own.
  */
-import { FATAL_IN_INTERRUPT, FATAL_IN_TASK, type CpuContext, type CpuEvent, type Region } from './types.js';
+import { fatalMessage, type CpuContext, type CpuEvent, type Region } from './types.js';
 import type { SwitchName } from '../../src/kernel/variants.js';
 import type { World } from '../../src/kernel/port.js';
 import type { NmiHandlerName, ShootdownCallback } from '../../src/kernel/memory.js';
@@ -163,7 +163,7 @@ export function makeGuards(world: WorldOf, rule: RuleOf = ruleMemo()) {
    */
   'oops inside a panic from an oops': ({ context, event }: Args, p: { r: Region }) =>
     (p.r !== 'task' || context.opts.panicOnOops) &&
-    context.panicMsg[p.r] === (p.r === 'task' ? FATAL_IN_TASK : FATAL_IN_INTERRUPT) &&
+    context.panicMsg[p.r] === fatalMessage(p.r) &&
     world(event).k.state.panic_cpu === context.id &&
     // An oops inside __crash_kexec() (this CPU holds kexec_mutex, never given back): the panic() it
     // calls skips __crash_kexec() (mutex_trylock fails), so it does not come back here; it runs on.

@@ -9,6 +9,9 @@ export const FATAL_IN_INTERRUPT = 'Fatal exception in interrupt';
 /** oops_end()'s panic message for an oops in task context with panic_on_oops. */
 export const FATAL_IN_TASK = 'Fatal exception';
 
+/** The panic message oops_end() gives an oops in region `r`. */
+export const fatalMessage = (r: Region): string => (r === 'task' ? FATAL_IN_TASK : FATAL_IN_INTERRUPT);
+
 /** The regions of the running kernel that execute code: one per interrupt context. */
 export type Region = 'task' | 'irq' | 'nmi' | 'smm';
 

@@ -279,6 +279,12 @@ export class Guests {
     return vmcsRegions(vcpu);
   }
 
+  /** Send physical CPU `pcpu` an event now (it settles with this step's movers): what hostInsn reported for it. */
+  private toHost(pcpu: number, event: CpuEvent): string {
+    this.touched.add(pcpu);
+    return this.host.hostInsn(pcpu, event);
+  }
+
   /**
    * The vCPU chart's port: effects go to the step's outbox (`ThreadOutboxes.out`); a host instruction runs on the
    * thread's physical CPU now, within the step (see VcpuPort), after the effects put out before it.
@@ -288,15 +294,13 @@ export class Guests {
       out: (effect) => this.outboxes.out(effect),
       hostInsn: (vcpu, insn) => {
         this.outboxes.hostInsn();
-        const pcpu = this.pcpu(vcpu);
-        this.touched.add(pcpu);
         const event = {
           type: 'kvm.insn',
           insn: insn.insn,
           addr: insn.insn === 'VMPTRLD' ? insn.vmcs : insn.insn === 'VMRUN' ? insn.vmcb : 0,
           why: insn.insn === 'vmexit' ? insn.why : '',
         } as CpuEvent;
-        return this.host.hostInsn(pcpu, event) as ReturnType<VcpuPort['hostInsn']>;
+        return this.toHost(this.pcpu(vcpu), event) as ReturnType<VcpuPort['hostInsn']>;
       },
     };
   }
@@ -315,11 +319,7 @@ export class Guests {
         for (const text of e.lines) this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(e.vcpu), text });
         // panic_on_oops: oops_end() does not kill the thread; its CPU goes on to crash_kexec() and panic()
         // (arch/x86/kernel/dumpstack.c), in the thread's task context.
-        if (this.host.panicOnOops) {
-          const pcpu = this.pcpu(e.vcpu);
-          this.touched.add(pcpu);
-          this.host.hostInsn(pcpu, { type: 'kvm.oops' });
-        }
+        if (this.host.panicOnOops) this.toHost(this.pcpu(e.vcpu), { type: 'kvm.oops' });
         return;
       case 'kvm event':
         this.host.emit({ t: 'kvm', ns: this.host.now(), vcpu: e.vcpu, cpu: this.pcpu(e.vcpu), what: e.what, data: e.data });

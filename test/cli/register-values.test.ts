@@ -7,26 +7,18 @@
  * checked before 184bd464bdb6, docs/model.md §11).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { builtCli } from './built-cli.js';
 import { MAX_REGISTER_VALUE } from '../../src/scenarios/limits.js';
 
-const root = path.join(__dirname, '../..');
-const cli = path.join(root, 'dist/src/cli/main.js');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-registers-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-beforeAll(() => {
-  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
-});
+const { dir, shootdown } = builtCli('registers');
 
 function run(name: string, vmm: unknown[]): { status: number | null; stdout: string; stderr: string; traced: boolean } {
   const file = path.join(dir, `${name}.json`);
   fs.writeFileSync(file, JSON.stringify({ name, machine: { cpus: 2 }, vms: [{ vcpus: [{ cpu: 1, vmm }] }] }));
   const trace = path.join(dir, `${name}.jsonl`);
-  const r = spawnSync(process.execPath, [cli, 'run', file, '--trace', trace], { encoding: 'utf8' });
+  const r = shootdown(['run', file, '--trace', trace]);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, traced: fs.existsSync(trace) };
 }
 

@@ -5,20 +5,10 @@
  * and repeatable options (--fix, --property), are taken as before.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { builtCli } from './built-cli.js';
 
-const root = path.join(__dirname, '../..');
-const cli = path.join(root, 'dist/src/cli/main.js');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-repeated-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-beforeAll(() => {
-  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
-});
-
-const shootdown = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8' });
+const { dir, shootdown } = builtCli('repeated');
 
 describe('a one-value option given twice', () => {
   it.each([

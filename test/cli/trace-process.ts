@@ -3,26 +3,13 @@
  * directory, a trace `run --trace` writes, and every command that reads a trace file.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, expect } from 'vitest';
-
-const root = path.join(__dirname, '../..');
-const cli = path.join(root, 'dist/src/cli/main.js');
+import { expect } from 'vitest';
+import { builtCli } from './built-cli.js';
 
 /** A scratch directory for this test file (removed after it), and the built command run in it. */
 export function traceProcess(name: string) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `shootdown-${name}-`));
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-  beforeAll(() => {
-    if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
-  });
-
-  const shootdown = (args: string[]): { status: number | null; stdout: string; stderr: string } => {
-    const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+  const { dir, shootdown } = builtCli(name);
 
   /** The trace `run --trace` writes, as lines. */
   const traceOf = (scenario: string, extra: readonly string[] = []): string[] => {

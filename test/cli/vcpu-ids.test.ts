@@ -10,25 +10,17 @@
  * - a call with an id of KVM_MAX_VCPU_IDS or more is taken, and answers the kernel's -EINVAL.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { builtCli } from './built-cli.js';
 
-const root = path.join(__dirname, '../..');
-const cli = path.join(root, 'dist/src/cli/main.js');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shootdown-vcpu-ids-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-beforeAll(() => {
-  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
-});
+const { dir, shootdown } = builtCli('vcpu-ids');
 
 function run(name: string, vms: unknown[]): { status: number | null; stdout: string; stderr: string; traced: boolean } {
   const file = path.join(dir, `${name}.json`);
   fs.writeFileSync(file, JSON.stringify({ name, machine: { cpus: 4 }, vms }));
   const trace = path.join(dir, `${name}.jsonl`);
-  const r = spawnSync(process.execPath, [cli, 'run', file, '--trace', trace], { encoding: 'utf8' });
+  const r = shootdown(['run', file, '--trace', trace]);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, traced: fs.existsSync(trace) };
 }
 
