@@ -62,8 +62,17 @@ export function vmEntered(c: VcpuContext): Partial<VcpuContext> {
  * VMX, whose vmenter.S .Lfixup turns the eaten fault into VM-Fail (KVM_EXIT_FAIL_ENTRY).
  */
 export function vmrunFaultSkipped(c: VcpuContext): boolean {
+  return c.vendor === 'amd' && entryFaultEaten(c);
+}
+
+/**
+ * The vendor's VM entry instruction (VMRUN; VMLAUNCH or VMRESUME) faulted (#UD or #GP) with
+ * kvm_rebooting set: its vmenter.S fixup eats the fault. What follows is the vendor's and the era's.
+ */
+export function entryFaultEaten(c: VcpuContext): boolean {
   const h = c.host;
-  return c.vendor === 'amd' && h !== null && h.insn === 'VMRUN' && (h.result === '#UD' || h.result === '#GP') && h.rebooting;
+  if (h === null || !h.rebooting || (h.result !== '#UD' && h.result !== '#GP')) return false;
+  return c.vendor === 'amd' ? h.insn === 'VMRUN' : h.insn === 'VMLAUNCH' || h.insn === 'VMRESUME';
 }
 
 /**
@@ -84,15 +93,7 @@ export function vmrunSkipped(c: VcpuContext): Partial<VcpuContext> {
  * vmx->fail = 1, KVM_EXIT_FAIL_ENTRY (the chart's 'VM entry failed').
  */
 export function vmxEntryFaultReadAsExit(c: VcpuContext): boolean {
-  const h = c.host;
-  return (
-    c.vendor === 'intel' &&
-    !c.features['vmx-entry-fault-is-vmfail'] &&
-    h !== null &&
-    (h.insn === 'VMLAUNCH' || h.insn === 'VMRESUME') &&
-    (h.result === '#UD' || h.result === '#GP') &&
-    h.rebooting
-  );
+  return c.vendor === 'intel' && !c.features['vmx-entry-fault-is-vmfail'] && entryFaultEaten(c);
 }
 
 /**

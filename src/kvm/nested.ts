@@ -5,6 +5,7 @@
 import type { HostInsn, VcpuContext } from './types.js';
 import { SMM_ENTRY } from './types.js';
 import { eferWithoutLma, kvmValidEfer } from './ioctl.js';
+import { entryFaultEaten } from './guest.js';
 
 export interface Step {
   set: Partial<VcpuContext>;
@@ -237,7 +238,7 @@ export function lateNestedVmFail(c: VcpuContext): boolean {
   const h = c.host;
   if (c.vendor !== 'intel' || c.guestMode !== 'l2' || h === null || (h.insn !== 'VMLAUNCH' && h.insn !== 'VMRESUME')) return false;
   if (h.result === 'ok') return false;
-  if (h.result === '#UD' || h.result === '#GP') return h.rebooting && c.features['vmx-entry-fault-is-vmfail'];
+  if (h.result === '#UD' || h.result === '#GP') return entryFaultEaten(c) && c.features['vmx-entry-fault-is-vmfail'];
   return true;
 }
 
