@@ -63,17 +63,15 @@ class Dictionary {
 }
 
 /**
- * A number per small non-negative integer (`none`: none yet), in one growing typed array: Int32Array
- * for part numbers (none -1), Float64Array for 53-bit hashes (none NaN).
+ * A part number per small non-negative integer (`none`: none yet), in one growing Int32Array. Two
+ * classes (this and HashByNumber) rather than one over either kind of typed array: one `get` that
+ * sees both kinds is a polymorphic load on the keying's hottest line.
  */
 class ByNumber {
-  private a: Int32Array | Float64Array;
+  private a: Int32Array;
 
-  constructor(
-    private readonly make: new (length: number) => Int32Array | Float64Array,
-    private readonly none: number,
-  ) {
-    this.a = new make(16).fill(none);
+  constructor(private readonly none: number) {
+    this.a = new Int32Array(16).fill(none);
   }
 
   get(i: number): number {
@@ -81,21 +79,40 @@ class ByNumber {
   }
 
   put(i: number, v: number): number {
-    if (i >= this.a.length) {
-      let len = this.a.length;
-      while (len <= i) len *= 2;
-      const grown = new this.make(len).fill(this.none);
-      grown.set(this.a);
-      this.a = grown;
-    }
+    if (i >= this.a.length) this.a = grown(this.a, i, this.none, Int32Array);
     this.a[i] = v;
     return v;
   }
 }
 
-/** A part's number (Int32Array, -1: none) or a hash (Float64Array, NaN: none) by a small integer. */
-const numbers = (): ByNumber => new ByNumber(Int32Array, -1);
-const hashes = (): ByNumber => new ByNumber(Float64Array, Number.NaN);
+/** A 53-bit hash per small non-negative integer (NaN: none yet), in one growing Float64Array. */
+class HashByNumber {
+  private a = new Float64Array(16).fill(Number.NaN);
+
+  get(i: number): number {
+    return i < this.a.length ? (this.a[i] as number) : Number.NaN;
+  }
+
+  put(i: number, v: number): number {
+    if (i >= this.a.length) this.a = grown(this.a, i, Number.NaN, Float64Array);
+    this.a[i] = v;
+    return v;
+  }
+}
+
+/** `a` copied into one twice as long as often as it takes to hold index `i`, the rest `none`. */
+function grown<A extends Int32Array | Float64Array>(a: A, i: number, none: number, make: new (length: number) => A): A {
+  let len = a.length;
+  while (len <= i) len *= 2;
+  const out = new make(len);
+  out.fill(none);
+  out.set(a);
+  return out;
+}
+
+/** A part's number (-1: none) or a hash (NaN: none) by a small integer. */
+const numbers = (): ByNumber => new ByNumber(-1);
+const hashes = (): HashByNumber => new HashByNumber();
 
 /** Renamings (slots) below this keep their parts' numbers in arrays by part id; the rest in one hash table. */
 const ARRAY_SLOTS = 32;
@@ -126,10 +143,10 @@ class PerRenaming {
  */
 export class InternedSymmetry extends Symmetry {
   /** Each descriptor's CPU within a group (-1: none; -2: not seen yet), and its item abstracted from that CPU. */
-  private readonly descCpu = new ByNumber(Int32Array, -2);
+  private readonly descCpu = new ByNumber(-2);
   private readonly descAbs = hashes();
   /** By CPU, each chart state abstracted from that CPU's point of view (by the state's id). */
-  private readonly chartAbs: ByNumber[];
+  private readonly chartAbs: HashByNumber[];
   /** Each kind of part's contents, numbered (by their hash as the state hash has it). */
   private readonly chartNo = new Dictionary();
   private readonly memNo = new Dictionary();
@@ -156,7 +173,7 @@ export class InternedSymmetry extends Symmetry {
   /** The slots keyed: the CPUs, then the guest slots (vCPU i at cpuCount + 2i, its VMM thread after it). */
   private readonly width: number;
   /** By guest slot: each guest state abstracted from its CPU's point of view, by state id; its number by id and renaming slot. */
-  private readonly guestAbs: ByNumber[];
+  private readonly guestAbs: HashByNumber[];
   private readonly guestUnder: PerRenaming[];
   /** By renaming slot: each vCPU's image. */
   private readonly slotImages: (readonly number[])[] = [];
@@ -201,7 +218,7 @@ export class InternedSymmetry extends Symmetry {
     for (let c = 0; c < perm.length; c++) this.perm[c] = perm[c] as number;
     this.permKey = this.slotIds[slot] as number;
     this.identity = slot === 0;
-    this.lastState = null;
+    this.lastRehash = null;
   }
 
   /**
@@ -223,7 +240,7 @@ export class InternedSymmetry extends Symmetry {
     for (let c = 0; c < n; c++) {
       if (groupOf[c] === -1) continue;
       const id = cpus[c] as number;
-      const abs = this.chartAbs[c] as ByNumber;
+      const abs = this.chartAbs[c] as HashByNumber;
       const x = abs.get(id);
       let h = x === x ? x : abs.put(id, this.abstractChartHash(this.parts.chart(id, c), c));
       // Its vCPUs and their VMM threads (Symmetry.keyOf).
@@ -238,7 +255,10 @@ export class InternedSymmetry extends Symmetry {
     this.now = now;
     this.set = set;
     const h = this.hashIds(this.perm);
-    this.lastState = { rehash: this.rehash, exchange: this.exchange, ties, h };
+    this.lastRehash = this.rehash;
+    this.lastExchange = this.exchange;
+    this.lastTies = ties;
+    this.lastH = h;
     this.tied = ties.length > 0;
     return h;
   }
@@ -246,7 +266,7 @@ export class InternedSymmetry extends Symmetry {
   /** Guest slot `j`'s state (of vCPU `i`, pinned to CPU `c`) abstracted from `c`'s point of view (Symmetry.abstractGuestHash), remembered by state id. */
   private guestAbstracted(cpus: Int32Array, j: number, c: number, i: number): number {
     const id = cpus[this.cpuCount + j] as number;
-    const abs = this.guestAbs[j] as ByNumber;
+    const abs = this.guestAbs[j] as HashByNumber;
     const x = abs.get(id);
     if (x === x) return x;
     const y = this.parts.guestHashUnder(id, j, this.abstractGuest(c, i));
@@ -276,7 +296,7 @@ export class InternedSymmetry extends Symmetry {
     let identity = perm === this.perm ? this.identity : true;
     if (perm !== this.perm) for (let c = 0; c < n && identity; c++) identity = perm[c] === c;
     const permKey = perm === this.perm ? this.permKey : identity || trial ? 0 : permId(perm, this.perms);
-    let slot = trial ? undefined : this.slots.get(permKey);
+    let slot = trial ? undefined : permKey === 0 ? 0 : permKey === this.lastPermKey ? this.lastSlot : this.slots.get(permKey);
     if (slot === undefined && !trial && this.slots.size < SLOTS) {
       this.slots.set(permKey, (slot = this.slots.size));
       this.slotPerms.push([...perm]);
@@ -285,19 +305,25 @@ export class InternedSymmetry extends Symmetry {
     const layout = this.layout;
     const images = !layout ? null : slot !== undefined ? (this.slotImages[slot] ??= vcpuImages(perm, layout)) : vcpuImages(perm, layout);
     if (how === 'key') this.slotUsed = slot ?? -1;
+    if (slot !== undefined) {
+      this.lastPermKey = permKey;
+      this.lastSlot = slot;
+    }
     // (No slot: past SLOTS renamings, or a trial: nothing under this one is remembered.)
     const memo = slot !== undefined;
     const s = slot ?? 0;
-    let r: Renaming | null = null;
+    // The renaming as an object (hashes under it), made only on a memo's miss.
+    this.rPerm = perm;
+    this.rPermKey = permKey;
+    this.rTrial = trial;
+    this.r = null;
     const parts = this.parts;
     const placed = this.placed;
-    const renamed = (): Renaming => (r ??= trial ? renaming([...perm], this.layout ?? undefined) : this.renamingOf(permKey, perm));
-    const number = (dict: Dictionary, hash: number): number => (trial ? dict.find(hash) : dict.id(hash));
     for (let c = 0; c < n; c++) {
       const id = this.cpus[c] as number;
       let x = memo ? this.chartUnder.get(id, s) : -1;
       if (x < 0) {
-        x = number(this.chartNo, identity ? parts.cpuHash(id) : renamedChartHash(parts.chart(id, c), parts.cpuHash(id), renamed()));
+        x = this.number(this.chartNo, identity ? parts.cpuHash(id) : renamedChartHash(parts.chart(id, c), parts.cpuHash(id), this.renamed()));
         if (x < 0) return Number.NaN;
         if (memo) this.chartUnder.put(id, s, x);
       }
@@ -312,8 +338,8 @@ export class InternedSymmetry extends Symmetry {
         if (x < 0) {
           const i = j >> 1;
           let h = Number.NaN;
-          if (!identity) h = parts.guestHashUnder(id, j, j % 2 === 0 ? renamed() : vmmRenaming(renamed(), i, images, layout as VcpuLayout));
-          x = number(this.chartNo, h === h ? h : parts.cpuHash(id));
+          if (!identity) h = parts.guestHashUnder(id, j, j % 2 === 0 ? this.renamed() : vmmRenaming(this.renamed(), i, images, layout as VcpuLayout));
+          x = this.number(this.chartNo, h === h ? h : parts.cpuHash(id));
           if (x < 0) return Number.NaN;
           if (memo) under.put(id, s, x);
         }
@@ -323,27 +349,48 @@ export class InternedSymmetry extends Symmetry {
     let mem = memo ? this.memUnder.get(this.mem, s) : -1;
     if (mem < 0) {
       const m = parts.memory(this.mem);
-      mem = number(this.memNo, identity ? m.hash : renamedMemoryHash(m.state, m.hash, renamed()));
+      mem = this.number(this.memNo, identity ? m.hash : renamedMemoryHash(m.state, m.hash, this.renamed()));
       if (mem < 0) return Number.NaN;
       if (memo) this.memUnder.put(this.mem, s, mem);
     }
     let flags = memo ? this.flagsUnder.get(this.flagsId, s) : -1;
     if (flags < 0) {
       const values = parts.flags(this.flagsId);
-      flags = number(this.flagsNo, identity ? flagsHash(values) : renamedFlagsHash(values, renamed()));
+      flags = this.number(this.flagsNo, identity ? flagsHash(values) : renamedFlagsHash(values, this.renamed()));
       if (flags < 0) return Number.NaN;
       if (memo) this.flagsUnder.put(this.flagsId, s, flags);
     }
     let items = memo ? this.itemsUnder.get(this.items, s) : -1;
     if (items < 0) {
-      items = number(this.itemsNo, this.itemsHash(identity ? null : renamed()));
+      items = this.number(this.itemsNo, this.itemsHash(identity ? null : this.renamed()));
       if (items < 0) return Number.NaN;
       if (memo) this.itemsUnder.put(this.items, s, items);
     }
-    const observers = this.observersHash(memo, s, renamed);
+    const observers = this.observersHash(memo, s);
     const out = this.keyHalves;
     partsKey(out, placed, this.width, mem, items, flags, observers | 0, (observers / 4294967296) | 0);
+    this.r = null;
     return ((out[1] as number) & 0x1fffff) * 4294967296 + ((out[0] as number) >>> 0);
+  }
+
+  /** The last renaming id hashIds found a slot for, and that slot (most states are keyed under one of a few renamings). */
+  private lastPermKey = 0;
+  private lastSlot = 0;
+
+  /** hashIds' renaming and how it keys (set as it starts), and the renaming as an object once made. */
+  private rPerm: readonly number[] = [];
+  private rPermKey = 0;
+  private rTrial = false;
+  private r: Renaming | null = null;
+
+  /** hashIds' renaming as an object. */
+  private renamed(): Renaming {
+    return (this.r ??= this.rTrial ? renaming([...this.rPerm], this.layout ?? undefined) : this.renamingOf(this.rPermKey, this.rPerm));
+  }
+
+  /** A part's number by its content's hash: a new number for new content, except in a trial (-1: none). */
+  private number(dict: Dictionary, hash: number): number {
+    return this.rTrial ? dict.find(hash) : dict.id(hash);
   }
 
   /** The pending items' hash (the state hash's two sums, mixed), as they are (`r` null) or renamed. */
@@ -361,8 +408,8 @@ export class InternedSymmetry extends Symmetry {
   }
 
   /** What the observers of the state being keyed remember, under the renaming (Symmetry.observersUnder). */
-  private observersHash(memo: boolean, slot: number, renamingNow: () => Renaming): number {
-    if (!memo) return this.eachUnder(this.parts.observers(this.set), this.now, renamingNow());
+  private observersHash(memo: boolean, slot: number): number {
+    if (!memo) return this.eachUnder(this.parts.observers(this.set), this.now, this.renamed());
     const key = this.set * SLOTS + slot;
     let i = this.observersAt.get(key);
     if (i < 0) {
@@ -372,7 +419,7 @@ export class InternedSymmetry extends Symmetry {
     }
     const byNow = this.observersByNow[i] as Map<number, number>;
     let x = byNow.get(this.now);
-    if (x === undefined) byNow.set(this.now, (x = this.eachUnder(this.parts.observers(this.set), this.now, renamingNow())));
+    if (x === undefined) byNow.set(this.now, (x = this.eachUnder(this.parts.observers(this.set), this.now, this.renamed())));
     return x;
   }
 }

@@ -210,6 +210,7 @@ export class Symmetry {
     // factor rather than one that looks exact.
     if (this.groupOrder > Number.MAX_SAFE_INTEGER) this.exact = false;
     this.sortKey = new Float64Array(cpus);
+    this.sorted = new Int32Array(groups.reduce((m, g) => Math.max(m, g.length), 0));
     this.ownCount = new Int32Array(cpus);
     this.ownVals = new Float64Array(cpus * this.ownStride);
     this.cpuHashes = new Array<number>(cpus).fill(0);
@@ -246,7 +247,10 @@ export class Symmetry {
     }
     const ties = this.order();
     const h = this.hashUnder(view, items, observers, this.perm);
-    this.lastState = { rehash: (perm) => this.hashUnder(view, items, observers, perm), ties, h };
+    this.lastRehash = (perm) => this.hashUnder(view, items, observers, perm);
+    this.lastExchange = null;
+    this.lastTies = ties;
+    this.lastH = h;
     return h;
   }
 
@@ -320,8 +324,8 @@ export class Symmetry {
     const sorted = this.sorted;
     for (const g of this.groups) {
       // Insertion sort by sort key, then CPU number (groups are a handful of CPUs).
-      sorted.length = g.length;
-      for (let k = 0; k < g.length; k++) {
+      const len = g.length;
+      for (let k = 0; k < len; k++) {
         const c = g[k] as number;
         let at = k;
         while (at > 0) {
@@ -333,11 +337,15 @@ export class Symmetry {
         }
         sorted[at] = c;
       }
-      for (let k = 0; k < sorted.length; k++) perm[sorted[k] as number] = g[k] as number;
-      for (let i = 0; i < sorted.length; ) {
+      for (let k = 0; k < len; k++) perm[sorted[k] as number] = g[k] as number;
+      for (let i = 0; i < len; ) {
         let j = i + 1;
-        while (j < sorted.length && sortKey[sorted[j] as number] === sortKey[sorted[i] as number]) j++;
-        if (j - i > 1) (ties ??= []).push(sorted.slice(i, j).map((c) => perm[c] as number));
+        while (j < len && sortKey[sorted[j] as number] === sortKey[sorted[i] as number]) j++;
+        if (j - i > 1) {
+          const tie: number[] = [];
+          for (let k = i; k < j; k++) tie.push(perm[sorted[k] as number] as number);
+          (ties ??= []).push(tie);
+        }
         i = j;
       }
     }
@@ -368,28 +376,30 @@ export class Symmetry {
     this.ownCount[c] = k + 1;
   }
   protected readonly sortKey: Float64Array;
-  private readonly sorted: number[] = [];
+  /** order()'s scratch: a group's CPUs in canonical order (as long as the largest group). */
+  private readonly sorted: Int32Array;
 
-  /** The last state keyed: its key under any renaming, the CPUs tied in its canonical order, its key. */
-  protected lastState: {
-    rehash: (perm: readonly number[]) => number;
-    /** The same, for the exchanges of two tied CPUs (orbitSize), where it may remember more; rehash when absent. */
-    exchange?: (perm: readonly number[]) => number;
-    ties: readonly number[][];
-    h: number;
-  } | null = null;
+  /**
+   * The last state keyed (fields, not an object: one is keyed per child): its key under any renaming
+   * (null: none to count), the same for the exchanges of two tied CPUs (orbitSize, where it may
+   * remember more), the CPUs tied in its canonical order, its key.
+   */
+  protected lastRehash: ((perm: readonly number[]) => number) | null = null;
+  protected lastExchange: ((perm: readonly number[]) => number) | null = null;
+  protected lastTies: readonly number[][] = NO_TIES;
+  protected lastH = 0;
 
   /** Count the last state keyed as a new state of the search: its orbit's size. */
   countLast(): void {
-    const l = this.lastState;
-    if (l) this.unreduced += this.orbitSize(l.rehash, l.exchange ?? l.rehash, this.perm, l.ties, l.h);
-    this.lastState = null;
+    const rehash = this.lastRehash;
+    if (rehash) this.unreduced += this.orbitSize(rehash, this.lastExchange ?? rehash, this.perm, this.lastTies, this.lastH);
+    this.lastRehash = null;
   }
 
   /** Count a new state of the search with no CPUs tied in its canonical order: its orbit is the whole group's. */
   countUntied(): void {
     this.unreduced += this.groupOrder;
-    this.lastState = null;
+    this.lastRehash = null;
   }
 
   /** A choice key of the last state keyed, renamed canonically. */

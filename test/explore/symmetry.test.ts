@@ -306,7 +306,10 @@ describe('orbits of states with many tied CPUs', () => {
       orbit(ties: number[][], fixes: (perm: readonly number[]) => boolean): number {
         const before = this.stats(0).unreducedStates;
         this.perm = [0, 1, 2, 3, 4, 5];
-        this.lastState = { rehash: (p) => (fixes(p) ? 1 : 2), ties, h: 1 };
+        this.lastRehash = (p) => (fixes(p) ? 1 : 2);
+        this.lastExchange = null;
+        this.lastTies = ties;
+        this.lastH = 1;
         this.countLast();
         return this.stats(0).unreducedStates - before;
       }
