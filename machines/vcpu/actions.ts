@@ -70,7 +70,7 @@ function where(c: VcpuContext): Record<string, number | string | boolean | null>
 export function makeVcpuActions(world: WorldOf) {
   return {
     // ---- ioctls -----------------------------------------------------------------------------------
-    'apply ioctl': upd(({ context, event }) => (event.type === 'ioctl' ? vcpuIoctl(context, event.name, event.arg).set : {})),
+    'apply ioctl': upd(({ context, event }) => (event.type === 'ioctl' ? vcpuIoctl(context, event.name, event.arg, event.createdVcpus).set : {})),
     'return ioctl': ({ context, event }: Args) => {
       if (event.type !== 'ioctl') return;
       const value = event.name === 'KVM_CREATE_VCPU' ? vcpuFd(context.vcpuId) : 0;
@@ -78,7 +78,7 @@ export function makeVcpuActions(world: WorldOf) {
     },
     'return ioctl error': ({ context, event }: Args) => {
       if (event.type !== 'ioctl') return;
-      world().io.out({ kind: 'return', vcpu: context.id, name: event.name, ret: vcpuIoctl(context, event.name, event.arg).ret, exit: null, device: null });
+      world().io.out({ kind: 'return', vcpu: context.id, name: event.name, ret: vcpuIoctl(context, event.name, event.arg, event.createdVcpus).ret, exit: null, device: null });
     },
     // ---- KVM_RUN entry and exit -------------------------------------------------------------------
     vcpu_load: upd(({ context }) => {

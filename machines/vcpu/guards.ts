@@ -24,7 +24,7 @@ const exitOp = (c: VcpuContext): string | null => (c.guestExit?.kind === 'insn' 
 
 export const vcpuGuards = {
   // ---- ioctls -------------------------------------------------------------------------------------
-  'ioctl fails': ({ context, event }: Args) => event.type === 'ioctl' && !vcpuIoctl(context, event.name, event.arg).ret.ok,
+  'ioctl fails': ({ context, event }: Args) => event.type === 'ioctl' && !vcpuIoctl(context, event.name, event.arg, event.createdVcpus).ret.ok,
   'ioctl is': ({ event }: Args, p: { name: string }) => event.type === 'ioctl' && event.name === p.name,
   // ---- requests (vcpu_enter_guest) ----------------------------------------------------------------
   'triple fault requested': ({ context }: Args) => context.requests.tripleFault,

@@ -4,7 +4,8 @@ import type { KvmExitName, KvmIoctlArg, KvmIoctlName, KvmIoctlReturn } from '../
 import type { HostExitReason, HostInsn, HostInsnResult } from '../../src/kvm/types.js';
 
 export type VcpuEvent =
-  | { type: 'ioctl'; name: KvmIoctlName; arg: KvmIoctlArg }
+  /** `createdVcpus`: KVM_CREATE_VCPU's view of its VM's kvm->created_vcpus (see vcpuIoctl in src/kvm/ioctl.ts). */
+  | { type: 'ioctl'; name: KvmIoctlName; arg: KvmIoctlArg; createdVcpus?: number }
   | { type: 'sched.vcpu' }
   | { type: 'host.exit'; reason: HostExitReason }
   /** An interrupt for the guest from the kernel (an irqfd the vhost worker signalled): kvm_set_irq. */

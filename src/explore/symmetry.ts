@@ -35,7 +35,8 @@
 import type { Scenario } from '../scenarios/types.js';
 import type { Simulation } from '../sim/simulation.js';
 import { composeHash } from '../sim/simulation.js';
-import { vcpuFd } from '../kvm/ioctl.js';
+import { kvmMaxVcpuIds, vcpuFd } from '../kvm/ioctl.js';
+import { resolveFeatures } from '../kernel/variants.js';
 import type { Renaming } from '../state/codec.js';
 import { CPU_STATE, type CpuChartState } from '../state/cpu.js';
 import { FLAGS, flagsHash, type FlagValues } from '../state/flags.js';
@@ -80,15 +81,19 @@ export function symmetryGroups(scenario: Scenario): { groups: number[][]; none?:
 
 /**
  * What tells the vCPUs pinned to `cpu` apart from another CPU's, place by place (in index order):
- * each one's VM, guest program, VMM calls with the vCPU's own id left out of KVM_CREATE_VCPU
- * (the id, and the file descriptor it gives, are renamed with the vCPU), reset policy and reset RIP.
+ * each one's VM, whether the kernel takes its id, guest program, VMM calls with the vCPU's own id
+ * left out of KVM_CREATE_VCPU (the id, and the file descriptor it gives, are renamed with the vCPU),
+ * reset policy and reset RIP.
  */
 function guestSignature(scenario: Scenario, cpu: number): string {
   const mine = scenario.vcpus.filter((v) => v.pcpu === cpu);
   if (mine.length === 0) return '';
+  const maxIds = kvmMaxVcpuIds(resolveFeatures(scenario.kernel.preset, scenario.kernel.fix, scenario.kernel.noFix));
   return JSON.stringify(
     mine.map((v) => ({
       vm: v.vm,
+      // Whether KVM_CREATE_VCPU takes its own id (below KVM_MAX_VCPU_ID(S)) tells two vCPUs apart.
+      idTaken: v.vcpuId < maxIds,
       program: v.program,
       calls: v.calls.map((c) => (c.ioctl === 'KVM_CREATE_VCPU' && (c.arg as { id?: number }).id === v.vcpuId ? { ...c, arg: { ...(c.arg as object), id: 'own' } } : c)),
       onShutdown: v.onShutdown,

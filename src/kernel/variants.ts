@@ -31,6 +31,8 @@ export const SWITCH_NAMES = [
   'skip-vmclear-if-vmxe-clear',
   'emergency-nmi-handler-slot',
   'emergency-virt-in-virt-subsystem',
+  'kvm-max-vcpus-1024',
+  'kvm-vcpu-id-ratio',
   'tdp-level-at-vcpu-create',
   'nsvm-vmexit-reads-register-cache',
   'nested-triple-fault-to-l1',
@@ -160,6 +162,22 @@ export const SWITCHES: readonly KernelSwitch[] = [
   },
   // ---- KVM vCPU (docs/model.md §4) ---------------------------------------------------------------------
   {
+    name: 'kvm-max-vcpus-1024',
+    summary:
+      'x86 KVM_MAX_VCPUS is 1024, not 288: kvm_vm_ioctl_create_vcpu() refuses a vCPU with -EINVAL only once kvm->created_vcpus ' +
+      'has reached 1024',
+    upstream: 'kvm: x86: Increase MAX_VCPUS to 1024 (074c82c8f7cf)',
+    era: 'docs/model.md §4.1 v5.15',
+  },
+  {
+    name: 'kvm-vcpu-id-ratio',
+    summary:
+      'x86 KVM_MAX_VCPU_ID (KVM_MAX_VCPU_IDS from v5.16) is KVM_VCPU_ID_RATIO (4) * KVM_MAX_VCPUS, not 1023: ' +
+      'KVM_CREATE_VCPU takes the ids below it (4096 with kvm-max-vcpus-1024, 1152 without), an id of it or more is -EINVAL',
+    upstream: 'kvm: x86: Set KVM_MAX_VCPU_ID to 4*KVM_MAX_VCPUS (4ddacd525a2f)',
+    era: 'docs/model.md §4.1 v5.15',
+  },
+  {
     name: 'tdp-level-at-vcpu-create',
     summary: 'kvm_arch_vcpu_create() sets arch.tdp_level right after maxphyaddr, so KVM_RUN before KVM_SET_CPUID2 no longer BUGs in mmu_alloc_direct_roots()',
     upstream: 'KVM: x86: Initialize tdp_level during vCPU creation (fixes e93fd3b3e89e "Capture TDP level when updating CPUID"; 5.8 merge window)',
@@ -278,6 +296,8 @@ export const SWITCHES: readonly KernelSwitch[] = [
 const KVM_V58: SwitchName[] = ['tdp-level-at-vcpu-create', 'nsvm-vmexit-reads-register-cache'];
 /** The KVM changes of v5.12–v6.1, in every preset from v6.2 on. */
 const KVM_V61: SwitchName[] = [
+  'kvm-max-vcpus-1024',
+  'kvm-vcpu-id-ratio',
   'nested-triple-fault-to-l1',
   'rsm-failure-triple-faults',
   'rsm-sets-nested-run-pending',

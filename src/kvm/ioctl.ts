@@ -7,9 +7,33 @@ import type { KvmIoctlArg, KvmIoctlName, KvmIoctlReturn } from './uapi.js';
 import { ioctlError, ioctlOk } from './uapi.js';
 import type { VcpuContext, VcpuInput } from './types.js';
 import { L1_BASE, L2_BASE } from './types.js';
+import type { KernelFeatures } from '../kernel/variants.js';
 
-/** KVM_MAX_VCPU_IDS on x86 (4096 since v5.15; 1024 before — the model's scenarios stay far below). */
-export const KVM_MAX_VCPU_IDS = 4096;
+/** KVM_VCPU_ID_RATIO (arch/x86/include/asm/kvm_host.h, from v5.15): vCPU ids are APIC ids, sparser than the vCPUs. */
+export const KVM_VCPU_ID_RATIO = 4;
+
+/**
+ * x86 KVM_MAX_VCPUS (arch/x86/include/asm/kvm_host.h): 288 until "kvm: x86: Increase MAX_VCPUS to
+ * 1024" (074c82c8f7cf, v5.15). From v6.8 "KVM: x86: Add CONFIG_KVM_MAX_NR_VCPUS to allow up to 4096
+ * vCPUs" (f10a570b093e) makes it CONFIG_KVM_MAX_NR_VCPUS, 1024 by default and 4096 with MAXSMP: the
+ * model's host kernel has the default. kvm_create_vm() copies it to kvm->max_vcpus, which x86 never
+ * changes.
+ */
+export function kvmMaxVcpus(features: KernelFeatures): number {
+  return features['kvm-max-vcpus-1024'] ? 1024 : 288;
+}
+
+/**
+ * x86 KVM_MAX_VCPU_ID, renamed KVM_MAX_VCPU_IDS by "kvm: rename KVM_MAX_VCPU_ID to KVM_MAX_VCPU_IDS"
+ * (a1c42ddedf35, v5.16; the value is a count of ids, not the largest one): 1023 until "kvm: x86: Set
+ * KVM_MAX_VCPU_ID to 4*KVM_MAX_VCPUS" (4ddacd525a2f, v5.15), then KVM_VCPU_ID_RATIO * KVM_MAX_VCPUS.
+ */
+export function kvmMaxVcpuIds(features: KernelFeatures): number {
+  return features['kvm-vcpu-id-ratio'] ? KVM_VCPU_ID_RATIO * kvmMaxVcpus(features) : 1023;
+}
+
+/** The largest KVM_MAX_VCPU_IDS of any modelled kernel (both switches on): an id of it or more is -EINVAL in every one. */
+export const LARGEST_KVM_MAX_VCPU_IDS = KVM_VCPU_ID_RATIO * 1024;
 /** KVM_NR_INTERRUPTS. */
 export const KVM_NR_INTERRUPTS = 256;
 /** cpuid_query_maxphyaddr(): no leaf 0x80000008 in the guest CPUID ⇒ 36. */
@@ -124,13 +148,22 @@ function has<K extends string>(arg: KvmIoctlArg, key: K): arg is KvmIoctlArg & R
 /**
  * One ioctl other than a successful KVM_RUN (which the chart runs step by step). For KVM_RUN this
  * returns only its errors; `ok` means "enter the run loop".
+ *
+ * `createdVcpus`: for KVM_CREATE_VCPU, kvm->created_vcpus of the vCPU's VM when the call comes in
+ * (its vCPUs created so far: the model creates a vCPU in one step and never destroys one). Left out
+ * when the VM has fewer vCPUs than KVM_MAX_VCPUS, where the count cannot reach the limit.
  */
-export function vcpuIoctl(c: VcpuContext, name: KvmIoctlName, arg: KvmIoctlArg): IoctlOutcome {
+export function vcpuIoctl(c: VcpuContext, name: KvmIoctlName, arg: KvmIoctlArg, createdVcpus?: number): IoctlOutcome {
   const none = {};
   if (name === 'KVM_CREATE_VCPU') {
-    // kvm_vm_ioctl_create_vcpu(): id >= KVM_MAX_VCPU_IDS → -EINVAL; an id already in use → -EEXIST.
+    // kvm_vm_ioctl_create_vcpu(), checks in this order: id >= KVM_MAX_VCPU_ID(S) → -EINVAL (before
+    // taking kvm->lock); kvm->created_vcpus == KVM_MAX_VCPUS (>= kvm->max_vcpus from v5.15) → -EINVAL;
+    // from v6.0 kvm_arch_vcpu_precreate(): id >= kvm->arch.max_vcpu_ids → -EINVAL, the same limit
+    // unless the VMM set KVM_CAP_MAX_VCPU_ID (35875316384b; not modelled: no VM ioctls); only after
+    // the vCPU is allocated, an id kvm_get_vcpu_by_id() finds → -EEXIST. So -EINVAL wins.
     const id = has(arg, 'id') && typeof arg.id === 'number' ? arg.id : -1;
-    if (id < 0 || id >= KVM_MAX_VCPU_IDS) return { ret: ioctlError('EINVAL'), set: none };
+    if (id < 0 || id >= kvmMaxVcpuIds(c.features)) return { ret: ioctlError('EINVAL'), set: none };
+    if (createdVcpus !== undefined && createdVcpus >= kvmMaxVcpus(c.features)) return { ret: ioctlError('EINVAL'), set: none };
     if (c.created && id === c.vcpuId) return { ret: ioctlError('EEXIST'), set: none };
     // The actor models the one vCPU the scenario names; another id is a different vCPU (a scenario error).
     if (id !== c.vcpuId || c.created) return { ret: ioctlError('EINVAL'), set: none };

@@ -40,7 +40,11 @@ export const MAX_WHEN_TRIGGERS = 1024;
 /** VMs in `vms`. */
 export const MAX_VMS = 4096;
 
-/** vCPUs of one VM: KVM_MAX_VCPUS on x86 (arch/x86/include/asm/kvm_host.h) is 4096. */
+/**
+ * vCPUs of one VM: the most x86 KVM ever allows (CONFIG_KVM_MAX_NR_VCPUS, at most 4096, from v6.8).
+ * The modelled kernels' KVM_MAX_VCPUS (src/kvm/ioctl.ts kvmMaxVcpus: 288 before v5.15, 1024 from
+ * it) is below it, so a scenario can reach each one's -EINVAL from KVM_CREATE_VCPU.
+ */
 export const MAX_VCPUS_PER_VM = 4096;
 
 /** vCPUs of all VMs together. */

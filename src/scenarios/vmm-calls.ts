@@ -11,7 +11,7 @@ import { MAX_MEM_TABLE_REGIONS, MAX_REGISTER_VALUE } from './limits.js';
 import { isVhostIoctlName, VHOST_IOCTLS, type VhostIoctlName } from '../vhost/ioctl.js';
 import { EVENTFD, guestRam, realize, ringAddr, start as vhostStart, stop as vhostStop } from '../vhost/qemu.js';
 import { L1_BASE } from '../kvm/types.js';
-import { KVM_MAX_VCPU_IDS } from '../kvm/ioctl.js';
+import { LARGEST_KVM_MAX_VCPU_IDS } from '../kvm/ioctl.js';
 import {
   choiceExpectation,
   readBoolean,
@@ -236,11 +236,18 @@ export function readCall(field: Field, vcpuId: number, vm: number, vsock: VsockS
   switch (name) {
     case 'KVM_CREATE_VCPU': {
       const f = get('id');
-      // The thread creates the vCPU the scenario describes: another id below KVM_MAX_VCPU_IDS would be
-      // another vCPU (kvm_vm_ioctl_create_vcpu: -EEXIST if it exists, else a vCPU nothing describes);
-      // one of KVM_MAX_VCPU_IDS or more is the kernel's -EINVAL (an id is a u32 in the older kernels).
+      // The thread creates the vCPU the scenario describes: another id a kernel may take would be
+      // another vCPU (kvm_vm_ioctl_create_vcpu: -EEXIST if it exists, else a vCPU nothing describes).
+      // The kernel is not known here (--kernel, --fix), so only an id no modelled kernel takes
+      // (LARGEST_KVM_MAX_VCPU_IDS or more) is left to the kernel's -EINVAL (an id is a u32 in the older kernels).
       const id = f === undefined ? vcpuId : (readInteger(f, 0, U32_MAX, out) ?? vcpuId);
-      if (f !== undefined && id !== vcpuId && id < KVM_MAX_VCPU_IDS) out.add(f.loc, `vCPU ${id} is not this thread's vCPU (id ${vcpuId}): a VMM thread here creates its own vCPU, another is described by its own entry in 'vcpus' (an id of ${KVM_MAX_VCPU_IDS} or more is the kernel's -EINVAL)`);
+      if (f !== undefined && id !== vcpuId && id < LARGEST_KVM_MAX_VCPU_IDS) {
+        out.add(
+          f.loc,
+          `vCPU ${id} is not this thread's vCPU (id ${vcpuId}): a VMM thread here creates its own vCPU, another is described by its own entry in 'vcpus' ` +
+            `(an id no modelled kernel takes, ${LARGEST_KVM_MAX_VCPU_IDS} or more, is answered -EINVAL; for a kernel's smaller KVM_MAX_VCPU_ID, 1023 before v5.15, give a vCPU that id in 'vcpus')`,
+        );
+      }
       arg = { id };
       break;
     }

@@ -29,6 +29,7 @@ import { OP, type OpName } from '../vhost/datapath.js';
 import type { TrafficSpec } from '../vhost/guest-driver.js';
 import { realize } from '../vhost/qemu.js';
 import { L1_BASE, L2_BASE, SMM_ENTRY } from '../kvm/types.js';
+import { U32_MAX } from '../vhost/device-state.js';
 import { MAX_PORTS, MAX_PROGRAM_LENGTH, MAX_TRAFFIC_COUNT, MAX_TRAFFIC_LINES, MAX_VCPUS, MAX_VCPUS_PER_VM, MAX_VMS } from './limits.js';
 import {
   CPU_ID_EXPECTATION,
@@ -192,6 +193,23 @@ function readCalls(field: Field, vcpuId: number, vm: number, vsock: VsockSpec | 
 }
 
 /** Read `vms`; vCPUs and vsock devices are numbered in file order. */
+/**
+ * A VM's `vcpus`, refused on its length alone beyond MAX_VCPUS_PER_VM (src/scenarios/limits.ts). Up
+ * to it, vCPUs beyond the kernel's KVM_MAX_VCPUS are run: their KVM_CREATE_VCPU is the kernel's -EINVAL.
+ */
+function readVcpuArray(field: Field, vm: number, out: Problems): Field[] | undefined {
+  const n = Array.isArray(field.value) ? field.value.length : 0;
+  if (n > MAX_VCPUS_PER_VM) {
+    out.add(
+      field.loc,
+      `too many vCPUs in VM ${vm}: ${n} (the model runs at most ${MAX_VCPUS_PER_VM} in one VM, the most x86 KVM allows with CONFIG_KVM_MAX_NR_VCPUS; ` +
+        'a modelled kernel refuses each vCPU beyond its KVM_MAX_VCPUS, 288 before v5.15 and 1024 from v5.15, with -EINVAL)',
+    );
+    return undefined;
+  }
+  return readArray(field, out, 'expected an array of vCPUs', MAX_VCPUS_PER_VM);
+}
+
 export function readVms(field: Field | undefined, cpus: number | undefined, vendor: Vendor, out: Problems): VmsSpec {
   if (field === undefined) return { vcpus: [], vsock: [] };
   const specs: VcpuSpec[] = [];
@@ -212,7 +230,7 @@ export function readVms(field: Field | undefined, cpus: number | undefined, vend
     const firstOfVm = specs.length;
     /** The vCPU ids of this VM so far, each with the vCPU that has it. */
     const ids = new Map<number, number>();
-    const vcpuFields = readArray(vcpusField, out, 'expected an array of vCPUs', MAX_VCPUS_PER_VM);
+    const vcpuFields = readVcpuArray(vcpusField, vm, out);
     (vcpuFields ?? []).forEach((vcpuField, n) => {
       if (specs.length >= MAX_VCPUS) {
         out.add(vcpuField.loc, `too many vCPUs: the VMs have at most ${MAX_VCPUS} together`);
@@ -224,7 +242,9 @@ export function readVms(field: Field | undefined, cpus: number | undefined, vend
       if (cpuField === undefined) out.add(vcpuField.loc, "missing 'cpu' (the physical CPU its thread runs on)");
       const pcpu = cpuField === undefined ? undefined : readCpuId(cpuField, cpus, out);
       const idField = f.get('id');
-      const vcpuId = idField === undefined ? n : (readInteger(idField, 0, 4095, out) ?? n);
+      // Any u32, as KVM_CREATE_VCPU's argument: an id the kernel does not take (KVM_MAX_VCPU_ID(S) or
+      // more: 1023 before v5.15, 4096 after) is its -EINVAL when the thread creates the vCPU.
+      const vcpuId = idField === undefined ? n : (readInteger(idField, 0, U32_MAX, out) ?? n);
       // kvm_vm_ioctl_create_vcpu() (virt/kvm/kvm_main.c): an id kvm_get_vcpu_by_id() finds is -EEXIST.
       // Each vCPU here is created by its own thread, so the second of two would be created too.
       const holder = ids.get(vcpuId);

@@ -58,6 +58,7 @@ import { guestFinals } from './guest-finals.js';
 import { GuestVsock, WORK } from './guest-vsock.js';
 import { GuestStateParts } from './guest-state-parts.js';
 import { ThreadOutboxes } from './thread-outbox.js';
+import { VmCreatedVcpus } from './guest-vm-counts.js';
 import { vcpuInputs, vmcsRegions, vmmInputs, vsockInputs } from './guest-inputs.js';
 
 /** The stepped actors: a vCPU thread, a VMM thread, a vhost worker (index = device). */
@@ -152,6 +153,8 @@ export class Guests {
   private changed = new Set<number>();
   private readonly pcpuOf: number[];
   private readonly vmOf: number[];
+  /** kvm->created_vcpus of each VM, for KVM_CREATE_VCPU. */
+  private readonly createdVcpus: VmCreatedVcpus;
   private readonly vendor: Vendor;
   readonly devices: ChartDriver<VsockContext, VsockEvent>;
   readonly vsock: readonly VsockSpec[];
@@ -194,6 +197,7 @@ export class Guests {
     this.vsock = vsock;
     this.pcpuOf = specs.map((s) => s.pcpu);
     this.vmOf = specs.map((s) => s.vm);
+    this.createdVcpus = new VmCreatedVcpus(specs, features);
     for (const s of specs) {
       const list = this.on.get(s.pcpu);
       if (list) list.push(s.index);
@@ -539,7 +543,8 @@ export class Guests {
         this.cause({ t: 'ioctl', ns: this.host.now(), vcpu: p.vcpu, cpu: pcpu, phase: 'call', name, number: KVM_IOCTLS[name], arg: shownKvmArg(arg) }, () => {
           // qemu_system_reset: the guest's memory and devices go back to power-on with the vCPU.
           if (p.call.reset) this.vhost.reset(this.vmOf[p.vcpu] as number);
-          this.sendVcpu(p.vcpu, { type: 'ioctl', name, arg });
+          const createdVcpus = name === 'KVM_CREATE_VCPU' ? this.createdVcpus.of(p.vcpu, (j) => this.vcpus.context(j).created) : undefined;
+          this.sendVcpu(p.vcpu, createdVcpus === undefined ? { type: 'ioctl', name, arg } : { type: 'ioctl', name, arg, createdVcpus });
         });
         break;
       }

@@ -89,6 +89,15 @@ describe('symmetry groups with guests', () => {
     const step = t7kvm.script[0] as Scenario['script'][number];
     const watched = { ...t7kvm, script: [...t7kvm.script, { ...step, index: 1, trigger: { kind: 'enters' as const, cpu: 0, state: 'x', actor: 'vcpu' as const } }] };
     expect(symmetryGroups(watched).groups).toEqual([[2, 3]]);
+    // A vCPU id the kernel refuses (KVM_MAX_VCPU_ID 1023 on v5.10, 4096 on mainline) tells a CPU's vCPU apart.
+    const id1500 = (v: Scenario['vcpus'][number]) => ({
+      ...v,
+      vcpuId: 1500,
+      calls: v.calls.map((c) => (c.ioctl === 'KVM_CREATE_VCPU' ? { ...c, arg: { id: 1500 } } : c)),
+    });
+    const refused = { ...t7kvm, kernel: { preset: 'v5.10', fix: [], noFix: [] }, vcpus: t7kvm.vcpus.map((v) => (v.pcpu === 2 ? id1500(v) : v)) };
+    expect(symmetryGroups(refused).groups).toEqual([[1, 3]]);
+    expect(symmetryGroups({ ...refused, kernel: { preset: 'mainline', fix: [], noFix: [] } }).groups).toEqual([[1, 2, 3]]);
     // Two vCPUs on CPU 1, one on the others: CPU 1 is not like them.
     const two = { ...t7kvm, vcpus: [...t7kvm.vcpus, { ...(t7kvm.vcpus[0] as Scenario['vcpus'][number]), index: 3, vcpuId: 3 }] };
     expect(symmetryGroups(two).groups).toEqual([[2, 3]]);

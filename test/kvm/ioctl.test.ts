@@ -1,7 +1,8 @@
 /** The KVM uapi numbers and the ioctl rules outside KVM_RUN (src/kvm/uapi.ts, src/kvm/ioctl.ts). */
 import { describe, expect, it } from 'vitest';
 import { KVM_EXIT, KVM_IOCTLS } from '../../src/kvm/uapi.js';
-import { eferWithoutLma, initialVcpuContext, kvmValidEfer, validSregsEfer, vcpuIoctl } from '../../src/kvm/ioctl.js';
+import { eferWithoutLma, initialVcpuContext, kvmMaxVcpuIds, kvmMaxVcpus, kvmValidEfer, validSregsEfer, vcpuIoctl } from '../../src/kvm/ioctl.js';
+import { resolveFeatures } from '../../src/kernel/variants.js';
 import { vcpuInput } from './helpers.js';
 
 describe('KVM uapi', () => {
@@ -89,5 +90,39 @@ describe('vCPU ioctls in the wrong state', () => {
     expect(vcpuIoctl(absent, 'KVM_CREATE_VCPU', { id: 0 }).set).toMatchObject({ maxphyaddr: 36, tdpLevel: 4 });
     const old = { ...absent, features: vcpuInput('intel', 'mainline', [], ['tdp-level-at-vcpu-create'], {}).features };
     expect(vcpuIoctl(old, 'KVM_CREATE_VCPU', { id: 0 }).set).toMatchObject({ maxphyaddr: 36, tdpLevel: 0 });
+  });
+});
+
+describe('KVM_CREATE_VCPU limits (kvm_vm_ioctl_create_vcpu, arch/x86/include/asm/kvm_host.h)', () => {
+  it.each([
+    ['v5.10', [], [], 288, 1023],
+    ['v5.11', [], [], 288, 1023],
+    ['v6.2', [], [], 1024, 4096],
+    ['mainline', [], [], 1024, 4096],
+    ['v5.10', ['kvm-vcpu-id-ratio'], [], 288, 1152],
+    ['mainline', [], ['kvm-vcpu-id-ratio'], 1024, 1023],
+  ] as const)('%s %j %j: KVM_MAX_VCPUS %s, KVM_MAX_VCPU_ID(S) %s', (preset, fix, noFix, vcpus, ids) => {
+    const f = resolveFeatures(preset, [...fix], [...noFix]);
+    expect([kvmMaxVcpus(f), kvmMaxVcpuIds(f)]).toEqual([vcpus, ids]);
+  });
+
+  const at = (preset: string, created: boolean) => ({ ...initialVcpuContext(vcpuInput('intel', preset, [], [], {})), created });
+  it.each([
+    // The VM full: -EINVAL before the id is looked for (-EEXIST), for a new vCPU and an existing one alike.
+    ['v5.10', true, 0, 288, 'EINVAL'],
+    ['v5.10', false, 0, 288, 'EINVAL'],
+    ['v5.10', true, 0, 287, 'EEXIST'],
+    ['v5.10', false, 0, 287, null],
+    ['mainline', false, 0, 288, null],
+    ['mainline', false, 0, 1024, 'EINVAL'],
+    ['mainline', true, 0, 1023, 'EEXIST'],
+    // An id over the limit: -EINVAL whatever the count.
+    ['v5.10', false, 1023, 0, 'EINVAL'],
+    ['v5.10', false, 1023, undefined, 'EINVAL'],
+  ] as const)('%s, created %s, id %s, kvm->created_vcpus %s → %s', (preset, created, id, count, errno) => {
+    const c = { ...at(preset, created), vcpuId: id };
+    const r = vcpuIoctl(c, 'KVM_CREATE_VCPU', { id }, count);
+    if (errno === null) expect(r.ret).toMatchObject({ ok: true });
+    else expect(r.ret).toMatchObject({ ok: false, errno, value: errno === 'EINVAL' ? -22 : -17 });
   });
 });

@@ -61,7 +61,12 @@ describe('sizes from a scenario file are bounded before they are used', () => {
     expect(vms.reads()).toBe(0);
     const vcpus = hugeArray(MAX_VCPUS_PER_VM + 1);
     expect(errorsOf({ name: 'x', machine: { cpus: 2 }, vms: [{ vcpus: vcpus.array }] })).toEqual([
-      { path: 'vms[0].vcpus', message: `too many entries: ${MAX_VCPUS_PER_VM + 1} (at most ${MAX_VCPUS_PER_VM})` },
+      {
+        path: 'vms[0].vcpus',
+        message:
+          `too many vCPUs in VM 0: ${MAX_VCPUS_PER_VM + 1} (the model runs at most ${MAX_VCPUS_PER_VM} in one VM, the most x86 KVM allows with ` +
+          'CONFIG_KVM_MAX_NR_VCPUS; a modelled kernel refuses each vCPU beyond its KVM_MAX_VCPUS, 288 before v5.15 and 1024 from v5.15, with -EINVAL)',
+      },
     ]);
     expect(vcpus.reads()).toBe(0);
   });
