@@ -290,8 +290,9 @@ export function latchSmi(hw: CpuHw): CpuHw {
 /**
  * SMM entry. SDM Vol. 3C "SMI Handler Execution Environment": IF cleared, NMI and INIT blocked
  * (initBlocked reads inSmm). RFLAGS and whether NMIs were blocked are saved for RSM. A halted CPU
- * leaves HLT; the SMI handler's auto-HALT-restart choice is not modelled (Linux halt loops execute
- * HLT again either way).
+ * leaves HLT and RSM returns after it: the SMI handler's auto-HALT-restart choice is not modelled.
+ * stop_this_cpu()'s `for (;;) native_halt()` halts again either way; crash_nmi_callback()'s
+ * `halt(); for (;;) cpu_relax();` spins from then on (docs/model.md §1.4 step 6, §11).
  */
 export function takeSmi(hw: CpuHw): CpuHw {
   const wakes = hw.activity === 'hlt' || hw.activity === 'shutdown';
