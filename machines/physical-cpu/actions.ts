@@ -320,20 +320,14 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
     return { ...enter(context, 'irq', takeIrq(leaveGuest(context.hw), vector)), irqVector: vector };
   }),
   /**
-   * INIT in a guest: SDM Vol. 3C "INIT signal" VM exit (exit reason 3) — the INIT is not delivered,
-   * the exit happens instead, and in VMX root INIT is blocked anyway. SVM (INIT intercept): held
-   * pending, taken once GIF=1 outside the guest, as any INIT (APM 15.13; not re-read: UNVERIFIED).
+   * INIT in VMX non-root: SDM Vol. 3C "INIT signal" VM exit (exit reason 3) — the INIT is not
+   * delivered, the exit happens instead, and in VMX root INIT is blocked anyway. (An SVM guest takes
+   * INIT itself: KVM sets no INIT intercept, src/hw/interrupts.ts initArrival.)
    */
   'VM exit for INIT': upd(({ context, event }: Args) => {
-    const amd = context.hw.svmGuest;
-    const hw = leaveGuest(context.hw);
-    world(event).io.out({
-      kind: 'account',
-      cpu: context.id,
-      disposition: amd ? { status: 'pending', reason: 'INIT intercepted (#VMEXIT), held for the host' } : { status: 'dropped', reason: 'INIT signal VM exit (reason 3): consumed by the exit' },
-    });
+    world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'dropped', reason: 'INIT signal VM exit (reason 3): consumed by the exit' } });
     world(event).io.out({ kind: 'guest exit', cpu: context.id, reason: 'intr' });
-    return { hw: amd ? holdInit(hw) : hw };
+    return { hw: leaveGuest(context.hw) };
   }),
   /**
    * A vCPU thread's VMX/SVM instruction on this CPU. vmx_vcpu_load_vmcs: a VMCS loaded here for the

@@ -7,7 +7,9 @@ import { and } from 'xstate';
 import { fatalMessage, type Region } from './types.js';
 import { blocked, call, decide, feature, op, route, sleep, wait, type CpuState } from './setup.js';
 import { disableVirt, hardwareDisable } from './flows-virt.js';
-import { shootdown, stopOtherCpus } from './flows-stop.js';
+import { neverReturns, shootdown, stopOtherCpus } from './flows-stop.js';
+
+export { neverReturns };
 import { CALL_FUNCTION_VECTOR, RESCHEDULE_VECTOR } from '../../src/hw/apic.js';
 
 const at = (r: Region, path: string) => `#cpu.os.${r}.${path}`;
@@ -166,14 +168,6 @@ export function die(r: Region): CpuState {
       end,
     },
   };
-}
-
-/**
- * A loop that never returns, tagged `stopped`: in an interrupt or NMI context, the task it
- * interrupted never runs again (Simulation.runScript ignores a task-context script step there).
- */
-export function neverReturns(state: CpuState): CpuState {
-  return { ...state, tags: [...((state.tags as string[] | undefined) ?? []), 'stopped'] };
 }
 
 /** reboot(2) LINUX_REBOOT_CMD_RESTART: kernel_restart(NULL), the orderly path `reboot -f` takes. */

@@ -4,7 +4,7 @@
  */
 import { and } from 'xstate';
 import type { Region } from './types.js';
-import { call, decide, done, feature, op, route, stepOf, wait, type CpuState } from './setup.js';
+import { blocked, call, decide, done, feature, op, route, stepOf, wait, type CpuState } from './setup.js';
 import { MS } from './dsl.js';
 import { dieTarget, disableVirt } from './flows-virt.js';
 import { REBOOT_VECTOR } from '../../src/hw/apic.js';
@@ -119,17 +119,36 @@ export function crashNmiCallback(r: Region): CpuState {
       },
       vmxoffNmi: call(disableVirt(r, 'vmxoff-nmi'), 'coreDisable'),
       coreDisable: call(disableVirt(r, 'crash-core'), 'ack'),
-      ack: op(r, 'halted', 'ack crash IPI', 'atomic_dec(&waiting_for_crash_ipi)'),
-      halted: haltLoop(r, 'halt(); for (;;) cpu_relax();  — never returns from the NMI'),
+      ack: op(r, 'halt', 'ack crash IPI', 'atomic_dec(&waiting_for_crash_ipi)'),
+      // arch/x86/kernel/reboot.c, v5.10 to mainline: "/* Assume hlt works */ halt(); for (;;)
+      // cpu_relax();" — one HLT, then a spin (the smp_ops.stop_this_cpu hook of 2024 before it is NULL
+      // on bare metal). Woken from the HLT (an SMI: the model's RSM returns after the HLT, §3.5), the CPU
+      // spins with NMIs still blocked and never halts again; stop_this_cpu()'s loop halts again.
+      halt: op(r, 'halted', 'hlt', 'halt();  /* Assume hlt works */'),
+      halted: {
+        tags: ['wait', 'stopped'],
+        meta: { watch: [] },
+        description: 'halted in halt(); woken, it goes on to the for (;;) cpu_relax() below — never returns from the NMI',
+        on: { [stepOf(r)]: { guard: 'not halted', target: 'spinning' } },
+      },
+      spinning: neverReturns(blocked('for (;;) cpu_relax();  — IRQs off, NMIs blocked: never returns from the NMI')),
       done,
     },
   };
 }
 
 /**
- * halt(); for (;;) cpu_relax(); — woken by an NMI or interrupt, it halts again after the IRET. Tagged
- * `stopped`: the context below (the interrupted task) never runs again, so a task-context script
- * step there is ignored (Simulation.runScript).
+ * A loop that never returns, tagged `stopped`: in an interrupt or NMI context, the task it
+ * interrupted never runs again (Simulation.runScript ignores a task-context script step there).
+ */
+export function neverReturns(state: CpuState): CpuState {
+  return { ...state, tags: [...((state.tags as string[] | undefined) ?? []), 'stopped'] };
+}
+
+/**
+ * for (;;) native_halt(); — woken by an NMI, an interrupt or an SMI, it halts again after the IRET or
+ * RSM. Tagged `stopped`: the context below (the interrupted task) never runs again, so a task-context
+ * script step there is ignored (Simulation.runScript).
  */
 function haltLoop(r: Region, description: string): CpuState {
   return {

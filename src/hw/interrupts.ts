@@ -26,7 +26,8 @@ export type Arrival =
 const take: Arrival = { kind: 'take' };
 /**
  * A guest runs: VMX non-root, or an SVM guest after VMRUN. KVM sets NMI exiting / external-interrupt
- * exiting (VMX) and intercepts NMI, INTR and INIT (SVM), so each of these becomes a VM exit.
+ * exiting (VMX) and intercepts NMI and INTR (SVM), so each of these becomes a VM exit. INIT differs by
+ * vendor: a VM exit in VMX non-root, but taken by the CPU in an SVM guest (initArrival).
  */
 export const inGuest = (hw: CpuHw): boolean => (hw.vmx === 'nonroot' || hw.svmGuest) && !hw.inSmm;
 
@@ -186,7 +187,14 @@ export function initBlocked(hw: CpuHw): string | null {
 export function initArrival(hw: CpuHw): Arrival {
   // SDM Vol. 3C "Other Causes of VM Exits": INIT in non-root is an unconditional VM exit (exit
   // reason 3), so KVM sees it.
-  if (inGuest(hw)) return { kind: 'vmexit', why: hw.svmGuest ? 'INIT in an SVM guest (INIT intercept)' : 'INIT in VMX non-root operation' };
+  if (hw.vmx === 'nonroot' && !hw.inSmm) return { kind: 'vmexit', why: 'INIT in VMX non-root operation' };
+  // An SVM guest: INIT is a #VMEXIT only with the INIT intercept, and KVM's init_vmcb()
+  // (arch/x86/kvm/svm/svm.c, v5.10 to mainline) sets INTERCEPT_INTR, _NMI and _SMI but never
+  // INTERCEPT_INIT. VMRUN set GIF=1, so initBlocked() finds nothing and the CPU takes the INIT in guest
+  // mode: an INIT reset, which leaves guest mode (takeInit). KVM emulates the same rule for a nested
+  // guest (svm_check_nested_events(): no #VMEXIT unless vmcb12 intercepts INIT, then the vCPU's INIT
+  // reset) and Bochs for its SVM CPU (handleAsyncEvent(): Svm_Vmexit only if SVM_INTERCEPT0_INIT,
+  // else reset). docs/model.md §3.3 item 7.
   const why = initBlocked(hw);
   return why === null ? take : { kind: 'pending', why };
 }
@@ -202,7 +210,7 @@ export function initDeliverable(hw: CpuHw): boolean {
 
 /**
  * INIT reset. SDM Vol. 3A table "Processor States Following Power-up, Reset, or INIT": RFLAGS=2
- * (IF=0), CR4=0 (VMXE=0), EFER=0 (SVME=0). "Local APIC State After an INIT Reset": the APIC is reset
+ * (IF=0), CR4=0 (VMXE=0), EFER=0 (SVME=0); taken in an SVM guest it leaves guest mode (initArrival). "Local APIC State After an INIT Reset": the APIC is reset
  * as at power-up, so IRR is empty and SVR=FFh, i.e. software-disabled ("Local APIC State After
  * Power-Up or Reset"). An application processor then waits for SIPI; the bootstrap processor
  * restarts at the reset vector instead (opts.bsp).
@@ -225,6 +233,7 @@ export function takeInit(hw: CpuHw, opts: { bsp?: boolean } = {}): CpuHw {
     irr: [],
     initPending: false,
     svme: false,
+    svmGuest: false,
     gif: true,
     cr4Vmxe: false,
     currentVmcs: null,
@@ -281,8 +290,9 @@ export function latchSmi(hw: CpuHw): CpuHw {
 /**
  * SMM entry. SDM Vol. 3C "SMI Handler Execution Environment": IF cleared, NMI and INIT blocked
  * (initBlocked reads inSmm). RFLAGS and whether NMIs were blocked are saved for RSM. A halted CPU
- * leaves HLT; the SMI handler's auto-HALT-restart choice is not modelled (Linux halt loops execute
- * HLT again either way).
+ * leaves HLT and RSM returns after it: the SMI handler's auto-HALT-restart choice is not modelled.
+ * stop_this_cpu()'s `for (;;) native_halt()` halts again either way; crash_nmi_callback()'s
+ * `halt(); for (;;) cpu_relax();` spins from then on (docs/model.md §1.4 step 6, §11).
  */
 export function takeSmi(hw: CpuHw): CpuHw {
   const wakes = hw.activity === 'hlt' || hw.activity === 'shutdown';

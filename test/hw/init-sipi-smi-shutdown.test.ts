@@ -32,6 +32,8 @@ describe('INIT arrival (docs/model.md §3.3)', () => {
     ['INIT in VMX non-root → VM exit (SDM "Other Causes of VM Exits")', vmxNonroot(), { kind: 'vmexit' }],
     ['INIT in SMM is held (SDM "SMI Handler Execution Environment")', takeSmi(intel()), { kind: 'pending', why: 'SMM' }],
     ['INIT with GIF=0 is held (kernel: "SVM blocks INIT if GIF=0")', svmOn({ gif: false }), { kind: 'pending', why: 'GIF=0' }],
+    // KVM's init_vmcb() sets no INTERCEPT_INIT (v5.10 to mainline): GIF=1 in the guest (VMRUN set it), so the INIT is taken.
+    ['INIT in an SVM guest is taken, not a #VMEXIT: KVM does not intercept INIT', svmOn({ svmGuest: true }), { kind: 'take' }],
     // The SDM's "wait-for-SIPI blocks INIT" is for a guest in VMX non-root; KVM's kvm_apic_accept_events() resets an INIT_RECEIVED vCPU again.
     ['INIT in wait-for-SIPI is taken: an INIT reset again', intel({ activity: 'wait-for-sipi' }), { kind: 'take' }],
     ['INIT with only CR4.VMXE=1 (after VMXOFF) is taken', intel({ cr4Vmxe: true }), { kind: 'take' }],
@@ -74,6 +76,13 @@ describe('INIT arrival (docs/model.md §3.3)', () => {
 
   it('INIT reset on AMD clears EFER.SVME (EFER=0)', () => {
     expect(takeInit(svmOn()).svme).toBe(false);
+  });
+
+  it('INIT reset in an SVM guest leaves guest mode: EFER.SVME=0, GIF=1, no guest runs (an AP waits for SIPI, the BSP restarts)', () => {
+    for (const bsp of [false, true]) {
+      const hw = takeInit(svmOn({ svmGuest: true, if: true }), { bsp });
+      expect([hw.svmGuest, hw.svme, hw.gif, hw.if, hw.activity]).toEqual([false, false, true, false, bsp ? 'running' : 'wait-for-sipi']);
+    }
   });
 });
 
