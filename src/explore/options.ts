@@ -170,13 +170,16 @@ export const HEAP_BOUND = { fraction: 0.75 };
 
 /** States expanded between two looks at the heap (a look costs about a microsecond). */
 const HEAP_CHECK_EVERY = 1024;
-let heapChecks = 0;
 
-/** Whether the heap has passed HEAP_BOUND (looked at once every HEAP_CHECK_EVERY calls). */
-export function heapNearLimit(): boolean {
-  if (++heapChecks % HEAP_CHECK_EVERY !== 0) return false;
-  const h = getHeapStatistics();
-  return h.used_heap_size >= HEAP_BOUND.fraction * h.heap_size_limit;
+/** One search's look at the heap: whether it has passed HEAP_BOUND, looked at once every HEAP_CHECK_EVERY calls. */
+export class HeapWatch {
+  private calls = 0;
+
+  full(): boolean {
+    if (++this.calls % HEAP_CHECK_EVERY !== 0) return false;
+    const h = getHeapStatistics();
+    return h.used_heap_size >= HEAP_BOUND.fraction * h.heap_size_limit;
+  }
 }
 
 /** Stop reasons in a fixed order (the same whichever worker met them first). */
@@ -195,10 +198,10 @@ export function propertiesOf(h: Harness): string[] {
  * already has its shortest counterexample, the time bound is spent, or the heap is nearly full. Both engines ask it at the
  * same point of the same breadth-first order.
  */
-export function stopHere(opts: ExploreOptions, found: { settled(depth: number): boolean }, depth: number, started: number): StopReason | null {
+export function stopHere(opts: ExploreOptions, found: { settled(depth: number): boolean }, depth: number, started: number, heap: HeapWatch): StopReason | null {
   if (found.settled(depth)) return 'violations';
   if (opts.maxTimeMs !== undefined && performance.now() - started >= opts.maxTimeMs) return 'max-time';
-  if (heapNearLimit()) return 'memory';
+  if (heap.full()) return 'memory';
   return null;
 }
 
