@@ -56,6 +56,7 @@ const RAISE: Record<StopReason, string> = {
   'max-states': 'the state bound was reached: raise it with --max-states N',
   'max-depth': 'runs were cut at the depth bound: raise it with --max-depth N',
   'max-time': 'the time bound ran out: raise it with --max-time S',
+  memory: 'the JavaScript heap was three-quarters full: lower --max-states or --cpus, or give node more (NODE_OPTIONS=--max-old-space-size=MB)',
   sampled: 'random walks and PCT sample the space, they never exhaust it: --strategy exhaustive searches all of it',
 };
 

@@ -8,6 +8,7 @@ import type { TraceRecord } from '../trace/records.js';
 import type { Outcome } from '../sim/outcome.js';
 import { describeVsock } from '../trace/describe-vsock.js';
 import { escapeControls } from './terminal.js';
+import { MAX_OUTCOME_ENTRIES } from '../scenarios/limits.js';
 
 function stamp(ns: number): string {
   const s = Math.floor(ns / 1e9);
@@ -136,6 +137,10 @@ export function formatOutcome(o: Outcome): string {
   }
   for (const f of o.faults) lines.push(`fault: CPU${f.cpu} ${f.insn} ${f.fault} in ${f.context} context → ${f.handling}`);
   if (o.initIgnored.length) lines.push(`INIT ignored by CPU ${o.initIgnored.join(', ')}`);
+  if (o.omitted) {
+    const cut = Object.entries(o.omitted).filter(([, n]) => n > 0);
+    lines.push(`outcome lists cut at ${MAX_OUTCOME_ENTRIES.toLocaleString('en-US')} entries (the first kept): ${cut.map(([k, n]) => `${n.toLocaleString('en-US')} ${k}`).join(', ')} left out`);
+  }
   lines.push(
     `messages: ${o.messages.sent} sent to ${o.messages.deliveries} targets: ${o.messages.delivered} delivered, ${o.messages.pending} pending, ${o.messages.latched} latched, ${o.messages.dropped} dropped, ${o.messages.inFlight} in flight`,
   );

@@ -123,7 +123,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     ],
     notes:
       `bounds: --max-states ${grouped(DEFAULT_BOUNDS.maxStates)} and --max-depth ${grouped(DEFAULT_BOUNDS.maxDepth)} by default, no time limit; the search stops at each\n` +
-      "property's first (shortest) violation unless --all-violations.\n" +
+      "property's first (shortest) violation unless --all-violations, and when the JavaScript heap is three-quarters full.\n" +
       'exit status: 0 complete and no violation, 1 a violation, 2 bad input, 3 stopped at a bound with none found (no proof).\n' +
       '\n' +
       'shards: every shard runs the same breadth-first prefix, then shard I keeps the frontier states whose state hash\n' +

@@ -16,6 +16,7 @@ import { InputError, KERNEL_FLAGS, kernelOf, loadScenario, parseSeed, withKernel
 import { QUOTE_MAX, escapeControls, quote, shellWord } from './terminal.js';
 import { isSameFile, OutputFileError, outputTargetProblem } from './output-file.js';
 import type { CliIo } from './io.js';
+import { MAX_INPUT_BYTES } from './input-file.js';
 import { parseCommandArgs } from './args.js';
 
 const RUN_OPTIONS = {
@@ -45,6 +46,14 @@ const UNREAD: readonly UnreadRecord[] = ['step', 'choice', 'insn', 'timer'];
 
 /** Human-mode timeline lines are written in chunks of this size as the run goes. */
 const STDOUT_CHUNK = 64 * 1024;
+
+/**
+ * The most a trace file may hold: what `--replay`, `view` and `export-trace` read back (MAX_INPUT_BYTES).
+ * A run whose trace would pass it (a guest looping on exits until a large options.maxSteps writes about
+ * 160 bytes a step: 10^8 steps would be 16 GB) stops there as bad input and leaves no file. An object so
+ * that a test can lower it.
+ */
+export const TRACE_FILE_LIMIT = { bytes: MAX_INPUT_BYTES };
 
 export async function run(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs({ args, allowPositionals: true, options: RUN_OPTIONS });
@@ -139,10 +148,20 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   let divergence: { line: number; expected: string | null; actual: string } | null = null;
   // A record's trace line is made only for a trace file or a replay (formatting is a large part of a big run).
   const wantsLines = writer !== null || replay !== null;
+  let traceBytes = 0;
+  let traceFull = false;
+  const traceFullError = () =>
+    new InputError(
+      `--trace '${quote(traceFile ?? '')}': the run's trace passes ${TRACE_FILE_LIMIT.bytes % (1024 * 1024) === 0 ? `${TRACE_FILE_LIMIT.bytes / (1024 * 1024)} MiB` : `${TRACE_FILE_LIMIT.bytes} bytes`}, the most shootdown reads back (--replay, view, export-trace); lower options.maxSteps, or run without --trace (the text timeline is not bounded)`,
+    );
   const onRecord = (r: TraceRecord) => {
     if (wantsLines) {
       const line = formatRecord(r);
-      writer?.write(line);
+      if (writer && !traceFull) {
+        traceBytes += Buffer.byteLength(line, 'utf8') + 1;
+        if (traceBytes > TRACE_FILE_LIMIT.bytes) traceFull = true;
+        else writer.write(line);
+      }
       if (replay && divergence === null) {
         const expected = replay.records[produced];
         // A version 1 trace has no leaves: the run's lines are compared without them.
@@ -173,7 +192,11 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       // Between slices, the run waits for stdout to take what it was given: on a pipe read slower than
       // the run writes, the stream's buffer (not the whole timeline) is what memory holds.
       // A JSON timeline past its bound stops the run there (the error goes out as bad input).
-    }, undefined, () => (jsonTimeline?.overflow ? Promise.reject(jsonTimeline.overflowError()) : (io.stdoutBusy?.() ?? null)));
+      // So does a trace file past TRACE_FILE_LIMIT.
+    }, undefined, () =>
+      traceFull ? Promise.reject(traceFullError()) : jsonTimeline?.overflow ? Promise.reject(jsonTimeline.overflowError()) : (io.stdoutBusy?.() ?? null),
+    );
+    if (traceFull) throw traceFullError();
     if (jsonTimeline?.overflow) throw jsonTimeline.overflowError();
   } catch (e) {
     flushTimeline();

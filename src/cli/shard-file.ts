@@ -170,7 +170,7 @@ export function resultOf(doc: ShardDocument): ExploreResult {
   };
 }
 
-const STOP_REASONS: readonly StopReason[] = ['violations', 'max-states', 'max-depth', 'max-time', 'sampled'];
+const STOP_REASONS: readonly StopReason[] = ['violations', 'max-states', 'max-depth', 'max-time', 'memory', 'sampled'];
 const STRATEGIES: readonly Strategy[] = ['exhaustive', 'random', 'pct'];
 /** Longest string kept from a shard file (a choice key, a message, a scenario name). */
 const MAX_TEXT = 1 << 20;

@@ -27,7 +27,7 @@ import type { KernelMemoryState } from '../kernel/memory.js';
 import { copyMemoryField, MEMORY_FIELDS } from '../state/memory.js';
 import type { Observer } from '../spec/index.js';
 import type { TraceRecord } from '../trace/records.js';
-import { DEFAULT_PRUNING, propertiesOf, roomForState, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
+import { DEFAULT_PRUNING, HeapWatch, propertiesOf, roomForState, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 import { HashTable, VisitedTable } from './hash-table.js';
 import { EffectIndex } from './effect-index.js';
 import { E_COMPLEX, E_DESC, E_DOES, E_FLAGS, E_FLAGS_AFTER, E_FP, E_ITEMS, E_LISTS, E_MEMORY, E_NEXT, E_NMEM, E_NOTHERS, E_NREADS, E_NRUNS, E_NSET, E_REACTS, E_RECORDS, E_REFRESH, E_SET_AT, E_WRITTEN, EffectPool } from './effect-pool.js';
@@ -97,6 +97,7 @@ const CAND_CHECK = (1 << 14) - 1;
 export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats?: CachedStats): ExploreResult {
   if (opts.pruning === 'history') throw new Error('internal error: the reference search (pruning: history) runs on the direct engine');
   const started = performance.now();
+  const heap = new HeapWatch();
   const h = new Harness(scenario, opts.properties);
   const sim = h.sim;
   const cpuCount = scenario.machine.cpus;
@@ -1256,7 +1257,7 @@ export function exhaustiveCached(scenario: Scenario, opts: ExploreOptions, stats
     let next = id;
     for (; next < end && batch.count < BATCH_CHILDREN; next++) {
       // (Only expanding reports violations: checked before each state, as one at a time.)
-      stop = stopHere(opts, found, nodes.depth(next), started);
+      stop = stopHere(opts, found, nodes.depth(next), started, heap);
       if (stop) break;
       const k = next;
       if (split && !split.expands(nodes.depth(k), () => nodes.count - k, visited.size, transitions, () => nodeHash(k))) continue;

@@ -20,7 +20,7 @@ import { byKey, countViolations, Findings, Harness, memoryHash, NO_KEYS, NO_SLEE
 import { DEFAULT_DEPENDENCE, StepFootprints, type Footprint } from './dependence.js';
 import { ShardSplit } from './shard-split.js';
 import { heldCpus, passOverAfter, passOverKey, runsActor } from './passover.js';
-import { DEFAULT_PRUNING, propertiesOf, roomForState, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
+import { DEFAULT_PRUNING, HeapWatch, propertiesOf, roomForState, stopHere, stopReasons, symmetryOf, type ExploreOptions, type ExploreResult, type Found, type StopReason } from './options.js';
 
 export * from './options.js';
 
@@ -56,6 +56,7 @@ export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult
 
 function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const started = performance.now();
+  const heap = new HeapWatch();
   const h = new Harness(scenario, opts.properties);
   const rootObservers = h.freshObservers();
   h.attach(rootObservers);
@@ -116,7 +117,7 @@ function exhaustive(scenario: Scenario, opts: ExploreOptions): ExploreResult {
   const hashOf = (node: Node) => (h.sim.restoreCapture(node.capture), h.sim.stateHash());
   for (let head = 0; head < queue.length; head++) {
     const node = queue[head] as Node;
-    const stop = stopHere(opts, found, node.depth, started);
+    const stop = stopHere(opts, found, node.depth, started, heap);
     if (stop) {
       stopped.add(stop);
       break;

@@ -4,6 +4,7 @@
  * keys states under). Apart from explorer.ts so that the engines (explorer.ts, cached.ts, parallel.ts,
  * shard.ts) share them without importing one another.
  */
+import { getHeapStatistics } from 'node:v8';
 import type { Scenario } from '../scenarios/types.js';
 import type { Dependence } from './dependence.js';
 import type { Harness } from './harness.js';
@@ -122,7 +123,7 @@ export interface Found {
  * property already violated (the search stops at each property's first violation), or sampling
  * (random walks and PCT never exhaust the space).
  */
-export type StopReason = 'max-states' | 'max-depth' | 'max-time' | 'violations' | 'sampled';
+export type StopReason = 'max-states' | 'max-depth' | 'max-time' | 'memory' | 'violations' | 'sampled';
 
 export interface ExploreResult {
   complete: boolean;
@@ -157,7 +158,29 @@ export const DEFAULT_EXPLORE: Omit<ExploreOptions, 'strategy'> = {
 };
 
 
-const STOP_ORDER: readonly StopReason[] = ['violations', 'max-states', 'max-depth', 'max-time', 'sampled'];
+const STOP_ORDER: readonly StopReason[] = ['violations', 'max-states', 'max-depth', 'max-time', 'memory', 'sampled'];
+
+/**
+ * The share of the JS heap's limit (v8 heap_size_limit: node's default, or --max-old-space-size) past
+ * which a search stops as at any other bound ('memory', exit 3), instead of dying with "JavaScript heap
+ * out of memory": the states a search keeps grow with --max-states (up to 10^9), about 700 bytes each
+ * for a 12-CPU machine. An object so that a test can lower it.
+ */
+export const HEAP_BOUND = { fraction: 0.75 };
+
+/** States expanded between two looks at the heap (a look costs about a microsecond). */
+const HEAP_CHECK_EVERY = 1024;
+
+/** One search's look at the heap: whether it has passed HEAP_BOUND, looked at once every HEAP_CHECK_EVERY calls. */
+export class HeapWatch {
+  private calls = 0;
+
+  full(): boolean {
+    if (++this.calls % HEAP_CHECK_EVERY !== 0) return false;
+    const h = getHeapStatistics();
+    return h.used_heap_size >= HEAP_BOUND.fraction * h.heap_size_limit;
+  }
+}
 
 /** Stop reasons in a fixed order (the same whichever worker met them first). */
 export function stopReasons(reasons: Iterable<StopReason>): StopReason[] {
@@ -172,12 +195,13 @@ export function propertiesOf(h: Harness): string[] {
 
 /**
  * Before expanding a state `depth` deep: whether the search stops here, and why — every property
- * already has its shortest counterexample, or the time bound is spent. Both engines ask it at the
+ * already has its shortest counterexample, the time bound is spent, or the heap is nearly full. Both engines ask it at the
  * same point of the same breadth-first order.
  */
-export function stopHere(opts: ExploreOptions, found: { settled(depth: number): boolean }, depth: number, started: number): StopReason | null {
+export function stopHere(opts: ExploreOptions, found: { settled(depth: number): boolean }, depth: number, started: number, heap: HeapWatch): StopReason | null {
   if (found.settled(depth)) return 'violations';
   if (opts.maxTimeMs !== undefined && performance.now() - started >= opts.maxTimeMs) return 'max-time';
+  if (heap.full()) return 'memory';
   return null;
 }
 

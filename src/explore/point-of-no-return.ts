@@ -30,6 +30,7 @@ import type { TraceRecord } from '../trace/records.js';
 import { messageLabel } from '../hw/vectors.js';
 import { describeRecord } from '../trace/describe-record.js';
 import { Harness } from './harness.js';
+import { HeapWatch } from './options.js';
 
 /** The default bounds of each prefix's search (`--pnr-max-states`), in defaults.ts with the explorer's. */
 export { DEFAULT_PNR_MAX_STATES, DEFAULT_PNR_MAX_STATES_GUESTS } from './defaults.js';
@@ -43,7 +44,7 @@ export interface PnrOptions {
   deadline?: number;
 }
 
-export type PnrBound = 'max-states' | 'max-depth' | 'max-time' | 'loop';
+export type PnrBound = 'max-states' | 'max-depth' | 'max-time' | 'memory' | 'loop';
 
 export interface PointOfNoReturn {
   property: string;
@@ -117,6 +118,7 @@ function search(h: Harness, observers: Observer[], depth: number, opts: PnrOptio
   stack.push(root);
   onPath.add(rootKey);
   let checked = 0;
+  const heap = new HeapWatch();
   while (stack.length > 0) {
     const f = stack[stack.length - 1] as Frame;
     if (f.next >= f.n) {
@@ -125,6 +127,7 @@ function search(h: Harness, observers: Observer[], depth: number, opts: PnrOptio
       continue;
     }
     if (opts.deadline !== undefined && (checked++ & 63) === 0 && performance.now() >= opts.deadline) return { unknown: 'max-time', states: visited.size };
+    if (heap.full()) return { unknown: 'memory', states: visited.size };
     const pick = f.next++;
     h.sim.restoreCapture(f.capture);
     h.fork(f.observers);
@@ -209,6 +212,7 @@ const BOUND_WORDS: Record<PnrBound, string> = {
   'max-states': 'ran out of its state budget (raise it with --pnr-max-states N)',
   'max-depth': 'met runs cut at the depth bound (--max-depth)',
   'max-time': 'ran out of time (--max-time)',
+  memory: 'filled three-quarters of the JavaScript heap (lower --pnr-max-states N)',
   loop: 'met a continuation that can loop forever without ending, which has no verdict',
 };
 

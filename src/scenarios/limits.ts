@@ -97,3 +97,12 @@ export const MAX_TRACE_LINE = 16 * 1024 * 1024;
 
 /** Deliveries in flight at once in a trace file (with NMIs collapsing, a run of 8,192 CPUs has a few per CPU). */
 export const MAX_TRACE_IN_FLIGHT = 1_048_576;
+
+/**
+ * Entries of each of a run's per-record outcome lists (ioctls, events, console, faults, warnings); the
+ * rest are counted in `outcome.omitted`. A guest that loops on port I/O or MMIO makes a KVM_RUN and its
+ * kvm events every few steps, so without a bound these lists grow with `options.maxSteps` (up to 10^8)
+ * until the heap runs out; 65,536 is four for each of the 16,384 vCPUs a scenario may have (QEMU's default
+ * script makes three).
+ */
+export const MAX_OUTCOME_ENTRIES = 65_536;

@@ -7,6 +7,7 @@
 import type { RunEnd, TraceRecord } from '../trace/records.js';
 import { allObservers, type Observer, type Violation } from '../spec/index.js';
 import { ShootdownCollector, type ShootdownOutcome } from './shootdowns.js';
+import { MAX_OUTCOME_ENTRIES } from '../scenarios/limits.js';
 
 export type { ShootdownEnd, ShootdownOutcome } from './shootdowns.js';
 
@@ -119,7 +120,15 @@ export interface Outcome {
   /** Every vhost-vsock device, in open() order. */
   vsockDevices: VsockRunOutcome[];
   messages: { sent: number; deliveries: number; delivered: number; pending: number; latched: number; dropped: number; inFlight: number };
+  /**
+   * Entries left out of the lists past MAX_OUTCOME_ENTRIES (the first ones are kept): only present when
+   * a long run (a guest looping on exits) made more than that.
+   */
+  omitted?: Record<BoundedList, number>;
 }
+
+/** The outcome lists that grow with the run's length, each held to MAX_OUTCOME_ENTRIES. */
+export type BoundedList = 'ioctls' | 'events' | 'console' | 'faults' | 'warnings';
 
 export class OutcomeCollector {
   private readonly observers: Observer[] = allObservers();
@@ -160,6 +169,20 @@ export class OutcomeCollector {
     }
   }
 
+  /** Entries not kept, by list (see Outcome.omitted). */
+  private readonly omitted: Record<BoundedList, number> = { ioctls: 0, events: 0, console: 0, faults: 0, warnings: 0 };
+
+  /** Appends to one of the bounded lists, or counts the entry as omitted once the list is full. */
+  private keep<K extends BoundedList>(list: K, entry: Outcome[K][number]): boolean {
+    const l = this.out[list] as Outcome[K][number][];
+    if (l.length >= MAX_OUTCOME_ENTRIES) {
+      this.omitted[list] += 1;
+      return false;
+    }
+    l.push(entry);
+    return true;
+  }
+
   observe(r: TraceRecord): void {
     const readers = this.byKind.get(r.t);
     if (readers) for (const o of readers) o.observe(r);
@@ -167,20 +190,20 @@ export class OutcomeCollector {
     this.shootdowns.observe(r);
     switch (r.t) {
       case 'fault':
-        out.faults.push({ cpu: r.cpu, insn: r.insn, fault: r.fault, context: r.context, handling: r.handling });
+        this.keep('faults', { cpu: r.cpu, insn: r.insn, fault: r.fault, context: r.context, handling: r.handling });
         break;
       case 'console':
-        out.console.push({ timeNs: r.ns, cpu: r.cpu, text: r.text });
+        this.keep('console', { timeNs: r.ns, cpu: r.cpu, text: r.text });
         this.splat(r);
         break;
       case 'warning':
-        out.warnings.push({ where: r.where, cpu: r.cpu, vcpu: r.vcpu, message: r.message });
+        this.keep('warnings', { where: r.where, cpu: r.cpu, vcpu: r.vcpu, message: r.message });
         this.warning = r;
         break;
       case 'kvm':
         // The oops record only counts the lines; the lines themselves come as console records.
         if (r.what === 'oops') this.oops = { cpu: r.cpu, vcpu: r.vcpu };
-        else out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu: r.vcpu, kind: 'kvm', name: r.what, data: { ...r.data }, text: null });
+        else this.keep('events', { timeNs: r.ns, cpu: r.cpu, vcpu: r.vcpu, kind: 'kvm', name: r.what, data: { ...r.data }, text: null });
         break;
       case 'ioctl':
         this.ioctl(r);
@@ -194,7 +217,7 @@ export class OutcomeCollector {
         if (r.mode === 'init') this.initSentTo.add(r.cpu);
         break;
       case 'kernel':
-        out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu: null, kind: 'kernel', name: r.what, data: { ...r.data }, text: null });
+        this.keep('events', { timeNs: r.ns, cpu: r.cpu, vcpu: null, kind: 'kernel', name: r.what, data: { ...r.data }, text: null });
         break;
       case 'final':
         out.cpus.push({
@@ -275,8 +298,9 @@ export class OutcomeCollector {
         exit: null,
         stateAfter: null,
       };
-      this.out.ioctls.push(call);
-      this.openIoctls.set(r.vcpu, call);
+      // A call left out of the list is not followed to its return either.
+      if (this.keep('ioctls', call)) this.openIoctls.set(r.vcpu, call);
+      else this.openIoctls.delete(r.vcpu);
       return;
     }
     const call = this.openIoctls.get(r.vcpu);
@@ -302,7 +326,7 @@ export class OutcomeCollector {
     if (bug) this.afterBug.add(r.cpu);
     else this.afterBug.delete(r.cpu);
     const event = (kind: EventOutcome['kind'], name: string, vcpu: number | null = null) =>
-      this.out.events.push({ timeNs: r.ns, cpu: r.cpu, vcpu, kind, name, data: {}, text: r.text });
+      this.keep('events', { timeNs: r.ns, cpu: r.cpu, vcpu, kind, name, data: {}, text: r.text });
     if (warning && warning.cpu === r.cpu && warning.message === r.text) event('warn', warning.where, warning.vcpu);
     else if (r.text.startsWith('WARNING: CPU: ')) event('warn', r.text.replace(/^WARNING: CPU: \d+ PID: \d+ at /, ''));
     else if (bug) event('bug', 'BUG', oops?.vcpu ?? null);
@@ -311,6 +335,7 @@ export class OutcomeCollector {
   }
 
   outcome(): Outcome {
-    return { ...this.out, violations: this.observers.flatMap((o) => o.violations()) };
+    const omitted = Object.values(this.omitted).some((n) => n > 0) ? { omitted: { ...this.omitted } } : {};
+    return { ...this.out, violations: this.observers.flatMap((o) => o.violations()), ...omitted };
   }
 }
