@@ -4,7 +4,8 @@
  * keys states under). Apart from explorer.ts so that the engines (explorer.ts, cached.ts, parallel.ts,
  * shard.ts) share them without importing one another.
  */
-import { getHeapStatistics } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Scenario } from '../scenarios/types.js';
 import type { Dependence } from './dependence.js';
 import type { Harness } from './harness.js';
@@ -171,14 +172,43 @@ export const HEAP_BOUND = { fraction: 0.75 };
 /** States expanded between two looks at the heap (a look costs about a microsecond). */
 const HEAP_CHECK_EVERY = 1024;
 
-/** One search's look at the heap: whether it has passed HEAP_BOUND, looked at once every HEAP_CHECK_EVERY calls. */
+/**
+ * One search's look at the heap: whether it has passed HEAP_BOUND, looked at once every
+ * HEAP_CHECK_EVERY calls. `used_heap_size` counts garbage not yet collected, so a heap over the bound
+ * is collected in full before it counts as full (a search whose live data fits would otherwise stop
+ * early); a heap collected once and found under the bound is collected again only after it has grown
+ * by a sixteenth of the limit since.
+ */
 export class HeapWatch {
   private calls = 0;
+  /** The used heap after the last full collection this made (-1: none yet). */
+  private collected = -1;
+  private gc: (() => void) | null | undefined;
 
   full(): boolean {
     if (++this.calls % HEAP_CHECK_EVERY !== 0) return false;
     const h = getHeapStatistics();
-    return h.used_heap_size >= HEAP_BOUND.fraction * h.heap_size_limit;
+    const bound = HEAP_BOUND.fraction * h.heap_size_limit;
+    if (h.used_heap_size < bound) return false;
+    if (this.collected >= 0 && this.collected < bound && h.used_heap_size < this.collected + h.heap_size_limit / 16) return false;
+    const gc = this.fullCollection();
+    if (!gc) return true;
+    gc();
+    this.collected = getHeapStatistics().used_heap_size;
+    return this.collected >= bound;
+  }
+
+  /** v8's full collection (the function --expose-gc gives), null where it cannot be had. */
+  private fullCollection(): (() => void) | null {
+    if (this.gc !== undefined) return this.gc;
+    try {
+      setFlagsFromString('--expose-gc');
+      const gc: unknown = runInNewContext('gc');
+      this.gc = typeof gc === 'function' ? (gc as () => void) : null;
+    } catch {
+      this.gc = null;
+    }
+    return this.gc;
   }
 }
 
