@@ -199,17 +199,27 @@ function isEntryPoint(): boolean {
 
 const invokedDirectly = isEntryPoint();
 if (invokedDirectly) {
-  // `shootdown run … | head` closes the pipe early: that is not an error of ours. Any other failure
-  // to write the output (a full disk, /dev/full) ends the command with one line saying so.
+  // `shootdown run … | head` closes the pipe early: that is not an error of ours, but the command's
+  // own status still stands (`explore … | head` must not hide a violation, 1, or an incomplete
+  // search, 3, behind a 0): once the reader is gone, later writes are dropped and the process ends
+  // with the command's status as soon as it is known. Any other failure to write the output (a full
+  // disk, /dev/full) ends the command with one line saying so.
+  let readerGone = false;
+  let status: number | undefined;
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
+    if (e.code === 'EPIPE' || readerGone) {
+      readerGone = true;
+      if (status !== undefined) process.exit(status);
+      return;
+    }
     process.stderr.write(`shootdown: cannot write to stdout: ${errorLine(e.message)}\n`);
     process.exit(EXIT_OUTPUT_FAILED);
   });
   removeTempFilesOnSignals();
   main(process.argv.slice(2)).then(
     (code) => {
-      process.exitCode = code;
+      process.exitCode = status = code;
+      if (readerGone) process.exit(code);
     },
     (e: unknown) => {
       process.stderr.write(`shootdown: internal error: ${(e as Error).stack ?? String(e)}\n`);
