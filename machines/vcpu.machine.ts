@@ -168,11 +168,25 @@ const run: StateConfig<VcpuTypes> = {
     spinning: blocked('the guest runs without exiting until the host interrupts the CPU', {
       'host.exit': { target: 'hostExit', actions: 'record host exit' },
     }),
-    hostExit: op(
+    hostExit: decide(
       'vcpu',
-      'requests',
-      ['handle host exit', a('trace', { what: 'kvm_exit' })],
-      'handle_exception_nmi / handle_external_interrupt: the host handler already ran',
+      [
+        // A physical INIT (Intel, exit reason 3). From L2: nested_vmx_reflect_vmexit() gives it to L1
+        // (nested_vmx_l1_wants_exit's default) and vcpu_run() goes on. From L1: no handler in
+        // kvm_vmx_exit_handlers[], `unexpected_vmexit`: KVM_EXIT_INTERNAL_ERROR (docs/model.md §4.6).
+        {
+          if: and(['INIT signal exit', 'INIT exit reflected to L1']),
+          to: 'requests',
+          do: ['handle host exit', a('trace', { what: 'kvm_exit', reason: 'INIT_SIGNAL' }), ...nestedExit('INIT_SIGNAL')],
+        },
+        {
+          if: 'INIT signal exit',
+          to: '#vcpu.userspace',
+          do: ['handle host exit', a('trace', { what: 'kvm_exit', reason: 'INIT_SIGNAL' }), 'report unexpected exit', 'record internal error', ...toUser('INTERNAL_ERROR').do],
+        },
+        { to: 'requests', do: ['handle host exit', a('trace', { what: 'kvm_exit' })] },
+      ],
+      'handle_exception_nmi / handle_external_interrupt: the host handler already ran; EXIT_REASON_INIT_SIGNAL has no handler',
     ),
     // IRQs are on again before vmx_handle_exit(). Exit reason 0 with VM_EXIT_INTR_INFO 0 (its VMREAD
     // faults as well): handle_exception_nmi_irqoff() finds no #PF, #MC or NMI; from L2,

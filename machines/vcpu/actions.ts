@@ -25,6 +25,9 @@ import {
   vmxFaultReadAsExit,
 } from '../../src/kvm/guest.js';
 import {
+  EXIT_REASON_INIT_SIGNAL,
+  KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
+  unexpectedExitLines,
   emulationFailed,
   emulatorTripleFault,
   enterSmm,
@@ -185,6 +188,15 @@ export function makeVcpuActions(world: WorldOf) {
     'record guest exit': upd(({ context }) => ({ guestExit: { kind: 'insn', op: currentInsn(context).op } })),
     'record host exit': upd(({ event }) => (event.type === 'host.exit' ? { guestExit: { kind: 'host', reason: event.reason } } : {})),
     'handle host exit': upd(() => ({ guestExit: null, immediateExit: false })),
+    /** __vmx_handle_exit()'s `unexpected_vmexit` for exit reason 3: vcpu_unimpl and dump_vmcs, in the era's order (unexpectedExitLines). */
+    'report unexpected exit': ({ context }: Args) => {
+      for (const text of unexpectedExitLines(context, EXIT_REASON_INIT_SIGNAL)) world().io.out({ kind: 'kvm printk', vcpu: context.id, text });
+    },
+    /** What KVM put in run->internal for KVM_EXIT_INTERNAL_ERROR (not a tracepoint: the struct kvm_run the VMM reads). */
+    'record internal error': ({ context }: Args) => {
+      const data = { suberror: 'KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON', code: KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, data0: EXIT_REASON_INIT_SIGNAL, ...where(context) };
+      world().io.out({ kind: 'kvm event', vcpu: context.id, what: 'kvm_run internal', data });
+    },
     emulate: upd(({ context }) => countEmulation(context)),
     'inject #UD': upd(() => ({ guestStuck: true, guestExit: null })),
     /** inject_pending_event(): the queued #UD is delivered (kvm_x86_ops.queue_exception) to the current level. */

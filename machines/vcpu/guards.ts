@@ -8,6 +8,7 @@ import type { VcpuEvent } from './types.js';
 import { vcpuIoctl } from '../../src/kvm/ioctl.js';
 import { currentInsn, exits, irqInjectable, vmrunFaultSkipped, vmxEntryFaultReadAsExit } from '../../src/kvm/guest.js';
 import {
+  hostInitExit,
   lateNestedVmFail,
   leavesNestedOnRsmFailure,
   nestedEntryAllowed,
@@ -63,6 +64,9 @@ export const vcpuGuards = {
   // ---- exit handling ------------------------------------------------------------------------------
   'exit is': ({ context }: Args, p: { op: string }) => exitOp(context) === p.op,
   'host exit': ({ context }: Args) => context.guestExit?.kind === 'host',
+  /** A physical INIT's VM exit (EXIT_REASON_INIT_SIGNAL, Intel), and what KVM does with it (hostInitExit). */
+  'INIT signal exit': ({ context }: Args) => context.guestExit?.kind === 'host' && context.guestExit.reason === 'init',
+  'INIT exit reflected to L1': ({ context }: Args) => hostInitExit(context) === 'reflect-to-l1',
   'nested entry allowed': ({ context }: Args) => nestedEntryAllowed(context, exitOp(context) ?? ''),
   'in SMM': ({ context }: Args) => context.inSmm,
   'SMRAM state loads': ({ context }: Args) => smramLoads(context),

@@ -18,6 +18,8 @@ export type VcpuEvent =
 export type VcpuRecordEffect =
   /** A WARN_ON splat (where: function name); execution continues. */
   | { kind: 'kvm warn'; vcpu: number; where: string; message: string }
+  /** A printk from KVM (pr_err / pr_warn, e.g. vcpu_unimpl): one console line. */
+  | { kind: 'kvm printk'; vcpu: number; text: string }
   /** A BUG()/oops in the ioctl: its console lines (the thread's death is the `died` effect after it). */
   | { kind: 'kvm oops'; vcpu: number; lines: readonly string[] }
   /** A KVM tracepoint (kvm_entry, kvm_exit, kvm_inj_virq, …) and what it shows. */

@@ -186,7 +186,7 @@ export function initBlocked(hw: CpuHw): string | null {
 
 export function initArrival(hw: CpuHw): Arrival {
   // SDM Vol. 3C "Other Causes of VM Exits": INIT in non-root is an unconditional VM exit (exit
-  // reason 3), so KVM sees it.
+  // reason 3), so KVM sees it — and has no handler for it (docs/model.md §4.6).
   if (hw.vmx === 'nonroot' && !hw.inSmm) return { kind: 'vmexit', why: 'INIT in VMX non-root operation' };
   // An SVM guest: INIT is a #VMEXIT only with the INIT intercept, and KVM's init_vmcb()
   // (arch/x86/kvm/svm/svm.c, v5.10 to mainline) sets INTERCEPT_INTR, _NMI and _SMI but never

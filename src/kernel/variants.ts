@@ -45,6 +45,7 @@ export const SWITCH_NAMES = [
   'rsm-shutdown-leaves-nested',
   'rsm-clears-nested-run-pending',
   'triple-fault-before-nested-run-exits',
+  'unexpected-exit-reason-helper',
   'vhost-access-platform',
   'vsock-backend-features',
   'vsock-seqpacket',
@@ -258,6 +259,16 @@ export const SWITCHES: readonly KernelSwitch[] = [
     summary: 'kvm_x86_vcpu_pre_run(): a triple fault pending in L2 while nested_run_pending exits to userspace with KVM_EXIT_SHUTDOWN instead of synthesizing a nested VM exit',
     upstream: 'KVM: x86: Do not inject triple faults into an L2 with a pending run (Yosry Ahmed, Feb 2026; merge UNVERIFIED)',
     era: 'docs/model.md §4.2 2026 mainline',
+  },
+  {
+    name: 'unexpected-exit-reason-helper',
+    summary:
+      'an exit reason KVM has no handler for (Intel: EXIT_REASON_INIT_SIGNAL from a physical INIT in L1) is reported by ' +
+      'kvm_prepare_unexpected_reason_exit() in x86.c: dump_vmcs() first, then "unexpected exit reason 0x3"; before, vmx.c ' +
+      'printed "vmx: unexpected exit reason 0x3" and then dumped. KVM_EXIT_INTERNAL_ERROR with suberror ' +
+      'KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON either way (7396d337cfad, v5.4)',
+    upstream: 'KVM: x86: Add a helper to dedup reporting of unhandled VM-Exits (Sean Christopherson, posted 2025-10-30; commit id UNVERIFIED)',
+    era: 'docs/model.md §4.6 2026 mainline (release UNVERIFIED)',
   },
   // ---- vhost-vsock (docs/model.md §5) -------------------------------------------------------------------
   {

@@ -12,18 +12,24 @@ export interface Step {
   host?: HostInsn;
 }
 
-/** EXCEPTION_UD: nested_vmx_inject_exception_vmexit / nested_svm_inject_exception_vmexit for a pending #UD. */
-export type NestedExitReason = 'TRIPLE_FAULT' | 'EXTERNAL_INTERRUPT' | 'SMM' | 'EXCEPTION_UD';
+/**
+ * EXCEPTION_UD: nested_vmx_inject_exception_vmexit / nested_svm_inject_exception_vmexit for a pending #UD.
+ * INIT_SIGNAL: a physical INIT's VM exit (reason 3) from L2, reflected by nested_vmx_reflect_vmexit()
+ * (Intel only; hostInitExit).
+ */
+export type NestedExitReason = 'TRIPLE_FAULT' | 'EXTERNAL_INTERRUPT' | 'SMM' | 'EXCEPTION_UD' | 'INIT_SIGNAL';
 
 /** The exit reason as trace_kvm_nested_vmexit_inject prints it; null for VMX's untraced exit reason -1. */
 export function nestedExitName(c: VcpuContext, reason: NestedExitReason): { name: string; code: number } | null {
   if (c.vendor === 'intel') {
     if (reason === 'SMM') return null; // vmx_enter_smm: nested_vmx_vmexit(vcpu, -1, 0, 0), not traced
     if (reason === 'EXCEPTION_UD') return { name: 'EXCEPTION_NMI', code: 0 }; // EXIT_REASON_EXCEPTION_NMI
+    if (reason === 'INIT_SIGNAL') return { name: 'INIT_SIGNAL', code: 3 }; // EXIT_REASON_INIT_SIGNAL
     return reason === 'TRIPLE_FAULT' ? { name: 'TRIPLE_FAULT', code: 2 } : { name: 'EXTERNAL_INTERRUPT', code: 1 };
   }
   if (reason === 'SMM') return { name: 'SW', code: 0xf000_0000 }; // svm_enter_smm: nested_svm_simple_vmexit(SVM_EXIT_SW)
   if (reason === 'EXCEPTION_UD') return { name: 'UD excp', code: 0x46 }; // SVM_EXIT_EXCP_BASE + UD_VECTOR
+  if (reason === 'INIT_SIGNAL') return { name: 'INIT', code: 0x63 }; // SVM_EXIT_INIT; never a host exit on AMD (no INTERCEPT_INIT)
   return reason === 'TRIPLE_FAULT' ? { name: 'SHUTDOWN', code: 0x7f } : { name: 'INTR', code: 0x60 };
 }
 
@@ -267,4 +273,46 @@ export function lateVmFailToL1(c: VcpuContext): Step {
   const warned = lateVmFailWarns(c) ? [...c.warned, LATE_VMFAIL_WARN] : c.warned;
   const set: Partial<VcpuContext> = { guestMode: 'l1', nestedRunPending: false, immediateExit: false, guestExit: null, rip: c.l1Rip, vmcbRip: c.l1Rip, warned };
   return { set, host: { insn: 'VMPTRLD', vmcs: c.vmcs.l1 } };
+}
+
+// ---- a physical INIT in VMX non-root (docs/model.md §4.6) ------------------------------------------
+
+/**
+ * What KVM does with a VM exit for EXIT_REASON_INIT_SIGNAL (basic reason 3), which only a physical
+ * INIT to a CPU in VMX non-root causes (SDM Vol. 3C "Other Causes of VM Exits"):
+ *
+ * - from L2, __vmx_handle_exit() → nested_vmx_reflect_vmexit(): nested_vmx_l0_wants_exit() has no case
+ *   for it (false), nested_vmx_l1_wants_exit() ends in `default: return true`, so nested_vmx_vmexit()
+ *   gives L1 an INIT_SIGNAL exit and vcpu_run() goes on in L1 (arch/x86/kvm/vmx/nested.c);
+ * - from L1, kvm_vmx_exit_handlers[] (arch/x86/kvm/vmx/vmx.c) has no entry for it: `unexpected_vmexit`,
+ *   i.e. vcpu_unimpl(), dump_vmcs(), KVM_EXIT_INTERNAL_ERROR with suberror
+ *   KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON and data[0] = exit_reason.full, return 0 — since
+ *   7396d337cfad "KVM: x86: Return to userspace with internal error on unexpected exit reason" (v5.4,
+ *   older than every preset; before it, vcpu_unimpl and a #UD queued for the guest). kvm_rebooting is
+ *   not looked at on this path.
+ */
+export type InitExitFate = 'reflect-to-l1' | 'internal-error';
+
+export function hostInitExit(c: VcpuContext): InitExitFate {
+  return c.guestMode === 'l2' ? 'reflect-to-l1' : 'internal-error';
+}
+
+/** include/uapi/linux/kvm.h: KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON. */
+export const KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON = 4;
+/** arch/x86/include/uapi/asm/vmx.h: EXIT_REASON_INIT_SIGNAL. */
+export const EXIT_REASON_INIT_SIGNAL = 3;
+
+/**
+ * The console lines of `unexpected_vmexit` for exit reason 3. vcpu_unimpl() is
+ * kvm_pr_unimpl("vcpu%i, guest rIP: 0x%lx " fmt), a pr_err_ratelimited("kvm [%i]: " …) with the VMM's
+ * tgid (the model's tasks have PID 0); dump_vmcs() with kvm_intel.dump_invalid_vmcs off (the default)
+ * prints one pr_warn_ratelimited line. Before `unexpected-exit-reason-helper`, vmx.c prints
+ * "vmx: unexpected exit reason 0x%x" first; with it, dump_vmcs() runs first and x86.c's
+ * kvm_prepare_unexpected_reason_exit() prints "unexpected exit reason 0x%llx". The "kvm_intel: " /
+ * "kvm: " pr_fmt prefixes of later kernels are not modelled (docs/model.md §11).
+ */
+export function unexpectedExitLines(c: VcpuContext, exitReason: number): string[] {
+  const dump = 'set kvm_intel.dump_invalid_vmcs=1 to dump internal KVM state.';
+  const unimpl = (what: string) => `kvm [0]: vcpu${c.vcpuId}, guest rIP: 0x${c.rip.toString(16)} ${what}unexpected exit reason 0x${exitReason.toString(16)}`;
+  return c.features['unexpected-exit-reason-helper'] ? [dump, unimpl('')] : [unimpl('vmx: '), dump];
 }

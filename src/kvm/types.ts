@@ -67,10 +67,12 @@ export type HostInsn =
 export type HostInsnResult = 'ok' | '#UD' | '#GP' | 'VMfailInvalid' | `VMfailValid(${number})`;
 
 /**
- * A host event that took the physical CPU out of the guest: an NMI, an external interrupt, or (AMD
- * only: KVM's INTERCEPT_SMI) an SMI, which the host then takes at KVM's STGI (docs/model.md §4.6).
+ * A host event that took the physical CPU out of the guest: an NMI, an external interrupt, (AMD
+ * only: KVM's INTERCEPT_SMI) an SMI, which the host then takes at KVM's STGI, or (Intel only) an INIT:
+ * the VM exit with basic reason 3, EXIT_REASON_INIT_SIGNAL, which KVM has no handler for
+ * (docs/model.md §4.6).
  */
-export type HostExitReason = 'nmi' | 'intr' | 'smi';
+export type HostExitReason = 'nmi' | 'intr' | 'smi' | 'init';
 
 /** Why the guest left guest mode, as KVM's exit handler sees it. */
 export type GuestExit =

@@ -318,6 +318,9 @@ export class Guests {
         this.host.emit({ t: 'warning', ns: this.host.now(), vcpu: e.vcpu, cpu: this.pcpu(e.vcpu), where: e.where, message: e.message });
         this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(e.vcpu), text: e.message });
         return;
+      case 'kvm printk':
+        this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(e.vcpu), text: e.text });
+        return;
       case 'kvm oops':
         this.host.emit({ t: 'kvm', ns: this.host.now(), vcpu: e.vcpu, cpu: this.pcpu(e.vcpu), what: 'oops', data: { lines: e.lines.length } });
         for (const text of e.lines) this.host.emit({ t: 'console', ns: this.host.now(), cpu: this.pcpu(e.vcpu), text });
