@@ -267,8 +267,8 @@ export const SWITCHES: readonly KernelSwitch[] = [
       'kvm_prepare_unexpected_reason_exit() in x86.c: dump_vmcs() first, then "unexpected exit reason 0x3"; before, vmx.c ' +
       'printed "vmx: unexpected exit reason 0x3" and then dumped. KVM_EXIT_INTERNAL_ERROR with suberror ' +
       'KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON either way (7396d337cfad, v5.4)',
-    upstream: 'KVM: x86: Add a helper to dedup reporting of unhandled VM-Exits (Sean Christopherson, posted 2025-10-30; commit id UNVERIFIED)',
-    era: 'docs/model.md §4.6 2026 mainline (release UNVERIFIED)',
+    upstream: 'KVM: x86: Add a helper to dedup reporting of unhandled VM-Exits (65a70164aba7, applied to kvm-x86 misc in November 2025; the mainline release not checked)',
+    era: 'docs/model.md §4.6 2026 mainline (kvm-x86 misc, late 2025; release not checked)',
   },
   // ---- vhost-vsock (docs/model.md §5) -------------------------------------------------------------------
   {
