@@ -21,11 +21,13 @@ import {
   sti,
   smiEntry,
   iret,
+  exceptionReturn,
   pendingIrqDeliverable,
   takeInit,
   takeIrq,
   takeLatchedNmi,
   takeNmi,
+  takeNestedNmi,
   takeSipi,
   takeSmi,
   rsm,
@@ -222,11 +224,16 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
   'write VM_HSAVE_PA 0': upd((args: Args) => ({ hw: result(writeVmHsavePa(args.context.hw, 0), 'WRMSR VM_HSAVE_PA', args, world) })),
   STGI: upd((args: Args) => ({ hw: result(rule(args.context.hw, 'STGI'), 'STGI', args, world) })),
   'clear EFER.SVME': upd((args: Args) => ({ hw: result(writeEfer(args.context.hw, false), 'WRMSR EFER (clear SVME)', args, world) })),
-  /** A fault on a virtualization instruction, and what the kernel made of it. */
-  fault: ({ context, event }: Args, p: { insn: string; fault: '#UD' | '#GP'; handling: FaultHandling }) => {
+  /**
+   * A fault on a virtualization instruction, and what the kernel made of it. An eaten fault returns
+   * from the #UD handler with IRET, which unblocks NMIs, inside an NMI handler too (hw exceptionReturn,
+   * docs/model.md §3.4); the other handlings go on to die() and never return.
+   */
+  fault: upd(({ context, event }: Args, p: { insn: string; fault: '#UD' | '#GP'; handling: FaultHandling }) => {
     world(event).io.out({ kind: 'insn', cpu: context.id, insn: p.insn, result: p.fault });
     world(event).io.out({ kind: 'fault', cpu: context.id, report: { insn: p.insn, fault: p.fault, context: top(context), handling: p.handling } });
-  },
+    return p.handling === 'eaten' ? { hw: exceptionReturn(context.hw) } : {};
+  }),
   'skip faulting VMCLEAR': upd(({ context }: Args, p: { r: Region }) => ({
     walk: { ...context.walk, [p.r]: context.walk[p.r] + 1 },
   })),
@@ -254,6 +261,18 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
     world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
     const source = event.type === 'bus.nmi' ? event.source : 'kernel';
     return { ...enter(context, 'nmi', takeNmi(context.hw)), nmiSource: source, nmiHandled: false };
+  }),
+  /**
+   * An NMI while this CPU's NMI handler runs with NMIs unblocked (an eaten fault's IRET): the x86-64
+   * entry code sees it nested, makes the outer NMI repeat when it returns — the modelled handlers that
+   * eat faults never return — and IRETs at once; no handler runs (hw takeNestedNmi).
+   */
+  'take nested NMI': upd(({ context, event }: Args) => {
+    const io = world(event).io;
+    if (event.type === 'bus.nmi') io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
+    io.out({ kind: 'kernel event', cpu: context.id, what: 'nested-nmi', data: {} });
+    const hw = event.type === 'bus.nmi' ? context.hw : { ...context.hw, nmiLatched: 0 as const };
+    return { hw: takeNestedNmi(hw) };
   }),
   'take latched NMI': upd(({ context }: Args) => ({
     ...enter(context, 'nmi', takeLatchedNmi(context.hw)),

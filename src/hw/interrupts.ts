@@ -94,6 +94,27 @@ export function iret(hw: CpuHw, restoredIf?: boolean): CpuHw {
 }
 
 /**
+ * The return from an exception the kernel handled (an exception-table fixup ate a #UD): the handler
+ * ends with IRET, and that IRET unblocks NMIs like any other (SDM Vol. 3A "Handling Multiple NMIs"),
+ * also when the exception was taken inside an NMI handler that has not returned yet. IF comes back
+ * from the faulting context's own frame, so it is unchanged. Without FRED: a FRED event return
+ * (ERETS) would restore the blocking the exception saved instead (docs/model.md §3.4).
+ */
+export function exceptionReturn(hw: CpuHw): CpuHw {
+  return iret(hw);
+}
+
+/**
+ * An NMI taken while an NMI handler still runs with NMIs unblocked (after `exceptionReturn`): Linux's
+ * x86-64 NMI entry (arch/x86/entry/entry_64.S, "NMI executing" and the NMI-stack test) finds it
+ * nested, points the outer NMI's "iret" frame at repeat_nmi and IRETs at once, running no handler. So:
+ * NMI delivery (a HLT is left) and at once an IRET (NMIs unblocked again, IF as it was).
+ */
+export function takeNestedNmi(hw: CpuHw): CpuHw {
+  return iret(takeNmi(hw), hw.if);
+}
+
+/**
  * The latched NMI is delivered now (in non-root the delivery is a VM exit first: vmExit, then
  * takeLatchedNmi). SMM needs no separate test: it blocks NMIs until RSM or an IRET inside SMM.
  */
