@@ -12,6 +12,7 @@ import { vmlaunch, vmptrld, vmresume, writeCr4Vmxe } from '../../src/hw/vmx.js';
 import { vmrun, writeEfer, writeVmHsavePa } from '../../src/hw/svm.js';
 import {
   addToIrr,
+  exceptionReturn,
   leaveGuest,
   cli,
   hlt,
@@ -21,7 +22,6 @@ import {
   sti,
   smiEntry,
   iret,
-  exceptionReturn,
   pendingIrqDeliverable,
   takeInit,
   takeIrq,
@@ -32,8 +32,7 @@ import {
   takeSmi,
   rsm,
 } from '../../src/hw/interrupts.js';
-import type { DeliveryMode, MessageSource } from '../../src/hw/apic.js';
-import { NMI_VECTOR } from '../../src/hw/apic.js';
+import { NMI_VECTOR, type DeliveryMode, type MessageSource } from '../../src/hw/apic.js';
 import type { Disposition, FaultHandling } from '../../src/kernel/port.js';
 import type { ShootdownCallback, NmiHandlerName } from '../../src/kernel/memory.js';
 import { arrivalOf, nextAp, rebootCpu, ruleMemo, walkTarget, type RuleOf, type WorldOf } from './guards.js';
@@ -224,11 +223,7 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
   'write VM_HSAVE_PA 0': upd((args: Args) => ({ hw: result(writeVmHsavePa(args.context.hw, 0), 'WRMSR VM_HSAVE_PA', args, world) })),
   STGI: upd((args: Args) => ({ hw: result(rule(args.context.hw, 'STGI'), 'STGI', args, world) })),
   'clear EFER.SVME': upd((args: Args) => ({ hw: result(writeEfer(args.context.hw, false), 'WRMSR EFER (clear SVME)', args, world) })),
-  /**
-   * A fault on a virtualization instruction, and what the kernel made of it. An eaten fault returns
-   * from the #UD handler with IRET, which unblocks NMIs, inside an NMI handler too (hw exceptionReturn,
-   * docs/model.md §3.4); the other handlings go on to die() and never return.
-   */
+  /** A fault on a virtualization instruction, and what the kernel made of it; an eaten one IRETs (§3.4). */
   fault: upd(({ context, event }: Args, p: { insn: string; fault: '#UD' | '#GP'; handling: FaultHandling }) => {
     world(event).io.out({ kind: 'insn', cpu: context.id, insn: p.insn, result: p.fault });
     world(event).io.out({ kind: 'fault', cpu: context.id, report: { insn: p.insn, fault: p.fault, context: top(context), handling: p.handling } });
@@ -262,17 +257,11 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
     const source = event.type === 'bus.nmi' ? event.source : 'kernel';
     return { ...enter(context, 'nmi', takeNmi(context.hw)), nmiSource: source, nmiHandled: false };
   }),
-  /**
-   * An NMI while this CPU's NMI handler runs with NMIs unblocked (an eaten fault's IRET): the x86-64
-   * entry code sees it nested, makes the outer NMI repeat when it returns — the modelled handlers that
-   * eat faults never return — and IRETs at once; no handler runs (hw takeNestedNmi).
-   */
-  'take nested NMI': upd(({ context, event }: Args) => {
+  'take nested NMI': upd(({ context, event }: Args) => { // an NMI in a handler an eaten fault unblocked (§3.4)
     const io = world(event).io;
     if (event.type === 'bus.nmi') io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
     io.out({ kind: 'kernel event', cpu: context.id, what: 'nested-nmi', data: {} });
-    const hw = event.type === 'bus.nmi' ? context.hw : { ...context.hw, nmiLatched: 0 as const };
-    return { hw: takeNestedNmi(hw) };
+    return { hw: takeNestedNmi(event.type === 'bus.nmi' ? context.hw : { ...context.hw, nmiLatched: 0 }) };
   }),
   'take latched NMI': upd(({ context }: Args) => ({
     ...enter(context, 'nmi', takeLatchedNmi(context.hw)),

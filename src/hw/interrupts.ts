@@ -86,33 +86,12 @@ export function takeNmi(hw: CpuHw): CpuHw {
 
 /**
  * SDM Vol. 3A "Handling Multiple NMIs": IRET unblocks NMIs, even an IRET that faults (docs/model.md §0.1).
- * IF comes back from the interrupted context's frame, which the caller's context stack holds: pass
- * it as `restoredIf`, or IF is left as it is.
+ * IF comes back from the interrupted context's frame (the caller's context stack): `restoredIf`, or kept.
  */
-export function iret(hw: CpuHw, restoredIf?: boolean): CpuHw {
-  return { ...hw, nmiBlocked: false, if: restoredIf ?? hw.if };
-}
-
-/**
- * The return from an exception the kernel handled (an exception-table fixup ate a #UD): the handler
- * ends with IRET, and that IRET unblocks NMIs like any other (SDM Vol. 3A "Handling Multiple NMIs"),
- * also when the exception was taken inside an NMI handler that has not returned yet. IF comes back
- * from the faulting context's own frame, so it is unchanged. Without FRED: a FRED event return
- * (ERETS) would restore the blocking the exception saved instead (docs/model.md §3.4).
- */
-export function exceptionReturn(hw: CpuHw): CpuHw {
-  return iret(hw);
-}
-
-/**
- * An NMI taken while an NMI handler still runs with NMIs unblocked (after `exceptionReturn`): Linux's
- * x86-64 NMI entry (arch/x86/entry/entry_64.S, "NMI executing" and the NMI-stack test) finds it
- * nested, points the outer NMI's "iret" frame at repeat_nmi and IRETs at once, running no handler. So:
- * NMI delivery (a HLT is left) and at once an IRET (NMIs unblocked again, IF as it was).
- */
-export function takeNestedNmi(hw: CpuHw): CpuHw {
-  return iret(takeNmi(hw), hw.if);
-}
+export const iret = (hw: CpuHw, restoredIf?: boolean): CpuHw => ({ ...hw, nmiBlocked: false, if: restoredIf ?? hw.if });
+/** docs/model.md §3.4: an eaten fault's IRET unblocks NMIs, IF kept; a nested NMI (entry_64.S) IRETs at once. */
+export const exceptionReturn = (hw: CpuHw): CpuHw => iret(hw);
+export const takeNestedNmi = (hw: CpuHw): CpuHw => iret(takeNmi(hw), hw.if);
 
 /**
  * The latched NMI is delivered now (in non-root the delivery is a VM exit first: vmExit, then

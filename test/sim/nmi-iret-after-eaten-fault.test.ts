@@ -96,7 +96,7 @@ describe('an eaten fault in the NMI handler unblocks NMIs: the next NMI is neste
     });
   }
 
-  it('the eaten faults are where SEMANTICS puts them (R2 case ii): VMXOFF from v5.11, VMCLEAR from v6.6', () => {
+  it('the eaten faults are where docs/model.md §1.9 R2 case (ii) puts them: VMXOFF from v5.11, VMCLEAR from v6.6', () => {
     const eatenIn = (preset: string, loadedVmcs: number) =>
       run(raceR2(4, 'intel', loadedVmcs), preset, 1).trace.some(
         (r) => r.t === 'fault' && r.cpu === 1 && r.context === 'nmi' && r.handling === 'eaten',
