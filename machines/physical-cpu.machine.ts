@@ -114,7 +114,11 @@ const irqRegion: CpuState = {
 
 const nmiRegion: CpuState = {
   initial: 'idle',
-  on: { 'bus.nmi': { actions: 'hold or drop' } },
+  // Outside `idle` a handler runs; NMIs are blocked unless an eaten fault's IRET unblocked them
+  // (docs/model.md §3.4). Then an NMI, or the one latched before, is a nested NMI: taken and
+  // returned from at once by the entry code, the handler left where it was (a HLT is left).
+  on: { 'bus.nmi': [{ guard: take, actions: 'take nested NMI' }, { actions: 'hold or drop' }] },
+  always: { guard: 'latched NMI deliverable', actions: 'take nested NMI' },
   states: {
     idle: {
       tags: ['blocked'],

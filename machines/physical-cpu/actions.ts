@@ -12,6 +12,7 @@ import { vmlaunch, vmptrld, vmresume, writeCr4Vmxe } from '../../src/hw/vmx.js';
 import { vmrun, writeEfer, writeVmHsavePa } from '../../src/hw/svm.js';
 import {
   addToIrr,
+  exceptionReturn,
   leaveGuest,
   cli,
   hlt,
@@ -26,12 +27,12 @@ import {
   takeIrq,
   takeLatchedNmi,
   takeNmi,
+  takeNestedNmi,
   takeSipi,
   takeSmi,
   rsm,
 } from '../../src/hw/interrupts.js';
-import type { DeliveryMode, MessageSource } from '../../src/hw/apic.js';
-import { NMI_VECTOR } from '../../src/hw/apic.js';
+import { NMI_VECTOR, type DeliveryMode, type MessageSource } from '../../src/hw/apic.js';
 import type { Disposition, FaultHandling } from '../../src/kernel/port.js';
 import type { ShootdownCallback, NmiHandlerName } from '../../src/kernel/memory.js';
 import { arrivalOf, nextAp, rebootCpu, ruleMemo, walkTarget, type RuleOf, type WorldOf } from './guards.js';
@@ -222,11 +223,12 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
   'write VM_HSAVE_PA 0': upd((args: Args) => ({ hw: result(writeVmHsavePa(args.context.hw, 0), 'WRMSR VM_HSAVE_PA', args, world) })),
   STGI: upd((args: Args) => ({ hw: result(rule(args.context.hw, 'STGI'), 'STGI', args, world) })),
   'clear EFER.SVME': upd((args: Args) => ({ hw: result(writeEfer(args.context.hw, false), 'WRMSR EFER (clear SVME)', args, world) })),
-  /** A fault on a virtualization instruction, and what the kernel made of it. */
-  fault: ({ context, event }: Args, p: { insn: string; fault: '#UD' | '#GP'; handling: FaultHandling }) => {
+  /** A fault on a virtualization instruction, and what the kernel made of it; an eaten one IRETs (§3.4). */
+  fault: upd(({ context, event }: Args, p: { insn: string; fault: '#UD' | '#GP'; handling: FaultHandling }) => {
     world(event).io.out({ kind: 'insn', cpu: context.id, insn: p.insn, result: p.fault });
     world(event).io.out({ kind: 'fault', cpu: context.id, report: { insn: p.insn, fault: p.fault, context: top(context), handling: p.handling } });
-  },
+    return p.handling === 'eaten' ? { hw: exceptionReturn(context.hw) } : {};
+  }),
   'skip faulting VMCLEAR': upd(({ context }: Args, p: { r: Region }) => ({
     walk: { ...context.walk, [p.r]: context.walk[p.r] + 1 },
   })),
@@ -254,6 +256,12 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
     world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
     const source = event.type === 'bus.nmi' ? event.source : 'kernel';
     return { ...enter(context, 'nmi', takeNmi(context.hw)), nmiSource: source, nmiHandled: false };
+  }),
+  'take nested NMI': upd(({ context, event }: Args) => { // an NMI in a handler an eaten fault unblocked (§3.4)
+    const io = world(event).io;
+    if (event.type === 'bus.nmi') io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
+    io.out({ kind: 'kernel event', cpu: context.id, what: 'nested-nmi', data: {} });
+    return { hw: takeNestedNmi(event.type === 'bus.nmi' ? context.hw : { ...context.hw, nmiLatched: 0 }) };
   }),
   'take latched NMI': upd(({ context }: Args) => ({
     ...enter(context, 'nmi', takeLatchedNmi(context.hw)),

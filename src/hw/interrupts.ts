@@ -86,12 +86,12 @@ export function takeNmi(hw: CpuHw): CpuHw {
 
 /**
  * SDM Vol. 3A "Handling Multiple NMIs": IRET unblocks NMIs, even an IRET that faults (docs/model.md §0.1).
- * IF comes back from the interrupted context's frame, which the caller's context stack holds: pass
- * it as `restoredIf`, or IF is left as it is.
+ * IF comes back from the interrupted context's frame (the caller's context stack): `restoredIf`, or kept.
  */
-export function iret(hw: CpuHw, restoredIf?: boolean): CpuHw {
-  return { ...hw, nmiBlocked: false, if: restoredIf ?? hw.if };
-}
+export const iret = (hw: CpuHw, restoredIf?: boolean): CpuHw => ({ ...hw, nmiBlocked: false, if: restoredIf ?? hw.if });
+/** docs/model.md §3.4: an eaten fault's IRET unblocks NMIs, IF kept; a nested NMI (entry_64.S) IRETs at once. */
+export const exceptionReturn = (hw: CpuHw): CpuHw => iret(hw);
+export const takeNestedNmi = (hw: CpuHw): CpuHw => iret(takeNmi(hw), hw.if);
 
 /**
  * The latched NMI is delivered now (in non-root the delivery is a VM exit first: vmExit, then

@@ -3,6 +3,7 @@ import type { CpuHw } from '../../src/hw/cpu-state.js';
 import {
   addToIrr,
   cli,
+  exceptionReturn,
   fixedIpiArrival,
   hlt,
   hltWakes,
@@ -14,6 +15,7 @@ import {
   sti,
   takeIrq,
   takeLatchedNmi,
+  takeNestedNmi,
   takeNmi,
   takeSmi,
   type Arrival,
@@ -72,6 +74,20 @@ describe('NMI blocking until IRET (SDM "Handling Multiple NMIs", docs/model.md Â
     expect(nmiLatchedDeliverable(returned)).toBe(true);
     const again = takeLatchedNmi(returned);
     expect([again.nmiLatched, again.nmiBlocked, again.if]).toEqual([0, true, false]);
+  });
+
+  it("an exception handled inside an NMI handler returns with IRET: NMIs unblocked, IF kept, the latched NMI deliverable", () => {
+    const faulted = exceptionReturn(latchNmi(parkedInNmi({ activity: 'running' })));
+    expect([faulted.nmiBlocked, faulted.if, faulted.nmiLatched]).toEqual([false, false, 1]);
+    expect(nmiLatchedDeliverable(faulted)).toBe(true);
+    expect(nmiArrival(exceptionReturn(parkedInNmi())).kind).toBe('take');
+  });
+
+  it('a nested NMI (entry_64.S) is taken and returned from at once: leaves HLT, NMIs still unblocked, IF kept', () => {
+    const halted = exceptionReturn(parkedInNmi());
+    const hw = takeNestedNmi(halted);
+    expect([hw.activity, hw.nmiBlocked, hw.if, hw.nmiLatched]).toEqual(['running', false, false, 0]);
+    expect(nmiArrival(hw).kind).toBe('take');
   });
 
   it('IRET without a restored IF leaves IF alone', () => {
