@@ -328,12 +328,8 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
     return { ...enter(context, 'irq', takeIrq(leaveGuest(context.hw), vector)), irqVector: vector };
   }),
   /**
-   * INIT in VMX non-root: SDM Vol. 3C "Other Causes of VM Exits" — "INIT signals cause VM exits. A
-   * logical processor performs none of the operations normally associated with these events": the
-   * INIT is consumed by the VM exit (basic exit reason 3, EXIT_REASON_INIT_SIGNAL), not held; in VMX
-   * root a later INIT is blocked. The vCPU sees exit reason 3 (host exit 'init'), which KVM has no
-   * handler for (docs/model.md §4.6). (An SVM guest takes INIT itself: KVM sets no INIT intercept,
-   * src/hw/interrupts.ts initArrival.)
+   * INIT in VMX non-root is consumed by a VM exit (SDM Vol. 3C "Other Causes of VM Exits": exit reason 3); a later
+   * INIT is blocked in VMX root. KVM has no handler for reason 3 (docs/model.md §4.6); an SVM guest takes INIT itself.
    */
   'VM exit for INIT': upd(({ context, event }: Args) => {
     world(event).io.out({ kind: 'account', cpu: context.id, disposition: { status: 'dropped', reason: 'INIT signal VM exit (reason 3): consumed by the exit' } });
