@@ -13,8 +13,8 @@ import type { CpuContext, CpuInput } from './physical-cpu/types.js';
 import { MS } from './physical-cpu/dsl.js';
 import { action, blocked, call, cpuImplementations, cpuSetup, decide, guard, op, sleep, wait, type CpuState, type CpuTransition } from './physical-cpu/setup.js';
 import { disableVirt, hardwareDisable } from './physical-cpu/flows-virt.js';
-import { crashNmiCallback, smpStopNmiCallback, stopThisCpu } from './physical-cpu/flows-stop.js';
-import { die, emergencyRestart, kdump, neverReturns, panic, reboot } from './physical-cpu/flows-panic.js';
+import { crashNmiCallback, neverReturns, smpStopNmiCallback, stopThisCpu } from './physical-cpu/flows-stop.js';
+import { die, emergencyRestart, kdump, panic, reboot } from './physical-cpu/flows-panic.js';
 import { CALL_FUNCTION_VECTOR, REBOOT_VECTOR, RESCHEDULE_VECTOR, SCRIPT_DEVICE_VECTOR, type DeliveryMode, type MessageSource } from '../src/hw/apic.js';
 
 const ctxIs = (context: string) => guard('script context is', { context });

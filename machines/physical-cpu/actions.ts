@@ -261,7 +261,7 @@ export function makeActions(world: WorldOf, rule: RuleOf = ruleMemo()) {
     const io = world(event).io;
     if (event.type === 'bus.nmi') io.out({ kind: 'account', cpu: context.id, disposition: { status: 'delivered' } });
     io.out({ kind: 'kernel event', cpu: context.id, what: 'nested-nmi', data: {} });
-    return { hw: takeNestedNmi(event.type === 'bus.nmi' ? context.hw : { ...context.hw, nmiLatched: 0 }) };
+    return { hw: takeNestedNmi(context.hw, event.type !== 'bus.nmi') };
   }),
   'take latched NMI': upd(({ context }: Args) => ({
     ...enter(context, 'nmi', takeLatchedNmi(context.hw)),

@@ -8,8 +8,6 @@ import { fatalMessage, type Region } from './types.js';
 import { blocked, call, decide, feature, op, route, sleep, wait, type CpuState } from './setup.js';
 import { disableVirt, hardwareDisable } from './flows-virt.js';
 import { neverReturns, shootdown, stopOtherCpus } from './flows-stop.js';
-
-export { neverReturns };
 import { CALL_FUNCTION_VECTOR, RESCHEDULE_VECTOR } from '../../src/hw/apic.js';
 
 const at = (r: Region, path: string) => `#cpu.os.${r}.${path}`;

@@ -91,7 +91,7 @@ export function takeNmi(hw: CpuHw): CpuHw {
 export const iret = (hw: CpuHw, restoredIf?: boolean): CpuHw => ({ ...hw, nmiBlocked: false, if: restoredIf ?? hw.if });
 /** docs/model.md §3.4: an eaten fault's IRET unblocks NMIs, IF kept; a nested NMI (entry_64.S) IRETs at once. */
 export const exceptionReturn = (hw: CpuHw): CpuHw => iret(hw);
-export const takeNestedNmi = (hw: CpuHw): CpuHw => iret(takeNmi(hw), hw.if);
+export const takeNestedNmi = (hw: CpuHw, latched = false): CpuHw => iret(latched ? takeLatchedNmi(hw) : takeNmi(hw), hw.if);
 
 /**
  * The latched NMI is delivered now (in non-root the delivery is a VM exit first: vmExit, then
